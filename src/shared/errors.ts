@@ -1,0 +1,62 @@
+// The one registry of error codes, each with its HTTP status, and the AppError that carries them.
+
+/** Every error Sillage reports on purpose. Messages never contain values, tokens, IPs or PII. */
+export const ERROR_CODES = {
+  INGEST_BODY_EMPTY: 400,
+  INGEST_BODY_TOO_LARGE: 413,
+  INGEST_DECOMPRESSED_TOO_LARGE: 413,
+  INGEST_GZIP_INVALID: 400,
+  INGEST_BASE64_INVALID: 400,
+  INGEST_LZ64_INVALID: 400,
+  INGEST_JSON_INVALID: 400,
+  INGEST_UTF8_INVALID: 400,
+  INGEST_NESTING_TOO_DEEP: 400,
+  INGEST_FORBIDDEN_KEY: 400,
+  INGEST_TOO_MANY_RECORDS: 413,
+  INGEST_PAYLOAD_SHAPE: 400,
+  INGEST_TOKEN_MISSING: 401,
+  INGEST_TOKEN_UNKNOWN: 401,
+  INGEST_CREDENTIALS_INVALID: 401,
+  INGEST_ALL_RECORDS_INVALID: 400,
+  INGEST_OVERLOADED: 503,
+  INGEST_UNSUPPORTED_MEDIA: 415,
+  QUERY_INVALID: 400,
+  AUTH_REQUIRED: 401,
+  AUTH_FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PROJECT_NOT_FOUND: 404,
+  CONFIG_INVALID: 500,
+  MASTER_KEY_INVALID: 500,
+  MASTER_KEY_MISMATCH: 500,
+  STORE_UNAVAILABLE: 503,
+  STORE_FAILURE: 500,
+  SHUTTING_DOWN: 503,
+  INTERNAL: 500,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a registered code. `message` must be safe to show to the caller and to log. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Seconds the caller should wait before retrying (503/429). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; retryAfterSeconds?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}

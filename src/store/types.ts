@@ -1,0 +1,153 @@
+// The store's ports: what the core needs from an event store and a metadata store.
+import type { JsonObject, ProfileOp, JsonValue } from '../ingest/records.js';
+
+/** One event as stored. Identifiers are already pseudonyms; no IP or raw user agent exists here. */
+export interface EventRow {
+  projectId: string;
+  /** 128-bit dedup key over (project, event, distinct_id, time, insert_id). */
+  dedupKey: bigint;
+  timeMs: number;
+  event: string;
+  distinctId: string;
+  deviceId: string | null;
+  userId: string | null;
+  insertId: string;
+  browser: string | null;
+  browserVersion: string | null;
+  os: string | null;
+  deviceType: string | null;
+  countryCode: string | null;
+  region: string | null;
+  city: string | null;
+  referringDomain: string | null;
+  currentUrl: string | null;
+  utmSource: string | null;
+  utmMedium: string | null;
+  utmCampaign: string | null;
+  utmContent: string | null;
+  utmTerm: string | null;
+  lib: string | null;
+  /** Custom properties (everything without a typed column). */
+  properties: JsonObject;
+  receivedAtMs: number;
+}
+
+/** The typed columns of EventRow, in table order after the key columns. */
+export const EVENT_COLUMNS = [
+  'project_id',
+  'dedup_key',
+  'time',
+  'event',
+  'distinct_id',
+  'device_id',
+  'user_id',
+  'insert_id',
+  'browser',
+  'browser_version',
+  'os',
+  'device_type',
+  'country_code',
+  'region',
+  'city',
+  'referring_domain',
+  'current_url',
+  'utm_source',
+  'utm_medium',
+  'utm_campaign',
+  'utm_content',
+  'utm_term',
+  'lib',
+  'properties',
+  'received_at',
+] as const;
+
+export interface ProfileKey {
+  projectId: string;
+  /** '' for user profiles, the group key for group profiles. */
+  groupKey: string;
+  /** Pseudonymous distinct id or group id. */
+  profileId: string;
+}
+
+export interface ProfileUpdateRow extends ProfileKey {
+  op: ProfileOp;
+  value: JsonValue;
+  timeMs: number;
+  ignoreTime: boolean;
+}
+
+export interface StoredProfile extends ProfileKey {
+  properties: JsonObject;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+/** A device/anonymous id linked to a user id (both pseudonyms). First link wins. */
+export interface IdentityLink {
+  projectId: string;
+  aliasId: string;
+  canonicalId: string;
+  timeMs: number;
+}
+
+/** Everything one group commit writes, atomically. */
+export interface CommitBatch {
+  events: EventRow[];
+  profileUpdates: ProfileUpdateRow[];
+  identityLinks: IdentityLink[];
+}
+
+export interface CommitResult {
+  eventsInserted: number;
+  eventsDuplicate: number;
+  profilesWritten: number;
+}
+
+/** Port: the event store (events, profiles, identity links). */
+export interface EventStore {
+  /** Writes the batch in one durable transaction; resolves only once committed (fsynced WAL). */
+  commit(batch: CommitBatch): Promise<CommitResult>;
+  countEvents(projectId: string): Promise<number>;
+  /** Tests and tools: read events back in time order. */
+  listEvents(projectId: string, options?: { limit?: number }): Promise<EventRow[]>;
+  getProfile(key: ProfileKey): Promise<StoredProfile | null>;
+  listIdentityLinks(projectId: string): Promise<IdentityLink[]>;
+  /** Deletes events older than the cutoff; returns how many went. */
+  deleteEventsBefore(projectId: string, cutoffMs: number): Promise<number>;
+  /** Deletes every event, profile and identity link of one subject (pseudonym). */
+  eraseSubject(projectId: string, profileId: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface ProjectRecord {
+  id: string;
+  name: string;
+  /** Public ingest token (write-only). */
+  token: string;
+  /** SHA-256 (hex) of the secret API key; the secret itself is shown once. */
+  secretHash: string;
+  timezone: string;
+  createdAtMs: number;
+}
+
+/** A per-project key, wrapped (encrypted) by the master key. */
+export interface WrappedKeyRecord {
+  projectId: string;
+  purpose: 'pseudonym' | 'vault';
+  version: number;
+  wrapped: Uint8Array;
+  createdAtMs: number;
+}
+
+/** Port: metadata (projects, keys, policies). */
+export interface MetaStore {
+  createProject(project: ProjectRecord, keys: WrappedKeyRecord[]): Promise<void>;
+  getProject(id: string): Promise<ProjectRecord | null>;
+  findProjectByToken(token: string): Promise<ProjectRecord | null>;
+  listProjects(): Promise<ProjectRecord[]>;
+  listKeys(projectId: string): Promise<WrappedKeyRecord[]>;
+  addKey(key: WrappedKeyRecord): Promise<void>;
+  /** A small key/value area for instance-level facts (e.g. the master-key check value). */
+  getSetting(name: string): Promise<string | null>;
+  setSetting(name: string, value: string): Promise<void>;
+}
