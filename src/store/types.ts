@@ -90,11 +90,24 @@ export interface IdentityLink {
   timeMs: number;
 }
 
+/** What the privacy stage caught, per project, day, property and kind (for the privacy report). */
+export interface PrivacyCountRow {
+  projectId: string;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  /** Top-level property name (already redacted if the name itself was PII). */
+  property: string;
+  /** PII kind (`email`, `phone`, …) or an action (`dropped`, `pseudonymised`, …). */
+  kind: string;
+  count: number;
+}
+
 /** Everything one group commit writes, atomically. */
 export interface CommitBatch {
   events: EventRow[];
   profileUpdates: ProfileUpdateRow[];
   identityLinks: IdentityLink[];
+  privacyCounts: PrivacyCountRow[];
 }
 
 export interface CommitResult {
@@ -112,6 +125,8 @@ export interface EventStore {
   listEvents(projectId: string, options?: { limit?: number }): Promise<EventRow[]>;
   getProfile(key: ProfileKey): Promise<StoredProfile | null>;
   listIdentityLinks(projectId: string): Promise<IdentityLink[]>;
+  /** Privacy counters summed over [fromDay, toDay] (inclusive, YYYY-MM-DD). */
+  privacyCounts(projectId: string, fromDay: string, toDay: string): Promise<PrivacyCountRow[]>;
   /** Deletes events older than the cutoff; returns how many went. */
   deleteEventsBefore(projectId: string, cutoffMs: number): Promise<number>;
   /** Deletes every event, profile and identity link of one subject (pseudonym). */
@@ -139,14 +154,32 @@ export interface WrappedKeyRecord {
   createdAtMs: number;
 }
 
+/** A project's privacy policy as stored: JSON that the privacy module validates on read. */
+export type PolicyRecord = JsonObject;
+
+/** Who changed a policy, when, and the policy before and after. */
+export interface PolicyChange {
+  projectId: string;
+  actor: string;
+  atMs: number;
+  before: PolicyRecord | null;
+  after: PolicyRecord;
+}
+
 /** Port: metadata (projects, keys, policies). */
 export interface MetaStore {
   createProject(project: ProjectRecord, keys: WrappedKeyRecord[]): Promise<void>;
   getProject(id: string): Promise<ProjectRecord | null>;
   findProjectByToken(token: string): Promise<ProjectRecord | null>;
+  findProjectBySecretHash(secretHash: string): Promise<ProjectRecord | null>;
   listProjects(): Promise<ProjectRecord[]>;
   listKeys(projectId: string): Promise<WrappedKeyRecord[]>;
   addKey(key: WrappedKeyRecord): Promise<void>;
+  /** The project's privacy policy (validated JSON), or null for the default. */
+  getPolicy(projectId: string): Promise<PolicyRecord | null>;
+  /** Replaces the policy and records who changed it, in one transaction. */
+  setPolicy(projectId: string, policy: PolicyRecord, change: PolicyChange): Promise<void>;
+  listPolicyChanges(projectId: string): Promise<PolicyChange[]>;
   /** A small key/value area for instance-level facts (e.g. the master-key check value). */
   getSetting(name: string): Promise<string | null>;
   setSetting(name: string, value: string): Promise<void>;

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// The `sillage` command: serve, project, import.
+import { Command } from 'commander';
+import { loadConfig, type ConfigFlags } from '../shared/config.js';
+import { AppError, isAppError } from '../shared/errors.js';
+import { createLogger, SILENT_LOGGER } from '../shared/log.js';
+import { callAdmin } from './admin-socket.js';
+import { assertProject, createProject } from './admin-commands.js';
+import { formatSummary, importFile, type ImportSummary } from './import.js';
+import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
+import { openRuntime } from './runtime.js';
+import { startServer } from './serve.js';
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+const say = (line: string): void => {
+  process.stderr.write(line + '\n');
+};
+
+/** Runs `fn` against a running server over the admin socket, or opens the store when stopped. */
+async function viaServerOrStore<T>(
+  flags: ConfigFlags,
+  command: string,
+  body: unknown,
+  offline: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>,
+): Promise<unknown> {
+  const config = loadConfig(flags);
+  const remote = await callAdmin(config.dataDir, command, body);
+  if (remote.reachable) return remote.value;
+  const runtime = await openRuntime(config, SILENT_LOGGER);
+  try {
+    return await offline(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+const program = new Command();
+program.name('sillage').description('Self-hosted product analytics whose data is harmless if stolen.');
+
+program
+  .command('serve')
+  .description('run the server (HTTP on 127.0.0.1:8080 by default)')
+  .option('--port <port>', 'port to listen on (env PORT)')
+  .option('--host <host>', 'address to bind (env SILLAGE_HOST)')
+  .option('--data <dir>', 'data directory (env SILLAGE_DATA_DIR, default ./data)')
+  .action(async (opts: ConfigFlags) => {
+    const config = loadConfig(opts);
+    const logger = createLogger({ level: config.logLevel });
+    const server = await startServer(config, logger);
+    if (server.runtime.masterKeyNotice) say(server.runtime.masterKeyNotice);
+    say(`Sillage is listening on ${server.url} (data in ${config.dataDir})`);
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      say('Sillage is stopping: finishing in-flight requests…');
+      server.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+const project = program.command('project').description('manage projects');
+project
+  .command('create')
+  .description('create a project and print its ingest token and secret key (shown once)')
+  .requiredOption('--name <name>', 'project name')
+  .option('--timezone <tz>', 'IANA time zone used by queries (default UTC)')
+  .option('--json', 'print JSON: {"project_id","token","secret"}')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { name: string; timezone?: string; json?: boolean; data?: string }) => {
+    const body = { name: opts.name, timezone: opts.timezone };
+    const created = (await viaServerOrStore({ data: opts.data }, 'project-create', body, (rt) =>
+      createProject(rt, body),
+    )) as { project_id: string; token: string; secret: string };
+    if (opts.json) out(JSON.stringify(created));
+    else {
+      out(`project_id: ${created.project_id}`);
+      out(`token:      ${created.token}   (public: put it in your SDK setup)`);
+      out(`secret:     ${created.secret}   (shown once: store it safely; it can query and import)`);
+    }
+  });
+
+program
+  .command('import')
+  .description('import a Mixpanel raw export (JSONL, plain or gzip) through the ingest pipeline')
+  .requiredOption('--project <id>', 'project id')
+  .option('--format <format>', 'input format (mixpanel)', 'mixpanel')
+  .option('--data <dir>', 'data directory')
+  .option('--json', 'print the summary as JSON')
+  .argument('<file>', 'export file (.json, .jsonl, optionally gzip-compressed)')
+  .action(async (file: string, opts: { project: string; format: string; data?: string; json?: boolean }) => {
+    if (opts.format !== 'mixpanel') throw new AppError('QUERY_INVALID', 'only --format mixpanel is supported');
+    const config = loadConfig({ data: opts.data });
+    const remote = await callAdmin(config.dataDir, 'project-check', { projectId: opts.project });
+    let summary: ImportSummary;
+    if (remote.reachable) {
+      summary = await importFile(file, async (records, firstIndex) => {
+        const r = await callAdmin(config.dataDir, 'import-records', { projectId: opts.project, records, firstIndex });
+        if (!r.reachable) throw new AppError('STORE_UNAVAILABLE', 'the server stopped during the import');
+        return r.value as ImportBatchResult;
+      });
+    } else {
+      const runtime = await openRuntime(config, SILENT_LOGGER);
+      try {
+        await assertProject(runtime, opts.project);
+        summary = await importFile(file, (records, firstIndex) =>
+          importRecords(runtime.pipeline, opts.project, records, firstIndex),
+        );
+      } finally {
+        await runtime.close();
+      }
+    }
+    if (opts.json) out(JSON.stringify(summary));
+    else for (const line of formatSummary(summary)) out(line);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (isAppError(error)) say(`sillage: ${error.message} [${error.code}]`);
+  else say('sillage: unexpected error' + (error instanceof Error ? ` (${error.name})` : ''));
+  process.exit(1);
+});

@@ -1,0 +1,75 @@
+// The composition root: opens the store, loads the master key, and wires the ingest pipeline.
+import os from 'node:os';
+import { IngestPipeline } from '../ingest/pipeline.js';
+import { createEnrichStage } from '../ingest/enrich-stage.js';
+import { createPrivacyStage } from '../ingest/privacy-stage.js';
+import { GroupCommitWriter } from '../ingest/writer.js';
+import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/index.js';
+import { ProjectDirectory } from '../projects/index.js';
+import type { ServerConfig } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
+import { DuckDbDatabase, DuckDbEventStore, DuckDbMetaStore } from '../store/index.js';
+
+const MASTER_KEY_CHECK = 'master_key_check';
+
+/** Everything a running Sillage process holds open. */
+export interface Runtime {
+  config: ServerConfig;
+  db: DuckDbDatabase;
+  events: DuckDbEventStore;
+  meta: DuckDbMetaStore;
+  projects: ProjectDirectory;
+  writer: GroupCommitWriter;
+  pipeline: IngestPipeline;
+  /** Where the master key came from, for the start-up message. */
+  masterKeyNotice: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the runtime. The master key is checked against the value stored at first start before
+ * anything is written, so a wrong key fails here and changes nothing.
+ */
+export async function openRuntime(config: ServerConfig, logger: Logger): Promise<Runtime> {
+  const master = await loadMasterKey({
+    env: { SILLAGE_MASTER_KEY: config.masterKeyHex, SILLAGE_MASTER_KEY_FILE: config.masterKeyFile },
+    dataDir: config.dataDir,
+    homeDir: os.homedir(),
+  });
+  const db = await DuckDbDatabase.open(config.dataDir);
+  try {
+    const meta = new DuckDbMetaStore(db);
+    const stored = await meta.getSetting(MASTER_KEY_CHECK);
+    if (stored === null) await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
+    else verifyMasterKey(master.key, stored);
+
+    const events = new DuckDbEventStore(db);
+    const projects = new ProjectDirectory(meta, master.key);
+    const writer = new GroupCommitWriter(events, logger, config.writer);
+    const enrich = await createEnrichStage();
+    const pipeline = new IngestPipeline({
+      projects,
+      enrich,
+      privacy: createPrivacyStage(),
+      writer,
+      logger,
+    });
+    return {
+      config,
+      db,
+      events,
+      meta,
+      projects,
+      writer,
+      pipeline,
+      masterKeyNotice: master.notice,
+      async close() {
+        await writer.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

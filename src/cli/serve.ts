@@ -1,0 +1,60 @@
+// `sillage serve`: runs the HTTP server and the admin socket until SIGTERM/SIGINT.
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../http/app.js';
+import { createClientIpResolver } from '../ingest/enrich/index.js';
+import type { ServerConfig } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
+import { startAdminSocket } from './admin-socket.js';
+import { adminHandlers } from './admin-commands.js';
+import { openRuntime, type Runtime } from './runtime.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  runtime: Runtime;
+  /** The address actually bound (port 0 picks a free one). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts everything; resolves once the server accepts events. */
+export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  const runtime = await openRuntime(config, logger);
+  let ready = false;
+  const app = await buildApp({
+    logger,
+    isReady: () => ready,
+    pipeline: runtime.pipeline,
+    projects: runtime.projects,
+    limits: config.limits,
+    clientIp: createClientIpResolver(config.trustProxy),
+  });
+  let closeAdmin: (() => Promise<void>) | undefined;
+  try {
+    await app.listen({ host: config.host, port: config.port });
+    closeAdmin = await startAdminSocket(config.dataDir, adminHandlers(runtime), logger);
+  } catch (error) {
+    await app.close();
+    await runtime.close();
+    throw error;
+  }
+  ready = true;
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    runtime,
+    url: `http://${host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        // Stop taking requests, let in-flight ones finish (their events commit), then close.
+        await app.close();
+        await closeAdmin?.();
+        await runtime.close();
+      })();
+      return closing;
+    },
+  };
+}

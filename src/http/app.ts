@@ -1,0 +1,105 @@
+// The Fastify application: raw-body parsing, ingest routes, health, one error→HTTP mapping.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { AppError, isAppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { safeStack } from '../shared/log.js';
+import { sendError, type Flavor, type FlavorOptions } from './responses.js';
+import { registerIngestRoutes, type IngestRouteDeps } from './routes/ingest.js';
+
+export interface AppDeps extends IngestRouteDeps {
+  logger: Logger;
+  /** Health: true once the store is open and the writer accepts events. */
+  isReady: () => boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    flavor?: Flavor;
+  }
+}
+
+/** Reads the per-request response options from the query string. */
+export function flavorOptions(request: FastifyRequest): FlavorOptions {
+  const q = request.query as Record<string, string | undefined>;
+  return { verbose: q.verbose === '1' || q.verbose === 'true', strict: q.strict === '1' || q.strict === 'true' };
+}
+
+/** Turns anything thrown into an AppError without leaking foreign messages. */
+export function toAppError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  const e = error as { code?: string; statusCode?: number } | null;
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('INGEST_BODY_TOO_LARGE', 'request body exceeds the size limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('INGEST_UNSUPPORTED_MEDIA', 'unsupported content type');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('INGEST_PAYLOAD_SHAPE', 'request body does not match its content length');
+    case 'ECONNRESET':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return new AppError('INGEST_PAYLOAD_SHAPE', 'request body was cut short');
+    default:
+      if (e?.statusCode === 400) return new AppError('INGEST_PAYLOAD_SHAPE', 'malformed request');
+      return new AppError('INTERNAL', 'internal error', { cause: error });
+  }
+}
+
+/** Builds the HTTP application (not yet listening). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.limits.maxBodyBytes,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
+    // Client IPs are resolved by our own trusted-proxy logic, never by Fastify's.
+    trustProxy: false,
+  });
+
+  // Every body arrives as raw bytes: the SDKs send form, text/plain, JSON and gzip to the same
+  // routes, and only the ingest decoder knows how to read them safely.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const fields = {
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    };
+    if (reply.statusCode >= 500) deps.logger.warn('request', fields);
+    else deps.logger.debug('request', fields);
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500 && appError.code !== 'INGEST_OVERLOADED' && appError.code !== 'SHUTTING_DOWN') {
+      deps.logger.error('request failed', {
+        code: appError.code,
+        route: request.routeOptions.url ?? 'unmatched',
+        errorName: error instanceof Error ? error.name : typeof error,
+        stack: safeStack(appError.cause ?? error),
+      });
+    }
+    const flavor = request.routeOptions.config.flavor ?? 'api';
+    return sendError(reply, flavor, flavorOptions(request), appError);
+  });
+
+  app.setNotFoundHandler(async (request, reply) =>
+    sendError(reply, 'api', flavorOptions(request), new AppError('NOT_FOUND', 'no such route')),
+  );
+
+  app.get('/healthz', async (_request, reply: FastifyReply) => {
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
+    return reply.send({ status: 'ok' });
+  });
+
+  registerIngestRoutes(app, deps);
+  return app;
+}

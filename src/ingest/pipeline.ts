@@ -1,0 +1,130 @@
+// The ingest pipeline: normalised records → project → enrichment → privacy → rows → group commit.
+import type { Logger } from '../shared/log.js';
+import type { CommitBatch, CommitResult } from '../store/types.js';
+import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
+import type { EnrichFn } from './enrich-stage.js';
+import { privacyCountRows, type PrivacyStage } from './privacy-stage.js';
+import { PrivacyCounters } from '../privacy/index.js';
+import type {
+  IncomingEvent,
+  IncomingProfileUpdate,
+  RecordError,
+  RequestContext,
+} from './records.js';
+import { toEventRow } from './rows.js';
+import type { GroupCommitWriter } from './writer.js';
+
+/** What happened to a request's records. */
+export interface IngestOutcome {
+  accepted: number;
+  /** Dropped on purpose (`$ignore`). */
+  ignored: number;
+  errors: RecordError[];
+  /** Set when no record could be attributed to a project because of credentials. */
+  authFailure: 'missing' | 'unknown' | null;
+  /** What the commit holding this request wrote (shared with other requests unless exclusive). */
+  committed: CommitResult;
+}
+
+export interface IngestInput {
+  events: IncomingEvent[];
+  updates: IncomingProfileUpdate[];
+  /** Errors found while decoding individual records. */
+  errors: RecordError[];
+  ignored: number;
+  context: RequestContext;
+  /** Commit alone so that `committed` counts only this request (imports report duplicates). */
+  exclusive?: boolean;
+  /** Project already established by credentials (`/import` Basic auth); tokens then not needed. */
+  projectId?: string;
+}
+
+export interface PipelineDeps {
+  projects: ProjectDirectory;
+  enrich: EnrichFn;
+  privacy: PrivacyStage;
+  writer: GroupCommitWriter;
+  logger: Logger;
+}
+
+/**
+ * One place where every write path (SDK routes, `/import`, `sillage import`) goes through the same
+ * stages in the same order. Per-record failures are reported; the rest of the batch proceeds.
+ */
+export class IngestPipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  async ingest(input: IngestInput): Promise<IngestOutcome> {
+    const errors = [...input.errors];
+    const batch: CommitBatch = { events: [], profileUpdates: [], identityLinks: [], privacyCounts: [] };
+    let missingToken = 0;
+    let unknownToken = 0;
+    const fixed = input.projectId ? await this.deps.projects.byId(input.projectId) : null;
+
+    const resolve = async (
+      token: string | null,
+      index: number,
+      insertId: string | null,
+    ): Promise<ProjectContext | null> => {
+      if (fixed) {
+        // With credentials, a token in the record must still belong to the same project.
+        if (token !== null && token !== fixed.project.token) {
+          errors.push({ index, insertId, field: 'properties.token', message: 'token does not belong to the authenticated project' });
+          return null;
+        }
+        return fixed;
+      }
+      if (token === null || token === '') {
+        missingToken++;
+        errors.push({ index, insertId, field: 'properties.token', message: 'missing project token' });
+        return null;
+      }
+      const project = await this.deps.projects.byToken(token);
+      if (!project) {
+        unknownToken++;
+        errors.push({ index, insertId, field: 'properties.token', message: 'unknown project token' });
+      }
+      return project;
+    };
+
+    let accepted = 0;
+    const countersByProject = new Map<string, PrivacyCounters>();
+    const countersFor = (project: ProjectContext): PrivacyCounters => {
+      let counters = countersByProject.get(project.project.id);
+      if (!counters) countersByProject.set(project.project.id, (counters = new PrivacyCounters()));
+      return counters;
+    };
+    for (const event of input.events) {
+      const project = await resolve(event.token, event.index, event.insertId);
+      if (!project) continue;
+      const enriched = this.deps.enrich(event, input.context);
+      const clean = this.deps.privacy.event(project, event, enriched, countersFor(project));
+      const row = toEventRow(project.project.id, clean, input.context.receivedAtMs);
+      batch.events.push(row);
+      for (const link of clean.identityLinks) {
+        batch.identityLinks.push({ projectId: row.projectId, ...link, timeMs: row.timeMs });
+      }
+      accepted++;
+    }
+    for (const update of input.updates) {
+      const project = await resolve(update.token, update.index, null);
+      if (!project) continue;
+      const enriched = this.deps.enrich(update, input.context);
+      batch.profileUpdates.push(...this.deps.privacy.profile(project, update, enriched, countersFor(project)));
+      accepted++;
+    }
+
+    for (const [projectId, counters] of countersByProject) {
+      batch.privacyCounts.push(...privacyCountRows(projectId, counters, input.context.receivedAtMs));
+    }
+    // Resolves only once the batch is durable (or throws: overload, store failure).
+    const committed = await this.deps.writer.submit(batch, { exclusive: input.exclusive ?? false });
+    const authFailure =
+      accepted === 0 && (missingToken > 0 || unknownToken > 0)
+        ? unknownToken > 0
+          ? 'unknown'
+          : 'missing'
+        : null;
+    return { accepted, ignored: input.ignored, errors, authFailure, committed };
+  }
+}

@@ -1,0 +1,156 @@
+// The privacy stage of the pipeline: the one place where a record loses everything that would
+// hurt if stolen. Identifiers become keyed pseudonyms, the IP and user agent are reduced to the
+// enrichment's coarse fields, URLs are cut down, profile PII is dropped, and every remaining
+// string (keys included) goes through the PII scanner.
+import { createHash } from 'node:crypto';
+import {
+  PrivacyCounters,
+  applyGeoGranularity,
+  sanitizeEventProperties,
+  sanitizeProfileUpdate,
+  scanString,
+  type SanitizeContext,
+} from '../privacy/index.js';
+import type { ProjectContext } from '../projects/index.js';
+import type { PrivacyCountRow, ProfileUpdateRow } from '../store/types.js';
+import type { EnrichedFields } from './enrich-stage.js';
+import type { IncomingEvent, IncomingProfileUpdate, JsonObject, JsonValue } from './records.js';
+
+/** An event after the privacy stage: only pseudonyms and scanned values remain. */
+export interface CleanEvent {
+  event: string;
+  timeMs: number;
+  /** Pseudonym of the distinct id ('' for none). */
+  distinctId: string;
+  deviceId: string | null;
+  userId: string | null;
+  insertId: string;
+  properties: JsonObject;
+  /** alias → canonical pseudonym pairs this event establishes (identity merge). */
+  identityLinks: { aliasId: string; canonicalId: string }[];
+}
+
+/** The stage, with per-request counters for the privacy report. */
+export interface PrivacyStage {
+  event(project: ProjectContext, e: IncomingEvent, enriched: EnrichedFields, counters: PrivacyCounters): CleanEvent;
+  profile(
+    project: ProjectContext,
+    u: IncomingProfileUpdate,
+    enriched: EnrichedFields,
+    counters: PrivacyCounters,
+  ): ProfileUpdateRow[];
+}
+
+/** SDK insert ids are random tokens; anything else is replaced by a derived id. */
+const SAFE_INSERT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function asId(value: JsonValue | undefined): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+/** A stable insert id for events sent without one, so that identical resends dedup. */
+function deriveInsertId(event: string, distinctId: string, timeMs: number, properties: JsonObject): string {
+  return createHash('sha256')
+    .update(`${event}\u0000${distinctId}\u0000${timeMs}\u0000${JSON.stringify(properties)}`)
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** Adds the enrichment's fields as Mixpanel properties, at the policy's geo granularity. */
+function withEnrichment(props: JsonObject, enriched: EnrichedFields, project: ProjectContext, profile: boolean): JsonObject {
+  const out: JsonObject = { ...props };
+  const set = (key: string, value: string | null): void => {
+    if (value !== null) out[key] = value;
+    else delete out[key];
+  };
+  set('$browser', enriched.browser);
+  set('$browser_version', enriched.browserVersion);
+  set('$os', enriched.os);
+  set('$device_type', enriched.deviceType);
+  const geo = applyGeoGranularity(enriched, project.policy.geo);
+  set(profile ? '$country_code' : 'mp_country_code', geo.countryCode);
+  set('$region', geo.region);
+  set('$city', geo.city);
+  return out;
+}
+
+function sanitizeContext(project: ProjectContext, counters: PrivacyCounters): SanitizeContext {
+  return { policy: project.policy, pseudonymise: project.pseudonymise, counters };
+}
+
+/** Identity links an event establishes, from its already-pseudonymised properties. */
+function identityLinks(event: string, distinctId: string, props: JsonObject, deviceId: string | null, userId: string | null) {
+  const links: { aliasId: string; canonicalId: string }[] = [];
+  const link = (alias: string | null, canonical: string | null): void => {
+    if (alias && canonical && alias !== canonical) links.push({ aliasId: alias, canonicalId: canonical });
+  };
+  // Simplified ID Merge: the first event carrying both ids links the device to the user.
+  link(deviceId, userId);
+  if (event === '$identify') {
+    link(asId(props.$anon_distinct_id), distinctId);
+    link(asId(props.$anon_id), asId(props.$identified_id));
+  } else if (event === '$create_alias') {
+    link(asId(props.alias), distinctId);
+  } else if (event === '$merge' && Array.isArray(props.$distinct_ids)) {
+    const [a, b] = props.$distinct_ids;
+    link(asId(b), asId(a));
+  }
+  return links;
+}
+
+/** Builds the privacy stage (stateless; all project state comes in the ProjectContext). */
+export function createPrivacyStage(): PrivacyStage {
+  return {
+    event(project, e, enriched, counters) {
+      const ctx = sanitizeContext(project, counters);
+      const properties = sanitizeEventProperties(withEnrichment(e.properties, enriched, project, false), ctx);
+      const name = scanString(e.event);
+      if (name.text !== e.event) counters.addHits('$event_name', name.hits);
+      const distinctId = project.pseudonymise(e.distinctId);
+      const deviceId = asId(properties.$device_id);
+      const userId = asId(properties.$user_id);
+      const insertId =
+        e.insertId !== null && SAFE_INSERT_ID.test(e.insertId) && scanString(e.insertId).text === e.insertId
+          ? e.insertId
+          : deriveInsertId(name.text, distinctId, e.timeMs, properties);
+      return {
+        event: name.text,
+        timeMs: e.timeMs,
+        distinctId,
+        deviceId,
+        userId,
+        insertId,
+        properties,
+        identityLinks: identityLinks(name.text, distinctId, properties, deviceId, userId),
+      };
+    },
+
+    profile(project, u, enriched, counters) {
+      const ctx = sanitizeContext(project, counters);
+      const { value } = sanitizeProfileUpdate(u.op, u.value, ctx);
+      const base =
+        u.target.kind === 'user'
+          ? { projectId: project.project.id, groupKey: '', profileId: project.pseudonymise(u.target.distinctId) }
+          : {
+              projectId: project.project.id,
+              groupKey: scanString(u.target.groupKey).text,
+              profileId: project.pseudonymise.group(u.target.groupKey, u.target.groupId),
+            };
+      const rows: ProfileUpdateRow[] = [{ ...base, op: u.op, value, timeMs: u.timeMs, ignoreTime: u.ignoreTime }];
+      // Mixpanel overwrites a profile's location on every update made with an IP.
+      if (u.op !== '$delete' && u.geoIp !== null) {
+        const geoProps = withEnrichment({}, { ...enriched, browser: null, browserVersion: null, os: null, deviceType: null }, project, true);
+        if (Object.keys(geoProps).length > 0) {
+          rows.push({ ...base, op: '$set', value: geoProps, timeMs: u.timeMs, ignoreTime: true });
+        }
+      }
+      return rows;
+    },
+  };
+}
+
+/** Flattens a request's counters into store rows for the privacy report. */
+export function privacyCountRows(projectId: string, counters: PrivacyCounters, atMs: number): PrivacyCountRow[] {
+  const day = new Date(atMs).toISOString().slice(0, 10);
+  return counters.entries().map((entry) => ({ projectId, day, ...entry }));
+}

@@ -1,0 +1,11 @@
+// The wire layer's public entry: SDK request bodies → JSON records → normalised ingest records.
+export { decodePayload, type DecodeInput, type DecodeLimits } from './body.js';
+export { parseJsonRecords, FORBIDDEN_KEYS } from './json.js';
+export {
+  mapMixpanelEvents,
+  mapMixpanelProfiles,
+  type MixpanelEventOptions,
+  type MixpanelProfileOptions,
+} from './mixpanel.js';
+export { mapPosthogRecords, type PosthogOptions } from './posthog.js';
+export { MAX_EVENT_NAME_LENGTH, parseTime, type MappedRecords, type WireContext } from './fields.js';

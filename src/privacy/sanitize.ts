@@ -1,0 +1,331 @@
+// Applies a project's privacy policy to event and profile property bags: the privacy stage's core.
+import type { JsonObject, JsonValue, ProfileOp } from '../ingest/records.js';
+import type { PrivacyCounters } from './counters.js';
+import {
+  classifyNestedKey,
+  classifyProperty,
+  type DropReason,
+  type PrivacyPolicy,
+  type PropertyScope,
+  type PropertyTreatment,
+} from './policy.js';
+import type { Pseudonymiser } from './pseudonymise.js';
+import {
+  hasHits,
+  isJsonObject,
+  mergeEntries,
+  scanKey,
+  scanNumber,
+  scanText,
+  type PiiHits,
+} from './scanner.js';
+import { cleanUrl, cleanUrlPath, referringDomain } from './url.js';
+
+/** What the sanitizers need for one project. */
+export interface SanitizeContext {
+  policy: PrivacyPolicy;
+  /** The project's pseudonymiser (current pseudonym key). */
+  pseudonymise: Pseudonymiser;
+  /** Where redactions and drops are counted, if anywhere. */
+  counters?: PrivacyCounters;
+  /**
+   * Group keys known for the project beyond the policy's (e.g. seen on `/groups` updates), whose
+   * event properties must carry group pseudonyms.
+   */
+  groupKeys?: ReadonlySet<string>;
+}
+
+/** A sanitized profile property bag and the PII held back for the vault (plaintext, to be sealed). */
+export interface SanitizedProfile {
+  properties: JsonObject;
+  /** Empty unless the policy enables the vault. The caller seals it (`sealProperties`) at once. */
+  vault: JsonObject;
+}
+
+/** The value that replaces a property whose policy action is `redact`. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Applies the whole privacy policy to an event's properties and returns a new bag (the input is
+ * not mutated):
+ * - IP and raw user-agent properties are dropped (locked);
+ * - identity ids (`$device_id`, `$user_id`, `$anon_distinct_id`, `$anon_id`, `$identified_id`,
+ *   `alias`, `$distinct_ids`, `$session_id`, `$window_id`, …) and policy identifier properties become
+ *   pseudonyms; `$groups` values, `$group_key` and policy/known group-key properties become group
+ *   pseudonyms;
+ * - URLs keep scheme, host, cleaned path and `utm_*`; paths are cleaned; `current_url_search` is
+ *   dropped; referrers become `$referring_domain` / `$initial_referring_domain` (domain only) when
+ *   those are absent, then are dropped;
+ * - click ids, precise coordinates, geo finer than the policy and profile PII keys are dropped;
+ * - per-property policy actions apply (`keep` bypasses the scanner: audited loosening);
+ * - everything else, keys included and at every depth, goes through URL cleaning and the PII
+ *   scanner; nested IP, user-agent, PII and click-id keys are dropped too.
+ */
+export function sanitizeEventProperties(props: JsonObject, ctx: SanitizeContext): JsonObject {
+  return sanitizeBag(props, ctx, 'event', true).properties;
+}
+
+/**
+ * The same rules for a profile's properties (`$set` / `$set_once` objects). Profile PII keys are
+ * returned in `vault` when the policy enables the vault, and dropped otherwise.
+ */
+export function sanitizeProfileProperties(props: JsonObject, ctx: SanitizeContext): SanitizedProfile {
+  return sanitizeBag(props, ctx, 'profile', true);
+}
+
+/**
+ * Sanitizes the value of one profile operation. Object operations go through
+ * `sanitizeProfileProperties` (only `$set` / `$set_once` may feed the vault; PII in `$add`,
+ * `$append`, `$union`, `$remove` is dropped); `$unset` names are scanned; `$delete` passes.
+ */
+export function sanitizeProfileUpdate(
+  op: ProfileOp,
+  value: JsonValue,
+  ctx: SanitizeContext,
+): { value: JsonValue; vault: JsonObject } {
+  switch (op) {
+    case '$delete':
+      return { value, vault: {} };
+    case '$unset': {
+      const names = Array.isArray(value) ? value : [];
+      const hits: PiiHits = {};
+      const cleaned = [...new Set(names.filter((n): n is string => typeof n === 'string').map((n) => scanText(n, hits)))];
+      if (hasHits(hits)) ctx.counters?.addHits('$unset', hits);
+      return { value: cleaned, vault: {} };
+    }
+    default: {
+      if (!isJsonObject(value)) return { value: {}, vault: {} };
+      const allowVault = op === '$set' || op === '$set_once';
+      const out = sanitizeBag(value, ctx, 'profile', allowVault);
+      return { value: out.properties, vault: out.vault };
+    }
+  }
+}
+
+function sanitizeBag(
+  props: JsonObject,
+  ctx: SanitizeContext,
+  scope: PropertyScope,
+  allowVault: boolean,
+): SanitizedProfile {
+  const { counters } = ctx;
+  const entries: Array<[string, JsonValue, string]> = [];
+  const vault: Array<[string, JsonValue, string]> = [];
+  const derived: Array<[string, string]> = [];
+  const drop = (key: string, reason: DropReason): void => counters?.addDrop(safeName(key), reason);
+
+  for (const [key, value] of Object.entries(props)) {
+    const treatment = treatmentOf(key, props, ctx, scope);
+    const hits: PiiHits = {};
+    let outKey = key;
+    let out: JsonValue | undefined;
+    switch (treatment.action) {
+      case 'drop':
+        drop(key, treatment.reason);
+        continue;
+      case 'keep':
+        out = value;
+        break;
+      case 'redact':
+        out = REDACTED;
+        break;
+      case 'pseudonymise':
+        out = pseudonymiseValue(value, ctx.pseudonymise, ctx, key);
+        break;
+      case 'pseudonymise-group':
+        out = pseudonymiseValue(value, (id) => ctx.pseudonymise.group(treatment.groupKey, id), ctx, key);
+        break;
+      case 'groups':
+        out = pseudonymiseGroups(value, ctx, hits);
+        break;
+      case 'vault':
+        if (allowVault) vault.push([key, value, key]);
+        else drop(key, 'profile-pii');
+        continue;
+      case 'url':
+        out = typeof value === 'string' ? (cleanUrl(value, ctx.policy, hits) ?? undefined) : deepScan(value, key, ctx, hits);
+        break;
+      case 'path':
+        out = typeof value === 'string' ? cleanPathValue(value, ctx, hits) : deepScan(value, key, ctx, hits);
+        break;
+      case 'referrer': {
+        const domain = typeof value === 'string' ? referringDomain(value) : null;
+        if (domain !== null) derived.push([treatment.domainProperty, domain]);
+        drop(key, 'referrer');
+        continue;
+      }
+      case 'domain':
+        out = typeof value === 'string' ? (referringDomain(value) ?? undefined) : undefined;
+        break;
+      case 'profile-ops': {
+        if (!isJsonObject(value)) {
+          out = undefined;
+          break;
+        }
+        const inner = sanitizeBag(value, ctx, 'profile', false);
+        out = inner.properties;
+        break;
+      }
+      case 'scan':
+        outKey = scanKey(key, hits);
+        out = deepScan(value, outKey, ctx, hits);
+        break;
+    }
+    if (hasHits(hits)) counters?.addHits(outKey, hits);
+    if (out === undefined) {
+      drop(outKey, 'invalid');
+      continue;
+    }
+    entries.push([outKey, out, key]);
+  }
+
+  // An explicit `$referring_domain` (already normalised above) wins over one derived here.
+  for (const [key, domain] of derived) {
+    if (!Object.hasOwn(props, key)) entries.push([key, domain, key]);
+  }
+  return { properties: mergeEntries(entries), vault: mergeEntries(vault) };
+}
+
+function treatmentOf(
+  key: string,
+  props: JsonObject,
+  ctx: SanitizeContext,
+  scope: PropertyScope,
+): PropertyTreatment {
+  // PostHog `$groupidentify`: `$group_key` is the group id of type `$group_type`.
+  if (key === '$group_key') {
+    const type = props.$group_type;
+    return { action: 'pseudonymise-group', groupKey: typeof type === 'string' ? type : '' };
+  }
+  const treatment = classifyTreatment(key, ctx.policy, scope);
+  if (treatment.action === 'scan' && ctx.groupKeys?.has(key)) return { action: 'pseudonymise-group', groupKey: key };
+  return treatment;
+}
+
+// Property names repeat across millions of events: memoise their classification per policy.
+const MEMO_LIMIT = 10_000;
+interface TreatmentMemo {
+  event: Map<string, PropertyTreatment>;
+  profile: Map<string, PropertyTreatment>;
+  nested: Map<string, DropReason | null>;
+}
+const memos = new WeakMap<PrivacyPolicy, TreatmentMemo>();
+
+function memoFor(policy: PrivacyPolicy): TreatmentMemo {
+  let memo = memos.get(policy);
+  if (!memo) {
+    memo = { event: new Map(), profile: new Map(), nested: new Map() };
+    memos.set(policy, memo);
+  }
+  return memo;
+}
+
+function classifyTreatment(key: string, policy: PrivacyPolicy, scope: PropertyScope): PropertyTreatment {
+  const memo = memoFor(policy)[scope];
+  let treatment = memo.get(key);
+  if (treatment === undefined) {
+    treatment = classifyProperty(key, policy, scope);
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(key, treatment);
+  }
+  return treatment;
+}
+
+function nestedDropReason(key: string, policy: PrivacyPolicy): DropReason | null {
+  const memo = memoFor(policy).nested;
+  let reason = memo.get(key);
+  if (reason === undefined) {
+    reason = classifyNestedKey(key, policy);
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(key, reason);
+  }
+  return reason;
+}
+
+function pseudonymiseValue(
+  value: JsonValue,
+  make: (id: string) => string,
+  ctx: SanitizeContext,
+  property: string,
+): JsonValue | undefined {
+  if (value === null) return null;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+    ctx.counters?.addPseudonymised(property);
+    return make(String(value));
+  }
+  if (Array.isArray(value)) {
+    const out: JsonValue[] = [];
+    for (const item of value) {
+      // Only scalars are ids; a nested structure in an id list is dropped rather than stored.
+      if (item === null || isJsonObject(item) || Array.isArray(item)) continue;
+      const p = pseudonymiseValue(item, make, ctx, property);
+      if (p !== undefined) out.push(p);
+    }
+    return out;
+  }
+  return undefined;
+}
+
+function pseudonymiseGroups(value: JsonValue, ctx: SanitizeContext, hits: PiiHits): JsonValue | undefined {
+  if (!isJsonObject(value)) return undefined;
+  const entries: Array<[string, JsonValue, string]> = [];
+  for (const [type, ids] of Object.entries(value)) {
+    const out = pseudonymiseValue(ids, (id) => ctx.pseudonymise.group(type, id), ctx, '$groups');
+    if (out !== undefined) entries.push([scanText(type, hits), out, type]);
+  }
+  return mergeEntries(entries);
+}
+
+function cleanPathValue(value: string, ctx: SanitizeContext, hits: PiiHits): string {
+  if (value.startsWith('/')) return cleanUrl(value, ctx.policy, hits) ?? cleanUrlPath(value, hits);
+  return scanText(cleanUrlPath(value, hits), hits);
+}
+
+/**
+ * The scanner's walk with the sanitizer's rules: embedded URLs are cleaned before the PII scan,
+ * and nested keys that denote an IP, a user agent, profile PII or a click id are dropped (counted
+ * under the top-level property).
+ */
+function deepScan(value: JsonValue, property: string, ctx: SanitizeContext, hits: PiiHits): JsonValue {
+  if (typeof value === 'string') return scanText(cleanEmbeddedUrls(value, ctx, hits), hits);
+  if (typeof value === 'number') return scanNumber(value, hits);
+  if (value === null || typeof value === 'boolean') return value;
+  if (Array.isArray(value)) {
+    let out: JsonValue[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i] as JsonValue;
+      const cleaned = deepScan(item, property, ctx, hits);
+      if (cleaned !== item && out === null) out = value.slice(0, i);
+      if (out !== null) out.push(cleaned);
+    }
+    return out ?? value;
+  }
+  const entries: Array<[string, JsonValue, string]> = [];
+  let changed = false;
+  for (const [key, v] of Object.entries(value)) {
+    const reason = nestedDropReason(key, ctx.policy);
+    if (reason !== null) {
+      ctx.counters?.addDrop(safeName(property), reason);
+      changed = true;
+      continue;
+    }
+    const cleanKey = scanKey(key, hits);
+    const out = deepScan(v, property, ctx, hits);
+    if (cleanKey !== key || out !== v) changed = true;
+    entries.push([cleanKey, out, key]);
+  }
+  return changed ? mergeEntries(entries) : value;
+}
+
+// Any scheme://… run inside a string (stops at whitespace, quotes and brackets, as in HTML).
+const EMBEDDED_URL = /[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/[^\s"'<>\\^`{|}]+/g;
+
+function cleanEmbeddedUrls(value: string, ctx: SanitizeContext, hits: PiiHits): string {
+  if (!value.includes('://')) return value;
+  return value.replace(EMBEDDED_URL, (url) => cleanUrl(url, ctx.policy, hits) ?? url);
+}
+
+/** Counter names are scanned too: a key can itself be PII. */
+function safeName(key: string): string {
+  return scanText(key, {});
+}

@@ -1,0 +1,216 @@
+// URL minimisation: scheme, host and cleaned path; only utm_* parameters; referrers reduced to a domain.
+import { isIP } from 'node:net';
+import { count, PLACEHOLDERS, scanText, type PiiHits } from './scanner.js';
+
+/** The part of the privacy policy URL cleaning needs. */
+export interface UrlPolicy {
+  /** Keep ad click ids (gclid, fbclid, …) in query strings. Off by default. */
+  keepClickIds: boolean;
+}
+
+/**
+ * Ad-platform click and subscriber ids: they identify one click or one e-mail recipient, so they
+ * are dropped unless the policy keeps them. mixpanel-browser's CLICK_IDS plus common others.
+ */
+export const CLICK_ID_PARAMS: ReadonlySet<string> = new Set([
+  'dclid', 'fbclid', 'gclid', 'gbraid', 'wbraid', 'gclsrc', 'ko_click_id', 'li_fat_id', 'msclkid',
+  'sccid', 'ttclid', 'twclid', 'igshid', 'epik', 'rdt_cid', 'qclid', 'irclid', 'yclid', 'ymclid',
+  'mc_eid', 'mc_cid', '_kx', '_hsenc', '_hsmi', 'mkt_tok', 'vero_id', 'oly_enc_id', 's_kwcid',
+]);
+
+/** True when a query parameter or property name is a click id (`$initial_gclid` included). */
+export function isClickIdKey(name: string): boolean {
+  const lower = name.toLowerCase();
+  return CLICK_ID_PARAMS.has(lower.replace(/^\$(?:initial_|session_entry_)?/, ''));
+}
+
+/**
+ * Reduces a URL to scheme, host[:port] and path, with e-mails, phones, IPs, cards, JWTs, secrets
+ * and token-like segments redacted in the path (see `cleanUrlPath`), only `utm_*` query parameters
+ * (plus click ids if the policy keeps them; their values scanned too), no credentials and no
+ * fragment. An IP-literal host becomes `[ip]`. A path-only input (`/pricing?x=1`) is cleaned the
+ * same way and stays relative. Returns null when the input is not a URL. Redactions are counted
+ * into `hits` when given. Idempotent.
+ */
+export function cleanUrl(url: string, policy: UrlPolicy, hits: PiiHits = {}): string | null {
+  const input = url.trim();
+  if (input === '') return null;
+  if (input.startsWith('/') && !input.startsWith('//')) {
+    const pathEnd = firstIndexOf(input, '?', '#');
+    const queryEnd = input.indexOf('#') >= 0 ? input.indexOf('#') : input.length;
+    const search = pathEnd < queryEnd && input[pathEnd] === '?' ? input.slice(pathEnd, queryEnd) : '';
+    return cleanUrlPath(input.slice(0, pathEnd), hits) + cleanQuery(search, policy, hits);
+  }
+  const parts = parseWithWhatwg(input);
+  if (parts === null) return null;
+  let host = parts.host;
+  if (host !== '' && (host.startsWith('[') || isIP(host) !== 0)) {
+    count(hits, 'ip', 1);
+    host = PLACEHOLDERS.ip;
+  }
+  const authority = parts.hasAuthority ? `//${host}${parts.port === '' ? '' : `:${parts.port}`}` : '';
+  return parts.scheme + authority + cleanUrlPath(parts.path, hits) + cleanQuery(parts.search, policy, hits);
+}
+
+interface UrlParts {
+  /** With the colon (`https:`), or '' for a protocol-relative input. */
+  scheme: string;
+  hasAuthority: boolean;
+  host: string;
+  port: string;
+  path: string;
+  /** With the `?`, or ''. */
+  search: string;
+}
+
+function parseWithWhatwg(input: string): UrlParts | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(input.startsWith('//') ? `https:${input}` : input);
+  } catch {
+    return null;
+  }
+  const scheme = input.startsWith('//') ? '' : parsed.protocol;
+  return {
+    scheme,
+    hasAuthority: input.slice(scheme.length).startsWith('//'),
+    host: parsed.hostname,
+    port: parsed.port,
+    path: parsed.pathname,
+    search: parsed.search,
+  };
+}
+
+/**
+ * Cleans a URL path segment by segment: matrix parameters (`;jsessionid=…`) are dropped, UUIDs
+ * become `[uuid]`, token-like segments `[token]`, and the PII scanner runs on each decoded segment.
+ *
+ * Why UUIDs go: in paths they are mostly resource ids, but they are also the usual bearer secret
+ * of invite, reset, unsubscribe and share links, and often user ids; ASVS 11.5.1 notes that they
+ * are not secrets yet they are used as such. Page analytics lose little (`/projects/[uuid]/board`
+ * even aggregates better). Short numeric ids (`/orders/1234`) are kept.
+ */
+export function cleanUrlPath(path: string, hits: PiiHits = {}): string {
+  if (path === '' || path === '/') return path;
+  const segments = path.split('/');
+  let changed = false;
+  for (let i = 0; i < segments.length; i++) {
+    const raw = segments[i] as string;
+    if (raw === '') continue;
+    const cleaned = cleanSegment(raw, hits);
+    if (cleaned !== raw) {
+      segments[i] = cleaned;
+      changed = true;
+    }
+  }
+  return changed ? segments.join('/') : path;
+}
+
+/**
+ * The referring domain of a referrer URL (host name only, lower case), `$direct` unchanged, an IP
+ * literal as `[ip]`, a bare domain accepted as is; null when nothing usable remains.
+ */
+export function referringDomain(url: string): string | null {
+  const input = url.trim();
+  if (input === '$direct') return input;
+  if (input === '') return null;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(input);
+  } catch {
+    // A bare host ("www.google.com", "news.example.org:8080/x") as some SDKs send it.
+    if (/^[A-Za-z0-9.-]+(?::\d+)?(?:[/?#].*)?$/s.test(input)) {
+      try {
+        parsed = new URL(`https://${input}`);
+      } catch {
+        parsed = null;
+      }
+    }
+  }
+  const host = parsed?.hostname ?? '';
+  if (host === '') return null;
+  if (host.startsWith('[') || isIP(host) !== 0) return PLACEHOLDERS.ip;
+  return host.toLowerCase().replace(/\.$/, '');
+}
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+function cleanSegment(raw: string, hits: PiiHits): string {
+  const semicolon = raw.indexOf(';');
+  const bare = semicolon >= 0 ? raw.slice(0, semicolon) : raw;
+  if (bare === '') return bare;
+  const decoded = safeDecode(bare);
+  if (UUID.test(decoded)) {
+    count(hits, 'uuid', 1);
+    return PLACEHOLDERS.uuid;
+  }
+  if (isTokenLike(decoded)) {
+    count(hits, 'token', 1);
+    return PLACEHOLDERS.token;
+  }
+  const scanned = scanText(decoded, hits);
+  return scanned === decoded ? bare : encodeKeepingPlaceholders(scanned);
+}
+
+/**
+ * Random-looking segments: a long run of digits, or letters and digits mixed inside one long
+ * chunk. Slugs ("how-to-ship-2024", "2024_Summer_Olympics") keep words and numbers in separate
+ * chunks, so they survive. Letters-only random strings are not detected (rare as tokens).
+ */
+function isTokenLike(segment: string): boolean {
+  if (segment.length < 16) return false;
+  if (/^\d{20,}$/.test(segment)) return true;
+  const chunks = segment.split(/[-_.~+=,:]/);
+  for (const chunk of chunks) {
+    if (chunk.length < 8 || !/\d/.test(chunk) || !/[A-Za-z]/.test(chunk)) continue;
+    if (chunk.length >= 16 || segment.length >= 20) return true;
+  }
+  return false;
+}
+
+function cleanQuery(search: string, policy: UrlPolicy, hits: PiiHits): string {
+  if (search.length <= 1) return '';
+  const kept: string[] = [];
+  for (const pair of search.slice(1).split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const rawKey = eq >= 0 ? pair.slice(0, eq) : pair;
+    const key = safeDecode(plusToSpace(rawKey)).toLowerCase();
+    const keep = key.startsWith('utm_') || (policy.keepClickIds && CLICK_ID_PARAMS.has(key));
+    if (!keep) continue;
+    if (eq < 0) {
+      kept.push(rawKey);
+      continue;
+    }
+    const rawValue = pair.slice(eq + 1);
+    const value = safeDecode(plusToSpace(rawValue));
+    const scanned = scanText(value, hits);
+    kept.push(scanned === value ? pair : `${rawKey}=${encodeKeepingPlaceholders(scanned)}`);
+  }
+  return kept.length === 0 ? '' : `?${kept.join('&')}`;
+}
+
+function encodeKeepingPlaceholders(text: string): string {
+  return encodeURIComponent(text).replace(/%5B/g, '[').replace(/%5D/g, ']');
+}
+
+// application/x-www-form-urlencoded: '+' is a space in query strings.
+function plusToSpace(text: string): string {
+  return text.includes('+') ? text.replace(/\+/g, ' ') : text;
+}
+
+function safeDecode(text: string): string {
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function firstIndexOf(text: string, a: string, b: string): number {
+  const i = text.indexOf(a);
+  const j = text.indexOf(b);
+  if (i < 0) return j < 0 ? text.length : j;
+  return j < 0 ? i : Math.min(i, j);
+}

@@ -1,0 +1,115 @@
+// Projects: creation (ids, tokens, secrets, wrapped keys) and the cached directory the ingest
+// path uses to turn a token into everything needed to process an event for that project.
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  DEFAULT_POLICY,
+  ProjectKeyring,
+  createPseudonymiser,
+  generateProjectKeys,
+  parsePolicy,
+  type PrivacyPolicy,
+  type Pseudonymiser,
+} from '../privacy/index.js';
+import type { MetaStore, ProjectRecord } from '../store/types.js';
+
+/** Everything the pipeline needs about one project, resolved once and cached. */
+export interface ProjectContext {
+  project: ProjectRecord;
+  policy: PrivacyPolicy;
+  keyring: ProjectKeyring;
+  /** HMAC pseudonym of an identifier under the project's current pseudonym key. */
+  pseudonymise: Pseudonymiser;
+}
+
+/** What `sillage project create --json` prints. The secret is shown once and stored hashed. */
+export interface CreatedProject {
+  project_id: string;
+  token: string;
+  secret: string;
+}
+
+/** Recognisable prefix so that secret scanners (and people) can spot a leaked key. */
+export const SECRET_PREFIX = 'sil_sk_';
+
+export const hashSecret = (secret: string): string =>
+  createHash('sha256').update(secret, 'utf8').digest('hex');
+
+const NEGATIVE_CACHE_MS = 5_000;
+
+/** Resolves tokens, ids and secrets to project contexts, with caching on the hot path. */
+export class ProjectDirectory {
+  private readonly byTokenCache = new Map<string, ProjectContext>();
+  private readonly byIdCache = new Map<string, ProjectContext>();
+  private readonly unknownTokens = new Map<string, number>();
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly masterKey: Buffer,
+  ) {}
+
+  /** Creates a project with fresh token, secret and wrapped keys. */
+  async create(name: string, options: { timezone?: string; nowMs?: number } = {}): Promise<CreatedProject> {
+    const nowMs = options.nowMs ?? Date.now();
+    const id = `prj_${randomBytes(8).toString('hex')}`;
+    const token = randomBytes(16).toString('hex');
+    const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
+    const project: ProjectRecord = {
+      id,
+      name,
+      token,
+      secretHash: hashSecret(secret),
+      timezone: options.timezone ?? 'UTC',
+      createdAtMs: nowMs,
+    };
+    await this.meta.createProject(project, generateProjectKeys(this.masterKey, id, nowMs));
+    return { project_id: id, token, secret };
+  }
+
+  private async load(project: ProjectRecord | null): Promise<ProjectContext | null> {
+    if (!project) return null;
+    const cached = this.byIdCache.get(project.id);
+    if (cached) return cached;
+    const keyring = ProjectKeyring.open(this.masterKey, await this.meta.listKeys(project.id));
+    const stored = await this.meta.getPolicy(project.id);
+    const policy = stored ? parsePolicy(stored) : DEFAULT_POLICY;
+    const context: ProjectContext = {
+      project,
+      policy,
+      keyring,
+      pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
+    };
+    this.byIdCache.set(project.id, context);
+    this.byTokenCache.set(project.token, context);
+    return context;
+  }
+
+  async byToken(token: string): Promise<ProjectContext | null> {
+    const hit = this.byTokenCache.get(token);
+    if (hit) return hit;
+    const missAt = this.unknownTokens.get(token);
+    if (missAt !== undefined && Date.now() - missAt < NEGATIVE_CACHE_MS) return null;
+    const context = await this.load(await this.meta.findProjectByToken(token));
+    if (!context) {
+      // Bounded: a flood of random tokens cannot grow this map without limit.
+      if (this.unknownTokens.size > 10_000) this.unknownTokens.clear();
+      this.unknownTokens.set(token, Date.now());
+    }
+    return context;
+  }
+
+  async byId(id: string): Promise<ProjectContext | null> {
+    return this.byIdCache.get(id) ?? this.load(await this.meta.getProject(id));
+  }
+
+  async bySecret(secret: string): Promise<ProjectContext | null> {
+    if (!secret.startsWith(SECRET_PREFIX)) return null;
+    return this.load(await this.meta.findProjectBySecretHash(hashSecret(secret)));
+  }
+
+  /** Drops cached contexts (after a policy or key change). */
+  invalidate(projectId: string): void {
+    const cached = this.byIdCache.get(projectId);
+    if (cached) this.byTokenCache.delete(cached.project.token);
+    this.byIdCache.delete(projectId);
+  }
+}

@@ -1,0 +1,110 @@
+// Server configuration: parsed once at start-up from flags and environment into one object.
+import path from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** CIDRs / addresses whose X-Forwarded-For is believed. */
+  trustProxy: string[];
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  limits: {
+    /** Largest request body on the wire (compressed), bytes. */
+    maxBodyBytes: number;
+    /** Largest body after decompression / base64 decoding, bytes. */
+    maxDecodedBytes: number;
+    maxDepth: number;
+    maxRecordsPerRequest: number;
+  };
+  writer: {
+    maxQueuedRecords: number;
+    maxRecordsPerCommit: number;
+    retryAfterSeconds: number;
+  };
+  /** Master key sources, resolved by the privacy module. */
+  masterKeyHex: string | undefined;
+  masterKeyFile: string | undefined;
+}
+
+const intFromEnv = z.coerce.number().int().positive();
+
+const schema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  dataDir: z.string().min(1).default('./data'),
+  trustProxy: z.string().default(''),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  maxBodyBytes: intFromEnv.default(10 * 1024 * 1024),
+  maxDecodedBytes: intFromEnv.default(20 * 1024 * 1024),
+  maxDepth: intFromEnv.default(16),
+  maxRecordsPerRequest: intFromEnv.default(2000),
+  maxQueuedRecords: intFromEnv.default(200_000),
+  maxRecordsPerCommit: intFromEnv.default(20_000),
+  retryAfterSeconds: intFromEnv.default(2),
+  masterKeyHex: z.string().optional(),
+  masterKeyFile: z.string().optional(),
+});
+
+/** Flags given on the command line (they win over the environment). */
+export interface ConfigFlags {
+  host?: string | undefined;
+  port?: string | number | undefined;
+  data?: string | undefined;
+}
+
+/** Builds the configuration from flags and environment variables; throws CONFIG_INVALID. */
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const raw = {
+    host: flags.host ?? env.SILLAGE_HOST,
+    port: flags.port ?? env.PORT ?? env.SILLAGE_PORT,
+    dataDir: flags.data ?? env.SILLAGE_DATA_DIR,
+    trustProxy: env.SILLAGE_TRUST_PROXY,
+    logLevel: env.SILLAGE_LOG_LEVEL,
+    maxBodyBytes: env.SILLAGE_MAX_BODY_BYTES,
+    maxDecodedBytes: env.SILLAGE_MAX_DECODED_BYTES,
+    maxDepth: env.SILLAGE_MAX_DEPTH,
+    maxRecordsPerRequest: env.SILLAGE_MAX_RECORDS_PER_REQUEST,
+    maxQueuedRecords: env.SILLAGE_MAX_QUEUED_RECORDS,
+    maxRecordsPerCommit: env.SILLAGE_MAX_RECORDS_PER_COMMIT,
+    retryAfterSeconds: env.SILLAGE_RETRY_AFTER_SECONDS,
+    masterKeyHex: env.SILLAGE_MASTER_KEY || undefined,
+    masterKeyFile: env.SILLAGE_MASTER_KEY_FILE || undefined,
+  };
+  const parsed = schema.safeParse(
+    Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')),
+  );
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    // Name the setting, never its value (SILLAGE_MASTER_KEY is a secret).
+    throw new AppError(
+      'CONFIG_INVALID',
+      `invalid configuration: ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  const c = parsed.data;
+  return {
+    host: c.host,
+    port: c.port,
+    dataDir: path.resolve(c.dataDir),
+    trustProxy: c.trustProxy
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    logLevel: c.logLevel,
+    limits: {
+      maxBodyBytes: c.maxBodyBytes,
+      maxDecodedBytes: c.maxDecodedBytes,
+      maxDepth: c.maxDepth,
+      maxRecordsPerRequest: c.maxRecordsPerRequest,
+    },
+    writer: {
+      maxQueuedRecords: c.maxQueuedRecords,
+      maxRecordsPerCommit: c.maxRecordsPerCommit,
+      retryAfterSeconds: c.retryAfterSeconds,
+    },
+    masterKeyHex: c.masterKeyHex,
+    masterKeyFile: c.masterKeyFile,
+  };
+}

@@ -1,0 +1,119 @@
+// Opens the embedded DuckDB file, applies migrations and hands out serialised connections.
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { AppError } from '../../shared/errors.js';
+import { Serial } from '../../shared/serial.js';
+import { DUCKDB_MIGRATIONS } from './schema.js';
+
+/** File name of the database inside the data directory. */
+export const DUCKDB_FILE = 'sillage.duckdb';
+
+/** A connection together with the mutex that keeps its statements from interleaving. */
+export interface SerialConnection {
+  connection: DuckDBConnection;
+  serial: Serial;
+  run<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T>;
+}
+
+function serialConnection(connection: DuckDBConnection): SerialConnection {
+  const serial = new Serial();
+  return { connection, serial, run: (task) => serial.run(() => task(connection)) };
+}
+
+/** Wraps a driver error once, at the adapter boundary, without its message (it may quote data). */
+export function storeError(cause: unknown, what: string): AppError {
+  return new AppError('STORE_FAILURE', `database operation failed: ${what}`, { cause });
+}
+
+/** One open DuckDB database: a writer connection, a metadata connection and a reader pool. */
+export class DuckDbDatabase {
+  private closed = false;
+
+  private constructor(
+    readonly instance: DuckDBInstance,
+    readonly writer: SerialConnection,
+    readonly meta: SerialConnection,
+    private readonly readers: SerialConnection[],
+    readonly filePath: string,
+  ) {}
+
+  /** Opens (creating if needed) the database in `dataDir` and applies pending migrations. */
+  static async open(dataDir: string, options: { readers?: number } = {}): Promise<DuckDbDatabase> {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const filePath = path.join(dataDir, DUCKDB_FILE);
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(filePath, {
+        // Temporary spill files stay inside the data directory, which the canary test searches.
+        temp_directory: path.join(dataDir, 'tmp'),
+      });
+    } catch (cause) {
+      const message = cause instanceof Error && /lock/i.test(cause.message)
+        ? 'the database is in use by another Sillage process (is the server running?)'
+        : 'could not open the database file';
+      throw new AppError('STORE_UNAVAILABLE', message, { cause });
+    }
+    const writer = serialConnection(await instance.connect());
+    const meta = serialConnection(await instance.connect());
+    const readers: SerialConnection[] = [];
+    for (let i = 0; i < (options.readers ?? 2); i++) {
+      readers.push(serialConnection(await instance.connect()));
+    }
+    const db = new DuckDbDatabase(instance, writer, meta, readers, filePath);
+    await db.migrate();
+    return db;
+  }
+
+  private nextReader = 0;
+
+  /** Runs a read on one of the reader connections (round robin). */
+  read<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const reader = this.readers[this.nextReader++ % this.readers.length];
+    if (!reader) throw new AppError('STORE_UNAVAILABLE', 'no reader connection');
+    return reader.run(task);
+  }
+
+  private async migrate(): Promise<void> {
+    await this.writer.run(async (c) => {
+      await c.run(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+      );
+      const reader = await c.runAndReadAll('SELECT version FROM schema_migrations');
+      const applied = new Set(reader.getRowsJS().map((row) => Number(row[0])));
+      for (const migration of DUCKDB_MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        await c.run('BEGIN TRANSACTION');
+        try {
+          await c.run(migration.sql);
+          await c.run('INSERT INTO schema_migrations VALUES ($1, $2, now())', [
+            migration.version,
+            migration.name,
+          ]);
+          await c.run('COMMIT');
+        } catch (cause) {
+          await c.run('ROLLBACK');
+          throw storeError(cause, `migration ${migration.version}`);
+        }
+      }
+    });
+  }
+
+  /** Forces a checkpoint (folds the WAL into the main file). */
+  async checkpoint(): Promise<void> {
+    await this.writer.run((c) => c.run('CHECKPOINT'));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Wait for in-flight work on every connection, then release the file.
+    await Promise.all([
+      this.writer.run(async () => undefined),
+      this.meta.run(async () => undefined),
+      ...this.readers.map((r) => r.run(async () => undefined)),
+    ]);
+    for (const conn of [this.writer, this.meta, ...this.readers]) conn.connection.closeSync();
+    this.instance.closeSync();
+  }
+}

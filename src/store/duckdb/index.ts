@@ -1,0 +1,4 @@
+// The DuckDB adapters (embedded default store).
+export { DuckDbDatabase, DUCKDB_FILE } from './database.js';
+export { DuckDbEventStore } from './event-store.js';
+export { DuckDbMetaStore } from './meta-store.js';

@@ -1,0 +1,5 @@
+// The store's public entry: ports, shared profile semantics and the adapters.
+export type * from './types.js';
+export { EVENT_COLUMNS } from './types.js';
+export { applyProfileOp } from './profile-ops.js';
+export { DuckDbDatabase, DuckDbEventStore, DuckDbMetaStore, DUCKDB_FILE } from './duckdb/index.js';
