@@ -2,6 +2,7 @@
 // on a stopped one, so both paths behave identically.
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { pseudonymsFor, type PseudonymMatch } from '../privacy/index.js';
 import { importRecords } from '../ingest/file-import.js';
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
@@ -40,8 +41,27 @@ export async function assertProject(runtime: Runtime, projectId: string): Promis
   if (!(await runtime.projects.byId(projectId))) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
 }
 
+const pseudonymSchema = z.object({
+  projectId: z.string().min(1),
+  ids: z.array(z.string()).max(100_000),
+  groupKey: z.string().optional(),
+});
+
+/**
+ * The key holder's way to find their own users among pseudonyms (to notify or erase them):
+ * computes the pseudonym of each given id under every key version. Nothing is stored.
+ */
+export async function matchPseudonyms(runtime: Runtime, body: unknown): Promise<PseudonymMatch[]> {
+  const parsed = pseudonymSchema.safeParse(body);
+  if (!parsed.success) throw new AppError('QUERY_INVALID', 'expected a project id and a list of ids');
+  const project = await runtime.projects.byId(parsed.data.projectId);
+  if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
+  return pseudonymsFor(project.keyring, parsed.data.ids, parsed.data.groupKey);
+}
+
 export function adminHandlers(runtime: Runtime): AdminHandlers {
   return {
+    'pseudonyms': (body) => matchPseudonyms(runtime, body),
     'project-create': (body) => createProject(runtime, body),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);

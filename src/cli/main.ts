@@ -5,7 +5,8 @@ import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
-import { assertProject, createProject } from './admin-commands.js';
+import { assertProject, createProject, matchPseudonyms } from './admin-commands.js';
+import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
 import { openRuntime } from './runtime.js';
@@ -118,6 +119,30 @@ program
     }
     if (opts.json) out(JSON.stringify(summary));
     else for (const line of formatSummary(summary)) out(line);
+  });
+
+const privacy = program.command('privacy').description('privacy tools for key holders');
+privacy
+  .command('pseudonymise')
+  .description(
+    'print the pseudonym of each given id (under every key version), to find your own users in the data',
+  )
+  .requiredOption('--project <id>', 'project id')
+  .option('--group-key <key>', 'treat the ids as group ids of this group key')
+  .option('--data <dir>', 'data directory')
+  .argument('[ids...]', 'ids; when none are given, one id per line is read from standard input')
+  .action(async (ids: string[], opts: { project: string; groupKey?: string; data?: string }) => {
+    let list = ids;
+    if (list.length === 0) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      list = Buffer.concat(chunks).toString('utf8').split(/\r?\n/).filter((l) => l !== '');
+    }
+    const body = { projectId: opts.project, ids: list, groupKey: opts.groupKey };
+    const matches = (await viaServerOrStore({ data: opts.data }, 'pseudonyms', body, (rt) =>
+      matchPseudonyms(rt, body),
+    )) as PseudonymMatch[];
+    for (const m of matches) out(JSON.stringify(m));
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

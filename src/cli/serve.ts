@@ -1,5 +1,7 @@
 // `sillage serve`: runs the HTTP server and the admin socket until SIGTERM/SIGINT.
+import fs from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { AppError } from '../shared/errors.js';
 import { buildApp } from '../http/app.js';
 import { createClientIpResolver } from '../ingest/enrich/index.js';
 import type { ServerConfig } from '../shared/config.js';
@@ -20,7 +22,17 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const runtime = await openRuntime(config, logger);
   let ready = false;
+  let tls: { key: Buffer; cert: Buffer } | null = null;
+  if (config.tls) {
+    try {
+      tls = { key: fs.readFileSync(config.tls.keyFile), cert: fs.readFileSync(config.tls.certFile) };
+    } catch (cause) {
+      await runtime.close();
+      throw new AppError('CONFIG_INVALID', 'cannot read the TLS key or certificate file', { cause });
+    }
+  }
   const app = await buildApp({
+    tls,
     logger,
     isReady: () => ready,
     pipeline: runtime.pipeline,
@@ -45,7 +57,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   return {
     app,
     runtime,
-    url: `http://${host}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${host}:${port}`,
     close() {
       closing ??= (async () => {
         ready = false;

@@ -7,6 +7,8 @@ import { sendError, type Flavor, type FlavorOptions } from './responses.js';
 import { registerIngestRoutes, type IngestRouteDeps } from './routes/ingest.js';
 
 export interface AppDeps extends IngestRouteDeps {
+  /** PEM key and certificate to serve HTTPS, or null for plain HTTP. */
+  tls: { key: Buffer; cert: Buffer } | null;
   logger: Logger;
   /** Health: true once the store is open and the writer accepts events. */
   isReady: () => boolean;
@@ -48,6 +50,7 @@ export function toAppError(error: unknown): AppError {
 /** Builds the HTTP application (not yet listening). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.tls ? { https: deps.tls } : {}),
     logger: false,
     bodyLimit: deps.limits.maxBodyBytes,
     return503OnClosing: true,

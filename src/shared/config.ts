@@ -23,6 +23,8 @@ export interface ServerConfig {
     maxRecordsPerCommit: number;
     retryAfterSeconds: number;
   };
+  /** PEM files for HTTPS; both set or neither (plain HTTP, e.g. behind a TLS proxy). */
+  tls: { certFile: string; keyFile: string } | null;
   /** Master key sources, resolved by the privacy module. */
   masterKeyHex: string | undefined;
   masterKeyFile: string | undefined;
@@ -43,6 +45,8 @@ const schema = z.object({
   maxQueuedRecords: intFromEnv.default(200_000),
   maxRecordsPerCommit: intFromEnv.default(20_000),
   retryAfterSeconds: intFromEnv.default(2),
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
   masterKeyHex: z.string().optional(),
   masterKeyFile: z.string().optional(),
 });
@@ -69,6 +73,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     maxQueuedRecords: env.SILLAGE_MAX_QUEUED_RECORDS,
     maxRecordsPerCommit: env.SILLAGE_MAX_RECORDS_PER_COMMIT,
     retryAfterSeconds: env.SILLAGE_RETRY_AFTER_SECONDS,
+    tlsCert: env.SILLAGE_TLS_CERT,
+    tlsKey: env.SILLAGE_TLS_KEY,
     masterKeyHex: env.SILLAGE_MASTER_KEY || undefined,
     masterKeyFile: env.SILLAGE_MASTER_KEY_FILE || undefined,
   };
@@ -84,6 +90,9 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     );
   }
   const c = parsed.data;
+  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
+    throw new AppError('CONFIG_INVALID', 'invalid configuration: set both SILLAGE_TLS_CERT and SILLAGE_TLS_KEY, or neither');
+  }
   return {
     host: c.host,
     port: c.port,
@@ -104,6 +113,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxRecordsPerCommit: c.maxRecordsPerCommit,
       retryAfterSeconds: c.retryAfterSeconds,
     },
+    tls: c.tlsCert && c.tlsKey ? { certFile: path.resolve(c.tlsCert), keyFile: path.resolve(c.tlsKey) } : null,
     masterKeyHex: c.masterKeyHex,
     masterKeyFile: c.masterKeyFile,
   };
