@@ -144,11 +144,12 @@ function cleanSegment(raw: string, hits: PiiHits): string {
     count(hits, 'uuid', 1);
     return PLACEHOLDERS.uuid;
   }
-  if (isTokenLike(decoded)) {
+  // The scanner first, so that typed kinds (a JWT, an e-mail) are reported as such.
+  const scanned = scanText(decoded, hits);
+  if (isTokenLike(scanned)) {
     count(hits, 'token', 1);
     return PLACEHOLDERS.token;
   }
-  const scanned = scanText(decoded, hits);
   return scanned === decoded ? bare : encodeKeepingPlaceholders(scanned);
 }
 
