@@ -95,8 +95,16 @@ export class PrivacyCounters {
     const report = this.report();
     return [
       ...report.redactions.map(({ property, kind, count }) => ({ property, kind, count })),
-      ...report.dropped.map(({ property, reason, count }) => ({ property, kind: `dropped:${reason}`, count })),
-      ...report.pseudonymised.map(({ property, count }) => ({ property, kind: 'pseudonymised', count })),
+      ...report.dropped.map(({ property, reason, count }) => ({
+        property,
+        kind: `dropped:${reason}`,
+        count,
+      })),
+      ...report.pseudonymised.map(({ property, count }) => ({
+        property,
+        kind: 'pseudonymised',
+        count,
+      })),
     ];
   }
 

@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../shared/errors.js';
-import { generateProjectKeys, ProjectKeyring, rotateProjectKey, unwrapKey, wrapKey, type KeyContext } from './keyring.js';
+import {
+  generateProjectKeys,
+  ProjectKeyring,
+  rotateProjectKey,
+  unwrapKey,
+  wrapKey,
+  type KeyContext,
+} from './keyring.js';
 
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = { seed: SEED, numRuns: Number(process.env.FC_RUNS ?? 300) };
@@ -75,11 +82,17 @@ describe('wrapKey / unwrapKey', () => {
 
     it('any flipped bit makes unwrapping fail', () => {
       fc.assert(
-        fc.property(context, key32, fc.nat(60), fc.integer({ min: 0, max: 7 }), (c, raw, byte, bit) => {
-          const wrapped = Uint8Array.from(wrapKey(master, c, raw));
-          wrapped[byte] = (wrapped[byte] as number) ^ (1 << bit);
-          unwrapFails(() => unwrapKey(master, c, wrapped));
-        }),
+        fc.property(
+          context,
+          key32,
+          fc.nat(60),
+          fc.integer({ min: 0, max: 7 }),
+          (c, raw, byte, bit) => {
+            const wrapped = Uint8Array.from(wrapKey(master, c, raw));
+            wrapped[byte] = (wrapped[byte] as number) ^ (1 << bit);
+            unwrapFails(() => unwrapKey(master, c, wrapped));
+          },
+        ),
         RUNS,
       );
     });

@@ -70,7 +70,9 @@ export function generateProjectKeys(
   projectId: string,
   nowMs: number = Date.now(),
 ): WrappedKeyRecord[] {
-  return KEY_PURPOSES.map((purpose) => newRecord(master, { projectId, purpose, version: 1 }, nowMs));
+  return KEY_PURPOSES.map((purpose) =>
+    newRecord(master, { projectId, purpose, version: 1 }, nowMs),
+  );
 }
 
 /**
@@ -115,18 +117,29 @@ export class ProjectKeyring {
           `Duplicate ${entry.purpose} key version ${entry.version} for one project.`,
         );
       }
-      byVersion.set(entry.version, { purpose: entry.purpose, version: entry.version, key: entry.key });
+      byVersion.set(entry.version, {
+        purpose: entry.purpose,
+        version: entry.version,
+        key: entry.key,
+      });
     }
   }
 
   /** Unwraps a project's stored key records (all of them must belong to `projectId`). */
-  static unwrap(master: Buffer, projectId: string, records: readonly WrappedKeyRecord[]): ProjectKeyring {
+  static unwrap(
+    master: Buffer,
+    projectId: string,
+    records: readonly WrappedKeyRecord[],
+  ): ProjectKeyring {
     assertKeyLength(master);
     return new ProjectKeyring(
       projectId,
       records.map((record) => {
         if (record.projectId !== projectId) {
-          throw new AppError('PROJECT_KEY_INVALID', 'A key record of another project was supplied.');
+          throw new AppError(
+            'PROJECT_KEY_INVALID',
+            'A key record of another project was supplied.',
+          );
         }
         const context = { projectId, purpose: record.purpose, version: record.version };
         return { ...context, key: unwrapKey(master, context, record.wrapped) };
@@ -180,7 +193,13 @@ function newRecord(master: Buffer, context: KeyContext, nowMs: number): WrappedK
 function wrapAad(context: KeyContext): Buffer {
   // A JSON array is an unambiguous encoding of the fields (no delimiter games with project ids).
   return Buffer.from(
-    JSON.stringify(['sillage/key-wrap', WRAP_FORMAT, context.projectId, context.purpose, context.version]),
+    JSON.stringify([
+      'sillage/key-wrap',
+      WRAP_FORMAT,
+      context.projectId,
+      context.purpose,
+      context.version,
+    ]),
     'utf8',
   );
 }
@@ -192,6 +211,9 @@ function assertContext(context: KeyContext): void {
     !Number.isSafeInteger(context.version) ||
     context.version < 1
   ) {
-    throw new AppError('PROJECT_KEY_INVALID', 'Invalid key context (project id, purpose or version).');
+    throw new AppError(
+      'PROJECT_KEY_INVALID',
+      'Invalid key context (project id, purpose or version).',
+    );
   }
 }

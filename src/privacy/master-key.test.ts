@@ -21,7 +21,11 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function expectAppError(promise: Promise<unknown>, code: string, forbidden: string[] = []): Promise<AppError> {
+async function expectAppError(
+  promise: Promise<unknown>,
+  code: string,
+  forbidden: string[] = [],
+): Promise<AppError> {
   const error = await promise.then(
     () => null,
     (e: unknown) => e,
@@ -55,15 +59,20 @@ describe('loadMasterKey from SILLAGE_MASTER_KEY', () => {
     ['base64 instead of hex', randomBytes(32).toString('base64')],
     ['a constant placeholder', '0'.repeat(64)],
   ])('rejects a key that is %s, without echoing it', async (_name, value) => {
-    await expectAppError(loadMasterKey({ env: { SILLAGE_MASTER_KEY: value }, dataDir, homeDir: home }), 'MASTER_KEY_INVALID', [
-      value,
-    ]);
+    await expectAppError(
+      loadMasterKey({ env: { SILLAGE_MASTER_KEY: value }, dataDir, homeDir: home }),
+      'MASTER_KEY_INVALID',
+      [value],
+    );
   });
 
   it('refuses both variables at once', async () => {
     await expectAppError(
       loadMasterKey({
-        env: { SILLAGE_MASTER_KEY: randomBytes(32).toString('hex'), SILLAGE_MASTER_KEY_FILE: path.join(root, 'k') },
+        env: {
+          SILLAGE_MASTER_KEY: randomBytes(32).toString('hex'),
+          SILLAGE_MASTER_KEY_FILE: path.join(root, 'k'),
+        },
         dataDir,
         homeDir: home,
       }),
@@ -78,7 +87,11 @@ describe('loadMasterKey from SILLAGE_MASTER_KEY_FILE', () => {
     const file = path.join(root, 'secrets', 'master.key');
     await mkdir(path.dirname(file));
     await writeFile(file, `${key.toString('hex')}\n`, { mode: 0o600 });
-    const loaded = await loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home });
+    const loaded = await loadMasterKey({
+      env: { SILLAGE_MASTER_KEY_FILE: file },
+      dataDir,
+      homeDir: home,
+    });
     expect(loaded).toMatchObject({ source: 'file', path: file });
     expect(loaded.key.equals(key)).toBe(true);
     expect(loaded.notice).toBeUndefined();
@@ -87,7 +100,11 @@ describe('loadMasterKey from SILLAGE_MASTER_KEY_FILE', () => {
   it.runIf(posix)('warns when the key file is readable by others', async () => {
     const file = path.join(root, 'master.key');
     await writeFile(file, randomBytes(32).toString('hex'), { mode: 0o644 });
-    const loaded = await loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home });
+    const loaded = await loadMasterKey({
+      env: { SILLAGE_MASTER_KEY_FILE: file },
+      dataDir,
+      homeDir: home,
+    });
     expect(loaded.notice).toMatch(/chmod 600/);
   });
 
@@ -106,34 +123,48 @@ describe('loadMasterKey from SILLAGE_MASTER_KEY_FILE', () => {
   it('refuses a key file inside the data directory even when the data directory is not created yet', async () => {
     const file = path.join(dataDir, 'master.key');
     await expectAppError(
-      loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir: `${dataDir}/`, homeDir: home }),
+      loadMasterKey({
+        env: { SILLAGE_MASTER_KEY_FILE: file },
+        dataDir: `${dataDir}/`,
+        homeDir: home,
+      }),
       'MASTER_KEY_INVALID',
     );
   });
 
-  it.runIf(posix)('sees through symlinks: a data directory linked to where the key lives', async () => {
-    const real = path.join(root, 'real');
-    await mkdir(real);
-    const file = path.join(real, 'master.key');
-    await writeFile(file, randomBytes(32).toString('hex'), { mode: 0o600 });
-    await symlink(real, dataDir);
-    await expectAppError(
-      loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home }),
-      'MASTER_KEY_INVALID',
-    );
-  });
+  it.runIf(posix)(
+    'sees through symlinks: a data directory linked to where the key lives',
+    async () => {
+      const real = path.join(root, 'real');
+      await mkdir(real);
+      const file = path.join(real, 'master.key');
+      await writeFile(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+      await symlink(real, dataDir);
+      await expectAppError(
+        loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home }),
+        'MASTER_KEY_INVALID',
+      );
+    },
+  );
 
   it('accepts a key next to (not inside) the data directory with a similar name', async () => {
     const file = path.join(`${dataDir}-keys`, 'master.key');
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, randomBytes(32).toString('hex'), { mode: 0o600 });
-    const loaded = await loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home });
+    const loaded = await loadMasterKey({
+      env: { SILLAGE_MASTER_KEY_FILE: file },
+      dataDir,
+      homeDir: home,
+    });
     expect(loaded.source).toBe('file');
   });
 
   it('reports a missing file as invalid, and does not create it', async () => {
     const file = path.join(root, 'missing.key');
-    await expectAppError(loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home }), 'MASTER_KEY_INVALID');
+    await expectAppError(
+      loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home }),
+      'MASTER_KEY_INVALID',
+    );
     await expect(stat(file)).rejects.toThrow();
   });
 
@@ -141,16 +172,24 @@ describe('loadMasterKey from SILLAGE_MASTER_KEY_FILE', () => {
     const file = path.join(root, 'bad.key');
     const content = 'correct horse battery staple';
     await writeFile(file, content, { mode: 0o600 });
-    await expectAppError(loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home }), 'MASTER_KEY_INVALID', [
-      content,
-    ]);
+    await expectAppError(
+      loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: file }, dataDir, homeDir: home }),
+      'MASTER_KEY_INVALID',
+      [content],
+    );
   });
 
   it('rejects a directory or a large file', async () => {
-    await expectAppError(loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: root }, dataDir, homeDir: home }), 'MASTER_KEY_INVALID');
+    await expectAppError(
+      loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: root }, dataDir, homeDir: home }),
+      'MASTER_KEY_INVALID',
+    );
     const big = path.join(root, 'big.key');
     await writeFile(big, 'a'.repeat(5000));
-    await expectAppError(loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: big }, dataDir, homeDir: home }), 'MASTER_KEY_INVALID');
+    await expectAppError(
+      loadMasterKey({ env: { SILLAGE_MASTER_KEY_FILE: big }, dataDir, homeDir: home }),
+      'MASTER_KEY_INVALID',
+    );
   });
 });
 
@@ -179,7 +218,11 @@ describe('loadMasterKey on first start (nothing configured)', () => {
     const xdg = path.join(root, 'xdg');
     const loaded = await loadMasterKey({ env: { XDG_CONFIG_HOME: xdg }, dataDir, homeDir: home });
     expect(loaded.path).toBe(path.join(xdg, 'sillage', 'master.key'));
-    const relative = await loadMasterKey({ env: { XDG_CONFIG_HOME: 'relative/dir' }, dataDir, homeDir: home });
+    const relative = await loadMasterKey({
+      env: { XDG_CONFIG_HOME: 'relative/dir' },
+      dataDir,
+      homeDir: home,
+    });
     expect(relative.path).toBe(path.join(home, '.config', 'sillage', 'master.key'));
   });
 
@@ -192,13 +235,19 @@ describe('loadMasterKey on first start (nothing configured)', () => {
   });
 
   it('does not generate when told the data directory is already initialised', async () => {
-    await expectAppError(loadMasterKey({ env: {}, dataDir, homeDir: home, allowGenerate: false }), 'MASTER_KEY_MISSING');
+    await expectAppError(
+      loadMasterKey({ env: {}, dataDir, homeDir: home, allowGenerate: false }),
+      'MASTER_KEY_MISSING',
+    );
     await expect(stat(path.join(home, '.config', 'sillage'))).rejects.toThrow();
   });
 
   it('refuses a default location inside the data directory, creating nothing', async () => {
     const configAsData = path.join(home, '.config');
-    await expectAppError(loadMasterKey({ env: {}, dataDir: configAsData, homeDir: home }), 'MASTER_KEY_INVALID');
+    await expectAppError(
+      loadMasterKey({ env: {}, dataDir: configAsData, homeDir: home }),
+      'MASTER_KEY_INVALID',
+    );
     await expect(stat(path.join(configAsData, 'sillage'))).rejects.toThrow();
   });
 });

@@ -79,7 +79,10 @@ export async function loadMasterKey(options: MasterKeyOptions): Promise<LoadedMa
 }
 
 /** `$XDG_CONFIG_HOME/sillage/master.key`, or `~/.config/sillage/master.key`. */
-export function defaultKeyPath(env: Readonly<Record<string, string | undefined>>, homeDir: string): string {
+export function defaultKeyPath(
+  env: Readonly<Record<string, string | undefined>>,
+  homeDir: string,
+): string {
   const xdg = nonEmpty(env.XDG_CONFIG_HOME);
   // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
   if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'sillage', 'master.key');
@@ -124,7 +127,9 @@ export function verifyMasterKey(key: Buffer, storedCheck: string): void {
  */
 export function deriveMasterSubkey(master: Buffer, use: 'key-wrap' | 'check'): Buffer {
   assertKeyLength(master);
-  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `sillage/v1/master/${use}`, KEY_BYTES));
+  return Buffer.from(
+    hkdfSync('sha256', master, Buffer.alloc(0), `sillage/v1/master/${use}`, KEY_BYTES),
+  );
 }
 
 /** Throws MASTER_KEY_INVALID unless the buffer is a 32-byte key. */
@@ -155,7 +160,10 @@ function parseHexKey(text: string, origin: string): Buffer {
   const key = Buffer.from(hex, 'hex');
   // A constant key is a placeholder someone forgot to replace, not a secret.
   if (key.every((byte) => byte === key[0])) {
-    throw new AppError('MASTER_KEY_INVALID', `${origin} holds a constant placeholder, not a random key.`);
+    throw new AppError(
+      'MASTER_KEY_INVALID',
+      `${origin} holds a constant placeholder, not a random key.`,
+    );
   }
   return key;
 }
@@ -165,20 +173,31 @@ async function readKeyFile(keyPath: string, origin: string): Promise<LoadedMaste
   try {
     info = await stat(keyPath);
   } catch (cause) {
-    throw new AppError('MASTER_KEY_INVALID', `Cannot read ${origin} at ${keyPath} (${errnoOf(cause)}).`, {
-      cause,
-    });
+    throw new AppError(
+      'MASTER_KEY_INVALID',
+      `Cannot read ${origin} at ${keyPath} (${errnoOf(cause)}).`,
+      {
+        cause,
+      },
+    );
   }
   if (!info.isFile() || info.size > MAX_KEY_FILE_BYTES) {
-    throw new AppError('MASTER_KEY_INVALID', `${origin} at ${keyPath} is not a small regular file.`);
+    throw new AppError(
+      'MASTER_KEY_INVALID',
+      `${origin} at ${keyPath} is not a small regular file.`,
+    );
   }
   let text: string;
   try {
     text = await readFile(keyPath, 'utf8');
   } catch (cause) {
-    throw new AppError('MASTER_KEY_INVALID', `Cannot read ${origin} at ${keyPath} (${errnoOf(cause)}).`, {
-      cause,
-    });
+    throw new AppError(
+      'MASTER_KEY_INVALID',
+      `Cannot read ${origin} at ${keyPath} (${errnoOf(cause)}).`,
+      {
+        cause,
+      },
+    );
   }
   const key = parseHexKey(text, `${origin} at ${keyPath}`);
   const loaded: LoadedMasterKey = { key, source: 'file', path: keyPath };
@@ -198,20 +217,32 @@ async function generateKeyFile(keyPath: string): Promise<LoadedMasterKey> {
     // Tighten our own directory even if it pre-existed; ~/.config itself is left alone.
     await chmod(dir, 0o700).catch(() => undefined);
   } catch (cause) {
-    throw new AppError('MASTER_KEY_INVALID', `Cannot create the key directory ${dir} (${errnoOf(cause)}).`, {
-      cause,
-    });
+    throw new AppError(
+      'MASTER_KEY_INVALID',
+      `Cannot create the key directory ${dir} (${errnoOf(cause)}).`,
+      {
+        cause,
+      },
+    );
   }
   const key = randomBytes(KEY_BYTES);
   let handle;
   try {
     // 'wx' = O_CREAT|O_EXCL: two servers starting at once cannot both write a key.
-    handle = await open(keyPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+    handle = await open(
+      keyPath,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
+      0o600,
+    );
   } catch (cause) {
     if (errnoOf(cause) === 'EEXIST') return readKeyFile(keyPath, 'the master key file');
-    throw new AppError('MASTER_KEY_INVALID', `Cannot create the key file ${keyPath} (${errnoOf(cause)}).`, {
-      cause,
-    });
+    throw new AppError(
+      'MASTER_KEY_INVALID',
+      `Cannot create the key file ${keyPath} (${errnoOf(cause)}).`,
+      {
+        cause,
+      },
+    );
   }
   try {
     await handle.writeFile(`${key.toString('hex')}\n`, 'utf8');
@@ -227,7 +258,7 @@ async function generateKeyFile(keyPath: string): Promise<LoadedMasterKey> {
     path: keyPath,
     notice:
       `Generated a new Sillage master key at ${keyPath} (mode 0600). It protects every ` +
-      'project\'s pseudonymisation and vault keys and is deliberately kept outside the data ' +
+      "project's pseudonymisation and vault keys and is deliberately kept outside the data " +
       'directory: back it up separately. Losing it loses those keys (pseudonyms can no longer ' +
       'be matched, vault values can no longer be read). To keep it elsewhere, move it and set ' +
       'SILLAGE_MASTER_KEY_FILE.',
@@ -253,11 +284,17 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch (cause) {
     if (errnoOf(cause) === 'ENOENT') return false;
-    throw new AppError('MASTER_KEY_INVALID', `Cannot inspect ${file} (${errnoOf(cause)}).`, { cause });
+    throw new AppError('MASTER_KEY_INVALID', `Cannot inspect ${file} (${errnoOf(cause)}).`, {
+      cause,
+    });
   }
 }
 
-async function refuseInsideDataDir(keyPath: string, realDataDir: string, origin: string): Promise<void> {
+async function refuseInsideDataDir(
+  keyPath: string,
+  realDataDir: string,
+  origin: string,
+): Promise<void> {
   const realKey = await realpathNearest(keyPath);
   if (isInside(realKey, realDataDir)) {
     throw new AppError(
@@ -281,7 +318,10 @@ async function realpathNearest(p: string): Promise<string> {
 
 function isInside(child: string, parent: string): boolean {
   const fold = process.platform === 'darwin' || process.platform === 'win32';
-  const rel = path.relative(fold ? parent.toLowerCase() : parent, fold ? child.toLowerCase() : child);
+  const rel = path.relative(
+    fold ? parent.toLowerCase() : parent,
+    fold ? child.toLowerCase() : child,
+  );
   return rel === '' || !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
 }
 

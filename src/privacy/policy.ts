@@ -4,11 +4,24 @@ import { AppError } from '../shared/errors.js';
 import { err, ok, type Result } from '../shared/result.js';
 import { isClickIdKey } from './url.js';
 
-const GEO_RANK: Readonly<Record<'none' | 'country' | 'region' | 'city', number>> = { none: 0, country: 1, region: 2, city: 3 };
+const GEO_RANK: Readonly<Record<'none' | 'country' | 'region' | 'city', number>> = {
+  none: 0,
+  country: 1,
+  region: 2,
+  city: 3,
+};
 
-const IP_NAMES = new Set(['ip', 'ipaddress', 'clientip', 'remoteaddr', 'remoteaddress', 'xforwardedfor']);
+const IP_NAMES = new Set([
+  'ip',
+  'ipaddress',
+  'clientip',
+  'remoteaddr',
+  'remoteaddress',
+  'xforwardedfor',
+]);
 const USER_AGENT_NAMES = new Set(['useragent', 'rawuseragent', 'httpuseragent']);
 // The ids SDKs send about the user, device or session (sdk-wire-formats.md §2–§3).
+// prettier-ignore
 const IDENTIFIER_NAMES = new Set([
   'distinct_id', '$distinct_id', '$device_id', '$user_id', '$anon_distinct_id', '$anon_id',
   '$identified_id', 'alias', '$distinct_ids', '$distinct_id_before_identity', '$session_id',
@@ -22,14 +35,28 @@ const REFERRER_NAMES = new Map([
 const DOMAIN_NAMES = new Set(REFERRER_NAMES.values());
 // Profile updates riding on events (PostHog `$set`, `$set_once`, `$groupidentify`'s `$group_set`).
 const PROFILE_OP_NAMES = new Set(['$set', '$set_once', '$group_set']);
-const URL_NAMES = new Set(['$current_url', '$initial_current_url', '$session_entry_url', '$prev_pageview_url']);
+const URL_NAMES = new Set([
+  '$current_url',
+  '$initial_current_url',
+  '$session_entry_url',
+  '$prev_pageview_url',
+]);
 const PATH_NAMES = new Set([
-  'current_url_path', '$pathname', '$initial_pathname', '$session_entry_pathname', '$prev_pageview_pathname',
+  'current_url_path',
+  '$pathname',
+  '$initial_pathname',
+  '$session_entry_pathname',
+  '$prev_pageview_pathname',
 ]);
 const SEARCH_NAMES = new Set(['current_url_search', '$initial_current_url_search']);
 const LOCATION_NAMES = new Set([
-  '$latitude', '$longitude', '$geoip_latitude', '$geoip_longitude', '$geoip_accuracy_radius',
+  '$latitude',
+  '$longitude',
+  '$geoip_latitude',
+  '$geoip_longitude',
+  '$geoip_accuracy_radius',
 ]);
+// prettier-ignore
 const GEO_LEVEL = new Map<string, 'country' | 'region' | 'city'>([
   ['mp_country_code', 'country'], ['$country_code', 'country'], ['$geoip_country_code', 'country'],
   ['$geoip_country_name', 'country'], ['$geoip_continent_code', 'country'],
@@ -41,11 +68,18 @@ const GEO_LEVEL = new Map<string, 'country' | 'region' | 'city'>([
 
 /** How precisely geolocation is stored. */
 export type GeoGranularity = 'none' | 'country' | 'region' | 'city';
+/** Every granularity, coarsest first. */
 export const GEO_GRANULARITIES: readonly GeoGranularity[] = ['none', 'country', 'region', 'city'];
 
 /** What the policy may say about one property. */
 export type PropertyAction = 'keep' | 'pseudonymise' | 'redact' | 'drop';
-export const PROPERTY_ACTIONS: readonly PropertyAction[] = ['keep', 'pseudonymise', 'redact', 'drop'];
+/** Every per-property action. */
+export const PROPERTY_ACTIONS: readonly PropertyAction[] = [
+  'keep',
+  'pseudonymise',
+  'redact',
+  'drop',
+];
 
 /** A project's privacy policy, normalised. */
 export interface PrivacyPolicy {
@@ -75,7 +109,13 @@ export interface PrivacyPolicy {
  */
 export function isLockedProperty(name: string): boolean {
   const normal = normaliseName(name);
-  return IP_NAMES.has(normal) || USER_AGENT_NAMES.has(normal) || IDENTIFIER_NAMES.has(name) || name === '$groups' || name === '$group_key';
+  return (
+    IP_NAMES.has(normal) ||
+    USER_AGENT_NAMES.has(normal) ||
+    IDENTIFIER_NAMES.has(name) ||
+    name === '$groups' ||
+    name === '$group_key'
+  );
 }
 
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
@@ -103,16 +143,27 @@ export const privacyPolicySchema = z
     const seen = new Map<string, string>();
     const claim = (name: string, what: string, path: (string | number)[]): void => {
       if (isLockedProperty(name)) {
-        ctx.addIssue({ code: 'custom', path, message: `"${name}" is handled by Sillage and cannot be set by a policy` });
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `"${name}" is handled by Sillage and cannot be set by a policy`,
+        });
       }
       const previous = seen.get(name);
       if (previous !== undefined && previous !== what) {
-        ctx.addIssue({ code: 'custom', path, message: `"${name}" is given two different treatments` });
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `"${name}" is given two different treatments`,
+        });
       }
       seen.set(name, what);
     };
-    for (const [name, action] of Object.entries(policy.properties)) claim(name, action, ['properties', name]);
-    policy.identifierProperties.forEach((name, i) => claim(name, 'pseudonymise', ['identifierProperties', i]));
+    for (const [name, action] of Object.entries(policy.properties))
+      claim(name, action, ['properties', name]);
+    policy.identifierProperties.forEach((name, i) =>
+      claim(name, 'pseudonymise', ['identifierProperties', i]),
+    );
     policy.groupKeys.forEach((name, i) => claim(name, 'group', ['groupKeys', i]));
   });
 
@@ -131,7 +182,8 @@ export function parsePrivacyPolicy(input: unknown): Result<PrivacyPolicy, string
  */
 export function parsePolicy(input: unknown): PrivacyPolicy {
   const parsed = parsePrivacyPolicy(input);
-  if (!parsed.ok) throw new AppError('CONFIG_INVALID', `Stored privacy policy is invalid (${parsed.error}).`);
+  if (!parsed.ok)
+    throw new AppError('CONFIG_INVALID', `Stored privacy policy is invalid (${parsed.error}).`);
   return parsed.value;
 }
 
@@ -143,6 +195,7 @@ export const DEFAULT_POLICY: PrivacyPolicy = freezePolicy(privacyPolicySchema.pa
  * reserved names and the common spellings SDK users send. Matching ignores case, a leading `$`,
  * and `_`, `-`, spaces (so `firstName`, `first_name`, `First Name` all match).
  */
+// prettier-ignore
 export const PROFILE_PII_KEYS: ReadonlySet<string> = new Set([
   '$email', '$name', '$first_name', '$last_name', '$phone', '$avatar',
   'email', 'e-mail', 'e_mail', 'mail', 'email_address', 'emailAddress',
@@ -276,13 +329,17 @@ export function applyGeoGranularity(geo: GeoFields, granularity: GeoGranularity)
  */
 export function describeLoosenings(policy: PrivacyPolicy): string[] {
   const out: string[] = [];
-  if (GEO_RANK[policy.geo] > GEO_RANK[DEFAULT_POLICY.geo]) out.push(`geolocation stored down to ${policy.geo}`);
+  if (GEO_RANK[policy.geo] > GEO_RANK[DEFAULT_POLICY.geo])
+    out.push(`geolocation stored down to ${policy.geo}`);
   if (policy.keepClickIds) out.push('ad click ids kept');
   if (policy.vault) out.push('profile PII kept in the encrypted vault');
-  for (const [name, action] of Object.entries(policy.properties).sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [name, action] of Object.entries(policy.properties).sort(([a], [b]) =>
+    a < b ? -1 : 1,
+  )) {
     const before = classifyProperty(name, DEFAULT_POLICY).action;
     if (action === 'keep') out.push(`property "${name}" kept as sent, without PII scanning`);
-    else if (action === 'pseudonymise' && before === 'drop') out.push(`property "${name}" pseudonymised instead of dropped`);
+    else if (action === 'pseudonymise' && before === 'drop')
+      out.push(`property "${name}" pseudonymised instead of dropped`);
   }
   return out;
 }
@@ -305,7 +362,10 @@ function freezePolicy(policy: z.output<typeof privacyPolicySchema>): PrivacyPoli
 }
 
 function normaliseName(name: string): string {
-  return name.replace(/^\$/, '').replace(/[-_\s]/g, '').toLowerCase();
+  return name
+    .replace(/^\$/, '')
+    .replace(/[-_\s]/g, '')
+    .toLowerCase();
 }
 
 const SCAN: PropertyTreatment = { action: 'scan' };

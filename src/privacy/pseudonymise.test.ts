@@ -75,17 +75,26 @@ describe('createPseudonymiser', () => {
   });
 });
 
-describe('pseudonymsFor (matching a key holder\'s own list of ids)', () => {
+describe("pseudonymsFor (matching a key holder's own list of ids)", () => {
   it('computes pseudonyms under every pseudonym key version, newest first', () => {
     const master = randomBytes(32);
     const records = generateProjectKeys(master, 'prj_m');
-    const ring = ProjectKeyring.open(master, [...records, rotateProjectKey(master, 'prj_m', 'pseudonym', records)]);
+    const ring = ProjectKeyring.open(master, [
+      ...records,
+      rotateProjectKey(master, 'prj_m', 'pseudonym', records),
+    ]);
     const [match] = pseudonymsFor(ring, ['alice@example.com']);
     expect(match?.id).toBe('alice@example.com');
     expect(match?.pseudonyms.map((x) => x.version)).toEqual([2, 1]);
-    expect(match?.pseudonyms[0]?.pseudonym).toBe(createPseudonymiser(ring.current('pseudonym').key)('alice@example.com'));
-    expect(match?.pseudonyms[1]?.pseudonym).toBe(createPseudonymiser(ring.byVersion('pseudonym', 1)!.key)('alice@example.com'));
+    expect(match?.pseudonyms[0]?.pseudonym).toBe(
+      createPseudonymiser(ring.current('pseudonym').key)('alice@example.com'),
+    );
+    expect(match?.pseudonyms[1]?.pseudonym).toBe(
+      createPseudonymiser(ring.byVersion('pseudonym', 1)!.key)('alice@example.com'),
+    );
     const [group] = pseudonymsFor(ring, ['acme'], 'company');
-    expect(group?.pseudonyms[0]?.pseudonym).toBe(createPseudonymiser(ring.current('pseudonym').key).group('company', 'acme'));
+    expect(group?.pseudonyms[0]?.pseudonym).toBe(
+      createPseudonymiser(ring.current('pseudonym').key).group('company', 'acme'),
+    );
   });
 });

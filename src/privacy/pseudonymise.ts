@@ -42,7 +42,10 @@ const PSEUDONYM_BYTES = 16;
 const MAX_MEMO_INPUT = 256;
 
 /** Creates a pseudonymiser for one key (the project's current pseudonym key). */
-export function createPseudonymiser(key: Buffer, options: PseudonymiserOptions = {}): Pseudonymiser {
+export function createPseudonymiser(
+  key: Buffer,
+  options: PseudonymiserOptions = {},
+): Pseudonymiser {
   if (key.length !== KEY_BYTES) throw new RangeError('pseudonym key must be 32 bytes');
   const ownKey = Buffer.from(key);
   const memo = new TwoGenerationMemo(options.cacheSize ?? 4096);

@@ -69,7 +69,10 @@ export function sanitizeEventProperties(props: JsonObject, ctx: SanitizeContext)
  * The same rules for a profile's properties (`$set` / `$set_once` objects). Profile PII keys are
  * returned in `vault` when the policy enables the vault, and dropped otherwise.
  */
-export function sanitizeProfileProperties(props: JsonObject, ctx: SanitizeContext): SanitizedProfile {
+export function sanitizeProfileProperties(
+  props: JsonObject,
+  ctx: SanitizeContext,
+): SanitizedProfile {
   return sanitizeBag(props, ctx, 'profile', true);
 }
 
@@ -89,7 +92,11 @@ export function sanitizeProfileUpdate(
     case '$unset': {
       const names = Array.isArray(value) ? value : [];
       const hits: PiiHits = {};
-      const cleaned = [...new Set(names.filter((n): n is string => typeof n === 'string').map((n) => scanText(n, hits)))];
+      const cleaned = [
+        ...new Set(
+          names.filter((n): n is string => typeof n === 'string').map((n) => scanText(n, hits)),
+        ),
+      ];
       if (hasHits(hits)) ctx.counters?.addHits('$unset', hits);
       return { value: cleaned, vault: {} };
     }
@@ -133,7 +140,12 @@ function sanitizeBag(
         out = pseudonymiseValue(value, ctx.pseudonymise, ctx, key);
         break;
       case 'pseudonymise-group':
-        out = pseudonymiseValue(value, (id) => ctx.pseudonymise.group(treatment.groupKey, id), ctx, key);
+        out = pseudonymiseValue(
+          value,
+          (id) => ctx.pseudonymise.group(treatment.groupKey, id),
+          ctx,
+          key,
+        );
         break;
       case 'groups':
         out = pseudonymiseGroups(value, ctx, hits);
@@ -143,10 +155,16 @@ function sanitizeBag(
         else drop(key, 'profile-pii');
         continue;
       case 'url':
-        out = typeof value === 'string' ? (cleanUrl(value, ctx.policy, hits) ?? undefined) : deepScan(value, key, ctx, hits);
+        out =
+          typeof value === 'string'
+            ? (cleanUrl(value, ctx.policy, hits) ?? undefined)
+            : deepScan(value, key, ctx, hits);
         break;
       case 'path':
-        out = typeof value === 'string' ? cleanPathValue(value, ctx, hits) : deepScan(value, key, ctx, hits);
+        out =
+          typeof value === 'string'
+            ? cleanPathValue(value, ctx, hits)
+            : deepScan(value, key, ctx, hits);
         break;
       case 'referrer': {
         const domain = typeof value === 'string' ? referringDomain(value) : null;
@@ -198,7 +216,8 @@ function treatmentOf(
     return { action: 'pseudonymise-group', groupKey: typeof type === 'string' ? type : '' };
   }
   const treatment = classifyTreatment(key, ctx.policy, scope);
-  if (treatment.action === 'scan' && ctx.groupKeys?.has(key)) return { action: 'pseudonymise-group', groupKey: key };
+  if (treatment.action === 'scan' && ctx.groupKeys?.has(key))
+    return { action: 'pseudonymise-group', groupKey: key };
   return treatment;
 }
 
@@ -220,7 +239,11 @@ function memoFor(policy: PrivacyPolicy): TreatmentMemo {
   return memo;
 }
 
-function classifyTreatment(key: string, policy: PrivacyPolicy, scope: PropertyScope): PropertyTreatment {
+function classifyTreatment(
+  key: string,
+  policy: PrivacyPolicy,
+  scope: PropertyScope,
+): PropertyTreatment {
   const memo = memoFor(policy)[scope];
   let treatment = memo.get(key);
   if (treatment === undefined) {
@@ -266,7 +289,11 @@ function pseudonymiseValue(
   return undefined;
 }
 
-function pseudonymiseGroups(value: JsonValue, ctx: SanitizeContext, hits: PiiHits): JsonValue | undefined {
+function pseudonymiseGroups(
+  value: JsonValue,
+  ctx: SanitizeContext,
+  hits: PiiHits,
+): JsonValue | undefined {
   if (!isJsonObject(value)) return undefined;
   const entries: Array<[string, JsonValue, string]> = [];
   for (const [type, ids] of Object.entries(value)) {
@@ -286,7 +313,12 @@ function cleanPathValue(value: string, ctx: SanitizeContext, hits: PiiHits): str
  * and nested keys that denote an IP, a user agent, profile PII or a click id are dropped (counted
  * under the top-level property).
  */
-function deepScan(value: JsonValue, property: string, ctx: SanitizeContext, hits: PiiHits): JsonValue {
+function deepScan(
+  value: JsonValue,
+  property: string,
+  ctx: SanitizeContext,
+  hits: PiiHits,
+): JsonValue {
   if (typeof value === 'string') return scanText(cleanEmbeddedUrls(value, ctx, hits), hits);
   if (typeof value === 'number') return scanNumber(value, hits);
   if (value === null || typeof value === 'boolean') return value;

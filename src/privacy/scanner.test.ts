@@ -33,7 +33,11 @@ describe('scanString: what is redacted', () => {
     ['IPv6 compressed', 'client [2001:db8::ff00:42:8329]', 'client [[ip]]'],
     ['IPv6 short global', '2001::1', '[ip]'],
     ['IPv4-mapped IPv6', '::ffff:192.0.2.128', '[ip]'],
-    ['JWT', 'Authorization eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U', 'Authorization [jwt]'],
+    [
+      'JWT',
+      'Authorization eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
+      'Authorization [jwt]',
+    ],
     ['bearer token', 'Bearer abcdefghijklmnopqrstuvwxyz012345', '[secret]'],
     ['OpenAI key', 'key=sk-proj-Abc123Def456Ghi789Jkl012Mno345', 'key=[secret]'],
     ['Stripe key', 'sk_live_51HxYzAbCdEfGhIjKlMn', '[secret]'],
@@ -42,8 +46,16 @@ describe('scanString: what is redacted', () => {
     ['GitHub fine-grained token', `github_pat_11ABCDEFG0123456789_${'x'.repeat(40)}`, '[secret]'],
     ['Slack token', 'xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOp', '[secret]'],
     ['Google API key', 'AIzaSyA1234567890abcdefghijklmnopqrstuv', '[secret]'],
-    ['PEM private key', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----', '[secret]'],
-    ['e-mail in URL path', 'https://app.example.com/users/jane@example.com/settings', 'https://app.example.com/users/[email]/settings'],
+    [
+      'PEM private key',
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----',
+      '[secret]',
+    ],
+    [
+      'e-mail in URL path',
+      'https://app.example.com/users/jane@example.com/settings',
+      'https://app.example.com/users/[email]/settings',
+    ],
   ];
   it.each(cases)('%s', (_name, input, expected) => {
     expect(scanString(input).text).toBe(expected);
@@ -56,7 +68,9 @@ describe('scanString: what is redacted', () => {
   });
 
   it('redacts several kinds in one string', () => {
-    const { text } = scanString('jane@example.com +1 415 555 2671 GB82WEST12345698765432 192.168.0.10');
+    const { text } = scanString(
+      'jane@example.com +1 415 555 2671 GB82WEST12345698765432 192.168.0.10',
+    );
     expect(text).toBe('[email] [phone] [iban] [ip]');
   });
 });
@@ -167,7 +181,10 @@ describe('scanValue', () => {
     const b = scanValue({ 'amy@example.com': 2, 'zed@example.com': 1 }).value;
     expect(a).toEqual({ '[email]': 2 });
     expect(b).toEqual({ '[email]': 2 });
-    const merged = scanValue({ 'x@example.com': { a: 1, c: 3 }, 'y@example.com': { a: 9, b: 2 } }).value;
+    const merged = scanValue({
+      'x@example.com': { a: 1, c: 3 },
+      'y@example.com': { a: 9, b: 2 },
+    }).value;
     expect(merged).toEqual({ '[email]': { a: 1, b: 2, c: 3 } });
   });
 
@@ -216,12 +233,22 @@ function group(text: string, size: number, sep: string): string {
 const email = fc
   .tuple(
     fc.stringMatching(/^[a-z0-9][a-z0-9._+-]{0,14}[a-z0-9]$/),
-    fc.array(fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/), { minLength: 1, maxLength: 3 }),
+    fc.array(fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/), {
+      minLength: 1,
+      maxLength: 3,
+    }),
     fc.stringMatching(/^[a-z]{2,6}$/),
     fc.boolean(),
   )
   // The one documented exception: retina asset names such as "logo@2x.png".
-  .filter(([, labels, tld]) => !(labels.length === 1 && /^\d+x$/.test(labels[0] ?? '') && /^(?:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?)$/.test(tld)))
+  .filter(
+    ([, labels, tld]) =>
+      !(
+        labels.length === 1 &&
+        /^\d+x$/.test(labels[0] ?? '') &&
+        /^(?:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?)$/.test(tld)
+      ),
+  )
   .map(([local, labels, tld, upper]) => {
     const address = `${local}@${labels.join('.')}.${tld}`;
     return upper ? address.toUpperCase() : address;
@@ -230,20 +257,42 @@ const email = fc
 const phone = fc.oneof(
   // International: +cc then the national number in groups.
   fc
-    .tuple(fc.integer({ min: 1, max: 999 }), digitsOf(7, 11), fc.integer({ min: 2, max: 4 }), pick(' ', '-', '.', ''))
+    .tuple(
+      fc.integer({ min: 1, max: 999 }),
+      digitsOf(7, 11),
+      fc.integer({ min: 2, max: 4 }),
+      pick(' ', '-', '.', ''),
+    )
     .filter(([cc, national]) => String(cc).length + national.length <= 15)
-    .map(([cc, national, size, sep]) => `+${cc}${sep === '' ? '' : ' '}${group(national, size, sep)}`),
+    .map(
+      ([cc, national, size, sep]) => `+${cc}${sep === '' ? '' : ' '}${group(national, size, sep)}`,
+    ),
   // North American.
   fc
-    .tuple(fc.integer({ min: 200, max: 999 }), fc.integer({ min: 200, max: 999 }), digitsOf(4), fc.integer({ min: 0, max: 5 }))
-    .map(([a, e, l, style]) =>
-      [`(${a}) ${e}-${l}`, `${a}-${e}-${l}`, `${a}.${e}.${l}`, `${a} ${e} ${l}`, `+1 ${a} ${e} ${l}`, `+1-${a}-${e}-${l}`][style] as string,
+    .tuple(
+      fc.integer({ min: 200, max: 999 }),
+      fc.integer({ min: 200, max: 999 }),
+      digitsOf(4),
+      fc.integer({ min: 0, max: 5 }),
+    )
+    .map(
+      ([a, e, l, style]) =>
+        [
+          `(${a}) ${e}-${l}`,
+          `${a}-${e}-${l}`,
+          `${a}.${e}.${l}`,
+          `${a} ${e} ${l}`,
+          `+1 ${a} ${e} ${l}`,
+          `+1-${a}-${e}-${l}`,
+        ][style] as string,
     ),
   // Trunk-prefixed national (FR, UK).
   fc
     .tuple(fc.integer({ min: 1, max: 9 }), digitsOf(8), pick(' ', '.', '-'))
     .map(([d, rest, sep]) => `0${d}${sep}${group(rest, 2, sep)}`),
-  fc.tuple(fc.integer({ min: 10, max: 99 }), digitsOf(4), digitsOf(4)).map(([a, b, c]) => `0${a} ${b} ${c}`),
+  fc
+    .tuple(fc.integer({ min: 10, max: 99 }), digitsOf(4), digitsOf(4))
+    .map(([a, b, c]) => `0${a} ${b} ${c}`),
 );
 
 const card = fc
@@ -264,13 +313,30 @@ const card = fc
   });
 
 const IBAN_COUNTRIES: Array<[string, number]> = [
-  ['DE', 22], ['FR', 27], ['GB', 22], ['ES', 24], ['IT', 27], ['NL', 18], ['BE', 16], ['NO', 15], ['CH', 21], ['PL', 28],
+  ['DE', 22],
+  ['FR', 27],
+  ['GB', 22],
+  ['ES', 24],
+  ['IT', 27],
+  ['NL', 18],
+  ['BE', 16],
+  ['NO', 15],
+  ['CH', 21],
+  ['PL', 28],
 ];
 const iban = fc
-  .tuple(pick(...IBAN_COUNTRIES), digitsOf(30), fc.stringMatching(/^[A-Z]{4}$/), fc.integer({ min: 0, max: 2 }))
+  .tuple(
+    pick(...IBAN_COUNTRIES),
+    digitsOf(30),
+    fc.stringMatching(/^[A-Z]{4}$/),
+    fc.integer({ min: 0, max: 2 }),
+  )
   .map(([[country, length], digits, bank, style]) => {
     const bbanLength = length - 4;
-    const bban = country === 'GB' || country === 'NL' ? bank + digits.slice(0, bbanLength - 4) : digits.slice(0, bbanLength);
+    const bban =
+      country === 'GB' || country === 'NL'
+        ? bank + digits.slice(0, bbanLength - 4)
+        : digits.slice(0, bbanLength);
     const value = ibanComplete(country, bban);
     return style === 0 ? value : style === 1 ? group(value, 4, ' ') : value.toLowerCase();
   });
@@ -282,10 +348,16 @@ const ipv4 = fc
   .map((o) => o.join('.'));
 const hexGroup = fc.stringMatching(/^[0-9a-f]{1,4}$/);
 const ipv6 = fc
-  .tuple(fc.integer({ min: 0x2000, max: 0x3fff }), fc.array(hexGroup, { minLength: 7, maxLength: 7 }), fc.boolean())
+  .tuple(
+    fc.integer({ min: 0x2000, max: 0x3fff }),
+    fc.array(hexGroup, { minLength: 7, maxLength: 7 }),
+    fc.boolean(),
+  )
   .map(([first, rest, compress]) => {
     const groups = [first.toString(16), ...rest];
-    return compress ? `${groups.slice(0, 2).join(':')}::${groups.slice(4).join(':')}` : groups.join(':');
+    return compress
+      ? `${groups.slice(0, 2).join(':')}::${groups.slice(4).join(':')}`
+      : groups.join(':');
   });
 
 const b64url = (json: unknown): string => Buffer.from(JSON.stringify(json)).toString('base64url');
@@ -295,9 +367,13 @@ const jwt = fc
     fc.record({ sub: fc.string({ maxLength: 20 }), iat: fc.integer({ min: 0, max: 2e9 }) }),
     fc.uint8Array({ minLength: 0, maxLength: 64 }),
   )
-  .map(([header, payload, sig]) => `${b64url(header)}.${b64url(payload)}.${Buffer.from(sig).toString('base64url')}`);
+  .map(
+    ([header, payload, sig]) =>
+      `${b64url(header)}.${b64url(payload)}.${Buffer.from(sig).toString('base64url')}`,
+  );
 
-const base62 = (n: number): fc.Arbitrary<string> => fc.stringMatching(new RegExp(`^[A-Za-z0-9]{${n}}$`));
+const base62 = (n: number): fc.Arbitrary<string> =>
+  fc.stringMatching(new RegExp(`^[A-Za-z0-9]{${n}}$`));
 const secret = fc.oneof(
   fc.tuple(base62(40), digit).map(([b, d]) => `sk-proj-${b}${d}`),
   base62(24).map((b) => `sk_live_${b}`),
@@ -344,7 +420,11 @@ const digitsOnly = (s: string): string => s.replace(/\D/g, '');
 function survives(output: string, pii: Planted): boolean {
   if (output.toLowerCase().includes(pii.value.toLowerCase())) return true;
   const digits = digitsOnly(pii.value);
-  return ['phone', 'card', 'iban'].includes(pii.kind) && digits.length >= 8 && digitsOnly(output).includes(digits);
+  return (
+    ['phone', 'card', 'iban'].includes(pii.kind) &&
+    digits.length >= 8 &&
+    digitsOnly(output).includes(digits)
+  );
 }
 
 describe(`scanner properties (fast-check seed ${SEED}; rerun with FC_SEED=${SEED})`, () => {
@@ -362,10 +442,15 @@ describe(`scanner properties (fast-check seed ${SEED}; rerun with FC_SEED=${SEED
 
   it('no planted PII survives in URL paths', () => {
     fc.assert(
-      fc.property(word, planted.filter((p) => !/[\s/]/.test(p.value)), word, (host, pii, tail) => {
-        const url = `https://${host}.example.com/u/${pii.value}/${tail}`;
-        expect(survives(scanString(url).text, pii)).toBe(false);
-      }),
+      fc.property(
+        word,
+        planted.filter((p) => !/[\s/]/.test(p.value)),
+        word,
+        (host, pii, tail) => {
+          const url = `https://${host}.example.com/u/${pii.value}/${tail}`;
+          expect(survives(scanString(url).text, pii)).toBe(false);
+        },
+      ),
       RUNS,
     );
   });
@@ -392,7 +477,12 @@ describe(`scanner properties (fast-check seed ${SEED}; rerun with FC_SEED=${SEED
             for (const [key, child] of entries) {
               const name = typeof key === 'string' ? key : key.text;
               if (typeof key !== 'string') plantedHere.push(key.pii);
-              Object.defineProperty(value, name, { value: child.value, enumerable: true, writable: true, configurable: true });
+              Object.defineProperty(value, name, {
+                value: child.value,
+                enumerable: true,
+                writable: true,
+                configurable: true,
+              });
               plantedHere.push(...child.planted);
             }
             return { value, planted: plantedHere };
@@ -417,9 +507,13 @@ describe(`scanner properties (fast-check seed ${SEED}; rerun with FC_SEED=${SEED
       words,
       // Versions (a 2xx.xxx.xxxx "version" would read as a dotted North American phone number).
       fc.tuple(fc.nat(199), fc.nat(300), fc.nat(9999)).map((v) => v.join('.')),
-      fc.tuple(fc.nat(300), fc.integer({ min: 256, max: 99999 }), fc.nat(999)).map(([a, b, c]) => `${a}.0.${b}.${c}`),
+      fc
+        .tuple(fc.nat(300), fc.integer({ min: 256, max: 99999 }), fc.nat(999))
+        .map(([a, b, c]) => `${a}.0.${b}.${c}`),
       fc.integer({ min: 1, max: 255 }).map((major) => `${major}.0.0.0`),
-      fc.date({ min: new Date('1990-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()),
+      fc
+        .date({ min: new Date('1990-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
+        .map((d) => d.toISOString()),
       fc
         .date({ min: new Date('1990-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
         .map((d) => d.toISOString().slice(0, 19).replace('T', ' ')),
@@ -428,7 +522,9 @@ describe(`scanner properties (fast-check seed ${SEED}; rerun with FC_SEED=${SEED
       fc.tuple(fc.integer({ min: 1e9, max: 2e9 }), fc.nat(999)).map(([s, ms]) => `${s}.${ms}`),
       fc.tuple(fc.nat(99999), fc.nat(99)).map(([u, c]) => `${u}.${String(c).padStart(2, '0')}`),
       fc.uuid(),
-      fc.tuple(fc.integer({ min: 240, max: 7680 }), fc.integer({ min: 240, max: 4320 })).map(([w, h]) => `${w}x${h}`),
+      fc
+        .tuple(fc.integer({ min: 240, max: 7680 }), fc.integer({ min: 240, max: 4320 }))
+        .map(([w, h]) => `${w}x${h}`),
       fc.integer({ min: -999_999, max: 9_999_999 }).map(String),
       // Not integers of 13–19 digits: with a card prefix they pass Luhn one time in ten and are
       // redacted as cards on purpose (see the scanner's documentation).

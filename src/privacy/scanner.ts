@@ -6,7 +6,15 @@ import type { JsonObject, JsonValue } from '../ingest/records.js';
 export type PiiKind = 'email' | 'phone' | 'card' | 'iban' | 'ip' | 'jwt' | 'secret';
 
 /** Every kind, in the order the detectors run. */
-export const PII_KINDS: readonly PiiKind[] = ['secret', 'jwt', 'email', 'iban', 'card', 'ip', 'phone'];
+export const PII_KINDS: readonly PiiKind[] = [
+  'secret',
+  'jwt',
+  'email',
+  'iban',
+  'card',
+  'ip',
+  'phone',
+];
 
 /** What any privacy step may redact: scanner kinds plus token-like and UUID URL path segments. */
 export type RedactionKind = PiiKind | 'token' | 'uuid';
@@ -156,7 +164,9 @@ export function scanNumber(n: number, hits: PiiHits): JsonValue {
  * result does not depend on the input's key order. Keys are defined as own data properties, so
  * even a `__proto__` key cannot touch a prototype.
  */
-export function mergeEntries(entries: ReadonlyArray<readonly [string, JsonValue, string]>): JsonObject {
+export function mergeEntries(
+  entries: ReadonlyArray<readonly [string, JsonValue, string]>,
+): JsonObject {
   const out: JsonObject = {};
   // Which original key currently holds each clean key; built only once a collision happens.
   let origin: Map<string, string> | null = null;
@@ -182,7 +192,12 @@ export function defineEntry(target: JsonObject, key: string, value: JsonValue): 
   // `__proto__` is the one inherited accessor of a plain object; defineProperty is much slower,
   // so it is kept for that key only.
   if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   } else {
     target[key] = value;
   }
@@ -267,7 +282,8 @@ function combine(a: JsonValue, b: JsonValue, aWins: boolean): JsonValue {
   return aWins ? a : b;
 }
 
-const PEM = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|$)/g;
+const PEM =
+  /-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|$)/g;
 
 const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){1,3}/g;
 
@@ -312,7 +328,8 @@ const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,34}
 const CARD_CANDIDATE = /(?<![A-Za-z0-9.+])\d(?:[ -]?\d){12,}(?![A-Za-z0-9]|\.\d)/g;
 
 // The lookahead (no ':' in its classes) keeps matching linear: at least two colons ahead.
-const IPV6_CANDIDATE = /(?<![\w:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?/g;
+const IPV6_CANDIDATE =
+  /(?<![\w:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?/g;
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = new RegExp(`(?<![A-Za-z0-9.])(?:${OCTET}\\.){3}${OCTET}(?![A-Za-z0-9]|\\.\\d)`, 'g');
@@ -324,7 +341,8 @@ const PHONE_NANP =
   /(?<![\w+.-])(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .-]?[2-9]\d{2}[ .-]\d{4}(?![\w-]|\.\d)/g;
 // Trunk-prefixed national numbers: 06 12 34 56 78, 020 7946 0958, (030) 1234 5678. Not "00…"
 // (an international prefix, or "00:00 1000" times) and not after ':' (clock times).
-const PHONE_TRUNK = /(?<![\w+.:-])(?:\(0[1-9]\d{0,3}\)|0[1-9]\d{0,3})(?:[ .-]\d{1,8}){1,6}(?![\w-]|\.\d)/g;
+const PHONE_TRUNK =
+  /(?<![\w+.:-])(?:\(0[1-9]\d{0,3}\)|0[1-9]\d{0,3})(?:[ .-]\d{1,8}){1,6}(?![\w-]|\.\d)/g;
 
 function scanOnce(s: string, hits: PiiHits): string {
   let digits = 0;
@@ -350,7 +368,8 @@ function scanOnce(s: string, hits: PiiHits): string {
     text = replaceAll(text, SECRET, (m) =>
       m.startsWith('sk-') && !/\d/.test(m.slice(3)) ? m : redact(hits, 'secret'),
     );
-    if (text.length >= 20 && text.includes('eyJ')) text = replaceAll(text, JWT, () => redact(hits, 'jwt'));
+    if (text.length >= 20 && text.includes('eyJ'))
+      text = replaceAll(text, JWT, () => redact(hits, 'jwt'));
   }
   if (at || (percent && /%40/i.test(text))) {
     text = replaceAll(text, EMAIL, (m) => {
@@ -358,7 +377,8 @@ function scanOnce(s: string, hits: PiiHits): string {
       return RETINA.test(m.slice(sign)) ? m : redact(hits, 'email');
     });
   }
-  if (digits >= 7 && text.length >= 15) text = replaceAll(text, IBAN_CANDIDATE, (m) => ibanReplace(m, hits));
+  if (digits >= 7 && text.length >= 15)
+    text = replaceAll(text, IBAN_CANDIDATE, (m) => ibanReplace(m, hits));
   if (digits >= 13) text = replaceAll(text, CARD_CANDIDATE, (m) => cardReplace(m, hits));
   if (colons >= 2) text = replaceAll(text, IPV6_CANDIDATE, (m) => ipv6Replace(m, hits));
   if (dots >= 3 && digits >= 4) {
@@ -396,23 +416,28 @@ function isCardNumber(digits: string): boolean {
 }
 
 function cardReplace(m: string, hits: PiiHits): string {
-  // Find the leftmost window of whole separator groups holding a card number.
+  // Leftmost windows of whole separator groups holding a card number, left to right.
   const groups = m.split(/[ -]/);
   const seps = m.match(/[ -]/g) ?? [];
-  for (let start = 0; start < groups.length; start++) {
+  let out = '';
+  let start = 0;
+  while (start < groups.length) {
+    let found = -1;
     let digits = '';
     for (let end = start; end < groups.length; end++) {
       digits += groups[end];
       if (digits.length > 19) break;
       if (digits.length >= 13 && cardGrouping(groups, start, end) && isCardNumber(digits)) {
-        const before = joinGroups(groups, seps, 0, start);
-        const after = joinGroups(groups, seps, end + 1, groups.length);
-        const rest = after === '' ? '' : (seps[end] ?? '') + cardReplace(after, hits);
-        return (before === '' ? '' : before + (seps[start - 1] ?? '')) + redact(hits, 'card') + rest;
+        found = end;
+        break;
       }
     }
+    const last = found >= 0 ? found : start;
+    // seps[i] sits between groups i and i + 1 (undefined after the last group).
+    out += (found >= 0 ? redact(hits, 'card') : (groups[start] as string)) + (seps[last] ?? '');
+    start = last + 1;
   }
-  return m;
+  return out;
 }
 
 /**
@@ -422,16 +447,17 @@ function cardReplace(m: string, hits: PiiHits): string {
 function cardGrouping(groups: readonly string[], start: number, end: number): boolean {
   if (start === end) return true;
   const lengths = groups.slice(start, end + 1).map((g) => g.length);
-  if (lengths.length === 3 && lengths[0] === 4 && lengths[1] === 6 && (lengths[2] === 5 || lengths[2] === 4)) {
+  if (
+    lengths.length === 3 &&
+    lengths[0] === 4 &&
+    lengths[1] === 6 &&
+    (lengths[2] === 5 || lengths[2] === 4)
+  ) {
     return true;
   }
-  return lengths.every((length, i) => (i === lengths.length - 1 ? length >= 1 && length <= 4 : length === 4));
-}
-
-function joinGroups(groups: string[], seps: string[], from: number, to: number): string {
-  let out = '';
-  for (let i = from; i < to; i++) out += (i > from ? (seps[i - 1] ?? '') : '') + (groups[i] ?? '');
-  return out;
+  return lengths.every((length, i) =>
+    i === lengths.length - 1 ? length >= 1 && length <= 4 : length === 4,
+  );
 }
 
 function ibanReplace(m: string, hits: PiiHits): string {
@@ -504,6 +530,7 @@ function phoneReplace(m: string, hits: PiiHits, minDigits: number, trunk: boolea
 const DATE_LIKE = /^(?:\d{2}[./-]\d{2}[./-]\d{4}|\d{4}[./-]\d{2}[./-]\d{2})$/;
 
 // IBAN lengths per country (SWIFT IBAN registry); unknown countries are not IBANs.
+// prettier-ignore
 const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BI: 27, BR: 29, BY: 28,
   CH: 21, CR: 22, CY: 28, CZ: 24, DE: 22, DJ: 27, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18,

@@ -30,10 +30,17 @@ describe('sealValue / openValue', () => {
   const key = generateSubjectKey();
 
   it('round-trips JSON values; the sealed text never contains the plaintext', () => {
-    for (const value of ['jane@example.com', 'Jane Doe', 33612345678, null, true, ['a', { b: 1 }]] as JsonValue[]) {
+    for (const value of [
+      'jane@example.com',
+      'Jane Doe',
+      33612345678,
+      null,
+      true,
+      ['a', { b: 1 }],
+    ] as JsonValue[]) {
       const sealed = sealValue(key, value, '$email');
       expect(sealed).toMatch(/^v1\.[A-Za-z0-9_-]+$/);
-      expect(sealed).not.toContain(String(value));
+      expect(sealed).not.toContain(JSON.stringify(value));
       expect(openValue(key, sealed, '$email')).toEqual(value);
     }
   });
@@ -80,7 +87,9 @@ describe('subject keys wrapped by the project vault key', () => {
     const subjectKey = generateSubjectKey();
     const wrapped = wrapSubjectKey(vaultKey, context, subjectKey);
     expect(unwrapSubjectKey(vaultKey, context, wrapped).equals(subjectKey)).toBe(true);
-    fails(() => unwrapSubjectKey(vaultKey, { ...context, subjectId: 'u_BBBBBBBBBBBBBBBBBBBBBB' }, wrapped));
+    fails(() =>
+      unwrapSubjectKey(vaultKey, { ...context, subjectId: 'u_BBBBBBBBBBBBBBBBBBBBBB' }, wrapped),
+    );
     fails(() => unwrapSubjectKey(vaultKey, { ...context, projectId: 'prj_w' }, wrapped));
     fails(() => unwrapSubjectKey(vaultKey, { ...context, vaultKeyVersion: 2 }, wrapped));
     fails(() => unwrapSubjectKey(randomBytes(32), context, wrapped));

@@ -46,31 +46,45 @@ export function sealValue(subjectKey: Buffer, value: JsonValue, context = ''): s
 export function openValue(subjectKey: Buffer, sealed: string, context = ''): JsonValue {
   assertSubjectKey(subjectKey);
   const opened = sealed.startsWith(VALUE_PREFIX)
-    ? aeadOpen(subjectKey, Buffer.from(sealed.slice(VALUE_PREFIX.length), 'base64url'), valueAad(context))
+    ? aeadOpen(
+        subjectKey,
+        Buffer.from(sealed.slice(VALUE_PREFIX.length), 'base64url'),
+        valueAad(context),
+      )
     : null;
   if (opened === null) {
-    throw new AppError('VAULT_VALUE_INVALID', 'A vault value could not be opened: wrong subject key or altered value.');
+    throw new AppError(
+      'VAULT_VALUE_INVALID',
+      'A vault value could not be opened: wrong subject key or altered value.',
+    );
   }
   let end = opened.length;
   while (end > 0 && opened[end - 1] === 0) end--;
   try {
     return JSON.parse(opened.subarray(0, end).toString('utf8')) as JsonValue;
   } catch (cause) {
-    throw new AppError('VAULT_VALUE_INVALID', 'A vault value is not valid JSON after decryption.', { cause });
+    throw new AppError('VAULT_VALUE_INVALID', 'A vault value is not valid JSON after decryption.', {
+      cause,
+    });
   }
 }
 
 /** Seals every property of a bag, each bound to its own name. */
 export function sealProperties(subjectKey: Buffer, properties: JsonObject): Record<string, string> {
   const out: JsonObject = {};
-  for (const [name, value] of Object.entries(properties)) defineEntry(out, name, sealValue(subjectKey, value, name));
+  for (const [name, value] of Object.entries(properties))
+    defineEntry(out, name, sealValue(subjectKey, value, name));
   return out as Record<string, string>;
 }
 
 /** Opens what `sealProperties` produced. */
-export function openProperties(subjectKey: Buffer, sealed: Readonly<Record<string, string>>): JsonObject {
+export function openProperties(
+  subjectKey: Buffer,
+  sealed: Readonly<Record<string, string>>,
+): JsonObject {
   const out: JsonObject = {};
-  for (const [name, value] of Object.entries(sealed)) defineEntry(out, name, openValue(subjectKey, value, name));
+  for (const [name, value] of Object.entries(sealed))
+    defineEntry(out, name, openValue(subjectKey, value, name));
   return out;
 }
 
@@ -79,7 +93,11 @@ export function openProperties(subjectKey: Buffer, sealed: Readonly<Record<strin
  * version. Store only this; deleting it erases every value of the subject (crypto-shredding,
  * NIST SP 800-88 cryptographic erase), backups of the vault values included.
  */
-export function wrapSubjectKey(vaultKey: Buffer, context: SubjectKeyContext, subjectKey: Buffer): Uint8Array {
+export function wrapSubjectKey(
+  vaultKey: Buffer,
+  context: SubjectKeyContext,
+  subjectKey: Buffer,
+): Uint8Array {
   assertSubjectKey(vaultKey);
   assertSubjectKey(subjectKey);
   const sealed = aeadSeal(vaultKey, subjectKey, subjectAad(context));
@@ -87,7 +105,11 @@ export function wrapSubjectKey(vaultKey: Buffer, context: SubjectKeyContext, sub
 }
 
 /** Unwraps a subject key; throws AppError `VAULT_VALUE_INVALID` on any mismatch or alteration. */
-export function unwrapSubjectKey(vaultKey: Buffer, context: SubjectKeyContext, wrapped: Uint8Array): Buffer {
+export function unwrapSubjectKey(
+  vaultKey: Buffer,
+  context: SubjectKeyContext,
+  wrapped: Uint8Array,
+): Buffer {
   assertSubjectKey(vaultKey);
   const opened =
     wrapped.length === WRAPPED_BYTES && wrapped[0] === WRAP_FORMAT
@@ -103,7 +125,8 @@ export function unwrapSubjectKey(vaultKey: Buffer, context: SubjectKeyContext, w
 }
 
 function assertSubjectKey(key: Buffer): void {
-  if (key.length !== KEY_BYTES) throw new AppError('VAULT_VALUE_INVALID', 'Vault keys must be exactly 32 bytes.');
+  if (key.length !== KEY_BYTES)
+    throw new AppError('VAULT_VALUE_INVALID', 'Vault keys must be exactly 32 bytes.');
 }
 
 function valueAad(context: string): Buffer {
@@ -112,7 +135,13 @@ function valueAad(context: string): Buffer {
 
 function subjectAad(context: SubjectKeyContext): Buffer {
   return Buffer.from(
-    JSON.stringify(['sillage/vault-subject-key', WRAP_FORMAT, context.projectId, context.subjectId, context.vaultKeyVersion]),
+    JSON.stringify([
+      'sillage/vault-subject-key',
+      WRAP_FORMAT,
+      context.projectId,
+      context.subjectId,
+      context.vaultKeyVersion,
+    ]),
     'utf8',
   );
 }

@@ -1,5 +1,11 @@
 // Test helper: read what landed in a (stopped) server's data directory through the store port.
-import { DuckDbDatabase, DuckDbEventStore, type EventRow } from '../../src/store/index.js';
+import {
+  DuckDbDatabase,
+  DuckDbEventStore,
+  type EventRow,
+  type IdentityLink,
+  type StoredProfile,
+} from '../../src/store/index.js';
 
 /** Opens the data directory of a stopped server and returns every event of a project. */
 export async function readEvents(dataDir: string, projectId: string): Promise<EventRow[]> {
@@ -16,6 +22,41 @@ export async function withStore<T>(dataDir: string, fn: (store: DuckDbEventStore
   const db = await DuckDbDatabase.open(dataDir);
   try {
     return await fn(new DuckDbEventStore(db));
+  } finally {
+    await db.close();
+  }
+}
+
+/** Everything one project holds in a stopped server's store. */
+export interface StoreSnapshot {
+  events: EventRow[];
+  /** User profiles (groupKey '') and group profiles, ordered by group key then profile id. */
+  profiles: StoredProfile[];
+  identityLinks: IdentityLink[];
+}
+
+/** Reads a project's events, profiles and identity links from a stopped server's data directory. */
+export async function readSnapshot(dataDir: string, projectId: string): Promise<StoreSnapshot> {
+  const db = await DuckDbDatabase.open(dataDir);
+  try {
+    const store = new DuckDbEventStore(db);
+    const events = await store.listEvents(projectId);
+    const identityLinks = await store.listIdentityLinks(projectId);
+    // The port has no "list profiles" (only get by key); tests need every profile to prove that
+    // nothing unexpected (a raw id, a deleted profile) is there.
+    const keys = await db.read(async (c) => {
+      const r = await c.runAndReadAll(
+        'SELECT group_key, profile_id FROM profiles WHERE project_id = $1 ORDER BY group_key, profile_id',
+        [projectId],
+      );
+      return r.getRows().map((row) => ({ projectId, groupKey: String(row[0]), profileId: String(row[1]) }));
+    });
+    const profiles: StoredProfile[] = [];
+    for (const key of keys) {
+      const profile = await store.getProfile(key);
+      if (profile) profiles.push(profile);
+    }
+    return { events, profiles, identityLinks };
   } finally {
     await db.close();
   }

@@ -1,7 +1,8 @@
 // Strict base64 decoding (standard and URL-safe alphabets, padding optional) with error positions.
 
 /** Outcome of a strict base64 decode; `position` is the index of the first offending character. */
-export type Base64Result = { ok: true; bytes: Buffer } | { ok: false; position: number; reason: string };
+export type Base64Result =
+  { ok: true; bytes: Buffer } | { ok: false; position: number; reason: string };
 
 function isBase64Char(c: number): boolean {
   return (

@@ -38,19 +38,34 @@ function encodings(events: JsonValue[]): [string, DecodeInput][] {
     ['form raw base64 with +', req(`data=${b64}`)],
     ['form base64, + turned to spaces', req(`data=${b64.replaceAll('+', ' ')}`)],
     ['form URL-safe base64', req(`data=${Buffer.from(json).toString('base64url')}`)],
-    ['sendBeacon text/plain', req(`data=${encodeURIComponent(b64)}`, { contentType: 'text/plain;charset=UTF-8' })],
+    [
+      'sendBeacon text/plain',
+      req(`data=${encodeURIComponent(b64)}`, { contentType: 'text/plain;charset=UTF-8' }),
+    ],
     ['GET ?data=base64', req(null, { contentType: null, query: { data: b64 } })],
-    ['GET ?data=base64, + turned to spaces', req(null, { contentType: null, query: { data: b64.replaceAll('+', ' ') } })],
+    [
+      'GET ?data=base64, + turned to spaces',
+      req(null, { contentType: null, query: { data: b64.replaceAll('+', ' ') } }),
+    ],
     ['GET ?data=JSON', req(null, { contentType: null, query: { data: json } })],
-    ['gzip with header', req(gzipSync(json), { contentType: 'application/json', contentEncoding: 'gzip' })],
+    [
+      'gzip with header',
+      req(gzipSync(json), { contentType: 'application/json', contentEncoding: 'gzip' }),
+    ],
     ['gzip by magic', req(gzipSync(json), { contentType: 'text/plain' })],
     ['gzip form', req(gzipSync(`data=${b64}`), { contentEncoding: 'gzip' })],
-    ['base64 of gzip', req(`data=${encodeURIComponent(gzipSync(json).toString('base64'))}&compression=gzip-js`)],
+    [
+      'base64 of gzip',
+      req(`data=${encodeURIComponent(gzipSync(json).toString('base64'))}&compression=gzip-js`),
+    ],
     ['lz64', req(`data=${encodeURIComponent(LZString.compressToBase64(json))}&compression=lz64`)],
     ['raw base64 body', req(b64, { contentType: 'text/plain' })],
   ];
   if (events.length >= 2) {
-    list.push(['NDJSON', req(events.map((e) => JSON.stringify(e)).join('\n'), { contentType: 'application/x-ndjson' })]);
+    list.push([
+      'NDJSON',
+      req(events.map((e) => JSON.stringify(e)).join('\n'), { contentType: 'application/x-ndjson' }),
+    ]);
   }
   return list;
 }
@@ -59,9 +74,13 @@ const anyString = fc.string({ unit: 'binary', maxLength: 16 });
 const eventArb: fc.Arbitrary<JsonValue> = fc.record(
   {
     event: anyString,
-    properties: fc.dictionary(anyString, fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }) as fc.Arbitrary<JsonValue>, {
-      maxKeys: 6,
-    }),
+    properties: fc.dictionary(
+      anyString,
+      fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }) as fc.Arbitrary<JsonValue>,
+      {
+        maxKeys: 6,
+      },
+    ),
   },
   { requiredKeys: [] },
 );
@@ -88,7 +107,10 @@ describe('decodePayload properties', () => {
           if (forbidden) {
             expect(result.ok ? 'ok' : result.error.code, name).toBe('INGEST_FORBIDDEN_KEY');
           } else {
-            expect(result.ok ? result.value : `${result.error.code}: ${result.error.message}`, name).toEqual(expected);
+            expect(
+              result.ok ? result.value : `${result.error.code}: ${result.error.message}`,
+              name,
+            ).toEqual(expected);
           }
         }
       }),
@@ -99,12 +121,30 @@ describe('decodePayload properties', () => {
   it('answers any random body with records or a 4xx AppError, never a throw', () => {
     const bytes = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b));
     const formish = fc
-      .string({ unit: fc.constantFrom(...'data=%+&{}[]":,\\ Aa9/_-\n\r\u00e9\u{1F600}compression=lz64gzip'.split('')), maxLength: 80 })
+      .string({
+        unit: fc.constantFrom(
+          ...'data=%+&{}[]":,\\ Aa9/_-\n\r\u00e9\u{1F600}compression=lz64gzip'.split(''),
+        ),
+        maxLength: 80,
+      })
       .map((s) => Buffer.from(s));
     const headers = fc.record({
-      contentType: fc.constantFrom(null, FORM, 'text/plain', 'application/json', 'application/x-ndjson', 'multipart/form-data'),
+      contentType: fc.constantFrom(
+        null,
+        FORM,
+        'text/plain',
+        'application/json',
+        'application/x-ndjson',
+        'multipart/form-data',
+      ),
       contentEncoding: fc.constantFrom(null, 'gzip', 'identity', 'deflate', ''),
-      query: fc.record({ data: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }), compression: fc.constantFrom(undefined, 'lz64', 'gzip', 'base64', 'nope') }, { requiredKeys: [] }),
+      query: fc.record(
+        {
+          data: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }),
+          compression: fc.constantFrom(undefined, 'lz64', 'gzip', 'base64', 'nope'),
+        },
+        { requiredKeys: [] },
+      ),
     });
     fc.assert(
       fc.property(fc.oneof(bytes, formish, fc.constant(null)), headers, (body, head) => {
@@ -138,7 +178,9 @@ describe('decodePayload properties', () => {
         }
         expectClientError(decodePayload({ ...base, body }, LIMITS));
         if (base.body === null) {
-          expectClientError(decodePayload({ ...base, query: { data: body.toString('latin1') } }, LIMITS));
+          expectClientError(
+            decodePayload({ ...base, query: { data: body.toString('latin1') } }, LIMITS),
+          );
         }
       }),
       { numRuns: 400 },

@@ -81,7 +81,10 @@ function mediaType(contentType: string | null): string {
 function utf8OrFail(bytes: Uint8Array, where: string): string {
   const text = decodeUtf8Strict(bytes);
   if (text === null) {
-    fail('INGEST_UTF8_INVALID', `${where} is not valid UTF-8 (byte ${firstInvalidUtf8Byte(bytes)})`);
+    fail(
+      'INGEST_UTF8_INVALID',
+      `${where} is not valid UTF-8 (byte ${firstInvalidUtf8Byte(bytes)})`,
+    );
   }
   return text;
 }
@@ -90,26 +93,37 @@ function gunzipOrFail(bytes: Uint8Array, limits: DecodeLimits, where: string): B
   const result = gunzipBounded(bytes, limits.maxDecodedBytes);
   if (result.ok) return result.value;
   if (result.kind === 'too-large') {
-    fail('INGEST_DECOMPRESSED_TOO_LARGE', `${where} decompresses to more than ${limits.maxDecodedBytes} bytes`);
+    fail(
+      'INGEST_DECOMPRESSED_TOO_LARGE',
+      `${where} decompresses to more than ${limits.maxDecodedBytes} bytes`,
+    );
   }
   fail('INGEST_GZIP_INVALID', `${where} is not valid gzip: ${result.reason}`);
 }
 
 /** Undoes the HTTP Content-Encoding; gzip is also sniffed, whatever the header says (PostHog does). */
-function undoContentEncoding(body: Buffer, contentEncoding: string | null, limits: DecodeLimits): Buffer {
+function undoContentEncoding(
+  body: Buffer,
+  contentEncoding: string | null,
+  limits: DecodeLimits,
+): Buffer {
   const encoding = contentEncoding?.trim().toLowerCase() ?? '';
   const declaredGzip = encoding === 'gzip' || encoding === 'x-gzip';
   if (!declaredGzip && encoding !== '' && encoding !== 'identity') {
     fail('INGEST_UNSUPPORTED_MEDIA', 'unsupported Content-Encoding (only gzip is accepted)');
   }
   if (!declaredGzip && !hasGzipMagic(body)) return body;
-  if (!hasGzipMagic(body)) fail('INGEST_GZIP_INVALID', 'request body is declared gzip but is not gzip data');
+  if (!hasGzipMagic(body))
+    fail('INGEST_GZIP_INVALID', 'request body is declared gzip but is not gzip data');
   return gunzipOrFail(body, limits, 'request body');
 }
 
 function percentFailure(where: string, problem: PercentProblem): never {
   if (problem.kind === 'bad-escape') {
-    fail('INGEST_PAYLOAD_SHAPE', `${where} has an invalid percent-escape (position ${problem.position})`);
+    fail(
+      'INGEST_PAYLOAD_SHAPE',
+      `${where} has an invalid percent-escape (position ${problem.position})`,
+    );
   }
   fail('INGEST_UTF8_INVALID', `${where} has percent-escapes that are not valid UTF-8`);
 }
@@ -132,24 +146,35 @@ function payloadFromBodyText(text: string, contentType: string): Payload {
 }
 
 /** Payload text (JSON, base64 or LZ-string base64, the bytes maybe gzip) → records. */
-function recordsFromPayload(payload: Payload, hint: CompressionHint, limits: DecodeLimits): JsonValue[] {
+function recordsFromPayload(
+  payload: Payload,
+  hint: CompressionHint,
+  limits: DecodeLimits,
+): JsonValue[] {
   const { text, where } = payload;
   if (looksLikeJson(text)) return parseJsonRecords(text, limits.maxDepth, where);
   if (hint === 'lz64') {
     const result = decompressLz64(text.trim(), limits.maxDecodedBytes);
     if (!result.ok) {
       if (result.kind === 'too-large') {
-        fail('INGEST_DECOMPRESSED_TOO_LARGE', `${where} decompresses to more than ${limits.maxDecodedBytes} characters`);
+        fail(
+          'INGEST_DECOMPRESSED_TOO_LARGE',
+          `${where} decompresses to more than ${limits.maxDecodedBytes} characters`,
+        );
       }
       const at = result.position === undefined ? '' : ` (position ${result.position})`;
       fail('INGEST_LZ64_INVALID', `${where} is not valid LZ-string base64: ${result.reason}${at}`);
     }
-    if (LONE_SURROGATE.test(result.value)) fail('INGEST_LZ64_INVALID', `${where} decompresses to text with unpaired surrogates`);
+    if (LONE_SURROGATE.test(result.value))
+      fail('INGEST_LZ64_INVALID', `${where} decompresses to text with unpaired surrogates`);
     return parseJsonRecords(result.value, limits.maxDepth, `${where} (decompressed)`);
   }
   const decoded = decodeBase64Strict(text.trim());
   if (!decoded.ok) {
-    fail('INGEST_BASE64_INVALID', `${where} is not valid base64: ${decoded.reason} (position ${decoded.position})`);
+    fail(
+      'INGEST_BASE64_INVALID',
+      `${where} is not valid base64: ${decoded.reason} (position ${decoded.position})`,
+    );
   }
   let bytes: Buffer = decoded.bytes;
   let inner = `${where} (base64-decoded)`;
@@ -181,9 +206,15 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
       fail('INGEST_BODY_TOO_LARGE', `request body is larger than ${limits.maxBodyBytes} bytes`);
     }
     if (contentType.startsWith('multipart/')) {
-      fail('INGEST_UNSUPPORTED_MEDIA', 'multipart bodies are not supported; send data= as a urlencoded form');
+      fail(
+        'INGEST_UNSUPPORTED_MEDIA',
+        'multipart bodies are not supported; send data= as a urlencoded form',
+      );
     }
-    const text = utf8OrFail(undoContentEncoding(body, input.contentEncoding, limits), 'request body');
+    const text = utf8OrFail(
+      undoContentEncoding(body, input.contentEncoding, limits),
+      'request body',
+    );
     if (!isBlank(text)) payload = payloadFromBodyText(text, contentType);
   }
   if (payload === null) {
@@ -193,7 +224,10 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
       fail('INGEST_BODY_EMPTY', "request body is empty and there is no 'data' query parameter");
     }
     if (data.length > limits.maxBodyBytes) {
-      fail('INGEST_BODY_TOO_LARGE', `query parameter 'data' is larger than ${limits.maxBodyBytes} bytes`);
+      fail(
+        'INGEST_BODY_TOO_LARGE',
+        `query parameter 'data' is larger than ${limits.maxBodyBytes} bytes`,
+      );
     }
     // The HTTP layer already URL-decoded it, turning an unescaped base64 `+` into a space.
     const text = looksLikeJson(data) || !data.includes(' ') ? data : data.replaceAll(' ', '+');
@@ -225,7 +259,10 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
  * batch-level fields; its events count towards `maxRecordsPerRequest`. Never throws for bad input:
  * every failure is a 4xx AppError whose message names the problem and never quotes the input.
  */
-export function decodePayload(input: DecodeInput, limits: DecodeLimits): Result<JsonValue[], AppError> {
+export function decodePayload(
+  input: DecodeInput,
+  limits: DecodeLimits,
+): Result<JsonValue[], AppError> {
   try {
     return ok(decodeOrThrow(input, limits));
   } catch (error) {

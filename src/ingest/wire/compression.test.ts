@@ -62,12 +62,18 @@ describe('gunzipBounded', () => {
 
   it('tells truncated from corrupt data', () => {
     const gz = gzipSync('{"a":1}'.repeat(100));
-    expect(gunzipBounded(gz.subarray(0, gz.length - 10), 1 << 20)).toMatchObject({ ok: false, reason: 'gzip data is truncated' });
+    expect(gunzipBounded(gz.subarray(0, gz.length - 10), 1 << 20)).toMatchObject({
+      ok: false,
+      reason: 'gzip data is truncated',
+    });
     const corrupt = Buffer.from(gz);
     corrupt[12] = (corrupt[12] ?? 0) ^ 0xff;
     corrupt[13] = (corrupt[13] ?? 0) ^ 0xff;
     expect(gunzipBounded(corrupt, 1 << 20)).toMatchObject({ ok: false, kind: 'invalid' });
-    expect(gunzipBounded(Buffer.concat([gz, Buffer.from('junk')]), 1 << 20)).toMatchObject({ ok: false, kind: 'invalid' });
+    expect(gunzipBounded(Buffer.concat([gz, Buffer.from('junk')]), 1 << 20)).toMatchObject({
+      ok: false,
+      kind: 'invalid',
+    });
   });
 });
 
@@ -105,13 +111,23 @@ describe('decompressLz64', () => {
   });
 
   it('refuses characters outside the alphabet, with their position', () => {
-    expect(decompressLz64('N4Ig*bA', 100)).toEqual({ ok: false, kind: 'invalid', reason: 'invalid character', position: 4 });
+    expect(decompressLz64('N4Ig*bA', 100)).toEqual({
+      ok: false,
+      kind: 'invalid',
+      reason: 'invalid character',
+      position: 4,
+    });
     expect(decompressLz64('', 100)).toMatchObject({ ok: false, kind: 'invalid' });
   });
 
   it('refuses truncated streams, which lz-string turns into ""', () => {
-    const packed = LZString.compressToBase64(JSON.stringify({ event: 'x'.repeat(50), properties: { a: 1 } }));
-    expect(decompressLz64(packed.slice(0, 10), 1 << 20)).toMatchObject({ ok: false, kind: 'invalid' });
+    const packed = LZString.compressToBase64(
+      JSON.stringify({ event: 'x'.repeat(50), properties: { a: 1 } }),
+    );
+    expect(decompressLz64(packed.slice(0, 10), 1 << 20)).toMatchObject({
+      ok: false,
+      kind: 'invalid',
+    });
   });
 
   it('is a faithful bit-level model (the bomb builder agrees with lz-string on a small case)', () => {

@@ -23,7 +23,8 @@ export function gunzipBounded(bytes: Uint8Array, maxOutputBytes: number): Inflat
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
     if (code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, kind: 'too-large' };
-    if (code === 'Z_BUF_ERROR') return { ok: false, kind: 'invalid', reason: 'gzip data is truncated' };
+    if (code === 'Z_BUF_ERROR')
+      return { ok: false, kind: 'invalid', reason: 'gzip data is truncated' };
     return { ok: false, kind: 'invalid', reason: 'gzip data is corrupt' };
   }
 }

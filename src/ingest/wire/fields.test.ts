@@ -13,7 +13,11 @@ describe('parseTime', () => {
     ['just below the threshold is seconds', 1e11 - 1, (1e11 - 1) * 1000],
     ['just above the threshold is ms', 1e11 + 1, 1e11 + 1],
     ['ISO with Z', '2024-01-15T10:30:00Z', Date.UTC(2024, 0, 15, 10, 30)],
-    ['ISO without zone is UTC (mixpanel-browser dates)', '2024-01-15T10:30:00', Date.UTC(2024, 0, 15, 10, 30)],
+    [
+      'ISO without zone is UTC (mixpanel-browser dates)',
+      '2024-01-15T10:30:00',
+      Date.UTC(2024, 0, 15, 10, 30),
+    ],
     ['ISO with offset', '2024-01-15T10:30:00+01:00', Date.UTC(2024, 0, 15, 9, 30)],
     ['ISO with compact offset', '2024-01-15T10:30:00-0230', Date.UTC(2024, 0, 15, 13, 0)],
     ['ISO with microseconds', '2024-01-15T10:30:00.123456Z', Date.UTC(2024, 0, 15, 10, 30, 0, 123)],

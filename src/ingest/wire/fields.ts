@@ -1,9 +1,19 @@
 // Field helpers shared by the Mixpanel and PostHog mappers: objects, flags, ids and timestamps.
-import type { IncomingEvent, IncomingProfileUpdate, JsonObject, JsonValue, RecordError, RequestContext } from '../records.js';
+import type {
+  IncomingEvent,
+  IncomingProfileUpdate,
+  JsonObject,
+  JsonValue,
+  RecordError,
+  RequestContext,
+} from '../records.js';
 import { FORBIDDEN_KEYS } from './json.js';
 
 /** The request facts the mappers use (a `RequestContext` fits). */
-export type WireContext = Pick<RequestContext, 'clientIp' | 'userAgent' | 'ipMode' | 'receivedAtMs'>;
+export type WireContext = Pick<
+  RequestContext,
+  'clientIp' | 'userAgent' | 'ipMode' | 'receivedAtMs'
+>;
 
 /** What a mapper made of a request's records. */
 export interface MappedRecords {
@@ -24,6 +34,7 @@ export const IMPORT_MAX_FUTURE_MS = 3_600_000;
 /** Numeric times above this are milliseconds, below seconds (1e11 s is the year 5138; 1e11 ms is 1973). */
 export const MS_THRESHOLD = 1e11;
 
+/** True for a JSON object (not an array, not null). */
 export function isJsonObject(value: JsonValue | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -31,14 +31,23 @@ describe('decodeDataField', () => {
 
 describe('readFormFields', () => {
   it('finds data and compression anywhere, first occurrence winning', () => {
-    expect(readFormFields('compression=lz64&ver=1&data=abc%3D&data=zzz')).toEqual({ data: 'abc%3D', compression: 'lz64' });
+    expect(readFormFields('compression=lz64&ver=1&data=abc%3D&data=zzz')).toEqual({
+      data: 'abc%3D',
+      compression: 'lz64',
+    });
     expect(readFormFields('%64ata=x')).toEqual({ data: 'x', compression: undefined });
     expect(readFormFields('data=')).toEqual({ data: '', compression: undefined });
   });
 
   it('treats a long run without a short name as no field', () => {
-    expect(readFormFields('eyJldmVudCI6ImEifQ==')).toEqual({ data: undefined, compression: undefined });
-    expect(readFormFields('x'.repeat(100) + '=data')).toEqual({ data: undefined, compression: undefined });
+    expect(readFormFields('eyJldmVudCI6ImEifQ==')).toEqual({
+      data: undefined,
+      compression: undefined,
+    });
+    expect(readFormFields('x'.repeat(100) + '=data')).toEqual({
+      data: undefined,
+      compression: undefined,
+    });
   });
 
   it('stays linear on pathological input', () => {

@@ -22,7 +22,9 @@ function locatePercentProblem(raw: string): PercentProblem {
 }
 
 /** `application/x-www-form-urlencoded` component decoding: `+` is a space, `%XX` a UTF-8 byte. */
-export function decodeFormComponent(raw: string): { ok: true; value: string } | { ok: false; problem: PercentProblem } {
+export function decodeFormComponent(
+  raw: string,
+): { ok: true; value: string } | { ok: false; problem: PercentProblem } {
   const spaced = raw.includes('+') ? raw.replaceAll('+', ' ') : raw;
   if (!spaced.includes('%')) return { ok: true, value: spaced };
   try {
@@ -38,11 +40,17 @@ export function decodeFormComponent(raw: string): { ok: true; value: string } | 
  * accepts both forms (mixpanel-js PR #258). Rule: URL-decode; if the result is not JSON, every space
  * was a `+`. Base64 never holds spaces, and JSON payloads keep the standard form semantics.
  */
-export function decodeDataField(raw: string): { ok: true; value: string } | { ok: false; problem: PercentProblem } {
+export function decodeDataField(
+  raw: string,
+): { ok: true; value: string } | { ok: false; problem: PercentProblem } {
   if (!raw.includes('%')) {
     // Fast path (the Node SDK's raw base64): decide JSON-ness on the first significant character.
     let i = 0;
-    while (i < raw.length && (raw[i] === '+' || raw[i] === ' ' || raw[i] === '\t' || raw[i] === '\r' || raw[i] === '\n')) i++;
+    while (
+      i < raw.length &&
+      (raw[i] === '+' || raw[i] === ' ' || raw[i] === '\t' || raw[i] === '\r' || raw[i] === '\n')
+    )
+      i++;
     const json = raw[i] === '[' || raw[i] === '{';
     if (json) return { ok: true, value: raw.includes('+') ? raw.replaceAll('+', ' ') : raw };
     return { ok: true, value: raw.includes(' ') ? raw.replaceAll(' ', '+') : raw };
@@ -50,7 +58,8 @@ export function decodeDataField(raw: string): { ok: true; value: string } | { ok
   const decoded = decodeFormComponent(raw);
   if (!decoded.ok) return decoded;
   const value = decoded.value;
-  if (!looksLikeJson(value) && value.includes(' ')) return { ok: true, value: value.replaceAll(' ', '+') };
+  if (!looksLikeJson(value) && value.includes(' '))
+    return { ok: true, value: value.replaceAll(' ', '+') };
   return decoded;
 }
 
@@ -78,7 +87,10 @@ export function readFormFields(text: string): FormFields {
     const eq = nameEnd === -1 ? -1 : start + nameEnd;
     if (eq !== -1) {
       const rawName = text.slice(start, eq);
-      const name = rawName.includes('%') || rawName.includes('+') ? decodeFormComponent(rawName) : { ok: true as const, value: rawName };
+      const name =
+        rawName.includes('%') || rawName.includes('+')
+          ? decodeFormComponent(rawName)
+          : { ok: true as const, value: rawName };
       if (name.ok && name.value === 'data') {
         fields.data ??= text.slice(eq + 1, stop);
       } else if (name.ok && name.value === 'compression' && fields.compression === undefined) {

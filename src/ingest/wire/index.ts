@@ -8,4 +8,4 @@ export {
   type MixpanelProfileOptions,
 } from './mixpanel.js';
 export { mapPosthogRecords, type PosthogOptions } from './posthog.js';
-export { MAX_EVENT_NAME_LENGTH, parseTime, type MappedRecords, type WireContext } from './fields.js';
+export type { MappedRecords, WireContext } from './fields.js';

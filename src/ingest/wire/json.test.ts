@@ -2,7 +2,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors.js';
-import { findForbiddenKey, locateJsonError, looksLikeJson, parseJsonRecords, scanDepth } from './json.js';
+import {
+  findForbiddenKey,
+  locateJsonError,
+  looksLikeJson,
+  parseJsonRecords,
+  scanDepth,
+} from './json.js';
 
 function codeOf(fn: () => unknown): string | null {
   try {
@@ -85,9 +91,16 @@ describe('locateJsonError', () => {
   it('is silent exactly when JSON.parse succeeds (random and mutated texts)', () => {
     const texts = fc.oneof(
       fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v, null, 1)),
-      fc.string({ unit: fc.constantFrom(...'{}[]":,0123456789.eE+-truefalsn \\u\n'.split('')), maxLength: 30 }),
+      fc.string({
+        unit: fc.constantFrom(...'{}[]":,0123456789.eE+-truefalsn \\u\n'.split('')),
+        maxLength: 30,
+      }),
       fc
-        .tuple(fc.jsonValue({ maxDepth: 3 }), fc.nat(), fc.constantFrom('', ']', '}', '"', ',', ':', 'x', '\\'))
+        .tuple(
+          fc.jsonValue({ maxDepth: 3 }),
+          fc.nat(),
+          fc.constantFrom('', ']', '}', '"', ',', ':', 'x', '\\'),
+        )
         .map(([v, at, junk]) => {
           const s = JSON.stringify(v);
           const i = at % (s.length + 1);
@@ -125,7 +138,9 @@ describe('parseJsonRecords', () => {
   });
 
   it('names the NDJSON line and column of a syntax error, without quoting it', () => {
-    const message = messageOf(() => parseJsonRecords('{"a":1}\n{"secret-value":}\n', 12, 'request body'));
+    const message = messageOf(() =>
+      parseJsonRecords('{"a":1}\n{"secret-value":}\n', 12, 'request body'),
+    );
     expect(message).toBe(
       'request body is not valid NDJSON: unexpected character where a value was expected (line 2, column 17)',
     );
@@ -133,9 +148,15 @@ describe('parseJsonRecords', () => {
   });
 
   it('reports a JSON syntax error with position and without echoing input', () => {
-    const message = messageOf(() => parseJsonRecords('{"password":"hunter2" "x":1}', 12, 'request body'));
-    expect(message).toBe("request body is not valid JSON: expected ',' or '}' after a property value (position 22)");
-    expect(messageOf(() => parseJsonRecords('[1,2] [3]', 12, 'request body'))).toContain('unexpected data after');
+    const message = messageOf(() =>
+      parseJsonRecords('{"password":"hunter2" "x":1}', 12, 'request body'),
+    );
+    expect(message).toBe(
+      "request body is not valid JSON: expected ',' or '}' after a property value (position 22)",
+    );
+    expect(messageOf(() => parseJsonRecords('[1,2] [3]', 12, 'request body'))).toContain(
+      'unexpected data after',
+    );
   });
 
   it.each([
@@ -156,7 +177,9 @@ describe('parseJsonRecords', () => {
   });
 
   it('refuses nesting beyond the limit with a precise message', () => {
-    expect(messageOf(() => parseJsonRecords('{"a":{"b":{"c":1}}}', 2, 'body'))).toBe('JSON nesting deeper than 2 levels');
+    expect(messageOf(() => parseJsonRecords('{"a":{"b":{"c":1}}}', 2, 'body'))).toBe(
+      'JSON nesting deeper than 2 levels',
+    );
     expect(parseJsonRecords('{"a":{"b":{"c":1}}}', 3, 'body')).toHaveLength(1);
   });
 
@@ -166,7 +189,9 @@ describe('parseJsonRecords', () => {
     const unclosed = '{"a":'.repeat(100_000);
     expect(codeOf(() => parseJsonRecords(unclosed, 12, 'body'))).toBe('INGEST_NESTING_TOO_DEEP');
     // Even when allowed, the locator and key walk are iterative.
-    expect(codeOf(() => parseJsonRecords('['.repeat(100_000), 1_000_000, 'body'))).toBe('INGEST_JSON_INVALID');
+    expect(codeOf(() => parseJsonRecords('['.repeat(100_000), 1_000_000, 'body'))).toBe(
+      'INGEST_JSON_INVALID',
+    );
     expect(findForbiddenKey(JSON.parse(deep))).toBeNull();
   });
 

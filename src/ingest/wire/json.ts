@@ -4,7 +4,11 @@ import { AppError } from '../../shared/errors.js';
 import type { JsonValue } from '../records.js';
 
 /** Keys refused anywhere in a body: they enable prototype pollution in code that copies objects. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -160,7 +164,16 @@ export function locateJsonError(text: string): JsonSyntaxProblem | null {
           continue;
         }
         // " \ / b f n r t
-        if (e !== QUOTE && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
+        if (
+          e !== QUOTE &&
+          e !== BACKSLASH &&
+          e !== 0x2f &&
+          e !== 0x62 &&
+          e !== 0x66 &&
+          e !== 0x6e &&
+          e !== 0x72 &&
+          e !== 0x74
+        ) {
           return problem('invalid escape in a string');
         }
       }
@@ -190,11 +203,13 @@ export function locateJsonError(text: string): JsonSyntaxProblem | null {
 
   // Reads `"key" :` and leaves `i` at the value. Called with `i` at the key's opening quote.
   const readKey = (): JsonSyntaxProblem | null => {
-    if (i >= end || text.charCodeAt(i) !== QUOTE) return problem("expected a property name in double quotes or '}'");
+    if (i >= end || text.charCodeAt(i) !== QUOTE)
+      return problem("expected a property name in double quotes or '}'");
     const bad = readString();
     if (bad) return bad;
     skipWs();
-    if (i >= end || text.charCodeAt(i) !== 0x3a) return problem("expected ':' after a property name");
+    if (i >= end || text.charCodeAt(i) !== 0x3a)
+      return problem("expected ':' after a property name");
     i++;
     skipWs();
     return null;
@@ -260,7 +275,11 @@ export function locateJsonError(text: string): JsonSyntaxProblem | null {
         continue;
       }
       if (d !== 0x2c) {
-        return problem(top === OPEN_ARRAY ? "expected ',' or ']' after an array element" : "expected ',' or '}' after a property value");
+        return problem(
+          top === OPEN_ARRAY
+            ? "expected ',' or ']' after an array element"
+            : "expected ',' or '}' after a property value",
+        );
       }
       i++;
       skipWs();
@@ -278,7 +297,9 @@ function invalidJson(where: string, problem: JsonSyntaxProblem | null, line?: nu
     const detail = problem ? `: ${problem.reason} (position ${problem.position})` : '';
     return new AppError('INGEST_JSON_INVALID', `${where} is not valid JSON${detail}`);
   }
-  const detail = problem ? `: ${problem.reason} (line ${line}, column ${problem.position + 1})` : ` (line ${line})`;
+  const detail = problem
+    ? `: ${problem.reason} (line ${line}, column ${problem.position + 1})`
+    : ` (line ${line})`;
   return new AppError('INGEST_JSON_INVALID', `${where} is not valid NDJSON${detail}`);
 }
 

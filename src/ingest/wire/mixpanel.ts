@@ -40,7 +40,14 @@ export interface MixpanelProfileOptions {
 }
 
 /** Event properties the mapper turns into fields; they are not stored as properties. */
-const EVENT_CONSUMED: ReadonlySet<string> = new Set(['token', 'time', 'distinct_id', '$insert_id', 'ip', '$ip']);
+const EVENT_CONSUMED: ReadonlySet<string> = new Set([
+  'token',
+  'time',
+  'distinct_id',
+  '$insert_id',
+  'ip',
+  '$ip',
+]);
 
 /** Distinct ids (and insert ids) that `/import` refuses (reference §2.3), compared case-insensitively. */
 const IMPORT_PLACEHOLDER_IDS: ReadonlySet<string> = new Set([
@@ -65,19 +72,26 @@ const IMPORT_PLACEHOLDER_IDS: ReadonlySet<string> = new Set([
 
 const IMPORT_INSERT_ID = /^[A-Za-z0-9-]{1,36}$/;
 
-type Mapped<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: RecordError } | { kind: 'ignored' };
+type Mapped<T> =
+  { kind: 'ok'; value: T } | { kind: 'error'; error: RecordError } | { kind: 'ignored' };
 
 function isPlaceholderId(id: string): boolean {
   return IMPORT_PLACEHOLDER_IDS.has(id.trim().toLowerCase());
 }
 
-function mapEvent(record: JsonValue, index: number, context: WireContext, options: MixpanelEventOptions): Mapped<IncomingEvent> {
+function mapEvent(
+  record: JsonValue,
+  index: number,
+  context: WireContext,
+  options: MixpanelEventOptions,
+): Mapped<IncomingEvent> {
   let insertIdForErrors: string | null = null;
   const reject = (field: string, message: string): Mapped<IncomingEvent> => ({
     kind: 'error',
     error: { index, insertId: insertIdForErrors, field, message },
   });
-  if (!isJsonObject(record)) return reject('record', 'must be a JSON object with "event" and "properties"');
+  if (!isJsonObject(record))
+    return reject('record', 'must be a JSON object with "event" and "properties"');
   const rawProperties = record.properties;
   if (rawProperties !== undefined && rawProperties !== null && !isJsonObject(rawProperties)) {
     return reject('properties', 'must be a JSON object');
@@ -107,21 +121,32 @@ function mapEvent(record: JsonValue, index: number, context: WireContext, option
   let distinctId = '';
   if (rawDistinctId !== undefined && rawDistinctId !== null) {
     const id = idToString(rawDistinctId);
-    if (id === null) return reject('properties.distinct_id', 'distinct_id must be a string or a number');
+    if (id === null)
+      return reject('properties.distinct_id', 'distinct_id must be a string or a number');
     if (options.importMode && isPlaceholderId(id)) {
-      return reject('properties.distinct_id', 'distinct_id is a placeholder value (such as "null" or "anonymous") that /import refuses');
+      return reject(
+        'properties.distinct_id',
+        'distinct_id is a placeholder value (such as "null" or "anonymous") that /import refuses',
+      );
     }
     distinctId = id;
   }
 
   let insertId: string | null = null;
   if (rawInsertId !== undefined && rawInsertId !== null) {
-    if (typeof rawInsertId !== 'string') return reject('properties.$insert_id', '$insert_id must be a string');
+    if (typeof rawInsertId !== 'string')
+      return reject('properties.$insert_id', '$insert_id must be a string');
     if (options.importMode && !IMPORT_INSERT_ID.test(rawInsertId)) {
-      return reject('properties.$insert_id', '$insert_id must be 1 to 36 characters, each a letter, a digit or "-"');
+      return reject(
+        'properties.$insert_id',
+        '$insert_id must be 1 to 36 characters, each a letter, a digit or "-"',
+      );
     }
     if (options.importMode && isPlaceholderId(rawInsertId)) {
-      return reject('properties.$insert_id', '$insert_id is a placeholder value that /import refuses');
+      return reject(
+        'properties.$insert_id',
+        '$insert_id is a placeholder value that /import refuses',
+      );
     }
     insertId = rawInsertId === '' ? null : rawInsertId;
   }
@@ -134,7 +159,10 @@ function mapEvent(record: JsonValue, index: number, context: WireContext, option
   } else {
     const parsed = parseTime(rawTime);
     if (parsed === null) {
-      return reject('properties.time', 'time must be seconds or milliseconds since the epoch, or an ISO 8601 string');
+      return reject(
+        'properties.time',
+        'time must be seconds or milliseconds since the epoch, or an ISO 8601 string',
+      );
     }
     if (parsed < 0) return reject('properties.time', 'time is before 1970');
     if (options.importMode && parsed < IMPORT_EARLIEST_MS) {
@@ -202,16 +230,21 @@ function checkOpValue(op: ProfileOp, value: JsonValue | undefined): OpCheck {
     case '$set_once':
     case '$append':
     case '$remove':
-      return isJsonObject(value) ? { ok: true, value } : { ok: false, message: `${op} value must be a JSON object` };
+      return isJsonObject(value)
+        ? { ok: true, value }
+        : { ok: false, message: `${op} value must be a JSON object` };
     case '$add': {
-      if (!isJsonObject(value)) return { ok: false, message: '$add value must be a JSON object of numbers' };
+      if (!isJsonObject(value))
+        return { ok: false, message: '$add value must be a JSON object of numbers' };
       for (const key of Object.keys(value)) {
-        if (typeof value[key] !== 'number') return { ok: false, message: '$add values must be numbers' };
+        if (typeof value[key] !== 'number')
+          return { ok: false, message: '$add values must be numbers' };
       }
       return { ok: true, value };
     }
     case '$union': {
-      if (!isJsonObject(value)) return { ok: false, message: '$union value must be a JSON object of arrays' };
+      if (!isJsonObject(value))
+        return { ok: false, message: '$union value must be a JSON object of arrays' };
       // mixpanel-browser wraps scalars into arrays; do the same for other clients.
       const lists: JsonObject = {};
       for (const key of Object.keys(value)) {
@@ -238,22 +271,31 @@ interface FieldProblem {
   message: string;
 }
 
-function profileTarget(record: JsonObject, target: MixpanelProfileOptions['target']): ProfileTarget | FieldProblem {
+function profileTarget(
+  record: JsonObject,
+  target: MixpanelProfileOptions['target'],
+): ProfileTarget | FieldProblem {
   if (target === 'user') {
     const raw = record.$distinct_id;
-    if (raw === undefined || raw === null) return { field: '$distinct_id', message: 'missing $distinct_id' };
+    if (raw === undefined || raw === null)
+      return { field: '$distinct_id', message: 'missing $distinct_id' };
     const id = idToString(raw);
-    if (id === null) return { field: '$distinct_id', message: '$distinct_id must be a string or a number' };
+    if (id === null)
+      return { field: '$distinct_id', message: '$distinct_id must be a string or a number' };
     if (id === '') return { field: '$distinct_id', message: '$distinct_id must not be empty' };
     return { kind: 'user', distinctId: id };
   }
   const key = record.$group_key;
-  if (key === undefined || key === null) return { field: '$group_key', message: 'missing $group_key' };
-  if (typeof key !== 'string' || key === '') return { field: '$group_key', message: '$group_key must be a non-empty string' };
+  if (key === undefined || key === null)
+    return { field: '$group_key', message: 'missing $group_key' };
+  if (typeof key !== 'string' || key === '')
+    return { field: '$group_key', message: '$group_key must be a non-empty string' };
   const rawId = record.$group_id;
-  if (rawId === undefined || rawId === null) return { field: '$group_id', message: 'missing $group_id' };
+  if (rawId === undefined || rawId === null)
+    return { field: '$group_id', message: 'missing $group_id' };
   const id = idToString(rawId);
-  if (id === null || id === '') return { field: '$group_id', message: '$group_id must be a non-empty string or a number' };
+  if (id === null || id === '')
+    return { field: '$group_id', message: '$group_id must be a non-empty string or a number' };
   return { kind: 'group', groupKey: key, groupId: id };
 }
 
@@ -263,8 +305,12 @@ function mapProfile(
   context: WireContext,
   options: MixpanelProfileOptions,
 ): { kind: 'ok'; value: IncomingProfileUpdate[] } | { kind: 'error'; error: RecordError } {
-  const reject = (field: string, message: string) => ({ kind: 'error' as const, error: { index, insertId: null, field, message } });
-  if (!isJsonObject(record)) return reject('record', 'must be a JSON object with a profile operation');
+  const reject = (field: string, message: string) => ({
+    kind: 'error' as const,
+    error: { index, insertId: null, field, message },
+  });
+  if (!isJsonObject(record))
+    return reject('record', 'must be a JSON object with a profile operation');
 
   const rawToken = record.$token;
   if (rawToken !== undefined && rawToken !== null && typeof rawToken !== 'string') {
@@ -280,7 +326,8 @@ function mapProfile(
   const rawTime = record.$time;
   if (rawTime !== undefined && rawTime !== null) {
     const parsed = parseTime(rawTime);
-    if (parsed === null) return reject('$time', '$time must be milliseconds since the epoch or an ISO 8601 string');
+    if (parsed === null)
+      return reject('$time', '$time must be milliseconds since the epoch or an ISO 8601 string');
     if (parsed < 0) return reject('$time', '$time is before 1970');
     timeMs = Math.min(parsed, now);
   }
@@ -293,7 +340,17 @@ function mapProfile(
     if (!Object.hasOwn(record, op)) continue;
     const checked = checkOpValue(op, record[op]);
     if (!checked.ok) return reject(op, checked.message);
-    updates.push({ index, token, target, op, value: checked.value, timeMs, ignoreTime, geoIp, userAgent: context.userAgent });
+    updates.push({
+      index,
+      token,
+      target,
+      op,
+      value: checked.value,
+      timeMs,
+      ignoreTime,
+      geoIp,
+      userAgent: context.userAgent,
+    });
   }
   if (updates.length === 0) {
     return reject('record', `no profile operation (one of ${PROFILE_OPS.join(', ')})`);

@@ -1,5 +1,11 @@
 // PostHog capture bodies (posthog-js, posthog-node, capture API) → IncomingEvent + person `$set`s.
-import type { IncomingEvent, IncomingProfileUpdate, JsonObject, JsonValue, RecordError } from '../records.js';
+import type {
+  IncomingEvent,
+  IncomingProfileUpdate,
+  JsonObject,
+  JsonValue,
+  RecordError,
+} from '../records.js';
 import {
   MAX_EVENT_NAME_LENGTH,
   exceedsCodePoints,
@@ -21,7 +27,14 @@ export interface PosthogOptions {
 }
 
 /** Event properties the mapper turns into fields or updates; they are not stored as properties. */
-const EVENT_CONSUMED: ReadonlySet<string> = new Set(['token', 'distinct_id', '$ip', '$geoip_disable', '$set', '$set_once']);
+const EVENT_CONSUMED: ReadonlySet<string> = new Set([
+  'token',
+  'distinct_id',
+  '$ip',
+  '$geoip_disable',
+  '$set',
+  '$set_once',
+]);
 
 /** Person operations carried on events, in the order they are emitted. */
 const PERSON_OPS = ['$set', '$set_once'] as const;
@@ -45,9 +58,18 @@ function distinctIdText(value: JsonValue): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-function mapEvent(record: JsonValue, index: number, context: WireContext, batch: BatchFacts, options: PosthogOptions): Mapped {
+function mapEvent(
+  record: JsonValue,
+  index: number,
+  context: WireContext,
+  batch: BatchFacts,
+  options: PosthogOptions,
+): Mapped {
   let insertId: string | null = null;
-  const reject = (field: string, message: string): Mapped => ({ kind: 'error', error: { index, insertId, field, message } });
+  const reject = (field: string, message: string): Mapped => ({
+    kind: 'error',
+    error: { index, insertId, field, message },
+  });
   if (!isJsonObject(record)) return reject('record', 'must be a JSON object');
   const uuid = record.uuid;
   if (uuid !== undefined && uuid !== null) {
@@ -71,12 +93,14 @@ function mapEvent(record: JsonValue, index: number, context: WireContext, batch:
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
 
-  const token = firstString(record.token, record.$token, record.api_key, properties.token) ?? batch.token;
+  const token =
+    firstString(record.token, record.$token, record.api_key, properties.token) ?? batch.token;
 
   const rawDistinctId = [record.distinct_id, record.$distinct_id, properties.distinct_id].find(
     (v) => v !== undefined && v !== null,
   );
-  if (rawDistinctId === undefined || rawDistinctId === '') return reject('distinct_id', 'missing distinct_id');
+  if (rawDistinctId === undefined || rawDistinctId === '')
+    return reject('distinct_id', 'missing distinct_id');
   const distinctId = distinctIdText(rawDistinctId);
 
   const now = context.receivedAtMs;
@@ -86,17 +110,22 @@ function mapEvent(record: JsonValue, index: number, context: WireContext, batch:
   if (offset !== undefined && offset !== null) {
     // Older posthog-js: `offset` = ms between the event and the send; it wins over `timestamp`,
     // as in PostHog's own ingestion.
-    if (typeof offset !== 'number') return reject('offset', 'offset must be a number of milliseconds');
+    if (typeof offset !== 'number')
+      return reject('offset', 'offset must be a number of milliseconds');
     timeMs = now - offset;
   } else if (timestamp !== undefined && timestamp !== null) {
     const parsed = parseTime(timestamp);
-    if (parsed === null) return reject('timestamp', 'timestamp must be an ISO 8601 string or a number');
+    if (parsed === null)
+      return reject('timestamp', 'timestamp must be an ISO 8601 string or a number');
     // Clock-skew correction: the client's clock may be off, but (sent_at - timestamp) is not.
     const sentAtMs = isTruthyFlag(properties.$ignore_sent_at) ? null : batch.sentAtMs;
     timeMs = sentAtMs === null ? parsed : parsed + (now - sentAtMs);
   }
   if (!Number.isFinite(timeMs) || timeMs < 0) {
-    return reject(offset !== undefined && offset !== null ? 'offset' : 'timestamp', 'event time is before 1970');
+    return reject(
+      offset !== undefined && offset !== null ? 'offset' : 'timestamp',
+      'event time is before 1970',
+    );
   }
   timeMs = Math.min(Math.round(timeMs), now);
 
@@ -109,9 +138,13 @@ function mapEvent(record: JsonValue, index: number, context: WireContext, batch:
     if (inProperties !== undefined && inProperties !== null && !isJsonObject(inProperties)) {
       return reject(`properties.${op}`, `${op} must be a JSON object`);
     }
-    if (atTop !== undefined && atTop !== null && !isJsonObject(atTop)) return reject(op, `${op} must be a JSON object`);
+    if (atTop !== undefined && atTop !== null && !isJsonObject(atTop))
+      return reject(op, `${op} must be a JSON object`);
     // Top-level values win over `properties.$set` ones, as in PostHog.
-    const value: JsonObject = { ...(isJsonObject(inProperties) ? inProperties : {}), ...(isJsonObject(atTop) ? atTop : {}) };
+    const value: JsonObject = {
+      ...(isJsonObject(inProperties) ? inProperties : {}),
+      ...(isJsonObject(atTop) ? atTop : {}),
+    };
     if (Object.keys(value).length === 0) continue;
     updates.push({
       index,
@@ -154,12 +187,21 @@ function unwrapBatch(
     return { events: records, facts: { token: null, sentAtMs: fromQuery } };
   }
   const batch = only.batch;
-  if (!Array.isArray(batch)) return { index: 0, insertId: null, field: 'batch', message: 'batch must be an array of events' };
+  if (!Array.isArray(batch))
+    return {
+      index: 0,
+      insertId: null,
+      field: 'batch',
+      message: 'batch must be an array of events',
+    };
   const sentAt = only.sent_at;
   const sentAtMs = sentAt === undefined || sentAt === null ? null : parseTime(sentAt);
   return {
     events: batch,
-    facts: { token: firstString(only.api_key, only.token, only.$token), sentAtMs: sentAtMs ?? fromQuery },
+    facts: {
+      token: firstString(only.api_key, only.token, only.$token),
+      sentAtMs: sentAtMs ?? fromQuery,
+    },
   };
 }
 

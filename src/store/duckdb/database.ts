@@ -47,6 +47,8 @@ export class DuckDbDatabase {
       instance = await DuckDBInstance.create(filePath, {
         // Temporary spill files stay inside the data directory, which the canary test searches.
         temp_directory: path.join(dataDir, 'tmp'),
+        ...(process.env.SILLAGE_DUCKDB_CHECKPOINT ? { checkpoint_threshold: process.env.SILLAGE_DUCKDB_CHECKPOINT } : {}),
+        ...(process.env.SILLAGE_DUCKDB_THREADS ? { threads: process.env.SILLAGE_DUCKDB_THREADS } : {}),
       });
     } catch (cause) {
       const message = cause instanceof Error && /lock/i.test(cause.message)

@@ -1,0 +1,118 @@
+// Test helper: HTTPS for SDKs that insist on it (mixpanel-node sends the project secret only over
+// HTTPS): a throwaway self-signed certificate for 127.0.0.1, a `sillage serve` with TLS on, and a
+// way to make this test process trust that one certificate for that one port.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import path from 'node:path';
+import { CLI, freePort, type ServerProcess, type TestEnv } from './server.js';
+
+export interface SelfSignedCert {
+  certFile: string;
+  keyFile: string;
+  /** PEM text of the certificate (it is its own CA). */
+  certPem: string;
+}
+
+/** Creates a 1-day self-signed RSA certificate for IP 127.0.0.1 with the system's openssl. */
+export function makeSelfSignedCert(dir: string): SelfSignedCert {
+  const certFile = path.join(dir, 'tls-cert.pem');
+  const keyFile = path.join(dir, 'tls-key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', keyFile, '-out', certFile,
+    ],
+    { stdio: 'ignore', timeout: 30_000 },
+  );
+  return { certFile, keyFile, certPem: fs.readFileSync(certFile, 'utf8') };
+}
+
+function healthz(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(`${url}/healthz`, { ca, timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** Like `startServerProcess`, with SILLAGE_TLS_CERT/KEY set, waiting for `https://…/healthz`. */
+export async function startTlsServerProcess(
+  t: TestEnv,
+  cert: SelfSignedCert,
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
+    env: {
+      ...t.env,
+      SILLAGE_LOG_LEVEL: 'debug',
+      SILLAGE_TLS_CERT: cert.certFile,
+      SILLAGE_TLS_KEY: cert.keyFile,
+      ...options.env,
+    },
+    cwd: t.base,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  const url = `https://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  // Bounded by the deadline (about 600 attempts of 50 ms).
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${output}`);
+    try {
+      if ((await healthz(url, cert.certPem)) === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`server did not become healthy over HTTPS: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    port,
+    child,
+    output: () => output,
+    stop: (signal: NodeJS.Signals = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill(signal);
+      }),
+  };
+}
+
+type CreateConnection = (options: https.RequestOptions, callback?: (err: Error | null, socket: Duplex) => void) => Duplex;
+
+/**
+ * Makes every `https.Agent` of this process trust `certPem` for connections to 127.0.0.1:`port`
+ * only, with certificate verification left on. Needed because SDKs such as mixpanel-node build
+ * their own `https.Agent` with no way to pass a CA, and NODE_EXTRA_CA_CERTS is read only at process
+ * start. (The blunter NODE_TLS_REJECT_UNAUTHORIZED=0 would switch verification off altogether.)
+ * Returns the function that undoes it. Vitest runs each test file in its own process ('forks').
+ */
+export function trustCertificateForPort(certPem: string, port: number): () => void {
+  const proto = https.Agent.prototype as unknown as { createConnection: CreateConnection };
+  const original = proto.createConnection;
+  proto.createConnection = function patched(this: https.Agent, options, callback) {
+    const target = options.port === undefined || options.port === null ? NaN : Number(options.port);
+    const host = options.host ?? options.hostname;
+    const withCa = host === '127.0.0.1' && target === port ? { ...options, ca: certPem } : options;
+    return original.call(this, withCa, callback);
+  };
+  return () => {
+    proto.createConnection = original;
+  };
+}
