@@ -4,6 +4,13 @@ import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import { pseudonymsFor, type PseudonymMatch } from '../privacy/index.js';
 import { importRecords } from '../ingest/file-import.js';
+import {
+  eraseSubject,
+  getPolicy,
+  policyHistory,
+  privacyReport,
+  setPolicy,
+} from '../projects/privacy-operations.js';
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
 import type { AdminHandlers } from './admin-socket.js';
@@ -61,7 +68,21 @@ export async function matchPseudonyms(runtime: Runtime, body: unknown): Promise<
 
 export function adminHandlers(runtime: Runtime): AdminHandlers {
   return {
-    'pseudonyms': (body) => matchPseudonyms(runtime, body),
+    pseudonyms: (body) => matchPseudonyms(runtime, body),
+    'privacy-report': (body) => {
+      const b = z.object({ projectId: z.string(), from: z.string().optional(), to: z.string().optional() }).parse(body);
+      return privacyReport(runtime, b.projectId, b);
+    },
+    'privacy-erase': (body) => {
+      const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
+      return eraseSubject(runtime, b.projectId, b.user);
+    },
+    'policy-get': (body) => getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
+    'policy-set': (body) => {
+      const b = z.object({ projectId: z.string(), policy: z.unknown(), actor: z.string() }).parse(body);
+      return setPolicy(runtime, b.projectId, b.policy, b.actor);
+    },
+    'policy-history': (body) => policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
     'project-create': (body) => createProject(runtime, body),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);

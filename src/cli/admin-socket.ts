@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { z } from 'zod';
-import { AppError, isAppError } from '../shared/errors.js';
+import { AppError, ERROR_CODES, isAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
 
@@ -100,7 +100,8 @@ export function callAdmin(
           const parsed = responseSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
           if (!parsed.success) return reject(new AppError('INTERNAL', 'unexpected admin socket reply'));
           if ('ok' in parsed.data) return resolve({ reachable: true, value: parsed.data.value });
-          reject(new AppError('INTERNAL', parsed.data.error.message));
+          const { code, message } = parsed.data.error;
+          reject(new AppError(Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'INTERNAL', message));
         });
       },
     );

@@ -1,6 +1,16 @@
 #!/usr/bin/env node
 // The `sillage` command: serve, project, import.
+import fs from 'node:fs';
+import os from 'node:os';
 import { Command } from 'commander';
+import {
+  eraseSubject,
+  getPolicy,
+  policyHistory,
+  privacyReport,
+  setPolicy,
+  type PrivacyReportView,
+} from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
@@ -143,6 +153,77 @@ privacy
       matchPseudonyms(rt, body),
     )) as PseudonymMatch[];
     for (const m of matches) out(JSON.stringify(m));
+  });
+
+privacy
+  .command('report')
+  .description('what the privacy stage caught and dropped, by property and kind')
+  .requiredOption('--project <id>', 'project id')
+  .option('--from <day>', 'first day, YYYY-MM-DD (default: 30 days ago)')
+  .option('--to <day>', 'last day, YYYY-MM-DD (default: today)')
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { project: string; from?: string; to?: string; json?: boolean; data?: string }) => {
+    const body = { projectId: opts.project, from: opts.from, to: opts.to };
+    const report = (await viaServerOrStore({ data: opts.data }, 'privacy-report', body, (rt) =>
+      privacyReport(rt, opts.project, body),
+    )) as PrivacyReportView;
+    if (opts.json) return out(JSON.stringify(report));
+    out(`Privacy report for ${report.project_id}, ${report.from} to ${report.to}`);
+    out(`Policy: geolocation to ${report.policy.geo}; vault ${report.policy.vault ? 'on' : 'off'}; retention ${report.policy.retentionDays ?? 'unlimited'} days`);
+    if (report.loosenings.length) out(`Looser than the default: ${report.loosenings.join('; ')}`);
+    if (report.totals.length === 0) out('Nothing caught in this period.');
+    for (const t of report.totals) out(`  ${String(t.count).padStart(9)}  ${t.kind.padEnd(28)} ${t.property}`);
+  });
+
+privacy
+  .command('erase')
+  .description("erase one end user's events, profile and identity links (by the id your app uses)")
+  .requiredOption('--project <id>', 'project id')
+  .requiredOption('--user <id>', 'the user id as your app sent it (it is pseudonymised, never stored)')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { project: string; user: string; data?: string }) => {
+    const body = { projectId: opts.project, user: opts.user };
+    const result = await viaServerOrStore({ data: opts.data }, 'privacy-erase', body, (rt) =>
+      eraseSubject(rt, opts.project, opts.user),
+    );
+    out(JSON.stringify(result));
+  });
+
+const policy = privacy.command('policy').description("read or change a project's privacy policy");
+policy
+  .command('get')
+  .requiredOption('--project <id>', 'project id')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { project: string; data?: string }) => {
+    const body = { projectId: opts.project };
+    out(JSON.stringify(await viaServerOrStore({ data: opts.data }, 'policy-get', body, (rt) => getPolicy(rt, opts.project)), null, 2));
+  });
+policy
+  .command('set')
+  .description('replace the policy with a JSON document (recorded with who changed it)')
+  .requiredOption('--project <id>', 'project id')
+  .requiredOption('--file <path>', "policy JSON file ('-' for standard input)")
+  .option('--actor <name>', 'who is making the change (recorded)', `cli:${os.userInfo().username}`)
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { project: string; file: string; actor: string; data?: string }) => {
+    const text = opts.file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(opts.file, 'utf8');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new AppError('QUERY_INVALID', 'the policy file is not valid JSON');
+    }
+    const body = { projectId: opts.project, policy: parsed, actor: opts.actor };
+    out(JSON.stringify(await viaServerOrStore({ data: opts.data }, 'policy-set', body, (rt) => setPolicy(rt, opts.project, parsed, opts.actor)), null, 2));
+  });
+policy
+  .command('history')
+  .requiredOption('--project <id>', 'project id')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { project: string; data?: string }) => {
+    const body = { projectId: opts.project };
+    out(JSON.stringify(await viaServerOrStore({ data: opts.data }, 'policy-history', body, (rt) => policyHistory(rt, opts.project)), null, 2));
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

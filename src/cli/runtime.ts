@@ -1,5 +1,7 @@
 // The composition root: opens the store, loads the master key, and wires the ingest pipeline.
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { IngestPipeline } from '../ingest/pipeline.js';
 import { createEnrichStage } from '../ingest/enrich-stage.js';
 import { createPrivacyStage } from '../ingest/privacy-stage.js';
@@ -8,7 +10,7 @@ import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import { DuckDbDatabase, DuckDbEventStore, DuckDbMetaStore } from '../store/index.js';
+import { DUCKDB_FILE, DuckDbDatabase, DuckDbEventStore, DuckDbMetaStore } from '../store/index.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 
@@ -31,17 +33,30 @@ export interface Runtime {
  * anything is written, so a wrong key fails here and changes nothing.
  */
 export async function openRuntime(config: ServerConfig, logger: Logger): Promise<Runtime> {
+  const existing = fs.existsSync(path.join(config.dataDir, DUCKDB_FILE));
   const master = await loadMasterKey({
-    env: { SILLAGE_MASTER_KEY: config.masterKeyHex, SILLAGE_MASTER_KEY_FILE: config.masterKeyFile },
+    env: {
+      SILLAGE_MASTER_KEY: config.masterKeyHex,
+      SILLAGE_MASTER_KEY_FILE: config.masterKeyFile,
+      XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
+    },
     dataDir: config.dataDir,
     homeDir: os.homedir(),
+    // A new key could never open existing data: refuse instead of generating one.
+    allowGenerate: !existing,
   });
-  const db = await DuckDbDatabase.open(config.dataDir);
+  // The key is checked before migrations run: a wrong key fails here and changes nothing.
+  const db = await DuckDbDatabase.open(config.dataDir, {
+    beforeMigrate: async (readSetting) => {
+      const stored = await readSetting(MASTER_KEY_CHECK);
+      if (stored !== null) verifyMasterKey(master.key, stored);
+    },
+  });
   try {
     const meta = new DuckDbMetaStore(db);
-    const stored = await meta.getSetting(MASTER_KEY_CHECK);
-    if (stored === null) await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
-    else verifyMasterKey(master.key, stored);
+    if ((await meta.getSetting(MASTER_KEY_CHECK)) === null) {
+      await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
+    }
 
     const events = new DuckDbEventStore(db);
     const projects = new ProjectDirectory(meta, master.key);

@@ -6,6 +6,8 @@ import { buildApp } from '../http/app.js';
 import { createClientIpResolver } from '../ingest/enrich/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
+import { safeStack } from '../shared/log.js';
+import { runRetention } from '../projects/privacy-operations.js';
 import { startAdminSocket } from './admin-socket.js';
 import { adminHandlers } from './admin-commands.js';
 import { openRuntime, type Runtime } from './runtime.js';
@@ -34,6 +36,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const app = await buildApp({
     tls,
     logger,
+    privacyOps: runtime,
     isReady: () => ready,
     pipeline: runtime.pipeline,
     projects: runtime.projects,
@@ -50,6 +53,16 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     throw error;
   }
   ready = true;
+  // The retention job: hourly, and once shortly after start. Unref'd so it never holds the process.
+  const retention = (): void => {
+    runRetention(runtime, logger).catch((error: unknown) =>
+      logger.error('retention job failed', { stack: safeStack(error) }),
+    );
+  };
+  const retentionTimer = setInterval(retention, 3_600_000);
+  retentionTimer.unref();
+  const firstRetention = setTimeout(retention, 10_000);
+  firstRetention.unref();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -61,6 +74,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     close() {
       closing ??= (async () => {
         ready = false;
+        clearInterval(retentionTimer);
+        clearTimeout(firstRetention);
         // Stop taking requests, let in-flight ones finish (their events commit), then close.
         await app.close();
         await closeAdmin?.();

@@ -5,8 +5,11 @@ import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
 import { sendError, type Flavor, type FlavorOptions } from './responses.js';
 import { registerIngestRoutes, type IngestRouteDeps } from './routes/ingest.js';
+import { registerPrivacyRoutes } from './routes/privacy.js';
+import type { PrivacyOperationsDeps } from '../projects/privacy-operations.js';
 
 export interface AppDeps extends IngestRouteDeps {
+  privacyOps: PrivacyOperationsDeps;
   /** PEM key and certificate to serve HTTPS, or null for plain HTTP. */
   tls: { key: Buffer; cert: Buffer } | null;
   logger: Logger;
@@ -104,5 +107,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerIngestRoutes(app, deps);
+  registerPrivacyRoutes(app, deps.privacyOps);
   return app;
 }

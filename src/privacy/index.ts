@@ -53,6 +53,7 @@ export {
   parsePrivacyPolicy,
   parsePolicy,
   DEFAULT_POLICY,
+  DEFAULT_GROUP_KEYS,
   PROFILE_PII_KEYS,
   GEO_GRANULARITIES,
   PROPERTY_ACTIONS,

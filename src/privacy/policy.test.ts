@@ -1,6 +1,7 @@
 // Tests for the privacy policy: defaults, validation, property classification, geo granularity.
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_GROUP_KEYS,
   applyGeoGranularity,
   classifyNestedKey,
   classifyProperty,
@@ -24,7 +25,7 @@ describe('DEFAULT_POLICY', () => {
       geo: 'region',
       properties: {},
       identifierProperties: [],
-      groupKeys: [],
+      groupKeys: [...DEFAULT_GROUP_KEYS],
       vault: false,
       retentionDays: null,
       keepClickIds: false,

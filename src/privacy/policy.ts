@@ -125,6 +125,19 @@ const propertyName = z
   .max(255)
   .refine((name) => !FORBIDDEN_NAMES.has(name), { message: 'reserved property name' });
 
+/** Group keys pseudonymised unless a policy says otherwise (Mixpanel's usual group analytics keys). */
+export const DEFAULT_GROUP_KEYS: readonly string[] = [
+  'company_id',
+  'company',
+  'organization_id',
+  'organisation_id',
+  'org_id',
+  'account_id',
+  'team_id',
+  'workspace_id',
+  'tenant_id',
+];
+
 /** The zod schema of a policy as configured (API, CLI, metadata). Missing fields get defaults. */
 export const privacyPolicySchema = z
   .strictObject({
@@ -134,7 +147,9 @@ export const privacyPolicySchema = z
       .refine((r) => Object.keys(r).length <= 1000, { message: 'at most 1000 property actions' })
       .default({}),
     identifierProperties: z.array(propertyName).max(1000).default([]),
-    groupKeys: z.array(propertyName).max(100).default([]),
+    // Organisation ids were part of the 2025 breach: the usual group keys are pseudonymised by
+    // default. A project lists its own (replacing these) in its policy.
+    groupKeys: z.array(propertyName).max(100).default([...DEFAULT_GROUP_KEYS]),
     vault: z.boolean().default(false),
     retentionDays: z.number().int().min(1).max(36_500).nullable().default(null),
     keepClickIds: z.boolean().default(false),

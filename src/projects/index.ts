@@ -10,6 +10,7 @@ import {
   type PrivacyPolicy,
   type Pseudonymiser,
 } from '../privacy/index.js';
+import { AppError } from '../shared/errors.js';
 import type { MetaStore, ProjectRecord } from '../store/types.js';
 
 /** Everything the pipeline needs about one project, resolved once and cached. */
@@ -19,6 +20,8 @@ export interface ProjectContext {
   keyring: ProjectKeyring;
   /** HMAC pseudonym of an identifier under the project's current pseudonym key. */
   pseudonymise: Pseudonymiser;
+  /** The pseudonymiser of an older key version (erasure and matching across rotations). */
+  pseudonymiserFor(version: number): Pseudonymiser;
 }
 
 /** What `sillage project create --json` prints. The secret is shown once and stored hashed. */
@@ -77,6 +80,11 @@ export class ProjectDirectory {
       policy,
       keyring,
       pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
+      pseudonymiserFor: (version) => {
+        const key = keyring.byVersion('pseudonym', version);
+        if (!key) throw new AppError('PROJECT_KEY_INVALID', 'no pseudonym key of that version');
+        return createPseudonymiser(key.key, { cacheSize: 0 });
+      },
     };
     this.byIdCache.set(project.id, context);
     this.byTokenCache.set(project.token, context);

@@ -13,11 +13,18 @@ export const DESKTOP_CHROME_UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
 /**
+ * Makes `navigator.webdriver` false, as for a person's browser. Playwright starts Chromium with
+ * `--enable-automation`, and posthog-js drops every event of a browser whose `navigator.webdriver`
+ * is true (its bot filter), so without this a posthog-js test would see nothing sent.
+ */
+export const NOT_WEBDRIVER = '--disable-blink-features=AutomationControlled';
+
+/**
  * Launches headless Chromium. `hosts` are names resolved to 127.0.0.1 (so that pages have real
  * host names, as on a customer's site); every other name fails to resolve, so the browser can
  * reach nothing but loopback.
  */
-export async function launchChromium(hosts: readonly string[]): Promise<Browser> {
+export async function launchChromium(hosts: readonly string[], extraArgs: readonly string[] = []): Promise<Browser> {
   const rules = [...hosts.map((h) => `MAP ${h} 127.0.0.1`), 'MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1'].join(', ');
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
@@ -31,6 +38,7 @@ export async function launchChromium(hosts: readonly string[]): Promise<Browser>
       '--disable-component-update',
       '--disable-sync',
       `--host-resolver-rules=${rules}`,
+      ...extraArgs,
     ],
     timeout: 30_000,
   });

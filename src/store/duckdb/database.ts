@@ -39,7 +39,17 @@ export class DuckDbDatabase {
   ) {}
 
   /** Opens (creating if needed) the database in `dataDir` and applies pending migrations. */
-  static async open(dataDir: string, options: { readers?: number } = {}): Promise<DuckDbDatabase> {
+  static async open(
+    dataDir: string,
+    options: {
+      readers?: number;
+      /**
+       * Runs before migrations with a reader of the `settings` table (null when the database is
+       * new), so that a wrong master key is refused before anything is written.
+       */
+      beforeMigrate?: (readSetting: (name: string) => Promise<string | null>) => Promise<void>;
+    } = {},
+  ): Promise<DuckDbDatabase> {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const filePath = path.join(dataDir, DUCKDB_FILE);
     let instance: DuckDBInstance;
@@ -63,7 +73,13 @@ export class DuckDbDatabase {
       readers.push(serialConnection(await instance.connect()));
     }
     const db = new DuckDbDatabase(instance, writer, meta, readers, filePath);
-    await db.migrate();
+    try {
+      if (options.beforeMigrate) await options.beforeMigrate((name) => db.readSettingIfPresent(name));
+      await db.migrate();
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
     return db;
   }
 
@@ -74,6 +90,18 @@ export class DuckDbDatabase {
     const reader = this.readers[this.nextReader++ % this.readers.length];
     if (!reader) throw new AppError('STORE_UNAVAILABLE', 'no reader connection');
     return reader.run(task);
+  }
+
+  private async readSettingIfPresent(name: string): Promise<string | null> {
+    return this.meta.run(async (c) => {
+      const exists = await c.runAndReadAll(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'settings' AND schema_name = 'main'",
+      );
+      if (Number(exists.getRowsJS()[0]?.[0] ?? 0) === 0) return null;
+      const r = await c.runAndReadAll('SELECT value FROM settings WHERE name = $1', [name]);
+      const row = r.getRows()[0];
+      return row ? String(row[0]) : null;
+    });
   }
 
   private async migrate(): Promise<void> {
