@@ -63,9 +63,11 @@ export function decodeWire(input: {
     encoding = 'gzip-json';
   }
   const bodyText = body.toString('utf8');
+  const trimmedBody = bodyText.trimStart();
+  const jsonBody = trimmedBody.startsWith('{') || trimmedBody.startsWith('[');
   const fromQuery = url.searchParams.get('data');
-  const fromForm = bodyText.includes('data=') ? dataParam(bodyText) : null;
-  const field = fromForm ?? fromQuery;
+  const fromForm = !jsonBody && trimmedBody !== '' ? dataParam(trimmedBody) : null;
+  const field = fromForm ?? (jsonBody ? null : fromQuery);
   if (field !== null && encoding !== 'gzip-json') {
     const decoded = fromDataField(field);
     text = decoded.text;
