@@ -65,7 +65,7 @@ describe('canary: a copy of the data directory holds no PII', () => {
       const res = await fetch(url + pathAndQuery, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers, ...extra },
-        body,
+        body: typeof body === 'string' ? body : new Uint8Array(body),
       });
       return { status: res.status, text: await res.text() };
     };

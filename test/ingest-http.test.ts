@@ -101,6 +101,16 @@ describe('Mixpanel /track encodings', () => {
     expect(await countProbe('noinsert')).toBe(1);
   });
 
+  it('acknowledges session replay without storing anything', async () => {
+    const before = await s.server.runtime.events.countEvents(s.project.project_id);
+    const rec = await inject({ url: `/record/?format=body&distinct_id=u1&replay_id=r1&seq=0`, body: JSON.stringify([{ type: 2, data: { text: 'page text' } }]), headers: { 'content-type': 'application/octet-stream' } });
+    expect(rec.statusCode).toBe(200);
+    expect(rec.json()).toEqual({ code: 200, status: 'OK' });
+    const ph = await inject({ url: '/s/', body: JSON.stringify([{ event: '$snapshot', properties: { token: s.project.token } }]), headers: { 'content-type': 'application/json' } });
+    expect(ph.statusCode).toBe(200);
+    expect(await s.server.runtime.events.countEvents(s.project.project_id)).toBe(before);
+  });
+
   it('answers /flags with an empty flag set', async () => {
     const res = await inject({ method: 'GET', url: '/flags/?context=%7B%7D&token=x' });
     expect(res.json()).toMatchObject({ flags: {} });

@@ -2,4 +2,10 @@
 export type * from './types.js';
 export { EVENT_COLUMNS } from './types.js';
 export { applyProfileOp } from './profile-ops.js';
-export { DuckDbDatabase, DuckDbEventStore, DuckDbMetaStore, DUCKDB_FILE } from './duckdb/index.js';
+export {
+  DuckDbDatabase,
+  DuckDbEventStore,
+  DuckDbMetaStore,
+  DuckDbVaultStore,
+  DUCKDB_FILE,
+} from './duckdb/index.js';

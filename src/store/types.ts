@@ -184,3 +184,30 @@ export interface MetaStore {
   getSetting(name: string): Promise<string | null>;
   setSetting(name: string, value: string): Promise<void>;
 }
+
+/** A subject's data key for the PII vault, wrapped by the project's vault key. */
+export interface WrappedSubjectKey {
+  vaultKeyVersion: number;
+  wrapped: Uint8Array;
+}
+
+/**
+ * Port: the opt-in PII vault. Values are sealed under a per-subject key before they arrive here;
+ * erasing a subject deletes its key (and its sealed values), which makes any copy unreadable.
+ */
+export interface VaultStore {
+  getSubjectKey(projectId: string, subjectId: string): Promise<WrappedSubjectKey | null>;
+  /** Stores the key unless one exists; returns the one that is stored (first writer wins). */
+  putSubjectKeyIfAbsent(projectId: string, subjectId: string, key: WrappedSubjectKey): Promise<WrappedSubjectKey>;
+  /** `$set` overwrites; `$set_once` keeps existing values. */
+  putValues(
+    projectId: string,
+    subjectId: string,
+    sealed: Readonly<Record<string, string>>,
+    mode: 'set' | 'set_once',
+    atMs: number,
+  ): Promise<void>;
+  getValues(projectId: string, subjectId: string): Promise<Record<string, string>>;
+  /** Deletes the subject's key and sealed values; returns whether a key existed. */
+  eraseSubject(projectId: string, subjectId: string): Promise<boolean>;
+}

@@ -431,6 +431,8 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
     const needles = [r.ids.device, r.userId, EMAIL, 'alice%40example.com', FULL_NAME, 'abc123xyz', 'article?id=5', CLIENT_IP];
     const leaks = findLeaks(needles, { store: storeText(r.snapshot), serverOutput }, t.dataDir);
     expect(leaks).toEqual([]);
+    // Control: the file scan does see stored strings (here, the user's pseudonym).
+    expect(findLeaks([P(r.userId)], {}, t.dataDir)).not.toEqual([]);
   });
 });
 

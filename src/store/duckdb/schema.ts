@@ -98,4 +98,26 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX projects_secret_hash ON projects (secret_hash);
     `,
   },
+  {
+    version: 3,
+    name: 'profile PII vault: wrapped per-subject keys and sealed values',
+    sql: `
+      CREATE TABLE vault_subject_keys (
+        project_id VARCHAR NOT NULL,
+        subject_id VARCHAR NOT NULL,
+        vault_key_version INTEGER NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (project_id, subject_id)
+      );
+      CREATE TABLE vault_values (
+        project_id VARCHAR NOT NULL,
+        subject_id VARCHAR NOT NULL,
+        property VARCHAR NOT NULL,
+        sealed VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (project_id, subject_id, property)
+      );
+    `,
+  },
 ];
