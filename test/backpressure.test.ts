@@ -3,7 +3,12 @@
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readEvents } from './helpers/store.js';
-import { createProject, makeTestEnv, startServerProcess, type ServerProcess } from './helpers/server.js';
+import {
+  createProject,
+  makeTestEnv,
+  startServerProcess,
+  type ServerProcess,
+} from './helpers/server.js';
 
 const CONNECTIONS = 48;
 const REQUESTS_PER_CONNECTION = 12;
@@ -31,7 +36,10 @@ describe('backpressure', () => {
         const events = Array.from({ length: EVENTS_PER_REQUEST }, () => {
           const id = `c${c}s${seq++}`;
           ids.push(id);
-          return { event: 'Load', properties: { token: project.token, distinct_id: `u${c}`, $insert_id: id, probe: id } };
+          return {
+            event: 'Load',
+            properties: { token: project.token, distinct_id: `u${c}`, $insert_id: id, probe: id },
+          };
         });
         const res = await fetch(`${server!.url}/track`, {
           method: 'POST',
@@ -63,7 +71,9 @@ describe('backpressure', () => {
     // Still serving after the storm.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     await server.stop('SIGTERM');
-    const stored = new Set((await readEvents(t.dataDir, project.project_id)).map((e) => String(e.properties.probe)));
+    const stored = new Set(
+      (await readEvents(t.dataDir, project.project_id)).map((e) => e.properties.probe as string),
+    );
     const lost = [...acked].filter((id) => !stored.has(id));
     expect(lost).toEqual([]);
   });

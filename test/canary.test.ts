@@ -2,18 +2,21 @@
 // the real Node SDKs and the Mixpanel-export importer; then search every byte of the data
 // directory (and a logical dump of every table) and every log line for it, in plain, lower/upper
 // case, URL-encoded and base64 forms. Zero hits — and the analytics still add up.
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import Mixpanel from 'mixpanel';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PostHog } from 'posthog-node';
 import { dumpAllTables, searchCanaries } from './helpers/canary.js';
 import { readSnapshot } from './helpers/store.js';
-import { createProject, makeTestEnv, runCli, startServerProcess, type ServerProcess } from './helpers/server.js';
-
-const require = createRequire(import.meta.url);
-const Mixpanel = require('mixpanel') as typeof import('mixpanel');
-const { PostHog } = require('posthog-node') as typeof import('posthog-node');
+import {
+  createProject,
+  makeTestEnv,
+  runCli,
+  startServerProcess,
+  type ServerProcess,
+} from './helpers/server.js';
 
 const C = {
   email: 'zephyr.canary7f3k@example.org',
@@ -61,7 +64,11 @@ describe('canary: a copy of the data directory holds no PII', () => {
     const url = server.url;
     const now = Date.now();
     const headers = { 'user-agent': CANARY_UA, 'x-forwarded-for': `${C.xffIp}` };
-    const post = async (pathAndQuery: string, body: string | Buffer, extra: Record<string, string> = {}) => {
+    const post = async (
+      pathAndQuery: string,
+      body: string | Buffer,
+      extra: Record<string, string> = {},
+    ) => {
       const res = await fetch(url + pathAndQuery, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers, ...extra },
@@ -69,7 +76,8 @@ describe('canary: a copy of the data directory holds no PII', () => {
       });
       return { status: res.status, text: await res.text() };
     };
-    const form = (v: unknown): string => 'data=' + encodeURIComponent(Buffer.from(JSON.stringify(v)).toString('base64'));
+    const form = (v: unknown): string =>
+      'data=' + encodeURIComponent(Buffer.from(JSON.stringify(v)).toString('base64'));
 
     // 1. mixpanel-browser-shaped /track: ids, URLs, referrers, nested and keyed PII, secrets.
     const track = await post(
@@ -149,8 +157,16 @@ describe('canary: a copy of the data directory holds no PII', () => {
             plan: 'pro',
           },
         },
-        { $token: project.token, $distinct_id: C.email, $set_once: { first_contact: C.profileEmail } },
-        { $token: project.token, $distinct_id: C.email, $union: { aliases: [C.email, C.keyEmail] } },
+        {
+          $token: project.token,
+          $distinct_id: C.email,
+          $set_once: { first_contact: C.profileEmail },
+        },
+        {
+          $token: project.token,
+          $distinct_id: C.email,
+          $union: { aliases: [C.email, C.keyEmail] },
+        },
       ]),
     );
     expect(engage.text).toBe('1');
@@ -158,7 +174,12 @@ describe('canary: a copy of the data directory holds no PII', () => {
     // 3. /groups: the organisation id and its profile.
     const groups = await post(
       '/groups/',
-      form({ $token: project.token, $group_key: 'company_id', $group_id: C.org, $set: { $name: C.name, domain: 'example.org', billing_email: C.profileEmail } }),
+      form({
+        $token: project.token,
+        $group_key: 'company_id',
+        $group_id: C.org,
+        $set: { $name: C.name, domain: 'example.org', billing_email: C.profileEmail },
+      }),
     );
     expect(groups.text).toBe('1');
 
@@ -166,10 +187,29 @@ describe('canary: a copy of the data directory holds no PII', () => {
     const imported = await post(
       '/import?strict=1',
       JSON.stringify([
-        { event: 'Signed up', properties: { distinct_id: C.importEmail, time: now - 30_000, $insert_id: 'canary0004', $email: C.importEmail } },
-        { event: 'Purchased', properties: { distinct_id: C.importEmail, time: now - 20_000, $insert_id: 'canary0005', email: C.importEmail } },
+        {
+          event: 'Signed up',
+          properties: {
+            distinct_id: C.importEmail,
+            time: now - 30_000,
+            $insert_id: 'canary0004',
+            $email: C.importEmail,
+          },
+        },
+        {
+          event: 'Purchased',
+          properties: {
+            distinct_id: C.importEmail,
+            time: now - 20_000,
+            $insert_id: 'canary0005',
+            email: C.importEmail,
+          },
+        },
       ]),
-      { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(project.secret + ':').toString('base64') },
+      {
+        'content-type': 'application/json',
+        authorization: 'Basic ' + Buffer.from(project.secret + ':').toString('base64'),
+      },
     );
     expect(JSON.parse(imported.text)).toMatchObject({ code: 200, num_records_imported: 2 });
 
@@ -185,7 +225,12 @@ describe('canary: a copy of the data directory holds no PII', () => {
               event: 'Signed up',
               distinct_id: C.posthogEmail,
               timestamp: new Date(now - 10_000).toISOString(),
-              properties: { $current_url: `https://app.example.com/#/${C.fragment}`, $ip: C.propIp, $set: { email: C.posthogEmail, name: C.name }, $raw_user_agent: CANARY_UA },
+              properties: {
+                $current_url: `https://app.example.com/#/${C.fragment}`,
+                $ip: C.propIp,
+                $set: { email: C.posthogEmail, name: C.name },
+                $raw_user_agent: CANARY_UA,
+              },
             },
           ],
         }),
@@ -197,25 +242,50 @@ describe('canary: a copy of the data directory holds no PII', () => {
     // 6. The real mixpanel Node SDK (track, people.set, alias).
     const mp = Mixpanel.init(project.token, { host: `127.0.0.1:${server.port}`, protocol: 'http' });
     await new Promise<void>((resolve, reject) =>
-      mp.track('Node event', { distinct_id: C.nodeEmail, ip: C.propIp, comment: `from ${C.nodeEmail}` }, (e) => (e ? reject(e) : resolve())),
+      mp.track(
+        'Node event',
+        { distinct_id: C.nodeEmail, ip: C.propIp, comment: `from ${C.nodeEmail}` },
+        (e) => (e ? reject(e) : resolve()),
+      ),
     );
     await new Promise<void>((resolve, reject) =>
-      mp.people.set(C.nodeEmail, { $email: C.nodeEmail, $name: C.name, $phone: C.phone }, (e) => (e ? reject(e) : resolve())),
+      mp.people.set(C.nodeEmail, { $email: C.nodeEmail, $name: C.name, $phone: C.phone }, (e) =>
+        e ? reject(e) : resolve(),
+      ),
     );
-    await new Promise<void>((resolve, reject) => mp.alias(C.nodeEmail, C.keyEmail, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      mp.alias(C.nodeEmail, C.keyEmail, (e) => (e ? reject(e) : resolve())),
+    );
 
     // 7. The real posthog-node SDK (capture, identify with $set, groupIdentify).
     const posthog = new PostHog(project.token, { host: url, flushAt: 1, flushInterval: 0 });
-    posthog.capture({ distinctId: C.posthogEmail, event: 'Node capture', properties: { contact: C.posthogEmail, $groups: { company_id: C.org } } });
-    posthog.identify({ distinctId: C.posthogEmail, properties: { email: C.posthogEmail, name: C.name } });
-    posthog.groupIdentify({ groupType: 'company_id', groupKey: C.org, properties: { name: C.name } });
+    posthog.capture({
+      distinctId: C.posthogEmail,
+      event: 'Node capture',
+      properties: { contact: C.posthogEmail, $groups: { company_id: C.org } },
+    });
+    posthog.identify({
+      distinctId: C.posthogEmail,
+      properties: { email: C.posthogEmail, name: C.name },
+    });
+    posthog.groupIdentify({
+      groupType: 'company_id',
+      groupKey: C.org,
+      properties: { name: C.name },
+    });
     await posthog.shutdown();
 
     // 8. Bad requests carrying PII: their errors and logs must not echo it.
-    const bad = await post('/track?verbose=1', 'data=' + encodeURIComponent(`[{"event":"x","properties":{"email":"${C.badBodyEmail}"`));
+    const bad = await post(
+      '/track?verbose=1',
+      'data=' + encodeURIComponent(`[{"event":"x","properties":{"email":"${C.badBodyEmail}"`),
+    );
     expect(bad.status).toBe(400);
     expect(bad.text).not.toContain(C.badBodyEmail);
-    const unknown = await post('/track?verbose=1', form({ event: 'x', properties: { token: C.badBodyEmail, distinct_id: C.badBodyEmail } }));
+    const unknown = await post(
+      '/track?verbose=1',
+      form({ event: 'x', properties: { token: C.badBodyEmail, distinct_id: C.badBodyEmail } }),
+    );
     expect(unknown.status).toBe(401);
     expect(unknown.text).not.toContain(C.badBodyEmail);
 
@@ -224,11 +294,41 @@ describe('canary: a copy of the data directory holds no PII', () => {
     fs.writeFileSync(
       exportFile,
       [
-        { event: 'Exported', properties: { time: Math.floor(now / 1000) - 5, distinct_id: C.importEmail, $insert_id: 'canary0006', $email: C.importEmail, $city: 'London', mp_country_code: 'GB', note: `call ${C.phone}` } },
-        { event: 'Exported', properties: { time: Math.floor(now / 1000) - 4, distinct_id: C.importEmail, $insert_id: 'canary0007', $current_url: `https://x.example.com/p?token=${C.queryToken}` } },
-      ].map((l) => JSON.stringify(l)).join('\n') + '\n',
+        {
+          event: 'Exported',
+          properties: {
+            time: Math.floor(now / 1000) - 5,
+            distinct_id: C.importEmail,
+            $insert_id: 'canary0006',
+            $email: C.importEmail,
+            $city: 'London',
+            mp_country_code: 'GB',
+            note: `call ${C.phone}`,
+          },
+        },
+        {
+          event: 'Exported',
+          properties: {
+            time: Math.floor(now / 1000) - 4,
+            distinct_id: C.importEmail,
+            $insert_id: 'canary0007',
+            $current_url: `https://x.example.com/p?token=${C.queryToken}`,
+          },
+        },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join('\n') + '\n',
     );
-    cliOutput.push(await runCli(t, ['import', '--project', project.project_id, '--format', 'mixpanel', exportFile]));
+    cliOutput.push(
+      await runCli(t, [
+        'import',
+        '--project',
+        project.project_id,
+        '--format',
+        'mixpanel',
+        exportFile,
+      ]),
+    );
     expect(cliOutput.join('\n')).toContain('2 events imported');
     fs.rmSync(exportFile);
 
@@ -236,7 +336,11 @@ describe('canary: a copy of the data directory holds no PII', () => {
 
     // The search: every file of the data directory, a dump of every table, every log line.
     const dump = await dumpAllTables(t.dataDir);
-    const hits = searchCanaries(canaries, { 'server log': server.output(), 'table dump': dump, 'cli output': cliOutput.join('\n') }, t.dataDir);
+    const hits = searchCanaries(
+      canaries,
+      { 'server log': server.output(), 'table dump': dump, 'cli output': cliOutput.join('\n') },
+      t.dataDir,
+    );
     expect(hits).toEqual([]);
 
     // The analytics still work on what was kept.
@@ -256,7 +360,9 @@ describe('canary: a copy of the data directory holds no PII', () => {
     const signup = byName('Signed up').find((e) => e.deviceId !== null)!;
     expect(signup).toMatchObject({ countryCode: 'GB', city: null });
     expect(signup.region).not.toBeNull();
-    expect(signup.currentUrl).toBe('https://shop.example.com/users/[email]/orders/[uuid]?utm_source=newsletter');
+    expect(signup.currentUrl).toBe(
+      'https://shop.example.com/users/[email]/orders/[uuid]?utm_source=newsletter',
+    );
     expect(signup.referringDomain).toBe('www.example.com');
   });
 });

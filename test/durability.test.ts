@@ -1,12 +1,14 @@
 // Accepted means durable: SIGKILL the server while the real `mixpanel` Node SDK sends, restart it,
 // and find every acknowledged event exactly once; resending everything does not double count.
-import { createRequire } from 'node:module';
+import Mixpanel from 'mixpanel';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readEvents } from './helpers/store.js';
-import { createProject, makeTestEnv, startServerProcess, type ServerProcess } from './helpers/server.js';
-
-const require = createRequire(import.meta.url);
-const Mixpanel = require('mixpanel') as typeof import('mixpanel');
+import {
+  createProject,
+  makeTestEnv,
+  startServerProcess,
+  type ServerProcess,
+} from './helpers/server.js';
 
 const ROUNDS = 3;
 const CLIENTS = 8;
@@ -36,7 +38,11 @@ function sendUntilKilled(
   round: number,
   sent: Map<string, Sent>,
 ): { stop: () => Promise<void> } {
-  const mp = Mixpanel.init(token, { host: `127.0.0.1:${server.port}`, protocol: 'http', keepAlive: true });
+  const mp = Mixpanel.init(token, {
+    host: `127.0.0.1:${server.port}`,
+    protocol: 'http',
+    keepAlive: true,
+  });
   let running = true;
   let seq = 0;
   const client = async (c: number): Promise<void> => {
@@ -99,7 +105,7 @@ describe('durability under SIGKILL', () => {
     const rows = await readEvents(t.dataDir, project.project_id);
     const counts = new Map<string, number>();
     for (const row of rows) {
-      const probe = String(row.properties.probe);
+      const probe = row.properties.probe as string;
       counts.set(probe, (counts.get(probe) ?? 0) + 1);
     }
     const missing = acked.filter((s) => !counts.has(s.id)).map((s) => s.id);

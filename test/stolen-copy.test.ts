@@ -38,9 +38,18 @@ describe('a stolen copy of the data directory', () => {
     const project = await createProject(t, 'Victim');
     const events = KNOWN_IDS.map((id, i) => ({
       event: 'Seen',
-      properties: { token: project.token, distinct_id: id, $device_id: `device-000${i}`, $user_id: id, $insert_id: `s${i}` },
+      properties: {
+        token: project.token,
+        distinct_id: id,
+        $device_id: `device-000${i}`,
+        $user_id: id,
+        $insert_id: `s${i}`,
+      },
     }));
-    const res = await fetch(`${server.url}/track`, { method: 'POST', body: 'data=' + encodeURIComponent(JSON.stringify(events)) });
+    const res = await fetch(`${server.url}/track`, {
+      method: 'POST',
+      body: 'data=' + encodeURIComponent(JSON.stringify(events)),
+    });
     expect(await res.text()).toBe('1');
     await server.stop('SIGTERM');
 
@@ -51,11 +60,19 @@ describe('a stolen copy of the data directory', () => {
 
     // Without any key: refused, and nothing in the copy changes.
     const thiefHome = fs.mkdtempSync(path.join(t.base, 'home-'));
-    const noKey = await cliFails({ PATH: process.env.PATH, HOME: thiefHome, SILLAGE_DATA_DIR: stolen }, ['project', 'create', '--name', 'x', '--json']);
+    const noKey = await cliFails(
+      { PATH: process.env.PATH, HOME: thiefHome, SILLAGE_DATA_DIR: stolen },
+      ['project', 'create', '--name', 'x', '--json'],
+    );
     expect(noKey).toContain('MASTER_KEY_MISSING');
     // With a guessed key: refused as a mismatch, nothing changes.
     const wrongKey = await cliFails(
-      { PATH: process.env.PATH, HOME: thiefHome, SILLAGE_DATA_DIR: stolen, SILLAGE_MASTER_KEY: randomBytes(32).toString('hex') },
+      {
+        PATH: process.env.PATH,
+        HOME: thiefHome,
+        SILLAGE_DATA_DIR: stolen,
+        SILLAGE_MASTER_KEY: randomBytes(32).toString('hex'),
+      },
       ['project', 'create', '--name', 'x', '--json'],
     );
     expect(wrongKey).toContain('MASTER_KEY_MISMATCH');
@@ -68,27 +85,50 @@ describe('a stolen copy of the data directory', () => {
     expect(wrapped.length).toBeGreaterThanOrEqual(2);
     for (const key of wrapped) {
       expect(() =>
-        unwrapKey(randomBytes(32), { projectId: key.projectId, purpose: key.purpose, version: key.version }, key.wrapped),
+        unwrapKey(
+          randomBytes(32),
+          { projectId: key.projectId, purpose: key.purpose, version: key.version },
+          key.wrapped,
+        ),
       ).toThrow();
     }
 
     // No pseudonym is linkable to a known id with anything found in the copy: not a plain hash,
     // not an HMAC under any byte string stored there (wrapped keys, check value, tokens).
     const snap = await readSnapshot(stolen, project.project_id);
-    const stored = new Set(snap.events.flatMap((e) => [e.distinctId, e.userId, e.deviceId]).filter((v): v is string => !!v));
-    const candidateKeys = [...wrapped.map((k) => Buffer.from(k.wrapped)), Buffer.from(project.token), Buffer.alloc(32)];
+    const stored = new Set(
+      snap.events
+        .flatMap((e) => [e.distinctId, e.userId, e.deviceId])
+        .filter((v): v is string => !!v),
+    );
+    const candidateKeys = [
+      ...wrapped.map((k) => Buffer.from(k.wrapped)),
+      Buffer.from(project.token),
+      Buffer.alloc(32),
+    ];
     for (const id of [...KNOWN_IDS, 'device-0000', 'device-0001', 'device-0002', 'device-0003']) {
       const guesses = [
         createHash('sha256').update(id).digest('base64url').slice(0, 22),
-        ...candidateKeys.map((k) => createHmac('sha256', k).update(`id:${id}`).digest().subarray(0, 16).toString('base64url')),
+        ...candidateKeys.map((k) =>
+          createHmac('sha256', k).update(`id:${id}`).digest().subarray(0, 16).toString('base64url'),
+        ),
       ];
       for (const g of guesses) expect(stored.has(`u_${g}`)).toBe(false);
     }
     expect(stored.size).toBeGreaterThanOrEqual(KNOWN_IDS.length);
 
     // The key holder, with the master key, can match their own ids against the pseudonyms.
-    const match = (await runCli(t, ['privacy', 'pseudonymise', '--project', project.project_id, 'alice@example.com'])).trim();
-    const pseudonym = (JSON.parse(match) as { pseudonyms: { pseudonym: string }[] }).pseudonyms[0]!.pseudonym;
+    const match = (
+      await runCli(t, [
+        'privacy',
+        'pseudonymise',
+        '--project',
+        project.project_id,
+        'alice@example.com',
+      ])
+    ).trim();
+    const pseudonym = (JSON.parse(match) as { pseudonyms: { pseudonym: string }[] }).pseudonyms[0]!
+      .pseudonym;
     expect(stored.has(pseudonym)).toBe(true);
   });
 });

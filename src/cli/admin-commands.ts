@@ -25,7 +25,10 @@ export function assertTimezone(timezone: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
-    throw new AppError('QUERY_INVALID', 'unknown time zone (expected an IANA name such as Europe/Paris)');
+    throw new AppError(
+      'QUERY_INVALID',
+      'unknown time zone (expected an IANA name such as Europe/Paris)',
+    );
   }
 }
 
@@ -45,7 +48,8 @@ const importSchema = z.object({
 
 /** Checks the project exists before an import starts. */
 export async function assertProject(runtime: Runtime, projectId: string): Promise<void> {
-  if (!(await runtime.projects.byId(projectId))) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
+  if (!(await runtime.projects.byId(projectId)))
+    throw new AppError('PROJECT_NOT_FOUND', 'no such project');
 }
 
 const pseudonymSchema = z.object({
@@ -60,7 +64,8 @@ const pseudonymSchema = z.object({
  */
 export async function matchPseudonyms(runtime: Runtime, body: unknown): Promise<PseudonymMatch[]> {
   const parsed = pseudonymSchema.safeParse(body);
-  if (!parsed.success) throw new AppError('QUERY_INVALID', 'expected a project id and a list of ids');
+  if (!parsed.success)
+    throw new AppError('QUERY_INVALID', 'expected a project id and a list of ids');
   const project = await runtime.projects.byId(parsed.data.projectId);
   if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
   return pseudonymsFor(project.keyring, parsed.data.ids, parsed.data.groupKey);
@@ -70,19 +75,25 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
   return {
     pseudonyms: (body) => matchPseudonyms(runtime, body),
     'privacy-report': (body) => {
-      const b = z.object({ projectId: z.string(), from: z.string().optional(), to: z.string().optional() }).parse(body);
+      const b = z
+        .object({ projectId: z.string(), from: z.string().optional(), to: z.string().optional() })
+        .parse(body);
       return privacyReport(runtime, b.projectId, b);
     },
     'privacy-erase': (body) => {
       const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
       return eraseSubject(runtime, b.projectId, b.user);
     },
-    'policy-get': (body) => getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
+    'policy-get': (body) =>
+      getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
     'policy-set': (body) => {
-      const b = z.object({ projectId: z.string(), policy: z.unknown(), actor: z.string() }).parse(body);
+      const b = z
+        .object({ projectId: z.string(), policy: z.unknown(), actor: z.string() })
+        .parse(body);
       return setPolicy(runtime, b.projectId, b.policy, b.actor);
     },
-    'policy-history': (body) => policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
+    'policy-history': (body) =>
+      policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
     'project-create': (body) => createProject(runtime, body),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);

@@ -42,18 +42,24 @@ export async function startAdminSocket(
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
-      if (!handler) return reply(404, { error: { code: 'NOT_FOUND', message: 'unknown admin command' } });
+      if (!handler)
+        return reply(404, { error: { code: 'NOT_FOUND', message: 'unknown admin command' } });
       let body: unknown;
       try {
         body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
       } catch {
-        return reply(400, { error: { code: 'INGEST_JSON_INVALID', message: 'admin request is not JSON' } });
+        return reply(400, {
+          error: { code: 'INGEST_JSON_INVALID', message: 'admin request is not JSON' },
+        });
       }
       handler(body).then(
         (value) => reply(200, { ok: true, value }),
         (error: unknown) => {
-          const e = isAppError(error) ? error : new AppError('INTERNAL', 'internal error', { cause: error });
-          if (!isAppError(error)) logger.error('admin command failed', { code: e.code, stack: safeStack(error) });
+          const e = isAppError(error)
+            ? error
+            : new AppError('INTERNAL', 'internal error', { cause: error });
+          if (!isAppError(error))
+            logger.error('admin command failed', { code: e.code, stack: safeStack(error) });
           reply(e.status, { error: { code: e.code, message: e.message } });
         },
       );
@@ -92,16 +98,29 @@ export function callAdmin(
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { socketPath, path: `/${command}`, method: 'POST', headers: { 'content-type': 'application/json' } },
+      {
+        socketPath,
+        path: `/${command}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const parsed = responseSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          if (!parsed.success) return reject(new AppError('INTERNAL', 'unexpected admin socket reply'));
+          const parsed = responseSchema.safeParse(
+            JSON.parse(Buffer.concat(chunks).toString('utf8')),
+          );
+          if (!parsed.success)
+            return reject(new AppError('INTERNAL', 'unexpected admin socket reply'));
           if ('ok' in parsed.data) return resolve({ reachable: true, value: parsed.data.value });
           const { code, message } = parsed.data.error;
-          reject(new AppError(Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'INTERNAL', message));
+          reject(
+            new AppError(
+              Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'INTERNAL',
+              message,
+            ),
+          );
         });
       },
     );

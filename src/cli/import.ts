@@ -2,7 +2,7 @@
 // plain or gzip) through the ingest pipeline, on a running server or on a stopped store.
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import cliProgress from 'cli-progress';
 import type { ImportBatchResult } from '../ingest/file-import.js';
@@ -26,7 +26,9 @@ export interface ImportSummary {
 const BATCH = 2000;
 const MAX_DEPTH = 16;
 
-async function openLines(file: string): Promise<{ lines: AsyncIterable<string>; bytesRead: () => number; total: number }> {
+async function openLines(
+  file: string,
+): Promise<{ lines: AsyncIterable<string>; bytesRead: () => number; total: number }> {
   const total = fs.statSync(file).size;
   const fd = await fs.promises.open(file, 'r');
   const head = Buffer.alloc(2);
@@ -45,19 +47,33 @@ async function openLines(file: string): Promise<{ lines: AsyncIterable<string>; 
 }
 
 /** Imports a file; progress goes to stderr when it is a terminal (or `progress` is forced). */
-export async function importFile(file: string, sink: ImportSink, options: { progress?: boolean } = {}): Promise<ImportSummary> {
+export async function importFile(
+  file: string,
+  sink: ImportSink,
+  options: { progress?: boolean } = {},
+): Promise<ImportSummary> {
   if (!fs.existsSync(file)) throw new AppError('NOT_FOUND', 'import file not found');
   const { lines, bytesRead, total } = await openLines(file);
   const showProgress = options.progress ?? process.stderr.isTTY;
   const bar = showProgress
     ? new cliProgress.SingleBar(
-        { format: 'importing [{bar}] {percentage}% | {imported} imported, {rejected} rejected', stream: process.stderr },
+        {
+          format: 'importing [{bar}] {percentage}% | {imported} imported, {rejected} rejected',
+          stream: process.stderr,
+        },
         cliProgress.Presets.shades_classic,
       )
     : null;
   bar?.start(total, 0, { imported: 0, rejected: 0 });
 
-  const summary: ImportSummary = { lines: 0, imported: 0, duplicates: 0, ignored: 0, rejected: 0, reasons: [] };
+  const summary: ImportSummary = {
+    lines: 0,
+    imported: 0,
+    duplicates: 0,
+    ignored: 0,
+    rejected: 0,
+    reasons: [],
+  };
   const reasons = new Map<string, ImportSummary['reasons'][number]>();
   const reject = (e: RecordError): void => {
     summary.rejected++;
@@ -97,7 +113,12 @@ export async function importFile(file: string, sink: ImportSink, options: { prog
         indexInBatch.push(index);
       }
     } catch (error) {
-      reject({ index, insertId: null, field: 'line', message: isAppError(error) ? error.message : 'not valid JSON' });
+      reject({
+        index,
+        insertId: null,
+        field: 'line',
+        message: isAppError(error) ? error.message : 'not valid JSON',
+      });
     }
     if (batch.length >= BATCH) await flush();
   }
@@ -117,6 +138,9 @@ export function formatSummary(s: ImportSummary): string[] {
   ];
   if (s.ignored > 0) out.push(`${s.ignored.toLocaleString('en-US')} events ignored ($ignore)`);
   out.push(`${s.rejected.toLocaleString('en-US')} records rejected`);
-  for (const r of s.reasons) out.push(`  ${r.count} × ${r.field}: ${r.message} (lines ${r.lines.join(', ')}${r.count > r.lines.length ? ', …' : ''})`);
+  for (const r of s.reasons)
+    out.push(
+      `  ${r.count} × ${r.field}: ${r.message} (lines ${r.lines.join(', ')}${r.count > r.lines.length ? ', …' : ''})`,
+    );
   return out;
 }

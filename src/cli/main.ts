@@ -48,7 +48,9 @@ async function viaServerOrStore<T>(
 }
 
 const program = new Command();
-program.name('sillage').description('Self-hosted product analytics whose data is harmless if stolen.');
+program
+  .name('sillage')
+  .description('Self-hosted product analytics whose data is harmless if stolen.');
 
 program
   .command('serve')
@@ -105,31 +107,42 @@ program
   .option('--data <dir>', 'data directory')
   .option('--json', 'print the summary as JSON')
   .argument('<file>', 'export file (.json, .jsonl, optionally gzip-compressed)')
-  .action(async (file: string, opts: { project: string; format: string; data?: string; json?: boolean }) => {
-    if (opts.format !== 'mixpanel') throw new AppError('QUERY_INVALID', 'only --format mixpanel is supported');
-    const config = loadConfig({ data: opts.data });
-    const remote = await callAdmin(config.dataDir, 'project-check', { projectId: opts.project });
-    let summary: ImportSummary;
-    if (remote.reachable) {
-      summary = await importFile(file, async (records, firstIndex) => {
-        const r = await callAdmin(config.dataDir, 'import-records', { projectId: opts.project, records, firstIndex });
-        if (!r.reachable) throw new AppError('STORE_UNAVAILABLE', 'the server stopped during the import');
-        return r.value as ImportBatchResult;
-      });
-    } else {
-      const runtime = await openRuntime(config, SILENT_LOGGER);
-      try {
-        await assertProject(runtime, opts.project);
-        summary = await importFile(file, (records, firstIndex) =>
-          importRecords(runtime.pipeline, opts.project, records, firstIndex),
-        );
-      } finally {
-        await runtime.close();
+  .action(
+    async (
+      file: string,
+      opts: { project: string; format: string; data?: string; json?: boolean },
+    ) => {
+      if (opts.format !== 'mixpanel')
+        throw new AppError('QUERY_INVALID', 'only --format mixpanel is supported');
+      const config = loadConfig({ data: opts.data });
+      const remote = await callAdmin(config.dataDir, 'project-check', { projectId: opts.project });
+      let summary: ImportSummary;
+      if (remote.reachable) {
+        summary = await importFile(file, async (records, firstIndex) => {
+          const r = await callAdmin(config.dataDir, 'import-records', {
+            projectId: opts.project,
+            records,
+            firstIndex,
+          });
+          if (!r.reachable)
+            throw new AppError('STORE_UNAVAILABLE', 'the server stopped during the import');
+          return r.value as ImportBatchResult;
+        });
+      } else {
+        const runtime = await openRuntime(config, SILENT_LOGGER);
+        try {
+          await assertProject(runtime, opts.project);
+          summary = await importFile(file, (records, firstIndex) =>
+            importRecords(runtime.pipeline, opts.project, records, firstIndex),
+          );
+        } finally {
+          await runtime.close();
+        }
       }
-    }
-    if (opts.json) out(JSON.stringify(summary));
-    else for (const line of formatSummary(summary)) out(line);
-  });
+      if (opts.json) out(JSON.stringify(summary));
+      else for (const line of formatSummary(summary)) out(line);
+    },
+  );
 
 const privacy = program.command('privacy').description('privacy tools for key holders');
 privacy
@@ -146,7 +159,10 @@ privacy
     if (list.length === 0) {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      list = Buffer.concat(chunks).toString('utf8').split(/\r?\n/).filter((l) => l !== '');
+      list = Buffer.concat(chunks)
+        .toString('utf8')
+        .split(/\r?\n/)
+        .filter((l) => l !== '');
     }
     const body = { projectId: opts.project, ids: list, groupKey: opts.groupKey };
     const matches = (await viaServerOrStore({ data: opts.data }, 'pseudonyms', body, (rt) =>
@@ -163,24 +179,38 @@ privacy
   .option('--to <day>', 'last day, YYYY-MM-DD (default: today)')
   .option('--json', 'print JSON')
   .option('--data <dir>', 'data directory')
-  .action(async (opts: { project: string; from?: string; to?: string; json?: boolean; data?: string }) => {
-    const body = { projectId: opts.project, from: opts.from, to: opts.to };
-    const report = (await viaServerOrStore({ data: opts.data }, 'privacy-report', body, (rt) =>
-      privacyReport(rt, opts.project, body),
-    )) as PrivacyReportView;
-    if (opts.json) return out(JSON.stringify(report));
-    out(`Privacy report for ${report.project_id}, ${report.from} to ${report.to}`);
-    out(`Policy: geolocation to ${report.policy.geo}; vault ${report.policy.vault ? 'on' : 'off'}; retention ${report.policy.retentionDays ?? 'unlimited'} days`);
-    if (report.loosenings.length) out(`Looser than the default: ${report.loosenings.join('; ')}`);
-    if (report.totals.length === 0) out('Nothing caught in this period.');
-    for (const t of report.totals) out(`  ${String(t.count).padStart(9)}  ${t.kind.padEnd(28)} ${t.property}`);
-  });
+  .action(
+    async (opts: {
+      project: string;
+      from?: string;
+      to?: string;
+      json?: boolean;
+      data?: string;
+    }) => {
+      const body = { projectId: opts.project, from: opts.from, to: opts.to };
+      const report = (await viaServerOrStore({ data: opts.data }, 'privacy-report', body, (rt) =>
+        privacyReport(rt, opts.project, body),
+      )) as PrivacyReportView;
+      if (opts.json) return out(JSON.stringify(report));
+      out(`Privacy report for ${report.project_id}, ${report.from} to ${report.to}`);
+      out(
+        `Policy: geolocation to ${report.policy.geo}; vault ${report.policy.vault ? 'on' : 'off'}; retention ${report.policy.retentionDays ?? 'unlimited'} days`,
+      );
+      if (report.loosenings.length) out(`Looser than the default: ${report.loosenings.join('; ')}`);
+      if (report.totals.length === 0) out('Nothing caught in this period.');
+      for (const t of report.totals)
+        out(`  ${String(t.count).padStart(9)}  ${t.kind.padEnd(28)} ${t.property}`);
+    },
+  );
 
 privacy
   .command('erase')
   .description("erase one end user's events, profile and identity links (by the id your app uses)")
   .requiredOption('--project <id>', 'project id')
-  .requiredOption('--user <id>', 'the user id as your app sent it (it is pseudonymised, never stored)')
+  .requiredOption(
+    '--user <id>',
+    'the user id as your app sent it (it is pseudonymised, never stored)',
+  )
   .option('--data <dir>', 'data directory')
   .action(async (opts: { project: string; user: string; data?: string }) => {
     const body = { projectId: opts.project, user: opts.user };
@@ -197,7 +227,15 @@ policy
   .option('--data <dir>', 'data directory')
   .action(async (opts: { project: string; data?: string }) => {
     const body = { projectId: opts.project };
-    out(JSON.stringify(await viaServerOrStore({ data: opts.data }, 'policy-get', body, (rt) => getPolicy(rt, opts.project)), null, 2));
+    out(
+      JSON.stringify(
+        await viaServerOrStore({ data: opts.data }, 'policy-get', body, (rt) =>
+          getPolicy(rt, opts.project),
+        ),
+        null,
+        2,
+      ),
+    );
   });
 policy
   .command('set')
@@ -207,7 +245,8 @@ policy
   .option('--actor <name>', 'who is making the change (recorded)', `cli:${os.userInfo().username}`)
   .option('--data <dir>', 'data directory')
   .action(async (opts: { project: string; file: string; actor: string; data?: string }) => {
-    const text = opts.file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(opts.file, 'utf8');
+    const text =
+      opts.file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(opts.file, 'utf8');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -215,7 +254,15 @@ policy
       throw new AppError('QUERY_INVALID', 'the policy file is not valid JSON');
     }
     const body = { projectId: opts.project, policy: parsed, actor: opts.actor };
-    out(JSON.stringify(await viaServerOrStore({ data: opts.data }, 'policy-set', body, (rt) => setPolicy(rt, opts.project, parsed, opts.actor)), null, 2));
+    out(
+      JSON.stringify(
+        await viaServerOrStore({ data: opts.data }, 'policy-set', body, (rt) =>
+          setPolicy(rt, opts.project, parsed, opts.actor),
+        ),
+        null,
+        2,
+      ),
+    );
   });
 policy
   .command('history')
@@ -223,7 +270,15 @@ policy
   .option('--data <dir>', 'data directory')
   .action(async (opts: { project: string; data?: string }) => {
     const body = { projectId: opts.project };
-    out(JSON.stringify(await viaServerOrStore({ data: opts.data }, 'policy-history', body, (rt) => policyHistory(rt, opts.project)), null, 2));
+    out(
+      JSON.stringify(
+        await viaServerOrStore({ data: opts.data }, 'policy-history', body, (rt) =>
+          policyHistory(rt, opts.project),
+        ),
+        null,
+        2,
+      ),
+    );
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

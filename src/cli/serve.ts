@@ -27,10 +27,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   let tls: { key: Buffer; cert: Buffer } | null = null;
   if (config.tls) {
     try {
-      tls = { key: fs.readFileSync(config.tls.keyFile), cert: fs.readFileSync(config.tls.certFile) };
+      tls = {
+        key: fs.readFileSync(config.tls.keyFile),
+        cert: fs.readFileSync(config.tls.certFile),
+      };
     } catch (cause) {
       await runtime.close();
-      throw new AppError('CONFIG_INVALID', 'cannot read the TLS key or certificate file', { cause });
+      throw new AppError('CONFIG_INVALID', 'cannot read the TLS key or certificate file', {
+        cause,
+      });
     }
   }
   const app = await buildApp({

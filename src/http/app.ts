@@ -26,7 +26,10 @@ declare module 'fastify' {
 /** Reads the per-request response options from the query string. */
 export function flavorOptions(request: FastifyRequest): FlavorOptions {
   const q = request.query as Record<string, string | undefined>;
-  return { verbose: q.verbose === '1' || q.verbose === 'true', strict: q.strict === '1' || q.strict === 'true' };
+  return {
+    verbose: q.verbose === '1' || q.verbose === 'true',
+    strict: q.strict === '1' || q.strict === 'true',
+  };
 }
 
 /** Turns anything thrown into an AppError without leaking foreign messages. */
@@ -85,7 +88,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(async (error, request, reply) => {
     const appError = toAppError(error);
-    if (appError.status >= 500 && appError.code !== 'INGEST_OVERLOADED' && appError.code !== 'SHUTTING_DOWN') {
+    if (
+      appError.status >= 500 &&
+      appError.code !== 'INGEST_OVERLOADED' &&
+      appError.code !== 'SHUTTING_DOWN'
+    ) {
       deps.logger.error('request failed', {
         code: appError.code,
         route: request.routeOptions.url ?? 'unmatched',

@@ -21,7 +21,11 @@ export async function authenticateProject(
 ): Promise<Principal> {
   const header = request.headers.authorization;
   const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  if (!match?.[1]) throw new AppError('AUTH_REQUIRED', 'send the project secret as "Authorization: Bearer <secret>"');
+  if (!match?.[1])
+    throw new AppError(
+      'AUTH_REQUIRED',
+      'send the project secret as "Authorization: Bearer <secret>"',
+    );
   const secret = match[1];
   const context = await projects.bySecret(secret);
   if (!context) throw new AppError('AUTH_REQUIRED', 'invalid secret key');

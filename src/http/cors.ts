@@ -1,7 +1,8 @@
 // CORS for ingest routes only: echo the Origin with credentials, as the SDKs require.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-const ALLOWED_HEADERS = 'Authorization, Content-Type, Content-Encoding, traceparent, X-Requested-With';
+const ALLOWED_HEADERS =
+  'Authorization, Content-Type, Content-Encoding, traceparent, X-Requested-With';
 
 /** Adds CORS headers for an ingest route; answers preflights. Returns true when it replied. */
 export function applyIngestCors(request: FastifyRequest, reply: FastifyReply): boolean {
@@ -17,7 +18,9 @@ export function applyIngestCors(request: FastifyRequest, reply: FastifyReply): b
   const requested = request.headers['access-control-request-headers'];
   reply.header(
     'Access-Control-Allow-Headers',
-    typeof requested === 'string' && /^[A-Za-z0-9\-_, ]{1,512}$/.test(requested) ? requested : ALLOWED_HEADERS,
+    typeof requested === 'string' && /^[A-Za-z0-9\-_, ]{1,512}$/.test(requested)
+      ? requested
+      : ALLOWED_HEADERS,
   );
   reply.header('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
   reply.header('Access-Control-Max-Age', '86400');

@@ -3,8 +3,8 @@
 // enrichment's coarse fields, URLs are cut down, profile PII is dropped, and every remaining
 // string (keys included) goes through the PII scanner.
 import { createHash } from 'node:crypto';
+import type { PrivacyCounters } from '../privacy/index.js';
 import {
-  PrivacyCounters,
   applyGeoGranularity,
   sanitizeEventProperties,
   sanitizeProfileUpdate,
@@ -32,7 +32,12 @@ export interface CleanEvent {
 
 /** The stage, with per-request counters for the privacy report. */
 export interface PrivacyStage {
-  event(project: ProjectContext, e: IncomingEvent, enriched: EnrichedFields, counters: PrivacyCounters): CleanEvent;
+  event(
+    project: ProjectContext,
+    e: IncomingEvent,
+    enriched: EnrichedFields,
+    counters: PrivacyCounters,
+  ): CleanEvent;
   profile(
     project: ProjectContext,
     u: IncomingProfileUpdate,
@@ -49,7 +54,12 @@ function asId(value: JsonValue | undefined): string | null {
 }
 
 /** A stable insert id for events sent without one, so that identical resends dedup. */
-function deriveInsertId(event: string, distinctId: string, timeMs: number, properties: JsonObject): string {
+function deriveInsertId(
+  event: string,
+  distinctId: string,
+  timeMs: number,
+  properties: JsonObject,
+): string {
   return createHash('sha256')
     .update(`${event}\u0000${distinctId}\u0000${timeMs}\u0000${JSON.stringify(properties)}`)
     .digest('base64url')
@@ -57,7 +67,12 @@ function deriveInsertId(event: string, distinctId: string, timeMs: number, prope
 }
 
 /** Adds the enrichment's fields as Mixpanel properties, at the policy's geo granularity. */
-function withEnrichment(props: JsonObject, enriched: EnrichedFields, project: ProjectContext, profile: boolean): JsonObject {
+function withEnrichment(
+  props: JsonObject,
+  enriched: EnrichedFields,
+  project: ProjectContext,
+  profile: boolean,
+): JsonObject {
   const out: JsonObject = { ...props };
   const set = (key: string, value: string | null): void => {
     if (value !== null) out[key] = value;
@@ -79,10 +94,17 @@ function sanitizeContext(project: ProjectContext, counters: PrivacyCounters): Sa
 }
 
 /** Identity links an event establishes, from its already-pseudonymised properties. */
-function identityLinks(event: string, distinctId: string, props: JsonObject, deviceId: string | null, userId: string | null) {
+function identityLinks(
+  event: string,
+  distinctId: string,
+  props: JsonObject,
+  deviceId: string | null,
+  userId: string | null,
+) {
   const links: { aliasId: string; canonicalId: string }[] = [];
   const link = (alias: string | null, canonical: string | null): void => {
-    if (alias && canonical && alias !== canonical) links.push({ aliasId: alias, canonicalId: canonical });
+    if (alias && canonical && alias !== canonical)
+      links.push({ aliasId: alias, canonicalId: canonical });
   };
   // Simplified ID Merge: the first event carrying both ids links the device to the user.
   link(deviceId, userId);
@@ -103,14 +125,19 @@ export function createPrivacyStage(): PrivacyStage {
   return {
     event(project, e, enriched, counters) {
       const ctx = sanitizeContext(project, counters);
-      const properties = sanitizeEventProperties(withEnrichment(e.properties, enriched, project, false), ctx);
+      const properties = sanitizeEventProperties(
+        withEnrichment(e.properties, enriched, project, false),
+        ctx,
+      );
       const name = scanString(e.event);
       if (name.text !== e.event) counters.addHits('$event_name', name.hits);
       const distinctId = project.pseudonymise(e.distinctId);
       const deviceId = asId(properties.$device_id);
       const userId = asId(properties.$user_id);
       const insertId =
-        e.insertId !== null && SAFE_INSERT_ID.test(e.insertId) && scanString(e.insertId).text === e.insertId
+        e.insertId !== null &&
+        SAFE_INSERT_ID.test(e.insertId) &&
+        scanString(e.insertId).text === e.insertId
           ? e.insertId
           : deriveInsertId(name.text, distinctId, e.timeMs, properties);
       return {
@@ -130,16 +157,27 @@ export function createPrivacyStage(): PrivacyStage {
       const { value } = sanitizeProfileUpdate(u.op, u.value, ctx);
       const base =
         u.target.kind === 'user'
-          ? { projectId: project.project.id, groupKey: '', profileId: project.pseudonymise(u.target.distinctId) }
+          ? {
+              projectId: project.project.id,
+              groupKey: '',
+              profileId: project.pseudonymise(u.target.distinctId),
+            }
           : {
               projectId: project.project.id,
               groupKey: scanString(u.target.groupKey).text,
               profileId: project.pseudonymise.group(u.target.groupKey, u.target.groupId),
             };
-      const rows: ProfileUpdateRow[] = [{ ...base, op: u.op, value, timeMs: u.timeMs, ignoreTime: u.ignoreTime }];
+      const rows: ProfileUpdateRow[] = [
+        { ...base, op: u.op, value, timeMs: u.timeMs, ignoreTime: u.ignoreTime },
+      ];
       // Mixpanel overwrites a profile's location on every update made with an IP.
       if (u.op !== '$delete' && u.geoIp !== null) {
-        const geoProps = withEnrichment({}, { ...enriched, browser: null, browserVersion: null, os: null, deviceType: null }, project, true);
+        const geoProps = withEnrichment(
+          {},
+          { ...enriched, browser: null, browserVersion: null, os: null, deviceType: null },
+          project,
+          true,
+        );
         if (Object.keys(geoProps).length > 0) {
           rows.push({ ...base, op: '$set', value: geoProps, timeMs: u.timeMs, ignoreTime: true });
         }
@@ -150,7 +188,11 @@ export function createPrivacyStage(): PrivacyStage {
 }
 
 /** Flattens a request's counters into store rows for the privacy report. */
-export function privacyCountRows(projectId: string, counters: PrivacyCounters, atMs: number): PrivacyCountRow[] {
+export function privacyCountRows(
+  projectId: string,
+  counters: PrivacyCounters,
+  atMs: number,
+): PrivacyCountRow[] {
   const day = new Date(atMs).toISOString().slice(0, 10);
   return counters.entries().map((entry) => ({ projectId, day, ...entry }));
 }

@@ -46,14 +46,7 @@ export interface IncomingEvent {
 }
 
 export type ProfileOp =
-  | '$set'
-  | '$set_once'
-  | '$add'
-  | '$append'
-  | '$union'
-  | '$remove'
-  | '$unset'
-  | '$delete';
+  '$set' | '$set_once' | '$add' | '$append' | '$union' | '$remove' | '$unset' | '$delete';
 
 export const PROFILE_OPS: readonly ProfileOp[] = [
   '$set',
@@ -67,8 +60,7 @@ export const PROFILE_OPS: readonly ProfileOp[] = [
 ];
 
 export type ProfileTarget =
-  | { kind: 'user'; distinctId: string }
-  | { kind: 'group'; groupKey: string; groupId: string };
+  { kind: 'user'; distinctId: string } | { kind: 'group'; groupKey: string; groupId: string };
 
 /** One profile operation (`/engage`, `/groups`, PostHog `$set` on events). */
 export interface IncomingProfileUpdate {

@@ -149,7 +149,10 @@ export const privacyPolicySchema = z
     identifierProperties: z.array(propertyName).max(1000).default([]),
     // Organisation ids were part of the 2025 breach: the usual group keys are pseudonymised by
     // default. A project lists its own (replacing these) in its policy.
-    groupKeys: z.array(propertyName).max(100).default([...DEFAULT_GROUP_KEYS]),
+    groupKeys: z
+      .array(propertyName)
+      .max(100)
+      .default([...DEFAULT_GROUP_KEYS]),
     vault: z.boolean().default(false),
     retentionDays: z.number().int().min(1).max(36_500).nullable().default(null),
     keepClickIds: z.boolean().default(false),

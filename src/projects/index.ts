@@ -51,7 +51,10 @@ export class ProjectDirectory {
   ) {}
 
   /** Creates a project with fresh token, secret and wrapped keys. */
-  async create(name: string, options: { timezone?: string; nowMs?: number } = {}): Promise<CreatedProject> {
+  async create(
+    name: string,
+    options: { timezone?: string; nowMs?: number } = {},
+  ): Promise<CreatedProject> {
     const nowMs = options.nowMs ?? Date.now();
     const id = `prj_${randomBytes(8).toString('hex')}`;
     const token = randomBytes(16).toString('hex');

@@ -1,6 +1,11 @@
 // Privacy operations on a project, shared by the HTTP API and the CLI: the privacy report, the
 // policy (every change recorded with who made it), subject erasure and the retention job.
-import { DEFAULT_POLICY, describeLoosenings, parsePrivacyPolicy, type PrivacyPolicy } from '../privacy/index.js';
+import {
+  DEFAULT_POLICY,
+  describeLoosenings,
+  parsePrivacyPolicy,
+  type PrivacyPolicy,
+} from '../privacy/index.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EventStore, MetaStore, PolicyChange } from '../store/types.js';
@@ -45,7 +50,12 @@ export async function privacyReport(
   const project = await requireProject(deps, projectId);
   const to = range.to ?? isoDay(Date.now());
   const from = range.from ?? isoDay(Date.parse(to) - 29 * 86_400_000);
-  if (!DAY.test(from) || !DAY.test(to) || Number.isNaN(Date.parse(from)) || Number.isNaN(Date.parse(to))) {
+  if (
+    !DAY.test(from) ||
+    !DAY.test(to) ||
+    Number.isNaN(Date.parse(from)) ||
+    Number.isNaN(Date.parse(to))
+  ) {
     throw new AppError('QUERY_INVALID', 'from and to must be dates as YYYY-MM-DD');
   }
   if (from > to) throw new AppError('QUERY_INVALID', 'from must not be after to');
@@ -63,13 +73,18 @@ export async function privacyReport(
     to,
     policy: project.policy,
     loosenings: describeLoosenings(project.policy),
-    totals: [...totals.values()].sort((a, b) => b.count - a.count || (a.property < b.property ? -1 : 1)),
+    totals: [...totals.values()].sort(
+      (a, b) => b.count - a.count || (a.property < b.property ? -1 : 1),
+    ),
     by_day: rows.map(({ day, property, kind, count }) => ({ day, property, kind, count })),
   };
 }
 
 /** Reads the effective policy. */
-export async function getPolicy(deps: PrivacyOperationsDeps, projectId: string): Promise<PrivacyPolicy> {
+export async function getPolicy(
+  deps: PrivacyOperationsDeps,
+  projectId: string,
+): Promise<PrivacyPolicy> {
   return (await requireProject(deps, projectId)).policy;
 }
 
@@ -100,7 +115,10 @@ export async function setPolicy(
 }
 
 /** The record of policy changes, oldest first. */
-export async function policyHistory(deps: PrivacyOperationsDeps, projectId: string): Promise<PolicyChange[]> {
+export async function policyHistory(
+  deps: PrivacyOperationsDeps,
+  projectId: string,
+): Promise<PolicyChange[]> {
   await requireProject(deps, projectId);
   return deps.meta.listPolicyChanges(projectId);
 }
@@ -120,7 +138,8 @@ export async function eraseSubject(
     .all('pseudonym')
     .map((k) => project.pseudonymiserFor(k.version)(rawUserId));
   let deleted = 0;
-  for (const pseudonym of pseudonyms) deleted += await deps.events.eraseSubject(projectId, pseudonym);
+  for (const pseudonym of pseudonyms)
+    deleted += await deps.events.eraseSubject(projectId, pseudonym);
   return { pseudonyms, events_deleted: deleted };
 }
 
@@ -136,7 +155,8 @@ export async function runRetention(
     const days = project?.policy.retentionDays;
     if (!project || days === null || days === undefined) continue;
     const deleted = await deps.events.deleteEventsBefore(record.id, nowMs - days * 86_400_000);
-    if (deleted > 0) logger.info('retention deleted events', { projectId: record.id, events: deleted });
+    if (deleted > 0)
+      logger.info('retention deleted events', { projectId: record.id, events: deleted });
     out.push({ projectId: record.id, deleted });
   }
   return out;

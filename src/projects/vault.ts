@@ -18,7 +18,11 @@ export class VaultService {
   constructor(private readonly store: VaultStore) {}
 
   /** The subject's data key, created on first use. */
-  private async subjectKey(project: ProjectContext, subjectId: string, create: boolean): Promise<Buffer | null> {
+  private async subjectKey(
+    project: ProjectContext,
+    subjectId: string,
+    create: boolean,
+  ): Promise<Buffer | null> {
     const projectId = project.project.id;
     let wrapped = await this.store.getSubjectKey(projectId, subjectId);
     if (!wrapped) {
@@ -27,20 +31,41 @@ export class VaultService {
       const fresh = generateSubjectKey();
       wrapped = await this.store.putSubjectKeyIfAbsent(projectId, subjectId, {
         vaultKeyVersion: vaultKey.version,
-        wrapped: wrapSubjectKey(vaultKey.key, { projectId, subjectId, vaultKeyVersion: vaultKey.version }, fresh),
+        wrapped: wrapSubjectKey(
+          vaultKey.key,
+          { projectId, subjectId, vaultKeyVersion: vaultKey.version },
+          fresh,
+        ),
       });
     }
     const vaultKey = project.keyring.byVersion('vault', wrapped.vaultKeyVersion);
-    if (!vaultKey) throw new AppError('PROJECT_KEY_INVALID', 'the vault key of this subject is missing');
-    return unwrapSubjectKey(vaultKey.key, { projectId, subjectId, vaultKeyVersion: wrapped.vaultKeyVersion }, wrapped.wrapped);
+    if (!vaultKey)
+      throw new AppError('PROJECT_KEY_INVALID', 'the vault key of this subject is missing');
+    return unwrapSubjectKey(
+      vaultKey.key,
+      { projectId, subjectId, vaultKeyVersion: wrapped.vaultKeyVersion },
+      wrapped.wrapped,
+    );
   }
 
   /** Seals profile PII for a subject (pseudonym) and stores it before the request is acknowledged. */
-  async seal(project: ProjectContext, subjectId: string, values: JsonObject, mode: 'set' | 'set_once', atMs: number): Promise<void> {
+  async seal(
+    project: ProjectContext,
+    subjectId: string,
+    values: JsonObject,
+    mode: 'set' | 'set_once',
+    atMs: number,
+  ): Promise<void> {
     if (Object.keys(values).length === 0) return;
     const key = await this.subjectKey(project, subjectId, true);
     if (!key) return;
-    await this.store.putValues(project.project.id, subjectId, sealProperties(key, values), mode, atMs);
+    await this.store.putValues(
+      project.project.id,
+      subjectId,
+      sealProperties(key, values),
+      mode,
+      atMs,
+    );
   }
 
   /** Opens a subject's vault values (a sensitive action: callers must authorise and record it). */

@@ -91,7 +91,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   }
   const c = parsed.data;
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
-    throw new AppError('CONFIG_INVALID', 'invalid configuration: set both SILLAGE_TLS_CERT and SILLAGE_TLS_KEY, or neither');
+    throw new AppError(
+      'CONFIG_INVALID',
+      'invalid configuration: set both SILLAGE_TLS_CERT and SILLAGE_TLS_KEY, or neither',
+    );
   }
   return {
     host: c.host,
@@ -113,7 +116,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxRecordsPerCommit: c.maxRecordsPerCommit,
       retryAfterSeconds: c.retryAfterSeconds,
     },
-    tls: c.tlsCert && c.tlsKey ? { certFile: path.resolve(c.tlsCert), keyFile: path.resolve(c.tlsKey) } : null,
+    tls:
+      c.tlsCert && c.tlsKey
+        ? { certFile: path.resolve(c.tlsCert), keyFile: path.resolve(c.tlsKey) }
+        : null,
     masterKeyHex: c.masterKeyHex,
     masterKeyFile: c.masterKeyFile,
   };

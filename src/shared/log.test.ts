@@ -23,7 +23,13 @@ describe('createLogger', () => {
     expect(lines).toHaveLength(1);
     const parsed = JSON.parse(lines[0]!);
     expect(Object.keys(parsed).sort()).toEqual(['level', 'msg', 'route', 'status', 'time']);
-    for (const secret of ['203.0.113.9', 'secret-agent', 'sil_sk_x', 'alice@example.com', 'data=']) {
+    for (const secret of [
+      '203.0.113.9',
+      'secret-agent',
+      'sil_sk_x',
+      'alice@example.com',
+      'data=',
+    ]) {
       expect(lines[0]).not.toContain(secret);
     }
   });

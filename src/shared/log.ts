@@ -64,9 +64,7 @@ export type LogSink = (line: string) => void;
  * A JSON-lines logger. `msg` must be a constant string written in the code; every field goes
  * through the allowlist again at run time so that a cast cannot smuggle a field in.
  */
-export function createLogger(
-  options: { level?: LogLevel; sink?: LogSink } = {},
-): Logger {
+export function createLogger(options: { level?: LogLevel; sink?: LogSink } = {}): Logger {
   const min = LEVEL_ORDER[options.level ?? 'info'];
   const sink: LogSink = options.sink ?? ((line) => process.stderr.write(line + '\n'));
   const write = (level: LogLevel, msg: string, fields?: LogFields): void => {

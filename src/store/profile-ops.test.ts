@@ -15,7 +15,10 @@ describe('applyProfileOp', () => {
     expect(applyProfileOp({ n: 'x' }, '$add', { n: 1 })).toEqual({ n: 1 });
   });
   it('$append pushes, turning missing and scalars into lists', () => {
-    expect(applyProfileOp({ l: [1] }, '$append', { l: 2, m: 'a' })).toEqual({ l: [1, 2], m: ['a'] });
+    expect(applyProfileOp({ l: [1] }, '$append', { l: 2, m: 'a' })).toEqual({
+      l: [1, 2],
+      m: ['a'],
+    });
     expect(applyProfileOp({ s: 'x' }, '$append', { s: 'y' })).toEqual({ s: ['x', 'y'] });
   });
   it('$union adds only new values', () => {

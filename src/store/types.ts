@@ -198,7 +198,11 @@ export interface WrappedSubjectKey {
 export interface VaultStore {
   getSubjectKey(projectId: string, subjectId: string): Promise<WrappedSubjectKey | null>;
   /** Stores the key unless one exists; returns the one that is stored (first writer wins). */
-  putSubjectKeyIfAbsent(projectId: string, subjectId: string, key: WrappedSubjectKey): Promise<WrappedSubjectKey>;
+  putSubjectKeyIfAbsent(
+    projectId: string,
+    subjectId: string,
+    key: WrappedSubjectKey,
+  ): Promise<WrappedSubjectKey>;
   /** `$set` overwrites; `$set_once` keeps existing values. */
   putValues(
     projectId: string,

@@ -16,7 +16,9 @@ export function canaryForms(canary: string): string[] {
   ]);
   // base64 at the three alignments, minus the edge characters that depend on neighbours.
   for (const pad of ['', 'x', 'xy']) {
-    const b = Buffer.from(pad + canary).toString('base64').replace(/=+$/, '');
+    const b = Buffer.from(pad + canary)
+      .toString('base64')
+      .replace(/=+$/, '');
     const skip = pad.length === 0 ? 0 : pad.length + 1;
     forms.add(b.slice(skip, b.length - 2));
   }
@@ -43,7 +45,9 @@ export async function dumpAllTables(dataDir: string): Promise<string> {
   const db = await DuckDbDatabase.open(dataDir);
   try {
     return await db.read(async (c) => {
-      const tables = await c.runAndReadAll("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'");
+      const tables = await c.runAndReadAll(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'",
+      );
       let text = '';
       for (const [name] of tables.getRows()) {
         const r = await c.runAndReadAll(`SELECT * FROM "${String(name)}"`);
@@ -63,7 +67,11 @@ export interface CanaryHit {
 }
 
 /** Searches texts and every file's bytes for every form of every canary. */
-export function searchCanaries(canaries: readonly string[], texts: Record<string, string>, dataDir: string): CanaryHit[] {
+export function searchCanaries(
+  canaries: readonly string[],
+  texts: Record<string, string>,
+  dataDir: string,
+): CanaryHit[] {
   const hits: CanaryHit[] = [];
   const files = filesUnder(dataDir).map((file) => ({ file, bytes: fs.readFileSync(file) }));
   for (const canary of canaries) {
@@ -73,7 +81,8 @@ export function searchCanaries(canaries: readonly string[], texts: Record<string
       }
       const needle = Buffer.from(form, 'utf8');
       for (const { file, bytes } of files) {
-        if (bytes.includes(needle)) hits.push({ canary, form, where: path.relative(dataDir, file) });
+        if (bytes.includes(needle))
+          hits.push({ canary, form, where: path.relative(dataDir, file) });
       }
     }
   }

@@ -51,7 +51,10 @@ export async function freePort(): Promise<number> {
 
 /** Runs the CLI to completion and returns stdout. */
 export async function runCli(t: TestEnv, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(process.execPath, [CLI, ...args], { env: t.env, cwd: t.base });
+  const { stdout } = await execFileAsync(process.execPath, [CLI, ...args], {
+    env: t.env,
+    cwd: t.base,
+  });
   return stdout;
 }
 
@@ -62,7 +65,9 @@ export interface CreatedProject {
 }
 
 export async function createProject(t: TestEnv, name = 'Test'): Promise<CreatedProject> {
-  return JSON.parse(await runCli(t, ['project', 'create', '--name', name, '--json'])) as CreatedProject;
+  return JSON.parse(
+    await runCli(t, ['project', 'create', '--name', name, '--json']),
+  ) as CreatedProject;
 }
 
 export interface ServerProcess {
@@ -80,18 +85,23 @@ export async function startServerProcess(
   options: { env?: NodeJS.ProcessEnv; port?: number } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...t.env, SILLAGE_LOG_LEVEL: 'debug', ...options.env },
-    cwd: t.base,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+    {
+      env: { ...t.env, SILLAGE_LOG_LEVEL: 'debug', ...options.env },
+      cwd: t.base,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`server exited early (${child.exitCode}): ${output}`);
     try {
       const res = await fetch(`${url}/healthz`);
       if (res.status === 200) break;

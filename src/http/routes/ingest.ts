@@ -73,12 +73,18 @@ function failIfUnattributed(outcome: IngestOutcome): void {
     throw new AppError('INGEST_TOKEN_UNKNOWN', 'unknown project token');
   }
   if (outcome.authFailure === 'missing') {
-    throw new AppError('INGEST_TOKEN_MISSING', 'missing project token (properties.token or $token)');
+    throw new AppError(
+      'INGEST_TOKEN_MISSING',
+      'missing project token (properties.token or $token)',
+    );
   }
 }
 
 /** Basic auth for `/import`: the project secret (`secret:`), or the token with an empty password. */
-async function importProject(request: FastifyRequest, deps: IngestRouteDeps): Promise<string | undefined> {
+async function importProject(
+  request: FastifyRequest,
+  deps: IngestRouteDeps,
+): Promise<string | undefined> {
   const auth = header(request, 'authorization');
   if (!auth) return undefined;
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
@@ -114,7 +120,11 @@ async function handleMixpanel(
   const ctx = context(request, deps, kind, ipModeFrom(request));
   const mapped =
     kind === 'engage' || kind === 'groups'
-      ? { ...mapMixpanelProfiles(records, ctx, { target: kind === 'engage' ? 'user' : 'group' }), events: [], ignored: 0 }
+      ? {
+          ...mapMixpanelProfiles(records, ctx, { target: kind === 'engage' ? 'user' : 'group' }),
+          events: [],
+          ignored: 0,
+        }
       : mapMixpanelEvents(records, ctx, { importMode: kind === 'import' });
   const outcome = await deps.pipeline.ingest({ ...mapped, context: ctx, projectId });
   failIfUnattributed(outcome);
@@ -122,25 +132,38 @@ async function handleMixpanel(
   return sendMixpanelOk(reply, opts, outcome.accepted + outcome.ignored, outcome.errors);
 }
 
-async function handlePosthog(request: FastifyRequest, reply: FastifyReply, deps: IngestRouteDeps): Promise<FastifyReply> {
+async function handlePosthog(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: IngestRouteDeps,
+): Promise<FastifyReply> {
   if (applyIngestCors(request, reply)) return reply;
   const records = decode(request, deps);
   const ctx = context(request, deps, 'posthog', 'use-request-ip');
-  const mapped = mapPosthogRecords(records, ctx, { engage: request.routeOptions.url?.startsWith('/engage') ?? false });
+  const mapped = mapPosthogRecords(records, ctx, {
+    engage: request.routeOptions.url?.startsWith('/engage') ?? false,
+  });
   const outcome = await deps.pipeline.ingest({ ...mapped, context: ctx });
   failIfUnattributed(outcome);
   if (outcome.accepted === 0 && outcome.errors.length > 0) {
     const first = outcome.errors[0];
-    throw new AppError('INGEST_ALL_RECORDS_INVALID', `no valid event: ${first?.field ?? 'record'}: ${first?.message ?? 'invalid'}`);
+    throw new AppError(
+      'INGEST_ALL_RECORDS_INVALID',
+      `no valid event: ${first?.field ?? 'record'}: ${first?.message ?? 'invalid'}`,
+    );
   }
-  if ((request.query as Record<string, string | undefined>).beacon === '1') return reply.code(204).send();
+  if ((request.query as Record<string, string | undefined>).beacon === '1')
+    return reply.code(204).send();
   return reply.code(200).type('application/json').send({ status: 1 });
 }
 
 /** Registers every ingest path (trailing slashes are handled by the router option). */
 export function registerIngestRoutes(app: FastifyInstance, deps: IngestRouteDeps): void {
-  const route = (url: string, flavor: Flavor, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>) =>
-    app.route({ method: [...METHODS], url, config: { flavor }, handler });
+  const route = (
+    url: string,
+    flavor: Flavor,
+    handler: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>,
+  ) => app.route({ method: [...METHODS], url, config: { flavor }, handler });
 
   route('/track', 'mixpanel', (req, reply) => handleMixpanel('track', req, reply, deps));
   route('/engage', 'mixpanel', (req, reply) => handleMixpanel('engage', req, reply, deps));

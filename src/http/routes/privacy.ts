@@ -37,14 +37,18 @@ function validated<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new AppError('QUERY_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+    throw new AppError(
+      'QUERY_INVALID',
+      `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }
 
 export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyOperationsDeps): void {
   const base = '/api/v1/projects/:projectId/privacy';
-  const projectIdOf = (request: FastifyRequest): string => (request.params as { projectId: string }).projectId;
+  const projectIdOf = (request: FastifyRequest): string =>
+    (request.params as { projectId: string }).projectId;
 
   app.get(`${base}/report`, async (request) => {
     const projectId = projectIdOf(request);

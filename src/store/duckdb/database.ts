@@ -139,9 +139,9 @@ export class DuckDbDatabase {
     this.closed = true;
     // Wait for in-flight work on every connection, then release the file.
     await Promise.all([
-      this.writer.run(async () => undefined),
-      this.meta.run(async () => undefined),
-      ...this.readers.map((r) => r.run(async () => undefined)),
+      this.writer.run(() => Promise.resolve(undefined)),
+      this.meta.run(() => Promise.resolve(undefined)),
+      ...this.readers.map((r) => r.run(() => Promise.resolve(undefined))),
     ]);
     for (const conn of [this.writer, this.meta, ...this.readers]) conn.connection.closeSync();
     this.instance.closeSync();
