@@ -73,6 +73,7 @@ export async function matchPseudonyms(runtime: Runtime, body: unknown): Promise<
 
 export function adminHandlers(runtime: Runtime): AdminHandlers {
   return {
+    ping: () => Promise.resolve({ ok: true }),
     pseudonyms: (body) => matchPseudonyms(runtime, body),
     'privacy-report': (body) => {
       const b = z

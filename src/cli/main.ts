@@ -21,6 +21,7 @@ import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
 import { openRuntime } from './runtime.js';
 import { startServer } from './serve.js';
+import { compactDatabase } from '../store/index.js';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -279,6 +280,21 @@ policy
         2,
       ),
     );
+  });
+
+program
+  .command('compact')
+  .description(
+    'rewrite the database file without deleted rows, so that erased data is physically gone (server stopped)',
+  )
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { data?: string }) => {
+    const config = loadConfig({ data: opts.data });
+    if ((await callAdmin(config.dataDir, 'ping', {})).reachable) {
+      throw new AppError('STORE_UNAVAILABLE', 'the server is running: stop it before compacting');
+    }
+    const result = await compactDatabase(config.dataDir);
+    out(`compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -10,7 +10,14 @@ import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import { DUCKDB_FILE, DuckDbDatabase, DuckDbEventStore, DuckDbMetaStore } from '../store/index.js';
+import {
+  DUCKDB_FILE,
+  DuckDbDatabase,
+  DuckDbEventStore,
+  DuckDbMetaStore,
+  DuckDbVaultStore,
+} from '../store/index.js';
+import { VaultService } from '../projects/vault.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 
@@ -23,6 +30,7 @@ export interface Runtime {
   projects: ProjectDirectory;
   writer: GroupCommitWriter;
   pipeline: IngestPipeline;
+  vault: VaultService;
   /** Where the master key came from, for the start-up message. */
   masterKeyNotice: string | undefined;
   close(): Promise<void>;
@@ -77,6 +85,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       projects,
       writer,
       pipeline,
+      vault: new VaultService(new DuckDbVaultStore(db)),
       masterKeyNotice: master.notice,
       async close() {
         await writer.close();

@@ -10,11 +10,13 @@ import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EventStore, MetaStore, PolicyChange } from '../store/types.js';
 import type { ProjectDirectory } from './index.js';
+import type { VaultService } from './vault.js';
 
 export interface PrivacyOperationsDeps {
   projects: ProjectDirectory;
   events: EventStore;
   meta: MetaStore;
+  vault: VaultService;
 }
 
 /** The privacy report: what the pipeline caught, by property and kind, over time. */
@@ -131,7 +133,7 @@ export async function eraseSubject(
   deps: PrivacyOperationsDeps,
   projectId: string,
   rawUserId: string,
-): Promise<{ pseudonyms: string[]; events_deleted: number }> {
+): Promise<{ pseudonyms: string[]; events_deleted: number; vault_key_deleted: boolean }> {
   const project = await requireProject(deps, projectId);
   if (rawUserId === '') throw new AppError('QUERY_INVALID', 'the user id must not be empty');
   const pseudonyms = project.keyring

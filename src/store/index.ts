@@ -7,5 +7,6 @@ export {
   DuckDbEventStore,
   DuckDbMetaStore,
   DuckDbVaultStore,
+  compactDatabase,
   DUCKDB_FILE,
 } from './duckdb/index.js';

@@ -24,6 +24,9 @@ const ALIAS = 'mpn-crm-8841';
 const COMPANY = 'company';
 const ACME = 'mpn-acme-42';
 const GLOBEX = 'mpn-globex-7';
+/** A group key of the project's own choosing (not one of Sillage's default group keys). */
+const WORKSPACE = 'workspace';
+const WORKSPACE_ID = 'mpn-ws-lighthouse-9';
 const EMAIL = 'alice.node@example.com';
 const FULL_NAME = 'Alice Liddell';
 const PHONE = '+44 20 7946 0958';
@@ -38,6 +41,7 @@ let serverOutput = '';
 let snapshot: StoreSnapshot;
 let users: Map<string, string>;
 let acmePseudonym = '';
+let workspacePseudonym = '';
 let startedMs = 0;
 let endedMs = 0;
 /** Error message (or null) each SDK call reported to its callback, by step name. */
@@ -143,8 +147,13 @@ async function drive(mp: Client, serviceAccount: Client, wrongSecret: Client): P
   await step('groups.set (doomed)', (cb) => mp.groups.set(COMPANY, GLOBEX, { industry: 'energy' }, cb));
   await step('groups.delete_group', (cb) => mp.groups.delete_group(COMPANY, GLOBEX, cb));
 
-  // An event of the group (Mixpanel: the group key is an event property holding the group id).
+  await step('groups.set (workspace)', (cb) => mp.groups.set(WORKSPACE, WORKSPACE_ID, { seats: 12 }, cb));
+
+  // Events of the groups (Mixpanel: the group key is an event property holding the group id).
   await step('track Invoice paid', (cb) => mp.track('Invoice paid', { distinct_id: USER, [COMPANY]: ACME, amount: 99 }, cb));
+  await step('track Workspace opened', (cb) =>
+    mp.track('Workspace opened', { distinct_id: USER, [WORKSPACE]: WORKSPACE_ID }, cb),
+  );
 }
 
 beforeAll(async () => {
@@ -166,6 +175,10 @@ beforeAll(async () => {
   endedMs = Date.now();
   users = await pseudonymsOf(t, project.project_id, [USER, DOOMED, ALIAS]);
   acmePseudonym = pseudonymOf(await pseudonymsOf(t, project.project_id, [ACME], COMPANY), ACME);
+  workspacePseudonym = pseudonymOf(
+    await pseudonymsOf(t, project.project_id, [WORKSPACE_ID], WORKSPACE),
+    WORKSPACE_ID,
+  );
   serverExit = await server.stop('SIGTERM');
   serverOutput = server.output();
   snapshot = await readSnapshot(t.dataDir, project.project_id);
@@ -186,8 +199,8 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
 
   it('reports success for track, track_batch, alias, people and groups calls', () => {
     const others = Object.fromEntries([...callbacks].filter(([name]) => !name.startsWith('import')));
-    // 4 track calls, alias, 12 people calls, 7 groups calls, 1 more track.
-    expect(Object.keys(others)).toHaveLength(25);
+    // 4 track calls, alias, 12 people calls, 8 groups calls, 2 more track calls.
+    expect(Object.keys(others)).toHaveLength(27);
     expect(others).toEqual(Object.fromEntries(Object.keys(others).map((name) => [name, null])));
   });
 
@@ -238,7 +251,11 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
     expect(batch[0]!.insertId).toBe('mpn-batch-0001');
     expect(batch[1]!.insertId).toBe('mpn-batch-0002');
     expect(batch[2]!.insertId).toMatch(/^[A-Za-z0-9_-]{22}$/);
-    for (const r of batch) expect(r.properties).toEqual({ n: r.properties.n, $lib_version: SDK_VERSION });
+    // track_batch and import_batch only add `token`: no mp_lib / $lib_version, so no lib column.
+    for (const r of batch) {
+      expect(r.properties).toEqual({ n: r.properties.n });
+      expect(r.lib).toBeNull();
+    }
   });
 
   it('import, import_batch and a service-account import store the historical events', () => {
@@ -293,25 +310,35 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
     const groups = snapshot.profiles
       .filter((p) => p.groupKey !== '')
       .map(({ groupKey, profileId, properties }) => ({ groupKey, profileId, properties }));
-    expect(groups).toEqual([
-      {
-        groupKey: COMPANY,
-        profileId: acmePseudonym,
-        // `$name` is profile PII by the default policy, dropped for groups too.
-        properties: { industry: 'widgets', founded: 1999, products: ['rocket'] },
-      },
-    ]);
+    expect(groups).toEqual(
+      [
+        {
+          groupKey: COMPANY,
+          profileId: acmePseudonym,
+          // `$name` is profile PII by the default policy, dropped for groups too.
+          properties: { industry: 'widgets', founded: 1999, products: ['rocket'] },
+        },
+        { groupKey: WORKSPACE, profileId: workspacePseudonym, properties: { seats: 12 } },
+      ].sort((a, b) => (a.groupKey < b.groupKey ? -1 : 1)),
+    );
     expect(acmePseudonym).toMatch(/^g_[A-Za-z0-9_-]{22}$/);
-    // Exactly two profiles in all: the user and the group.
-    expect(snapshot.profiles).toHaveLength(2);
+    // Exactly three profiles in all: the user and the two groups.
+    expect(snapshot.profiles).toHaveLength(3);
   });
 
-  it('an event’s group-key property carries the group pseudonym, as the group profile id does', () => {
+  it('an event’s default group-key property (company) carries the group pseudonym, as the group profile id does', () => {
     const [row] = rows('Invoice paid');
     expect(row?.properties.amount).toBe(99);
-    // DESIGN.md: group ids become keyed pseudonyms; /groups has made `company` a known group key.
     expect(row?.properties[COMPANY]).toBe(acmePseudonym);
     expect(storeText(snapshot)).not.toContain(ACME);
+  });
+
+  it('an event’s property named after a group key used on /groups carries the group pseudonym too', () => {
+    const [row] = rows('Workspace opened');
+    // DESIGN.md: group ids become keyed pseudonyms. `workspace` is a group key of this project
+    // (it has a group profile), so its ids on events must match that profile's id, not stay raw.
+    expect(row?.properties[WORKSPACE]).toBe(workspacePseudonym);
+    expect(findLeaks([WORKSPACE_ID], { store: storeText(snapshot) }, t.dataDir)).toEqual([]);
   });
 
   it('keeps no raw id, PII, IP or the project secret, in the store, its files or the logs', () => {

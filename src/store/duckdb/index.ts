@@ -3,3 +3,4 @@ export { DuckDbDatabase, DUCKDB_FILE } from './database.js';
 export { DuckDbEventStore } from './event-store.js';
 export { DuckDbMetaStore } from './meta-store.js';
 export { DuckDbVaultStore } from './vault-store.js';
+export { compactDatabase } from './compact.js';
