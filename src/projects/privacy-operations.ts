@@ -140,9 +140,13 @@ export async function eraseSubject(
     .all('pseudonym')
     .map((k) => project.pseudonymiserFor(k.version)(rawUserId));
   let deleted = 0;
-  for (const pseudonym of pseudonyms)
+  let vaultKeyDeleted = false;
+  for (const pseudonym of pseudonyms) {
     deleted += await deps.events.eraseSubject(projectId, pseudonym);
-  return { pseudonyms, events_deleted: deleted };
+    // Deleting the subject's vault key makes every copy of its sealed PII unreadable.
+    if (await deps.vault.erase(project, pseudonym)) vaultKeyDeleted = true;
+  }
+  return { pseudonyms, events_deleted: deleted, vault_key_deleted: vaultKeyDeleted };
 }
 
 /** Deletes events older than each project's retention period; returns counts per project. */
