@@ -2,6 +2,7 @@
 // SDK sends the project secret only over HTTPS): track, track_batch, import, import_batch (secret
 // and service account), every people operation, groups, alias; each call awaited in order, then
 // the store is read back and every profile is compared with its value computed by hand.
+import Mixpanel from 'mixpanel';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeaks, storeText } from '../helpers/leaks.js';
@@ -11,7 +12,6 @@ import { readSnapshot, type StoreSnapshot } from '../helpers/store.js';
 import { makeSelfSignedCert, startTlsServerProcess, trustCertificateForPort } from '../helpers/tls.js';
 
 const require = createRequire(import.meta.url);
-const Mixpanel = require('mixpanel') as typeof import('mixpanel');
 const SDK_VERSION = (require('mixpanel/package.json') as { version: string }).version;
 
 type Client = ReturnType<typeof Mixpanel.init>;
@@ -125,7 +125,8 @@ async function drive(mp: Client, serviceAccount: Client, wrongSecret: Client): P
     mp.people.set(USER, { plan: 'pro', seats: 3, $email: EMAIL, $name: FULL_NAME, $phone: PHONE, ip: CLIENT_IP }, cb),
   );
   await step('people.set_once', (cb) => mp.people.set_once(USER, { first_seen: '2026-01-01', plan: 'free' }, cb));
-  await step('people.increment 1', (cb) => mp.people.increment(USER, 'logins', cb));
+  // No amount: the SDK adds 1 (an empty modifiers object, as the typings want one before the callback).
+  await step('people.increment 1', (cb) => mp.people.increment(USER, 'logins', {}, cb));
   await step('people.increment 2', (cb) => mp.people.increment(USER, { logins: 2, credits: -5 }, cb));
   await step('people.append 1', (cb) => mp.people.append(USER, 'pages', 'home', cb));
   await step('people.append 2', (cb) => mp.people.append(USER, { pages: 'pricing' }, cb));

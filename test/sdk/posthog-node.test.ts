@@ -63,7 +63,7 @@ function recordingFetch(log: SentRequest[]): FetchFn {
     const raw = options.body;
     const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw instanceof Uint8Array ? Buffer.from(raw) : Buffer.alloc(0);
     const gzipped = options.headers['Content-Encoding'] === 'gzip';
-    const response = await fetch(url, options as RequestInit);
+    const response = await fetch(url, options);
     log.push({
       url,
       headers: options.headers,
