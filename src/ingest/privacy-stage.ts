@@ -90,7 +90,12 @@ function withEnrichment(
 }
 
 function sanitizeContext(project: ProjectContext, counters: PrivacyCounters): SanitizeContext {
-  return { policy: project.policy, pseudonymise: project.pseudonymise, counters };
+  return {
+    policy: project.policy,
+    pseudonymise: project.pseudonymise,
+    counters,
+    groupKeys: project.groupKeys,
+  };
 }
 
 /** Identity links an event establishes, from its already-pseudonymised properties. */
@@ -153,6 +158,8 @@ export function createPrivacyStage(): PrivacyStage {
     },
 
     profile(project, u, enriched, counters) {
+      // A group key named on a group profile marks that property as a group id on events too.
+      if (u.target.kind === 'group') project.groupKeys.add(u.target.groupKey);
       const ctx = sanitizeContext(project, counters);
       const { value } = sanitizeProfileUpdate(u.op, u.value, ctx);
       const base =

@@ -48,7 +48,9 @@ const PATH_NAMES = new Set([
   '$session_entry_pathname',
   '$prev_pageview_pathname',
 ]);
-const SEARCH_NAMES = new Set(['current_url_search', '$initial_current_url_search']);
+// `mp_keyword` is the search query mixpanel-browser reads from a search-engine referrer: a query
+// string by another name (e.g. a health condition), dropped like one.
+const SEARCH_NAMES = new Set(['current_url_search', '$initial_current_url_search', 'mp_keyword']);
 const LOCATION_NAMES = new Set([
   '$latitude',
   '$longitude',

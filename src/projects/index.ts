@@ -20,6 +20,11 @@ export interface ProjectContext {
   keyring: ProjectKeyring;
   /** HMAC pseudonym of an identifier under the project's current pseudonym key. */
   pseudonymise: Pseudonymiser;
+  /**
+   * Group keys whose event property values are group ids (pseudonymised as such): learned from
+   * group profile updates, in addition to the policy's `groupKeys`.
+   */
+  groupKeys: Set<string>;
   /** The pseudonymiser of an older key version (erasure and matching across rotations). */
   pseudonymiserFor(version: number): Pseudonymiser;
 }
@@ -83,6 +88,7 @@ export class ProjectDirectory {
       policy,
       keyring,
       pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
+      groupKeys: new Set(await this.meta.knownGroupKeys(project.id)),
       pseudonymiserFor: (version) => {
         const key = keyring.byVersion('pseudonym', version);
         if (!key) throw new AppError('PROJECT_KEY_INVALID', 'no pseudonym key of that version');

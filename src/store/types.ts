@@ -173,6 +173,8 @@ export interface MetaStore {
   findProjectByToken(token: string): Promise<ProjectRecord | null>;
   findProjectBySecretHash(secretHash: string): Promise<ProjectRecord | null>;
   listProjects(): Promise<ProjectRecord[]>;
+  /** Group keys seen on group profiles (`/groups`, `$groupidentify`): their event values are ids. */
+  knownGroupKeys(projectId: string): Promise<string[]>;
   listKeys(projectId: string): Promise<WrappedKeyRecord[]>;
   addKey(key: WrappedKeyRecord): Promise<void>;
   /** The project's privacy policy (validated JSON), or null for the default. */

@@ -24,8 +24,15 @@ export const NOT_WEBDRIVER = '--disable-blink-features=AutomationControlled';
  * host names, as on a customer's site); every other name fails to resolve, so the browser can
  * reach nothing but loopback.
  */
-export async function launchChromium(hosts: readonly string[], extraArgs: readonly string[] = []): Promise<Browser> {
-  const rules = [...hosts.map((h) => `MAP ${h} 127.0.0.1`), 'MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1'].join(', ');
+export async function launchChromium(
+  hosts: readonly string[],
+  extraArgs: readonly string[] = [],
+): Promise<Browser> {
+  const rules = [
+    ...hosts.map((h) => `MAP ${h} 127.0.0.1`),
+    'MAP * ~NOTFOUND',
+    'EXCLUDE 127.0.0.1',
+  ].join(', ');
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
@@ -65,7 +72,9 @@ export async function startStaticSite(files: Record<string, StaticFile>): Promis
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
-    res.writeHead(200, { 'content-type': file.contentType, 'cache-control': 'no-store' }).end(file.body);
+    res
+      .writeHead(200, { 'content-type': file.contentType, 'cache-control': 'no-store' })
+      .end(file.body);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -136,6 +145,19 @@ export class WireLog {
     return this.requests
       .filter((r) => r.path.startsWith(pathPrefix) && r.status === 200)
       .flatMap((r) => r.records);
+  }
+
+  /** Waits until `ready` holds for the completed requests and none is still in flight. */
+  async waitFor(
+    what: string,
+    ready: (requests: readonly WireRequest[]) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<void> {
+    await pollUntil(
+      `${what} (page errors: ${this.pageErrors.join('; ') || 'none'})`,
+      () => this.inFlight === 0 && ready(this.requests),
+      { timeoutMs },
+    );
   }
 
   /**

@@ -38,6 +38,7 @@ export async function pseudonymsOf(
 /** Looks an id up in a map from {@link pseudonymsOf}, failing loudly when it is missing. */
 export function pseudonymOf(map: ReadonlyMap<string, string>, id: string): string {
   const p = map.get(id);
-  if (p === undefined) throw new Error(`no pseudonym computed for an id (did you pass it to pseudonymsOf?)`);
+  if (p === undefined)
+    throw new Error(`no pseudonym computed for an id (did you pass it to pseudonymsOf?)`);
   return p;
 }

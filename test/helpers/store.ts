@@ -18,7 +18,10 @@ export async function readEvents(dataDir: string, projectId: string): Promise<Ev
 }
 
 /** Runs a function against the store of a stopped server. */
-export async function withStore<T>(dataDir: string, fn: (store: DuckDbEventStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  dataDir: string,
+  fn: (store: DuckDbEventStore) => Promise<T>,
+): Promise<T> {
   const db = await DuckDbDatabase.open(dataDir);
   try {
     return await fn(new DuckDbEventStore(db));
@@ -49,7 +52,9 @@ export async function readSnapshot(dataDir: string, projectId: string): Promise<
         'SELECT group_key, profile_id FROM profiles WHERE project_id = $1 ORDER BY group_key, profile_id',
         [projectId],
       );
-      return r.getRows().map((row) => ({ projectId, groupKey: String(row[0]), profileId: String(row[1]) }));
+      return r
+        .getRows()
+        .map((row) => ({ projectId, groupKey: String(row[0]), profileId: String(row[1]) }));
     });
     const profiles: StoredProfile[] = [];
     for (const key of keys) {

@@ -22,10 +22,21 @@ export function makeSelfSignedCert(dir: string): SelfSignedCert {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', keyFile, '-out', certFile,
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
     ],
     { stdio: 'ignore', timeout: 30_000 },
   );
@@ -50,17 +61,21 @@ export async function startTlsServerProcess(
   options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
-    env: {
-      ...t.env,
-      SILLAGE_LOG_LEVEL: 'debug',
-      SILLAGE_TLS_CERT: cert.certFile,
-      SILLAGE_TLS_KEY: cert.keyFile,
-      ...options.env,
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+    {
+      env: {
+        ...t.env,
+        SILLAGE_LOG_LEVEL: 'debug',
+        SILLAGE_TLS_CERT: cert.certFile,
+        SILLAGE_TLS_KEY: cert.keyFile,
+        ...options.env,
+      },
+      cwd: t.base,
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    cwd: t.base,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
@@ -68,7 +83,8 @@ export async function startTlsServerProcess(
   const deadline = Date.now() + 30_000;
   // Bounded by the deadline (about 600 attempts of 50 ms).
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`server exited early (${child.exitCode}): ${output}`);
     try {
       if ((await healthz(url, cert.certPem)) === 200) break;
     } catch {
@@ -94,7 +110,10 @@ export async function startTlsServerProcess(
   };
 }
 
-type CreateConnection = (options: https.RequestOptions, callback?: (err: Error | null, socket: Duplex) => void) => Duplex;
+type CreateConnection = (
+  options: https.RequestOptions,
+  callback?: (err: Error | null, socket: Duplex) => void,
+) => Duplex;
 
 /**
  * Makes every `https.Agent` of this process trust `certPem` for connections to 127.0.0.1:`port`

@@ -5,7 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DESKTOP_CHROME_UA, launchChromium, startStaticSite, WireLog, type StaticSite } from '../helpers/browser.js';
+import {
+  DESKTOP_CHROME_UA,
+  launchChromium,
+  startStaticSite,
+  WireLog,
+  type StaticSite,
+} from '../helpers/browser.js';
 import { findLeaks, storeText } from '../helpers/leaks.js';
 import { pseudonymOf, pseudonymsOf } from '../helpers/pseudonyms.js';
 import {
@@ -22,8 +28,9 @@ import type { WireRequest } from '../helpers/wire.js';
 const SDK_DIR = path.join(ROOT, 'node_modules/mixpanel-browser');
 /** The UMD build defines `window.mixpanel` (the CDN snippet build would fetch from mxpnl.com). */
 const SDK_BUNDLE = fs.readFileSync(path.join(SDK_DIR, 'dist/mixpanel.umd.js'));
-const SDK_VERSION = (JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'package.json'), 'utf8')) as { version: string })
-  .version;
+const SDK_VERSION = (
+  JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'package.json'), 'utf8')) as { version: string }
+).version;
 
 const SHOP = 'shop.example';
 /** A public address the bundled DB-IP database places in GB / England / London. */
@@ -56,10 +63,30 @@ interface Transport {
 
 // `batch_flush_interval_ms` is shortened from the default 5 s only to keep the test fast.
 const TRANSPORTS: Transport[] = [
-  { name: 'defaults (base64, batched)', payload: 'base64', batched: true, config: { batch_flush_interval_ms: 200 } },
-  { name: 'json, batched', payload: 'json', batched: true, config: { api_payload_format: 'json', batch_flush_interval_ms: 200 } },
-  { name: 'base64, not batched', payload: 'base64', batched: false, config: { batch_requests: false } },
-  { name: 'json, not batched', payload: 'json', batched: false, config: { api_payload_format: 'json', batch_requests: false } },
+  {
+    name: 'defaults (base64, batched)',
+    payload: 'base64',
+    batched: true,
+    config: { batch_flush_interval_ms: 200 },
+  },
+  {
+    name: 'json, batched',
+    payload: 'json',
+    batched: true,
+    config: { api_payload_format: 'json', batch_flush_interval_ms: 200 },
+  },
+  {
+    name: 'base64, not batched',
+    payload: 'base64',
+    batched: false,
+    config: { batch_requests: false },
+  },
+  {
+    name: 'json, not batched',
+    payload: 'json',
+    batched: false,
+    config: { api_payload_format: 'json', batch_requests: false },
+  },
 ];
 
 interface PageIds {
@@ -135,7 +162,9 @@ async function runJourney(transport: Transport): Promise<Driven> {
     const ids = await page.evaluate(
       async ({ token, apiHost, config, userId, email, fullName }) => {
         const mp = (window as unknown as { mixpanel: MixpanelPage }).mixpanel;
-        await new Promise<void>((resolve) => mp.init(token, { ...config, api_host: apiHost, loaded: () => resolve() }));
+        await new Promise<void>((resolve) =>
+          mp.init(token, { ...config, api_host: apiHost, loaded: () => resolve() }),
+        );
         const device = String(mp.get_property('$device_id'));
         const anon = mp.get_distinct_id();
         mp.register({ ab_variant: 'B' });
@@ -146,7 +175,14 @@ async function runJourney(transport: Transport): Promise<Driven> {
         mp.track('Upgraded', { to: 'team' });
         return { device, anon, user: mp.get_distinct_id() };
       },
-      { token: project.token, apiHost: server!.url, config: transport.config, userId, email: EMAIL, fullName: FULL_NAME },
+      {
+        token: project.token,
+        apiHost: server!.url,
+        config: transport.config,
+        userId,
+        email: EMAIL,
+        fullName: FULL_NAME,
+      },
     );
     // Batched sends call back on enqueue, not on delivery: wait for the responses themselves.
     await wire.waitForDelivered('/track', 4);
@@ -182,22 +218,25 @@ const SEARCH_REFERRER = 'https://www.bing.com/search?q=hiv+clinic+near+me';
 async function runSearchReferrer(): Promise<Driven> {
   const project = await createProject(t, 'mixpanel-browser search referrer');
   const startedMs = Date.now();
-  return withPage({ userAgent: DESKTOP_CHROME_UA, referer: SEARCH_REFERRER }, async (page, wire) => {
-    const ids = await page.evaluate(
-      async ({ token, apiHost }) => {
-        const mp = (window as unknown as { mixpanel: MixpanelPage }).mixpanel;
-        await new Promise<void>((resolve) =>
-          mp.init(token, { api_host: apiHost, batch_requests: false, loaded: () => resolve() }),
-        );
-        mp.track('Landed');
-        const id = mp.get_distinct_id();
-        return { device: String(mp.get_property('$device_id')), anon: id, user: id };
-      },
-      { token: project.token, apiHost: server!.url },
-    );
-    await wire.waitForDelivered('/track', 1);
-    return { project, userId: '', ids, wire: [...wire.requests], startedMs, endedMs: Date.now() };
-  });
+  return withPage(
+    { userAgent: DESKTOP_CHROME_UA, referer: SEARCH_REFERRER },
+    async (page, wire) => {
+      const ids = await page.evaluate(
+        async ({ token, apiHost }) => {
+          const mp = (window as unknown as { mixpanel: MixpanelPage }).mixpanel;
+          await new Promise<void>((resolve) =>
+            mp.init(token, { api_host: apiHost, batch_requests: false, loaded: () => resolve() }),
+          );
+          mp.track('Landed');
+          const id = mp.get_distinct_id();
+          return { device: String(mp.get_property('$device_id')), anon: id, user: id };
+        },
+        { token: project.token, apiHost: server!.url },
+      );
+      await wire.waitForDelivered('/track', 1);
+      return { project, userId: '', ids, wire: [...wire.requests], startedMs, endedMs: Date.now() };
+    },
+  );
 }
 
 const SCENARIOS: Array<[string, () => Promise<Driven>]> = [
@@ -269,12 +308,15 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
 
   it('puts the payload on the wire in the configured format, and every request succeeds', () => {
     const r = run();
-    const sdkRequests = r.wire.filter((w) => w.path.startsWith('/track') || w.path.startsWith('/engage'));
+    const sdkRequests = r.wire.filter(
+      (w) => w.path.startsWith('/track') || w.path.startsWith('/engage'),
+    );
     expect(sdkRequests.length).toBeGreaterThan(0);
     for (const request of sdkRequests) {
       expect(request.method).toBe('POST');
       expect(request.status).toBe(200);
       expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded');
+      // The host is not *.mixpanel.com, so the SDK keeps its base64 default unless told otherwise.
       expect(request.encoding).toBe(transport.payload);
       expect(request.batched).toBe(transport.batched);
       expect(request.query.get('ip')).toBe('1');
@@ -286,8 +328,11 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
         expect(request.responseText).toBe('1');
       }
     }
-    // The host is not *.mixpanel.com, so the SDK keeps its base64 default unless told otherwise.
-    expect(r.wire.filter((w) => w.path.startsWith('/track')).flatMap((w) => w.records.map((x) => x.event))).toEqual(
+    expect(
+      r.wire
+        .filter((w) => w.path.startsWith('/track'))
+        .flatMap((w) => w.records.map((x) => x.event)),
+    ).toEqual(
       expect.arrayContaining(['$mp_web_page_view', 'Viewed pricing', '$identify', 'Upgraded']),
     );
   });
@@ -302,7 +347,10 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
     expect(P(r.ids.anon)).toBe(device);
 
     const events = r.snapshot.events;
-    expect(events.map((e) => e.event)).toEqual(['$mp_web_page_view', 'Viewed pricing', '$identify', 'Upgraded']);
+    // Sorted by name: events tracked in the same millisecond have no defined order.
+    expect(events.map((e) => e.event).sort()).toEqual(
+      ['$mp_web_page_view', 'Viewed pricing', '$identify', 'Upgraded'].sort(),
+    );
     const identified = new Set(['$identify', 'Upgraded']);
     for (const row of events) {
       const wire = sentProperties(r, row.event);
@@ -418,9 +466,9 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
 
   it('links the device to the user (identify: Simplified ID Merge and $anon_distinct_id agree)', () => {
     const r = run();
-    expect(r.snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({ aliasId, canonicalId }))).toEqual([
-      { aliasId: P(r.ids.device), canonicalId: P(r.userId) },
-    ]);
+    expect(
+      r.snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({ aliasId, canonicalId })),
+    ).toEqual([{ aliasId: P(r.ids.device), canonicalId: P(r.userId) }]);
     // The link carries the time of the first stored event that established it.
     const identifiedTimes = r.snapshot.events.filter((e) => e.userId !== null).map((e) => e.timeMs);
     expect(identifiedTimes).toContain(r.snapshot.identityLinks[0]!.timeMs);
@@ -428,7 +476,16 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
 
   it('keeps no raw id, e-mail, name, click id or referrer query, in the store, its files or the logs', () => {
     const r = run();
-    const needles = [r.ids.device, r.userId, EMAIL, 'alice%40example.com', FULL_NAME, 'abc123xyz', 'article?id=5', CLIENT_IP];
+    const needles = [
+      r.ids.device,
+      r.userId,
+      EMAIL,
+      'alice%40example.com',
+      FULL_NAME,
+      'abc123xyz',
+      'article?id=5',
+      CLIENT_IP,
+    ];
     const leaks = findLeaks(needles, { store: storeText(r.snapshot), serverOutput }, t.dataDir);
     expect(leaks).toEqual([]);
     // Control: the file scan does see stored strings (here, the user's pseudonym).

@@ -7,9 +7,18 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeaks, storeText } from '../helpers/leaks.js';
 import { pseudonymOf, pseudonymsOf } from '../helpers/pseudonyms.js';
-import { createProject, makeTestEnv, type CreatedProject, type ServerProcess } from '../helpers/server.js';
+import {
+  createProject,
+  makeTestEnv,
+  type CreatedProject,
+  type ServerProcess,
+} from '../helpers/server.js';
 import { readSnapshot, type StoreSnapshot } from '../helpers/store.js';
-import { makeSelfSignedCert, startTlsServerProcess, trustCertificateForPort } from '../helpers/tls.js';
+import {
+  makeSelfSignedCert,
+  startTlsServerProcess,
+  trustCertificateForPort,
+} from '../helpers/tls.js';
 
 const require = createRequire(import.meta.url);
 const SDK_VERSION = (require('mixpanel/package.json') as { version: string }).version;
@@ -72,10 +81,16 @@ function step(name: string, fn: (cb: (err: Error | undefined) => void) => void):
 }
 
 /** Runs one batch call and records the errors its callback got (null when none). */
-function batchStep(name: string, fn: (cb: (errors: Error[] | undefined | null) => void) => void): Promise<void> {
+function batchStep(
+  name: string,
+  fn: (cb: (errors: Error[] | undefined | null) => void) => void,
+): Promise<void> {
   return new Promise<void>((resolve) => {
     fn((errors) => {
-      callbacks.set(name, errors && errors.length > 0 ? errors.map((e) => e.message).join('; ') : null);
+      callbacks.set(
+        name,
+        errors && errors.length > 0 ? errors.map((e) => e.message).join('; ') : null,
+      );
       resolve();
     });
   });
@@ -84,8 +99,24 @@ function batchStep(name: string, fn: (cb: (errors: Error[] | undefined | null) =
 function batchEvents() {
   // A fresh list per call: the SDK writes token and time into the objects it is given.
   return [
-    { event: 'Batch item', properties: { distinct_id: USER, n: 1, time: new Date(T_BATCH()), $insert_id: 'mpn-batch-0001' } },
-    { event: 'Batch item', properties: { distinct_id: USER, n: 2, time: new Date(T_BATCH() + 1), $insert_id: 'mpn-batch-0002' } },
+    {
+      event: 'Batch item',
+      properties: {
+        distinct_id: USER,
+        n: 1,
+        time: new Date(T_BATCH()),
+        $insert_id: 'mpn-batch-0001',
+      },
+    },
+    {
+      event: 'Batch item',
+      properties: {
+        distinct_id: USER,
+        n: 2,
+        time: new Date(T_BATCH() + 1),
+        $insert_id: 'mpn-batch-0002',
+      },
+    },
     // No $insert_id (the Node SDK never adds one): Sillage derives one from the content.
     { event: 'Batch item', properties: { distinct_id: USER, n: 3, time: new Date(T_BATCH() + 2) } },
   ];
@@ -94,40 +125,83 @@ function batchEvents() {
 async function drive(mp: Client, serviceAccount: Client, wrongSecret: Client): Promise<void> {
   // Events.
   await step('track Signed up', (cb) =>
-    mp.track('Signed up', { distinct_id: USER, plan: 'pro', ip: CLIENT_IP, time: new Date(T_SIGNUP()) }, cb),
+    mp.track(
+      'Signed up',
+      { distinct_id: USER, plan: 'pro', ip: CLIENT_IP, time: new Date(T_SIGNUP()) },
+      cb,
+    ),
   );
   await step('track Heartbeat', (cb) => mp.track('Heartbeat', { distinct_id: USER }, cb));
   await batchStep('track_batch', (cb) => mp.track_batch(batchEvents(), cb));
   // The same batch again, as an SDK user retrying after a timeout would.
   await batchStep('track_batch resend', (cb) => mp.track_batch(batchEvents(), cb));
   await step('import', (cb) =>
-    mp.import('Legacy order', new Date(T_OLD()), { distinct_id: USER, $insert_id: 'mpn-legacy-0001', amount: 42 }, cb),
+    mp.import(
+      'Legacy order',
+      new Date(T_OLD()),
+      { distinct_id: USER, $insert_id: 'mpn-legacy-0001', amount: 42 },
+      cb,
+    ),
   );
   await batchStep('import_batch', (cb) =>
     mp.import_batch(
       [
-        { event: 'Legacy refund', properties: { distinct_id: USER, time: new Date(T_OLD() + 1_000), $insert_id: 'mpn-legacy-0002', amount: -10 } },
-        { event: 'Legacy refund', properties: { distinct_id: USER, time: T_OLD() + 2_000, $insert_id: 'mpn-legacy-0003', amount: -5 } },
+        {
+          event: 'Legacy refund',
+          properties: {
+            distinct_id: USER,
+            time: new Date(T_OLD() + 1_000),
+            $insert_id: 'mpn-legacy-0002',
+            amount: -10,
+          },
+        },
+        {
+          event: 'Legacy refund',
+          properties: {
+            distinct_id: USER,
+            time: T_OLD() + 2_000,
+            $insert_id: 'mpn-legacy-0003',
+            amount: -5,
+          },
+        },
       ],
       cb,
     ),
   );
   await step('import (service account)', (cb) =>
-    serviceAccount.import('Legacy signup', new Date(T_OLD() - 1_000), { distinct_id: USER, $insert_id: 'mpn-legacy-0000' }, cb),
+    serviceAccount.import(
+      'Legacy signup',
+      new Date(T_OLD() - 1_000),
+      { distinct_id: USER, $insert_id: 'mpn-legacy-0000' },
+      cb,
+    ),
   );
   await step('import (wrong secret)', (cb) =>
-    wrongSecret.import('Must not land', new Date(T_OLD()), { distinct_id: USER, $insert_id: 'mpn-refused-0001' }, cb),
+    wrongSecret.import(
+      'Must not land',
+      new Date(T_OLD()),
+      { distinct_id: USER, $insert_id: 'mpn-refused-0001' },
+      cb,
+    ),
   );
   await step('alias', (cb) => mp.alias(USER, ALIAS, cb));
 
   // People, in an order whose result is computed by hand in the test below.
   await step('people.set', (cb) =>
-    mp.people.set(USER, { plan: 'pro', seats: 3, $email: EMAIL, $name: FULL_NAME, $phone: PHONE, ip: CLIENT_IP }, cb),
+    mp.people.set(
+      USER,
+      { plan: 'pro', seats: 3, $email: EMAIL, $name: FULL_NAME, $phone: PHONE, ip: CLIENT_IP },
+      cb,
+    ),
   );
-  await step('people.set_once', (cb) => mp.people.set_once(USER, { first_seen: '2026-01-01', plan: 'free' }, cb));
+  await step('people.set_once', (cb) =>
+    mp.people.set_once(USER, { first_seen: '2026-01-01', plan: 'free' }, cb),
+  );
   // No amount: the SDK adds 1 (an empty modifiers object, as the typings want one before the callback).
   await step('people.increment 1', (cb) => mp.people.increment(USER, 'logins', {}, cb));
-  await step('people.increment 2', (cb) => mp.people.increment(USER, { logins: 2, credits: -5 }, cb));
+  await step('people.increment 2', (cb) =>
+    mp.people.increment(USER, { logins: 2, credits: -5 }, cb),
+  );
   await step('people.append 1', (cb) => mp.people.append(USER, 'pages', 'home', cb));
   await step('people.append 2', (cb) => mp.people.append(USER, { pages: 'pricing' }, cb));
   await step('people.union 1', (cb) => mp.people.union(USER, { tags: ['a', 'b'] }, cb));
@@ -141,17 +215,27 @@ async function drive(mp: Client, serviceAccount: Client, wrongSecret: Client): P
   await step('groups.set', (cb) =>
     mp.groups.set(COMPANY, ACME, { $name: 'Acme Inc.', industry: 'widgets', employees: 250 }, cb),
   );
-  await step('groups.set_once', (cb) => mp.groups.set_once(COMPANY, ACME, { founded: 1999, industry: 'ignored' }, cb));
-  await step('groups.union', (cb) => mp.groups.union(COMPANY, ACME, { products: ['anvil', 'rocket'] }, cb));
+  await step('groups.set_once', (cb) =>
+    mp.groups.set_once(COMPANY, ACME, { founded: 1999, industry: 'ignored' }, cb),
+  );
+  await step('groups.union', (cb) =>
+    mp.groups.union(COMPANY, ACME, { products: ['anvil', 'rocket'] }, cb),
+  );
   await step('groups.remove', (cb) => mp.groups.remove(COMPANY, ACME, { products: 'anvil' }, cb));
   await step('groups.unset', (cb) => mp.groups.unset(COMPANY, ACME, 'employees', cb));
-  await step('groups.set (doomed)', (cb) => mp.groups.set(COMPANY, GLOBEX, { industry: 'energy' }, cb));
+  await step('groups.set (doomed)', (cb) =>
+    mp.groups.set(COMPANY, GLOBEX, { industry: 'energy' }, cb),
+  );
   await step('groups.delete_group', (cb) => mp.groups.delete_group(COMPANY, GLOBEX, cb));
 
-  await step('groups.set (workspace)', (cb) => mp.groups.set(WORKSPACE, WORKSPACE_ID, { seats: 12 }, cb));
+  await step('groups.set (workspace)', (cb) =>
+    mp.groups.set(WORKSPACE, WORKSPACE_ID, { seats: 12 }, cb),
+  );
 
   // Events of the groups (Mixpanel: the group key is an event property holding the group id).
-  await step('track Invoice paid', (cb) => mp.track('Invoice paid', { distinct_id: USER, [COMPANY]: ACME, amount: 99 }, cb));
+  await step('track Invoice paid', (cb) =>
+    mp.track('Invoice paid', { distinct_id: USER, [COMPANY]: ACME, amount: 99 }, cb),
+  );
   await step('track Workspace opened', (cb) =>
     mp.track('Workspace opened', { distinct_id: USER, [WORKSPACE]: WORKSPACE_ID }, cb),
   );
@@ -163,14 +247,28 @@ beforeAll(async () => {
   untrust = trustCertificateForPort(cert.certPem, server.port);
   project = await createProject(t, 'mixpanel-node');
   const host = `127.0.0.1:${server.port}`;
-  const mp = Mixpanel.init(project.token, { host, protocol: 'https', secret: project.secret, logger });
+  const mp = Mixpanel.init(project.token, {
+    host,
+    protocol: 'https',
+    secret: project.secret,
+    logger,
+  });
   const serviceAccount = Mixpanel.init(project.token, {
     host,
     protocol: 'https',
-    credentials: new Mixpanel.ServiceAccountCredentials('svc-importer', project.secret, project.project_id),
+    credentials: new Mixpanel.ServiceAccountCredentials(
+      'svc-importer',
+      project.secret,
+      project.project_id,
+    ),
     logger,
   });
-  const wrongSecret = Mixpanel.init(project.token, { host, protocol: 'https', secret: 'sil_sk_not-the-secret', logger });
+  const wrongSecret = Mixpanel.init(project.token, {
+    host,
+    protocol: 'https',
+    secret: 'sil_sk_not-the-secret',
+    logger,
+  });
   startedMs = Date.now();
   await drive(mp, serviceAccount, wrongSecret);
   endedMs = Date.now();
@@ -199,7 +297,9 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
   });
 
   it('reports success for track, track_batch, alias, people and groups calls', () => {
-    const others = Object.fromEntries([...callbacks].filter(([name]) => !name.startsWith('import')));
+    const others = Object.fromEntries(
+      [...callbacks].filter(([name]) => !name.startsWith('import')),
+    );
     // 4 track calls, alias, 12 people calls, 8 groups calls, 2 more track calls.
     expect(Object.keys(others)).toHaveLength(27);
     expect(others).toEqual(Object.fromEntries(Object.keys(others).map((name) => [name, null])));
@@ -238,13 +338,21 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
     expect(more).toEqual([]);
     expect(row!.timeMs).toBeGreaterThanOrEqual(startedMs);
     expect(row!.timeMs).toBeLessThanOrEqual(endedMs);
-    expect(row).toMatchObject({ distinctId: P(USER), countryCode: null, region: null, city: null, lib: 'node' });
+    expect(row).toMatchObject({
+      distinctId: P(USER),
+      countryCode: null,
+      region: null,
+      city: null,
+      lib: 'node',
+    });
     expect(row!.properties).toEqual({ $lib_version: SDK_VERSION });
   });
 
   it('track_batch: three events, stored once each although the batch was sent twice', () => {
     const batch = rows('Batch item');
-    expect(batch.map((r) => ({ n: r.properties.n, timeMs: r.timeMs, distinctId: r.distinctId }))).toEqual([
+    expect(
+      batch.map((r) => ({ n: r.properties.n, timeMs: r.timeMs, distinctId: r.distinctId })),
+    ).toEqual([
       { n: 1, timeMs: T_BATCH(), distinctId: P(USER) },
       { n: 2, timeMs: T_BATCH() + 1, distinctId: P(USER) },
       { n: 3, timeMs: T_BATCH() + 2, distinctId: P(USER) },
@@ -262,12 +370,42 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
   it('import, import_batch and a service-account import store the historical events', () => {
     const imported = snapshot.events
       .filter((e) => e.event.startsWith('Legacy'))
-      .map((e) => ({ event: e.event, timeMs: e.timeMs, insertId: e.insertId, distinctId: e.distinctId, props: e.properties }));
+      .map((e) => ({
+        event: e.event,
+        timeMs: e.timeMs,
+        insertId: e.insertId,
+        distinctId: e.distinctId,
+        props: e.properties,
+      }));
     expect(imported).toEqual([
-      { event: 'Legacy signup', timeMs: T_OLD() - 1_000, insertId: 'mpn-legacy-0000', distinctId: P(USER), props: { $lib_version: SDK_VERSION } },
-      { event: 'Legacy order', timeMs: T_OLD(), insertId: 'mpn-legacy-0001', distinctId: P(USER), props: { amount: 42, $lib_version: SDK_VERSION } },
-      { event: 'Legacy refund', timeMs: T_OLD() + 1_000, insertId: 'mpn-legacy-0002', distinctId: P(USER), props: { amount: -10 } },
-      { event: 'Legacy refund', timeMs: T_OLD() + 2_000, insertId: 'mpn-legacy-0003', distinctId: P(USER), props: { amount: -5 } },
+      {
+        event: 'Legacy signup',
+        timeMs: T_OLD() - 1_000,
+        insertId: 'mpn-legacy-0000',
+        distinctId: P(USER),
+        props: { $lib_version: SDK_VERSION },
+      },
+      {
+        event: 'Legacy order',
+        timeMs: T_OLD(),
+        insertId: 'mpn-legacy-0001',
+        distinctId: P(USER),
+        props: { amount: 42, $lib_version: SDK_VERSION },
+      },
+      {
+        event: 'Legacy refund',
+        timeMs: T_OLD() + 1_000,
+        insertId: 'mpn-legacy-0002',
+        distinctId: P(USER),
+        props: { amount: -10 },
+      },
+      {
+        event: 'Legacy refund',
+        timeMs: T_OLD() + 2_000,
+        insertId: 'mpn-legacy-0003',
+        distinctId: P(USER),
+        props: { amount: -5 },
+      },
     ]);
   });
 
@@ -282,10 +420,13 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
   it('alias: a $create_alias event and an alias → user identity link', () => {
     const [row, ...more] = rows('$create_alias');
     expect(more).toEqual([]);
-    expect(row).toMatchObject({ distinctId: P(USER), properties: { alias: P(ALIAS), $lib_version: SDK_VERSION } });
-    expect(snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({ aliasId, canonicalId }))).toEqual([
-      { aliasId: P(ALIAS), canonicalId: P(USER) },
-    ]);
+    expect(row).toMatchObject({
+      distinctId: P(USER),
+      properties: { alias: P(ALIAS), $lib_version: SDK_VERSION },
+    });
+    expect(
+      snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({ aliasId, canonicalId })),
+    ).toEqual([{ aliasId: P(ALIAS), canonicalId: P(USER) }]);
   });
 
   it('people: every operation applied in order; $email, $name, $phone dropped; $ip gives the location', () => {
@@ -343,7 +484,18 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
   });
 
   it('keeps no raw id, PII, IP or the project secret, in the store, its files or the logs', () => {
-    const needles = [USER, DOOMED, ALIAS, GLOBEX, EMAIL, FULL_NAME, PHONE, 'Acme Inc.', CLIENT_IP, project.secret];
+    const needles = [
+      USER,
+      DOOMED,
+      ALIAS,
+      GLOBEX,
+      EMAIL,
+      FULL_NAME,
+      PHONE,
+      'Acme Inc.',
+      CLIENT_IP,
+      project.secret,
+    ];
     expect(findLeaks(needles, { store: storeText(snapshot), serverOutput }, t.dataDir)).toEqual([]);
     // Control: the file scan does see stored strings.
     expect(findLeaks([P(USER)], {}, t.dataDir)).not.toEqual([]);

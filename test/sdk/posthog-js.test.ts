@@ -30,13 +30,15 @@ import type { WireRequest } from '../helpers/wire.js';
 const SDK_DIR = path.join(ROOT, 'node_modules/posthog-js');
 /** Self-contained browser build: defines `window.posthog` and loads nothing from PostHog's CDN. */
 const SDK_BUNDLE = fs.readFileSync(path.join(SDK_DIR, 'dist/array.full.no-external.js'));
-const SDK_VERSION = (JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'package.json'), 'utf8')) as { version: string })
-  .version;
+const SDK_VERSION = (
+  JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'package.json'), 'utf8')) as { version: string }
+).version;
 
 const SHOP = 'shop.example';
 /** A public address the bundled DB-IP database places in GB / England / London. */
 const CLIENT_IP = '81.2.69.142';
-const LANDING_PATH = '/pricing?utm_source=newsletter&utm_medium=email&gclid=abc123xyz&email=alice%40example.com#plans';
+const LANDING_PATH =
+  '/pricing?utm_source=newsletter&utm_medium=email&gclid=abc123xyz&email=alice%40example.com#plans';
 const REFERRER = 'https://news.example.org/article?id=5&reader=alice%40example.com';
 const EMAIL = 'alice@example.com';
 const FULL_NAME = 'Alice Liddell';
@@ -173,7 +175,9 @@ async function runJourney(mode: Mode): Promise<Driven> {
     const ids = await page.evaluate(
       async ({ token, apiHost, config, userId, aliasId, groupId, groupType, email, fullName }) => {
         const ph = (window as unknown as { posthog: PosthogPage }).posthog;
-        await new Promise<void>((resolve) => ph.init(token, { ...config, api_host: apiHost, loaded: () => resolve() }));
+        await new Promise<void>((resolve) =>
+          ph.init(token, { ...config, api_host: apiHost, loaded: () => resolve() }),
+        );
         const device = String(ph.get_property('$device_id'));
         const anon = ph.get_distinct_id();
         ph.capture('$pageview');
@@ -198,7 +202,21 @@ async function runJourney(mode: Mode): Promise<Driven> {
       },
     );
     await wire.waitForDelivered('/e', JOURNEY_EVENTS.length);
-    return { project, userId, aliasId, groupId, ids, wire: [...wire.requests], startedMs, endedMs: Date.now() };
+    if (mode.remote) {
+      await wire.waitFor('the remote config and feature flags requests', (requests) =>
+        ['/array/', '/flags'].every((prefix) => requests.some((r) => r.path.startsWith(prefix))),
+      );
+    }
+    return {
+      project,
+      userId,
+      aliasId,
+      groupId,
+      ids,
+      wire: [...wire.requests],
+      startedMs,
+      endedMs: Date.now(),
+    };
   });
 }
 
@@ -225,7 +243,9 @@ beforeAll(async () => {
     const sessionIds = d.wire.flatMap((w) =>
       w.records.flatMap((r) => {
         const props = (r.properties ?? {}) as Record<string, unknown>;
-        return [props.$session_id, props.$window_id].filter((v): v is string => typeof v === 'string');
+        return [props.$session_id, props.$window_id].filter(
+          (v): v is string => typeof v === 'string',
+        );
       }),
     );
     const users = await pseudonymsOf(t, d.project.project_id, [
@@ -243,7 +263,10 @@ beforeAll(async () => {
   for (const [name, d] of driven) {
     const snapshot = await readSnapshot(t.dataDir, d.project.project_id);
     const p = pseudonyms.get(name)!;
-    outcomes.set(name, { ok: true, run: { ...d, pseudonyms: p.users, groupPseudonym: p.group, snapshot } });
+    outcomes.set(name, {
+      ok: true,
+      run: { ...d, pseudonyms: p.users, groupPseudonym: p.group, snapshot },
+    });
   }
 }, 120_000);
 
@@ -311,11 +334,18 @@ describe.each(MODES)('posthog-js $name', (mode) => {
       // Current posthog-js wraps events as {api_key, batch, sent_at}.
       expect(request.batched).toBe(true);
     }
-    expect(r.wire.filter((w) => w.status !== 200).map((w) => `${w.method} ${w.path} ${w.status}`)).toEqual([]);
-    const other = r.wire.filter((w) => !w.path.startsWith('/e')).map((w) => `${w.method} ${w.path}`);
+    expect(
+      r.wire.filter((w) => w.status !== 200).map((w) => `${w.method} ${w.path} ${w.status}`),
+    ).toEqual([]);
+    const other = r.wire
+      .filter((w) => !w.path.startsWith('/e'))
+      .map((w) => `${w.method} ${w.path}`);
     if (mode.remote) {
       expect(other).toEqual(
-        expect.arrayContaining([`GET /array/${r.project.token}/config`, expect.stringMatching(/^POST \/flags\/?$/)]),
+        expect.arrayContaining([
+          `GET /array/${r.project.token}/config`,
+          expect.stringMatching(/^POST \/flags\/?$/),
+        ]),
       );
     } else {
       expect(other).toEqual([]);
@@ -333,7 +363,9 @@ describe.each(MODES)('posthog-js $name', (mode) => {
     for (const row of r.snapshot.events) {
       const wire = sent(r, row.event);
       // Clock-skew corrected: timestamp + (receive time − sent_at), on one machine a few ms.
-      expect(Math.abs(row.timeMs - Date.parse(String(wire.timestamp))), row.event).toBeLessThan(2_000);
+      expect(Math.abs(row.timeMs - Date.parse(String(wire.timestamp))), row.event).toBeLessThan(
+        2_000,
+      );
       expect(row.timeMs).toBeGreaterThanOrEqual(r.startedMs);
       expect(row.timeMs).toBeLessThanOrEqual(r.endedMs);
       expect(row.distinctId, row.event).toBe(anonymous.has(row.event) ? device : user);
@@ -390,7 +422,10 @@ describe.each(MODES)('posthog-js $name', (mode) => {
       $group_set: { industry: 'widgets' },
       $groups: { [GROUP_TYPE]: group },
     });
-    expect(byName.get('Invoice paid')).toMatchObject({ amount: 120, $groups: { [GROUP_TYPE]: group } });
+    expect(byName.get('Invoice paid')).toMatchObject({
+      amount: 120,
+      $groups: { [GROUP_TYPE]: group },
+    });
     expect(byName.get('$pageview')).toMatchObject({ title: 'Pricing' });
     for (const row of r.snapshot.events) {
       const wire = sent(r, row.event).properties as Record<string, unknown>;
@@ -403,7 +438,8 @@ describe.each(MODES)('posthog-js $name', (mode) => {
         $session_entry_url: cleanLanding(),
         $session_entry_referring_domain: 'news.example.org',
       });
-      for (const key of NEVER_KEPT) expect(row.properties, `${row.event}.${key}`).not.toHaveProperty(key);
+      for (const key of NEVER_KEPT)
+        expect(row.properties, `${row.event}.${key}`).not.toHaveProperty(key);
     }
   });
 
@@ -423,14 +459,25 @@ describe.each(MODES)('posthog-js $name', (mode) => {
       $initial_utm_source: 'newsletter',
       $initial_pathname: '/pricing',
     });
-    for (const key of ['email', 'name', '$initial_referrer', '$initial_gclid', '$referrer', 'gclid', '$city']) {
+    for (const key of [
+      'email',
+      'name',
+      '$initial_referrer',
+      '$initial_gclid',
+      '$referrer',
+      'gclid',
+      '$city',
+    ]) {
       expect(props, key).not.toHaveProperty(key);
     }
   });
 
   it('links the device (identify) and the alias (alias) to the user', () => {
     const r = run();
-    const links = r.snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({ aliasId, canonicalId }));
+    const links = r.snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({
+      aliasId,
+      canonicalId,
+    }));
     expect(links).toHaveLength(2);
     expect(links).toEqual(
       expect.arrayContaining([
@@ -461,7 +508,9 @@ describe.each(MODES)('posthog-js $name', (mode) => {
       'Windows NT 10.0; Win64; x64',
       CLIENT_IP,
     ];
-    expect(findLeaks(needles, { store: storeText(r.snapshot), serverOutput }, t.dataDir)).toEqual([]);
+    expect(findLeaks(needles, { store: storeText(r.snapshot), serverOutput }, t.dataDir)).toEqual(
+      [],
+    );
     // Control: the file scan does see stored strings (here, the user's pseudonym).
     expect(findLeaks([P(r.userId)], {}, t.dataDir)).not.toEqual([]);
   });
@@ -475,11 +524,21 @@ describe('posthog-js group()', () => {
       const r = runOf(mode.name);
       return r.snapshot.profiles
         .filter((p) => p.groupKey !== '')
-        .map(({ groupKey, profileId, properties }) => ({ mode: mode.name, groupKey, profileId, properties }));
+        .map(({ groupKey, profileId, properties }) => ({
+          mode: mode.name,
+          groupKey,
+          profileId,
+          properties,
+        }));
     });
     const expected = MODES.map((mode) => [
       // `name` is profile PII by Sillage's default policy, for groups too.
-      { mode: mode.name, groupKey: GROUP_TYPE, profileId: runOf(mode.name).groupPseudonym, properties: { industry: 'widgets' } },
+      {
+        mode: mode.name,
+        groupKey: GROUP_TYPE,
+        profileId: runOf(mode.name).groupPseudonym,
+        properties: { industry: 'widgets' },
+      },
     ]);
     expect(actual).toEqual(expected);
   });

@@ -22,7 +22,9 @@ import { nextEvent } from '../helpers/wait.js';
 
 // The package's "exports" hide package.json; read it from disk.
 const SDK_VERSION = (
-  JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/posthog-node/package.json'), 'utf8')) as {
+  JSON.parse(
+    fs.readFileSync(path.join(ROOT, 'node_modules/posthog-node/package.json'), 'utf8'),
+  ) as {
     version: string;
   }
 ).version;
@@ -61,14 +63,21 @@ interface FlushedMessage {
 function recordingFetch(log: SentRequest[]): FetchFn {
   return async (url, options) => {
     const raw = options.body;
-    const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw instanceof Uint8Array ? Buffer.from(raw) : Buffer.alloc(0);
+    const bytes =
+      typeof raw === 'string'
+        ? Buffer.from(raw)
+        : raw instanceof Uint8Array
+          ? Buffer.from(raw)
+          : Buffer.alloc(0);
     const gzipped = options.headers['Content-Encoding'] === 'gzip';
     const response = await fetch(url, options);
     log.push({
       url,
       headers: options.headers,
       status: response.status,
-      payload: JSON.parse((gzipped ? gunzipSync(bytes) : bytes).toString('utf8')) as SentRequest['payload'],
+      payload: JSON.parse(
+        (gzipped ? gunzipSync(bytes) : bytes).toString('utf8'),
+      ) as SentRequest['payload'],
     });
     return response;
   };
@@ -86,14 +95,24 @@ let startedMs = 0;
 let endedMs = 0;
 const T_PAST = Date.parse('2026-01-02T03:04:05.678Z');
 
-const wire = { flushAt: [] as SentRequest[], flushInterval: [] as SentRequest[], shutdown: [] as SentRequest[] };
+const wire = {
+  flushAt: [] as SentRequest[],
+  flushInterval: [] as SentRequest[],
+  shutdown: [] as SentRequest[],
+};
 const flushed = { flushAt: [] as FlushedMessage[], flushInterval: [] as FlushedMessage[] };
 let sentBeforeShutdown = -1;
 const sdkErrors: string[] = [];
 
 function client(options: Partial<PostHogOptions>, log: SentRequest[]): PostHog {
-  const ph = new PostHog(project.token, { host: server!.url, fetch: recordingFetch(log), ...options });
-  ph.on('error', (error: unknown) => sdkErrors.push(error instanceof Error ? error.message : String(error)));
+  const ph = new PostHog(project.token, {
+    host: server!.url,
+    fetch: recordingFetch(log),
+    ...options,
+  });
+  ph.on('error', (error: unknown) =>
+    sdkErrors.push(error instanceof Error ? error.message : String(error)),
+  );
   return ph;
 }
 
@@ -105,14 +124,16 @@ beforeAll(async () => {
   // 1. flushAt: the third capture triggers a flush (no timer: flushInterval 0).
   const a = client({ flushAt: 3, flushInterval: 0 }, wire.flushAt);
   const aFlushed = nextEvent<FlushedMessage[]>(a, 'flush', 'the flushAt=3 flush');
-  for (let n = 1; n <= 3; n++) a.capture({ distinctId: BATCH_USER, event: 'Batch A', properties: { n } });
+  for (let n = 1; n <= 3; n++)
+    a.capture({ distinctId: BATCH_USER, event: 'Batch A', properties: { n } });
   flushed.flushAt = await aFlushed;
   await a.shutdown();
 
   // 2. flushInterval: two captures, far below flushAt, go out on the 100 ms timer.
   const b = client({ flushAt: 100, flushInterval: 100 }, wire.flushInterval);
   const bFlushed = nextEvent<FlushedMessage[]>(b, 'flush', 'the flushInterval flush');
-  for (let n = 1; n <= 2; n++) b.capture({ distinctId: BATCH_USER, event: 'Batch B', properties: { n } });
+  for (let n = 1; n <= 2; n++)
+    b.capture({ distinctId: BATCH_USER, event: 'Batch B', properties: { n } });
   flushed.flushInterval = await bFlushed;
   await b.shutdown();
 
@@ -131,7 +152,11 @@ beforeAll(async () => {
     disableGeoip: false,
     timestamp: new Date(T_PAST),
   });
-  c.capture({ distinctId: USER, event: 'Support ticket', properties: { note: `call me on ${PHONE}`, email: EMAIL } });
+  c.capture({
+    distinctId: USER,
+    event: 'Support ticket',
+    properties: { note: `call me on ${PHONE}`, email: EMAIL },
+  });
   c.identify({
     distinctId: USER,
     properties: {
@@ -150,7 +175,13 @@ beforeAll(async () => {
   await c.shutdown();
   endedMs = Date.now();
 
-  users = await pseudonymsOf(t, project.project_id, [USER, BATCH_USER, ANON, ALIAS, `$${GROUP_TYPE}_${ACME}`]);
+  users = await pseudonymsOf(t, project.project_id, [
+    USER,
+    BATCH_USER,
+    ANON,
+    ALIAS,
+    `$${GROUP_TYPE}_${ACME}`,
+  ]);
   acme = pseudonymOf(await pseudonymsOf(t, project.project_id, [ACME], GROUP_TYPE), ACME);
   serverExit = await server.stop('SIGTERM');
   serverOutput = server.output();
@@ -213,7 +244,9 @@ describe('posthog-node', () => {
         expect(r.timeMs).toBeGreaterThanOrEqual(startedMs);
         expect(r.timeMs).toBeLessThanOrEqual(endedMs);
       }
-      expect(stored.map((r) => r.properties.n).sort()).toEqual(messages.map((m) => m.properties.n).sort());
+      expect(stored.map((r) => r.properties.n).sort()).toEqual(
+        messages.map((m) => m.properties.n).sort(),
+      );
     }
   });
 
@@ -233,7 +266,12 @@ describe('posthog-node', () => {
 
   it('capture with disableGeoip false and a past timestamp: located by $ip, stored at that time', () => {
     const row = one('Geo checked');
-    expect(row).toMatchObject({ distinctId: P(USER), countryCode: 'GB', region: 'England', city: null });
+    expect(row).toMatchObject({
+      distinctId: P(USER),
+      countryCode: 'GB',
+      region: 'England',
+      city: null,
+    });
     // Skew-corrected by (receive − sent_at), which on one machine is milliseconds.
     expect(Math.abs(row.timeMs - T_PAST)).toBeLessThan(2_000);
     expect(row.properties).not.toHaveProperty('$ip');
@@ -258,11 +296,17 @@ describe('posthog-node', () => {
   });
 
   it('alias: $create_alias event with the alias pseudonymised', () => {
-    expect(one('$create_alias')).toMatchObject({ distinctId: P(USER), properties: { alias: P(ALIAS) } });
+    expect(one('$create_alias')).toMatchObject({
+      distinctId: P(USER),
+      properties: { alias: P(ALIAS) },
+    });
   });
 
   it('identity links: the anonymous id ($anon_distinct_id) and the alias both point at the user', () => {
-    const links = snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({ aliasId, canonicalId }));
+    const links = snapshot.identityLinks.map(({ aliasId, canonicalId }) => ({
+      aliasId,
+      canonicalId,
+    }));
     expect(links).toHaveLength(2);
     expect(links).toEqual(
       expect.arrayContaining([
@@ -289,12 +333,27 @@ describe('posthog-node', () => {
       .filter((p) => p.groupKey !== '')
       .map(({ groupKey, profileId, properties }) => ({ groupKey, profileId, properties }));
     expect(groups).toEqual([
-      { groupKey: GROUP_TYPE, profileId: acme, properties: { industry: 'widgets', employees: 250 } },
+      {
+        groupKey: GROUP_TYPE,
+        profileId: acme,
+        properties: { industry: 'widgets', employees: 250 },
+      },
     ]);
   });
 
   it('keeps no raw id, PII or IP, in the store, its files or the logs', () => {
-    const needles = [USER, BATCH_USER, ANON, ALIAS, ACME, EMAIL, FULL_NAME, PHONE, 'Acme Inc.', CLIENT_IP];
+    const needles = [
+      USER,
+      BATCH_USER,
+      ANON,
+      ALIAS,
+      ACME,
+      EMAIL,
+      FULL_NAME,
+      PHONE,
+      'Acme Inc.',
+      CLIENT_IP,
+    ];
     expect(findLeaks(needles, { store: storeText(snapshot), serverOutput }, t.dataDir)).toEqual([]);
     // Control: the file scan does see stored strings.
     expect(findLeaks([P(USER)], {}, t.dataDir)).not.toEqual([]);

@@ -62,6 +62,16 @@ function context(
   };
 }
 
+/** True when the records came in a `data=` form field or query parameter (the SDKs' encoding). */
+function isFormPayload(request: FastifyRequest): boolean {
+  if ((request.query as Record<string, string | undefined>).data !== undefined) return true;
+  const type = header(request, 'content-type') ?? '';
+  if (type.startsWith('application/x-www-form-urlencoded')) return true;
+  return (
+    Buffer.isBuffer(request.body) && request.body.subarray(0, 5).toString('latin1') === 'data='
+  );
+}
+
 /** Mixpanel's `ip` query parameter: browser default 1, Node SDK default 0, absent means 1. */
 function ipModeFrom(request: FastifyRequest): IpMode {
   const ip = (request.query as Record<string, string | undefined>).ip;
@@ -128,7 +138,11 @@ async function handleMixpanel(
       : mapMixpanelEvents(records, ctx, { importMode: kind === 'import' });
   const outcome = await deps.pipeline.ingest({ ...mapped, context: ctx, projectId });
   failIfUnattributed(outcome);
-  if (kind === 'import') return sendImportResult(reply, opts, outcome.accepted, outcome.errors);
+  // The mixpanel Node SDK posts `data=` forms to /import and accepts only `1` (or verbose JSON
+  // with status 1); raw JSON / NDJSON callers and `strict=1` get Mixpanel's /import JSON.
+  if (kind === 'import' && (opts.strict || !isFormPayload(request))) {
+    return sendImportResult(reply, opts, outcome.accepted, outcome.errors);
+  }
   return sendMixpanelOk(reply, opts, outcome.accepted + outcome.ignored, outcome.errors);
 }
 

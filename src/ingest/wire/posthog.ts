@@ -159,6 +159,32 @@ function mapEvent(
     });
   }
 
+  // `$groupidentify` (posthog-js `group()`, posthog-node `groupIdentify`) sets a group profile.
+  const groupType = properties.$group_type;
+  const groupKey = properties.$group_key;
+  const groupSet = properties.$group_set;
+  if (
+    name === '$groupidentify' &&
+    typeof groupType === 'string' &&
+    groupType !== '' &&
+    (typeof groupKey === 'string' || typeof groupKey === 'number')
+  ) {
+    if (groupSet !== undefined && groupSet !== null && !isJsonObject(groupSet)) {
+      return reject('properties.$group_set', '$group_set must be a JSON object');
+    }
+    updates.push({
+      index,
+      token,
+      target: { kind: 'group', groupKey: groupType, groupId: String(groupKey) },
+      op: '$set',
+      value: isJsonObject(groupSet) ? groupSet : {},
+      timeMs,
+      ignoreTime: false,
+      geoIp: null,
+      userAgent: null,
+    });
+  }
+
   return {
     kind: 'ok',
     event: {

@@ -76,7 +76,9 @@ export class DuckDbMetaStore implements MetaStore {
 
   async findProjectBySecretHash(secretHash: string): Promise<ProjectRecord | null> {
     return this.db.meta.run(async (c) => {
-      const r = await c.runAndReadAll('SELECT * FROM projects WHERE secret_hash = $1', [secretHash]);
+      const r = await c.runAndReadAll('SELECT * FROM projects WHERE secret_hash = $1', [
+        secretHash,
+      ]);
       const row = r.getRowObjects()[0];
       return row ? toProject(row) : null;
     });
@@ -129,6 +131,16 @@ export class DuckDbMetaStore implements MetaStore {
         before: row[2] === null ? null : (JSON.parse(String(row[2])) as PolicyRecord),
         after: JSON.parse(String(row[3])) as PolicyRecord,
       }));
+    });
+  }
+
+  async knownGroupKeys(projectId: string): Promise<string[]> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll(
+        "SELECT DISTINCT group_key FROM profiles WHERE project_id = $1 AND group_key <> '' ORDER BY 1",
+        [projectId],
+      );
+      return r.getRows().map((row) => String(row[0]));
     });
   }
 
