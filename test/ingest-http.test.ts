@@ -272,7 +272,15 @@ describe('/import', () => {
       body: form([rec('imp2')]),
       headers: { authorization: basic(s.project.token) },
     });
-    expect(res.json()).toMatchObject({ code: 200, num_records_imported: 1 });
+    // A `data=` form (the Node SDK's encoding) gets the SDK's own success body…
+    expect(res.body).toBe('1');
+    // …and Mixpanel's /import JSON under strict=1.
+    const strict = await inject({
+      url: '/import?strict=1',
+      body: form([rec('imp2b')]),
+      headers: { authorization: basic(s.project.token) },
+    });
+    expect(strict.json()).toMatchObject({ code: 200, num_records_imported: 1 });
   });
   it('rejects a wrong secret with 401 in Mixpanel format', async () => {
     const res = await inject({
