@@ -22,7 +22,14 @@ describe('sillage import --format mixpanel', () => {
     const base = 1_700_000_000;
     const rec = (i: number) => ({
       event: i % 2 ? 'Viewed' : 'Signed up',
-      properties: { time: base + i, distinct_id: `user-${i % 3}`, $insert_id: `ins-${i}`, mp_country_code: 'FR', $city: 'Paris', plan: 'pro' },
+      properties: {
+        time: base + i,
+        distinct_id: `user-${i % 3}`,
+        $insert_id: `ins-${i}`,
+        mp_country_code: 'FR',
+        $city: 'Paris',
+        plan: 'pro',
+      },
     });
     const lines = [
       JSON.stringify(rec(0)),
@@ -38,7 +45,17 @@ describe('sillage import --format mixpanel', () => {
     const file = path.join(t.base, 'export.json.gz');
     fs.writeFileSync(file, gzipSync(lines.join('\n') + '\n'));
 
-    const first = JSON.parse(await runCli(t, ['import', '--project', project.project_id, '--format', 'mixpanel', '--json', file])) as Summary;
+    const first = JSON.parse(
+      await runCli(t, [
+        'import',
+        '--project',
+        project.project_id,
+        '--format',
+        'mixpanel',
+        '--json',
+        file,
+      ]),
+    ) as Summary;
     expect(first).toMatchObject({ lines: 8, imported: 5, duplicates: 1, rejected: 2 });
     expect(first.reasons.map((r) => [r.field, r.lines])).toEqual(
       expect.arrayContaining([
@@ -47,7 +64,9 @@ describe('sillage import --format mixpanel', () => {
       ]),
     );
 
-    const second = JSON.parse(await runCli(t, ['import', '--project', project.project_id, '--json', file])) as Summary;
+    const second = JSON.parse(
+      await runCli(t, ['import', '--project', project.project_id, '--json', file]),
+    ) as Summary;
     expect(second).toMatchObject({ imported: 0, duplicates: 6, rejected: 2 });
 
     const rows = await readEvents(t.dataDir, project.project_id);
@@ -60,6 +79,8 @@ describe('sillage import --format mixpanel', () => {
     expect(human).toContain('0 events imported');
     expect(human).toContain('duplicates skipped');
 
-    await expect(runCli(t, ['import', '--project', 'prj_missing', file])).rejects.toThrow(/no such project/);
+    await expect(runCli(t, ['import', '--project', 'prj_missing', file])).rejects.toThrow(
+      /no such project/,
+    );
   });
 });

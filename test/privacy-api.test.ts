@@ -11,7 +11,12 @@ afterAll(async () => {
   await s.close();
 });
 
-const api = (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown, key = s.project.secret) =>
+const api = (
+  method: 'GET' | 'PUT' | 'POST',
+  path: string,
+  body?: unknown,
+  key = s.project.secret,
+) =>
   s.server.app.inject({
     method,
     url: `/api/v1/projects/${s.project.project_id}/privacy${path}`,
@@ -24,20 +29,43 @@ const track = (properties: Record<string, unknown>) =>
     method: 'POST',
     url: '/track',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: 'data=' + encodeURIComponent(JSON.stringify([{ event: 'E', properties: { token: s.project.token, distinct_id: 'd', ...properties } }])),
+    payload:
+      'data=' +
+      encodeURIComponent(
+        JSON.stringify([
+          { event: 'E', properties: { token: s.project.token, distinct_id: 'd', ...properties } },
+        ]),
+      ),
   });
 
 describe('privacy API', () => {
   it('reports what was caught, by property and kind', async () => {
-    await track({ note: 'mail a@example.com and b@example.com', $email: 'c@example.com', gclid: 'abc', $insert_id: 'r1' });
+    await track({
+      note: 'mail a@example.com and b@example.com',
+      $email: 'c@example.com',
+      gclid: 'abc',
+      $insert_id: 'r1',
+    });
     const res = await api('GET', '/report');
     expect(res.statusCode).toBe(200);
     const report = res.json();
     const count = (property: string, kind: string) =>
-      report.totals.find((t: { property: string; kind: string }) => t.property === property && t.kind === kind)?.count ?? 0;
+      report.totals.find(
+        (t: { property: string; kind: string }) => t.property === property && t.kind === kind,
+      )?.count ?? 0;
     expect(count('note', 'email')).toBe(2);
-    expect(report.totals.some((t: { property: string; kind: string }) => t.property === '$email' && t.kind.startsWith('dropped:'))).toBe(true);
-    expect(report.totals.some((t: { property: string; kind: string }) => t.property === 'gclid' && t.kind.startsWith('dropped:'))).toBe(true);
+    expect(
+      report.totals.some(
+        (t: { property: string; kind: string }) =>
+          t.property === '$email' && t.kind.startsWith('dropped:'),
+      ),
+    ).toBe(true);
+    expect(
+      report.totals.some(
+        (t: { property: string; kind: string }) =>
+          t.property === 'gclid' && t.kind.startsWith('dropped:'),
+      ),
+    ).toBe(true);
     expect(report.by_day.length).toBeGreaterThan(0);
     expect(report.loosenings).toEqual([]);
   });
@@ -57,10 +85,20 @@ describe('privacy API', () => {
 
   it('applies, records and explains a policy change', async () => {
     const before = await api('GET', '/policy');
-    expect(before.json().policy).toMatchObject({ geo: 'region', vault: false, keepClickIds: false });
-    const res = await api('PUT', '/policy', { geo: 'city', keepClickIds: true, properties: { search_term: 'drop' } });
+    expect(before.json().policy).toMatchObject({
+      geo: 'region',
+      vault: false,
+      keepClickIds: false,
+    });
+    const res = await api('PUT', '/policy', {
+      geo: 'city',
+      keepClickIds: true,
+      properties: { search_term: 'drop' },
+    });
     expect(res.statusCode).toBe(200);
-    expect(res.json().loosenings).toEqual(expect.arrayContaining(['geolocation stored down to city', 'ad click ids kept']));
+    expect(res.json().loosenings).toEqual(
+      expect.arrayContaining(['geolocation stored down to city', 'ad click ids kept']),
+    );
     // Takes effect for the next events: a dropped property is gone, click ids are kept.
     await track({ search_term: 'shoes', gclid: 'kept-click', $insert_id: 'r2' });
     const rows = await s.server.runtime.events.listEvents(s.project.project_id);

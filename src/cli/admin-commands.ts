@@ -9,6 +9,7 @@ import {
   getPolicy,
   policyHistory,
   privacyReport,
+  revealSubject,
   setPolicy,
 } from '../projects/privacy-operations.js';
 import type { JsonValue } from '../ingest/records.js';
@@ -84,6 +85,10 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     'privacy-erase': (body) => {
       const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
       return eraseSubject(runtime, b.projectId, b.user);
+    },
+    'privacy-reveal': (body) => {
+      const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
+      return revealSubject(runtime, b.projectId, b.user);
     },
     'policy-get': (body) =>
       getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),

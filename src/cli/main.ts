@@ -8,6 +8,7 @@ import {
   getPolicy,
   policyHistory,
   privacyReport,
+  revealSubject,
   setPolicy,
   type PrivacyReportView,
 } from '../projects/privacy-operations.js';
@@ -221,6 +222,22 @@ privacy
     out(JSON.stringify(result));
   });
 
+privacy
+  .command('reveal')
+  .description(
+    "print a person's profile PII from the encrypted vault (only with the vault enabled)",
+  )
+  .requiredOption('--project <id>', 'project id')
+  .requiredOption('--user <id>', 'the user id as your app sent it')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { project: string; user: string; data?: string }) => {
+    const body = { projectId: opts.project, user: opts.user };
+    const result = await viaServerOrStore({ data: opts.data }, 'privacy-reveal', body, (rt) =>
+      revealSubject(rt, opts.project, opts.user),
+    );
+    out(JSON.stringify(result));
+  });
+
 const policy = privacy.command('policy').description("read or change a project's privacy policy");
 policy
   .command('get')
@@ -294,7 +311,9 @@ program
       throw new AppError('STORE_UNAVAILABLE', 'the server is running: stop it before compacting');
     }
     const result = await compactDatabase(config.dataDir);
-    out(`compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`);
+    out(
+      `compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`,
+    );
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -70,8 +70,10 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const projects = new ProjectDirectory(meta, master.key);
     const writer = new GroupCommitWriter(events, logger, config.writer);
     const enrich = await createEnrichStage();
+    const vault = new VaultService(new DuckDbVaultStore(db));
     const pipeline = new IngestPipeline({
       projects,
+      vault,
       enrich,
       privacy: createPrivacyStage(),
       writer,
@@ -85,7 +87,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       projects,
       writer,
       pipeline,
-      vault: new VaultService(new DuckDbVaultStore(db)),
+      vault,
       masterKeyNotice: master.notice,
       async close() {
         await writer.close();

@@ -2,6 +2,7 @@
 import type { Logger } from '../shared/log.js';
 import type { CommitBatch, CommitResult } from '../store/types.js';
 import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
+import type { VaultService } from '../projects/vault.js';
 import type { EnrichFn } from './enrich-stage.js';
 import { privacyCountRows, type PrivacyStage } from './privacy-stage.js';
 import { PrivacyCounters } from '../privacy/index.js';
@@ -41,6 +42,8 @@ export interface IngestInput {
 
 export interface PipelineDeps {
   projects: ProjectDirectory;
+  /** The opt-in PII vault (used only by projects whose policy enables it). */
+  vault: VaultService;
   enrich: EnrichFn;
   privacy: PrivacyStage;
   writer: GroupCommitWriter;
@@ -56,7 +59,12 @@ export class IngestPipeline {
 
   async ingest(input: IngestInput): Promise<IngestOutcome> {
     const errors = [...input.errors];
-    const batch: CommitBatch = { events: [], profileUpdates: [], identityLinks: [], privacyCounts: [] };
+    const batch: CommitBatch = {
+      events: [],
+      profileUpdates: [],
+      identityLinks: [],
+      privacyCounts: [],
+    };
     let missingToken = 0;
     let unknownToken = 0;
     const fixed = input.projectId ? await this.deps.projects.byId(input.projectId) : null;
@@ -69,20 +77,35 @@ export class IngestPipeline {
       if (fixed) {
         // With credentials, a token in the record must still belong to the same project.
         if (token !== null && token !== fixed.project.token) {
-          errors.push({ index, insertId, field: 'properties.token', message: 'token does not belong to the authenticated project' });
+          errors.push({
+            index,
+            insertId,
+            field: 'properties.token',
+            message: 'token does not belong to the authenticated project',
+          });
           return null;
         }
         return fixed;
       }
       if (token === null || token === '') {
         missingToken++;
-        errors.push({ index, insertId, field: 'properties.token', message: 'missing project token' });
+        errors.push({
+          index,
+          insertId,
+          field: 'properties.token',
+          message: 'missing project token',
+        });
         return null;
       }
       const project = await this.deps.projects.byToken(token);
       if (!project) {
         unknownToken++;
-        errors.push({ index, insertId, field: 'properties.token', message: 'unknown project token' });
+        errors.push({
+          index,
+          insertId,
+          field: 'properties.token',
+          message: 'unknown project token',
+        });
       }
       return project;
     };
@@ -110,12 +133,25 @@ export class IngestPipeline {
       const project = await resolve(update.token, update.index, null);
       if (!project) continue;
       const enriched = this.deps.enrich(update, input.context);
-      batch.profileUpdates.push(...this.deps.privacy.profile(project, update, enriched, countersFor(project)));
+      const clean = this.deps.privacy.profile(project, update, enriched, countersFor(project));
+      batch.profileUpdates.push(...clean.rows);
+      // Vault values are sealed and stored before the request is acknowledged.
+      if (clean.vault) {
+        await this.deps.vault.seal(
+          project,
+          clean.vault.subjectId,
+          clean.vault.values,
+          clean.vault.mode,
+          update.timeMs,
+        );
+      }
       accepted++;
     }
 
     for (const [projectId, counters] of countersByProject) {
-      batch.privacyCounts.push(...privacyCountRows(projectId, counters, input.context.receivedAtMs));
+      batch.privacyCounts.push(
+        ...privacyCountRows(projectId, counters, input.context.receivedAtMs),
+      );
     }
     // Resolves only once the batch is durable (or throws: overload, store failure).
     const committed = await this.deps.writer.submit(batch, { exclusive: input.exclusive ?? false });

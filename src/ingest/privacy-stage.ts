@@ -43,7 +43,14 @@ export interface PrivacyStage {
     u: IncomingProfileUpdate,
     enriched: EnrichedFields,
     counters: PrivacyCounters,
-  ): ProfileUpdateRow[];
+  ): CleanProfileUpdate;
+}
+
+/** A profile update after the privacy stage, and the PII it holds back for the vault (if on). */
+export interface CleanProfileUpdate {
+  rows: ProfileUpdateRow[];
+  /** Plaintext PII to seal under the subject's key before acknowledging; null when none. */
+  vault: { subjectId: string; values: JsonObject; mode: 'set' | 'set_once' } | null;
 }
 
 /** SDK insert ids are random tokens; anything else is replaced by a derived id. */
@@ -161,7 +168,7 @@ export function createPrivacyStage(): PrivacyStage {
       // A group key named on a group profile marks that property as a group id on events too.
       if (u.target.kind === 'group') project.groupKeys.add(u.target.groupKey);
       const ctx = sanitizeContext(project, counters);
-      const { value } = sanitizeProfileUpdate(u.op, u.value, ctx);
+      const { value, vault } = sanitizeProfileUpdate(u.op, u.value, ctx);
       const base =
         u.target.kind === 'user'
           ? {
@@ -189,7 +196,15 @@ export function createPrivacyStage(): PrivacyStage {
           rows.push({ ...base, op: '$set', value: geoProps, timeMs: u.timeMs, ignoreTime: true });
         }
       }
-      return rows;
+      const sealed =
+        Object.keys(vault).length > 0 && (u.op === '$set' || u.op === '$set_once')
+          ? {
+              subjectId: base.profileId,
+              values: vault,
+              mode: u.op === '$set' ? ('set' as const) : ('set_once' as const),
+            }
+          : null;
+      return { rows, vault: sealed };
     },
   };
 }

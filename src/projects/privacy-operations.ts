@@ -11,6 +11,7 @@ import type { Logger } from '../shared/log.js';
 import type { EventStore, MetaStore, PolicyChange } from '../store/types.js';
 import type { ProjectDirectory } from './index.js';
 import type { VaultService } from './vault.js';
+import type { JsonObject } from '../ingest/records.js';
 
 export interface PrivacyOperationsDeps {
   projects: ProjectDirectory;
@@ -147,6 +148,21 @@ export async function eraseSubject(
     if (await deps.vault.erase(project, pseudonym)) vaultKeyDeleted = true;
   }
   return { pseudonyms, events_deleted: deleted, vault_key_deleted: vaultKeyDeleted };
+}
+
+/**
+ * Opens a subject's vault values (profile PII kept sealed when the policy enables the vault). A
+ * sensitive action: offered only to the key holder on the server (CLI) until accounts with
+ * step-up authentication exist.
+ */
+export async function revealSubject(
+  deps: PrivacyOperationsDeps,
+  projectId: string,
+  rawUserId: string,
+): Promise<{ pseudonym: string; values: JsonObject }> {
+  const project = await requireProject(deps, projectId);
+  const pseudonym = project.pseudonymise(rawUserId);
+  return { pseudonym, values: await deps.vault.reveal(project, pseudonym) };
 }
 
 /** Deletes events older than each project's retention period; returns counts per project. */

@@ -11,18 +11,26 @@ import { DUCKDB_FILE } from './database.js';
  * Rewrites `dataDir`'s database into a new file holding only live rows, then replaces the old
  * file (and its WAL). Needs exclusive access: the server must be stopped. Returns the sizes.
  */
-export async function compactDatabase(dataDir: string): Promise<{ beforeBytes: number; afterBytes: number }> {
+export async function compactDatabase(
+  dataDir: string,
+): Promise<{ beforeBytes: number; afterBytes: number }> {
   const file = path.join(dataDir, DUCKDB_FILE);
-  if (!fs.existsSync(file)) throw new AppError('STORE_UNAVAILABLE', 'no database in this data directory');
+  if (!fs.existsSync(file))
+    throw new AppError('STORE_UNAVAILABLE', 'no database in this data directory');
   const fresh = path.join(dataDir, `${DUCKDB_FILE}.compacting`);
   fs.rmSync(fresh, { force: true });
   fs.rmSync(`${fresh}.wal`, { force: true });
-  const beforeBytes = fs.statSync(file).size + (fs.existsSync(`${file}.wal`) ? fs.statSync(`${file}.wal`).size : 0);
+  const beforeBytes =
+    fs.statSync(file).size + (fs.existsSync(`${file}.wal`) ? fs.statSync(`${file}.wal`).size : 0);
   let instance: DuckDBInstance;
   try {
     instance = await DuckDBInstance.create(file, { temp_directory: path.join(dataDir, 'tmp') });
   } catch (cause) {
-    throw new AppError('STORE_UNAVAILABLE', 'the database is in use (stop the server before compacting)', { cause });
+    throw new AppError(
+      'STORE_UNAVAILABLE',
+      'the database is in use (stop the server before compacting)',
+      { cause },
+    );
   }
   try {
     // File paths and names come from our own configuration, never from a request.

@@ -17,11 +17,17 @@ export class DuckDbVaultStore implements VaultStore {
         [projectId, subjectId],
       );
       const row = r.getRows()[0];
-      return row ? { vaultKeyVersion: Number(row[0]), wrapped: (row[1] as DuckDBBlobValue).bytes } : null;
+      return row
+        ? { vaultKeyVersion: Number(row[0]), wrapped: (row[1] as DuckDBBlobValue).bytes }
+        : null;
     });
   }
 
-  async putSubjectKeyIfAbsent(projectId: string, subjectId: string, key: WrappedSubjectKey): Promise<WrappedSubjectKey> {
+  async putSubjectKeyIfAbsent(
+    projectId: string,
+    subjectId: string,
+    key: WrappedSubjectKey,
+  ): Promise<WrappedSubjectKey> {
     await this.db.meta.run((c) =>
       c.run('INSERT OR IGNORE INTO vault_subject_keys VALUES ($1, $2, $3, $4, now())', [
         projectId,
@@ -81,11 +87,14 @@ export class DuckDbVaultStore implements VaultStore {
     return this.db.meta.run(async (c) => {
       await c.run('BEGIN TRANSACTION');
       try {
-        const r = await c.run('DELETE FROM vault_subject_keys WHERE project_id = $1 AND subject_id = $2', [
+        const r = await c.run(
+          'DELETE FROM vault_subject_keys WHERE project_id = $1 AND subject_id = $2',
+          [projectId, subjectId],
+        );
+        await c.run('DELETE FROM vault_values WHERE project_id = $1 AND subject_id = $2', [
           projectId,
           subjectId,
         ]);
-        await c.run('DELETE FROM vault_values WHERE project_id = $1 AND subject_id = $2', [projectId, subjectId]);
         await c.run('COMMIT');
         return Number(r.rowsChanged) > 0;
       } catch (cause) {
