@@ -38,7 +38,10 @@ export async function compactDatabase(
     // Fold the WAL in first so that nothing committed is left behind in it.
     await c.run('CHECKPOINT');
     const current = await c.runAndReadAll('SELECT current_database()');
-    const name = String(current.getRowsJS()[0]?.[0] ?? 'sillage').replace(/"/g, '""');
+    const name = String((current.getRows()[0]?.[0] as string | undefined) ?? 'sillage').replace(
+      /"/g,
+      '""',
+    );
     await c.run(`ATTACH '${fresh.replace(/'/g, "''")}' AS fresh`);
     await c.run(`COPY FROM DATABASE "${name}" TO fresh`);
     await c.run('DETACH fresh');
