@@ -1,27 +1,13 @@
 // Test helper: looks for raw identifiers and PII where Sillage must never keep them — the store
 // as read back, every byte of the data directory, and the server's own output.
 import fs from 'node:fs';
+import { filesUnder } from './canary.js';
 import path from 'node:path';
 
 export interface Leak {
   /** The planted value that was found (test data, safe to print). */
   needle: string;
   where: string;
-}
-
-function filesUnder(dir: string, limit = 10_000): string[] {
-  const out: string[] = [];
-  const stack = [dir];
-  // Bounded: a data directory holds a handful of files.
-  while (stack.length > 0 && out.length < limit) {
-    const current = stack.pop()!;
-    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
-      const full = path.join(current, entry.name);
-      if (entry.isDirectory()) stack.push(full);
-      else if (entry.isFile()) out.push(full);
-    }
-  }
-  return out;
 }
 
 /**

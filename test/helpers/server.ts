@@ -82,7 +82,13 @@ export interface ServerProcess {
 /** Starts `sillage serve` on a free loopback port and waits for /healthz. */
 export async function startServerProcess(
   t: TestEnv,
-  options: { env?: NodeJS.ProcessEnv; port?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    port?: number;
+    /** `https` when the env turns TLS on; `healthz` then checks with the test's own CA. */
+    scheme?: 'http' | 'https';
+    healthz?: (url: string) => Promise<number>;
+  } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const child = spawn(
@@ -97,14 +103,15 @@ export async function startServerProcess(
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.scheme ?? 'http'}://127.0.0.1:${port}`;
+  const healthz =
+    options.healthz ?? (async (base: string) => (await fetch(`${base}/healthz`)).status);
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null)
       throw new Error(`server exited early (${child.exitCode}): ${output}`);
     try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) break;
+      if ((await healthz(url)) === 200) break;
     } catch {
       // not listening yet
     }

@@ -1,12 +1,12 @@
 // Test helper: HTTPS for SDKs that insist on it (mixpanel-node sends the project secret only over
 // HTTPS): a throwaway self-signed certificate for 127.0.0.1, a `sillage serve` with TLS on, and a
 // way to make this test process trust that one certificate for that one port.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
-import { CLI, freePort, type ServerProcess, type TestEnv } from './server.js';
+import { startServerProcess, type ServerProcess, type TestEnv } from './server.js';
 
 export interface SelfSignedCert {
   certFile: string;
@@ -55,59 +55,16 @@ function healthz(url: string, ca: string): Promise<number> {
 }
 
 /** Like `startServerProcess`, with SILLAGE_TLS_CERT/KEY set, waiting for `https://…/healthz`. */
-export async function startTlsServerProcess(
+export function startTlsServerProcess(
   t: TestEnv,
   cert: SelfSignedCert,
   options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<ServerProcess> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'],
-    {
-      env: {
-        ...t.env,
-        SILLAGE_LOG_LEVEL: 'debug',
-        SILLAGE_TLS_CERT: cert.certFile,
-        SILLAGE_TLS_KEY: cert.keyFile,
-        ...options.env,
-      },
-      cwd: t.base,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
-  const url = `https://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  // Bounded by the deadline (about 600 attempts of 50 ms).
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`server exited early (${child.exitCode}): ${output}`);
-    try {
-      if ((await healthz(url, cert.certPem)) === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`server did not become healthy over HTTPS: ${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url,
-    port,
-    child,
-    output: () => output,
-    stop: (signal: NodeJS.Signals = 'SIGTERM') =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
-        child.kill(signal);
-      }),
-  };
+  return startServerProcess(t, {
+    env: { SILLAGE_TLS_CERT: cert.certFile, SILLAGE_TLS_KEY: cert.keyFile, ...options.env },
+    scheme: 'https',
+    healthz: (url) => healthz(url, cert.certPem),
+  });
 }
 
 type CreateConnection = (
