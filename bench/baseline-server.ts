@@ -19,5 +19,7 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 60_000;
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();
-  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : port}\n`);
+  process.stdout.write(
+    `listening ${typeof address === 'object' && address ? address.port : port}\n`,
+  );
 });

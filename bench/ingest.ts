@@ -55,7 +55,8 @@ function makeEvent(token: string): unknown {
 }
 
 function body(token: string, batch: number): string {
-  const payload = batch === 1 ? makeEvent(token) : Array.from({ length: batch }, () => makeEvent(token));
+  const payload =
+    batch === 1 ? makeEvent(token) : Array.from({ length: batch }, () => makeEvent(token));
   return 'data=' + encodeURIComponent(Buffer.from(JSON.stringify(payload)).toString('base64'));
 }
 
@@ -68,10 +69,18 @@ interface LoadResult {
   p99: number;
 }
 
-async function runLoad(port: number, token: string, batch: number, durationMs: number): Promise<LoadResult> {
+async function runLoad(
+  port: number,
+  token: string,
+  batch: number,
+  durationMs: number,
+): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   // Bodies are prepared before the clock starts so the generator does not compete for CPU.
-  const estimate = Math.min(MAX_REQUESTS, Math.ceil((batch === 1 ? 12_000 : 2_500) * (durationMs / 1000)));
+  const estimate = Math.min(
+    MAX_REQUESTS,
+    Math.ceil((batch === 1 ? 12_000 : 2_500) * (durationMs / 1000)),
+  );
   const bodies = Array.from({ length: estimate }, () => body(token, batch));
   const latencies: number[] = [];
   let next = 0;
@@ -120,8 +129,16 @@ async function runLoad(port: number, token: string, batch: number, durationMs: n
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { events: okRequests * batch, requests: okRequests, failures, seconds, p50: pct(0.5), p99: pct(0.99) };
+  const pct = (p: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+  return {
+    events: okRequests * batch,
+    requests: okRequests,
+    failures,
+    seconds,
+    p50: pct(0.5),
+    p99: pct(0.99),
+  };
 }
 
 function peakRssMb(pid: number): number {
@@ -156,20 +173,31 @@ async function main(): Promise<void> {
   };
   const created = JSON.parse(
     await new Promise<string>((resolve, reject) => {
-      const c = spawn(process.execPath, [CLI, 'project', 'create', '--name', 'bench', '--json'], { env });
+      const c = spawn(process.execPath, [CLI, 'project', 'create', '--name', 'bench', '--json'], {
+        env,
+      });
       let out = '';
       c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error('project create failed'))));
+      c.on('exit', (code) =>
+        code === 0 ? resolve(out) : reject(new Error('project create failed')),
+      );
     }),
   ) as { token: string };
 
-  const results: Record<string, { sillage?: LoadResult & { rss: number }; baseline?: LoadResult & { rss: number } }> = {};
+  const results: Record<
+    string,
+    { sillage?: LoadResult & { rss: number }; baseline?: LoadResult & { rss: number } }
+  > = {};
   for (const [label, batch] of [
     ['batched (50 events/request)', 50],
     ['single event/request', 1],
   ] as const) {
     results[label] = {};
-    const baseline = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/baseline-server.ts'), '0'], { cwd: ROOT });
+    const baseline = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'bench/baseline-server.ts'), '0'],
+      { cwd: ROOT },
+    );
     const basePort = Number(await waitForLine(baseline, /listening (\d+)/));
     await runLoad(basePort, created.token, batch, 1000); // warm-up
     const b = await runLoad(basePort, created.token, batch, DURATION_MS);
@@ -187,8 +215,14 @@ async function main(): Promise<void> {
   }
 
   const fmt = (r: LoadResult & { rss: number }): string =>
-    `${Math.round(r.events / r.seconds).toLocaleString('en-US').padStart(9)} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  failures ${r.failures}`;
-  console.log(`\nIngest benchmark — ${os.cpus().length} cores, ${CONCURRENCY} concurrent connections, ${DURATION_MS / 1000}s per run, loopback`);
+    `${Math.round(r.events / r.seconds)
+      .toLocaleString('en-US')
+      .padStart(
+        9,
+      )} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  failures ${r.failures}`;
+  console.log(
+    `\nIngest benchmark — ${os.cpus().length} cores, ${CONCURRENCY} concurrent connections, ${DURATION_MS / 1000}s per run, loopback`,
+  );
   for (const [label, r] of Object.entries(results)) {
     if (!r.sillage || !r.baseline) continue;
     const ratio = r.sillage.events / r.sillage.seconds / (r.baseline.events / r.baseline.seconds);

@@ -50,7 +50,10 @@ export function dedupKey(
 export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: number): EventRow {
   const rest: JsonObject = { ...clean.properties };
   const typed = {} as Record<TypedField, string | null>;
-  for (const [field, names] of Object.entries(TYPED_PROPERTIES) as [TypedField, readonly string[]][]) {
+  for (const [field, names] of Object.entries(TYPED_PROPERTIES) as [
+    TypedField,
+    readonly string[],
+  ][]) {
     let value: string | null = null;
     for (const name of names) {
       const candidate = asColumn(rest[name]);

@@ -1,11 +1,25 @@
-// Group commit: concurrent requests share one durable transaction; a bounded queue pushes back.
+// Group commit: concurrent requests share one durable commit; a bounded queue pushes back.
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
-import type { CommitBatch, CommitResult, EventStore } from '../store/types.js';
+import type { CommitBatch, CommitResult } from '../store/types.js';
+
+/**
+ * What the writer needs from the event store: `EventStore.commit`, which an adapter may extend with
+ * exact counts (a store that logs ahead of its tables otherwise reports counts before dedup), and
+ * the number of records it has accepted but not yet applied, which counts against the queue bound.
+ */
+export interface CommitTarget {
+  commit(batch: CommitBatch, options?: { exactCounts?: boolean }): Promise<CommitResult>;
+  backlog?(): number;
+}
 
 export interface WriterOptions {
-  /** Records (events + profile updates) allowed to wait; beyond this, requests get 503. */
+  /**
+   * Records (events, profile updates, identity links, counters) allowed to wait, whether for the
+   * durable commit or, once committed, for the store to apply them (its `backlog`); beyond this,
+   * requests get 503.
+   */
   maxQueuedRecords: number;
   /** Upper bound of records per transaction (a single larger submission still goes alone). */
   maxRecordsPerCommit: number;
@@ -14,7 +28,7 @@ export interface WriterOptions {
 }
 
 export const DEFAULT_WRITER_OPTIONS: WriterOptions = {
-  maxQueuedRecords: 200_000,
+  maxQueuedRecords: 500_000,
   maxRecordsPerCommit: 20_000,
   retryAfterSeconds: 2,
 };
@@ -39,9 +53,9 @@ export interface WriterStats {
 }
 
 /**
- * Accepts batches and resolves each one only after the transaction holding it has committed.
- * While one transaction runs, new submissions queue up and go together in the next one, so the
- * cost of a durable commit (WAL fsync) is shared by every request waiting at that moment.
+ * Accepts batches and resolves each one only after the commit holding it is durable. While one
+ * commit runs, new submissions queue up and go together in the next one, so the cost of a durable
+ * commit (one fdatasync of the store's log) is shared by every request waiting at that moment.
  */
 export class GroupCommitWriter {
   private queue: Pending[] = [];
@@ -52,7 +66,7 @@ export class GroupCommitWriter {
   private readonly stats = { commits: 0, committedRecords: 0 };
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: CommitTarget,
     private readonly logger: Logger,
     private readonly options: WriterOptions = DEFAULT_WRITER_OPTIONS,
   ) {}
@@ -70,11 +84,16 @@ export class GroupCommitWriter {
     if (size === 0) {
       return Promise.resolve({ eventsInserted: 0, eventsDuplicate: 0, profilesWritten: 0 });
     }
-    if (this.queuedRecords > 0 && this.queuedRecords + size > this.options.maxQueuedRecords) {
+    const waiting = this.queuedRecords + (this.store.backlog?.() ?? 0);
+    if (waiting > 0 && waiting + size > this.options.maxQueuedRecords) {
       return Promise.reject(
-        new AppError('INGEST_OVERLOADED', 'the server is busy writing; retry after the delay given', {
-          retryAfterSeconds: this.options.retryAfterSeconds,
-        }),
+        new AppError(
+          'INGEST_OVERLOADED',
+          'the server is busy writing; retry after the delay given',
+          {
+            retryAfterSeconds: this.options.retryAfterSeconds,
+          },
+        ),
       );
     }
     return new Promise<CommitResult>((resolve, reject) => {
@@ -93,7 +112,12 @@ export class GroupCommitWriter {
     try {
       while (this.queue.length > 0) {
         const group = this.takeGroup();
-        const merged: CommitBatch = { events: [], profileUpdates: [], identityLinks: [], privacyCounts: [] };
+        const merged: CommitBatch = {
+          events: [],
+          profileUpdates: [],
+          identityLinks: [],
+          privacyCounts: [],
+        };
         for (const p of group) {
           merged.events.push(...p.batch.events);
           merged.profileUpdates.push(...p.batch.profileUpdates);
@@ -102,7 +126,8 @@ export class GroupCommitWriter {
         }
         const size = group.reduce((n, p) => n + p.size, 0);
         try {
-          const result = await this.store.commit(merged);
+          const exclusive = group.length === 1 && group[0]?.exclusive === true;
+          const result = await this.store.commit(merged, exclusive ? { exactCounts: true } : {});
           this.stats.commits++;
           this.stats.committedRecords += size;
           for (const p of group) p.resolve(result);
