@@ -16,7 +16,13 @@ import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
-import { assertProject, createProject, matchPseudonyms } from './admin-commands.js';
+import {
+  assertProject,
+  assertTimezone,
+  createProject,
+  matchPseudonyms,
+} from './admin-commands.js';
+import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
@@ -315,6 +321,74 @@ program
       `compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`,
     );
   });
+
+program
+  .command('demo')
+  .description(
+    'create a demo project filled with realistic synthetic analytics, deterministic by seed (server stopped)',
+  )
+  .option('--events <n>', 'approximate number of events', '300000')
+  .option('--seed <n>', 'random seed: the same seed gives the same data', '42')
+  .option('--days <n>', 'days of history', '90')
+  .option('--end <day>', 'last day of data, YYYY-MM-DD (default: today, UTC)')
+  .option('--users <n>', 'number of people (default: one per 50 events)')
+  .option('--name <name>', 'project name', 'Demo')
+  .option('--timezone <tz>', 'IANA time zone of the project (default UTC)')
+  .option('--data <dir>', 'data directory')
+  .option('--json', 'print JSON')
+  .action(
+    async (opts: {
+      events: string;
+      seed: string;
+      days: string;
+      end?: string;
+      users?: string;
+      name: string;
+      timezone?: string;
+      data?: string;
+      json?: boolean;
+    }) => {
+      const config = loadConfig({ data: opts.data });
+      if ((await callAdmin(config.dataDir, 'ping', {})).reachable) {
+        throw new AppError('STORE_UNAVAILABLE', 'the server is running: stop it, run the demo, start it again');
+      }
+      if (opts.timezone) assertTimezone(opts.timezone);
+      const runtime = await openRuntime(config, SILENT_LOGGER);
+      try {
+        const started = Date.now();
+        const result = await createDemo(
+          runtime,
+          {
+            events: Number(opts.events),
+            seed: Number(opts.seed),
+            days: Number(opts.days),
+            endDay: opts.end ?? new Date().toISOString().slice(0, 10),
+            name: opts.name,
+            timezone: opts.timezone,
+            users: opts.users === undefined ? undefined : Number(opts.users),
+          },
+          (step) => {
+            if (!opts.json) say(`demo: ${step}…`);
+          },
+        );
+        if (opts.json) return out(JSON.stringify(result));
+        const s = result.summary;
+        out(`Demo project created in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+        out(`  ${s.events.toLocaleString('en-US')} events from ${s.users.toLocaleString('en-US')} people (${s.signedUp.toLocaleString('en-US')} signed up), ${s.sessions.toLocaleString('en-US')} sessions, ${s.fromDay} to ${s.toDay}`);
+        out(`project_id: ${result.project_id}`);
+        out(`token:      ${result.token}`);
+        out(`secret:     ${result.secret}   (shown once: it can query)`);
+        out('Try, once the server runs:');
+        out(
+          `  curl -s -H "Authorization: Bearer ${result.secret}" -H 'content-type: application/json' \\\n` +
+            `    -d '{"kind":"funnel","from":"${s.fromDay}","to":"${s.toDay}","steps":[{"event":"Signed Up"},{"event":"Project Created"},{"event":"Purchase Completed"}],"window_seconds":604800}' \\\n` +
+            `    http://127.0.0.1:8080/api/v1/projects/${result.project_id}/query`,
+        );
+      } finally {
+        await runtime.close();
+      }
+    },
+  );
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (isAppError(error)) say(`sillage: ${error.message} [${error.code}]`);

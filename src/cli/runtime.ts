@@ -10,9 +10,12 @@ import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
+import { QueryEngine, type QueryAuditSink } from '../query/index.js';
 import {
+  DUCKDB_DIALECT,
   DUCKDB_FILE,
   DuckDbDatabase,
+  DuckDbQueryExecutor,
   DuckDbEventStore,
   DuckDbMetaStore,
   DuckDbVaultStore,
@@ -20,6 +23,25 @@ import {
 import { VaultService } from '../projects/vault.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
+
+/**
+ * Today's query record: one log line per query (who, which kind, how many rows, outcome). The
+ * tamper-evident audit log replaces this sink; the query's values are not logged.
+ */
+function queryLogAudit(logger: Logger): QueryAuditSink {
+  return {
+    record(entry) {
+      logger.info('query', {
+        actor: entry.actor,
+        projectId: entry.projectId,
+        kind: entry.kind ?? 'invalid',
+        rows: entry.rows,
+        durationMs: entry.durationMs,
+        code: entry.outcome,
+      });
+    },
+  };
+}
 
 /** Everything a running Sillage process holds open. */
 export interface Runtime {
@@ -31,6 +53,8 @@ export interface Runtime {
   writer: GroupCommitWriter;
   pipeline: IngestPipeline;
   vault: VaultService;
+  /** Analytics queries (the one choke point every read of event data passes through). */
+  queries: QueryEngine;
   /** Where the master key came from, for the start-up message. */
   masterKeyNotice: string | undefined;
   close(): Promise<void>;
@@ -59,6 +83,13 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       const stored = await readSetting(MASTER_KEY_CHECK);
       if (stored !== null) verifyMasterKey(master.key, stored);
     },
+    tuning: {
+      threads: config.store.duckdbThreads,
+      checkpointThreshold: config.store.duckdbCheckpointThreshold,
+    },
+    // Acknowledged batches wait in the ingest log; the writer's queue bound covers them too.
+    ingest: { maxDelayMs: config.store.ingestLoadDelayMs, backlogLimit: config.writer.maxQueuedRecords },
+    logger,
   });
   try {
     const meta = new DuckDbMetaStore(db);
@@ -71,6 +102,13 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const writer = new GroupCommitWriter(events, logger, config.writer);
     const enrich = await createEnrichStage();
     const vault = new VaultService(new DuckDbVaultStore(db));
+    const executor = await DuckDbQueryExecutor.open(db, { connections: config.query.concurrency });
+    const queries = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: queryLogAudit(logger),
+      limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
+    });
     const pipeline = new IngestPipeline({
       projects,
       vault,
@@ -88,9 +126,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       writer,
       pipeline,
       vault,
+      queries,
       masterKeyNotice: master.notice,
       async close() {
         await writer.close();
+        await executor.close();
         await db.close();
       },
     };

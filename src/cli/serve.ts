@@ -42,6 +42,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     tls,
     logger,
     privacyOps: runtime,
+    queries: runtime.queries,
     isReady: () => ready,
     pipeline: runtime.pipeline,
     projects: runtime.projects,

@@ -6,10 +6,14 @@ import { safeStack } from '../shared/log.js';
 import { sendError, type Flavor, type FlavorOptions } from './responses.js';
 import { registerIngestRoutes, type IngestRouteDeps } from './routes/ingest.js';
 import { registerPrivacyRoutes } from './routes/privacy.js';
+import { registerQueryRoutes } from './routes/query.js';
+import type { QueryEngine } from '../query/index.js';
 import type { PrivacyOperationsDeps } from '../projects/privacy-operations.js';
 
 export interface AppDeps extends IngestRouteDeps {
   privacyOps: PrivacyOperationsDeps;
+  /** Analytics queries (their one choke point). */
+  queries: QueryEngine;
   /** PEM key and certificate to serve HTTPS, or null for plain HTTP. */
   tls: { key: Buffer; cert: Buffer } | null;
   logger: Logger;
@@ -91,6 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (
       appError.status >= 500 &&
       appError.code !== 'INGEST_OVERLOADED' &&
+      appError.code !== 'QUERY_OVERLOADED' &&
+      appError.code !== 'QUERY_TIMEOUT' &&
       appError.code !== 'SHUTTING_DOWN'
     ) {
       deps.logger.error('request failed', {
@@ -115,5 +121,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerIngestRoutes(app, deps);
   registerPrivacyRoutes(app, deps.privacyOps);
+  registerQueryRoutes(app, { projects: deps.projects, queries: deps.queries });
   return app;
 }

@@ -60,7 +60,13 @@ export function sendError(
     case 'api':
       return reply
         .type('application/json')
-        .send({ error: { code: error.code, message: error.message } });
+        .send({
+          error: {
+            code: error.code,
+            message: error.message,
+            ...(error.details ? { details: error.details } : {}),
+          },
+        });
   }
 }
 

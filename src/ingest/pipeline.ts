@@ -68,6 +68,7 @@ export class IngestPipeline {
     let missingToken = 0;
     let unknownToken = 0;
     const fixed = input.projectId ? await this.deps.projects.byId(input.projectId) : null;
+    const tokens = new Map<string, ProjectContext | null>();
 
     const resolve = async (
       token: string | null,
@@ -97,7 +98,12 @@ export class IngestPipeline {
         });
         return null;
       }
-      const project = await this.deps.projects.byToken(token);
+      // The records of a request nearly always share one token: look each token up once.
+      let project = tokens.get(token);
+      if (project === undefined) {
+        project = await this.deps.projects.byToken(token);
+        tokens.set(token, project);
+      }
       if (!project) {
         unknownToken++;
         errors.push({
@@ -125,7 +131,12 @@ export class IngestPipeline {
       const row = toEventRow(project.project.id, clean, input.context.receivedAtMs);
       batch.events.push(row);
       for (const link of clean.identityLinks) {
-        batch.identityLinks.push({ projectId: row.projectId, ...link, timeMs: row.timeMs });
+        batch.identityLinks.push({
+          projectId: row.projectId,
+          aliasId: link.aliasId,
+          canonicalId: link.canonicalId,
+          timeMs: row.timeMs,
+        });
       }
       accepted++;
     }

@@ -73,36 +73,88 @@ function deriveInsertId(
     .slice(0, 22);
 }
 
-/** Adds the enrichment's fields as Mixpanel properties, at the policy's geo granularity. */
+/** Sets an own property; `__proto__` as a plain key, never as the prototype. */
+function put(target: JsonObject, key: string, value: JsonValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
+}
+
+const EVENT_ENRICHMENT_KEYS = [
+  '$browser',
+  '$browser_version',
+  '$os',
+  '$device_type',
+  'mp_country_code',
+  '$region',
+  '$city',
+] as const;
+const PROFILE_ENRICHMENT_KEYS = [
+  '$browser',
+  '$browser_version',
+  '$os',
+  '$device_type',
+  '$country_code',
+  '$region',
+  '$city',
+] as const;
+const EVENT_ENRICHMENT_INDEX = new Map<string, number>(EVENT_ENRICHMENT_KEYS.map((k, i) => [k, i]));
+const PROFILE_ENRICHMENT_INDEX = new Map<string, number>(PROFILE_ENRICHMENT_KEYS.map((k, i) => [k, i]));
+
+/**
+ * Adds the enrichment's fields as Mixpanel properties, at the policy's geo granularity: a field
+ * with a value replaces the property (in its place), a field without one removes it. Built in one
+ * pass, without `delete` (which would turn the object into a slow dictionary).
+ */
 function withEnrichment(
   props: JsonObject,
   enriched: EnrichedFields,
   project: ProjectContext,
   profile: boolean,
 ): JsonObject {
-  const out: JsonObject = { ...props };
-  const set = (key: string, value: string | null): void => {
-    if (value !== null) out[key] = value;
-    else delete out[key];
-  };
-  set('$browser', enriched.browser);
-  set('$browser_version', enriched.browserVersion);
-  set('$os', enriched.os);
-  set('$device_type', enriched.deviceType);
   const geo = applyGeoGranularity(enriched, project.policy.geo);
-  set(profile ? '$country_code' : 'mp_country_code', geo.countryCode);
-  set('$region', geo.region);
-  set('$city', geo.city);
+  const keys = profile ? PROFILE_ENRICHMENT_KEYS : EVENT_ENRICHMENT_KEYS;
+  const index = profile ? PROFILE_ENRICHMENT_INDEX : EVENT_ENRICHMENT_INDEX;
+  const values = [
+    enriched.browser,
+    enriched.browserVersion,
+    enriched.os,
+    enriched.deviceType,
+    geo.countryCode,
+    geo.region,
+    geo.city,
+  ];
+  const out: JsonObject = {};
+  for (const key of Object.keys(props)) {
+    const at = index.get(key);
+    if (at === undefined) put(out, key, props[key] as JsonValue);
+    else if (values[at] !== null) out[key] = values[at] as string;
+  }
+  for (let i = 0; i < keys.length; i++) {
+    const value = values[i];
+    if (value !== null && value !== undefined && !Object.hasOwn(props, keys[i] as string)) {
+      out[keys[i] as string] = value;
+    }
+  }
   return out;
 }
 
+// One context per (project, request counters): the events of a request share it.
+const contexts = new WeakMap<PrivacyCounters, { project: ProjectContext; ctx: SanitizeContext }>();
+
 function sanitizeContext(project: ProjectContext, counters: PrivacyCounters): SanitizeContext {
-  return {
+  const known = contexts.get(counters);
+  if (known?.project === project) return known.ctx;
+  const ctx: SanitizeContext = {
     policy: project.policy,
     pseudonymise: project.pseudonymise,
     counters,
     groupKeys: project.groupKeys,
   };
+  contexts.set(counters, { project, ctx });
+  return ctx;
 }
 
 /** Identity links an event establishes, from its already-pseudonymised properties. */

@@ -1,5 +1,5 @@
 // Turns a privacy-cleaned event into a store row: typed columns out of the property bag, dedup key.
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import type { EventRow } from '../store/types.js';
 import type { JsonObject, JsonValue } from './records.js';
 import type { CleanEvent } from './privacy-stage.js';
@@ -25,11 +25,30 @@ const TYPED_PROPERTIES = {
 
 type TypedField = keyof typeof TYPED_PROPERTIES;
 
+const TYPED_FIELDS = Object.keys(TYPED_PROPERTIES) as TypedField[];
+/** Property name → [index of its field in TYPED_FIELDS, rank among the field's names]. */
+const TYPED_NAMES = new Map<string, readonly [number, number]>(
+  TYPED_FIELDS.flatMap((field, index) =>
+    TYPED_PROPERTIES[field].map((name, rank) => [name, [index, rank] as const] as const),
+  ),
+);
+/** Identifiers that have their own columns and leave the bag. */
+const ID_COLUMNS = new Set(['$device_id', '$user_id']);
+
 function asColumn(value: JsonValue | undefined): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string') return value === '' ? null : value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return null;
+}
+
+/** Sets an own property; `__proto__` as a plain key, never as the prototype. */
+function put(target: JsonObject, key: string, value: JsonValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
 }
 
 /** 128-bit key over the dedup tuple (event, distinct_id, time, insert_id), scoped by project. */
@@ -40,31 +59,45 @@ export function dedupKey(
   timeMs: number,
   insertId: string,
 ): bigint {
-  const digest = createHash('sha256')
-    .update(`${projectId}\u0000${event}\u0000${distinctId}\u0000${timeMs}\u0000${insertId}`)
-    .digest();
-  return digest.readBigUInt64BE(0) * 2n ** 64n + digest.readBigUInt64BE(8);
+  const tuple = `${projectId}\u0000${event}\u0000${distinctId}\u0000${timeMs}\u0000${insertId}`;
+  return BigInt(`0x${sha256Hex(tuple).slice(0, 32)}`);
 }
 
-/** Builds the stored row. `clean` holds only pseudonyms and scanned values. */
+/** SHA-256 in hex; the one-shot `crypto.hash` (Node ≥ 20.12) costs a third of `createHash`. */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
+/**
+ * Builds the stored row. `clean` holds only pseudonyms and scanned values. A property that fits
+ * its typed column (a string, number or boolean) leaves the bag for the column; when several names
+ * feed one column, the first name in TYPED_PROPERTIES wins. Empty and null values of those names
+ * leave the bag too; objects and arrays stay as sent.
+ */
 export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: number): EventRow {
-  const rest: JsonObject = { ...clean.properties };
-  const typed = {} as Record<TypedField, string | null>;
-  for (const [field, names] of Object.entries(TYPED_PROPERTIES) as [
-    TypedField,
-    readonly string[],
-  ][]) {
-    let value: string | null = null;
-    for (const name of names) {
-      const candidate = asColumn(rest[name]);
-      // A value that fits the column leaves the bag; others (objects, arrays) stay as sent.
-      if (candidate !== null || rest[name] === null || rest[name] === '') delete rest[name];
-      if (value === null && candidate !== null) value = candidate;
+  const props = clean.properties;
+  const rest: JsonObject = {};
+  const typed: (string | null)[] = new Array<string | null>(TYPED_FIELDS.length).fill(null);
+  const ranks: number[] = new Array<number>(TYPED_FIELDS.length).fill(Infinity);
+  for (const key of Object.keys(props)) {
+    const value = props[key] as JsonValue;
+    const column = TYPED_NAMES.get(key);
+    if (column === undefined) {
+      if (!ID_COLUMNS.has(key)) put(rest, key, value);
+      continue;
     }
-    typed[field] = value;
+    const candidate = asColumn(value);
+    if (candidate === null) {
+      if (value !== null && value !== '') put(rest, key, value);
+      continue;
+    }
+    const [index, rank] = column;
+    if (rank < (ranks[index] as number)) {
+      typed[index] = candidate;
+      ranks[index] = rank;
+    }
   }
-  delete rest.$device_id;
-  delete rest.$user_id;
   return {
     projectId,
     dedupKey: dedupKey(projectId, clean.event, clean.distinctId, clean.timeMs, clean.insertId),
@@ -74,7 +107,21 @@ export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: n
     deviceId: clean.deviceId,
     userId: clean.userId,
     insertId: clean.insertId,
-    ...typed,
+    browser: typed[0] ?? null,
+    browserVersion: typed[1] ?? null,
+    os: typed[2] ?? null,
+    deviceType: typed[3] ?? null,
+    countryCode: typed[4] ?? null,
+    region: typed[5] ?? null,
+    city: typed[6] ?? null,
+    referringDomain: typed[7] ?? null,
+    currentUrl: typed[8] ?? null,
+    utmSource: typed[9] ?? null,
+    utmMedium: typed[10] ?? null,
+    utmCampaign: typed[11] ?? null,
+    utmContent: typed[12] ?? null,
+    utmTerm: typed[13] ?? null,
+    lib: typed[14] ?? null,
     properties: rest,
     receivedAtMs,
   };

@@ -4,13 +4,16 @@ import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
 import type { CommitBatch, CommitResult } from '../store/types.js';
 
-/**
- * What the writer needs from the event store: `EventStore.commit`, which an adapter may extend with
- * exact counts (a store that logs ahead of its tables otherwise reports counts before dedup), and
- * the number of records it has accepted but not yet applied, which counts against the queue bound.
- */
+/** What the writer needs from the event store. */
 export interface CommitTarget {
-  commit(batch: CommitBatch, options?: { exactCounts?: boolean }): Promise<CommitResult>;
+  /** `EventStore.commit`: durable and applied once resolved, with exact counts. */
+  commit(batch: CommitBatch): Promise<CommitResult>;
+  /**
+   * Optional: durable once resolved, applied later (a store that logs ahead of its tables). Its
+   * counts are taken before dedup, so batches that need exact counts go through `commit`.
+   */
+  append?(batch: CommitBatch): Promise<CommitResult>;
+  /** Records accepted by `append` but not yet applied; they count against the queue bound. */
   backlog?(): number;
 }
 
@@ -43,7 +46,11 @@ interface Pending {
 }
 
 const sizeOf = (b: CommitBatch): number =>
-  b.events.length + b.profileUpdates.length + b.identityLinks.length + b.privacyCounts.length;
+  b.events.length +
+  (b.encodedEvents?.reduce((n, e) => n + e.count, 0) ?? 0) +
+  b.profileUpdates.length +
+  b.identityLinks.length +
+  b.privacyCounts.length;
 
 /** Counters exposed for health and benchmarks. */
 export interface WriterStats {
@@ -53,14 +60,21 @@ export interface WriterStats {
 }
 
 /**
- * Accepts batches and resolves each one only after the commit holding it is durable. While one
- * commit runs, new submissions queue up and go together in the next one, so the cost of a durable
+ * Commits started while earlier ones are still waiting for the disk. A commit's latency is
+ * mostly the wait for fdatasync; letting a few overlap keeps requests from queueing behind a
+ * slow sync (one sync covers every write before it, so they finish close together).
+ */
+const MAX_COMMITS_IN_FLIGHT = 4;
+
+/**
+ * Accepts batches and resolves each one only after the commit holding it is durable. While
+ * commits run, new submissions queue up and go together in the next one, so the cost of a durable
  * commit (one fdatasync of the store's log) is shared by every request waiting at that moment.
  */
 export class GroupCommitWriter {
   private queue: Pending[] = [];
   private queuedRecords = 0;
-  private running = false;
+  private inFlight = 0;
   private closing = false;
   private idleWaiters: (() => void)[] = [];
   private readonly stats = { commits: 0, committedRecords: 0 };
@@ -99,7 +113,7 @@ export class GroupCommitWriter {
     return new Promise<CommitResult>((resolve, reject) => {
       this.queue.push({ batch, size, exclusive: options.exclusive ?? false, resolve, reject });
       this.queuedRecords += size;
-      if (!this.running) void this.loop();
+      this.pump();
     });
   }
 
@@ -107,51 +121,58 @@ export class GroupCommitWriter {
     return { queuedRecords: this.queuedRecords, ...this.stats };
   }
 
-  private async loop(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        const group = this.takeGroup();
-        const merged: CommitBatch = {
-          events: [],
-          profileUpdates: [],
-          identityLinks: [],
-          privacyCounts: [],
-        };
-        for (const p of group) {
-          merged.events.push(...p.batch.events);
-          merged.profileUpdates.push(...p.batch.profileUpdates);
-          merged.identityLinks.push(...p.batch.identityLinks);
-          merged.privacyCounts.push(...p.batch.privacyCounts);
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < MAX_COMMITS_IN_FLIGHT) {
+      const group = this.takeGroup();
+      this.inFlight++;
+      void this.commitGroup(group).finally(() => {
+        this.inFlight--;
+        this.pump();
+        if (this.inFlight === 0 && this.queue.length === 0) {
+          for (const wake of this.idleWaiters.splice(0)) wake();
         }
-        const size = group.reduce((n, p) => n + p.size, 0);
-        try {
-          const exclusive = group.length === 1 && group[0]?.exclusive === true;
-          const result = await this.store.commit(merged, exclusive ? { exactCounts: true } : {});
-          this.stats.commits++;
-          this.stats.committedRecords += size;
-          for (const p of group) p.resolve(result);
-        } catch (error) {
-          this.logger.error('group commit failed', {
-            code: error instanceof AppError ? error.code : 'STORE_FAILURE',
-            events: merged.events.length,
-            stack: safeStack(error),
-          });
-          const failure =
-            error instanceof AppError && error.status === 503
-              ? error
-              : new AppError('STORE_UNAVAILABLE', 'the events could not be stored; retry later', {
-                  cause: error,
-                  retryAfterSeconds: this.options.retryAfterSeconds,
-                });
-          for (const p of group) p.reject(failure);
-        } finally {
-          this.queuedRecords -= size;
-        }
+      });
+    }
+  }
+
+  private async commitGroup(group: Pending[]): Promise<void> {
+    const merged: CommitBatch =
+      group.length === 1 && group[0]
+        ? group[0].batch
+        : { events: [], profileUpdates: [], identityLinks: [], privacyCounts: [] };
+    if (group.length > 1) {
+      for (const p of group) {
+        for (const e of p.batch.events) merged.events.push(e);
+        if (p.batch.encodedEvents) (merged.encodedEvents ??= []).push(...p.batch.encodedEvents);
+        for (const u of p.batch.profileUpdates) merged.profileUpdates.push(u);
+        for (const l of p.batch.identityLinks) merged.identityLinks.push(l);
+        for (const c of p.batch.privacyCounts) merged.privacyCounts.push(c);
       }
+    }
+    const size = group.reduce((n, p) => n + p.size, 0);
+    try {
+      const exact = group.length === 1 && group[0]?.exclusive === true;
+      const result =
+        exact || !this.store.append ? await this.store.commit(merged) : await this.store.append(merged);
+      this.stats.commits++;
+      this.stats.committedRecords += size;
+      for (const p of group) p.resolve(result);
+    } catch (error) {
+      this.logger.error('group commit failed', {
+        code: error instanceof AppError ? error.code : 'STORE_FAILURE',
+        events: merged.events.length,
+        stack: safeStack(error),
+      });
+      const failure =
+        error instanceof AppError && error.status === 503
+          ? error
+          : new AppError('STORE_UNAVAILABLE', 'the events could not be stored; retry later', {
+              cause: error,
+              retryAfterSeconds: this.options.retryAfterSeconds,
+            });
+      for (const p of group) p.reject(failure);
     } finally {
-      this.running = false;
-      for (const wake of this.idleWaiters.splice(0)) wake();
+      this.queuedRecords -= size;
     }
   }
 
@@ -173,7 +194,7 @@ export class GroupCommitWriter {
   /** Stops accepting new work and waits until everything queued is committed. */
   async close(): Promise<void> {
     this.closing = true;
-    if (!this.running && this.queue.length === 0) return;
+    if (this.inFlight === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }

@@ -11,6 +11,7 @@ import {
 } from './policy.js';
 import type { Pseudonymiser } from './pseudonymise.js';
 import {
+  defineEntry,
   hasHits,
   isJsonObject,
   mergeEntries,
@@ -109,6 +110,16 @@ export function sanitizeProfileUpdate(
   }
 }
 
+/**
+ * The per-property tally of `sanitizeBag`, shared: it is empty between properties (a nested
+ * `sanitizeBag`, for `$set` inside an event, empties it before returning too).
+ */
+const scratchHits: PiiHits = {};
+
+function clearHits(hits: PiiHits): void {
+  for (const kind of Object.keys(hits)) delete hits[kind as keyof PiiHits];
+}
+
 function sanitizeBag(
   props: JsonObject,
   ctx: SanitizeContext,
@@ -116,14 +127,18 @@ function sanitizeBag(
   allowVault: boolean,
 ): SanitizedProfile {
   const { counters } = ctx;
-  const entries: Array<[string, JsonValue, string]> = [];
+  const entries = new BagBuilder();
   const vault: Array<[string, JsonValue, string]> = [];
   const derived: Array<[string, string]> = [];
   const drop = (key: string, reason: DropReason): void => counters?.addDrop(safeName(key), reason);
+  // Left over only if a scan threw half-way through an earlier bag.
+  if (hasHits(scratchHits)) clearHits(scratchHits);
 
-  for (const [key, value] of Object.entries(props)) {
+  for (const key of Object.keys(props)) {
+    const value = props[key] as JsonValue;
     const treatment = treatmentOf(key, props, ctx, scope);
-    const hits: PiiHits = {};
+    // Most properties find nothing: one scratch tally serves them all and is emptied after a hit.
+    const hits = scratchHits;
     let outKey = key;
     let out: JsonValue | undefined;
     switch (treatment.action) {
@@ -189,19 +204,47 @@ function sanitizeBag(
         out = deepScan(value, outKey, ctx, hits);
         break;
     }
-    if (hasHits(hits)) counters?.addHits(outKey, hits);
+    if (hasHits(hits)) {
+      counters?.addHits(outKey, hits);
+      clearHits(hits);
+    }
     if (out === undefined) {
       drop(outKey, 'invalid');
       continue;
     }
-    entries.push([outKey, out, key]);
+    entries.push(outKey, out, key);
   }
 
   // An explicit `$referring_domain` (already normalised above) wins over one derived here.
   for (const [key, domain] of derived) {
-    if (!Object.hasOwn(props, key)) entries.push([key, domain, key]);
+    if (!Object.hasOwn(props, key)) entries.push(key, domain, key);
   }
-  return { properties: mergeEntries(entries), vault: mergeEntries(vault) };
+  return { properties: entries.build(), vault: vault.length === 0 ? {} : mergeEntries(vault) };
+}
+
+/**
+ * `mergeEntries` over [cleanKey, value, originalKey] entries, built as they come: while every key
+ * is unchanged and new (nearly always), the object is filled directly; the first renamed or
+ * repeated key switches to collecting entries for `mergeEntries`, which settles collisions.
+ */
+class BagBuilder {
+  private readonly direct: JsonObject = {};
+  private entries: Array<[string, JsonValue, string]> | null = null;
+
+  push(key: string, value: JsonValue, original: string): void {
+    if (this.entries === null) {
+      if (key === original && !Object.hasOwn(this.direct, key)) {
+        defineEntry(this.direct, key, value);
+        return;
+      }
+      this.entries = Object.keys(this.direct).map((k) => [k, this.direct[k] as JsonValue, k]);
+    }
+    this.entries.push([key, value, original]);
+  }
+
+  build(): JsonObject {
+    return this.entries === null ? this.direct : mergeEntries(this.entries);
+  }
 }
 
 function treatmentOf(

@@ -73,6 +73,11 @@ interface UrlParts {
 }
 
 function parseWithWhatwg(input: string): UrlParts | null {
+  return fastUrlParts(input) ?? whatwgUrlParts(input);
+}
+
+/** The parts of a URL as the WHATWG parser (`new URL`) gives them. */
+export function whatwgUrlParts(input: string): UrlParts | null {
   const parsed = parseUrl(input.startsWith('//') ? `https:${input}` : input);
   if (parsed === null) return null;
   const scheme = input.startsWith('//') ? '' : parsed.protocol;
@@ -83,6 +88,34 @@ function parseWithWhatwg(input: string): UrlParts | null {
     port: parsed.port,
     path: parsed.pathname,
     search: parsed.search,
+  };
+}
+
+// The common shape of a web URL, for which the WHATWG parser changes nothing but the case of the
+// host (checked against `new URL` by a property test): http(s), a host of ASCII letters, digits and
+// hyphens whose last label starts with a letter (so not an IPv4 address in any of the numeric
+// forms WHATWG accepts) and has no punycode label (which WHATWG validates), no user info, no port,
+// a path with only characters that are neither percent-encoded nor special (`\`) and no dot
+// segments, a query without characters WHATWG would encode. Anything else takes the full parser.
+const FAST_URL =
+  /^(https?:)\/\/((?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*)((?:\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]*)*)(\?[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*)?(?:#.*)?$/s;
+const DOT_SEGMENT = /\/\.{1,2}(?:\/|$)|%2e/i;
+
+/** `whatwgUrlParts` for the common shape (see FAST_URL), without the parser; null otherwise. */
+export function fastUrlParts(input: string): UrlParts | null {
+  const m = FAST_URL.exec(input);
+  if (m === null) return null;
+  const host = (m[2] as string).toLowerCase();
+  const path = m[3] ?? '';
+  if (host.includes('xn--') || DOT_SEGMENT.test(path)) return null;
+  const search = m[4] ?? '';
+  return {
+    scheme: m[1] as string,
+    hasAuthority: true,
+    host,
+    port: '',
+    path: path === '' ? '/' : path,
+    search: search.length <= 1 ? '' : search,
   };
 }
 
@@ -119,6 +152,8 @@ export function referringDomain(url: string): string | null {
   const input = url.trim();
   if (input === '$direct') return input;
   if (input === '') return null;
+  const fast = fastHostname(input);
+  if (fast !== null) return fast;
   // A bare host ("www.google.com", "news.example.org:8080/x"), as Mixpanel's $referring_domain is.
   const parsed = BARE_HOST.test(input) ? parseUrl(`https://${input}`) : parseUrl(input);
   const host = parsed?.hostname ?? '';
@@ -128,6 +163,19 @@ export function referringDomain(url: string): string | null {
 }
 
 const BARE_HOST = /^[A-Za-z0-9.-]+(?::\d+)?(?:[/?#].*)?$/s;
+
+// A referrer's host in the common shapes (`https://www.google.com/…`, or a bare `www.google.com`),
+// where WHATWG parsing would only lower the case; see FAST_URL for why these are safe. A port,
+// user info, punycode or a numeric last label take the full parser.
+const FAST_HOST = /^(?:https?:\/\/)?((?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*)(?:[/?#]|$)/;
+
+/** `referringDomain` for the common shapes (see FAST_HOST), without the parser; null otherwise. */
+export function fastHostname(input: string): string | null {
+  const m = FAST_HOST.exec(input);
+  if (m === null) return null;
+  const host = (m[1] as string).toLowerCase();
+  return host.includes('xn--') ? null : host;
+}
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 function cleanSegment(raw: string, hits: PiiHits): string {

@@ -23,6 +23,24 @@ export interface ServerConfig {
     maxRecordsPerCommit: number;
     retryAfterSeconds: number;
   };
+  /** Embedded store tuning. */
+  store: {
+    /** DuckDB worker threads; undefined = one per core. */
+    duckdbThreads: number | undefined;
+    /** DuckDB WAL size that triggers a checkpoint (`256MB`); undefined = DuckDB's default. */
+    duckdbCheckpointThreshold: string | undefined;
+    /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
+    ingestLoadDelayMs: number;
+  };
+  /** Analytics queries: guards. */
+  query: {
+    /** Per-query time limit; the running statement is cancelled when it passes. */
+    timeoutMs: number;
+    /** Queries run at once (each on its own connection); more wait in a bounded queue. */
+    concurrency: number;
+    /** Most result cells (series × breakdown rows × intervals) a query may ask for. */
+    maxCells: number;
+  };
   /** PEM files for HTTPS; both set or neither (plain HTTP, e.g. behind a TLS proxy). */
   tls: { certFile: string; keyFile: string } | null;
   /** Master key sources, resolved by the privacy module. */
@@ -42,9 +60,18 @@ const schema = z.object({
   maxDecodedBytes: intFromEnv.default(20 * 1024 * 1024),
   maxDepth: intFromEnv.default(16),
   maxRecordsPerRequest: intFromEnv.default(2000),
-  maxQueuedRecords: intFromEnv.default(200_000),
+  maxQueuedRecords: intFromEnv.default(500_000),
   maxRecordsPerCommit: intFromEnv.default(20_000),
   retryAfterSeconds: intFromEnv.default(2),
+  duckdbThreads: intFromEnv.optional(),
+  duckdbCheckpointThreshold: z
+    .string()
+    .regex(/^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 256MB')
+    .optional(),
+  ingestLoadDelayMs: intFromEnv.default(5000),
+  queryTimeoutMs: intFromEnv.default(30_000),
+  queryConcurrency: intFromEnv.default(2),
+  queryMaxCells: intFromEnv.default(200_000),
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
   masterKeyHex: z.string().optional(),
@@ -73,6 +100,12 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     maxQueuedRecords: env.SILLAGE_MAX_QUEUED_RECORDS,
     maxRecordsPerCommit: env.SILLAGE_MAX_RECORDS_PER_COMMIT,
     retryAfterSeconds: env.SILLAGE_RETRY_AFTER_SECONDS,
+    duckdbThreads: env.SILLAGE_DUCKDB_THREADS,
+    duckdbCheckpointThreshold: env.SILLAGE_DUCKDB_CHECKPOINT_THRESHOLD,
+    ingestLoadDelayMs: env.SILLAGE_INGEST_LOAD_DELAY_MS,
+    queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
+    queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
+    queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
     tlsCert: env.SILLAGE_TLS_CERT,
     tlsKey: env.SILLAGE_TLS_KEY,
     masterKeyHex: env.SILLAGE_MASTER_KEY || undefined,
@@ -115,6 +148,16 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxQueuedRecords: c.maxQueuedRecords,
       maxRecordsPerCommit: c.maxRecordsPerCommit,
       retryAfterSeconds: c.retryAfterSeconds,
+    },
+    store: {
+      duckdbThreads: c.duckdbThreads,
+      duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
+      ingestLoadDelayMs: c.ingestLoadDelayMs,
+    },
+    query: {
+      timeoutMs: c.queryTimeoutMs,
+      concurrency: c.queryConcurrency,
+      maxCells: c.queryMaxCells,
     },
     tls:
       c.tlsCert && c.tlsKey

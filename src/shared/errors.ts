@@ -21,6 +21,12 @@ export const ERROR_CODES = {
   INGEST_OVERLOADED: 503,
   INGEST_UNSUPPORTED_MEDIA: 415,
   QUERY_INVALID: 400,
+  /** The query would return more than the result-size or breakdown limits allow. */
+  QUERY_TOO_LARGE: 422,
+  /** The query ran past its time limit and was cancelled. */
+  QUERY_TIMEOUT: 504,
+  /** Too many queries waiting: retry later. */
+  QUERY_OVERLOADED: 503,
   AUTH_REQUIRED: 401,
   AUTH_FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -46,17 +52,24 @@ export class AppError extends Error {
   readonly status: number;
   /** Seconds the caller should wait before retrying (503/429). */
   readonly retryAfterSeconds: number | undefined;
+  /** Per-field problems of a rejected request (field path and why; never the value). */
+  readonly details: readonly { path: string; message: string }[] | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; retryAfterSeconds?: number } = {},
+    options: {
+      cause?: unknown;
+      retryAfterSeconds?: number;
+      details?: readonly { path: string; message: string }[];
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CODES[code];
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
   }
 }
 

@@ -23,6 +23,12 @@ export interface LogFields {
   path?: string;
   version?: string;
   errorName?: string;
+  /** Query kind (trends, funnel, …). */
+  kind?: string;
+  /** Rows a query returned from the store. */
+  rows?: number;
+  /** Non-secret label of a credential (`secret-key:<short hash>`). */
+  actor?: string;
   /** Stack frames only (file:line), never the message of a foreign error. */
   stack?: string;
 }
@@ -48,6 +54,9 @@ const ALLOWED_KEYS = new Set<string>([
   'path',
   'version',
   'errorName',
+  'kind',
+  'rows',
+  'actor',
   'stack',
 ]);
 

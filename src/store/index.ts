@@ -8,5 +8,10 @@ export {
   DuckDbMetaStore,
   DuckDbVaultStore,
   compactDatabase,
+  DUCKDB_DIALECT,
+  DuckDbQueryExecutor,
+  generateDemoData,
+  DEMO_EVENTS,
   DUCKDB_FILE,
 } from './duckdb/index.js';
+export type { DemoDataOptions, DemoDataSummary } from './duckdb/index.js';

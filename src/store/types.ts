@@ -102,9 +102,21 @@ export interface PrivacyCountRow {
   count: number;
 }
 
+/**
+ * Events already serialised as row JSON (`encodeEventRows` in store/row-json.ts): one line per
+ * event, each ending in '\n'. Lets the costly part of ingestion run off the main thread; a store
+ * takes them like `events` (and can read them back with `decodeEventRow`).
+ */
+export interface EncodedEventRows {
+  lines: Uint8Array;
+  count: number;
+}
+
 /** Everything one group commit writes, atomically. */
 export interface CommitBatch {
   events: EventRow[];
+  /** More events, encoded (see EncodedEventRows); absent or empty for most batches. */
+  encodedEvents?: EncodedEventRows[];
   profileUpdates: ProfileUpdateRow[];
   identityLinks: IdentityLink[];
   privacyCounts: PrivacyCountRow[];

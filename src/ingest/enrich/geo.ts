@@ -66,6 +66,9 @@ async function openDatabase(file: string, label: string): Promise<Reader<Respons
  * are then synchronous and take a few microseconds (maxmind keeps an LRU of decoded records).
  */
 export class GeoLocator {
+  private lastIp: string | null = null;
+  private lastResult: GeoResult | null = null;
+
   private constructor(
     private readonly v4: Reader<Response>,
     private readonly v6: Reader<Response>,
@@ -92,6 +95,16 @@ export class GeoLocator {
    * or put into an error.
    */
   lookup(ip: string): GeoResult | null {
+    // The events of one request share its address: remember the last answer only (an address is
+    // kept no longer than the request that carries it, give or take the next one).
+    if (ip === this.lastIp) return this.lastResult;
+    const result = this.find(ip);
+    this.lastIp = ip;
+    this.lastResult = result;
+    return result;
+  }
+
+  private find(ip: string): GeoResult | null {
     const address = parseIp(ip);
     if (address === null || address.range() !== 'unicast') return null;
     let record: Response | null;

@@ -1,9 +1,14 @@
-// Opens the embedded DuckDB file, applies migrations and hands out serialised connections.
+// Opens the embedded DuckDB file, applies migrations, replays the ingest log and hands out
+// serialised connections.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
+import { SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
+import { INGEST_LOG_DIR } from './ingest-log.js';
+import { DEFAULT_INGEST_LOADER_OPTIONS, IngestLoader, type IngestLoaderOptions } from './ingest-loader.js';
 import { DUCKDB_MIGRATIONS } from './schema.js';
 
 /** File name of the database inside the data directory. */
@@ -26,9 +31,56 @@ export function storeError(cause: unknown, what: string): AppError {
   return new AppError('STORE_FAILURE', `database operation failed: ${what}`, { cause });
 }
 
-/** One open DuckDB database: a writer connection, a metadata connection and a reader pool. */
+/** DuckDB engine settings (`threads`, `checkpoint_threshold`). */
+export interface DuckDbTuning {
+  /**
+   * Worker threads of the engine. Default: one per core but one, which is left to the
+   * JavaScript thread that serves requests (at least 1).
+   */
+  threads?: number | undefined;
+  /** WAL size that triggers an automatic checkpoint, e.g. `256MB` (DuckDB default: 16MB). */
+  checkpointThreshold?: string | undefined;
+}
+
+/** Options of `DuckDbDatabase.open`. */
+export interface DuckDbOpenOptions {
+  readers?: number;
+  /**
+   * Runs before migrations with a reader of the `settings` table (null when the database is
+   * new), so that a wrong master key is refused before anything is written.
+   */
+  beforeMigrate?: (readSetting: (name: string) => Promise<string | null>) => Promise<void>;
+  tuning?: DuckDbTuning;
+  ingest?: {
+    /** Longest a logged batch waits before its segment is loaded. */
+    maxDelayMs?: number;
+    /**
+     * The backlog at which commits are refused (the writer's queue bound): segments are sealed
+     * at a quarter of it at most, so that loading starts well before the bound is reached.
+     */
+    backlogLimit?: number;
+  };
+  logger?: Logger;
+}
+
+function loaderOptions(ingest: DuckDbOpenOptions['ingest'] = {}): IngestLoaderOptions {
+  const limit = ingest.backlogLimit;
+  return {
+    maxDelayMs: ingest.maxDelayMs ?? DEFAULT_INGEST_LOADER_OPTIONS.maxDelayMs,
+    sealEventRows:
+      limit === undefined
+        ? DEFAULT_INGEST_LOADER_OPTIONS.sealEventRows
+        : Math.max(1, Math.min(DEFAULT_INGEST_LOADER_OPTIONS.sealEventRows, Math.floor(limit / 4))),
+  };
+}
+
+/**
+ * One open DuckDB database: a writer connection, a metadata connection, a reader pool, and the
+ * ingest log in front of the event tables (see IngestLoader).
+ */
 export class DuckDbDatabase {
   private closed = false;
+  private loader: IngestLoader | null = null;
 
   private constructor(
     readonly instance: DuckDBInstance,
@@ -38,18 +90,12 @@ export class DuckDbDatabase {
     readonly filePath: string,
   ) {}
 
-  /** Opens (creating if needed) the database in `dataDir` and applies pending migrations. */
-  static async open(
-    dataDir: string,
-    options: {
-      readers?: number;
-      /**
-       * Runs before migrations with a reader of the `settings` table (null when the database is
-       * new), so that a wrong master key is refused before anything is written.
-       */
-      beforeMigrate?: (readSetting: (name: string) => Promise<string | null>) => Promise<void>;
-    } = {},
-  ): Promise<DuckDbDatabase> {
+  /**
+   * Opens (creating if needed) the database in `dataDir`, applies pending migrations, then applies
+   * whatever the ingest log holds that the tables do not: once this resolves, the tables hold
+   * every acknowledged event.
+   */
+  static async open(dataDir: string, options: DuckDbOpenOptions = {}): Promise<DuckDbDatabase> {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const filePath = path.join(dataDir, DUCKDB_FILE);
     let instance: DuckDBInstance;
@@ -57,8 +103,10 @@ export class DuckDbDatabase {
       instance = await DuckDBInstance.create(filePath, {
         // Temporary spill files stay inside the data directory, which the canary test searches.
         temp_directory: path.join(dataDir, 'tmp'),
-        ...(process.env.SILLAGE_DUCKDB_CHECKPOINT ? { checkpoint_threshold: process.env.SILLAGE_DUCKDB_CHECKPOINT } : {}),
-        ...(process.env.SILLAGE_DUCKDB_THREADS ? { threads: process.env.SILLAGE_DUCKDB_THREADS } : {}),
+        ...(options.tuning?.checkpointThreshold
+          ? { checkpoint_threshold: options.tuning.checkpointThreshold }
+          : {}),
+        threads: String(options.tuning?.threads ?? Math.max(1, os.availableParallelism() - 1)),
       });
     } catch (cause) {
       const message = cause instanceof Error && /lock/i.test(cause.message)
@@ -76,6 +124,12 @@ export class DuckDbDatabase {
     try {
       if (options.beforeMigrate) await options.beforeMigrate((name) => db.readSettingIfPresent(name));
       await db.migrate();
+      db.loader = await IngestLoader.open(
+        db.writer,
+        path.join(dataDir, INGEST_LOG_DIR),
+        loaderOptions(options.ingest),
+        options.logger ?? SILENT_LOGGER,
+      );
     } catch (error) {
       await db.close();
       throw error;
@@ -84,6 +138,12 @@ export class DuckDbDatabase {
   }
 
   private nextReader = 0;
+
+  /** The ingest log and its loader (event writes go through it). */
+  get ingest(): IngestLoader {
+    if (!this.loader) throw new AppError('STORE_UNAVAILABLE', 'the database is not open');
+    return this.loader;
+  }
 
   /** Runs a read on one of the reader connections (round robin). */
   read<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -137,6 +197,8 @@ export class DuckDbDatabase {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Load what the ingest log holds (what cannot be loaded is replayed at the next start).
+    await this.loader?.close();
     // Wait for in-flight work on every connection, then release the file.
     await Promise.all([
       this.writer.run(() => Promise.resolve(undefined)),

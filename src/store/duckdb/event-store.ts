@@ -17,21 +17,28 @@ import { storeError, type DuckDbDatabase } from './database.js';
 /**
  * Stores events in one DuckDB table keyed by a 128-bit dedup key (`INSERT OR IGNORE`).
  *
- * Writes are acknowledged once they are in the ingest log (fdatasync), and loaded into the tables
- * in the background, in large transactions (see IngestLoader): analytics queries may lag an
- * acknowledgement by up to the loader delay. The read methods of this port (tools and tests)
- * read their own writes: they wait for the log to be loaded first, as erasure and retention do.
+ * Ingest writes (`append`) are acknowledged once they are in the ingest log (fdatasync) and loaded
+ * into the tables in the background, in large transactions (see IngestLoader): analytics queries
+ * may lag an acknowledgement by up to the loader delay (5 s by default) plus one load. `commit`
+ * keeps the port's contract (in the tables when resolved). The read methods of this port (tools
+ * and tests) read their own writes: they wait for the log to be loaded first, as erasure and
+ * retention do.
  */
 export class DuckDbEventStore implements EventStore {
   constructor(private readonly db: DuckDbDatabase) {}
 
+  /** Durable and in the tables once resolved, with exact insert and duplicate counts. */
+  async commit(batch: CommitBatch): Promise<CommitResult> {
+    return this.db.ingest.commit(batch);
+  }
+
   /**
-   * Durable once resolved. With `exactCounts` (imports) the batch is loaded on its own before the
-   * call resolves, and the counts are exact; otherwise every event counts as inserted (duplicates
-   * are skipped when the log is loaded).
+   * Durable once resolved (fdatasync of the ingest log); in the tables after the loader delay. The
+   * group-commit writer uses this; every event is counted as inserted (duplicates are skipped
+   * when the log is loaded).
    */
-  async commit(batch: CommitBatch, options: { exactCounts?: boolean } = {}): Promise<CommitResult> {
-    return this.db.ingest.commit(batch, options);
+  async append(batch: CommitBatch): Promise<CommitResult> {
+    return this.db.ingest.append(batch);
   }
 
   /** Resolves once everything committed before the call is in the tables. */
@@ -206,5 +213,5 @@ export class DuckDbEventStore implements EventStore {
 
 function nullableString(value: unknown): string | null {
   if (value === null || value === undefined) return null;
-  return typeof value === 'string' ? value : String(value as number | bigint | boolean);
+  return typeof value === 'string' ? value : String(value);
 }

@@ -4,3 +4,7 @@ export { DuckDbEventStore } from './event-store.js';
 export { DuckDbMetaStore } from './meta-store.js';
 export { DuckDbVaultStore } from './vault-store.js';
 export { compactDatabase } from './compact.js';
+export { DUCKDB_DIALECT } from './dialect.js';
+export { DuckDbQueryExecutor } from './query-executor.js';
+export { generateDemoData, DEMO_EVENTS } from './demo-data.js';
+export type { DemoDataOptions, DemoDataSummary } from './demo-data.js';

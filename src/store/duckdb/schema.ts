@@ -120,4 +120,14 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 4,
+    name: 'ingest log: the last log segment applied to the tables',
+    sql: `
+      CREATE TABLE ingest_log_state (
+        name VARCHAR PRIMARY KEY,
+        value BIGINT NOT NULL
+      );
+    `,
+  },
 ];

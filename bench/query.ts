@@ -1,0 +1,456 @@
+// `npm run bench:query`: 10 million synthetic events (deterministic seed; ~200k people, 40 event
+// names, 90 days) in a fresh data directory, then, warm, the median of several runs of four
+// questions asked through the query engine and, in the same run on the same file, asked with
+// hand-written DuckDB SQL; prints both, their ratio, and whether the answers agree. Finally a
+// server on that data answers queries over HTTP while ingestion runs at half the rate measured in
+// the same run, and the ingest failures (expected: none) and latencies are printed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { openRuntime } from '../src/cli/runtime.js';
+import { loadConfig } from '../src/shared/config.js';
+import { SILENT_LOGGER } from '../src/shared/log.js';
+import { generateDemoData } from '../src/store/index.js';
+import type { QueryResult } from '../src/query/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000_000);
+const USERS = Number(process.env.BENCH_USERS ?? 200_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const SEED = 20250630;
+const FROM = '2025-04-02';
+const TO = '2025-06-30';
+const DAY_MS = 86_400_000;
+const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 20);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0;
+};
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+/** Warm-up run, then the median of RUNS runs. */
+async function medianOf<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T; runs: number[] }> {
+  const first = await fn();
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push((await timed(fn)).ms);
+  return { ms: median(runs), value: first, runs };
+}
+
+const startMs = Date.parse(`${FROM}T00:00:00Z`);
+const endMs = Date.parse(`${TO}T00:00:00Z`) + DAY_MS;
+
+// ---------------------------------------------------------------------------------------------
+// The four questions, as API queries and as hand-written SQL over the same tables.
+
+const QUESTIONS = [
+  {
+    name: '90-day daily trend, total events',
+    query: { kind: 'trends', from: FROM, to: TO, interval: 'day', series: [{ event: null }] },
+    sql: `SELECT epoch_ms(time) // 86400000 AS day, count(*) AS n
+            FROM events WHERE project_id = $1 AND time >= $2::TIMESTAMPTZ AND time < $3::TIMESTAMPTZ
+           GROUP BY day ORDER BY day`,
+  },
+  {
+    name: 'unique users by day, by $browser',
+    query: {
+      kind: 'trends',
+      from: FROM,
+      to: TO,
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+      breakdown: '$browser',
+    },
+    sql: `WITH l AS (SELECT alias_id, canonical_id FROM identity_links WHERE project_id = $1),
+          ev AS (SELECT epoch_ms(e.time) // 86400000 AS day, e.browser,
+                        coalesce(e.user_id, l1.canonical_id, l2.canonical_id, e.distinct_id) AS uid
+                   FROM events e LEFT JOIN l l1 ON l1.alias_id = e.device_id
+                                 LEFT JOIN l l2 ON l2.alias_id = e.distinct_id
+                  WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.time < $3::TIMESTAMPTZ),
+          top AS (SELECT browser FROM ev WHERE browser IS NOT NULL GROUP BY browser
+                   ORDER BY count(*) DESC, browser LIMIT 10)
+          SELECT CASE WHEN ev.browser IS NULL THEN '(not set)' WHEN top.browser IS NULL THEN '(other)'
+                      ELSE ev.browser END AS b, day, count(DISTINCT uid) AS users
+            FROM ev LEFT JOIN top ON top.browser = ev.browser
+           GROUP BY GROUPING SETS ((b, day), (b))`,
+  },
+  {
+    name: '3-step funnel, 7-day window',
+    query: {
+      kind: 'funnel',
+      from: FROM,
+      to: TO,
+      steps: [{ event: 'Signed Up' }, { event: 'Project Created' }, { event: 'Purchase Completed' }],
+      window_seconds: 7 * 86_400,
+    },
+    sql: `WITH l AS (SELECT alias_id, canonical_id FROM identity_links WHERE project_id = $1),
+          ev AS MATERIALIZED (
+            SELECT coalesce(e.user_id, l1.canonical_id, l2.canonical_id, e.distinct_id) AS uid,
+                   epoch_ms(e.time) AS t, e.event
+              FROM events e LEFT JOIN l l1 ON l1.alias_id = e.device_id
+                            LEFT JOIN l l2 ON l2.alias_id = e.distinct_id
+             WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.time < $3::TIMESTAMPTZ + INTERVAL 7 DAY
+               AND e.event IN ('Signed Up', 'Project Created', 'Purchase Completed')),
+          a AS (SELECT uid, t AS t1 FROM ev WHERE event = 'Signed Up' AND t < epoch_ms($3::TIMESTAMPTZ)),
+          b AS (SELECT uid, t FROM ev WHERE event = 'Project Created'),
+          c AS (SELECT uid, t FROM ev WHERE event = 'Purchase Completed'),
+          ab AS (SELECT a.uid, a.t1, CASE WHEN b.t <= a.t1 + 604800000 THEN b.t END AS t2
+                   FROM a ASOF LEFT JOIN b ON a.uid = b.uid AND a.t1 < b.t),
+          abc AS (SELECT ab.*, CASE WHEN c.t <= ab.t1 + 604800000 THEN c.t END AS t3
+                    FROM ab ASOF LEFT JOIN c ON ab.uid = c.uid AND ab.t2 < c.t),
+          best AS (SELECT uid, max((t2 IS NOT NULL)::INT + (t3 IS NOT NULL)::INT) AS depth FROM abc GROUP BY uid)
+          SELECT count(*) AS s1, count(*) FILTER (depth >= 1) AS s2, count(*) FILTER (depth >= 2) AS s3 FROM best`,
+  },
+  {
+    name: '12-week retention',
+    query: {
+      kind: 'retention',
+      from: FROM,
+      to: TO,
+      start_event: 'Page Viewed',
+      return_event: 'Page Viewed',
+      period: 'week',
+      periods: 12,
+    },
+    sql: `WITH l AS (SELECT alias_id, canonical_id FROM identity_links WHERE project_id = $1),
+          ev AS MATERIALIZED (
+            SELECT coalesce(e.user_id, l1.canonical_id, l2.canonical_id, e.distinct_id) AS uid,
+                   e.time, (epoch_ms(e.time) // 86400000 + 3) // 7 AS wk
+              FROM events e LEFT JOIN l l1 ON l1.alias_id = e.device_id
+                            LEFT JOIN l l2 ON l2.alias_id = e.distinct_id
+             WHERE e.project_id = $1 AND e.event = 'Page Viewed' AND e.time >= $2::TIMESTAMPTZ),
+          cohorts AS (SELECT uid, min(wk) AS c FROM ev WHERE time < $3::TIMESTAMPTZ GROUP BY uid),
+          active AS (SELECT DISTINCT uid, wk FROM ev)
+          SELECT c, wk - c AS k, count(*) AS users FROM cohorts JOIN active USING (uid)
+           WHERE wk - c BETWEEN 0 AND 12 GROUP BY c, k`,
+  },
+] as const;
+
+/** The answer as numbers to compare (engine and hand-written SQL must agree). */
+function digestEngine(index: number, r: QueryResult): string {
+  switch (index) {
+    case 0: {
+      const s = (r as { series: { values: number[] }[] }).series[0]!;
+      return s.values.join(',');
+    }
+    case 1: {
+      const rows = (r as { series: { breakdown_value: string | null; breakdown_kind: string; total: number; values: number[] }[] }).series;
+      return rows
+        .map((s) => `${s.breakdown_kind === 'value' ? s.breakdown_value : `(${s.breakdown_kind.replace('_', ' ')})`}=${s.total}/${s.values.reduce((a, b) => a + b, 0)}`)
+        .sort()
+        .join(',');
+    }
+    case 2:
+      return (r as { steps: { count: number }[] }).steps.map((s) => s.count).join(',');
+    default:
+      return (r as { cohorts: { counts: number[] }[] }).cohorts.map((c) => c.counts.join(' ')).join('|');
+  }
+}
+
+function digestSql(index: number, rows: Record<string, unknown>[]): string {
+  const n = (v: unknown): number => Number(v);
+  switch (index) {
+    case 0:
+      return rows.map((r) => n(r.n)).join(',');
+    case 1: {
+      const totals = new Map<string, { total: number; sum: number }>();
+      for (const r of rows) {
+        const t = totals.get(String(r.b)) ?? { total: 0, sum: 0 };
+        if (r.day === null) t.total = n(r.users);
+        else t.sum += n(r.users);
+        totals.set(String(r.b), t);
+      }
+      return [...totals.entries()].map(([b, t]) => `${b}=${t.total}/${t.sum}`).sort().join(',');
+    }
+    case 2:
+      return [rows[0]!.s1, rows[0]!.s2, rows[0]!.s3].map(n).join(',');
+    default: {
+      const byCohort = new Map<number, number[]>();
+      for (const r of rows) {
+        const c = n(r.c);
+        const counts = byCohort.get(c) ?? Array.from({ length: 13 }, () => 0);
+        counts[n(r.k)] = n(r.users);
+        byCohort.set(c, counts);
+      }
+      const first = Math.floor((startMs / DAY_MS + 3) / 7);
+      const last = Math.floor(((endMs - DAY_MS) / DAY_MS + 3) / 7);
+      const out: string[] = [];
+      for (let c = first; c <= last; c++) out.push((byCohort.get(c) ?? Array.from({ length: 13 }, () => 0)).join(' '));
+      return out.join('|');
+    }
+  }
+}
+
+async function handWritten(c: DuckDBConnection, sql: string, projectId: string): Promise<Record<string, unknown>[]> {
+  const result = await c.run(sql, [projectId, new Date(startMs).toISOString(), new Date(endMs).toISOString()]);
+  const names = result.columnNames();
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < result.chunkCount; i++)
+    for (const row of result.getChunk(i).getRows()) out.push(Object.fromEntries(names.map((k, j) => [k, row[j]])));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingestion under query load (a real server process, HTTP on loopback).
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      const m = pattern.exec(buf);
+      if (m) resolve(m[1] ?? m[0]);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', () => reject(new Error('server exited: ' + buf.slice(-2000))));
+  });
+}
+
+const BROWSER_UA =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+
+function trackBody(token: string, batch: number, seq: number): string {
+  const now = Date.now() / 1000;
+  const events = Array.from({ length: batch }, (_, i) => {
+    const n = seq * batch + i;
+    return {
+      event: ['Page Viewed', 'Button Clicked', 'Feature Used', 'Signed Up'][n % 4],
+      properties: {
+        token,
+        time: now,
+        distinct_id: `$device:load-${n % 5000}`,
+        $device_id: `load-${n % 5000}`,
+        $insert_id: randomBytes(8).toString('hex'),
+        $current_url: `https://app.example.com/p/${n % 100}`,
+        mp_lib: 'web',
+        plan: n % 3 === 0 ? 'pro' : 'free',
+      },
+    };
+  });
+  return 'data=' + encodeURIComponent(Buffer.from(JSON.stringify(events)).toString('base64'));
+}
+
+interface Load {
+  events: number;
+  failures: number;
+  seconds: number;
+  latencies: number[];
+}
+
+/** Sends batches of 50 events: as fast as possible, or paced to `rate` events/s. */
+async function ingestLoad(port: number, token: string, seconds: number, rate: number | null): Promise<Load> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const batch = 50;
+  const latencies: number[] = [];
+  let failures = 0;
+  let sent = 0;
+  let seq = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const post = (payload: string): Promise<number> =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/track?verbose=1', method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload), 'user-agent': BROWSER_UA } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - t0);
+            resolve(res.statusCode ?? 0);
+          });
+        },
+      );
+      req.on('error', () => resolve(0));
+      req.end(payload);
+    });
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      if (rate !== null) {
+        // Pacing: the n-th batch leaves at n·batch/rate seconds.
+        const due = started + ((seq * batch) / rate) * 1000;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (performance.now() >= deadline) break;
+      }
+      const status = await post(trackBody(token, batch, seq++));
+      if (status === 200) sent += batch;
+      else failures++;
+    }
+  };
+  await Promise.all(Array.from({ length: rate === null ? 32 : 16 }, worker));
+  agent.destroy();
+  return { events: sent, failures, seconds: (performance.now() - started) / 1000, latencies };
+}
+
+async function queryLoad(
+  port: number,
+  projectId: string,
+  secret: string,
+  until: () => boolean,
+  clients: number,
+): Promise<{ latencies: number[]; errors: number; byStatus: Record<number, number> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const latencies: number[] = [];
+  const byStatus: Record<number, number> = {};
+  let errors = 0;
+  let next = 0;
+  const one = (body: string): Promise<number> =>
+    new Promise((resolve) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, path: `/api/v1/projects/${projectId}/query`, method: 'POST', agent, headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
+  const worker = async (): Promise<void> => {
+    while (!until()) {
+      const q = QUESTIONS[next++ % QUESTIONS.length]!;
+      const t0 = performance.now();
+      const status = await one(JSON.stringify(q.query));
+      latencies.push(performance.now() - t0);
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+      if (status !== 200) errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, worker));
+  agent.destroy();
+  return { latencies, errors, byStatus };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const reuse = process.env.BENCH_DATA;
+  const base = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-query-'));
+  const dataDir = path.join(base, 'data');
+  const keyFile = path.join(base, 'master.key');
+  if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const env = { ...process.env, SILLAGE_MASTER_KEY: fs.readFileSync(keyFile, 'utf8').trim(), SILLAGE_LOG_LEVEL: 'warn' };
+  const config = loadConfig({ data: dataDir, port: 0 }, env);
+  console.log(`Query benchmark — ${os.cpus().length} cores, data in ${dataDir}`);
+
+  let runtime = await openRuntime(config, SILENT_LOGGER);
+  const credentialsFile = path.join(base, 'project.json');
+  let project: { project_id: string; token: string; secret: string };
+  if (fs.existsSync(credentialsFile)) {
+    project = JSON.parse(fs.readFileSync(credentialsFile, 'utf8')) as typeof project;
+    console.log(`reusing ${dataDir}`);
+  } else {
+    project = await runtime.projects.create('bench');
+    fs.writeFileSync(credentialsFile, JSON.stringify(project));
+    const context = (await runtime.projects.byId(project.project_id))!;
+    const gen = await timed(() =>
+      generateDemoData(runtime.db, {
+        projectId: project.project_id,
+        events: EVENTS,
+        users: USERS,
+        days: 90,
+        endDay: TO,
+        seed: SEED,
+        pseudonymise: context.pseudonymise,
+      }),
+    );
+    await runtime.db.checkpoint();
+    const s = gen.value;
+    console.log(
+      `generated ${s.events.toLocaleString('en-US')} events, ${s.users.toLocaleString('en-US')} people (${s.signedUp.toLocaleString('en-US')} signed up), ` +
+        `${s.sessions.toLocaleString('en-US')} sessions, ${s.identityLinks.toLocaleString('en-US')} identity links, ${s.fromDay}..${s.toDay} in ${(gen.ms / 1000).toFixed(1)} s ` +
+        `(file ${(fs.statSync(runtime.db.filePath).size / 1e9).toFixed(2)} GB)`,
+    );
+  }
+  const names = await runtime.db.read(async (c) => Number((await c.runAndReadAll('SELECT count(DISTINCT event) FROM events WHERE project_id = $1', [project.project_id])).getRowsJS()[0]![0]));
+  console.log(`distinct event names: ${names}`);
+
+  // Part 1: engine vs hand-written SQL, warm, median of RUNS.
+  console.log(`\nwarm, median of ${RUNS} runs (after one warm-up run)`);
+  console.log(`${'question'.padEnd(36)} ${'engine'.padStart(9)} ${'hand SQL'.padStart(9)} ${'ratio'.padStart(6)}  same answer`);
+  const principal = { projectId: project.project_id, actor: 'bench' };
+  const target = { id: project.project_id, timezone: 'UTC' };
+  const raw = await runtime.db.instance.connect();
+  const results: { name: string; engine: number; sql: number; same: boolean }[] = [];
+  for (const [i, q] of QUESTIONS.entries()) {
+    const engine = await medianOf(() => runtime.queries.run(principal, target, q.query));
+    const sql = await medianOf(() => handWritten(raw, q.sql, project.project_id));
+    const same = digestEngine(i, engine.value) === digestSql(i, sql.value);
+    results.push({ name: q.name, engine: engine.ms, sql: sql.ms, same });
+    console.log(
+      `${q.name.padEnd(36)} ${engine.ms.toFixed(0).padStart(6)} ms ${sql.ms.toFixed(0).padStart(6)} ms ${(engine.ms / sql.ms).toFixed(2).padStart(6)}  ${same ? 'yes' : 'NO'}`,
+    );
+    if (!same && process.env.BENCH_DEBUG) {
+      console.log('  engine:', digestEngine(i, engine.value).slice(0, 400));
+      console.log('  sql:   ', digestSql(i, sql.value).slice(0, 400));
+    }
+  }
+  raw.closeSync();
+  await runtime.close();
+  const slow = results.filter((r) => r.engine >= 1000 || r.engine > 1.5 * r.sql || !r.same);
+  console.log(
+    slow.length === 0
+      ? 'floor met: every query under 1 s, within 1.5× of hand-written SQL, same answers'
+      : `floor NOT met for: ${slow.map((r) => r.name).join('; ')}`,
+  );
+
+  if (process.env.BENCH_SKIP_LOAD) return;
+  // Part 2: a server on this data; ingestion alone at full speed, then at half that rate while
+  // clients query the API.
+  if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
+  const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', dataDir], { env, cwd: base });
+  const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
+  const port = Number(new URL(url).port);
+  await ingestLoad(port, project.token, 2, null); // warm-up
+  const full = await ingestLoad(port, project.token, 10, null);
+  const fullRate = full.events / full.seconds;
+  const half = fullRate / 2;
+  const alone = await ingestLoad(port, project.token, 10, half);
+  let done = false;
+  const queries = queryLoad(port, project.project_id, project.secret, () => done, 4);
+  const loaded = await ingestLoad(port, project.token, LOAD_SECONDS, half);
+  done = true;
+  const q = await queries;
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  runtime = await openRuntime(config, SILENT_LOGGER);
+  const stored = await runtime.events.countEvents(project.project_id);
+  await runtime.close();
+
+  const line = (label: string, l: Load): string =>
+    `${label.padEnd(44)} ${Math.round(l.events / l.seconds).toLocaleString('en-US').padStart(8)} events/s  ` +
+    `ack p50 ${pct(l.latencies, 0.5).toFixed(1).padStart(6)} ms  p99 ${pct(l.latencies, 0.99).toFixed(1).padStart(7)} ms  failures ${l.failures}`;
+  console.log(`\ningestion (batches of 50 events, loopback) with and without concurrent queries`);
+  console.log(line('full speed, no queries', full));
+  console.log(line(`half rate (${Math.round(half).toLocaleString('en-US')}/s), no queries`, alone));
+  console.log(line(`half rate, 4 clients querying the API`, loaded));
+  console.log(
+    `queries answered during the load: ${q.latencies.length} (statuses ${JSON.stringify(q.byStatus)}), ` +
+      `latency p50 ${pct(q.latencies, 0.5).toFixed(0)} ms, p99 ${pct(q.latencies, 0.99).toFixed(0)} ms, max ${Math.max(...q.latencies).toFixed(0)} ms`,
+  );
+  console.log(
+    loaded.failures === 0 && loaded.events / loaded.seconds >= half * 0.95 && q.errors === 0
+      ? 'ingestion kept its rate with no errors while the API answered queries'
+      : 'ingestion or queries had errors, or ingestion fell behind its rate',
+  );
+  console.log(`events stored in the project after the run: ${stored.toLocaleString('en-US')}`);
+  if (!reuse) fs.rmSync(base, { recursive: true, force: true });
+}
+
+await main();

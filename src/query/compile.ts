@@ -1,0 +1,460 @@
+// Compile stage: a plan becomes one or more statements, each a dialect-neutral SQL piece tree.
+// Every value that came from the request (event names, property keys, filter values, times)
+// enters as a bound parameter; the only text is written here.
+import { DAY_MS, HOUR_MS, type BucketUnit, type LocalClock } from './clock.js';
+import { PERCENTILES, PROPERTY_MATHS, type MathKind } from './model.js';
+import type {
+  EventNamesPlan,
+  EventPropertiesPlan,
+  FunnelPlan,
+  Plan,
+  PlannedBreakdown,
+  PlannedFilter,
+  PlannedSeries,
+  PropertyRef,
+  PropertyValuesPlan,
+  RetentionPlan,
+  TimeScope,
+  TrendsPlan,
+} from './plan.js';
+import {
+  and,
+  call,
+  ident,
+  join,
+  jsonEach,
+  numberLiteral,
+  param,
+  raw,
+  sql,
+  withCtes,
+  type SqlNode,
+} from './sql.js';
+
+/** One statement of a compiled query; `name` tells the format stage what its rows are. */
+export interface CompiledStatement {
+  name: string;
+  sql: SqlNode;
+}
+
+export interface CompiledQuery {
+  statements: CompiledStatement[];
+}
+
+/** Segment kinds of a breakdown row (in output order after the ranked values). */
+export const SEGMENT_VALUE = 0;
+export const SEGMENT_OTHER = 1;
+export const SEGMENT_NOT_SET = 2;
+
+// ---------------------------------------------------------------------------------------------
+// Expressions over `events e` (and the identity links joined as l1, l2).
+
+/** The property's text (see the `json_text` function for JSON values), or NULL when not set. */
+export function propertyText(ref: PropertyRef): SqlNode {
+  return ref.kind === 'column'
+    ? sql`e.${ident(ref.column)}`
+    : call('json_text', raw('e.properties'), param.varchar(ref.key));
+}
+
+/** The property's numeric value, or NULL when it is not set or not a number. */
+export function propertyNumber(ref: PropertyRef): SqlNode {
+  return call('to_number', propertyText(ref));
+}
+
+/** One filter as a condition that is never NULL (so that NOT and AND behave). */
+export function filterCondition(f: PlannedFilter): SqlNode {
+  const text = propertyText(f.ref);
+  const isTrue = (condition: SqlNode): SqlNode => sql`coalesce(${condition}, FALSE)`;
+  switch (f.op) {
+    case 'eq':
+      return isTrue(sql`${text} = ${param.varchar(f.value)}`);
+    case 'neq':
+      return sql`(${text} IS DISTINCT FROM ${param.varchar(f.value)})`;
+    case 'in':
+    case 'not_in': {
+      const list = join(f.value.map((v) => param.varchar(v)), ', ');
+      const inList = isTrue(sql`${text} IN (${list})`);
+      return f.op === 'in' ? inList : sql`(NOT ${inList})`;
+    }
+    case 'contains':
+      return isTrue(call('contains', text, param.varchar(f.value)));
+    case 'not_contains':
+      return sql`(NOT ${isTrue(call('contains', text, param.varchar(f.value)))})`;
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte': {
+      const operator = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[f.op];
+      return isTrue(sql`${propertyNumber(f.ref)} ${raw(operator)} ${param.double(f.value)}`);
+    }
+    case 'is_set':
+      return sql`(${text} IS NOT NULL)`;
+    case 'is_not_set':
+      return sql`(${text} IS NULL)`;
+  }
+}
+
+/** Local wall-clock time of `e.time` in epoch milliseconds: UTC plus the segment's offset. */
+export function localTime(clock: LocalClock): SqlNode {
+  const epoch = call('epoch_ms', raw('e.time'));
+  const [first, ...rest] = clock.segments;
+  if (!first) throw new Error('a clock has at least one segment');
+  if (rest.length === 0) return sql`(${epoch} + ${param.bigint(first.offsetMs)})`;
+  // CASE picks the offset of the last segment that started at or before the event.
+  const whens = [...rest]
+    .reverse()
+    .map((s) => sql`WHEN e.time >= ${param.timestamp(s.fromMs)} THEN ${param.bigint(s.offsetMs)} `);
+  return sql`(${epoch} + CASE ${join(whens, '')}ELSE ${param.bigint(first.offsetMs)} END)`;
+}
+
+export function dayOf(local: SqlNode): SqlNode {
+  return call('floor_div', local, raw(String(DAY_MS)));
+}
+
+/** Bucket index of a local time (see clock.ts `bucketOfLocal`; the same arithmetic). */
+export function bucketOf(unit: BucketUnit, local: SqlNode): SqlNode {
+  switch (unit) {
+    case 'hour':
+      return call('floor_div', local, raw(String(HOUR_MS)));
+    case 'day':
+      return dayOf(local);
+    case 'week':
+      return call('floor_div', sql`${dayOf(local)} + 3`, raw('7'));
+    case 'month':
+      return call('month_of_day', dayOf(local));
+  }
+}
+
+/** Rows of the project inside the scope's UTC window. */
+function scanCondition(projectId: string, fromMs: number, toMs: number): SqlNode {
+  return sql`e.project_id = ${param.varchar(projectId)} AND e.time >= ${param.timestamp(fromMs)} AND e.time < ${param.timestamp(toMs)}`;
+}
+
+/** Exactly the events whose local date is inside the scope (`local` is the local-time piece). */
+function inRangeCondition(scope: TimeScope, local: SqlNode): SqlNode {
+  if (scope.exact) return raw('TRUE');
+  return sql`${dayOf(local)} BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
+}
+
+/** The project's identity links (alias → canonical), for resolving users. */
+function linksCte(projectId: string): { name: string; body: SqlNode } {
+  return {
+    name: 'links',
+    body: sql`SELECT alias_id, canonical_id FROM identity_links WHERE project_id = ${param.varchar(projectId)}`,
+  };
+}
+
+const IDENTITY_JOINS = raw(
+  'LEFT JOIN links l1 ON l1.alias_id = e.device_id LEFT JOIN links l2 ON l2.alias_id = e.distinct_id',
+);
+
+/**
+ * The resolved user of an event: its user id, else the user its device id or distinct id is
+ * linked to, else its distinct id; NULL when the event carries no identity at all.
+ */
+const RESOLVED_USER = raw(
+  "coalesce(nullif(e.user_id, ''), l1.canonical_id, l2.canonical_id, nullif(e.distinct_id, ''))",
+);
+
+function eventCondition(event: string | null): SqlNode {
+  return event === null ? raw('TRUE') : sql`e.event = ${param.varchar(event)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Breakdown: top N values by a ranking count, then "other" and "not set".
+
+/**
+ * CTEs `top` (the N best values of `bd` in `source` by `count(*)`, ties by value) and `seg`
+ * (source rows with their segment kind, segment value and the value's rank count).
+ */
+function breakdownCtes(source: string, breakdown: PlannedBreakdown): { name: string; body: SqlNode }[] {
+  return [
+    {
+      name: 'top',
+      body: sql`SELECT bd, count(*) AS rank_n FROM ${ident(source)} WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)}`,
+    },
+    {
+      name: 'seg',
+      body: sql`SELECT s.*, CASE WHEN s.bd IS NULL THEN ${raw(String(SEGMENT_NOT_SET))} WHEN t.bd IS NULL THEN ${raw(String(SEGMENT_OTHER))} ELSE ${raw(String(SEGMENT_VALUE))} END AS seg, t.bd AS seg_value, t.rank_n FROM ${ident(source)} s LEFT JOIN top t ON s.bd = t.bd`,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trends: one statement per series.
+
+function aggregate(math: MathKind): SqlNode {
+  switch (math) {
+    case 'total':
+      return raw('count(*)');
+    case 'unique_users':
+      return call('count_distinct', raw('uid'));
+    case 'sum':
+      return raw('sum(val)');
+    case 'avg':
+      return raw('avg(val)');
+    case 'min':
+      return raw('min(val)');
+    case 'max':
+      return raw('max(val)');
+    case 'p50':
+    case 'p90':
+    case 'p99':
+      return call('quantile', raw('val'), numberLiteral(PERCENTILES[math] ?? 0.5));
+  }
+}
+
+function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
+  const needsUsers = s.math === 'unique_users';
+  const local = localTime(p.scope.clock);
+  const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
+  if (needsUsers) columns.push(sql`${RESOLVED_USER} AS uid`);
+  if (PROPERTY_MATHS.has(s.math) && s.value) columns.push(sql`${propertyNumber(s.value)} AS val`);
+  if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
+  const base = sql`SELECT ${join(columns, ', ')} FROM events e ${needsUsers ? IDENTITY_JOINS : raw('')} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${eventCondition(s.event)} AND ${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterCondition))}`;
+  const ctes: { name: string; body: SqlNode; materialize?: boolean }[] = [];
+  if (needsUsers) ctes.push(linksCte(p.projectId));
+  ctes.push({ name: 'base', body: base, materialize: p.breakdown !== null });
+  const value = aggregate(s.math);
+  if (!p.breakdown) {
+    return withCtes(
+      ctes,
+      sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
+    );
+  }
+  ctes.push(...breakdownCtes('base', p.breakdown));
+  return withCtes(
+    ctes,
+    sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,
+  );
+}
+
+function compileTrends(p: TrendsPlan): CompiledQuery {
+  return {
+    statements: p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Funnel.
+
+function compileFunnel(p: FunnelPlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const n = p.steps.length;
+  const stepNames = [...new Set(p.steps.map((s) => s.event))];
+  const flags = p.steps.map(
+    (s, i) => sql`(${eventCondition(s.event)} AND ${and(s.filters.map(filterCondition))}) AS m${raw(String(i + 1))}`,
+  );
+  const columns: SqlNode[] = [
+    sql`${RESOLVED_USER} AS uid`,
+    sql`${call('epoch_ms', raw('e.time'))} AS t`,
+    sql`(${inRangeCondition(p.scope, local)}) AS in_range`,
+    ...flags,
+  ];
+  if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
+  // Later steps may happen after the range, up to one window after its end.
+  const ev = sql`SELECT ${join(columns, ', ')} FROM events e ${IDENTITY_JOINS} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(stepNames.map((name) => param.varchar(name)), ', ')})`;
+  const ctes: { name: string; body: SqlNode; materialize?: boolean }[] = [
+    linksCte(p.projectId),
+    { name: 'ev', body: ev, materialize: true },
+    {
+      name: 's1',
+      body: sql`SELECT uid, t AS t1${p.breakdown ? raw(', bd') : raw(', CAST(NULL AS VARCHAR) AS bd')} FROM ev WHERE m1 AND in_range AND t < ${param.bigint(p.scope.scanToMs)} AND uid IS NOT NULL`,
+    },
+  ];
+  for (let k = 2; k <= n; k++) {
+    ctes.push({
+      name: `s${k}`,
+      body: sql`SELECT uid, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
+    });
+  }
+  // c1 = entries; c_k adds t_k: the first step-k event strictly after t_(k-1), if inside the window.
+  ctes.push({ name: 'c1', body: raw('SELECT uid, bd, t1 FROM s1') });
+  for (let k = 2; k <= n; k++) {
+    const join_ = {
+      kind: 'asof_next_join' as const,
+      right: ident(`s${k}`),
+      rightAlias: 'nx',
+      leftKey: raw('c.uid'),
+      rightKey: raw('nx.uid'),
+      leftTime: raw(`c.t${k - 1}`),
+      rightTime: raw('nx.t'),
+    };
+    ctes.push({
+      name: `c${k}`,
+      body: sql`SELECT c.*, CASE WHEN nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(`t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
+    });
+  }
+  const reached = Array.from({ length: n - 1 }, (_, i) =>
+    raw(`CAST(t${i + 2} IS NOT NULL AS INTEGER)`),
+  );
+  // The best entry per user: deepest, then earliest, then smallest breakdown value.
+  ctes.push({
+    name: 'best',
+    body: sql`SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid ORDER BY depth DESC, t1 ASC, bd ASC NULLS LAST) AS rn FROM (SELECT *, 1 + ${join(reached, ' + ')} AS depth FROM ${ident(`c${n}`)})) WHERE rn = 1`,
+  });
+  const stepColumns: SqlNode[] = [raw('count(*) AS n1')];
+  for (let k = 2; k <= n; k++) {
+    stepColumns.push(raw(`count(t${k}) AS n${k}`));
+    stepColumns.push(sql`${call('quantile', raw(`t${k} - t${k - 1}`), numberLiteral(0.5))} AS ${raw(`med${k}`)}`);
+  }
+  if (!p.breakdown) {
+    return {
+      statements: [
+        {
+          name: 'funnel',
+          sql: withCtes(
+            ctes,
+            sql`SELECT NULL AS seg, NULL AS seg_value, NULL AS rank_n, 1 AS is_total, ${join(stepColumns, ', ')} FROM best`,
+          ),
+        },
+      ],
+    };
+  }
+  ctes.push(...breakdownCtes('best', p.breakdown));
+  return {
+    statements: [
+      {
+        name: 'funnel',
+        sql: withCtes(
+          ctes,
+          sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('seg'))} AS is_total, ${join(stepColumns, ', ')} FROM seg GROUP BY GROUPING SETS ((seg, seg_value), ())`,
+        ),
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention.
+
+function compileRetention(p: RetentionPlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const filters = and(p.filters.map(filterCondition));
+  const isStart = sql`(${eventCondition(p.startEvent)} AND ${filters})`;
+  const isReturn = sql`(${eventCondition(p.returnEvent)} AND ${filters})`;
+  const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
+  const ev = sql`SELECT ${RESOLVED_USER} AS uid, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AS is_start, ${isReturn} AS is_return FROM events e ${IDENTITY_JOINS} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`;
+  const sqlNode = withCtes(
+    [
+      linksCte(p.projectId),
+      { name: 'ev', body: ev, materialize: true },
+      {
+        name: 'cohorts',
+        body: sql`SELECT uid, ${call('arg_min', raw('bucket'), raw('t'))} AS c FROM ev WHERE is_start AND uid IS NOT NULL GROUP BY uid`,
+      },
+      {
+        name: 'returns',
+        body: raw('SELECT DISTINCT uid, bucket AS p FROM ev WHERE is_return AND uid IS NOT NULL'),
+      },
+    ],
+    sql`SELECT c AS cohort, 0 AS k, count(*) AS users FROM cohorts GROUP BY c UNION ALL SELECT c.c AS cohort, r.p - c.c AS k, count(*) AS users FROM cohorts c JOIN returns r ON r.uid = c.uid WHERE r.p - c.c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c.c, r.p - c.c`,
+  );
+  return { statements: [{ name: 'retention', sql: sqlNode }] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery.
+
+function discoveryWhere(
+  p: { projectId: string; scope: TimeScope | null },
+  event: string | null,
+): SqlNode {
+  const parts: SqlNode[] = [sql`e.project_id = ${param.varchar(p.projectId)}`];
+  if (p.scope) {
+    parts.push(
+      sql`e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)}`,
+    );
+    parts.push(inRangeCondition(p.scope, localTime(p.scope.clock)));
+  }
+  parts.push(eventCondition(event));
+  return and(parts);
+}
+
+function compileEventNames(p: EventNamesPlan): CompiledQuery {
+  return {
+    statements: [
+      {
+        name: 'event_names',
+        sql: sql`SELECT e.event AS event, count(*) AS n FROM events e WHERE ${discoveryWhere(p, null)} GROUP BY e.event ORDER BY n DESC, e.event LIMIT ${param.bigint(p.limit)}`,
+      },
+    ],
+  };
+}
+
+/** The typed columns reported by discovery, in a fixed order. */
+export const DISCOVERY_COLUMNS = [
+  'browser',
+  'browser_version',
+  'os',
+  'device_type',
+  'country_code',
+  'region',
+  'city',
+  'referring_domain',
+  'current_url',
+  'utm_source',
+  'utm_medium',
+  'utm_campaign',
+  'utm_content',
+  'utm_term',
+  'lib',
+] as const;
+
+function compileEventProperties(p: EventPropertiesPlan): CompiledQuery {
+  const recent = {
+    name: 'recent',
+    body: sql`SELECT e.* FROM events e WHERE ${discoveryWhere(p, p.event)} ORDER BY e.time DESC, e.dedup_key DESC LIMIT ${param.bigint(p.sampleSize)}`,
+    materialize: true,
+  };
+  const typeName = call('json_type_name', raw('j.type'));
+  const counts = join(
+    DISCOVERY_COLUMNS.map((c) => sql`count(${ident(c)}) AS ${ident(c)}`),
+    ', ',
+  );
+  return {
+    statements: [
+      {
+        name: 'columns',
+        sql: withCtes([recent], sql`SELECT count(*) AS sampled, ${counts} FROM recent`),
+      },
+      {
+        name: 'json',
+        sql: withCtes(
+          [recent],
+          sql`SELECT j.key AS key, ${typeName} AS type, count(*) AS n FROM recent r, ${jsonEach(raw('r.properties'), 'j')} WHERE ${typeName} <> 'null' GROUP BY j.key, ${typeName}`,
+        ),
+      },
+    ],
+  };
+}
+
+function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
+  return {
+    statements: [
+      {
+        name: 'values',
+        sql: sql`SELECT v AS value, count(*) AS n FROM (SELECT ${propertyText(p.ref)} AS v FROM events e WHERE ${discoveryWhere(p, p.event)}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ${param.bigint(p.limit)}`,
+      },
+    ],
+  };
+}
+
+/** Compiles a plan into dialect-neutral statements. */
+export function compile(p: Plan): CompiledQuery {
+  switch (p.kind) {
+    case 'trends':
+      return compileTrends(p);
+    case 'funnel':
+      return compileFunnel(p);
+    case 'retention':
+      return compileRetention(p);
+    case 'event_names':
+      return compileEventNames(p);
+    case 'event_properties':
+      return compileEventProperties(p);
+    case 'property_values':
+      return compilePropertyValues(p);
+  }
+}
+

@@ -1,0 +1,553 @@
+// Differential property tests: random small datasets and random queries of every kind; the SQL
+// engine on a real DuckDB file must answer exactly what the plain-TypeScript reference answers.
+// Reproduce a failure with FC_SEED=<seed printed below> (and FC_PATH from fast-check's report).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JsonObject, JsonValue } from '../ingest/records.js';
+import { DuckDbDatabase, DuckDbEventStore } from '../store/index.js';
+import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
+import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
+import type { EventRow, IdentityLink } from '../store/types.js';
+import { DAY_MS, buildClock, offsetAt } from './clock.js';
+import { QueryEngine } from './engine.js';
+import { parseQuery } from './model.js';
+import { referenceAnswer } from './reference.js';
+
+const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
+const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
+const SAMPLE_SIZE = 40;
+
+// Zones with DST (both hemispheres, 30-minute and midnight transitions) and odd fixed offsets.
+const ZONES = [
+  'UTC',
+  'Europe/Paris',
+  'America/New_York',
+  'Australia/Lord_Howe',
+  'America/Sao_Paulo',
+  'Asia/Kathmandu',
+  'America/St_Johns',
+  'Pacific/Chatham',
+  'Pacific/Kiritimati',
+  'Pacific/Pago_Pago',
+];
+// Days next to DST changes (2018-11-04 and 2019-02-17 are midnight changes in São Paulo), month
+// and year ends, a leap day.
+const BASE_DAYS = [
+  '2024-03-08',
+  '2024-03-29',
+  '2024-10-25',
+  '2024-11-01',
+  '2018-11-02',
+  '2019-02-15',
+  '2024-12-27',
+  '2024-02-27',
+  '2024-04-05',
+];
+const EVENTS = ['A', 'B', 'C', 'Sign up', 'é'];
+const USERS = ['u1', 'u2', 'u3'];
+const DEVICES = ['d1', 'd2', 'd3', 'd4'];
+const BROWSERS = ['Chrome', 'Firefox', 'Safari', 'Édge', 'chrome'];
+const VERSIONS = ['120', '17.5', '1e3', '-0', 'x'];
+const COUNTRIES = ['FR', 'US', 'DE'];
+// Text values: numeric-looking strings that are and are not JSON numbers, unicode, empty.
+const TEXTS = ['pro', 'free', 'Pro', '12', '1.5', ' 3', '0x10', '-2', 'é', '', 'a/b', 'true'];
+// Values summed exactly in any order (multiples of 1/4), often from a small set shared with the
+// filters so that boundaries (gt vs gte, equal values) are hit.
+const COMMON_NUMBERS = [-2, 0, 1.5, 3, 12, 17.5, 120, 1000];
+const EXACT_NUMBER = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...COMMON_NUMBERS) },
+  { weight: 1, arbitrary: fc.integer({ min: -4000, max: 4000 }).map((n) => n / 4) },
+);
+const ODD_NUMBERS = [1e21, 1e20, 2 ** 64, 2 ** 63, -(2 ** 63), 5e-7, 1e-7, 0.1, -0, 123456789.125, 1.5e300];
+const JSON_KEYS = ['plan', 'amount', 'n', 'flag', 'tags', 'odd', 'a/b', 'x.y', 'c~d', '$browser'];
+const PROPERTIES = [...JSON_KEYS.filter((k) => k !== '$browser'), '$browser', '$browser_version', 'mp_country_code', '$os', 'missing'];
+const NUMERIC_PROPERTIES = ['amount', 'n', '$browser_version'];
+
+let db: DuckDbDatabase;
+let store: DuckDbEventStore;
+let executor: DuckDbQueryExecutor;
+let engine: QueryEngine;
+let dir: string;
+let nextProject = 0;
+let nextKey = 1n;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-diff-'));
+  db = await DuckDbDatabase.open(dir);
+  store = new DuckDbEventStore(db);
+  executor = await DuckDbQueryExecutor.open(db);
+  engine = new QueryEngine({
+    executor,
+    dialect: DUCKDB_DIALECT,
+    audit: { record: () => undefined },
+    limits: { propertySampleSize: SAMPLE_SIZE },
+  });
+  console.info(`differential tests: FC_SEED=${SEED}`);
+});
+
+afterAll(async () => {
+  await executor.close();
+  await db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Datasets.
+
+interface Dataset {
+  timezone: string;
+  baseDay: string;
+  events: Omit<EventRow, 'projectId' | 'dedupKey'>[];
+  links: { aliasId: string; canonicalId: string }[];
+}
+
+const jsonValue: fc.Arbitrary<JsonValue> = fc.oneof(
+  fc.constantFrom(...TEXTS),
+  EXACT_NUMBER,
+  fc.constantFrom(...ODD_NUMBERS),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(['x', 1, true] as JsonValue),
+  fc.constant({ k: 'v', n: 2 } as JsonValue),
+);
+
+const properties: fc.Arbitrary<JsonObject> = fc
+  .record(
+    {
+      plan: fc.constantFrom(...TEXTS),
+      amount: fc.oneof(EXACT_NUMBER, fc.constantFrom('12', '1.5', 'abc', ' 3')),
+      n: EXACT_NUMBER,
+      flag: fc.boolean(),
+      tags: fc.constant(['x', 1, true] as JsonValue),
+      odd: jsonValue,
+      'a/b': fc.constantFrom(...TEXTS),
+      'x.y': jsonValue,
+      'c~d': fc.constantFrom(...TEXTS),
+      $browser: fc.constant({ nested: 'not a column value' } as JsonValue),
+    },
+    { requiredKeys: [] },
+  )
+  .map((p) => p as JsonObject);
+
+/**
+ * Milliseconds after the base day: mostly on whole hours, half and three-quarter hours (local
+ * midnights of every zone above, and funnel windows, are then hit exactly), or a millisecond off.
+ */
+const instant: fc.Arbitrary<number> = fc
+  .record({
+    hour: fc.oneof(
+      { weight: 4, arbitrary: fc.integer({ min: -30, max: 10 * 24 }) },
+      { weight: 1, arbitrary: fc.integer({ min: -48, max: 45 * 24 }) },
+    ),
+    minute: fc.constantFrom(0, 0, 0, 15, 30, 45, 59),
+    ms: fc.constantFrom(0, 0, 0, 0, 1, -1, 59_999),
+  })
+  .map(({ hour, minute, ms }) => hour * 3_600_000 + minute * 60_000 + ms);
+
+/** Offset changes of the zone and its local midnights around the base day (epoch ms). */
+function specialInstants(timezone: string, base: number): { changes: number[]; midnights: number[] } {
+  const clock = buildClock(timezone, base - 2 * DAY_MS, base + 31 * DAY_MS);
+  const midnights: number[] = [];
+  for (let d = -1; d <= 30; d++) {
+    const day = base + d * DAY_MS;
+    midnights.push(day - offsetAt(timezone, day - offsetAt(timezone, day)));
+  }
+  return { changes: clock.segments.slice(1).map((seg) => seg.fromMs), midnights };
+}
+
+/** An offset change (half the time, when the zone has one nearby) or a local midnight. */
+function pickSpecial(special: { changes: number[]; midnights: number[] }, pick: number): number {
+  const list = special.changes.length > 0 && pick % 2 === 0 ? special.changes : special.midnights;
+  return list[Math.floor(pick / 2) % list.length]!;
+}
+
+const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | null> =>
+  fc.option(arb, { nil: null, freq: 3 });
+
+const dataset: fc.Arbitrary<Dataset> = fc
+  .record({
+    timezone: fc.constantFrom(...ZONES),
+    baseDay: fc.constantFrom(...BASE_DAYS),
+    sharedTimes: fc.array(instant, { minLength: 1, maxLength: 4 }),
+    raw: fc.array(
+      fc.record({
+        instant,
+        shared: fc.nat(8),
+        event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'),
+        snap: fc.nat(99),
+        snapPick: fc.nat(),
+        snapDelta: fc.constantFrom(0, 0, 1, -1),
+        user: fc.option(fc.constantFrom(...USERS), { nil: null, freq: 2 }),
+        device: maybe(fc.constantFrom(...DEVICES)),
+        distinct: fc.constantFrom('user', 'device', 'device', 'empty', 'o1', 'o2', 'o1', 'o2'),
+        browser: maybe(fc.constantFrom(...BROWSERS)),
+        version: maybe(fc.constantFrom(...VERSIONS)),
+        country: maybe(fc.constantFrom(...COUNTRIES)),
+        properties,
+      }),
+      { minLength: 3, maxLength: 45, size: 'max' },
+    ),
+    links: fc.array(
+      fc.record({
+        aliasId: fc.constantFrom(...DEVICES, ...USERS, 'o1', 'o2'),
+        canonicalId: fc.constantFrom(...USERS),
+      }),
+      { maxLength: 6, size: 'max' },
+    ),
+  })
+  .map(({ timezone, baseDay, sharedTimes, raw, links }) => {
+    const base = Date.parse(`${baseDay}T00:00:00Z`);
+    const special = specialInstants(timezone, base);
+    const events = raw.map((r, i) => {
+      // Some events share instants (ties) with others; some sit on (or next to) a local
+      // midnight or an offset change of the zone.
+      const at =
+        r.snap < 25
+          ? pickSpecial(special, r.snapPick) + r.snapDelta - base
+          : r.shared < sharedTimes.length
+            ? sharedTimes[r.shared]!
+            : r.instant;
+      const distinctId =
+        r.distinct === 'user'
+          ? (r.user ?? 'o1')
+          : r.distinct === 'device'
+            ? (r.device ?? 'o2')
+            : r.distinct === 'empty'
+              ? ''
+              : r.distinct;
+      return {
+        timeMs: base + at,
+        event: r.event,
+        distinctId,
+        deviceId: r.device,
+        userId: r.user,
+        insertId: `i${i}`,
+        browser: r.browser,
+        browserVersion: r.version,
+        os: r.browser === 'Safari' ? 'iOS' : null,
+        deviceType: null,
+        countryCode: r.country,
+        region: null,
+        city: null,
+        referringDomain: null,
+        currentUrl: null,
+        utmSource: null,
+        utmMedium: null,
+        utmCampaign: null,
+        utmContent: null,
+        utmTerm: null,
+        lib: 'web',
+        properties: r.properties,
+        receivedAtMs: 0,
+      };
+    });
+    // First link wins, and an id is never linked to itself (as the store enforces).
+    const seen = new Set<string>();
+    const kept = links.filter((l) => {
+      if (seen.has(l.aliasId) || l.aliasId === l.canonicalId) return false;
+      seen.add(l.aliasId);
+      return true;
+    });
+    return { timezone, baseDay, events, links: kept };
+  });
+
+/** Stores a dataset under a fresh project id (plus noise in another project); returns both. */
+async function load(d: Dataset): Promise<{ projectId: string; events: EventRow[]; links: IdentityLink[] }> {
+  const projectId = `prj_diff_${nextProject++}`;
+  const noiseId = `${projectId}_noise`;
+  const events: EventRow[] = [];
+  for (const e of d.events) {
+    events.push({ ...e, projectId, dedupKey: nextKey++ });
+    if (events.length % 4 === 0) events.push({ ...e, projectId: noiseId, dedupKey: nextKey++ });
+  }
+  const links: IdentityLink[] = d.links.flatMap((l) => [
+    { projectId, ...l, timeMs: 0 },
+    { projectId: noiseId, aliasId: l.aliasId, canonicalId: 'u9', timeMs: 0 },
+  ]);
+  await store.commit({ events, identityLinks: links, profileUpdates: [], privacyCounts: [] });
+  return { projectId, events, links };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries (as JSON bodies, so that validation is exercised too).
+
+const dayAfter = (day: string, n: number): string =>
+  new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+/** Numbers present in the dataset's numeric properties: filters then hit them exactly. */
+function numbersIn(d: Dataset): number[] {
+  const out = new Set<number>(COMMON_NUMBERS);
+  for (const e of d.events) {
+    for (const v of [e.properties.amount, e.properties.n, e.browserVersion]) {
+      const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+      if (Number.isFinite(n)) out.add(n);
+    }
+  }
+  return [...out];
+}
+
+const filterOf = (d: Dataset) =>
+  fc.oneof(
+    fc.record({
+      property: fc.constantFrom(...PROPERTIES),
+      op: fc.constantFrom('eq', 'neq', 'contains', 'not_contains'),
+      value: fc.oneof(
+        fc.constantFrom(...TEXTS, ...BROWSERS, ...VERSIONS, ...COUNTRIES, 'x', '1'),
+        fc.constantFrom(...COMMON_NUMBERS, 0.1, 1e21),
+        fc.boolean(),
+      ),
+    }),
+    fc.record({
+      property: fc.constantFrom(...PROPERTIES),
+      op: fc.constantFrom('in', 'not_in'),
+      value: fc.array(fc.constantFrom(...TEXTS, ...BROWSERS, ...COUNTRIES, '120', '1'), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+    }),
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        property: fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom(...NUMERIC_PROPERTIES) },
+          { weight: 1, arbitrary: fc.constantFrom(...PROPERTIES) },
+        ),
+        op: fc.constantFrom('gt', 'gte', 'lt', 'lte'),
+        value: fc.oneof(EXACT_NUMBER, fc.constantFrom(...numbersIn(d))),
+      }),
+    },
+    fc.record({
+      property: fc.constantFrom(...PROPERTIES),
+      op: fc.constantFrom('is_set', 'is_not_set'),
+    }),
+  );
+
+const filtersOf = (d: Dataset, max = 2) =>
+  fc.oneof(
+    { weight: 2, arbitrary: fc.constant([]) },
+    { weight: 3, arbitrary: fc.array(filterOf(d), { minLength: 1, maxLength: max }) },
+  );
+
+/** Seconds between two events of the dataset: funnel windows then end exactly on an event. */
+function gapsIn(d: Dataset): number[] {
+  const times = d.events.map((e) => e.timeMs);
+  const out: number[] = [];
+  for (const a of times) for (const b of times) if (b > a) out.push(Math.ceil((b - a) / 1000));
+  return out.filter((g) => g <= 366 * 86_400).slice(0, 200);
+}
+
+const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/** A date range: anywhere near the base day, or a few days around one of the events. */
+const rangeOf = (d: Dataset) =>
+  fc.oneof(
+    fc
+      .record({ start: fc.integer({ min: -1, max: 6 }), length: fc.integer({ min: 0, max: 10 }) })
+      .map(({ start, length }) => ({
+        from: dayAfter(d.baseDay, start),
+        to: dayAfter(d.baseDay, start + length),
+      })),
+    fc
+      .record({
+        pick: fc.nat(),
+        before: fc.integer({ min: 0, max: 1 }),
+        length: fc.integer({ min: 0, max: 2 }),
+      })
+      .map(({ pick, before, length }) => {
+        const at = d.events[pick % d.events.length]!.timeMs;
+        const from = dayAfter(utcDay(at), -before);
+        return { from, to: dayAfter(from, length) };
+      }),
+  );
+
+const breakdown = fc.option(
+  fc.record({
+    breakdown: fc.constantFrom(...PROPERTIES),
+    breakdown_limit: fc.integer({ min: 1, max: 4 }),
+  }),
+  { nil: undefined },
+);
+
+const trendsQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      interval: fc.constantFrom('hour', 'day', 'day', 'week', 'month'),
+      series: fc.array(
+        fc.oneof(
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            math: fc.constantFrom('total', 'unique_users', 'unique_users'),
+            filters: filtersOf(d),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            math: fc.constantFrom('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'),
+            property: fc.constantFrom(...NUMERIC_PROPERTIES),
+            filters: filtersOf(d),
+          }),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      filters: filtersOf(d),
+      breakdown,
+    })
+    .map((q) => {
+      const { range: r, breakdown: b, interval, ...rest } = q;
+      // Hourly trends over short ranges only (24 labels a day).
+      const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
+      return { kind: 'trends', from: r.from, to, interval, ...rest, ...(b ?? {}) };
+    });
+
+/**
+ * Two events of one user, the second exactly one window after the first (where the data has such
+ * a pair): the funnel then converts, or not, on the window's last millisecond.
+ */
+function windowPairs(d: Dataset): { first: number; second: number; seconds: number }[] {
+  const out: { first: number; second: number; seconds: number }[] = [];
+  d.events.forEach((a, i) =>
+    d.events.forEach((b, j) => {
+      const gap = b.timeMs - a.timeMs;
+      if (a.userId !== null && a.userId === b.userId && gap > 0 && gap % 1000 === 0)
+        out.push({ first: i, second: j, seconds: gap / 1000 });
+    }),
+  );
+  return out.filter((p) => p.seconds <= 366 * 86_400);
+}
+
+const randomFunnel = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      steps: fc.array(fc.record({ event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'), filters: filtersOf(d, 1) }), {
+        minLength: 2,
+        maxLength: 4,
+      }),
+      window_seconds: fc.oneof(
+        fc.constantFrom(1, 60, 900, 3600, 86_400, 3 * 86_400, 30 * 86_400),
+        gapsIn(d).length > 0 ? fc.constantFrom(...gapsIn(d)) : fc.constant(3600),
+      ),
+      filters: filtersOf(d, 1),
+      breakdown,
+    })
+    .map(({ range: r, breakdown: b, ...rest }) => ({ kind: 'funnel', ...r, ...rest, ...(b ?? {}) }));
+
+const windowFunnel = (d: Dataset) => {
+  const pairs = windowPairs(d);
+  if (pairs.length === 0) return randomFunnel(d);
+  return fc
+    .record({
+      pair: fc.constantFrom(...pairs),
+      extra: fc.array(fc.constantFrom(...EVENTS), { maxLength: 2 }),
+      slack: fc.constantFrom(0, 0, -1, 1),
+      breakdown,
+    })
+    .map(({ pair, extra, slack, breakdown: b }) => {
+      const first = d.events[pair.first]!;
+      const second = d.events[pair.second]!;
+      return {
+        kind: 'funnel',
+        from: dayAfter(utcDay(first.timeMs), -1),
+        to: dayAfter(utcDay(first.timeMs), 1),
+        steps: [first.event, second.event, ...extra].map((event) => ({ event })),
+        window_seconds: Math.max(1, pair.seconds + slack),
+        ...(b ?? {}),
+      };
+    });
+};
+
+const funnelQuery = (d: Dataset) => fc.oneof(randomFunnel(d), windowFunnel(d));
+
+const retentionQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      start_event: fc.constantFrom(...EVENTS),
+      return_event: fc.constantFrom(...EVENTS),
+      period: fc.constantFrom('day', 'week', 'month'),
+      periods: fc.integer({ min: 1, max: 8 }),
+      filters: filtersOf(d, 1),
+    })
+    .map(({ range: r, ...rest }) => ({ kind: 'retention', ...r, ...rest }));
+
+const discoveryQuery = (d: Dataset) =>
+  fc.oneof(
+    fc.record(
+      { kind: fc.constant('event_names'), range: rangeOf(d), limit: fc.integer({ min: 1, max: 6 }) },
+      { requiredKeys: ['kind'] },
+    ),
+    fc.record(
+      {
+        kind: fc.constant('event_properties'),
+        event: fc.constantFrom(...EVENTS),
+        range: rangeOf(d),
+        limit: fc.integer({ min: 1, max: 30 }),
+      },
+      { requiredKeys: ['kind'] },
+    ),
+    fc.record(
+      {
+        kind: fc.constant('property_values'),
+        property: fc.constantFrom(...PROPERTIES),
+        event: fc.constantFrom(...EVENTS),
+        range: rangeOf(d),
+        limit: fc.integer({ min: 1, max: 6 }),
+      },
+      { requiredKeys: ['kind', 'property'] },
+    ),
+  ).map((q) => {
+    const { range: r, ...rest } = q as { range?: { from: string; to: string } };
+    return { ...rest, ...(r ?? {}) };
+  });
+
+const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+
+async function agree(d: Dataset, body: Record<string, unknown>): Promise<void> {
+  const { projectId, events, links } = await load(d);
+  const got = await engine.run(
+    { projectId, actor: 'test' },
+    { id: projectId, timezone: d.timezone },
+    body,
+  );
+  const want = referenceAnswer(parseQuery(body), {
+    projectId,
+    timezone: d.timezone,
+    events,
+    links,
+    propertySampleSize: SAMPLE_SIZE,
+  });
+  expect(json(got)).toEqual(json(want));
+}
+
+const withQuery = (make: (d: Dataset) => fc.Arbitrary<Record<string, unknown>>) =>
+  dataset.chain((d) => make(d).map((q) => [d, q] as const));
+
+describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
+  const params = (runs: number) => ({
+    seed: SEED,
+    numRuns: Math.round(runs * RUNS),
+    // Shrinking a failure stops after this long (the failure is still reported, with its seed).
+    interruptAfterTimeLimit: 120_000,
+    markInterruptAsFailure: true,
+    ...(process.env.FC_PATH ? { path: process.env.FC_PATH } : {}),
+  });
+
+  it('trends', async () => {
+    await fc.assert(fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)), params(80));
+  }, 180_000);
+
+  it('funnels', async () => {
+    await fc.assert(fc.asyncProperty(withQuery(funnelQuery), ([d, q]) => agree(d, q)), params(60));
+  }, 180_000);
+
+  it('retention', async () => {
+    await fc.assert(fc.asyncProperty(withQuery(retentionQuery), ([d, q]) => agree(d, q)), params(40));
+  }, 180_000);
+
+  it('discovery', async () => {
+    await fc.assert(fc.asyncProperty(withQuery(discoveryQuery), ([d, q]) => agree(d, q)), params(30));
+  }, 180_000);
+});

@@ -1,0 +1,119 @@
+// The query engine's one entry point and choke point: every query, valid or not, passes through
+// `QueryEngine.run`, which records who asked what and how many rows came back (the audit log
+// hangs here), then runs the stages model → plan → compile → execute → format.
+import { AppError, isAppError, type ErrorCode } from '../shared/errors.js';
+import { compile } from './compile.js';
+import type { Dialect } from './dialect.js';
+import { execute, type QueryExecutor } from './execute.js';
+import { format, type QueryResult } from './format.js';
+import { parseQuery, type Query, type QueryKind } from './model.js';
+import { DEFAULT_PLAN_LIMITS, plan, type PlanLimits } from './plan.js';
+
+/** Who is asking. Structurally compatible with the HTTP layer's Principal. */
+export interface QueryPrincipal {
+  projectId: string;
+  /** Stable, non-secret label of the credential (e.g. `secret-key:1a2b…`). */
+  actor: string;
+}
+
+/** The project a query runs against. */
+export interface QueryProject {
+  id: string;
+  /** IANA time zone; dates and buckets are local to it. */
+  timezone: string;
+}
+
+/** One line of the query record. */
+export interface QueryAuditEntry {
+  atMs: number;
+  actor: string;
+  projectId: string;
+  /** The query kind, or null when the body was not a valid query. */
+  kind: QueryKind | null;
+  /** The validated query (what was asked), or null when invalid. */
+  query: Query | null;
+  /** Rows the store returned for it. */
+  rows: number;
+  durationMs: number;
+  outcome: 'ok' | ErrorCode;
+}
+
+/** Port: where query records go (today a log line; the tamper-evident audit log later). */
+export interface QueryAuditSink {
+  /** Awaited before the result is released: a record that cannot be written fails the query. */
+  record(entry: QueryAuditEntry): void | Promise<void>;
+}
+
+export interface QueryLimits extends PlanLimits {
+  /** Per-query time limit; the running statement is cancelled when it passes. */
+  timeoutMs: number;
+  /** Most rows the store may return for one query. */
+  maxRows: number;
+}
+
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  ...DEFAULT_PLAN_LIMITS,
+  timeoutMs: 30_000,
+  maxRows: 1_000_000,
+};
+
+export interface QueryEngineDeps {
+  executor: QueryExecutor;
+  dialect: Dialect;
+  audit: QueryAuditSink;
+  limits?: Partial<QueryLimits>;
+  now?: () => number;
+}
+
+/** Runs queries; the only way in. */
+export class QueryEngine {
+  private readonly limits: QueryLimits;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: QueryEngineDeps) {
+    this.limits = { ...DEFAULT_QUERY_LIMITS, ...deps.limits };
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Validates `body` as a query and answers it for `project`, on the record. */
+  async run(principal: QueryPrincipal, project: QueryProject, body: unknown): Promise<QueryResult> {
+    const startedAt = this.now();
+    const entry: QueryAuditEntry = {
+      atMs: startedAt,
+      actor: principal.actor,
+      projectId: project.id,
+      kind: null,
+      query: null,
+      rows: 0,
+      durationMs: 0,
+      outcome: 'ok',
+    };
+    try {
+      if (principal.projectId !== project.id)
+        throw new AppError('AUTH_FORBIDDEN', 'this key does not grant access to that project');
+      const query = parseQuery(body);
+      entry.kind = query.kind;
+      entry.query = query;
+      const planned = plan(query, {
+        projectId: project.id,
+        timezone: project.timezone,
+        limits: this.limits,
+      });
+      const executed = await execute(compile(planned), this.deps.dialect, this.deps.executor, {
+        deadlineMs: startedAt + this.limits.timeoutMs,
+        maxRows: this.limits.maxRows,
+      });
+      entry.rows = executed.rowCount;
+      const result = format(query, planned, executed);
+      entry.durationMs = this.now() - startedAt;
+      await this.deps.audit.record(entry);
+      return result;
+    } catch (error) {
+      entry.outcome = isAppError(error) ? error.code : 'INTERNAL';
+      entry.durationMs = this.now() - startedAt;
+      // The failure is what the caller needs to see, even when recording it failed too.
+      await Promise.resolve(this.deps.audit.record(entry)).catch(() => undefined);
+      throw error;
+    }
+  }
+}

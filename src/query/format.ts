@@ -1,0 +1,309 @@
+// Format stage: database rows become the public response shapes (DESIGN.md "Public contracts"):
+// dense, labelled intervals; breakdown rows in rank order; counts as numbers; empty cells filled.
+import { bucketLabel } from './clock.js';
+import { SEGMENT_NOT_SET, SEGMENT_OTHER, SEGMENT_VALUE, DISCOVERY_COLUMNS } from './compile.js';
+import { rowObjects, type ExecutedQuery, type QueryRows } from './execute.js';
+import {
+  COLUMN_PROPERTY_NAMES,
+  isQueryableJsonKey,
+  type FunnelQuery,
+  type MathKind,
+  type Query,
+  type RetentionQuery,
+  type TrendsQuery,
+} from './model.js';
+import type { FunnelPlan, Plan, RetentionPlan, TrendsPlan } from './plan.js';
+
+/** Which rows of a breakdown a result row is: a value, everything else, or no value at all. */
+export type BreakdownKind = 'none' | 'value' | 'other' | 'not_set';
+
+export interface TrendsSeriesResult {
+  event: string | null;
+  math: MathKind;
+  property: string | null;
+  /** The property value of this row; null for 'none', 'other' and 'not_set'. */
+  breakdown_value: string | null;
+  breakdown_kind: BreakdownKind;
+  labels: string[];
+  /** Per interval; 0 where nothing was counted, null where an average/min/max/percentile has no value. */
+  values: (number | null)[];
+  /** Over the whole range (distinct users across the range for unique_users). */
+  total: number | null;
+}
+
+export interface TrendsResult {
+  series: TrendsSeriesResult[];
+}
+
+export interface FunnelStepResult {
+  event: string;
+  /** Users who reached this step. */
+  count: number;
+  /** Median seconds from the previous step, over users who reached this one; null for step 1. */
+  median_seconds_to_convert: number | null;
+}
+
+export interface FunnelBreakdownResult {
+  breakdown_value: string | null;
+  breakdown_kind: Exclude<BreakdownKind, 'none'>;
+  steps: FunnelStepResult[];
+}
+
+export interface FunnelResult {
+  steps: FunnelStepResult[];
+  /** Present when the query has a breakdown: the users split by their entry's property value. */
+  breakdowns?: FunnelBreakdownResult[];
+}
+
+export interface RetentionCohort {
+  /** First day of the cohort's period, YYYY-MM-DD. */
+  start: string;
+  size: number;
+  /** `periods + 1` entries; [0] is the size. */
+  counts: number[];
+}
+
+export interface RetentionResult {
+  cohorts: RetentionCohort[];
+}
+
+export interface EventNamesResult {
+  events: { event: string; count: number }[];
+}
+
+export type JsonTypeName = 'string' | 'number' | 'boolean' | 'array' | 'object';
+
+export interface EventPropertiesResult {
+  /** Events inspected (the most recent ones, up to the sample size). */
+  sampled_events: number;
+  properties: {
+    property: string;
+    /** The most frequent type. */
+    type: JsonTypeName;
+    /** Events (of the sample) where the property is set. */
+    count: number;
+    types: { type: JsonTypeName; count: number }[];
+  }[];
+}
+
+export interface PropertyValuesResult {
+  values: { value: string; count: number }[];
+}
+
+export type QueryResult =
+  | TrendsResult
+  | FunnelResult
+  | RetentionResult
+  | EventNamesResult
+  | EventPropertiesResult
+  | PropertyValuesResult;
+
+/** Orders strings by UTF-8 bytes (= code points), as the database does. */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+const num = (value: unknown): number | null =>
+  value === null || value === undefined ? null : Number(value);
+
+const count = (value: unknown): number => num(value) ?? 0;
+
+/** Maths whose empty cell is 0 (counts and sums); the others have no value on no data. */
+const ZERO_WHEN_EMPTY: ReadonlySet<MathKind> = new Set(['total', 'unique_users', 'sum']);
+
+const KIND_OF_SEGMENT: Record<number, Exclude<BreakdownKind, 'none'>> = {
+  [SEGMENT_VALUE]: 'value',
+  [SEGMENT_OTHER]: 'other',
+  [SEGMENT_NOT_SET]: 'not_set',
+};
+
+interface Segment {
+  seg: number;
+  value: string | null;
+  rank: number;
+}
+
+/** Ranked values first (rank descending, then value), then "other", then "not set". */
+function compareSegments(a: Segment, b: Segment): number {
+  if (a.seg !== b.seg) return a.seg - b.seg;
+  if (a.rank !== b.rank) return b.rank - a.rank;
+  return compareUtf8(a.value ?? '', b.value ?? '');
+}
+
+const segmentKey = (seg: number, value: string | null): string => `${seg}\u0000${value ?? ''}`;
+
+function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): TrendsResult {
+  const labels: string[] = [];
+  for (let b = p.firstBucket; b <= p.lastBucket; b++) labels.push(bucketLabel(p.unit, b));
+  const series: TrendsSeriesResult[] = [];
+  for (const s of p.series) {
+    const spec = q.series[s.index]!;
+    const rows = rowObjects(executed.results.get(`series:${s.index}`) ?? { columns: [], rows: [] });
+    const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
+    const groups = new Map<string, { segment: Segment; values: (number | null)[]; total: number | null }>();
+    const groupOf = (row: Record<string, unknown>) => {
+      const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
+      const value = p.breakdown && row.seg_value !== null ? String(row.seg_value) : null;
+      const key = segmentKey(seg, value);
+      let g = groups.get(key);
+      if (!g) {
+        g = {
+          segment: { seg, value, rank: count(row.rank_n) },
+          values: labels.map(() => empty),
+          total: empty,
+        };
+        groups.set(key, g);
+      }
+      return g;
+    };
+    if (!p.breakdown) groupOf({});
+    for (const row of rows) {
+      const g = groupOf(row);
+      const value = num(row.value) ?? empty;
+      if (Number(row.is_total) === 1) g.total = value;
+      else g.values[Number(row.bucket) - p.firstBucket] = value;
+    }
+    const ordered = [...groups.values()].sort((a, b) => compareSegments(a.segment, b.segment));
+    for (const g of ordered) {
+      series.push({
+        event: spec.event,
+        math: spec.math,
+        property: spec.property,
+        breakdown_value: g.segment.seg === SEGMENT_VALUE ? g.segment.value : null,
+        breakdown_kind: p.breakdown ? KIND_OF_SEGMENT[g.segment.seg]! : 'none',
+        labels,
+        values: g.values,
+        total: g.total,
+      });
+    }
+  }
+  return { series };
+}
+
+function funnelSteps(q: FunnelQuery, row: Record<string, unknown> | undefined): FunnelStepResult[] {
+  return q.steps.map((step, i) => {
+    const k = i + 1;
+    const median = k === 1 || !row ? null : num(row[`med${k}`]);
+    return {
+      event: step.event,
+      count: row ? count(row[`n${k}`]) : 0,
+      median_seconds_to_convert: median === null ? null : median / 1000,
+    };
+  });
+}
+
+function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): FunnelResult {
+  const rows = rowObjects(executed.results.get('funnel') ?? { columns: [], rows: [] });
+  const total = rows.find((r) => Number(r.is_total) === 1);
+  const result: FunnelResult = { steps: funnelSteps(q, total) };
+  if (p.breakdown) {
+    result.breakdowns = rows
+      .filter((r) => Number(r.is_total) !== 1)
+      .map((r) => ({
+        segment: {
+          seg: Number(r.seg),
+          value: r.seg_value === null ? null : String(r.seg_value),
+          rank: count(r.rank_n),
+        },
+        row: r,
+      }))
+      .sort((a, b) => compareSegments(a.segment, b.segment))
+      .map(({ segment, row }) => ({
+        breakdown_value: segment.seg === SEGMENT_VALUE ? segment.value : null,
+        breakdown_kind: KIND_OF_SEGMENT[segment.seg]!,
+        steps: funnelSteps(q, row),
+      }));
+  }
+  return result;
+}
+
+function formatRetention(
+  q: RetentionQuery,
+  p: RetentionPlan,
+  executed: ExecutedQuery,
+): RetentionResult {
+  const cohorts: RetentionCohort[] = [];
+  for (let c = p.firstCohort; c <= p.lastCohort; c++) {
+    cohorts.push({
+      start: bucketLabel(p.unit, c),
+      size: 0,
+      counts: Array.from({ length: q.periods + 1 }, () => 0),
+    });
+  }
+  for (const row of rowObjects(executed.results.get('retention') ?? { columns: [], rows: [] })) {
+    const cohort = cohorts[Number(row.cohort) - p.firstCohort];
+    const k = Number(row.k);
+    if (!cohort || k < 0 || k > q.periods) continue;
+    cohort.counts[k] = count(row.users);
+    if (k === 0) cohort.size = count(row.users);
+  }
+  return { cohorts };
+}
+
+function formatEventProperties(
+  limit: number,
+  columns: QueryRows | undefined,
+  json: QueryRows | undefined,
+): EventPropertiesResult {
+  const props: EventPropertiesResult['properties'] = [];
+  const head = columns ? rowObjects(columns)[0] : undefined;
+  for (const column of DISCOVERY_COLUMNS) {
+    const n = count(head?.[column]);
+    if (n > 0)
+      props.push({
+        property: COLUMN_PROPERTY_NAMES[column],
+        type: 'string',
+        count: n,
+        types: [{ type: 'string', count: n }],
+      });
+  }
+  const byKey = new Map<string, { type: JsonTypeName; count: number }[]>();
+  for (const row of json ? rowObjects(json) : []) {
+    const key = String(row.key);
+    if (!isQueryableJsonKey(key)) continue;
+    const list = byKey.get(key) ?? [];
+    list.push({ type: String(row.type) as JsonTypeName, count: count(row.n) });
+    byKey.set(key, list);
+  }
+  for (const [key, types] of byKey) {
+    types.sort((a, b) => b.count - a.count || compareUtf8(a.type, b.type));
+    props.push({
+      property: key,
+      type: types[0]!.type,
+      count: types.reduce((sum, t) => sum + t.count, 0),
+      types,
+    });
+  }
+  props.sort((a, b) => b.count - a.count || compareUtf8(a.property, b.property));
+  return { sampled_events: count(head?.sampled), properties: props.slice(0, limit) };
+}
+
+/** Shapes the rows of an executed plan into the response for `query`. */
+export function format(query: Query, p: Plan, executed: ExecutedQuery): QueryResult {
+  switch (p.kind) {
+    case 'trends':
+      return formatTrends(query as TrendsQuery, p, executed);
+    case 'funnel':
+      return formatFunnel(query as FunnelQuery, p, executed);
+    case 'retention':
+      return formatRetention(query as RetentionQuery, p, executed);
+    case 'event_names':
+      return {
+        events: rowObjects(executed.results.get('event_names') ?? { columns: [], rows: [] }).map(
+          (r) => ({ event: String(r.event), count: count(r.n) }),
+        ),
+      };
+    case 'event_properties':
+      return formatEventProperties(
+        p.limit,
+        executed.results.get('columns'),
+        executed.results.get('json'),
+      );
+    case 'property_values':
+      return {
+        values: rowObjects(executed.results.get('values') ?? { columns: [], rows: [] }).map(
+          (r) => ({ value: String(r.value), count: count(r.n) }),
+        ),
+      };
+  }
+}

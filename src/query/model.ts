@@ -1,0 +1,582 @@
+// The query model: zod schemas for every query kind (the public contract) and the typed queries
+// the rest of the engine works on. Validation happens here, once; later stages trust these types.
+import { z } from 'zod';
+import { AppError } from '../shared/errors.js';
+
+/** Bucket width of a trend. Weeks start on Monday, months on the 1st, in the project time zone. */
+export type Interval = 'hour' | 'day' | 'week' | 'month';
+/** Retention period. */
+export type Period = 'day' | 'week' | 'month';
+export type MathKind =
+  | 'total'
+  | 'unique_users'
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'p50'
+  | 'p90'
+  | 'p99';
+/** Maths that aggregate the numeric value of a property (and therefore need `property`). */
+export const PROPERTY_MATHS: ReadonlySet<MathKind> = new Set([
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'p50',
+  'p90',
+  'p99',
+]);
+/** Percentile maths and their fraction (continuous, linearly interpolated). */
+export const PERCENTILES: Readonly<Partial<Record<MathKind, number>>> = {
+  p50: 0.5,
+  p90: 0.9,
+  p99: 0.99,
+};
+
+export type Scalar = string | number | boolean;
+export type StringOp = 'eq' | 'neq' | 'contains' | 'not_contains';
+export type ListOp = 'in' | 'not_in';
+export type NumberOp = 'gt' | 'gte' | 'lt' | 'lte';
+export type PresenceOp = 'is_set' | 'is_not_set';
+export type FilterOp = StringOp | ListOp | NumberOp | PresenceOp;
+
+/** One condition on an event property. Several filters are AND-ed. */
+export type Filter =
+  | { property: string; op: StringOp; value: string }
+  | { property: string; op: ListOp; value: string[] }
+  | { property: string; op: NumberOp; value: number }
+  | { property: string; op: PresenceOp };
+
+export interface Series {
+  /** Event name, or null for every event. */
+  event: string | null;
+  math: MathKind;
+  /** Numeric property for sum/avg/min/max/percentiles, else null. */
+  property: string | null;
+  /** Filters of this series only (AND-ed with the query's filters). */
+  filters: Filter[];
+}
+
+export interface DateRange {
+  /** Inclusive first day, YYYY-MM-DD in the project time zone. */
+  from: string;
+  /** Inclusive last day. */
+  to: string;
+}
+
+export interface Breakdown {
+  property: string;
+  /** How many values get their own row; the rest are summed up as "other". */
+  limit: number;
+}
+
+export interface TrendsQuery extends DateRange {
+  kind: 'trends';
+  interval: Interval;
+  series: Series[];
+  filters: Filter[];
+  breakdown: Breakdown | null;
+}
+
+export interface FunnelStep {
+  event: string;
+  filters: Filter[];
+}
+
+export interface FunnelQuery extends DateRange {
+  kind: 'funnel';
+  steps: FunnelStep[];
+  windowSeconds: number;
+  filters: Filter[];
+  breakdown: Breakdown | null;
+}
+
+export interface RetentionQuery extends DateRange {
+  kind: 'retention';
+  startEvent: string;
+  returnEvent: string;
+  period: Period;
+  periods: number;
+  filters: Filter[];
+}
+
+/** Discovery: event names with their counts. */
+export interface EventNamesQuery {
+  kind: 'event_names';
+  range: DateRange | null;
+  limit: number;
+}
+
+/** Discovery: the properties seen on (recent) events, with their JSON types. */
+export interface EventPropertiesQuery {
+  kind: 'event_properties';
+  event: string | null;
+  range: DateRange | null;
+  limit: number;
+}
+
+/** Discovery: the most frequent values of one property. */
+export interface PropertyValuesQuery {
+  kind: 'property_values';
+  property: string;
+  event: string | null;
+  range: DateRange | null;
+  limit: number;
+}
+
+export type Query =
+  | TrendsQuery
+  | FunnelQuery
+  | RetentionQuery
+  | EventNamesQuery
+  | EventPropertiesQuery
+  | PropertyValuesQuery;
+export type QueryKind = Query['kind'];
+
+// ---------------------------------------------------------------------------------------------
+// Properties. Names are Mixpanel's; the ones with a typed column are read from it, everything else
+// from the JSON bag. Identifiers are stored as pseudonyms, so filtering on them is refused.
+
+/** Mixpanel property name → typed column of the `events` table. */
+export const STANDARD_PROPERTIES: Readonly<Record<string, StandardColumn>> = {
+  $browser: 'browser',
+  $browser_version: 'browser_version',
+  $os: 'os',
+  $device_type: 'device_type',
+  mp_country_code: 'country_code',
+  $country_code: 'country_code',
+  $geoip_country_code: 'country_code',
+  $region: 'region',
+  $geoip_subdivision_1_name: 'region',
+  $city: 'city',
+  $geoip_city_name: 'city',
+  $referring_domain: 'referring_domain',
+  $current_url: 'current_url',
+  utm_source: 'utm_source',
+  utm_medium: 'utm_medium',
+  utm_campaign: 'utm_campaign',
+  utm_content: 'utm_content',
+  utm_term: 'utm_term',
+  mp_lib: 'lib',
+  $lib: 'lib',
+};
+
+export type StandardColumn =
+  | 'browser'
+  | 'browser_version'
+  | 'os'
+  | 'device_type'
+  | 'country_code'
+  | 'region'
+  | 'city'
+  | 'referring_domain'
+  | 'current_url'
+  | 'utm_source'
+  | 'utm_medium'
+  | 'utm_campaign'
+  | 'utm_content'
+  | 'utm_term'
+  | 'lib';
+
+/** The name discovery reports for each typed column (Mixpanel's event property name). */
+export const COLUMN_PROPERTY_NAMES: Readonly<Record<StandardColumn, string>> = {
+  browser: '$browser',
+  browser_version: '$browser_version',
+  os: '$os',
+  device_type: '$device_type',
+  country_code: 'mp_country_code',
+  region: '$region',
+  city: '$city',
+  referring_domain: '$referring_domain',
+  current_url: '$current_url',
+  utm_source: 'utm_source',
+  utm_medium: 'utm_medium',
+  utm_campaign: 'utm_campaign',
+  utm_content: 'utm_content',
+  utm_term: 'utm_term',
+  lib: 'mp_lib',
+};
+
+/** Stored as pseudonyms or not stored as properties at all: not queryable by value. */
+const UNQUERYABLE_PROPERTIES = new Set([
+  'distinct_id',
+  '$distinct_id',
+  '$device_id',
+  '$user_id',
+  '$insert_id',
+  'time',
+  '$time',
+  'token',
+]);
+
+/**
+ * Whether a key of the JSON bag can be queried as a property: keys shadowed by a typed column's
+ * name (a value that did not fit the column) and identifiers cannot.
+ */
+export function isQueryableJsonKey(key: string): boolean {
+  return !Object.hasOwn(STANDARD_PROPERTIES, key) && !UNQUERYABLE_PROPERTIES.has(key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas.
+
+/** Earliest and latest day a query may name: keeps every local timestamp positive and finite. */
+export const MIN_DAY = '1971-01-01';
+export const MAX_DAY = '2199-12-31';
+/** Longest date range, in days (ten years). */
+export const MAX_RANGE_DAYS = 3660;
+/** Longest funnel conversion window. */
+export const MAX_WINDOW_SECONDS = 366 * 86_400;
+export const MAX_BREAKDOWN_LIMIT = 100;
+export const DEFAULT_BREAKDOWN_LIMIT = 10;
+
+const isCalendarDay = (s: string): boolean => {
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
+};
+
+const day = z
+  .string({ error: 'must be a date YYYY-MM-DD' })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date YYYY-MM-DD' })
+  .refine(isCalendarDay, { error: 'is not a calendar date' })
+  .refine((s) => s >= MIN_DAY && s <= MAX_DAY, {
+    error: `must be between ${MIN_DAY} and ${MAX_DAY}`,
+  });
+
+const eventName = z
+  .string({ error: 'must be an event name (string)' })
+  .min(1, { error: 'must not be empty' })
+  .max(255, { error: 'must be at most 255 characters' });
+
+const propertyName = z
+  .string({ error: 'must be a property name (string)' })
+  .min(1, { error: 'must not be empty' })
+  .max(255, { error: 'must be at most 255 characters' })
+  .refine((name) => !UNQUERYABLE_PROPERTIES.has(name), {
+    error: 'identifiers are stored as pseudonyms and cannot be filtered or broken down by',
+  });
+
+const scalar = z.union([z.string().max(1024), z.number(), z.boolean()], {
+  error: 'must be a string, a finite number or a boolean',
+});
+
+const FILTER_OPS = [
+  'eq',
+  'neq',
+  'in',
+  'not_in',
+  'contains',
+  'not_contains',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'is_set',
+  'is_not_set',
+] as const;
+
+/** How a filter value becomes the string it is compared with (`true`, `12.5`, `abc`). */
+export function scalarText(value: Scalar): string {
+  return typeof value === 'string' ? value : String(value);
+}
+
+const filterSchema = z
+  .strictObject({
+    property: propertyName,
+    op: z.enum(FILTER_OPS, { error: `must be one of ${FILTER_OPS.join(', ')}` }),
+    value: z.unknown().optional(),
+  })
+  .transform((raw, ctx): Filter => {
+    const fail = (message: string): Filter => {
+      ctx.addIssue({ code: 'custom', message, path: ['value'] });
+      return z.NEVER;
+    };
+    switch (raw.op) {
+      case 'eq':
+      case 'neq':
+      case 'contains':
+      case 'not_contains': {
+        const parsed = scalar.safeParse(raw.value);
+        if (!parsed.success) return fail(`${raw.op} needs a string, number or boolean value`);
+        return { property: raw.property, op: raw.op, value: scalarText(parsed.data) };
+      }
+      case 'in':
+      case 'not_in': {
+        const parsed = z.array(scalar).min(1).max(1000).safeParse(raw.value);
+        if (!parsed.success)
+          return fail(`${raw.op} needs a list of 1 to 1000 strings, numbers or booleans`);
+        return { property: raw.property, op: raw.op, value: parsed.data.map(scalarText) };
+      }
+      case 'gt':
+      case 'gte':
+      case 'lt':
+      case 'lte': {
+        const parsed = z.number().safeParse(raw.value);
+        if (!parsed.success) return fail(`${raw.op} needs a finite number value`);
+        return { property: raw.property, op: raw.op, value: parsed.data };
+      }
+      case 'is_set':
+      case 'is_not_set':
+        if (raw.value !== undefined) return fail(`${raw.op} takes no value`);
+        return { property: raw.property, op: raw.op };
+    }
+  });
+
+const filters = z.array(filterSchema).max(50, { error: 'at most 50 filters' }).default([]);
+
+const MATHS = ['total', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'] as const;
+
+const seriesSchema = z
+  .strictObject({
+    event: eventName.nullable().optional(),
+    math: z.enum(MATHS, { error: `must be one of ${MATHS.join(', ')}` }).default('total'),
+    property: propertyName.optional(),
+    filters,
+  })
+  .superRefine((s, ctx) => {
+    if (PROPERTY_MATHS.has(s.math) && s.property === undefined)
+      ctx.addIssue({ code: 'custom', path: ['property'], message: `${s.math} needs a property` });
+    if (!PROPERTY_MATHS.has(s.math) && s.property !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['property'],
+        message: `${s.math} takes no property (only sum, avg, min, max and percentiles do)`,
+      });
+  })
+  .transform(
+    (s): Series => ({
+      event: s.event ?? null,
+      math: s.math,
+      property: s.property ?? null,
+      filters: s.filters,
+    }),
+  );
+
+const breakdownLimit = z
+  .number({ error: 'must be a whole number' })
+  .int({ error: 'must be a whole number' })
+  .min(1, { error: 'must be at least 1' })
+  .max(MAX_BREAKDOWN_LIMIT, {
+    error: `must be at most ${MAX_BREAKDOWN_LIMIT} (breakdown cardinality limit)`,
+  })
+  .optional();
+
+const discoveryLimit = (max: number, fallback: number) =>
+  z
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .max(max, { error: `must be at most ${max}` })
+    .default(fallback);
+
+const dayCount = (from: string, to: string): number =>
+  (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
+
+function checkRange(r: { from: string; to: string }, ctx: z.RefinementCtx): void {
+  if (r.from > r.to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+  else if (dayCount(r.from, r.to) > MAX_RANGE_DAYS)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['to'],
+      message: `the date range may span at most ${MAX_RANGE_DAYS} days`,
+    });
+}
+
+const breakdownOf = (property: string | undefined, limit: number | undefined): Breakdown | null =>
+  property === undefined ? null : { property, limit: limit ?? DEFAULT_BREAKDOWN_LIMIT };
+
+const trendsSchema = z
+  .strictObject({
+    kind: z.literal('trends'),
+    from: day,
+    to: day,
+    interval: z
+      .enum(['hour', 'day', 'week', 'month'], { error: 'must be one of hour, day, week, month' })
+      .default('day'),
+    series: z
+      .array(seriesSchema, { error: 'must be a list of series' })
+      .min(1, { error: 'needs at least one series' })
+      .max(20, { error: 'at most 20 series' }),
+    filters,
+    breakdown: propertyName.optional(),
+    breakdown_limit: breakdownLimit,
+  })
+  .superRefine(checkRange)
+  .transform(
+    (q): TrendsQuery => ({
+      kind: 'trends',
+      from: q.from,
+      to: q.to,
+      interval: q.interval,
+      series: q.series,
+      filters: q.filters,
+      breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+    }),
+  );
+
+const funnelSchema = z
+  .strictObject({
+    kind: z.literal('funnel'),
+    from: day,
+    to: day,
+    steps: z
+      .array(z.strictObject({ event: eventName, filters }), { error: 'must be a list of steps' })
+      .min(2, { error: 'a funnel needs 2 to 10 steps' })
+      .max(10, { error: 'a funnel needs 2 to 10 steps' }),
+    window_seconds: z
+      .number({ error: 'must be a whole number of seconds' })
+      .int({ error: 'must be a whole number of seconds' })
+      .min(1, { error: 'must be at least 1' })
+      .max(MAX_WINDOW_SECONDS, { error: `must be at most ${MAX_WINDOW_SECONDS} (366 days)` }),
+    filters,
+    breakdown: propertyName.optional(),
+    breakdown_limit: breakdownLimit,
+  })
+  .superRefine(checkRange)
+  .transform(
+    (q): FunnelQuery => ({
+      kind: 'funnel',
+      from: q.from,
+      to: q.to,
+      steps: q.steps,
+      windowSeconds: q.window_seconds,
+      filters: q.filters,
+      breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+    }),
+  );
+
+const retentionSchema = z
+  .strictObject({
+    kind: z.literal('retention'),
+    from: day,
+    to: day,
+    start_event: eventName,
+    return_event: eventName,
+    period: z
+      .enum(['day', 'week', 'month'], { error: 'must be one of day, week, month' })
+      .default('day'),
+    periods: z
+      .number({ error: 'must be a whole number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be at least 1' })
+      .max(400, { error: 'must be at most 400' }),
+    filters,
+  })
+  .superRefine(checkRange)
+  .transform(
+    (q): RetentionQuery => ({
+      kind: 'retention',
+      from: q.from,
+      to: q.to,
+      startEvent: q.start_event,
+      returnEvent: q.return_event,
+      period: q.period,
+      periods: q.periods,
+      filters: q.filters,
+    }),
+  );
+
+/** Discovery ranges are optional; when one end is given, both are. */
+const optionalRange = {
+  from: day.optional(),
+  to: day.optional(),
+};
+function rangeOf(q: { from?: string | undefined; to?: string | undefined }): DateRange | null {
+  return q.from !== undefined && q.to !== undefined ? { from: q.from, to: q.to } : null;
+}
+function checkOptionalRange(
+  r: { from?: string | undefined; to?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if ((r.from === undefined) !== (r.to === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: [r.from === undefined ? 'from' : 'to'],
+      message: 'give both from and to, or neither',
+    });
+  else if (r.from !== undefined && r.to !== undefined) checkRange({ from: r.from, to: r.to }, ctx);
+}
+
+const eventNamesSchema = z
+  .strictObject({ kind: z.literal('event_names'), ...optionalRange, limit: discoveryLimit(1000, 200) })
+  .superRefine(checkOptionalRange)
+  .transform((q): EventNamesQuery => ({ kind: 'event_names', range: rangeOf(q), limit: q.limit }));
+
+const eventPropertiesSchema = z
+  .strictObject({
+    kind: z.literal('event_properties'),
+    event: eventName.optional(),
+    ...optionalRange,
+    limit: discoveryLimit(1000, 500),
+  })
+  .superRefine(checkOptionalRange)
+  .transform(
+    (q): EventPropertiesQuery => ({
+      kind: 'event_properties',
+      event: q.event ?? null,
+      range: rangeOf(q),
+      limit: q.limit,
+    }),
+  );
+
+const propertyValuesSchema = z
+  .strictObject({
+    kind: z.literal('property_values'),
+    property: propertyName,
+    event: eventName.optional(),
+    ...optionalRange,
+    limit: discoveryLimit(1000, 50),
+  })
+  .superRefine(checkOptionalRange)
+  .transform(
+    (q): PropertyValuesQuery => ({
+      kind: 'property_values',
+      property: q.property,
+      event: q.event ?? null,
+      range: rangeOf(q),
+      limit: q.limit,
+    }),
+  );
+
+const QUERY_SCHEMAS = {
+  trends: trendsSchema,
+  funnel: funnelSchema,
+  retention: retentionSchema,
+  event_names: eventNamesSchema,
+  event_properties: eventPropertiesSchema,
+  property_values: propertyValuesSchema,
+} as const;
+
+export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];
+
+/** One validation problem: which field (dotted path) and why. Never echoes the value. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+const MAX_REPORTED_ISSUES = 10;
+
+/** Validates a request body; on failure the AppError lists each wrong field and why. */
+export function parseQuery(body: unknown): Query {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw invalid([{ path: '', message: 'the query must be a JSON object' }]);
+  const kind = (body as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(QUERY_SCHEMAS, kind))
+    throw invalid([{ path: 'kind', message: `must be one of ${QUERY_KINDS.join(', ')}` }]);
+  const parsed = QUERY_SCHEMAS[kind as QueryKind].safeParse(body);
+  if (parsed.success) return parsed.data;
+  throw invalid(
+    parsed.error.issues.map((issue) => ({
+      path: issue.path.map(String).join('.'),
+      message: issue.message,
+    })),
+  );
+}
+
+function invalid(issues: FieldIssue[]): AppError {
+  const shown = issues.slice(0, MAX_REPORTED_ISSUES);
+  const text = shown.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+  return new AppError('QUERY_INVALID', `invalid query: ${text}`, { details: shown });
+}

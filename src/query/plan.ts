@@ -1,0 +1,303 @@
+// Plan stage: a validated query plus the project's facts (id, time zone) and the limits become a
+// plan: properties resolved to columns or JSON keys, the date range turned into a UTC scan window
+// and a local-time clock, bucket ranges counted and checked against the result-size limits.
+import { AppError } from '../shared/errors.js';
+import {
+  DAY_MS,
+  bucketOfDay,
+  bucketStartLocal,
+  buildClock,
+  dayNumber,
+  type BucketUnit,
+  type LocalClock,
+} from './clock.js';
+import {
+  STANDARD_PROPERTIES,
+  type DateRange,
+  type EventNamesQuery,
+  type EventPropertiesQuery,
+  type Filter,
+  type FunnelQuery,
+  type MathKind,
+  type Period,
+  type PropertyValuesQuery,
+  type Query,
+  type RetentionQuery,
+  type StandardColumn,
+  type TrendsQuery,
+} from './model.js';
+
+/** Where a property's value is read from. */
+export type PropertyRef =
+  | { kind: 'column'; name: string; column: StandardColumn }
+  | { kind: 'json'; name: string; key: string };
+
+export type PlannedFilter = Filter & { ref: PropertyRef };
+
+/** The facts about the project a plan needs. */
+export interface PlanContext {
+  projectId: string;
+  timezone: string;
+  limits: PlanLimits;
+}
+
+export interface PlanLimits {
+  /** Largest number of result cells (series × breakdown rows × buckets, cohorts × periods). */
+  maxCells: number;
+  /** Events inspected by `event_properties` (the most recent ones). */
+  propertySampleSize: number;
+}
+
+export const DEFAULT_PLAN_LIMITS: PlanLimits = { maxCells: 200_000, propertySampleSize: 100_000 };
+
+/**
+ * The days of a query in time. Events are selected by their local date; the UTC window
+ * [scanFromMs, scanToMs) is a superset used to prune the scan (exactly the range when `exact`).
+ */
+export interface TimeScope {
+  fromDay: number;
+  toDay: number;
+  scanFromMs: number;
+  scanToMs: number;
+  /** The UTC window alone selects exactly the range's events (constant offset): no per-row check. */
+  exact: boolean;
+  clock: LocalClock;
+}
+
+export interface PlannedSeries {
+  index: number;
+  event: string | null;
+  math: MathKind;
+  value: PropertyRef | null;
+  /** The query's filters followed by the series' own. */
+  filters: PlannedFilter[];
+}
+
+export interface PlannedBreakdown {
+  ref: PropertyRef;
+  limit: number;
+}
+
+export interface TrendsPlan {
+  kind: 'trends';
+  projectId: string;
+  scope: TimeScope;
+  unit: BucketUnit;
+  firstBucket: number;
+  lastBucket: number;
+  series: PlannedSeries[];
+  breakdown: PlannedBreakdown | null;
+}
+
+export interface FunnelPlan {
+  kind: 'funnel';
+  projectId: string;
+  /** Entries: step-1 events inside the date range. */
+  scope: TimeScope;
+  windowMs: number;
+  steps: { event: string; filters: PlannedFilter[] }[];
+  breakdown: PlannedBreakdown | null;
+}
+
+export interface RetentionPlan {
+  kind: 'retention';
+  projectId: string;
+  /** First start events inside the range make the cohorts. */
+  scope: TimeScope;
+  unit: Period;
+  periods: number;
+  firstCohort: number;
+  lastCohort: number;
+  /** Return events are read up to here (end of the last cohort's last period, plus margin). */
+  returnScanToMs: number;
+  startEvent: string;
+  returnEvent: string;
+  filters: PlannedFilter[];
+}
+
+export interface EventNamesPlan {
+  kind: 'event_names';
+  projectId: string;
+  scope: TimeScope | null;
+  limit: number;
+}
+
+export interface EventPropertiesPlan {
+  kind: 'event_properties';
+  projectId: string;
+  scope: TimeScope | null;
+  event: string | null;
+  sampleSize: number;
+  limit: number;
+}
+
+export interface PropertyValuesPlan {
+  kind: 'property_values';
+  projectId: string;
+  scope: TimeScope | null;
+  event: string | null;
+  ref: PropertyRef;
+  limit: number;
+}
+
+export type Plan =
+  | TrendsPlan
+  | FunnelPlan
+  | RetentionPlan
+  | EventNamesPlan
+  | EventPropertiesPlan
+  | PropertyValuesPlan;
+
+/** Resolves a Mixpanel property name to its column, or to a key of the JSON bag. */
+export function resolveProperty(name: string): PropertyRef {
+  const column = Object.hasOwn(STANDARD_PROPERTIES, name) ? STANDARD_PROPERTIES[name] : undefined;
+  return column ? { kind: 'column', name, column } : { kind: 'json', name, key: name };
+}
+
+const planFilters = (filters: Filter[]): PlannedFilter[] =>
+  filters.map((f) => ({ ...f, ref: resolveProperty(f.property) }));
+
+/**
+ * Local offsets stay within (−1 day, +1 day), so a local day D lies inside UTC
+ * [D − 1 day, D + 2 days): the scan window is widened by one day on each side.
+ */
+function timeScope(timezone: string, range: DateRange, clockToMs?: number): TimeScope {
+  const fromDay = dayNumber(range.from);
+  const toDay = dayNumber(range.to);
+  const wideFrom = (fromDay - 1) * DAY_MS;
+  const wideTo = (toDay + 2) * DAY_MS;
+  const clock = buildClock(timezone, wideFrom, Math.max(wideTo, clockToMs ?? wideTo));
+  const first = clock.segments[0]!;
+  const constant = clock.segments.length === 1;
+  return {
+    fromDay,
+    toDay,
+    scanFromMs: constant ? fromDay * DAY_MS - first.offsetMs : wideFrom,
+    scanToMs: constant ? (toDay + 1) * DAY_MS - first.offsetMs : wideTo,
+    exact: constant,
+    clock,
+  };
+}
+
+function checkCells(cells: number, limits: PlanLimits, what: string): void {
+  if (cells > limits.maxCells) {
+    throw new AppError(
+      'QUERY_TOO_LARGE',
+      `the result would have ${cells} cells (${what}); the limit is ${limits.maxCells}: use a shorter range, a wider interval or fewer series/breakdown values`,
+    );
+  }
+}
+
+function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
+  const scope = timeScope(ctx.timezone, q);
+  const unit: BucketUnit = q.interval;
+  const firstBucket = bucketOfDay(unit, scope.fromDay);
+  const lastBucket =
+    unit === 'hour' ? bucketOfDay('hour', scope.toDay + 1) - 1 : bucketOfDay(unit, scope.toDay);
+  const rows = q.breakdown ? q.breakdown.limit + 2 : 1;
+  checkCells(
+    q.series.length * rows * (lastBucket - firstBucket + 1),
+    ctx.limits,
+    'series × breakdown rows × intervals',
+  );
+  const global = planFilters(q.filters);
+  return {
+    kind: 'trends',
+    projectId: ctx.projectId,
+    scope,
+    unit,
+    firstBucket,
+    lastBucket,
+    series: q.series.map((s, index) => ({
+      index,
+      event: s.event,
+      math: s.math,
+      value: s.property === null ? null : resolveProperty(s.property),
+      filters: [...global, ...planFilters(s.filters)],
+    })),
+    breakdown: q.breakdown
+      ? { ref: resolveProperty(q.breakdown.property), limit: q.breakdown.limit }
+      : null,
+  };
+}
+
+function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
+  const global = planFilters(q.filters);
+  return {
+    kind: 'funnel',
+    projectId: ctx.projectId,
+    scope: timeScope(ctx.timezone, q),
+    windowMs: q.windowSeconds * 1000,
+    steps: q.steps.map((s) => ({ event: s.event, filters: [...global, ...planFilters(s.filters)] })),
+    breakdown: q.breakdown
+      ? { ref: resolveProperty(q.breakdown.property), limit: q.breakdown.limit }
+      : null,
+  };
+}
+
+function planRetention(q: RetentionQuery, ctx: PlanContext): RetentionPlan {
+  const fromDay = dayNumber(q.from);
+  const toDay = dayNumber(q.to);
+  const firstCohort = bucketOfDay(q.period, fromDay);
+  const lastCohort = bucketOfDay(q.period, toDay);
+  checkCells((lastCohort - firstCohort + 1) * (q.periods + 1), ctx.limits, 'cohorts × periods');
+  const returnScanToMs = bucketStartLocal(q.period, lastCohort + q.periods + 1) + DAY_MS;
+  return {
+    kind: 'retention',
+    projectId: ctx.projectId,
+    scope: timeScope(ctx.timezone, q, returnScanToMs),
+    unit: q.period,
+    periods: q.periods,
+    firstCohort,
+    lastCohort,
+    returnScanToMs,
+    startEvent: q.startEvent,
+    returnEvent: q.returnEvent,
+    filters: planFilters(q.filters),
+  };
+}
+
+function planDiscovery(
+  q: EventNamesQuery | EventPropertiesQuery | PropertyValuesQuery,
+  ctx: PlanContext,
+): EventNamesPlan | EventPropertiesPlan | PropertyValuesPlan {
+  const scope = q.range ? timeScope(ctx.timezone, q.range) : null;
+  switch (q.kind) {
+    case 'event_names':
+      return { kind: q.kind, projectId: ctx.projectId, scope, limit: q.limit };
+    case 'event_properties':
+      return {
+        kind: q.kind,
+        projectId: ctx.projectId,
+        scope,
+        event: q.event,
+        sampleSize: ctx.limits.propertySampleSize,
+        limit: q.limit,
+      };
+    case 'property_values':
+      return {
+        kind: q.kind,
+        projectId: ctx.projectId,
+        scope,
+        event: q.event,
+        ref: resolveProperty(q.property),
+        limit: q.limit,
+      };
+  }
+}
+
+/** Plans a validated query for one project. Throws QUERY_TOO_LARGE before anything runs. */
+export function plan(query: Query, ctx: PlanContext): Plan {
+  switch (query.kind) {
+    case 'trends':
+      return planTrends(query, ctx);
+    case 'funnel':
+      return planFunnel(query, ctx);
+    case 'retention':
+      return planRetention(query, ctx);
+    case 'event_names':
+    case 'event_properties':
+    case 'property_values':
+      return planDiscovery(query, ctx);
+  }
+}

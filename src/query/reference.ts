@@ -1,0 +1,547 @@
+// Reference evaluator (tests only): answers every query kind in plain TypeScript over in-memory
+// events, straight from the documented semantics, sharing no planning or SQL code with the
+// engine. The differential tests require the engine's answers to equal these exactly.
+import type { JsonValue } from '../ingest/records.js';
+import type { EventRow, IdentityLink } from '../store/types.js';
+import { offsetAt } from './clock.js';
+import type {
+  EventNamesResult,
+  EventPropertiesResult,
+  FunnelResult,
+  FunnelStepResult,
+  JsonTypeName,
+  PropertyValuesResult,
+  QueryResult,
+  RetentionResult,
+  TrendsResult,
+  TrendsSeriesResult,
+} from './format.js';
+import {
+  COLUMN_PROPERTY_NAMES,
+  STANDARD_PROPERTIES,
+  isQueryableJsonKey,
+  type DateRange,
+  type Filter,
+  type FunnelQuery,
+  type MathKind,
+  type Query,
+  type RetentionQuery,
+  type TrendsQuery,
+} from './model.js';
+
+export interface ReferenceData {
+  projectId: string;
+  timezone: string;
+  /** May include other projects' events: they must be ignored. */
+  events: EventRow[];
+  links: IdentityLink[];
+  propertySampleSize: number;
+}
+
+const DAY = 86_400_000;
+
+const utf8 = (a: string, b: string): number =>
+  Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+
+// ---------------------------------------------------------------------------------------------
+// Local time, computed per event from the tz database (no offset segments).
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+interface Local {
+  /** Local wall clock as a UTC Date (read with getUTC*). */
+  wall: Date;
+  date: string;
+}
+
+function local(tz: string, ms: number): Local {
+  const wall = new Date(ms + offsetAt(tz, ms));
+  return { wall, date: wall.toISOString().slice(0, 10) };
+}
+
+function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Label of the period holding a local wall-clock time. */
+function periodLabel(unit: 'hour' | 'day' | 'week' | 'month', l: Local): string {
+  switch (unit) {
+    case 'hour':
+      return `${l.date}T${pad(l.wall.getUTCHours())}:00`;
+    case 'day':
+      return l.date;
+    case 'week': {
+      const mondayBased = (l.wall.getUTCDay() + 6) % 7;
+      return addDays(l.date, -mondayBased);
+    }
+    case 'month':
+      return `${l.date.slice(0, 7)}-01`;
+  }
+}
+
+const labelOfDate = (unit: 'hour' | 'day' | 'week' | 'month', date: string): string =>
+  periodLabel(unit, { wall: new Date(`${date}T00:00:00Z`), date });
+
+/** Every period label from the one holding `from` to the one holding the end of `to`. */
+function labelsBetween(unit: 'hour' | 'day' | 'week' | 'month', from: string, to: string): string[] {
+  const out: string[] = [];
+  if (unit === 'hour') {
+    for (let d = from; d <= to; d = addDays(d, 1))
+      for (let h = 0; h < 24; h++) out.push(`${d}T${pad(h)}:00`);
+    return out;
+  }
+  const last = labelOfDate(unit, to);
+  let label = labelOfDate(unit, from);
+  while (label <= last) {
+    out.push(label);
+    if (unit === 'day') label = addDays(label, 1);
+    else if (unit === 'week') label = addDays(label, 7);
+    else {
+      const d = new Date(`${label}T00:00:00Z`);
+      d.setUTCMonth(d.getUTCMonth() + 1);
+      label = d.toISOString().slice(0, 10);
+    }
+  }
+  return out;
+}
+
+/** Whole periods from label a to label b. */
+function periodsBetween(unit: 'day' | 'week' | 'month', a: string, b: string): number {
+  if (unit === 'month') {
+    const months = (s: string) => Number(s.slice(0, 4)) * 12 + Number(s.slice(5, 7));
+    return months(b) - months(a);
+  }
+  const days = (Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / DAY;
+  return unit === 'day' ? days : days / 7;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property values.
+
+const COLUMN_FIELDS: Record<string, keyof EventRow> = {
+  browser: 'browser',
+  browser_version: 'browserVersion',
+  os: 'os',
+  device_type: 'deviceType',
+  country_code: 'countryCode',
+  region: 'region',
+  city: 'city',
+  referring_domain: 'referringDomain',
+  current_url: 'currentUrl',
+  utm_source: 'utmSource',
+  utm_medium: 'utmMedium',
+  utm_campaign: 'utmCampaign',
+  utm_content: 'utmContent',
+  utm_term: 'utmTerm',
+  lib: 'lib',
+};
+
+/**
+ * Text of a JSON number as the stored JSON (written by JSON.stringify) gives it back: the same
+ * shortest round-trip digits, with exponents written without '+' (`1e21`, not `1e+21`).
+ */
+export function jsonNumberText(n: number): string {
+  return String(n).replace('e+', 'e');
+}
+
+/** Compact JSON with numbers written as `jsonNumberText` does. */
+function jsonText(value: JsonValue): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number') return jsonNumberText(value);
+  if (typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(jsonText).join(',')}]`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`)
+    .join(',')}}`;
+}
+
+/** The text of a property on an event, or null when not set. */
+function textOf(e: EventRow, property: string): string | null {
+  const column = Object.hasOwn(STANDARD_PROPERTIES, property)
+    ? STANDARD_PROPERTIES[property]
+    : undefined;
+  if (column) return e[COLUMN_FIELDS[column]!] as string | null;
+  if (!Object.hasOwn(e.properties, property)) return null;
+  const v = e.properties[property];
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  return jsonText(v);
+}
+
+const JSON_NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
+
+function numberOf(e: EventRow, property: string): number | null {
+  const text = textOf(e, property);
+  if (text === null || !JSON_NUMBER.test(text)) return null;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : null;
+}
+
+function matches(e: EventRow, f: Filter): boolean {
+  const text = textOf(e, f.property);
+  switch (f.op) {
+    case 'eq':
+      return text !== null && text === f.value;
+    case 'neq':
+      return text === null || text !== f.value;
+    case 'in':
+      return text !== null && f.value.includes(text);
+    case 'not_in':
+      return text === null || !f.value.includes(text);
+    case 'contains':
+      return text !== null && text.includes(f.value);
+    case 'not_contains':
+      return text === null || !text.includes(f.value);
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte': {
+      const n = numberOf(e, f.property);
+      if (n === null) return false;
+      if (f.op === 'gt') return n > f.value;
+      if (f.op === 'gte') return n >= f.value;
+      if (f.op === 'lt') return n < f.value;
+      return n <= f.value;
+    }
+    case 'is_set':
+      return text !== null;
+    case 'is_not_set':
+      return text === null;
+  }
+}
+
+const matchesAll = (e: EventRow, filters: Filter[]): boolean => filters.every((f) => matches(e, f));
+
+// ---------------------------------------------------------------------------------------------
+// Identity and aggregation helpers.
+
+function resolver(data: ReferenceData): (e: EventRow) => string | null {
+  const canonical = new Map<string, string>();
+  for (const l of data.links) if (l.projectId === data.projectId) canonical.set(l.aliasId, l.canonicalId);
+  return (e) => {
+    if (e.userId) return e.userId;
+    if (e.deviceId && canonical.has(e.deviceId)) return canonical.get(e.deviceId)!;
+    if (canonical.has(e.distinctId)) return canonical.get(e.distinctId)!;
+    return e.distinctId === '' ? null : e.distinctId;
+  };
+}
+
+/** Continuous quantile: linear interpolation between the two nearest ranks, lo·(1−d) + hi·d. */
+function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rn = (sorted.length - 1) * q;
+  const lo = Math.floor(rn);
+  const hi = Math.ceil(rn);
+  if (lo === hi) return sorted[lo]!;
+  const d = rn - lo;
+  return sorted[lo]! * (1 - d) + sorted[hi]! * d;
+}
+
+function aggregate(math: MathKind, events: EventRow[], uid: (e: EventRow) => string | null, property: string | null): number | null {
+  switch (math) {
+    case 'total':
+      return events.length;
+    case 'unique_users':
+      return new Set(events.map(uid).filter((u) => u !== null)).size;
+    default: {
+      const values = events
+        .map((e) => numberOf(e, property!))
+        .filter((v): v is number => v !== null);
+      if (math === 'sum') return values.reduce((s, v) => s + v, 0);
+      if (values.length === 0) return null;
+      if (math === 'avg') return values.reduce((s, v) => s + v, 0) / values.length;
+      if (math === 'min') return Math.min(...values);
+      if (math === 'max') return Math.max(...values);
+      return quantile(values, math === 'p50' ? 0.5 : math === 'p90' ? 0.9 : 0.99);
+    }
+  }
+}
+
+type Segmented<T> = { kind: 'value' | 'other' | 'not_set'; value: string | null; items: T[] };
+
+/** Splits items into the top `limit` values by count (ties by value), "other" and "not set". */
+function segment<T>(items: T[], valueOf: (item: T) => string | null, limit: number): Segmented<T>[] {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const v = valueOf(item);
+    if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
+  }
+  const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || utf8(a[0], b[0]));
+  const top = ranked.slice(0, limit).map(([v]) => v);
+  const out: Segmented<T>[] = top.map((value) => ({
+    kind: 'value',
+    value,
+    items: items.filter((i) => valueOf(i) === value),
+  }));
+  const topSet = new Set(top);
+  const other = items.filter((i) => {
+    const v = valueOf(i);
+    return v !== null && !topSet.has(v);
+  });
+  const notSet = items.filter((i) => valueOf(i) === null);
+  if (other.length > 0) out.push({ kind: 'other', value: null, items: other });
+  if (notSet.length > 0) out.push({ kind: 'not_set', value: null, items: notSet });
+  return out;
+}
+
+const inDates = (date: string, r: DateRange): boolean => date >= r.from && date <= r.to;
+
+// ---------------------------------------------------------------------------------------------
+// Query kinds.
+
+function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): TrendsResult {
+  const uid = resolver(data);
+  const labels = labelsBetween(q.interval, q.from, q.to);
+  const series: TrendsSeriesResult[] = [];
+  for (const s of q.series) {
+    const population = events.filter(
+      (e) =>
+        inDates(local(data.timezone, e.timeMs).date, q) &&
+        (s.event === null || e.event === s.event) &&
+        matchesAll(e, q.filters) &&
+        matchesAll(e, s.filters),
+    );
+    const zero = s.math === 'total' || s.math === 'unique_users' || s.math === 'sum' ? 0 : null;
+    const row = (
+      items: EventRow[],
+      kind: TrendsSeriesResult['breakdown_kind'],
+      value: string | null,
+    ): TrendsSeriesResult => ({
+      event: s.event,
+      math: s.math,
+      property: s.property,
+      breakdown_value: value,
+      breakdown_kind: kind,
+      labels,
+      values: labels.map((label) => {
+        const inBucket = items.filter(
+          (e) => periodLabel(q.interval, local(data.timezone, e.timeMs)) === label,
+        );
+        return inBucket.length === 0 ? zero : aggregate(s.math, inBucket, uid, s.property);
+      }),
+      total: items.length === 0 ? zero : aggregate(s.math, items, uid, s.property),
+    });
+    if (!q.breakdown) {
+      series.push(row(population, 'none', null));
+      continue;
+    }
+    const property = q.breakdown.property;
+    for (const seg of segment(population, (e) => textOf(e, property), q.breakdown.limit))
+      series.push(row(seg.items, seg.kind, seg.value));
+  }
+  return { series };
+}
+
+interface FunnelEntry {
+  uid: string;
+  times: number[];
+  bd: string | null;
+}
+
+/** Deeper first, then earlier, then the smaller breakdown value (unset last). */
+function betterEntry(a: FunnelEntry, b: FunnelEntry): boolean {
+  if (a.times.length !== b.times.length) return a.times.length > b.times.length;
+  if (a.times[0] !== b.times[0]) return a.times[0]! < b.times[0]!;
+  if (a.bd === b.bd || a.bd === null) return false;
+  return b.bd === null || utf8(a.bd, b.bd) < 0;
+}
+
+function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): FunnelResult {
+  const uid = resolver(data);
+  const windowMs = q.windowSeconds * 1000;
+  const byUser = new Map<string, EventRow[]>();
+  for (const e of events) {
+    const u = uid(e);
+    if (u === null) continue;
+    const list = byUser.get(u) ?? [];
+    list.push(e);
+    byUser.set(u, list);
+  }
+  const stepOk = (e: EventRow, k: number): boolean =>
+    e.event === q.steps[k]!.event && matchesAll(e, q.filters) && matchesAll(e, q.steps[k]!.filters);
+  const best: FunnelEntry[] = [];
+  for (const [u, list] of byUser) {
+    const sorted = [...list].sort((a, b) => a.timeMs - b.timeMs);
+    let chosen: FunnelEntry | null = null;
+    for (const entry of sorted) {
+      if (!stepOk(entry, 0) || !inDates(local(data.timezone, entry.timeMs).date, q)) continue;
+      const times = [entry.timeMs];
+      for (let k = 1; k < q.steps.length; k++) {
+        const prev = times[k - 1]!;
+        const next = sorted.find((e) => e.timeMs > prev && stepOk(e, k));
+        if (!next || next.timeMs > entry.timeMs + windowMs) break;
+        times.push(next.timeMs);
+      }
+      const candidate: FunnelEntry = {
+        uid: u,
+        times,
+        bd: q.breakdown ? textOf(entry, q.breakdown.property) : null,
+      };
+      if (!chosen || betterEntry(candidate, chosen)) chosen = candidate;
+    }
+    if (chosen) best.push(chosen);
+  }
+  const steps = (entries: FunnelEntry[]): FunnelStepResult[] =>
+    q.steps.map((step, i) => {
+      const reached = entries.filter((en) => en.times.length > i);
+      return {
+        event: step.event,
+        count: reached.length,
+        median_seconds_to_convert:
+          i === 0
+            ? null
+            : (() => {
+                const m = quantile(
+                  reached.map((en) => en.times[i]! - en.times[i - 1]!),
+                  0.5,
+                );
+                return m === null ? null : m / 1000;
+              })(),
+      };
+    });
+  const result: FunnelResult = { steps: steps(best) };
+  if (q.breakdown) {
+    result.breakdowns = segment(best, (en) => en.bd, q.breakdown.limit).map((seg) => ({
+      breakdown_value: seg.value,
+      breakdown_kind: seg.kind,
+      steps: steps(seg.items),
+    }));
+  }
+  return result;
+}
+
+function retention(q: RetentionQuery, data: ReferenceData, events: EventRow[]): RetentionResult {
+  const uid = resolver(data);
+  const ok = (e: EventRow, name: string) => e.event === name && matchesAll(e, q.filters);
+  const first = new Map<string, EventRow>();
+  for (const e of events) {
+    const u = uid(e);
+    if (u === null || !ok(e, q.startEvent) || !inDates(local(data.timezone, e.timeMs).date, q))
+      continue;
+    const seen = first.get(u);
+    if (!seen || e.timeMs < seen.timeMs) first.set(u, e);
+  }
+  const returns = new Map<string, Set<string>>();
+  for (const e of events) {
+    const u = uid(e);
+    if (u === null || !ok(e, q.returnEvent)) continue;
+    const set = returns.get(u) ?? new Set<string>();
+    set.add(periodLabel(q.period, local(data.timezone, e.timeMs)));
+    returns.set(u, set);
+  }
+  const cohorts = labelsBetween(q.period, q.from, q.to).map((start) => ({
+    start,
+    size: 0,
+    counts: Array.from({ length: q.periods + 1 }, () => 0),
+  }));
+  for (const [u, e] of first) {
+    const start = periodLabel(q.period, local(data.timezone, e.timeMs));
+    const cohort = cohorts.find((c) => c.start === start);
+    if (!cohort) continue;
+    cohort.size++;
+    cohort.counts[0]!++;
+    for (const label of returns.get(u) ?? []) {
+      const k = periodsBetween(q.period, start, label);
+      if (k >= 1 && k <= q.periods) cohort.counts[k]!++;
+    }
+  }
+  return { cohorts };
+}
+
+function typeOf(v: JsonValue): JsonTypeName | null {
+  if (v === null) return null;
+  if (Array.isArray(v)) return 'array';
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' ? t : 'object';
+}
+
+function discoveryEvents(
+  q: { range: DateRange | null; event?: string | null },
+  data: ReferenceData,
+  events: EventRow[],
+): EventRow[] {
+  return events.filter(
+    (e) =>
+      (q.range === null || inDates(local(data.timezone, e.timeMs).date, q.range)) &&
+      (q.event === undefined || q.event === null || e.event === q.event),
+  );
+}
+
+/** The reference answer to `query` over `data`. */
+export function referenceAnswer(query: Query, data: ReferenceData): QueryResult {
+  const events = data.events.filter((e) => e.projectId === data.projectId);
+  switch (query.kind) {
+    case 'trends':
+      return trends(query, data, events);
+    case 'funnel':
+      return funnel(query, data, events);
+    case 'retention':
+      return retention(query, data, events);
+    case 'event_names': {
+      const counts = new Map<string, number>();
+      for (const e of discoveryEvents(query, data, events))
+        counts.set(e.event, (counts.get(e.event) ?? 0) + 1);
+      const out: EventNamesResult = {
+        events: [...counts.entries()]
+          .sort((a, b) => b[1] - a[1] || utf8(a[0], b[0]))
+          .slice(0, query.limit)
+          .map(([event, count]) => ({ event, count })),
+      };
+      return out;
+    }
+    case 'property_values': {
+      const counts = new Map<string, number>();
+      for (const e of discoveryEvents(query, data, events)) {
+        const v = textOf(e, query.property);
+        if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
+      }
+      const out: PropertyValuesResult = {
+        values: [...counts.entries()]
+          .sort((a, b) => b[1] - a[1] || utf8(a[0], b[0]))
+          .slice(0, query.limit)
+          .map(([value, count]) => ({ value, count })),
+      };
+      return out;
+    }
+    case 'event_properties': {
+      const sample = discoveryEvents(query, data, events)
+        .sort((a, b) =>
+          b.timeMs !== a.timeMs ? b.timeMs - a.timeMs : b.dedupKey > a.dedupKey ? 1 : b.dedupKey < a.dedupKey ? -1 : 0,
+        )
+        .slice(0, data.propertySampleSize);
+      const props: EventPropertiesResult['properties'] = [];
+      for (const [column, field] of Object.entries(COLUMN_FIELDS)) {
+        const n = sample.filter((e) => e[field] !== null).length;
+        const name = COLUMN_PROPERTY_NAMES[column as keyof typeof COLUMN_PROPERTY_NAMES];
+        if (n > 0) props.push({ property: name, type: 'string', count: n, types: [{ type: 'string', count: n }] });
+      }
+      const byKey = new Map<string, Map<JsonTypeName, number>>();
+      for (const e of sample) {
+        for (const [key, v] of Object.entries(e.properties)) {
+          const t = typeOf(v);
+          if (t === null || !isQueryableJsonKey(key)) continue;
+          const m = byKey.get(key) ?? new Map<JsonTypeName, number>();
+          m.set(t, (m.get(t) ?? 0) + 1);
+          byKey.set(key, m);
+        }
+      }
+      for (const [key, m] of byKey) {
+        const types = [...m.entries()]
+          .map(([type, count]) => ({ type, count }))
+          .sort((a, b) => b.count - a.count || utf8(a.type, b.type));
+        props.push({
+          property: key,
+          type: types[0]!.type,
+          count: types.reduce((s, t) => s + t.count, 0),
+          types,
+        });
+      }
+      props.sort((a, b) => b.count - a.count || utf8(a.property, b.property));
+      return { sampled_events: sample.length, properties: props.slice(0, query.limit) };
+    }
+  }
+}
+

@@ -1,0 +1,219 @@
+// Writes of the ingest path into DuckDB, inside a transaction the caller holds: events (straight
+// from a log segment file, or from rows), identity links, profile updates and privacy counters.
+import {
+  DuckDBTimestampTZValue,
+  type DuckDBAppender,
+  type DuckDBConnection,
+} from '@duckdb/node-api';
+import type { JsonObject } from '../../ingest/records.js';
+import { applyProfileOp } from '../profile-ops.js';
+import type { EventRow, IdentityLink, PrivacyCountRow, ProfileKey, ProfileUpdateRow } from '../types.js';
+import { EVENT_LINE_COLUMNS } from './log-codec.js';
+
+export const tsValue = (ms: number): DuckDBTimestampTZValue =>
+  new DuckDBTimestampTZValue(BigInt(Math.round(ms)) * 1000n);
+
+export const tsMs = (value: unknown): number => {
+  if (value instanceof DuckDBTimestampTZValue) return Number(value.micros / 1000n);
+  if (value instanceof Date) return value.getTime();
+  return Number(value);
+};
+
+function appendNullable(appender: DuckDBAppender, value: string | null): void {
+  if (value === null) appender.appendNull();
+  else appender.appendVarchar(value);
+}
+
+const profileKeyString = (k: ProfileKey): string =>
+  `${k.projectId}\u0000${k.groupKey}\u0000${k.profileId}`;
+
+/**
+ * Largest line `read_json` takes. An event can be as large as a decoded request body
+ * (`SILLAGE_MAX_DECODED_BYTES`, 20 MB by default); a segment with a longer line is loaded by the
+ * JavaScript fallback instead.
+ */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+// The statement is fixed text: the file name is a bound parameter, the column list a constant.
+const LOAD_EVENTS_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
+  SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
+    FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${MAX_LINE_BYTES},
+                   columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
+   WHERE k IS NOT NULL`;
+
+/** The ingest-side writes, on the writer connection. Staging tables are per connection. */
+export class DuckDbBatchApplier {
+  private stagingReady = false;
+
+  private async ensureStaging(c: DuckDBConnection): Promise<void> {
+    if (this.stagingReady) return;
+    // Temporary tables live in memory for this connection only; rows pass through them on the
+    // way into the real tables so that dedup can be done set-wise by the database.
+    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_events AS SELECT * FROM events LIMIT 0');
+    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_links AS SELECT * FROM identity_links LIMIT 0');
+    await c.run(
+      'CREATE TEMP TABLE IF NOT EXISTS staging_profile_keys (project_id VARCHAR, group_key VARCHAR, profile_id VARCHAR)',
+    );
+    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_counts AS SELECT * FROM privacy_counters LIMIT 0');
+    this.stagingReady = true;
+  }
+
+  /**
+   * Loads the event lines of a log segment with DuckDB's own reader; duplicates (same dedup key,
+   * in the table or earlier in the file) are skipped. Returns the number of rows inserted.
+   */
+  async loadEventsFromFile(c: DuckDBConnection, file: string): Promise<number> {
+    const result = await c.run(LOAD_EVENTS_SQL, [file]);
+    return Number(result.rowsChanged);
+  }
+
+  /** Inserts rows given in memory (first of equal dedup keys wins). Returns rows inserted. */
+  async writeEvents(c: DuckDBConnection, events: readonly EventRow[]): Promise<number> {
+    if (events.length === 0) return 0;
+    await this.ensureStaging(c);
+    const seen = new Set<bigint>();
+    const appender = await c.createAppender('staging_events', 'main', 'temp');
+    for (const e of events) {
+      if (seen.has(e.dedupKey)) continue;
+      seen.add(e.dedupKey);
+      appender.appendVarchar(e.projectId);
+      appender.appendUHugeInt(e.dedupKey);
+      appender.appendTimestampTZ(tsValue(e.timeMs));
+      appender.appendVarchar(e.event);
+      appender.appendVarchar(e.distinctId);
+      appendNullable(appender, e.deviceId);
+      appendNullable(appender, e.userId);
+      appender.appendVarchar(e.insertId);
+      appendNullable(appender, e.browser);
+      appendNullable(appender, e.browserVersion);
+      appendNullable(appender, e.os);
+      appendNullable(appender, e.deviceType);
+      appendNullable(appender, e.countryCode);
+      appendNullable(appender, e.region);
+      appendNullable(appender, e.city);
+      appendNullable(appender, e.referringDomain);
+      appendNullable(appender, e.currentUrl);
+      appendNullable(appender, e.utmSource);
+      appendNullable(appender, e.utmMedium);
+      appendNullable(appender, e.utmCampaign);
+      appendNullable(appender, e.utmContent);
+      appendNullable(appender, e.utmTerm);
+      appendNullable(appender, e.lib);
+      appender.appendVarchar(JSON.stringify(e.properties));
+      appender.appendTimestampTZ(tsValue(e.receivedAtMs));
+      appender.endRow();
+    }
+    appender.closeSync();
+    const result = await c.run('INSERT OR IGNORE INTO events SELECT * FROM staging_events');
+    await c.run('DELETE FROM staging_events');
+    return Number(result.rowsChanged);
+  }
+
+  /** First link wins, within the batch as in the table. */
+  async writeLinks(c: DuckDBConnection, links: readonly IdentityLink[]): Promise<void> {
+    if (links.length === 0) return;
+    await this.ensureStaging(c);
+    const seen = new Set<string>();
+    const appender = await c.createAppender('staging_links', 'main', 'temp');
+    for (const link of links) {
+      const key = `${link.projectId}\u0000${link.aliasId}`;
+      if (seen.has(key) || link.aliasId === link.canonicalId) continue;
+      seen.add(key);
+      appender.appendVarchar(link.projectId);
+      appender.appendVarchar(link.aliasId);
+      appender.appendVarchar(link.canonicalId);
+      appender.appendTimestampTZ(tsValue(link.timeMs));
+      appender.endRow();
+    }
+    appender.closeSync();
+    await c.run('INSERT OR IGNORE INTO identity_links SELECT * FROM staging_links');
+    await c.run('DELETE FROM staging_links');
+  }
+
+  /** Applies profile operations in order; returns how many profiles were written. */
+  async writeProfiles(c: DuckDBConnection, updates: readonly ProfileUpdateRow[]): Promise<number> {
+    if (updates.length === 0) return 0;
+    await this.ensureStaging(c);
+    const keys = new Map<string, ProfileKey>();
+    for (const u of updates) keys.set(profileKeyString(u), u);
+    const appender = await c.createAppender('staging_profile_keys', 'main', 'temp');
+    for (const k of keys.values()) {
+      appender.appendVarchar(k.projectId);
+      appender.appendVarchar(k.groupKey);
+      appender.appendVarchar(k.profileId);
+      appender.endRow();
+    }
+    appender.closeSync();
+    const reader = await c.runAndReadAll(
+      `SELECT p.project_id, p.group_key, p.profile_id, p.properties, p.created_at
+         FROM profiles p JOIN staging_profile_keys k USING (project_id, group_key, profile_id)`,
+    );
+    const state = new Map<string, { properties: JsonObject | null; createdAtMs: number; updatedAtMs: number }>();
+    for (const row of reader.getRows()) {
+      const key = profileKeyString({
+        projectId: String(row[0]),
+        groupKey: String(row[1]),
+        profileId: String(row[2]),
+      });
+      state.set(key, {
+        properties: JSON.parse(String(row[3])) as JsonObject,
+        createdAtMs: tsMs(row[4]),
+        updatedAtMs: 0,
+      });
+    }
+    for (const u of updates) {
+      const key = profileKeyString(u);
+      const current = state.get(key);
+      const properties = applyProfileOp(current?.properties ?? null, u.op, u.value);
+      state.set(key, {
+        properties,
+        createdAtMs: current?.properties ? current.createdAtMs : u.timeMs,
+        updatedAtMs: u.ignoreTime ? (current?.updatedAtMs ?? u.timeMs) : u.timeMs,
+      });
+    }
+    await c.run(
+      `DELETE FROM profiles USING staging_profile_keys k
+        WHERE profiles.project_id = k.project_id AND profiles.group_key = k.group_key
+          AND profiles.profile_id = k.profile_id`,
+    );
+    const out = await c.createAppender('profiles');
+    let written = 0;
+    for (const [key, s] of state) {
+      if (s.properties === null) continue;
+      const k = keys.get(key);
+      if (!k) continue;
+      out.appendVarchar(k.projectId);
+      out.appendVarchar(k.groupKey);
+      out.appendVarchar(k.profileId);
+      out.appendVarchar(JSON.stringify(s.properties));
+      out.appendTimestampTZ(tsValue(s.createdAtMs));
+      out.appendTimestampTZ(tsValue(s.updatedAtMs || s.createdAtMs));
+      out.endRow();
+      written++;
+    }
+    out.closeSync();
+    await c.run('DELETE FROM staging_profile_keys');
+    return written;
+  }
+
+  /** Adds counter rows (already summed per key) in one statement. */
+  async writePrivacyCounts(c: DuckDBConnection, rows: readonly PrivacyCountRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ensureStaging(c);
+    const appender = await c.createAppender('staging_counts', 'main', 'temp');
+    for (const row of rows) {
+      appender.appendVarchar(row.projectId);
+      appender.appendVarchar(row.day);
+      appender.appendVarchar(row.property);
+      appender.appendVarchar(row.kind);
+      appender.appendBigInt(BigInt(row.count));
+      appender.endRow();
+    }
+    appender.closeSync();
+    await c.run(
+      `INSERT INTO privacy_counters SELECT * FROM staging_counts
+         ON CONFLICT DO UPDATE SET count = privacy_counters.count + excluded.count`,
+    );
+    await c.run('DELETE FROM staging_counts');
+  }
+}

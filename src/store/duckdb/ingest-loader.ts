@@ -1,0 +1,413 @@
+// Moves the ingest log into DuckDB: commits are acknowledged once logged, and sealed segments are
+// loaded in large transactions in the background, each recording its segment id as applied.
+import fs from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { safeStack } from '../../shared/log.js';
+import type { CommitBatch, CommitResult, EventRow, IdentityLink } from '../types.js';
+import { DuckDbBatchApplier } from './batch-apply.js';
+import type { SerialConnection } from './database.js';
+import { IngestLog, type LogSegment } from './ingest-log.js';
+import {
+  encodeRecord,
+  forEachPayloadLine,
+  isEventLine,
+  mergePrivacyCounts,
+  parseEventLine,
+  scanSegment,
+} from './log-codec.js';
+
+/**
+ * DuckDB writes a transaction that appends at least one row group (122,880 rows) straight into
+ * the database file, compressed, instead of through its WAL and a later checkpoint: a segment of
+ * that many events is the cheapest unit to load.
+ */
+export const DUCKDB_ROW_GROUP_ROWS = 122_880;
+
+export interface IngestLoaderOptions {
+  /** Seal (and load) the open segment once it holds this many events. */
+  sealEventRows: number;
+  /** Seal (and load) the open segment at the latest this long after its first record. */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_INGEST_LOADER_OPTIONS: IngestLoaderOptions = {
+  sealEventRows: DUCKDB_ROW_GROUP_ROWS,
+  maxDelayMs: 5000,
+};
+
+const APPLIED_SEGMENT = 'applied_segment';
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 30_000;
+/** Aliases remembered as linked (identity links are first-wins, so later ones need no write). */
+const KNOWN_ALIASES = 100_000;
+
+interface Waiter {
+  /** Resolved once this segment id is applied. */
+  segment: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** What loading one segment wrote. */
+interface LoadResult {
+  inserted: number;
+  profilesWritten: number;
+}
+
+/** A bounded set with O(1) operations: when the young set fills, it becomes the old one. */
+class RecentSet {
+  private young = new Set<string>();
+  private old = new Set<string>();
+
+  constructor(private readonly limit: number) {}
+
+  has(key: string): boolean {
+    return this.young.has(key) || this.old.has(key);
+  }
+
+  add(key: string): void {
+    if (this.young.size >= this.limit) {
+      this.old = this.young;
+      this.young = new Set();
+    }
+    this.young.add(key);
+  }
+
+  clear(): void {
+    this.young.clear();
+    this.old.clear();
+  }
+}
+
+/** Reads a segment's events back in JavaScript (the fallback when DuckDB's reader refuses it). */
+async function readSegmentEvents(file: string): Promise<EventRow[]> {
+  const buf = await fs.promises.readFile(file);
+  const rows: EventRow[] = [];
+  for (const record of scanSegment(buf).records) {
+    forEachPayloadLine(buf, record, (line) => {
+      if (isEventLine(line)) rows.push(parseEventLine(line.toString('utf8')));
+    });
+  }
+  return rows;
+}
+
+/**
+ * The ingest side of the DuckDB adapter. `append` adds a batch to the log and resolves once it is
+ * on disk; segments are sealed when they reach `sealEventRows` events or `maxDelayMs` after their
+ * first record (or on `flush`), then loaded one transaction each, in order. A load writes the
+ * segment's id into `ingest_log_state` in the same transaction, so a restart replays exactly the
+ * segments after it (and the dedup key makes a replay harmless anyway).
+ */
+export class IngestLoader {
+  private readonly applier = new DuckDbBatchApplier();
+  /** Per project: aliases known to be linked (in DuckDB or earlier in the log). */
+  private readonly knownAliases = new Map<string, RecentSet>();
+  private queue: LogSegment[] = [];
+  private queuedUnits = 0;
+  private applied: number;
+  private running = false;
+  private closing = false;
+  /** Seals the open segment `timerSegment` once `maxDelayMs` have passed since its first record. */
+  private timer: NodeJS.Timeout | null = null;
+  private timerSegment = -1;
+  /** A segment whose delay ran out while a load was running: sealed when the loader is idle. */
+  private sealWhenIdle: number | null = null;
+  private retryMs = RETRY_MIN_MS;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private waiters: Waiter[] = [];
+  private readonly results = new Map<number, (result: LoadResult | Error) => void>();
+  private idle: (() => void)[] = [];
+
+  private constructor(
+    private readonly writer: SerialConnection,
+    private readonly log: IngestLog,
+    applied: number,
+    private readonly options: IngestLoaderOptions,
+    private readonly logger: Logger,
+  ) {
+    this.applied = applied;
+  }
+
+  /**
+   * Opens the log in `dir` and applies every segment DuckDB does not hold yet, before returning:
+   * after this, the tables hold every acknowledged batch.
+   */
+  static async open(
+    writer: SerialConnection,
+    dir: string,
+    options: IngestLoaderOptions,
+    logger: Logger,
+  ): Promise<IngestLoader> {
+    const applied = await writer.run(async (c) => {
+      const r = await c.runAndReadAll('SELECT value FROM ingest_log_state WHERE name = $1', [APPLIED_SEGMENT]);
+      return Number(r.getRowsJS()[0]?.[0] ?? 0);
+    });
+    const { log, pending } = await IngestLog.open(dir, applied, logger);
+    const loader = new IngestLoader(writer, log, applied, options, logger);
+    if (pending.length > 0) {
+      logger.info('replaying the ingest log', { batches: pending.reduce((n, s) => n + s.records, 0) });
+    }
+    for (const segment of pending) {
+      try {
+        await loader.load(segment);
+      } catch (cause) {
+        await log.close();
+        throw new AppError('STORE_FAILURE', 'the ingest log could not be replayed into the database', { cause });
+      }
+    }
+    return loader;
+  }
+
+  /** Records appended or waiting to be appended that DuckDB does not hold yet (backpressure). */
+  backlog(): number {
+    return this.log.currentUnits + this.queuedUnits;
+  }
+
+  /**
+   * Makes a batch durable in the log and resolves once it is on disk (every event counted as
+   * inserted: duplicates are skipped when the log is loaded). The tables show it later, at the
+   * latest `maxDelayMs` plus one load after the call.
+   */
+  async append(batch: CommitBatch): Promise<CommitResult> {
+    this.assertOpen();
+    const links = this.newLinks(batch.identityLinks);
+    // Segments are sealed at exactly `sealEventRows` events (see DUCKDB_ROW_GROUP_ROWS).
+    const segment = await this.log.append(encodeRecord(batch, links), {
+      sealAtEventRows: this.options.sealEventRows,
+    });
+    this.remember(links);
+    this.enqueue(this.log.takeSealed());
+    // Profile updates and links weigh on a load too (traffic without events has no other limit).
+    const extras = segment.extras.profileUpdates.length + segment.extras.identityLinks.length;
+    if (extras >= this.options.sealEventRows) {
+      this.sealInBackground(segment.id);
+    } else if (this.timerSegment !== segment.id) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timerSegment = segment.id;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        // While a load runs, the open segment keeps growing: under load, segments get larger
+        // (cheaper per row) instead of queueing up behind each other.
+        if (this.running || this.queue.length > 0) this.sealWhenIdle = segment.id;
+        else this.sealInBackground(segment.id);
+      }, this.options.maxDelayMs);
+      this.timer.unref();
+    }
+    return {
+      eventsInserted: batch.events.length,
+      eventsDuplicate: 0,
+      profilesWritten: batch.profileUpdates.length,
+    };
+  }
+
+  /**
+   * Logs a batch in a segment of its own and resolves once that segment is loaded: the tables
+   * show it, and the counts of events inserted and skipped as duplicates are exact.
+   */
+  async commit(batch: CommitBatch): Promise<CommitResult> {
+    this.assertOpen();
+    const links = this.newLinks(batch.identityLinks);
+    const segment = await this.log.appendAlone(encodeRecord(batch, links));
+    this.remember(links);
+    const loaded = new Promise<LoadResult>((resolve, reject) => {
+      this.results.set(segment.id, (r) => (r instanceof Error ? reject(r) : resolve(r)));
+    });
+    this.enqueue(this.log.takeSealed());
+    const result = await loaded;
+    return {
+      eventsInserted: result.inserted,
+      eventsDuplicate: segment.eventRows - result.inserted,
+      profilesWritten: result.profilesWritten,
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closing) {
+      throw new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly');
+    }
+  }
+
+  private sealInBackground(segmentId?: number): void {
+    this.sealNow(segmentId).catch((error: unknown) => {
+      this.logger.error('ingest log segment could not be sealed', { stack: safeStack(error) });
+    });
+  }
+
+  /** Resolves once everything logged before the call is in DuckDB. */
+  async flush(): Promise<void> {
+    await this.sealNow();
+    const last = this.queue.at(-1);
+    if (last === undefined) return;
+    await new Promise<void>((resolve, reject) => {
+      this.waiters.push({ segment: last.id, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Forgets which aliases are linked (after links were deleted, e.g. by an erasure). */
+  forgetLinks(): void {
+    this.knownAliases.clear();
+  }
+
+
+  /** Loads what is logged, then stops. Whatever cannot be loaded stays in the log for next time. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    try {
+      await this.flush();
+    } catch (error) {
+      this.logger.error('ingest log could not be fully loaded before shutdown; it will be replayed', {
+        stack: safeStack(error),
+      });
+    }
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.log.close();
+  }
+
+  private aliasesOf(projectId: string): RecentSet {
+    let known = this.knownAliases.get(projectId);
+    if (!known) this.knownAliases.set(projectId, (known = new RecentSet(KNOWN_ALIASES)));
+    return known;
+  }
+
+  /** The links worth logging: first link wins, so an alias linked before keeps its link. */
+  private newLinks(links: readonly IdentityLink[]): IdentityLink[] {
+    const out: IdentityLink[] = [];
+    let seen: Set<string> | null = null;
+    for (const link of links) {
+      if (link.aliasId === link.canonicalId) continue;
+      if (this.aliasesOf(link.projectId).has(link.aliasId)) continue;
+      const key = `${link.projectId}\u0000${link.aliasId}`;
+      if (seen?.has(key)) continue;
+      (seen ??= new Set()).add(key);
+      out.push(link);
+    }
+    return out;
+  }
+
+  private remember(links: readonly IdentityLink[]): void {
+    for (const link of links) this.aliasesOf(link.projectId).add(link.aliasId);
+  }
+
+  /** Seals the open segment (only if it is `segmentId`, when given) and queues it for loading. */
+  private async sealNow(segmentId?: number): Promise<void> {
+    await this.log.seal(segmentId);
+    this.enqueue(this.log.takeSealed());
+  }
+
+  private enqueue(segments: LogSegment[]): void {
+    for (const segment of segments) {
+      this.queue.push(segment);
+      this.queuedUnits += segment.units;
+    }
+    if (segments.length > 0) this.kick();
+  }
+
+  private kick(): void {
+    if (!this.running && this.retryTimer === null) void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const segment = this.queue[0] as LogSegment;
+        let result: LoadResult;
+        try {
+          result = await this.load(segment);
+        } catch (error) {
+          this.failed(segment, error);
+          return;
+        }
+        this.queue.shift();
+        this.queuedUnits -= segment.units;
+        this.retryMs = RETRY_MIN_MS;
+        this.results.get(segment.id)?.(result);
+        this.results.delete(segment.id);
+        this.waiters = this.waiters.filter((w) => {
+          if (w.segment > this.applied) return true;
+          w.resolve();
+          return false;
+        });
+      }
+    } finally {
+      this.running = false;
+      for (const wake of this.idle.splice(0)) wake();
+    }
+    const overdue = this.sealWhenIdle;
+    if (overdue !== null && this.queue.length === 0 && !this.closing) {
+      this.sealWhenIdle = null;
+      this.sealInBackground(overdue);
+    }
+  }
+
+  private failed(segment: LogSegment, error: unknown): void {
+    this.logger.error('ingest log segment could not be loaded; retrying', {
+      code: error instanceof AppError ? error.code : 'STORE_FAILURE',
+      events: segment.eventRows,
+      stack: safeStack(error),
+    });
+    const failure = new AppError('STORE_UNAVAILABLE', 'the events could not be loaded yet; retry later', {
+      cause: error,
+    });
+    // Callers waiting on this load hear about the failure; the segment stays queued (and on
+    // disk) and is retried with backoff.
+    this.results.get(segment.id)?.(failure);
+    this.results.delete(segment.id);
+    for (const w of this.waiters.splice(0)) w.reject(failure);
+    if (this.closing) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.kick();
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  /** Loads one segment in one transaction (DuckDB's reader first, JavaScript as a fallback). */
+  private async load(segment: LogSegment): Promise<LoadResult> {
+    let result: LoadResult;
+    try {
+      result = await this.transaction(segment, (c) => this.applier.loadEventsFromFile(c, segment.file));
+    } catch (error) {
+      this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
+        stack: safeStack(error),
+      });
+      const rows = await readSegmentEvents(segment.file);
+      result = await this.transaction(segment, (c) => this.applier.writeEvents(c, rows));
+    }
+    this.applied = segment.id;
+    await this.log.remove(segment);
+    return result;
+  }
+
+  private transaction(
+    segment: LogSegment,
+    loadEvents: (c: DuckDBConnection) => Promise<number>,
+  ): Promise<LoadResult> {
+    return this.writer.run(async (c) => {
+      await c.run('BEGIN TRANSACTION');
+      try {
+        const inserted = segment.eventRows > 0 ? await loadEvents(c) : 0;
+        await this.applier.writeLinks(c, segment.extras.identityLinks);
+        const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
+        await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
+        await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [APPLIED_SEGMENT, segment.id]);
+        await c.run('COMMIT');
+        return { inserted, profilesWritten };
+      } catch (error) {
+        try {
+          await c.run('ROLLBACK');
+        } catch {
+          // The transaction may already be aborted; the original error is what matters.
+        }
+        throw error;
+      }
+    });
+  }
+}

@@ -1,0 +1,362 @@
+// The ingest log: append-only segment files in the data directory where every commit batch is
+// made durable (fdatasync) before it is acknowledged; a loader moves sealed segments into DuckDB.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../shared/log.js';
+import { Serial } from '../../shared/serial.js';
+import {
+  frameRecord,
+  readExtras,
+  splitRecord,
+  scanSegment,
+  segmentHeader,
+  type EncodedRecord,
+  type RecordExtras,
+} from './log-codec.js';
+
+/** Folder of the log inside the data directory. */
+export const INGEST_LOG_DIR = 'ingest-log';
+
+const SEGMENT_FILE = /^seg-(\d{20})\.ndjson$/;
+
+export function segmentFileName(id: number): string {
+  return `seg-${String(id).padStart(20, '0')}.ndjson`;
+}
+
+/** A segment that holds records not yet applied to DuckDB. */
+export interface LogSegment {
+  id: number;
+  file: string;
+  records: number;
+  eventRows: number;
+  /** Backlog units of its records (see EncodedRecord.units). */
+  units: number;
+  lastSeq: number;
+  /** Identity links, profile updates and counters of its records, in log order. */
+  extras: RecordExtras;
+  /** Holds one batch that must be loaded on its own (exact insert/duplicate counts). */
+  alone: boolean;
+}
+
+function emptyExtras(): RecordExtras {
+  return { identityLinks: [], profileUpdates: [], privacyCounts: [] };
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+interface OpenSegment {
+  segment: LogSegment;
+  handle: fs.promises.FileHandle;
+  size: number;
+  /** fdatasync calls in flight on this segment (it is closed only once they have returned). */
+  syncs: Set<Promise<void>>;
+}
+
+/** What `IngestLog.open` found on disk. */
+export interface LogRecovery {
+  log: IngestLog;
+  /** Segments after the applied one, checked and repaired, oldest first. */
+  pending: LogSegment[];
+}
+
+/**
+ * Append-only log of commit batches, in numbered segment files. One writer at a time: appends and
+ * seals are serialised. A segment is sealed (closed for appends) when the loader wants to load it;
+ * it is removed once DuckDB holds its rows and the applied segment id, in one transaction.
+ */
+export class IngestLog {
+  private readonly serial = new Serial();
+  private current: OpenSegment | null = null;
+  /** Sealed segments not yet taken by the loader, oldest first. */
+  private sealed: LogSegment[] = [];
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private nextSegmentId: number,
+    private nextSeq: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Opens the log in `dir` (created if needed). Segments up to `appliedSegment` are already in
+   * DuckDB and are removed; later ones are checked record by record: a torn tail of the newest
+   * segment (a write cut short by a crash, never acknowledged) is cut off; damage anywhere else is
+   * logged, set aside in a `.damaged` file and skipped, keeping every record that checks out.
+   */
+  static async open(dir: string, appliedSegment: number, logger: Logger): Promise<LogRecovery> {
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+    const ids: number[] = [];
+    for (const name of await fs.promises.readdir(dir)) {
+      const match = SEGMENT_FILE.exec(name);
+      if (match?.[1]) ids.push(Number(match[1]));
+      else if (name.endsWith('.tmp')) await fs.promises.rm(path.join(dir, name), { force: true });
+    }
+    ids.sort((a, b) => a - b);
+    const pending: LogSegment[] = [];
+    let lastSeq = 0;
+    for (const [index, id] of ids.entries()) {
+      const file = path.join(dir, segmentFileName(id));
+      if (id <= appliedSegment) {
+        await fs.promises.rm(file, { force: true });
+        continue;
+      }
+      const segment = await IngestLog.check(file, id, index === ids.length - 1, logger);
+      if (segment === null) continue;
+      pending.push(segment);
+      lastSeq = Math.max(lastSeq, segment.lastSeq);
+    }
+    const lastId = Math.max(appliedSegment, ids.at(-1) ?? 0);
+    return { log: new IngestLog(dir, lastId + 1, lastSeq + 1, logger), pending };
+  }
+
+  /** Checks and repairs one segment; null when it holds no record (it is then removed). */
+  private static async check(file: string, id: number, newest: boolean, logger: Logger): Promise<LogSegment | null> {
+    const buf = await fs.promises.readFile(file);
+    const scan = scanSegment(buf);
+    if (scan.segment !== null && scan.segment !== id) {
+      logger.error('ingest log segment has a foreign header; set aside', { path: path.basename(file) });
+      await fs.promises.rename(file, `${file}.damaged`);
+      return null;
+    }
+    const tornTail = scan.invalid.length === 1 && newest && scan.invalid[0]?.end === buf.length;
+    if (scan.invalid.length > 0 || scan.segment === null) {
+      if (tornTail && scan.segment !== null) {
+        logger.warn('ingest log: cut off an unacknowledged torn write', {
+          path: path.basename(file),
+          events: buf.length - (scan.invalid[0]?.start ?? buf.length),
+        });
+      } else {
+        logger.error('ingest log segment is damaged; unreadable parts set aside', {
+          path: path.basename(file),
+          batches: scan.records.length,
+          rejected: scan.invalid.length,
+        });
+        await fs.promises.writeFile(
+          `${file}.damaged`,
+          Buffer.concat(scan.invalid.map((r) => buf.subarray(r.start, r.end))),
+          { mode: 0o600 },
+        );
+      }
+      // Rewrite the segment with its valid records only, atomically.
+      const parts = [segmentHeader(id), ...scan.records.map((r) => buf.subarray(r.start, r.end))];
+      const tmp = `${file}.tmp`;
+      const handle = await fs.promises.open(tmp, 'w', 0o600);
+      try {
+        await handle.writev(parts);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.promises.rename(tmp, file);
+      await fsyncDir(path.dirname(file));
+    }
+    if (scan.records.length === 0) {
+      await fs.promises.rm(file, { force: true });
+      return null;
+    }
+    const { extras, eventRows } = readExtras(buf, scan.records);
+    return {
+      id,
+      file,
+      records: scan.records.length,
+      eventRows,
+      units: scan.records.reduce((n, r) => n + r.units, 0),
+      lastSeq: scan.records.at(-1)?.seq ?? 0,
+      extras,
+      alone: false,
+    };
+  }
+
+  /** Event rows in the segment currently open for appends. */
+  get currentEventRows(): number {
+    return this.current?.segment.eventRows ?? 0;
+  }
+
+  /** Backlog units in the segment currently open for appends. */
+  get currentUnits(): number {
+    return this.current?.segment.units ?? 0;
+  }
+
+  /**
+   * Appends one record and returns once it is on disk (fdatasync), with the segment holding it.
+   * Writes are serialised (records stay in order) but the fdatasync calls are not: a record can be
+   * written while the previous one is being synced, and one sync covers every write before it.
+   * A failed write is cut back; after a failed sync the segment is sealed, so that nothing is
+   * appended behind data whose durability is unknown.
+   */
+  async append(record: EncodedRecord, options: { sealAtEventRows?: number } = {}): Promise<LogSegment> {
+    const sealAt = options.sealAtEventRows ?? Infinity;
+    const last = await this.serial.run(async () => {
+      let rest = record;
+      for (;;) {
+        const open = this.current ?? (await this.openSegment());
+        const room = sealAt - open.segment.eventRows;
+        if (room <= 0) {
+          await this.sealCurrent();
+          continue;
+        }
+        if (rest.eventRows < room) {
+          await this.write(rest, open);
+          return { open, synced: false };
+        }
+        // The segment fills up: it gets exactly `sealAt` events (a record is split if need be;
+        // its parts are durable before the call returns, as a whole record would be).
+        const [head, tail] = rest.eventRows === room ? [rest, null] : splitRecord(rest, room);
+        await this.write(head, open);
+        await this.sync(open, true);
+        await this.sealCurrent();
+        if (tail === null) return { open, synced: true };
+        rest = tail;
+      }
+    });
+    if (!last.synced) await this.sync(last.open);
+    return last.open.segment;
+  }
+
+  /** Appends one record into a segment of its own, sealed at once (see LogSegment.alone). */
+  appendAlone(record: EncodedRecord): Promise<LogSegment> {
+    return this.serial.run(async () => {
+      await this.sealCurrent();
+      const open = await this.openSegment();
+      await this.write(record, open);
+      await this.sync(open, true);
+      open.segment.alone = true;
+      await this.sealCurrent();
+      return open.segment;
+    });
+  }
+
+  /**
+   * Closes the current segment for appends (if anything was appended to it); with `segmentId`,
+   * only if that is still the current segment (several appends may ask to seal the same one).
+   */
+  seal(segmentId?: number): Promise<void> {
+    return this.serial.run(async () => {
+      if (segmentId === undefined || this.current?.segment.id === segmentId) await this.sealCurrent();
+    });
+  }
+
+  /** Sealed segments waiting to be loaded, oldest first; the caller now owns them. */
+  takeSealed(): LogSegment[] {
+    return this.sealed.splice(0);
+  }
+
+  private async write(record: EncodedRecord, open: OpenSegment): Promise<void> {
+    const seq = this.nextSeq;
+    const framed = frameRecord(seq, record);
+    try {
+      await open.handle.write(framed, 0, framed.length, open.size);
+    } catch (error) {
+      try {
+        await open.handle.truncate(open.size);
+      } catch {
+        // The segment may end in a partial record now. Seal it: nothing in that record was
+        // acknowledged, and replay sets unreadable bytes aside.
+        await this.sealCurrent();
+      }
+      throw error;
+    }
+    this.nextSeq++;
+    open.size += framed.length;
+    const s = open.segment;
+    s.records++;
+    s.eventRows += record.eventRows;
+    s.units += record.units;
+    s.lastSeq = seq;
+    for (const link of record.extras.identityLinks) s.extras.identityLinks.push(link);
+    for (const update of record.extras.profileUpdates) s.extras.profileUpdates.push(update);
+    for (const count of record.extras.privacyCounts) s.extras.privacyCounts.push(count);
+  }
+
+  /** fdatasync; `serialised` when called from a task of `this.serial` (which must not re-enter). */
+  private async sync(open: OpenSegment, serialised = false): Promise<void> {
+    const done = open.handle.datasync();
+    open.syncs.add(done);
+    try {
+      await done;
+    } catch (error) {
+      // What the kernel kept of this segment is unknown now: append nothing more behind it.
+      const sealIt = async (): Promise<void> => {
+        if (this.current === open) await this.sealCurrent();
+      };
+      await (serialised ? sealIt() : this.serial.run(sealIt));
+      throw error;
+    } finally {
+      open.syncs.delete(done);
+    }
+  }
+
+  private async sealCurrent(): Promise<void> {
+    const open = this.current;
+    if (open === null) return;
+    this.current = null;
+    // Every record of a sealed segment is durable: wait for the syncs still in flight.
+    await Promise.allSettled([...open.syncs]);
+    await open.handle.close().catch(() => undefined);
+    if (open.segment.records === 0) {
+      await fs.promises.rm(open.segment.file, { force: true });
+      return;
+    }
+    this.sealed.push(open.segment);
+  }
+
+  /** Deletes a segment whose rows DuckDB holds (with its id recorded as applied). */
+  async remove(segment: LogSegment): Promise<void> {
+    await fs.promises.rm(segment.file, { force: true });
+  }
+
+  /** Stops appends. Segments not yet loaded stay on disk and are replayed at the next start. */
+  close(): Promise<void> {
+    return this.serial.run(async () => {
+      this.closed = true;
+      const open = this.current;
+      this.current = null;
+      if (open) await Promise.allSettled([...open.syncs]);
+      await open?.handle.close();
+    });
+  }
+
+  private async openSegment(): Promise<OpenSegment> {
+    if (this.closed) throw new Error('ingest log is closed');
+    const id = this.nextSegmentId++;
+    const file = path.join(this.dir, segmentFileName(id));
+    const handle = await fs.promises.open(file, 'wx', 0o600);
+    const header = segmentHeader(id);
+    try {
+      await handle.write(header, 0, header.length, 0);
+      await handle.sync();
+      // The new name must survive a power cut before anything in it is acknowledged.
+      await fsyncDir(this.dir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await fs.promises.rm(file, { force: true });
+      throw error;
+    }
+    const open: OpenSegment = {
+      handle,
+      syncs: new Set(),
+      size: header.length,
+      segment: {
+        id,
+        file,
+        records: 0,
+        eventRows: 0,
+        units: 0,
+        lastSeq: 0,
+        extras: emptyExtras(),
+        alone: false,
+      },
+    };
+    this.current = open;
+    this.logger.debug('ingest log segment opened', { path: path.basename(file) });
+    return open;
+  }
+}

@@ -1,0 +1,332 @@
+// The ingest log's record format: one commit batch as newline-delimited JSON that DuckDB's
+// `read_json` loads directly (event lines) and that JavaScript reads back for the rest.
+import { crc32 } from 'node:zlib';
+import type { JsonValue } from '../../ingest/records.js';
+import { decodeEventRow, encodeEventRow, EVENT_ROW_JSON_KEYS, safeJson } from '../row-json.js';
+import type { CommitBatch, IdentityLink, PrivacyCountRow, ProfileUpdateRow } from '../types.js';
+
+/** The row JSON line of an event (see store/row-json.ts). */
+export const eventLine = encodeEventRow;
+/** Reads an event line back. */
+export const parseEventLine = decodeEventRow;
+export { safeJson };
+
+/**
+ * Layout of a segment file (all UTF-8, one JSON value per line):
+ *
+ *   {"sillage_ingest_log":1,"segment":7}                 first line: format version, segment id
+ *   {"h":42,"n":1834,"c":305419896,"u":53}               record header: sequence number, payload
+ *   {"p":"prj_…","k":"…","t":…,…,"pr":{…},"r":…}         length in bytes, CRC-32 of the payload,
+ *   {"x":"l","v":["prj_…","u_…","u_…",1712345678000]}    backlog units; then the payload: one line
+ *   {"h":43,…}                                           per event (`k` = dedup key) and one per
+ *   …                                                    identity link / profile update / counter
+ *
+ * A record counts only when its header parses, its payload is all there and its CRC matches: a
+ * crash in the middle of a write leaves a torn tail that replay cuts off (it was never
+ * acknowledged, since acknowledgement waits for fdatasync of the whole record). Header and extra
+ * lines have no `k`, so `read_json(... ) WHERE k IS NOT NULL` sees exactly the events.
+ */
+export const LOG_FORMAT_VERSION = 1;
+
+/** How `read_json` reads an event line (keys from EVENT_ROW_JSON_KEYS), in column order. */
+export const EVENT_LINE_COLUMNS = [
+  // [line key, read_json type, events column, SQL that turns the read value into the column]
+  ['p', 'VARCHAR', 'project_id', 'p'],
+  ['k', 'VARCHAR', 'dedup_key', 'k::UHUGEINT'],
+  ['t', 'BIGINT', 'time', 'make_timestamptz(t * 1000)'],
+  ['e', 'VARCHAR', 'event', 'e'],
+  ['d', 'VARCHAR', 'distinct_id', 'd'],
+  ['dv', 'VARCHAR', 'device_id', 'dv'],
+  ['u', 'VARCHAR', 'user_id', 'u'],
+  ['i', 'VARCHAR', 'insert_id', 'i'],
+  ['b', 'VARCHAR', 'browser', 'b'],
+  ['bv', 'VARCHAR', 'browser_version', 'bv'],
+  ['o', 'VARCHAR', 'os', 'o'],
+  ['dt', 'VARCHAR', 'device_type', 'dt'],
+  ['cc', 'VARCHAR', 'country_code', 'cc'],
+  ['rg', 'VARCHAR', 'region', 'rg'],
+  ['ci', 'VARCHAR', 'city', 'ci'],
+  ['rd', 'VARCHAR', 'referring_domain', 'rd'],
+  ['cu', 'VARCHAR', 'current_url', 'cu'],
+  ['us', 'VARCHAR', 'utm_source', 'us'],
+  ['um', 'VARCHAR', 'utm_medium', 'um'],
+  ['uc', 'VARCHAR', 'utm_campaign', 'uc'],
+  ['uo', 'VARCHAR', 'utm_content', 'uo'],
+  ['ut', 'VARCHAR', 'utm_term', 'ut'],
+  ['l', 'VARCHAR', 'lib', 'l'],
+  ['pr', 'JSON', 'properties', 'pr'],
+  ['r', 'BIGINT', 'received_at', 'make_timestamptz(r * 1000)'],
+] as const;
+
+/** The non-event content of a record, decoded (JavaScript applies it; DuckDB skips these lines). */
+export interface RecordExtras {
+  identityLinks: IdentityLink[];
+  profileUpdates: ProfileUpdateRow[];
+  privacyCounts: PrivacyCountRow[];
+}
+
+/** One commit batch, encoded. */
+export interface EncodedRecord {
+  /** Payload lines (events, then extras), each ending in '\n'. */
+  payload: Buffer;
+  eventRows: number;
+  /** Backlog units, as the group-commit writer counts records (events + updates + links + counts). */
+  units: number;
+  extras: RecordExtras;
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * Encodes a batch. `links` are the identity links to log (the caller may already have left out
+ * aliases known to be linked); privacy counts are summed per key.
+ */
+export function encodeRecord(batch: CommitBatch, links: IdentityLink[] = batch.identityLinks): EncodedRecord {
+  const parts: string[] = [];
+  for (const e of batch.events) parts.push(eventLine(e));
+  const encoded = batch.encodedEvents ?? [];
+  const encodedRows = encoded.reduce((n, e) => n + e.count, 0);
+  for (const l of links) {
+    parts.push(safeJson({ x: 'l', v: [l.projectId, l.aliasId, l.canonicalId, Math.round(l.timeMs)] }));
+  }
+  for (const u of batch.profileUpdates) {
+    parts.push(
+      safeJson({
+        x: 'u',
+        v: [u.projectId, u.groupKey, u.profileId, u.op, u.value, Math.round(u.timeMs), u.ignoreTime],
+      }),
+    );
+  }
+  const counts = mergePrivacyCounts(batch.privacyCounts);
+  for (const c of counts) parts.push(safeJson({ x: 'c', v: [c.projectId, c.day, c.property, c.kind, c.count] }));
+  parts.push('');
+  const extrasText = Buffer.from(parts.join('\n'), 'utf8');
+  // Event lines first (in-memory rows, then encoded ones), then the extras.
+  const eventsEnd = batch.events.length === 0 ? 0 : lineEnd(extrasText, batch.events.length);
+  return {
+    payload:
+      encoded.length === 0
+        ? extrasText
+        : Buffer.concat([
+            extrasText.subarray(0, eventsEnd),
+            ...encoded.map((e) => e.lines),
+            extrasText.subarray(eventsEnd),
+          ]),
+    eventRows: batch.events.length + encodedRows,
+    units:
+      batch.events.length +
+      encodedRows +
+      batch.profileUpdates.length +
+      batch.identityLinks.length +
+      batch.privacyCounts.length,
+    extras: { identityLinks: links, profileUpdates: batch.profileUpdates, privacyCounts: counts },
+  };
+}
+
+/** Byte offset just after the `lines`-th newline of `buf`. */
+function lineEnd(buf: Uint8Array, lines: number): number {
+  let cut = 0;
+  for (let i = 0; i < lines; i++) cut = buf.indexOf(NEWLINE, cut) + 1;
+  return cut;
+}
+
+/**
+ * Splits a record after its first `events` event lines: the head holds those events, the tail the
+ * other events and every extra (links, profile updates, counters).
+ */
+export function splitRecord(record: EncodedRecord, events: number): [EncodedRecord, EncodedRecord] {
+  const cut = lineEnd(record.payload, events);
+  return [
+    {
+      payload: record.payload.subarray(0, cut),
+      eventRows: events,
+      units: events,
+      extras: { identityLinks: [], profileUpdates: [], privacyCounts: [] },
+    },
+    {
+      payload: record.payload.subarray(cut),
+      eventRows: record.eventRows - events,
+      units: record.units - events,
+      extras: record.extras,
+    },
+  ];
+}
+
+/** Sums counter rows that share project, day, property and kind. */
+export function mergePrivacyCounts(rows: readonly PrivacyCountRow[]): PrivacyCountRow[] {
+  const merged = new Map<string, PrivacyCountRow>();
+  for (const row of rows) {
+    const key = `${row.projectId}\u0000${row.day}\u0000${row.property}\u0000${row.kind}`;
+    const existing = merged.get(key);
+    if (existing) existing.count += row.count;
+    else merged.set(key, { ...row });
+  }
+  return [...merged.values()];
+}
+
+/** The first line of every segment file. */
+export function segmentHeader(segment: number): Buffer {
+  return Buffer.from(`${JSON.stringify({ sillage_ingest_log: LOG_FORMAT_VERSION, segment })}\n`, 'utf8');
+}
+
+/** A record as written: header line, then the payload. */
+export function frameRecord(seq: number, record: Pick<EncodedRecord, 'payload' | 'units'>): Buffer {
+  const header = JSON.stringify({ h: seq, n: record.payload.length, c: crc32(record.payload), u: record.units });
+  return Buffer.concat([Buffer.from(header + '\n', 'utf8'), record.payload]);
+}
+
+/** One valid record found in a segment. */
+export interface ScannedRecord {
+  seq: number;
+  /** Byte offsets of the record (header included) in the segment. */
+  start: number;
+  end: number;
+  payloadStart: number;
+  units: number;
+}
+
+/** What a segment holds, checked record by record. */
+export interface SegmentScan {
+  /** The segment id of the first line, or null when the first line is missing or not ours. */
+  segment: number | null;
+  /** Length of the format line (0 when it is missing). */
+  headerEnd: number;
+  records: ScannedRecord[];
+  /** Byte ranges that are not part of a valid record (a torn tail, or damage). */
+  invalid: { start: number; end: number }[];
+}
+
+function parseHeader(buf: Buffer, start: number): { seq: number; n: number; c: number; u: number; end: number } | null {
+  const eol = buf.indexOf(NEWLINE, start);
+  // A header is short; a long "line" is payload bytes, not a header.
+  if (eol === -1 || eol - start > 200) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(buf.toString('utf8', start, eol));
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { h, n, c, u } = value as Record<string, unknown>;
+  const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (!isCount(h) || !isCount(n) || !isCount(c) || !isCount(u)) return null;
+  return { seq: h, n, c, u, end: eol + 1 };
+}
+
+function recordAt(buf: Buffer, start: number): ScannedRecord | null {
+  if (buf[start] !== 0x7b) return null;
+  const header = parseHeader(buf, start);
+  if (header === null) return null;
+  const end = header.end + header.n;
+  if (end > buf.length) return null;
+  const payload = buf.subarray(header.end, end);
+  if (crc32(payload) !== header.c) return null;
+  // A payload is whole lines.
+  if (header.n > 0 && buf[end - 1] !== NEWLINE) return null;
+  return { seq: header.seq, start, end, payloadStart: header.end, units: header.u };
+}
+
+const RECORD_MARK = Buffer.from('\n{"h":', 'utf8');
+
+/**
+ * Checks a segment record by record. After an invalid stretch it searches for the next record
+ * whose header and CRC are valid, so that damage in the middle of a segment costs only the
+ * damaged records; what cannot be read is reported in `invalid`.
+ */
+export function scanSegment(buf: Buffer): SegmentScan {
+  const records: ScannedRecord[] = [];
+  const invalid: { start: number; end: number }[] = [];
+  let segment: number | null = null;
+  let pos = 0;
+  const firstEol = buf.indexOf(NEWLINE);
+  if (firstEol !== -1 && firstEol < 200) {
+    try {
+      const first = JSON.parse(buf.toString('utf8', 0, firstEol)) as Record<string, unknown>;
+      if (first.sillage_ingest_log === LOG_FORMAT_VERSION && Number.isSafeInteger(first.segment)) {
+        segment = first.segment as number;
+        pos = firstEol + 1;
+      }
+    } catch {
+      // Not our format line: everything is checked as records below.
+    }
+  }
+  const headerEnd = pos;
+  while (pos < buf.length) {
+    const record = recordAt(buf, pos);
+    if (record !== null) {
+      records.push(record);
+      pos = record.end;
+      continue;
+    }
+    // Resynchronise on the next plausible header that checks out.
+    let next = -1;
+    for (let from = pos; ; ) {
+      const mark = buf.indexOf(RECORD_MARK, from);
+      if (mark === -1) break;
+      if (recordAt(buf, mark + 1) !== null) {
+        next = mark + 1;
+        break;
+      }
+      from = mark + 1;
+    }
+    const end = next === -1 ? buf.length : next;
+    invalid.push({ start: pos, end });
+    pos = end;
+  }
+  return { segment, headerEnd, records, invalid };
+}
+
+/** Calls `fn` with each line of a record's payload. */
+export function forEachPayloadLine(buf: Buffer, record: ScannedRecord, fn: (line: Buffer) => void): void {
+  let pos = record.payloadStart;
+  while (pos < record.end) {
+    const eol = buf.indexOf(NEWLINE, pos);
+    const stop = eol === -1 || eol > record.end ? record.end : eol;
+    if (stop > pos) fn(buf.subarray(pos, stop));
+    pos = stop + 1;
+  }
+}
+
+const EVENT_PREFIX = Buffer.from(`{"${EVENT_ROW_JSON_KEYS.projectId}":`, 'utf8');
+const EXTRA_PREFIX = Buffer.from('{"x":', 'utf8');
+
+/** True for an event line (as written by `eventLine`). */
+export function isEventLine(line: Buffer): boolean {
+  return line.subarray(0, EVENT_PREFIX.length).equals(EVENT_PREFIX);
+}
+
+/** Decodes the extras of the given records (identity links, profile updates, counters), in order. */
+export function readExtras(buf: Buffer, records: readonly ScannedRecord[]): { extras: RecordExtras; eventRows: number } {
+  const extras: RecordExtras = { identityLinks: [], profileUpdates: [], privacyCounts: [] };
+  let eventRows = 0;
+  for (const record of records) {
+    forEachPayloadLine(buf, record, (line) => {
+      if (isEventLine(line)) {
+        eventRows++;
+        return;
+      }
+      if (!line.subarray(0, EXTRA_PREFIX.length).equals(EXTRA_PREFIX)) return;
+      const { x, v } = JSON.parse(line.toString('utf8')) as { x: string; v: JsonValue[] };
+      if (x === 'l') {
+        const [projectId, aliasId, canonicalId, timeMs] = v as [string, string, string, number];
+        extras.identityLinks.push({ projectId, aliasId, canonicalId, timeMs });
+      } else if (x === 'u') {
+        const [projectId, groupKey, profileId, op, value, timeMs, ignoreTime] = v as [
+          string,
+          string,
+          string,
+          ProfileUpdateRow['op'],
+          JsonValue,
+          number,
+          boolean,
+        ];
+        extras.profileUpdates.push({ projectId, groupKey, profileId, op, value, timeMs, ignoreTime });
+      } else if (x === 'c') {
+        const [projectId, day, property, kind, count] = v as [string, string, string, string, number];
+        extras.privacyCounts.push({ projectId, day, property, kind, count });
+      }
+    });
+  }
+  extras.privacyCounts = mergePrivacyCounts(extras.privacyCounts);
+  return { extras, eventRows };
+}

@@ -1,0 +1,176 @@
+// DuckDB adapter of the QueryExecutor port: runs rendered, bound SQL on dedicated read
+// connections, with a deadline enforced by `connection.interrupt()` and a bounded wait queue.
+import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  DuckDBDecimalValue,
+  DuckDBTimestampTZValue,
+  TIMESTAMPTZ,
+  VARCHAR,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import type { QueryExecutor, QueryRows, RenderedSql, RunOptions, SqlValue } from '../../query/index.js';
+import { AppError } from '../../shared/errors.js';
+import { storeError, type DuckDbDatabase } from './database.js';
+
+function bind(value: SqlValue): { value: DuckDBValue; type: DuckDBType } {
+  switch (value.type) {
+    case 'varchar':
+      return { value: value.value, type: VARCHAR };
+    case 'bigint':
+      return { value: BigInt(value.value), type: BIGINT };
+    case 'double':
+      return { value: value.value, type: DOUBLE };
+    case 'boolean':
+      return { value: value.value, type: BOOLEAN };
+    case 'timestamp':
+      return { value: new DuckDBTimestampTZValue(BigInt(value.value) * 1000n), type: TIMESTAMPTZ };
+  }
+}
+
+/** JS value of a result cell: numbers, bigints, strings, booleans or null. */
+function cell(value: DuckDBValue): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof DuckDBTimestampTZValue) return Number(value.micros / 1000n);
+  if (value instanceof DuckDBDecimalValue) return value.toDouble();
+  return String(value);
+}
+
+export interface DuckDbQueryExecutorOptions {
+  /** Queries run at once (each on its own connection). Default 2. */
+  connections?: number;
+  /** Queries allowed to wait for a connection; more are refused with QUERY_OVERLOADED. */
+  maxQueued?: number;
+}
+
+interface Waiter {
+  resolve: (c: DuckDBConnection) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Runs queries on connections of their own, so that analytics never wait behind (or hold up)
+ * the ingest writer's connection. DuckDB's MVCC lets them read while the writer commits.
+ */
+export class DuckDbQueryExecutor implements QueryExecutor {
+  private readonly idle: DuckDBConnection[];
+  private readonly waiting: Waiter[] = [];
+  private closed = false;
+
+  private constructor(
+    private readonly all: DuckDBConnection[],
+    private readonly maxQueued: number,
+  ) {
+    this.idle = [...all];
+  }
+
+  static async open(
+    db: DuckDbDatabase,
+    options: DuckDbQueryExecutorOptions = {},
+  ): Promise<DuckDbQueryExecutor> {
+    const connections: DuckDBConnection[] = [];
+    for (let i = 0; i < (options.connections ?? 2); i++) connections.push(await db.instance.connect());
+    return new DuckDbQueryExecutor(connections, options.maxQueued ?? 32);
+  }
+
+  private acquire(deadlineMs: number): Promise<DuckDBConnection> {
+    if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'the server is stopping'));
+    const free = this.idle.pop();
+    if (free) return Promise.resolve(free);
+    if (this.waiting.length >= this.maxQueued) {
+      return Promise.reject(
+        new AppError('QUERY_OVERLOADED', 'too many queries are waiting; retry shortly', {
+          retryAfterSeconds: 1,
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(
+          () => {
+            const i = this.waiting.indexOf(waiter);
+            if (i >= 0) this.waiting.splice(i, 1);
+            reject(new AppError('QUERY_TIMEOUT', 'the query timed out waiting for its turn'));
+          },
+          Math.max(0, deadlineMs - Date.now()),
+        ),
+      };
+      this.waiting.push(waiter);
+    });
+  }
+
+  private release(connection: DuckDBConnection): void {
+    const next = this.waiting.shift();
+    if (next) {
+      clearTimeout(next.timer);
+      next.resolve(connection);
+    } else this.idle.push(connection);
+  }
+
+  async run(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
+    const connection = await this.acquire(options.deadlineMs);
+    let timedOut = false;
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        connection.interrupt();
+      },
+      Math.max(0, options.deadlineMs - Date.now()),
+    );
+    try {
+      const bound = statement.params.map(bind);
+      const result = await connection.run(
+        statement.text,
+        bound.map((b) => b.value),
+        bound.map((b) => b.type),
+      );
+      if (timedOut) throw new AppError('QUERY_TIMEOUT', 'the query ran past its time limit and was cancelled');
+      if (result.rowCount > options.maxRows) {
+        throw new AppError(
+          'QUERY_TOO_LARGE',
+          `the result has more than ${options.maxRows} rows; narrow the query`,
+        );
+      }
+      const columns = result.columnNames();
+      // Chunk by chunk: the reader helpers stop at the first empty chunk, which a materialised
+      // result of a parallel plan (UNION ALL) can hold before its last one.
+      const rows: unknown[][] = [];
+      for (let i = 0; i < result.chunkCount; i++) {
+        for (const row of result.getChunk(i).getRows()) rows.push(row.map(cell));
+      }
+      return { columns, rows };
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      if (timedOut)
+        throw new AppError('QUERY_TIMEOUT', 'the query ran past its time limit and was cancelled', {
+          cause: error,
+        });
+      throw storeError(error, 'query');
+    } finally {
+      clearTimeout(timer);
+      this.release(connection);
+    }
+  }
+
+  /** Refuses new queries, interrupts running ones and closes the connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new AppError('SHUTTING_DOWN', 'the server is stopping'));
+    }
+    for (const c of this.all) if (!this.idle.includes(c)) c.interrupt();
+    // Wait (briefly) for interrupted queries to hand their connection back.
+    for (let i = 0; i < 100 && this.idle.length < this.all.length; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const c of this.all) c.closeSync();
+  }
+}
