@@ -140,10 +140,13 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
     const spec = q.series[s.index]!;
     const rows = rowObjects(executed.results.get(`series:${s.index}`) ?? { columns: [], rows: [] });
     const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
-    const groups = new Map<string, { segment: Segment; values: (number | null)[]; total: number | null }>();
+    const groups = new Map<
+      string,
+      { segment: Segment; values: (number | null)[]; total: number | null }
+    >();
     const groupOf = (row: Record<string, unknown>) => {
       const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
-      const value = p.breakdown && row.seg_value !== null ? String(row.seg_value) : null;
+      const value = p.breakdown && row.seg_value !== null ? scalarText(row.seg_value) : null;
       const key = segmentKey(seg, value);
       let g = groups.get(key);
       if (!g) {
@@ -202,7 +205,7 @@ function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): F
       .map((r) => ({
         segment: {
           seg: Number(r.seg),
-          value: r.seg_value === null ? null : String(r.seg_value),
+          value: r.seg_value === null ? null : scalarText(r.seg_value),
           rank: count(r.rank_n),
         },
         row: r,
@@ -306,4 +309,12 @@ export function format(query: Query, p: Plan, executed: ExecutedQuery): QueryRes
         ),
       };
   }
+}
+
+/** A driver scalar as text (strings as they are, numbers and booleans printed, others as JSON). */
+function scalarText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return String(value);
+  return JSON.stringify(value);
 }
