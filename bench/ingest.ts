@@ -1,16 +1,30 @@
 // `npm run bench:ingest`: sustained Mixpanel-style load on loopback against Sillage and, in the
 // same run, against a bare node:http baseline that only decodes the same bodies.
-// Prints events/s, p50/p99 acknowledgement latency and peak RSS for both, and the ratio.
+// Prints events/s, p50/p99 acknowledgement latency and peak RSS for both, and the ratio; checks
+// that every acknowledged event is in the store after shutdown; and measures, in process, what
+// the privacy stage costs per event next to parsing the event's JSON.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as EnrichStage from '../src/ingest/enrich-stage.js';
+import type * as PrivacyStage from '../src/ingest/privacy-stage.js';
+import type { IncomingEvent } from '../src/ingest/records.js';
+import type * as Rows from '../src/ingest/rows.js';
+import type * as Wire from '../src/ingest/wire/index.js';
+import type * as Privacy from '../src/privacy/index.js';
+import type { ProjectContext } from '../src/projects/index.js';
+import type * as Store from '../src/store/index.js';
+import type * as RowJson from '../src/store/row-json.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
+/** The compiled module (what the server runs), for the in-process measurements. */
+const dist = <T>(module: string): Promise<T> =>
+  import(pathToFileURL(path.join(ROOT, 'dist', module)).href) as Promise<T>;
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_REQUESTS = 1_000_000;
@@ -182,12 +196,19 @@ async function main(): Promise<void> {
         code === 0 ? resolve(out) : reject(new Error('project create failed')),
       );
     }),
-  ) as { token: string };
+  ) as { token: string; project_id: string };
 
   const results: Record<
     string,
-    { sillage?: LoadResult & { rss: number }; baseline?: LoadResult & { rss: number } }
+    {
+      sillage?: LoadResult & { rss: number };
+      baseline?: LoadResult & { rss: number };
+      drainMs?: number;
+      stored?: number;
+      acked?: number;
+    }
   > = {};
+  let acked = 0;
   for (const [label, batch] of [
     ['batched (50 events/request)', 50],
     ['single event/request', 1],
@@ -207,12 +228,19 @@ async function main(): Promise<void> {
     const server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env, cwd: base });
     const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
     const port = Number(new URL(url).port);
-    await runLoad(port, created.token, batch, 1000); // warm-up
+    const warm = await runLoad(port, created.token, batch, 1000); // warm-up
     const s = await runLoad(port, created.token, batch, DURATION_MS);
     results[label].sillage = { ...s, rss: peakRssMb(server.pid!) };
+    // Graceful stop: what the ingest log holds is loaded into DuckDB before the process exits.
+    const stopping = performance.now();
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
+    results[label].drainMs = performance.now() - stopping;
+    acked += warm.events + s.events;
+    results[label].acked = acked;
+    results[label].stored = await storedEvents(env.SILLAGE_DATA_DIR, created.project_id);
   }
+  const privacy = await privacyCost(created.token);
 
   const fmt = (r: LoadResult & { rss: number }): string =>
     `${Math.round(r.events / r.seconds)
@@ -230,8 +258,121 @@ async function main(): Promise<void> {
     console.log(`  sillage  (durable): ${fmt(r.sillage)}`);
     console.log(`  baseline (no store): ${fmt(r.baseline)}`);
     console.log(`  ratio: ${(ratio * 100).toFixed(1)} % of baseline`);
+    console.log(
+      `  durable: ${r.stored?.toLocaleString('en-US')} of ${r.acked?.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(r.drainMs ?? 0)} ms`,
+    );
   }
+  console.log(
+    `\nIn process, per event (median of ${PRIVACY_ROUNDS} rounds over ${PRIVACY_EVENTS.toLocaleString('en-US')} events):`,
+  );
+  console.log(
+    `  JSON.parse of the event's JSON:          ${privacy.parse.toFixed(2).padStart(6)} µs`,
+  );
+  console.log(
+    `  privacy stage (scan, pseudonymise, URLs): ${privacy.privacy.toFixed(2).padStart(6)} µs  (${(privacy.privacy / privacy.parse).toFixed(1)}× JSON.parse)`,
+  );
+  console.log(
+    `  + store row and row JSON:                ${privacy.rows.toFixed(2).padStart(6)} µs`,
+  );
   fs.rmSync(base, { recursive: true, force: true });
+}
+
+/** Events of a project in a stopped server's store. */
+async function storedEvents(dataDir: string, projectId: string): Promise<number> {
+  const { DuckDbDatabase, DuckDbEventStore } = await dist<typeof Store>('store/index.js');
+  const db = await DuckDbDatabase.open(dataDir);
+  try {
+    return await new DuckDbEventStore(db).countEvents(projectId);
+  } finally {
+    await db.close();
+  }
+}
+
+const PRIVACY_EVENTS = 20_000;
+const PRIVACY_ROUNDS = 7;
+
+/**
+ * The privacy stage alone, in this process, on the benchmark's own events (decoded, mapped and
+ * enriched beforehand), next to JSON.parse of each event's JSON text.
+ */
+async function privacyCost(
+  token: string,
+): Promise<{ parse: number; privacy: number; rows: number }> {
+  const wire = await dist<typeof Wire>('ingest/wire/index.js');
+  const stage = await dist<typeof PrivacyStage>('ingest/privacy-stage.js');
+  const enrichStage = await dist<typeof EnrichStage>('ingest/enrich-stage.js');
+  const rowsModule = await dist<typeof Rows>('ingest/rows.js');
+  const rowJson = await dist<typeof RowJson>('store/row-json.js');
+  const privacyModule = await dist<typeof Privacy>('privacy/index.js');
+  const {
+    createPseudonymiser,
+    DEFAULT_POLICY,
+    generateProjectKeys,
+    PrivacyCounters,
+    ProjectKeyring,
+  } = privacyModule;
+  const master = randomBytes(32);
+  const keyring = ProjectKeyring.open(master, generateProjectKeys(master, 'prj_bench'));
+  const project = {
+    project: {
+      id: 'prj_bench',
+      name: 'bench',
+      token,
+      secretHash: '',
+      timezone: 'UTC',
+      createdAtMs: 0,
+    },
+    policy: DEFAULT_POLICY,
+    keyring,
+    pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
+    pseudonymiserFor: () => createPseudonymiser(keyring.current('pseudonym').key),
+    groupKeys: new Set<string>(),
+  } as unknown as ProjectContext;
+  const context = {
+    source: 'track' as const,
+    clientIp: '81.2.69.142',
+    userAgent: UAS[0] ?? null,
+    ipMode: 'use-request-ip' as const,
+    receivedAtMs: Date.now(),
+  };
+  const texts: string[] = [];
+  const events: IncomingEvent[] = [];
+  while (events.length < PRIVACY_EVENTS) {
+    const raw = Array.from({ length: 50 }, () => makeEvent(token));
+    for (const e of raw) texts.push(JSON.stringify(e));
+    events.push(...wire.mapMixpanelEvents(raw as never, context, { importMode: false }).events);
+  }
+  const enrich = await enrichStage.createEnrichStage();
+  const enriched = events.map((e) => enrich(e, context));
+  const privacy = stage.createPrivacyStage();
+  const median = (f: () => void): number => {
+    const times: number[] = [];
+    for (let r = 0; r < PRIVACY_ROUNDS + 2; r++) {
+      const t0 = performance.now();
+      f();
+      if (r >= 2) times.push(((performance.now() - t0) * 1000) / events.length);
+    }
+    return times.sort((a, b) => a - b)[times.length >> 1] ?? 0;
+  };
+  let sink = 0;
+  const parse = median(() => {
+    for (const text of texts) sink += (JSON.parse(text) as { event: string }).event.length;
+  });
+  const privacyUs = median(() => {
+    const counters = new PrivacyCounters();
+    for (let i = 0; i < events.length; i++) {
+      sink += privacy.event(project, events[i]!, enriched[i]!, counters).insertId.length;
+    }
+  });
+  const withRows = median(() => {
+    const counters = new PrivacyCounters();
+    for (let i = 0; i < events.length; i++) {
+      const clean = privacy.event(project, events[i]!, enriched[i]!, counters);
+      sink += rowJson.encodeEventRow(rowsModule.toEventRow('prj_bench', clean, 1)).length;
+    }
+  });
+  if (sink === 0) console.log('');
+  return { parse, privacy: privacyUs, rows: withRows - privacyUs };
 }
 
 await main();

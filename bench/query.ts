@@ -28,6 +28,7 @@ const FROM = '2025-04-02';
 const TO = '2025-06-30';
 const DAY_MS = 86_400_000;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 20);
+const QUERY_CLIENTS = Number(process.env.BENCH_QUERY_CLIENTS ?? 2);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,12 +45,23 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: performance.now() - t0, value };
 }
 
-/** Warm-up run, then the median of RUNS runs. */
-async function medianOf<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T; runs: number[] }> {
-  const first = await fn();
-  const runs: number[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push((await timed(fn)).ms);
-  return { ms: median(runs), value: first, runs };
+/**
+ * A warm-up run of each, then RUNS runs of each, alternating, so that anything else the machine
+ * does at the time weighs on both sides alike; the medians.
+ */
+async function pairedMedians<A, B>(
+  a: () => Promise<A>,
+  b: () => Promise<B>,
+): Promise<{ a: { ms: number; value: A }; b: { ms: number; value: B } }> {
+  const va = await a();
+  const vb = await b();
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    ta.push((await timed(a)).ms);
+    tb.push((await timed(b)).ms);
+  }
+  return { a: { ms: median(ta), value: va }, b: { ms: median(tb), value: vb } };
 }
 
 const startMs = Date.parse(`${FROM}T00:00:00Z`);
@@ -95,7 +107,11 @@ const QUESTIONS = [
       kind: 'funnel',
       from: FROM,
       to: TO,
-      steps: [{ event: 'Signed Up' }, { event: 'Project Created' }, { event: 'Purchase Completed' }],
+      steps: [
+        { event: 'Signed Up' },
+        { event: 'Project Created' },
+        { event: 'Purchase Completed' },
+      ],
       window_seconds: 7 * 86_400,
     },
     sql: `WITH l AS (SELECT alias_id, canonical_id FROM identity_links WHERE project_id = $1),
@@ -149,16 +165,30 @@ function digestEngine(index: number, r: QueryResult): string {
       return s.values.join(',');
     }
     case 1: {
-      const rows = (r as { series: { breakdown_value: string | null; breakdown_kind: string; total: number; values: number[] }[] }).series;
+      const rows = (
+        r as {
+          series: {
+            breakdown_value: string | null;
+            breakdown_kind: string;
+            total: number;
+            values: number[];
+          }[];
+        }
+      ).series;
       return rows
-        .map((s) => `${s.breakdown_kind === 'value' ? s.breakdown_value : `(${s.breakdown_kind.replace('_', ' ')})`}=${s.total}/${s.values.reduce((a, b) => a + b, 0)}`)
+        .map(
+          (s) =>
+            `${s.breakdown_kind === 'value' ? s.breakdown_value : `(${s.breakdown_kind.replace('_', ' ')})`}=${s.total}/${s.values.reduce((a, b) => a + b, 0)}`,
+        )
         .sort()
         .join(',');
     }
     case 2:
       return (r as { steps: { count: number }[] }).steps.map((s) => s.count).join(',');
     default:
-      return (r as { cohorts: { counts: number[] }[] }).cohorts.map((c) => c.counts.join(' ')).join('|');
+      return (r as { cohorts: { counts: number[] }[] }).cohorts
+        .map((c) => c.counts.join(' '))
+        .join('|');
   }
 }
 
@@ -175,7 +205,10 @@ function digestSql(index: number, rows: Record<string, unknown>[]): string {
         else t.sum += n(r.users);
         totals.set(String(r.b), t);
       }
-      return [...totals.entries()].map(([b, t]) => `${b}=${t.total}/${t.sum}`).sort().join(',');
+      return [...totals.entries()]
+        .map(([b, t]) => `${b}=${t.total}/${t.sum}`)
+        .sort()
+        .join(',');
     }
     case 2:
       return [rows[0]!.s1, rows[0]!.s2, rows[0]!.s3].map(n).join(',');
@@ -190,18 +223,28 @@ function digestSql(index: number, rows: Record<string, unknown>[]): string {
       const first = Math.floor((startMs / DAY_MS + 3) / 7);
       const last = Math.floor(((endMs - DAY_MS) / DAY_MS + 3) / 7);
       const out: string[] = [];
-      for (let c = first; c <= last; c++) out.push((byCohort.get(c) ?? Array.from({ length: 13 }, () => 0)).join(' '));
+      for (let c = first; c <= last; c++)
+        out.push((byCohort.get(c) ?? Array.from({ length: 13 }, () => 0)).join(' '));
       return out.join('|');
     }
   }
 }
 
-async function handWritten(c: DuckDBConnection, sql: string, projectId: string): Promise<Record<string, unknown>[]> {
-  const result = await c.run(sql, [projectId, new Date(startMs).toISOString(), new Date(endMs).toISOString()]);
+async function handWritten(
+  c: DuckDBConnection,
+  sql: string,
+  projectId: string,
+): Promise<Record<string, unknown>[]> {
+  const result = await c.run(sql, [
+    projectId,
+    new Date(startMs).toISOString(),
+    new Date(endMs).toISOString(),
+  ]);
   const names = result.columnNames();
   const out: Record<string, unknown>[] = [];
   for (let i = 0; i < result.chunkCount; i++)
-    for (const row of result.getChunk(i).getRows()) out.push(Object.fromEntries(names.map((k, j) => [k, row[j]])));
+    for (const row of result.getChunk(i).getRows())
+      out.push(Object.fromEntries(names.map((k, j) => [k, row[j]])));
   return out;
 }
 
@@ -254,7 +297,12 @@ interface Load {
 }
 
 /** Sends batches of 50 events: as fast as possible, or paced to `rate` events/s. */
-async function ingestLoad(port: number, token: string, seconds: number, rate: number | null): Promise<Load> {
+async function ingestLoad(
+  port: number,
+  token: string,
+  seconds: number,
+  rate: number | null,
+): Promise<Load> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const batch = 50;
   const latencies: number[] = [];
@@ -267,7 +315,18 @@ async function ingestLoad(port: number, token: string, seconds: number, rate: nu
     new Promise((resolve) => {
       const t0 = performance.now();
       const req = http.request(
-        { host: '127.0.0.1', port, path: '/track?verbose=1', method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload), 'user-agent': BROWSER_UA } },
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/track?verbose=1',
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'content-length': Buffer.byteLength(payload),
+            'user-agent': BROWSER_UA,
+          },
+        },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -293,7 +352,7 @@ async function ingestLoad(port: number, token: string, seconds: number, rate: nu
       else failures++;
     }
   };
-  await Promise.all(Array.from({ length: rate === null ? 32 : 16 }, worker));
+  await Promise.all(Array.from({ length: 32 }, worker));
   agent.destroy();
   return { events: sent, failures, seconds: (performance.now() - started) / 1000, latencies };
 }
@@ -313,7 +372,18 @@ async function queryLoad(
   const one = (body: string): Promise<number> =>
     new Promise((resolve) => {
       const req = http.request(
-        { host: '127.0.0.1', port, path: `/api/v1/projects/${projectId}/query`, method: 'POST', agent, headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port,
+          path: `/api/v1/projects/${projectId}/query`,
+          method: 'POST',
+          agent,
+          headers: {
+            authorization: `Bearer ${secret}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
@@ -344,8 +414,13 @@ async function main(): Promise<void> {
   const base = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-query-'));
   const dataDir = path.join(base, 'data');
   const keyFile = path.join(base, 'master.key');
-  if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-  const env = { ...process.env, SILLAGE_MASTER_KEY: fs.readFileSync(keyFile, 'utf8').trim(), SILLAGE_LOG_LEVEL: 'warn' };
+  if (!fs.existsSync(keyFile))
+    fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const env = {
+    ...process.env,
+    SILLAGE_MASTER_KEY: fs.readFileSync(keyFile, 'utf8').trim(),
+    SILLAGE_LOG_LEVEL: 'warn',
+  };
   const config = loadConfig({ data: dataDir, port: 0 }, env);
   console.log(`Query benchmark — ${os.cpus().length} cores, data in ${dataDir}`);
 
@@ -378,19 +453,33 @@ async function main(): Promise<void> {
         `(file ${(fs.statSync(runtime.db.filePath).size / 1e9).toFixed(2)} GB)`,
     );
   }
-  const names = await runtime.db.read(async (c) => Number((await c.runAndReadAll('SELECT count(DISTINCT event) FROM events WHERE project_id = $1', [project.project_id])).getRowsJS()[0]![0]));
+  const names = await runtime.db.read(async (c) =>
+    Number(
+      (
+        await c.runAndReadAll('SELECT count(DISTINCT event) FROM events WHERE project_id = $1', [
+          project.project_id,
+        ])
+      ).getRowsJS()[0]![0],
+    ),
+  );
   console.log(`distinct event names: ${names}`);
 
   // Part 1: engine vs hand-written SQL, warm, median of RUNS.
   console.log(`\nwarm, median of ${RUNS} runs (after one warm-up run)`);
-  console.log(`${'question'.padEnd(36)} ${'engine'.padStart(9)} ${'hand SQL'.padStart(9)} ${'ratio'.padStart(6)}  same answer`);
+  console.log(
+    `${'question'.padEnd(36)} ${'engine'.padStart(9)} ${'hand SQL'.padStart(9)} ${'ratio'.padStart(6)}  same answer`,
+  );
   const principal = { projectId: project.project_id, actor: 'bench' };
   const target = { id: project.project_id, timezone: 'UTC' };
   const raw = await runtime.db.instance.connect();
   const results: { name: string; engine: number; sql: number; same: boolean }[] = [];
+  const only = process.env.BENCH_ONLY?.split(',').map(Number);
   for (const [i, q] of QUESTIONS.entries()) {
-    const engine = await medianOf(() => runtime.queries.run(principal, target, q.query));
-    const sql = await medianOf(() => handWritten(raw, q.sql, project.project_id));
+    if (only && !only.includes(i + 1)) continue;
+    const { a: engine, b: sql } = await pairedMedians(
+      () => runtime.queries.run(principal, target, q.query),
+      () => handWritten(raw, q.sql, project.project_id),
+    );
     const same = digestEngine(i, engine.value) === digestSql(i, sql.value);
     results.push({ name: q.name, engine: engine.ms, sql: sql.ms, same });
     console.log(
@@ -414,7 +503,10 @@ async function main(): Promise<void> {
   // Part 2: a server on this data; ingestion alone at full speed, then at half that rate while
   // clients query the API.
   if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
-  const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', dataDir], { env, cwd: base });
+  const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', dataDir], {
+    env,
+    cwd: base,
+  });
   const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
   const port = Number(new URL(url).port);
   await ingestLoad(port, project.token, 2, null); // warm-up
@@ -423,7 +515,7 @@ async function main(): Promise<void> {
   const half = fullRate / 2;
   const alone = await ingestLoad(port, project.token, 10, half);
   let done = false;
-  const queries = queryLoad(port, project.project_id, project.secret, () => done, 4);
+  const queries = queryLoad(port, project.project_id, project.secret, () => done, QUERY_CLIENTS);
   const loaded = await ingestLoad(port, project.token, LOAD_SECONDS, half);
   done = true;
   const q = await queries;
@@ -434,12 +526,14 @@ async function main(): Promise<void> {
   await runtime.close();
 
   const line = (label: string, l: Load): string =>
-    `${label.padEnd(44)} ${Math.round(l.events / l.seconds).toLocaleString('en-US').padStart(8)} events/s  ` +
+    `${label.padEnd(44)} ${Math.round(l.events / l.seconds)
+      .toLocaleString('en-US')
+      .padStart(8)} events/s  ` +
     `ack p50 ${pct(l.latencies, 0.5).toFixed(1).padStart(6)} ms  p99 ${pct(l.latencies, 0.99).toFixed(1).padStart(7)} ms  failures ${l.failures}`;
   console.log(`\ningestion (batches of 50 events, loopback) with and without concurrent queries`);
   console.log(line('full speed, no queries', full));
   console.log(line(`half rate (${Math.round(half).toLocaleString('en-US')}/s), no queries`, alone));
-  console.log(line(`half rate, 4 clients querying the API`, loaded));
+  console.log(line(`half rate, ${QUERY_CLIENTS} clients querying the API`, loaded));
   console.log(
     `queries answered during the load: ${q.latencies.length} (statuses ${JSON.stringify(q.byStatus)}), ` +
       `latency p50 ${pct(q.latencies, 0.5).toFixed(0)} ms, p99 ${pct(q.latencies, 0.99).toFixed(0)} ms, max ${Math.max(...q.latencies).toFixed(0)} ms`,

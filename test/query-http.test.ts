@@ -18,10 +18,51 @@ beforeAll(async () => {
   // user (linking the device), purchase; plus a second, anonymous-only visitor.
   const device = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
   const events = [
-    { event: 'Page View', properties: { time: at('09:00'), distinct_id: `$device:${device}`, $device_id: device, $browser: 'Chrome', plan_price: 10, $insert_id: 'q1' } },
-    { event: 'Sign Up', properties: { time: at('09:05'), distinct_id: 'alice@example.com', $device_id: device, $user_id: 'alice@example.com', $browser: 'Chrome', $insert_id: 'q2' } },
-    { event: 'Purchase', properties: { time: at('09:30'), distinct_id: 'alice@example.com', $device_id: device, $user_id: 'alice@example.com', $browser: 'Chrome', plan_price: 30, $insert_id: 'q3' } },
-    { event: 'Page View', properties: { time: at('10:00'), distinct_id: '$device:other-visitor', $device_id: 'other-visitor', $browser: 'Firefox', plan_price: 'n/a', $insert_id: 'q4' } },
+    {
+      event: 'Page View',
+      properties: {
+        time: at('09:00'),
+        distinct_id: `$device:${device}`,
+        $device_id: device,
+        $browser: 'Chrome',
+        plan_price: 10,
+        $insert_id: 'q1',
+      },
+    },
+    {
+      event: 'Sign Up',
+      properties: {
+        time: at('09:05'),
+        distinct_id: 'alice@example.com',
+        $device_id: device,
+        $user_id: 'alice@example.com',
+        $browser: 'Chrome',
+        $insert_id: 'q2',
+      },
+    },
+    {
+      event: 'Purchase',
+      properties: {
+        time: at('09:30'),
+        distinct_id: 'alice@example.com',
+        $device_id: device,
+        $user_id: 'alice@example.com',
+        $browser: 'Chrome',
+        plan_price: 30,
+        $insert_id: 'q3',
+      },
+    },
+    {
+      event: 'Page View',
+      properties: {
+        time: at('10:00'),
+        distinct_id: '$device:other-visitor',
+        $device_id: 'other-visitor',
+        $browser: 'Firefox',
+        plan_price: 'n/a',
+        $insert_id: 'q4',
+      },
+    },
   ].map((e) => ({ ...e, properties: { ...e.properties, token: s.project.token } }));
   const res = await s.server.app.inject({
     method: 'POST',
@@ -130,10 +171,21 @@ describe('query API: validation says which field is wrong and why', () => {
   });
 
   it('refuses unknown fields, identifiers and funnels of one step', async () => {
-    expect((await invalid({ ...trends(), colour: 'red' })).details![0]!.message).toContain('colour');
+    expect((await invalid({ ...trends(), colour: 'red' })).details![0]!.message).toContain(
+      'colour',
+    );
     const byId = await invalid({ ...trends(), breakdown: 'distinct_id' });
-    expect(byId.details![0]).toEqual({ path: 'breakdown', message: expect.stringContaining('pseudonyms') });
-    const funnel = await invalid({ kind: 'funnel', from: DAY, to: DAY, steps: [{ event: 'a' }], window_seconds: 60 });
+    expect(byId.details![0]).toEqual({
+      path: 'breakdown',
+      message: expect.stringContaining('pseudonyms'),
+    });
+    const funnel = await invalid({
+      kind: 'funnel',
+      from: DAY,
+      to: DAY,
+      steps: [{ event: 'a' }],
+      window_seconds: 60,
+    });
     expect(funnel.details![0]).toEqual({ path: 'steps', message: 'a funnel needs 2 to 10 steps' });
   });
 
@@ -144,7 +196,10 @@ describe('query API: validation says which field is wrong and why', () => {
 
   it('echoes no value in its messages', async () => {
     const secretish = 'alice@example.com-value';
-    const error = await invalid({ ...trends(), filters: [{ property: 'x', op: 'gt', value: secretish }] });
+    const error = await invalid({
+      ...trends(),
+      filters: [{ property: 'x', op: 'gt', value: secretish }],
+    });
     expect(JSON.stringify(error)).not.toContain(secretish);
   });
 });
@@ -198,7 +253,12 @@ describe('query API: answers', () => {
 
   it('aggregates numeric properties, ignoring values that are not numbers', async () => {
     const res = await query(
-      trends({ series: [{ event: null, math: 'sum', property: 'plan_price' }, { event: null, math: 'avg', property: 'plan_price' }] }),
+      trends({
+        series: [
+          { event: null, math: 'sum', property: 'plan_price' },
+          { event: null, math: 'avg', property: 'plan_price' },
+        ],
+      }),
     );
     expect(res.json().series.map((r: { total: number }) => r.total)).toEqual([40, 20]);
   });
@@ -244,22 +304,47 @@ describe('query API: answers', () => {
   it('serves discovery: event names, properties with types, top values', async () => {
     const auth = { authorization: `Bearer ${s.project.secret}` };
     const base = `/api/v1/projects/${s.project.project_id}`;
-    const names = await s.server.app.inject({ method: 'GET', url: `${base}/events`, headers: auth });
+    const names = await s.server.app.inject({
+      method: 'GET',
+      url: `${base}/events`,
+      headers: auth,
+    });
     expect(names.json().events).toEqual([
       { event: 'Page View', count: 2 },
       { event: 'Purchase', count: 1 },
       { event: 'Sign Up', count: 1 },
     ]);
-    const props = await s.server.app.inject({ method: 'GET', url: `${base}/properties?event=Page%20View`, headers: auth });
-    const price = props.json().properties.find((p: { property: string }) => p.property === 'plan_price');
-    expect(price.types).toEqual(expect.arrayContaining([{ type: 'number', count: 1 }, { type: 'string', count: 1 }]));
-    expect(props.json().properties.map((p: { property: string }) => p.property)).toContain('$browser');
-    const values = await s.server.app.inject({ method: 'GET', url: `${base}/properties/values?property=%24browser`, headers: auth });
+    const props = await s.server.app.inject({
+      method: 'GET',
+      url: `${base}/properties?event=Page%20View`,
+      headers: auth,
+    });
+    const price = props
+      .json()
+      .properties.find((p: { property: string }) => p.property === 'plan_price');
+    expect(price.types).toEqual(
+      expect.arrayContaining([
+        { type: 'number', count: 1 },
+        { type: 'string', count: 1 },
+      ]),
+    );
+    expect(props.json().properties.map((p: { property: string }) => p.property)).toContain(
+      '$browser',
+    );
+    const values = await s.server.app.inject({
+      method: 'GET',
+      url: `${base}/properties/values?property=%24browser`,
+      headers: auth,
+    });
     expect(values.json().values).toEqual([
       { value: 'Chrome', count: 3 },
       { value: 'Firefox', count: 1 },
     ]);
-    const bad = await s.server.app.inject({ method: 'GET', url: `${base}/properties/values?limit=lots`, headers: auth });
+    const bad = await s.server.app.inject({
+      method: 'GET',
+      url: `${base}/properties/values?limit=lots`,
+      headers: auth,
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.details.map((d: { path: string }) => d.path)).toEqual(
       expect.arrayContaining(['property', 'limit']),
@@ -269,7 +354,9 @@ describe('query API: answers', () => {
   it('records each query (who, kind, rows) without its values', async () => {
     const marker = 'Marker-Value-7f3a';
     await query(trends({ filters: [{ property: 'note', op: 'eq', value: marker }] }));
-    const records = s.logLines.filter((l) => JSON.parse(l).msg === 'query').map((l) => JSON.parse(l));
+    const records = s.logLines
+      .filter((l) => JSON.parse(l).msg === 'query')
+      .map((l) => JSON.parse(l));
     expect(records.length).toBeGreaterThan(5);
     const last = records.at(-1);
     expect(last).toMatchObject({ kind: 'trends', projectId: s.project.project_id, code: 'ok' });

@@ -30,7 +30,10 @@ export async function createDemo(
   progress: (step: string) => void,
 ): Promise<DemoResult> {
   if (!Number.isInteger(options.events) || options.events < 1000 || options.events > 100_000_000)
-    throw new AppError('QUERY_INVALID', '--events must be a whole number between 1000 and 100000000');
+    throw new AppError(
+      'QUERY_INVALID',
+      '--events must be a whole number between 1000 and 100000000',
+    );
   if (!Number.isInteger(options.days) || options.days < 1 || options.days > 730)
     throw new AppError('QUERY_INVALID', '--days must be between 1 and 730');
   if (!/^\d{4}-\d{2}-\d{2}$/.test(options.endDay) || Number.isNaN(Date.parse(options.endDay)))

@@ -16,12 +16,7 @@ import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
-import {
-  assertProject,
-  assertTimezone,
-  createProject,
-  matchPseudonyms,
-} from './admin-commands.js';
+import { assertProject, assertTimezone, createProject, matchPseudonyms } from './admin-commands.js';
 import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
@@ -350,7 +345,10 @@ program
     }) => {
       const config = loadConfig({ data: opts.data });
       if ((await callAdmin(config.dataDir, 'ping', {})).reachable) {
-        throw new AppError('STORE_UNAVAILABLE', 'the server is running: stop it, run the demo, start it again');
+        throw new AppError(
+          'STORE_UNAVAILABLE',
+          'the server is running: stop it, run the demo, start it again',
+        );
       }
       if (opts.timezone) assertTimezone(opts.timezone);
       const runtime = await openRuntime(config, SILENT_LOGGER);
@@ -374,7 +372,9 @@ program
         if (opts.json) return out(JSON.stringify(result));
         const s = result.summary;
         out(`Demo project created in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
-        out(`  ${s.events.toLocaleString('en-US')} events from ${s.users.toLocaleString('en-US')} people (${s.signedUp.toLocaleString('en-US')} signed up), ${s.sessions.toLocaleString('en-US')} sessions, ${s.fromDay} to ${s.toDay}`);
+        out(
+          `  ${s.events.toLocaleString('en-US')} events from ${s.users.toLocaleString('en-US')} people (${s.signedUp.toLocaleString('en-US')} signed up), ${s.sessions.toLocaleString('en-US')} sessions, ${s.fromDay} to ${s.toDay}`,
+        );
         out(`project_id: ${result.project_id}`);
         out(`token:      ${result.token}`);
         out(`secret:     ${result.secret}   (shown once: it can query)`);

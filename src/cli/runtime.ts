@@ -6,6 +6,7 @@ import { IngestPipeline } from '../ingest/pipeline.js';
 import { createEnrichStage } from '../ingest/enrich-stage.js';
 import { createPrivacyStage } from '../ingest/privacy-stage.js';
 import { GroupCommitWriter } from '../ingest/writer.js';
+import { defaultEventWorkers, EventWorkerPool } from '../ingest/event-workers.js';
 import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/index.js';
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
@@ -23,6 +24,19 @@ import {
 import { VaultService } from '../projects/vault.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
+
+/**
+ * Running DuckDB statements each hold a libuv pool thread until they finish, and the ingest log's
+ * fdatasync (which acknowledgements wait for) needs one too: queries may use all but two of the
+ * pool's threads (Node's default pool has 4; set UV_THREADPOOL_SIZE before start to allow more).
+ */
+function queryConnections(wanted: number, logger: Logger): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const allowed = Math.max(1, Math.min(wanted, pool - 2));
+  if (allowed < wanted)
+    logger.warn('query concurrency limited by the thread pool', { queued: allowed });
+  return allowed;
+}
 
 /**
  * Today's query record: one log line per query (who, which kind, how many rows, outcome). The
@@ -88,7 +102,10 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       checkpointThreshold: config.store.duckdbCheckpointThreshold,
     },
     // Acknowledged batches wait in the ingest log; the writer's queue bound covers them too.
-    ingest: { maxDelayMs: config.store.ingestLoadDelayMs, backlogLimit: config.writer.maxQueuedRecords },
+    ingest: {
+      maxDelayMs: config.store.ingestLoadDelayMs,
+      backlogLimit: config.writer.maxQueuedRecords,
+    },
     logger,
   });
   try {
@@ -102,18 +119,25 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const writer = new GroupCommitWriter(events, logger, config.writer);
     const enrich = await createEnrichStage();
     const vault = new VaultService(new DuckDbVaultStore(db));
-    const executor = await DuckDbQueryExecutor.open(db, { connections: config.query.concurrency });
+    const executor = await DuckDbQueryExecutor.open(db, {
+      connections: queryConnections(config.query.concurrency, logger),
+    });
     const queries = new QueryEngine({
       executor,
       dialect: DUCKDB_DIALECT,
       audit: queryLogAudit(logger),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
     });
+    const workers = new EventWorkerPool(
+      config.store.ingestWorkers ?? defaultEventWorkers(),
+      logger,
+    );
     const pipeline = new IngestPipeline({
       projects,
       vault,
       enrich,
       privacy: createPrivacyStage(),
+      workers,
       writer,
       logger,
     });
@@ -130,6 +154,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       masterKeyNotice: master.notice,
       async close() {
         await writer.close();
+        await workers.close();
         await executor.close();
         await db.close();
       },

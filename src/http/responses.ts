@@ -58,15 +58,13 @@ export function sendError(
         detail: error.message,
       });
     case 'api':
-      return reply
-        .type('application/json')
-        .send({
-          error: {
-            code: error.code,
-            message: error.message,
-            ...(error.details ? { details: error.details } : {}),
-          },
-        });
+      return reply.type('application/json').send({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details ? { details: error.details } : {}),
+        },
+      });
   }
 }
 

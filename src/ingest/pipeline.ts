@@ -14,6 +14,11 @@ import type {
 } from './records.js';
 import { toEventRow } from './rows.js';
 import type { GroupCommitWriter } from './writer.js';
+import type { EventWorkerPool } from './event-workers.js';
+import type { EnrichedFields } from './enrich-stage.js';
+
+/** Requests with fewer events are processed on the calling thread. */
+const WORKER_MIN_EVENTS = 16;
 
 /** What happened to a request's records. */
 export interface IngestOutcome {
@@ -42,6 +47,8 @@ export interface IngestInput {
 
 export interface PipelineDeps {
   projects: ProjectDirectory;
+  /** Worker threads for the privacy stage of large requests; without it, all runs here. */
+  workers?: EventWorkerPool;
   /** The opt-in PII vault (used only by projects whose policy enables it). */
   vault: VaultService;
   enrich: EnrichFn;
@@ -123,10 +130,26 @@ export class IngestPipeline {
       if (!counters) countersByProject.set(project.project.id, (counters = new PrivacyCounters()));
       return counters;
     };
+    // Large requests go to the worker threads (one job per project) while this thread is busy;
+    // small ones are done here, where a round trip to a worker would cost more than it saves.
+    const workers = this.deps.workers;
+    const offload =
+      workers !== undefined && input.events.length >= WORKER_MIN_EVENTS && workers.shouldOffload();
+    const jobs = new Map<ProjectContext, { events: IncomingEvent[]; enriched: EnrichedFields[] }>();
     for (const event of input.events) {
-      const project = await resolve(event.token, event.index, event.insertId);
+      // Known tokens resolve without a trip through the microtask queue.
+      const known = event.token === null || fixed ? undefined : tokens.get(event.token);
+      const project = known ?? (await resolve(event.token, event.index, event.insertId));
       if (!project) continue;
       const enriched = this.deps.enrich(event, input.context);
+      if (offload) {
+        let job = jobs.get(project);
+        if (!job) jobs.set(project, (job = { events: [], enriched: [] }));
+        job.events.push(event);
+        job.enriched.push(enriched);
+        accepted++;
+        continue;
+      }
       const clean = this.deps.privacy.event(project, event, enriched, countersFor(project));
       const row = toEventRow(project.project.id, clean, input.context.receivedAtMs);
       batch.events.push(row);
@@ -139,6 +162,18 @@ export class IngestPipeline {
         });
       }
       accepted++;
+    }
+    if (workers && jobs.size > 0) {
+      const done = await Promise.all(
+        [...jobs].map(([project, job]) =>
+          workers.run(project, job.events, job.enriched, input.context.receivedAtMs),
+        ),
+      );
+      for (const result of done) {
+        (batch.encodedEvents ??= []).push(result.encoded);
+        for (const link of result.identityLinks) batch.identityLinks.push(link);
+        for (const count of result.privacyCounts) batch.privacyCounts.push(count);
+      }
     }
     for (const update of input.updates) {
       const project = await resolve(update.token, update.index, null);

@@ -76,7 +76,12 @@ function deriveInsertId(
 /** Sets an own property; `__proto__` as a plain key, never as the prototype. */
 function put(target: JsonObject, key: string, value: JsonValue): void {
   if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   } else {
     target[key] = value;
   }
@@ -101,7 +106,9 @@ const PROFILE_ENRICHMENT_KEYS = [
   '$city',
 ] as const;
 const EVENT_ENRICHMENT_INDEX = new Map<string, number>(EVENT_ENRICHMENT_KEYS.map((k, i) => [k, i]));
-const PROFILE_ENRICHMENT_INDEX = new Map<string, number>(PROFILE_ENRICHMENT_KEYS.map((k, i) => [k, i]));
+const PROFILE_ENRICHMENT_INDEX = new Map<string, number>(
+  PROFILE_ENRICHMENT_KEYS.map((k, i) => [k, i]),
+);
 
 /**
  * Adds the enrichment's fields as Mixpanel properties, at the policy's geo granularity: a field

@@ -35,7 +35,10 @@ function asColumn(value: JsonValue | undefined): string | null {
   return null;
 }
 
-function reference(properties: JsonObject): { typed: Record<string, string | null>; rest: JsonObject } {
+function reference(properties: JsonObject): {
+  typed: Record<string, string | null>;
+  rest: JsonObject;
+} {
   const rest: JsonObject = { ...properties };
   const typed: Record<string, string | null> = {};
   for (const [field, names] of Object.entries(TYPED)) {
@@ -65,17 +68,23 @@ const clean = (properties: JsonObject): CleanEvent => ({
 
 const NAMES = [...Object.values(TYPED).flat(), '$device_id', '$user_id', 'plan', 'n', '__proto__'];
 const value: fc.Arbitrary<JsonValue> = fc.oneof(
-  fc.constantFrom<JsonValue>('', null, 'x', 'Chrome', 0, -0, 12.5, true, false, [], {}, ['a'], { k: 'v' }),
+  fc.constantFrom<JsonValue>('', null, 'x', 'Chrome', 0, -0, 12.5, true, false, [], {}, ['a'], {
+    k: 'v',
+  }),
   fc.string({ maxLength: 5 }),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
-const bag = fc
-  .array(fc.tuple(fc.constantFrom(...NAMES), value), { maxLength: 12 })
-  .map((pairs) => {
-    const out: JsonObject = {};
-    for (const [k, v] of pairs) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    return out;
-  });
+const bag = fc.array(fc.tuple(fc.constantFrom(...NAMES), value), { maxLength: 12 }).map((pairs) => {
+  const out: JsonObject = {};
+  for (const [k, v] of pairs)
+    Object.defineProperty(out, k, {
+      value: v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  return out;
+});
 
 describe(`toEventRow (FC_SEED=${SEED})`, () => {
   it('fills the typed columns and the bag like the reference, keys in the same order', () => {
@@ -98,6 +107,8 @@ describe(`toEventRow (FC_SEED=${SEED})`, () => {
     const digest = createHash('sha256').update('p\u0000e\u0000d\u000012\u0000i').digest('hex');
     expect(dedupKey('p', 'e', 'd', 12, 'i')).toBe(BigInt(`0x${digest.slice(0, 32)}`));
     const row = toEventRow('prj_1', clean({}), 5);
-    expect(row.dedupKey).toBe(dedupKey('prj_1', 'Viewed', 'u_aaaaaaaaaaaaaaaaaaaaaa', 1_700_000_000_123, 'abc'));
+    expect(row.dedupKey).toBe(
+      dedupKey('prj_1', 'Viewed', 'u_aaaaaaaaaaaaaaaaaaaaaa', 1_700_000_000_123, 'abc'),
+    );
   });
 });

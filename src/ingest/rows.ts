@@ -32,6 +32,9 @@ const TYPED_NAMES = new Map<string, readonly [number, number]>(
     TYPED_PROPERTIES[field].map((name, rank) => [name, [index, rank] as const] as const),
   ),
 );
+// Per-call scratch (toEventRow is synchronous and reads them out before returning).
+const scratchTyped: (string | null)[] = new Array<string | null>(TYPED_FIELDS.length).fill(null);
+const scratchRanks: number[] = new Array<number>(TYPED_FIELDS.length).fill(Infinity);
 /** Identifiers that have their own columns and leave the bag. */
 const ID_COLUMNS = new Set(['$device_id', '$user_id']);
 
@@ -45,7 +48,12 @@ function asColumn(value: JsonValue | undefined): string | null {
 /** Sets an own property; `__proto__` as a plain key, never as the prototype. */
 function put(target: JsonObject, key: string, value: JsonValue): void {
   if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   } else {
     target[key] = value;
   }
@@ -78,8 +86,8 @@ const sha256Hex: (text: string) => string =
 export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: number): EventRow {
   const props = clean.properties;
   const rest: JsonObject = {};
-  const typed: (string | null)[] = new Array<string | null>(TYPED_FIELDS.length).fill(null);
-  const ranks: number[] = new Array<number>(TYPED_FIELDS.length).fill(Infinity);
+  const typed = scratchTyped.fill(null);
+  const ranks = scratchRanks.fill(Infinity);
   for (const key of Object.keys(props)) {
     const value = props[key] as JsonValue;
     const column = TYPED_NAMES.get(key);

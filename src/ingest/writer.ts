@@ -153,7 +153,9 @@ export class GroupCommitWriter {
     try {
       const exact = group.length === 1 && group[0]?.exclusive === true;
       const result =
-        exact || !this.store.append ? await this.store.commit(merged) : await this.store.append(merged);
+        exact || !this.store.append
+          ? await this.store.commit(merged)
+          : await this.store.append(merged);
       this.stats.commits++;
       this.stats.committedRecords += size;
       for (const p of group) p.resolve(result);

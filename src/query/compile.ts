@@ -2,7 +2,7 @@
 // Every value that came from the request (event names, property keys, filter values, times)
 // enters as a bound parameter; the only text is written here.
 import { DAY_MS, HOUR_MS, type BucketUnit, type LocalClock } from './clock.js';
-import { PERCENTILES, PROPERTY_MATHS, type MathKind } from './model.js';
+import { PERCENTILES, type MathKind } from './model.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
@@ -21,6 +21,7 @@ import {
   and,
   call,
   ident,
+  integerLiteral,
   join,
   jsonEach,
   numberLiteral,
@@ -72,7 +73,10 @@ export function filterCondition(f: PlannedFilter): SqlNode {
       return sql`(${text} IS DISTINCT FROM ${param.varchar(f.value)})`;
     case 'in':
     case 'not_in': {
-      const list = join(f.value.map((v) => param.varchar(v)), ', ');
+      const list = join(
+        f.value.map((v) => param.varchar(v)),
+        ', ',
+      );
       const inList = isTrue(sql`${text} IN (${list})`);
       return f.op === 'in' ? inList : sql`(NOT ${inList})`;
     }
@@ -99,12 +103,15 @@ export function localTime(clock: LocalClock): SqlNode {
   const epoch = call('epoch_ms', raw('e.time'));
   const [first, ...rest] = clock.segments;
   if (!first) throw new Error('a clock has at least one segment');
-  if (rest.length === 0) return sql`(${epoch} + ${param.bigint(first.offsetMs)})`;
+  if (rest.length === 0)
+    return first.offsetMs === 0 ? epoch : sql`(${epoch} + ${integerLiteral(first.offsetMs)})`;
   // CASE picks the offset of the last segment that started at or before the event.
   const whens = [...rest]
     .reverse()
-    .map((s) => sql`WHEN e.time >= ${param.timestamp(s.fromMs)} THEN ${param.bigint(s.offsetMs)} `);
-  return sql`(${epoch} + CASE ${join(whens, '')}ELSE ${param.bigint(first.offsetMs)} END)`;
+    .map(
+      (s) => sql`WHEN e.time >= ${param.timestamp(s.fromMs)} THEN ${integerLiteral(s.offsetMs)} `,
+    );
+  return sql`(${epoch} + CASE ${join(whens, '')}ELSE ${integerLiteral(first.offsetMs)} END)`;
 }
 
 export function dayOf(local: SqlNode): SqlNode {
@@ -144,6 +151,9 @@ function linksCte(projectId: string): { name: string; body: SqlNode } {
   };
 }
 
+/** The raw identifier columns an event's user is resolved from. */
+const RAW_IDS = ['user_id', 'device_id', 'distinct_id'];
+
 const IDENTITY_JOINS = raw(
   'LEFT JOIN links l1 ON l1.alias_id = e.device_id LEFT JOIN links l2 ON l2.alias_id = e.distinct_id',
 );
@@ -164,14 +174,18 @@ function eventCondition(event: string | null): SqlNode {
 // Breakdown: top N values by a ranking count, then "other" and "not set".
 
 /**
- * CTEs `top` (the N best values of `bd` in `source` by `count(*)`, ties by value) and `seg`
- * (source rows with their segment kind, segment value and the value's rank count).
+ * CTEs `top` (the N best values of `bd` in `source` by `rank` — the number of matching events —
+ * ties by value) and `seg` (source rows with their segment kind, segment value and rank).
  */
-function breakdownCtes(source: string, breakdown: PlannedBreakdown): { name: string; body: SqlNode }[] {
+function breakdownCtes(
+  source: string,
+  breakdown: PlannedBreakdown,
+  rank: SqlNode = raw('count(*)'),
+): { name: string; body: SqlNode }[] {
   return [
     {
       name: 'top',
-      body: sql`SELECT bd, count(*) AS rank_n FROM ${ident(source)} WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)}`,
+      body: sql`SELECT bd, ${rank} AS rank_n FROM ${ident(source)} WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)}`,
     },
     {
       name: 'seg',
@@ -183,12 +197,9 @@ function breakdownCtes(source: string, breakdown: PlannedBreakdown): { name: str
 // ---------------------------------------------------------------------------------------------
 // Trends: one statement per series.
 
-function aggregate(math: MathKind): SqlNode {
+/** Aggregate of a property math over per-event rows (column `val`). */
+function valueAggregate(math: MathKind): SqlNode {
   switch (math) {
-    case 'total':
-      return raw('count(*)');
-    case 'unique_users':
-      return call('count_distinct', raw('uid'));
     case 'sum':
       return raw('sum(val)');
     case 'avg':
@@ -197,32 +208,67 @@ function aggregate(math: MathKind): SqlNode {
       return raw('min(val)');
     case 'max':
       return raw('max(val)');
-    case 'p50':
-    case 'p90':
-    case 'p99':
+    default:
       return call('quantile', raw('val'), numberLiteral(PERCENTILES[math] ?? 0.5));
   }
 }
 
+/**
+ * One series. Counts and unique users are computed from rows pre-aggregated per (bucket,
+ * breakdown value, user) with their event count `n`: millions of events shrink to about one row
+ * per user and active bucket before the breakdown ranking and the distinct counts. Property maths
+ * need every value and read per-event rows.
+ */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
-  const needsUsers = s.math === 'unique_users';
   const local = localTime(p.scope.clock);
+  const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${eventCondition(s.event)} AND ${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterCondition))}`;
   const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
-  if (needsUsers) columns.push(sql`${RESOLVED_USER} AS uid`);
-  if (PROPERTY_MATHS.has(s.math) && s.value) columns.push(sql`${propertyNumber(s.value)} AS val`);
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
-  const base = sql`SELECT ${join(columns, ', ')} FROM events e ${needsUsers ? IDENTITY_JOINS : raw('')} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${eventCondition(s.event)} AND ${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterCondition))}`;
+  const keys = p.breakdown ? ['bucket', 'bd'] : ['bucket'];
   const ctes: { name: string; body: SqlNode; materialize?: boolean }[] = [];
-  if (needsUsers) ctes.push(linksCte(p.projectId));
-  ctes.push({ name: 'base', body: base, materialize: p.breakdown !== null });
-  const value = aggregate(s.math);
+  let value: SqlNode;
+  let rank: SqlNode;
+  if (s.math === 'total') {
+    const group = raw(keys.join(', '));
+    ctes.push({
+      name: 'base',
+      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')} FROM events e WHERE ${where}) GROUP BY ${group}`,
+      materialize: p.breakdown !== null,
+    });
+    value = raw('sum(n)');
+    rank = raw('sum(n)');
+  } else if (s.math === 'unique_users') {
+    // Identities are resolved once per distinct (bucket, value, ids) rather than once per event.
+    const group = raw([...keys, ...RAW_IDS].join(', '));
+    const outer = raw(keys.map((k) => `e.${k}`).join(', '));
+    ctes.push(linksCte(p.projectId), {
+      name: 'ids',
+      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')}, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM events e WHERE ${where}) GROUP BY ${group}`,
+    });
+    ctes.push({
+      name: 'base',
+      body: sql`SELECT ${raw(keys.join(', '))}, uid, sum(n) AS n FROM (SELECT ${outer}, ${RESOLVED_USER} AS uid, e.n FROM ids e ${IDENTITY_JOINS}) GROUP BY ${raw(keys.join(', '))}, uid`,
+      materialize: p.breakdown !== null,
+    });
+    value = call('count_distinct', raw('uid'));
+    rank = raw('sum(n)');
+  } else {
+    if (s.value) columns.push(sql`${propertyNumber(s.value)} AS val`);
+    ctes.push({
+      name: 'base',
+      body: sql`SELECT ${join(columns, ', ')} FROM events e WHERE ${where}`,
+      materialize: p.breakdown !== null,
+    });
+    value = valueAggregate(s.math);
+    rank = raw('count(*)');
+  }
   if (!p.breakdown) {
     return withCtes(
       ctes,
       sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
     );
   }
-  ctes.push(...breakdownCtes('base', p.breakdown));
+  ctes.push(...breakdownCtes('base', p.breakdown, rank));
   return withCtes(
     ctes,
     sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,
@@ -243,7 +289,8 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const n = p.steps.length;
   const stepNames = [...new Set(p.steps.map((s) => s.event))];
   const flags = p.steps.map(
-    (s, i) => sql`(${eventCondition(s.event)} AND ${and(s.filters.map(filterCondition))}) AS m${raw(String(i + 1))}`,
+    (s, i) =>
+      sql`(${eventCondition(s.event)} AND ${and(s.filters.map(filterCondition))}) AS m${raw(String(i + 1))}`,
   );
   const columns: SqlNode[] = [
     sql`${RESOLVED_USER} AS uid`,
@@ -253,7 +300,10 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   ];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
   // Later steps may happen after the range, up to one window after its end.
-  const ev = sql`SELECT ${join(columns, ', ')} FROM events e ${IDENTITY_JOINS} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(stepNames.map((name) => param.varchar(name)), ', ')})`;
+  const ev = sql`SELECT ${join(columns, ', ')} FROM events e ${IDENTITY_JOINS} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(
+    stepNames.map((name) => param.varchar(name)),
+    ', ',
+  )})`;
   const ctes: { name: string; body: SqlNode; materialize?: boolean }[] = [
     linksCte(p.projectId),
     { name: 'ev', body: ev, materialize: true },
@@ -296,7 +346,9 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const stepColumns: SqlNode[] = [raw('count(*) AS n1')];
   for (let k = 2; k <= n; k++) {
     stepColumns.push(raw(`count(t${k}) AS n${k}`));
-    stepColumns.push(sql`${call('quantile', raw(`t${k} - t${k - 1}`), numberLiteral(0.5))} AS ${raw(`med${k}`)}`);
+    stepColumns.push(
+      sql`${call('quantile', raw(`t${k} - t${k - 1}`), numberLiteral(0.5))} AS ${raw(`med${k}`)}`,
+    );
   }
   if (!p.breakdown) {
     return {
@@ -331,21 +383,31 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
   const filters = and(p.filters.map(filterCondition));
-  const isStart = sql`(${eventCondition(p.startEvent)} AND ${filters})`;
+  const isStart = sql`(${eventCondition(p.startEvent)} AND ${filters} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)})`;
   const isReturn = sql`(${eventCondition(p.returnEvent)} AND ${filters})`;
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
-  const ev = sql`SELECT ${RESOLVED_USER} AS uid, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AS is_start, ${isReturn} AS is_return FROM events e ${IDENTITY_JOINS} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`;
+  const rawIds = raw(RAW_IDS.join(', '));
+  // Per raw identity and period: the earliest in-range start event and whether it returned;
+  // identities are then resolved once per row of that (much smaller) set.
+  const ids = sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned FROM (SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return FROM events e WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})) GROUP BY ${rawIds}, bucket`;
   const sqlNode = withCtes(
     [
       linksCte(p.projectId),
-      { name: 'ev', body: ev, materialize: true },
+      { name: 'ids', body: ids },
+      {
+        name: 'ev',
+        body: sql`SELECT ${RESOLVED_USER} AS uid, e.bucket, e.first_t, e.returned FROM ids e ${IDENTITY_JOINS}`,
+        materialize: true,
+      },
       {
         name: 'cohorts',
-        body: sql`SELECT uid, ${call('arg_min', raw('bucket'), raw('t'))} AS c FROM ev WHERE is_start AND uid IS NOT NULL GROUP BY uid`,
+        body: sql`SELECT uid, ${call('arg_min', raw('bucket'), raw('first_t'))} AS c FROM ev WHERE first_t IS NOT NULL AND uid IS NOT NULL GROUP BY uid`,
       },
       {
         name: 'returns',
-        body: raw('SELECT DISTINCT uid, bucket AS p FROM ev WHERE is_return AND uid IS NOT NULL'),
+        body: raw(
+          'SELECT DISTINCT uid, bucket AS p FROM ev WHERE returned = 1 AND uid IS NOT NULL',
+        ),
       },
     ],
     sql`SELECT c AS cohort, 0 AS k, count(*) AS users FROM cohorts GROUP BY c UNION ALL SELECT c.c AS cohort, r.p - c.c AS k, count(*) AS users FROM cohorts c JOIN returns r ON r.uid = c.uid WHERE r.p - c.c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c.c, r.p - c.c`,
@@ -457,4 +519,3 @@ export function compile(p: Plan): CompiledQuery {
       return compilePropertyValues(p);
   }
 }
-

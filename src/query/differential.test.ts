@@ -61,9 +61,28 @@ const EXACT_NUMBER = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...COMMON_NUMBERS) },
   { weight: 1, arbitrary: fc.integer({ min: -4000, max: 4000 }).map((n) => n / 4) },
 );
-const ODD_NUMBERS = [1e21, 1e20, 2 ** 64, 2 ** 63, -(2 ** 63), 5e-7, 1e-7, 0.1, -0, 123456789.125, 1.5e300];
+const ODD_NUMBERS = [
+  1e21,
+  1e20,
+  2 ** 64,
+  2 ** 63,
+  -(2 ** 63),
+  5e-7,
+  1e-7,
+  0.1,
+  -0,
+  123456789.125,
+  1.5e300,
+];
 const JSON_KEYS = ['plan', 'amount', 'n', 'flag', 'tags', 'odd', 'a/b', 'x.y', 'c~d', '$browser'];
-const PROPERTIES = [...JSON_KEYS.filter((k) => k !== '$browser'), '$browser', '$browser_version', 'mp_country_code', '$os', 'missing'];
+const PROPERTIES = [
+  ...JSON_KEYS.filter((k) => k !== '$browser'),
+  '$browser',
+  '$browser_version',
+  'mp_country_code',
+  '$os',
+  'missing',
+];
 const NUMERIC_PROPERTIES = ['amount', 'n', '$browser_version'];
 
 let db: DuckDbDatabase;
@@ -148,7 +167,10 @@ const instant: fc.Arbitrary<number> = fc
   .map(({ hour, minute, ms }) => hour * 3_600_000 + minute * 60_000 + ms);
 
 /** Offset changes of the zone and its local midnights around the base day (epoch ms). */
-function specialInstants(timezone: string, base: number): { changes: number[]; midnights: number[] } {
+function specialInstants(
+  timezone: string,
+  base: number,
+): { changes: number[]; midnights: number[] } {
   const clock = buildClock(timezone, base - 2 * DAY_MS, base + 31 * DAY_MS);
   const midnights: number[] = [];
   for (let d = -1; d <= 30; d++) {
@@ -255,7 +277,9 @@ const dataset: fc.Arbitrary<Dataset> = fc
   });
 
 /** Stores a dataset under a fresh project id (plus noise in another project); returns both. */
-async function load(d: Dataset): Promise<{ projectId: string; events: EventRow[]; links: IdentityLink[] }> {
+async function load(
+  d: Dataset,
+): Promise<{ projectId: string; events: EventRow[]; links: IdentityLink[] }> {
   const projectId = `prj_diff_${nextProject++}`;
   const noiseId = `${projectId}_noise`;
   const events: EventRow[] = [];
@@ -422,10 +446,13 @@ const randomFunnel = (d: Dataset) =>
   fc
     .record({
       range: rangeOf(d),
-      steps: fc.array(fc.record({ event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'), filters: filtersOf(d, 1) }), {
-        minLength: 2,
-        maxLength: 4,
-      }),
+      steps: fc.array(
+        fc.record({ event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'), filters: filtersOf(d, 1) }),
+        {
+          minLength: 2,
+          maxLength: 4,
+        },
+      ),
       window_seconds: fc.oneof(
         fc.constantFrom(1, 60, 900, 3600, 86_400, 3 * 86_400, 30 * 86_400),
         gapsIn(d).length > 0 ? fc.constantFrom(...gapsIn(d)) : fc.constant(3600),
@@ -433,7 +460,12 @@ const randomFunnel = (d: Dataset) =>
       filters: filtersOf(d, 1),
       breakdown,
     })
-    .map(({ range: r, breakdown: b, ...rest }) => ({ kind: 'funnel', ...r, ...rest, ...(b ?? {}) }));
+    .map(({ range: r, breakdown: b, ...rest }) => ({
+      kind: 'funnel',
+      ...r,
+      ...rest,
+      ...(b ?? {}),
+    }));
 
 const windowFunnel = (d: Dataset) => {
   const pairs = windowPairs(d);
@@ -474,34 +506,40 @@ const retentionQuery = (d: Dataset) =>
     .map(({ range: r, ...rest }) => ({ kind: 'retention', ...r, ...rest }));
 
 const discoveryQuery = (d: Dataset) =>
-  fc.oneof(
-    fc.record(
-      { kind: fc.constant('event_names'), range: rangeOf(d), limit: fc.integer({ min: 1, max: 6 }) },
-      { requiredKeys: ['kind'] },
-    ),
-    fc.record(
-      {
-        kind: fc.constant('event_properties'),
-        event: fc.constantFrom(...EVENTS),
-        range: rangeOf(d),
-        limit: fc.integer({ min: 1, max: 30 }),
-      },
-      { requiredKeys: ['kind'] },
-    ),
-    fc.record(
-      {
-        kind: fc.constant('property_values'),
-        property: fc.constantFrom(...PROPERTIES),
-        event: fc.constantFrom(...EVENTS),
-        range: rangeOf(d),
-        limit: fc.integer({ min: 1, max: 6 }),
-      },
-      { requiredKeys: ['kind', 'property'] },
-    ),
-  ).map((q) => {
-    const { range: r, ...rest } = q as { range?: { from: string; to: string } };
-    return { ...rest, ...(r ?? {}) };
-  });
+  fc
+    .oneof(
+      fc.record(
+        {
+          kind: fc.constant('event_names'),
+          range: rangeOf(d),
+          limit: fc.integer({ min: 1, max: 6 }),
+        },
+        { requiredKeys: ['kind'] },
+      ),
+      fc.record(
+        {
+          kind: fc.constant('event_properties'),
+          event: fc.constantFrom(...EVENTS),
+          range: rangeOf(d),
+          limit: fc.integer({ min: 1, max: 30 }),
+        },
+        { requiredKeys: ['kind'] },
+      ),
+      fc.record(
+        {
+          kind: fc.constant('property_values'),
+          property: fc.constantFrom(...PROPERTIES),
+          event: fc.constantFrom(...EVENTS),
+          range: rangeOf(d),
+          limit: fc.integer({ min: 1, max: 6 }),
+        },
+        { requiredKeys: ['kind', 'property'] },
+      ),
+    )
+    .map((q) => {
+      const { range: r, ...rest } = q as { range?: { from: string; to: string } };
+      return { ...rest, ...(r ?? {}) };
+    });
 
 const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
@@ -536,18 +574,30 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   });
 
   it('trends', async () => {
-    await fc.assert(fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)), params(80));
+    await fc.assert(
+      fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
+      params(80),
+    );
   }, 180_000);
 
   it('funnels', async () => {
-    await fc.assert(fc.asyncProperty(withQuery(funnelQuery), ([d, q]) => agree(d, q)), params(60));
+    await fc.assert(
+      fc.asyncProperty(withQuery(funnelQuery), ([d, q]) => agree(d, q)),
+      params(60),
+    );
   }, 180_000);
 
   it('retention', async () => {
-    await fc.assert(fc.asyncProperty(withQuery(retentionQuery), ([d, q]) => agree(d, q)), params(40));
+    await fc.assert(
+      fc.asyncProperty(withQuery(retentionQuery), ([d, q]) => agree(d, q)),
+      params(40),
+    );
   }, 180_000);
 
   it('discovery', async () => {
-    await fc.assert(fc.asyncProperty(withQuery(discoveryQuery), ([d, q]) => agree(d, q)), params(30));
+    await fc.assert(
+      fc.asyncProperty(withQuery(discoveryQuery), ([d, q]) => agree(d, q)),
+      params(30),
+    );
   }, 180_000);
 });

@@ -8,15 +8,7 @@ export type Interval = 'hour' | 'day' | 'week' | 'month';
 /** Retention period. */
 export type Period = 'day' | 'week' | 'month';
 export type MathKind =
-  | 'total'
-  | 'unique_users'
-  | 'sum'
-  | 'avg'
-  | 'min'
-  | 'max'
-  | 'p50'
-  | 'p90'
-  | 'p99';
+  'total' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p99';
 /** Maths that aggregate the numeric value of a property (and therefore need `property`). */
 export const PROPERTY_MATHS: ReadonlySet<MathKind> = new Set([
   'sum',
@@ -236,10 +228,11 @@ const isCalendarDay = (s: string): boolean => {
   return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
 };
 
+// Each check stops the next ones: one clear message per field.
 const day = z
   .string({ error: 'must be a date YYYY-MM-DD' })
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date YYYY-MM-DD' })
-  .refine(isCalendarDay, { error: 'is not a calendar date' })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date YYYY-MM-DD', abort: true })
+  .refine(isCalendarDay, { error: 'is not a calendar date', abort: true })
   .refine((s) => s >= MIN_DAY && s <= MAX_DAY, {
     error: `must be between ${MIN_DAY} and ${MAX_DAY}`,
   });
@@ -251,8 +244,8 @@ const eventName = z
 
 const propertyName = z
   .string({ error: 'must be a property name (string)' })
-  .min(1, { error: 'must not be empty' })
-  .max(255, { error: 'must be at most 255 characters' })
+  .min(1, { error: 'must not be empty', abort: true })
+  .max(255, { error: 'must be at most 255 characters', abort: true })
   .refine((name) => !UNQUERYABLE_PROPERTIES.has(name), {
     error: 'identifiers are stored as pseudonyms and cannot be filtered or broken down by',
   });
@@ -344,14 +337,12 @@ const seriesSchema = z
         message: `${s.math} takes no property (only sum, avg, min, max and percentiles do)`,
       });
   })
-  .transform(
-    (s): Series => ({
-      event: s.event ?? null,
-      math: s.math,
-      property: s.property ?? null,
-      filters: s.filters,
-    }),
-  );
+  .transform((s): Series => ({
+    event: s.event ?? null,
+    math: s.math,
+    property: s.property ?? null,
+    filters: s.filters,
+  }));
 
 const breakdownLimit = z
   .number({ error: 'must be a whole number' })
@@ -374,7 +365,8 @@ const dayCount = (from: string, to: string): number =>
   (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
 
 function checkRange(r: { from: string; to: string }, ctx: z.RefinementCtx): void {
-  if (r.from > r.to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+  if (r.from > r.to)
+    ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
   else if (dayCount(r.from, r.to) > MAX_RANGE_DAYS)
     ctx.addIssue({
       code: 'custom',
@@ -403,17 +395,15 @@ const trendsSchema = z
     breakdown_limit: breakdownLimit,
   })
   .superRefine(checkRange)
-  .transform(
-    (q): TrendsQuery => ({
-      kind: 'trends',
-      from: q.from,
-      to: q.to,
-      interval: q.interval,
-      series: q.series,
-      filters: q.filters,
-      breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
-    }),
-  );
+  .transform((q): TrendsQuery => ({
+    kind: 'trends',
+    from: q.from,
+    to: q.to,
+    interval: q.interval,
+    series: q.series,
+    filters: q.filters,
+    breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+  }));
 
 const funnelSchema = z
   .strictObject({
@@ -434,17 +424,15 @@ const funnelSchema = z
     breakdown_limit: breakdownLimit,
   })
   .superRefine(checkRange)
-  .transform(
-    (q): FunnelQuery => ({
-      kind: 'funnel',
-      from: q.from,
-      to: q.to,
-      steps: q.steps,
-      windowSeconds: q.window_seconds,
-      filters: q.filters,
-      breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
-    }),
-  );
+  .transform((q): FunnelQuery => ({
+    kind: 'funnel',
+    from: q.from,
+    to: q.to,
+    steps: q.steps,
+    windowSeconds: q.window_seconds,
+    filters: q.filters,
+    breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+  }));
 
 const retentionSchema = z
   .strictObject({
@@ -464,18 +452,16 @@ const retentionSchema = z
     filters,
   })
   .superRefine(checkRange)
-  .transform(
-    (q): RetentionQuery => ({
-      kind: 'retention',
-      from: q.from,
-      to: q.to,
-      startEvent: q.start_event,
-      returnEvent: q.return_event,
-      period: q.period,
-      periods: q.periods,
-      filters: q.filters,
-    }),
-  );
+  .transform((q): RetentionQuery => ({
+    kind: 'retention',
+    from: q.from,
+    to: q.to,
+    startEvent: q.start_event,
+    returnEvent: q.return_event,
+    period: q.period,
+    periods: q.periods,
+    filters: q.filters,
+  }));
 
 /** Discovery ranges are optional; when one end is given, both are. */
 const optionalRange = {
@@ -499,7 +485,11 @@ function checkOptionalRange(
 }
 
 const eventNamesSchema = z
-  .strictObject({ kind: z.literal('event_names'), ...optionalRange, limit: discoveryLimit(1000, 200) })
+  .strictObject({
+    kind: z.literal('event_names'),
+    ...optionalRange,
+    limit: discoveryLimit(1000, 200),
+  })
   .superRefine(checkOptionalRange)
   .transform((q): EventNamesQuery => ({ kind: 'event_names', range: rangeOf(q), limit: q.limit }));
 
@@ -511,14 +501,12 @@ const eventPropertiesSchema = z
     limit: discoveryLimit(1000, 500),
   })
   .superRefine(checkOptionalRange)
-  .transform(
-    (q): EventPropertiesQuery => ({
-      kind: 'event_properties',
-      event: q.event ?? null,
-      range: rangeOf(q),
-      limit: q.limit,
-    }),
-  );
+  .transform((q): EventPropertiesQuery => ({
+    kind: 'event_properties',
+    event: q.event ?? null,
+    range: rangeOf(q),
+    limit: q.limit,
+  }));
 
 const propertyValuesSchema = z
   .strictObject({
@@ -529,15 +517,13 @@ const propertyValuesSchema = z
     limit: discoveryLimit(1000, 50),
   })
   .superRefine(checkOptionalRange)
-  .transform(
-    (q): PropertyValuesQuery => ({
-      kind: 'property_values',
-      property: q.property,
-      event: q.event ?? null,
-      range: rangeOf(q),
-      limit: q.limit,
-    }),
-  );
+  .transform((q): PropertyValuesQuery => ({
+    kind: 'property_values',
+    property: q.property,
+    event: q.event ?? null,
+    range: rangeOf(q),
+    limit: q.limit,
+  }));
 
 const QUERY_SCHEMAS = {
   trends: trendsSchema,

@@ -228,7 +228,10 @@ function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
     projectId: ctx.projectId,
     scope: timeScope(ctx.timezone, q),
     windowMs: q.windowSeconds * 1000,
-    steps: q.steps.map((s) => ({ event: s.event, filters: [...global, ...planFilters(s.filters)] })),
+    steps: q.steps.map((s) => ({
+      event: s.event,
+      filters: [...global, ...planFilters(s.filters)],
+    })),
     breakdown: q.breakdown
       ? { ref: resolveProperty(q.breakdown.property), limit: q.breakdown.limit }
       : null,

@@ -85,7 +85,11 @@ const labelOfDate = (unit: 'hour' | 'day' | 'week' | 'month', date: string): str
   periodLabel(unit, { wall: new Date(`${date}T00:00:00Z`), date });
 
 /** Every period label from the one holding `from` to the one holding the end of `to`. */
-function labelsBetween(unit: 'hour' | 'day' | 'week' | 'month', from: string, to: string): string[] {
+function labelsBetween(
+  unit: 'hour' | 'day' | 'week' | 'month',
+  from: string,
+  to: string,
+): string[] {
   const out: string[] = [];
   if (unit === 'hour') {
     for (let d = from; d <= to; d = addDays(d, 1))
@@ -219,7 +223,8 @@ const matchesAll = (e: EventRow, filters: Filter[]): boolean => filters.every((f
 
 function resolver(data: ReferenceData): (e: EventRow) => string | null {
   const canonical = new Map<string, string>();
-  for (const l of data.links) if (l.projectId === data.projectId) canonical.set(l.aliasId, l.canonicalId);
+  for (const l of data.links)
+    if (l.projectId === data.projectId) canonical.set(l.aliasId, l.canonicalId);
   return (e) => {
     if (e.userId) return e.userId;
     if (e.deviceId && canonical.has(e.deviceId)) return canonical.get(e.deviceId)!;
@@ -240,7 +245,12 @@ function quantile(values: number[], q: number): number | null {
   return sorted[lo]! * (1 - d) + sorted[hi]! * d;
 }
 
-function aggregate(math: MathKind, events: EventRow[], uid: (e: EventRow) => string | null, property: string | null): number | null {
+function aggregate(
+  math: MathKind,
+  events: EventRow[],
+  uid: (e: EventRow) => string | null,
+  property: string | null,
+): number | null {
   switch (math) {
     case 'total':
       return events.length;
@@ -263,7 +273,11 @@ function aggregate(math: MathKind, events: EventRow[], uid: (e: EventRow) => str
 type Segmented<T> = { kind: 'value' | 'other' | 'not_set'; value: string | null; items: T[] };
 
 /** Splits items into the top `limit` values by count (ties by value), "other" and "not set". */
-function segment<T>(items: T[], valueOf: (item: T) => string | null, limit: number): Segmented<T>[] {
+function segment<T>(
+  items: T[],
+  valueOf: (item: T) => string | null,
+  limit: number,
+): Segmented<T>[] {
   const counts = new Map<string, number>();
   for (const item of items) {
     const v = valueOf(item);
@@ -509,14 +523,26 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
     case 'event_properties': {
       const sample = discoveryEvents(query, data, events)
         .sort((a, b) =>
-          b.timeMs !== a.timeMs ? b.timeMs - a.timeMs : b.dedupKey > a.dedupKey ? 1 : b.dedupKey < a.dedupKey ? -1 : 0,
+          b.timeMs !== a.timeMs
+            ? b.timeMs - a.timeMs
+            : b.dedupKey > a.dedupKey
+              ? 1
+              : b.dedupKey < a.dedupKey
+                ? -1
+                : 0,
         )
         .slice(0, data.propertySampleSize);
       const props: EventPropertiesResult['properties'] = [];
       for (const [column, field] of Object.entries(COLUMN_FIELDS)) {
         const n = sample.filter((e) => e[field] !== null).length;
         const name = COLUMN_PROPERTY_NAMES[column as keyof typeof COLUMN_PROPERTY_NAMES];
-        if (n > 0) props.push({ property: name, type: 'string', count: n, types: [{ type: 'string', count: n }] });
+        if (n > 0)
+          props.push({
+            property: name,
+            type: 'string',
+            count: n,
+            types: [{ type: 'string', count: n }],
+          });
       }
       const byKey = new Map<string, Map<JsonTypeName, number>>();
       for (const e of sample) {
@@ -544,4 +570,3 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
     }
   }
 }
-

@@ -108,6 +108,16 @@ export const param = {
   timestamp: (ms: number): SqlNode => ({ kind: 'param', value: { type: 'timestamp', value: ms } }),
 };
 
+/**
+ * An integer the planner derived (a UTC offset, a bucket width), never a request value: rendered
+ * as text so that the database can see through bucket arithmetic (statistics, small-range group
+ * keys). A bound offset made daily buckets about twice as slow on 10 M events.
+ */
+export function integerLiteral(value: number): SqlNode {
+  if (!Number.isSafeInteger(value)) throw new RangeError('literal must be a safe integer');
+  return { kind: 'text', text: String(value) };
+}
+
 /** A numeric literal from a closed set (quantile fractions): rendered as text, not bound. */
 export function numberLiteral(value: number): SqlNode {
   if (!Number.isFinite(value)) throw new RangeError('literal must be finite');

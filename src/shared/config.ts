@@ -31,6 +31,8 @@ export interface ServerConfig {
     duckdbCheckpointThreshold: string | undefined;
     /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
     ingestLoadDelayMs: number;
+    /** Worker threads for the privacy stage of large requests; undefined = one per core beyond two. */
+    ingestWorkers: number | undefined;
   };
   /** Analytics queries: guards. */
   query: {
@@ -69,6 +71,7 @@ const schema = z.object({
     .regex(/^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 256MB')
     .optional(),
   ingestLoadDelayMs: intFromEnv.default(5000),
+  ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
@@ -103,6 +106,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     duckdbThreads: env.SILLAGE_DUCKDB_THREADS,
     duckdbCheckpointThreshold: env.SILLAGE_DUCKDB_CHECKPOINT_THRESHOLD,
     ingestLoadDelayMs: env.SILLAGE_INGEST_LOAD_DELAY_MS,
+    ingestWorkers: env.SILLAGE_INGEST_WORKERS,
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
@@ -153,6 +157,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       duckdbThreads: c.duckdbThreads,
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
       ingestLoadDelayMs: c.ingestLoadDelayMs,
+      ingestWorkers: c.ingestWorkers,
     },
     query: {
       timeoutMs: c.queryTimeoutMs,

@@ -65,7 +65,9 @@ function wellFormed(value: JsonValue): JsonValue {
 /** JSON text of a value, without lone surrogates (see MAYBE_LONE_SURROGATE). */
 export function safeJson(value: unknown): string {
   const text = JSON.stringify(value);
-  return text.includes(MAYBE_LONE_SURROGATE) ? JSON.stringify(wellFormed(value as JsonValue)) : text;
+  return text.includes(MAYBE_LONE_SURROGATE)
+    ? JSON.stringify(wellFormed(value as JsonValue))
+    : text;
 }
 
 /** The line for one event, without the newline. Keys in the order of EVENT_ROW_JSON_KEYS. */

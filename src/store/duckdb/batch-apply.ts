@@ -7,7 +7,13 @@ import {
 } from '@duckdb/node-api';
 import type { JsonObject } from '../../ingest/records.js';
 import { applyProfileOp } from '../profile-ops.js';
-import type { EventRow, IdentityLink, PrivacyCountRow, ProfileKey, ProfileUpdateRow } from '../types.js';
+import type {
+  EventRow,
+  IdentityLink,
+  PrivacyCountRow,
+  ProfileKey,
+  ProfileUpdateRow,
+} from '../types.js';
 import { EVENT_LINE_COLUMNS } from './log-codec.js';
 
 export const tsValue = (ms: number): DuckDBTimestampTZValue =>
@@ -50,11 +56,15 @@ export class DuckDbBatchApplier {
     // Temporary tables live in memory for this connection only; rows pass through them on the
     // way into the real tables so that dedup can be done set-wise by the database.
     await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_events AS SELECT * FROM events LIMIT 0');
-    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_links AS SELECT * FROM identity_links LIMIT 0');
+    await c.run(
+      'CREATE TEMP TABLE IF NOT EXISTS staging_links AS SELECT * FROM identity_links LIMIT 0',
+    );
     await c.run(
       'CREATE TEMP TABLE IF NOT EXISTS staging_profile_keys (project_id VARCHAR, group_key VARCHAR, profile_id VARCHAR)',
     );
-    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_counts AS SELECT * FROM privacy_counters LIMIT 0');
+    await c.run(
+      'CREATE TEMP TABLE IF NOT EXISTS staging_counts AS SELECT * FROM privacy_counters LIMIT 0',
+    );
     this.stagingReady = true;
   }
 
@@ -148,7 +158,10 @@ export class DuckDbBatchApplier {
       `SELECT p.project_id, p.group_key, p.profile_id, p.properties, p.created_at
          FROM profiles p JOIN staging_profile_keys k USING (project_id, group_key, profile_id)`,
     );
-    const state = new Map<string, { properties: JsonObject | null; createdAtMs: number; updatedAtMs: number }>();
+    const state = new Map<
+      string,
+      { properties: JsonObject | null; createdAtMs: number; updatedAtMs: number }
+    >();
     for (const row of reader.getRows()) {
       const key = profileKeyString({
         projectId: String(row[0]),

@@ -8,7 +8,11 @@ import { AppError } from '../../shared/errors.js';
 import { SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
-import { DEFAULT_INGEST_LOADER_OPTIONS, IngestLoader, type IngestLoaderOptions } from './ingest-loader.js';
+import {
+  DEFAULT_INGEST_LOADER_OPTIONS,
+  IngestLoader,
+  type IngestLoaderOptions,
+} from './ingest-loader.js';
 import { DUCKDB_MIGRATIONS } from './schema.js';
 
 /** File name of the database inside the data directory. */
@@ -109,9 +113,10 @@ export class DuckDbDatabase {
         threads: String(options.tuning?.threads ?? Math.max(1, os.availableParallelism() - 1)),
       });
     } catch (cause) {
-      const message = cause instanceof Error && /lock/i.test(cause.message)
-        ? 'the database is in use by another Sillage process (is the server running?)'
-        : 'could not open the database file';
+      const message =
+        cause instanceof Error && /lock/i.test(cause.message)
+          ? 'the database is in use by another Sillage process (is the server running?)'
+          : 'could not open the database file';
       throw new AppError('STORE_UNAVAILABLE', message, { cause });
     }
     const writer = serialConnection(await instance.connect());
@@ -122,7 +127,8 @@ export class DuckDbDatabase {
     }
     const db = new DuckDbDatabase(instance, writer, meta, readers, filePath);
     try {
-      if (options.beforeMigrate) await options.beforeMigrate((name) => db.readSettingIfPresent(name));
+      if (options.beforeMigrate)
+        await options.beforeMigrate((name) => db.readSettingIfPresent(name));
       await db.migrate();
       db.loader = await IngestLoader.open(
         db.writer,

@@ -145,7 +145,9 @@ const MOBILE: Weighted<readonly [browser: string, os: string, versions: readonly
   [['Firefox', 'Android', ['127.0']], 2],
   [['Opera', 'Android', ['82.0']], 2],
 ];
-const COUNTRIES: Weighted<readonly [code: string, regions: readonly string[], utcOffsetHours: number]> = [
+const COUNTRIES: Weighted<
+  readonly [code: string, regions: readonly string[], utcOffsetHours: number]
+> = [
   [['US', ['California', 'New York', 'Texas', 'Washington', 'Illinois', 'Florida'], -6], 30],
   [['GB', ['England', 'Scotland', 'Wales'], 0], 8],
   [['DE', ['Bavaria', 'Berlin', 'Hesse', 'North Rhine-Westphalia'], 1], 8],
@@ -185,7 +187,10 @@ const CAMPAIGNS: Weighted<readonly [source: string, medium: string, campaign: st
   [['partner', 'referral', 'integrations'], 3],
 ];
 /** Share of each local hour of the day in sessions (activity peaks mid-morning and evening). */
-const HOURS = [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 4, 5, 5.5, 5.5, 5, 5.5, 5.5, 5.2, 5, 4.8, 4.8, 5, 5, 4.5, 3, 1.8];
+const HOURS = [
+  1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 4, 5, 5.5, 5.5, 5, 5.5, 5.5, 5.2, 5, 4.8, 4.8, 5, 5, 4.5, 3,
+  1.8,
+];
 
 /** mulberry32: a small, fast, seedable generator (deterministic output per seed). */
 function random(seed: number): () => number {
@@ -293,10 +298,13 @@ export async function generateDemoData(
   let weightSum = 0;
   for (let i = 0; i < userCount; i++) {
     const deviceType = pickDevice(rand());
-    const [browser, os, versions] = deviceType === 'desktop' ? pickDesktop(rand()) : pickMobile(rand());
+    const [browser, os, versions] =
+      deviceType === 'desktop' ? pickDesktop(rand()) : pickMobile(rand());
     const [country, regions, offsetHours] = pickCountry(rand());
     const old = rand() < 0.3;
-    const arrival = old ? startMs - rand() * 60 * DAY_MS : startMs + Math.pow(rand(), 0.8) * days * DAY_MS;
+    const arrival = old
+      ? startMs - rand() * 60 * DAY_MS
+      : startMs + Math.pow(rand(), 0.8) * days * DAY_MS;
     const intensity = Math.min(300, Math.pow(1 - rand(), -1 / 1.2));
     // Churn: people stay a while (heavy users longer), so retention curves decay.
     const lifetime = -Math.log(1 - rand()) * 20 * DAY_MS * (1 + Math.log(intensity));
@@ -363,7 +371,13 @@ export async function generateDemoData(
       if (rand() < 0.55) {
         const created = signupMs + Math.pow(rand(), 3) * 5 * DAY_MS + 120_000;
         if (created < endMs) {
-          journey.push({ person: p, timeMs: created, event: 'Project Created', amount: null, plan });
+          journey.push({
+            person: p,
+            timeMs: created,
+            event: 'Project Created',
+            amount: null,
+            plan,
+          });
           if (rand() < 0.35) {
             const bought = created + Math.pow(rand(), 2) * 12 * DAY_MS + 600_000;
             const tier = rand();
@@ -426,13 +440,17 @@ async function writePlan(
 ): Promise<void> {
   // Times are converted from epoch values in SQL; this connection's zone is UTC so that a
   // TIMESTAMP is read as UTC.
-  await c.run(`SET TimeZone = 'UTC'`);
+  await c.run(`SET SESSION TimeZone = 'UTC'`);
   await c.run(`CREATE OR REPLACE TEMP TABLE demo_people (p INTEGER, user_pid VARCHAR, device_pid VARCHAR, device2_pid VARCHAR,
     browser VARCHAR, browser_version VARCHAR, os VARCHAR, device_type VARCHAR, country VARCHAR, region VARCHAR, signup_ms BIGINT)`);
   await c.run(`CREATE OR REPLACE TEMP TABLE demo_sessions (s INTEGER, p INTEGER, start_ms BIGINT, n INTEGER, pace_ms INTEGER,
     identified BOOLEAN, second_device BOOLEAN, referrer VARCHAR, utm_source VARCHAR, utm_medium VARCHAR, utm_campaign VARCHAR)`);
-  await c.run(`CREATE OR REPLACE TEMP TABLE demo_journey (j INTEGER, p INTEGER, t_ms BIGINT, event VARCHAR, amount DOUBLE, plan VARCHAR)`);
-  await c.run(`CREATE OR REPLACE TEMP TABLE demo_slots (slot INTEGER, event VARCHAR, path VARCHAR)`);
+  await c.run(
+    `CREATE OR REPLACE TEMP TABLE demo_journey (j INTEGER, p INTEGER, t_ms BIGINT, event VARCHAR, amount DOUBLE, plan VARCHAR)`,
+  );
+  await c.run(
+    `CREATE OR REPLACE TEMP TABLE demo_slots (slot INTEGER, event VARCHAR, path VARCHAR)`,
+  );
   let a = await c.createAppender('demo_people', 'main', 'temp');
   people.forEach((p, i) => {
     a.appendInteger(i);
@@ -567,7 +585,7 @@ async function expand(
     ),
     all_events AS (SELECT * FROM web UNION ALL SELECT * FROM journey)
     SELECT
-      $1, (hash(local_key, $2, 'key')::UHUGEINT << 64) | local_key::UHUGEINT,
+      $1, (hash(local_key, $2, $1, 'key')::UHUGEINT << 64) | local_key::UHUGEINT,
       make_timestamp(t_ms * 1000)::TIMESTAMPTZ, event, distinct_id, device_id, user_id,
       printf('%016x', hash(local_key, $2, 'insert')), browser, browser_version, os, device_type,
       country, region, NULL, referring_domain, current_url, utm_source, utm_medium, utm_campaign,
@@ -586,6 +604,8 @@ async function expand(
        FROM demo_sessions s JOIN demo_people pe ON pe.p = s.p WHERE s.second_device GROUP BY ALL`,
     [projectId],
   );
-  await c.run('DROP TABLE demo_people; DROP TABLE demo_sessions; DROP TABLE demo_journey; DROP TABLE demo_slots');
+  await c.run(
+    'DROP TABLE demo_people; DROP TABLE demo_sessions; DROP TABLE demo_journey; DROP TABLE demo_slots',
+  );
   return { events, links: Number(links.rowsChanged) };
 }

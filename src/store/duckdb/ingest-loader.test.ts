@@ -50,9 +50,16 @@ function batch(from: number, count: number): CommitBatch {
   const events = Array.from({ length: count }, (_, k) => row(from + k));
   return {
     events,
-    identityLinks: events.map((e) => ({ projectId: 'prj_1', aliasId: e.deviceId!, canonicalId: e.userId!, timeMs: e.timeMs })),
+    identityLinks: events.map((e) => ({
+      projectId: 'prj_1',
+      aliasId: e.deviceId!,
+      canonicalId: e.userId!,
+      timeMs: e.timeMs,
+    })),
     profileUpdates: [],
-    privacyCounts: [{ projectId: 'prj_1', day: '2023-11-14', property: 'email', kind: 'email', count: count }],
+    privacyCounts: [
+      { projectId: 'prj_1', day: '2023-11-14', property: 'email', kind: 'email', count: count },
+    ],
   };
 }
 
@@ -92,7 +99,9 @@ describe('IngestLoader', () => {
         [0, 1, 2, 3, 4].map((d) => [`d_${d}`, `u_${d}`]),
       );
       const counts = await store.privacyCounts('prj_1', '2023-11-14', '2023-11-14');
-      expect(counts).toEqual([{ projectId: 'prj_1', day: '2023-11-14', property: 'email', kind: 'email', count: 80 }]);
+      expect(counts).toEqual([
+        { projectId: 'prj_1', day: '2023-11-14', property: 'email', kind: 'email', count: 80 },
+      ]);
       const [first] = await store.listEvents('prj_1', { limit: 1 });
       expect(first).toEqual(row(0));
       expect(fs.readdirSync(path.join(dir, INGEST_LOG_DIR))).toEqual([]);
@@ -106,8 +115,16 @@ describe('IngestLoader', () => {
     try {
       const store = new DuckDbEventStore(db);
       await store.append(batch(0, 5)); // logged, not loaded: commit() must load it first
-      expect(await store.commit(batch(3, 5))).toEqual({ eventsInserted: 3, eventsDuplicate: 2, profilesWritten: 0 });
-      expect(await store.commit(batch(3, 5))).toEqual({ eventsInserted: 0, eventsDuplicate: 5, profilesWritten: 0 });
+      expect(await store.commit(batch(3, 5))).toEqual({
+        eventsInserted: 3,
+        eventsDuplicate: 2,
+        profilesWritten: 0,
+      });
+      expect(await store.commit(batch(3, 5))).toEqual({
+        eventsInserted: 0,
+        eventsDuplicate: 5,
+        profilesWritten: 0,
+      });
       expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(8);
     } finally {
       await db.close();
@@ -117,7 +134,9 @@ describe('IngestLoader', () => {
   it('seals at the backlog-derived size and loads the remainder on flush', async () => {
     const dir = tempDir();
     // A backlog limit of 40 seals segments at 10 events.
-    const db = await DuckDbDatabase.open(dir, { ingest: { maxDelayMs: 3_600_000, backlogLimit: 40 } });
+    const db = await DuckDbDatabase.open(dir, {
+      ingest: { maxDelayMs: 3_600_000, backlogLimit: 40 },
+    });
     try {
       const store = new DuckDbEventStore(db);
       for (let i = 0; i < 5; i++) await store.append(batch(i * 7, 7));
@@ -147,8 +166,12 @@ describe('IngestLoader', () => {
        setInterval(() => undefined, 1000);`,
     );
     const batches = [batch(0, 40), batch(30, 40)];
-    const arg = JSON.stringify(batches, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, arg], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const arg = JSON.stringify(batches, (_k, v: unknown) =>
+      typeof v === 'bigint' ? v.toString() : v,
+    );
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, arg], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       proc.stdout.on('data', (d: Buffer) => {
         if (d.toString().includes('logged')) resolve();
@@ -162,7 +185,9 @@ describe('IngestLoader', () => {
     const logDir = path.join(data, INGEST_LOG_DIR);
     const segments = fs.readdirSync(logDir);
     expect(segments.length).toBeGreaterThan(0);
-    const copies = segments.map((name) => [name, fs.readFileSync(path.join(logDir, name))] as const);
+    const copies = segments.map(
+      (name) => [name, fs.readFileSync(path.join(logDir, name))] as const,
+    );
     let db = await DuckDbDatabase.open(data);
     try {
       expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(70);
@@ -179,7 +204,9 @@ describe('IngestLoader', () => {
       expect(fs.readdirSync(logDir)).toEqual([]);
       expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(70);
       // Even replaying an applied segment changes nothing: the dedup key makes loads idempotent.
-      await db.writer.run((c) => c.run("UPDATE ingest_log_state SET value = 0 WHERE name = 'applied_segment'"));
+      await db.writer.run((c) =>
+        c.run("UPDATE ingest_log_state SET value = 0 WHERE name = 'applied_segment'"),
+      );
     } finally {
       await db.close();
     }
@@ -199,7 +226,16 @@ describe('IngestLoader', () => {
     fs.mkdirSync(logDir, { recursive: true });
     // An escaped lone surrogate: valid for JSON.parse, refused by DuckDB's reader. (The encoder
     // never writes one; an older or damaged-but-valid segment might.)
-    const line = JSON.stringify({ p: 'prj_1', k: '77', t: 1, e: 'Bad', d: 'u_1', i: 'x', pr: { s: 'a\uD800b' }, r: 2 });
+    const line = JSON.stringify({
+      p: 'prj_1',
+      k: '77',
+      t: 1,
+      e: 'Bad',
+      d: 'u_1',
+      i: 'x',
+      pr: { s: 'a\uD800b' },
+      r: 2,
+    });
     const payload = Buffer.from(`${line}\n`, 'utf8');
     fs.writeFileSync(
       path.join(logDir, segmentFileName(1)),

@@ -141,20 +141,28 @@ export class IngestLoader {
     logger: Logger,
   ): Promise<IngestLoader> {
     const applied = await writer.run(async (c) => {
-      const r = await c.runAndReadAll('SELECT value FROM ingest_log_state WHERE name = $1', [APPLIED_SEGMENT]);
+      const r = await c.runAndReadAll('SELECT value FROM ingest_log_state WHERE name = $1', [
+        APPLIED_SEGMENT,
+      ]);
       return Number(r.getRowsJS()[0]?.[0] ?? 0);
     });
     const { log, pending } = await IngestLog.open(dir, applied, logger);
     const loader = new IngestLoader(writer, log, applied, options, logger);
     if (pending.length > 0) {
-      logger.info('replaying the ingest log', { batches: pending.reduce((n, s) => n + s.records, 0) });
+      logger.info('replaying the ingest log', {
+        batches: pending.reduce((n, s) => n + s.records, 0),
+      });
     }
     for (const segment of pending) {
       try {
         await loader.load(segment);
       } catch (cause) {
         await log.close();
-        throw new AppError('STORE_FAILURE', 'the ingest log could not be replayed into the database', { cause });
+        throw new AppError(
+          'STORE_FAILURE',
+          'the ingest log could not be replayed into the database',
+          { cause },
+        );
       }
     }
     return loader;
@@ -251,16 +259,18 @@ export class IngestLoader {
     this.knownAliases.clear();
   }
 
-
   /** Loads what is logged, then stops. Whatever cannot be loaded stays in the log for next time. */
   async close(): Promise<void> {
     if (this.closing) return;
     try {
       await this.flush();
     } catch (error) {
-      this.logger.error('ingest log could not be fully loaded before shutdown; it will be replayed', {
-        stack: safeStack(error),
-      });
+      this.logger.error(
+        'ingest log could not be fully loaded before shutdown; it will be replayed',
+        {
+          stack: safeStack(error),
+        },
+      );
     }
     this.closing = true;
     if (this.timer) clearTimeout(this.timer);
@@ -352,9 +362,13 @@ export class IngestLoader {
       events: segment.eventRows,
       stack: safeStack(error),
     });
-    const failure = new AppError('STORE_UNAVAILABLE', 'the events could not be loaded yet; retry later', {
-      cause: error,
-    });
+    const failure = new AppError(
+      'STORE_UNAVAILABLE',
+      'the events could not be loaded yet; retry later',
+      {
+        cause: error,
+      },
+    );
     // Callers waiting on this load hear about the failure; the segment stays queued (and on
     // disk) and is retried with backoff.
     this.results.get(segment.id)?.(failure);
@@ -373,7 +387,9 @@ export class IngestLoader {
   private async load(segment: LogSegment): Promise<LoadResult> {
     let result: LoadResult;
     try {
-      result = await this.transaction(segment, (c) => this.applier.loadEventsFromFile(c, segment.file));
+      result = await this.transaction(segment, (c) =>
+        this.applier.loadEventsFromFile(c, segment.file),
+      );
     } catch (error) {
       this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
         stack: safeStack(error),
@@ -397,7 +413,10 @@ export class IngestLoader {
         await this.applier.writeLinks(c, segment.extras.identityLinks);
         const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
         await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
-        await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [APPLIED_SEGMENT, segment.id]);
+        await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [
+          APPLIED_SEGMENT,
+          segment.id,
+        ]);
         await c.run('COMMIT');
         return { inserted, profilesWritten };
       } catch (error) {

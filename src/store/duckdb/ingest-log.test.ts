@@ -58,9 +58,19 @@ function row(i: number, extra: Partial<EventRow> = {}): EventRow {
 function batch(from: number, count: number): CommitBatch {
   return {
     events: Array.from({ length: count }, (_, k) => row(from + k)),
-    identityLinks: [{ projectId: 'prj_1', aliasId: `d_${from}`, canonicalId: `u_${from}`, timeMs: 5 }],
+    identityLinks: [
+      { projectId: 'prj_1', aliasId: `d_${from}`, canonicalId: `u_${from}`, timeMs: 5 },
+    ],
     profileUpdates: [
-      { projectId: 'prj_1', groupKey: '', profileId: `u_${from}`, op: '$set', value: { plan: 'pro' }, timeMs: 6, ignoreTime: false },
+      {
+        projectId: 'prj_1',
+        groupKey: '',
+        profileId: `u_${from}`,
+        op: '$set',
+        value: { plan: 'pro' },
+        timeMs: 6,
+        ignoreTime: false,
+      },
     ],
     privacyCounts: [
       { projectId: 'prj_1', day: '2024-01-01', property: 'email', kind: 'email', count: 2 },
@@ -114,12 +124,16 @@ describe('log records', () => {
       if (typeof v === 'string') return v.replace(lone, '\uFFFD');
       if (Array.isArray(v)) return v.map(wellFormed);
       if (v === null || typeof v !== 'object') return v;
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(lone, '\uFFFD'), wellFormed(x)]));
+      return Object.fromEntries(
+        Object.entries(v).map(([k, x]) => [k.replace(lone, '\uFFFD'), wellFormed(x)]),
+      );
     };
     const text = fc.string({ unit: 'binary', maxLength: 12 });
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 3 }), text, text, (value, event, key) => {
-        const properties = JSON.parse(JSON.stringify({ [key]: value, ['__proto__']: 1 })) as EventRow['properties'];
+        const properties = JSON.parse(
+          JSON.stringify({ [key]: value, ['__proto__']: 1 }),
+        ) as EventRow['properties'];
         const r = row(1, { event, properties });
         const back = parseEventLine(eventLine(r));
         expect(back.event).toBe(wellFormed(event));
@@ -132,7 +146,9 @@ describe('log records', () => {
   });
 
   it('writes no lone-surrogate escape, which DuckDB would refuse', () => {
-    expect(safeJson({ a: 'x\uD800y', ['\uDC00']: ['\uD83D\uDE00'] })).toBe('{"a":"x\uFFFDy","\uFFFD":["\uD83D\uDE00"]}');
+    expect(safeJson({ a: 'x\uD800y', ['\uDC00']: ['\uD83D\uDE00'] })).toBe(
+      '{"a":"x\uFFFDy","\uFFFD":["\uD83D\uDE00"]}',
+    );
   });
 
   it('splits a record after a given number of events, extras in the tail', () => {
@@ -178,18 +194,23 @@ describe('segment scan', () => {
   it('never mistakes payload bytes for a record (fast-check over random damage)', () => {
     const original = three();
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 4 }), (flips) => {
-        const buf = Buffer.from(original);
-        for (const [at, byte] of flips) buf[at % buf.length] = byte;
-        const scan = scanSegment(buf);
-        const good = scanSegment(original).records;
-        // Whatever survives is a record that was written, byte for byte.
-        for (const r of scan.records) {
-          const same = good.find((g) => g.seq === r.seq);
-          expect(same).toBeDefined();
-          expect(buf.subarray(r.start, r.end).equals(original.subarray(same!.start, same!.end))).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 4 }),
+        (flips) => {
+          const buf = Buffer.from(original);
+          for (const [at, byte] of flips) buf[at % buf.length] = byte;
+          const scan = scanSegment(buf);
+          const good = scanSegment(original).records;
+          // Whatever survives is a record that was written, byte for byte.
+          for (const r of scan.records) {
+            const same = good.find((g) => g.seq === r.seq);
+            expect(same).toBeDefined();
+            expect(
+              buf.subarray(r.start, r.end).equals(original.subarray(same!.start, same!.end)),
+            ).toBe(true);
+          }
+        },
+      ),
       { seed: SEED, numRuns: 200 },
     );
   });

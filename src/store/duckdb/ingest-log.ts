@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import {
-  frameRecord,
   readExtras,
+  recordHeader,
   splitRecord,
   scanSegment,
   segmentHeader,
@@ -118,11 +118,18 @@ export class IngestLog {
   }
 
   /** Checks and repairs one segment; null when it holds no record (it is then removed). */
-  private static async check(file: string, id: number, newest: boolean, logger: Logger): Promise<LogSegment | null> {
+  private static async check(
+    file: string,
+    id: number,
+    newest: boolean,
+    logger: Logger,
+  ): Promise<LogSegment | null> {
     const buf = await fs.promises.readFile(file);
     const scan = scanSegment(buf);
     if (scan.segment !== null && scan.segment !== id) {
-      logger.error('ingest log segment has a foreign header; set aside', { path: path.basename(file) });
+      logger.error('ingest log segment has a foreign header; set aside', {
+        path: path.basename(file),
+      });
       await fs.promises.rename(file, `${file}.damaged`);
       return null;
     }
@@ -192,7 +199,10 @@ export class IngestLog {
    * A failed write is cut back; after a failed sync the segment is sealed, so that nothing is
    * appended behind data whose durability is unknown.
    */
-  async append(record: EncodedRecord, options: { sealAtEventRows?: number } = {}): Promise<LogSegment> {
+  async append(
+    record: EncodedRecord,
+    options: { sealAtEventRows?: number } = {},
+  ): Promise<LogSegment> {
     const sealAt = options.sealAtEventRows ?? Infinity;
     const last = await this.serial.run(async () => {
       let rest = record;
@@ -240,7 +250,8 @@ export class IngestLog {
    */
   seal(segmentId?: number): Promise<void> {
     return this.serial.run(async () => {
-      if (segmentId === undefined || this.current?.segment.id === segmentId) await this.sealCurrent();
+      if (segmentId === undefined || this.current?.segment.id === segmentId)
+        await this.sealCurrent();
     });
   }
 
@@ -251,9 +262,16 @@ export class IngestLog {
 
   private async write(record: EncodedRecord, open: OpenSegment): Promise<void> {
     const seq = this.nextSeq;
-    const framed = frameRecord(seq, record);
+    const header = recordHeader(seq, record);
+    const length = header.length + record.payload.length;
     try {
-      await open.handle.write(framed, 0, framed.length, open.size);
+      const { bytesWritten } = await open.handle.writev([header, record.payload], open.size);
+      // A short write to a regular file is rare (a full disk): finish it or fail.
+      if (bytesWritten < length) {
+        const rest = Buffer.concat([header, record.payload]).subarray(bytesWritten);
+        const more = await open.handle.write(rest, 0, rest.length, open.size + bytesWritten);
+        if (more.bytesWritten < rest.length) throw new Error('short write to the ingest log');
+      }
     } catch (error) {
       try {
         await open.handle.truncate(open.size);
@@ -265,7 +283,7 @@ export class IngestLog {
       throw error;
     }
     this.nextSeq++;
-    open.size += framed.length;
+    open.size += length;
     const s = open.segment;
     s.records++;
     s.eventRows += record.eventRows;

@@ -81,24 +81,38 @@ const NEWLINE = 0x0a;
  * Encodes a batch. `links` are the identity links to log (the caller may already have left out
  * aliases known to be linked); privacy counts are summed per key.
  */
-export function encodeRecord(batch: CommitBatch, links: IdentityLink[] = batch.identityLinks): EncodedRecord {
+export function encodeRecord(
+  batch: CommitBatch,
+  links: IdentityLink[] = batch.identityLinks,
+): EncodedRecord {
   const parts: string[] = [];
   for (const e of batch.events) parts.push(eventLine(e));
   const encoded = batch.encodedEvents ?? [];
   const encodedRows = encoded.reduce((n, e) => n + e.count, 0);
   for (const l of links) {
-    parts.push(safeJson({ x: 'l', v: [l.projectId, l.aliasId, l.canonicalId, Math.round(l.timeMs)] }));
+    parts.push(
+      safeJson({ x: 'l', v: [l.projectId, l.aliasId, l.canonicalId, Math.round(l.timeMs)] }),
+    );
   }
   for (const u of batch.profileUpdates) {
     parts.push(
       safeJson({
         x: 'u',
-        v: [u.projectId, u.groupKey, u.profileId, u.op, u.value, Math.round(u.timeMs), u.ignoreTime],
+        v: [
+          u.projectId,
+          u.groupKey,
+          u.profileId,
+          u.op,
+          u.value,
+          Math.round(u.timeMs),
+          u.ignoreTime,
+        ],
       }),
     );
   }
   const counts = mergePrivacyCounts(batch.privacyCounts);
-  for (const c of counts) parts.push(safeJson({ x: 'c', v: [c.projectId, c.day, c.property, c.kind, c.count] }));
+  for (const c of counts)
+    parts.push(safeJson({ x: 'c', v: [c.projectId, c.day, c.property, c.kind, c.count] }));
   parts.push('');
   const extrasText = Buffer.from(parts.join('\n'), 'utf8');
   // Event lines first (in-memory rows, then encoded ones), then the extras.
@@ -166,13 +180,29 @@ export function mergePrivacyCounts(rows: readonly PrivacyCountRow[]): PrivacyCou
 
 /** The first line of every segment file. */
 export function segmentHeader(segment: number): Buffer {
-  return Buffer.from(`${JSON.stringify({ sillage_ingest_log: LOG_FORMAT_VERSION, segment })}\n`, 'utf8');
+  return Buffer.from(
+    `${JSON.stringify({ sillage_ingest_log: LOG_FORMAT_VERSION, segment })}\n`,
+    'utf8',
+  );
+}
+
+/** The header line of a record (the payload follows it). */
+export function recordHeader(
+  seq: number,
+  record: Pick<EncodedRecord, 'payload' | 'units'>,
+): Buffer {
+  const header = JSON.stringify({
+    h: seq,
+    n: record.payload.length,
+    c: crc32(record.payload),
+    u: record.units,
+  });
+  return Buffer.from(header + '\n', 'utf8');
 }
 
 /** A record as written: header line, then the payload. */
 export function frameRecord(seq: number, record: Pick<EncodedRecord, 'payload' | 'units'>): Buffer {
-  const header = JSON.stringify({ h: seq, n: record.payload.length, c: crc32(record.payload), u: record.units });
-  return Buffer.concat([Buffer.from(header + '\n', 'utf8'), record.payload]);
+  return Buffer.concat([recordHeader(seq, record), record.payload]);
 }
 
 /** One valid record found in a segment. */
@@ -196,7 +226,10 @@ export interface SegmentScan {
   invalid: { start: number; end: number }[];
 }
 
-function parseHeader(buf: Buffer, start: number): { seq: number; n: number; c: number; u: number; end: number } | null {
+function parseHeader(
+  buf: Buffer,
+  start: number,
+): { seq: number; n: number; c: number; u: number; end: number } | null {
   const eol = buf.indexOf(NEWLINE, start);
   // A header is short; a long "line" is payload bytes, not a header.
   if (eol === -1 || eol - start > 200) return null;
@@ -208,7 +241,8 @@ function parseHeader(buf: Buffer, start: number): { seq: number; n: number; c: n
   }
   if (typeof value !== 'object' || value === null) return null;
   const { h, n, c, u } = value as Record<string, unknown>;
-  const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  const isCount = (x: unknown): x is number =>
+    typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
   if (!isCount(h) || !isCount(n) || !isCount(c) || !isCount(u)) return null;
   return { seq: h, n, c, u, end: eol + 1 };
 }
@@ -260,7 +294,7 @@ export function scanSegment(buf: Buffer): SegmentScan {
     }
     // Resynchronise on the next plausible header that checks out.
     let next = -1;
-    for (let from = pos; ; ) {
+    for (let from = pos; ;) {
       const mark = buf.indexOf(RECORD_MARK, from);
       if (mark === -1) break;
       if (recordAt(buf, mark + 1) !== null) {
@@ -277,7 +311,11 @@ export function scanSegment(buf: Buffer): SegmentScan {
 }
 
 /** Calls `fn` with each line of a record's payload. */
-export function forEachPayloadLine(buf: Buffer, record: ScannedRecord, fn: (line: Buffer) => void): void {
+export function forEachPayloadLine(
+  buf: Buffer,
+  record: ScannedRecord,
+  fn: (line: Buffer) => void,
+): void {
   let pos = record.payloadStart;
   while (pos < record.end) {
     const eol = buf.indexOf(NEWLINE, pos);
@@ -296,7 +334,10 @@ export function isEventLine(line: Buffer): boolean {
 }
 
 /** Decodes the extras of the given records (identity links, profile updates, counters), in order. */
-export function readExtras(buf: Buffer, records: readonly ScannedRecord[]): { extras: RecordExtras; eventRows: number } {
+export function readExtras(
+  buf: Buffer,
+  records: readonly ScannedRecord[],
+): { extras: RecordExtras; eventRows: number } {
   const extras: RecordExtras = { identityLinks: [], profileUpdates: [], privacyCounts: [] };
   let eventRows = 0;
   for (const record of records) {
@@ -320,9 +361,23 @@ export function readExtras(buf: Buffer, records: readonly ScannedRecord[]): { ex
           number,
           boolean,
         ];
-        extras.profileUpdates.push({ projectId, groupKey, profileId, op, value, timeMs, ignoreTime });
+        extras.profileUpdates.push({
+          projectId,
+          groupKey,
+          profileId,
+          op,
+          value,
+          timeMs,
+          ignoreTime,
+        });
       } else if (x === 'c') {
-        const [projectId, day, property, kind, count] = v as [string, string, string, string, number];
+        const [projectId, day, property, kind, count] = v as [
+          string,
+          string,
+          string,
+          string,
+          number,
+        ];
         extras.privacyCounts.push({ projectId, day, property, kind, count });
       }
     });

