@@ -421,8 +421,17 @@ async function main(): Promise<void> {
     SILLAGE_MASTER_KEY: fs.readFileSync(keyFile, 'utf8').trim(),
     SILLAGE_LOG_LEVEL: 'warn',
   };
-  const config = loadConfig({ data: dataDir, port: 0 }, env);
-  console.log(`Query benchmark — ${os.cpus().length} cores, data in ${dataDir}`);
+  const cores = os.availableParallelism();
+  // Part 1 pins DuckDB's threads to what the server gives queries (all cores by default) so that
+  // the engine and the hand-written SQL run on the same engine configuration throughout.
+  const threads = process.env.SILLAGE_QUERY_THREADS ?? String(cores);
+  const config = loadConfig(
+    { data: dataDir, port: 0 },
+    { ...env, SILLAGE_DUCKDB_THREADS: threads },
+  );
+  console.log(
+    `Query benchmark — ${cores} cores, DuckDB threads while querying: ${threads}, data in ${dataDir}`,
+  );
 
   let runtime = await openRuntime(config, SILENT_LOGGER);
   const credentialsFile = path.join(base, 'project.json');
@@ -465,7 +474,14 @@ async function main(): Promise<void> {
   console.log(`distinct event names: ${names}`);
 
   // Part 1: engine vs hand-written SQL, warm, median of RUNS.
-  console.log(`\nwarm, median of ${RUNS} runs (after one warm-up run)`);
+  const load = (): string =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(
+    `\nwarm, median of ${RUNS} runs (after one warm-up run), alternating; load average before: ${load()}`,
+  );
   console.log(
     `${'question'.padEnd(36)} ${'engine'.padStart(9)} ${'hand SQL'.padStart(9)} ${'ratio'.padStart(6)}  same answer`,
   );
@@ -492,6 +508,9 @@ async function main(): Promise<void> {
   }
   raw.closeSync();
   await runtime.close();
+  console.log(
+    `load average after: ${load()} (other processes on the machine weigh on both columns)`,
+  );
   const slow = results.filter((r) => r.engine >= 1000 || r.engine > 1.5 * r.sql || !r.same);
   console.log(
     slow.length === 0
@@ -521,7 +540,7 @@ async function main(): Promise<void> {
   const q = await queries;
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
-  runtime = await openRuntime(config, SILENT_LOGGER);
+  runtime = await openRuntime(loadConfig({ data: dataDir, port: 0 }, env), SILENT_LOGGER);
   const stored = await runtime.events.countEvents(project.project_id);
   await runtime.close();
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { IngestPipeline } from '../ingest/pipeline.js';
-import { createEnrichStage } from '../ingest/enrich-stage.js';
+import { openSharedEnrichStage } from '../ingest/enrich-stage.js';
 import { createPrivacyStage } from '../ingest/privacy-stage.js';
 import { GroupCommitWriter } from '../ingest/writer.js';
 import { defaultEventWorkers, EventWorkerPool } from '../ingest/event-workers.js';
@@ -117,10 +117,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const events = new DuckDbEventStore(db);
     const projects = new ProjectDirectory(meta, master.key);
     const writer = new GroupCommitWriter(events, logger, config.writer);
-    const enrich = await createEnrichStage();
+    const { enrich, geo } = await openSharedEnrichStage();
     const vault = new VaultService(new DuckDbVaultStore(db));
     const executor = await DuckDbQueryExecutor.open(db, {
       connections: queryConnections(config.query.concurrency, logger),
+      threadsWhileQuerying: config.query.threads,
     });
     const queries = new QueryEngine({
       executor,
@@ -130,6 +131,8 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     });
     const workers = new EventWorkerPool(
       config.store.ingestWorkers ?? defaultEventWorkers(),
+      geo,
+      projects,
       logger,
     );
     const pipeline = new IngestPipeline({

@@ -1,48 +1,145 @@
-// Worker thread of the ingest pipeline: runs the privacy stage, builds the store rows and encodes
-// them as row JSON for a request's events, off the thread that serves HTTP.
+// Worker thread of the ingest pipeline: decodes a request body, then runs enrichment, the privacy
+// stage and row encoding for its events, off the thread that serves HTTP. Profile updates go back
+// to the pipeline (they may need the vault, which lives on the main thread).
 import { parentPort } from 'node:worker_threads';
 import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
+import { isAppError } from '../shared/errors.js';
 import { encodeEventRows } from '../store/row-json.js';
-import type { EventRow } from '../store/types.js';
+import type { EventRow, PrivacyCountRow } from '../store/types.js';
+import { enrichStageFromShared, type EnrichFn } from './enrich-stage.js';
+import type { FromWorker, ToWorker } from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
-import type { EventJob, EventJobResult, WorkerRequest } from './event-workers.js';
-import type { IncomingEvent } from './records.js';
+import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
+import { decodeAndMap, type WireRequest } from './wire-input.js';
+import type { MappedRecords } from './wire/index.js';
 
 /** What the privacy stage reads of a project; the rest of ProjectContext stays on the main thread. */
 type WorkerProject = Pick<ProjectContext, 'policy' | 'pseudonymise' | 'groupKeys'> & {
-  project: { id: string };
+  project: { id: string; token: string };
 };
 
-const projects = new Map<number, WorkerProject>();
-const privacy = createPrivacyStage();
+interface Job {
+  request: WireRequest;
+  mapped: MappedRecords;
+  /** The project established by credentials (`/import`), if any. */
+  fixed: number | null;
+}
 
-function run(job: EventJob): EventJobResult {
-  const project = projects.get(job.project);
-  if (!project) throw new Error('unknown project reference');
-  // Group keys only grow (seen on group profiles): catch up when the main thread knows more.
-  if (job.groupKeys.length !== project.groupKeys.size) {
-    for (const key of job.groupKeys) project.groupKeys.add(key);
+/** Like ProjectDirectory's negative cache: a token unknown now may belong to a project soon. */
+const UNKNOWN_TOKEN_MS = 5_000;
+
+const projects = new Map<number, WorkerProject>();
+const tokens = new Map<string, { ref: number | null; atMs: number }>();
+const jobs = new Map<number, Job>();
+const privacy = createPrivacyStage();
+let enrich: EnrichFn | null = null;
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  parentPort?.postMessage(message, transfer);
+}
+
+/** The project of a token: a ref, null when the token is unknown, undefined when not known here. */
+function lookup(token: string): number | null | undefined {
+  const entry = tokens.get(token);
+  if (!entry) return undefined;
+  if (entry.ref === null && Date.now() - entry.atMs > UNKNOWN_TOKEN_MS) {
+    tokens.delete(token);
+    return undefined;
   }
-  const counters = new PrivacyCounters();
+  return entry.ref;
+}
+
+/** Runs a decoded job, or asks for the projects of tokens this thread does not know yet. */
+function run(id: number): void {
+  const job = jobs.get(id);
+  if (!job || !enrich) return;
+  const { events } = job.mapped;
+  if (job.fixed === null) {
+    const missing = new Set<string>();
+    for (const e of events) {
+      if (e.token !== null && e.token !== '' && lookup(e.token) === undefined) missing.add(e.token);
+    }
+    if (missing.size > 0) {
+      post({ id, kind: 'needs', tokens: [...missing] });
+      return;
+    }
+  }
+  const fixed = job.fixed === null ? null : (projects.get(job.fixed) ?? null);
+  // The same resolution rules, and error texts, as IngestPipeline.ingest.
+  const errors: RecordError[] = [...job.mapped.errors];
+  let missingToken = 0;
+  let unknownToken = 0;
+  let accepted = 0;
+  const usedTokens = new Map<string, number | null>();
+  const counters = new Map<number, PrivacyCounters>();
   const rows: EventRow[] = [];
   const links: string[] = [];
   const linkTimes: number[] = [];
-  for (let i = 0; i < job.events.length; i++) {
-    // The privacy stage reads only the fields a WorkerEvent has.
+  const context = job.request.context;
+  for (const event of events) {
+    let ref: number | null;
+    if (fixed !== null) {
+      if (event.token !== null && event.token !== fixed.project.token) {
+        errors.push({
+          index: event.index,
+          insertId: event.insertId,
+          field: 'properties.token',
+          message: 'token does not belong to the authenticated project',
+        });
+        continue;
+      }
+      ref = job.fixed;
+    } else if (event.token === null || event.token === '') {
+      missingToken++;
+      errors.push({
+        index: event.index,
+        insertId: event.insertId,
+        field: 'properties.token',
+        message: 'missing project token',
+      });
+      continue;
+    } else {
+      ref = lookup(event.token) ?? null;
+      usedTokens.set(event.token, ref);
+      if (ref === null) {
+        unknownToken++;
+        errors.push({
+          index: event.index,
+          insertId: event.insertId,
+          field: 'properties.token',
+          message: 'unknown project token',
+        });
+        continue;
+      }
+    }
+    const project = projects.get(ref as number);
+    if (!project) throw new Error('project not sent to the worker');
+    let projectCounters = counters.get(ref as number);
+    if (!projectCounters) counters.set(ref as number, (projectCounters = new PrivacyCounters()));
     const clean = privacy.event(
       project as unknown as ProjectContext,
-      job.events[i] as unknown as IncomingEvent,
-      job.enriched[i] as EventJob['enriched'][number],
-      counters,
+      event,
+      enrich(event, context),
+      projectCounters,
     );
-    const row = toEventRow(project.project.id, clean, job.receivedAtMs);
+    const row = toEventRow(project.project.id, clean, context.receivedAtMs);
     rows.push(row);
     for (const link of clean.identityLinks) {
-      links.push(link.aliasId, link.canonicalId);
+      links.push(row.projectId, link.aliasId, link.canonicalId);
       linkTimes.push(row.timeMs);
     }
+    accepted++;
+  }
+  const privacyCounts: PrivacyCountRow[] = [];
+  const used: [number, number][] = [];
+  for (const [ref, projectCounters] of counters) {
+    const project = projects.get(ref) as WorkerProject;
+    privacyCounts.push(
+      ...privacyCountRows(project.project.id, projectCounters, context.receivedAtMs),
+    );
+    used.push([ref, project.groupKeys.size]);
   }
   const encoded = encodeEventRows(rows);
   // Transferred, not copied: it must own its memory (small Buffers share a pool).
@@ -50,33 +147,86 @@ function run(job: EventJob): EventJobResult {
     encoded.lines.byteOffset === 0 && encoded.lines.byteLength === encoded.lines.buffer.byteLength
       ? encoded.lines
       : new Uint8Array(encoded.lines);
-  return {
-    id: job.id,
-    lines,
-    count: encoded.count,
-    links,
-    linkTimes,
-    privacyCounts: privacyCountRows(project.project.id, counters, job.receivedAtMs),
-  };
+  post(
+    {
+      id,
+      kind: 'done',
+      lines,
+      count: encoded.count,
+      links,
+      linkTimes,
+      privacyCounts,
+      errors,
+      accepted,
+      ignored: job.mapped.ignored,
+      missingToken,
+      unknownToken,
+      updates: job.mapped.updates,
+      tokens: [...usedTokens],
+      used,
+    },
+    [lines.buffer as ArrayBuffer],
+  );
 }
 
-parentPort?.on('message', (message: WorkerRequest) => {
-  if (message.type === 'project') {
-    projects.set(message.ref, {
-      project: { id: message.projectId },
-      policy: message.policy as PrivacyPolicy,
-      pseudonymise: createPseudonymiser(Buffer.from(message.pseudonymKey)),
-      groupKeys: new Set(message.groupKeys),
-    });
-    return;
+function handle(message: ToWorker): void {
+  switch (message.type) {
+    case 'init':
+      enrich = enrichStageFromShared(message.geo);
+      return;
+    case 'project':
+      projects.set(message.ref, {
+        project: { id: message.projectId, token: message.token },
+        policy: message.policy as PrivacyPolicy,
+        pseudonymise: createPseudonymiser(Buffer.from(message.pseudonymKey)),
+        groupKeys: new Set(message.groupKeys),
+      });
+      return;
+    case 'token':
+      tokens.set(message.token, { ref: message.ref, atMs: Date.now() });
+      return;
+    case 'wire': {
+      let mapped: MappedRecords;
+      try {
+        mapped = decodeAndMap({
+          ...message.request,
+          decode: {
+            ...message.request.decode,
+            body: message.body
+              ? Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength)
+              : null,
+          },
+        });
+      } catch (error) {
+        if (!isAppError(error)) throw error;
+        post({ id: message.id, kind: 'rejected', code: error.code, message: error.message });
+        return;
+      }
+      jobs.set(message.id, { request: message.request, mapped, fixed: message.fixed });
+      run(message.id);
+      return;
+    }
+    case 'resume':
+    case 'redo':
+      run(message.id);
+      return;
+    case 'release':
+      jobs.delete(message.id);
+      return;
   }
+}
+
+parentPort?.on('message', (message: ToWorker) => {
   try {
-    const result = run(message);
-    parentPort?.postMessage(result, [result.lines.buffer as ArrayBuffer]);
+    handle(message);
   } catch (error) {
-    parentPort?.postMessage({
-      id: message.id,
-      error: error instanceof Error ? error.name : 'Error',
-    });
+    if ('id' in message) {
+      jobs.delete(message.id);
+      post({
+        id: message.id,
+        kind: 'failed',
+        errorName: error instanceof Error ? error.name : 'Error',
+      });
+    }
   }
 });

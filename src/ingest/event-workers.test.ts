@@ -1,122 +1,221 @@
-// The worker pool produces exactly what the pipeline produces on its own thread.
+// The worker pool prepares a request body exactly as the pipeline would on its own thread:
+// same rows, links, counters and errors; bad input fails the same way; project changes apply.
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPseudonymiser,
   DEFAULT_POLICY,
   generateProjectKeys,
   PrivacyCounters,
   ProjectKeyring,
+  type PrivacyPolicy,
 } from '../privacy/index.js';
-import type { ProjectContext } from '../projects/index.js';
+import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
+import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { decodeEventRow } from '../store/row-json.js';
-import type { EnrichedFields } from './enrich-stage.js';
-import { EventWorkerPool } from './event-workers.js';
+import { enrichStageFromShared } from './enrich-stage.js';
+import { GeoLocator } from './enrich/index.js';
+import { EventWorkerPool, type PreparedEvents } from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
-import type { IncomingEvent } from './records.js';
+import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
+import { decodeAndMap, type WireRequest } from './wire-input.js';
 
-const master = randomBytes(32);
-const keyring = ProjectKeyring.open(master, generateProjectKeys(master, 'prj_w'));
-const project = {
-  project: { id: 'prj_w', name: 'w', token: 't', secretHash: 'h', timezone: 'UTC', createdAtMs: 0 },
-  policy: DEFAULT_POLICY,
-  keyring,
-  pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
-  pseudonymiserFor: () => createPseudonymiser(keyring.current('pseudonym').key),
-  groupKeys: new Set(['company']),
-} as unknown as ProjectContext;
+function project(token: string, policy: PrivacyPolicy = DEFAULT_POLICY): ProjectContext {
+  const master = randomBytes(32);
+  const keyring = ProjectKeyring.open(master, generateProjectKeys(master, `prj_${token}`));
+  return {
+    project: {
+      id: `prj_${token}`,
+      name: token,
+      token,
+      secretHash: '',
+      timezone: 'UTC',
+      createdAtMs: 0,
+    },
+    policy,
+    keyring,
+    pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
+    pseudonymiserFor: () => createPseudonymiser(keyring.current('pseudonym').key),
+    groupKeys: new Set<string>(),
+  };
+}
 
-const events: IncomingEvent[] = Array.from({ length: 40 }, (_, i) => ({
-  index: i,
-  token: 't',
+const contexts = new Map<string, ProjectContext>([['tok-a', project('tok-a')]]);
+const directory = {
+  byToken: (token: string) => Promise.resolve(contexts.get(token) ?? null),
+} as unknown as ProjectDirectory;
+
+function request(
+  events: unknown[],
+  mapping: WireRequest['mapping'] = { kind: 'mixpanel-events', importMode: false },
+): WireRequest {
+  return {
+    decode: {
+      body: Buffer.from(
+        'data=' + encodeURIComponent(Buffer.from(JSON.stringify(events)).toString('base64')),
+      ),
+      contentType: 'application/x-www-form-urlencoded',
+      contentEncoding: null,
+      query: {},
+    },
+    limits: { maxBodyBytes: 1e7, maxDecodedBytes: 2e7, maxDepth: 16, maxRecordsPerRequest: 2000 },
+    mapping,
+    context: {
+      source: 'track',
+      clientIp: '81.2.69.142',
+      userAgent:
+        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+      ipMode: 'use-request-ip',
+      receivedAtMs: 1_700_000_000_999,
+    },
+  };
+}
+
+const events = Array.from({ length: 30 }, (_, i) => ({
   event: i % 3 ? 'Viewed' : '$identify',
-  timeMs: 1_700_000_000_000 + i * 1.5,
-  distinctId: `someone${i % 4}@example.com`,
-  insertId: i % 5 ? `ins${i}` : null,
   properties: {
+    token: i === 7 ? 'tok-unknown' : i === 8 ? undefined : 'tok-a',
+    time: 1_700_000_000 + i * 1.5,
+    distinct_id: `someone${i % 4}@example.com`,
     $device_id: `dev-${i % 3}`,
     $user_id: `user-${i % 4}`,
-    $anon_distinct_id: 'anon-1',
+    $insert_id: i % 5 ? `ins${i}` : undefined,
     $current_url: `https://shop.example.com/p/${i}?utm_source=news&email=x@y.com`,
     $referrer: 'https://www.google.com/search?q=secret',
-    company: 'acme',
     note: i % 2 ? 'call me at +44 20 7946 0958' : 'plain',
-    nested: { card: '4111 1111 1111 1111', list: [1, 'a@b.co'] },
+    company: 'acme',
   },
-  geoIp: '81.2.69.142',
-  userAgent: 'Mozilla/5.0',
-}));
-const enriched: EnrichedFields[] = events.map((_, i) => ({
-  browser: 'Chrome',
-  browserVersion: '120',
-  os: i % 2 ? 'Linux' : null,
-  deviceType: 'desktop',
-  countryCode: 'GB',
-  region: 'England',
-  city: 'London',
-  timezone: null,
 }));
 
-const pool = new EventWorkerPool(1, createLogger({ sink: () => undefined }));
+let geo: GeoLocator;
+let pool: EventWorkerPool;
+beforeAll(async () => {
+  geo = await GeoLocator.open();
+  pool = new EventWorkerPool(1, geo.shared(), directory, createLogger({ sink: () => undefined }));
+});
 afterAll(async () => {
   await pool.close();
 });
 
-describe('EventWorkerPool', () => {
-  it('encodes the same rows, links and privacy counts as the inline path', async () => {
-    const privacy = createPrivacyStage();
-    const counters = new PrivacyCounters();
-    const rows = events.map((e, i) =>
-      toEventRow('prj_w', privacy.event(project, e, enriched[i]!, counters), 99),
+/** The same work on this thread, the way IngestPipeline.ingest does it. */
+function inline(req: WireRequest): {
+  rows: ReturnType<typeof toEventRow>[];
+  errors: RecordError[];
+  counts: unknown[];
+} {
+  const mapped = decodeAndMap(req);
+  const enrich = enrichStageFromShared(geo.shared());
+  const privacy = createPrivacyStage();
+  const counters = new PrivacyCounters();
+  const errors: RecordError[] = [...mapped.errors];
+  const rows = [];
+  for (const e of mapped.events) {
+    const ctx = e.token ? contexts.get(e.token) : undefined;
+    if (!e.token) {
+      errors.push({
+        index: e.index,
+        insertId: e.insertId,
+        field: 'properties.token',
+        message: 'missing project token',
+      });
+      continue;
+    }
+    if (!ctx) {
+      errors.push({
+        index: e.index,
+        insertId: e.insertId,
+        field: 'properties.token',
+        message: 'unknown project token',
+      });
+      continue;
+    }
+    rows.push(
+      toEventRow(
+        ctx.project.id,
+        privacy.event(ctx, e, enrich(e, req.context), counters),
+        req.context.receivedAtMs,
+      ),
     );
-    const links = events.flatMap((e, i) =>
-      privacy.event(project, e, enriched[i]!, new PrivacyCounters()).identityLinks.map((l) => ({
-        projectId: 'prj_w',
-        ...l,
-        timeMs: rows[i]!.timeMs,
-      })),
-    );
+  }
+  return {
+    rows,
+    errors,
+    counts: privacyCountRows('prj_tok-a', counters, req.context.receivedAtMs),
+  };
+}
 
-    const result = await pool.run(project, events, enriched, 99);
-    const lines = Buffer.from(result.encoded.lines).toString('utf8').split('\n').filter(Boolean);
-    expect(result.encoded.count).toBe(40);
+const lines = (p: PreparedEvents) =>
+  Buffer.from(p.encoded.lines).toString('utf8').split('\n').filter(Boolean).map(decodeEventRow);
+
+describe('EventWorkerPool', () => {
+  it('prepares the same rows, links, counters and errors as the pipeline does inline', async () => {
+    const req = request(events);
+    const prepared = await pool.prepare(req, null);
+    expect(prepared).not.toBeNull();
+    const want = inline(req);
     // Row JSON keeps times to the millisecond, as the store does.
-    expect(lines.map(decodeEventRow)).toEqual(
-      rows.map((r) => ({
-        ...r,
-        timeMs: Math.round(r.timeMs),
-        receivedAtMs: Math.round(r.receivedAtMs),
-      })),
+    expect(lines(prepared!)).toEqual(
+      want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })),
     );
-    expect(result.identityLinks).toEqual(links);
-    expect(result.privacyCounts).toEqual(privacyCountRows('prj_w', counters, 99));
-    // Nothing raw left the privacy stage.
-    const text = lines.join('\n');
-    // (Quoted or long enough not to occur by chance in a pseudonym or a dedup key.)
+    expect(prepared!.errors).toEqual(want.errors);
+    expect(prepared!.privacyCounts).toEqual(want.counts);
+    expect(prepared!.accepted).toBe(28);
+    expect([prepared!.missingToken, prepared!.unknownToken]).toEqual([1, 1]);
+    expect(prepared!.identityLinks.length).toBeGreaterThan(0);
+    // Nothing raw left the privacy stage (quoted or long enough not to occur in a pseudonym).
+    const text = Buffer.from(prepared!.encoded.lines).toString('utf8');
     for (const raw of [
       'someone1@example.com',
       'x@y.com',
       '7946 0958',
-      '4111 1111',
       '"dev-1"',
       '"acme"',
       'q=secret',
-      '"user-1"',
     ]) {
       expect(text).not.toContain(raw);
     }
   });
 
-  it('sees group keys learnt after the project was sent', async () => {
-    const one = [{ ...events[1]!, properties: { team: 'blue' } }];
-    const before = await pool.run(project, one, [enriched[1]!], 1);
-    project.groupKeys.add('team');
-    const after = await pool.run(project, one, [enriched[1]!], 1);
-    const team = (r: typeof before) =>
-      decodeEventRow(Buffer.from(r.encoded.lines).toString('utf8').trim()).properties.team;
-    expect(team(before)).toBe('blue');
-    expect(team(after)).toBe(project.pseudonymise.group('team', 'blue'));
+  it('rejects a body that cannot be decoded exactly as the wire layer does', async () => {
+    const req = request([]);
+    req.decode.body = Buffer.from('data=%%%not-base64');
+    const fromWorker = await pool.prepare(req, null).catch((e: unknown) => e);
+    let inlineError: unknown;
+    try {
+      decodeAndMap(req);
+    } catch (e) {
+      inlineError = e;
+    }
+    expect(isAppError(fromWorker) && isAppError(inlineError)).toBe(true);
+    expect(fromWorker).toMatchObject({
+      code: (inlineError as { code: string }).code,
+      message: (inlineError as Error).message,
+    });
+  });
+
+  it('applies a policy change and new group keys to the next request', async () => {
+    const one = [
+      {
+        event: 'Viewed',
+        properties: { token: 'tok-a', distinct_id: 'x', note: 'hello', team: 'blue' },
+      },
+    ];
+    const before = lines((await pool.prepare(request(one), null))!)[0]!;
+    expect(before.properties).toMatchObject({ note: 'hello', team: 'blue' });
+    // A policy change makes a new project context; a group profile adds a group key.
+    const changed = project('tok-a', { ...DEFAULT_POLICY, properties: { note: 'drop' } });
+    changed.groupKeys.add('team');
+    contexts.set('tok-a', changed);
+    const after = lines((await pool.prepare(request(one), null))!)[0]!;
+    expect(after.properties).not.toHaveProperty('note');
+    expect(after.properties.team).toBe(changed.pseudonymise.group('team', 'blue'));
+  });
+
+  it('answers null when every worker is full, so that the caller does the work', async () => {
+    const busy = Array.from({ length: 8 }, () => pool.prepare(request(events), null));
+    expect(await pool.prepare(request(events), null)).toBeNull();
+    await Promise.all(busy);
   });
 });

@@ -1,110 +1,122 @@
-// A pool of worker threads for the CPU-heavy part of event ingestion (privacy stage, store rows,
-// row JSON), so that the thread serving HTTP only decodes requests and writes the log.
+// Worker threads for the CPU-heavy part of ingestion: a request body goes to a worker, which
+// decodes it and runs enrichment, the privacy stage and row encoding for its events; the thread
+// serving HTTP only answers requests and writes the ingest log.
 import os from 'node:os';
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { AppError } from '../shared/errors.js';
+import { AppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import type { ProjectContext } from '../projects/index.js';
+import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
 import type { EncodedEventRows, IdentityLink, PrivacyCountRow } from '../store/types.js';
-import type { EnrichedFields } from './enrich-stage.js';
-import type { IncomingEvent } from './records.js';
+import type { GeoShared } from './enrich/index.js';
+import type { IncomingProfileUpdate, RecordError } from './records.js';
+import type { WireRequest } from './wire-input.js';
 
-/** The part of an IncomingEvent the privacy stage reads (never the transient IP or user agent). */
-export type WorkerEvent = Pick<
-  IncomingEvent,
-  'event' | 'timeMs' | 'distinctId' | 'insertId' | 'properties'
->;
-
-/** Main → worker: a project's privacy state, sent once per project context and worker. */
-export interface ProjectMessage {
-  type: 'project';
-  ref: number;
-  projectId: string;
-  policy: unknown;
-  pseudonymKey: Uint8Array;
-  groupKeys: string[];
-}
-
-/** Main → worker: one request's events for one project. */
-export interface EventJob {
-  type: 'events';
-  id: number;
-  project: number;
-  groupKeys: string[];
-  events: WorkerEvent[];
-  enriched: EnrichedFields[];
-  receivedAtMs: number;
-}
-
-export type WorkerRequest = ProjectMessage | EventJob;
+/** Main → worker. */
+export type ToWorker =
+  | { type: 'init'; geo: GeoShared }
+  | {
+      type: 'project';
+      ref: number;
+      projectId: string;
+      token: string;
+      policy: unknown;
+      pseudonymKey: Uint8Array;
+      groupKeys: string[];
+    }
+  | { type: 'token'; token: string; ref: number | null }
+  | {
+      type: 'wire';
+      id: number;
+      /** The request without its body, which travels as `body` (a copy the worker owns). */
+      request: WireRequest;
+      body: Uint8Array | null;
+      fixed: number | null;
+    }
+  | { type: 'resume' | 'redo' | 'release'; id: number };
 
 /** Worker → main. */
-export interface EventJobResult {
-  id: number;
+export type FromWorker =
+  | { id: number; kind: 'rejected'; code: ErrorCode; message: string }
+  | { id: number; kind: 'failed'; errorName: string }
+  | { id: number; kind: 'needs'; tokens: string[] }
+  | ({ id: number; kind: 'done' } & WorkerResult);
+
+/** What a worker made of a request. */
+export interface WorkerResult {
   lines: Uint8Array;
   count: number;
-  /** alias, canonical, alias, canonical, … (pseudonyms), with one time per pair. */
+  /** projectId, alias, canonical, … (pseudonyms), with one time per triple. */
   links: string[];
   linkTimes: number[];
   privacyCounts: PrivacyCountRow[];
+  /** Decoding errors, then the events' project resolution errors, in record order. */
+  errors: RecordError[];
+  accepted: number;
+  ignored: number;
+  missingToken: number;
+  unknownToken: number;
+  /** Profile updates, left to the pipeline (the vault lives on the main thread). */
+  updates: IncomingProfileUpdate[];
+  /** Tokens the worker resolved, with the project reference it used (null: unknown). */
+  tokens: [string, number | null][];
+  /** Project references used, with the number of group keys the worker knew for each. */
+  used: [number, number][];
 }
 
-/** What the pipeline gets back for a job. */
-export interface EncodedEvents {
+/** The events of a request, ready for the writer, and what is left for the pipeline. */
+export interface PreparedEvents {
   encoded: EncodedEventRows;
   identityLinks: IdentityLink[];
   privacyCounts: PrivacyCountRow[];
+  errors: RecordError[];
+  accepted: number;
+  ignored: number;
+  missingToken: number;
+  unknownToken: number;
+  updates: IncomingProfileUpdate[];
 }
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, { resolve: (r: EventJobResult) => void; reject: (e: unknown) => void }>;
+  /** Per job: who gets the next message about it. */
+  waiting: Map<number, { resolve: (message: FromWorker) => void; reject: (e: unknown) => void }>;
   projects: Set<number>;
 }
 
-const SAMPLE_MS = 100;
-/** Event-loop utilisation above which this thread hands work to idle workers. */
-const BUSY_UTILISATION = 0.5;
+/** Jobs a worker may hold at once; past that, the request is processed on the calling thread. */
+const MAX_JOBS_PER_WORKER = 8;
 
 /**
- * Worker threads to use by default: one per core beyond two. One core serves HTTP and writes the
- * log, one loads it into DuckDB; handing events to a worker costs CPU in all (they are copied),
- * which pays only when cores would otherwise sit idle.
+ * Worker threads to use by default: one per core but one (which serves HTTP and writes the log).
+ * A request body is copied to the worker, which is cheap next to decoding and scanning it.
  */
 export function defaultEventWorkers(): number {
-  return Math.max(0, os.availableParallelism() - 2);
+  const cores = os.availableParallelism();
+  return cores < 2 ? 0 : cores - 1;
 }
 
 /**
- * Runs event jobs on `size` worker threads, each job on the least busy one. The workers hold each
- * project's pseudonym key and policy (sent once per project context: a changed policy is a new
- * context) and nothing else; a worker that fails is replaced and its jobs fail with a 503.
+ * Runs requests on `size` worker threads, each on the least busy one that has room (or none: the
+ * caller then does the work itself). The workers hold, per project, its pseudonym key, token and
+ * policy, sent when first needed; after each job the main thread checks that what a worker used is
+ * still current (a policy change is a new project context; group keys only grow) and has the job
+ * redone if not, so that a change applies to every request that completes after it.
  */
 export class EventWorkerPool {
   private readonly slots: (Slot | null)[];
   private readonly refs = new WeakMap<ProjectContext, number>();
+  private readonly contexts = new Map<number, ProjectContext>();
   private nextRef = 1;
   private nextJob = 1;
   private closed = false;
-  /** Event-loop utilisation of this thread over the last sampling period. */
-  private utilisation = 0;
-  private lastSample: EventLoopUtilization = performance.eventLoopUtilization();
-  private readonly sampler: NodeJS.Timeout | null = null;
 
   constructor(
     size: number,
+    private readonly geo: GeoShared,
+    private readonly projects: ProjectDirectory,
     private readonly logger: Logger,
   ) {
     this.slots = Array.from({ length: size }, () => null);
-    if (size > 0) {
-      this.sampler = setInterval(() => {
-        const now = performance.eventLoopUtilization();
-        this.utilisation = performance.eventLoopUtilization(now, this.lastSample).utilization;
-        this.lastSample = now;
-      }, SAMPLE_MS);
-      this.sampler.unref();
-    }
   }
 
   get size(): number {
@@ -112,82 +124,95 @@ export class EventWorkerPool {
   }
 
   /**
-   * Whether a job should go to a worker now. Handing events over costs more CPU in all than doing
-   * them here (they are copied to the worker), so work moves only while this thread is busy and a
-   * worker is free: each thread then takes what it can, and on two cores the main thread stays
-   * responsive without the copies eating the cycles they were meant to free.
+   * Decodes and prepares a request on a worker; null when every worker is busy (or there are
+   * none), and the caller should do it itself. Throws the wire layer's AppError for bad input.
    */
-  shouldOffload(): boolean {
-    if (this.closed || this.slots.length === 0 || this.utilisation < BUSY_UTILISATION) return false;
-    return this.slots.some((slot) => slot === null || slot.pending.size === 0);
+  async prepare(
+    request: WireRequest,
+    fixed: ProjectContext | null,
+  ): Promise<PreparedEvents | null> {
+    if (this.closed) return null;
+    const slot = this.pick();
+    if (!slot) return null;
+    const id = this.nextJob++;
+    try {
+      return await this.converse(slot, id, request, fixed);
+    } finally {
+      if (slot.waiting.has(id)) {
+        this.finish(slot, id);
+        slot.worker.postMessage({ type: 'release', id } satisfies ToWorker);
+      }
+    }
   }
 
-  /** Runs the privacy stage and row encoding of `events` (all of `project`) on a worker. */
-  async run(
-    project: ProjectContext,
-    events: readonly IncomingEvent[],
-    enriched: readonly EnrichedFields[],
-    receivedAtMs: number,
-  ): Promise<EncodedEvents> {
-    if (this.closed)
-      throw new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly');
-    const slot = this.pick();
-    let ref = this.refs.get(project);
-    if (ref === undefined) this.refs.set(project, (ref = this.nextRef++));
-    if (!slot.projects.has(ref)) {
-      const message: ProjectMessage = {
-        type: 'project',
-        ref,
-        projectId: project.project.id,
-        policy: project.policy,
-        pseudonymKey: new Uint8Array(project.keyring.current('pseudonym').key),
-        groupKeys: [...project.groupKeys],
-      };
-      slot.worker.postMessage(message);
-      slot.projects.add(ref);
+  private async converse(
+    slot: Slot,
+    id: number,
+    request: WireRequest,
+    fixed: ProjectContext | null,
+  ): Promise<PreparedEvents> {
+    const fixedRef = fixed ? this.ensureProject(slot, fixed) : null;
+    const body = request.decode.body;
+    let reply = await this.send(
+      slot,
+      id,
+      {
+        type: 'wire',
+        id,
+        request: { ...request, decode: { ...request.decode, body: null } },
+        // A copy: the worker then owns it (Fastify keeps the request's buffer).
+        body: body ? new Uint8Array(body) : null,
+        fixed: fixedRef,
+      },
+      true,
+    );
+    for (;;) {
+      switch (reply.kind) {
+        case 'rejected':
+          throw new AppError(reply.code, reply.message);
+        case 'failed':
+          throw new Error(`event worker failed: ${reply.errorName}`);
+        case 'needs':
+          for (const token of reply.tokens) {
+            const project = await this.projects.byToken(token);
+            const ref = project ? this.ensureProject(slot, project) : null;
+            slot.worker.postMessage({ type: 'token', token, ref } satisfies ToWorker);
+          }
+          reply = await this.send(slot, id, { type: 'resume', id });
+          continue;
+        case 'done': {
+          if (await this.stale(slot, reply)) {
+            reply = await this.send(slot, id, { type: 'redo', id });
+            continue;
+          }
+          const identityLinks: IdentityLink[] = [];
+          for (let i = 0; i < reply.linkTimes.length; i++) {
+            identityLinks.push({
+              projectId: reply.links[3 * i] as string,
+              aliasId: reply.links[3 * i + 1] as string,
+              canonicalId: reply.links[3 * i + 2] as string,
+              timeMs: reply.linkTimes[i] as number,
+            });
+          }
+          return {
+            encoded: { lines: reply.lines, count: reply.count },
+            identityLinks,
+            privacyCounts: reply.privacyCounts,
+            errors: reply.errors,
+            accepted: reply.accepted,
+            ignored: reply.ignored,
+            missingToken: reply.missingToken,
+            unknownToken: reply.unknownToken,
+            updates: reply.updates,
+          };
+        }
+      }
     }
-    const job: EventJob = {
-      type: 'events',
-      id: this.nextJob++,
-      project: ref,
-      groupKeys: [...project.groupKeys],
-      events: events.map((e) => ({
-        event: e.event,
-        timeMs: e.timeMs,
-        distinctId: e.distinctId,
-        insertId: e.insertId,
-        properties: e.properties,
-      })),
-      enriched: enriched as EnrichedFields[],
-      receivedAtMs,
-    };
-    const result = await new Promise<EventJobResult>((resolve, reject) => {
-      // A worker keeps the process alive only while it has work (the CLI importer has no server).
-      if (slot.pending.size === 0) slot.worker.ref();
-      slot.pending.set(job.id, { resolve, reject });
-      slot.worker.postMessage(job);
-    });
-    const projectId = project.project.id;
-    const identityLinks: IdentityLink[] = [];
-    for (let i = 0; i < result.linkTimes.length; i++) {
-      identityLinks.push({
-        projectId,
-        aliasId: result.links[2 * i] as string,
-        canonicalId: result.links[2 * i + 1] as string,
-        timeMs: result.linkTimes[i] as number,
-      });
-    }
-    return {
-      encoded: { lines: result.lines, count: result.count },
-      identityLinks,
-      privacyCounts: result.privacyCounts,
-    };
   }
 
   /** Stops the workers (jobs still running fail). */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.sampler) clearInterval(this.sampler);
     await Promise.all(
       this.slots.map(async (slot, i) => {
         this.slots[i] = null;
@@ -196,17 +221,76 @@ export class EventWorkerPool {
     );
   }
 
-  private pick(): Slot {
-    let best = -1;
-    for (let i = 0; i < this.slots.length; i++) {
-      const slot = this.slots[i];
-      if (!slot) {
-        best = i;
-        break;
+  /** Whether the worker used a project state that has changed since (then told the new one). */
+  private async stale(slot: Slot, result: WorkerResult): Promise<boolean> {
+    let stale = false;
+    for (const [token, ref] of result.tokens) {
+      const project = await this.projects.byToken(token);
+      const current = project ? this.ensureProject(slot, project) : null;
+      if (current !== ref) {
+        slot.worker.postMessage({ type: 'token', token, ref: current } satisfies ToWorker);
+        stale = true;
       }
-      if (best === -1 || slot.pending.size < (this.slots[best]?.pending.size ?? Infinity)) best = i;
     }
-    return this.slots[best] ?? this.spawn(best);
+    for (const [ref, groupKeys] of result.used) {
+      const project = this.contexts.get(ref);
+      if (project && project.groupKeys.size !== groupKeys) {
+        slot.worker.postMessage(this.projectMessage(ref, project));
+        stale = true;
+      }
+    }
+    return stale;
+  }
+
+  private projectMessage(ref: number, project: ProjectContext): ToWorker {
+    return {
+      type: 'project',
+      ref,
+      projectId: project.project.id,
+      token: project.project.token,
+      policy: project.policy,
+      pseudonymKey: new Uint8Array(project.keyring.current('pseudonym').key),
+      groupKeys: [...project.groupKeys],
+    };
+  }
+
+  /** The project's reference, sent to the worker if it does not have it yet. */
+  private ensureProject(slot: Slot, project: ProjectContext): number {
+    let ref = this.refs.get(project);
+    if (ref === undefined) {
+      ref = this.nextRef++;
+      this.refs.set(project, ref);
+      this.contexts.set(ref, project);
+    }
+    if (!slot.projects.has(ref)) {
+      slot.worker.postMessage(this.projectMessage(ref, project));
+      slot.projects.add(ref);
+    }
+    return ref;
+  }
+
+  private send(slot: Slot, id: number, message: ToWorker, first = false): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      // A worker keeps the process alive only while it has work (the CLI has no server).
+      if (first && slot.waiting.size === 0) slot.worker.ref();
+      slot.waiting.set(id, { resolve, reject });
+      slot.worker.postMessage(message);
+    });
+  }
+
+  private finish(slot: Slot, id: number): void {
+    slot.waiting.delete(id);
+    if (slot.waiting.size === 0) slot.worker.unref();
+  }
+
+  private pick(): Slot | null {
+    let best: Slot | null = null;
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[i] ?? this.spawn(i);
+      if (slot.waiting.size >= MAX_JOBS_PER_WORKER) continue;
+      if (best === null || slot.waiting.size < best.waiting.size) best = slot;
+    }
+    return best;
   }
 
   private spawn(index: number): Slot {
@@ -222,7 +306,8 @@ export class EventWorkerPool {
         )
       : new Worker(new URL('./event-worker.js', import.meta.url));
     worker.unref();
-    const slot: Slot = { worker, pending: new Map(), projects: new Set() };
+    const slot: Slot = { worker, waiting: new Map(), projects: new Set() };
+    worker.postMessage({ type: 'init', geo: this.geo } satisfies ToWorker);
     const fail = (error: unknown): void => {
       if (this.slots[index] === slot) this.slots[index] = null;
       const failure = new AppError(
@@ -232,26 +317,21 @@ export class EventWorkerPool {
           cause: error,
         },
       );
-      for (const p of slot.pending.values()) p.reject(failure);
-      slot.pending.clear();
+      for (const w of slot.waiting.values()) w.reject(failure);
+      slot.waiting.clear();
     };
-    worker.on('message', (result: EventJobResult | { id: number; error: string }) => {
-      const p = slot.pending.get(result.id);
-      if (!p) return;
-      slot.pending.delete(result.id);
-      if (slot.pending.size === 0) slot.worker.unref();
-      if ('error' in result) p.reject(new Error(`event worker failed: ${result.error}`));
-      else p.resolve(result);
+    worker.on('message', (message: FromWorker) => {
+      const w = slot.waiting.get(message.id);
+      if (!w) return;
+      // The job stays registered until `finish`: later replies about it reuse its place.
+      w.resolve(message);
+      if (message.kind === 'rejected' || message.kind === 'failed') this.finish(slot, message.id);
     });
     worker.on('error', (error) => {
       this.logger.error('event worker failed', { errorName: error.name });
       fail(error);
     });
-    worker.on('exit', (code) => {
-      if (!this.closed && code !== 0)
-        this.logger.error('event worker exited', { code: String(code) });
-      fail(new Error('event worker exited'));
-    });
+    worker.on('exit', () => fail(new Error('event worker exited')));
     this.slots[index] = slot;
     return slot;
   }

@@ -14,11 +14,14 @@ import type {
 } from './records.js';
 import { toEventRow } from './rows.js';
 import type { GroupCommitWriter } from './writer.js';
-import type { EventWorkerPool } from './event-workers.js';
-import type { EnrichedFields } from './enrich-stage.js';
+import type { EventWorkerPool, PreparedEvents } from './event-workers.js';
+import { decodeAndMap, type WireRequest } from './wire-input.js';
 
-/** Requests with fewer events are processed on the calling thread. */
-const WORKER_MIN_EVENTS = 16;
+/**
+ * Bodies smaller than this are decoded on the calling thread, where a round trip to a worker
+ * would cost more than it saves (a mixpanel-browser event is about 1 KB as sent).
+ */
+const WORKER_MIN_BODY_BYTES = 8 * 1024;
 
 /** What happened to a request's records. */
 export interface IngestOutcome {
@@ -43,11 +46,13 @@ export interface IngestInput {
   exclusive?: boolean;
   /** Project already established by credentials (`/import` Basic auth); tokens then not needed. */
   projectId?: string;
+  /** Events prepared by a worker thread (`events` is then empty; `errors` includes theirs). */
+  prepared?: PreparedEvents;
 }
 
 export interface PipelineDeps {
   projects: ProjectDirectory;
-  /** Worker threads for the privacy stage of large requests; without it, all runs here. */
+  /** Worker threads for the decoding and privacy stage of request bodies; without, all runs here. */
   workers?: EventWorkerPool;
   /** The opt-in PII vault (used only by projects whose policy enables it). */
   vault: VaultService;
@@ -63,6 +68,43 @@ export interface PipelineDeps {
  */
 export class IngestPipeline {
   constructor(private readonly deps: PipelineDeps) {}
+
+  /**
+   * A request body from an ingest route: decoded, then ingested. Large bodies with events are
+   * decoded and prepared (enrichment, privacy stage, rows) on a worker thread when one is free;
+   * the outcome and the errors are the same as on this thread. Throws the wire layer's 4xx
+   * AppError for a body that cannot be decoded.
+   */
+  async ingestWire(
+    request: WireRequest,
+    options: { projectId?: string } = {},
+  ): Promise<IngestOutcome> {
+    const workers = this.deps.workers;
+    const body = request.decode.body;
+    if (
+      workers &&
+      workers.size > 0 &&
+      request.mapping.kind !== 'mixpanel-profiles' &&
+      body !== null &&
+      body.length >= WORKER_MIN_BODY_BYTES
+    ) {
+      const fixed = options.projectId ? await this.deps.projects.byId(options.projectId) : null;
+      const prepared = await workers.prepare(request, fixed);
+      if (prepared) {
+        return this.ingest({
+          events: [],
+          updates: prepared.updates,
+          errors: prepared.errors,
+          ignored: prepared.ignored,
+          context: request.context,
+          projectId: options.projectId,
+          prepared,
+        });
+      }
+    }
+    const mapped = decodeAndMap(request);
+    return this.ingest({ ...mapped, context: request.context, projectId: options.projectId });
+  }
 
   async ingest(input: IngestInput): Promise<IngestOutcome> {
     const errors = [...input.errors];
@@ -130,26 +172,12 @@ export class IngestPipeline {
       if (!counters) countersByProject.set(project.project.id, (counters = new PrivacyCounters()));
       return counters;
     };
-    // Large requests go to the worker threads (one job per project) while this thread is busy;
-    // small ones are done here, where a round trip to a worker would cost more than it saves.
-    const workers = this.deps.workers;
-    const offload =
-      workers !== undefined && input.events.length >= WORKER_MIN_EVENTS && workers.shouldOffload();
-    const jobs = new Map<ProjectContext, { events: IncomingEvent[]; enriched: EnrichedFields[] }>();
     for (const event of input.events) {
       // Known tokens resolve without a trip through the microtask queue.
       const known = event.token === null || fixed ? undefined : tokens.get(event.token);
       const project = known ?? (await resolve(event.token, event.index, event.insertId));
       if (!project) continue;
       const enriched = this.deps.enrich(event, input.context);
-      if (offload) {
-        let job = jobs.get(project);
-        if (!job) jobs.set(project, (job = { events: [], enriched: [] }));
-        job.events.push(event);
-        job.enriched.push(enriched);
-        accepted++;
-        continue;
-      }
       const clean = this.deps.privacy.event(project, event, enriched, countersFor(project));
       const row = toEventRow(project.project.id, clean, input.context.receivedAtMs);
       batch.events.push(row);
@@ -163,17 +191,15 @@ export class IngestPipeline {
       }
       accepted++;
     }
-    if (workers && jobs.size > 0) {
-      const done = await Promise.all(
-        [...jobs].map(([project, job]) =>
-          workers.run(project, job.events, job.enriched, input.context.receivedAtMs),
-        ),
-      );
-      for (const result of done) {
-        (batch.encodedEvents ??= []).push(result.encoded);
-        for (const link of result.identityLinks) batch.identityLinks.push(link);
-        for (const count of result.privacyCounts) batch.privacyCounts.push(count);
-      }
+    // Events a worker already prepared (see ingestWire).
+    const prepared = input.prepared;
+    if (prepared) {
+      (batch.encodedEvents ??= []).push(prepared.encoded);
+      for (const link of prepared.identityLinks) batch.identityLinks.push(link);
+      for (const count of prepared.privacyCounts) batch.privacyCounts.push(count);
+      accepted += prepared.accepted;
+      missingToken += prepared.missingToken;
+      unknownToken += prepared.unknownToken;
     }
     for (const update of input.updates) {
       const project = await resolve(update.token, update.index, null);

@@ -2,6 +2,7 @@
 // Every value that came from the request (event names, property keys, filter values, times)
 // enters as a bound parameter; the only text is written here.
 import { DAY_MS, HOUR_MS, type BucketUnit, type LocalClock } from './clock.js';
+import type { QueryRows } from './rows.js';
 import { PERCENTILES, type MathKind } from './model.js';
 import type {
   EventNamesPlan,
@@ -32,11 +33,14 @@ import {
   type SqlNode,
 } from './sql.js';
 
-/** One statement of a compiled query; `name` tells the format stage what its rows are. */
-export interface CompiledStatement {
-  name: string;
-  sql: SqlNode;
-}
+/**
+ * One statement of a compiled query; `name` tells the format stage what its rows are. A statement
+ * may be built from the rows of the statements before it (a sample's edge found first, so that the
+ * next statement can bind it and let the database prune by it).
+ */
+export type CompiledStatement =
+  | { name: string; sql: SqlNode }
+  | { name: string; build: (earlier: ReadonlyMap<string, QueryRows>) => SqlNode };
 
 export interface CompiledQuery {
   statements: CompiledStatement[];
@@ -463,29 +467,45 @@ export const DISCOVERY_COLUMNS = [
   'lib',
 ] as const;
 
+/**
+ * Properties of the most recent events: those at or after the time of the `sampleSize`-th most
+ * recent one (all of them when there are fewer). The edge is found first on the time column
+ * alone, then bound, so that only the sampled rows are read in full; one statement then counts
+ * the typed columns (one row per column, `type` = 'column', plus the sample size as key '') and
+ * the JSON keys by type.
+ */
 function compileEventProperties(p: EventPropertiesPlan): CompiledQuery {
-  const recent = {
-    name: 'recent',
-    body: sql`SELECT e.* FROM events e WHERE ${discoveryWhere(p, p.event)} ORDER BY e.time DESC, e.dedup_key DESC LIMIT ${param.bigint(p.sampleSize)}`,
-    materialize: true,
-  };
+  const where = discoveryWhere(p, p.event);
   const typeName = call('json_type_name', raw('j.type'));
-  const counts = join(
-    DISCOVERY_COLUMNS.map((c) => sql`count(${ident(c)}) AS ${ident(c)}`),
-    ', ',
+  const columnCounts = DISCOVERY_COLUMNS.map(
+    (c) => sql`SELECT '${raw(c)}' AS key, 'column' AS type, count(${ident(c)}) AS n FROM recent`,
   );
+  const columns = raw(['e.properties', ...DISCOVERY_COLUMNS.map((c) => `e.${c}`)].join(', '));
   return {
     statements: [
       {
-        name: 'columns',
-        sql: withCtes([recent], sql`SELECT count(*) AS sampled, ${counts} FROM recent`),
+        name: 'edge',
+        sql: sql`SELECT ${call('epoch_ms', raw('e.time'))} AS t FROM events e WHERE ${where} ORDER BY e.time DESC LIMIT 1 OFFSET ${param.bigint(p.sampleSize - 1)}`,
       },
       {
-        name: 'json',
-        sql: withCtes(
-          [recent],
-          sql`SELECT j.key AS key, ${typeName} AS type, count(*) AS n FROM recent r, ${jsonEach(raw('r.properties'), 'j')} WHERE ${typeName} <> 'null' GROUP BY j.key, ${typeName}`,
-        ),
+        name: 'properties',
+        build: (earlier) => {
+          const edge = earlier.get('edge')?.rows[0]?.[0];
+          const since =
+            edge === undefined || edge === null
+              ? raw('TRUE')
+              : sql`e.time >= ${param.timestamp(Number(edge))}`;
+          return withCtes(
+            [
+              {
+                name: 'recent',
+                body: sql`SELECT ${columns} FROM events e WHERE ${where} AND ${since}`,
+                materialize: true,
+              },
+            ],
+            sql`SELECT '' AS key, 'sampled' AS type, count(*) AS n FROM recent UNION ALL ${join(columnCounts, ' UNION ALL ')} UNION ALL SELECT j.key AS key, ${typeName} AS type, count(*) AS n FROM recent r, ${jsonEach(raw('r.properties'), 'j')} WHERE ${typeName} <> 'null' GROUP BY j.key, ${typeName}`,
+          );
+        },
       },
     ],
   };

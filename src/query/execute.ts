@@ -2,12 +2,9 @@
 // QueryExecutor port, under one deadline and one row budget for the whole query.
 import type { CompiledQuery } from './compile.js';
 import type { Dialect, RenderedSql } from './dialect.js';
+import type { QueryRows } from './rows.js';
 
-/** Rows as plain JS values: numbers, bigints, strings, booleans, null. */
-export interface QueryRows {
-  columns: string[];
-  rows: unknown[][];
-}
+export type { QueryRows } from './rows.js';
 
 export interface RunOptions {
   /** Epoch ms after which the statement is cancelled (QUERY_TIMEOUT). */
@@ -30,11 +27,6 @@ export interface ExecutedQuery {
   rowCount: number;
 }
 
-/** Rows as objects keyed by column name. */
-export function rowObjects(rows: QueryRows): Record<string, unknown>[] {
-  return rows.rows.map((row) => Object.fromEntries(rows.columns.map((c, i) => [c, row[i]])));
-}
-
 /** Runs the statements one after the other; the deadline and the row budget are shared. */
 export async function execute(
   compiled: CompiledQuery,
@@ -45,7 +37,8 @@ export async function execute(
   const results = new Map<string, QueryRows>();
   let rowCount = 0;
   for (const statement of compiled.statements) {
-    const rows = await executor.run(dialect.render(statement.sql), {
+    const tree = 'sql' in statement ? statement.sql : statement.build(results);
+    const rows = await executor.run(dialect.render(tree), {
       deadlineMs: options.deadlineMs,
       maxRows: options.maxRows - rowCount,
     });

@@ -2,7 +2,8 @@
 // dense, labelled intervals; breakdown rows in rank order; counts as numbers; empty cells filled.
 import { bucketLabel } from './clock.js';
 import { SEGMENT_NOT_SET, SEGMENT_OTHER, SEGMENT_VALUE, DISCOVERY_COLUMNS } from './compile.js';
-import { rowObjects, type ExecutedQuery, type QueryRows } from './execute.js';
+import type { ExecutedQuery } from './execute.js';
+import { rowObjects, type QueryRows } from './rows.js';
 import {
   COLUMN_PROPERTY_NAMES,
   isQueryableJsonKey,
@@ -74,7 +75,7 @@ export interface EventNamesResult {
 export type JsonTypeName = 'string' | 'number' | 'boolean' | 'array' | 'object';
 
 export interface EventPropertiesResult {
-  /** Events inspected (the most recent ones, up to the sample size). */
+  /** Events inspected: the most recent ones (those at or after the time of the sample-size-th). */
   sampled_events: number;
   properties: {
     property: string;
@@ -243,15 +244,23 @@ function formatRetention(
   return { cohorts };
 }
 
-function formatEventProperties(
-  limit: number,
-  columns: QueryRows | undefined,
-  json: QueryRows | undefined,
-): EventPropertiesResult {
+function formatEventProperties(limit: number, rows: QueryRows | undefined): EventPropertiesResult {
   const props: EventPropertiesResult['properties'] = [];
-  const head = columns ? rowObjects(columns)[0] : undefined;
+  const byKey = new Map<string, { type: JsonTypeName; count: number }[]>();
+  let sampled = 0;
+  const columnCounts = new Map<string, number>();
+  for (const row of rows ? rowObjects(rows) : []) {
+    const key = String(row.key);
+    if (row.type === 'sampled') sampled = count(row.n);
+    else if (row.type === 'column') columnCounts.set(key, count(row.n));
+    else if (isQueryableJsonKey(key)) {
+      const list = byKey.get(key) ?? [];
+      list.push({ type: String(row.type) as JsonTypeName, count: count(row.n) });
+      byKey.set(key, list);
+    }
+  }
   for (const column of DISCOVERY_COLUMNS) {
-    const n = count(head?.[column]);
+    const n = columnCounts.get(column) ?? 0;
     if (n > 0)
       props.push({
         property: COLUMN_PROPERTY_NAMES[column],
@@ -259,14 +268,6 @@ function formatEventProperties(
         count: n,
         types: [{ type: 'string', count: n }],
       });
-  }
-  const byKey = new Map<string, { type: JsonTypeName; count: number }[]>();
-  for (const row of json ? rowObjects(json) : []) {
-    const key = String(row.key);
-    if (!isQueryableJsonKey(key)) continue;
-    const list = byKey.get(key) ?? [];
-    list.push({ type: String(row.type) as JsonTypeName, count: count(row.n) });
-    byKey.set(key, list);
   }
   for (const [key, types] of byKey) {
     types.sort((a, b) => b.count - a.count || compareUtf8(a.type, b.type));
@@ -278,7 +279,7 @@ function formatEventProperties(
     });
   }
   props.sort((a, b) => b.count - a.count || compareUtf8(a.property, b.property));
-  return { sampled_events: count(head?.sampled), properties: props.slice(0, limit) };
+  return { sampled_events: sampled, properties: props.slice(0, limit) };
 }
 
 /** Shapes the rows of an executed plan into the response for `query`. */
@@ -297,11 +298,7 @@ export function format(query: Query, p: Plan, executed: ExecutedQuery): QueryRes
         ),
       };
     case 'event_properties':
-      return formatEventProperties(
-        p.limit,
-        executed.results.get('columns'),
-        executed.results.get('json'),
-      );
+      return formatEventProperties(p.limit, executed.results.get('properties'));
     case 'property_values':
       return {
         values: rowObjects(executed.results.get('values') ?? { columns: [], rows: [] }).map(

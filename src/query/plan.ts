@@ -44,7 +44,7 @@ export interface PlanContext {
 export interface PlanLimits {
   /** Largest number of result cells (series × breakdown rows × buckets, cohorts × periods). */
   maxCells: number;
-  /** Events inspected by `event_properties` (the most recent ones). */
+  /** Events inspected by `event_properties`: the most recent ones (ties at the edge included). */
   propertySampleSize: number;
 }
 

@@ -521,17 +521,10 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
       return out;
     }
     case 'event_properties': {
-      const sample = discoveryEvents(query, data, events)
-        .sort((a, b) =>
-          b.timeMs !== a.timeMs
-            ? b.timeMs - a.timeMs
-            : b.dedupKey > a.dedupKey
-              ? 1
-              : b.dedupKey < a.dedupKey
-                ? -1
-                : 0,
-        )
-        .slice(0, data.propertySampleSize);
+      // The most recent events: at or after the time of the N-th most recent one.
+      const candidates = discoveryEvents(query, data, events).sort((a, b) => b.timeMs - a.timeMs);
+      const edge = candidates[data.propertySampleSize - 1]?.timeMs;
+      const sample = edge === undefined ? candidates : candidates.filter((e) => e.timeMs >= edge);
       const props: EventPropertiesResult['properties'] = [];
       for (const [column, field] of Object.entries(COLUMN_FIELDS)) {
         const n = sample.filter((e) => e[field] !== null).length;

@@ -1,4 +1,5 @@
 // Server configuration: parsed once at start-up from flags and environment into one object.
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from './errors.js';
@@ -31,7 +32,7 @@ export interface ServerConfig {
     duckdbCheckpointThreshold: string | undefined;
     /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
     ingestLoadDelayMs: number;
-    /** Worker threads for the privacy stage of large requests; undefined = one per core beyond two. */
+    /** Worker threads that decode and prepare large request bodies; undefined = one per core but one. */
     ingestWorkers: number | undefined;
   };
   /** Analytics queries: guards. */
@@ -42,6 +43,8 @@ export interface ServerConfig {
     concurrency: number;
     /** Most result cells (series × breakdown rows × intervals) a query may ask for. */
     maxCells: number;
+    /** DuckDB worker threads while queries run (the store keeps fewer otherwise). */
+    threads: number;
   };
   /** PEM files for HTTPS; both set or neither (plain HTTP, e.g. behind a TLS proxy). */
   tls: { certFile: string; keyFile: string } | null;
@@ -75,6 +78,7 @@ const schema = z.object({
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
+  queryThreads: intFromEnv.optional(),
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
   masterKeyHex: z.string().optional(),
@@ -110,6 +114,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
+    queryThreads: env.SILLAGE_QUERY_THREADS,
     tlsCert: env.SILLAGE_TLS_CERT,
     tlsKey: env.SILLAGE_TLS_KEY,
     masterKeyHex: env.SILLAGE_MASTER_KEY || undefined,
@@ -163,6 +168,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       timeoutMs: c.queryTimeoutMs,
       concurrency: c.queryConcurrency,
       maxCells: c.queryMaxCells,
+      threads: c.queryThreads ?? os.availableParallelism(),
     },
     tls:
       c.tlsCert && c.tlsKey

@@ -1,15 +1,10 @@
-// Ingest routes: the SDKs' own paths for Mixpanel and PostHog, decoded by the wire layer and
-// handed to the one ingest pipeline.
+// Ingest routes: the SDKs' own paths for Mixpanel and PostHog, handed to the one ingest pipeline
+// (which decodes the body with the wire layer, on a worker thread for large bodies).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestOutcome, IngestPipeline } from '../../ingest/pipeline.js';
 import type { IpMode, RequestContext } from '../../ingest/records.js';
-import {
-  decodePayload,
-  mapMixpanelEvents,
-  mapMixpanelProfiles,
-  mapPosthogRecords,
-  type DecodeLimits,
-} from '../../ingest/wire/index.js';
+import type { WireMapping, WireRequest } from '../../ingest/wire-input.js';
+import type { DecodeLimits } from '../../ingest/wire/index.js';
 import type { ProjectDirectory } from '../../projects/index.js';
 import { AppError } from '../../shared/errors.js';
 import { applyIngestCors } from '../cors.js';
@@ -33,18 +28,24 @@ function header(request: FastifyRequest, name: string): string | null {
   return typeof value === 'string' ? value : Array.isArray(value) ? (value[0] ?? null) : null;
 }
 
-function decode(request: FastifyRequest, deps: IngestRouteDeps) {
-  const result = decodePayload(
-    {
+/** The body and what the pipeline needs to decode it (there, or on a worker thread). */
+function wire(
+  request: FastifyRequest,
+  deps: IngestRouteDeps,
+  mapping: WireMapping,
+  context: RequestContext,
+): WireRequest {
+  return {
+    decode: {
       body: Buffer.isBuffer(request.body) ? request.body : null,
       contentType: header(request, 'content-type'),
       contentEncoding: header(request, 'content-encoding'),
       query: request.query as Record<string, string | undefined>,
     },
-    deps.limits,
-  );
-  if (!result.ok) throw result.error;
-  return result.value;
+    limits: deps.limits,
+    mapping,
+    context,
+  };
 }
 
 function context(
@@ -126,17 +127,12 @@ async function handleMixpanel(
   if (applyIngestCors(request, reply)) return reply;
   const opts = flavorOptions(request);
   const projectId = kind === 'import' ? await importProject(request, deps) : undefined;
-  const records = decode(request, deps);
   const ctx = context(request, deps, kind, ipModeFrom(request));
-  const mapped =
+  const mapping: WireMapping =
     kind === 'engage' || kind === 'groups'
-      ? {
-          ...mapMixpanelProfiles(records, ctx, { target: kind === 'engage' ? 'user' : 'group' }),
-          events: [],
-          ignored: 0,
-        }
-      : mapMixpanelEvents(records, ctx, { importMode: kind === 'import' });
-  const outcome = await deps.pipeline.ingest({ ...mapped, context: ctx, projectId });
+      ? { kind: 'mixpanel-profiles', target: kind === 'engage' ? 'user' : 'group' }
+      : { kind: 'mixpanel-events', importMode: kind === 'import' };
+  const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx), { projectId });
   failIfUnattributed(outcome);
   // The mixpanel Node SDK posts `data=` forms to /import and accepts only `1` (or verbose JSON
   // with status 1); raw JSON / NDJSON callers and `strict=1` get Mixpanel's /import JSON.
@@ -152,12 +148,12 @@ async function handlePosthog(
   deps: IngestRouteDeps,
 ): Promise<FastifyReply> {
   if (applyIngestCors(request, reply)) return reply;
-  const records = decode(request, deps);
   const ctx = context(request, deps, 'posthog', 'use-request-ip');
-  const mapped = mapPosthogRecords(records, ctx, {
+  const mapping: WireMapping = {
+    kind: 'posthog',
     engage: request.routeOptions.url?.startsWith('/engage') ?? false,
-  });
-  const outcome = await deps.pipeline.ingest({ ...mapped, context: ctx });
+  };
+  const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx));
   failIfUnattributed(outcome);
   if (outcome.accepted === 0 && outcome.errors.length > 0) {
     const first = outcome.errors[0];

@@ -1,9 +1,11 @@
 // IP geolocation against the bundled DB-IP Lite city databases (CC BY 4.0), via maxmind.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import maxmind, { type Reader, type Response } from 'maxmind';
+import { Reader, type Response } from 'maxmind';
 import { AppError } from '../../shared/errors.js';
 import { parseIp } from './ip.js';
+import { LruCache } from './lru.js';
 
 /** Where an IP address is, at the finest granularity (the privacy stage coarsens it). */
 export interface GeoResult {
@@ -50,9 +52,32 @@ function textField(record: object, key: string): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
 
-async function openDatabase(file: string, label: string): Promise<Reader<Response>> {
+/** The two databases' bytes, in shared memory: worker threads read the same copy. */
+export interface GeoShared {
+  v4: SharedArrayBuffer;
+  v6: SharedArrayBuffer;
+}
+
+/** Decoded records kept per database (maxmind's own default). */
+const RECORD_CACHE = 10_000;
+
+function reader(bytes: SharedArrayBuffer): Reader<Response> {
+  return new Reader<Response>(Buffer.from(bytes), { cache: new LruCache(RECORD_CACHE) });
+}
+
+async function openDatabase(file: string, label: string): Promise<SharedArrayBuffer> {
   try {
-    return await maxmind.open<Response>(file);
+    const handle = await fs.promises.open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const bytes = new SharedArrayBuffer(size);
+      const { bytesRead } = await handle.read(new Uint8Array(bytes), 0, size, 0);
+      if (bytesRead !== size) throw new Error('short read');
+      reader(bytes); // validates the metadata
+      return bytes;
+    } finally {
+      await handle.close();
+    }
   } catch (cause) {
     // The path is configuration, not data; naming it is what makes the error actionable.
     const message = `cannot open the ${label} geolocation database at ${file}`;
@@ -69,10 +94,23 @@ export class GeoLocator {
   private lastIp: string | null = null;
   private lastResult: GeoResult | null = null;
 
-  private constructor(
-    private readonly v4: Reader<Response>,
-    private readonly v6: Reader<Response>,
-  ) {}
+  private readonly v4: Reader<Response>;
+  private readonly v6: Reader<Response>;
+
+  private constructor(private readonly bytes: GeoShared) {
+    this.v4 = reader(bytes.v4);
+    this.v6 = reader(bytes.v6);
+  }
+
+  /** A locator over databases another locator opened (a worker thread's, sharing the memory). */
+  static fromShared(bytes: GeoShared): GeoLocator {
+    return new GeoLocator(bytes);
+  }
+
+  /** The databases' bytes, to hand to worker threads (shared, not copied). */
+  shared(): GeoShared {
+    return this.bytes;
+  }
 
   /**
    * Opens both databases. Throws `AppError('CONFIG_INVALID')` naming the file when one cannot be
@@ -85,7 +123,7 @@ export class GeoLocator {
       openDatabase(ipv4Path, 'IPv4'),
       openDatabase(ipv6Path, 'IPv6'),
     ]);
-    return new GeoLocator(v4, v6);
+    return new GeoLocator({ v4, v6 });
   }
 
   /**

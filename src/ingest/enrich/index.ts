@@ -12,6 +12,7 @@ export {
   defaultGeoDatabasePaths,
   type GeoLocatorOptions,
   type GeoResult,
+  type GeoShared,
 } from './geo.js';
 export { createClientIpResolver, type ClientIpResolver } from './client-ip.js';
 export {

@@ -203,7 +203,8 @@ describe('IngestLoader', () => {
     try {
       expect(fs.readdirSync(logDir)).toEqual([]);
       expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(70);
-      // Even replaying an applied segment changes nothing: the dedup key makes loads idempotent.
+      // Even replaying an applied segment adds no event: the dedup key makes event loads
+      // idempotent (counters and profile operations rely on the applied position instead).
       await db.writer.run((c) =>
         c.run("UPDATE ingest_log_state SET value = 0 WHERE name = 'applied_segment'"),
       );

@@ -98,7 +98,8 @@ async function readSegmentEvents(file: string): Promise<EventRow[]> {
  * on disk; segments are sealed when they reach `sealEventRows` events or `maxDelayMs` after their
  * first record (or on `flush`), then loaded one transaction each, in order. A load writes the
  * segment's id into `ingest_log_state` in the same transaction, so a restart replays exactly the
- * segments after it (and the dedup key makes a replay harmless anyway).
+ * segments after it: each segment is applied once (counters and profile operations need that;
+ * for events the dedup key would make a second load harmless anyway).
  */
 export class IngestLoader {
   private readonly applier = new DuckDbBatchApplier();
@@ -397,8 +398,15 @@ export class IngestLoader {
       const rows = await readSegmentEvents(segment.file);
       result = await this.transaction(segment, (c) => this.applier.writeEvents(c, rows));
     }
+    // Applied exactly once: from here on the segment must not be loaded again (its counters and
+    // profile operations are not idempotent), even if its file cannot be removed now (the next
+    // start removes it, as its id is recorded as applied).
     this.applied = segment.id;
-    await this.log.remove(segment);
+    await this.log.remove(segment).catch((error: unknown) => {
+      this.logger.warn('applied ingest log segment could not be removed', {
+        stack: safeStack(error),
+      });
+    });
     return result;
   }
 

@@ -84,3 +84,27 @@ describe('DuckDbQueryExecutor', () => {
     expect((error as Error).message).not.toContain('no_such_table_secret');
   });
 });
+
+describe('DuckDbQueryExecutor threads', () => {
+  it('raises DuckDB threads while querying and restores them', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-exec-threads-'));
+    const small = await DuckDbDatabase.open(tmp, { tuning: { threads: 1 } });
+    const threads = () =>
+      small.read(async (c) =>
+        Number((await c.runAndReadAll(`SELECT current_setting('threads')`)).getRowsJS()[0]![0]),
+      );
+    try {
+      const boosted = await DuckDbQueryExecutor.open(small, { threadsWhileQuerying: 2 });
+      const during = await boosted.run(
+        { text: `SELECT current_setting('threads') AS t`, params: [] },
+        soon(10_000),
+      );
+      expect(Number(during.rows[0]![0])).toBe(2);
+      await boosted.close();
+      expect(await threads()).toBe(1);
+    } finally {
+      await small.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

@@ -20,6 +20,7 @@ import type {
   SqlValue,
 } from '../../query/index.js';
 import { AppError } from '../../shared/errors.js';
+import { Serial } from '../../shared/serial.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 
 function bind(value: SqlValue): { value: DuckDBValue; type: DuckDBType } {
@@ -50,7 +51,16 @@ export interface DuckDbQueryExecutorOptions {
   connections?: number;
   /** Queries allowed to wait for a connection; more are refused with QUERY_OVERLOADED. */
   maxQueued?: number;
+  /**
+   * DuckDB worker threads while at least one query runs (DuckDB's thread count is instance-wide).
+   * The store keeps fewer by default so that ingestion's JavaScript thread has a core; an
+   * interactive query wants them all. Unset: the store's setting is left alone.
+   */
+  threadsWhileQuerying?: number;
 }
+
+/** How long the raised thread count outlives the last query (a dashboard asks in bursts). */
+const THREADS_LINGER_MS = 2_000;
 
 interface Waiter {
   resolve: (c: DuckDBConnection) => void;
@@ -66,12 +76,20 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private readonly idle: DuckDBConnection[];
   private readonly waiting: Waiter[] = [];
   private closed = false;
+  private running = 0;
+  private threadsNow: number;
+  private readonly threadsSerial = new Serial();
+  private lowerTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly all: DuckDBConnection[],
     private readonly maxQueued: number,
+    /** Runs `SET threads`; never used for queries. */
+    private readonly control: DuckDBConnection,
+    private readonly threads: { base: number; querying: number },
   ) {
     this.idle = [...all];
+    this.threadsNow = threads.base;
   }
 
   static async open(
@@ -86,7 +104,38 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       await connection.run('SET SESSION preserve_insertion_order = false');
       connections.push(connection);
     }
-    return new DuckDbQueryExecutor(connections, options.maxQueued ?? 32);
+    const control = await db.instance.connect();
+    const current = await control.runAndReadAll(`SELECT current_setting('threads')`);
+    const base = Number(current.getRowsJS()[0]?.[0] ?? 1);
+    const querying = Math.max(base, Math.floor(options.threadsWhileQuerying ?? base));
+    return new DuckDbQueryExecutor(connections, options.maxQueued ?? 32, control, {
+      base,
+      querying,
+    });
+  }
+
+  /** Raises DuckDB's threads while queries run, lowers them a little after the last one. */
+  private async adjustThreads(): Promise<void> {
+    if (this.threads.querying === this.threads.base) return;
+    clearTimeout(this.lowerTimer);
+    if (this.running === 0) {
+      this.lowerTimer = setTimeout(() => {
+        this.setThreads(this.threads.base).catch(() => undefined);
+      }, THREADS_LINGER_MS);
+      this.lowerTimer.unref();
+      return;
+    }
+    await this.setThreads(this.threads.querying);
+  }
+
+  private setThreads(wanted: number): Promise<void> {
+    return this.threadsSerial.run(async () => {
+      const target = this.running > 0 ? this.threads.querying : wanted;
+      if (this.closed || target === this.threadsNow) return;
+      // An integer from configuration, never from a request.
+      await this.control.run(`SET threads = ${Math.floor(target)}`);
+      this.threadsNow = target;
+    });
   }
 
   private acquire(deadlineMs: number): Promise<DuckDBConnection> {
@@ -127,6 +176,22 @@ export class DuckDbQueryExecutor implements QueryExecutor {
 
   async run(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
     const connection = await this.acquire(options.deadlineMs);
+    this.running++;
+    try {
+      await this.adjustThreads();
+      return await this.runOn(connection, statement, options);
+    } finally {
+      this.running--;
+      this.release(connection);
+      await this.adjustThreads().catch(() => undefined);
+    }
+  }
+
+  private async runOn(
+    connection: DuckDBConnection,
+    statement: RenderedSql,
+    options: RunOptions,
+  ): Promise<QueryRows> {
     let timedOut = false;
     const timer = setTimeout(
       () => {
@@ -167,7 +232,6 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       throw storeError(error, 'query');
     } finally {
       clearTimeout(timer);
-      this.release(connection);
     }
   }
 
@@ -184,6 +248,10 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     for (let i = 0; i < 100 && this.idle.length < this.all.length; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const c of this.all) c.closeSync();
+    clearTimeout(this.lowerTimer);
+    await this.threadsSerial.run(() => Promise.resolve());
+    if (this.threadsNow !== this.threads.base)
+      await this.control.run(`SET threads = ${this.threads.base}`).catch(() => undefined);
+    for (const c of [...this.all, this.control]) c.closeSync();
   }
 }
