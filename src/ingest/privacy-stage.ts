@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { PrivacyCounters } from '../privacy/index.js';
 import {
+  defineEntry,
   applyGeoGranularity,
   sanitizeEventProperties,
   sanitizeProfileUpdate,
@@ -73,20 +74,6 @@ function deriveInsertId(
     .slice(0, 22);
 }
 
-/** Sets an own property; `__proto__` as a plain key, never as the prototype. */
-function put(target: JsonObject, key: string, value: JsonValue): void {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
-}
-
 const EVENT_ENRICHMENT_KEYS = [
   '$browser',
   '$browser_version',
@@ -136,7 +123,7 @@ function withEnrichment(
   const out: JsonObject = {};
   for (const key of Object.keys(props)) {
     const at = index.get(key);
-    if (at === undefined) put(out, key, props[key] as JsonValue);
+    if (at === undefined) defineEntry(out, key, props[key] as JsonValue);
     else if (values[at] !== null) out[key] = values[at] as string;
   }
   for (let i = 0; i < keys.length; i++) {

@@ -1,5 +1,6 @@
 // Turns a privacy-cleaned event into a store row: typed columns out of the property bag, dedup key.
 import crypto from 'node:crypto';
+import { defineEntry } from '../privacy/index.js';
 import type { EventRow } from '../store/types.js';
 import type { JsonObject, JsonValue } from './records.js';
 import type { CleanEvent } from './privacy-stage.js';
@@ -45,20 +46,6 @@ function asColumn(value: JsonValue | undefined): string | null {
   return null;
 }
 
-/** Sets an own property; `__proto__` as a plain key, never as the prototype. */
-function put(target: JsonObject, key: string, value: JsonValue): void {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
-}
-
 /** 128-bit key over the dedup tuple (event, distinct_id, time, insert_id), scoped by project. */
 export function dedupKey(
   projectId: string,
@@ -92,12 +79,12 @@ export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: n
     const value = props[key] as JsonValue;
     const column = TYPED_NAMES.get(key);
     if (column === undefined) {
-      if (!ID_COLUMNS.has(key)) put(rest, key, value);
+      if (!ID_COLUMNS.has(key)) defineEntry(rest, key, value);
       continue;
     }
     const candidate = asColumn(value);
     if (candidate === null) {
-      if (value !== null && value !== '') put(rest, key, value);
+      if (value !== null && value !== '') defineEntry(rest, key, value);
       continue;
     }
     const [index, rank] = column;

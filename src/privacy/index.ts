@@ -30,6 +30,7 @@ export {
 export {
   scanString,
   scanValue,
+  defineEntry,
   luhnValid,
   ibanChecksumValid,
   PII_KINDS,
