@@ -79,8 +79,9 @@ describe('privacy API', () => {
       url: `/api/v1/projects/${other.project_id}/privacy/report`,
       headers: { authorization: `Bearer ${s.project.secret}` },
     });
-    expect(cross.statusCode).toBe(403);
-    expect(cross.json()).toMatchObject({ error: { code: 'AUTH_FORBIDDEN' } });
+    // Another project is "not found", not "forbidden": its existence is not disclosed.
+    expect(cross.statusCode).toBe(404);
+    expect(cross.json()).toMatchObject({ error: { code: 'PROJECT_NOT_FOUND' } });
   });
 
   it('applies, records and explains a policy change', async () => {
@@ -107,7 +108,7 @@ describe('privacy API', () => {
     expect(last.properties.gclid).toBe('kept-click');
     const history = (await api('GET', '/policy/history')).json().changes;
     expect(history).toHaveLength(1);
-    expect(history[0].actor).toMatch(/^secret-key:[0-9a-f]{12}$/);
+    expect(history[0].actor).toMatch(/^key:key_[0-9a-f]{16}$/);
     expect(history[0].before.geo).toBe('region');
     expect(history[0].after.geo).toBe('city');
   });

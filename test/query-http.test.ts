@@ -117,8 +117,9 @@ describe('query API: authentication', () => {
 
   it("refuses another project's secret", async () => {
     const res = await query(trends(), { key: other.secret });
-    expect(res.statusCode).toBe(403);
-    expect(res.json().error.code).toBe('AUTH_FORBIDDEN');
+    // Not "forbidden": another project's existence is not disclosed.
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error.code).toBe('PROJECT_NOT_FOUND');
   });
 });
 
@@ -360,7 +361,7 @@ describe('query API: answers', () => {
     expect(records.length).toBeGreaterThan(5);
     const last = records.at(-1);
     expect(last).toMatchObject({ kind: 'trends', projectId: s.project.project_id, code: 'ok' });
-    expect(last.actor).toMatch(/^secret-key:[0-9a-f]{12}$/);
+    expect(last.actor).toMatch(/^key:key_[0-9a-f]{16}$/);
     expect(typeof last.rows).toBe('number');
     expect(records.some((r) => r.code === 'QUERY_INVALID')).toBe(true);
     expect(s.logLines.join('\n')).not.toContain(marker);

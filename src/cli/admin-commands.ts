@@ -14,11 +14,13 @@ import {
 } from '../projects/privacy-operations.js';
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
+import { createOrgWithOwner, lockDown } from '../auth/index.js';
 import type { AdminHandlers } from './admin-socket.js';
 
 const createProjectSchema = z.object({
   name: z.string().min(1).max(200),
   timezone: z.string().min(1).max(64).optional(),
+  orgId: z.string().min(1).max(100).optional(),
 });
 
 /** Validates an IANA time zone name with the runtime's own tz database. */
@@ -38,7 +40,70 @@ export async function createProject(runtime: Runtime, body: unknown) {
   const parsed = createProjectSchema.safeParse(body);
   if (!parsed.success) throw new AppError('QUERY_INVALID', 'project name must be 1–200 characters');
   if (parsed.data.timezone) assertTimezone(parsed.data.timezone);
-  return runtime.projects.create(parsed.data.name, { timezone: parsed.data.timezone });
+  // The project joins the given organisation, or the only one there is; with none yet, it
+  // joins the first organisation created (`sillage admin create`).
+  const orgs = await runtime.auth.store.listOrgs();
+  let orgId: string | null = null;
+  if (parsed.data.orgId) {
+    if (!orgs.some((o) => o.id === parsed.data.orgId)) {
+      throw new AppError('ORG_NOT_FOUND', 'no such organisation (see `sillage org list`)');
+    }
+    orgId = parsed.data.orgId;
+  } else if (orgs.length === 1) {
+    orgId = orgs[0]?.id ?? null;
+  } else if (orgs.length > 1) {
+    throw new AppError('REQUEST_INVALID', 'several organisations exist: choose one with --org');
+  }
+  const created = await runtime.projects.create(parsed.data.name, {
+    timezone: parsed.data.timezone,
+  });
+  if (orgId) await runtime.auth.store.setProjectOrg(created.project_id, orgId);
+  return { ...created, org_id: orgId };
+}
+
+const adminCreateSchema = z.object({
+  email: z.string().min(3).max(320),
+  org: z.string().min(1).max(200),
+});
+
+/** `sillage admin create`: a new organisation and its first owner's single-use setup link. */
+export async function adminCreate(runtime: Runtime, body: unknown) {
+  const b = adminCreateSchema.parse(body);
+  const created = await createOrgWithOwner(runtime.auth, b.email, b.org);
+  return {
+    org_id: created.orgId,
+    setup_link: created.link,
+    expires_at: new Date(created.expiresAtMs).toISOString(),
+    adopted_projects: created.adoptedProjects,
+  };
+}
+
+/** Organisations with their member and project counts. */
+export async function listOrgs(runtime: Runtime) {
+  const out = [];
+  for (const org of await runtime.auth.store.listOrgs()) {
+    out.push({
+      id: org.id,
+      name: org.name,
+      members: (await runtime.auth.store.listMembers(org.id)).length,
+      projects: (await runtime.auth.store.listOrgProjects(org.id)).length,
+      locked_down_at:
+        org.lockedDownAtMs === null ? null : new Date(org.lockedDownAtMs).toISOString(),
+    });
+  }
+  return out;
+}
+
+/** The lock-down from the server's own console (whoever holds the machine is an owner here). */
+export async function orgLockdown(runtime: Runtime, body: unknown) {
+  const b = z.object({ orgId: z.string().min(1) }).parse(body);
+  if (!(await runtime.auth.store.getOrg(b.orgId))) {
+    throw new AppError('ORG_NOT_FOUND', 'no such organisation (see `sillage org list`)');
+  }
+  return lockDown(runtime.auth, b.orgId, {
+    userId: 'operator',
+    label: 'the server operator (sillage org lockdown)',
+  });
 }
 
 const importSchema = z.object({
@@ -101,6 +166,9 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     'policy-history': (body) =>
       policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
     'project-create': (body) => createProject(runtime, body),
+    'admin-create': (body) => adminCreate(runtime, body),
+    'org-list': () => listOrgs(runtime),
+    'org-lockdown': (body) => orgLockdown(runtime, body),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);
       await assertProject(runtime, parsed.projectId);

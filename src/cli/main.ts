@@ -16,7 +16,15 @@ import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
-import { assertProject, assertTimezone, createProject, matchPseudonyms } from './admin-commands.js';
+import {
+  adminCreate,
+  assertProject,
+  assertTimezone,
+  createProject,
+  listOrgs,
+  matchPseudonyms,
+  orgLockdown,
+} from './admin-commands.js';
 import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
@@ -87,19 +95,92 @@ project
   .description('create a project and print its ingest token and secret key (shown once)')
   .requiredOption('--name <name>', 'project name')
   .option('--timezone <tz>', 'IANA time zone used by queries (default UTC)')
+  .option('--org <id>', 'organisation (default: the only one, if there is exactly one)')
   .option('--json', 'print JSON: {"project_id","token","secret"}')
   .option('--data <dir>', 'data directory')
-  .action(async (opts: { name: string; timezone?: string; json?: boolean; data?: string }) => {
-    const body = { name: opts.name, timezone: opts.timezone };
-    const created = (await viaServerOrStore({ data: opts.data }, 'project-create', body, (rt) =>
-      createProject(rt, body),
-    )) as { project_id: string; token: string; secret: string };
+  .action(
+    async (opts: {
+      name: string;
+      timezone?: string;
+      org?: string;
+      json?: boolean;
+      data?: string;
+    }) => {
+      const body = { name: opts.name, timezone: opts.timezone, orgId: opts.org };
+      const created = (await viaServerOrStore({ data: opts.data }, 'project-create', body, (rt) =>
+        createProject(rt, body),
+      )) as { project_id: string; token: string; secret: string };
+      if (opts.json) out(JSON.stringify(created));
+      else {
+        out(`project_id: ${created.project_id}`);
+        out(`token:      ${created.token}   (public: put it in your SDK setup)`);
+        out(
+          `secret:     ${created.secret}   (shown once: store it safely; it can query and import)`,
+        );
+      }
+    },
+  );
+
+const admin = program.command('admin').description('accounts: the first owner');
+admin
+  .command('create')
+  .description(
+    'create an organisation and print a single-use setup link for its first owner ' +
+      '(password plus a passkey or an authenticator app)',
+  )
+  .requiredOption('--email <address>', "the owner's e-mail address (sign-in name and notices)")
+  .option('--org <name>', 'organisation name', 'My organisation')
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { email: string; org: string; json?: boolean; data?: string }) => {
+    const body = { email: opts.email, org: opts.org };
+    const created = (await viaServerOrStore({ data: opts.data }, 'admin-create', body, (rt) =>
+      adminCreate(rt, body),
+    )) as { org_id: string; setup_link: string; expires_at: string; adopted_projects: string[] };
     if (opts.json) out(JSON.stringify(created));
     else {
-      out(`project_id: ${created.project_id}`);
-      out(`token:      ${created.token}   (public: put it in your SDK setup)`);
-      out(`secret:     ${created.secret}   (shown once: store it safely; it can query and import)`);
+      out(`organisation: ${created.org_id}`);
+      out(`setup link:   ${created.setup_link}`);
+      out(`              (single use, valid until ${created.expires_at}; send it to the owner)`);
+      if (created.adopted_projects.length > 0)
+        out(`projects:     ${created.adopted_projects.join(', ')} now belong to it`);
     }
+  });
+
+const org = program.command('org').description('organisations');
+org
+  .command('list')
+  .description('list organisations')
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { json?: boolean; data?: string }) => {
+    const orgs = (await viaServerOrStore({ data: opts.data }, 'org-list', {}, (rt) =>
+      listOrgs(rt),
+    )) as { id: string; name: string; members: number; projects: number }[];
+    if (opts.json) out(JSON.stringify(orgs));
+    else
+      for (const o of orgs)
+        out(`${o.id}  ${o.name}  (${o.members} members, ${o.projects} projects)`);
+  });
+org
+  .command('lockdown')
+  .description(
+    'emergency lock-down: revoke every session and every secret key of the organisation now',
+  )
+  .requiredOption('--org <id>', 'organisation id (see `sillage org list`)')
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { org: string; json?: boolean; data?: string }) => {
+    const body = { orgId: opts.org };
+    const result = (await viaServerOrStore({ data: opts.data }, 'org-lockdown', body, (rt) =>
+      orgLockdown(rt, body),
+    )) as { sessions_revoked: number; keys_revoked: number; locked_down_at: string };
+    if (opts.json) out(JSON.stringify(result));
+    else
+      out(
+        `locked down at ${result.locked_down_at}: ${result.sessions_revoked} sessions and ` +
+          `${result.keys_revoked} secret keys revoked; members must sign in again, ingest continues`,
+      );
   });
 
 program

@@ -22,6 +22,22 @@ import {
   DuckDbVaultStore,
 } from '../store/index.js';
 import { VaultService } from '../projects/vault.js';
+import {
+  ClientDescriber,
+  createSmtpMailer,
+  DEFAULT_ORG_POLICY,
+  NoticeOutbox,
+  Notifier,
+  PasswordHasher,
+  passwordPepper,
+  smtpConfigFromEnv,
+  SourceThrottle,
+  totpSealKey,
+  type AuthDeps,
+} from '../auth/index.js';
+import { GeoLocator } from '../ingest/enrich/index.js';
+import { deriveMasterSubkey } from '../privacy/master-key.js';
+import { DuckDbAccountStore } from '../store/index.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 
@@ -57,6 +73,48 @@ function queryLogAudit(logger: Logger): QueryAuditSink {
   };
 }
 
+/** Invitations and setup links stay valid this long. */
+const INVITATION_TTL_MS = 72 * 3_600_000;
+/** Between a correct password and the second factor; WebAuthn ceremonies. */
+const CHALLENGE_TTL_MS = 5 * 60_000;
+
+/** Wires the account system: store, keys derived from the master key, notices, relying party. */
+function accountSystem(
+  db: DuckDbDatabase,
+  config: ServerConfig,
+  masterKey: Buffer,
+  geo: Parameters<typeof GeoLocator.fromShared>[0],
+  logger: Logger,
+): { auth: AuthDeps; clients: ClientDescriber; outbox: NoticeOutbox | null } {
+  const store = new DuckDbAccountStore(db);
+  const publicUrl = new URL(config.accounts.publicUrl);
+  const smtp = smtpConfigFromEnv(process.env);
+  const outbox = smtp ? new NoticeOutbox(createSmtpMailer(smtp, logger), logger) : null;
+  const locator = GeoLocator.fromShared(geo);
+  const auth: AuthDeps = {
+    store,
+    hasher: new PasswordHasher(passwordPepper(masterKey)),
+    totpKey: totpSealKey(masterKey),
+    csrfKey: deriveMasterSubkey(masterKey, 'csrf-token'),
+    rp: { id: publicUrl.hostname, name: 'Sillage', origins: [publicUrl.origin] },
+    notifier: new Notifier(store, outbox, config.accounts.publicUrl, logger),
+    sources: new SourceThrottle(),
+    settings: {
+      publicUrl: config.accounts.publicUrl,
+      defaultOrgPolicy: {
+        ...DEFAULT_ORG_POLICY,
+        sessionIdleMinutes: config.accounts.sessionIdleMinutes,
+        sessionAbsoluteHours: config.accounts.sessionAbsoluteHours,
+      },
+      invitationTtlMs: INVITATION_TTL_MS,
+      loginChallengeTtlMs: CHALLENGE_TTL_MS,
+    },
+    logger,
+    now: Date.now,
+  };
+  return { auth, clients: new ClientDescriber((ip) => locator.lookup(ip)), outbox };
+}
+
 /** Everything a running Sillage process holds open. */
 export interface Runtime {
   config: ServerConfig;
@@ -69,6 +127,9 @@ export interface Runtime {
   vault: VaultService;
   /** Analytics queries (the one choke point every read of event data passes through). */
   queries: QueryEngine;
+  /** Accounts and access. */
+  auth: AuthDeps;
+  clients: ClientDescriber;
   /** Where the master key came from, for the start-up message. */
   masterKeyNotice: string | undefined;
   close(): Promise<void>;
@@ -118,6 +179,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const projects = new ProjectDirectory(meta, master.key);
     const writer = new GroupCommitWriter(events, logger, config.writer);
     const { enrich, geo } = await openSharedEnrichStage();
+    const { auth, clients, outbox } = accountSystem(db, config, master.key, geo, logger);
     const vault = new VaultService(new DuckDbVaultStore(db));
     const executor = await DuckDbQueryExecutor.open(db, {
       connections: queryConnections(config.query.concurrency, logger),
@@ -154,8 +216,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       pipeline,
       vault,
       queries,
+      auth,
+      clients,
       masterKeyNotice: master.notice,
       async close() {
+        await outbox?.close(5_000);
         await writer.close();
         await workers.close();
         await executor.close();

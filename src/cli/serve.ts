@@ -11,6 +11,8 @@ import { runRetention } from '../projects/privacy-operations.js';
 import { startAdminSocket } from './admin-socket.js';
 import { adminHandlers } from './admin-commands.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { authenticateApiKey } from '../auth/index.js';
+import { SILLAGE_VERSION } from '../shared/version.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -38,6 +40,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       });
     }
   }
+  const clientIp = createClientIpResolver(config.trustProxy);
   const app = await buildApp({
     tls,
     logger,
@@ -47,7 +50,23 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     pipeline: runtime.pipeline,
     projects: runtime.projects,
     limits: config.limits,
-    clientIp: createClientIpResolver(config.trustProxy),
+    clientIp,
+    auth: runtime.auth,
+    clients: runtime.clients,
+    events: runtime.events,
+    version: SILLAGE_VERSION,
+    importKeyProject: async (secret, ip) => {
+      try {
+        const principal = await authenticateApiKey(
+          runtime.auth,
+          secret,
+          runtime.clients.describe(ip, null, null),
+        );
+        return principal.key.scopes.includes('import') ? principal.key.projectId : null;
+      } catch {
+        return null;
+      }
+    },
   });
   let closeAdmin: (() => Promise<void>) | undefined;
   try {

@@ -5,15 +5,26 @@ import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
 import { sendError, type Flavor, type FlavorOptions } from './responses.js';
 import { registerIngestRoutes, type IngestRouteDeps } from './routes/ingest.js';
-import { registerPrivacyRoutes } from './routes/privacy.js';
-import { registerQueryRoutes } from './routes/query.js';
 import type { QueryEngine } from '../query/index.js';
 import type { PrivacyOperationsDeps } from '../projects/privacy-operations.js';
+import type { AuthDeps, ClientDescriber } from '../auth/index.js';
+import type { EventStore } from '../store/types.js';
+import { defineRoute, registerApiRoutes, type ApiRoute } from './api/registry.js';
+import { openApiDocument } from './api/openapi.js';
+import { accountRoutes } from './routes/accounts.js';
+import { orgRoutes } from './routes/orgs.js';
+import { projectRoutes } from './routes/projects.js';
 
 export interface AppDeps extends IngestRouteDeps {
   privacyOps: PrivacyOperationsDeps;
   /** Analytics queries (their one choke point). */
   queries: QueryEngine;
+  /** Accounts and access. */
+  auth: AuthDeps;
+  clients: ClientDescriber;
+  events: EventStore;
+  /** Version reported in the OpenAPI document. */
+  version: string;
   /** PEM key and certificate to serve HTTPS, or null for plain HTTP. */
   tls: { key: Buffer; cert: Buffer } | null;
   logger: Logger;
@@ -24,7 +35,56 @@ export interface AppDeps extends IngestRouteDeps {
 declare module 'fastify' {
   interface FastifyContextConfig {
     flavor?: Flavor;
+    /** The declared API route (see http/api/registry.ts); absent on ingest routes. */
+    apiRouteId?: string;
   }
+}
+
+/** Every API route, in registration order (the authorisation matrix test reads this too). */
+export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
+  const routes: ApiRoute<unknown>[] = [
+    ...accountRoutes(deps.auth),
+    ...orgRoutes({ auth: deps.auth, projects: deps.projects }),
+    ...projectRoutes({
+      auth: deps.auth,
+      projects: deps.projects,
+      queries: deps.queries,
+      events: deps.events,
+      privacyOps: deps.privacyOps,
+      logger: deps.logger,
+    }),
+  ];
+  let document: unknown = null;
+  routes.push(
+    defineRoute({
+      id: 'openapi',
+      method: 'GET',
+      url: '/api/v1/openapi.json',
+      summary: 'This document.',
+      tag: 'meta',
+      auth: 'none',
+      handler: () => Promise.resolve((document ??= openApiDocument(routes, deps.version))),
+    }),
+  );
+  return routes;
+}
+
+/**
+ * Headers on every answer. The server serves no HTML yet, so the CSP forbids everything; HSTS is
+ * sent when Sillage is reached over HTTPS (browsers ignore it on plain HTTP).
+ */
+function securityHeaders(deps: AppDeps): Record<string, string> {
+  const https = deps.tls !== null || deps.auth.settings.publicUrl.startsWith('https:');
+  return {
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy':
+      "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    'X-Frame-Options': 'DENY',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Permissions-Policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+    ...(https ? { 'Strict-Transport-Security': 'max-age=63072000; includeSubDomains' } : {}),
+  };
 }
 
 /** Reads the per-request response options from the query string. */
@@ -74,9 +134,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Referrer-Policy', 'no-referrer');
+  const headers = securityHeaders(deps);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(headers);
+    // API answers are for this origin only; ingest answers must stay readable cross-origin.
+    if (request.routeOptions.config.apiRouteId !== undefined) {
+      reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -120,7 +184,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerIngestRoutes(app, deps);
-  registerPrivacyRoutes(app, deps.privacyOps);
-  registerQueryRoutes(app, { projects: deps.projects, queries: deps.queries });
+  registerApiRoutes(
+    app,
+    { auth: deps.auth, clients: deps.clients, clientIp: deps.clientIp },
+    apiRoutes(deps),
+  );
   return app;
 }

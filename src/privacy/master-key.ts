@@ -125,7 +125,10 @@ export function verifyMasterKey(key: Buffer, storedCheck: string): void {
  * A key derived from the master key for one use (HKDF-SHA256, RFC 5869), so that the wrapping
  * cipher and the check MAC never share a key.
  */
-export function deriveMasterSubkey(master: Buffer, use: 'key-wrap' | 'check'): Buffer {
+export function deriveMasterSubkey(
+  master: Buffer,
+  use: 'key-wrap' | 'check' | 'password-pepper' | 'totp-seal' | 'csrf-token',
+): Buffer {
   assertKeyLength(master);
   return Buffer.from(
     hkdfSync('sha256', master, Buffer.alloc(0), `sillage/v1/master/${use}`, KEY_BYTES),

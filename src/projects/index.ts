@@ -118,11 +118,6 @@ export class ProjectDirectory {
     return this.byIdCache.get(id) ?? this.load(await this.meta.getProject(id));
   }
 
-  async bySecret(secret: string): Promise<ProjectContext | null> {
-    if (!secret.startsWith(SECRET_PREFIX)) return null;
-    return this.load(await this.meta.findProjectBySecretHash(hashSecret(secret)));
-  }
-
   /** Drops cached contexts (after a policy or key change). */
   invalidate(projectId: string): void {
     const cached = this.byIdCache.get(projectId);

@@ -51,6 +51,14 @@ export interface ServerConfig {
   /** Master key sources, resolved by the privacy module. */
   masterKeyHex: string | undefined;
   masterKeyFile: string | undefined;
+  /** Accounts: where people reach Sillage (passkeys are bound to its host), session defaults. */
+  accounts: {
+    /** e.g. `https://analytics.example.com`; the WebAuthn relying party is its host name. */
+    publicUrl: string;
+    /** Session timeouts given to new organisations (NIST AAL2 bounds: idle ≤ 60 min, ≤ 24 h). */
+    sessionIdleMinutes: number;
+    sessionAbsoluteHours: number;
+  };
 }
 
 const intFromEnv = z.coerce.number().int().positive();
@@ -83,6 +91,11 @@ const schema = z.object({
   tlsKey: z.string().optional(),
   masterKeyHex: z.string().optional(),
   masterKeyFile: z.string().optional(),
+  publicUrl: z
+    .url({ protocol: /^https?$/, error: 'an http(s) URL such as https://analytics.example.com' })
+    .optional(),
+  sessionIdleMinutes: z.coerce.number().int().min(5).max(60).default(30),
+  sessionAbsoluteHours: z.coerce.number().int().min(1).max(24).default(12),
 });
 
 /** Flags given on the command line (they win over the environment). */
@@ -119,6 +132,9 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     tlsKey: env.SILLAGE_TLS_KEY,
     masterKeyHex: env.SILLAGE_MASTER_KEY || undefined,
     masterKeyFile: env.SILLAGE_MASTER_KEY_FILE || undefined,
+    publicUrl: env.SILLAGE_PUBLIC_URL,
+    sessionIdleMinutes: env.SILLAGE_SESSION_IDLE_MINUTES,
+    sessionAbsoluteHours: env.SILLAGE_SESSION_ABSOLUTE_HOURS,
   };
   const parsed = schema.safeParse(
     Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')),
@@ -176,5 +192,13 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
         : null,
     masterKeyHex: c.masterKeyHex,
     masterKeyFile: c.masterKeyFile,
+    accounts: {
+      publicUrl: (c.publicUrl ?? `${c.tlsCert ? 'https' : 'http'}://localhost:${c.port}`).replace(
+        /\/+$/,
+        '',
+      ),
+      sessionIdleMinutes: c.sessionIdleMinutes,
+      sessionAbsoluteHours: c.sessionAbsoluteHours,
+    },
   };
 }

@@ -29,6 +29,31 @@ export const ERROR_CODES = {
   QUERY_OVERLOADED: 503,
   AUTH_REQUIRED: 401,
   AUTH_FORBIDDEN: 403,
+  /** Sign-in failed: one generic answer whatever was wrong (no account enumeration). */
+  AUTH_LOGIN_FAILED: 401,
+  /** Too many failed attempts from this account or source: wait Retry-After seconds. */
+  AUTH_THROTTLED: 429,
+  /** The password breaks the policy (length, common or breached, too guessable). */
+  AUTH_PASSWORD_REJECTED: 400,
+  /** A one-time code was wrong, expired or already used. */
+  AUTH_TOTP_INVALID: 401,
+  /** A WebAuthn registration or assertion did not verify (origin, challenge, signature, UV). */
+  AUTH_WEBAUTHN_INVALID: 401,
+  /** The organisation requires a passkey and this sign-in or step-up used another factor. */
+  AUTH_PASSKEY_REQUIRED: 403,
+  /** The action needs a fresh second-factor check (step-up) within the last 5 minutes. */
+  AUTH_STEP_UP_REQUIRED: 403,
+  /** A cookie-authenticated change came without a valid CSRF token or from another origin. */
+  AUTH_CSRF_INVALID: 403,
+  /** A setup link, invitation or sign-in challenge is unknown, used or expired. */
+  AUTH_TOKEN_INVALID: 400,
+  /** The session ended (idle or absolute timeout, sign-out, revocation or lock-down). */
+  AUTH_SESSION_EXPIRED: 401,
+  /** The request conflicts with current state (e.g. the last owner or last factor). */
+  CONFLICT: 409,
+  /** A request body or parameter failed validation (details name the field). */
+  REQUEST_INVALID: 400,
+  ORG_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   PROJECT_NOT_FOUND: 404,

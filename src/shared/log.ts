@@ -31,6 +31,15 @@ export interface LogFields {
   actor?: string;
   /** Stack frames only (file:line), never the message of a foreign error. */
   stack?: string;
+  /** Opaque account id (`usr_…`), never the e-mail address. */
+  userId?: string;
+  orgId?: string;
+  /** Authentication factor type of an attempt (ASVS 16.3.1): password, passkey, totp, … */
+  factor?: string;
+  /** Outcome of a security-relevant action: success, failure, throttled, denied, … */
+  outcome?: string;
+  /** A count (sessions revoked, keys revoked, notices sent, …). */
+  count?: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -58,6 +67,11 @@ const ALLOWED_KEYS = new Set<string>([
   'rows',
   'actor',
   'stack',
+  'userId',
+  'orgId',
+  'factor',
+  'outcome',
+  'count',
 ]);
 
 export interface Logger {

@@ -1,11 +1,13 @@
 // The store's public entry: ports, shared profile semantics and the adapters.
 export type * from './types.js';
+export type * from './account-types.js';
 export { EVENT_COLUMNS } from './types.js';
 export { applyProfileOp } from './profile-ops.js';
 export {
   DuckDbDatabase,
   DuckDbEventStore,
   DuckDbMetaStore,
+  DuckDbAccountStore,
   DuckDbVaultStore,
   compactDatabase,
   DUCKDB_DIALECT,

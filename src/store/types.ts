@@ -128,13 +128,21 @@ export interface CommitResult {
   profilesWritten: number;
 }
 
+/** A page of events: `[fromMs, toMs)` and strictly after a (time, dedup key) cursor. */
+export interface ListEventsOptions {
+  limit?: number;
+  fromMs?: number;
+  toMs?: number;
+  after?: { timeMs: number; dedupKey: bigint };
+}
+
 /** Port: the event store (events, profiles, identity links). */
 export interface EventStore {
   /** Writes the batch in one durable transaction; resolves only once committed (fsynced WAL). */
   commit(batch: CommitBatch): Promise<CommitResult>;
   countEvents(projectId: string): Promise<number>;
-  /** Tests and tools: read events back in time order. */
-  listEvents(projectId: string, options?: { limit?: number }): Promise<EventRow[]>;
+  /** Reads events back in (time, dedup key) order: tests, tools and the raw-data export. */
+  listEvents(projectId: string, options?: ListEventsOptions): Promise<EventRow[]>;
   getProfile(key: ProfileKey): Promise<StoredProfile | null>;
   listIdentityLinks(projectId: string): Promise<IdentityLink[]>;
   /** Privacy counters summed over [fromDay, toDay] (inclusive, YYYY-MM-DD). */
@@ -183,7 +191,6 @@ export interface MetaStore {
   createProject(project: ProjectRecord, keys: WrappedKeyRecord[]): Promise<void>;
   getProject(id: string): Promise<ProjectRecord | null>;
   findProjectByToken(token: string): Promise<ProjectRecord | null>;
-  findProjectBySecretHash(secretHash: string): Promise<ProjectRecord | null>;
   listProjects(): Promise<ProjectRecord[]>;
   /** Group keys seen on group profiles (`/groups`, `$groupidentify`): their event values are ids. */
   knownGroupKeys(projectId: string): Promise<string[]>;

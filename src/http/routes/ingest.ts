@@ -17,6 +17,11 @@ export interface IngestRouteDeps {
   limits: DecodeLimits;
   /** Resolves the client IP from the socket and X-Forwarded-For (trusted proxies only). */
   clientIp: (socketIp: string | undefined, xff: string | string[] | undefined) => string | null;
+  /**
+   * The project of a secret key allowed to import (live, `import` scope, allowed network), or
+   * null. Keys live with accounts; ingest only asks this question.
+   */
+  importKeyProject: (secret: string, clientIp: string | null) => Promise<string | null>;
 }
 
 type MixpanelKind = 'track' | 'engage' | 'groups' | 'import';
@@ -107,9 +112,10 @@ async function importProject(
   const wanted = (request.query as Record<string, string | undefined>).project_id;
   // Service-account style `user:secret` with ?project_id, or the secret / token as user name.
   const candidates = password ? [password] : [user];
+  const ip = deps.clientIp(request.socket.remoteAddress, request.headers['x-forwarded-for']);
   for (const candidate of candidates) {
-    const bySecret = await deps.projects.bySecret(candidate);
-    if (bySecret && (!wanted || wanted === bySecret.project.id)) return bySecret.project.id;
+    const byKey = await deps.importKeyProject(candidate, ip);
+    if (byKey && (!wanted || wanted === byKey)) return byKey;
     if (!password) {
       const byToken = await deps.projects.byToken(candidate);
       if (byToken && (!wanted || wanted === byToken.project.id)) return byToken.project.id;

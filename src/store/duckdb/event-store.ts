@@ -2,6 +2,7 @@
 // reach the tables through its loader; reads first wait for what was logged before them.
 import type { JsonObject } from '../../ingest/records.js';
 import type {
+  ListEventsOptions,
   CommitBatch,
   CommitResult,
   EventRow,
@@ -84,12 +85,24 @@ export class DuckDbEventStore implements EventStore {
     });
   }
 
-  async listEvents(projectId: string, options: { limit?: number } = {}): Promise<EventRow[]> {
+  async listEvents(projectId: string, options: ListEventsOptions = {}): Promise<EventRow[]> {
     await this.flush();
+    const after = options.after;
     return this.db.read(async (c) => {
       const r = await c.runAndReadAll(
-        `SELECT * FROM events WHERE project_id = $1 ORDER BY time, dedup_key LIMIT $2`,
-        [projectId, options.limit ?? 1_000_000],
+        `SELECT * FROM events WHERE project_id = $1
+           AND time >= $3 AND time < $4
+           AND ($5::TIMESTAMPTZ IS NULL OR time > $5::TIMESTAMPTZ
+                OR (time = $5::TIMESTAMPTZ AND dedup_key > $6::UHUGEINT))
+         ORDER BY time, dedup_key LIMIT $2`,
+        [
+          projectId,
+          options.limit ?? 1_000_000,
+          tsValue(options.fromMs ?? 0),
+          tsValue(options.toMs ?? 253_402_300_800_000),
+          after ? tsValue(after.timeMs) : null,
+          after ? after.dedupKey.toString() : null,
+        ],
       );
       return r.getRowObjects().map((row) => ({
         projectId: String(row.project_id),

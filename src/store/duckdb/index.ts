@@ -2,6 +2,7 @@
 export { DuckDbDatabase, DUCKDB_FILE } from './database.js';
 export { DuckDbEventStore } from './event-store.js';
 export { DuckDbMetaStore } from './meta-store.js';
+export { DuckDbAccountStore } from './account-store.js';
 export { DuckDbVaultStore } from './vault-store.js';
 export { compactDatabase } from './compact.js';
 export { DUCKDB_DIALECT } from './dialect.js';

@@ -41,6 +41,20 @@ export class DuckDbMetaStore implements MetaStore {
           project.timezone,
           tsValue(project.createdAtMs),
         ]);
+        // The bootstrap secret is an API key like any other (as migration 5 did for older projects).
+        await c.run(
+          `INSERT INTO api_keys (id, project_id, name, secret_hash, prefix, scopes, allowed_cidrs,
+             created_by, created_at, expires_at, revoked_at, rotated_from, last_used_at,
+             last_used_place, use_count)
+           VALUES ($1, $2, 'bootstrap secret', $3, 'sil_sk_', '["query","import","admin"]', '[]',
+             NULL, $4, NULL, NULL, NULL, NULL, NULL, 0)`,
+          [
+            `key_${project.secretHash.slice(0, 16)}`,
+            project.id,
+            project.secretHash,
+            tsValue(project.createdAtMs),
+          ],
+        );
         for (const key of keys) {
           await c.run('INSERT INTO project_keys VALUES ($1, $2, $3, $4, $5)', [
             key.projectId,
@@ -69,16 +83,6 @@ export class DuckDbMetaStore implements MetaStore {
   async findProjectByToken(token: string): Promise<ProjectRecord | null> {
     return this.db.meta.run(async (c) => {
       const r = await c.runAndReadAll('SELECT * FROM projects WHERE token = $1', [token]);
-      const row = r.getRowObjects()[0];
-      return row ? toProject(row) : null;
-    });
-  }
-
-  async findProjectBySecretHash(secretHash: string): Promise<ProjectRecord | null> {
-    return this.db.meta.run(async (c) => {
-      const r = await c.runAndReadAll('SELECT * FROM projects WHERE secret_hash = $1', [
-        secretHash,
-      ]);
       const row = r.getRowObjects()[0];
       return row ? toProject(row) : null;
     });

@@ -130,4 +130,153 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 5,
+    name: 'accounts: organisations, users, memberships, factors, recovery codes, sessions, challenges, devices, invitations, API keys, notices, saved views, project ownership',
+    // No foreign keys: DuckDB refuses to delete a referenced row in the transaction that deletes
+    // the rows referring to it (a documented limitation), which would block erasing a user or a
+    // project in one transaction. The accounts service keeps the references consistent.
+    sql: `
+      CREATE TABLE orgs (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        policy JSON NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        locked_down_at TIMESTAMPTZ,
+        locked_down_by VARCHAR
+      );
+      CREATE TABLE users (
+        id VARCHAR PRIMARY KEY,
+        email VARCHAR NOT NULL UNIQUE,
+        password_hash VARCHAR,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        failed_attempts INTEGER NOT NULL,
+        locked_until TIMESTAMPTZ NOT NULL
+      );
+      CREATE TABLE memberships (
+        org_id VARCHAR NOT NULL,
+        user_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (org_id, user_id)
+      );
+      CREATE INDEX memberships_user ON memberships (user_id);
+      CREATE TABLE factors (
+        id VARCHAR PRIMARY KEY,
+        user_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        label VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        last_used_at TIMESTAMPTZ,
+        credential_id VARCHAR UNIQUE,
+        public_key BLOB,
+        counter BIGINT,
+        transports JSON,
+        backed_up BOOLEAN,
+        trusted_from TIMESTAMPTZ,
+        sealed_secret VARCHAR,
+        last_step BIGINT,
+        confirmed BOOLEAN
+      );
+      CREATE INDEX factors_user ON factors (user_id);
+      CREATE TABLE recovery_codes (
+        user_id VARCHAR NOT NULL,
+        code_hash VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        used_at TIMESTAMPTZ,
+        PRIMARY KEY (user_id, code_hash)
+      );
+      CREATE TABLE sessions (
+        id_hash VARCHAR PRIMARY KEY,
+        user_id VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        last_seen_at TIMESTAMPTZ NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        idle_timeout_ms BIGINT NOT NULL,
+        method VARCHAR NOT NULL,
+        step_up_at TIMESTAMPTZ,
+        step_up_method VARCHAR,
+        device VARCHAR NOT NULL,
+        place VARCHAR NOT NULL,
+        revoked_at TIMESTAMPTZ,
+        revoked_reason VARCHAR
+      );
+      CREATE INDEX sessions_user ON sessions (user_id);
+      CREATE TABLE challenges (
+        id_hash VARCHAR PRIMARY KEY,
+        purpose VARCHAR NOT NULL,
+        user_id VARCHAR NOT NULL,
+        session_id_hash VARCHAR,
+        data JSON NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE TABLE devices (
+        user_id VARCHAR NOT NULL,
+        device_hash VARCHAR NOT NULL,
+        first_seen_at TIMESTAMPTZ NOT NULL,
+        last_seen_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, device_hash)
+      );
+      CREATE TABLE invitations (
+        id VARCHAR PRIMARY KEY,
+        org_id VARCHAR NOT NULL,
+        email VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        token_hash VARCHAR NOT NULL UNIQUE,
+        created_by VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        accepted_at TIMESTAMPTZ
+      );
+      CREATE INDEX invitations_org ON invitations (org_id);
+      CREATE TABLE api_keys (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        secret_hash VARCHAR NOT NULL UNIQUE,
+        prefix VARCHAR NOT NULL,
+        scopes JSON NOT NULL,
+        allowed_cidrs JSON NOT NULL,
+        created_by VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL,
+        expires_at TIMESTAMPTZ,
+        revoked_at TIMESTAMPTZ,
+        rotated_from VARCHAR,
+        last_used_at TIMESTAMPTZ,
+        last_used_place VARCHAR,
+        use_count BIGINT NOT NULL
+      );
+      CREATE INDEX api_keys_project ON api_keys (project_id);
+      CREATE TABLE notices (
+        id VARCHAR PRIMARY KEY,
+        user_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        details JSON NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        read_at TIMESTAMPTZ
+      );
+      CREATE INDEX notices_user ON notices (user_id, created_at);
+      CREATE TABLE saved_views (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        query JSON NOT NULL,
+        created_by VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE INDEX saved_views_project ON saved_views (project_id);
+      CREATE TABLE project_orgs (
+        project_id VARCHAR PRIMARY KEY,
+        org_id VARCHAR NOT NULL
+      );
+      CREATE INDEX project_orgs_org ON project_orgs (org_id);
+      -- Every project's bootstrap secret becomes an API key (one place where keys are looked up);
+      -- DuckDbMetaStore.createProject writes the same row for projects created from now on.
+      INSERT INTO api_keys
+        SELECT 'key_' || substr(secret_hash, 1, 16), id, 'bootstrap secret', secret_hash, 'sil_sk_',
+          '["query","import","admin"]', '[]', NULL, created_at, NULL, NULL, NULL, NULL, NULL, 0
+        FROM projects;
+    `,
+  },
 ];

@@ -1,0 +1,340 @@
+// Organisation API: the organisation, its security policy, members and invitations, revoking
+// every session, the emergency lock-down, and its projects.
+import { z } from 'zod';
+import {
+  changeRole,
+  invite,
+  listMembers,
+  lockDown,
+  membershipsOf,
+  removeMember,
+  revokeOrgSessions,
+  SESSION_BOUNDS,
+  setOrgPolicy,
+  type AuthDeps,
+} from '../../auth/index.js';
+import type { ProjectDirectory } from '../../projects/index.js';
+import { AppError } from '../../shared/errors.js';
+import type { OrgRecord, Role } from '../../store/account-types.js';
+import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
+
+const role = z.enum(['owner', 'admin', 'analyst', 'viewer']);
+
+export const orgPolicySchema = z.strictObject({
+  require_passkeys: z.enum(['none', 'admins', 'everyone']),
+  allow_totp_step_up: z.boolean(),
+  session_idle_minutes: z
+    .number()
+    .int()
+    .min(SESSION_BOUNDS.idleMinutes.min)
+    .max(SESSION_BOUNDS.idleMinutes.max),
+  session_absolute_hours: z
+    .number()
+    .int()
+    .min(SESSION_BOUNDS.absoluteHours.min)
+    .max(SESSION_BOUNDS.absoluteHours.max),
+});
+
+function orgView(org: OrgRecord): Record<string, unknown> {
+  return {
+    id: org.id,
+    name: org.name,
+    policy: {
+      require_passkeys: org.policy.requirePasskeys,
+      allow_totp_step_up: org.policy.allowTotpStepUp,
+      session_idle_minutes: org.policy.sessionIdleMinutes,
+      session_absolute_hours: org.policy.sessionAbsoluteHours,
+    },
+    created_at: new Date(org.createdAtMs).toISOString(),
+    locked_down_at: org.lockedDownAtMs === null ? null : new Date(org.lockedDownAtMs).toISOString(),
+  };
+}
+
+/** The organisation and the caller's role there (set by the registry's authorisation). */
+function accessOf(ctx: RouteContext<unknown>): { org: OrgRecord; role: Role } {
+  const org = ctx.access?.org;
+  const r = ctx.access?.role;
+  if (!org || !r) throw new AppError('INTERNAL', 'organisation route without access');
+  return { org, role: r };
+}
+
+export interface OrgRouteDeps {
+  auth: AuthDeps;
+  projects: ProjectDirectory;
+}
+
+export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unknown>[] {
+  const base = '/api/v1/orgs/:orgId';
+  return [
+    defineRoute({
+      id: 'orgs.list',
+      method: 'GET',
+      url: '/api/v1/orgs',
+      summary: 'Your organisations and your role in each.',
+      tag: 'organisations',
+      auth: 'session',
+      handler: async (ctx) => ({
+        organisations: (await membershipsOf(deps, ctx.user?.user.id ?? '')).map((m) => ({
+          ...orgView(m.org),
+          role: m.membership.role,
+        })),
+      }),
+    }),
+    defineRoute({
+      id: 'orgs.get',
+      method: 'GET',
+      url: base,
+      summary: 'The organisation and its security policy.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.read',
+      target: 'orgId',
+      handler: (ctx) => Promise.resolve(orgView(accessOf(ctx).org)),
+    }),
+    defineRoute({
+      id: 'orgs.policy.set',
+      method: 'PUT',
+      url: `${base}/policy`,
+      summary:
+        'Sets the security policy (owners, step-up): who must use passkeys, whether TOTP counts as step-up, session timeouts within NIST AAL2 bounds.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.policy',
+      target: 'orgId',
+      body: orgPolicySchema,
+      handler: async (ctx) => {
+        const { org } = accessOf(ctx);
+        await setOrgPolicy(deps, org.id, {
+          requirePasskeys: ctx.body.require_passkeys,
+          allowTotpStepUp: ctx.body.allow_totp_step_up,
+          sessionIdleMinutes: ctx.body.session_idle_minutes,
+          sessionAbsoluteHours: ctx.body.session_absolute_hours,
+        });
+        const updated = await deps.store.getOrg(org.id);
+        return updated ? orgView(updated) : undefined;
+      },
+    }),
+    defineRoute({
+      id: 'orgs.members.list',
+      method: 'GET',
+      url: `${base}/members`,
+      summary: 'Members and roles.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.read',
+      target: 'orgId',
+      handler: async (ctx) => ({ members: await listMembers(deps, accessOf(ctx).org.id) }),
+    }),
+    defineRoute({
+      id: 'orgs.members.update',
+      method: 'PATCH',
+      url: `${base}/members/:userId`,
+      summary:
+        "Changes a member's role (step-up; admins cannot touch owners). Ends their sessions.",
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.write',
+      target: 'orgId',
+      body: z.strictObject({ role }),
+      handler: async (ctx) => {
+        const a = accessOf(ctx);
+        await changeRole(deps, a.role, a.org.id, ctx.params.userId ?? '', ctx.body.role);
+        return undefined;
+      },
+    }),
+    defineRoute({
+      id: 'orgs.members.remove',
+      method: 'DELETE',
+      url: `${base}/members/:userId`,
+      summary: 'Removes a member (step-up) and ends their sessions.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.write',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const a = accessOf(ctx);
+        await removeMember(deps, a.role, a.org.id, ctx.params.userId ?? '');
+        return undefined;
+      },
+    }),
+    defineRoute({
+      id: 'orgs.invitations.list',
+      method: 'GET',
+      url: `${base}/invitations`,
+      summary: 'Open invitations (never their links).',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.read',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const now = deps.now();
+        return {
+          invitations: (await deps.store.listInvitations(accessOf(ctx).org.id))
+            .filter((i) => i.acceptedAtMs === null && i.expiresAtMs > now)
+            .map((i) => ({
+              id: i.id,
+              email: i.email,
+              role: i.role,
+              created_at: new Date(i.createdAtMs).toISOString(),
+              expires_at: new Date(i.expiresAtMs).toISOString(),
+            })),
+        };
+      },
+    }),
+    defineRoute({
+      id: 'orgs.invitations.create',
+      method: 'POST',
+      url: `${base}/invitations`,
+      summary: 'Invites someone by a single-use link (step-up). The link is shown once.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.write',
+      target: 'orgId',
+      body: z.strictObject({ email: z.string().trim().email().max(320), role }),
+      success: { status: 201, description: 'the invitation and its link' },
+      handler: async (ctx) => {
+        const a = accessOf(ctx);
+        if (!ctx.user) throw new AppError('AUTH_REQUIRED', 'sign in first');
+        const { invitation, link } = await invite(
+          deps,
+          ctx.user,
+          a.role,
+          a.org,
+          ctx.body.email,
+          ctx.body.role,
+        );
+        return {
+          id: invitation.id,
+          email: invitation.email,
+          role: invitation.role,
+          link,
+          expires_at: new Date(invitation.expiresAtMs).toISOString(),
+        };
+      },
+    }),
+    defineRoute({
+      id: 'orgs.invitations.delete',
+      method: 'DELETE',
+      url: `${base}/invitations/:invitationId`,
+      summary: 'Withdraws an invitation.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.write',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const org = accessOf(ctx).org;
+        const id = ctx.params.invitationId ?? '';
+        if (!(await deps.store.listInvitations(org.id)).some((i) => i.id === id)) {
+          throw new AppError('NOT_FOUND', 'no such invitation');
+        }
+        await deps.store.deleteInvitation(id);
+        return undefined;
+      },
+    }),
+    defineRoute({
+      id: 'orgs.sessions.revoke',
+      method: 'POST',
+      url: `${base}/sessions/revoke`,
+      summary: 'Ends every session of every member (yours too).',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.sessions',
+      target: 'orgId',
+      handler: async (ctx) => ({
+        sessions_revoked: await revokeOrgSessions(deps, accessOf(ctx).org.id),
+      }),
+    }),
+    defineRoute({
+      id: 'orgs.lockdown',
+      method: 'POST',
+      url: `${base}/lockdown`,
+      summary:
+        'Emergency lock-down (owners): revokes every session and every secret key of the organisation in one step, records who did it, and tells every member. Ingest keeps working.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.lockdown',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const { org } = accessOf(ctx);
+        const user = ctx.user;
+        if (!user) throw new AppError('AUTH_REQUIRED', 'sign in first');
+        return lockDown(deps, org.id, { userId: user.user.id, label: user.user.email });
+      },
+    }),
+    defineRoute({
+      id: 'orgs.projects.list',
+      method: 'GET',
+      url: `${base}/projects`,
+      summary: 'Projects of the organisation (with their public, write-only ingest tokens).',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.read',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const out: Record<string, unknown>[] = [];
+        for (const id of await deps.store.listOrgProjects(accessOf(ctx).org.id)) {
+          const p = await projects.byId(id);
+          if (p) out.push(projectView(p.project));
+        }
+        return { projects: out };
+      },
+    }),
+    defineRoute({
+      id: 'orgs.projects.create',
+      method: 'POST',
+      url: `${base}/projects`,
+      summary:
+        'Creates a project. Answers its public ingest token; secret keys are created separately (step-up).',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'project.create',
+      target: 'orgId',
+      body: z.strictObject({
+        name: z.string().trim().min(1).max(200),
+        timezone: z
+          .string()
+          .max(64)
+          .refine((tz) => {
+            try {
+              new Intl.DateTimeFormat('en', { timeZone: tz });
+              return true;
+            } catch {
+              return false;
+            }
+          }, 'not an IANA time zone')
+          .optional(),
+      }),
+      success: { status: 201, description: 'the project' },
+      handler: async (ctx) => {
+        const { org } = accessOf(ctx);
+        const created = await projects.create(ctx.body.name, {
+          ...(ctx.body.timezone ? { timezone: ctx.body.timezone } : {}),
+        });
+        await deps.store.setProjectOrg(created.project_id, org.id);
+        // Only the CLI (which holds the disk) gets a secret with a new project: over the API,
+        // key creation is its own step-up action.
+        for (const key of await deps.store.listApiKeys(created.project_id)) {
+          await deps.store.revokeApiKey(key.id, deps.now());
+        }
+        const p = await projects.byId(created.project_id);
+        return p ? projectView(p.project) : { id: created.project_id };
+      },
+    }),
+  ];
+}
+
+export function projectView(p: {
+  id: string;
+  name: string;
+  token: string;
+  timezone: string;
+  createdAtMs: number;
+}): Record<string, unknown> {
+  return {
+    id: p.id,
+    name: p.name,
+    token: p.token,
+    timezone: p.timezone,
+    created_at: new Date(p.createdAtMs).toISOString(),
+  };
+}
