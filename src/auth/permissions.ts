@@ -71,7 +71,8 @@ export const SCOPE_ACTIONS: Readonly<Record<KeyScope, readonly Action[]>> = {
 /**
  * Actions that need a step-up (a fresh passkey check, or TOTP where the organisation allows it)
  * within STEP_UP_MAX_AGE_MS: raw-data export, identity reveal, key creation, member and policy
- * changes. Disabling a factor needs one too (see the account routes).
+ * changes (the issue's list), and two more: erasure (irreversible) and pseudonym look-up (it
+ * finds one named person in the data). Disabling a factor needs one too (see the account routes).
  */
 export const STEP_UP_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'org.policy',
@@ -79,6 +80,8 @@ export const STEP_UP_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'keys.write',
   'export',
   'privacy.write',
+  'privacy.erase',
+  'privacy.pseudonyms',
   'privacy.reveal',
 ]);
 

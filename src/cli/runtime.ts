@@ -88,7 +88,10 @@ function accountSystem(
 ): { auth: AuthDeps; clients: ClientDescriber; outbox: NoticeOutbox | null } {
   const store = new DuckDbAccountStore(db);
   const publicUrl = new URL(config.accounts.publicUrl);
-  const smtp = smtpConfigFromEnv(process.env);
+  const smtp = smtpConfigFromEnv({
+    SILLAGE_SMTP_URL: config.accounts.smtpUrl,
+    SILLAGE_SMTP_FROM: config.accounts.smtpFrom,
+  });
   const outbox = smtp ? new NoticeOutbox(createSmtpMailer(smtp, logger), logger) : null;
   const locator = GeoLocator.fromShared(geo);
   const auth: AuthDeps = {

@@ -58,6 +58,9 @@ export interface ServerConfig {
     /** Session timeouts given to new organisations (NIST AAL2 bounds: idle ≤ 60 min, ≤ 24 h). */
     sessionIdleMinutes: number;
     sessionAbsoluteHours: number;
+    /** SILLAGE_SMTP_URL and SILLAGE_SMTP_FROM as given (parsed by the notices module). */
+    smtpUrl: string | undefined;
+    smtpFrom: string | undefined;
   };
 }
 
@@ -96,6 +99,8 @@ const schema = z.object({
     .optional(),
   sessionIdleMinutes: z.coerce.number().int().min(5).max(60).default(30),
   sessionAbsoluteHours: z.coerce.number().int().min(1).max(24).default(12),
+  smtpUrl: z.string().optional(),
+  smtpFrom: z.string().optional(),
 });
 
 /** Flags given on the command line (they win over the environment). */
@@ -135,6 +140,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     publicUrl: env.SILLAGE_PUBLIC_URL,
     sessionIdleMinutes: env.SILLAGE_SESSION_IDLE_MINUTES,
     sessionAbsoluteHours: env.SILLAGE_SESSION_ABSOLUTE_HOURS,
+    smtpUrl: env.SILLAGE_SMTP_URL,
+    smtpFrom: env.SILLAGE_SMTP_FROM,
   };
   const parsed = schema.safeParse(
     Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')),
@@ -199,6 +206,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       ),
       sessionIdleMinutes: c.sessionIdleMinutes,
       sessionAbsoluteHours: c.sessionAbsoluteHours,
+      smtpUrl: c.smtpUrl,
+      smtpFrom: c.smtpFrom,
     },
   };
 }
