@@ -402,6 +402,67 @@ describe('accounts end to end', () => {
     expect(await notices(OWNER)).toContain('recovery_code_used');
   });
 
+  it("lets an admin end one member's sessions and clear a lock, and a person change their password", async () => {
+    advance(30_000);
+    expect(
+      (await analyst.loginWithTotp(ANALYST, ANALYST_PASSWORD, analystSecret, clock)).status,
+    ).toBe(200);
+    const analystId = (await s.server.runtime.auth.store.findUserByEmail(ANALYST))?.id ?? '';
+    const ended = await owner().call(
+      'POST',
+      `/api/v1/orgs/${orgId}/members/${analystId}/sessions/revoke`,
+    );
+    expect(ended.status).toBe(200);
+    expect(ended.body.sessions_revoked).toBe(1);
+    expect((await analyst.call('GET', '/api/v1/me')).status).toBe(401);
+
+    const attacker = new AccountClient(s.server.url, ORIGIN);
+    for (let i = 0; i < 6; i += 1) await attacker.login(ANALYST, `still wrong ${i}`);
+    expect((await attacker.login(ANALYST, ANALYST_PASSWORD)).status).toBe(429);
+    expect(
+      (await owner().call('POST', `/api/v1/orgs/${orgId}/members/${analystId}/unlock`)).status,
+    ).toBe(204);
+    advance(30_000);
+    expect(
+      (await analyst.loginWithTotp(ANALYST, ANALYST_PASSWORD, analystSecret, clock)).status,
+    ).toBe(200);
+
+    // Password change: the current password is needed, other sessions end, the account is told.
+    const wrongCurrent = await analyst.call('POST', '/api/v1/me/password', {
+      current_password: 'not it at all, sorry',
+      new_password: 'a brand new phrase 2026 oak',
+    });
+    expect(wrongCurrent.status).toBe(403); // a TOTP sign-in is no step-up under the default policy
+    const laptop = new AccountClient(s.server.url, ORIGIN);
+    advance(30_000);
+    expect((await laptop.loginWithPasskey(OWNER, OWNER_PASSWORD, ownerKey)).status).toBe(200);
+    const mistaken = await owner().call('POST', '/api/v1/me/password', {
+      current_password: 'not it at all, sorry',
+      new_password: 'a brand new phrase 2026 oak',
+    });
+    expect(mistaken.status).toBe(401);
+    const weak = await owner().call('POST', '/api/v1/me/password', {
+      current_password: OWNER_PASSWORD,
+      new_password: 'owner@example.com',
+    });
+    expect(weak.body.error.code).toBe('AUTH_PASSWORD_REJECTED');
+    const changed = await owner().call('POST', '/api/v1/me/password', {
+      current_password: OWNER_PASSWORD,
+      new_password: 'a brand new phrase 2026 oak',
+    });
+    expect(changed.status).toBe(204);
+    expect((await laptop.call('GET', '/api/v1/me')).status).toBe(401);
+    expect((await owner().call('GET', '/api/v1/me')).status).toBe(200);
+    expect(await notices(OWNER)).toContain('password_changed');
+    expect(
+      (await new AccountClient(s.server.url, ORIGIN).login(OWNER, OWNER_PASSWORD)).status,
+    ).toBe(401);
+    expect(
+      (await new AccountClient(s.server.url, ORIGIN).login(OWNER, 'a brand new phrase 2026 oak'))
+        .status,
+    ).toBe(200);
+  });
+
   it('publishes an OpenAPI document that lists every route with its permission', async () => {
     const doc = await new AccountClient(s.server.url, ORIGIN).call('GET', '/api/v1/openapi.json');
     expect(doc.status).toBe(200);

@@ -9,6 +9,7 @@ import {
   verifySecondFactor,
   type SecondFactorProof,
 } from './factors.js';
+import { checkPasswordPolicy } from './passwords.js';
 import { STEP_UP_MAX_AGE_MS } from './permissions.js';
 import { effectivePolicy, issueSession, membershipsOf, type EffectivePolicy } from './sessions.js';
 import { ACCOUNT_FREE_FAILURES, recordFailure, recordSuccess, retryAfterMs } from './throttle.js';
@@ -216,6 +217,45 @@ export async function noteDevice(
     await deps.notifier.notify(user, 'new_device', { device: client.device, place: client.place });
   }
   return true;
+}
+
+/**
+ * Changes the password: the current one must be right (a stolen session alone cannot), the new
+ * one must pass the policy; other sessions end (ASVS 7.4.3) and the account is told.
+ */
+export async function changePassword(
+  deps: AuthDeps,
+  principal: UserPrincipal,
+  current: string,
+  next: string,
+  client: ClientInfo,
+): Promise<void> {
+  const user = principal.user;
+  const wait = accountWait(deps, user);
+  if (wait > 0) throw throttled(wait);
+  const verdict = user.passwordHash ? await deps.hasher.verify(user.passwordHash, current) : null;
+  if (!verdict?.ok) {
+    await failAttempt(deps, user, client, 'password');
+    throw new AppError('AUTH_LOGIN_FAILED', 'the current password is wrong');
+  }
+  const memberships = await membershipsOf(deps, user.id);
+  const policy = checkPasswordPolicy(next, {
+    email: user.email,
+    ...(memberships[0] ? { orgName: memberships[0].org.name } : {}),
+  });
+  if (!policy.ok) throw new AppError('AUTH_PASSWORD_REJECTED', policy.message);
+  await deps.store.updateUser(user.id, { passwordHash: await deps.hasher.hash(next) });
+  const now = deps.now();
+  for (const s of await deps.store.listSessions(user.id)) {
+    if (s.revokedAtMs === null && s.idHash !== principal.session.idHash) {
+      await deps.store.revokeSessions({ idHash: s.idHash }, now, 'password changed');
+    }
+  }
+  deps.logger.info('password changed', { userId: user.id });
+  await deps.notifier.notify(user, 'password_changed', {
+    device: client.device,
+    place: client.place,
+  });
 }
 
 /** Starts a step-up: WebAuthn options when the person has a usable passkey. */

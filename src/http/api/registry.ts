@@ -180,7 +180,14 @@ async function authenticate(
     if (route.auth === 'optional-session') return null;
     throw new AppError('AUTH_REQUIRED', 'sign in, or send a secret key as a Bearer token');
   }
-  const principal = await authenticateSession(deps.auth, token);
+  let principal: UserPrincipal;
+  try {
+    principal = await authenticateSession(deps.auth, token);
+  } catch (error) {
+    // A stale cookie on a route that works signed out (accepting an invitation) is no cookie.
+    if (route.auth === 'optional-session') return null;
+    throw error;
+  }
   if (UNSAFE.has(route.method)) checkCsrf(deps, request, principal);
   return principal;
 }

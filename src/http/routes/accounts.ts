@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   acceptInvitation,
   addPasskey,
+  changePassword,
   completeLogin,
   completeSetup,
   completeStepUp,
@@ -394,6 +395,28 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
         const user = requireUser(ctx);
         const policy = effectivePolicy(await membershipsOf(deps, user.user.id));
         await removeFactor(deps, user.user, ctx.params.factorId ?? '', policy.passkeyRequired);
+        return undefined;
+      },
+    }),
+    defineRoute({
+      id: 'me.password',
+      method: 'POST',
+      url: '/api/v1/me/password',
+      summary:
+        'Changes your password (step-up, and the current password). Ends your other sessions and notifies you.',
+      tag: 'me',
+      auth: 'session',
+      stepUp: true,
+      body: z.strictObject({ current_password: password, new_password: password }),
+      handler: async (ctx) => {
+        const user = requireUser(ctx);
+        await changePassword(
+          deps,
+          user,
+          ctx.body.current_password,
+          ctx.body.new_password,
+          ctx.client,
+        );
         return undefined;
       },
     }),

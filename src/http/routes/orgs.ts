@@ -245,6 +245,51 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       }),
     }),
     defineRoute({
+      id: 'orgs.members.sessions.revoke',
+      method: 'POST',
+      url: `${base}/members/:userId/sessions/revoke`,
+      summary: "Ends every session of one member (ASVS 7.4.5), e.g. a lost laptop's.",
+      tag: 'organisations',
+      auth: 'session',
+      action: 'org.sessions',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const { org } = accessOf(ctx);
+        const userId = ctx.params.userId ?? '';
+        if (!(await deps.store.listMembers(org.id)).some((m) => m.userId === userId)) {
+          throw new AppError('NOT_FOUND', 'no such member');
+        }
+        const count = await deps.store.revokeSessions(
+          { userId },
+          deps.now(),
+          'revoked by an admin',
+        );
+        deps.logger.warn('member sessions revoked', { orgId: org.id, userId, count });
+        return { sessions_revoked: count };
+      },
+    }),
+    defineRoute({
+      id: 'orgs.members.unlock',
+      method: 'POST',
+      url: `${base}/members/:userId/unlock`,
+      summary:
+        "Clears a member's failed sign-in count (step-up): the way back after 100 failures disabled sign-in.",
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.write',
+      target: 'orgId',
+      handler: async (ctx) => {
+        const { org } = accessOf(ctx);
+        const userId = ctx.params.userId ?? '';
+        if (!(await deps.store.listMembers(org.id)).some((m) => m.userId === userId)) {
+          throw new AppError('NOT_FOUND', 'no such member');
+        }
+        await deps.store.updateUser(userId, { failedAttempts: 0, lockedUntilMs: 0 });
+        deps.logger.warn('member unlocked', { orgId: org.id, userId });
+        return undefined;
+      },
+    }),
+    defineRoute({
       id: 'orgs.lockdown',
       method: 'POST',
       url: `${base}/lockdown`,
