@@ -463,6 +463,27 @@ describe('accounts end to end', () => {
     ).toBe(200);
   });
 
+  it('recovers a member who lost every factor: reset, new link, new factor', async () => {
+    advance(30_000);
+    await owner().loginWithPasskey(OWNER, 'a brand new phrase 2026 oak', ownerKey);
+    const analystId = (await s.server.runtime.auth.store.findUserByEmail(ANALYST))?.id ?? '';
+    const reset = await owner().call('POST', `/api/v1/orgs/${orgId}/members/${analystId}/reset`);
+    expect(reset.status).toBe(201);
+    const lost = await analyst.loginWithTotp(
+      ANALYST,
+      ANALYST_PASSWORD,
+      analystSecret,
+      clock + 30_000,
+    );
+    expect(lost.status).toBe(401);
+    const fresh = new AccountClient(s.server.url, ORIGIN);
+    const key = new SoftwareAuthenticator();
+    const back = await fresh.setUpWithPasskey(reset.body.link, 'a whole new start 77 pine', key);
+    expect(back.status).toBe(200);
+    expect(back.body.organisations).toEqual([{ id: orgId, name: 'Acme', role: 'analyst' }]);
+    expect(await notices(ANALYST)).toContain('factor_removed');
+  });
+
   it('publishes an OpenAPI document that lists every route with its permission', async () => {
     const doc = await new AccountClient(s.server.url, ORIGIN).call('GET', '/api/v1/openapi.json');
     expect(doc.status).toBe(200);

@@ -102,6 +102,7 @@ const EXPECTED: Readonly<Record<string, Row>> = {
   'orgs.sessions.revoke': org(ADMINS_UP),
   'orgs.members.sessions.revoke': org(ADMINS_UP),
   'orgs.members.unlock': org(ADMINS_UP),
+  'orgs.members.reset': org(ADMINS_UP),
   'orgs.lockdown': org(OWNERS_ONLY),
   'orgs.projects.list': org(EVERYONE),
   'orgs.projects.create': org(ADMINS_UP),
@@ -141,6 +142,7 @@ const STEP_UP_ROUTES: readonly string[] = [
   'orgs.members.update',
   'orgs.members.remove',
   'orgs.members.unlock',
+  'orgs.members.reset',
   'orgs.invitations.create',
   // Withdrawing an invitation is a member change too (same permission as inviting).
   'orgs.invitations.delete',

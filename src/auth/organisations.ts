@@ -407,6 +407,44 @@ export async function removeMember(
   deps.logger.info('member removed', { orgId, userId });
 }
 
+/**
+ * Account recovery for a member who lost every factor (ASVS 6.4.4: back to enrolment): their
+ * factors and recovery codes go, their sessions end, the account is pending again, and a new
+ * single-use link lets them choose a password and enrol a factor. The person is told.
+ */
+export async function resetMember(
+  deps: AuthDeps,
+  actor: UserPrincipal,
+  actorRole: Role,
+  org: OrgRecord,
+  userId: string,
+): Promise<{ invitation: InvitationRecord; link: string }> {
+  const member = await memberOf(deps, org.id, userId);
+  if (!canManageRole(actorRole, member.role)) {
+    throw new AppError('AUTH_FORBIDDEN', 'only owners can reset owners');
+  }
+  if (userId === actor.user.id) {
+    throw new AppError('CONFLICT', 'ask another owner or admin to reset your own account');
+  }
+  const user = await deps.store.getUser(userId);
+  if (!user) throw new AppError('NOT_FOUND', 'no such member');
+  const now = deps.now();
+  for (const factor of await deps.store.listFactors(userId)) {
+    await deps.store.removeFactor(factor.id);
+  }
+  await deps.store.replaceRecoveryCodes(userId, [], now);
+  await deps.store.updateUser(userId, { status: 'pending', failedAttempts: 0, lockedUntilMs: 0 });
+  await deps.store.revokeSessions({ userId }, now, 'account reset');
+  const created = await createInvitation(deps, org, user.email, member.role, actor.user.id);
+  deps.logger.warn('member reset', { orgId: org.id, userId });
+  await deps.notifier.notify(user, 'factor_removed', {
+    factorKind: 'passkey',
+    factorLabel: 'every factor (account reset by an administrator)',
+    actor: actor.user.email,
+  });
+  return created;
+}
+
 export async function setOrgPolicy(
   deps: AuthDeps,
   orgId: string,

@@ -8,6 +8,7 @@ import {
   lockDown,
   membershipsOf,
   removeMember,
+  resetMember,
   revokeOrgSessions,
   SESSION_BOUNDS,
   setOrgPolicy,
@@ -266,6 +267,30 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
         );
         deps.logger.warn('member sessions revoked', { orgId: org.id, userId, count });
         return { sessions_revoked: count };
+      },
+    }),
+    defineRoute({
+      id: 'orgs.members.reset',
+      method: 'POST',
+      url: `${base}/members/:userId/reset`,
+      summary:
+        'Account recovery (step-up): removes every factor of a member who lost them, ends their sessions, and answers a new single-use setup link.',
+      tag: 'organisations',
+      auth: 'session',
+      action: 'members.write',
+      target: 'orgId',
+      success: { status: 201, description: 'the new setup link' },
+      handler: async (ctx) => {
+        const a = accessOf(ctx);
+        if (!ctx.user) throw new AppError('AUTH_REQUIRED', 'sign in first');
+        const { invitation, link } = await resetMember(
+          deps,
+          ctx.user,
+          a.role,
+          a.org,
+          ctx.params.userId ?? '',
+        );
+        return { link, expires_at: new Date(invitation.expiresAtMs).toISOString() };
       },
     }),
     defineRoute({
