@@ -318,3 +318,17 @@ export async function removeFactor(
   });
   deps.logger.info('factor removed', { userId: user.id, factor: target.kind });
 }
+
+/** The challenge a WebAuthn response answers (from its clientDataJSON), or null. */
+export function challengeOf(response: unknown): string | null {
+  const clientData = (response as { response?: { clientDataJSON?: unknown } } | null)?.response
+    ?.clientDataJSON;
+  if (typeof clientData !== 'string' || clientData.length > 4096) return null;
+  try {
+    const parsed = JSON.parse(Buffer.from(clientData, 'base64url').toString('utf8')) as unknown;
+    const challenge = (parsed as { challenge?: unknown } | null)?.challenge;
+    return typeof challenge === 'string' && challenge.length <= 256 ? challenge : null;
+  } catch {
+    return null;
+  }
+}

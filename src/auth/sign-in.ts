@@ -5,6 +5,7 @@ import type { AuthMethod, SessionRecord, UserRecord } from '../store/account-typ
 import type { AuthDeps, ClientInfo, UserPrincipal } from './context.js';
 import {
   availableMethods,
+  challengeOf,
   passkeyRequest,
   verifySecondFactor,
   type SecondFactorProof,
@@ -335,20 +336,6 @@ export async function completeStepUp(
     validUntil: now + STEP_UP_MAX_AGE_MS,
     sufficient: method === 'passkey' || policy.allowTotpStepUp,
   };
-}
-
-/** The challenge a WebAuthn response answers (from its clientDataJSON), or null. */
-function challengeOf(response: unknown): string | null {
-  const clientData = (response as { response?: { clientDataJSON?: unknown } } | null)?.response
-    ?.clientDataJSON;
-  if (typeof clientData !== 'string' || clientData.length > 4096) return null;
-  try {
-    const parsed = JSON.parse(Buffer.from(clientData, 'base64url').toString('utf8')) as unknown;
-    const challenge = (parsed as { challenge?: unknown } | null)?.challenge;
-    return typeof challenge === 'string' && challenge.length <= 256 ? challenge : null;
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   acceptInvitation,
   addPasskey,
+  challengeOf,
   changePassword,
   completeLogin,
   completeSetup,
@@ -328,7 +329,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       handler: async (ctx) => {
         const user = requireUser(ctx);
         requireRecentCheck(deps, user);
-        const expected = clientChallenge(ctx.body.response);
+        const expected = challengeOf(ctx.body.response);
         const challenge = expected
           ? await deps.store.takeChallenge(hashToken(expected), 'passkey_register', deps.now())
           : null;
@@ -517,18 +518,4 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       },
     }),
   ];
-}
-
-/** The challenge a WebAuthn response answers (from its clientDataJSON), or null. */
-export function clientChallenge(response: unknown): string | null {
-  const clientData = (response as { response?: { clientDataJSON?: unknown } } | null)?.response
-    ?.clientDataJSON;
-  if (typeof clientData !== 'string' || clientData.length > 4096) return null;
-  try {
-    const parsed = JSON.parse(Buffer.from(clientData, 'base64url').toString('utf8')) as unknown;
-    const challenge = (parsed as { challenge?: unknown } | null)?.challenge;
-    return typeof challenge === 'string' && challenge.length <= 256 ? challenge : null;
-  } catch {
-    return null;
-  }
 }

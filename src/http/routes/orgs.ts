@@ -66,6 +66,13 @@ export interface OrgRouteDeps {
 
 export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unknown>[] {
   const base = '/api/v1/orgs/:orgId';
+  /** The user id in the path when it names a member of the organisation (else NOT_FOUND). */
+  const memberId = async (org: OrgRecord, userId: string | undefined): Promise<string> => {
+    if (!(await deps.store.listMembers(org.id)).some((m) => m.userId === userId)) {
+      throw new AppError('NOT_FOUND', 'no such member');
+    }
+    return userId ?? '';
+  };
   return [
     defineRoute({
       id: 'orgs.list',
@@ -256,10 +263,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       target: 'orgId',
       handler: async (ctx) => {
         const { org } = accessOf(ctx);
-        const userId = ctx.params.userId ?? '';
-        if (!(await deps.store.listMembers(org.id)).some((m) => m.userId === userId)) {
-          throw new AppError('NOT_FOUND', 'no such member');
-        }
+        const userId = await memberId(org, ctx.params.userId);
         const count = await deps.store.revokeSessions(
           { userId },
           deps.now(),
@@ -305,10 +309,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       target: 'orgId',
       handler: async (ctx) => {
         const { org } = accessOf(ctx);
-        const userId = ctx.params.userId ?? '';
-        if (!(await deps.store.listMembers(org.id)).some((m) => m.userId === userId)) {
-          throw new AppError('NOT_FOUND', 'no such member');
-        }
+        const userId = await memberId(org, ctx.params.userId);
         await deps.store.updateUser(userId, { failedAttempts: 0, lockedUntilMs: 0 });
         deps.logger.warn('member unlocked', { orgId: org.id, userId });
         return undefined;
