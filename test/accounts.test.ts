@@ -140,6 +140,18 @@ describe('accounts end to end', () => {
     expect(answer.status).toBe(200);
     expect(answer.body.organisations).toEqual([{ id: orgId, name: 'Acme', role: 'analyst' }]);
     analystSecret = secret;
+    // Requiring passkeys now would shut the analyst out: the answer says so.
+    const policy = (requirePasskeys: string) =>
+      owner().call('PUT', `/api/v1/orgs/${orgId}/policy`, {
+        require_passkeys: requirePasskeys,
+        allow_totp_step_up: false,
+        session_idle_minutes: 30,
+        session_absolute_hours: 12,
+      });
+    const analystId = (await s.server.runtime.auth.store.findUserByEmail(ANALYST))?.id;
+    expect((await policy('everyone')).body.members_without_passkey).toEqual([analystId]);
+    expect((await policy('admins')).body.members_without_passkey).toEqual([]);
+    expect((await policy('none')).status).toBe(200);
     const me = await analyst.call('GET', '/api/v1/me');
     expect(me.body.factors).toMatchObject([{ kind: 'totp', phishing_resistant: false }]);
 

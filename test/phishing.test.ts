@@ -177,6 +177,8 @@ describe('phishing: password plus a relayed TOTP code is not enough', () => {
       session_absolute_hours: 12,
     });
     expect(policy.status).toBe(200);
+    // Everyone here has a passkey: nobody is shut out by the new policy.
+    expect(policy.body.members_without_passkey).toEqual([]);
 
     clock += 30_000;
     const attacker = new AccountClient(s.server.url, ORIGIN);

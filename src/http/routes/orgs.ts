@@ -4,7 +4,10 @@ import { z } from 'zod';
 import {
   changeRole,
   invite,
+  isPasskey,
   listMembers,
+  passkeyRequiredIn,
+  passkeyTrusted,
   lockDown,
   membershipsOf,
   removeMember,
@@ -119,7 +122,18 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
           sessionAbsoluteHours: ctx.body.session_absolute_hours,
         });
         const updated = await deps.store.getOrg(org.id);
-        return updated ? orgView(updated) : undefined;
+        if (!updated) throw new AppError('ORG_NOT_FOUND', 'no such organisation');
+        // Who this policy shuts out until they enrol a passkey (they can still be reset).
+        const now = deps.now();
+        const withoutPasskey: string[] = [];
+        for (const m of await deps.store.listMembers(org.id)) {
+          if (!passkeyRequiredIn(updated.policy, m.role)) continue;
+          const factors = await deps.store.listFactors(m.userId);
+          if (!factors.some((f) => isPasskey(f) && passkeyTrusted(f, now))) {
+            withoutPasskey.push(m.userId);
+          }
+        }
+        return { ...orgView(updated), members_without_passkey: withoutPasskey };
       },
     }),
     defineRoute({
