@@ -6,6 +6,8 @@ import { deriveMasterSubkey } from '../privacy/master-key.js';
 import {
   ARGON2_MIN_PARAMS,
   checkPasswordPolicy,
+  MAX_CONCURRENT_HASHES,
+  MAX_WAITING_HASHES,
   PASSWORD_MAX_LENGTH,
   PASSWORD_MIN_LENGTH,
   PasswordHasher,
@@ -192,6 +194,25 @@ describe('PasswordHasher', () => {
     spy.mockClear();
     await hasher.verify('!', STRONG);
     expect(spy).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('PasswordHasher under a flood of sign-ins', () => {
+  it('runs one hash at a time, queues a bounded number and refuses the rest', async () => {
+    const hasher = new PasswordHasher(randomBytes(32));
+    const extra = 5;
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: MAX_CONCURRENT_HASHES + MAX_WAITING_HASHES + extra }, () =>
+        hasher.verifyDummy('some password or other'),
+      ),
+    );
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(refused).toHaveLength(extra);
+    for (const r of refused) {
+      expect((r).reason).toMatchObject({ code: 'AUTH_THROTTLED' });
+    }
+    // Once the queue has drained, sign-ins are served again.
+    await expect(hasher.verifyDummy('another one entirely')).resolves.toBeUndefined();
   });
 });
 

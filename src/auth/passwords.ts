@@ -141,10 +141,17 @@ export interface PasswordVerifyResult {
  * key with `passwordPepper`). Passwords are NFKC-normalised and never truncated. Changing the
  * pepper makes every stored hash unverifiable, so it cannot be rotated without a reset.
  */
+/** Argon2 computations at once (each holds a libuv pool thread and 19 MiB). */
+export const MAX_CONCURRENT_HASHES = 1;
+/** Sign-ins allowed to wait for one; more are refused (AUTH_THROTTLED) rather than queued. */
+export const MAX_WAITING_HASHES = 64;
+
 export class PasswordHasher {
   readonly #pepper: Buffer;
   readonly #params: Argon2Params;
   readonly #dummyHash: string;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
 
   /**
    * @param pepper 32 secret bytes, from `passwordPepper(masterKey)`.
@@ -180,7 +187,7 @@ export class PasswordHasher {
         `Use at most ${PASSWORD_MAX_LENGTH} characters.`,
       );
     }
-    return argon2Hash(normalized, this.#options());
+    return this.#limited(() => argon2Hash(normalized, this.#options()));
   }
 
   /**
@@ -200,8 +207,9 @@ export class PasswordHasher {
     }
     let ok: boolean;
     try {
-      ok = await argon2Verify(stored, normalized, { secret: this.#pepper });
-    } catch {
+      ok = await this.#limited(() => argon2Verify(stored, normalized, { secret: this.#pepper }));
+    } catch (error) {
+      if (error instanceof AppError) throw error;
       ok = false;
     }
     return { ok, needsRehash: ok && this.#weakerThanCurrent(parsed) };
@@ -218,9 +226,39 @@ export class PasswordHasher {
 
   async #burn(normalized: string): Promise<void> {
     try {
-      await argon2Verify(this.#dummyHash, normalized, { secret: this.#pepper });
-    } catch {
+      await this.#limited(() =>
+        argon2Verify(this.#dummyHash, normalized, { secret: this.#pepper }),
+      );
+    } catch (error) {
+      if (error instanceof AppError) throw error;
       // The answer is irrelevant: only the time spent matters.
+    }
+  }
+
+  /**
+   * Runs one Argon2 computation at a time. They run on libuv's small thread pool, which also
+   * does the ingest log's fdatasync (acknowledgements wait for it) and DuckDB's statements: a
+   * flood of sign-ins must queue here, not starve ingestion. Past MAX_WAITING_HASHES waiting, the
+   * sign-in is refused with AUTH_THROTTLED and Retry-After instead of queueing without bound.
+   */
+  async #limited<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= MAX_CONCURRENT_HASHES) {
+      if (this.#waiting.length >= MAX_WAITING_HASHES) {
+        throw new AppError('AUTH_THROTTLED', 'too many sign-ins at once; try again shortly', {
+          retryAfterSeconds: 1,
+        });
+      }
+      // The slot is handed over by the task that finishes (see finally).
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#running += 1;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running -= 1;
     }
   }
 
