@@ -1,6 +1,7 @@
 // End to end over real HTTP on loopback (real DuckDB file): setup links, passkeys with a software
 // authenticator, TOTP, sign-in, sessions and their timeouts, CSRF, step-up, API keys, throttling,
 // notices and the lock-down. The server's clock is the test's, so timeouts need no waiting.
+import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCreate } from '../src/cli/admin-commands.js';
 import { AccountClient } from './helpers/account-client.js';
@@ -506,6 +507,9 @@ describe('accounts end to end', () => {
     expect(keys['x-sillage-step-up']).toBe(true);
     expect(keys.requestBody.content['application/json'].schema.properties.scopes).toBeDefined();
     expect(doc.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    // A valid OpenAPI 3.1 document (checked by a real validator, not by shape).
+    const verdict = await validate(structuredClone(doc.body));
+    expect(verdict.valid ? [] : compileErrors(verdict)).toEqual([]);
     expect(doc.headers.get('referrer-policy')).toBe('no-referrer');
   });
 });
