@@ -3,7 +3,7 @@
 // enters as a bound parameter; the only text is written here.
 import { DAY_MS, HOUR_MS, type BucketUnit, type LocalClock } from './clock.js';
 import type { QueryRows } from './rows.js';
-import { PERCENTILES, type MathKind } from './model.js';
+import { COLUMN_PROPERTY_NAMES, PERCENTILES, type MathKind, type StandardColumn } from './model.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
@@ -448,24 +448,8 @@ function compileEventNames(p: EventNamesPlan): CompiledQuery {
   };
 }
 
-/** The typed columns reported by discovery, in a fixed order. */
-export const DISCOVERY_COLUMNS = [
-  'browser',
-  'browser_version',
-  'os',
-  'device_type',
-  'country_code',
-  'region',
-  'city',
-  'referring_domain',
-  'current_url',
-  'utm_source',
-  'utm_medium',
-  'utm_campaign',
-  'utm_content',
-  'utm_term',
-  'lib',
-] as const;
+/** The typed columns reported by discovery, in a fixed order (the model's standard columns). */
+export const DISCOVERY_COLUMNS = Object.keys(COLUMN_PROPERTY_NAMES) as readonly StandardColumn[];
 
 /**
  * Properties of the most recent events: those at or after the time of the `sampleSize`-th most
