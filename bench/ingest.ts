@@ -16,6 +16,7 @@ import type { IncomingEvent } from '../src/ingest/records.js';
 import type * as Rows from '../src/ingest/rows.js';
 import type * as Wire from '../src/ingest/wire/index.js';
 import type * as Privacy from '../src/privacy/index.js';
+import type * as NodeFlags from '../src/shared/node-flags.js';
 import type { ProjectContext } from '../src/projects/index.js';
 import type * as Store from '../src/store/index.js';
 import type * as RowJson from '../src/store/row-json.js';
@@ -177,6 +178,7 @@ async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string
 
 async function main(): Promise<void> {
   if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
+  const { SERVER_NODE_FLAGS } = await dist<typeof NodeFlags>('shared/node-flags.js');
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-'));
   const env = {
     ...process.env,
@@ -225,7 +227,11 @@ async function main(): Promise<void> {
     results[label].baseline = { ...b, rss: peakRssMb(baseline.pid!) };
     baseline.kill('SIGKILL');
 
-    const server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env, cwd: base });
+    // Started as `npm start` starts it (the same node flags), so that the product is measured.
+    const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0'], {
+      env,
+      cwd: base,
+    });
     const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
     const port = Number(new URL(url).port);
     const warm = await runLoad(port, created.token, batch, 1000); // warm-up

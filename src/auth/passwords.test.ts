@@ -209,7 +209,7 @@ describe('PasswordHasher under a flood of sign-ins', () => {
     const refused = outcomes.filter((o) => o.status === 'rejected');
     expect(refused).toHaveLength(extra);
     for (const r of refused) {
-      expect((r).reason).toMatchObject({ code: 'AUTH_THROTTLED' });
+      expect(r.reason).toMatchObject({ code: 'AUTH_THROTTLED' });
     }
     // Once the queue has drained, sign-ins are served again.
     await expect(hasher.verifyDummy('another one entirely')).resolves.toBeUndefined();

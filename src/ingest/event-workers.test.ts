@@ -16,7 +16,7 @@ import { createLogger } from '../shared/log.js';
 import { decodeEventRow } from '../store/row-json.js';
 import { enrichStageFromShared } from './enrich-stage.js';
 import { GeoLocator } from './enrich/index.js';
-import { EventWorkerPool, type PreparedEvents } from './event-workers.js';
+import { EventWorkerPool, MAX_JOBS_PER_WORKER, type PreparedEvents } from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
 import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
@@ -214,7 +214,9 @@ describe('EventWorkerPool', () => {
   });
 
   it('answers null when every worker is full, so that the caller does the work', async () => {
-    const busy = Array.from({ length: 8 }, () => pool.prepare(request(events), null));
+    const busy = Array.from({ length: MAX_JOBS_PER_WORKER }, () =>
+      pool.prepare(request(events), null),
+    );
     expect(await pool.prepare(request(events), null)).toBeNull();
     await Promise.all(busy);
   });
