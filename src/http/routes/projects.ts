@@ -13,7 +13,7 @@ import {
   type AuthDeps,
   type Principal,
 } from '../../auth/index.js';
-import { pseudonymsFor } from '../../privacy/index.js';
+import { privacyPolicySchema, pseudonymsFor } from '../../privacy/index.js';
 import type { ProjectContext, ProjectDirectory } from '../../projects/index.js';
 import { exportPage, EXPORT_MAX_PAGE } from '../../projects/export.js';
 import {
@@ -453,18 +453,15 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       id: 'privacy.policy.set',
       method: 'PUT',
       url: `${base}/privacy/policy`,
-      summary: 'Replaces the privacy policy (step-up for people); every change is recorded.',
+      summary:
+        'Replaces the privacy policy (step-up for people; fields left out take their defaults); every change is recorded with who made it.',
       tag: 'privacy',
       auth: 'session-or-key',
       action: 'privacy.write',
       target: 'projectId',
+      body: privacyPolicySchema,
       handler: async (ctx) =>
-        setPolicy(
-          deps.privacyOps,
-          ctx.params.projectId ?? '',
-          jsonBody(ctx.request, 'QUERY_INVALID'),
-          principalOf(ctx).actor,
-        ),
+        setPolicy(deps.privacyOps, ctx.params.projectId ?? '', ctx.body, principalOf(ctx).actor),
     }),
     defineRoute({
       id: 'privacy.policy.history',
