@@ -109,10 +109,18 @@ export async function verifySecondFactor(
         webauthnChallenge,
         storedCredential(factor),
       );
-      await deps.store.updateFactorUse(factor.id, {
-        lastUsedAtMs: now,
-        counter: result.newCounter,
-      });
+      const claimed = await deps.store.claimPasskeyCounter(
+        factor.id,
+        factor.counter,
+        result.newCounter,
+        now,
+      );
+      if (!claimed) {
+        throw new AppError(
+          'AUTH_WEBAUTHN_INVALID',
+          'this passkey was used at the same moment; retry',
+        );
+      }
       return 'passkey';
     }
     case 'totp': {

@@ -398,6 +398,23 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       expect(factor).toMatchObject({ lastStep: 101, lastUsedAtMs: T0 + 4 });
     });
 
+    it('moves a passkey counter only from the value it was verified against', async () => {
+      await store.addFactor(passkey('fac_pk', 'usr_a', { counter: 5 }));
+      await store.addFactor(totp('fac_totp', 'usr_a'));
+      const racing = await Promise.all([
+        store.claimPasskeyCounter('fac_pk', 5, 6, T0 + 1),
+        store.claimPasskeyCounter('fac_pk', 5, 6, T0 + 2),
+      ]);
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      expect(await store.claimPasskeyCounter('fac_pk', 5, 7, T0 + 3)).toBe(false);
+      expect(await store.claimPasskeyCounter('fac_pk', 6, 7, T0 + 4)).toBe(true);
+      expect(await store.claimPasskeyCounter('fac_totp', 0, 1, T0 + 5)).toBe(false);
+      expect(await store.findPasskey('cred-fac_pk')).toMatchObject({
+        counter: 7,
+        lastUsedAtMs: T0 + 4,
+      });
+    });
+
     it('lets exactly one of several concurrent claims of one step win', async () => {
       await store.addFactor(totp('fac_totp', 'usr_a', { lastStep: 10 }));
       const results = await Promise.all(

@@ -240,6 +240,12 @@ export interface AccountStore {
    * racing with one code cannot both succeed. Returns whether this call won.
    */
   claimTotpStep(id: string, step: number, atMs: number): Promise<boolean>;
+  /**
+   * Moves a passkey's signature counter from `seen` (what was verified against) to `next`, only if
+   * it still is `seen` (compare-and-set): of two assertions racing with the same counter, as a
+   * cloned authenticator would send, one wins. Returns whether this call won.
+   */
+  claimPasskeyCounter(id: string, seen: number, next: number, atMs: number): Promise<boolean>;
   removeFactor(id: string): Promise<void>;
 
   replaceRecoveryCodes(userId: string, hashes: string[], atMs: number): Promise<void>;

@@ -483,6 +483,22 @@ export class DuckDbAccountStore implements AccountStore {
     return won.length === 1;
   }
 
+  async claimPasskeyCounter(
+    id: string,
+    seen: number,
+    next: number,
+    atMs: number,
+  ): Promise<boolean> {
+    const won = await this.rows(
+      'claim passkey counter',
+      `UPDATE factors SET counter = $3, last_used_at = $4
+       WHERE id = $1 AND kind = 'passkey' AND counter = $2
+       RETURNING id`,
+      [id, seen, next, tsValue(atMs)],
+    );
+    return won.length === 1;
+  }
+
   async removeFactor(id: string): Promise<void> {
     await this.exec('remove factor', 'DELETE FROM factors WHERE id = $1', [id]);
   }
