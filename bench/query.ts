@@ -15,6 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { openRuntime } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
+import { SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
 import { generateDemoData } from '../src/store/index.js';
 import type { QueryResult } from '../src/query/index.js';
 
@@ -522,10 +523,15 @@ async function main(): Promise<void> {
   // Part 2: a server on this data; ingestion alone at full speed, then at half that rate while
   // clients query the API.
   if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
-  const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', dataDir], {
-    env,
-    cwd: base,
-  });
+  // Started as `npm start` starts it (the same node flags).
+  const server = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0', '--data', dataDir],
+    {
+      env,
+      cwd: base,
+    },
+  );
   const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
   const port = Number(new URL(url).port);
   await ingestLoad(port, project.token, 2, null); // warm-up
