@@ -14,6 +14,7 @@ import {
 } from '../projects/privacy-operations.js';
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
+import { isTimeZone } from '../query/clock.js';
 import { createOrgWithOwner, lockDown } from '../auth/index.js';
 import type { AdminHandlers } from './admin-socket.js';
 
@@ -25,9 +26,7 @@ const createProjectSchema = z.object({
 
 /** Validates an IANA time zone name with the runtime's own tz database. */
 export function assertTimezone(timezone: string): void {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
-  } catch {
+  if (!isTimeZone(timezone)) {
     throw new AppError(
       'QUERY_INVALID',
       'unknown time zone (expected an IANA name such as Europe/Paris)',

@@ -1,6 +1,7 @@
 // Projects: creation (ids, tokens, secrets, wrapped keys) and the cached directory the ingest
 // path uses to turn a token into everything needed to process an event for that project.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hashToken, newToken, SECRET_KEY_PREFIX } from '../auth/tokens.js';
 import {
   DEFAULT_POLICY,
   ProjectKeyring,
@@ -36,12 +37,6 @@ export interface CreatedProject {
   secret: string;
 }
 
-/** Recognisable prefix so that secret scanners (and people) can spot a leaked key. */
-export const SECRET_PREFIX = 'sil_sk_';
-
-export const hashSecret = (secret: string): string =>
-  createHash('sha256').update(secret, 'utf8').digest('hex');
-
 const NEGATIVE_CACHE_MS = 5_000;
 
 /** Resolves tokens, ids and secrets to project contexts, with caching on the hot path. */
@@ -63,12 +58,12 @@ export class ProjectDirectory {
     const nowMs = options.nowMs ?? Date.now();
     const id = `prj_${randomBytes(8).toString('hex')}`;
     const token = randomBytes(16).toString('hex');
-    const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
+    const secret = newToken(32, SECRET_KEY_PREFIX);
     const project: ProjectRecord = {
       id,
       name,
       token,
-      secretHash: hashSecret(secret),
+      secretHash: hashToken(secret),
       timezone: options.timezone ?? 'UTC',
       createdAtMs: nowMs,
     };

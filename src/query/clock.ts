@@ -161,3 +161,13 @@ export function bucketStartLocal(unit: BucketUnit, bucket: number): number {
     }
   }
 }
+
+/** Whether `timezone` is an IANA time zone name the runtime's tz database knows. */
+export function isTimeZone(timezone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -18,6 +18,7 @@ import {
   type AuthDeps,
 } from '../../auth/index.js';
 import type { ProjectDirectory } from '../../projects/index.js';
+import { isTimeZone } from '../../query/clock.js';
 import { AppError } from '../../shared/errors.js';
 import type { OrgRecord, Role } from '../../store/account-types.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
@@ -376,18 +377,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       target: 'orgId',
       body: z.strictObject({
         name: z.string().trim().min(1).max(200),
-        timezone: z
-          .string()
-          .max(64)
-          .refine((tz) => {
-            try {
-              new Intl.DateTimeFormat('en', { timeZone: tz });
-              return true;
-            } catch {
-              return false;
-            }
-          }, 'not an IANA time zone')
-          .optional(),
+        timezone: z.string().max(64).refine(isTimeZone, 'not an IANA time zone').optional(),
       }),
       success: { status: 201, description: 'the project' },
       handler: async (ctx) => {
