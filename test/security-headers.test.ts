@@ -33,6 +33,19 @@ describe('security headers', () => {
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('lets the sign-in pages load their own scripts and styles only', async () => {
+    for (const page of ['/login', '/setup']) {
+      const res = await fetch(`${plain.server.url}${page}`);
+      expect(res.status).toBe(200);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(await res.text()).not.toMatch(/<script>|on(click|submit|load)=/);
+    }
+  });
+
   it('sends HSTS when the public URL is https', async () => {
     const res = await fetch(`${proxied.server.url}/api/v1/openapi.json`);
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d{8,}/);

@@ -14,6 +14,7 @@ import { openApiDocument } from './api/openapi.js';
 import { accountRoutes } from './routes/accounts.js';
 import { orgRoutes } from './routes/orgs.js';
 import { projectRoutes } from './routes/projects.js';
+import { registerPages } from './pages.js';
 
 export interface AppDeps extends IngestRouteDeps {
   privacyOps: PrivacyOperationsDeps;
@@ -70,8 +71,9 @@ export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
 }
 
 /**
- * Headers on every answer. The server serves no HTML yet, so the CSP forbids everything; HSTS is
- * sent when Sillage is reached over HTTPS (browsers ignore it on plain HTTP).
+ * Headers on every answer. The CSP forbids everything (the sign-in pages loosen it to their own
+ * scripts and styles, see pages.ts); HSTS is sent when Sillage is reached over HTTPS (browsers
+ * ignore it on plain HTTP).
  */
 function securityHeaders(deps: AppDeps): Record<string, string> {
   const https = deps.tls !== null || deps.auth.settings.publicUrl.startsWith('https:');
@@ -184,6 +186,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerIngestRoutes(app, deps);
+  registerPages(app);
   registerApiRoutes(
     app,
     { auth: deps.auth, clients: deps.clients, clientIp: deps.clientIp },
