@@ -550,6 +550,7 @@ describe('sub-resources of another project, organisation or person', () => {
     await store.createInvitation({
       id: invitationOfY,
       orgId: world.orgY,
+      userId: null,
       email: 'someone@y.example',
       role: 'viewer',
       tokenHash: hashToken(newToken(32)),

@@ -5,6 +5,7 @@ export * from './api-keys.js';
 export * from './client.js';
 export * from './context.js';
 export * from './factors.js';
+export * from './grants.js';
 export * from './notifier.js';
 export * from './organisations.js';
 export * from './permissions.js';
@@ -19,6 +20,7 @@ export {
   NoticeOutbox,
   smtpConfigFromEnv,
   type NoticeKind,
+  type OrgAccessChange,
   type SmtpConfig,
 } from './notices.js';
 export type { RelyingParty } from './webauthn.js';

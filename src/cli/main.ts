@@ -17,14 +17,19 @@ import { AppError, isAppError } from '../shared/errors.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
 import {
+  adminConfirm,
   adminCreate,
+  adminReset,
   assertProject,
   assertTimezone,
   createProject,
   listOrgs,
   matchPseudonyms,
+  operatorProof,
   orgLockdown,
 } from './admin-commands.js';
+import { loadMasterKey } from '../privacy/index.js';
+import { deriveMasterSubkey } from '../privacy/master-key.js';
 import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
@@ -56,6 +61,29 @@ async function viaServerOrStore<T>(
   } finally {
     await runtime.close();
   }
+}
+
+/**
+ * The operator's proof of holding the master key, for account commands that also go through the
+ * admin socket (whose file mode only proves access to the data directory).
+ */
+async function operatorProofFor(
+  flags: ConfigFlags,
+  command: string,
+  email: string,
+): Promise<string> {
+  const config = loadConfig(flags);
+  const master = await loadMasterKey({
+    env: {
+      SILLAGE_MASTER_KEY: config.masterKeyHex,
+      SILLAGE_MASTER_KEY_FILE: config.masterKeyFile,
+      XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
+    },
+    dataDir: config.dataDir,
+    homeDir: os.homedir(),
+    allowGenerate: false,
+  });
+  return operatorProof(deriveMasterSubkey(master.key, 'operator-command'), command, email);
 }
 
 const program = new Command();
@@ -121,7 +149,9 @@ project
     },
   );
 
-const admin = program.command('admin').description('accounts: the first owner');
+const admin = program
+  .command('admin')
+  .description("accounts: the first owner, the operator's reset and confirmation");
 admin
   .command('create')
   .description(
@@ -145,6 +175,54 @@ admin
       if (created.adopted_projects.length > 0)
         out(`projects:     ${created.adopted_projects.join(', ')} now belong to it`);
     }
+  });
+
+admin
+  .command('reset')
+  .description(
+    'reset an account that lost every factor, whatever organisations it belongs to: removes its ' +
+      'factors and recovery codes, ends its sessions, and prints a single-use setup link for ' +
+      'that account only (also e-mailed to the person when SMTP is configured)',
+  )
+  .requiredOption('--email <address>', "the account's e-mail address")
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { email: string; json?: boolean; data?: string }) => {
+    const body = {
+      email: opts.email,
+      proof: await operatorProofFor(opts, 'admin-reset', opts.email),
+    };
+    const done = (await viaServerOrStore({ data: opts.data }, 'admin-reset', body, (rt) =>
+      adminReset(rt, body),
+    )) as { setup_link: string; expires_at: string; emailed: boolean };
+    if (opts.json) out(JSON.stringify(done));
+    else {
+      out(`setup link:   ${done.setup_link}`);
+      out(
+        `              (single use, valid until ${done.expires_at}; ` +
+          (done.emailed ? 'also e-mailed to the person)' : 'hand it to the person yourself)'),
+      );
+    }
+  });
+admin
+  .command('confirm')
+  .description(
+    'confirm the person behind an account reset by an organisation admin who saw the setup link: ' +
+      'its memberships resume',
+  )
+  .requiredOption('--email <address>', "the account's e-mail address")
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { email: string; json?: boolean; data?: string }) => {
+    const body = {
+      email: opts.email,
+      proof: await operatorProofFor(opts, 'admin-confirm', opts.email),
+    };
+    const done = (await viaServerOrStore({ data: opts.data }, 'admin-confirm', body, (rt) =>
+      adminConfirm(rt, body),
+    )) as { confirmed_orgs: string[] };
+    if (opts.json) out(JSON.stringify(done));
+    else out(`memberships resumed: ${done.confirmed_orgs.join(', ') || 'none were suspended'}`);
   });
 
 const org = program.command('org').description('organisations');

@@ -135,6 +135,11 @@ export interface Runtime {
   clients: ClientDescriber;
   /** Where the master key came from, for the start-up message. */
   masterKeyNotice: string | undefined;
+  /**
+   * Key of the operator's account commands over the admin socket (`admin reset`, `admin
+   * confirm`): the CLI proves it holds the master key, not only access to the socket.
+   */
+  operatorKey: Buffer;
   close(): Promise<void>;
 }
 
@@ -222,6 +227,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       auth,
       clients,
       masterKeyNotice: master.notice,
+      operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
         await outbox?.close(5_000);
         await writer.close();

@@ -279,4 +279,14 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
         FROM projects;
     `,
   },
+  {
+    version: 6,
+    name: "accounts: an organisation's grant (per-membership session cut-off and suspension), setup links bound to an account",
+    // Issue 9: an organisation acts on its own grant to a person, never on the account as a whole.
+    sql: `
+      ALTER TABLE memberships ADD COLUMN access_from TIMESTAMPTZ;
+      ALTER TABLE memberships ADD COLUMN suspended_reason VARCHAR;
+      ALTER TABLE invitations ADD COLUMN user_id VARCHAR;
+    `,
+  },
 ];
