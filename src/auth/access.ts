@@ -68,10 +68,7 @@ export async function authorize(
       'your access to this organisation is on hold until the server operator confirms you (after an account reset)',
     );
   }
-  if (
-    membership.accessFromMs !== null &&
-    principal.session.createdAtMs <= membership.accessFromMs
-  ) {
+  if (membership.accessFromMs !== null && principal.session.createdAtMs < membership.accessFromMs) {
     throw new AppError(
       'AUTH_ORG_ACCESS_ENDED',
       'this organisation ended your session; sign in again to use it',

@@ -87,10 +87,10 @@ async function tell(
   });
 }
 
-/** Live sessions of a person that started at or before `atMs`. */
+/** Live sessions of a person that started before `atMs`. */
 async function liveSessionsBefore(deps: AuthDeps, userId: string, atMs: number): Promise<number> {
   return (await deps.store.listSessions(userId)).filter(
-    (s) => s.revokedAtMs === null && s.expiresAtMs > atMs && s.createdAtMs <= atMs,
+    (s) => s.revokedAtMs === null && s.expiresAtMs > atMs && s.createdAtMs < atMs,
   ).length;
 }
 

@@ -59,7 +59,7 @@ export interface MembershipRecord {
   role: Role;
   createdAtMs: number;
   /**
-   * Sessions started at or before this instant have no access to this organisation (the
+   * Sessions started before this instant have no access to this organisation (the
    * organisation ended them: per member, organisation-wide, lock-down, role change). Null: none.
    * The sessions themselves live on for the person's other organisations and own account.
    */
@@ -250,7 +250,7 @@ export interface AccountStore {
   /** Creates or replaces a membership (every field, including the cut-off and suspension). */
   putMembership(m: MembershipRecord): Promise<void>;
   /**
-   * Ends the access of every session started at or before `atMs` to the organisation, for every
+   * Ends the access of every session started before `atMs` to the organisation, for every
    * member (organisation-wide revocation, lock-down). Returns how many memberships it touched.
    */
   endOrgAccess(orgId: string, atMs: number): Promise<number>;
