@@ -107,14 +107,13 @@ async function endAccess(
   now: number,
   reason: string,
 ): Promise<number> {
-  const count = await liveSessionsBefore(deps, membership.userId, now);
   if (membership.accessFromMs !== now) {
     await deps.store.putMembership({ ...membership, accessFromMs: now });
   }
   if (await isSoleOrganisation(deps, org.id, membership.userId)) {
-    await deps.store.revokeSessions({ userId: membership.userId }, now, reason);
+    return deps.store.revokeSessions({ userId: membership.userId }, now, reason);
   }
-  return count;
+  return liveSessionsBefore(deps, membership.userId, now);
 }
 
 /** Assert that removing or demoting this owner leaves the organisation an owner. */
@@ -183,12 +182,11 @@ async function endEveryMembersAccess(
   const members: UserRecord[] = [];
   let count = 0;
   for (const m of await deps.store.listMembers(org.id)) {
-    count += await liveSessionsBefore(deps, m.userId, now);
     const user = await deps.store.getUser(m.userId);
     if (user) members.push(user);
-    if (await isSoleOrganisation(deps, org.id, m.userId)) {
-      await deps.store.revokeSessions({ userId: m.userId }, now, reason);
-    }
+    count += (await isSoleOrganisation(deps, org.id, m.userId))
+      ? await deps.store.revokeSessions({ userId: m.userId }, now, reason)
+      : await liveSessionsBefore(deps, m.userId, now);
   }
   await deps.store.endOrgAccess(org.id, now);
   return { count, members };
