@@ -10,8 +10,10 @@ import {
   type RecordError,
 } from '../records.js';
 import {
+  IDENTITY_EVENTS,
   IMPORT_EARLIEST_MS,
   IMPORT_MAX_FUTURE_MS,
+  OUTSIDE_WINDOW_MESSAGE,
   MAX_EVENT_NAME_LENGTH,
   exceedsCodePoints,
   geoIpFrom,
@@ -111,6 +113,11 @@ function mapEvent(
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
 
+  // `$merge` joins two arbitrary identities: Mixpanel takes it only on /import, with the secret.
+  if (name === '$merge' && !options.importMode) {
+    return reject('event', '$merge is accepted only on /import, with the project secret');
+  }
+
   const rawToken = properties.token;
   if (rawToken !== undefined && rawToken !== null && typeof rawToken !== 'string') {
     return reject('properties.token', 'token must be a string');
@@ -155,7 +162,9 @@ function mapEvent(
   let timeMs = now;
   const rawTime = properties.time;
   if (rawTime === undefined || rawTime === null) {
-    if (options.importMode) return reject('properties.time', 'time is required on /import');
+    // Identity events carry no time of their own (mixpanel-python and -go send `$merge` without).
+    if (options.importMode && !IDENTITY_EVENTS.has(name))
+      return reject('properties.time', 'time is required on /import');
   } else {
     const parsed = parseTime(rawTime);
     if (parsed === null) {
@@ -167,6 +176,9 @@ function mapEvent(
     if (parsed < 0) return reject('properties.time', 'time is before 1970');
     if (options.importMode && parsed < IMPORT_EARLIEST_MS) {
       return reject('properties.time', 'time is before 1971-01-01, which /import refuses');
+    }
+    if (context.earliestTimeMs !== undefined && parsed < context.earliestTimeMs) {
+      return reject('properties.time', OUTSIDE_WINDOW_MESSAGE);
     }
     if (options.importMode && parsed > now + IMPORT_MAX_FUTURE_MS) {
       return reject('properties.time', 'time is more than 1 hour in the future');

@@ -8,6 +8,7 @@ import type {
 } from '../records.js';
 import {
   MAX_EVENT_NAME_LENGTH,
+  OUTSIDE_WINDOW_MESSAGE,
   exceedsCodePoints,
   geoIpFrom,
   isJsonObject,
@@ -24,6 +25,8 @@ export interface PosthogOptions {
   engage?: boolean;
   /** Client send time (ms) from the query (`sent_at`, `_`), used when the body carries no `sent_at`. */
   sentAtMs?: number | null;
+  /** Project token from outside the body (capture v1's `Authorization: Bearer <token>`). */
+  token?: string | null;
 }
 
 /** Event properties the mapper turns into fields or updates; they are not stored as properties. */
@@ -92,6 +95,10 @@ function mapEvent(
   if (exceedsCodePoints(name, MAX_EVENT_NAME_LENGTH)) {
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
+  // `$merge` joins two arbitrary identities: only Mixpanel's /import, with the secret, takes it.
+  if (name === '$merge') {
+    return reject('event', '$merge is accepted only on /import, with the project secret');
+  }
 
   const token =
     firstString(record.token, record.$token, record.api_key, properties.token) ?? batch.token;
@@ -125,6 +132,12 @@ function mapEvent(
     return reject(
       offset !== undefined && offset !== null ? 'offset' : 'timestamp',
       'event time is before 1970',
+    );
+  }
+  if (context.earliestTimeMs !== undefined && timeMs < context.earliestTimeMs) {
+    return reject(
+      offset !== undefined && offset !== null ? 'offset' : 'timestamp',
+      OUTSIDE_WINDOW_MESSAGE,
     );
   }
   timeMs = Math.min(Math.round(timeMs), now);
@@ -185,6 +198,15 @@ function mapEvent(
     });
   }
 
+  const stored = withoutKeys(properties, EVENT_CONSUMED);
+  // Capture v1 carries the session and window ids at the top level; v0 has them in properties.
+  for (const [top, prop] of [
+    ['session_id', '$session_id'],
+    ['window_id', '$window_id'],
+  ] as const) {
+    const value = record[top];
+    if (typeof value === 'string' && stored[prop] === undefined) stored[prop] = value;
+  }
   return {
     kind: 'ok',
     event: {
@@ -194,7 +216,7 @@ function mapEvent(
       timeMs,
       distinctId,
       insertId,
-      properties: withoutKeys(properties, EVENT_CONSUMED),
+      properties: stored,
       geoIp,
       userAgent: context.userAgent,
     },
@@ -210,7 +232,7 @@ function unwrapBatch(
   const only = records.length === 1 ? records[0] : undefined;
   const fromQuery = options.sentAtMs ?? null;
   if (!isJsonObject(only) || !Object.hasOwn(only, 'batch') || Object.hasOwn(only, 'event')) {
-    return { events: records, facts: { token: null, sentAtMs: fromQuery } };
+    return { events: records, facts: { token: options.token ?? null, sentAtMs: fromQuery } };
   }
   const batch = only.batch;
   if (!Array.isArray(batch))
@@ -225,7 +247,7 @@ function unwrapBatch(
   return {
     events: batch,
     facts: {
-      token: firstString(only.api_key, only.token, only.$token),
+      token: firstString(only.api_key, only.token, only.$token) ?? options.token ?? null,
       sentAtMs: sentAtMs ?? fromQuery,
     },
   };
