@@ -1,5 +1,5 @@
 // The Fastify application: raw-body parsing, ingest routes, health, one error→HTTP mapping.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { AppError, isAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';

@@ -280,7 +280,7 @@ export function readAsPosthogPythonV0(res: RawResponse): SdkReading {
   try {
     const detail = (JSON.parse(res.text) as Record<string, unknown>).detail;
     if (detail === undefined) throw new Error('KeyError');
-    return { kind: 'sdk-error', error: `APIError(${res.status}, ${String(detail)})` };
+    return { kind: 'sdk-error', error: `APIError(${res.status}, ${JSON.stringify(detail)})` };
   } catch {
     return { kind: 'sdk-error', error: `APIError(${res.status}, ${res.text})` };
   }
@@ -294,7 +294,8 @@ export function readAsPosthogPythonV1(res: RawResponse): SdkReading {
   if (res.status < 200 || res.status >= 300) {
     const payload = JSON.parse(res.text) as Record<string, unknown>;
     const message = payload.error_description ?? payload.error ?? payload.detail ?? res.text;
-    return { kind: 'sdk-error', error: `CaptureV1Error(${res.status}, ${String(message)})` };
+    const text = typeof message === 'string' ? message : JSON.stringify(message);
+    return { kind: 'sdk-error', error: `CaptureV1Error(${res.status}, ${text})` };
   }
   let results: Record<string, { result?: string; details?: string }>;
   try {
@@ -326,7 +327,7 @@ export async function profileOfDoer(
     groupKey: '',
     profileId: [...doers][0] ?? '',
   });
-  return profile ? (profile.properties as Record<string, unknown>) : null;
+  return profile ? profile.properties : null;
 }
 
 /** Every group profile of a group key (the ids are pseudonyms), as property objects. */
@@ -349,7 +350,7 @@ export async function groupProfiles(
       groupKey,
       profileId,
     });
-    if (p) out.push(p.properties as Record<string, unknown>);
+    if (p) out.push(p.properties);
   }
   return out;
 }

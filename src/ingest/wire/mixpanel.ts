@@ -25,6 +25,7 @@ import {
   type MappedRecords,
   type WireContext,
 } from './fields.js';
+import { checkName, checkWireValue } from './values.js';
 
 /** Options for `/track` versus `/import`. */
 export interface MixpanelEventOptions {
@@ -98,9 +99,13 @@ function mapEvent(
   if (rawProperties !== undefined && rawProperties !== null && !isJsonObject(rawProperties)) {
     return reject('properties', 'must be a JSON object');
   }
-  const properties: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
-  const rawInsertId = properties.$insert_id;
+  const sent: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
+  const rawInsertId = sent.$insert_id;
   if (typeof rawInsertId === 'string') insertIdForErrors = rawInsertId;
+  // 1e309, NUL in keys, lone surrogates: refused with the field named (see values.ts).
+  const checked = checkWireValue(sent, 'properties');
+  if (!checked.ok) return reject(checked.problem.field, checked.problem.message);
+  const properties = checked.value;
 
   // Reserved property: the event is dropped silently (reference §2.1).
   if (isTruthyFlag(properties.$ignore)) return { kind: 'ignored' };
@@ -113,6 +118,8 @@ function mapEvent(
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
 
+  const badName = checkName(name, 'event', 'event name');
+  if (badName) return reject(badName.field, badName.message);
   // `$merge` joins two arbitrary identities: Mixpanel takes it only on /import, with the secret.
   if (name === '$merge' && !options.importMode) {
     return reject('event', '$merge is accepted only on /import, with the project secret');
@@ -130,6 +137,8 @@ function mapEvent(
     const id = idToString(rawDistinctId);
     if (id === null)
       return reject('properties.distinct_id', 'distinct_id must be a string or a number');
+    const badId = checkName(id, 'properties.distinct_id', 'distinct_id');
+    if (badId) return reject(badId.field, badId.message);
     if (options.importMode && isPlaceholderId(id)) {
       return reject(
         'properties.distinct_id',
@@ -295,6 +304,8 @@ function profileTarget(
     if (id === null)
       return { field: '$distinct_id', message: '$distinct_id must be a string or a number' };
     if (id === '') return { field: '$distinct_id', message: '$distinct_id must not be empty' };
+    const bad = checkName(id, '$distinct_id', '$distinct_id');
+    if (bad) return bad;
     return { kind: 'user', distinctId: id };
   }
   const key = record.$group_key;
@@ -308,6 +319,8 @@ function profileTarget(
   const id = idToString(rawId);
   if (id === null || id === '')
     return { field: '$group_id', message: '$group_id must be a non-empty string or a number' };
+  const bad = checkName(key, '$group_key', '$group_key') ?? checkName(id, '$group_id', '$group_id');
+  if (bad) return bad;
   return { kind: 'group', groupKey: key, groupId: id };
 }
 
@@ -350,7 +363,9 @@ function mapProfile(
   const updates: IncomingProfileUpdate[] = [];
   for (const op of PROFILE_OPS) {
     if (!Object.hasOwn(record, op)) continue;
-    const checked = checkOpValue(op, record[op]);
+    const sane = checkWireValue(record[op] ?? null, op);
+    if (!sane.ok) return reject(sane.problem.field, sane.problem.message);
+    const checked = checkOpValue(op, record[op] === undefined ? undefined : sane.value);
     if (!checked.ok) return reject(op, checked.message);
     updates.push({
       index,

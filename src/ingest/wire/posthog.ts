@@ -18,6 +18,7 @@ import {
   type MappedRecords,
   type WireContext,
 } from './fields.js';
+import { checkName, checkWireValue } from './values.js';
 
 /** Options for the PostHog routes. */
 export interface PosthogOptions {
@@ -83,7 +84,10 @@ function mapEvent(
   if (rawProperties !== undefined && rawProperties !== null && !isJsonObject(rawProperties)) {
     return reject('properties', 'must be a JSON object');
   }
-  const properties: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
+  // 1e309, NUL in keys, lone surrogates: refused with the field named (see values.ts).
+  const checked = checkWireValue(isJsonObject(rawProperties) ? rawProperties : {}, 'properties');
+  if (!checked.ok) return reject(checked.problem.field, checked.problem.message);
+  const properties: JsonObject = checked.value;
 
   let name = record.event;
   if (name === undefined || name === null) {
@@ -95,6 +99,8 @@ function mapEvent(
   if (exceedsCodePoints(name, MAX_EVENT_NAME_LENGTH)) {
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
+  const badName = checkName(name, 'event', 'event name');
+  if (badName) return reject(badName.field, badName.message);
   // `$merge` joins two arbitrary identities: only Mixpanel's /import, with the secret, takes it.
   if (name === '$merge') {
     return reject('event', '$merge is accepted only on /import, with the project secret');
@@ -109,6 +115,8 @@ function mapEvent(
   if (rawDistinctId === undefined || rawDistinctId === '')
     return reject('distinct_id', 'missing distinct_id');
   const distinctId = distinctIdText(rawDistinctId);
+  const badId = checkName(distinctId, 'distinct_id', 'distinct_id');
+  if (badId) return reject(badId.field, badId.message);
 
   const now = context.receivedAtMs;
   let timeMs = now;
@@ -153,10 +161,12 @@ function mapEvent(
     }
     if (atTop !== undefined && atTop !== null && !isJsonObject(atTop))
       return reject(op, `${op} must be a JSON object`);
+    const top = isJsonObject(atTop) ? checkWireValue(atTop, op) : null;
+    if (top && !top.ok) return reject(top.problem.field, top.problem.message);
     // Top-level values win over `properties.$set` ones, as in PostHog.
     const value: JsonObject = {
       ...(isJsonObject(inProperties) ? inProperties : {}),
-      ...(isJsonObject(atTop) ? atTop : {}),
+      ...(top?.ok ? top.value : {}),
     };
     if (Object.keys(value).length === 0) continue;
     updates.push({
