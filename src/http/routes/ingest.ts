@@ -198,6 +198,8 @@ async function handleMixpanel(
         ? await optionalSecretProject(request, deps)
         : null;
   const window = kind === 'track' && projectId === null ? 'recent' : 'any';
+  // Decided before the pipeline runs: a large body is handed over to a worker thread.
+  const formPayload = isFormPayload(request);
   const ctx = context(request, deps, kind, ipModeFrom(request), window);
   const mapping: WireMapping =
     kind === 'engage' || kind === 'groups'
@@ -211,7 +213,7 @@ async function handleMixpanel(
     // Raw JSON / NDJSON callers, `strict=1` and `verbose=1` (mixpanel-python, -ruby, -go) get
     // Mixpanel's /import JSON; a plain `data=` form (mixpanel-node, mixpanel-go's merge) accepts
     // only `1`.
-    if (opts.strict || opts.verbose || !isFormPayload(request)) {
+    if (opts.strict || opts.verbose || !formPayload) {
       return sendImportResult(reply, opts, outcome.accepted, outcome.errors);
     }
   }
