@@ -322,7 +322,10 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
       body: sql`SELECT uid, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
     });
   }
-  // c1 = entries; c_k adds t_k: the first step-k event strictly after t_(k-1), if inside the window.
+  // c1 = entries; c_k adds t_k: the first step-k event strictly after t_(k-1), if inside the window,
+  // and only when step k-1 was reached. The guard does not trust the join with a NULL t_(k-1): the
+  // dialect must match nothing for it, but a join that did (DuckDB's ASOF operator, issue 12)
+  // would credit users who never reached step k-1 with step k.
   ctes.push({ name: 'c1', body: raw('SELECT uid, bd, t1 FROM s1') });
   for (let k = 2; k <= n; k++) {
     const join_ = {
@@ -336,7 +339,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     };
     ctes.push({
       name: `c${k}`,
-      body: sql`SELECT c.*, CASE WHEN nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(`t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
+      body: sql`SELECT c.*, CASE WHEN ${raw(`c.t${k - 1}`)} IS NOT NULL AND nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(`t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
     });
   }
   const reached = Array.from({ length: n - 1 }, (_, i) =>
