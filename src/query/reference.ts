@@ -2,6 +2,7 @@
 // events, straight from the documented semantics, sharing no planning or SQL code with the
 // engine. The differential tests require the engine's answers to equal these exactly.
 import type { JsonValue } from '../ingest/records.js';
+import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, IdentityLink } from '../store/types.js';
 import { offsetAt } from './clock.js';
 import type {
@@ -124,23 +125,10 @@ function periodsBetween(unit: 'day' | 'week' | 'month', a: string, b: string): n
 // ---------------------------------------------------------------------------------------------
 // Property values.
 
-const COLUMN_FIELDS: Record<string, keyof EventRow> = {
-  browser: 'browser',
-  browser_version: 'browserVersion',
-  os: 'os',
-  device_type: 'deviceType',
-  country_code: 'countryCode',
-  region: 'region',
-  city: 'city',
-  referring_domain: 'referringDomain',
-  current_url: 'currentUrl',
-  utm_source: 'utmSource',
-  utm_medium: 'utmMedium',
-  utm_campaign: 'utmCampaign',
-  utm_content: 'utmContent',
-  utm_term: 'utmTerm',
-  lib: 'lib',
-};
+/** Column → event-row field, from the one event schema. */
+const COLUMN_FIELDS: Record<string, keyof EventRow> = Object.fromEntries(
+  STANDARD_EVENT_PROPERTIES.map((def) => [def.column, def.field]),
+);
 
 /**
  * Text of a JSON number as the stored JSON (written by JSON.stringify) gives it back: the same
