@@ -10,11 +10,11 @@ import type { JsonObject, JsonValue } from '../ingest/records.js';
 import { DuckDbDatabase, DuckDbEventStore } from '../store/index.js';
 import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
-import type { EventRow, IdentityLink } from '../store/types.js';
+import type { EventRow, IdentityLink, ProfileUpdateRow, StoredProfile } from '../store/types.js';
 import { DAY_MS, buildClock, offsetAt } from './clock.js';
 import { QueryEngine } from './engine.js';
 import { parseQuery } from './model.js';
-import { referenceAnswer } from './reference.js';
+import { referenceAnswer, unknownProperties } from './reference.js';
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -74,6 +74,55 @@ const ODD_NUMBERS = [
   123456789.125,
   1.5e300,
 ];
+const COMPANIES = ['c1', 'c2', 'c3', '12'];
+/** Profile properties: persons and companies share names with events (`plan`) and have their own. */
+const PROFILE_PROPERTIES = [
+  'person.plan',
+  'person.seats',
+  'person.missing',
+  'group.company.plan',
+  'group.company.seats',
+  'group.team.plan',
+];
+const profileProps: fc.Arbitrary<JsonObject> = fc
+  .record(
+    {
+      plan: fc.constantFrom(...TEXTS),
+      seats: fc.oneof(EXACT_NUMBER, fc.constantFrom('12', 'x')),
+      odd: fc.constantFrom<JsonValue>(true, null, ['x', 1], { k: 'v' }, 1e21),
+    },
+    { requiredKeys: [] },
+  )
+  .map((p) => p as JsonObject);
+/** Most users, some devices and most companies have a profile; a few ids of other kinds too. */
+const profiles = fc
+  .tuple(
+    fc.array(fc.option(profileProps, { nil: null, freq: 4 }), {
+      minLength: USERS.length + 2,
+      maxLength: USERS.length + 2,
+    }),
+    fc.array(fc.option(profileProps, { nil: null, freq: 4 }), {
+      minLength: COMPANIES.length,
+      maxLength: COMPANIES.length,
+    }),
+    fc.array(
+      fc.record({
+        groupKey: fc.constantFrom('', 'company', 'team'),
+        id: fc.constantFrom(...USERS, ...DEVICES, 'o1', 'o2', ...COMPANIES),
+        properties: profileProps,
+      }),
+      { maxLength: 3 },
+    ),
+  )
+  .map(([people, companies, extra]) => [
+    ...people.flatMap((properties, i) =>
+      properties ? [{ groupKey: '', id: [...USERS, 'o1', 'd1'][i]!, properties }] : [],
+    ),
+    ...companies.flatMap((properties, i) =>
+      properties ? [{ groupKey: 'company', id: COMPANIES[i]!, properties }] : [],
+    ),
+    ...extra,
+  ]);
 const JSON_KEYS = ['plan', 'amount', 'n', 'flag', 'tags', 'odd', 'a/b', 'x.y', 'c~d', '$browser'];
 const PROPERTIES = [
   ...JSON_KEYS.filter((k) => k !== '$browser'),
@@ -82,8 +131,15 @@ const PROPERTIES = [
   'mp_country_code',
   '$os',
   'missing',
+  ...PROFILE_PROPERTIES,
 ];
-const NUMERIC_PROPERTIES = ['amount', 'n', '$browser_version'];
+const NUMERIC_PROPERTIES = [
+  'amount',
+  'n',
+  '$browser_version',
+  'person.seats',
+  'group.company.seats',
+];
 
 let db: DuckDbDatabase;
 let store: DuckDbEventStore;
@@ -128,6 +184,8 @@ interface Dataset {
   baseDay: string;
   events: Omit<EventRow, 'projectId' | 'dedupKey'>[];
   links: { aliasId: string; canonicalId: string }[];
+  /** Current profiles: persons (group key '') and groups. */
+  profiles: { groupKey: string; profileId: string; properties: JsonObject }[];
 }
 
 const jsonValue: fc.Arbitrary<JsonValue> = fc.oneof(
@@ -153,6 +211,7 @@ const properties: fc.Arbitrary<JsonObject> = fc
       'x.y': jsonValue,
       'c~d': fc.constantFrom(...TEXTS),
       $browser: fc.constant({ nested: 'not a column value' }),
+      company: fc.constantFrom(...COMPANIES, 12),
     },
     { requiredKeys: [] },
   )
@@ -226,8 +285,9 @@ const dataset: fc.Arbitrary<Dataset> = fc
       }),
       { maxLength: 6, size: 'max' },
     ),
+    profiles,
   })
-  .map(({ timezone, baseDay, sharedTimes, raw, links }) => {
+  .map(({ timezone, baseDay, sharedTimes, raw, links, profiles: rawProfiles }) => {
     const base = Date.parse(`${baseDay}T00:00:00Z`);
     const special = specialInstants(timezone, base);
     const events = raw.map((r, i) => {
@@ -280,13 +340,30 @@ const dataset: fc.Arbitrary<Dataset> = fc
       seen.add(l.aliasId);
       return true;
     });
-    return { timezone, baseDay, events, links: kept };
+    return { timezone, baseDay, events, links: kept, profiles: oneProfileEach(rawProfiles) };
   });
 
+/** One profile per (group key, id): the last one given. Person ids are never company ids. */
+function oneProfileEach(
+  list: { groupKey: string; id: string; properties: JsonObject }[],
+): Dataset['profiles'] {
+  const byKey = new Map<string, Dataset['profiles'][number]>();
+  for (const p of list)
+    byKey.set(`${p.groupKey}\u0000${p.id}`, {
+      groupKey: p.groupKey,
+      profileId: p.id,
+      properties: p.properties,
+    });
+  return [...byKey.values()];
+}
+
 /** Stores a dataset under a fresh project id (plus noise in another project); returns both. */
-async function load(
-  d: Dataset,
-): Promise<{ projectId: string; events: EventRow[]; links: IdentityLink[] }> {
+async function load(d: Dataset): Promise<{
+  projectId: string;
+  events: EventRow[];
+  links: IdentityLink[];
+  profiles: StoredProfile[];
+}> {
   const projectId = `prj_diff_${nextProject++}`;
   const noiseId = `${projectId}_noise`;
   const events: EventRow[] = [];
@@ -298,8 +375,27 @@ async function load(
     { projectId, ...l, timeMs: 0 },
     { projectId: noiseId, aliasId: l.aliasId, canonicalId: 'u9', timeMs: 0 },
   ]);
-  await store.commit({ events, identityLinks: links, profileUpdates: [], privacyCounts: [] });
-  return { projectId, events, links };
+  const profileUpdates: ProfileUpdateRow[] = d.profiles.flatMap((p) => [
+    { projectId, ...p, op: '$set' as const, value: p.properties, timeMs: 0, ignoreTime: false },
+    // The other project's profiles say something else: they must not be read.
+    {
+      projectId: noiseId,
+      groupKey: p.groupKey,
+      profileId: p.profileId,
+      op: '$set' as const,
+      value: { plan: 'noise', seats: 999 },
+      timeMs: 0,
+      ignoreTime: false,
+    },
+  ]);
+  await store.commit({ events, identityLinks: links, profileUpdates, privacyCounts: [] });
+  // The reference reads the profiles as the store keeps them.
+  const stored: StoredProfile[] = [];
+  for (const p of d.profiles) {
+    const got = await store.getProfile({ projectId, groupKey: p.groupKey, profileId: p.profileId });
+    if (got) stored.push(got);
+  }
+  return { projectId, events, links, profiles: stored };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,7 +806,7 @@ const story: fc.Arbitrary<Story> = fc
       ),
     );
     return {
-      dataset: { timezone, baseDay, events, links },
+      dataset: { timezone, baseDay, events, links, profiles: [] },
       funnel: {
         kind: 'funnel',
         from,
@@ -733,14 +829,40 @@ const story: fc.Arbitrary<Story> = fc
 const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
 async function agree(d: Dataset, body: Record<string, unknown>): Promise<void> {
-  const { projectId, events, links } = await load(d);
+  const { projectId, events, links, profiles: stored } = await load(d);
   const want = referenceAnswer(parseQuery(body), {
     projectId,
     timezone: d.timezone,
     events,
     links,
+    profiles: stored,
     propertySampleSize: SAMPLE_SIZE,
   });
+  const unknown = unknownProperties(parseQuery(body), {
+    projectId,
+    timezone: d.timezone,
+    events,
+    links,
+    profiles: stored,
+    propertySampleSize: SAMPLE_SIZE,
+  });
+  if (unknown.length > 0) {
+    // Never a silent answer: a 400 naming each property the project has never seen.
+    for (const engine of engines) {
+      const error = await engine
+        .run({ projectId, actor: 'test' }, { id: projectId, timezone: d.timezone }, body)
+        .then(
+          () => null,
+          (e: unknown) => e as { code?: string; details?: { message: string }[] },
+        );
+      expect(error?.code).toBe('QUERY_INVALID');
+      const named = new Set(
+        (error?.details ?? []).map((x) => /^unknown property "(.*?)"/.exec(x.message)?.[1]),
+      );
+      expect([...named].sort()).toEqual([...unknown].sort());
+    }
+    return;
+  }
   for (const engine of engines) {
     const got = await engine.run(
       { projectId, actor: 'test' },

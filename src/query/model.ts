@@ -205,7 +205,32 @@ const propertyName = z
   .max(255, { error: 'must be at most 255 characters', abort: true })
   .refine((name) => !UNQUERYABLE_PROPERTIES.has(name), {
     error: 'identifiers are stored as pseudonyms and cannot be filtered or broken down by',
+  })
+  .refine((name) => profilePropertyOf(name) !== 'invalid', {
+    error: 'must be person.<name> or group.<group_key>.<name>',
   });
+
+/** A property of a profile named in a query: `person.<key>` or `group.<group_key>.<key>`. */
+export type ProfileProperty =
+  { kind: 'person'; key: string } | { kind: 'group'; groupKey: string; key: string };
+
+/**
+ * What a property name reads: a person's or a group's profile property, an event property
+ * (null), or 'invalid' for `person.` / `group.` names without their parts.
+ */
+export function profilePropertyOf(name: string): ProfileProperty | null | 'invalid' {
+  if (name.startsWith('person.')) {
+    const key = name.slice('person.'.length);
+    return key === '' ? 'invalid' : { kind: 'person', key };
+  }
+  if (name.startsWith('group.')) {
+    const rest = name.slice('group.'.length);
+    const dot = rest.indexOf('.');
+    if (dot <= 0 || dot === rest.length - 1) return 'invalid';
+    return { kind: 'group', groupKey: rest.slice(0, dot), key: rest.slice(dot + 1) };
+  }
+  return null;
+}
 
 const scalar = z.union([z.string().max(1024), z.number(), z.boolean()], {
   error: 'must be a string, a finite number or a boolean',
