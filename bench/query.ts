@@ -128,8 +128,8 @@ const QUESTIONS = [
           c AS (SELECT uid, t FROM ev WHERE event = 'Purchase Completed'),
           ab AS (SELECT a.uid, a.t1, CASE WHEN b.t <= a.t1 + 604800000 THEN b.t END AS t2
                    FROM a ASOF LEFT JOIN b ON a.uid = b.uid AND a.t1 < b.t),
-          abc AS (SELECT ab.*, CASE WHEN c.t <= ab.t1 + 604800000 THEN c.t END AS t3
-                    FROM ab ASOF LEFT JOIN c ON ab.uid = c.uid AND ab.t2 < c.t),
+          abc AS (SELECT ab.*, CASE WHEN ab.t2 IS NOT NULL AND c.t <= ab.t1 + 604800000 THEN c.t END AS t3
+                    FROM ab ASOF LEFT JOIN c ON ab.uid = c.uid AND coalesce(ab.t2, 9223372036854775807) < c.t),
           best AS (SELECT uid, max((t2 IS NOT NULL)::INT + (t3 IS NOT NULL)::INT) AS depth FROM abc GROUP BY uid)
           SELECT count(*) AS s1, count(*) FILTER (depth >= 1) AS s2, count(*) FILTER (depth >= 2) AS s3 FROM best`,
   },
