@@ -14,6 +14,7 @@ import {
 } from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
+import { usePrivateUmask } from '../shared/file-modes.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
 import {
@@ -85,6 +86,10 @@ async function operatorProofFor(
   });
   return operatorProof(deriveMasterSubkey(master.key, 'operator-command'), command, email);
 }
+
+// Everything this process writes (database, WAL, spill files, ingest log, sockets, key files)
+// is private to the user it runs as: 0600 files in 0700 directories.
+usePrivateUmask();
 
 const program = new Command();
 program

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
+import { restrictTree, usePrivateUmask } from '../../shared/file-modes.js';
 import { SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
@@ -79,6 +80,22 @@ function loaderOptions(ingest: DuckDbOpenOptions['ingest'] = {}): IngestLoaderOp
 }
 
 /**
+ * Creates the data directory if needed and makes it private: every file DuckDB and the ingest
+ * log create from now on is 0600 in 0700 directories (umask), and what an earlier version left
+ * looser (the database and its WAL were 0644) is tightened.
+ */
+function preparePrivateDir(dataDir: string, logger: Logger): void {
+  usePrivateUmask();
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tightened = restrictTree(dataDir);
+  if (tightened > 0) {
+    logger.info('tightened file modes in the data directory to 0600 files in 0700 directories', {
+      count: tightened,
+    });
+  }
+}
+
+/**
  * One open DuckDB database: a writer connection, a metadata connection, a reader pool, and the
  * ingest log in front of the event tables (see IngestLoader).
  */
@@ -100,7 +117,7 @@ export class DuckDbDatabase {
    * every acknowledged event.
    */
   static async open(dataDir: string, options: DuckDbOpenOptions = {}): Promise<DuckDbDatabase> {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    preparePrivateDir(dataDir, options.logger ?? SILENT_LOGGER);
     const filePath = path.join(dataDir, DUCKDB_FILE);
     let instance: DuckDBInstance;
     try {
