@@ -488,7 +488,7 @@ async function main(): Promise<void> {
   );
   const principal = { projectId: project.project_id, actor: 'bench' };
   const target = { id: project.project_id, timezone: 'UTC' };
-  const raw = await runtime.db.instance.connect();
+  const raw = await runtime.db.connect();
   const results: { name: string; engine: number; sql: number; same: boolean }[] = [];
   const only = process.env.BENCH_ONLY?.split(',').map(Number);
   for (const [i, q] of QUESTIONS.entries()) {
