@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import type { CommitBatch, EventRow } from '../types.js';
 import { isEncryptedFile, type AtRestOptions } from './at-rest.js';
+import { compactDatabase } from './compact.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { IngestLog, segmentFileName } from './ingest-log.js';
@@ -231,6 +232,20 @@ describe('the encrypted database', () => {
     await again.close();
     // Without it: refused.
     await expect(DuckDbDatabase.open(dir, { logger: quiet })).rejects.toThrow(/encrypted/);
+  });
+
+  it('compacts into an encrypted file under the same key', async () => {
+    const dir = tempDir();
+    const db = await DuckDbDatabase.open(dir, { atRest: atRest(), logger: quiet });
+    await ingest(db, 0, 40);
+    await db.close();
+    await expect(compactDatabase(dir)).rejects.toThrow(/master key/);
+    await compactDatabase(dir, atRest());
+    expect(isEncryptedFile(path.join(dir, 'sillage.duckdb'))).toBe(true);
+    expect(leaks(dir)).toEqual([]);
+    const again = await DuckDbDatabase.open(dir, { atRest: atRest(), logger: quiet });
+    expect((await new DuckDbEventStore(again).listEvents('prj_1')).length).toBe(40);
+    await again.close();
   });
 
   it('migrates a plain data directory on open, unloaded plain log segments included', async () => {

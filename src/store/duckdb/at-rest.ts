@@ -67,6 +67,42 @@ async function enableWritableCrypto(c: DuckDBConnection, options: AtRestOptions)
   }
 }
 
+/**
+ * An in-memory instance whose crypto can write encrypted files, with `temp_file_encryption` on,
+ * and the SQL literal of the database key; throws when no crypto module can write safely.
+ */
+export async function encryptingInstance(
+  settings: Record<string, string>,
+  atRest: AtRestOptions,
+): Promise<{ instance: DuckDBInstance; key: string }> {
+  const instance = await DuckDBInstance.create(':memory:', {
+    ...settings,
+    autoinstall_known_extensions: 'false',
+  });
+  const c = await instance.connect();
+  try {
+    if (!(await enableWritableCrypto(c, atRest))) {
+      throw new AppError(
+        'STORE_UNAVAILABLE',
+        'the database is encrypted, but DuckDB has no crypto module that can write it ' +
+          '(install its httpfs extension); see README "Encryption at rest"',
+      );
+    }
+    await c.run('SET GLOBAL temp_file_encryption = true');
+  } catch (cause) {
+    c.closeSync();
+    instance.closeSync();
+    throw cause;
+  }
+  c.closeSync();
+  return { instance, key: sqlString(atRest.databaseKey.toString('hex')) };
+}
+
+/** `ATTACH` of an encrypted database file (the key as returned by `encryptingInstance`). */
+export function attachEncryptedSql(file: string, name: string, key: string): string {
+  return `ATTACH ${sqlString(file)} AS ${name} (ENCRYPTION_KEY ${key})`;
+}
+
 /** What `openAtRest` opened. */
 export interface OpenedInstance {
   instance: DuckDBInstance;
