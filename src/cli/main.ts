@@ -36,7 +36,6 @@ import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
 import { atRestOptions, openRuntime } from './runtime.js';
-import { loadMasterKey } from '../privacy/index.js';
 import { startServer } from './serve.js';
 import { compactDatabase } from '../store/index.js';
 
