@@ -14,6 +14,7 @@ import {
 } from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
+import { usePrivateUmask } from '../shared/file-modes.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
 import {
@@ -34,7 +35,7 @@ import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
-import { openRuntime } from './runtime.js';
+import { atRestOptions, openRuntime } from './runtime.js';
 import { startServer } from './serve.js';
 import { compactDatabase } from '../store/index.js';
 
@@ -44,6 +45,21 @@ const out = (line: string): void => {
 const say = (line: string): void => {
   process.stderr.write(line + '\n');
 };
+
+/** The at-rest keys of the data directory (the master key must exist: nothing is generated). */
+async function atRestOf(config: ReturnType<typeof loadConfig>) {
+  const master = await loadMasterKey({
+    env: {
+      SILLAGE_MASTER_KEY: config.masterKeyHex,
+      SILLAGE_MASTER_KEY_FILE: config.masterKeyFile,
+      XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
+    },
+    dataDir: config.dataDir,
+    homeDir: os.homedir(),
+    allowGenerate: false,
+  });
+  return atRestOptions(config, master.key);
+}
 
 /** Runs `fn` against a running server over the admin socket, or opens the store when stopped. */
 async function viaServerOrStore<T>(
@@ -85,6 +101,10 @@ async function operatorProofFor(
   });
   return operatorProof(deriveMasterSubkey(master.key, 'operator-command'), command, email);
 }
+
+// Everything this process writes (database, WAL, spill files, ingest log, sockets, key files)
+// is private to the user it runs as: 0600 files in 0700 directories.
+usePrivateUmask();
 
 const program = new Command();
 program
@@ -470,7 +490,9 @@ program
     if ((await callAdmin(config.dataDir, 'ping', {})).reachable) {
       throw new AppError('STORE_UNAVAILABLE', 'the server is running: stop it before compacting');
     }
-    const result = await compactDatabase(config.dataDir);
+    // The key is only needed for an encrypted database (compactDatabase says so if it is).
+    const atRest = await atRestOf(config).catch(() => undefined);
+    const result = await compactDatabase(config.dataDir, atRest);
     out(
       `compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`,
     );

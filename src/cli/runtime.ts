@@ -20,6 +20,7 @@ import {
   DuckDbEventStore,
   DuckDbMetaStore,
   DuckDbVaultStore,
+  type AtRestOptions,
 } from '../store/index.js';
 import { VaultService } from '../projects/vault.js';
 import {
@@ -118,6 +119,19 @@ function accountSystem(
   return { auth, clients: new ClientDescriber((ip) => locator.lookup(ip)), outbox };
 }
 
+/**
+ * Encryption at rest of the data directory: the database and the ingest log each under their own
+ * key derived from the master key (HKDF labels `database` and `ingest-log`).
+ */
+export function atRestOptions(config: ServerConfig, masterKey: Buffer): AtRestOptions {
+  return {
+    logKey: deriveMasterSubkey(masterKey, 'ingest-log'),
+    databaseKey: deriveMasterSubkey(masterKey, 'database'),
+    mode: config.store.encryption,
+    dangerouslyAllowWeakCrypto: config.store.dangerouslyAllowWeakDbCrypto,
+  };
+}
+
 /** Everything a running Sillage process holds open. */
 export interface Runtime {
   config: ServerConfig;
@@ -170,6 +184,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       threads: config.store.duckdbThreads,
       checkpointThreshold: config.store.duckdbCheckpointThreshold,
     },
+    atRest: atRestOptions(config, master.key),
     // Acknowledged batches wait in the ingest log; the writer's queue bound covers them too.
     ingest: {
       maxDelayMs: config.store.ingestLoadDelayMs,

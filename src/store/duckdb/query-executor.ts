@@ -105,14 +105,14 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   ): Promise<DuckDbQueryExecutor> {
     const connections: DuckDBConnection[] = [];
     for (let i = 0; i < (options.connections ?? 2); i++) {
-      const connection = await db.instance.connect();
+      const connection = await db.connect();
       // Results are ordered by the statements themselves; not keeping scan order is ~8 % faster.
       // SESSION: this connection only (a global setting would reorder the writer's inserts).
       await connection.run('SET SESSION preserve_insertion_order = false');
       if (options.planAsAtScale) await connection.run('SET SESSION asof_loop_join_threshold = 0');
       connections.push(connection);
     }
-    const control = await db.instance.connect();
+    const control = await db.connect();
     const current = await control.runAndReadAll(`SELECT current_setting('threads')`);
     const base = Number(current.getRowsJS()[0]?.[0] ?? 1);
     const querying = Math.max(base, Math.floor(options.threadsWhileQuerying ?? base));
