@@ -354,6 +354,7 @@ const SECRET = new RegExp(
       'hf_[A-Za-z]{30,}',
       'dop_v1_[a-f0-9]{64}',
       '[Bb]earer\\s+[A-Za-z0-9._~+/-]{20,}=*',
+      '[Bb]asic\\s+[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=])',
     ].join('|'),
     ')',
   ].join(''),
@@ -429,9 +430,7 @@ function scanOnce(s: string, hits: PiiHits): string {
     text = replaceAll(text, PEM, () => redact(hits, 'secret'));
   }
   if (text.length >= 16) {
-    text = replaceAll(text, SECRET, (m) =>
-      m.startsWith('sk-') && !/\d/.test(m.slice(3)) ? m : redact(hits, 'secret'),
-    );
+    text = replaceAll(text, SECRET, (m) => (looksLikeSecret(m) ? redact(hits, 'secret') : m));
     if (text.length >= 20 && text.includes('eyJ'))
       text = replaceAll(text, JWT, () => redact(hits, 'jwt'));
   }
@@ -655,6 +654,19 @@ function cardEndsHere(text: string, start: number, end: number, decimalRisk: boo
   if (!decimalRisk) return true;
   if (next === 46 && isDigitCode(text.charCodeAt(end + 1))) return false;
   return !(text.charCodeAt(start - 1) === 46 && isDigitCode(text.charCodeAt(start - 2)));
+}
+
+/**
+ * The `sk-` family needs a digit (CSS-like names such as "sk-something-long-enough" survive); HTTP
+ * Basic credentials must decode to `user:password` ("Basic authentication" is a phrase).
+ */
+function looksLikeSecret(m: string): boolean {
+  if (m.startsWith('sk-')) return /\d/.test(m.slice(3));
+  if (m.startsWith('Basic') || m.startsWith('basic')) {
+    const encoded = m.slice(5).trim();
+    return Buffer.from(encoded, 'base64').toString('latin1').includes(':');
+  }
+  return true;
 }
 
 /** `replace` with a callback costs more than `test` even without a match; most strings are clean. */
