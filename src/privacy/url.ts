@@ -276,13 +276,16 @@ function firstIndexOf(text: string, a: string, b: string): number {
 
 // A URL in running text, in the shapes people and SDKs write: any `scheme://…`; a web or script
 // scheme with one slash, none, or a space after the colon (`https:/…`, `https: //…`,
-// `javascript:…`); a host name followed by a path, query or fragment (`www.example.com/reset?…`);
+// `javascript:…`, to the end of the line); a host name followed by a path, query or fragment (`www.example.com/reset?…`);
 // a root-relative path with a query or fragment (`/reset?token=…`). Each stops at whitespace,
 // quotes and brackets, as in HTML.
 const URL_IN_TEXT = new RegExp(
   [
     '(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}:\\/\\/[^\\s"\'<>\\\\^`{|}]*',
-    '(?<![A-Za-z0-9+.-])(?:https?|ftps?|wss?|file|javascript|vbscript|data):(?:\\s{0,3}\\/{0,3})[^\\s"\'<>\\\\^`{|}]*',
+    '(?<![A-Za-z0-9+.-])(?:https?|ftps?|wss?|file):(?:\\s{0,3}\\/{0,3})[^\\s"\'<>\\\\^`{|}]*',
+    // A script or data URL is code or content: everything after it on the line goes.
+    '(?<![A-Za-z0-9+.-])(?:javascript|vbscript):(?!\\s)[^\\n]*',
+    '(?<![A-Za-z0-9+.-])data:[\\w.+-]+\\/[\\w.+-]+[;,][^\\n]*',
     '(?<![\\w@.%/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}(?::\\d{1,5})?[/?#][^\\s"\'<>\\\\^`{|}]*',
     '(?<![\\w.:/-])\\/[^\\s?#"\'<>\\\\^`{|}]*[?#][^\\s"\'<>\\\\^`{|}]*',
   ].join('|'),
