@@ -200,7 +200,7 @@ describe('privacy API', () => {
       const got = await notices(owner.id);
       expect(got).toHaveLength(1);
       expect(got[0]!.details).toMatchObject({ actor: 'cli:operator' });
-      expect(got[0]!.details.change as string).toContain('company and group names kept');
+      expect(got[0]!.details.loosened as string).toContain('company and group names kept');
     }
     expect(await notices(admin.id)).toHaveLength(0);
     // The same policy again loosens nothing new: no second notice.

@@ -383,6 +383,7 @@ function content(kind: NoticeKind, d: NoticeDetails, product: string, dash: Link
         ifNotYou: [
           signIn,
           line`Check the project's privacy report and policy history, and set the policy back if nobody in your organisation meant this change.`,
+          secure,
           escalate,
         ],
       };

@@ -292,8 +292,9 @@ const URL_IN_TEXT = new RegExp(
   'gi',
 );
 // A query string or fragment left in text outside a URL (a URL cut by a space: `…/reset password
-// ?token=…`, `#access_token=…`): `?k=v`, `&k=v`, `#k=v` pairs go, `utm_*` stay.
-const QUERY_RESIDUE = /[?#&][A-Za-z0-9_.\-[\]%$]{1,64}=[^\s&#]*/g;
+// ?token=…`, `#access_token=…`): `?k=v`, `&k=v`, `#k=v` pairs go
+// (an empty value carries nothing and stays), `utm_*` stay.
+const QUERY_RESIDUE = /[?#&][A-Za-z0-9_.\-[\]%$]{1,64}=[^\s&#]+/g;
 const SCRIPT_SCHEME = /^(?:javascript|vbscript|data):/i;
 
 /**
