@@ -51,6 +51,7 @@ const WHAT_HAPPENED: Record<NoticeKind, RegExp> = {
     /sessions were signed out of the organisation "Acme" by owner@example\.com.*Only that organisation is affected/,
   account_reset:
     /Every sign-in factor of your Sillage account was removed by the organisation "Acme" by owner@example\.com/,
+  privacy_loosened: /The privacy policy of the project was loosened by owner@example\.com/,
 };
 
 const FULL_DETAILS: NoticeDetails = {

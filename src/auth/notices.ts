@@ -16,7 +16,8 @@ export type NoticeKind =
   | 'key_created'
   | 'sessions_revoked'
   | 'org_access_changed'
-  | 'account_reset';
+  | 'account_reset'
+  | 'privacy_loosened';
 
 /** What one organisation did to its own grant to a person (the notice `org_access_changed`). */
 export type OrgAccessChange =
@@ -47,6 +48,10 @@ export interface NoticeDetails {
    * bearer secret): {@link Notifier} strips it before storing.
    */
   setupLink?: string;
+  /** The project whose privacy policy changed. */
+  projectName?: string;
+  /** How the policy became looser (the privacy report's sentences, joined). */
+  loosened?: string;
 }
 
 /** A notice ready to send: `subject` has no line breaks, `html` escapes every value. */
@@ -362,6 +367,22 @@ function content(kind: NoticeKind, d: NoticeDetails, product: string, dash: Link
         ifNotYou: [
           line`If you did not ask for this, do not open the link: tell an owner of your organisation and the server operator now.`,
           signIn,
+          secure,
+          escalate,
+        ],
+      };
+    }
+    case 'privacy_loosened': {
+      const project = cleanValue(d.projectName);
+      const change = cleanValue(d.loosened, 300);
+      return {
+        subject: `A privacy policy was loosened on ${product}`,
+        summary: [
+          line`The privacy policy of the project${project ? lineText(line` "${project}"`) : ''} was loosened${lineText(byActor)}: ${change || 'see the privacy report'}.`,
+        ],
+        ifNotYou: [
+          signIn,
+          line`Check the project's privacy report and policy history, and set the policy back if nobody in your organisation meant this change.`,
           secure,
           escalate,
         ],

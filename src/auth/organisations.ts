@@ -12,6 +12,7 @@ import type {
   UserRecord,
 } from '../store/account-types.js';
 import type { AuthDeps, ClientInfo, UserPrincipal } from './context.js';
+import type { NoticeDetails, NoticeKind } from './notices.js';
 import {
   addPasskey,
   confirmTotp,
@@ -486,4 +487,32 @@ export async function setOrgPolicy(
 ): Promise<void> {
   await deps.store.setOrgPolicy(orgId, policy);
   deps.logger.info('organisation policy changed', { orgId });
+}
+
+/**
+ * Notifies every owner of the organisation a project belongs to (e.g. when its privacy policy is
+ * loosened). A project outside any organisation has no owner to tell. Never fails the caller.
+ */
+export async function notifyProjectOwners(
+  deps: AuthDeps,
+  projectId: string,
+  kind: NoticeKind,
+  details: NoticeDetails = {},
+): Promise<number> {
+  try {
+    const orgId = await deps.store.projectOrg(projectId);
+    if (orgId === null) return 0;
+    let told = 0;
+    for (const member of await deps.store.listMembers(orgId)) {
+      if (member.role !== 'owner') continue;
+      const user = await deps.store.getUser(member.userId);
+      if (!user) continue;
+      await deps.notifier.notify(user, kind, details);
+      told++;
+    }
+    return told;
+  } catch {
+    deps.logger.error('owners not notified', { kind, projectId });
+    return 0;
+  }
 }

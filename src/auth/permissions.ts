@@ -51,21 +51,24 @@ export const ROLE_ACTIONS: Readonly<Record<Action, readonly Role[]>> = {
   'views.write': ANALYSTS,
   export: ADMINS,
   'privacy.read': ADMINS,
-  'privacy.write': ADMINS,
+  // Loosening the policy and finding a person's pseudonym are owners' (issue 11).
+  'privacy.write': OWNERS,
   'privacy.erase': ADMINS,
-  'privacy.pseudonyms': ADMINS,
+  'privacy.pseudonyms': OWNERS,
   'privacy.reveal': OWNERS,
 };
 
 /**
- * What a secret key's scopes allow. Keys never manage keys, members or the organisation, and
- * never reveal identities: those need a person with a fresh passkey check.
+ * What a secret key's scopes allow. Keys never manage keys, members or the organisation, never
+ * change the privacy policy, never look up pseudonyms and never reveal identities: those need an
+ * owner with a fresh passkey check (or the host's CLI). A key leaked from an app server can then
+ * neither loosen the policy nor run a dictionary of guessed ids through the pseudonymiser.
  */
 export const SCOPE_ACTIONS: Readonly<Record<KeyScope, readonly Action[]>> = {
   query: ['project.read', 'query', 'views.read'],
   export: ['project.read', 'export'],
   import: [],
-  admin: ['project.read', 'privacy.read', 'privacy.write', 'privacy.erase', 'privacy.pseudonyms'],
+  admin: ['project.read', 'privacy.read', 'privacy.erase'],
 };
 
 /**

@@ -16,7 +16,13 @@ import {
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
 import { isTimeZone } from '../query/clock.js';
-import { createOrgWithOwner, lockDown, operatorConfirm, operatorReset } from '../auth/index.js';
+import {
+  createOrgWithOwner,
+  lockDown,
+  notifyProjectOwners,
+  operatorConfirm,
+  operatorReset,
+} from '../auth/index.js';
 import type { AdminHandlers } from './admin-socket.js';
 
 const createProjectSchema = z.object({
@@ -208,11 +214,18 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     },
     'policy-get': (body) =>
       getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
-    'policy-set': (body) => {
+    'policy-set': async (body) => {
       const b = z
         .object({ projectId: z.string(), policy: z.unknown(), actor: z.string() })
         .parse(body);
-      return setPolicy(runtime, b.projectId, b.policy, b.actor);
+      const result = await setPolicy(runtime, b.projectId, b.policy, b.actor);
+      if (result.new_loosenings.length > 0) {
+        await notifyProjectOwners(runtime.auth, b.projectId, 'privacy_loosened', {
+          actor: b.actor,
+          loosened: result.new_loosenings.join('; '),
+        });
+      }
+      return result;
     },
     'policy-history': (body) =>
       policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),

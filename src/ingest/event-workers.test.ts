@@ -204,9 +204,12 @@ describe('EventWorkerPool', () => {
     ];
     const before = lines((await pool.prepare(request(one), null))!)[0]!;
     expect(before.properties).toMatchObject({ note: 'hello', team: 'blue' });
-    // A policy change makes a new project context; a group profile adds a group key.
-    const changed = project('tok-a', { ...DEFAULT_POLICY, properties: { note: 'drop' } });
-    changed.groupKeys.add('team');
+    // A policy change (dropping a property, declaring a group key) makes a new project context.
+    const changed = project('tok-a', {
+      ...DEFAULT_POLICY,
+      properties: { note: 'drop' },
+      groupKeys: [...DEFAULT_POLICY.groupKeys, 'team'],
+    });
     contexts.set('tok-a', changed);
     const after = lines((await pool.prepare(request(one), null))!)[0]!;
     expect(after.properties).not.toHaveProperty('note');

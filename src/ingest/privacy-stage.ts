@@ -9,7 +9,7 @@ import {
   applyGeoGranularity,
   sanitizeEventProperties,
   sanitizeProfileUpdate,
-  scanString,
+  sanitizeText,
   type SanitizeContext,
 } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
@@ -55,8 +55,15 @@ export interface CleanProfileUpdate {
   vault: { subjectId: string; values: JsonObject; mode: 'set' | 'set_once' } | null;
 }
 
-/** SDK insert ids are random tokens; anything else is replaced by a derived id. */
-const SAFE_INSERT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * The stored insert id: a keyed pseudonym of the one the SDK sent (`$insert_id`, PostHog `uuid`),
+ * because apps put user ids there too (`user-42-…`), yet resends still dedup: the same id gives
+ * the same pseudonym within the project. Ids nobody sent are derived from the event's content.
+ */
+function storedInsertId(project: ProjectContext, sent: string | null): string | null {
+  if (sent === null || sent === '') return null;
+  return project.pseudonymise.group('$insert_id', sent);
+}
 
 function asId(value: JsonValue | undefined): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
@@ -128,7 +135,6 @@ function sanitizeContext(project: ProjectContext, counters: PrivacyCounters): Sa
     policy: project.policy,
     pseudonymise: project.pseudonymise,
     counters,
-    groupKeys: project.groupKeys,
   };
   contexts.set(counters, { project, ctx });
   return ctx;
@@ -170,34 +176,32 @@ export function createPrivacyStage(): PrivacyStage {
         withEnrichment(e.properties, enriched, project, false),
         ctx,
       );
-      const name = scanString(e.event);
-      if (name.text !== e.event) counters.addHits('$event_name', name.hits);
+      // An event name is free text like any value: URLs in it cleaned, PII redacted.
+      const name = sanitizeText(e.event, ctx, '$event_name');
       const distinctId = project.pseudonymise(e.distinctId);
       const deviceId = asId(properties.$device_id);
       const userId = asId(properties.$user_id);
       const insertId =
-        e.insertId !== null &&
-        SAFE_INSERT_ID.test(e.insertId) &&
-        scanString(e.insertId).text === e.insertId
-          ? e.insertId
-          : deriveInsertId(name.text, distinctId, e.timeMs, properties);
+        storedInsertId(project, e.insertId) ??
+        deriveInsertId(name, distinctId, e.timeMs, properties);
       return {
-        event: name.text,
+        event: name,
         timeMs: e.timeMs,
         distinctId,
         deviceId,
         userId,
         insertId,
         properties,
-        identityLinks: identityLinks(name.text, distinctId, properties, deviceId, userId),
+        identityLinks: identityLinks(name, distinctId, properties, deviceId, userId),
       };
     },
 
     profile(project, u, enriched, counters) {
-      // A group key named on a group profile marks that property as a group id on events too.
-      if (u.target.kind === 'group') project.groupKeys.add(u.target.groupKey);
+      // A group key named on a `/groups` update does NOT make that property a group id on events:
+      // group keys come from the project's policy only (issue 11, group-key poisoning).
       const ctx = sanitizeContext(project, counters);
-      const { value, vault } = sanitizeProfileUpdate(u.op, u.value, ctx);
+      const scope = u.target.kind === 'group' ? 'group' : 'profile';
+      const { value, vault } = sanitizeProfileUpdate(u.op, u.value, ctx, scope);
       const base =
         u.target.kind === 'user'
           ? {
@@ -207,7 +211,7 @@ export function createPrivacyStage(): PrivacyStage {
             }
           : {
               projectId: project.project.id,
-              groupKey: scanString(u.target.groupKey).text,
+              groupKey: sanitizeText(u.target.groupKey, ctx, '$group_key'),
               profileId: project.pseudonymise.group(u.target.groupKey, u.target.groupId),
             };
       const rows: ProfileUpdateRow[] = [

@@ -30,6 +30,8 @@ export {
 export {
   scanString,
   scanValue,
+  scanForm,
+  scannerWork,
   defineEntry,
   luhnValid,
   ibanChecksumValid,
@@ -42,7 +44,16 @@ export {
   type ScanValueResult,
 } from './scanner.js';
 export {
+  keyMeaning,
+  keyWords,
+  KEY_NAME_TABLE,
+  IDENTITY_ID_NAMES,
+  type KeyMeaning,
+  type KeyNameRow,
+} from './key-names.js';
+export {
   cleanUrl,
+  cleanUrlsInText,
   cleanUrlPath,
   referringDomain,
   isClickIdKey,
@@ -64,6 +75,9 @@ export {
   classifyNestedKey,
   applyGeoGranularity,
   describeLoosenings,
+  EVENT_PROPERTY_SWITCHES,
+  type EventPropertySwitch,
+  type NestedTreatment,
   type PrivacyPolicy,
   type GeoGranularity,
   type GeoFields,
@@ -86,6 +100,7 @@ export {
   sanitizeEventProperties,
   sanitizeProfileProperties,
   sanitizeProfileUpdate,
+  sanitizeText,
   REDACTED,
   type SanitizeContext,
   type SanitizedProfile,

@@ -29,6 +29,8 @@ describe('DEFAULT_POLICY', () => {
       vault: false,
       retentionDays: null,
       keepClickIds: false,
+      keepGroupNames: false,
+      keepEventProperties: [],
     });
     expect(Object.isFrozen(DEFAULT_POLICY)).toBe(true);
     expect(Object.isFrozen(DEFAULT_POLICY.properties)).toBe(true);
@@ -197,13 +199,20 @@ describe('classifyProperty', () => {
   });
 
   it('nested keys: IP, user agent, location, click ids and PII are dropped', () => {
-    expect(classifyNestedKey('ip_address', DEFAULT_POLICY)).toBe('ip');
-    expect(classifyNestedKey('userAgent', DEFAULT_POLICY)).toBe('user-agent');
-    expect(classifyNestedKey('$latitude', DEFAULT_POLICY)).toBe('location');
-    expect(classifyNestedKey('fbclid', DEFAULT_POLICY)).toBe('click-id');
-    expect(classifyNestedKey('fbclid', policy({ keepClickIds: true }))).toBeNull();
-    expect(classifyNestedKey('email', DEFAULT_POLICY)).toBe('profile-pii');
-    expect(classifyNestedKey('sku', DEFAULT_POLICY)).toBeNull();
+    const drop = (reason: string) => ({ action: 'drop', reason });
+    expect(classifyNestedKey('ip_address', DEFAULT_POLICY)).toEqual(drop('ip'));
+    expect(classifyNestedKey('userAgent', DEFAULT_POLICY)).toEqual(drop('user-agent'));
+    expect(classifyNestedKey('$latitude', DEFAULT_POLICY)).toEqual(drop('location'));
+    expect(classifyNestedKey('fbclid', DEFAULT_POLICY)).toEqual(drop('click-id'));
+    expect(classifyNestedKey('fbclid', policy({ keepClickIds: true }))).toEqual({ action: 'scan' });
+    expect(classifyNestedKey('email', DEFAULT_POLICY)).toEqual(drop('profile-pii'));
+    expect(classifyNestedKey('password', DEFAULT_POLICY)).toEqual(drop('credential'));
+    expect(classifyNestedKey('distinct_id', DEFAULT_POLICY)).toEqual({ action: 'pseudonymise' });
+    expect(classifyNestedKey('$device_id', DEFAULT_POLICY)).toEqual({ action: 'pseudonymise' });
+    expect(classifyNestedKey('user_id', DEFAULT_POLICY)).toEqual({ action: 'pseudonymise' });
+    expect(classifyNestedKey('page_url', DEFAULT_POLICY)).toEqual({ action: 'url' });
+    expect(classifyNestedKey('$referring_domain', DEFAULT_POLICY)).toEqual({ action: 'domain' });
+    expect(classifyNestedKey('sku', DEFAULT_POLICY)).toEqual({ action: 'scan' });
   });
 });
 

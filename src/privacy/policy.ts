@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import { err, ok, type Result } from '../shared/result.js';
+import { IDENTITY_ID_NAMES, keyMeaning } from './key-names.js';
 import { isClickIdKey } from './url.js';
 
 const GEO_RANK: Readonly<Record<'none' | 'country' | 'region' | 'city', number>> = {
@@ -11,53 +12,13 @@ const GEO_RANK: Readonly<Record<'none' | 'country' | 'region' | 'city', number>>
   city: 3,
 };
 
-const IP_NAMES = new Set([
-  'ip',
-  'ipaddress',
-  'clientip',
-  'remoteaddr',
-  'remoteaddress',
-  'xforwardedfor',
-]);
-const USER_AGENT_NAMES = new Set(['useragent', 'rawuseragent', 'httpuseragent']);
-// The ids SDKs send about the user, device or session (sdk-wire-formats.md §2–§3).
-// prettier-ignore
-const IDENTIFIER_NAMES = new Set([
-  'distinct_id', '$distinct_id', '$device_id', '$user_id', '$anon_distinct_id', '$anon_id',
-  '$identified_id', 'alias', '$distinct_ids', '$distinct_id_before_identity', '$session_id',
-  '$window_id',
-]);
 const REFERRER_NAMES = new Map([
   ['$referrer', '$referring_domain'],
   ['$initial_referrer', '$initial_referring_domain'],
   ['$session_entry_referrer', '$session_entry_referring_domain'],
 ]);
-const DOMAIN_NAMES = new Set(REFERRER_NAMES.values());
 // Profile updates riding on events (PostHog `$set`, `$set_once`, `$groupidentify`'s `$group_set`).
 const PROFILE_OP_NAMES = new Set(['$set', '$set_once', '$group_set']);
-const URL_NAMES = new Set([
-  '$current_url',
-  '$initial_current_url',
-  '$session_entry_url',
-  '$prev_pageview_url',
-]);
-const PATH_NAMES = new Set([
-  'current_url_path',
-  '$pathname',
-  '$initial_pathname',
-  '$session_entry_pathname',
-  '$prev_pageview_pathname',
-]);
-// `mp_keyword` is the search query mixpanel-browser reads from a search-engine referrer: a query
-// string by another name (e.g. a health condition), dropped like one.
-const SEARCH_NAMES = new Set(['current_url_search', '$initial_current_url_search', 'mp_keyword']);
-const LOCATION_NAMES = new Set([
-  '$latitude',
-  '$longitude',
-  '$geoip_latitude',
-  '$geoip_longitude',
-  '$geoip_accuracy_radius',
-]);
 // prettier-ignore
 const GEO_LEVEL = new Map<string, 'country' | 'region' | 'city'>([
   ['mp_country_code', 'country'], ['$country_code', 'country'], ['$geoip_country_code', 'country'],
@@ -102,19 +63,34 @@ export interface PrivacyPolicy {
   readonly retentionDays: number | null;
   /** Keep ad click ids (gclid, fbclid, …) as properties and in URLs. */
   readonly keepClickIds: boolean;
+  /**
+   * Keep company names: a group profile's `name` / `$name` and properties such as `company_name`
+   * (scanned, not dropped). Off by default: a small company's name can name a person.
+   */
+  readonly keepGroupNames: boolean;
+  /**
+   * Event properties called exactly `name`, `address` or `photo` that are kept (scanned) instead of
+   * dropped: many apps use them for things (a product's name, a venue's address, a photo id).
+   */
+  readonly keepEventProperties: readonly EventPropertySwitch[];
 }
+
+/** The event properties a policy may keep by switch (see `keepEventProperties`). */
+export type EventPropertySwitch = 'name' | 'address' | 'photo';
+export const EVENT_PROPERTY_SWITCHES: readonly EventPropertySwitch[] = ['name', 'address', 'photo'];
 
 /**
  * True for properties no policy can loosen: the client IP and the raw user agent are inputs to
- * enrichment only, and the identity ids must stay pseudonyms because identity merge and the
- * stored rows rely on it.
+ * enrichment only, credentials are never analytics, and the identity ids must stay pseudonyms
+ * because identity merge and the stored rows rely on it.
  */
 export function isLockedProperty(name: string): boolean {
-  const normal = normaliseName(name);
+  const meaning = keyMeaning(name);
   return (
-    IP_NAMES.has(normal) ||
-    USER_AGENT_NAMES.has(normal) ||
-    IDENTIFIER_NAMES.has(name) ||
+    meaning === 'ip' ||
+    meaning === 'user-agent' ||
+    meaning === 'credential' ||
+    IDENTITY_ID_NAMES.has(name) ||
     name === '$groups' ||
     name === '$group_key'
   );
@@ -158,6 +134,11 @@ export const privacyPolicySchema = z
     vault: z.boolean().default(false),
     retentionDays: z.number().int().min(1).max(36_500).nullable().default(null),
     keepClickIds: z.boolean().default(false),
+    keepGroupNames: z.boolean().default(false),
+    keepEventProperties: z
+      .array(z.enum(['name', 'address', 'photo']))
+      .max(3)
+      .default([]),
   })
   .superRefine((policy, ctx) => {
     const seen = new Map<string, string>();
@@ -227,18 +208,10 @@ export const PROFILE_PII_KEYS: ReadonlySet<string> = new Set([
   'address_line1', 'address_line2', 'mac_address', 'birthday', 'birthdate', 'date_of_birth', 'dob', 'ssn',
 ]);
 
-const NORMALISED_PII = new Set([...PROFILE_PII_KEYS].map(normaliseName));
-// Suffixes that make any name PII (`billing_email`, `contact_phone`); `*_name` is not one of them
-// because `plan_name`, `page_name`, `event_name` are ordinary analytics properties.
-const PII_SUFFIXES = ['email', 'emailaddress', 'phone', 'phonenumber', 'mobilenumber'];
-
-/** True when a property name denotes profile PII (see `PROFILE_PII_KEYS`). */
+/** True when a property name denotes personal data (see key-names.ts: `PROFILE_PII_KEYS` and families). */
 export function isProfilePiiKey(name: string): boolean {
-  const normal = normaliseName(name);
-  if (NORMALISED_PII.has(normal)) return true;
-  // Flags such as `has_email` / `is_phone_verified` describe PII without containing it.
-  if (normal.startsWith('has') || normal.startsWith('is')) return false;
-  return PII_SUFFIXES.some((suffix) => normal.endsWith(suffix) && normal.length > suffix.length);
+  const meaning = keyMeaning(name);
+  return meaning === 'personal' || meaning === 'company-name';
 }
 
 /** Why a property was dropped (reported in the privacy counters). */
@@ -247,6 +220,7 @@ export type DropReason =
   | 'user-agent'
   | 'click-id'
   | 'profile-pii'
+  | 'credential'
   | 'referrer'
   | 'url-search'
   | 'location'
@@ -270,24 +244,26 @@ export type PropertyTreatment =
   | { action: 'domain' }
   | { action: 'profile-ops' };
 
-/** Whether a property bag belongs to an event or to a profile update. */
-export type PropertyScope = 'event' | 'profile';
+/** Whether a property bag belongs to an event, a user profile or a group profile. */
+export type PropertyScope = 'event' | 'profile' | 'group';
 
 /**
  * Decides the treatment of a top-level property. Order: locked rules (IP, user agent, identity
- * ids) → the policy's explicit actions → click ids → URLs and referrers → precise location and geo
- * finer than the policy → profile PII → everything else is scanned.
+ * ids, credentials) → the policy's explicit actions → click ids → what the name means (key-names.ts:
+ * URLs, referrers, precise location, geo finer than the policy, personal data, identifiers) →
+ * everything else is scanned.
  */
 export function classifyProperty(
   name: string,
   policy: PrivacyPolicy,
   scope: PropertyScope = 'event',
 ): PropertyTreatment {
-  const normal = normaliseName(name);
-  if (IP_NAMES.has(normal)) return DROP_IP;
-  if (USER_AGENT_NAMES.has(normal)) return DROP_UA;
-  if (IDENTIFIER_NAMES.has(name)) return PSEUDONYMISE;
+  const meaning = keyMeaning(name);
+  if (meaning === 'ip') return DROP_IP;
+  if (meaning === 'user-agent') return DROP_UA;
+  if (IDENTITY_ID_NAMES.has(name)) return PSEUDONYMISE;
   if (name === '$groups') return GROUPS;
+  if (meaning === 'credential') return DROP_CREDENTIAL;
 
   const action = Object.hasOwn(policy.properties, name) ? policy.properties[name] : undefined;
   if (action === 'keep') return KEEP;
@@ -299,32 +275,101 @@ export function classifyProperty(
   if (isClickIdKey(name)) return policy.keepClickIds ? KEEP : DROP_CLICK_ID;
   const referrer = REFERRER_NAMES.get(name);
   if (referrer !== undefined) return { action: 'referrer', domainProperty: referrer };
-  if (DOMAIN_NAMES.has(name)) return DOMAIN;
-  if (URL_NAMES.has(name)) return URL_TREATMENT;
-  if (PATH_NAMES.has(name)) return PATH;
-  if (SEARCH_NAMES.has(name)) return DROP_SEARCH;
-  if (LOCATION_NAMES.has(name)) return DROP_LOCATION;
   const level = GEO_LEVEL.get(name);
-  if (level !== undefined && GEO_RANK[level] > GEO_RANK[policy.geo]) return DROP_GEO;
-  if (isProfilePiiKey(name)) return scope === 'profile' && policy.vault ? VAULT : DROP_PII;
+  if (level !== undefined) return GEO_RANK[level] > GEO_RANK[policy.geo] ? DROP_GEO : SCAN;
+  switch (meaning) {
+    case 'referrer':
+    case 'domain':
+      return DOMAIN;
+    case 'url':
+      return URL_TREATMENT;
+    case 'path':
+      return PATH;
+    case 'search':
+      return DROP_SEARCH;
+    case 'location':
+      return DROP_LOCATION;
+    case 'identifier':
+      return PSEUDONYMISE;
+    case 'company-name':
+      return policy.keepGroupNames ? SCAN : DROP_PII;
+    case 'personal':
+      return personalTreatment(name, policy, scope);
+    default:
+      break;
+  }
   if (scope === 'event' && PROFILE_OP_NAMES.has(name)) return PROFILE_OPS;
   return SCAN;
 }
 
-/**
- * The rule for keys inside nested objects, where the policy's per-property actions do not reach:
- * IP, user-agent, precise-location, click-id (unless kept) and profile-PII keys are dropped; null
- * means the entry is scanned like any other.
- */
-export function classifyNestedKey(name: string, policy: PrivacyPolicy): DropReason | null {
-  const normal = normaliseName(name);
-  if (IP_NAMES.has(normal)) return 'ip';
-  if (USER_AGENT_NAMES.has(normal)) return 'user-agent';
-  if (LOCATION_NAMES.has(name)) return 'location';
-  if (!policy.keepClickIds && isClickIdKey(name)) return 'click-id';
-  if (isProfilePiiKey(name)) return 'profile-pii';
-  return null;
+function personalTreatment(
+  name: string,
+  policy: PrivacyPolicy,
+  scope: PropertyScope,
+): PropertyTreatment {
+  // A group's `name` is the company's name.
+  if (scope === 'group' && (name === 'name' || name === '$name'))
+    return policy.keepGroupNames ? SCAN : DROP_PII;
+  if (scope === 'event' && (policy.keepEventProperties as readonly string[]).includes(name))
+    return SCAN;
+  return scope === 'profile' && policy.vault ? VAULT : DROP_PII;
 }
+
+/** What happens to an entry of a nested object, by its key (the policy's per-property actions do not reach there). */
+export type NestedTreatment =
+  | { action: 'drop'; reason: DropReason }
+  | { action: 'pseudonymise' }
+  | { action: 'url' }
+  | { action: 'domain' }
+  | { action: 'scan' };
+
+/**
+ * The rule for keys inside nested objects, from the same key-name table: IP, user-agent,
+ * credential, precise-location, search, click-id (unless kept) and personal-data keys are dropped;
+ * identifier keys are pseudonymised (`meta.distinct_id`, a nested `$device_id`); URL keys cleaned;
+ * referrer and domain keys reduced to a scanned domain; everything else is scanned.
+ */
+export function classifyNestedKey(name: string, policy: PrivacyPolicy): NestedTreatment {
+  switch (keyMeaning(name)) {
+    case 'ip':
+      return NESTED_DROP_IP;
+    case 'user-agent':
+      return NESTED_DROP_UA;
+    case 'credential':
+      return NESTED_DROP_CREDENTIAL;
+    case 'location':
+      return NESTED_DROP_LOCATION;
+    case 'search':
+      return NESTED_DROP_SEARCH;
+    case 'personal':
+      return NESTED_DROP_PII;
+    case 'company-name':
+      return policy.keepGroupNames ? NESTED_SCAN : NESTED_DROP_PII;
+    case 'identifier':
+      return NESTED_PSEUDONYMISE;
+    case 'url':
+      return NESTED_URL;
+    case 'referrer':
+    case 'domain':
+      return NESTED_DOMAIN;
+    default:
+      break;
+  }
+  if (!policy.keepClickIds && isClickIdKey(name)) return NESTED_DROP_CLICK_ID;
+  return NESTED_SCAN;
+}
+
+const NESTED_DROP_IP: NestedTreatment = { action: 'drop', reason: 'ip' };
+const NESTED_DROP_UA: NestedTreatment = { action: 'drop', reason: 'user-agent' };
+const NESTED_DROP_CREDENTIAL: NestedTreatment = { action: 'drop', reason: 'credential' };
+const NESTED_DROP_LOCATION: NestedTreatment = { action: 'drop', reason: 'location' };
+const NESTED_DROP_SEARCH: NestedTreatment = { action: 'drop', reason: 'url-search' };
+const NESTED_DROP_PII: NestedTreatment = { action: 'drop', reason: 'profile-pii' };
+const NESTED_DROP_CLICK_ID: NestedTreatment = { action: 'drop', reason: 'click-id' };
+const NESTED_PSEUDONYMISE: NestedTreatment = { action: 'pseudonymise' };
+const NESTED_URL: NestedTreatment = { action: 'url' };
+const NESTED_DOMAIN: NestedTreatment = { action: 'domain' };
+const NESTED_SCAN: NestedTreatment = { action: 'scan' };
 
 /** Geolocation as enrichment produced it. */
 export interface GeoFields {
@@ -352,6 +397,9 @@ export function describeLoosenings(policy: PrivacyPolicy): string[] {
   if (GEO_RANK[policy.geo] > GEO_RANK[DEFAULT_POLICY.geo])
     out.push(`geolocation stored down to ${policy.geo}`);
   if (policy.keepClickIds) out.push('ad click ids kept');
+  if (policy.keepGroupNames) out.push('company and group names kept (scanned)');
+  for (const name of policy.keepEventProperties)
+    out.push(`event property "${name}" kept (scanned) instead of dropped`);
   if (policy.vault) out.push('profile PII kept in the encrypted vault');
   for (const [name, action] of Object.entries(policy.properties).sort(([a], [b]) =>
     a < b ? -1 : 1,
@@ -378,14 +426,9 @@ function freezePolicy(policy: z.output<typeof privacyPolicySchema>): PrivacyPoli
     vault: policy.vault,
     retentionDays: policy.retentionDays,
     keepClickIds: policy.keepClickIds,
+    keepGroupNames: policy.keepGroupNames,
+    keepEventProperties: Object.freeze([...new Set(policy.keepEventProperties)].sort()),
   });
-}
-
-function normaliseName(name: string): string {
-  return name
-    .replace(/^\$/, '')
-    .replace(/[-_\s]/g, '')
-    .toLowerCase();
 }
 
 const SCAN: PropertyTreatment = { action: 'scan' };
@@ -406,3 +449,4 @@ const DROP_SEARCH: PropertyTreatment = { action: 'drop', reason: 'url-search' };
 const DROP_LOCATION: PropertyTreatment = { action: 'drop', reason: 'location' };
 const DROP_GEO: PropertyTreatment = { action: 'drop', reason: 'geo' };
 const DROP_PII: PropertyTreatment = { action: 'drop', reason: 'profile-pii' };
+const DROP_CREDENTIAL: PropertyTreatment = { action: 'drop', reason: 'credential' };

@@ -189,7 +189,7 @@ describe('sanitizeEventProperties: policy', () => {
         gclid: 'abc',
         $current_url: 'https://x.com/?gclid=abc&utm_term=t',
       },
-      ctx(p, { groupKeys: new Set(['team']) }),
+      ctx(p),
     );
     expect(out).toEqual({
       name: 'Signup button',
@@ -197,7 +197,7 @@ describe('sanitizeEventProperties: policy', () => {
       account_ref: ps('A-1'),
       invited_by: [ps('u1'), ps('u2')],
       company_id: ps.group('company_id', 'acme'),
-      team: ps.group('team', 'red'),
+      team: 'red',
       gclid: 'abc',
       $current_url: 'https://x.com/?gclid=abc&utm_term=t',
     });

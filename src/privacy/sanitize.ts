@@ -5,6 +5,7 @@ import {
   classifyNestedKey,
   classifyProperty,
   type DropReason,
+  type NestedTreatment,
   type PrivacyPolicy,
   type PropertyScope,
   type PropertyTreatment,
@@ -20,7 +21,7 @@ import {
   scanText,
   type PiiHits,
 } from './scanner.js';
-import { cleanUrl, cleanUrlPath, referringDomain } from './url.js';
+import { cleanUrl, cleanUrlPath, cleanUrlsInText, referringDomain } from './url.js';
 
 /** What the sanitizers need for one project. */
 export interface SanitizeContext {
@@ -29,11 +30,6 @@ export interface SanitizeContext {
   pseudonymise: Pseudonymiser;
   /** Where redactions and drops are counted, if anywhere. */
   counters?: PrivacyCounters;
-  /**
-   * Group keys known for the project beyond the policy's (e.g. seen on `/groups` updates), whose
-   * event properties must carry group pseudonyms.
-   */
-  groupKeys?: ReadonlySet<string>;
 }
 
 /** A sanitized profile property bag and the PII held back for the vault (plaintext, to be sealed). */
@@ -73,8 +69,21 @@ export function sanitizeEventProperties(props: JsonObject, ctx: SanitizeContext)
 export function sanitizeProfileProperties(
   props: JsonObject,
   ctx: SanitizeContext,
+  scope: 'profile' | 'group' = 'profile',
 ): SanitizedProfile {
-  return sanitizeBag(props, ctx, 'profile', true);
+  return sanitizeBag(props, ctx, scope, scope === 'profile');
+}
+
+/**
+ * Any free text outside a property bag (an event name, a group key, a profile key, an `$unset`
+ * name) gets what every string value gets: URLs inside it cleaned, then the PII scanner.
+ * Redactions are counted under `property`.
+ */
+export function sanitizeText(text: string, ctx: SanitizeContext, property: string): string {
+  const hits: PiiHits = {};
+  const out = cleanText(text, ctx, hits);
+  if (hasHits(hits)) ctx.counters?.addHits(property, hits);
+  return out;
 }
 
 /**
@@ -86,6 +95,7 @@ export function sanitizeProfileUpdate(
   op: ProfileOp,
   value: JsonValue,
   ctx: SanitizeContext,
+  scope: 'profile' | 'group' = 'profile',
 ): { value: JsonValue; vault: JsonObject } {
   switch (op) {
     case '$delete':
@@ -95,7 +105,9 @@ export function sanitizeProfileUpdate(
       const hits: PiiHits = {};
       const cleaned = [
         ...new Set(
-          names.filter((n): n is string => typeof n === 'string').map((n) => scanText(n, hits)),
+          names
+            .filter((n): n is string => typeof n === 'string')
+            .map((n) => cleanKey(n, ctx, hits)),
         ),
       ];
       if (hasHits(hits)) ctx.counters?.addHits('$unset', hits);
@@ -103,8 +115,8 @@ export function sanitizeProfileUpdate(
     }
     default: {
       if (!isJsonObject(value)) return { value: {}, vault: {} };
-      const allowVault = op === '$set' || op === '$set_once';
-      const out = sanitizeBag(value, ctx, 'profile', allowVault);
+      const allowVault = scope === 'profile' && (op === '$set' || op === '$set_once');
+      const out = sanitizeBag(value, ctx, scope, allowVault);
       return { value: out.properties, vault: out.vault };
     }
   }
@@ -182,13 +194,13 @@ function sanitizeBag(
             : deepScan(value, key, ctx, hits);
         break;
       case 'referrer': {
-        const domain = typeof value === 'string' ? referringDomain(value) : null;
+        const domain = typeof value === 'string' ? referringDomain(value, hits) : null;
         if (domain !== null) derived.push([treatment.domainProperty, domain]);
         drop(key, 'referrer');
         continue;
       }
       case 'domain':
-        out = typeof value === 'string' ? (referringDomain(value) ?? undefined) : undefined;
+        out = typeof value === 'string' ? (referringDomain(value, hits) ?? undefined) : undefined;
         break;
       case 'profile-ops': {
         if (!isJsonObject(value)) {
@@ -200,7 +212,7 @@ function sanitizeBag(
         break;
       }
       case 'scan':
-        outKey = scanKey(key, hits);
+        outKey = cleanKey(key, ctx, hits);
         out = deepScan(value, outKey, ctx, hits);
         break;
     }
@@ -258,10 +270,9 @@ function treatmentOf(
     const type = props.$group_type;
     return { action: 'pseudonymise-group', groupKey: typeof type === 'string' ? type : '' };
   }
-  const treatment = classifyTreatment(key, ctx.policy, scope);
-  if (treatment.action === 'scan' && ctx.groupKeys?.has(key))
-    return { action: 'pseudonymise-group', groupKey: key };
-  return treatment;
+  // Group keys come from the policy only, never from traffic (issue 11: a `/groups` update with
+  // the public token could make any property a group id).
+  return classifyTreatment(key, ctx.policy, scope);
 }
 
 // Property names repeat across millions of events: memoise their classification per policy.
@@ -269,14 +280,15 @@ const MEMO_LIMIT = 10_000;
 interface TreatmentMemo {
   event: Map<string, PropertyTreatment>;
   profile: Map<string, PropertyTreatment>;
-  nested: Map<string, DropReason | null>;
+  group: Map<string, PropertyTreatment>;
+  nested: Map<string, NestedTreatment>;
 }
 const memos = new WeakMap<PrivacyPolicy, TreatmentMemo>();
 
 function memoFor(policy: PrivacyPolicy): TreatmentMemo {
   let memo = memos.get(policy);
   if (!memo) {
-    memo = { event: new Map(), profile: new Map(), nested: new Map() };
+    memo = { event: new Map(), profile: new Map(), group: new Map(), nested: new Map() };
     memos.set(policy, memo);
   }
   return memo;
@@ -297,15 +309,15 @@ function classifyTreatment(
   return treatment;
 }
 
-function nestedDropReason(key: string, policy: PrivacyPolicy): DropReason | null {
+function nestedTreatment(key: string, policy: PrivacyPolicy): NestedTreatment {
   const memo = memoFor(policy).nested;
-  let reason = memo.get(key);
-  if (reason === undefined) {
-    reason = classifyNestedKey(key, policy);
+  let treatment = memo.get(key);
+  if (treatment === undefined) {
+    treatment = classifyNestedKey(key, policy);
     if (memo.size >= MEMO_LIMIT) memo.clear();
-    memo.set(key, reason);
+    memo.set(key, treatment);
   }
-  return reason;
+  return treatment;
 }
 
 function pseudonymiseValue(
@@ -341,20 +353,32 @@ function pseudonymiseGroups(
   const entries: Array<[string, JsonValue, string]> = [];
   for (const [type, ids] of Object.entries(value)) {
     const out = pseudonymiseValue(ids, (id) => ctx.pseudonymise.group(type, id), ctx, '$groups');
-    if (out !== undefined) entries.push([scanText(type, hits), out, type]);
+    if (out !== undefined) entries.push([cleanKey(type, ctx, hits), out, type]);
   }
   return mergeEntries(entries);
 }
 
 function cleanPathValue(value: string, ctx: SanitizeContext, hits: PiiHits): string {
   if (value.startsWith('/')) return cleanUrl(value, ctx.policy, hits) ?? cleanUrlPath(value, hits);
-  return scanText(cleanUrlPath(value, hits), hits);
+  return cleanText(cleanUrlPath(value, hits), ctx, hits);
+}
+
+/** A string anywhere: URLs inside it cleaned, then the PII scanner. */
+function cleanText(value: string, ctx: SanitizeContext, hits: PiiHits): string {
+  return scanText(cleanUrlsInText(value, ctx.policy, hits), hits);
+}
+
+/** A key anywhere: as any string, with the scanner's memory of clean keys. */
+function cleanKey(key: string, ctx: SanitizeContext, hits: PiiHits): string {
+  return scanKey(cleanUrlsInText(key, ctx.policy, hits), hits);
 }
 
 /**
- * The scanner's walk with the sanitizer's rules: embedded URLs are cleaned before the PII scan,
- * and nested keys that denote an IP, a user agent, profile PII or a click id are dropped (counted
- * under the top-level property).
+ * The scanner's walk with the sanitizer's rules, at any depth: URLs inside strings are cleaned
+ * before the PII scan, and nested keys are treated by what their name means (key-names.ts):
+ * identifiers pseudonymised, URLs cleaned, referrers reduced to a domain, IP, user-agent,
+ * credential, personal-data, location and click-id keys dropped (counted under the top-level
+ * property).
  */
 function deepScan(
   value: JsonValue,
@@ -362,7 +386,7 @@ function deepScan(
   ctx: SanitizeContext,
   hits: PiiHits,
 ): JsonValue {
-  if (typeof value === 'string') return scanText(cleanEmbeddedUrls(value, ctx, hits), hits);
+  if (typeof value === 'string') return cleanText(value, ctx, hits);
   if (typeof value === 'number') return scanNumber(value, hits);
   if (value === null || typeof value === 'boolean') return value;
   if (Array.isArray(value)) {
@@ -378,26 +402,40 @@ function deepScan(
   const entries: Array<[string, JsonValue, string]> = [];
   let changed = false;
   for (const [key, v] of Object.entries(value)) {
-    const reason = nestedDropReason(key, ctx.policy);
-    if (reason !== null) {
-      ctx.counters?.addDrop(safeName(property), reason);
+    const treatment = nestedTreatment(key, ctx.policy);
+    let out: JsonValue | undefined;
+    let cleanKeyName = key;
+    switch (treatment.action) {
+      case 'drop':
+        ctx.counters?.addDrop(safeName(property), treatment.reason);
+        changed = true;
+        continue;
+      case 'pseudonymise':
+        out = pseudonymiseValue(v, ctx.pseudonymise, ctx, property);
+        break;
+      case 'url':
+        out =
+          typeof v === 'string'
+            ? (cleanUrl(v, ctx.policy, hits) ?? cleanText(v, ctx, hits))
+            : deepScan(v, property, ctx, hits);
+        break;
+      case 'domain':
+        out = typeof v === 'string' ? (referringDomain(v, hits) ?? undefined) : undefined;
+        break;
+      case 'scan':
+        cleanKeyName = cleanKey(key, ctx, hits);
+        out = deepScan(v, property, ctx, hits);
+        break;
+    }
+    if (out === undefined) {
+      ctx.counters?.addDrop(safeName(property), 'invalid');
       changed = true;
       continue;
     }
-    const cleanKey = scanKey(key, hits);
-    const out = deepScan(v, property, ctx, hits);
-    if (cleanKey !== key || out !== v) changed = true;
-    entries.push([cleanKey, out, key]);
+    if (cleanKeyName !== key || out !== v) changed = true;
+    entries.push([cleanKeyName, out, key]);
   }
   return changed ? mergeEntries(entries) : value;
-}
-
-// Any scheme://… run inside a string (stops at whitespace, quotes and brackets, as in HTML).
-const EMBEDDED_URL = /[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/[^\s"'<>\\^`{|}]+/g;
-
-function cleanEmbeddedUrls(value: string, ctx: SanitizeContext, hits: PiiHits): string {
-  if (!value.includes('://')) return value;
-  return value.replace(EMBEDDED_URL, (url) => cleanUrl(url, ctx.policy, hits) ?? url);
 }
 
 /** Counter names are scanned too: a key can itself be PII. */

@@ -51,6 +51,14 @@ export interface ScanValueResult {
  * Redacts every detected PII match in a string to its typed placeholder. Cheap pre-checks keep the
  * common clean case fast: each detector runs only when the characters it needs are present (an '@'
  * for e-mails, ≥ 13 digits for cards, …). Idempotent: scanning the output finds nothing more.
+ * Linear in the input's length whatever it holds (`scanner-linear.test.ts` counts the work).
+ * Detection reads the NFKC form without format characters (see `scanForm`).
+ *
+ * Families: e-mails (also `%40`, `%2540`, full-width `＠`); phones with `+cc`, `(+cc)`, `00cc`,
+ * North American with or without `1`, trunk-prefixed national numbers, separated by spaces, dots
+ * or dashes; cards in one run or in groups separated by spaces (one or two), dashes or dots;
+ * IBANs; IPv4 (zero-padded too, and inside host names: `host-203-0-113-41`, `203.0.113.37.nip.io`)
+ * and IPv6; JWTs; secret keys (Sillage's `sil_sk_…` included) and PEM private keys.
  *
  * Deliberately not flagged (false positives would destroy ordinary analytics values): bare digit
  * runs without a '+' or separators (timestamps, ids: so a phone typed as bare national digits is
@@ -94,18 +102,53 @@ export function scanValue(value: JsonValue): ScanValueResult {
 
 // ---- internals shared with sanitize.ts (not exported from the module's index) ----
 
-/** Scans a string, adding to `hits`; returns the same string when nothing was found. */
+/**
+ * Scans a string, adding to `hits`; returns the same string when nothing was found. PII is looked
+ * for in the string's scanning form (`scanForm`: NFKC, format characters removed), so that
+ * full-width digits, a full-width `＠`, soft hyphens and zero-width characters hide nothing; when
+ * something is found, the redacted scanning form is returned.
+ */
 export function scanText(s: string, hits: PiiHits): string {
   if (s.length < MIN_PII_LENGTH) return s;
-  let text = s;
+  const form = scanForm(s);
+  let text = form;
+  const start = hitTotal;
   // A redaction can expose a new boundary (a placeholder ends in ']'), so rescan until stable.
   for (let pass = 0; pass < 4; pass++) {
     const before = hitTotal;
     const next = scanOnce(text, hits);
-    if (hitTotal === before) return next;
+    if (hitTotal === before) break;
     text = next;
   }
-  return text;
+  return hitTotal === start ? s : text;
+}
+
+/**
+ * The form of a string that the detectors read: NFKC (full-width and other compatibility forms
+ * become ASCII: `０６`, `＠`, `．`) without format characters (soft hyphen, zero-width space and
+ * joiners, BOM, bidi controls: Unicode category Cf), which hide nothing from a reader but would
+ * break a pattern. ASCII strings are returned as they are, without any work.
+ */
+export function scanForm(s: string): string {
+  if (!NON_ASCII.test(s)) return s;
+  scanWork += s.length;
+  const normal = s.normalize('NFKC');
+  // split/join: far cheaper than replace() when a string is full of format characters.
+  return FORMAT_CHAR.test(normal) ? normal.split(FORMAT_CHARS).join('') : normal;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+const FORMAT_CHAR = /\p{Cf}/u;
+const FORMAT_CHARS = /\p{Cf}+/u;
+
+/**
+ * Work done by the scanner since the process started, in characters examined (each detector pass
+ * over a string counts its length; the hand-written e-mail and card passes count every character
+ * they step over). Every pass is linear, so this grows linearly with the input: the linearity test
+ * checks exactly that on adversarial inputs, without timing anything.
+ */
+export function scannerWork(): number {
+  return scanWork;
 }
 
 /**
@@ -263,6 +306,7 @@ const CLEAN_KEY_LIMIT = 10_000;
 const cleanKeys = new Set<string>();
 // Module-level tally so scanText can tell, cheaply, whether a pass found anything.
 let hitTotal = 0;
+let scanWork = 0;
 
 function addHits(map: Map<string, PiiHits>, property: string, h: PiiHits): void {
   const existing = map.get(property);
@@ -294,6 +338,7 @@ const SECRET = new RegExp(
     '(?<![A-Za-z0-9_-])(?:',
     [
       'sk-[A-Za-z0-9_-]{20,}',
+      'sil_sk_[A-Za-z0-9_-]{16,}',
       '[sr]k_(?:live|test)_[0-9A-Za-z]{10,}',
       'whsec_[A-Za-z0-9+/=]{20,}',
       '(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])',
@@ -309,36 +354,53 @@ const SECRET = new RegExp(
       'hf_[A-Za-z]{30,}',
       'dop_v1_[a-f0-9]{64}',
       '[Bb]earer\\s+[A-Za-z0-9._~+/-]{20,}=*',
+      '[Bb]asic\\s+[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=])',
     ].join('|'),
     ')',
   ].join(''),
   'g',
 );
 
-// Local part (≤ 64 characters, RFC 5321, which also bounds backtracking), then '@' or its URL encoding, then a dotted domain ending in a letter TLD.
-const EMAIL =
-  /[\p{L}\p{N}._%+'-]{1,64}(?:@|%40)(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+\p{L}{2,63}(?![\p{L}\p{N}-])/gu;
+// E-mails are found from their '@' (or its URL encodings `%40`, `%2540`, …), not by a regex run
+// at every position: the local part is read backwards (≤ 64 characters, RFC 5321) and the domain
+// forwards with a sticky pattern, so each character is read a bounded number of times.
+const EMAIL_LOCAL_CHAR = /[\p{L}\p{N}._%+'-]/u;
+const EMAIL_DOMAIN =
+  /(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+\p{L}{2,63}(?![\p{L}\p{N}-])/uy;
 // Retina assets ("logo@2x.png") look like e-mails but are file names (no TLD is an image type).
-const RETINA = /^(?:@|%40)\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?)$/i;
+const RETINA = /^\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?)$/i;
 
 const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,34}/g;
-
-// Digits with single space/dash separators, standing alone: not inside an alphanumeric token
-// (hex hashes, base62 ids), not part of a decimal number (Math.random(), prices), not after '+'.
-const CARD_CANDIDATE = /(?<![A-Za-z0-9.+])\d(?:[ -]?\d){12,}(?![A-Za-z0-9]|\.\d)/g;
 
 // The lookahead (no ':' in its classes) keeps matching linear: at least two colons ahead.
 const IPV6_CANDIDATE =
   /(?<![\w:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?/g;
 
-const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = new RegExp(`(?<![A-Za-z0-9.])(?:${OCTET}\\.){3}${OCTET}(?![A-Za-z0-9]|\\.\\d)`, 'g');
+// An octet, zero-padded or not ("203.000.113.041").
+const OCTET = '(?:25[0-5]|2[0-4]\\d|[01]?\\d?\\d)';
+// Dotted, also as the first labels of a host name ("203.0.113.37.nip.io", "ip.10.0.0.1.example"),
+// but not inside a longer dotted number ("1.3.6.1.4.1.311") or glued to letters ("v1.2.3.4").
+const IPV4 = new RegExp(
+  `(?<![A-Za-z0-9_]|\\d\\.)(?:${OCTET}\\.){3}${OCTET}(?![A-Za-z0-9_]|\\.\\d)`,
+  'g',
+);
+// Dashed, as cloud and ISP host names write them ("ip-10-0-0-1", "host-203-0-113-41",
+// "ec2-203-0-113-25.compute-1.amazonaws.com"); not inside longer dashed numbers (dates, phones).
+const IPV4_DASHED = new RegExp(
+  `(?<![0-9_]|(?<![A-Za-z])\\d-)(?:${OCTET}-){3}${OCTET}(?![0-9_]|-\\d)`,
+  'g',
+);
 
-// International: '+' and country code, then digit groups (E.164: at most 15 digits).
-const PHONE_INTL = /(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?(?:\(\d{1,5}\)|\d{1,5}))+/g;
-// North American: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671.
+// International: '+' or '(+…)' and a country code, then digit groups (E.164: at most 15 digits).
+const PHONE_INTL =
+  /(?<![\w+])(?:\(\+[1-9]\d{0,3}\)|\+[1-9]\d{0,3})(?:[ .-]{0,2}(?:\(\d{1,5}\)|\d{1,5}))+/g;
+// The same with the international call prefix "00" ("0033 6 12 34 56 23"); a separator must
+// follow the country code, so that bare digit runs (ids with leading zeros) are left alone.
+const PHONE_IDD = /(?<![\w+.:,/-])00[1-9]\d{0,3}(?=[ .-])(?:[ .-]{1,2}(?:\(\d{1,5}\)|\d{1,5}))+/g;
+// North American, with or without the country code 1: (415) 555-2671, 415-555-2671,
+// 1-415-555-0125, 1.415.555.0142, 415 555 2671.
 const PHONE_NANP =
-  /(?<![\w+.-])(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .-]?[2-9]\d{2}[ .-]\d{4}(?![\w-]|\.\d)/g;
+  /(?<![\w+.-])(?:1[ .-]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .-]?[2-9]\d{2}[ .-]\d{4}(?![\w-]|\.\d)/g;
 // Trunk-prefixed national numbers: 06 12 34 56 78, 020 7946 0958, (030) 1234 5678. Not "00…"
 // (an international prefix, or "00:00 1000" times) and not after ':' (clock times).
 const PHONE_TRUNK =
@@ -348,13 +410,16 @@ function scanOnce(s: string, hits: PiiHits): string {
   let digits = 0;
   let colons = 0;
   let dots = 0;
+  let dashes = 0;
   let at = false;
   let percent = false;
   let plus = false;
+  scanWork += s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 48 && c <= 57) digits++;
     else if (c === 46) dots++;
+    else if (c === 45) dashes++;
     else if (c === 58) colons++;
     else if (c === 64) at = true;
     else if (c === 37) percent = true;
@@ -365,37 +430,248 @@ function scanOnce(s: string, hits: PiiHits): string {
     text = replaceAll(text, PEM, () => redact(hits, 'secret'));
   }
   if (text.length >= 16) {
-    text = replaceAll(text, SECRET, (m) =>
-      m.startsWith('sk-') && !/\d/.test(m.slice(3)) ? m : redact(hits, 'secret'),
-    );
+    text = replaceAll(text, SECRET, (m) => (looksLikeSecret(m) ? redact(hits, 'secret') : m));
     if (text.length >= 20 && text.includes('eyJ'))
       text = replaceAll(text, JWT, () => redact(hits, 'jwt'));
   }
-  if (at || (percent && /%40/i.test(text))) {
-    text = replaceAll(text, EMAIL, (m) => {
-      const sign = m.indexOf('@') >= 0 ? m.indexOf('@') : m.toLowerCase().indexOf('%40');
-      return RETINA.test(m.slice(sign)) ? m : redact(hits, 'email');
-    });
-  }
+  if (at || percent) text = scanEmails(text, hits);
   if (digits >= 7 && text.length >= 15)
     text = replaceAll(text, IBAN_CANDIDATE, (m) => ibanReplace(m, hits));
-  if (digits >= 13) text = replaceAll(text, CARD_CANDIDATE, (m) => cardReplace(m, hits));
+  if (digits >= 13) text = scanCards(text, hits);
   if (colons >= 2) text = replaceAll(text, IPV6_CANDIDATE, (m) => ipv6Replace(m, hits));
-  if (dots >= 3 && digits >= 4) {
-    text = replaceAll(text, IPV4, (m) => (/^\d+\.0\.0\.0$/.test(m) ? m : redact(hits, 'ip')));
+  if (digits >= 4) {
+    if (dots >= 3)
+      text = replaceAll(text, IPV4, (m) => (/^\d+\.0+\.0+\.0+$/.test(m) ? m : redact(hits, 'ip')));
+    if (dashes >= 3) text = replaceAll(text, IPV4_DASHED, () => redact(hits, 'ip'));
   }
   if (digits >= 8) {
-    if (plus) text = replaceAll(text, PHONE_INTL, (m) => phoneReplace(m, hits, 8, false));
+    if (plus) text = replaceAll(text, PHONE_INTL, (m) => phoneReplace(m, hits, 8, 15, false));
     if (digits >= 9) {
+      text = replaceAll(text, PHONE_IDD, (m) => phoneReplace(m, hits, 10, 17, false));
       text = replaceAll(text, PHONE_NANP, () => redact(hits, 'phone'));
-      text = replaceAll(text, PHONE_TRUNK, (m) => phoneReplace(m, hits, 9, true));
+      text = replaceAll(text, PHONE_TRUNK, (m) => phoneReplace(m, hits, 9, 15, true));
     }
   }
   return text;
 }
 
+/** Redacts every e-mail address, found from its '@' sign (see EMAIL_DOMAIN). */
+function scanEmails(text: string, hits: PiiHits): string {
+  let out = '';
+  let last = 0;
+  // A local part never reaches back over an earlier sign: each character is read back once.
+  let floor = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    const signLength = c === 64 ? 1 : c === 37 ? percentAtLength(text, i) : 0;
+    if (signLength === 0) {
+      i++;
+      continue;
+    }
+    let start = i;
+    while (start > floor && i - start < 64 && isEmailLocalChar(text, start - 1)) start--;
+    scanWork += i - start + 1;
+    const domainStart = i + signLength;
+    floor = domainStart;
+    i = domainStart;
+    if (start === domainStart - signLength || !isEmailDomainStart(text, domainStart)) continue;
+    EMAIL_DOMAIN.lastIndex = domainStart;
+    const m = EMAIL_DOMAIN.exec(text);
+    if (m === null) continue;
+    const end = domainStart + m[0].length;
+    scanWork += m[0].length;
+    if (!RETINA.test(m[0])) {
+      out += text.slice(last, start) + redact(hits, 'email');
+      last = end;
+      floor = end;
+    }
+    i = end;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+function isEmailLocalChar(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c < 128) return isAlnumCode(c) || EMAIL_LOCAL_PUNCTUATION.has(c);
+  return EMAIL_LOCAL_CHAR.test(text[i] as string);
+}
+const EMAIL_LOCAL_PUNCTUATION = new Set([..."._%+'-"].map((ch) => ch.charCodeAt(0)));
+
+function isEmailDomainStart(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return c >= 128 || isAlnumCode(c);
+}
+
+/** Length of `%40`, `%2540`, `%252540`, … (an '@' URL-encoded once or more) at `i`; else 0. */
+function percentAtLength(text: string, i: number): number {
+  let j = i + 1;
+  while (text.startsWith('25', j)) j += 2;
+  scanWork += j - i;
+  return text.startsWith('40', j) ? j + 2 - i : 0;
+}
+
+/**
+ * Redacts card numbers: runs of digit groups separated by one space, two spaces, '-' or '.',
+ * standing alone (not inside an alphanumeric token, not after '+'), where a window of whole groups
+ * holds 13–19 digits written as cards are (one run, groups of four, Amex/Diners 4-6-5 / 4-6-4),
+ * starts with a card brand digit and passes Luhn. One pass, left to right; from each group at most
+ * six groups are read, so the cost is linear whatever the input.
+ */
+function scanCards(text: string, hits: PiiHits): string {
+  let out = '';
+  let last = 0;
+  let i = 0;
+  const n = text.length;
+  // Whether position i starts a group that continues a run (it follows a separator).
+  let inRun = false;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    scanWork++;
+    if (!isDigitCode(c)) {
+      inRun = false;
+      i++;
+      continue;
+    }
+    if (!inRun && i > 0 && blocksCardStart(text.charCodeAt(i - 1))) {
+      // Digits glued to a word (a hash, an id, a version): skip this group.
+      while (i < n && isDigitCode(text.charCodeAt(i))) i++;
+      inRun = false;
+      continue;
+    }
+    const end = cardAt(text, i);
+    if (end > 0) {
+      out += text.slice(last, i) + redact(hits, 'card');
+      last = end;
+      i = end;
+    } else {
+      while (i < n && isDigitCode(text.charCodeAt(i))) {
+        i++;
+        scanWork++;
+      }
+    }
+    const sep = separatorLength(text, i);
+    inRun = sep > 0;
+    if (inRun) i += sep;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+function isDigitCode(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isAlnumCode(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+function blocksCardStart(c: number): boolean {
+  return isAlnumCode(c) || c === 46 || c === 43 || c === 95; // '.', '+', '_'
+}
+
+/** Length of a card group separator at `i` that is followed by a digit (' ', '  ', '-', '.'); else 0. */
+function separatorLength(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  let length = 0;
+  if (c === 32) length = text.charCodeAt(i + 1) === 32 ? 2 : 1;
+  else if (c === 45 || c === 46) length = 1;
+  return length > 0 && isDigitCode(text.charCodeAt(i + length)) ? length : 0;
+}
+
+/** The end of the card number that starts at group `start`, or -1 (reads at most six groups). */
+function cardAt(text: string, start: number): number {
+  // Every window starts with the brand digit: 2–6 (see isCardNumber).
+  const brand = text.charCodeAt(start);
+  if (brand < 50 || brand > 54) return -1;
+  // Group lengths so far: how many, the first two, whether all are fours but the last.
+  let groups = 0;
+  let first = 0;
+  let second = 0;
+  let foursBeforeLast = true;
+  let digits = 0;
+  let dotted = false;
+  let j = start;
+  for (;;) {
+    const groupStart = j;
+    while (j < text.length && isDigitCode(text.charCodeAt(j)) && j - groupStart <= 19) j++;
+    scanWork += j - groupStart + 1;
+    const length = j - groupStart;
+    digits += length;
+    if (digits > 19) return -1;
+    groups++;
+    if (groups === 1) first = length;
+    else if (groups === 2) second = length;
+    // One run; fours with a shorter last group; Amex/Diners 4-6-5 and 4-6-4.
+    const grouping =
+      groups === 1 ||
+      (foursBeforeLast && length <= 4) ||
+      (groups === 3 && first === 4 && second === 6 && (length === 5 || length === 4));
+    if (
+      digits >= 13 &&
+      grouping &&
+      cardEndsHere(text, start, j, groups === 1 || dotted) &&
+      isCardDigits(text, start, j)
+    ) {
+      return j;
+    }
+    // Only groups of four (or Amex's 4-6) can grow into a card.
+    const growing =
+      (foursBeforeLast && length === 4) || (groups === 2 && first === 4 && length === 6);
+    if (!growing) return -1;
+    foursBeforeLast = foursBeforeLast && length === 4;
+    const sep = separatorLength(text, j);
+    if (sep === 0) return -1;
+    if (text.charCodeAt(j) === 46) dotted = true;
+    j += sep;
+  }
+}
+
+/** Luhn over the digits of text[start, end), separators skipped (the brand is checked by the caller). */
+function isCardDigits(text: string, start: number, end: number): boolean {
+  let sum = 0;
+  let double = false;
+  for (let k = end - 1; k >= start; k--) {
+    let d = text.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) continue;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * A card ends before a separator, punctuation or the end, never glued to a letter or digit; a
+ * single run (or a dotted grouping) is not a card when it is part of a decimal number.
+ */
+function cardEndsHere(text: string, start: number, end: number, decimalRisk: boolean): boolean {
+  const next = text.charCodeAt(end);
+  if (isAlnumCode(next)) return false;
+  if (!decimalRisk) return true;
+  if (next === 46 && isDigitCode(text.charCodeAt(end + 1))) return false;
+  return !(text.charCodeAt(start - 1) === 46 && isDigitCode(text.charCodeAt(start - 2)));
+}
+
+/**
+ * The `sk-` family needs a digit (CSS-like names such as "sk-something-long-enough" survive); HTTP
+ * Basic credentials must decode to `user:password` ("Basic authentication" is a phrase).
+ */
+function looksLikeSecret(m: string): boolean {
+  if (m.startsWith('sk-')) return /\d/.test(m.slice(3));
+  if (m.startsWith('Basic') || m.startsWith('basic')) {
+    const encoded = m.slice(5).trim();
+    return Buffer.from(encoded, 'base64').toString('latin1').includes(':');
+  }
+  return true;
+}
+
 /** `replace` with a callback costs more than `test` even without a match; most strings are clean. */
 function replaceAll(text: string, pattern: RegExp, replacer: (match: string) => string): string {
+  scanWork += text.length;
   pattern.lastIndex = 0;
   if (!pattern.test(text)) return text;
   pattern.lastIndex = 0;
@@ -413,51 +689,6 @@ function isCardNumber(digits: string): boolean {
   const first = digits.charCodeAt(0);
   // 1… would catch millisecond timestamps (13 digits until 2286), which Luhn passes one time in ten.
   return first >= 50 && first <= 54 && luhnValid(digits);
-}
-
-function cardReplace(m: string, hits: PiiHits): string {
-  // Leftmost windows of whole separator groups holding a card number, left to right.
-  const groups = m.split(/[ -]/);
-  const seps = m.match(/[ -]/g) ?? [];
-  let out = '';
-  let start = 0;
-  while (start < groups.length) {
-    let found = -1;
-    let digits = '';
-    for (let end = start; end < groups.length; end++) {
-      digits += groups[end];
-      if (digits.length > 19) break;
-      if (digits.length >= 13 && cardGrouping(groups, start, end) && isCardNumber(digits)) {
-        found = end;
-        break;
-      }
-    }
-    const last = found >= 0 ? found : start;
-    // seps[i] sits between groups i and i + 1 (undefined after the last group).
-    out += (found >= 0 ? redact(hits, 'card') : (groups[start] as string)) + (seps[last] ?? '');
-    start = last + 1;
-  }
-  return out;
-}
-
-/**
- * How card numbers are written: one run, groups of four (the last may be shorter), or Amex /
- * Diners 4-6-5 / 4-6-4. Other groupings are ids, dates or UUIDs (8-4-4-4-12), not cards.
- */
-function cardGrouping(groups: readonly string[], start: number, end: number): boolean {
-  if (start === end) return true;
-  const lengths = groups.slice(start, end + 1).map((g) => g.length);
-  if (
-    lengths.length === 3 &&
-    lengths[0] === 4 &&
-    lengths[1] === 6 &&
-    (lengths[2] === 5 || lengths[2] === 4)
-  ) {
-    return true;
-  }
-  return lengths.every((length, i) =>
-    i === lengths.length - 1 ? length >= 1 && length <= 4 : length === 4,
-  );
 }
 
 function ibanReplace(m: string, hits: PiiHits): string {
@@ -500,9 +731,15 @@ function ipv6Replace(m: string, hits: PiiHits): string {
   return redact(hits, 'ip') + tail;
 }
 
-function phoneReplace(m: string, hits: PiiHits, minDigits: number, trunk: boolean): string {
+function phoneReplace(
+  m: string,
+  hits: PiiHits,
+  minDigits: number,
+  maxDigits: number,
+  trunk: boolean,
+): string {
   // Split into groups and separators; keep the longest prefix that is a plausible number.
-  const parts = m.split(/([ .-])/);
+  const parts = m.split(/([ .-]{1,2})/);
   let firstSep: string | null = null;
   let digitCount = 0;
   let best = -1;
@@ -517,7 +754,7 @@ function phoneReplace(m: string, hits: PiiHits, minDigits: number, trunk: boolea
       }
     }
     digitCount += (parts[i] as string).replace(/\D/g, '').length;
-    if (digitCount > 15) break;
+    if (digitCount > maxDigits) break;
     best = i;
     bestDigits = digitCount;
   }

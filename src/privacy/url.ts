@@ -146,9 +146,17 @@ export function cleanUrlPath(path: string, hits: PiiHits = {}): string {
 
 /**
  * The referring domain of a referrer URL (host name only, lower case), `$direct` unchanged, an IP
- * literal as `[ip]`, a bare domain accepted as is; null when nothing usable remains.
+ * literal as `[ip]`, a bare domain accepted as is; null when nothing usable remains. The host name
+ * is scanned like any string (`203.0.113.37.nip.io` → `[ip].nip.io`), counted into `hits`.
  */
-export function referringDomain(url: string): string | null {
+export function referringDomain(url: string, hits: PiiHits = {}): string | null {
+  const host = referringHost(url);
+  return host === null || host === '$direct' || host === PLACEHOLDERS.ip
+    ? host
+    : scanText(host, hits);
+}
+
+function referringHost(url: string): string | null {
   const input = url.trim();
   if (input === '$direct') return input;
   if (input === '') return null;
@@ -262,4 +270,84 @@ function firstIndexOf(text: string, a: string, b: string): number {
   const j = text.indexOf(b);
   if (i < 0) return j < 0 ? text.length : j;
   return j < 0 ? i : Math.min(i, j);
+}
+
+// ---- URLs inside any text (event names, keys, values) ----
+
+// A URL in running text, in the shapes people and SDKs write: any `scheme://…`; a web or script
+// scheme with one slash, none, or a space after the colon (`https:/…`, `https: //…`,
+// `javascript:…`, to the end of the line); a host name followed by a path, query or fragment (`www.example.com/reset?…`);
+// a root-relative path with a query or fragment (`/reset?token=…`). Each stops at whitespace,
+// quotes and brackets, as in HTML.
+const URL_IN_TEXT = new RegExp(
+  [
+    '(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}:\\/\\/[^\\s"\'<>\\\\^`{|}]*',
+    '(?<![A-Za-z0-9+.-])(?:https?|ftps?|wss?|file):(?:\\s{0,3}\\/{0,3})[^\\s"\'<>\\\\^`{|}]*',
+    // A script or data URL is code or content: everything after it on the line goes.
+    '(?<![A-Za-z0-9+.-])(?:javascript|vbscript):(?!\\s)[^\\n]*',
+    '(?<![A-Za-z0-9+.-])data:[\\w.+-]+\\/[\\w.+-]+[;,][^\\n]*',
+    '(?<![\\w@.%/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}(?::\\d{1,5})?[/?#][^\\s"\'<>\\\\^`{|}]*',
+    '(?<![\\w.:/-])\\/[^\\s?#"\'<>\\\\^`{|}]*[?#][^\\s"\'<>\\\\^`{|}]*',
+  ].join('|'),
+  'gi',
+);
+// A query string or fragment left in text outside a URL (a URL cut by a space: `…/reset password
+// ?token=…`, `#access_token=…`): `?k=v`, `&k=v`, `#k=v` pairs go
+// (an empty value carries nothing and stays), `utm_*` stay.
+const QUERY_RESIDUE = /[?#&][A-Za-z0-9_.\-[\]%$]{1,64}=[^\s&#]+/g;
+const SCRIPT_SCHEME = /^(?:javascript|vbscript|data):/i;
+
+/**
+ * Cleans every URL inside a text, as `cleanUrl` does for a URL property: scheme, host and cleaned
+ * path, only `utm_*` parameters, no fragment; script and data URLs keep their scheme only; and any
+ * query-string pair left outside a URL is removed. Text without any URL is returned unchanged
+ * (the same string). Linear: each pattern starts only at a boundary and stops at whitespace.
+ */
+export function cleanUrlsInText(text: string, policy: UrlPolicy, hits: PiiHits = {}): string {
+  if (!mayHoldUrl(text)) return text;
+  let out = text;
+  URL_IN_TEXT.lastIndex = 0;
+  if (URL_IN_TEXT.test(out)) {
+    URL_IN_TEXT.lastIndex = 0;
+    out = out.replace(URL_IN_TEXT, (m) => cleanUrlInText(m, policy, hits));
+  }
+  QUERY_RESIDUE.lastIndex = 0;
+  if (QUERY_RESIDUE.test(out)) {
+    QUERY_RESIDUE.lastIndex = 0;
+    out = out.replace(QUERY_RESIDUE, (pair) =>
+      pair.slice(1).toLowerCase().startsWith('utm_') ? pair : '',
+    );
+  }
+  return out;
+}
+
+function mayHoldUrl(text: string): boolean {
+  return (
+    text.includes(':') ||
+    text.includes('/') ||
+    text.includes('?') ||
+    text.includes('#') ||
+    text.includes('&')
+  );
+}
+
+function cleanUrlInText(m: string, policy: UrlPolicy, hits: PiiHits): string {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]{1,20}):/.exec(m);
+  if (scheme !== null) {
+    const name = (scheme[1] as string).toLowerCase();
+    if (SCRIPT_SCHEME.test(m)) {
+      if (m.length > scheme[0].length) count(hits, 'token', 1);
+      return `${name}:`;
+    }
+    // `https:/x`, `https: //x`, `https:x` → `https://x`.
+    const rest = m.slice(scheme[0].length).replace(/^\s*\/*/, '');
+    if (rest === '') return m;
+    return cleanUrl(`${name}://${rest}`, policy, hits) ?? `${name}:`;
+  }
+  if (m.startsWith('/')) return cleanUrl(m, policy, hits) ?? '';
+  const cleaned = cleanUrl(`https://${m}`, policy, hits);
+  if (cleaned === null) return m.replace(/[?#].*$/s, '');
+  const bare = cleaned.slice('https://'.length);
+  // `index.html?x=1` has no path: do not add the '/' that URL parsing gives it.
+  return m.includes('/') ? bare : bare.replace(/\/(?=\?|$)/, '');
 }

@@ -22,8 +22,8 @@ export interface ProjectContext {
   /** HMAC pseudonym of an identifier under the project's current pseudonym key. */
   pseudonymise: Pseudonymiser;
   /**
-   * Group keys whose event property values are group ids (pseudonymised as such): learned from
-   * group profile updates, in addition to the policy's `groupKeys`.
+   * Always empty: group keys come from the policy only, never from traffic (issue 11). Kept until
+   * the worker protocol (ingest/event-workers.ts), which compares its size, drops it.
    */
   groupKeys: Set<string>;
   /** The pseudonymiser of an older key version (erasure and matching across rotations). */
@@ -83,7 +83,7 @@ export class ProjectDirectory {
       policy,
       keyring,
       pseudonymise: createPseudonymiser(keyring.current('pseudonym').key),
-      groupKeys: new Set(await this.meta.knownGroupKeys(project.id)),
+      groupKeys: new Set(),
       pseudonymiserFor: (version) => {
         const key = keyring.byVersion('pseudonym', version);
         if (!key) throw new AppError('PROJECT_KEY_INVALID', 'no pseudonym key of that version');

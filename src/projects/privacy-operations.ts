@@ -100,7 +100,7 @@ export async function setPolicy(
   projectId: string,
   input: unknown,
   actor: string,
-): Promise<{ policy: PrivacyPolicy; loosenings: string[] }> {
+): Promise<{ policy: PrivacyPolicy; loosenings: string[]; new_loosenings: string[] }> {
   await requireProject(deps, projectId);
   const parsed = parsePrivacyPolicy(input);
   if (!parsed.ok) throw new AppError('QUERY_INVALID', `invalid policy: ${parsed.error}`);
@@ -114,7 +114,15 @@ export async function setPolicy(
     after,
   });
   deps.projects.invalidate(projectId);
-  return { policy: parsed.value, loosenings: describeLoosenings(parsed.value) };
+  const loosenings = describeLoosenings(parsed.value);
+  const parsedBefore = before === null ? null : parsePrivacyPolicy(before);
+  const previous = new Set(parsedBefore?.ok ? describeLoosenings(parsedBefore.value) : []);
+  return {
+    policy: parsed.value,
+    loosenings,
+    // What this change loosened: every owner is told (the caller notifies).
+    new_loosenings: loosenings.filter((l) => !previous.has(l)),
+  };
 }
 
 /** The record of policy changes, oldest first. */

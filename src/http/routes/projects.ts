@@ -12,6 +12,7 @@ import {
   newId,
   type AuthDeps,
   type Principal,
+  notifyProjectOwners,
 } from '../../auth/index.js';
 import { privacyPolicySchema, pseudonymsFor } from '../../privacy/index.js';
 import type { ProjectContext, ProjectDirectory } from '../../projects/index.js';
@@ -460,8 +461,19 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       action: 'privacy.write',
       target: 'projectId',
       body: privacyPolicySchema,
-      handler: async (ctx) =>
-        setPolicy(deps.privacyOps, ctx.params.projectId ?? '', ctx.body, principalOf(ctx).actor),
+      handler: async (ctx) => {
+        const projectId = ctx.params.projectId ?? '';
+        const actor = principalOf(ctx).actor;
+        const result = await setPolicy(deps.privacyOps, projectId, ctx.body, actor);
+        // Every loosening is told to every owner (issue 11).
+        if (result.new_loosenings.length > 0) {
+          await notifyProjectOwners(auth, projectId, 'privacy_loosened', {
+            actor,
+            loosened: result.new_loosenings.join('; '),
+          });
+        }
+        return result;
+      },
     }),
     defineRoute({
       id: 'privacy.policy.history',

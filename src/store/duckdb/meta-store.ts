@@ -46,7 +46,7 @@ export class DuckDbMetaStore implements MetaStore {
           `INSERT INTO api_keys (id, project_id, name, secret_hash, prefix, scopes, allowed_cidrs,
              created_by, created_at, expires_at, revoked_at, rotated_from, last_used_at,
              last_used_place, use_count)
-           VALUES ($1, $2, 'bootstrap secret', $3, 'sil_sk_', '["query","import","admin"]', '[]',
+           VALUES ($1, $2, 'bootstrap secret', $3, 'sil_sk_', '["query","import"]', '[]',
              NULL, $4, NULL, NULL, NULL, NULL, NULL, 0)`,
           [
             `key_${project.secretHash.slice(0, 16)}`,
