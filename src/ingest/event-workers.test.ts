@@ -202,22 +202,64 @@ describe('EventWorkerPool', () => {
         properties: { token: 'tok-a', distinct_id: 'x', note: 'hello', team: 'blue' },
       },
     ];
-    const before = lines((await pool.prepare(request(one), null))!)[0]!;
+    const before = lines(await pool.prepare(request(one), null))[0]!;
     expect(before.properties).toMatchObject({ note: 'hello', team: 'blue' });
     // A policy change makes a new project context; a group profile adds a group key.
     const changed = project('tok-a', { ...DEFAULT_POLICY, properties: { note: 'drop' } });
     changed.groupKeys.add('team');
     contexts.set('tok-a', changed);
-    const after = lines((await pool.prepare(request(one), null))!)[0]!;
+    const after = lines(await pool.prepare(request(one), null))[0]!;
     expect(after.properties).not.toHaveProperty('note');
     expect(after.properties.team).toBe(changed.pseudonymise.group('team', 'blue'));
   });
 
-  it('answers null when every worker is full, so that the caller does the work', async () => {
+  it('prepares profile updates like the pipeline does inline, group keys included', async () => {
+    const updates = [
+      {
+        $token: 'tok-a',
+        $distinct_id: 'someone@example.com',
+        $ip: '81.2.69.142',
+        $set: { plan: 'pro', note: 'mail me at a@b.com', $email: 'a@b.com' },
+      },
+      { $token: 'tok-unknown', $distinct_id: 'x', $set: { plan: 'free' } },
+    ];
+    const req = request(updates, { kind: 'mixpanel-profiles', target: 'user' });
+    const prepared = await pool.prepare(req, null);
+    const mapped = decodeAndMap(req);
+    const ctx = contexts.get('tok-a')!;
+    const enrich = enrichStageFromShared(geo.shared());
+    const clean = createPrivacyStage().profile(
+      ctx,
+      mapped.updates[0]!,
+      enrich(mapped.updates[0]!, req.context),
+      new PrivacyCounters(),
+    );
+    expect(prepared.profileUpdates).toEqual(clean.rows);
+    expect(prepared.accepted).toBe(1);
+    expect(prepared.unknownToken).toBe(1);
+    expect(prepared.errors).toEqual([
+      { index: 1, insertId: null, field: 'properties.token', message: 'unknown project token' },
+    ]);
+    expect(JSON.stringify(prepared.profileUpdates)).not.toContain('a@b.com');
+
+    const groups = [{ $token: 'tok-a', $group_key: 'org', $group_id: 'acme', $set: { n: 1 } }];
+    const g = await pool.prepare(
+      request(groups, { kind: 'mixpanel-profiles', target: 'group' }),
+      null,
+    );
+    expect(g.profileUpdates[0]?.groupKey).toBe('org');
+    // The main thread's project learns the group key the worker learnt.
+    expect(contexts.get('tok-a')!.groupKeys.has('org')).toBe(true);
+  });
+
+  it('waits, first come first served, when every worker is full (never runs on the caller)', async () => {
     const busy = Array.from({ length: MAX_JOBS_PER_WORKER }, () =>
       pool.prepare(request(events), null),
     );
-    expect(await pool.prepare(request(events), null)).toBeNull();
+    const extra = pool.prepare(request(events), null);
+    expect(pool.waiting).toBe(1);
+    expect((await extra).accepted).toBe(28);
+    expect(pool.waiting).toBe(0);
     await Promise.all(busy);
   });
 });

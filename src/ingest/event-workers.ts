@@ -7,9 +7,14 @@ import { AppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { WORKER_YOUNG_GENERATION_MB } from '../shared/node-flags.js';
 import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
-import type { EncodedEventRows, IdentityLink, PrivacyCountRow } from '../store/types.js';
+import type {
+  EncodedEventRows,
+  IdentityLink,
+  PrivacyCountRow,
+  ProfileUpdateRow,
+} from '../store/types.js';
 import type { GeoShared } from './enrich/index.js';
-import type { IncomingProfileUpdate, RecordError } from './records.js';
+import type { JsonObject, RecordError } from './records.js';
 import type { WireRequest } from './wire-input.js';
 
 /** Main → worker. */
@@ -56,8 +61,18 @@ export interface WorkerResult {
   ignored: number;
   missingToken: number;
   unknownToken: number;
-  /** Profile updates, left to the pipeline (the vault lives on the main thread). */
-  updates: IncomingProfileUpdate[];
+  /** Profile updates after the privacy stage. */
+  profileRows: ProfileUpdateRow[];
+  /** PII held back for the vault, to seal on the main thread before the commit. */
+  vaults: {
+    ref: number;
+    timeMs: number;
+    subjectId: string;
+    values: JsonObject;
+    mode: 'set' | 'set_once';
+  }[];
+  /** Group keys the worker learnt from group profiles (project reference, key). */
+  groupKeys: [number, string][];
   /** Tokens the worker resolved, with the project reference it used (null: unknown). */
   tokens: [string, number | null][];
   /** Project references used, with the number of group keys the worker knew for each. */
@@ -74,7 +89,15 @@ export interface PreparedEvents {
   ignored: number;
   missingToken: number;
   unknownToken: number;
-  updates: IncomingProfileUpdate[];
+  profileUpdates: ProfileUpdateRow[];
+  /** Vault values to seal, with their project, before the commit. */
+  vaults: {
+    project: ProjectContext;
+    subjectId: string;
+    values: JsonObject;
+    mode: 'set' | 'set_once';
+    timeMs: number;
+  }[];
 }
 
 interface Slot {
@@ -116,6 +139,8 @@ export class EventWorkerPool {
   private nextRef = 1;
   private nextJob = 1;
   private closed = false;
+  /** Requests waiting for a worker with room, woken one per finished job. */
+  private readonly queue: (() => void)[] = [];
 
   constructor(
     size: number,
@@ -131,16 +156,19 @@ export class EventWorkerPool {
   }
 
   /**
-   * Decodes and prepares a request on a worker; null when every worker is busy (or there are
-   * none), and the caller should do it itself. Throws the wire layer's AppError for bad input.
+   * Decodes and prepares a request on a worker, waiting (first come, first served) while every
+   * worker holds its most jobs. Throws the wire layer's AppError for bad input, SHUTTING_DOWN once
+   * closed. How many requests wait is bounded by the caller's admission control.
    */
-  async prepare(
-    request: WireRequest,
-    fixed: ProjectContext | null,
-  ): Promise<PreparedEvents | null> {
-    if (this.closed) return null;
-    const slot = this.pick();
-    if (!slot) return null;
+  async prepare(request: WireRequest, fixed: ProjectContext | null): Promise<PreparedEvents> {
+    let slot = this.closed ? null : this.pick();
+    while (!slot) {
+      if (this.closed || this.slots.length === 0) {
+        throw new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly');
+      }
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+      slot = this.closed ? null : this.pick();
+    }
     const id = this.nextJob++;
     try {
       return await this.converse(slot, id, request, fixed);
@@ -190,6 +218,8 @@ export class EventWorkerPool {
           reply = await this.send(slot, id, { type: 'resume', id });
           continue;
         case 'done': {
+          // Group keys learnt from group profiles hold for every later request too.
+          for (const [ref, key] of reply.groupKeys) this.contexts.get(ref)?.groupKeys.add(key);
           if (await this.stale(slot, reply)) {
             reply = await this.send(slot, id, { type: 'redo', id });
             continue;
@@ -212,7 +242,12 @@ export class EventWorkerPool {
             ignored: reply.ignored,
             missingToken: reply.missingToken,
             unknownToken: reply.unknownToken,
-            updates: reply.updates,
+            profileUpdates: reply.profileRows,
+            vaults: reply.vaults.map(({ ref, ...vault }) => {
+              const project = this.contexts.get(ref);
+              if (!project) throw new Error('event worker used an unknown project');
+              return { project, ...vault };
+            }),
           };
         }
       }
@@ -222,6 +257,7 @@ export class EventWorkerPool {
   /** Stops the workers (jobs still running fail). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of this.queue.splice(0)) wake();
     await Promise.all(
       this.slots.map(async (slot, i) => {
         this.slots[i] = null;
@@ -294,8 +330,14 @@ export class EventWorkerPool {
   }
 
   private finish(slot: Slot, id: number): void {
-    slot.waiting.delete(id);
+    if (!slot.waiting.delete(id)) return;
     if (slot.waiting.size === 0) slot.worker.unref();
+    this.queue.shift()?.();
+  }
+
+  /** Requests waiting for a worker (for health and tests). */
+  get waiting(): number {
+    return this.queue.length;
   }
 
   private pick(): Slot | null {
@@ -335,6 +377,8 @@ export class EventWorkerPool {
         },
       );
       for (const w of slot.waiting.values()) w.reject(failure);
+      // The slot's jobs are gone: as many waiting requests may now try a new worker.
+      for (let i = 0; i < slot.waiting.size; i++) this.queue.shift()?.();
       slot.waiting.clear();
     };
     worker.on('message', (message: FromWorker) => {

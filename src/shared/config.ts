@@ -18,6 +18,29 @@ export interface ServerConfig {
     maxDecodedBytes: number;
     maxDepth: number;
     maxRecordsPerRequest: number;
+    /** Longest string (key or value) in one record, characters. */
+    maxStringLength: number;
+    /** Most properties (keys and array elements, every level) in one record. */
+    maxPropertiesPerRecord: number;
+  };
+  /** Ingest admission: bytes of request bodies held at once (received, decoding, committing). */
+  admission: {
+    maxQueuedBytes: number;
+  };
+  /** Connection guards of the HTTP server. */
+  http: {
+    /** Whole request (headers and body) must arrive within this, ms. */
+    requestTimeoutMs: number;
+    /** Headers must arrive within this, ms. */
+    headersTimeoutMs: number;
+    /** An idle keep-alive connection is closed after this, ms. */
+    keepAliveTimeoutMs: number;
+    /** A connection with no activity for this long is closed, ms. */
+    idleTimeoutMs: number;
+    /** Open connections allowed per source address (trusted proxies are exempt). */
+    maxConnectionsPerSource: number;
+    /** Open connections allowed in total. */
+    maxConnections: number;
   };
   writer: {
     maxQueuedRecords: number;
@@ -76,6 +99,15 @@ const schema = z.object({
   maxDecodedBytes: intFromEnv.default(20 * 1024 * 1024),
   maxDepth: intFromEnv.default(16),
   maxRecordsPerRequest: intFromEnv.default(2000),
+  maxStringLength: intFromEnv.default(64 * 1024),
+  maxPropertiesPerRecord: intFromEnv.default(2000),
+  maxQueuedBytes: intFromEnv.default(128 * 1024 * 1024),
+  requestTimeoutMs: intFromEnv.default(30_000),
+  headersTimeoutMs: intFromEnv.default(10_000),
+  keepAliveTimeoutMs: intFromEnv.default(5_000),
+  idleTimeoutMs: intFromEnv.default(10_000),
+  maxConnectionsPerSource: intFromEnv.default(256),
+  maxConnections: intFromEnv.default(4096),
   maxQueuedRecords: intFromEnv.default(500_000),
   maxRecordsPerCommit: intFromEnv.default(20_000),
   retryAfterSeconds: intFromEnv.default(2),
@@ -122,6 +154,15 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     maxDecodedBytes: env.SILLAGE_MAX_DECODED_BYTES,
     maxDepth: env.SILLAGE_MAX_DEPTH,
     maxRecordsPerRequest: env.SILLAGE_MAX_RECORDS_PER_REQUEST,
+    maxStringLength: env.SILLAGE_MAX_STRING_LENGTH,
+    maxPropertiesPerRecord: env.SILLAGE_MAX_PROPERTIES_PER_RECORD,
+    maxQueuedBytes: env.SILLAGE_MAX_QUEUED_BYTES,
+    requestTimeoutMs: env.SILLAGE_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.SILLAGE_HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.SILLAGE_KEEP_ALIVE_TIMEOUT_MS,
+    idleTimeoutMs: env.SILLAGE_IDLE_TIMEOUT_MS,
+    maxConnectionsPerSource: env.SILLAGE_MAX_CONNECTIONS_PER_SOURCE,
+    maxConnections: env.SILLAGE_MAX_CONNECTIONS,
     maxQueuedRecords: env.SILLAGE_MAX_QUEUED_RECORDS,
     maxRecordsPerCommit: env.SILLAGE_MAX_RECORDS_PER_COMMIT,
     retryAfterSeconds: env.SILLAGE_RETRY_AFTER_SECONDS,
@@ -175,6 +216,18 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxDecodedBytes: c.maxDecodedBytes,
       maxDepth: c.maxDepth,
       maxRecordsPerRequest: c.maxRecordsPerRequest,
+      maxStringLength: c.maxStringLength,
+      maxPropertiesPerRecord: c.maxPropertiesPerRecord,
+    },
+    admission: { maxQueuedBytes: c.maxQueuedBytes },
+    http: {
+      requestTimeoutMs: c.requestTimeoutMs,
+      // Node requires headersTimeout <= requestTimeout.
+      headersTimeoutMs: Math.min(c.headersTimeoutMs, c.requestTimeoutMs),
+      keepAliveTimeoutMs: c.keepAliveTimeoutMs,
+      idleTimeoutMs: c.idleTimeoutMs,
+      maxConnectionsPerSource: c.maxConnectionsPerSource,
+      maxConnections: c.maxConnections,
     },
     writer: {
       maxQueuedRecords: c.maxQueuedRecords,
