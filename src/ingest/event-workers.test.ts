@@ -156,16 +156,16 @@ describe('EventWorkerPool', () => {
     expect(prepared).not.toBeNull();
     const want = inline(req);
     // Row JSON keeps times to the millisecond, as the store does.
-    expect(lines(prepared!)).toEqual(
+    expect(lines(prepared)).toEqual(
       want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })),
     );
-    expect(prepared!.errors).toEqual(want.errors);
-    expect(prepared!.privacyCounts).toEqual(want.counts);
-    expect(prepared!.accepted).toBe(28);
-    expect([prepared!.missingToken, prepared!.unknownToken]).toEqual([1, 1]);
-    expect(prepared!.identityLinks.length).toBeGreaterThan(0);
+    expect(prepared.errors).toEqual(want.errors);
+    expect(prepared.privacyCounts).toEqual(want.counts);
+    expect(prepared.accepted).toBe(28);
+    expect([prepared.missingToken, prepared.unknownToken]).toEqual([1, 1]);
+    expect(prepared.identityLinks.length).toBeGreaterThan(0);
     // Nothing raw left the privacy stage (quoted or long enough not to occur in a pseudonym).
-    const text = Buffer.from(prepared!.encoded.lines).toString('utf8');
+    const text = Buffer.from(prepared.encoded.lines).toString('utf8');
     for (const raw of [
       'someone1@example.com',
       'x@y.com',
