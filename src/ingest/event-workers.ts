@@ -104,6 +104,10 @@ interface Slot {
   worker: Worker;
   /** Per job: who gets the next message about it. */
   waiting: Map<number, { resolve: (message: FromWorker) => void; reject: (e: unknown) => void }>;
+  /** Jobs this worker holds, with their body sizes (reserved before their first message). */
+  sizes: Map<number, number>;
+  /** Sum of `sizes`. */
+  bytes: number;
   projects: Set<number>;
 }
 
@@ -115,6 +119,33 @@ interface Slot {
  * and more starved the calling thread instead.
  */
 export const MAX_JOBS_PER_WORKER = 16;
+
+/**
+ * Body bytes a worker may hold queued at once (one job of any size is always allowed): a worker
+ * runs its jobs one after the other, so large bodies wait here, where the wait is bounded, rather
+ * than inside the worker, where it cannot be.
+ */
+export const MAX_BYTES_PER_WORKER = 4 * 1024 * 1024;
+
+/** A request waiting for a worker. */
+interface Waiter {
+  id: number;
+  size: number;
+  resolve: (slot: Slot) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** How long a request may wait for a worker, and what to tell it then. */
+export interface WorkerPoolOptions {
+  maxWaitMs: number;
+  retryAfterSeconds: number;
+}
+
+export const DEFAULT_WORKER_POOL_OPTIONS: WorkerPoolOptions = {
+  maxWaitMs: 10_000,
+  retryAfterSeconds: 2,
+};
 
 /**
  * Worker threads to use by default: one per core but one (which serves HTTP and writes the log).
@@ -139,14 +170,15 @@ export class EventWorkerPool {
   private nextRef = 1;
   private nextJob = 1;
   private closed = false;
-  /** Requests waiting for a worker with room, woken one per finished job. */
-  private readonly queue: (() => void)[] = [];
+  /** Requests waiting for a worker with room, in arrival order. */
+  private readonly queue: Waiter[] = [];
 
   constructor(
     size: number,
     private readonly geo: GeoShared,
     private readonly projects: ProjectDirectory,
     private readonly logger: Logger,
+    private readonly options: WorkerPoolOptions = DEFAULT_WORKER_POOL_OPTIONS,
   ) {
     this.slots = Array.from({ length: size }, () => null);
   }
@@ -157,26 +189,74 @@ export class EventWorkerPool {
 
   /**
    * Decodes and prepares a request on a worker, waiting (first come, first served) while every
-   * worker holds its most jobs. Throws the wire layer's AppError for bad input, SHUTTING_DOWN once
-   * closed. How many requests wait is bounded by the caller's admission control.
+   * worker is full. Throws the wire layer's AppError for bad input, INGEST_OVERLOADED (503 +
+   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed.
    */
   async prepare(request: WireRequest, fixed: ProjectContext | null): Promise<PreparedEvents> {
-    let slot = this.closed ? null : this.pick();
-    while (!slot) {
-      if (this.closed || this.slots.length === 0) {
-        throw new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly');
-      }
-      await new Promise<void>((resolve) => this.queue.push(resolve));
-      slot = this.closed ? null : this.pick();
-    }
     const id = this.nextJob++;
+    const size = request.decode.body?.length ?? 0;
+    const slot = await this.acquire(id, size);
     try {
       return await this.converse(slot, id, request, fixed);
     } finally {
-      if (slot.waiting.has(id)) {
+      if (slot.sizes.has(id)) {
         this.finish(slot, id);
         slot.worker.postMessage({ type: 'release', id } satisfies ToWorker);
       }
+    }
+  }
+
+  /** A worker with room for a job of `size` bytes, reserved for job `id`. */
+  private acquire(id: number, size: number): Promise<Slot> {
+    if (this.closed || this.slots.length === 0) {
+      return Promise.reject(
+        new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly'),
+      );
+    }
+    const slot = this.queue.length === 0 ? this.pick(size) : null;
+    if (slot) {
+      this.reserve(slot, id, size);
+      return Promise.resolve(slot);
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      const entry: Waiter = {
+        id,
+        size,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const at = this.queue.indexOf(entry);
+          if (at !== -1) this.queue.splice(at, 1);
+          reject(
+            new AppError(
+              'INGEST_OVERLOADED',
+              'the server is busy preparing events; retry after the delay given',
+              { retryAfterSeconds: this.options.retryAfterSeconds },
+            ),
+          );
+        }, this.options.maxWaitMs),
+      };
+      this.queue.push(entry);
+    });
+  }
+
+  private reserve(slot: Slot, id: number, size: number): void {
+    slot.sizes.set(id, size);
+    slot.bytes += size;
+    // A worker keeps the process alive only while it has work (the CLI has no server).
+    if (slot.sizes.size === 1) slot.worker.ref();
+  }
+
+  /** Hands freed room to the requests waiting, in order. */
+  private drain(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      const head = this.queue[0] as Waiter;
+      const slot = this.pick(head.size);
+      if (!slot) return;
+      this.queue.shift();
+      clearTimeout(head.timer);
+      this.reserve(slot, head.id, head.size);
+      head.resolve(slot);
     }
   }
 
@@ -257,7 +337,10 @@ export class EventWorkerPool {
   /** Stops the workers (jobs still running fail). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of this.queue.splice(0)) wake();
+    for (const w of this.queue.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly'));
+    }
     await Promise.all(
       this.slots.map(async (slot, i) => {
         this.slots[i] = null;
@@ -322,17 +405,19 @@ export class EventWorkerPool {
     transfer: ArrayBuffer[] = [],
   ): Promise<FromWorker> {
     return new Promise((resolve, reject) => {
-      // A worker keeps the process alive only while it has work (the CLI has no server).
-      if (first && slot.waiting.size === 0) slot.worker.ref();
       slot.waiting.set(id, { resolve, reject });
       slot.worker.postMessage(message, transfer);
     });
   }
 
   private finish(slot: Slot, id: number): void {
-    if (!slot.waiting.delete(id)) return;
-    if (slot.waiting.size === 0) slot.worker.unref();
-    this.queue.shift()?.();
+    slot.waiting.delete(id);
+    const size = slot.sizes.get(id);
+    if (size === undefined) return;
+    slot.sizes.delete(id);
+    slot.bytes -= size;
+    if (slot.sizes.size === 0) slot.worker.unref();
+    this.drain();
   }
 
   /** Requests waiting for a worker (for health and tests). */
@@ -340,12 +425,15 @@ export class EventWorkerPool {
     return this.queue.length;
   }
 
-  private pick(): Slot | null {
+  /** The least busy worker with room for `size` more body bytes (any idle one has room). */
+  private pick(size: number): Slot | null {
     let best: Slot | null = null;
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[i] ?? this.spawn(i);
-      if (slot.waiting.size >= MAX_JOBS_PER_WORKER) continue;
-      if (best === null || slot.waiting.size < best.waiting.size) best = slot;
+      const jobs = slot.sizes.size;
+      if (jobs >= MAX_JOBS_PER_WORKER) continue;
+      if (jobs > 0 && slot.bytes + size > MAX_BYTES_PER_WORKER) continue;
+      if (best === null || jobs < best.sizes.size) best = slot;
     }
     return best;
   }
@@ -365,7 +453,13 @@ export class EventWorkerPool {
         )
       : new Worker(new URL('./event-worker.js', import.meta.url), { resourceLimits });
     worker.unref();
-    const slot: Slot = { worker, waiting: new Map(), projects: new Set() };
+    const slot: Slot = {
+      worker,
+      waiting: new Map(),
+      sizes: new Map(),
+      bytes: 0,
+      projects: new Set(),
+    };
     worker.postMessage({ type: 'init', geo: this.geo } satisfies ToWorker);
     const fail = (error: unknown): void => {
       if (this.slots[index] === slot) this.slots[index] = null;
@@ -377,9 +471,11 @@ export class EventWorkerPool {
         },
       );
       for (const w of slot.waiting.values()) w.reject(failure);
-      // The slot's jobs are gone: as many waiting requests may now try a new worker.
-      for (let i = 0; i < slot.waiting.size; i++) this.queue.shift()?.();
       slot.waiting.clear();
+      slot.sizes.clear();
+      slot.bytes = 0;
+      // The slot's jobs are gone: waiting requests may now try a new worker.
+      this.drain();
     };
     worker.on('message', (message: FromWorker) => {
       const w = slot.waiting.get(message.id);

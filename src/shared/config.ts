@@ -35,8 +35,6 @@ export interface ServerConfig {
     headersTimeoutMs: number;
     /** An idle keep-alive connection is closed after this, ms. */
     keepAliveTimeoutMs: number;
-    /** A connection with no activity for this long is closed, ms. */
-    idleTimeoutMs: number;
     /** Open connections allowed per source address (trusted proxies are exempt). */
     maxConnectionsPerSource: number;
     /** Open connections allowed in total. */
@@ -55,6 +53,8 @@ export interface ServerConfig {
     duckdbCheckpointThreshold: string | undefined;
     /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
     ingestLoadDelayMs: number;
+    /** Below this many free bytes on the data directory's file system, ingest answers 503. */
+    minFreeDiskBytes: number;
     /** Worker threads that decode and prepare large request bodies; undefined = one per core but one. */
     ingestWorkers: number | undefined;
   };
@@ -101,11 +101,10 @@ const schema = z.object({
   maxRecordsPerRequest: intFromEnv.default(2000),
   maxStringLength: intFromEnv.default(64 * 1024),
   maxPropertiesPerRecord: intFromEnv.default(2000),
-  maxQueuedBytes: intFromEnv.default(128 * 1024 * 1024),
+  maxQueuedBytes: intFromEnv.default(64 * 1024 * 1024),
   requestTimeoutMs: intFromEnv.default(30_000),
   headersTimeoutMs: intFromEnv.default(10_000),
   keepAliveTimeoutMs: intFromEnv.default(5_000),
-  idleTimeoutMs: intFromEnv.default(10_000),
   maxConnectionsPerSource: intFromEnv.default(256),
   maxConnections: intFromEnv.default(4096),
   maxQueuedRecords: intFromEnv.default(500_000),
@@ -118,6 +117,7 @@ const schema = z.object({
     .optional(),
   ingestLoadDelayMs: intFromEnv.default(5000),
   ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
+  minFreeDiskBytes: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
@@ -160,7 +160,6 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     requestTimeoutMs: env.SILLAGE_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: env.SILLAGE_HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: env.SILLAGE_KEEP_ALIVE_TIMEOUT_MS,
-    idleTimeoutMs: env.SILLAGE_IDLE_TIMEOUT_MS,
     maxConnectionsPerSource: env.SILLAGE_MAX_CONNECTIONS_PER_SOURCE,
     maxConnections: env.SILLAGE_MAX_CONNECTIONS,
     maxQueuedRecords: env.SILLAGE_MAX_QUEUED_RECORDS,
@@ -170,6 +169,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     duckdbCheckpointThreshold: env.SILLAGE_DUCKDB_CHECKPOINT_THRESHOLD,
     ingestLoadDelayMs: env.SILLAGE_INGEST_LOAD_DELAY_MS,
     ingestWorkers: env.SILLAGE_INGEST_WORKERS,
+    minFreeDiskBytes: env.SILLAGE_MIN_FREE_DISK_BYTES,
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
@@ -225,7 +225,6 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       // Node requires headersTimeout <= requestTimeout.
       headersTimeoutMs: Math.min(c.headersTimeoutMs, c.requestTimeoutMs),
       keepAliveTimeoutMs: c.keepAliveTimeoutMs,
-      idleTimeoutMs: c.idleTimeoutMs,
       maxConnectionsPerSource: c.maxConnectionsPerSource,
       maxConnections: c.maxConnections,
     },
@@ -239,6 +238,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
       ingestLoadDelayMs: c.ingestLoadDelayMs,
       ingestWorkers: c.ingestWorkers,
+      minFreeDiskBytes: c.minFreeDiskBytes,
     },
     query: {
       timeoutMs: c.queryTimeoutMs,
