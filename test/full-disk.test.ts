@@ -47,8 +47,8 @@ describe.skipIf(!mounted)('full disk', { timeout: 240_000 }, () => {
   it('answers 503 while full, loses nothing acknowledged, and recovers by itself', async () => {
     const tt = { ...t, dataDir, env: { ...t.env, ...env } };
     const project = await createProject(tt);
-    // Free-space guard off: the disk really fills, as in the issue.
-    server = await startServerProcess(tt, { env: { SILLAGE_MIN_FREE_DISK_BYTES: '0' } });
+    // Free-space guard at 1 byte: the disk really fills, as in the issue.
+    server = await startServerProcess(tt, { env: { SILLAGE_MIN_FREE_DISK_BYTES: '1' } });
     // Leave ~8 MB free.
     const { bavail, bsize } = fs.statfsSync(mount);
     const filler = path.join(mount, 'filler');

@@ -106,7 +106,7 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
           if (res.status === 503) retryAfter.add(res.headers.get('retry-after'));
         },
         // A connection reset under load: not acknowledged (the SDKs retry network errors).
-        () => statuses.set(0, (statuses.get(0) ?? 0) + 1),
+        () => void statuses.set(0, (statuses.get(0) ?? 0) + 1),
       );
     const flood = Promise.all(Array.from({ length: 24 }, (_, r) => hostile(r)));
     // Benign batches (50 events) sent one after the other while the flood runs; bounded count.

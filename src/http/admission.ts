@@ -10,7 +10,7 @@ import type { ByteBudget } from '../ingest/admission.js';
  * a client still uploading sees the 503 instead of a broken pipe, and its SDK retries.
  */
 export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
-  app.addHook('preParsing', async function admitBody(request, reply, payload) {
+  app.addHook('preParsing', function admitBody(request, reply, payload, done) {
     const reservation = budget.open();
     // 'close' fires once the answer is sent or the connection is gone, whichever comes first.
     reply.raw.once('close', () => reservation.release());
@@ -39,6 +39,6 @@ export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
     // Fastify compares this with Content-Length (see its preParsing documentation).
     Object.defineProperty(counted, 'receivedEncodedLength', { get: () => received });
     payload.on('error', (error) => counted.destroy(error));
-    return payload.pipe(counted);
+    done(null, payload.pipe(counted));
   });
 }

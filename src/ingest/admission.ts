@@ -37,27 +37,32 @@ export class ByteBudget {
   open(): Reservation {
     let mine = 0;
     let released = false;
-    const budget = this;
+    const take = (bytes: number): boolean => {
+      const alone = this.held === mine;
+      if (!alone && this.held + bytes > this.maxBytes) {
+        this.refused++;
+        return false;
+      }
+      this.held += bytes;
+      mine += bytes;
+      return true;
+    };
+    const giveBack = (): void => {
+      this.held -= mine;
+      mine = 0;
+    };
     return {
       get bytes() {
         return mine;
       },
       grow(bytes: number): boolean {
         if (released || bytes <= 0) return !released;
-        const alone = budget.held === mine;
-        if (!alone && budget.held + bytes > budget.maxBytes) {
-          budget.refused++;
-          return false;
-        }
-        budget.held += bytes;
-        mine += bytes;
-        return true;
+        return take(bytes);
       },
       release(): void {
         if (released) return;
         released = true;
-        budget.held -= mine;
-        mine = 0;
+        giveBack();
       },
     };
   }

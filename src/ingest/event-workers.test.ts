@@ -156,9 +156,7 @@ describe('EventWorkerPool', () => {
     expect(prepared).not.toBeNull();
     const want = inline(req);
     // Row JSON keeps times to the millisecond, as the store does.
-    expect(lines(prepared)).toEqual(
-      want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })),
-    );
+    expect(lines(prepared)).toEqual(want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })));
     expect(prepared.errors).toEqual(want.errors);
     expect(prepared.privacyCounts).toEqual(want.counts);
     expect(prepared.accepted).toBe(28);

@@ -280,7 +280,6 @@ export class EventWorkerPool {
         body,
         fixed: fixedRef,
       },
-      true,
       body ? [body.buffer] : [],
     );
     for (;;) {
@@ -401,7 +400,6 @@ export class EventWorkerPool {
     slot: Slot,
     id: number,
     message: ToWorker,
-    first = false,
     transfer: ArrayBuffer[] = [],
   ): Promise<FromWorker> {
     return new Promise((resolve, reject) => {

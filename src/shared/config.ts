@@ -117,7 +117,11 @@ const schema = z.object({
     .optional(),
   ingestLoadDelayMs: intFromEnv.default(5000),
   ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
-  minFreeDiskBytes: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
+  minFreeDiskBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
