@@ -201,8 +201,10 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
       `300 slow bodies, cap 50/source, request timeout 2 s: ${closedWithoutAnswer} refused at ` +
         `once by the cap, all ${closedAt.length} closed after ${Math.max(...closedAt)} ms`,
     );
-    // Over the cap: closed before any answer; under it: answered 408 by the request timeout.
-    expect(closedWithoutAnswer).toBe(250);
+    // Over the cap: closed before any answer (the harness's own keep-alive connection to /healthz
+    // may hold one place); under it: answered 408 by the request timeout.
+    expect(closedWithoutAnswer).toBeGreaterThanOrEqual(250);
+    expect(closedWithoutAnswer).toBeLessThanOrEqual(251);
     expect(closedAt.length).toBe(300);
     for (const s of sockets) s.destroy();
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
