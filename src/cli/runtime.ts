@@ -6,6 +6,8 @@ import { IngestPipeline } from '../ingest/pipeline.js';
 import { openSharedEnrichStage } from '../ingest/enrich-stage.js';
 import { createPrivacyStage } from '../ingest/privacy-stage.js';
 import { GroupCommitWriter } from '../ingest/writer.js';
+import { ByteBudget } from '../ingest/admission.js';
+import { DiskSpaceWatch } from '../shared/disk-space.js';
 import { defaultEventWorkers, EventWorkerPool } from '../ingest/event-workers.js';
 import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/index.js';
 import { ProjectDirectory } from '../projects/index.js';
@@ -147,6 +149,10 @@ export interface Runtime {
   /** Accounts and access. */
   auth: AuthDeps;
   clients: ClientDescriber;
+  /** The byte budget of request bodies (SILLAGE_MAX_QUEUED_BYTES). */
+  admission: ByteBudget;
+  /** Null while the store accepts and serves; otherwise why not (for /healthz). */
+  health(): 'store_unavailable' | 'disk_full' | null;
   /** Where the master key came from, for the start-up message. */
   masterKeyNotice: string | undefined;
   /**
@@ -200,16 +206,28 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
 
     const events = new DuckDbEventStore(db);
     const projects = new ProjectDirectory(meta, master.key);
-    const writer = new GroupCommitWriter(events, logger, config.writer);
+    const writer = new GroupCommitWriter(events, logger, config.writer, () =>
+      !db.healthy || disk.low ? 'the data directory cannot be written; retry later' : null,
+    );
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(db, config, master.key, geo, logger);
     const vault = new VaultService(new DuckDbVaultStore(db));
-    const executor = await DuckDbQueryExecutor.open(db, {
+    const executorOptions = {
       connections: queryConnections(config.query.concurrency, logger),
       threadsWhileQuerying: config.query.threads,
+    };
+    let executor = await DuckDbQueryExecutor.open(db, executorOptions);
+    // After a fatal error (a full disk) the database reopens itself; the executor's own
+    // connections are closed before and opened again after.
+    db.onReopen({
+      before: () => executor.close(),
+      after: async () => {
+        executor = await DuckDbQueryExecutor.open(db, executorOptions);
+      },
     });
+    const disk = new DiskSpaceWatch(config.dataDir, config.store.minFreeDiskBytes);
     const queries = new QueryEngine({
-      executor,
+      executor: { run: (statement, options) => executor.run(statement, options) },
       dialect: DUCKDB_DIALECT,
       audit: queryLogAudit(logger),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
@@ -219,6 +237,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       geo,
       projects,
       logger,
+      { maxWaitMs: 10_000, retryAfterSeconds: config.writer.retryAfterSeconds },
     );
     const pipeline = new IngestPipeline({
       projects,
@@ -241,12 +260,15 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       queries,
       auth,
       clients,
+      admission: new ByteBudget(config.admission.maxQueuedBytes, config.writer.retryAfterSeconds),
+      health: () => (!db.healthy ? 'store_unavailable' : disk.low ? 'disk_full' : null),
       masterKeyNotice: master.notice,
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
         await outbox?.close(5_000);
         await writer.close();
         await workers.close();
+        disk.close();
         await executor.close();
         await db.close();
       },

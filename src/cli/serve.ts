@@ -46,7 +46,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     logger,
     privacyOps: runtime,
     queries: runtime.queries,
-    isReady: () => ready,
+    health: () => {
+      if (closing) return 'shutting_down';
+      if (!ready) return 'starting';
+      return runtime.health();
+    },
+    admission: runtime.admission,
+    connections: config.http,
     pipeline: runtime.pipeline,
     projects: runtime.projects,
     limits: config.limits,
@@ -69,6 +75,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     },
   });
   let closeAdmin: (() => Promise<void>) | undefined;
+  let closing: Promise<void> | undefined;
   try {
     await app.listen({ host: config.host, port: config.port });
     closeAdmin = await startAdminSocket(config.dataDir, adminHandlers(runtime), logger);
@@ -91,7 +98,6 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  let closing: Promise<void> | undefined;
   return {
     app,
     runtime,

@@ -16,6 +16,9 @@ import { accountRoutes } from './routes/accounts.js';
 import { orgRoutes } from './routes/orgs.js';
 import { projectRoutes } from './routes/projects.js';
 import { registerPages } from './pages.js';
+import { admitBodies } from './admission.js';
+import { guardConnections, serverTimeoutOptions, type ConnectionLimits } from './connections.js';
+import type { ByteBudget } from '../ingest/admission.js';
 
 export interface AppDeps extends IngestRouteDeps {
   privacyOps: PrivacyOperationsDeps;
@@ -29,10 +32,17 @@ export interface AppDeps extends IngestRouteDeps {
   version: string;
   /** PEM key and certificate to serve HTTPS, or null for plain HTTP. */
   tls: { key: Buffer; cert: Buffer } | null;
+  /** Timeouts and connection caps of the HTTP server. */
+  connections: ConnectionLimits;
   logger: Logger;
-  /** Health: true once the store is open and the writer accepts events. */
-  isReady: () => boolean;
+  /** Health: null once the store is open and the writer accepts events, else why not. */
+  health: () => HealthProblem | null;
+  /** The byte budget every request body is admitted under (503 past it). */
+  admission: ByteBudget;
 }
+
+/** Why the server cannot accept or serve right now (`/healthz` answers 503 with it). */
+export type HealthProblem = 'starting' | 'shutting_down' | 'store_unavailable' | 'disk_full';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -113,8 +123,14 @@ export function toAppError(error: unknown): AppError {
 
 /** Builds the HTTP application (not yet listening). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const timeouts = serverTimeoutOptions(deps.connections);
   const app = Fastify({
-    ...(deps.tls ? { https: deps.tls } : {}),
+    ...(deps.tls ? { https: { ...deps.tls, ...timeouts } } : { http: timeouts }),
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    // No socket inactivity timeout: a request may wait quietly for its commit. Slow clients are
+    // bounded by the header, request and keep-alive timeouts instead.
+    connectionTimeout: 0,
     logger: false,
     bodyLimit: deps.limits.maxBodyBytes,
     return503OnClosing: true,
@@ -122,6 +138,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Client IPs are resolved by our own trusted-proxy logic, never by Fastify's.
     trustProxy: false,
   });
+
+  const probe = '192.0.2.1';
+  guardConnections(
+    app.server,
+    deps.connections,
+    (address) => deps.clientIp(address, probe) !== deps.clientIp(address, undefined),
+    deps.logger,
+  );
 
   // Every body arrives as raw bytes: the SDKs send form, text/plain, JSON and gzip to the same
   // routes, and only the ingest decoder knows how to read them safely.
@@ -172,8 +196,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sendError(reply, 'api', flavorOptions(request), new AppError('NOT_FOUND', 'no such route')),
   );
 
+  admitBodies(app, deps.admission);
+
   app.get('/healthz', async (_request, reply: FastifyReply) => {
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
+    const problem = deps.health();
+    if (problem !== null) {
+      return reply.code(503).header('Retry-After', '5').send({ status: problem });
+    }
     return reply.send({ status: 'ok' });
   });
 

@@ -1,14 +1,14 @@
 // Worker thread of the ingest pipeline: decodes a request body, then runs enrichment, the privacy
-// stage and row encoding for its events, off the thread that serves HTTP. Profile updates go back
-// to the pipeline (they may need the vault, which lives on the main thread).
+// stage and row encoding for its events and profile updates, off the thread that serves HTTP. PII
+// held back for the vault goes back to the main thread, which seals it.
 import { parentPort } from 'node:worker_threads';
 import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
 import { isAppError } from '../shared/errors.js';
 import { encodeEventRows } from '../store/row-json.js';
-import type { EventRow, PrivacyCountRow } from '../store/types.js';
+import type { EventRow, PrivacyCountRow, ProfileUpdateRow } from '../store/types.js';
 import { enrichStageFromShared, type EnrichFn } from './enrich-stage.js';
-import type { FromWorker, ToWorker } from './event-workers.js';
+import type { FromWorker, ToWorker, WorkerResult } from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
 import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
@@ -55,11 +55,11 @@ function lookup(token: string): number | null | undefined {
 function run(id: number): void {
   const job = jobs.get(id);
   if (!job || !enrich) return;
-  const { events } = job.mapped;
+  const { events, updates } = job.mapped;
   if (job.fixed === null) {
     const missing = new Set<string>();
-    for (const e of events) {
-      if (e.token !== null && e.token !== '' && lookup(e.token) === undefined) missing.add(e.token);
+    for (const r of [...events, ...updates]) {
+      if (r.token !== null && r.token !== '' && lookup(r.token) === undefined) missing.add(r.token);
     }
     if (missing.size > 0) {
       post({ id, kind: 'needs', tokens: [...missing] });
@@ -74,55 +74,55 @@ function run(id: number): void {
   let accepted = 0;
   const usedTokens = new Map<string, number | null>();
   const counters = new Map<number, PrivacyCounters>();
+  const countersFor = (ref: number): PrivacyCounters => {
+    let c = counters.get(ref);
+    if (!c) counters.set(ref, (c = new PrivacyCounters()));
+    return c;
+  };
+  const resolve = (token: string | null, index: number, insertId: string | null): number | null => {
+    if (fixed !== null) {
+      if (token !== null && token !== fixed.project.token) {
+        errors.push({
+          index,
+          insertId,
+          field: 'properties.token',
+          message: 'token does not belong to the authenticated project',
+        });
+        return null;
+      }
+      return job.fixed;
+    }
+    if (token === null || token === '') {
+      missingToken++;
+      errors.push({ index, insertId, field: 'properties.token', message: 'missing project token' });
+      return null;
+    }
+    const ref = lookup(token) ?? null;
+    usedTokens.set(token, ref);
+    if (ref === null) {
+      unknownToken++;
+      errors.push({ index, insertId, field: 'properties.token', message: 'unknown project token' });
+    }
+    return ref;
+  };
+  const projectOf = (ref: number): WorkerProject => {
+    const project = projects.get(ref);
+    if (!project) throw new Error('project not sent to the worker');
+    return project;
+  };
   const rows: EventRow[] = [];
   const links: string[] = [];
   const linkTimes: number[] = [];
   const context = job.request.context;
   for (const event of events) {
-    let ref: number | null;
-    if (fixed !== null) {
-      if (event.token !== null && event.token !== fixed.project.token) {
-        errors.push({
-          index: event.index,
-          insertId: event.insertId,
-          field: 'properties.token',
-          message: 'token does not belong to the authenticated project',
-        });
-        continue;
-      }
-      ref = job.fixed;
-    } else if (event.token === null || event.token === '') {
-      missingToken++;
-      errors.push({
-        index: event.index,
-        insertId: event.insertId,
-        field: 'properties.token',
-        message: 'missing project token',
-      });
-      continue;
-    } else {
-      ref = lookup(event.token) ?? null;
-      usedTokens.set(event.token, ref);
-      if (ref === null) {
-        unknownToken++;
-        errors.push({
-          index: event.index,
-          insertId: event.insertId,
-          field: 'properties.token',
-          message: 'unknown project token',
-        });
-        continue;
-      }
-    }
-    const project = projects.get(ref as number);
-    if (!project) throw new Error('project not sent to the worker');
-    let projectCounters = counters.get(ref as number);
-    if (!projectCounters) counters.set(ref as number, (projectCounters = new PrivacyCounters()));
+    const ref = resolve(event.token, event.index, event.insertId);
+    if (ref === null) continue;
+    const project = projectOf(ref);
     const clean = privacy.event(
       project as unknown as ProjectContext,
       event,
       enrich(event, context),
-      projectCounters,
+      countersFor(ref),
     );
     const row = toEventRow(project.project.id, clean, context.receivedAtMs);
     rows.push(row);
@@ -132,10 +132,32 @@ function run(id: number): void {
     }
     accepted++;
   }
+  // Profile updates: the same privacy stage; vault values go back to be sealed on the main thread.
+  const profileRows: ProfileUpdateRow[] = [];
+  const vaults: WorkerResult['vaults'] = [];
+  const groupKeys: [number, string][] = [];
+  for (const update of updates) {
+    const ref = resolve(update.token, update.index, null);
+    if (ref === null) continue;
+    const project = projectOf(ref);
+    const known = project.groupKeys.size;
+    const clean = privacy.profile(
+      project as unknown as ProjectContext,
+      update,
+      enrich(update, context),
+      countersFor(ref),
+    );
+    if (update.target.kind === 'group' && project.groupKeys.size !== known) {
+      groupKeys.push([ref, update.target.groupKey]);
+    }
+    for (const row of clean.rows) profileRows.push(row);
+    if (clean.vault) vaults.push({ ref, timeMs: update.timeMs, ...clean.vault });
+    accepted++;
+  }
   const privacyCounts: PrivacyCountRow[] = [];
   const used: [number, number][] = [];
   for (const [ref, projectCounters] of counters) {
-    const project = projects.get(ref) as WorkerProject;
+    const project = projectOf(ref);
     privacyCounts.push(
       ...privacyCountRows(project.project.id, projectCounters, context.receivedAtMs),
     );
@@ -161,7 +183,9 @@ function run(id: number): void {
       ignored: job.mapped.ignored,
       missingToken,
       unknownToken,
-      updates: job.mapped.updates,
+      profileRows,
+      vaults,
+      groupKeys,
       tokens: [...usedTokens],
       used,
     },

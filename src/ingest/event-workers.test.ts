@@ -156,16 +156,14 @@ describe('EventWorkerPool', () => {
     expect(prepared).not.toBeNull();
     const want = inline(req);
     // Row JSON keeps times to the millisecond, as the store does.
-    expect(lines(prepared!)).toEqual(
-      want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })),
-    );
-    expect(prepared!.errors).toEqual(want.errors);
-    expect(prepared!.privacyCounts).toEqual(want.counts);
-    expect(prepared!.accepted).toBe(28);
-    expect([prepared!.missingToken, prepared!.unknownToken]).toEqual([1, 1]);
-    expect(prepared!.identityLinks.length).toBeGreaterThan(0);
+    expect(lines(prepared)).toEqual(want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })));
+    expect(prepared.errors).toEqual(want.errors);
+    expect(prepared.privacyCounts).toEqual(want.counts);
+    expect(prepared.accepted).toBe(28);
+    expect([prepared.missingToken, prepared.unknownToken]).toEqual([1, 1]);
+    expect(prepared.identityLinks.length).toBeGreaterThan(0);
     // Nothing raw left the privacy stage (quoted or long enough not to occur in a pseudonym).
-    const text = Buffer.from(prepared!.encoded.lines).toString('utf8');
+    const text = Buffer.from(prepared.encoded.lines).toString('utf8');
     for (const raw of [
       'someone1@example.com',
       'x@y.com',
@@ -202,7 +200,7 @@ describe('EventWorkerPool', () => {
         properties: { token: 'tok-a', distinct_id: 'x', note: 'hello', team: 'blue' },
       },
     ];
-    const before = lines((await pool.prepare(request(one), null))!)[0]!;
+    const before = lines(await pool.prepare(request(one), null))[0]!;
     expect(before.properties).toMatchObject({ note: 'hello', team: 'blue' });
     // A policy change (dropping a property, declaring a group key) makes a new project context.
     const changed = project('tok-a', {
@@ -211,16 +209,58 @@ describe('EventWorkerPool', () => {
       groupKeys: [...DEFAULT_POLICY.groupKeys, 'team'],
     });
     contexts.set('tok-a', changed);
-    const after = lines((await pool.prepare(request(one), null))!)[0]!;
+    const after = lines(await pool.prepare(request(one), null))[0]!;
     expect(after.properties).not.toHaveProperty('note');
     expect(after.properties.team).toBe(changed.pseudonymise.group('team', 'blue'));
   });
 
-  it('answers null when every worker is full, so that the caller does the work', async () => {
+  it('prepares profile updates like the pipeline does inline, group keys included', async () => {
+    const updates = [
+      {
+        $token: 'tok-a',
+        $distinct_id: 'someone@example.com',
+        $ip: '81.2.69.142',
+        $set: { plan: 'pro', note: 'mail me at a@b.com', $email: 'a@b.com' },
+      },
+      { $token: 'tok-unknown', $distinct_id: 'x', $set: { plan: 'free' } },
+    ];
+    const req = request(updates, { kind: 'mixpanel-profiles', target: 'user' });
+    const prepared = await pool.prepare(req, null);
+    const mapped = decodeAndMap(req);
+    const ctx = contexts.get('tok-a')!;
+    const enrich = enrichStageFromShared(geo.shared());
+    const clean = createPrivacyStage().profile(
+      ctx,
+      mapped.updates[0]!,
+      enrich(mapped.updates[0]!, req.context),
+      new PrivacyCounters(),
+    );
+    expect(prepared.profileUpdates).toEqual(clean.rows);
+    expect(prepared.accepted).toBe(1);
+    expect(prepared.unknownToken).toBe(1);
+    expect(prepared.errors).toEqual([
+      { index: 1, insertId: null, field: 'properties.token', message: 'unknown project token' },
+    ]);
+    expect(JSON.stringify(prepared.profileUpdates)).not.toContain('a@b.com');
+
+    const groups = [{ $token: 'tok-a', $group_key: 'org', $group_id: 'acme', $set: { n: 1 } }];
+    const g = await pool.prepare(
+      request(groups, { kind: 'mixpanel-profiles', target: 'group' }),
+      null,
+    );
+    expect(g.profileUpdates[0]?.groupKey).toBe('org');
+    // The main thread's project learns the group key the worker learnt.
+    expect(contexts.get('tok-a')!.groupKeys.has('org')).toBe(true);
+  });
+
+  it('waits, first come first served, when every worker is full (never runs on the caller)', async () => {
     const busy = Array.from({ length: MAX_JOBS_PER_WORKER }, () =>
       pool.prepare(request(events), null),
     );
-    expect(await pool.prepare(request(events), null)).toBeNull();
+    const extra = pool.prepare(request(events), null);
+    expect(pool.waiting).toBe(1);
+    expect((await extra).accepted).toBe(28);
+    expect(pool.waiting).toBe(0);
     await Promise.all(busy);
   });
 });

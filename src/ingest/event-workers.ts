@@ -7,9 +7,14 @@ import { AppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { WORKER_YOUNG_GENERATION_MB } from '../shared/node-flags.js';
 import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
-import type { EncodedEventRows, IdentityLink, PrivacyCountRow } from '../store/types.js';
+import type {
+  EncodedEventRows,
+  IdentityLink,
+  PrivacyCountRow,
+  ProfileUpdateRow,
+} from '../store/types.js';
 import type { GeoShared } from './enrich/index.js';
-import type { IncomingProfileUpdate, RecordError } from './records.js';
+import type { JsonObject, RecordError } from './records.js';
 import type { WireRequest } from './wire-input.js';
 
 /** Main → worker. */
@@ -56,8 +61,18 @@ export interface WorkerResult {
   ignored: number;
   missingToken: number;
   unknownToken: number;
-  /** Profile updates, left to the pipeline (the vault lives on the main thread). */
-  updates: IncomingProfileUpdate[];
+  /** Profile updates after the privacy stage. */
+  profileRows: ProfileUpdateRow[];
+  /** PII held back for the vault, to seal on the main thread before the commit. */
+  vaults: {
+    ref: number;
+    timeMs: number;
+    subjectId: string;
+    values: JsonObject;
+    mode: 'set' | 'set_once';
+  }[];
+  /** Group keys the worker learnt from group profiles (project reference, key). */
+  groupKeys: [number, string][];
   /** Tokens the worker resolved, with the project reference it used (null: unknown). */
   tokens: [string, number | null][];
   /** Project references used, with the number of group keys the worker knew for each. */
@@ -74,13 +89,25 @@ export interface PreparedEvents {
   ignored: number;
   missingToken: number;
   unknownToken: number;
-  updates: IncomingProfileUpdate[];
+  profileUpdates: ProfileUpdateRow[];
+  /** Vault values to seal, with their project, before the commit. */
+  vaults: {
+    project: ProjectContext;
+    subjectId: string;
+    values: JsonObject;
+    mode: 'set' | 'set_once';
+    timeMs: number;
+  }[];
 }
 
 interface Slot {
   worker: Worker;
   /** Per job: who gets the next message about it. */
   waiting: Map<number, { resolve: (message: FromWorker) => void; reject: (e: unknown) => void }>;
+  /** Jobs this worker holds, with their body sizes (reserved before their first message). */
+  sizes: Map<number, number>;
+  /** Sum of `sizes`. */
+  bytes: number;
   projects: Set<number>;
 }
 
@@ -92,6 +119,33 @@ interface Slot {
  * and more starved the calling thread instead.
  */
 export const MAX_JOBS_PER_WORKER = 16;
+
+/**
+ * Body bytes a worker may hold queued at once (one job of any size is always allowed): a worker
+ * runs its jobs one after the other, so large bodies wait here, where the wait is bounded, rather
+ * than inside the worker, where it cannot be.
+ */
+export const MAX_BYTES_PER_WORKER = 4 * 1024 * 1024;
+
+/** A request waiting for a worker. */
+interface Waiter {
+  id: number;
+  size: number;
+  resolve: (slot: Slot) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** How long a request may wait for a worker, and what to tell it then. */
+export interface WorkerPoolOptions {
+  maxWaitMs: number;
+  retryAfterSeconds: number;
+}
+
+export const DEFAULT_WORKER_POOL_OPTIONS: WorkerPoolOptions = {
+  maxWaitMs: 10_000,
+  retryAfterSeconds: 2,
+};
 
 /**
  * Worker threads to use by default: one per core but one (which serves HTTP and writes the log).
@@ -116,12 +170,15 @@ export class EventWorkerPool {
   private nextRef = 1;
   private nextJob = 1;
   private closed = false;
+  /** Requests waiting for a worker with room, in arrival order. */
+  private readonly queue: Waiter[] = [];
 
   constructor(
     size: number,
     private readonly geo: GeoShared,
     private readonly projects: ProjectDirectory,
     private readonly logger: Logger,
+    private readonly options: WorkerPoolOptions = DEFAULT_WORKER_POOL_OPTIONS,
   ) {
     this.slots = Array.from({ length: size }, () => null);
   }
@@ -131,24 +188,75 @@ export class EventWorkerPool {
   }
 
   /**
-   * Decodes and prepares a request on a worker; null when every worker is busy (or there are
-   * none), and the caller should do it itself. Throws the wire layer's AppError for bad input.
+   * Decodes and prepares a request on a worker, waiting (first come, first served) while every
+   * worker is full. Throws the wire layer's AppError for bad input, INGEST_OVERLOADED (503 +
+   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed.
    */
-  async prepare(
-    request: WireRequest,
-    fixed: ProjectContext | null,
-  ): Promise<PreparedEvents | null> {
-    if (this.closed) return null;
-    const slot = this.pick();
-    if (!slot) return null;
+  async prepare(request: WireRequest, fixed: ProjectContext | null): Promise<PreparedEvents> {
     const id = this.nextJob++;
+    const size = request.decode.body?.length ?? 0;
+    const slot = await this.acquire(id, size);
     try {
       return await this.converse(slot, id, request, fixed);
     } finally {
-      if (slot.waiting.has(id)) {
+      if (slot.sizes.has(id)) {
         this.finish(slot, id);
         slot.worker.postMessage({ type: 'release', id } satisfies ToWorker);
       }
+    }
+  }
+
+  /** A worker with room for a job of `size` bytes, reserved for job `id`. */
+  private acquire(id: number, size: number): Promise<Slot> {
+    if (this.closed || this.slots.length === 0) {
+      return Promise.reject(
+        new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly'),
+      );
+    }
+    const slot = this.queue.length === 0 ? this.pick(size) : null;
+    if (slot) {
+      this.reserve(slot, id, size);
+      return Promise.resolve(slot);
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      const entry: Waiter = {
+        id,
+        size,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const at = this.queue.indexOf(entry);
+          if (at !== -1) this.queue.splice(at, 1);
+          reject(
+            new AppError(
+              'INGEST_OVERLOADED',
+              'the server is busy preparing events; retry after the delay given',
+              { retryAfterSeconds: this.options.retryAfterSeconds },
+            ),
+          );
+        }, this.options.maxWaitMs),
+      };
+      this.queue.push(entry);
+    });
+  }
+
+  private reserve(slot: Slot, id: number, size: number): void {
+    slot.sizes.set(id, size);
+    slot.bytes += size;
+    // A worker keeps the process alive only while it has work (the CLI has no server).
+    if (slot.sizes.size === 1) slot.worker.ref();
+  }
+
+  /** Hands freed room to the requests waiting, in order. */
+  private drain(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      const head = this.queue[0] as Waiter;
+      const slot = this.pick(head.size);
+      if (!slot) return;
+      this.queue.shift();
+      clearTimeout(head.timer);
+      this.reserve(slot, head.id, head.size);
+      head.resolve(slot);
     }
   }
 
@@ -172,7 +280,6 @@ export class EventWorkerPool {
         body,
         fixed: fixedRef,
       },
-      true,
       body ? [body.buffer] : [],
     );
     for (;;) {
@@ -190,6 +297,8 @@ export class EventWorkerPool {
           reply = await this.send(slot, id, { type: 'resume', id });
           continue;
         case 'done': {
+          // Group keys learnt from group profiles hold for every later request too.
+          for (const [ref, key] of reply.groupKeys) this.contexts.get(ref)?.groupKeys.add(key);
           if (await this.stale(slot, reply)) {
             reply = await this.send(slot, id, { type: 'redo', id });
             continue;
@@ -212,7 +321,12 @@ export class EventWorkerPool {
             ignored: reply.ignored,
             missingToken: reply.missingToken,
             unknownToken: reply.unknownToken,
-            updates: reply.updates,
+            profileUpdates: reply.profileRows,
+            vaults: reply.vaults.map(({ ref, ...vault }) => {
+              const project = this.contexts.get(ref);
+              if (!project) throw new Error('event worker used an unknown project');
+              return { project, ...vault };
+            }),
           };
         }
       }
@@ -222,6 +336,10 @@ export class EventWorkerPool {
   /** Stops the workers (jobs still running fail). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.queue.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly'));
+    }
     await Promise.all(
       this.slots.map(async (slot, i) => {
         this.slots[i] = null;
@@ -282,12 +400,9 @@ export class EventWorkerPool {
     slot: Slot,
     id: number,
     message: ToWorker,
-    first = false,
     transfer: ArrayBuffer[] = [],
   ): Promise<FromWorker> {
     return new Promise((resolve, reject) => {
-      // A worker keeps the process alive only while it has work (the CLI has no server).
-      if (first && slot.waiting.size === 0) slot.worker.ref();
       slot.waiting.set(id, { resolve, reject });
       slot.worker.postMessage(message, transfer);
     });
@@ -295,15 +410,28 @@ export class EventWorkerPool {
 
   private finish(slot: Slot, id: number): void {
     slot.waiting.delete(id);
-    if (slot.waiting.size === 0) slot.worker.unref();
+    const size = slot.sizes.get(id);
+    if (size === undefined) return;
+    slot.sizes.delete(id);
+    slot.bytes -= size;
+    if (slot.sizes.size === 0) slot.worker.unref();
+    this.drain();
   }
 
-  private pick(): Slot | null {
+  /** Requests waiting for a worker (for health and tests). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** The least busy worker with room for `size` more body bytes (any idle one has room). */
+  private pick(size: number): Slot | null {
     let best: Slot | null = null;
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[i] ?? this.spawn(i);
-      if (slot.waiting.size >= MAX_JOBS_PER_WORKER) continue;
-      if (best === null || slot.waiting.size < best.waiting.size) best = slot;
+      const jobs = slot.sizes.size;
+      if (jobs >= MAX_JOBS_PER_WORKER) continue;
+      if (jobs > 0 && slot.bytes + size > MAX_BYTES_PER_WORKER) continue;
+      if (best === null || jobs < best.sizes.size) best = slot;
     }
     return best;
   }
@@ -323,7 +451,13 @@ export class EventWorkerPool {
         )
       : new Worker(new URL('./event-worker.js', import.meta.url), { resourceLimits });
     worker.unref();
-    const slot: Slot = { worker, waiting: new Map(), projects: new Set() };
+    const slot: Slot = {
+      worker,
+      waiting: new Map(),
+      sizes: new Map(),
+      bytes: 0,
+      projects: new Set(),
+    };
     worker.postMessage({ type: 'init', geo: this.geo } satisfies ToWorker);
     const fail = (error: unknown): void => {
       if (this.slots[index] === slot) this.slots[index] = null;
@@ -336,6 +470,10 @@ export class EventWorkerPool {
       );
       for (const w of slot.waiting.values()) w.reject(failure);
       slot.waiting.clear();
+      slot.sizes.clear();
+      slot.bytes = 0;
+      // The slot's jobs are gone: waiting requests may now try a new worker.
+      this.drain();
     };
     worker.on('message', (message: FromWorker) => {
       const w = slot.waiting.get(message.id);

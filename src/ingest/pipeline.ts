@@ -1,4 +1,5 @@
 // The ingest pipeline: normalised records → project → enrichment → privacy → rows → group commit.
+import { isAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { CommitBatch, CommitResult } from '../store/types.js';
 import type { ProjectContext, ProjectDirectory } from '../projects/index.js';
@@ -22,6 +23,12 @@ import { decodeAndMap, type WireRequest } from './wire-input.js';
  * would cost more than it saves (a mixpanel-browser event is about 1 KB as sent).
  */
 const WORKER_MIN_BODY_BYTES = 8 * 1024;
+
+/**
+ * What a small body may decode to on the calling thread (gzip, base64, LZ-string); one that
+ * inflates further is handed to a worker, so a small compressed bomb costs this thread at most this.
+ */
+const CALLING_THREAD_MAX_DECODED = 2 * WORKER_MIN_BODY_BYTES;
 
 /** What happened to a request's records. */
 export interface IngestOutcome {
@@ -70,8 +77,8 @@ export class IngestPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
   /**
-   * A request body from an ingest route: decoded, then ingested. Large bodies with events are
-   * decoded and prepared (enrichment, privacy stage, rows) on a worker thread when one is free;
+   * A request body from an ingest route: decoded, then ingested. Large bodies (events and profile
+   * updates alike) are decoded and prepared (enrichment, privacy stage, rows) on a worker thread;
    * the outcome and the errors are the same as on this thread. Throws the wire layer's 4xx
    * AppError for a body that cannot be decoded.
    */
@@ -80,30 +87,44 @@ export class IngestPipeline {
     options: { projectId?: string } = {},
   ): Promise<IngestOutcome> {
     const workers = this.deps.workers;
+    if (!workers || workers.size === 0) {
+      const mapped = decodeAndMap(request);
+      return this.ingest({ ...mapped, context: request.context, projectId: options.projectId });
+    }
     const body = request.decode.body;
-    if (
-      workers &&
-      workers.size > 0 &&
-      request.mapping.kind !== 'mixpanel-profiles' &&
-      body !== null &&
-      body.length >= WORKER_MIN_BODY_BYTES
-    ) {
-      const fixed = options.projectId ? await this.deps.projects.byId(options.projectId) : null;
-      const prepared = await workers.prepare(request, fixed);
-      if (prepared) {
-        return this.ingest({
-          events: [],
-          updates: prepared.updates,
-          errors: prepared.errors,
-          ignored: prepared.ignored,
+    const query = request.decode.query.data;
+    const size = (body?.length ?? 0) + (query?.length ?? 0);
+    if (size < WORKER_MIN_BODY_BYTES) {
+      const limits = request.limits;
+      const local = Math.min(limits.maxDecodedBytes, CALLING_THREAD_MAX_DECODED);
+      try {
+        const mapped = decodeAndMap({ ...request, limits: { ...limits, maxDecodedBytes: local } });
+        return await this.ingest({
+          ...mapped,
           context: request.context,
           projectId: options.projectId,
-          prepared,
         });
+      } catch (error) {
+        const inflates =
+          isAppError(error) &&
+          error.code === 'INGEST_DECOMPRESSED_TOO_LARGE' &&
+          local < limits.maxDecodedBytes;
+        if (!inflates) throw error;
       }
     }
-    const mapped = decodeAndMap(request);
-    return this.ingest({ ...mapped, context: request.context, projectId: options.projectId });
+    // Every body that can cost real CPU (large, or inflating) is decoded, scanned and encoded on
+    // a worker; it waits for one rather than run here (the admission bound caps the wait).
+    const fixed = options.projectId ? await this.deps.projects.byId(options.projectId) : null;
+    const prepared = await workers.prepare(request, fixed);
+    return this.ingest({
+      events: [],
+      updates: [],
+      errors: prepared.errors,
+      ignored: prepared.ignored,
+      context: request.context,
+      projectId: options.projectId,
+      prepared,
+    });
   }
 
   async ingest(input: IngestInput): Promise<IngestOutcome> {
@@ -200,6 +221,11 @@ export class IngestPipeline {
       accepted += prepared.accepted;
       missingToken += prepared.missingToken;
       unknownToken += prepared.unknownToken;
+      for (const row of prepared.profileUpdates) batch.profileUpdates.push(row);
+      // Vault values are sealed and stored before the request is acknowledged.
+      for (const v of prepared.vaults) {
+        await this.deps.vault.seal(v.project, v.subjectId, v.values, v.mode, v.timeMs);
+      }
     }
     for (const update of input.updates) {
       const project = await resolve(update.token, update.index, null);

@@ -83,6 +83,8 @@ export class GroupCommitWriter {
     private readonly store: CommitTarget,
     private readonly logger: Logger,
     private readonly options: WriterOptions = DEFAULT_WRITER_OPTIONS,
+    /** Why the store cannot take writes now (a full disk), or null; checked per submission. */
+    private readonly unavailable: () => string | null = () => null,
   ) {}
 
   /** Queues a batch; resolves once durable. Throws INGEST_OVERLOADED when the queue is full. */
@@ -97,6 +99,14 @@ export class GroupCommitWriter {
     }
     if (size === 0) {
       return Promise.resolve({ eventsInserted: 0, eventsDuplicate: 0, profilesWritten: 0 });
+    }
+    const why = this.unavailable();
+    if (why !== null) {
+      return Promise.reject(
+        new AppError('STORE_UNAVAILABLE', why, {
+          retryAfterSeconds: this.options.retryAfterSeconds,
+        }),
+      );
     }
     const waiting = this.queuedRecords + (this.store.backlog?.() ?? 0);
     if (waiting > 0 && waiting + size > this.options.maxQueuedRecords) {

@@ -18,6 +18,27 @@ export interface ServerConfig {
     maxDecodedBytes: number;
     maxDepth: number;
     maxRecordsPerRequest: number;
+    /** Longest string (key or value) in one record, characters. */
+    maxStringLength: number;
+    /** Most properties (keys and array elements, every level) in one record. */
+    maxPropertiesPerRecord: number;
+  };
+  /** Ingest admission: bytes of request bodies held at once (received, decoding, committing). */
+  admission: {
+    maxQueuedBytes: number;
+  };
+  /** Connection guards of the HTTP server. */
+  http: {
+    /** Whole request (headers and body) must arrive within this, ms. */
+    requestTimeoutMs: number;
+    /** Headers must arrive within this, ms. */
+    headersTimeoutMs: number;
+    /** An idle keep-alive connection is closed after this, ms. */
+    keepAliveTimeoutMs: number;
+    /** Open connections allowed per source address (trusted proxies are exempt). */
+    maxConnectionsPerSource: number;
+    /** Open connections allowed in total. */
+    maxConnections: number;
   };
   writer: {
     maxQueuedRecords: number;
@@ -32,6 +53,8 @@ export interface ServerConfig {
     duckdbCheckpointThreshold: string | undefined;
     /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
     ingestLoadDelayMs: number;
+    /** Below this many free bytes on the data directory's file system, ingest answers 503. */
+    minFreeDiskBytes: number;
     /** Worker threads that decode and prepare large request bodies; undefined = one per core but one. */
     ingestWorkers: number | undefined;
     /**
@@ -87,6 +110,14 @@ const schema = z.object({
   maxDecodedBytes: intFromEnv.default(20 * 1024 * 1024),
   maxDepth: intFromEnv.default(16),
   maxRecordsPerRequest: intFromEnv.default(2000),
+  maxStringLength: intFromEnv.default(64 * 1024),
+  maxPropertiesPerRecord: intFromEnv.default(2000),
+  maxQueuedBytes: intFromEnv.default(64 * 1024 * 1024),
+  requestTimeoutMs: intFromEnv.default(30_000),
+  headersTimeoutMs: intFromEnv.default(10_000),
+  keepAliveTimeoutMs: intFromEnv.default(5_000),
+  maxConnectionsPerSource: intFromEnv.default(256),
+  maxConnections: intFromEnv.default(4096),
   maxQueuedRecords: intFromEnv.default(500_000),
   maxRecordsPerCommit: intFromEnv.default(20_000),
   retryAfterSeconds: intFromEnv.default(2),
@@ -99,6 +130,11 @@ const schema = z.object({
   ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
   encryption: z.enum(['auto', 'on', 'off']).default('auto'),
   dangerouslyAllowWeakDbCrypto: z.enum(['0', '1']).default('0'),
+  minFreeDiskBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
@@ -135,6 +171,14 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     maxDecodedBytes: env.SILLAGE_MAX_DECODED_BYTES,
     maxDepth: env.SILLAGE_MAX_DEPTH,
     maxRecordsPerRequest: env.SILLAGE_MAX_RECORDS_PER_REQUEST,
+    maxStringLength: env.SILLAGE_MAX_STRING_LENGTH,
+    maxPropertiesPerRecord: env.SILLAGE_MAX_PROPERTIES_PER_RECORD,
+    maxQueuedBytes: env.SILLAGE_MAX_QUEUED_BYTES,
+    requestTimeoutMs: env.SILLAGE_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.SILLAGE_HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.SILLAGE_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnectionsPerSource: env.SILLAGE_MAX_CONNECTIONS_PER_SOURCE,
+    maxConnections: env.SILLAGE_MAX_CONNECTIONS,
     maxQueuedRecords: env.SILLAGE_MAX_QUEUED_RECORDS,
     maxRecordsPerCommit: env.SILLAGE_MAX_RECORDS_PER_COMMIT,
     retryAfterSeconds: env.SILLAGE_RETRY_AFTER_SECONDS,
@@ -144,6 +188,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     ingestWorkers: env.SILLAGE_INGEST_WORKERS,
     encryption: env.SILLAGE_ENCRYPTION,
     dangerouslyAllowWeakDbCrypto: env.SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO,
+    minFreeDiskBytes: env.SILLAGE_MIN_FREE_DISK_BYTES,
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
@@ -190,6 +235,17 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxDecodedBytes: c.maxDecodedBytes,
       maxDepth: c.maxDepth,
       maxRecordsPerRequest: c.maxRecordsPerRequest,
+      maxStringLength: c.maxStringLength,
+      maxPropertiesPerRecord: c.maxPropertiesPerRecord,
+    },
+    admission: { maxQueuedBytes: c.maxQueuedBytes },
+    http: {
+      requestTimeoutMs: c.requestTimeoutMs,
+      // Node requires headersTimeout <= requestTimeout.
+      headersTimeoutMs: Math.min(c.headersTimeoutMs, c.requestTimeoutMs),
+      keepAliveTimeoutMs: c.keepAliveTimeoutMs,
+      maxConnectionsPerSource: c.maxConnectionsPerSource,
+      maxConnections: c.maxConnections,
     },
     writer: {
       maxQueuedRecords: c.maxQueuedRecords,
@@ -203,6 +259,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       ingestWorkers: c.ingestWorkers,
       encryption: c.encryption,
       dangerouslyAllowWeakDbCrypto: c.dangerouslyAllowWeakDbCrypto === '1',
+      minFreeDiskBytes: c.minFreeDiskBytes,
     },
     query: {
       timeoutMs: c.queryTimeoutMs,

@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   INGEST_NESTING_TOO_DEEP: 400,
   INGEST_FORBIDDEN_KEY: 400,
   INGEST_TOO_MANY_RECORDS: 413,
+  /** A record holds a string longer, or more properties, than the per-record bounds allow. */
+  INGEST_RECORD_TOO_LARGE: 413,
   INGEST_PAYLOAD_SHAPE: 400,
   INGEST_TOKEN_MISSING: 401,
   INGEST_TOKEN_UNKNOWN: 401,

@@ -173,7 +173,9 @@ export function declaredRoutes(s: InProcess): ApiRoute<unknown>[] {
     version: 'test',
     tls: null,
     logger: createLogger({ level: 'error', sink: () => undefined }),
-    isReady: () => true,
+    health: () => null,
+    admission: runtime.admission,
+    connections: runtime.config.http,
   };
   return apiRoutes(deps);
 }

@@ -6,6 +6,11 @@ import { decodeBase64Strict } from './base64.js';
 import { decompressLz64, gunzipBounded, hasGzipMagic, inflateBounded } from './compression.js';
 import { decodeDataField, readFormFields, type PercentProblem } from './form.js';
 import { isBlank, looksLikeJson, parseJsonRecords } from './json.js';
+import {
+  DEFAULT_MAX_PROPERTIES_PER_RECORD,
+  DEFAULT_MAX_STRING_LENGTH,
+  findRecordLimitProblem,
+} from './record-limits.js';
 import { decodeUtf8Strict, firstInvalidUtf8Byte } from './utf8.js';
 import { readMultipartFields } from './multipart.js';
 
@@ -29,6 +34,10 @@ export interface DecodeLimits {
   maxDepth: number;
   /** Most records per request; a PostHog `{batch: [...]}` counts its events. */
   maxRecordsPerRequest: number;
+  /** Longest string (key or value) in a record, in characters (default 65,536). */
+  maxStringLength?: number;
+  /** Most properties (keys and array elements, every level) in a record (default 2,000). */
+  maxPropertiesPerRecord?: number;
 }
 
 /** A UTF-16 surrogate without its pair: LZ-string can emit one, and it cannot become UTF-8. */
@@ -268,6 +277,18 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
   const records = recordsFromPayload(payload, hint, limits);
   if (recordCount(records) > limits.maxRecordsPerRequest) {
     fail('INGEST_TOO_MANY_RECORDS', `request has more than ${limits.maxRecordsPerRequest} records`);
+  }
+  const maxString = limits.maxStringLength ?? DEFAULT_MAX_STRING_LENGTH;
+  const maxProperties = limits.maxPropertiesPerRecord ?? DEFAULT_MAX_PROPERTIES_PER_RECORD;
+  const problem = findRecordLimitProblem(records, maxString, maxProperties);
+  if (problem) {
+    const at = problem.path === '' ? 'the record' : problem.path;
+    fail(
+      'INGEST_RECORD_TOO_LARGE',
+      problem.kind === 'string-too-long'
+        ? `record ${problem.record}: ${at} is longer than ${maxString} characters`
+        : `record ${problem.record}: more than ${maxProperties} properties (at ${at})`,
+    );
   }
   return records;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
 import { restrictTree, usePrivateUmask } from '../../shared/file-modes.js';
-import { SILENT_LOGGER, type Logger } from '../../shared/log.js';
+import { safeStack, SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import { ATTACHED_NAME, openAtRest, type AtRestOptions } from './at-rest.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
@@ -22,14 +22,43 @@ export const DUCKDB_FILE = 'sillage.duckdb';
 
 /** A connection together with the mutex that keeps its statements from interleaving. */
 export interface SerialConnection {
+  /** The current connection (replaced when the database is reopened after a fatal error). */
   connection: DuckDBConnection;
   serial: Serial;
   run<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T>;
 }
 
-function serialConnection(connection: DuckDBConnection): SerialConnection {
+/**
+ * DuckDB invalidates a database after a fatal error (a write failing on a full disk): every later
+ * statement fails until the database is opened again.
+ */
+const INVALIDATED = /database has been invalidated|FATAL Error/i;
+
+function serialConnection(
+  connection: DuckDBConnection,
+  onFatal: (error: unknown) => void = () => undefined,
+): SerialConnection {
   const serial = new Serial();
-  return { connection, serial, run: (task) => serial.run(() => task(connection)) };
+  const holder: SerialConnection = {
+    connection,
+    serial,
+    run: (task) =>
+      serial.run(async () => {
+        try {
+          return await task(holder.connection);
+        } catch (error) {
+          if (error instanceof Error && INVALIDATED.test(error.message)) onFatal(error);
+          throw error;
+        }
+      }),
+  };
+  return holder;
+}
+
+/** Called around a reopen of the database (see `DuckDbDatabase.onReopen`). */
+export interface ReopenHooks {
+  before(): Promise<void>;
+  after(): Promise<void>;
 }
 
 /** Wraps a driver error once, at the adapter boundary, without its message (it may quote data). */
@@ -105,9 +134,17 @@ function preparePrivateDir(dataDir: string, logger: Logger): void {
 export class DuckDbDatabase {
   private closed = false;
   private loader: IngestLoader | null = null;
+  /** Set from a fatal error until the database is open again (see `recover`). */
+  private invalidated = false;
+  private recovering: Promise<void> | null = null;
+  private readonly reopenHooks: ReopenHooks[] = [];
+  /** Opens the file again the way `open` did (settings, encryption at rest). */
+  private reopenInstance: () => Promise<DuckDBInstance> = () =>
+    Promise.reject(new Error('the database cannot be reopened before it is opened'));
+  private logger: Logger = SILENT_LOGGER;
 
   private constructor(
-    readonly instance: DuckDBInstance,
+    private currentInstance: DuckDBInstance,
     readonly writer: SerialConnection,
     readonly meta: SerialConnection,
     private readonly readers: SerialConnection[],
@@ -115,6 +152,67 @@ export class DuckDbDatabase {
     /** The file is encrypted at rest (attached under ATTACHED_NAME). */
     readonly encrypted: boolean,
   ) {}
+
+  /** The engine instance (a new one after a recovery: connect through it at the time of use). */
+  get instance(): DuckDBInstance {
+    return this.currentInstance;
+  }
+
+  /** False while the database is invalidated by a fatal error and not yet reopened. */
+  get healthy(): boolean {
+    return !this.invalidated;
+  }
+
+  /**
+   * Lets a holder of its own connections close them before a reopen and open new ones after
+   * (the query executor).
+   */
+  onReopen(hooks: ReopenHooks): void {
+    this.reopenHooks.push(hooks);
+  }
+
+  /** Marks the database invalidated and reopens it in the background until that succeeds. */
+  private fatal(error: unknown): void {
+    if (this.closed || this.invalidated) return;
+    this.invalidated = true;
+    this.logger.error('the database was invalidated by a fatal error; reopening it', {
+      stack: safeStack(error),
+    });
+    this.recovering ??= this.recover().finally(() => (this.recovering = null));
+  }
+
+  /**
+   * Closes the invalidated instance and opens the file again, retrying with backoff (the disk may
+   * still be full); the connection holders (`writer`, `meta`, readers) get the new connections,
+   * so every store keeps working without a restart. Nothing acknowledged is lost: acknowledged
+   * events are in the ingest log, whose loader retries until a load commits.
+   */
+  private async recover(): Promise<void> {
+    let waitMs = 250;
+    while (!this.closed) {
+      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+      if (this.closed) return;
+      try {
+        for (const hooks of this.reopenHooks) await hooks.before();
+        const holders = [this.writer, this.meta, ...this.readers];
+        // Let statements already queued on each connection finish (they fail fast now).
+        await Promise.all(holders.map((h) => h.serial.run(() => Promise.resolve())));
+        for (const h of holders) h.connection.closeSync();
+        this.currentInstance.closeSync();
+        this.currentInstance = await this.reopenInstance();
+        for (const h of holders) h.connection = await this.connect();
+        for (const hooks of this.reopenHooks) await hooks.after();
+        this.invalidated = false;
+        this.logger.info('the database is open again');
+        return;
+      } catch (error) {
+        this.logger.warn('the database could not be reopened yet; retrying', {
+          stack: safeStack(error),
+        });
+        waitMs = Math.min(10_000, waitMs * 2);
+      }
+    }
+  }
 
   /**
    * A new connection to this database. Use it instead of `instance.connect()`: an encrypted
@@ -166,14 +264,20 @@ export class DuckDbDatabase {
           : 'could not open the database file';
       throw new AppError('STORE_UNAVAILABLE', message, { cause });
     }
+    let db: DuckDbDatabase | null = null;
+    const onFatal = (error: unknown): void => db?.fatal(error);
     const connect = (): Promise<DuckDBConnection> => DuckDbDatabase.connectTo(instance, encrypted);
-    const writer = serialConnection(await connect());
-    const meta = serialConnection(await connect());
+    const writer = serialConnection(await connect(), onFatal);
+    const meta = serialConnection(await connect(), onFatal);
     const readers: SerialConnection[] = [];
     for (let i = 0; i < (options.readers ?? 2); i++) {
-      readers.push(serialConnection(await connect()));
+      readers.push(serialConnection(await connect(), onFatal));
     }
-    const db = new DuckDbDatabase(instance, writer, meta, readers, filePath, encrypted);
+    db = new DuckDbDatabase(instance, writer, meta, readers, filePath, encrypted);
+    db.reopenInstance = async () =>
+      (await openAtRest(filePath, settings, options.atRest, options.logger ?? SILENT_LOGGER))
+        .instance;
+    db.logger = options.logger ?? SILENT_LOGGER;
     try {
       if (options.beforeMigrate)
         await options.beforeMigrate((name) => db.readSettingIfPresent(name));
@@ -263,7 +367,8 @@ export class DuckDbDatabase {
       this.meta.run(() => Promise.resolve(undefined)),
       ...this.readers.map((r) => r.run(() => Promise.resolve(undefined))),
     ]);
+    await this.recovering;
     for (const conn of [this.writer, this.meta, ...this.readers]) conn.connection.closeSync();
-    this.instance.closeSync();
+    this.currentInstance.closeSync();
   }
 }

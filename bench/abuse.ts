@@ -1,0 +1,265 @@
+// `npm run bench:abuse`: hostile traffic with only the public token, on loopback. Two phases in
+// one run against one server: benign batches alone, then the same benign batches next to a flood
+// of adversarial bodies (a 9.5 MB string, deep nesting, many keys, "1 1 1 …" card-like strings,
+// slow bodies, gzip bombs). Prints /healthz p50/p99/max latency and peak RSS for each phase side
+// by side, the answers each kind got, and checks after shutdown that every acknowledged event is
+// in the store. Every loop is bounded in count and time.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as Store from '../src/store/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const PHASE_MS = Number(process.env.BENCH_SECONDS ?? 15) * 1000;
+const BENIGN_SENDERS = 4;
+const MAX_REQUESTS_PER_SENDER = 5_000;
+
+interface Phase {
+  name: string;
+  health: number[];
+  peakRssMb: number;
+  answers: Map<string, number>;
+}
+
+function count(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
+}
+
+function rssMb(pid: number): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Adversarial bodies, built once.
+const card = (chars: number) => '1 '.repeat(Math.ceil(chars / 2)).slice(0, chars);
+function hostileBodies(
+  token: string,
+): { kind: string; body: Buffer; headers: Record<string, string> }[] {
+  const json = { 'content-type': 'application/json' };
+  const manyKeys = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`k${i}`, 1]));
+  return [
+    {
+      kind: 'large string (9.5 MB value)',
+      body: Buffer.from(
+        JSON.stringify([{ event: 'x', properties: { token, v: card(9_500_000) } }]),
+      ),
+      headers: json,
+    },
+    {
+      kind: 'deep nesting (100k levels)',
+      body: Buffer.from('['.repeat(100_000) + ']'.repeat(100_000)),
+      headers: json,
+    },
+    {
+      kind: 'many keys (200k in one event)',
+      body: Buffer.from(JSON.stringify([{ event: 'x', properties: { token, ...manyKeys } }])),
+      headers: json,
+    },
+    {
+      kind: 'card-like strings (40 × 60 KB "1 1 1")',
+      body: Buffer.from(
+        JSON.stringify(
+          Array.from({ length: 40 }, (_, i) => ({
+            event: 'x',
+            properties: { token, distinct_id: `h${i}`, v: card(60_000) },
+          })),
+        ),
+      ),
+      headers: json,
+    },
+    {
+      kind: 'gzip bomb (100 MB of spaces)',
+      body: gzipSync(Buffer.alloc(100 * 1024 * 1024, 0x20)),
+      headers: { ...json, 'content-encoding': 'gzip' },
+    },
+  ];
+}
+
+/** Slow bodies: connections that send headers and a byte now and then (bounded count). */
+function slowBodies(
+  port: number,
+  stop: () => boolean,
+  answers: Map<string, number>,
+): Promise<void> {
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(
+          'POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[',
+        );
+      });
+      let answered = false;
+      const drip = setInterval(() => (stop() ? s.destroy() : s.write(' ')), 1_000);
+      s.on('data', (d: Buffer) => {
+        if (!answered) count(answers, `slow body: ${d.toString('latin1').split(' ')[1] ?? '?'}`);
+        answered = true;
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        clearInterval(drip);
+        if (!answered) count(answers, 'slow body: closed');
+        resolve();
+      });
+    });
+  return (async () => {
+    for (let round = 0; round < 20 && !stop(); round++) {
+      await Promise.all(Array.from({ length: 200 }, one));
+    }
+  })();
+}
+
+async function main(): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-abuse-'));
+  const env = {
+    ...process.env,
+    HOME: base,
+    SILLAGE_DATA_DIR: path.join(base, 'data'),
+    SILLAGE_MASTER_KEY: randomBytes(32).toString('hex'),
+    SILLAGE_LOG_LEVEL: 'warn',
+  };
+  const project = JSON.parse(
+    execFileSync(process.execPath, [CLI, 'project', 'create', '--name', 'bench', '--json'], {
+      env,
+    }).toString(),
+  ) as { project_id: string; token: string };
+  const port = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+  const child = spawn(
+    process.execPath,
+    ['--max-semi-space-size=32', CLI, 'serve', '--port', String(port)],
+    { env, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if ((await fetch(`${url}/healthz`).catch(() => null))?.status === 200) break;
+    await sleep(100);
+  }
+  const acked = new Set<string>();
+  let seq = 0;
+  const benignSender = async (stop: () => boolean, answers: Map<string, number>) => {
+    for (let r = 0; r < MAX_REQUESTS_PER_SENDER && !stop(); r++) {
+      const ids = Array.from({ length: 50 }, () => `e${seq++}`);
+      const res = await fetch(`${url}/track`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(
+          ids.map((id) => ({
+            event: 'Page view',
+            properties: {
+              token: project.token,
+              distinct_id: `u${seq % 500}`,
+              $insert_id: id,
+              $current_url: 'https://shop.example.com/p/1?utm_source=news',
+              plan: 'pro',
+            },
+          })),
+        ),
+      }).catch(() => null);
+      const text = res ? await res.text() : '';
+      count(answers, `benign: ${res?.status ?? 'network error'}`);
+      if (res?.status === 200 && text === '1') for (const id of ids) acked.add(id);
+      else await sleep(100);
+    }
+  };
+  const hostile = hostileBodies(project.token);
+  const hostileSender = async (stop: () => boolean, answers: Map<string, number>, k: number) => {
+    for (let r = 0; r < 1_000 && !stop(); r++) {
+      const h = hostile[(k + r) % hostile.length]!;
+      const res = await fetch(`${url}/track`, {
+        method: 'POST',
+        headers: h.headers,
+        body: new Uint8Array(h.body),
+      }).catch(() => null);
+      if (res) await res.text();
+      count(answers, `${h.kind}: ${res?.status ?? 'network error'}`);
+    }
+  };
+
+  const run = async (name: string, flood: boolean): Promise<Phase> => {
+    const phase: Phase = { name, health: [], peakRssMb: 0, answers: new Map() };
+    const end = Date.now() + PHASE_MS;
+    const stop = () => Date.now() > end;
+    const sampler = setInterval(() => {
+      phase.peakRssMb = Math.max(phase.peakRssMb, rssMb(child.pid!));
+    }, 100);
+    const work: Promise<unknown>[] = Array.from({ length: BENIGN_SENDERS }, () =>
+      benignSender(stop, phase.answers),
+    );
+    if (flood) {
+      for (let k = 0; k < 12; k++) work.push(hostileSender(stop, phase.answers, k));
+      work.push(slowBodies(port, stop, phase.answers));
+    }
+    while (!stop()) {
+      const t0 = performance.now();
+      const res = await fetch(`${url}/healthz`).catch(() => null);
+      if (res) await res.text();
+      phase.health.push(res?.status === 200 ? performance.now() - t0 : Number.POSITIVE_INFINITY);
+      await sleep(20);
+    }
+    await Promise.all(work);
+    clearInterval(sampler);
+    return phase;
+  };
+
+  const benign = await run('benign only', false);
+  await sleep(2_000);
+  const flooded = await run('benign + flood', true);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+
+  const store = (await import(
+    pathToFileURL(path.join(ROOT, 'dist/store/index.js')).href
+  )) as typeof Store;
+  const db = await store.DuckDbDatabase.open(env.SILLAGE_DATA_DIR);
+  const events = await new store.DuckDbEventStore(db).listEvents(project.project_id);
+  await db.close();
+  const stored = new Set(events.map((e) => e.insertId));
+  const lost = [...acked].filter((id) => !stored.has(id)).length;
+
+  const fmt = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)}` : 'failed');
+  console.log(
+    `\nbench:abuse on ${os.availableParallelism()} cores, ${PHASE_MS / 1000} s per phase`,
+  );
+  console.log('phase            | /healthz n | p50 ms | p99 ms | max ms | peak RSS MB');
+  for (const p of [benign, flooded]) {
+    console.log(
+      `${p.name.padEnd(16)} | ${String(p.health.length).padStart(10)} | ${fmt(quantile(p.health, 0.5)).padStart(6)} | ` +
+        `${fmt(quantile(p.health, 0.99)).padStart(6)} | ${fmt(Math.max(...p.health)).padStart(6)} | ${p.peakRssMb.toFixed(0).padStart(11)}`,
+    );
+  }
+  console.log(
+    `ratio flood/benign: p99 ${(quantile(flooded.health, 0.99) / quantile(benign.health, 0.99)).toFixed(2)}×, ` +
+      `peak RSS ${(flooded.peakRssMb / benign.peakRssMb).toFixed(2)}×`,
+  );
+  console.log('targets: /healthz p99 < 100 ms and peak RSS < 512 MB while flooded, nothing lost');
+  console.log('\nanswers:');
+  for (const p of [benign, flooded]) {
+    for (const [k, v] of [...p.answers].sort()) console.log(`  [${p.name}] ${k}: ${v}`);
+  }
+  console.log(`\nacknowledged events: ${acked.size}, stored: ${stored.size}, lost: ${lost}`);
+  fs.rmSync(base, { recursive: true, force: true });
+  if (lost > 0) process.exitCode = 1;
+}
+
+await main();

@@ -1,0 +1,44 @@
+// Every request body is admitted under the ingest byte budget as its bytes arrive (the declared
+// Content-Length up front, chunked bodies chunk by chunk) and held until the answer is sent.
+import { Transform, type TransformCallback } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { ByteBudget } from '../ingest/admission.js';
+
+/**
+ * Registers the admission hook; refused requests answer 503 with Retry-After. A refused body is
+ * read to its end and dropped (it holds no memory; the request timeout bounds how long), so that
+ * a client still uploading sees the 503 instead of a broken pipe, and its SDK retries.
+ */
+export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
+  app.addHook('preParsing', function admitBody(request, reply, payload, done) {
+    const reservation = budget.open();
+    // 'close' fires once the answer is sent or the connection is gone, whichever comes first.
+    reply.raw.once('close', () => reservation.release());
+    const declared = Number(request.headers['content-length'] ?? 0);
+    let refused = Number.isFinite(declared) && declared > 0 && !reservation.grow(declared);
+    if (refused) reservation.release();
+    let received = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done: TransformCallback) {
+        received += chunk.length;
+        if (!refused) {
+          const more = received - reservation.bytes;
+          if (more <= 0 || reservation.grow(more)) {
+            done(null, chunk);
+            return;
+          }
+          refused = true;
+          reservation.release();
+        }
+        done();
+      },
+      flush(done: TransformCallback) {
+        done(refused ? budget.overloaded() : null);
+      },
+    });
+    // Fastify compares this with Content-Length (see its preParsing documentation).
+    Object.defineProperty(counted, 'receivedEncodedLength', { get: () => received });
+    payload.on('error', (error) => counted.destroy(error));
+    done(null, payload.pipe(counted));
+  });
+}
