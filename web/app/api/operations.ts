@@ -1,0 +1,37 @@
+// Every API operation the dashboard calls: method and path template (`{name}` = path parameter),
+// keyed by the route id of src/http/api/registry.ts. test/dashboard-contract.test.ts checks each
+// against the server's OpenAPI document, so a renamed or removed route fails a test, not a user.
+export const OPERATIONS = {
+  'auth.login': ['POST', '/api/v1/auth/login'],
+  'auth.login.verify': ['POST', '/api/v1/auth/login/verify'],
+  'auth.logout': ['POST', '/api/v1/auth/logout'],
+  'auth.session': ['GET', '/api/v1/auth/session'],
+  'auth.step-up.options': ['POST', '/api/v1/auth/step-up/options'],
+  'auth.step-up': ['POST', '/api/v1/auth/step-up'],
+  'auth.invitation.accept': ['POST', '/api/v1/auth/invitations/accept'],
+  'auth.setup.passkey-options': ['POST', '/api/v1/auth/setup/passkey/options'],
+  'auth.setup.totp': ['POST', '/api/v1/auth/setup/totp'],
+  'auth.setup.complete': ['POST', '/api/v1/auth/setup/complete'],
+  'me.sessions': ['GET', '/api/v1/me/sessions'],
+  'me.sessions.revoke': ['DELETE', '/api/v1/me/sessions/{sessionId}'],
+  'me.sessions.revoke-all': ['POST', '/api/v1/me/sessions/revoke-all'],
+  'orgs.members.list': ['GET', '/api/v1/orgs/{orgId}/members'],
+  'orgs.lockdown': ['POST', '/api/v1/orgs/{orgId}/lockdown'],
+  'orgs.projects.list': ['GET', '/api/v1/orgs/{orgId}/projects'],
+  'orgs.projects.create': ['POST', '/api/v1/orgs/{orgId}/projects'],
+  'projects.get': ['GET', '/api/v1/projects/{projectId}'],
+  'keys.list': ['GET', '/api/v1/projects/{projectId}/keys'],
+  'keys.create': ['POST', '/api/v1/projects/{projectId}/keys'],
+  'keys.rotate': ['POST', '/api/v1/projects/{projectId}/keys/{keyId}/rotate'],
+  'keys.revoke': ['DELETE', '/api/v1/projects/{projectId}/keys/{keyId}'],
+  'query.run': ['POST', '/api/v1/projects/{projectId}/query'],
+  'query.events': ['GET', '/api/v1/projects/{projectId}/events'],
+  'query.properties': ['GET', '/api/v1/projects/{projectId}/properties'],
+  'query.property-values': ['GET', '/api/v1/projects/{projectId}/properties/values'],
+  'views.list': ['GET', '/api/v1/projects/{projectId}/views'],
+  'views.create': ['POST', '/api/v1/projects/{projectId}/views'],
+  'views.run': ['POST', '/api/v1/projects/{projectId}/views/{viewId}/run'],
+  'views.delete': ['DELETE', '/api/v1/projects/{projectId}/views/{viewId}'],
+} as const;
+
+export type OperationId = keyof typeof OPERATIONS;
