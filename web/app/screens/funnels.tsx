@@ -5,7 +5,7 @@ import { call } from '../api/client';
 import type { Filter, FunnelQuery, FunnelResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
-import { Empty, Show, useLoad } from '../ui/async';
+import { Empty, Show, useDebounced, useLoad } from '../ui/async';
 import { rangeFromParams, type DateRange } from '../ui/dates';
 import {
   completeFilters,
@@ -77,7 +77,8 @@ export function Funnels(props: { ctx: ProjectContext }) {
     [state, names],
   );
   const query = buildFunnelQuery(effective);
-  const key = JSON.stringify(query);
+  // Typing settles before a query runs.
+  const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<FunnelResult>(
     query
       ? () =>

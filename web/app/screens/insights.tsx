@@ -5,7 +5,7 @@ import { call } from '../api/client';
 import type { Filter, Interval, Math, TrendsQuery, TrendsResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
-import { Empty, Show, useLoad } from '../ui/async';
+import { Empty, Show, useDebounced, useLoad } from '../ui/async';
 import { rangeFromParams, type DateRange } from '../ui/dates';
 import {
   completeFilters,
@@ -90,7 +90,8 @@ export function Insights(props: { ctx: ProjectContext }) {
     [state, firstEvent],
   );
   const query = buildTrendsQuery(effective);
-  const key = JSON.stringify(query);
+  // Typing settles before a query runs.
+  const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<TrendsResult>(
     query && events.state === 'ok' && events.value.length > 0
       ? () =>

@@ -5,7 +5,7 @@ import { call } from '../api/client';
 import type { Filter, RetentionQuery, RetentionResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
-import { Empty, Show, useLoad } from '../ui/async';
+import { Empty, Show, useDebounced, useLoad } from '../ui/async';
 import { rangeFromParams, type DateRange } from '../ui/dates';
 import {
   completeFilters,
@@ -72,7 +72,8 @@ export function Retention(props: { ctx: ProjectContext }) {
     [state, names],
   );
   const query = buildRetentionQuery(effective);
-  const key = JSON.stringify(query);
+  // Typing settles before a query runs.
+  const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<RetentionResult>(
     query
       ? () =>
@@ -138,7 +139,7 @@ export function Retention(props: { ctx: ProjectContext }) {
                       min={1}
                       max={60}
                       value={effective.periods}
-                      onChange={(e) => {
+                      onInput={(e) => {
                         const n = Number(e.currentTarget.value);
                         if (Number.isInteger(n) && n >= 1 && n <= 60) set({ periods: n });
                       }}

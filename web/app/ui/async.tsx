@@ -38,6 +38,16 @@ export function useLoad<T>(
   return [state, reload];
 }
 
+/** `value`, once it has stopped changing for `ms` (so that typing does not run a query per key). */
+export function useDebounced<T>(value: T, ms = 300): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
 /** What to do about an error, by its code. */
 export function adviceFor(error: ApiError): string {
   switch (error.code) {

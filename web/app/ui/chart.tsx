@@ -17,6 +17,10 @@ export const PALETTE = [
   '#862e9c',
 ];
 
+const INTEGER_INCRS = [1, 2, 5]
+  .flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8].map((p) => m * p))
+  .sort((a, b) => a - b);
+
 export interface ChartSeries {
   label: string;
   values: (number | null)[];
@@ -35,6 +39,7 @@ export function Chart(props: {
     if (!el) return;
     const { labels, series, kind } = props;
     const n = Math.max(series.length, 1);
+    const integers = series.every((s) => s.values.every((v) => v === null || Number.isInteger(v)));
     // Two series stand side by side; more are nested, widest first, so each stays visible.
     const bars = (i: number): uPlot.Series.PathBuilder | undefined =>
       n === 2
@@ -48,13 +53,22 @@ export function Chart(props: {
       scales: { x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] } },
       axes: [
         {
-          values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? (labels[t] ?? '') : '')),
-          space: 60,
+          // One tick per label while they fit, else every k-th label.
+          splits: (u) => {
+            const fit = Math.max(1, Math.floor(u.bbox.width / devicePixelRatio / 90));
+            const step = Math.ceil(labels.length / fit);
+            return labels.map((_, i) => i).filter((i) => i % step === 0);
+          },
+          values: (_u, ticks) => ticks.map((t) => labels[t] ?? ''),
         },
-        { size: 60 },
+        {
+          size: 60,
+          // Counts get whole-number ticks.
+          ...(integers ? { incrs: INTEGER_INCRS } : {}),
+        },
       ],
       series: [
-        { label: 'x', value: (_u, v) => (v === null ? '' : (labels[Math.round(v)] ?? '')) },
+        { label: 'Interval', value: (_u, v) => (v === null ? '' : (labels[Math.round(v)] ?? '')) },
         ...series.map((s, i) => ({
           label: s.label,
           stroke: PALETTE[i % PALETTE.length],

@@ -134,20 +134,25 @@ export function filterValueText(f: Filter): string {
   return f.value === undefined ? '' : String(f.value);
 }
 
-/** A filter with its value typed for its operator (numbers for comparisons, lists for in). */
+/** A filter with the value as typed (typed for its operator only when sent: see completeFilters). */
 export function withValueText(f: Filter, text: string): Filter {
   const kind = OPS.find((o) => o.op === f.op)?.value ?? 'text';
   if (kind === 'none') return { property: f.property, op: f.op };
-  if (kind === 'number') return { ...f, value: text.trim() === '' ? '' : Number(text) };
-  if (kind === 'list')
-    return {
-      ...f,
-      value: text
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    };
   return { ...f, value: text };
+}
+
+/** The value as the API wants it: a number for comparisons, a list for in / not in. */
+function typedValue(f: Filter): Filter['value'] {
+  const kind = OPS.find((o) => o.op === f.op)?.value ?? 'text';
+  const text = filterValueText(f);
+  if (kind === 'none') return undefined;
+  if (kind === 'number') return text.trim() === '' ? undefined : Number(text);
+  if (kind === 'list')
+    return text
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+  return text;
 }
 
 export function FiltersEditor(props: {
@@ -202,7 +207,7 @@ export function FiltersEditor(props: {
                   id={`${id}-v${i}`}
                   type={kind === 'number' ? 'number' : 'text'}
                   value={filterValueText(f)}
-                  onChange={(e) => set(i, withValueText(f, e.currentTarget.value))}
+                  onInput={(e) => set(i, withValueText(f, e.currentTarget.value))}
                 />
               </span>
             )}
@@ -232,12 +237,24 @@ export function FiltersEditor(props: {
   );
 }
 
-/** Filters with every value filled in (a half-typed filter is not sent). */
-export const completeFilters = (filters: Filter[]): Filter[] =>
-  filters.filter(
-    (f) =>
-      f.property !== '' &&
-      (f.op === 'is_set' ||
-        f.op === 'is_not_set' ||
-        (Array.isArray(f.value) ? f.value.length > 0 : f.value !== '' && f.value !== undefined)),
-  );
+/** Filters ready to send: values typed, and a half-typed filter left out. */
+export function completeFilters(filters: Filter[]): Filter[] {
+  const out: Filter[] = [];
+  for (const f of filters) {
+    if (f.property === '') continue;
+    if (f.op === 'is_set' || f.op === 'is_not_set') {
+      out.push({ property: f.property, op: f.op });
+      continue;
+    }
+    const value = typedValue(f);
+    if (
+      value === undefined ||
+      value === '' ||
+      (typeof value === 'number' && !Number.isFinite(value))
+    )
+      continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    out.push({ property: f.property, op: f.op, value });
+  }
+  return out;
+}
