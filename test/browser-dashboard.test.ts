@@ -26,7 +26,11 @@ import { pollUntil } from './helpers/wait.js';
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'velvet compass 4417 under rain';
 const DAY_MS = 86_400_000;
-const DOCS = path.join(ROOT, 'docs');
+// The README's screenshots are refreshed with SILLAGE_UPDATE_SCREENSHOTS=1; other runs write them
+// to the temporary folder, so a test run leaves the working tree as it was.
+const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
+  ? path.join(ROOT, 'docs')
+  : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
 const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 
 const day = (offset: number): string =>

@@ -100,31 +100,33 @@ function Members(props: { ctx: ProjectContext }) {
       <h2 id="members-title">Members of {props.ctx.org.name}</h2>
       <Show value={members} what="members" onRetry={reload}>
         {(list) => (
-          <table>
-            <caption class="sr-only">Members and their roles</caption>
-            <thead>
-              <tr>
-                <th scope="col">E-mail</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Joined</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((m) => (
-                <tr key={m.user_id}>
-                  <th scope="row">{m.email}</th>
-                  <td>{m.role}</td>
-                  <td>{m.status}</td>
-                  <td>{when(m.joined_at)}</td>
+          <div class="scroll" tabIndex={0} role="region" aria-label="Members">
+            <table class="text">
+              <caption class="sr-only">Members and their roles</caption>
+              <thead>
+                <tr>
+                  <th scope="col">E-mail</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Joined</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {list.map((m) => (
+                  <tr key={m.user_id}>
+                    <th scope="row">{m.email}</th>
+                    <td>{m.role}</td>
+                    <td>{m.status}</td>
+                    <td>{when(m.joined_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
       </Show>
       <p class="hint">
-        Invitations and role changes: `sillage admin` or the organisation API (screens to come).
+        Invitations and role changes are not on this screen yet: use the organisation API.
       </p>
     </section>
   );
@@ -189,72 +191,74 @@ function Keys(props: { ctx: ProjectContext }) {
           list.length === 0 ? (
             <p>No secret key yet.</p>
           ) : (
-            <table id="key-table">
-              <caption class="sr-only">Secret keys</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Prefix</th>
-                  <th scope="col">Scopes</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Uses</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((k) => (
-                  <tr key={k.id} data-key={k.id}>
-                    <th scope="row">{k.name}</th>
-                    <td>
-                      <code>{k.prefix}</code>
-                    </td>
-                    <td>{k.scopes.join(', ')}</td>
-                    <td>{k.status}</td>
-                    <td>
-                      {when(k.last_used_at)}
-                      {k.last_used_place ? ` (${k.last_used_place})` : ''}
-                    </td>
-                    <td>{k.use_count}</td>
-                    <td>
-                      {k.status === 'active' && (
-                        <>
-                          <button
-                            type="button"
-                            onClick={() =>
-                              void run(async () => {
-                                const made = await call<{ key: ApiKey; secret: string }>(
-                                  'keys.rotate',
-                                  { params: { projectId, keyId: k.id }, body: {} },
-                                );
-                                setSecret({ name: made.key.name, secret: made.secret });
-                                reload();
-                              })
-                            }
-                          >
-                            Rotate<span class="sr-only"> {k.name}</span>
-                          </button>{' '}
-                          <button
-                            type="button"
-                            class="danger"
-                            onClick={() =>
-                              void run(async () => {
-                                await call('keys.revoke', { params: { projectId, keyId: k.id } });
-                                reload();
-                              })
-                            }
-                          >
-                            Revoke<span class="sr-only"> {k.name}</span>
-                          </button>
-                        </>
-                      )}
-                    </td>
+            <div class="scroll" tabIndex={0} role="region" aria-label="Secret keys">
+              <table id="key-table" class="text">
+                <caption class="sr-only">Secret keys</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Prefix</th>
+                    <th scope="col">Scopes</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Last used</th>
+                    <th scope="col">Uses</th>
+                    <th scope="col">
+                      <span class="sr-only">Actions</span>
+                    </th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {list.map((k) => (
+                    <tr key={k.id} data-key={k.id}>
+                      <th scope="row">{k.name}</th>
+                      <td>
+                        <code>{k.prefix}</code>
+                      </td>
+                      <td>{k.scopes.join(', ')}</td>
+                      <td>{k.status}</td>
+                      <td>
+                        {when(k.last_used_at)}
+                        {k.last_used_place ? ` (${k.last_used_place})` : ''}
+                      </td>
+                      <td>{k.use_count}</td>
+                      <td>
+                        {k.status === 'active' && (
+                          <>
+                            <button
+                              type="button"
+                              onClick={() =>
+                                void run(async () => {
+                                  const made = await call<{ key: ApiKey; secret: string }>(
+                                    'keys.rotate',
+                                    { params: { projectId, keyId: k.id }, body: {} },
+                                  );
+                                  setSecret({ name: made.key.name, secret: made.secret });
+                                  reload();
+                                })
+                              }
+                            >
+                              Rotate<span class="sr-only"> {k.name}</span>
+                            </button>{' '}
+                            <button
+                              type="button"
+                              class="danger"
+                              onClick={() =>
+                                void run(async () => {
+                                  await call('keys.revoke', { params: { projectId, keyId: k.id } });
+                                  reload();
+                                })
+                              }
+                            >
+                              Revoke<span class="sr-only"> {k.name}</span>
+                            </button>
+                          </>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )
         }
       </Show>

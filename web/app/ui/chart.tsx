@@ -50,7 +50,11 @@ export function Chart(props: {
       height: props.height ?? 300,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] } },
+      scales: {
+        x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] },
+        // Counts and sums read from zero.
+        y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] },
+      },
       axes: [
         {
           // One tick per label while they fit, else every k-th label.

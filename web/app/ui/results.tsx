@@ -130,7 +130,7 @@ export function FunnelView(props: { result: FunnelResult; title: string }) {
           'Conversion from previous',
           'Conversion overall',
           'Dropped off',
-          'Median time from previous',
+          'Median time to convert',
         ]}
         rows={steps.map((s, i) => [
           labels[i] ?? s.event,
