@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../src/auth/totp.js';
 import { launchChromium } from './helpers/browser.js';
 import {
   createProject,
@@ -25,6 +26,7 @@ import { pollUntil } from './helpers/wait.js';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'velvet compass 4417 under rain';
+const VIEWER = 'viewer@example.com';
 const DAY_MS = 86_400_000;
 // The README's screenshots are refreshed with SILLAGE_UPDATE_SCREENSHOTS=1; other runs write them
 // to the temporary folder, so a test run leaves the working tree as it was.
@@ -373,6 +375,53 @@ describe('the dashboard in Chromium', () => {
     expect(totals[0]?.slice(1)).toEqual(['6', '5']);
     await checkAccessibility(page, 'boards');
     await shot(page, 'boards');
+  });
+
+  it('invites a viewer, who sets up with an authenticator app and sees the board only', async () => {
+    await page.goto(screen('security'));
+    await page.getByLabel('E-mail address', { exact: true }).fill(VIEWER);
+    await page.getByLabel('Role', { exact: true }).selectOption('viewer');
+    await page.click('button:has-text("Create invitation link")');
+    // The passkey sign-in counts as a step-up for 5 minutes; later, the app would prompt.
+    await page.waitForSelector('#invitation-link', { timeout: 15_000 });
+    const link = ((await page.textContent('#invitation-link')) ?? '').trim();
+    expect(link).toContain('/setup#token=');
+
+    const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const viewer = await viewerContext.newPage();
+    watch(viewer);
+    await viewer.goto(link);
+    await viewer.fill('#password', 'plum harbour 2290 before dawn');
+    await viewer.click('#password-form button');
+    await viewer.click('#totp-button');
+    await viewer.waitForSelector('#totp:not([hidden])');
+    const secret = await pollUntil('the TOTP secret shown', async () =>
+      ((await viewer.textContent('#totp-secret')) ?? '').trim(),
+    );
+    await viewer.fill('#totp-code', await totpCode(secret, Date.now()));
+    await viewer.click('#totp-form button');
+    await viewer.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
+    await viewer.click('text=Open the dashboard');
+    // A viewer's navigation has the board and the security page; reports open the board.
+    await viewer.waitForSelector('.card h2:has-text("Views and sign-ups")');
+    const nav = await viewer.$$eval('nav[aria-label="Main"] a', (as) =>
+      as.map((a) => a.textContent),
+    );
+    expect(nav).toEqual(['Boards', 'Security']);
+    await viewer.waitForSelector('.card .table-wrap tbody tr');
+    expect((await tableRows(viewer, '.card .table-wrap'))[0]?.slice(1)).toEqual(['6', '5']);
+    expect(await viewer.isVisible('text=Save to board')).toBe(false);
+    expect(await viewer.isVisible('button:has-text("Remove")')).toBe(false);
+    await checkAccessibility(viewer, 'boards (viewer)');
+    // The API, not only the menu, keeps the viewer to saved views.
+    const adHoc = await api(viewer, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      series: [{ event: 'Page View' }],
+    });
+    expect(adHoc.status).toBe(403);
+    await viewerContext.close();
   });
 
   it('sends a test event from Setup and turns green once it is queryable', async () => {

@@ -16,6 +16,7 @@ export const OPERATIONS = {
   'me.sessions.revoke': ['DELETE', '/api/v1/me/sessions/{sessionId}'],
   'me.sessions.revoke-all': ['POST', '/api/v1/me/sessions/revoke-all'],
   'orgs.members.list': ['GET', '/api/v1/orgs/{orgId}/members'],
+  'orgs.invitations.create': ['POST', '/api/v1/orgs/{orgId}/invitations'],
   'orgs.lockdown': ['POST', '/api/v1/orgs/{orgId}/lockdown'],
   'orgs.projects.list': ['GET', '/api/v1/orgs/{orgId}/projects'],
   'orgs.projects.create': ['POST', '/api/v1/orgs/{orgId}/projects'],

@@ -3,7 +3,7 @@
 // the emergency lock-down (owners).
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { ApiKey, KeyScope, Member, OwnSession } from '../api/types';
+import type { ApiKey, KeyScope, Member, OwnSession, Role } from '../api/types';
 import { canAdminister, type ProjectContext } from '../context';
 import { Empty, ErrorBox, Show, useLoad } from '../ui/async';
 
@@ -125,10 +125,81 @@ function Members(props: { ctx: ProjectContext }) {
           </div>
         )}
       </Show>
+      {canAdminister(props.ctx) && <Invite ctx={props.ctx} />}
       <p class="hint">
-        Invitations and role changes are not on this screen yet: use the organisation API.
+        Role changes and removals are not on this screen yet: use the organisation API.
       </p>
     </section>
+  );
+}
+
+const ROLES: { role: Role; label: string }[] = [
+  { role: 'viewer', label: 'viewer (boards only)' },
+  { role: 'analyst', label: 'analyst (reports)' },
+  { role: 'admin', label: 'admin (members and keys)' },
+  { role: 'owner', label: 'owner' },
+];
+
+/** Invites someone by a single-use link (step-up), shown once to pass on. */
+function Invite(props: { ctx: ProjectContext }) {
+  const id = useId();
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<Role>('viewer');
+  const [link, setLink] = useState<{ email: string; link: string } | null>(null);
+  const [error, run] = useAction();
+  const invite = (event: Event): void => {
+    event.preventDefault();
+    void run(async () => {
+      const made = await call<{ email: string; link: string }>('orgs.invitations.create', {
+        params: { orgId: props.ctx.org.id },
+        body: { email, role },
+      });
+      setLink({ email: made.email, link: made.link });
+      setEmail('');
+    });
+  };
+  return (
+    <>
+      <h3>Invite someone</h3>
+      {error && <ErrorBox error={error} />}
+      {link && (
+        <div class="notice ok" role="status">
+          <p>
+            Send this single-use link to <strong>{link.email}</strong> (shown only now):
+          </p>
+          <code class="token" id="invitation-link">
+            {link.link}
+          </code>
+        </div>
+      )}
+      <form onSubmit={invite} class="row">
+        <span class="field">
+          <label for={`${id}-email`}>E-mail address</label>
+          <input
+            id={`${id}-email`}
+            type="email"
+            required
+            value={email}
+            onInput={(e) => setEmail(e.currentTarget.value)}
+          />
+        </span>
+        <span class="field">
+          <label for={`${id}-role`}>Role</label>
+          <select
+            id={`${id}-role`}
+            value={role}
+            onChange={(e) => setRole(e.currentTarget.value as Role)}
+          >
+            {ROLES.map((r) => (
+              <option key={r.role} value={r.role}>
+                {r.label}
+              </option>
+            ))}
+          </select>
+        </span>
+        <button type="submit">Create invitation link</button>
+      </form>
+    </>
   );
 }
 
