@@ -164,6 +164,8 @@ describe('the dashboard in Chromium', () => {
         distinct_id: user,
         $insert_id: `seed-${i}`,
         ...(price === undefined ? {} : { price }),
+        // One visitor typed an e-mail address into a form field: the privacy stage redacts it.
+        ...(user === 'u4' ? { note: 'write to jane.doe@example.com' } : {}),
       },
     }));
     const res = await fetch(`${server.url}/import`, {
@@ -433,6 +435,25 @@ describe('the dashboard in Chromium', () => {
     expect(await page.textContent('.check')).toContain('Received');
     await checkAccessibility(page, 'setup');
     await shot(page, 'setup');
+  });
+
+  it('shows what the privacy stage caught, as the API reports it', async () => {
+    await page.goto(screen('privacy'));
+    await page.waitForSelector('.table-wrap tbody tr');
+    const shown = await tableRows(page, '.table-wrap');
+    const report = await api(page, 'GET', `/api/v1/projects/${project.project_id}/privacy/report`);
+    expect(shown).toEqual(
+      report.body.totals.map((t: { property: string; kind: string; count: number }) => [
+        t.property,
+        t.kind,
+        String(t.count),
+      ]),
+    );
+    expect(shown).toContainEqual(['note', 'email', '1']);
+    expect(await page.textContent('.card')).not.toContain('jane.doe');
+    expect(await page.textContent('main')).toContain('safe defaults');
+    await checkAccessibility(page, 'privacy');
+    await shot(page, 'privacy');
   });
 
   it('creates a key through the step-up prompt in a browser signed in with a recovery code', async () => {

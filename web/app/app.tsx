@@ -10,6 +10,7 @@ import { Boards } from './screens/boards';
 import { Funnels } from './screens/funnels';
 import { Insights } from './screens/insights';
 import { NoProject } from './screens/no-project';
+import { Privacy } from './screens/privacy';
 import { Retention } from './screens/retention';
 import { Security } from './screens/security';
 import { SetupScreen } from './screens/setup';
@@ -23,6 +24,7 @@ const NAV: { screen: Screen; label: string; viewer: boolean }[] = [
   { screen: 'retention', label: 'Retention', viewer: false },
   { screen: 'boards', label: 'Boards', viewer: true },
   { screen: 'setup', label: 'Setup', viewer: false },
+  { screen: 'privacy', label: 'Privacy', viewer: false },
   { screen: 'security', label: 'Security', viewer: true },
 ];
 
@@ -215,6 +217,8 @@ function ScreenFor(props: { screen: Screen; ctx: ProjectContext }) {
       return <Boards ctx={ctx} key={ctx.project.id} />;
     case 'setup':
       return <SetupScreen ctx={ctx} key={ctx.project.id} />;
+    case 'privacy':
+      return <Privacy ctx={ctx} key={ctx.project.id} />;
     case 'security':
       return <Security ctx={ctx} key={ctx.project.id} />;
   }

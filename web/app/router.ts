@@ -3,7 +3,15 @@
 // a report can be bookmarked and shared.
 import { useEffect, useState } from 'preact/hooks';
 
-export const SCREENS = ['insights', 'funnels', 'retention', 'boards', 'setup', 'security'] as const;
+export const SCREENS = [
+  'insights',
+  'funnels',
+  'retention',
+  'boards',
+  'setup',
+  'privacy',
+  'security',
+] as const;
 export type Screen = (typeof SCREENS)[number];
 
 export interface Route {

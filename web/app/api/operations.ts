@@ -29,6 +29,7 @@ export const OPERATIONS = {
   'query.events': ['GET', '/api/v1/projects/{projectId}/events'],
   'query.properties': ['GET', '/api/v1/projects/{projectId}/properties'],
   'query.property-values': ['GET', '/api/v1/projects/{projectId}/properties/values'],
+  'privacy.report': ['GET', '/api/v1/projects/{projectId}/privacy/report'],
   'views.list': ['GET', '/api/v1/projects/{projectId}/views'],
   'views.create': ['POST', '/api/v1/projects/{projectId}/views'],
   'views.run': ['POST', '/api/v1/projects/{projectId}/views/{viewId}/run'],

@@ -201,3 +201,21 @@ export interface EventProperties {
 export interface PropertyValues {
   values: { value: string; count: number }[];
 }
+
+export interface PrivacyPolicy {
+  geo: 'none' | 'country' | 'region' | 'city';
+  properties: Record<string, 'keep' | 'pseudonymise' | 'redact' | 'drop'>;
+  identifierProperties: string[];
+  groupKeys: string[];
+  vault: boolean;
+  retentionDays: number | null;
+  keepClickIds: boolean;
+}
+
+export interface PrivacyReport {
+  from: string;
+  to: string;
+  policy: PrivacyPolicy;
+  loosenings: string[];
+  totals: { property: string; kind: string; count: number }[];
+}
