@@ -296,6 +296,42 @@ describe('the dashboard in Chromium', () => {
     await page.waitForSelector('text=Saved.');
   });
 
+  it('breaks a trend down by a property, one column per value as the API answers', async () => {
+    // A fresh report (the previous one lives in the address until it is left).
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Purchase');
+    await page.getByLabel('Breakdown by', { exact: true }).selectOption('price');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    const expected = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: 'Purchase', math: 'total' }],
+      breakdown: 'price',
+    });
+    const series = expected.body.series as { breakdown_value: string; values: number[] }[];
+    expect(series.map((x) => x.breakdown_value).sort()).toEqual(['12', '30']);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.result .table-wrap thead th').length === n,
+      1 + series.length,
+    );
+    const header = await page.$$eval('.result .table-wrap thead th', (ths) =>
+      ths.map((t) => t.textContent),
+    );
+    expect(header.slice(1)).toEqual(
+      series.map((x) => `Purchase · Total events · ${x.breakdown_value}`),
+    );
+    const shown = await tableRows(page);
+    expect(shown.slice(0, 7).map((r) => r.slice(1))).toEqual(
+      expected.body.series[0].labels.map((_: string, i: number) =>
+        series.map((x) => String(x.values[i])),
+      ),
+    );
+  });
+
   it('builds a funnel whose conversion bars and table match the API', async () => {
     await page.goto(screen('funnels'));
     await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
