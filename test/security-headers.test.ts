@@ -46,6 +46,29 @@ describe('security headers', () => {
     }
   });
 
+  it('serves the dashboard at / under the same CSP, with nothing inline', async () => {
+    const res = await fetch(`${plain.server.url}/`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|\*|https?:/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const html = await res.text();
+    // Every script and stylesheet is a file of this origin; no inline code or style.
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc="\/static\/)[^>]*>/);
+    expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);
+    const assets = [...html.matchAll(/(?:src|href)="(\/static\/[^"]+)"/g)].map((m) => m[1]);
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const asset of assets) {
+      const a = await fetch(`${plain.server.url}${asset}`);
+      expect(a.status).toBe(200);
+      expect(a.headers.get('content-security-policy')).toBe(csp);
+      expect(a.headers.get('cache-control')).toContain('immutable');
+      expect(await a.text()).not.toMatch(/https?:\/\/(?!localhost)[a-z0-9.-]+\.(?:com|net|io)\//);
+    }
+  });
+
   it('sends HSTS when the public URL is https', async () => {
     const res = await fetch(`${proxied.server.url}/api/v1/openapi.json`);
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d{8,}/);

@@ -1,0 +1,575 @@
+// The dashboard in a real browser (Debian's Chromium, virtual WebAuthn authenticator): enrol from
+// the setup link, sign in with the passkey, build a trend, a funnel and a retention grid and check
+// every number shown against the API, save a report to the board, send a test event from Setup,
+// create a secret key through the step-up prompt in a second browser signed in with a recovery
+// code, revoke that browser's session from the first and see it signed out, then lock down.
+// Every screen passes axe-core with no serious or critical violation, runs without a CSP
+// violation, and is photographed into docs/ for the README.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../src/auth/totp.js';
+import { launchChromium } from './helpers/browser.js';
+import {
+  createProject,
+  freePort,
+  makeTestEnv,
+  ROOT,
+  runCli,
+  startServerProcess,
+  type CreatedProject,
+  type ServerProcess,
+} from './helpers/server.js';
+import { pollUntil } from './helpers/wait.js';
+
+const EMAIL = 'owner@example.com';
+const PASSWORD = 'velvet compass 4417 under rain';
+const VIEWER = 'viewer@example.com';
+const DAY_MS = 86_400_000;
+// The README's screenshots are refreshed with SILLAGE_UPDATE_SCREENSHOTS=1; other runs write them
+// to the temporary folder, so a test run leaves the working tree as it was.
+const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
+  ? path.join(ROOT, 'docs')
+  : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
+const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+
+const day = (offset: number): string =>
+  new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
+
+/**
+ * Six users over the last seven days (UTC, the project's zone): who viewed, signed up and bought
+ * when. Offsets are days before today; events of one day keep this order.
+ */
+const JOURNEYS: [user: string, event: string, daysAgo: number, price?: number][] = [
+  ['u1', 'Page View', 6],
+  ['u1', 'Signed Up', 6],
+  ['u1', 'Purchase', 5, 30],
+  ['u1', 'Page View', 4],
+  ['u2', 'Page View', 6],
+  ['u2', 'Signed Up', 5],
+  ['u2', 'Page View', 3],
+  ['u3', 'Page View', 5],
+  ['u3', 'Signed Up', 5],
+  ['u3', 'Purchase', 5, 12],
+  ['u4', 'Page View', 4],
+  ['u5', 'Page View', 2],
+  ['u5', 'Signed Up', 2],
+  ['u5', 'Page View', 1],
+  ['u6', 'Page View', 0],
+  ['u6', 'Signed Up', 0],
+];
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+describe('the dashboard in Chromium', () => {
+  let server: ServerProcess;
+  let project: CreatedProject;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let other: BrowserContext | undefined;
+  let otherPage: Page | undefined;
+  let cdp: CDPSession;
+  let origin = '';
+  let authenticatorId = '';
+  let setupLink = '';
+  let recoveryCodes: string[] = [];
+  const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
+
+  /** Fetches the API as the page's signed-in person (cookie + CSRF token). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked field by field
+  const api = async (p: Page, method: string, url: string, body?: unknown): Promise<any> =>
+    p.evaluate(
+      async ({ method, url, body }) => {
+        const s = await (await fetch('/api/v1/auth/session')).json();
+        const res = await fetch(url, {
+          method,
+          headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrf_token },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: res.status, body: res.status === 204 ? null : await res.json() };
+      },
+      { method, url, body },
+    );
+
+  const watch = (p: Page): void => {
+    p.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+  };
+
+  /** axe-core on the page as it is: no serious or critical violation. */
+  const checkAccessibility = async (p: Page, screen: string): Promise<void> => {
+    await p.evaluate(AXE);
+    const violations = await p.evaluate(async () => {
+      const axe = (
+        window as unknown as {
+          axe: { run: (...a: unknown[]) => Promise<{ violations: AxeViolation[] }> };
+        }
+      ).axe;
+      const result = await axe.run(document, { resultTypes: ['violations'] });
+      return result.violations;
+    });
+    const serious = violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map(
+        (v) =>
+          `${screen}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+      );
+    expect(serious).toEqual([]);
+  };
+
+  const shot = async (p: Page, name: string): Promise<void> => {
+    fs.mkdirSync(DOCS, { recursive: true });
+    await p.screenshot({ path: path.join(DOCS, `dashboard-${name}.png`), fullPage: true });
+  };
+
+  /** Rows of the result table: the row header, then each cell's exact value. */
+  const tableRows = (p: Page, scope = '.result .table-wrap'): Promise<string[][]> =>
+    p.$$eval(`${scope} table tbody tr`, (rows) =>
+      rows.map((r) =>
+        [...r.children].map((c) => c.getAttribute('data-value') ?? c.textContent?.trim() ?? ''),
+      ),
+    );
+
+  const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    origin = `http://localhost:${port}`;
+    const t = makeTestEnv({ SILLAGE_PUBLIC_URL: origin });
+    server = await startServerProcess(t, { port });
+    const created = JSON.parse(
+      await runCli(t, ['admin', 'create', '--email', EMAIL, '--org', 'Acme', '--json']),
+    ) as { setup_link: string };
+    setupLink = created.setup_link;
+    project = await createProject(t, 'Shop');
+
+    // The journeys, through the Mixpanel import route with the project secret.
+    const now = Date.now();
+    const events = JOURNEYS.map(([user, event, daysAgo, price], i) => ({
+      event,
+      properties: {
+        token: project.token,
+        time: now - daysAgo * DAY_MS - (JOURNEYS.length - i) * 1000,
+        distinct_id: user,
+        $insert_id: `seed-${i}`,
+        ...(price === undefined ? {} : { price }),
+        // One visitor typed an e-mail address into a form field: the privacy stage redacts it.
+        ...(user === 'u4' ? { note: 'write to jane.doe@example.com' } : {}),
+      },
+    }));
+    const res = await fetch(`${server.url}/import`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`${project.secret}:`).toString('base64')}`,
+      },
+      body: JSON.stringify(events),
+    });
+    expect(res.status).toBe(200);
+
+    browser = await launchChromium(['localhost']);
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    page = await context.newPage();
+    watch(page);
+    cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    }));
+  }, 90_000);
+
+  // On a failure, what each browser showed (in the system's temporary folder).
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    const name = ctx.task.name.replace(/\W+/g, '-').slice(0, 60);
+    for (const [who, p] of [
+      ['first', page],
+      ['second', otherPage],
+    ] as const) {
+      await p?.screenshot({ path: path.join(os.tmpdir(), `dashboard-${name}-${who}.png`) });
+    }
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop('SIGKILL');
+  });
+
+  it('enrols from the setup link and opens the dashboard', async () => {
+    await page.goto(setupLink);
+    await page.fill('#password', PASSWORD);
+    await page.click('#password-form button');
+    await page.waitForSelector('#factor:not([hidden])');
+    await page.click('#passkey-button');
+    await page.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
+    recoveryCodes = ((await page.textContent('#codes')) ?? '').trim().split('\n');
+    expect(recoveryCodes).toHaveLength(10);
+    await page.click('text=Open the dashboard');
+    // The app opens the organisation's first project.
+    await page.waitForSelector('nav[aria-label="Main"] a[aria-current="page"]');
+    expect(page.url()).toContain(`#/p/${project.project_id}/insights`);
+    expect(await page.textContent('.who')).toContain(EMAIL);
+  });
+
+  it('signs out, and signs in again with the passkey', async () => {
+    await page.click('text=Sign out');
+    await page.waitForSelector('#signin-email');
+    await checkAccessibility(page, 'sign-in');
+    await shot(page, 'sign-in');
+    await page.fill('#signin-email', EMAIL);
+    await page.fill('#signin-password', 'not the password at all');
+    await page.click('button:has-text("Continue")');
+    await page.waitForSelector('[role="alert"]');
+    await page.fill('#signin-password', PASSWORD);
+    await page.click('button:has-text("Continue")');
+    await page.click('button:has-text("Use your passkey")');
+    await page.waitForSelector('.who', { timeout: 15_000 });
+    expect(await page.textContent('.who')).toContain(EMAIL);
+  });
+
+  it('builds a trend whose every number is the API answer', async () => {
+    // Wait until the import is queryable.
+    await pollUntil('seeded events queryable', async () => {
+      const r = await api(page, 'GET', `/api/v1/projects/${project.project_id}/events`);
+      return r.body.events?.length === 3;
+    });
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Measure', { exact: true }).selectOption('unique_users');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    await page.waitForFunction(
+      () => document.querySelectorAll('.result .table-wrap tbody tr').length === 8,
+    );
+    const shown = await tableRows(page);
+    const expected = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: 'Page View', math: 'unique_users' }],
+    });
+    expect(expected.status).toBe(200);
+    const series = expected.body.series[0];
+    expect(shown).toEqual([
+      ...series.labels.map((label: string, i: number) => [label, String(series.values[i])]),
+      ['Total', String(series.total)],
+    ]);
+    // Six distinct users viewed a page over the week.
+    expect(series.total).toBe(6);
+    await checkAccessibility(page, 'insights (table)');
+    await page.getByLabel('Show as', { exact: true }).selectOption('line');
+    await page.waitForSelector('.result .chart canvas');
+    await checkAccessibility(page, 'insights (chart)');
+    await shot(page, 'insights');
+
+    // A breakdown-free bar chart of two series, saved to the board.
+    await page.click('button:has-text("Add series")');
+    await page.getByLabel('Event B', { exact: true }).selectOption('Signed Up');
+    await page.getByLabel('Show as', { exact: true }).selectOption('bar');
+    await page.waitForFunction(
+      () => document.querySelectorAll('.result .u-legend .u-series').length === 3,
+    );
+    await page
+      .getByLabel('Save this report to the board as', { exact: true })
+      .fill('Views and sign-ups');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+  });
+
+  it('breaks a trend down by a property, one column per value as the API answers', async () => {
+    // A fresh report (the previous one lives in the address until it is left).
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Purchase');
+    await page.getByLabel('Breakdown by', { exact: true }).selectOption('price');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    const expected = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: 'Purchase', math: 'total' }],
+      breakdown: 'price',
+    });
+    const series = expected.body.series as { breakdown_value: string; values: number[] }[];
+    expect(series.map((x) => x.breakdown_value).sort()).toEqual(['12', '30']);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.result .table-wrap thead th').length === n,
+      1 + series.length,
+    );
+    const header = await page.$$eval('.result .table-wrap thead th', (ths) =>
+      ths.map((t) => t.textContent),
+    );
+    expect(header.slice(1)).toEqual(
+      series.map((x) => `Purchase · Total events · ${x.breakdown_value}`),
+    );
+    const shown = await tableRows(page);
+    expect(shown.slice(0, 7).map((r) => r.slice(1))).toEqual(
+      expected.body.series[0].labels.map((_: string, i: number) =>
+        series.map((x) => String(x.values[i])),
+      ),
+    );
+  });
+
+  it('builds a funnel whose conversion bars and table match the API', async () => {
+    await page.goto(screen('funnels'));
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Step 1', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Step 2', { exact: true }).selectOption('Signed Up');
+    await page.click('button:has-text("Add step")');
+    await page.getByLabel('Step 3', { exact: true }).selectOption('Purchase');
+    await page.waitForFunction(
+      () => document.querySelectorAll('.result .table-wrap tbody tr').length === 3,
+    );
+    const shown = await tableRows(page);
+    const expected = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'funnel',
+      from: day(-6),
+      to: day(0),
+      steps: [{ event: 'Page View' }, { event: 'Signed Up' }, { event: 'Purchase' }],
+      window_seconds: 7 * 86_400,
+    });
+    const counts = expected.body.steps.map((s: { count: number }) => s.count);
+    expect(shown.map((r) => r[1])).toEqual(counts.map(String));
+    // Dropped off = previous step's users minus this step's.
+    expect(shown.map((r) => r[4])).toEqual(
+      counts.map((c: number, i: number) => String(i === 0 ? 0 : counts[i - 1] - c)),
+    );
+    expect(counts).toEqual([6, 5, 2]);
+    expect(await page.textContent('.headline')).toContain('33.3%');
+    await page.waitForSelector('.result .chart canvas');
+    await checkAccessibility(page, 'funnels');
+    await shot(page, 'funnels');
+  });
+
+  it('builds a retention grid whose cells match the API', async () => {
+    await page.goto(screen('retention'));
+    await page.getByLabel('Users who did', { exact: true }).selectOption('Signed Up');
+    await page.getByLabel('and came back to do', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Periods shown', { exact: true }).fill('5');
+    await page.getByLabel('Periods shown', { exact: true }).press('Tab');
+    const expected = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'retention',
+      from: day(-6),
+      to: day(0),
+      start_event: 'Signed Up',
+      return_event: 'Page View',
+      period: 'day',
+      periods: 5,
+    });
+    const cohorts = expected.body.cohorts as { start: string; size: number; counts: number[] }[];
+    // Cohort rows, with the size and periods 0 to 5 as columns.
+    await page.waitForFunction(
+      (n) =>
+        document.querySelectorAll('.result .table-wrap tbody tr').length === n &&
+        document.querySelectorAll('.result .table-wrap thead th').length === 2 + 6,
+      cohorts.length,
+    );
+    const shown = await tableRows(page);
+    const pct = (n: number, size: number): string =>
+      size > 0 ? `${((100 * n) / size).toFixed(1)}% (${n})` : `– (${n})`;
+    expect(shown).toEqual(
+      cohorts.map((c) => [c.start, String(c.size), ...c.counts.map((n) => pct(n, c.size))]),
+    );
+    // u1 signed up 6 days ago and came back 2 days later.
+    const first = cohorts.find((c) => c.start === day(-6));
+    expect(first?.counts.slice(0, 3)).toEqual([1, 0, 1]);
+    // The heat map shades a full cohort darker than an empty one.
+    const shades = await page.$$eval('.result td.heat', (cells) =>
+      cells.map((c) => getComputedStyle(c).backgroundColor),
+    );
+    expect(new Set(shades).size).toBeGreaterThan(1);
+    await checkAccessibility(page, 'retention');
+    await shot(page, 'retention');
+  });
+
+  it('shows the saved report on the board, run through the API', async () => {
+    await page.goto(screen('boards'));
+    await page.waitForSelector('.card h2:has-text("Views and sign-ups")');
+    await page.waitForSelector('.card .chart canvas');
+    const totals = await tableRows(page, '.card .table-wrap');
+    expect(totals[0]?.slice(1)).toEqual(['6', '5']);
+    await checkAccessibility(page, 'boards');
+    await shot(page, 'boards');
+  });
+
+  it('invites a viewer, who sets up with an authenticator app and sees the board only', async () => {
+    await page.goto(screen('security'));
+    await page.getByLabel('E-mail address', { exact: true }).fill(VIEWER);
+    await page.getByLabel('Role', { exact: true }).selectOption('viewer');
+    await page.click('button:has-text("Create invitation link")');
+    // The passkey sign-in counts as a step-up for 5 minutes; later, the app would prompt.
+    await page.waitForSelector('#invitation-link', { timeout: 15_000 });
+    const link = ((await page.textContent('#invitation-link')) ?? '').trim();
+    expect(link).toContain('/setup#token=');
+
+    const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const viewer = await viewerContext.newPage();
+    watch(viewer);
+    await viewer.goto(link);
+    await viewer.fill('#password', 'plum harbour 2290 before dawn');
+    await viewer.click('#password-form button');
+    await viewer.click('#totp-button');
+    await viewer.waitForSelector('#totp:not([hidden])');
+    const secret = await pollUntil('the TOTP secret shown', async () =>
+      ((await viewer.textContent('#totp-secret')) ?? '').trim(),
+    );
+    await viewer.fill('#totp-code', await totpCode(secret, Date.now()));
+    await viewer.click('#totp-form button');
+    await viewer.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
+    await viewer.click('text=Open the dashboard');
+    // A viewer's navigation has the board and the security page; reports open the board.
+    await viewer.waitForSelector('.card h2:has-text("Views and sign-ups")');
+    const nav = await viewer.$$eval('nav[aria-label="Main"] a', (as) =>
+      as.map((a) => a.textContent),
+    );
+    expect(nav).toEqual(['Boards', 'Security']);
+    await viewer.waitForSelector('.card .table-wrap tbody tr');
+    expect((await tableRows(viewer, '.card .table-wrap'))[0]?.slice(1)).toEqual(['6', '5']);
+    expect(await viewer.isVisible('text=Save to board')).toBe(false);
+    expect(await viewer.isVisible('button:has-text("Remove")')).toBe(false);
+    await checkAccessibility(viewer, 'boards (viewer)');
+    // The API, not only the menu, keeps the viewer to saved views.
+    const adHoc = await api(viewer, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      series: [{ event: 'Page View' }],
+    });
+    expect(adHoc.status).toBe(403);
+    await viewerContext.close();
+  });
+
+  it('sends a test event from Setup and turns green once it is queryable', async () => {
+    await page.goto(screen('setup'));
+    expect(await page.textContent('.snippet pre >> nth=0')).toContain(project.token);
+    expect(await page.textContent('.snippet pre >> nth=0')).toContain(origin);
+    await page.click('button:has-text("Send a test event")');
+    await page.waitForSelector('.check.ok', { timeout: 30_000 });
+    expect(await page.textContent('.check')).toContain('Received');
+    await checkAccessibility(page, 'setup');
+    await shot(page, 'setup');
+  });
+
+  it('shows what the privacy stage caught, as the API reports it', async () => {
+    await page.goto(screen('privacy'));
+    await page.waitForSelector('.table-wrap tbody tr');
+    const shown = await tableRows(page, '.table-wrap');
+    const report = await api(page, 'GET', `/api/v1/projects/${project.project_id}/privacy/report`);
+    expect(shown).toEqual(
+      report.body.totals.map((t: { property: string; kind: string; count: number }) => [
+        t.property,
+        t.kind,
+        String(t.count),
+      ]),
+    );
+    expect(shown).toContainEqual(['note', 'email', '1']);
+    expect(await page.textContent('.card')).not.toContain('jane.doe');
+    expect(await page.textContent('main')).toContain('safe defaults');
+    await checkAccessibility(page, 'privacy');
+    await shot(page, 'privacy');
+  });
+
+  it('creates a key through the step-up prompt in a browser signed in with a recovery code', async () => {
+    // A second browser holding the same passkey (copied from the first authenticator).
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    other = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    otherPage = await other.newPage();
+    watch(otherPage);
+    const otherCdp = await other.newCDPSession(otherPage);
+    await otherCdp.send('WebAuthn.enable');
+    const { authenticatorId: otherId } = await otherCdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    for (const credential of credentials) {
+      await otherCdp.send('WebAuthn.addCredential', { authenticatorId: otherId, credential });
+    }
+    await otherPage.goto(`${origin}/`);
+    await otherPage.fill('#signin-email', EMAIL);
+    await otherPage.fill('#signin-password', PASSWORD);
+    await otherPage.click('button:has-text("Continue")');
+    await otherPage.fill('#signin-code', recoveryCodes[0] ?? '');
+    await otherPage.click('button:has-text("Sign in with the code")');
+    await otherPage.waitForSelector('.who');
+    await otherPage.goto(screen('security'));
+    await otherPage.getByLabel('New key name', { exact: true }).fill('Nightly report');
+    await otherPage.click('button:has-text("Create key")');
+    // A recovery-code session has no fresh passkey check: the API asks, the app prompts.
+    await otherPage.waitForSelector('dialog[open] >> text=Confirm it is you');
+    await checkAccessibility(otherPage, 'step-up prompt');
+    await otherPage.click('button:has-text("Confirm with passkey")');
+    await otherPage.waitForSelector('#new-secret', { timeout: 15_000 });
+    expect(await otherPage.textContent('#new-secret')).toMatch(/^sil_sk_/);
+    const keys = await api(otherPage, 'GET', `/api/v1/projects/${project.project_id}/keys`);
+    expect(keys.body.keys.map((k: { name: string }) => k.name)).toContain('Nightly report');
+  });
+
+  it('revokes the other browser session, which is then signed out', async () => {
+    await page.goto(screen('security'));
+    await page.waitForSelector('#session-list li:nth-child(2)');
+    await checkAccessibility(page, 'security');
+    await shot(page, 'security');
+    await page.click('#session-list li:not(:has(em)) button:has-text("Revoke")');
+    await page.waitForFunction(() => document.querySelectorAll('#session-list li').length === 1);
+    // The other browser's next call finds its session gone and shows the sign-in form.
+    await otherPage!.click('nav a:has-text("Insights")');
+    await otherPage!.waitForSelector('#signin-email', { timeout: 15_000 });
+  });
+
+  it('works on a phone-sized screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(screen('funnels'));
+    await page.waitForSelector('.result table');
+    expect(await page.isVisible('nav[aria-label="Main"]')).toBe(false);
+    await page.click('button:has-text("Menu")');
+    expect(await page.isVisible('nav[aria-label="Main"] a:has-text("Retention")')).toBe(true);
+    await checkAccessibility(page, 'phone');
+    await shot(page, 'phone');
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('locks the organisation down: every session ends', async () => {
+    await page.goto(screen('security'));
+    await page.click('button:has-text("Lock down Acme")');
+    await page.click('button:has-text("Yes, lock down now")');
+    await page.waitForSelector('text=Locked down:');
+    await page.goto(`${origin}/`);
+    await page.waitForSelector('#signin-email');
+    const session = await page.evaluate(async () => (await fetch('/api/v1/auth/session')).status);
+    expect(session).toBe(401);
+  });
+
+  it('ran without a CSP violation or a page error', () => {
+    expect(cspViolations).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});

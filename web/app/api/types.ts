@@ -1,0 +1,221 @@
+// The shapes the dashboard reads from the API. The OpenAPI document (GET /api/v1/openapi.json)
+// declares request bodies but no response schemas, so these are written by hand from
+// src/http/routes/*.ts and src/query/format.ts; api/operations.ts lists every call the app makes
+// and a test checks each against the OpenAPI document.
+
+export type Role = 'owner' | 'admin' | 'analyst' | 'viewer';
+export type AuthMethod = 'passkey' | 'totp' | 'recovery_code';
+
+export interface OrgMembership {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+export interface SessionInfo {
+  user: { id: string; email: string };
+  session: {
+    id: string;
+    method: string;
+    expires_at: string;
+    idle_timeout_seconds: number;
+    step_up_at: string | null;
+  };
+  csrf_token: string;
+  passkey_required: boolean;
+  organisations: OrgMembership[];
+}
+
+export interface LoginStarted {
+  login_token: string;
+  methods: AuthMethod[];
+  passkey: unknown;
+}
+
+export type InvitationAccepted =
+  | { status: 'joined'; org_id: string }
+  | { status: 'setup'; setup_token: string; methods: AuthMethod[] };
+
+export interface SetupDone extends SessionInfo {
+  recovery_codes: string[];
+}
+
+export interface StepUpStarted {
+  methods: AuthMethod[];
+  passkey: unknown;
+}
+
+export interface StepUpDone {
+  method: AuthMethod;
+  valid_until: string;
+  sufficient_for_sensitive_actions: boolean;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  token: string;
+  timezone: string;
+  created_at: string;
+}
+
+export interface OwnSession {
+  id: string;
+  current: boolean;
+  device: string;
+  place: string;
+  method: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+}
+
+export interface Member {
+  user_id: string;
+  email: string;
+  role: Role;
+  status: string;
+  joined_at: string;
+}
+
+export type KeyScope = 'query' | 'export' | 'import' | 'admin';
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  last_used_place: string | null;
+  use_count: number;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+export interface View {
+  id: string;
+  name: string;
+  query: Record<string, unknown>;
+  created_at?: string;
+}
+
+// Queries (src/query/model.ts and format.ts).
+export type FilterOp =
+  | 'eq'
+  | 'neq'
+  | 'in'
+  | 'not_in'
+  | 'contains'
+  | 'not_contains'
+  | 'gt'
+  | 'gte'
+  | 'lt'
+  | 'lte'
+  | 'is_set'
+  | 'is_not_set';
+
+export interface Filter {
+  property: string;
+  op: FilterOp;
+  value?: string | number | boolean | (string | number | boolean)[];
+}
+
+export type Math = 'total' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p99';
+
+export type Interval = 'hour' | 'day' | 'week' | 'month';
+
+export interface TrendsQuery {
+  kind: 'trends';
+  from: string;
+  to: string;
+  interval: Interval;
+  series: { event: string | null; math: Math; property?: string }[];
+  filters?: Filter[];
+  breakdown?: string;
+}
+
+export interface TrendsSeries {
+  event: string | null;
+  math: Math;
+  property: string | null;
+  breakdown_value: string | null;
+  breakdown_kind: 'none' | 'value' | 'other' | 'not_set';
+  labels: string[];
+  values: (number | null)[];
+  total: number | null;
+}
+
+export interface TrendsResult {
+  series: TrendsSeries[];
+}
+
+export interface FunnelQuery {
+  kind: 'funnel';
+  from: string;
+  to: string;
+  steps: { event: string; filters?: Filter[] }[];
+  window_seconds: number;
+  filters?: Filter[];
+  breakdown?: string;
+}
+
+export interface FunnelStep {
+  event: string;
+  count: number;
+  median_seconds_to_convert: number | null;
+}
+
+export interface FunnelResult {
+  steps: FunnelStep[];
+  breakdowns?: { breakdown_value: string | null; breakdown_kind: string; steps: FunnelStep[] }[];
+}
+
+export interface RetentionQuery {
+  kind: 'retention';
+  from: string;
+  to: string;
+  start_event: string;
+  return_event: string;
+  period: 'day' | 'week' | 'month';
+  periods: number;
+  filters?: Filter[];
+}
+
+export interface RetentionResult {
+  cohorts: { start: string; size: number; counts: number[] }[];
+}
+
+export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery;
+
+export interface EventNames {
+  events: { event: string; count: number }[];
+}
+
+export interface EventProperties {
+  sampled_events: number;
+  properties: { property: string; type: string; count: number }[];
+}
+
+export interface PropertyValues {
+  values: { value: string; count: number }[];
+}
+
+export interface PrivacyPolicy {
+  geo: 'none' | 'country' | 'region' | 'city';
+  properties: Record<string, 'keep' | 'pseudonymise' | 'redact' | 'drop'>;
+  identifierProperties: string[];
+  groupKeys: string[];
+  vault: boolean;
+  retentionDays: number | null;
+  keepClickIds: boolean;
+}
+
+export interface PrivacyReport {
+  from: string;
+  to: string;
+  policy: PrivacyPolicy;
+  loosenings: string[];
+  totals: { property: string; kind: string; count: number }[];
+}

@@ -1,0 +1,2 @@
+// Vite's client types: CSS imports are bundled into the stylesheet.
+/// <reference types="vite/client" />

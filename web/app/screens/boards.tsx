@@ -1,0 +1,83 @@
+// Boards: the project's saved views, each run through the API (viewers may run them; they see
+// aggregated answers only). Analysts and up can remove a view.
+import { useId } from 'preact/hooks';
+import { call } from '../api/client';
+import type { AnyQuery, View } from '../api/types';
+import { canQuery, type ProjectContext } from '../context';
+import { Empty, Show, useLoad } from '../ui/async';
+import { ResultView } from '../ui/results';
+
+function SavedView(props: { ctx: ProjectContext; view: View; onDeleted: () => void }) {
+  const { ctx, view } = props;
+  const [result, rerun] = useLoad<unknown>(
+    () => call<unknown>('views.run', { params: { projectId: ctx.project.id, viewId: view.id } }),
+    [view.id],
+  );
+  const query = view.query as unknown as AnyQuery;
+  const remove = async (): Promise<void> => {
+    await call('views.delete', { params: { projectId: ctx.project.id, viewId: view.id } });
+    props.onDeleted();
+  };
+  return (
+    <article class="card" aria-labelledby={`view-${view.id}`}>
+      <header class="card-head">
+        <h2 id={`view-${view.id}`}>{view.name}</h2>
+        <span class="hint">
+          {query.kind} · {String(view.query.from)} – {String(view.query.to)}
+        </span>
+        {canQuery(ctx) && (
+          <button type="button" class="link" onClick={() => void remove()}>
+            Remove<span class="sr-only"> {view.name}</span>
+          </button>
+        )}
+      </header>
+      <Show value={result} what={view.name} onRetry={rerun}>
+        {(r) => <ResultView query={query} result={r} title={view.name} />}
+      </Show>
+    </article>
+  );
+}
+
+export function Boards(props: { ctx: ProjectContext }) {
+  const { ctx } = props;
+  const id = useId();
+  const [views, reload] = useLoad(
+    () =>
+      call<{ views: View[] }>('views.list', { params: { projectId: ctx.project.id } }).then(
+        (r) => r.views,
+      ),
+    [ctx.project.id],
+  );
+  return (
+    <section aria-labelledby={`${id}-title`}>
+      <h1 id={`${id}-title`}>Board</h1>
+      <Show value={views} what="saved reports" onRetry={reload}>
+        {(list) =>
+          list.length === 0 ? (
+            <Empty title="Nothing on the board yet">
+              {canQuery(ctx) ? (
+                <p>
+                  Build a report in <a href={`#/p/${ctx.project.id}/insights`}>Insights</a>,{' '}
+                  <a href={`#/p/${ctx.project.id}/funnels`}>Funnels</a> or{' '}
+                  <a href={`#/p/${ctx.project.id}/retention`}>Retention</a> and press “Save to
+                  board”: it appears here for everyone in the project, viewers included.
+                </p>
+              ) : (
+                <p>
+                  An analyst of this project has not saved any report yet. Ask one to save the
+                  reports you need.
+                </p>
+              )}
+            </Empty>
+          ) : (
+            <div class="cards">
+              {list.map((v) => (
+                <SavedView key={v.id} ctx={ctx} view={v} onDeleted={reload} />
+              ))}
+            </div>
+          )
+        }
+      </Show>
+    </section>
+  );
+}

@@ -1,0 +1,254 @@
+// Insights (trends): series of events with a math, filters, a breakdown, an interval and a date
+// range; shown as a line or bar chart or a table, with CSV download and "save to a board".
+import { useId, useMemo } from 'preact/hooks';
+import { call } from '../api/client';
+import type { Filter, Interval, Math, TrendsQuery, TrendsResult } from '../api/types';
+import type { ProjectContext } from '../context';
+import { useRoute } from '../router';
+import { Empty, Show, useDebounced, useLoad } from '../ui/async';
+import { rangeFromParams, type DateRange } from '../ui/dates';
+import {
+  completeFilters,
+  DateRangePicker,
+  FiltersEditor,
+  NamePicker,
+  useEventNames,
+  usePropertyNames,
+} from '../ui/query-parts';
+import { isObject, useReportState } from '../ui/report-state';
+import { mathLabel, TrendsView } from '../ui/results';
+import { SaveToBoard } from '../ui/save-to-board';
+
+const MATHS: Math[] = ['total', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'];
+const PROPERTY_MATHS = new Set<Math>(['sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99']);
+const INTERVALS: Interval[] = ['hour', 'day', 'week', 'month'];
+
+interface SeriesState {
+  event: string;
+  math: Math;
+  property: string;
+}
+
+interface InsightsState {
+  series: SeriesState[];
+  interval: Interval;
+  range: DateRange;
+  filters: Filter[];
+  breakdown: string;
+  view: 'line' | 'bar' | 'table';
+}
+
+const isState = (v: unknown): v is InsightsState => isObject(v) && Array.isArray(v.series);
+
+export function buildTrendsQuery(s: InsightsState): TrendsQuery | null {
+  const series = s.series
+    .filter((x) => !PROPERTY_MATHS.has(x.math) || x.property !== '')
+    .map((x) => ({
+      event: x.event === '' ? null : x.event,
+      math: x.math,
+      ...(PROPERTY_MATHS.has(x.math) ? { property: x.property } : {}),
+    }));
+  if (series.length === 0) return null;
+  const filters = completeFilters(s.filters);
+  return {
+    kind: 'trends',
+    from: s.range.from,
+    to: s.range.to,
+    interval: s.interval,
+    series,
+    ...(filters.length > 0 ? { filters } : {}),
+    ...(s.breakdown ? { breakdown: s.breakdown } : {}),
+  };
+}
+
+export function Insights(props: { ctx: ProjectContext }) {
+  const { ctx } = props;
+  const route = useRoute();
+  const id = useId();
+  const [events, reloadEvents] = useEventNames(ctx);
+  const properties = usePropertyNames(ctx);
+  const propertyNames = properties.state === 'ok' ? properties.value : [];
+  const firstEvent = events.state === 'ok' ? (events.value[0] ?? '') : '';
+  const [state, setState] = useReportState<InsightsState>(
+    route.params,
+    {
+      series: [{ event: '', math: 'total', property: '' }],
+      interval: 'day',
+      range: rangeFromParams(new URLSearchParams(), ctx.project.timezone),
+      filters: [],
+      breakdown: '',
+      view: 'line',
+    },
+    isState,
+  );
+  // A new report starts on the most frequent event rather than on "all events".
+  const effective = useMemo<InsightsState>(
+    () =>
+      state.series.length === 1 && state.series[0]?.event === '' && firstEvent && !state.breakdown
+        ? { ...state, series: [{ event: firstEvent, math: state.series[0].math, property: '' }] }
+        : state,
+    [state, firstEvent],
+  );
+  const query = buildTrendsQuery(effective);
+  // Typing settles before a query runs.
+  const key = useDebounced(JSON.stringify(query), 250);
+  const [result, rerun] = useLoad<TrendsResult>(
+    query && events.state === 'ok' && events.value.length > 0
+      ? () =>
+          call<TrendsResult>('query.run', { params: { projectId: ctx.project.id }, body: query })
+      : null,
+    [key, events.state],
+  );
+  const set = (patch: Partial<InsightsState>): void => setState({ ...effective, ...patch });
+  const setSeries = (i: number, patch: Partial<SeriesState>): void =>
+    set({ series: effective.series.map((s, j) => (j === i ? { ...s, ...patch } : s)) });
+
+  return (
+    <section aria-labelledby={`${id}-title`}>
+      <h1 id={`${id}-title`}>Insights</h1>
+      <Show value={events} what="event names" onRetry={reloadEvents}>
+        {(names) =>
+          names.length === 0 ? (
+            <Empty title="No events yet">
+              <p>
+                This project has not received any event. Open{' '}
+                <a href={`#/p/${ctx.project.id}/setup`}>Setup</a> for the snippet to paste in your
+                app, then come back: reports fill in as events arrive.
+              </p>
+            </Empty>
+          ) : (
+            <>
+              <form class="builder" onSubmit={(e) => e.preventDefault()}>
+                <fieldset>
+                  <legend>Series</legend>
+                  {effective.series.map((s, i) => (
+                    <div class="row" key={i}>
+                      <NamePicker
+                        id={`${id}-event-${i}`}
+                        label={`Event ${String.fromCharCode(65 + i)}`}
+                        names={names}
+                        value={s.event}
+                        placeholder="All events"
+                        onChange={(event) => setSeries(i, { event })}
+                      />
+                      <span class="field">
+                        <label for={`${id}-math-${i}`}>Measure</label>
+                        <select
+                          id={`${id}-math-${i}`}
+                          value={s.math}
+                          onChange={(e) => setSeries(i, { math: e.currentTarget.value as Math })}
+                        >
+                          {MATHS.map((m) => (
+                            <option key={m} value={m}>
+                              {mathLabel(m)}
+                            </option>
+                          ))}
+                        </select>
+                      </span>
+                      {PROPERTY_MATHS.has(s.math) && (
+                        <NamePicker
+                          id={`${id}-prop-${i}`}
+                          label="of property"
+                          names={propertyNames}
+                          value={s.property}
+                          placeholder="Choose a numeric property"
+                          onChange={(property) => setSeries(i, { property })}
+                        />
+                      )}
+                      {effective.series.length > 1 && (
+                        <button
+                          type="button"
+                          class="link"
+                          aria-label={`Remove series ${String.fromCharCode(65 + i)}`}
+                          onClick={() =>
+                            set({ series: effective.series.filter((_, j) => j !== i) })
+                          }
+                        >
+                          Remove
+                        </button>
+                      )}
+                    </div>
+                  ))}
+                  {effective.series.length < 20 && (
+                    <button
+                      type="button"
+                      onClick={() =>
+                        set({
+                          series: [
+                            ...effective.series,
+                            { event: names[0] ?? '', math: 'total', property: '' },
+                          ],
+                        })
+                      }
+                    >
+                      Add series
+                    </button>
+                  )}
+                </fieldset>
+                <FiltersEditor
+                  filters={effective.filters}
+                  properties={propertyNames}
+                  onChange={(filters) => set({ filters })}
+                />
+                <fieldset class="inline">
+                  <legend>Shape</legend>
+                  <NamePicker
+                    id={`${id}-breakdown`}
+                    label="Breakdown by"
+                    names={propertyNames}
+                    value={effective.breakdown}
+                    placeholder="No breakdown"
+                    onChange={(breakdown) => set({ breakdown })}
+                  />
+                  <span class="field">
+                    <label for={`${id}-interval`}>Interval</label>
+                    <select
+                      id={`${id}-interval`}
+                      value={effective.interval}
+                      onChange={(e) => set({ interval: e.currentTarget.value as Interval })}
+                    >
+                      {INTERVALS.map((i) => (
+                        <option key={i} value={i}>
+                          {i}
+                        </option>
+                      ))}
+                    </select>
+                  </span>
+                  <span class="field">
+                    <label for={`${id}-view`}>Show as</label>
+                    <select
+                      id={`${id}-view`}
+                      value={effective.view}
+                      onChange={(e) =>
+                        set({ view: e.currentTarget.value as InsightsState['view'] })
+                      }
+                    >
+                      <option value="line">Line chart</option>
+                      <option value="bar">Bar chart</option>
+                      <option value="table">Table</option>
+                    </select>
+                  </span>
+                </fieldset>
+                <DateRangePicker
+                  value={effective.range}
+                  timeZone={ctx.project.timezone}
+                  onChange={(range) => set({ range })}
+                />
+              </form>
+              <div class="result" aria-live="polite">
+                <Show value={result} what="the trend" onRetry={rerun}>
+                  {(r) => (
+                    <>
+                      <TrendsView result={r} view={effective.view} title="Insights" />
+                      {query && <SaveToBoard ctx={ctx} query={query} suggested="Trend" />}
+                    </>
+                  )}
+                </Show>
+              </div>
+            </>
+          )
+        }
+      </Show>
+    </section>
+  );
+}

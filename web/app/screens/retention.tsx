@@ -1,0 +1,178 @@
+// Retention: who did the start event, and how many came back to do the return event in each
+// following day, week or month; shown as a cohort heat map.
+import { useId, useMemo } from 'preact/hooks';
+import { call } from '../api/client';
+import type { Filter, RetentionQuery, RetentionResult } from '../api/types';
+import type { ProjectContext } from '../context';
+import { useRoute } from '../router';
+import { Empty, Show, useDebounced, useLoad } from '../ui/async';
+import { rangeFromParams, type DateRange } from '../ui/dates';
+import {
+  completeFilters,
+  DateRangePicker,
+  FiltersEditor,
+  NamePicker,
+  useEventNames,
+  usePropertyNames,
+} from '../ui/query-parts';
+import { isObject, useReportState } from '../ui/report-state';
+import { RetentionView } from '../ui/results';
+import { SaveToBoard } from '../ui/save-to-board';
+
+interface RetentionState {
+  startEvent: string;
+  returnEvent: string;
+  period: RetentionQuery['period'];
+  periods: number;
+  range: DateRange;
+  filters: Filter[];
+}
+
+const isState = (v: unknown): v is RetentionState => isObject(v) && typeof v.period === 'string';
+
+export function buildRetentionQuery(s: RetentionState): RetentionQuery | null {
+  if (!s.startEvent || !s.returnEvent) return null;
+  const filters = completeFilters(s.filters);
+  return {
+    kind: 'retention',
+    from: s.range.from,
+    to: s.range.to,
+    start_event: s.startEvent,
+    return_event: s.returnEvent,
+    period: s.period,
+    periods: s.periods,
+    ...(filters.length > 0 ? { filters } : {}),
+  };
+}
+
+export function Retention(props: { ctx: ProjectContext }) {
+  const { ctx } = props;
+  const route = useRoute();
+  const id = useId();
+  const [events, reloadEvents] = useEventNames(ctx);
+  const properties = usePropertyNames(ctx);
+  const [state, setState] = useReportState<RetentionState>(
+    route.params,
+    {
+      startEvent: '',
+      returnEvent: '',
+      period: 'day',
+      periods: 7,
+      range: rangeFromParams(new URLSearchParams(), ctx.project.timezone, '30d'),
+      filters: [],
+    },
+    isState,
+  );
+  const names = events.state === 'ok' ? events.value : [];
+  const effective = useMemo(
+    () =>
+      !state.startEvent && names[0]
+        ? { ...state, startEvent: names[0], returnEvent: state.returnEvent || names[0] }
+        : state,
+    [state, names],
+  );
+  const query = buildRetentionQuery(effective);
+  // Typing settles before a query runs.
+  const key = useDebounced(JSON.stringify(query), 250);
+  const [result, rerun] = useLoad<RetentionResult>(
+    query
+      ? () =>
+          call<RetentionResult>('query.run', { params: { projectId: ctx.project.id }, body: query })
+      : null,
+    [key],
+  );
+  const set = (patch: Partial<RetentionState>): void => setState({ ...effective, ...patch });
+
+  return (
+    <section aria-labelledby={`${id}-title`}>
+      <h1 id={`${id}-title`}>Retention</h1>
+      <Show value={events} what="event names" onRetry={reloadEvents}>
+        {(list) =>
+          list.length === 0 ? (
+            <Empty title="No events yet">
+              <p>
+                Retention needs events from returning users. See{' '}
+                <a href={`#/p/${ctx.project.id}/setup`}>Setup</a> to start sending them.
+              </p>
+            </Empty>
+          ) : (
+            <>
+              <form class="builder" onSubmit={(e) => e.preventDefault()}>
+                <fieldset class="inline">
+                  <legend>Who and what</legend>
+                  <NamePicker
+                    id={`${id}-start`}
+                    label="Users who did"
+                    names={list}
+                    value={effective.startEvent}
+                    onChange={(startEvent) => set({ startEvent })}
+                  />
+                  <NamePicker
+                    id={`${id}-return`}
+                    label="and came back to do"
+                    names={list}
+                    value={effective.returnEvent}
+                    onChange={(returnEvent) => set({ returnEvent })}
+                  />
+                </fieldset>
+                <fieldset class="inline">
+                  <legend>Periods</legend>
+                  <span class="field">
+                    <label for={`${id}-period`}>Per</label>
+                    <select
+                      id={`${id}-period`}
+                      value={effective.period}
+                      onChange={(e) =>
+                        set({ period: e.currentTarget.value as RetentionState['period'] })
+                      }
+                    >
+                      <option value="day">day</option>
+                      <option value="week">week</option>
+                      <option value="month">month</option>
+                    </select>
+                  </span>
+                  <span class="field">
+                    <label for={`${id}-periods`}>Periods shown</label>
+                    <input
+                      id={`${id}-periods`}
+                      type="number"
+                      min={1}
+                      max={60}
+                      value={effective.periods}
+                      onInput={(e) => {
+                        const n = Number(e.currentTarget.value);
+                        if (Number.isInteger(n) && n >= 1 && n <= 60) set({ periods: n });
+                      }}
+                    />
+                  </span>
+                </fieldset>
+                <FiltersEditor
+                  filters={effective.filters}
+                  properties={properties.state === 'ok' ? properties.value : []}
+                  onChange={(filters) => set({ filters })}
+                />
+                <DateRangePicker
+                  value={effective.range}
+                  timeZone={ctx.project.timezone}
+                  onChange={(range) => set({ range })}
+                />
+              </form>
+              <div class="result" aria-live="polite">
+                {query && (
+                  <Show value={result} what="retention" onRetry={rerun}>
+                    {(r) => (
+                      <>
+                        <RetentionView result={r} period={effective.period} title="Retention" />
+                        <SaveToBoard ctx={ctx} query={query} suggested="Retention" />
+                      </>
+                    )}
+                  </Show>
+                )}
+              </div>
+            </>
+          )
+        }
+      </Show>
+    </section>
+  );
+}

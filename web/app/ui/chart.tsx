@@ -1,0 +1,98 @@
+// Charts drawn by uPlot (line or bars) over categorical x labels, sized to their container. The
+// chart is an image for assistive technology; every screen shows the same numbers in a table.
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+export const PALETTE = [
+  '#2563eb',
+  '#d9480f',
+  '#2b8a3e',
+  '#9c36b5',
+  '#e8590c',
+  '#0b7285',
+  '#c2255c',
+  '#5c940d',
+  '#364fc7',
+  '#862e9c',
+];
+
+const INTEGER_INCRS = [1, 2, 5]
+  .flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8].map((p) => m * p))
+  .sort((a, b) => a - b);
+
+export interface ChartSeries {
+  label: string;
+  values: (number | null)[];
+}
+
+export function Chart(props: {
+  kind: 'line' | 'bar';
+  labels: string[];
+  series: ChartSeries[];
+  title: string;
+  height?: number;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const { labels, series, kind } = props;
+    const n = Math.max(series.length, 1);
+    const integers = series.every((s) => s.values.every((v) => v === null || Number.isInteger(v)));
+    // Two series stand side by side; more are nested, widest first, so each stays visible.
+    const bars = (i: number): uPlot.Series.PathBuilder | undefined =>
+      n === 2
+        ? uPlot.paths.bars?.({ size: [0.4, 60], align: i === 0 ? -1 : 1 })
+        : uPlot.paths.bars?.({ size: [(0.8 * (n - i)) / n, 80] });
+    const opts: uPlot.Options = {
+      width: Math.max(el.clientWidth, 280),
+      height: props.height ?? 300,
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] },
+        // Counts and sums read from zero.
+        y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] },
+      },
+      axes: [
+        {
+          // One tick per label while they fit, else every k-th label.
+          splits: (u) => {
+            const fit = Math.max(1, Math.floor(u.bbox.width / devicePixelRatio / 90));
+            const step = Math.ceil(labels.length / fit);
+            return labels.map((_, i) => i).filter((i) => i % step === 0);
+          },
+          values: (_u, ticks) => ticks.map((t) => labels[t] ?? ''),
+        },
+        {
+          size: 60,
+          // Counts get whole-number ticks.
+          ...(integers ? { incrs: INTEGER_INCRS } : {}),
+        },
+      ],
+      series: [
+        { label: 'Interval', value: (_u, v) => (v === null ? '' : (labels[Math.round(v)] ?? '')) },
+        ...series.map((s, i) => ({
+          label: s.label,
+          stroke: PALETTE[i % PALETTE.length],
+          fill: kind === 'bar' ? `${PALETTE[i % PALETTE.length]}cc` : undefined,
+          width: kind === 'bar' ? 0 : 2,
+          points: { show: kind === 'line' && labels.length <= 60 },
+          paths: kind === 'bar' ? bars(i) : undefined,
+        })),
+      ],
+    };
+    const data: uPlot.AlignedData = [labels.map((_, i) => i), ...series.map((s) => s.values)];
+    const plot = new uPlot(opts, data, el);
+    const resize = new ResizeObserver(() => {
+      plot.setSize({ width: Math.max(el.clientWidth, 280), height: props.height ?? 300 });
+    });
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      plot.destroy();
+    };
+  }, [props.kind, props.labels, props.series, props.height]);
+  return <div class="chart" ref={box} role="img" aria-label={props.title} />;
+}

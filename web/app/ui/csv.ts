@@ -1,0 +1,28 @@
+// CSV (RFC 4180) of a table as shown: the query API has no CSV answer yet, so the dashboard
+// writes the table it displays. Text cells that a spreadsheet would run as a formula are
+// prefixed with an apostrophe (OWASP "CSV injection").
+
+export type Cell = string | number | null;
+
+function cellText(cell: Cell): string {
+  if (cell === null) return '';
+  if (typeof cell === 'number') return String(cell);
+  const safe = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function toCsv(header: string[], rows: Cell[][]): string {
+  return [header, ...rows].map((row) => row.map(cellText).join(',')).join('\r\n') + '\r\n';
+}
+
+/** Saves `text` as a file through a temporary object URL (no server round trip). */
+export function download(filename: string, text: string, type = 'text/csv;charset=utf-8'): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

@@ -1,0 +1,56 @@
+// How results are labelled and shaded.
+import { describe, expect, it } from 'vitest';
+import type { TrendsSeries } from '../api/types';
+import { formatDuration, heatColour, seriesLabel } from './results';
+
+const series = (patch: Partial<TrendsSeries>): TrendsSeries => ({
+  event: 'Page View',
+  math: 'total',
+  property: null,
+  breakdown_value: null,
+  breakdown_kind: 'none',
+  labels: [],
+  values: [],
+  total: 0,
+  ...patch,
+});
+
+describe('seriesLabel', () => {
+  it('names the event, the measure and the breakdown value', () => {
+    expect(seriesLabel(series({}))).toBe('Page View · Total events');
+    expect(seriesLabel(series({ event: null, math: 'p90', property: 'price' }))).toBe(
+      'All events · 90th percentile of price',
+    );
+    expect(seriesLabel(series({ breakdown_kind: 'value', breakdown_value: 'Chrome' }))).toBe(
+      'Page View · Total events · Chrome',
+    );
+    expect(seriesLabel(series({ breakdown_kind: 'other' }))).toBe(
+      'Page View · Total events · Other values',
+    );
+    expect(seriesLabel(series({ breakdown_kind: 'not_set' }))).toBe(
+      'Page View · Total events · (not set)',
+    );
+  });
+});
+
+describe('formatDuration', () => {
+  it('picks a readable unit', () => {
+    expect(formatDuration(null)).toBe('–');
+    expect(formatDuration(42)).toBe('42 s');
+    expect(formatDuration(600)).toBe('10 min');
+    expect(formatDuration(7200)).toBe('2.0 h');
+    expect(formatDuration(3 * 86_400)).toBe('3.0 days');
+  });
+});
+
+describe('heatColour', () => {
+  it('darkens with the rate, with readable text on each shade', () => {
+    const light = heatColour(0);
+    const dark = heatColour(1);
+    expect(light.background).not.toBe(dark.background);
+    expect(light.color).toBe('#1a1a1a');
+    expect(dark.color).toBe('#fff');
+    expect(heatColour(2)).toEqual(dark);
+    expect(heatColour(-1)).toEqual(light);
+  });
+});

@@ -1,0 +1,216 @@
+// How each query kind's answer is shown: trends as a line or bar chart with a table, funnels as
+// conversion bars with drop-off, retention as a cohort heat map. Used by the report screens and
+// by boards.
+import type {
+  AnyQuery,
+  FunnelResult,
+  RetentionQuery,
+  RetentionResult,
+  TrendsResult,
+  TrendsSeries,
+} from '../api/types';
+import { Empty } from './async';
+import { Chart } from './chart';
+import { DataTable, formatNumber } from './table';
+
+const MATH_LABELS: Record<string, string> = {
+  total: 'Total events',
+  unique_users: 'Unique users',
+  sum: 'Sum',
+  avg: 'Average',
+  min: 'Minimum',
+  max: 'Maximum',
+  p50: 'Median',
+  p90: '90th percentile',
+  p99: '99th percentile',
+};
+
+export const mathLabel = (math: string): string => MATH_LABELS[math] ?? math;
+
+export function seriesLabel(s: TrendsSeries): string {
+  const what = `${s.event ?? 'All events'} · ${mathLabel(s.math)}${s.property ? ` of ${s.property}` : ''}`;
+  if (s.breakdown_kind === 'none') return what;
+  const value =
+    s.breakdown_kind === 'other'
+      ? 'Other values'
+      : s.breakdown_kind === 'not_set'
+        ? '(not set)'
+        : (s.breakdown_value ?? '');
+  return `${what} · ${value}`;
+}
+
+export function TrendsView(props: {
+  result: TrendsResult;
+  view: 'line' | 'bar' | 'table';
+  title: string;
+}) {
+  const { series } = props.result;
+  const labels = series[0]?.labels ?? [];
+  if (series.length === 0 || series.every((s) => (s.total ?? 0) === 0 && s.values.every((v) => !v)))
+    return (
+      <Empty title="No events match">
+        <p>
+          Nothing was counted in this range. Widen the date range, remove a filter, or check on the
+          Setup screen that events are arriving.
+        </p>
+      </Empty>
+    );
+  const names = series.map(seriesLabel);
+  const perInterval = labels.map((l, i) => [l, ...series.map((s) => s.values[i] ?? null)]);
+  const totals = ['Total', ...series.map((s) => s.total)];
+  return (
+    <>
+      {props.view !== 'table' && (
+        <Chart
+          kind={props.view}
+          labels={labels}
+          series={series.map((s, i) => ({ label: names[i] ?? '', values: s.values }))}
+          title={`${props.title}: ${props.view} chart of ${names.join(', ')}`}
+        />
+      )}
+      <DataTable
+        caption={`${props.title}${props.view === 'table' ? ' per interval' : ': totals'}`}
+        csvName="insights.csv"
+        header={['Interval', ...names]}
+        rows={props.view === 'table' ? [...perInterval, totals] : [totals]}
+        csv={{ header: ['Interval', ...names], rows: [...perInterval, totals] }}
+      />
+    </>
+  );
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null) return '–';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
+}
+
+const pct = (part: number, whole: number): string =>
+  whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '–';
+
+export function FunnelView(props: { result: FunnelResult; title: string }) {
+  const steps = props.result.steps;
+  const first = steps[0]?.count ?? 0;
+  if (first === 0)
+    return (
+      <Empty title="Nobody entered this funnel">
+        <p>
+          No user did the first step in this range. Pick a first step people do, or widen the date
+          range.
+        </p>
+      </Empty>
+    );
+  const labels = steps.map((s, i) => `${i + 1}. ${s.event}`);
+  return (
+    <>
+      <p class="headline">
+        <strong>{pct(steps[steps.length - 1]?.count ?? 0, first)}</strong> of {formatNumber(first)}{' '}
+        users converted from the first to the last step.
+      </p>
+      <Chart
+        kind="bar"
+        labels={labels}
+        series={[
+          { label: 'Reached the step', values: steps.map((s) => s.count) },
+          {
+            label: 'Dropped off before it',
+            values: steps.map((s, i) => (i === 0 ? 0 : (steps[i - 1]?.count ?? 0) - s.count)),
+          },
+        ]}
+        title={`${props.title}: users reaching each step and dropping off`}
+      />
+      <DataTable
+        caption={`${props.title}: conversion per step`}
+        csvName="funnel.csv"
+        header={[
+          'Step',
+          'Users',
+          'Conversion from previous',
+          'Conversion overall',
+          'Dropped off',
+          'Median time to convert',
+        ]}
+        rows={steps.map((s, i) => [
+          labels[i] ?? s.event,
+          s.count,
+          i === 0 ? '–' : pct(s.count, steps[i - 1]?.count ?? 0),
+          pct(s.count, first),
+          i === 0 ? 0 : (steps[i - 1]?.count ?? 0) - s.count,
+          formatDuration(s.median_seconds_to_convert),
+        ])}
+      />
+    </>
+  );
+}
+
+/** Heat-map shade for a retention rate in [0, 1]: one hue, lightness by rate. */
+export function heatColour(rate: number): { background: string; color: string } {
+  const r = Math.max(0, Math.min(1, rate));
+  const lightness = 96 - r * 58;
+  return {
+    background: `hsl(217 80% ${lightness.toFixed(0)}%)`,
+    color: lightness < 60 ? '#fff' : '#1a1a1a',
+  };
+}
+
+export function RetentionView(props: {
+  result: RetentionResult;
+  period: RetentionQuery['period'];
+  title: string;
+}) {
+  const cohorts = props.result.cohorts;
+  if (cohorts.length === 0 || cohorts.every((c) => c.size === 0))
+    return (
+      <Empty title="No cohorts in this range">
+        <p>
+          No user did the start event in this range. Pick another start event or widen the range.
+        </p>
+      </Empty>
+    );
+  const periods = Math.max(...cohorts.map((c) => c.counts.length));
+  const unit = props.period;
+  const header = ['Cohort', 'Users', ...Array.from({ length: periods }, (_, k) => `${unit} ${k}`)];
+  const rows = cohorts.map((c) => [
+    c.start,
+    c.size,
+    ...Array.from({ length: periods }, (_, k) => {
+      const n = c.counts[k];
+      return n === undefined ? '' : `${pct(n, c.size)} (${n})`;
+    }),
+  ]);
+  return (
+    <DataTable
+      caption={`${props.title}: share of each cohort returning, per ${unit}`}
+      csvName="retention.csv"
+      header={header}
+      rows={rows}
+      cellClass={(_r, c) => (c >= 2 ? 'heat' : undefined)}
+      cellStyle={(r, c) => {
+        const cohort = cohorts[r];
+        const n = cohort?.counts[c - 2];
+        if (c < 2 || !cohort || n === undefined || cohort.size === 0) return undefined;
+        return heatColour(n / cohort.size);
+      }}
+    />
+  );
+}
+
+/** Any saved query's answer, by kind (boards). */
+export function ResultView(props: { query: AnyQuery; result: unknown; title: string }) {
+  switch (props.query.kind) {
+    case 'trends':
+      return <TrendsView result={props.result as TrendsResult} view="line" title={props.title} />;
+    case 'funnel':
+      return <FunnelView result={props.result as FunnelResult} title={props.title} />;
+    case 'retention':
+      return (
+        <RetentionView
+          result={props.result as RetentionResult}
+          period={props.query.period}
+          title={props.title}
+        />
+      );
+  }
+}
