@@ -2,7 +2,8 @@
 // on a stopped one, so both paths behave identically.
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
-import { pseudonymsFor, type PseudonymMatch } from '../privacy/index.js';
+import type { PseudonymMatch } from '../privacy/index.js';
+import { verifyAuditLog, type Actor } from '../audit/index.js';
 import { importRecords } from '../ingest/file-import.js';
 import {
   eraseSubject,
@@ -11,6 +12,8 @@ import {
   privacyReport,
   revealSubject,
   setPolicy,
+  lookUpPseudonyms,
+  CLI_ACTOR,
 } from '../projects/privacy-operations.js';
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
@@ -127,19 +130,30 @@ const pseudonymSchema = z.object({
  * The key holder's way to find their own users among pseudonyms (to notify or erase them):
  * computes the pseudonym of each given id under every key version. Nothing is stored.
  */
-export async function matchPseudonyms(runtime: Runtime, body: unknown): Promise<PseudonymMatch[]> {
+export async function matchPseudonyms(
+  runtime: Runtime,
+  body: unknown,
+  by: Actor = CLI_ACTOR,
+): Promise<PseudonymMatch[]> {
   const parsed = pseudonymSchema.safeParse(body);
   if (!parsed.success)
     throw new AppError('QUERY_INVALID', 'expected a project id and a list of ids');
-  const project = await runtime.projects.byId(parsed.data.projectId);
-  if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
-  return pseudonymsFor(project.keyring, parsed.data.ids, parsed.data.groupKey);
+  return lookUpPseudonyms(
+    runtime,
+    parsed.data.projectId,
+    parsed.data.ids,
+    parsed.data.groupKey,
+    by,
+  );
 }
+
+/** The operator through the admin socket (the CLI talking to a running server). */
+const SOCKET_ACTOR: Actor = { actor: 'cli', source: { kind: 'admin-socket' } };
 
 export function adminHandlers(runtime: Runtime): AdminHandlers {
   return {
     ping: () => Promise.resolve({ ok: true }),
-    pseudonyms: (body) => matchPseudonyms(runtime, body),
+    pseudonyms: (body) => matchPseudonyms(runtime, body, SOCKET_ACTOR),
     'privacy-report': (body) => {
       const b = z
         .object({ projectId: z.string(), from: z.string().optional(), to: z.string().optional() })
@@ -148,11 +162,11 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     },
     'privacy-erase': (body) => {
       const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
-      return eraseSubject(runtime, b.projectId, b.user);
+      return eraseSubject(runtime, b.projectId, b.user, SOCKET_ACTOR);
     },
     'privacy-reveal': (body) => {
       const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
-      return revealSubject(runtime, b.projectId, b.user);
+      return revealSubject(runtime, b.projectId, b.user, SOCKET_ACTOR);
     },
     'policy-get': (body) =>
       getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
@@ -160,7 +174,7 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
       const b = z
         .object({ projectId: z.string(), policy: z.unknown(), actor: z.string() })
         .parse(body);
-      return setPolicy(runtime, b.projectId, b.policy, b.actor);
+      return setPolicy(runtime, b.projectId, b.policy, b.actor, SOCKET_ACTOR.source);
     },
     'policy-history': (body) =>
       policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
@@ -168,6 +182,7 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     'admin-create': (body) => adminCreate(runtime, body),
     'org-list': () => listOrgs(runtime),
     'org-lockdown': (body) => orgLockdown(runtime, body),
+    'audit-verify': () => verifyAuditLog(runtime.audit.store, runtime.audit.signer),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);
       await assertProject(runtime, parsed.projectId);

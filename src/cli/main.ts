@@ -10,6 +10,7 @@ import {
   privacyReport,
   revealSubject,
   setPolicy,
+  CLI_ACTOR,
   type PrivacyReportView,
 } from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
@@ -30,6 +31,7 @@ import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
 import { openRuntime } from './runtime.js';
+import { verifyAuditLog, type VerifyReport } from '../audit/index.js';
 import { startServer } from './serve.js';
 import { compactDatabase } from '../store/index.js';
 
@@ -183,6 +185,27 @@ org
       );
   });
 
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('verify')
+  .description(
+    'recompute the hash chain and check the signed checkpoints: exit 0 when intact, 1 naming the first bad entry',
+  )
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { json?: boolean; data?: string }) => {
+    const report = (await viaServerOrStore({ data: opts.data }, 'audit-verify', {}, (rt) =>
+      verifyAuditLog(rt.audit.store, rt.audit.signer),
+    )) as VerifyReport;
+    if (opts.json) out(JSON.stringify(report));
+    else if (report.ok)
+      out(
+        `audit log intact: ${report.entries} entries, signed head at entry ${report.head_seq}, ${report.checkpoints} checkpoints`,
+      );
+    else out(`audit log NOT intact: ${report.first_bad?.message ?? 'unknown problem'}`);
+    if (!report.ok) process.exitCode = 1;
+  });
+
 program
   .command('import')
   .description('import a Mixpanel raw export (JSONL, plain or gzip) through the ingest pipeline')
@@ -315,7 +338,7 @@ privacy
   .action(async (opts: { project: string; user: string; data?: string }) => {
     const body = { projectId: opts.project, user: opts.user };
     const result = await viaServerOrStore({ data: opts.data }, 'privacy-reveal', body, (rt) =>
-      revealSubject(rt, opts.project, opts.user),
+      revealSubject(rt, opts.project, opts.user, CLI_ACTOR),
     );
     out(JSON.stringify(result));
   });

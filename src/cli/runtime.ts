@@ -11,7 +11,8 @@ import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import { QueryEngine, type QueryAuditSink } from '../query/index.js';
+import { QueryEngine } from '../query/index.js';
+import { AuditLog, deriveAuditKeys, queryAuditSink } from '../audit/index.js';
 import {
   DUCKDB_DIALECT,
   DUCKDB_FILE,
@@ -20,6 +21,7 @@ import {
   DuckDbEventStore,
   DuckDbMetaStore,
   DuckDbVaultStore,
+  DuckDbAuditStore,
 } from '../store/index.js';
 import { VaultService } from '../projects/vault.js';
 import {
@@ -52,25 +54,6 @@ function queryConnections(wanted: number, logger: Logger): number {
   if (allowed < wanted)
     logger.warn('query concurrency limited by the thread pool', { queued: allowed });
   return allowed;
-}
-
-/**
- * Today's query record: one log line per query (who, which kind, how many rows, outcome). The
- * tamper-evident audit log replaces this sink; the query's values are not logged.
- */
-function queryLogAudit(logger: Logger): QueryAuditSink {
-  return {
-    record(entry) {
-      logger.info('query', {
-        actor: entry.actor,
-        projectId: entry.projectId,
-        kind: entry.kind ?? 'invalid',
-        rows: entry.rows,
-        durationMs: entry.durationMs,
-        code: entry.outcome,
-      });
-    },
-  };
 }
 
 /** Invitations and setup links stay valid this long. */
@@ -130,6 +113,8 @@ export interface Runtime {
   vault: VaultService;
   /** Analytics queries (the one choke point every read of event data passes through). */
   queries: QueryEngine;
+  /** The tamper-evident audit log every read and security act goes through. */
+  audit: AuditLog;
   /** Accounts and access. */
   auth: AuthDeps;
   clients: ClientDescriber;
@@ -183,6 +168,13 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const writer = new GroupCommitWriter(events, logger, config.writer);
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(db, config, master.key, geo, logger);
+    const accountStore = auth.store;
+    const audit = await AuditLog.open(
+      new DuckDbAuditStore(db),
+      deriveAuditKeys(master.key),
+      (projectId) => accountStore.projectOrg(projectId),
+      logger,
+    );
     const vault = new VaultService(new DuckDbVaultStore(db));
     const executor = await DuckDbQueryExecutor.open(db, {
       connections: queryConnections(config.query.concurrency, logger),
@@ -191,7 +183,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const queries = new QueryEngine({
       executor,
       dialect: DUCKDB_DIALECT,
-      audit: queryLogAudit(logger),
+      audit: queryAuditSink(audit),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
     });
     const workers = new EventWorkerPool(
@@ -219,10 +211,12 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       pipeline,
       vault,
       queries,
+      audit,
       auth,
       clients,
       masterKeyNotice: master.notice,
       async close() {
+        await audit.drain();
         await outbox?.close(5_000);
         await writer.close();
         await workers.close();

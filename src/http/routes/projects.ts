@@ -13,12 +13,14 @@ import {
   type AuthDeps,
   type Principal,
 } from '../../auth/index.js';
-import { privacyPolicySchema, pseudonymsFor } from '../../privacy/index.js';
+import { privacyPolicySchema } from '../../privacy/index.js';
+import type { Actor } from '../../audit/index.js';
 import type { ProjectContext, ProjectDirectory } from '../../projects/index.js';
-import { exportPage, EXPORT_MAX_PAGE } from '../../projects/export.js';
+import { exportEvents, EXPORT_MAX_PAGE } from '../../projects/export.js';
 import {
   eraseSubject,
   getPolicy,
+  lookUpPseudonyms,
   policyHistory,
   privacyReport,
   revealSubject,
@@ -72,12 +74,17 @@ function principalOf(ctx: RouteContext<unknown>): Principal {
   return ctx.principal;
 }
 
-const queryPrincipal = (
-  principal: Principal,
-  projectId: string,
-): { projectId: string; actor: string } => ({
+/** Who acts and from where, as the services record it (the address stays in memory). */
+function actorOf(ctx: RouteContext<unknown>): Actor {
+  return {
+    actor: principalOf(ctx).actor,
+    source: { kind: 'http', ip: ctx.client.ip, place: ctx.client.place },
+  };
+}
+
+const queryPrincipal = (ctx: RouteContext<unknown>, projectId: string) => ({
   projectId,
-  actor: principal.actor,
+  ...actorOf(ctx),
 });
 
 export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
@@ -87,7 +94,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
   const runQuery = async (ctx: RouteContext<unknown>, body: unknown): Promise<unknown> => {
     const project = await projectOf(ctx, projects);
     return queries.run(
-      queryPrincipal(principalOf(ctx), project.project.id),
+      queryPrincipal(ctx, project.project.id),
       { id: project.project.id, timezone: project.project.timezone },
       body,
     );
@@ -401,19 +408,14 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
           .toISOString()
           .slice(0, 10);
         const toMs = localMidnight(nextDay, tz);
-        const page = await exportPage(
-          deps.events,
+        const page = await exportEvents(
+          { events: deps.events, audit: deps.privacyOps.audit },
+          actorOf(ctx),
           project.project.id,
           { fromMs, toMs },
           limit,
           q.cursor ?? null,
         );
-        deps.logger.warn('raw export', {
-          actor: principalOf(ctx).actor,
-          projectId: project.project.id,
-          rows: page.lines.length,
-          count: page.subjects,
-        });
         void ctx.reply.header('Content-Type', 'application/x-ndjson; charset=utf-8');
         if (page.nextCursor) void ctx.reply.header('X-Next-Cursor', page.nextCursor);
         return page.lines.map((line) => JSON.stringify(line) + '\n').join('');
@@ -461,7 +463,13 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       target: 'projectId',
       body: privacyPolicySchema,
       handler: async (ctx) =>
-        setPolicy(deps.privacyOps, ctx.params.projectId ?? '', ctx.body, principalOf(ctx).actor),
+        setPolicy(
+          deps.privacyOps,
+          ctx.params.projectId ?? '',
+          ctx.body,
+          principalOf(ctx).actor,
+          actorOf(ctx).source,
+        ),
     }),
     defineRoute({
       id: 'privacy.policy.history',
@@ -491,8 +499,15 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
         group_key: z.string().max(255).optional(),
       }),
       handler: async (ctx) => {
-        const project = await projectOf(ctx, projects);
-        return { matches: pseudonymsFor(project.keyring, ctx.body.ids, ctx.body.group_key) };
+        return {
+          matches: await lookUpPseudonyms(
+            deps.privacyOps,
+            ctx.params.projectId ?? '',
+            ctx.body.ids,
+            ctx.body.group_key,
+            actorOf(ctx),
+          ),
+        };
       },
     }),
     defineRoute({
@@ -506,7 +521,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       target: 'projectId',
       body: z.strictObject({ user: z.string().min(1).max(1024) }),
       handler: async (ctx) =>
-        eraseSubject(deps.privacyOps, ctx.params.projectId ?? '', ctx.body.user),
+        eraseSubject(deps.privacyOps, ctx.params.projectId ?? '', ctx.body.user, actorOf(ctx)),
     }),
     defineRoute({
       id: 'privacy.reveal',
@@ -524,11 +539,8 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
           deps.privacyOps,
           ctx.params.projectId ?? '',
           ctx.body.user,
+          actorOf(ctx),
         );
-        deps.logger.warn('identity revealed', {
-          actor: ctx.principal?.actor ?? 'unknown',
-          projectId: ctx.params.projectId ?? '',
-        });
         return { pseudonym: result.pseudonym, values: result.values };
       },
     }),

@@ -9,3 +9,4 @@ export { DUCKDB_DIALECT } from './dialect.js';
 export { DuckDbQueryExecutor } from './query-executor.js';
 export { generateDemoData, DEMO_EVENTS } from './demo-data.js';
 export type { DemoDataOptions, DemoDataSummary } from './demo-data.js';
+export { DuckDbAuditStore } from './audit-store.js';
