@@ -18,17 +18,23 @@ const execFileAsync = promisify(execFile);
 const CLI = path.resolve('dist/cli/main.js');
 const ENTRIES = 12;
 
-async function verify(t: TestEnv, dataDir: string): Promise<{ code: number; report: any }> {
+interface Report {
+  ok: boolean;
+  entries: number;
+  first_bad: { seq: number; problem: string; message: string } | null;
+}
+
+async function verify(t: TestEnv, dataDir: string): Promise<{ code: number; report: Report }> {
   try {
     const { stdout } = await execFileAsync(
       process.execPath,
       [CLI, 'audit', 'verify', '--json', '--data', dataDir],
       { env: t.env, cwd: t.base },
     );
-    return { code: 0, report: JSON.parse(stdout) };
+    return { code: 0, report: JSON.parse(stdout) as Report };
   } catch (error) {
     const e = error as { code: number; stdout: string };
-    return { code: e.code, report: JSON.parse(e.stdout) };
+    return { code: e.code, report: JSON.parse(e.stdout) as Report };
   }
 }
 
@@ -66,7 +72,7 @@ describe('sillage audit verify', () => {
     }
     for (const name of ['intact', 'flip', 'delete', 'reorder', 'truncate']) {
       copies[name] = path.join(t.base, `copy-${name}`);
-      fs.cpSync(t.dataDir, copies[name]!, { recursive: true });
+      fs.cpSync(t.dataDir, copies[name], { recursive: true });
     }
   });
   afterAll(() => fs.rmSync(t.base, { recursive: true, force: true }));
@@ -112,8 +118,8 @@ describe('sillage audit verify', () => {
     ]);
     const { code, report } = await verify(t, copies.reorder!);
     expect(code).toBe(1);
-    expect(report.first_bad.seq).toBe(4);
-    expect(report.first_bad.message).toContain('entry 4');
+    expect(report.first_bad?.seq).toBe(4);
+    expect(report.first_bad?.message).toContain('entry 4');
   });
 
   it('names the first entry cut from the tail', async () => {
@@ -131,6 +137,6 @@ describe('sillage audit verify', () => {
     ]);
     const { code, report } = await verify(t, forged);
     expect(code).toBe(1);
-    expect(report.first_bad.problem).toBe('checkpoint_signature');
+    expect(report.first_bad?.problem).toBe('checkpoint_signature');
   });
 });

@@ -14,7 +14,7 @@ const COLUMNS =
   'seq, at_ms, kind, actor, org_id, project_id, source, country, network, outcome, target, ' +
   'detail, fields, event_names, row_count, subject_count, subjects, prev_hash, hash';
 
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function toEntry(row: unknown[]): AuditEntry {
   const blob = row[16];
