@@ -2,6 +2,7 @@
 // the fields and events it touched, the rows read, and the pseudonymous subjects the result names.
 import type { JsonObject } from '../ingest/records.js';
 import type { QueryAuditSink } from '../query/index.js';
+import type { Logger } from '../shared/log.js';
 import { pseudonymsIn } from './subjects.js';
 import type { AuditPort } from './types.js';
 
@@ -26,11 +27,41 @@ export function queryTouches(query: unknown): { fields: string[]; events: string
   return { fields: [...fields], events: [...events] };
 }
 
-/** Adapts the audit port to the query engine's sink. */
-export function queryAuditSink(audit: AuditPort): QueryAuditSink {
+/**
+ * The query with every filter value replaced by its HMAC under the audit key: an investigator
+ * holding a value can recompute it; a reader of the log learns nothing from it.
+ */
+export function maskQueryValues(query: unknown, hmac: (value: string) => string): unknown {
+  const mask = (value: unknown, key: string | null): unknown => {
+    if (key === 'value' || key === 'values') {
+      if (Array.isArray(value)) return value.map((v) => mask(v, 'value'));
+      if (value === null || value === undefined) return value;
+      return `hmac:${hmac(JSON.stringify(value))}`;
+    }
+    if (Array.isArray(value)) return value.map((v) => mask(v, null));
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = mask(v, k);
+      return out;
+    }
+    return value;
+  };
+  return mask(query, null);
+}
+
+/** Adapts the audit port to the query engine's sink (and keeps the operational log line). */
+export function queryAuditSink(audit: AuditPort, logger: Logger): QueryAuditSink {
   return {
     admit: (actor) => audit.assertMayRead(actor),
     async record(entry) {
+      logger.info('query', {
+        actor: entry.actor,
+        projectId: entry.projectId,
+        kind: entry.kind ?? 'invalid',
+        rows: entry.rows,
+        durationMs: entry.durationMs,
+        code: entry.outcome,
+      });
       const touched = queryTouches(entry.query);
       await audit.record({
         kind: 'query',
@@ -40,7 +71,9 @@ export function queryAuditSink(audit: AuditPort): QueryAuditSink {
         ...(entry.source ? { source: entry.source } : {}),
         detail: {
           query_kind: entry.kind,
-          query: (entry.query ?? null) as unknown as JsonObject,
+          query: maskQueryValues(entry.query ?? null, (v) =>
+            audit.hmacValue('query_value', v),
+          ) as JsonObject,
           duration_ms: Math.round(entry.durationMs),
         },
         fields: touched.fields,

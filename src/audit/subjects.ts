@@ -13,7 +13,8 @@ export function packSubjects(values: Iterable<string>): { packed: Uint8Array; co
   const keys = new Set<string>();
   for (const v of values) {
     const m = PSEUDONYM.exec(v);
-    if (!m?.[1] || !m[2]) continue;
+    // Only canonical encodings of 16 bytes (what the pseudonymiser writes) pack losslessly.
+    if (!m?.[1] || !m[2] || !/[AQgw]$/.test(m[2])) continue;
     keys.add(v);
   }
   const sorted = [...keys].sort();

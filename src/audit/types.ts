@@ -162,6 +162,8 @@ export interface AuditPort {
   assertMayRead(actor: string): void;
   /** Resolves once the entry is durable; throws AUDIT_UNAVAILABLE when it cannot be written. */
   record(input: AuditInput): Promise<unknown>;
+  /** HMAC of a sensitive value under the audit key (what the log keeps instead of it). */
+  hmacValue(name: string, value: string): string;
 }
 
 /** Who acts, and from where (passed by routes and CLI commands to the services). */

@@ -183,7 +183,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const queries = new QueryEngine({
       executor,
       dialect: DUCKDB_DIALECT,
-      audit: queryAuditSink(audit),
+      audit: queryAuditSink(audit, logger),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
     });
     const workers = new EventWorkerPool(
