@@ -6,3 +6,4 @@ export { verifyAuditLog, type VerifyReport } from './verify.js';
 export { queryAuditSink, queryTouches } from './query-sink.js';
 export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subjects.js';
 export { coarseNetwork, networksOfCidr } from './network.js';
+export { auditedAccountStore } from './audited-account-store.js';

@@ -20,6 +20,8 @@ export const ACT_KINDS = [
   'session_revoked',
   'factor_added',
   'factor_removed',
+  'password_changed',
+  'account_status',
   'key_created',
   'key_used',
   'key_rotated',

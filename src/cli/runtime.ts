@@ -12,7 +12,7 @@ import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { QueryEngine } from '../query/index.js';
-import { AuditLog, deriveAuditKeys, queryAuditSink } from '../audit/index.js';
+import { AuditLog, auditedAccountStore, deriveAuditKeys, queryAuditSink } from '../audit/index.js';
 import {
   DUCKDB_DIALECT,
   DUCKDB_FILE,

@@ -171,8 +171,8 @@ export async function eraseSubject(
     projectId,
     source: by.source,
     sensitive: { user_id: rawUserId },
+    // The erased person's pseudonyms are not written here: only the HMAC of the id asked for.
     detail: { events_deleted: deleted, vault_key_deleted: vaultKeyDeleted },
-    subjects: pseudonyms,
   });
   return { pseudonyms, events_deleted: deleted, vault_key_deleted: vaultKeyDeleted };
 }
