@@ -107,7 +107,7 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
       detail: {
         scopes: key.scopes,
         ...(key.rotatedFrom ? { rotated_from: key.rotatedFrom } : {}),
-      } as JsonObject,
+      },
     })),
     revokeApiKey: after(inner.revokeApiKey.bind(inner), async (_r, id) => ({
       kind: 'key_revoked',

@@ -175,6 +175,8 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       (projectId) => accountStore.projectOrg(projectId),
       logger,
     );
+    // Security acts on the record (every path), and suspended principals held off.
+    auth.store = auditedAccountStore(accountStore, audit);
     const vault = new VaultService(new DuckDbVaultStore(db));
     const executor = await DuckDbQueryExecutor.open(db, {
       connections: queryConnections(config.query.concurrency, logger),
