@@ -7,3 +7,13 @@ export { queryAuditSink, queryTouches } from './query-sink.js';
 export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subjects.js';
 export { coarseNetwork, networksOfCidr } from './network.js';
 export { auditedAccountStore } from './audited-account-store.js';
+export { Detector, DEFAULT_DETECTION, type DetectionSettings, type Trigger } from './detector.js';
+export { AlertResponder, liftSuspension, postSigned } from './responder.js';
+export {
+  buildIncidentReport,
+  incidentHtml,
+  incidentMarkdown,
+  type IncidentDirectory,
+  type IncidentReport,
+  type IncidentScope,
+} from './incident.js';

@@ -12,7 +12,16 @@ import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { QueryEngine } from '../query/index.js';
-import { AuditLog, auditedAccountStore, deriveAuditKeys, queryAuditSink } from '../audit/index.js';
+import {
+  AlertResponder,
+  AuditLog,
+  auditedAccountStore,
+  DEFAULT_DETECTION,
+  deriveAuditKeys,
+  Detector,
+  queryAuditSink,
+  READ_KINDS,
+} from '../audit/index.js';
 import {
   DUCKDB_DIALECT,
   DUCKDB_FILE,
@@ -54,6 +63,41 @@ function queryConnections(wanted: number, logger: Logger): number {
   if (allowed < wanted)
     logger.warn('query concurrency limited by the thread pool', { queued: allowed });
   return allowed;
+}
+
+/**
+ * Detection: learns each principal from the last 30 days of the log (no alerts for the past),
+ * then judges every new durable entry; triggers go to the responder at once.
+ */
+async function startDetection(
+  audit: AuditLog,
+  auth: AuthDeps,
+  config: ServerConfig,
+  logger: Logger,
+): Promise<void> {
+  const detector = new Detector({
+    ...DEFAULT_DETECTION,
+    learningMs: config.audit.learningDays * 86_400_000,
+    volumeFactor: config.audit.volumeFactor,
+    enumerationSubjects: config.audit.enumerationSubjects,
+  });
+  const past = await audit.store.scan({
+    fromMs: Date.now() - 30 * 86_400_000,
+    kinds: [...READ_KINDS],
+  });
+  for (const entry of past) detector.observe(entry);
+  const responder = new AlertResponder({
+    audit,
+    accounts: auth.store,
+    notifier: auth.notifier,
+    logger,
+    suspend: config.audit.suspend,
+    webhookUrl: config.audit.webhookUrl,
+    now: () => auth.now(),
+  });
+  audit.onEntry((entry) => {
+    for (const trigger of detector.observe(entry)) void responder.handle(trigger);
+  });
 }
 
 /** Invitations and setup links stay valid this long. */
@@ -177,6 +221,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     );
     // Security acts on the record (every path), and suspended principals held off.
     auth.store = auditedAccountStore(accountStore, audit);
+    await startDetection(audit, auth, config, logger);
     const vault = new VaultService(new DuckDbVaultStore(db));
     const executor = await DuckDbQueryExecutor.open(db, {
       connections: queryConnections(config.query.concurrency, logger),

@@ -54,6 +54,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     auth: runtime.auth,
     clients: runtime.clients,
     events: runtime.events,
+    audit: runtime.audit,
     version: SILLAGE_VERSION,
     importKeyProject: async (secret, ip) => {
       try {
