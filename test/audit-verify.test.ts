@@ -95,6 +95,31 @@ describe('sillage audit verify', () => {
     expect(String(rows[0]?.[3])).toContain('user_id_hmac');
   });
 
+  it('sillage incident report --network finds the reads from that network, by keyed hash', async () => {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [
+        CLI,
+        'incident',
+        'report',
+        '--network',
+        '203.0.113.0/25',
+        '--from',
+        '2000-01-01T00:00:00Z',
+        '--to',
+        '2100-01-01T00:00:00Z',
+        '--json',
+        '--data',
+        copies.intact!,
+      ],
+      { env: t.env, cwd: t.base },
+    );
+    const report = JSON.parse(stdout) as { accesses: number; subjects: number; by_kind: object };
+    // Entries 3, 5, 7, 9, 11 are queries from 203.0.113.x (the others are key uses, not reads).
+    expect(report).toMatchObject({ accesses: 5, subjects: 5, by_kind: { query: 5 } });
+    expect(stdout).not.toContain('203.0.113.3');
+  });
+
   it('names the entry whose byte was flipped', async () => {
     // One byte of the stored row count of entry 5 (5 → 4).
     await tamper(copies.flip!, ['UPDATE audit_log SET row_count = 4 WHERE seq = 5']);

@@ -3,7 +3,13 @@
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import type { PseudonymMatch } from '../privacy/index.js';
-import { verifyAuditLog, type Actor } from '../audit/index.js';
+import {
+  buildIncidentReport,
+  verifyAuditLog,
+  type Actor,
+  type IncidentReport,
+} from '../audit/index.js';
+import { incidentDirectory, scopeOf } from '../http/routes/audit.js';
 import { importRecords } from '../ingest/file-import.js';
 import {
   eraseSubject,
@@ -147,6 +153,39 @@ export async function matchPseudonyms(
   );
 }
 
+const incidentSchema = z.object({
+  key: z.string().optional(),
+  user: z.string().optional(),
+  session: z.string().optional(),
+  network: z.string().optional(),
+  org: z.string().optional(),
+  from: z.string(),
+  to: z.string(),
+});
+
+/** `sillage incident report`: the breach-impact report, from the console (all organisations). */
+export async function incidentReport(
+  runtime: Runtime,
+  body: unknown,
+  by: Actor = CLI_ACTOR,
+): Promise<IncidentReport> {
+  const parsed = incidentSchema.safeParse(body);
+  if (!parsed.success) throw new AppError('REQUEST_INVALID', 'expected a scope, --from and --to');
+  const b = parsed.data;
+  const fromMs = Date.parse(b.from);
+  const toMs = Date.parse(b.to);
+  if (Number.isNaN(fromMs) || Number.isNaN(toMs))
+    throw new AppError('REQUEST_INVALID', '--from and --to: ISO times such as 2026-11-01T00:00Z');
+  return buildIncidentReport(
+    runtime.audit,
+    incidentDirectory(runtime.auth),
+    scopeOf(b),
+    { fromMs, toMs },
+    b.org ?? null,
+    by,
+  );
+}
+
 /** The operator through the admin socket (the CLI talking to a running server). */
 const SOCKET_ACTOR: Actor = { actor: 'cli', source: { kind: 'admin-socket' } };
 
@@ -183,6 +222,7 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     'org-list': () => listOrgs(runtime),
     'org-lockdown': (body) => orgLockdown(runtime, body),
     'audit-verify': () => verifyAuditLog(runtime.audit.store, runtime.audit.signer),
+    'incident-report': (body) => incidentReport(runtime, body, SOCKET_ACTOR),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);
       await assertProject(runtime, parsed.projectId);
