@@ -8,7 +8,7 @@ export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subje
 export { coarseNetwork, networksOfCidr } from './network.js';
 export { auditedAccountStore } from './audited-account-store.js';
 export { Detector, DEFAULT_DETECTION, type DetectionSettings, type Trigger } from './detector.js';
-export { AlertResponder, liftSuspension, postSigned } from './responder.js';
+export { AlertResponder, liftSuspension, postSigned, pushCheckpoint } from './responder.js';
 export {
   buildIncidentReport,
   incidentHtml,

@@ -199,3 +199,29 @@ export async function liftSuspension(
   });
   return { ...s, liftedAtMs: now, liftedBy: by.actor };
 }
+
+/**
+ * Copies the signed head off-box (a file of JSON lines, a webhook): whoever keeps these copies can
+ * later prove a rolled-back or rewritten log (Crosby & Wallach; ASVS 16.4.3).
+ */
+export async function pushCheckpoint(
+  audit: AuditLog,
+  target: { file: string | undefined; url: string | undefined },
+  logger: Logger,
+): Promise<void> {
+  const head = await audit.store.head();
+  if (!head) return;
+  const body = {
+    type: 'sillage.audit_checkpoint',
+    seq: head.seq,
+    hash: head.hash,
+    at: new Date(head.atMs).toISOString(),
+    signature: head.signature,
+    public_key: audit.signer.publicKeyPem(),
+  };
+  if (target.file) {
+    const { appendFile } = await import('node:fs/promises');
+    await appendFile(target.file, JSON.stringify(body) + '\n', { mode: 0o600 });
+  }
+  if (target.url) await postSigned(audit, target.url, body, logger);
+}
