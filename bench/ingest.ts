@@ -16,6 +16,7 @@ import type { IncomingEvent } from '../src/ingest/records.js';
 import type * as Rows from '../src/ingest/rows.js';
 import type * as Wire from '../src/ingest/wire/index.js';
 import type * as Privacy from '../src/privacy/index.js';
+import type * as MasterKey from '../src/privacy/master-key.js';
 import type * as NodeFlags from '../src/shared/node-flags.js';
 import type { ProjectContext } from '../src/projects/index.js';
 import type * as Store from '../src/store/index.js';
@@ -176,18 +177,34 @@ async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string
   });
 }
 
-async function main(): Promise<void> {
-  if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
-  const { SERVER_NODE_FLAGS } = await dist<typeof NodeFlags>('shared/node-flags.js');
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-'));
-  const env = {
-    ...process.env,
-    SILLAGE_DATA_DIR: path.join(base, 'data'),
-    SILLAGE_MASTER_KEY: randomBytes(32).toString('hex'),
-    SILLAGE_TRUST_PROXY: '127.0.0.1',
-    SILLAGE_LOG_LEVEL: 'warn',
-  };
-  const created = JSON.parse(
+/**
+ * Encryption at rest, measured on and off in the same run (`BENCH_ENCRYPTION=on|off|both`,
+ * default both), each in its own data directory. "on" uses DuckDB's bundled crypto module
+ * (SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO): the httpfs extension that a production set-up
+ * would load is not installed here (see README "Encryption at rest").
+ */
+const ENCRYPTION_MODES = [
+  { name: 'encryption off', env: { SILLAGE_ENCRYPTION: 'off' } },
+  {
+    name: 'encryption on',
+    env: { SILLAGE_ENCRYPTION: 'on', SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO: '1' },
+  },
+].filter((m) => {
+  const wanted = process.env.BENCH_ENCRYPTION ?? 'both';
+  return wanted === 'both' || m.name === `encryption ${wanted}`;
+});
+
+interface ModeRun {
+  env: NodeJS.ProcessEnv;
+  token: string;
+  projectId: string;
+  acked: number;
+}
+
+async function createBenchProject(
+  env: NodeJS.ProcessEnv,
+): Promise<{ token: string; project_id: string }> {
+  return JSON.parse(
     await new Promise<string>((resolve, reject) => {
       const c = spawn(process.execPath, [CLI, 'project', 'create', '--name', 'bench', '--json'], {
         env,
@@ -199,54 +216,76 @@ async function main(): Promise<void> {
       );
     }),
   ) as { token: string; project_id: string };
+}
 
+async function main(): Promise<void> {
+  if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
+  const { SERVER_NODE_FLAGS } = await dist<typeof NodeFlags>('shared/node-flags.js');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-'));
+  const masterKey = randomBytes(32).toString('hex');
+  const runs = new Map<string, ModeRun>();
+  for (const mode of ENCRYPTION_MODES) {
+    const env = {
+      ...process.env,
+      SILLAGE_DATA_DIR: path.join(base, mode.name.replace(/\W+/g, '-')),
+      SILLAGE_MASTER_KEY: masterKey,
+      SILLAGE_TRUST_PROXY: '127.0.0.1',
+      SILLAGE_LOG_LEVEL: 'warn',
+      ...mode.env,
+    };
+    const created = await createBenchProject(env);
+    runs.set(mode.name, { env, token: created.token, projectId: created.project_id, acked: 0 });
+  }
+  const anyToken = [...runs.values()][0]?.token ?? 'none';
+
+  interface ServerResult extends LoadResult {
+    rss: number;
+    drainMs: number;
+    stored: number;
+    acked: number;
+  }
   const results: Record<
     string,
-    {
-      sillage?: LoadResult & { rss: number };
-      baseline?: LoadResult & { rss: number };
-      drainMs?: number;
-      stored?: number;
-      acked?: number;
-    }
+    { baseline?: LoadResult & { rss: number }; sillage: Record<string, ServerResult> }
   > = {};
-  let acked = 0;
   for (const [label, batch] of [
     ['batched (50 events/request)', 50],
     ['single event/request', 1],
   ] as const) {
-    results[label] = {};
+    results[label] = { sillage: {} };
     const baseline = spawn(
       process.execPath,
       ['--import', 'tsx', path.join(ROOT, 'bench/baseline-server.ts'), '0'],
       { cwd: ROOT },
     );
     const basePort = Number(await waitForLine(baseline, /listening (\d+)/));
-    await runLoad(basePort, created.token, batch, 1000); // warm-up
-    const b = await runLoad(basePort, created.token, batch, DURATION_MS);
+    await runLoad(basePort, anyToken, batch, 1000); // warm-up
+    const b = await runLoad(basePort, anyToken, batch, DURATION_MS);
     results[label].baseline = { ...b, rss: peakRssMb(baseline.pid!) };
     baseline.kill('SIGKILL');
 
-    // Started as `npm start` starts it (the same node flags), so that the product is measured.
-    const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0'], {
-      env,
-      cwd: base,
-    });
-    const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
-    const port = Number(new URL(url).port);
-    const warm = await runLoad(port, created.token, batch, 1000); // warm-up
-    const s = await runLoad(port, created.token, batch, DURATION_MS);
-    results[label].sillage = { ...s, rss: peakRssMb(server.pid!) };
-    // Graceful stop: what the ingest log holds is loaded into DuckDB before the process exits.
-    const stopping = performance.now();
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-    results[label].drainMs = performance.now() - stopping;
-    acked += warm.events + s.events;
-    results[label].acked = acked;
-    results[label].stored = await storedEvents(env.SILLAGE_DATA_DIR, created.project_id);
+    for (const [name, run] of runs) {
+      // Started as `npm start` starts it (the same node flags), so that the product is measured.
+      const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0'], {
+        env: run.env,
+        cwd: base,
+      });
+      const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
+      const port = Number(new URL(url).port);
+      const warm = await runLoad(port, run.token, batch, 1000); // warm-up
+      const s = await runLoad(port, run.token, batch, DURATION_MS);
+      const rss = peakRssMb(server.pid!);
+      // Graceful stop: what the ingest log holds is loaded into DuckDB before the process exits.
+      const stopping = performance.now();
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      const drainMs = performance.now() - stopping;
+      run.acked += warm.events + s.events;
+      const stored = await storedEvents(run.env.SILLAGE_DATA_DIR!, run.projectId, masterKey);
+      results[label].sillage[name] = { ...s, rss, drainMs, stored, acked: run.acked };
+    }
   }
-  const privacy = await privacyCost(created.token);
+  const privacy = await privacyCost(anyToken);
 
   const fmt = (r: LoadResult & { rss: number }): string =>
     `${Math.round(r.events / r.seconds)
@@ -254,19 +293,29 @@ async function main(): Promise<void> {
       .padStart(
         9,
       )} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  failures ${r.failures}`;
+  const rate = (r: LoadResult): number => r.events / r.seconds;
   console.log(
     `\nIngest benchmark — ${os.cpus().length} cores, ${CONCURRENCY} concurrent connections, ${DURATION_MS / 1000}s per run, loopback`,
   );
   for (const [label, r] of Object.entries(results)) {
-    if (!r.sillage || !r.baseline) continue;
-    const ratio = r.sillage.events / r.sillage.seconds / (r.baseline.events / r.baseline.seconds);
+    if (!r.baseline) continue;
     console.log(`\n${label}`);
-    console.log(`  sillage  (durable): ${fmt(r.sillage)}`);
-    console.log(`  baseline (no store): ${fmt(r.baseline)}`);
-    console.log(`  ratio: ${(ratio * 100).toFixed(1)} % of baseline`);
-    console.log(
-      `  durable: ${r.stored?.toLocaleString('en-US')} of ${r.acked?.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(r.drainMs ?? 0)} ms`,
-    );
+    for (const [name, s] of Object.entries(r.sillage)) {
+      console.log(`  sillage, ${name.padEnd(14)} (durable): ${fmt(s)}`);
+    }
+    console.log(`  baseline (no store):                    ${fmt(r.baseline)}`);
+    for (const [name, s] of Object.entries(r.sillage)) {
+      console.log(
+        `  ${name}: ${((rate(s) / rate(r.baseline)) * 100).toFixed(1)} % of baseline; durable: ${s.stored.toLocaleString('en-US')} of ${s.acked.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(s.drainMs)} ms`,
+      );
+    }
+    const off = r.sillage['encryption off'];
+    const on = r.sillage['encryption on'];
+    if (off && on) {
+      console.log(
+        `  encryption on / off: ${((rate(on) / rate(off)) * 100).toFixed(1)} % of the throughput, p50 ${(on.p50 / off.p50).toFixed(2)}×, p99 ${(on.p99 / off.p99).toFixed(2)}×, shutdown ${(on.drainMs / Math.max(1, off.drainMs)).toFixed(2)}×`,
+      );
+    }
   }
   console.log(
     `\nIn process, per event (median of ${PRIVACY_ROUNDS} rounds over ${PRIVACY_EVENTS.toLocaleString('en-US')} events):`,
@@ -283,10 +332,23 @@ async function main(): Promise<void> {
   fs.rmSync(base, { recursive: true, force: true });
 }
 
-/** Events of a project in a stopped server's store. */
-async function storedEvents(dataDir: string, projectId: string): Promise<number> {
+/** Events of a project in a stopped server's store (opened with its keys, changing nothing). */
+async function storedEvents(
+  dataDir: string,
+  projectId: string,
+  masterHex: string,
+): Promise<number> {
   const { DuckDbDatabase, DuckDbEventStore } = await dist<typeof Store>('store/index.js');
-  const db = await DuckDbDatabase.open(dataDir);
+  const { deriveMasterSubkey } = await dist<typeof MasterKey>('privacy/master-key.js');
+  const master = Buffer.from(masterHex, 'hex');
+  const db = await DuckDbDatabase.open(dataDir, {
+    atRest: {
+      logKey: deriveMasterSubkey(master, 'ingest-log'),
+      databaseKey: deriveMasterSubkey(master, 'database'),
+      mode: 'off',
+      dangerouslyAllowWeakCrypto: true,
+    },
+  });
   try {
     return await new DuckDbEventStore(db).countEvents(projectId);
   } finally {

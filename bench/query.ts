@@ -128,8 +128,8 @@ const QUESTIONS = [
           c AS (SELECT uid, t FROM ev WHERE event = 'Purchase Completed'),
           ab AS (SELECT a.uid, a.t1, CASE WHEN b.t <= a.t1 + 604800000 THEN b.t END AS t2
                    FROM a ASOF LEFT JOIN b ON a.uid = b.uid AND a.t1 < b.t),
-          abc AS (SELECT ab.*, CASE WHEN c.t <= ab.t1 + 604800000 THEN c.t END AS t3
-                    FROM ab ASOF LEFT JOIN c ON ab.uid = c.uid AND ab.t2 < c.t),
+          abc AS (SELECT ab.*, CASE WHEN ab.t2 IS NOT NULL AND c.t <= ab.t1 + 604800000 THEN c.t END AS t3
+                    FROM ab ASOF LEFT JOIN c ON ab.uid = c.uid AND coalesce(ab.t2, 9223372036854775807) < c.t),
           best AS (SELECT uid, max((t2 IS NOT NULL)::INT + (t3 IS NOT NULL)::INT) AS depth FROM abc GROUP BY uid)
           SELECT count(*) AS s1, count(*) FILTER (depth >= 1) AS s2, count(*) FILTER (depth >= 2) AS s3 FROM best`,
   },
@@ -410,6 +410,98 @@ async function queryLoad(
 
 // ---------------------------------------------------------------------------------------------
 
+const ENCRYPTION_EVENTS = Number(process.env.BENCH_ENCRYPTION_EVENTS ?? 1_000_000);
+
+/**
+ * Encryption at rest, off vs on, in this run (`BENCH_ENCRYPTION=both`, the default; `off` skips
+ * it): the same synthetic events (BENCH_ENCRYPTION_EVENTS, 1 million by default, fewer than the
+ * main data set to keep the run short) generated into a plain and into an encrypted data
+ * directory, then the migration of a copy of the plain one, then each question through the
+ * engine on both, alternating. "on" uses DuckDB's bundled crypto module
+ * (SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO): httpfs is not installed here.
+ */
+async function encryptionComparison(base: string, masterKey: string): Promise<void> {
+  const modes = {
+    off: { SILLAGE_ENCRYPTION: 'off' },
+    on: { SILLAGE_ENCRYPTION: 'on', SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO: '1' },
+  };
+  const env = { SILLAGE_MASTER_KEY: masterKey, SILLAGE_LOG_LEVEL: 'warn' };
+  for (const dir of ['encryption-off', 'encryption-on', 'encryption-migrated']) {
+    fs.rmSync(path.join(base, dir), { recursive: true, force: true });
+  }
+  console.log(
+    `\nencryption at rest, off vs on (${ENCRYPTION_EVENTS.toLocaleString('en-US')} events, same seed)`,
+  );
+  const opened: Record<string, Awaited<ReturnType<typeof openRuntime>>> = {};
+  const projects: Record<string, string> = {};
+  const generation: Record<string, number> = {};
+  for (const [name, extra] of Object.entries(modes)) {
+    const dataDir = path.join(base, `encryption-${name}`);
+    const runtime = await openRuntime(
+      loadConfig({ data: dataDir, port: 0 }, { ...env, ...extra }),
+      SILENT_LOGGER,
+    );
+    const project = await runtime.projects.create('bench');
+    const context = (await runtime.projects.byId(project.project_id))!;
+    const gen = await timed(async () => {
+      await generateDemoData(runtime.db, {
+        projectId: project.project_id,
+        events: ENCRYPTION_EVENTS,
+        users: Math.max(1000, Math.round(ENCRYPTION_EVENTS / 50)),
+        days: 90,
+        endDay: TO,
+        seed: SEED,
+        pseudonymise: context.pseudonymise,
+      });
+      await runtime.db.checkpoint();
+    });
+    generation[name] = gen.ms;
+    opened[name] = runtime;
+    projects[name] = project.project_id;
+    console.log(
+      `  generate + checkpoint, encryption ${name.padEnd(3)}: ${(gen.ms / 1000).toFixed(1)} s (encrypted file: ${runtime.db.encrypted})`,
+    );
+  }
+  console.log(`  generation on / off: ${(generation.on! / generation.off!).toFixed(2)}×`);
+  // Migration: a copy of the plain directory, opened with encryption on.
+  await opened.off!.close();
+  const copy = path.join(base, 'encryption-migrated');
+  fs.cpSync(path.join(base, 'encryption-off'), copy, { recursive: true });
+  const migrated = await timed(async () => {
+    const r = await openRuntime(
+      loadConfig({ data: copy, port: 0 }, { ...env, ...modes.on }),
+      SILENT_LOGGER,
+    );
+    const encrypted = r.db.encrypted;
+    await r.close();
+    return encrypted;
+  });
+  console.log(
+    `  migration of the plain copy (open with encryption on): ${(migrated.ms / 1000).toFixed(1)} s, encrypted: ${migrated.value}`,
+  );
+  opened.off = await openRuntime(
+    loadConfig({ data: path.join(base, 'encryption-off'), port: 0 }, { ...env, ...modes.off }),
+    SILENT_LOGGER,
+  );
+  console.log(
+    `  ${'question'.padEnd(36)} ${'off'.padStart(9)} ${'on'.padStart(9)} ${'on/off'.padStart(7)}`,
+  );
+  for (const q of QUESTIONS) {
+    const run = (name: 'off' | 'on') => () =>
+      opened[name]!.queries.run(
+        { projectId: projects[name]!, actor: 'bench' },
+        { id: projects[name]!, timezone: 'UTC' },
+        q.query,
+      );
+    const { a: off, b: on } = await pairedMedians(run('off'), run('on'));
+    console.log(
+      `  ${q.name.padEnd(36)} ${off.ms.toFixed(0).padStart(6)} ms ${on.ms.toFixed(0).padStart(6)} ms ${(on.ms / off.ms).toFixed(2).padStart(7)}`,
+    );
+  }
+  await opened.off.close();
+  await opened.on!.close();
+}
+
 async function main(): Promise<void> {
   const reuse = process.env.BENCH_DATA;
   const base = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-query-'));
@@ -422,6 +514,13 @@ async function main(): Promise<void> {
     SILLAGE_MASTER_KEY: fs.readFileSync(keyFile, 'utf8').trim(),
     SILLAGE_LOG_LEVEL: 'warn',
   };
+  if ((process.env.BENCH_ENCRYPTION ?? 'both') === 'both') {
+    await encryptionComparison(base, env.SILLAGE_MASTER_KEY);
+    if (process.env.BENCH_ENCRYPTION_ONLY) {
+      if (!reuse) fs.rmSync(base, { recursive: true, force: true });
+      return;
+    }
+  }
   const cores = os.availableParallelism();
   // Part 1 pins DuckDB's threads to what the server gives queries (all cores by default) so that
   // the engine and the hand-written SQL run on the same engine configuration throughout.
@@ -488,7 +587,7 @@ async function main(): Promise<void> {
   );
   const principal = { projectId: project.project_id, actor: 'bench' };
   const target = { id: project.project_id, timezone: 'UTC' };
-  const raw = await runtime.db.instance.connect();
+  const raw = await runtime.db.connect();
   const results: { name: string; engine: number; sql: number; same: boolean }[] = [];
   const only = process.env.BENCH_ONLY?.split(',').map(Number);
   for (const [i, q] of QUESTIONS.entries()) {

@@ -482,6 +482,8 @@ describe('accounts end to end', () => {
     const analystId = (await s.server.runtime.auth.store.findUserByEmail(ANALYST))?.id ?? '';
     const reset = await owner().call('POST', `/api/v1/orgs/${orgId}/members/${analystId}/reset`);
     expect(reset.status).toBe(201);
+    // No SMTP here: the link is shown to the owner, and the membership waits for the operator.
+    expect(reset.body).toMatchObject({ delivery: 'shown', membership_suspended: true });
     const lost = await analyst.loginWithTotp(
       ANALYST,
       ANALYST_PASSWORD,
@@ -494,7 +496,7 @@ describe('accounts end to end', () => {
     const back = await fresh.setUpWithPasskey(reset.body.link, 'a whole new start 77 pine', key);
     expect(back.status).toBe(200);
     expect(back.body.organisations).toEqual([{ id: orgId, name: 'Acme', role: 'analyst' }]);
-    expect(await notices(ANALYST)).toContain('factor_removed');
+    expect(await notices(ANALYST)).toContain('account_reset');
   });
 
   it('publishes an OpenAPI document that lists every route with its permission', async () => {

@@ -20,6 +20,7 @@ import {
   errorCode,
   FRESH_PASSKEY,
   mintKey,
+  mintMember,
   mintSession,
   routesOfApp,
   type Caller,
@@ -559,6 +560,7 @@ describe('sub-resources of another project, organisation or person', () => {
     await store.createInvitation({
       id: invitationOfY,
       orgId: world.orgY,
+      userId: null,
       email: 'someone@y.example',
       role: 'viewer',
       tokenHash: hashToken(newToken(32)),
@@ -651,5 +653,185 @@ describe('sub-resources of another project, organisation or person', () => {
     expect(keys.keys.every((k: { project_id: string }) => k.project_id === world.projectA)).toBe(
       true,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9: a person who belongs to two organisations. X's owners and admins act on X's grant to
+// her only: never on her account (factors, sign-in lock) and never on Y's grant.
+
+/** What an actor of X may do to a member of X who also owns Y, per member-management route. */
+const SHARED_MEMBER_ROWS: readonly {
+  id: string;
+  method: string;
+  path: (org: string, user: string) => string;
+  body?: unknown;
+  /** Outcome for X's owner, X's admin, and the shared person herself (a viewer in X). */
+  expect: { owner: string; admin: string; self: string };
+}[] = [
+  {
+    id: 'orgs.members.update',
+    method: 'PATCH',
+    path: (o, u) => `/api/v1/orgs/${o}/members/${u}`,
+    body: { role: 'analyst' },
+    expect: { owner: 'allow', admin: 'allow', self: 'AUTH_FORBIDDEN' },
+  },
+  {
+    id: 'orgs.members.remove',
+    method: 'DELETE',
+    path: (o, u) => `/api/v1/orgs/${o}/members/${u}`,
+    expect: { owner: 'allow', admin: 'allow', self: 'AUTH_FORBIDDEN' },
+  },
+  {
+    id: 'orgs.members.sessions.revoke',
+    method: 'POST',
+    path: (o, u) => `/api/v1/orgs/${o}/members/${u}/sessions/revoke`,
+    expect: { owner: 'allow', admin: 'allow', self: 'AUTH_FORBIDDEN' },
+  },
+  {
+    id: 'orgs.members.unlock',
+    method: 'POST',
+    path: (o, u) => `/api/v1/orgs/${o}/members/${u}/unlock`,
+    expect: {
+      owner: 'MEMBER_ACCOUNT_SHARED',
+      admin: 'MEMBER_ACCOUNT_SHARED',
+      self: 'AUTH_FORBIDDEN',
+    },
+  },
+  {
+    id: 'orgs.members.reset',
+    method: 'POST',
+    path: (o, u) => `/api/v1/orgs/${o}/members/${u}/reset`,
+    expect: {
+      owner: 'MEMBER_ACCOUNT_SHARED',
+      admin: 'MEMBER_ACCOUNT_SHARED',
+      self: 'AUTH_FORBIDDEN',
+    },
+  },
+  {
+    id: 'orgs.sessions.revoke',
+    method: 'POST',
+    path: (o) => `/api/v1/orgs/${o}/sessions/revoke`,
+    expect: { owner: 'allow', admin: 'allow', self: 'AUTH_FORBIDDEN' },
+  },
+  {
+    id: 'orgs.lockdown',
+    method: 'POST',
+    path: (o) => `/api/v1/orgs/${o}/lockdown`,
+    expect: { owner: 'allow', admin: 'AUTH_FORBIDDEN', self: 'AUTH_FORBIDDEN' },
+  },
+  {
+    id: 'orgs.invitations.create',
+    method: 'POST',
+    path: (o) => `/api/v1/orgs/${o}/invitations`,
+    // Filled in per case with the shared person's address: she is a member already.
+    expect: { owner: 'CONFLICT', admin: 'CONFLICT', self: 'AUTH_FORBIDDEN' },
+  },
+];
+
+describe('a member of two organisations (issue 9)', () => {
+  it('covers every member-management route', () => {
+    const memberRoutes = routes
+      .filter((r) => r.action === 'members.write' || r.action === 'org.sessions')
+      .map((r) => r.id)
+      .concat(routes.filter((r) => r.action === 'org.lockdown').map((r) => r.id));
+    const covered = SHARED_MEMBER_ROWS.map((r) => r.id);
+    expect(memberRoutes.filter((id) => !covered.includes(id))).toEqual([
+      'orgs.invitations.delete', // acts on an invitation of the organisation, not on a person
+    ]);
+  });
+
+  it("X's owner and admin reach only X's grant; Y's grant, her factors and her Y session stay", async () => {
+    const auth = s.server.runtime.auth;
+    const store = auth.store;
+    const mismatches: string[][] = [];
+    let n = 0;
+    for (const row of SHARED_MEMBER_ROWS) {
+      for (const actor of ['owner', 'admin', 'self'] as const) {
+        n += 1;
+        // A fresh person each time: viewer in X, owner of Y, with a factor and a Y session.
+        const email = `shared-${n}@two.example`;
+        const shared = await mintMember(auth, world.orgX, 'viewer', email);
+        await store.putMembership({
+          orgId: world.orgY,
+          userId: shared,
+          role: 'owner',
+          createdAtMs: auth.now(),
+          accessFromMs: null,
+          suspended: null,
+        });
+        await store.addFactor({
+          id: newId('fac'),
+          userId: shared,
+          kind: 'totp',
+          label: 'her app',
+          createdAtMs: auth.now(),
+          lastUsedAtMs: null,
+          sealedSecret: 'unused',
+          lastStep: null,
+          confirmed: true,
+        });
+        await store.updateUser(shared, {
+          failedAttempts: 7,
+          lockedUntilMs: auth.now() + 3_600_000,
+        });
+        const herSession: Caller = { kind: 'session', session: await mintSession(auth, shared) };
+        const caller: Caller =
+          actor === 'self'
+            ? { kind: 'session', session: await mintSession(auth, shared) }
+            : await callerFor(actor);
+        const body =
+          row.id === 'orgs.invitations.create'
+            ? { email, role: 'viewer' }
+            : (row.body ?? undefined);
+        const res = await call(s, caller, row.method, row.path(world.orgX, shared), {
+          ...(body !== undefined ? { body } : {}),
+        });
+        const got = res.statusCode < 300 ? 'allow' : (errorCode(res) ?? String(res.statusCode));
+        const problems: string[] = [];
+        if (got !== row.expect[actor])
+          problems.push(`answered ${got}, expected ${row.expect[actor]}`);
+        const y = (await store.listMemberships(shared)).find((m) => m.orgId === world.orgY);
+        if (!y || y.role !== 'owner' || y.accessFromMs !== null || y.suspended !== null) {
+          problems.push("Y's grant changed");
+        }
+        const user = await store.getUser(shared);
+        if (user?.status !== 'active' || user.failedAttempts !== 7)
+          problems.push('account changed');
+        if ((await store.listFactors(shared)).length !== 1) problems.push('factors changed');
+        const inY = await call(s, herSession, 'GET', `/api/v1/orgs/${world.orgY}`);
+        if (inY.statusCode !== 200) problems.push(`her Y session answered ${inY.statusCode}`);
+        if (problems.length > 0) mismatches.push([row.id, actor, problems.join('; ')]);
+        // Keep X usable for the next cases.
+        if (row.id === 'orgs.lockdown' && got === 'allow') {
+          await store.endOrgAccess(world.orgX, 0);
+        }
+      }
+    }
+    expect(mismatches, table(['route', 'actor', 'problem'], mismatches)).toEqual([]);
+  }, 120_000);
+
+  it("Y's owner (the shared person) finds no member of X through Y", async () => {
+    const auth = s.server.runtime.auth;
+    const shared = await mintMember(auth, world.orgX, 'viewer', 'shared-y@two.example');
+    await auth.store.putMembership({
+      orgId: world.orgY,
+      userId: shared,
+      role: 'owner',
+      createdAtMs: auth.now(),
+      accessFromMs: null,
+      suspended: null,
+    });
+    const her: Caller = { kind: 'session', session: await mintSession(auth, shared) };
+    const xMember = world.usersX.analyst;
+    const before = await auth.store.listMemberships(xMember);
+    for (const row of SHARED_MEMBER_ROWS.filter((r) => r.path('o', 'u').includes('/members/'))) {
+      const res = await call(s, her, row.method, row.path(world.orgY, xMember), {
+        ...(row.body !== undefined ? { body: row.body } : {}),
+      });
+      expect(`${row.id} ${res.statusCode} ${errorCode(res) ?? ''}`).toBe(`${row.id} 404 NOT_FOUND`);
+    }
+    expect(await auth.store.listMemberships(xMember)).toEqual(before);
+    expect(before).toEqual([expect.objectContaining({ orgId: world.orgX, role: 'analyst' })]);
   });
 });

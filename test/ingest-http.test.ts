@@ -151,7 +151,8 @@ describe('Mixpanel /track encodings', () => {
   });
 
   it('deduplicates resends on (event, distinct_id, time, $insert_id)', async () => {
-    const e = ev({ probe: 'dedup', time: 1_700_000_000.123 });
+    // A time inside /track's 5-day window, with a millisecond fraction (mixpanel-browser's float).
+    const e = ev({ probe: 'dedup', time: Math.floor(Date.now() / 1000) - 3600 + 0.123 });
     for (let i = 0; i < 3; i++)
       expect((await inject({ url: '/track', body: form([e, e]) })).body).toBe('1');
     expect(await countProbe('dedup')).toBe(1);
@@ -163,7 +164,7 @@ describe('Mixpanel /track encodings', () => {
       properties: {
         token: s.project.token,
         distinct_id: 'u9',
-        time: 1_700_000_001,
+        time: Math.floor(Date.now() / 1000) - 3601,
         probe: 'noinsert',
       },
     };
@@ -266,11 +267,21 @@ describe('/import', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ code: 200, num_records_imported: 1, status: 'OK' });
   });
-  it('accepts the token with an empty password', async () => {
+  it('refuses the public token and a request without credentials (issue 10)', async () => {
+    const offers: Record<string, string>[] = [{ authorization: basic(s.project.token) }, {}];
+    for (const headers of offers) {
+      const res = await inject({ url: '/import', body: form([rec('imp2')]), headers });
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toMatchObject({ code: 401, status: 'Unauthorized' });
+      expect(res.json().error).toMatch(/^Invalid credentials/);
+    }
+    expect(await countProbe('imp2')).toBe(0);
+  });
+  it('answers a data= form with 1, and Mixpanel JSON under strict=1', async () => {
     const res = await inject({
       url: '/import',
-      body: form([rec('imp2')]),
-      headers: { authorization: basic(s.project.token) },
+      body: form([rec('imp2a')]),
+      headers: { authorization: basic(s.project.secret) },
     });
     // A `data=` form (the Node SDK's encoding) gets the SDK's own success body…
     expect(res.body).toBe('1');
@@ -278,7 +289,7 @@ describe('/import', () => {
     const strict = await inject({
       url: '/import?strict=1',
       body: form([rec('imp2b')]),
-      headers: { authorization: basic(s.project.token) },
+      headers: { authorization: basic(s.project.secret) },
     });
     expect(strict.json()).toMatchObject({ code: 200, num_records_imported: 1 });
   });

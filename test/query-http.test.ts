@@ -74,6 +74,22 @@ beforeAll(async () => {
     payload: JSON.stringify(events),
   });
   expect(res.statusCode).toBe(200);
+  // Alice's profile (her user id is the distinct id): a person property for queries.
+  const profile = await s.server.app.inject({
+    method: 'POST',
+    url: '/engage',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload:
+      'data=' +
+      encodeURIComponent(
+        JSON.stringify({
+          $token: s.project.token,
+          $distinct_id: 'alice@example.com',
+          $set: { plan: 'gold' },
+        }),
+      ),
+  });
+  expect(profile.body).toBe('1');
   await s.server.runtime.events.flush();
 });
 
@@ -352,9 +368,58 @@ describe('query API: answers', () => {
     );
   });
 
+  it('filters and breaks down by a person property of the resolved user', async () => {
+    const res = await query({
+      kind: 'trends',
+      from: DAY,
+      to: DAY,
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+      breakdown: 'person.plan',
+    });
+    expect(res.statusCode).toBe(200);
+    // Alice (device merged into her user id) has plan gold; the other visitor has no profile.
+    const rows = res
+      .json()
+      .series.map((r: { breakdown_value: string | null; total: number }) => [
+        r.breakdown_value,
+        r.total,
+      ]);
+    expect(rows).toEqual([
+      ['gold', 1],
+      [null, 1],
+    ]);
+    const filtered = await query(
+      trends({ filters: [{ property: 'person.plan', op: 'eq', value: 'gold' }] }),
+    );
+    expect(filtered.json().series[0].total).toBe(1);
+  });
+
+  it('refuses a property the project has never seen, with close matches (not a silent 0)', async () => {
+    const res = await query(
+      trends({
+        filters: [
+          { property: 'plan_prise', op: 'eq', value: 'x' },
+          { property: 'user.plan', op: 'eq', value: 'x' },
+          { property: 'person.plna', op: 'eq', value: 'x' },
+        ],
+      }),
+    );
+    expect(res.statusCode).toBe(400);
+    const details = res.json().error.details as { path: string; message: string }[];
+    expect(details.map((d) => d.path)).toEqual([
+      'filters.0.property',
+      'filters.1.property',
+      'filters.2.property',
+    ]);
+    expect(details[0]!.message).toContain('close matches: "plan_price"');
+    expect(details[1]!.message).toContain('unknown property "user.plan"');
+    expect(details[2]!.message).toContain('close matches: "person.plan"');
+  });
+
   it('records each query (who, kind, rows) without its values', async () => {
     const marker = 'Marker-Value-7f3a';
-    await query(trends({ filters: [{ property: 'note', op: 'eq', value: marker }] }));
+    await query(trends({ filters: [{ property: 'plan_price', op: 'eq', value: marker }] }));
     const records = s.logLines
       .filter((l) => JSON.parse(l).msg === 'query')
       .map((l) => JSON.parse(l));

@@ -58,13 +58,10 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
         ? {
             kind: 'session_revoked',
             actor: 'userId' in filter ? userActor(filter.userId) : 'system',
-            orgId: 'orgId' in filter ? filter.orgId : null,
             target:
               'idHash' in filter
                 ? `session:${filter.idHash.slice(0, 16)}`
-                : 'userId' in filter
-                  ? `user:${filter.userId}`
-                  : `org:${filter.orgId}`,
+                : `user:${filter.userId}`,
             detail: { reason, count },
           }
         : null,

@@ -59,6 +59,21 @@ export async function authorize(
     ? (await deps.store.listMemberships(principal.user.id)).find((m) => m.orgId === org.id)
     : undefined;
   if (!org || !membership) throw projectId !== null ? noProject() : noOrg();
+  // The organisation's grant decides, not the account: a suspended grant reaches nothing, and a
+  // session started before the organisation last ended its members' sessions no longer reaches it
+  // (the same session keeps the person's other organisations).
+  if (membership.suspended !== null) {
+    throw new AppError(
+      'AUTH_MEMBERSHIP_SUSPENDED',
+      'your access to this organisation is on hold until the server operator confirms you (after an account reset)',
+    );
+  }
+  if (membership.accessFromMs !== null && principal.session.createdAtMs < membership.accessFromMs) {
+    throw new AppError(
+      'AUTH_ORG_ACCESS_ENDED',
+      'this organisation ended your session; sign in again to use it',
+    );
+  }
   if (!roleAllows(membership.role, action)) {
     deps.logger.warn('access denied', {
       actor: principal.actor,

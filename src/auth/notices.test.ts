@@ -47,6 +47,10 @@ const WHAT_HAPPENED: Record<NoticeKind, RegExp> = {
   key_created:
     /secret API key "ci-export" was created in the organisation "Acme" by owner@example\.com/,
   sessions_revoked: /All sessions of your Sillage account were signed out by owner@example\.com/,
+  org_access_changed:
+    /sessions were signed out of the organisation "Acme" by owner@example\.com.*Only that organisation is affected/,
+  account_reset:
+    /Every sign-in factor of your Sillage account was removed by the organisation "Acme" by owner@example\.com/,
   access_alert: /unusual access to data by owner@example\.com in the organisation "Acme"/,
 };
 

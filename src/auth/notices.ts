@@ -15,7 +15,13 @@ export type NoticeKind =
   | 'password_changed'
   | 'key_created'
   | 'sessions_revoked'
+  | 'org_access_changed'
+  | 'account_reset'
   | 'access_alert';
+
+/** What one organisation did to its own grant to a person (the notice `org_access_changed`). */
+export type OrgAccessChange =
+  'role_changed' | 'removed' | 'sessions_ended' | 'unlocked' | 'suspended' | 'confirmed';
 
 /**
  * Facts about the event. All optional; every value is untrusted text (a factor label is typed by
@@ -37,6 +43,15 @@ export interface NoticeDetails {
   alert?: string;
   /** Whether the principal was suspended (access_alert). */
   suspended?: boolean;
+  /** `org_access_changed`: what the organisation `orgName` did. */
+  change?: OrgAccessChange;
+  /** `org_access_changed` with `role_changed`: the new role. */
+  role?: string;
+  /**
+   * `account_reset`: the new setup link. E-mailed only, never stored with the notice (it is a
+   * bearer secret): {@link Notifier} strips it before storing.
+   */
+  setupLink?: string;
 }
 
 /** A notice ready to send: `subject` has no line breaks, `html` escapes every value. */
@@ -332,6 +347,51 @@ function content(kind: NoticeKind, d: NoticeDetails, product: string, dash: Link
           escalate,
         ],
       };
+    case 'org_access_changed': {
+      const inOrg = org ? line`the organisation "${org}"` : line`an organisation`;
+      const where = lineText(inOrg);
+      const role = cleanValue(d.role, 20);
+      const what: Record<OrgAccessChange, Line> = {
+        role_changed: role
+          ? line`Your role in ${where} was changed to ${role}${lineText(byActor)}.`
+          : line`Your role in ${where} was changed${lineText(byActor)}.`,
+        removed: line`You were removed from ${where}${lineText(byActor)}.`,
+        sessions_ended: line`Your sessions were signed out of ${where}${lineText(byActor)}: sign in again to use it.`,
+        unlocked: line`The failed sign-in count of your ${product} account was cleared by ${where}${lineText(byActor)}.`,
+        suspended: line`Your access to ${where} is on hold until the server operator confirms you${lineText(byActor)}.`,
+        confirmed: line`Your access to ${where} was confirmed by the server operator.`,
+      };
+      return {
+        subject: orgShort
+          ? `Your access to "${orgShort}" on ${product} changed`
+          : `Your access to an organisation on ${product} changed`,
+        summary: [
+          what[d.change ?? 'sessions_ended'],
+          line`Only that organisation is affected: your account, its sign-in factors and your other organisations are unchanged.`,
+        ],
+        ifNotYou: [signIn, secure, escalate],
+      };
+    }
+    case 'account_reset': {
+      const link = d.setupLink ? cleanValue(d.setupLink, 400) : undefined;
+      return {
+        subject: `Your ${product} account was reset: set it up again`,
+        summary: [
+          org
+            ? line`Every sign-in factor of your ${product} account was removed by the organisation "${org}"${lineText(byActor)}, and every session was signed out.`
+            : line`Every sign-in factor of your ${product} account was removed${lineText(byActor)}, and every session was signed out.`,
+          link
+            ? line`Choose a new password and a new passkey or authenticator app with this single-use link: ${{ href: link }}`
+            : line`You will receive a single-use link to choose a new password and a new passkey or authenticator app.`,
+        ],
+        ifNotYou: [
+          line`If you did not ask for this, do not open the link: tell an owner of your organisation and the server operator now.`,
+          signIn,
+          secure,
+          escalate,
+        ],
+      };
+    }
     case 'sessions_revoked':
       return {
         subject: `All sessions of your ${product} account were signed out`,

@@ -20,12 +20,14 @@ export class Notifier {
    */
   async notify(user: UserRecord, kind: NoticeKind, details: NoticeDetails = {}): Promise<void> {
     const at = this.now();
+    // A setup link is a bearer secret: e-mailed to the person, never stored with the notice.
+    const { setupLink: _link, ...stored } = details;
     try {
       await this.store.addNotice({
         id: newId('ntc'),
         userId: user.id,
         kind,
-        details: { ...details },
+        details: { ...stored },
         createdAtMs: at,
         readAtMs: null,
       });
@@ -41,6 +43,11 @@ export class Notifier {
     } catch {
       this.logger.error('notice not sent', { kind, userId: user.id });
     }
+  }
+
+  /** Whether notices (and setup links) reach people by e-mail: SMTP is configured. */
+  get emails(): boolean {
+    return this.outbox !== null;
   }
 
   /** Notifies every user in `users` (e.g. all members of an organisation after a lock-down). */

@@ -21,7 +21,7 @@ import {
 } from './factors.js';
 import { checkPasswordPolicy } from './passwords.js';
 import { canManageRole } from './permissions.js';
-import { issueSession, passkeyRequiredIn } from './sessions.js';
+import { effectivePolicy, issueSession, membershipsOf, passkeyRequiredIn } from './sessions.js';
 import { noteDevice, normaliseEmail } from './sign-in.js';
 import { hashToken, newId, newToken } from './tokens.js';
 
@@ -34,22 +34,37 @@ export function invitationLink(deps: AuthDeps, token: string): string {
   return `${deps.settings.publicUrl.replace(/\/+$/, '')}/setup#token=${token}`;
 }
 
-async function createInvitation(
+/**
+ * Makes a single-use link: an invitation to an e-mail address (`userId` null), or the setup link
+ * of one existing account after a reset (`userId` set; earlier setup links of that account stop
+ * working, so that only the newest one can set its credentials).
+ */
+export async function createInvitation(
   deps: AuthDeps,
-  org: OrgRecord,
-  email: string,
-  role: Role,
-  createdBy: string | null,
+  what: {
+    orgId: string;
+    email: string;
+    role: Role;
+    userId: string | null;
+    createdBy: string | null;
+  },
 ): Promise<{ invitation: InvitationRecord; link: string }> {
   const token = newToken(32);
   const now = deps.now();
+  const email = normaliseEmail(what.email);
+  if (what.userId !== null) {
+    for (const old of await deps.store.listInvitationsForEmail(email)) {
+      if (old.userId === what.userId) await deps.store.deleteInvitation(old.id);
+    }
+  }
   const invitation: InvitationRecord = {
     id: newId('inv'),
-    orgId: org.id,
-    email: normaliseEmail(email),
-    role,
+    orgId: what.orgId,
+    userId: what.userId,
+    email,
+    role: what.role,
     tokenHash: hashToken(token),
-    createdBy,
+    createdBy: what.createdBy,
     createdAtMs: now,
     expiresAtMs: now + deps.settings.invitationTtlMs,
     acceptedAtMs: null,
@@ -70,8 +85,9 @@ export async function createOrgWithOwner(
   if (!/^[^\s@]+@[^\s@]+$/.test(email.trim())) {
     throw new AppError('REQUEST_INVALID', 'give an e-mail address');
   }
-  const existing = await deps.store.findUserByEmail(normaliseEmail(email));
-  if (existing?.status === 'active') {
+  // An existing account (set up or not) is never given a second setup link this way: only its
+  // own (`sillage admin reset`) may set its credentials.
+  if (await deps.store.findUserByEmail(normaliseEmail(email))) {
     throw new AppError('CONFLICT', 'an account with this e-mail address exists already');
   }
   const org: OrgRecord = {
@@ -85,7 +101,13 @@ export async function createOrgWithOwner(
   await deps.store.createOrg(org);
   const adopted = await deps.store.listUnassignedProjects();
   for (const projectId of adopted) await deps.store.setProjectOrg(projectId, org.id);
-  const { invitation, link } = await createInvitation(deps, org, email, 'owner', null);
+  const { invitation, link } = await createInvitation(deps, {
+    orgId: org.id,
+    email,
+    role: 'owner',
+    userId: null,
+    createdBy: null,
+  });
   deps.logger.info('organisation created', { orgId: org.id, count: adopted.length });
   return {
     orgId: org.id,
@@ -111,14 +133,20 @@ export async function invite(
   if (user && (await deps.store.listMembers(org.id)).some((m) => m.userId === user.id)) {
     throw new AppError('CONFLICT', 'this person is a member already');
   }
-  const created = await createInvitation(deps, org, email, role, actor.user.id);
+  const created = await createInvitation(deps, {
+    orgId: org.id,
+    email,
+    role,
+    userId: null,
+    createdBy: actor.user.id,
+  });
   deps.logger.info('invitation created', { orgId: org.id, userId: actor.user.id, kind: role });
   return created;
 }
 
 /** What accepting an invitation leads to. */
 export type AcceptResult =
-  | { status: 'joined'; orgId: string }
+  | { status: 'joined'; orgId: string; suspended: boolean }
   | { status: 'setup'; setupToken: string; methods: ('passkey' | 'totp')[] };
 
 async function openInvitation(deps: AuthDeps, token: string): Promise<InvitationRecord> {
@@ -127,7 +155,8 @@ async function openInvitation(deps: AuthDeps, token: string): Promise<Invitation
     !invitation ||
     invitation.acceptedAtMs !== null ||
     invitation.expiresAtMs <= deps.now() ||
-    !(await deps.store.getOrg(invitation.orgId))
+    // An account's own setup link may come from the operator for an account in no organisation.
+    (invitation.userId === null && !(await deps.store.getOrg(invitation.orgId)))
   ) {
     throw new AppError('AUTH_TOKEN_INVALID', 'this link is unknown, used or expired');
   }
@@ -135,9 +164,21 @@ async function openInvitation(deps: AuthDeps, token: string): Promise<Invitation
 }
 
 /**
- * Accepts an invitation. A person who has an account must be signed in as that account and just
- * joins; anyone else chooses a password here and then enrols a second factor (the account stays
- * pending, and cannot sign in, until they do).
+ * What a setup in progress leads to: joining the inviting organisation (a new account), or
+ * getting an existing account back after a reset (its memberships stay as they are).
+ */
+type SetupPlan = { kind: 'join'; orgId: string; role: Role } | { kind: 'reset'; linkId: string };
+
+/**
+ * Accepts an invitation or a setup link. Issue 9: a link never sets credentials on an account
+ * that exists, except that account's own setup link (a reset, `userId` set).
+ * - An account's own setup link: choose a new password, then enrol a factor.
+ * - An invitation to an address with an account (set up or not): the account must be signed in,
+ *   with its own credentials, and just joins. A pending account must first be set up with its
+ *   own setup link.
+ * - An invitation to a new address: choose a password, then enrol a factor (the account stays
+ *   pending, and cannot sign in, until then) — unless the address has an open setup link from the
+ *   operator (`sillage admin create`): that link, and only it, sets up that account.
  */
 export async function acceptInvitation(
   deps: AuthDeps,
@@ -146,29 +187,83 @@ export async function acceptInvitation(
   principal: UserPrincipal | null,
 ): Promise<AcceptResult> {
   const invitation = await openInvitation(deps, token);
-  const org = (await deps.store.getOrg(invitation.orgId)) as OrgRecord;
   const existing = await deps.store.findUserByEmail(invitation.email);
   const now = deps.now();
 
-  if (existing?.status === 'active') {
+  if (invitation.userId !== null) {
+    if (!existing || existing.id !== invitation.userId || existing.status !== 'pending') {
+      throw new AppError('AUTH_TOKEN_INVALID', 'this link is unknown, used or expired');
+    }
+    return startSetup(deps, invitation, existing, password, {
+      kind: 'reset',
+      linkId: invitation.id,
+    });
+  }
+
+  const org = await deps.store.getOrg(invitation.orgId);
+  if (!org) throw new AppError('AUTH_TOKEN_INVALID', 'this link is unknown, used or expired');
+  if (existing) {
+    if (existing.status !== 'active') {
+      throw new AppError(
+        'AUTH_REQUIRED',
+        'this account is not set up yet: set it up with its own setup link first, then sign in and open this invitation again',
+      );
+    }
     if (principal?.user.id !== existing.id) {
       throw new AppError('AUTH_REQUIRED', 'sign in to the invited account, then open the link');
     }
     if (!(await deps.store.markInvitationAccepted(invitation.id, now))) {
       throw new AppError('AUTH_TOKEN_INVALID', 'this link is unknown, used or expired');
     }
+    // An account on hold after a reset whose link an admin saw joins on hold too.
+    const held = (await deps.store.listMemberships(existing.id)).some((m) => m.suspended);
     await deps.store.putMembership({
       orgId: org.id,
       userId: existing.id,
       role: invitation.role,
       createdAtMs: now,
+      accessFromMs: null,
+      suspended: held ? 'unconfirmed_reset' : null,
     });
     deps.logger.info('member joined', { orgId: org.id, userId: existing.id });
-    return { status: 'joined', orgId: org.id };
+    return { status: 'joined', orgId: org.id, suspended: held };
   }
 
+  const reserved = (await deps.store.listInvitationsForEmail(invitation.email)).some(
+    (i) =>
+      i.id !== invitation.id &&
+      i.createdBy === null &&
+      i.acceptedAtMs === null &&
+      i.expiresAtMs > now,
+  );
+  if (reserved) {
+    throw new AppError(
+      'AUTH_REQUIRED',
+      'this address has its own setup link from the server operator: set the account up with it first, then sign in and open this invitation again',
+    );
+  }
+  return startSetup(deps, invitation, null, password, {
+    kind: 'join',
+    orgId: org.id,
+    role: invitation.role,
+  });
+}
+
+/** Sets the password of a new account (or of a reset one, through its own link) and starts setup. */
+async function startSetup(
+  deps: AuthDeps,
+  invitation: InvitationRecord,
+  existing: UserRecord | null,
+  password: string | null,
+  plan: SetupPlan,
+): Promise<AcceptResult> {
+  const now = deps.now();
   if (password === null) throw new AppError('REQUEST_INVALID', 'choose a password');
-  const verdict = checkPasswordPolicy(password, { email: invitation.email, orgName: org.name });
+  const org = invitation.orgId ? await deps.store.getOrg(invitation.orgId) : null;
+  const verdict = checkPasswordPolicy(password, {
+    email: invitation.email,
+    ...(org ? { orgName: org.name } : {}),
+  });
   if (!verdict.ok) throw new AppError('AUTH_PASSWORD_REJECTED', verdict.message);
   if (!(await deps.store.markInvitationAccepted(invitation.id, now))) {
     throw new AppError('AUTH_TOKEN_INVALID', 'this link is unknown, used or expired');
@@ -196,24 +291,45 @@ export async function acceptInvitation(
     purpose: 'setup',
     userId: user.id,
     sessionIdHash: null,
-    data: { orgId: org.id, role: invitation.role },
+    data: { ...plan },
     expiresAtMs: now + SETUP_TTL_MS,
   });
-  const totpAllowed = !passkeyRequiredIn(org.policy, invitation.role);
   return {
     status: 'setup',
     setupToken,
-    methods: totpAllowed ? ['passkey', 'totp'] : ['passkey'],
+    methods: (await passkeyRequiredFor(deps, user, plan)) ? ['passkey'] : ['passkey', 'totp'],
   };
+}
+
+/** Whether the account being set up must enrol a passkey (its organisations' policies). */
+async function passkeyRequiredFor(
+  deps: AuthDeps,
+  user: UserRecord,
+  plan: SetupPlan,
+): Promise<boolean> {
+  if (plan.kind === 'join') {
+    const org = await deps.store.getOrg(plan.orgId);
+    return !org || passkeyRequiredIn(org.policy, plan.role);
+  }
+  return effectivePolicy(await membershipsOf(deps, user.id)).passkeyRequired;
 }
 
 const isRole = (value: unknown): value is Role =>
   value === 'owner' || value === 'admin' || value === 'analyst' || value === 'viewer';
 
+function planOf(data: Record<string, unknown>): SetupPlan | null {
+  if (data.kind === 'join' && typeof data.orgId === 'string' && isRole(data.role)) {
+    return { kind: 'join', orgId: data.orgId, role: data.role };
+  }
+  if (data.kind === 'reset' && typeof data.linkId === 'string') {
+    return { kind: 'reset', linkId: data.linkId };
+  }
+  return null;
+}
+
 interface SetupState {
   user: UserRecord;
-  orgId: string;
-  role: Role;
+  plan: SetupPlan;
   data: Record<string, unknown>;
   expiresAtMs: number;
   idHash: string;
@@ -224,22 +340,21 @@ async function setupState(deps: AuthDeps, setupToken: string): Promise<SetupStat
   const idHash = hashToken(setupToken);
   const challenge = await deps.store.takeChallenge(idHash, 'setup', deps.now());
   const user = challenge ? await deps.store.getUser(challenge.userId) : null;
-  if (!challenge || !user || user.status !== 'pending') {
-    throw new AppError('AUTH_TOKEN_INVALID', 'this setup is unknown, finished or expired');
-  }
+  const invalid = (): AppError =>
+    new AppError('AUTH_TOKEN_INVALID', 'this setup is unknown, finished or expired');
+  if (!challenge || !user || user.status !== 'pending') throw invalid();
   await deps.store.putChallenge(challenge);
-  const { role, orgId } = challenge.data;
-  if (typeof orgId !== 'string' || !isRole(role)) {
-    throw new AppError('AUTH_TOKEN_INVALID', 'this setup is unknown, finished or expired');
+  const plan = planOf(challenge.data);
+  if (!plan) throw invalid();
+  // A newer reset of the account (by the operator, say) supersedes a setup begun with an older
+  // link: that link's holder may have been the wrong person.
+  if (
+    plan.kind === 'reset' &&
+    !(await deps.store.listInvitationsForEmail(user.email)).some((i) => i.id === plan.linkId)
+  ) {
+    throw invalid();
   }
-  return {
-    user,
-    orgId,
-    role,
-    data: challenge.data,
-    expiresAtMs: challenge.expiresAtMs,
-    idHash,
-  };
+  return { user, plan, data: challenge.data, expiresAtMs: challenge.expiresAtMs, idHash };
 }
 
 async function updateSetup(
@@ -272,8 +387,7 @@ export async function setupTotpStart(
   setupToken: string,
 ): Promise<{ factorId: string; secret: string; uri: string }> {
   const state = await setupState(deps, setupToken);
-  const org = await deps.store.getOrg(state.orgId);
-  if (!org || passkeyRequiredIn(org.policy, state.role)) {
+  if (await passkeyRequiredFor(deps, state.user, state.plan)) {
     throw new AppError('AUTH_PASSKEY_REQUIRED', 'your organisation requires a passkey');
   }
   const started = await startTotp(deps, state.user, 'Authenticator app');
@@ -319,16 +433,20 @@ export async function completeSetup(
   const now = deps.now();
   await deps.store.updateUser(state.user.id, { status: 'active' });
   const user: UserRecord = { ...state.user, status: 'active' };
-  await deps.store.putMembership({
-    orgId: state.orgId,
-    userId: user.id,
-    role: state.role,
-    createdAtMs: now,
-  });
+  if (state.plan.kind === 'join') {
+    await deps.store.putMembership({
+      orgId: state.plan.orgId,
+      userId: user.id,
+      role: state.plan.role,
+      createdAtMs: now,
+      accessFromMs: null,
+      suspended: null,
+    });
+  }
   const recoveryCodes = await newRecoveryCodes(deps, user);
   const { token, session } = await issueSession(deps, user, method, client);
   await noteDevice(deps, user, client, false);
-  deps.logger.info('account set up', { userId: user.id, orgId: state.orgId, factor: method });
+  deps.logger.info('account set up', { userId: user.id, factor: method, kind: state.plan.kind });
   return { token, session, user, recoveryCodes };
 }
 
@@ -338,6 +456,8 @@ export interface MemberView {
   email: string;
   role: Role;
   status: UserRecord['status'];
+  /** Set while this organisation's grant is on hold (after a reset whose link an admin saw). */
+  suspended: MembershipRecord['suspended'];
   joined_at: string;
 }
 
@@ -351,98 +471,12 @@ export async function listMembers(deps: AuthDeps, orgId: string): Promise<Member
         email: user.email,
         role: m.role,
         status: user.status,
+        suspended: m.suspended,
         joined_at: new Date(m.createdAtMs).toISOString(),
       });
     }
   }
   return out;
-}
-
-async function memberOf(deps: AuthDeps, orgId: string, userId: string): Promise<MembershipRecord> {
-  const m = (await deps.store.listMembers(orgId)).find((x) => x.userId === userId);
-  if (!m) throw new AppError('NOT_FOUND', 'no such member');
-  return m;
-}
-
-async function assertNotLastOwner(deps: AuthDeps, orgId: string, userId: string): Promise<void> {
-  const owners = (await deps.store.listMembers(orgId)).filter((m) => m.role === 'owner');
-  if (owners.length === 1 && owners[0]?.userId === userId) {
-    throw new AppError('CONFLICT', 'an organisation keeps at least one owner');
-  }
-}
-
-/** Changes a member's role (owners outrank admins; the last owner stays an owner). */
-export async function changeRole(
-  deps: AuthDeps,
-  actorRole: Role,
-  orgId: string,
-  userId: string,
-  role: Role,
-): Promise<void> {
-  const member = await memberOf(deps, orgId, userId);
-  if (!canManageRole(actorRole, member.role) || !canManageRole(actorRole, role)) {
-    throw new AppError('AUTH_FORBIDDEN', 'only owners can change owners');
-  }
-  if (member.role === 'owner' && role !== 'owner') await assertNotLastOwner(deps, orgId, userId);
-  await deps.store.putMembership({ ...member, role });
-  // A demoted person's open sessions carried the old role's reach: end them.
-  await deps.store.revokeSessions({ userId }, deps.now(), 'role changed');
-  deps.logger.info('role changed', { orgId, userId, kind: role });
-}
-
-/** Removes a member and ends their sessions. */
-export async function removeMember(
-  deps: AuthDeps,
-  actorRole: Role,
-  orgId: string,
-  userId: string,
-): Promise<void> {
-  const member = await memberOf(deps, orgId, userId);
-  if (!canManageRole(actorRole, member.role)) {
-    throw new AppError('AUTH_FORBIDDEN', 'only owners can remove owners');
-  }
-  if (member.role === 'owner') await assertNotLastOwner(deps, orgId, userId);
-  await deps.store.removeMembership(orgId, userId);
-  await deps.store.revokeSessions({ userId }, deps.now(), 'removed from organisation');
-  deps.logger.info('member removed', { orgId, userId });
-}
-
-/**
- * Account recovery for a member who lost every factor (ASVS 6.4.4: back to enrolment): their
- * factors and recovery codes go, their sessions end, the account is pending again, and a new
- * single-use link lets them choose a password and enrol a factor. The person is told.
- */
-export async function resetMember(
-  deps: AuthDeps,
-  actor: UserPrincipal,
-  actorRole: Role,
-  org: OrgRecord,
-  userId: string,
-): Promise<{ invitation: InvitationRecord; link: string }> {
-  const member = await memberOf(deps, org.id, userId);
-  if (!canManageRole(actorRole, member.role)) {
-    throw new AppError('AUTH_FORBIDDEN', 'only owners can reset owners');
-  }
-  if (userId === actor.user.id) {
-    throw new AppError('CONFLICT', 'ask another owner or admin to reset your own account');
-  }
-  const user = await deps.store.getUser(userId);
-  if (!user) throw new AppError('NOT_FOUND', 'no such member');
-  const now = deps.now();
-  for (const factor of await deps.store.listFactors(userId)) {
-    await deps.store.removeFactor(factor.id);
-  }
-  await deps.store.replaceRecoveryCodes(userId, [], now);
-  await deps.store.updateUser(userId, { status: 'pending', failedAttempts: 0, lockedUntilMs: 0 });
-  await deps.store.revokeSessions({ userId }, now, 'account reset');
-  const created = await createInvitation(deps, org, user.email, member.role, actor.user.id);
-  deps.logger.warn('member reset', { orgId: org.id, userId });
-  await deps.notifier.notify(user, 'factor_removed', {
-    factorKind: 'passkey',
-    factorLabel: 'every factor (account reset by an administrator)',
-    actor: actor.user.email,
-  });
-  return created;
 }
 
 export async function setOrgPolicy(
@@ -452,54 +486,4 @@ export async function setOrgPolicy(
 ): Promise<void> {
   await deps.store.setOrgPolicy(orgId, policy);
   deps.logger.info('organisation policy changed', { orgId });
-}
-
-/** Ends every session of every member (admins, e.g. after a suspected compromise). */
-export async function revokeOrgSessions(deps: AuthDeps, orgId: string): Promise<number> {
-  const count = await deps.store.revokeSessions({ orgId }, deps.now(), 'revoked by an admin');
-  deps.logger.warn('organisation sessions revoked', { orgId, count });
-  return count;
-}
-
-/** What a lock-down did. */
-export interface LockdownResult {
-  sessions_revoked: number;
-  keys_revoked: number;
-  locked_down_at: string;
-}
-
-/**
- * The emergency lock-down: every session of every member and every secret key of every project of
- * the organisation revoked in one action, who did it recorded, every member told. Ingest tokens
- * stay valid (they are write-only: they read nothing), so the product keeps collecting.
- */
-export async function lockDown(
-  deps: AuthDeps,
-  orgId: string,
-  actor: { userId: string; label: string },
-): Promise<LockdownResult> {
-  const now = deps.now();
-  const sessions = await deps.store.revokeSessions({ orgId }, now, 'organisation lock-down');
-  const keys = await deps.store.revokeOrgApiKeys(orgId, now);
-  await deps.store.markLockedDown(orgId, now, actor.userId);
-  deps.logger.warn('organisation locked down', {
-    orgId,
-    userId: actor.userId,
-    count: sessions + keys,
-  });
-  const org = await deps.store.getOrg(orgId);
-  const members: UserRecord[] = [];
-  for (const m of await deps.store.listMembers(orgId)) {
-    const user = await deps.store.getUser(m.userId);
-    if (user) members.push(user);
-  }
-  await deps.notifier.notifyAll(members, 'lockdown', {
-    actor: actor.label,
-    ...(org ? { orgName: org.name } : {}),
-  });
-  return {
-    sessions_revoked: sessions,
-    keys_revoked: keys,
-    locked_down_at: new Date(now).toISOString(),
-  };
 }

@@ -1,5 +1,6 @@
 // What the admin socket can do on a running server; the CLI falls back to the same functions
 // on a stopped one, so both paths behave identically.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import type { PseudonymMatch } from '../privacy/index.js';
@@ -24,7 +25,7 @@ import {
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
 import { isTimeZone } from '../query/clock.js';
-import { createOrgWithOwner, lockDown } from '../auth/index.js';
+import { createOrgWithOwner, lockDown, operatorConfirm, operatorReset } from '../auth/index.js';
 import type { AdminHandlers } from './admin-socket.js';
 
 const createProjectSchema = z.object({
@@ -84,6 +85,57 @@ export async function adminCreate(runtime: Runtime, body: unknown) {
     expires_at: new Date(created.expiresAtMs).toISOString(),
     adopted_projects: created.adoptedProjects,
   };
+}
+
+const accountSchema = z.object({
+  email: z.string().min(3).max(320),
+  proof: z.string().max(100).optional(),
+});
+
+/**
+ * What the CLI sends to prove it holds the master key (the socket alone only proves access to
+ * the data directory): HMAC-SHA256 of the command and e-mail under a key derived from it.
+ */
+export function operatorProof(operatorKey: Buffer, command: string, email: string): string {
+  return createHmac('sha256', operatorKey).update(`${command}\n${email}`).digest('base64url');
+}
+
+function checkOperatorProof(
+  runtime: Runtime,
+  command: string,
+  body: { email: string; proof?: string | undefined },
+): void {
+  const expected = Buffer.from(operatorProof(runtime.operatorKey, command, body.email));
+  const given = Buffer.from(body.proof ?? '');
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+    throw new AppError(
+      'AUTH_FORBIDDEN',
+      'this command needs the master key (SILLAGE_MASTER_KEY or SILLAGE_MASTER_KEY_FILE)',
+    );
+  }
+}
+
+/**
+ * `sillage admin reset --email E`: the instance operator resets any account, whatever
+ * organisations it belongs to (an organisation may not when it is not the person's only one).
+ */
+export async function adminReset(runtime: Runtime, body: unknown) {
+  const b = accountSchema.parse(body);
+  checkOperatorProof(runtime, 'admin-reset', b);
+  const done = await operatorReset(runtime.auth, b.email);
+  return {
+    setup_link: done.link,
+    expires_at: new Date(done.expiresAtMs).toISOString(),
+    emailed: done.emailed,
+  };
+}
+
+/** `sillage admin confirm --email E`: lifts the suspension left by a reset whose link an admin saw. */
+export async function adminConfirm(runtime: Runtime, body: unknown) {
+  const b = accountSchema.parse(body);
+  checkOperatorProof(runtime, 'admin-confirm', b);
+  const done = await operatorConfirm(runtime.auth, b.email);
+  return { confirmed_orgs: done.confirmed };
 }
 
 /** Organisations with their member and project counts. */
@@ -219,6 +271,8 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
       policyHistory(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
     'project-create': (body) => createProject(runtime, body),
     'admin-create': (body) => adminCreate(runtime, body),
+    'admin-reset': (body) => adminReset(runtime, body),
+    'admin-confirm': (body) => adminConfirm(runtime, body),
     'org-list': () => listOrgs(runtime),
     'org-lockdown': (body) => orgLockdown(runtime, body),
     'audit-verify': () => verifyAuditLog(runtime.audit.store, runtime.audit.signer),

@@ -15,23 +15,29 @@ import {
 } from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
+import { usePrivateUmask } from '../shared/file-modes.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
 import {
+  adminConfirm,
   adminCreate,
+  adminReset,
   assertProject,
   assertTimezone,
   createProject,
   incidentReport,
   listOrgs,
   matchPseudonyms,
+  operatorProof,
   orgLockdown,
 } from './admin-commands.js';
+import { loadMasterKey } from '../privacy/index.js';
+import { deriveMasterSubkey } from '../privacy/master-key.js';
 import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
-import { openRuntime } from './runtime.js';
+import { atRestOptions, openRuntime } from './runtime.js';
 import {
   incidentMarkdown,
   verifyAuditLog,
@@ -47,6 +53,21 @@ const out = (line: string): void => {
 const say = (line: string): void => {
   process.stderr.write(line + '\n');
 };
+
+/** The at-rest keys of the data directory (the master key must exist: nothing is generated). */
+async function atRestOf(config: ReturnType<typeof loadConfig>) {
+  const master = await loadMasterKey({
+    env: {
+      SILLAGE_MASTER_KEY: config.masterKeyHex,
+      SILLAGE_MASTER_KEY_FILE: config.masterKeyFile,
+      XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
+    },
+    dataDir: config.dataDir,
+    homeDir: os.homedir(),
+    allowGenerate: false,
+  });
+  return atRestOptions(config, master.key);
+}
 
 /** Runs `fn` against a running server over the admin socket, or opens the store when stopped. */
 async function viaServerOrStore<T>(
@@ -65,6 +86,33 @@ async function viaServerOrStore<T>(
     await runtime.close();
   }
 }
+
+/**
+ * The operator's proof of holding the master key, for account commands that also go through the
+ * admin socket (whose file mode only proves access to the data directory).
+ */
+async function operatorProofFor(
+  flags: ConfigFlags,
+  command: string,
+  email: string,
+): Promise<string> {
+  const config = loadConfig(flags);
+  const master = await loadMasterKey({
+    env: {
+      SILLAGE_MASTER_KEY: config.masterKeyHex,
+      SILLAGE_MASTER_KEY_FILE: config.masterKeyFile,
+      XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
+    },
+    dataDir: config.dataDir,
+    homeDir: os.homedir(),
+    allowGenerate: false,
+  });
+  return operatorProof(deriveMasterSubkey(master.key, 'operator-command'), command, email);
+}
+
+// Everything this process writes (database, WAL, spill files, ingest log, sockets, key files)
+// is private to the user it runs as: 0600 files in 0700 directories.
+usePrivateUmask();
 
 const program = new Command();
 program
@@ -129,7 +177,9 @@ project
     },
   );
 
-const admin = program.command('admin').description('accounts: the first owner');
+const admin = program
+  .command('admin')
+  .description("accounts: the first owner, the operator's reset and confirmation");
 admin
   .command('create')
   .description(
@@ -153,6 +203,54 @@ admin
       if (created.adopted_projects.length > 0)
         out(`projects:     ${created.adopted_projects.join(', ')} now belong to it`);
     }
+  });
+
+admin
+  .command('reset')
+  .description(
+    'reset an account that lost every factor, whatever organisations it belongs to: removes its ' +
+      'factors and recovery codes, ends its sessions, and prints a single-use setup link for ' +
+      'that account only (also e-mailed to the person when SMTP is configured)',
+  )
+  .requiredOption('--email <address>', "the account's e-mail address")
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { email: string; json?: boolean; data?: string }) => {
+    const body = {
+      email: opts.email,
+      proof: await operatorProofFor(opts, 'admin-reset', opts.email),
+    };
+    const done = (await viaServerOrStore({ data: opts.data }, 'admin-reset', body, (rt) =>
+      adminReset(rt, body),
+    )) as { setup_link: string; expires_at: string; emailed: boolean };
+    if (opts.json) out(JSON.stringify(done));
+    else {
+      out(`setup link:   ${done.setup_link}`);
+      out(
+        `              (single use, valid until ${done.expires_at}; ` +
+          (done.emailed ? 'also e-mailed to the person)' : 'hand it to the person yourself)'),
+      );
+    }
+  });
+admin
+  .command('confirm')
+  .description(
+    'confirm the person behind an account reset by an organisation admin who saw the setup link: ' +
+      'its memberships resume',
+  )
+  .requiredOption('--email <address>', "the account's e-mail address")
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { email: string; json?: boolean; data?: string }) => {
+    const body = {
+      email: opts.email,
+      proof: await operatorProofFor(opts, 'admin-confirm', opts.email),
+    };
+    const done = (await viaServerOrStore({ data: opts.data }, 'admin-confirm', body, (rt) =>
+      adminConfirm(rt, body),
+    )) as { confirmed_orgs: string[] };
+    if (opts.json) out(JSON.stringify(done));
+    else out(`memberships resumed: ${done.confirmed_orgs.join(', ') || 'none were suspended'}`);
   });
 
 const org = program.command('org').description('organisations');
@@ -472,7 +570,9 @@ program
     if ((await callAdmin(config.dataDir, 'ping', {})).reachable) {
       throw new AppError('STORE_UNAVAILABLE', 'the server is running: stop it before compacting');
     }
-    const result = await compactDatabase(config.dataDir);
+    // The key is only needed for an encrypted database (compactDatabase says so if it is).
+    const atRest = await atRestOf(config).catch(() => undefined);
+    const result = await compactDatabase(config.dataDir, atRest);
     out(
       `compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`,
     );

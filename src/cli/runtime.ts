@@ -31,6 +31,7 @@ import {
   DuckDbMetaStore,
   DuckDbVaultStore,
   DuckDbAuditStore,
+  type AtRestOptions,
 } from '../store/index.js';
 import { VaultService } from '../projects/vault.js';
 import {
@@ -145,6 +146,19 @@ function accountSystem(
   return { auth, clients: new ClientDescriber((ip) => locator.lookup(ip)), outbox };
 }
 
+/**
+ * Encryption at rest of the data directory: the database and the ingest log each under their own
+ * key derived from the master key (HKDF labels `database` and `ingest-log`).
+ */
+export function atRestOptions(config: ServerConfig, masterKey: Buffer): AtRestOptions {
+  return {
+    logKey: deriveMasterSubkey(masterKey, 'ingest-log'),
+    databaseKey: deriveMasterSubkey(masterKey, 'database'),
+    mode: config.store.encryption,
+    dangerouslyAllowWeakCrypto: config.store.dangerouslyAllowWeakDbCrypto,
+  };
+}
+
 /** Everything a running Sillage process holds open. */
 export interface Runtime {
   config: ServerConfig;
@@ -164,6 +178,11 @@ export interface Runtime {
   clients: ClientDescriber;
   /** Where the master key came from, for the start-up message. */
   masterKeyNotice: string | undefined;
+  /**
+   * Key of the operator's account commands over the admin socket (`admin reset`, `admin
+   * confirm`): the CLI proves it holds the master key, not only access to the socket.
+   */
+  operatorKey: Buffer;
   close(): Promise<void>;
 }
 
@@ -194,6 +213,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       threads: config.store.duckdbThreads,
       checkpointThreshold: config.store.duckdbCheckpointThreshold,
     },
+    atRest: atRestOptions(config, master.key),
     // Acknowledged batches wait in the ingest log; the writer's queue bound covers them too.
     ingest: {
       maxDelayMs: config.store.ingestLoadDelayMs,
@@ -262,6 +282,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       auth,
       clients,
       masterKeyNotice: master.notice,
+      operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
         await audit.drain();
         await outbox?.close(5_000);

@@ -1,9 +1,10 @@
 // The Fastify application: raw-body parsing, ingest routes, health, one error→HTTP mapping.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { AppError, isAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
-import { sendError, type Flavor, type FlavorOptions } from './responses.js';
+import { sendError, type Flavor } from './responses.js';
+import { flavorOptions } from './params.js';
 import { registerIngestRoutes, type IngestRouteDeps } from './routes/ingest.js';
 import type { QueryEngine } from '../query/index.js';
 import type { PrivacyOperationsDeps } from '../projects/privacy-operations.js';
@@ -91,15 +92,6 @@ function securityHeaders(deps: AppDeps): Record<string, string> {
     'Cross-Origin-Opener-Policy': 'same-origin',
     'Permissions-Policy': 'camera=(), microphone=(), geolocation=(), payment=()',
     ...(https ? { 'Strict-Transport-Security': 'max-age=63072000; includeSubDomains' } : {}),
-  };
-}
-
-/** Reads the per-request response options from the query string. */
-export function flavorOptions(request: FastifyRequest): FlavorOptions {
-  const q = request.query as Record<string, string | undefined>;
-  return {
-    verbose: q.verbose === '1' || q.verbose === 'true',
-    strict: q.strict === '1' || q.strict === 'true',
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type SanitizeContext,
 } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
+import { ENRICHED_PROPERTIES } from '../shared/event-schema.js';
 import type { PrivacyCountRow, ProfileUpdateRow } from '../store/types.js';
 import type { EnrichedFields } from './enrich-stage.js';
 import type { IncomingEvent, IncomingProfileUpdate, JsonObject, JsonValue } from './records.js';
@@ -74,24 +75,10 @@ function deriveInsertId(
     .slice(0, 22);
 }
 
-const EVENT_ENRICHMENT_KEYS = [
-  '$browser',
-  '$browser_version',
-  '$os',
-  '$device_type',
-  'mp_country_code',
-  '$region',
-  '$city',
-] as const;
-const PROFILE_ENRICHMENT_KEYS = [
-  '$browser',
-  '$browser_version',
-  '$os',
-  '$device_type',
-  '$country_code',
-  '$region',
-  '$city',
-] as const;
+// The event schema's enriched properties: Mixpanel's event names, and its profile names.
+const EVENT_ENRICHMENT_KEYS = ENRICHED_PROPERTIES.map((def) => def.property);
+const PROFILE_ENRICHMENT_KEYS = ENRICHED_PROPERTIES.map((def) => def.profileProperty);
+const ENRICHED_FIELDS = ENRICHED_PROPERTIES.map((def) => def.field);
 const EVENT_ENRICHMENT_INDEX = new Map<string, number>(EVENT_ENRICHMENT_KEYS.map((k, i) => [k, i]));
 const PROFILE_ENRICHMENT_INDEX = new Map<string, number>(
   PROFILE_ENRICHMENT_KEYS.map((k, i) => [k, i]),
@@ -111,15 +98,11 @@ function withEnrichment(
   const geo = applyGeoGranularity(enriched, project.policy.geo);
   const keys = profile ? PROFILE_ENRICHMENT_KEYS : EVENT_ENRICHMENT_KEYS;
   const index = profile ? PROFILE_ENRICHMENT_INDEX : EVENT_ENRICHMENT_INDEX;
-  const values = [
-    enriched.browser,
-    enriched.browserVersion,
-    enriched.os,
-    enriched.deviceType,
-    geo.countryCode,
-    geo.region,
-    geo.city,
-  ];
+  const values = ENRICHED_FIELDS.map((field) =>
+    field === 'countryCode' || field === 'region' || field === 'city'
+      ? geo[field]
+      : enriched[field],
+  );
   const out: JsonObject = {};
   for (const key of Object.keys(props)) {
     const at = index.get(key);

@@ -23,6 +23,11 @@ export interface RequestContext {
   ipMode: IpMode;
   /** Server receive time, epoch ms. */
   receivedAtMs: number;
+  /**
+   * Earliest event time this request may carry (epoch ms): `/track` and the PostHog routes accept
+   * the last 5 days unless the request carries the project secret. Absent: no lower bound.
+   */
+  earliestTimeMs?: number;
 }
 
 /** One event after wire decoding and normalisation, before enrichment and privacy. */

@@ -2,6 +2,8 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { STANDARD_EVENT_PROPERTIES, namesOf } from '../shared/event-schema.js';
+import { STANDARD_PROPERTIES } from '../query/model.js';
 import type { CleanEvent } from './privacy-stage.js';
 import type { JsonObject, JsonValue } from './records.js';
 import { dedupKey, toEventRow } from './rows.js';
@@ -10,23 +12,9 @@ const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 // The straightforward version (copy the bag, then delete what fills a column), kept as the
 // reference for the one-pass version.
-const TYPED: Record<string, readonly string[]> = {
-  browser: ['$browser'],
-  browserVersion: ['$browser_version'],
-  os: ['$os'],
-  deviceType: ['$device_type'],
-  countryCode: ['mp_country_code', '$geoip_country_code'],
-  region: ['$region', '$geoip_subdivision_1_name'],
-  city: ['$city', '$geoip_city_name'],
-  referringDomain: ['$referring_domain'],
-  currentUrl: ['$current_url'],
-  utmSource: ['utm_source'],
-  utmMedium: ['utm_medium'],
-  utmCampaign: ['utm_campaign'],
-  utmContent: ['utm_content'],
-  utmTerm: ['utm_term'],
-  lib: ['mp_lib', '$lib'],
-};
+const TYPED: Record<string, readonly string[]> = Object.fromEntries(
+  STANDARD_EVENT_PROPERTIES.map((def) => [def.field, namesOf(def)]),
+);
 
 function asColumn(value: JsonValue | undefined): string | null {
   if (value === undefined || value === null) return null;
@@ -101,6 +89,16 @@ describe(`toEventRow (FC_SEED=${SEED})`, () => {
       }),
       { seed: SEED, numRuns: 2000 },
     );
+  });
+
+  it('puts every name the query model reads from a column into that column (issue 12: $country_code)', () => {
+    for (const [name, column] of Object.entries(STANDARD_PROPERTIES)) {
+      const row = toEventRow('prj_1', clean({ [name]: 'FR' }), 5);
+      const def = STANDARD_EVENT_PROPERTIES.find((d) => d.column === column)!;
+      expect(row[def.field]).toBe('FR');
+      expect(row.properties).toEqual({});
+    }
+    expect(toEventRow('prj_1', clean({ $country_code: 'DE' }), 5).countryCode).toBe('DE');
   });
 
   it('keys rows by the SHA-256 of the dedup tuple (first 128 bits, big-endian)', () => {

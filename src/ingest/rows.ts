@@ -1,38 +1,27 @@
 // Turns a privacy-cleaned event into a store row: typed columns out of the property bag, dedup key.
 import crypto from 'node:crypto';
 import { defineEntry } from '../privacy/index.js';
+import { STANDARD_EVENT_PROPERTIES, namesOf, type StandardField } from '../shared/event-schema.js';
 import type { EventRow } from '../store/types.js';
 import type { JsonObject, JsonValue } from './records.js';
 import type { CleanEvent } from './privacy-stage.js';
 
-/** Property → typed column. The property leaves the JSON bag when it fills a column. */
-const TYPED_PROPERTIES = {
-  browser: ['$browser'],
-  browserVersion: ['$browser_version'],
-  os: ['$os'],
-  deviceType: ['$device_type'],
-  countryCode: ['mp_country_code', '$geoip_country_code'],
-  region: ['$region', '$geoip_subdivision_1_name'],
-  city: ['$city', '$geoip_city_name'],
-  referringDomain: ['$referring_domain'],
-  currentUrl: ['$current_url'],
-  utmSource: ['utm_source'],
-  utmMedium: ['utm_medium'],
-  utmCampaign: ['utm_campaign'],
-  utmContent: ['utm_content'],
-  utmTerm: ['utm_term'],
-  lib: ['mp_lib', '$lib'],
-} as const satisfies Record<string, readonly string[]>;
+type TypedField = StandardField;
 
-type TypedField = keyof typeof TYPED_PROPERTIES;
-
-const TYPED_FIELDS = Object.keys(TYPED_PROPERTIES) as TypedField[];
+/** The typed fields, in the schema's order; a sent name fills its field and leaves the bag. */
+const TYPED_FIELDS: readonly TypedField[] = STANDARD_EVENT_PROPERTIES.map((def) => def.field);
 /** Property name → [index of its field in TYPED_FIELDS, rank among the field's names]. */
 const TYPED_NAMES = new Map<string, readonly [number, number]>(
-  TYPED_FIELDS.flatMap((field, index) =>
-    TYPED_PROPERTIES[field].map((name, rank) => [name, [index, rank] as const] as const),
+  STANDARD_EVENT_PROPERTIES.flatMap((def, index) =>
+    namesOf(def).map((name, rank) => [name, [index, rank] as const] as const),
   ),
 );
+/**
+ * Field → its index in TYPED_FIELDS. The row below is written out field by field (an object
+ * literal of fixed shape: building it in a loop cost ~40 % of toEventRow); the compiler holds it
+ * to the schema (EventRow requires every standard field) and the indexes come from the schema.
+ */
+const AT = Object.fromEntries(TYPED_FIELDS.map((f, i) => [f, i])) as Record<TypedField, number>;
 // Per-call scratch (toEventRow is synchronous and reads them out before returning).
 const scratchTyped: (string | null)[] = new Array<string | null>(TYPED_FIELDS.length).fill(null);
 const scratchRanks: number[] = new Array<number>(TYPED_FIELDS.length).fill(Infinity);
@@ -67,8 +56,9 @@ const sha256Hex: (text: string) => string =
 /**
  * Builds the stored row. `clean` holds only pseudonyms and scanned values. A property that fits
  * its typed column (a string, number or boolean) leaves the bag for the column; when several names
- * feed one column, the first name in TYPED_PROPERTIES wins. Empty and null values of those names
- * leave the bag too; objects and arrays stay as sent.
+ * feed one column, the first of its names in the schema wins. Empty and null values of those names
+ * leave the bag too; objects and arrays stay as sent. The names and their order are the event
+ * schema's (shared/event-schema.ts).
  */
 export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: number): EventRow {
   const props = clean.properties;
@@ -102,21 +92,21 @@ export function toEventRow(projectId: string, clean: CleanEvent, receivedAtMs: n
     deviceId: clean.deviceId,
     userId: clean.userId,
     insertId: clean.insertId,
-    browser: typed[0] ?? null,
-    browserVersion: typed[1] ?? null,
-    os: typed[2] ?? null,
-    deviceType: typed[3] ?? null,
-    countryCode: typed[4] ?? null,
-    region: typed[5] ?? null,
-    city: typed[6] ?? null,
-    referringDomain: typed[7] ?? null,
-    currentUrl: typed[8] ?? null,
-    utmSource: typed[9] ?? null,
-    utmMedium: typed[10] ?? null,
-    utmCampaign: typed[11] ?? null,
-    utmContent: typed[12] ?? null,
-    utmTerm: typed[13] ?? null,
-    lib: typed[14] ?? null,
+    browser: typed[AT.browser] ?? null,
+    browserVersion: typed[AT.browserVersion] ?? null,
+    os: typed[AT.os] ?? null,
+    deviceType: typed[AT.deviceType] ?? null,
+    countryCode: typed[AT.countryCode] ?? null,
+    region: typed[AT.region] ?? null,
+    city: typed[AT.city] ?? null,
+    referringDomain: typed[AT.referringDomain] ?? null,
+    currentUrl: typed[AT.currentUrl] ?? null,
+    utmSource: typed[AT.utmSource] ?? null,
+    utmMedium: typed[AT.utmMedium] ?? null,
+    utmCampaign: typed[AT.utmCampaign] ?? null,
+    utmContent: typed[AT.utmContent] ?? null,
+    utmTerm: typed[AT.utmTerm] ?? null,
+    lib: typed[AT.lib] ?? null,
     properties: rest,
     receivedAtMs,
   };

@@ -10,12 +10,20 @@ import {
   type DecodeLimits,
   type MappedRecords,
 } from './wire/index.js';
+import { parseTime } from './wire/fields.js';
 
 /** Which SDK format the body is in, and how its records map (see the ingest routes). */
 export type WireMapping =
   | { kind: 'mixpanel-events'; importMode: boolean }
   | { kind: 'mixpanel-profiles'; target: 'user' | 'group' }
-  | { kind: 'posthog'; engage: boolean };
+  | {
+      kind: 'posthog';
+      engage: boolean;
+      /** Capture v1: the project token from `Authorization: Bearer`. */
+      token?: string;
+      /** Capture v1: `PostHog-Request-Timestamp`, the client's send time (clock-skew correction). */
+      sentAt?: string;
+    };
 
 /** A request's body and everything needed to decode it. */
 export interface WireRequest {
@@ -40,6 +48,10 @@ export function decodeAndMap(request: WireRequest): MappedRecords {
         ignored: 0,
       };
     case 'posthog':
-      return mapPosthogRecords(decoded.value, context, { engage: mapping.engage });
+      return mapPosthogRecords(decoded.value, context, {
+        engage: mapping.engage,
+        token: mapping.token ?? null,
+        sentAtMs: mapping.sentAt === undefined ? null : parseTime(mapping.sentAt),
+      });
   }
 }

@@ -127,7 +127,15 @@ export function verifyMasterKey(key: Buffer, storedCheck: string): void {
  */
 export function deriveMasterSubkey(
   master: Buffer,
-  use: 'key-wrap' | 'check' | 'password-pepper' | 'totp-seal' | 'csrf-token',
+  use:
+    | 'key-wrap'
+    | 'check'
+    | 'password-pepper'
+    | 'totp-seal'
+    | 'csrf-token'
+    | 'operator-command'
+    | 'ingest-log'
+    | 'database',
 ): Buffer {
   assertKeyLength(master);
   return Buffer.from(

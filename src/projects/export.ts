@@ -3,6 +3,7 @@
 import type { Actor, AuditPort } from '../audit/types.js';
 import type { JsonObject } from '../ingest/records.js';
 import { AppError } from '../shared/errors.js';
+import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, EventStore } from '../store/types.js';
 
 /** Largest page one request may take. */
@@ -11,21 +12,9 @@ export const EXPORT_MAX_PAGE = 100_000;
 /** One event in Mixpanel's raw export shape. */
 export function exportLine(row: EventRow): JsonObject {
   const typed: [string, string | null][] = [
-    ['$browser', row.browser],
-    ['$browser_version', row.browserVersion],
-    ['$os', row.os],
-    ['$device_type', row.deviceType],
-    ['mp_country_code', row.countryCode],
-    ['$region', row.region],
-    ['$city', row.city],
-    ['$referring_domain', row.referringDomain],
-    ['$current_url', row.currentUrl],
-    ['utm_source', row.utmSource],
-    ['utm_medium', row.utmMedium],
-    ['utm_campaign', row.utmCampaign],
-    ['utm_content', row.utmContent],
-    ['utm_term', row.utmTerm],
-    ['mp_lib', row.lib],
+    ...STANDARD_EVENT_PROPERTIES.map(
+      (def) => [def.property, row[def.field]] as [string, string | null],
+    ),
     ['$device_id', row.deviceId],
     ['$user_id', row.userId],
   ];

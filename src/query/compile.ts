@@ -54,11 +54,22 @@ export const SEGMENT_NOT_SET = 2;
 // ---------------------------------------------------------------------------------------------
 // Expressions over `events e` (and the identity links joined as l1, l2).
 
-/** The property's text (see the `json_text` function for JSON values), or NULL when not set. */
+/**
+ * The property's text (see the `json_text` function for JSON values), or NULL when not set.
+ * Profile properties read the joins `profileSources` adds (`pp` for the person, `g<slot>` for
+ * groups).
+ */
 export function propertyText(ref: PropertyRef): SqlNode {
-  return ref.kind === 'column'
-    ? sql`e.${ident(ref.column)}`
-    : call('json_text', raw('e.properties'), param.varchar(ref.key));
+  switch (ref.kind) {
+    case 'column':
+      return sql`e.${ident(ref.column)}`;
+    case 'json':
+      return call('json_text', raw('e.properties'), param.varchar(ref.key));
+    case 'person':
+      return call('json_text', raw('pp.properties'), param.varchar(ref.key));
+    case 'group':
+      return call('json_text', sql`${ident(`g${ref.slot}`)}.properties`, param.varchar(ref.key));
+  }
 }
 
 /** The property's numeric value, or NULL when it is not set or not a number. */
@@ -170,6 +181,58 @@ const RESOLVED_USER = raw(
   "coalesce(nullif(e.user_id, ''), l1.canonical_id, l2.canonical_id, nullif(e.distinct_id, ''))",
 );
 
+type Cte = { name: string; body: SqlNode; materialize?: boolean };
+
+/** The CTEs in order, each name once (the first wins: same-named CTEs here are the same). */
+function uniqueCtes(ctes: Cte[]): Cte[] {
+  const seen = new Set<string>();
+  return ctes.filter((c) => !seen.has(c.name) && (seen.add(c.name), true));
+}
+
+/** The refs of a plan's filters, breakdown and series values. */
+function refsOf(
+  filters: PlannedFilter[],
+  ...more: (PropertyRef | null | undefined)[]
+): PropertyRef[] {
+  return [...filters.map((f) => f.ref), ...more.filter((r): r is PropertyRef => !!r)];
+}
+
+/**
+ * The CTEs and joins (after `events e`) that the profile properties among `refs` read: the
+ * current profile of the event's resolved person (`pp`), and for each group key the profile of
+ * the group the event names under that key (`g<slot>`). Nothing for event properties alone.
+ */
+function profileSources(projectId: string, refs: PropertyRef[]): { ctes: Cte[]; joins: SqlNode } {
+  const ctes: Cte[] = [];
+  const joins: SqlNode[] = [];
+  if (refs.some((r) => r.kind === 'person')) {
+    ctes.push(linksCte(projectId), {
+      name: 'persons',
+      body: sql`SELECT profile_id, properties FROM profiles WHERE project_id = ${param.varchar(projectId)} AND group_key = ''`,
+    });
+    joins.push(
+      raw(
+        ' LEFT JOIN links pl1 ON pl1.alias_id = e.device_id LEFT JOIN links pl2 ON pl2.alias_id = e.distinct_id' +
+          " LEFT JOIN persons pp ON pp.profile_id = coalesce(nullif(e.user_id, ''), pl1.canonical_id, pl2.canonical_id, nullif(e.distinct_id, ''))",
+      ),
+    );
+  }
+  const groups = new Map<number, string>();
+  for (const r of refs) if (r.kind === 'group') groups.set(r.slot, r.groupKey);
+  for (const [slot, groupKey] of [...groups].sort((a, b) => a[0] - b[0])) {
+    const cte = ident(`grp${slot}`);
+    const alias = ident(`g${slot}`);
+    ctes.push({
+      name: `grp${slot}`,
+      body: sql`SELECT profile_id, properties FROM profiles WHERE project_id = ${param.varchar(projectId)} AND group_key = ${param.varchar(groupKey)}`,
+    });
+    joins.push(
+      sql` LEFT JOIN ${cte} ${alias} ON ${alias}.profile_id = ${call('json_text', raw('e.properties'), param.varchar(groupKey))}`,
+    );
+  }
+  return { ctes, joins: join(joins, '') };
+}
+
 function eventCondition(event: string | null): SqlNode {
   return event === null ? raw('TRUE') : sql`e.event = ${param.varchar(event)}`;
 }
@@ -229,14 +292,16 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
   const keys = p.breakdown ? ['bucket', 'bd'] : ['bucket'];
-  const ctes: { name: string; body: SqlNode; materialize?: boolean }[] = [];
+  const profiles = profileSources(p.projectId, refsOf(s.filters, s.value, p.breakdown?.ref));
+  const from = sql`events e${profiles.joins}`;
+  const ctes: Cte[] = [...profiles.ctes];
   let value: SqlNode;
   let rank: SqlNode;
   if (s.math === 'total') {
     const group = raw(keys.join(', '));
     ctes.push({
       name: 'base',
-      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')} FROM events e WHERE ${where}) GROUP BY ${group}`,
+      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')} FROM ${from} WHERE ${where}) GROUP BY ${group}`,
       materialize: p.breakdown !== null,
     });
     value = raw('sum(n)');
@@ -247,7 +312,7 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     const outer = raw(keys.map((k) => `e.${k}`).join(', '));
     ctes.push(linksCte(p.projectId), {
       name: 'ids',
-      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')}, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM events e WHERE ${where}) GROUP BY ${group}`,
+      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')}, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM ${from} WHERE ${where}) GROUP BY ${group}`,
     });
     ctes.push({
       name: 'base',
@@ -260,7 +325,7 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     if (s.value) columns.push(sql`${propertyNumber(s.value)} AS val`);
     ctes.push({
       name: 'base',
-      body: sql`SELECT ${join(columns, ', ')} FROM events e WHERE ${where}`,
+      body: sql`SELECT ${join(columns, ', ')} FROM ${from} WHERE ${where}`,
       materialize: p.breakdown !== null,
     });
     value = valueAggregate(s.math);
@@ -268,13 +333,13 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   }
   if (!p.breakdown) {
     return withCtes(
-      ctes,
+      uniqueCtes(ctes),
       sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
     );
   }
   ctes.push(...breakdownCtes('base', p.breakdown, rank));
   return withCtes(
-    ctes,
+    uniqueCtes(ctes),
     sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,
   );
 }
@@ -304,12 +369,20 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   ];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
   // Later steps may happen after the range, up to one window after its end.
-  const ev = sql`SELECT ${join(columns, ', ')} FROM events e ${IDENTITY_JOINS} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(
+  const profiles = profileSources(
+    p.projectId,
+    refsOf(
+      p.steps.flatMap((s) => s.filters),
+      p.breakdown?.ref,
+    ),
+  );
+  const ev = sql`SELECT ${join(columns, ', ')} FROM events e ${IDENTITY_JOINS}${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(
     stepNames.map((name) => param.varchar(name)),
     ', ',
   )})`;
-  const ctes: { name: string; body: SqlNode; materialize?: boolean }[] = [
+  const ctes: Cte[] = [
     linksCte(p.projectId),
+    ...profiles.ctes,
     { name: 'ev', body: ev, materialize: true },
     {
       name: 's1',
@@ -322,7 +395,10 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
       body: sql`SELECT uid, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
     });
   }
-  // c1 = entries; c_k adds t_k: the first step-k event strictly after t_(k-1), if inside the window.
+  // c1 = entries; c_k adds t_k: the first step-k event strictly after t_(k-1), if inside the window,
+  // and only when step k-1 was reached. The guard does not trust the join with a NULL t_(k-1): the
+  // dialect must match nothing for it, but a join that did (DuckDB's ASOF operator, issue 12)
+  // would credit users who never reached step k-1 with step k.
   ctes.push({ name: 'c1', body: raw('SELECT uid, bd, t1 FROM s1') });
   for (let k = 2; k <= n; k++) {
     const join_ = {
@@ -336,7 +412,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     };
     ctes.push({
       name: `c${k}`,
-      body: sql`SELECT c.*, CASE WHEN nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(`t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
+      body: sql`SELECT c.*, CASE WHEN ${raw(`c.t${k - 1}`)} IS NOT NULL AND nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(`t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
     });
   }
   const reached = Array.from({ length: n - 1 }, (_, i) =>
@@ -360,7 +436,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
         {
           name: 'funnel',
           sql: withCtes(
-            ctes,
+            uniqueCtes(ctes),
             sql`SELECT NULL AS seg, NULL AS seg_value, NULL AS rank_n, 1 AS is_total, ${join(stepColumns, ', ')} FROM best`,
           ),
         },
@@ -373,7 +449,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
       {
         name: 'funnel',
         sql: withCtes(
-          ctes,
+          uniqueCtes(ctes),
           sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('seg'))} AS is_total, ${join(stepColumns, ', ')} FROM seg GROUP BY GROUPING SETS ((seg, seg_value), ())`,
         ),
       },
@@ -393,10 +469,12 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const rawIds = raw(RAW_IDS.join(', '));
   // Per raw identity and period: the earliest in-range start event and whether it returned;
   // identities are then resolved once per row of that (much smaller) set.
-  const ids = sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned FROM (SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return FROM events e WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})) GROUP BY ${rawIds}, bucket`;
+  const profiles = profileSources(p.projectId, refsOf(p.filters));
+  const ids = sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned FROM (SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return FROM events e${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})) GROUP BY ${rawIds}, bucket`;
   const sqlNode = withCtes(
-    [
+    uniqueCtes([
       linksCte(p.projectId),
+      ...profiles.ctes,
       { name: 'ids', body: ids },
       {
         name: 'ev',
@@ -413,7 +491,7 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
           'SELECT DISTINCT uid, bucket AS p FROM ev WHERE returned = 1 AND uid IS NOT NULL',
         ),
       },
-    ],
+    ]),
     sql`SELECT c AS cohort, 0 AS k, count(*) AS users FROM cohorts GROUP BY c UNION ALL SELECT c.c AS cohort, r.p - c.c AS k, count(*) AS users FROM cohorts c JOIN returns r ON r.uid = c.uid WHERE r.p - c.c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c.c, r.p - c.c`,
   );
   return { statements: [{ name: 'retention', sql: sqlNode }] };
@@ -496,11 +574,15 @@ function compileEventProperties(p: EventPropertiesPlan): CompiledQuery {
 }
 
 function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
+  const profiles = profileSources(p.projectId, [p.ref]);
   return {
     statements: [
       {
         name: 'values',
-        sql: sql`SELECT v AS value, count(*) AS n FROM (SELECT ${propertyText(p.ref)} AS v FROM events e WHERE ${discoveryWhere(p, p.event)}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ${param.bigint(p.limit)}`,
+        sql: withCtes(
+          uniqueCtes(profiles.ctes),
+          sql`SELECT v AS value, count(*) AS n FROM (SELECT ${propertyText(p.ref)} AS v FROM events e${profiles.joins} WHERE ${discoveryWhere(p, p.event)}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ${param.bigint(p.limit)}`,
+        ),
       },
     ],
   };

@@ -54,6 +54,7 @@ export function createDialect(spelling: DialectSpelling): Dialect {
           case 'call':
             return spelling.call(n.fn, n.args.map(walk));
           case 'with':
+            if (n.ctes.length === 0) return walk(n.body);
             return (
               'WITH ' +
               n.ctes.map((c) => spelling.cte(c.name, walk(c.body), c.materialize)).join(',\n') +

@@ -10,11 +10,11 @@ import type { JsonObject, JsonValue } from '../ingest/records.js';
 import { DuckDbDatabase, DuckDbEventStore } from '../store/index.js';
 import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
-import type { EventRow, IdentityLink } from '../store/types.js';
+import type { EventRow, IdentityLink, ProfileUpdateRow, StoredProfile } from '../store/types.js';
 import { DAY_MS, buildClock, offsetAt } from './clock.js';
 import { QueryEngine } from './engine.js';
 import { parseQuery } from './model.js';
-import { referenceAnswer } from './reference.js';
+import { referenceAnswer, unknownProperties } from './reference.js';
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -74,6 +74,55 @@ const ODD_NUMBERS = [
   123456789.125,
   1.5e300,
 ];
+const COMPANIES = ['c1', 'c2', 'c3', '12'];
+/** Profile properties: persons and companies share names with events (`plan`) and have their own. */
+const PROFILE_PROPERTIES = [
+  'person.plan',
+  'person.seats',
+  'person.missing',
+  'group.company.plan',
+  'group.company.seats',
+  'group.team.plan',
+];
+const profileProps: fc.Arbitrary<JsonObject> = fc
+  .record(
+    {
+      plan: fc.constantFrom(...TEXTS),
+      seats: fc.oneof(EXACT_NUMBER, fc.constantFrom('12', 'x')),
+      odd: fc.constantFrom<JsonValue>(true, null, ['x', 1], { k: 'v' }, 1e21),
+    },
+    { requiredKeys: [] },
+  )
+  .map((p) => p as JsonObject);
+/** Most users, some devices and most companies have a profile; a few ids of other kinds too. */
+const profiles = fc
+  .tuple(
+    fc.array(fc.option(profileProps, { nil: null, freq: 4 }), {
+      minLength: USERS.length + 2,
+      maxLength: USERS.length + 2,
+    }),
+    fc.array(fc.option(profileProps, { nil: null, freq: 4 }), {
+      minLength: COMPANIES.length,
+      maxLength: COMPANIES.length,
+    }),
+    fc.array(
+      fc.record({
+        groupKey: fc.constantFrom('', 'company', 'team'),
+        id: fc.constantFrom(...USERS, ...DEVICES, 'o1', 'o2', ...COMPANIES),
+        properties: profileProps,
+      }),
+      { maxLength: 3 },
+    ),
+  )
+  .map(([people, companies, extra]) => [
+    ...people.flatMap((properties, i) =>
+      properties ? [{ groupKey: '', id: [...USERS, 'o1', 'd1'][i]!, properties }] : [],
+    ),
+    ...companies.flatMap((properties, i) =>
+      properties ? [{ groupKey: 'company', id: COMPANIES[i]!, properties }] : [],
+    ),
+    ...extra,
+  ]);
 const JSON_KEYS = ['plan', 'amount', 'n', 'flag', 'tags', 'odd', 'a/b', 'x.y', 'c~d', '$browser'];
 const PROPERTIES = [
   ...JSON_KEYS.filter((k) => k !== '$browser'),
@@ -82,13 +131,21 @@ const PROPERTIES = [
   'mp_country_code',
   '$os',
   'missing',
+  ...PROFILE_PROPERTIES,
 ];
-const NUMERIC_PROPERTIES = ['amount', 'n', '$browser_version'];
+const NUMERIC_PROPERTIES = [
+  'amount',
+  'n',
+  '$browser_version',
+  'person.seats',
+  'group.company.seats',
+];
 
 let db: DuckDbDatabase;
 let store: DuckDbEventStore;
-let executor: DuckDbQueryExecutor;
-let engine: QueryEngine;
+let executors: DuckDbQueryExecutor[] = [];
+/** One engine with DuckDB's small-input plans, one with the plans it uses at scale (issue 12). */
+let engines: QueryEngine[] = [];
 let dir: string;
 let nextProject = 0;
 let nextKey = 1n;
@@ -97,18 +154,24 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-diff-'));
   db = await DuckDbDatabase.open(dir);
   store = new DuckDbEventStore(db);
-  executor = await DuckDbQueryExecutor.open(db);
-  engine = new QueryEngine({
-    executor,
-    dialect: DUCKDB_DIALECT,
-    audit: { record: () => undefined },
-    limits: { propertySampleSize: SAMPLE_SIZE },
-  });
+  executors = [
+    await DuckDbQueryExecutor.open(db),
+    await DuckDbQueryExecutor.open(db, { planAsAtScale: true }),
+  ];
+  engines = executors.map(
+    (executor) =>
+      new QueryEngine({
+        executor,
+        dialect: DUCKDB_DIALECT,
+        audit: { record: () => undefined },
+        limits: { propertySampleSize: SAMPLE_SIZE },
+      }),
+  );
   console.info(`differential tests: FC_SEED=${SEED}`);
 });
 
 afterAll(async () => {
-  await executor.close();
+  for (const executor of executors) await executor.close();
   await db.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -121,6 +184,8 @@ interface Dataset {
   baseDay: string;
   events: Omit<EventRow, 'projectId' | 'dedupKey'>[];
   links: { aliasId: string; canonicalId: string }[];
+  /** Current profiles: persons (group key '') and groups. */
+  profiles: { groupKey: string; profileId: string; properties: JsonObject }[];
 }
 
 const jsonValue: fc.Arbitrary<JsonValue> = fc.oneof(
@@ -146,6 +211,7 @@ const properties: fc.Arbitrary<JsonObject> = fc
       'x.y': jsonValue,
       'c~d': fc.constantFrom(...TEXTS),
       $browser: fc.constant({ nested: 'not a column value' }),
+      company: fc.constantFrom(...COMPANIES, 12),
     },
     { requiredKeys: [] },
   )
@@ -219,8 +285,9 @@ const dataset: fc.Arbitrary<Dataset> = fc
       }),
       { maxLength: 6, size: 'max' },
     ),
+    profiles,
   })
-  .map(({ timezone, baseDay, sharedTimes, raw, links }) => {
+  .map(({ timezone, baseDay, sharedTimes, raw, links, profiles: rawProfiles }) => {
     const base = Date.parse(`${baseDay}T00:00:00Z`);
     const special = specialInstants(timezone, base);
     const events = raw.map((r, i) => {
@@ -273,13 +340,30 @@ const dataset: fc.Arbitrary<Dataset> = fc
       seen.add(l.aliasId);
       return true;
     });
-    return { timezone, baseDay, events, links: kept };
+    return { timezone, baseDay, events, links: kept, profiles: oneProfileEach(rawProfiles) };
   });
 
+/** One profile per (group key, id): the last one given. Person ids are never company ids. */
+function oneProfileEach(
+  list: { groupKey: string; id: string; properties: JsonObject }[],
+): Dataset['profiles'] {
+  const byKey = new Map<string, Dataset['profiles'][number]>();
+  for (const p of list)
+    byKey.set(`${p.groupKey}\u0000${p.id}`, {
+      groupKey: p.groupKey,
+      profileId: p.id,
+      properties: p.properties,
+    });
+  return [...byKey.values()];
+}
+
 /** Stores a dataset under a fresh project id (plus noise in another project); returns both. */
-async function load(
-  d: Dataset,
-): Promise<{ projectId: string; events: EventRow[]; links: IdentityLink[] }> {
+async function load(d: Dataset): Promise<{
+  projectId: string;
+  events: EventRow[];
+  links: IdentityLink[];
+  profiles: StoredProfile[];
+}> {
   const projectId = `prj_diff_${nextProject++}`;
   const noiseId = `${projectId}_noise`;
   const events: EventRow[] = [];
@@ -291,8 +375,27 @@ async function load(
     { projectId, ...l, timeMs: 0 },
     { projectId: noiseId, aliasId: l.aliasId, canonicalId: 'u9', timeMs: 0 },
   ]);
-  await store.commit({ events, identityLinks: links, profileUpdates: [], privacyCounts: [] });
-  return { projectId, events, links };
+  const profileUpdates: ProfileUpdateRow[] = d.profiles.flatMap((p) => [
+    { projectId, ...p, op: '$set' as const, value: p.properties, timeMs: 0, ignoreTime: false },
+    // The other project's profiles say something else: they must not be read.
+    {
+      projectId: noiseId,
+      groupKey: p.groupKey,
+      profileId: p.profileId,
+      op: '$set' as const,
+      value: { plan: 'noise', seats: 999 },
+      timeMs: 0,
+      ignoreTime: false,
+    },
+  ]);
+  await store.commit({ events, identityLinks: links, profileUpdates, privacyCounts: [] });
+  // The reference reads the profiles as the store keeps them.
+  const stored: StoredProfile[] = [];
+  for (const p of d.profiles) {
+    const got = await store.getProfile({ projectId, groupKey: p.groupKey, profileId: p.profileId });
+    if (got) stored.push(got);
+  }
+  return { projectId, events, links, profiles: stored };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -541,23 +644,233 @@ const discoveryQuery = (d: Dataset) =>
       return { ...rest, ...(r ?? {}) };
     });
 
+// ---------------------------------------------------------------------------------------------
+// Funnel stories: datasets built around the funnel asked, so that the shapes random data rarely
+// makes come every run (issue 12): a later step before the entry, a missing middle step (with the
+// step after it present), repeated entries, ties, events exactly at the window's end and one
+// millisecond past it, entries on the range's first and last local millisecond and just outside,
+// an identity merge in the middle of the funnel, days with an offset change (DST zones only).
+
+const DST_ZONES = ['Europe/Paris', 'America/New_York', 'Australia/Lord_Howe', 'America/Sao_Paulo'];
+/** Where a later step's event is put, relative to the entry and the step before it. */
+const STEP_SHAPES = [
+  'after',
+  'after',
+  'tie', // same instant as the previous step: not "after" it
+  'missing',
+  'before_entry',
+  'window_end', // exactly one window after the entry: converts
+  'past_window', // one millisecond later: does not
+] as const;
+const ENTRY_AT = ['inside', 'first_ms', 'last_ms', 'before_range', 'after_range', 'dst'] as const;
+const STORY_WINDOWS = [3600, 86_400, 7 * 86_400];
+
+interface Story {
+  dataset: Dataset;
+  funnel: Record<string, unknown>;
+  retention: Record<string, unknown>;
+}
+
+/** Epoch ms of a local date's midnight in `tz`. */
+function localMidnight(tz: string, day: string): number {
+  const utc = Date.parse(`${day}T00:00:00Z`);
+  return utc - offsetAt(tz, utc - offsetAt(tz, utc));
+}
+
+function storyEvent(
+  timeMs: number,
+  event: string,
+  who: { user: string | null; device: string | null },
+  insertId: string,
+): Dataset['events'][number] {
+  return {
+    timeMs,
+    event,
+    distinctId: who.user ?? who.device ?? '',
+    deviceId: who.device,
+    userId: who.user,
+    insertId,
+    browser: null,
+    browserVersion: null,
+    os: null,
+    deviceType: null,
+    countryCode: null,
+    region: null,
+    city: null,
+    referringDomain: null,
+    currentUrl: null,
+    utmSource: null,
+    utmMedium: null,
+    utmCampaign: null,
+    utmContent: null,
+    utmTerm: null,
+    lib: 'web',
+    properties: {},
+    receivedAtMs: 0,
+  };
+}
+
+const storyUser = fc.record({
+  entryAt: fc.constantFrom(...ENTRY_AT),
+  entryHour: fc.integer({ min: 0, max: 3 * 24 - 1 }),
+  shapes: fc.array(fc.constantFrom(...STEP_SHAPES), { minLength: 3, maxLength: 3 }),
+  gapMinutes: fc.array(fc.constantFrom(1, 30, 60, 61, 24 * 60), { minLength: 3, maxLength: 3 }),
+  // Another entry (step 1 again): before, at, or after the first one (by hours; 0 is a tie).
+  repeats: fc.array(fc.integer({ min: -30, max: 30 }), { maxLength: 2 }),
+  // Identity: one user id throughout; a device merged into the user from step `mergeAt` on (the
+  // events before carry only the device); or an anonymous device never linked.
+  identity: fc.constantFrom('user', 'merge', 'merge', 'anonymous'),
+  mergeAt: fc.integer({ min: 1, max: 3 }),
+  // A step-k event before the entry, beside whatever the shape puts after it.
+  earlyStep: fc.option(fc.integer({ min: 1, max: 3 }), { nil: null }),
+});
+
+const story: fc.Arbitrary<Story> = fc
+  .record({
+    timezone: fc.constantFrom(...DST_ZONES, 'UTC'),
+    baseDay: fc.constantFrom(...BASE_DAYS),
+    steps: fc.array(fc.constantFrom('A', 'B', 'C', 'A'), { minLength: 2, maxLength: 4 }),
+    window: fc.constantFrom(...STORY_WINDOWS),
+    users: fc.array(storyUser, { minLength: 1, maxLength: 5 }),
+    noise: fc.array(fc.record({ at: instant, event: fc.constantFrom(...EVENTS) }), {
+      maxLength: 8,
+    }),
+    period: fc.constantFrom('day', 'week'),
+  })
+  .map(({ timezone, baseDay, steps, window, users, noise, period }) => {
+    const from = dayAfter(baseDay, 1);
+    const to = dayAfter(baseDay, 3);
+    const first = localMidnight(timezone, from);
+    const end = localMidnight(timezone, dayAfter(to, 1));
+    const changes = specialInstants(timezone, Date.parse(`${baseDay}T00:00:00Z`)).changes;
+    const windowMs = window * 1000;
+    const events: Dataset['events'] = [];
+    const links: Dataset['links'] = [];
+    users.forEach((u, i) => {
+      const user = USERS[i % USERS.length]! + (i >= USERS.length ? 'b' : '');
+      const device = DEVICES[i % DEVICES.length]! + (i >= DEVICES.length ? 'b' : '');
+      const entry =
+        u.entryAt === 'first_ms'
+          ? first
+          : u.entryAt === 'last_ms'
+            ? end - 1
+            : u.entryAt === 'before_range'
+              ? first - 1
+              : u.entryAt === 'after_range'
+                ? end
+                : u.entryAt === 'dst' && changes.length > 0
+                  ? changes[u.entryHour % changes.length]!
+                  : first + u.entryHour * 3_600_000;
+      const who = (k: number) =>
+        u.identity === 'user'
+          ? { user, device: null }
+          : u.identity === 'anonymous' || k < u.mergeAt
+            ? { user: null, device }
+            : { user, device };
+      if (u.identity === 'merge') links.push({ aliasId: device, canonicalId: user });
+      const add = (t: number, k: number) =>
+        events.push(storyEvent(t, steps[k]!, who(k), `s${i}-${events.length}`));
+      add(entry, 0);
+      for (const hours of u.repeats) add(entry + hours * 3_600_000, 0);
+      let previous = entry;
+      for (let k = 1; k < steps.length; k++) {
+        const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
+        const shape = u.shapes[(k - 1) % 3]!;
+        const at =
+          shape === 'after'
+            ? previous + gap
+            : shape === 'tie'
+              ? previous
+              : shape === 'before_entry'
+                ? entry - gap
+                : shape === 'window_end'
+                  ? entry + windowMs
+                  : shape === 'past_window'
+                    ? entry + windowMs + 1
+                    : null;
+        if (at !== null) {
+          add(at, k);
+          previous = at;
+        }
+        if (u.earlyStep === k) add(entry - gap, k);
+      }
+    });
+    noise.forEach((n, i) =>
+      events.push(
+        storyEvent(
+          Date.parse(`${baseDay}T00:00:00Z`) + n.at,
+          n.event,
+          { user: USERS[i % USERS.length]!, device: null },
+          `n${i}`,
+        ),
+      ),
+    );
+    return {
+      dataset: { timezone, baseDay, events, links, profiles: [] },
+      funnel: {
+        kind: 'funnel',
+        from,
+        to,
+        steps: steps.map((event) => ({ event })),
+        window_seconds: window,
+      },
+      retention: {
+        kind: 'retention',
+        from,
+        to,
+        start_event: steps[0]!,
+        return_event: steps[steps.length - 1]!,
+        period,
+        periods: 3,
+      },
+    };
+  });
+
 const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
 async function agree(d: Dataset, body: Record<string, unknown>): Promise<void> {
-  const { projectId, events, links } = await load(d);
-  const got = await engine.run(
-    { projectId, actor: 'test' },
-    { id: projectId, timezone: d.timezone },
-    body,
-  );
+  const { projectId, events, links, profiles: stored } = await load(d);
   const want = referenceAnswer(parseQuery(body), {
     projectId,
     timezone: d.timezone,
     events,
     links,
+    profiles: stored,
     propertySampleSize: SAMPLE_SIZE,
   });
-  expect(json(got)).toEqual(json(want));
+  const unknown = unknownProperties(parseQuery(body), {
+    projectId,
+    timezone: d.timezone,
+    events,
+    links,
+    profiles: stored,
+    propertySampleSize: SAMPLE_SIZE,
+  });
+  if (unknown.length > 0) {
+    // Never a silent answer: a 400 naming each property the project has never seen.
+    for (const engine of engines) {
+      const error = await engine
+        .run({ projectId, actor: 'test' }, { id: projectId, timezone: d.timezone }, body)
+        .then(
+          () => null,
+          (e: unknown) => e as { code?: string; details?: { message: string }[] },
+        );
+      expect(error?.code).toBe('QUERY_INVALID');
+      const named = new Set(
+        (error?.details ?? []).map((x) => /^unknown property "(.*?)"/.exec(x.message)?.[1]),
+      );
+      expect([...named].sort()).toEqual([...unknown].sort());
+    }
+    return;
+  }
+  for (const engine of engines) {
+    const got = await engine.run(
+      { projectId, actor: 'test' },
+      { id: projectId, timezone: d.timezone },
+      body,
+    );
+    expect(json(got)).toEqual(json(want));
+  }
 }
 
 const withQuery = (make: (d: Dataset) => fc.Arbitrary<Record<string, unknown>>) =>
@@ -584,6 +897,20 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
     await fc.assert(
       fc.asyncProperty(withQuery(funnelQuery), ([d, q]) => agree(d, q)),
       params(60),
+    );
+  }, 180_000);
+
+  it('funnel stories: shapes that random data rarely makes', async () => {
+    await fc.assert(
+      fc.asyncProperty(story, (st) => agree(st.dataset, st.funnel)),
+      params(80),
+    );
+  }, 180_000);
+
+  it('retention stories', async () => {
+    await fc.assert(
+      fc.asyncProperty(story, (st) => agree(st.dataset, st.retention)),
+      params(30),
     );
   }, 180_000);
 

@@ -3,6 +3,14 @@
 // hangs here), then runs the stages model → plan → compile → execute → format.
 import { AppError, isAppError, type ErrorCode } from '../shared/errors.js';
 import type { RequestSource } from '../shared/request-source.js';
+import {
+  candidateNames,
+  compileKnownKeys,
+  compileSeen,
+  namedProperties,
+  unknownPropertiesError,
+  unseenNames,
+} from './catalog.js';
 import { compile } from './compile.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
@@ -83,6 +91,26 @@ export class QueryEngine {
     this.now = deps.now ?? Date.now;
   }
 
+  /**
+   * Refuses (400, with close matches) a query naming a property the project has never seen.
+   * Costs one statement when the query names properties beyond the standard columns.
+   */
+  private async checkProperties(query: Query, projectId: string, startedAt: number): Promise<void> {
+    const named = namedProperties(query);
+    if (named.length === 0) return;
+    const names = [...new Set(named.map((n) => n.name))];
+    const options = { deadlineMs: startedAt + this.limits.timeoutMs, maxRows: this.limits.maxRows };
+    const { executor, dialect } = this.deps;
+    const seen = await execute(compileSeen(projectId, names), dialect, executor, options);
+    const unseen = unseenNames(names, seen.results.get('seen')!);
+    if (unseen.size === 0) return;
+    const known = await execute(compileKnownKeys(projectId), dialect, executor, options);
+    throw unknownPropertiesError(
+      named.filter((n) => unseen.has(n.name)),
+      candidateNames(known.results.get('known')!),
+    );
+  }
+
   /** Validates `body` as a query and answers it for `project`, on the record. */
   async run(principal: QueryPrincipal, project: QueryProject, body: unknown): Promise<QueryResult> {
     const startedAt = this.now();
@@ -105,6 +133,7 @@ export class QueryEngine {
       const query = parseQuery(body);
       entry.kind = query.kind;
       entry.query = query;
+      await this.checkProperties(query, project.id, startedAt);
       const planned = plan(query, {
         projectId: project.id,
         timezone: project.timezone,

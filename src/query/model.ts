@@ -2,6 +2,11 @@
 // the rest of the engine works on. Validation happens here, once; later stages trust these types.
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import {
+  STANDARD_EVENT_PROPERTIES,
+  STANDARD_PROPERTY_BY_NAME,
+  type StandardColumn,
+} from '../shared/event-schema.js';
 
 /** Bucket width of a trend. Weeks start on Monday, months on the 1st, in the project time zone. */
 export type Interval = 'hour' | 'day' | 'week' | 'month';
@@ -130,65 +135,17 @@ export type QueryKind = Query['kind'];
 // Properties. Names are Mixpanel's; the ones with a typed column are read from it, everything else
 // from the JSON bag. Identifiers are stored as pseudonyms, so filtering on them is refused.
 
-/** Mixpanel property name → typed column of the `events` table. */
-export const STANDARD_PROPERTIES: Readonly<Record<string, StandardColumn>> = {
-  $browser: 'browser',
-  $browser_version: 'browser_version',
-  $os: 'os',
-  $device_type: 'device_type',
-  mp_country_code: 'country_code',
-  $country_code: 'country_code',
-  $geoip_country_code: 'country_code',
-  $region: 'region',
-  $geoip_subdivision_1_name: 'region',
-  $city: 'city',
-  $geoip_city_name: 'city',
-  $referring_domain: 'referring_domain',
-  $current_url: 'current_url',
-  utm_source: 'utm_source',
-  utm_medium: 'utm_medium',
-  utm_campaign: 'utm_campaign',
-  utm_content: 'utm_content',
-  utm_term: 'utm_term',
-  mp_lib: 'lib',
-  $lib: 'lib',
-};
+/** Mixpanel property name (and every other name of a column) → typed column of `events`. */
+export const STANDARD_PROPERTIES: Readonly<Record<string, StandardColumn>> = Object.fromEntries(
+  [...STANDARD_PROPERTY_BY_NAME].map(([name, def]) => [name, def.column]),
+);
 
-export type StandardColumn =
-  | 'browser'
-  | 'browser_version'
-  | 'os'
-  | 'device_type'
-  | 'country_code'
-  | 'region'
-  | 'city'
-  | 'referring_domain'
-  | 'current_url'
-  | 'utm_source'
-  | 'utm_medium'
-  | 'utm_campaign'
-  | 'utm_content'
-  | 'utm_term'
-  | 'lib';
+export type { StandardColumn };
 
 /** The name discovery reports for each typed column (Mixpanel's event property name). */
-export const COLUMN_PROPERTY_NAMES: Readonly<Record<StandardColumn, string>> = {
-  browser: '$browser',
-  browser_version: '$browser_version',
-  os: '$os',
-  device_type: '$device_type',
-  country_code: 'mp_country_code',
-  region: '$region',
-  city: '$city',
-  referring_domain: '$referring_domain',
-  current_url: '$current_url',
-  utm_source: 'utm_source',
-  utm_medium: 'utm_medium',
-  utm_campaign: 'utm_campaign',
-  utm_content: 'utm_content',
-  utm_term: 'utm_term',
-  lib: 'mp_lib',
-};
+export const COLUMN_PROPERTY_NAMES = Object.fromEntries(
+  STANDARD_EVENT_PROPERTIES.map((def) => [def.column, def.property]),
+) as Readonly<Record<StandardColumn, string>>;
 
 /** Stored as pseudonyms or not stored as properties at all: not queryable by value. */
 const UNQUERYABLE_PROPERTIES = new Set([
@@ -248,7 +205,32 @@ const propertyName = z
   .max(255, { error: 'must be at most 255 characters', abort: true })
   .refine((name) => !UNQUERYABLE_PROPERTIES.has(name), {
     error: 'identifiers are stored as pseudonyms and cannot be filtered or broken down by',
+  })
+  .refine((name) => profilePropertyOf(name) !== 'invalid', {
+    error: 'must be person.<name> or group.<group_key>.<name>',
   });
+
+/** A property of a profile named in a query: `person.<key>` or `group.<group_key>.<key>`. */
+export type ProfileProperty =
+  { kind: 'person'; key: string } | { kind: 'group'; groupKey: string; key: string };
+
+/**
+ * What a property name reads: a person's or a group's profile property, an event property
+ * (null), or 'invalid' for `person.` / `group.` names without their parts.
+ */
+export function profilePropertyOf(name: string): ProfileProperty | null | 'invalid' {
+  if (name.startsWith('person.')) {
+    const key = name.slice('person.'.length);
+    return key === '' ? 'invalid' : { kind: 'person', key };
+  }
+  if (name.startsWith('group.')) {
+    const rest = name.slice('group.'.length);
+    const dot = rest.indexOf('.');
+    if (dot <= 0 || dot === rest.length - 1) return 'invalid';
+    return { kind: 'group', groupKey: rest.slice(0, dot), key: rest.slice(dot + 1) };
+  }
+  return null;
+}
 
 const scalar = z.union([z.string().max(1024), z.number(), z.boolean()], {
   error: 'must be a string, a finite number or a boolean',

@@ -13,6 +13,7 @@ import {
 } from './clock.js';
 import {
   STANDARD_PROPERTIES,
+  profilePropertyOf,
   type DateRange,
   type EventNamesQuery,
   type EventPropertiesQuery,
@@ -27,10 +28,16 @@ import {
   type TrendsQuery,
 } from './model.js';
 
-/** Where a property's value is read from. */
+/**
+ * Where a property's value is read from: a typed column or the JSON bag of the event, the current
+ * profile of the event's resolved person, or the profile of the group the event names under
+ * `groupKey` (`slot` numbers the query's distinct group keys, from 0).
+ */
 export type PropertyRef =
   | { kind: 'column'; name: string; column: StandardColumn }
-  | { kind: 'json'; name: string; key: string };
+  | { kind: 'json'; name: string; key: string }
+  | { kind: 'person'; name: string; key: string }
+  | { kind: 'group'; name: string; groupKey: string; key: string; slot: number };
 
 export type PlannedFilter = Filter & { ref: PropertyRef };
 
@@ -148,14 +155,28 @@ export type Plan =
   | EventPropertiesPlan
   | PropertyValuesPlan;
 
-/** Resolves a Mixpanel property name to its column, or to a key of the JSON bag. */
-export function resolveProperty(name: string): PropertyRef {
+/**
+ * Resolves a property name to its column, a key of the JSON bag, or a profile property. `groups`
+ * numbers the group keys of one query (shared by all its properties).
+ */
+export function resolveProperty(
+  name: string,
+  groups: Map<string, number> = new Map(),
+): PropertyRef {
+  const profile = profilePropertyOf(name);
+  if (profile === 'invalid') throw new Error('property names are validated by the model');
+  if (profile?.kind === 'person') return { kind: 'person', name, key: profile.key };
+  if (profile?.kind === 'group') {
+    const slot = groups.get(profile.groupKey) ?? groups.size;
+    groups.set(profile.groupKey, slot);
+    return { kind: 'group', name, groupKey: profile.groupKey, key: profile.key, slot };
+  }
   const column = Object.hasOwn(STANDARD_PROPERTIES, name) ? STANDARD_PROPERTIES[name] : undefined;
   return column ? { kind: 'column', name, column } : { kind: 'json', name, key: name };
 }
 
-const planFilters = (filters: Filter[]): PlannedFilter[] =>
-  filters.map((f) => ({ ...f, ref: resolveProperty(f.property) }));
+const planFilters = (filters: Filter[], groups: Map<string, number>): PlannedFilter[] =>
+  filters.map((f) => ({ ...f, ref: resolveProperty(f.property, groups) }));
 
 /**
  * Local offsets stay within (−1 day, +1 day), so a local day D lies inside UTC
@@ -200,7 +221,8 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
     ctx.limits,
     'series × breakdown rows × intervals',
   );
-  const global = planFilters(q.filters);
+  const groups = new Map<string, number>();
+  const global = planFilters(q.filters, groups);
   return {
     kind: 'trends',
     projectId: ctx.projectId,
@@ -212,17 +234,18 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
       index,
       event: s.event,
       math: s.math,
-      value: s.property === null ? null : resolveProperty(s.property),
-      filters: [...global, ...planFilters(s.filters)],
+      value: s.property === null ? null : resolveProperty(s.property, groups),
+      filters: [...global, ...planFilters(s.filters, groups)],
     })),
     breakdown: q.breakdown
-      ? { ref: resolveProperty(q.breakdown.property), limit: q.breakdown.limit }
+      ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
       : null,
   };
 }
 
 function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
-  const global = planFilters(q.filters);
+  const groups = new Map<string, number>();
+  const global = planFilters(q.filters, groups);
   return {
     kind: 'funnel',
     projectId: ctx.projectId,
@@ -230,10 +253,10 @@ function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
     windowMs: q.windowSeconds * 1000,
     steps: q.steps.map((s) => ({
       event: s.event,
-      filters: [...global, ...planFilters(s.filters)],
+      filters: [...global, ...planFilters(s.filters, groups)],
     })),
     breakdown: q.breakdown
-      ? { ref: resolveProperty(q.breakdown.property), limit: q.breakdown.limit }
+      ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
       : null,
   };
 }
@@ -256,7 +279,7 @@ function planRetention(q: RetentionQuery, ctx: PlanContext): RetentionPlan {
     returnScanToMs,
     startEvent: q.startEvent,
     returnEvent: q.returnEvent,
-    filters: planFilters(q.filters),
+    filters: planFilters(q.filters, new Map()),
   };
 }
 

@@ -1,8 +1,10 @@
 // Reference evaluator (tests only): answers every query kind in plain TypeScript over in-memory
 // events, straight from the documented semantics, sharing no planning or SQL code with the
 // engine. The differential tests require the engine's answers to equal these exactly.
-import type { JsonValue } from '../ingest/records.js';
-import type { EventRow, IdentityLink } from '../store/types.js';
+import type { JsonObject, JsonValue } from '../ingest/records.js';
+import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
+import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
+import { namedProperties } from './catalog.js';
 import { offsetAt } from './clock.js';
 import type {
   EventNamesResult,
@@ -20,6 +22,7 @@ import {
   COLUMN_PROPERTY_NAMES,
   STANDARD_PROPERTIES,
   isQueryableJsonKey,
+  profilePropertyOf,
   type DateRange,
   type Filter,
   type FunnelQuery,
@@ -35,6 +38,8 @@ export interface ReferenceData {
   /** May include other projects' events: they must be ignored. */
   events: EventRow[];
   links: IdentityLink[];
+  /** Current profiles (person: group key ''), of any project. */
+  profiles?: StoredProfile[];
   propertySampleSize: number;
 }
 
@@ -124,23 +129,10 @@ function periodsBetween(unit: 'day' | 'week' | 'month', a: string, b: string): n
 // ---------------------------------------------------------------------------------------------
 // Property values.
 
-const COLUMN_FIELDS: Record<string, keyof EventRow> = {
-  browser: 'browser',
-  browser_version: 'browserVersion',
-  os: 'os',
-  device_type: 'deviceType',
-  country_code: 'countryCode',
-  region: 'region',
-  city: 'city',
-  referring_domain: 'referringDomain',
-  current_url: 'currentUrl',
-  utm_source: 'utmSource',
-  utm_medium: 'utmMedium',
-  utm_campaign: 'utmCampaign',
-  utm_content: 'utmContent',
-  utm_term: 'utmTerm',
-  lib: 'lib',
-};
+/** Column → event-row field, from the one event schema. */
+const COLUMN_FIELDS: Record<string, keyof EventRow> = Object.fromEntries(
+  STANDARD_EVENT_PROPERTIES.map((def) => [def.column, def.field]),
+);
 
 /**
  * Text of a JSON number as the stored JSON (written by JSON.stringify) gives it back: the same
@@ -161,30 +153,76 @@ function jsonText(value: JsonValue): string {
     .join(',')}}`;
 }
 
-/** The text of a property on an event, or null when not set. */
-function textOf(e: EventRow, property: string): string | null {
-  const column = Object.hasOwn(STANDARD_PROPERTIES, property)
-    ? STANDARD_PROPERTIES[property]
-    : undefined;
-  if (column) return e[COLUMN_FIELDS[column]!] as string | null;
-  if (!Object.hasOwn(e.properties, property)) return null;
-  const v = e.properties[property];
+/** The text of a key of a JSON object (the bag, a profile), or null when not set. */
+function valueText(bag: JsonObject | undefined, key: string): string | null {
+  if (!bag || !Object.hasOwn(bag, key)) return null;
+  const v = bag[key];
   if (v === null || v === undefined) return null;
   if (typeof v === 'string') return v;
   return jsonText(v);
 }
 
+/** What reading a property needs beyond the event: identities and profiles. */
+interface ReadContext {
+  uid: (e: EventRow) => string | null;
+  persons: Map<string, JsonObject>;
+  groups: Map<string, Map<string, JsonObject>>;
+}
+
+const contexts = new WeakMap<ReferenceData, ReadContext>();
+
+function contextOf(data: ReferenceData): ReadContext {
+  const known = contexts.get(data);
+  if (known) return known;
+  const persons = new Map<string, JsonObject>();
+  const groups = new Map<string, Map<string, JsonObject>>();
+  for (const p of data.profiles ?? []) {
+    if (p.projectId !== data.projectId) continue;
+    if (p.groupKey === '') persons.set(p.profileId, p.properties);
+    else {
+      const byId = groups.get(p.groupKey) ?? new Map<string, JsonObject>();
+      byId.set(p.profileId, p.properties);
+      groups.set(p.groupKey, byId);
+    }
+  }
+  const cx = { uid: resolver(data), persons, groups };
+  contexts.set(data, cx);
+  return cx;
+}
+
+/**
+ * The text of a property for an event, or null when not set: a standard column, a key of the
+ * bag, `person.<key>` of the resolved person's profile, or `group.<group_key>.<key>` of the
+ * profile of the group whose id the event carries under that group key.
+ */
+function textOf(cx: ReadContext, e: EventRow, property: string): string | null {
+  const profile = profilePropertyOf(property);
+  if (profile !== null && profile !== 'invalid') {
+    if (profile.kind === 'person') {
+      const u = cx.uid(e);
+      return u === null ? null : valueText(cx.persons.get(u), profile.key);
+    }
+    const id = valueText(e.properties, profile.groupKey);
+    return id === null ? null : valueText(cx.groups.get(profile.groupKey)?.get(id), profile.key);
+  }
+  const column = Object.hasOwn(STANDARD_PROPERTIES, property)
+    ? STANDARD_PROPERTIES[property]
+    : undefined;
+  if (column) return e[COLUMN_FIELDS[column]!] as string | null;
+  return valueText(e.properties, property);
+}
+
 const JSON_NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
-function numberOf(e: EventRow, property: string): number | null {
-  const text = textOf(e, property);
+function numberOf(cx: ReadContext, e: EventRow, property: string): number | null {
+  const text = textOf(cx, e, property);
   if (text === null || !JSON_NUMBER.test(text)) return null;
   const n = Number(text);
   return Number.isFinite(n) ? n : null;
 }
 
-function matches(e: EventRow, f: Filter): boolean {
-  const text = textOf(e, f.property);
+function matches(cx: ReadContext, e: EventRow, f: Filter): boolean {
+  const text = textOf(cx, e, f.property);
   switch (f.op) {
     case 'eq':
       return text !== null && text === f.value;
@@ -202,7 +240,7 @@ function matches(e: EventRow, f: Filter): boolean {
     case 'gte':
     case 'lt':
     case 'lte': {
-      const n = numberOf(e, f.property);
+      const n = numberOf(cx, e, f.property);
       if (n === null) return false;
       if (f.op === 'gt') return n > f.value;
       if (f.op === 'gte') return n >= f.value;
@@ -216,7 +254,8 @@ function matches(e: EventRow, f: Filter): boolean {
   }
 }
 
-const matchesAll = (e: EventRow, filters: Filter[]): boolean => filters.every((f) => matches(e, f));
+const matchesAll = (cx: ReadContext, e: EventRow, filters: Filter[]): boolean =>
+  filters.every((f) => matches(cx, e, f));
 
 // ---------------------------------------------------------------------------------------------
 // Identity and aggregation helpers.
@@ -246,6 +285,7 @@ function quantile(values: number[], q: number): number | null {
 }
 
 function aggregate(
+  cx: ReadContext,
   math: MathKind,
   events: EventRow[],
   uid: (e: EventRow) => string | null,
@@ -258,7 +298,7 @@ function aggregate(
       return new Set(events.map(uid).filter((u) => u !== null)).size;
     default: {
       const values = events
-        .map((e) => numberOf(e, property!))
+        .map((e) => numberOf(cx, e, property!))
         .filter((v): v is number => v !== null);
       if (math === 'sum') return values.reduce((s, v) => s + v, 0);
       if (values.length === 0) return null;
@@ -307,7 +347,8 @@ const inDates = (date: string, r: DateRange): boolean => date >= r.from && date 
 // Query kinds.
 
 function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): TrendsResult {
-  const uid = resolver(data);
+  const cx = contextOf(data);
+  const uid = cx.uid;
   const labels = labelsBetween(q.interval, q.from, q.to);
   const series: TrendsSeriesResult[] = [];
   for (const s of q.series) {
@@ -315,8 +356,8 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
       (e) =>
         inDates(local(data.timezone, e.timeMs).date, q) &&
         (s.event === null || e.event === s.event) &&
-        matchesAll(e, q.filters) &&
-        matchesAll(e, s.filters),
+        matchesAll(cx, e, q.filters) &&
+        matchesAll(cx, e, s.filters),
     );
     const zero = s.math === 'total' || s.math === 'unique_users' || s.math === 'sum' ? 0 : null;
     const row = (
@@ -334,16 +375,16 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
         const inBucket = items.filter(
           (e) => periodLabel(q.interval, local(data.timezone, e.timeMs)) === label,
         );
-        return inBucket.length === 0 ? zero : aggregate(s.math, inBucket, uid, s.property);
+        return inBucket.length === 0 ? zero : aggregate(cx, s.math, inBucket, uid, s.property);
       }),
-      total: items.length === 0 ? zero : aggregate(s.math, items, uid, s.property),
+      total: items.length === 0 ? zero : aggregate(cx, s.math, items, uid, s.property),
     });
     if (!q.breakdown) {
       series.push(row(population, 'none', null));
       continue;
     }
     const property = q.breakdown.property;
-    for (const seg of segment(population, (e) => textOf(e, property), q.breakdown.limit))
+    for (const seg of segment(population, (e) => textOf(cx, e, property), q.breakdown.limit))
       series.push(row(seg.items, seg.kind, seg.value));
   }
   return { series };
@@ -364,7 +405,8 @@ function betterEntry(a: FunnelEntry, b: FunnelEntry): boolean {
 }
 
 function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): FunnelResult {
-  const uid = resolver(data);
+  const cx = contextOf(data);
+  const uid = cx.uid;
   const windowMs = q.windowSeconds * 1000;
   const byUser = new Map<string, EventRow[]>();
   for (const e of events) {
@@ -375,7 +417,9 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
     byUser.set(u, list);
   }
   const stepOk = (e: EventRow, k: number): boolean =>
-    e.event === q.steps[k]!.event && matchesAll(e, q.filters) && matchesAll(e, q.steps[k]!.filters);
+    e.event === q.steps[k]!.event &&
+    matchesAll(cx, e, q.filters) &&
+    matchesAll(cx, e, q.steps[k]!.filters);
   const best: FunnelEntry[] = [];
   for (const [u, list] of byUser) {
     const sorted = [...list].sort((a, b) => a.timeMs - b.timeMs);
@@ -392,7 +436,7 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
       const candidate: FunnelEntry = {
         uid: u,
         times,
-        bd: q.breakdown ? textOf(entry, q.breakdown.property) : null,
+        bd: q.breakdown ? textOf(cx, entry, q.breakdown.property) : null,
       };
       if (!chosen || betterEntry(candidate, chosen)) chosen = candidate;
     }
@@ -428,8 +472,9 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
 }
 
 function retention(q: RetentionQuery, data: ReferenceData, events: EventRow[]): RetentionResult {
-  const uid = resolver(data);
-  const ok = (e: EventRow, name: string) => e.event === name && matchesAll(e, q.filters);
+  const cx = contextOf(data);
+  const uid = cx.uid;
+  const ok = (e: EventRow, name: string) => e.event === name && matchesAll(cx, e, q.filters);
   const first = new Map<string, EventRow>();
   for (const e of events) {
     const u = uid(e);
@@ -484,6 +529,27 @@ function discoveryEvents(
   );
 }
 
+/**
+ * The properties `query` names that the project has never seen: no event carries a value for
+ * it (standard columns are always known), or, for `person.` / `group.<key>.`, no profile of that
+ * kind does. The engine must refuse exactly these.
+ */
+export function unknownProperties(query: Query, data: ReferenceData): string[] {
+  const events = data.events.filter((e) => e.projectId === data.projectId);
+  const profiles = (data.profiles ?? []).filter((p) => p.projectId === data.projectId);
+  const seen = (name: string): boolean => {
+    if (Object.hasOwn(STANDARD_PROPERTIES, name)) return true;
+    const profile = profilePropertyOf(name);
+    if (profile === null || profile === 'invalid')
+      return events.some((e) => valueText(e.properties, name) !== null);
+    const groupKey = profile.kind === 'person' ? '' : profile.groupKey;
+    return profiles.some(
+      (p) => p.groupKey === groupKey && valueText(p.properties, profile.key) !== null,
+    );
+  };
+  return [...new Set(namedProperties(query).map((n) => n.name))].filter((n) => !seen(n));
+}
+
 /** The reference answer to `query` over `data`. */
 export function referenceAnswer(query: Query, data: ReferenceData): QueryResult {
   const events = data.events.filter((e) => e.projectId === data.projectId);
@@ -509,7 +575,7 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
     case 'property_values': {
       const counts = new Map<string, number>();
       for (const e of discoveryEvents(query, data, events)) {
-        const v = textOf(e, query.property);
+        const v = textOf(contextOf(data), e, query.property);
         if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
       }
       const out: PropertyValuesResult = {

@@ -57,7 +57,9 @@ export type SqlNode =
   | { kind: 'with'; ctes: { name: string; body: SqlNode; materialize: boolean }[]; body: SqlNode }
   /**
    * `<left> ASOF LEFT JOIN <right> ON left.key = right.key AND right.time > left.time`: for each
-   * left row, the right row with the same key and the smallest time strictly after.
+   * left row, the right row with the same key and the smallest time strictly after. Times are
+   * BIGINT (epoch milliseconds). A left row whose key or time is NULL matches nothing (DuckDB's
+   * ASOF operator matched a NULL left time as if it were before every right time: issue 12).
    */
   | {
       kind: 'asof_next_join';

@@ -34,6 +34,17 @@ export interface ServerConfig {
     ingestLoadDelayMs: number;
     /** Worker threads that decode and prepare large request bodies; undefined = one per core but one. */
     ingestWorkers: number | undefined;
+    /**
+     * Encryption at rest (SILLAGE_ENCRYPTION). `auto`: the ingest log is encrypted, and the
+     * database too when DuckDB has a safe crypto module; `on`: both, or refuse to start; `off`:
+     * neither (new writes are plain; what is already encrypted stays readable).
+     */
+    encryption: 'auto' | 'on' | 'off';
+    /**
+     * Tests and benchmarks only (SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO=1): lets DuckDB write an
+     * encrypted database with its bundled crypto, whose nonces are not from a secure source.
+     */
+    dangerouslyAllowWeakDbCrypto: boolean;
   };
   /** Analytics queries: guards. */
   query: {
@@ -101,6 +112,8 @@ const schema = z.object({
     .optional(),
   ingestLoadDelayMs: intFromEnv.default(5000),
   ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
+  encryption: z.enum(['auto', 'on', 'off']).default('auto'),
+  dangerouslyAllowWeakDbCrypto: z.enum(['0', '1']).default('0'),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
@@ -152,6 +165,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     duckdbCheckpointThreshold: env.SILLAGE_DUCKDB_CHECKPOINT_THRESHOLD,
     ingestLoadDelayMs: env.SILLAGE_INGEST_LOAD_DELAY_MS,
     ingestWorkers: env.SILLAGE_INGEST_WORKERS,
+    encryption: env.SILLAGE_ENCRYPTION,
+    dangerouslyAllowWeakDbCrypto: env.SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO,
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
@@ -217,6 +232,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
       ingestLoadDelayMs: c.ingestLoadDelayMs,
       ingestWorkers: c.ingestWorkers,
+      encryption: c.encryption,
+      dangerouslyAllowWeakDbCrypto: c.dangerouslyAllowWeakDbCrypto === '1',
     },
     query: {
       timeoutMs: c.queryTimeoutMs,

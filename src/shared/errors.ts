@@ -49,6 +49,15 @@ export const ERROR_CODES = {
   AUTH_TOKEN_INVALID: 400,
   /** The session ended (idle or absolute timeout, sign-out, revocation or lock-down). */
   AUTH_SESSION_EXPIRED: 401,
+  /**
+   * An organisation asked to act on a person's credentials (reset, unlock) while the person also
+   * belongs to another organisation: only the instance operator may (`sillage admin reset`).
+   */
+  MEMBER_ACCOUNT_SHARED: 409,
+  /** The organisation ended this session's access to it (member or organisation-wide revocation). */
+  AUTH_ORG_ACCESS_ENDED: 401,
+  /** The membership is suspended until the instance operator confirms the person (after a reset). */
+  AUTH_MEMBERSHIP_SUSPENDED: 403,
   /** The request conflicts with current state (e.g. the last owner or last factor). */
   /** The audit log could not record a read or an act: it was refused (fail closed). */
   AUDIT_UNAVAILABLE: 503,

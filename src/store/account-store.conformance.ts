@@ -164,6 +164,7 @@ const invitation = (id: string, extra: Partial<InvitationRecord> = {}): Invitati
   createdAtMs: T0,
   expiresAtMs: T0 + 7 * 24 * 60 * MINUTE,
   acceptedAtMs: null,
+  userId: null,
   ...extra,
 });
 
@@ -270,6 +271,8 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
         userId,
         role: 'viewer',
         createdAtMs,
+        accessFromMs: null,
+        suspended: null,
       });
       await store.putMembership(m('org_b', 'usr_a', T0 + 2));
       await store.putMembership(m('org_a', 'usr_a', T0 + 1));
@@ -288,6 +291,37 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       expect((await store.listMembers('org_a')).map((x) => x.userId)).toEqual(['usr_b']);
       expect((await store.listMemberships('usr_a')).map((x) => x.orgId)).toEqual(['org_b']);
       expect(await store.listMembers('org_missing')).toEqual([]);
+    });
+
+    it("keeps an organisation's grant: session cut-off and suspension, per organisation", async () => {
+      const m = (orgId: string, userId: string): MembershipRecord => ({
+        orgId,
+        userId,
+        role: 'viewer',
+        createdAtMs: T0,
+        accessFromMs: null,
+        suspended: null,
+      });
+      await store.putMembership(m('org_a', 'usr_a'));
+      await store.putMembership(m('org_a', 'usr_b'));
+      await store.putMembership(m('org_b', 'usr_a'));
+      await store.putMembership({ ...m('org_b', 'usr_b'), suspended: 'unconfirmed_reset' });
+      expect(await store.endOrgAccess('org_a', T0 + 5)).toBe(2);
+      expect(await store.endOrgAccess('org_none', T0 + 5)).toBe(0);
+      expect(await store.listMembers('org_a')).toEqual([
+        { ...m('org_a', 'usr_a'), accessFromMs: T0 + 5 },
+        { ...m('org_a', 'usr_b'), accessFromMs: T0 + 5 },
+      ]);
+      // The other organisation's grants to the same people are untouched.
+      expect(await store.listMembers('org_b')).toEqual([
+        m('org_b', 'usr_a'),
+        { ...m('org_b', 'usr_b'), suspended: 'unconfirmed_reset' },
+      ]);
+      await store.putMembership({ ...m('org_b', 'usr_b'), accessFromMs: T0 + 7 });
+      expect((await store.listMemberships('usr_b')).find((x) => x.orgId === 'org_b')).toEqual({
+        ...m('org_b', 'usr_b'),
+        accessFromMs: T0 + 7,
+      });
     });
 
     it('assigns projects to organisations and lists the unassigned ones', async (ctx) => {
@@ -483,25 +517,7 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       });
     });
 
-    it('revokes sessions by id, by user and by organisation, counting only live ones', async () => {
-      await store.putMembership({
-        orgId: 'org_a',
-        userId: 'usr_a',
-        role: 'owner',
-        createdAtMs: T0,
-      });
-      await store.putMembership({
-        orgId: 'org_a',
-        userId: 'usr_b',
-        role: 'viewer',
-        createdAtMs: T0,
-      });
-      await store.putMembership({
-        orgId: 'org_b',
-        userId: 'usr_c',
-        role: 'owner',
-        createdAtMs: T0,
-      });
+    it('revokes sessions by id and by user, counting only live ones', async () => {
       await store.createSession(session('a1', 'usr_a'));
       await store.createSession(session('a2', 'usr_a'));
       await store.createSession(session('b1', 'usr_b'));
@@ -519,13 +535,6 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       expect(await store.revokeSessions({ userId: 'usr_b' }, T0 + 3, 'password changed')).toBe(2);
       expect(await store.revokeSessions({ userId: 'usr_b' }, T0 + 4, 'again')).toBe(0);
 
-      await store.createSession(session('b3', 'usr_b'));
-      // a1, b1 and b2 are already revoked: a2 and b3 remain; org_b's member is untouched.
-      expect(await store.revokeSessions({ orgId: 'org_a' }, T0 + 5, 'lock-down')).toBe(2);
-      expect(await store.getSession('a2')).toMatchObject({
-        revokedAtMs: T0 + 5,
-        revokedReason: 'lock-down',
-      });
       expect(await store.getSession('b1')).toMatchObject({
         revokedAtMs: T0 + 3,
         revokedReason: 'password changed',
@@ -534,8 +543,6 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
         revokedAtMs: null,
         revokedReason: null,
       });
-      expect(await store.revokeSessions({ orgId: 'org_a' }, T0 + 6, 'again')).toBe(0);
-      expect(await store.revokeSessions({ orgId: 'org_none' }, T0 + 6, 'x')).toBe(0);
     });
 
     it('takes a challenge once, only for its purpose and before it expires', async () => {
@@ -605,6 +612,24 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       await store.deleteInvitation('inv_1');
       expect(await store.findInvitation(i1.tokenHash)).toBeNull();
       expect((await store.listInvitations('org_a')).map((i) => i.id)).toEqual(['inv_2']);
+      await store.createInvitation(
+        invitation('inv_4', {
+          email: 'inv_2@example.com',
+          userId: 'usr_a',
+          orgId: '',
+          createdAtMs: T0 + 5,
+        }),
+      );
+      expect(await store.listInvitationsForEmail('inv_2@example.com')).toEqual([
+        { ...i2, acceptedAtMs: T0 + 12 },
+        invitation('inv_4', {
+          email: 'inv_2@example.com',
+          userId: 'usr_a',
+          orgId: '',
+          createdAtMs: T0 + 5,
+        }),
+      ]);
+      expect(await store.listInvitationsForEmail('nobody@example.com')).toEqual([]);
     });
   });
 

@@ -46,11 +46,26 @@ export interface UserRecord {
   lockedUntilMs: number;
 }
 
+/** Why an organisation's grant is on hold. */
+export type MembershipSuspension = 'unconfirmed_reset';
+
+/**
+ * An organisation's grant to a person: the only thing that organisation's owners and admins act
+ * on (role, removal, which of the person's sessions reach it, suspension). See src/auth/index.ts.
+ */
 export interface MembershipRecord {
   orgId: string;
   userId: string;
   role: Role;
   createdAtMs: number;
+  /**
+   * Sessions started before this instant have no access to this organisation (the
+   * organisation ended them: per member, organisation-wide, lock-down, role change). Null: none.
+   * The sessions themselves live on for the person's other organisations and own account.
+   */
+  accessFromMs: number | null;
+  /** Set while the grant is on hold (e.g. a reset whose link an admin saw); null when active. */
+  suspended: MembershipSuspension | null;
 }
 
 interface FactorBase {
@@ -137,10 +152,20 @@ export interface ChallengeRecord {
   expiresAtMs: number;
 }
 
-/** A single-use link: invitation to an organisation, or the first owner's setup link. */
+/**
+ * A single-use link: an invitation to an organisation (to an e-mail address), the first owner's
+ * setup link, or the setup link of one existing account after a reset (`userId` set).
+ */
 export interface InvitationRecord {
   id: string;
+  /** The organisation joined; for an account's own setup link, the organisation that reset it
+   * ('' when the instance operator reset an account that belongs to none). */
   orgId: string;
+  /**
+   * Set on an account's own setup link (a reset): only this link may set that account's password
+   * and first factor. Null on invitations, which never set credentials on an existing account.
+   */
+  userId: string | null;
   email: string;
   role: Role;
   tokenHash: string;
@@ -222,7 +247,13 @@ export interface AccountStore {
     >,
   ): Promise<void>;
 
+  /** Creates or replaces a membership (every field, including the cut-off and suspension). */
   putMembership(m: MembershipRecord): Promise<void>;
+  /**
+   * Ends the access of every session started before `atMs` to the organisation, for every
+   * member (organisation-wide revocation, lock-down). Returns how many memberships it touched.
+   */
+  endOrgAccess(orgId: string, atMs: number): Promise<number>;
   removeMembership(orgId: string, userId: string): Promise<void>;
   listMemberships(userId: string): Promise<MembershipRecord[]>;
   listMembers(orgId: string): Promise<MembershipRecord[]>;
@@ -261,7 +292,7 @@ export interface AccountStore {
   listSessions(userId: string): Promise<SessionRecord[]>;
   /** Revokes matching live sessions; returns how many were revoked. */
   revokeSessions(
-    filter: { idHash: string } | { userId: string } | { orgId: string },
+    filter: { idHash: string } | { userId: string },
     atMs: number,
     reason: string,
   ): Promise<number>;
@@ -283,6 +314,8 @@ export interface AccountStore {
   findInvitation(tokenHash: string): Promise<InvitationRecord | null>;
   markInvitationAccepted(id: string, atMs: number): Promise<boolean>;
   listInvitations(orgId: string): Promise<InvitationRecord[]>;
+  /** Every link (used or not) made for this normalised e-mail address, oldest first. */
+  listInvitationsForEmail(email: string): Promise<InvitationRecord[]>;
   deleteInvitation(id: string): Promise<void>;
 
   // API keys.

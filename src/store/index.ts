@@ -17,4 +17,4 @@ export {
   DEMO_EVENTS,
   DUCKDB_FILE,
 } from './duckdb/index.js';
-export type { DemoDataOptions, DemoDataSummary } from './duckdb/index.js';
+export type { AtRestOptions, DemoDataOptions, DemoDataSummary } from './duckdb/index.js';

@@ -1,8 +1,12 @@
 // The store's ports: what the core needs from an event store and a metadata store.
 import type { JsonObject, ProfileOp, JsonValue } from '../ingest/records.js';
+import type { StandardEventFields } from '../shared/event-schema.js';
 
-/** One event as stored. Identifiers are already pseudonyms; no IP or raw user agent exists here. */
-export interface EventRow {
+/**
+ * One event as stored. Identifiers are already pseudonyms; no IP or raw user agent exists here.
+ * The typed property fields (`browser`, `countryCode`, …) are the event schema's.
+ */
+export interface EventRow extends StandardEventFields {
   projectId: string;
   /** 128-bit dedup key over (project, event, distinct_id, time, insert_id). */
   dedupKey: bigint;
@@ -12,21 +16,6 @@ export interface EventRow {
   deviceId: string | null;
   userId: string | null;
   insertId: string;
-  browser: string | null;
-  browserVersion: string | null;
-  os: string | null;
-  deviceType: string | null;
-  countryCode: string | null;
-  region: string | null;
-  city: string | null;
-  referringDomain: string | null;
-  currentUrl: string | null;
-  utmSource: string | null;
-  utmMedium: string | null;
-  utmCampaign: string | null;
-  utmContent: string | null;
-  utmTerm: string | null;
-  lib: string | null;
   /** Custom properties (everything without a typed column). */
   properties: JsonObject;
   receivedAtMs: number;

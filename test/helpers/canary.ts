@@ -2,7 +2,7 @@
 // every table (DuckDB may compress strings on disk, so a byte search alone could miss a value).
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDbDatabase } from '../../src/store/index.js';
+import { openStopped } from './store.js';
 
 /** The forms a planted value could take on disk or in a log. */
 export function canaryForms(canary: string): string[] {
@@ -42,7 +42,7 @@ export function filesUnder(dir: string, limit = 10_000): string[] {
 
 /** Every row of every table, as text (a stopped server's data directory). */
 export async function dumpAllTables(dataDir: string): Promise<string> {
-  const db = await DuckDbDatabase.open(dataDir);
+  const db = await openStopped(dataDir);
   try {
     return await db.read(async (c) => {
       const tables = await c.runAndReadAll(

@@ -110,7 +110,14 @@ export async function mintMember(
     failedAttempts: 0,
     lockedUntilMs: 0,
   });
-  await auth.store.putMembership({ orgId, userId: id, role, createdAtMs: now });
+  await auth.store.putMembership({
+    orgId,
+    userId: id,
+    role,
+    createdAtMs: now,
+    accessFromMs: null,
+    suspended: null,
+  });
   return id;
 }
 

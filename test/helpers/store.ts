@@ -1,4 +1,7 @@
 // Test helper: read what landed in a (stopped) server's data directory through the store port.
+import fs from 'node:fs';
+import path from 'node:path';
+import { deriveMasterSubkey } from '../../src/privacy/master-key.js';
 import {
   DuckDbDatabase,
   DuckDbEventStore,
@@ -7,9 +10,28 @@ import {
   type StoredProfile,
 } from '../../src/store/index.js';
 
+/**
+ * Opens a stopped server's data directory. With the harness's master key (next to the data
+ * directory, see makeTestEnv), what is encrypted at rest opens too; nothing is encrypted or
+ * migrated by opening it here (`off`).
+ */
+export async function openStopped(dataDir: string): Promise<DuckDbDatabase> {
+  const keyFile = path.join(path.dirname(dataDir), 'keys', 'master.key');
+  if (!fs.existsSync(keyFile)) return DuckDbDatabase.open(dataDir);
+  const master = Buffer.from(fs.readFileSync(keyFile, 'utf8').trim(), 'hex');
+  return DuckDbDatabase.open(dataDir, {
+    atRest: {
+      logKey: deriveMasterSubkey(master, 'ingest-log'),
+      databaseKey: deriveMasterSubkey(master, 'database'),
+      mode: 'off',
+      dangerouslyAllowWeakCrypto: true,
+    },
+  });
+}
+
 /** Opens the data directory of a stopped server and returns every event of a project. */
 export async function readEvents(dataDir: string, projectId: string): Promise<EventRow[]> {
-  const db = await DuckDbDatabase.open(dataDir);
+  const db = await openStopped(dataDir);
   try {
     return await new DuckDbEventStore(db).listEvents(projectId);
   } finally {
@@ -22,7 +44,7 @@ export async function withStore<T>(
   dataDir: string,
   fn: (store: DuckDbEventStore) => Promise<T>,
 ): Promise<T> {
-  const db = await DuckDbDatabase.open(dataDir);
+  const db = await openStopped(dataDir);
   try {
     return await fn(new DuckDbEventStore(db));
   } finally {
@@ -40,7 +62,7 @@ export interface StoreSnapshot {
 
 /** Reads a project's events, profiles and identity links from a stopped server's data directory. */
 export async function readSnapshot(dataDir: string, projectId: string): Promise<StoreSnapshot> {
-  const db = await DuckDbDatabase.open(dataDir);
+  const db = await openStopped(dataDir);
   try {
     const store = new DuckDbEventStore(db);
     const events = await store.listEvents(projectId);

@@ -9,7 +9,9 @@ import type { ProjectDirectory } from '../../projects/index.js';
 import { AppError } from '../../shared/errors.js';
 import { applyIngestCors } from '../cors.js';
 import { sendImportResult, sendMixpanelOk, type Flavor } from '../responses.js';
-import { flavorOptions } from '../app.js';
+import { flavorOptions, requestParams } from '../params.js';
+import { ipOff } from '../../ingest/wire/index.js';
+import { TRACK_WINDOW_MS } from '../../ingest/wire/fields.js';
 
 export interface IngestRouteDeps {
   pipeline: IngestPipeline;
@@ -58,13 +60,16 @@ function context(
   deps: IngestRouteDeps,
   source: RequestContext['source'],
   ipMode: IpMode,
+  window: 'recent' | 'any',
 ): RequestContext {
+  const receivedAtMs = Date.now();
   return {
     source,
     clientIp: deps.clientIp(request.socket.remoteAddress, request.headers['x-forwarded-for']),
     userAgent: header(request, 'user-agent'),
     ipMode,
-    receivedAtMs: Date.now(),
+    receivedAtMs,
+    ...(window === 'recent' ? { earliestTimeMs: receivedAtMs - TRACK_WINDOW_MS } : {}),
   };
 }
 
@@ -73,15 +78,18 @@ function isFormPayload(request: FastifyRequest): boolean {
   if ((request.query as Record<string, string | undefined>).data !== undefined) return true;
   const type = header(request, 'content-type') ?? '';
   if (type.startsWith('application/x-www-form-urlencoded')) return true;
+  if (type.startsWith('multipart/form-data')) return true;
   return (
     Buffer.isBuffer(request.body) && request.body.subarray(0, 5).toString('latin1') === 'data='
   );
 }
 
-/** Mixpanel's `ip` query parameter: browser default 1, Node SDK default 0, absent means 1. */
+/**
+ * Mixpanel's `ip` parameter, from the query string or the form body: `ip=0` (mixpanel-python,
+ * mixpanel-node) means "do not geolocate with the request's address"; absent or 1 means use it.
+ */
 function ipModeFrom(request: FastifyRequest): IpMode {
-  const ip = (request.query as Record<string, string | undefined>).ip;
-  return ip === '0' || ip === 'false' ? 'ignore-request-ip' : 'use-request-ip';
+  return ipOff(requestParams(request).ip) ? 'ignore-request-ip' : 'use-request-ip';
 }
 
 function failIfUnattributed(outcome: IngestOutcome): void {
@@ -96,32 +104,83 @@ function failIfUnattributed(outcome: IngestOutcome): void {
   }
 }
 
-/** Basic auth for `/import`: the project secret (`secret:`), or the token with an empty password. */
-async function importProject(
-  request: FastifyRequest,
-  deps: IngestRouteDeps,
-): Promise<string | undefined> {
+/** The credentials a request offers: Basic (user, password), Bearer, and Mixpanel's `api_key`. */
+function offeredSecrets(request: FastifyRequest): string[] {
+  const out: string[] = [];
   const auth = header(request, 'authorization');
-  if (!auth) return undefined;
-  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
-  if (!match?.[1]) throw new AppError('INGEST_CREDENTIALS_INVALID', 'Invalid credentials');
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  const user = colon === -1 ? decoded : decoded.slice(0, colon);
-  const password = colon === -1 ? '' : decoded.slice(colon + 1);
-  const wanted = (request.query as Record<string, string | undefined>).project_id;
-  // Service-account style `user:secret` with ?project_id, or the secret / token as user name.
-  const candidates = password ? [password] : [user];
-  const ip = deps.clientIp(request.socket.remoteAddress, request.headers['x-forwarded-for']);
-  for (const candidate of candidates) {
-    const byKey = await deps.importKeyProject(candidate, ip);
-    if (byKey && (!wanted || wanted === byKey)) return byKey;
-    if (!password) {
-      const byToken = await deps.projects.byToken(candidate);
-      if (byToken && (!wanted || wanted === byToken.project.id)) return byToken.project.id;
+  if (auth) {
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (basic?.[1]) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const user = colon === -1 ? decoded : decoded.slice(0, colon);
+      const password = colon === -1 ? '' : decoded.slice(colon + 1);
+      // Service accounts send `user:secret` (+ ?project_id); the legacy form is `secret:`.
+      if (password) out.push(password);
+      else if (user) out.push(user);
+    } else if (bearer?.[1]) {
+      out.push(bearer[1]);
+    } else {
+      throw new AppError('INGEST_CREDENTIALS_INVALID', 'Invalid credentials');
     }
   }
-  throw new AppError('INGEST_CREDENTIALS_INVALID', 'Invalid credentials');
+  // mixpanel-ruby's legacy import posts `api_key=` in the form body instead of a header.
+  const apiKey = requestParams(request).api_key;
+  if (apiKey) out.push(apiKey);
+  return out;
+}
+
+/** The project whose import key (the project secret, or a key with the `import` scope) is offered. */
+async function secretProject(
+  request: FastifyRequest,
+  deps: IngestRouteDeps,
+  secrets: readonly string[],
+): Promise<string | null> {
+  const wanted = requestParams(request).project_id;
+  const ip = deps.clientIp(request.socket.remoteAddress, request.headers['x-forwarded-for']);
+  for (const candidate of secrets) {
+    const project = await deps.importKeyProject(candidate, ip);
+    if (project && (!wanted || wanted === project)) return project;
+  }
+  return null;
+}
+
+/**
+ * `/import` needs the project secret or a key with the `import` scope, as Mixpanel needs the
+ * project secret or a service account: the public token (which every web page carries) cannot
+ * write history. Basic `secret:` (mixpanel-node, -python, -go), Basic `user:secret` with
+ * `project_id` (service accounts), or the `api_key` form field (mixpanel-ruby's legacy import).
+ */
+async function importProject(request: FastifyRequest, deps: IngestRouteDeps): Promise<string> {
+  const secrets = offeredSecrets(request);
+  if (secrets.length === 0) {
+    throw new AppError(
+      'INGEST_CREDENTIALS_INVALID',
+      'Invalid credentials: /import needs the project secret (Basic auth)',
+    );
+  }
+  const project = await secretProject(request, deps, secrets);
+  if (!project) throw new AppError('INGEST_CREDENTIALS_INVALID', 'Invalid credentials');
+  return project;
+}
+
+/**
+ * On `/track` and the PostHog routes, a request that also carries the project secret (or an
+ * import key) may send events older than the window; its events must then belong to that project.
+ * A credential that is not such a key is ignored here (the event tokens decide, as before).
+ */
+async function optionalSecretProject(
+  request: FastifyRequest,
+  deps: IngestRouteDeps,
+): Promise<string | null> {
+  let secrets: string[];
+  try {
+    secrets = offeredSecrets(request);
+  } catch {
+    return null;
+  }
+  return secrets.length === 0 ? null : secretProject(request, deps, secrets);
 }
 
 async function handleMixpanel(
@@ -132,35 +191,69 @@ async function handleMixpanel(
 ): Promise<FastifyReply> {
   if (applyIngestCors(request, reply)) return reply;
   const opts = flavorOptions(request);
-  const projectId = kind === 'import' ? await importProject(request, deps) : undefined;
-  const ctx = context(request, deps, kind, ipModeFrom(request));
+  const projectId =
+    kind === 'import'
+      ? await importProject(request, deps)
+      : kind === 'track'
+        ? await optionalSecretProject(request, deps)
+        : null;
+  const window = kind === 'track' && projectId === null ? 'recent' : 'any';
+  // Decided before the pipeline runs: a large body is handed over to a worker thread.
+  const formPayload = isFormPayload(request);
+  const ctx = context(request, deps, kind, ipModeFrom(request), window);
   const mapping: WireMapping =
     kind === 'engage' || kind === 'groups'
       ? { kind: 'mixpanel-profiles', target: kind === 'engage' ? 'user' : 'group' }
       : { kind: 'mixpanel-events', importMode: kind === 'import' };
-  const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx), { projectId });
+  const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx), {
+    ...(projectId ? { projectId } : {}),
+  });
   failIfUnattributed(outcome);
-  // The mixpanel Node SDK posts `data=` forms to /import and accepts only `1` (or verbose JSON
-  // with status 1); raw JSON / NDJSON callers and `strict=1` get Mixpanel's /import JSON.
-  if (kind === 'import' && (opts.strict || !isFormPayload(request))) {
-    return sendImportResult(reply, opts, outcome.accepted, outcome.errors);
+  if (kind === 'import') {
+    // Raw JSON / NDJSON callers, `strict=1` and `verbose=1` (mixpanel-python, -ruby, -go) get
+    // Mixpanel's /import JSON; a plain `data=` form (mixpanel-node, mixpanel-go's merge) accepts
+    // only `1`.
+    if (opts.strict || opts.verbose || !formPayload) {
+      return sendImportResult(reply, opts, outcome.accepted, outcome.errors);
+    }
   }
   return sendMixpanelOk(reply, opts, outcome.accepted + outcome.ignored, outcome.errors);
+}
+
+/** The PostHog capture v1 answer: per-event results keyed by uuid (`drop` for refused events). */
+function sendCaptureV1(reply: FastifyReply, outcome: IngestOutcome): FastifyReply {
+  const results: Record<string, { result: 'drop'; details: string }> = {};
+  for (const error of outcome.errors) {
+    if (error.insertId !== null) {
+      results[error.insertId] = { result: 'drop', details: `${error.field}: ${error.message}` };
+    }
+  }
+  return reply.code(200).type('application/json').send({ results });
 }
 
 async function handlePosthog(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: IngestRouteDeps,
+  version: 'v0' | 'v1',
 ): Promise<FastifyReply> {
   if (applyIngestCors(request, reply)) return reply;
-  const ctx = context(request, deps, 'posthog', 'use-request-ip');
+  const projectId = await optionalSecretProject(request, deps);
+  const ctx = context(request, deps, 'posthog', 'use-request-ip', projectId ? 'any' : 'recent');
+  // Capture v1 (posthog-python `capture_mode="v1"`) sends the project token as a Bearer header.
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header(request, 'authorization') ?? '')?.[1];
+  const sentAt = header(request, 'posthog-request-timestamp');
   const mapping: WireMapping = {
     kind: 'posthog',
     engage: request.routeOptions.url?.startsWith('/engage') ?? false,
+    ...(version === 'v1' && bearer && !projectId ? { token: bearer } : {}),
+    ...(version === 'v1' && sentAt ? { sentAt } : {}),
   };
-  const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx));
+  const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx), {
+    ...(projectId ? { projectId } : {}),
+  });
   failIfUnattributed(outcome);
+  if (version === 'v1') return sendCaptureV1(reply, outcome);
   if (outcome.accepted === 0 && outcome.errors.length > 0) {
     const first = outcome.errors[0];
     throw new AppError(
@@ -186,8 +279,15 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestRouteDeps
   route('/groups', 'mixpanel', (req, reply) => handleMixpanel('groups', req, reply, deps));
   route('/import', 'mixpanel-import', (req, reply) => handleMixpanel('import', req, reply, deps));
   for (const url of ['/e', '/i/v0/e', '/batch', '/capture']) {
-    route(url, 'posthog', (req, reply) => handlePosthog(req, reply, deps));
+    route(url, 'posthog', (req, reply) => handlePosthog(req, reply, deps, 'v0'));
   }
+  // posthog-python 7.x `capture_mode="v1"` (Bearer token, per-event results).
+  app.route({
+    method: ['POST', 'OPTIONS'],
+    url: '/i/v1/analytics/events',
+    config: { flavor: 'posthog' },
+    handler: (req, reply) => handlePosthog(req, reply, deps, 'v1'),
+  });
 
   // Feature flags and remote settings: Sillage has none; answer with empty sets in both SDKs'
   // shapes so that clients with flags enabled keep working.

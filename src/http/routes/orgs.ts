@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import {
   changeRole,
+  endMemberSessions,
   invite,
   isPasskey,
   listMembers,
@@ -15,7 +16,9 @@ import {
   revokeOrgSessions,
   SESSION_BOUNDS,
   setOrgPolicy,
+  unlockMember,
   type AuthDeps,
+  type OrgActor,
 } from '../../auth/index.js';
 import type { ProjectDirectory } from '../../projects/index.js';
 import { isTimeZone } from '../../query/clock.js';
@@ -68,15 +71,18 @@ export interface OrgRouteDeps {
   projects: ProjectDirectory;
 }
 
+/**
+ * The signed-in owner or admin acting for the organisation: what every member-management route
+ * hands to src/auth/grants.ts, which acts only on this organisation's grant to the person.
+ */
+function actorOf(ctx: RouteContext<unknown>): OrgActor {
+  const { org, role: r } = accessOf(ctx);
+  if (!ctx.user) throw new AppError('AUTH_REQUIRED', 'sign in first');
+  return { org, role: r, principal: ctx.user };
+}
+
 export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unknown>[] {
   const base = '/api/v1/orgs/:orgId';
-  /** The user id in the path when it names a member of the organisation (else NOT_FOUND). */
-  const memberId = async (org: OrgRecord, userId: string | undefined): Promise<string> => {
-    if (!(await deps.store.listMembers(org.id)).some((m) => m.userId === userId)) {
-      throw new AppError('NOT_FOUND', 'no such member');
-    }
-    return userId ?? '';
-  };
   return [
     defineRoute({
       id: 'orgs.list',
@@ -153,15 +159,14 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'PATCH',
       url: `${base}/members/:userId`,
       summary:
-        "Changes a member's role (step-up; admins cannot touch owners). Ends their sessions.",
+        "Changes a member's role in this organisation (step-up; admins cannot touch owners). The person is told.",
       tag: 'organisations',
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
       body: z.strictObject({ role }),
       handler: async (ctx) => {
-        const a = accessOf(ctx);
-        await changeRole(deps, a.role, a.org.id, ctx.params.userId ?? '', ctx.body.role);
+        await changeRole(deps, actorOf(ctx), ctx.params.userId ?? '', ctx.body.role);
         return undefined;
       },
     }),
@@ -169,14 +174,14 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       id: 'orgs.members.remove',
       method: 'DELETE',
       url: `${base}/members/:userId`,
-      summary: 'Removes a member (step-up) and ends their sessions.',
+      summary:
+        "Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched.",
       tag: 'organisations',
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
       handler: async (ctx) => {
-        const a = accessOf(ctx);
-        await removeMember(deps, a.role, a.org.id, ctx.params.userId ?? '');
+        await removeMember(deps, actorOf(ctx), ctx.params.userId ?? '');
         return undefined;
       },
     }),
@@ -258,58 +263,58 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       id: 'orgs.sessions.revoke',
       method: 'POST',
       url: `${base}/sessions/revoke`,
-      summary: 'Ends every session of every member (yours too).',
+      summary:
+        "Ends every member's sessions for this organisation (yours too). Members' other organisations are untouched; everyone is told.",
       tag: 'organisations',
       auth: 'session',
       action: 'org.sessions',
       target: 'orgId',
       handler: async (ctx) => ({
-        sessions_revoked: await revokeOrgSessions(deps, accessOf(ctx).org.id),
+        sessions_revoked: await revokeOrgSessions(deps, actorOf(ctx)),
       }),
     }),
     defineRoute({
       id: 'orgs.members.sessions.revoke',
       method: 'POST',
       url: `${base}/members/:userId/sessions/revoke`,
-      summary: "Ends every session of one member (ASVS 7.4.5), e.g. a lost laptop's.",
+      summary:
+        "Ends one member's sessions for this organisation (ASVS 7.4.5), e.g. a lost laptop's; their other organisations are untouched. The person is told.",
       tag: 'organisations',
       auth: 'session',
       action: 'org.sessions',
       target: 'orgId',
-      handler: async (ctx) => {
-        const { org } = accessOf(ctx);
-        const userId = await memberId(org, ctx.params.userId);
-        const count = await deps.store.revokeSessions(
-          { userId },
-          deps.now(),
-          'revoked by an admin',
-        );
-        deps.logger.warn('member sessions revoked', { orgId: org.id, userId, count });
-        return { sessions_revoked: count };
-      },
+      handler: async (ctx) => ({
+        sessions_revoked: await endMemberSessions(deps, actorOf(ctx), ctx.params.userId ?? ''),
+      }),
     }),
     defineRoute({
       id: 'orgs.members.reset',
       method: 'POST',
       url: `${base}/members/:userId/reset`,
       summary:
-        'Account recovery (step-up): removes every factor of a member who lost them, ends their sessions, and answers a new single-use setup link.',
+        'Account recovery (step-up) for a member who lost every factor and belongs to no other organisation (else 409 MEMBER_ACCOUNT_SHARED): removes their factors, ends their sessions, and makes a single-use setup link for that account only. The link is e-mailed to the person when SMTP is configured; otherwise it is in the answer, and the membership stays suspended until the server operator confirms the person.',
       tag: 'organisations',
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
-      success: { status: 201, description: 'the new setup link' },
+      success: { status: 201, description: 'how the new setup link reaches the person' },
       handler: async (ctx) => {
-        const a = accessOf(ctx);
-        if (!ctx.user) throw new AppError('AUTH_REQUIRED', 'sign in first');
-        const { invitation, link } = await resetMember(
-          deps,
-          ctx.user,
-          a.role,
-          a.org,
-          ctx.params.userId ?? '',
-        );
-        return { link, expires_at: new Date(invitation.expiresAtMs).toISOString() };
+        const done = await resetMember(deps, actorOf(ctx), ctx.params.userId ?? '');
+        const expires_at = new Date(done.expiresAtMs).toISOString();
+        return done.delivery === 'email'
+          ? {
+              delivery: 'email',
+              expires_at,
+              message: 'the new setup link was e-mailed to the person',
+            }
+          : {
+              delivery: 'shown',
+              link: done.link,
+              expires_at,
+              membership_suspended: true,
+              message:
+                'no e-mail is configured: hand this link to the person yourself; their membership stays suspended until the server operator confirms them (sillage admin confirm --email …)',
+            };
       },
     }),
     defineRoute({
@@ -317,16 +322,13 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'POST',
       url: `${base}/members/:userId/unlock`,
       summary:
-        "Clears a member's failed sign-in count (step-up): the way back after 100 failures disabled sign-in.",
+        "Clears a member's failed sign-in count (step-up): the way back after 100 failures disabled sign-in. Only for a member who belongs to no other organisation (else 409 MEMBER_ACCOUNT_SHARED). The person is told.",
       tag: 'organisations',
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
       handler: async (ctx) => {
-        const { org } = accessOf(ctx);
-        const userId = await memberId(org, ctx.params.userId);
-        await deps.store.updateUser(userId, { failedAttempts: 0, lockedUntilMs: 0 });
-        deps.logger.warn('member unlocked', { orgId: org.id, userId });
+        await unlockMember(deps, actorOf(ctx), ctx.params.userId ?? '');
         return undefined;
       },
     }),
@@ -335,7 +337,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'POST',
       url: `${base}/lockdown`,
       summary:
-        'Emergency lock-down (owners): revokes every session and every secret key of the organisation in one step, records who did it, and tells every member. Ingest keeps working.',
+        "Emergency lock-down (owners): every session loses its access to the organisation and every secret key of its projects is revoked in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working.",
       tag: 'organisations',
       auth: 'session',
       action: 'org.lockdown',

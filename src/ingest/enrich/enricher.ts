@@ -1,7 +1,13 @@
 // Enrichment of one record: user agent and IP → browser, OS, device type and location.
+import { STANDARD_PROPERTY_BY_COLUMN, namesOf } from '../../shared/event-schema.js';
 import type { IncomingEvent, JsonObject, JsonValue } from '../records.js';
 import { GeoLocator, type GeoLocatorOptions, type GeoResult } from './geo.js';
 import { parseUserAgent, type DeviceType, type UserAgentInfo } from './user-agent.js';
+
+// The names a sent location may have (the event schema's names of each column, in precedence).
+const COUNTRY_NAMES = namesOf(STANDARD_PROPERTY_BY_COLUMN.get('country_code')!);
+const REGION_NAMES = namesOf(STANDARD_PROPERTY_BY_COLUMN.get('region')!);
+const CITY_NAMES = namesOf(STANDARD_PROPERTY_BY_COLUMN.get('city')!);
 
 /**
  * The values enrichment decides, one per typed column. Mixpanel property names:
@@ -112,9 +118,9 @@ export class Enricher {
     const sentDevice = sentDeviceType(props);
     const deviceType = ua.deviceType === 'bot' ? 'bot' : (sentDevice ?? ua.deviceType);
 
-    const sentCountry = sentText(props, 'mp_country_code', '$geoip_country_code');
-    const sentRegion = sentText(props, '$region', '$geoip_subdivision_1_name');
-    const sentCity = sentText(props, '$city', '$geoip_city_name');
+    const sentCountry = sentText(props, ...COUNTRY_NAMES);
+    const sentRegion = sentText(props, ...REGION_NAMES);
+    const sentCity = sentText(props, ...CITY_NAMES);
     let place: GeoResult | null;
     if (sentCountry !== null || sentRegion !== null || sentCity !== null) {
       place = {

@@ -229,13 +229,21 @@ describe('decodePayload: refusals', () => {
       'unsupported Content-Encoding',
       input(JSON_TEXT, { contentEncoding: 'br' }),
       'INGEST_UNSUPPORTED_MEDIA',
-      'unsupported Content-Encoding (only gzip is accepted)',
+      'unsupported Content-Encoding (gzip and deflate are accepted)',
     ],
     [
-      'multipart',
+      'multipart without its boundary',
       input(JSON_TEXT, { contentType: 'multipart/form-data; boundary=x' }),
-      'INGEST_UNSUPPORTED_MEDIA',
-      'multipart bodies are not supported; send data= as a urlencoded form',
+      'INGEST_PAYLOAD_SHAPE',
+      'multipart body does not contain its boundary',
+    ],
+    [
+      'multipart without a data field',
+      input('--x\r\nContent-Disposition: form-data; name="verbose"\r\n\r\n1\r\n--x--\r\n', {
+        contentType: 'multipart/form-data; boundary=x',
+      }),
+      'INGEST_PAYLOAD_SHAPE',
+      "multipart body has no 'data' field",
     ],
     [
       'lz64 hint on non-LZ data',

@@ -3,10 +3,11 @@ import { AppError, type ErrorCode } from '../../shared/errors.js';
 import { err, ok, type Result } from '../../shared/result.js';
 import type { JsonValue } from '../records.js';
 import { decodeBase64Strict } from './base64.js';
-import { decompressLz64, gunzipBounded, hasGzipMagic } from './compression.js';
+import { decompressLz64, gunzipBounded, hasGzipMagic, inflateBounded } from './compression.js';
 import { decodeDataField, readFormFields, type PercentProblem } from './form.js';
 import { isBlank, looksLikeJson, parseJsonRecords } from './json.js';
 import { decodeUtf8Strict, firstInvalidUtf8Byte } from './utf8.js';
+import { readMultipartFields } from './multipart.js';
 
 /** What the HTTP layer knows about a request, before any decoding. */
 export interface DecodeInput {
@@ -109,8 +110,22 @@ function undoContentEncoding(
 ): Buffer {
   const encoding = contentEncoding?.trim().toLowerCase() ?? '';
   const declaredGzip = encoding === 'gzip' || encoding === 'x-gzip';
+  if (encoding === 'deflate') {
+    const result = inflateBounded(body, limits.maxDecodedBytes);
+    if (result.ok) return result.value;
+    if (result.kind === 'too-large') {
+      fail(
+        'INGEST_DECOMPRESSED_TOO_LARGE',
+        `request body decompresses to more than ${limits.maxDecodedBytes} bytes`,
+      );
+    }
+    fail('INGEST_GZIP_INVALID', `request body is not valid deflate data: ${result.reason}`);
+  }
   if (!declaredGzip && encoding !== '' && encoding !== 'identity') {
-    fail('INGEST_UNSUPPORTED_MEDIA', 'unsupported Content-Encoding (only gzip is accepted)');
+    fail(
+      'INGEST_UNSUPPORTED_MEDIA',
+      'unsupported Content-Encoding (gzip and deflate are accepted)',
+    );
   }
   if (!declaredGzip && !hasGzipMagic(body)) return body;
   if (!hasGzipMagic(body))
@@ -143,6 +158,26 @@ function payloadFromBodyText(text: string, contentType: string): Payload {
     fail('INGEST_PAYLOAD_SHAPE', "form body has no 'data' field");
   }
   return { text: text.trim(), where: 'request body', hint: undefined };
+}
+
+/** The `data` (and `compression`) fields of a multipart/form-data body (`curl -F data=…`). */
+function payloadFromMultipart(body: Buffer, rawType: string, contentType: string): Payload {
+  if (contentType !== 'multipart/form-data') {
+    fail('INGEST_UNSUPPORTED_MEDIA', `${contentType} is not supported; send multipart/form-data`);
+  }
+  const parts = readMultipartFields(body, rawType);
+  if (!parts.ok) fail('INGEST_PAYLOAD_SHAPE', parts.reason);
+  const data = parts.fields.get('data');
+  if (data === undefined) fail('INGEST_PAYLOAD_SHAPE', "multipart body has no 'data' field");
+  const where = "multipart field 'data'";
+  const text = utf8OrFail(data, where);
+  if (isBlank(text)) fail('INGEST_BODY_EMPTY', `${where} is empty`);
+  const compression = parts.fields.get('compression');
+  return {
+    text: looksLikeJson(text) ? text : text.trim(),
+    where,
+    hint: compression === undefined ? undefined : compression.toString('latin1'),
+  };
 }
 
 /** Payload text (JSON, base64 or LZ-string base64, the bytes maybe gzip) → records. */
@@ -205,17 +240,13 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
     if (body.length > limits.maxBodyBytes) {
       fail('INGEST_BODY_TOO_LARGE', `request body is larger than ${limits.maxBodyBytes} bytes`);
     }
+    const bytes = undoContentEncoding(body, input.contentEncoding, limits);
     if (contentType.startsWith('multipart/')) {
-      fail(
-        'INGEST_UNSUPPORTED_MEDIA',
-        'multipart bodies are not supported; send data= as a urlencoded form',
-      );
+      payload = payloadFromMultipart(bytes, input.contentType ?? '', contentType);
+    } else {
+      const text = utf8OrFail(bytes, 'request body');
+      if (!isBlank(text)) payload = payloadFromBodyText(text, contentType);
     }
-    const text = utf8OrFail(
-      undoContentEncoding(body, input.contentEncoding, limits),
-      'request body',
-    );
-    if (!isBlank(text)) payload = payloadFromBodyText(text, contentType);
   }
   if (payload === null) {
     // GET ?data= (mixpanel-node for single calls, legacy image/JSONP transports).

@@ -1,5 +1,5 @@
 // Bounded decompression: gzip through zlib's maxOutputLength, LZ-string base64 through a bounded port.
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateSync } from 'node:zlib';
 
 /** True when the bytes start with the gzip magic number 1f 8b (RFC 1952 §2.3.1). */
 export function hasGzipMagic(bytes: Uint8Array): boolean {
@@ -26,6 +26,22 @@ export function gunzipBounded(bytes: Uint8Array, maxOutputBytes: number): Inflat
     if (code === 'Z_BUF_ERROR')
       return { ok: false, kind: 'invalid', reason: 'gzip data is truncated' };
     return { ok: false, kind: 'invalid', reason: 'gzip data is corrupt' };
+  }
+}
+
+/**
+ * `Content-Encoding: deflate` (RFC 9110 §8.4.1.2: the zlib format of RFC 1950, as posthog-python's
+ * capture v1 sends it), with the same hard output cap as gzip.
+ */
+export function inflateBounded(bytes: Uint8Array, maxOutputBytes: number): Inflated<Buffer> {
+  try {
+    return { ok: true, value: inflateSync(bytes, { maxOutputLength: maxOutputBytes }) };
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, kind: 'too-large' };
+    if (code === 'Z_BUF_ERROR')
+      return { ok: false, kind: 'invalid', reason: 'deflate data is truncated' };
+    return { ok: false, kind: 'invalid', reason: 'deflate data is corrupt' };
   }
 }
 

@@ -12,7 +12,7 @@ import { FORBIDDEN_KEYS } from './json.js';
 /** The request facts the mappers use (a `RequestContext` fits). */
 export type WireContext = Pick<
   RequestContext,
-  'clientIp' | 'userAgent' | 'ipMode' | 'receivedAtMs'
+  'clientIp' | 'userAgent' | 'ipMode' | 'receivedAtMs' | 'earliestTimeMs'
 >;
 
 /** What a mapper made of a request's records. */
@@ -29,6 +29,20 @@ export interface MappedRecords {
 export const MAX_EVENT_NAME_LENGTH = 255;
 /** Epoch ms of 1971-01-01T00:00:00Z, the earliest time `/import` accepts. */
 export const IMPORT_EARLIEST_MS = 31_536_000_000;
+/**
+ * How far back `/track` and the PostHog capture routes accept an event time without the project
+ * secret: 5 days, Mixpanel's `/track` window. Older events go to `/import` with the secret.
+ */
+export const TRACK_WINDOW_MS = 5 * 86_400_000;
+/** The error message for an event older than the window (never quotes the value). */
+export const OUTSIDE_WINDOW_MESSAGE =
+  'time is more than 5 days in the past: this route accepts the last 5 days without the project secret (send older events to /import with the secret)';
+/** Identity events `/import` accepts without `time` (Mixpanel documents `$merge` without one). */
+export const IDENTITY_EVENTS: ReadonlySet<string> = new Set([
+  '$identify',
+  '$create_alias',
+  '$merge',
+]);
 /** How far in the future `/import` accepts a time. */
 export const IMPORT_MAX_FUTURE_MS = 3_600_000;
 /** Numeric times above this are milliseconds, below seconds (1e11 s is the year 5138; 1e11 ms is 1973). */

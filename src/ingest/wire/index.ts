@@ -9,3 +9,12 @@ export {
 } from './mixpanel.js';
 export { mapPosthogRecords, type PosthogOptions } from './posthog.js';
 export type { MappedRecords, WireContext } from './fields.js';
+export {
+  MIXPANEL_PARAMS,
+  ipOff,
+  isOn,
+  readRequestParams,
+  safeCallbackName,
+  type MixpanelParam,
+  type RequestParams,
+} from './params.js';

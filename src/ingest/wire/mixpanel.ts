@@ -10,8 +10,10 @@ import {
   type RecordError,
 } from '../records.js';
 import {
+  IDENTITY_EVENTS,
   IMPORT_EARLIEST_MS,
   IMPORT_MAX_FUTURE_MS,
+  OUTSIDE_WINDOW_MESSAGE,
   MAX_EVENT_NAME_LENGTH,
   exceedsCodePoints,
   geoIpFrom,
@@ -23,6 +25,7 @@ import {
   type MappedRecords,
   type WireContext,
 } from './fields.js';
+import { checkName, checkWireValue } from './values.js';
 
 /** Options for `/track` versus `/import`. */
 export interface MixpanelEventOptions {
@@ -96,9 +99,13 @@ function mapEvent(
   if (rawProperties !== undefined && rawProperties !== null && !isJsonObject(rawProperties)) {
     return reject('properties', 'must be a JSON object');
   }
-  const properties: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
-  const rawInsertId = properties.$insert_id;
+  const sent: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
+  const rawInsertId = sent.$insert_id;
   if (typeof rawInsertId === 'string') insertIdForErrors = rawInsertId;
+  // 1e309, NUL in keys, lone surrogates: refused with the field named (see values.ts).
+  const checked = checkWireValue(sent, 'properties');
+  if (!checked.ok) return reject(checked.problem.field, checked.problem.message);
+  const properties = checked.value;
 
   // Reserved property: the event is dropped silently (reference §2.1).
   if (isTruthyFlag(properties.$ignore)) return { kind: 'ignored' };
@@ -109,6 +116,13 @@ function mapEvent(
   if (name.trim() === '') return reject('event', 'event name must not be empty');
   if (exceedsCodePoints(name, MAX_EVENT_NAME_LENGTH)) {
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
+  }
+
+  const badName = checkName(name, 'event', 'event name');
+  if (badName) return reject(badName.field, badName.message);
+  // `$merge` joins two arbitrary identities: Mixpanel takes it only on /import, with the secret.
+  if (name === '$merge' && !options.importMode) {
+    return reject('event', '$merge is accepted only on /import, with the project secret');
   }
 
   const rawToken = properties.token;
@@ -123,6 +137,8 @@ function mapEvent(
     const id = idToString(rawDistinctId);
     if (id === null)
       return reject('properties.distinct_id', 'distinct_id must be a string or a number');
+    const badId = checkName(id, 'properties.distinct_id', 'distinct_id');
+    if (badId) return reject(badId.field, badId.message);
     if (options.importMode && isPlaceholderId(id)) {
       return reject(
         'properties.distinct_id',
@@ -155,7 +171,9 @@ function mapEvent(
   let timeMs = now;
   const rawTime = properties.time;
   if (rawTime === undefined || rawTime === null) {
-    if (options.importMode) return reject('properties.time', 'time is required on /import');
+    // Identity events carry no time of their own (mixpanel-python and -go send `$merge` without).
+    if (options.importMode && !IDENTITY_EVENTS.has(name))
+      return reject('properties.time', 'time is required on /import');
   } else {
     const parsed = parseTime(rawTime);
     if (parsed === null) {
@@ -167,6 +185,9 @@ function mapEvent(
     if (parsed < 0) return reject('properties.time', 'time is before 1970');
     if (options.importMode && parsed < IMPORT_EARLIEST_MS) {
       return reject('properties.time', 'time is before 1971-01-01, which /import refuses');
+    }
+    if (context.earliestTimeMs !== undefined && parsed < context.earliestTimeMs) {
+      return reject('properties.time', OUTSIDE_WINDOW_MESSAGE);
     }
     if (options.importMode && parsed > now + IMPORT_MAX_FUTURE_MS) {
       return reject('properties.time', 'time is more than 1 hour in the future');
@@ -283,6 +304,8 @@ function profileTarget(
     if (id === null)
       return { field: '$distinct_id', message: '$distinct_id must be a string or a number' };
     if (id === '') return { field: '$distinct_id', message: '$distinct_id must not be empty' };
+    const bad = checkName(id, '$distinct_id', '$distinct_id');
+    if (bad) return bad;
     return { kind: 'user', distinctId: id };
   }
   const key = record.$group_key;
@@ -296,6 +319,8 @@ function profileTarget(
   const id = idToString(rawId);
   if (id === null || id === '')
     return { field: '$group_id', message: '$group_id must be a non-empty string or a number' };
+  const bad = checkName(key, '$group_key', '$group_key') ?? checkName(id, '$group_id', '$group_id');
+  if (bad) return bad;
   return { kind: 'group', groupKey: key, groupId: id };
 }
 
@@ -338,7 +363,9 @@ function mapProfile(
   const updates: IncomingProfileUpdate[] = [];
   for (const op of PROFILE_OPS) {
     if (!Object.hasOwn(record, op)) continue;
-    const checked = checkOpValue(op, record[op]);
+    const sane = checkWireValue(record[op] ?? null, op);
+    if (!sane.ok) return reject(sane.problem.field, sane.problem.message);
+    const checked = checkOpValue(op, record[op] === undefined ? undefined : sane.value);
     if (!checked.ok) return reject(op, checked.message);
     updates.push({
       index,

@@ -8,6 +8,7 @@ import type {
 } from '../records.js';
 import {
   MAX_EVENT_NAME_LENGTH,
+  OUTSIDE_WINDOW_MESSAGE,
   exceedsCodePoints,
   geoIpFrom,
   isJsonObject,
@@ -17,6 +18,7 @@ import {
   type MappedRecords,
   type WireContext,
 } from './fields.js';
+import { checkName, checkWireValue } from './values.js';
 
 /** Options for the PostHog routes. */
 export interface PosthogOptions {
@@ -24,6 +26,8 @@ export interface PosthogOptions {
   engage?: boolean;
   /** Client send time (ms) from the query (`sent_at`, `_`), used when the body carries no `sent_at`. */
   sentAtMs?: number | null;
+  /** Project token from outside the body (capture v1's `Authorization: Bearer <token>`). */
+  token?: string | null;
 }
 
 /** Event properties the mapper turns into fields or updates; they are not stored as properties. */
@@ -80,7 +84,10 @@ function mapEvent(
   if (rawProperties !== undefined && rawProperties !== null && !isJsonObject(rawProperties)) {
     return reject('properties', 'must be a JSON object');
   }
-  const properties: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
+  // 1e309, NUL in keys, lone surrogates: refused with the field named (see values.ts).
+  const checked = checkWireValue(isJsonObject(rawProperties) ? rawProperties : {}, 'properties');
+  if (!checked.ok) return reject(checked.problem.field, checked.problem.message);
+  const properties: JsonObject = checked.value;
 
   let name = record.event;
   if (name === undefined || name === null) {
@@ -92,6 +99,12 @@ function mapEvent(
   if (exceedsCodePoints(name, MAX_EVENT_NAME_LENGTH)) {
     return reject('event', `event name is longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
+  const badName = checkName(name, 'event', 'event name');
+  if (badName) return reject(badName.field, badName.message);
+  // `$merge` joins two arbitrary identities: only Mixpanel's /import, with the secret, takes it.
+  if (name === '$merge') {
+    return reject('event', '$merge is accepted only on /import, with the project secret');
+  }
 
   const token =
     firstString(record.token, record.$token, record.api_key, properties.token) ?? batch.token;
@@ -102,6 +115,8 @@ function mapEvent(
   if (rawDistinctId === undefined || rawDistinctId === '')
     return reject('distinct_id', 'missing distinct_id');
   const distinctId = distinctIdText(rawDistinctId);
+  const badId = checkName(distinctId, 'distinct_id', 'distinct_id');
+  if (badId) return reject(badId.field, badId.message);
 
   const now = context.receivedAtMs;
   let timeMs = now;
@@ -127,6 +142,12 @@ function mapEvent(
       'event time is before 1970',
     );
   }
+  if (context.earliestTimeMs !== undefined && timeMs < context.earliestTimeMs) {
+    return reject(
+      offset !== undefined && offset !== null ? 'offset' : 'timestamp',
+      OUTSIDE_WINDOW_MESSAGE,
+    );
+  }
   timeMs = Math.min(Math.round(timeMs), now);
 
   const geoIp = isTruthyFlag(properties.$geoip_disable) ? null : geoIpFrom(properties.$ip, context);
@@ -140,10 +161,12 @@ function mapEvent(
     }
     if (atTop !== undefined && atTop !== null && !isJsonObject(atTop))
       return reject(op, `${op} must be a JSON object`);
+    const top = isJsonObject(atTop) ? checkWireValue(atTop, op) : null;
+    if (top && !top.ok) return reject(top.problem.field, top.problem.message);
     // Top-level values win over `properties.$set` ones, as in PostHog.
     const value: JsonObject = {
       ...(isJsonObject(inProperties) ? inProperties : {}),
-      ...(isJsonObject(atTop) ? atTop : {}),
+      ...(top?.ok ? top.value : {}),
     };
     if (Object.keys(value).length === 0) continue;
     updates.push({
@@ -185,6 +208,15 @@ function mapEvent(
     });
   }
 
+  const stored = withoutKeys(properties, EVENT_CONSUMED);
+  // Capture v1 carries the session and window ids at the top level; v0 has them in properties.
+  for (const [top, prop] of [
+    ['session_id', '$session_id'],
+    ['window_id', '$window_id'],
+  ] as const) {
+    const value = record[top];
+    if (typeof value === 'string' && stored[prop] === undefined) stored[prop] = value;
+  }
   return {
     kind: 'ok',
     event: {
@@ -194,7 +226,7 @@ function mapEvent(
       timeMs,
       distinctId,
       insertId,
-      properties: withoutKeys(properties, EVENT_CONSUMED),
+      properties: stored,
       geoIp,
       userAgent: context.userAgent,
     },
@@ -210,7 +242,7 @@ function unwrapBatch(
   const only = records.length === 1 ? records[0] : undefined;
   const fromQuery = options.sentAtMs ?? null;
   if (!isJsonObject(only) || !Object.hasOwn(only, 'batch') || Object.hasOwn(only, 'event')) {
-    return { events: records, facts: { token: null, sentAtMs: fromQuery } };
+    return { events: records, facts: { token: options.token ?? null, sentAtMs: fromQuery } };
   }
   const batch = only.batch;
   if (!Array.isArray(batch))
@@ -225,7 +257,7 @@ function unwrapBatch(
   return {
     events: batch,
     facts: {
-      token: firstString(only.api_key, only.token, only.$token),
+      token: firstString(only.api_key, only.token, only.$token) ?? options.token ?? null,
       sentAtMs: sentAtMs ?? fromQuery,
     },
   };

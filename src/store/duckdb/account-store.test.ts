@@ -80,7 +80,7 @@ describe('DuckDbAccountStore', () => {
         const applied = await db.meta.run(async (c) =>
           (await c.runAndReadAll('SELECT version FROM schema_migrations ORDER BY 1')).getRowsJS(),
         );
-        expect(applied.map((row) => Number(row[0]))).toEqual([1, 2, 3, 4, 5]);
+        expect(applied.map((row) => Number(row[0]))).toEqual([1, 2, 3, 4, 5, 6]);
       } finally {
         await db.close();
       }

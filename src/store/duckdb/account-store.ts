@@ -16,6 +16,7 @@ import type {
   InvitationRecord,
   KeyScope,
   MembershipRecord,
+  MembershipSuspension,
   NoticeRecord,
   OrgPolicy,
   OrgRecord,
@@ -81,6 +82,8 @@ function toMembership(row: Row): MembershipRecord {
     userId: str(row.user_id),
     role: str(row.role) as Role,
     createdAtMs: tsMs(row.created_at),
+    accessFromMs: msOrNull(row.access_from),
+    suspended: strOrNull(row.suspended_reason) as MembershipSuspension | null,
   };
 }
 
@@ -147,6 +150,7 @@ function toInvitation(row: Row): InvitationRecord {
   return {
     id: str(row.id),
     orgId: str(row.org_id),
+    userId: strOrNull(row.user_id),
     email: str(row.email),
     role: str(row.role) as Role,
     tokenHash: str(row.token_hash),
@@ -373,9 +377,20 @@ export class DuckDbAccountStore implements AccountStore {
   async putMembership(m: MembershipRecord): Promise<void> {
     await this.exec(
       'put membership',
-      `INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role, created_at = excluded.created_at`,
-      [m.orgId, m.userId, m.role, tsValue(m.createdAtMs)],
+      `INSERT INTO memberships (org_id, user_id, role, created_at, access_from, suspended_reason)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role,
+         created_at = excluded.created_at, access_from = excluded.access_from,
+         suspended_reason = excluded.suspended_reason`,
+      [m.orgId, m.userId, m.role, tsValue(m.createdAtMs), tsOrNull(m.accessFromMs), m.suspended],
+    );
+  }
+
+  async endOrgAccess(orgId: string, atMs: number): Promise<number> {
+    return this.exec(
+      'end organisation access',
+      'UPDATE memberships SET access_from = $2 WHERE org_id = $1',
+      [orgId, tsValue(atMs)],
     );
   }
 
@@ -593,16 +608,12 @@ export class DuckDbAccountStore implements AccountStore {
   }
 
   async revokeSessions(
-    filter: { idHash: string } | { userId: string } | { orgId: string },
+    filter: { idHash: string } | { userId: string },
     atMs: number,
     reason: string,
   ): Promise<number> {
     const [where, value] =
-      'idHash' in filter
-        ? ['id_hash = $3', filter.idHash]
-        : 'userId' in filter
-          ? ['user_id = $3', filter.userId]
-          : ['user_id IN (SELECT user_id FROM memberships WHERE org_id = $3)', filter.orgId];
+      'idHash' in filter ? ['id_hash = $3', filter.idHash] : ['user_id = $3', filter.userId];
     return this.exec(
       'revoke sessions',
       `UPDATE sessions SET revoked_at = $1, revoked_reason = $2
@@ -669,8 +680,8 @@ export class DuckDbAccountStore implements AccountStore {
     await this.exec(
       'create invitation',
       `INSERT INTO invitations (id, org_id, email, role, token_hash, created_by, created_at,
-         expires_at, accepted_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+         expires_at, accepted_at, user_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [
         invitation.id,
         invitation.orgId,
@@ -681,6 +692,7 @@ export class DuckDbAccountStore implements AccountStore {
         tsValue(invitation.createdAtMs),
         tsValue(invitation.expiresAtMs),
         tsOrNull(invitation.acceptedAtMs),
+        invitation.userId,
       ],
     );
   }
@@ -708,6 +720,15 @@ export class DuckDbAccountStore implements AccountStore {
       'list invitations',
       'SELECT * FROM invitations WHERE org_id = $1 ORDER BY created_at, id',
       [orgId],
+    );
+    return rows.map(toInvitation);
+  }
+
+  async listInvitationsForEmail(email: string): Promise<InvitationRecord[]> {
+    const rows = await this.rows(
+      'list invitations for an address',
+      'SELECT * FROM invitations WHERE email = $1 ORDER BY created_at, id',
+      [email],
     );
     return rows.map(toInvitation);
   }

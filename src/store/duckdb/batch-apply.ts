@@ -47,6 +47,14 @@ const LOAD_EVENTS_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map(
                    columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
    WHERE k IS NOT NULL`;
 
+// Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
+// parsed by the same JSON reader with the same column types as LOAD_EVENTS_SQL.
+const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
+  SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
+    FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
+            FROM staging_lines)
+   WHERE k IS NOT NULL`;
+
 /** The ingest-side writes, on the writer connection. Staging tables are per connection. */
 export class DuckDbBatchApplier {
   private stagingReady = false;
@@ -65,6 +73,7 @@ export class DuckDbBatchApplier {
     await c.run(
       'CREATE TEMP TABLE IF NOT EXISTS staging_counts AS SELECT * FROM privacy_counters LIMIT 0',
     );
+    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_lines (line VARCHAR)');
     this.stagingReady = true;
   }
 
@@ -75,6 +84,27 @@ export class DuckDbBatchApplier {
   async loadEventsFromFile(c: DuckDBConnection, file: string): Promise<number> {
     const result = await c.run(LOAD_EVENTS_SQL, [file]);
     return Number(result.rowsChanged);
+  }
+
+  /**
+   * Loads event lines given in memory (a decrypted segment) with DuckDB's JSON reader, as
+   * `loadEventsFromFile` does for a plain segment. Returns the number of rows inserted.
+   */
+  async loadEventLines(c: DuckDBConnection, lines: readonly Buffer[]): Promise<number> {
+    if (lines.length === 0) return 0;
+    await this.ensureStaging(c);
+    const appender = await c.createAppender('staging_lines', 'main', 'temp');
+    for (const line of lines) {
+      appender.appendVarchar(line.toString('utf8'));
+      appender.endRow();
+    }
+    appender.closeSync();
+    try {
+      const result = await c.run(LOAD_EVENT_LINES_SQL);
+      return Number(result.rowsChanged);
+    } finally {
+      await c.run('DELETE FROM staging_lines');
+    }
   }
 
   /** Inserts rows given in memory (first of equal dedup keys wins). Returns rows inserted. */

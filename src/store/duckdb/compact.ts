@@ -5,6 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
+import {
+  ATTACHED_NAME,
+  attachEncryptedSql,
+  encryptingInstance,
+  isEncryptedFile,
+  type AtRestOptions,
+} from './at-rest.js';
 import { DUCKDB_FILE } from './database.js';
 
 /**
@@ -13,6 +20,7 @@ import { DUCKDB_FILE } from './database.js';
  */
 export async function compactDatabase(
   dataDir: string,
+  atRest?: AtRestOptions,
 ): Promise<{ beforeBytes: number; afterBytes: number }> {
   const file = path.join(dataDir, DUCKDB_FILE);
   if (!fs.existsSync(file))
@@ -22,10 +30,19 @@ export async function compactDatabase(
   fs.rmSync(`${fresh}.wal`, { force: true });
   const beforeBytes =
     fs.statSync(file).size + (fs.existsSync(`${file}.wal`) ? fs.statSync(`${file}.wal`).size : 0);
+  const settings = { temp_directory: path.join(dataDir, 'tmp') };
+  // An encrypted database is compacted into an encrypted file, under the same key.
+  const encrypted = isEncryptedFile(file) === true;
+  if (encrypted && atRest === undefined) {
+    throw new AppError('STORE_UNAVAILABLE', 'the database is encrypted: the master key is needed');
+  }
   let instance: DuckDBInstance;
+  let key = '';
   try {
-    instance = await DuckDBInstance.create(file, { temp_directory: path.join(dataDir, 'tmp') });
+    if (encrypted && atRest) ({ instance, key } = await encryptingInstance(settings, atRest));
+    else instance = await DuckDBInstance.create(file, settings);
   } catch (cause) {
+    if (cause instanceof AppError) throw cause;
     throw new AppError(
       'STORE_UNAVAILABLE',
       'the database is in use (stop the server before compacting)',
@@ -35,6 +52,10 @@ export async function compactDatabase(
   try {
     // File paths and names come from our own configuration, never from a request.
     const c = await instance.connect();
+    if (encrypted) {
+      await c.run(attachEncryptedSql(file, ATTACHED_NAME, key));
+      await c.run(`USE ${ATTACHED_NAME}`);
+    }
     // Fold the WAL in first so that nothing committed is left behind in it.
     await c.run('CHECKPOINT');
     const current = await c.runAndReadAll('SELECT current_database()');
@@ -42,9 +63,17 @@ export async function compactDatabase(
       /"/g,
       '""',
     );
-    await c.run(`ATTACH '${fresh.replace(/'/g, "''")}' AS fresh`);
+    await c.run(
+      encrypted
+        ? attachEncryptedSql(fresh, 'fresh', key)
+        : `ATTACH '${fresh.replace(/'/g, "''")}' AS fresh`,
+    );
     await c.run(`COPY FROM DATABASE "${name}" TO fresh`);
     await c.run('DETACH fresh');
+    if (encrypted) {
+      await c.run('USE memory');
+      await c.run(`DETACH ${ATTACHED_NAME}`);
+    }
     c.closeSync();
   } finally {
     instance.closeSync();

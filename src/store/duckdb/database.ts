@@ -3,10 +3,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
+import { restrictTree, usePrivateUmask } from '../../shared/file-modes.js';
 import { SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
+import { ATTACHED_NAME, openAtRest, type AtRestOptions } from './at-rest.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
 import {
   DEFAULT_INGEST_LOADER_OPTIONS,
@@ -55,6 +57,8 @@ export interface DuckDbOpenOptions {
    */
   beforeMigrate?: (readSetting: (name: string) => Promise<string | null>) => Promise<void>;
   tuning?: DuckDbTuning;
+  /** Encryption at rest (database and ingest log); absent = plain, as test tools open a copy. */
+  atRest?: AtRestOptions;
   ingest?: {
     /** Longest a logged batch waits before its segment is loaded. */
     maxDelayMs?: number;
@@ -79,6 +83,22 @@ function loaderOptions(ingest: DuckDbOpenOptions['ingest'] = {}): IngestLoaderOp
 }
 
 /**
+ * Creates the data directory if needed and makes it private: every file DuckDB and the ingest
+ * log create from now on is 0600 in 0700 directories (umask), and what an earlier version left
+ * looser (the database and its WAL were 0644) is tightened.
+ */
+function preparePrivateDir(dataDir: string, logger: Logger): void {
+  usePrivateUmask();
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tightened = restrictTree(dataDir);
+  if (tightened > 0) {
+    logger.info('tightened file modes in the data directory to 0600 files in 0700 directories', {
+      count: tightened,
+    });
+  }
+}
+
+/**
  * One open DuckDB database: a writer connection, a metadata connection, a reader pool, and the
  * ingest log in front of the event tables (see IngestLoader).
  */
@@ -92,7 +112,26 @@ export class DuckDbDatabase {
     readonly meta: SerialConnection,
     private readonly readers: SerialConnection[],
     readonly filePath: string,
+    /** The file is encrypted at rest (attached under ATTACHED_NAME). */
+    readonly encrypted: boolean,
   ) {}
+
+  /**
+   * A new connection to this database. Use it instead of `instance.connect()`: an encrypted
+   * database is attached to an in-memory instance, and each connection must select it.
+   */
+  async connect(): Promise<DuckDBConnection> {
+    return DuckDbDatabase.connectTo(this.instance, this.encrypted);
+  }
+
+  private static async connectTo(
+    instance: DuckDBInstance,
+    encrypted: boolean,
+  ): Promise<DuckDBConnection> {
+    const connection = await instance.connect();
+    if (encrypted) await connection.run(`USE ${ATTACHED_NAME}`);
+    return connection;
+  }
 
   /**
    * Opens (creating if needed) the database in `dataDir`, applies pending migrations, then applies
@@ -100,32 +139,41 @@ export class DuckDbDatabase {
    * every acknowledged event.
    */
   static async open(dataDir: string, options: DuckDbOpenOptions = {}): Promise<DuckDbDatabase> {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    preparePrivateDir(dataDir, options.logger ?? SILENT_LOGGER);
     const filePath = path.join(dataDir, DUCKDB_FILE);
     let instance: DuckDBInstance;
+    let encrypted: boolean;
+    const settings = {
+      // Temporary spill files stay inside the data directory, which the canary test searches.
+      temp_directory: path.join(dataDir, 'tmp'),
+      ...(options.tuning?.checkpointThreshold
+        ? { checkpoint_threshold: options.tuning.checkpointThreshold }
+        : {}),
+      threads: String(options.tuning?.threads ?? Math.max(1, os.availableParallelism() - 1)),
+    };
     try {
-      instance = await DuckDBInstance.create(filePath, {
-        // Temporary spill files stay inside the data directory, which the canary test searches.
-        temp_directory: path.join(dataDir, 'tmp'),
-        ...(options.tuning?.checkpointThreshold
-          ? { checkpoint_threshold: options.tuning.checkpointThreshold }
-          : {}),
-        threads: String(options.tuning?.threads ?? Math.max(1, os.availableParallelism() - 1)),
-      });
+      ({ instance, encrypted } = await openAtRest(
+        filePath,
+        settings,
+        options.atRest,
+        options.logger ?? SILENT_LOGGER,
+      ));
     } catch (cause) {
+      if (cause instanceof AppError) throw cause;
       const message =
         cause instanceof Error && /lock/i.test(cause.message)
           ? 'the database is in use by another Sillage process (is the server running?)'
           : 'could not open the database file';
       throw new AppError('STORE_UNAVAILABLE', message, { cause });
     }
-    const writer = serialConnection(await instance.connect());
-    const meta = serialConnection(await instance.connect());
+    const connect = (): Promise<DuckDBConnection> => DuckDbDatabase.connectTo(instance, encrypted);
+    const writer = serialConnection(await connect());
+    const meta = serialConnection(await connect());
     const readers: SerialConnection[] = [];
     for (let i = 0; i < (options.readers ?? 2); i++) {
-      readers.push(serialConnection(await instance.connect()));
+      readers.push(serialConnection(await connect()));
     }
-    const db = new DuckDbDatabase(instance, writer, meta, readers, filePath);
+    const db = new DuckDbDatabase(instance, writer, meta, readers, filePath, encrypted);
     try {
       if (options.beforeMigrate)
         await options.beforeMigrate((name) => db.readSettingIfPresent(name));
@@ -135,6 +183,10 @@ export class DuckDbDatabase {
         path.join(dataDir, INGEST_LOG_DIR),
         loaderOptions(options.ingest),
         options.logger ?? SILENT_LOGGER,
+        options.atRest && {
+          read: options.atRest.logKey,
+          write: options.atRest.mode === 'off' ? null : options.atRest.logKey,
+        },
       );
     } catch (error) {
       await db.close();

@@ -410,7 +410,7 @@ export async function generateDemoData(
     });
   }
 
-  const connection = await db.instance.connect();
+  const connection = await db.connect();
   try {
     progress('writing the plan');
     await writePlan(connection, people, sessions, journey);

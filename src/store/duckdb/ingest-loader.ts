@@ -1,21 +1,19 @@
 // Moves the ingest log into DuckDB: commits are acknowledged once logged, and sealed segments are
 // loaded in large transactions in the background, each recording its segment id as applied.
-import fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { safeStack } from '../../shared/log.js';
-import type { CommitBatch, CommitResult, EventRow, IdentityLink } from '../types.js';
+import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
 import type { SerialConnection } from './database.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
 import {
   encodeRecord,
-  forEachPayloadLine,
+  forEachLine,
   isEventLine,
   mergePrivacyCounts,
   parseEventLine,
-  scanSegment,
 } from './log-codec.js';
 
 /**
@@ -81,16 +79,15 @@ class RecentSet {
   }
 }
 
-/** Reads a segment's events back in JavaScript (the fallback when DuckDB's reader refuses it). */
-async function readSegmentEvents(file: string): Promise<EventRow[]> {
-  const buf = await fs.promises.readFile(file);
-  const rows: EventRow[] = [];
-  for (const record of scanSegment(buf).records) {
-    forEachPayloadLine(buf, record, (line) => {
-      if (isEventLine(line)) rows.push(parseEventLine(line.toString('utf8')));
+/** The event lines of a segment's plain payloads. */
+function eventLinesOf(payloads: readonly Buffer[]): Buffer[] {
+  const lines: Buffer[] = [];
+  for (const payload of payloads) {
+    forEachLine(payload, (line) => {
+      if (isEventLine(line)) lines.push(line);
     });
   }
-  return rows;
+  return lines;
 }
 
 /**
@@ -140,6 +137,7 @@ export class IngestLoader {
     dir: string,
     options: IngestLoaderOptions,
     logger: Logger,
+    keys?: { read: Buffer | null; write: Buffer | null },
   ): Promise<IngestLoader> {
     const applied = await writer.run(async (c) => {
       const r = await c.runAndReadAll('SELECT value FROM ingest_log_state WHERE name = $1', [
@@ -147,7 +145,7 @@ export class IngestLoader {
       ]);
       return Number(r.getRowsJS()[0]?.[0] ?? 0);
     });
-    const { log, pending } = await IngestLog.open(dir, applied, logger);
+    const { log, pending } = await IngestLog.open(dir, applied, logger, keys);
     const loader = new IngestLoader(writer, log, applied, options, logger);
     if (pending.length > 0) {
       logger.info('replaying the ingest log', {
@@ -384,18 +382,27 @@ export class IngestLoader {
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
   }
 
-  /** Loads one segment in one transaction (DuckDB's reader first, JavaScript as a fallback). */
+  /**
+   * Loads one segment in one transaction (DuckDB's reader first, JavaScript as a fallback). A
+   * sealed segment is decrypted here, in memory, and its lines handed to DuckDB's JSON reader:
+   * no plain copy of it is ever written to disk.
+   */
   private async load(segment: LogSegment): Promise<LoadResult> {
     let result: LoadResult;
+    const lines = segment.key === null ? null : eventLinesOf(await this.log.readPayloads(segment));
     try {
       result = await this.transaction(segment, (c) =>
-        this.applier.loadEventsFromFile(c, segment.file),
+        lines === null
+          ? this.applier.loadEventsFromFile(c, segment.file)
+          : this.applier.loadEventLines(c, lines),
       );
     } catch (error) {
       this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
         stack: safeStack(error),
       });
-      const rows = await readSegmentEvents(segment.file);
+      const rows = (lines ?? eventLinesOf(await this.log.readPayloads(segment))).map((line) =>
+        parseEventLine(line.toString('utf8')),
+      );
       result = await this.transaction(segment, (c) => this.applier.writeEvents(c, rows));
     }
     // Applied exactly once: from here on the segment must not be loaded again (its counters and

@@ -2,16 +2,23 @@
 // made durable (fdatasync) before it is acknowledged; a loader moves sealed segments into DuckDB.
 import fs from 'node:fs';
 import path from 'node:path';
+import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import {
-  readExtras,
+  newSegmentKey,
+  openPayload,
+  readExtrasOf,
   recordHeader,
+  sealPayload,
+  segmentKey,
   splitRecord,
   scanSegment,
   segmentHeader,
   type EncodedRecord,
   type RecordExtras,
+  type SegmentScan,
+  type SegmentKey,
 } from './log-codec.js';
 
 /** Folder of the log inside the data directory. */
@@ -36,6 +43,45 @@ export interface LogSegment {
   extras: RecordExtras;
   /** Holds one batch that must be loaded on its own (exact insert/duplicate counts). */
   alone: boolean;
+  /** The segment's own key when its payloads are encrypted (format 2), else null. */
+  key: SegmentKey | null;
+}
+
+/** The plain payloads of a scanned segment, and the records that did not authenticate. */
+interface OpenedRecords {
+  payloads: Buffer[];
+  /** Indexes (in `scan.records`) of records whose tag did not verify. */
+  forged: number[];
+}
+
+function keyOf(
+  scan: SegmentScan,
+  id: number,
+  logKey: Buffer | null,
+  file: string,
+): SegmentKey | null {
+  if (scan.salt === null) return null;
+  if (logKey === null) {
+    throw new AppError(
+      'STORE_UNAVAILABLE',
+      `the ingest log segment ${path.basename(file)} is encrypted: open the data directory with its master key`,
+    );
+  }
+  return segmentKey(logKey, id, scan.salt);
+}
+
+function openRecords(buf: Buffer, scan: SegmentScan, id: number, key: SegmentKey | null) {
+  const out: OpenedRecords = { payloads: [], forged: [] };
+  for (const [index, record] of scan.records.entries()) {
+    if (key === null) {
+      out.payloads.push(buf.subarray(record.payloadStart, record.end));
+      continue;
+    }
+    const plain = openPayload(key, id, buf, record);
+    if (plain === null) out.forged.push(index);
+    else out.payloads.push(plain);
+  }
+  return out;
 }
 
 function emptyExtras(): RecordExtras {
@@ -83,6 +129,9 @@ export class IngestLog {
     private nextSegmentId: number,
     private nextSeq: number,
     private readonly logger: Logger,
+    /** Encrypts new segments when set (and reads sealed ones); null writes plain segments. */
+    private readonly logKey: Buffer | null,
+    private readonly readKey: Buffer | null,
   ) {}
 
   /**
@@ -91,7 +140,12 @@ export class IngestLog {
    * segment (a write cut short by a crash, never acknowledged) is cut off; damage anywhere else is
    * logged, set aside in a `.damaged` file and skipped, keeping every record that checks out.
    */
-  static async open(dir: string, appliedSegment: number, logger: Logger): Promise<LogRecovery> {
+  static async open(
+    dir: string,
+    appliedSegment: number,
+    logger: Logger,
+    keys: { read: Buffer | null; write: Buffer | null } = { read: null, write: null },
+  ): Promise<LogRecovery> {
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     const ids: number[] = [];
     for (const name of await fs.promises.readdir(dir)) {
@@ -108,13 +162,16 @@ export class IngestLog {
         await fs.promises.rm(file, { force: true });
         continue;
       }
-      const segment = await IngestLog.check(file, id, index === ids.length - 1, logger);
+      const segment = await IngestLog.check(file, id, index === ids.length - 1, logger, keys.read);
       if (segment === null) continue;
       pending.push(segment);
       lastSeq = Math.max(lastSeq, segment.lastSeq);
     }
     const lastId = Math.max(appliedSegment, ids.at(-1) ?? 0);
-    return { log: new IngestLog(dir, lastId + 1, lastSeq + 1, logger), pending };
+    return {
+      log: new IngestLog(dir, lastId + 1, lastSeq + 1, logger, keys.write, keys.read),
+      pending,
+    };
   }
 
   /** Checks and repairs one segment; null when it holds no record (it is then removed). */
@@ -123,9 +180,23 @@ export class IngestLog {
     id: number,
     newest: boolean,
     logger: Logger,
+    logKey: Buffer | null,
   ): Promise<LogSegment | null> {
     const buf = await fs.promises.readFile(file);
     const scan = scanSegment(buf);
+    const key = keyOf(scan, id, logKey, file);
+    const opened = openRecords(buf, scan, id, key);
+    if (opened.forged.length > 0) {
+      // A record whose CRC matches but whose tag does not was altered (or written under another
+      // key): it is damage, never a torn write.
+      for (const index of opened.forged) {
+        const r = scan.records[index] as (typeof scan.records)[number];
+        scan.invalid.push({ start: r.start, end: r.end });
+      }
+      scan.invalid.sort((a, b) => a.start - b.start);
+      const forged = new Set(opened.forged);
+      scan.records = scan.records.filter((_, index) => !forged.has(index));
+    }
     if (scan.segment !== null && scan.segment !== id) {
       logger.error('ingest log segment has a foreign header; set aside', {
         path: path.basename(file),
@@ -133,7 +204,11 @@ export class IngestLog {
       await fs.promises.rename(file, `${file}.damaged`);
       return null;
     }
-    const tornTail = scan.invalid.length === 1 && newest && scan.invalid[0]?.end === buf.length;
+    const tornTail =
+      opened.forged.length === 0 &&
+      scan.invalid.length === 1 &&
+      newest &&
+      scan.invalid[0]?.end === buf.length;
     if (scan.invalid.length > 0 || scan.segment === null) {
       if (tornTail && scan.segment !== null) {
         logger.warn('ingest log: cut off an unacknowledged torn write', {
@@ -153,7 +228,9 @@ export class IngestLog {
         );
       }
       // Rewrite the segment with its valid records only, atomically.
-      const parts = [segmentHeader(id), ...scan.records.map((r) => buf.subarray(r.start, r.end))];
+      // The original first line keeps a sealed segment's salt (its records stay readable).
+      const head = scan.segment === null ? segmentHeader(id) : buf.subarray(0, scan.headerEnd);
+      const parts = [head, ...scan.records.map((r) => buf.subarray(r.start, r.end))];
       const tmp = `${file}.tmp`;
       const handle = await fs.promises.open(tmp, 'w', 0o600);
       try {
@@ -169,7 +246,7 @@ export class IngestLog {
       await fs.promises.rm(file, { force: true });
       return null;
     }
-    const { extras, eventRows } = readExtras(buf, scan.records);
+    const { extras, eventRows } = readExtrasOf(opened.payloads);
     return {
       id,
       file,
@@ -179,7 +256,24 @@ export class IngestLog {
       lastSeq: scan.records.at(-1)?.seq ?? 0,
       extras,
       alone: false,
+      key,
     };
+  }
+
+  /**
+   * The plain payloads of a sealed (or plain) segment, record by record. Throws if a record does
+   * not authenticate: the segment was checked when it was opened or written by this process, so
+   * that means it was altered since.
+   */
+  async readPayloads(segment: LogSegment): Promise<Buffer[]> {
+    const buf = await fs.promises.readFile(segment.file);
+    const scan = scanSegment(buf);
+    const key = segment.key ?? keyOf(scan, segment.id, this.readKey, segment.file);
+    const opened = openRecords(buf, scan, segment.id, key);
+    if (opened.forged.length > 0) {
+      throw new AppError('STORE_FAILURE', 'an ingest log record does not authenticate');
+    }
+    return opened.payloads;
   }
 
   /** Event rows in the segment currently open for appends. */
@@ -261,14 +355,18 @@ export class IngestLog {
   }
 
   private async write(record: EncodedRecord, open: OpenSegment): Promise<void> {
-    const seq = this.nextSeq;
-    const header = recordHeader(seq, record);
-    const length = header.length + record.payload.length;
+    // Taken before the write: a sequence number is never used twice, not even after a failed
+    // write, because it is the nonce of a sealed record.
+    const seq = this.nextSeq++;
+    const key = open.segment.key;
+    const payload = key === null ? record.payload : sealPayload(key, open.segment.id, seq, record);
+    const header = recordHeader(seq, { payload, units: record.units });
+    const length = header.length + payload.length;
     try {
-      const { bytesWritten } = await open.handle.writev([header, record.payload], open.size);
+      const { bytesWritten } = await open.handle.writev([header, payload], open.size);
       // A short write to a regular file is rare (a full disk): finish it or fail.
       if (bytesWritten < length) {
-        const rest = Buffer.concat([header, record.payload]).subarray(bytesWritten);
+        const rest = Buffer.concat([header, payload]).subarray(bytesWritten);
         const more = await open.handle.write(rest, 0, rest.length, open.size + bytesWritten);
         if (more.bytesWritten < rest.length) throw new Error('short write to the ingest log');
       }
@@ -282,7 +380,6 @@ export class IngestLog {
       }
       throw error;
     }
-    this.nextSeq++;
     open.size += length;
     const s = open.segment;
     s.records++;
@@ -347,7 +444,8 @@ export class IngestLog {
     const id = this.nextSegmentId++;
     const file = path.join(this.dir, segmentFileName(id));
     const handle = await fs.promises.open(file, 'wx', 0o600);
-    const header = segmentHeader(id);
+    const key = this.logKey === null ? null : newSegmentKey(this.logKey, id);
+    const header = segmentHeader(id, key ?? undefined);
     try {
       await handle.write(header, 0, header.length, 0);
       await handle.sync();
@@ -371,6 +469,7 @@ export class IngestLog {
         lastSeq: 0,
         extras: emptyExtras(),
         alone: false,
+        key,
       },
     };
     this.current = open;

@@ -1,5 +1,6 @@
 // The ingest log's record format: one commit batch as newline-delimited JSON that DuckDB's
 // `read_json` loads directly (event lines) and that JavaScript reads back for the rest.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { JsonValue } from '../../ingest/records.js';
 import { decodeEventRow, encodeEventRow, EVENT_ROW_JSON_KEYS, safeJson } from '../row-json.js';
@@ -25,8 +26,99 @@ export { safeJson };
  * crash in the middle of a write leaves a torn tail that replay cuts off (it was never
  * acknowledged, since acknowledgement waits for fdatasync of the whole record). Header and extra
  * lines have no `k`, so `read_json(... ) WHERE k IS NOT NULL` sees exactly the events.
+ *
+ * Format 2 (sealed) is the same frame around an encrypted payload, so that a copy of the data
+ * directory shows how many records and bytes were logged but nothing of what they say:
+ *
+ *   {"sillage_ingest_log":2,"segment":7,"cipher":"aes-256-gcm","salt":"…"}
+ *   {"h":42,"n":1834,"c":305419896,"u":53}
+ *   <AES-256-GCM ciphertext ‖ 16-byte tag>\n
+ *
+ * Each segment has its own key, HKDF-SHA256 of the log key (derived from the master key) with the
+ * segment's random salt; the nonce is the record's sequence number, unique within a segment (a
+ * sequence number is never reused, even after a failed write), so no nonce repeats under a key
+ * and no limit on random nonces applies. The additional data binds a record to its segment,
+ * sequence number and units: a record moved, replayed elsewhere or altered fails to open. The
+ * CRC still finds torn tails cheaply; the tag is what proves a record authentic.
  */
 export const LOG_FORMAT_VERSION = 1;
+/** Format of segments whose payloads are encrypted. */
+export const LOG_FORMAT_SEALED = 2;
+const CIPHER = 'aes-256-gcm';
+const SALT_BYTES = 32;
+const TAG_BYTES = 16;
+const NONCE_BYTES = 12;
+
+/** A segment's own key and salt (format 2). */
+export interface SegmentKey {
+  key: Buffer;
+  salt: Buffer;
+}
+
+/** The key of one segment: HKDF-SHA256 of the log key with the segment's salt and id. */
+export function segmentKey(logKey: Uint8Array, segment: number, salt: Buffer): SegmentKey {
+  const key = Buffer.from(
+    hkdfSync('sha256', logKey, salt, `sillage/v1/ingest-log/segment/${segment}`, 32),
+  );
+  return { key, salt };
+}
+
+/** A fresh key for a new segment. */
+export function newSegmentKey(logKey: Uint8Array, segment: number): SegmentKey {
+  return segmentKey(logKey, segment, randomBytes(SALT_BYTES));
+}
+
+function nonceOf(seq: number): Buffer {
+  const nonce = Buffer.alloc(NONCE_BYTES);
+  nonce.writeBigUInt64BE(BigInt(seq), NONCE_BYTES - 8);
+  return nonce;
+}
+
+function aadOf(segment: number, seq: number, units: number): Buffer {
+  return Buffer.from(`sillage-ingest-log/2/${segment}/${seq}/${units}`, 'utf8');
+}
+
+/** Encrypts a record's payload (format 2): ciphertext ‖ tag ‖ '\n'. */
+export function sealPayload(
+  key: SegmentKey,
+  segment: number,
+  seq: number,
+  record: Pick<EncodedRecord, 'payload' | 'units'>,
+): Buffer {
+  const cipher = createCipheriv(CIPHER, key.key, nonceOf(seq), { authTagLength: TAG_BYTES });
+  cipher.setAAD(aadOf(segment, seq, record.units));
+  return Buffer.concat([
+    cipher.update(record.payload),
+    cipher.final(),
+    cipher.getAuthTag(),
+    Buffer.from('\n'),
+  ]);
+}
+
+/** Decrypts one scanned record's payload; null when it does not authenticate. */
+export function openPayload(
+  key: SegmentKey,
+  segment: number,
+  buf: Buffer,
+  record: ScannedRecord,
+): Buffer | null {
+  // ciphertext ‖ tag ‖ '\n'
+  const sealed = buf.subarray(record.payloadStart, record.end - 1);
+  if (sealed.length < TAG_BYTES) return null;
+  const decipher = createDecipheriv(CIPHER, key.key, nonceOf(record.seq), {
+    authTagLength: TAG_BYTES,
+  });
+  decipher.setAAD(aadOf(segment, record.seq, record.units));
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  try {
+    return Buffer.concat([
+      decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)),
+      decipher.final(),
+    ]);
+  } catch {
+    return null;
+  }
+}
 
 /** How `read_json` reads an event line (keys from EVENT_ROW_JSON_KEYS), in column order. */
 export const EVENT_LINE_COLUMNS = [
@@ -178,12 +270,17 @@ export function mergePrivacyCounts(rows: readonly PrivacyCountRow[]): PrivacyCou
   return [...merged.values()];
 }
 
-/** The first line of every segment file. */
-export function segmentHeader(segment: number): Buffer {
-  return Buffer.from(
-    `${JSON.stringify({ sillage_ingest_log: LOG_FORMAT_VERSION, segment })}\n`,
-    'utf8',
-  );
+/** The first line of every segment file (format 2 when it has a segment key). */
+export function segmentHeader(segment: number, key?: SegmentKey): Buffer {
+  const head = key
+    ? {
+        sillage_ingest_log: LOG_FORMAT_SEALED,
+        segment,
+        cipher: CIPHER,
+        salt: key.salt.toString('base64url'),
+      }
+    : { sillage_ingest_log: LOG_FORMAT_VERSION, segment };
+  return Buffer.from(`${JSON.stringify(head)}\n`, 'utf8');
 }
 
 /** The header line of a record (the payload follows it). */
@@ -219,6 +316,8 @@ export interface ScannedRecord {
 export interface SegmentScan {
   /** The segment id of the first line, or null when the first line is missing or not ours. */
   segment: number | null;
+  /** The salt of a sealed segment (format 2); null for a plain one. */
+  salt: Buffer | null;
   /** Length of the format line (0 when it is missing). */
   headerEnd: number;
   records: ScannedRecord[];
@@ -271,13 +370,20 @@ export function scanSegment(buf: Buffer): SegmentScan {
   const records: ScannedRecord[] = [];
   const invalid: { start: number; end: number }[] = [];
   let segment: number | null = null;
+  let salt: Buffer | null = null;
   let pos = 0;
   const firstEol = buf.indexOf(NEWLINE);
-  if (firstEol !== -1 && firstEol < 200) {
+  if (firstEol !== -1 && firstEol < 300) {
     try {
       const first = JSON.parse(buf.toString('utf8', 0, firstEol)) as Record<string, unknown>;
-      if (first.sillage_ingest_log === LOG_FORMAT_VERSION && Number.isSafeInteger(first.segment)) {
+      const plain = first.sillage_ingest_log === LOG_FORMAT_VERSION;
+      const sealed =
+        first.sillage_ingest_log === LOG_FORMAT_SEALED &&
+        first.cipher === CIPHER &&
+        typeof first.salt === 'string';
+      if ((plain || sealed) && Number.isSafeInteger(first.segment)) {
         segment = first.segment as number;
+        if (sealed) salt = Buffer.from(first.salt as string, 'base64url');
         pos = firstEol + 1;
       }
     } catch {
@@ -307,7 +413,7 @@ export function scanSegment(buf: Buffer): SegmentScan {
     invalid.push({ start: pos, end });
     pos = end;
   }
-  return { segment, headerEnd, records, invalid };
+  return { segment, salt, headerEnd, records, invalid };
 }
 
 /** Calls `fn` with each line of a record's payload. */
@@ -338,10 +444,29 @@ export function readExtras(
   buf: Buffer,
   records: readonly ScannedRecord[],
 ): { extras: RecordExtras; eventRows: number } {
+  return readExtrasOf(records.map((r) => buf.subarray(r.payloadStart, r.end)));
+}
+
+/** Calls `fn` with each line of a (plain) payload. */
+export function forEachLine(payload: Buffer, fn: (line: Buffer) => void): void {
+  let pos = 0;
+  while (pos < payload.length) {
+    const eol = payload.indexOf(NEWLINE, pos);
+    const stop = eol === -1 ? payload.length : eol;
+    if (stop > pos) fn(payload.subarray(pos, stop));
+    pos = stop + 1;
+  }
+}
+
+/** Decodes the extras of plain payloads (identity links, profile updates, counters), in order. */
+export function readExtrasOf(payloads: readonly Buffer[]): {
+  extras: RecordExtras;
+  eventRows: number;
+} {
   const extras: RecordExtras = { identityLinks: [], profileUpdates: [], privacyCounts: [] };
   let eventRows = 0;
-  for (const record of records) {
-    forEachPayloadLine(buf, record, (line) => {
+  for (const payload of payloads) {
+    forEachLine(payload, (line) => {
       if (isEventLine(line)) {
         eventRows++;
         return;

@@ -281,6 +281,16 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
   },
   {
     version: 6,
+    name: "accounts: an organisation's grant (per-membership session cut-off and suspension), setup links bound to an account",
+    // Issue 9: an organisation acts on its own grant to a person, never on the account as a whole.
+    sql: `
+      ALTER TABLE memberships ADD COLUMN access_from TIMESTAMPTZ;
+      ALTER TABLE memberships ADD COLUMN suspended_reason VARCHAR;
+      ALTER TABLE invitations ADD COLUMN user_id VARCHAR;
+    `,
+  },
+  {
+    version: 7,
     name: 'audit log (hash chain), its signed head and checkpoints, suspensions',
     sql: `
       CREATE TABLE audit_log (
