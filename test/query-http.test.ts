@@ -436,7 +436,7 @@ describe('query API: answers', () => {
     expect(audited.length).toBe(records.length);
     const lastEntry = audited.at(-1);
     expect(lastEntry?.actor).toBe(last.actor);
-    expect(lastEntry?.fields).toContain('note');
+    expect(lastEntry?.fields).toContain('plan_price');
     expect(lastEntry?.detail).toContain('hmac:');
     expect(JSON.stringify(audited)).not.toContain(marker);
   });
