@@ -131,6 +131,12 @@ const EXPECTED: Readonly<Record<string, Row>> = {
   'privacy.pseudonyms': project(OWNERS_ONLY),
   'privacy.erase': project(ADMINS_UP, ['admin']),
   'privacy.reveal': project(OWNERS_ONLY),
+
+  // The audit log, the breach-impact report and suspensions: owners of their own organisation.
+  'audit.list': org(OWNERS_ONLY),
+  'incidents.report': org(OWNERS_ONLY),
+  'suspensions.list': org(OWNERS_ONLY),
+  'suspensions.lift': org(OWNERS_ONLY),
 };
 
 /**
@@ -157,6 +163,9 @@ const STEP_UP_ROUTES: readonly string[] = [
   'privacy.erase',
   'privacy.pseudonyms',
   'privacy.reveal',
+  // Reporting on a breach and lifting a suspension (reading the log itself needs no step-up).
+  'incidents.report',
+  'suspensions.lift',
   'me.factors.remove',
   'me.recovery-codes',
   'me.password',

@@ -431,5 +431,13 @@ describe('query API: answers', () => {
     expect(records.some((r) => r.code === 'QUERY_INVALID')).toBe(true);
     expect(s.logLines.join('\n')).not.toContain(marker);
     expect(s.logLines.join('\n')).not.toContain(s.project.secret);
+    // The audit log has each query too: the filter value only as an HMAC.
+    const audited = await s.server.runtime.audit.store.scan({ kinds: ['query'] });
+    expect(audited.length).toBe(records.length);
+    const lastEntry = audited.at(-1);
+    expect(lastEntry?.actor).toBe(last.actor);
+    expect(lastEntry?.fields).toContain('plan_price');
+    expect(lastEntry?.detail).toContain('hmac:');
+    expect(JSON.stringify(audited)).not.toContain(marker);
   });
 });

@@ -52,6 +52,7 @@ const WHAT_HAPPENED: Record<NoticeKind, RegExp> = {
   account_reset:
     /Every sign-in factor of your Sillage account was removed by the organisation "Acme" by owner@example\.com/,
   privacy_loosened: /The privacy policy of the project was loosened by owner@example\.com/,
+  access_alert: /unusual access to data by owner@example\.com in the organisation "Acme"/,
 };
 
 const FULL_DETAILS: NoticeDetails = {

@@ -17,7 +17,8 @@ export type NoticeKind =
   | 'sessions_revoked'
   | 'org_access_changed'
   | 'account_reset'
-  | 'privacy_loosened';
+  | 'privacy_loosened'
+  | 'access_alert';
 
 /** What one organisation did to its own grant to a person (the notice `org_access_changed`). */
 export type OrgAccessChange =
@@ -39,6 +40,10 @@ export interface NoticeDetails {
   orgName?: string;
   keyName?: string;
   retryAfterMinutes?: number;
+  /** What the audit log's detection saw (access_alert), e.g. 'enumeration: 1200 subjects…'. */
+  alert?: string;
+  /** Whether the principal was suspended (access_alert). */
+  suspended?: boolean;
   /** `org_access_changed`: what the organisation `orgName` did. */
   change?: OrgAccessChange;
   /** `org_access_changed` with `role_changed`: the new role. */
@@ -273,6 +278,26 @@ function content(kind: NoticeKind, d: NoticeDetails, product: string, dash: Link
         ],
         ifNotYou: [signIn, secure, escalate],
       };
+    case 'access_alert': {
+      const alert = cleanValue(d.alert);
+      return {
+        subject: orgShort
+          ? `Unusual data access in "${orgShort}" on ${product}`
+          : `Unusual data access on ${product}`,
+        summary: [
+          line`Sillage noticed unusual access to data${actor ? lineText(line` by ${actor}`) : ''}${org ? lineText(line` in the organisation "${org}"`) : ''}: ${alert ?? 'see the audit log'}.`,
+          d.suspended
+            ? line`The account or key was suspended: it can read nothing until an owner lifts the suspension.`
+            : line`Nothing was suspended; check whether this access was expected.`,
+        ],
+        ifNotYou: [
+          line`Sign in at ${dash} and look at the audit log and the breach-impact report for this principal.`,
+          line`If the access was not expected, keep the suspension and revoke the principal's keys.`,
+          secure,
+          escalate,
+        ],
+      };
+    }
     case 'lockdown':
       return {
         subject: orgShort

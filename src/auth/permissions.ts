@@ -23,7 +23,9 @@ export type Action =
   | 'privacy.write'
   | 'privacy.erase'
   | 'privacy.pseudonyms'
-  | 'privacy.reveal';
+  | 'privacy.reveal'
+  | 'audit.read'
+  | 'audit.respond';
 
 export const ROLES: readonly Role[] = ['owner', 'admin', 'analyst', 'viewer'];
 export const KEY_SCOPES: readonly KeyScope[] = ['query', 'export', 'import', 'admin'];
@@ -56,6 +58,8 @@ export const ROLE_ACTIONS: Readonly<Record<Action, readonly Role[]>> = {
   'privacy.erase': ADMINS,
   'privacy.pseudonyms': OWNERS,
   'privacy.reveal': OWNERS,
+  'audit.read': OWNERS,
+  'audit.respond': OWNERS,
 };
 
 /**
@@ -86,6 +90,7 @@ export const STEP_UP_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'privacy.erase',
   'privacy.pseudonyms',
   'privacy.reveal',
+  'audit.respond',
 ]);
 
 /** How fresh a step-up must be. */

@@ -3,7 +3,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
-import { pseudonymsFor, type PseudonymMatch } from '../privacy/index.js';
+import type { PseudonymMatch } from '../privacy/index.js';
+import {
+  buildIncidentReport,
+  verifyAuditLog,
+  type Actor,
+  type IncidentReport,
+} from '../audit/index.js';
+import { incidentDirectory, scopeOf } from '../http/routes/audit.js';
 import { importRecords } from '../ingest/file-import.js';
 import {
   eraseSubject,
@@ -12,6 +19,8 @@ import {
   privacyReport,
   revealSubject,
   setPolicy,
+  lookUpPseudonyms,
+  CLI_ACTOR,
 } from '../projects/privacy-operations.js';
 import type { JsonValue } from '../ingest/records.js';
 import type { Runtime } from './runtime.js';
@@ -185,19 +194,63 @@ const pseudonymSchema = z.object({
  * The key holder's way to find their own users among pseudonyms (to notify or erase them):
  * computes the pseudonym of each given id under every key version. Nothing is stored.
  */
-export async function matchPseudonyms(runtime: Runtime, body: unknown): Promise<PseudonymMatch[]> {
+export async function matchPseudonyms(
+  runtime: Runtime,
+  body: unknown,
+  by: Actor = CLI_ACTOR,
+): Promise<PseudonymMatch[]> {
   const parsed = pseudonymSchema.safeParse(body);
   if (!parsed.success)
     throw new AppError('QUERY_INVALID', 'expected a project id and a list of ids');
-  const project = await runtime.projects.byId(parsed.data.projectId);
-  if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
-  return pseudonymsFor(project.keyring, parsed.data.ids, parsed.data.groupKey);
+  return lookUpPseudonyms(
+    runtime,
+    parsed.data.projectId,
+    parsed.data.ids,
+    parsed.data.groupKey,
+    by,
+  );
 }
+
+const incidentSchema = z.object({
+  key: z.string().optional(),
+  user: z.string().optional(),
+  session: z.string().optional(),
+  network: z.string().optional(),
+  org: z.string().optional(),
+  from: z.string(),
+  to: z.string(),
+});
+
+/** `sillage incident report`: the breach-impact report, from the console (all organisations). */
+export async function incidentReport(
+  runtime: Runtime,
+  body: unknown,
+  by: Actor = CLI_ACTOR,
+): Promise<IncidentReport> {
+  const parsed = incidentSchema.safeParse(body);
+  if (!parsed.success) throw new AppError('REQUEST_INVALID', 'expected a scope, --from and --to');
+  const b = parsed.data;
+  const fromMs = Date.parse(b.from);
+  const toMs = Date.parse(b.to);
+  if (Number.isNaN(fromMs) || Number.isNaN(toMs))
+    throw new AppError('REQUEST_INVALID', '--from and --to: ISO times such as 2026-11-01T00:00Z');
+  return buildIncidentReport(
+    runtime.audit,
+    incidentDirectory(runtime.auth),
+    scopeOf(b),
+    { fromMs, toMs },
+    b.org ?? null,
+    by,
+  );
+}
+
+/** The operator through the admin socket (the CLI talking to a running server). */
+const SOCKET_ACTOR: Actor = { actor: 'cli', source: { kind: 'admin-socket' } };
 
 export function adminHandlers(runtime: Runtime): AdminHandlers {
   return {
     ping: () => Promise.resolve({ ok: true }),
-    pseudonyms: (body) => matchPseudonyms(runtime, body),
+    pseudonyms: (body) => matchPseudonyms(runtime, body, SOCKET_ACTOR),
     'privacy-report': (body) => {
       const b = z
         .object({ projectId: z.string(), from: z.string().optional(), to: z.string().optional() })
@@ -206,11 +259,11 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     },
     'privacy-erase': (body) => {
       const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
-      return eraseSubject(runtime, b.projectId, b.user);
+      return eraseSubject(runtime, b.projectId, b.user, SOCKET_ACTOR);
     },
     'privacy-reveal': (body) => {
       const b = z.object({ projectId: z.string(), user: z.string() }).parse(body);
-      return revealSubject(runtime, b.projectId, b.user);
+      return revealSubject(runtime, b.projectId, b.user, SOCKET_ACTOR);
     },
     'policy-get': (body) =>
       getPolicy(runtime, z.object({ projectId: z.string() }).parse(body).projectId),
@@ -218,7 +271,7 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
       const b = z
         .object({ projectId: z.string(), policy: z.unknown(), actor: z.string() })
         .parse(body);
-      const result = await setPolicy(runtime, b.projectId, b.policy, b.actor);
+      const result = await setPolicy(runtime, b.projectId, b.policy, b.actor, SOCKET_ACTOR.source);
       if (result.new_loosenings.length > 0) {
         await notifyProjectOwners(runtime.auth, b.projectId, 'privacy_loosened', {
           actor: b.actor,
@@ -235,6 +288,8 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     'admin-confirm': (body) => adminConfirm(runtime, body),
     'org-list': () => listOrgs(runtime),
     'org-lockdown': (body) => orgLockdown(runtime, body),
+    'audit-verify': () => verifyAuditLog(runtime.audit.store, runtime.audit.signer),
+    'incident-report': (body) => incidentReport(runtime, body, SOCKET_ACTOR),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);
       await assertProject(runtime, parsed.projectId);

@@ -10,6 +10,7 @@ import {
   privacyReport,
   revealSubject,
   setPolicy,
+  CLI_ACTOR,
   type PrivacyReportView,
 } from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
@@ -24,6 +25,7 @@ import {
   assertProject,
   assertTimezone,
   createProject,
+  incidentReport,
   listOrgs,
   matchPseudonyms,
   operatorProof,
@@ -36,6 +38,12 @@ import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
 import { atRestOptions, openRuntime } from './runtime.js';
+import {
+  incidentMarkdown,
+  verifyAuditLog,
+  type IncidentReport,
+  type VerifyReport,
+} from '../audit/index.js';
 import { startServer } from './serve.js';
 import { compactDatabase } from '../store/index.js';
 
@@ -281,6 +289,78 @@ org
       );
   });
 
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('verify')
+  .description(
+    'recompute the hash chain and check the signed checkpoints: exit 0 when intact, 1 naming the first bad entry',
+  )
+  .option('--json', 'print JSON')
+  .option('--data <dir>', 'data directory')
+  .action(async (opts: { json?: boolean; data?: string }) => {
+    const report = (await viaServerOrStore({ data: opts.data }, 'audit-verify', {}, (rt) =>
+      verifyAuditLog(rt.audit.store, rt.audit.signer),
+    )) as VerifyReport;
+    if (opts.json) out(JSON.stringify(report));
+    else if (report.ok)
+      out(
+        `audit log intact: ${report.entries} entries, signed head at entry ${report.head_seq}, ${report.checkpoints} checkpoints`,
+      );
+    else out(`audit log NOT intact: ${report.first_bad?.message ?? 'unknown problem'}`);
+    if (!report.ok) process.exitCode = 1;
+  });
+
+const incident = program.command('incident').description('breach-impact reports');
+incident
+  .command('report')
+  .description(
+    'what a key, person, session or network read between two times, and whose data it was (GDPR Art. 33(3) fields included)',
+  )
+  .option('--key <id>', 'a secret key id (key_…)')
+  .option('--user <email>', "a person's e-mail address")
+  .option('--session <id>', 'a session id (as listed by the sessions API)')
+  .option('--network <cidr>', 'a network, e.g. 203.0.113.0/24 (matched at /24 or /48)')
+  .option('--org <id>', 'only this organisation')
+  .requiredOption('--from <time>', 'start, ISO 8601 (e.g. 2026-11-01T00:00Z)')
+  .requiredOption('--to <time>', 'end, ISO 8601')
+  .option('--json', 'print JSON (the default)')
+  .option('--markdown', 'print Markdown')
+  .option('--data <dir>', 'data directory')
+  .action(
+    async (opts: {
+      key?: string;
+      user?: string;
+      session?: string;
+      network?: string;
+      org?: string;
+      from: string;
+      to: string;
+      json?: boolean;
+      markdown?: boolean;
+      data?: string;
+    }) => {
+      const scopes = [opts.key, opts.user, opts.session, opts.network].filter(Boolean);
+      if (scopes.length !== 1)
+        throw new AppError(
+          'REQUEST_INVALID',
+          'give exactly one of --key, --user, --session, --network',
+        );
+      const body = {
+        key: opts.key,
+        user: opts.user,
+        session: opts.session,
+        network: opts.network,
+        org: opts.org,
+        from: opts.from,
+        to: opts.to,
+      };
+      const report = (await viaServerOrStore({ data: opts.data }, 'incident-report', body, (rt) =>
+        incidentReport(rt, body),
+      )) as IncidentReport;
+      out(opts.markdown ? incidentMarkdown(report) : JSON.stringify(report));
+    },
+  );
+
 program
   .command('import')
   .description('import a Mixpanel raw export (JSONL, plain or gzip) through the ingest pipeline')
@@ -413,7 +493,7 @@ privacy
   .action(async (opts: { project: string; user: string; data?: string }) => {
     const body = { projectId: opts.project, user: opts.user };
     const result = await viaServerOrStore({ data: opts.data }, 'privacy-reveal', body, (rt) =>
-      revealSubject(rt, opts.project, opts.user),
+      revealSubject(rt, opts.project, opts.user, CLI_ACTOR),
     );
     out(JSON.stringify(result));
   });

@@ -13,7 +13,17 @@ import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import { QueryEngine, type QueryAuditSink } from '../query/index.js';
+import { QueryEngine } from '../query/index.js';
+import {
+  AlertResponder,
+  AuditLog,
+  auditedAccountStore,
+  DEFAULT_DETECTION,
+  deriveAuditKeys,
+  Detector,
+  queryAuditSink,
+  READ_KINDS,
+} from '../audit/index.js';
 import {
   DUCKDB_DIALECT,
   DUCKDB_FILE,
@@ -22,6 +32,7 @@ import {
   DuckDbEventStore,
   DuckDbMetaStore,
   DuckDbVaultStore,
+  DuckDbAuditStore,
   type AtRestOptions,
 } from '../store/index.js';
 import { VaultService } from '../projects/vault.js';
@@ -58,22 +69,38 @@ function queryConnections(wanted: number, logger: Logger): number {
 }
 
 /**
- * Today's query record: one log line per query (who, which kind, how many rows, outcome). The
- * tamper-evident audit log replaces this sink; the query's values are not logged.
+ * Detection: learns each principal from the last 30 days of the log (no alerts for the past),
+ * then judges every new durable entry; triggers go to the responder at once.
  */
-function queryLogAudit(logger: Logger): QueryAuditSink {
-  return {
-    record(entry) {
-      logger.info('query', {
-        actor: entry.actor,
-        projectId: entry.projectId,
-        kind: entry.kind ?? 'invalid',
-        rows: entry.rows,
-        durationMs: entry.durationMs,
-        code: entry.outcome,
-      });
-    },
-  };
+async function startDetection(
+  audit: AuditLog,
+  auth: AuthDeps,
+  config: ServerConfig,
+  logger: Logger,
+): Promise<void> {
+  const detector = new Detector({
+    ...DEFAULT_DETECTION,
+    learningMs: config.audit.learningDays * 86_400_000,
+    volumeFactor: config.audit.volumeFactor,
+    enumerationSubjects: config.audit.enumerationSubjects,
+  });
+  const past = await audit.store.scan({
+    fromMs: Date.now() - 30 * 86_400_000,
+    kinds: [...READ_KINDS],
+  });
+  for (const entry of past) detector.observe(entry);
+  const responder = new AlertResponder({
+    audit,
+    accounts: auth.store,
+    notifier: auth.notifier,
+    logger,
+    suspend: config.audit.suspend,
+    webhookUrl: config.audit.webhookUrl,
+    now: () => auth.now(),
+  });
+  audit.onEntry((entry) => {
+    for (const trigger of detector.observe(entry)) void responder.handle(trigger);
+  });
 }
 
 /** Invitations and setup links stay valid this long. */
@@ -146,6 +173,8 @@ export interface Runtime {
   vault: VaultService;
   /** Analytics queries (the one choke point every read of event data passes through). */
   queries: QueryEngine;
+  /** The tamper-evident audit log every read and security act goes through. */
+  audit: AuditLog;
   /** Accounts and access. */
   auth: AuthDeps;
   clients: ClientDescriber;
@@ -211,6 +240,16 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     );
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(db, config, master.key, geo, logger);
+    const accountStore = auth.store;
+    const audit = await AuditLog.open(
+      new DuckDbAuditStore(db),
+      deriveAuditKeys(master.key),
+      (projectId) => accountStore.projectOrg(projectId),
+      logger,
+    );
+    // Security acts on the record (every path), and suspended principals held off.
+    auth.store = auditedAccountStore(accountStore, audit);
+    await startDetection(audit, auth, config, logger);
     const vault = new VaultService(new DuckDbVaultStore(db));
     const executorOptions = {
       connections: queryConnections(config.query.concurrency, logger),
@@ -229,7 +268,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const queries = new QueryEngine({
       executor: { run: (statement, options) => executor.run(statement, options) },
       dialect: DUCKDB_DIALECT,
-      audit: queryLogAudit(logger),
+      audit: queryAuditSink(audit, logger),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
     });
     const workers = new EventWorkerPool(
@@ -258,6 +297,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       pipeline,
       vault,
       queries,
+      audit,
       auth,
       clients,
       admission: new ByteBudget(config.admission.maxQueuedBytes, config.writer.retryAfterSeconds),
@@ -265,6 +305,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       masterKeyNotice: master.notice,
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
+        await audit.drain();
         await outbox?.close(5_000);
         await writer.close();
         await workers.close();

@@ -13,6 +13,7 @@ import { adminHandlers } from './admin-commands.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { authenticateApiKey } from '../auth/index.js';
 import { SILLAGE_VERSION } from '../shared/version.js';
+import { pushCheckpoint } from '../audit/index.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -60,6 +61,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     auth: runtime.auth,
     clients: runtime.clients,
     events: runtime.events,
+    audit: runtime.audit,
     version: SILLAGE_VERSION,
     importKeyProject: async (secret, ip) => {
       try {
@@ -95,6 +97,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   retentionTimer.unref();
   const firstRetention = setTimeout(retention, 10_000);
   firstRetention.unref();
+  // Off-box copies of the audit log's signed head, on a schedule (and once at start).
+  const checkpointTarget = {
+    file: config.audit.checkpointFile,
+    url: config.audit.checkpointUrl,
+  };
+  const pushHead = (): void => {
+    if (!checkpointTarget.file && !checkpointTarget.url) return;
+    pushCheckpoint(runtime.audit, checkpointTarget, logger).catch((error: unknown) =>
+      logger.error('audit checkpoint not pushed', { stack: safeStack(error) }),
+    );
+  };
+  const checkpointTimer = setInterval(pushHead, config.audit.checkpointMinutes * 60_000);
+  checkpointTimer.unref();
+  pushHead();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -106,6 +122,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       closing ??= (async () => {
         ready = false;
         clearInterval(retentionTimer);
+        clearInterval(checkpointTimer);
         clearTimeout(firstRetention);
         // Stop taking requests, let in-flight ones finish (their events commit), then close.
         await app.close();

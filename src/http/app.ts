@@ -15,6 +15,8 @@ import { openApiDocument } from './api/openapi.js';
 import { accountRoutes } from './routes/accounts.js';
 import { orgRoutes } from './routes/orgs.js';
 import { projectRoutes } from './routes/projects.js';
+import { auditRoutes } from './routes/audit.js';
+import type { AuditLog } from '../audit/index.js';
 import { registerPages } from './pages.js';
 import { admitBodies } from './admission.js';
 import { guardConnections, serverTimeoutOptions, type ConnectionLimits } from './connections.js';
@@ -28,6 +30,8 @@ export interface AppDeps extends IngestRouteDeps {
   auth: AuthDeps;
   clients: ClientDescriber;
   events: EventStore;
+  /** The audit log (viewer, incident report, suspensions). */
+  audit: AuditLog;
   /** Version reported in the OpenAPI document. */
   version: string;
   /** PEM key and certificate to serve HTTPS, or null for plain HTTP. */
@@ -65,6 +69,7 @@ export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
       privacyOps: deps.privacyOps,
       logger: deps.logger,
     }),
+    ...auditRoutes({ auth: deps.auth, audit: deps.audit }),
   ];
   let document: unknown = null;
   routes.push(

@@ -1,5 +1,6 @@
 // Raw-data export: a project's events as Mixpanel export lines (what `sillage import --format
 // mixpanel` reads back), in pages with a cursor. Identifiers are the stored pseudonyms.
+import type { Actor, AuditPort } from '../audit/types.js';
 import type { JsonObject } from '../ingest/records.js';
 import { AppError } from '../shared/errors.js';
 import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
@@ -74,4 +75,49 @@ export async function exportPage(
     nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
     subjects: new Set(page.map((r) => r.distinctId)).size,
   };
+}
+
+/**
+ * The raw-data export as a service: the principal is checked against suspensions first, then the
+ * page is read, and it is released only once its audit entry (fields, event names, rows and the
+ * exact set of subjects in it) is durable. Used by the API; the same shape serves any caller.
+ */
+export async function exportEvents(
+  deps: { events: EventStore; audit: AuditPort },
+  by: Actor,
+  projectId: string,
+  range: { fromMs: number; toMs: number },
+  limit: number,
+  cursor: string | null,
+): Promise<ExportPage> {
+  deps.audit.assertMayRead(by.actor);
+  const page = await exportPage(deps.events, projectId, range, limit, cursor);
+  const fields = new Set<string>();
+  const events = new Set<string>();
+  const subjects = new Set<string>();
+  for (const line of page.lines) {
+    if (typeof line.event === 'string') events.add(line.event);
+    const props = line.properties as JsonObject;
+    for (const name of Object.keys(props)) fields.add(name);
+    for (const id of [props.distinct_id, props.$user_id, props.$device_id]) {
+      if (typeof id === 'string') subjects.add(id);
+    }
+  }
+  await deps.audit.record({
+    kind: 'export',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    detail: {
+      from_ms: range.fromMs,
+      to_ms: range.toMs,
+      limit,
+      page: cursor === null ? 'first' : 'next',
+    },
+    fields: [...fields],
+    eventNames: [...events],
+    rows: page.lines.length,
+    subjects,
+  });
+  return page;
 }

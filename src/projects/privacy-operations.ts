@@ -1,10 +1,13 @@
 // Privacy operations on a project, shared by the HTTP API and the CLI: the privacy report, the
 // policy (every change recorded with who made it), subject erasure and the retention job.
+import type { Actor, AuditPort } from '../audit/types.js';
 import {
   DEFAULT_POLICY,
   describeLoosenings,
   parsePrivacyPolicy,
+  pseudonymsFor,
   type PrivacyPolicy,
+  type PseudonymMatch,
 } from '../privacy/index.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -18,7 +21,12 @@ export interface PrivacyOperationsDeps {
   events: EventStore;
   meta: MetaStore;
   vault: VaultService;
+  /** Reveals, look-ups, erasures and policy changes are recorded here (fail closed). */
+  audit: AuditPort;
 }
+
+/** The operator at the server's console (the CLI, directly or through the admin socket). */
+export const CLI_ACTOR: Actor = { actor: 'cli', source: { kind: 'cli' } };
 
 /** The privacy report: what the pipeline caught, by property and kind, over time. */
 export interface PrivacyReportView {
@@ -100,6 +108,7 @@ export async function setPolicy(
   projectId: string,
   input: unknown,
   actor: string,
+  source: Actor['source'] = { kind: 'cli' },
 ): Promise<{ policy: PrivacyPolicy; loosenings: string[]; new_loosenings: string[] }> {
   await requireProject(deps, projectId);
   const parsed = parsePrivacyPolicy(input);
@@ -117,6 +126,13 @@ export async function setPolicy(
   const loosenings = describeLoosenings(parsed.value);
   const parsedBefore = before === null ? null : parsePrivacyPolicy(before);
   const previous = new Set(parsedBefore?.ok ? describeLoosenings(parsedBefore.value) : []);
+  await deps.audit.record({
+    kind: 'privacy_policy_changed',
+    actor,
+    projectId,
+    source,
+    detail: { policy: after, loosenings },
+  });
   return {
     policy: parsed.value,
     loosenings,
@@ -142,6 +158,7 @@ export async function eraseSubject(
   deps: PrivacyOperationsDeps,
   projectId: string,
   rawUserId: string,
+  by: Actor = CLI_ACTOR,
 ): Promise<{ pseudonyms: string[]; events_deleted: number; vault_key_deleted: boolean }> {
   const project = await requireProject(deps, projectId);
   if (rawUserId === '') throw new AppError('QUERY_INVALID', 'the user id must not be empty');
@@ -155,22 +172,72 @@ export async function eraseSubject(
     // Deleting the subject's vault key makes every copy of its sealed PII unreadable.
     if (await deps.vault.erase(project, pseudonym)) vaultKeyDeleted = true;
   }
+  await deps.audit.record({
+    kind: 'erasure',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    sensitive: { user_id: rawUserId },
+    // The erased person's pseudonyms are not written here: only the HMAC of the id asked for.
+    detail: { events_deleted: deleted, vault_key_deleted: vaultKeyDeleted },
+  });
   return { pseudonyms, events_deleted: deleted, vault_key_deleted: vaultKeyDeleted };
 }
 
 /**
- * Opens a subject's vault values (profile PII kept sealed when the policy enables the vault). A
- * sensitive action: offered only to the key holder on the server (CLI) until accounts with
- * step-up authentication exist.
+ * Opens a subject's vault values (profile PII kept sealed when the policy enables the vault): a
+ * sensitive read, released only once its audit entry is durable, whatever the path (API, CLI,
+ * admin socket).
  */
 export async function revealSubject(
   deps: PrivacyOperationsDeps,
   projectId: string,
   rawUserId: string,
+  by: Actor,
 ): Promise<{ pseudonym: string; values: JsonObject }> {
+  deps.audit.assertMayRead(by.actor);
   const project = await requireProject(deps, projectId);
   const pseudonym = project.pseudonymise(rawUserId);
-  return { pseudonym, values: await deps.vault.reveal(project, pseudonym) };
+  const values = await deps.vault.reveal(project, pseudonym);
+  await deps.audit.record({
+    kind: 'reveal',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    sensitive: { user_id: rawUserId },
+    fields: Object.keys(values),
+    rows: Object.keys(values).length > 0 ? 1 : 0,
+    subjects: [pseudonym],
+  });
+  return { pseudonym, values };
+}
+
+/**
+ * The pseudonyms of raw identifiers (finding named people in the data): recorded with the
+ * identifiers as HMACs and the pseudonyms found, before the answer is released.
+ */
+export async function lookUpPseudonyms(
+  deps: PrivacyOperationsDeps,
+  projectId: string,
+  ids: readonly string[],
+  groupKey: string | undefined,
+  by: Actor,
+): Promise<PseudonymMatch[]> {
+  deps.audit.assertMayRead(by.actor);
+  const project = await requireProject(deps, projectId);
+  const matches = pseudonymsFor(project.keyring, [...ids], groupKey);
+  const subjects = new Set<string>();
+  for (const m of matches) for (const p of m.pseudonyms) subjects.add(p.pseudonym);
+  await deps.audit.record({
+    kind: 'pseudonym_lookup',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    detail: { ids: ids.length, ...(groupKey ? { group_key: groupKey } : {}) },
+    rows: matches.length,
+    subjects,
+  });
+  return matches;
 }
 
 /** Deletes events older than each project's retention period; returns counts per project. */

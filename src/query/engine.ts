@@ -2,6 +2,7 @@
 // `QueryEngine.run`, which records who asked what and how many rows came back (the audit log
 // hangs here), then runs the stages model → plan → compile → execute → format.
 import { AppError, isAppError, type ErrorCode } from '../shared/errors.js';
+import type { RequestSource } from '../shared/request-source.js';
 import {
   candidateNames,
   compileKnownKeys,
@@ -22,6 +23,8 @@ export interface QueryPrincipal {
   projectId: string;
   /** Stable, non-secret label of the credential (e.g. `secret-key:1a2b…`). */
   actor: string;
+  /** Where the request came from (coarse; for the audit log). */
+  source?: RequestSource;
 }
 
 /** The project a query runs against. */
@@ -44,12 +47,17 @@ export interface QueryAuditEntry {
   rows: number;
   durationMs: number;
   outcome: 'ok' | ErrorCode;
+  source: RequestSource | undefined;
+  /** The result released to the caller (the audit log reads which subjects it names). */
+  result: QueryResult | null;
 }
 
 /** Port: where query records go (today a log line; the tamper-evident audit log later). */
 export interface QueryAuditSink {
   /** Awaited before the result is released: a record that cannot be written fails the query. */
   record(entry: QueryAuditEntry): void | Promise<void>;
+  /** Refuses a principal before anything runs (a suspended one); optional. */
+  admit?(actor: string): void;
 }
 
 export interface QueryLimits extends PlanLimits {
@@ -115,8 +123,11 @@ export class QueryEngine {
       rows: 0,
       durationMs: 0,
       outcome: 'ok',
+      source: principal.source,
+      result: null,
     };
     try {
+      this.deps.audit.admit?.(principal.actor);
       if (principal.projectId !== project.id)
         throw new AppError('AUTH_FORBIDDEN', 'this key does not grant access to that project');
       const query = parseQuery(body);
@@ -135,6 +146,7 @@ export class QueryEngine {
       entry.rows = executed.rowCount;
       const result = format(query, planned, executed);
       entry.durationMs = this.now() - startedAt;
+      entry.result = result;
       await this.deps.audit.record(entry);
       return result;
     } catch (error) {

@@ -96,6 +96,21 @@ export interface ServerConfig {
     smtpUrl: string | undefined;
     smtpFrom: string | undefined;
   };
+  /** Audit log: detection thresholds, response policy, off-box copies of checkpoints. */
+  audit: {
+    learningDays: number;
+    volumeFactor: number;
+    enumerationSubjects: number;
+    /** Suspend the principal on a high-severity alert (the default policy). */
+    suspend: boolean;
+    /** Signed alert webhook (JSON, `X-Sillage-Signature: ed25519=…`). */
+    webhookUrl: string | undefined;
+    /** Where the signed head is copied on a schedule: a file (appended JSON lines)… */
+    checkpointFile: string | undefined;
+    /** …and/or a webhook. */
+    checkpointUrl: string | undefined;
+    checkpointMinutes: number;
+  };
 }
 
 const intFromEnv = z.coerce.number().int().positive();
@@ -150,6 +165,14 @@ const schema = z.object({
   sessionAbsoluteHours: z.coerce.number().int().min(1).max(24).default(12),
   smtpUrl: z.string().optional(),
   smtpFrom: z.string().optional(),
+  auditLearningDays: z.coerce.number().min(0).max(90).default(7),
+  auditVolumeFactor: z.coerce.number().min(1).max(1000).default(10),
+  auditEnumerationSubjects: intFromEnv.default(1000),
+  auditSuspend: z.enum(['on', 'off']).default('on'),
+  auditWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+  auditCheckpointFile: z.string().optional(),
+  auditCheckpointUrl: z.url({ protocol: /^https?$/ }).optional(),
+  auditCheckpointMinutes: intFromEnv.default(60),
 });
 
 /** Flags given on the command line (they win over the environment). */
@@ -202,6 +225,14 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     sessionAbsoluteHours: env.SILLAGE_SESSION_ABSOLUTE_HOURS,
     smtpUrl: env.SILLAGE_SMTP_URL,
     smtpFrom: env.SILLAGE_SMTP_FROM,
+    auditLearningDays: env.SILLAGE_AUDIT_LEARNING_DAYS,
+    auditVolumeFactor: env.SILLAGE_AUDIT_VOLUME_FACTOR,
+    auditEnumerationSubjects: env.SILLAGE_AUDIT_ENUMERATION_SUBJECTS,
+    auditSuspend: env.SILLAGE_AUDIT_SUSPEND,
+    auditWebhookUrl: env.SILLAGE_AUDIT_WEBHOOK_URL,
+    auditCheckpointFile: env.SILLAGE_AUDIT_CHECKPOINT_FILE,
+    auditCheckpointUrl: env.SILLAGE_AUDIT_CHECKPOINT_URL,
+    auditCheckpointMinutes: env.SILLAGE_AUDIT_CHECKPOINT_MINUTES,
   };
   const parsed = schema.safeParse(
     Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')),
@@ -282,6 +313,16 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       sessionAbsoluteHours: c.sessionAbsoluteHours,
       smtpUrl: c.smtpUrl,
       smtpFrom: c.smtpFrom,
+    },
+    audit: {
+      learningDays: c.auditLearningDays,
+      volumeFactor: c.auditVolumeFactor,
+      enumerationSubjects: c.auditEnumerationSubjects,
+      suspend: c.auditSuspend === 'on',
+      webhookUrl: c.auditWebhookUrl,
+      checkpointFile: c.auditCheckpointFile ? path.resolve(c.auditCheckpointFile) : undefined,
+      checkpointUrl: c.auditCheckpointUrl,
+      checkpointMinutes: c.auditCheckpointMinutes,
     },
   };
 }

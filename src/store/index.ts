@@ -9,6 +9,7 @@ export {
   DuckDbMetaStore,
   DuckDbAccountStore,
   DuckDbVaultStore,
+  DuckDbAuditStore,
   compactDatabase,
   DUCKDB_DIALECT,
   DuckDbQueryExecutor,

@@ -170,6 +170,7 @@ export function declaredRoutes(s: InProcess): ApiRoute<unknown>[] {
     auth: runtime.auth,
     clients: runtime.clients,
     events: runtime.events,
+    audit: runtime.audit,
     version: 'test',
     tls: null,
     logger: createLogger({ level: 'error', sink: () => undefined }),

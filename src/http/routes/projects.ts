@@ -14,12 +14,14 @@ import {
   type Principal,
   notifyProjectOwners,
 } from '../../auth/index.js';
-import { privacyPolicySchema, pseudonymsFor } from '../../privacy/index.js';
+import { privacyPolicySchema } from '../../privacy/index.js';
+import type { Actor } from '../../audit/index.js';
 import type { ProjectContext, ProjectDirectory } from '../../projects/index.js';
-import { exportPage, EXPORT_MAX_PAGE } from '../../projects/export.js';
+import { exportEvents, EXPORT_MAX_PAGE } from '../../projects/export.js';
 import {
   eraseSubject,
   getPolicy,
+  lookUpPseudonyms,
   policyHistory,
   privacyReport,
   revealSubject,
@@ -73,12 +75,17 @@ function principalOf(ctx: RouteContext<unknown>): Principal {
   return ctx.principal;
 }
 
-const queryPrincipal = (
-  principal: Principal,
-  projectId: string,
-): { projectId: string; actor: string } => ({
+/** Who acts and from where, as the services record it (the address stays in memory). */
+function actorOf(ctx: RouteContext<unknown>): Actor {
+  return {
+    actor: principalOf(ctx).actor,
+    source: { kind: 'http', ip: ctx.client.ip, place: ctx.client.place },
+  };
+}
+
+const queryPrincipal = (ctx: RouteContext<unknown>, projectId: string) => ({
   projectId,
-  actor: principal.actor,
+  ...actorOf(ctx),
 });
 
 export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
@@ -88,7 +95,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
   const runQuery = async (ctx: RouteContext<unknown>, body: unknown): Promise<unknown> => {
     const project = await projectOf(ctx, projects);
     return queries.run(
-      queryPrincipal(principalOf(ctx), project.project.id),
+      queryPrincipal(ctx, project.project.id),
       { id: project.project.id, timezone: project.project.timezone },
       body,
     );
@@ -402,19 +409,14 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
           .toISOString()
           .slice(0, 10);
         const toMs = localMidnight(nextDay, tz);
-        const page = await exportPage(
-          deps.events,
+        const page = await exportEvents(
+          { events: deps.events, audit: deps.privacyOps.audit },
+          actorOf(ctx),
           project.project.id,
           { fromMs, toMs },
           limit,
           q.cursor ?? null,
         );
-        deps.logger.warn('raw export', {
-          actor: principalOf(ctx).actor,
-          projectId: project.project.id,
-          rows: page.lines.length,
-          count: page.subjects,
-        });
         void ctx.reply.header('Content-Type', 'application/x-ndjson; charset=utf-8');
         if (page.nextCursor) void ctx.reply.header('X-Next-Cursor', page.nextCursor);
         return page.lines.map((line) => JSON.stringify(line) + '\n').join('');
@@ -464,7 +466,13 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       handler: async (ctx) => {
         const projectId = ctx.params.projectId ?? '';
         const actor = principalOf(ctx).actor;
-        const result = await setPolicy(deps.privacyOps, projectId, ctx.body, actor);
+        const result = await setPolicy(
+          deps.privacyOps,
+          projectId,
+          ctx.body,
+          actor,
+          actorOf(ctx).source,
+        );
         // Every loosening is told to every owner (issue 11).
         if (result.new_loosenings.length > 0) {
           await notifyProjectOwners(auth, projectId, 'privacy_loosened', {
@@ -503,8 +511,15 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
         group_key: z.string().max(255).optional(),
       }),
       handler: async (ctx) => {
-        const project = await projectOf(ctx, projects);
-        return { matches: pseudonymsFor(project.keyring, ctx.body.ids, ctx.body.group_key) };
+        return {
+          matches: await lookUpPseudonyms(
+            deps.privacyOps,
+            ctx.params.projectId ?? '',
+            ctx.body.ids,
+            ctx.body.group_key,
+            actorOf(ctx),
+          ),
+        };
       },
     }),
     defineRoute({
@@ -518,7 +533,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       target: 'projectId',
       body: z.strictObject({ user: z.string().min(1).max(1024) }),
       handler: async (ctx) =>
-        eraseSubject(deps.privacyOps, ctx.params.projectId ?? '', ctx.body.user),
+        eraseSubject(deps.privacyOps, ctx.params.projectId ?? '', ctx.body.user, actorOf(ctx)),
     }),
     defineRoute({
       id: 'privacy.reveal',
@@ -536,11 +551,8 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
           deps.privacyOps,
           ctx.params.projectId ?? '',
           ctx.body.user,
+          actorOf(ctx),
         );
-        deps.logger.warn('identity revealed', {
-          actor: ctx.principal?.actor ?? 'unknown',
-          projectId: ctx.params.projectId ?? '',
-        });
         return { pseudonym: result.pseudonym, values: result.values };
       },
     }),

@@ -289,4 +289,48 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       ALTER TABLE invitations ADD COLUMN user_id VARCHAR;
     `,
   },
+  {
+    version: 7,
+    name: 'audit log (hash chain), its signed head and checkpoints, suspensions',
+    sql: `
+      CREATE TABLE audit_log (
+        seq BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        kind VARCHAR NOT NULL,
+        actor VARCHAR NOT NULL,
+        org_id VARCHAR,
+        project_id VARCHAR,
+        source VARCHAR NOT NULL,
+        country VARCHAR,
+        network VARCHAR,
+        outcome VARCHAR NOT NULL,
+        target VARCHAR,
+        detail VARCHAR NOT NULL,
+        fields VARCHAR NOT NULL,
+        event_names VARCHAR NOT NULL,
+        row_count BIGINT NOT NULL,
+        subject_count BIGINT NOT NULL,
+        subjects BLOB NOT NULL,
+        prev_hash VARCHAR NOT NULL,
+        hash VARCHAR NOT NULL
+      );
+      CREATE TABLE audit_checkpoints (
+        kind VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        hash VARCHAR NOT NULL,
+        at_ms BIGINT NOT NULL,
+        signature VARCHAR NOT NULL
+      );
+      CREATE TABLE audit_suspensions (
+        id VARCHAR PRIMARY KEY,
+        actor VARCHAR NOT NULL,
+        org_id VARCHAR,
+        rule VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        lifted_at_ms BIGINT,
+        lifted_by VARCHAR
+      );
+    `,
+  },
 ];

@@ -1,0 +1,118 @@
+// `npm run bench:audit`: (1) query overhead with the audit log on vs off, measured in the same
+// run on the same data (interleaved rounds); (2) time to build a breach-impact report over
+// 1,000,000 audit entries. Real DuckDB file in a temporary directory; loopback only, bounded.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildIncidentReport, queryAuditSink } from '../src/audit/index.js';
+import { openRuntime } from '../src/cli/runtime.js';
+import { incidentDirectory } from '../src/http/routes/audit.js';
+import { QueryEngine } from '../src/query/index.js';
+import { loadConfig } from '../src/shared/config.js';
+import { SILENT_LOGGER } from '../src/shared/log.js';
+import { DUCKDB_DIALECT, DuckDbQueryExecutor, generateDemoData } from '../src/store/index.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const PER_ROUND = 20;
+const AUDIT_ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
+
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-audit-'));
+const config = loadConfig(
+  { data: path.join(base, 'data'), port: 0 },
+  { SILLAGE_MASTER_KEY: randomBytes(32).toString('hex') },
+);
+const rt = await openRuntime(config, SILENT_LOGGER);
+try {
+  const project = await rt.projects.create('Bench');
+  const ctx = (await rt.projects.byId(project.project_id))!;
+  const endDay = new Date().toISOString().slice(0, 10);
+  await generateDemoData(rt.db, {
+    projectId: project.project_id,
+    events: EVENTS,
+    endDay,
+    seed: 1,
+    pseudonymise: ctx.pseudonymise,
+  });
+  const executor = await DuckDbQueryExecutor.open(rt.db, { connections: 1 });
+  const on = new QueryEngine({
+    executor,
+    dialect: DUCKDB_DIALECT,
+    audit: queryAuditSink(rt.audit, SILENT_LOGGER),
+  });
+  const off = new QueryEngine({
+    executor,
+    dialect: DUCKDB_DIALECT,
+    audit: { record: () => undefined },
+  });
+  const query = {
+    kind: 'trends',
+    from: new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10),
+    to: endDay,
+    interval: 'day',
+    series: [{ event: 'Signed Up', math: 'unique_users' }],
+    breakdown: '$browser',
+  };
+  const principal = {
+    projectId: project.project_id,
+    actor: 'key:bench',
+    source: { kind: 'http' as const, ip: '203.0.113.9', place: 'FR' },
+  };
+  const projectRef = { id: project.project_id, timezone: 'UTC' };
+  const time = async (engine: QueryEngine): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0; i < PER_ROUND; i++) await engine.run(principal, projectRef, query);
+    return performance.now() - t0;
+  };
+  await time(off);
+  await time(on);
+  let tOn = 0;
+  let tOff = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    // Interleaved, order alternating, so that drift on a shared machine hits both alike.
+    if (r % 2) {
+      tOn += await time(on);
+      tOff += await time(off);
+    } else {
+      tOff += await time(off);
+      tOn += await time(on);
+    }
+  }
+  const n = ROUNDS * PER_ROUND;
+  console.log(`queries: ${n} each, ${EVENTS} events`);
+  console.log(`  audit off (baseline): ${(tOff / n).toFixed(2)} ms/query`);
+  console.log(`  audit on:             ${(tOn / n).toFixed(2)} ms/query`);
+  console.log(
+    `  overhead:             ${(((tOn - tOff) / tOff) * 100).toFixed(1)} % (target ≤ 5 %)`,
+  );
+  await executor.close();
+
+  // 1,000,000 entries, written by SQL (the report reads entries; it does not re-verify the chain).
+  await rt.db.meta.run(async (c) => {
+    await c.run(`INSERT INTO audit_log
+      SELECT 1000000 + i, epoch_ms(now())::BIGINT - (${AUDIT_ENTRIES} - i) * 10, 'query',
+        'key:k' || (i % 100), NULL, '${project.project_id}', 'http', 'FR', NULL, 'ok', NULL, '{}',
+        '["$browser"]', '["Page viewed"]', 10, 1, unhex(lpad(to_hex(i % 5000), 34, '0')), '', ''
+      FROM range(0, ${AUDIT_ENTRIES}) t(i)`);
+  });
+  const t0 = performance.now();
+  const report = await buildIncidentReport(
+    rt.audit,
+    incidentDirectory(rt.auth),
+    { kind: 'key', keyId: 'k7' },
+    { fromMs: 0, toMs: Date.now() + 60_000 },
+    null,
+    { actor: 'cli', source: { kind: 'cli' } },
+  );
+  const ms = performance.now() - t0;
+  console.log(
+    `incident report over ${AUDIT_ENTRIES} entries: ${(ms / 1000).toFixed(2)} s (target < 10 s)`,
+  );
+  console.log(
+    `  accesses ${report.accesses}, rows ${report.rows_returned}, subjects ${report.subjects}`,
+  );
+} finally {
+  await rt.close();
+  fs.rmSync(base, { recursive: true, force: true });
+}

@@ -1,0 +1,147 @@
+// Unit tests of the audit log's logic against an in-memory store: chaining, fail-closed reads,
+// suspension gate, subjects packing, network search.
+import { describe, expect, it } from 'vitest';
+import { SILENT_LOGGER } from '../shared/log.js';
+import { AuditLog, deriveAuditKeys } from './audit-log.js';
+import { coarseNetwork, networksOfCidr } from './network.js';
+import { maskQueryValues, queryTouches } from './query-sink.js';
+import { packSubjects, pseudonymsIn, unpackSubjects } from './subjects.js';
+import type { AuditCheckpoint, AuditEntry, AuditStore, SuspensionRecord } from './types.js';
+import { verifyAuditLog } from './verify.js';
+
+class MemoryAuditStore implements AuditStore {
+  entries: AuditEntry[] = [];
+  headCp: AuditCheckpoint | null = null;
+  periodic: AuditCheckpoint[] = [];
+  failing = false;
+  append(entries: readonly AuditEntry[], head: AuditCheckpoint, checkpoint: boolean) {
+    if (this.failing) return Promise.reject(new Error('disk full'));
+    this.entries.push(...entries);
+    this.headCp = head;
+    if (checkpoint) this.periodic.push(head);
+    return Promise.resolve();
+  }
+  last = () => Promise.resolve(this.entries.at(-1) ?? null);
+  head = () => Promise.resolve(this.headCp);
+  checkpoints = () => Promise.resolve(this.periodic);
+  scan = () => Promise.resolve([...this.entries]);
+  walk(visit: (p: AuditEntry[]) => void) {
+    visit([...this.entries].sort((a, b) => a.seq - b.seq));
+    return Promise.resolve();
+  }
+  putSuspension = (_s: SuspensionRecord) => Promise.resolve();
+  liftSuspension = () => Promise.resolve(true);
+  listSuspensions = () => Promise.resolve([]);
+}
+
+const KEYS = deriveAuditKeys(Buffer.alloc(32, 7));
+const U1 = 'u_' + Buffer.alloc(16, 1).toString('base64url');
+const U2 = 'u_' + Buffer.alloc(16, 2).toString('base64url');
+const G1 = 'g_' + Buffer.alloc(16, 3).toString('base64url');
+
+async function open(store = new MemoryAuditStore()) {
+  return {
+    store,
+    log: await AuditLog.open(store, KEYS, () => Promise.resolve('org_1'), SILENT_LOGGER),
+  };
+}
+
+describe('AuditLog', () => {
+  it('chains concurrent entries in one order and verifies', async () => {
+    const { store, log } = await open();
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        log.record({ kind: 'query', actor: `user:u${i % 3}`, projectId: 'prj_1', rows: i }),
+      ),
+    );
+    expect(store.entries.map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(store.entries[0]?.orgId).toBe('org_1');
+    const report = await verifyAuditLog(store, log.signer);
+    expect(report).toMatchObject({ ok: true, entries: 50, head_seq: 50 });
+    store.entries[20] = { ...store.entries[20]!, actor: 'user:someone-else' };
+    expect((await verifyAuditLog(store, log.signer)).first_bad).toMatchObject({ seq: 21 });
+  });
+
+  it('fails closed: a read whose entry cannot be written is refused, and the chain stays whole', async () => {
+    const { store, log } = await open();
+    await log.record({ kind: 'query', actor: 'user:a' });
+    store.failing = true;
+    await expect(log.record({ kind: 'export', actor: 'user:a' })).rejects.toMatchObject({
+      code: 'AUDIT_UNAVAILABLE',
+      status: 503,
+    });
+    store.failing = false;
+    const next = await log.record({ kind: 'query', actor: 'user:a' });
+    expect(next.seq).toBe(2);
+    expect((await verifyAuditLog(store, log.signer)).ok).toBe(true);
+  });
+
+  it('refuses reads by a suspended principal before they run, but records acts about it', async () => {
+    const { log } = await open();
+    log.markSuspended(['user:mallory'], true);
+    expect(() => log.assertMayRead('user:mallory')).toThrow(/suspended/);
+    await expect(log.record({ kind: 'query', actor: 'user:mallory' })).rejects.toMatchObject({
+      code: 'AUDIT_PRINCIPAL_SUSPENDED',
+    });
+    await expect(
+      log.record({ kind: 'query', actor: 'user:mallory', outcome: 'AUDIT_PRINCIPAL_SUSPENDED' }),
+    ).resolves.toMatchObject({ outcome: 'AUDIT_PRINCIPAL_SUSPENDED' });
+    log.markSuspended(['user:mallory'], false);
+    expect(() => log.assertMayRead('user:mallory')).not.toThrow();
+  });
+
+  it('keeps sensitive values and addresses only as keyed hashes', async () => {
+    const { log } = await open();
+    const e = await log.record({
+      kind: 'reveal',
+      actor: 'user:a',
+      source: { kind: 'http', ip: '203.0.113.77', place: 'Lyon, FR' },
+      sensitive: { user_id: 'alice@example.com' },
+    });
+    const all = JSON.stringify({ ...e, subjects: [] });
+    expect(all).not.toContain('alice');
+    expect(all).not.toContain('203.0.113');
+    expect(e.country).toBe('FR');
+    expect(e.network).toBe(log.networkKey('203.0.113.0/24'));
+    expect(e.detail).toContain(log.hmacValue('user_id', 'alice@example.com'));
+  });
+});
+
+describe('subjects and networks', () => {
+  it('packs pseudonyms into 17 bytes each, sorted and deduplicated', () => {
+    const { packed, count } = packSubjects([U2, U1, U1, G1, 'not-a-pseudonym']);
+    expect(count).toBe(3);
+    expect(packed.length).toBe(51);
+    expect(unpackSubjects(packed)).toEqual([G1, U1, U2]);
+  });
+
+  it('finds pseudonyms anywhere in a query result', () => {
+    const result = { series: [{ breakdown_value: U1 }, { breakdown_value: [G1, 'Chrome'] }] };
+    expect([...pseudonymsIn(result)].sort()).toEqual([G1, U1]);
+  });
+
+  it('reduces addresses to coarse networks and expands CIDRs to them', () => {
+    expect(coarseNetwork('203.0.113.77')).toBe('203.0.113.0/24');
+    expect(coarseNetwork('::ffff:203.0.113.77')).toBe('203.0.113.0/24');
+    expect(coarseNetwork('2001:db8:abcd:12::1')).toBe('2001:db8:abcd::/48');
+    expect(networksOfCidr('203.0.113.64/26').networks).toEqual(['203.0.113.0/24']);
+    expect(networksOfCidr('10.1.0.0/16').networks).toHaveLength(256);
+    expect(networksOfCidr('10.1.0.0/16').networks[255]).toBe('10.1.255.0/24');
+    expect(networksOfCidr('2001:db8::/47').networks).toEqual([
+      '2001:db8:0::/48',
+      '2001:db8:1::/48',
+    ]);
+    expect(() => networksOfCidr('10.0.0.0/7')).toThrow(/at most/);
+  });
+
+  it('names the fields and events of a query and masks its values', () => {
+    const q = {
+      kind: 'trends',
+      series: [{ event: 'Signup', math: 'total' }],
+      filters: [{ property: 'plan', op: 'eq', value: 'Pro-Plan-7x' }],
+      breakdown: ['$browser'],
+    };
+    expect(queryTouches(q)).toEqual({ fields: ['plan', '$browser'], events: ['Signup'] });
+    expect(JSON.stringify(maskQueryValues(q, () => 'x'))).not.toContain('Pro-Plan-7x');
+  });
+});

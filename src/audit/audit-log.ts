@@ -1,0 +1,267 @@
+// The audit log (the port every read and every security act goes through): entries are chained,
+// written in group commits with a signed head, and a read whose entry cannot be written — or
+// whose principal is suspended — is refused (fail closed, as Vault's audit devices do).
+import { createHmac, hkdfSync } from 'node:crypto';
+import type { JsonObject } from '../ingest/records.js';
+import { AppError, isAppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
+import { coarseNetwork, countryOf, networkHmac } from './network.js';
+import { packSubjects } from './subjects.js';
+import {
+  isReadKind,
+  type AuditCheckpoint,
+  type AuditEntry,
+  type AuditInput,
+  type AuditStore,
+} from './types.js';
+
+/** The audit log's keys, derived from the master key (HKDF): nothing of them is stored. */
+export interface AuditKeys {
+  /** HMAC key of sensitive values and networks. */
+  hmac: Buffer;
+  /** Ed25519 seed of the checkpoint signer. */
+  signingSeed: Buffer;
+}
+
+export function deriveAuditKeys(masterKey: Buffer): AuditKeys {
+  const derive = (use: string): Buffer =>
+    Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), `sillage/v1/master/${use}`, 32));
+  return { hmac: derive('audit-hmac'), signingSeed: derive('audit-signing') };
+}
+
+/** Resolves a project's organisation (entries carry it so owners can read their own). */
+export type OrgResolver = (projectId: string) => Promise<string | null>;
+
+export type AuditListener = (entry: AuditEntry) => void;
+
+export interface AuditLogOptions {
+  /** A periodic checkpoint (kept for ever, pushed off-box) every this many entries… */
+  checkpointEvery?: number;
+  /** …or this long after the previous one, whichever comes first. */
+  checkpointIntervalMs?: number;
+  now?: () => number;
+}
+
+interface Pending {
+  entry: Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
+  resolve: (e: AuditEntry) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The audit log. Open with {@link AuditLog.open}; `record` is the one way in. */
+export class AuditLog {
+  readonly signer: CheckpointSigner;
+  private head: { seq: number; hash: string };
+  private lastCheckpoint: { seq: number; atMs: number };
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private readonly suspended = new Set<string>();
+  private readonly listeners: AuditListener[] = [];
+  private readonly orgCache = new Map<string, string | null>();
+  private readonly now: () => number;
+  private readonly checkpointEvery: number;
+  private readonly checkpointIntervalMs: number;
+
+  private constructor(
+    readonly store: AuditStore,
+    private readonly keys: AuditKeys,
+    private readonly orgOf: OrgResolver,
+    private readonly logger: Logger,
+    last: AuditEntry | null,
+    lastCheckpoint: AuditCheckpoint | null,
+    options: AuditLogOptions,
+  ) {
+    this.signer = new CheckpointSigner(keys.signingSeed);
+    this.head = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+    this.now = options.now ?? Date.now;
+    this.lastCheckpoint = lastCheckpoint
+      ? { seq: lastCheckpoint.seq, atMs: lastCheckpoint.atMs }
+      : { seq: 0, atMs: this.now() };
+    this.checkpointEvery = options.checkpointEvery ?? 10_000;
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 3_600_000;
+  }
+
+  static async open(
+    store: AuditStore,
+    keys: AuditKeys,
+    orgOf: OrgResolver,
+    logger: Logger,
+    options: AuditLogOptions = {},
+  ): Promise<AuditLog> {
+    const checkpoints = await store.checkpoints();
+    const log = new AuditLog(
+      store,
+      keys,
+      orgOf,
+      logger,
+      await store.last(),
+      checkpoints.at(-1) ?? null,
+      options,
+    );
+    for (const s of await store.listSuspensions(true)) log.suspended.add(s.actor);
+    return log;
+  }
+
+  /** Called after each entry is durable (the detectors listen here). */
+  onEntry(listener: AuditListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** HMAC of a sensitive value under the audit key (an investigator can recompute it). */
+  hmacValue(name: string, value: string): string {
+    return createHmac('sha256', this.keys.hmac)
+      .update(`${name}\u0000${value}`)
+      .digest('hex')
+      .slice(0, 32);
+  }
+
+  /** HMAC of a coarse network (`203.0.113.0/24`). */
+  networkKey(network: string): string {
+    return networkHmac(this.keys.hmac, network);
+  }
+
+  isSuspended(actor: string): boolean {
+    return this.suspended.has(actor);
+  }
+
+  /** Marks actors suspended in memory (the store row is written by the responder). */
+  markSuspended(actors: readonly string[], suspended: boolean): void {
+    for (const a of actors) {
+      if (suspended) this.suspended.add(a);
+      else this.suspended.delete(a);
+    }
+  }
+
+  /**
+   * Refuses a read by a suspended principal before any data is touched (services call this
+   * first, then `record` once they know what was returned).
+   */
+  assertMayRead(actor: string): void {
+    if (this.suspended.has(actor)) {
+      throw new AppError(
+        'AUDIT_PRINCIPAL_SUSPENDED',
+        'this account or key is suspended after unusual access; an owner must lift it',
+      );
+    }
+  }
+
+  /**
+   * Records one entry and resolves once it is durable. A read whose entry cannot be written
+   * is refused with AUDIT_UNAVAILABLE; so is any act by a suspended principal's read.
+   */
+  async record(input: AuditInput): Promise<AuditEntry> {
+    if (isReadKind(input.kind) && input.outcome === undefined) this.assertMayRead(input.actor);
+    const orgId =
+      input.orgId !== undefined && input.orgId !== null
+        ? input.orgId
+        : input.projectId
+          ? await this.projectOrg(input.projectId)
+          : null;
+    const source = input.source ?? { kind: 'system' as const };
+    const http = source.kind === 'http' ? source : null;
+    const network = http ? coarseNetwork(http.ip) : null;
+    const detail: JsonObject = { ...(input.detail ?? {}) };
+    if (input.sensitive) {
+      for (const [name, value] of Object.entries(input.sensitive)) {
+        detail[`${name}_hmac`] = this.hmacValue(name, value);
+      }
+    }
+    const { packed, count } = packSubjects(input.subjects ?? []);
+    const entry: Pending['entry'] = {
+      atMs: this.now(),
+      kind: input.kind,
+      actor: input.actor,
+      orgId,
+      projectId: input.projectId ?? null,
+      source: source.kind,
+      country: http ? countryOf(http.place) : null,
+      network: network ? this.networkKey(network) : null,
+      outcome: input.outcome ?? 'ok',
+      target: input.target ?? null,
+      detail: JSON.stringify(detail),
+      fields: JSON.stringify([...new Set(input.fields ?? [])].sort()),
+      eventNames: JSON.stringify([...new Set(input.eventNames ?? [])].sort()),
+      rows: input.rows ?? 0,
+      subjectCount: count,
+      subjects: packed,
+    };
+    const written = await new Promise<AuditEntry>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      this.kick();
+    });
+    for (const listener of this.listeners) {
+      try {
+        listener(written);
+      } catch (error) {
+        this.logger.error('audit listener failed', {
+          errorName: error instanceof Error ? error.name : typeof error,
+        });
+      }
+    }
+    return written;
+  }
+
+  private async projectOrg(projectId: string): Promise<string | null> {
+    if (this.orgCache.has(projectId)) return this.orgCache.get(projectId) ?? null;
+    const org = await this.orgOf(projectId);
+    // Unassigned projects may join an organisation later: only cache a found one.
+    if (org !== null) this.orgCache.set(projectId, org);
+    return org;
+  }
+
+  /** Starts a flush unless one runs; the running one picks up what queued meanwhile. */
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        await this.flush(batch);
+      }
+    })().finally(() => {
+      this.flushing = null;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    let { seq, hash } = this.head;
+    const entries: AuditEntry[] = batch.map(({ entry }) => {
+      seq += 1;
+      const withChain = { ...entry, seq, prevHash: hash };
+      hash = entryHash(withChain);
+      return { ...withChain, hash };
+    });
+    const last = entries.at(-1);
+    if (!last) return;
+    const atMs = last.atMs;
+    const head = this.signer.sign({ seq: last.seq, hash: last.hash, atMs });
+    const periodic =
+      last.seq - this.lastCheckpoint.seq >= this.checkpointEvery ||
+      atMs - this.lastCheckpoint.atMs >= this.checkpointIntervalMs;
+    try {
+      await this.store.append(entries, head, periodic);
+    } catch (cause) {
+      this.logger.error('audit entry not written', {
+        count: entries.length,
+        code: isAppError(cause) ? cause.code : 'STORE_FAILURE',
+      });
+      const error = new AppError(
+        'AUDIT_UNAVAILABLE',
+        'the audit log cannot be written: the request was refused',
+        { cause },
+      );
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    this.head = { seq: last.seq, hash: last.hash };
+    if (periodic) this.lastCheckpoint = { seq: last.seq, atMs };
+    entries.forEach((e, i) => batch[i]?.resolve(e));
+  }
+
+  /** Waits for queued entries (shutdown). */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+}

@@ -1,0 +1,285 @@
+// The breach-impact report: for a key, a person, a session or a network and a time window, every
+// read on the record — fields, event names, rows, the exact set of pseudonymous subjects — and the
+// GDPR Art. 33(3) fields filled in from it. JSON, Markdown and a printable page.
+import { AppError } from '../shared/errors.js';
+import type { AuditLog } from './audit-log.js';
+import { networksOfCidr } from './network.js';
+import { forEachSubject } from './subjects.js';
+import { READ_KINDS, type Actor, type AuditEntry, type AuditFilter } from './types.js';
+
+export type IncidentScope =
+  | { kind: 'key'; keyId: string }
+  | { kind: 'user'; email: string }
+  | { kind: 'session'; sessionId: string }
+  | { kind: 'network'; cidr: string };
+
+/** What the report needs from the account system (resolving people and sessions). */
+export interface IncidentDirectory {
+  userIdByEmail(email: string): Promise<string | null>;
+  session(id: string): Promise<{ userId: string; fromMs: number; toMs: number } | null>;
+}
+
+export interface IncidentAccess {
+  seq: number;
+  at: string;
+  kind: string;
+  actor: string;
+  project_id: string | null;
+  outcome: string;
+  country: string | null;
+  rows: number;
+  subjects: number;
+  fields: string[];
+  event_names: string[];
+}
+
+export interface IncidentReport {
+  scope: { kind: IncidentScope['kind']; value: string; note?: string };
+  organisation: string | null;
+  from: string;
+  to: string;
+  generated_at: string;
+  accesses: number;
+  rows_returned: number;
+  subjects: number;
+  subject_ids: string[];
+  fields: string[];
+  event_names: string[];
+  projects: string[];
+  principals: string[];
+  first_access: string | null;
+  last_access: string | null;
+  by_kind: Record<string, number>;
+  access_list: IncidentAccess[];
+  /** GDPR Art. 33(3) (a)–(d), drafted from the record. */
+  art33: {
+    nature: string;
+    categories_of_data_subjects: string;
+    approximate_number_of_data_subjects: number;
+    categories_of_personal_data_records: string;
+    approximate_number_of_personal_data_records: number;
+    likely_consequences: string;
+    measures_taken: string;
+  };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function scopeValue(scope: IncidentScope): string {
+  switch (scope.kind) {
+    case 'key':
+      return scope.keyId;
+    case 'user':
+      return scope.email;
+    case 'session':
+      return scope.sessionId;
+    case 'network':
+      return scope.cidr;
+  }
+}
+
+/** Builds the report; the building is itself a read on the record. */
+export async function buildIncidentReport(
+  audit: AuditLog,
+  directory: IncidentDirectory,
+  scope: IncidentScope,
+  window: { fromMs: number; toMs: number },
+  orgId: string | null,
+  by: Actor,
+): Promise<IncidentReport> {
+  if (!(window.fromMs < window.toMs))
+    throw new AppError('REQUEST_INVALID', 'from must be before to', {
+      details: [{ path: 'from', message: 'after to' }],
+    });
+  audit.assertMayRead(by.actor);
+  const filter: AuditFilter = {
+    fromMs: window.fromMs,
+    toMs: window.toMs,
+    kinds: READ_KINDS.filter((k) => k !== 'audit_read' && k !== 'incident_report'),
+    ...(orgId ? { orgId } : {}),
+  };
+  let note: string | undefined;
+  switch (scope.kind) {
+    case 'key':
+      filter.actors = [`key:${scope.keyId}`];
+      break;
+    case 'user': {
+      const id = await directory.userIdByEmail(scope.email);
+      filter.actors = id ? [`user:${id}`] : [];
+      if (!id) note = 'no account has this e-mail address';
+      break;
+    }
+    case 'session': {
+      const s = await directory.session(scope.sessionId);
+      if (!s) {
+        filter.actors = [];
+        note = 'no such session';
+      } else {
+        filter.actors = [`user:${s.userId}`];
+        filter.fromMs = Math.max(window.fromMs, s.fromMs);
+        filter.toMs = Math.min(window.toMs, s.toMs + 1);
+        note = "the session's person, within the session's lifetime";
+      }
+      break;
+    }
+    case 'network': {
+      const { networks, granularity } = networksOfCidr(scope.cidr);
+      filter.networks = networks.map((n) => audit.networkKey(n));
+      note = `matched by ${granularity} network (addresses are never stored)`;
+      break;
+    }
+  }
+  const entries = await audit.store.scan(filter);
+  const report = summarise(entries, scope, window, orgId, note);
+  await audit.record({
+    kind: 'incident_report',
+    actor: by.actor,
+    orgId,
+    source: by.source,
+    target: scope.kind,
+    sensitive: { scope: scopeValue(scope) },
+    detail: { from_ms: window.fromMs, to_ms: window.toMs, accesses: report.accesses },
+  });
+  return report;
+}
+
+function summarise(
+  entries: readonly AuditEntry[],
+  scope: IncidentScope,
+  window: { fromMs: number; toMs: number },
+  orgId: string | null,
+  note: string | undefined,
+): IncidentReport {
+  const subjects = new Set<string>();
+  const fields = new Set<string>();
+  const events = new Set<string>();
+  const projects = new Set<string>();
+  const principals = new Set<string>();
+  const byKind: Record<string, number> = {};
+  let rows = 0;
+  let accesses = 0;
+  const list: IncidentAccess[] = [];
+  for (const e of entries) {
+    // A refused read released nothing.
+    if (e.outcome !== 'ok') continue;
+    accesses += 1;
+    rows += e.rows;
+    forEachSubject(e.subjects, (s) => subjects.add(s));
+    const f = JSON.parse(e.fields) as string[];
+    const ev = JSON.parse(e.eventNames) as string[];
+    for (const x of f) fields.add(x);
+    for (const x of ev) events.add(x);
+    if (e.projectId) projects.add(e.projectId);
+    principals.add(e.actor);
+    byKind[e.kind] = (byKind[e.kind] ?? 0) + 1;
+    if (list.length < 10_000)
+      list.push({
+        seq: e.seq,
+        at: iso(e.atMs),
+        kind: e.kind,
+        actor: e.actor,
+        project_id: e.projectId,
+        outcome: e.outcome,
+        country: e.country,
+        rows: e.rows,
+        subjects: e.subjectCount,
+        fields: f,
+        event_names: ev,
+      });
+  }
+  const ok = entries.filter((e) => e.outcome === 'ok');
+  const subjectIds = [...subjects].sort();
+  const rawRows = (byKind.export ?? 0) > 0;
+  return {
+    scope: { kind: scope.kind, value: scopeValue(scope), ...(note ? { note } : {}) },
+    organisation: orgId,
+    from: iso(window.fromMs),
+    to: iso(window.toMs),
+    generated_at: iso(Date.now()),
+    accesses,
+    rows_returned: rows,
+    subjects: subjectIds.length,
+    subject_ids: subjectIds,
+    fields: [...fields].sort(),
+    event_names: [...events].sort(),
+    projects: [...projects].sort(),
+    principals: [...principals].sort(),
+    first_access: ok[0] ? iso(ok[0].atMs) : null,
+    last_access: ok.at(-1) ? iso(ok.at(-1)!.atMs) : null,
+    by_kind: byKind,
+    access_list: list,
+    art33: {
+      nature:
+        accesses === 0
+          ? 'No read of personal data by this principal is on the record in this window.'
+          : `Access to analytics data by ${[...principals].join(', ')} between ${iso(ok[0]!.atMs)} and ${iso(ok.at(-1)!.atMs)}: ` +
+            `${accesses} reads (${Object.entries(byKind)
+              .map(([k, n]) => `${n} ${k}`)
+              .join(', ')}) ` +
+            (rawRows ? 'including raw event rows (export).' : 'of query results (no raw export).'),
+      categories_of_data_subjects:
+        'End users (and, for group pseudonyms, customer organisations) of the product being measured, identified only by keyed pseudonyms.',
+      approximate_number_of_data_subjects: subjectIds.length,
+      categories_of_personal_data_records:
+        `Product-usage events${events.size ? ` (${[...events].sort().slice(0, 20).join(', ')})` : ''}` +
+        `${fields.size ? ` with the fields ${[...fields].sort().slice(0, 30).join(', ')}` : ''}; ` +
+        'identifiers are HMAC pseudonyms, IP addresses and raw user agents are not stored, profile PII is dropped or sealed.',
+      approximate_number_of_personal_data_records: rows,
+      likely_consequences:
+        subjectIds.length === 0
+          ? 'No individual subject appears in what was returned (aggregates only).'
+          : 'The recipient holds pseudonymous usage histories: linkable to people only with the project pseudonym key (not in the data) or by matching ids they already know. Risk of profiling of the listed subjects.',
+      measures_taken:
+        'Access recorded in the tamper-evident audit log; see the suspensions and lock-downs on record for this principal, revoke its sessions and keys, rotate affected keys. (Complete this field with the organisational measures taken.)',
+    },
+  };
+}
+
+/** The report as Markdown (for a ticket or a notification draft). */
+export function incidentMarkdown(r: IncidentReport): string {
+  const lines = [
+    `# Breach-impact report`,
+    '',
+    `- Scope: ${r.scope.kind} \`${r.scope.value}\`${r.scope.note ? ` (${r.scope.note})` : ''}`,
+    `- Window: ${r.from} to ${r.to}`,
+    `- Generated: ${r.generated_at}`,
+    `- Accesses: ${r.accesses}; rows returned: ${r.rows_returned}; subjects: ${r.subjects}`,
+    `- Fields: ${r.fields.join(', ') || '—'}`,
+    `- Event names: ${r.event_names.join(', ') || '—'}`,
+    '',
+    '## GDPR Art. 33(3)',
+    '',
+    `**(a) Nature of the breach.** ${r.art33.nature}`,
+    '',
+    `**Categories of data subjects.** ${r.art33.categories_of_data_subjects} Approximate number: ${r.art33.approximate_number_of_data_subjects}.`,
+    '',
+    `**Categories of personal data records.** ${r.art33.categories_of_personal_data_records} Approximate number: ${r.art33.approximate_number_of_personal_data_records}.`,
+    '',
+    `**(c) Likely consequences.** ${r.art33.likely_consequences}`,
+    '',
+    `**(d) Measures taken.** ${r.art33.measures_taken}`,
+    '',
+    '## Accesses',
+    '',
+    '| # | time | kind | principal | project | rows | subjects |',
+    '|---|---|---|---|---|---|---|',
+    ...r.access_list.map(
+      (a) =>
+        `| ${a.seq} | ${a.at} | ${a.kind} | ${a.actor} | ${a.project_id ?? ''} | ${a.rows} | ${a.subjects} |`,
+    ),
+    '',
+    '## Subjects (pseudonyms; match them against your own ids with `sillage privacy pseudonymise`)',
+    '',
+    ...r.subject_ids.map((s) => `- ${s}`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The report as a printable HTML page (no script, inline style only). */
+export function incidentHtml(r: IncidentReport): string {
+  const md = incidentMarkdown(r);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Breach-impact report</title><style>body{font:14px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto}pre{white-space:pre-wrap}@media print{body{margin:0}}</style></head><body><pre>${escapeHtml(md)}</pre></body></html>`;
+}

@@ -1,0 +1,19 @@
+// Public entry of the audit log: the port, the chain and its verification, detection and reports.
+export * from './types.js';
+export { AuditLog, deriveAuditKeys, type AuditKeys, type AuditLogOptions } from './audit-log.js';
+export { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
+export { verifyAuditLog, type VerifyReport } from './verify.js';
+export { queryAuditSink, queryTouches } from './query-sink.js';
+export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subjects.js';
+export { coarseNetwork, networksOfCidr } from './network.js';
+export { auditedAccountStore } from './audited-account-store.js';
+export { Detector, DEFAULT_DETECTION, type DetectionSettings, type Trigger } from './detector.js';
+export { AlertResponder, liftSuspension, postSigned, pushCheckpoint } from './responder.js';
+export {
+  buildIncidentReport,
+  incidentHtml,
+  incidentMarkdown,
+  type IncidentDirectory,
+  type IncidentReport,
+  type IncidentScope,
+} from './incident.js';

@@ -1,0 +1,227 @@
+// What happens when detection fires: the alert goes on the record, every owner of the
+// organisation is told (in-app notice, e-mail through the notices outbox when SMTP is configured,
+// a signed webhook), and under the default policy the principal — its sessions, and for a person
+// the keys they created — is suspended until an owner lifts it.
+import { randomBytes } from 'node:crypto';
+import type { Notifier } from '../auth/notifier.js';
+import { AppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { AccountStore } from '../store/account-types.js';
+import type { AuditLog } from './audit-log.js';
+import type { Trigger } from './detector.js';
+import type { Actor, SuspensionRecord } from './types.js';
+
+export interface ResponderDeps {
+  audit: AuditLog;
+  accounts: AccountStore;
+  notifier: Notifier;
+  logger: Logger;
+  /** Suspend on `suspend` triggers (SILLAGE_AUDIT_SUSPEND, on by default). */
+  suspend: boolean;
+  webhookUrl: string | undefined;
+  now: () => number;
+}
+
+/** Posts a JSON body signed with the audit signing key (Ed25519); retries a few times. */
+export async function postSigned(
+  audit: AuditLog,
+  url: string,
+  body: unknown,
+  logger: Logger,
+  attempts = 3,
+): Promise<boolean> {
+  const payload = Buffer.from(JSON.stringify(body));
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-sillage-signature': `ed25519=${audit.signer.signBytes(payload)}`,
+        },
+        body: payload,
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (res.ok) return true;
+    } catch {
+      // retried below
+    }
+    await new Promise((r) => setTimeout(r, 500 * (i + 1)));
+  }
+  logger.warn('audit webhook not delivered', { outcome: 'failure' });
+  return false;
+}
+
+export class AlertResponder {
+  constructor(private readonly deps: ResponderDeps) {}
+
+  private async orgsOf(t: Trigger): Promise<string[]> {
+    if (t.orgId) return [t.orgId];
+    if (t.actor.startsWith('user:'))
+      return (await this.deps.accounts.listMemberships(t.actor.slice(5))).map((m) => m.orgId);
+    return [];
+  }
+
+  /** Handles one trigger; never throws (each step is logged on failure). */
+  async handle(t: Trigger): Promise<void> {
+    const { audit, accounts, logger } = this.deps;
+    let suspended = false;
+    try {
+      const orgs = await this.orgsOf(t);
+      if (t.severity === 'suspend' && this.deps.suspend && !audit.isSuspended(t.actor)) {
+        await this.suspend(t, orgs[0] ?? null);
+        suspended = true;
+      }
+      for (const orgId of orgs.length ? orgs : [null]) {
+        await audit.record({
+          kind: 'alert',
+          actor: 'system',
+          orgId,
+          projectId: t.projectId,
+          target: t.actor,
+          detail: { rule: t.rule, severity: t.severity, reason: t.reason, seq: t.seq, suspended },
+        });
+      }
+      const label = await this.label(t.actor);
+      for (const orgId of orgs) {
+        const org = await accounts.getOrg(orgId);
+        const owners = (await accounts.listMembers(orgId)).filter((m) => m.role === 'owner');
+        for (const m of owners) {
+          const user = await accounts.getUser(m.userId);
+          if (user)
+            await this.deps.notifier.notify(user, 'access_alert', {
+              actor: label,
+              ...(org ? { orgName: org.name } : {}),
+              alert: `${t.rule}: ${t.reason}`,
+              suspended,
+            });
+        }
+      }
+      if (this.deps.webhookUrl) {
+        void postSigned(
+          audit,
+          this.deps.webhookUrl,
+          {
+            type: 'sillage.access_alert',
+            rule: t.rule,
+            severity: t.severity,
+            principal: t.actor,
+            org_ids: orgs,
+            project_id: t.projectId,
+            audit_seq: t.seq,
+            at: new Date(t.atMs).toISOString(),
+            reason: t.reason,
+            suspended,
+          },
+          logger,
+        );
+      }
+    } catch (error) {
+      logger.error('audit alert not handled', {
+        code: error instanceof AppError ? error.code : 'INTERNAL',
+        kind: t.rule,
+      });
+    }
+  }
+
+  /** The e-mail of a person (owners know them), or the key's name. */
+  private async label(actor: string): Promise<string> {
+    if (actor.startsWith('user:'))
+      return (await this.deps.accounts.getUser(actor.slice(5)))?.email ?? actor;
+    if (actor.startsWith('key:')) {
+      const key = await this.deps.accounts.getApiKey(actor.slice(4));
+      return key ? `API key "${key.name}"` : actor;
+    }
+    return actor;
+  }
+
+  private async suspend(t: Trigger, orgId: string | null): Promise<void> {
+    const { audit, accounts } = this.deps;
+    const now = this.deps.now();
+    const actors = [t.actor];
+    if (t.actor.startsWith('user:') && orgId) {
+      const userId = t.actor.slice(5);
+      for (const projectId of await accounts.listOrgProjects(orgId))
+        for (const key of await accounts.listApiKeys(projectId))
+          if (key.createdBy === userId && key.revokedAtMs === null) actors.push(`key:${key.id}`);
+    }
+    for (const actor of actors) {
+      const record: SuspensionRecord = {
+        id: `sus_${randomBytes(8).toString('hex')}`,
+        actor,
+        orgId,
+        rule: t.rule,
+        reason: t.reason,
+        createdAtMs: now,
+        liftedAtMs: null,
+        liftedBy: null,
+      };
+      await audit.store.putSuspension(record);
+      audit.markSuspended([actor], true);
+      await audit.record({
+        kind: 'suspension',
+        actor: 'system',
+        orgId,
+        target: actor,
+        detail: { id: record.id, rule: t.rule, reason: t.reason },
+      });
+    }
+    if (t.actor.startsWith('user:'))
+      await accounts.revokeSessions(
+        { userId: t.actor.slice(5) },
+        now,
+        'suspended after unusual access',
+      );
+  }
+}
+
+/** Lifts a suspension (an owner's decision); recorded. */
+export async function liftSuspension(
+  audit: AuditLog,
+  id: string,
+  orgId: string,
+  by: Actor,
+  now: number,
+): Promise<SuspensionRecord> {
+  const all = await audit.store.listSuspensions(false);
+  const s = all.find((x) => x.id === id && x.orgId === orgId);
+  if (!s || s.liftedAtMs !== null) throw new AppError('NOT_FOUND', 'no such active suspension');
+  await audit.store.liftSuspension(id, now, by.actor);
+  const stillHeld = all.some((x) => x.id !== id && x.actor === s.actor && x.liftedAtMs === null);
+  if (!stillHeld) audit.markSuspended([s.actor], false);
+  await audit.record({
+    kind: 'suspension_lifted',
+    actor: by.actor,
+    orgId,
+    source: by.source,
+    target: s.actor,
+    detail: { id },
+  });
+  return { ...s, liftedAtMs: now, liftedBy: by.actor };
+}
+
+/**
+ * Copies the signed head off-box (a file of JSON lines, a webhook): whoever keeps these copies can
+ * later prove a rolled-back or rewritten log (Crosby & Wallach; ASVS 16.4.3).
+ */
+export async function pushCheckpoint(
+  audit: AuditLog,
+  target: { file: string | undefined; url: string | undefined },
+  logger: Logger,
+): Promise<void> {
+  const head = await audit.store.head();
+  if (!head) return;
+  const body = {
+    type: 'sillage.audit_checkpoint',
+    seq: head.seq,
+    hash: head.hash,
+    at: new Date(head.atMs).toISOString(),
+    signature: head.signature,
+    public_key: audit.signer.publicKeyPem(),
+  };
+  if (target.file) {
+    const { appendFile } = await import('node:fs/promises');
+    await appendFile(target.file, JSON.stringify(body) + '\n', { mode: 0o600 });
+  }
+  if (target.url) await postSigned(audit, target.url, body, logger);
+}

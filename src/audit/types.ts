@@ -1,0 +1,175 @@
+// The audit log's vocabulary: what is recorded (kinds, sources, entries) and the storage port.
+import type { JsonObject } from '../ingest/records.js';
+import type { RequestSource } from '../shared/request-source.js';
+
+/** Reads of data: each is gated (suspension) and fails closed when its entry cannot be written. */
+export const READ_KINDS = [
+  'query',
+  'export',
+  'reveal',
+  'pseudonym_lookup',
+  'user_read',
+  'audit_read',
+  'incident_report',
+] as const;
+
+/** Security acts (accounts, keys, policies) and the audit log's own acts. */
+export const ACT_KINDS = [
+  'sign_in',
+  'sign_in_failed',
+  'session_revoked',
+  'factor_added',
+  'factor_removed',
+  'password_changed',
+  'account_status',
+  'key_created',
+  'key_used',
+  'key_rotated',
+  'key_revoked',
+  'member_changed',
+  'member_removed',
+  'invitation_created',
+  'org_policy_changed',
+  'privacy_policy_changed',
+  'lockdown',
+  'erasure',
+  'alert',
+  'suspension',
+  'suspension_lifted',
+] as const;
+
+export type ReadKind = (typeof READ_KINDS)[number];
+export type ActKind = (typeof ACT_KINDS)[number];
+export type AuditKind = ReadKind | ActKind;
+
+const READ_SET: ReadonlySet<string> = new Set(READ_KINDS);
+export const isReadKind = (kind: string): kind is ReadKind => READ_SET.has(kind);
+
+/**
+ * Where an act came from. The address is used in memory only: the log keeps a keyed hash of its
+ * network (/24 for IPv4, /48 for IPv6) and the country, never the address.
+ */
+export type AuditSource = RequestSource;
+
+/** What a service hands to the audit log. */
+export interface AuditInput {
+  kind: AuditKind;
+  /** Non-secret principal label: `user:<id>`, `key:<id>`, `cli`, `system`. */
+  actor: string;
+  orgId?: string | null;
+  projectId?: string | null;
+  source?: AuditSource;
+  /** 'ok', or the error code of a refused or failed act. */
+  outcome?: string;
+  /** What the act was on (a key id, a user id, a session id prefix, a rule). */
+  target?: string | null;
+  /** Non-sensitive facts (the validated query, a role, a scope list). */
+  detail?: JsonObject;
+  /** Sensitive values (a raw user id, an e-mail): kept only as HMACs under the audit key. */
+  sensitive?: Readonly<Record<string, string>>;
+  /** Fields (columns, properties) the read returned. */
+  fields?: readonly string[];
+  /** Event names the read covered. */
+  eventNames?: readonly string[];
+  /** Rows returned. */
+  rows?: number;
+  /** Pseudonymous subjects (`u_…`, `g_…`) whose rows were returned. */
+  subjects?: Iterable<string>;
+}
+
+/** One entry as stored: every column is covered by the entry's hash. */
+export interface AuditEntry {
+  seq: number;
+  atMs: number;
+  kind: string;
+  actor: string;
+  orgId: string | null;
+  projectId: string | null;
+  /** 'http', 'cli', 'admin-socket' or 'system'. */
+  source: string;
+  /** ISO country code, or null. */
+  country: string | null;
+  /** HMAC (hex) of the source network, or null. */
+  network: string | null;
+  outcome: string;
+  target: string | null;
+  /** JSON text (exactly as hashed). */
+  detail: string;
+  /** JSON text of a string list. */
+  fields: string;
+  /** JSON text of a string list. */
+  eventNames: string;
+  rows: number;
+  subjectCount: number;
+  /** Packed subject pseudonyms (see subjects.ts); empty when none. */
+  subjects: Uint8Array;
+  prevHash: string;
+  hash: string;
+}
+
+/** A signed statement of the log's head (or of a past point): seq, hash, time. */
+export interface AuditCheckpoint {
+  seq: number;
+  hash: string;
+  atMs: number;
+  /** Ed25519 signature (base64url) over `checkpointMessage`. */
+  signature: string;
+}
+
+/** A principal held off data until an owner decides. */
+export interface SuspensionRecord {
+  id: string;
+  actor: string;
+  orgId: string | null;
+  rule: string;
+  reason: string;
+  createdAtMs: number;
+  liftedAtMs: number | null;
+  liftedBy: string | null;
+}
+
+/** Which entries a scan returns (all conditions AND; absent means any). */
+export interface AuditFilter {
+  fromMs?: number;
+  toMs?: number;
+  actors?: readonly string[];
+  kinds?: readonly string[];
+  orgId?: string;
+  projectId?: string;
+  networks?: readonly string[];
+  afterSeq?: number;
+  limit?: number;
+}
+
+/** Port: where the audit log lives (DuckDB now; PostgreSQL later, same shape). */
+export interface AuditStore {
+  /** Appends entries and replaces the signed head in one transaction. */
+  append(entries: readonly AuditEntry[], head: AuditCheckpoint, checkpoint: boolean): Promise<void>;
+  /** The last entry by sequence, or null on an empty log. */
+  last(): Promise<AuditEntry | null>;
+  head(): Promise<AuditCheckpoint | null>;
+  checkpoints(): Promise<AuditCheckpoint[]>;
+  /** Entries matching the filter, in sequence order. */
+  scan(filter: AuditFilter): Promise<AuditEntry[]>;
+  /** Calls `visit` for every entry in sequence order, in pages (verification). */
+  walk(visit: (page: AuditEntry[]) => void, pageSize?: number): Promise<void>;
+  putSuspension(s: SuspensionRecord): Promise<void>;
+  liftSuspension(id: string, atMs: number, by: string): Promise<boolean>;
+  listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]>;
+}
+
+/** What services need from the audit log (the port; AuditLog implements it). */
+export interface AuditPort {
+  /** Throws AUDIT_PRINCIPAL_SUSPENDED before a read by a suspended principal touches data. */
+  assertMayRead(actor: string): void;
+  /** Resolves once the entry is durable; throws AUDIT_UNAVAILABLE when it cannot be written. */
+  record(input: AuditInput): Promise<unknown>;
+  /** HMAC of a sensitive value under the audit key (what the log keeps instead of it). */
+  hmacValue(name: string, value: string): string;
+}
+
+/** Who acts, and from where (passed by routes and CLI commands to the services). */
+export interface Actor {
+  actor: string;
+  source: AuditSource;
+}

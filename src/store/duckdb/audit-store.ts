@@ -1,0 +1,244 @@
+// DuckDB adapter of the AuditStore port: the chained entries, the signed head and checkpoints,
+// and suspensions, on the metadata connection. Every value is bound as a parameter.
+import { DuckDBBlobValue, listValue, type DuckDBConnection } from '@duckdb/node-api';
+import type {
+  AuditCheckpoint,
+  AuditEntry,
+  AuditFilter,
+  AuditStore,
+  SuspensionRecord,
+} from '../../audit/types.js';
+import { storeError, type DuckDbDatabase } from './database.js';
+
+const COLUMNS =
+  'seq, at_ms, kind, actor, org_id, project_id, source, country, network, outcome, target, ' +
+  'detail, fields, event_names, row_count, subject_count, subjects, prev_hash, hash';
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+function toEntry(row: unknown[]): AuditEntry {
+  const blob = row[16];
+  return {
+    seq: Number(row[0]),
+    atMs: Number(row[1]),
+    kind: String(row[2]),
+    actor: String(row[3]),
+    orgId: str(row[4]),
+    projectId: str(row[5]),
+    source: String(row[6]),
+    country: str(row[7]),
+    network: str(row[8]),
+    outcome: String(row[9]),
+    target: str(row[10]),
+    detail: String(row[11]),
+    fields: String(row[12]),
+    eventNames: String(row[13]),
+    rows: Number(row[14]),
+    subjectCount: Number(row[15]),
+    subjects: blob instanceof DuckDBBlobValue ? blob.bytes : new Uint8Array(0),
+    prevHash: String(row[17]),
+    hash: String(row[18]),
+  };
+}
+
+function entryParams(e: AuditEntry): unknown[] {
+  return [
+    e.seq,
+    e.atMs,
+    e.kind,
+    e.actor,
+    e.orgId,
+    e.projectId,
+    e.source,
+    e.country,
+    e.network,
+    e.outcome,
+    e.target,
+    e.detail,
+    e.fields,
+    e.eventNames,
+    e.rows,
+    e.subjectCount,
+    new DuckDBBlobValue(e.subjects),
+    e.prevHash,
+    e.hash,
+  ];
+}
+
+const PLACEHOLDERS = `(${Array.from({ length: 19 }, (_, i) => `$${i + 1}`).join(', ')})`;
+
+function toSuspension(row: unknown[]): SuspensionRecord {
+  return {
+    id: String(row[0]),
+    actor: String(row[1]),
+    orgId: str(row[2]),
+    rule: String(row[3]),
+    reason: String(row[4]),
+    createdAtMs: Number(row[5]),
+    liftedAtMs: row[6] === null ? null : Number(row[6]),
+    liftedBy: str(row[7]),
+  };
+}
+
+export class DuckDbAuditStore implements AuditStore {
+  constructor(private readonly db: DuckDbDatabase) {}
+
+  async append(
+    entries: readonly AuditEntry[],
+    head: AuditCheckpoint,
+    checkpoint: boolean,
+  ): Promise<void> {
+    await this.db.meta.run(async (c) => {
+      await c.run('BEGIN TRANSACTION');
+      try {
+        for (const e of entries) {
+          await c.run(
+            `INSERT INTO audit_log (${COLUMNS}) VALUES ${PLACEHOLDERS}`,
+            entryParams(e) as never,
+          );
+        }
+        await c.run("DELETE FROM audit_checkpoints WHERE kind = 'head'");
+        await insertCheckpoint(c, 'head', head);
+        if (checkpoint) await insertCheckpoint(c, 'periodic', head);
+        await c.run('COMMIT');
+      } catch (cause) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw storeError(cause, 'append audit entries');
+      }
+    });
+  }
+
+  async last(): Promise<AuditEntry | null> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1`);
+      const row = r.getRows()[0];
+      return row ? toEntry(row) : null;
+    });
+  }
+
+  async head(): Promise<AuditCheckpoint | null> {
+    return (await this.readCheckpoints('head'))[0] ?? null;
+  }
+
+  async checkpoints(): Promise<AuditCheckpoint[]> {
+    return this.readCheckpoints('periodic');
+  }
+
+  private async readCheckpoints(kind: string): Promise<AuditCheckpoint[]> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll(
+        'SELECT seq, hash, at_ms, signature FROM audit_checkpoints WHERE kind = $1 ORDER BY seq',
+        [kind],
+      );
+      return r.getRows().map((row) => ({
+        seq: Number(row[0]),
+        hash: String(row[1]),
+        atMs: Number(row[2]),
+        signature: String(row[3]),
+      }));
+    });
+  }
+
+  async scan(filter: AuditFilter): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const bind = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const list = (values: readonly string[]): string => values.map((v) => bind(v)).join(', ');
+    if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
+    if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
+    if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
+    if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
+    if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
+    if (filter.actors) {
+      if (filter.actors.length === 0) return [];
+      where.push(`actor IN (${list(filter.actors)})`);
+    }
+    if (filter.kinds) {
+      if (filter.kinds.length === 0) return [];
+      where.push(`kind IN (${list(filter.kinds)})`);
+    }
+    if (filter.networks) {
+      if (filter.networks.length === 0) return [];
+      // Many networks (a wide CIDR): a list parameter keeps the statement small.
+      where.push(`list_contains(${bind(listValue(filter.networks))}::VARCHAR[], network)`);
+    }
+    const sql =
+      `SELECT ${COLUMNS} FROM audit_log` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ' ORDER BY seq' +
+      (filter.limit !== undefined ? ` LIMIT ${bind(filter.limit)}` : '');
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll(sql, params as never);
+      return r.getRows().map(toEntry);
+    });
+  }
+
+  async walk(visit: (page: AuditEntry[]) => void, pageSize = 50_000): Promise<void> {
+    let offset = 0;
+    for (;;) {
+      const rows = await this.db.meta.run(async (c) => {
+        const r = await c.runAndReadAll(
+          `SELECT ${COLUMNS} FROM audit_log ORDER BY seq, hash LIMIT $1 OFFSET $2`,
+          [pageSize, offset],
+        );
+        return r.getRows().map(toEntry);
+      });
+      if (rows.length === 0) return;
+      visit(rows);
+      offset += rows.length;
+    }
+  }
+
+  async putSuspension(s: SuspensionRecord): Promise<void> {
+    await this.db.meta.run((c) =>
+      c.run('INSERT INTO audit_suspensions VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+        s.id,
+        s.actor,
+        s.orgId,
+        s.rule,
+        s.reason,
+        s.createdAtMs,
+        s.liftedAtMs,
+        s.liftedBy,
+      ]),
+    );
+  }
+
+  async liftSuspension(id: string, atMs: number, by: string): Promise<boolean> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.run(
+        'UPDATE audit_suspensions SET lifted_at_ms = $1, lifted_by = $2 WHERE id = $3 AND lifted_at_ms IS NULL',
+        [atMs, by, id],
+      );
+      return r.rowsChanged > 0;
+    });
+  }
+
+  async listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll(
+        'SELECT id, actor, org_id, rule, reason, created_at_ms, lifted_at_ms, lifted_by FROM audit_suspensions' +
+          (activeOnly ? ' WHERE lifted_at_ms IS NULL' : '') +
+          ' ORDER BY created_at_ms, id',
+      );
+      return r.getRows().map(toSuspension);
+    });
+  }
+}
+
+async function insertCheckpoint(
+  c: DuckDBConnection,
+  kind: string,
+  cp: AuditCheckpoint,
+): Promise<void> {
+  await c.run('INSERT INTO audit_checkpoints VALUES ($1, $2, $3, $4, $5)', [
+    kind,
+    cp.seq,
+    cp.hash,
+    cp.atMs,
+    cp.signature,
+  ]);
+}
