@@ -41,7 +41,7 @@ export function bootstrapKeyOf(project: ProjectRecord): ApiKeyRecord {
     name: 'bootstrap secret',
     secretHash: project.secretHash,
     prefix: 'sil_sk_',
-    scopes: ['query', 'import', 'admin'],
+    scopes: ['query', 'import'],
     allowedCidrs: [],
     createdBy: null,
     createdAtMs: project.createdAtMs,

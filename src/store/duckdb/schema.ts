@@ -333,4 +333,15 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 8,
+    name: 'bootstrap secrets keep exactly query and import (no admin)',
+    // Issue 11: the secret `project create` prints ends up in app servers for /import; leaked from
+    // one, it must not read the privacy report or erase people. Projects created since then get
+    // ["query","import"] (DuckDbMetaStore.createProject); this takes `admin` from older ones.
+    sql: `
+      UPDATE api_keys SET scopes = '["query","import"]'
+        WHERE name = 'bootstrap secret' AND CAST(scopes AS VARCHAR) = '["query","import","admin"]';
+    `,
+  },
 ];
