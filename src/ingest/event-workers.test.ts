@@ -214,7 +214,7 @@ describe('EventWorkerPool', () => {
     expect(after.properties.team).toBe(changed.pseudonymise.group('team', 'blue'));
   });
 
-  it('prepares profile updates like the pipeline does inline, group keys included', async () => {
+  it('prepares profile updates like the pipeline does inline; a group update declares no group key', async () => {
     const updates = [
       {
         $token: 'tok-a',
@@ -249,8 +249,8 @@ describe('EventWorkerPool', () => {
       null,
     );
     expect(g.profileUpdates[0]?.groupKey).toBe('org');
-    // The main thread's project learns the group key the worker learnt.
-    expect(contexts.get('tok-a')!.groupKeys.has('org')).toBe(true);
+    // Traffic never declares a group key (issue 11: group keys come from the project's policy).
+    expect(contexts.get('tok-a')!.groupKeys.has('org')).toBe(false);
   });
 
   it('waits, first come first served, when every worker is full (never runs on the caller)', async () => {

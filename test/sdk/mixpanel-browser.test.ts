@@ -106,6 +106,8 @@ interface Run {
   startedMs: number;
   endedMs: number;
   pseudonyms: Map<string, string>;
+  /** Stored insert ids: keyed pseudonyms of the SDK's `$insert_id` (issue 11). */
+  insertIds: Map<string, string>;
   snapshot: StoreSnapshot;
 }
 
@@ -128,7 +130,7 @@ function runOf(name: string): Run {
 }
 
 /** What a scenario produced before the server stopped. */
-type Driven = Omit<Run, 'pseudonyms' | 'snapshot'>;
+type Driven = Omit<Run, 'pseudonyms' | 'insertIds' | 'snapshot'>;
 
 /** Opens a fresh browser context (fresh cookies and localStorage) on the landing page. */
 async function withPage<T>(
@@ -265,15 +267,24 @@ beforeAll(async () => {
   }
   // Pseudonyms through the running server's admin socket, then stop it to read its store.
   const pseudonyms = new Map<string, Map<string, string>>();
+  const insertIds = new Map<string, Map<string, string>>();
   for (const [name, p] of partials) {
     const ids = [p.ids.device, p.ids.anon, p.ids.user, ...(p.userId ? [p.userId] : [])];
     pseudonyms.set(name, await pseudonymsOf(t, p.project.project_id, ids));
+    const sentInsertIds = p.wire
+      .filter((w) => w.path.startsWith('/track') && w.status === 200)
+      .flatMap((w) => w.records.map((r) => (r.properties as Record<string, unknown>).$insert_id))
+      .filter((id): id is string => typeof id === 'string');
+    insertIds.set(name, await pseudonymsOf(t, p.project.project_id, sentInsertIds, '$insert_id'));
   }
   serverExit = await server.stop('SIGTERM');
   serverOutput = server.output();
   for (const [name, p] of partials) {
     const snapshot = await readSnapshot(t.dataDir, p.project.project_id);
-    outcomes.set(name, { ok: true, run: { ...p, pseudonyms: pseudonyms.get(name)!, snapshot } });
+    outcomes.set(name, {
+      ok: true,
+      run: { ...p, pseudonyms: pseudonyms.get(name)!, insertIds: insertIds.get(name)!, snapshot },
+    });
   }
 }, 120_000);
 
@@ -362,9 +373,11 @@ describe.each(TRANSPORTS)('mixpanel-browser $name', (transport) => {
       expect(row.distinctId).toBe(identified.has(row.event) ? user : device);
       expect(row.deviceId).toBe(device);
       expect(row.userId).toBe(identified.has(row.event) ? user : null);
-      // mixpanel-browser's `$insert_id` (16 base-36 characters) is kept: it is the dedup key.
-      expect(row.insertId).toBe(wire.$insert_id);
-      expect(row.insertId).toMatch(/^[0-9a-z]{16}$/);
+      // mixpanel-browser's `$insert_id` (16 base-36 characters) is the dedup key; it is stored as
+      // its keyed pseudonym (apps put user ids there too), so resends still dedup.
+      expect(wire.$insert_id).toMatch(/^[0-9a-z]{16}$/);
+      expect(row.insertId).toBe(pseudonymOf(r.insertIds, String(wire.$insert_id)));
+      expect(row.insertId).not.toBe(wire.$insert_id);
       expect({
         browser: row.browser,
         browserVersion: row.browserVersion,

@@ -3,6 +3,8 @@
 // and service account), every people operation, groups, alias; each call awaited in order, then
 // the store is read back and every profile is compared with its value computed by hand.
 import Mixpanel from 'mixpanel';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeaks, storeText } from '../helpers/leaks.js';
@@ -10,6 +12,7 @@ import { pseudonymOf, pseudonymsOf } from '../helpers/pseudonyms.js';
 import {
   createProject,
   makeTestEnv,
+  runCli,
   type CreatedProject,
   type ServerProcess,
 } from '../helpers/server.js';
@@ -49,6 +52,17 @@ let serverExit: number | null = null;
 let serverOutput = '';
 let snapshot: StoreSnapshot;
 let users: Map<string, string>;
+/** Stored insert ids: keyed pseudonyms of the `$insert_id` values this test sends. */
+let insertIds = new Map<string, string>();
+const SENT_INSERT_IDS = [
+  'mpn-batch-0001',
+  'mpn-batch-0002',
+  'mpn-legacy-0000',
+  'mpn-legacy-0001',
+  'mpn-legacy-0002',
+  'mpn-legacy-0003',
+];
+const I = (id: string): string => pseudonymOf(insertIds, id);
 let acmePseudonym = '';
 let workspacePseudonym = '';
 let startedMs = 0;
@@ -246,6 +260,25 @@ beforeAll(async () => {
   server = await startTlsServerProcess(t, cert);
   untrust = trustCertificateForPort(cert.certPem, server.port);
   project = await createProject(t, 'mixpanel-node');
+  // Group keys come from the project's policy, never from traffic (issue 11): declare `workspace`.
+  const current = JSON.parse(
+    await runCli(t, ['privacy', 'policy', 'get', '--project', project.project_id]),
+  ) as { policy?: { groupKeys: string[] } } & { groupKeys?: string[] };
+  const policy = current.policy ?? current;
+  const policyFile = path.join(t.base, 'policy.json');
+  fs.writeFileSync(
+    policyFile,
+    JSON.stringify({ ...policy, groupKeys: [...(policy.groupKeys ?? []), WORKSPACE] }),
+  );
+  await runCli(t, [
+    'privacy',
+    'policy',
+    'set',
+    '--project',
+    project.project_id,
+    '--file',
+    policyFile,
+  ]);
   const host = `127.0.0.1:${server.port}`;
   const mp = Mixpanel.init(project.token, {
     host,
@@ -273,6 +306,7 @@ beforeAll(async () => {
   await drive(mp, serviceAccount, wrongSecret);
   endedMs = Date.now();
   users = await pseudonymsOf(t, project.project_id, [USER, DOOMED, ALIAS]);
+  insertIds = await pseudonymsOf(t, project.project_id, SENT_INSERT_IDS, '$insert_id');
   acmePseudonym = pseudonymOf(await pseudonymsOf(t, project.project_id, [ACME], COMPANY), ACME);
   workspacePseudonym = pseudonymOf(
     await pseudonymsOf(t, project.project_id, [WORKSPACE_ID], WORKSPACE),
@@ -357,8 +391,9 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
       { n: 2, timeMs: T_BATCH() + 1, distinctId: P(USER) },
       { n: 3, timeMs: T_BATCH() + 2, distinctId: P(USER) },
     ]);
-    expect(batch[0]!.insertId).toBe('mpn-batch-0001');
-    expect(batch[1]!.insertId).toBe('mpn-batch-0002');
+    // Sent insert ids are stored as their keyed pseudonyms (issue 11); resends still dedup.
+    expect(batch[0]!.insertId).toBe(I('mpn-batch-0001'));
+    expect(batch[1]!.insertId).toBe(I('mpn-batch-0002'));
     expect(batch[2]!.insertId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     // track_batch and import_batch only add `token`: no mp_lib / $lib_version, so no lib column.
     for (const r of batch) {
@@ -381,28 +416,28 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
       {
         event: 'Legacy signup',
         timeMs: T_OLD() - 1_000,
-        insertId: 'mpn-legacy-0000',
+        insertId: I('mpn-legacy-0000'),
         distinctId: P(USER),
         props: { $lib_version: SDK_VERSION },
       },
       {
         event: 'Legacy order',
         timeMs: T_OLD(),
-        insertId: 'mpn-legacy-0001',
+        insertId: I('mpn-legacy-0001'),
         distinctId: P(USER),
         props: { amount: 42, $lib_version: SDK_VERSION },
       },
       {
         event: 'Legacy refund',
         timeMs: T_OLD() + 1_000,
-        insertId: 'mpn-legacy-0002',
+        insertId: I('mpn-legacy-0002'),
         distinctId: P(USER),
         props: { amount: -10 },
       },
       {
         event: 'Legacy refund',
         timeMs: T_OLD() + 2_000,
-        insertId: 'mpn-legacy-0003',
+        insertId: I('mpn-legacy-0003'),
         distinctId: P(USER),
         props: { amount: -5 },
       },
@@ -478,7 +513,7 @@ describe('mixpanel (Node SDK) over HTTPS', () => {
   it('an event’s property named after a group key used on /groups carries the group pseudonym too', () => {
     const [row] = rows('Workspace opened');
     // DESIGN.md: group ids become keyed pseudonyms. `workspace` is a group key of this project
-    // (it has a group profile), so its ids on events must match that profile's id, not stay raw.
+    // (its policy declares it), so its ids on events must match its profile's id, not stay raw.
     expect(row?.properties[WORKSPACE]).toBe(workspacePseudonym);
     expect(findLeaks([WORKSPACE_ID], { store: storeText(snapshot) }, t.dataDir)).toEqual([]);
   });

@@ -126,11 +126,13 @@ interface Run {
   endedMs: number;
   pseudonyms: Map<string, string>;
   groupPseudonym: string;
+  /** Stored insert ids: keyed pseudonyms of the events' `uuid` (issue 11). */
+  insertIds: Map<string, string>;
   snapshot: StoreSnapshot;
 }
 
 /** What a scenario produced before the server stopped. */
-type Driven = Omit<Run, 'pseudonyms' | 'groupPseudonym' | 'snapshot'>;
+type Driven = Omit<Run, 'pseudonyms' | 'groupPseudonym' | 'insertIds' | 'snapshot'>;
 type Outcome = { ok: true; run: Run } | { ok: false; error: unknown };
 
 const t = makeTestEnv();
@@ -238,7 +240,10 @@ beforeAll(async () => {
       outcomes.set(mode.name, { ok: false, error });
     }
   }
-  const pseudonyms = new Map<string, { users: Map<string, string>; group: string }>();
+  const pseudonyms = new Map<
+    string,
+    { users: Map<string, string>; group: string; insertIds: Map<string, string> }
+  >();
   for (const [name, d] of driven) {
     const sessionIds = d.wire.flatMap((w) =>
       w.records.flatMap((r) => {
@@ -256,7 +261,11 @@ beforeAll(async () => {
       ...sessionIds,
     ]);
     const groups = await pseudonymsOf(t, d.project.project_id, [d.groupId], GROUP_TYPE);
-    pseudonyms.set(name, { users, group: pseudonymOf(groups, d.groupId) });
+    const uuids = d.wire
+      .flatMap((w) => w.records.map((r) => r.uuid))
+      .filter((v): v is string => typeof v === 'string');
+    const insertIds = await pseudonymsOf(t, d.project.project_id, uuids, '$insert_id');
+    pseudonyms.set(name, { users, group: pseudonymOf(groups, d.groupId), insertIds });
   }
   serverExit = await server.stop('SIGTERM');
   serverOutput = server.output();
@@ -265,7 +274,13 @@ beforeAll(async () => {
     const p = pseudonyms.get(name)!;
     outcomes.set(name, {
       ok: true,
-      run: { ...d, pseudonyms: p.users, groupPseudonym: p.group, snapshot },
+      run: {
+        ...d,
+        pseudonyms: p.users,
+        groupPseudonym: p.group,
+        insertIds: p.insertIds,
+        snapshot,
+      },
     });
   }
 }, 120_000);
@@ -372,8 +387,9 @@ describe.each(MODES)('posthog-js $name', (mode) => {
       expect(row.deviceId).toBe(device);
       // posthog-js sends $user_id once identified.
       expect(row.userId, row.event).toBe(anonymous.has(row.event) ? null : user);
-      // The event's `uuid` is its insert id (dedup key).
-      expect(row.insertId).toBe(wire.uuid);
+      // The event's `uuid` is its insert id (dedup key), stored as its keyed pseudonym.
+      expect(row.insertId).toBe(pseudonymOf(r.insertIds, String(wire.uuid)));
+      expect(row.insertId).not.toBe(wire.uuid);
       expect({
         browser: row.browser,
         browserVersion: row.browserVersion,

@@ -102,6 +102,8 @@ const wire = {
   shutdown: [] as SentRequest[],
 };
 const flushed = { flushAt: [] as FlushedMessage[], flushInterval: [] as FlushedMessage[] };
+/** Stored insert ids: keyed pseudonyms of the messages' `uuid` (issue 11). */
+let insertIds = new Map<string, string>();
 let sentBeforeShutdown = -1;
 const sdkErrors: string[] = [];
 
@@ -184,6 +186,12 @@ beforeAll(async () => {
     `$${GROUP_TYPE}_${ACME}`,
   ]);
   acme = pseudonymOf(await pseudonymsOf(t, project.project_id, [ACME], GROUP_TYPE), ACME);
+  insertIds = await pseudonymsOf(
+    t,
+    project.project_id,
+    [...flushed.flushAt, ...flushed.flushInterval].map((m) => m.uuid),
+    '$insert_id',
+  );
   serverExit = await server.stop('SIGTERM');
   serverOutput = server.output();
   snapshot = await readSnapshot(t.dataDir, project.project_id);
@@ -230,7 +238,9 @@ describe('posthog-node', () => {
       ['Batch B', flushed.flushInterval],
     ] as const) {
       const stored = rows(event);
-      expect(stored.map((r) => r.insertId).sort()).toEqual(messages.map((m) => m.uuid).sort());
+      expect(stored.map((r) => r.insertId).sort()).toEqual(
+        messages.map((m) => pseudonymOf(insertIds, m.uuid)).sort(),
+      );
       for (const r of stored) {
         expect(r).toMatchObject({
           distinctId: P(BATCH_USER),
