@@ -235,8 +235,15 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
 
     const events = new DuckDbEventStore(db);
     const projects = new ProjectDirectory(meta, master.key);
-    const writer = new GroupCommitWriter(events, logger, config.writer, () =>
-      !db.healthy || disk.low ? 'the data directory cannot be written; retry later' : null,
+    const writer = new GroupCommitWriter(
+      events,
+      logger,
+      config.writer,
+      () => (!db.healthy || disk.low ? 'the data directory cannot be written; retry later' : null),
+      {
+        succeeded: () => disk.noteWriteSucceeded(),
+        failed: (error) => disk.noteWriteFailed(error),
+      },
     );
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(db, config, master.key, geo, logger);

@@ -71,6 +71,12 @@ const MAX_COMMITS_IN_FLIGHT = 4;
  * commits run, new submissions queue up and go together in the next one, so the cost of a durable
  * commit (one fdatasync of the store's log) is shared by every request waiting at that moment.
  */
+/** What a writer tells of each commit's outcome. */
+export interface CommitObserver {
+  succeeded(): void;
+  failed(error: unknown): void;
+}
+
 export class GroupCommitWriter {
   private queue: Pending[] = [];
   private queuedRecords = 0;
@@ -85,6 +91,8 @@ export class GroupCommitWriter {
     private readonly options: WriterOptions = DEFAULT_WRITER_OPTIONS,
     /** Why the store cannot take writes now (a full disk), or null; checked per submission. */
     private readonly unavailable: () => string | null = () => null,
+    /** Told of every commit's outcome (the disk watch learns of a full disk from a failure). */
+    private readonly observer: CommitObserver | null = null,
   ) {}
 
   /** Queues a batch; resolves once durable. Throws INGEST_OVERLOADED when the queue is full. */
@@ -168,6 +176,7 @@ export class GroupCommitWriter {
           : await this.store.append(merged);
       this.stats.commits++;
       this.stats.committedRecords += size;
+      this.observer?.succeeded();
       for (const p of group) p.resolve(result);
     } catch (error) {
       this.logger.error('group commit failed', {
@@ -175,6 +184,7 @@ export class GroupCommitWriter {
         events: merged.events.length,
         stack: safeStack(error),
       });
+      this.observer?.failed(error);
       const failure =
         error instanceof AppError && error.status === 503
           ? error
