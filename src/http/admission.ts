@@ -39,6 +39,10 @@ export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
     // Fastify compares this with Content-Length (see its preParsing documentation).
     Object.defineProperty(counted, 'receivedEncodedLength', { get: () => received });
     payload.on('error', (error) => counted.destroy(error));
+    // Fastify listens for errors while it reads the body; when it no longer does (the answer was
+    // already sent, e.g. a 4xx before the body ended), the refusal must not become an uncaught
+    // exception that would take the whole server down.
+    counted.on('error', () => undefined);
     done(null, payload.pipe(counted));
   });
 }
