@@ -3,13 +3,12 @@
 // member-management path on Yvonne, who owns Y and is a viewer in X, and on accounts that are not
 // set up yet. After each attempt, Yvonne's organisation Y is untouched and she still signs in with
 // her own passkey.
-import { SMTPServer } from 'smtp-server';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminConfirm, adminCreate, adminReset, operatorProof } from '../src/cli/admin-commands.js';
 import { AccountClient, linkToken } from './helpers/account-client.js';
 import { SoftwareAuthenticator } from './helpers/authenticator.js';
 import { startInProcess } from './helpers/inprocess.js';
+import { startSmtpSink, type Mail, type SmtpSink } from './helpers/smtp-sink.js';
 import { pollUntil } from './helpers/wait.js';
 
 const ORIGIN = 'http://localhost:8443';
@@ -381,39 +380,18 @@ describe('cross-organisation account takeover (issue 9), no e-mail configured', 
 });
 
 describe('reset with e-mail configured: the link goes to the person, not the admin', () => {
-  const received: { to: string[]; raw: string }[] = [];
-  let smtp: SMTPServer;
+  let sink: SmtpSink;
+  let received: Mail[] = [];
   let w: World;
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      secure: false,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      authOptional: true,
-      logger: false,
-      disableReverseLookup: true,
-      onData(stream, session, callback) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          received.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-          });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-    const port = (smtp.server.address() as AddressInfo).port;
-    w = await startWorld({
-      SILLAGE_SMTP_URL: `smtp://127.0.0.1:${port}?starttls=optional`,
-      SILLAGE_SMTP_FROM: 'sillage@example.com',
-    });
+    sink = await startSmtpSink();
+    received = sink.received;
+    w = await startWorld(sink.env);
   }, 120_000);
   afterAll(async () => {
     await w.s.close();
-    await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    await sink.close();
   });
 
   it("mails the setup link to a member of X only; the admin's answer holds no link", async () => {

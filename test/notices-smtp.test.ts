@@ -1,59 +1,31 @@
 // Notices by e-mail end to end: a real SMTP server on loopback receives what the account system
 // sends when a factor is added, a sign-in comes from a new device, and the organisation is locked
 // down; the in-app list has the same notices.
-import { SMTPServer } from 'smtp-server';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCreate } from '../src/cli/admin-commands.js';
 import { AccountClient } from './helpers/account-client.js';
 import { SoftwareAuthenticator } from './helpers/authenticator.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
+import { startSmtpSink, type Mail, type SmtpSink } from './helpers/smtp-sink.js';
 import { pollUntil } from './helpers/wait.js';
 
 const ORIGIN = 'http://localhost:8443';
 const OWNER = 'owner@example.com';
 const PASSWORD = 'saffron kettle 73 northern gale';
 
-interface Mail {
-  to: string[];
-  raw: string;
-}
-
 describe('security notices by e-mail', () => {
-  const received: Mail[] = [];
-  let smtp: SMTPServer;
+  let sink: SmtpSink;
+  let received: Mail[] = [];
   let s: InProcess;
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      secure: false,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      authOptional: true,
-      logger: false,
-      disableReverseLookup: true,
-      onData(stream, session, callback) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          received.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-          });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-    const port = (smtp.server.address() as AddressInfo).port;
-    s = await startInProcess({
-      SILLAGE_PUBLIC_URL: ORIGIN,
-      SILLAGE_SMTP_URL: `smtp://127.0.0.1:${port}?starttls=optional`,
-      SILLAGE_SMTP_FROM: 'sillage@example.com',
-    });
+    sink = await startSmtpSink();
+    received = sink.received;
+    s = await startInProcess({ SILLAGE_PUBLIC_URL: ORIGIN, ...sink.env });
   });
   afterAll(async () => {
     await s.close();
-    await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    await sink.close();
   });
 
   it('e-mails the account and keeps the notice in the in-app list', async () => {
