@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
@@ -189,6 +190,38 @@ describe('segment scan', () => {
     const scan = scanSegment(buf);
     expect(scan.records.map((r) => r.seq)).toEqual([1, 3]);
     expect(scan.invalid).toEqual([{ start: second.start, end: second.end }]);
+  });
+
+  it('refuses a record whose header digits were damaged (its CRC binds sequence and units)', () => {
+    // Found by the property below (seed 1727276795): a '0' over the sequence digit of record 1
+    // left valid JSON and a valid payload CRC, so a record "0" that was never written came back.
+    const buf = three();
+    const first = scanSegment(buf).records[0]!;
+    const digit = buf.indexOf('"h":1', first.start) + 4;
+    buf[digit] = 0x30;
+    const scan = scanSegment(buf);
+    expect(scan.records.map((r) => r.seq)).toEqual([2, 3]);
+    const units = three();
+    const u = units.indexOf('"u":', first.start) + 4;
+    units[u] = units[u] === 0x39 ? 0x38 : units[u]! + 1;
+    expect(scanSegment(units).records.map((r) => r.seq)).toEqual([2, 3]);
+  });
+
+  it('still reads segments of format 1, whose CRC covers the payload only', () => {
+    const record = encodeRecord(batch(0, 2));
+    const header = `{"h":7,"n":${record.payload.length},"c":${crc32(record.payload)},"u":${record.units}}\n`;
+    const legacy = Buffer.concat([
+      Buffer.from('{"sillage_ingest_log":1,"segment":4}\n'),
+      Buffer.from(header),
+      record.payload,
+    ]);
+    const scan = scanSegment(legacy);
+    expect(scan.segment).toBe(4);
+    expect(scan.records.map((r) => r.seq)).toEqual([7]);
+    expect(scan.invalid).toEqual([]);
+    // The same record in a current segment does not check out: formats are not mixed.
+    const current = Buffer.concat([segmentHeader(4), Buffer.from(header), record.payload]);
+    expect(scanSegment(current).records).toEqual([]);
   });
 
   it('never mistakes payload bytes for a record (fast-check over random damage)', () => {

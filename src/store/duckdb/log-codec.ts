@@ -41,9 +41,15 @@ export { safeJson };
  * sequence number and units: a record moved, replayed elsewhere or altered fails to open. The
  * CRC still finds torn tails cheaply; the tag is what proves a record authentic.
  */
-export const LOG_FORMAT_VERSION = 1;
+export const LOG_FORMAT_VERSION = 3;
 /** Format of segments whose payloads are encrypted. */
-export const LOG_FORMAT_SEALED = 2;
+export const LOG_FORMAT_SEALED = 4;
+/**
+ * Formats 1 and 2 (before 3 and 4) checked only the payload: a damaged digit in a record's header
+ * could change its sequence number or units unnoticed. Their segments are still read as written.
+ */
+const LEGACY_PLAIN = 1;
+const LEGACY_SEALED = 2;
 const CIPHER = 'aes-256-gcm';
 const SALT_BYTES = 32;
 const TAG_BYTES = 16;
@@ -283,6 +289,11 @@ export function segmentHeader(segment: number, key?: SegmentKey): Buffer {
   return Buffer.from(`${JSON.stringify(head)}\n`, 'utf8');
 }
 
+/** The CRC of a record: its payload bound to its sequence number, length and units. */
+function recordCrc(seq: number, n: number, units: number, payload: Buffer): number {
+  return crc32(payload, crc32(`${seq} ${n} ${units}\n`));
+}
+
 /** The header line of a record (the payload follows it). */
 export function recordHeader(
   seq: number,
@@ -291,7 +302,7 @@ export function recordHeader(
   const header = JSON.stringify({
     h: seq,
     n: record.payload.length,
-    c: crc32(record.payload),
+    c: recordCrc(seq, record.payload.length, record.units, record.payload),
     u: record.units,
   });
   return Buffer.from(header + '\n', 'utf8');
@@ -346,14 +357,15 @@ function parseHeader(
   return { seq: h, n, c, u, end: eol + 1 };
 }
 
-function recordAt(buf: Buffer, start: number): ScannedRecord | null {
+function recordAt(buf: Buffer, start: number, legacy: boolean): ScannedRecord | null {
   if (buf[start] !== 0x7b) return null;
   const header = parseHeader(buf, start);
   if (header === null) return null;
   const end = header.end + header.n;
   if (end > buf.length) return null;
   const payload = buf.subarray(header.end, end);
-  if (crc32(payload) !== header.c) return null;
+  const crc = legacy ? crc32(payload) : recordCrc(header.seq, header.n, header.u, payload);
+  if (crc !== header.c) return null;
   // A payload is whole lines.
   if (header.n > 0 && buf[end - 1] !== NEWLINE) return null;
   return { seq: header.seq, start, end, payloadStart: header.end, units: header.u };
@@ -371,18 +383,22 @@ export function scanSegment(buf: Buffer): SegmentScan {
   const invalid: { start: number; end: number }[] = [];
   let segment: number | null = null;
   let salt: Buffer | null = null;
+  // A segment whose format line is missing or damaged is read by the current rules only.
+  let legacy = false;
   let pos = 0;
   const firstEol = buf.indexOf(NEWLINE);
   if (firstEol !== -1 && firstEol < 300) {
     try {
       const first = JSON.parse(buf.toString('utf8', 0, firstEol)) as Record<string, unknown>;
-      const plain = first.sillage_ingest_log === LOG_FORMAT_VERSION;
+      const format = first.sillage_ingest_log;
+      const plain = format === LOG_FORMAT_VERSION || format === LEGACY_PLAIN;
       const sealed =
-        first.sillage_ingest_log === LOG_FORMAT_SEALED &&
+        (format === LOG_FORMAT_SEALED || format === LEGACY_SEALED) &&
         first.cipher === CIPHER &&
         typeof first.salt === 'string';
       if ((plain || sealed) && Number.isSafeInteger(first.segment)) {
         segment = first.segment as number;
+        legacy = format === LEGACY_PLAIN || format === LEGACY_SEALED;
         if (sealed) salt = Buffer.from(first.salt as string, 'base64url');
         pos = firstEol + 1;
       }
@@ -392,7 +408,7 @@ export function scanSegment(buf: Buffer): SegmentScan {
   }
   const headerEnd = pos;
   while (pos < buf.length) {
-    const record = recordAt(buf, pos);
+    const record = recordAt(buf, pos, legacy);
     if (record !== null) {
       records.push(record);
       pos = record.end;
@@ -403,7 +419,7 @@ export function scanSegment(buf: Buffer): SegmentScan {
     for (let from = pos; ;) {
       const mark = buf.indexOf(RECORD_MARK, from);
       if (mark === -1) break;
-      if (recordAt(buf, mark + 1) !== null) {
+      if (recordAt(buf, mark + 1, legacy) !== null) {
         next = mark + 1;
         break;
       }
