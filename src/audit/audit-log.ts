@@ -2,7 +2,7 @@
 // written in group commits with a signed head, and a read whose entry cannot be written — or
 // whose principal is suspended — is refused (fail closed, as Vault's audit devices do).
 import { createHmac, hkdfSync } from 'node:crypto';
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';

@@ -3,7 +3,7 @@
 // write also appends an audit entry (API, CLI and admin-socket paths alike). The wrapper is also
 // where a suspended principal is held off: no new session for a suspended person, no
 // authentication with a suspended key.
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import type { AccountStore } from '../store/account-types.js';
 import { AppError } from '../shared/errors.js';
 import type { AuditLog } from './audit-log.js';

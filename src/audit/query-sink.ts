@@ -1,6 +1,6 @@
 // The query engine's audit sink: every query (valid or not) becomes an entry with the query,
 // the fields and events it touched, the rows read, and the pseudonymous subjects the result names.
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import type { QueryAuditSink } from '../query/index.js';
 import type { Logger } from '../shared/log.js';
 import { pseudonymsIn } from './subjects.js';

@@ -1,5 +1,5 @@
 // The audit log's vocabulary: what is recorded (kinds, sources, entries) and the storage port.
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import type { RequestSource } from '../shared/request-source.js';
 
 /** Reads of data: each is gated (suspension) and fails closed when its entry cannot be written. */

@@ -1,12 +1,14 @@
 // What the account system learns about where a request comes from: a device label, a coarse
 // place, and a keyed hash of the address for throttling. The address and user agent stay here.
 import { createHmac, randomBytes } from 'node:crypto';
-import { parseUserAgent, type GeoResult } from '../ingest/enrich/index.js';
+import { parseUserAgent } from '../shared/user-agent.js';
 import type { ClientInfo } from './context.js';
 import { hashToken } from './tokens.js';
 
 /** Looks an address up (the ingest geolocator); null for private or unknown addresses. */
-export type PlaceLookup = (ip: string) => GeoResult | null;
+export type PlaceLookup = (
+  ip: string,
+) => { countryCode: string | null; city: string | null } | null;
 
 /** Describes request sources; the throttling key is per process, so it is useless once dumped. */
 export class ClientDescriber {

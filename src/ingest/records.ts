@@ -1,11 +1,11 @@
 // The records that flow through the ingest pipeline, stage by stage:
 // wire decoding → IncomingEvent / IncomingProfileUpdate → enrichment → privacy → store rows.
 
-/** A JSON value as produced by the safe JSON parser (no prototype keys, bounded depth). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
+import type { JsonObject, JsonValue } from '../shared/json.js';
+import type { ProfileOp } from '../shared/profile-op.js';
+
+export type { JsonObject, JsonValue } from '../shared/json.js';
+export { PROFILE_OPS, type ProfileOp } from '../shared/profile-op.js';
 
 /** Where a batch came from; decides auth, response format and a few semantics. */
 export type IngestSource = 'track' | 'engage' | 'groups' | 'import' | 'posthog' | 'file-import';
@@ -49,20 +49,6 @@ export interface IncomingEvent {
   /** User agent to parse. Transient: dropped after enrichment. */
   userAgent: string | null;
 }
-
-export type ProfileOp =
-  '$set' | '$set_once' | '$add' | '$append' | '$union' | '$remove' | '$unset' | '$delete';
-
-export const PROFILE_OPS: readonly ProfileOp[] = [
-  '$set',
-  '$set_once',
-  '$add',
-  '$append',
-  '$union',
-  '$remove',
-  '$unset',
-  '$delete',
-];
 
 export type ProfileTarget =
   { kind: 'user'; distinctId: string } | { kind: 'group'; groupKey: string; groupId: string };

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { JsonObject, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 import { PrivacyCounters } from './counters.js';
 import { DEFAULT_POLICY, parsePrivacyPolicy, type PrivacyPolicy } from './policy.js';
 import { createPseudonymiser } from './pseudonymise.js';

@@ -1,5 +1,6 @@
 // Applies a project's privacy policy to event and profile property bags: the privacy stage's core.
-import type { JsonObject, JsonValue, ProfileOp } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
+import type { ProfileOp } from '../shared/profile-op.js';
 import type { PrivacyCounters } from './counters.js';
 import {
   classifyNestedKey,

@@ -1,7 +1,7 @@
 // Tests for the PII scanner: realistic hits and misses, then fast-check properties (seed reported).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { JsonValue } from '../ingest/records.js';
+import type { JsonValue } from '../shared/json.js';
 import { ibanChecksumValid, luhnValid, scanString, scanValue } from './scanner.js';
 
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));

@@ -1,6 +1,6 @@
 // The PII scanner: finds e-mails, phones, cards, IBANs, IPs, JWTs and secrets in strings and redacts them.
 import { isIPv6 } from 'node:net';
-import type { JsonObject, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 
 /** What the scanner detects. */
 export type PiiKind = 'email' | 'phone' | 'card' | 'iban' | 'ip' | 'jwt' | 'secret';

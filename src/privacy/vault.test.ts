@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { JsonValue } from '../ingest/records.js';
+import type { JsonValue } from '../shared/json.js';
 import { AppError } from '../shared/errors.js';
 import {
   generateSubjectKey,

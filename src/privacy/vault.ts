@@ -1,6 +1,6 @@
 // The opt-in PII vault: values sealed under a per-subject data key, so erasing a subject is deleting one key.
 import { randomBytes } from 'node:crypto';
-import type { JsonObject, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 import { AppError } from '../shared/errors.js';
 import { aeadOpen, aeadSeal, AEAD_OVERHEAD } from './aead.js';
 import { KEY_BYTES } from './master-key.js';

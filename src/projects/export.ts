@@ -1,7 +1,7 @@
 // Raw-data export: a project's events as Mixpanel export lines (what `sillage import --format
 // mixpanel` reads back), in pages with a cursor. Identifiers are the stored pseudonyms.
 import type { Actor, AuditPort } from '../audit/types.js';
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import { AppError } from '../shared/errors.js';
 import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, EventStore } from '../store/types.js';

@@ -14,7 +14,7 @@ import type { Logger } from '../shared/log.js';
 import type { EventStore, MetaStore, PolicyChange } from '../store/types.js';
 import type { ProjectDirectory } from './index.js';
 import type { VaultService } from './vault.js';
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 
 export interface PrivacyOperationsDeps {
   projects: ProjectDirectory;

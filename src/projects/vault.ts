@@ -8,7 +8,7 @@ import {
   unwrapSubjectKey,
   wrapSubjectKey,
 } from '../privacy/index.js';
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import { AppError } from '../shared/errors.js';
 import type { VaultStore } from '../store/types.js';
 import type { ProjectContext } from './index.js';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JsonObject, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 import { DuckDbDatabase, DuckDbEventStore } from '../store/index.js';
 import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';

@@ -1,7 +1,7 @@
 // Reference evaluator (tests only): answers every query kind in plain TypeScript over in-memory
 // events, straight from the documented semantics, sharing no planning or SQL code with the
 // engine. The differential tests require the engine's answers to equal these exactly.
-import type { JsonObject, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
 import { namedProperties } from './catalog.js';

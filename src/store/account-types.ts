@@ -1,7 +1,7 @@
 // The accounts port: organisations, people, factors, sessions, API keys and notices as stored.
 // Secrets never arrive here in the clear: tokens and keys are SHA-256 hashes, passwords argon2id
 // PHC strings, TOTP seeds sealed under a key derived from the master key.
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 
 export type Role = 'owner' | 'admin' | 'analyst' | 'viewer';
 

@@ -1,6 +1,7 @@
 // Mixpanel's profile update semantics ($set, $set_once, $add, …) as one pure function,
 // shared by every store adapter so that all backends apply updates identically.
-import type { JsonObject, JsonValue, ProfileOp } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
+import type { ProfileOp } from '../shared/profile-op.js';
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,6 +1,6 @@
 // Row JSON: one event row as one line of JSON with short keys, the form in which events travel
 // from the ingest workers to the store and in which the DuckDB adapter logs and loads them.
-import type { JsonObject, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 import type { EncodedEventRows, EventRow } from './types.js';
 
 /** Line key of each EventRow field, in the events table's column order. */

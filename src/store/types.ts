@@ -1,5 +1,6 @@
 // The store's ports: what the core needs from an event store and a metadata store.
-import type { JsonObject, ProfileOp, JsonValue } from '../ingest/records.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
+import type { ProfileOp } from '../shared/profile-op.js';
 import type { StandardEventFields } from '../shared/event-schema.js';
 
 /**

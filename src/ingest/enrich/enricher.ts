@@ -2,7 +2,7 @@
 import { STANDARD_PROPERTY_BY_COLUMN, namesOf } from '../../shared/event-schema.js';
 import type { IncomingEvent, JsonObject, JsonValue } from '../records.js';
 import { GeoLocator, type GeoLocatorOptions, type GeoResult } from './geo.js';
-import { parseUserAgent, type DeviceType, type UserAgentInfo } from './user-agent.js';
+import { parseUserAgent, type DeviceType, type UserAgentInfo } from '../../shared/user-agent.js';
 
 // The names a sent location may have (the event schema's names of each column, in precedence).
 const COUNTRY_NAMES = namesOf(STANDARD_PROPERTY_BY_COLUMN.get('country_code')!);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Reader, type Response } from 'maxmind';
 import { AppError } from '../../shared/errors.js';
 import { parseIp } from './ip.js';
-import { LruCache } from './lru.js';
+import { LruCache } from '../../shared/lru.js';
 
 /** Where an IP address is, at the finest granularity (the privacy stage coarsens it). */
 export interface GeoResult {

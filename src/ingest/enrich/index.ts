@@ -6,7 +6,7 @@ export {
   type DeviceType,
   type UserAgentInfo,
   type UserAgentParserOptions,
-} from './user-agent.js';
+} from '../../shared/user-agent.js';
 export {
   GeoLocator,
   defaultGeoDatabasePaths,

@@ -5,7 +5,7 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import type { JsonObject } from '../../ingest/records.js';
+import type { JsonObject } from '../../shared/json.js';
 import { AppError } from '../../shared/errors.js';
 import type {
   AccountStore,

@@ -5,7 +5,7 @@ import {
   type DuckDBAppender,
   type DuckDBConnection,
 } from '@duckdb/node-api';
-import type { JsonObject } from '../../ingest/records.js';
+import type { JsonObject } from '../../shared/json.js';
 import { applyProfileOp } from '../profile-ops.js';
 import type {
   EventRow,

@@ -1,6 +1,6 @@
 // DuckDB adapter of the EventStore port: commits go to the ingest log (durable on return) and
 // reach the tables through its loader; reads first wait for what was logged before them.
-import type { JsonObject } from '../../ingest/records.js';
+import type { JsonObject } from '../../shared/json.js';
 import type {
   ListEventsOptions,
   CommitBatch,

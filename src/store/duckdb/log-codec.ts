@@ -2,7 +2,7 @@
 // `read_json` loads directly (event lines) and that JavaScript reads back for the rest.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { JsonValue } from '../../ingest/records.js';
+import type { JsonValue } from '../../shared/json.js';
 import { decodeEventRow, encodeEventRow, EVENT_ROW_JSON_KEYS, safeJson } from '../row-json.js';
 import type { CommitBatch, IdentityLink, PrivacyCountRow, ProfileUpdateRow } from '../types.js';
 
