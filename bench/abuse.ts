@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type * as Store from '../src/store/index.js';
+import type * as Store from '../src/store/duckdb/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
   await new Promise((r) => child.once('exit', r));
 
   const store = (await import(
-    pathToFileURL(path.join(ROOT, 'dist/store/index.js')).href
+    pathToFileURL(path.join(ROOT, 'dist/store/duckdb/index.js')).href
   )) as typeof Store;
   const db = await store.DuckDbDatabase.open(env.SILLAGE_DATA_DIR);
   const events = await new store.DuckDbEventStore(db).listEvents(project.project_id);

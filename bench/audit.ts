@@ -11,7 +11,11 @@ import { incidentDirectory } from '../src/http/routes/audit.js';
 import { QueryEngine } from '../src/query/index.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
-import { DUCKDB_DIALECT, DuckDbQueryExecutor, generateDemoData } from '../src/store/index.js';
+import {
+  DUCKDB_DIALECT,
+  DuckDbQueryExecutor,
+  generateDemoData,
+} from '../src/store/duckdb/index.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);

@@ -19,7 +19,7 @@ import type * as Privacy from '../src/privacy/index.js';
 import type * as MasterKey from '../src/privacy/master-key.js';
 import type * as NodeFlags from '../src/shared/node-flags.js';
 import type { ProjectContext } from '../src/projects/index.js';
-import type * as Store from '../src/store/index.js';
+import type * as Store from '../src/store/duckdb/index.js';
 import type * as RowJson from '../src/store/row-json.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -338,7 +338,7 @@ async function storedEvents(
   projectId: string,
   masterHex: string,
 ): Promise<number> {
-  const { DuckDbDatabase, DuckDbEventStore } = await dist<typeof Store>('store/index.js');
+  const { DuckDbDatabase, DuckDbEventStore } = await dist<typeof Store>('store/duckdb/index.js');
   const { deriveMasterSubkey } = await dist<typeof MasterKey>('privacy/master-key.js');
   const master = Buffer.from(masterHex, 'hex');
   const db = await DuckDbDatabase.open(dataDir, {

@@ -16,7 +16,7 @@ import { openRuntime } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
 import { SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
-import { generateDemoData } from '../src/store/index.js';
+import { generateDemoData } from '../src/store/duckdb/index.js';
 import type { QueryResult } from '../src/query/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

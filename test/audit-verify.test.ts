@@ -11,7 +11,7 @@ import { openRuntime } from '../src/cli/runtime.js';
 import { CLI_ACTOR, revealSubject } from '../src/projects/privacy-operations.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
-import { DUCKDB_FILE } from '../src/store/index.js';
+import { DUCKDB_FILE } from '../src/store/duckdb/index.js';
 import { makeTestEnv, type TestEnv } from './helpers/server.js';
 
 const execFileAsync = promisify(execFile);

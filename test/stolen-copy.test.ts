@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { unwrapKey } from '../src/privacy/index.js';
-import { DuckDbDatabase, DuckDbMetaStore } from '../src/store/index.js';
+import { DuckDbDatabase, DuckDbMetaStore } from '../src/store/duckdb/index.js';
 import { isEncryptedFile } from '../src/store/duckdb/at-rest.js';
 import { filesUnder } from './helpers/canary.js';
 import { readSnapshot } from './helpers/store.js';

@@ -2,7 +2,7 @@
 // power-law activity, sessions, a sign-up → activation → purchase journey with drop-off,
 // browsers, OSes and countries with real-world shares, 90 days), deterministic by seed.
 import type { Runtime } from './runtime.js';
-import { generateDemoData, type DemoDataSummary } from '../store/index.js';
+import { generateDemoData, type DemoDataSummary } from '../store/duckdb/index.js';
 import { AppError } from '../shared/errors.js';
 
 export interface DemoOptions {

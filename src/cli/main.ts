@@ -45,7 +45,7 @@ import {
   type VerifyReport,
 } from '../audit/index.js';
 import { startServer } from './serve.js';
-import { compactDatabase } from '../store/index.js';
+import { compactDatabase } from '../store/duckdb/index.js';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');

@@ -34,7 +34,7 @@ import {
   DuckDbVaultStore,
   DuckDbAuditStore,
   type AtRestOptions,
-} from '../store/index.js';
+} from '../store/duckdb/index.js';
 import { VaultService } from '../projects/vault.js';
 import {
   ClientDescriber,
@@ -51,7 +51,7 @@ import {
 } from '../auth/index.js';
 import { GeoLocator } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
-import { DuckDbAccountStore } from '../store/index.js';
+import { DuckDbAccountStore } from '../store/duckdb/index.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonObject, JsonValue } from '../shared/json.js';
-import { DuckDbDatabase, DuckDbEventStore } from '../store/index.js';
+import { DuckDbDatabase, DuckDbEventStore } from '../store/duckdb/index.js';
 import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
 import type { EventRow, IdentityLink, ProfileUpdateRow, StoredProfile } from '../store/types.js';

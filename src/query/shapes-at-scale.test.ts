@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDbDatabase, DuckDbEventStore } from '../store/index.js';
+import { DuckDbDatabase, DuckDbEventStore } from '../store/duckdb/index.js';
 import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
 import type { EventRow } from '../store/types.js';

@@ -2,13 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { deriveMasterSubkey } from '../../src/privacy/master-key.js';
-import {
-  DuckDbDatabase,
-  DuckDbEventStore,
-  type EventRow,
-  type IdentityLink,
-  type StoredProfile,
-} from '../../src/store/index.js';
+import { DuckDbDatabase, DuckDbEventStore } from '../../src/store/duckdb/index.js';
+import type { EventRow, IdentityLink, StoredProfile } from '../../src/store/index.js';
 
 /**
  * Opens a stopped server's data directory. With the harness's master key (next to the data

@@ -16,17 +16,12 @@ import {
   type IngestLoaderOptions,
 } from './ingest-loader.js';
 import { DUCKDB_MIGRATIONS } from './schema.js';
+import type { SerialConnection } from './serial-connection.js';
+
+export type { SerialConnection } from './serial-connection.js';
 
 /** File name of the database inside the data directory. */
 export const DUCKDB_FILE = 'sillage.duckdb';
-
-/** A connection together with the mutex that keeps its statements from interleaving. */
-export interface SerialConnection {
-  /** The current connection (replaced when the database is reopened after a fatal error). */
-  connection: DuckDBConnection;
-  serial: Serial;
-  run<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T>;
-}
 
 /**
  * DuckDB invalidates a database after a fatal error (a write failing on a full disk): every later

@@ -6,7 +6,7 @@ import type { Logger } from '../../shared/log.js';
 import { safeStack } from '../../shared/log.js';
 import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
-import type { SerialConnection } from './database.js';
+import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
 import {
   encodeRecord,
