@@ -12,7 +12,7 @@ import {
   type Pseudonymiser,
 } from '../privacy/index.js';
 import { AppError } from '../shared/errors.js';
-import type { MetaStore, ProjectRecord } from '../store/types.js';
+import type { ApiKeyRecord, MetaStore, ProjectRecord } from '../store/index.js';
 
 /** Everything the pipeline needs about one project, resolved once and cached. */
 export interface ProjectContext {
@@ -38,6 +38,27 @@ export interface CreatedProject {
 }
 
 const NEGATIVE_CACHE_MS = 5_000;
+
+/** The bootstrap secret is an API key like any other (as migration 5 did for older projects). */
+function bootstrapApiKey(project: ProjectRecord): ApiKeyRecord {
+  return {
+    id: `key_${project.secretHash.slice(0, 16)}`,
+    projectId: project.id,
+    name: 'bootstrap secret',
+    secretHash: project.secretHash,
+    prefix: SECRET_KEY_PREFIX,
+    scopes: ['query', 'import'],
+    allowedCidrs: [],
+    createdBy: null,
+    createdAtMs: project.createdAtMs,
+    expiresAtMs: null,
+    revokedAtMs: null,
+    rotatedFrom: null,
+    lastUsedAtMs: null,
+    lastUsedPlace: null,
+    useCount: 0,
+  };
+}
 
 /** Resolves tokens, ids and secrets to project contexts, with caching on the hot path. */
 export class ProjectDirectory {
@@ -67,7 +88,11 @@ export class ProjectDirectory {
       timezone: options.timezone ?? 'UTC',
       createdAtMs: nowMs,
     };
-    await this.meta.createProject(project, generateProjectKeys(this.masterKey, id, nowMs));
+    await this.meta.createProject(
+      project,
+      generateProjectKeys(this.masterKey, id, nowMs),
+      bootstrapApiKey(project),
+    );
     return { project_id: id, token, secret };
   }
 

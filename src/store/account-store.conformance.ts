@@ -331,7 +331,7 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       const p2 = projectFixture('prj_2', T0 + 2);
       const p3 = projectFixture('prj_3', T0 + 3);
       // Created out of order: lists follow creation time, not insertion order.
-      for (const p of [p3, p1, p2]) await meta.createProject(p, []);
+      for (const p of [p3, p1, p2]) await meta.createProject(p, [], bootstrapKeyOf(p));
       expect(await store.listUnassignedProjects()).toEqual(['prj_1', 'prj_2', 'prj_3']);
 
       await store.setProjectOrg('prj_3', 'org_a');
@@ -690,7 +690,7 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       const projects = ['prj_a1', 'prj_a2', 'prj_b', 'prj_free'].map((id, i) =>
         projectFixture(id, T0 + i),
       );
-      for (const p of projects) await meta.createProject(p, []);
+      for (const p of projects) await meta.createProject(p, [], bootstrapKeyOf(p));
       await store.setProjectOrg('prj_a1', 'org_a');
       await store.setProjectOrg('prj_a2', 'org_a');
       await store.setProjectOrg('prj_b', 'org_b');
@@ -719,7 +719,7 @@ export function accountStoreConformance(open: () => Promise<AccountStoreHarness>
       const meta = h.meta;
       if (!meta) return ctx.skip();
       const p = projectFixture('prj_new', T0 + 7);
-      await meta.createProject(p, []);
+      await meta.createProject(p, [], bootstrapKeyOf(p));
       expect(await store.findApiKeyByHash(p.secretHash)).toEqual(bootstrapKeyOf(p));
       expect(await store.listApiKeys('prj_new')).toEqual([bootstrapKeyOf(p)]);
       expect(await store.listUnassignedProjects()).toEqual(['prj_new']);

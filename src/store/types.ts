@@ -2,6 +2,7 @@
 import type { JsonObject, JsonValue } from '../shared/json.js';
 import type { ProfileOp } from '../shared/profile-op.js';
 import type { StandardEventFields } from '../shared/event-schema.js';
+import type { ApiKeyRecord } from './account-types.js';
 
 /**
  * One event as stored. Identifiers are already pseudonyms; no IP or raw user agent exists here.
@@ -178,12 +179,18 @@ export interface PolicyChange {
 
 /** Port: metadata (projects, keys, policies). */
 export interface MetaStore {
-  createProject(project: ProjectRecord, keys: WrappedKeyRecord[]): Promise<void>;
+  /**
+   * Creates the project, its wrapped keys and the API key of its bootstrap secret, in one
+   * transaction (the key row is the AccountStore's; both stores share one database).
+   */
+  createProject(
+    project: ProjectRecord,
+    keys: WrappedKeyRecord[],
+    bootstrapKey: ApiKeyRecord,
+  ): Promise<void>;
   getProject(id: string): Promise<ProjectRecord | null>;
   findProjectByToken(token: string): Promise<ProjectRecord | null>;
   listProjects(): Promise<ProjectRecord[]>;
-  /** Group keys seen on group profiles (`/groups`, `$groupidentify`): their event values are ids. */
-  knownGroupKeys(projectId: string): Promise<string[]>;
   listKeys(projectId: string): Promise<WrappedKeyRecord[]>;
   addKey(key: WrappedKeyRecord): Promise<void>;
   /** The project's privacy policy (validated JSON), or null for the default. */

@@ -60,7 +60,7 @@ describe('DuckDbAccountStore', () => {
       let db = await DuckDbDatabase.open(dir);
       try {
         const meta = new DuckDbMetaStore(db);
-        for (const p of projects) await meta.createProject(p, []);
+        for (const p of projects) await meta.createProject(p, [], bootstrapKeyOf(p));
         // Back to the state of a database created before migration 5, projects included.
         await db.meta.run(async (c) => {
           for (const table of V5_TABLES) await c.run(`DROP TABLE ${table}`);
@@ -128,13 +128,13 @@ describe('DuckDbAccountStore', () => {
     try {
       const meta = new DuckDbMetaStore(db);
       const first = projectFixture('prj_1', T0);
-      await meta.createProject(first, []);
+      await meta.createProject(first, [], bootstrapKeyOf(first));
       // Same secret hash: the API key insert fails, so the whole creation rolls back.
       await expect(
-        meta.createProject(
-          { ...projectFixture('prj_2', T0 + 1), secretHash: first.secretHash },
-          [],
-        ),
+        meta.createProject(projectFixture('prj_2', T0 + 1), [], {
+          ...bootstrapKeyOf(projectFixture('prj_2', T0 + 1)),
+          secretHash: first.secretHash,
+        }),
       ).rejects.toMatchObject({ code: 'STORE_FAILURE' });
       expect(await meta.getProject('prj_2')).toBeNull();
       expect((await meta.listProjects()).map((p) => p.id)).toEqual(['prj_1']);

@@ -203,6 +203,33 @@ function toView(row: Row): SavedViewRecord {
   };
 }
 
+/** Inserts one API key row (also used by DuckDbMetaStore.createProject, in its transaction). */
+export async function insertApiKey(c: DuckDBConnection, key: ApiKeyRecord): Promise<void> {
+  await c.run(
+    `INSERT INTO api_keys (id, project_id, name, secret_hash, prefix, scopes, allowed_cidrs,
+       created_by, created_at, expires_at, revoked_at, rotated_from, last_used_at,
+       last_used_place, use_count)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+    [
+      key.id,
+      key.projectId,
+      key.name,
+      key.secretHash,
+      key.prefix,
+      JSON.stringify(key.scopes),
+      JSON.stringify(key.allowedCidrs),
+      key.createdBy,
+      tsValue(key.createdAtMs),
+      tsOrNull(key.expiresAtMs),
+      tsOrNull(key.revokedAtMs),
+      key.rotatedFrom,
+      tsOrNull(key.lastUsedAtMs),
+      key.lastUsedPlace,
+      key.useCount,
+    ],
+  );
+}
+
 /** Accounts live in the same file as events, on the serialised metadata connection. */
 export class DuckDbAccountStore implements AccountStore {
   constructor(private readonly db: DuckDbDatabase) {}
@@ -740,30 +767,13 @@ export class DuckDbAccountStore implements AccountStore {
   // API keys.
 
   async createApiKey(key: ApiKeyRecord): Promise<void> {
-    await this.exec(
-      'create API key',
-      `INSERT INTO api_keys (id, project_id, name, secret_hash, prefix, scopes, allowed_cidrs,
-         created_by, created_at, expires_at, revoked_at, rotated_from, last_used_at,
-         last_used_place, use_count)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [
-        key.id,
-        key.projectId,
-        key.name,
-        key.secretHash,
-        key.prefix,
-        JSON.stringify(key.scopes),
-        JSON.stringify(key.allowedCidrs),
-        key.createdBy,
-        tsValue(key.createdAtMs),
-        tsOrNull(key.expiresAtMs),
-        tsOrNull(key.revokedAtMs),
-        key.rotatedFrom,
-        tsOrNull(key.lastUsedAtMs),
-        key.lastUsedPlace,
-        key.useCount,
-      ],
-    );
+    await this.db.meta.run(async (c) => {
+      try {
+        await insertApiKey(c, key);
+      } catch (cause) {
+        throw writeError(cause, 'create API key');
+      }
+    });
   }
 
   async findApiKeyByHash(secretHash: string): Promise<ApiKeyRecord | null> {

@@ -7,6 +7,8 @@ import type {
   ProjectRecord,
   WrappedKeyRecord,
 } from '../types.js';
+import type { ApiKeyRecord } from '../account-types.js';
+import { insertApiKey } from './account-store.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 
 const tsValue = (ms: number): DuckDBTimestampTZValue =>
@@ -29,7 +31,11 @@ function toProject(row: Record<string, unknown>): ProjectRecord {
 export class DuckDbMetaStore implements MetaStore {
   constructor(private readonly db: DuckDbDatabase) {}
 
-  async createProject(project: ProjectRecord, keys: WrappedKeyRecord[]): Promise<void> {
+  async createProject(
+    project: ProjectRecord,
+    keys: WrappedKeyRecord[],
+    bootstrapKey: ApiKeyRecord,
+  ): Promise<void> {
     await this.db.meta.run(async (c) => {
       await c.run('BEGIN TRANSACTION');
       try {
@@ -41,20 +47,7 @@ export class DuckDbMetaStore implements MetaStore {
           project.timezone,
           tsValue(project.createdAtMs),
         ]);
-        // The bootstrap secret is an API key like any other (as migration 5 did for older projects).
-        await c.run(
-          `INSERT INTO api_keys (id, project_id, name, secret_hash, prefix, scopes, allowed_cidrs,
-             created_by, created_at, expires_at, revoked_at, rotated_from, last_used_at,
-             last_used_place, use_count)
-           VALUES ($1, $2, 'bootstrap secret', $3, 'sil_sk_', '["query","import"]', '[]',
-             NULL, $4, NULL, NULL, NULL, NULL, NULL, 0)`,
-          [
-            `key_${project.secretHash.slice(0, 16)}`,
-            project.id,
-            project.secretHash,
-            tsValue(project.createdAtMs),
-          ],
-        );
+        await insertApiKey(c, bootstrapKey);
         for (const key of keys) {
           await c.run('INSERT INTO project_keys VALUES ($1, $2, $3, $4, $5)', [
             key.projectId,
@@ -135,16 +128,6 @@ export class DuckDbMetaStore implements MetaStore {
         before: row[2] === null ? null : (JSON.parse(String(row[2])) as PolicyRecord),
         after: JSON.parse(String(row[3])) as PolicyRecord,
       }));
-    });
-  }
-
-  async knownGroupKeys(projectId: string): Promise<string[]> {
-    return this.db.meta.run(async (c) => {
-      const r = await c.runAndReadAll(
-        "SELECT DISTINCT group_key FROM profiles WHERE project_id = $1 AND group_key <> '' ORDER BY 1",
-        [projectId],
-      );
-      return r.getRows().map((row) => String(row[0]));
     });
   }
 
