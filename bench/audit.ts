@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildIncidentReport, queryAuditSink } from '../src/audit/index.js';
-import { openRuntime } from '../src/cli/runtime.js';
+import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
 import { incidentDirectory } from '../src/http/routes/audit.js';
 import { QueryEngine } from '../src/query/index.js';
 import { loadConfig } from '../src/shared/config.js';
@@ -32,14 +32,14 @@ try {
   const project = await rt.projects.create('Bench');
   const ctx = (await rt.projects.byId(project.project_id))!;
   const endDay = new Date().toISOString().slice(0, 10);
-  await generateDemoData(rt.db, {
+  await generateDemoData(embeddedDatabase(rt), {
     projectId: project.project_id,
     events: EVENTS,
     endDay,
     seed: 1,
     pseudonymise: ctx.pseudonymise,
   });
-  const executor = await DuckDbQueryExecutor.open(rt.db, { connections: 1 });
+  const executor = await DuckDbQueryExecutor.open(embeddedDatabase(rt), { connections: 1 });
   const on = new QueryEngine({
     executor,
     dialect: DUCKDB_DIALECT,
@@ -93,7 +93,7 @@ try {
   await executor.close();
 
   // 1,000,000 entries, written by SQL (the report reads entries; it does not re-verify the chain).
-  await rt.db.meta.run(async (c) => {
+  await embeddedDatabase(rt).meta.run(async (c) => {
     await c.run(`INSERT INTO audit_log
       SELECT 1000000 + i, epoch_ms(now())::BIGINT - (${AUDIT_ENTRIES} - i) * 10, 'query',
         'key:k' || (i % 100), NULL, '${project.project_id}', 'http', 'FR', NULL, 'ok', NULL, '{}',

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { openRuntime } from '../src/cli/runtime.js';
+import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
 import { SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
@@ -444,7 +444,7 @@ async function encryptionComparison(base: string, masterKey: string): Promise<vo
     const project = await runtime.projects.create('bench');
     const context = (await runtime.projects.byId(project.project_id))!;
     const gen = await timed(async () => {
-      await generateDemoData(runtime.db, {
+      await generateDemoData(embeddedDatabase(runtime), {
         projectId: project.project_id,
         events: ENCRYPTION_EVENTS,
         users: Math.max(1000, Math.round(ENCRYPTION_EVENTS / 50)),
@@ -453,13 +453,13 @@ async function encryptionComparison(base: string, masterKey: string): Promise<vo
         seed: SEED,
         pseudonymise: context.pseudonymise,
       });
-      await runtime.db.checkpoint();
+      await embeddedDatabase(runtime).checkpoint();
     });
     generation[name] = gen.ms;
     opened[name] = runtime;
     projects[name] = project.project_id;
     console.log(
-      `  generate + checkpoint, encryption ${name.padEnd(3)}: ${(gen.ms / 1000).toFixed(1)} s (encrypted file: ${runtime.db.encrypted})`,
+      `  generate + checkpoint, encryption ${name.padEnd(3)}: ${(gen.ms / 1000).toFixed(1)} s (encrypted file: ${embeddedDatabase(runtime).encrypted})`,
     );
   }
   console.log(`  generation on / off: ${(generation.on! / generation.off!).toFixed(2)}×`);
@@ -472,7 +472,7 @@ async function encryptionComparison(base: string, masterKey: string): Promise<vo
       loadConfig({ data: copy, port: 0 }, { ...env, ...modes.on }),
       SILENT_LOGGER,
     );
-    const encrypted = r.db.encrypted;
+    const encrypted = embeddedDatabase(r).encrypted;
     await r.close();
     return encrypted;
   });
@@ -544,7 +544,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(credentialsFile, JSON.stringify(project));
     const context = (await runtime.projects.byId(project.project_id))!;
     const gen = await timed(() =>
-      generateDemoData(runtime.db, {
+      generateDemoData(embeddedDatabase(runtime), {
         projectId: project.project_id,
         events: EVENTS,
         users: USERS,
@@ -554,15 +554,15 @@ async function main(): Promise<void> {
         pseudonymise: context.pseudonymise,
       }),
     );
-    await runtime.db.checkpoint();
+    await embeddedDatabase(runtime).checkpoint();
     const s = gen.value;
     console.log(
       `generated ${s.events.toLocaleString('en-US')} events, ${s.users.toLocaleString('en-US')} people (${s.signedUp.toLocaleString('en-US')} signed up), ` +
         `${s.sessions.toLocaleString('en-US')} sessions, ${s.identityLinks.toLocaleString('en-US')} identity links, ${s.fromDay}..${s.toDay} in ${(gen.ms / 1000).toFixed(1)} s ` +
-        `(file ${(fs.statSync(runtime.db.filePath).size / 1e9).toFixed(2)} GB)`,
+        `(file ${(fs.statSync(embeddedDatabase(runtime).filePath).size / 1e9).toFixed(2)} GB)`,
     );
   }
-  const names = await runtime.db.read(async (c) =>
+  const names = await embeddedDatabase(runtime).read(async (c) =>
     Number(
       (
         await c.runAndReadAll('SELECT count(DISTINCT event) FROM events WHERE project_id = $1', [
@@ -587,7 +587,7 @@ async function main(): Promise<void> {
   );
   const principal = { projectId: project.project_id, actor: 'bench' };
   const target = { id: project.project_id, timezone: 'UTC' };
-  const raw = await runtime.db.connect();
+  const raw = await embeddedDatabase(runtime).connect();
   const results: { name: string; engine: number; sql: number; same: boolean }[] = [];
   const only = process.env.BENCH_ONLY?.split(',').map(Number);
   for (const [i, q] of QUESTIONS.entries()) {

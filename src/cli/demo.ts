@@ -1,7 +1,7 @@
 // `sillage demo`: creates a project filled with realistic synthetic analytics (people with
 // power-law activity, sessions, a sign-up → activation → purchase journey with drop-off,
 // browsers, OSes and countries with real-world shares, 90 days), deterministic by seed.
-import type { Runtime } from './runtime.js';
+import { embeddedDatabase, type Runtime } from './runtime.js';
 import { generateDemoData, type DemoDataSummary } from '../store/duckdb/index.js';
 import { AppError } from '../shared/errors.js';
 
@@ -41,7 +41,8 @@ export async function createDemo(
   const created = await runtime.projects.create(options.name, { timezone: options.timezone });
   const project = await runtime.projects.byId(created.project_id);
   if (!project) throw new AppError('PROJECT_NOT_FOUND', 'the demo project vanished');
-  const summary = await generateDemoData(runtime.db, {
+  const db = embeddedDatabase(runtime);
+  const summary = await generateDemoData(db, {
     projectId: created.project_id,
     events: options.events,
     users: options.users,
@@ -51,6 +52,6 @@ export async function createDemo(
     pseudonymise: project.pseudonymise,
     onProgress: progress,
   });
-  await runtime.db.checkpoint();
+  await db.checkpoint();
   return { ...created, summary };
 }

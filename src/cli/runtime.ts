@@ -12,6 +12,7 @@ import { defaultEventWorkers, EventWorkerPool } from '../ingest/event-workers.js
 import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/index.js';
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { QueryEngine } from '../query/index.js';
 import {
@@ -33,6 +34,7 @@ import {
   DuckDbMetaStore,
   DuckDbVaultStore,
   DuckDbAuditStore,
+  DuckDbAccountStore,
   type AtRestOptions,
 } from '../store/duckdb/index.js';
 import { VaultService } from '../projects/vault.js';
@@ -51,7 +53,7 @@ import {
 } from '../auth/index.js';
 import { GeoLocator } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
-import { DuckDbAccountStore } from '../store/duckdb/index.js';
+import type { AccountStore, EventStore, MetaStore } from '../store/index.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 
@@ -110,13 +112,12 @@ const CHALLENGE_TTL_MS = 5 * 60_000;
 
 /** Wires the account system: store, keys derived from the master key, notices, relying party. */
 function accountSystem(
-  db: DuckDbDatabase,
+  store: AccountStore,
   config: ServerConfig,
   masterKey: Buffer,
   geo: Parameters<typeof GeoLocator.fromShared>[0],
   logger: Logger,
 ): { auth: AuthDeps; clients: ClientDescriber; outbox: NoticeOutbox | null } {
-  const store = new DuckDbAccountStore(db);
   const publicUrl = new URL(config.accounts.publicUrl);
   const smtp = smtpConfigFromEnv({
     SILLAGE_SMTP_URL: config.accounts.smtpUrl,
@@ -161,12 +162,25 @@ export function atRestOptions(config: ServerConfig, masterKey: Buffer): AtRestOp
   };
 }
 
+/** The embedded database behind each open runtime (see `embeddedDatabase`). */
+const EMBEDDED = new WeakMap<Runtime, DuckDbDatabase>();
+
+/**
+ * The embedded DuckDB database of a runtime, for the tools that only work on it (`sillage demo`
+ * writes synthetic data straight into its tables; test helpers read raw tables).
+ */
+export function embeddedDatabase(runtime: Runtime): DuckDbDatabase {
+  const db = EMBEDDED.get(runtime);
+  if (!db) throw new AppError('STORE_UNAVAILABLE', 'this runtime has no embedded database');
+  return db;
+}
+
 /** Everything a running Sillage process holds open. */
 export interface Runtime {
   config: ServerConfig;
-  db: DuckDbDatabase;
-  events: DuckDbEventStore;
-  meta: DuckDbMetaStore;
+  /** The ports; which adapters stand behind them is the configuration's `store` choice. */
+  events: EventStore;
+  meta: MetaStore;
   projects: ProjectDirectory;
   writer: GroupCommitWriter;
   pipeline: IngestPipeline;
@@ -228,6 +242,12 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     logger,
   });
   try {
+    if (config.store.events.kind !== 'duckdb' || config.store.meta.kind !== 'duckdb') {
+      throw new AppError(
+        'CONFIG_INVALID',
+        `invalid configuration: the ${config.store.events.kind === 'duckdb' ? 'SILLAGE_META_URL' : 'SILLAGE_EVENTS_URL'} store is not available in this build`,
+      );
+    }
     const meta = new DuckDbMetaStore(db);
     if ((await meta.getSetting(MASTER_KEY_CHECK)) === null) {
       await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
@@ -246,7 +266,13 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       },
     );
     const { enrich, geo } = await openSharedEnrichStage();
-    const { auth, clients, outbox } = accountSystem(db, config, master.key, geo, logger);
+    const { auth, clients, outbox } = accountSystem(
+      new DuckDbAccountStore(db),
+      config,
+      master.key,
+      geo,
+      logger,
+    );
     const accountStore = auth.store;
     const audit = await AuditLog.open(
       new DuckDbAuditStore(db),
@@ -294,9 +320,8 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       writer,
       logger,
     });
-    return {
+    const runtime: Runtime = {
       config,
-      db,
       events,
       meta,
       projects,
@@ -321,6 +346,8 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
         await db.close();
       },
     };
+    EMBEDDED.set(runtime, db);
+    return runtime;
   } catch (error) {
     await db.close();
     throw error;

@@ -4,6 +4,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 
+/**
+ * Where events live (SILLAGE_EVENTS_URL): the embedded DuckDB file (default), or ClickHouse
+ * (one URL per server, comma-separated, for a cluster).
+ */
+export type EventStoreConfig = { kind: 'duckdb' } | { kind: 'clickhouse'; urls: string[] };
+
+/** Where metadata lives (SILLAGE_META_URL): the embedded DuckDB file (default), or PostgreSQL. */
+export type MetaStoreConfig = { kind: 'duckdb' } | { kind: 'postgres'; url: string };
+
 export interface ServerConfig {
   host: string;
   port: number;
@@ -45,8 +54,10 @@ export interface ServerConfig {
     maxRecordsPerCommit: number;
     retryAfterSeconds: number;
   };
-  /** Embedded store tuning. */
+  /** Which adapters the composition root opens, and the embedded store's tuning. */
   store: {
+    events: EventStoreConfig;
+    meta: MetaStoreConfig;
     /** DuckDB worker threads; undefined = one per core. */
     duckdbThreads: number | undefined;
     /** DuckDB WAL size that triggers a checkpoint (`256MB`); undefined = DuckDB's default. */
@@ -173,6 +184,17 @@ const schema = z.object({
   auditCheckpointFile: z.string().optional(),
   auditCheckpointUrl: z.url({ protocol: /^https?$/ }).optional(),
   auditCheckpointMinutes: intFromEnv.default(60),
+  eventsUrl: z
+    .string()
+    .regex(
+      /^clickhouse:\/\/[^,\s]+(?:,\s*clickhouse:\/\/[^,\s]+)*$/,
+      'clickhouse://host:8123/db (several, comma-separated, for a cluster)',
+    )
+    .optional(),
+  metaUrl: z
+    .string()
+    .regex(/^postgres(?:ql)?:\/\/\S+$/, 'postgres://user@host:5432/db')
+    .optional(),
 });
 
 /** Flags given on the command line (they win over the environment). */
@@ -233,6 +255,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     auditCheckpointFile: env.SILLAGE_AUDIT_CHECKPOINT_FILE,
     auditCheckpointUrl: env.SILLAGE_AUDIT_CHECKPOINT_URL,
     auditCheckpointMinutes: env.SILLAGE_AUDIT_CHECKPOINT_MINUTES,
+    eventsUrl: env.SILLAGE_EVENTS_URL,
+    metaUrl: env.SILLAGE_META_URL,
   };
   const parsed = schema.safeParse(
     Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== '')),
@@ -284,6 +308,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       retryAfterSeconds: c.retryAfterSeconds,
     },
     store: {
+      events: c.eventsUrl
+        ? { kind: 'clickhouse', urls: c.eventsUrl.split(',').map((u) => u.trim()) }
+        : { kind: 'duckdb' },
+      meta: c.metaUrl ? { kind: 'postgres', url: c.metaUrl } : { kind: 'duckdb' },
       duckdbThreads: c.duckdbThreads,
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
       ingestLoadDelayMs: c.ingestLoadDelayMs,

@@ -131,6 +131,8 @@ export interface ListEventsOptions {
 export interface EventStore {
   /** Writes the batch in one durable transaction; resolves only once committed (fsynced WAL). */
   commit(batch: CommitBatch): Promise<CommitResult>;
+  /** Resolves once every committed event is visible to reads and queries (tests, tools, export). */
+  flush(): Promise<void>;
   countEvents(projectId: string): Promise<number>;
   /** Reads events back in (time, dedup key) order: tests, tools and the raw-data export. */
   listEvents(projectId: string, options?: ListEventsOptions): Promise<EventRow[]>;

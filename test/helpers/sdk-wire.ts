@@ -3,6 +3,7 @@
 // and the query API to count what arrived.
 import http from 'node:http';
 import { expect } from 'vitest';
+import { embeddedDatabase } from '../../src/cli/runtime.js';
 import type { InProcess } from './inprocess.js';
 
 export interface RawResponse {
@@ -336,7 +337,7 @@ export async function groupProfiles(
   groupKey: string,
 ): Promise<Record<string, unknown>[]> {
   await s.server.runtime.events.flush();
-  const ids = await s.server.runtime.db.read(async (c) => {
+  const ids = await embeddedDatabase(s.server.runtime).read(async (c) => {
     const r = await c.runAndReadAll(
       'SELECT profile_id FROM profiles WHERE project_id = $1 AND group_key = $2 ORDER BY profile_id',
       [s.project.project_id, groupKey],
