@@ -5,8 +5,32 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryExecutorConformance } from '../../query/query-executor.conformance.js';
 import { DuckDbDatabase } from './database.js';
+import { DUCKDB_DIALECT } from './dialect.js';
 import { DuckDbQueryExecutor } from './query-executor.js';
+
+describe('DuckDbQueryExecutor (port conformance)', () => {
+  queryExecutorConformance(async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-exec-conf-'));
+    const database = await DuckDbDatabase.open(tmp);
+    const conforming = await DuckDbQueryExecutor.open(database, { connections: 1 });
+    return {
+      executor: conforming,
+      dialect: DUCKDB_DIALECT,
+      endless: {
+        text: 'SELECT sum(a.range * b.range) FROM range(100000000) a, range(100000000) b',
+        params: [],
+      },
+      thousandRows: { text: 'SELECT * FROM range(1000)', params: [] },
+      close: async () => {
+        await conforming.close();
+        await database.close();
+        fs.rmSync(tmp, { recursive: true, force: true });
+      },
+    };
+  });
+});
 
 let dir: string;
 let db: DuckDbDatabase;
