@@ -1,0 +1,156 @@
+// Opens a PostgreSQL database (SILLAGE_META_URL) with a connection pool, applies the migrations
+// under an advisory lock (several nodes may start at once), and hands out connections with the
+// same small surface the DuckDB adapters use (`run`, `runAndReadAll`).
+import pg from 'pg';
+import { AppError } from '../../shared/errors.js';
+import { safeStack, SILENT_LOGGER, type Logger } from '../../shared/log.js';
+import { POSTGRES_MIGRATIONS } from './schema.js';
+
+/** A row as an object keyed by column name. */
+export type PgRow = Record<string, unknown>;
+
+/** One pooled connection, checked out for the duration of a task. */
+export interface PgConnection {
+  /** Runs one statement; returns how many rows it changed. */
+  run(sql: string, params?: unknown[]): Promise<{ rowsChanged: number }>;
+  /** Runs one statement and returns its rows, as objects or as arrays in column order. */
+  runAndReadAll(
+    sql: string,
+    params?: unknown[],
+  ): Promise<{ getRowObjects(): PgRow[]; getRows(): unknown[][] }>;
+}
+
+/** Any advisory-lock key will do as long as every Sillage node uses the same one. */
+const MIGRATION_LOCK = 7_240_115;
+
+/**
+ * BIGINT (times in epoch ms, counters) comes back as a number: every value Sillage stores there
+ * is far below 2^53. Everything else keeps pg's default parsing.
+ */
+const INT8_OID = 20;
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID
+      ? (value: string) => Number(value)
+      : (pg.types.getTypeParser(
+          oid,
+          format ?? 'text',
+        ) as unknown)) as typeof pg.types.getTypeParser,
+};
+
+/** Wraps a driver error once, at the adapter boundary, without its message (it may quote data). */
+export function storeError(cause: unknown, what: string): AppError {
+  if (cause instanceof AppError) return cause;
+  return new AppError('STORE_FAILURE', `database operation failed: ${what}`, { cause });
+}
+
+/** A unique-key clash (SQLSTATE 23505). */
+export function isUniqueViolation(cause: unknown): boolean {
+  return (
+    typeof cause === 'object' && cause !== null && (cause as { code?: unknown }).code === '23505'
+  );
+}
+
+function connection(client: pg.PoolClient): PgConnection {
+  return {
+    async run(sql, params = []) {
+      const result = await client.query(sql, params);
+      return { rowsChanged: result.rowCount ?? 0 };
+    },
+    async runAndReadAll(sql, params = []) {
+      const result = await client.query<PgRow>(sql, params);
+      const names = result.fields.map((f) => f.name);
+      return {
+        getRowObjects: () => result.rows,
+        getRows: () => result.rows.map((row) => names.map((name) => row[name])),
+      };
+    },
+  };
+}
+
+export interface PostgresOptions {
+  /** Connections in the pool (default 10). */
+  maxConnections?: number;
+  logger?: Logger;
+}
+
+/** The metadata database on PostgreSQL. */
+export class PostgresDatabase {
+  /** Runs a task on one pooled connection (`meta`, as DuckDbDatabase names its own). */
+  readonly meta: { run<T>(task: (c: PgConnection) => Promise<T>): Promise<T> };
+
+  private constructor(private readonly pool: pg.Pool) {
+    this.meta = {
+      run: async <T>(task: (c: PgConnection) => Promise<T>): Promise<T> => {
+        const client = await this.pool.connect().catch((cause: unknown) => {
+          throw new AppError('STORE_UNAVAILABLE', 'the metadata database cannot be reached', {
+            cause,
+          });
+        });
+        try {
+          return await task(connection(client));
+        } finally {
+          client.release();
+        }
+      },
+    };
+  }
+
+  /** Connects, then applies the migrations this database has not seen yet. */
+  static async open(url: string, options: PostgresOptions = {}): Promise<PostgresDatabase> {
+    const logger = options.logger ?? SILENT_LOGGER;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      types: TYPES,
+      application_name: 'sillage',
+    });
+    // An idle client's error (the server restarting) must not become an uncaught exception.
+    pool.on('error', (error) => {
+      logger.warn('metadata database connection lost', { stack: safeStack(error) });
+    });
+    const db = new PostgresDatabase(pool);
+    try {
+      await db.migrate();
+    } catch (error) {
+      await pool.end();
+      throw error instanceof AppError ? error : storeError(error, 'migrate');
+    }
+    return db;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.meta.run(async (c) => {
+      await c.run('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await c.run(
+          `CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)`,
+        );
+        const done = await c.runAndReadAll('SELECT version FROM schema_migrations');
+        const applied = new Set(done.getRows().map((row) => Number(row[0])));
+        for (const migration of POSTGRES_MIGRATIONS) {
+          if (applied.has(migration.version)) continue;
+          await c.run('BEGIN');
+          try {
+            await c.run(migration.sql);
+            await c.run(
+              'INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)',
+              [migration.version, migration.name, Date.now()],
+            );
+            await c.run('COMMIT');
+          } catch (error) {
+            await c.run('ROLLBACK').catch(() => undefined);
+            throw error;
+          }
+        }
+      } finally {
+        await c.run('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

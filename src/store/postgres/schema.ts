@@ -1,0 +1,199 @@
+// PostgreSQL schema of the metadata side, as ordered migrations. Times are BIGINT epoch
+// milliseconds (exact round trip, no time-zone conversion on the way), binary values BYTEA, JSON
+// documents TEXT written and read by the adapter. Events stay on the events store.
+export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'projects, wrapped keys, settings, policies, vault, accounts',
+    sql: `
+      CREATE TABLE projects (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX projects_secret_hash ON projects (secret_hash);
+      CREATE TABLE project_keys (
+        project_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        wrapped BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (project_id, purpose, version)
+      );
+      CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE project_policies (
+        project_id TEXT PRIMARY KEY,
+        policy TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE policy_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        changed_at BIGINT NOT NULL,
+        policy_before TEXT,
+        policy_after TEXT NOT NULL
+      );
+      CREATE INDEX policy_changes_project ON policy_changes (project_id, changed_at);
+      CREATE TABLE vault_subject_keys (
+        project_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        vault_key_version INTEGER NOT NULL,
+        wrapped BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (project_id, subject_id)
+      );
+      CREATE TABLE vault_values (
+        project_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        property TEXT NOT NULL,
+        sealed TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (project_id, subject_id, property)
+      );
+      CREATE TABLE orgs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        locked_down_at BIGINT,
+        locked_down_by TEXT
+      );
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        failed_attempts INTEGER NOT NULL,
+        locked_until BIGINT NOT NULL
+      );
+      CREATE TABLE memberships (
+        org_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        access_from BIGINT,
+        suspended_reason TEXT,
+        PRIMARY KEY (org_id, user_id)
+      );
+      CREATE INDEX memberships_user ON memberships (user_id);
+      CREATE TABLE factors (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        label TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT,
+        credential_id TEXT UNIQUE,
+        public_key BYTEA,
+        counter BIGINT,
+        transports TEXT,
+        backed_up BOOLEAN,
+        trusted_from BIGINT,
+        sealed_secret TEXT,
+        last_step BIGINT,
+        confirmed BOOLEAN
+      );
+      CREATE INDEX factors_user ON factors (user_id);
+      CREATE TABLE recovery_codes (
+        user_id TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        used_at BIGINT,
+        PRIMARY KEY (user_id, code_hash)
+      );
+      CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        idle_timeout_ms BIGINT NOT NULL,
+        method TEXT NOT NULL,
+        step_up_at BIGINT,
+        step_up_method TEXT,
+        device TEXT NOT NULL,
+        place TEXT NOT NULL,
+        revoked_at BIGINT,
+        revoked_reason TEXT
+      );
+      CREATE INDEX sessions_user ON sessions (user_id);
+      CREATE TABLE challenges (
+        id_hash TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        session_id_hash TEXT,
+        data TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE TABLE devices (
+        user_id TEXT NOT NULL,
+        device_hash TEXT NOT NULL,
+        first_seen_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, device_hash)
+      );
+      CREATE TABLE invitations (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        role TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        accepted_at BIGINT,
+        user_id TEXT
+      );
+      CREATE INDEX invitations_org ON invitations (org_id);
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        allowed_cidrs TEXT NOT NULL,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT,
+        rotated_from TEXT,
+        last_used_at BIGINT,
+        last_used_place TEXT,
+        use_count BIGINT NOT NULL
+      );
+      CREATE INDEX api_keys_project ON api_keys (project_id);
+      CREATE TABLE notices (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        details TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        read_at BIGINT
+      );
+      CREATE INDEX notices_user ON notices (user_id, created_at);
+      CREATE TABLE saved_views (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        query TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX saved_views_project ON saved_views (project_id);
+      CREATE TABLE project_orgs (
+        project_id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL
+      );
+      CREATE INDEX project_orgs_org ON project_orgs (org_id);
+    `,
+  },
+];
