@@ -53,7 +53,13 @@ import {
 } from '../auth/index.js';
 import { GeoLocator } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
-import type { AccountStore, EventStore, MetaStore } from '../store/index.js';
+import type { AccountStore, EventStore, MetaStore, VaultStore } from '../store/index.js';
+import {
+  PostgresAccountStore,
+  PostgresDatabase,
+  PostgresMetaStore,
+  PostgresVaultStore,
+} from '../store/postgres/index.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 
@@ -162,6 +168,41 @@ export function atRestOptions(config: ServerConfig, masterKey: Buffer): AtRestOp
   };
 }
 
+/** The metadata side: projects, accounts and the vault, on one database (one transaction). */
+interface MetaSide {
+  meta: MetaStore;
+  accounts: AccountStore;
+  vault: VaultStore;
+  close(): Promise<void>;
+}
+
+/** Picks the metadata adapters from the configuration's `store.meta` kind. */
+async function openMetaSide(
+  config: ServerConfig,
+  db: DuckDbDatabase,
+  logger: Logger,
+): Promise<MetaSide> {
+  const choice = config.store.meta;
+  switch (choice.kind) {
+    case 'duckdb':
+      return {
+        meta: new DuckDbMetaStore(db),
+        accounts: new DuckDbAccountStore(db),
+        vault: new DuckDbVaultStore(db),
+        close: () => Promise.resolve(),
+      };
+    case 'postgres': {
+      const pg = await PostgresDatabase.open(choice.url, { logger });
+      return {
+        meta: new PostgresMetaStore(pg),
+        accounts: new PostgresAccountStore(pg),
+        vault: new PostgresVaultStore(pg),
+        close: () => pg.close(),
+      };
+    }
+  }
+}
+
 /** The embedded database behind each open runtime (see `embeddedDatabase`). */
 const EMBEDDED = new WeakMap<Runtime, DuckDbDatabase>();
 
@@ -241,16 +282,26 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     },
     logger,
   });
+  let metaSide: MetaSide | null = null;
   try {
-    if (config.store.events.kind !== 'duckdb' || config.store.meta.kind !== 'duckdb') {
+    if (config.store.events.kind !== 'duckdb') {
       throw new AppError(
         'CONFIG_INVALID',
-        `invalid configuration: the ${config.store.events.kind === 'duckdb' ? 'SILLAGE_META_URL' : 'SILLAGE_EVENTS_URL'} store is not available in this build`,
+        'invalid configuration: SILLAGE_EVENTS_URL: the ClickHouse event store is not available in this build',
       );
     }
-    const meta = new DuckDbMetaStore(db);
-    if ((await meta.getSetting(MASTER_KEY_CHECK)) === null) {
-      await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
+    // The embedded file keeps its own check value, whichever side holds the metadata.
+    const embeddedMeta = new DuckDbMetaStore(db);
+    if ((await embeddedMeta.getSetting(MASTER_KEY_CHECK)) === null) {
+      await embeddedMeta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
+    }
+    metaSide = await openMetaSide(config, db, logger);
+    const meta = metaSide.meta;
+    if (config.store.meta.kind !== 'duckdb') {
+      // A shared metadata database is checked too: a node with another key changes nothing.
+      const stored = await meta.getSetting(MASTER_KEY_CHECK);
+      if (stored !== null) verifyMasterKey(master.key, stored);
+      else await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
     }
 
     const events = new DuckDbEventStore(db);
@@ -267,7 +318,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     );
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(
-      new DuckDbAccountStore(db),
+      metaSide.accounts,
       config,
       master.key,
       geo,
@@ -283,7 +334,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     // Security acts on the record (every path), and suspended principals held off.
     auth.store = auditedAccountStore(accountStore, audit);
     await startDetection(audit, auth, config, logger);
-    const vault = new VaultService(new DuckDbVaultStore(db));
+    const vault = new VaultService(metaSide.vault);
     const executorOptions = {
       connections: queryConnections(config.query.concurrency, logger),
       threadsWhileQuerying: config.query.threads,
@@ -343,12 +394,14 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
         await workers.close();
         disk.close();
         await executor.close();
+        await metaSide?.close();
         await db.close();
       },
     };
     EMBEDDED.set(runtime, db);
     return runtime;
   } catch (error) {
+    await metaSide?.close();
     await db.close();
     throw error;
   }
