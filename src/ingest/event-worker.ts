@@ -1,6 +1,7 @@
 // Worker thread of the ingest pipeline: decodes a request body, then runs enrichment, the privacy
 // stage and row encoding for its events and profile updates, off the thread that serves HTTP. PII
 // held back for the vault goes back to the main thread, which seals it.
+import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
@@ -8,7 +9,7 @@ import { isAppError } from '../shared/errors.js';
 import { encodeEventRows } from '../store/row-json.js';
 import type { EventRow, PrivacyCountRow, ProfileUpdateRow } from '../store/types.js';
 import { enrichStageFromShared, type EnrichFn } from './enrich-stage.js';
-import type { FromWorker, ToWorker, WorkerResult } from './event-workers.js';
+import { WORKER_NICE, type FromWorker, type ToWorker, type WorkerResult } from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
 import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
@@ -25,6 +26,13 @@ interface Job {
   mapped: MappedRecords;
   /** The project established by credentials (`/import`), if any. */
   fixed: number | null;
+}
+
+// Below the thread serving HTTP (see WORKER_NICE).
+try {
+  os.setPriority(WORKER_NICE);
+} catch {
+  // Not permitted here (some containers); the worker then runs at the same priority.
 }
 
 /** Like ProjectDirectory's negative cache: a token unknown now may belong to a project soon. */

@@ -127,6 +127,31 @@ export const MAX_JOBS_PER_WORKER = 16;
  */
 export const MAX_BYTES_PER_WORKER = 4 * 1024 * 1024;
 
+/**
+ * The body as bytes whose memory can move to the worker without a copy on this thread. A large
+ * body from Fastify owns its whole ArrayBuffer (Buffer.concat allocates outside the shared pool
+ * past 4 KiB), so it is handed over as it is: the request's Buffer is then empty (detached), which
+ * is fine because nothing reads an ingest body after the pipeline took it (the Mixpanel
+ * parameters were read, and cached, before). A body sharing its memory (small, or a view) is
+ * copied: transferring it would take the other users' bytes with it.
+ */
+export function transferable(body: Buffer | null): Uint8Array<ArrayBuffer> | null {
+  if (!body) return null;
+  const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+  if (whole && body.buffer instanceof ArrayBuffer) {
+    return new Uint8Array(body.buffer, 0, body.byteLength);
+  }
+  return new Uint8Array(body);
+}
+
+/**
+ * The workers' nice value: above the thread serving HTTP (0), so that when decoding and scanning
+ * large bodies keeps every core busy, the scheduler still runs the thread that answers /healthz
+ * and acknowledges commits first (on Linux, setpriority applies to the calling thread only). Only
+ * the relative share changes: an idle core still runs a worker at full speed.
+ */
+export const WORKER_NICE = 5;
+
 /** A request waiting for a worker. */
 interface Waiter {
   id: number;
@@ -190,7 +215,8 @@ export class EventWorkerPool {
   /**
    * Decodes and prepares a request on a worker, waiting (first come, first served) while every
    * worker is full. Throws the wire layer's AppError for bad input, INGEST_OVERLOADED (503 +
-   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed.
+   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed. Takes
+   * the body: a body owning its memory is moved to the worker, not copied (see `transferable`).
    */
   async prepare(request: WireRequest, fixed: ProjectContext | null): Promise<PreparedEvents> {
     const id = this.nextJob++;
@@ -267,9 +293,7 @@ export class EventWorkerPool {
     fixed: ProjectContext | null,
   ): Promise<PreparedEvents> {
     const fixedRef = fixed ? this.ensureProject(slot, fixed) : null;
-    // A copy (Fastify keeps the request's buffer), whose memory then moves to the worker: a
-    // structured clone would copy it a second time, on this thread.
-    const body = request.decode.body ? new Uint8Array(request.decode.body) : null;
+    const body = transferable(request.decode.body);
     let reply = await this.send(
       slot,
       id,
