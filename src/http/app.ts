@@ -169,7 +169,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // 5xx answers (503 under a flood above all) are summarised per interval, not one line each.
   const serverErrors = new ServerErrorLog(deps.logger);
-  app.addHook('onClose', async () => serverErrors.flush());
+  app.addHook('onClose', (_instance, done) => {
+    serverErrors.flush();
+    done();
+  });
   app.addHook('onResponse', async (request, reply) => {
     const fields = {
       route: request.routeOptions.url ?? 'unmatched',
