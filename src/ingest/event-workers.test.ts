@@ -308,4 +308,40 @@ describe('EventWorkerPool', () => {
       expect(nice).toContain(0);
     },
   );
+
+  it('holds a bounded amount of decoded records while it waits for unknown tokens', async () => {
+    // Every token is unknown and each look-up is slow: without a bound, the worker would hold
+    // every decoded job until its look-up answers.
+    const slow = {
+      byToken: () => new Promise((resolve) => setTimeout(() => resolve(null), 300)),
+    } as unknown as ProjectDirectory;
+    const cap = 60_000;
+    const bounded = new EventWorkerPool(1, geo.shared(), slow, createLogger({ sink: () => {} }), {
+      maxWaitMs: 10_000,
+      retryAfterSeconds: 2,
+      maxHeldDecodedChars: cap,
+    });
+    try {
+      const job = (i: number) =>
+        request(
+          Array.from({ length: 20 }, (_, k) => ({
+            event: 'x',
+            properties: { token: `random-${i}`, distinct_id: `u${k}`, pad: 'p'.repeat(1_000) },
+          })),
+        );
+      const jobChars = job(0).decode.body!.length; // base64 in a form: more than its JSON
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => bounded.prepare(job(i), null)),
+      );
+      // Every job still gets its answer (decoded again from its body where it was set aside).
+      for (const r of results) {
+        expect([r.accepted, r.unknownToken, r.errors.length]).toEqual([0, 20, 20]);
+      }
+      // 12 jobs of ~21k characters each would be ~250k; the worker held at most cap + one job.
+      expect(bounded.heldDecodedCharsPeak).toBeGreaterThan(0);
+      expect(bounded.heldDecodedCharsPeak).toBeLessThanOrEqual(cap + jobChars);
+    } finally {
+      await bounded.close();
+    }
+  });
 });

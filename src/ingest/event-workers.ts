@@ -19,7 +19,7 @@ import type { WireRequest } from './wire-input.js';
 
 /** Main → worker. */
 export type ToWorker =
-  | { type: 'init'; geo: GeoShared }
+  | { type: 'init'; geo: GeoShared; maxHeldChars: number }
   | {
       type: 'project';
       ref: number;
@@ -44,7 +44,7 @@ export type ToWorker =
 export type FromWorker =
   | { id: number; kind: 'rejected'; code: ErrorCode; message: string }
   | { id: number; kind: 'failed'; errorName: string }
-  | { id: number; kind: 'needs'; tokens: string[] }
+  | { id: number; kind: 'needs'; tokens: string[]; heldChars: number }
   | ({ id: number; kind: 'done' } & WorkerResult);
 
 /** What a worker made of a request. */
@@ -77,6 +77,8 @@ export interface WorkerResult {
   tokens: [string, number | null][];
   /** Project references used, with the number of group keys the worker knew for each. */
   used: [number, number][];
+  /** Decoded JSON characters the worker holds for jobs waiting on this thread (see `hold`). */
+  heldChars: number;
 }
 
 /** The events of a request, ready for the writer, and what is left for the pipeline. */
@@ -161,10 +163,20 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * Decoded JSON characters a worker keeps for jobs waiting on the main thread (token look-ups, the
+ * check after a job) beyond the one job it always may: past it, a waiting job's records are
+ * decoded again from its body when it resumes. Bodies are counted by the pool and the admission
+ * budget; this bounds what decoding them (gzip, base64, LZ-string) turned them into.
+ */
+export const DEFAULT_MAX_HELD_DECODED_CHARS = 8 * 1024 * 1024;
+
 /** How long a request may wait for a worker, and what to tell it then. */
 export interface WorkerPoolOptions {
   maxWaitMs: number;
   retryAfterSeconds: number;
+  /** See DEFAULT_MAX_HELD_DECODED_CHARS. */
+  maxHeldDecodedChars?: number;
 }
 
 export const DEFAULT_WORKER_POOL_OPTIONS: WorkerPoolOptions = {
@@ -195,6 +207,7 @@ export class EventWorkerPool {
   private nextRef = 1;
   private nextJob = 1;
   private closed = false;
+  private heldPeak = 0;
   /** Requests waiting for a worker with room, in arrival order. */
   private readonly queue: Waiter[] = [];
 
@@ -442,6 +455,11 @@ export class EventWorkerPool {
     this.drain();
   }
 
+  /** The most decoded JSON characters a worker reported holding for waiting jobs (tests). */
+  get heldDecodedCharsPeak(): number {
+    return this.heldPeak;
+  }
+
   /** Requests waiting for a worker (for health and tests). */
   get waiting(): number {
     return this.queue.length;
@@ -482,7 +500,11 @@ export class EventWorkerPool {
       bytes: 0,
       projects: new Set(),
     };
-    worker.postMessage({ type: 'init', geo: this.geo } satisfies ToWorker);
+    worker.postMessage({
+      type: 'init',
+      geo: this.geo,
+      maxHeldChars: this.options.maxHeldDecodedChars ?? DEFAULT_MAX_HELD_DECODED_CHARS,
+    } satisfies ToWorker);
     const fail = (error: unknown): void => {
       if (this.slots[index] === slot) this.slots[index] = null;
       const failure = new AppError(
@@ -500,6 +522,9 @@ export class EventWorkerPool {
       this.drain();
     };
     worker.on('message', (message: FromWorker) => {
+      if (message.kind === 'needs' || message.kind === 'done') {
+        this.heldPeak = Math.max(this.heldPeak, message.heldChars);
+      }
       const w = slot.waiting.get(message.id);
       if (!w) return;
       // The job stays registered until `finish`: later replies about it reuse its place.
