@@ -1,18 +1,27 @@
 // `npm run bench:abuse`: hostile traffic with only the public token, on loopback. Two phases in
 // one run against one server: benign batches alone, then the same benign batches next to a flood
 // of adversarial bodies (a 9.5 MB string, deep nesting, many keys, "1 1 1 …" card-like strings,
-// slow bodies, gzip bombs). Prints /healthz p50/p99/max latency and peak RSS for each phase side
-// by side, the answers each kind got, and checks after shutdown that every acknowledged event is
-// in the store. Every loop is bounded in count and time.
+// slow bodies, gzip bombs). Prints, for each phase side by side: /healthz p50/p99/max latency seen
+// by a poller in its own process (so that building and uploading the flood here cannot delay the
+// probes), the server main thread's event-loop delay (perf_hooks, preloaded into the server) and
+// peak RSS; then the answers each kind got, and checks after shutdown that every acknowledged
+// event is in the store. Every loop is bounded in count and time.
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type * as Store from '../src/store/duckdb/index.js';
+import { fileURLToPath } from 'node:url';
+import { makeTestEnv } from '../test/helpers/server.js';
+import { readEvents } from '../test/helpers/store.js';
+import {
+  loopDelayPreload,
+  quantile,
+  startHealthPoller,
+  takeLoopDelay,
+  type LoopDelay,
+} from '../test/helpers/health-probe.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -23,17 +32,13 @@ const MAX_REQUESTS_PER_SENDER = 5_000;
 interface Phase {
   name: string;
   health: number[];
+  loop: LoopDelay;
   peakRssMb: number;
   answers: Map<string, number>;
 }
 
 function count(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
 }
 
 function rssMb(pid: number): number {
@@ -126,14 +131,9 @@ function slowBodies(
 }
 
 async function main(): Promise<void> {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-abuse-'));
-  const env = {
-    ...process.env,
-    HOME: base,
-    SILLAGE_DATA_DIR: path.join(base, 'data'),
-    SILLAGE_MASTER_KEY: randomBytes(32).toString('hex'),
-    SILLAGE_LOG_LEVEL: 'warn',
-  };
+  const t = makeTestEnv({ SILLAGE_LOG_LEVEL: 'warn' });
+  const base = t.base;
+  const env = t.env;
   const project = JSON.parse(
     execFileSync(process.execPath, [CLI, 'project', 'create', '--name', 'bench', '--json'], {
       env,
@@ -145,9 +145,18 @@ async function main(): Promise<void> {
       srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
   });
+  const loopFile = path.join(base, 'loop-delay.jsonl');
   const child = spawn(
     process.execPath,
-    ['--max-semi-space-size=32', CLI, 'serve', '--port', String(port)],
+    [
+      '--max-semi-space-size=32',
+      ...loopDelayPreload(loopFile),
+      ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      CLI,
+      'serve',
+      '--port',
+      String(port),
+    ],
     { env, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const url = `http://127.0.0.1:${port}`;
@@ -170,6 +179,7 @@ async function main(): Promise<void> {
               token: project.token,
               distinct_id: `u${seq % 500}`,
               $insert_id: id,
+              probe: id,
               $current_url: 'https://shop.example.com/p/1?utm_source=news',
               plan: 'pro',
             },
@@ -197,7 +207,15 @@ async function main(): Promise<void> {
   };
 
   const run = async (name: string, flood: boolean): Promise<Phase> => {
-    const phase: Phase = { name, health: [], peakRssMb: 0, answers: new Map() };
+    const phase: Phase = {
+      name,
+      health: [],
+      loop: { p50: 0, p99: 0, max: 0, peakHeapMb: 0, peakExternalMb: 0 },
+      peakRssMb: 0,
+      answers: new Map(),
+    };
+    // The monitor's interval starts now.
+    await takeLoopDelay(child.pid!, loopFile);
     const end = Date.now() + PHASE_MS;
     const stop = () => Date.now() > end;
     const sampler = setInterval(() => {
@@ -210,13 +228,13 @@ async function main(): Promise<void> {
       for (let k = 0; k < 12; k++) work.push(hostileSender(stop, phase.answers, k));
       work.push(slowBodies(port, stop, phase.answers));
     }
-    while (!stop()) {
-      const t0 = performance.now();
-      const res = await fetch(`${url}/healthz`).catch(() => null);
-      if (res) await res.text();
-      phase.health.push(res?.status === 200 ? performance.now() - t0 : Number.POSITIVE_INFINITY);
-      await sleep(20);
-    }
+    const poller = startHealthPoller(url, 20);
+    await sleep(PHASE_MS);
+    // A probe that got no 200 counts as infinitely slow.
+    phase.health = (await poller.stop()).map((s) =>
+      s.status === 200 ? s.latencyMs : Number.POSITIVE_INFINITY,
+    );
+    phase.loop = await takeLoopDelay(child.pid!, loopFile);
     await Promise.all(work);
     clearInterval(sampler);
     return phase;
@@ -228,30 +246,40 @@ async function main(): Promise<void> {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
 
-  const store = (await import(
-    pathToFileURL(path.join(ROOT, 'dist/store/duckdb/index.js')).href
-  )) as typeof Store;
-  const db = await store.DuckDbDatabase.open(env.SILLAGE_DATA_DIR);
-  const events = await new store.DuckDbEventStore(db).listEvents(project.project_id);
-  await db.close();
-  const stored = new Set(events.map((e) => e.insertId));
+  // Insert ids are stored as keyed pseudonyms: each event also carries its id as `probe`.
+  const events = await readEvents(t.dataDir, project.project_id);
+  const stored = new Set(events.map((e) => e.properties.probe as string));
   const lost = [...acked].filter((id) => !stored.has(id)).length;
 
   const fmt = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)}` : 'failed');
   console.log(
     `\nbench:abuse on ${os.availableParallelism()} cores, ${PHASE_MS / 1000} s per phase`,
   );
-  console.log('phase            | /healthz n | p50 ms | p99 ms | max ms | peak RSS MB');
+  console.log(
+    'phase            | /healthz n | p50 ms | p99 ms | max ms | loop delay p99 ms | max ms | peak RSS MB',
+  );
   for (const p of [benign, flooded]) {
     console.log(
       `${p.name.padEnd(16)} | ${String(p.health.length).padStart(10)} | ${fmt(quantile(p.health, 0.5)).padStart(6)} | ` +
-        `${fmt(quantile(p.health, 0.99)).padStart(6)} | ${fmt(Math.max(...p.health)).padStart(6)} | ${p.peakRssMb.toFixed(0).padStart(11)}`,
+        `${fmt(quantile(p.health, 0.99)).padStart(6)} | ${fmt(Math.max(...p.health)).padStart(6)} | ` +
+        `${fmt(p.loop.p99).padStart(17)} | ${fmt(p.loop.max).padStart(6)} | ${p.peakRssMb.toFixed(0).padStart(11)}`,
     );
   }
   console.log(
-    `ratio flood/benign: p99 ${(quantile(flooded.health, 0.99) / quantile(benign.health, 0.99)).toFixed(2)}×, ` +
+    `ratio flood/benign: /healthz p99 ${(quantile(flooded.health, 0.99) / quantile(benign.health, 0.99)).toFixed(2)}×, ` +
+      `loop delay p99 ${(flooded.loop.p99 / benign.loop.p99).toFixed(2)}×, ` +
       `peak RSS ${(flooded.peakRssMb / benign.peakRssMb).toFixed(2)}×`,
   );
+  console.log(
+    `(/healthz from a separate process, one probe every 20 ms; loop delay = the server main ` +
+      `thread's perf_hooks event-loop delay)`,
+  );
+  for (const p of [benign, flooded]) {
+    console.log(
+      `${p.name}: main-thread V8 heap peak ${p.loop.peakHeapMb} MB, external (Buffers) peak ` +
+        `${p.loop.peakExternalMb} MB`,
+    );
+  }
   console.log('targets: /healthz p99 < 100 ms and peak RSS < 512 MB while flooded, nothing lost');
   console.log('\nanswers:');
   for (const p of [benign, flooded]) {

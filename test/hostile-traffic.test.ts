@@ -1,12 +1,13 @@
 // Hostile traffic with only the public token (issue 10): large adversarial bodies on /engage and
 // /track, a flood of large bodies, slow-body connections. Each case asserts a structural property
-// (a /healthz request made during the flood completes while the flood still runs; 503 with
+// (/healthz, polled from a separate process, answers while the flood runs; 503 with
 // Retry-After past the byte budget; nothing acknowledged lost) and reports the latencies and peak
 // RSS it saw, which are figures, not assertions.
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEvents } from './helpers/store.js';
+import { quantile, startHealthPoller } from './helpers/health-probe.js';
 import {
   createProject,
   makeTestEnv,
@@ -20,33 +21,25 @@ function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-/** Polls /healthz until `done` settles; returns each answer's latency (ms) and status. */
+/**
+ * Polls /healthz from a separate process (so that building and uploading the large bodies here
+ * cannot delay the probes) until `done` settles; returns each answer's latency (ms) and status.
+ */
 async function pollHealth(
   url: string,
   done: Promise<unknown>,
 ): Promise<{ latencies: number[]; statuses: number[]; finishedBeforeDone: number }> {
-  let settled = false;
-  void done.finally(() => (settled = true));
-  const latencies: number[] = [];
-  const statuses: number[] = [];
-  let finishedBeforeDone = 0;
-  // Bounded: at most 2,000 probes, 10 ms apart.
-  for (let i = 0; i < 2_000 && !settled; i++) {
-    const start = performance.now();
-    const res = await fetch(`${url}/healthz`);
-    await res.text();
-    latencies.push(performance.now() - start);
-    statuses.push(res.status);
-    if (!settled) finishedBeforeDone++;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return { latencies, statuses, finishedBeforeDone };
+  const poller = startHealthPoller(url, 10);
+  await done.catch(() => undefined);
+  const samples = await poller.stop();
+  return {
+    latencies: samples.map((s) => s.latencyMs),
+    statuses: samples.map((s) => s.status),
+    finishedBeforeDone: samples.filter((s) => s.status === 200).length,
+  };
 }
 
-function p99(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
-}
+const p99 = (values: number[]): number => quantile(values, 0.99);
 
 /** `"1 1 1 …"`: what the card-number pass of the scanner finds slowest. */
 const cardLike = (chars: number): string => '1 '.repeat(Math.ceil(chars / 2)).slice(0, chars);
@@ -109,8 +102,10 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
         () => void statuses.set(0, (statuses.get(0) ?? 0) + 1),
       );
     const flood = Promise.all(Array.from({ length: 24 }, (_, r) => hostile(r)));
-    // Benign batches (50 events) sent one after the other while the flood runs; bounded count.
+    // Benign batches (50 events, < 8 KiB: decoded on the HTTP thread, so they wait for no worker)
+    // sent one after the other on their own connection while the flood runs; bounded count.
     const acked = new Set<string>();
+    const benignStatuses = new Map<number, number>();
     let benignDone = false;
     const benign = (async () => {
       for (let b = 0; b < 200 && !benignDone; b++) {
@@ -125,7 +120,9 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
             })),
           ),
         }).catch(() => null);
-        if (res?.status === 200 && (await res.text()) === '1') for (const id of ids) acked.add(id);
+        const text = res ? await res.text() : '';
+        benignStatuses.set(res?.status ?? 0, (benignStatuses.get(res?.status ?? 0) ?? 0) + 1);
+        if (res?.status === 200 && text === '1') for (const id of ids) acked.add(id);
       }
     })();
     const health = await pollHealth(server!.url, flood);
@@ -137,8 +134,11 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
       `24 × 9.5 MB /track: statuses ${JSON.stringify(Object.fromEntries(statuses))}, ` +
         `/healthz ${health.latencies.length} answers, p99 ${Math.round(p99(health.latencies))} ms, ` +
         `max ${Math.round(Math.max(0, ...health.latencies))} ms, peak RSS ${Math.round(peak)} MB, ` +
-        `${acked.size} benign events acknowledged`,
+        `${acked.size} benign events acknowledged, benign statuses ` +
+        `${JSON.stringify(Object.fromEntries(benignStatuses))}`,
     );
+    // Fair shares of the byte budget: the flood cannot take the room the benign source needs.
+    expect(benignStatuses.get(503) ?? 0).toBe(0);
     expect(health.finishedBeforeDone).toBeGreaterThan(0);
     // Refused (0: connection reset while uploading under load), never accepted.
     expect([...statuses.keys()].every((s) => s === 413 || s === 503 || s === 0)).toBe(true);
@@ -152,6 +152,50 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
       (await readEvents(t.dataDir, project.project_id)).map((e) => e.properties.probe as string),
     );
     expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
+  });
+
+  it('fair shares: a flood of large bodies on one token leaves room for other callers', async () => {
+    await server?.stop('SIGKILL');
+    const budget = 8 * 1024 * 1024;
+    server = await startServerProcess(t, { env: { SILLAGE_MAX_QUEUED_BYTES: String(budget) } });
+    const project = await createProject(t, 'Fair');
+    // 12 uploads of 1 MiB on one token (PostHog capture v1 names it in Authorization), each held
+    // after its first byte: together they ask for 1.5 times the budget and keep asking.
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 12; i++) {
+      const s = net.connect(server.port, '127.0.0.1', () => {
+        s.write(
+          `POST /i/v1/analytics/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${project.token}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n\r\n[`,
+        );
+      });
+      s.on('error', () => undefined);
+      held.push(s);
+    }
+    // Until a small request on the same token is refused: the flood holds its share (or, without
+    // fair shares, the whole budget). Bounded: 200 probes.
+    let refusedProbe = false;
+    for (let i = 0; i < 200 && !refusedProbe; i++) {
+      const res = await fetch(`${server.url}/i/v1/analytics/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${project.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ batch: [] }),
+      });
+      await res.text();
+      refusedProbe = res.status === 503;
+      if (!refusedProbe) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(refusedProbe).toBe(true);
+    // A benign batch from another caller is still admitted and acknowledged.
+    const res = await fetch(`${server.url}/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        { event: 'Fair', properties: { token: project.token, distinct_id: 'u', probe: 'fair' } },
+      ]),
+    });
+    expect([res.status, await res.text()]).toEqual([200, '1']);
+    for (const s of held) s.destroy();
   });
 
   it('slow-body connections: a per-source cap and a request timeout close them', async () => {

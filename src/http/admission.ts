@@ -1,8 +1,19 @@
 // Every request body is admitted under the ingest byte budget as its bytes arrive (the declared
 // Content-Length up front, chunked bodies chunk by chunk) and held until the answer is sent.
 import { Transform, type TransformCallback } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ByteBudget } from '../ingest/admission.js';
+
+/**
+ * Whose share of the budget a request uses: the credential it names in `Authorization` (PostHog
+ * capture v1 sends the project token there, `/import` its secret), else its connection. Project
+ * tokens inside a body are not known before the body is read, which is when admission decides.
+ * Never the client address: a key is held in memory only while its requests are.
+ */
+function sourceOf(request: FastifyRequest): unknown {
+  const auth = request.headers.authorization;
+  return typeof auth === 'string' && auth !== '' ? `auth ${auth}` : request.raw.socket;
+}
 
 /**
  * Registers the admission hook; refused requests answer 503 with Retry-After. A refused body is
@@ -11,7 +22,7 @@ import type { ByteBudget } from '../ingest/admission.js';
  */
 export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
   app.addHook('preParsing', function admitBody(request, reply, payload, done) {
-    const reservation = budget.open();
+    const reservation = budget.open(sourceOf(request));
     // 'close' fires once the answer is sent or the connection is gone, whichever comes first.
     reply.raw.once('close', () => reservation.release());
     const declared = Number(request.headers['content-length'] ?? 0);

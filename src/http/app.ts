@@ -19,6 +19,7 @@ import { auditRoutes } from './routes/audit.js';
 import type { AuditLog } from '../audit/index.js';
 import { registerPages } from './pages.js';
 import { admitBodies } from './admission.js';
+import { ServerErrorLog } from './answer-log.js';
 import { guardConnections, serverTimeoutOptions, type ConnectionLimits } from './connections.js';
 import type { ByteBudget } from '../ingest/admission.js';
 
@@ -166,6 +167,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  // 5xx answers (503 under a flood above all) are summarised per interval, not one line each.
+  const serverErrors = new ServerErrorLog(deps.logger);
+  app.addHook('onClose', (_instance, done) => {
+    serverErrors.flush();
+    done();
+  });
   app.addHook('onResponse', async (request, reply) => {
     const fields = {
       route: request.routeOptions.url ?? 'unmatched',
@@ -173,8 +180,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       status: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
     };
-    if (reply.statusCode >= 500) deps.logger.warn('request', fields);
-    else deps.logger.debug('request', fields);
+    if (reply.statusCode >= 500) {
+      serverErrors.note(fields.route, fields.method, fields.status, fields.durationMs);
+    }
+    deps.logger.debug('request', fields);
   });
 
   app.setErrorHandler(async (error, request, reply) => {

@@ -11,7 +11,7 @@ describe('ByteBudget', () => {
     expect(b.grow(30)).toBe(true);
     expect(b.grow(20)).toBe(false);
     expect(b.bytes).toBe(30);
-    expect(budget.stats()).toEqual({ heldBytes: 90, maxBytes: 100, refused: 1 });
+    expect(budget.stats()).toMatchObject({ heldBytes: 90, maxBytes: 100, refused: 1 });
     a.release();
     a.release();
     expect(budget.stats().heldBytes).toBe(30);
@@ -29,6 +29,32 @@ describe('ByteBudget', () => {
     expect(b.grow(1)).toBe(false);
     a.release();
     expect(b.grow(1)).toBe(true);
+  });
+
+  it('keeps the last quarter for sources under their fair share: one source cannot starve others', () => {
+    const budget = new ByteBudget(100, 2);
+    const flood = {};
+    // One source (a token, or a client's connection) with many large requests at once.
+    const big = Array.from({ length: 10 }, () => budget.open(flood));
+    const admitted = big.filter((r) => r.grow(20)).length;
+    // Alone it may take up to the fair-share line, never the last quarter.
+    expect(admitted).toBe(3);
+    expect(budget.stats()).toMatchObject({ heldBytes: 60, sources: 1, refusedOverShare: 7 });
+    // Another source still gets in, in the last quarter too, up to its share (100 / (1 + 1)).
+    const other = budget.open('other');
+    expect(other.grow(30)).toBe(true);
+    // ... but not past it (100 / (2 + 1)): the rest stays for a source yet to come.
+    expect(budget.open('other').grow(10)).toBe(false);
+    const third = budget.open('third');
+    expect(third.grow(5)).toBe(true);
+    // The flooding source gets nothing more while the others hold their share.
+    expect(budget.open(flood).grow(1)).toBe(false);
+    // The hard bound still holds for everyone.
+    expect(budget.open('fourth').grow(6)).toBe(false);
+    // Bytes of a source are given back with its reservations.
+    for (const r of big) r.release();
+    expect(budget.stats()).toMatchObject({ heldBytes: 35, sources: 2 });
+    expect(budget.open(flood).grow(20)).toBe(true);
   });
 
   it('answers 503 with Retry-After', () => {

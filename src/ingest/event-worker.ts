@@ -1,6 +1,7 @@
 // Worker thread of the ingest pipeline: decodes a request body, then runs enrichment, the privacy
 // stage and row encoding for its events and profile updates, off the thread that serves HTTP. PII
 // held back for the vault goes back to the main thread, which seals it.
+import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
@@ -8,7 +9,13 @@ import { isAppError } from '../shared/errors.js';
 import { encodeEventRows } from '../store/row-json.js';
 import type { EventRow, PrivacyCountRow, ProfileUpdateRow } from '../store/types.js';
 import { enrichStageFromShared, type EnrichFn } from './enrich-stage.js';
-import type { FromWorker, ToWorker, WorkerResult } from './event-workers.js';
+import {
+  DEFAULT_MAX_HELD_DECODED_CHARS,
+  WORKER_NICE,
+  type FromWorker,
+  type ToWorker,
+  type WorkerResult,
+} from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
 import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
@@ -22,9 +29,20 @@ type WorkerProject = Pick<ProjectContext, 'policy' | 'pseudonymise' | 'groupKeys
 
 interface Job {
   request: WireRequest;
-  mapped: MappedRecords;
+  /** Null while set aside (see `hold`): decoded again from `body` when needed. */
+  mapped: MappedRecords | null;
+  body: Uint8Array | null;
+  /** Length of the decoded JSON: what holding `mapped` costs, roughly. */
+  chars: number;
   /** The project established by credentials (`/import`), if any. */
   fixed: number | null;
+}
+
+// Below the thread serving HTTP (see WORKER_NICE).
+try {
+  os.setPriority(WORKER_NICE);
+} catch {
+  // Not permitted here (some containers); the worker then runs at the same priority.
 }
 
 /** Like ProjectDirectory's negative cache: a token unknown now may belong to a project soon. */
@@ -33,6 +51,47 @@ const UNKNOWN_TOKEN_MS = 5_000;
 const projects = new Map<number, WorkerProject>();
 const tokens = new Map<string, { ref: number | null; atMs: number }>();
 const jobs = new Map<number, Job>();
+/** Decoded JSON characters this worker may hold for jobs between their messages (see `hold`). */
+let maxHeldChars = DEFAULT_MAX_HELD_DECODED_CHARS;
+
+/** Decoded characters held by jobs other than `except`. */
+function heldChars(except: Job | null): number {
+  let held = 0;
+  for (const job of jobs.values()) if (job !== except && job.mapped) held += job.chars;
+  return held;
+}
+
+/**
+ * Called when a job waits for the main thread (project tokens, or the check after `done`): its
+ * decoded records stay only while this worker holds fewer than `maxHeldChars` for others, so that
+ * a caller sending random unknown tokens cannot make it hold unbounded decoded jobs; past that, the
+ * records are dropped and decoded again from the body (whose bytes the pool already counts).
+ * Returns what the worker holds now.
+ */
+function hold(job: Job): number {
+  const others = heldChars(job);
+  if (job.mapped && others > 0 && others + job.chars > maxHeldChars) job.mapped = null;
+  return others + (job.mapped ? job.chars : 0);
+}
+
+/** Decodes the body of a job into its records (again, if they were set aside). */
+function decode(
+  request: WireRequest,
+  body: Uint8Array | null,
+): { mapped: MappedRecords; chars: number } {
+  const meter = { jsonChars: 0 };
+  const mapped = decodeAndMap(
+    {
+      ...request,
+      decode: {
+        ...request.decode,
+        body: body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : null,
+      },
+    },
+    meter,
+  );
+  return { mapped, chars: meter.jsonChars };
+}
 const privacy = createPrivacyStage();
 let enrich: EnrichFn | null = null;
 
@@ -55,20 +114,22 @@ function lookup(token: string): number | null | undefined {
 function run(id: number): void {
   const job = jobs.get(id);
   if (!job || !enrich) return;
-  const { events, updates } = job.mapped;
+  job.mapped ??= decode(job.request, job.body).mapped;
+  const mapped = job.mapped;
+  const { events, updates } = mapped;
   if (job.fixed === null) {
     const missing = new Set<string>();
     for (const r of [...events, ...updates]) {
       if (r.token !== null && r.token !== '' && lookup(r.token) === undefined) missing.add(r.token);
     }
     if (missing.size > 0) {
-      post({ id, kind: 'needs', tokens: [...missing] });
+      post({ id, kind: 'needs', tokens: [...missing], heldChars: hold(job) });
       return;
     }
   }
   const fixed = job.fixed === null ? null : (projects.get(job.fixed) ?? null);
   // The same resolution rules, and error texts, as IngestPipeline.ingest.
-  const errors: RecordError[] = [...job.mapped.errors];
+  const errors: RecordError[] = [...mapped.errors];
   let missingToken = 0;
   let unknownToken = 0;
   let accepted = 0;
@@ -180,7 +241,7 @@ function run(id: number): void {
       privacyCounts,
       errors,
       accepted,
-      ignored: job.mapped.ignored,
+      ignored: mapped.ignored,
       missingToken,
       unknownToken,
       profileRows,
@@ -188,6 +249,7 @@ function run(id: number): void {
       groupKeys,
       tokens: [...usedTokens],
       used,
+      heldChars: hold(job),
     },
     [lines.buffer as ArrayBuffer],
   );
@@ -197,6 +259,7 @@ function handle(message: ToWorker): void {
   switch (message.type) {
     case 'init':
       enrich = enrichStageFromShared(message.geo);
+      maxHeldChars = message.maxHeldChars;
       return;
     case 'project':
       projects.set(message.ref, {
@@ -210,23 +273,21 @@ function handle(message: ToWorker): void {
       tokens.set(message.token, { ref: message.ref, atMs: Date.now() });
       return;
     case 'wire': {
-      let mapped: MappedRecords;
+      let decoded: { mapped: MappedRecords; chars: number };
       try {
-        mapped = decodeAndMap({
-          ...message.request,
-          decode: {
-            ...message.request.decode,
-            body: message.body
-              ? Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength)
-              : null,
-          },
-        });
+        decoded = decode(message.request, message.body);
       } catch (error) {
         if (!isAppError(error)) throw error;
         post({ id: message.id, kind: 'rejected', code: error.code, message: error.message });
         return;
       }
-      jobs.set(message.id, { request: message.request, mapped, fixed: message.fixed });
+      jobs.set(message.id, {
+        request: message.request,
+        mapped: decoded.mapped,
+        body: message.body,
+        chars: decoded.chars,
+        fixed: message.fixed,
+      });
       run(message.id);
       return;
     }

@@ -1,6 +1,7 @@
 // The worker pool prepares a request body exactly as the pipeline would on its own thread:
 // same rows, links, counters and errors; bad input fails the same way; project changes apply.
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPseudonymiser,
@@ -16,7 +17,13 @@ import { createLogger } from '../shared/log.js';
 import { decodeEventRow } from '../store/row-json.js';
 import { enrichStageFromShared } from './enrich-stage.js';
 import { GeoLocator } from './enrich/index.js';
-import { EventWorkerPool, MAX_JOBS_PER_WORKER, type PreparedEvents } from './event-workers.js';
+import {
+  EventWorkerPool,
+  MAX_JOBS_PER_WORKER,
+  transferable,
+  WORKER_NICE,
+  type PreparedEvents,
+} from './event-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
 import type { RecordError } from './records.js';
 import { toEventRow } from './rows.js';
@@ -152,9 +159,10 @@ const lines = (p: PreparedEvents) =>
 describe('EventWorkerPool', () => {
   it('prepares the same rows, links, counters and errors as the pipeline does inline', async () => {
     const req = request(events);
+    // First: prepare takes the body (its memory moves to the worker).
+    const want = inline(req);
     const prepared = await pool.prepare(req, null);
     expect(prepared).not.toBeNull();
-    const want = inline(req);
     // Row JSON keeps times to the millisecond, as the store does.
     expect(lines(prepared)).toEqual(want.rows.map((r) => ({ ...r, timeMs: Math.round(r.timeMs) })));
     expect(prepared.errors).toEqual(want.errors);
@@ -262,5 +270,78 @@ describe('EventWorkerPool', () => {
     expect((await extra).accepted).toBe(28);
     expect(pool.waiting).toBe(0);
     await Promise.all(busy);
+  });
+
+  it('moves a body that owns its memory to the worker without copying it; copies a pooled one', () => {
+    const owned = Buffer.concat([Buffer.alloc(6000, 1), Buffer.alloc(6000, 2)]);
+    const moved = transferable(owned)!;
+    expect(moved.buffer).toBe(owned.buffer);
+    expect(moved.byteLength).toBe(12_000);
+    // A small Buffer lives in Node's shared pool: moving its ArrayBuffer would take others' bytes.
+    const pooled = Buffer.from('[{"event":"x"}]');
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
+    const copied = transferable(pooled)!;
+    expect(copied.buffer).not.toBe(pooled.buffer);
+    expect(Buffer.from(copied).toString()).toBe('[{"event":"x"}]');
+  });
+
+  it('takes a large body on prepare: after it, the caller no longer holds the bytes', async () => {
+    const req = request(events);
+    // A Buffer over a whole ArrayBuffer of its own, as Fastify's concatenated large bodies are.
+    const body = Buffer.from(new ArrayBuffer(req.decode.body!.length));
+    req.decode.body!.copy(body);
+    const big = { ...req, decode: { ...req.decode, body } };
+    expect((await pool.prepare(big, null)).accepted).toBe(28);
+    expect(body.byteLength).toBe(0);
+  });
+
+  it.skipIf(process.platform !== 'linux')(
+    'runs its workers below the priority of the thread serving HTTP',
+    async () => {
+      await pool.prepare(request(events), null);
+      const nice = fs.readdirSync('/proc/self/task').map((tid) => {
+        const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        // Field 19 (nice); fields after the command name, which may contain spaces.
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+      expect(nice).toContain(WORKER_NICE);
+      expect(nice).toContain(0);
+    },
+  );
+
+  it('holds a bounded amount of decoded records while it waits for unknown tokens', async () => {
+    // Every token is unknown and each look-up is slow: without a bound, the worker would hold
+    // every decoded job until its look-up answers.
+    const slow = {
+      byToken: () => new Promise((resolve) => setTimeout(() => resolve(null), 300)),
+    } as unknown as ProjectDirectory;
+    const cap = 60_000;
+    const bounded = new EventWorkerPool(1, geo.shared(), slow, createLogger({ sink: () => {} }), {
+      maxWaitMs: 10_000,
+      retryAfterSeconds: 2,
+      maxHeldDecodedChars: cap,
+    });
+    try {
+      const job = (i: number) =>
+        request(
+          Array.from({ length: 20 }, (_, k) => ({
+            event: 'x',
+            properties: { token: `random-${i}`, distinct_id: `u${k}`, pad: 'p'.repeat(1_000) },
+          })),
+        );
+      const jobChars = job(0).decode.body!.length; // base64 in a form: more than its JSON
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => bounded.prepare(job(i), null)),
+      );
+      // Every job still gets its answer (decoded again from its body where it was set aside).
+      for (const r of results) {
+        expect([r.accepted, r.unknownToken, r.errors.length]).toEqual([0, 20, 20]);
+      }
+      // 12 jobs of ~21k characters each would be ~250k; the worker held at most cap + one job.
+      expect(bounded.heldDecodedCharsPeak).toBeGreaterThan(0);
+      expect(bounded.heldDecodedCharsPeak).toBeLessThanOrEqual(cap + jobChars);
+    } finally {
+      await bounded.close();
+    }
   });
 });

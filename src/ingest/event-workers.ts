@@ -19,7 +19,7 @@ import type { WireRequest } from './wire-input.js';
 
 /** Main → worker. */
 export type ToWorker =
-  | { type: 'init'; geo: GeoShared }
+  | { type: 'init'; geo: GeoShared; maxHeldChars: number }
   | {
       type: 'project';
       ref: number;
@@ -44,7 +44,7 @@ export type ToWorker =
 export type FromWorker =
   | { id: number; kind: 'rejected'; code: ErrorCode; message: string }
   | { id: number; kind: 'failed'; errorName: string }
-  | { id: number; kind: 'needs'; tokens: string[] }
+  | { id: number; kind: 'needs'; tokens: string[]; heldChars: number }
   | ({ id: number; kind: 'done' } & WorkerResult);
 
 /** What a worker made of a request. */
@@ -77,6 +77,8 @@ export interface WorkerResult {
   tokens: [string, number | null][];
   /** Project references used, with the number of group keys the worker knew for each. */
   used: [number, number][];
+  /** Decoded JSON characters the worker holds for jobs waiting on this thread (see `hold`). */
+  heldChars: number;
 }
 
 /** The events of a request, ready for the writer, and what is left for the pipeline. */
@@ -127,6 +129,31 @@ export const MAX_JOBS_PER_WORKER = 16;
  */
 export const MAX_BYTES_PER_WORKER = 4 * 1024 * 1024;
 
+/**
+ * The body as bytes whose memory can move to the worker without a copy on this thread. A large
+ * body from Fastify owns its whole ArrayBuffer (Buffer.concat allocates outside the shared pool
+ * past 4 KiB), so it is handed over as it is: the request's Buffer is then empty (detached), which
+ * is fine because nothing reads an ingest body after the pipeline took it (the Mixpanel
+ * parameters were read, and cached, before). A body sharing its memory (small, or a view) is
+ * copied: transferring it would take the other users' bytes with it.
+ */
+export function transferable(body: Buffer | null): Uint8Array<ArrayBuffer> | null {
+  if (!body) return null;
+  const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+  if (whole && body.buffer instanceof ArrayBuffer) {
+    return new Uint8Array(body.buffer, 0, body.byteLength);
+  }
+  return new Uint8Array(body);
+}
+
+/**
+ * The workers' nice value: above the thread serving HTTP (0), so that when decoding and scanning
+ * large bodies keeps every core busy, the scheduler still runs the thread that answers /healthz
+ * and acknowledges commits first (on Linux, setpriority applies to the calling thread only). Only
+ * the relative share changes: an idle core still runs a worker at full speed.
+ */
+export const WORKER_NICE = 5;
+
 /** A request waiting for a worker. */
 interface Waiter {
   id: number;
@@ -136,10 +163,20 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * Decoded JSON characters a worker keeps for jobs waiting on the main thread (token look-ups, the
+ * check after a job) beyond the one job it always may: past it, a waiting job's records are
+ * decoded again from its body when it resumes. Bodies are counted by the pool and the admission
+ * budget; this bounds what decoding them (gzip, base64, LZ-string) turned them into.
+ */
+export const DEFAULT_MAX_HELD_DECODED_CHARS = 8 * 1024 * 1024;
+
 /** How long a request may wait for a worker, and what to tell it then. */
 export interface WorkerPoolOptions {
   maxWaitMs: number;
   retryAfterSeconds: number;
+  /** See DEFAULT_MAX_HELD_DECODED_CHARS. */
+  maxHeldDecodedChars?: number;
 }
 
 export const DEFAULT_WORKER_POOL_OPTIONS: WorkerPoolOptions = {
@@ -170,6 +207,7 @@ export class EventWorkerPool {
   private nextRef = 1;
   private nextJob = 1;
   private closed = false;
+  private heldPeak = 0;
   /** Requests waiting for a worker with room, in arrival order. */
   private readonly queue: Waiter[] = [];
 
@@ -190,7 +228,8 @@ export class EventWorkerPool {
   /**
    * Decodes and prepares a request on a worker, waiting (first come, first served) while every
    * worker is full. Throws the wire layer's AppError for bad input, INGEST_OVERLOADED (503 +
-   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed.
+   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed. Takes
+   * the body: a body owning its memory is moved to the worker, not copied (see `transferable`).
    */
   async prepare(request: WireRequest, fixed: ProjectContext | null): Promise<PreparedEvents> {
     const id = this.nextJob++;
@@ -267,9 +306,7 @@ export class EventWorkerPool {
     fixed: ProjectContext | null,
   ): Promise<PreparedEvents> {
     const fixedRef = fixed ? this.ensureProject(slot, fixed) : null;
-    // A copy (Fastify keeps the request's buffer), whose memory then moves to the worker: a
-    // structured clone would copy it a second time, on this thread.
-    const body = request.decode.body ? new Uint8Array(request.decode.body) : null;
+    const body = transferable(request.decode.body);
     let reply = await this.send(
       slot,
       id,
@@ -418,6 +455,11 @@ export class EventWorkerPool {
     this.drain();
   }
 
+  /** The most decoded JSON characters a worker reported holding for waiting jobs (tests). */
+  get heldDecodedCharsPeak(): number {
+    return this.heldPeak;
+  }
+
   /** Requests waiting for a worker (for health and tests). */
   get waiting(): number {
     return this.queue.length;
@@ -458,7 +500,11 @@ export class EventWorkerPool {
       bytes: 0,
       projects: new Set(),
     };
-    worker.postMessage({ type: 'init', geo: this.geo } satisfies ToWorker);
+    worker.postMessage({
+      type: 'init',
+      geo: this.geo,
+      maxHeldChars: this.options.maxHeldDecodedChars ?? DEFAULT_MAX_HELD_DECODED_CHARS,
+    } satisfies ToWorker);
     const fail = (error: unknown): void => {
       if (this.slots[index] === slot) this.slots[index] = null;
       const failure = new AppError(
@@ -476,6 +522,9 @@ export class EventWorkerPool {
       this.drain();
     };
     worker.on('message', (message: FromWorker) => {
+      if (message.kind === 'needs' || message.kind === 'done') {
+        this.heldPeak = Math.max(this.heldPeak, message.heldChars);
+      }
       const w = slot.waiting.get(message.id);
       if (!w) return;
       // The job stays registered until `finish`: later replies about it reuse its place.

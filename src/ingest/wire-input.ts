@@ -8,6 +8,7 @@ import {
   mapPosthogRecords,
   type DecodeInput,
   type DecodeLimits,
+  type DecodeMeter,
   type MappedRecords,
 } from './wire/index.js';
 import { parseTime } from './wire/fields.js';
@@ -33,9 +34,12 @@ export interface WireRequest {
   context: RequestContext;
 }
 
-/** Decodes and maps a body; throws the wire layer's 4xx AppError for bad input. */
-export function decodeAndMap(request: WireRequest): MappedRecords {
-  const decoded = decodePayload(request.decode, request.limits);
+/**
+ * Decodes and maps a body; throws the wire layer's 4xx AppError for bad input. `meter` receives
+ * the decoded JSON's length (what holding the records costs, roughly).
+ */
+export function decodeAndMap(request: WireRequest, meter?: DecodeMeter): MappedRecords {
+  const decoded = decodePayload(request.decode, request.limits, meter);
   if (!decoded.ok) throw decoded.error;
   const { mapping, context } = request;
   switch (mapping.kind) {

@@ -42,6 +42,9 @@ function wire(
   mapping: WireMapping,
   context: RequestContext,
 ): WireRequest {
+  // Read (and cached) now: a large body's memory moves to a worker thread, after which the
+  // request's Buffer is empty and the error handler must not read the parameters from it.
+  requestParams(request);
   return {
     decode: {
       body: Buffer.isBuffer(request.body) ? request.body : null,

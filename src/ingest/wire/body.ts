@@ -194,9 +194,14 @@ function recordsFromPayload(
   payload: Payload,
   hint: CompressionHint,
   limits: DecodeLimits,
+  meter?: DecodeMeter,
 ): JsonValue[] {
   const { text, where } = payload;
-  if (looksLikeJson(text)) return parseJsonRecords(text, limits.maxDepth, where);
+  const parse = (json: string, at: string): JsonValue[] => {
+    if (meter) meter.jsonChars = json.length;
+    return parseJsonRecords(json, limits.maxDepth, at);
+  };
+  if (looksLikeJson(text)) return parse(text, where);
   if (hint === 'lz64') {
     const result = decompressLz64(text.trim(), limits.maxDecodedBytes);
     if (!result.ok) {
@@ -211,7 +216,7 @@ function recordsFromPayload(
     }
     if (LONE_SURROGATE.test(result.value))
       fail('INGEST_LZ64_INVALID', `${where} decompresses to text with unpaired surrogates`);
-    return parseJsonRecords(result.value, limits.maxDepth, `${where} (decompressed)`);
+    return parse(result.value, `${where} (decompressed)`);
   }
   const decoded = decodeBase64Strict(text.trim());
   if (!decoded.ok) {
@@ -227,7 +232,7 @@ function recordsFromPayload(
     bytes = gunzipOrFail(bytes, limits, inner);
     inner = `${where} (decompressed)`;
   }
-  return parseJsonRecords(utf8OrFail(bytes, inner), limits.maxDepth, inner);
+  return parse(utf8OrFail(bytes, inner), inner);
 }
 
 /** Records a request carries: a PostHog batch object counts its events. */
@@ -240,7 +245,12 @@ function recordCount(records: JsonValue[]): number {
   return records.length;
 }
 
-function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
+/** What decoding measured: the JSON text's length, for callers that hold records in memory. */
+export interface DecodeMeter {
+  jsonChars: number;
+}
+
+function decodeOrThrow(input: DecodeInput, limits: DecodeLimits, meter?: DecodeMeter): JsonValue[] {
   const contentType = mediaType(input.contentType);
   const query = input.query as Record<string, unknown>;
   let payload: Payload | null = null;
@@ -274,7 +284,7 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
     payload = { text, where: "query parameter 'data'", hint: undefined };
   }
   const hint = normaliseHint(payload.hint ?? queryValue(query, 'compression'));
-  const records = recordsFromPayload(payload, hint, limits);
+  const records = recordsFromPayload(payload, hint, limits, meter);
   if (recordCount(records) > limits.maxRecordsPerRequest) {
     fail('INGEST_TOO_MANY_RECORDS', `request has more than ${limits.maxRecordsPerRequest} records`);
   }
@@ -314,9 +324,10 @@ function decodeOrThrow(input: DecodeInput, limits: DecodeLimits): JsonValue[] {
 export function decodePayload(
   input: DecodeInput,
   limits: DecodeLimits,
+  meter?: DecodeMeter,
 ): Result<JsonValue[], AppError> {
   try {
-    return ok(decodeOrThrow(input, limits));
+    return ok(decodeOrThrow(input, limits, meter));
   } catch (error) {
     if (error instanceof AppError) return err(error);
     throw error;

@@ -1,5 +1,5 @@
 // The wire layer's public entry: SDK request bodies → JSON records → normalised ingest records.
-export { decodePayload, type DecodeInput, type DecodeLimits } from './body.js';
+export { decodePayload, type DecodeInput, type DecodeLimits, type DecodeMeter } from './body.js';
 export { parseJsonRecords, FORBIDDEN_KEYS } from './json.js';
 export {
   mapMixpanelEvents,
