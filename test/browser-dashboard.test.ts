@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../src/auth/totp.js';
-import { launchChromium } from './helpers/browser.js';
+import { launchChromium, startStaticSite, type StaticSite } from './helpers/browser.js';
 import {
   createProject,
   freePort,
@@ -34,6 +34,11 @@ const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
   ? path.join(ROOT, 'docs')
   : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
 const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+/** The real mixpanel-browser bundle, served by a customer's test page (see the Live events test). */
+const MIXPANEL = fs.readFileSync(
+  path.join(ROOT, 'node_modules/mixpanel-browser/dist/mixpanel.umd.js'),
+);
+const SHOP = 'shop.example';
 
 const day = (offset: number): string =>
   new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
@@ -70,6 +75,7 @@ interface AxeViolation {
 
 describe('the dashboard in Chromium', () => {
   let server: ServerProcess;
+  let site: StaticSite;
   let project: CreatedProject;
   let browser: Browser;
   let context: BrowserContext;
@@ -178,7 +184,14 @@ describe('the dashboard in Chromium', () => {
     });
     expect(res.status).toBe(200);
 
-    browser = await launchChromium(['localhost']);
+    site = await startStaticSite({
+      '/sdk/mixpanel.js': { contentType: 'text/javascript', body: MIXPANEL },
+      '/checkout': {
+        contentType: 'text/html; charset=utf-8',
+        body: '<!doctype html><html lang="en"><head><title>Checkout</title><script src="/sdk/mixpanel.js"></script></head><body><h1>Checkout</h1></body></html>',
+      },
+    });
+    browser = await launchChromium(['localhost', SHOP]);
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
     watch(page);
@@ -210,6 +223,7 @@ describe('the dashboard in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await site?.close();
     await server?.stop('SIGKILL');
   });
 
@@ -471,6 +485,61 @@ describe('the dashboard in Chromium', () => {
     expect(await page.textContent('.check')).toContain('Received');
     await checkAccessibility(page, 'setup');
     await shot(page, 'setup');
+  });
+
+  it('shows events sent by mixpanel-browser from a test page in Live events, as stored', async () => {
+    await page.goto(screen('live'));
+    await page.waitForSelector('#live-table tbody tr');
+    expect(await page.textContent('#live-status')).toContain('Following');
+
+    // A customer's page with the unmodified SDK, pointed at Sillage by api_host alone.
+    const shop = await browser.newContext();
+    const shopPage = await shop.newPage();
+    await shopPage.goto(`${site.origin(SHOP)}/checkout`);
+    const distinctId = await shopPage.evaluate(
+      async ({ token, apiHost }) => {
+        const mp = (
+          window as unknown as {
+            mixpanel: {
+              init(t: string, c: Record<string, unknown>): void;
+              track(name: string, props: Record<string, unknown>): void;
+              get_distinct_id(): string;
+            };
+          }
+        ).mixpanel;
+        await new Promise<void>((resolve) =>
+          mp.init(token, { api_host: apiHost, batch_requests: false, loaded: () => resolve() }),
+        );
+        mp.track('Checkout started', { plan: 'team', contact: 'buyer@example.com' });
+        return mp.get_distinct_id();
+      },
+      { token: project.token, apiHost: origin },
+    );
+    expect(distinctId).toMatch(/^\$device:/);
+
+    // The dashboard, following, shows it within seconds, without a reload.
+    const row = page.locator('#live-table tbody tr', { hasText: 'Checkout started' });
+    await row.waitFor({ timeout: 30_000 });
+    await shop.close();
+    const cells = await row.locator('td, th').allTextContents();
+    const latest = await api(page, 'GET', `/api/v1/projects/${project.project_id}/events/latest`);
+    const stored = latest.body.events.find(
+      (e: { event: string }) => e.event === 'Checkout started',
+    );
+    // What is shown is what is stored: the pseudonym, not the SDK's id; the e-mail redacted.
+    expect(cells[2]).toBe(stored.properties.distinct_id);
+    expect(cells[2]).toMatch(/^u_/);
+    await row.locator('summary').click();
+    const props = JSON.parse((await row.locator('pre').textContent()) ?? '{}');
+    expect(props).toEqual(stored.properties);
+    expect(props.contact).toBe('[email]');
+    expect(props.plan).toBe('team');
+    expect(props.mp_lib).toBe('web');
+    const text = (await page.textContent('main')) ?? '';
+    expect(text).not.toContain('buyer@example.com');
+    expect(text).not.toContain(distinctId.replace('$device:', ''));
+    await checkAccessibility(page, 'live events');
+    await shot(page, 'live');
   });
 
   it('shows what the privacy stage caught, as the API reports it', async () => {

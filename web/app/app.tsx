@@ -9,6 +9,7 @@ import { hrefOf, useRoute, type Screen } from './router';
 import { Boards } from './screens/boards';
 import { Funnels } from './screens/funnels';
 import { Insights } from './screens/insights';
+import { Live } from './screens/live';
 import { NoProject } from './screens/no-project';
 import { Privacy } from './screens/privacy';
 import { Retention } from './screens/retention';
@@ -23,6 +24,7 @@ const NAV: { screen: Screen; label: string; viewer: boolean }[] = [
   { screen: 'funnels', label: 'Funnels', viewer: false },
   { screen: 'retention', label: 'Retention', viewer: false },
   { screen: 'boards', label: 'Boards', viewer: true },
+  { screen: 'live', label: 'Live events', viewer: false },
   { screen: 'setup', label: 'Setup', viewer: false },
   { screen: 'privacy', label: 'Privacy', viewer: false },
   { screen: 'security', label: 'Security', viewer: true },
@@ -215,6 +217,8 @@ function ScreenFor(props: { screen: Screen; ctx: ProjectContext }) {
       return <Retention ctx={ctx} key={ctx.project.id} />;
     case 'boards':
       return <Boards ctx={ctx} key={ctx.project.id} />;
+    case 'live':
+      return <Live ctx={ctx} key={ctx.project.id} />;
     case 'setup':
       return <SetupScreen ctx={ctx} key={ctx.project.id} />;
     case 'privacy':

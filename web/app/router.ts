@@ -8,6 +8,7 @@ export const SCREENS = [
   'funnels',
   'retention',
   'boards',
+  'live',
   'setup',
   'privacy',
   'security',

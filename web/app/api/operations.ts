@@ -26,6 +26,7 @@ export const OPERATIONS = {
   'keys.rotate': ['POST', '/api/v1/projects/{projectId}/keys/{keyId}/rotate'],
   'keys.revoke': ['DELETE', '/api/v1/projects/{projectId}/keys/{keyId}'],
   'query.run': ['POST', '/api/v1/projects/{projectId}/query'],
+  'events.latest': ['GET', '/api/v1/projects/{projectId}/events/latest'],
   'query.events': ['GET', '/api/v1/projects/{projectId}/events'],
   'query.properties': ['GET', '/api/v1/projects/{projectId}/properties'],
   'query.property-values': ['GET', '/api/v1/projects/{projectId}/properties/values'],

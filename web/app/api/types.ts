@@ -219,3 +219,15 @@ export interface PrivacyReport {
   loosenings: string[];
   totals: { property: string; kind: string; count: number }[];
 }
+
+export interface LiveEvent {
+  event: string;
+  time: string;
+  received_at: string;
+  properties: Record<string, unknown>;
+}
+
+export interface LivePage {
+  events: LiveEvent[];
+  cursor: string | null;
+}
