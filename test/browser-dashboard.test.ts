@@ -147,7 +147,28 @@ describe('the dashboard in Chromium', () => {
       ),
     );
 
+  /** The signed-in person's (only) organisation, as the session answers it. */
+  const orgIdOf = (p: Page): Promise<string> =>
+    p.evaluate(
+      async () => (await (await fetch('/api/v1/auth/session')).json()).organisations[0].id,
+    );
+
   const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
+
+  /**
+   * Waits for `done`; if the API asks for a step-up on the way (the passkey sign-in counts as one
+   * for 5 minutes, so usually it does not), confirms it with the page's passkey.
+   */
+  const confirmingStepUp = async (p: Page, done: string): Promise<void> => {
+    const first = await Promise.race([
+      p.waitForSelector(done, { timeout: 20_000 }).then(() => 'done'),
+      p.waitForSelector('dialog[open]', { timeout: 20_000 }).then(() => 'dialog'),
+    ]);
+    if (first === 'dialog') {
+      await p.click('dialog[open] button:has-text("Confirm with passkey")');
+      await p.waitForSelector(done, { timeout: 20_000 });
+    }
+  };
 
   beforeAll(async () => {
     const port = await freePort();
@@ -476,6 +497,23 @@ describe('the dashboard in Chromium', () => {
     await viewerContext.close();
   });
 
+  it("changes a member's role and ends their sessions from the security centre", async () => {
+    // The members list was loaded before the viewer joined: load the screen afresh.
+    await page.goto(screen('security'));
+    await page.reload();
+    const role = page.getByLabel(`Role of ${VIEWER}`, { exact: true });
+    await role.selectOption('analyst');
+    await confirmingStepUp(page, `text=${VIEWER} is now analyst.`);
+    const members = await api(page, 'GET', `/api/v1/orgs/${await orgIdOf(page)}/members`);
+    expect(members.body.members.find((m: { email: string }) => m.email === VIEWER)?.role).toBe(
+      'analyst',
+    );
+    await page.click(`#member-table tr[data-member="${VIEWER}"] button:has-text("End sessions")`);
+    await page.waitForSelector(`text=session(s) of ${VIEWER} ended.`);
+    // Owners are not offered to themselves: no role picker on the owner's own row.
+    expect(await page.isVisible(`[aria-label="Role of ${EMAIL}"]`)).toBe(false);
+  });
+
   it('sends a test event from Setup and turns green once it is queryable', async () => {
     await page.goto(screen('setup'));
     expect(await page.textContent('.snippet pre >> nth=0')).toContain(project.token);
@@ -561,6 +599,134 @@ describe('the dashboard in Chromium', () => {
     await shot(page, 'privacy');
   });
 
+  it('edits the privacy policy: loosenings marked before saving, saved through the API', async () => {
+    await page.goto(screen('privacy'));
+    await page.waitForSelector('#policy-state');
+    expect(await page.textContent('#policy-state')).toContain('safe defaults');
+    await page.check('input[type="radio"][value="city"]');
+    // Marked as a loosening before it is saved.
+    expect(await page.textContent('#loosenings')).toContain('geolocation stored down to city');
+    await page.check('text=Delete events older than a period');
+    await page.getByLabel('Days kept', { exact: true }).fill('30');
+    await page.click('button:has-text("Save the policy")');
+    await confirmingStepUp(page, '#policy-saved');
+    expect(await page.textContent('#policy-saved')).toContain('geolocation stored down to city');
+    const saved = await api(page, 'GET', `/api/v1/projects/${project.project_id}/privacy/policy`);
+    expect(saved.body.policy.geo).toBe('city');
+    expect(saved.body.policy.retentionDays).toBe(30);
+    await checkAccessibility(page, 'privacy (policy editor)');
+    await shot(page, 'privacy-policy');
+    // Back to the safe default.
+    await page.check('input[type="radio"][value="region"]');
+    await page.click('button:has-text("Save the policy")');
+    await page.waitForFunction(() =>
+      document.querySelector('#policy-state')?.textContent?.includes('safe defaults'),
+    );
+    await pollUntil('policy back to region', async () => {
+      const r = await api(page, 'GET', `/api/v1/projects/${project.project_id}/privacy/policy`);
+      return r.body.policy.geo === 'region';
+    });
+  });
+
+  it('erases a person: their events are gone', async () => {
+    const before = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+    });
+    await page.goto(screen('privacy'));
+    await page.getByLabel('User id as your app sends it', { exact: true }).fill('u4');
+    expect(await page.isDisabled('button:has-text("Erase this person")')).toBe(true);
+    await page.check('text=I understand this cannot be undone');
+    await page.click('button:has-text("Erase this person")');
+    await confirmingStepUp(page, '#erased');
+    // u4 had one event (a page view).
+    expect(await page.textContent('#erased')).toContain('1 events deleted');
+    const after = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+    });
+    expect(after.body.series[0].total).toBe(before.body.series[0].total - 1);
+  });
+
+  it('shows alerts, the audit log with filters and export, and a breach-impact report', async () => {
+    // A raw export (the passkey sign-in is a fresh step-up) raises a notice alert at once.
+    const exported = await page.evaluate(
+      async (url) => (await fetch(url)).status,
+      `/api/v1/projects/${project.project_id}/export?from=${day(-7)}&to=${day(0)}`,
+    );
+    expect(exported).toBe(200);
+    // Detection runs on the durable entry, a moment after the answer.
+    const orgId = await orgIdOf(page);
+    await pollUntil('the raw-export alert', async () => {
+      const r = await api(page, 'GET', `/api/v1/orgs/${orgId}/audit?kind=alert`);
+      return r.body.entries?.length > 0;
+    });
+    await page.goto(screen('audit'));
+    await page.waitForSelector('#alert-table tbody tr', { timeout: 20_000 });
+    expect(await page.textContent('#alert-table')).toContain('raw export');
+
+    // The log, filtered to live-events reads: the entries the API answers for the same filter.
+    await page.getByLabel('Kind', { exact: true }).selectOption('live_events');
+    const listed = page.waitForResponse((r) => r.url().includes('/audit?'));
+    await page.click('button:has-text("Show entries")');
+    const answer = (await (await listed).json()) as { entries: { seq: number; rows: number }[] };
+    await page.waitForSelector('#audit-table tbody tr');
+    const shown = await page.$$eval('#audit-table tbody tr', (rows) =>
+      rows.map((r) => [
+        r.children[0]?.textContent,
+        r.children[2]?.textContent,
+        r.children[5]?.textContent,
+      ]),
+    );
+    expect(answer.entries.length).toBeGreaterThan(0);
+    expect(shown).toEqual(
+      [...answer.entries].reverse().map((e) => [String(e.seq), 'live events', String(e.rows)]),
+    );
+    // Export: NDJSON of the same entries.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('button:has-text("Export NDJSON")'),
+    ]);
+    const file = await download.path();
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l: { kind: string }) => l.kind)).toEqual(
+      answer.entries.map(() => 'live_events'),
+    );
+    expect(lines.length).toBeGreaterThanOrEqual(answer.entries.length);
+
+    // The breach-impact report on the owner's own account: what the page shows is the answer.
+    await page.getByLabel('Who or what', { exact: true }).fill(EMAIL);
+    const reported = page.waitForResponse((r) => r.url().includes('/incidents/report') && r.ok());
+    await page.click('button:has-text("Build the report")');
+    await confirmingStepUp(page, '#incident-report');
+    const report = await (await reported).json();
+    expect(await page.textContent('[data-field="accesses"]')).toBe(String(report.accesses));
+    expect(await page.textContent('[data-field="rows_returned"]')).toBe(
+      String(report.rows_returned),
+    );
+    expect(await page.textContent('[data-field="subjects"]')).toBe(String(report.subjects));
+    expect(report.accesses).toBeGreaterThan(0);
+    expect(report.subjects).toBeGreaterThan(0);
+    expect(await page.textContent('#art33')).toContain(report.art33.nature);
+    await checkAccessibility(page, 'audit');
+    await shot(page, 'audit');
+    const [md] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('button:has-text("Download Markdown")'),
+    ]);
+    expect(fs.readFileSync(await md.path(), 'utf8')).toContain(EMAIL);
+  });
+
   it('creates a key through the step-up prompt in a browser signed in with a recovery code', async () => {
     // A second browser holding the same passkey (copied from the first authenticator).
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
@@ -627,6 +793,13 @@ describe('the dashboard in Chromium', () => {
   });
 
   it('locks the organisation down: every session ends', async () => {
+    // The second browser signs in again (another recovery code) and is on a report.
+    await otherPage!.fill('#signin-email', EMAIL);
+    await otherPage!.fill('#signin-password', PASSWORD);
+    await otherPage!.click('button:has-text("Continue")');
+    await otherPage!.fill('#signin-code', recoveryCodes[1] ?? '');
+    await otherPage!.click('button:has-text("Sign in with the code")');
+    await otherPage!.waitForSelector('.who');
     await page.goto(screen('security'));
     await page.click('button:has-text("Lock down Acme")');
     await page.click('button:has-text("Yes, lock down now")');
@@ -635,6 +808,12 @@ describe('the dashboard in Chromium', () => {
     await page.waitForSelector('#signin-email');
     const session = await page.evaluate(async () => (await fetch('/api/v1/auth/session')).status);
     expect(session).toBe(401);
+    // The other browser is signed out too: its next step shows the sign-in form.
+    await otherPage!.click('nav a:has-text("Funnels")');
+    await otherPage!.waitForSelector('#signin-email', { timeout: 15_000 });
+    expect(
+      await otherPage!.evaluate(async () => (await fetch('/api/v1/auth/session')).status),
+    ).toBe(401);
   });
 
   it('ran without a CSP violation or a page error', () => {

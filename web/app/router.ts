@@ -12,6 +12,7 @@ export const SCREENS = [
   'setup',
   'privacy',
   'security',
+  'audit',
 ] as const;
 export type Screen = (typeof SCREENS)[number];
 
