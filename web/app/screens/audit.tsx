@@ -63,6 +63,12 @@ export function isoOf(local: string): string | undefined {
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
+/** The first few items of a long list, and how many more there are. */
+export function shortList(items: string[], max = 6): string {
+  if (items.length <= max) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
+
 const when = (iso: string): string =>
   new Date(iso).toLocaleString('en-GB', { dateStyle: 'short', timeStyle: 'medium' });
 
@@ -259,8 +265,8 @@ function AuditLog(props: { ctx: ProjectContext; names: Names }) {
                     <td>{e.outcome}</td>
                     <td>{e.rows}</td>
                     <td>{e.subjects.length}</td>
-                    <td class="wrap">
-                      {[...e.fields, ...e.event_names.map((n) => `“${n}”`)].join(', ')}
+                    <td class="wrap" title={[...e.fields, ...e.event_names].join(', ')}>
+                      {shortList([...e.event_names.map((n) => `“${n}”`), ...e.fields])}
                     </td>
                   </tr>
                 ))}
