@@ -1,6 +1,7 @@
-// Security centre (basics): your sessions (revoke one or all others), the organisation's members
-// and roles, the project's secret keys (create and rotate behind a step-up, revoke at once), and
-// the emergency lock-down (owners).
+// Security centre: your sessions (revoke one or all others), the organisation's members (role
+// changes and removal behind a step-up, ending one member's or everyone's sessions), invitations,
+// the project's secret keys (create and rotate behind a step-up, revoke at once, usage), and the
+// emergency lock-down (owners). The audit log, alerts and incident report are on screens/audit.tsx.
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
 import type { ApiKey, KeyScope, Member, OwnSession, Role } from '../api/types';
