@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../src/auth/totp.js';
-import { launchChromium } from './helpers/browser.js';
+import { launchChromium, startStaticSite, type StaticSite } from './helpers/browser.js';
 import {
   createProject,
   freePort,
@@ -34,6 +34,11 @@ const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
   ? path.join(ROOT, 'docs')
   : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
 const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+/** The real mixpanel-browser bundle, served by a customer's test page (see the Live events test). */
+const MIXPANEL = fs.readFileSync(
+  path.join(ROOT, 'node_modules/mixpanel-browser/dist/mixpanel.umd.js'),
+);
+const SHOP = 'shop.example';
 
 const day = (offset: number): string =>
   new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
@@ -70,6 +75,7 @@ interface AxeViolation {
 
 describe('the dashboard in Chromium', () => {
   let server: ServerProcess;
+  let site: StaticSite;
   let project: CreatedProject;
   let browser: Browser;
   let context: BrowserContext;
@@ -141,7 +147,28 @@ describe('the dashboard in Chromium', () => {
       ),
     );
 
+  /** The signed-in person's (only) organisation, as the session answers it. */
+  const orgIdOf = (p: Page): Promise<string> =>
+    p.evaluate(
+      async () => (await (await fetch('/api/v1/auth/session')).json()).organisations[0].id,
+    );
+
   const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
+
+  /**
+   * Waits for `done`; if the API asks for a step-up on the way (the passkey sign-in counts as one
+   * for 5 minutes, so usually it does not), confirms it with the page's passkey.
+   */
+  const confirmingStepUp = async (p: Page, done: string): Promise<void> => {
+    const first = await Promise.race([
+      p.waitForSelector(done, { timeout: 20_000 }).then(() => 'done'),
+      p.waitForSelector('dialog[open]', { timeout: 20_000 }).then(() => 'dialog'),
+    ]);
+    if (first === 'dialog') {
+      await p.click('dialog[open] button:has-text("Confirm with passkey")');
+      await p.waitForSelector(done, { timeout: 20_000 });
+    }
+  };
 
   beforeAll(async () => {
     const port = await freePort();
@@ -178,7 +205,14 @@ describe('the dashboard in Chromium', () => {
     });
     expect(res.status).toBe(200);
 
-    browser = await launchChromium(['localhost']);
+    site = await startStaticSite({
+      '/sdk/mixpanel.js': { contentType: 'text/javascript', body: MIXPANEL },
+      '/checkout': {
+        contentType: 'text/html; charset=utf-8',
+        body: '<!doctype html><html lang="en"><head><title>Checkout</title><script src="/sdk/mixpanel.js"></script></head><body><h1>Checkout</h1></body></html>',
+      },
+    });
+    browser = await launchChromium(['localhost', SHOP]);
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
     watch(page);
@@ -210,6 +244,7 @@ describe('the dashboard in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await site?.close();
     await server?.stop('SIGKILL');
   });
 
@@ -462,6 +497,23 @@ describe('the dashboard in Chromium', () => {
     await viewerContext.close();
   });
 
+  it("changes a member's role and ends their sessions from the security centre", async () => {
+    // The members list was loaded before the viewer joined: load the screen afresh.
+    await page.goto(screen('security'));
+    await page.reload();
+    const role = page.getByLabel(`Role of ${VIEWER}`, { exact: true });
+    await role.selectOption('analyst');
+    await confirmingStepUp(page, `text=${VIEWER} is now analyst.`);
+    const members = await api(page, 'GET', `/api/v1/orgs/${await orgIdOf(page)}/members`);
+    expect(members.body.members.find((m: { email: string }) => m.email === VIEWER)?.role).toBe(
+      'analyst',
+    );
+    await page.click(`#member-table tr[data-member="${VIEWER}"] button:has-text("End sessions")`);
+    await page.waitForSelector(`text=session(s) of ${VIEWER} ended.`);
+    // Owners are not offered to themselves: no role picker on the owner's own row.
+    expect(await page.isVisible(`[aria-label="Role of ${EMAIL}"]`)).toBe(false);
+  });
+
   it('sends a test event from Setup and turns green once it is queryable', async () => {
     await page.goto(screen('setup'));
     expect(await page.textContent('.snippet pre >> nth=0')).toContain(project.token);
@@ -471,6 +523,61 @@ describe('the dashboard in Chromium', () => {
     expect(await page.textContent('.check')).toContain('Received');
     await checkAccessibility(page, 'setup');
     await shot(page, 'setup');
+  });
+
+  it('shows events sent by mixpanel-browser from a test page in Live events, as stored', async () => {
+    await page.goto(screen('live'));
+    await page.waitForSelector('#live-table tbody tr');
+    expect(await page.textContent('#live-status')).toContain('Following');
+
+    // A customer's page with the unmodified SDK, pointed at Sillage by api_host alone.
+    const shop = await browser.newContext();
+    const shopPage = await shop.newPage();
+    await shopPage.goto(`${site.origin(SHOP)}/checkout`);
+    const distinctId = await shopPage.evaluate(
+      async ({ token, apiHost }) => {
+        const mp = (
+          window as unknown as {
+            mixpanel: {
+              init(t: string, c: Record<string, unknown>): void;
+              track(name: string, props: Record<string, unknown>): void;
+              get_distinct_id(): string;
+            };
+          }
+        ).mixpanel;
+        await new Promise<void>((resolve) =>
+          mp.init(token, { api_host: apiHost, batch_requests: false, loaded: () => resolve() }),
+        );
+        mp.track('Checkout started', { plan: 'team', contact: 'buyer@example.com' });
+        return mp.get_distinct_id();
+      },
+      { token: project.token, apiHost: origin },
+    );
+    expect(distinctId).toMatch(/^\$device:/);
+
+    // The dashboard, following, shows it within seconds, without a reload.
+    const row = page.locator('#live-table tbody tr', { hasText: 'Checkout started' });
+    await row.waitFor({ timeout: 30_000 });
+    await shop.close();
+    const cells = await row.locator('td, th').allTextContents();
+    const latest = await api(page, 'GET', `/api/v1/projects/${project.project_id}/events/latest`);
+    const stored = latest.body.events.find(
+      (e: { event: string }) => e.event === 'Checkout started',
+    );
+    // What is shown is what is stored: the pseudonym, not the SDK's id; the e-mail redacted.
+    expect(cells[2]).toBe(stored.properties.distinct_id);
+    expect(cells[2]).toMatch(/^u_/);
+    await row.locator('summary').click();
+    const props = JSON.parse((await row.locator('pre').textContent()) ?? '{}');
+    expect(props).toEqual(stored.properties);
+    expect(props.contact).toBe('[email]');
+    expect(props.plan).toBe('team');
+    expect(props.mp_lib).toBe('web');
+    const text = (await page.textContent('main')) ?? '';
+    expect(text).not.toContain('buyer@example.com');
+    expect(text).not.toContain(distinctId.replace('$device:', ''));
+    await checkAccessibility(page, 'live events');
+    await shot(page, 'live');
   });
 
   it('shows what the privacy stage caught, as the API reports it', async () => {
@@ -490,6 +597,134 @@ describe('the dashboard in Chromium', () => {
     expect(await page.textContent('main')).toContain('safe defaults');
     await checkAccessibility(page, 'privacy');
     await shot(page, 'privacy');
+  });
+
+  it('edits the privacy policy: loosenings marked before saving, saved through the API', async () => {
+    await page.goto(screen('privacy'));
+    await page.waitForSelector('#policy-state');
+    expect(await page.textContent('#policy-state')).toContain('safe defaults');
+    await page.check('input[type="radio"][value="city"]');
+    // Marked as a loosening before it is saved.
+    expect(await page.textContent('#loosenings')).toContain('geolocation stored down to city');
+    await page.check('text=Delete events older than a period');
+    await page.getByLabel('Days kept', { exact: true }).fill('30');
+    await page.click('button:has-text("Save the policy")');
+    await confirmingStepUp(page, '#policy-saved');
+    expect(await page.textContent('#policy-saved')).toContain('geolocation stored down to city');
+    const saved = await api(page, 'GET', `/api/v1/projects/${project.project_id}/privacy/policy`);
+    expect(saved.body.policy.geo).toBe('city');
+    expect(saved.body.policy.retentionDays).toBe(30);
+    await checkAccessibility(page, 'privacy (policy editor)');
+    await shot(page, 'privacy-policy');
+    // Back to the safe default.
+    await page.check('input[type="radio"][value="region"]');
+    await page.click('button:has-text("Save the policy")');
+    await page.waitForFunction(() =>
+      document.querySelector('#policy-state')?.textContent?.includes('safe defaults'),
+    );
+    await pollUntil('policy back to region', async () => {
+      const r = await api(page, 'GET', `/api/v1/projects/${project.project_id}/privacy/policy`);
+      return r.body.policy.geo === 'region';
+    });
+  });
+
+  it('erases a person: their events are gone', async () => {
+    const before = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+    });
+    await page.goto(screen('privacy'));
+    await page.getByLabel('User id as your app sends it', { exact: true }).fill('u4');
+    expect(await page.isDisabled('button:has-text("Erase this person")')).toBe(true);
+    await page.check('text=I understand this cannot be undone');
+    await page.click('button:has-text("Erase this person")');
+    await confirmingStepUp(page, '#erased');
+    // u4 had one event (a page view).
+    expect(await page.textContent('#erased')).toContain('1 events deleted');
+    const after = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, {
+      kind: 'trends',
+      from: day(-6),
+      to: day(0),
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+    });
+    expect(after.body.series[0].total).toBe(before.body.series[0].total - 1);
+  });
+
+  it('shows alerts, the audit log with filters and export, and a breach-impact report', async () => {
+    // A raw export (the passkey sign-in is a fresh step-up) raises a notice alert at once.
+    const exported = await page.evaluate(
+      async (url) => (await fetch(url)).status,
+      `/api/v1/projects/${project.project_id}/export?from=${day(-7)}&to=${day(0)}`,
+    );
+    expect(exported).toBe(200);
+    // Detection runs on the durable entry, a moment after the answer.
+    const orgId = await orgIdOf(page);
+    await pollUntil('the raw-export alert', async () => {
+      const r = await api(page, 'GET', `/api/v1/orgs/${orgId}/audit?kind=alert`);
+      return r.body.entries?.length > 0;
+    });
+    await page.goto(screen('audit'));
+    await page.waitForSelector('#alert-table tbody tr', { timeout: 20_000 });
+    expect(await page.textContent('#alert-table')).toContain('raw export');
+
+    // The log, filtered to live-events reads: the entries the API answers for the same filter.
+    await page.getByLabel('Kind', { exact: true }).selectOption('live_events');
+    const listed = page.waitForResponse((r) => r.url().includes('/audit?'));
+    await page.click('button:has-text("Show entries")');
+    const answer = (await (await listed).json()) as { entries: { seq: number; rows: number }[] };
+    await page.waitForSelector('#audit-table tbody tr');
+    const shown = await page.$$eval('#audit-table tbody tr', (rows) =>
+      rows.map((r) => [
+        r.children[0]?.textContent,
+        r.children[2]?.textContent,
+        r.children[5]?.textContent,
+      ]),
+    );
+    expect(answer.entries.length).toBeGreaterThan(0);
+    expect(shown).toEqual(
+      [...answer.entries].reverse().map((e) => [String(e.seq), 'live events', String(e.rows)]),
+    );
+    // Export: NDJSON of the same entries.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('button:has-text("Export NDJSON")'),
+    ]);
+    const file = await download.path();
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l: { kind: string }) => l.kind)).toEqual(
+      answer.entries.map(() => 'live_events'),
+    );
+    expect(lines.length).toBeGreaterThanOrEqual(answer.entries.length);
+
+    // The breach-impact report on the owner's own account: what the page shows is the answer.
+    await page.getByLabel('Who or what', { exact: true }).fill(EMAIL);
+    const reported = page.waitForResponse((r) => r.url().includes('/incidents/report') && r.ok());
+    await page.click('button:has-text("Build the report")');
+    await confirmingStepUp(page, '#incident-report');
+    const report = await (await reported).json();
+    expect(await page.textContent('[data-field="accesses"]')).toBe(String(report.accesses));
+    expect(await page.textContent('[data-field="rows_returned"]')).toBe(
+      String(report.rows_returned),
+    );
+    expect(await page.textContent('[data-field="subjects"]')).toBe(String(report.subjects));
+    expect(report.accesses).toBeGreaterThan(0);
+    expect(report.subjects).toBeGreaterThan(0);
+    expect(await page.textContent('#art33')).toContain(report.art33.nature);
+    await checkAccessibility(page, 'audit');
+    await shot(page, 'audit');
+    const [md] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('button:has-text("Download Markdown")'),
+    ]);
+    expect(fs.readFileSync(await md.path(), 'utf8')).toContain(EMAIL);
   });
 
   it('creates a key through the step-up prompt in a browser signed in with a recovery code', async () => {
@@ -554,10 +789,28 @@ describe('the dashboard in Chromium', () => {
     expect(await page.isVisible('nav[aria-label="Main"] a:has-text("Retention")')).toBe(true);
     await checkAccessibility(page, 'phone');
     await shot(page, 'phone');
+    // The newer screens fit the phone too: nothing wider than the screen but scrollable tables.
+    for (const name of ['live', 'privacy', 'security', 'audit']) {
+      await page.goto(screen(name));
+      await page.waitForSelector('main h1');
+      await page.waitForLoadState('networkidle');
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - window.innerWidth,
+      );
+      expect(overflow, `${name} is wider than the phone`).toBeLessThanOrEqual(0);
+      await checkAccessibility(page, `${name} (phone)`);
+    }
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('locks the organisation down: every session ends', async () => {
+    // The second browser signs in again (another recovery code) and is on a report.
+    await otherPage!.fill('#signin-email', EMAIL);
+    await otherPage!.fill('#signin-password', PASSWORD);
+    await otherPage!.click('button:has-text("Continue")');
+    await otherPage!.fill('#signin-code', recoveryCodes[1] ?? '');
+    await otherPage!.click('button:has-text("Sign in with the code")');
+    await otherPage!.waitForSelector('nav a:has-text("Funnels")');
     await page.goto(screen('security'));
     await page.click('button:has-text("Lock down Acme")');
     await page.click('button:has-text("Yes, lock down now")');
@@ -566,6 +819,14 @@ describe('the dashboard in Chromium', () => {
     await page.waitForSelector('#signin-email');
     const session = await page.evaluate(async () => (await fetch('/api/v1/auth/session')).status);
     expect(session).toBe(401);
+    // The other browser is signed out too: its next step shows the sign-in form.
+    // (A call its report was still making may already have found the session gone.)
+    const funnels = otherPage!.locator('nav a:has-text("Funnels")');
+    if (await funnels.isVisible()) await funnels.click();
+    await otherPage!.waitForSelector('#signin-email', { timeout: 15_000 });
+    expect(
+      await otherPage!.evaluate(async () => (await fetch('/api/v1/auth/session')).status),
+    ).toBe(401);
   });
 
   it('ran without a CSP violation or a page error', () => {

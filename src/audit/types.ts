@@ -9,6 +9,7 @@ export const READ_KINDS = [
   'reveal',
   'pseudonym_lookup',
   'user_read',
+  'live_events',
   'audit_read',
   'incident_report',
 ] as const;

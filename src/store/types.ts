@@ -127,6 +127,12 @@ export interface ListEventsOptions {
   after?: { timeMs: number; dedupKey: bigint };
 }
 
+/** The newest events by arrival: strictly after a (received time, dedup key) cursor. */
+export interface LatestEventsOptions {
+  limit: number;
+  after?: { receivedMs: number; dedupKey: bigint };
+}
+
 /** Port: the event store (events, profiles, identity links). */
 export interface EventStore {
   /** Writes the batch in one durable transaction; resolves only once committed (fsynced WAL). */
@@ -136,6 +142,8 @@ export interface EventStore {
   countEvents(projectId: string): Promise<number>;
   /** Reads events back in (time, dedup key) order: tests, tools and the raw-data export. */
   listEvents(projectId: string, options?: ListEventsOptions): Promise<EventRow[]>;
+  /** Events as stored, newest arrival first (received time, then dedup key): the live view. */
+  latestEvents(projectId: string, options: LatestEventsOptions): Promise<EventRow[]>;
   getProfile(key: ProfileKey): Promise<StoredProfile | null>;
   listIdentityLinks(projectId: string): Promise<IdentityLink[]>;
   /** Privacy counters summed over [fromDay, toDay] (inclusive, YYYY-MM-DD). */

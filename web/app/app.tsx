@@ -6,9 +6,11 @@ import { call, setClientHooks } from './api/client';
 import type { OrgMembership, Project, SessionInfo } from './api/types';
 import type { ProjectContext } from './context';
 import { hrefOf, useRoute, type Screen } from './router';
+import { Audit } from './screens/audit';
 import { Boards } from './screens/boards';
 import { Funnels } from './screens/funnels';
 import { Insights } from './screens/insights';
+import { Live } from './screens/live';
 import { NoProject } from './screens/no-project';
 import { Privacy } from './screens/privacy';
 import { Retention } from './screens/retention';
@@ -18,14 +20,16 @@ import { SignIn } from './screens/sign-in';
 import { ErrorBox, Loading, Show, useLoad } from './ui/async';
 import { StepUpDialog, type StepUpRequest } from './ui/step-up';
 
-const NAV: { screen: Screen; label: string; viewer: boolean }[] = [
+const NAV: { screen: Screen; label: string; viewer: boolean; ownerOnly?: boolean }[] = [
   { screen: 'insights', label: 'Insights', viewer: false },
   { screen: 'funnels', label: 'Funnels', viewer: false },
   { screen: 'retention', label: 'Retention', viewer: false },
   { screen: 'boards', label: 'Boards', viewer: true },
+  { screen: 'live', label: 'Live events', viewer: false },
   { screen: 'setup', label: 'Setup', viewer: false },
   { screen: 'privacy', label: 'Privacy', viewer: false },
   { screen: 'security', label: 'Security', viewer: true },
+  { screen: 'audit', label: 'Audit', viewer: false, ownerOnly: true },
 ];
 
 const ORG_KEY = 'sillage.org';
@@ -97,7 +101,7 @@ function Signed(props: { session: SessionInfo; onSignedOut: () => void }) {
   const project =
     projects.state === 'ok' ? projects.value.find((p) => p.id === route.projectId) : undefined;
   const viewer = org?.role === 'viewer';
-  const nav = NAV.filter((n) => !viewer || n.viewer);
+  const nav = NAV.filter((n) => (!viewer || n.viewer) && (!n.ownerOnly || org?.role === 'owner'));
   const screen = viewer && !nav.some((n) => n.screen === route.screen) ? 'boards' : route.screen;
 
   const doSignOut = (): void => {
@@ -215,11 +219,15 @@ function ScreenFor(props: { screen: Screen; ctx: ProjectContext }) {
       return <Retention ctx={ctx} key={ctx.project.id} />;
     case 'boards':
       return <Boards ctx={ctx} key={ctx.project.id} />;
+    case 'live':
+      return <Live ctx={ctx} key={ctx.project.id} />;
     case 'setup':
       return <SetupScreen ctx={ctx} key={ctx.project.id} />;
     case 'privacy':
       return <Privacy ctx={ctx} key={ctx.project.id} />;
     case 'security':
       return <Security ctx={ctx} key={ctx.project.id} />;
+    case 'audit':
+      return <Audit ctx={ctx} key={ctx.project.id} />;
   }
 }

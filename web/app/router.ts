@@ -8,9 +8,11 @@ export const SCREENS = [
   'funnels',
   'retention',
   'boards',
+  'live',
   'setup',
   'privacy',
   'security',
+  'audit',
 ] as const;
 export type Screen = (typeof SCREENS)[number];
 

@@ -18,6 +18,7 @@ import { privacyPolicySchema } from '../../privacy/index.js';
 import type { Actor } from '../../audit/index.js';
 import type { ProjectContext, ProjectDirectory } from '../../projects/index.js';
 import { exportEvents, EXPORT_MAX_PAGE } from '../../projects/export.js';
+import { LIVE_DEFAULT_LIMIT, LIVE_MAX_LIMIT, latestEvents } from '../../projects/live-events.js';
 import {
   eraseSubject,
   getPolicy,
@@ -368,6 +369,38 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
           throw new AppError('NOT_FOUND', 'no such view');
         await auth.store.deleteView(view.id);
         return undefined;
+      },
+    }),
+
+    // Live events: the newest events as stored, for checking an integration (a row-level read,
+    // on the record like the export; for people in the dashboard, never for keys).
+    defineRoute({
+      id: 'events.latest',
+      method: 'GET',
+      url: `${base}/events/latest`,
+      summary:
+        "The newest events as stored (already scrubbed and pseudonymised), newest arrival first; `after` (the previous answer's cursor) returns only what arrived since. Audited with the subjects shown.",
+      tag: 'queries',
+      auth: 'session',
+      action: 'query',
+      target: 'projectId',
+      querySchema: z.object({ limit: z.string().optional(), after: z.string().optional() }),
+      handler: async (ctx) => {
+        const project = await projectOf(ctx, projects);
+        const q: QueryString = ctx.query;
+        const limit = q.limit === undefined ? LIVE_DEFAULT_LIMIT : Number(q.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > LIVE_MAX_LIMIT) {
+          throw new AppError('REQUEST_INVALID', `limit: an integer from 1 to ${LIVE_MAX_LIMIT}`, {
+            details: [{ path: 'limit', message: 'out of range' }],
+          });
+        }
+        return latestEvents(
+          { events: deps.events, audit: deps.privacyOps.audit },
+          actorOf(ctx),
+          project.project.id,
+          limit,
+          q.after ?? null,
+        );
       },
     }),
 

@@ -1,7 +1,9 @@
 // DuckDB adapter of the EventStore port: commits go to the ingest log (durable on return) and
 // reach the tables through its loader; reads first wait for what was logged before them.
+import type { DuckDBValue } from '@duckdb/node-api';
 import type { JsonObject } from '../../shared/json.js';
 import type {
+  LatestEventsOptions,
   ListEventsOptions,
   CommitBatch,
   CommitResult,
@@ -104,33 +106,27 @@ export class DuckDbEventStore implements EventStore {
           after ? after.dedupKey.toString() : null,
         ],
       );
-      return r.getRowObjects().map((row) => ({
-        projectId: String(row.project_id),
-        dedupKey: BigInt(String(row.dedup_key)),
-        timeMs: tsMs(row.time),
-        event: String(row.event),
-        distinctId: String(row.distinct_id),
-        deviceId: row.device_id === null ? null : String(row.device_id),
-        userId: row.user_id === null ? null : String(row.user_id),
-        insertId: String(row.insert_id),
-        browser: nullableString(row.browser),
-        browserVersion: nullableString(row.browser_version),
-        os: nullableString(row.os),
-        deviceType: nullableString(row.device_type),
-        countryCode: nullableString(row.country_code),
-        region: nullableString(row.region),
-        city: nullableString(row.city),
-        referringDomain: nullableString(row.referring_domain),
-        currentUrl: nullableString(row.current_url),
-        utmSource: nullableString(row.utm_source),
-        utmMedium: nullableString(row.utm_medium),
-        utmCampaign: nullableString(row.utm_campaign),
-        utmContent: nullableString(row.utm_content),
-        utmTerm: nullableString(row.utm_term),
-        lib: nullableString(row.lib),
-        properties: JSON.parse(String(row.properties)) as JsonObject,
-        receivedAtMs: tsMs(row.received_at),
-      }));
+      return r.getRowObjects().map(eventRowOf);
+    });
+  }
+
+  async latestEvents(projectId: string, options: LatestEventsOptions): Promise<EventRow[]> {
+    await this.flush();
+    const after = options.after;
+    return this.db.read(async (c) => {
+      const r = await c.runAndReadAll(
+        `SELECT * FROM events WHERE project_id = $1
+           AND ($3::TIMESTAMPTZ IS NULL OR received_at > $3::TIMESTAMPTZ
+                OR (received_at = $3::TIMESTAMPTZ AND dedup_key > $4::UHUGEINT))
+         ORDER BY received_at DESC, dedup_key DESC LIMIT $2`,
+        [
+          projectId,
+          options.limit,
+          after ? tsValue(after.receivedMs) : null,
+          after ? after.dedupKey.toString() : null,
+        ],
+      );
+      return r.getRowObjects().map(eventRowOf);
     });
   }
 
@@ -230,4 +226,35 @@ function nullableString(value: unknown): string | null {
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
     return String(value);
   return JSON.stringify(value);
+}
+
+/** One row of the events table as the port's EventRow. */
+function eventRowOf(row: Record<string, DuckDBValue>): EventRow {
+  return {
+    projectId: String(row.project_id),
+    dedupKey: BigInt(String(row.dedup_key)),
+    timeMs: tsMs(row.time),
+    event: String(row.event),
+    distinctId: String(row.distinct_id),
+    deviceId: row.device_id === null ? null : String(row.device_id),
+    userId: row.user_id === null ? null : String(row.user_id),
+    insertId: String(row.insert_id),
+    browser: nullableString(row.browser),
+    browserVersion: nullableString(row.browser_version),
+    os: nullableString(row.os),
+    deviceType: nullableString(row.device_type),
+    countryCode: nullableString(row.country_code),
+    region: nullableString(row.region),
+    city: nullableString(row.city),
+    referringDomain: nullableString(row.referring_domain),
+    currentUrl: nullableString(row.current_url),
+    utmSource: nullableString(row.utm_source),
+    utmMedium: nullableString(row.utm_medium),
+    utmCampaign: nullableString(row.utm_campaign),
+    utmContent: nullableString(row.utm_content),
+    utmTerm: nullableString(row.utm_term),
+    lib: nullableString(row.lib),
+    properties: JSON.parse(String(row.properties)) as JsonObject,
+    receivedAtMs: tsMs(row.received_at),
+  };
 }

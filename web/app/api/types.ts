@@ -210,6 +210,20 @@ export interface PrivacyPolicy {
   vault: boolean;
   retentionDays: number | null;
   keepClickIds: boolean;
+  keepGroupNames: boolean;
+  keepEventProperties: ('name' | 'address' | 'photo')[];
+}
+
+export interface PolicySaved {
+  policy: PrivacyPolicy;
+  loosenings: string[];
+  new_loosenings: string[];
+}
+
+export interface Erased {
+  pseudonyms: string[];
+  events_deleted: number;
+  vault_key_deleted: boolean;
 }
 
 export interface PrivacyReport {
@@ -218,4 +232,77 @@ export interface PrivacyReport {
   policy: PrivacyPolicy;
   loosenings: string[];
   totals: { property: string; kind: string; count: number }[];
+}
+
+export interface LiveEvent {
+  event: string;
+  time: string;
+  received_at: string;
+  properties: Record<string, unknown>;
+}
+
+export interface LivePage {
+  events: LiveEvent[];
+  cursor: string | null;
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: string;
+  kind: string;
+  actor: string;
+  org_id: string | null;
+  project_id: string | null;
+  source: string;
+  country: string | null;
+  outcome: string;
+  target: string | null;
+  detail: Record<string, unknown>;
+  fields: string[];
+  event_names: string[];
+  rows: number;
+  subjects: string[];
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  next_after: number | null;
+}
+
+export interface Suspension {
+  id: string;
+  principal: string;
+  rule: string;
+  reason: string;
+  created_at: string;
+  lifted_at: string | null;
+  lifted_by: string | null;
+}
+
+export interface IncidentReport {
+  scope: { kind: string; value: string; note?: string };
+  organisation: string | null;
+  from: string;
+  to: string;
+  generated_at: string;
+  accesses: number;
+  rows_returned: number;
+  subjects: number;
+  subject_ids: string[];
+  fields: string[];
+  event_names: string[];
+  projects: string[];
+  principals: string[];
+  first_access: string | null;
+  last_access: string | null;
+  by_kind: Record<string, number>;
+  art33: {
+    nature: string;
+    categories_of_data_subjects: string;
+    approximate_number_of_data_subjects: number;
+    categories_of_personal_data_records: string;
+    approximate_number_of_personal_data_records: number;
+    likely_consequences: string;
+    measures_taken: string;
+  };
 }

@@ -1,6 +1,7 @@
-// Security centre (basics): your sessions (revoke one or all others), the organisation's members
-// and roles, the project's secret keys (create and rotate behind a step-up, revoke at once), and
-// the emergency lock-down (owners).
+// Security centre: your sessions (revoke one or all others), the organisation's members (role
+// changes and removal behind a step-up, ending one member's or everyone's sessions), invitations,
+// the project's secret keys (create and rotate behind a step-up, revoke at once, usage), and the
+// emergency lock-down (owners). The audit log, alerts and incident report are on screens/audit.tsx.
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
 import type { ApiKey, KeyScope, Member, OwnSession, Role } from '../api/types';
@@ -88,20 +89,47 @@ function Sessions() {
 }
 
 function Members(props: { ctx: ProjectContext }) {
+  const { ctx } = props;
+  const orgId = ctx.org.id;
   const [members, reload] = useLoad(
     () =>
-      call<{ members: Member[] }>('orgs.members.list', {
-        params: { orgId: props.ctx.org.id },
-      }).then((r) => r.members),
-    [props.ctx.org.id],
+      call<{ members: Member[] }>('orgs.members.list', { params: { orgId } }).then(
+        (r) => r.members,
+      ),
+    [orgId],
   );
+  const [error, run] = useAction();
+  const [done, setDone] = useState<string | null>(null);
+  const admin = canAdminister(ctx);
+  const me = ctx.session.user.id;
+  // Admins cannot change or remove owners, nor make anyone an owner (the API refuses too).
+  const manageable = (m: Member): boolean =>
+    admin && m.user_id !== me && (ctx.org.role === 'owner' || m.role !== 'owner');
+  const act = (fn: () => Promise<string>): void =>
+    void run(async () => {
+      setDone(null);
+      setDone(await fn());
+      reload();
+    });
   return (
     <section aria-labelledby="members-title" class="card">
-      <h2 id="members-title">Members of {props.ctx.org.name}</h2>
+      <h2 id="members-title">Members of {ctx.org.name}</h2>
+      {admin && (
+        <p class="hint">
+          Changing a role or removing someone asks for a fresh passkey check; the person is told.
+          Ending someone's sessions signs them out of {ctx.org.name} everywhere (a lost laptop).
+        </p>
+      )}
+      {error && <ErrorBox error={error} />}
+      {done && (
+        <p class="notice ok" role="status">
+          {done}
+        </p>
+      )}
       <Show value={members} what="members" onRetry={reload}>
         {(list) => (
           <div class="scroll" tabIndex={0} role="region" aria-label="Members">
-            <table class="text">
+            <table class="text" id="member-table">
               <caption class="sr-only">Members and their roles</caption>
               <thead>
                 <tr>
@@ -109,15 +137,84 @@ function Members(props: { ctx: ProjectContext }) {
                   <th scope="col">Role</th>
                   <th scope="col">Status</th>
                   <th scope="col">Joined</th>
+                  {admin && (
+                    <th scope="col">
+                      <span class="sr-only">Actions</span>
+                    </th>
+                  )}
                 </tr>
               </thead>
               <tbody>
                 {list.map((m) => (
-                  <tr key={m.user_id}>
+                  <tr key={m.user_id} data-member={m.email}>
                     <th scope="row">{m.email}</th>
-                    <td>{m.role}</td>
+                    <td>
+                      {manageable(m) ? (
+                        <select
+                          aria-label={`Role of ${m.email}`}
+                          value={m.role}
+                          onChange={(e) => {
+                            const role = e.currentTarget.value as Role;
+                            act(async () => {
+                              await call('orgs.members.update', {
+                                params: { orgId, userId: m.user_id },
+                                body: { role },
+                              });
+                              return `${m.email} is now ${role}.`;
+                            });
+                          }}
+                        >
+                          {ROLES.filter((r) => ctx.org.role === 'owner' || r.role !== 'owner').map(
+                            (r) => (
+                              <option key={r.role} value={r.role}>
+                                {r.role}
+                              </option>
+                            ),
+                          )}
+                        </select>
+                      ) : (
+                        m.role
+                      )}
+                    </td>
                     <td>{m.status}</td>
                     <td>{when(m.joined_at)}</td>
+                    {admin && (
+                      <td>
+                        {manageable(m) && (
+                          <>
+                            <button
+                              type="button"
+                              onClick={() =>
+                                act(async () => {
+                                  const r = await call<{ sessions_revoked: number }>(
+                                    'orgs.members.sessions.revoke',
+                                    { params: { orgId, userId: m.user_id } },
+                                  );
+                                  return `${r.sessions_revoked} session(s) of ${m.email} ended.`;
+                                })
+                              }
+                            >
+                              End sessions<span class="sr-only"> of {m.email}</span>
+                            </button>{' '}
+                            <button
+                              type="button"
+                              class="danger"
+                              onClick={() => {
+                                if (!confirm(`Remove ${m.email} from ${ctx.org.name}?`)) return;
+                                act(async () => {
+                                  await call('orgs.members.remove', {
+                                    params: { orgId, userId: m.user_id },
+                                  });
+                                  return `${m.email} was removed from ${ctx.org.name}.`;
+                                });
+                              }}
+                            >
+                              Remove<span class="sr-only"> {m.email}</span>
+                            </button>
+                          </>
+                        )}
+                      </td>
+                    )}
                   </tr>
                 ))}
               </tbody>
@@ -125,11 +222,47 @@ function Members(props: { ctx: ProjectContext }) {
           </div>
         )}
       </Show>
-      {canAdminister(props.ctx) && <Invite ctx={props.ctx} />}
-      <p class="hint">
-        Role changes and removals are not on this screen yet: use the organisation API.
-      </p>
+      {admin && <Invite ctx={ctx} />}
+      {admin && <EndAllSessions ctx={ctx} />}
     </section>
+  );
+}
+
+/** Ends every member's sessions for this organisation (yours too). */
+function EndAllSessions(props: { ctx: ProjectContext }) {
+  const [confirming, setConfirming] = useState(false);
+  const [error, run] = useAction();
+  return (
+    <>
+      <h3>Every session</h3>
+      {error && <ErrorBox error={error} />}
+      {!confirming ? (
+        <button type="button" onClick={() => setConfirming(true)}>
+          End every session in {props.ctx.org.name}…
+        </button>
+      ) : (
+        <div role="group" aria-label="Confirm ending every session">
+          <p>
+            Everyone, you included, signs in again. Secret keys keep working (lock down to stop them
+            too).
+          </p>
+          <button
+            type="button"
+            class="danger"
+            onClick={() =>
+              void run(async () => {
+                await call('orgs.sessions.revoke', { params: { orgId: props.ctx.org.id } });
+              })
+            }
+          >
+            Yes, end every session
+          </button>{' '}
+          <button type="button" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </div>
+      )}
+    </>
   );
 }
 

@@ -1,0 +1,71 @@
+// Unit tests of the screens' pure helpers: merging live pages, the policy's loosenings as the
+// server words them, list fields, datetime-local values, and shortened lists.
+import { describe, expect, it } from 'vitest';
+import type { LiveEvent, PrivacyPolicy } from '../api/types';
+import { isoOf, localInput, shortList } from './audit';
+import { mergeLive } from './live';
+import { listOf, looseningsOf } from './privacy';
+
+const ev = (insert: string, at: string): LiveEvent => ({
+  event: 'E',
+  time: at,
+  received_at: at,
+  properties: { $insert_id: insert },
+});
+
+const SAFE: PrivacyPolicy = {
+  geo: 'region',
+  properties: {},
+  identifierProperties: [],
+  groupKeys: ['company_id'],
+  vault: false,
+  retentionDays: null,
+  keepClickIds: false,
+  keepGroupNames: false,
+  keepEventProperties: [],
+};
+
+describe('mergeLive', () => {
+  it('puts newer events on top, drops repeats, and keeps at most `keep`', () => {
+    const shown = [ev('b', '2026-01-01T00:00:02Z'), ev('a', '2026-01-01T00:00:01Z')];
+    const merged = mergeLive(shown, [ev('c', '2026-01-01T00:00:03Z'), shown[0]!], 2);
+    expect(merged.map((e) => e.properties.$insert_id)).toEqual(['c', 'b']);
+  });
+});
+
+describe('looseningsOf', () => {
+  it('finds none in the safe defaults, and names each loosening', () => {
+    expect(looseningsOf(SAFE)).toEqual([]);
+    expect(looseningsOf({ ...SAFE, geo: 'country', retentionDays: 30 })).toEqual([]);
+    expect(
+      looseningsOf({
+        ...SAFE,
+        geo: 'city',
+        vault: true,
+        keepClickIds: true,
+        properties: { plan: 'keep', other: 'redact' },
+      }),
+    ).toEqual([
+      'geolocation stored down to city',
+      'ad click ids kept',
+      'profile PII kept in the encrypted vault',
+      'property "plan" kept as sent, without PII scanning',
+    ]);
+  });
+});
+
+describe('form helpers', () => {
+  it('splits comma lists without blanks or repeats', () => {
+    expect(listOf(' a, b ,,a ,c ')).toEqual(['a', 'b', 'c']);
+    expect(listOf('')).toEqual([]);
+  });
+  it('round-trips a datetime-local value to the same minute', () => {
+    const ms = Date.parse('2026-03-04T05:06:00Z');
+    expect(isoOf(localInput(ms))).toBe(new Date(ms).toISOString());
+    expect(isoOf('')).toBeUndefined();
+  });
+  it('shortens long lists', () => {
+    expect(shortList(['a', 'b'], 3)).toBe('a, b');
+    expect(shortList(['a', 'b', 'c', 'd'], 2)).toBe('a, b and 2 more');
+  });
+});
