@@ -30,6 +30,18 @@ const dist = <T>(module: string): Promise<T> =>
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_REQUESTS = 1_000_000;
+/** Extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
+const EXTRA_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The loads to run (`BENCH_LOADS=batched,single,import`, default all). */
+const WANTED = new Set((process.env.BENCH_LOADS ?? 'batched,single,import').split(','));
+const LOADS = (
+  [
+    ['batched', 'batched (50 events/request)', 50],
+    ['single', 'single event/request', 1],
+  ] as const
+)
+  .filter(([key]) => WANTED.has(key))
+  .map(([, label, batch]) => [label, batch] as const);
 
 const UAS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
@@ -157,6 +169,66 @@ async function runLoad(
   };
 }
 
+/** CPU time (user + system, all threads) of a running process, in µs, from /proc. */
+function cpuMicros(pid: number): number {
+  const fields = procStatFields(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+/** The fields of a /proc/PID/stat line after the command name: index 0 is field 3 (state). */
+function procStatFields(stat: string): string[] {
+  return stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
+}
+
+/** Linux's USER_HZ (the unit of /proc times); 100 on every common build. */
+const CLOCK_TICKS = 100;
+
+/**
+ * Spawns `node args` under a shell that, once node has exited, prints its own /proc stat: the
+ * children's CPU (cutime + cstime) is then node's whole CPU, the shutdown's included. `node` is
+ * the returned `pid` (signals go to it); `totalCpu` resolves to its CPU in µs after exit.
+ */
+function spawnMeasured(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string },
+): { child: ChildProcess; pid: Promise<number>; totalCpu: Promise<number> } {
+  const child = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      'node_bin=$1; shift; "$node_bin" "$@" & p=$!; echo "node-pid $p" >&2; wait $p; echo "self-stat $(cat /proc/$$/stat)" >&2',
+      'sh',
+      process.execPath,
+      ...args,
+    ],
+    options,
+  );
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const pid = new Promise<number>((resolve, reject) => {
+    const onData = (): void => {
+      const m = /node-pid (\d+)/.exec(err);
+      if (m) {
+        child.stderr?.off('data', onData);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', () => reject(new Error('process exited: ' + err)));
+  });
+  const totalCpu = new Promise<number>((resolve) => {
+    child.once('exit', () => {
+      const line = /self-stat (.*)/.exec(err)?.[1] ?? '';
+      const fields = procStatFields(line);
+      resolve(((Number(fields[13]) + Number(fields[14])) * 1e6) / CLOCK_TICKS);
+    });
+  });
+  return { child, pid, totalCpu };
+}
+
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -243,15 +315,19 @@ async function main(): Promise<void> {
     drainMs: number;
     stored: number;
     acked: number;
+    /** Server CPU (user + system, every thread) per acknowledged event during the load, µs. */
+    cpuPerEvent: number;
+    /** The same from the warm-up to the exit: the loader's work and the drain included. */
+    cpuWithLoad: number;
   }
   const results: Record<
     string,
-    { baseline?: LoadResult & { rss: number }; sillage: Record<string, ServerResult> }
+    {
+      baseline?: LoadResult & { rss: number; cpuPerEvent: number };
+      sillage: Record<string, ServerResult>;
+    }
   > = {};
-  for (const [label, batch] of [
-    ['batched (50 events/request)', 50],
-    ['single event/request', 1],
-  ] as const) {
+  for (const [label, batch] of LOADS) {
     results[label] = { sillage: {} };
     const baseline = spawn(
       process.execPath,
@@ -260,39 +336,60 @@ async function main(): Promise<void> {
     );
     const basePort = Number(await waitForLine(baseline, /listening (\d+)/));
     await runLoad(basePort, anyToken, batch, 1000); // warm-up
+    const baseCpu0 = cpuMicros(baseline.pid!);
     const b = await runLoad(basePort, anyToken, batch, DURATION_MS);
-    results[label].baseline = { ...b, rss: peakRssMb(baseline.pid!) };
+    const baseCpu = (cpuMicros(baseline.pid!) - baseCpu0) / Math.max(1, b.events);
+    results[label].baseline = { ...b, rss: peakRssMb(baseline.pid!), cpuPerEvent: baseCpu };
     baseline.kill('SIGKILL');
 
     for (const [name, run] of runs) {
       // Started as `npm start` starts it (the same node flags), so that the product is measured.
-      const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0'], {
-        env: run.env,
-        cwd: base,
-      });
+      const measured = spawnMeasured(
+        [...SERVER_NODE_FLAGS, ...EXTRA_FLAGS, CLI, 'serve', '--port', '0'],
+        {
+          env: run.env,
+          cwd: base,
+        },
+      );
+      const server = measured.child;
       const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
+      const pid = await measured.pid;
       const port = Number(new URL(url).port);
+      const cpuStart = cpuMicros(pid);
       const warm = await runLoad(port, run.token, batch, 1000); // warm-up
+      const cpu0 = cpuMicros(pid);
       const s = await runLoad(port, run.token, batch, DURATION_MS);
-      const rss = peakRssMb(server.pid!);
+      const cpuPerEvent = (cpuMicros(pid) - cpu0) / Math.max(1, s.events);
+      const rss = peakRssMb(pid);
       // Graceful stop: what the ingest log holds is loaded into DuckDB before the process exits.
       const stopping = performance.now();
-      server.kill('SIGTERM');
+      process.kill(pid, 'SIGTERM');
       await new Promise((r) => server.once('exit', r));
       const drainMs = performance.now() - stopping;
+      // Everything from the warm-up on, the loader's work and the shutdown's drain included.
+      const cpuWithLoad =
+        ((await measured.totalCpu) - cpuStart) / Math.max(1, warm.events + s.events);
       run.acked += warm.events + s.events;
       const stored = await storedEvents(run.env.SILLAGE_DATA_DIR!, run.projectId, masterKey);
-      results[label].sillage[name] = { ...s, rss, drainMs, stored, acked: run.acked };
+      results[label].sillage[name] = {
+        ...s,
+        rss,
+        drainMs,
+        stored,
+        acked: run.acked,
+        cpuPerEvent,
+        cpuWithLoad,
+      };
     }
   }
   const privacy = await privacyCost(anyToken);
 
-  const fmt = (r: LoadResult & { rss: number }): string =>
+  const fmt = (r: LoadResult & { rss: number; cpuPerEvent: number }): string =>
     `${Math.round(r.events / r.seconds)
       .toLocaleString('en-US')
       .padStart(
         9,
-      )} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  failures ${r.failures}`;
+      )} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  CPU ${r.cpuPerEvent.toFixed(1).padStart(6)} µs/event  failures ${r.failures}`;
   const rate = (r: LoadResult): number => r.events / r.seconds;
   console.log(
     `\nIngest benchmark — ${os.cpus().length} cores, ${CONCURRENCY} concurrent connections, ${DURATION_MS / 1000}s per run, loopback`,
@@ -306,7 +403,7 @@ async function main(): Promise<void> {
     console.log(`  baseline (no store):                    ${fmt(r.baseline)}`);
     for (const [name, s] of Object.entries(r.sillage)) {
       console.log(
-        `  ${name}: ${((rate(s) / rate(r.baseline)) * 100).toFixed(1)} % of baseline; durable: ${s.stored.toLocaleString('en-US')} of ${s.acked.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(s.drainMs)} ms`,
+        `  ${name}: ${((rate(s) / rate(r.baseline)) * 100).toFixed(1)} % of baseline; server CPU ${s.cpuPerEvent.toFixed(1)} µs/event (${(s.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× baseline's ${r.baseline.cpuPerEvent.toFixed(1)}), ${s.cpuWithLoad.toFixed(1)} µs/event with the loader and the drain; durable: ${s.stored.toLocaleString('en-US')} of ${s.acked.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(s.drainMs)} ms`,
       );
     }
     const off = r.sillage['encryption off'];
