@@ -382,6 +382,7 @@ async function main(): Promise<void> {
       };
     }
   }
+  const imported = WANTED.has('import') ? await importBench(base, [...runs.values()][0]!) : null;
   const privacy = await privacyCost(anyToken);
 
   const fmt = (r: LoadResult & { rss: number; cpuPerEvent: number }): string =>
@@ -414,6 +415,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (imported) printImport(imported);
   console.log(
     `\nIn process, per event (median of ${PRIVACY_ROUNDS} rounds over ${PRIVACY_EVENTS.toLocaleString('en-US')} events):`,
   );
@@ -427,6 +429,127 @@ async function main(): Promise<void> {
     `  + store row and row JSON:                ${privacy.rows.toFixed(2).padStart(6)} µs`,
   );
   fs.rmSync(base, { recursive: true, force: true });
+}
+
+const IMPORT_EVENTS = Number(process.env.BENCH_IMPORT_EVENTS ?? 1_000_000);
+
+/** One line of a Mixpanel raw export (the shape `/api/2.0/export` gives), ~450 bytes. */
+function exportLine(n: number): string {
+  const user = `user-${(n * 7919) % 50_000}`;
+  return JSON.stringify({
+    event: EVENTS[n % EVENTS.length],
+    properties: {
+      time: 1_600_000_000 + Math.floor(n / 4),
+      distinct_id: user,
+      $insert_id: `ins-${n.toString(36)}-${(n * 2654435761) % 1e9}`,
+      $device_id: `dev-${(n * 31) % 70_000}`,
+      $user_id: user,
+      mp_country_code: n % 3 ? 'FR' : 'US',
+      $region: n % 3 ? 'Ile-de-France' : 'California',
+      $city: n % 3 ? 'Paris' : 'San Francisco',
+      $browser: 'Chrome',
+      $browser_version: 120,
+      $os: 'Windows',
+      $current_url: `https://shop.example.com/products/${n % 300}?utm_source=news&ref=abc`,
+      $referring_domain: 'www.google.com',
+      $screen_height: 1080,
+      $screen_width: 1920,
+      mp_lib: 'web',
+      $lib_version: '2.55.0',
+      mp_processing_time_ms: 1_600_000_000_000 + n,
+      plan: n % 3 === 0 ? 'pro' : 'free',
+      cart_value: (n % 1000) / 10,
+      items: n % 7,
+    },
+  });
+}
+
+interface ImportResult {
+  events: number;
+  bytes: number;
+  seconds: number;
+  cpuPerEvent: number;
+  rss: number;
+  imported: number;
+  duplicates: number;
+  baseline: { seconds: number; cpuPerEvent: number; rss: number };
+}
+
+/**
+ * `sillage import` of a generated export (BENCH_IMPORT_EVENTS lines, written to a temporary file
+ * and removed afterwards) on the stopped store, next to a bare baseline in the same run: one node
+ * process that reads the same file line by line and parses each line's JSON.
+ */
+async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
+  const file = path.join(base, 'export.jsonl');
+  const out = fs.createWriteStream(file);
+  for (let n = 0; n < IMPORT_EVENTS; n += 1000) {
+    let text = '';
+    for (let i = n; i < Math.min(IMPORT_EVENTS, n + 1000); i++) text += exportLine(i) + '\n';
+    if (!out.write(text)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) =>
+    out.end((e?: Error | null) => (e ? reject(e) : resolve())),
+  );
+  const bytes = fs.statSync(file).size;
+  const measure = async (
+    args: string[],
+  ): Promise<{ seconds: number; cpu: number; rss: number; stdout: string }> => {
+    const m = spawnMeasured(args, { env: run.env, cwd: base });
+    let stdout = '';
+    m.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    const t0 = performance.now();
+    const pid = await m.pid;
+    let rss = 0;
+    const poll = setInterval(() => {
+      try {
+        rss = peakRssMb(pid);
+      } catch {
+        // exited
+      }
+    }, 200);
+    const code = await new Promise<number | null>((r) => m.child.once('exit', r));
+    clearInterval(poll);
+    if (code !== 0) throw new Error(`${args.join(' ')} failed`);
+    return { seconds: (performance.now() - t0) / 1000, cpu: await m.totalCpu, rss, stdout };
+  };
+  const bare = await measure([
+    '-e',
+    `const rl = require('node:readline').createInterface({ input: require('node:fs').createReadStream(${JSON.stringify(file)}), crlfDelay: Infinity });
+     let n = 0; rl.on('line', (l) => { if (l) n += JSON.parse(l).event.length > 0 ? 1 : 0; }); rl.on('close', () => console.log(n));`,
+  ]);
+  const sillage = await measure([CLI, 'import', '--project', run.projectId, '--json', file]);
+  const summary = JSON.parse(sillage.stdout) as { imported: number; duplicates: number };
+  fs.rmSync(file, { force: true });
+  return {
+    events: IMPORT_EVENTS,
+    bytes,
+    seconds: sillage.seconds,
+    cpuPerEvent: sillage.cpu / IMPORT_EVENTS,
+    rss: sillage.rss,
+    imported: summary.imported,
+    duplicates: summary.duplicates,
+    baseline: { seconds: bare.seconds, cpuPerEvent: bare.cpu / IMPORT_EVENTS, rss: bare.rss },
+  };
+}
+
+function printImport(r: ImportResult): void {
+  const rate = (seconds: number): string =>
+    Math.round(r.events / seconds)
+      .toLocaleString('en-US')
+      .padStart(9);
+  console.log(
+    `\nsillage import (stopped store) of a generated Mixpanel export: ${r.events.toLocaleString('en-US')} events, ${Math.round(r.bytes / 1e6)} MB JSONL`,
+  );
+  console.log(
+    `  sillage import:                  ${rate(r.seconds)} events/s  ${r.seconds.toFixed(1)} s  peak RSS ${String(r.rss).padStart(5)} MB  CPU ${r.cpuPerEvent.toFixed(1)} µs/event  (${r.imported.toLocaleString('en-US')} imported, ${r.duplicates} duplicates)`,
+  );
+  console.log(
+    `  baseline (read + JSON.parse):    ${rate(r.baseline.seconds)} events/s  ${r.baseline.seconds.toFixed(1)} s  peak RSS ${String(r.baseline.rss).padStart(5)} MB  CPU ${r.baseline.cpuPerEvent.toFixed(1)} µs/event`,
+  );
+  console.log(
+    `  import: ${((r.baseline.seconds / r.seconds) * 100).toFixed(1)} % of the baseline's events/s; CPU ${(r.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× the baseline's`,
+  );
 }
 
 /** Events of a project in a stopped server's store (opened with its keys, changing nothing). */

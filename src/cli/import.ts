@@ -19,7 +19,7 @@ export type ImportSink = (records: JsonValue[], firstIndex: number) => Promise<I
  * and resolves when there is room for more; `finish` resolves once everything is committed.
  */
 export interface ImportTarget {
-  push(text: Uint8Array, firstLine: number): Promise<void>;
+  push(pieces: readonly Uint8Array[], firstLine: number): Promise<void>;
   finish(): Promise<ImportTotals>;
   progress(): ImportTotals;
 }
@@ -42,17 +42,20 @@ const CHUNK_BYTES = 1024 * 1024;
 /** The file's bytes (gunzipped when it is gzip), with how much of the file has been read. */
 async function openBytes(
   file: string,
+  chunkBytes: number,
 ): Promise<{ chunks: AsyncIterable<Buffer>; bytesRead: () => number; total: number }> {
   const total = fs.statSync(file).size;
   const fd = await fs.promises.open(file, 'r');
   const head = Buffer.alloc(2);
   await fd.read(head, 0, 2, 0);
   await fd.close();
-  const raw = fs.createReadStream(file, { highWaterMark: CHUNK_BYTES });
+  const raw = fs.createReadStream(file, { highWaterMark: chunkBytes });
   let bytes = 0;
   raw.on('data', (chunk) => (bytes += chunk.length));
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  const stream: Readable = gzip ? raw.pipe(zlib.createGunzip({ chunkSize: CHUNK_BYTES })) : raw;
+  const stream: Readable = gzip
+    ? raw.pipe(zlib.createGunzip({ chunkSize: Math.max(64, chunkBytes) }))
+    : raw;
   return { chunks: stream as AsyncIterable<Buffer>, bytesRead: () => bytes, total };
 }
 
@@ -100,7 +103,7 @@ export function progressFigures(
 export async function importFile(
   file: string,
   makeTarget: (onError: (e: RecordError) => void) => ImportTarget | Promise<ImportTarget>,
-  options: { progress?: boolean } = {},
+  options: { progress?: boolean; chunkBytes?: number } = {},
 ): Promise<ImportSummary> {
   if (!fs.existsSync(file)) throw new AppError('NOT_FOUND', 'import file not found');
   const summary: ImportSummary = {
@@ -121,7 +124,7 @@ export async function importFile(
     if (r.lines.length < 5) r.lines.push(e.index + 1);
   };
   const target = await makeTarget(reject);
-  const { chunks, bytesRead, total } = await openBytes(file);
+  const { chunks, bytesRead, total } = await openBytes(file, options.chunkBytes ?? CHUNK_BYTES);
   const showProgress = options.progress ?? process.stderr.isTTY;
   const bar = showProgress
     ? new cliProgress.SingleBar(
@@ -145,19 +148,21 @@ export async function importFile(
   bar?.start(total, 0, { imported: 0, rejected: 0, rate: 0, left: '…' });
   const timer = bar ? setInterval(() => update(bytesRead()), 500) : null;
   try {
-    let carry: Buffer = Buffer.alloc(0);
+    // The bytes after the last newline wait for the next piece (the target copies the pieces
+    // once, into the chunk it hands over).
+    let carry: Buffer[] = [];
     let line = 0;
     for await (const piece of chunks) {
-      const data = carry.length === 0 ? piece : Buffer.concat([carry, piece]);
-      const cut = data.lastIndexOf(10);
+      const cut = piece.lastIndexOf(10);
       if (cut === -1) {
-        carry = data;
+        carry.push(piece);
         continue;
       }
-      const whole = data.subarray(0, cut + 1);
-      carry = Buffer.from(data.subarray(cut + 1));
-      await target.push(whole, line);
-      line += countLines(whole);
+      const head = piece.subarray(0, cut + 1);
+      await target.push([...carry, head], line);
+      for (const c of carry) line += countLines(c);
+      line += countLines(head);
+      carry = cut + 1 < piece.length ? [piece.subarray(cut + 1)] : [];
     }
     if (carry.length > 0) await target.push(carry, line);
     const totals = await target.finish();
@@ -198,8 +203,8 @@ export function recordBatchTarget(
   };
   return {
     progress: () => ({ ...totals }),
-    async push(bytes, firstLine) {
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    async push(pieces, firstLine) {
+      const text = Buffer.concat(pieces).toString('utf8');
       let index = firstLine;
       for (const line of text.split('\n')) {
         const at = index++;

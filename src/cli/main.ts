@@ -407,7 +407,7 @@ program
           summary = await importFile(
             file,
             (onError) =>
-              new FileImporter(runtime.pipeline, project, runtime.geo, {
+              new FileImporter(runtime.writer, project, runtime.geo, {
                 onError,
                 workers: opts.workers,
               }),

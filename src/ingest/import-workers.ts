@@ -9,7 +9,7 @@ import { WORKER_YOUNG_GENERATION_MB } from '../shared/node-flags.js';
 import type { ProjectContext } from '../projects/index.js';
 import type { IdentityLink, PrivacyCountRow } from '../store/types.js';
 import type { GeoShared } from './enrich/index.js';
-import type { IngestPipeline } from './pipeline.js';
+import type { GroupCommitWriter } from './writer.js';
 import type { RecordError } from './records.js';
 
 /** Main → import worker. */
@@ -102,7 +102,7 @@ export class FileImporter {
   private readonly commitEvents: number;
 
   constructor(
-    private readonly pipeline: IngestPipeline,
+    private readonly writer: GroupCommitWriter,
     private readonly project: ProjectContext,
     geo: GeoShared,
     private readonly options: FileImporterOptions = {},
@@ -117,13 +117,16 @@ export class FileImporter {
     return { ...this.totals };
   }
 
-  /** Hands a chunk of whole lines (starting at 0-based file line `firstLine`) to a worker. */
-  async push(text: Uint8Array, firstLine: number): Promise<void> {
+  /**
+   * Hands a chunk of whole lines (starting at 0-based file line `firstLine`), given as consecutive
+   * pieces, to a worker.
+   */
+  async push(pieces: readonly Uint8Array[], firstLine: number): Promise<void> {
     for (;;) {
       if (this.failure) throw this.failure;
       const slot = this.pick();
       if (slot) {
-        this.dispatch(slot, text, firstLine);
+        this.dispatch(slot, pieces, firstLine);
         return;
       }
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
@@ -162,14 +165,19 @@ export class FileImporter {
     return best;
   }
 
-  private dispatch(slot: Slot, text: Uint8Array, firstLine: number): void {
+  private dispatch(slot: Slot, pieces: readonly Uint8Array[], firstLine: number): void {
     const id = this.nextId++;
     const pending: Pending = { id, result: null };
     this.order.push(pending);
     this.byId.set(id, pending);
     slot.jobs++;
-    // A copy whose memory moves to the worker (the reader's buffers are reused).
-    const own = new Uint8Array(text);
+    // One copy, whose memory then moves to the worker.
+    const own = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of pieces) {
+      own.set(p, at);
+      at += p.byteLength;
+    }
     slot.worker.postMessage({ type: 'chunk', id, text: own, firstLine } satisfies ToImportWorker, [
       own.buffer,
     ]);
@@ -229,9 +237,7 @@ export class FileImporter {
     const projectId = this.project.project.id;
     const identityLinks: IdentityLink[] = [];
     const privacyCounts: PrivacyCountRow[] = [];
-    let count = 0;
     for (const p of parts) {
-      count += p.count;
       for (let i = 0; i < p.linkTimes.length; i++) {
         identityLinks.push({
           projectId,
@@ -242,36 +248,20 @@ export class FileImporter {
       }
       for (const c of p.privacyCounts) privacyCounts.push(c);
     }
-    const lines = Buffer.concat(parts.map((p) => p.encoded));
-    const outcome = await this.pipeline.ingest({
-      events: [],
-      updates: [],
-      errors: [],
-      ignored: 0,
-      context: {
-        source: 'file-import',
-        clientIp: null,
-        userAgent: null,
-        ipMode: 'ignore-request-ip',
-        receivedAtMs: Date.now(),
-      },
-      projectId,
-      exclusive: true,
-      prepared: {
-        encoded: { lines, count },
+    // The writer of every ingest path: the parts go into one log record (one copy) and one
+    // segment that DuckDB loads with its JSON reader; resolves once loaded, with exact counts.
+    const committed = await this.writer.submit(
+      {
+        events: [],
+        encodedEvents: parts.map((p) => ({ lines: p.encoded, count: p.count })),
+        profileUpdates: [],
         identityLinks,
         privacyCounts,
-        errors: [],
-        accepted: count,
-        ignored: 0,
-        missingToken: 0,
-        unknownToken: 0,
-        profileUpdates: [],
-        vaults: [],
       },
-    });
-    this.totals.imported += outcome.committed.eventsInserted;
-    this.totals.duplicates += outcome.committed.eventsDuplicate;
+      { exclusive: true },
+    );
+    this.totals.imported += committed.eventsInserted;
+    this.totals.duplicates += committed.eventsDuplicate;
   }
 
   private spawn(geo: GeoShared): Slot {
