@@ -96,7 +96,7 @@ export class FileImporter {
   private gathering: ImportChunkResult[] = [];
   private gatheredEvents = 0;
   private committing: Promise<void> | null = null;
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private roomWaiters: (() => void)[] = [];
   private readonly totals: ImportTotals = { lines: 0, imported: 0, duplicates: 0, ignored: 0 };
   private readonly commitEvents: number;
@@ -123,7 +123,7 @@ export class FileImporter {
    */
   async push(pieces: readonly Uint8Array[], firstLine: number): Promise<void> {
     for (;;) {
-      if (this.failure) throw this.failure;
+      this.throwIfFailed();
       const slot = this.pick();
       if (slot) {
         this.dispatch(slot, pieces, firstLine);
@@ -137,17 +137,20 @@ export class FileImporter {
   async finish(): Promise<ImportTotals> {
     try {
       while (this.order.length > 0 || this.committing) {
-        if (this.failure) throw this.failure;
+        this.throwIfFailed();
         if (this.committing) await this.committing;
         else await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       }
-      if (this.failure) throw this.failure;
+      this.throwIfFailed();
       await this.commitGathered();
-      if (this.failure) throw this.failure;
       return { ...this.totals };
     } finally {
       await this.close();
     }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 
   async close(): Promise<void> {
@@ -188,7 +191,10 @@ export class FileImporter {
   }
 
   private fail(error: unknown): void {
-    this.failure ??= error;
+    this.failure ??=
+      error instanceof Error
+        ? error
+        : new AppError('STORE_FAILURE', 'the import could not be committed', { cause: error });
     this.wake();
   }
 
