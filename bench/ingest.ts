@@ -30,6 +30,18 @@ const dist = <T>(module: string): Promise<T> =>
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_REQUESTS = 1_000_000;
+/** Extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
+const EXTRA_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The loads to run (`BENCH_LOADS=batched,single,import`, default all). */
+const WANTED = new Set((process.env.BENCH_LOADS ?? 'batched,single,import').split(','));
+const LOADS = (
+  [
+    ['batched', 'batched (50 events/request)', 50],
+    ['single', 'single event/request', 1],
+  ] as const
+)
+  .filter(([key]) => WANTED.has(key))
+  .map(([, label, batch]) => [label, batch] as const);
 
 const UAS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
@@ -157,6 +169,66 @@ async function runLoad(
   };
 }
 
+/** CPU time (user + system, all threads) of a running process, in µs, from /proc. */
+function cpuMicros(pid: number): number {
+  const fields = procStatFields(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+/** The fields of a /proc/PID/stat line after the command name: index 0 is field 3 (state). */
+function procStatFields(stat: string): string[] {
+  return stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
+}
+
+/** Linux's USER_HZ (the unit of /proc times); 100 on every common build. */
+const CLOCK_TICKS = 100;
+
+/**
+ * Spawns `node args` under a shell that, once node has exited, prints its own /proc stat: the
+ * children's CPU (cutime + cstime) is then node's whole CPU, the shutdown's included. `node` is
+ * the returned `pid` (signals go to it); `totalCpu` resolves to its CPU in µs after exit.
+ */
+function spawnMeasured(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string },
+): { child: ChildProcess; pid: Promise<number>; totalCpu: Promise<number> } {
+  const child = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      'node_bin=$1; shift; "$node_bin" "$@" & p=$!; echo "node-pid $p" >&2; wait $p; echo "self-stat $(cat /proc/$$/stat)" >&2',
+      'sh',
+      process.execPath,
+      ...args,
+    ],
+    options,
+  );
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const pid = new Promise<number>((resolve, reject) => {
+    const onData = (): void => {
+      const m = /node-pid (\d+)/.exec(err);
+      if (m) {
+        child.stderr?.off('data', onData);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', () => reject(new Error('process exited: ' + err)));
+  });
+  const totalCpu = new Promise<number>((resolve) => {
+    child.once('exit', () => {
+      const line = /self-stat (.*)/.exec(err)?.[1] ?? '';
+      const fields = procStatFields(line);
+      resolve(((Number(fields[13]) + Number(fields[14])) * 1e6) / CLOCK_TICKS);
+    });
+  });
+  return { child, pid, totalCpu };
+}
+
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -243,15 +315,19 @@ async function main(): Promise<void> {
     drainMs: number;
     stored: number;
     acked: number;
+    /** Server CPU (user + system, every thread) per acknowledged event during the load, µs. */
+    cpuPerEvent: number;
+    /** The same from the warm-up to the exit: the loader's work and the drain included. */
+    cpuWithLoad: number;
   }
   const results: Record<
     string,
-    { baseline?: LoadResult & { rss: number }; sillage: Record<string, ServerResult> }
+    {
+      baseline?: LoadResult & { rss: number; cpuPerEvent: number };
+      sillage: Record<string, ServerResult>;
+    }
   > = {};
-  for (const [label, batch] of [
-    ['batched (50 events/request)', 50],
-    ['single event/request', 1],
-  ] as const) {
+  for (const [label, batch] of LOADS) {
     results[label] = { sillage: {} };
     const baseline = spawn(
       process.execPath,
@@ -260,39 +336,61 @@ async function main(): Promise<void> {
     );
     const basePort = Number(await waitForLine(baseline, /listening (\d+)/));
     await runLoad(basePort, anyToken, batch, 1000); // warm-up
+    const baseCpu0 = cpuMicros(baseline.pid!);
     const b = await runLoad(basePort, anyToken, batch, DURATION_MS);
-    results[label].baseline = { ...b, rss: peakRssMb(baseline.pid!) };
+    const baseCpu = (cpuMicros(baseline.pid!) - baseCpu0) / Math.max(1, b.events);
+    results[label].baseline = { ...b, rss: peakRssMb(baseline.pid!), cpuPerEvent: baseCpu };
     baseline.kill('SIGKILL');
 
     for (const [name, run] of runs) {
       // Started as `npm start` starts it (the same node flags), so that the product is measured.
-      const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0'], {
-        env: run.env,
-        cwd: base,
-      });
+      const measured = spawnMeasured(
+        [...SERVER_NODE_FLAGS, ...EXTRA_FLAGS, CLI, 'serve', '--port', '0'],
+        {
+          env: run.env,
+          cwd: base,
+        },
+      );
+      const server = measured.child;
       const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
+      const pid = await measured.pid;
       const port = Number(new URL(url).port);
+      const cpuStart = cpuMicros(pid);
       const warm = await runLoad(port, run.token, batch, 1000); // warm-up
+      const cpu0 = cpuMicros(pid);
       const s = await runLoad(port, run.token, batch, DURATION_MS);
-      const rss = peakRssMb(server.pid!);
+      const cpuPerEvent = (cpuMicros(pid) - cpu0) / Math.max(1, s.events);
+      const rss = peakRssMb(pid);
       // Graceful stop: what the ingest log holds is loaded into DuckDB before the process exits.
       const stopping = performance.now();
-      server.kill('SIGTERM');
+      process.kill(pid, 'SIGTERM');
       await new Promise((r) => server.once('exit', r));
       const drainMs = performance.now() - stopping;
+      // Everything from the warm-up on, the loader's work and the shutdown's drain included.
+      const cpuWithLoad =
+        ((await measured.totalCpu) - cpuStart) / Math.max(1, warm.events + s.events);
       run.acked += warm.events + s.events;
       const stored = await storedEvents(run.env.SILLAGE_DATA_DIR!, run.projectId, masterKey);
-      results[label].sillage[name] = { ...s, rss, drainMs, stored, acked: run.acked };
+      results[label].sillage[name] = {
+        ...s,
+        rss,
+        drainMs,
+        stored,
+        acked: run.acked,
+        cpuPerEvent,
+        cpuWithLoad,
+      };
     }
   }
+  const imported = WANTED.has('import') ? await importBench(base, [...runs.values()][0]!) : null;
   const privacy = await privacyCost(anyToken);
 
-  const fmt = (r: LoadResult & { rss: number }): string =>
+  const fmt = (r: LoadResult & { rss: number; cpuPerEvent: number }): string =>
     `${Math.round(r.events / r.seconds)
       .toLocaleString('en-US')
       .padStart(
         9,
-      )} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  failures ${r.failures}`;
+      )} events/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  peak RSS ${String(r.rss).padStart(5)} MB  CPU ${r.cpuPerEvent.toFixed(1).padStart(6)} µs/event  failures ${r.failures}`;
   const rate = (r: LoadResult): number => r.events / r.seconds;
   console.log(
     `\nIngest benchmark — ${os.cpus().length} cores, ${CONCURRENCY} concurrent connections, ${DURATION_MS / 1000}s per run, loopback`,
@@ -306,7 +404,7 @@ async function main(): Promise<void> {
     console.log(`  baseline (no store):                    ${fmt(r.baseline)}`);
     for (const [name, s] of Object.entries(r.sillage)) {
       console.log(
-        `  ${name}: ${((rate(s) / rate(r.baseline)) * 100).toFixed(1)} % of baseline; durable: ${s.stored.toLocaleString('en-US')} of ${s.acked.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(s.drainMs)} ms`,
+        `  ${name}: ${((rate(s) / rate(r.baseline)) * 100).toFixed(1)} % of baseline; server CPU ${s.cpuPerEvent.toFixed(1)} µs/event (${(s.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× baseline's ${r.baseline.cpuPerEvent.toFixed(1)}), ${s.cpuWithLoad.toFixed(1)} µs/event with the loader and the drain; durable: ${s.stored.toLocaleString('en-US')} of ${s.acked.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(s.drainMs)} ms`,
       );
     }
     const off = r.sillage['encryption off'];
@@ -317,6 +415,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (imported) printImport(imported);
   console.log(
     `\nIn process, per event (median of ${PRIVACY_ROUNDS} rounds over ${PRIVACY_EVENTS.toLocaleString('en-US')} events):`,
   );
@@ -330,6 +429,127 @@ async function main(): Promise<void> {
     `  + store row and row JSON:                ${privacy.rows.toFixed(2).padStart(6)} µs`,
   );
   fs.rmSync(base, { recursive: true, force: true });
+}
+
+const IMPORT_EVENTS = Number(process.env.BENCH_IMPORT_EVENTS ?? 1_000_000);
+
+/** One line of a Mixpanel raw export (the shape `/api/2.0/export` gives), ~450 bytes. */
+function exportLine(n: number): string {
+  const user = `user-${(n * 7919) % 50_000}`;
+  return JSON.stringify({
+    event: EVENTS[n % EVENTS.length],
+    properties: {
+      time: 1_600_000_000 + Math.floor(n / 4),
+      distinct_id: user,
+      $insert_id: `ins-${n.toString(36)}-${(n * 2654435761) % 1e9}`,
+      $device_id: `dev-${(n * 31) % 70_000}`,
+      $user_id: user,
+      mp_country_code: n % 3 ? 'FR' : 'US',
+      $region: n % 3 ? 'Ile-de-France' : 'California',
+      $city: n % 3 ? 'Paris' : 'San Francisco',
+      $browser: 'Chrome',
+      $browser_version: 120,
+      $os: 'Windows',
+      $current_url: `https://shop.example.com/products/${n % 300}?utm_source=news&ref=abc`,
+      $referring_domain: 'www.google.com',
+      $screen_height: 1080,
+      $screen_width: 1920,
+      mp_lib: 'web',
+      $lib_version: '2.55.0',
+      mp_processing_time_ms: 1_600_000_000_000 + n,
+      plan: n % 3 === 0 ? 'pro' : 'free',
+      cart_value: (n % 1000) / 10,
+      items: n % 7,
+    },
+  });
+}
+
+interface ImportResult {
+  events: number;
+  bytes: number;
+  seconds: number;
+  cpuPerEvent: number;
+  rss: number;
+  imported: number;
+  duplicates: number;
+  baseline: { seconds: number; cpuPerEvent: number; rss: number };
+}
+
+/**
+ * `sillage import` of a generated export (BENCH_IMPORT_EVENTS lines, written to a temporary file
+ * and removed afterwards) on the stopped store, next to a bare baseline in the same run: one node
+ * process that reads the same file line by line and parses each line's JSON.
+ */
+async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
+  const file = path.join(base, 'export.jsonl');
+  const out = fs.createWriteStream(file);
+  for (let n = 0; n < IMPORT_EVENTS; n += 1000) {
+    let text = '';
+    for (let i = n; i < Math.min(IMPORT_EVENTS, n + 1000); i++) text += exportLine(i) + '\n';
+    if (!out.write(text)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) =>
+    out.end((e?: Error | null) => (e ? reject(e) : resolve())),
+  );
+  const bytes = fs.statSync(file).size;
+  const measure = async (
+    args: string[],
+  ): Promise<{ seconds: number; cpu: number; rss: number; stdout: string }> => {
+    const m = spawnMeasured(args, { env: run.env, cwd: base });
+    let stdout = '';
+    m.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    const t0 = performance.now();
+    const pid = await m.pid;
+    let rss = 0;
+    const poll = setInterval(() => {
+      try {
+        rss = peakRssMb(pid);
+      } catch {
+        // exited
+      }
+    }, 200);
+    const code = await new Promise<number | null>((r) => m.child.once('exit', r));
+    clearInterval(poll);
+    if (code !== 0) throw new Error(`${args.join(' ')} failed`);
+    return { seconds: (performance.now() - t0) / 1000, cpu: await m.totalCpu, rss, stdout };
+  };
+  const bare = await measure([
+    '-e',
+    `const rl = require('node:readline').createInterface({ input: require('node:fs').createReadStream(${JSON.stringify(file)}), crlfDelay: Infinity });
+     let n = 0; rl.on('line', (l) => { if (l) n += JSON.parse(l).event.length > 0 ? 1 : 0; }); rl.on('close', () => console.log(n));`,
+  ]);
+  const sillage = await measure([CLI, 'import', '--project', run.projectId, '--json', file]);
+  const summary = JSON.parse(sillage.stdout) as { imported: number; duplicates: number };
+  fs.rmSync(file, { force: true });
+  return {
+    events: IMPORT_EVENTS,
+    bytes,
+    seconds: sillage.seconds,
+    cpuPerEvent: sillage.cpu / IMPORT_EVENTS,
+    rss: sillage.rss,
+    imported: summary.imported,
+    duplicates: summary.duplicates,
+    baseline: { seconds: bare.seconds, cpuPerEvent: bare.cpu / IMPORT_EVENTS, rss: bare.rss },
+  };
+}
+
+function printImport(r: ImportResult): void {
+  const rate = (seconds: number): string =>
+    Math.round(r.events / seconds)
+      .toLocaleString('en-US')
+      .padStart(9);
+  console.log(
+    `\nsillage import (stopped store) of a generated Mixpanel export: ${r.events.toLocaleString('en-US')} events, ${Math.round(r.bytes / 1e6)} MB JSONL`,
+  );
+  console.log(
+    `  sillage import:                  ${rate(r.seconds)} events/s  ${r.seconds.toFixed(1)} s  peak RSS ${String(r.rss).padStart(5)} MB  CPU ${r.cpuPerEvent.toFixed(1)} µs/event  (${r.imported.toLocaleString('en-US')} imported, ${r.duplicates} duplicates)`,
+  );
+  console.log(
+    `  baseline (read + JSON.parse):    ${rate(r.baseline.seconds)} events/s  ${r.baseline.seconds.toFixed(1)} s  peak RSS ${String(r.baseline.rss).padStart(5)} MB  CPU ${r.baseline.cpuPerEvent.toFixed(1)} µs/event`,
+  );
+  console.log(
+    `  import: ${((r.baseline.seconds / r.seconds) * 100).toFixed(1)} % of the baseline's events/s; CPU ${(r.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× the baseline's`,
+  );
 }
 
 /** Events of a project in a stopped server's store (opened with its keys, changing nothing). */

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { dumpAllTables, searchCanaries } from './helpers/canary.js';
 import { readEvents } from './helpers/store.js';
 import { createProject, makeTestEnv, runCli } from './helpers/server.js';
 
@@ -82,5 +83,48 @@ describe('sillage import --format mixpanel', () => {
     await expect(runCli(t, ['import', '--project', 'prj_missing', file])).rejects.toThrow(
       /no such project/,
     );
+  });
+
+  it('on a stopped store, the worker threads apply the privacy stage before anything is written', async () => {
+    const t = makeTestEnv();
+    const project = await createProject(t, 'Import canary');
+    const email = 'import.canary.7f3a@example.org';
+    const phone = '+44 20 7946 0958';
+    const rawUser = 'crm-user-7f3a-481516';
+    const base = 1_700_000_000;
+    // Enough lines for several 1 MB chunks, so that both workers and the ordering are exercised.
+    const lines: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      lines.push(
+        JSON.stringify({
+          event: i % 1000 === 0 ? `Mailed ${email}` : 'Viewed',
+          properties: {
+            time: base + i,
+            distinct_id: i % 2 ? rawUser : email,
+            $insert_id: `canary-${i}`,
+            note: `call ${phone} or write to ${email}`,
+            $current_url: `https://shop.example.com/p?email=${encodeURIComponent(email)}&utm_source=x`,
+            padding: 'p'.repeat(200),
+          },
+        }),
+      );
+    }
+    const file = path.join(t.base, 'canary-export.jsonl');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const out = await runCli(t, ['import', '--project', project.project_id, '--json', file]);
+    expect(JSON.parse(out)).toMatchObject({ lines: 6000, imported: 6000, rejected: 0 });
+    fs.rmSync(file);
+    const dump = await dumpAllTables(t.dataDir);
+    expect(dump).toContain('[email]');
+    const hits = searchCanaries(
+      [email, phone, rawUser, encodeURIComponent(email)],
+      { 'table dump': dump, 'cli output': out },
+      t.dataDir,
+    );
+    expect(hits).toEqual([]);
+    const rows = await readEvents(t.dataDir, project.project_id);
+    expect(rows).toHaveLength(6000);
+    expect(new Set(rows.map((r) => r.distinctId)).size).toBe(2);
+    expect(rows.every((r) => /^u_[A-Za-z0-9_-]{22}$/.test(r.distinctId))).toBe(true);
   });
 });

@@ -1,17 +1,28 @@
 // `sillage import --project ID --format mixpanel FILE`: streams a Mixpanel raw export (JSONL,
-// plain or gzip) through the ingest pipeline, on a running server or on a stopped store.
+// plain or gzip) through the ingest pipeline, on a running server or on a stopped store, in
+// chunks of whole lines with bounded memory.
 import fs from 'node:fs';
-import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import cliProgress from 'cli-progress';
 import type { ImportBatchResult } from '../ingest/file-import.js';
+import type { ImportTotals } from '../ingest/import-workers.js';
 import type { JsonValue, RecordError } from '../ingest/records.js';
 import { parseJsonRecords } from '../ingest/wire/index.js';
 import { AppError, isAppError } from '../shared/errors.js';
 
-/** Sends one batch somewhere (admin socket or local pipeline). */
+/** Sends one batch of parsed records somewhere (the running server's admin socket). */
 export type ImportSink = (records: JsonValue[], firstIndex: number) => Promise<ImportBatchResult>;
+
+/**
+ * Where the chunks of a file go: `push` takes whole lines (from 0-based file line `firstLine`)
+ * and resolves when there is room for more; `finish` resolves once everything is committed.
+ */
+export interface ImportTarget {
+  push(pieces: readonly Uint8Array[], firstLine: number): Promise<void>;
+  finish(): Promise<ImportTotals>;
+  progress(): ImportTotals;
+}
 
 export interface ImportSummary {
   lines: number;
@@ -25,47 +36,76 @@ export interface ImportSummary {
 
 const BATCH = 2000;
 const MAX_DEPTH = 16;
+/** Bytes of the file read per chunk (cut back to the last whole line). */
+const CHUNK_BYTES = 1024 * 1024;
 
-async function openLines(
+/** The file's bytes (gunzipped when it is gzip), with how much of the file has been read. */
+async function openBytes(
   file: string,
-): Promise<{ lines: AsyncIterable<string>; bytesRead: () => number; total: number }> {
+  chunkBytes: number,
+): Promise<{ chunks: AsyncIterable<Buffer>; bytesRead: () => number; total: number }> {
   const total = fs.statSync(file).size;
   const fd = await fs.promises.open(file, 'r');
   const head = Buffer.alloc(2);
   await fd.read(head, 0, 2, 0);
   await fd.close();
-  const raw = fs.createReadStream(file);
+  const raw = fs.createReadStream(file, { highWaterMark: chunkBytes });
   let bytes = 0;
   raw.on('data', (chunk) => (bytes += chunk.length));
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  const stream: Readable = gzip ? raw.pipe(zlib.createGunzip()) : raw;
-  return {
-    lines: readline.createInterface({ input: stream, crlfDelay: Infinity }),
-    bytesRead: () => bytes,
-    total,
-  };
+  const stream: Readable = gzip
+    ? raw.pipe(zlib.createGunzip({ chunkSize: Math.max(64, chunkBytes) }))
+    : raw;
+  return { chunks: stream as AsyncIterable<Buffer>, bytesRead: () => bytes, total };
 }
 
-/** Imports a file; progress goes to stderr when it is a terminal (or `progress` is forced). */
+/** Newlines in a buffer. */
+function countLines(buffer: Uint8Array): number {
+  let n = 0;
+  let at = buffer.indexOf(10);
+  while (at !== -1) {
+    n++;
+    at = buffer.indexOf(10, at + 1);
+  }
+  return n;
+}
+
+/** "1h 02m", "3m 05s", "12s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '…';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (h > 0) return `${h}h ${pad(m)}m`;
+  if (m > 0) return `${m}m ${pad(s % 60)}s`;
+  return `${s % 60}s`;
+}
+
+/** The progress bar's figures: events per second so far, and the time left at that pace. */
+export function progressFigures(
+  events: number,
+  bytesDone: number,
+  bytesTotal: number,
+  elapsedMs: number,
+): { rate: string; left: string } {
+  const seconds = elapsedMs / 1000;
+  const rate = seconds > 0 ? Math.round(events / seconds) : 0;
+  const left =
+    bytesDone > 0 && seconds > 0 ? ((bytesTotal - bytesDone) * seconds) / bytesDone : Infinity;
+  return { rate: rate.toLocaleString('en-US'), left: formatDuration(left) };
+}
+
+/**
+ * Imports a file through `target` (made with the summary's error callback); progress goes to
+ * stderr when it is a terminal (or `progress` is forced): bytes read, events/s and the time left.
+ */
 export async function importFile(
   file: string,
-  sink: ImportSink,
-  options: { progress?: boolean } = {},
+  makeTarget: (onError: (e: RecordError) => void) => ImportTarget | Promise<ImportTarget>,
+  options: { progress?: boolean; chunkBytes?: number } = {},
 ): Promise<ImportSummary> {
   if (!fs.existsSync(file)) throw new AppError('NOT_FOUND', 'import file not found');
-  const { lines, bytesRead, total } = await openLines(file);
-  const showProgress = options.progress ?? process.stderr.isTTY;
-  const bar = showProgress
-    ? new cliProgress.SingleBar(
-        {
-          format: 'importing [{bar}] {percentage}% | {imported} imported, {rejected} rejected',
-          stream: process.stderr,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  bar?.start(total, 0, { imported: 0, rejected: 0 });
-
   const summary: ImportSummary = {
     lines: 0,
     imported: 0,
@@ -83,50 +123,114 @@ export async function importFile(
     r.count++;
     if (r.lines.length < 5) r.lines.push(e.index + 1);
   };
+  const target = await makeTarget(reject);
+  const { chunks, bytesRead, total } = await openBytes(file, options.chunkBytes ?? CHUNK_BYTES);
+  const showProgress = options.progress ?? process.stderr.isTTY;
+  const bar = showProgress
+    ? new cliProgress.SingleBar(
+        {
+          format:
+            'importing [{bar}] {percentage}% | {imported} imported, {rejected} rejected | {rate} events/s | {left} left',
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  const started = performance.now();
+  const update = (done: number): void => {
+    const p = target.progress();
+    bar?.update(done, {
+      imported: p.imported.toLocaleString('en-US'),
+      rejected: summary.rejected,
+      ...progressFigures(p.imported + p.duplicates, done, total, performance.now() - started),
+    });
+  };
+  bar?.start(total, 0, { imported: 0, rejected: 0, rate: 0, left: '…' });
+  const timer = bar ? setInterval(() => update(bytesRead()), 500) : null;
+  try {
+    // The bytes after the last newline wait for the next piece (the target copies the pieces
+    // once, into the chunk it hands over).
+    let carry: Buffer[] = [];
+    let line = 0;
+    for await (const piece of chunks) {
+      const cut = piece.lastIndexOf(10);
+      if (cut === -1) {
+        carry.push(piece);
+        continue;
+      }
+      const head = piece.subarray(0, cut + 1);
+      await target.push([...carry, head], line);
+      for (const c of carry) line += countLines(c);
+      line += countLines(head);
+      carry = cut + 1 < piece.length ? [piece.subarray(cut + 1)] : [];
+    }
+    if (carry.length > 0) await target.push(carry, line);
+    const totals = await target.finish();
+    summary.lines = totals.lines;
+    summary.imported = totals.imported;
+    summary.duplicates = totals.duplicates;
+    summary.ignored = totals.ignored;
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  update(total);
+  bar?.stop();
+  summary.reasons = [...reasons.values()].sort((a, b) => b.count - a.count);
+  return summary;
+}
 
+/**
+ * A target that parses lines here and sends batches of records to `sink` one after the other
+ * (the running server's admin socket, where the server's own pipeline prepares them).
+ */
+export function recordBatchTarget(
+  sink: ImportSink,
+  onError: (e: RecordError) => void,
+): ImportTarget {
+  const totals: ImportTotals = { lines: 0, imported: 0, duplicates: 0, ignored: 0 };
   let batch: JsonValue[] = [];
-  let batchStart = 0;
   // Records keep their file line index; a line that is not JSON is rejected on its own.
   let indexInBatch: number[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const result = await sink(batch, 0);
-    summary.imported += result.imported;
-    summary.duplicates += result.duplicates;
-    summary.ignored += result.ignored;
-    for (const e of result.errors) reject({ ...e, index: indexInBatch[e.index] ?? batchStart });
+    totals.imported += result.imported;
+    totals.duplicates += result.duplicates;
+    totals.ignored += result.ignored;
+    for (const e of result.errors) onError({ ...e, index: indexInBatch[e.index] ?? 0 });
     batch = [];
     indexInBatch = [];
-    bar?.update(bytesRead(), { imported: summary.imported, rejected: summary.rejected });
   };
-
-  let lineNo = 0;
-  for await (const line of lines) {
-    const index = lineNo++;
-    if (line.trim() === '') continue;
-    summary.lines++;
-    try {
-      const records = parseJsonRecords(line, MAX_DEPTH, `line ${index + 1}`);
-      for (const record of records) {
-        if (batch.length === 0) batchStart = index;
-        batch.push(record);
-        indexInBatch.push(index);
+  return {
+    progress: () => ({ ...totals }),
+    async push(pieces, firstLine) {
+      const text = Buffer.concat(pieces).toString('utf8');
+      let index = firstLine;
+      for (const line of text.split('\n')) {
+        const at = index++;
+        if (line.trim() === '') continue;
+        totals.lines++;
+        try {
+          for (const record of parseJsonRecords(line, MAX_DEPTH, `line ${at + 1}`)) {
+            batch.push(record);
+            indexInBatch.push(at);
+          }
+        } catch (error) {
+          onError({
+            index: at,
+            insertId: null,
+            field: 'line',
+            message: isAppError(error) ? error.message : 'not valid JSON',
+          });
+        }
+        if (batch.length >= BATCH) await flush();
       }
-    } catch (error) {
-      reject({
-        index,
-        insertId: null,
-        field: 'line',
-        message: isAppError(error) ? error.message : 'not valid JSON',
-      });
-    }
-    if (batch.length >= BATCH) await flush();
-  }
-  await flush();
-  bar?.update(total, { imported: summary.imported, rejected: summary.rejected });
-  bar?.stop();
-  summary.reasons = [...reasons.values()].sort((a, b) => b.count - a.count);
-  return summary;
+    },
+    async finish() {
+      await flush();
+      return { ...totals };
+    },
+  };
 }
 
 /** Human-readable summary lines. */

@@ -35,8 +35,9 @@ import { loadMasterKey } from '../privacy/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
 import { createDemo } from './demo.js';
 import type { PseudonymMatch } from '../privacy/index.js';
-import { formatSummary, importFile, type ImportSummary } from './import.js';
-import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
+import { formatSummary, importFile, recordBatchTarget, type ImportSummary } from './import.js';
+import type { ImportBatchResult } from '../ingest/file-import.js';
+import { FileImporter } from '../ingest/import-workers.js';
 import { atRestOptions, openRuntime } from './runtime.js';
 import {
   incidentMarkdown,
@@ -368,11 +369,14 @@ program
   .option('--format <format>', 'input format (mixpanel)', 'mixpanel')
   .option('--data <dir>', 'data directory')
   .option('--json', 'print the summary as JSON')
+  .option('--workers <n>', 'worker threads on a stopped store (default: one per core)', (v) =>
+    Number.parseInt(v, 10),
+  )
   .argument('<file>', 'export file (.json, .jsonl, optionally gzip-compressed)')
   .action(
     async (
       file: string,
-      opts: { project: string; format: string; data?: string; json?: boolean },
+      opts: { project: string; format: string; data?: string; json?: boolean; workers?: number },
     ) => {
       if (opts.format !== 'mixpanel')
         throw new AppError('QUERY_INVALID', 'only --format mixpanel is supported');
@@ -380,22 +384,33 @@ program
       const remote = await callAdmin(config.dataDir, 'project-check', { projectId: opts.project });
       let summary: ImportSummary;
       if (remote.reachable) {
-        summary = await importFile(file, async (records, firstIndex) => {
-          const r = await callAdmin(config.dataDir, 'import-records', {
-            projectId: opts.project,
-            records,
-            firstIndex,
-          });
-          if (!r.reachable)
-            throw new AppError('STORE_UNAVAILABLE', 'the server stopped during the import');
-          return r.value as ImportBatchResult;
-        });
+        summary = await importFile(file, (onError) =>
+          recordBatchTarget(async (records, firstIndex) => {
+            const r = await callAdmin(config.dataDir, 'import-records', {
+              projectId: opts.project,
+              records,
+              firstIndex,
+            });
+            if (!r.reachable)
+              throw new AppError('STORE_UNAVAILABLE', 'the server stopped during the import');
+            return r.value as ImportBatchResult;
+          }, onError),
+        );
       } else {
         const runtime = await openRuntime(config, SILENT_LOGGER);
         try {
           await assertProject(runtime, opts.project);
-          summary = await importFile(file, (records, firstIndex) =>
-            importRecords(runtime.pipeline, opts.project, records, firstIndex),
+          const project = await runtime.projects.byId(opts.project);
+          if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
+          // On a stopped store, the file is prepared on worker threads (one per core) and
+          // committed in large batches that DuckDB loads with its own reader.
+          summary = await importFile(
+            file,
+            (onError) =>
+              new FileImporter(runtime.writer, project, runtime.geo, {
+                onError,
+                workers: opts.workers,
+              }),
           );
         } finally {
           await runtime.close();

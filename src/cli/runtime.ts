@@ -51,7 +51,7 @@ import {
   totpSealKey,
   type AuthDeps,
 } from '../auth/index.js';
-import { GeoLocator } from '../ingest/enrich/index.js';
+import { GeoLocator, type GeoShared } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
 import type { AccountStore, EventStore, MetaStore, VaultStore } from '../store/index.js';
 import {
@@ -233,6 +233,8 @@ export interface Runtime {
   /** Accounts and access. */
   auth: AuthDeps;
   clients: ClientDescriber;
+  /** The geolocation databases in shared memory (for worker threads). */
+  geo: GeoShared;
   /** The byte budget of request bodies (SILLAGE_MAX_QUEUED_BYTES). */
   admission: ByteBudget;
   /** Null while the store accepts and serves; otherwise why not (for /healthz). */
@@ -383,6 +385,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       audit,
       auth,
       clients,
+      geo,
       admission: new ByteBudget(config.admission.maxQueuedBytes, config.writer.retryAfterSeconds),
       health: () => (!db.healthy ? 'store_unavailable' : disk.low ? 'disk_full' : null),
       masterKeyNotice: master.notice,

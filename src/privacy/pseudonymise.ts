@@ -41,6 +41,8 @@ const DEVICE_PREFIX = '$device:';
 const PSEUDONYM_BYTES = 16;
 // Long ids are rare and would make the memo's memory unbounded; they are simply not memoised.
 const MAX_MEMO_INPUT = 256;
+/** The group key under which the privacy stage pseudonymises insert ids (never memoised). */
+const UNIQUE_PER_EVENT = '$insert_id';
 
 /** Creates a pseudonymiser for one key (the project's current pseudonym key). */
 export function createPseudonymiser(
@@ -70,7 +72,9 @@ export function createPseudonymiser(
   const group = (groupKey: string, id: string): string => {
     if (id === '') return '';
     const input = `group:${groupKey.length}:${groupKey}:${id}`;
-    const memoable = input.length <= MAX_MEMO_INPUT;
+    // Insert ids are unique per event: memoising them would only push the ids that do recur out
+    // of the memo (and cost a map insertion per event).
+    const memoable = input.length <= MAX_MEMO_INPUT && groupKey !== UNIQUE_PER_EVENT;
     const hit = memoable ? groupMemo.get(input) : undefined;
     if (hit !== undefined) return hit;
     const pseudonym = mac(input, GROUP_PREFIX);

@@ -1,0 +1,157 @@
+// Worker thread of `sillage import`: takes a chunk of a Mixpanel export (whole JSONL lines), and
+// runs the same stages as SDK traffic on it — the safe JSON parser, the /import mapping rules,
+// enrichment, the privacy stage — then encodes the rows for the ingest log. Only pseudonyms and
+// scanned values leave this thread.
+import { parentPort } from 'node:worker_threads';
+import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
+import type { ProjectContext } from '../projects/index.js';
+import { isAppError } from '../shared/errors.js';
+import { encodeEventRows } from '../store/row-json.js';
+import type { EventRow } from '../store/types.js';
+import { enrichStageFromShared, type EnrichFn } from './enrich-stage.js';
+import type { ImportChunkResult, ToImportWorker } from './import-workers.js';
+import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
+import type { JsonValue, RecordError, RequestContext } from './records.js';
+import { toEventRow } from './rows.js';
+import { mapMixpanelEvents, parseJsonRecords } from './wire/index.js';
+
+/** Deepest nesting a line may have (the same as the HTTP routes' JSON limit). */
+const MAX_DEPTH = 16;
+
+/** What the privacy stage reads of a project; the rest of ProjectContext stays on the main thread. */
+type WorkerProject = Pick<ProjectContext, 'policy' | 'pseudonymise' | 'groupKeys'> & {
+  project: { id: string; token: string };
+};
+
+const privacy = createPrivacyStage();
+let enrich: EnrichFn | null = null;
+let project: WorkerProject | null = null;
+
+/** Prepares one chunk; `firstLine` is the 0-based file line of its first line. */
+function prepare(text: string, firstLine: number): ImportChunkResult {
+  if (!enrich || !project) throw new Error('import worker not initialised');
+  const errors: RecordError[] = [];
+  const records: JsonValue[] = [];
+  /** File line of each record. */
+  const lineOf: number[] = [];
+  let lines = 0;
+  let start = 0;
+  let line = firstLine;
+  while (start < text.length) {
+    let stop = text.indexOf('\n', start);
+    if (stop === -1) stop = text.length;
+    const index = line++;
+    const chunk = text.slice(start, stop);
+    start = stop + 1;
+    if (chunk.trim() === '') continue;
+    lines++;
+    try {
+      for (const record of parseJsonRecords(chunk, MAX_DEPTH, `line ${index + 1}`)) {
+        records.push(record);
+        lineOf.push(index);
+      }
+    } catch (error) {
+      errors.push({
+        index,
+        insertId: null,
+        field: 'line',
+        message: isAppError(error) ? error.message : 'not valid JSON',
+      });
+    }
+  }
+  // Export files carry no IP and no user agent: locations come from the exported properties.
+  const context: RequestContext = {
+    source: 'file-import',
+    clientIp: null,
+    userAgent: null,
+    ipMode: 'ignore-request-ip',
+    receivedAtMs: Date.now(),
+  };
+  const mapped = mapMixpanelEvents(records, context, { importMode: true });
+  for (const e of mapped.errors) errors.push({ ...e, index: lineOf[e.index] ?? firstLine });
+  const counters = new PrivacyCounters();
+  const rows: EventRow[] = [];
+  const links: string[] = [];
+  const linkTimes: number[] = [];
+  for (const event of mapped.events) {
+    // The same rule as IngestPipeline.ingest for a project fixed by credentials.
+    if (event.token !== null && event.token !== project.project.token) {
+      errors.push({
+        index: lineOf[event.index] ?? firstLine,
+        insertId: event.insertId,
+        field: 'properties.token',
+        message: 'token does not belong to the authenticated project',
+      });
+      continue;
+    }
+    const clean = privacy.event(
+      project as unknown as ProjectContext,
+      event,
+      enrich(event, context),
+      counters,
+    );
+    const row = toEventRow(project.project.id, clean, context.receivedAtMs);
+    rows.push(row);
+    for (const link of clean.identityLinks) {
+      links.push(link.aliasId, link.canonicalId);
+      linkTimes.push(row.timeMs);
+    }
+  }
+  const encoded = encodeEventRows(rows);
+  // Transferred, not copied: it must own its memory (small Buffers share a pool).
+  const own =
+    encoded.lines.byteOffset === 0 && encoded.lines.byteLength === encoded.lines.buffer.byteLength
+      ? encoded.lines
+      : new Uint8Array(encoded.lines);
+  errors.sort((a, b) => a.index - b.index);
+  return {
+    lines,
+    encoded: own,
+    count: encoded.count,
+    links,
+    linkTimes,
+    privacyCounts: privacyCountRows(project.project.id, counters, context.receivedAtMs),
+    errors,
+    ignored: mapped.ignored,
+  };
+}
+
+function handle(message: ToImportWorker): void {
+  switch (message.type) {
+    case 'init':
+      enrich = enrichStageFromShared(message.geo);
+      project = {
+        project: { id: message.projectId, token: message.token },
+        policy: message.policy as PrivacyPolicy,
+        pseudonymise: createPseudonymiser(Buffer.from(message.pseudonymKey)),
+        groupKeys: new Set(),
+      };
+      return;
+    case 'chunk': {
+      const text = Buffer.from(
+        message.text.buffer,
+        message.text.byteOffset,
+        message.text.byteLength,
+      ).toString('utf8');
+      const result = prepare(text, message.firstLine);
+      parentPort?.postMessage({ id: message.id, kind: 'done', ...result }, [
+        result.encoded.buffer as ArrayBuffer,
+      ]);
+      return;
+    }
+  }
+}
+
+parentPort?.on('message', (message: ToImportWorker) => {
+  try {
+    handle(message);
+  } catch (error) {
+    if (message.type === 'chunk') {
+      parentPort?.postMessage({
+        id: message.id,
+        kind: 'failed',
+        errorName: error instanceof Error ? error.name : 'Error',
+      });
+    }
+  }
+});

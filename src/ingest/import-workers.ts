@@ -1,0 +1,303 @@
+// The parallel file importer behind `sillage import` on a stopped store: chunks of an export file
+// are prepared on worker threads (parsing, /import rules, enrichment, privacy stage, row encoding),
+// then committed in large batches through the pipeline, whose store loads them with DuckDB's own
+// JSON reader. Memory stays bounded: the reader waits while the workers and the commit are full.
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { AppError } from '../shared/errors.js';
+import { WORKER_YOUNG_GENERATION_MB } from '../shared/node-flags.js';
+import type { ProjectContext } from '../projects/index.js';
+import type { IdentityLink, PrivacyCountRow } from '../store/types.js';
+import type { GeoShared } from './enrich/index.js';
+import type { GroupCommitWriter } from './writer.js';
+import type { RecordError } from './records.js';
+
+/** Main → import worker. */
+export type ToImportWorker =
+  | {
+      type: 'init';
+      geo: GeoShared;
+      projectId: string;
+      token: string;
+      policy: unknown;
+      pseudonymKey: Uint8Array;
+    }
+  | { type: 'chunk'; id: number; text: Uint8Array; firstLine: number };
+
+/** What a worker made of one chunk of whole lines. */
+export interface ImportChunkResult {
+  /** Non-blank lines in the chunk. */
+  lines: number;
+  /** Event rows, one line of row JSON each (see store/row-json.ts). */
+  encoded: Uint8Array;
+  count: number;
+  /** alias, canonical pseudonym pairs, with one time per pair. */
+  links: string[];
+  linkTimes: number[];
+  privacyCounts: PrivacyCountRow[];
+  /** Rejected lines and records; `index` is the 0-based file line. */
+  errors: RecordError[];
+  ignored: number;
+}
+
+type FromImportWorker =
+  | ({ id: number; kind: 'done' } & ImportChunkResult)
+  | { id: number; kind: 'failed'; errorName: string };
+
+/** Totals of an import so far. */
+export interface ImportTotals {
+  lines: number;
+  imported: number;
+  duplicates: number;
+  ignored: number;
+}
+
+export interface FileImporterOptions {
+  /** Worker threads (default: one per core). */
+  workers?: number;
+  /** Events per commit (one ingest-log segment, one DuckDB transaction). */
+  commitEvents?: number;
+  /** Told of each rejected line or record, in file order. */
+  onError?: (error: RecordError) => void;
+}
+
+/**
+ * Events per commit. A commit is one log segment loaded in one transaction; larger ones cost less
+ * per event (measured with bench/ingest.ts: 8k events per commit spent most of the time in
+ * DuckDB's per-transaction work, 64k made it small) but hold more rows in memory (~0.5 KB each as
+ * row JSON, held twice at most: one batch gathering, one committing).
+ */
+export const IMPORT_COMMIT_EVENTS = 64_000;
+
+/** Chunks a worker may hold at once (one running, one waiting, so that it never idles). */
+const CHUNKS_PER_WORKER = 2;
+
+interface Slot {
+  worker: Worker;
+  jobs: number;
+}
+
+interface Pending {
+  id: number;
+  result: ImportChunkResult | null;
+}
+
+/**
+ * Imports chunks of whole lines into one project. `push` resolves once the chunk is handed over
+ * and there is room for the next one; `finish` resolves once everything pushed is committed and
+ * loaded, with exact counts (each commit is exclusive, so duplicates are counted per commit).
+ */
+export class FileImporter {
+  private readonly slots: Slot[];
+  private nextId = 1;
+  /** Chunks in file order, until their result joins the gathering batch. */
+  private readonly order: Pending[] = [];
+  private readonly byId = new Map<number, Pending>();
+  private gathering: ImportChunkResult[] = [];
+  private gatheredEvents = 0;
+  private committing: Promise<void> | null = null;
+  private failure: Error | null = null;
+  private roomWaiters: (() => void)[] = [];
+  private readonly totals: ImportTotals = { lines: 0, imported: 0, duplicates: 0, ignored: 0 };
+  private readonly commitEvents: number;
+
+  constructor(
+    private readonly writer: GroupCommitWriter,
+    private readonly project: ProjectContext,
+    geo: GeoShared,
+    private readonly options: FileImporterOptions = {},
+  ) {
+    this.commitEvents = options.commitEvents ?? IMPORT_COMMIT_EVENTS;
+    const count = Math.max(1, options.workers ?? os.availableParallelism());
+    this.slots = Array.from({ length: count }, () => this.spawn(geo));
+  }
+
+  /** What has been committed so far (for progress). */
+  progress(): ImportTotals {
+    return { ...this.totals };
+  }
+
+  /**
+   * Hands a chunk of whole lines (starting at 0-based file line `firstLine`), given as consecutive
+   * pieces, to a worker.
+   */
+  async push(pieces: readonly Uint8Array[], firstLine: number): Promise<void> {
+    for (;;) {
+      this.throwIfFailed();
+      const slot = this.pick();
+      if (slot) {
+        this.dispatch(slot, pieces, firstLine);
+        return;
+      }
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+  }
+
+  /** Waits for every chunk, commits what is left, and stops the workers. */
+  async finish(): Promise<ImportTotals> {
+    try {
+      while (this.order.length > 0 || this.committing) {
+        this.throwIfFailed();
+        if (this.committing) await this.committing;
+        else await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      }
+      this.throwIfFailed();
+      await this.commitGathered();
+      return { ...this.totals };
+    } finally {
+      await this.close();
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private pick(): Slot | null {
+    // The batch being gathered and the one committing bound what waits for the disk.
+    if (this.committing && this.gatheredEvents >= this.commitEvents) return null;
+    let best: Slot | null = null;
+    for (const slot of this.slots) {
+      if (slot.jobs >= CHUNKS_PER_WORKER) continue;
+      if (best === null || slot.jobs < best.jobs) best = slot;
+    }
+    return best;
+  }
+
+  private dispatch(slot: Slot, pieces: readonly Uint8Array[], firstLine: number): void {
+    const id = this.nextId++;
+    const pending: Pending = { id, result: null };
+    this.order.push(pending);
+    this.byId.set(id, pending);
+    slot.jobs++;
+    // One copy, whose memory then moves to the worker.
+    const own = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of pieces) {
+      own.set(p, at);
+      at += p.byteLength;
+    }
+    slot.worker.postMessage({ type: 'chunk', id, text: own, firstLine } satisfies ToImportWorker, [
+      own.buffer,
+    ]);
+  }
+
+  private wake(): void {
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??=
+      error instanceof Error
+        ? error
+        : new AppError('STORE_FAILURE', 'the import could not be committed', { cause: error });
+    this.wake();
+  }
+
+  private received(slot: Slot, message: FromImportWorker): void {
+    slot.jobs--;
+    const pending = this.byId.get(message.id);
+    if (!pending) return;
+    this.byId.delete(message.id);
+    if (message.kind === 'failed') {
+      this.fail(new Error(`import worker failed: ${message.errorName}`));
+      return;
+    }
+    const { id: _id, kind: _kind, ...result } = message;
+    pending.result = result;
+    // Results join the batch in file order, so that errors are reported in order and the first
+    // of two equal events in the file is the one kept.
+    while (this.order.length > 0 && this.order[0]?.result) {
+      const head = this.order.shift() as Pending;
+      const r = head.result as ImportChunkResult;
+      this.totals.lines += r.lines;
+      this.totals.ignored += r.ignored;
+      for (const e of r.errors) this.options.onError?.(e);
+      this.gathering.push(r);
+      this.gatheredEvents += r.count;
+    }
+    if (!this.committing && this.gatheredEvents >= this.commitEvents) this.startCommit();
+    this.wake();
+  }
+
+  private startCommit(): void {
+    this.committing = this.commitGathered()
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => {
+        this.committing = null;
+        if (this.gatheredEvents >= this.commitEvents) this.startCommit();
+        this.wake();
+      });
+  }
+
+  /** Commits the gathered results as one exclusive batch (durable and loaded once resolved). */
+  private async commitGathered(): Promise<void> {
+    const parts = this.gathering;
+    this.gathering = [];
+    this.gatheredEvents = 0;
+    if (parts.length === 0) return;
+    const projectId = this.project.project.id;
+    const identityLinks: IdentityLink[] = [];
+    const privacyCounts: PrivacyCountRow[] = [];
+    for (const p of parts) {
+      for (let i = 0; i < p.linkTimes.length; i++) {
+        identityLinks.push({
+          projectId,
+          aliasId: p.links[2 * i] as string,
+          canonicalId: p.links[2 * i + 1] as string,
+          timeMs: p.linkTimes[i] as number,
+        });
+      }
+      for (const c of p.privacyCounts) privacyCounts.push(c);
+    }
+    // The writer of every ingest path: the parts go into one log record (one copy) and one
+    // segment that DuckDB loads with its JSON reader; resolves once loaded, with exact counts.
+    const committed = await this.writer.submit(
+      {
+        events: [],
+        encodedEvents: parts.map((p) => ({ lines: p.encoded, count: p.count })),
+        profileUpdates: [],
+        identityLinks,
+        privacyCounts,
+      },
+      { exclusive: true },
+    );
+    this.totals.imported += committed.eventsInserted;
+    this.totals.duplicates += committed.eventsDuplicate;
+  }
+
+  private spawn(geo: GeoShared): Slot {
+    const fromSource = import.meta.url.endsWith('.ts');
+    const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB };
+    const worker = fromSource
+      ? new Worker(
+          `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(
+            new URL('./import-worker.ts', import.meta.url).href,
+          )}); });`,
+          { eval: true, resourceLimits },
+        )
+      : new Worker(new URL('./import-worker.js', import.meta.url), { resourceLimits });
+    const slot: Slot = { worker, jobs: 0 };
+    worker.postMessage({
+      type: 'init',
+      geo,
+      projectId: this.project.project.id,
+      token: this.project.project.token,
+      policy: this.project.policy,
+      pseudonymKey: new Uint8Array(this.project.keyring.current('pseudonym').key),
+    } satisfies ToImportWorker);
+    worker.on('message', (message: FromImportWorker) => this.received(slot, message));
+    worker.on('error', (error) =>
+      this.fail(
+        new AppError('STORE_FAILURE', 'an import worker failed; nothing after it was imported', {
+          cause: error,
+        }),
+      ),
+    );
+    return slot;
+  }
+}
