@@ -79,7 +79,8 @@ export function literal(value: SqlValue): string {
       return quoteString(value.value);
     case 'bigint':
     case 'timestamp':
-      return `toInt64(${integerLiteral(value.value)})`;
+      // A bare literal: LIMIT and OFFSET take nothing else.
+      return integerLiteral(value.value);
     case 'double':
       return doubleLiteral(value.value);
     case 'boolean':
