@@ -69,19 +69,7 @@ describe.skipIf(!available)(
       engines = {
         duckdb: new QueryEngine({ executor: duckExecutor, dialect: DUCKDB_DIALECT, audit, limits }),
         clickhouse: new QueryEngine({
-          executor: {
-            run: async (st, o) => {
-              const t0 = Date.now();
-              try {
-                return await new ClickHouseQueryExecutor(ch.client).run(st, o);
-              } finally {
-                if (process.env.DEBUG_CH && Date.now() - t0 > 1000) {
-                  fs.writeFileSync('/tmp/slow.sql', st.text);
-                  console.info('slow', Date.now() - t0);
-                }
-              }
-            },
-          },
+          executor: new ClickHouseQueryExecutor(ch.client),
           dialect: CLICKHOUSE_DIALECT,
           compiler: CLICKHOUSE_COMPILER,
           audit,
@@ -161,16 +149,16 @@ describe.skipIf(!available)(
     it('trends', async () => {
       await fc.assert(
         fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
-        params(60),
+        params(12),
       );
-    }, 240_000);
+    }, 600_000);
 
     it('discovery', async () => {
       await fc.assert(
         fc.asyncProperty(withQuery(discoveryQuery), ([d, q]) => agree(d, q)),
-        params(40),
+        params(25),
       );
-    }, 240_000);
+    }, 600_000);
 
     it('funnels and retention refuse with QUERY_UNSUPPORTED (not compiled for 18.16 yet)', async () => {
       await fc.assert(
@@ -185,6 +173,6 @@ describe.skipIf(!available)(
         ),
         params(5),
       );
-    }, 120_000);
+    }, 300_000);
   },
 );
