@@ -3,15 +3,10 @@
 // hangs here), then runs the stages model → plan → compile → execute → format.
 import { AppError, isAppError, type ErrorCode } from '../shared/errors.js';
 import type { RequestSource } from '../shared/request-source.js';
-import {
-  candidateNames,
-  compileKnownKeys,
-  compileSeen,
-  namedProperties,
-  unknownPropertiesError,
-  unseenNames,
-} from './catalog.js';
-import { compile } from './compile.js';
+import { candidateNames, namedProperties, unknownPropertiesError, unseenNames } from './catalog.js';
+import { compileKnownKeys as defaultKnownKeys, compileSeen as defaultSeen } from './catalog.js';
+import { compile, type CompiledQuery } from './compile.js';
+import type { Plan } from './plan.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
@@ -73,9 +68,24 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
   maxRows: 1_000_000,
 };
 
+/** How plans become statements: compile.ts by default; a backend may bring statement shapes of
+ * its own (ClickHouse 18.16 has no CTEs, ASOF joins or window functions). */
+export interface QueryCompiler {
+  compile(plan: Plan): CompiledQuery;
+  compileSeen(projectId: string, names: string[]): CompiledQuery;
+  compileKnownKeys(projectId: string): CompiledQuery;
+}
+
+const DEFAULT_COMPILER: QueryCompiler = {
+  compile,
+  compileSeen: defaultSeen,
+  compileKnownKeys: defaultKnownKeys,
+};
+
 export interface QueryEngineDeps {
   executor: QueryExecutor;
   dialect: Dialect;
+  compiler?: QueryCompiler;
   audit: QueryAuditSink;
   limits?: Partial<QueryLimits>;
   now?: () => number;
@@ -101,10 +111,11 @@ export class QueryEngine {
     const names = [...new Set(named.map((n) => n.name))];
     const options = { deadlineMs: startedAt + this.limits.timeoutMs, maxRows: this.limits.maxRows };
     const { executor, dialect } = this.deps;
-    const seen = await execute(compileSeen(projectId, names), dialect, executor, options);
+    const compiler = this.deps.compiler ?? DEFAULT_COMPILER;
+    const seen = await execute(compiler.compileSeen(projectId, names), dialect, executor, options);
     const unseen = unseenNames(names, seen.results.get('seen')!);
     if (unseen.size === 0) return;
-    const known = await execute(compileKnownKeys(projectId), dialect, executor, options);
+    const known = await execute(compiler.compileKnownKeys(projectId), dialect, executor, options);
     throw unknownPropertiesError(
       named.filter((n) => unseen.has(n.name)),
       candidateNames(known.results.get('known')!),
@@ -139,10 +150,15 @@ export class QueryEngine {
         timezone: project.timezone,
         limits: this.limits,
       });
-      const executed = await execute(compile(planned), this.deps.dialect, this.deps.executor, {
-        deadlineMs: startedAt + this.limits.timeoutMs,
-        maxRows: this.limits.maxRows,
-      });
+      const executed = await execute(
+        (this.deps.compiler ?? DEFAULT_COMPILER).compile(planned),
+        this.deps.dialect,
+        this.deps.executor,
+        {
+          deadlineMs: startedAt + this.limits.timeoutMs,
+          maxRows: this.limits.maxRows,
+        },
+      );
       entry.rows = executed.rowCount;
       const result = format(query, planned, executed);
       entry.durationMs = this.now() - startedAt;

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   QUERY_INVALID: 400,
   /** The query would return more than the result-size or breakdown limits allow. */
   QUERY_TOO_LARGE: 422,
+  /** A query kind the configured event store cannot answer yet (ClickHouse: funnels, retention). */
+  QUERY_UNSUPPORTED: 501,
   /** The query ran past its time limit and was cancelled. */
   QUERY_TIMEOUT: 504,
   /** Too many queries waiting: retry later. */

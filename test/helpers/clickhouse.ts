@@ -1,0 +1,123 @@
+// Test harness: a throw-away clickhouse-server (Debian's package) on loopback, with random ports
+// and a temporary data directory; never the system service. Killed (and its files removed) after.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './server.js';
+
+/** Where Debian installs the server binary (`apt-get install clickhouse-server`). */
+export const CLICKHOUSE_SERVER_BIN =
+  process.env.SILLAGE_CLICKHOUSE_SERVER_BIN ?? '/usr/sbin/clickhouse-server';
+
+/**
+ * Whether a real server can be started here. When not, suites report themselves as skipped;
+ * CI sets SILLAGE_REQUIRE_CLICKHOUSE=1, which turns a missing binary into a failure instead.
+ */
+export function clickHouseAvailable(): boolean {
+  const present = fs.existsSync(CLICKHOUSE_SERVER_BIN);
+  if (!present && process.env.SILLAGE_REQUIRE_CLICKHOUSE === '1') {
+    throw new Error(`SILLAGE_REQUIRE_CLICKHOUSE=1 but ${CLICKHOUSE_SERVER_BIN} is missing`);
+  }
+  return present;
+}
+
+const START_TIMEOUT_MS = 30_000;
+
+export interface ClickHouseTestServer {
+  /** `http://127.0.0.1:<port>` of the HTTP interface. */
+  url: string;
+  /** The server's process id (to SIGKILL it in failure tests). */
+  readonly pid: number;
+  /** SIGKILLs the process and waits for it to exit. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same ports and data directory (after `kill`). */
+  restart(): Promise<void>;
+  /** Kills the server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+function configXml(dir: string, httpPort: number, tcpPort: number): string {
+  return `<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>${dir}/server.log</log><errorlog>${dir}/server.err.log</errorlog></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>${httpPort}</http_port>
+  <tcp_port>${tcpPort}</tcp_port>
+  <path>${dir}/data/</path>
+  <tmp_path>${dir}/tmp/</tmp_path>
+  <format_schema_path>${dir}/format_schemas/</format_schema_path>
+  <mark_cache_size>67108864</mark_cache_size>
+  <uncompressed_cache_size>0</uncompressed_cache_size>
+  <max_concurrent_queries>32</max_concurrent_queries>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <profiles><default><max_threads>2</max_threads></default></profiles>
+  <quotas><default></default></quotas>
+</yandex>
+`;
+}
+
+async function waitReady(url: string, child: ChildProcess, dir: string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const log = fs.existsSync(`${dir}/server.err.log`)
+        ? fs.readFileSync(`${dir}/server.err.log`, 'utf8').slice(-2000)
+        : '';
+      throw new Error(`clickhouse-server exited during start: ${log}`);
+    }
+    try {
+      const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`clickhouse-server did not answer within ${START_TIMEOUT_MS} ms`);
+}
+
+/** Starts a server on random loopback ports in a fresh temporary directory. */
+export async function startClickHouse(): Promise<ClickHouseTestServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-ch-'));
+  const httpPort = await freePort();
+  const tcpPort = await freePort();
+  const config = path.join(dir, 'config.xml');
+  fs.writeFileSync(config, configXml(dir, httpPort, tcpPort));
+  const url = `http://127.0.0.1:${httpPort}`;
+  let child: ChildProcess;
+  const launch = async () => {
+    child = spawn(CLICKHOUSE_SERVER_BIN, [`--config-file=${config}`], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    await waitReady(url, child, dir);
+  };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  await launch();
+  return {
+    url,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    kill,
+    restart: launch,
+    async stop() {
+      await kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
