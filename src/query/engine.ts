@@ -17,6 +17,7 @@ import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
 import { parseQuery, type Query, type QueryKind } from './model.js';
 import { DEFAULT_PLAN_LIMITS, plan, type PlanLimits } from './plan.js';
+import { UserStreamReader } from './users.js';
 
 /** Who is asking. Structurally compatible with the HTTP layer's Principal. */
 export interface QueryPrincipal {
@@ -156,5 +157,16 @@ export class QueryEngine {
       await Promise.resolve(this.deps.audit.record(entry)).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Row-level reads of one user (profile, event stream) on the engine's executor, dialect and
+   * limits. Not audited here: the service in projects/users.ts records every read.
+   */
+  userStreams(): UserStreamReader {
+    return new UserStreamReader(this.deps.executor, this.deps.dialect, () => ({
+      deadlineMs: this.now() + this.limits.timeoutMs,
+      maxRows: this.limits.maxRows,
+    }));
   }
 }
