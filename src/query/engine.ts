@@ -4,6 +4,7 @@
 import { AppError, isAppError, type ErrorCode } from '../shared/errors.js';
 import type { RequestSource } from '../shared/request-source.js';
 import {
+  namedCohorts,
   candidateNames,
   compileKnownKeys,
   compileSeen,
@@ -11,6 +12,7 @@ import {
   unknownPropertiesError,
   unseenNames,
 } from './catalog.js';
+import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile } from './compile.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
@@ -78,6 +80,8 @@ export interface QueryEngineDeps {
   executor: QueryExecutor;
   dialect: Dialect;
   audit: QueryAuditSink;
+  /** Saved cohorts (cohort filters); without it, a query naming a cohort is refused. */
+  cohorts?: CohortSource;
   limits?: Partial<QueryLimits>;
   now?: () => number;
 }
@@ -112,6 +116,34 @@ export class QueryEngine {
     );
   }
 
+  /**
+   * The cohorts a query names, as of the start of the query (their "last D days" end then); a
+   * cohort id the project does not have answers 400 naming where it was used.
+   */
+  private async loadCohorts(
+    query: Query,
+    projectId: string,
+    startedAt: number,
+  ): Promise<CohortContext | null> {
+    const named = namedCohorts(query);
+    if (named.length === 0) return null;
+    const ids = [...new Set(named.map((n) => n.id))];
+    const byId = (await this.deps.cohorts?.definitions(projectId, ids)) ?? new Map();
+    const missing = named.filter((n) => !byId.has(n.id));
+    if (missing.length > 0) {
+      const details = missing.map((n) => ({
+        path: n.path,
+        message: `unknown cohort "${n.id}" in this project`,
+      }));
+      throw new AppError(
+        'QUERY_INVALID',
+        `invalid query: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+        { details },
+      );
+    }
+    return { nowMs: this.deps.cohorts?.now?.() ?? startedAt, byId };
+  }
+
   /** Validates `body` as a query and answers it for `project`, on the record. */
   async run(principal: QueryPrincipal, project: QueryProject, body: unknown): Promise<QueryResult> {
     const startedAt = this.now();
@@ -135,10 +167,12 @@ export class QueryEngine {
       entry.kind = query.kind;
       entry.query = query;
       await this.checkProperties(query, project.id, startedAt);
+      const cohorts = await this.loadCohorts(query, project.id, startedAt);
       const planned = plan(query, {
         projectId: project.id,
         timezone: project.timezone,
         limits: this.limits,
+        ...(cohorts ? { cohorts } : {}),
       });
       const executed = await execute(compile(planned), this.deps.dialect, this.deps.executor, {
         deadlineMs: startedAt + this.limits.timeoutMs,

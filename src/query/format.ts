@@ -91,13 +91,20 @@ export interface PropertyValuesResult {
   values: { value: string; count: number }[];
 }
 
+export interface CohortSizeResult {
+  cohort: string;
+  /** Users in the cohort now (resolved users). */
+  size: number;
+}
+
 export type QueryResult =
   | TrendsResult
   | FunnelResult
   | RetentionResult
   | EventNamesResult
   | EventPropertiesResult
-  | PropertyValuesResult;
+  | PropertyValuesResult
+  | CohortSizeResult;
 
 /** Orders strings by UTF-8 bytes (= code points), as the database does. */
 export function compareUtf8(a: string, b: string): number {
@@ -299,6 +306,11 @@ export function format(query: Query, p: Plan, executed: ExecutedQuery): QueryRes
       };
     case 'event_properties':
       return formatEventProperties(p.limit, executed.results.get('properties'));
+    case 'cohort_size':
+      return {
+        cohort: p.cohortId,
+        size: count(rowObjects(executed.results.get('size') ?? { columns: [], rows: [] })[0]?.n),
+      };
     case 'property_values':
       return {
         values: rowObjects(executed.results.get('values') ?? { columns: [], rows: [] }).map(

@@ -122,13 +122,20 @@ export interface PropertyValuesQuery {
   limit: number;
 }
 
+/** How many users a saved cohort holds now (`GET …/cohorts/{id}/size` runs it). */
+export interface CohortSizeQuery {
+  kind: 'cohort_size';
+  cohort: string;
+}
+
 export type Query =
   | TrendsQuery
   | FunnelQuery
   | RetentionQuery
   | EventNamesQuery
   | EventPropertiesQuery
-  | PropertyValuesQuery;
+  | PropertyValuesQuery
+  | CohortSizeQuery;
 export type QueryKind = Query['kind'];
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +263,7 @@ export function scalarText(value: Scalar): string {
   return typeof value === 'string' ? value : String(value);
 }
 
-const filterSchema = z
+export const filterSchema = z
   .strictObject({
     property: propertyName,
     op: z.enum(FILTER_OPS, { error: `must be one of ${FILTER_OPS.join(', ')}` }),
@@ -267,6 +274,7 @@ const filterSchema = z
       ctx.addIssue({ code: 'custom', message, path: ['value'] });
       return z.NEVER;
     };
+    if (raw.property === COHORT_PROPERTY) return cohortFilter(raw.op, raw.value, fail);
     switch (raw.op) {
       case 'eq':
       case 'neq':
@@ -297,6 +305,27 @@ const filterSchema = z
         return { property: raw.property, op: raw.op };
     }
   });
+
+/**
+ * The virtual property of cohort filters: `{"property":"cohort","op":"in|not_in","value":
+ * "<cohort id>" | ["<id>", …]}` keeps (or drops) events of users in any of the cohorts.
+ */
+export const COHORT_PROPERTY = 'cohort';
+
+const cohortId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/);
+
+function cohortFilter(op: FilterOp, value: unknown, fail: (message: string) => Filter): Filter {
+  if (op !== 'in' && op !== 'not_in') return fail('cohort filters take op in or not_in');
+  const parsed = z
+    .union([cohortId.transform((id) => [id]), z.array(cohortId).min(1).max(20)])
+    .safeParse(value);
+  if (!parsed.success) return fail('cohort filters need a cohort id or a list of 1 to 20 ids');
+  return { property: COHORT_PROPERTY, op, value: [...new Set(parsed.data)] };
+}
 
 const filters = z.array(filterSchema).max(50, { error: 'at most 50 filters' }).default([]);
 
@@ -507,6 +536,10 @@ const propertyValuesSchema = z
     limit: q.limit,
   }));
 
+const cohortSizeSchema = z
+  .strictObject({ kind: z.literal('cohort_size'), cohort: cohortId })
+  .transform((q): CohortSizeQuery => ({ kind: 'cohort_size', cohort: q.cohort }));
+
 const QUERY_SCHEMAS = {
   trends: trendsSchema,
   funnel: funnelSchema,
@@ -514,6 +547,7 @@ const QUERY_SCHEMAS = {
   event_names: eventNamesSchema,
   event_properties: eventPropertiesSchema,
   property_values: propertyValuesSchema,
+  cohort_size: cohortSizeSchema,
 } as const;
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];

@@ -18,7 +18,9 @@ import type {
   TrendsResult,
   TrendsSeriesResult,
 } from './format.js';
+import type { CohortContext, CohortDefinition } from './cohorts.js';
 import {
+  COHORT_PROPERTY,
   COLUMN_PROPERTY_NAMES,
   STANDARD_PROPERTIES,
   isQueryableJsonKey,
@@ -40,6 +42,8 @@ export interface ReferenceData {
   links: IdentityLink[];
   /** Current profiles (person: group key ''), of any project. */
   profiles?: StoredProfile[];
+  /** Saved cohorts the queries may name, and the instant they are evaluated at. */
+  cohorts?: CohortContext;
   propertySampleSize: number;
 }
 
@@ -165,6 +169,8 @@ function valueText(bag: JsonObject | undefined, key: string): string | null {
 /** What reading a property needs beyond the event: identities and profiles. */
 interface ReadContext {
   uid: (e: EventRow) => string | null;
+  /** The members of a cohort of `ReferenceData.cohorts` (resolved users). */
+  members: (cohortId: string) => Set<string>;
   persons: Map<string, JsonObject>;
   groups: Map<string, Map<string, JsonObject>>;
 }
@@ -185,7 +191,22 @@ function contextOf(data: ReferenceData): ReadContext {
       groups.set(p.groupKey, byId);
     }
   }
-  const cx = { uid: resolver(data), persons, groups };
+  const members = new Map<string, Set<string>>();
+  const cx: ReadContext = {
+    uid: resolver(data),
+    persons,
+    groups,
+    members: (id) => {
+      let set = members.get(id);
+      if (!set) {
+        const definition = data.cohorts?.byId.get(id);
+        if (!definition) throw new Error(`reference: no cohort ${id}`);
+        set = cohortMembers(definition, data, cx, data.cohorts!.nowMs);
+        members.set(id, set);
+      }
+      return set;
+    },
+  };
   contexts.set(data, cx);
   return cx;
 }
@@ -222,6 +243,7 @@ function numberOf(cx: ReadContext, e: EventRow, property: string): number | null
 }
 
 function matches(cx: ReadContext, e: EventRow, f: Filter): boolean {
+  if (f.property === COHORT_PROPERTY) return cohortFilterHolds(cx, e, f);
   const text = textOf(cx, e, f.property);
   switch (f.op) {
     case 'eq':
@@ -554,6 +576,8 @@ export function unknownProperties(query: Query, data: ReferenceData): string[] {
 export function referenceAnswer(query: Query, data: ReferenceData): QueryResult {
   const events = data.events.filter((e) => e.projectId === data.projectId);
   switch (query.kind) {
+    case 'cohort_size':
+      return { cohort: query.cohort, size: referenceCohortSize(data, query.cohort) };
     case 'trends':
       return trends(query, data, events);
     case 'funnel':
@@ -628,4 +652,100 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
       return { sampled_events: sample.length, properties: props.slice(0, query.limit) };
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cohorts (issue 12), from their documented semantics:
+// - the users are the resolved users of the project's events (any time);
+// - did_event: the user's events named `event` matching the filters, with time in
+//   [now − within_days days, now] (both ends included), counted; the count compared with `count`;
+// - person_property: the filter holds on the user's current person profile (no profile: every
+//   property unset);
+// - match all: every condition holds; any: at least one does.
+
+/** Whether a filter holds for a property text (null: not set). */
+function filterHolds(text: string | null, f: Filter): boolean {
+  switch (f.op) {
+    case 'eq':
+      return text !== null && text === f.value;
+    case 'neq':
+      return text === null || text !== f.value;
+    case 'in':
+      return text !== null && f.value.includes(text);
+    case 'not_in':
+      return text === null || !f.value.includes(text);
+    case 'contains':
+      return text !== null && text.includes(f.value);
+    case 'not_contains':
+      return text === null || !text.includes(f.value);
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte': {
+      if (text === null || !JSON_NUMBER.test(text)) return false;
+      const n = Number(text);
+      if (!Number.isFinite(n)) return false;
+      if (f.op === 'gt') return n > f.value;
+      if (f.op === 'gte') return n >= f.value;
+      if (f.op === 'lt') return n < f.value;
+      return n <= f.value;
+    }
+    case 'is_set':
+      return text !== null;
+    case 'is_not_set':
+      return text === null;
+  }
+}
+
+function cohortMembers(
+  d: CohortDefinition,
+  data: ReferenceData,
+  cx: ReadContext,
+  nowMs: number,
+): Set<string> {
+  const events = data.events.filter((e) => e.projectId === data.projectId);
+  const users = new Set<string>();
+  for (const e of events) {
+    const u = cx.uid(e);
+    if (u !== null) users.add(u);
+  }
+  const holds = d.conditions.map((c): ((u: string) => boolean) => {
+    if (c.kind === 'person_property') {
+      const key = c.filter.property.slice('person.'.length);
+      return (u) => filterHolds(valueText(cx.persons.get(u), key), c.filter);
+    }
+    const counts = new Map<string, number>();
+    const from = nowMs - c.withinDays * DAY;
+    for (const e of events) {
+      if (e.event !== c.event || e.timeMs < from || e.timeMs > nowMs) continue;
+      if (!matchesAll(cx, e, c.filters)) continue;
+      const u = cx.uid(e);
+      if (u !== null) counts.set(u, (counts.get(u) ?? 0) + 1);
+    }
+    return (u) => {
+      const n = counts.get(u) ?? 0;
+      return c.countOp === 'gte'
+        ? n >= c.count
+        : c.countOp === 'lte'
+          ? n <= c.count
+          : n === c.count;
+    };
+  });
+  const out = new Set<string>();
+  for (const u of users)
+    if (d.match === 'all' ? holds.every((h) => h(u)) : holds.some((h) => h(u))) out.add(u);
+  return out;
+}
+
+/** A cohort filter: the event's resolved user is (in) / is not (not_in) in any of the cohorts. */
+function cohortFilterHolds(cx: ReadContext, e: EventRow, f: Filter): boolean {
+  const ids: string[] = f.op === 'in' || f.op === 'not_in' ? f.value : [];
+  const u = cx.uid(e);
+  const member = u !== null && ids.some((id) => cx.members(id).has(u));
+  return f.op === 'not_in' ? !member : member;
+}
+
+/** The reference size of a cohort (its members, as of `data.cohorts.nowMs`). */
+export function referenceCohortSize(data: ReferenceData, cohortId: string): number {
+  return contextOf(data).members(cohortId).size;
 }
