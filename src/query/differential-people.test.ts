@@ -481,7 +481,7 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
   }, 300_000);
 
   it('counts exactly the events of the last D days: both edges in, 1 ms outside out', async () => {
-    const base = await fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
+    const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
     const at = (userId: string, ms: number, i: number) => ({
       ...base.events[0]!,
       event: 'A',
