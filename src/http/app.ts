@@ -72,7 +72,13 @@ export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
       logger: deps.logger,
     }),
     ...auditRoutes({ auth: deps.auth, audit: deps.audit }),
-    ...peopleRoutes({ projects: deps.projects, queries: deps.queries, audit: deps.audit }),
+    ...peopleRoutes({
+      projects: deps.projects,
+      queries: deps.queries,
+      audit: deps.audit,
+      meta: deps.privacyOps.meta,
+      now: () => deps.auth.now(),
+    }),
   ];
   let document: unknown = null;
   routes.push(

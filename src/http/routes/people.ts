@@ -1,17 +1,28 @@
-// People API: one pseudonymous user (profile, event stream), on the record. Identity reveal
-// stays in projects.ts behind the vault and a step-up; these routes return pseudonyms only.
+// People API: one pseudonymous user (profile, event stream), on the record, and saved cohorts.
+// Identity reveal stays in projects.ts behind the vault and a step-up; these routes return
+// pseudonyms only.
 import { z } from 'zod';
 import type { AuditPort } from '../../audit/index.js';
+import {
+  cohortView,
+  createCohort,
+  deleteCohort,
+  requireCohort,
+  updateCohort,
+} from '../../projects/cohorts.js';
 import type { ProjectDirectory } from '../../projects/index.js';
 import { readUserEvents, readUserProfile, userEventsOptions } from '../../projects/users.js';
 import type { QueryEngine } from '../../query/index.js';
 import { AppError } from '../../shared/errors.js';
+import type { MetaStore } from '../../store/types.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
 
 export interface PeopleRouteDeps {
   projects: ProjectDirectory;
   queries: QueryEngine;
   audit: AuditPort;
+  meta: MetaStore;
+  now: () => number;
 }
 
 /** Who acts and from where (the address stays in memory; the audit log keeps a network HMAC). */
@@ -38,6 +49,13 @@ function userIdOf(ctx: RouteContext<unknown>): string {
     });
   return id;
 }
+
+/** A cohort as sent: its name and definition (validated in depth by query/cohorts.ts). */
+const cohortBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  match: z.unknown().optional(),
+  conditions: z.unknown(),
+});
 
 export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
   const base = '/api/v1/projects/:projectId';
@@ -84,6 +102,120 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
           await projectIdOf(ctx, deps.projects),
           userIdOf(ctx),
           options,
+        );
+      },
+    }),
+
+    // Cohorts.
+    defineRoute({
+      id: 'cohorts.list',
+      method: 'GET',
+      url: `${base}/cohorts`,
+      summary: "The project's saved cohorts (every member may see them).",
+      tag: 'cohorts',
+      auth: 'session-or-key',
+      action: 'cohorts.read',
+      target: 'projectId',
+      handler: async (ctx) => ({
+        cohorts: (await deps.meta.listCohorts(await projectIdOf(ctx, deps.projects))).map(
+          cohortView,
+        ),
+      }),
+    }),
+    defineRoute({
+      id: 'cohorts.create',
+      method: 'POST',
+      url: `${base}/cohorts`,
+      summary:
+        'Saves a cohort: users matching all (or any) conditions: did_event (at least / at most / exactly N times in the last D days) and person_property.',
+      tag: 'cohorts',
+      auth: 'session',
+      action: 'cohorts.write',
+      target: 'projectId',
+      body: cohortBody,
+      success: { status: 201, description: 'the cohort' },
+      handler: async (ctx) =>
+        createCohort(
+          deps.meta,
+          await projectIdOf(ctx, deps.projects),
+          ctx.body,
+          ctx.principal?.actor ?? '',
+          deps.now(),
+        ),
+    }),
+    defineRoute({
+      id: 'cohorts.get',
+      method: 'GET',
+      url: `${base}/cohorts/:cohortId`,
+      summary: 'One saved cohort.',
+      tag: 'cohorts',
+      auth: 'session-or-key',
+      action: 'cohorts.read',
+      target: 'projectId',
+      handler: async (ctx) =>
+        cohortView(
+          await requireCohort(
+            deps.meta,
+            await projectIdOf(ctx, deps.projects),
+            ctx.params.cohortId ?? '',
+          ),
+        ),
+    }),
+    defineRoute({
+      id: 'cohorts.update',
+      method: 'PUT',
+      url: `${base}/cohorts/:cohortId`,
+      summary: "Replaces a cohort's name and definition.",
+      tag: 'cohorts',
+      auth: 'session',
+      action: 'cohorts.write',
+      target: 'projectId',
+      body: cohortBody,
+      handler: async (ctx) =>
+        updateCohort(
+          deps.meta,
+          await projectIdOf(ctx, deps.projects),
+          ctx.params.cohortId ?? '',
+          ctx.body,
+          deps.now(),
+        ),
+    }),
+    defineRoute({
+      id: 'cohorts.delete',
+      method: 'DELETE',
+      url: `${base}/cohorts/:cohortId`,
+      summary: 'Deletes a cohort (queries naming it then answer 400).',
+      tag: 'cohorts',
+      auth: 'session',
+      action: 'cohorts.write',
+      target: 'projectId',
+      handler: async (ctx) => {
+        await deleteCohort(
+          deps.meta,
+          await projectIdOf(ctx, deps.projects),
+          ctx.params.cohortId ?? '',
+        );
+        return undefined;
+      },
+    }),
+    defineRoute({
+      id: 'cohorts.size',
+      method: 'GET',
+      url: `${base}/cohorts/:cohortId/size`,
+      summary:
+        'How many users the cohort holds now (a cohort_size query, on the record like every query).',
+      tag: 'cohorts',
+      auth: 'session-or-key',
+      action: 'cohorts.read',
+      target: 'projectId',
+      handler: async (ctx) => {
+        const projectId = await projectIdOf(ctx, deps.projects);
+        const cohort = await requireCohort(deps.meta, projectId, ctx.params.cohortId ?? '');
+        const project = await deps.projects.byId(projectId);
+        return deps.queries.run(
+          { projectId, ...actorOf(ctx) },
+          { id: projectId, timezone: project?.project.timezone ?? 'UTC' },
+          { kind: 'cohort_size', cohort: cohort.id },
         );
       },
     }),
