@@ -57,6 +57,7 @@ export function namedProperties(q: Query): NamedProperty[] {
     case 'event_names':
     case 'event_properties':
     case 'cohort_size':
+    case 'flows':
       break;
   }
   return out;
@@ -190,6 +191,7 @@ export function namedCohorts(q: Query): { id: string; path: string }[] {
     case 'event_names':
     case 'event_properties':
     case 'property_values':
+    case 'flows':
       break;
   }
   return out;

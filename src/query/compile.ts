@@ -14,6 +14,7 @@ import {
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
+  FlowsPlan,
   FunnelPlan,
   Plan,
   PlannedBreakdown,
@@ -622,6 +623,8 @@ export function compile(p: Plan): CompiledQuery {
       return compileEventProperties(p);
     case 'property_values':
       return compilePropertyValues(p);
+    case 'flows':
+      return compileFlows(p);
     case 'cohort_size':
       return {
         statements: [{ name: 'size', sql: cohortSizeSql(p.projectId, p.cohortId, p.cohorts) }],
@@ -708,4 +711,48 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
     cohortMemberCtes(projectId, cohorts),
     sql`SELECT ${call('count_distinct', raw('uid'))} AS n FROM cohort_members WHERE cohort_id = ${param.varchar(id)}`,
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows: each user's events in one total order (time, then the text of the dedup key), the first
+// anchor event inside the range, and the events `steps` places after (or before) it. Rows are
+// (step, previous event, event, users); the format stage keeps the top events per step.
+
+function compileFlows(p: FlowsPlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const dir = p.direction === 'after' ? 1 : -1;
+  // Path events may lie outside the range: after it (after), before it (before).
+  const window =
+    p.direction === 'after'
+      ? sql`e.time >= ${param.timestamp(p.scope.scanFromMs)}`
+      : sql`e.time < ${param.timestamp(p.scope.scanToMs)}`;
+  const isAnchor = sql`(e.event = ${param.varchar(p.anchor)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${inRangeCondition(p.scope, local)})`;
+  return {
+    statements: [
+      {
+        name: 'flows',
+        sql: withCtes(
+          [
+            linksCte(p.projectId),
+            {
+              name: 'seq',
+              body: sql`SELECT uid, event, is_anchor, row_number() OVER (PARTITION BY uid ORDER BY t, k) AS rn FROM (SELECT ${RESOLVED_USER} AS uid, ${call('epoch_ms', raw('e.time'))} AS t, CAST(e.dedup_key AS VARCHAR) AS k, e.event, ${isAnchor} AS is_anchor FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${param.varchar(p.projectId)} AND ${window}) WHERE uid IS NOT NULL`,
+              materialize: true,
+            },
+            {
+              name: 'anchors',
+              body: raw('SELECT uid, min(rn) AS arn FROM seq WHERE is_anchor GROUP BY uid'),
+            },
+            {
+              name: 'path',
+              body: sql`SELECT s.uid, (s.rn - a.arn) * ${integerLiteral(dir)} AS step, s.event FROM seq s JOIN anchors a ON a.uid = s.uid WHERE (s.rn - a.arn) * ${integerLiteral(dir)} BETWEEN 0 AND ${param.bigint(p.steps)}`,
+            },
+          ],
+          raw(
+            'SELECT p.step, q.event AS prev, p.event, count(*) AS users FROM path p LEFT JOIN path q ON q.uid = p.uid AND q.step = p.step - 1 GROUP BY p.step, q.event, p.event',
+          ),
+        ),
+      },
+    ],
+  };
 }

@@ -539,3 +539,111 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
     ).rejects.toMatchObject({ code: 'QUERY_INVALID', details: [{ path: 'filters.0.value' }] });
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Flows.
+
+const flowsQuery = fc.record({
+  kind: fc.constant('flows'),
+  from: fc.constantFrom('2024-03-02', '2024-03-08', '2024-03-09', '2024-03-10'),
+  to: fc.constantFrom('2024-03-10', '2024-03-11'),
+  anchor: fc.record({
+    event: fc.constantFrom(...EVENTS),
+    direction: fc.constantFrom('after', 'before'),
+  }),
+  steps: fc.integer({ min: 1, max: 4 }),
+  max_paths_per_step: fc.constantFrom(1, 2, 10),
+});
+
+describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
+  it('paths after and before an anchor, top events per step, $other, drop-off', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dataset,
+        flowsQuery,
+        fc.constantFrom('UTC', 'Europe/Paris', 'Pacific/Kiritimati'),
+        async (d, body, timezone) => {
+          const data = { ...(await load(d)), timezone };
+          const want = referenceAnswer(parseQuery(body), data);
+          for (const engine of engines) {
+            const got = await engine.run(
+              { projectId: data.projectId, actor: 'test' },
+              { id: data.projectId, timezone },
+              body,
+            );
+            expect(got).toEqual(want);
+          }
+        },
+      ),
+      { seed: SEED, numRuns: Math.round(80 * RUNS) },
+    );
+  }, 300_000);
+
+  it('answers a hand-counted flow', async () => {
+    const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
+    const ev = (userId: string, event: string, minutes: number, i: number) => ({
+      ...base.events[0]!,
+      event,
+      userId,
+      deviceId: null,
+      distinctId: userId,
+      timeMs: NOW - DAY + minutes * 60_000,
+      insertId: `f${i}`,
+    });
+    const events = [
+      ev('u1', 'C', 0, 0), // before u1's anchor: not on the path after it
+      ev('u1', 'A', 1, 1),
+      ev('u1', 'B', 2, 2),
+      ev('u1', 'C', 3, 3),
+      ev('u2', 'A', 1, 4),
+      ev('u2', 'A', 2, 5), // a second anchor event: a step, not a new start
+      ev('u3', 'A', 1, 6),
+    ];
+    const data = await load({
+      events,
+      links: [],
+      profiles: [],
+      keys: events.map((_, i) => BigInt(i + 1)),
+    });
+    const body = {
+      kind: 'flows',
+      from: '2024-03-09',
+      to: '2024-03-09',
+      anchor: { event: 'A' },
+      steps: 2,
+      max_paths_per_step: 1,
+    };
+    const expected = {
+      steps: [
+        { step: 0, nodes: [{ event: 'A', count: 3 }], links: [], dropoff: 0 },
+        {
+          step: 1,
+          nodes: [
+            { event: 'A', count: 1 },
+            { event: '$other', count: 1 },
+          ],
+          links: [
+            { from: 'A', to: '$other', count: 1 },
+            { from: 'A', to: 'A', count: 1 },
+          ],
+          dropoff: 1,
+        },
+        {
+          step: 2,
+          nodes: [{ event: 'C', count: 1 }],
+          links: [{ from: '$other', to: 'C', count: 1 }],
+          dropoff: 1,
+        },
+      ],
+    };
+    expect(referenceAnswer(parseQuery(body), data)).toEqual(expected);
+    for (const engine of engines)
+      expect(
+        await engine.run(
+          { projectId: data.projectId, actor: 'test' },
+          { id: data.projectId, timezone: 'UTC' },
+          body,
+        ),
+      ).toEqual(expected);
+  });
+});

@@ -122,6 +122,17 @@ export interface PropertyValuesQuery {
   limit: number;
 }
 
+/**
+ * Flows: from each user's first anchor event inside the range, their next (or previous) `steps`
+ * events in order; per step, the `maxPaths` most frequent events and "$other".
+ */
+export interface FlowsQuery extends DateRange {
+  kind: 'flows';
+  anchor: { event: string; direction: 'after' | 'before' };
+  steps: number;
+  maxPaths: number;
+}
+
 /** How many users a saved cohort holds now (`GET …/cohorts/{id}/size` runs it). */
 export interface CohortSizeQuery {
   kind: 'cohort_size';
@@ -135,7 +146,8 @@ export type Query =
   | EventNamesQuery
   | EventPropertiesQuery
   | PropertyValuesQuery
-  | CohortSizeQuery;
+  | CohortSizeQuery
+  | FlowsQuery;
 export type QueryKind = Query['kind'];
 
 // ---------------------------------------------------------------------------------------------
@@ -540,6 +552,28 @@ const cohortSizeSchema = z
   .strictObject({ kind: z.literal('cohort_size'), cohort: cohortId })
   .transform((q): CohortSizeQuery => ({ kind: 'cohort_size', cohort: q.cohort }));
 
+const flowsSchema = z
+  .strictObject({
+    kind: z.literal('flows'),
+    from: day,
+    to: day,
+    anchor: z.strictObject({
+      event: eventName,
+      direction: z.enum(['after', 'before'], { error: 'must be after or before' }).default('after'),
+    }),
+    steps: z.number().int().min(1).max(6, { error: 'must be 1 to 6' }),
+    max_paths_per_step: z.number().int().min(1).max(50).default(10),
+  })
+  .superRefine(checkRange)
+  .transform((q): FlowsQuery => ({
+    kind: 'flows',
+    from: q.from,
+    to: q.to,
+    anchor: q.anchor,
+    steps: q.steps,
+    maxPaths: q.max_paths_per_step,
+  }));
+
 const QUERY_SCHEMAS = {
   trends: trendsSchema,
   funnel: funnelSchema,
@@ -548,6 +582,7 @@ const QUERY_SCHEMAS = {
   event_properties: eventPropertiesSchema,
   property_values: propertyValuesSchema,
   cohort_size: cohortSizeSchema,
+  flows: flowsSchema,
 } as const;
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];

@@ -160,6 +160,17 @@ export interface CohortSizePlan {
   cohorts: CohortContext;
 }
 
+export interface FlowsPlan {
+  kind: 'flows';
+  projectId: string;
+  /** Anchors: anchor events inside the range; the path events may lie outside it. */
+  scope: TimeScope;
+  anchor: string;
+  direction: 'after' | 'before';
+  steps: number;
+  maxPaths: number;
+}
+
 export type Plan =
   | TrendsPlan
   | FunnelPlan
@@ -167,7 +178,8 @@ export type Plan =
   | EventNamesPlan
   | EventPropertiesPlan
   | PropertyValuesPlan
-  | CohortSizePlan;
+  | CohortSizePlan
+  | FlowsPlan;
 
 /**
  * Resolves a property name to its column, a key of the JSON bag, or a profile property. `groups`
@@ -356,6 +368,16 @@ export function plan(query: Query, ctx: PlanContext): Plan {
     case 'event_properties':
     case 'property_values':
       return planDiscovery(query, ctx);
+    case 'flows':
+      return {
+        kind: 'flows',
+        projectId: ctx.projectId,
+        scope: timeScope(ctx.timezone, query),
+        anchor: query.anchor.event,
+        direction: query.anchor.direction,
+        steps: query.steps,
+        maxPaths: query.maxPaths,
+      };
     case 'cohort_size':
       if (!ctx.cohorts) throw new Error('cohorts are loaded by the engine before planning');
       return {

@@ -9,6 +9,7 @@ import { offsetAt } from './clock.js';
 import type {
   EventNamesResult,
   EventPropertiesResult,
+  FlowsResult,
   FunnelResult,
   FunnelStepResult,
   JsonTypeName,
@@ -27,6 +28,7 @@ import {
   profilePropertyOf,
   type DateRange,
   type Filter,
+  type FlowsQuery,
   type FunnelQuery,
   type MathKind,
   type Query,
@@ -578,6 +580,8 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
   switch (query.kind) {
     case 'cohort_size':
       return { cohort: query.cohort, size: referenceCohortSize(data, query.cohort) };
+    case 'flows':
+      return flows(query, data, events);
     case 'trends':
       return trends(query, data, events);
     case 'funnel':
@@ -748,4 +752,72 @@ function cohortFilterHolds(cx: ReadContext, e: EventRow, f: Filter): boolean {
 /** The reference size of a cohort (its members, as of `data.cohorts.nowMs`). */
 export function referenceCohortSize(data: ReferenceData, cohortId: string): number {
   return contextOf(data).members(cohortId).size;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows (issue 12): a user's events in one order (time, then the dedup key's decimal text); their
+// first anchor event whose local date is in the range; the events 1..steps places after (or
+// before) it in that order, whenever they happened. Per step: users per event, the top
+// `maxPaths` (count, then name) kept and the rest summed as "$other"; links from the previous
+// step's (bucketed) event; drop-off = users at the step before without an event at this one.
+
+function flows(q: FlowsQuery, data: ReferenceData, events: EventRow[]): FlowsResult {
+  const cx = contextOf(data);
+  const byUser = new Map<string, EventRow[]>();
+  for (const e of events) {
+    const u = cx.uid(e);
+    if (u === null) continue;
+    byUser.set(u, [...(byUser.get(u) ?? []), e]);
+  }
+  const paths: string[][] = [];
+  for (const list of byUser.values()) {
+    const ordered = [...list].sort((a, b) => {
+      if (a.timeMs !== b.timeMs) return a.timeMs - b.timeMs;
+      const x = String(a.dedupKey);
+      const y = String(b.dedupKey);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    const at = ordered.findIndex(
+      (e) => e.event === q.anchor.event && inDates(local(data.timezone, e.timeMs).date, q),
+    );
+    if (at < 0) continue;
+    const path: string[] = [];
+    for (let k = 0; k <= q.steps; k++) {
+      const e = ordered[q.anchor.direction === 'after' ? at + k : at - k];
+      if (!e) break;
+      path.push(e.event);
+    }
+    paths.push(path);
+  }
+  const steps: FlowsResult['steps'] = [];
+  let previousTop = new Set([q.anchor.event]);
+  for (let k = 0; k <= q.steps; k++) {
+    const reaching = paths.filter((p) => p.length > k);
+    const counts = new Map<string, number>();
+    for (const p of reaching) counts.set(p[k]!, (counts.get(p[k]!) ?? 0) + 1);
+    const ranked = [...counts].sort((a, b) => b[1] - a[1] || utf8(a[0], b[0]));
+    const top = new Set(ranked.slice(0, q.maxPaths).map(([e]) => e));
+    const nodes = ranked.filter(([e]) => top.has(e)).map(([event, count]) => ({ event, count }));
+    const other = reaching.length - nodes.reduce((s, n) => s + n.count, 0);
+    if (other > 0) nodes.push({ event: '$other', count: other });
+    const links = new Map<string, { from: string; to: string; count: number }>();
+    if (k > 0)
+      for (const p of reaching) {
+        const from = previousTop.has(p[k - 1]!) ? p[k - 1]! : '$other';
+        const to = top.has(p[k]!) ? p[k]! : '$other';
+        const link = links.get(`${from}\u0000${to}`) ?? { from, to, count: 0 };
+        link.count++;
+        links.set(`${from}\u0000${to}`, link);
+      }
+    steps.push({
+      step: k,
+      nodes,
+      links: [...links.values()].sort(
+        (a, b) => b.count - a.count || utf8(a.from, b.from) || utf8(a.to, b.to),
+      ),
+      dropoff: k === 0 ? 0 : paths.filter((p) => p.length === k).length,
+    });
+    previousTop = top;
+  }
+  return { steps };
 }
