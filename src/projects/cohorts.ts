@@ -2,7 +2,7 @@
 // cohorts, each definition validated (query/cohorts.ts) before it is stored; and the source the
 // query engine reads cohort definitions from.
 import { randomBytes } from 'node:crypto';
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import {
   parseCohortDefinition,
   type CohortDefinition,

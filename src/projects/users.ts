@@ -4,7 +4,7 @@
 // and in the breach-impact report. Identity reveal stays with the vault (privacy-operations.ts).
 import { pseudonymsIn } from '../audit/subjects.js';
 import type { Actor, AuditPort } from '../audit/types.js';
-import type { JsonObject } from '../ingest/records.js';
+import type { JsonObject } from '../shared/json.js';
 import type { UserEvent, UserStreamReader } from '../query/index.js';
 import { USER_EVENTS_MAX_PAGE } from '../query/index.js';
 import { AppError, isAppError } from '../shared/errors.js';
