@@ -133,6 +133,16 @@ const EXPECTED: Readonly<Record<string, Row>> = {
   'privacy.pseudonyms': project(OWNERS_ONLY),
   'privacy.erase': project(ADMINS_UP, ['admin']),
   'privacy.reveal': project(OWNERS_ONLY),
+  // One user (issue 12): row-level reads, as ad-hoc queries are (analysts and the query scope).
+  'users.get': project(ANALYSTS_UP, ['query']),
+  'users.events': project(ANALYSTS_UP, ['query']),
+  // Cohorts: read like saved views (every member, the query scope), changed by analysts and up.
+  'cohorts.list': project(EVERYONE, ['query']),
+  'cohorts.get': project(EVERYONE, ['query']),
+  'cohorts.size': project(EVERYONE, ['query']),
+  'cohorts.create': project(ANALYSTS_UP),
+  'cohorts.update': project(ANALYSTS_UP),
+  'cohorts.delete': project(ANALYSTS_UP),
 
   // The audit log, the breach-impact report and suspensions: owners of their own organisation.
   'audit.list': org(OWNERS_ONLY),

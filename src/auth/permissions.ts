@@ -18,6 +18,8 @@ export type Action =
   | 'query'
   | 'views.read'
   | 'views.write'
+  | 'cohorts.read'
+  | 'cohorts.write'
   | 'export'
   | 'privacy.read'
   | 'privacy.write'
@@ -51,6 +53,9 @@ export const ROLE_ACTIONS: Readonly<Record<Action, readonly Role[]>> = {
   query: ANALYSTS,
   'views.read': ALL_MEMBERS,
   'views.write': ANALYSTS,
+  // Cohorts (issue 12): like saved views, every member reads them, analysts and up change them.
+  'cohorts.read': ALL_MEMBERS,
+  'cohorts.write': ANALYSTS,
   export: ADMINS,
   'privacy.read': ADMINS,
   // Loosening the policy and finding a person's pseudonym are owners' (issue 11).
@@ -69,7 +74,7 @@ export const ROLE_ACTIONS: Readonly<Record<Action, readonly Role[]>> = {
  * neither loosen the policy nor run a dictionary of guessed ids through the pseudonymiser.
  */
 export const SCOPE_ACTIONS: Readonly<Record<KeyScope, readonly Action[]>> = {
-  query: ['project.read', 'query', 'views.read'],
+  query: ['project.read', 'query', 'views.read', 'cohorts.read'],
   export: ['project.read', 'export'],
   import: [],
   admin: ['project.read', 'privacy.read', 'privacy.erase'],

@@ -38,6 +38,7 @@ import {
   type AtRestOptions,
 } from '../store/duckdb/index.js';
 import { VaultService } from '../projects/vault.js';
+import { cohortSource } from '../projects/cohorts.js';
 import {
   ClientDescriber,
   createSmtpMailer,
@@ -355,6 +356,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       executor: { run: (statement, options) => executor.run(statement, options) },
       dialect: DUCKDB_DIALECT,
       audit: queryAuditSink(audit, logger),
+      cohorts: cohortSource(meta),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
     });
     const workers = new EventWorkerPool(

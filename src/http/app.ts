@@ -16,6 +16,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { orgRoutes } from './routes/orgs.js';
 import { projectRoutes } from './routes/projects.js';
 import { auditRoutes } from './routes/audit.js';
+import { peopleRoutes } from './routes/people.js';
 import type { AuditLog } from '../audit/index.js';
 import { registerPages } from './pages.js';
 import { admitBodies } from './admission.js';
@@ -71,6 +72,13 @@ export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
       logger: deps.logger,
     }),
     ...auditRoutes({ auth: deps.auth, audit: deps.audit }),
+    ...peopleRoutes({
+      projects: deps.projects,
+      queries: deps.queries,
+      audit: deps.audit,
+      meta: deps.privacyOps.meta,
+      now: () => deps.auth.now(),
+    }),
   ];
   let document: unknown = null;
   routes.push(

@@ -4,7 +4,13 @@
 // never a silent zero (DESIGN.md "Query API, second generation"; issue 12: "user.plan" was 0).
 import { AppError } from '../shared/errors.js';
 import type { CompiledQuery } from './compile.js';
-import { STANDARD_PROPERTIES, isQueryableJsonKey, profilePropertyOf, type Query } from './model.js';
+import {
+  COHORT_PROPERTY,
+  STANDARD_PROPERTIES,
+  isQueryableJsonKey,
+  profilePropertyOf,
+  type Query,
+} from './model.js';
 import type { QueryRows } from './rows.js';
 import { call, integerLiteral, join, jsonEach, param, raw, sql, type SqlNode } from './sql.js';
 
@@ -23,8 +29,11 @@ export function namedProperties(q: Query): NamedProperty[] {
   const add = (name: string | null | undefined, path: string) => {
     if (name && !Object.hasOwn(STANDARD_PROPERTIES, name)) out.push({ name, path });
   };
+  // Cohort filters name cohorts, not a property (the engine checks those ids).
   const filters = (list: { property: string }[], path: string) =>
-    list.forEach((f, i) => add(f.property, `${path}.${i}.property`));
+    list.forEach((f, i) => {
+      if (f.property !== COHORT_PROPERTY) add(f.property, `${path}.${i}.property`);
+    });
   switch (q.kind) {
     case 'trends':
       filters(q.filters, 'filters');
@@ -47,6 +56,8 @@ export function namedProperties(q: Query): NamedProperty[] {
       break;
     case 'event_names':
     case 'event_properties':
+    case 'cohort_size':
+    case 'flows':
       break;
   }
   return out;
@@ -152,4 +163,36 @@ export function unknownPropertiesError(unknown: NamedProperty[], candidates: str
     `invalid query: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
     { details },
   );
+}
+
+/** Every cohort id a query's filters name, with where (the request path, for the error). */
+export function namedCohorts(q: Query): { id: string; path: string }[] {
+  const out: { id: string; path: string }[] = [];
+  const filters = (list: { property: string; value?: unknown }[], path: string) =>
+    list.forEach((f, i) => {
+      if (f.property === COHORT_PROPERTY && Array.isArray(f.value))
+        for (const id of f.value) out.push({ id: String(id), path: `${path}.${i}.value` });
+    });
+  switch (q.kind) {
+    case 'trends':
+      filters(q.filters, 'filters');
+      q.series.forEach((s, i) => filters(s.filters, `series.${i}.filters`));
+      break;
+    case 'funnel':
+      filters(q.filters, 'filters');
+      q.steps.forEach((s, i) => filters(s.filters, `steps.${i}.filters`));
+      break;
+    case 'retention':
+      filters(q.filters, 'filters');
+      break;
+    case 'cohort_size':
+      out.push({ id: q.cohort, path: 'cohort' });
+      break;
+    case 'event_names':
+    case 'event_properties':
+    case 'property_values':
+    case 'flows':
+      break;
+  }
+  return out;
 }

@@ -123,6 +123,11 @@ function propertyText(ref: PropertyRef): SqlNode {
         call('json_text', raw('e.properties'), param.varchar(ref.groupKey)),
         ref.key,
       );
+    case 'cohort':
+      throw new AppError(
+        'QUERY_UNSUPPORTED',
+        'cohort filters are not answered on the ClickHouse event store yet',
+      );
   }
 }
 
@@ -349,6 +354,8 @@ export function compileClickHouse(p: Plan): CompiledQuery {
       return compilePropertyValues(p);
     case 'funnel':
     case 'retention':
+    case 'cohort_size':
+    case 'flows':
       throw new AppError(
         'QUERY_UNSUPPORTED',
         `${p.kind} queries are not answered on the ClickHouse event store yet`,

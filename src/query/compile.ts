@@ -2,11 +2,19 @@
 // Every value that came from the request (event names, property keys, filter values, times)
 // enters as a bound parameter; the only text is written here.
 import { DAY_MS, HOUR_MS, type BucketUnit, type LocalClock } from './clock.js';
+import type { CohortCondition, CohortContext, CountOp } from './cohorts.js';
 import type { QueryRows } from './rows.js';
-import { COLUMN_PROPERTY_NAMES, PERCENTILES, type MathKind, type StandardColumn } from './model.js';
+import {
+  COLUMN_PROPERTY_NAMES,
+  PERCENTILES,
+  type Filter,
+  type MathKind,
+  type StandardColumn,
+} from './model.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
+  FlowsPlan,
   FunnelPlan,
   Plan,
   PlannedBreakdown,
@@ -18,6 +26,7 @@ import type {
   TimeScope,
   TrendsPlan,
 } from './plan.js';
+import { resolveProperty } from './plan.js';
 import {
   and,
   call,
@@ -69,6 +78,8 @@ export function propertyText(ref: PropertyRef): SqlNode {
       return call('json_text', raw('pp.properties'), param.varchar(ref.key));
     case 'group':
       return call('json_text', sql`${ident(`g${ref.slot}`)}.properties`, param.varchar(ref.key));
+    case 'cohort':
+      throw new Error('a cohort is a filter, not a value (the model refuses it elsewhere)');
   }
 }
 
@@ -79,6 +90,10 @@ export function propertyNumber(ref: PropertyRef): SqlNode {
 
 /** One filter as a condition that is never NULL (so that NOT and AND behave). */
 export function filterCondition(f: PlannedFilter): SqlNode {
+  if (f.ref.kind === 'cohort') {
+    const member = cohortMembership(f.ref.ids);
+    return f.op === 'not_in' ? sql`(NOT ${member})` : member;
+  }
   const text = propertyText(f.ref);
   const isTrue = (condition: SqlNode): SqlNode => sql`coalesce(${condition}, FALSE)`;
   switch (f.op) {
@@ -216,6 +231,11 @@ function profileSources(projectId: string, refs: PropertyRef[]): { ctes: Cte[]; 
           " LEFT JOIN persons pp ON pp.profile_id = coalesce(nullif(e.user_id, ''), pl1.canonical_id, pl2.canonical_id, nullif(e.distinct_id, ''))",
       ),
     );
+  }
+  const cohort = refs.find((r) => r.kind === 'cohort');
+  if (cohort) {
+    ctes.push(...cohortMemberCtes(projectId, cohort.cohorts));
+    joins.push(COHORT_JOINS);
   }
   const groups = new Map<number, string>();
   for (const r of refs) if (r.kind === 'group') groups.set(r.slot, r.groupKey);
@@ -603,5 +623,136 @@ export function compile(p: Plan): CompiledQuery {
       return compileEventProperties(p);
     case 'property_values':
       return compilePropertyValues(p);
+    case 'flows':
+      return compileFlows(p);
+    case 'cohort_size':
+      return {
+        statements: [{ name: 'size', sql: cohortSizeSql(p.projectId, p.cohortId, p.cohorts) }],
+      };
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cohorts: the members of saved cohorts (cohorts.ts), resolved as every query resolves users.
+
+/** A cohort condition's filter, planned: `person.<key>` or an event property. */
+const planned = (f: Filter): PlannedFilter => ({ ...f, ref: resolveProperty(f.property) });
+
+function countCondition(op: CountOp, count: number): SqlNode {
+  const n = param.bigint(count);
+  const v = raw('coalesce(c.n, 0)');
+  return op === 'gte' ? sql`${v} >= ${n}` : op === 'lte' ? sql`${v} <= ${n}` : sql`${v} = ${n}`;
+}
+
+function conditionSql(projectId: string, c: CohortCondition, nowMs: number): SqlNode {
+  if (c.kind === 'person_property') {
+    return sql`SELECT u.uid FROM cohort_users u LEFT JOIN persons pp ON pp.profile_id = u.uid WHERE ${filterCondition(planned(c.filter))}`;
+  }
+  const from = nowMs - c.withinDays * DAY_MS;
+  const counted = sql`SELECT ${RESOLVED_USER} AS uid, count(*) AS n FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${param.varchar(projectId)} AND e.event = ${param.varchar(c.event)} AND e.time >= ${param.timestamp(from)} AND e.time <= ${param.timestamp(nowMs)} AND ${and(c.filters.map((f) => filterCondition(planned(f))))} GROUP BY 1`;
+  return sql`SELECT u.uid FROM cohort_users u LEFT JOIN (${counted}) c ON c.uid = u.uid WHERE ${countCondition(c.countOp, c.count)}`;
+}
+
+/**
+ * CTEs listing the members of each cohort of `cohorts` as `cohort_members(cohort_id, uid)`
+ * (with `links`, `persons` and `cohort_users`, the project's resolved users, that they read).
+ * Names match compile.ts's CTEs of the same name and body, so the query's own can be shared.
+ */
+export function cohortMemberCtes(
+  projectId: string,
+  cohorts: CohortContext,
+): { name: string; body: SqlNode }[] {
+  const project = param.varchar(projectId);
+  const members = [...cohorts.byId].map(([id, d]) => {
+    const parts = d.conditions.map((c) => sql`(${conditionSql(projectId, c, cohorts.nowMs)})`);
+    const combined = join(parts, d.match === 'all' ? ' INTERSECT ' : ' UNION ');
+    return sql`SELECT ${param.varchar(id)} AS cohort_id, m.uid FROM (${combined}) m`;
+  });
+  return [
+    {
+      name: 'links',
+      body: sql`SELECT alias_id, canonical_id FROM identity_links WHERE project_id = ${project}`,
+    },
+    {
+      name: 'persons',
+      body: sql`SELECT profile_id, properties FROM profiles WHERE project_id = ${project} AND group_key = ''`,
+    },
+    {
+      name: 'cohort_users',
+      body: sql`SELECT DISTINCT uid FROM (SELECT ${RESOLVED_USER} AS uid FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${project}) WHERE uid IS NOT NULL`,
+    },
+    {
+      name: 'cohort_members',
+      body:
+        members.length === 0
+          ? raw('SELECT NULL AS cohort_id, NULL AS uid WHERE FALSE')
+          : join(members, ' UNION ALL '),
+    },
+  ];
+}
+
+/** Whether the event's resolved user (over the `cl1`/`cl2` joins) is in any of the cohorts. */
+export function cohortMembership(ids: readonly string[]): SqlNode {
+  const list = join(
+    ids.map((id) => param.varchar(id)),
+    ', ',
+  );
+  return sql`coalesce(${raw("coalesce(nullif(e.user_id, ''), cl1.canonical_id, cl2.canonical_id, nullif(e.distinct_id, ''))")} IN (SELECT uid FROM cohort_members WHERE cohort_id IN (${list})), FALSE)`;
+}
+
+/** The joins `cohortMembership` reads (after `events e`). */
+export const COHORT_JOINS = raw(
+  ' LEFT JOIN links cl1 ON cl1.alias_id = e.device_id LEFT JOIN links cl2 ON cl2.alias_id = e.distinct_id',
+);
+
+/** One statement: the number of members of one cohort. */
+export function cohortSizeSql(projectId: string, id: string, cohorts: CohortContext): SqlNode {
+  return withCtes(
+    cohortMemberCtes(projectId, cohorts),
+    sql`SELECT ${call('count_distinct', raw('uid'))} AS n FROM cohort_members WHERE cohort_id = ${param.varchar(id)}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows: each user's events in one total order (time, then the text of the dedup key), the first
+// anchor event inside the range, and the events `steps` places after (or before) it. Rows are
+// (step, previous event, event, users); the format stage keeps the top events per step.
+
+function compileFlows(p: FlowsPlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const dir = p.direction === 'after' ? 1 : -1;
+  // Path events may lie outside the range: after it (after), before it (before).
+  const window =
+    p.direction === 'after'
+      ? sql`e.time >= ${param.timestamp(p.scope.scanFromMs)}`
+      : sql`e.time < ${param.timestamp(p.scope.scanToMs)}`;
+  const isAnchor = sql`(e.event = ${param.varchar(p.anchor)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${inRangeCondition(p.scope, local)})`;
+  return {
+    statements: [
+      {
+        name: 'flows',
+        sql: withCtes(
+          [
+            linksCte(p.projectId),
+            {
+              name: 'seq',
+              body: sql`SELECT uid, event, is_anchor, row_number() OVER (PARTITION BY uid ORDER BY t, k) AS rn FROM (SELECT ${RESOLVED_USER} AS uid, ${call('epoch_ms', raw('e.time'))} AS t, CAST(e.dedup_key AS VARCHAR) AS k, e.event, ${isAnchor} AS is_anchor FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${param.varchar(p.projectId)} AND ${window}) WHERE uid IS NOT NULL`,
+              materialize: true,
+            },
+            {
+              name: 'anchors',
+              body: raw('SELECT uid, min(rn) AS arn FROM seq WHERE is_anchor GROUP BY uid'),
+            },
+            {
+              name: 'path',
+              body: sql`SELECT s.uid, (s.rn - a.arn) * ${integerLiteral(dir)} AS step, s.event FROM seq s JOIN anchors a ON a.uid = s.uid WHERE (s.rn - a.arn) * ${integerLiteral(dir)} BETWEEN 0 AND ${param.bigint(p.steps)}`,
+            },
+          ],
+          raw(
+            'SELECT p.step, q.event AS prev, p.event, count(*) AS users FROM path p LEFT JOIN path q ON q.uid = p.uid AND q.step = p.step - 1 GROUP BY p.step, q.event, p.event',
+          ),
+        ),
+      },
+    ],
+  };
 }

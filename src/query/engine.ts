@@ -3,8 +3,16 @@
 // hangs here), then runs the stages model → plan → compile → execute → format.
 import { AppError, isAppError, type ErrorCode } from '../shared/errors.js';
 import type { RequestSource } from '../shared/request-source.js';
-import { candidateNames, namedProperties, unknownPropertiesError, unseenNames } from './catalog.js';
-import { compileKnownKeys as defaultKnownKeys, compileSeen as defaultSeen } from './catalog.js';
+import {
+  namedCohorts,
+  candidateNames,
+  compileKnownKeys as defaultKnownKeys,
+  compileSeen as defaultSeen,
+  namedProperties,
+  unknownPropertiesError,
+  unseenNames,
+} from './catalog.js';
+import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile, type CompiledQuery } from './compile.js';
 import type { Plan } from './plan.js';
 import type { Dialect } from './dialect.js';
@@ -12,6 +20,7 @@ import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
 import { parseQuery, type Query, type QueryKind } from './model.js';
 import { DEFAULT_PLAN_LIMITS, plan, type PlanLimits } from './plan.js';
+import { UserStreamReader } from './users.js';
 
 /** Who is asking. Structurally compatible with the HTTP layer's Principal. */
 export interface QueryPrincipal {
@@ -87,6 +96,8 @@ export interface QueryEngineDeps {
   dialect: Dialect;
   compiler?: QueryCompiler;
   audit: QueryAuditSink;
+  /** Saved cohorts (cohort filters); without it, a query naming a cohort is refused. */
+  cohorts?: CohortSource;
   limits?: Partial<QueryLimits>;
   now?: () => number;
 }
@@ -122,6 +133,34 @@ export class QueryEngine {
     );
   }
 
+  /**
+   * The cohorts a query names, as of the start of the query (their "last D days" end then); a
+   * cohort id the project does not have answers 400 naming where it was used.
+   */
+  private async loadCohorts(
+    query: Query,
+    projectId: string,
+    startedAt: number,
+  ): Promise<CohortContext | null> {
+    const named = namedCohorts(query);
+    if (named.length === 0) return null;
+    const ids = [...new Set(named.map((n) => n.id))];
+    const byId = (await this.deps.cohorts?.definitions(projectId, ids)) ?? new Map();
+    const missing = named.filter((n) => !byId.has(n.id));
+    if (missing.length > 0) {
+      const details = missing.map((n) => ({
+        path: n.path,
+        message: `unknown cohort "${n.id}" in this project`,
+      }));
+      throw new AppError(
+        'QUERY_INVALID',
+        `invalid query: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+        { details },
+      );
+    }
+    return { nowMs: this.deps.cohorts?.now?.() ?? startedAt, byId };
+  }
+
   /** Validates `body` as a query and answers it for `project`, on the record. */
   async run(principal: QueryPrincipal, project: QueryProject, body: unknown): Promise<QueryResult> {
     const startedAt = this.now();
@@ -145,10 +184,12 @@ export class QueryEngine {
       entry.kind = query.kind;
       entry.query = query;
       await this.checkProperties(query, project.id, startedAt);
+      const cohorts = await this.loadCohorts(query, project.id, startedAt);
       const planned = plan(query, {
         projectId: project.id,
         timezone: project.timezone,
         limits: this.limits,
+        ...(cohorts ? { cohorts } : {}),
       });
       const executed = await execute(
         (this.deps.compiler ?? DEFAULT_COMPILER).compile(planned),
@@ -172,5 +213,16 @@ export class QueryEngine {
       await Promise.resolve(this.deps.audit.record(entry)).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Row-level reads of one user (profile, event stream) on the engine's executor, dialect and
+   * limits. Not audited here: the service in projects/users.ts records every read.
+   */
+  userStreams(): UserStreamReader {
+    return new UserStreamReader(this.deps.executor, this.deps.dialect, () => ({
+      deadlineMs: this.now() + this.limits.timeoutMs,
+      maxRows: this.limits.maxRows,
+    }));
   }
 }

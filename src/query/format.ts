@@ -13,7 +13,7 @@ import {
   type RetentionQuery,
   type TrendsQuery,
 } from './model.js';
-import type { FunnelPlan, Plan, RetentionPlan, TrendsPlan } from './plan.js';
+import type { FlowsPlan, FunnelPlan, Plan, RetentionPlan, TrendsPlan } from './plan.js';
 
 /** Which rows of a breakdown a result row is: a value, everything else, or no value at all. */
 export type BreakdownKind = 'none' | 'value' | 'other' | 'not_set';
@@ -91,13 +91,37 @@ export interface PropertyValuesResult {
   values: { value: string; count: number }[];
 }
 
+export interface CohortSizeResult {
+  cohort: string;
+  /** Users in the cohort now (resolved users). */
+  size: number;
+}
+
+/** One step of a flow: its events (the top ones, then "$other"), links from the step before. */
+export interface FlowStepResult {
+  step: number;
+  nodes: { event: string; count: number }[];
+  links: { from: string; to: string; count: number }[];
+  /** Users at the step before who have no event at this one. */
+  dropoff: number;
+}
+
+export interface FlowsResult {
+  steps: FlowStepResult[];
+}
+
+/** The name events beyond a step's top ones are grouped under. */
+export const FLOW_OTHER = '$other';
+
 export type QueryResult =
   | TrendsResult
   | FunnelResult
   | RetentionResult
   | EventNamesResult
   | EventPropertiesResult
-  | PropertyValuesResult;
+  | PropertyValuesResult
+  | CohortSizeResult
+  | FlowsResult;
 
 /** Orders strings by UTF-8 bytes (= code points), as the database does. */
 export function compareUtf8(a: string, b: string): number {
@@ -299,6 +323,13 @@ export function format(query: Query, p: Plan, executed: ExecutedQuery): QueryRes
       };
     case 'event_properties':
       return formatEventProperties(p.limit, executed.results.get('properties'));
+    case 'flows':
+      return formatFlows(p, executed);
+    case 'cohort_size':
+      return {
+        cohort: p.cohortId,
+        size: count(rowObjects(executed.results.get('size') ?? { columns: [], rows: [] })[0]?.n),
+      };
     case 'property_values':
       return {
         values: rowObjects(executed.results.get('values') ?? { columns: [], rows: [] }).map(
@@ -314,4 +345,47 @@ function scalarText(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
     return String(value);
   return JSON.stringify(value);
+}
+
+/** Rows (step, prev, event, users) → per step: the top events, "$other", links and drop-off. */
+function formatFlows(p: FlowsPlan, executed: ExecutedQuery): FlowsResult {
+  const rows = rowObjects(executed.results.get('flows') ?? { columns: [], rows: [] });
+  const steps: FlowStepResult[] = [];
+  let kept = new Set<string>([p.anchor]);
+  let before = 0;
+  for (let k = 0; k <= p.steps; k++) {
+    const here = rows.filter((r) => Number(r.step) === k);
+    const counts = new Map<string, number>();
+    for (const r of here)
+      counts.set(String(r.event), (counts.get(String(r.event)) ?? 0) + count(r.users));
+    const ranked = [...counts].sort((a, b) => b[1] - a[1] || compareUtf8(a[0], b[0]));
+    const top = new Set(ranked.slice(0, p.maxPaths).map(([e]) => e));
+    const bucket = (e: string) => (top.has(e) ? e : FLOW_OTHER);
+    const nodes = ranked.filter(([e]) => top.has(e)).map(([event, n]) => ({ event, count: n }));
+    const other = ranked.filter(([e]) => !top.has(e)).reduce((sum, [, n]) => sum + n, 0);
+    if (other > 0) nodes.push({ event: FLOW_OTHER, count: other });
+    const linkCounts = new Map<string, { from: string; to: string; count: number }>();
+    if (k > 0) {
+      for (const r of here) {
+        const from = kept.has(String(r.prev)) ? String(r.prev) : FLOW_OTHER;
+        const to = bucket(String(r.event));
+        const key = `${from}\u0000${to}`;
+        const link = linkCounts.get(key) ?? { from, to, count: 0 };
+        link.count += count(r.users);
+        linkCounts.set(key, link);
+      }
+    }
+    const users = [...counts.values()].reduce((a, b) => a + b, 0);
+    steps.push({
+      step: k,
+      nodes,
+      links: [...linkCounts.values()].sort(
+        (a, b) => b.count - a.count || compareUtf8(a.from, b.from) || compareUtf8(a.to, b.to),
+      ),
+      dropoff: k === 0 ? 0 : before - users,
+    });
+    before = users;
+    kept = top;
+  }
+  return { steps };
 }

@@ -16,3 +16,5 @@ export { createDialect } from './dialect.js';
 export type { Dialect, DialectSpelling, RenderedSql } from './dialect.js';
 export type { QueryExecutor, QueryRows, RunOptions } from './execute.js';
 export type { SqlFunction, SqlNode, SqlValue } from './sql.js';
+export { UserStreamReader, USER_EVENTS_MAX_PAGE, USER_ALIASES_MAX } from './users.js';
+export type { UserEvent, UserEventsPage, UserProfileRows } from './users.js';

@@ -122,13 +122,32 @@ export interface PropertyValuesQuery {
   limit: number;
 }
 
+/**
+ * Flows: from each user's first anchor event inside the range, their next (or previous) `steps`
+ * events in order; per step, the `maxPaths` most frequent events and "$other".
+ */
+export interface FlowsQuery extends DateRange {
+  kind: 'flows';
+  anchor: { event: string; direction: 'after' | 'before' };
+  steps: number;
+  maxPaths: number;
+}
+
+/** How many users a saved cohort holds now (`GET …/cohorts/{id}/size` runs it). */
+export interface CohortSizeQuery {
+  kind: 'cohort_size';
+  cohort: string;
+}
+
 export type Query =
   | TrendsQuery
   | FunnelQuery
   | RetentionQuery
   | EventNamesQuery
   | EventPropertiesQuery
-  | PropertyValuesQuery;
+  | PropertyValuesQuery
+  | CohortSizeQuery
+  | FlowsQuery;
 export type QueryKind = Query['kind'];
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +275,7 @@ export function scalarText(value: Scalar): string {
   return typeof value === 'string' ? value : String(value);
 }
 
-const filterSchema = z
+export const filterSchema = z
   .strictObject({
     property: propertyName,
     op: z.enum(FILTER_OPS, { error: `must be one of ${FILTER_OPS.join(', ')}` }),
@@ -267,6 +286,7 @@ const filterSchema = z
       ctx.addIssue({ code: 'custom', message, path: ['value'] });
       return z.NEVER;
     };
+    if (raw.property === COHORT_PROPERTY) return cohortFilter(raw.op, raw.value, fail);
     switch (raw.op) {
       case 'eq':
       case 'neq':
@@ -297,6 +317,27 @@ const filterSchema = z
         return { property: raw.property, op: raw.op };
     }
   });
+
+/**
+ * The virtual property of cohort filters: `{"property":"cohort","op":"in|not_in","value":
+ * "<cohort id>" | ["<id>", …]}` keeps (or drops) events of users in any of the cohorts.
+ */
+export const COHORT_PROPERTY = 'cohort';
+
+const cohortId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/);
+
+function cohortFilter(op: FilterOp, value: unknown, fail: (message: string) => Filter): Filter {
+  if (op !== 'in' && op !== 'not_in') return fail('cohort filters take op in or not_in');
+  const parsed = z
+    .union([cohortId.transform((id) => [id]), z.array(cohortId).min(1).max(20)])
+    .safeParse(value);
+  if (!parsed.success) return fail('cohort filters need a cohort id or a list of 1 to 20 ids');
+  return { property: COHORT_PROPERTY, op, value: [...new Set(parsed.data)] };
+}
 
 const filters = z.array(filterSchema).max(50, { error: 'at most 50 filters' }).default([]);
 
@@ -507,6 +548,32 @@ const propertyValuesSchema = z
     limit: q.limit,
   }));
 
+const cohortSizeSchema = z
+  .strictObject({ kind: z.literal('cohort_size'), cohort: cohortId })
+  .transform((q): CohortSizeQuery => ({ kind: 'cohort_size', cohort: q.cohort }));
+
+const flowsSchema = z
+  .strictObject({
+    kind: z.literal('flows'),
+    from: day,
+    to: day,
+    anchor: z.strictObject({
+      event: eventName,
+      direction: z.enum(['after', 'before'], { error: 'must be after or before' }).default('after'),
+    }),
+    steps: z.number().int().min(1).max(6, { error: 'must be 1 to 6' }),
+    max_paths_per_step: z.number().int().min(1).max(50).default(10),
+  })
+  .superRefine(checkRange)
+  .transform((q): FlowsQuery => ({
+    kind: 'flows',
+    from: q.from,
+    to: q.to,
+    anchor: q.anchor,
+    steps: q.steps,
+    maxPaths: q.max_paths_per_step,
+  }));
+
 const QUERY_SCHEMAS = {
   trends: trendsSchema,
   funnel: funnelSchema,
@@ -514,6 +581,8 @@ const QUERY_SCHEMAS = {
   event_names: eventNamesSchema,
   event_properties: eventPropertiesSchema,
   property_values: propertyValuesSchema,
+  cohort_size: cohortSizeSchema,
+  flows: flowsSchema,
 } as const;
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];

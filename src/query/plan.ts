@@ -11,7 +11,9 @@ import {
   type BucketUnit,
   type LocalClock,
 } from './clock.js';
+import type { CohortContext } from './cohorts.js';
 import {
+  COHORT_PROPERTY,
   STANDARD_PROPERTIES,
   profilePropertyOf,
   type DateRange,
@@ -37,7 +39,9 @@ export type PropertyRef =
   | { kind: 'column'; name: string; column: StandardColumn }
   | { kind: 'json'; name: string; key: string }
   | { kind: 'person'; name: string; key: string }
-  | { kind: 'group'; name: string; groupKey: string; key: string; slot: number };
+  | { kind: 'group'; name: string; groupKey: string; key: string; slot: number }
+  /** Membership of the event's resolved user in any of the cohorts `ids` (filters only). */
+  | { kind: 'cohort'; name: string; ids: string[]; cohorts: CohortContext };
 
 export type PlannedFilter = Filter & { ref: PropertyRef };
 
@@ -46,6 +50,8 @@ export interface PlanContext {
   projectId: string;
   timezone: string;
   limits: PlanLimits;
+  /** The cohorts the query names (the engine loads them), and the instant they are as of. */
+  cohorts?: CohortContext;
 }
 
 export interface PlanLimits {
@@ -147,13 +153,33 @@ export interface PropertyValuesPlan {
   limit: number;
 }
 
+export interface CohortSizePlan {
+  kind: 'cohort_size';
+  projectId: string;
+  cohortId: string;
+  cohorts: CohortContext;
+}
+
+export interface FlowsPlan {
+  kind: 'flows';
+  projectId: string;
+  /** Anchors: anchor events inside the range; the path events may lie outside it. */
+  scope: TimeScope;
+  anchor: string;
+  direction: 'after' | 'before';
+  steps: number;
+  maxPaths: number;
+}
+
 export type Plan =
   | TrendsPlan
   | FunnelPlan
   | RetentionPlan
   | EventNamesPlan
   | EventPropertiesPlan
-  | PropertyValuesPlan;
+  | PropertyValuesPlan
+  | CohortSizePlan
+  | FlowsPlan;
 
 /**
  * Resolves a property name to its column, a key of the JSON bag, or a profile property. `groups`
@@ -175,8 +201,25 @@ export function resolveProperty(
   return column ? { kind: 'column', name, column } : { kind: 'json', name, key: name };
 }
 
-const planFilters = (filters: Filter[], groups: Map<string, number>): PlannedFilter[] =>
-  filters.map((f) => ({ ...f, ref: resolveProperty(f.property, groups) }));
+const planFilters = (
+  filters: Filter[],
+  groups: Map<string, number>,
+  cohorts?: CohortContext,
+): PlannedFilter[] =>
+  filters.map((f) => ({
+    ...f,
+    ref:
+      f.property === COHORT_PROPERTY && (f.op === 'in' || f.op === 'not_in')
+        ? cohortRef(f.value, cohorts)
+        : resolveProperty(f.property, groups),
+  }));
+
+/** A cohort filter's ref: the engine has loaded every cohort the query names. */
+function cohortRef(ids: string[], cohorts: CohortContext | undefined): PropertyRef {
+  if (!cohorts || ids.some((id) => !cohorts.byId.has(id)))
+    throw new Error('cohorts are loaded by the engine before planning');
+  return { kind: 'cohort', name: COHORT_PROPERTY, ids, cohorts };
+}
 
 /**
  * Local offsets stay within (−1 day, +1 day), so a local day D lies inside UTC
@@ -222,7 +265,7 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
     'series × breakdown rows × intervals',
   );
   const groups = new Map<string, number>();
-  const global = planFilters(q.filters, groups);
+  const global = planFilters(q.filters, groups, ctx.cohorts);
   return {
     kind: 'trends',
     projectId: ctx.projectId,
@@ -235,7 +278,7 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
       event: s.event,
       math: s.math,
       value: s.property === null ? null : resolveProperty(s.property, groups),
-      filters: [...global, ...planFilters(s.filters, groups)],
+      filters: [...global, ...planFilters(s.filters, groups, ctx.cohorts)],
     })),
     breakdown: q.breakdown
       ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
@@ -245,7 +288,7 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
 
 function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
   const groups = new Map<string, number>();
-  const global = planFilters(q.filters, groups);
+  const global = planFilters(q.filters, groups, ctx.cohorts);
   return {
     kind: 'funnel',
     projectId: ctx.projectId,
@@ -253,7 +296,7 @@ function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
     windowMs: q.windowSeconds * 1000,
     steps: q.steps.map((s) => ({
       event: s.event,
-      filters: [...global, ...planFilters(s.filters, groups)],
+      filters: [...global, ...planFilters(s.filters, groups, ctx.cohorts)],
     })),
     breakdown: q.breakdown
       ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
@@ -279,7 +322,7 @@ function planRetention(q: RetentionQuery, ctx: PlanContext): RetentionPlan {
     returnScanToMs,
     startEvent: q.startEvent,
     returnEvent: q.returnEvent,
-    filters: planFilters(q.filters, new Map()),
+    filters: planFilters(q.filters, new Map(), ctx.cohorts),
   };
 }
 
@@ -325,5 +368,23 @@ export function plan(query: Query, ctx: PlanContext): Plan {
     case 'event_properties':
     case 'property_values':
       return planDiscovery(query, ctx);
+    case 'flows':
+      return {
+        kind: 'flows',
+        projectId: ctx.projectId,
+        scope: timeScope(ctx.timezone, query),
+        anchor: query.anchor.event,
+        direction: query.anchor.direction,
+        steps: query.steps,
+        maxPaths: query.maxPaths,
+      };
+    case 'cohort_size':
+      if (!ctx.cohorts) throw new Error('cohorts are loaded by the engine before planning');
+      return {
+        kind: 'cohort_size',
+        projectId: ctx.projectId,
+        cohortId: query.cohort,
+        cohorts: ctx.cohorts,
+      };
   }
 }

@@ -9,6 +9,7 @@ import { offsetAt } from './clock.js';
 import type {
   EventNamesResult,
   EventPropertiesResult,
+  FlowsResult,
   FunnelResult,
   FunnelStepResult,
   JsonTypeName,
@@ -18,13 +19,16 @@ import type {
   TrendsResult,
   TrendsSeriesResult,
 } from './format.js';
+import type { CohortContext, CohortDefinition } from './cohorts.js';
 import {
+  COHORT_PROPERTY,
   COLUMN_PROPERTY_NAMES,
   STANDARD_PROPERTIES,
   isQueryableJsonKey,
   profilePropertyOf,
   type DateRange,
   type Filter,
+  type FlowsQuery,
   type FunnelQuery,
   type MathKind,
   type Query,
@@ -40,6 +44,8 @@ export interface ReferenceData {
   links: IdentityLink[];
   /** Current profiles (person: group key ''), of any project. */
   profiles?: StoredProfile[];
+  /** Saved cohorts the queries may name, and the instant they are evaluated at. */
+  cohorts?: CohortContext;
   propertySampleSize: number;
 }
 
@@ -165,6 +171,8 @@ function valueText(bag: JsonObject | undefined, key: string): string | null {
 /** What reading a property needs beyond the event: identities and profiles. */
 interface ReadContext {
   uid: (e: EventRow) => string | null;
+  /** The members of a cohort of `ReferenceData.cohorts` (resolved users). */
+  members: (cohortId: string) => Set<string>;
   persons: Map<string, JsonObject>;
   groups: Map<string, Map<string, JsonObject>>;
 }
@@ -185,7 +193,22 @@ function contextOf(data: ReferenceData): ReadContext {
       groups.set(p.groupKey, byId);
     }
   }
-  const cx = { uid: resolver(data), persons, groups };
+  const members = new Map<string, Set<string>>();
+  const cx: ReadContext = {
+    uid: resolver(data),
+    persons,
+    groups,
+    members: (id) => {
+      let set = members.get(id);
+      if (!set) {
+        const definition = data.cohorts?.byId.get(id);
+        if (!definition) throw new Error(`reference: no cohort ${id}`);
+        set = cohortMembers(definition, data, cx, data.cohorts!.nowMs);
+        members.set(id, set);
+      }
+      return set;
+    },
+  };
   contexts.set(data, cx);
   return cx;
 }
@@ -222,6 +245,7 @@ function numberOf(cx: ReadContext, e: EventRow, property: string): number | null
 }
 
 function matches(cx: ReadContext, e: EventRow, f: Filter): boolean {
+  if (f.property === COHORT_PROPERTY) return cohortFilterHolds(cx, e, f);
   const text = textOf(cx, e, f.property);
   switch (f.op) {
     case 'eq':
@@ -554,6 +578,10 @@ export function unknownProperties(query: Query, data: ReferenceData): string[] {
 export function referenceAnswer(query: Query, data: ReferenceData): QueryResult {
   const events = data.events.filter((e) => e.projectId === data.projectId);
   switch (query.kind) {
+    case 'cohort_size':
+      return { cohort: query.cohort, size: referenceCohortSize(data, query.cohort) };
+    case 'flows':
+      return flows(query, data, events);
     case 'trends':
       return trends(query, data, events);
     case 'funnel':
@@ -628,4 +656,168 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
       return { sampled_events: sample.length, properties: props.slice(0, query.limit) };
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cohorts (issue 12), from their documented semantics:
+// - the users are the resolved users of the project's events (any time);
+// - did_event: the user's events named `event` matching the filters, with time in
+//   [now − within_days days, now] (both ends included), counted; the count compared with `count`;
+// - person_property: the filter holds on the user's current person profile (no profile: every
+//   property unset);
+// - match all: every condition holds; any: at least one does.
+
+/** Whether a filter holds for a property text (null: not set). */
+function filterHolds(text: string | null, f: Filter): boolean {
+  switch (f.op) {
+    case 'eq':
+      return text !== null && text === f.value;
+    case 'neq':
+      return text === null || text !== f.value;
+    case 'in':
+      return text !== null && f.value.includes(text);
+    case 'not_in':
+      return text === null || !f.value.includes(text);
+    case 'contains':
+      return text !== null && text.includes(f.value);
+    case 'not_contains':
+      return text === null || !text.includes(f.value);
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte': {
+      if (text === null || !JSON_NUMBER.test(text)) return false;
+      const n = Number(text);
+      if (!Number.isFinite(n)) return false;
+      if (f.op === 'gt') return n > f.value;
+      if (f.op === 'gte') return n >= f.value;
+      if (f.op === 'lt') return n < f.value;
+      return n <= f.value;
+    }
+    case 'is_set':
+      return text !== null;
+    case 'is_not_set':
+      return text === null;
+  }
+}
+
+function cohortMembers(
+  d: CohortDefinition,
+  data: ReferenceData,
+  cx: ReadContext,
+  nowMs: number,
+): Set<string> {
+  const events = data.events.filter((e) => e.projectId === data.projectId);
+  const users = new Set<string>();
+  for (const e of events) {
+    const u = cx.uid(e);
+    if (u !== null) users.add(u);
+  }
+  const holds = d.conditions.map((c): ((u: string) => boolean) => {
+    if (c.kind === 'person_property') {
+      const key = c.filter.property.slice('person.'.length);
+      return (u) => filterHolds(valueText(cx.persons.get(u), key), c.filter);
+    }
+    const counts = new Map<string, number>();
+    const from = nowMs - c.withinDays * DAY;
+    for (const e of events) {
+      if (e.event !== c.event || e.timeMs < from || e.timeMs > nowMs) continue;
+      if (!matchesAll(cx, e, c.filters)) continue;
+      const u = cx.uid(e);
+      if (u !== null) counts.set(u, (counts.get(u) ?? 0) + 1);
+    }
+    return (u) => {
+      const n = counts.get(u) ?? 0;
+      return c.countOp === 'gte'
+        ? n >= c.count
+        : c.countOp === 'lte'
+          ? n <= c.count
+          : n === c.count;
+    };
+  });
+  const out = new Set<string>();
+  for (const u of users)
+    if (d.match === 'all' ? holds.every((h) => h(u)) : holds.some((h) => h(u))) out.add(u);
+  return out;
+}
+
+/** A cohort filter: the event's resolved user is (in) / is not (not_in) in any of the cohorts. */
+function cohortFilterHolds(cx: ReadContext, e: EventRow, f: Filter): boolean {
+  const ids: string[] = f.op === 'in' || f.op === 'not_in' ? f.value : [];
+  const u = cx.uid(e);
+  const member = u !== null && ids.some((id) => cx.members(id).has(u));
+  return f.op === 'not_in' ? !member : member;
+}
+
+/** The reference size of a cohort (its members, as of `data.cohorts.nowMs`). */
+export function referenceCohortSize(data: ReferenceData, cohortId: string): number {
+  return contextOf(data).members(cohortId).size;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows (issue 12): a user's events in one order (time, then the dedup key's decimal text); their
+// first anchor event whose local date is in the range; the events 1..steps places after (or
+// before) it in that order, whenever they happened. Per step: users per event, the top
+// `maxPaths` (count, then name) kept and the rest summed as "$other"; links from the previous
+// step's (bucketed) event; drop-off = users at the step before without an event at this one.
+
+function flows(q: FlowsQuery, data: ReferenceData, events: EventRow[]): FlowsResult {
+  const cx = contextOf(data);
+  const byUser = new Map<string, EventRow[]>();
+  for (const e of events) {
+    const u = cx.uid(e);
+    if (u === null) continue;
+    byUser.set(u, [...(byUser.get(u) ?? []), e]);
+  }
+  const paths: string[][] = [];
+  for (const list of byUser.values()) {
+    const ordered = [...list].sort((a, b) => {
+      if (a.timeMs !== b.timeMs) return a.timeMs - b.timeMs;
+      const x = String(a.dedupKey);
+      const y = String(b.dedupKey);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    const at = ordered.findIndex(
+      (e) => e.event === q.anchor.event && inDates(local(data.timezone, e.timeMs).date, q),
+    );
+    if (at < 0) continue;
+    const path: string[] = [];
+    for (let k = 0; k <= q.steps; k++) {
+      const e = ordered[q.anchor.direction === 'after' ? at + k : at - k];
+      if (!e) break;
+      path.push(e.event);
+    }
+    paths.push(path);
+  }
+  const steps: FlowsResult['steps'] = [];
+  let previousTop = new Set([q.anchor.event]);
+  for (let k = 0; k <= q.steps; k++) {
+    const reaching = paths.filter((p) => p.length > k);
+    const counts = new Map<string, number>();
+    for (const p of reaching) counts.set(p[k]!, (counts.get(p[k]!) ?? 0) + 1);
+    const ranked = [...counts].sort((a, b) => b[1] - a[1] || utf8(a[0], b[0]));
+    const top = new Set(ranked.slice(0, q.maxPaths).map(([e]) => e));
+    const nodes = ranked.filter(([e]) => top.has(e)).map(([event, count]) => ({ event, count }));
+    const other = reaching.length - nodes.reduce((s, n) => s + n.count, 0);
+    if (other > 0) nodes.push({ event: '$other', count: other });
+    const links = new Map<string, { from: string; to: string; count: number }>();
+    if (k > 0)
+      for (const p of reaching) {
+        const from = previousTop.has(p[k - 1]!) ? p[k - 1]! : '$other';
+        const to = top.has(p[k]!) ? p[k]! : '$other';
+        const link = links.get(`${from}\u0000${to}`) ?? { from, to, count: 0 };
+        link.count++;
+        links.set(`${from}\u0000${to}`, link);
+      }
+    steps.push({
+      step: k,
+      nodes,
+      links: [...links.values()].sort(
+        (a, b) => b.count - a.count || utf8(a.from, b.from) || utf8(a.to, b.to),
+      ),
+      dropoff: k === 0 ? 0 : paths.filter((p) => p.length === k).length,
+    });
+    previousTop = top;
+  }
+  return { steps };
 }

@@ -179,4 +179,37 @@ export function metaStoreConformance(open: () => Promise<MetaStoreHarness>): voi
       expect(await meta.getSetting('other')).toBe('x');
     });
   });
+
+  describe('cohorts', () => {
+    it('round-trips, replaces, lists by name and deletes cohorts, each within its project', async () => {
+      const cohort = (id: string, projectId: string, name: string) => ({
+        id,
+        projectId,
+        name,
+        definition: {
+          match: 'all',
+          conditions: [{ kind: 'did_event', event: 'A', within_days: 7 }],
+        },
+        createdBy: 'user:1',
+        createdAtMs: T0,
+        updatedAtMs: T0 + 5,
+      });
+      await meta.putCohort(cohort('coh_2', 'prj_a', 'b'));
+      await meta.putCohort(cohort('coh_1', 'prj_a', 'a'));
+      await meta.putCohort(cohort('coh_3', 'prj_b', 'a'));
+      expect(await meta.getCohort('prj_a', 'coh_1')).toEqual(cohort('coh_1', 'prj_a', 'a'));
+      // Another project's id finds nothing.
+      expect(await meta.getCohort('prj_b', 'coh_1')).toBeNull();
+      expect((await meta.listCohorts('prj_a')).map((c) => c.id)).toEqual(['coh_1', 'coh_2']);
+      await meta.putCohort({ ...cohort('coh_1', 'prj_a', 'z'), updatedAtMs: T0 + 9 });
+      expect(await meta.getCohort('prj_a', 'coh_1')).toMatchObject({
+        name: 'z',
+        updatedAtMs: T0 + 9,
+      });
+      expect(await meta.deleteCohort('prj_b', 'coh_1')).toBe(false);
+      expect(await meta.deleteCohort('prj_a', 'coh_1')).toBe(true);
+      expect(await meta.deleteCohort('prj_a', 'coh_1')).toBe(false);
+      expect((await meta.listCohorts('prj_a')).map((c) => c.id)).toEqual(['coh_2']);
+    });
+  });
 }

@@ -187,7 +187,18 @@ export interface PolicyChange {
   after: PolicyRecord;
 }
 
-/** Port: metadata (projects, keys, policies). */
+/** A saved cohort as stored: its definition is JSON the query module validates on read. */
+export interface StoredCohort {
+  id: string;
+  projectId: string;
+  name: string;
+  definition: JsonObject;
+  createdBy: string;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+/** Port: metadata (projects, keys, policies, cohorts). */
 export interface MetaStore {
   /**
    * Creates the project, its wrapped keys and the API key of its bootstrap secret, in one
@@ -211,6 +222,14 @@ export interface MetaStore {
   /** A small key/value area for instance-level facts (e.g. the master-key check value). */
   getSetting(name: string): Promise<string | null>;
   setSetting(name: string, value: string): Promise<void>;
+  /** Saved cohorts of a project (issue 12), by name then id. */
+  listCohorts(projectId: string): Promise<StoredCohort[]>;
+  /** One cohort of the project, or null (another project's id finds nothing). */
+  getCohort(projectId: string, id: string): Promise<StoredCohort | null>;
+  /** Inserts or replaces the cohort with this id. */
+  putCohort(cohort: StoredCohort): Promise<void>;
+  /** Deletes the project's cohort; returns whether it existed. */
+  deleteCohort(projectId: string, id: string): Promise<boolean>;
 }
 
 /** A subject's data key for the PII vault, wrapped by the project's vault key. */

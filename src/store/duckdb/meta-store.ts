@@ -5,6 +5,7 @@ import type {
   PolicyChange,
   PolicyRecord,
   ProjectRecord,
+  StoredCohort,
   WrappedKeyRecord,
 } from '../types.js';
 import type { ApiKeyRecord } from '../account-types.js';
@@ -24,6 +25,18 @@ function toProject(row: Record<string, unknown>): ProjectRecord {
     secretHash: String(row.secret_hash),
     timezone: String(row.timezone),
     createdAtMs: tsMs(row.created_at),
+  };
+}
+
+function toCohort(row: Record<string, unknown>): StoredCohort {
+  return {
+    id: String(row.id),
+    projectId: String(row.project_id),
+    name: String(row.name),
+    definition: JSON.parse(String(row.definition)) as StoredCohort['definition'],
+    createdBy: String(row.created_by),
+    createdAtMs: tsMs(row.created_at),
+    updatedAtMs: tsMs(row.updated_at),
   };
 }
 
@@ -171,6 +184,51 @@ export class DuckDbMetaStore implements MetaStore {
       const r = await c.runAndReadAll('SELECT value FROM settings WHERE name = $1', [name]);
       const row = r.getRows()[0];
       return row ? String(row[0]) : null;
+    });
+  }
+
+  async listCohorts(projectId: string): Promise<StoredCohort[]> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll(
+        'SELECT * FROM cohorts WHERE project_id = $1 ORDER BY name, id',
+        [projectId],
+      );
+      return r.getRowObjects().map(toCohort);
+    });
+  }
+
+  async getCohort(projectId: string, id: string): Promise<StoredCohort | null> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.runAndReadAll('SELECT * FROM cohorts WHERE project_id = $1 AND id = $2', [
+        projectId,
+        id,
+      ]);
+      const row = r.getRowObjects()[0];
+      return row ? toCohort(row) : null;
+    });
+  }
+
+  async putCohort(cohort: StoredCohort): Promise<void> {
+    await this.db.meta.run((c) =>
+      c.run('INSERT OR REPLACE INTO cohorts VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        cohort.id,
+        cohort.projectId,
+        cohort.name,
+        JSON.stringify(cohort.definition),
+        cohort.createdBy,
+        tsValue(cohort.createdAtMs),
+        tsValue(cohort.updatedAtMs),
+      ]),
+    );
+  }
+
+  async deleteCohort(projectId: string, id: string): Promise<boolean> {
+    return this.db.meta.run(async (c) => {
+      const r = await c.run('DELETE FROM cohorts WHERE project_id = $1 AND id = $2', [
+        projectId,
+        id,
+      ]);
+      return r.rowsChanged > 0;
     });
   }
 

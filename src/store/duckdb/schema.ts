@@ -344,4 +344,21 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
         WHERE name = 'bootstrap secret' AND CAST(scopes AS VARCHAR) = '["query","import","admin"]';
     `,
   },
+  {
+    version: 9,
+    name: 'cohorts: saved per project, defined by behaviour and person properties',
+    // Issue 12. The definition is the public JSON, validated again when read (query/cohorts.ts).
+    sql: `
+      CREATE TABLE cohorts (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        definition JSON NOT NULL,
+        created_by VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE INDEX cohorts_project ON cohorts (project_id);
+    `,
+  },
 ];

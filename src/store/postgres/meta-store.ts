@@ -5,6 +5,7 @@ import type {
   PolicyChange,
   PolicyRecord,
   ProjectRecord,
+  StoredCohort,
   WrappedKeyRecord,
 } from '../types.js';
 import { insertApiKey } from './account-store.js';
@@ -180,4 +181,65 @@ export class PostgresMetaStore implements MetaStore {
       ),
     );
   }
+
+  async listCohorts(projectId: string): Promise<StoredCohort[]> {
+    return (
+      await this.rows(
+        'list cohorts',
+        'SELECT * FROM cohorts WHERE project_id = $1 ORDER BY name, id',
+        [projectId],
+      )
+    ).map(pgCohort);
+  }
+
+  async getCohort(projectId: string, id: string): Promise<StoredCohort | null> {
+    const [row] = await this.rows(
+      'get cohort',
+      'SELECT * FROM cohorts WHERE project_id = $1 AND id = $2',
+      [projectId, id],
+    );
+    return row ? pgCohort(row) : null;
+  }
+
+  async putCohort(cohort: StoredCohort): Promise<void> {
+    await this.transaction('put cohort', (c) =>
+      c.run(
+        `INSERT INTO cohorts (id, project_id, name, definition, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, name = excluded.name,
+           definition = excluded.definition, created_by = excluded.created_by,
+           created_at = excluded.created_at, updated_at = excluded.updated_at`,
+        [
+          cohort.id,
+          cohort.projectId,
+          cohort.name,
+          JSON.stringify(cohort.definition),
+          cohort.createdBy,
+          cohort.createdAtMs,
+          cohort.updatedAtMs,
+        ],
+      ),
+    );
+  }
+
+  async deleteCohort(projectId: string, id: string): Promise<boolean> {
+    const deleted = await this.rows(
+      'delete cohort',
+      'DELETE FROM cohorts WHERE project_id = $1 AND id = $2 RETURNING id',
+      [projectId, id],
+    );
+    return deleted.length > 0;
+  }
+}
+
+function pgCohort(row: PgRow): StoredCohort {
+  return {
+    id: String(row.id),
+    projectId: String(row.project_id),
+    name: String(row.name),
+    definition: JSON.parse(String(row.definition)) as StoredCohort['definition'],
+    createdBy: String(row.created_by),
+    createdAtMs: Number(row.created_at),
+    updatedAtMs: Number(row.updated_at),
+  };
 }

@@ -196,4 +196,21 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX project_orgs_org ON project_orgs (org_id);
     `,
   },
+  {
+    version: 2,
+    name: 'cohorts: saved per project, defined by behaviour and person properties',
+    // Issue 12 (DuckDB migration 9). The definition is JSON text, validated again when read.
+    sql: `
+      CREATE TABLE cohorts (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX cohorts_project ON cohorts (project_id);
+    `,
+  },
 ];

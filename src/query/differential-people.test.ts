@@ -1,0 +1,649 @@
+// Differential property tests for the people features of issue 12: one user's profile and event
+// stream, and saved cohorts (size, and as filters in trends, funnels and retention). Random small
+// datasets built to hit the edge shapes on purpose — ties, identity merges mid-stream (a device
+// linked to a user after it sent events, a user id that is itself an alias), empty distinct ids,
+// events exactly on the edges of a cohort's "last D days" and 1 ms outside, profiles missing or
+// with odd values — answered by the SQL engine on a real DuckDB file (both DuckDB plan shapes)
+// and by the plain-TypeScript reference, which must agree exactly.
+// Reproduce a failure with FC_SEED=<seed printed below>.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JsonObject } from '../shared/json.js';
+import { DuckDbDatabase, DuckDbEventStore } from '../store/duckdb/index.js';
+import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
+import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
+import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
+import { parseCohortDefinition, type CohortDefinition } from './cohorts.js';
+import { QueryEngine } from './engine.js';
+import { parseQuery } from './model.js';
+import { referenceAnswer, type ReferenceData } from './reference.js';
+
+const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
+const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
+const DAY = 86_400_000;
+/** The instant cohorts are evaluated at (the engine's clock in these tests). */
+const NOW = Date.parse('2024-03-10T12:00:00Z');
+
+const USERS = ['u1', 'u2', 'u3'];
+const DEVICES = ['d1', 'd2', 'd3'];
+const ANON = ['o1', 'o2'];
+const EVENTS = ['A', 'B', 'C'];
+const PLANS = ['pro', 'free', 'Pro', '12', ''];
+
+let db: DuckDbDatabase;
+let store: DuckDbEventStore;
+let executors: DuckDbQueryExecutor[] = [];
+let engines: QueryEngine[] = [];
+let dir: string;
+let nextProject = 0;
+let nextKey = 1n;
+/** Cohorts of the dataset under test, by project (the engines' cohort source reads this). */
+const cohortsByProject = new Map<string, Map<string, CohortDefinition>>();
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-diff-people-'));
+  db = await DuckDbDatabase.open(dir);
+  store = new DuckDbEventStore(db);
+  executors = [
+    await DuckDbQueryExecutor.open(db),
+    await DuckDbQueryExecutor.open(db, { planAsAtScale: true }),
+  ];
+  engines = executors.map(
+    (executor) =>
+      new QueryEngine({
+        executor,
+        dialect: DUCKDB_DIALECT,
+        audit: { record: () => undefined },
+        cohorts: {
+          now: () => NOW,
+          definitions: (projectId, ids) => {
+            const all = cohortsByProject.get(projectId) ?? new Map<string, CohortDefinition>();
+            return Promise.resolve(new Map([...all].filter(([id]) => ids.includes(id))));
+          },
+        },
+      }),
+  );
+  console.info(`people differential tests: FC_SEED=${SEED}`);
+});
+
+afterAll(async () => {
+  for (const executor of executors) await executor.close();
+  await db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Datasets.
+
+interface Dataset {
+  events: Omit<EventRow, 'projectId' | 'dedupKey'>[];
+  links: { aliasId: string; canonicalId: string }[];
+  profiles: { profileId: string; properties: JsonObject }[];
+  /** Dedup keys: some events share a time; the key order then decides the stream's order. */
+  keys: bigint[];
+}
+
+/** Instants around the cohort windows' edges (1, 2, 7 days before NOW), NOW, and ties. */
+const EDGES = [0, 1, 2, 7].flatMap((d) => [-d * DAY - 1, -d * DAY, -d * DAY + 1]);
+const instant = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom(...EDGES, 1, 3_600_000) },
+  { weight: 3, arbitrary: fc.integer({ min: -9 * DAY, max: DAY }) },
+  { weight: 1, arbitrary: fc.constantFrom(-3 * DAY, -3 * DAY) },
+);
+
+const dataset: fc.Arbitrary<Dataset> = fc
+  .record({
+    raw: fc.array(
+      fc.record({
+        at: instant,
+        event: fc.constantFrom(...EVENTS),
+        user: fc.option(fc.constantFrom(...USERS), { nil: null, freq: 2 }),
+        device: fc.option(fc.constantFrom(...DEVICES), { nil: null, freq: 3 }),
+        distinct: fc.constantFrom('user', 'device', 'device', 'empty', ...ANON),
+        plan: fc.option(fc.constantFrom(...PLANS), { nil: null, freq: 3 }),
+        amount: fc.option(fc.constantFrom(0, 1, 2.5, 10, '3'), { nil: null, freq: 3 }),
+        // Keys that sort differently as numbers and as text (9 < 10, "9" > "10").
+        key: fc.constantFrom(1n, 2n, 9n, 10n, 11n, 99n, 100n, 12345678901234567890n),
+      }),
+      { minLength: 1, maxLength: 30, size: 'max' },
+    ),
+    links: fc.array(
+      fc.record({
+        aliasId: fc.constantFrom(...DEVICES, ...USERS, ...ANON),
+        canonicalId: fc.constantFrom(...USERS),
+      }),
+      { maxLength: 5 },
+    ),
+    profiles: fc.array(
+      fc.record({
+        profileId: fc.constantFrom(...USERS, ...DEVICES, 'o1'),
+        properties: fc
+          .record(
+            {
+              plan: fc.constantFrom(...PLANS),
+              seats: fc.constantFrom(0, 1, 5, '5', 'x', 12.5),
+            },
+            { requiredKeys: [] },
+          )
+          .map((p) => p as JsonObject),
+      }),
+      { maxLength: 5 },
+    ),
+  })
+  .map(({ raw, links, profiles }) => {
+    const usedKeys = new Set<bigint>();
+    const keys: bigint[] = [];
+    const events = raw.map((r, i) => {
+      // Unique dedup keys: the chosen one when free, else a fresh one.
+      let key = r.key * 1000n + BigInt(i);
+      if (usedKeys.has(key)) key = 10n ** 18n + BigInt(i);
+      usedKeys.add(key);
+      keys.push(key);
+      const distinctId =
+        r.distinct === 'user'
+          ? (r.user ?? 'o1')
+          : r.distinct === 'device'
+            ? (r.device ?? 'o2')
+            : r.distinct === 'empty'
+              ? ''
+              : r.distinct;
+      const properties: JsonObject = {};
+      if (r.plan !== null) properties.plan = r.plan;
+      if (r.amount !== null) properties.amount = r.amount;
+      return {
+        timeMs: NOW + r.at,
+        event: r.event,
+        distinctId,
+        deviceId: r.device,
+        userId: r.user,
+        insertId: `i${i}`,
+        browser: r.plan === 'pro' ? 'Chrome' : null,
+        browserVersion: null,
+        os: null,
+        deviceType: null,
+        countryCode: null,
+        region: null,
+        city: null,
+        referringDomain: null,
+        currentUrl: null,
+        utmSource: null,
+        utmMedium: null,
+        utmCampaign: null,
+        utmContent: null,
+        utmTerm: null,
+        lib: 'web',
+        properties,
+        receivedAtMs: 0,
+      };
+    });
+    const seen = new Set<string>();
+    const kept = links.filter((l) => {
+      if (seen.has(l.aliasId) || l.aliasId === l.canonicalId) return false;
+      seen.add(l.aliasId);
+      return true;
+    });
+    const byId = new Map(profiles.map((p) => [p.profileId, p]));
+    return { events, links: kept, profiles: [...byId.values()], keys };
+  });
+
+async function load(d: Dataset): Promise<ReferenceData> {
+  const projectId = `prj_people_${nextProject++}`;
+  const noiseId = `${projectId}_noise`;
+  const events: EventRow[] = d.events.map((e, i) => ({
+    ...e,
+    projectId,
+    dedupKey: d.keys[i]! + nextKey * 10n ** 20n,
+  }));
+  nextKey++;
+  // Another project: same ids, other events and profiles; never to be read.
+  const noise: EventRow[] = d.events.map((e, i) => ({
+    ...e,
+    event: 'A',
+    projectId: noiseId,
+    dedupKey: d.keys[i]! + nextKey * 10n ** 20n,
+  }));
+  nextKey++;
+  const links: IdentityLink[] = d.links.flatMap((l) => [
+    { projectId, ...l, timeMs: 0 },
+    { projectId: noiseId, aliasId: l.aliasId, canonicalId: 'u9', timeMs: 0 },
+  ]);
+  await store.commit({
+    events: [...events, ...noise],
+    identityLinks: links,
+    profileUpdates: d.profiles.flatMap((p) => [
+      {
+        projectId,
+        groupKey: '',
+        profileId: p.profileId,
+        op: '$set' as const,
+        value: p.properties,
+        timeMs: 0,
+        ignoreTime: false,
+      },
+      {
+        projectId: noiseId,
+        groupKey: '',
+        profileId: p.profileId,
+        op: '$set' as const,
+        value: { plan: 'noise', seats: 999 },
+        timeMs: 0,
+        ignoreTime: false,
+      },
+    ]),
+    privacyCounts: [],
+  });
+  const profiles: StoredProfile[] = [];
+  for (const p of d.profiles) {
+    const got = await store.getProfile({ projectId, groupKey: '', profileId: p.profileId });
+    if (got) profiles.push(got);
+  }
+  return { projectId, timezone: 'UTC', events, links, profiles, propertySampleSize: 100 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One user: profile and stream.
+
+const text = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The reference person an id stands for, and their events newest first (time, then key text). */
+function referenceUser(data: ReferenceData, id: string) {
+  const canonical = new Map(
+    data.links.filter((l) => l.projectId === data.projectId).map((l) => [l.aliasId, l.canonicalId]),
+  );
+  const person = canonical.get(id) ?? id;
+  const uid = (e: EventRow): string | null => {
+    if (e.userId) return e.userId;
+    if (e.deviceId && canonical.has(e.deviceId)) return canonical.get(e.deviceId)!;
+    if (canonical.has(e.distinctId)) return canonical.get(e.distinctId)!;
+    return e.distinctId === '' ? null : e.distinctId;
+  };
+  const mine = data.events
+    .filter((e) => e.projectId === data.projectId && uid(e) === person)
+    .sort((a, b) => b.timeMs - a.timeMs || text(String(b.dedupKey), String(a.dedupKey)));
+  const aliases = [...canonical]
+    .filter(([, c]) => c === person)
+    .map(([a]) => a)
+    .sort();
+  const profile = data.profiles?.find(
+    (p) => p.projectId === data.projectId && p.groupKey === '' && p.profileId === person,
+  );
+  return { person, mine, aliases, profile };
+}
+
+describe(`one user: engine = reference (FC_SEED=${SEED})`, () => {
+  it('profile and every page of the stream, at any page size and start', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dataset,
+        fc.constantFrom(...USERS, ...DEVICES, ...ANON, 'nobody', ''),
+        fc.integer({ min: 1, max: 4 }),
+        fc.option(fc.constantFrom(...EDGES.map((x) => NOW + x)), { nil: null }),
+        async (d, id, limit, beforeMs) => {
+          const data = await load(d);
+          const want = referenceUser(data, id);
+          for (const engine of engines) {
+            const reader = engine.userStreams();
+            const profile = await reader.profile(data.projectId, id);
+            if (want.mine.length === 0 && !want.profile && want.aliases.length === 0) {
+              expect(profile).toBeNull();
+            } else {
+              expect(profile).toEqual({
+                id,
+                person: want.person,
+                aliases: want.aliases,
+                properties: want.profile ? want.profile.properties : null,
+                profileUpdatedAtMs: want.profile ? want.profile.updatedAtMs : null,
+                eventCount: want.mine.length,
+                firstSeenMs: want.mine.at(-1)?.timeMs ?? null,
+                lastSeenMs: want.mine[0]?.timeMs ?? null,
+              });
+            }
+            // Walk every page from `beforeMs`; the concatenation is the reference list.
+            const expected = want.mine.filter((e) => beforeMs === null || e.timeMs < beforeMs);
+            const got: EventRow[] = [];
+            let cursor: { timeMs: number; key: string } | null = null;
+            for (let page = 0; page < 40; page++) {
+              const rows = await reader.events(data.projectId, want.person, {
+                beforeMs,
+                cursor,
+                limit,
+              });
+              const shown = rows.slice(0, limit);
+              got.push(...shown.map((r) => r.row));
+              if (rows.length <= limit) break;
+              const last = shown.at(-1)!;
+              cursor = { timeMs: last.row.timeMs, key: last.key };
+            }
+            expect(got.map((e) => [e.timeMs, String(e.dedupKey), e.event, e.distinctId])).toEqual(
+              expected.map((e) => [e.timeMs, String(e.dedupKey), e.event, e.distinctId]),
+            );
+            expect(got.map((e) => e.properties)).toEqual(expected.map((e) => e.properties));
+          }
+        },
+      ),
+      { seed: SEED, numRuns: Math.round(40 * RUNS) },
+    );
+  }, 240_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Cohorts.
+
+const eventFilter = fc.oneof(
+  fc.record({
+    property: fc.constant('plan'),
+    op: fc.constantFrom('eq', 'neq'),
+    value: fc.constantFrom(...PLANS),
+  }),
+  fc.record({
+    property: fc.constant('amount'),
+    op: fc.constantFrom('gt', 'lte'),
+    value: fc.constantFrom(0, 2.5, 3),
+  }),
+  fc.record({
+    property: fc.constantFrom('$browser', 'plan'),
+    op: fc.constantFrom('is_set', 'is_not_set'),
+  }),
+);
+
+const condition = fc.oneof(
+  fc.record(
+    {
+      kind: fc.constant('did_event'),
+      event: fc.constantFrom(...EVENTS),
+      filters: fc.array(eventFilter, { maxLength: 1 }),
+      count_op: fc.constantFrom('gte', 'lte', 'eq'),
+      count: fc.constantFrom(0, 1, 1, 2, 3),
+      within_days: fc.constantFrom(1, 1, 2, 7),
+    },
+    { requiredKeys: ['kind', 'event', 'within_days'] },
+  ),
+  fc.oneof(
+    fc.record({
+      kind: fc.constant('person_property'),
+      property: fc.constantFrom('plan', 'person.plan'),
+      op: fc.constantFrom('eq', 'neq', 'contains'),
+      value: fc.constantFrom(...PLANS),
+    }),
+    fc.record({
+      kind: fc.constant('person_property'),
+      property: fc.constantFrom('seats', 'missing'),
+      op: fc.constantFrom('gt', 'gte', 'lt'),
+      value: fc.constantFrom(0, 1, 5),
+    }),
+    fc.record({
+      kind: fc.constant('person_property'),
+      property: fc.constantFrom('plan', 'seats'),
+      op: fc.constantFrom('is_set', 'is_not_set'),
+    }),
+    fc.record({
+      kind: fc.constant('person_property'),
+      property: fc.constant('plan'),
+      op: fc.constantFrom('in', 'not_in'),
+      value: fc.constant(['pro', '12']),
+    }),
+  ),
+);
+
+const cohortDefinition = fc.record({
+  match: fc.constantFrom('all', 'any'),
+  conditions: fc.array(condition, { minLength: 1, maxLength: 3 }),
+});
+
+const cohortFilter = fc.record({
+  property: fc.constant('cohort'),
+  op: fc.constantFrom('in', 'not_in'),
+  value: fc.oneof(fc.constant('c1'), fc.constant(['c1', 'c2']), fc.constant(['c2'])),
+});
+
+const range = { from: '2024-03-01', to: '2024-03-11' };
+const query = fc.oneof(
+  fc.constant({ kind: 'cohort_size', cohort: 'c1' }),
+  fc.constant({ kind: 'cohort_size', cohort: 'c1' }),
+  fc.constant({ kind: 'cohort_size', cohort: 'c2' }),
+  fc.record({
+    kind: fc.constant('trends'),
+    ...Object.fromEntries(Object.entries(range).map(([k, v]) => [k, fc.constant(v)])),
+    interval: fc.constantFrom('day', 'week'),
+    series: fc.array(
+      fc.record({
+        event: fc.constantFrom(...EVENTS, null),
+        math: fc.constantFrom('total', 'unique_users'),
+        filters: fc.array(cohortFilter, { maxLength: 1 }),
+      }),
+      { minLength: 1, maxLength: 2 },
+    ),
+    filters: fc.array(cohortFilter, { minLength: 1, maxLength: 2 }),
+    breakdown: fc.constantFrom(undefined, '$browser'),
+  }),
+  fc.record({
+    kind: fc.constant('funnel'),
+    ...Object.fromEntries(Object.entries(range).map(([k, v]) => [k, fc.constant(v)])),
+    steps: fc.array(
+      fc.record({
+        event: fc.constantFrom(...EVENTS),
+        filters: fc.array(cohortFilter, { maxLength: 1 }),
+      }),
+      { minLength: 2, maxLength: 3 },
+    ),
+    window_seconds: fc.constantFrom(3600, 86_400, 7 * 86_400),
+    filters: fc.array(cohortFilter, { maxLength: 1 }),
+  }),
+  fc.record({
+    kind: fc.constant('retention'),
+    ...Object.fromEntries(Object.entries(range).map(([k, v]) => [k, fc.constant(v)])),
+    start_event: fc.constantFrom(...EVENTS),
+    return_event: fc.constantFrom(...EVENTS),
+    period: fc.constant('day'),
+    periods: fc.constant(3),
+    filters: fc.array(cohortFilter, { minLength: 1, maxLength: 1 }),
+  }),
+);
+
+const strip = (v: unknown): unknown =>
+  JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x === undefined ? undefined : x)));
+
+describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
+  it('size, and as filters in trends, funnels and retention', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dataset,
+        cohortDefinition,
+        cohortDefinition,
+        query,
+        async (d, c1, c2, body) => {
+          const data = await load(d);
+          const byId = new Map([
+            ['c1', parseCohortDefinition(c1).definition],
+            ['c2', parseCohortDefinition(c2).definition],
+          ]);
+          cohortsByProject.set(data.projectId, byId);
+          const clean = strip(body) as Record<string, unknown>;
+          const want = referenceAnswer(parseQuery(clean), {
+            ...data,
+            cohorts: { nowMs: NOW, byId },
+          });
+          for (const engine of engines) {
+            const got = await engine.run(
+              { projectId: data.projectId, actor: 'test' },
+              { id: data.projectId, timezone: 'UTC' },
+              clean,
+            );
+            expect(strip(got)).toEqual(strip(want));
+          }
+        },
+      ),
+      { seed: SEED, numRuns: Math.round(100 * RUNS) },
+    );
+  }, 300_000);
+
+  it('counts exactly the events of the last D days: both edges in, 1 ms outside out', async () => {
+    const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
+    const at = (userId: string, ms: number, i: number) => ({
+      ...base.events[0]!,
+      event: 'A',
+      userId,
+      deviceId: null,
+      distinctId: userId,
+      timeMs: ms,
+      insertId: `edge${i}`,
+    });
+    const events = [
+      at('u1', NOW - DAY, 0), // on the far edge: in
+      at('u2', NOW - DAY - 1, 1), // 1 ms before it: out
+      at('u3', NOW, 2), // now: in
+      at('o1', NOW + 1, 3), // 1 ms after now: out
+    ];
+    const data = await load({ events, links: [], profiles: [], keys: [1n, 2n, 3n, 4n] });
+    const byId = new Map([
+      [
+        'c1',
+        parseCohortDefinition({
+          conditions: [{ kind: 'did_event', event: 'A', within_days: 1 }],
+        }).definition,
+      ],
+    ]);
+    cohortsByProject.set(data.projectId, byId);
+    const body = { kind: 'cohort_size', cohort: 'c1' };
+    expect(referenceAnswer(parseQuery(body), { ...data, cohorts: { nowMs: NOW, byId } })).toEqual({
+      cohort: 'c1',
+      size: 2,
+    });
+    for (const engine of engines)
+      expect(
+        await engine.run(
+          { projectId: data.projectId, actor: 'test' },
+          { id: data.projectId, timezone: 'UTC' },
+          body,
+        ),
+      ).toEqual({ cohort: 'c1', size: 2 });
+  });
+
+  it('refuses an unknown cohort id with 400 naming where it was used', async () => {
+    const data = await load({ events: [], links: [], profiles: [], keys: [] });
+    cohortsByProject.set(data.projectId, new Map());
+    await expect(
+      engines[0]!.run(
+        { projectId: data.projectId, actor: 'test' },
+        { id: data.projectId, timezone: 'UTC' },
+        {
+          kind: 'trends',
+          ...range,
+          series: [{ event: 'A' }],
+          filters: [{ property: 'cohort', op: 'in', value: 'nope' }],
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'QUERY_INVALID', details: [{ path: 'filters.0.value' }] });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Flows.
+
+const flowsQuery = fc.record({
+  kind: fc.constant('flows'),
+  from: fc.constantFrom('2024-03-02', '2024-03-08', '2024-03-09', '2024-03-10'),
+  to: fc.constantFrom('2024-03-10', '2024-03-11'),
+  anchor: fc.record({
+    event: fc.constantFrom(...EVENTS),
+    direction: fc.constantFrom('after', 'before'),
+  }),
+  steps: fc.integer({ min: 1, max: 4 }),
+  max_paths_per_step: fc.constantFrom(1, 2, 10),
+});
+
+describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
+  it('paths after and before an anchor, top events per step, $other, drop-off', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dataset,
+        flowsQuery,
+        fc.constantFrom('UTC', 'Europe/Paris', 'Pacific/Kiritimati'),
+        async (d, body, timezone) => {
+          const data = { ...(await load(d)), timezone };
+          const want = referenceAnswer(parseQuery(body), data);
+          for (const engine of engines) {
+            const got = await engine.run(
+              { projectId: data.projectId, actor: 'test' },
+              { id: data.projectId, timezone },
+              body,
+            );
+            expect(got).toEqual(want);
+          }
+        },
+      ),
+      { seed: SEED, numRuns: Math.round(80 * RUNS) },
+    );
+  }, 300_000);
+
+  it('answers a hand-counted flow', async () => {
+    const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
+    const ev = (userId: string, event: string, minutes: number, i: number) => ({
+      ...base.events[0]!,
+      event,
+      userId,
+      deviceId: null,
+      distinctId: userId,
+      timeMs: NOW - DAY + minutes * 60_000,
+      insertId: `f${i}`,
+    });
+    const events = [
+      ev('u1', 'C', 0, 0), // before u1's anchor: not on the path after it
+      ev('u1', 'A', 1, 1),
+      ev('u1', 'B', 2, 2),
+      ev('u1', 'C', 3, 3),
+      ev('u2', 'A', 1, 4),
+      ev('u2', 'A', 2, 5), // a second anchor event: a step, not a new start
+      ev('u3', 'A', 1, 6),
+    ];
+    const data = await load({
+      events,
+      links: [],
+      profiles: [],
+      keys: events.map((_, i) => BigInt(i + 1)),
+    });
+    const body = {
+      kind: 'flows',
+      from: '2024-03-09',
+      to: '2024-03-09',
+      anchor: { event: 'A' },
+      steps: 2,
+      max_paths_per_step: 1,
+    };
+    const expected = {
+      steps: [
+        { step: 0, nodes: [{ event: 'A', count: 3 }], links: [], dropoff: 0 },
+        {
+          step: 1,
+          nodes: [
+            { event: 'A', count: 1 },
+            { event: '$other', count: 1 },
+          ],
+          links: [
+            { from: 'A', to: '$other', count: 1 },
+            { from: 'A', to: 'A', count: 1 },
+          ],
+          dropoff: 1,
+        },
+        {
+          step: 2,
+          nodes: [{ event: 'C', count: 1 }],
+          links: [{ from: '$other', to: 'C', count: 1 }],
+          dropoff: 1,
+        },
+      ],
+    };
+    expect(referenceAnswer(parseQuery(body), data)).toEqual(expected);
+    for (const engine of engines)
+      expect(
+        await engine.run(
+          { projectId: data.projectId, actor: 'test' },
+          { id: data.projectId, timezone: 'UTC' },
+          body,
+        ),
+      ).toEqual(expected);
+  });
+});
