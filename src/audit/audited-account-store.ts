@@ -42,6 +42,11 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
         detail: { method: session.method, device: session.device },
       });
     },
+    setProjectOrg: async (projectId, orgId) => {
+      await inner.setProjectOrg(projectId, orgId);
+      // Entries carry the project's organisation: the log's cache of it must follow the move.
+      audit.forgetProjectOrg(projectId);
+    },
     findApiKeyByHash: async (hash) => {
       const key = await inner.findApiKeyByHash(hash);
       if (!key) return null;

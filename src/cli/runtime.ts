@@ -17,11 +17,13 @@ import type { Logger } from '../shared/log.js';
 import { QueryEngine } from '../query/index.js';
 import {
   AlertResponder,
+  AUDIT_JOURNAL_DIR,
   AuditLog,
   auditedAccountStore,
   DEFAULT_DETECTION,
   deriveAuditKeys,
   Detector,
+  JournaledAuditStore,
   queryAuditSink,
   READ_KINDS,
 } from '../audit/index.js';
@@ -325,8 +327,15 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       logger,
     );
     const accountStore = auth.store;
-    const audit = await AuditLog.open(
+    // Entries are durable in the journal (one fdatasync per group commit) and loaded into the
+    // database in the background: the audit log costs a query little (bench/audit.ts).
+    const auditJournal = await JournaledAuditStore.open(
+      path.join(config.dataDir, AUDIT_JOURNAL_DIR),
       new DuckDbAuditStore(db),
+      logger,
+    );
+    const audit = await AuditLog.open(
+      auditJournal,
       deriveAuditKeys(master.key),
       (projectId) => accountStore.projectOrg(projectId),
       logger,
@@ -389,6 +398,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
         await audit.drain();
+        await auditJournal.close();
         await outbox?.close(5_000);
         await writer.close();
         await workers.close();
