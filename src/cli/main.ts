@@ -40,6 +40,7 @@ import { importRecords, type ImportBatchResult } from '../ingest/file-import.js'
 import { atRestOptions, openRuntime } from './runtime.js';
 import {
   incidentMarkdown,
+  parseCheckpointCopies,
   verifyAuditLog,
   type IncidentReport,
   type VerifyReport,
@@ -297,14 +298,41 @@ audit
   )
   .option('--json', 'print JSON')
   .option('--data <dir>', 'data directory')
-  .action(async (opts: { json?: boolean; data?: string }) => {
-    const report = (await viaServerOrStore({ data: opts.data }, 'audit-verify', {}, (rt) =>
-      verifyAuditLog(rt.audit.store, rt.audit.signer),
+  .option(
+    '--checkpoints <files...>',
+    'files of checkpoints pushed off-box (JSON lines; SILLAGE_AUDIT_CHECKPOINT_FILE is read too)',
+  )
+  .action(async (opts: { json?: boolean; data?: string; checkpoints?: string[] }) => {
+    const config = loadConfig({ data: opts.data });
+    // The copies are read here, by the operator's process: the server need not be able to.
+    const files = [...(opts.checkpoints ?? [])];
+    const pushed = config.audit.checkpointFile;
+    if (pushed && fs.existsSync(pushed) && !files.includes(pushed)) files.push(pushed);
+    const checkpoints = files.flatMap((f) => {
+      try {
+        return parseCheckpointCopies(fs.readFileSync(f, 'utf8'), f).checkpoints;
+      } catch (cause) {
+        throw new AppError(
+          'AUDIT_CHECKPOINTS_UNREADABLE',
+          `cannot read the checkpoint copies in ${f}`,
+          { cause },
+        );
+      }
+    });
+    const report = (await viaServerOrStore(
+      { data: opts.data },
+      'audit-verify',
+      { checkpoints },
+      (rt) => verifyAuditLog(rt.audit.store, rt.audit.signer, checkpoints),
     )) as VerifyReport;
     if (opts.json) out(JSON.stringify(report));
     else if (report.ok)
       out(
-        `audit log intact: ${report.entries} entries, signed head at entry ${report.head_seq}, ${report.checkpoints} checkpoints`,
+        `audit log intact: ${report.entries} entries, signed head at entry ${report.head_seq}, ` +
+          `${report.checkpoints} checkpoints, ${report.outside_checkpoints} off-box copies matched` +
+          (report.outside_ignored
+            ? ` (${report.outside_ignored} copies with a foreign signature ignored)`
+            : ''),
       );
     else out(`audit log NOT intact: ${report.first_bad?.message ?? 'unknown problem'}`);
     if (!report.ok) process.exitCode = 1;
