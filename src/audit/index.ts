@@ -1,5 +1,6 @@
 // Public entry of the audit log: the port, the chain and its verification, detection and reports.
 export * from './types.js';
+export { actingAs, actingAsSystem, actingPrincipal } from './acting.js';
 export { AuditLog, deriveAuditKeys, type AuditKeys, type AuditLogOptions } from './audit-log.js';
 export { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
 export { AUDIT_JOURNAL_DIR, JournaledAuditStore, type JournalOptions } from './journal.js';

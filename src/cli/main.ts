@@ -39,6 +39,7 @@ import { formatSummary, importFile, type ImportSummary } from './import.js';
 import { importRecords, type ImportBatchResult } from '../ingest/file-import.js';
 import { atRestOptions, openRuntime } from './runtime.js';
 import {
+  actingAs,
   incidentMarkdown,
   parseCheckpointCopies,
   verifyAuditLog,
@@ -82,7 +83,7 @@ async function viaServerOrStore<T>(
   if (remote.reachable) return remote.value;
   const runtime = await openRuntime(config, SILENT_LOGGER);
   try {
-    return await offline(runtime);
+    return await actingAs({ actor: 'cli', source: { kind: 'cli' } }, () => offline(runtime));
   } finally {
     await runtime.close();
   }

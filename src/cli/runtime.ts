@@ -16,6 +16,7 @@ import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { QueryEngine } from '../query/index.js';
 import {
+  actingAsSystem,
   AlertResponder,
   AUDIT_JOURNAL_DIR,
   AuditLog,
@@ -109,7 +110,9 @@ async function startDetection(
     now: () => auth.now(),
   });
   audit.onEntry((entry) => {
-    for (const trigger of detector.observe(entry)) void responder.handle(trigger);
+    // The response is the log's own act, not the act of whoever's read set it off.
+    for (const trigger of detector.observe(entry))
+      void actingAsSystem(() => responder.handle(trigger));
   });
 }
 
