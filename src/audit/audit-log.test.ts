@@ -6,33 +6,8 @@ import { AuditLog, deriveAuditKeys } from './audit-log.js';
 import { coarseNetwork, networksOfCidr } from './network.js';
 import { maskQueryValues, queryTouches } from './query-sink.js';
 import { packSubjects, pseudonymsIn, unpackSubjects } from './subjects.js';
-import type { AuditCheckpoint, AuditEntry, AuditStore, SuspensionRecord } from './types.js';
+import { MemoryAuditStore } from './memory-audit-store.js';
 import { verifyAuditLog } from './verify.js';
-
-class MemoryAuditStore implements AuditStore {
-  entries: AuditEntry[] = [];
-  headCp: AuditCheckpoint | null = null;
-  periodic: AuditCheckpoint[] = [];
-  failing = false;
-  append(entries: readonly AuditEntry[], head: AuditCheckpoint, checkpoint: boolean) {
-    if (this.failing) return Promise.reject(new Error('disk full'));
-    this.entries.push(...entries);
-    this.headCp = head;
-    if (checkpoint) this.periodic.push(head);
-    return Promise.resolve();
-  }
-  last = () => Promise.resolve(this.entries.at(-1) ?? null);
-  head = () => Promise.resolve(this.headCp);
-  checkpoints = () => Promise.resolve(this.periodic);
-  scan = () => Promise.resolve([...this.entries]);
-  walk(visit: (p: AuditEntry[]) => void) {
-    visit([...this.entries].sort((a, b) => a.seq - b.seq));
-    return Promise.resolve();
-  }
-  putSuspension = (_s: SuspensionRecord) => Promise.resolve();
-  liftSuspension = () => Promise.resolve(true);
-  listSuspensions = () => Promise.resolve([]);
-}
 
 const KEYS = deriveAuditKeys(Buffer.alloc(32, 7));
 const U1 = 'u_' + Buffer.alloc(16, 1).toString('base64url');

@@ -205,9 +205,13 @@ export class AuditLog {
   private async projectOrg(projectId: string): Promise<string | null> {
     if (this.orgCache.has(projectId)) return this.orgCache.get(projectId) ?? null;
     const org = await this.orgOf(projectId);
-    // Unassigned projects may join an organisation later: only cache a found one.
-    if (org !== null) this.orgCache.set(projectId, org);
+    this.orgCache.set(projectId, org);
     return org;
+  }
+
+  /** A project joined or changed organisation (the audited account store calls this). */
+  forgetProjectOrg(projectId: string): void {
+    this.orgCache.delete(projectId);
   }
 
   /** Starts a flush unless one runs; the running one picks up what queued meanwhile. */

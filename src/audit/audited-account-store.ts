@@ -6,10 +6,20 @@
 import type { JsonObject } from '../shared/json.js';
 import type { AccountStore } from '../store/account-types.js';
 import { AppError } from '../shared/errors.js';
+import { actingPrincipal } from './acting.js';
 import type { AuditLog } from './audit-log.js';
 import type { AuditInput } from './types.js';
 
 const userActor = (id: string | null | undefined): string => (id ? `user:${id}` : 'system');
+
+/**
+ * The initiator of an act the store cannot see: the principal of the request or command being
+ * served (an owner changing someone's role), else `system` (expiry, the log's own responses).
+ */
+const initiator = (): Pick<AuditInput, 'actor' | 'source'> => {
+  const a = actingPrincipal();
+  return a ? { actor: a.actor, source: a.source } : { actor: 'system' };
+};
 
 /** Wraps an account store; reads pass through, security-relevant writes are recorded after. */
 export function auditedAccountStore(inner: AccountStore, audit: AuditLog): AccountStore {
@@ -21,7 +31,12 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
     async (...args: A): Promise<R> => {
       const result = await call(...args);
       const input = await entry(result, ...args);
-      if (input) await audit.record(input);
+      if (input) {
+        const by = actingPrincipal();
+        await audit.record(
+          input.source === undefined && by ? { ...input, source: by.source } : input,
+        );
+      }
       return result;
     };
 
@@ -42,6 +57,11 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
         detail: { method: session.method, device: session.device },
       });
     },
+    setProjectOrg: async (projectId, orgId) => {
+      await inner.setProjectOrg(projectId, orgId);
+      // Entries carry the project's organisation: the log's cache of it must follow the move.
+      audit.forgetProjectOrg(projectId);
+    },
     findApiKeyByHash: async (hash) => {
       const key = await inner.findApiKeyByHash(hash);
       if (!key) return null;
@@ -57,7 +77,9 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
       count > 0
         ? {
             kind: 'session_revoked',
-            actor: 'userId' in filter ? userActor(filter.userId) : 'system',
+            actor:
+              actingPrincipal()?.actor ??
+              ('userId' in filter ? userActor(filter.userId) : 'system'),
             target:
               'idHash' in filter
                 ? `session:${filter.idHash.slice(0, 16)}`
@@ -67,8 +89,10 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
         : null,
     ),
     updateUser: after(inner.updateUser.bind(inner), (_r, id, patch): AuditInput | null => {
+      // The person themselves, or an admin acting on them (a reset): both named.
+      const by = actingPrincipal()?.actor ?? userActor(id);
       if (patch.passwordHash !== undefined)
-        return { kind: 'password_changed', actor: userActor(id) };
+        return { kind: 'password_changed', actor: by, target: userActor(id) };
       if (patch.failedAttempts !== undefined && patch.failedAttempts > 0)
         return {
           kind: 'sign_in_failed',
@@ -77,7 +101,12 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
           detail: { failed_attempts: patch.failedAttempts },
         };
       if (patch.status !== undefined)
-        return { kind: 'account_status', actor: userActor(id), detail: { status: patch.status } };
+        return {
+          kind: 'account_status',
+          actor: by,
+          target: userActor(id),
+          detail: { status: patch.status },
+        };
       return null;
     }),
     addFactor: after(inner.addFactor.bind(inner), (_r, factor) => ({
@@ -88,7 +117,7 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
     })),
     removeFactor: after(inner.removeFactor.bind(inner), (_r, id) => ({
       kind: 'factor_removed',
-      actor: 'system',
+      ...initiator(),
       target: id,
     })),
     replaceRecoveryCodes: after(inner.replaceRecoveryCodes.bind(inner), (_r, userId) => ({
@@ -108,13 +137,13 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
     })),
     revokeApiKey: after(inner.revokeApiKey.bind(inner), async (_r, id) => ({
       kind: 'key_revoked',
-      actor: 'system',
+      ...initiator(),
       projectId: (await inner.getApiKey(id))?.projectId ?? null,
       target: `key:${id}`,
     })),
     revokeOrgApiKeys: after(inner.revokeOrgApiKeys.bind(inner), (count, orgId) => ({
       kind: 'key_revoked',
-      actor: 'system',
+      ...initiator(),
       orgId,
       target: `org:${orgId}`,
       detail: { count },
@@ -127,14 +156,14 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
     })),
     putMembership: after(inner.putMembership.bind(inner), (_r, m) => ({
       kind: 'member_changed',
-      actor: 'system',
+      ...initiator(),
       orgId: m.orgId,
       target: userActor(m.userId),
       detail: { role: m.role },
     })),
     removeMembership: after(inner.removeMembership.bind(inner), (_r, orgId, userId) => ({
       kind: 'member_removed',
-      actor: 'system',
+      ...initiator(),
       orgId,
       target: userActor(userId),
     })),
@@ -148,7 +177,7 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
     })),
     setOrgPolicy: after(inner.setOrgPolicy.bind(inner), (_r, orgId, policy) => ({
       kind: 'org_policy_changed',
-      actor: 'system',
+      ...initiator(),
       orgId,
       detail: { ...policy } as unknown as JsonObject,
     })),

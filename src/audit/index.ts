@@ -1,8 +1,15 @@
 // Public entry of the audit log: the port, the chain and its verification, detection and reports.
 export * from './types.js';
+export { actingAs, actingAsSystem, actingPrincipal } from './acting.js';
 export { AuditLog, deriveAuditKeys, type AuditKeys, type AuditLogOptions } from './audit-log.js';
 export { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
-export { verifyAuditLog, type VerifyReport } from './verify.js';
+export { AUDIT_JOURNAL_DIR, JournaledAuditStore, type JournalOptions } from './journal.js';
+export {
+  parseCheckpointCopies,
+  verifyAuditLog,
+  type OutsideCheckpoint,
+  type VerifyReport,
+} from './verify.js';
 export { queryAuditSink, queryTouches } from './query-sink.js';
 export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subjects.js';
 export { coarseNetwork, networksOfCidr } from './network.js';

@@ -202,15 +202,18 @@ export async function liftSuspension(
 
 /**
  * Copies the signed head off-box (a file of JSON lines, a webhook): whoever keeps these copies can
- * later prove a rolled-back or rewritten log (Crosby & Wallach; ASVS 16.4.3).
+ * later prove a rolled-back or rewritten log (Crosby & Wallach; ASVS 16.4.3) with
+ * `sillage audit verify --checkpoints <file>`. Pushes nothing when the head has not moved since
+ * `afterSeq`; returns the sequence number pushed (or null).
  */
 export async function pushCheckpoint(
   audit: AuditLog,
   target: { file: string | undefined; url: string | undefined },
   logger: Logger,
-): Promise<void> {
+  afterSeq = 0,
+): Promise<number | null> {
   const head = await audit.store.head();
-  if (!head) return;
+  if (!head || head.seq <= afterSeq) return null;
   const body = {
     type: 'sillage.audit_checkpoint',
     seq: head.seq,
@@ -220,8 +223,17 @@ export async function pushCheckpoint(
     public_key: audit.signer.publicKeyPem(),
   };
   if (target.file) {
-    const { appendFile } = await import('node:fs/promises');
-    await appendFile(target.file, JSON.stringify(body) + '\n', { mode: 0o600 });
+    const { open } = await import('node:fs/promises');
+    const file = await open(target.file, 'a', 0o600);
+    try {
+      await file.appendFile(JSON.stringify(body) + '\n');
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
   }
-  if (target.url) await postSigned(audit, target.url, body, logger);
+  if (target.url && !(await postSigned(audit, target.url, body, logger)) && !target.file) {
+    return null; // not delivered anywhere: tried again at the next tick
+  }
+  return head.seq;
 }

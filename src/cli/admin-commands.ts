@@ -172,6 +172,21 @@ export async function orgLockdown(runtime: Runtime, body: unknown) {
   });
 }
 
+/** Off-box checkpoint copies the CLI read and sends along (`audit verify --checkpoints`). */
+const outsideCheckpoints = z.object({
+  checkpoints: z
+    .array(
+      z.object({
+        seq: z.number().int(),
+        hash: z.string(),
+        atMs: z.number(),
+        signature: z.string(),
+        origin: z.string(),
+      }),
+    )
+    .optional(),
+});
+
 const importSchema = z.object({
   projectId: z.string().min(1),
   records: z.array(z.unknown()).max(10_000),
@@ -288,7 +303,12 @@ export function adminHandlers(runtime: Runtime): AdminHandlers {
     'admin-confirm': (body) => adminConfirm(runtime, body),
     'org-list': () => listOrgs(runtime),
     'org-lockdown': (body) => orgLockdown(runtime, body),
-    'audit-verify': () => verifyAuditLog(runtime.audit.store, runtime.audit.signer),
+    'audit-verify': (body) =>
+      verifyAuditLog(
+        runtime.audit.store,
+        runtime.audit.signer,
+        outsideCheckpoints.parse(body ?? {}).checkpoints ?? [],
+      ),
     'incident-report': (body) => incidentReport(runtime, body, SOCKET_ACTOR),
     'project-check': async (body) => {
       const parsed = z.object({ projectId: z.string() }).parse(body);

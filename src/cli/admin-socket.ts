@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { z } from 'zod';
+import { actingAs } from '../audit/index.js';
 import { AppError, ERROR_CODES, isAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
@@ -52,7 +53,8 @@ export async function startAdminSocket(
           error: { code: 'INGEST_JSON_INVALID', message: 'admin request is not JSON' },
         });
       }
-      handler(body).then(
+      // Acts a command causes are recorded as the operator's (`cli`), not `system`.
+      actingAs({ actor: 'cli', source: { kind: 'admin-socket' } }, () => handler(body)).then(
         (value) => reply(200, { ok: true, value }),
         (error: unknown) => {
           const e = isAppError(error)

@@ -40,7 +40,9 @@ import type { ImportBatchResult } from '../ingest/file-import.js';
 import { FileImporter } from '../ingest/import-workers.js';
 import { atRestOptions, openRuntime } from './runtime.js';
 import {
+  actingAs,
   incidentMarkdown,
+  parseCheckpointCopies,
   verifyAuditLog,
   type IncidentReport,
   type VerifyReport,
@@ -82,7 +84,7 @@ async function viaServerOrStore<T>(
   if (remote.reachable) return remote.value;
   const runtime = await openRuntime(config, SILENT_LOGGER);
   try {
-    return await offline(runtime);
+    return await actingAs({ actor: 'cli', source: { kind: 'cli' } }, () => offline(runtime));
   } finally {
     await runtime.close();
   }
@@ -298,14 +300,41 @@ audit
   )
   .option('--json', 'print JSON')
   .option('--data <dir>', 'data directory')
-  .action(async (opts: { json?: boolean; data?: string }) => {
-    const report = (await viaServerOrStore({ data: opts.data }, 'audit-verify', {}, (rt) =>
-      verifyAuditLog(rt.audit.store, rt.audit.signer),
+  .option(
+    '--checkpoints <files...>',
+    'files of checkpoints pushed off-box (JSON lines; SILLAGE_AUDIT_CHECKPOINT_FILE is read too)',
+  )
+  .action(async (opts: { json?: boolean; data?: string; checkpoints?: string[] }) => {
+    const config = loadConfig({ data: opts.data });
+    // The copies are read here, by the operator's process: the server need not be able to.
+    const files = [...(opts.checkpoints ?? [])];
+    const pushed = config.audit.checkpointFile;
+    if (pushed && fs.existsSync(pushed) && !files.includes(pushed)) files.push(pushed);
+    const checkpoints = files.flatMap((f) => {
+      try {
+        return parseCheckpointCopies(fs.readFileSync(f, 'utf8'), f).checkpoints;
+      } catch (cause) {
+        throw new AppError(
+          'AUDIT_CHECKPOINTS_UNREADABLE',
+          `cannot read the checkpoint copies in ${f}`,
+          { cause },
+        );
+      }
+    });
+    const report = (await viaServerOrStore(
+      { data: opts.data },
+      'audit-verify',
+      { checkpoints },
+      (rt) => verifyAuditLog(rt.audit.store, rt.audit.signer, checkpoints),
     )) as VerifyReport;
     if (opts.json) out(JSON.stringify(report));
     else if (report.ok)
       out(
-        `audit log intact: ${report.entries} entries, signed head at entry ${report.head_seq}, ${report.checkpoints} checkpoints`,
+        `audit log intact: ${report.entries} entries, signed head at entry ${report.head_seq}, ` +
+          `${report.checkpoints} checkpoints, ${report.outside_checkpoints} off-box copies matched` +
+          (report.outside_ignored
+            ? ` (${report.outside_ignored} copies with a foreign signature ignored)`
+            : ''),
       );
     else out(`audit log NOT intact: ${report.first_bad?.message ?? 'unknown problem'}`);
     if (!report.ok) process.exitCode = 1;

@@ -102,13 +102,27 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     file: config.audit.checkpointFile,
     url: config.audit.checkpointUrl,
   };
+  let pushedSeq = 0;
+  let pushing = false;
   const pushHead = (): void => {
     if (!checkpointTarget.file && !checkpointTarget.url) return;
-    pushCheckpoint(runtime.audit, checkpointTarget, logger).catch((error: unknown) =>
-      logger.error('audit checkpoint not pushed', { stack: safeStack(error) }),
-    );
+    if (pushing) return;
+    pushing = true;
+    pushCheckpoint(runtime.audit, checkpointTarget, logger, pushedSeq)
+      .then((seq) => {
+        if (seq !== null) pushedSeq = seq;
+      })
+      .catch((error: unknown) =>
+        logger.error('audit checkpoint not pushed', { stack: safeStack(error) }),
+      )
+      .finally(() => {
+        pushing = false;
+      });
   };
-  const checkpointTimer = setInterval(pushHead, config.audit.checkpointMinutes * 60_000);
+  const checkpointTimer = setInterval(
+    pushHead,
+    Math.max(1_000, config.audit.checkpointMinutes * 60_000),
+  );
   checkpointTimer.unref();
   pushHead();
   const address = app.server.address();
@@ -127,6 +141,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         // Stop taking requests, let in-flight ones finish (their events commit), then close.
         await app.close();
         await closeAdmin?.();
+        // A last copy of the head off-box, so that a shutdown leaves nothing uncovered.
+        if (checkpointTarget.file || checkpointTarget.url) {
+          await runtime.audit.drain();
+          await pushCheckpoint(runtime.audit, checkpointTarget, logger, pushedSeq).catch(
+            (error: unknown) =>
+              logger.error('audit checkpoint not pushed', { stack: safeStack(error) }),
+          );
+        }
         await runtime.close();
       })();
       return closing;

@@ -183,7 +183,8 @@ const schema = z.object({
   auditWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
   auditCheckpointFile: z.string().optional(),
   auditCheckpointUrl: z.url({ protocol: /^https?$/ }).optional(),
-  auditCheckpointMinutes: intFromEnv.default(60),
+  // Fractions allowed (0.05 = every 3 s, for tests); at most once a second.
+  auditCheckpointMinutes: z.coerce.number().positive().default(60),
   eventsUrl: z
     .string()
     .regex(

@@ -62,13 +62,15 @@ export const ERROR_CODES = {
   AUTH_ORG_ACCESS_ENDED: 401,
   /** The membership is suspended until the instance operator confirms the person (after a reset). */
   AUTH_MEMBERSHIP_SUSPENDED: 403,
-  /** The request conflicts with current state (e.g. the last owner or last factor). */
   /** The audit log could not record a read or an act: it was refused (fail closed). */
   AUDIT_UNAVAILABLE: 503,
   /** The principal is suspended after unusual access, until an owner lifts the suspension. */
   AUDIT_PRINCIPAL_SUSPENDED: 403,
   /** `sillage audit verify` found the log altered (the message names the first bad entry). */
   AUDIT_TAMPERED: 500,
+  /** A file of off-box checkpoint copies named to `audit verify` cannot be read. */
+  AUDIT_CHECKPOINTS_UNREADABLE: 400,
+  /** The request conflicts with current state (e.g. the last owner or last factor). */
   CONFLICT: 409,
   /** A request body or parameter failed validation (details name the field). */
   REQUEST_INVALID: 400,

@@ -16,6 +16,7 @@ import {
   type Action,
   type ClientDescriber,
 } from '../../auth/index.js';
+import { actingAs } from '../../audit/index.js';
 import { parseJsonRecords } from '../../ingest/wire/index.js';
 import type { ClientIpResolver } from '../../ingest/enrich/index.js';
 import { AppError } from '../../shared/errors.js';
@@ -236,7 +237,7 @@ export function registerApiRoutes(
           ? validated(route.body, jsonBody(request, 'REQUEST_INVALID'))
           : undefined;
         reply.header('Cache-Control', 'no-store');
-        const result = await route.handler({
+        const ctx: RouteContext<unknown> = {
           request,
           reply,
           principal,
@@ -246,7 +247,18 @@ export function registerApiRoutes(
           params,
           query: request.query as Record<string, string | undefined>,
           client,
-        });
+        };
+        // Acts the handler causes deep down (a role change, sessions ended) are recorded with
+        // this principal as their initiator.
+        const result = principal
+          ? await actingAs(
+              {
+                actor: principal.actor,
+                source: { kind: 'http', ip: client.ip, place: client.place },
+              },
+              () => route.handler(ctx),
+            )
+          : await route.handler(ctx);
         if (reply.sent) return reply;
         if (result === undefined) return reply.code(route.success?.status ?? 204).send();
         return reply.code(route.success?.status ?? 200).send(result);

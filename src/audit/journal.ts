@@ -1,0 +1,321 @@
+// The audit log's write-ahead journal: each group commit is one append + fdatasync to a file of
+// JSON lines (a few hundred microseconds), and the database copy — what scans, verification and
+// reports read — is loaded from it in the background, in bigger transactions. A read is released
+// only once its entry is in the fsynced journal; a journal that cannot be written refuses it.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../shared/log.js';
+import { Serial } from '../shared/serial.js';
+import type {
+  AuditCheckpoint,
+  AuditEntry,
+  AuditFilter,
+  AuditStore,
+  SuspensionRecord,
+} from './types.js';
+
+/** Directory of the journal inside the data directory. */
+export const AUDIT_JOURNAL_DIR = 'audit-journal';
+
+const SEGMENT = /^(\d{12})\.jsonl$/;
+
+interface Batch {
+  entries: AuditEntry[];
+  head: AuditCheckpoint;
+  checkpoint: boolean;
+}
+
+export interface JournalOptions {
+  /** Load into the database this long after the first unloaded batch… */
+  loadDelayMs?: number;
+  /** …or at once when this many entries wait. */
+  loadEntries?: number;
+}
+
+type EntryLine = Omit<AuditEntry, 'subjects'> & { t: 'e'; subjects: string };
+type HeadLine = AuditCheckpoint & { t: 'h'; checkpoint: boolean };
+
+function entryLine(e: AuditEntry): string {
+  const line: EntryLine = { t: 'e', ...e, subjects: Buffer.from(e.subjects).toString('base64') };
+  return JSON.stringify(line);
+}
+
+function encodeBatch(b: Batch): Buffer {
+  const head: HeadLine = { t: 'h', ...b.head, checkpoint: b.checkpoint };
+  return Buffer.from(b.entries.map(entryLine).join('\n') + '\n' + JSON.stringify(head) + '\n');
+}
+
+/**
+ * The complete batches of one segment, in order. A batch counts only with its head line (it is
+ * written last, in the same write): a torn tail is a batch that was never acknowledged.
+ */
+export function parseSegment(text: string): Batch[] {
+  const batches: Batch[] = [];
+  let entries: AuditEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let parsed: EntryLine | HeadLine;
+    try {
+      parsed = JSON.parse(line) as EntryLine | HeadLine;
+    } catch {
+      break;
+    }
+    if (parsed.t === 'e') {
+      const { t: _t, subjects, ...rest } = parsed;
+      entries.push({ ...rest, subjects: new Uint8Array(Buffer.from(subjects, 'base64')) });
+    } else if (parsed.t === 'h') {
+      const { t: _t, checkpoint, ...head } = parsed;
+      batches.push({ entries, head, checkpoint });
+      entries = [];
+    } else {
+      break;
+    }
+  }
+  return batches;
+}
+
+/**
+ * An AuditStore that makes appends durable in a journal first and loads them into `inner` in
+ * the background. Reads wait for the load, so they see every acknowledged entry.
+ */
+export class JournaledAuditStore implements AuditStore {
+  private fd: number;
+  private segment: number;
+  private size = 0;
+  private pending: Batch[] = [];
+  private pendingEntries = 0;
+  private readonly loadSerial = new Serial();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly loadDelayMs: number;
+  private readonly loadEntries: number;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly inner: AuditStore,
+    private readonly logger: Logger,
+    fd: number,
+    segment: number,
+    options: JournalOptions,
+  ) {
+    this.fd = fd;
+    this.segment = segment;
+    this.loadDelayMs = options.loadDelayMs ?? 1_000;
+    this.loadEntries = options.loadEntries ?? 2_000;
+  }
+
+  /**
+   * Opens the journal in `dir`: batches a crash left unloaded go into `inner` first (a later batch
+   * reusing sequence numbers — written after a failed one — replaces it), then old segments go.
+   */
+  static async open(
+    dir: string,
+    inner: AuditStore,
+    logger: Logger,
+    options: JournalOptions = {},
+  ): Promise<JournaledAuditStore> {
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+    const segments = (await fs.promises.readdir(dir))
+      .map((name) => SEGMENT.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    const lastSeq = (await inner.last())?.seq ?? 0;
+    let entries: AuditEntry[] = [];
+    let head: AuditCheckpoint | null = null;
+    let checkpoint = false;
+    for (const n of segments) {
+      const text = await fs.promises.readFile(path.join(dir, segmentName(n)), 'utf8');
+      for (const b of parseSegment(text)) {
+        const first = b.entries[0]?.seq ?? b.head.seq + 1;
+        entries = entries.filter((e) => e.seq < first).concat(b.entries);
+        head = b.head;
+        checkpoint ||= b.checkpoint;
+      }
+    }
+    entries = entries.filter((e) => e.seq > lastSeq);
+    if (head && entries.length > 0) {
+      await inner.append(entries, head, checkpoint);
+      logger.info('audit journal replayed', { count: entries.length });
+    }
+    for (const n of segments) await fs.promises.rm(path.join(dir, segmentName(n)));
+    const next = (segments.at(-1) ?? 0) + 1;
+    return new JournaledAuditStore(dir, inner, logger, openSegment(dir, next), next, options);
+  }
+
+  /**
+   * Appends one batch and returns once it is on disk. The write is synchronous, on purpose: on a
+   * loaded machine a trip to the thread pool waits for a free core (several milliseconds, more
+   * than the write itself), and group commit keeps it to one write per batch of entries.
+   */
+  append(
+    entries: readonly AuditEntry[],
+    head: AuditCheckpoint,
+    checkpoint: boolean,
+  ): Promise<void> {
+    try {
+      this.appendNow({ entries: [...entries], head, checkpoint });
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.schedule();
+    return Promise.resolve();
+  }
+
+  private appendNow(batch: Batch): void {
+    if (this.closed) throw new Error('the audit journal is closed');
+    const bytes = encodeBatch(batch);
+    const start = this.size;
+    try {
+      // O_DSYNC: the write returns once the bytes are durable.
+      let done = 0;
+      while (done < bytes.length) done += fs.writeSync(this.fd, bytes, done, bytes.length - done);
+    } catch (error) {
+      // Take the failed batch back out so a later batch (same sequence numbers) follows a
+      // clean line; if even that fails, the next append goes to a new segment.
+      try {
+        fs.ftruncateSync(this.fd, start);
+      } catch {
+        try {
+          this.rotate();
+        } catch {
+          // The next append fails too, and says so.
+        }
+      }
+      throw error;
+    }
+    this.size += bytes.length;
+    this.pending.push(batch);
+    this.pendingEntries += batch.entries.length;
+  }
+
+  private schedule(): void {
+    if (this.pendingEntries >= this.loadEntries) {
+      this.loadSoon(0);
+    } else if (!this.timer) {
+      this.loadSoon(this.loadDelayMs);
+    }
+  }
+
+  private loadSoon(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.settle().catch((error: unknown) =>
+        this.logger.error('audit journal not loaded into the database', {
+          errorName: error instanceof Error ? error.name : typeof error,
+        }),
+      );
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Opens the next segment for appends; returns the number of the one it replaced. */
+  private rotate(): number {
+    const old = this.segment;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Already closed or broken: the new segment takes over either way.
+    }
+    this.segment = old + 1;
+    this.size = 0;
+    this.fd = openSegment(this.dir, this.segment);
+    return old;
+  }
+
+  /** Loads every journaled batch into the database (reads call this first). */
+  settle(): Promise<void> {
+    return this.loadSerial.run(async () => {
+      if (this.pending.length === 0) return;
+      const batches = this.pending;
+      this.pending = [];
+      this.pendingEntries = 0;
+      const upTo = this.closed ? this.segment : this.rotate();
+      const last = batches.at(-1)!;
+      try {
+        await this.inner.append(
+          batches.flatMap((b) => b.entries),
+          last.head,
+          batches.some((b) => b.checkpoint),
+        );
+      } catch (error) {
+        // Still durable in the journal: put them back for the next try.
+        this.pending = batches.concat(this.pending);
+        this.pendingEntries = this.pending.reduce((n, b) => n + b.entries.length, 0);
+        throw error;
+      }
+      for (const name of fs.readdirSync(this.dir)) {
+        const n = Number(SEGMENT.exec(name)?.[1] ?? NaN);
+        if (n <= upTo) fs.rmSync(path.join(this.dir, name), { force: true });
+      }
+    });
+  }
+
+  /** Loads what is pending and closes the journal (shutdown). */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.closed = true;
+    try {
+      await this.settle();
+    } finally {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // Closed already.
+      }
+    }
+  }
+
+  async last(): Promise<AuditEntry | null> {
+    await this.settle();
+    return this.inner.last();
+  }
+
+  async head(): Promise<AuditCheckpoint | null> {
+    await this.settle();
+    return this.inner.head();
+  }
+
+  async checkpoints(): Promise<AuditCheckpoint[]> {
+    await this.settle();
+    return this.inner.checkpoints();
+  }
+
+  async scan(filter: AuditFilter): Promise<AuditEntry[]> {
+    await this.settle();
+    return this.inner.scan(filter);
+  }
+
+  async walk(visit: (page: AuditEntry[]) => void, pageSize?: number): Promise<void> {
+    await this.settle();
+    return this.inner.walk(visit, pageSize);
+  }
+
+  putSuspension(s: SuspensionRecord): Promise<void> {
+    return this.inner.putSuspension(s);
+  }
+
+  liftSuspension(id: string, atMs: number, by: string): Promise<boolean> {
+    return this.inner.liftSuspension(id, atMs, by);
+  }
+
+  listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]> {
+    return this.inner.listSuspensions(activeOnly);
+  }
+}
+
+function segmentName(n: number): string {
+  return `${String(n).padStart(12, '0')}.jsonl`;
+}
+
+/** Appends only, and a write returns once its bytes are on disk (O_DSYNC). */
+function openSegment(dir: string, n: number): number {
+  const { O_APPEND, O_CREAT, O_WRONLY, O_DSYNC } = fs.constants;
+  return fs.openSync(
+    path.join(dir, segmentName(n)),
+    O_APPEND | O_CREAT | O_WRONLY | O_DSYNC,
+    0o600,
+  );
+}
