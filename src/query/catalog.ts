@@ -4,7 +4,13 @@
 // never a silent zero (DESIGN.md "Query API, second generation"; issue 12: "user.plan" was 0).
 import { AppError } from '../shared/errors.js';
 import type { CompiledQuery } from './compile.js';
-import { STANDARD_PROPERTIES, isQueryableJsonKey, profilePropertyOf, type Query } from './model.js';
+import {
+  STANDARD_PROPERTIES,
+  isQueryableJsonKey,
+  profilePropertyOf,
+  type FilterNode,
+  type Query,
+} from './model.js';
 import type { QueryRows } from './rows.js';
 import { call, integerLiteral, join, jsonEach, param, raw, sql, type SqlNode } from './sql.js';
 
@@ -23,8 +29,12 @@ export function namedProperties(q: Query): NamedProperty[] {
   const add = (name: string | null | undefined, path: string) => {
     if (name && !Object.hasOwn(STANDARD_PROPERTIES, name)) out.push({ name, path });
   };
-  const filters = (list: { property: string }[], path: string) =>
-    list.forEach((f, i) => add(f.property, `${path}.${i}.property`));
+  const filters = (list: readonly FilterNode[], path: string): void =>
+    list.forEach((f, i) => {
+      if ('any' in f) filters(f.any, `${path}.${i}.any`);
+      else if ('all' in f) filters(f.all, `${path}.${i}.all`);
+      else add(f.property, `${path}.${i}.property`);
+    });
   switch (q.kind) {
     case 'trends':
       filters(q.filters, 'filters');

@@ -11,6 +11,7 @@ import type {
   Plan,
   PlannedBreakdown,
   PlannedFilter,
+  PlannedFilterNode,
   PlannedSeries,
   PropertyRef,
   PropertyValuesPlan,
@@ -18,6 +19,8 @@ import type {
   TimeScope,
   TrendsPlan,
 } from './plan.js';
+import { plannedLeaves } from './plan.js';
+import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import {
   and,
   call,
@@ -26,6 +29,7 @@ import {
   join,
   jsonEach,
   numberLiteral,
+  or,
   param,
   raw,
   sql,
@@ -113,6 +117,21 @@ export function filterCondition(f: PlannedFilter): SqlNode {
   }
 }
 
+/**
+ * A filter entry (a condition or a group) as a condition that is never NULL: `any` groups are
+ * OR-ed, `all` groups AND-ed, recursively.
+ */
+export function filterNodeCondition(f: PlannedFilterNode): SqlNode {
+  if ('any' in f) return or(f.any.map(filterNodeCondition));
+  if ('all' in f) return and(f.all.map(filterNodeCondition));
+  return filterCondition(f);
+}
+
+/** A `filters` list (AND-ed entries) as one condition. */
+export function filtersCondition(filters: readonly PlannedFilterNode[]): SqlNode {
+  return and(filters.map(filterNodeCondition));
+}
+
 /** Local wall-clock time of `e.time` in epoch milliseconds: UTC plus the segment's offset. */
 export function localTime(clock: LocalClock): SqlNode {
   const epoch = call('epoch_ms', raw('e.time'));
@@ -191,10 +210,13 @@ function uniqueCtes(ctes: Cte[]): Cte[] {
 
 /** The refs of a plan's filters, breakdown and series values. */
 function refsOf(
-  filters: PlannedFilter[],
+  filters: PlannedFilterNode[],
   ...more: (PropertyRef | null | undefined)[]
 ): PropertyRef[] {
-  return [...filters.map((f) => f.ref), ...more.filter((r): r is PropertyRef => !!r)];
+  return [
+    ...plannedLeaves(filters).map((f) => f.ref),
+    ...more.filter((r): r is PropertyRef => !!r),
+  ];
 }
 
 /**
@@ -235,6 +257,16 @@ function profileSources(projectId: string, refs: PropertyRef[]): { ctes: Cte[]; 
 
 function eventCondition(event: string | null): SqlNode {
   return event === null ? raw('TRUE') : sql`e.event = ${param.varchar(event)}`;
+}
+
+/** A series' event: the one named, or any event (SDK bookkeeping left out unless asked for). */
+function seriesEventCondition(s: PlannedSeries): SqlNode {
+  if (s.event !== null || s.includeSdkEvents) return eventCondition(s.event);
+  const names = join(
+    SDK_BOOKKEEPING_EVENTS.map((name) => param.varchar(name)),
+    ', ',
+  );
+  return sql`e.event NOT IN (${names})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +320,7 @@ function valueAggregate(math: MathKind): SqlNode {
  */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   const local = localTime(p.scope.clock);
-  const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${eventCondition(s.event)} AND ${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterCondition))}`;
+  const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters)}`;
   const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
   const keys = p.breakdown ? ['bucket', 'bd'] : ['bucket'];
@@ -359,7 +391,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const stepNames = [...new Set(p.steps.map((s) => s.event))];
   const flags = p.steps.map(
     (s, i) =>
-      sql`(${eventCondition(s.event)} AND ${and(s.filters.map(filterCondition))}) AS m${raw(String(i + 1))}`,
+      sql`(${eventCondition(s.event)} AND ${filtersCondition(s.filters)}) AS m${raw(String(i + 1))}`,
   );
   const columns: SqlNode[] = [
     sql`${RESOLVED_USER} AS uid`,
@@ -462,7 +494,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
 
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
-  const filters = and(p.filters.map(filterCondition));
+  const filters = filtersCondition(p.filters);
   const isStart = sql`(${eventCondition(p.startEvent)} AND ${filters} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)})`;
   const isReturn = sql`(${eventCondition(p.returnEvent)} AND ${filters})`;
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));

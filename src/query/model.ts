@@ -2,6 +2,7 @@
 // the rest of the engine works on. Validation happens here, once; later stages trust these types.
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { withResolvedDays } from './relative-dates.js';
 import {
   STANDARD_EVENT_PROPERTIES,
   STANDARD_PROPERTY_BY_NAME,
@@ -45,6 +46,19 @@ export type Filter =
   | { property: string; op: NumberOp; value: number }
   | { property: string; op: PresenceOp };
 
+/** A group of filters: `any` holds when one of them does (OR), `all` when every one does (AND). */
+export type FilterGroup = { any: FilterNode[] } | { all: FilterNode[] };
+/** An entry of a `filters` list: one condition, or a group (nested up to MAX_FILTER_DEPTH). */
+export type FilterNode = Filter | FilterGroup;
+
+/** Whether a filter entry is a group. */
+export const isFilterGroup = (f: FilterNode): f is FilterGroup => 'any' in f || 'all' in f;
+
+/** The conditions of a filter tree, depth first. */
+export function filterLeaves(nodes: readonly FilterNode[]): Filter[] {
+  return nodes.flatMap((n) => (isFilterGroup(n) ? filterLeaves('any' in n ? n.any : n.all) : [n]));
+}
+
 export interface Series {
   /** Event name, or null for every event. */
   event: string | null;
@@ -52,7 +66,12 @@ export interface Series {
   /** Numeric property for sum/avg/min/max/percentiles, else null. */
   property: string | null;
   /** Filters of this series only (AND-ed with the query's filters). */
-  filters: Filter[];
+  filters: FilterNode[];
+  /**
+   * With `event: null` ("any event"): whether SDK bookkeeping events ($identify, $set, …; see
+   * sdk-events.ts) count too. False unless asked for.
+   */
+  includeSdkEvents: boolean;
 }
 
 export interface DateRange {
@@ -72,20 +91,20 @@ export interface TrendsQuery extends DateRange {
   kind: 'trends';
   interval: Interval;
   series: Series[];
-  filters: Filter[];
+  filters: FilterNode[];
   breakdown: Breakdown | null;
 }
 
 export interface FunnelStep {
   event: string;
-  filters: Filter[];
+  filters: FilterNode[];
 }
 
 export interface FunnelQuery extends DateRange {
   kind: 'funnel';
   steps: FunnelStep[];
   windowSeconds: number;
-  filters: Filter[];
+  filters: FilterNode[];
   breakdown: Breakdown | null;
 }
 
@@ -95,7 +114,7 @@ export interface RetentionQuery extends DateRange {
   returnEvent: string;
   period: Period;
   periods: number;
-  filters: Filter[];
+  filters: FilterNode[];
 }
 
 /** Discovery: event names with their counts. */
@@ -186,9 +205,11 @@ const isCalendarDay = (s: string): boolean => {
 };
 
 // Each check stops the next ones: one clear message per field.
+const DAY_FORMS =
+  'must be a date YYYY-MM-DD or a relative day (today, yesterday, -7d, -2w, -1m, start_of_week, start_of_month, start_of_year, start_of_month-1m)';
 const day = z
-  .string({ error: 'must be a date YYYY-MM-DD' })
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date YYYY-MM-DD', abort: true })
+  .string({ error: DAY_FORMS })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: DAY_FORMS, abort: true })
   .refine(isCalendarDay, { error: 'is not a calendar date', abort: true })
   .refine((s) => s >= MIN_DAY && s <= MAX_DAY, {
     error: `must be between ${MIN_DAY} and ${MAX_DAY}`,
@@ -298,7 +319,61 @@ const filterSchema = z
     }
   });
 
-const filters = z.array(filterSchema).max(50, { error: 'at most 50 filters' }).default([]);
+/** Deepest nesting of filter groups (a group inside a group inside a group). */
+export const MAX_FILTER_DEPTH = 3;
+/** Most conditions in one `filters` list, counting those inside groups. */
+export const MAX_FILTERS = 50;
+
+/**
+ * One entry of a `filters` list: a condition, or `{"any": [...]}` / `{"all": [...]}` holding 1 to
+ * 20 entries. Each problem is reported at its own path (`filters.1.any.0.value`).
+ */
+function filterNodeOf(
+  raw: unknown,
+  ctx: z.RefinementCtx,
+  path: PropertyKey[],
+  depth: number,
+): FilterNode {
+  const fail = (message: string, at: PropertyKey[] = path): FilterNode => {
+    ctx.addIssue({ code: 'custom', message, path: at });
+    return z.NEVER;
+  };
+  if (
+    raw !== null &&
+    typeof raw === 'object' &&
+    !Array.isArray(raw) &&
+    ('any' in raw || 'all' in raw)
+  ) {
+    const keys = Object.keys(raw);
+    if (keys.length !== 1) return fail('a filter group has exactly one key, "any" or "all"');
+    const key = keys[0] as 'any' | 'all';
+    if (depth >= MAX_FILTER_DEPTH)
+      return fail(`filter groups nest at most ${MAX_FILTER_DEPTH} deep`, [...path, key]);
+    const list = (raw as Record<string, unknown>)[key];
+    if (!Array.isArray(list) || list.length < 1 || list.length > 20)
+      return fail('must be a list of 1 to 20 filters or groups', [...path, key]);
+    const items = list.map((item, i) => filterNodeOf(item, ctx, [...path, key, i], depth + 1));
+    return key === 'any' ? { any: items } : { all: items };
+  }
+  const parsed = filterSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues)
+    ctx.addIssue({ code: 'custom', message: issue.message, path: [...path, ...issue.path] });
+  return z.NEVER;
+}
+
+const filters = z
+  .array(z.unknown(), { error: 'must be a list of filters' })
+  .max(MAX_FILTERS, { error: `at most ${MAX_FILTERS} filters` })
+  .default([])
+  .transform((list, ctx): FilterNode[] => list.map((raw, i) => filterNodeOf(raw, ctx, [i], 0)))
+  .superRefine((nodes, ctx) => {
+    if (filterLeaves(nodes).length > MAX_FILTERS)
+      ctx.addIssue({
+        code: 'custom',
+        message: `at most ${MAX_FILTERS} filters, counting those in groups`,
+      });
+  });
 
 const MATHS = ['total', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'] as const;
 
@@ -308,8 +383,15 @@ const seriesSchema = z
     math: z.enum(MATHS, { error: `must be one of ${MATHS.join(', ')}` }).default('total'),
     property: propertyName.optional(),
     filters,
+    include_sdk_events: z.boolean({ error: 'must be true or false' }).default(false),
   })
   .superRefine((s, ctx) => {
+    if (s.include_sdk_events && s.event !== undefined && s.event !== null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['include_sdk_events'],
+        message: 'applies to "any event" series only (event null or left out)',
+      });
     if (PROPERTY_MATHS.has(s.math) && s.property === undefined)
       ctx.addIssue({ code: 'custom', path: ['property'], message: `${s.math} needs a property` });
     if (!PROPERTY_MATHS.has(s.math) && s.property !== undefined)
@@ -324,6 +406,7 @@ const seriesSchema = z
     math: s.math,
     property: s.property ?? null,
     filters: s.filters,
+    includeSdkEvents: s.include_sdk_events,
   }));
 
 const breakdownLimit = z
@@ -526,8 +609,21 @@ export interface FieldIssue {
 
 const MAX_REPORTED_ISSUES = 10;
 
-/** Validates a request body; on failure the AppError lists each wrong field and why. */
-export function parseQuery(body: unknown): Query {
+/** What validation needs from outside the body. */
+export interface ParseOptions {
+  /**
+   * Today in the project's time zone (YYYY-MM-DD): relative `from` / `to` ("-7d", "today")
+   * resolve against it. Default: today in UTC.
+   */
+  today?: string;
+}
+
+/**
+ * Validates a request body; on failure the AppError lists each wrong field and why. Relative
+ * days in `from` / `to` come back as the dates they name today.
+ */
+export function parseQuery(raw: unknown, options: ParseOptions = {}): Query {
+  const body = withResolvedDays(raw, options.today ?? new Date().toISOString().slice(0, 10));
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw invalid([{ path: '', message: 'the query must be a JSON object' }]);
   const kind = (body as { kind?: unknown }).kind;

@@ -18,6 +18,7 @@ import {
   type EventNamesQuery,
   type EventPropertiesQuery,
   type Filter,
+  type FilterNode,
   type FunnelQuery,
   type MathKind,
   type Period,
@@ -40,6 +41,9 @@ export type PropertyRef =
   | { kind: 'group'; name: string; groupKey: string; key: string; slot: number };
 
 export type PlannedFilter = Filter & { ref: PropertyRef };
+/** A filter entry with its properties resolved: a condition, or an any (OR) / all (AND) group. */
+export type PlannedFilterNode =
+  PlannedFilter | { any: PlannedFilterNode[] } | { all: PlannedFilterNode[] };
 
 /** The facts about the project a plan needs. */
 export interface PlanContext {
@@ -77,7 +81,9 @@ export interface PlannedSeries {
   math: MathKind;
   value: PropertyRef | null;
   /** The query's filters followed by the series' own. */
-  filters: PlannedFilter[];
+  filters: PlannedFilterNode[];
+  /** For "any event" (event null): whether SDK bookkeeping events count. */
+  includeSdkEvents: boolean;
 }
 
 export interface PlannedBreakdown {
@@ -102,7 +108,7 @@ export interface FunnelPlan {
   /** Entries: step-1 events inside the date range. */
   scope: TimeScope;
   windowMs: number;
-  steps: { event: string; filters: PlannedFilter[] }[];
+  steps: { event: string; filters: PlannedFilterNode[] }[];
   breakdown: PlannedBreakdown | null;
 }
 
@@ -119,7 +125,7 @@ export interface RetentionPlan {
   returnScanToMs: number;
   startEvent: string;
   returnEvent: string;
-  filters: PlannedFilter[];
+  filters: PlannedFilterNode[];
 }
 
 export interface EventNamesPlan {
@@ -175,8 +181,19 @@ export function resolveProperty(
   return column ? { kind: 'column', name, column } : { kind: 'json', name, key: name };
 }
 
-const planFilters = (filters: Filter[], groups: Map<string, number>): PlannedFilter[] =>
-  filters.map((f) => ({ ...f, ref: resolveProperty(f.property, groups) }));
+const planFilters = (filters: FilterNode[], groups: Map<string, number>): PlannedFilterNode[] =>
+  filters.map((f): PlannedFilterNode => {
+    if ('any' in f) return { any: planFilters(f.any, groups) };
+    if ('all' in f) return { all: planFilters(f.all, groups) };
+    return { ...f, ref: resolveProperty(f.property, groups) };
+  });
+
+/** The conditions of a planned filter tree, depth first. */
+export function plannedLeaves(nodes: readonly PlannedFilterNode[]): PlannedFilter[] {
+  return nodes.flatMap((n) =>
+    'any' in n ? plannedLeaves(n.any) : 'all' in n ? plannedLeaves(n.all) : [n],
+  );
+}
 
 /**
  * Local offsets stay within (−1 day, +1 day), so a local day D lies inside UTC
@@ -234,6 +251,7 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
       index,
       event: s.event,
       math: s.math,
+      includeSdkEvents: s.includeSdkEvents,
       value: s.property === null ? null : resolveProperty(s.property, groups),
       filters: [...global, ...planFilters(s.filters, groups)],
     })),

@@ -6,6 +6,7 @@ import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
 import { namedProperties } from './catalog.js';
 import { offsetAt } from './clock.js';
+import { isSdkBookkeepingEvent } from './sdk-events.js';
 import type {
   EventNamesResult,
   EventPropertiesResult,
@@ -25,6 +26,7 @@ import {
   profilePropertyOf,
   type DateRange,
   type Filter,
+  type FilterNode,
   type FunnelQuery,
   type MathKind,
   type Query,
@@ -254,8 +256,15 @@ function matches(cx: ReadContext, e: EventRow, f: Filter): boolean {
   }
 }
 
-const matchesAll = (cx: ReadContext, e: EventRow, filters: Filter[]): boolean =>
-  filters.every((f) => matches(cx, e, f));
+/** A filter entry: a condition, or any (one of) / all (every one of) a group's entries. */
+function matchesNode(cx: ReadContext, e: EventRow, f: FilterNode): boolean {
+  if ('any' in f) return f.any.some((g) => matchesNode(cx, e, g));
+  if ('all' in f) return f.all.every((g) => matchesNode(cx, e, g));
+  return matches(cx, e, f);
+}
+
+const matchesAll = (cx: ReadContext, e: EventRow, filters: FilterNode[]): boolean =>
+  filters.every((f) => matchesNode(cx, e, f));
 
 // ---------------------------------------------------------------------------------------------
 // Identity and aggregation helpers.
@@ -355,7 +364,9 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
     const population = events.filter(
       (e) =>
         inDates(local(data.timezone, e.timeMs).date, q) &&
-        (s.event === null || e.event === s.event) &&
+        (s.event === null
+          ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+          : e.event === s.event) &&
         matchesAll(cx, e, q.filters) &&
         matchesAll(cx, e, s.filters),
     );
