@@ -16,3 +16,4 @@ export { createDialect } from './dialect.js';
 export type { Dialect, DialectSpelling, RenderedSql } from './dialect.js';
 export type { QueryExecutor, QueryRows, RunOptions } from './execute.js';
 export type { SqlFunction, SqlNode, SqlValue } from './sql.js';
+export { resultToCsv, wantsCsv } from './csv.js';
