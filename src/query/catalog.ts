@@ -40,6 +40,7 @@ export function namedProperties(q: Query): NamedProperty[] {
       filters(q.filters, 'filters');
       q.series.forEach((s, i) => {
         add(s.property, `series.${i}.property`);
+        add(s.groupKey, `series.${i}.group_key`);
         filters(s.filters, `series.${i}.filters`);
       });
       add(q.breakdown?.property, 'breakdown');

@@ -3,7 +3,14 @@
 // enters as a bound parameter; the only text is written here.
 import { DAY_MS, HOUR_MS, type BucketUnit, type LocalClock } from './clock.js';
 import type { QueryRows } from './rows.js';
-import { COLUMN_PROPERTY_NAMES, PERCENTILES, type MathKind, type StandardColumn } from './model.js';
+import {
+  COLUMN_PROPERTY_NAMES,
+  PERCENTILES,
+  isPerUserMath,
+  type MathKind,
+  type PerUserMath,
+  type StandardColumn,
+} from './model.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
@@ -312,6 +319,51 @@ function valueAggregate(math: MathKind): SqlNode {
   }
 }
 
+/** Aggregate over users of their event counts (column `un`: NULL for events without a user). */
+function perUserAggregate(math: PerUserMath): SqlNode {
+  switch (math) {
+    case 'per_user_avg':
+      return raw('avg(un)');
+    case 'per_user_min':
+      return raw('min(un)');
+    case 'per_user_max':
+      return raw('max(un)');
+    case 'per_user_median':
+      return call('quantile', raw('un'), numberLiteral(0.5));
+    case 'per_user_p90':
+      return call('quantile', raw('un'), numberLiteral(0.9));
+    case 'per_user_p99':
+      return call('quantile', raw('un'), numberLiteral(0.99));
+  }
+}
+
+/**
+ * The final select of a per-user series over `source` (rows: keys, uid, n): events per user per
+ * bucket and over the whole range (GROUPING SETS), then aggregated over users. Rows without a
+ * user keep their segment and bucket alive (their count is NULL, which the aggregates skip), as
+ * the reference keeps a bucket with events but no user (value null).
+ */
+function perUserSelect(
+  math: PerUserMath,
+  source: string,
+  breakdown: boolean,
+): { ctes: Cte[]; select: SqlNode } {
+  const segKeys = breakdown ? 'seg, seg_value, ' : '';
+  const rank = breakdown ? 'max(rank_n) AS rank_n, ' : '';
+  const sets = breakdown
+    ? 'GROUPING SETS ((seg, seg_value, bucket, uid), (seg, seg_value, uid))'
+    : 'GROUPING SETS ((bucket, uid), (uid))';
+  return {
+    ctes: [
+      {
+        name: 'pu',
+        body: sql`SELECT ${raw(segKeys)}${raw(rank)}${call('grouping', raw('bucket'))} AS is_total, bucket, uid, CASE WHEN uid IS NOT NULL THEN sum(n) END AS un FROM ${ident(source)} GROUP BY ${raw(sets)}`,
+      },
+    ],
+    select: sql`SELECT ${raw(segKeys)}${raw(rank)}is_total, bucket, ${perUserAggregate(math)} AS value FROM pu GROUP BY ${raw(segKeys)}is_total, bucket`,
+  };
+}
+
 /**
  * One series. Counts and unique users are computed from rows pre-aggregated per (bucket,
  * breakdown value, user) with their event count `n`: millions of events shrink to about one row
@@ -338,7 +390,7 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     });
     value = raw('sum(n)');
     rank = raw('sum(n)');
-  } else if (s.math === 'unique_users') {
+  } else if (s.math === 'unique_users' || isPerUserMath(s.math)) {
     // Identities are resolved once per distinct (bucket, value, ids) rather than once per event.
     const group = raw([...keys, ...RAW_IDS].join(', '));
     const outer = raw(keys.map((k) => `e.${k}`).join(', '));
@@ -353,6 +405,16 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     });
     value = call('count_distinct', raw('uid'));
     rank = raw('sum(n)');
+  } else if (s.math === 'unique_groups') {
+    // Distinct values of the group id property (a list of ids counts as one value, its JSON).
+    if (s.value) columns.push(sql`${propertyText(s.value)} AS val`);
+    ctes.push({
+      name: 'base',
+      body: sql`SELECT ${join(columns, ', ')} FROM ${from} WHERE ${where}`,
+      materialize: p.breakdown !== null,
+    });
+    value = call('count_distinct', raw('val'));
+    rank = raw('count(*)');
   } else {
     if (s.value) columns.push(sql`${propertyNumber(s.value)} AS val`);
     ctes.push({
@@ -363,13 +425,22 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     value = valueAggregate(s.math);
     rank = raw('count(*)');
   }
+  const perUser = isPerUserMath(s.math) ? s.math : null;
   if (!p.breakdown) {
+    if (perUser) {
+      const pu = perUserSelect(perUser, 'base', false);
+      return withCtes(uniqueCtes([...ctes, ...pu.ctes]), pu.select);
+    }
     return withCtes(
       uniqueCtes(ctes),
       sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
     );
   }
   ctes.push(...breakdownCtes('base', p.breakdown, rank));
+  if (perUser) {
+    const pu = perUserSelect(perUser, 'seg', true);
+    return withCtes(uniqueCtes([...ctes, ...pu.ctes]), pu.select);
+  }
   return withCtes(
     uniqueCtes(ctes),
     sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,

@@ -567,6 +567,24 @@ const trendsQuery = (d: Dataset) =>
             math: fc.constantFrom('total', 'unique_users', 'unique_users'),
             filters: filtersOf(d),
           }),
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            math: fc.constantFrom(
+              'per_user_avg',
+              'per_user_median',
+              'per_user_min',
+              'per_user_max',
+              'per_user_p90',
+              'per_user_p99',
+            ),
+            filters: filtersOf(d),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            math: fc.constant('unique_groups'),
+            group_key: fc.constantFrom('company', 'company', 'plan', 'mp_country_code', 'missing'),
+            filters: filtersOf(d),
+          }),
           fc.record(
             {
               math: fc.constantFrom('total', 'unique_users'),
@@ -598,6 +616,46 @@ const trendsQuery = (d: Dataset) =>
       const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
       return { kind: 'trends', from: r.from, to, interval, ...rest, ...(b ?? {}) };
     });
+
+/** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
+const userMathsQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: fc.oneof(
+        { weight: 3, arbitrary: rangeOf(d) },
+        { weight: 1, arbitrary: relativeRangeOf(d) },
+      ),
+      interval: fc.constantFrom('day', 'week', 'week', 'month'),
+      series: fc.array(
+        fc.oneof(
+          fc.record({
+            event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+            math: fc.constantFrom(
+              'per_user_avg',
+              'per_user_median',
+              'per_user_min',
+              'per_user_max',
+              'per_user_p90',
+              'per_user_p99',
+            ),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+            math: fc.constant('unique_groups'),
+            group_key: fc.constantFrom('company', 'plan', 'mp_country_code'),
+          }),
+        ),
+        { minLength: 1, maxLength: 2 },
+      ),
+      filters: fc.oneof(fc.constant([]), fc.constant([]), filtersOf(d, 1)),
+      breakdown: fc.oneof(fc.constant(undefined), fc.constant(undefined), breakdown),
+    })
+    .map(({ range: r, breakdown: b, ...rest }) => ({
+      kind: 'trends',
+      ...r,
+      ...rest,
+      ...(b ?? {}),
+    }));
 
 /**
  * Two events of one user, the second exactly one window after the first (where the data has such
@@ -969,6 +1027,13 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
     await fc.assert(
       fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
       params(80),
+    );
+  }, 180_000);
+
+  it('trends: per-user and group maths', async () => {
+    await fc.assert(
+      fc.asyncProperty(withQuery(userMathsQuery), ([d, q]) => agree(d, q)),
+      params(40),
     );
   }, 180_000);
 

@@ -110,7 +110,12 @@ const num = (value: unknown): number | null =>
 const count = (value: unknown): number => num(value) ?? 0;
 
 /** Maths whose empty cell is 0 (counts and sums); the others have no value on no data. */
-const ZERO_WHEN_EMPTY: ReadonlySet<MathKind> = new Set(['total', 'unique_users', 'sum']);
+const ZERO_WHEN_EMPTY: ReadonlySet<MathKind> = new Set([
+  'total',
+  'unique_users',
+  'sum',
+  'unique_groups',
+]);
 
 const KIND_OF_SEGMENT: Record<number, Exclude<BreakdownKind, 'none'>> = {
   [SEGMENT_VALUE]: 'value',

@@ -35,8 +35,22 @@ describe('parseQuery', () => {
       to: '2025-01-31',
       interval: 'day',
       series: [
-        { event: 'A', math: 'total', property: null, filters: [], includeSdkEvents: false },
-        { event: null, math: 'p90', property: 'amount', filters: [], includeSdkEvents: false },
+        {
+          event: 'A',
+          math: 'total',
+          property: null,
+          groupKey: null,
+          filters: [],
+          includeSdkEvents: false,
+        },
+        {
+          event: null,
+          math: 'p90',
+          property: 'amount',
+          groupKey: null,
+          filters: [],
+          includeSdkEvents: false,
+        },
       ],
       filters: [
         { property: '$browser', op: 'eq', value: '120' },

@@ -14,7 +14,35 @@ export type Interval = 'hour' | 'day' | 'week' | 'month';
 /** Retention period. */
 export type Period = 'day' | 'week' | 'month';
 export type MathKind =
-  'total' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p99';
+  | 'total'
+  | 'unique_users'
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'p50'
+  | 'p90'
+  | 'p99'
+  | 'unique_groups'
+  | PerUserMath;
+/** Events per user (in the bucket, or over the range for `total`), then aggregated over users. */
+export type PerUserMath =
+  | 'per_user_avg'
+  | 'per_user_median'
+  | 'per_user_min'
+  | 'per_user_max'
+  | 'per_user_p90'
+  | 'per_user_p99';
+export const PER_USER_MATHS: readonly PerUserMath[] = [
+  'per_user_avg',
+  'per_user_median',
+  'per_user_min',
+  'per_user_max',
+  'per_user_p90',
+  'per_user_p99',
+];
+export const isPerUserMath = (m: MathKind): m is PerUserMath =>
+  (PER_USER_MATHS as readonly string[]).includes(m);
 /** Maths that aggregate the numeric value of a property (and therefore need `property`). */
 export const PROPERTY_MATHS: ReadonlySet<MathKind> = new Set([
   'sum',
@@ -65,6 +93,8 @@ export interface Series {
   math: MathKind;
   /** Numeric property for sum/avg/min/max/percentiles, else null. */
   property: string | null;
+  /** For `unique_groups`: the property holding the group id (e.g. `company`), else null. */
+  groupKey: string | null;
   /** Filters of this series only (AND-ed with the query's filters). */
   filters: FilterNode[];
   /**
@@ -375,7 +405,19 @@ const filters = z
       });
   });
 
-const MATHS = ['total', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'] as const;
+const MATHS = [
+  'total',
+  'unique_users',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'p50',
+  'p90',
+  'p99',
+  'unique_groups',
+  ...PER_USER_MATHS,
+] as const;
 
 const seriesSchema = z
   .strictObject({
@@ -384,8 +426,22 @@ const seriesSchema = z
     property: propertyName.optional(),
     filters,
     include_sdk_events: z.boolean({ error: 'must be true or false' }).default(false),
+    group_key: propertyName.optional(),
   })
   .superRefine((s, ctx) => {
+    if (s.math === 'unique_groups' && s.group_key === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['group_key'],
+        message:
+          'unique_groups needs a group_key (the property holding the group id, e.g. company)',
+      });
+    if (s.math !== 'unique_groups' && s.group_key !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['group_key'],
+        message: 'only unique_groups takes a group_key',
+      });
     if (s.include_sdk_events && s.event !== undefined && s.event !== null)
       ctx.addIssue({
         code: 'custom',
@@ -405,6 +461,7 @@ const seriesSchema = z
     event: s.event ?? null,
     math: s.math,
     property: s.property ?? null,
+    groupKey: s.group_key ?? null,
     filters: s.filters,
     includeSdkEvents: s.include_sdk_events,
   }));

@@ -79,6 +79,7 @@ export interface PlannedSeries {
   index: number;
   event: string | null;
   math: MathKind;
+  /** The numeric property of a property math, or the group id property of unique_groups. */
   value: PropertyRef | null;
   /** The query's filters followed by the series' own. */
   filters: PlannedFilterNode[];
@@ -252,7 +253,12 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
       event: s.event,
       math: s.math,
       includeSdkEvents: s.includeSdkEvents,
-      value: s.property === null ? null : resolveProperty(s.property, groups),
+      value:
+        s.groupKey !== null
+          ? resolveProperty(s.groupKey, groups)
+          : s.property === null
+            ? null
+            : resolveProperty(s.property, groups),
       filters: [...global, ...planFilters(s.filters, groups)],
     })),
     breakdown: q.breakdown

@@ -305,6 +305,28 @@ function aggregate(
       return events.length;
     case 'unique_users':
       return new Set(events.map(uid).filter((u) => u !== null)).size;
+    case 'unique_groups':
+      // `property` is the group key here: distinct set values of it.
+      return new Set(events.map((e) => textOf(cx, e, property!)).filter((v) => v !== null)).size;
+    case 'per_user_avg':
+    case 'per_user_median':
+    case 'per_user_min':
+    case 'per_user_max':
+    case 'per_user_p90':
+    case 'per_user_p99': {
+      const perUser = new Map<string, number>();
+      for (const e of events) {
+        const u = uid(e);
+        if (u !== null) perUser.set(u, (perUser.get(u) ?? 0) + 1);
+      }
+      const counts = [...perUser.values()];
+      if (counts.length === 0) return null;
+      if (math === 'per_user_avg') return counts.reduce((a, b) => a + b, 0) / counts.length;
+      if (math === 'per_user_min') return Math.min(...counts);
+      if (math === 'per_user_max') return Math.max(...counts);
+      const q = math === 'per_user_median' ? 0.5 : math === 'per_user_p90' ? 0.9 : 0.99;
+      return quantile(counts, q);
+    }
     default: {
       const values = events
         .map((e) => numberOf(cx, e, property!))
@@ -370,7 +392,14 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
         matchesAll(cx, e, q.filters) &&
         matchesAll(cx, e, s.filters),
     );
-    const zero = s.math === 'total' || s.math === 'unique_users' || s.math === 'sum' ? 0 : null;
+    const zero =
+      s.math === 'total' ||
+      s.math === 'unique_users' ||
+      s.math === 'sum' ||
+      s.math === 'unique_groups'
+        ? 0
+        : null;
+    const property = s.math === 'unique_groups' ? s.groupKey : s.property;
     const row = (
       items: EventRow[],
       kind: TrendsSeriesResult['breakdown_kind'],
@@ -386,16 +415,16 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
         const inBucket = items.filter(
           (e) => periodLabel(q.interval, local(data.timezone, e.timeMs)) === label,
         );
-        return inBucket.length === 0 ? zero : aggregate(cx, s.math, inBucket, uid, s.property);
+        return inBucket.length === 0 ? zero : aggregate(cx, s.math, inBucket, uid, property);
       }),
-      total: items.length === 0 ? zero : aggregate(cx, s.math, items, uid, s.property),
+      total: items.length === 0 ? zero : aggregate(cx, s.math, items, uid, property),
     });
     if (!q.breakdown) {
       series.push(row(population, 'none', null));
       continue;
     }
-    const property = q.breakdown.property;
-    for (const seg of segment(population, (e) => textOf(cx, e, property), q.breakdown.limit))
+    const by = q.breakdown.property;
+    for (const seg of segment(population, (e) => textOf(cx, e, by), q.breakdown.limit))
       series.push(row(seg.items, seg.kind, seg.value));
   }
   return { series };
