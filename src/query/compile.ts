@@ -448,8 +448,17 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
 }
 
 function compileTrends(p: TrendsPlan): CompiledQuery {
+  const previous = p.previous;
   return {
-    statements: p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+    statements: [
+      ...p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+      ...(previous
+        ? previous.series.map((s) => ({
+            name: `previous:series:${s.index}`,
+            sql: compileSeries(previous, s),
+          }))
+        : []),
+    ],
   };
 }
 

@@ -604,18 +604,39 @@ const trendsQuery = (d: Dataset) =>
       ),
       filters: filtersOf(d),
       breakdown,
+      compare: fc.boolean(),
+      formula: fc.option(fc.constantFrom(...FORMULAS), { nil: null, freq: 2 }),
     })
     .map((q) => {
-      const { range: r, breakdown: b, interval, ...rest } = q;
+      const { range: r, breakdown: b, interval, compare, formula, ...rest } = q;
+      // Formulas (without a breakdown) name only the series there are; compare sometimes.
+      const extra = {
+        ...(compare ? { compare: 'previous_period' } : {}),
+        ...(formula && !b && maxLetter(formula) < rest.series.length ? { formula } : {}),
+      };
       if ('__nowMs' in r) {
         // Relative ranges span up to a month: daily and coarser only.
         const coarse = interval === 'hour' ? 'day' : interval;
-        return { kind: 'trends', ...r, interval: coarse, ...rest, ...(b ?? {}) };
+        return { kind: 'trends', ...r, interval: coarse, ...rest, ...extra, ...(b ?? {}) };
       }
       // Hourly trends over short ranges only (24 labels a day).
       const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
-      return { kind: 'trends', from: r.from, to, interval, ...rest, ...(b ?? {}) };
+      return { kind: 'trends', from: r.from, to, interval, ...rest, ...extra, ...(b ?? {}) };
     });
+
+/** Formulas over up to three series: division by zero and by nothing, negation, precedence. */
+const FORMULAS = [
+  'A',
+  'A + B',
+  'B / A * 100',
+  '(A - B) / (A + 1)',
+  '-A * 2 + C',
+  'A / 0',
+  'A/B/C',
+  '2 - -A',
+];
+const maxLetter = (formula: string): number =>
+  Math.max(-1, ...[...formula.matchAll(/[A-Z]/g)].map((m) => m[0].charCodeAt(0) - 65));
 
 /** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
 const userMathsQuery = (d: Dataset) =>

@@ -59,6 +59,8 @@ describe('parseQuery', () => {
         { property: 'x', op: 'is_set' },
       ],
       breakdown: { property: 'mp_country_code', limit: 10 },
+      formula: null,
+      compare: null,
     });
   });
 
@@ -272,5 +274,30 @@ describe('parseQuery', () => {
     const byPath = Object.fromEntries(found.map((i) => [i.path, i.message]));
     expect(byPath['series.0.include_sdk_events']).toContain('"any event" series only');
     expect(byPath['series.1.include_sdk_events']).toBe('must be true or false');
+  });
+
+  it('checks formulas against the series and refuses them with a breakdown', () => {
+    const found = issues({
+      kind: 'trends',
+      from: '2025-01-01',
+      to: '2025-01-02',
+      series: [{}, {}],
+      formula: 'C / A',
+      breakdown: '$browser',
+    });
+    const messages = found.filter((i) => i.path === 'formula').map((i) => i.message);
+    expect(messages).toContain('names series C but the query has 2 (A–B)');
+    expect(messages).toContain(
+      'a formula combines whole series: it cannot be used with a breakdown',
+    );
+    expect(
+      issues({
+        kind: 'trends',
+        from: '1971-01-01',
+        to: '1971-01-02',
+        series: [{}],
+        compare: 'previous_period',
+      }),
+    ).toEqual([{ path: 'compare', message: 'the previous period would start before 1971-01-01' }]);
   });
 });

@@ -2,6 +2,7 @@
 // the rest of the engine works on. Validation happens here, once; later stages trust these types.
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { FormulaError, parseFormula } from './formula.js';
 import { withResolvedDays } from './relative-dates.js';
 import {
   STANDARD_EVENT_PROPERTIES,
@@ -123,6 +124,18 @@ export interface TrendsQuery extends DateRange {
   series: Series[];
   filters: FilterNode[];
   breakdown: Breakdown | null;
+  /** Combines the series by letter (A = first) into an extra result, or null. */
+  formula: string | null;
+  /** Adds each series' values over the period just before the range (same length), or null. */
+  compare: 'previous_period' | null;
+}
+
+/** The range of the same number of days ending the day before `from`. */
+export function previousRange(r: DateRange): DateRange {
+  const from = Date.parse(`${r.from}T00:00:00Z`);
+  const days = (Date.parse(`${r.to}T00:00:00Z`) - from) / 86_400_000 + 1;
+  const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return { from: iso(from - days * 86_400_000), to: iso(from - 86_400_000) };
 }
 
 export interface FunnelStep {
@@ -515,8 +528,32 @@ const trendsSchema = z
     filters,
     breakdown: propertyName.optional(),
     breakdown_limit: breakdownLimit,
+    formula: z.string({ error: 'must be a formula such as "B / A * 100"' }).optional(),
+    compare: z.enum(['previous_period'], { error: 'must be previous_period' }).optional(),
   })
   .superRefine(checkRange)
+  .superRefine((q, ctx) => {
+    if (q.formula !== undefined) {
+      if (q.breakdown !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['formula'],
+          message: 'a formula combines whole series: it cannot be used with a breakdown',
+        });
+      try {
+        parseFormula(q.formula, q.series.length);
+      } catch (error) {
+        if (!(error instanceof FormulaError)) throw error;
+        ctx.addIssue({ code: 'custom', path: ['formula'], message: error.message });
+      }
+    }
+    if (q.compare !== undefined && previousRange(q).from < MIN_DAY)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['compare'],
+        message: `the previous period would start before ${MIN_DAY}`,
+      });
+  })
   .transform((q): TrendsQuery => ({
     kind: 'trends',
     from: q.from,
@@ -525,6 +562,8 @@ const trendsSchema = z
     series: q.series,
     filters: q.filters,
     breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+    formula: q.formula ?? null,
+    compare: q.compare ?? null,
   }));
 
 const funnelSchema = z

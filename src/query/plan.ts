@@ -13,6 +13,7 @@ import {
 } from './clock.js';
 import {
   STANDARD_PROPERTIES,
+  previousRange,
   profilePropertyOf,
   type DateRange,
   type EventNamesQuery,
@@ -101,6 +102,8 @@ export interface TrendsPlan {
   lastBucket: number;
   series: PlannedSeries[];
   breakdown: PlannedBreakdown | null;
+  /** With `compare`: the same trend over the period just before (its own buckets). */
+  previous?: TrendsPlan | null;
 }
 
 export interface FunnelPlan {
@@ -264,6 +267,10 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
     breakdown: q.breakdown
       ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
       : null,
+    previous:
+      q.compare === 'previous_period'
+        ? planTrends({ ...q, ...previousRange(q), compare: null, formula: null }, ctx)
+        : null,
   };
 }
 

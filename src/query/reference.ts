@@ -6,6 +6,7 @@ import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
 import { namedProperties } from './catalog.js';
 import { offsetAt } from './clock.js';
+import { evaluateFormula, parseFormula } from './formula.js';
 import { isSdkBookkeepingEvent } from './sdk-events.js';
 import type {
   EventNamesResult,
@@ -377,12 +378,77 @@ const inDates = (date: string, r: DateRange): boolean => date >= r.from && date 
 // ---------------------------------------------------------------------------------------------
 // Query kinds.
 
+/**
+ * Trends. `compare`: the same trend over the days just before `from` (as many as the range has),
+ * each row beside the previous row of the same series and segment, bucket i beside bucket i.
+ * `formula`: the series combined per bucket and on their totals.
+ */
 function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): TrendsResult {
+  const current = trendRows(q, data, events);
+  if (q.compare === 'previous_period') {
+    const days =
+      Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
+    const before = trendRows(
+      { ...q, from: addDays(q.from, -days), to: addDays(q.from, -1) },
+      data,
+      events,
+    );
+    current.forEach((rows, i) => {
+      for (const row of rows) {
+        const match = before[i]!.find(
+          (r) =>
+            r.breakdown_kind === row.breakdown_kind && r.breakdown_value === row.breakdown_value,
+        );
+        const empty =
+          row.math === 'total' ||
+          row.math === 'unique_users' ||
+          row.math === 'sum' ||
+          row.math === 'unique_groups'
+            ? 0
+            : null;
+        row.previous_values = row.labels.map((_, b) =>
+          match && b < match.values.length ? match.values[b]! : empty,
+        );
+        row.previous_total = match ? match.total : empty;
+      }
+    });
+  }
+  const series = current.flat();
+  const result: TrendsResult = { series };
+  if (q.formula !== null) {
+    const tree = parseFormula(q.formula, series.length);
+    const labels = series[0]?.labels ?? [];
+    result.formula = {
+      formula: q.formula,
+      labels,
+      values: labels.map((_, b) =>
+        evaluateFormula(
+          tree,
+          series.map((r) => r.values[b] ?? null),
+        ),
+      ),
+      total: evaluateFormula(
+        tree,
+        series.map((r) => r.total),
+      ),
+    };
+  }
+  return result;
+}
+
+/** The rows of each series (one per breakdown segment). */
+function trendRows(
+  q: TrendsQuery,
+  data: ReferenceData,
+  events: EventRow[],
+): TrendsSeriesResult[][] {
   const cx = contextOf(data);
   const uid = cx.uid;
   const labels = labelsBetween(q.interval, q.from, q.to);
-  const series: TrendsSeriesResult[] = [];
+  const out: TrendsSeriesResult[][] = [];
   for (const s of q.series) {
+    const series: TrendsSeriesResult[] = [];
+    out.push(series);
     const population = events.filter(
       (e) =>
         inDates(local(data.timezone, e.timeMs).date, q) &&
@@ -427,7 +493,7 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
     for (const seg of segment(population, (e) => textOf(cx, e, by), q.breakdown.limit))
       series.push(row(seg.items, seg.kind, seg.value));
   }
-  return { series };
+  return out;
 }
 
 interface FunnelEntry {
