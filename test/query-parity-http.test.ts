@@ -192,4 +192,32 @@ describe('query parity over HTTP', () => {
     expect(error.statusCode).toBe(400);
     expect(error.json().error.code).toBe('QUERY_INVALID');
   });
+
+  it('combines series with a formula and compares with the previous period', async () => {
+    const res = await query(
+      trends({
+        series: [
+          { event: 'Purchase' },
+          { event: 'Page View' },
+          { math: 'unique_groups', group_key: 'plan' },
+        ],
+        formula: 'A / B * 100',
+        compare: 'previous_period',
+      }),
+    );
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.formula.total).toBe(200);
+    expect(body.series[2].total).toBe(3);
+    expect(body.series[0].previous_total).toBe(0);
+    expect(body.series[0].previous_values).toEqual([0, 0]);
+    const csv = await query(trends({ series: [{}, {}], formula: 'A / (B - B)' }), {
+      accept: 'text/csv',
+    });
+    expect(csv.body.split('\r\n')[3]).toMatch(/^A \/ \(B - B\),formula,,none,,,,$/);
+    const bad = await query(trends({ formula: 'A * eval(1)' }));
+    expect(bad.json().error.details).toEqual([
+      { path: 'formula', message: 'only single series letters (A, B, …) at position 5' },
+    ]);
+  });
 });
