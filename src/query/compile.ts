@@ -371,6 +371,7 @@ function perUserSelect(
  * need every value and read per-event rows.
  */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
+  if (s.active) return compileActiveSeries(p, s, s.active);
   const local = localTime(p.scope.clock);
   const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters)}`;
   const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
@@ -444,6 +445,46 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   return withCtes(
     uniqueCtes(ctes),
     sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,
+  );
+}
+
+/**
+ * weekly_active / monthly_active: resolved users per local day (read from the window before
+ * `from` on), then, per bucket, the distinct users of the days in the window ending on its end
+ * day; the total row's window ends on `to`. Rows: is_total, bucket, value.
+ */
+function compileActiveSeries(
+  p: TrendsPlan,
+  s: PlannedSeries,
+  active: NonNullable<PlannedSeries['active']>,
+): SqlNode {
+  const scope = active.scope;
+  const local = localTime(scope.clock);
+  const where = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters)}`;
+  const profiles = profileSources(p.projectId, refsOf(s.filters));
+  const ids = raw(RAW_IDS.join(', '));
+  const ends = join(
+    active.ends.map(
+      (e) =>
+        sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
+    ),
+    ' UNION ALL ',
+  );
+  return withCtes(
+    uniqueCtes([
+      linksCte(p.projectId),
+      ...profiles.ctes,
+      {
+        name: 'ids',
+        body: sql`SELECT day, ${ids} FROM (SELECT ${dayOf(local)} AS day, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM events e${profiles.joins} WHERE ${where}) GROUP BY day, ${ids}`,
+      },
+      {
+        name: 'ud',
+        body: sql`SELECT DISTINCT day, uid FROM (SELECT e.day, ${RESOLVED_USER} AS uid FROM ids e ${IDENTITY_JOINS}) WHERE uid IS NOT NULL`,
+      },
+      { name: 'ends', body: ends },
+    ]),
+    sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
   );
 }
 

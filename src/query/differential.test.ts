@@ -662,6 +662,10 @@ const userMathsQuery = (d: Dataset) =>
           }),
           fc.record({
             event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+            math: fc.constantFrom('weekly_active', 'monthly_active'),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
             math: fc.constant('unique_groups'),
             group_key: fc.constantFrom('company', 'plan', 'mp_country_code'),
           }),
@@ -671,12 +675,11 @@ const userMathsQuery = (d: Dataset) =>
       filters: fc.oneof(fc.constant([]), fc.constant([]), filtersOf(d, 1)),
       breakdown: fc.oneof(fc.constant(undefined), fc.constant(undefined), breakdown),
     })
-    .map(({ range: r, breakdown: b, ...rest }) => ({
-      kind: 'trends',
-      ...r,
-      ...rest,
-      ...(b ?? {}),
-    }));
+    .map(({ range: r, breakdown: b, ...rest }) => {
+      // Active users cannot be broken down (400 otherwise).
+      const active = rest.series.some((x) => x.math.endsWith('_active'));
+      return { kind: 'trends', ...r, ...rest, ...(active ? {} : (b ?? {})) };
+    });
 
 /**
  * Two events of one user, the second exactly one window after the first (where the data has such

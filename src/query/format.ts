@@ -130,6 +130,8 @@ const ZERO_WHEN_EMPTY: ReadonlySet<MathKind> = new Set([
   'unique_users',
   'sum',
   'unique_groups',
+  'weekly_active',
+  'monthly_active',
 ]);
 
 const KIND_OF_SEGMENT: Record<number, Exclude<BreakdownKind, 'none'>> = {

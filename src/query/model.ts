@@ -25,7 +25,16 @@ export type MathKind =
   | 'p90'
   | 'p99'
   | 'unique_groups'
+  | ActiveMath
   | PerUserMath;
+/** Distinct users active in the 7 / 30 days ending on each bucket's last day (or `to`). */
+export type ActiveMath = 'weekly_active' | 'monthly_active';
+export const ACTIVE_WINDOW_DAYS: Readonly<Record<ActiveMath, number>> = {
+  weekly_active: 7,
+  monthly_active: 30,
+};
+export const isActiveMath = (m: MathKind): m is ActiveMath =>
+  m === 'weekly_active' || m === 'monthly_active';
 /** Events per user (in the bucket, or over the range for `total`), then aggregated over users. */
 export type PerUserMath =
   | 'per_user_avg'
@@ -429,6 +438,8 @@ const MATHS = [
   'p90',
   'p99',
   'unique_groups',
+  'weekly_active',
+  'monthly_active',
   ...PER_USER_MATHS,
 ] as const;
 
@@ -533,6 +544,21 @@ const trendsSchema = z
   })
   .superRefine(checkRange)
   .superRefine((q, ctx) => {
+    q.series.forEach((s, i) => {
+      if (!isActiveMath(s.math)) return;
+      if (q.interval === 'hour')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['series', i, 'math'],
+          message: `${s.math} needs a day, week or month interval`,
+        });
+      if (q.breakdown !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['series', i, 'math'],
+          message: `${s.math} cannot be broken down yet`,
+        });
+    });
     if (q.formula !== undefined) {
       if (q.breakdown !== undefined)
         ctx.addIssue({

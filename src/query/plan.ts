@@ -8,13 +8,17 @@ import {
   bucketStartLocal,
   buildClock,
   dayNumber,
+  dayString,
   type BucketUnit,
   type LocalClock,
 } from './clock.js';
 import {
+  ACTIVE_WINDOW_DAYS,
   STANDARD_PROPERTIES,
+  isActiveMath,
   previousRange,
   profilePropertyOf,
+  type ActiveMath,
   type DateRange,
   type EventNamesQuery,
   type EventPropertiesQuery,
@@ -86,6 +90,15 @@ export interface PlannedSeries {
   filters: PlannedFilterNode[];
   /** For "any event" (event null): whether SDK bookkeeping events count. */
   includeSdkEvents: boolean;
+  /**
+   * weekly_active / monthly_active: the scope whose days are read (the window before `from`
+   * included) and each bucket's window end day (`bucket` null: the total, ending on `to`).
+   */
+  active?: {
+    scope: TimeScope;
+    windowDays: number;
+    ends: { bucket: number | null; endDay: number }[];
+  };
 }
 
 export interface PlannedBreakdown {
@@ -263,6 +276,9 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
             ? null
             : resolveProperty(s.property, groups),
       filters: [...global, ...planFilters(s.filters, groups)],
+      ...(isActiveMath(s.math)
+        ? { active: activeWindows(ctx.timezone, q, unit, firstBucket, lastBucket, s.math) }
+        : {}),
     })),
     breakdown: q.breakdown
       ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
@@ -272,6 +288,27 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
         ? planTrends({ ...q, ...previousRange(q), compare: null, formula: null }, ctx)
         : null,
   };
+}
+
+/** The windows of an active-users series: one per bucket, ending on its last day (or `to`). */
+function activeWindows(
+  timezone: string,
+  q: TrendsQuery,
+  unit: BucketUnit,
+  firstBucket: number,
+  lastBucket: number,
+  math: ActiveMath,
+): NonNullable<PlannedSeries['active']> {
+  const windowDays = ACTIVE_WINDOW_DAYS[math];
+  const toDay = dayNumber(q.to);
+  const ends: { bucket: number | null; endDay: number }[] = [];
+  for (let b = firstBucket; b <= lastBucket; b++) {
+    const nextStartDay = Math.floor(bucketStartLocal(unit, b + 1) / DAY_MS);
+    ends.push({ bucket: b, endDay: Math.min(nextStartDay - 1, toDay) });
+  }
+  ends.push({ bucket: null, endDay: toDay });
+  const from = dayString(dayNumber(q.from) - windowDays + 1);
+  return { scope: timeScope(timezone, { from, to: q.to }), windowDays, ends };
 }
 
 function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {

@@ -449,6 +449,49 @@ function trendRows(
   for (const s of q.series) {
     const series: TrendsSeriesResult[] = [];
     out.push(series);
+    if (s.math === 'weekly_active' || s.math === 'monthly_active') {
+      // Users active in the W days ending on each label's last day (or `to`), days before `from`
+      // included; the total's window ends on `to`.
+      const w = s.math === 'weekly_active' ? 7 : 30;
+      const matching = events.filter(
+        (e) =>
+          (s.event === null
+            ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+            : e.event === s.event) &&
+          matchesAll(cx, e, q.filters) &&
+          matchesAll(cx, e, s.filters),
+      );
+      const activeBy = (end: string): number => {
+        const start = addDays(end, -(w - 1));
+        return new Set(
+          matching
+            .filter((e) => inDates(local(data.timezone, e.timeMs).date, { from: start, to: end }))
+            .map(uid)
+            .filter((u) => u !== null),
+        ).size;
+      };
+      const lastDay = (label: string): string => {
+        if (q.interval === 'day') return label;
+        if (q.interval === 'week') return addDays(label, 6);
+        const d = new Date(`${label}T00:00:00Z`);
+        d.setUTCMonth(d.getUTCMonth() + 1, 0);
+        return d.toISOString().slice(0, 10);
+      };
+      series.push({
+        event: s.event,
+        math: s.math,
+        property: s.property,
+        breakdown_value: null,
+        breakdown_kind: 'none',
+        labels,
+        values: labels.map((label) => {
+          const end = lastDay(label);
+          return activeBy(end < q.to ? end : q.to);
+        }),
+        total: activeBy(q.to),
+      });
+      continue;
+    }
     const population = events.filter(
       (e) =>
         inDates(local(data.timezone, e.timeMs).date, q) &&
