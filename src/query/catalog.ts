@@ -9,6 +9,7 @@ import {
   STANDARD_PROPERTIES,
   isQueryableJsonKey,
   profilePropertyOf,
+  type FilterNode,
   type Query,
 } from './model.js';
 import type { QueryRows } from './rows.js';
@@ -30,15 +31,18 @@ export function namedProperties(q: Query): NamedProperty[] {
     if (name && !Object.hasOwn(STANDARD_PROPERTIES, name)) out.push({ name, path });
   };
   // Cohort filters name cohorts, not a property (the engine checks those ids).
-  const filters = (list: { property: string }[], path: string) =>
+  const filters = (list: readonly FilterNode[], path: string): void =>
     list.forEach((f, i) => {
-      if (f.property !== COHORT_PROPERTY) add(f.property, `${path}.${i}.property`);
+      if ('any' in f) filters(f.any, `${path}.${i}.any`);
+      else if ('all' in f) filters(f.all, `${path}.${i}.all`);
+      else if (f.property !== COHORT_PROPERTY) add(f.property, `${path}.${i}.property`);
     });
   switch (q.kind) {
     case 'trends':
       filters(q.filters, 'filters');
       q.series.forEach((s, i) => {
         add(s.property, `series.${i}.property`);
+        add(s.groupKey, `series.${i}.group_key`);
         filters(s.filters, `series.${i}.filters`);
       });
       add(q.breakdown?.property, 'breakdown');
@@ -168,9 +172,12 @@ export function unknownPropertiesError(unknown: NamedProperty[], candidates: str
 /** Every cohort id a query's filters name, with where (the request path, for the error). */
 export function namedCohorts(q: Query): { id: string; path: string }[] {
   const out: { id: string; path: string }[] = [];
-  const filters = (list: { property: string; value?: unknown }[], path: string) =>
+  // Inside any/all groups too: an unknown cohort id is refused wherever it is named.
+  const filters = (list: readonly FilterNode[], path: string): void =>
     list.forEach((f, i) => {
-      if (f.property === COHORT_PROPERTY && Array.isArray(f.value))
+      if ('any' in f) filters(f.any, `${path}.${i}.any`);
+      else if ('all' in f) filters(f.all, `${path}.${i}.all`);
+      else if (f.property === COHORT_PROPERTY && 'value' in f && Array.isArray(f.value))
         for (const id of f.value) out.push({ id: String(id), path: `${path}.${i}.value` });
     });
   switch (q.kind) {

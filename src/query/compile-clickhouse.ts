@@ -16,12 +16,16 @@ import {
   localTime,
 } from './compile.js';
 import { PERCENTILES, profilePropertyOf, type MathKind } from './model.js';
+import { plannedLeaves } from './plan.js';
+import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
   Plan,
   PlannedBreakdown,
   PlannedFilter,
+  PlannedFilterNode,
+  PlannedSeries,
   PropertyRef,
   PropertyValuesPlan,
   TimeScope,
@@ -34,6 +38,7 @@ import {
   integerLiteral,
   join,
   numberLiteral,
+  or,
   param,
   raw,
   sql,
@@ -234,11 +239,45 @@ function segmented(base: SqlNode, breakdown: PlannedBreakdown): SqlNode {
   return sql`WITH ${top} SELECT *, toInt32(multiIf(isNull(bd), ${raw(String(SEGMENT_NOT_SET))}, ${raw(at)} = 0, ${raw(String(SEGMENT_OTHER))}, ${raw(String(SEGMENT_VALUE))})) AS seg, if(${raw(at)} = 0, NULL, bd) AS seg_value, if(${raw(at)} = 0, NULL, tupleElement(top, 2)[${raw(at)}]) AS rank_n FROM (${base})`;
 }
 
+/** A filter entry: `any` groups OR-ed, `all` groups AND-ed, recursively. */
+function filterNodeCondition(f: PlannedFilterNode): SqlNode {
+  if ('any' in f) return or(f.any.map(filterNodeCondition));
+  if ('all' in f) return and(f.all.map(filterNodeCondition));
+  return filterCondition(f);
+}
+
+/** "Any event" leaves out SDK bookkeeping events unless the series asks for them. */
+function seriesEventCondition(s: PlannedSeries): SqlNode {
+  if (s.event !== null || s.includeSdkEvents) return eventCondition(s.event);
+  return sql`e.event NOT IN (${join(
+    SDK_BOOKKEEPING_EVENTS.map((name) => param.varchar(name)),
+    ', ',
+  )})`;
+}
+
+/** The maths this compiler answers; the others are refused, never answered differently. */
+const CLICKHOUSE_MATHS: ReadonlySet<MathKind> = new Set([
+  'total',
+  'unique_users',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'p50',
+  'p90',
+  'p99',
+]);
+
 function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode {
+  if (!CLICKHOUSE_MATHS.has(s.math))
+    throw new AppError(
+      'QUERY_UNSUPPORTED',
+      `math ${s.math} is not answered on the ClickHouse event store yet`,
+    );
   const local = localTime(p.scope.clock);
-  const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${eventCondition(s.event)}`;
-  const where = sql`${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterCondition))}`;
-  const needs = needsOf([...s.filters.map((f) => f.ref), s.value, p.breakdown?.ref]);
+  const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)}`;
+  const where = sql`${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterNodeCondition))}`;
+  const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), s.value, p.breakdown?.ref]);
   const columns: SqlNode[] = [sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
   if (s.math === 'unique_users') {
@@ -343,6 +382,11 @@ function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
 export function compileClickHouse(p: Plan): CompiledQuery {
   switch (p.kind) {
     case 'trends':
+      if (p.previous)
+        throw new AppError(
+          'QUERY_UNSUPPORTED',
+          'compare is not answered on the ClickHouse event store yet',
+        );
       return {
         statements: p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
       };

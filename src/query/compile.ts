@@ -7,8 +7,10 @@ import type { QueryRows } from './rows.js';
 import {
   COLUMN_PROPERTY_NAMES,
   PERCENTILES,
+  isPerUserMath,
   type Filter,
   type MathKind,
+  type PerUserMath,
   type StandardColumn,
 } from './model.js';
 import type {
@@ -19,6 +21,7 @@ import type {
   Plan,
   PlannedBreakdown,
   PlannedFilter,
+  PlannedFilterNode,
   PlannedSeries,
   PropertyRef,
   PropertyValuesPlan,
@@ -26,7 +29,8 @@ import type {
   TimeScope,
   TrendsPlan,
 } from './plan.js';
-import { resolveProperty } from './plan.js';
+import { plannedLeaves, resolveProperty } from './plan.js';
+import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import {
   and,
   call,
@@ -35,6 +39,7 @@ import {
   join,
   jsonEach,
   numberLiteral,
+  or,
   param,
   raw,
   sql,
@@ -128,6 +133,21 @@ export function filterCondition(f: PlannedFilter): SqlNode {
   }
 }
 
+/**
+ * A filter entry (a condition or a group) as a condition that is never NULL: `any` groups are
+ * OR-ed, `all` groups AND-ed, recursively.
+ */
+export function filterNodeCondition(f: PlannedFilterNode): SqlNode {
+  if ('any' in f) return or(f.any.map(filterNodeCondition));
+  if ('all' in f) return and(f.all.map(filterNodeCondition));
+  return filterCondition(f);
+}
+
+/** A `filters` list (AND-ed entries) as one condition. */
+export function filtersCondition(filters: readonly PlannedFilterNode[]): SqlNode {
+  return and(filters.map(filterNodeCondition));
+}
+
 /** Local wall-clock time of `e.time` in epoch milliseconds: UTC plus the segment's offset. */
 export function localTime(clock: LocalClock): SqlNode {
   const epoch = call('epoch_ms', raw('e.time'));
@@ -206,10 +226,13 @@ function uniqueCtes(ctes: Cte[]): Cte[] {
 
 /** The refs of a plan's filters, breakdown and series values. */
 function refsOf(
-  filters: PlannedFilter[],
+  filters: PlannedFilterNode[],
   ...more: (PropertyRef | null | undefined)[]
 ): PropertyRef[] {
-  return [...filters.map((f) => f.ref), ...more.filter((r): r is PropertyRef => !!r)];
+  return [
+    ...plannedLeaves(filters).map((f) => f.ref),
+    ...more.filter((r): r is PropertyRef => !!r),
+  ];
 }
 
 /**
@@ -257,6 +280,16 @@ function eventCondition(event: string | null): SqlNode {
   return event === null ? raw('TRUE') : sql`e.event = ${param.varchar(event)}`;
 }
 
+/** A series' event: the one named, or any event (SDK bookkeeping left out unless asked for). */
+function seriesEventCondition(s: PlannedSeries): SqlNode {
+  if (s.event !== null || s.includeSdkEvents) return eventCondition(s.event);
+  const names = join(
+    SDK_BOOKKEEPING_EVENTS.map((name) => param.varchar(name)),
+    ', ',
+  );
+  return sql`e.event NOT IN (${names})`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Breakdown: top N values by a ranking count, then "other" and "not set".
 
@@ -300,6 +333,51 @@ function valueAggregate(math: MathKind): SqlNode {
   }
 }
 
+/** Aggregate over users of their event counts (column `un`: NULL for events without a user). */
+function perUserAggregate(math: PerUserMath): SqlNode {
+  switch (math) {
+    case 'per_user_avg':
+      return raw('avg(un)');
+    case 'per_user_min':
+      return raw('min(un)');
+    case 'per_user_max':
+      return raw('max(un)');
+    case 'per_user_median':
+      return call('quantile', raw('un'), numberLiteral(0.5));
+    case 'per_user_p90':
+      return call('quantile', raw('un'), numberLiteral(0.9));
+    case 'per_user_p99':
+      return call('quantile', raw('un'), numberLiteral(0.99));
+  }
+}
+
+/**
+ * The final select of a per-user series over `source` (rows: keys, uid, n): events per user per
+ * bucket and over the whole range (GROUPING SETS), then aggregated over users. Rows without a
+ * user keep their segment and bucket alive (their count is NULL, which the aggregates skip), as
+ * the reference keeps a bucket with events but no user (value null).
+ */
+function perUserSelect(
+  math: PerUserMath,
+  source: string,
+  breakdown: boolean,
+): { ctes: Cte[]; select: SqlNode } {
+  const segKeys = breakdown ? 'seg, seg_value, ' : '';
+  const rank = breakdown ? 'max(rank_n) AS rank_n, ' : '';
+  const sets = breakdown
+    ? 'GROUPING SETS ((seg, seg_value, bucket, uid), (seg, seg_value, uid))'
+    : 'GROUPING SETS ((bucket, uid), (uid))';
+  return {
+    ctes: [
+      {
+        name: 'pu',
+        body: sql`SELECT ${raw(segKeys)}${raw(rank)}${call('grouping', raw('bucket'))} AS is_total, bucket, uid, CASE WHEN uid IS NOT NULL THEN sum(n) END AS un FROM ${ident(source)} GROUP BY ${raw(sets)}`,
+      },
+    ],
+    select: sql`SELECT ${raw(segKeys)}${raw(rank)}is_total, bucket, ${perUserAggregate(math)} AS value FROM pu GROUP BY ${raw(segKeys)}is_total, bucket`,
+  };
+}
+
 /**
  * One series. Counts and unique users are computed from rows pre-aggregated per (bucket,
  * breakdown value, user) with their event count `n`: millions of events shrink to about one row
@@ -307,8 +385,9 @@ function valueAggregate(math: MathKind): SqlNode {
  * need every value and read per-event rows.
  */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
+  if (s.active) return compileActiveSeries(p, s, s.active);
   const local = localTime(p.scope.clock);
-  const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${eventCondition(s.event)} AND ${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterCondition))}`;
+  const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters)}`;
   const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
   const keys = p.breakdown ? ['bucket', 'bd'] : ['bucket'];
@@ -326,7 +405,7 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     });
     value = raw('sum(n)');
     rank = raw('sum(n)');
-  } else if (s.math === 'unique_users') {
+  } else if (s.math === 'unique_users' || isPerUserMath(s.math)) {
     // Identities are resolved once per distinct (bucket, value, ids) rather than once per event.
     const group = raw([...keys, ...RAW_IDS].join(', '));
     const outer = raw(keys.map((k) => `e.${k}`).join(', '));
@@ -341,6 +420,16 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     });
     value = call('count_distinct', raw('uid'));
     rank = raw('sum(n)');
+  } else if (s.math === 'unique_groups') {
+    // Distinct values of the group id property (a list of ids counts as one value, its JSON).
+    if (s.value) columns.push(sql`${propertyText(s.value)} AS val`);
+    ctes.push({
+      name: 'base',
+      body: sql`SELECT ${join(columns, ', ')} FROM ${from} WHERE ${where}`,
+      materialize: p.breakdown !== null,
+    });
+    value = call('count_distinct', raw('val'));
+    rank = raw('count(*)');
   } else {
     if (s.value) columns.push(sql`${propertyNumber(s.value)} AS val`);
     ctes.push({
@@ -351,22 +440,80 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     value = valueAggregate(s.math);
     rank = raw('count(*)');
   }
+  const perUser = isPerUserMath(s.math) ? s.math : null;
   if (!p.breakdown) {
+    if (perUser) {
+      const pu = perUserSelect(perUser, 'base', false);
+      return withCtes(uniqueCtes([...ctes, ...pu.ctes]), pu.select);
+    }
     return withCtes(
       uniqueCtes(ctes),
       sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
     );
   }
   ctes.push(...breakdownCtes('base', p.breakdown, rank));
+  if (perUser) {
+    const pu = perUserSelect(perUser, 'seg', true);
+    return withCtes(uniqueCtes([...ctes, ...pu.ctes]), pu.select);
+  }
   return withCtes(
     uniqueCtes(ctes),
     sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,
   );
 }
 
+/**
+ * weekly_active / monthly_active: resolved users per local day (read from the window before
+ * `from` on), then, per bucket, the distinct users of the days in the window ending on its end
+ * day; the total row's window ends on `to`. Rows: is_total, bucket, value.
+ */
+function compileActiveSeries(
+  p: TrendsPlan,
+  s: PlannedSeries,
+  active: NonNullable<PlannedSeries['active']>,
+): SqlNode {
+  const scope = active.scope;
+  const local = localTime(scope.clock);
+  const where = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters)}`;
+  const profiles = profileSources(p.projectId, refsOf(s.filters));
+  const ids = raw(RAW_IDS.join(', '));
+  const ends = join(
+    active.ends.map(
+      (e) =>
+        sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
+    ),
+    ' UNION ALL ',
+  );
+  return withCtes(
+    uniqueCtes([
+      linksCte(p.projectId),
+      ...profiles.ctes,
+      {
+        name: 'ids',
+        body: sql`SELECT day, ${ids} FROM (SELECT ${dayOf(local)} AS day, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM events e${profiles.joins} WHERE ${where}) GROUP BY day, ${ids}`,
+      },
+      {
+        name: 'ud',
+        body: sql`SELECT DISTINCT day, uid FROM (SELECT e.day, ${RESOLVED_USER} AS uid FROM ids e ${IDENTITY_JOINS}) WHERE uid IS NOT NULL`,
+      },
+      { name: 'ends', body: ends },
+    ]),
+    sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
+  );
+}
+
 function compileTrends(p: TrendsPlan): CompiledQuery {
+  const previous = p.previous;
   return {
-    statements: p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+    statements: [
+      ...p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+      ...(previous
+        ? previous.series.map((s) => ({
+            name: `previous:series:${s.index}`,
+            sql: compileSeries(previous, s),
+          }))
+        : []),
+    ],
   };
 }
 
@@ -379,7 +526,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const stepNames = [...new Set(p.steps.map((s) => s.event))];
   const flags = p.steps.map(
     (s, i) =>
-      sql`(${eventCondition(s.event)} AND ${and(s.filters.map(filterCondition))}) AS m${raw(String(i + 1))}`,
+      sql`(${eventCondition(s.event)} AND ${filtersCondition(s.filters)}) AS m${raw(String(i + 1))}`,
   );
   const columns: SqlNode[] = [
     sql`${RESOLVED_USER} AS uid`,
@@ -482,7 +629,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
 
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
-  const filters = and(p.filters.map(filterCondition));
+  const filters = filtersCondition(p.filters);
   const isStart = sql`(${eventCondition(p.startEvent)} AND ${filters} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)})`;
   const isReturn = sql`(${eventCondition(p.returnEvent)} AND ${filters})`;
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));

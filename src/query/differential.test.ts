@@ -47,6 +47,8 @@ const BASE_DAYS = [
   '2024-04-05',
 ];
 const EVENTS = ['A', 'B', 'C', 'Sign up', 'é'];
+/** SDK bookkeeping events in the data: "any event" leaves them out unless asked for. */
+const SDK_EVENTS = ['$identify', '$set', '$feature_flag_called'];
 const USERS = ['u1', 'u2', 'u3'];
 const DEVICES = ['d1', 'd2', 'd3', 'd4'];
 const BROWSERS = ['Chrome', 'Firefox', 'Safari', 'Édge', 'chrome'];
@@ -149,6 +151,8 @@ let engines: QueryEngine[] = [];
 let dir: string;
 let nextProject = 0;
 let nextKey = 1n;
+/** The engines' clock: relative days ("-7d", "today") resolve against it. */
+let nowMs = Date.parse('2024-03-10T12:00:00Z');
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-diff-'));
@@ -165,6 +169,7 @@ beforeAll(async () => {
         dialect: DUCKDB_DIALECT,
         audit: { record: () => undefined },
         limits: { propertySampleSize: SAMPLE_SIZE },
+        calendarNow: () => nowMs,
       }),
   );
   console.info(`differential tests: FC_SEED=${SEED}`);
@@ -264,7 +269,7 @@ const dataset: fc.Arbitrary<Dataset> = fc
       fc.record({
         instant,
         shared: fc.nat(8),
-        event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'),
+        event: fc.constantFrom(...EVENTS, 'A', 'B', 'C', ...SDK_EVENTS),
         snap: fc.nat(99),
         snapPick: fc.nat(),
         snapDelta: fc.constantFrom(0, 0, 1, -1),
@@ -452,11 +457,60 @@ const filterOf = (d: Dataset) =>
     }),
   );
 
+/** A filter entry: mostly a condition, sometimes an any/all group (nested up to 3 deep). */
+const filterNodeOf = (d: Dataset, depth = 0): fc.Arbitrary<unknown> =>
+  depth >= 3
+    ? filterOf(d)
+    : fc.oneof(
+        { weight: 3, arbitrary: filterOf(d) },
+        {
+          weight: 1,
+          arbitrary: fc
+            .record({
+              kind: fc.constantFrom('any', 'any', 'all'),
+              items: fc.array(filterNodeOf(d, depth + 1), { minLength: 1, maxLength: 3 }),
+            })
+            .map(({ kind, items }) => ({ [kind]: items })),
+        },
+      );
+
 const filtersOf = (d: Dataset, max = 2) =>
   fc.oneof(
     { weight: 2, arbitrary: fc.constant([]) },
-    { weight: 3, arbitrary: fc.array(filterOf(d), { minLength: 1, maxLength: max }) },
+    { weight: 3, arbitrary: fc.array(filterNodeOf(d), { minLength: 1, maxLength: max }) },
   );
+
+/**
+ * "Now" for relative days: an instant of the data, or a local midnight (± 1 ms) of the zone, so
+ * that "today" flips exactly where the data sits.
+ */
+const nowOf = (d: Dataset) =>
+  fc.oneof(
+    fc.nat().map((pick) => d.events[pick % d.events.length]!.timeMs),
+    fc
+      .record({ day: fc.integer({ min: 0, max: 12 }), delta: fc.constantFrom(0, -1, 1) })
+      .map(({ day, delta }) => {
+        const midnight = Date.parse(`${dayAfter(d.baseDay, day)}T00:00:00Z`);
+        return midnight - offsetAt(d.timezone, midnight - offsetAt(d.timezone, midnight)) + delta;
+      }),
+  );
+
+/** A relative range (and the "now" it is read at): from ≤ today ≤ to. */
+const relativeRangeOf = (d: Dataset) =>
+  fc.record({
+    from: fc.constantFrom(
+      'today',
+      'yesterday',
+      '-1d',
+      '-6d',
+      '-1w',
+      'start_of_week',
+      'start_of_month',
+      '-1m',
+    ),
+    to: fc.constantFrom('today', 'today', '+1d', '+3d'),
+    __nowMs: nowOf(d),
+  });
 
 /** Seconds between two events of the dataset: funnel windows then end exactly on an event. */
 function gapsIn(d: Dataset): number[] {
@@ -501,7 +555,10 @@ const breakdown = fc.option(
 const trendsQuery = (d: Dataset) =>
   fc
     .record({
-      range: rangeOf(d),
+      range: fc.oneof(
+        { weight: 3, arbitrary: rangeOf(d) },
+        { weight: 1, arbitrary: relativeRangeOf(d) },
+      ),
       interval: fc.constantFrom('hour', 'day', 'day', 'week', 'month'),
       series: fc.array(
         fc.oneof(
@@ -510,6 +567,32 @@ const trendsQuery = (d: Dataset) =>
             math: fc.constantFrom('total', 'unique_users', 'unique_users'),
             filters: filtersOf(d),
           }),
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            math: fc.constantFrom(
+              'per_user_avg',
+              'per_user_median',
+              'per_user_min',
+              'per_user_max',
+              'per_user_p90',
+              'per_user_p99',
+            ),
+            filters: filtersOf(d),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            math: fc.constant('unique_groups'),
+            group_key: fc.constantFrom('company', 'company', 'plan', 'mp_country_code', 'missing'),
+            filters: filtersOf(d),
+          }),
+          fc.record(
+            {
+              math: fc.constantFrom('total', 'unique_users'),
+              include_sdk_events: fc.boolean(),
+              filters: filtersOf(d),
+            },
+            { requiredKeys: ['math'] },
+          ),
           fc.record({
             event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
             math: fc.constantFrom('sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'),
@@ -521,12 +604,81 @@ const trendsQuery = (d: Dataset) =>
       ),
       filters: filtersOf(d),
       breakdown,
+      compare: fc.boolean(),
+      formula: fc.option(fc.constantFrom(...FORMULAS), { nil: null, freq: 2 }),
     })
     .map((q) => {
-      const { range: r, breakdown: b, interval, ...rest } = q;
+      const { range: r, breakdown: b, interval, compare, formula, ...rest } = q;
+      // Formulas (without a breakdown) name only the series there are; compare sometimes.
+      const extra = {
+        ...(compare ? { compare: 'previous_period' } : {}),
+        ...(formula && !b && maxLetter(formula) < rest.series.length ? { formula } : {}),
+      };
+      if ('__nowMs' in r) {
+        // Relative ranges span up to a month: daily and coarser only.
+        const coarse = interval === 'hour' ? 'day' : interval;
+        return { kind: 'trends', ...r, interval: coarse, ...rest, ...extra, ...(b ?? {}) };
+      }
       // Hourly trends over short ranges only (24 labels a day).
       const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
-      return { kind: 'trends', from: r.from, to, interval, ...rest, ...(b ?? {}) };
+      return { kind: 'trends', from: r.from, to, interval, ...rest, ...extra, ...(b ?? {}) };
+    });
+
+/** Formulas over up to three series: division by zero and by nothing, negation, precedence. */
+const FORMULAS = [
+  'A',
+  'A + B',
+  'B / A * 100',
+  '(A - B) / (A + 1)',
+  '-A * 2 + C',
+  'A / 0',
+  'A/B/C',
+  '2 - -A',
+];
+const maxLetter = (formula: string): number =>
+  Math.max(-1, ...[...formula.matchAll(/[A-Z]/g)].map((m) => m[0].charCodeAt(0) - 65));
+
+/** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
+const userMathsQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: fc.oneof(
+        { weight: 3, arbitrary: rangeOf(d) },
+        { weight: 1, arbitrary: relativeRangeOf(d) },
+      ),
+      interval: fc.constantFrom('day', 'week', 'week', 'month'),
+      series: fc.array(
+        fc.oneof(
+          fc.record({
+            event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+            math: fc.constantFrom(
+              'per_user_avg',
+              'per_user_median',
+              'per_user_min',
+              'per_user_max',
+              'per_user_p90',
+              'per_user_p99',
+            ),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+            math: fc.constantFrom('weekly_active', 'monthly_active'),
+          }),
+          fc.record({
+            event: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+            math: fc.constant('unique_groups'),
+            group_key: fc.constantFrom('company', 'plan', 'mp_country_code'),
+          }),
+        ),
+        { minLength: 1, maxLength: 2 },
+      ),
+      filters: fc.oneof(fc.constant([]), fc.constant([]), filtersOf(d, 1)),
+      breakdown: fc.oneof(fc.constant(undefined), fc.constant(undefined), breakdown),
+    })
+    .map(({ range: r, breakdown: b, ...rest }) => {
+      // Active users cannot be broken down (400 otherwise).
+      const active = rest.series.some((x) => x.math.endsWith('_active'));
+      return { kind: 'trends', ...r, ...rest, ...(active ? {} : (b ?? {})) };
     });
 
 /**
@@ -599,7 +751,10 @@ const funnelQuery = (d: Dataset) => fc.oneof(randomFunnel(d), windowFunnel(d));
 const retentionQuery = (d: Dataset) =>
   fc
     .record({
-      range: rangeOf(d),
+      range: fc.oneof(
+        { weight: 3, arbitrary: rangeOf(d) },
+        { weight: 1, arbitrary: relativeRangeOf(d) },
+      ),
       start_event: fc.constantFrom(...EVENTS),
       return_event: fc.constantFrom(...EVENTS),
       period: fc.constantFrom('day', 'week', 'month'),
@@ -828,9 +983,15 @@ const story: fc.Arbitrary<Story> = fc
 
 const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
-async function agree(d: Dataset, body: Record<string, unknown>): Promise<void> {
+/** Today in a zone at an instant, read from the offset (not the way the engine reads it). */
+const todayAt = (tz: string, ms: number): string => utcDay(ms + offsetAt(tz, ms));
+
+async function agree(d: Dataset, asked: Record<string, unknown>): Promise<void> {
+  const { __nowMs, ...body } = asked;
+  nowMs = typeof __nowMs === 'number' ? __nowMs : Date.parse('2024-03-10T12:00:00Z');
+  const today = todayAt(d.timezone, nowMs);
   const { projectId, events, links, profiles: stored } = await load(d);
-  const want = referenceAnswer(parseQuery(body), {
+  const want = referenceAnswer(parseQuery(body, { today }), {
     projectId,
     timezone: d.timezone,
     events,
@@ -838,7 +999,7 @@ async function agree(d: Dataset, body: Record<string, unknown>): Promise<void> {
     profiles: stored,
     propertySampleSize: SAMPLE_SIZE,
   });
-  const unknown = unknownProperties(parseQuery(body), {
+  const unknown = unknownProperties(parseQuery(body, { today }), {
     projectId,
     timezone: d.timezone,
     events,
@@ -890,6 +1051,13 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
     await fc.assert(
       fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
       params(80),
+    );
+  }, 180_000);
+
+  it('trends: per-user and group maths', async () => {
+    await fc.assert(
+      fc.asyncProperty(withQuery(userMathsQuery), ([d, q]) => agree(d, q)),
+      params(40),
     );
   }, 180_000);
 

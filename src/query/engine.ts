@@ -21,6 +21,7 @@ import { format, type QueryResult } from './format.js';
 import { parseQuery, type Query, type QueryKind } from './model.js';
 import { DEFAULT_PLAN_LIMITS, plan, type PlanLimits } from './plan.js';
 import { UserStreamReader } from './users.js';
+import { todayIn } from './relative-dates.js';
 
 /** Who is asking. Structurally compatible with the HTTP layer's Principal. */
 export interface QueryPrincipal {
@@ -100,6 +101,8 @@ export interface QueryEngineDeps {
   cohorts?: CohortSource;
   limits?: Partial<QueryLimits>;
   now?: () => number;
+  /** The instant relative days ("today", "-7d") resolve against; default: `now`. */
+  calendarNow?: () => number;
 }
 
 /** Runs queries; the only way in. */
@@ -180,7 +183,10 @@ export class QueryEngine {
       this.deps.audit.admit?.(principal.actor);
       if (principal.projectId !== project.id)
         throw new AppError('AUTH_FORBIDDEN', 'this key does not grant access to that project');
-      const query = parseQuery(body);
+      // Relative days ("-7d", "today") resolve against today in the project's time zone.
+      const query = parseQuery(body, {
+        today: todayIn(project.timezone, this.deps.calendarNow?.() ?? startedAt),
+      });
       entry.kind = query.kind;
       entry.query = query;
       await this.checkProperties(query, project.id, startedAt);

@@ -13,7 +13,15 @@ import {
   type RetentionQuery,
   type TrendsQuery,
 } from './model.js';
-import type { FlowsPlan, FunnelPlan, Plan, RetentionPlan, TrendsPlan } from './plan.js';
+import { evaluateFormula, parseFormula } from './formula.js';
+import type {
+  FlowsPlan,
+  FunnelPlan,
+  Plan,
+  PlannedSeries,
+  RetentionPlan,
+  TrendsPlan,
+} from './plan.js';
 
 /** Which rows of a breakdown a result row is: a value, everything else, or no value at all. */
 export type BreakdownKind = 'none' | 'value' | 'other' | 'not_set';
@@ -30,10 +38,24 @@ export interface TrendsSeriesResult {
   values: (number | null)[];
   /** Over the whole range (distinct users across the range for unique_users). */
   total: number | null;
+  /** With `compare`: the values over the previous period, bucket i beside bucket i. */
+  previous_values?: (number | null)[];
+  previous_total?: number | null;
 }
 
 export interface TrendsResult {
   series: TrendsSeriesResult[];
+  /** With `formula`: the series combined by letter. */
+  formula?: FormulaResult;
+}
+
+export interface FormulaResult {
+  formula: string;
+  labels: string[];
+  /** Per interval; null where a series has no value or the formula divides by zero. */
+  values: (number | null)[];
+  /** The formula applied to the series' totals. */
+  total: number | null;
 }
 
 export interface FunnelStepResult {
@@ -134,7 +156,14 @@ const num = (value: unknown): number | null =>
 const count = (value: unknown): number => num(value) ?? 0;
 
 /** Maths whose empty cell is 0 (counts and sums); the others have no value on no data. */
-const ZERO_WHEN_EMPTY: ReadonlySet<MathKind> = new Set(['total', 'unique_users', 'sum']);
+const ZERO_WHEN_EMPTY: ReadonlySet<MathKind> = new Set([
+  'total',
+  'unique_users',
+  'sum',
+  'unique_groups',
+  'weekly_active',
+  'monthly_active',
+]);
 
 const KIND_OF_SEGMENT: Record<number, Exclude<BreakdownKind, 'none'>> = {
   [SEGMENT_VALUE]: 'value',
@@ -157,43 +186,60 @@ function compareSegments(a: Segment, b: Segment): number {
 
 const segmentKey = (seg: number, value: string | null): string => `${seg}\u0000${value ?? ''}`;
 
+type SeriesGroup = { segment: Segment; values: (number | null)[]; total: number | null };
+
+/** The rows of one series statement as groups (one per breakdown segment), dense over buckets. */
+function seriesGroups(
+  p: TrendsPlan,
+  s: PlannedSeries,
+  executed: ExecutedQuery,
+  name: string,
+): Map<string, SeriesGroup> {
+  const rows = rowObjects(executed.results.get(name) ?? { columns: [], rows: [] });
+  const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
+  const width = p.lastBucket - p.firstBucket + 1;
+  const groups = new Map<string, SeriesGroup>();
+  const groupOf = (row: Record<string, unknown>) => {
+    const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
+    const value = p.breakdown && row.seg_value !== null ? scalarText(row.seg_value) : null;
+    const key = segmentKey(seg, value);
+    let g = groups.get(key);
+    if (!g) {
+      g = {
+        segment: { seg, value, rank: count(row.rank_n) },
+        values: Array.from({ length: width }, () => empty),
+        total: empty,
+      };
+      groups.set(key, g);
+    }
+    return g;
+  };
+  if (!p.breakdown) groupOf({});
+  for (const row of rows) {
+    const g = groupOf(row);
+    const value = num(row.value) ?? empty;
+    if (Number(row.is_total) === 1) g.total = value;
+    else g.values[Number(row.bucket) - p.firstBucket] = value;
+  }
+  return groups;
+}
+
 function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): TrendsResult {
   const labels: string[] = [];
   for (let b = p.firstBucket; b <= p.lastBucket; b++) labels.push(bucketLabel(p.unit, b));
   const series: TrendsSeriesResult[] = [];
   for (const s of p.series) {
     const spec = q.series[s.index]!;
-    const rows = rowObjects(executed.results.get(`series:${s.index}`) ?? { columns: [], rows: [] });
+    const groups = seriesGroups(p, s, executed, `series:${s.index}`);
+    const previous = p.previous
+      ? seriesGroups(p.previous, s, executed, `previous:series:${s.index}`)
+      : null;
     const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
-    const groups = new Map<
-      string,
-      { segment: Segment; values: (number | null)[]; total: number | null }
-    >();
-    const groupOf = (row: Record<string, unknown>) => {
-      const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
-      const value = p.breakdown && row.seg_value !== null ? scalarText(row.seg_value) : null;
-      const key = segmentKey(seg, value);
-      let g = groups.get(key);
-      if (!g) {
-        g = {
-          segment: { seg, value, rank: count(row.rank_n) },
-          values: labels.map(() => empty),
-          total: empty,
-        };
-        groups.set(key, g);
-      }
-      return g;
-    };
-    if (!p.breakdown) groupOf({});
-    for (const row of rows) {
-      const g = groupOf(row);
-      const value = num(row.value) ?? empty;
-      if (Number(row.is_total) === 1) g.total = value;
-      else g.values[Number(row.bucket) - p.firstBucket] = value;
-    }
-    const ordered = [...groups.values()].sort((a, b) => compareSegments(a.segment, b.segment));
-    for (const g of ordered) {
-      series.push({
+    const ordered = [...groups.entries()].sort((a, b) =>
+      compareSegments(a[1].segment, b[1].segment),
+    );
+    for (const [key, g] of ordered) {
+      const row: TrendsSeriesResult = {
         event: spec.event,
         math: spec.math,
         property: spec.property,
@@ -202,10 +248,42 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
         labels,
         values: g.values,
         total: g.total,
-      });
+      };
+      if (previous) {
+        // Bucket i of the previous period beside bucket i of this one (same segment).
+        const before = previous.get(key);
+        row.previous_values = labels.map((_, i) => (before ? (before.values[i] ?? empty) : empty));
+        row.previous_total = before ? before.total : empty;
+      }
+      series.push(row);
     }
   }
-  return { series };
+  const result: TrendsResult = { series };
+  if (q.formula !== null) result.formula = formulaResult(q.formula, series, labels);
+  return result;
+}
+
+/** The formula over whole series (no breakdown): per bucket, and over the series' totals. */
+export function formulaResult(
+  formula: string,
+  series: readonly TrendsSeriesResult[],
+  labels: string[],
+): FormulaResult {
+  const tree = parseFormula(formula, series.length);
+  return {
+    formula,
+    labels,
+    values: labels.map((_, i) =>
+      evaluateFormula(
+        tree,
+        series.map((s) => s.values[i] ?? null),
+      ),
+    ),
+    total: evaluateFormula(
+      tree,
+      series.map((s) => s.total),
+    ),
+  };
 }
 
 function funnelSteps(q: FunnelQuery, row: Record<string, unknown> | undefined): FunnelStepResult[] {

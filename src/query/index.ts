@@ -18,3 +18,4 @@ export type { QueryExecutor, QueryRows, RunOptions } from './execute.js';
 export type { SqlFunction, SqlNode, SqlValue } from './sql.js';
 export { UserStreamReader, USER_EVENTS_MAX_PAGE, USER_ALIASES_MAX } from './users.js';
 export type { UserEvent, UserEventsPage, UserProfileRows } from './users.js';
+export { resultToCsv, wantsCsv } from './csv.js';

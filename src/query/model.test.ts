@@ -35,8 +35,22 @@ describe('parseQuery', () => {
       to: '2025-01-31',
       interval: 'day',
       series: [
-        { event: 'A', math: 'total', property: null, filters: [] },
-        { event: null, math: 'p90', property: 'amount', filters: [] },
+        {
+          event: 'A',
+          math: 'total',
+          property: null,
+          groupKey: null,
+          filters: [],
+          includeSdkEvents: false,
+        },
+        {
+          event: null,
+          math: 'p90',
+          property: 'amount',
+          groupKey: null,
+          filters: [],
+          includeSdkEvents: false,
+        },
       ],
       filters: [
         { property: '$browser', op: 'eq', value: '120' },
@@ -45,6 +59,8 @@ describe('parseQuery', () => {
         { property: 'x', op: 'is_set' },
       ],
       breakdown: { property: 'mp_country_code', limit: 10 },
+      formula: null,
+      compare: null,
     });
   });
 
@@ -102,7 +118,7 @@ describe('parseQuery', () => {
     const found = issues({
       kind: 'trends',
       from: '2025-13-01',
-      to: 'yesterday',
+      to: 'last tuesday',
       interval: 'minute',
       series: [{ event: 5, math: 'sum' }],
       filters: [
@@ -114,7 +130,7 @@ describe('parseQuery', () => {
     });
     const byPath = Object.fromEntries(found.map((i) => [i.path, i.message]));
     expect(byPath.from).toBe('is not a calendar date');
-    expect(byPath.to).toBe('must be a date YYYY-MM-DD');
+    expect(byPath.to).toContain('must be a date YYYY-MM-DD or a relative day');
     expect(byPath.interval).toBe('must be one of hour, day, week, month');
     expect(byPath['series.0.event']).toBe('must be an event name (string)');
     expect(byPath['filters.0.op']).toContain('must be one of eq, neq');
@@ -169,5 +185,119 @@ describe('parseQuery', () => {
     expect(isQueryableJsonKey('plan')).toBe(true);
     expect(isQueryableJsonKey('$browser')).toBe(false);
     expect(isQueryableJsonKey('$device_id')).toBe(false);
+  });
+
+  it('reads nested any/all filter groups and names the path of each problem', () => {
+    const q = parseQuery({
+      kind: 'trends',
+      from: '2025-01-01',
+      to: '2025-01-02',
+      series: [{}],
+      filters: [
+        {
+          any: [
+            { property: 'plan', op: 'eq', value: 'pro' },
+            {
+              all: [
+                { property: 'n', op: 'gt', value: 1 },
+                { property: 'x', op: 'is_set' },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    expect(q.kind === 'trends' && q.filters).toEqual([
+      {
+        any: [
+          { property: 'plan', op: 'eq', value: 'pro' },
+          {
+            all: [
+              { property: 'n', op: 'gt', value: 1 },
+              { property: 'x', op: 'is_set' },
+            ],
+          },
+        ],
+      },
+    ]);
+    const found = issues({
+      kind: 'trends',
+      from: '2025-01-01',
+      to: '2025-01-02',
+      series: [{}],
+      filters: [
+        { any: [{ property: 'plan', op: 'gt', value: 'x' }] },
+        { any: [] },
+        { any: [{ property: 'a', op: 'is_set' }], all: [] },
+        { any: [{ any: [{ any: [{ any: [{ property: 'a', op: 'is_set' }] }] }] }] },
+      ],
+    });
+    const byPath = Object.fromEntries(found.map((i) => [i.path, i.message]));
+    expect(byPath['filters.0.any.0.value']).toBe('gt needs a finite number value');
+    expect(byPath['filters.1.any']).toBe('must be a list of 1 to 20 filters or groups');
+    expect(byPath['filters.2']).toContain('exactly one key');
+    expect(byPath['filters.3.any.0.any.0.any.0.any']).toContain('nest at most 3 deep');
+  });
+
+  it('resolves relative days against the given today, and checks the range after', () => {
+    const q = parseQuery(
+      { kind: 'trends', from: '-6d', to: 'today', series: [{}] },
+      { today: '2024-03-01' },
+    );
+    expect(q.kind === 'trends' && [q.from, q.to]).toEqual(['2024-02-24', '2024-03-01']);
+    const month = parseQuery(
+      {
+        kind: 'retention',
+        from: 'start_of_month-1m',
+        to: 'start_of_month-1d',
+        start_event: 'a',
+        return_event: 'a',
+        periods: 2,
+      },
+      { today: '2024-03-31' },
+    );
+    expect(month.kind === 'retention' && [month.from, month.to]).toEqual([
+      '2024-02-01',
+      '2024-02-29',
+    ]);
+    const found = issues({ kind: 'trends', from: 'today', to: '-1d', series: [{}] });
+    expect(found).toEqual([{ path: 'to', message: 'must not be before from' }]);
+  });
+
+  it('takes include_sdk_events on "any event" series only', () => {
+    const found = issues({
+      kind: 'trends',
+      from: '2025-01-01',
+      to: '2025-01-02',
+      series: [{ event: 'A', include_sdk_events: true }, { include_sdk_events: 'yes' }],
+    });
+    const byPath = Object.fromEntries(found.map((i) => [i.path, i.message]));
+    expect(byPath['series.0.include_sdk_events']).toContain('"any event" series only');
+    expect(byPath['series.1.include_sdk_events']).toBe('must be true or false');
+  });
+
+  it('checks formulas against the series and refuses them with a breakdown', () => {
+    const found = issues({
+      kind: 'trends',
+      from: '2025-01-01',
+      to: '2025-01-02',
+      series: [{}, {}],
+      formula: 'C / A',
+      breakdown: '$browser',
+    });
+    const messages = found.filter((i) => i.path === 'formula').map((i) => i.message);
+    expect(messages).toContain('names series C but the query has 2 (A–B)');
+    expect(messages).toContain(
+      'a formula combines whole series: it cannot be used with a breakdown',
+    );
+    expect(
+      issues({
+        kind: 'trends',
+        from: '1971-01-01',
+        to: '1971-01-02',
+        series: [{}],
+        compare: 'previous_period',
+      }),
+    ).toEqual([{ path: 'compare', message: 'the previous period would start before 1971-01-01' }]);
   });
 });

@@ -2,6 +2,8 @@
 // the rest of the engine works on. Validation happens here, once; later stages trust these types.
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { FormulaError, parseFormula } from './formula.js';
+import { withResolvedDays } from './relative-dates.js';
 import {
   STANDARD_EVENT_PROPERTIES,
   STANDARD_PROPERTY_BY_NAME,
@@ -13,7 +15,44 @@ export type Interval = 'hour' | 'day' | 'week' | 'month';
 /** Retention period. */
 export type Period = 'day' | 'week' | 'month';
 export type MathKind =
-  'total' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p99';
+  | 'total'
+  | 'unique_users'
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'p50'
+  | 'p90'
+  | 'p99'
+  | 'unique_groups'
+  | ActiveMath
+  | PerUserMath;
+/** Distinct users active in the 7 / 30 days ending on each bucket's last day (or `to`). */
+export type ActiveMath = 'weekly_active' | 'monthly_active';
+export const ACTIVE_WINDOW_DAYS: Readonly<Record<ActiveMath, number>> = {
+  weekly_active: 7,
+  monthly_active: 30,
+};
+export const isActiveMath = (m: MathKind): m is ActiveMath =>
+  m === 'weekly_active' || m === 'monthly_active';
+/** Events per user (in the bucket, or over the range for `total`), then aggregated over users. */
+export type PerUserMath =
+  | 'per_user_avg'
+  | 'per_user_median'
+  | 'per_user_min'
+  | 'per_user_max'
+  | 'per_user_p90'
+  | 'per_user_p99';
+export const PER_USER_MATHS: readonly PerUserMath[] = [
+  'per_user_avg',
+  'per_user_median',
+  'per_user_min',
+  'per_user_max',
+  'per_user_p90',
+  'per_user_p99',
+];
+export const isPerUserMath = (m: MathKind): m is PerUserMath =>
+  (PER_USER_MATHS as readonly string[]).includes(m);
 /** Maths that aggregate the numeric value of a property (and therefore need `property`). */
 export const PROPERTY_MATHS: ReadonlySet<MathKind> = new Set([
   'sum',
@@ -45,14 +84,34 @@ export type Filter =
   | { property: string; op: NumberOp; value: number }
   | { property: string; op: PresenceOp };
 
+/** A group of filters: `any` holds when one of them does (OR), `all` when every one does (AND). */
+export type FilterGroup = { any: FilterNode[] } | { all: FilterNode[] };
+/** An entry of a `filters` list: one condition, or a group (nested up to MAX_FILTER_DEPTH). */
+export type FilterNode = Filter | FilterGroup;
+
+/** Whether a filter entry is a group. */
+export const isFilterGroup = (f: FilterNode): f is FilterGroup => 'any' in f || 'all' in f;
+
+/** The conditions of a filter tree, depth first. */
+export function filterLeaves(nodes: readonly FilterNode[]): Filter[] {
+  return nodes.flatMap((n) => (isFilterGroup(n) ? filterLeaves('any' in n ? n.any : n.all) : [n]));
+}
+
 export interface Series {
   /** Event name, or null for every event. */
   event: string | null;
   math: MathKind;
   /** Numeric property for sum/avg/min/max/percentiles, else null. */
   property: string | null;
+  /** For `unique_groups`: the property holding the group id (e.g. `company`), else null. */
+  groupKey: string | null;
   /** Filters of this series only (AND-ed with the query's filters). */
-  filters: Filter[];
+  filters: FilterNode[];
+  /**
+   * With `event: null` ("any event"): whether SDK bookkeeping events ($identify, $set, …; see
+   * sdk-events.ts) count too. False unless asked for.
+   */
+  includeSdkEvents: boolean;
 }
 
 export interface DateRange {
@@ -72,20 +131,32 @@ export interface TrendsQuery extends DateRange {
   kind: 'trends';
   interval: Interval;
   series: Series[];
-  filters: Filter[];
+  filters: FilterNode[];
   breakdown: Breakdown | null;
+  /** Combines the series by letter (A = first) into an extra result, or null. */
+  formula: string | null;
+  /** Adds each series' values over the period just before the range (same length), or null. */
+  compare: 'previous_period' | null;
+}
+
+/** The range of the same number of days ending the day before `from`. */
+export function previousRange(r: DateRange): DateRange {
+  const from = Date.parse(`${r.from}T00:00:00Z`);
+  const days = (Date.parse(`${r.to}T00:00:00Z`) - from) / 86_400_000 + 1;
+  const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return { from: iso(from - days * 86_400_000), to: iso(from - 86_400_000) };
 }
 
 export interface FunnelStep {
   event: string;
-  filters: Filter[];
+  filters: FilterNode[];
 }
 
 export interface FunnelQuery extends DateRange {
   kind: 'funnel';
   steps: FunnelStep[];
   windowSeconds: number;
-  filters: Filter[];
+  filters: FilterNode[];
   breakdown: Breakdown | null;
 }
 
@@ -95,7 +166,7 @@ export interface RetentionQuery extends DateRange {
   returnEvent: string;
   period: Period;
   periods: number;
-  filters: Filter[];
+  filters: FilterNode[];
 }
 
 /** Discovery: event names with their counts. */
@@ -205,9 +276,11 @@ const isCalendarDay = (s: string): boolean => {
 };
 
 // Each check stops the next ones: one clear message per field.
+const DAY_FORMS =
+  'must be a date YYYY-MM-DD or a relative day (today, yesterday, -7d, -2w, -1m, start_of_week, start_of_month, start_of_year, start_of_month-1m)';
 const day = z
-  .string({ error: 'must be a date YYYY-MM-DD' })
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date YYYY-MM-DD', abort: true })
+  .string({ error: DAY_FORMS })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: DAY_FORMS, abort: true })
   .refine(isCalendarDay, { error: 'is not a calendar date', abort: true })
   .refine((s) => s >= MIN_DAY && s <= MAX_DAY, {
     error: `must be between ${MIN_DAY} and ${MAX_DAY}`,
@@ -339,9 +412,77 @@ function cohortFilter(op: FilterOp, value: unknown, fail: (message: string) => F
   return { property: COHORT_PROPERTY, op, value: [...new Set(parsed.data)] };
 }
 
-const filters = z.array(filterSchema).max(50, { error: 'at most 50 filters' }).default([]);
+/** Deepest nesting of filter groups (a group inside a group inside a group). */
+export const MAX_FILTER_DEPTH = 3;
+/** Most conditions in one `filters` list, counting those inside groups. */
+export const MAX_FILTERS = 50;
 
-const MATHS = ['total', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'] as const;
+/**
+ * One entry of a `filters` list: a condition, or `{"any": [...]}` / `{"all": [...]}` holding 1 to
+ * 20 entries. Each problem is reported at its own path (`filters.1.any.0.value`).
+ */
+function filterNodeOf(
+  raw: unknown,
+  ctx: z.RefinementCtx,
+  path: PropertyKey[],
+  depth: number,
+): FilterNode {
+  const fail = (message: string, at: PropertyKey[] = path): FilterNode => {
+    ctx.addIssue({ code: 'custom', message, path: at });
+    return z.NEVER;
+  };
+  if (
+    raw !== null &&
+    typeof raw === 'object' &&
+    !Array.isArray(raw) &&
+    ('any' in raw || 'all' in raw)
+  ) {
+    const keys = Object.keys(raw);
+    if (keys.length !== 1) return fail('a filter group has exactly one key, "any" or "all"');
+    const key = keys[0] as 'any' | 'all';
+    if (depth >= MAX_FILTER_DEPTH)
+      return fail(`filter groups nest at most ${MAX_FILTER_DEPTH} deep`, [...path, key]);
+    const list = (raw as Record<string, unknown>)[key];
+    if (!Array.isArray(list) || list.length < 1 || list.length > 20)
+      return fail('must be a list of 1 to 20 filters or groups', [...path, key]);
+    const items = list.map((item, i) => filterNodeOf(item, ctx, [...path, key, i], depth + 1));
+    return key === 'any' ? { any: items } : { all: items };
+  }
+  const parsed = filterSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues)
+    ctx.addIssue({ code: 'custom', message: issue.message, path: [...path, ...issue.path] });
+  return z.NEVER;
+}
+
+const filters = z
+  .array(z.unknown(), { error: 'must be a list of filters' })
+  .max(MAX_FILTERS, { error: `at most ${MAX_FILTERS} filters` })
+  .default([])
+  .transform((list, ctx): FilterNode[] => list.map((raw, i) => filterNodeOf(raw, ctx, [i], 0)))
+  .superRefine((nodes, ctx) => {
+    if (filterLeaves(nodes).length > MAX_FILTERS)
+      ctx.addIssue({
+        code: 'custom',
+        message: `at most ${MAX_FILTERS} filters, counting those in groups`,
+      });
+  });
+
+const MATHS = [
+  'total',
+  'unique_users',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'p50',
+  'p90',
+  'p99',
+  'unique_groups',
+  'weekly_active',
+  'monthly_active',
+  ...PER_USER_MATHS,
+] as const;
 
 const seriesSchema = z
   .strictObject({
@@ -349,8 +490,29 @@ const seriesSchema = z
     math: z.enum(MATHS, { error: `must be one of ${MATHS.join(', ')}` }).default('total'),
     property: propertyName.optional(),
     filters,
+    include_sdk_events: z.boolean({ error: 'must be true or false' }).default(false),
+    group_key: propertyName.optional(),
   })
   .superRefine((s, ctx) => {
+    if (s.math === 'unique_groups' && s.group_key === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['group_key'],
+        message:
+          'unique_groups needs a group_key (the property holding the group id, e.g. company)',
+      });
+    if (s.math !== 'unique_groups' && s.group_key !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['group_key'],
+        message: 'only unique_groups takes a group_key',
+      });
+    if (s.include_sdk_events && s.event !== undefined && s.event !== null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['include_sdk_events'],
+        message: 'applies to "any event" series only (event null or left out)',
+      });
     if (PROPERTY_MATHS.has(s.math) && s.property === undefined)
       ctx.addIssue({ code: 'custom', path: ['property'], message: `${s.math} needs a property` });
     if (!PROPERTY_MATHS.has(s.math) && s.property !== undefined)
@@ -364,7 +526,9 @@ const seriesSchema = z
     event: s.event ?? null,
     math: s.math,
     property: s.property ?? null,
+    groupKey: s.group_key ?? null,
     filters: s.filters,
+    includeSdkEvents: s.include_sdk_events,
   }));
 
 const breakdownLimit = z
@@ -416,8 +580,47 @@ const trendsSchema = z
     filters,
     breakdown: propertyName.optional(),
     breakdown_limit: breakdownLimit,
+    formula: z.string({ error: 'must be a formula such as "B / A * 100"' }).optional(),
+    compare: z.enum(['previous_period'], { error: 'must be previous_period' }).optional(),
   })
   .superRefine(checkRange)
+  .superRefine((q, ctx) => {
+    q.series.forEach((s, i) => {
+      if (!isActiveMath(s.math)) return;
+      if (q.interval === 'hour')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['series', i, 'math'],
+          message: `${s.math} needs a day, week or month interval`,
+        });
+      if (q.breakdown !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['series', i, 'math'],
+          message: `${s.math} cannot be broken down yet`,
+        });
+    });
+    if (q.formula !== undefined) {
+      if (q.breakdown !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['formula'],
+          message: 'a formula combines whole series: it cannot be used with a breakdown',
+        });
+      try {
+        parseFormula(q.formula, q.series.length);
+      } catch (error) {
+        if (!(error instanceof FormulaError)) throw error;
+        ctx.addIssue({ code: 'custom', path: ['formula'], message: error.message });
+      }
+    }
+    if (q.compare !== undefined && previousRange(q).from < MIN_DAY)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['compare'],
+        message: `the previous period would start before ${MIN_DAY}`,
+      });
+  })
   .transform((q): TrendsQuery => ({
     kind: 'trends',
     from: q.from,
@@ -426,6 +629,8 @@ const trendsSchema = z
     series: q.series,
     filters: q.filters,
     breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+    formula: q.formula ?? null,
+    compare: q.compare ?? null,
   }));
 
 const funnelSchema = z
@@ -595,8 +800,21 @@ export interface FieldIssue {
 
 const MAX_REPORTED_ISSUES = 10;
 
-/** Validates a request body; on failure the AppError lists each wrong field and why. */
-export function parseQuery(body: unknown): Query {
+/** What validation needs from outside the body. */
+export interface ParseOptions {
+  /**
+   * Today in the project's time zone (YYYY-MM-DD): relative `from` / `to` ("-7d", "today")
+   * resolve against it. Default: today in UTC.
+   */
+  today?: string;
+}
+
+/**
+ * Validates a request body; on failure the AppError lists each wrong field and why. Relative
+ * days in `from` / `to` come back as the dates they name today.
+ */
+export function parseQuery(raw: unknown, options: ParseOptions = {}): Query {
+  const body = withResolvedDays(raw, options.today ?? new Date().toISOString().slice(0, 10));
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw invalid([{ path: '', message: 'the query must be a JSON object' }]);
   const kind = (body as { kind?: unknown }).kind;

@@ -8,18 +8,24 @@ import {
   bucketStartLocal,
   buildClock,
   dayNumber,
+  dayString,
   type BucketUnit,
   type LocalClock,
 } from './clock.js';
 import type { CohortContext } from './cohorts.js';
 import {
+  ACTIVE_WINDOW_DAYS,
   COHORT_PROPERTY,
   STANDARD_PROPERTIES,
+  isActiveMath,
+  previousRange,
   profilePropertyOf,
+  type ActiveMath,
   type DateRange,
   type EventNamesQuery,
   type EventPropertiesQuery,
   type Filter,
+  type FilterNode,
   type FunnelQuery,
   type MathKind,
   type Period,
@@ -44,6 +50,9 @@ export type PropertyRef =
   | { kind: 'cohort'; name: string; ids: string[]; cohorts: CohortContext };
 
 export type PlannedFilter = Filter & { ref: PropertyRef };
+/** A filter entry with its properties resolved: a condition, or an any (OR) / all (AND) group. */
+export type PlannedFilterNode =
+  PlannedFilter | { any: PlannedFilterNode[] } | { all: PlannedFilterNode[] };
 
 /** The facts about the project a plan needs. */
 export interface PlanContext {
@@ -81,9 +90,21 @@ export interface PlannedSeries {
   index: number;
   event: string | null;
   math: MathKind;
+  /** The numeric property of a property math, or the group id property of unique_groups. */
   value: PropertyRef | null;
   /** The query's filters followed by the series' own. */
-  filters: PlannedFilter[];
+  filters: PlannedFilterNode[];
+  /** For "any event" (event null): whether SDK bookkeeping events count. */
+  includeSdkEvents: boolean;
+  /**
+   * weekly_active / monthly_active: the scope whose days are read (the window before `from`
+   * included) and each bucket's window end day (`bucket` null: the total, ending on `to`).
+   */
+  active?: {
+    scope: TimeScope;
+    windowDays: number;
+    ends: { bucket: number | null; endDay: number }[];
+  };
 }
 
 export interface PlannedBreakdown {
@@ -100,6 +121,8 @@ export interface TrendsPlan {
   lastBucket: number;
   series: PlannedSeries[];
   breakdown: PlannedBreakdown | null;
+  /** With `compare`: the same trend over the period just before (its own buckets). */
+  previous?: TrendsPlan | null;
 }
 
 export interface FunnelPlan {
@@ -108,7 +131,7 @@ export interface FunnelPlan {
   /** Entries: step-1 events inside the date range. */
   scope: TimeScope;
   windowMs: number;
-  steps: { event: string; filters: PlannedFilter[] }[];
+  steps: { event: string; filters: PlannedFilterNode[] }[];
   breakdown: PlannedBreakdown | null;
 }
 
@@ -125,7 +148,7 @@ export interface RetentionPlan {
   returnScanToMs: number;
   startEvent: string;
   returnEvent: string;
-  filters: PlannedFilter[];
+  filters: PlannedFilterNode[];
 }
 
 export interface EventNamesPlan {
@@ -202,23 +225,34 @@ export function resolveProperty(
 }
 
 const planFilters = (
-  filters: Filter[],
+  filters: FilterNode[],
   groups: Map<string, number>,
   cohorts?: CohortContext,
-): PlannedFilter[] =>
-  filters.map((f) => ({
-    ...f,
-    ref:
-      f.property === COHORT_PROPERTY && (f.op === 'in' || f.op === 'not_in')
-        ? cohortRef(f.value, cohorts)
-        : resolveProperty(f.property, groups),
-  }));
+): PlannedFilterNode[] =>
+  filters.map((f): PlannedFilterNode => {
+    if ('any' in f) return { any: planFilters(f.any, groups, cohorts) };
+    if ('all' in f) return { all: planFilters(f.all, groups, cohorts) };
+    return {
+      ...f,
+      ref:
+        f.property === COHORT_PROPERTY && (f.op === 'in' || f.op === 'not_in')
+          ? cohortRef(f.value, cohorts)
+          : resolveProperty(f.property, groups),
+    };
+  });
 
 /** A cohort filter's ref: the engine has loaded every cohort the query names. */
 function cohortRef(ids: string[], cohorts: CohortContext | undefined): PropertyRef {
   if (!cohorts || ids.some((id) => !cohorts.byId.has(id)))
     throw new Error('cohorts are loaded by the engine before planning');
   return { kind: 'cohort', name: COHORT_PROPERTY, ids, cohorts };
+}
+
+/** The conditions of a planned filter tree, depth first. */
+export function plannedLeaves(nodes: readonly PlannedFilterNode[]): PlannedFilter[] {
+  return nodes.flatMap((n) =>
+    'any' in n ? plannedLeaves(n.any) : 'all' in n ? plannedLeaves(n.all) : [n],
+  );
 }
 
 /**
@@ -277,13 +311,47 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
       index,
       event: s.event,
       math: s.math,
-      value: s.property === null ? null : resolveProperty(s.property, groups),
+      includeSdkEvents: s.includeSdkEvents,
+      value:
+        s.groupKey !== null
+          ? resolveProperty(s.groupKey, groups)
+          : s.property === null
+            ? null
+            : resolveProperty(s.property, groups),
       filters: [...global, ...planFilters(s.filters, groups, ctx.cohorts)],
+      ...(isActiveMath(s.math)
+        ? { active: activeWindows(ctx.timezone, q, unit, firstBucket, lastBucket, s.math) }
+        : {}),
     })),
     breakdown: q.breakdown
       ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
       : null,
+    previous:
+      q.compare === 'previous_period'
+        ? planTrends({ ...q, ...previousRange(q), compare: null, formula: null }, ctx)
+        : null,
   };
+}
+
+/** The windows of an active-users series: one per bucket, ending on its last day (or `to`). */
+function activeWindows(
+  timezone: string,
+  q: TrendsQuery,
+  unit: BucketUnit,
+  firstBucket: number,
+  lastBucket: number,
+  math: ActiveMath,
+): NonNullable<PlannedSeries['active']> {
+  const windowDays = ACTIVE_WINDOW_DAYS[math];
+  const toDay = dayNumber(q.to);
+  const ends: { bucket: number | null; endDay: number }[] = [];
+  for (let b = firstBucket; b <= lastBucket; b++) {
+    const nextStartDay = Math.floor(bucketStartLocal(unit, b + 1) / DAY_MS);
+    ends.push({ bucket: b, endDay: Math.min(nextStartDay - 1, toDay) });
+  }
+  ends.push({ bucket: null, endDay: toDay });
+  const from = dayString(dayNumber(q.from) - windowDays + 1);
+  return { scope: timeScope(timezone, { from, to: q.to }), windowDays, ends };
 }
 
 function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {

@@ -6,6 +6,8 @@ import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
 import { namedProperties } from './catalog.js';
 import { offsetAt } from './clock.js';
+import { evaluateFormula, parseFormula } from './formula.js';
+import { isSdkBookkeepingEvent } from './sdk-events.js';
 import type {
   EventNamesResult,
   EventPropertiesResult,
@@ -28,6 +30,7 @@ import {
   profilePropertyOf,
   type DateRange,
   type Filter,
+  type FilterNode,
   type FlowsQuery,
   type FunnelQuery,
   type MathKind,
@@ -278,8 +281,15 @@ function matches(cx: ReadContext, e: EventRow, f: Filter): boolean {
   }
 }
 
-const matchesAll = (cx: ReadContext, e: EventRow, filters: Filter[]): boolean =>
-  filters.every((f) => matches(cx, e, f));
+/** A filter entry: a condition, or any (one of) / all (every one of) a group's entries. */
+function matchesNode(cx: ReadContext, e: EventRow, f: FilterNode): boolean {
+  if ('any' in f) return f.any.some((g) => matchesNode(cx, e, g));
+  if ('all' in f) return f.all.every((g) => matchesNode(cx, e, g));
+  return matches(cx, e, f);
+}
+
+const matchesAll = (cx: ReadContext, e: EventRow, filters: FilterNode[]): boolean =>
+  filters.every((f) => matchesNode(cx, e, f));
 
 // ---------------------------------------------------------------------------------------------
 // Identity and aggregation helpers.
@@ -320,6 +330,28 @@ function aggregate(
       return events.length;
     case 'unique_users':
       return new Set(events.map(uid).filter((u) => u !== null)).size;
+    case 'unique_groups':
+      // `property` is the group key here: distinct set values of it.
+      return new Set(events.map((e) => textOf(cx, e, property!)).filter((v) => v !== null)).size;
+    case 'per_user_avg':
+    case 'per_user_median':
+    case 'per_user_min':
+    case 'per_user_max':
+    case 'per_user_p90':
+    case 'per_user_p99': {
+      const perUser = new Map<string, number>();
+      for (const e of events) {
+        const u = uid(e);
+        if (u !== null) perUser.set(u, (perUser.get(u) ?? 0) + 1);
+      }
+      const counts = [...perUser.values()];
+      if (counts.length === 0) return null;
+      if (math === 'per_user_avg') return counts.reduce((a, b) => a + b, 0) / counts.length;
+      if (math === 'per_user_min') return Math.min(...counts);
+      if (math === 'per_user_max') return Math.max(...counts);
+      const q = math === 'per_user_median' ? 0.5 : math === 'per_user_p90' ? 0.9 : 0.99;
+      return quantile(counts, q);
+    }
     default: {
       const values = events
         .map((e) => numberOf(cx, e, property!))
@@ -370,20 +402,137 @@ const inDates = (date: string, r: DateRange): boolean => date >= r.from && date 
 // ---------------------------------------------------------------------------------------------
 // Query kinds.
 
+/**
+ * Trends. `compare`: the same trend over the days just before `from` (as many as the range has),
+ * each row beside the previous row of the same series and segment, bucket i beside bucket i.
+ * `formula`: the series combined per bucket and on their totals.
+ */
 function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): TrendsResult {
+  const current = trendRows(q, data, events);
+  if (q.compare === 'previous_period') {
+    const days =
+      Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
+    const before = trendRows(
+      { ...q, from: addDays(q.from, -days), to: addDays(q.from, -1) },
+      data,
+      events,
+    );
+    current.forEach((rows, i) => {
+      for (const row of rows) {
+        const match = before[i]!.find(
+          (r) =>
+            r.breakdown_kind === row.breakdown_kind && r.breakdown_value === row.breakdown_value,
+        );
+        const empty =
+          row.math === 'total' ||
+          row.math === 'unique_users' ||
+          row.math === 'sum' ||
+          row.math === 'unique_groups'
+            ? 0
+            : null;
+        row.previous_values = row.labels.map((_, b) =>
+          match && b < match.values.length ? match.values[b]! : empty,
+        );
+        row.previous_total = match ? match.total : empty;
+      }
+    });
+  }
+  const series = current.flat();
+  const result: TrendsResult = { series };
+  if (q.formula !== null) {
+    const tree = parseFormula(q.formula, series.length);
+    const labels = series[0]?.labels ?? [];
+    result.formula = {
+      formula: q.formula,
+      labels,
+      values: labels.map((_, b) =>
+        evaluateFormula(
+          tree,
+          series.map((r) => r.values[b] ?? null),
+        ),
+      ),
+      total: evaluateFormula(
+        tree,
+        series.map((r) => r.total),
+      ),
+    };
+  }
+  return result;
+}
+
+/** The rows of each series (one per breakdown segment). */
+function trendRows(
+  q: TrendsQuery,
+  data: ReferenceData,
+  events: EventRow[],
+): TrendsSeriesResult[][] {
   const cx = contextOf(data);
   const uid = cx.uid;
   const labels = labelsBetween(q.interval, q.from, q.to);
-  const series: TrendsSeriesResult[] = [];
+  const out: TrendsSeriesResult[][] = [];
   for (const s of q.series) {
+    const series: TrendsSeriesResult[] = [];
+    out.push(series);
+    if (s.math === 'weekly_active' || s.math === 'monthly_active') {
+      // Users active in the W days ending on each label's last day (or `to`), days before `from`
+      // included; the total's window ends on `to`.
+      const w = s.math === 'weekly_active' ? 7 : 30;
+      const matching = events.filter(
+        (e) =>
+          (s.event === null
+            ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+            : e.event === s.event) &&
+          matchesAll(cx, e, q.filters) &&
+          matchesAll(cx, e, s.filters),
+      );
+      const activeBy = (end: string): number => {
+        const start = addDays(end, -(w - 1));
+        return new Set(
+          matching
+            .filter((e) => inDates(local(data.timezone, e.timeMs).date, { from: start, to: end }))
+            .map(uid)
+            .filter((u) => u !== null),
+        ).size;
+      };
+      const lastDay = (label: string): string => {
+        if (q.interval === 'day') return label;
+        if (q.interval === 'week') return addDays(label, 6);
+        const d = new Date(`${label}T00:00:00Z`);
+        d.setUTCMonth(d.getUTCMonth() + 1, 0);
+        return d.toISOString().slice(0, 10);
+      };
+      series.push({
+        event: s.event,
+        math: s.math,
+        property: s.property,
+        breakdown_value: null,
+        breakdown_kind: 'none',
+        labels,
+        values: labels.map((label) => {
+          const end = lastDay(label);
+          return activeBy(end < q.to ? end : q.to);
+        }),
+        total: activeBy(q.to),
+      });
+      continue;
+    }
     const population = events.filter(
       (e) =>
         inDates(local(data.timezone, e.timeMs).date, q) &&
-        (s.event === null || e.event === s.event) &&
+        (s.event === null
+          ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+          : e.event === s.event) &&
         matchesAll(cx, e, q.filters) &&
         matchesAll(cx, e, s.filters),
     );
-    const zero = s.math === 'total' || s.math === 'unique_users' || s.math === 'sum' ? 0 : null;
+    const zero =
+      s.math === 'total' ||
+      s.math === 'unique_users' ||
+      s.math === 'sum' ||
+      s.math === 'unique_groups'
+        ? 0
+        : null;
+    const property = s.math === 'unique_groups' ? s.groupKey : s.property;
     const row = (
       items: EventRow[],
       kind: TrendsSeriesResult['breakdown_kind'],
@@ -399,19 +548,19 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
         const inBucket = items.filter(
           (e) => periodLabel(q.interval, local(data.timezone, e.timeMs)) === label,
         );
-        return inBucket.length === 0 ? zero : aggregate(cx, s.math, inBucket, uid, s.property);
+        return inBucket.length === 0 ? zero : aggregate(cx, s.math, inBucket, uid, property);
       }),
-      total: items.length === 0 ? zero : aggregate(cx, s.math, items, uid, s.property),
+      total: items.length === 0 ? zero : aggregate(cx, s.math, items, uid, property),
     });
     if (!q.breakdown) {
       series.push(row(population, 'none', null));
       continue;
     }
-    const property = q.breakdown.property;
-    for (const seg of segment(population, (e) => textOf(cx, e, property), q.breakdown.limit))
+    const by = q.breakdown.property;
+    for (const seg of segment(population, (e) => textOf(cx, e, by), q.breakdown.limit))
       series.push(row(seg.items, seg.kind, seg.value));
   }
-  return { series };
+  return out;
 }
 
 interface FunnelEntry {

@@ -30,7 +30,13 @@ import {
   type PrivacyOperationsDeps,
 } from '../../projects/privacy-operations.js';
 import { dayNumber, DAY_MS, offsetAt } from '../../query/clock.js';
-import { parseQuery, type QueryEngine } from '../../query/index.js';
+import {
+  parseQuery,
+  resultToCsv,
+  wantsCsv,
+  type QueryEngine,
+  type QueryResult,
+} from '../../query/index.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EventStore } from '../../store/types.js';
@@ -84,6 +90,14 @@ function actorOf(ctx: RouteContext<unknown>): Actor {
   };
 }
 
+/** A query's answer as CSV (`Accept: text/csv`), one table, offered as a file download. */
+function csvReply(ctx: RouteContext<unknown>, body: unknown, result: QueryResult): string {
+  const kind = String((body as { kind?: unknown }).kind);
+  ctx.reply.type('text/csv; charset=utf-8');
+  ctx.reply.header('Content-Disposition', `attachment; filename="${kind}.csv"`);
+  return resultToCsv(kind, result);
+}
+
 const queryPrincipal = (ctx: RouteContext<unknown>, projectId: string) => ({
   projectId,
   ...actorOf(ctx),
@@ -95,11 +109,12 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
 
   const runQuery = async (ctx: RouteContext<unknown>, body: unknown): Promise<unknown> => {
     const project = await projectOf(ctx, projects);
-    return queries.run(
+    const result = await queries.run(
       queryPrincipal(ctx, project.project.id),
       { id: project.project.id, timezone: project.project.timezone },
       body,
     );
+    return wantsCsv(ctx.request.headers.accept) ? csvReply(ctx, body, result) : result;
   };
 
   return [

@@ -1,0 +1,194 @@
+// CSV answers (DESIGN.md "Query API, second generation": any query answers CSV when sent
+// `Accept: text/csv`). One table per result, RFC 4180: comma-separated, CRLF line ends, a field
+// quoted when it holds a quote, comma, CR or LF (quotes doubled). Text cells that a spreadsheet
+// would run as a formula (starting with = + - @, tab or CR; OWASP "CSV injection") are prefixed
+// with a single quote; numbers are written as numbers and never prefixed.
+import type {
+  EventNamesResult,
+  EventPropertiesResult,
+  FunnelResult,
+  PropertyValuesResult,
+  QueryResult,
+  RetentionResult,
+  TrendsResult,
+} from './format.js';
+
+export type CsvCell = string | number | boolean | null | undefined;
+
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** One field: numbers as they are, text made inert for spreadsheets, then quoted if needed. */
+export function csvField(value: CsvCell): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
+  let text = typeof value === 'boolean' ? String(value) : value;
+  if (FORMULA_START.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** A table: a header row, then the rows, each line ended by CRLF. */
+export function csvTable(header: readonly string[], rows: readonly (readonly CsvCell[])[]): string {
+  return [header, ...rows].map((row) => `${row.map(csvField).join(',')}\r\n`).join('');
+}
+
+/** A value that is not a scalar (a list, an object) as JSON text in one cell. */
+const cell = (value: unknown): CsvCell =>
+  value === null ||
+  value === undefined ||
+  typeof value === 'string' ||
+  typeof value === 'number' ||
+  typeof value === 'boolean'
+    ? value
+    : JSON.stringify(value);
+
+function trendsCsv(r: TrendsResult): string {
+  const extended = r as TrendsResult & {
+    formula?: {
+      formula: string;
+      labels: string[];
+      values: (number | null)[];
+      total: number | null;
+    };
+  };
+  const labels = r.series[0]?.labels ?? extended.formula?.labels ?? [];
+  const hasPrevious = r.series.some((s) => 'previous_values' in s);
+  const header = [
+    'event',
+    'math',
+    'property',
+    'breakdown_kind',
+    'breakdown_value',
+    'total',
+    ...labels,
+  ];
+  const rows: CsvCell[][] = [];
+  for (const s of r.series) {
+    const withExtras = s as typeof s & {
+      previous_values?: (number | null)[];
+      previous_total?: number | null;
+    };
+    const base = [
+      s.event ?? '',
+      s.math,
+      s.property ?? '',
+      s.breakdown_kind,
+      cell(s.breakdown_value),
+    ];
+    rows.push([...base, s.total, ...s.values]);
+    if (hasPrevious && withExtras.previous_values)
+      rows.push([
+        ...base.slice(0, 3),
+        `${s.breakdown_kind} (previous period)`,
+        cell(s.breakdown_value),
+        withExtras.previous_total ?? null,
+        ...withExtras.previous_values,
+      ]);
+  }
+  if (extended.formula) {
+    const f = extended.formula;
+    rows.push([f.formula, 'formula', '', 'none', '', f.total, ...f.values]);
+  }
+  return csvTable(header, rows);
+}
+
+function funnelCsv(r: FunnelResult): string {
+  const header = [
+    'breakdown_kind',
+    'breakdown_value',
+    'step',
+    'event',
+    'count',
+    'median_seconds_to_convert',
+  ];
+  const rows: CsvCell[][] = [];
+  const add = (kind: string, value: string | null, steps: FunnelResult['steps']) =>
+    steps.forEach((s, i) =>
+      rows.push([kind, value, i + 1, s.event, s.count, s.median_seconds_to_convert]),
+    );
+  add('none', null, r.steps);
+  for (const b of r.breakdowns ?? [])
+    add(b.breakdown_kind, cell(b.breakdown_value) as string, b.steps);
+  return csvTable(header, rows);
+}
+
+function retentionCsv(r: RetentionResult): string {
+  const periods = Math.max(0, ...r.cohorts.map((c) => c.counts.length));
+  const header = ['start', 'size', ...Array.from({ length: periods }, (_, k) => `period_${k}`)];
+  return csvTable(
+    header,
+    r.cohorts.map((c) => [c.start, c.size, ...c.counts]),
+  );
+}
+
+/**
+ * Any other result: the first list of objects in it becomes the table (columns: every key met,
+ * in order of appearance; lists and objects inside as JSON text), else the result's own fields.
+ */
+export function genericCsv(result: object): string {
+  const list = Object.values(result).find(
+    (v): v is Record<string, unknown>[] =>
+      Array.isArray(v) && v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x)),
+  );
+  const rows: Record<string, unknown>[] = list ?? [result as Record<string, unknown>];
+  const header: string[] = [];
+  for (const row of rows)
+    for (const key of Object.keys(row)) if (!header.includes(key)) header.push(key);
+  return csvTable(
+    header,
+    rows.map((row) => header.map((key) => cell(row[key]))),
+  );
+}
+
+/** The CSV form of a query's result. */
+export function resultToCsv(kind: string, result: QueryResult): string {
+  switch (kind) {
+    case 'trends':
+      return trendsCsv(result as TrendsResult);
+    case 'funnel':
+      return funnelCsv(result as FunnelResult);
+    case 'retention':
+      return retentionCsv(result as RetentionResult);
+    case 'event_names':
+      return csvTable(
+        ['event', 'count'],
+        (result as EventNamesResult).events.map((e) => [e.event, e.count]),
+      );
+    case 'event_properties':
+      return csvTable(
+        ['property', 'type', 'count', 'types'],
+        (result as EventPropertiesResult).properties.map((p) => [
+          p.property,
+          p.type,
+          p.count,
+          p.types.map((t) => `${t.type}:${t.count}`).join(' '),
+        ]),
+      );
+    case 'property_values':
+      return csvTable(
+        ['value', 'count'],
+        (result as PropertyValuesResult).values.map((v) => [v.value, v.count]),
+      );
+    default:
+      return genericCsv(result);
+  }
+}
+
+/**
+ * Whether an Accept header asks for CSV: text/csv is listed (q > 0) and ranks at least as high
+ * as JSON.
+ */
+export function wantsCsv(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let csv = -1;
+  let json = -1;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const qParam = params.find((p) => p.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (!Number.isFinite(q)) continue;
+    if (type === 'text/csv') csv = Math.max(csv, q);
+    if (type === 'application/json' || type === '*/*' || type === 'application/*')
+      json = Math.max(json, type === 'application/json' ? q : q - 0.001);
+  }
+  return csv > 0 && csv >= json;
+}
