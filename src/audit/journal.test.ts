@@ -74,6 +74,31 @@ describe('JournaledAuditStore', () => {
     expect((await verifyAuditLog(survivor, reopened.log.signer)).ok).toBe(true);
   });
 
+  it('seals batches under its key: no plaintext on disk, replayed after a crash, torn tail ignored', async () => {
+    const key = Buffer.alloc(32, 7);
+    const sealed = { ...LAZY, key };
+    const first = new MemoryAuditStore();
+    const journal = await JournaledAuditStore.open(dir, first, SILENT_LOGGER, sealed);
+    const log = await AuditLog.open(journal, KEYS, () => Promise.resolve('org_1'), SILENT_LOGGER);
+    for (let i = 0; i < 3; i++)
+      await log.record({ kind: 'query', actor: 'user:a', projectId: 'prj_planted', rows: i });
+    const [segment] = segments();
+    const file = path.join(dir, segment!);
+    const bytes = fs.readFileSync(file, 'utf8');
+    expect(bytes).not.toContain('prj_planted');
+    expect(bytes).not.toContain('user:a');
+    expect(parseSegment(bytes)).toEqual([]); // without the key: nothing readable
+    expect(parseSegment(bytes, Buffer.alloc(32, 8))).toEqual([]); // another key: nothing either
+    expect(parseSegment(bytes, key).flatMap((b) => b.entries.map((e) => e.seq))).toEqual([1, 2, 3]);
+    // "kill -9", plus a torn sealed batch that was never acknowledged.
+    fs.appendFileSync(file, bytes.split('\n')[0]!.slice(0, 40));
+    const survivor = new MemoryAuditStore();
+    const reopened = await JournaledAuditStore.open(dir, survivor, SILENT_LOGGER, sealed);
+    expect(survivor.entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(survivor.entries[0]!.projectId).toBe('prj_planted');
+    await reopened.close();
+  });
+
   it('fails closed when the journal cannot be written, then carries on with a whole chain', async () => {
     const inner = new MemoryAuditStore();
     const { journal, log } = await openLog(inner);

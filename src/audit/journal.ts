@@ -2,6 +2,7 @@
 // JSON lines (a few hundred microseconds), and the database copy — what scans, verification and
 // reports read — is loaded from it in the background, in bigger transactions. A read is released
 // only once its entry is in the fsynced journal; a journal that cannot be written refuses it.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../shared/log.js';
@@ -30,35 +31,121 @@ export interface JournalOptions {
   loadDelayMs?: number;
   /** …or at once when this many entries wait. */
   loadEntries?: number;
+  /**
+   * Seals every batch (AES-256-GCM) under this key (derived from the master key): entries name
+   * events, properties and subjects, and the journal sits in the data directory next to the
+   * encrypted database. Without it the journal is plain JSON lines.
+   */
+  key?: Buffer;
+}
+
+const SEAL_INFO = 'sillage/v1/audit-journal/batch';
+const SEAL_AAD = Buffer.from('sillage audit journal batch');
+
+/**
+ * Keys of sealed batches: one per process start (a random salt), each batch's nonce a counter
+ * under it, so no nonce repeats under a key and no random-nonce limit applies.
+ */
+class JournalSeal {
+  private readonly salt = randomBytes(32);
+  private readonly writeKey: Buffer;
+  private counter = 0n;
+  private readonly readKeys = new Map<string, Buffer>();
+
+  constructor(private readonly key: Buffer) {
+    this.writeKey = this.keyFor(this.salt);
+  }
+
+  private keyFor(salt: Buffer): Buffer {
+    const id = salt.toString('base64');
+    let k = this.readKeys.get(id);
+    if (!k) {
+      k = Buffer.from(hkdfSync('sha256', this.key, salt, SEAL_INFO, 32));
+      this.readKeys.set(id, k);
+    }
+    return k;
+  }
+
+  seal(plain: Buffer): string {
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(this.counter++, 4);
+    const cipher = createCipheriv('aes-256-gcm', this.writeKey, nonce);
+    cipher.setAAD(SEAL_AAD);
+    const body = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    return JSON.stringify({
+      t: 's',
+      s: this.salt.toString('base64'),
+      n: nonce.toString('base64'),
+      c: body.toString('base64'),
+    });
+  }
+
+  /** The batch's plain lines, or null when it does not open (damaged, or another key). */
+  open(line: { s?: unknown; n?: unknown; c?: unknown }): string | null {
+    if (typeof line.s !== 'string' || typeof line.n !== 'string' || typeof line.c !== 'string')
+      return null;
+    try {
+      const body = Buffer.from(line.c, 'base64');
+      const decipher = createDecipheriv(
+        'aes-256-gcm',
+        this.keyFor(Buffer.from(line.s, 'base64')),
+        Buffer.from(line.n, 'base64'),
+      );
+      decipher.setAAD(SEAL_AAD);
+      decipher.setAuthTag(body.subarray(body.length - 16));
+      return Buffer.concat([
+        decipher.update(body.subarray(0, body.length - 16)),
+        decipher.final(),
+      ]).toString('utf8');
+    } catch {
+      return null;
+    }
+  }
 }
 
 type EntryLine = Omit<AuditEntry, 'subjects'> & { t: 'e'; subjects: string };
 type HeadLine = AuditCheckpoint & { t: 'h'; checkpoint: boolean };
+type SealedLine = { t: 's'; s?: unknown; n?: unknown; c?: unknown };
 
 function entryLine(e: AuditEntry): string {
   const line: EntryLine = { t: 'e', ...e, subjects: Buffer.from(e.subjects).toString('base64') };
   return JSON.stringify(line);
 }
 
-function encodeBatch(b: Batch): Buffer {
+function encodeBatch(b: Batch, seal: JournalSeal | null): Buffer {
   const head: HeadLine = { t: 'h', ...b.head, checkpoint: b.checkpoint };
-  return Buffer.from(b.entries.map(entryLine).join('\n') + '\n' + JSON.stringify(head) + '\n');
+  const plain = b.entries.map(entryLine).join('\n') + '\n' + JSON.stringify(head) + '\n';
+  // Sealed: the whole batch is one line, so a torn write is one unreadable (unacknowledged) line.
+  return Buffer.from(seal ? seal.seal(Buffer.from(plain)) + '\n' : plain);
 }
 
 /**
  * The complete batches of one segment, in order. A batch counts only with its head line (it is
  * written last, in the same write): a torn tail is a batch that was never acknowledged.
  */
-export function parseSegment(text: string): Batch[] {
+export function parseSegment(text: string, key?: Buffer): Batch[] {
+  return parseLines(text.split('\n'), key ? new JournalSeal(key) : null);
+}
+
+function parseLines(lines: string[], seal: JournalSeal | null): Batch[] {
   const batches: Batch[] = [];
   let entries: AuditEntry[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     if (line === '') continue;
-    let parsed: EntryLine | HeadLine;
+    let parsed: EntryLine | HeadLine | SealedLine;
     try {
-      parsed = JSON.parse(line) as EntryLine | HeadLine;
+      parsed = JSON.parse(line) as EntryLine | HeadLine | SealedLine;
     } catch {
       break;
+    }
+    if (parsed.t === 's') {
+      // A sealed batch: whole, or (torn, damaged, another key) the end of what can be read.
+      const plain = seal?.open(parsed) ?? null;
+      if (plain === null || entries.length > 0) break;
+      const inner = parseLines(plain.split('\n'), null);
+      if (inner.length !== 1) break;
+      batches.push(inner[0]!);
+      continue;
     }
     if (parsed.t === 'e') {
       const { t: _t, subjects, ...rest } = parsed;
@@ -89,6 +176,7 @@ export class JournaledAuditStore implements AuditStore {
   private closed = false;
   private readonly loadDelayMs: number;
   private readonly loadEntries: number;
+  private readonly seal: JournalSeal | null;
 
   private constructor(
     private readonly dir: string,
@@ -102,6 +190,7 @@ export class JournaledAuditStore implements AuditStore {
     this.segment = segment;
     this.loadDelayMs = options.loadDelayMs ?? 1_000;
     this.loadEntries = options.loadEntries ?? 2_000;
+    this.seal = options.key ? new JournalSeal(options.key) : null;
   }
 
   /**
@@ -126,7 +215,7 @@ export class JournaledAuditStore implements AuditStore {
     let checkpoint = false;
     for (const n of segments) {
       const text = await fs.promises.readFile(path.join(dir, segmentName(n)), 'utf8');
-      for (const b of parseSegment(text)) {
+      for (const b of parseSegment(text, options.key)) {
         const first = b.entries[0]?.seq ?? b.head.seq + 1;
         entries = entries.filter((e) => e.seq < first).concat(b.entries);
         head = b.head;
@@ -164,7 +253,7 @@ export class JournaledAuditStore implements AuditStore {
 
   private appendNow(batch: Batch): void {
     if (this.closed) throw new Error('the audit journal is closed');
-    const bytes = encodeBatch(batch);
+    const bytes = encodeBatch(batch, this.seal);
     const start = this.size;
     try {
       // O_DSYNC: the write returns once the bytes are durable.

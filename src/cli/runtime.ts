@@ -339,6 +339,8 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       path.join(config.dataDir, AUDIT_JOURNAL_DIR),
       new DuckDbAuditStore(db),
       logger,
+      // Sealed always: entries name events, properties and pseudonymous subjects.
+      { key: deriveMasterSubkey(master.key, 'audit-journal') },
     );
     const audit = await AuditLog.open(
       auditJournal,

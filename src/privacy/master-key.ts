@@ -135,7 +135,8 @@ export function deriveMasterSubkey(
     | 'csrf-token'
     | 'operator-command'
     | 'ingest-log'
-    | 'database',
+    | 'database'
+    | 'audit-journal',
 ): Buffer {
   assertKeyLength(master);
   return Buffer.from(
