@@ -1,10 +1,12 @@
 // Geolocation against the bundled DB-IP Lite databases: public, skipped and invalid addresses.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { Reader } from 'maxmind';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../shared/errors.js';
 import { GeoLocator, defaultGeoDatabasePaths } from './geo.js';
+import { loadMmdb, MmdbFile } from './mmdb-file.js';
+import { parseIp } from './ip.js';
 
 let geo: GeoLocator;
 
@@ -80,13 +82,13 @@ describe('GeoLocator.lookup on addresses it must not look up', () => {
   ];
 
   it.each(NOT_PUBLIC)('returns null for %s without reading the database', (ip) => {
-    const get = vi.spyOn(Reader.prototype, 'get');
+    const get = vi.spyOn(MmdbFile.prototype, 'get');
     expect(geo.lookup(ip)).toBeNull();
     expect(get).not.toHaveBeenCalled();
   });
 
   it('does read the database for a public address (the spy works)', () => {
-    const get = vi.spyOn(Reader.prototype, 'get');
+    const get = vi.spyOn(MmdbFile.prototype, 'get');
     geo.lookup('8.8.8.8');
     expect(get).toHaveBeenCalledTimes(1);
   });
@@ -155,5 +157,52 @@ describe('GeoLocator.open', () => {
     await expect(GeoLocator.open({ ipv6Path: notMmdb })).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
     });
+  });
+});
+
+describe('MmdbFile (search tree read from the file, data section in memory)', () => {
+  // Differential: the same answers as maxmind's Reader over the whole file read into memory,
+  // which is what Sillage did before (issue 10: 134 MB of resident memory).
+  const paths = defaultGeoDatabasePaths();
+  const oracle = {
+    v4: new Reader(readFileSync(paths.ipv4Path)),
+    v6: new Reader(readFileSync(paths.ipv6Path)),
+  };
+  let files: { v4: MmdbFile; v6: MmdbFile };
+
+  beforeAll(async () => {
+    files = {
+      v4: new MmdbFile(await loadMmdb(paths.ipv4Path)),
+      v6: new MmdbFile(await loadMmdb(paths.ipv6Path)),
+    };
+  });
+
+  it('answers every address as maxmind does (fast-check, IPv4 and IPv6)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), (ip) => {
+        const address = parseIp(ip);
+        if (address === null) return;
+        const text = address.toString();
+        const bytes = Uint8Array.from(address.toByteArray());
+        const [mine, theirs] =
+          address.kind() === 'ipv4'
+            ? [files.v4.get(bytes), oracle.v4.get(text)]
+            : [files.v6.get(bytes), oracle.v6.get(text)];
+        expect(mine).toEqual(theirs);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('finds the documented places (not only nulls)', () => {
+    expect(files.v4.get(Uint8Array.of(81, 2, 69, 142))).toMatchObject({ city: 'London' });
+    expect(files.v4.get(Uint8Array.of(81, 2, 69, 142))).toEqual(oracle.v4.get('81.2.69.142'));
+  });
+
+  it('keeps only the data section in memory', async () => {
+    const v4 = await loadMmdb(paths.ipv4Path);
+    const fileBytes = readFileSync(paths.ipv4Path).length;
+    expect(v4.data.byteLength).toBeLessThan(fileBytes / 2);
+    expect(v4.data.byteLength).toBeGreaterThan(0);
   });
 });
