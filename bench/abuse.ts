@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
 import { makeTestEnv } from '../test/helpers/server.js';
 import { readEvents } from '../test/helpers/store.js';
 import {
@@ -20,6 +21,7 @@ import {
   quantile,
   startHealthPoller,
   takeLoopDelay,
+  workerHeapsMb,
   type LoopDelay,
 } from '../test/helpers/health-probe.js';
 
@@ -29,11 +31,32 @@ const PHASE_MS = Number(process.env.BENCH_SECONDS ?? 15) * 1000;
 const BENIGN_SENDERS = 4;
 const MAX_REQUESTS_PER_SENDER = 5_000;
 
+/**
+ * The variables of this process that reach the server (makeTestEnv starts from an empty
+ * environment): Sillage's own settings and the C library's allocator tunables, so that e.g.
+ * `MALLOC_ARENA_MAX=2 npm run bench:abuse` measures what it says.
+ */
+function passedEnv(): Record<string, string> {
+  const passed: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (/^(SILLAGE_|MALLOC_)/.test(k) || k === 'GLIBC_TUNABLES' || k === 'UV_THREADPOOL_SIZE') {
+      passed[k] = v;
+    }
+  }
+  return passed;
+}
+
 interface Phase {
   name: string;
   health: number[];
   loop: LoopDelay;
   peakRssMb: number;
+  /** At the peak: anonymous memory (heaps, buffers, DuckDB) and mapped files (code). */
+  peakAnonMb: number;
+  peakFileMb: number;
+  /** Peak of the worker threads' V8 heaps together. */
+  peakWorkerHeapsMb: number;
   answers: Map<string, number>;
 }
 
@@ -41,12 +64,13 @@ function count(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
-function rssMb(pid: number): number {
+function rssMb(pid: number): { rss: number; anon: number; file: number } {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
   } catch {
-    return 0;
+    return { rss: 0, anon: 0, file: 0 };
   }
 }
 
@@ -131,7 +155,8 @@ function slowBodies(
 }
 
 async function main(): Promise<void> {
-  const t = makeTestEnv({ SILLAGE_LOG_LEVEL: 'warn' });
+  const serverEnv = passedEnv();
+  const t = makeTestEnv({ SILLAGE_LOG_LEVEL: 'warn', ...serverEnv });
   const base = t.base;
   const env = t.env;
   const project = JSON.parse(
@@ -149,7 +174,7 @@ async function main(): Promise<void> {
   const child = spawn(
     process.execPath,
     [
-      '--max-semi-space-size=32',
+      ...SERVER_NODE_FLAGS,
       ...loopDelayPreload(loopFile),
       ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
       CLI,
@@ -212,6 +237,9 @@ async function main(): Promise<void> {
       health: [],
       loop: { p50: 0, p99: 0, max: 0, peakHeapMb: 0, peakExternalMb: 0 },
       peakRssMb: 0,
+      peakAnonMb: 0,
+      peakFileMb: 0,
+      peakWorkerHeapsMb: 0,
       answers: new Map(),
     };
     // The monitor's interval starts now.
@@ -219,7 +247,13 @@ async function main(): Promise<void> {
     const end = Date.now() + PHASE_MS;
     const stop = () => Date.now() > end;
     const sampler = setInterval(() => {
-      phase.peakRssMb = Math.max(phase.peakRssMb, rssMb(child.pid!));
+      phase.peakWorkerHeapsMb = Math.max(phase.peakWorkerHeapsMb, workerHeapsMb(loopFile));
+      const m = rssMb(child.pid!);
+      if (m.rss > phase.peakRssMb) {
+        phase.peakRssMb = m.rss;
+        phase.peakAnonMb = m.anon;
+        phase.peakFileMb = m.file;
+      }
     }, 100);
     const work: Promise<unknown>[] = Array.from({ length: BENIGN_SENDERS }, () =>
       benignSender(stop, phase.answers),
@@ -253,7 +287,9 @@ async function main(): Promise<void> {
 
   const fmt = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)}` : 'failed');
   console.log(
-    `\nbench:abuse on ${os.availableParallelism()} cores, ${PHASE_MS / 1000} s per phase`,
+    `\nbench:abuse on ${os.availableParallelism()} cores, ${PHASE_MS / 1000} s per phase; ` +
+      `server: node ${[...SERVER_NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ')].join(' ').trim()}` +
+      `${Object.keys(serverEnv).length ? `, env ${JSON.stringify(serverEnv)}` : ''}`,
   );
   console.log(
     'phase            | /healthz n | p50 ms | p99 ms | max ms | loop delay p99 ms | max ms | peak RSS MB',
@@ -276,8 +312,10 @@ async function main(): Promise<void> {
   );
   for (const p of [benign, flooded]) {
     console.log(
-      `${p.name}: main-thread V8 heap peak ${p.loop.peakHeapMb} MB, external (Buffers) peak ` +
-        `${p.loop.peakExternalMb} MB`,
+      `${p.name}: at peak RSS ${p.peakAnonMb.toFixed(0)} MB anonymous + ${p.peakFileMb.toFixed(0)} MB ` +
+        `mapped files (code); main-thread V8 heap peak ${p.loop.peakHeapMb} MB, external ` +
+        `(Buffers) peak ${p.loop.peakExternalMb} MB; worker threads' V8 heaps peak ` +
+        `${p.peakWorkerHeapsMb.toFixed(0)} MB`,
     );
   }
   console.log('targets: /healthz p99 < 100 ms and peak RSS < 512 MB while flooded, nothing lost');

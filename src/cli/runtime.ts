@@ -281,6 +281,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     tuning: {
       threads: config.store.duckdbThreads,
       checkpointThreshold: config.store.duckdbCheckpointThreshold,
+      memoryLimit: config.store.duckdbMemoryLimit,
     },
     atRest: atRestOptions(config, master.key),
     // Acknowledged batches wait in the ingest log; the writer's queue bound covers them too.

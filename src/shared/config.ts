@@ -62,6 +62,12 @@ export interface ServerConfig {
     duckdbThreads: number | undefined;
     /** DuckDB WAL size that triggers a checkpoint (`256MB`); undefined = DuckDB's default. */
     duckdbCheckpointThreshold: string | undefined;
+    /**
+     * DuckDB's `memory_limit` (buffer pool: cached table blocks, hash tables, sorts; past it
+     * DuckDB evicts or spills to the data directory). DuckDB's own default is 80 % of RAM, which
+     * lets a long-running server's resident memory grow with its database (issue 10).
+     */
+    duckdbMemoryLimit: string;
     /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
     ingestLoadDelayMs: number;
     /** Below this many free bytes on the data directory's file system, ingest answers 503. */
@@ -126,6 +132,14 @@ export interface ServerConfig {
 
 const intFromEnv = z.coerce.number().int().positive();
 
+/**
+ * DuckDB's memory limit unless SILLAGE_DUCKDB_MEMORY_LIMIT says otherwise: enough for the
+ * ingest loader and the query guards' result sizes on one node (larger aggregations spill to
+ * `data/tmp`), and small enough that the server's resident memory stays within the bound the
+ * README documents.
+ */
+export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
+
 const schema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -152,6 +166,10 @@ const schema = z.object({
     .string()
     .regex(/^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 256MB')
     .optional(),
+  duckdbMemoryLimit: z
+    .string()
+    .regex(/^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 256MB')
+    .default(DEFAULT_DUCKDB_MEMORY_LIMIT),
   ingestLoadDelayMs: intFromEnv.default(5000),
   ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
   encryption: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -230,6 +248,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     retryAfterSeconds: env.SILLAGE_RETRY_AFTER_SECONDS,
     duckdbThreads: env.SILLAGE_DUCKDB_THREADS,
     duckdbCheckpointThreshold: env.SILLAGE_DUCKDB_CHECKPOINT_THRESHOLD,
+    duckdbMemoryLimit: env.SILLAGE_DUCKDB_MEMORY_LIMIT,
     ingestLoadDelayMs: env.SILLAGE_INGEST_LOAD_DELAY_MS,
     ingestWorkers: env.SILLAGE_INGEST_WORKERS,
     encryption: env.SILLAGE_ENCRYPTION,
@@ -315,6 +334,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       meta: c.metaUrl ? { kind: 'postgres', url: c.metaUrl } : { kind: 'duckdb' },
       duckdbThreads: c.duckdbThreads,
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
+      duckdbMemoryLimit: c.duckdbMemoryLimit,
       ingestLoadDelayMs: c.ingestLoadDelayMs,
       ingestWorkers: c.ingestWorkers,
       encryption: c.encryption,

@@ -2,6 +2,7 @@
 // its own process, and an event-loop delay monitor preloaded into the server process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** One /healthz probe: when it started (ms since the poller started), its latency, its status. */
 export interface HealthSample {
@@ -77,9 +78,17 @@ export interface LoopDelay {
  */
 export function loopDelayPreload(file: string): string[] {
   const code = `
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import fs from 'node:fs';
+if (!isMainThread) {
+  // Worker threads cannot get the signal: each writes its current V8 heap to its own file.
+  setInterval(() => {
+    fs.writeFileSync(${JSON.stringify(file)} + '.thread-' + threadId,
+      String(getHeapStatistics().total_physical_size));
+  }, 100).unref();
+}
 if (isMainThread) {
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
@@ -98,6 +107,21 @@ if (isMainThread) {
   });
 }`;
   return ['--import', `data:text/javascript,${encodeURIComponent(code)}`];
+}
+
+/** The V8 heaps of the server's worker threads now (sum over threads, MB), from the preload. */
+export function workerHeapsMb(file: string): number {
+  const dir = path.dirname(file);
+  let bytes = 0;
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.startsWith(`${path.basename(file)}.thread-`)) continue;
+    try {
+      bytes += Number(fs.readFileSync(path.join(dir, name), 'utf8')) || 0;
+    } catch {
+      // A file being rewritten: counted at the next sample.
+    }
+  }
+  return bytes / 1048576;
 }
 
 /** Asks the preloaded monitor for the interval just ended and returns its figures. */

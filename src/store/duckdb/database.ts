@@ -70,6 +70,8 @@ export interface DuckDbTuning {
   threads?: number | undefined;
   /** WAL size that triggers an automatic checkpoint, e.g. `256MB` (DuckDB default: 16MB). */
   checkpointThreshold?: string | undefined;
+  /** DuckDB's `memory_limit`, e.g. `256MB` (DuckDB default: 80 % of RAM). */
+  memoryLimit?: string | undefined;
 }
 
 /** Options of `DuckDbDatabase.open`. */
@@ -242,6 +244,7 @@ export class DuckDbDatabase {
       ...(options.tuning?.checkpointThreshold
         ? { checkpoint_threshold: options.tuning.checkpointThreshold }
         : {}),
+      ...(options.tuning?.memoryLimit ? { memory_limit: options.tuning.memoryLimit } : {}),
       threads: String(options.tuning?.threads ?? Math.max(1, os.availableParallelism() - 1)),
     };
     try {
