@@ -83,6 +83,32 @@ describe('privacy API', () => {
     expect(report.loosenings).toEqual([]);
   });
 
+  it('counts the SDK-truncation normalisation (a lone emoji half removed at unit 255)', async () => {
+    // mixpanel-browser cuts every string at 255 UTF-16 units: an emoji across that boundary
+    // leaves its high surrogate alone. The wire layer removes it (the one normalisation) and the
+    // report says so, per property: `dropped:truncated-surrogate` (issue 10).
+    const cut = 'x'.repeat(254) + '\ud83d';
+    expect((await track({ caption: cut, $insert_id: 't1' })).statusCode).toBe(200);
+    expect((await track({ caption: cut, $insert_id: 't2' })).statusCode).toBe(200);
+    const engage = await s.server.app.inject({
+      method: 'POST',
+      url: '/engage',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify([
+        { $token: s.project.token, $distinct_id: 'd', $set: { bio: { text: cut } } },
+      ]),
+    });
+    expect(engage.statusCode).toBe(200);
+    const report = (await api('GET', '/report')).json();
+    const count = (property: string) =>
+      report.totals.find(
+        (t: { property: string; kind: string }) =>
+          t.property === property && t.kind === 'dropped:truncated-surrogate',
+      )?.count ?? 0;
+    expect(count('caption')).toBe(2);
+    expect(count('bio')).toBe(1);
+  });
+
   it('refuses the public token, a wrong key and another project', async () => {
     expect((await api('GET', '/report', undefined, s.project.token)).statusCode).toBe(401);
     expect((await api('GET', '/report', undefined, 'sil_sk_nope')).statusCode).toBe(401);

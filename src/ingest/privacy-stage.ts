@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { PrivacyCounters } from '../privacy/index.js';
 import {
+  countAlteration,
   defineEntry,
   applyGeoGranularity,
   sanitizeEventProperties,
@@ -172,6 +173,9 @@ export function createPrivacyStage(): PrivacyStage {
   return {
     event(project, e, enriched, counters) {
       const ctx = sanitizeContext(project, counters);
+      for (const property of e.normalised ?? []) {
+        countAlteration(ctx, property, 'truncated-surrogate');
+      }
       const properties = sanitizeEventProperties(
         withEnrichment(e.properties, enriched, project, false),
         ctx,
@@ -200,6 +204,9 @@ export function createPrivacyStage(): PrivacyStage {
       // A group key named on a `/groups` update does NOT make that property a group id on events:
       // group keys come from the project's policy only (issue 11, group-key poisoning).
       const ctx = sanitizeContext(project, counters);
+      for (const property of u.normalised ?? []) {
+        countAlteration(ctx, property, 'truncated-surrogate');
+      }
       const scope = u.target.kind === 'group' ? 'group' : 'profile';
       const { value, vault } = sanitizeProfileUpdate(u.op, u.value, ctx, scope);
       const base =

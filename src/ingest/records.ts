@@ -48,6 +48,11 @@ export interface IncomingEvent {
   geoIp: string | null;
   /** User agent to parse. Transient: dropped after enrichment. */
   userAgent: string | null;
+  /**
+   * Top-level properties whose value the wire layer normalised (mixpanel-browser's 255-unit
+   * truncation cutting an emoji: the lone half removed); counted in the privacy report.
+   */
+  normalised?: readonly string[];
 }
 
 export type ProfileTarget =
@@ -66,6 +71,8 @@ export interface IncomingProfileUpdate {
   ignoreTime: boolean;
   geoIp: string | null;
   userAgent: string | null;
+  /** As {@link IncomingEvent.normalised}: keys of `value` the wire layer normalised. */
+  normalised?: readonly string[];
 }
 
 /** A record that could not be accepted, reported back per Mixpanel's `failed_records`. */

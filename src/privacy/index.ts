@@ -97,6 +97,7 @@ export {
   type SubjectKeyContext,
 } from './vault.js';
 export {
+  countAlteration,
   sanitizeEventProperties,
   sanitizeProfileProperties,
   sanitizeProfileUpdate,

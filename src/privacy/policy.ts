@@ -226,7 +226,12 @@ export type DropReason =
   | 'location'
   | 'geo'
   | 'policy'
-  | 'invalid';
+  | 'invalid'
+  /**
+   * Not a dropped property: the lone half of an emoji that an SDK's 255-unit truncation cut was
+   * removed from the value (the wire layer's one normalisation); the property was kept.
+   */
+  | 'truncated-surrogate';
 
 /** What happens to one top-level property. */
 export type PropertyTreatment =

@@ -440,6 +440,14 @@ function deepScan(
 }
 
 /** Counter names are scanned too: a key can itself be PII. */
+/**
+ * Counts, in the privacy report, a value the wire layer altered before this stage (see
+ * {@link DropReason} `truncated-surrogate`), under the property's scanned name.
+ */
+export function countAlteration(ctx: SanitizeContext, property: string, reason: DropReason): void {
+  ctx.counters?.addDrop(safeName(property), reason);
+}
+
 function safeName(key: string): string {
   return scanText(key, {});
 }

@@ -106,6 +106,7 @@ function mapEvent(
   const checked = checkWireValue(sent, 'properties');
   if (!checked.ok) return reject(checked.problem.field, checked.problem.message);
   const properties = checked.value;
+  const normalised = checked.normalised;
 
   // Reserved property: the event is dropped silently (reference §2.1).
   if (isTruthyFlag(properties.$ignore)) return { kind: 'ignored' };
@@ -208,6 +209,7 @@ function mapEvent(
       properties: withoutKeys(properties, EVENT_CONSUMED),
       geoIp: geoIpFrom(properties.ip, context),
       userAgent: context.userAgent,
+      ...(normalised.length > 0 ? { normalised } : {}),
     },
   };
 }
@@ -377,6 +379,7 @@ function mapProfile(
       ignoreTime,
       geoIp,
       userAgent: context.userAgent,
+      ...(sane.normalised.length > 0 ? { normalised: sane.normalised } : {}),
     });
   }
   if (updates.length === 0) {

@@ -179,6 +179,7 @@ function mapEvent(
       ignoreTime: false,
       geoIp,
       userAgent: context.userAgent,
+      ...(top?.ok && top.normalised.length > 0 ? { normalised: top.normalised } : {}),
     });
   }
 
@@ -229,6 +230,7 @@ function mapEvent(
       properties: stored,
       geoIp,
       userAgent: context.userAgent,
+      ...(checked.normalised.length > 0 ? { normalised: checked.normalised } : {}),
     },
     updates,
   };

@@ -37,14 +37,23 @@ describe('checkWireValue', () => {
   it('keeps valid values as the same object, emoji pairs and NUL in values included', () => {
     const [value] = parse('{"e":"😀 \\ud83d\\ude00","n":1e308,"v":"a\\u0000b","k":[1,{"z":null}]}');
     const checked = checkWireValue(value ?? null, 'properties');
-    expect(checked).toEqual({ ok: true, value });
+    expect(checked).toEqual({ ok: true, value, normalised: [] });
     if (checked.ok) expect(checked.value).toBe(value);
   });
 
   it('drops a high surrogate left at unit 255 by mixpanel-browser truncation, and only that', () => {
     const cut = 'x'.repeat(254) + '\ud83d';
     const checked = checkWireValue({ note: cut, other: 'y' }, 'properties');
-    expect(checked).toEqual({ ok: true, value: { note: 'x'.repeat(254), other: 'y' } });
+    // The altered top-level property is named, for the privacy report.
+    expect(checked).toEqual({
+      ok: true,
+      value: { note: 'x'.repeat(254), other: 'y' },
+      normalised: ['note'],
+    });
+    expect(checkWireValue({ a: [{ b: cut }, cut], c: cut }, '$set')).toMatchObject({
+      ok: true,
+      normalised: ['a', 'c'],
+    });
     // Anywhere else (or any other length) it is refused.
     expect(checkWireValue({ note: 'x'.repeat(253) + '\ud83d' }, 'properties').ok).toBe(false);
   });

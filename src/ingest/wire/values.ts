@@ -43,12 +43,20 @@ export function checkName(text: string, field: string, what: string): ValueProbl
 
 type Checked = { ok: true; value: JsonValue } | { ok: false; problem: ValueProblem };
 
-function checkString(text: string, field: string): Checked {
+/** Collects the top-level property names whose value was normalised (for the privacy report). */
+type Normalised = { top: string | null; names: string[] };
+
+function checkString(text: string, field: string, normalised: Normalised): Checked {
   if (!SURROGATE.test(text) || !LONE_SURROGATE.test(text)) return { ok: true, value: text };
   const last = text.charCodeAt(text.length - 1);
   if (text.length === TRUNCATION_LENGTH && last >= 0xd800 && last <= 0xdbff) {
     const trimmed = text.slice(0, -1);
-    if (!LONE_SURROGATE.test(trimmed)) return { ok: true, value: trimmed };
+    if (!LONE_SURROGATE.test(trimmed)) {
+      if (normalised.top !== null && !normalised.names.includes(normalised.top)) {
+        normalised.names.push(normalised.top);
+      }
+      return { ok: true, value: trimmed };
+    }
   }
   return {
     ok: false,
@@ -56,8 +64,8 @@ function checkString(text: string, field: string): Checked {
   };
 }
 
-function checkTree(value: JsonValue, field: string): Checked {
-  if (typeof value === 'string') return checkString(value, field);
+function checkTree(value: JsonValue, field: string, normalised: Normalised): Checked {
+  if (typeof value === 'string') return checkString(value, field, normalised);
   if (typeof value === 'number') {
     return Number.isFinite(value)
       ? { ok: true, value }
@@ -71,7 +79,7 @@ function checkTree(value: JsonValue, field: string): Checked {
     let copy: JsonValue[] | null = null;
     for (let i = 0; i < value.length; i++) {
       const item = value[i] ?? null;
-      const checked = checkTree(item, `${field}[${i}]`);
+      const checked = checkTree(item, `${field}[${i}]`, normalised);
       if (!checked.ok) return checked;
       if (checked.value !== item) (copy ??= value.slice())[i] = checked.value;
     }
@@ -85,7 +93,10 @@ function checkTree(value: JsonValue, field: string): Checked {
     const bad = checkName(key, name, 'property name');
     if (bad) return { ok: false, problem: bad };
     const item = value[key] ?? null;
-    const checked = checkTree(item, name);
+    const atRoot = normalised.top === null;
+    if (atRoot) normalised.top = key;
+    const checked = checkTree(item, name, normalised);
+    if (atRoot) normalised.top = null;
     if (!checked.ok) return checked;
     if (checked.value !== item) (copy ??= { ...value })[key] = checked.value;
   }
@@ -97,12 +108,17 @@ function checkTree(value: JsonValue, field: string): Checked {
  * with NUL or a lone surrogate, or a string value with a lone surrogate is a problem naming its
  * path (`properties.price`, `properties.tags[2]`; a key that is not a plain identifier is named by
  * position). The one normalisation is mixpanel-browser's truncation artefact (see above). Returns
- * the value itself when nothing changed, else a copy (the input is never modified).
+ * the value itself when nothing changed, else a copy (the input is never modified), and the
+ * top-level property names whose value was normalised, which the privacy stage counts in the
+ * privacy report (`truncated-surrogate`).
  */
 export function checkWireValue<T extends JsonValue>(
   value: T,
   field: string,
-): { ok: true; value: T } | { ok: false; problem: ValueProblem } {
-  const checked = checkTree(value, field);
-  return checked.ok ? { ok: true, value: checked.value as T } : checked;
+): { ok: true; value: T; normalised: string[] } | { ok: false; problem: ValueProblem } {
+  const normalised: Normalised = { top: null, names: [] };
+  const checked = checkTree(value, field, normalised);
+  return checked.ok
+    ? { ok: true, value: checked.value as T, normalised: normalised.names }
+    : checked;
 }
