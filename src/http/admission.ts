@@ -8,9 +8,10 @@ import type { ByteBudget } from '../ingest/admission.js';
  * Whose share of the budget a request uses: the credential it names in `Authorization` (PostHog
  * capture v1 sends the project token there, `/import` its secret), else its connection. Project
  * tokens inside a body are not known before the body is read, which is when admission decides.
- * Never the client address: a key is held in memory only while its requests are.
+ * Never the client address: a key is held in memory only while its requests are. The worker
+ * pool schedules by the same source.
  */
-function sourceOf(request: FastifyRequest): unknown {
+export function sourceOf(request: FastifyRequest): unknown {
   const auth = request.headers.authorization;
   return typeof auth === 'string' && auth !== '' ? `auth ${auth}` : request.raw.socket;
 }

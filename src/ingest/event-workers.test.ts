@@ -19,6 +19,8 @@ import { enrichStageFromShared } from './enrich-stage.js';
 import { GeoLocator } from './enrich/index.js';
 import {
   EventWorkerPool,
+  LARGE_JOB_BYTES,
+  MAX_BYTES_PER_WORKER,
   MAX_JOBS_PER_WORKER,
   transferable,
   WORKER_NICE,
@@ -342,6 +344,59 @@ describe('EventWorkerPool', () => {
       expect(bounded.heldDecodedCharsPeak).toBeLessThanOrEqual(cap + jobChars);
     } finally {
       await bounded.close();
+    }
+  });
+});
+
+describe('EventWorkerPool scheduling (issue 10: one source flooding must not starve the others)', () => {
+  // Completion order only, never time: one worker runs its jobs one after the other.
+  const job = (n: number, pad: number) =>
+    request(
+      Array.from({ length: n }, (_, k) => ({
+        event: 'x',
+        properties: { token: 'tok-a', distinct_id: `u${k}`, pad: 'p'.repeat(pad) },
+      })),
+    );
+
+  it('hands a small batch out before the large bodies one source queued ahead of it', async () => {
+    const fair = new EventWorkerPool(1, geo.shared(), directory, createLogger({ sink: () => {} }));
+    try {
+      const large = job(12, 60_000);
+      const bodyBytes = large.decode.body!.length;
+      expect(bodyBytes).toBeGreaterThanOrEqual(LARGE_JOB_BYTES);
+      // Enough large bodies that, first come first served, the worker's queue would hold several.
+      const count = Math.ceil(MAX_BYTES_PER_WORKER / bodyBytes) + 2;
+      const done: string[] = [];
+      const flood = Array.from({ length: count }, (_, i) =>
+        fair.prepare(job(12, 60_000), null, 'flooder').then(() => done.push(`large ${i}`)),
+      );
+      const small = fair.prepare(job(5, 10), null, 'someone else').then(() => done.push('small'));
+      await Promise.all([...flood, small]);
+      expect(done).toHaveLength(count + 1);
+      // At most the large body already on the worker went first.
+      expect(done.indexOf('small')).toBeLessThanOrEqual(1);
+    } finally {
+      await fair.close();
+    }
+  });
+
+  it('among waiting requests, serves a source with nothing running before a busy one', async () => {
+    const fair = new EventWorkerPool(1, geo.shared(), directory, createLogger({ sink: () => {} }));
+    try {
+      const done: string[] = [];
+      const busy = Array.from({ length: MAX_JOBS_PER_WORKER + 2 }, (_, i) =>
+        fair.prepare(job(5, 10), null, 'busy').then(() => done.push(`busy ${i}`)),
+      );
+      // The worker is full: both the busy source's extra jobs and this one wait.
+      expect(fair.waiting).toBe(2);
+      const other = fair.prepare(job(5, 10), null, 'other').then(() => done.push('other'));
+      expect(fair.waiting).toBe(3);
+      await Promise.all([...busy, other]);
+      // First come first served would put it last; it goes before the busy source's extras.
+      expect(done.indexOf('other')).toBeLessThan(done.indexOf(`busy ${MAX_JOBS_PER_WORKER}`));
+      expect(done.indexOf('other')).toBeLessThan(done.indexOf(`busy ${MAX_JOBS_PER_WORKER + 1}`));
+    } finally {
+      await fair.close();
     }
   });
 });

@@ -110,6 +110,8 @@ interface Slot {
   sizes: Map<number, number>;
   /** Sum of `sizes`. */
   bytes: number;
+  /** How many of its jobs are large (at least LARGE_JOB_BYTES): at most one at a time. */
+  large: number;
   projects: Set<number>;
 }
 
@@ -128,6 +130,14 @@ export const MAX_JOBS_PER_WORKER = 16;
  * than inside the worker, where it cannot be.
  */
 export const MAX_BYTES_PER_WORKER = 4 * 1024 * 1024;
+
+/**
+ * A job at least this large is "large": a worker holds at most one at a time, and waiting small
+ * jobs are handed out before waiting large ones. A worker runs its jobs one after the other, so
+ * a small batch then waits behind at most one large body (whose cost the per-record limits
+ * bound), never behind a queue of them from one flooding client (issue 10, fairness).
+ */
+export const LARGE_JOB_BYTES = 256 * 1024;
 
 /**
  * The body as bytes whose memory can move to the worker without a copy on this thread. A large
@@ -158,9 +168,11 @@ export const WORKER_NICE = 5;
 interface Waiter {
   id: number;
   size: number;
+  /** Whose request it is (see `prepare`): sources with fewer jobs running go first. */
+  source: unknown;
   resolve: (slot: Slot) => void;
   reject: (error: unknown) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -208,8 +220,12 @@ export class EventWorkerPool {
   private nextJob = 1;
   private closed = false;
   private heldPeak = 0;
-  /** Requests waiting for a worker with room, in arrival order. */
+  /** Requests waiting for a worker with room, in arrival order (handed out by `rank`). */
   private readonly queue: Waiter[] = [];
+  /** Jobs on a worker, per source. */
+  private readonly running = new Map<unknown, number>();
+  /** Each job's source, while it is on a worker. */
+  private readonly sources = new Map<number, unknown>();
 
   constructor(
     size: number,
@@ -226,15 +242,22 @@ export class EventWorkerPool {
   }
 
   /**
-   * Decodes and prepares a request on a worker, waiting (first come, first served) while every
-   * worker is full. Throws the wire layer's AppError for bad input, INGEST_OVERLOADED (503 +
-   * Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed. Takes
-   * the body: a body owning its memory is moved to the worker, not copied (see `transferable`).
+   * Decodes and prepares a request on a worker, waiting while every worker is full. Waiting
+   * requests are handed out small before large (LARGE_JOB_BYTES), then those whose `source` (the
+   * client, as the HTTP layer names it; any value compared by identity) has fewer jobs running,
+   * then in arrival order. Throws the wire layer's AppError for bad input, INGEST_OVERLOADED
+   * (503 + Retry-After) when no worker had room within `maxWaitMs`, SHUTTING_DOWN once closed.
+   * Takes the body: a body owning its memory is moved to the worker, not copied (see
+   * `transferable`).
    */
-  async prepare(request: WireRequest, fixed: ProjectContext | null): Promise<PreparedEvents> {
+  async prepare(
+    request: WireRequest,
+    fixed: ProjectContext | null,
+    source: unknown = null,
+  ): Promise<PreparedEvents> {
     const id = this.nextJob++;
     const size = request.decode.body?.length ?? 0;
-    const slot = await this.acquire(id, size);
+    const slot = await this.acquire(id, size, source);
     try {
       return await this.converse(slot, id, request, fixed);
     } finally {
@@ -246,56 +269,66 @@ export class EventWorkerPool {
   }
 
   /** A worker with room for a job of `size` bytes, reserved for job `id`. */
-  private acquire(id: number, size: number): Promise<Slot> {
+  private acquire(id: number, size: number, source: unknown): Promise<Slot> {
     if (this.closed || this.slots.length === 0) {
       return Promise.reject(
         new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly'),
       );
     }
-    const slot = this.queue.length === 0 ? this.pick(size) : null;
-    if (slot) {
-      this.reserve(slot, id, size);
-      return Promise.resolve(slot);
-    }
     return new Promise<Slot>((resolve, reject) => {
-      const entry: Waiter = {
-        id,
-        size,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const at = this.queue.indexOf(entry);
-          if (at !== -1) this.queue.splice(at, 1);
-          reject(
-            new AppError(
-              'INGEST_OVERLOADED',
-              'the server is busy preparing events; retry after the delay given',
-              { retryAfterSeconds: this.options.retryAfterSeconds },
-            ),
-          );
-        }, this.options.maxWaitMs),
-      };
+      const entry: Waiter = { id, size, source, resolve, reject, timer: undefined };
       this.queue.push(entry);
+      this.drain();
+      if (!this.queue.includes(entry)) return; // placed at once
+      entry.timer = setTimeout(() => {
+        const at = this.queue.indexOf(entry);
+        if (at !== -1) this.queue.splice(at, 1);
+        reject(
+          new AppError(
+            'INGEST_OVERLOADED',
+            'the server is busy preparing events; retry after the delay given',
+            { retryAfterSeconds: this.options.retryAfterSeconds },
+          ),
+        );
+      }, this.options.maxWaitMs);
     });
   }
 
-  private reserve(slot: Slot, id: number, size: number): void {
-    slot.sizes.set(id, size);
-    slot.bytes += size;
+  private reserve(slot: Slot, waiter: Waiter): void {
+    slot.sizes.set(waiter.id, waiter.size);
+    slot.bytes += waiter.size;
+    if (waiter.size >= LARGE_JOB_BYTES) slot.large++;
+    this.sources.set(waiter.id, waiter.source);
+    this.running.set(waiter.source, (this.running.get(waiter.source) ?? 0) + 1);
     // A worker keeps the process alive only while it has work (the CLI has no server).
     if (slot.sizes.size === 1) slot.worker.ref();
   }
 
-  /** Hands freed room to the requests waiting, in order. */
+  /** Negative when waiter `a` goes before `b`: small first, then the less busy source, then FIFO. */
+  private rank(a: Waiter, b: Waiter): number {
+    const largeA = a.size >= LARGE_JOB_BYTES ? 1 : 0;
+    const largeB = b.size >= LARGE_JOB_BYTES ? 1 : 0;
+    if (largeA !== largeB) return largeA - largeB;
+    const busyA = this.running.get(a.source) ?? 0;
+    const busyB = this.running.get(b.source) ?? 0;
+    return busyA !== busyB ? busyA - busyB : a.id - b.id;
+  }
+
+  /** Hands free room to the waiting requests, best ranked first (a linear scan per placement). */
   private drain(): void {
     while (this.queue.length > 0 && !this.closed) {
-      const head = this.queue[0] as Waiter;
-      const slot = this.pick(head.size);
-      if (!slot) return;
-      this.queue.shift();
-      clearTimeout(head.timer);
-      this.reserve(slot, head.id, head.size);
-      head.resolve(slot);
+      let best: { at: number; waiter: Waiter; slot: Slot } | null = null;
+      for (let at = 0; at < this.queue.length; at++) {
+        const waiter = this.queue[at] as Waiter;
+        if (best !== null && this.rank(waiter, best.waiter) >= 0) continue;
+        const slot = this.pick(waiter.size);
+        if (slot) best = { at, waiter, slot };
+      }
+      if (best === null) return;
+      this.queue.splice(best.at, 1);
+      clearTimeout(best.waiter.timer);
+      this.reserve(best.slot, best.waiter);
+      best.waiter.resolve(best.slot);
     }
   }
 
@@ -451,6 +484,12 @@ export class EventWorkerPool {
     if (size === undefined) return;
     slot.sizes.delete(id);
     slot.bytes -= size;
+    if (size >= LARGE_JOB_BYTES) slot.large--;
+    const source = this.sources.get(id);
+    this.sources.delete(id);
+    const left = (this.running.get(source) ?? 1) - 1;
+    if (left > 0) this.running.set(source, left);
+    else this.running.delete(source);
     if (slot.sizes.size === 0) slot.worker.unref();
     this.drain();
   }
@@ -473,6 +512,7 @@ export class EventWorkerPool {
       const jobs = slot.sizes.size;
       if (jobs >= MAX_JOBS_PER_WORKER) continue;
       if (jobs > 0 && slot.bytes + size > MAX_BYTES_PER_WORKER) continue;
+      if (size >= LARGE_JOB_BYTES && slot.large > 0) continue;
       if (best === null || jobs < best.sizes.size) best = slot;
     }
     return best;
@@ -498,6 +538,7 @@ export class EventWorkerPool {
       waiting: new Map(),
       sizes: new Map(),
       bytes: 0,
+      large: 0,
       projects: new Set(),
     };
     worker.postMessage({

@@ -84,7 +84,8 @@ export class IngestPipeline {
    */
   async ingestWire(
     request: WireRequest,
-    options: { projectId?: string } = {},
+    /** `source`: whose request it is, for the worker pool's fair scheduling (compared by identity). */
+    options: { projectId?: string; source?: unknown } = {},
   ): Promise<IngestOutcome> {
     const workers = this.deps.workers;
     if (!workers || workers.size === 0) {
@@ -115,7 +116,7 @@ export class IngestPipeline {
     // Every body that can cost real CPU (large, or inflating) is decoded, scanned and encoded on
     // a worker; it waits for one rather than run here (the admission bound caps the wait).
     const fixed = options.projectId ? await this.deps.projects.byId(options.projectId) : null;
-    const prepared = await workers.prepare(request, fixed);
+    const prepared = await workers.prepare(request, fixed, options.source ?? null);
     return this.ingest({
       events: [],
       updates: [],

@@ -7,6 +7,7 @@ import type { WireMapping, WireRequest } from '../../ingest/wire-input.js';
 import type { DecodeLimits } from '../../ingest/wire/index.js';
 import type { ProjectDirectory } from '../../projects/index.js';
 import { AppError } from '../../shared/errors.js';
+import { sourceOf } from '../admission.js';
 import { applyIngestCors } from '../cors.js';
 import { sendImportResult, sendMixpanelOk, type Flavor } from '../responses.js';
 import { flavorOptions, requestParams } from '../params.js';
@@ -210,6 +211,7 @@ async function handleMixpanel(
       : { kind: 'mixpanel-events', importMode: kind === 'import' };
   const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx), {
     ...(projectId ? { projectId } : {}),
+    source: sourceOf(request),
   });
   failIfUnattributed(outcome);
   if (kind === 'import') {
@@ -254,6 +256,7 @@ async function handlePosthog(
   };
   const outcome = await deps.pipeline.ingestWire(wire(request, deps, mapping, ctx), {
     ...(projectId ? { projectId } : {}),
+    source: sourceOf(request),
   });
   failIfUnattributed(outcome);
   if (version === 'v1') return sendCaptureV1(reply, outcome);
