@@ -298,10 +298,17 @@ describe('query API: answers', () => {
       window_seconds: 3600,
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json().steps).toEqual([
+    const steps = res.json().steps as Record<string, unknown>[];
+    expect(steps.map(({ seconds_to_convert: _, ...rest }) => rest)).toEqual([
       { event: 'Page View', count: 2, median_seconds_to_convert: null },
       { event: 'Sign Up', count: 1, median_seconds_to_convert: 300 },
       { event: 'Purchase', count: 1, median_seconds_to_convert: 1500 },
+    ]);
+    const one = (s: number) => ({ p25: s, median: s, p75: s, p90: s });
+    expect(steps.map((x) => x.seconds_to_convert)).toEqual([
+      null,
+      { from_previous: one(300), from_start: one(300) },
+      { from_previous: one(1500), from_start: one(1800) },
     ]);
   });
 

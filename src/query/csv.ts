@@ -91,7 +91,13 @@ function trendsCsv(r: TrendsResult): string {
   return csvTable(header, rows);
 }
 
+/**
+ * Funnels: one row per breakdown row and step, with the time-to-convert quantiles; with
+ * `conversion_interval`, then one row per interval and step (`breakdown_kind` "over_time",
+ * `breakdown_value` the interval's start).
+ */
 function funnelCsv(r: FunnelResult): string {
+  const quantiles = ['p25', 'median', 'p75', 'p90'] as const;
   const header = [
     'breakdown_kind',
     'breakdown_value',
@@ -99,15 +105,37 @@ function funnelCsv(r: FunnelResult): string {
     'event',
     'count',
     'median_seconds_to_convert',
+    ...quantiles.map((q) => `seconds_from_previous_${q}`),
+    ...quantiles.map((q) => `seconds_from_start_${q}`),
   ];
   const rows: CsvCell[][] = [];
   const add = (kind: string, value: string | null, steps: FunnelResult['steps']) =>
     steps.forEach((s, i) =>
-      rows.push([kind, value, i + 1, s.event, s.count, s.median_seconds_to_convert]),
+      rows.push([
+        kind,
+        value,
+        i + 1,
+        s.event,
+        s.count,
+        s.median_seconds_to_convert,
+        ...quantiles.map((q) => s.seconds_to_convert?.from_previous[q] ?? null),
+        ...quantiles.map((q) => s.seconds_to_convert?.from_start[q] ?? null),
+      ]),
     );
   add('none', null, r.steps);
   for (const b of r.breakdowns ?? [])
     add(b.breakdown_kind, cell(b.breakdown_value) as string, b.steps);
+  for (const row of r.over_time?.rows ?? [])
+    row.steps.forEach((count, i) =>
+      rows.push([
+        'over_time',
+        row.start,
+        i + 1,
+        r.steps[i]!.event,
+        count,
+        ...Array.from({ length: 9 }, () => null),
+      ]),
+    );
   return csvTable(header, rows);
 }
 
