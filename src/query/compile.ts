@@ -535,7 +535,6 @@ export const FUNNEL_QUANTILES = [
  */
 function funnelKey(hold: PropertyRef[]): SqlNode {
   const uid = sql`${RESOLVED_USER}`;
-  if (hold.length === 0) return uid;
   const part = (v: SqlNode): SqlNode =>
     sql`CASE WHEN ${v} IS NULL THEN '-' ELSE CAST(length(${v}) AS VARCHAR) || ':' || ${v} END`;
   return sql`(${join([uid, ...hold.map(propertyText)].map(part), " || '|' || ")})`;
@@ -565,7 +564,8 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   ];
   const columns: SqlNode[] = [
     sql`${RESOLVED_USER} AS uid`,
-    sql`${funnelKey(p.holdConstant)} AS k`,
+    // Without held properties the key is the user (not computed twice).
+    ...(p.holdConstant.length > 0 ? [sql`${funnelKey(p.holdConstant)} AS k`] : []),
     sql`${call('epoch_ms', raw('e.time'))} AS t`,
     sql`(${inRangeCondition(p.scope, local)}) AS in_range`,
     ...flags,
@@ -588,19 +588,20 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     names.map((name) => param.varchar(name)),
     ', ',
   )})`;
+  const key = raw(p.holdConstant.length > 0 ? 'k' : 'uid');
   const ctes: Cte[] = [
     linksCte(p.projectId),
     ...profiles.ctes,
     { name: 'ev', body: ev, materialize: true },
     {
       name: 's1',
-      body: sql`SELECT uid, k, t AS t1, bd, bucket FROM ev WHERE m1 AND in_range AND t < ${param.bigint(p.scope.scanToMs)} AND uid IS NOT NULL`,
+      body: sql`SELECT uid, ${key} AS k, t AS t1, bd, bucket FROM ev WHERE m1 AND in_range AND t < ${param.bigint(p.scope.scanToMs)} AND uid IS NOT NULL`,
     },
   ];
   for (let k = 2; k <= n; k++) {
     ctes.push({
       name: `s${k}`,
-      body: sql`SELECT k, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
+      body: sql`SELECT ${key} AS k, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
     });
   }
   p.exclusions.forEach((_, i) =>
