@@ -112,13 +112,26 @@ describe('funnel options over HTTP', () => {
   });
 
   it('drops an attempt with an excluded event between two steps', async () => {
-    expect(await counts({ exclusions: [{ event: 'Cancel', from_step: 1, to_step: 2 }] })).toEqual([
-      3, 2, 1,
-    ]);
+    expect(
+      await counts({ exclusions: [{ event: 'Cancel', after_step: 1, before_step: 2 }] }),
+    ).toEqual([3, 2, 1]);
     // Between Sign Up and Checkout there is no Cancel: nothing is dropped.
-    expect(await counts({ exclusions: [{ event: 'Cancel', from_step: 0, to_step: 1 }] })).toEqual([
-      4, 3, 2,
-    ]);
+    expect(
+      await counts({ exclusions: [{ event: 'Cancel', after_step: 0, before_step: 1 }] }),
+    ).toEqual([4, 3, 2]);
+  });
+
+  it('drops an attempt that never reached the later step but did the excluded event in its window', async () => {
+    // Nobody asks for a refund: each attempt is judged up to the end of its 10-minute window.
+    // alice purchased exactly 600 s after signing up (on the window's end: out), bob after 3
+    // minutes (out), carol after 30 (past her window: kept), dave before he signed up (kept).
+    expect(
+      await counts({
+        steps: [{ event: 'Sign Up' }, { event: 'Refund' }],
+        window_seconds: 600,
+        exclusions: [{ event: 'Purchase' }],
+      }),
+    ).toEqual([2, 0]);
   });
 
   it('holds the browser constant across the steps', async () => {
@@ -126,35 +139,31 @@ describe('funnel options over HTTP', () => {
   });
 
   it('answers time-to-convert quantiles and conversion over time', async () => {
-    const res = await query({ conversion_interval: 'day', from: DAY_BEFORE });
+    const res = await query({ conversion_over_time: 'day', from: DAY_BEFORE });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     // Checkout after Sign Up: alice 300 s, carol 600 s, bob 1,200 s.
-    expect(body.steps[1].seconds_to_convert).toEqual({
-      from_previous: { p25: 450, median: 600, p75: 900, p90: 1080 },
-      from_start: { p25: 450, median: 600, p75: 900, p90: 1080 },
-    });
+    expect(body.steps[1].time_to_convert).toEqual({ p25: 450, p50: 600, p75: 900, p90: 1080 });
+    expect(body.steps[1].time_from_start).toEqual(body.steps[1].time_to_convert);
     // Purchase: alice 300 s after Checkout (600 s after Sign Up), carol 1,200 s (1,800 s).
-    expect(body.steps[2].seconds_to_convert).toEqual({
-      from_previous: { p25: 525, median: 750, p75: 975, p90: 1110 },
-      from_start: { p25: 900, median: 1200, p75: 1500, p90: 1680 },
-    });
+    expect(body.steps[2].time_to_convert).toEqual({ p25: 525, p50: 750, p75: 975, p90: 1110 });
+    expect(body.steps[2].time_from_start).toEqual({ p25: 900, p50: 1200, p75: 1500, p90: 1680 });
     expect(body.steps[2].median_seconds_to_convert).toBe(750);
-    expect(body.over_time).toEqual({
+    expect(body.conversion_over_time).toEqual({
       interval: 'day',
       rows: [
-        { start: DAY_BEFORE, steps: [0, 0, 0], conversion_rate: null },
-        { start: DAY, steps: [4, 3, 2], conversion_rate: 0.5 },
+        { start: DAY_BEFORE, entered: 0, converted: 0, steps: [0, 0, 0], conversion_rate: null },
+        { start: DAY, entered: 4, converted: 2, steps: [4, 3, 2], conversion_rate: 0.5 },
       ],
     });
-    const csv = await query({ conversion_interval: 'day' }, { accept: 'text/csv' });
+    const csv = await query({ conversion_over_time: 'day' }, { accept: 'text/csv' });
     expect(csv.statusCode).toBe(200);
     const lines = csv.body.split('\r\n');
     expect(lines[0]).toBe(
-      'breakdown_kind,breakdown_value,step,event,count,median_seconds_to_convert,seconds_from_previous_p25,seconds_from_previous_median,seconds_from_previous_p75,seconds_from_previous_p90,seconds_from_start_p25,seconds_from_start_median,seconds_from_start_p75,seconds_from_start_p90',
+      'breakdown_kind,breakdown_value,step,event,count,median_seconds_to_convert,time_to_convert_p25,time_to_convert_p50,time_to_convert_p75,time_to_convert_p90,time_from_start_p25,time_from_start_p50,time_from_start_p75,time_from_start_p90',
     );
     expect(lines).toContain('none,,3,Purchase,2,750,525,750,975,1110,900,1200,1500,1680');
-    expect(lines).toContain(`over_time,${DAY},3,Purchase,2,,,,,,,,,`);
+    expect(lines).toContain(`conversion_over_time,${DAY},3,Purchase,2,,,,,,,,,`);
   });
 
   it('refuses wrong options with 400 naming the field', async () => {
@@ -163,16 +172,16 @@ describe('funnel options over HTTP', () => {
       expect(res.statusCode).toBe(400);
       return (res.json().error.details as { path: string }[]).map((d) => d.path);
     };
-    expect(await wrong({ exclusions: [{ event: 'Cancel', from_step: 2, to_step: 1 }] })).toEqual([
-      'exclusions.0.from_step',
-    ]);
-    expect(await wrong({ exclusions: [{ event: 'Cancel', to_step: 3 }] })).toEqual([
-      'exclusions.0.to_step',
+    expect(
+      await wrong({ exclusions: [{ event: 'Cancel', after_step: 2, before_step: 1 }] }),
+    ).toEqual(['exclusions.0.after_step']);
+    expect(await wrong({ exclusions: [{ event: 'Cancel', before_step: 3 }] })).toEqual([
+      'exclusions.0.before_step',
     ]);
     expect(await wrong({ order: 'random' })).toEqual(['order']);
     expect(await wrong({ hold_constant: ['cohort'] })).toEqual(['hold_constant.0']);
     expect(await wrong({ hold_constant: ['$browser', '$browser'] })).toEqual(['hold_constant']);
     expect(await wrong({ hold_constant: ['$browsr'] })).toEqual(['hold_constant.0']);
-    expect(await wrong({ conversion_interval: 'year' })).toEqual(['conversion_interval']);
+    expect(await wrong({ conversion_over_time: 'year' })).toEqual(['conversion_over_time']);
   });
 });

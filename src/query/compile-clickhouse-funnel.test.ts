@@ -30,7 +30,7 @@ describe('ClickHouse and the funnel options', () => {
     [{ exclusions: [{ event: 'X' }] }, 'exclusions'],
     [{ order: 'any' }, 'order "any"'],
     [{ hold_constant: ['$browser'] }, 'hold_constant'],
-    [{ conversion_interval: 'day' }, 'conversion_interval'],
+    [{ conversion_over_time: 'day' }, 'conversion_over_time'],
   ])('refuses %j with 501 QUERY_UNSUPPORTED naming it', (option, name) => {
     const error = refusal(option);
     expect(error.code).toBe('QUERY_UNSUPPORTED');

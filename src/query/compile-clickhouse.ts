@@ -384,7 +384,7 @@ function refuseFunnelOptions(p: Extract<Plan, { kind: 'funnel' }>): void {
     p.exclusions.length > 0 ? 'exclusions' : null,
     p.order === 'any' ? 'order "any"' : null,
     p.holdConstant.length > 0 ? 'hold_constant' : null,
-    p.overTime ? 'conversion_interval' : null,
+    p.overTime ? 'conversion_over_time' : null,
   ].filter((x): x is string => x !== null);
   if (used.length > 0)
     throw new AppError(

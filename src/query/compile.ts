@@ -545,7 +545,7 @@ function funnelKey(hold: PropertyRef[]): SqlNode {
  * each later step, or NULL. Sequential: t_k is the first step-k event strictly after t_(k-1),
  * within the window of t_1. Any order: the first step-k event strictly after t_1 within the
  * window, for each k, then the times sorted (t_2 is the first later step done, whichever it was).
- * Exclusions then drop the attempts that did an excluded event strictly between the two steps.
+ * Exclusions then drop the attempts that did an excluded event between the two steps.
  */
 function compileFunnel(p: FunnelPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
@@ -665,23 +665,24 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     );
     attempts = 'cs';
   }
-  // Exclusions: the first excluded event strictly after t_from; the attempt is out when it
-  // reached t_to and that event came strictly before it. A NULL t_to (not reached) keeps it.
+  // Exclusions: the first excluded event strictly after t_after; the attempt is out when that
+  // event came strictly before t_before, or, when step `before` was not reached, no later than
+  // the end of the window. An attempt that did not reach step `after` (NULL t_after) is kept.
   p.exclusions.forEach((x, i) => {
-    const from = t(x.fromStep + 1);
-    const to = t(x.toStep + 1);
+    const after = t(x.afterStep + 1);
+    const before = t(x.beforeStep + 1);
     const join_ = {
       kind: 'asof_next_join' as const,
       right: ident(`x${i + 1}`),
       rightAlias: 'xx',
       leftKey: raw('c.uid'),
       rightKey: raw('xx.uid'),
-      leftTime: sql`c.${from}`,
+      leftTime: sql`c.${after}`,
       rightTime: raw('xx.t'),
     };
     ctes.push({
       name: `d${i + 1}`,
-      body: sql`SELECT c.*, CASE WHEN c.${to} IS NOT NULL AND c.${from} IS NOT NULL AND xx.t < c.${to} THEN 1 ELSE 0 END AS ${raw(`dq${i + 1}`)} FROM ${ident(attempts)} c ${join_}`,
+      body: sql`SELECT c.*, CASE WHEN c.${after} IS NOT NULL AND xx.t < coalesce(c.${before}, c.t1 + ${param.bigint(p.windowMs + 1)}) THEN 1 ELSE 0 END AS ${raw(`dq${i + 1}`)} FROM ${ident(attempts)} c ${join_}`,
     });
     attempts = `d${i + 1}`;
   });

@@ -93,11 +93,11 @@ function trendsCsv(r: TrendsResult): string {
 
 /**
  * Funnels: one row per breakdown row and step, with the time-to-convert quantiles; with
- * `conversion_interval`, then one row per interval and step (`breakdown_kind` "over_time",
+ * `conversion_over_time`, then one row per interval and step (`breakdown_kind` "conversion_over_time",
  * `breakdown_value` the interval's start).
  */
 function funnelCsv(r: FunnelResult): string {
-  const quantiles = ['p25', 'median', 'p75', 'p90'] as const;
+  const quantiles = ['p25', 'p50', 'p75', 'p90'] as const;
   const header = [
     'breakdown_kind',
     'breakdown_value',
@@ -105,8 +105,8 @@ function funnelCsv(r: FunnelResult): string {
     'event',
     'count',
     'median_seconds_to_convert',
-    ...quantiles.map((q) => `seconds_from_previous_${q}`),
-    ...quantiles.map((q) => `seconds_from_start_${q}`),
+    ...quantiles.map((q) => `time_to_convert_${q}`),
+    ...quantiles.map((q) => `time_from_start_${q}`),
   ];
   const rows: CsvCell[][] = [];
   const add = (kind: string, value: string | null, steps: FunnelResult['steps']) =>
@@ -118,17 +118,17 @@ function funnelCsv(r: FunnelResult): string {
         s.event,
         s.count,
         s.median_seconds_to_convert,
-        ...quantiles.map((q) => s.seconds_to_convert?.from_previous[q] ?? null),
-        ...quantiles.map((q) => s.seconds_to_convert?.from_start[q] ?? null),
+        ...quantiles.map((q) => s.time_to_convert?.[q] ?? null),
+        ...quantiles.map((q) => s.time_from_start?.[q] ?? null),
       ]),
     );
   add('none', null, r.steps);
   for (const b of r.breakdowns ?? [])
     add(b.breakdown_kind, cell(b.breakdown_value) as string, b.steps);
-  for (const row of r.over_time?.rows ?? [])
+  for (const row of r.conversion_over_time?.rows ?? [])
     row.steps.forEach((count, i) =>
       rows.push([
-        'over_time',
+        'conversion_over_time',
         row.start,
         i + 1,
         r.steps[i]!.event,

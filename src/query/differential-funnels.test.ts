@@ -156,7 +156,7 @@ const HOLD = ['$browser', 'plan', 'mp_country_code', 'person.plan', 'group.compa
 const options = (d: Dataset, steps: number) =>
   fc.record(
     {
-      order: fc.constantFrom('sequential', 'any'),
+      order: fc.constantFrom('strict', 'any'),
       exclusions: fc.array(
         fc
           .record({
@@ -170,14 +170,14 @@ const options = (d: Dataset, steps: number) =>
             return {
               event,
               filters,
-              from_step: start,
-              to_step: Math.min(steps - 1, start + span),
+              after_step: start,
+              before_step: Math.min(steps - 1, start + span),
             };
           }),
         { minLength: 1, maxLength: 2 },
       ),
       hold_constant: fc.uniqueArray(fc.constantFrom(...HOLD), { minLength: 1, maxLength: 2 }),
-      conversion_interval: fc.constantFrom('hour', 'day', 'week', 'month'),
+      conversion_over_time: fc.constantFrom('hour', 'day', 'week', 'month'),
     },
     { requiredKeys: [] },
   );
@@ -199,11 +199,11 @@ const randomFunnel = (d: Dataset) =>
       extra: fc.nat(),
     })
     .chain((q) =>
-      options(d, q.steps.length).map(({ conversion_interval, ...rest }) => {
+      options(d, q.steps.length).map(({ conversion_over_time, ...rest }) => {
         const { range, breakdown, extra: _, ...base } = q;
         // Hourly conversion over short ranges only.
         const to =
-          conversion_interval === 'hour' && range.to > dayAfter(range.from, 2)
+          conversion_over_time === 'hour' && range.to > dayAfter(range.from, 2)
             ? dayAfter(range.from, 2)
             : range.to;
         return {
@@ -212,7 +212,7 @@ const randomFunnel = (d: Dataset) =>
           from: range.from,
           to,
           ...rest,
-          ...(conversion_interval ? { conversion_interval } : {}),
+          ...(conversion_over_time ? { conversion_over_time } : {}),
           ...(breakdown ? { breakdown } : {}),
         };
       }),
@@ -231,6 +231,8 @@ const EXCLUSION_AT = [
   'before_to', // 1 ms before the "to" step
   'before_entry',
   'after_to',
+  'window_end', // exactly one window after the entry (counts when "to" was not reached)
+  'past_window', // 1 ms later
   'none',
 ] as const;
 /** The held property on a later step's event: the entry's value, another, or not set. */
@@ -267,7 +269,7 @@ const story: fc.Arbitrary<FunnelStory> = fc
     noise: fc.array(fc.record({ at: instant, event: fc.constantFrom(...EVENTS, 'X') }), {
       maxLength: 8,
     }),
-    order: fc.constantFrom('sequential', 'any'),
+    order: fc.constantFrom('strict', 'any'),
     exclusion: fc.option(
       fc.record({
         event: fc.constantFrom('X', 'X', 'B'),
@@ -292,8 +294,8 @@ const story: fc.Arbitrary<FunnelStory> = fc
     const exclusion = s.exclusion
       ? {
           event: s.exclusion.event,
-          from_step: Math.min(s.exclusion.from, last - 1),
-          to_step: Math.min(last, Math.min(s.exclusion.from, last - 1) + s.exclusion.span),
+          after_step: Math.min(s.exclusion.from, last - 1),
+          before_step: Math.min(last, Math.min(s.exclusion.from, last - 1) + s.exclusion.span),
         }
       : null;
     const events: Dataset['events'] = [];
@@ -368,8 +370,8 @@ const story: fc.Arbitrary<FunnelStory> = fc
         if (u.earlyStep === k) add(entry - gap, k);
       }
       if (exclusion && u.exclusionAt !== 'none') {
-        const a = at[exclusion.from_step] ?? entry;
-        const b = at[exclusion.to_step] ?? a + 120_000;
+        const a = at[exclusion.after_step] ?? entry;
+        const b = at[exclusion.before_step] ?? a + 120_000;
         const lo = Math.min(a, b);
         const hi = Math.max(a, b);
         const t =
@@ -385,7 +387,11 @@ const story: fc.Arbitrary<FunnelStory> = fc
                     ? b - 1
                     : u.exclusionAt === 'before_entry'
                       ? entry - 60_000
-                      : hi + 60_000;
+                      : u.exclusionAt === 'window_end'
+                        ? entry + windowMs
+                        : u.exclusionAt === 'past_window'
+                          ? entry + windowMs + 1
+                          : hi + 60_000;
         const k = u.exclusionFromDevice ? 0 : last;
         add(t, k, exclusion.event);
       }
@@ -411,7 +417,7 @@ const story: fc.Arbitrary<FunnelStory> = fc
         order: s.order,
         ...(exclusion ? { exclusions: [exclusion] } : {}),
         ...(s.hold ? { hold_constant: [s.hold] } : {}),
-        ...(s.interval ? { conversion_interval: s.interval } : {}),
+        ...(s.interval ? { conversion_over_time: s.interval } : {}),
         ...(s.breakdown ? { breakdown: s.breakdown } : {}),
       },
     };
@@ -501,12 +507,12 @@ describe('funnels: hand-counted cases', () => {
     expect(await counts({})).toEqual([3, 3, 1]);
     expect(await counts({ order: 'any' })).toEqual([3, 3, 2]);
     // X strictly between B and C disqualifies u1's only attempt; at B's instant (u2) it does not.
-    // u2 never reached C, so nothing can lie between its B and C: it keeps its attempt.
-    expect(await counts({ exclusions: [{ event: 'X', from_step: 1, to_step: 2 }] })).toEqual([
+    // u2 never reached C and its X is at B's very instant (not after it): it keeps its attempt.
+    expect(await counts({ exclusions: [{ event: 'X', after_step: 1, before_step: 2 }] })).toEqual([
       2, 2, 0,
     ]);
     expect(
-      await counts({ order: 'any', exclusions: [{ event: 'X', from_step: 1, to_step: 2 }] }),
+      await counts({ order: 'any', exclusions: [{ event: 'X', after_step: 1, before_step: 2 }] }),
     ).toEqual([2, 2, 1]);
     // Held browser: u1's C is Firefox; u3 has no browser on any step (not set = not set).
     expect(await counts({ hold_constant: ['$browser'] })).toEqual([3, 3, 0]);

@@ -137,15 +137,22 @@ describe('format', () => {
         [[null, null, null, 1, null, 4n, 2n, 1000, 1000, 1500.5, 1500.5, 2000, 2000, 2500, null]],
       ),
     });
-    const q = { p25: 1, median: 1.5005, p75: 2, p90: 2.5 };
+    const q = { p25: 1, p50: 1.5005, p75: 2, p90: 2.5 };
     expect(result).toEqual({
       steps: [
-        { event: 'a', count: 4, median_seconds_to_convert: null, seconds_to_convert: null },
+        {
+          event: 'a',
+          count: 4,
+          median_seconds_to_convert: null,
+          time_to_convert: null,
+          time_from_start: null,
+        },
         {
           event: 'b',
           count: 2,
           median_seconds_to_convert: 1.5005,
-          seconds_to_convert: { from_previous: q, from_start: { ...q, p90: null } },
+          time_to_convert: q,
+          time_from_start: { ...q, p90: null },
         },
       ],
     });

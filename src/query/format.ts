@@ -71,16 +71,17 @@ export interface FunnelStepResult {
   /** Median seconds from the previous step, over users who reached this one; null for step 1. */
   median_seconds_to_convert: number | null;
   /**
-   * Seconds to convert, over users who reached this step (continuous quantiles): from the step
-   * before and from the entry (the last step's `from_start` is the whole funnel's time to
-   * convert). Null for step 1; each quantile null when nobody reached the step.
+   * Seconds from the previous step to this one, over the users who reached it (continuous
+   * quantiles). Null for step 1; each quantile null when nobody reached the step.
    */
-  seconds_to_convert: { from_previous: TimeQuantiles; from_start: TimeQuantiles } | null;
+  time_to_convert: TimeQuantiles | null;
+  /** Seconds from the entry to this step (the last step's is the whole funnel's). */
+  time_from_start: TimeQuantiles | null;
 }
 
 export interface TimeQuantiles {
   p25: number | null;
-  median: number | null;
+  p50: number | null;
   p75: number | null;
   p90: number | null;
 }
@@ -91,6 +92,10 @@ export interface FunnelOverTime {
   rows: {
     /** The interval's label (as trends labels them). */
     start: string;
+    /** Users who entered in the interval. */
+    entered: number;
+    /** Of those, users who reached the last step. */
+    converted: number;
     /** Users reaching each step, among those who entered in the interval ([0]: entered). */
     steps: number[];
     /** Last step ÷ entered; null when nobody entered. */
@@ -108,8 +113,8 @@ export interface FunnelResult {
   steps: FunnelStepResult[];
   /** Present when the query has a breakdown: the users split by their entry's property value. */
   breakdowns?: FunnelBreakdownResult[];
-  /** Present with `conversion_interval`: every interval of the range, for all users. */
-  over_time?: FunnelOverTime;
+  /** Present with `conversion_over_time`: every interval of the range, for all users. */
+  conversion_over_time?: FunnelOverTime;
 }
 
 export interface RetentionCohort {
@@ -327,7 +332,7 @@ function funnelSteps(q: FunnelQuery, row: Record<string, unknown> | undefined): 
   };
   const quantiles = (tag: string, k: number): TimeQuantiles => ({
     p25: seconds(`${tag}_p25_${k}`),
-    median: seconds(`${tag}_median_${k}`),
+    p50: seconds(`${tag}_median_${k}`),
     p75: seconds(`${tag}_p75_${k}`),
     p90: seconds(`${tag}_p90_${k}`),
   });
@@ -337,11 +342,9 @@ function funnelSteps(q: FunnelQuery, row: Record<string, unknown> | undefined): 
     return {
       event: step.event,
       count: row ? count(row[`n${k}`]) : 0,
-      median_seconds_to_convert: fromPrevious?.median ?? null,
-      seconds_to_convert:
-        fromPrevious === null
-          ? null
-          : { from_previous: fromPrevious, from_start: quantiles('start', k) },
+      median_seconds_to_convert: fromPrevious?.p50 ?? null,
+      time_to_convert: fromPrevious,
+      time_from_start: k === 1 ? null : quantiles('start', k),
     };
   });
 }
@@ -383,9 +386,15 @@ function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): F
     for (let b = firstBucket; b <= lastBucket; b++) {
       const r = byBucket.get(b);
       const steps = q.steps.map((_, i) => (r ? count(r[`n${i + 1}`]) : 0));
-      out.rows.push({ start: bucketLabel(unit, b), steps, conversion_rate: conversionRate(steps) });
+      out.rows.push({
+        start: bucketLabel(unit, b),
+        entered: steps[0]!,
+        converted: steps[steps.length - 1]!,
+        steps,
+        conversion_rate: conversionRate(steps),
+      });
     }
-    result.over_time = out;
+    result.conversion_over_time = out;
   }
   return result;
 }

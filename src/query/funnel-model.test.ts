@@ -14,7 +14,7 @@ const parse = (extra: Record<string, unknown>) => parseQuery({ ...base, ...extra
 describe('funnel options', () => {
   it('defaults to sequential, no exclusions, nothing held, no conversion over time', () => {
     const q = parse({});
-    expect(q.order).toBe('sequential');
+    expect(q.order).toBe('strict');
     expect(q.exclusions).toEqual([]);
     expect(q.holdConstant).toEqual([]);
     expect(q.conversionInterval).toBeNull();
@@ -22,9 +22,9 @@ describe('funnel options', () => {
 
   it('lets an exclusion span the whole funnel unless its steps are given', () => {
     const q = parse({
-      exclusions: [{ event: 'X' }, { event: 'Y', from_step: 1 }, { event: 'Z', to_step: 1 }],
+      exclusions: [{ event: 'X' }, { event: 'Y', after_step: 1 }, { event: 'Z', before_step: 1 }],
     });
-    expect(q.exclusions.map((x) => [x.event, x.fromStep, x.toStep])).toEqual([
+    expect(q.exclusions.map((x) => [x.event, x.afterStep, x.beforeStep])).toEqual([
       ['X', 0, 2],
       ['Y', 1, 2],
       ['Z', 0, 1],
@@ -40,11 +40,11 @@ describe('funnel options', () => {
       }
       return [];
     };
-    expect(paths({ exclusions: [{ event: 'X', from_step: 2 }] })).toEqual([
-      'exclusions.0.from_step',
+    expect(paths({ exclusions: [{ event: 'X', after_step: 2 }] })).toEqual([
+      'exclusions.0.after_step',
     ]);
-    expect(paths({ exclusions: [{ event: 'X', from_step: -1 }] })).toEqual([
-      'exclusions.0.from_step',
+    expect(paths({ exclusions: [{ event: 'X', after_step: -1 }] })).toEqual([
+      'exclusions.0.after_step',
     ]);
     expect(paths({ exclusions: Array.from({ length: 6 }, () => ({ event: 'X' })) })).toEqual([
       'exclusions',

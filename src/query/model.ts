@@ -153,20 +153,22 @@ export interface FunnelStep {
 }
 
 /**
- * How later steps are matched: `sequential` (each step after the one before), or `any` (every
- * step after the first, in any order, inside the window; see README "Funnels").
+ * How later steps are matched: `strict` (in order: each step after the one before; other events
+ * may happen in between), or `any` (every step after the first, in any order, inside the
+ * window; see README "Funnels").
  */
-export type FunnelOrder = 'sequential' | 'any';
+export type FunnelOrder = 'strict' | 'any';
 
 /**
- * An exclusion: an event of this name (and filters) strictly between the times an attempt
- * reached step `fromStep` and step `toStep` (0-based) disqualifies that attempt.
+ * An exclusion: an event of this name (and filters) strictly after the time an attempt reached
+ * step `afterStep` and strictly before it reached step `beforeStep` (0-based) — or, when it never
+ * reached `beforeStep`, up to the end of its window — disqualifies that attempt.
  */
 export interface FunnelExclusion {
   event: string;
   filters: FilterNode[];
-  fromStep: number;
-  toStep: number;
+  afterStep: number;
+  beforeStep: number;
 }
 
 export interface FunnelQuery extends DateRange {
@@ -179,7 +181,7 @@ export interface FunnelQuery extends DateRange {
   exclusions: FunnelExclusion[];
   /** Properties every step of an attempt must share with its entry (not set = its own value). */
   holdConstant: string[];
-  /** Adds conversion per interval of entry (`over_time`), or null. */
+  /** Adds conversion per interval of entry (`conversion_over_time`), or null. */
   conversionInterval: Interval | null;
 }
 
@@ -684,16 +686,14 @@ const funnelSchema = z
     filters,
     breakdown: propertyName.optional(),
     breakdown_limit: breakdownLimit,
-    order: z
-      .enum(['sequential', 'any'], { error: 'must be sequential or any' })
-      .default('sequential'),
+    order: z.enum(['strict', 'any'], { error: 'must be strict or any' }).default('strict'),
     exclusions: z
       .array(
         z.strictObject({
           event: eventName,
           filters,
-          from_step: stepIndex.optional(),
-          to_step: stepIndex.optional(),
+          after_step: stepIndex.optional(),
+          before_step: stepIndex.optional(),
         }),
         { error: 'must be a list of exclusions' },
       )
@@ -709,7 +709,7 @@ const funnelSchema = z
       .min(1, { error: 'must name 1 to 3 properties (or be left out)' })
       .max(MAX_HOLD_CONSTANT, { error: `must name 1 to ${MAX_HOLD_CONSTANT} properties` })
       .optional(),
-    conversion_interval: z
+    conversion_over_time: z
       .enum(['hour', 'day', 'week', 'month'], { error: 'must be one of hour, day, week, month' })
       .optional(),
   })
@@ -717,19 +717,19 @@ const funnelSchema = z
   .superRefine((q, ctx) => {
     const last = q.steps.length - 1;
     q.exclusions.forEach((x, i) => {
-      const from = x.from_step ?? 0;
-      const to = x.to_step ?? last;
+      const from = x.after_step ?? 0;
+      const to = x.before_step ?? last;
       if (to > last)
         ctx.addIssue({
           code: 'custom',
-          path: ['exclusions', i, 'to_step'],
+          path: ['exclusions', i, 'before_step'],
           message: `must be a step index of this funnel (0 to ${last})`,
         });
       else if (from >= to)
         ctx.addIssue({
           code: 'custom',
-          path: ['exclusions', i, x.from_step === undefined ? 'to_step' : 'from_step'],
-          message: 'from_step must come before to_step',
+          path: ['exclusions', i, x.after_step === undefined ? 'before_step' : 'after_step'],
+          message: 'after_step must come before before_step',
         });
     });
     if (q.hold_constant && new Set(q.hold_constant).size !== q.hold_constant.length)
@@ -751,11 +751,11 @@ const funnelSchema = z
     exclusions: q.exclusions.map((x) => ({
       event: x.event,
       filters: x.filters,
-      fromStep: x.from_step ?? 0,
-      toStep: x.to_step ?? q.steps.length - 1,
+      afterStep: x.after_step ?? 0,
+      beforeStep: x.before_step ?? q.steps.length - 1,
     })),
     holdConstant: q.hold_constant ?? [],
-    conversionInterval: q.conversion_interval ?? null,
+    conversionInterval: q.conversion_over_time ?? null,
   }));
 
 const retentionSchema = z

@@ -136,7 +136,12 @@ export interface FunnelPlan {
   breakdown: PlannedBreakdown | null;
   order: FunnelOrder;
   /** Each with the query's filters followed by its own; steps are 0-based. */
-  exclusions: { event: string; filters: PlannedFilterNode[]; fromStep: number; toStep: number }[];
+  exclusions: {
+    event: string;
+    filters: PlannedFilterNode[];
+    afterStep: number;
+    beforeStep: number;
+  }[];
   /** Properties every step of an attempt shares with its entry. */
   holdConstant: PropertyRef[];
   /** Conversion per bucket of entry, over every bucket of the range; or null. */
@@ -387,8 +392,8 @@ function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
     exclusions: q.exclusions.map((x) => ({
       event: x.event,
       filters: [...global, ...planFilters(x.filters, groups, ctx.cohorts)],
-      fromStep: x.fromStep,
-      toStep: x.toStep,
+      afterStep: x.afterStep,
+      beforeStep: x.beforeStep,
     })),
     holdConstant: q.holdConstant.map((name) => resolveProperty(name, groups)),
     overTime,

@@ -580,7 +580,7 @@ function betterEntry(a: FunnelEntry, b: FunnelEntry): boolean {
   return b.bd === null || utf8(a.bd, b.bd) < 0;
 }
 
-const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, median: 0.5, p75: 0.75, p90: 0.9 } as const;
+const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, p50: 0.5, p75: 0.75, p90: 0.9 } as const;
 
 /**
  * Funnels, read straight from the README's contract. Each step-1 event of a user whose local date
@@ -589,8 +589,8 @@ const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, median: 0.5, p75: 0.75, p90: 0.9 
  * event strictly after the entry within the window; the times of those done, sorted, are the
  * attempt's step 2, 3, … With `hold_constant`, a later step's event counts only when each held
  * property has the entry's value (both not set counts as equal). An attempt that did an excluded
- * event strictly between its `from_step` and `to_step` times (when it reached `to_step`) is
- * dropped. Each user counts once, with their best attempt (deepest, earliest, smaller breakdown
+ * event strictly between its `after_step` and `before_step` times is dropped, and so is one that never reached `before_step` but did the excluded event after
+ * `after_step` no later than the window's end. Each user counts once, with their best attempt (deepest, earliest, smaller breakdown
  * value); over time, once per interval of entry with their best attempt entered in it.
  */
 function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): FunnelResult {
@@ -620,7 +620,7 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
         q.holdConstant.every((name, i) => textOf(cx, e, name) === held[i]);
       const t1 = entry.timeMs;
       const times = [t1];
-      if (q.order === 'sequential') {
+      if (q.order === 'strict') {
         for (let k = 1; k < q.steps.length; k++) {
           const prev = times[k - 1]!;
           const next = sorted.find((e) => e.timeMs > prev && stepOk(e, k) && same(e));
@@ -635,13 +635,17 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
         }
         times.push(...done.sort((a, b) => a - b));
       }
-      const disqualified = q.exclusions.some(
-        (x) =>
-          times.length > x.toStep &&
-          sorted.some(
-            (e) => e.timeMs > times[x.fromStep]! && e.timeMs < times[x.toStep]! && excludedBy(e, x),
-          ),
-      );
+      // Strictly after step `after`, and strictly before step `before` — or, never reached,
+      // no later than the window's end.
+      const disqualified = q.exclusions.some((x) => {
+        if (times.length <= x.afterStep) return false;
+        const lo = times[x.afterStep]!;
+        const reached = times.length > x.beforeStep;
+        const hi = reached ? times[x.beforeStep]! : t1 + windowMs;
+        return sorted.some(
+          (e) => e.timeMs > lo && (reached ? e.timeMs < hi : e.timeMs <= hi) && excludedBy(e, x),
+        );
+      });
       if (disqualified) continue;
       out.push({
         uid: u,
@@ -680,7 +684,7 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
   };
   const quantiles = (values: number[]) => ({
     p25: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p25),
-    median: seconds(values, FUNNEL_QUANTILE_FRACTIONS.median),
+    p50: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p50),
     p75: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p75),
     p90: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p90),
   });
@@ -692,14 +696,10 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
       return {
         event: step.event,
         count: reached.length,
-        median_seconds_to_convert: fromPrevious?.median ?? null,
-        seconds_to_convert:
-          fromPrevious === null
-            ? null
-            : {
-                from_previous: fromPrevious,
-                from_start: quantiles(reached.map((en) => en.times[i]! - en.times[0]!)),
-              },
+        median_seconds_to_convert: fromPrevious?.p50 ?? null,
+        time_to_convert: fromPrevious,
+        time_from_start:
+          i === 0 ? null : quantiles(reached.map((en) => en.times[i]! - en.times[0]!)),
       };
     });
   const result: FunnelResult = { steps: steps(best) };
@@ -712,7 +712,7 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
   }
   if (q.conversionInterval) {
     const unit = q.conversionInterval;
-    result.over_time = {
+    result.conversion_over_time = {
       interval: unit,
       rows: labelsBetween(unit, q.from, q.to).map((label) => {
         const here = bestPerLabel.filter((en) => en.label === label);
@@ -720,6 +720,8 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
         const entered = counts[0]!;
         return {
           start: label,
+          entered,
+          converted: counts[counts.length - 1]!,
           steps: counts,
           conversion_rate: entered === 0 ? null : counts[counts.length - 1]! / entered,
         };
