@@ -2,6 +2,7 @@
 // constant, conversion over time and time-to-convert quantiles, on events sent through the real
 // /import path (pseudonymised ids, a device merged into its user mid-funnel), hand-counted; the
 // 400s naming the wrong field; CSV. Also the bug: a purchase before sign-up is no step 3.
+import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
@@ -183,5 +184,20 @@ describe('funnel options over HTTP', () => {
     expect(await wrong({ hold_constant: ['$browser', '$browser'] })).toEqual(['hold_constant']);
     expect(await wrong({ hold_constant: ['$browsr'] })).toEqual(['hold_constant.0']);
     expect(await wrong({ conversion_over_time: 'year' })).toEqual(['conversion_over_time']);
+  });
+
+  it('documents the query body, funnel options included, in a valid OpenAPI document', async () => {
+    const res = await s.server.app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
+    const doc = res.json();
+    const body = doc.paths['/api/v1/projects/{projectId}/query'].post.requestBody;
+    const kinds = body.content['application/json'].schema.anyOf as {
+      properties: Record<string, { const?: string }>;
+    }[];
+    const funnel = kinds.find((k) => k.properties.kind?.const === 'funnel')!;
+    expect(Object.keys(funnel.properties)).toEqual(
+      expect.arrayContaining(['order', 'exclusions', 'hold_constant', 'conversion_over_time']),
+    );
+    const verdict = await validate(structuredClone(doc));
+    expect(verdict.valid ? [] : compileErrors(verdict)).toEqual([]);
   });
 });

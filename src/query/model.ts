@@ -888,6 +888,9 @@ const QUERY_SCHEMAS = {
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];
 
+/** Every query body (one per kind), for the OpenAPI document; `parseQuery` is what validates. */
+export const QUERY_BODY_SCHEMA: z.ZodType = z.union(Object.values(QUERY_SCHEMAS));
+
 /** One validation problem: which field (dotted path) and why. Never echoes the value. */
 export interface FieldIssue {
   path: string;
