@@ -298,10 +298,17 @@ describe('query API: answers', () => {
       window_seconds: 3600,
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json().steps).toEqual([
+    const steps = res.json().steps as Record<string, unknown>[];
+    expect(steps.map(({ time_to_convert: _, time_from_start: __, ...rest }) => rest)).toEqual([
       { event: 'Page View', count: 2, median_seconds_to_convert: null },
       { event: 'Sign Up', count: 1, median_seconds_to_convert: 300 },
       { event: 'Purchase', count: 1, median_seconds_to_convert: 1500 },
+    ]);
+    const one = (s: number) => ({ p25: s, p50: s, p75: s, p90: s });
+    expect(steps.map((x) => [x.time_to_convert, x.time_from_start])).toEqual([
+      [null, null],
+      [one(300), one(300)],
+      [one(1500), one(1800)],
     ]);
   });
 

@@ -166,7 +166,7 @@ describe('query parity over HTTP', () => {
       { accept: 'text/csv' },
     );
     expect(funnel.body).toBe(
-      'breakdown_kind,breakdown_value,step,event,count,median_seconds_to_convert\r\nnone,,1,Page View,1,\r\nnone,,2,Purchase,0,\r\n',
+      'breakdown_kind,breakdown_value,step,event,count,median_seconds_to_convert,time_to_convert_p25,time_to_convert_p50,time_to_convert_p75,time_to_convert_p90,time_from_start_p25,time_from_start_p50,time_from_start_p75,time_from_start_p90\r\nnone,,1,Page View,1,,,,,,,,,\r\nnone,,2,Purchase,0,,,,,,,,,\r\n',
     );
     const retention = await query(
       {

@@ -50,6 +50,8 @@ export function namedProperties(q: Query): NamedProperty[] {
     case 'funnel':
       filters(q.filters, 'filters');
       q.steps.forEach((s, i) => filters(s.filters, `steps.${i}.filters`));
+      q.exclusions.forEach((x, i) => filters(x.filters, `exclusions.${i}.filters`));
+      q.holdConstant.forEach((name, i) => add(name, `hold_constant.${i}`));
       add(q.breakdown?.property, 'breakdown');
       break;
     case 'retention':
@@ -188,6 +190,7 @@ export function namedCohorts(q: Query): { id: string; path: string }[] {
     case 'funnel':
       filters(q.filters, 'filters');
       q.steps.forEach((s, i) => filters(s.filters, `steps.${i}.filters`));
+      q.exclusions.forEach((x, i) => filters(x.filters, `exclusions.${i}.filters`));
       break;
     case 'retention':
       filters(q.filters, 'filters');

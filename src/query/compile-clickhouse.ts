@@ -375,6 +375,25 @@ function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
 }
 
 /**
+ * The funnel options of issue 12 (exclusions, any order, held properties, conversion over time)
+ * need per-attempt joins this compiler does not write: each is refused by name, so that they stay
+ * refused when plain funnels are compiled here.
+ */
+function refuseFunnelOptions(p: Extract<Plan, { kind: 'funnel' }>): void {
+  const used = [
+    p.exclusions.length > 0 ? 'exclusions' : null,
+    p.order === 'any' ? 'order "any"' : null,
+    p.holdConstant.length > 0 ? 'hold_constant' : null,
+    p.overTime ? 'conversion_over_time' : null,
+  ].filter((x): x is string => x !== null);
+  if (used.length > 0)
+    throw new AppError(
+      'QUERY_UNSUPPORTED',
+      `funnel ${used.join(', ')} ${used.length === 1 ? 'is' : 'are'} not answered on the ClickHouse event store yet`,
+    );
+}
+
+/**
  * Compiles a plan for ClickHouse 18.16. Funnels and retention are not done yet: they need the
  * per-user ordered scans that compile.ts writes with ASOF joins and window functions, which
  * 18.16 lacks (an array-based form is the way; see notes/clickhouse.md).
@@ -397,6 +416,11 @@ export function compileClickHouse(p: Plan): CompiledQuery {
     case 'property_values':
       return compilePropertyValues(p);
     case 'funnel':
+      refuseFunnelOptions(p);
+      throw new AppError(
+        'QUERY_UNSUPPORTED',
+        'funnel queries are not answered on the ClickHouse event store yet',
+      );
     case 'retention':
     case 'cohort_size':
     case 'flows':

@@ -520,109 +520,230 @@ function compileTrends(p: TrendsPlan): CompiledQuery {
 // ---------------------------------------------------------------------------------------------
 // Funnel.
 
+/** Time-to-convert quantiles of each step (fractions, and their column-name suffixes). */
+export const FUNNEL_QUANTILES = [
+  { fraction: 0.25, name: 'p25' },
+  { fraction: 0.5, name: 'median' },
+  { fraction: 0.75, name: 'p75' },
+  { fraction: 0.9, name: 'p90' },
+] as const;
+
+/**
+ * The join key of an attempt's later steps: the resolved user, and with `hold_constant` the held
+ * values too, each written as its length and text (or `-` when not set) so that the key is
+ * unambiguous and never NULL for a user: "not set" is a value that must repeat like any other.
+ */
+function funnelKey(hold: PropertyRef[]): SqlNode {
+  const uid = sql`${RESOLVED_USER}`;
+  const part = (v: SqlNode): SqlNode =>
+    sql`CASE WHEN ${v} IS NULL THEN '-' ELSE CAST(length(${v}) AS VARCHAR) || ':' || ${v} END`;
+  return sql`(${join([uid, ...hold.map(propertyText)].map(part), " || '|' || ")})`;
+}
+
+/**
+ * Funnel attempts: each step-1 event inside the range (an entry) with the time t_k it reached
+ * each later step, or NULL. Sequential: t_k is the first step-k event strictly after t_(k-1),
+ * within the window of t_1. Any order: the first step-k event strictly after t_1 within the
+ * window, for each k, then the times sorted (t_2 is the first later step done, whichever it was).
+ * Exclusions then drop the attempts that did an excluded event between the two steps.
+ */
 function compileFunnel(p: FunnelPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
   const n = p.steps.length;
-  const stepNames = [...new Set(p.steps.map((s) => s.event))];
-  const flags = p.steps.map(
-    (s, i) =>
-      sql`(${eventCondition(s.event)} AND ${filtersCondition(s.filters)}) AS m${raw(String(i + 1))}`,
-  );
+  const t = (k: number) => raw(`t${k}`);
+  const names = [...new Set([...p.steps.map((s) => s.event), ...p.exclusions.map((x) => x.event)])];
+  const flags = [
+    ...p.steps.map(
+      (s, i) =>
+        sql`(${eventCondition(s.event)} AND ${filtersCondition(s.filters)}) AS m${raw(String(i + 1))}`,
+    ),
+    ...p.exclusions.map(
+      (x, i) =>
+        sql`(${eventCondition(x.event)} AND ${filtersCondition(x.filters)}) AS x${raw(String(i + 1))}`,
+    ),
+  ];
   const columns: SqlNode[] = [
     sql`${RESOLVED_USER} AS uid`,
+    // Without held properties the key is the user (not computed twice).
+    ...(p.holdConstant.length > 0 ? [sql`${funnelKey(p.holdConstant)} AS k`] : []),
     sql`${call('epoch_ms', raw('e.time'))} AS t`,
     sql`(${inRangeCondition(p.scope, local)}) AS in_range`,
     ...flags,
+    p.breakdown ? sql`${propertyText(p.breakdown.ref)} AS bd` : raw('CAST(NULL AS VARCHAR) AS bd'),
+    p.overTime
+      ? sql`${bucketOf(p.overTime.unit, local)} AS bucket`
+      : raw('CAST(NULL AS BIGINT) AS bucket'),
   ];
-  if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
-  // Later steps may happen after the range, up to one window after its end.
   const profiles = profileSources(
     p.projectId,
     refsOf(
-      p.steps.flatMap((s) => s.filters),
+      [...p.steps.flatMap((s) => s.filters), ...p.exclusions.flatMap((x) => x.filters)],
       p.breakdown?.ref,
+      ...p.holdConstant,
     ),
   );
+  // Later steps may happen after the range, up to one window after its end; exclusions lie
+  // between two steps, so inside the same span.
   const ev = sql`SELECT ${join(columns, ', ')} FROM events e ${IDENTITY_JOINS}${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(
-    stepNames.map((name) => param.varchar(name)),
+    names.map((name) => param.varchar(name)),
     ', ',
   )})`;
+  const key = raw(p.holdConstant.length > 0 ? 'k' : 'uid');
   const ctes: Cte[] = [
     linksCte(p.projectId),
     ...profiles.ctes,
     { name: 'ev', body: ev, materialize: true },
     {
       name: 's1',
-      body: sql`SELECT uid, t AS t1${p.breakdown ? raw(', bd') : raw(', CAST(NULL AS VARCHAR) AS bd')} FROM ev WHERE m1 AND in_range AND t < ${param.bigint(p.scope.scanToMs)} AND uid IS NOT NULL`,
+      body: sql`SELECT uid, ${key} AS k, t AS t1, bd, bucket FROM ev WHERE m1 AND in_range AND t < ${param.bigint(p.scope.scanToMs)} AND uid IS NOT NULL`,
     },
   ];
   for (let k = 2; k <= n; k++) {
     ctes.push({
       name: `s${k}`,
-      body: sql`SELECT uid, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
+      body: sql`SELECT ${key} AS k, t FROM ev WHERE m${raw(String(k))} AND uid IS NOT NULL`,
     });
   }
-  // c1 = entries; c_k adds t_k: the first step-k event strictly after t_(k-1), if inside the window,
-  // and only when step k-1 was reached. The guard does not trust the join with a NULL t_(k-1): the
-  // dialect must match nothing for it, but a join that did (DuckDB's ASOF operator, issue 12)
-  // would credit users who never reached step k-1 with step k.
-  ctes.push({ name: 'c1', body: raw('SELECT uid, bd, t1 FROM s1') });
+  p.exclusions.forEach((_, i) =>
+    ctes.push({
+      name: `x${i + 1}`,
+      body: sql`SELECT uid, t FROM ev WHERE x${raw(String(i + 1))} AND uid IS NOT NULL`,
+    }),
+  );
+  // c1 = entries; c_k adds step k. Sequential: only when step k-1 was reached — the guard does not
+  // trust the join with a NULL t_(k-1): the dialect must match nothing for it, but a join that did
+  // (DuckDB's ASOF operator, issue 12) would credit users who never reached step k-1 with step k.
+  ctes.push({ name: 'c1', body: raw('SELECT uid, k, bd, bucket, t1 FROM s1') });
+  const any = p.order === 'any';
   for (let k = 2; k <= n; k++) {
+    const leftTime = any ? raw('c.t1') : raw(`c.t${k - 1}`);
     const join_ = {
       kind: 'asof_next_join' as const,
       right: ident(`s${k}`),
       rightAlias: 'nx',
-      leftKey: raw('c.uid'),
-      rightKey: raw('nx.uid'),
-      leftTime: raw(`c.t${k - 1}`),
+      leftKey: raw('c.k'),
+      rightKey: raw('nx.k'),
+      leftTime,
       rightTime: raw('nx.t'),
     };
     ctes.push({
       name: `c${k}`,
-      body: sql`SELECT c.*, CASE WHEN ${raw(`c.t${k - 1}`)} IS NOT NULL AND nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(`t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
+      body: sql`SELECT c.*, CASE WHEN ${leftTime} IS NOT NULL AND nx.t <= c.t1 + ${param.bigint(p.windowMs)} THEN nx.t END AS ${raw(any ? `u${k}` : `t${k}`)} FROM ${ident(`c${k - 1}`)} c ${join_}`,
     });
   }
+  let attempts = `c${n}`;
+  if (any) {
+    // Any order: the steps done, sorted by time, become t2, t3, … (ties are equal times).
+    ctes.push(
+      { name: 'ca', body: sql`SELECT *, row_number() OVER () AS aid FROM ${ident(attempts)}` },
+      {
+        name: 'cu',
+        body: join(
+          Array.from(
+            { length: n - 1 },
+            (_, i) =>
+              sql`SELECT aid, ${raw(`u${i + 2}`)} AS t FROM ca WHERE ${raw(`u${i + 2}`)} IS NOT NULL`,
+          ),
+          ' UNION ALL ',
+        ),
+      },
+      {
+        name: 'cr',
+        body: raw(
+          'SELECT aid, t, row_number() OVER (PARTITION BY aid ORDER BY t) + 1 AS pos FROM cu',
+        ),
+      },
+      {
+        name: 'cs',
+        body: sql`SELECT a.uid, a.k, a.bd, a.bucket, a.t1, ${join(
+          Array.from({ length: n - 1 }, (_, i) =>
+            raw(`max(CASE WHEN r.pos = ${i + 2} THEN r.t END) AS t${i + 2}`),
+          ),
+          ', ',
+        )} FROM ca a LEFT JOIN cr r ON r.aid = a.aid GROUP BY a.aid, a.uid, a.k, a.bd, a.bucket, a.t1`,
+      },
+    );
+    attempts = 'cs';
+  }
+  // Exclusions: the first excluded event strictly after t_after; the attempt is out when that
+  // event came strictly before t_before, or, when step `before` was not reached, no later than
+  // the end of the window. An attempt that did not reach step `after` (NULL t_after) is kept.
+  p.exclusions.forEach((x, i) => {
+    const after = t(x.afterStep + 1);
+    const before = t(x.beforeStep + 1);
+    const join_ = {
+      kind: 'asof_next_join' as const,
+      right: ident(`x${i + 1}`),
+      rightAlias: 'xx',
+      leftKey: raw('c.uid'),
+      rightKey: raw('xx.uid'),
+      leftTime: sql`c.${after}`,
+      rightTime: raw('xx.t'),
+    };
+    ctes.push({
+      name: `d${i + 1}`,
+      body: sql`SELECT c.*, CASE WHEN c.${after} IS NOT NULL AND xx.t < coalesce(c.${before}, c.t1 + ${param.bigint(p.windowMs + 1)}) THEN 1 ELSE 0 END AS ${raw(`dq${i + 1}`)} FROM ${ident(attempts)} c ${join_}`,
+    });
+    attempts = `d${i + 1}`;
+  });
+  const kept =
+    p.exclusions.length === 0
+      ? sql`SELECT * FROM ${ident(attempts)}`
+      : sql`SELECT * FROM ${ident(attempts)} WHERE ${raw(p.exclusions.map((_, i) => `dq${i + 1} = 0`).join(' AND '))}`;
   const reached = Array.from({ length: n - 1 }, (_, i) =>
     raw(`CAST(t${i + 2} IS NOT NULL AS INTEGER)`),
   );
-  // The best entry per user: deepest, then earliest, then smallest breakdown value.
+  ctes.push({
+    name: 'att',
+    body: sql`SELECT *, 1 + ${join(reached, ' + ')} AS depth FROM (${kept})`,
+    materialize: p.overTime !== null,
+  });
+  // The best attempt per user: deepest, then earliest, then smallest breakdown value.
   ctes.push({
     name: 'best',
-    body: sql`SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid ORDER BY depth DESC, t1 ASC, bd ASC NULLS LAST) AS rn FROM (SELECT *, 1 + ${join(reached, ' + ')} AS depth FROM ${ident(`c${n}`)})) WHERE rn = 1`,
+    body: raw(
+      'SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid ORDER BY depth DESC, t1 ASC, bd ASC NULLS LAST) AS rn FROM att) WHERE rn = 1',
+    ),
   });
-  const stepColumns: SqlNode[] = [raw('count(*) AS n1')];
+  const counts: SqlNode[] = [raw('count(*) AS n1')];
+  const times: SqlNode[] = [];
+  const noTimes: SqlNode[] = [];
   for (let k = 2; k <= n; k++) {
-    stepColumns.push(raw(`count(t${k}) AS n${k}`));
-    stepColumns.push(
-      sql`${call('quantile', raw(`t${k} - t${k - 1}`), numberLiteral(0.5))} AS ${raw(`med${k}`)}`,
-    );
+    counts.push(raw(`count(t${k}) AS n${k}`));
+    for (const q of FUNNEL_QUANTILES) {
+      for (const [from, tag] of [
+        [k - 1, 'prev'],
+        [1, 'start'],
+      ] as const) {
+        const name = raw(`${tag}_${q.name}_${k}`);
+        times.push(
+          sql`${call('quantile', raw(`t${k} - t${from}`), numberLiteral(q.fraction))} AS ${name}`,
+        );
+        noTimes.push(sql`CAST(NULL AS DOUBLE) AS ${name}`);
+      }
+    }
   }
-  if (!p.breakdown) {
-    return {
-      statements: [
-        {
-          name: 'funnel',
-          sql: withCtes(
-            uniqueCtes(ctes),
-            sql`SELECT NULL AS seg, NULL AS seg_value, NULL AS rank_n, 1 AS is_total, ${join(stepColumns, ', ')} FROM best`,
-          ),
-        },
-      ],
-    };
+  const main = p.breakdown
+    ? sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('seg'))} AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM seg GROUP BY GROUPING SETS ((seg, seg_value), ())`
+    : sql`SELECT NULL AS seg, NULL AS seg_value, NULL AS rank_n, 1 AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM best`;
+  if (p.breakdown) ctes.push(...breakdownCtes('best', p.breakdown));
+  let body = main;
+  if (p.overTime) {
+    // Conversion over time: per bucket of entry, each user's best attempt entered in it.
+    ctes.push({
+      name: 'best_bucket',
+      body: raw(
+        'SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid, bucket ORDER BY depth DESC, t1 ASC) AS rn FROM att) WHERE rn = 1',
+      ),
+    });
+    const overTime = sql`SELECT NULL AS seg, NULL AS seg_value, NULL AS rank_n, ${raw(String(FUNNEL_OVER_TIME_ROW))} AS is_total, bucket, ${join([...counts, ...noTimes], ', ')} FROM best_bucket GROUP BY bucket`;
+    body = sql`SELECT * FROM (${main}) UNION ALL SELECT * FROM (${overTime})`;
   }
-  ctes.push(...breakdownCtes('best', p.breakdown));
-  return {
-    statements: [
-      {
-        name: 'funnel',
-        sql: withCtes(
-          uniqueCtes(ctes),
-          sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('seg'))} AS is_total, ${join(stepColumns, ', ')} FROM seg GROUP BY GROUPING SETS ((seg, seg_value), ())`,
-        ),
-      },
-    ],
-  };
+  return { statements: [{ name: 'funnel', sql: withCtes(uniqueCtes(ctes), body) }] };
 }
+
+/** `is_total` of the rows of conversion over time (one per bucket with entries). */
+export const FUNNEL_OVER_TIME_ROW = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Retention.

@@ -91,7 +91,13 @@ function trendsCsv(r: TrendsResult): string {
   return csvTable(header, rows);
 }
 
+/**
+ * Funnels: one row per breakdown row and step, with the time-to-convert quantiles; with
+ * `conversion_over_time`, then one row per interval and step (`breakdown_kind` "conversion_over_time",
+ * `breakdown_value` the interval's start).
+ */
 function funnelCsv(r: FunnelResult): string {
+  const quantiles = ['p25', 'p50', 'p75', 'p90'] as const;
   const header = [
     'breakdown_kind',
     'breakdown_value',
@@ -99,15 +105,37 @@ function funnelCsv(r: FunnelResult): string {
     'event',
     'count',
     'median_seconds_to_convert',
+    ...quantiles.map((q) => `time_to_convert_${q}`),
+    ...quantiles.map((q) => `time_from_start_${q}`),
   ];
   const rows: CsvCell[][] = [];
   const add = (kind: string, value: string | null, steps: FunnelResult['steps']) =>
     steps.forEach((s, i) =>
-      rows.push([kind, value, i + 1, s.event, s.count, s.median_seconds_to_convert]),
+      rows.push([
+        kind,
+        value,
+        i + 1,
+        s.event,
+        s.count,
+        s.median_seconds_to_convert,
+        ...quantiles.map((q) => s.time_to_convert?.[q] ?? null),
+        ...quantiles.map((q) => s.time_from_start?.[q] ?? null),
+      ]),
     );
   add('none', null, r.steps);
   for (const b of r.breakdowns ?? [])
     add(b.breakdown_kind, cell(b.breakdown_value) as string, b.steps);
+  for (const row of r.conversion_over_time?.rows ?? [])
+    row.steps.forEach((count, i) =>
+      rows.push([
+        'conversion_over_time',
+        row.start,
+        i + 1,
+        r.steps[i]!.event,
+        count,
+        ...Array.from({ length: 9 }, () => null),
+      ]),
+    );
   return csvTable(header, rows);
 }
 

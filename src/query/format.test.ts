@@ -107,7 +107,7 @@ describe('format', () => {
     expect(result.series[0]!.values).toEqual([0]);
   });
 
-  it('reports funnel steps with medians in seconds', () => {
+  it('reports funnel steps with time-to-convert quantiles in seconds', () => {
     const body = {
       kind: 'funnel',
       from: '2025-01-01',
@@ -117,14 +117,43 @@ describe('format', () => {
     };
     const result = run(body, {
       funnel: rows(
-        ['seg', 'seg_value', 'rank_n', 'is_total', 'n1', 'n2', 'med2'],
-        [[null, null, null, 1, 4n, 2n, 1500.5]],
+        [
+          'seg',
+          'seg_value',
+          'rank_n',
+          'is_total',
+          'bucket',
+          'n1',
+          'n2',
+          'prev_p25_2',
+          'start_p25_2',
+          'prev_median_2',
+          'start_median_2',
+          'prev_p75_2',
+          'start_p75_2',
+          'prev_p90_2',
+          'start_p90_2',
+        ],
+        [[null, null, null, 1, null, 4n, 2n, 1000, 1000, 1500.5, 1500.5, 2000, 2000, 2500, null]],
       ),
     });
+    const q = { p25: 1, p50: 1.5005, p75: 2, p90: 2.5 };
     expect(result).toEqual({
       steps: [
-        { event: 'a', count: 4, median_seconds_to_convert: null },
-        { event: 'b', count: 2, median_seconds_to_convert: 1.5005 },
+        {
+          event: 'a',
+          count: 4,
+          median_seconds_to_convert: null,
+          time_to_convert: null,
+          time_from_start: null,
+        },
+        {
+          event: 'b',
+          count: 2,
+          median_seconds_to_convert: 1.5005,
+          time_to_convert: q,
+          time_from_start: { ...q, p90: null },
+        },
       ],
     });
   });

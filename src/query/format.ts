@@ -1,7 +1,13 @@
 // Format stage: database rows become the public response shapes (DESIGN.md "Public contracts"):
 // dense, labelled intervals; breakdown rows in rank order; counts as numbers; empty cells filled.
 import { bucketLabel } from './clock.js';
-import { SEGMENT_NOT_SET, SEGMENT_OTHER, SEGMENT_VALUE, DISCOVERY_COLUMNS } from './compile.js';
+import {
+  FUNNEL_OVER_TIME_ROW,
+  SEGMENT_NOT_SET,
+  SEGMENT_OTHER,
+  SEGMENT_VALUE,
+  DISCOVERY_COLUMNS,
+} from './compile.js';
 import type { ExecutedQuery } from './execute.js';
 import { rowObjects, type QueryRows } from './rows.js';
 import {
@@ -64,6 +70,37 @@ export interface FunnelStepResult {
   count: number;
   /** Median seconds from the previous step, over users who reached this one; null for step 1. */
   median_seconds_to_convert: number | null;
+  /**
+   * Seconds from the previous step to this one, over the users who reached it (continuous
+   * quantiles). Null for step 1; each quantile null when nobody reached the step.
+   */
+  time_to_convert: TimeQuantiles | null;
+  /** Seconds from the entry to this step (the last step's is the whole funnel's). */
+  time_from_start: TimeQuantiles | null;
+}
+
+export interface TimeQuantiles {
+  p25: number | null;
+  p50: number | null;
+  p75: number | null;
+  p90: number | null;
+}
+
+/** Conversion per interval of entry: the users who entered in it, each with their best attempt. */
+export interface FunnelOverTime {
+  interval: 'hour' | 'day' | 'week' | 'month';
+  rows: {
+    /** The interval's label (as trends labels them). */
+    start: string;
+    /** Users who entered in the interval. */
+    entered: number;
+    /** Of those, users who reached the last step. */
+    converted: number;
+    /** Users reaching each step, among those who entered in the interval ([0]: entered). */
+    steps: number[];
+    /** Last step ÷ entered; null when nobody entered. */
+    conversion_rate: number | null;
+  }[];
 }
 
 export interface FunnelBreakdownResult {
@@ -76,6 +113,8 @@ export interface FunnelResult {
   steps: FunnelStepResult[];
   /** Present when the query has a breakdown: the users split by their entry's property value. */
   breakdowns?: FunnelBreakdownResult[];
+  /** Present with `conversion_over_time`: every interval of the range, for all users. */
+  conversion_over_time?: FunnelOverTime;
 }
 
 export interface RetentionCohort {
@@ -287,15 +326,33 @@ export function formulaResult(
 }
 
 function funnelSteps(q: FunnelQuery, row: Record<string, unknown> | undefined): FunnelStepResult[] {
+  const seconds = (name: string): number | null => {
+    const ms = row ? num(row[name]) : null;
+    return ms === null ? null : ms / 1000;
+  };
+  const quantiles = (tag: string, k: number): TimeQuantiles => ({
+    p25: seconds(`${tag}_p25_${k}`),
+    p50: seconds(`${tag}_median_${k}`),
+    p75: seconds(`${tag}_p75_${k}`),
+    p90: seconds(`${tag}_p90_${k}`),
+  });
   return q.steps.map((step, i) => {
     const k = i + 1;
-    const median = k === 1 || !row ? null : num(row[`med${k}`]);
+    const fromPrevious = k === 1 ? null : quantiles('prev', k);
     return {
       event: step.event,
       count: row ? count(row[`n${k}`]) : 0,
-      median_seconds_to_convert: median === null ? null : median / 1000,
+      median_seconds_to_convert: fromPrevious?.p50 ?? null,
+      time_to_convert: fromPrevious,
+      time_from_start: k === 1 ? null : quantiles('start', k),
     };
   });
+}
+
+/** Conversion rate of a row of step counts: last step ÷ first, null when nobody entered. */
+export function conversionRate(steps: number[]): number | null {
+  const entered = steps[0] ?? 0;
+  return entered === 0 ? null : steps[steps.length - 1]! / entered;
 }
 
 function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): FunnelResult {
@@ -304,7 +361,7 @@ function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): F
   const result: FunnelResult = { steps: funnelSteps(q, total) };
   if (p.breakdown) {
     result.breakdowns = rows
-      .filter((r) => Number(r.is_total) !== 1)
+      .filter((r) => Number(r.is_total) === 0)
       .map((r) => ({
         segment: {
           seg: Number(r.seg),
@@ -319,6 +376,25 @@ function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): F
         breakdown_kind: KIND_OF_SEGMENT[segment.seg]!,
         steps: funnelSteps(q, row),
       }));
+  }
+  if (p.overTime) {
+    const { unit, firstBucket, lastBucket } = p.overTime;
+    const byBucket = new Map<number, Record<string, unknown>>();
+    for (const r of rows)
+      if (Number(r.is_total) === FUNNEL_OVER_TIME_ROW) byBucket.set(Number(r.bucket), r);
+    const out: FunnelOverTime = { interval: unit, rows: [] };
+    for (let b = firstBucket; b <= lastBucket; b++) {
+      const r = byBucket.get(b);
+      const steps = q.steps.map((_, i) => (r ? count(r[`n${i + 1}`]) : 0));
+      out.rows.push({
+        start: bucketLabel(unit, b),
+        entered: steps[0]!,
+        converted: steps[steps.length - 1]!,
+        steps,
+        conversion_rate: conversionRate(steps),
+      });
+    }
+    result.conversion_over_time = out;
   }
   return result;
 }

@@ -152,13 +152,42 @@ export interface FunnelStep {
   filters: FilterNode[];
 }
 
+/**
+ * How later steps are matched: `strict` (in order: each step after the one before; other events
+ * may happen in between), or `any` (every step after the first, in any order, inside the
+ * window; see README "Funnels").
+ */
+export type FunnelOrder = 'strict' | 'any';
+
+/**
+ * An exclusion: an event of this name (and filters) strictly after the time an attempt reached
+ * step `afterStep` and strictly before it reached step `beforeStep` (0-based) — or, when it never
+ * reached `beforeStep`, up to the end of its window — disqualifies that attempt.
+ */
+export interface FunnelExclusion {
+  event: string;
+  filters: FilterNode[];
+  afterStep: number;
+  beforeStep: number;
+}
+
 export interface FunnelQuery extends DateRange {
   kind: 'funnel';
   steps: FunnelStep[];
   windowSeconds: number;
   filters: FilterNode[];
   breakdown: Breakdown | null;
+  order: FunnelOrder;
+  exclusions: FunnelExclusion[];
+  /** Properties every step of an attempt must share with its entry (not set = its own value). */
+  holdConstant: string[];
+  /** Adds conversion per interval of entry (`conversion_over_time`), or null. */
+  conversionInterval: Interval | null;
 }
+
+/** Most exclusions of one funnel, and most properties held constant. */
+export const MAX_FUNNEL_EXCLUSIONS = 5;
+export const MAX_HOLD_CONSTANT = 3;
 
 export interface RetentionQuery extends DateRange {
   kind: 'retention';
@@ -633,6 +662,13 @@ const trendsSchema = z
     compare: q.compare ?? null,
   }));
 
+/** A 0-based step index (exclusions name the steps they lie between). */
+const stepIndex = z
+  .number({ error: 'must be a step index (0 for the first step)' })
+  .int({ error: 'must be a step index (0 for the first step)' })
+  .min(0, { error: 'must be a step index (0 for the first step)' })
+  .max(9, { error: 'must be a step index of this funnel' });
+
 const funnelSchema = z
   .strictObject({
     kind: z.literal('funnel'),
@@ -650,8 +686,59 @@ const funnelSchema = z
     filters,
     breakdown: propertyName.optional(),
     breakdown_limit: breakdownLimit,
+    order: z.enum(['strict', 'any'], { error: 'must be strict or any' }).default('strict'),
+    exclusions: z
+      .array(
+        z.strictObject({
+          event: eventName,
+          filters,
+          after_step: stepIndex.optional(),
+          before_step: stepIndex.optional(),
+        }),
+        { error: 'must be a list of exclusions' },
+      )
+      .max(MAX_FUNNEL_EXCLUSIONS, { error: `at most ${MAX_FUNNEL_EXCLUSIONS} exclusions` })
+      .default([]),
+    hold_constant: z
+      .array(
+        propertyName.refine((name) => name !== COHORT_PROPERTY, {
+          error: 'a cohort is a filter, not a property that can be held constant',
+        }),
+        { error: 'must be a list of property names' },
+      )
+      .min(1, { error: 'must name 1 to 3 properties (or be left out)' })
+      .max(MAX_HOLD_CONSTANT, { error: `must name 1 to ${MAX_HOLD_CONSTANT} properties` })
+      .optional(),
+    conversion_over_time: z
+      .enum(['hour', 'day', 'week', 'month'], { error: 'must be one of hour, day, week, month' })
+      .optional(),
   })
   .superRefine(checkRange)
+  .superRefine((q, ctx) => {
+    const last = q.steps.length - 1;
+    q.exclusions.forEach((x, i) => {
+      const from = x.after_step ?? 0;
+      const to = x.before_step ?? last;
+      if (to > last)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['exclusions', i, 'before_step'],
+          message: `must be a step index of this funnel (0 to ${last})`,
+        });
+      else if (from >= to)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['exclusions', i, x.after_step === undefined ? 'before_step' : 'after_step'],
+          message: 'after_step must come before before_step',
+        });
+    });
+    if (q.hold_constant && new Set(q.hold_constant).size !== q.hold_constant.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hold_constant'],
+        message: 'names a property twice',
+      });
+  })
   .transform((q): FunnelQuery => ({
     kind: 'funnel',
     from: q.from,
@@ -660,6 +747,15 @@ const funnelSchema = z
     windowSeconds: q.window_seconds,
     filters: q.filters,
     breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+    order: q.order,
+    exclusions: q.exclusions.map((x) => ({
+      event: x.event,
+      filters: x.filters,
+      afterStep: x.after_step ?? 0,
+      beforeStep: x.before_step ?? q.steps.length - 1,
+    })),
+    holdConstant: q.hold_constant ?? [],
+    conversionInterval: q.conversion_over_time ?? null,
   }));
 
 const retentionSchema = z
@@ -791,6 +887,9 @@ const QUERY_SCHEMAS = {
 } as const;
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];
+
+/** Every query body (one per kind), for the OpenAPI document; `parseQuery` is what validates. */
+export const QUERY_BODY_SCHEMA: z.ZodType = z.union(Object.values(QUERY_SCHEMAS));
 
 /** One validation problem: which field (dotted path) and why. Never echoes the value. */
 export interface FieldIssue {

@@ -26,6 +26,7 @@ import {
   type EventPropertiesQuery,
   type Filter,
   type FilterNode,
+  type FunnelOrder,
   type FunnelQuery,
   type MathKind,
   type Period,
@@ -133,6 +134,18 @@ export interface FunnelPlan {
   windowMs: number;
   steps: { event: string; filters: PlannedFilterNode[] }[];
   breakdown: PlannedBreakdown | null;
+  order: FunnelOrder;
+  /** Each with the query's filters followed by its own; steps are 0-based. */
+  exclusions: {
+    event: string;
+    filters: PlannedFilterNode[];
+    afterStep: number;
+    beforeStep: number;
+  }[];
+  /** Properties every step of an attempt shares with its entry. */
+  holdConstant: PropertyRef[];
+  /** Conversion per bucket of entry, over every bucket of the range; or null. */
+  overTime: { unit: BucketUnit; firstBucket: number; lastBucket: number } | null;
 }
 
 export interface RetentionPlan {
@@ -357,10 +370,33 @@ function activeWindows(
 function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
   const groups = new Map<string, number>();
   const global = planFilters(q.filters, groups, ctx.cohorts);
+  const scope = timeScope(ctx.timezone, q);
+  let overTime: FunnelPlan['overTime'] = null;
+  if (q.conversionInterval) {
+    const unit: BucketUnit = q.conversionInterval;
+    const firstBucket = bucketOfDay(unit, scope.fromDay);
+    const lastBucket =
+      unit === 'hour' ? bucketOfDay('hour', scope.toDay + 1) - 1 : bucketOfDay(unit, scope.toDay);
+    checkCells(
+      (lastBucket - firstBucket + 1) * q.steps.length,
+      ctx.limits,
+      'intervals × steps of conversion over time',
+    );
+    overTime = { unit, firstBucket, lastBucket };
+  }
   return {
     kind: 'funnel',
     projectId: ctx.projectId,
-    scope: timeScope(ctx.timezone, q),
+    scope,
+    order: q.order,
+    exclusions: q.exclusions.map((x) => ({
+      event: x.event,
+      filters: [...global, ...planFilters(x.filters, groups, ctx.cohorts)],
+      afterStep: x.afterStep,
+      beforeStep: x.beforeStep,
+    })),
+    holdConstant: q.holdConstant.map((name) => resolveProperty(name, groups)),
+    overTime,
     windowMs: q.windowSeconds * 1000,
     steps: q.steps.map((s) => ({
       event: s.event,

@@ -565,8 +565,11 @@ function trendRows(
 
 interface FunnelEntry {
   uid: string;
+  /** Entry time, then the time each later step was reached (in order), as far as it got. */
   times: number[];
   bd: string | null;
+  /** Label of the interval of entry (conversion over time), or null. */
+  label: string | null;
 }
 
 /** Deeper first, then earlier, then the smaller breakdown value (unset last). */
@@ -577,6 +580,19 @@ function betterEntry(a: FunnelEntry, b: FunnelEntry): boolean {
   return b.bd === null || utf8(a.bd, b.bd) < 0;
 }
 
+const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, p50: 0.5, p75: 0.75, p90: 0.9 } as const;
+
+/**
+ * Funnels, read straight from the README's contract. Each step-1 event of a user whose local date
+ * is in the range is an attempt. Sequential: step k is the user's first step-k event strictly
+ * after step k-1, no later than the window after the entry. Any order: each later step's first
+ * event strictly after the entry within the window; the times of those done, sorted, are the
+ * attempt's step 2, 3, … With `hold_constant`, a later step's event counts only when each held
+ * property has the entry's value (both not set counts as equal). An attempt that did an excluded
+ * event strictly between its `after_step` and `before_step` times is dropped, and so is one that never reached `before_step` but did the excluded event after
+ * `after_step` no later than the window's end. Each user counts once, with their best attempt (deepest, earliest, smaller breakdown
+ * value); over time, once per interval of entry with their best attempt entered in it.
+ */
 function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): FunnelResult {
   const cx = contextOf(data);
   const uid = cx.uid;
@@ -593,44 +609,97 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
     e.event === q.steps[k]!.event &&
     matchesAll(cx, e, q.filters) &&
     matchesAll(cx, e, q.steps[k]!.filters);
-  const best: FunnelEntry[] = [];
-  for (const [u, list] of byUser) {
-    const sorted = [...list].sort((a, b) => a.timeMs - b.timeMs);
-    let chosen: FunnelEntry | null = null;
+  const excludedBy = (e: EventRow, x: FunnelQuery['exclusions'][number]): boolean =>
+    e.event === x.event && matchesAll(cx, e, q.filters) && matchesAll(cx, e, x.filters);
+  const attemptsOf = (u: string, sorted: EventRow[]): FunnelEntry[] => {
+    const out: FunnelEntry[] = [];
     for (const entry of sorted) {
       if (!stepOk(entry, 0) || !inDates(local(data.timezone, entry.timeMs).date, q)) continue;
-      const times = [entry.timeMs];
-      for (let k = 1; k < q.steps.length; k++) {
-        const prev = times[k - 1]!;
-        const next = sorted.find((e) => e.timeMs > prev && stepOk(e, k));
-        if (!next || next.timeMs > entry.timeMs + windowMs) break;
-        times.push(next.timeMs);
+      const held = q.holdConstant.map((name) => textOf(cx, entry, name));
+      const same = (e: EventRow): boolean =>
+        q.holdConstant.every((name, i) => textOf(cx, e, name) === held[i]);
+      const t1 = entry.timeMs;
+      const times = [t1];
+      if (q.order === 'strict') {
+        for (let k = 1; k < q.steps.length; k++) {
+          const prev = times[k - 1]!;
+          const next = sorted.find((e) => e.timeMs > prev && stepOk(e, k) && same(e));
+          if (!next || next.timeMs > t1 + windowMs) break;
+          times.push(next.timeMs);
+        }
+      } else {
+        const done: number[] = [];
+        for (let k = 1; k < q.steps.length; k++) {
+          const next = sorted.find((e) => e.timeMs > t1 && stepOk(e, k) && same(e));
+          if (next && next.timeMs <= t1 + windowMs) done.push(next.timeMs);
+        }
+        times.push(...done.sort((a, b) => a - b));
       }
-      const candidate: FunnelEntry = {
+      // Strictly after step `after`, and strictly before step `before` — or, never reached,
+      // no later than the window's end.
+      const disqualified = q.exclusions.some((x) => {
+        if (times.length <= x.afterStep) return false;
+        const lo = times[x.afterStep]!;
+        const reached = times.length > x.beforeStep;
+        const hi = reached ? times[x.beforeStep]! : t1 + windowMs;
+        return sorted.some(
+          (e) => e.timeMs > lo && (reached ? e.timeMs < hi : e.timeMs <= hi) && excludedBy(e, x),
+        );
+      });
+      if (disqualified) continue;
+      out.push({
         uid: u,
         times,
         bd: q.breakdown ? textOf(cx, entry, q.breakdown.property) : null,
-      };
-      if (!chosen || betterEntry(candidate, chosen)) chosen = candidate;
+        label: q.conversionInterval
+          ? periodLabel(q.conversionInterval, local(data.timezone, t1))
+          : null,
+      });
     }
+    return out;
+  };
+  const best: FunnelEntry[] = [];
+  const bestPerLabel: FunnelEntry[] = [];
+  for (const [u, list] of byUser) {
+    const sorted = [...list].sort((a, b) => a.timeMs - b.timeMs);
+    const attempts = attemptsOf(u, sorted);
+    let chosen: FunnelEntry | null = null;
+    for (const a of attempts) if (!chosen || betterEntry(a, chosen)) chosen = a;
     if (chosen) best.push(chosen);
+    const perLabel = new Map<string, FunnelEntry>();
+    for (const a of attempts) {
+      const seen = perLabel.get(a.label ?? '');
+      if (
+        !seen ||
+        a.times.length > seen.times.length ||
+        (a.times.length === seen.times.length && a.times[0]! < seen.times[0]!)
+      )
+        perLabel.set(a.label ?? '', a);
+    }
+    bestPerLabel.push(...perLabel.values());
   }
+  const seconds = (values: number[], fraction: number): number | null => {
+    const v = quantile(values, fraction);
+    return v === null ? null : v / 1000;
+  };
+  const quantiles = (values: number[]) => ({
+    p25: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p25),
+    p50: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p50),
+    p75: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p75),
+    p90: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p90),
+  });
   const steps = (entries: FunnelEntry[]): FunnelStepResult[] =>
     q.steps.map((step, i) => {
       const reached = entries.filter((en) => en.times.length > i);
+      const fromPrevious =
+        i === 0 ? null : quantiles(reached.map((en) => en.times[i]! - en.times[i - 1]!));
       return {
         event: step.event,
         count: reached.length,
-        median_seconds_to_convert:
-          i === 0
-            ? null
-            : (() => {
-                const m = quantile(
-                  reached.map((en) => en.times[i]! - en.times[i - 1]!),
-                  0.5,
-                );
-                return m === null ? null : m / 1000;
-              })(),
+        median_seconds_to_convert: fromPrevious?.p50 ?? null,
+        time_to_convert: fromPrevious,
+        time_from_start:
+          i === 0 ? null : quantiles(reached.map((en) => en.times[i]! - en.times[0]!)),
       };
     });
   const result: FunnelResult = { steps: steps(best) };
@@ -640,6 +709,24 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
       breakdown_kind: seg.kind,
       steps: steps(seg.items),
     }));
+  }
+  if (q.conversionInterval) {
+    const unit = q.conversionInterval;
+    result.conversion_over_time = {
+      interval: unit,
+      rows: labelsBetween(unit, q.from, q.to).map((label) => {
+        const here = bestPerLabel.filter((en) => en.label === label);
+        const counts = q.steps.map((_, i) => here.filter((en) => en.times.length > i).length);
+        const entered = counts[0]!;
+        return {
+          start: label,
+          entered,
+          converted: counts[counts.length - 1]!,
+          steps: counts,
+          conversion_rate: entered === 0 ? null : counts[counts.length - 1]! / entered,
+        };
+      }),
+    };
   }
   return result;
 }

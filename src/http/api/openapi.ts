@@ -95,10 +95,11 @@ export function openApiDocument(routes: readonly ApiRoute<unknown>[], version: s
       'x-sillage-step-up':
         route.stepUp === true || (route.action !== undefined && STEP_UP_ACTIONS.has(route.action)),
     };
-    if (route.body) {
+    const body = route.body ?? route.bodyDoc;
+    if (body) {
       operation.requestBody = {
         required: true,
-        content: { 'application/json': { schema: schemaOf(route.body) } },
+        content: { 'application/json': { schema: schemaOf(body) } },
       };
     }
     paths[path] = { ...(paths[path] ?? {}), [route.method.toLowerCase()]: operation };

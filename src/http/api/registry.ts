@@ -61,6 +61,11 @@ export interface ApiRoute<B = unknown> {
   stepUp?: boolean;
   /** Body schema (JSON object). Validated after authorisation, so denials never depend on it. */
   body?: z.ZodType<B>;
+  /**
+   * Body schema for the OpenAPI document only, where the handler validates the body itself (the
+   * query route: `parseQuery` resolves relative days first and reports paths its own way).
+   */
+  bodyDoc?: z.ZodType;
   /** Query-string schema, for the OpenAPI document (values arrive as strings). */
   querySchema?: z.ZodType;
   /** Success status and what it returns, for the OpenAPI document. */

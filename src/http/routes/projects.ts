@@ -32,6 +32,7 @@ import {
 import { dayNumber, DAY_MS, offsetAt } from '../../query/clock.js';
 import {
   parseQuery,
+  QUERY_BODY_SCHEMA,
   resultToCsv,
   wantsCsv,
   type QueryEngine,
@@ -243,6 +244,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
+      bodyDoc: QUERY_BODY_SCHEMA,
       handler: async (ctx) => runQuery(ctx, jsonBody(ctx.request, 'QUERY_INVALID')),
     }),
     defineRoute({
