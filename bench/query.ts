@@ -30,6 +30,7 @@ const TO = '2025-06-30';
 const DAY_MS = 86_400_000;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 20);
 const QUERY_CLIENTS = Number(process.env.BENCH_QUERY_CLIENTS ?? 2);
+const QUIET_SECONDS = Number(process.env.BENCH_QUIET_SECONDS ?? 10);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -364,9 +365,15 @@ async function queryLoad(
   secret: string,
   until: () => boolean,
   clients: number,
-): Promise<{ latencies: number[]; errors: number; byStatus: Record<number, number> }> {
+): Promise<{
+  latencies: number[];
+  byQuestion: number[][];
+  errors: number;
+  byStatus: Record<number, number>;
+}> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const latencies: number[] = [];
+  const byQuestion: number[][] = QUESTIONS.map(() => []);
   const byStatus: Record<number, number> = {};
   let errors = 0;
   let next = 0;
@@ -395,17 +402,28 @@ async function queryLoad(
     });
   const worker = async (): Promise<void> => {
     while (!until()) {
-      const q = QUESTIONS[next++ % QUESTIONS.length]!;
+      const i = next++ % QUESTIONS.length;
       const t0 = performance.now();
-      const status = await one(JSON.stringify(q.query));
+      const status = await one(JSON.stringify(QUESTIONS[i]!.query));
       latencies.push(performance.now() - t0);
+      byQuestion[i]!.push(performance.now() - t0);
       byStatus[status] = (byStatus[status] ?? 0) + 1;
       if (status !== 200) errors++;
     }
   };
   await Promise.all(Array.from({ length: clients }, worker));
   agent.destroy();
-  return { latencies, errors, byStatus };
+  return { latencies, byQuestion, errors, byStatus };
+}
+
+/** Peak resident set of a process so far (Linux: VmHWM), MB; null elsewhere. */
+function peakRssMb(pid: number | undefined): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -638,11 +656,21 @@ async function main(): Promise<void> {
   const fullRate = full.events / full.seconds;
   const half = fullRate / 2;
   const alone = await ingestLoad(port, project.token, 10, half);
+  // Queries alone on the same server (the same-run baseline of queries under ingestion).
+  const quietUntil = performance.now() + QUIET_SECONDS * 1000;
+  const quiet = await queryLoad(
+    port,
+    project.project_id,
+    project.secret,
+    () => performance.now() >= quietUntil,
+    QUERY_CLIENTS,
+  );
   let done = false;
   const queries = queryLoad(port, project.project_id, project.secret, () => done, QUERY_CLIENTS);
   const loaded = await ingestLoad(port, project.token, LOAD_SECONDS, half);
   done = true;
   const q = await queries;
+  const serverPeakMb = peakRssMb(server.pid);
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   runtime = await openRuntime(loadConfig({ data: dataDir, port: 0 }, env), SILENT_LOGGER);
@@ -661,6 +689,22 @@ async function main(): Promise<void> {
   console.log(
     `queries answered during the load: ${q.latencies.length} (statuses ${JSON.stringify(q.byStatus)}), ` +
       `latency p50 ${pct(q.latencies, 0.5).toFixed(0)} ms, p99 ${pct(q.latencies, 0.99).toFixed(0)} ms, max ${Math.max(...q.latencies).toFixed(0)} ms`,
+  );
+  console.log(
+    `\nAPI query latency, ${QUERY_CLIENTS} clients: alone (${QUIET_SECONDS} s) vs while ingestion runs at half rate`,
+  );
+  console.log(
+    `${'question'.padEnd(36)} ${'alone p50'.padStart(10)} ${'p99'.padStart(7)} ${'loaded p50'.padStart(11)} ${'p99'.padStart(7)}  p99 < 1 s`,
+  );
+  for (const [i, question] of QUESTIONS.entries()) {
+    const a = quiet.byQuestion[i]!;
+    const b = q.byQuestion[i]!;
+    console.log(
+      `${question.name.padEnd(36)} ${pct(a, 0.5).toFixed(0).padStart(7)} ms ${pct(a, 0.99).toFixed(0).padStart(4)} ms ${pct(b, 0.5).toFixed(0).padStart(8)} ms ${pct(b, 0.99).toFixed(0).padStart(4)} ms  ${b.length && pct(b, 0.99) < 1000 ? 'pass' : 'FAIL'}`,
+    );
+  }
+  console.log(
+    `peak server RSS: ${serverPeakMb === null ? 'n/a' : `${serverPeakMb.toFixed(0)} MB`}`,
   );
   console.log(
     loaded.failures === 0 && loaded.events / loaded.seconds >= half * 0.95 && q.errors === 0
