@@ -1,9 +1,14 @@
-// `npm run bench:query`: 10 million synthetic events (deterministic seed; ~200k people, 40 event
-// names, 90 days) in a fresh data directory, then, warm, the median of several runs of four
-// questions asked through the query engine and, in the same run on the same file, asked with
-// hand-written DuckDB SQL; prints both, their ratio, and whether the answers agree. Finally a
-// server on that data answers queries over HTTP while ingestion runs at half the rate measured in
-// the same run, and the ingest failures (expected: none) and latencies are printed.
+// `npm run bench:query`: synthetic demo events (BENCH_EVENTS, 10 million by default, deterministic
+// seed; BENCH_USERS people, 200k by default; 40 event names, 90 days) in a fresh data directory,
+// plus an imported dataset: a Mixpanel raw export (BENCH_IMPORT_EVENTS, 1 million by default, 0
+// to skip; BENCH_IMPORT_PEOPLE, 50k) loaded with `sillage import` as a second project. Then, warm,
+// the median of BENCH_RUNS runs of each question through the query engine and, in the same run on
+// the same file, as hand-written DuckDB SQL (over the resolved person column, and where identities
+// matter also joining the identity links per query, as before that column); their ratios, whether
+// the answers agree, and the issue's targets with pass/fail. Finally a server on that data answers
+// queries over HTTP alone and while ingestion runs at half the rate measured in the same run
+// (latency per question, p50/p99), with the server's peak RSS. Growth with size: run again with
+// another BENCH_EVENTS (BENCH_DATA=dir keeps and reuses a generated directory).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -338,8 +343,14 @@ function trackBody(token: string, batch: number, seq: number): string {
       properties: {
         token,
         time: now,
-        distinct_id: `$device:load-${n % 5000}`,
-        $device_id: `load-${n % 5000}`,
+        // A new device every 100 events, signing up (device linked to a user) half-way through:
+        // a steady trickle of new identity links, as sign-ups bring.
+        distinct_id:
+          n % 100 >= 50
+            ? `load-user-${Math.floor(n / 100)}`
+            : `$device:load-${Math.floor(n / 100)}`,
+        $device_id: `load-${Math.floor(n / 100)}`,
+        ...(n % 100 >= 50 ? { $user_id: `load-user-${Math.floor(n / 100)}` } : {}),
         $insert_id: randomBytes(8).toString('hex'),
         $current_url: `https://app.example.com/p/${n % 100}`,
         mp_lib: 'web',

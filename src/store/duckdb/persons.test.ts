@@ -102,7 +102,10 @@ async function mismatches(projectId: string): Promise<string[]> {
 }
 
 let serial = 0;
-function row(projectId: string, e: fc.Infer<typeof eventArb>): EventRow {
+function row(
+  projectId: string,
+  e: { user: string | null; device: string | null; distinct: string; day: number },
+): EventRow {
   const n = ++serial;
   return {
     projectId,
