@@ -193,7 +193,11 @@ function inRangeCondition(scope: TimeScope, local: SqlNode): SqlNode {
   return sql`${dayOf(local)} BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
 }
 
-/** The project's identity links (alias → canonical), for the cohort members' resolution. */
+/**
+ * The project's identity links (alias → canonical). Since the resolved person is a column
+ * (RESOLVED_USER below) no statement of this file reads it; the CTE lists still name it, and an
+ * unreferenced CTE costs nothing (DuckDB does not evaluate it).
+ */
 function linksCte(projectId: string): { name: string; body: SqlNode } {
   return {
     name: 'links',
