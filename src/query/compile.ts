@@ -193,7 +193,11 @@ function inRangeCondition(scope: TimeScope, local: SqlNode): SqlNode {
   return sql`${dayOf(local)} BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
 }
 
-/** The project's identity links (alias → canonical), for resolving users. */
+/**
+ * The project's identity links (alias → canonical). Since the resolved person is a column
+ * (RESOLVED_USER below) no statement of this file reads it; the CTE lists still name it, and an
+ * unreferenced CTE costs nothing (DuckDB does not evaluate it).
+ */
 function linksCte(projectId: string): { name: string; body: SqlNode } {
   return {
     name: 'links',
@@ -201,20 +205,19 @@ function linksCte(projectId: string): { name: string; body: SqlNode } {
   };
 }
 
-/** The raw identifier columns an event's user is resolved from. */
-const RAW_IDS = ['user_id', 'device_id', 'distinct_id'];
+// The identity relation. An event's resolved user is its user id, else the user its device id or
+// distinct id is linked to, else its distinct id; NULL when the event carries no identity at all.
+// The store keeps that in `events.person_id`, current as links arrive and go (DuckDB:
+// store/duckdb/persons.ts), so queries read one column instead of joining the links per event.
 
-const IDENTITY_JOINS = raw(
-  'LEFT JOIN links l1 ON l1.alias_id = e.device_id LEFT JOIN links l2 ON l2.alias_id = e.distinct_id',
-);
+/** The identifier columns an event's user is read from (grouped by before resolving). */
+const RAW_IDS = ['person_id'];
 
-/**
- * The resolved user of an event: its user id, else the user its device id or distinct id is
- * linked to, else its distinct id; NULL when the event carries no identity at all.
- */
-const RESOLVED_USER = raw(
-  "coalesce(nullif(e.user_id, ''), l1.canonical_id, l2.canonical_id, nullif(e.distinct_id, ''))",
-);
+/** Joins after `events e` (or a pre-aggregate of RAW_IDS) that RESOLVED_USER needs: none. */
+const IDENTITY_JOINS = raw('');
+
+/** The resolved user of an event (over `events e` or a pre-aggregate of RAW_IDS as `e`). */
+const RESOLVED_USER = raw('e.person_id');
 
 type Cte = { name: string; body: SqlNode; materialize?: boolean };
 
@@ -244,16 +247,11 @@ function profileSources(projectId: string, refs: PropertyRef[]): { ctes: Cte[]; 
   const ctes: Cte[] = [];
   const joins: SqlNode[] = [];
   if (refs.some((r) => r.kind === 'person')) {
-    ctes.push(linksCte(projectId), {
+    ctes.push({
       name: 'persons',
       body: sql`SELECT profile_id, properties FROM profiles WHERE project_id = ${param.varchar(projectId)} AND group_key = ''`,
     });
-    joins.push(
-      raw(
-        ' LEFT JOIN links pl1 ON pl1.alias_id = e.device_id LEFT JOIN links pl2 ON pl2.alias_id = e.distinct_id' +
-          " LEFT JOIN persons pp ON pp.profile_id = coalesce(nullif(e.user_id, ''), pl1.canonical_id, pl2.canonical_id, nullif(e.distinct_id, ''))",
-      ),
-    );
+    joins.push(raw(' LEFT JOIN persons pp ON pp.profile_id = e.person_id'));
   }
   const cohort = refs.find((r) => r.kind === 'cohort');
   if (cohort) {
@@ -959,19 +957,17 @@ export function cohortMemberCtes(
   ];
 }
 
-/** Whether the event's resolved user (over the `cl1`/`cl2` joins) is in any of the cohorts. */
+/** Whether the event's resolved user is in any of the cohorts. */
 export function cohortMembership(ids: readonly string[]): SqlNode {
   const list = join(
     ids.map((id) => param.varchar(id)),
     ', ',
   );
-  return sql`coalesce(${raw("coalesce(nullif(e.user_id, ''), cl1.canonical_id, cl2.canonical_id, nullif(e.distinct_id, ''))")} IN (SELECT uid FROM cohort_members WHERE cohort_id IN (${list})), FALSE)`;
+  return sql`coalesce(${RESOLVED_USER} IN (SELECT uid FROM cohort_members WHERE cohort_id IN (${list})), FALSE)`;
 }
 
-/** The joins `cohortMembership` reads (after `events e`). */
-export const COHORT_JOINS = raw(
-  ' LEFT JOIN links cl1 ON cl1.alias_id = e.device_id LEFT JOIN links cl2 ON cl2.alias_id = e.distinct_id',
-);
+/** The joins `cohortMembership` reads (after `events e`): the identity relation's. */
+export const COHORT_JOINS = IDENTITY_JOINS;
 
 /** One statement: the number of members of one cohort. */
 export function cohortSizeSql(projectId: string, id: string, cohorts: CohortContext): SqlNode {

@@ -141,6 +141,7 @@ export class DuckDbBatchApplier {
       appendNullable(appender, e.lib);
       appender.appendVarchar(JSON.stringify(e.properties));
       appender.appendTimestampTZ(tsValue(e.receivedAtMs));
+      appender.appendNull(); // person_id: resolved with the batch's links (persons.ts)
       appender.endRow();
     }
     appender.closeSync();

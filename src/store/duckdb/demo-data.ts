@@ -5,6 +5,7 @@
 // as ingestion stores them (device ids, `$device:` distinct ids, user ids after identify).
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { storeError, type DuckDbDatabase } from './database.js';
+import { refreshPersons } from './persons.js';
 
 export interface DemoDataOptions {
   projectId: string;
@@ -590,7 +591,7 @@ async function expand(
       printf('%016x', hash(local_key, $2, 'insert')), browser, browser_version, os, device_type,
       country, region, NULL, referring_domain, current_url, utm_source, utm_medium, utm_campaign,
       NULL, NULL, lib, properties,
-      make_timestamp((t_ms + 200 + (h % 3000)::BIGINT) * 1000)::TIMESTAMPTZ
+      make_timestamp((t_ms + 200 + (h % 3000)::BIGINT) * 1000)::TIMESTAMPTZ, NULL
     FROM all_events
     ORDER BY t_ms`;
   const result = await c.run(sql, [projectId, seed]);
@@ -604,6 +605,7 @@ async function expand(
        FROM demo_sessions s JOIN demo_people pe ON pe.p = s.p WHERE s.second_device GROUP BY ALL`,
     [projectId],
   );
+  await refreshPersons(c);
   await c.run(
     'DROP TABLE demo_people; DROP TABLE demo_sessions; DROP TABLE demo_journey; DROP TABLE demo_slots',
   );

@@ -16,6 +16,7 @@ import type {
 } from '../types.js';
 import { tsMs, tsValue } from './batch-apply.js';
 import { storeError, type DuckDbDatabase } from './database.js';
+import { refreshPersons } from './persons.js';
 
 /**
  * Stores events in one DuckDB table keyed by a 128-bit dedup key (`INSERT OR IGNORE`).
@@ -205,6 +206,8 @@ export class DuckDbEventStore implements EventStore {
           'DELETE FROM identity_links WHERE project_id = $1 AND (canonical_id = $2 OR alias_id = $2)',
           [projectId, profileId],
         );
+        // No event left should name the erased ids as its person, nor read a deleted link.
+        await refreshPersons(c, [...ids]);
         await c.run('COMMIT');
         this.db.ingest.forgetLinks();
         return removed;

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log.js';
 import { safeStack } from '../../shared/log.js';
 import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
+import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
 import {
@@ -426,6 +427,12 @@ export class IngestLoader {
       try {
         const inserted = segment.eventRows > 0 ? await loadEvents(c) : 0;
         await this.applier.writeLinks(c, segment.extras.identityLinks);
+        // Resolved persons of the new events, and of earlier events the new links merge.
+        if (inserted > 0 || segment.extras.identityLinks.length > 0)
+          await refreshPersons(
+            c,
+            segment.extras.identityLinks.map((l) => l.aliasId),
+          );
         const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
         await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
         await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [

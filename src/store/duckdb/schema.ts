@@ -1,4 +1,5 @@
 // DuckDB schema migrations, applied in order on start; each runs once, in a transaction.
+import { PERSON_LINK_JOINS, PERSON_OF_EVENT } from './persons.js';
 
 /** Ordered migrations. Append only: never edit one that has shipped. */
 export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -359,6 +360,19 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
         updated_at TIMESTAMPTZ NOT NULL
       );
       CREATE INDEX cohorts_project ON cohorts (project_id);
+    `,
+  },
+  {
+    version: 10,
+    name: 'events: the resolved person, kept current as identity links arrive',
+    // Issue 12 (performance): queries read one column instead of joining the links per event.
+    // The rule and its upkeep are in persons.ts; this fills the column for existing rows.
+    sql: `
+      ALTER TABLE events ADD COLUMN person_id VARCHAR;
+      UPDATE events SET person_id = r.uid
+        FROM (SELECT e.dedup_key, ${PERSON_OF_EVENT} AS uid
+                FROM events e ${PERSON_LINK_JOINS}) r
+       WHERE events.dedup_key = r.dedup_key AND r.uid IS NOT NULL;
     `,
   },
 ];
