@@ -11,7 +11,13 @@ export {
   type VerifyReport,
 } from './verify.js';
 export { queryAuditSink, queryTouches } from './query-sink.js';
-export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subjects.js';
+export {
+  packSubjects,
+  unpackSubjects,
+  pseudonymsIn,
+  isPseudonym,
+  subjectsOfEventProperties,
+} from './subjects.js';
 export { coarseNetwork, networksOfCidr } from './network.js';
 export { auditedAccountStore } from './audited-account-store.js';
 export { Detector, DEFAULT_DETECTION, type DetectionSettings, type Trigger } from './detector.js';
