@@ -3,6 +3,7 @@ export * from './types.js';
 export { actingAs, actingAsSystem, actingPrincipal } from './acting.js';
 export { AuditLog, deriveAuditKeys, type AuditKeys, type AuditLogOptions } from './audit-log.js';
 export { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
+export { followAuditLog, type AuditFollower } from './follower.js';
 export { AUDIT_JOURNAL_DIR, JournaledAuditStore, type JournalOptions } from './journal.js';
 export {
   parseCheckpointCopies,
