@@ -1,7 +1,8 @@
 // The audit log on PostgreSQL (SILLAGE_META_URL): two nodes write one hash chain. A leaked key
 // spreads a bulk pull over both nodes so that neither alone sees enough to trip detection; each
 // node judges the whole cluster's entries, so the pull is caught, exactly one node responds (one
-// alert, one signed webhook), the key is refused on both nodes, the chain verifies from either,
+// alert, one signed webhook), the key is refused on both nodes, the chain verifies from either
+// (and a row altered in PostgreSQL is named),
 // and the incident report from the other node names exactly the subjects the key was given.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -162,6 +163,19 @@ suite('audit log shared by several nodes (PostgreSQL)', () => {
       expect(report).toMatchObject({ ok: true, first_bad: null });
       expect(report.head_seq).toBe(report.entries);
     }
+
+    // Tampering in the shared database is caught by either node, naming the entry.
+    await pgRows(database.url, 'UPDATE audit_log SET row_count = row_count + 1 WHERE seq = $1', [
+      queries[1]!.seq,
+    ]);
+    const tampered = await verifyAuditLog(
+      nodeA.server.runtime.audit.store,
+      nodeA.server.runtime.audit.signer,
+    );
+    expect(tampered.first_bad).toMatchObject({ seq: queries[1]!.seq, problem: 'altered' });
+    await pgRows(database.url, 'UPDATE audit_log SET row_count = row_count - 1 WHERE seq = $1', [
+      queries[1]!.seq,
+    ]);
 
     // The report, built on node B, covers the reads node A served.
     const report = await buildIncidentReport(
