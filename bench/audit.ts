@@ -35,6 +35,13 @@ const config = loadConfig(
   { SILLAGE_MASTER_KEY: randomBytes(32).toString('hex') },
 );
 const rt = await openRuntime(config, SILENT_LOGGER);
+const rt2 = await openRuntime(
+  loadConfig(
+    { data: path.join(base, 'data-previous'), port: 0 },
+    { SILLAGE_MASTER_KEY: randomBytes(32).toString('hex') },
+  ),
+  SILENT_LOGGER,
+);
 try {
   const project = await rt.projects.create('Bench');
   const ctx = (await rt.projects.byId(project.project_id))!;
@@ -53,10 +60,10 @@ try {
     audit: queryAuditSink(rt.audit, SILENT_LOGGER),
   });
   // The previous design, for comparison in the same run: every group commit one DuckDB
-  // transaction (entries + signed head) on the metadata connection, no journal. It writes into the
-  // same table (its chain interleaves with the journaled one; this database is thrown away).
+  // transaction (entries + signed head) on the metadata connection, no journal. It writes into a
+  // second data directory's database: one chain per database, as the store keeps it.
   const direct = await AuditLog.open(
-    new DuckDbAuditStore(embeddedDatabase(rt)),
+    new DuckDbAuditStore(embeddedDatabase(rt2)),
     deriveAuditKeys(randomBytes(32)),
     () => Promise.resolve(null),
     SILENT_LOGGER,
@@ -142,6 +149,7 @@ try {
     `  accesses ${report.accesses}, rows ${report.rows_returned}, subjects ${report.subjects}`,
   );
 } finally {
+  await rt2.close();
   await rt.close();
   fs.rmSync(base, { recursive: true, force: true });
 }

@@ -5,15 +5,16 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import type { JsonObject } from '../shared/json.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
+import { CheckpointSigner, entryHash } from './chain.js';
 import { coarseNetwork, countryOf, networkHmac } from './network.js';
 import { packSubjects } from './subjects.js';
 import {
   isReadKind,
-  type AuditCheckpoint,
   type AuditEntry,
   type AuditInput,
   type AuditStore,
+  type ChainPosition,
+  type SealedBatch,
 } from './types.js';
 
 /** The audit log's keys, derived from the master key (HKDF): nothing of them is stored. */
@@ -52,14 +53,13 @@ interface Pending {
 /** The audit log. Open with {@link AuditLog.open}; `record` is the one way in. */
 export class AuditLog {
   readonly signer: CheckpointSigner;
-  private head: { seq: number; hash: string };
-  private lastCheckpoint: { seq: number; atMs: number };
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private readonly suspended = new Set<string>();
   private readonly listeners: AuditListener[] = [];
   private readonly orgCache = new Map<string, string | null>();
   private readonly now: () => number;
+  private readonly openedAtMs: number;
   private readonly checkpointEvery: number;
   private readonly checkpointIntervalMs: number;
 
@@ -68,16 +68,11 @@ export class AuditLog {
     private readonly keys: AuditKeys,
     private readonly orgOf: OrgResolver,
     private readonly logger: Logger,
-    last: AuditEntry | null,
-    lastCheckpoint: AuditCheckpoint | null,
     options: AuditLogOptions,
   ) {
     this.signer = new CheckpointSigner(keys.signingSeed);
-    this.head = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
     this.now = options.now ?? Date.now;
-    this.lastCheckpoint = lastCheckpoint
-      ? { seq: lastCheckpoint.seq, atMs: lastCheckpoint.atMs }
-      : { seq: 0, atMs: this.now() };
+    this.openedAtMs = this.now();
     this.checkpointEvery = options.checkpointEvery ?? 10_000;
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 3_600_000;
   }
@@ -89,18 +84,16 @@ export class AuditLog {
     logger: Logger,
     options: AuditLogOptions = {},
   ): Promise<AuditLog> {
-    const checkpoints = await store.checkpoints();
-    const log = new AuditLog(
-      store,
-      keys,
-      orgOf,
-      logger,
-      await store.last(),
-      checkpoints.at(-1) ?? null,
-      options,
-    );
-    for (const s of await store.listSuspensions(true)) log.suspended.add(s.actor);
+    const log = new AuditLog(store, keys, orgOf, logger, options);
+    await log.reloadSuspensions();
     return log;
+  }
+
+  /** Reads the active suspensions again (another node may have suspended or lifted one). */
+  async reloadSuspensions(): Promise<void> {
+    const active = await this.store.listSuspensions(true);
+    this.suspended.clear();
+    for (const s of active) this.suspended.add(s.actor);
   }
 
   /** Called after each entry is durable (the detectors listen here). */
@@ -229,26 +222,40 @@ export class AuditLog {
     });
   }
 
-  private async flush(batch: Pending[]): Promise<void> {
-    let { seq, hash } = this.head;
-    const entries: AuditEntry[] = batch.map(({ entry }) => {
+  /**
+   * Chains a batch after the store's position and signs the new head (the store calls this under
+   * its write lock, so that several nodes sharing one store extend one chain).
+   */
+  private seal(drafts: readonly Pending['entry'][], prev: ChainPosition): SealedBatch {
+    let { seq, hash } = prev;
+    const entries: AuditEntry[] = drafts.map((entry) => {
       seq += 1;
       const withChain = { ...entry, seq, prevHash: hash };
       hash = entryHash(withChain);
       return { ...withChain, hash };
     });
     const last = entries.at(-1);
-    if (!last) return;
+    if (!last) throw new Error('an empty audit batch');
     const atMs = last.atMs;
-    const head = this.signer.sign({ seq: last.seq, hash: last.hash, atMs });
-    const periodic =
-      last.seq - this.lastCheckpoint.seq >= this.checkpointEvery ||
-      atMs - this.lastCheckpoint.atMs >= this.checkpointIntervalMs;
+    const since = prev.lastCheckpoint ?? { seq: 0, atMs: this.openedAtMs };
+    return {
+      entries,
+      head: this.signer.sign({ seq: last.seq, hash: last.hash, atMs }),
+      checkpoint:
+        last.seq - since.seq >= this.checkpointEvery ||
+        atMs - since.atMs >= this.checkpointIntervalMs,
+    };
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    if (batch.length === 0) return;
+    const drafts = batch.map((p) => p.entry);
+    let sealed: SealedBatch;
     try {
-      await this.store.append(entries, head, periodic);
+      sealed = await this.store.append((prev) => this.seal(drafts, prev));
     } catch (cause) {
       this.logger.error('audit entry not written', {
-        count: entries.length,
+        count: batch.length,
         code: isAppError(cause) ? cause.code : 'STORE_FAILURE',
       });
       const error = new AppError(
@@ -259,9 +266,7 @@ export class AuditLog {
       for (const p of batch) p.reject(error);
       return;
     }
-    this.head = { seq: last.seq, hash: last.hash };
-    if (periodic) this.lastCheckpoint = { seq: last.seq, atMs };
-    entries.forEach((e, i) => batch[i]?.resolve(e));
+    sealed.entries.forEach((e, i) => batch[i]?.resolve(e));
   }
 
   /** Waits for queued entries (shutdown). */

@@ -17,6 +17,8 @@ export type IncidentScope =
 export interface IncidentDirectory {
   userIdByEmail(email: string): Promise<string | null>;
   session(id: string): Promise<{ userId: string; fromMs: number; toMs: number } | null>;
+  /** The e-mail addresses of the organisation's owners (the Art. 33(3)(b) contact point). */
+  ownerEmails(orgId: string): Promise<string[]>;
 }
 
 export interface IncidentAccess {
@@ -58,7 +60,10 @@ export interface IncidentReport {
     approximate_number_of_data_subjects: number;
     categories_of_personal_data_records: string;
     approximate_number_of_personal_data_records: number;
+    /** (b) who the authority can ask: the organisation's owners until a DPO is named. */
+    contact_point: string;
     likely_consequences: string;
+    /** (d) what the record shows was done: alerts, suspensions, lifts (then the rest, by hand). */
     measures_taken: string;
   };
 }
@@ -130,7 +135,22 @@ export async function buildIncidentReport(
     }
   }
   const entries = await audit.store.scan(filter);
-  const report = summarise(entries, scope, window, orgId, note);
+  const principals = [...new Set(entries.filter((e) => e.outcome === 'ok').map((e) => e.actor))];
+  // What was done about them, from the window's start until now (a suspension may come later).
+  const responses = (
+    await audit.store.scan({
+      fromMs: window.fromMs,
+      kinds: ['alert', 'suspension', 'suspension_lifted'],
+      ...(orgId ? { orgId } : {}),
+    })
+  ).filter((e) => e.target !== null && principals.includes(e.target));
+  const owners = orgId ? await directory.ownerEmails(orgId) : [];
+  const report = summarise(entries, scope, window, orgId, note, {
+    measures: measuresTaken(responses),
+    contact: owners.length
+      ? `The owners of the organisation: ${owners.join(', ')} (name your data protection officer here if you have one).`
+      : 'Name and contact details of the data protection officer or other contact point: to be completed.',
+  });
   await audit.record({
     kind: 'incident_report',
     actor: by.actor,
@@ -143,12 +163,36 @@ export async function buildIncidentReport(
   return report;
 }
 
+/** Drafts Art. 33(3)(d) from the responses on record: alerts, suspensions and their lifting. */
+function measuresTaken(responses: readonly AuditEntry[]): string {
+  const said: string[] = ['Every access is recorded in the tamper-evident audit log.'];
+  for (const e of responses) {
+    const d = JSON.parse(e.detail) as { rule?: string; reason?: string };
+    const who = e.target ?? 'the principal';
+    if (e.kind === 'alert')
+      said.push(
+        `${iso(e.atMs)}: detection rule ${d.rule ?? '?'} (${d.reason ?? ''}) alerted the owners about ${who}.`,
+      );
+    else if (e.kind === 'suspension')
+      said.push(
+        `${iso(e.atMs)}: ${who} suspended (its sessions ended; reads refused until an owner decides).`,
+      );
+    else said.push(`${iso(e.atMs)}: the suspension of ${who} was lifted by ${e.actor}.`);
+  }
+  if (responses.length === 0) said.push('No alert or suspension is on record for this access.');
+  said.push(
+    'To complete: organisational measures (keys rotated, credentials reset, subjects informed).',
+  );
+  return said.join(' ');
+}
+
 function summarise(
   entries: readonly AuditEntry[],
   scope: IncidentScope,
   window: { fromMs: number; toMs: number },
   orgId: string | null,
   note: string | undefined,
+  drafted: { measures: string; contact: string },
 ): IncidentReport {
   const subjects = new Set<string>();
   const fields = new Set<string>();
@@ -225,12 +269,12 @@ function summarise(
         `${fields.size ? ` with the fields ${[...fields].sort().slice(0, 30).join(', ')}` : ''}; ` +
         'identifiers are HMAC pseudonyms, IP addresses and raw user agents are not stored, profile PII is dropped or sealed.',
       approximate_number_of_personal_data_records: rows,
+      contact_point: drafted.contact,
       likely_consequences:
         subjectIds.length === 0
           ? 'No individual subject appears in what was returned (aggregates only).'
           : 'The recipient holds pseudonymous usage histories: linkable to people only with the project pseudonym key (not in the data) or by matching ids they already know. Risk of profiling of the listed subjects.',
-      measures_taken:
-        'Access recorded in the tamper-evident audit log; see the suspensions and lock-downs on record for this principal, revoke its sessions and keys, rotate affected keys. (Complete this field with the organisational measures taken.)',
+      measures_taken: drafted.measures,
     },
   };
 }
@@ -254,6 +298,8 @@ export function incidentMarkdown(r: IncidentReport): string {
     `**Categories of data subjects.** ${r.art33.categories_of_data_subjects} Approximate number: ${r.art33.approximate_number_of_data_subjects}.`,
     '',
     `**Categories of personal data records.** ${r.art33.categories_of_personal_data_records} Approximate number: ${r.art33.approximate_number_of_personal_data_records}.`,
+    '',
+    `**(b) Contact point.** ${r.art33.contact_point}`,
     '',
     `**(c) Likely consequences.** ${r.art33.likely_consequences}`,
     '',

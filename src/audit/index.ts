@@ -3,6 +3,7 @@ export * from './types.js';
 export { actingAs, actingAsSystem, actingPrincipal } from './acting.js';
 export { AuditLog, deriveAuditKeys, type AuditKeys, type AuditLogOptions } from './audit-log.js';
 export { CheckpointSigner, entryHash, GENESIS_HASH } from './chain.js';
+export { followAuditLog, type AuditFollower } from './follower.js';
 export { AUDIT_JOURNAL_DIR, JournaledAuditStore, type JournalOptions } from './journal.js';
 export {
   parseCheckpointCopies,
@@ -11,7 +12,13 @@ export {
   type VerifyReport,
 } from './verify.js';
 export { queryAuditSink, queryTouches } from './query-sink.js';
-export { packSubjects, unpackSubjects, pseudonymsIn, isPseudonym } from './subjects.js';
+export {
+  packSubjects,
+  unpackSubjects,
+  pseudonymsIn,
+  isPseudonym,
+  subjectsOfEventProperties,
+} from './subjects.js';
 export { coarseNetwork, networksOfCidr } from './network.js';
 export { auditedAccountStore } from './audited-account-store.js';
 export { Detector, DEFAULT_DETECTION, type DetectionSettings, type Trigger } from './detector.js';

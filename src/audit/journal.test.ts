@@ -58,8 +58,8 @@ describe('JournaledAuditStore', () => {
     const text = fs.readFileSync(path.join(dir, segment!), 'utf8');
     const batches = parseSegment(text);
     expect(batches.flatMap((b) => b.entries.map((e) => e.seq))).toEqual([1, 2, 3, 4, 5]);
-    await survivor.append(batches[0]!.entries, batches[0]!.head, false);
-    await survivor.append(batches[1]!.entries, batches[1]!.head, false);
+    await survivor.append(() => ({ ...batches[0]!, checkpoint: false }));
+    await survivor.append(() => ({ ...batches[1]!, checkpoint: false }));
 
     const reopened = await openLog(survivor);
     expect(survivor.entries.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
@@ -127,7 +127,7 @@ describe('JournaledAuditStore', () => {
     const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-audit-journal-'));
     const atOne = new MemoryAuditStore();
     const [b1] = parseSegment(firstBatch);
-    await atOne.append(b1!.entries, b1!.head, false);
+    await atOne.append(() => ({ ...b1!, checkpoint: false }));
     const j2 = await JournaledAuditStore.open(otherDir, atOne, SILENT_LOGGER, LAZY);
     const l2 = await AuditLog.open(j2, KEYS, () => Promise.resolve('org_1'), SILENT_LOGGER);
     await l2.record({ kind: 'query', actor: 'user:b' });

@@ -7,11 +7,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../shared/log.js';
 import { Serial } from '../shared/serial.js';
+import { GENESIS_HASH } from './chain.js';
 import type {
   AuditCheckpoint,
   AuditEntry,
   AuditFilter,
   AuditStore,
+  ChainPosition,
+  ChainSealer,
+  SealedBatch,
   SuspensionRecord,
 } from './types.js';
 
@@ -20,10 +24,19 @@ export const AUDIT_JOURNAL_DIR = 'audit-journal';
 
 const SEGMENT = /^(\d{12})\.jsonl$/;
 
-interface Batch {
-  entries: AuditEntry[];
-  head: AuditCheckpoint;
-  checkpoint: boolean;
+type Batch = SealedBatch;
+
+/**
+ * Hands the inner store a batch already chained here, refusing it unless it continues exactly the
+ * chain the inner store holds (the journal is the one writer of its data directory's log).
+ */
+function continuing(batch: Batch): ChainSealer {
+  return (prev) => {
+    const first = batch.entries[0];
+    if (first && (first.seq !== prev.seq + 1 || first.prevHash !== prev.hash))
+      throw new Error('the audit journal does not continue the stored chain');
+    return batch;
+  };
 }
 
 export interface JournalOptions {
@@ -184,6 +197,7 @@ export class JournaledAuditStore implements AuditStore {
     private readonly logger: Logger,
     fd: number,
     segment: number,
+    private position: ChainPosition,
     options: JournalOptions,
   ) {
     this.fd = fd;
@@ -224,12 +238,27 @@ export class JournaledAuditStore implements AuditStore {
     }
     entries = entries.filter((e) => e.seq > lastSeq);
     if (head && entries.length > 0) {
-      await inner.append(entries, head, checkpoint);
+      await inner.append(continuing({ entries, head, checkpoint }));
       logger.info('audit journal replayed', { count: entries.length });
     }
     for (const n of segments) await fs.promises.rm(path.join(dir, segmentName(n)));
     const next = (segments.at(-1) ?? 0) + 1;
-    return new JournaledAuditStore(dir, inner, logger, openSegment(dir, next), next, options);
+    const last = await inner.last();
+    const cp = (await inner.checkpoints()).at(-1);
+    const position: ChainPosition = {
+      seq: last?.seq ?? 0,
+      hash: last?.hash ?? GENESIS_HASH,
+      lastCheckpoint: cp ? { seq: cp.seq, atMs: cp.atMs } : null,
+    };
+    return new JournaledAuditStore(
+      dir,
+      inner,
+      logger,
+      openSegment(dir, next),
+      next,
+      position,
+      options,
+    );
   }
 
   /**
@@ -237,18 +266,25 @@ export class JournaledAuditStore implements AuditStore {
    * loaded machine a trip to the thread pool waits for a free core (several milliseconds, more
    * than the write itself), and group commit keeps it to one write per batch of entries.
    */
-  append(
-    entries: readonly AuditEntry[],
-    head: AuditCheckpoint,
-    checkpoint: boolean,
-  ): Promise<void> {
+  append(seal: ChainSealer): Promise<SealedBatch> {
+    let batch: Batch;
     try {
-      this.appendNow({ entries: [...entries], head, checkpoint });
+      batch = seal(this.position);
+      this.appendNow(batch);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+    const last = batch.entries.at(-1);
+    if (last)
+      this.position = {
+        seq: last.seq,
+        hash: last.hash,
+        lastCheckpoint: batch.checkpoint
+          ? { seq: batch.head.seq, atMs: batch.head.atMs }
+          : this.position.lastCheckpoint,
+      };
     this.schedule();
-    return Promise.resolve();
+    return Promise.resolve(batch);
   }
 
   private appendNow(batch: Batch): void {
@@ -321,16 +357,26 @@ export class JournaledAuditStore implements AuditStore {
       this.pending = [];
       this.pendingEntries = 0;
       const upTo = this.closed ? this.segment : this.rotate();
-      const last = batches.at(-1)!;
+      // One transaction per run of batches up to a periodic checkpoint, so that the checkpoint
+      // stays at the entry it was signed for.
+      let loaded = 0;
       try {
-        await this.inner.append(
-          batches.flatMap((b) => b.entries),
-          last.head,
-          batches.some((b) => b.checkpoint),
-        );
+        while (loaded < batches.length) {
+          let end = loaded;
+          while (end < batches.length - 1 && !batches[end]!.checkpoint) end += 1;
+          const run = batches.slice(loaded, end + 1);
+          await this.inner.append(
+            continuing({
+              entries: run.flatMap((b) => b.entries),
+              head: run.at(-1)!.head,
+              checkpoint: run.at(-1)!.checkpoint,
+            }),
+          );
+          loaded = end + 1;
+        }
       } catch (error) {
         // Still durable in the journal: put them back for the next try.
-        this.pending = batches.concat(this.pending);
+        this.pending = batches.slice(loaded).concat(this.pending);
         this.pendingEntries = this.pending.reduce((n, b) => n + b.entries.length, 0);
         throw error;
       }
@@ -392,6 +438,10 @@ export class JournaledAuditStore implements AuditStore {
 
   listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]> {
     return this.inner.listSuspensions(activeOnly);
+  }
+
+  claimTrigger(key: string, atMs: number): Promise<boolean> {
+    return this.inner.claimTrigger(key, atMs);
   }
 }
 

@@ -51,3 +51,16 @@ export function pseudonymsIn(value: unknown, out: Set<string> = new Set()): Set<
   }
   return out;
 }
+
+/**
+ * The subjects an event's properties name (ids, group ids, identifier properties), leaving out
+ * `$insert_id`: a pseudonym too, but of an event, not of a person or a group.
+ */
+export function subjectsOfEventProperties(
+  properties: Readonly<Record<string, unknown>>,
+  out: Set<string> = new Set(),
+): Set<string> {
+  for (const [name, value] of Object.entries(properties))
+    if (name !== '$insert_id') pseudonymsIn(value, out);
+  return out;
+}

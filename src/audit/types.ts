@@ -142,10 +142,35 @@ export interface AuditFilter {
   limit?: number;
 }
 
-/** Port: where the audit log lives (DuckDB now; PostgreSQL later, same shape). */
+/** Where the chain stands when a batch is appended: its last entry and last periodic checkpoint. */
+export interface ChainPosition {
+  /** 0 and the genesis hash on an empty log. */
+  seq: number;
+  hash: string;
+  lastCheckpoint: { seq: number; atMs: number } | null;
+}
+
+/** A batch chained after a position: its entries, the new signed head, a periodic checkpoint? */
+export interface SealedBatch {
+  entries: AuditEntry[];
+  head: AuditCheckpoint;
+  checkpoint: boolean;
+}
+
+/** Chains and signs a batch after the position the store read (the log's part of an append). */
+export type ChainSealer = (prev: ChainPosition) => SealedBatch;
+
+/**
+ * Port: where the audit log lives. One chain, whichever adapter: the embedded DuckDB file of one
+ * node, or PostgreSQL shared by every node (appends serialised by an advisory lock).
+ */
 export interface AuditStore {
-  /** Appends entries and replaces the signed head in one transaction. */
-  append(entries: readonly AuditEntry[], head: AuditCheckpoint, checkpoint: boolean): Promise<void>;
+  /**
+   * Appends one batch: reads the chain's position under the store's write lock, has `seal` chain
+   * and sign the batch after it, and writes the entries and the new head in one transaction.
+   * Rejects (nothing written) when `seal` throws or the write fails.
+   */
+  append(seal: ChainSealer): Promise<SealedBatch>;
   /** The last entry by sequence, or null on an empty log. */
   last(): Promise<AuditEntry | null>;
   head(): Promise<AuditCheckpoint | null>;
@@ -157,6 +182,11 @@ export interface AuditStore {
   putSuspension(s: SuspensionRecord): Promise<void>;
   liftSuspension(id: string, atMs: number, by: string): Promise<boolean>;
   listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]>;
+  /**
+   * Claims the response to one detection trigger: true for the first caller only (several nodes
+   * judge the same entries; one of them alerts and suspends).
+   */
+  claimTrigger(key: string, atMs: number): Promise<boolean>;
 }
 
 /** What services need from the audit log (the port; AuditLog implements it). */

@@ -13,11 +13,14 @@ import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/
 import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
-import type { Logger } from '../shared/log.js';
+import { safeStack, type Logger } from '../shared/log.js';
 import { QueryEngine } from '../query/index.js';
 import {
   actingAsSystem,
   AlertResponder,
+  followAuditLog,
+  type AuditEntry,
+  type AuditStore,
   AUDIT_JOURNAL_DIR,
   AuditLog,
   auditedAccountStore,
@@ -60,6 +63,7 @@ import { deriveMasterSubkey } from '../privacy/master-key.js';
 import type { AccountStore, EventStore, MetaStore, VaultStore } from '../store/index.js';
 import {
   PostgresAccountStore,
+  PostgresAuditStore,
   PostgresDatabase,
   PostgresMetaStore,
   PostgresVaultStore,
@@ -80,27 +84,34 @@ function queryConnections(wanted: number, logger: Logger): number {
   return allowed;
 }
 
+/** How often a node reads the entries other nodes appended (PostgreSQL audit log). */
+const AUDIT_FOLLOW_MS = 500;
+
 /**
  * Detection: learns each principal from the last 30 days of the log (no alerts for the past),
- * then judges every new durable entry; triggers go to the responder at once.
+ * then judges every new durable entry; triggers go to the responder at once. On a log shared by
+ * several nodes every node judges every node's entries (followed in sequence order), picks up the
+ * suspensions others decide, and the node that claims a trigger first responds to it.
  */
 async function startDetection(
   audit: AuditLog,
   auth: AuthDeps,
   config: ServerConfig,
   logger: Logger,
-): Promise<void> {
+  shared: boolean,
+): Promise<() => Promise<void>> {
   const detector = new Detector({
     ...DEFAULT_DETECTION,
     learningMs: config.audit.learningDays * 86_400_000,
     volumeFactor: config.audit.volumeFactor,
     enumerationSubjects: config.audit.enumerationSubjects,
   });
+  const upTo = (await audit.store.last())?.seq ?? 0;
   const past = await audit.store.scan({
     fromMs: Date.now() - 30 * 86_400_000,
     kinds: [...READ_KINDS],
   });
-  for (const entry of past) detector.observe(entry);
+  for (const entry of past) if (entry.seq <= upTo) detector.observe(entry);
   const responder = new AlertResponder({
     audit,
     accounts: auth.store,
@@ -110,11 +121,38 @@ async function startDetection(
     webhookUrl: config.audit.webhookUrl,
     now: () => auth.now(),
   });
-  audit.onEntry((entry) => {
-    // The response is the log's own act, not the act of whoever's read set it off.
-    for (const trigger of detector.observe(entry))
-      void actingAsSystem(() => responder.handle(trigger));
-  });
+  const judge = async (entry: AuditEntry): Promise<void> => {
+    for (const trigger of detector.observe(entry)) {
+      // The response is the log's own act, not the act of whoever's read set it off.
+      if (
+        await audit.store.claimTrigger(
+          `${trigger.rule}:${trigger.actor}:${trigger.seq}`,
+          entry.atMs,
+        )
+      )
+        await actingAsSystem(() => responder.handle(trigger));
+    }
+  };
+  if (!shared) {
+    audit.onEntry((entry) => {
+      judge(entry).catch((error: unknown) =>
+        logger.error('audit entry not judged', { stack: safeStack(error) }),
+      );
+    });
+    return () => Promise.resolve();
+  }
+  const follower = followAuditLog(
+    audit.store,
+    upTo,
+    AUDIT_FOLLOW_MS,
+    async (entry) => {
+      if (entry.kind === 'suspension' || entry.kind === 'suspension_lifted')
+        await audit.reloadSuspensions();
+      await judge(entry);
+    },
+    logger,
+  );
+  return () => follower.stop();
 }
 
 /** Invitations and setup links stay valid this long. */
@@ -179,6 +217,8 @@ interface MetaSide {
   meta: MetaStore;
   accounts: AccountStore;
   vault: VaultStore;
+  /** The audit log every node shares, or null: the embedded journal and DuckDB of this node. */
+  audit: AuditStore | null;
   close(): Promise<void>;
 }
 
@@ -195,6 +235,7 @@ async function openMetaSide(
         meta: new DuckDbMetaStore(db),
         accounts: new DuckDbAccountStore(db),
         vault: new DuckDbVaultStore(db),
+        audit: null,
         close: () => Promise.resolve(),
       };
     case 'postgres': {
@@ -203,6 +244,7 @@ async function openMetaSide(
         meta: new PostgresMetaStore(pg),
         accounts: new PostgresAccountStore(pg),
         vault: new PostgresVaultStore(pg),
+        audit: new PostgresAuditStore(pg),
         close: () => pg.close(),
       };
     }
@@ -334,24 +376,28 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       logger,
     );
     const accountStore = auth.store;
-    // Entries are durable in the journal (one fdatasync per group commit) and loaded into the
-    // database in the background: the audit log costs a query little (bench/audit.ts).
-    const auditJournal = await JournaledAuditStore.open(
-      path.join(config.dataDir, AUDIT_JOURNAL_DIR),
-      new DuckDbAuditStore(db),
-      logger,
-      // Sealed always: entries name events, properties and pseudonymous subjects.
-      { key: deriveMasterSubkey(master.key, 'audit-journal') },
-    );
+    // Embedded: entries are durable in the journal (one fdatasync per group commit) and loaded
+    // into the database in the background: the audit log costs a query little (bench/audit.ts).
+    // Shared (PostgreSQL): an entry is durable once committed there, where every node sees it.
+    const sharedAudit = metaSide.audit;
+    const auditJournal = sharedAudit
+      ? null
+      : await JournaledAuditStore.open(
+          path.join(config.dataDir, AUDIT_JOURNAL_DIR),
+          new DuckDbAuditStore(db),
+          logger,
+          // Sealed always: entries name events, properties and pseudonymous subjects.
+          { key: deriveMasterSubkey(master.key, 'audit-journal') },
+        );
     const audit = await AuditLog.open(
-      auditJournal,
+      sharedAudit ?? auditJournal!,
       deriveAuditKeys(master.key),
       (projectId) => accountStore.projectOrg(projectId),
       logger,
     );
     // Security acts on the record (every path), and suspended principals held off.
     auth.store = auditedAccountStore(accountStore, audit);
-    await startDetection(audit, auth, config, logger);
+    const stopDetection = await startDetection(audit, auth, config, logger, sharedAudit !== null);
     const vault = new VaultService(metaSide.vault);
     const executorOptions = {
       connections: queryConnections(config.query.concurrency, logger),
@@ -408,8 +454,9 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       masterKeyNotice: master.notice,
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
+        await stopDetection();
         await audit.drain();
-        await auditJournal.close();
+        await auditJournal?.close();
         await outbox?.close(5_000);
         await writer.close();
         await workers.close();

@@ -1,5 +1,6 @@
 // Raw-data export: a project's events as Mixpanel export lines (what `sillage import --format
 // mixpanel` reads back), in pages with a cursor. Identifiers are the stored pseudonyms.
+import { subjectsOfEventProperties } from '../audit/subjects.js';
 import type { Actor, AuditPort } from '../audit/types.js';
 import type { JsonObject } from '../shared/json.js';
 import { AppError } from '../shared/errors.js';
@@ -99,9 +100,8 @@ export async function exportEvents(
     if (typeof line.event === 'string') events.add(line.event);
     const props = line.properties as JsonObject;
     for (const name of Object.keys(props)) fields.add(name);
-    for (const id of [props.distinct_id, props.$user_id, props.$device_id]) {
-      if (typeof id === 'string') subjects.add(id);
-    }
+    // User and device ids, group ids and identifier properties (the insert id names an event).
+    subjectsOfEventProperties(props, subjects);
   }
   await deps.audit.record({
     kind: 'export',

@@ -2,7 +2,7 @@
 // pseudonymised), for checking an integration. A row-level read like the export: gated by
 // suspensions, and released only once its audit entry (fields, event names, rows, subjects) is
 // durable.
-import { pseudonymsIn } from '../audit/subjects.js';
+import { subjectsOfEventProperties } from '../audit/subjects.js';
 import type { Actor, AuditPort } from '../audit/types.js';
 import type { JsonObject } from '../shared/json.js';
 import { AppError } from '../shared/errors.js';
@@ -83,7 +83,7 @@ export async function latestEvents(
     names.add(e.event);
     for (const name of Object.keys(e.properties)) fields.add(name);
     // Every pseudonym shown: user and device ids, group ids, identifier properties.
-    pseudonymsIn(e.properties, subjects);
+    subjectsOfEventProperties(e.properties, subjects);
   }
   await deps.audit.record({
     kind: 'live_events',

@@ -45,6 +45,11 @@ export function incidentDirectory(auth: AuthDeps): IncidentDirectory {
           }
         : null;
     },
+    ownerEmails: async (orgId) => {
+      const owners = (await auth.store.listMembers(orgId)).filter((m) => m.role === 'owner');
+      const users = await Promise.all(owners.map((m) => auth.store.getUser(m.userId)));
+      return users.flatMap((u) => (u ? [u.email] : [])).sort();
+    },
   };
 }
 

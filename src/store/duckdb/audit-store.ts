@@ -6,6 +6,8 @@ import type {
   AuditEntry,
   AuditFilter,
   AuditStore,
+  ChainSealer,
+  SealedBatch,
   SuspensionRecord,
 } from '../../audit/types.js';
 import { storeError, type DuckDbDatabase } from './database.js';
@@ -80,27 +82,47 @@ function toSuspension(row: unknown[]): SuspensionRecord {
   };
 }
 
+/** The hash before the first entry (as audit/chain.ts has it; no import of the core's code). */
+const GENESIS_HASH = '0'.repeat(64);
+
 export class DuckDbAuditStore implements AuditStore {
+  /**
+   * Trigger claims: one process opens a DuckDB file, so memory is the whole truth here (detection
+   * does not respond to the past after a restart).
+   */
+  private readonly claims = new Set<string>();
+
   constructor(private readonly db: DuckDbDatabase) {}
 
-  async append(
-    entries: readonly AuditEntry[],
-    head: AuditCheckpoint,
-    checkpoint: boolean,
-  ): Promise<void> {
-    await this.db.meta.run(async (c) => {
+  async append(seal: ChainSealer): Promise<SealedBatch> {
+    // The metadata connection runs one task at a time: that is this store's write lock.
+    return this.db.meta.run(async (c) => {
       await c.run('BEGIN TRANSACTION');
       try {
-        for (const e of entries) {
+        const last = (
+          await c.runAndReadAll('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1')
+        ).getRows()[0];
+        const cp = (
+          await c.runAndReadAll(
+            "SELECT seq, at_ms FROM audit_checkpoints WHERE kind = 'periodic' ORDER BY seq DESC LIMIT 1",
+          )
+        ).getRows()[0];
+        const batch = seal({
+          seq: last ? Number(last[0]) : 0,
+          hash: last ? String(last[1]) : GENESIS_HASH,
+          lastCheckpoint: cp ? { seq: Number(cp[0]), atMs: Number(cp[1]) } : null,
+        });
+        for (const e of batch.entries) {
           await c.run(
             `INSERT INTO audit_log (${COLUMNS}) VALUES ${PLACEHOLDERS}`,
             entryParams(e) as never,
           );
         }
         await c.run("DELETE FROM audit_checkpoints WHERE kind = 'head'");
-        await insertCheckpoint(c, 'head', head);
-        if (checkpoint) await insertCheckpoint(c, 'periodic', head);
+        await insertCheckpoint(c, 'head', batch.head);
+        if (batch.checkpoint) await insertCheckpoint(c, 'periodic', batch.head);
         await c.run('COMMIT');
+        return batch;
       } catch (cause) {
         await c.run('ROLLBACK').catch(() => undefined);
         throw storeError(cause, 'append audit entries');
@@ -215,6 +237,12 @@ export class DuckDbAuditStore implements AuditStore {
       );
       return r.rowsChanged > 0;
     });
+  }
+
+  claimTrigger(key: string): Promise<boolean> {
+    if (this.claims.has(key)) return Promise.resolve(false);
+    this.claims.add(key);
+    return Promise.resolve(true);
   }
 
   async listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]> {

@@ -1,5 +1,6 @@
-// The PostgreSQL adapters (SILLAGE_META_URL): metadata, accounts and the vault of every node.
+// The PostgreSQL adapters (SILLAGE_META_URL): metadata, accounts, the vault and the audit log of every node.
 export { PostgresDatabase, type PostgresOptions } from './database.js';
 export { PostgresMetaStore } from './meta-store.js';
 export { PostgresAccountStore } from './account-store.js';
 export { PostgresVaultStore } from './vault-store.js';
+export { PostgresAuditStore } from './audit-store.js';

@@ -213,4 +213,57 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX cohorts_project ON cohorts (project_id);
     `,
   },
+  {
+    version: 3,
+    name: 'audit log shared by every node: one hash chain, its signed head and checkpoints, suspensions, trigger claims',
+    // Issue 13 (DuckDB migration 7, plus claims). One chain for the cluster: appends take an
+    // advisory lock, so `seq` is dense and commits in order (followers read it as a cursor).
+    sql: `
+      CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        at_ms BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        org_id TEXT,
+        project_id TEXT,
+        source TEXT NOT NULL,
+        country TEXT,
+        network TEXT,
+        outcome TEXT NOT NULL,
+        target TEXT,
+        detail TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        event_names TEXT NOT NULL,
+        row_count BIGINT NOT NULL,
+        subject_count BIGINT NOT NULL,
+        subjects BYTEA NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_time ON audit_log (at_ms);
+      CREATE INDEX audit_log_actor ON audit_log (actor, at_ms);
+      CREATE TABLE audit_checkpoints (
+        kind TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        signature TEXT NOT NULL
+      );
+      CREATE INDEX audit_checkpoints_kind ON audit_checkpoints (kind, seq);
+      CREATE TABLE audit_suspensions (
+        id TEXT PRIMARY KEY,
+        actor TEXT NOT NULL,
+        org_id TEXT,
+        rule TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        lifted_at_ms BIGINT,
+        lifted_by TEXT
+      );
+      CREATE TABLE audit_trigger_claims (
+        key TEXT PRIMARY KEY,
+        at_ms BIGINT NOT NULL
+      );
+    `,
+  },
 ];

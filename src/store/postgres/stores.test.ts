@@ -1,13 +1,15 @@
-// Runs the MetaStore, AccountStore and VaultStore conformance suites against a real PostgreSQL
+// Runs the MetaStore, AccountStore, VaultStore and AuditStore conformance suites against a real PostgreSQL
 // server: SILLAGE_TEST_PG names a role that may create databases (.ci/run starts the server and
 // sets it). This file gets a database of its own, and every test a fresh schema in it.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditStoreConformance } from '../../audit/audit-store.conformance.js';
 import { accountStoreConformance } from '../account-store.conformance.js';
 import { metaStoreConformance } from '../meta-store.conformance.js';
 import { vaultStoreConformance } from '../vault-store.conformance.js';
 import { PostgresAccountStore } from './account-store.js';
+import { PostgresAuditStore } from './audit-store.js';
 import { PostgresDatabase } from './database.js';
 import { PostgresMetaStore } from './meta-store.js';
 import { POSTGRES_MIGRATIONS } from './schema.js';
@@ -49,6 +51,11 @@ async function admin<T>(task: (client: pg.Client) => Promise<T>): Promise<T> {
 
 /** A fresh, empty schema in this file's database; the store's connections use only it. */
 async function freshStore(): Promise<PostgresDatabase> {
+  return PostgresDatabase.open(await freshSchemaUrl(), { maxConnections: 4 });
+}
+
+/** The URL of a fresh, empty schema (several pools may open it: several nodes). */
+async function freshSchemaUrl(): Promise<string> {
   const schema = `s_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -59,7 +66,7 @@ async function freshStore(): Promise<PostgresDatabase> {
   }
   const url = new URL(databaseUrl);
   url.searchParams.set('options', `-c search_path=${schema}`);
-  return PostgresDatabase.open(url.toString(), { maxConnections: 4 });
+  return url.toString();
 }
 
 suite('PostgreSQL adapters', () => {
@@ -97,6 +104,24 @@ suite('PostgreSQL adapters', () => {
     vaultStoreConformance(async () => {
       const db = await freshStore();
       return { vault: new PostgresVaultStore(db), close: () => db.close() };
+    });
+  });
+
+  describe('PostgresAuditStore', () => {
+    auditStoreConformance(async () => {
+      const url = await freshSchemaUrl();
+      const dbs = [await PostgresDatabase.open(url, { maxConnections: 4 })];
+      return {
+        store: new PostgresAuditStore(dbs[0]!),
+        another: async () => {
+          const db = await PostgresDatabase.open(url, { maxConnections: 4 });
+          dbs.push(db);
+          return new PostgresAuditStore(db);
+        },
+        close: async () => {
+          for (const db of dbs) await db.close();
+        },
+      };
     });
   });
 

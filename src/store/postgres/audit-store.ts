@@ -1,0 +1,280 @@
+// PostgreSQL adapter of the AuditStore port: the audit log of every node sharing SILLAGE_META_URL,
+// as one hash chain. An append takes a transaction-scoped advisory lock, reads the chain's last
+// entry and periodic checkpoint, has the log seal the batch after them, and writes entries and
+// the signed head before COMMIT releases the lock: appends from all nodes are serialised, `seq`
+// is dense and becomes visible in order. Every value is bound as a parameter.
+import type {
+  AuditCheckpoint,
+  AuditEntry,
+  AuditFilter,
+  AuditStore,
+  ChainSealer,
+  SealedBatch,
+  SuspensionRecord,
+} from '../../audit/types.js';
+import { storeError, type PgConnection, type PgRow, type PostgresDatabase } from './database.js';
+
+/** The cluster's one audit writer lock (any key, as long as every node uses the same one). */
+const AUDIT_APPEND_LOCK = 7_240_113;
+
+/** The hash before the first entry (as audit/chain.ts has it). */
+const GENESIS_HASH = '0'.repeat(64);
+
+const COLUMNS =
+  'seq, at_ms, kind, actor, org_id, project_id, source, country, network, outcome, target, ' +
+  'detail, fields, event_names, row_count, subject_count, subjects, prev_hash, hash';
+const WIDTH = 19;
+/** Rows per INSERT statement (PostgreSQL binds at most 65,535 parameters in one). */
+const ROWS_PER_INSERT = 1_000;
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+function toEntry(row: PgRow): AuditEntry {
+  const blob = row.subjects;
+  return {
+    seq: Number(row.seq),
+    atMs: Number(row.at_ms),
+    kind: String(row.kind),
+    actor: String(row.actor),
+    orgId: str(row.org_id),
+    projectId: str(row.project_id),
+    source: String(row.source),
+    country: str(row.country),
+    network: str(row.network),
+    outcome: String(row.outcome),
+    target: str(row.target),
+    detail: String(row.detail),
+    fields: String(row.fields),
+    eventNames: String(row.event_names),
+    rows: Number(row.row_count),
+    subjectCount: Number(row.subject_count),
+    subjects: Buffer.isBuffer(blob) ? new Uint8Array(blob) : new Uint8Array(0),
+    prevHash: String(row.prev_hash),
+    hash: String(row.hash),
+  };
+}
+
+function entryParams(e: AuditEntry): unknown[] {
+  return [
+    e.seq,
+    e.atMs,
+    e.kind,
+    e.actor,
+    e.orgId,
+    e.projectId,
+    e.source,
+    e.country,
+    e.network,
+    e.outcome,
+    e.target,
+    e.detail,
+    e.fields,
+    e.eventNames,
+    e.rows,
+    e.subjectCount,
+    Buffer.from(e.subjects),
+    e.prevHash,
+    e.hash,
+  ];
+}
+
+function toSuspension(row: PgRow): SuspensionRecord {
+  return {
+    id: String(row.id),
+    actor: String(row.actor),
+    orgId: str(row.org_id),
+    rule: String(row.rule),
+    reason: String(row.reason),
+    createdAtMs: Number(row.created_at_ms),
+    liftedAtMs: row.lifted_at_ms === null ? null : Number(row.lifted_at_ms),
+    liftedBy: str(row.lifted_by),
+  };
+}
+
+async function insertCheckpoint(
+  c: PgConnection,
+  kind: 'head' | 'periodic',
+  cp: AuditCheckpoint,
+): Promise<void> {
+  await c.run(
+    'INSERT INTO audit_checkpoints (kind, seq, hash, at_ms, signature) VALUES ($1, $2, $3, $4, $5)',
+    [kind, cp.seq, cp.hash, cp.atMs, cp.signature],
+  );
+}
+
+export class PostgresAuditStore implements AuditStore {
+  constructor(private readonly db: PostgresDatabase) {}
+
+  async append(seal: ChainSealer): Promise<SealedBatch> {
+    return this.db.meta.run(async (c) => {
+      await c.run('BEGIN');
+      try {
+        // Held until COMMIT or ROLLBACK: the one sequencer of the cluster's chain.
+        await c.run('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
+        const at = (
+          await c.runAndReadAll(
+            `SELECT l.seq, l.hash, p.seq AS cp_seq, p.at_ms AS cp_at
+               FROM (SELECT 1) one
+               LEFT JOIN LATERAL (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) l
+                 ON true
+               LEFT JOIN LATERAL (SELECT seq, at_ms FROM audit_checkpoints
+                                   WHERE kind = 'periodic' ORDER BY seq DESC LIMIT 1) p
+                 ON true`,
+          )
+        ).getRowObjects()[0];
+        const batch = seal({
+          seq: at?.seq == null ? 0 : Number(at.seq),
+          hash: typeof at?.hash === 'string' ? at.hash : GENESIS_HASH,
+          lastCheckpoint:
+            at?.cp_seq == null ? null : { seq: Number(at.cp_seq), atMs: Number(at.cp_at) },
+        });
+        for (let i = 0; i < batch.entries.length; i += ROWS_PER_INSERT) {
+          const rows = batch.entries.slice(i, i + ROWS_PER_INSERT);
+          const values = rows
+            .map(
+              (_, r) =>
+                `(${Array.from({ length: WIDTH }, (_, k) => `$${r * WIDTH + k + 1}`).join(', ')})`,
+            )
+            .join(', ');
+          await c.run(
+            `INSERT INTO audit_log (${COLUMNS}) VALUES ${values}`,
+            rows.flatMap(entryParams),
+          );
+        }
+        await c.run("DELETE FROM audit_checkpoints WHERE kind = 'head'");
+        await insertCheckpoint(c, 'head', batch.head);
+        if (batch.checkpoint) await insertCheckpoint(c, 'periodic', batch.head);
+        await c.run('COMMIT');
+        return batch;
+      } catch (cause) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw storeError(cause, 'append audit entries');
+      }
+    });
+  }
+
+  async last(): Promise<AuditEntry | null> {
+    const rows = await this.read(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1`);
+    return rows[0] ? toEntry(rows[0]) : null;
+  }
+
+  async head(): Promise<AuditCheckpoint | null> {
+    return (await this.readCheckpoints('head'))[0] ?? null;
+  }
+
+  async checkpoints(): Promise<AuditCheckpoint[]> {
+    return this.readCheckpoints('periodic');
+  }
+
+  private async readCheckpoints(kind: string): Promise<AuditCheckpoint[]> {
+    const rows = await this.read(
+      'SELECT seq, hash, at_ms, signature FROM audit_checkpoints WHERE kind = $1 ORDER BY seq',
+      [kind],
+    );
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      hash: String(row.hash),
+      atMs: Number(row.at_ms),
+      signature: String(row.signature),
+    }));
+  }
+
+  async scan(filter: AuditFilter): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const bind = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
+    if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
+    if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
+    if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
+    if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
+    for (const [column, values] of [
+      ['actor', filter.actors],
+      ['kind', filter.kinds],
+      ['network', filter.networks],
+    ] as const) {
+      if (!values) continue;
+      if (values.length === 0) return [];
+      where.push(`${column} = ANY(${bind([...values])}::text[])`);
+    }
+    const sql =
+      `SELECT ${COLUMNS} FROM audit_log` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ' ORDER BY seq' +
+      (filter.limit !== undefined ? ` LIMIT ${bind(filter.limit)}` : '');
+    return (await this.read(sql, params)).map(toEntry);
+  }
+
+  async walk(visit: (page: AuditEntry[]) => void, pageSize = 50_000): Promise<void> {
+    // Keyset paging: `seq` is the primary key, so no entry appears twice or is skipped.
+    let after = -1;
+    for (;;) {
+      const rows = (
+        await this.read(`SELECT ${COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [
+          after,
+          pageSize,
+        ])
+      ).map(toEntry);
+      if (rows.length === 0) return;
+      visit(rows);
+      after = rows.at(-1)!.seq;
+    }
+  }
+
+  async putSuspension(s: SuspensionRecord): Promise<void> {
+    await this.write(
+      `INSERT INTO audit_suspensions
+         (id, actor, org_id, rule, reason, created_at_ms, lifted_at_ms, lifted_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [s.id, s.actor, s.orgId, s.rule, s.reason, s.createdAtMs, s.liftedAtMs, s.liftedBy],
+    );
+  }
+
+  async liftSuspension(id: string, atMs: number, by: string): Promise<boolean> {
+    return (
+      (await this.write(
+        'UPDATE audit_suspensions SET lifted_at_ms = $1, lifted_by = $2 WHERE id = $3 AND lifted_at_ms IS NULL',
+        [atMs, by, id],
+      )) > 0
+    );
+  }
+
+  async listSuspensions(activeOnly: boolean): Promise<SuspensionRecord[]> {
+    const rows = await this.read(
+      'SELECT id, actor, org_id, rule, reason, created_at_ms, lifted_at_ms, lifted_by FROM audit_suspensions' +
+        (activeOnly ? ' WHERE lifted_at_ms IS NULL' : '') +
+        ' ORDER BY created_at_ms, id',
+    );
+    return rows.map(toSuspension);
+  }
+
+  async claimTrigger(key: string, atMs: number): Promise<boolean> {
+    return (
+      (await this.write(
+        'INSERT INTO audit_trigger_claims (key, at_ms) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+        [key, atMs],
+      )) === 1
+    );
+  }
+
+  private async read(sql: string, params: unknown[] = []): Promise<PgRow[]> {
+    try {
+      return await this.db.meta.run(async (c) =>
+        (await c.runAndReadAll(sql, params)).getRowObjects(),
+      );
+    } catch (cause) {
+      throw storeError(cause, 'read the audit log');
+    }
+  }
+
+  private async write(sql: string, params: unknown[]): Promise<number> {
+    try {
+      return await this.db.meta.run(async (c) => (await c.run(sql, params)).rowsChanged);
+    } catch (cause) {
+      throw storeError(cause, 'write the audit log');
+    }
+  }
+}
