@@ -24,6 +24,8 @@ const INTEGER_INCRS = [1, 2, 5]
 export interface ChartSeries {
   label: string;
   values: (number | null)[];
+  /** Drawn dashed (a previous period beside the current one). */
+  dashed?: boolean;
 }
 
 export function Chart(props: {
@@ -78,6 +80,7 @@ export function Chart(props: {
           stroke: PALETTE[i % PALETTE.length],
           fill: kind === 'bar' ? `${PALETTE[i % PALETTE.length]}cc` : undefined,
           width: kind === 'bar' ? 0 : 2,
+          ...(s.dashed && kind === 'line' ? { dash: [6, 4] } : {}),
           points: { show: kind === 'line' && labels.length <= 60 },
           paths: kind === 'bar' ? bars(i) : undefined,
         })),
