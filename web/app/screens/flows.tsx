@@ -164,10 +164,12 @@ export function Flows(props: { ctx: ProjectContext }) {
                             : undefined
                         }
                       />
-                      {query && <SaveToBoard ctx={ctx} query={query} suggested="Flow" />}
                     </>
                   )}
                 </Show>
+                {query && result.state !== 'error' && (
+                  <SaveToBoard ctx={ctx} query={query} suggested="Flow" />
+                )}
               </div>
             </>
           )

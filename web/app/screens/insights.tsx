@@ -66,6 +66,8 @@ interface InsightsState {
   view: 'line' | 'bar' | 'table';
   formula?: string;
   compare?: boolean;
+  /** A report nobody has edited yet (it starts on the most frequent event). */
+  fresh?: boolean;
 }
 
 const isState = (v: unknown): v is InsightsState => isObject(v) && Array.isArray(v.series);
@@ -118,13 +120,15 @@ export function Insights(props: { ctx: ProjectContext }) {
       view: 'line',
       formula: '',
       compare: false,
+      // A report opened from a link (a cohort's, a shared one) is as its author left it.
+      fresh: !route.params.has('q'),
     },
     isState,
   );
   // A new report starts on the most frequent event rather than on "all events".
   const effective = useMemo<InsightsState>(
     () =>
-      state.series.length === 1 && state.series[0]?.event === '' && firstEvent && !state.breakdown
+      state.fresh && state.series.length === 1 && state.series[0]?.event === '' && firstEvent
         ? { ...state, series: [{ event: firstEvent, math: state.series[0].math, property: '' }] }
         : state,
     [state, firstEvent],
@@ -139,7 +143,8 @@ export function Insights(props: { ctx: ProjectContext }) {
       : null,
     [key, events.state],
   );
-  const set = (patch: Partial<InsightsState>): void => setState({ ...effective, ...patch });
+  const set = (patch: Partial<InsightsState>): void =>
+    setState({ ...effective, ...patch, fresh: false });
   const setSeries = (i: number, patch: Partial<SeriesState>): void =>
     set({ series: effective.series.map((s, j) => (j === i ? { ...s, ...patch } : s)) });
 
@@ -341,10 +346,12 @@ export function Insights(props: { ctx: ProjectContext }) {
                             : undefined
                         }
                       />
-                      {query && <SaveToBoard ctx={ctx} query={query} suggested="Trend" />}
                     </>
                   )}
                 </Show>
+                {query && result.state !== 'error' && (
+                  <SaveToBoard ctx={ctx} query={query} suggested="Trend" />
+                )}
               </div>
             </>
           )

@@ -193,7 +193,10 @@ function Profile(props: { ctx: ProjectContext; userId: string }) {
   // The vault switch is in the policy, which owners and admins may read.
   const [policy] = useLoad(
     canAdminister(ctx)
-      ? () => call<PrivacyPolicy>('privacy.policy.get', { params: { projectId: ctx.project.id } })
+      ? () =>
+          call<{ policy: PrivacyPolicy }>('privacy.policy.get', {
+            params: { projectId: ctx.project.id },
+          }).then((r) => r.policy)
       : null,
     [ctx.project.id],
   );
