@@ -196,7 +196,7 @@ export interface FilterSet {
 }
 
 export const isGroupItem = (f: FilterItem): f is FilterGroupItem =>
-  'filters' in f && Array.isArray((f as FilterGroupItem).filters);
+  'filters' in f && Array.isArray(f.filters);
 
 /** Settings kept by an earlier version (a plain list of conditions) or now (a FilterSet). */
 export function filterSetOf(value: unknown): FilterSet {
