@@ -109,7 +109,13 @@ export function TrendsView(props: {
         <Chart
           kind={props.view}
           labels={labels}
-          series={columns.map((c) => ({ label: c.label, values: c.values, dashed: c.previous }))}
+          series={columns.map((c, i) => ({
+            label: c.label,
+            values: c.values,
+            dashed: c.previous,
+            // The formula (always the last column) has its own unit: the right-hand axis.
+            secondAxis: props.result.formula !== undefined && i === columns.length - 1,
+          }))}
           title={`${props.title}: ${props.view} chart of ${names.join(', ')}`}
         />
       )}
