@@ -539,6 +539,17 @@ describe('the analysis screens in Chromium', () => {
     ).toBe(6);
     await checkAccessibility('flows');
     await shot('flows');
+
+    // Saved to the board, the flow is drawn there too, from the saved (relative) query.
+    await page.getByLabel('Save this report to the board as', { exact: true }).fill('After a view');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    await page.goto(screen('boards'));
+    const card = '.card:has(h2:has-text("After a view"))';
+    await page.waitForSelector(`${card} .sankey[data-drawn="true"] canvas`, { timeout: 30_000 });
+    expect(await page.textContent(`${card} .card-head`)).toContain('Last 7 days');
+    expect(await tableRows(`${card} .table-wrap`)).toEqual(rows);
+    await checkAccessibility('boards (flow)');
   });
 
   it('works on a phone-sized screen', async () => {

@@ -28,6 +28,8 @@ export interface ChartSeries {
   dashed?: boolean;
   /** Read against a second axis on the right (a formula, whose unit is its own). */
   secondAxis?: boolean;
+  /** Palette entry (defaults to the series' position): a previous period keeps its series'. */
+  colour?: number;
 }
 
 export function Chart(props: {
@@ -83,9 +85,12 @@ export function Chart(props: {
         { label: 'Interval', value: (_u, v) => (v === null ? '' : (labels[Math.round(v)] ?? '')) },
         ...series.map((s, i) => ({
           label: s.label,
-          stroke: PALETTE[i % PALETTE.length],
+          stroke: PALETTE[(s.colour ?? i) % PALETTE.length],
           scale: s.secondAxis ? 'y2' : 'y',
-          fill: kind === 'bar' ? `${PALETTE[i % PALETTE.length]}cc` : undefined,
+          fill:
+            kind === 'bar'
+              ? `${PALETTE[(s.colour ?? i) % PALETTE.length]}${s.dashed ? '66' : 'cc'}`
+              : undefined,
           width: kind === 'bar' ? 0 : 2,
           ...(s.dashed && kind === 'line' ? { dash: [6, 4] } : {}),
           points: { show: kind === 'line' && labels.length <= 60 },

@@ -51,32 +51,38 @@ export function seriesLabel(s: TrendsSeries): string {
 }
 
 /** The columns a trend shows: each series, its previous period (compare) and the formula. */
-export function trendColumns(
-  result: TrendsResult,
-): { label: string; values: (number | null)[]; total: number | null; previous: boolean }[] {
-  const out: {
-    label: string;
-    values: (number | null)[];
-    total: number | null;
-    previous: boolean;
-  }[] = [];
-  for (const s of result.series) {
+/** One column of a trend: a series, its previous period (compare) or the formula. */
+export interface TrendColumn {
+  label: string;
+  values: (number | null)[];
+  total: number | null;
+  previous: boolean;
+  /** Palette entry: a series and its previous period share one. */
+  colour: number;
+}
+
+/** The columns a trend shows: each series, its previous period (compare) and the formula. */
+export function trendColumns(result: TrendsResult): TrendColumn[] {
+  const out: TrendColumn[] = [];
+  result.series.forEach((s, colour) => {
     const label = seriesLabel(s);
-    out.push({ label, values: s.values, total: s.total, previous: false });
+    out.push({ label, values: s.values, total: s.total, previous: false, colour });
     if (s.previous_values)
       out.push({
         label: `${label} · previous period`,
         values: s.previous_values,
         total: s.previous_total ?? null,
         previous: true,
+        colour,
       });
-  }
+  });
   if (result.formula)
     out.push({
       label: `Formula ${result.formula.formula}`,
       values: result.formula.values,
       total: result.formula.total,
       previous: false,
+      colour: result.series.length,
     });
   return out;
 }
@@ -113,6 +119,7 @@ export function TrendsView(props: {
             label: c.label,
             values: c.values,
             dashed: c.previous,
+            colour: c.colour,
             // The formula (always the last column) has its own unit: the right-hand axis.
             secondAxis: props.result.formula !== undefined && i === columns.length - 1,
           }))}
