@@ -8,6 +8,8 @@ import type { ProjectContext } from './context';
 import { hrefOf, useRoute, type Screen } from './router';
 import { Audit } from './screens/audit';
 import { Boards } from './screens/boards';
+import { Cohorts } from './screens/cohorts';
+import { Flows } from './screens/flows';
 import { Funnels } from './screens/funnels';
 import { Insights } from './screens/insights';
 import { Live } from './screens/live';
@@ -17,6 +19,7 @@ import { Retention } from './screens/retention';
 import { Security } from './screens/security';
 import { SetupScreen } from './screens/setup';
 import { SignIn } from './screens/sign-in';
+import { Users } from './screens/users';
 import { ErrorBox, Loading, Show, useLoad } from './ui/async';
 import { StepUpDialog, type StepUpRequest } from './ui/step-up';
 
@@ -24,6 +27,9 @@ const NAV: { screen: Screen; label: string; viewer: boolean; ownerOnly?: boolean
   { screen: 'insights', label: 'Insights', viewer: false },
   { screen: 'funnels', label: 'Funnels', viewer: false },
   { screen: 'retention', label: 'Retention', viewer: false },
+  { screen: 'flows', label: 'Flows', viewer: false },
+  { screen: 'cohorts', label: 'Cohorts', viewer: false },
+  { screen: 'users', label: 'Users', viewer: false },
   { screen: 'boards', label: 'Boards', viewer: true },
   { screen: 'live', label: 'Live events', viewer: false },
   { screen: 'setup', label: 'Setup', viewer: false },
@@ -217,6 +223,12 @@ function ScreenFor(props: { screen: Screen; ctx: ProjectContext }) {
       return <Funnels ctx={ctx} key={ctx.project.id} />;
     case 'retention':
       return <Retention ctx={ctx} key={ctx.project.id} />;
+    case 'flows':
+      return <Flows ctx={ctx} key={ctx.project.id} />;
+    case 'cohorts':
+      return <Cohorts ctx={ctx} key={ctx.project.id} />;
+    case 'users':
+      return <Users ctx={ctx} key={ctx.project.id} />;
     case 'boards':
       return <Boards ctx={ctx} key={ctx.project.id} />;
     case 'live':

@@ -7,6 +7,9 @@ export const SCREENS = [
   'insights',
   'funnels',
   'retention',
+  'flows',
+  'cohorts',
+  'users',
   'boards',
   'live',
   'setup',
@@ -55,4 +58,9 @@ export function useRoute(): Route {
     return () => window.removeEventListener('hashchange', update);
   }, []);
   return route;
+}
+
+/** The Users screen opened on one (pseudonymous) user id. */
+export function userHref(projectId: string, userId: string): string {
+  return hrefOf(projectId, 'users', new URLSearchParams({ id: userId }));
 }

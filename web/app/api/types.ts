@@ -122,7 +122,28 @@ export interface Filter {
   value?: string | number | boolean | (string | number | boolean)[];
 }
 
-export type Math = 'total' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p99';
+/** A filter list entry: a condition, or a group where any (OR) or all (AND) entries must match. */
+export type FilterNode = Filter | { any: FilterNode[] } | { all: FilterNode[] };
+
+export type Math =
+  | 'total'
+  | 'unique_users'
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'p50'
+  | 'p90'
+  | 'p99'
+  | 'unique_groups'
+  | 'weekly_active'
+  | 'monthly_active'
+  | 'per_user_avg'
+  | 'per_user_median'
+  | 'per_user_min'
+  | 'per_user_max'
+  | 'per_user_p90'
+  | 'per_user_p99';
 
 export type Interval = 'hour' | 'day' | 'week' | 'month';
 
@@ -131,9 +152,11 @@ export interface TrendsQuery {
   from: string;
   to: string;
   interval: Interval;
-  series: { event: string | null; math: Math; property?: string }[];
-  filters?: Filter[];
+  series: { event: string | null; math: Math; property?: string; group_key?: string }[];
+  filters?: FilterNode[];
   breakdown?: string;
+  formula?: string;
+  compare?: 'previous_period';
 }
 
 export interface TrendsSeries {
@@ -145,19 +168,30 @@ export interface TrendsSeries {
   labels: string[];
   values: (number | null)[];
   total: number | null;
+  /** With `compare`: the previous period's values, bucket i beside bucket i. */
+  previous_values?: (number | null)[];
+  previous_total?: number | null;
+}
+
+export interface FormulaResult {
+  formula: string;
+  labels: string[];
+  values: (number | null)[];
+  total: number | null;
 }
 
 export interface TrendsResult {
   series: TrendsSeries[];
+  formula?: FormulaResult;
 }
 
 export interface FunnelQuery {
   kind: 'funnel';
   from: string;
   to: string;
-  steps: { event: string; filters?: Filter[] }[];
+  steps: { event: string; filters?: FilterNode[] }[];
   window_seconds: number;
-  filters?: Filter[];
+  filters?: FilterNode[];
   breakdown?: string;
 }
 
@@ -180,14 +214,78 @@ export interface RetentionQuery {
   return_event: string;
   period: 'day' | 'week' | 'month';
   periods: number;
-  filters?: Filter[];
+  filters?: FilterNode[];
 }
 
 export interface RetentionResult {
   cohorts: { start: string; size: number; counts: number[] }[];
 }
 
-export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery;
+export interface FlowsQuery {
+  kind: 'flows';
+  from: string;
+  to: string;
+  anchor: { event: string; direction: 'after' | 'before' };
+  steps: number;
+  max_paths_per_step?: number;
+}
+
+export interface FlowStep {
+  step: number;
+  nodes: { event: string; count: number }[];
+  links: { from: string; to: string; count: number }[];
+  dropoff: number;
+}
+
+export interface FlowsResult {
+  steps: FlowStep[];
+}
+
+export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery;
+
+// Cohorts (src/query/cohorts.ts).
+export type CohortCondition =
+  | {
+      kind: 'did_event';
+      event: string;
+      filters?: Filter[];
+      count_op: 'gte' | 'lte' | 'eq';
+      count: number;
+      within_days: number;
+    }
+  | { kind: 'person_property'; property: string; op: FilterOp; value?: Filter['value'] };
+
+export interface Cohort {
+  id: string;
+  name: string;
+  match: 'all' | 'any';
+  conditions: CohortCondition[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CohortSize {
+  cohort: string;
+  size: number;
+}
+
+// One user (src/projects/users.ts).
+export interface UserProfile {
+  id: string;
+  person: string;
+  aliases: string[];
+  properties: Record<string, unknown> | null;
+  profile_updated_at: string | null;
+  event_count: number;
+  first_seen: string | null;
+  last_seen: string | null;
+}
+
+export interface UserEvents {
+  person: string;
+  events: (Record<string, unknown> & { time: string })[];
+  next_cursor: string | null;
+}
 
 export interface EventNames {
   events: { event: string; count: number }[];

@@ -1,10 +1,13 @@
 // Boards: the project's saved views, each run through the API (viewers may run them; they see
-// aggregated answers only). Analysts and up can remove a view.
+// aggregated answers only). Relative ranges stay relative ("Last 7 days" always ends today).
+// Analysts and up can remove a view.
 import { useId } from 'preact/hooks';
 import { call } from '../api/client';
 import type { AnyQuery, View } from '../api/types';
 import { canQuery, type ProjectContext } from '../context';
 import { Empty, Show, useLoad } from '../ui/async';
+import { downloadCsv } from '../ui/csv';
+import { rangeLabel } from '../ui/dates';
 import { ResultView } from '../ui/results';
 
 function SavedView(props: { ctx: ProjectContext; view: View; onDeleted: () => void }) {
@@ -23,7 +26,7 @@ function SavedView(props: { ctx: ProjectContext; view: View; onDeleted: () => vo
       <header class="card-head">
         <h2 id={`view-${view.id}`}>{view.name}</h2>
         <span class="hint">
-          {query.kind} · {String(view.query.from)} – {String(view.query.to)}
+          {query.kind} · {rangeLabel(view.query)}
         </span>
         {canQuery(ctx) && (
           <button type="button" class="link" onClick={() => void remove()}>
@@ -32,7 +35,20 @@ function SavedView(props: { ctx: ProjectContext; view: View; onDeleted: () => vo
         )}
       </header>
       <Show value={result} what={view.name} onRetry={rerun}>
-        {(r) => <ResultView query={query} result={r} title={view.name} />}
+        {(r) => (
+          <ResultView
+            query={query}
+            result={r}
+            title={view.name}
+            download={() =>
+              downloadCsv(
+                'views.run',
+                { params: { projectId: ctx.project.id, viewId: view.id } },
+                `${view.name.replace(/[^\w.-]+/g, '-')}.csv`,
+              )
+            }
+          />
+        )}
       </Show>
     </article>
   );

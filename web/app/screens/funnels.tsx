@@ -6,14 +6,18 @@ import type { Filter, FunnelQuery, FunnelResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
-import { rangeFromParams, type DateRange } from '../ui/dates';
+import { downloadCsv } from '../ui/csv';
+import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
 import {
-  completeFilters,
   DateRangePicker,
+  filterSetOf,
   FiltersEditor,
+  filterTree,
   NamePicker,
   useEventNames,
+  useCohorts,
   usePropertyNames,
+  type FilterSet,
 } from '../ui/query-parts';
 import { isObject, useReportState } from '../ui/report-state';
 import { FunnelView } from '../ui/results';
@@ -32,7 +36,8 @@ interface FunnelState {
   steps: string[];
   window: number;
   range: DateRange;
-  filters: Filter[];
+  /** A FilterSet (a plain list in reports kept by earlier versions). */
+  filters: FilterSet | Filter[];
 }
 
 const isState = (v: unknown): v is FunnelState => isObject(v) && Array.isArray(v.steps);
@@ -40,11 +45,12 @@ const isState = (v: unknown): v is FunnelState => isObject(v) && Array.isArray(v
 export function buildFunnelQuery(s: FunnelState): FunnelQuery | null {
   const steps = s.steps.filter((e) => e !== '');
   if (steps.length < 2) return null;
-  const filters = completeFilters(s.filters);
+  const filters = filterTree(filterSetOf(s.filters));
+  const range = normaliseRange(s.range);
   return {
     kind: 'funnel',
-    from: s.range.from,
-    to: s.range.to,
+    from: range.from,
+    to: range.to,
     steps: steps.map((event) => ({ event })),
     window_seconds: s.window,
     ...(filters.length > 0 ? { filters } : {}),
@@ -57,13 +63,14 @@ export function Funnels(props: { ctx: ProjectContext }) {
   const id = useId();
   const [events, reloadEvents] = useEventNames(ctx);
   const properties = usePropertyNames(ctx);
+  const cohorts = useCohorts(ctx);
   const [state, setState] = useReportState<FunnelState>(
     route.params,
     {
       steps: ['', ''],
       window: 7 * 86_400,
       range: rangeFromParams(new URLSearchParams(), ctx.project.timezone),
-      filters: [],
+      filters: { match: 'all', items: [] },
     },
     isState,
   );
@@ -86,6 +93,8 @@ export function Funnels(props: { ctx: ProjectContext }) {
       : null,
     [key],
   );
+  const csvOf = (q: object) => () =>
+    downloadCsv('query.run', { params: { projectId: ctx.project.id }, body: q }, 'funnel.csv');
   const set = (patch: Partial<FunnelState>): void => setState({ ...effective, ...patch });
 
   return (
@@ -140,8 +149,11 @@ export function Funnels(props: { ctx: ProjectContext }) {
                   )}
                 </fieldset>
                 <FiltersEditor
-                  filters={effective.filters}
-                  properties={properties.state === 'ok' ? properties.value : []}
+                  filters={filterSetOf(effective.filters)}
+                  choices={{
+                    properties: properties.state === 'ok' ? properties.value : [],
+                    cohorts,
+                  }}
                   onChange={(filters) => set({ filters })}
                 />
                 <fieldset class="inline">
@@ -173,7 +185,7 @@ export function Funnels(props: { ctx: ProjectContext }) {
                   <Show value={result} what="the funnel" onRetry={rerun}>
                     {(r) => (
                       <>
-                        <FunnelView result={r} title="Funnel" />
+                        <FunnelView result={r} title="Funnel" download={csvOf(query)} />
                         <SaveToBoard ctx={ctx} query={query} suggested="Funnel" />
                       </>
                     )}

@@ -1,63 +1,102 @@
-// Insights (trends): series of events with a math, filters, a breakdown, an interval and a date
-// range; shown as a line or bar chart or a table, with CSV download and "save to a board".
+// Insights (trends): series of events with a measure, a formula across them, filters (event and
+// person properties, cohorts, any/all groups), a breakdown, an interval, a date range (relative
+// presets) and a comparison with the previous period; shown as a line or bar chart or a table,
+// with the API's CSV and "save to a board".
 import { useId, useMemo } from 'preact/hooks';
 import { call } from '../api/client';
 import type { Filter, Interval, Math, TrendsQuery, TrendsResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
-import { rangeFromParams, type DateRange } from '../ui/dates';
+import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
+import { downloadCsv } from '../ui/csv';
 import {
-  completeFilters,
   DateRangePicker,
+  filterSetOf,
   FiltersEditor,
+  filterTree,
   NamePicker,
+  useCohorts,
   useEventNames,
   usePropertyNames,
+  type FilterSet,
 } from '../ui/query-parts';
 import { isObject, useReportState } from '../ui/report-state';
 import { mathLabel, TrendsView } from '../ui/results';
 import { SaveToBoard } from '../ui/save-to-board';
 
-const MATHS: Math[] = ['total', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'];
+/** The measures, grouped as the Measure select shows them. */
+const MATH_GROUPS: { label: string; maths: Math[] }[] = [
+  { label: 'Counts', maths: ['total', 'unique_users', 'weekly_active', 'monthly_active'] },
+  { label: 'Groups', maths: ['unique_groups'] },
+  {
+    label: 'Per user',
+    maths: [
+      'per_user_avg',
+      'per_user_median',
+      'per_user_min',
+      'per_user_max',
+      'per_user_p90',
+      'per_user_p99',
+    ],
+  },
+  { label: 'Of a property', maths: ['sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99'] },
+];
 const PROPERTY_MATHS = new Set<Math>(['sum', 'avg', 'min', 'max', 'p50', 'p90', 'p99']);
 const INTERVALS: Interval[] = ['hour', 'day', 'week', 'month'];
+
+/** A series' letter in formulas (A = first). */
+export const letterOf = (i: number): string => String.fromCharCode(65 + i);
 
 interface SeriesState {
   event: string;
   math: Math;
   property: string;
+  /** For unique_groups: the property holding the group id. */
+  groupKey?: string;
 }
 
 interface InsightsState {
   series: SeriesState[];
   interval: Interval;
   range: DateRange;
-  filters: Filter[];
+  /** A FilterSet (a plain list in reports kept by earlier versions). */
+  filters: FilterSet | Filter[];
   breakdown: string;
   view: 'line' | 'bar' | 'table';
+  formula?: string;
+  compare?: boolean;
+  /** A report nobody has edited yet (it starts on the most frequent event). */
+  fresh?: boolean;
 }
 
 const isState = (v: unknown): v is InsightsState => isObject(v) && Array.isArray(v.series);
 
+/** The query a report's settings stand for; null while a series is incomplete. */
 export function buildTrendsQuery(s: InsightsState): TrendsQuery | null {
   const series = s.series
     .filter((x) => !PROPERTY_MATHS.has(x.math) || x.property !== '')
+    .filter((x) => x.math !== 'unique_groups' || (x.groupKey ?? '') !== '')
     .map((x) => ({
       event: x.event === '' ? null : x.event,
       math: x.math,
       ...(PROPERTY_MATHS.has(x.math) ? { property: x.property } : {}),
+      ...(x.math === 'unique_groups' ? { group_key: x.groupKey ?? '' } : {}),
     }));
   if (series.length === 0) return null;
-  const filters = completeFilters(s.filters);
+  const filters = filterTree(filterSetOf(s.filters));
+  const range = normaliseRange(s.range);
+  const formula = (s.formula ?? '').trim();
   return {
     kind: 'trends',
-    from: s.range.from,
-    to: s.range.to,
+    from: range.from,
+    to: range.to,
     interval: s.interval,
     series,
     ...(filters.length > 0 ? { filters } : {}),
     ...(s.breakdown ? { breakdown: s.breakdown } : {}),
+    ...(formula && !s.breakdown ? { formula } : {}),
+    ...(s.compare ? { compare: 'previous_period' as const } : {}),
   };
 }
 
@@ -67,6 +106,7 @@ export function Insights(props: { ctx: ProjectContext }) {
   const id = useId();
   const [events, reloadEvents] = useEventNames(ctx);
   const properties = usePropertyNames(ctx);
+  const cohorts = useCohorts(ctx);
   const propertyNames = properties.state === 'ok' ? properties.value : [];
   const firstEvent = events.state === 'ok' ? (events.value[0] ?? '') : '';
   const [state, setState] = useReportState<InsightsState>(
@@ -75,16 +115,20 @@ export function Insights(props: { ctx: ProjectContext }) {
       series: [{ event: '', math: 'total', property: '' }],
       interval: 'day',
       range: rangeFromParams(new URLSearchParams(), ctx.project.timezone),
-      filters: [],
+      filters: { match: 'all', items: [] },
       breakdown: '',
       view: 'line',
+      formula: '',
+      compare: false,
+      // A report opened from a link (a cohort's, a shared one) is as its author left it.
+      fresh: !route.params.has('q'),
     },
     isState,
   );
   // A new report starts on the most frequent event rather than on "all events".
   const effective = useMemo<InsightsState>(
     () =>
-      state.series.length === 1 && state.series[0]?.event === '' && firstEvent && !state.breakdown
+      state.fresh && state.series.length === 1 && state.series[0]?.event === '' && firstEvent
         ? { ...state, series: [{ event: firstEvent, math: state.series[0].math, property: '' }] }
         : state,
     [state, firstEvent],
@@ -99,7 +143,8 @@ export function Insights(props: { ctx: ProjectContext }) {
       : null,
     [key, events.state],
   );
-  const set = (patch: Partial<InsightsState>): void => setState({ ...effective, ...patch });
+  const set = (patch: Partial<InsightsState>): void =>
+    setState({ ...effective, ...patch, fresh: false });
   const setSeries = (i: number, patch: Partial<SeriesState>): void =>
     set({ series: effective.series.map((s, j) => (j === i ? { ...s, ...patch } : s)) });
 
@@ -125,7 +170,7 @@ export function Insights(props: { ctx: ProjectContext }) {
                     <div class="row" key={i}>
                       <NamePicker
                         id={`${id}-event-${i}`}
-                        label={`Event ${String.fromCharCode(65 + i)}`}
+                        label={`Event ${letterOf(i)}`}
                         names={names}
                         value={s.event}
                         placeholder="All events"
@@ -138,10 +183,14 @@ export function Insights(props: { ctx: ProjectContext }) {
                           value={s.math}
                           onChange={(e) => setSeries(i, { math: e.currentTarget.value as Math })}
                         >
-                          {MATHS.map((m) => (
-                            <option key={m} value={m}>
-                              {mathLabel(m)}
-                            </option>
+                          {MATH_GROUPS.map((g) => (
+                            <optgroup key={g.label} label={g.label}>
+                              {g.maths.map((m) => (
+                                <option key={m} value={m}>
+                                  {mathLabel(m)}
+                                </option>
+                              ))}
+                            </optgroup>
                           ))}
                         </select>
                       </span>
@@ -155,11 +204,21 @@ export function Insights(props: { ctx: ProjectContext }) {
                           onChange={(property) => setSeries(i, { property })}
                         />
                       )}
+                      {s.math === 'unique_groups' && (
+                        <NamePicker
+                          id={`${id}-group-${i}`}
+                          label="Group id property"
+                          names={propertyNames}
+                          value={s.groupKey ?? ''}
+                          placeholder="Choose the property holding the group id"
+                          onChange={(groupKey) => setSeries(i, { groupKey })}
+                        />
+                      )}
                       {effective.series.length > 1 && (
                         <button
                           type="button"
                           class="link"
-                          aria-label={`Remove series ${String.fromCharCode(65 + i)}`}
+                          aria-label={`Remove series ${letterOf(i)}`}
                           onClick={() =>
                             set({ series: effective.series.filter((_, j) => j !== i) })
                           }
@@ -184,10 +243,30 @@ export function Insights(props: { ctx: ProjectContext }) {
                       Add series
                     </button>
                   )}
+                  <span class="field formula">
+                    <label for={`${id}-formula`}>Formula (optional)</label>
+                    <input
+                      id={`${id}-formula`}
+                      value={effective.formula ?? ''}
+                      placeholder={effective.series.length > 1 ? 'e.g. B / A * 100' : 'e.g. A / 7'}
+                      disabled={effective.breakdown !== ''}
+                      aria-describedby={`${id}-formula-help`}
+                      onInput={(e) => set({ formula: e.currentTarget.value })}
+                    />
+                    <span class="hint" id={`${id}-formula-help`}>
+                      {effective.breakdown !== ''
+                        ? 'A formula combines whole series: remove the breakdown to use one.'
+                        : `Combines the series by letter (${effective.series
+                            .map((_, i) => letterOf(i))
+                            .join(
+                              ', ',
+                            )}) with + − × ÷ and brackets; a division by zero shows as –.`}
+                    </span>
+                  </span>
                 </fieldset>
                 <FiltersEditor
-                  filters={effective.filters}
-                  properties={propertyNames}
+                  filters={filterSetOf(effective.filters)}
+                  choices={{ properties: propertyNames, cohorts }}
                   onChange={(filters) => set({ filters })}
                 />
                 <fieldset class="inline">
@@ -234,16 +313,45 @@ export function Insights(props: { ctx: ProjectContext }) {
                   timeZone={ctx.project.timezone}
                   onChange={(range) => set({ range })}
                 />
+                <fieldset class="inline">
+                  <legend>Compare</legend>
+                  <input
+                    id={`${id}-compare`}
+                    type="checkbox"
+                    checked={effective.compare === true}
+                    onChange={(e) => set({ compare: e.currentTarget.checked })}
+                  />
+                  <label for={`${id}-compare`}>Compare with the previous period</label>
+                  <span class="hint">
+                    The same number of days just before the range, drawn dashed beside it.
+                  </span>
+                </fieldset>
               </form>
               <div class="result" aria-live="polite">
                 <Show value={result} what="the trend" onRetry={rerun}>
                   {(r) => (
                     <>
-                      <TrendsView result={r} view={effective.view} title="Insights" />
-                      {query && <SaveToBoard ctx={ctx} query={query} suggested="Trend" />}
+                      <TrendsView
+                        result={r}
+                        view={effective.view}
+                        title="Insights"
+                        download={
+                          query
+                            ? () =>
+                                downloadCsv(
+                                  'query.run',
+                                  { params: { projectId: ctx.project.id }, body: query },
+                                  'insights.csv',
+                                )
+                            : undefined
+                        }
+                      />
                     </>
                   )}
                 </Show>
+                {query && result.state !== 'error' && (
+                  <SaveToBoard ctx={ctx} query={query} suggested="Trend" />
+                )}
               </div>
             </>
           )

@@ -6,7 +6,7 @@ import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
 import type { LiveEvent, LivePage } from '../api/types';
 import { canQuery, type ProjectContext } from '../context';
-import { hrefOf } from '../router';
+import { hrefOf, userHref } from '../router';
 import { Empty, ErrorBox, Loading } from '../ui/async';
 
 /** How often a following view asks, and for how long it follows before pausing. */
@@ -169,7 +169,16 @@ export function Live(props: { ctx: ProjectContext }) {
                     {e.event}
                   </th>
                   <td>
-                    <code>{text(e.properties.distinct_id)}</code>
+                    {text(e.properties.distinct_id) ? (
+                      <a
+                        href={userHref(projectId, text(e.properties.distinct_id))}
+                        title="Open this user's profile and events"
+                      >
+                        <code>{text(e.properties.distinct_id)}</code>
+                      </a>
+                    ) : (
+                      <code />
+                    )}
                   </td>
                   <td>{context(e)}</td>
                   <td>

@@ -6,14 +6,18 @@ import type { Filter, RetentionQuery, RetentionResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
-import { rangeFromParams, type DateRange } from '../ui/dates';
+import { downloadCsv } from '../ui/csv';
+import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
 import {
-  completeFilters,
   DateRangePicker,
+  filterSetOf,
   FiltersEditor,
+  filterTree,
   NamePicker,
   useEventNames,
+  useCohorts,
   usePropertyNames,
+  type FilterSet,
 } from '../ui/query-parts';
 import { isObject, useReportState } from '../ui/report-state';
 import { RetentionView } from '../ui/results';
@@ -25,18 +29,20 @@ interface RetentionState {
   period: RetentionQuery['period'];
   periods: number;
   range: DateRange;
-  filters: Filter[];
+  /** A FilterSet (a plain list in reports kept by earlier versions). */
+  filters: FilterSet | Filter[];
 }
 
 const isState = (v: unknown): v is RetentionState => isObject(v) && typeof v.period === 'string';
 
 export function buildRetentionQuery(s: RetentionState): RetentionQuery | null {
   if (!s.startEvent || !s.returnEvent) return null;
-  const filters = completeFilters(s.filters);
+  const filters = filterTree(filterSetOf(s.filters));
+  const range = normaliseRange(s.range);
   return {
     kind: 'retention',
-    from: s.range.from,
-    to: s.range.to,
+    from: range.from,
+    to: range.to,
     start_event: s.startEvent,
     return_event: s.returnEvent,
     period: s.period,
@@ -51,6 +57,7 @@ export function Retention(props: { ctx: ProjectContext }) {
   const id = useId();
   const [events, reloadEvents] = useEventNames(ctx);
   const properties = usePropertyNames(ctx);
+  const cohorts = useCohorts(ctx);
   const [state, setState] = useReportState<RetentionState>(
     route.params,
     {
@@ -59,7 +66,7 @@ export function Retention(props: { ctx: ProjectContext }) {
       period: 'day',
       periods: 7,
       range: rangeFromParams(new URLSearchParams(), ctx.project.timezone, '30d'),
-      filters: [],
+      filters: { match: 'all', items: [] },
     },
     isState,
   );
@@ -81,6 +88,8 @@ export function Retention(props: { ctx: ProjectContext }) {
       : null,
     [key],
   );
+  const csvOf = (q: object) => () =>
+    downloadCsv('query.run', { params: { projectId: ctx.project.id }, body: q }, 'retention.csv');
   const set = (patch: Partial<RetentionState>): void => setState({ ...effective, ...patch });
 
   return (
@@ -147,8 +156,11 @@ export function Retention(props: { ctx: ProjectContext }) {
                   </span>
                 </fieldset>
                 <FiltersEditor
-                  filters={effective.filters}
-                  properties={properties.state === 'ok' ? properties.value : []}
+                  filters={filterSetOf(effective.filters)}
+                  choices={{
+                    properties: properties.state === 'ok' ? properties.value : [],
+                    cohorts,
+                  }}
                   onChange={(filters) => set({ filters })}
                 />
                 <DateRangePicker
@@ -162,7 +174,12 @@ export function Retention(props: { ctx: ProjectContext }) {
                   <Show value={result} what="retention" onRetry={rerun}>
                     {(r) => (
                       <>
-                        <RetentionView result={r} period={effective.period} title="Retention" />
+                        <RetentionView
+                          result={r}
+                          period={effective.period}
+                          title="Retention"
+                          download={query ? csvOf(query) : undefined}
+                        />
                         <SaveToBoard ctx={ctx} query={query} suggested="Retention" />
                       </>
                     )}

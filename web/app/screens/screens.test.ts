@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LiveEvent, PrivacyPolicy } from '../api/types';
 import { isoOf, localInput, shortList } from './audit';
+import { conditionBody, describeCondition, insightsForCohort } from './cohorts';
 import { mergeLive } from './live';
 import { listOf, looseningsOf } from './privacy';
 
@@ -67,5 +68,52 @@ describe('form helpers', () => {
   it('shortens long lists', () => {
     expect(shortList(['a', 'b'], 3)).toBe('a, b');
     expect(shortList(['a', 'b', 'c', 'd'], 2)).toBe('a, b and 2 more');
+  });
+});
+
+describe('cohort conditions', () => {
+  it('are described in words, "at most 0" as did not', () => {
+    expect(
+      describeCondition({
+        kind: 'did_event',
+        event: 'Purchase',
+        count_op: 'gte',
+        count: 2,
+        within_days: 30,
+      }),
+    ).toBe('did Purchase at least 2 times in the last 30 days');
+    expect(
+      describeCondition({
+        kind: 'did_event',
+        event: 'Purchase',
+        count_op: 'lte',
+        count: 0,
+        within_days: 7,
+      }),
+    ).toBe('did not do Purchase in the last 7 days');
+    expect(
+      describeCondition({ kind: 'person_property', property: 'plan', op: 'eq', value: 'paid' }),
+    ).toBe('person property plan equals paid');
+  });
+
+  it('send person-property values typed for their operator', () => {
+    expect(
+      conditionBody({ kind: 'person_property', property: 'plan', op: 'in', value: 'a, b,' }),
+    ).toEqual({ kind: 'person_property', property: 'plan', op: 'in', value: ['a', 'b'] });
+    expect(
+      conditionBody({ kind: 'person_property', property: 'age', op: 'gt', value: '30' }),
+    ).toEqual({ kind: 'person_property', property: 'age', op: 'gt', value: 30 });
+    expect(
+      conditionBody({ kind: 'person_property', property: 'plan', op: 'is_set', value: 'x' }),
+    ).toEqual({ kind: 'person_property', property: 'plan', op: 'is_set' });
+  });
+
+  it('open Insights filtered to the cohort', () => {
+    const href = insightsForCohort('p1', 'coh_1');
+    const q = JSON.parse(new URLSearchParams(href.split('?')[1]).get('q') ?? '{}');
+    expect(q.filters).toEqual({
+      match: 'all',
+      items: [{ property: 'cohort', op: 'in', value: 'coh_1' }],
+    });
   });
 });

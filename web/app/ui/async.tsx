@@ -62,6 +62,8 @@ export function adviceFor(error: ApiError): string {
       return 'This action needs a fresh passkey check. Retry and confirm when asked.';
     case 'QUERY_INVALID':
       return 'Adjust the report settings highlighted in the message, then run it again.';
+    case 'QUERY_UNSUPPORTED':
+      return 'This server stores events where this kind of report cannot be computed yet. Use another report, or ask the operator.';
     case 'QUERY_TIMEOUT':
     case 'QUERY_OVERLOADED':
       return 'The server is busy. Narrow the date range or retry in a moment.';

@@ -24,6 +24,12 @@ const INTEGER_INCRS = [1, 2, 5]
 export interface ChartSeries {
   label: string;
   values: (number | null)[];
+  /** Drawn dashed (a previous period beside the current one). */
+  dashed?: boolean;
+  /** Read against a second axis on the right (a formula, whose unit is its own). */
+  secondAxis?: boolean;
+  /** Palette entry (defaults to the series' position): a previous period keeps its series'. */
+  colour?: number;
 }
 
 export function Chart(props: {
@@ -54,6 +60,7 @@ export function Chart(props: {
         x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] },
         // Counts and sums read from zero.
         y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] },
+        y2: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] },
       },
       axes: [
         {
@@ -70,14 +77,22 @@ export function Chart(props: {
           // Counts get whole-number ticks.
           ...(integers ? { incrs: INTEGER_INCRS } : {}),
         },
+        ...(series.some((s) => s.secondAxis)
+          ? [{ scale: 'y2', side: 1, size: 60, grid: { show: false } } as uPlot.Axis]
+          : []),
       ],
       series: [
         { label: 'Interval', value: (_u, v) => (v === null ? '' : (labels[Math.round(v)] ?? '')) },
         ...series.map((s, i) => ({
           label: s.label,
-          stroke: PALETTE[i % PALETTE.length],
-          fill: kind === 'bar' ? `${PALETTE[i % PALETTE.length]}cc` : undefined,
+          stroke: PALETTE[(s.colour ?? i) % PALETTE.length],
+          scale: s.secondAxis ? 'y2' : 'y',
+          fill:
+            kind === 'bar'
+              ? `${PALETTE[(s.colour ?? i) % PALETTE.length]}${s.dashed ? '66' : 'cc'}`
+              : undefined,
           width: kind === 'bar' ? 0 : 2,
+          ...(s.dashed && kind === 'line' ? { dash: [6, 4] } : {}),
           points: { show: kind === 'line' && labels.length <= 60 },
           paths: kind === 'bar' ? bars(i) : undefined,
         })),

@@ -1,6 +1,8 @@
-// CSV (RFC 4180) of a table as shown: the query API has no CSV answer yet, so the dashboard
-// writes the table it displays. Text cells that a spreadsheet would run as a formula are
-// prefixed with an apostrophe (OWASP "CSV injection").
+// CSV (RFC 4180): query answers are downloaded from the API (`Accept: text/csv`, the server's
+// own table); other tables are written as shown. Text cells that a spreadsheet would run as a
+// formula are prefixed with an apostrophe (OWASP "CSV injection").
+import { call, type CallOptions } from '../api/client';
+import type { OperationId } from '../api/operations';
 
 export type Cell = string | number | null;
 
@@ -25,4 +27,13 @@ export function download(filename: string, text: string, type = 'text/csv;charse
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** Downloads an API answer as CSV (the query routes answer `Accept: text/csv`). */
+export async function downloadCsv(
+  id: OperationId,
+  options: Omit<CallOptions, 'accept'>,
+  filename: string,
+): Promise<void> {
+  download(filename, await call<string>(id, { ...options, accept: 'text/csv' }));
 }

@@ -1,6 +1,14 @@
-// Date presets resolve to inclusive local days in the project's time zone.
+// Date presets are relative days, resolved by the server's own rules in the project's time zone.
 import { describe, expect, it } from 'vitest';
-import { addDays, rangeFromParams, resolvePreset, todayIn } from './dates';
+import {
+  addDays,
+  normaliseRange,
+  presetRange,
+  rangeFromParams,
+  rangeLabel,
+  resolveRange,
+  todayIn,
+} from './dates';
 
 describe('date presets', () => {
   const now = new Date('2026-03-01T02:30:00Z');
@@ -11,15 +19,33 @@ describe('date presets', () => {
     expect(todayIn('America/New_York', now)).toBe('2026-02-28');
   });
 
-  it('counts the preset days inclusively, ending today', () => {
-    expect(resolvePreset('7d', 'UTC', now)).toEqual({
-      preset: '7d',
+  it('sends presets as relative days and shows the days they cover', () => {
+    expect(presetRange('7d')).toEqual({ preset: '7d', from: '-6d', to: 'today' });
+    expect(resolveRange(presetRange('7d'), 'UTC', now)).toEqual({
       from: '2026-02-23',
       to: '2026-03-01',
     });
-    expect(resolvePreset('today', 'UTC', now)).toMatchObject({
-      from: '2026-03-01',
+    expect(resolveRange(presetRange('last_month'), 'America/New_York', now)).toEqual({
+      from: '2026-01-01',
+      to: '2026-01-31',
+    });
+    expect(resolveRange(presetRange('this_week'), 'UTC', now)).toEqual({
+      from: '2026-02-23',
       to: '2026-03-01',
+    });
+    expect(resolveRange({ from: 'junk', to: 'today' }, 'UTC', now)).toBeNull();
+  });
+
+  it('names a saved range by its preset', () => {
+    expect(rangeLabel({ from: '-29d', to: 'today' })).toBe('Last 30 days');
+    expect(rangeLabel({ from: '2026-01-01', to: '2026-01-31' })).toBe('2026-01-01 – 2026-01-31');
+  });
+
+  it('makes a preset kept with old fixed days relative again', () => {
+    expect(normaliseRange({ preset: '30d', from: '2025-01-01', to: '2025-01-30' })).toEqual({
+      preset: '30d',
+      from: '-29d',
+      to: 'today',
     });
   });
 

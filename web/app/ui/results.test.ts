@@ -1,7 +1,7 @@
 // How results are labelled and shaded.
 import { describe, expect, it } from 'vitest';
 import type { TrendsSeries } from '../api/types';
-import { formatDuration, heatColour, seriesLabel } from './results';
+import { formatDuration, heatColour, seriesLabel, trendColumns } from './results';
 
 const series = (patch: Partial<TrendsSeries>): TrendsSeries => ({
   event: 'Page View',
@@ -52,5 +52,23 @@ describe('heatColour', () => {
     expect(dark.color).toBe('#fff');
     expect(heatColour(2)).toEqual(dark);
     expect(heatColour(-1)).toEqual(light);
+  });
+});
+
+describe('trendColumns', () => {
+  it('puts each previous period beside its series, in its colour, and the formula last', () => {
+    const cols = trendColumns({
+      series: [
+        series({ values: [1, 2], total: 3, previous_values: [0, 1], previous_total: 1 }),
+        series({ event: 'Signed Up', values: [1, 0], total: 1 }),
+      ],
+      formula: { formula: 'B / A', labels: [], values: [1, 0], total: 0.33 },
+    });
+    expect(cols.map((c) => [c.label, c.total, c.previous, c.colour])).toEqual([
+      ['Page View · Total events', 3, false, 0],
+      ['Page View · Total events · previous period', 1, true, 0],
+      ['Signed Up · Total events', 1, false, 1],
+      ['Formula B / A', 0.33, false, 2],
+    ]);
   });
 });

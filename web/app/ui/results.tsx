@@ -3,6 +3,7 @@
 // by boards.
 import type {
   AnyQuery,
+  FlowsResult,
   FunnelResult,
   RetentionQuery,
   RetentionResult,
@@ -10,6 +11,7 @@ import type {
   TrendsSeries,
 } from '../api/types';
 import { Empty } from './async';
+import { FlowsView } from './flows';
 import { Chart } from './chart';
 import { DataTable, formatNumber } from './table';
 
@@ -23,6 +25,15 @@ const MATH_LABELS: Record<string, string> = {
   p50: 'Median',
   p90: '90th percentile',
   p99: '99th percentile',
+  unique_groups: 'Unique groups',
+  weekly_active: 'Weekly active users',
+  monthly_active: 'Monthly active users',
+  per_user_avg: 'Average per user',
+  per_user_median: 'Median per user',
+  per_user_min: 'Minimum per user',
+  per_user_max: 'Maximum per user',
+  per_user_p90: '90th percentile per user',
+  per_user_p99: '99th percentile per user',
 };
 
 export const mathLabel = (math: string): string => MATH_LABELS[math] ?? math;
@@ -39,13 +50,52 @@ export function seriesLabel(s: TrendsSeries): string {
   return `${what} · ${value}`;
 }
 
+/** The columns a trend shows: each series, its previous period (compare) and the formula. */
+/** One column of a trend: a series, its previous period (compare) or the formula. */
+export interface TrendColumn {
+  label: string;
+  values: (number | null)[];
+  total: number | null;
+  previous: boolean;
+  /** Palette entry: a series and its previous period share one. */
+  colour: number;
+}
+
+/** The columns a trend shows: each series, its previous period (compare) and the formula. */
+export function trendColumns(result: TrendsResult): TrendColumn[] {
+  const out: TrendColumn[] = [];
+  result.series.forEach((s, colour) => {
+    const label = seriesLabel(s);
+    out.push({ label, values: s.values, total: s.total, previous: false, colour });
+    if (s.previous_values)
+      out.push({
+        label: `${label} · previous period`,
+        values: s.previous_values,
+        total: s.previous_total ?? null,
+        previous: true,
+        colour,
+      });
+  });
+  if (result.formula)
+    out.push({
+      label: `Formula ${result.formula.formula}`,
+      values: result.formula.values,
+      total: result.formula.total,
+      previous: false,
+      colour: result.series.length,
+    });
+  return out;
+}
+
 export function TrendsView(props: {
   result: TrendsResult;
   view: 'line' | 'bar' | 'table';
   title: string;
+  /** Downloads the answer as CSV from the API (else the table as shown). */
+  download?: () => Promise<void>;
 }) {
   const { series } = props.result;
-  const labels = series[0]?.labels ?? [];
+  const labels = series[0]?.labels ?? props.result.formula?.labels ?? [];
   if (series.length === 0 || series.every((s) => (s.total ?? 0) === 0 && s.values.every((v) => !v)))
     return (
       <Empty title="No events match">
@@ -55,16 +105,24 @@ export function TrendsView(props: {
         </p>
       </Empty>
     );
-  const names = series.map(seriesLabel);
-  const perInterval = labels.map((l, i) => [l, ...series.map((s) => s.values[i] ?? null)]);
-  const totals = ['Total', ...series.map((s) => s.total)];
+  const columns = trendColumns(props.result);
+  const names = columns.map((c) => c.label);
+  const perInterval = labels.map((l, i) => [l, ...columns.map((c) => c.values[i] ?? null)]);
+  const totals = ['Total', ...columns.map((c) => c.total)];
   return (
     <>
       {props.view !== 'table' && (
         <Chart
           kind={props.view}
           labels={labels}
-          series={series.map((s, i) => ({ label: names[i] ?? '', values: s.values }))}
+          series={columns.map((c, i) => ({
+            label: c.label,
+            values: c.values,
+            dashed: c.previous,
+            colour: c.colour,
+            // The formula (always the last column) has its own unit: the right-hand axis.
+            secondAxis: props.result.formula !== undefined && i === columns.length - 1,
+          }))}
           title={`${props.title}: ${props.view} chart of ${names.join(', ')}`}
         />
       )}
@@ -74,6 +132,7 @@ export function TrendsView(props: {
         header={['Interval', ...names]}
         rows={props.view === 'table' ? [...perInterval, totals] : [totals]}
         csv={{ header: ['Interval', ...names], rows: [...perInterval, totals] }}
+        download={props.download}
       />
     </>
   );
@@ -90,7 +149,11 @@ export function formatDuration(seconds: number | null): string {
 const pct = (part: number, whole: number): string =>
   whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '–';
 
-export function FunnelView(props: { result: FunnelResult; title: string }) {
+export function FunnelView(props: {
+  result: FunnelResult;
+  title: string;
+  download?: () => Promise<void>;
+}) {
   const steps = props.result.steps;
   const first = steps[0]?.count ?? 0;
   if (first === 0)
@@ -124,6 +187,7 @@ export function FunnelView(props: { result: FunnelResult; title: string }) {
       <DataTable
         caption={`${props.title}: conversion per step`}
         csvName="funnel.csv"
+        download={props.download}
         header={[
           'Step',
           'Users',
@@ -159,6 +223,7 @@ export function RetentionView(props: {
   result: RetentionResult;
   period: RetentionQuery['period'];
   title: string;
+  download?: () => Promise<void>;
 }) {
   const cohorts = props.result.cohorts;
   if (cohorts.length === 0 || cohorts.every((c) => c.size === 0))
@@ -184,6 +249,7 @@ export function RetentionView(props: {
     <DataTable
       caption={`${props.title}: share of each cohort returning, per ${unit}`}
       csvName="retention.csv"
+      download={props.download}
       header={header}
       rows={rows}
       cellClass={(_r, c) => (c >= 2 ? 'heat' : undefined)}
@@ -198,18 +264,46 @@ export function RetentionView(props: {
 }
 
 /** Any saved query's answer, by kind (boards). */
-export function ResultView(props: { query: AnyQuery; result: unknown; title: string }) {
+export function ResultView(props: {
+  query: AnyQuery;
+  result: unknown;
+  title: string;
+  download?: () => Promise<void>;
+}) {
   switch (props.query.kind) {
     case 'trends':
-      return <TrendsView result={props.result as TrendsResult} view="line" title={props.title} />;
+      return (
+        <TrendsView
+          result={props.result as TrendsResult}
+          view="line"
+          title={props.title}
+          download={props.download}
+        />
+      );
+    case 'flows':
+      return (
+        <FlowsView
+          result={props.result as FlowsResult}
+          title={props.title}
+          direction={props.query.anchor.direction}
+          download={props.download}
+        />
+      );
     case 'funnel':
-      return <FunnelView result={props.result as FunnelResult} title={props.title} />;
+      return (
+        <FunnelView
+          result={props.result as FunnelResult}
+          title={props.title}
+          download={props.download}
+        />
+      );
     case 'retention':
       return (
         <RetentionView
           result={props.result as RetentionResult}
           period={props.query.period}
           title={props.title}
+          download={props.download}
         />
       );
   }

@@ -1,5 +1,6 @@
 // A data table with a caption and a CSV download of exactly what it shows.
 import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
 import { download, toCsv, type Cell } from './csv';
 
 export function formatNumber(v: number | null): string {
@@ -20,21 +21,35 @@ export function DataTable(props: {
   cellClass?: (row: number, col: number) => string | undefined;
   cellStyle?: (row: number, col: number) => Record<string, string> | undefined;
   footer?: ComponentChildren;
+  /** Downloads the CSV from the API instead of writing the table shown. */
+  download?: () => Promise<void>;
 }) {
+  const [error, setError] = useState<string | null>(null);
   return (
     <div class="table-wrap">
       <div class="table-tools">
         <button
           type="button"
-          onClick={() =>
-            download(
-              props.csvName,
-              toCsv(props.csv?.header ?? props.header, props.csv?.rows ?? props.rows),
-            )
-          }
+          onClick={() => {
+            setError(null);
+            if (props.download)
+              props
+                .download()
+                .catch((e: unknown) =>
+                  setError(
+                    `The CSV could not be downloaded: ${e instanceof Error ? e.message : String(e)}`,
+                  ),
+                );
+            else
+              download(
+                props.csvName,
+                toCsv(props.csv?.header ?? props.header, props.csv?.rows ?? props.rows),
+              );
+          }}
         >
           Download CSV
         </button>
+        {error && <span role="alert">{error}</span>}
       </div>
       <div class="scroll" tabIndex={0} role="region" aria-label={props.caption}>
         <table>

@@ -1,0 +1,572 @@
+// The dashboard's analysis screens in a real browser (Debian's Chromium, virtual WebAuthn): the
+// second-generation query features in Insights (formula, compare with the previous period, the
+// new maths, any/all groups with person and cohort filters, relative date presets kept relative
+// on the board, CSV from the API), Cohorts (build, size, use as a filter), Users (opened from Live
+// events, profile and stream, identity reveal from the vault behind a passkey check) and Flows
+// (a Sankey drawn by ECharts and a table). Every number shown is checked against the API's answer
+// to the same query; every screen passes axe-core and runs without a CSP violation.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './helpers/browser.js';
+import { pseudonymsOf } from './helpers/pseudonyms.js';
+import {
+  createProject,
+  freePort,
+  makeTestEnv,
+  ROOT,
+  runCli,
+  startServerProcess,
+  type CreatedProject,
+  type ServerProcess,
+  type TestEnv,
+} from './helpers/server.js';
+import { pollUntil } from './helpers/wait.js';
+
+const EMAIL = 'analyst.owner@example.com';
+const PASSWORD = 'amber lantern 5523 over tide';
+const PERSON_EMAIL = 'first.buyer.q8@example.org';
+const DAY_MS = 86_400_000;
+const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
+  ? path.join(ROOT, 'docs')
+  : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
+
+/** Who did what, days ago (this week and, for the comparison, the week before). */
+const JOURNEYS: [user: string, event: string, daysAgo: number][] = [
+  ['u1', 'Page View', 6],
+  ['u1', 'Signed Up', 6],
+  ['u1', 'Purchase', 5],
+  ['u1', 'Page View', 4],
+  ['u2', 'Page View', 6],
+  ['u2', 'Signed Up', 5],
+  ['u2', 'Page View', 3],
+  ['u3', 'Page View', 5],
+  ['u3', 'Signed Up', 5],
+  ['u3', 'Purchase', 5],
+  ['u4', 'Page View', 4],
+  ['u5', 'Page View', 2],
+  ['u5', 'Signed Up', 2],
+  ['u6', 'Page View', 0],
+  ['u7', 'Page View', 10],
+  ['u7', 'Signed Up', 9],
+  ['u8', 'Page View', 12],
+];
+const PLANS: Record<string, string> = { u1: 'paid', u2: 'free', u3: 'paid', u4: 'free' };
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+describe('the analysis screens in Chromium', () => {
+  let t: TestEnv;
+  let server: ServerProcess;
+  let project: CreatedProject;
+  let browser: Browser;
+  let page: Page;
+  let origin = '';
+  let setupLink = '';
+  let cohortId = '';
+  const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked field by field
+  const api = async (method: string, url: string, body?: unknown, accept?: string): Promise<any> =>
+    page.evaluate(
+      async ({ method, url, body, accept }) => {
+        const s = await (await fetch('/api/v1/auth/session')).json();
+        const res = await fetch(url, {
+          method,
+          headers: {
+            'content-type': 'application/json',
+            'x-csrf-token': s.csrf_token,
+            accept: accept ?? 'application/json',
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        return { status: res.status, body: accept ? text : text ? JSON.parse(text) : null };
+      },
+      { method, url, body, accept },
+    );
+  const query = (body: unknown, accept?: string) =>
+    api('POST', `/api/v1/projects/${project.project_id}/query`, body, accept);
+  const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
+
+  const checkAccessibility = async (where: string): Promise<void> => {
+    await page.evaluate(AXE);
+    const violations = await page.evaluate(async () => {
+      const axe = (
+        window as unknown as {
+          axe: { run: (...a: unknown[]) => Promise<{ violations: AxeViolation[] }> };
+        }
+      ).axe;
+      return (await axe.run(document, { resultTypes: ['violations'] })).violations;
+    });
+    expect(
+      violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${where}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target).join(', ')}`),
+    ).toEqual([]);
+  };
+
+  const shot = async (name: string): Promise<void> => {
+    fs.mkdirSync(DOCS, { recursive: true });
+    await page.screenshot({ path: path.join(DOCS, `dashboard-${name}.png`), fullPage: true });
+  };
+
+  /** The result table's rows: the row header, then each cell's exact value. */
+  const tableRows = (scope = '.result .table-wrap'): Promise<string[][]> =>
+    page.$$eval(`${scope} table tbody tr`, (rows) =>
+      rows.map((r) =>
+        [...r.children].map((c) => c.getAttribute('data-value') ?? c.textContent?.trim() ?? ''),
+      ),
+    );
+  const tableHeader = (scope = '.result .table-wrap'): Promise<string[]> =>
+    page.$$eval(`${scope} table thead th`, (ths) => ths.map((th) => th.textContent ?? ''));
+
+  /** The CSV the page downloads when "Download CSV" is pressed. */
+  const downloaded = async (scope: string): Promise<string> => {
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click(`${scope} button:has-text("Download CSV")`),
+    ]);
+    return fs.readFileSync((await download.path()) ?? '', 'utf8');
+  };
+
+  /** Waits for `done`; confirms a step-up prompt with the passkey if the API asks for one. */
+  const confirmingStepUp = async (done: string): Promise<void> => {
+    const first = await Promise.race([
+      page.waitForSelector(done, { timeout: 20_000 }).then(() => 'done'),
+      page.waitForSelector('dialog[open]', { timeout: 20_000 }).then(() => 'dialog'),
+    ]);
+    if (first === 'dialog') {
+      await page.click('dialog[open] button:has-text("Confirm with passkey")');
+      await page.waitForSelector(done, { timeout: 20_000 });
+    }
+  };
+
+  beforeAll(async () => {
+    const port = await freePort();
+    origin = `http://localhost:${port}`;
+    t = makeTestEnv({ SILLAGE_PUBLIC_URL: origin });
+    server = await startServerProcess(t, { port });
+    setupLink = (
+      JSON.parse(
+        await runCli(t, ['admin', 'create', '--email', EMAIL, '--org', 'Acme', '--json']),
+      ) as { setup_link: string }
+    ).setup_link;
+    project = await createProject(t, 'Shop');
+    // The vault on, so that the Users screen can reveal a person's e-mail.
+    const policyFile = path.join(t.base, 'policy.json');
+    fs.writeFileSync(policyFile, JSON.stringify({ vault: true }));
+    await runCli(t, [
+      'privacy',
+      'policy',
+      'set',
+      '--project',
+      project.project_id,
+      '--file',
+      policyFile,
+      '--actor',
+      'dpo@example.com',
+    ]);
+    const now = Date.now();
+    const events = JOURNEYS.map(([user, event, daysAgo], i) => ({
+      event,
+      properties: {
+        token: project.token,
+        time: now - daysAgo * DAY_MS - (JOURNEYS.length - i) * 1000,
+        distinct_id: user,
+        $insert_id: `seed-${i}`,
+      },
+    }));
+    const res = await fetch(`${server.url}/import`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`${project.secret}:`).toString('base64')}`,
+      },
+      body: JSON.stringify(events),
+    });
+    expect(res.status).toBe(200);
+    for (const [user, plan] of Object.entries(PLANS)) {
+      const set = { plan, ...(user === 'u1' ? { $email: PERSON_EMAIL } : {}) };
+      const r = await fetch(`${server.url}/engage`, {
+        method: 'POST',
+        body:
+          'data=' +
+          encodeURIComponent(
+            JSON.stringify({ $token: project.token, $distinct_id: user, $set: set }),
+          ),
+      });
+      expect(await r.text()).toBe('1');
+    }
+
+    browser = await launchChromium(['localhost']);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+  }, 120_000);
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    const name = ctx.task.name.replace(/\W+/g, '-').slice(0, 60);
+    await page?.screenshot({ path: path.join(os.tmpdir(), `analysis-${name}.png`) });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop('SIGKILL');
+  });
+
+  it('enrols with a passkey and waits for the events', async () => {
+    await page.goto(setupLink);
+    await page.fill('#password', PASSWORD);
+    await page.click('#password-form button');
+    await page.waitForSelector('#factor:not([hidden])');
+    await page.click('#passkey-button');
+    await page.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
+    await page.click('text=Open the dashboard');
+    await page.waitForSelector('nav[aria-label="Main"] a[aria-current="page"]');
+    await pollUntil('seeded events queryable', async () => {
+      const r = await api('GET', `/api/v1/projects/${project.project_id}/events`);
+      return r.body.events?.length === 3;
+    });
+  });
+
+  it('shows a formula and the previous period exactly as the API answers, and its CSV', async () => {
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Page View');
+    await page.click('button:has-text("Add series")');
+    await page.getByLabel('Event B', { exact: true }).selectOption('Signed Up');
+    await page.getByLabel('Formula (optional)', { exact: true }).fill('B / A * 100');
+    await page.getByLabel('Compare with the previous period', { exact: true }).check();
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    const body = {
+      kind: 'trends',
+      from: '-6d',
+      to: 'today',
+      interval: 'day',
+      series: [
+        { event: 'Page View', math: 'total' },
+        { event: 'Signed Up', math: 'total' },
+      ],
+      formula: 'B / A * 100',
+      compare: 'previous_period',
+    };
+    const expected = await query(body);
+    expect(expected.status).toBe(200);
+    const [a, b] = expected.body.series;
+    const f = expected.body.formula;
+    // The week before had traffic too, so the comparison is not all zeros.
+    expect(a.previous_total).toBe(2);
+    const columns = [a.values, a.previous_values, b.values, b.previous_values, f.values];
+    const cell = (v: number | null): string => (v === null ? '' : String(v));
+    await page.waitForFunction(
+      () => document.querySelectorAll('.result .table-wrap thead th').length === 6,
+    );
+    expect(await tableHeader()).toEqual([
+      'Interval',
+      'Page View · Total events',
+      'Page View · Total events · previous period',
+      'Signed Up · Total events',
+      'Signed Up · Total events · previous period',
+      'Formula B / A * 100',
+    ]);
+    expect(await tableRows()).toEqual([
+      ...a.labels.map((l: string, i: number) => [l, ...columns.map((c) => cell(c[i]))]),
+      ['Total', ...[a.total, a.previous_total, b.total, b.previous_total, f.total].map(cell)],
+    ]);
+    // The CSV button downloads the API's own CSV of the same query.
+    const csv = await downloaded('.result');
+    expect(csv).toBe((await query(body, 'text/csv')).body);
+    expect(csv).toContain('B / A * 100');
+    await checkAccessibility('insights (formula, compare)');
+    await page.getByLabel('Show as', { exact: true }).selectOption('line');
+    await page.waitForSelector('.result .chart canvas');
+    await shot('insights-compare');
+  });
+
+  it('counts weekly active users and average events per user as the API does', async () => {
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('');
+    await page.getByLabel('Measure', { exact: true }).selectOption('weekly_active');
+    await page.click('button:has-text("Add series")');
+    await page.getByLabel('Event B', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Measure').nth(1).selectOption('per_user_avg');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    const expected = await query({
+      kind: 'trends',
+      from: '-6d',
+      to: 'today',
+      interval: 'day',
+      series: [
+        { event: null, math: 'weekly_active' },
+        { event: 'Page View', math: 'per_user_avg' },
+      ],
+    });
+    expect(expected.status).toBe(200);
+    const [w, p] = expected.body.series;
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('.result .table-wrap thead th')].some((th) =>
+        th.textContent?.includes('Average per user'),
+      ),
+    );
+    const cell = (v: number | null): string => (v === null ? '' : String(v));
+    expect(await tableRows()).toEqual([
+      ...w.labels.map((l: string, i: number) => [l, cell(w.values[i]), cell(p.values[i])]),
+      ['Total', cell(w.total), cell(p.total)],
+    ]);
+    // Six users were active in the 7 days ending today (u7 and u8 were earlier).
+    expect(w.values[w.values.length - 1]).toBe(6);
+  });
+
+  it('saves a relative range to the board, which stays relative', async () => {
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Signed Up');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('this_month');
+    await page.waitForSelector('.result .chart canvas');
+    await page.getByLabel('Save this report to the board as', { exact: true }).fill('Sign-ups MTD');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    const views = await api('GET', `/api/v1/projects/${project.project_id}/views`);
+    const saved = views.body.views.find((v: { name: string }) => v.name === 'Sign-ups MTD');
+    expect(saved.query).toMatchObject({ from: 'start_of_month', to: 'today' });
+    await page.goto(screen('boards'));
+    await page.waitForSelector('.card:has(h2:has-text("Sign-ups MTD")) .chart canvas');
+    expect(await page.textContent('.card:has(h2:has-text("Sign-ups MTD")) .card-head')).toContain(
+      'This month',
+    );
+    const run = await api('POST', `/api/v1/projects/${project.project_id}/views/${saved.id}/run`);
+    const totals = await tableRows('.card:has(h2:has-text("Sign-ups MTD")) .table-wrap');
+    expect(totals[0]?.slice(1)).toEqual([String(run.body.series[0].total)]);
+  });
+
+  it('builds a cohort, shows its size, and filters Insights by it and a person property', async () => {
+    await page.goto(screen('cohorts'));
+    await page.waitForSelector('text=No cohort yet');
+    await checkAccessibility('cohorts (empty)');
+    await page.click('button:has-text("New cohort")');
+    await page.getByLabel('Cohort name', { exact: true }).fill('Buyers');
+    await page.getByLabel('Event', { exact: true }).selectOption('Purchase');
+    await page.getByLabel('In the last (days)', { exact: true }).fill('30');
+    await page.click('button:has-text("Save cohort")');
+    await page.waitForSelector('.card.cohort h2:has-text("Buyers")');
+    const list = await api('GET', `/api/v1/projects/${project.project_id}/cohorts`);
+    cohortId = list.body.cohorts[0].id;
+    expect(list.body.cohorts[0].conditions).toMatchObject([
+      { kind: 'did_event', event: 'Purchase', count_op: 'gte', count: 1, within_days: 30 },
+    ]);
+    const size = await api(
+      'GET',
+      `/api/v1/projects/${project.project_id}/cohorts/${cohortId}/size`,
+    );
+    expect(size.body.size).toBe(2);
+    await page.waitForSelector('.card.cohort .size strong[data-value="2"]');
+    await checkAccessibility('cohorts');
+    await shot('cohorts');
+
+    // "Use as a filter": Insights counts the cohort's users; then any of (cohort, plan = free).
+    await page.click('a:has-text("Use as a filter in Insights")');
+    await page.waitForSelector('.result .chart canvas');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    const withCohort = await query({
+      kind: 'trends',
+      from: '-29d',
+      to: 'today',
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+      filters: [{ property: 'cohort', op: 'in', value: [cohortId] }],
+    });
+    expect(withCohort.body.series[0].total).toBe(2);
+    await page.waitForFunction((n) => {
+      const rows = document.querySelectorAll('.result .table-wrap tbody tr');
+      const last = rows[rows.length - 1];
+      return last?.lastElementChild?.getAttribute('data-value') === n;
+    }, String(withCohort.body.series[0].total));
+
+    await page.click('button:has-text("Add filter")');
+    const second = page.getByRole('group', { name: 'filter 2', exact: true });
+    await second.getByLabel('Property', { exact: true }).selectOption('person.');
+    await second.getByLabel('Person property name', { exact: true }).fill('plan');
+    await second.getByLabel('Value', { exact: true }).fill('free');
+    await page.getByLabel('Events must match', { exact: true }).selectOption('any');
+    const either = await query({
+      kind: 'trends',
+      from: '-29d',
+      to: 'today',
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+      filters: [
+        {
+          any: [
+            { property: 'cohort', op: 'in', value: [cohortId] },
+            { property: 'person.plan', op: 'eq', value: 'free' },
+          ],
+        },
+      ],
+    });
+    expect(either.status).toBe(200);
+    // Buyers u1 and u3, free-plan u2 and u4.
+    expect(either.body.series[0].total).toBe(4);
+    await page.waitForFunction((n) => {
+      const rows = document.querySelectorAll('.result .table-wrap tbody tr');
+      return rows[rows.length - 1]?.lastElementChild?.getAttribute('data-value') === n;
+    }, String(either.body.series[0].total));
+    const shown = await tableRows();
+    const s = either.body.series[0];
+    expect(shown).toEqual([
+      ...s.labels.map((l: string, i: number) => [l, String(s.values[i])]),
+      ['Total', String(s.total)],
+    ]);
+    await checkAccessibility('insights (cohort and person filters)');
+    await shot('insights-filters');
+  });
+
+  it('opens a user from Live events: profile, stream and the identity revealed from the vault', async () => {
+    const ids = await pseudonymsOf(t, project.project_id, ['u1']);
+    const u1 = ids.get('u1') ?? '';
+    await page.goto(screen('live'));
+    await page.waitForSelector(`#live-table a:has(code:text-is("${u1}"))`);
+    await page.click(`#live-table a:has(code:text-is("${u1}"))`);
+    await page.waitForSelector('#user-facts');
+    expect(page.url()).toContain('/users?id=');
+    const profile = await api('GET', `/api/v1/projects/${project.project_id}/users/${u1}`);
+    const stream = await api('GET', `/api/v1/projects/${project.project_id}/users/${u1}/events`);
+    expect(profile.body.event_count).toBe(4);
+    expect(await page.getAttribute('#user-facts dd[data-value]', 'data-value')).toBe('4');
+    await page.waitForSelector('#user-events-table tbody tr');
+    const names = await page.$$eval('#user-events-table tbody th', (ths) =>
+      ths.map((th) => th.textContent),
+    );
+    expect(names).toEqual(stream.body.events.map((e: { event: string }) => e.event));
+    // The profile as stored: the plan, and no e-mail (it is sealed in the vault).
+    expect(await page.textContent('#user-profile')).toContain('paid');
+    expect(await page.textContent('main')).not.toContain(PERSON_EMAIL);
+    await checkAccessibility('users');
+    await shot('users');
+
+    // Reveal: a wrong id shows nothing of theirs; the right one shows the sealed e-mail.
+    await page.getByLabel('Id as your app sends it', { exact: true }).fill('u2');
+    await page.click('button:has-text("Reveal")');
+    await confirmingStepUp('text=That id is not this person');
+    expect(await page.textContent('main')).not.toContain(PERSON_EMAIL);
+    await page.getByLabel('Id as your app sends it', { exact: true }).fill('u1');
+    await page.click('button:has-text("Reveal")');
+    await confirmingStepUp(`dd:has-text("${PERSON_EMAIL}")`);
+    // Both looks are on the record.
+    const orgId = await page.evaluate(
+      async () => (await (await fetch('/api/v1/auth/session')).json()).organisations[0].id,
+    );
+    const audit = await api('GET', `/api/v1/orgs/${orgId}/audit?kind=reveal`);
+    expect(audit.body.entries.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('draws the paths after an event as a Sankey, with the numbers of the API', async () => {
+    await page.goto(screen('flows'));
+    await page.getByLabel('their first', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Steps', { exact: true }).selectOption('2');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    const expected = await query({
+      kind: 'flows',
+      from: '-6d',
+      to: 'today',
+      anchor: { event: 'Page View', direction: 'after' },
+      steps: 2,
+      max_paths_per_step: 5,
+    });
+    expect(expected.status).toBe(200);
+    const rows: string[][] = [];
+    const label = (e: string) => (e === '$other' ? 'Other events' : e);
+    for (const s of expected.body.steps as {
+      step: number;
+      nodes: { event: string; count: number }[];
+      links: { from: string; to: string; count: number }[];
+      dropoff: number;
+    }[]) {
+      const where = s.step === 0 ? 'Anchor' : `${s.step} after`;
+      for (const n of s.nodes)
+        rows.push([
+          where,
+          label(n.event),
+          String(n.count),
+          s.step === 0
+            ? ''
+            : s.links
+                .filter((l) => l.to === n.event)
+                .map((l) => `${label(l.from)} (${l.count})`)
+                .join(', '),
+        ]);
+      if (s.step > 0) rows.push([where, 'Stopped (no further event)', String(s.dropoff), '']);
+    }
+    await page.waitForSelector('.sankey[data-drawn="true"] canvas', { timeout: 30_000 });
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.result .table-wrap tbody tr').length === n,
+      rows.length,
+    );
+    expect(await tableRows()).toEqual(rows);
+    // Six users viewed a page in the week; each is either followed or stopped at step 1.
+    const [anchor, first] = expected.body.steps;
+    expect(anchor.nodes[0].count).toBe(6);
+    expect(
+      first.nodes.reduce((a: number, n: { count: number }) => a + n.count, 0) + first.dropoff,
+    ).toBe(6);
+    await checkAccessibility('flows');
+    await shot('flows');
+
+    // Saved to the board, the flow is drawn there too, from the saved (relative) query.
+    await page.getByLabel('Save this report to the board as', { exact: true }).fill('After a view');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    await page.goto(screen('boards'));
+    const card = '.card:has(h2:has-text("After a view"))';
+    await page.waitForSelector(`${card} .sankey[data-drawn="true"] canvas`, { timeout: 30_000 });
+    expect(await page.textContent(`${card} .card-head`)).toContain('Last 7 days');
+    expect(await tableRows(`${card} .table-wrap`)).toEqual(rows);
+    await checkAccessibility('boards (flow)');
+  });
+
+  it('works on a phone-sized screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const name of ['flows', 'cohorts', 'insights']) {
+      await page.goto(screen(name));
+      await page.waitForSelector('h1');
+      await page.waitForLoadState('networkidle');
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(wide, name).toBeLessThanOrEqual(390);
+      await checkAccessibility(`${name} (phone)`);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it('ran without a CSP violation or a page error', () => {
+    expect(cspViolations).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
