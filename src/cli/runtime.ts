@@ -1,4 +1,5 @@
 // The composition root: opens the store, loads the master key, and wires the ingest pipeline.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,9 @@ import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import { QueryEngine } from '../query/index.js';
+import { QueryEngine, type QueryExecutor, type Dialect } from '../query/index.js';
+import { CLICKHOUSE_COMPILER } from '../query/compile-clickhouse.js';
+import type { QueryCompiler } from '../query/engine.js';
 import {
   actingAsSystem,
   AlertResponder,
@@ -58,6 +61,12 @@ import {
 import { GeoLocator, type GeoShared } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
 import type { AccountStore, EventStore, MetaStore, VaultStore } from '../store/index.js';
+import type { CommitTarget } from '../ingest/writer.js';
+import {
+  CLICKHOUSE_DIALECT,
+  ClickHouseEventStore,
+  ClickHouseQueryExecutor,
+} from '../store/clickhouse/index.js';
 import {
   PostgresAccountStore,
   PostgresDatabase,
@@ -209,6 +218,123 @@ async function openMetaSide(
   }
 }
 
+/** The events side: the EventStore port, what the writer commits to, and how queries run. */
+interface EventSide {
+  events: EventStore;
+  /** The same store as the writer sees it (`append`/`backlog` when it logs ahead). */
+  commitTarget: CommitTarget;
+  /** Runs compiled statements; `close` ends its connections. */
+  executor: QueryExecutor & { close(): Promise<void> };
+  dialect: Dialect;
+  /** The compiler for this dialect (DuckDB: the query module's default). */
+  compiler?: QueryCompiler;
+  close(): Promise<void>;
+}
+
+/** The folder (in the data directory) of the ingest log in front of ClickHouse. */
+export const CLICKHOUSE_LOG_DIR = 'clickhouse-ingest-log';
+
+/** Where a ClickHouse URL points: `clickhouse://host:8123/db` → HTTP interface and database. */
+export function clickHouseTarget(url: string): { httpUrl: string; database: string } {
+  const parsed = new URL(url.replace(/^clickhouse:/, 'http:'));
+  const database = decodeURIComponent(parsed.pathname.replace(/^\/+|\/+$/g, '')) || 'sillage';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'invalid configuration: SILLAGE_EVENTS_URL: the database name must be letters, digits and _',
+    );
+  }
+  return { httpUrl: `http://${parsed.host}`, database };
+}
+
+/**
+ * This node's name among the nodes sharing one ClickHouse database: each node drains its own
+ * ingest log and records how far it got under this name. Random at first start, kept in the data
+ * directory (whose ingest log it names).
+ */
+export function nodeName(dataDir: string): string {
+  const file = path.join(dataDir, 'node-id');
+  try {
+    const existing = fs.readFileSync(file, 'utf8').trim();
+    if (/^node_[0-9a-f]{16}$/.test(existing)) return existing;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const name = `node_${randomBytes(8).toString('hex')}`;
+  fs.writeFileSync(file, `${name}\n`, { mode: 0o600, flag: 'wx' });
+  return name;
+}
+
+/** Picks the events adapters from the configuration's `store.events` kind. */
+async function openEventSide(
+  config: ServerConfig,
+  db: DuckDbDatabase,
+  masterKey: Buffer,
+  logger: Logger,
+): Promise<EventSide> {
+  const choice = config.store.events;
+  switch (choice.kind) {
+    case 'duckdb': {
+      const events = new DuckDbEventStore(db);
+      const executorOptions = {
+        connections: queryConnections(config.query.concurrency, logger),
+        threadsWhileQuerying: config.query.threads,
+      };
+      let executor = await DuckDbQueryExecutor.open(db, executorOptions);
+      // After a fatal error (a full disk) the database reopens itself; the executor's own
+      // connections are closed before and opened again after.
+      db.onReopen({
+        before: () => executor.close(),
+        after: async () => {
+          executor = await DuckDbQueryExecutor.open(db, executorOptions);
+        },
+      });
+      return {
+        events,
+        commitTarget: events,
+        executor: {
+          run: (statement, options) => executor.run(statement, options),
+          close: () => executor.close(),
+        },
+        dialect: DUCKDB_DIALECT,
+        close: () => Promise.resolve(),
+      };
+    }
+    case 'clickhouse': {
+      const [url, ...more] = choice.urls;
+      if (url === undefined || more.length > 0) {
+        throw new AppError(
+          'CONFIG_INVALID',
+          'invalid configuration: SILLAGE_EVENTS_URL: one ClickHouse URL (several servers as shards are not supported yet)',
+        );
+      }
+      const target = clickHouseTarget(url);
+      const atRest = atRestOptions(config, masterKey);
+      const store = await ClickHouseEventStore.open({
+        url: target.httpUrl,
+        database: target.database,
+        // The ingest log stays in front of ClickHouse: acknowledged = fdatasynced here.
+        logDir: path.join(config.dataDir, CLICKHOUSE_LOG_DIR),
+        logger,
+        ingest: { maxDelayMs: config.store.ingestLoadDelayMs, node: nodeName(config.dataDir) },
+        logKeys: { read: atRest.logKey, write: atRest.mode === 'off' ? null : atRest.logKey },
+      });
+      const executor = new ClickHouseQueryExecutor(store.client);
+      return {
+        events: store,
+        commitTarget: store,
+        executor: {
+          run: (statement, options) => executor.run(statement, options),
+          close: () => Promise.resolve(),
+        },
+        dialect: CLICKHOUSE_DIALECT,
+        compiler: CLICKHOUSE_COMPILER,
+        close: () => store.close(),
+      };
+    }
+  }
+}
+
 /** The embedded database behind each open runtime (see `embeddedDatabase`). */
 const EMBEDDED = new WeakMap<Runtime, DuckDbDatabase>();
 
@@ -291,13 +417,8 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     logger,
   });
   let metaSide: MetaSide | null = null;
+  let eventSide: EventSide | null = null;
   try {
-    if (config.store.events.kind !== 'duckdb') {
-      throw new AppError(
-        'CONFIG_INVALID',
-        'invalid configuration: SILLAGE_EVENTS_URL: the ClickHouse event store is not available in this build',
-      );
-    }
     // The embedded file keeps its own check value, whichever side holds the metadata.
     const embeddedMeta = new DuckDbMetaStore(db);
     if ((await embeddedMeta.getSetting(MASTER_KEY_CHECK)) === null) {
@@ -312,10 +433,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       else await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
     }
 
-    const events = new DuckDbEventStore(db);
+    eventSide = await openEventSide(config, db, master.key, logger);
+    const { events, executor } = eventSide;
     const projects = new ProjectDirectory(meta, master.key);
     const writer = new GroupCommitWriter(
-      events,
+      eventSide.commitTarget,
       logger,
       config.writer,
       () => (!db.healthy || disk.low ? 'the data directory cannot be written; retry later' : null),
@@ -352,23 +474,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     auth.store = auditedAccountStore(accountStore, audit);
     await startDetection(audit, auth, config, logger);
     const vault = new VaultService(metaSide.vault);
-    const executorOptions = {
-      connections: queryConnections(config.query.concurrency, logger),
-      threadsWhileQuerying: config.query.threads,
-    };
-    let executor = await DuckDbQueryExecutor.open(db, executorOptions);
-    // After a fatal error (a full disk) the database reopens itself; the executor's own
-    // connections are closed before and opened again after.
-    db.onReopen({
-      before: () => executor.close(),
-      after: async () => {
-        executor = await DuckDbQueryExecutor.open(db, executorOptions);
-      },
-    });
     const disk = new DiskSpaceWatch(config.dataDir, config.store.minFreeDiskBytes);
     const queries = new QueryEngine({
-      executor: { run: (statement, options) => executor.run(statement, options) },
-      dialect: DUCKDB_DIALECT,
+      executor,
+      dialect: eventSide.dialect,
+      ...(eventSide.compiler ? { compiler: eventSide.compiler } : {}),
       audit: queryAuditSink(audit, logger),
       cohorts: cohortSource(meta),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
@@ -414,13 +524,16 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
         await workers.close();
         disk.close();
         await executor.close();
+        await eventSide?.close();
         await metaSide?.close();
         await db.close();
       },
     };
-    EMBEDDED.set(runtime, db);
+    // Tools that write DuckDB's event tables directly (demo) only make sense when events live there.
+    if (config.store.events.kind === 'duckdb') EMBEDDED.set(runtime, db);
     return runtime;
   } catch (error) {
+    await eventSide?.close().catch(() => undefined);
     await metaSide?.close();
     await db.close();
     throw error;
