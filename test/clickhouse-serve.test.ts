@@ -30,6 +30,10 @@ const TODAY = new Date(NOW).toISOString().slice(0, 10);
 const DATABASE = 'sillage_serve';
 
 type Client = ReturnType<typeof Mixpanel.init>;
+/** The JSON answers this test reads (trends series; anything else is compared as text). */
+interface Answer {
+  series: { breakdown_value: string | null; total: number }[];
+}
 
 function trackBatch(mp: Client, events: { event: string; properties: object }[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -52,7 +56,7 @@ describe.skipIf(!available)('sillage serve with events on ClickHouse', () => {
   let server: ServerProcess | undefined;
   let project: CreatedProject;
 
-  const api = async (p: string, body?: unknown): Promise<{ status: number; json: any }> => {
+  const api = async (p: string, body?: unknown): Promise<{ status: number; json: Answer }> => {
     const res = await fetch(`${server!.url}/api/v1/projects/${project.project_id}${p}`, {
       method: body === undefined ? 'GET' : 'POST',
       headers: {
@@ -72,7 +76,7 @@ describe.skipIf(!available)('sillage serve with events on ClickHouse', () => {
       series: [{ event: 'Page View' }],
     });
     expect(r.status).toBe(200);
-    return r.json.series[0].total as number;
+    return r.json.series[0]!.total;
   };
   /** Events of the project as ClickHouse itself holds them (FINAL: duplicates collapsed). */
   const storedInClickHouse = async (where = '1'): Promise<number> => {
@@ -159,12 +163,7 @@ describe.skipIf(!available)('sillage serve with events on ClickHouse', () => {
       breakdown: 'plan',
     });
     expect(broken.status).toBe(200);
-    const byPlan = Object.fromEntries(
-      (broken.json.series as { breakdown_value: string | null; total: number }[]).map((s) => [
-        s.breakdown_value,
-        s.total,
-      ]),
-    );
+    const byPlan = Object.fromEntries(broken.json.series.map((s) => [s.breakdown_value, s.total]));
     expect(byPlan).toEqual({ gold: 1, free: 2 });
 
     const names = await api('/query', { kind: 'event_names' });
