@@ -57,6 +57,7 @@ import {
   SourceThrottle,
   totpSealKey,
   type AuthDeps,
+  type SourceLimiter,
 } from '../auth/index.js';
 import { GeoLocator, type GeoShared } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
@@ -71,6 +72,7 @@ import {
   PostgresAccountStore,
   PostgresDatabase,
   PostgresMetaStore,
+  PostgresSourceThrottle,
   PostgresVaultStore,
 } from '../store/postgres/index.js';
 
@@ -134,6 +136,7 @@ const CHALLENGE_TTL_MS = 5 * 60_000;
 /** Wires the account system: store, keys derived from the master key, notices, relying party. */
 function accountSystem(
   store: AccountStore,
+  sources: SourceLimiter,
   config: ServerConfig,
   masterKey: Buffer,
   geo: Parameters<typeof GeoLocator.fromShared>[0],
@@ -153,7 +156,7 @@ function accountSystem(
     csrfKey: deriveMasterSubkey(masterKey, 'csrf-token'),
     rp: { id: publicUrl.hostname, name: 'Sillage', origins: [publicUrl.origin] },
     notifier: new Notifier(store, outbox, config.accounts.publicUrl, logger),
-    sources: new SourceThrottle(),
+    sources,
     settings: {
       publicUrl: config.accounts.publicUrl,
       defaultOrgPolicy: {
@@ -167,7 +170,12 @@ function accountSystem(
     logger,
     now: Date.now,
   };
-  return { auth, clients: new ClientDescriber((ip) => locator.lookup(ip)), outbox };
+  // Every node derives the same throttling key for one address (the throttle may be shared).
+  const clients = new ClientDescriber(
+    (ip) => locator.lookup(ip),
+    deriveMasterSubkey(masterKey, 'sign-in-source'),
+  );
+  return { auth, clients, outbox };
 }
 
 /**
@@ -188,6 +196,8 @@ interface MetaSide {
   meta: MetaStore;
   accounts: AccountStore;
   vault: VaultStore;
+  /** Per-source sign-in throttling: in memory on one node, in the shared database otherwise. */
+  sources: SourceLimiter;
   close(): Promise<void>;
 }
 
@@ -204,6 +214,7 @@ async function openMetaSide(
         meta: new DuckDbMetaStore(db),
         accounts: new DuckDbAccountStore(db),
         vault: new DuckDbVaultStore(db),
+        sources: new SourceThrottle(),
         close: () => Promise.resolve(),
       };
     case 'postgres': {
@@ -212,6 +223,7 @@ async function openMetaSide(
         meta: new PostgresMetaStore(pg),
         accounts: new PostgresAccountStore(pg),
         vault: new PostgresVaultStore(pg),
+        sources: new PostgresSourceThrottle(pg),
         close: () => pg.close(),
       };
     }
@@ -230,6 +242,12 @@ interface EventSide {
   compiler?: QueryCompiler;
   close(): Promise<void>;
 }
+
+/**
+ * With metadata several nodes share, a cached project context (record, keys, policy) is reloaded
+ * at the latest this long after it was read, even if a change announcement was missed.
+ */
+export const PROJECT_CACHE_MAX_AGE_MS = 30_000;
 
 /** The folder (in the data directory) of the ingest log in front of ClickHouse. */
 export const CLICKHOUSE_LOG_DIR = 'clickhouse-ingest-log';
@@ -418,6 +436,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
   });
   let metaSide: MetaSide | null = null;
   let eventSide: EventSide | null = null;
+  let stopWatching: (() => Promise<void>) | null = null;
   try {
     // The embedded file keeps its own check value, whichever side holds the metadata.
     const embeddedMeta = new DuckDbMetaStore(db);
@@ -435,7 +454,18 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
 
     eventSide = await openEventSide(config, db, master.key, logger);
     const { events, executor } = eventSide;
-    const projects = new ProjectDirectory(meta, master.key);
+    // Shared metadata: other nodes' changes arrive by the store's change feed (PostgreSQL
+    // LISTEN/NOTIFY, within milliseconds); a context is reloaded after PROJECT_CACHE_MAX_AGE_MS
+    // whatever happens, which bounds a missed announcement.
+    const projects = new ProjectDirectory(
+      meta,
+      master.key,
+      meta.watchProjects ? PROJECT_CACHE_MAX_AGE_MS : Infinity,
+    );
+    stopWatching =
+      meta.watchProjects?.((projectId) =>
+        projectId === null ? projects.invalidateAll() : projects.invalidate(projectId),
+      ) ?? null;
     const writer = new GroupCommitWriter(
       eventSide.commitTarget,
       logger,
@@ -449,6 +479,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(
       metaSide.accounts,
+      metaSide.sources,
       config,
       master.key,
       geo,
@@ -525,6 +556,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
         disk.close();
         await executor.close();
         await eventSide?.close();
+        await stopWatching?.();
         await metaSide?.close();
         await db.close();
       },
@@ -534,6 +566,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     return runtime;
   } catch (error) {
     await eventSide?.close().catch(() => undefined);
+    await stopWatching?.();
     await metaSide?.close();
     await db.close();
     throw error;

@@ -3,3 +3,4 @@ export { PostgresDatabase, type PostgresOptions } from './database.js';
 export { PostgresMetaStore } from './meta-store.js';
 export { PostgresAccountStore } from './account-store.js';
 export { PostgresVaultStore } from './vault-store.js';
+export { PostgresSourceThrottle } from './source-throttle.js';
