@@ -15,7 +15,7 @@ import {
   startClickHouse,
   type ClickHouseTestServer,
 } from './helpers/clickhouse.js';
-import { freshPostgresDatabase, postgresAvailable } from './helpers/postgres.js';
+import { freshPostgresDatabase, pgRows, postgresAvailable } from './helpers/postgres.js';
 import {
   createProject,
   makeTestEnv,
@@ -212,5 +212,12 @@ describe.skipIf(!ready)('two nodes sharing PostgreSQL and ClickHouse', () => {
     // Each node saw five: only a shared count throttles the next attempt, on either node.
     expect(await tries(a, 10)).toBe(429);
     expect(await tries(b, 11)).toBe(429);
+    // PostgreSQL holds keyed hashes of the address, never the address or the e-mail.
+    const stored = JSON.stringify(
+      await pgRows(pg.url, 'SELECT source_key, account FROM sign_in_source_failures'),
+    );
+    expect(stored).toContain('unknown:');
+    expect(stored).not.toContain('127.0.0.1');
+    expect(stored).not.toContain('nobody-');
   });
 });
