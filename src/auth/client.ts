@@ -10,11 +10,17 @@ export type PlaceLookup = (
   ip: string,
 ) => { countryCode: string | null; city: string | null } | null;
 
-/** Describes request sources; the throttling key is per process, so it is useless once dumped. */
+/**
+ * Describes request sources. The throttling key is an HMAC of the address under `sourceSecret`:
+ * the runtime derives it from the master key, so that every node computes the same key for one
+ * address (the per-source throttle is shared in PostgreSQL) while the stored hashes stay useless
+ * to whoever holds the database without the master key. Default: random, per process.
+ */
 export class ClientDescriber {
-  private readonly sourceSecret = randomBytes(32);
-
-  constructor(private readonly geo: PlaceLookup | null) {}
+  constructor(
+    private readonly geo: PlaceLookup | null,
+    private readonly sourceSecret: Buffer = randomBytes(32),
+  ) {}
 
   describe(ip: string | null, userAgent: string | null, deviceCookie: string | null): ClientInfo {
     const ua = parseUserAgent(userAgent);

@@ -10,7 +10,7 @@ import type {
 } from '../store/account-types.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RelyingParty } from './webauthn.js';
-import type { SourceThrottle } from './throttle.js';
+import type { SourceLimiter } from './throttle.js';
 import type { Notifier } from './notifier.js';
 
 /** Settings of the account system (parsed once from the server config). */
@@ -47,7 +47,7 @@ export interface AuthDeps {
   csrfKey: Buffer;
   rp: RelyingParty;
   notifier: Notifier;
-  sources: SourceThrottle;
+  sources: SourceLimiter;
   settings: AuthSettings;
   logger: Logger;
   now: () => number;
@@ -59,7 +59,7 @@ export interface ClientInfo {
   device: string;
   /** 'Lyon, FR', 'FR' or 'unknown place': never the address. */
   place: string;
-  /** Keyed hash of the address, for per-source throttling in memory only. */
+  /** Keyed hash of the address (key derived from the master key), for per-source throttling. */
   sourceKey: string;
   /** The address itself, for CIDR allow-lists only: never stored, never logged. */
   ip: string | null;

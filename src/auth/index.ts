@@ -33,7 +33,13 @@ export * from './sessions.js';
 export * from './sign-in.js';
 export * from './tokens.js';
 export { checkPasswordPolicy, PasswordHasher, passwordPepper } from './passwords.js';
-export { SourceThrottle } from './throttle.js';
+export {
+  SourceThrottle,
+  SOURCE_THROTTLE_DEFAULTS,
+  sourceWait,
+  sourceOverLimit,
+} from './throttle.js';
+export type { SourceLimiter, SourceFailure, SourceThrottleOptions } from './throttle.js';
 export { totpCode, totpSealKey } from './totp.js';
 export {
   createSmtpMailer,

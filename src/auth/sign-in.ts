@@ -31,8 +31,8 @@ function throttled(ms: number): AppError {
   });
 }
 
-function checkSource(deps: AuthDeps, client: ClientInfo): void {
-  const wait = deps.sources.check(client.sourceKey, deps.now());
+async function checkSource(deps: AuthDeps, client: ClientInfo): Promise<void> {
+  const wait = await deps.sources.check(client.sourceKey, deps.now());
   if (wait > 0) {
     deps.logger.warn('sign-in throttled', { outcome: 'throttled', code: 'source' });
     throw throttled(wait);
@@ -47,7 +47,7 @@ async function failAttempt(
   factor: string,
 ): Promise<void> {
   const now = deps.now();
-  deps.sources.fail(client.sourceKey, user.id, now);
+  await deps.sources.fail(client.sourceKey, user.id, now);
   const next = recordFailure(
     { consecutiveFailures: user.failedAttempts, lockedUntilMs: user.lockedUntilMs },
     now,
@@ -97,11 +97,15 @@ export async function startLogin(
   password: string,
   client: ClientInfo,
 ): Promise<LoginStarted> {
-  checkSource(deps, client);
+  await checkSource(deps, client);
   const user = await deps.store.findUserByEmail(normaliseEmail(email));
   if (!user || user.status !== 'active' || user.passwordHash === null) {
     await deps.hasher.verifyDummy(password);
-    deps.sources.fail(client.sourceKey, `unknown:${hashToken(normaliseEmail(email))}`, deps.now());
+    await deps.sources.fail(
+      client.sourceKey,
+      `unknown:${hashToken(normaliseEmail(email))}`,
+      deps.now(),
+    );
     deps.logger.warn('sign-in failed', { factor: 'password', outcome: 'failure' });
     throw LOGIN_FAILED();
   }
@@ -148,7 +152,7 @@ export async function completeLogin(
   proof: SecondFactorProof,
   client: ClientInfo,
 ): Promise<LoginCompleted> {
-  checkSource(deps, client);
+  await checkSource(deps, client);
   const challenge = await deps.store.takeChallenge(hashToken(loginToken), 'login', deps.now());
   if (!challenge) {
     throw new AppError('AUTH_TOKEN_INVALID', 'the sign-in expired or was completed; start again');
@@ -193,7 +197,7 @@ export async function completeLogin(
     throw error;
   }
   await deps.store.updateUser(user.id, recordSuccessPatch());
-  deps.sources.succeed(client.sourceKey, user.id);
+  await deps.sources.succeed(client.sourceKey, user.id);
   const { token, session } = await issueSession(deps, user, method, client);
   const newDevice = await noteDevice(deps, user, client);
   deps.logger.info('signed in', { userId: user.id, factor: method, outcome: 'success' });
@@ -300,7 +304,7 @@ export async function completeStepUp(
       'this check needs a passkey; one-time codes can be relayed by a phishing page',
     );
   }
-  checkSource(deps, client);
+  await checkSource(deps, client);
   const wait = accountWait(deps, principal.user);
   if (wait > 0) throw throttled(wait);
   let webauthnChallenge: string | null = null;

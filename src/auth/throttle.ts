@@ -125,9 +125,63 @@ export const SOURCE_THROTTLE_DEFAULTS: Readonly<SourceThrottleOptions> = Object.
   maxEntries: 100_000,
 });
 
-interface SourceFailure {
+/** One failed attempt by a source, against an (opaque) account. */
+export interface SourceFailure {
   atMs: number;
   account: string;
+}
+
+/**
+ * Where per-source failures are kept: this process's memory (`SourceThrottle`, one node), or a
+ * database every node shares (PostgreSQL, several nodes: an attacker cannot spread guesses over
+ * them). Same limits, same answers.
+ */
+export interface SourceLimiter {
+  /** Milliseconds until `key` may try again; 0 when allowed. Call before checking credentials. */
+  check(key: string, nowMs: number): number | Promise<number>;
+  /** Counts a failed attempt by `key` against `account`. */
+  fail(key: string, account: string, nowMs: number): void | Promise<void>;
+  /** Forgives the failures `key` made against `account` (see `SourceThrottle.succeed`). */
+  succeed(key: string, account: string): void | Promise<void>;
+}
+
+/**
+ * The wait of a source given its failures within the window (oldest first, the last
+ * `maxFailures` at most) and its block: the sliding-window limits hold on their own, whatever
+ * `blockMs` is. Shared by every SourceLimiter.
+ */
+export function sourceWait(
+  failures: readonly SourceFailure[],
+  blockedUntilMs: number,
+  nowMs: number,
+  options: Pick<SourceThrottleOptions, 'maxFailures' | 'maxAccounts' | 'windowMs'>,
+): number {
+  const { maxFailures, maxAccounts, windowMs } = options;
+  let until = blockedUntilMs;
+  if (failures.length >= maxFailures) {
+    const nth = failures[failures.length - maxFailures];
+    if (nth !== undefined) until = Math.max(until, nth.atMs + windowMs);
+  }
+  const latest = new Map<string, number>();
+  for (const failure of failures) latest.set(failure.account, failure.atMs);
+  const lastByAccount = [...latest.values()].sort((a, b) => a - b);
+  if (lastByAccount.length >= maxAccounts) {
+    // Wait until enough accounts leave the window to be below the limit again.
+    const leaving = lastByAccount[lastByAccount.length - maxAccounts];
+    if (leaving !== undefined) until = Math.max(until, leaving + windowMs);
+  }
+  return until > nowMs ? until - nowMs : 0;
+}
+
+/** Whether one more failure puts the source over a limit (then it is blocked for `blockMs`). */
+export function sourceOverLimit(
+  failures: readonly SourceFailure[],
+  options: Pick<SourceThrottleOptions, 'maxFailures' | 'maxAccounts'>,
+): boolean {
+  return (
+    failures.length >= options.maxFailures ||
+    new Set(failures.map((f) => f.account)).size >= options.maxAccounts
+  );
 }
 
 interface SourceEntry {
@@ -150,7 +204,7 @@ interface SourceEntry {
  * holds at most `maxFailures` failures, so the worst case is about maxEntries × maxFailures × 60
  * bytes). State is per process and lost on restart; the per-account state is the durable bound.
  */
-export class SourceThrottle {
+export class SourceThrottle implements SourceLimiter {
   readonly #options: SourceThrottleOptions;
   /** Insertion order is the order of last failure, so the least recent is first. */
   readonly #entries = new Map<string, SourceEntry>();
@@ -177,7 +231,7 @@ export class SourceThrottle {
   /** Counts a failed attempt by `key` against `account`. */
   fail(key: string, account: string, nowMs: number): void {
     this.#prune(nowMs);
-    const { maxFailures, maxAccounts, blockMs, maxEntries } = this.#options;
+    const { maxFailures, blockMs, maxEntries } = this.#options;
     let entry = this.#entries.get(key);
     if (entry === undefined) {
       entry = { failures: [], blockedUntilMs: 0, lastFailureMs: nowMs };
@@ -188,7 +242,7 @@ export class SourceThrottle {
     entry.failures.push({ atMs: nowMs, account });
     if (entry.failures.length > maxFailures) entry.failures.shift();
     entry.lastFailureMs = Math.max(entry.lastFailureMs, nowMs);
-    if (entry.failures.length >= maxFailures || distinctAccounts(entry) >= maxAccounts) {
+    if (sourceOverLimit(entry.failures, this.#options)) {
       entry.blockedUntilMs = Math.max(entry.blockedUntilMs, nowMs + blockMs);
     }
     this.#entries.set(key, entry);
@@ -218,20 +272,7 @@ export class SourceThrottle {
   }
 
   #wait(entry: SourceEntry, nowMs: number): number {
-    const { maxFailures, maxAccounts, windowMs } = this.#options;
-    let until = entry.blockedUntilMs;
-    // The sliding-window limits hold on their own, whatever blockMs is.
-    if (entry.failures.length >= maxFailures) {
-      const nth = entry.failures[entry.failures.length - maxFailures];
-      if (nth !== undefined) until = Math.max(until, nth.atMs + windowMs);
-    }
-    const lastByAccount = [...latestPerAccount(entry).values()].sort((a, b) => a - b);
-    if (lastByAccount.length >= maxAccounts) {
-      // Wait until enough accounts leave the window to be below the limit again.
-      const leaving = lastByAccount[lastByAccount.length - maxAccounts];
-      if (leaving !== undefined) until = Math.max(until, leaving + windowMs);
-    }
-    return until > nowMs ? until - nowMs : 0;
+    return sourceWait(entry.failures, entry.blockedUntilMs, nowMs, this.#options);
   }
 
   #dropExpiredFailures(entry: SourceEntry, nowMs: number): void {
@@ -253,14 +294,4 @@ export class SourceThrottle {
       this.#entries.delete(key);
     }
   }
-}
-
-function latestPerAccount(entry: SourceEntry): Map<string, number> {
-  const latest = new Map<string, number>();
-  for (const failure of entry.failures) latest.set(failure.account, failure.atMs);
-  return latest;
-}
-
-function distinctAccounts(entry: SourceEntry): number {
-  return new Set(entry.failures.map((failure) => failure.account)).size;
 }

@@ -1,4 +1,5 @@
 // The composition root: opens the store, loads the master key, and wires the ingest pipeline.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,9 @@ import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
 import { safeStack, type Logger } from '../shared/log.js';
-import { QueryEngine } from '../query/index.js';
+import { QueryEngine, type QueryExecutor, type Dialect } from '../query/index.js';
+import { CLICKHOUSE_COMPILER } from '../query/compile-clickhouse.js';
+import type { QueryCompiler } from '../query/engine.js';
 import {
   actingAsSystem,
   AlertResponder,
@@ -57,15 +60,23 @@ import {
   SourceThrottle,
   totpSealKey,
   type AuthDeps,
+  type SourceLimiter,
 } from '../auth/index.js';
 import { GeoLocator, type GeoShared } from '../ingest/enrich/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
 import type { AccountStore, EventStore, MetaStore, VaultStore } from '../store/index.js';
+import type { CommitTarget } from '../ingest/writer.js';
+import {
+  CLICKHOUSE_DIALECT,
+  ClickHouseEventStore,
+  ClickHouseQueryExecutor,
+} from '../store/clickhouse/index.js';
 import {
   PostgresAccountStore,
   PostgresAuditStore,
   PostgresDatabase,
   PostgresMetaStore,
+  PostgresSourceThrottle,
   PostgresVaultStore,
 } from '../store/postgres/index.js';
 
@@ -163,6 +174,7 @@ const CHALLENGE_TTL_MS = 5 * 60_000;
 /** Wires the account system: store, keys derived from the master key, notices, relying party. */
 function accountSystem(
   store: AccountStore,
+  sources: SourceLimiter,
   config: ServerConfig,
   masterKey: Buffer,
   geo: Parameters<typeof GeoLocator.fromShared>[0],
@@ -182,7 +194,7 @@ function accountSystem(
     csrfKey: deriveMasterSubkey(masterKey, 'csrf-token'),
     rp: { id: publicUrl.hostname, name: 'Sillage', origins: [publicUrl.origin] },
     notifier: new Notifier(store, outbox, config.accounts.publicUrl, logger),
-    sources: new SourceThrottle(),
+    sources,
     settings: {
       publicUrl: config.accounts.publicUrl,
       defaultOrgPolicy: {
@@ -196,7 +208,12 @@ function accountSystem(
     logger,
     now: Date.now,
   };
-  return { auth, clients: new ClientDescriber((ip) => locator.lookup(ip)), outbox };
+  // Every node derives the same throttling key for one address (the throttle may be shared).
+  const clients = new ClientDescriber(
+    (ip) => locator.lookup(ip),
+    deriveMasterSubkey(masterKey, 'sign-in-source'),
+  );
+  return { auth, clients, outbox };
 }
 
 /**
@@ -219,6 +236,8 @@ interface MetaSide {
   vault: VaultStore;
   /** The audit log every node shares, or null: the embedded journal and DuckDB of this node. */
   audit: AuditStore | null;
+  /** Per-source sign-in throttling: in memory on one node, in the shared database otherwise. */
+  sources: SourceLimiter;
   close(): Promise<void>;
 }
 
@@ -236,6 +255,7 @@ async function openMetaSide(
         accounts: new DuckDbAccountStore(db),
         vault: new DuckDbVaultStore(db),
         audit: null,
+        sources: new SourceThrottle(),
         close: () => Promise.resolve(),
       };
     case 'postgres': {
@@ -245,7 +265,131 @@ async function openMetaSide(
         accounts: new PostgresAccountStore(pg),
         vault: new PostgresVaultStore(pg),
         audit: new PostgresAuditStore(pg),
+        sources: new PostgresSourceThrottle(pg),
         close: () => pg.close(),
+      };
+    }
+  }
+}
+
+/** The events side: the EventStore port, what the writer commits to, and how queries run. */
+interface EventSide {
+  events: EventStore;
+  /** The same store as the writer sees it (`append`/`backlog` when it logs ahead). */
+  commitTarget: CommitTarget;
+  /** Runs compiled statements; `close` ends its connections. */
+  executor: QueryExecutor & { close(): Promise<void> };
+  dialect: Dialect;
+  /** The compiler for this dialect (DuckDB: the query module's default). */
+  compiler?: QueryCompiler;
+  close(): Promise<void>;
+}
+
+/**
+ * With metadata several nodes share, a cached project context (record, keys, policy) is reloaded
+ * at the latest this long after it was read, even if a change announcement was missed.
+ */
+export const PROJECT_CACHE_MAX_AGE_MS = 30_000;
+
+/** The folder (in the data directory) of the ingest log in front of ClickHouse. */
+export const CLICKHOUSE_LOG_DIR = 'clickhouse-ingest-log';
+
+/** Where a ClickHouse URL points: `clickhouse://host:8123/db` → HTTP interface and database. */
+export function clickHouseTarget(url: string): { httpUrl: string; database: string } {
+  const parsed = new URL(url.replace(/^clickhouse:/, 'http:'));
+  const database = decodeURIComponent(parsed.pathname.replace(/^\/+|\/+$/g, '')) || 'sillage';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'invalid configuration: SILLAGE_EVENTS_URL: the database name must be letters, digits and _',
+    );
+  }
+  return { httpUrl: `http://${parsed.host}`, database };
+}
+
+/**
+ * This node's name among the nodes sharing one ClickHouse database: each node drains its own
+ * ingest log and records how far it got under this name. Random at first start, kept in the data
+ * directory (whose ingest log it names).
+ */
+export function nodeName(dataDir: string): string {
+  const file = path.join(dataDir, 'node-id');
+  try {
+    const existing = fs.readFileSync(file, 'utf8').trim();
+    if (/^node_[0-9a-f]{16}$/.test(existing)) return existing;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const name = `node_${randomBytes(8).toString('hex')}`;
+  fs.writeFileSync(file, `${name}\n`, { mode: 0o600, flag: 'wx' });
+  return name;
+}
+
+/** Picks the events adapters from the configuration's `store.events` kind. */
+async function openEventSide(
+  config: ServerConfig,
+  db: DuckDbDatabase,
+  masterKey: Buffer,
+  logger: Logger,
+): Promise<EventSide> {
+  const choice = config.store.events;
+  switch (choice.kind) {
+    case 'duckdb': {
+      const events = new DuckDbEventStore(db);
+      const executorOptions = {
+        connections: queryConnections(config.query.concurrency, logger),
+        threadsWhileQuerying: config.query.threads,
+      };
+      let executor = await DuckDbQueryExecutor.open(db, executorOptions);
+      // After a fatal error (a full disk) the database reopens itself; the executor's own
+      // connections are closed before and opened again after.
+      db.onReopen({
+        before: () => executor.close(),
+        after: async () => {
+          executor = await DuckDbQueryExecutor.open(db, executorOptions);
+        },
+      });
+      return {
+        events,
+        commitTarget: events,
+        executor: {
+          run: (statement, options) => executor.run(statement, options),
+          close: () => executor.close(),
+        },
+        dialect: DUCKDB_DIALECT,
+        close: () => Promise.resolve(),
+      };
+    }
+    case 'clickhouse': {
+      const [url, ...more] = choice.urls;
+      if (url === undefined || more.length > 0) {
+        throw new AppError(
+          'CONFIG_INVALID',
+          'invalid configuration: SILLAGE_EVENTS_URL: one ClickHouse URL (several servers as shards are not supported yet)',
+        );
+      }
+      const target = clickHouseTarget(url);
+      const atRest = atRestOptions(config, masterKey);
+      const store = await ClickHouseEventStore.open({
+        url: target.httpUrl,
+        database: target.database,
+        // The ingest log stays in front of ClickHouse: acknowledged = fdatasynced here.
+        logDir: path.join(config.dataDir, CLICKHOUSE_LOG_DIR),
+        logger,
+        ingest: { maxDelayMs: config.store.ingestLoadDelayMs, node: nodeName(config.dataDir) },
+        logKeys: { read: atRest.logKey, write: atRest.mode === 'off' ? null : atRest.logKey },
+      });
+      const executor = new ClickHouseQueryExecutor(store.client);
+      return {
+        events: store,
+        commitTarget: store,
+        executor: {
+          run: (statement, options) => executor.run(statement, options),
+          close: () => Promise.resolve(),
+        },
+        dialect: CLICKHOUSE_DIALECT,
+        compiler: CLICKHOUSE_COMPILER,
+        close: () => store.close(),
       };
     }
   }
@@ -334,13 +478,9 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     logger,
   });
   let metaSide: MetaSide | null = null;
+  let eventSide: EventSide | null = null;
+  let stopWatching: (() => Promise<void>) | null = null;
   try {
-    if (config.store.events.kind !== 'duckdb') {
-      throw new AppError(
-        'CONFIG_INVALID',
-        'invalid configuration: SILLAGE_EVENTS_URL: the ClickHouse event store is not available in this build',
-      );
-    }
     // The embedded file keeps its own check value, whichever side holds the metadata.
     const embeddedMeta = new DuckDbMetaStore(db);
     if ((await embeddedMeta.getSetting(MASTER_KEY_CHECK)) === null) {
@@ -355,10 +495,22 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       else await meta.setSetting(MASTER_KEY_CHECK, masterKeyCheckValue(master.key));
     }
 
-    const events = new DuckDbEventStore(db);
-    const projects = new ProjectDirectory(meta, master.key);
+    eventSide = await openEventSide(config, db, master.key, logger);
+    const { events, executor } = eventSide;
+    // Shared metadata: other nodes' changes arrive by the store's change feed (PostgreSQL
+    // LISTEN/NOTIFY, within milliseconds); a context is reloaded after PROJECT_CACHE_MAX_AGE_MS
+    // whatever happens, which bounds a missed announcement.
+    const projects = new ProjectDirectory(
+      meta,
+      master.key,
+      meta.watchProjects ? PROJECT_CACHE_MAX_AGE_MS : Infinity,
+    );
+    stopWatching =
+      meta.watchProjects?.((projectId) =>
+        projectId === null ? projects.invalidateAll() : projects.invalidate(projectId),
+      ) ?? null;
     const writer = new GroupCommitWriter(
-      events,
+      eventSide.commitTarget,
       logger,
       config.writer,
       () => (!db.healthy || disk.low ? 'the data directory cannot be written; retry later' : null),
@@ -370,6 +522,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     const { enrich, geo } = await openSharedEnrichStage();
     const { auth, clients, outbox } = accountSystem(
       metaSide.accounts,
+      metaSide.sources,
       config,
       master.key,
       geo,
@@ -399,23 +552,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     auth.store = auditedAccountStore(accountStore, audit);
     const stopDetection = await startDetection(audit, auth, config, logger, sharedAudit !== null);
     const vault = new VaultService(metaSide.vault);
-    const executorOptions = {
-      connections: queryConnections(config.query.concurrency, logger),
-      threadsWhileQuerying: config.query.threads,
-    };
-    let executor = await DuckDbQueryExecutor.open(db, executorOptions);
-    // After a fatal error (a full disk) the database reopens itself; the executor's own
-    // connections are closed before and opened again after.
-    db.onReopen({
-      before: () => executor.close(),
-      after: async () => {
-        executor = await DuckDbQueryExecutor.open(db, executorOptions);
-      },
-    });
     const disk = new DiskSpaceWatch(config.dataDir, config.store.minFreeDiskBytes);
     const queries = new QueryEngine({
-      executor: { run: (statement, options) => executor.run(statement, options) },
-      dialect: DUCKDB_DIALECT,
+      executor,
+      dialect: eventSide.dialect,
+      ...(eventSide.compiler ? { compiler: eventSide.compiler } : {}),
       audit: queryAuditSink(audit, logger),
       cohorts: cohortSource(meta),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },
@@ -462,13 +603,18 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
         await workers.close();
         disk.close();
         await executor.close();
+        await eventSide?.close();
+        await stopWatching?.();
         await metaSide?.close();
         await db.close();
       },
     };
-    EMBEDDED.set(runtime, db);
+    // Tools that write DuckDB's event tables directly (demo) only make sense when events live there.
+    if (config.store.events.kind === 'duckdb') EMBEDDED.set(runtime, db);
     return runtime;
   } catch (error) {
+    await eventSide?.close().catch(() => undefined);
+    await stopWatching?.();
     await metaSide?.close();
     await db.close();
     throw error;

@@ -136,7 +136,8 @@ export function deriveMasterSubkey(
     | 'operator-command'
     | 'ingest-log'
     | 'database'
-    | 'audit-journal',
+    | 'audit-journal'
+    | 'sign-in-source',
 ): Buffer {
   assertKeyLength(master);
   return Buffer.from(

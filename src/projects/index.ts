@@ -64,12 +64,29 @@ function bootstrapApiKey(project: ProjectRecord): ApiKeyRecord {
 export class ProjectDirectory {
   private readonly byTokenCache = new Map<string, ProjectContext>();
   private readonly byIdCache = new Map<string, ProjectContext>();
+  private readonly loadedAt = new WeakMap<ProjectContext, number>();
   private readonly unknownTokens = new Map<string, number>();
+  /** Counts invalidations (see `load`). */
+  private generation = 0;
 
+  /**
+   * `maxAgeMs`: a cached context older than this is loaded again (default: never). With a
+   * metadata database several nodes share, changes arrive through `invalidate` (the store's
+   * change feed) and this bounds how long a missed announcement can go unnoticed.
+   */
   constructor(
     private readonly meta: MetaStore,
     private readonly masterKey: Buffer,
+    private readonly maxAgeMs = Infinity,
   ) {}
+
+  /** The cached context, unless it is older than `maxAgeMs` (then forgotten). */
+  private fresh(context: ProjectContext | undefined): ProjectContext | undefined {
+    if (!context || this.maxAgeMs === Infinity) return context;
+    if (Date.now() - (this.loadedAt.get(context) ?? 0) <= this.maxAgeMs) return context;
+    this.invalidate(context.project.id);
+    return undefined;
+  }
 
   /** Creates a project with fresh token, secret and wrapped keys. */
   async create(
@@ -98,8 +115,10 @@ export class ProjectDirectory {
 
   private async load(project: ProjectRecord | null): Promise<ProjectContext | null> {
     if (!project) return null;
-    const cached = this.byIdCache.get(project.id);
+    const cached = this.fresh(this.byIdCache.get(project.id));
     if (cached) return cached;
+    // A change announced while this load reads must not be cached over (it read the old state).
+    const generation = this.generation;
     const keyring = ProjectKeyring.open(this.masterKey, await this.meta.listKeys(project.id));
     const stored = await this.meta.getPolicy(project.id);
     const policy = stored ? parsePolicy(stored) : DEFAULT_POLICY;
@@ -115,13 +134,15 @@ export class ProjectDirectory {
         return createPseudonymiser(key.key, { cacheSize: 0 });
       },
     };
+    if (generation !== this.generation) return context;
+    this.loadedAt.set(context, Date.now());
     this.byIdCache.set(project.id, context);
     this.byTokenCache.set(project.token, context);
     return context;
   }
 
   async byToken(token: string): Promise<ProjectContext | null> {
-    const hit = this.byTokenCache.get(token);
+    const hit = this.fresh(this.byTokenCache.get(token));
     if (hit) return hit;
     const missAt = this.unknownTokens.get(token);
     if (missAt !== undefined && Date.now() - missAt < NEGATIVE_CACHE_MS) return null;
@@ -135,13 +156,24 @@ export class ProjectDirectory {
   }
 
   async byId(id: string): Promise<ProjectContext | null> {
-    return this.byIdCache.get(id) ?? this.load(await this.meta.getProject(id));
+    return this.fresh(this.byIdCache.get(id)) ?? this.load(await this.meta.getProject(id));
   }
 
   /** Drops cached contexts (after a policy or key change). */
   invalidate(projectId: string): void {
+    this.generation++;
+    // A new project's token may sit in the negative cache.
+    this.unknownTokens.clear();
     const cached = this.byIdCache.get(projectId);
     if (cached) this.byTokenCache.delete(cached.project.token);
     this.byIdCache.delete(projectId);
+  }
+
+  /** Drops every cached context and forgotten token (another node may have changed anything). */
+  invalidateAll(): void {
+    this.generation++;
+    this.byIdCache.clear();
+    this.byTokenCache.clear();
+    this.unknownTokens.clear();
   }
 }

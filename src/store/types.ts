@@ -230,6 +230,13 @@ export interface MetaStore {
   putCohort(cohort: StoredCohort): Promise<void>;
   /** Deletes the project's cohort; returns whether it existed. */
   deleteCohort(projectId: string, id: string): Promise<boolean>;
+  /**
+   * Optional, for a database several nodes share: calls `changed(projectId)` soon after any node
+   * changes a project's record, wrapped keys or policy, and `changed(null)` when changes may
+   * have been missed (anything may have changed). Returns a function that stops watching. An
+   * embedded store has no other writer and does not implement it.
+   */
+  watchProjects?(changed: (projectId: string | null) => void): () => Promise<void>;
 }
 
 /** A subject's data key for the PII vault, wrapped by the project's vault key. */

@@ -24,6 +24,9 @@ export interface ClickHouseRows {
   rows: unknown[][];
 }
 
+/** Longest statement text the server parses (its default is 256 KiB). */
+const MAX_QUERY_BYTES = 64 * 1024 * 1024;
+
 /** The error code number of a ClickHouse error body ("Code: 62, e.displayText() = …"). */
 function errorCode(body: string): string {
   return /^Code: (\d+)/.exec(body)?.[1] ?? 'unknown';
@@ -58,6 +61,8 @@ export class ClickHouseClient {
     if (remaining <= 0) throw new AppError('QUERY_TIMEOUT', 'the query took too long');
     // The server stops the statement itself at the limit; the client stops waiting a little later.
     url.searchParams.set('max_execution_time', String(Math.max(1, Math.ceil(remaining / 1000))));
+    // Hoisted scalars (query-executor.ts) put look-up arrays in the text: past the 256 KiB default.
+    url.searchParams.set('max_query_size', String(MAX_QUERY_BYTES));
     let res: Response;
     try {
       res = await fetch(url, {

@@ -137,4 +137,62 @@ describe.skipIf(!available)('ClickHouseIngest replays an interrupted load once',
       await store.close();
     }
   });
+
+  it('applies profile operations of two nodes whose segment ids overlap (one node far ahead)', async () => {
+    const client = new ClickHouseClient({ url: server.url, database: 'sillage' });
+    await migrate(client, quoteIdentifier('sillage'));
+    const p = 'prj_two_nodes';
+    const open = (node: string) =>
+      ClickHouseIngest.open(
+        client,
+        path.join(dir, `log-${node}`),
+        { ...DEFAULT_CLICKHOUSE_INGEST_OPTIONS, maxDelayMs: 10, node },
+        SILENT_LOGGER,
+      );
+    const add = (n: number, timeMs: number) => ({
+      events: [],
+      profileUpdates: [
+        {
+          projectId: p,
+          groupKey: '',
+          profileId: 'u1',
+          op: '$add' as const,
+          value: { n },
+          timeMs,
+          ignoreTime: false,
+        },
+      ],
+      identityLinks: [],
+      privacyCounts: [],
+    });
+    const a = await open('node_a');
+    const b = await open('node_b');
+    try {
+      // Node A writes five segments (its ids run ahead), then node B its first one, then A again.
+      for (let i = 0; i < 5; i++) {
+        await a.append(add(1, i));
+        await a.flush();
+      }
+      await b.append(add(10, 10));
+      await b.flush();
+      await a.append(add(100, 20));
+      await a.flush();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const store = await ClickHouseEventStore.open({
+      url: server.url,
+      database: 'sillage',
+      logDir: path.join(dir, 'log-reader'),
+      logger: SILENT_LOGGER,
+    });
+    try {
+      expect(
+        (await store.getProfile({ projectId: p, groupKey: '', profileId: 'u1' }))?.properties,
+      ).toEqual({ n: 115 });
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -358,12 +358,18 @@ export class ClickHouseIngest {
     );
   }
 
-  /** Applies profile operations in order, once: rows written carry `version` = the segment id. */
+  /**
+   * Applies profile operations in order, once. Each row written names the (node, segment) that
+   * wrote it and takes the next version of its profile (read, then write: several nodes share the
+   * table, so a segment id is no order between them). A replay of this segment finds its own
+   * mark on the current row and skips that profile, so `$add` and friends apply once.
+   */
   private async writeProfiles(
     updates: readonly ProfileUpdateRow[],
-    version: number,
+    segmentId: number,
   ): Promise<number> {
     if (updates.length === 0) return 0;
+    const node = this.options.node;
     const keyOf = (u: { projectId: string; groupKey: string; profileId: string }) =>
       `${u.projectId}\u0000${u.groupKey}\u0000${u.profileId}`;
     const keys = new Map<string, ProfileUpdateRow>();
@@ -373,12 +379,15 @@ export class ClickHouseIngest {
       createdAtMs: number;
       updatedAtMs: number;
       version: number;
+      /** Written by this very segment (an interrupted earlier load of it). */
+      ours: boolean;
     }
     const state = new Map<string, State>();
     for (const part of chunks([...keys.values()], LOOKUP_KEYS)) {
       const r = await this.client.query(
         `SELECT project_id, group_key, profile_id, argMax(properties, version), toString(argMax(created_at, version)),
-                toString(argMax(updated_at, version)), argMax(deleted, version), toString(max(version))
+                toString(argMax(updated_at, version)), argMax(deleted, version), toString(max(version)),
+                argMax(applied_node, version), toString(argMax(applied_segment, version))
            FROM profiles WHERE (project_id, group_key, profile_id) IN (${part.map((u) => tuple(u.projectId, u.groupKey, u.profileId)).join(', ')})
           GROUP BY project_id, group_key, profile_id`,
       );
@@ -390,6 +399,7 @@ export class ClickHouseIngest {
           // an `ignoreTime` update (it becomes its creation time).
           updatedAtMs: 0,
           version: Number(row[7]),
+          ours: String(row[8]) === node && Number(row[9]) === segmentId,
         });
       }
     }
@@ -398,7 +408,8 @@ export class ClickHouseIngest {
       const key = keyOf(u);
       const current = state.get(key);
       // Already applied by an earlier (interrupted) load of this very segment.
-      if (current && current.version >= version && !touched.has(key)) continue;
+      if (current?.ours && !touched.has(key)) continue;
+      const version = touched.has(key) ? current!.version : (current?.version ?? 0) + 1;
       touched.add(key);
       const properties = applyProfileOp(current?.properties ?? null, u.op, u.value);
       state.set(key, {
@@ -406,6 +417,7 @@ export class ClickHouseIngest {
         createdAtMs: current?.properties ? current.createdAtMs : u.timeMs,
         updatedAtMs: u.ignoreTime ? (current?.updatedAtMs ?? u.timeMs) : u.timeMs,
         version,
+        ours: true,
       });
     }
     const rows: Record<string, unknown>[] = [];
@@ -423,7 +435,9 @@ export class ClickHouseIngest {
         created_at: Math.round(s.createdAtMs),
         updated_at: Math.round(s.updatedAtMs || s.createdAtMs),
         deleted: s.properties === null ? 1 : 0,
-        version,
+        version: s.version,
+        applied_node: node,
+        applied_segment: segmentId,
       });
     }
     for (const part of chunks(rows, INSERT_ROWS)) await this.client.insert('profiles', part);

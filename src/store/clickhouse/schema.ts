@@ -52,8 +52,9 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (project_id, time, dedup_hi, dedup_lo)`,
   },
   {
-    // One row per version of a profile; the highest version (the ingest-log segment that wrote
-    // it) is current. A deleted profile is a row with deleted = 1.
+    // One row per version of a profile; the highest version is current. Each row names the node
+    // and ingest-log segment that wrote it (replays of that segment skip it). A deleted profile
+    // is a row with deleted = 1.
     table: 'profiles',
     ddl: `CREATE TABLE IF NOT EXISTS profiles (
   project_id String,
@@ -65,7 +66,9 @@ ORDER BY (project_id, time, dedup_hi, dedup_lo)`,
   created_at Int64,
   updated_at Int64,
   deleted UInt8,
-  version UInt64
+  version UInt64,
+  applied_node String,
+  applied_segment UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (project_id, group_key, profile_id)`,
   },

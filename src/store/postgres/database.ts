@@ -79,7 +79,13 @@ export class PostgresDatabase {
   /** Runs a task on one pooled connection (`meta`, as DuckDbDatabase names its own). */
   readonly meta: { run<T>(task: (c: PgConnection) => Promise<T>): Promise<T> };
 
-  private constructor(private readonly pool: pg.Pool) {
+  private readonly listeners = new Set<() => Promise<void>>();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+    private readonly logger: Logger,
+  ) {
     this.meta = {
       run: async <T>(task: (c: PgConnection) => Promise<T>): Promise<T> => {
         const client = await this.pool.connect().catch((cause: unknown) => {
@@ -109,7 +115,7 @@ export class PostgresDatabase {
     pool.on('error', (error) => {
       logger.warn('metadata database connection lost', { stack: safeStack(error) });
     });
-    const db = new PostgresDatabase(pool);
+    const db = new PostgresDatabase(pool, url, logger);
     try {
       await db.migrate();
     } catch (error) {
@@ -150,7 +156,82 @@ export class PostgresDatabase {
     });
   }
 
+  /**
+   * Listens on `channel` (NOTIFY) on a connection of its own. `reset` is called once the LISTEN
+   * is in place, at first and after every reconnection (whatever was announced while the
+   * connection was down is lost: the caller must assume anything changed). Reconnects with
+   * backoff (0.1 s doubling to 5 s) until the returned function stops it.
+   */
+  listen(
+    channel: string,
+    handlers: { message(payload: string): void; reset(): void },
+  ): () => Promise<void> {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new RangeError('not a channel name');
+    let client: pg.Client | null = null;
+    let stopped = false;
+    let retryMs = 100;
+    let timer: NodeJS.Timeout | null = null;
+    const schedule = (): void => {
+      if (stopped || timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        void connect();
+      }, retryMs);
+      timer.unref();
+      retryMs = Math.min(5_000, retryMs * 2);
+    };
+    const lost = (c: pg.Client): void => {
+      if (client !== c) return;
+      client = null;
+      handlers.reset();
+      schedule();
+    };
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({
+        connectionString: this.url,
+        application_name: 'sillage-listen',
+        keepAlive: true,
+      });
+      c.on('notification', (n) => {
+        if (n.channel === channel && n.payload !== undefined) handlers.message(n.payload);
+      });
+      c.on('error', (error) => {
+        this.logger.warn('metadata change feed lost', { stack: safeStack(error) });
+        lost(c);
+      });
+      c.on('end', () => lost(c));
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${channel}`);
+      } catch (error) {
+        this.logger.warn('metadata change feed not connected', { stack: safeStack(error) });
+        await c.end().catch(() => undefined);
+        schedule();
+        return;
+      }
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      client = c;
+      retryMs = 100;
+      handlers.reset();
+    };
+    void connect();
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      const c = client;
+      client = null;
+      this.listeners.delete(stop);
+      await c?.end().catch(() => undefined);
+    };
+    this.listeners.add(stop);
+    return stop;
+  }
+
   async close(): Promise<void> {
+    for (const stop of [...this.listeners]) await stop();
     await this.pool.end();
   }
 }

@@ -4,3 +4,4 @@ export { PostgresMetaStore } from './meta-store.js';
 export { PostgresAccountStore } from './account-store.js';
 export { PostgresVaultStore } from './vault-store.js';
 export { PostgresAuditStore } from './audit-store.js';
+export { PostgresSourceThrottle } from './source-throttle.js';

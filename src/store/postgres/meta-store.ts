@@ -32,6 +32,14 @@ const insertKey = (c: PgConnection, key: WrappedKeyRecord) =>
 export class PostgresMetaStore implements MetaStore {
   constructor(private readonly db: PostgresDatabase) {}
 
+  /** LISTEN on `sillage_meta`, which migration 3's triggers notify at each commit. */
+  watchProjects(changed: (projectId: string | null) => void): () => Promise<void> {
+    return this.db.listen('sillage_meta', {
+      message: (projectId) => changed(projectId),
+      reset: () => changed(null),
+    });
+  }
+
   /** Runs statements in one transaction; any failure rolls all of them back. */
   private transaction<T>(what: string, task: (c: PgConnection) => Promise<T>): Promise<T> {
     return this.db.meta.run(async (c) => {

@@ -266,4 +266,41 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       );
     `,
   },
+  {
+    version: 4,
+    name: 'several nodes: change notifications for cached project state, shared sign-in throttling',
+    // Issue 15. Every node caches each project's record, wrapped keys and policy; a trigger
+    // announces each change on channel sillage_meta (delivered at commit) and every node
+    // drops its copy. Per-source sign-in failures (a keyed hash of the address, never the
+    // address) are shared so that an attacker cannot spread guesses over nodes.
+    sql: `
+      CREATE FUNCTION sillage_notify_project() RETURNS trigger AS $$
+      BEGIN
+        IF TG_TABLE_NAME = 'projects' THEN
+          PERFORM pg_notify('sillage_meta', COALESCE(NEW.id, OLD.id));
+        ELSE
+          PERFORM pg_notify('sillage_meta', COALESCE(NEW.project_id, OLD.project_id));
+        END IF;
+        RETURN NULL;
+      END;
+      $$ LANGUAGE plpgsql;
+      CREATE TRIGGER projects_changed AFTER INSERT OR UPDATE OR DELETE ON projects
+        FOR EACH ROW EXECUTE FUNCTION sillage_notify_project();
+      CREATE TRIGGER project_keys_changed AFTER INSERT OR UPDATE OR DELETE ON project_keys
+        FOR EACH ROW EXECUTE FUNCTION sillage_notify_project();
+      CREATE TRIGGER project_policies_changed AFTER INSERT OR UPDATE OR DELETE ON project_policies
+        FOR EACH ROW EXECUTE FUNCTION sillage_notify_project();
+      CREATE TABLE sign_in_source_failures (
+        source_key TEXT NOT NULL,
+        account TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+      );
+      CREATE INDEX sign_in_source_failures_key ON sign_in_source_failures (source_key, at_ms);
+      CREATE INDEX sign_in_source_failures_at ON sign_in_source_failures (at_ms);
+      CREATE TABLE sign_in_source_blocks (
+        source_key TEXT PRIMARY KEY,
+        blocked_until_ms BIGINT NOT NULL
+      );
+    `,
+  },
 ];
