@@ -512,7 +512,8 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
     let rss = 0;
     const poll = setInterval(() => {
       try {
-        rss = peakRssMb(pid);
+        // A process that has exited but not been reaped has no VmHWM line (read as 0): keep the max.
+        rss = Math.max(rss, peakRssMb(pid));
       } catch {
         // exited
       }
