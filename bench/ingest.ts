@@ -432,6 +432,12 @@ async function main(): Promise<void> {
 }
 
 const IMPORT_EVENTS = Number(process.env.BENCH_IMPORT_EVENTS ?? 1_000_000);
+/**
+ * Another build's CLI (`BENCH_IMPORT_BEFORE=/path/to/dist/cli/main.js`, e.g. a checkout of an
+ * earlier commit, built): its importer runs on the same file in the same run, in a data directory
+ * of its own, so that two versions of the importer are compared back to back.
+ */
+const IMPORT_BEFORE_CLI = process.env.BENCH_IMPORT_BEFORE;
 
 /** One line of a Mixpanel raw export (the shape `/api/2.0/export` gives), ~450 bytes. */
 function exportLine(n: number): string {
@@ -473,6 +479,8 @@ interface ImportResult {
   imported: number;
   duplicates: number;
   baseline: { seconds: number; cpuPerEvent: number; rss: number };
+  /** The other build's importer (BENCH_IMPORT_BEFORE), when asked for. */
+  before: { seconds: number; cpuPerEvent: number; rss: number } | null;
 }
 
 /**
@@ -494,8 +502,9 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
   const bytes = fs.statSync(file).size;
   const measure = async (
     args: string[],
+    env: NodeJS.ProcessEnv = run.env,
   ): Promise<{ seconds: number; cpu: number; rss: number; stdout: string }> => {
-    const m = spawnMeasured(args, { env: run.env, cwd: base });
+    const m = spawnMeasured(args, { env, cwd: base });
     let stdout = '';
     m.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     const t0 = performance.now();
@@ -503,7 +512,8 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
     let rss = 0;
     const poll = setInterval(() => {
       try {
-        rss = peakRssMb(pid);
+        // A process that has exited but not been reaped has no VmHWM line (read as 0): keep the max.
+        rss = Math.max(rss, peakRssMb(pid));
       } catch {
         // exited
       }
@@ -520,6 +530,31 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
   ]);
   const sillage = await measure([CLI, 'import', '--project', run.projectId, '--json', file]);
   const summary = JSON.parse(sillage.stdout) as { imported: number; duplicates: number };
+  let before: ImportResult['before'] = null;
+  if (IMPORT_BEFORE_CLI) {
+    const env = { ...run.env, SILLAGE_DATA_DIR: path.join(base, 'import-before') };
+    const project = await new Promise<string>((resolve, reject) => {
+      const c = spawn(
+        process.execPath,
+        [IMPORT_BEFORE_CLI, 'project', 'create', '--name', 'b', '--json'],
+        {
+          env,
+        },
+      );
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.on('exit', (code) =>
+        code === 0
+          ? resolve((JSON.parse(out) as { project_id: string }).project_id)
+          : reject(new Error('project create failed (BENCH_IMPORT_BEFORE)')),
+      );
+    });
+    const m = await measure(
+      [IMPORT_BEFORE_CLI, 'import', '--project', project, '--json', file],
+      env,
+    );
+    before = { seconds: m.seconds, cpuPerEvent: m.cpu / IMPORT_EVENTS, rss: m.rss };
+  }
   fs.rmSync(file, { force: true });
   return {
     events: IMPORT_EVENTS,
@@ -530,6 +565,7 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
     imported: summary.imported,
     duplicates: summary.duplicates,
     baseline: { seconds: bare.seconds, cpuPerEvent: bare.cpu / IMPORT_EVENTS, rss: bare.rss },
+    before,
   };
 }
 
@@ -547,9 +583,19 @@ function printImport(r: ImportResult): void {
   console.log(
     `  baseline (read + JSON.parse):    ${rate(r.baseline.seconds)} events/s  ${r.baseline.seconds.toFixed(1)} s  peak RSS ${String(r.baseline.rss).padStart(5)} MB  CPU ${r.baseline.cpuPerEvent.toFixed(1)} µs/event`,
   );
+  if (r.before) {
+    console.log(
+      `  importer of BENCH_IMPORT_BEFORE:  ${rate(r.before.seconds)} events/s  ${r.before.seconds.toFixed(1)} s  peak RSS ${String(r.before.rss).padStart(5)} MB  CPU ${r.before.cpuPerEvent.toFixed(1)} µs/event`,
+    );
+  }
   console.log(
     `  import: ${((r.baseline.seconds / r.seconds) * 100).toFixed(1)} % of the baseline's events/s; CPU ${(r.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× the baseline's`,
   );
+  if (r.before) {
+    console.log(
+      `  this importer vs BENCH_IMPORT_BEFORE's: events/s ${(r.before.seconds / r.seconds).toFixed(2)}×, CPU per event ${((r.cpuPerEvent / r.before.cpuPerEvent) * 100).toFixed(1)} %, peak RSS ${((r.rss / r.before.rss) * 100).toFixed(1)} %`,
+    );
+  }
 }
 
 /** Events of a project in a stopped server's store (opened with its keys, changing nothing). */

@@ -6,8 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
 import { isAppError } from '../shared/errors.js';
-import { encodeEventRows } from '../store/row-json.js';
-import type { EventRow } from '../store/types.js';
+import { encodeEventRow } from '../store/row-json.js';
 import { enrichStageFromShared, type EnrichFn } from './enrich-stage.js';
 import type { ImportChunkResult, ToImportWorker } from './import-workers.js';
 import { createPrivacyStage, privacyCountRows } from './privacy-stage.js';
@@ -27,13 +26,32 @@ const privacy = createPrivacyStage();
 let enrich: EnrichFn | null = null;
 let project: WorkerProject | null = null;
 
-/** Prepares one chunk; `firstLine` is the 0-based file line of its first line. */
+/**
+ * Prepares one chunk; `firstLine` is the 0-based file line of its first line. Each line goes
+ * through every stage and leaves only its row line behind before the next one is parsed, so that
+ * the objects made for an event die young (a scavenge finds them dead) instead of being held for
+ * the whole chunk and copied into the old generation.
+ */
 function prepare(text: string, firstLine: number): ImportChunkResult {
   if (!enrich || !project) throw new Error('import worker not initialised');
   const errors: RecordError[] = [];
-  const records: JsonValue[] = [];
-  /** File line of each record. */
-  const lineOf: number[] = [];
+  // Export files carry no IP and no user agent: locations come from the exported properties.
+  const context: RequestContext = {
+    source: 'file-import',
+    clientIp: null,
+    userAgent: null,
+    ipMode: 'ignore-request-ip',
+    receivedAtMs: Date.now(),
+  };
+  const counters = new PrivacyCounters();
+  let encoded = '';
+  let count = 0;
+  let ignored = 0;
+  const links: string[] = [];
+  const linkTimes: number[] = [];
+  // Identity links are first-wins per alias: a later link of the same alias changes nothing, so
+  // only the first one in the chunk travels to the committer.
+  const linked = new Set<string>();
   let lines = 0;
   let start = 0;
   let line = firstLine;
@@ -45,11 +63,9 @@ function prepare(text: string, firstLine: number): ImportChunkResult {
     start = stop + 1;
     if (chunk.trim() === '') continue;
     lines++;
+    let records: JsonValue[];
     try {
-      for (const record of parseJsonRecords(chunk, MAX_DEPTH, `line ${index + 1}`)) {
-        records.push(record);
-        lineOf.push(index);
-      }
+      records = parseJsonRecords(chunk, MAX_DEPTH, `line ${index + 1}`);
     } catch (error) {
       errors.push({
         index,
@@ -57,62 +73,51 @@ function prepare(text: string, firstLine: number): ImportChunkResult {
         field: 'line',
         message: isAppError(error) ? error.message : 'not valid JSON',
       });
-    }
-  }
-  // Export files carry no IP and no user agent: locations come from the exported properties.
-  const context: RequestContext = {
-    source: 'file-import',
-    clientIp: null,
-    userAgent: null,
-    ipMode: 'ignore-request-ip',
-    receivedAtMs: Date.now(),
-  };
-  const mapped = mapMixpanelEvents(records, context, { importMode: true });
-  for (const e of mapped.errors) errors.push({ ...e, index: lineOf[e.index] ?? firstLine });
-  const counters = new PrivacyCounters();
-  const rows: EventRow[] = [];
-  const links: string[] = [];
-  const linkTimes: number[] = [];
-  for (const event of mapped.events) {
-    // The same rule as IngestPipeline.ingest for a project fixed by credentials.
-    if (event.token !== null && event.token !== project.project.token) {
-      errors.push({
-        index: lineOf[event.index] ?? firstLine,
-        insertId: event.insertId,
-        field: 'properties.token',
-        message: 'token does not belong to the authenticated project',
-      });
       continue;
     }
-    const clean = privacy.event(
-      project as unknown as ProjectContext,
-      event,
-      enrich(event, context),
-      counters,
-    );
-    const row = toEventRow(project.project.id, clean, context.receivedAtMs);
-    rows.push(row);
-    for (const link of clean.identityLinks) {
-      links.push(link.aliasId, link.canonicalId);
-      linkTimes.push(row.timeMs);
+    const mapped = mapMixpanelEvents(records, context, { importMode: true });
+    for (const e of mapped.errors) errors.push({ ...e, index });
+    ignored += mapped.ignored;
+    for (const event of mapped.events) {
+      // The same rule as IngestPipeline.ingest for a project fixed by credentials.
+      if (event.token !== null && event.token !== project.project.token) {
+        errors.push({
+          index,
+          insertId: event.insertId,
+          field: 'properties.token',
+          message: 'token does not belong to the authenticated project',
+        });
+        continue;
+      }
+      const clean = privacy.event(
+        project as unknown as ProjectContext,
+        event,
+        enrich(event, context),
+        counters,
+      );
+      const row = toEventRow(project.project.id, clean, context.receivedAtMs);
+      encoded += encodeEventRow(row) + '\n';
+      count++;
+      for (const link of clean.identityLinks) {
+        if (link.aliasId === link.canonicalId || linked.has(link.aliasId)) continue;
+        linked.add(link.aliasId);
+        links.push(link.aliasId, link.canonicalId);
+        linkTimes.push(row.timeMs);
+      }
     }
   }
-  const encoded = encodeEventRows(rows);
-  // Transferred, not copied: it must own its memory (small Buffers share a pool).
-  const own =
-    encoded.lines.byteOffset === 0 && encoded.lines.byteLength === encoded.lines.buffer.byteLength
-      ? encoded.lines
-      : new Uint8Array(encoded.lines);
-  errors.sort((a, b) => a.index - b.index);
+  // A fresh buffer of its own (not from the shared pool), so that it can be transferred.
+  const bytes = new Uint8Array(Buffer.byteLength(encoded, 'utf8'));
+  Buffer.from(bytes.buffer, 0, bytes.byteLength).write(encoded, 'utf8');
   return {
     lines,
-    encoded: own,
-    count: encoded.count,
+    encoded: bytes,
+    count,
     links,
     linkTimes,
     privacyCounts: privacyCountRows(project.project.id, counters, context.receivedAtMs),
     errors,
-    ignored: mapped.ignored,
+    ignored,
   };
 }
 

@@ -34,21 +34,31 @@ const profileKeyString = (k: ProfileKey): string =>
   `${k.projectId}\u0000${k.groupKey}\u0000${k.profileId}`;
 
 /**
- * Largest line `read_json` takes. An event can be as large as a decoded request body
- * (`SILLAGE_MAX_DECODED_BYTES`, 20 MB by default); a segment with a longer line is loaded by the
- * JavaScript fallback instead.
+ * Longest line `read_json` takes, in two steps. Its reader holds buffers sized by this setting
+ * while it loads (measured with duckdb_memory() on a 64k-line segment: ~170 MB of allocator memory
+ * at 64 MiB, ~75 MB at 16 MiB, DuckDB's own default), so a segment is read with the usual setting
+ * first; DuckDB 1.x then accepts lines up to twice it (32 MiB), more than a decoded request body
+ * may hold (`SILLAGE_MAX_DECODED_BYTES`, 20 MB by default). A segment with a longer line (a larger
+ * configured body limit) is read again with the largest setting, and past that by the JavaScript
+ * fallback.
  */
-const MAX_LINE_BYTES = 64 * 1024 * 1024;
+export const READ_JSON_LINE_BYTES = { usual: 16 * 1024 * 1024, largest: 64 * 1024 * 1024 };
 
-// The statement is fixed text: the file name is a bound parameter, the column list a constant.
-const LOAD_EVENTS_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
+// The statement is fixed text: the file name is a bound parameter, the column list and the line
+// limit are constants.
+const loadEventsSql = (maxLineBytes: number): string =>
+  `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
   SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
-    FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${MAX_LINE_BYTES},
+    FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${maxLineBytes},
                    columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
    WHERE k IS NOT NULL`;
+const LOAD_EVENTS_SQL = {
+  usual: loadEventsSql(READ_JSON_LINE_BYTES.usual),
+  largest: loadEventsSql(READ_JSON_LINE_BYTES.largest),
+};
 
 // Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
-// parsed by the same JSON reader with the same column types as LOAD_EVENTS_SQL.
+// parsed by the same JSON reader with the same column types as loadEventsSql.
 const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
   SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
     FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
@@ -80,9 +90,14 @@ export class DuckDbBatchApplier {
   /**
    * Loads the event lines of a log segment with DuckDB's own reader; duplicates (same dedup key,
    * in the table or earlier in the file) are skipped. Returns the number of rows inserted.
+   * `lines` picks the longest line the reader accepts (see READ_JSON_LINE_BYTES).
    */
-  async loadEventsFromFile(c: DuckDBConnection, file: string): Promise<number> {
-    const result = await c.run(LOAD_EVENTS_SQL, [file]);
+  async loadEventsFromFile(
+    c: DuckDBConnection,
+    file: string,
+    lines: keyof typeof READ_JSON_LINE_BYTES = 'usual',
+  ): Promise<number> {
+    const result = await c.run(LOAD_EVENTS_SQL[lines], [file]);
     return Number(result.rowsChanged);
   }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CommitBatch, EventRow } from '../types.js';
+import { READ_JSON_LINE_BYTES } from './batch-apply.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { INGEST_LOG_DIR, segmentFileName } from './ingest-log.js';
@@ -246,6 +247,35 @@ describe('IngestLoader', () => {
     try {
       const rows = await new DuckDbEventStore(db).listEvents('prj_1');
       expect(rows.map((r) => [r.event, r.dedupKey])).toEqual([['Bad', 77n]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("loads a line longer than the reader's usual limit with DuckDB's reader, not row by row", async () => {
+    const dir = tempDir();
+    const warnings: string[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (msg: string) => warnings.push(msg),
+      error: (msg: string) => warnings.push(msg),
+    };
+    const db = await DuckDbDatabase.open(dir, { logger, ingest: { maxDelayMs: 3_600_000 } });
+    try {
+      const store = new DuckDbEventStore(db);
+      // Past what the usual setting lets through (twice the setting), within the largest one.
+      const long = 'x'.repeat(2 * READ_JSON_LINE_BYTES.usual + 1024);
+      await store.commit({
+        events: [row(1), row(2, { properties: { long } }), row(3)],
+        identityLinks: [],
+        profileUpdates: [],
+        privacyCounts: [],
+      });
+      const rows = await store.listEvents('prj_1');
+      expect(rows.map((r) => r.insertId).sort()).toEqual(['i1', 'i2', 'i3']);
+      expect(rows.find((r) => r.insertId === 'i2')?.properties.long).toBe(long);
+      expect(warnings).toEqual([]);
     } finally {
       await db.close();
     }

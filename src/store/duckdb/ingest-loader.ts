@@ -398,13 +398,7 @@ export class IngestLoader {
           : this.applier.loadEventLines(c, lines),
       );
     } catch (error) {
-      this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
-        stack: safeStack(error),
-      });
-      const rows = (lines ?? eventLinesOf(await this.log.readPayloads(segment))).map((line) =>
-        parseEventLine(line.toString('utf8')),
-      );
-      result = await this.transaction(segment, (c) => this.applier.writeEvents(c, rows));
+      result = await this.loadAgain(segment, lines, error);
     }
     // Applied exactly once: from here on the segment must not be loaded again (its counters and
     // profile operations are not idempotent), even if its file cannot be removed now (the next
@@ -416,6 +410,33 @@ export class IngestLoader {
       });
     });
     return result;
+  }
+
+  /**
+   * A segment the fast loader refused: a plain segment may hold a line longer than the reader's
+   * usual limit, so it is read once more with the largest one; then row by row in JavaScript.
+   */
+  private async loadAgain(
+    segment: LogSegment,
+    lines: Buffer[] | null,
+    error: unknown,
+  ): Promise<LoadResult> {
+    if (lines === null) {
+      try {
+        return await this.transaction(segment, (c) =>
+          this.applier.loadEventsFromFile(c, segment.file, 'largest'),
+        );
+      } catch (again) {
+        error = again;
+      }
+    }
+    this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
+      stack: safeStack(error),
+    });
+    const rows = (lines ?? eventLinesOf(await this.log.readPayloads(segment))).map((line) =>
+      parseEventLine(line.toString('utf8')),
+    );
+    return this.transaction(segment, (c) => this.applier.writeEvents(c, rows));
   }
 
   private transaction(
