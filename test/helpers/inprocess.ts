@@ -13,6 +13,8 @@ export interface InProcess {
   base: string;
   logLines: string[];
   project: { project_id: string; token: string; secret: string };
+  /** The server's certificate (PEM) when it serves HTTPS (SILLAGE_TLS_CERT/KEY in `env`). */
+  ca?: string;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startInProcess(env: Record<string, string> = {}): Promise<
     base,
     logLines,
     project,
+    ...(config.tls ? { ca: fs.readFileSync(config.tls.certFile, 'utf8') } : {}),
     close: () => server.close(),
   };
 }

@@ -2,6 +2,7 @@
 // loopback socket, each language's JSON and form encodings, each SDK's way of reading an answer,
 // and the query API to count what arrived.
 import http from 'node:http';
+import https from 'node:https';
 import { expect } from 'vitest';
 import { embeddedDatabase } from '../../src/cli/runtime.js';
 import type { InProcess } from './inprocess.js';
@@ -24,6 +25,8 @@ export function send(
     path: string;
     headers?: Record<string, string>;
     body?: Buffer | string;
+    /** For an `https` base: the one certificate (PEM) to trust. */
+    ca?: string;
   },
 ): Promise<RawResponse> {
   const url = new URL(request.path, base);
@@ -32,8 +35,10 @@ export function send(
   if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length'))
     headers['Content-Length'] = String(body.length);
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    const client = url.protocol === 'https:' ? https : http;
+    const req = client.request(
       {
+        ...(request.ca === undefined ? {} : { ca: request.ca }),
         host: url.hostname,
         port: url.port,
         method: request.method ?? 'POST',
@@ -134,6 +139,7 @@ export async function runQuery(s: InProcess, body: unknown): Promise<Record<stri
     path: `/api/v1/projects/${s.project.project_id}/query`,
     headers: { authorization: `Bearer ${s.project.secret}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
+    ...(s.ca === undefined ? {} : { ca: s.ca }),
   });
   expect(res.status, res.text).toBe(200);
   return JSON.parse(res.text) as Record<string, unknown>;

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { startServerProcess, type ServerProcess, type TestEnv } from './server.js';
@@ -15,8 +16,11 @@ export interface SelfSignedCert {
   certPem: string;
 }
 
-/** Creates a 1-day self-signed RSA certificate for IP 127.0.0.1 with the system's openssl. */
-export function makeSelfSignedCert(dir: string): SelfSignedCert {
+/**
+ * Creates a 1-day self-signed RSA certificate for IP 127.0.0.1 (and the DNS names given, for an
+ * SDK whose host name is fixed) with the system's openssl.
+ */
+export function makeSelfSignedCert(dir: string, dnsNames: string[] = []): SelfSignedCert {
   const certFile = path.join(dir, 'tls-cert.pem');
   const keyFile = path.join(dir, 'tls-key.pem');
   execFileSync(
@@ -32,7 +36,7 @@ export function makeSelfSignedCert(dir: string): SelfSignedCert {
       '-subj',
       '/CN=127.0.0.1',
       '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      `subjectAltName=${['IP:127.0.0.1', ...dnsNames.map((name) => `DNS:${name}`)].join(',')}`,
       '-keyout',
       keyFile,
       '-out',
@@ -90,5 +94,41 @@ export function trustCertificateForPort(certPem: string, port: number): () => vo
   };
   return () => {
     proto.createConnection = original;
+  };
+}
+
+/**
+ * Sends this process's TLS connections for `hostname` to 127.0.0.1:`port`, trusting `certPem`
+ * there, with the host name still sent as SNI and checked against the certificate (which must
+ * name it): what an /etc/hosts line and an installed CA do for a package whose API host is fixed
+ * in its code (mixpanel-import). Every HTTPS client goes through `tls.connect` (undici and
+ * `https.Agent` alike); other hosts are untouched. Returns the function that undoes it.
+ */
+export function routeHostToLoopback(hostname: string, port: number, certPem: string): () => void {
+  const original = tls.connect;
+  const patched = function connect(this: unknown, ...args: unknown[]): tls.TLSSocket {
+    const [first] = args;
+    if (typeof first === 'object' && first !== null) {
+      const options = first as tls.ConnectionOptions;
+      if (options.host === hostname || options.servername === hostname) {
+        const rerouted: tls.ConnectionOptions = {
+          ...options,
+          host: '127.0.0.1',
+          port,
+          servername: hostname,
+          ca: certPem,
+        };
+        return (original as (...a: unknown[]) => tls.TLSSocket).call(
+          this,
+          rerouted,
+          ...args.slice(1),
+        );
+      }
+    }
+    return (original as (...a: unknown[]) => tls.TLSSocket).apply(this, args);
+  };
+  (tls as { connect: unknown }).connect = patched;
+  return () => {
+    (tls as { connect: unknown }).connect = original;
   };
 }

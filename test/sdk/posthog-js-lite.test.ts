@@ -20,6 +20,8 @@ const SDK_VERSION = (
 let s: InProcess;
 const errors: unknown[] = [];
 const requests: string[] = [];
+/** Content-Encoding of each /batch/ request (gzip when the runtime has CompressionStream). */
+const batchEncodings: string[] = [];
 let restoreFetch = (): void => undefined;
 beforeAll(async () => {
   s = await startInProcess();
@@ -29,6 +31,8 @@ beforeAll(async () => {
     const res = await realFetch(input, init);
     const url = new URL(input instanceof Request ? input.url : String(input));
     requests.push(`${init?.method ?? 'GET'} ${url.pathname} ${res.status}`);
+    if (url.pathname === '/batch/')
+      batchEncodings.push(new Headers(init?.headers).get('content-encoding') ?? 'identity');
     return res;
   };
   restoreFetch = () => {
@@ -76,6 +80,9 @@ describe(`posthog-js-lite ${SDK_VERSION}`, () => {
     expect(anonymous).not.toBe('lite-user-1');
     expect(requests, requests.join(', ')).toContain('POST /batch/ 200');
     expect(requests).toContain('POST /flags/ 200');
+    // Each batch gzipped by the SDK (Node 20 has CompressionStream) and decoded by the server.
+    expect(batchEncodings.length).toBeGreaterThan(0);
+    expect(new Set(batchEncodings)).toEqual(new Set(['gzip']));
     expect(requests.filter((r) => / (?!200)\d+$/.test(r))).toEqual([]);
     // The anonymous views and the identified one belong to one person.
     expect(await countEvent(s, 'lite_view')).toMatchObject({ total: 3, users: 1 });
