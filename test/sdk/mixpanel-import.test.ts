@@ -133,7 +133,7 @@ describe(`mixpanel-import ${SDK_VERSION}`, () => {
           properties: { time: startedMs - 400 * DAY_MS, distinct_id: 'x', $insert_id: 'f-1' },
         },
       ],
-      options({ recordType: 'event', maxRetries: 0 }),
+      options({ recordType: 'event' }),
     );
     expect(result.success).toBe(0);
     expect(
