@@ -11,13 +11,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
 import { makeTestEnv } from '../test/helpers/server.js';
 import { readEvents } from '../test/helpers/store.js';
 import {
   loopDelayPreload,
+  mainThreadMemory,
   quantile,
   startHealthPoller,
   takeLoopDelay,
@@ -30,6 +30,8 @@ const CLI = path.join(ROOT, 'dist/cli/main.js');
 const PHASE_MS = Number(process.env.BENCH_SECONDS ?? 15) * 1000;
 const BENIGN_SENDERS = 4;
 const MAX_REQUESTS_PER_SENDER = 5_000;
+/** Events per benign batch: 50 (~12 KB, decoded on a worker); under 30, on the HTTP thread. */
+const BENIGN_EVENTS = Number(process.env.BENCH_BENIGN_EVENTS ?? 50);
 
 /**
  * The variables of this process that reach the server (makeTestEnv starts from an empty
@@ -58,6 +60,10 @@ interface Phase {
   /** Peak of the worker threads' V8 heaps together. */
   peakWorkerHeapsMb: number;
   answers: Map<string, number>;
+  /** Latency of each benign request (sent to answered), ms; a failed one counts as infinite. */
+  benignMs: number[];
+  /** Main-thread V8 heap, Buffers and worker heaps sampled at the RSS peak, MB. */
+  atPeak: { heapMb: number; externalMb: number; workersMb: number };
 }
 
 function count(map: Map<string, number>, key: string): void {
@@ -76,86 +82,44 @@ function rssMb(pid: number): { rss: number; anon: number; file: number } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Adversarial bodies, built once.
-const card = (chars: number) => '1 '.repeat(Math.ceil(chars / 2)).slice(0, chars);
-function hostileBodies(
+/**
+ * Starts bench/abuse-flood.ts for `ms`: `ready` resolves once its bodies are built and the flood
+ * begins, `done` when it ended, having added the answers its requests got to `answers`.
+ */
+function startFlood(
+  url: string,
   token: string,
-): { kind: string; body: Buffer; headers: Record<string, string> }[] {
-  const json = { 'content-type': 'application/json' };
-  const manyKeys = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`k${i}`, 1]));
-  return [
-    {
-      kind: 'large string (9.5 MB value)',
-      body: Buffer.from(
-        JSON.stringify([{ event: 'x', properties: { token, v: card(9_500_000) } }]),
-      ),
-      headers: json,
-    },
-    {
-      kind: 'deep nesting (100k levels)',
-      body: Buffer.from('['.repeat(100_000) + ']'.repeat(100_000)),
-      headers: json,
-    },
-    {
-      kind: 'many keys (200k in one event)',
-      body: Buffer.from(JSON.stringify([{ event: 'x', properties: { token, ...manyKeys } }])),
-      headers: json,
-    },
-    {
-      kind: 'card-like strings (40 × 60 KB "1 1 1")',
-      body: Buffer.from(
-        JSON.stringify(
-          Array.from({ length: 40 }, (_, i) => ({
-            event: 'x',
-            properties: { token, distinct_id: `h${i}`, v: card(60_000) },
-          })),
-        ),
-      ),
-      headers: json,
-    },
-    {
-      kind: 'gzip bomb (100 MB of spaces)',
-      body: gzipSync(Buffer.alloc(100 * 1024 * 1024, 0x20)),
-      headers: { ...json, 'content-encoding': 'gzip' },
-    },
-  ];
-}
-
-/** Slow bodies: connections that send headers and a byte now and then (bounded count). */
-function slowBodies(
-  port: number,
-  stop: () => boolean,
+  ms: number,
   answers: Map<string, number>,
-): Promise<void> {
-  const one = (): Promise<void> =>
-    new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.write(
-          'POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[',
-        );
-      });
-      let answered = false;
-      const drip = setInterval(() => (stop() ? s.destroy() : s.write(' ')), 1_000);
-      s.on('data', (d: Buffer) => {
-        if (!answered) count(answers, `slow body: ${d.toString('latin1').split(' ')[1] ?? '?'}`);
-        answered = true;
-      });
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        clearInterval(drip);
-        if (!answered) count(answers, 'slow body: closed');
-        resolve();
-      });
+): { ready: Promise<void>; done: Promise<void> } {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'bench/abuse-flood.ts'), url, token, String(ms)],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
+  );
+  let out = '';
+  let signalReady = (): void => undefined;
+  const ready = new Promise<void>((resolve) => (signalReady = resolve));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+    if (out.startsWith('ready\n')) signalReady();
+  });
+  const done = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      signalReady();
+      const json = out.startsWith('ready\n') ? out.slice('ready\n'.length) : out;
+      const counted = JSON.parse(json.trim() || '{}') as Record<string, number>;
+      for (const [k, v] of Object.entries(counted)) answers.set(k, (answers.get(k) ?? 0) + v);
+      resolve();
     });
-  return (async () => {
-    for (let round = 0; round < 20 && !stop(); round++) {
-      await Promise.all(Array.from({ length: 200 }, one));
-    }
-  })();
+  });
+  return { ready, done };
 }
 
 async function main(): Promise<void> {
-  const serverEnv = passedEnv();
+  const loadAtStart = os.loadavg()[0]!.toFixed(2);
+  // What `npm start` sets, unless this process's environment says otherwise.
+  const serverEnv = { ...SERVER_ENV, ...passedEnv() };
   const t = makeTestEnv({ SILLAGE_LOG_LEVEL: 'warn', ...serverEnv });
   const base = t.base;
   const env = t.env;
@@ -191,10 +155,13 @@ async function main(): Promise<void> {
   }
   const acked = new Set<string>();
   let seq = 0;
-  const benignSender = async (stop: () => boolean, answers: Map<string, number>) => {
+  const benignSender = async (stop: () => boolean, phase: Phase) => {
+    const answers = phase.answers;
     for (let r = 0; r < MAX_REQUESTS_PER_SENDER && !stop(); r++) {
-      const ids = Array.from({ length: 50 }, () => `e${seq++}`);
-      const res = await fetch(`${url}/track`, {
+      const ids = Array.from({ length: BENIGN_EVENTS }, () => `e${seq++}`);
+      const sentAt = performance.now();
+      // verbose=1, as mixpanel-browser sends every batch: a refusal then says why.
+      const res = await fetch(`${url}/track?verbose=1`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(
@@ -212,25 +179,22 @@ async function main(): Promise<void> {
         ),
       }).catch(() => null);
       const text = res ? await res.text() : '';
-      count(answers, `benign: ${res?.status ?? 'network error'}`);
-      if (res?.status === 200 && text === '1') for (const id of ids) acked.add(id);
+      phase.benignMs.push(
+        res?.status === 200 ? performance.now() - sentAt : Number.POSITIVE_INFINITY,
+      );
+      const answer = ((): { status?: number; error?: string | null } => {
+        try {
+          return JSON.parse(text) as { status?: number; error?: string | null };
+        } catch {
+          return {};
+        }
+      })();
+      const why = res?.status === 200 ? '' : ` (${(answer.error ?? text).slice(0, 80)})`;
+      count(answers, `benign: ${res?.status ?? 'network error'}${why}`);
+      if (res?.status === 200 && answer.status === 1) for (const id of ids) acked.add(id);
       else await sleep(100);
     }
   };
-  const hostile = hostileBodies(project.token);
-  const hostileSender = async (stop: () => boolean, answers: Map<string, number>, k: number) => {
-    for (let r = 0; r < 1_000 && !stop(); r++) {
-      const h = hostile[(k + r) % hostile.length]!;
-      const res = await fetch(`${url}/track`, {
-        method: 'POST',
-        headers: h.headers,
-        body: new Uint8Array(h.body),
-      }).catch(() => null);
-      if (res) await res.text();
-      count(answers, `${h.kind}: ${res?.status ?? 'network error'}`);
-    }
-  };
-
   const run = async (name: string, flood: boolean): Promise<Phase> => {
     const phase: Phase = {
       name,
@@ -241,27 +205,33 @@ async function main(): Promise<void> {
       peakFileMb: 0,
       peakWorkerHeapsMb: 0,
       answers: new Map(),
+      benignMs: [],
+      atPeak: { heapMb: 0, externalMb: 0, workersMb: 0 },
     };
+    // The flood comes from its own process, so that building and uploading it does not delay
+    // the benign senders here (whose latency is measured) on this process's event loop.
+    const floodRun = flood ? startFlood(url, project.token, PHASE_MS, phase.answers) : null;
+    await floodRun?.ready;
     // The monitor's interval starts now.
     await takeLoopDelay(child.pid!, loopFile);
     const end = Date.now() + PHASE_MS;
     const stop = () => Date.now() > end;
     const sampler = setInterval(() => {
-      phase.peakWorkerHeapsMb = Math.max(phase.peakWorkerHeapsMb, workerHeapsMb(loopFile));
+      const workers = workerHeapsMb(loopFile);
+      phase.peakWorkerHeapsMb = Math.max(phase.peakWorkerHeapsMb, workers);
       const m = rssMb(child.pid!);
       if (m.rss > phase.peakRssMb) {
         phase.peakRssMb = m.rss;
         phase.peakAnonMb = m.anon;
         phase.peakFileMb = m.file;
+        const main = mainThreadMemory(loopFile);
+        phase.atPeak = { heapMb: main.heapMb, externalMb: main.externalMb, workersMb: workers };
       }
     }, 100);
     const work: Promise<unknown>[] = Array.from({ length: BENIGN_SENDERS }, () =>
-      benignSender(stop, phase.answers),
+      benignSender(stop, phase),
     );
-    if (flood) {
-      for (let k = 0; k < 12; k++) work.push(hostileSender(stop, phase.answers, k));
-      work.push(slowBodies(port, stop, phase.answers));
-    }
+    if (floodRun) work.push(floodRun.done);
     const poller = startHealthPoller(url, 20);
     await sleep(PHASE_MS);
     // A probe that got no 200 counts as infinitely slow.
@@ -310,14 +280,35 @@ async function main(): Promise<void> {
     `(/healthz from a separate process, one probe every 20 ms; loop delay = the server main ` +
       `thread's perf_hooks event-loop delay)`,
   );
+  console.log(`\nbenign batches (${BENIGN_EVENTS} events each), sent to answered:`);
   for (const p of [benign, flooded]) {
     console.log(
-      `${p.name}: at peak RSS ${p.peakAnonMb.toFixed(0)} MB anonymous + ${p.peakFileMb.toFixed(0)} MB ` +
-        `mapped files (code); main-thread V8 heap peak ${p.loop.peakHeapMb} MB, external ` +
-        `(Buffers) peak ${p.loop.peakExternalMb} MB; worker threads' V8 heaps peak ` +
-        `${p.peakWorkerHeapsMb.toFixed(0)} MB`,
+      `  ${p.name.padEnd(16)} ${String(p.benignMs.length).padStart(5)} requests, ` +
+        `p50 ${fmt(quantile(p.benignMs, 0.5))} ms, p99 ${fmt(quantile(p.benignMs, 0.99))} ms`,
     );
   }
+  console.log('\npeak RSS, what it is made of (MB, sampled at the peak):');
+  console.log(
+    '  phase            |  RSS | code (mapped files) | anonymous = main V8 heap + Buffers + worker V8 heaps + native (DuckDB, malloc, stacks)',
+  );
+  for (const p of [benign, flooded]) {
+    const a = p.atPeak;
+    const native = p.peakAnonMb - a.heapMb - a.externalMb - a.workersMb;
+    console.log(
+      `  ${p.name.padEnd(16)} | ${p.peakRssMb.toFixed(0).padStart(4)} | ` +
+        `${p.peakFileMb.toFixed(0).padStart(19)} | ${p.peakAnonMb.toFixed(0)} = ${a.heapMb.toFixed(0)} + ` +
+        `${a.externalMb.toFixed(0)} + ${a.workersMb.toFixed(0)} + ${native.toFixed(0)}`,
+    );
+  }
+  for (const p of [benign, flooded]) {
+    console.log(
+      `  ${p.name}: peaks over the phase: main-thread V8 heap ${p.loop.peakHeapMb} MB, Buffers ` +
+        `${p.loop.peakExternalMb} MB, worker V8 heaps ${p.peakWorkerHeapsMb.toFixed(0)} MB`,
+    );
+  }
+  console.log(
+    `machine load (uptime 1-min average) at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(2)}`,
+  );
   console.log('targets: /healthz p99 < 100 ms and peak RSS < 512 MB while flooded, nothing lost');
   console.log('\nanswers:');
   for (const p of [benign, flooded]) {

@@ -96,6 +96,7 @@ if (isMainThread) {
   setInterval(() => {
     const m = process.memoryUsage();
     heap = Math.max(heap, m.heapTotal); external = Math.max(external, m.external);
+    fs.writeFileSync(${JSON.stringify(file)} + '.main', JSON.stringify([m.heapTotal, m.external]));
   }, 100).unref();
   process.on('SIGUSR2', () => {
     const ms = (ns) => Math.round(ns / 1e4) / 100;
@@ -122,6 +123,20 @@ export function workerHeapsMb(file: string): number {
     }
   }
   return bytes / 1048576;
+}
+
+/**
+ * The server main thread's V8 heap (committed) and memory outside V8 heaps held by JavaScript
+ * objects (Buffers, ArrayBuffers, also those shared with workers) now, MB, from the preload.
+ */
+export function mainThreadMemory(file: string): { heapMb: number; externalMb: number } {
+  try {
+    const [heap, external] = JSON.parse(fs.readFileSync(`${file}.main`, 'utf8')) as number[];
+    return { heapMb: (heap ?? 0) / 1048576, externalMb: (external ?? 0) / 1048576 };
+  } catch {
+    // Not written yet, or being rewritten.
+    return { heapMb: 0, externalMb: 0 };
+  }
 }
 
 /** Asks the preloaded monitor for the interval just ended and returns its figures. */
