@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors.js';
 import type { AuditLog } from './audit-log.js';
 import { networksOfCidr } from './network.js';
 import { forEachSubject } from './subjects.js';
-import { READ_KINDS, type Actor, type AuditEntry, type AuditFilter } from './types.js';
+import { isReadKind, READ_KINDS, type Actor, type AuditEntry, type AuditFilter } from './types.js';
 
 export type IncidentScope =
   | { kind: 'key'; keyId: string }
@@ -53,6 +53,12 @@ export interface IncidentReport {
   last_access: string | null;
   by_kind: Record<string, number>;
   access_list: IncidentAccess[];
+  /**
+   * Attempts that released nothing: reads refused (a suspended principal, a denied scope, a
+   * failed query) and sign-ins or key uses refused, with their outcome codes.
+   */
+  refused_attempts: number;
+  refused_list: IncidentAccess[];
   /** GDPR Art. 33(3) (a)–(d), drafted from the record. */
   art33: {
     nature: string;
@@ -69,6 +75,12 @@ export interface IncidentReport {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Acts that are on the report only when refused (sign-in and key authentication attempts). */
+const REFUSAL_KINDS = ['sign_in_failed', 'key_used'] as const;
+
+/** Most accesses (and refused attempts) listed one by one; the totals count them all. */
+const MAX_LISTED = 10_000;
 
 function scopeValue(scope: IncidentScope): string {
   switch (scope.kind) {
@@ -96,11 +108,25 @@ export async function buildIncidentReport(
     throw new AppError('REQUEST_INVALID', 'from must be before to', {
       details: [{ path: 'from', message: 'after to' }],
     });
-  audit.assertMayRead(by.actor);
+  const attempt = {
+    kind: 'incident_report' as const,
+    actor: by.actor,
+    orgId,
+    source: by.source,
+    target: scope.kind,
+    sensitive: { scope: scopeValue(scope) },
+    detail: { from_ms: window.fromMs, to_ms: window.toMs },
+  };
+  await audit.admitRead(attempt);
   const filter: AuditFilter = {
     fromMs: window.fromMs,
     toMs: window.toMs,
-    kinds: READ_KINDS.filter((k) => k !== 'audit_read' && k !== 'incident_report'),
+    // Reads of data, and the attempts refused at the door (a suspended person signing in again,
+    // a suspended key presented): evidence of what was tried, listed apart from what was read.
+    kinds: [
+      ...READ_KINDS.filter((k) => k !== 'audit_read' && k !== 'incident_report'),
+      ...REFUSAL_KINDS,
+    ],
     ...(orgId ? { orgId } : {}),
   };
   let note: string | undefined;
@@ -134,8 +160,16 @@ export async function buildIncidentReport(
       break;
     }
   }
-  const entries = await audit.store.scan(filter);
-  const principals = [...new Set(entries.filter((e) => e.outcome === 'ok').map((e) => e.actor))];
+  let entries = await audit.store.scan(filter);
+  if (orgId && filter.actors && filter.actors.length > 0) {
+    // A person's refused sign-ins belong to no organisation: the scoped principal's are listed.
+    const { orgId: _org, ...anyOrg } = filter;
+    const signIns = (await audit.store.scan({ ...anyOrg, kinds: ['sign_in_failed'] })).filter(
+      (e) => e.orgId === null,
+    );
+    if (signIns.length > 0) entries = [...entries, ...signIns].sort((a, b) => a.seq - b.seq);
+  }
+  const principals = [...new Set(entries.map((e) => e.actor))];
   // What was done about them, from the window's start until now (a suspension may come later).
   const responses = (
     await audit.store.scan({
@@ -152,13 +186,8 @@ export async function buildIncidentReport(
       : 'Name and contact details of the data protection officer or other contact point: to be completed.',
   });
   await audit.record({
-    kind: 'incident_report',
-    actor: by.actor,
-    orgId,
-    source: by.source,
-    target: scope.kind,
-    sensitive: { scope: scopeValue(scope) },
-    detail: { from_ms: window.fromMs, to_ms: window.toMs, accesses: report.accesses },
+    ...attempt,
+    detail: { ...attempt.detail, accesses: report.accesses },
   });
   return report;
 }
@@ -203,9 +232,33 @@ function summarise(
   let rows = 0;
   let accesses = 0;
   const list: IncidentAccess[] = [];
+  const refused: IncidentAccess[] = [];
+  let refusedCount = 0;
+  const listed = (e: AuditEntry, f: string[], ev: string[]): IncidentAccess => ({
+    seq: e.seq,
+    at: iso(e.atMs),
+    kind: e.kind,
+    actor: e.actor,
+    project_id: e.projectId,
+    outcome: e.outcome,
+    country: e.country,
+    rows: e.rows,
+    subjects: e.subjectCount,
+    fields: f,
+    event_names: ev,
+  });
   for (const e of entries) {
-    // A refused read released nothing.
-    if (e.outcome !== 'ok') continue;
+    // A refused read released nothing: listed as an attempt, counted nowhere else.
+    if (e.outcome !== 'ok') {
+      refusedCount += 1;
+      if (refused.length < MAX_LISTED)
+        refused.push(
+          listed(e, JSON.parse(e.fields) as string[], JSON.parse(e.eventNames) as string[]),
+        );
+      continue;
+    }
+    // A key presented and accepted is not itself a read (the read has its own entry).
+    if (e.kind === 'key_used' || e.kind === 'sign_in_failed') continue;
     accesses += 1;
     rows += e.rows;
     forEachSubject(e.subjects, (s) => subjects.add(s));
@@ -216,22 +269,9 @@ function summarise(
     if (e.projectId) projects.add(e.projectId);
     principals.add(e.actor);
     byKind[e.kind] = (byKind[e.kind] ?? 0) + 1;
-    if (list.length < 10_000)
-      list.push({
-        seq: e.seq,
-        at: iso(e.atMs),
-        kind: e.kind,
-        actor: e.actor,
-        project_id: e.projectId,
-        outcome: e.outcome,
-        country: e.country,
-        rows: e.rows,
-        subjects: e.subjectCount,
-        fields: f,
-        event_names: ev,
-      });
+    if (list.length < MAX_LISTED) list.push(listed(e, f, ev));
   }
-  const ok = entries.filter((e) => e.outcome === 'ok');
+  const ok = entries.filter((e) => e.outcome === 'ok' && isReadKind(e.kind));
   const subjectIds = [...subjects].sort();
   const rawRows = (byKind.export ?? 0) > 0;
   return {
@@ -252,6 +292,8 @@ function summarise(
     last_access: ok.at(-1) ? iso(ok.at(-1)!.atMs) : null,
     by_kind: byKind,
     access_list: list,
+    refused_attempts: refusedCount,
+    refused_list: refused,
     art33: {
       nature:
         accesses === 0
@@ -313,6 +355,19 @@ export function incidentMarkdown(r: IncidentReport): string {
       (a) =>
         `| ${a.seq} | ${a.at} | ${a.kind} | ${a.actor} | ${a.project_id ?? ''} | ${a.rows} | ${a.subjects} |`,
     ),
+    '',
+    `## Refused attempts (${r.refused_attempts})`,
+    '',
+    ...(r.refused_list.length === 0
+      ? ['None on record.']
+      : [
+          '| # | time | kind | principal | project | outcome |',
+          '|---|---|---|---|---|---|',
+          ...r.refused_list.map(
+            (a) =>
+              `| ${a.seq} | ${a.at} | ${a.kind} | ${a.actor} | ${a.project_id ?? ''} | ${a.outcome} |`,
+          ),
+        ]),
     '',
     '## Subjects (pseudonyms; match them against your own ids with `sillage privacy pseudonymise`)',
     '',
