@@ -160,16 +160,18 @@ export async function buildIncidentReport(
       break;
     }
   }
-  let entries = await audit.store.scan(filter);
+  // Entries are folded into the tally page by page: a window of millions of entries is never
+  // held in memory at once (bench/audit.ts: 1,000,000 entries).
+  const tally = new Tally();
+  await scanPages(audit, filter, (e) => tally.add(e));
   if (orgId && filter.actors && filter.actors.length > 0) {
     // A person's refused sign-ins belong to no organisation: the scoped principal's are listed.
     const { orgId: _org, ...anyOrg } = filter;
-    const signIns = (await audit.store.scan({ ...anyOrg, kinds: ['sign_in_failed'] })).filter(
-      (e) => e.orgId === null,
-    );
-    if (signIns.length > 0) entries = [...entries, ...signIns].sort((a, b) => a.seq - b.seq);
+    await scanPages(audit, { ...anyOrg, kinds: ['sign_in_failed'] }, (e) => {
+      if (e.orgId === null) tally.add(e);
+    });
   }
-  const principals = [...new Set(entries.map((e) => e.actor))];
+  const principals = [...tally.actors];
   // What was done about them, from the window's start until now (a suspension may come later).
   const responses = (
     await audit.store.scan({
@@ -179,7 +181,7 @@ export async function buildIncidentReport(
     })
   ).filter((e) => e.target !== null && principals.includes(e.target));
   const owners = orgId ? await directory.ownerEmails(orgId) : [];
-  const report = summarise(entries, scope, window, orgId, note, {
+  const report = summarise(tally, scope, window, orgId, note, {
     measures: measuresTaken(responses),
     contact: owners.length
       ? `The owners of the organisation: ${owners.join(', ')} (name your data protection officer here if you have one).`
@@ -215,63 +217,107 @@ function measuresTaken(responses: readonly AuditEntry[]): string {
   return said.join(' ');
 }
 
+/** Entries matching `filter`, in sequence order, a page at a time. */
+async function scanPages(
+  audit: AuditLog,
+  filter: AuditFilter,
+  visit: (e: AuditEntry) => void,
+): Promise<void> {
+  let after = filter.afterSeq ?? 0;
+  for (let pages = 0; pages < 1_000_000; pages++) {
+    const page = await audit.store.scan({ ...filter, afterSeq: after, limit: SCAN_PAGE });
+    for (const e of page) visit(e);
+    const last = page.at(-1);
+    if (page.length < SCAN_PAGE || !last) return;
+    after = last.seq;
+  }
+}
+
+const SCAN_PAGE = 50_000;
+
+const listed = (e: AuditEntry, f: string[], ev: string[]): IncidentAccess => ({
+  seq: e.seq,
+  at: iso(e.atMs),
+  kind: e.kind,
+  actor: e.actor,
+  project_id: e.projectId,
+  outcome: e.outcome,
+  country: e.country,
+  rows: e.rows,
+  subjects: e.subjectCount,
+  fields: f,
+  event_names: ev,
+});
+
+/** What the report counts, folded entry by entry. */
+class Tally {
+  readonly subjects = new Set<string>();
+  readonly fields = new Set<string>();
+  readonly events = new Set<string>();
+  readonly projects = new Set<string>();
+  /** Principals whose reads released something. */
+  readonly principals = new Set<string>();
+  /** Every principal seen (refused attempts too): whose alerts and suspensions to report. */
+  readonly actors = new Set<string>();
+  readonly byKind: Record<string, number> = {};
+  rows = 0;
+  accesses = 0;
+  firstMs: number | null = null;
+  lastMs: number | null = null;
+  readonly list: IncidentAccess[] = [];
+  readonly refused: IncidentAccess[] = [];
+  refusedCount = 0;
+  // Field and event lists repeat from entry to entry: parsed once per distinct text.
+  private readonly parsed = new Map<string, string[]>();
+
+  private parse(json: string): string[] {
+    let v = this.parsed.get(json);
+    if (!v) {
+      v = JSON.parse(json) as string[];
+      if (this.parsed.size < 10_000) this.parsed.set(json, v);
+    }
+    return v;
+  }
+
+  add(e: AuditEntry): void {
+    this.actors.add(e.actor);
+    // A refused read released nothing: listed as an attempt, counted nowhere else.
+    if (e.outcome !== 'ok') {
+      this.refusedCount += 1;
+      if (this.refused.length < MAX_LISTED)
+        this.refused.push(listed(e, this.parse(e.fields), this.parse(e.eventNames)));
+      return;
+    }
+    // A key presented and accepted is not itself a read (the read has its own entry).
+    if (!isReadKind(e.kind)) return;
+    this.accesses += 1;
+    this.rows += e.rows;
+    forEachSubject(e.subjects, (x) => this.subjects.add(x));
+    const f = this.parse(e.fields);
+    const ev = this.parse(e.eventNames);
+    for (const x of f) this.fields.add(x);
+    for (const x of ev) this.events.add(x);
+    if (e.projectId) this.projects.add(e.projectId);
+    this.principals.add(e.actor);
+    this.byKind[e.kind] = (this.byKind[e.kind] ?? 0) + 1;
+    this.firstMs = this.firstMs === null ? e.atMs : Math.min(this.firstMs, e.atMs);
+    this.lastMs = this.lastMs === null ? e.atMs : Math.max(this.lastMs, e.atMs);
+    if (this.list.length < MAX_LISTED) this.list.push(listed(e, f, ev));
+  }
+}
+
 function summarise(
-  entries: readonly AuditEntry[],
+  t: Tally,
   scope: IncidentScope,
   window: { fromMs: number; toMs: number },
   orgId: string | null,
   note: string | undefined,
   drafted: { measures: string; contact: string },
 ): IncidentReport {
-  const subjects = new Set<string>();
-  const fields = new Set<string>();
-  const events = new Set<string>();
-  const projects = new Set<string>();
-  const principals = new Set<string>();
-  const byKind: Record<string, number> = {};
-  let rows = 0;
-  let accesses = 0;
-  const list: IncidentAccess[] = [];
-  const refused: IncidentAccess[] = [];
-  let refusedCount = 0;
-  const listed = (e: AuditEntry, f: string[], ev: string[]): IncidentAccess => ({
-    seq: e.seq,
-    at: iso(e.atMs),
-    kind: e.kind,
-    actor: e.actor,
-    project_id: e.projectId,
-    outcome: e.outcome,
-    country: e.country,
-    rows: e.rows,
-    subjects: e.subjectCount,
-    fields: f,
-    event_names: ev,
-  });
-  for (const e of entries) {
-    // A refused read released nothing: listed as an attempt, counted nowhere else.
-    if (e.outcome !== 'ok') {
-      refusedCount += 1;
-      if (refused.length < MAX_LISTED)
-        refused.push(
-          listed(e, JSON.parse(e.fields) as string[], JSON.parse(e.eventNames) as string[]),
-        );
-      continue;
-    }
-    // A key presented and accepted is not itself a read (the read has its own entry).
-    if (e.kind === 'key_used' || e.kind === 'sign_in_failed') continue;
-    accesses += 1;
-    rows += e.rows;
-    forEachSubject(e.subjects, (s) => subjects.add(s));
-    const f = JSON.parse(e.fields) as string[];
-    const ev = JSON.parse(e.eventNames) as string[];
-    for (const x of f) fields.add(x);
-    for (const x of ev) events.add(x);
-    if (e.projectId) projects.add(e.projectId);
-    principals.add(e.actor);
-    byKind[e.kind] = (byKind[e.kind] ?? 0) + 1;
-    if (list.length < MAX_LISTED) list.push(listed(e, f, ev));
-  }
-  const ok = entries.filter((e) => e.outcome === 'ok' && isReadKind(e.kind));
+  const { subjects, fields, events, projects, principals, byKind, rows, accesses, list } = t;
+  // Sign-ins belong to no organisation and were scanned apart: attempts in sequence order.
+  const refused = [...t.refused].sort((a, b) => a.seq - b.seq);
+  const refusedCount = t.refusedCount;
   const subjectIds = [...subjects].sort();
   const rawRows = (byKind.export ?? 0) > 0;
   return {
@@ -288,17 +334,17 @@ function summarise(
     event_names: [...events].sort(),
     projects: [...projects].sort(),
     principals: [...principals].sort(),
-    first_access: ok[0] ? iso(ok[0].atMs) : null,
-    last_access: ok.at(-1) ? iso(ok.at(-1)!.atMs) : null,
+    first_access: t.firstMs === null ? null : iso(t.firstMs),
+    last_access: t.lastMs === null ? null : iso(t.lastMs),
     by_kind: byKind,
     access_list: list,
     refused_attempts: refusedCount,
     refused_list: refused,
     art33: {
       nature:
-        accesses === 0
+        accesses === 0 || t.firstMs === null || t.lastMs === null
           ? 'No read of personal data by this principal is on the record in this window.'
-          : `Access to analytics data by ${[...principals].join(', ')} between ${iso(ok[0]!.atMs)} and ${iso(ok.at(-1)!.atMs)}: ` +
+          : `Access to analytics data by ${[...principals].join(', ')} between ${iso(t.firstMs)} and ${iso(t.lastMs)}: ` +
             `${accesses} reads (${Object.entries(byKind)
               .map(([k, n]) => `${n} ${k}`)
               .join(', ')}) ` +
