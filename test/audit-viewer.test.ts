@@ -112,7 +112,7 @@ describe('audit viewer API', () => {
     const lines = String(exported.body)
       .split('\n')
       .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as Json);
+      .map((l) => JSON.parse(l));
     expect(lines.map((e) => e.seq)).toEqual(
       [...first.entries, ...second.entries].slice(0, 3).map((e: Json) => e.seq),
     );
