@@ -120,6 +120,50 @@ describe('sillage audit verify', () => {
     expect(stdout).not.toContain('203.0.113.3');
   });
 
+  it('sillage incident report --markdown and --html: the same report, for a ticket and for print', async () => {
+    const run = async (...format: string[]): Promise<string> =>
+      (
+        await execFileAsync(
+          process.execPath,
+          [
+            CLI,
+            'incident',
+            'report',
+            '--network',
+            '203.0.113.0/25',
+            '--from',
+            '2000-01-01T00:00:00Z',
+            '--to',
+            '2100-01-01T00:00:00Z',
+            ...format,
+            '--data',
+            copies.intact!,
+          ],
+          { env: t.env, cwd: t.base },
+        )
+      ).stdout;
+    const md = await run('--markdown');
+    expect(md).toMatch(/^# Breach-impact report\n/);
+    expect(md).toContain('- Accesses: 5; rows returned:');
+    for (const part of [
+      '(a) Nature',
+      '(b) Contact point',
+      '(c) Likely consequences',
+      '(d) Measures',
+    ])
+      expect(md).toContain(`**${part}`);
+    expect(md.match(/^\| \d+ \| .* \| query \| /gm)).toHaveLength(5);
+    expect(md).toContain('## Refused attempts (0)');
+    const html = await run('--html');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('@media print');
+    expect(html).not.toMatch(/<script/i);
+    // The page is the Markdown, escaped (the principal and field names are untrusted text).
+    expect(html).toContain('# Breach-impact report');
+    expect(html).toContain('**(a) Nature of the breach.**');
+    await expect(run('--json', '--html')).rejects.toMatchObject({ code: 1 });
+  });
+
   it('names the entry whose byte was flipped', async () => {
     // One byte of the stored row count of entry 5 (5 → 4).
     await tamper(copies.flip!, ['UPDATE audit_log SET row_count = 4 WHERE seq = 5']);

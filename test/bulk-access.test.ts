@@ -1,9 +1,10 @@
 // The 2025 breach, replayed against the audit log, twice: a phished analyst (password plus a
 // relayed TOTP code, under the default policy) and a leaked secret key each pull data in bulk —
 // queries, a raw export, and a walk over the user-stream routes (`GET …/users/{pseudonym}` and
-// `…/events` for user after user). Each time: every owner is alerted within 60 s (in-app notice
-// and a signed webhook to a loopback receiver), the principal is suspended, further reads are
-// refused, and the breach-impact report — from the API and from `sillage incident report` over
+// `…/events` for user after user). Each time: every owner is alerted within 60 s (in-app notice,
+// an e-mail through a real SMTP server on loopback, and a signed webhook to a loopback receiver),
+// the principal is suspended, further attempts are refused and themselves recorded, and the
+// breach-impact report — from the API and from `sillage incident report` over
 // the admin socket — names exactly the pseudonymous subjects whose rows were returned, checked
 // against the attacker's own record of every answer it got, with the Art. 33(3) fields filled in.
 import { execFile } from 'node:child_process';
@@ -19,6 +20,7 @@ import { AccountClient } from './helpers/account-client.js';
 import { SoftwareAuthenticator } from './helpers/authenticator.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 import { CLI } from './helpers/server.js';
+import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -68,6 +70,7 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
   // TOTP codes are accepted once per time step: the test moves the account clock.
   let clock = 0;
   const hooks: Hook[] = [];
+  let smtp: SmtpSink;
   const receiver = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -95,7 +98,9 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
   beforeAll(async () => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`;
+    smtp = await startSmtpSink();
     s = await startInProcess({
+      ...smtp.env,
       SILLAGE_MASTER_KEY: masterKey,
       SILLAGE_PUBLIC_URL: ORIGIN,
       SILLAGE_INGEST_LOAD_DELAY_MS: '50',
@@ -179,6 +184,7 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
   afterAll(async () => {
     await s.close();
     await new Promise((r) => receiver.close(r));
+    await smtp.close();
   });
 
   /** One call, as the attacker sees it: answered (and what it returned), or refused. */
@@ -265,8 +271,28 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     return { answered, refusedWith };
   }
 
-  /** Waits (≤ 60 s from `since`) until both owners hold an alert about `principal`. */
-  async function ownersAlerted(principal: string, label: string, since: number): Promise<void> {
+  /** The alert e-mails (suspension included) about `label` received since `mailsBefore`. */
+  const alertMails = (label: string, mailsBefore: number) =>
+    smtp.received.slice(mailsBefore).filter((m) => {
+      // The text part is quoted-printable: soft line breaks joined again.
+      const text = m.raw.replace(/=\r?\n/g, '');
+      return (
+        /Sillage noticed unusual access to data by /.test(text) &&
+        text.includes(label) &&
+        text.includes('The account or key was suspended')
+      );
+    });
+
+  /**
+   * Waits (≤ 60 s from `since`) until both owners hold an alert about `principal`, in the app
+   * and by e-mail (mails counted from `mailsBefore`).
+   */
+  async function ownersAlerted(
+    principal: string,
+    label: string,
+    since: number,
+    mailsBefore: number,
+  ): Promise<void> {
     const store = s.server.runtime.auth.store;
     const owners = await Promise.all([OWNER, OWNER2].map((e) => store.findUserByEmail(e)));
     let missing: string[] = [];
@@ -276,6 +302,8 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
         const notices = await store.listNotices(o!.id, 100);
         if (!notices.some((n) => n.kind === 'access_alert' && JSON.stringify(n).includes(label)))
           missing.push(o!.email);
+        if (!alertMails(label, mailsBefore).some((m) => m.to.includes(o!.email)))
+          missing.push(`${o!.email} (e-mail)`);
       }
       const hooked = hooks.some(
         (h) => h.valid && h.body.principal === principal && h.body.suspended === true,
@@ -284,6 +312,11 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(missing).toEqual([]);
+    // Only the owners are told; nothing secret travels by e-mail.
+    for (const m of alertMails(label, mailsBefore)) {
+      expect([OWNER, OWNER2]).toEqual(expect.arrayContaining(m.to));
+      expect(m.raw).not.toContain(OWNER_PASSWORD);
+    }
     expect(s.server.runtime.audit.isSuspended(principal)).toBe(true);
     const hook = hooks.find((h) => h.body.principal === principal && h.body.suspended === true);
     expect(hook?.valid).toBe(true);
@@ -362,6 +395,7 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     expect(exported.status).toBe(403);
 
     const startedAt = Date.now();
+    const mailsBefore = smtp.received.length;
     const pulled = new Set<string>();
     const { answered, refusedWith } = await pull(
       (m, p, b) => attacker.call(m, p, b),
@@ -373,7 +407,7 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     expect(answered.user_read).toBeGreaterThan(0);
     expect(pulled.size).toBeGreaterThan(ENUMERATION);
     expect(pulled.size).toBeLessThan(3 * 20);
-    await ownersAlerted(principal, ANALYST, startedAt);
+    await ownersAlerted(principal, ANALYST, startedAt, mailsBefore);
 
     // Further reads refused: the session is gone, and a new relayed code is refused too.
     const user = [...pulled].find((p) => p.startsWith('u_'));
@@ -390,11 +424,32 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     );
     expect(relog.status).toBe(403);
     expect(relog.body.error.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
+    // The refused sign-in is on the record: the credentials still work for whoever holds them.
+    const refusedSignIns = await s.server.runtime.audit.store.scan({
+      actors: [principal],
+      kinds: ['sign_in_failed'],
+    });
+    expect(refusedSignIns.map((e) => [e.outcome, e.country])).toContainEqual([
+      'AUDIT_PRINCIPAL_SUSPENDED',
+      null,
+    ]);
 
     for (const report of await reports({ user: ANALYST }, from)) {
       expectArt33(report, pulled, principal);
       expect(report.by_kind).toEqual(answered);
       expect(report.event_names).toEqual(['Report shared', 'Report viewed']);
+      // The refused sign-in; a read already in flight when the suspension came may be there too.
+      expect(report.refused_list).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            kind: 'sign_in_failed',
+            actor: principal,
+            outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
+          }),
+        ]),
+      );
+      for (const a of report.refused_list) expect(a.actor).toBe(principal);
+      expect(report.refused_attempts).toBe(report.refused_list.length);
     }
 
     // The owner lifts the suspension; the log still verifies.
@@ -448,10 +503,11 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     };
 
     const startedAt = Date.now();
+    const mailsBefore = smtp.received.length;
     const pulled = new Set<string>();
     const { answered, refusedWith } = await pull(call, pulled, 'export');
     expect(refusedWith).toEqual({ status: 403, code: 'AUDIT_PRINCIPAL_SUSPENDED' });
-    await ownersAlerted(principal, 'reporting job', startedAt);
+    await ownersAlerted(principal, 'reporting job', startedAt, mailsBefore);
     // The export alerted (it does not suspend on its own: see README, "Detection").
     const exportHook = hooks.find(
       (h) => h.body.principal === principal && h.body.rule === 'raw_export',
@@ -461,12 +517,24 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     expect((await call('POST', `${projectPath()}/query`, { kind: 'event_names' })).status).toBe(
       403,
     );
+    // Both refused presentations of the key (the one that stopped the walk, and this query) are
+    // on the record, with the project and the country they came from.
+    const refusedUses = (
+      await s.server.runtime.audit.store.scan({ actors: [principal], kinds: ['key_used'] })
+    ).filter((e) => e.outcome === 'AUDIT_PRINCIPAL_SUSPENDED');
+    expect(refusedUses).toHaveLength(2);
+    expect(refusedUses.every((e) => e.projectId === s.project.project_id)).toBe(true);
 
     for (const report of await reports({ key: keyId }, from)) {
       expectArt33(report, pulled, principal);
       expect(report.by_kind).toEqual(answered);
       expect(answered.export).toBeGreaterThan(0);
       expect(report.art33.nature).toContain('raw event rows');
+      expect(report.refused_attempts).toBe(2);
+      expect(report.refused_list.map((a: Json) => [a.kind, a.outcome])).toEqual([
+        ['key_used', 'AUDIT_PRINCIPAL_SUSPENDED'],
+        ['key_used', 'AUDIT_PRINCIPAL_SUSPENDED'],
+      ]);
     }
   });
 });

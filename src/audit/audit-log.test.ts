@@ -65,6 +65,45 @@ describe('AuditLog', () => {
     expect(() => log.assertMayRead('user:mallory')).not.toThrow();
   });
 
+  it("puts a suspended principal's refused attempt on the record, then refuses it", async () => {
+    const { store, log } = await open();
+    await expect(
+      log.admitRead({ kind: 'export', actor: 'user:alice', projectId: 'prj_1' }),
+    ).resolves.toBeUndefined();
+    expect(store.entries).toHaveLength(0);
+    log.markSuspended(['user:mallory'], true);
+    await expect(
+      log.admitRead({
+        kind: 'export',
+        actor: 'user:mallory',
+        projectId: 'prj_1',
+        source: { kind: 'http', ip: '203.0.113.7', place: 'FR' },
+        detail: { page: 'first' },
+        sensitive: { user: 'alice@example.com' },
+      }),
+    ).rejects.toMatchObject({ code: 'AUDIT_PRINCIPAL_SUSPENDED', status: 403 });
+    expect(store.entries).toEqual([
+      expect.objectContaining({
+        kind: 'export',
+        actor: 'user:mallory',
+        outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
+        orgId: 'org_1',
+        country: 'FR',
+        rows: 0,
+        subjectCount: 0,
+      }),
+    ]);
+    expect(store.entries[0]?.network).toBe(log.networkKey('203.0.113.0/24'));
+    expect(store.entries[0]?.detail).not.toContain('alice@example.com');
+    // Refused all the same when even the refusal cannot be written.
+    store.failing = true;
+    await expect(log.admitRead({ kind: 'query', actor: 'user:mallory' })).rejects.toMatchObject({
+      code: 'AUDIT_PRINCIPAL_SUSPENDED',
+    });
+    store.failing = false;
+    expect((await verifyAuditLog(store, log.signer)).ok).toBe(true);
+  });
+
   it('keeps sensitive values and addresses only as keyed hashes', async () => {
     const { log } = await open();
     const e = await log.record({

@@ -14,6 +14,7 @@ import {
   type AuditInput,
   type AuditStore,
   type ChainPosition,
+  type ReadAttempt,
   type SealedBatch,
 } from './types.js';
 
@@ -137,6 +138,28 @@ export class AuditLog {
         'this account or key is suspended after unusual access; an owner must lift it',
       );
     }
+  }
+
+  /**
+   * Admits a read before it touches data. A suspended principal's attempt is refused — and put on
+   * the record first (kind, target, source, outcome AUDIT_PRINCIPAL_SUSPENDED): what a suspended
+   * attacker keeps trying is evidence. When even that entry cannot be written the read is refused
+   * all the same.
+   */
+  async admitRead(attempt: ReadAttempt): Promise<void> {
+    if (!this.suspended.has(attempt.actor)) return;
+    const refusal = new AppError(
+      'AUDIT_PRINCIPAL_SUSPENDED',
+      'this account or key is suspended after unusual access; an owner must lift it',
+    );
+    try {
+      await this.record({ ...attempt, outcome: refusal.code });
+    } catch (cause) {
+      this.logger.error('refused read not recorded', {
+        code: isAppError(cause) ? cause.code : 'STORE_FAILURE',
+      });
+    }
+    throw refusal;
   }
 
   /**

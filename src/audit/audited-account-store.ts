@@ -40,9 +40,20 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
       return result;
     };
 
+  /** Records a refused attempt; the refusal stands even when the entry cannot be written. */
+  const refusal = (input: Omit<AuditInput, 'outcome'>): Promise<unknown> =>
+    audit.record({ ...input, outcome: 'AUDIT_PRINCIPAL_SUSPENDED' }).catch(() => undefined);
+
   const wrapped: Partial<AccountStore> = {
     createSession: async (session) => {
       if (audit.isSuspended(userActor(session.userId))) {
+        // The refused sign-in is evidence (the credentials still work for whoever holds them).
+        await refusal({
+          kind: 'sign_in_failed',
+          actor: userActor(session.userId),
+          source: { kind: 'http', ip: null, place: session.place },
+          detail: { method: session.method, device: session.device },
+        });
         throw new AppError(
           'AUDIT_PRINCIPAL_SUSPENDED',
           'this account is suspended after unusual access; an owner must lift it',
@@ -62,16 +73,21 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
       // Entries carry the project's organisation: the log's cache of it must follow the move.
       audit.forgetProjectOrg(projectId);
     },
-    findApiKeyByHash: async (hash) => {
-      const key = await inner.findApiKeyByHash(hash);
-      if (!key) return null;
-      if (audit.isSuspended(`key:${key.id}`)) {
+    // A suspended key is refused where its use is recorded, which knows where it came from
+    // (authentication checks revocation, expiry and networks first; every read admits again).
+    recordApiKeyUse: async (id, at, place) => {
+      const actor = `key:${id}`;
+      const projectId = (await inner.getApiKey(id))?.projectId ?? null;
+      const source = { kind: 'http' as const, ip: null, place };
+      if (audit.isSuspended(actor)) {
+        await refusal({ kind: 'key_used', actor, projectId, source });
         throw new AppError(
           'AUDIT_PRINCIPAL_SUSPENDED',
           'this key is suspended after unusual access; an owner must lift it',
         );
       }
-      return key;
+      await inner.recordApiKeyUse(id, at, place);
+      await audit.record({ kind: 'key_used', actor, projectId, source });
     },
     revokeSessions: after(inner.revokeSessions.bind(inner), (count, filter, _at, reason) =>
       count > 0
@@ -147,12 +163,6 @@ export function auditedAccountStore(inner: AccountStore, audit: AuditLog): Accou
       orgId,
       target: `org:${orgId}`,
       detail: { count },
-    })),
-    recordApiKeyUse: after(inner.recordApiKeyUse.bind(inner), async (_r, id, _at, place) => ({
-      kind: 'key_used',
-      actor: `key:${id}`,
-      projectId: (await inner.getApiKey(id))?.projectId ?? null,
-      source: { kind: 'http', ip: null, place },
     })),
     putMembership: after(inner.putMembership.bind(inner), (_r, m) => ({
       kind: 'member_changed',

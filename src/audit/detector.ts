@@ -1,12 +1,13 @@
 // Detection of bulk or unusual access: fixed rules (any raw export, a principal's first export,
-// a new country or network, volume over N× the principal's baseline, enumeration of subjects)
+// a new country or network, an hour of the day the principal never reads at, volume over N× the
+// principal's baseline — rows and subjects an hour, exports a day —, enumeration of subjects)
 // over per-principal state learned from the log itself (MCAS/GuardDuty style, §5 of the
 // security reference). Pure logic: entries in, triggers out.
 import { forEachSubject } from './subjects.js';
 import { isReadKind, type AuditEntry } from './types.js';
 
 export type DetectionRule =
-  'raw_export' | 'first_export' | 'new_network' | 'volume' | 'enumeration';
+  'raw_export' | 'first_export' | 'new_network' | 'unusual_hour' | 'volume' | 'enumeration';
 
 export interface Trigger {
   rule: DetectionRule;
@@ -25,8 +26,12 @@ export interface DetectionSettings {
   learningMs: number;
   /** Rows in an hour above this factor × the principal's hourly baseline trigger `volume`. */
   volumeFactor: number;
-  /** The baseline never counts as less than this many rows an hour. */
+  /** The baseline never counts as less than this many rows an hour… */
   volumeFloorRows: number;
+  /** …this many distinct subjects an hour… */
+  volumeFloorSubjects: number;
+  /** …or this many exports (first pages) a day. */
+  volumeFloorExports: number;
   /** Distinct subjects returned to one principal within the window that trigger `enumeration`. */
   enumerationSubjects: number;
   enumerationWindowMs: number;
@@ -36,12 +41,16 @@ export const DEFAULT_DETECTION: DetectionSettings = {
   learningMs: 7 * 86_400_000,
   volumeFactor: 10,
   volumeFloorRows: 1000,
+  volumeFloorSubjects: 100,
+  volumeFloorExports: 1,
   enumerationSubjects: 1000,
   enumerationWindowMs: 3_600_000,
 };
 
 const HOUR = 3_600_000;
-const BASELINE_HOURS = 30 * 24;
+const DAY = 86_400_000;
+const BASELINE_DAYS = 30;
+const BASELINE_HOURS = BASELINE_DAYS * 24;
 
 interface PrincipalState {
   firstSeenMs: number;
@@ -50,6 +59,14 @@ interface PrincipalState {
   countries: Set<string>;
   /** Rows per hour bucket (epoch hour → rows), the last 30 days. */
   hourly: Map<number, number>;
+  /** Distinct subjects per past hour bucket (epoch hour → count), the last 30 days… */
+  subjectsHourly: Map<number, number>;
+  /** …and the distinct subjects of the current hour bucket. */
+  subjectsThisHour: { hour: number; subjects: Set<string> };
+  /** Exports started (first pages) per day bucket (epoch day → count), the last 30 days. */
+  dailyExports: Map<number, number>;
+  /** Hours of the day (UTC, 0–23) the principal has read at. */
+  hoursOfDay: Set<number>;
   /** Subject → last time it was returned (within the enumeration window). */
   recentSubjects: Map<string, number>;
   /** Rule → last time it fired (one trigger per rule and hour). */
@@ -76,6 +93,10 @@ export class Detector {
         networks: new Set(),
         countries: new Set(),
         hourly: new Map(),
+        subjectsHourly: new Map(),
+        subjectsThisHour: { hour: Math.floor(e.atMs / HOUR), subjects: new Set() },
+        dailyExports: new Map(),
+        hoursOfDay: new Set(),
         recentSubjects: new Map(),
         fired: new Map(),
       };
@@ -99,11 +120,48 @@ export class Detector {
       });
     };
 
+    const hour = Math.floor(e.atMs / HOUR);
+    // Hours of the baseline: since the principal was first seen, at most 30 days.
+    const baselineHours = Math.max(
+      1,
+      Math.min(BASELINE_HOURS, hour - Math.floor(s.firstSeenMs / HOUR)),
+    );
+
     if (e.kind === 'export') {
       fire('raw_export', 'notice', `raw export of ${e.rows} events (${e.subjectCount} subjects)`);
       if (!s.exported) fire('first_export', 'notice', 'first raw export by this principal');
       s.exported = true;
+      // An export runs page after page: its first page starts one.
+      if (exportStarts(e)) {
+        const day = Math.floor(e.atMs / DAY);
+        const today = (s.dailyExports.get(day) ?? 0) + 1;
+        s.dailyExports.set(day, today);
+        let total = 0;
+        for (const [d, n] of s.dailyExports) {
+          if (d === day) continue;
+          if (d < day - BASELINE_DAYS) s.dailyExports.delete(d);
+          else total += n;
+        }
+        const days = Math.max(1, Math.min(BASELINE_DAYS, Math.ceil(baselineHours / 24)));
+        const baseline = Math.max(this.settings.volumeFloorExports, total / days);
+        if (learned && today > this.settings.volumeFactor * baseline)
+          fire(
+            'volume',
+            'suspend',
+            `${today} exports today, over ${this.settings.volumeFactor}× the baseline of ${baseline.toFixed(1)} a day`,
+          );
+      }
     }
+
+    // Hours of the day: a read at an hour the principal never reads at, nor next to one.
+    const hourOfDay = new Date(e.atMs).getUTCHours();
+    if (
+      learned &&
+      s.hoursOfDay.size > 0 &&
+      ![-1, 0, 1].some((d) => s.hoursOfDay.has((hourOfDay + d + 24) % 24))
+    )
+      fire('unusual_hour', 'notice', `first access at ${hourOfDay}:00–${hourOfDay}:59 UTC`);
+    s.hoursOfDay.add(hourOfDay);
 
     const newNetwork = e.network !== null && !s.networks.has(e.network);
     const newCountry = e.country !== null && !s.countries.has(e.country);
@@ -118,7 +176,6 @@ export class Detector {
     if (e.country !== null) s.countries.add(e.country);
 
     // Volume against the principal's own hourly baseline.
-    const hour = Math.floor(e.atMs / HOUR);
     const before = s.hourly.get(hour) ?? 0;
     s.hourly.set(hour, before + e.rows);
     if (learned) {
@@ -129,7 +186,7 @@ export class Detector {
         if (h < hour - BASELINE_HOURS) s.hourly.delete(h);
         else total += rows;
       }
-      hours = Math.max(1, Math.min(BASELINE_HOURS, hour - Math.floor(s.firstSeenMs / HOUR)));
+      hours = baselineHours;
       const baseline = Math.max(this.settings.volumeFloorRows, total / hours);
       const now = before + e.rows;
       if (now > this.settings.volumeFactor * baseline)
@@ -138,6 +195,31 @@ export class Detector {
           'suspend',
           `${now} rows this hour, over ${this.settings.volumeFactor}× the baseline of ${Math.round(baseline)}`,
         );
+    }
+
+    // Distinct subjects this hour against the principal's own hourly baseline.
+    if (s.subjectsThisHour.hour !== hour) {
+      const past = s.subjectsThisHour;
+      if (past.subjects.size > 0) s.subjectsHourly.set(past.hour, past.subjects.size);
+      s.subjectsThisHour = { hour, subjects: new Set() };
+    }
+    if (e.subjectCount > 0) {
+      const current = s.subjectsThisHour.subjects;
+      forEachSubject(e.subjects, (subject) => current.add(subject));
+      if (learned) {
+        let total = 0;
+        for (const [h, n] of s.subjectsHourly) {
+          if (h < hour - BASELINE_HOURS) s.subjectsHourly.delete(h);
+          else total += n;
+        }
+        const baseline = Math.max(this.settings.volumeFloorSubjects, total / baselineHours);
+        if (current.size > this.settings.volumeFactor * baseline)
+          fire(
+            'volume',
+            'suspend',
+            `${current.size} distinct subjects this hour, over ${this.settings.volumeFactor}× the baseline of ${Math.round(baseline)}`,
+          );
+      }
     }
 
     // Enumeration: many distinct subjects returned within the window.
@@ -156,5 +238,14 @@ export class Detector {
         );
     }
     return out;
+  }
+}
+
+/** Whether an export entry is the first page of an export (later pages continue it). */
+function exportStarts(e: AuditEntry): boolean {
+  try {
+    return (JSON.parse(e.detail) as { page?: unknown }).page !== 'next';
+  } catch {
+    return true;
   }
 }

@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors.js';
 import type { AuditLog } from './audit-log.js';
 import { networksOfCidr } from './network.js';
 import { forEachSubject } from './subjects.js';
-import { READ_KINDS, type Actor, type AuditEntry, type AuditFilter } from './types.js';
+import { isReadKind, READ_KINDS, type Actor, type AuditEntry, type AuditFilter } from './types.js';
 
 export type IncidentScope =
   | { kind: 'key'; keyId: string }
@@ -53,6 +53,12 @@ export interface IncidentReport {
   last_access: string | null;
   by_kind: Record<string, number>;
   access_list: IncidentAccess[];
+  /**
+   * Attempts that released nothing: reads refused (a suspended principal, a denied scope, a
+   * failed query) and sign-ins or key uses refused, with their outcome codes.
+   */
+  refused_attempts: number;
+  refused_list: IncidentAccess[];
   /** GDPR Art. 33(3) (a)–(d), drafted from the record. */
   art33: {
     nature: string;
@@ -69,6 +75,12 @@ export interface IncidentReport {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Acts that are on the report only when refused (sign-in and key authentication attempts). */
+const REFUSAL_KINDS = ['sign_in_failed', 'key_used'] as const;
+
+/** Most accesses (and refused attempts) listed one by one; the totals count them all. */
+const MAX_LISTED = 10_000;
 
 function scopeValue(scope: IncidentScope): string {
   switch (scope.kind) {
@@ -96,11 +108,25 @@ export async function buildIncidentReport(
     throw new AppError('REQUEST_INVALID', 'from must be before to', {
       details: [{ path: 'from', message: 'after to' }],
     });
-  audit.assertMayRead(by.actor);
+  const attempt = {
+    kind: 'incident_report' as const,
+    actor: by.actor,
+    orgId,
+    source: by.source,
+    target: scope.kind,
+    sensitive: { scope: scopeValue(scope) },
+    detail: { from_ms: window.fromMs, to_ms: window.toMs },
+  };
+  await audit.admitRead(attempt);
   const filter: AuditFilter = {
     fromMs: window.fromMs,
     toMs: window.toMs,
-    kinds: READ_KINDS.filter((k) => k !== 'audit_read' && k !== 'incident_report'),
+    // Reads of data, and the attempts refused at the door (a suspended person signing in again,
+    // a suspended key presented): evidence of what was tried, listed apart from what was read.
+    kinds: [
+      ...READ_KINDS.filter((k) => k !== 'audit_read' && k !== 'incident_report'),
+      ...REFUSAL_KINDS,
+    ],
     ...(orgId ? { orgId } : {}),
   };
   let note: string | undefined;
@@ -134,8 +160,18 @@ export async function buildIncidentReport(
       break;
     }
   }
-  const entries = await audit.store.scan(filter);
-  const principals = [...new Set(entries.filter((e) => e.outcome === 'ok').map((e) => e.actor))];
+  // Entries are folded into the tally page by page: a window of millions of entries is never
+  // held in memory at once (bench/audit.ts: 1,000,000 entries).
+  const tally = new Tally();
+  await scanPages(audit, filter, (e) => tally.add(e));
+  if (orgId && filter.actors && filter.actors.length > 0) {
+    // A person's refused sign-ins belong to no organisation: the scoped principal's are listed.
+    const { orgId: _org, ...anyOrg } = filter;
+    await scanPages(audit, { ...anyOrg, kinds: ['sign_in_failed'] }, (e) => {
+      if (e.orgId === null) tally.add(e);
+    });
+  }
+  const principals = [...tally.actors];
   // What was done about them, from the window's start until now (a suspension may come later).
   const responses = (
     await audit.store.scan({
@@ -145,20 +181,15 @@ export async function buildIncidentReport(
     })
   ).filter((e) => e.target !== null && principals.includes(e.target));
   const owners = orgId ? await directory.ownerEmails(orgId) : [];
-  const report = summarise(entries, scope, window, orgId, note, {
+  const report = summarise(tally, scope, window, orgId, note, {
     measures: measuresTaken(responses),
     contact: owners.length
       ? `The owners of the organisation: ${owners.join(', ')} (name your data protection officer here if you have one).`
       : 'Name and contact details of the data protection officer or other contact point: to be completed.',
   });
   await audit.record({
-    kind: 'incident_report',
-    actor: by.actor,
-    orgId,
-    source: by.source,
-    target: scope.kind,
-    sensitive: { scope: scopeValue(scope) },
-    detail: { from_ms: window.fromMs, to_ms: window.toMs, accesses: report.accesses },
+    ...attempt,
+    detail: { ...attempt.detail, accesses: report.accesses },
   });
   return report;
 }
@@ -186,52 +217,107 @@ function measuresTaken(responses: readonly AuditEntry[]): string {
   return said.join(' ');
 }
 
+/** Entries matching `filter`, in sequence order, a page at a time. */
+async function scanPages(
+  audit: AuditLog,
+  filter: AuditFilter,
+  visit: (e: AuditEntry) => void,
+): Promise<void> {
+  let after = filter.afterSeq ?? 0;
+  for (let pages = 0; pages < 1_000_000; pages++) {
+    const page = await audit.store.scan({ ...filter, afterSeq: after, limit: SCAN_PAGE });
+    for (const e of page) visit(e);
+    const last = page.at(-1);
+    if (page.length < SCAN_PAGE || !last) return;
+    after = last.seq;
+  }
+}
+
+const SCAN_PAGE = 50_000;
+
+const listed = (e: AuditEntry, f: string[], ev: string[]): IncidentAccess => ({
+  seq: e.seq,
+  at: iso(e.atMs),
+  kind: e.kind,
+  actor: e.actor,
+  project_id: e.projectId,
+  outcome: e.outcome,
+  country: e.country,
+  rows: e.rows,
+  subjects: e.subjectCount,
+  fields: f,
+  event_names: ev,
+});
+
+/** What the report counts, folded entry by entry. */
+class Tally {
+  readonly subjects = new Set<string>();
+  readonly fields = new Set<string>();
+  readonly events = new Set<string>();
+  readonly projects = new Set<string>();
+  /** Principals whose reads released something. */
+  readonly principals = new Set<string>();
+  /** Every principal seen (refused attempts too): whose alerts and suspensions to report. */
+  readonly actors = new Set<string>();
+  readonly byKind: Record<string, number> = {};
+  rows = 0;
+  accesses = 0;
+  firstMs: number | null = null;
+  lastMs: number | null = null;
+  readonly list: IncidentAccess[] = [];
+  readonly refused: IncidentAccess[] = [];
+  refusedCount = 0;
+  // Field and event lists repeat from entry to entry: parsed once per distinct text.
+  private readonly parsed = new Map<string, string[]>();
+
+  private parse(json: string): string[] {
+    let v = this.parsed.get(json);
+    if (!v) {
+      v = JSON.parse(json) as string[];
+      if (this.parsed.size < 10_000) this.parsed.set(json, v);
+    }
+    return v;
+  }
+
+  add(e: AuditEntry): void {
+    this.actors.add(e.actor);
+    // A refused read released nothing: listed as an attempt, counted nowhere else.
+    if (e.outcome !== 'ok') {
+      this.refusedCount += 1;
+      if (this.refused.length < MAX_LISTED)
+        this.refused.push(listed(e, this.parse(e.fields), this.parse(e.eventNames)));
+      return;
+    }
+    // A key presented and accepted is not itself a read (the read has its own entry).
+    if (!isReadKind(e.kind)) return;
+    this.accesses += 1;
+    this.rows += e.rows;
+    forEachSubject(e.subjects, (x) => this.subjects.add(x));
+    const f = this.parse(e.fields);
+    const ev = this.parse(e.eventNames);
+    for (const x of f) this.fields.add(x);
+    for (const x of ev) this.events.add(x);
+    if (e.projectId) this.projects.add(e.projectId);
+    this.principals.add(e.actor);
+    this.byKind[e.kind] = (this.byKind[e.kind] ?? 0) + 1;
+    this.firstMs = this.firstMs === null ? e.atMs : Math.min(this.firstMs, e.atMs);
+    this.lastMs = this.lastMs === null ? e.atMs : Math.max(this.lastMs, e.atMs);
+    if (this.list.length < MAX_LISTED) this.list.push(listed(e, f, ev));
+  }
+}
+
 function summarise(
-  entries: readonly AuditEntry[],
+  t: Tally,
   scope: IncidentScope,
   window: { fromMs: number; toMs: number },
   orgId: string | null,
   note: string | undefined,
   drafted: { measures: string; contact: string },
 ): IncidentReport {
-  const subjects = new Set<string>();
-  const fields = new Set<string>();
-  const events = new Set<string>();
-  const projects = new Set<string>();
-  const principals = new Set<string>();
-  const byKind: Record<string, number> = {};
-  let rows = 0;
-  let accesses = 0;
-  const list: IncidentAccess[] = [];
-  for (const e of entries) {
-    // A refused read released nothing.
-    if (e.outcome !== 'ok') continue;
-    accesses += 1;
-    rows += e.rows;
-    forEachSubject(e.subjects, (s) => subjects.add(s));
-    const f = JSON.parse(e.fields) as string[];
-    const ev = JSON.parse(e.eventNames) as string[];
-    for (const x of f) fields.add(x);
-    for (const x of ev) events.add(x);
-    if (e.projectId) projects.add(e.projectId);
-    principals.add(e.actor);
-    byKind[e.kind] = (byKind[e.kind] ?? 0) + 1;
-    if (list.length < 10_000)
-      list.push({
-        seq: e.seq,
-        at: iso(e.atMs),
-        kind: e.kind,
-        actor: e.actor,
-        project_id: e.projectId,
-        outcome: e.outcome,
-        country: e.country,
-        rows: e.rows,
-        subjects: e.subjectCount,
-        fields: f,
-        event_names: ev,
-      });
-  }
-  const ok = entries.filter((e) => e.outcome === 'ok');
+  const { subjects, fields, events, projects, principals, byKind, rows, accesses, list } = t;
+  // Sign-ins belong to no organisation and were scanned apart: attempts in sequence order.
+  const refused = [...t.refused].sort((a, b) => a.seq - b.seq);
+  const refusedCount = t.refusedCount;
   const subjectIds = [...subjects].sort();
   const rawRows = (byKind.export ?? 0) > 0;
   return {
@@ -248,15 +334,17 @@ function summarise(
     event_names: [...events].sort(),
     projects: [...projects].sort(),
     principals: [...principals].sort(),
-    first_access: ok[0] ? iso(ok[0].atMs) : null,
-    last_access: ok.at(-1) ? iso(ok.at(-1)!.atMs) : null,
+    first_access: t.firstMs === null ? null : iso(t.firstMs),
+    last_access: t.lastMs === null ? null : iso(t.lastMs),
     by_kind: byKind,
     access_list: list,
+    refused_attempts: refusedCount,
+    refused_list: refused,
     art33: {
       nature:
-        accesses === 0
+        accesses === 0 || t.firstMs === null || t.lastMs === null
           ? 'No read of personal data by this principal is on the record in this window.'
-          : `Access to analytics data by ${[...principals].join(', ')} between ${iso(ok[0]!.atMs)} and ${iso(ok.at(-1)!.atMs)}: ` +
+          : `Access to analytics data by ${[...principals].join(', ')} between ${iso(t.firstMs)} and ${iso(t.lastMs)}: ` +
             `${accesses} reads (${Object.entries(byKind)
               .map(([k, n]) => `${n} ${k}`)
               .join(', ')}) ` +
@@ -313,6 +401,19 @@ export function incidentMarkdown(r: IncidentReport): string {
       (a) =>
         `| ${a.seq} | ${a.at} | ${a.kind} | ${a.actor} | ${a.project_id ?? ''} | ${a.rows} | ${a.subjects} |`,
     ),
+    '',
+    `## Refused attempts (${r.refused_attempts})`,
+    '',
+    ...(r.refused_list.length === 0
+      ? ['None on record.']
+      : [
+          '| # | time | kind | principal | project | outcome |',
+          '|---|---|---|---|---|---|',
+          ...r.refused_list.map(
+            (a) =>
+              `| ${a.seq} | ${a.at} | ${a.kind} | ${a.actor} | ${a.project_id ?? ''} | ${a.outcome} |`,
+          ),
+        ]),
     '',
     '## Subjects (pseudonyms; match them against your own ids with `sillage privacy pseudonymise`)',
     '',

@@ -189,10 +189,23 @@ export interface AuditStore {
   claimTrigger(key: string, atMs: number): Promise<boolean>;
 }
 
+/** A read about to run, as far as it is known before it runs (what a refusal records). */
+export type ReadAttempt = Pick<
+  AuditInput,
+  'actor' | 'orgId' | 'projectId' | 'source' | 'target' | 'detail' | 'sensitive'
+> & {
+  kind: ReadKind;
+};
+
 /** What services need from the audit log (the port; AuditLog implements it). */
 export interface AuditPort {
   /** Throws AUDIT_PRINCIPAL_SUSPENDED before a read by a suspended principal touches data. */
   assertMayRead(actor: string): void;
+  /**
+   * Admits a read before it touches data: a suspended principal's attempt is recorded (outcome
+   * AUDIT_PRINCIPAL_SUSPENDED, what was asked, from where) and then refused with that code.
+   */
+  admitRead(attempt: ReadAttempt): Promise<void>;
   /** Resolves once the entry is durable; throws AUDIT_UNAVAILABLE when it cannot be written. */
   record(input: AuditInput): Promise<unknown>;
   /** HMAC of a sensitive value under the audit key (what the log keeps instead of it). */

@@ -41,6 +41,7 @@ import { FileImporter } from '../ingest/import-workers.js';
 import { atRestOptions, openRuntime } from './runtime.js';
 import {
   actingAs,
+  incidentHtml,
   incidentMarkdown,
   parseCheckpointCopies,
   verifyAuditLog,
@@ -355,6 +356,7 @@ incident
   .requiredOption('--to <time>', 'end, ISO 8601')
   .option('--json', 'print JSON (the default)')
   .option('--markdown', 'print Markdown')
+  .option('--html', 'print a printable HTML page')
   .option('--data <dir>', 'data directory')
   .action(
     async (opts: {
@@ -367,8 +369,11 @@ incident
       to: string;
       json?: boolean;
       markdown?: boolean;
+      html?: boolean;
       data?: string;
     }) => {
+      if ([opts.json, opts.markdown, opts.html].filter(Boolean).length > 1)
+        throw new AppError('REQUEST_INVALID', 'give at most one of --json, --markdown, --html');
       const scopes = [opts.key, opts.user, opts.session, opts.network].filter(Boolean);
       if (scopes.length !== 1)
         throw new AppError(
@@ -387,7 +392,13 @@ incident
       const report = (await viaServerOrStore({ data: opts.data }, 'incident-report', body, (rt) =>
         incidentReport(rt, body),
       )) as IncidentReport;
-      out(opts.markdown ? incidentMarkdown(report) : JSON.stringify(report));
+      out(
+        opts.markdown
+          ? incidentMarkdown(report)
+          : opts.html
+            ? incidentHtml(report)
+            : JSON.stringify(report),
+      );
     },
   );
 

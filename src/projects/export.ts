@@ -91,7 +91,18 @@ export async function exportEvents(
   limit: number,
   cursor: string | null,
 ): Promise<ExportPage> {
-  deps.audit.assertMayRead(by.actor);
+  await deps.audit.admitRead({
+    kind: 'export',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    detail: {
+      from_ms: range.fromMs,
+      to_ms: range.toMs,
+      limit,
+      page: cursor === null ? 'first' : 'next',
+    },
+  });
   const page = await exportPage(deps.events, projectId, range, limit, cursor);
   const fields = new Set<string>();
   const events = new Set<string>();

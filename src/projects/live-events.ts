@@ -70,7 +70,13 @@ export async function latestEvents(
   limit: number,
   after: string | null,
 ): Promise<LivePage> {
-  deps.audit.assertMayRead(by.actor);
+  await deps.audit.admitRead({
+    kind: 'live_events',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    detail: { limit, page: after === null ? 'latest' : 'newer' },
+  });
   const rows = await deps.events.latestEvents(projectId, {
     limit,
     ...(after ? { after: decodeLiveCursor(after) } : {}),

@@ -195,7 +195,13 @@ export async function revealSubject(
   rawUserId: string,
   by: Actor,
 ): Promise<{ pseudonym: string; values: JsonObject }> {
-  deps.audit.assertMayRead(by.actor);
+  await deps.audit.admitRead({
+    kind: 'reveal',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    sensitive: { user_id: rawUserId },
+  });
   const project = await requireProject(deps, projectId);
   const pseudonym = project.pseudonymise(rawUserId);
   const values = await deps.vault.reveal(project, pseudonym);
@@ -223,7 +229,13 @@ export async function lookUpPseudonyms(
   groupKey: string | undefined,
   by: Actor,
 ): Promise<PseudonymMatch[]> {
-  deps.audit.assertMayRead(by.actor);
+  await deps.audit.admitRead({
+    kind: 'pseudonym_lookup',
+    actor: by.actor,
+    projectId,
+    source: by.source,
+    detail: { ids: ids.length, ...(groupKey ? { group_key: groupKey } : {}) },
+  });
   const project = await requireProject(deps, projectId);
   const matches = pseudonymsFor(project.keyring, [...ids], groupKey);
   const subjects = new Set<string>();

@@ -1,7 +1,7 @@
 // The one-user service fails closed: a suspended principal reads nothing, and a page whose audit
 // entry cannot be written is never released (unit test: the reader and the audit port are fakes).
 import { describe, expect, it } from 'vitest';
-import type { AuditInput, AuditPort } from '../audit/types.js';
+import type { AuditInput, AuditPort, ReadAttempt } from '../audit/types.js';
 import type { UserStreamReader } from '../query/index.js';
 import { AppError } from '../shared/errors.js';
 import { readUserEvents, readUserProfile } from './users.js';
@@ -10,10 +10,16 @@ const by = { actor: 'user:a', source: { kind: 'cli' as const } };
 
 function fakes(options: { failRecord?: boolean; suspended?: boolean }) {
   const recorded: AuditInput[] = [];
+  const refused: ReadAttempt[] = [];
   let reads = 0;
   const audit: AuditPort = {
     assertMayRead: () => {
       if (options.suspended) throw new AppError('AUDIT_PRINCIPAL_SUSPENDED', 'suspended');
+    },
+    admitRead: (attempt) => {
+      if (!options.suspended) return Promise.resolve();
+      refused.push(attempt);
+      return Promise.reject(new AppError('AUDIT_PRINCIPAL_SUSPENDED', 'suspended'));
     },
     record: (input) => {
       if (options.failRecord)
@@ -43,7 +49,7 @@ function fakes(options: { failRecord?: boolean; suspended?: boolean }) {
       return Promise.resolve([]);
     },
   } as unknown as UserStreamReader;
-  return { deps: { audit, reader }, recorded, reads: () => reads };
+  return { deps: { audit, reader }, recorded, refused, reads: () => reads };
 }
 
 const page = { beforeMs: null, limit: 10, cursor: null };
@@ -59,12 +65,20 @@ describe('one user, on the record', () => {
     });
   });
 
-  it('reads nothing for a suspended principal', async () => {
+  it('reads nothing for a suspended principal, and hands the attempt to the log', async () => {
     const f = fakes({ suspended: true });
     await expect(readUserEvents(f.deps, by, 'prj', 'u_x', page)).rejects.toMatchObject({
       code: 'AUDIT_PRINCIPAL_SUSPENDED',
     });
     expect(f.reads()).toBe(0);
+    expect(f.refused).toEqual([
+      expect.objectContaining({
+        kind: 'user_read',
+        actor: 'user:a',
+        projectId: 'prj',
+        sensitive: { user: 'u_x' },
+      }),
+    ]);
   });
 
   it('records the id as typed only as a sensitive value, and the subjects returned', async () => {

@@ -5,10 +5,10 @@ import {
   buildIncidentReport,
   incidentHtml,
   incidentMarkdown,
+  entryView,
   liftSuspension,
-  unpackSubjects,
+  readAuditLog,
   type Actor,
-  type AuditEntry,
   type AuditLog,
   type IncidentDirectory,
   type IncidentScope,
@@ -53,29 +53,6 @@ export function incidentDirectory(auth: AuthDeps): IncidentDirectory {
   };
 }
 
-/** An entry as the viewer shows it (subjects unpacked; nothing sensitive is in an entry). */
-export function entryView(e: AuditEntry): Record<string, unknown> {
-  return {
-    seq: e.seq,
-    at: new Date(e.atMs).toISOString(),
-    kind: e.kind,
-    actor: e.actor,
-    org_id: e.orgId,
-    project_id: e.projectId,
-    source: e.source,
-    country: e.country,
-    network_hmac: e.network,
-    outcome: e.outcome,
-    target: e.target,
-    detail: JSON.parse(e.detail) as unknown,
-    fields: JSON.parse(e.fields) as unknown,
-    event_names: JSON.parse(e.eventNames) as unknown,
-    rows: e.rows,
-    subjects: unpackSubjects(e.subjects),
-    hash: e.hash,
-  };
-}
-
 const isoTime = z.iso.datetime({ offset: true });
 
 const reportBody = z
@@ -117,7 +94,7 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
       method: 'GET',
       url: `${base}/audit`,
       summary:
-        'The audit log of the organisation (owners), filtered by time, principal, kind and project; `format=ndjson` exports it. Reading it is itself recorded.',
+        'The audit log of the organisation (owners), filtered by time, principal, kind, project and outcome (`refused`: refused or failed acts), paged with `after`; `format=ndjson` exports it (next page in `X-Next-After`). Reading it is itself recorded.',
       tag: 'audit',
       auth: 'session',
       action: 'audit.read',
@@ -130,6 +107,7 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
         project: z.string().optional(),
         after: z.string().optional(),
         limit: z.string().optional(),
+        outcome: z.enum(['ok', 'refused']).optional(),
         format: z.enum(['json', 'ndjson']).optional(),
       }),
       handler: async (ctx) => {
@@ -149,41 +127,40 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
           throw new AppError('REQUEST_INVALID', `limit: 1 to ${MAX_VIEW}`, {
             details: [{ path: 'limit', message: 'out of range' }],
           });
-        const by = actorOf(ctx);
-        audit.assertMayRead(by.actor);
+        const list = (v: string | undefined): string[] | undefined =>
+          v === undefined || v === '' ? undefined : v.split(',');
+        const after = q.after === undefined ? undefined : Number(q.after);
+        if (after !== undefined && !(Number.isInteger(after) && after >= 0))
+          throw new AppError('REQUEST_INVALID', 'after: an entry sequence number', {
+            details: [{ path: 'after', message: 'not a sequence number' }],
+          });
         const fromMs = time(q.from, 'from');
         const toMs = time(q.to, 'to');
-        const entries = await audit.store.scan({
+        const actors = list(q.actor);
+        const kinds = list(q.kind);
+        const { entries, next_after } = await readAuditLog(
+          audit,
           orgId,
-          ...(fromMs !== undefined ? { fromMs } : {}),
-          ...(toMs !== undefined ? { toMs } : {}),
-          ...(q.actor ? { actors: q.actor.split(',') } : {}),
-          ...(q.kind ? { kinds: q.kind.split(',') } : {}),
-          ...(q.project ? { projectId: q.project } : {}),
-          ...(q.after ? { afterSeq: Number(q.after) || 0 } : {}),
-          limit,
-        });
-        await audit.record({
-          kind: 'audit_read',
-          actor: by.actor,
-          orgId,
-          source: by.source,
-          detail: {
-            filters: Object.fromEntries(
-              Object.entries(q).filter(([, v]) => v !== undefined),
-            ) as never,
+          {
+            limit,
+            ...(fromMs !== undefined ? { fromMs } : {}),
+            ...(toMs !== undefined ? { toMs } : {}),
+            ...(actors ? { actors } : {}),
+            ...(kinds ? { kinds } : {}),
+            ...(q.project ? { projectId: q.project } : {}),
+            ...(q.outcome === 'ok' || q.outcome === 'refused' ? { outcome: q.outcome } : {}),
+            ...(after !== undefined ? { afterSeq: after } : {}),
           },
-          rows: entries.length,
-        });
+          actorOf(ctx),
+        );
         const views = entries.map(entryView);
         if (q.format === 'ndjson') {
           void ctx.reply.header('Content-Type', 'application/x-ndjson; charset=utf-8');
+          // The export's next page starts after this entry (absent at the end of the log).
+          if (next_after !== null) void ctx.reply.header('X-Next-After', String(next_after));
           return views.map((v) => JSON.stringify(v) + '\n').join('');
         }
-        return {
-          entries: views,
-          next_after: entries.length === limit ? entries.at(-1)?.seq : null,
-        };
+        return { entries: views, next_after };
       },
     }),
     defineRoute({
