@@ -269,6 +269,7 @@ export function FunnelView(props: {
             series={[
               {
                 label: 'Conversion (%)',
+                spanGaps: true,
                 values: overTime.rows.map((r) =>
                   r.conversion_rate === null ? null : Math.round(r.conversion_rate * 1000) / 10,
                 ),
