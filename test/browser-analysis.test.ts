@@ -243,11 +243,14 @@ describe('the analysis screens in Chromium', () => {
 
   it('enrols with a passkey and waits for the events', async () => {
     await page.goto(setupLink);
+    await page.waitForSelector('#password');
+    await checkAccessibility('enrolment');
     await page.fill('#password', PASSWORD);
     await page.click('#password-form button');
     await page.waitForSelector('#factor:not([hidden])');
     await page.click('#passkey-button');
     await page.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
+    await checkAccessibility('enrolment (recovery codes)');
     await page.click('text=Open the dashboard');
     await page.waitForSelector('nav[aria-label="Main"] a[aria-current="page"]');
     await pollUntil('seeded events queryable', async () => {
@@ -553,6 +556,59 @@ describe('the analysis screens in Chromium', () => {
     await checkAccessibility('boards (flow)');
   });
 
+  it('shows retention per week and per month as the API answers the body it sends', async () => {
+    const sent: unknown[] = [];
+    const onRequest = (r: { url(): string; method(): string; postDataJSON(): unknown }): void => {
+      if (r.method() === 'POST' && r.url().endsWith(`/projects/${project.project_id}/query`))
+        sent.push(r.postDataJSON());
+    };
+    page.on('request', onRequest);
+    await page.goto(screen('retention'));
+    await page.getByLabel('Users who did', { exact: true }).selectOption('Signed Up');
+    await page.getByLabel('and came back to do', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('30d');
+    const pct = (n: number, size: number): string =>
+      size > 0 ? `${((100 * n) / size).toFixed(1)}% (${n})` : `– (${n})`;
+    for (const [period, periods] of [
+      ['week', 2],
+      ['month', 1],
+    ] as const) {
+      await page.getByLabel('Per', { exact: true }).selectOption(period);
+      await page.getByLabel('Periods shown', { exact: true }).fill(String(periods));
+      await page.getByLabel('Periods shown', { exact: true }).press('Tab');
+      await page.waitForFunction(
+        ([unit, n]) =>
+          [...document.querySelectorAll('.result .table-wrap thead th')].map((th) => th.textContent)
+            .length ===
+            2 + Number(n) + 1 &&
+          document.querySelector('.result .table-wrap thead th:last-child')?.textContent ===
+            `${unit} ${n}`,
+        [period, String(periods)],
+      );
+      await page.waitForLoadState('networkidle');
+      const body = sent.at(-1) as Record<string, unknown>;
+      expect(body).toMatchObject({
+        kind: 'retention',
+        from: '-29d',
+        to: 'today',
+        start_event: 'Signed Up',
+        return_event: 'Page View',
+        period,
+        periods,
+      });
+      const expected = await query(body);
+      expect(expected.status).toBe(200);
+      const cohorts = expected.body.cohorts as { start: string; size: number; counts: number[] }[];
+      // Everyone who signed up in the 30 days is in one cohort: u1, u2, u3, u5 and u7.
+      expect(cohorts.reduce((a, c) => a + c.size, 0)).toBe(5);
+      expect(await tableRows()).toEqual(
+        cohorts.map((c) => [c.start, String(c.size), ...c.counts.map((n) => pct(n, c.size))]),
+      );
+      await checkAccessibility(`retention (per ${period})`);
+    }
+    page.off('request', onRequest);
+  });
+
   it('builds a funnel with every option, sending the API body and showing its answer', async () => {
     // A second journey, imported now: its own events, properties on every event.
     const now = Date.now();
@@ -733,6 +789,25 @@ describe('the analysis screens in Chromium', () => {
       'Support Chat',
     );
     expect(await page.getByLabel('Later steps happen', { exact: true }).inputValue()).toBe('any');
+
+    // Saved to the board, the funnel keeps its options and shows the same parts there.
+    await page.getByLabel('Save this report to the board as', { exact: true }).fill('Shop funnel');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    await page.goto(screen('boards'));
+    const card = '.card:has(h2:has-text("Shop funnel"))';
+    await page.waitForSelector(`${card} section[aria-label="Breakdown"] tbody tr`);
+    expect(await tableRows(`${card} section[aria-label="Breakdown"] .table-wrap`)).toEqual(
+      breakdowns.map((b) => [
+        b.breakdown_value,
+        ...b.steps.map((s) => String(s.count)),
+        share(b.steps[2]!.count, b.steps[0]!.count),
+      ]),
+    );
+    expect(
+      await tableRows(`${card} section[aria-label="Conversion over time"] .table-wrap`),
+    ).toHaveLength(7);
+    await checkAccessibility('boards (funnel with options)');
   });
 
   it('works on a phone-sized screen', async () => {
