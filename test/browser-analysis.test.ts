@@ -810,6 +810,48 @@ describe('the analysis screens in Chromium', () => {
     await checkAccessibility('boards (funnel with options)');
   });
 
+  it('is usable by keyboard alone: skip link, menu and report builder', async () => {
+    // A fresh load, so that the keyboard starts from the top of the page.
+    await page.goto(screen('funnels'));
+    await page.reload();
+    await page.waitForSelector('.result table');
+    const report = page.url();
+    const focused = (): Promise<string> =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        return `${el?.tagName.toLowerCase()}#${el?.id ?? ''}:${el?.textContent?.trim().slice(0, 40) ?? ''}`;
+      });
+    /** Presses Tab until `match` has the focus (at most 60 times). */
+    const tabTo = async (match: RegExp): Promise<void> => {
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('Tab');
+        if (match.test(await focused())) return;
+      }
+      throw new Error(`Tab never reached ${match}; last ${await focused()}`);
+    };
+    // The first Tab offers "Skip to content", which moves the focus and keeps the report open.
+    await page.keyboard.press('Tab');
+    expect(await focused()).toMatch(/^a#:Skip to content/);
+    await page.keyboard.press('Enter');
+    expect(await focused()).toMatch(/^main#main:/);
+    expect(page.url()).toBe(report);
+    // The builder: "Add step" by keyboard adds a step.
+    const steps = await page.$$eval('ol.steps li', (li) => li.length);
+    await tabTo(/^button#:Add step$/);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('ol.steps li').length === n + 1,
+      steps,
+    );
+    // The menu: Retention opened with Enter.
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.waitForSelector('h1');
+    await tabTo(/^a#:Retention$/);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('h1:has-text("Retention")');
+  });
+
   it('works on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const name of ['flows', 'cohorts', 'insights']) {
