@@ -810,6 +810,31 @@ describe('the analysis screens in Chromium', () => {
     await checkAccessibility('boards (funnel with options)');
   });
 
+  it('says what to do when a shared funnel names an unknown property, and when nobody entered', async () => {
+    const state = {
+      steps: ['Opened App', 'Checked Out'],
+      hold: ['platfrom'],
+      range: { preset: '7d', from: '-6d', to: 'today' },
+    };
+    await page.goto(`${screen('funnels')}?q=${encodeURIComponent(JSON.stringify(state))}`);
+    await page.reload();
+    // The API's 400 names the close match; the screen adds what to do.
+    const alert = page.locator('.result [role="alert"]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('platform');
+    expect(await alert.textContent()).toContain('Adjust the report settings');
+    await checkAccessibility('funnels (error)');
+    // Fixed on the screen, the funnel runs.
+    await page.getByLabel('Same value at every step of', { exact: true }).selectOption('platform');
+    await page.waitForSelector('.result > .table-wrap tbody tr');
+    expect(await page.isVisible('.result [role="alert"]')).toBe(false);
+    // Nobody did the first step today: the empty state says how to get an answer.
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('today');
+    await page.waitForSelector('.result h3:has-text("Nobody entered this funnel")');
+    expect(await page.textContent('.result .notice')).toContain('widen the date range');
+    await checkAccessibility('funnels (empty)');
+  });
+
   it('is usable by keyboard alone: skip link, menu and report builder', async () => {
     // A fresh load, so that the keyboard starts from the top of the page.
     await page.goto(screen('funnels'));
