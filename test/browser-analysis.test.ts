@@ -3,7 +3,8 @@
 // new maths, any/all groups with person and cohort filters, relative date presets kept relative
 // on the board, CSV from the API), Cohorts (build, size, use as a filter), Users (opened from Live
 // events, profile and stream, identity reveal from the vault behind a passkey check) and Flows
-// (a Sankey drawn by ECharts and a table). Every number shown is checked against the API's answer
+// (a Sankey drawn by ECharts and a table), and Funnels with every option (order, exclusions, a
+// property held constant, breakdown, conversion over time, time to convert). Every number shown is checked against the API's answer
 // to the same query; every screen passes axe-core and runs without a CSP violation.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -242,11 +243,14 @@ describe('the analysis screens in Chromium', () => {
 
   it('enrols with a passkey and waits for the events', async () => {
     await page.goto(setupLink);
+    await page.waitForSelector('#password');
+    await checkAccessibility('enrolment');
     await page.fill('#password', PASSWORD);
     await page.click('#password-form button');
     await page.waitForSelector('#factor:not([hidden])');
     await page.click('#passkey-button');
     await page.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
+    await checkAccessibility('enrolment (recovery codes)');
     await page.click('text=Open the dashboard');
     await page.waitForSelector('nav[aria-label="Main"] a[aria-current="page"]');
     await pollUntil('seeded events queryable', async () => {
@@ -550,6 +554,327 @@ describe('the analysis screens in Chromium', () => {
     expect(await page.textContent(`${card} .card-head`)).toContain('Last 7 days');
     expect(await tableRows(`${card} .table-wrap`)).toEqual(rows);
     await checkAccessibility('boards (flow)');
+  });
+
+  it('shows retention per week and per month as the API answers the body it sends', async () => {
+    const sent: unknown[] = [];
+    const onRequest = (r: { url(): string; method(): string; postDataJSON(): unknown }): void => {
+      if (r.method() === 'POST' && r.url().endsWith(`/projects/${project.project_id}/query`))
+        sent.push(r.postDataJSON());
+    };
+    page.on('request', onRequest);
+    await page.goto(screen('retention'));
+    await page.getByLabel('Users who did', { exact: true }).selectOption('Signed Up');
+    await page.getByLabel('and came back to do', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('30d');
+    const pct = (n: number, size: number): string =>
+      size > 0 ? `${((100 * n) / size).toFixed(1)}% (${n})` : `– (${n})`;
+    for (const [period, periods] of [
+      ['week', 2],
+      ['month', 1],
+    ] as const) {
+      await page.getByLabel('Per', { exact: true }).selectOption(period);
+      await page.getByLabel('Periods shown', { exact: true }).fill(String(periods));
+      await page.getByLabel('Periods shown', { exact: true }).press('Tab');
+      await page.waitForFunction(
+        ([unit, n]) =>
+          [...document.querySelectorAll('.result .table-wrap thead th')].map((th) => th.textContent)
+            .length ===
+            2 + Number(n) + 1 &&
+          document.querySelector('.result .table-wrap thead th:last-child')?.textContent ===
+            `${unit} ${n}`,
+        [period, String(periods)],
+      );
+      await page.waitForLoadState('networkidle');
+      const body = sent.at(-1) as Record<string, unknown>;
+      expect(body).toMatchObject({
+        kind: 'retention',
+        from: '-29d',
+        to: 'today',
+        start_event: 'Signed Up',
+        return_event: 'Page View',
+        period,
+        periods,
+      });
+      const expected = await query(body);
+      expect(expected.status).toBe(200);
+      const cohorts = expected.body.cohorts as { start: string; size: number; counts: number[] }[];
+      // Everyone who signed up in the 30 days is in one cohort: u1, u2, u3, u5 and u7.
+      expect(cohorts.reduce((a, c) => a + c.size, 0)).toBe(5);
+      expect(await tableRows()).toEqual(
+        cohorts.map((c) => [c.start, String(c.size), ...c.counts.map((n) => pct(n, c.size))]),
+      );
+      await checkAccessibility(`retention (per ${period})`);
+    }
+    page.off('request', onRequest);
+  });
+
+  it('builds a funnel with every option, sending the API body and showing its answer', async () => {
+    // A second journey, imported now: its own events, properties on every event.
+    const now = Date.now();
+    const at = (daysAgo: number, seconds: number): number =>
+      now - daysAgo * DAY_MS - 3_600_000 + seconds * 1000;
+    const shop: [string, string, number, number, Record<string, string>][] = [
+      ['u9', 'Opened App', 4, 0, { platform: 'web', source: 'ads' }],
+      ['u9', 'Added to Cart', 4, 60, { platform: 'web', source: 'ads' }],
+      ['u9', 'Checked Out', 3, 0, { platform: 'web', source: 'ads' }],
+      ['u10', 'Opened App', 4, 0, { platform: 'web', source: 'ads' }],
+      ['u10', 'Added to Cart', 4, 120, { platform: 'web', source: 'ads' }],
+      // Held constant, the platform changed: no conversion.
+      ['u10', 'Checked Out', 4, 600, { platform: 'ios', source: 'ads' }],
+      ['u11', 'Opened App', 3, 0, { platform: 'web', source: 'search' }],
+      ['u11', 'Added to Cart', 3, 30, { platform: 'web', source: 'search' }],
+      // Excluded between the cart and the checkout.
+      ['u11', 'Support Chat', 3, 40, { platform: 'web', source: 'search' }],
+      ['u11', 'Checked Out', 3, 300, { platform: 'web', source: 'search' }],
+      // Checked out before adding to the cart: converts in any order only.
+      ['u12', 'Opened App', 2, 0, { platform: 'web', source: 'search' }],
+      ['u12', 'Checked Out', 2, 50, { platform: 'web', source: 'search' }],
+      ['u12', 'Added to Cart', 2, 100, { platform: 'web', source: 'search' }],
+      ['u13', 'Opened App', 2, 0, { platform: 'web', source: 'search' }],
+    ];
+    const res = await fetch(`${server.url}/import`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`${project.secret}:`).toString('base64')}`,
+      },
+      body: JSON.stringify(
+        shop.map(([user, event, daysAgo, seconds, props], i) => ({
+          event,
+          properties: {
+            token: project.token,
+            time: at(daysAgo, seconds),
+            distinct_id: user,
+            $insert_id: `shop-${i}`,
+            ...props,
+          },
+        })),
+      ),
+    });
+    expect(res.status).toBe(200);
+    await pollUntil('the second journey queryable', async () => {
+      const r = await api('GET', `/api/v1/projects/${project.project_id}/events`);
+      return r.body.events?.length === 7;
+    });
+
+    const base = {
+      kind: 'funnel',
+      from: '-6d',
+      to: 'today',
+      steps: [{ event: 'Opened App' }, { event: 'Added to Cart' }, { event: 'Checked Out' }],
+      window_seconds: 7 * 86_400,
+    };
+    const body = {
+      ...base,
+      order: 'any',
+      exclusions: [{ event: 'Support Chat', after_step: 1, before_step: 2 }],
+      hold_constant: ['platform'],
+      breakdown: 'source',
+      conversion_over_time: 'day',
+    };
+    // Each option changes the answer on its own, so a screen that dropped one would be seen.
+    const last = async (extra: object): Promise<number> => {
+      const r = await query({ ...base, ...extra });
+      expect(r.status).toBe(200);
+      return r.body.steps[2].count;
+    };
+    expect(await last({})).toBe(3);
+    expect(await last({ order: 'any' })).toBe(4);
+    expect(await last({ exclusions: body.exclusions })).toBe(2);
+    expect(await last({ hold_constant: ['platform'] })).toBe(2);
+    expect(await last({ order: 'any', exclusions: body.exclusions })).toBe(3);
+
+    const sent: unknown[] = [];
+    const onRequest = (r: { url(): string; method(): string; postDataJSON(): unknown }): void => {
+      if (r.method() === 'POST' && r.url().endsWith(`/projects/${project.project_id}/query`))
+        sent.push(r.postDataJSON());
+    };
+    page.on('request', onRequest);
+    await page.goto(screen('funnels'));
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Step 1', { exact: true }).selectOption('Opened App');
+    await page.getByLabel('Step 2', { exact: true }).selectOption('Added to Cart');
+    await page.click('button:has-text("Add step")');
+    await page.getByLabel('Step 3', { exact: true }).selectOption('Checked Out');
+    await page.getByLabel('Later steps happen', { exact: true }).selectOption('any');
+    await page.click('button:has-text("Add exclusion")');
+    await page.getByLabel('Exclude users who did', { exact: true }).selectOption('Support Chat');
+    await page.getByLabel('after', { exact: true }).selectOption('1');
+    await page.getByLabel('and before', { exact: true }).selectOption('2');
+    await page.click('button:has-text("Hold a property constant")');
+    await page.getByLabel('Same value at every step of', { exact: true }).selectOption('platform');
+    await page.getByLabel('Breakdown by', { exact: true }).selectOption('source');
+    await page.getByLabel('Conversion over time', { exact: true }).selectOption('day');
+    await page.waitForSelector('section[aria-label="Breakdown"] tbody tr');
+    await page.waitForSelector('section[aria-label="Conversion over time"] .chart canvas');
+    page.off('request', onRequest);
+    // What the screen shows is the answer to exactly this body.
+    expect(sent.at(-1)).toEqual(body);
+    const expected = await query(body);
+    expect(expected.status).toBe(200);
+    const steps = expected.body.steps as {
+      count: number;
+      time_to_convert: Record<string, number | null> | null;
+      time_from_start: Record<string, number | null> | null;
+    }[];
+    // u11's attempt is left out altogether; of the other four, u9 and u12 convert.
+    expect(steps.map((s) => s.count)).toEqual([4, 3, 2]);
+    expect((await tableRows('.result > .table-wrap')).map((r) => r[1])).toEqual(
+      steps.map((s) => String(s.count)),
+    );
+    expect(await page.textContent('.headline')).toContain('50.0%');
+
+    // Time to convert: the quartiles and p90 of each step, then of the whole funnel.
+    const duration = (s: number | null): string =>
+      s === null
+        ? '–'
+        : s < 90
+          ? `${Math.round(s)} s`
+          : s < 5400
+            ? `${Math.round(s / 60)} min`
+            : s < 172_800
+              ? `${(s / 3600).toFixed(1)} h`
+              : `${(s / 86_400).toFixed(1)} days`;
+    const quartiles = (q: Record<string, number | null> | null): string[] =>
+      ['p25', 'p50', 'p75', 'p90'].map((k) => duration(q?.[k] ?? null));
+    expect(await tableRows('section[aria-label="Time to convert"] .table-wrap')).toEqual([
+      ['2. Added to Cart (from step 1)', ...quartiles(steps[1]!.time_to_convert)],
+      ['3. Checked Out (from step 2)', ...quartiles(steps[2]!.time_to_convert)],
+      ['Whole funnel (step 1 to 3)', ...quartiles(steps[2]!.time_from_start)],
+    ]);
+    // u9 took a day less a minute to check out; u12 under two minutes from the entry.
+    expect(steps[2]!.time_from_start?.p90).toBeGreaterThan(3600);
+
+    // Conversion over time: every day of the range, entered and converted as the API counts.
+    const overTime = expected.body.conversion_over_time as {
+      rows: { start: string; entered: number; converted: number }[];
+    };
+    expect(overTime.rows).toHaveLength(7);
+    const share = (a: number, b: number): string =>
+      b > 0 ? `${((100 * a) / b).toFixed(1)}%` : '–';
+    expect(await tableRows('section[aria-label="Conversion over time"] .table-wrap')).toEqual(
+      overTime.rows.map((r) => [
+        r.start,
+        String(r.entered),
+        String(r.converted),
+        share(r.converted, r.entered),
+      ]),
+    );
+    expect(overTime.rows.reduce((a, r) => a + r.converted, 0)).toBe(2);
+
+    // The breakdown by the entry's source.
+    const breakdowns = expected.body.breakdowns as {
+      breakdown_value: string;
+      steps: { count: number }[];
+    }[];
+    expect(await tableRows('section[aria-label="Breakdown"] .table-wrap')).toEqual(
+      breakdowns.map((b) => [
+        b.breakdown_value,
+        ...b.steps.map((s) => String(s.count)),
+        share(b.steps[2]!.count, b.steps[0]!.count),
+      ]),
+    );
+    expect(breakdowns.map((b) => [b.breakdown_value, b.steps[2]!.count]).sort()).toEqual([
+      ['ads', 1],
+      ['search', 1],
+    ]);
+    await checkAccessibility('funnels (options)');
+    await shot('funnels-options');
+
+    // A reload keeps every option (the report lives in the URL).
+    await page.reload();
+    await page.waitForSelector('section[aria-label="Breakdown"] tbody tr');
+    expect(await page.getByLabel('Exclude users who did', { exact: true }).inputValue()).toBe(
+      'Support Chat',
+    );
+    expect(await page.getByLabel('Later steps happen', { exact: true }).inputValue()).toBe('any');
+
+    // Saved to the board, the funnel keeps its options and shows the same parts there.
+    await page.getByLabel('Save this report to the board as', { exact: true }).fill('Shop funnel');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    await page.goto(screen('boards'));
+    const card = '.card:has(h2:has-text("Shop funnel"))';
+    await page.waitForSelector(`${card} section[aria-label="Breakdown"] tbody tr`);
+    expect(await tableRows(`${card} section[aria-label="Breakdown"] .table-wrap`)).toEqual(
+      breakdowns.map((b) => [
+        b.breakdown_value,
+        ...b.steps.map((s) => String(s.count)),
+        share(b.steps[2]!.count, b.steps[0]!.count),
+      ]),
+    );
+    expect(
+      await tableRows(`${card} section[aria-label="Conversion over time"] .table-wrap`),
+    ).toHaveLength(7);
+    await checkAccessibility('boards (funnel with options)');
+  });
+
+  it('says what to do when a shared funnel names an unknown property, and when nobody entered', async () => {
+    const state = {
+      steps: ['Opened App', 'Checked Out'],
+      hold: ['platfrom'],
+      range: { preset: '7d', from: '-6d', to: 'today' },
+    };
+    await page.goto(`${screen('funnels')}?q=${encodeURIComponent(JSON.stringify(state))}`);
+    await page.reload();
+    // The API's 400 names the close match; the screen adds what to do.
+    const alert = page.locator('.result [role="alert"]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('platform');
+    expect(await alert.textContent()).toContain('Adjust the report settings');
+    await checkAccessibility('funnels (error)');
+    // Fixed on the screen, the funnel runs.
+    await page.getByLabel('Same value at every step of', { exact: true }).selectOption('platform');
+    await page.waitForSelector('.result > .table-wrap tbody tr');
+    expect(await page.isVisible('.result [role="alert"]')).toBe(false);
+    // Nobody did the first step today: the empty state says how to get an answer.
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('today');
+    await page.waitForSelector('.result h3:has-text("Nobody entered this funnel")');
+    expect(await page.textContent('.result .notice')).toContain('widen the date range');
+    await checkAccessibility('funnels (empty)');
+  });
+
+  it('is usable by keyboard alone: skip link, menu and report builder', async () => {
+    // A fresh load, so that the keyboard starts from the top of the page.
+    await page.goto(screen('funnels'));
+    await page.reload();
+    await page.waitForSelector('.result table');
+    const report = page.url();
+    const focused = (): Promise<string> =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        return `${el?.tagName.toLowerCase()}#${el?.id ?? ''}:${el?.textContent?.trim().slice(0, 40) ?? ''}`;
+      });
+    /** Presses Tab until `match` has the focus (at most 60 times). */
+    const tabTo = async (match: RegExp): Promise<void> => {
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('Tab');
+        if (match.test(await focused())) return;
+      }
+      throw new Error(`Tab never reached ${match}; last ${await focused()}`);
+    };
+    // The first Tab offers "Skip to content", which moves the focus and keeps the report open.
+    await page.keyboard.press('Tab');
+    expect(await focused()).toMatch(/^a#:Skip to content/);
+    await page.keyboard.press('Enter');
+    expect(await focused()).toMatch(/^main#main:/);
+    expect(page.url()).toBe(report);
+    // The builder: "Add step" by keyboard adds a step.
+    const steps = await page.$$eval('ol.steps li', (li) => li.length);
+    await tabTo(/^button#:Add step$/);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('ol.steps li').length === n + 1,
+      steps,
+    );
+    // The menu: Retention opened with Enter.
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.waitForSelector('h1');
+    await tabTo(/^a#:Retention$/);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('h1:has-text("Retention")');
   });
 
   it('works on a phone-sized screen', async () => {

@@ -116,7 +116,15 @@ function Signed(props: { session: SessionInfo; onSignedOut: () => void }) {
 
   return (
     <div class="shell">
-      <a class="skip" href="#main">
+      {/* The hash is the route: following `#main` would leave the report, so focus it instead. */}
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">

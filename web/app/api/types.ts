@@ -193,17 +193,57 @@ export interface FunnelQuery {
   window_seconds: number;
   filters?: FilterNode[];
   breakdown?: string;
+  /** `strict` (the default): each step after the one before; `any`: later steps in any order. */
+  order?: 'strict' | 'any';
+  /** An event between two steps (0-based; default first and last) disqualifies the attempt. */
+  exclusions?: {
+    event: string;
+    filters?: FilterNode[];
+    after_step?: number;
+    before_step?: number;
+  }[];
+  /** Properties every step must share with the entry (1 to 3). */
+  hold_constant?: string[];
+  conversion_over_time?: 'hour' | 'day' | 'week' | 'month';
+}
+
+/** Seconds, as continuous quantiles; each null when nobody reached the step. */
+export interface TimeQuantiles {
+  p25: number | null;
+  p50: number | null;
+  p75: number | null;
+  p90: number | null;
 }
 
 export interface FunnelStep {
   event: string;
   count: number;
   median_seconds_to_convert: number | null;
+  /** From the previous step (null for step 1; absent in answers kept by older servers). */
+  time_to_convert?: TimeQuantiles | null;
+  /** From the entry to this step (the last step's: the whole funnel). */
+  time_from_start?: TimeQuantiles | null;
+}
+
+export interface FunnelOverTime {
+  interval: 'hour' | 'day' | 'week' | 'month';
+  rows: {
+    start: string;
+    entered: number;
+    converted: number;
+    steps: number[];
+    conversion_rate: number | null;
+  }[];
 }
 
 export interface FunnelResult {
   steps: FunnelStep[];
-  breakdowns?: { breakdown_value: string | null; breakdown_kind: string; steps: FunnelStep[] }[];
+  breakdowns?: {
+    breakdown_value: string | null;
+    breakdown_kind: 'value' | 'other' | 'not_set';
+    steps: FunnelStep[];
+  }[];
+  conversion_over_time?: FunnelOverTime;
 }
 
 export interface RetentionQuery {

@@ -30,6 +30,8 @@ export interface ChartSeries {
   secondAxis?: boolean;
   /** Palette entry (defaults to the series' position): a previous period keeps its series'. */
   colour?: number;
+  /** A line drawn across missing values (a rate where nobody entered) instead of broken. */
+  spanGaps?: boolean;
 }
 
 export function Chart(props: {
@@ -94,6 +96,7 @@ export function Chart(props: {
           width: kind === 'bar' ? 0 : 2,
           ...(s.dashed && kind === 'line' ? { dash: [6, 4] } : {}),
           points: { show: kind === 'line' && labels.length <= 60 },
+          ...(s.spanGaps ? { spanGaps: true } : {}),
           paths: kind === 'bar' ? bars(i) : undefined,
         })),
       ],

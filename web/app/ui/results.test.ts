@@ -1,7 +1,13 @@
 // How results are labelled and shaded.
 import { describe, expect, it } from 'vitest';
 import type { TrendsSeries } from '../api/types';
-import { formatDuration, heatColour, seriesLabel, trendColumns } from './results';
+import {
+  formatDuration,
+  heatColour,
+  seriesLabel,
+  timeToConvertRows,
+  trendColumns,
+} from './results';
 
 const series = (patch: Partial<TrendsSeries>): TrendsSeries => ({
   event: 'Page View',
@@ -69,6 +75,35 @@ describe('trendColumns', () => {
       ['Page View · Total events · previous period', 1, true, 0],
       ['Signed Up · Total events', 1, false, 1],
       ['Formula B / A', 0.33, false, 2],
+    ]);
+  });
+});
+
+describe('timeToConvertRows', () => {
+  const q = (p25: number, p50: number, p75: number, p90: number) => ({ p25, p50, p75, p90 });
+  it('has a row per later step from the previous one, then the whole funnel', () => {
+    expect(
+      timeToConvertRows([
+        { event: 'A', count: 3, median_seconds_to_convert: null, time_to_convert: null },
+        {
+          event: 'B',
+          count: 2,
+          median_seconds_to_convert: 20,
+          time_to_convert: q(10, 20, 30, 40),
+          time_from_start: q(10, 20, 30, 40),
+        },
+        {
+          event: 'C',
+          count: 1,
+          median_seconds_to_convert: 5,
+          time_to_convert: q(5, 5, 5, 5),
+          time_from_start: q(25, 25, 25, 25),
+        },
+      ]),
+    ).toEqual([
+      ['2. B (from step 1)', 10, 20, 30, 40],
+      ['3. C (from step 2)', 5, 5, 5, 5],
+      ['Whole funnel (step 1 to 3)', 25, 25, 25, 25],
     ]);
   });
 });

@@ -5,6 +5,7 @@ import type {
   AnyQuery,
   FlowsResult,
   FunnelResult,
+  FunnelStep,
   RetentionQuery,
   RetentionResult,
   TrendsResult,
@@ -149,9 +150,34 @@ export function formatDuration(seconds: number | null): string {
 const pct = (part: number, whole: number): string =>
   whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '–';
 
+/** A breakdown segment's name as shown. */
+export function segmentLabel(kind: string, value: string | null): string {
+  if (kind === 'other') return 'Other values';
+  if (kind === 'not_set') return '(not set)';
+  return value ?? '';
+}
+
+/**
+ * The time-to-convert rows of a funnel: each step from the previous one, then the whole funnel
+ * (first step to last) — the quartiles and the 90th percentile, in seconds (null: nobody).
+ */
+export function timeToConvertRows(steps: FunnelStep[]): [string, ...(number | null)[]][] {
+  const q = (t: FunnelStep['time_to_convert']): (number | null)[] =>
+    t ? [t.p25, t.p50, t.p75, t.p90] : [null, null, null, null];
+  const rows: [string, ...(number | null)[]][] = steps
+    .slice(1)
+    .map((s, i) => [`${i + 2}. ${s.event} (from step ${i + 1})`, ...q(s.time_to_convert)]);
+  const last = steps[steps.length - 1];
+  if (steps.length > 2 && last)
+    rows.push([`Whole funnel (step 1 to ${steps.length})`, ...q(last.time_from_start)]);
+  return rows;
+}
+
 export function FunnelView(props: {
   result: FunnelResult;
   title: string;
+  /** The property the funnel is broken down by, if any. */
+  breakdown?: string;
   download?: () => Promise<void>;
 }) {
   const steps = props.result.steps;
@@ -166,6 +192,9 @@ export function FunnelView(props: {
       </Empty>
     );
   const labels = steps.map((s, i) => `${i + 1}. ${s.event}`);
+  const overTime = props.result.conversion_over_time;
+  const breakdowns = props.result.breakdowns;
+  const hasQuantiles = steps.slice(1).some((s) => s.time_to_convert !== undefined);
   return (
     <>
       <p class="headline">
@@ -205,6 +234,77 @@ export function FunnelView(props: {
           formatDuration(s.median_seconds_to_convert),
         ])}
       />
+      {hasQuantiles && (
+        <section class="funnel-part" aria-label="Time to convert">
+          <h2>Time to convert</h2>
+          <p class="hint">
+            Over the users who reached each step: a quarter of them took less than the 25th
+            percentile, half less than the median, nine in ten less than the 90th percentile.
+          </p>
+          <DataTable
+            caption={`${props.title}: time to convert`}
+            csvName="funnel-time-to-convert.csv"
+            header={['Step', '25th percentile', 'Median', '75th percentile', '90th percentile']}
+            rows={timeToConvertRows(steps).map(([label, ...q]) => [
+              label,
+              ...q.map((v) => formatDuration(v)),
+            ])}
+            csv={{
+              header: ['Step', 'p25_seconds', 'p50_seconds', 'p75_seconds', 'p90_seconds'],
+              rows: timeToConvertRows(steps),
+            }}
+          />
+        </section>
+      )}
+      {overTime && (
+        <section class="funnel-part" aria-label="Conversion over time">
+          <h2>Conversion over time</h2>
+          <p class="hint">
+            Users who entered the funnel in each {overTime.interval}, and the share of them who
+            reached the last step within the window.
+          </p>
+          <Chart
+            kind="line"
+            labels={overTime.rows.map((r) => r.start)}
+            series={[
+              {
+                label: 'Conversion (%)',
+                spanGaps: true,
+                values: overTime.rows.map((r) =>
+                  r.conversion_rate === null ? null : Math.round(r.conversion_rate * 1000) / 10,
+                ),
+              },
+            ]}
+            title={`${props.title}: conversion per ${overTime.interval} of entry, in percent`}
+          />
+          <DataTable
+            caption={`${props.title}: conversion per ${overTime.interval} of entry`}
+            csvName="funnel-over-time.csv"
+            header={['Entered in', 'Entered', 'Converted', 'Conversion']}
+            rows={overTime.rows.map((r) => [
+              r.start,
+              r.entered,
+              r.converted,
+              pct(r.converted, r.entered),
+            ])}
+          />
+        </section>
+      )}
+      {breakdowns && breakdowns.length > 0 && (
+        <section class="funnel-part" aria-label="Breakdown">
+          <h2>By {props.breakdown ?? 'breakdown'}</h2>
+          <DataTable
+            caption={`${props.title}: users reaching each step, by ${props.breakdown ?? 'breakdown value'}`}
+            csvName="funnel-breakdown.csv"
+            header={[props.breakdown ?? 'Value', ...labels, 'Conversion overall']}
+            rows={breakdowns.map((b) => [
+              segmentLabel(b.breakdown_kind, b.breakdown_value),
+              ...b.steps.map((s) => s.count),
+              pct(b.steps[b.steps.length - 1]?.count ?? 0, b.steps[0]?.count ?? 0),
+            ])}
+          />
+        </section>
+      )}
     </>
   );
 }
@@ -294,6 +394,7 @@ export function ResultView(props: {
         <FunnelView
           result={props.result as FunnelResult}
           title={props.title}
+          breakdown={props.query.breakdown}
           download={props.download}
         />
       );
