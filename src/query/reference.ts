@@ -467,7 +467,8 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
       for (const row of rows) {
         const match = before[i]!.find(
           (r) =>
-            r.breakdown_kind === row.breakdown_kind && r.breakdown_value === row.breakdown_value,
+            r.breakdown_kind === row.breakdown_kind &&
+            JSON.stringify(r.breakdown_value) === JSON.stringify(row.breakdown_value),
         );
         const empty =
           row.math === 'total' ||
