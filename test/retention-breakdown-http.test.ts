@@ -4,9 +4,11 @@
 // go through the real /import path (pseudonymised ids; a device merged into its user after it
 // signed up), profiles through /engage; every expected number is counted by hand below.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWorld, call, FRESH_PASSKEY, mintSession, type World } from './helpers/fixtures.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
+let world: World;
 const DAY_MS = 86_400_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** D(k): k days after the first day of the range, six days ago (UTC project). */
@@ -18,6 +20,7 @@ let nextId = 0;
 
 beforeAll(async () => {
   s = await startInProcess();
+  world = await buildWorld(s);
   const e = (event: string, who: string, time: number, browser?: string) => ({
     event,
     properties: {
@@ -268,9 +271,16 @@ describe('breakdowns', () => {
   });
 
   it('breaks retention, trends and funnels down by a saved cohort', async () => {
-    const created = await api('POST', '/cohorts', {
-      name: 'Gold',
-      conditions: [{ kind: 'person_property', property: 'plan', op: 'eq', value: 'gold' }],
+    // Cohorts are saved by people (an analyst), then used by the query key.
+    const analyst = {
+      kind: 'session' as const,
+      session: await mintSession(s.server.runtime.auth, world.usersX.analyst, FRESH_PASSKEY),
+    };
+    const created = await call(s, analyst, 'POST', `/api/v1/projects/${world.projectA}/cohorts`, {
+      body: {
+        name: 'Gold',
+        conditions: [{ kind: 'person_property', property: 'plan', op: 'eq', value: 'gold' }],
+      },
     });
     expect(created.statusCode).toBe(201);
     const id = created.json().id as string;
