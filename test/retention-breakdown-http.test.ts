@@ -3,6 +3,7 @@
 // a saved cohort, in retention, trends and funnels; their CSV; the 400s naming the field. Events
 // go through the real /import path (pseudonymised ids; a device merged into its user after it
 // signed up), profiles through /engage; every expected number is counted by hand below.
+import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorld, call, FRESH_PASSKEY, mintSession, type World } from './helpers/fixtures.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
@@ -352,5 +353,27 @@ describe('breakdowns', () => {
       'breakdown_limit',
     ]);
     expect(await paths({ breakdown: ['$browser', 'never_seen'] })).toEqual(['breakdown.1']);
+  });
+
+  it('documents retention_type and the breakdown forms in a valid OpenAPI document', async () => {
+    const res = await s.server.app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
+    const doc = res.json();
+    const body = doc.paths['/api/v1/projects/{projectId}/query'].post.requestBody;
+    const kinds = body.content['application/json'].schema.anyOf as {
+      properties: Record<string, { const?: string; enum?: string[]; description?: string }>;
+    }[];
+    const retention = kinds.find((k) => k.properties.kind?.const === 'retention')!;
+    expect(retention.properties.retention_type?.enum).toEqual([
+      'first_in_range',
+      'first_time',
+      'recurring',
+    ]);
+    expect(retention.properties.retention_type?.description).toContain('first start event ever');
+    for (const kind of ['trends', 'funnel', 'retention'])
+      expect(
+        kinds.find((k) => k.properties.kind?.const === kind)!.properties.breakdown?.description,
+      ).toContain('1 to 3 distinct property names');
+    const verdict = await validate(structuredClone(doc));
+    expect(verdict.valid ? [] : compileErrors(verdict)).toEqual([]);
   });
 });

@@ -641,33 +641,37 @@ function checkRange(r: { from: string; to: string }, ctx: z.RefinementCtx): void
 const breakdownProperty = propertyName.refine((name) => name !== COHORT_PROPERTY, {
   error: 'to break down by cohorts, write {"cohort": "<cohort id>"} or {"cohort": ["<id>", …]}',
 });
-const breakdownSchema = z.union(
-  [
-    breakdownProperty,
-    z
-      .array(breakdownProperty, { error: 'must be a list of property names' })
-      .min(1, { error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties` })
-      .max(MAX_BREAKDOWN_PROPERTIES, {
-        error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties`,
-      })
-      .refine((list) => new Set(list).size === list.length, { error: 'names a property twice' }),
-    z.strictObject({
-      cohort: z.union([
-        cohortId.transform((id) => [id]),
-        z
-          .array(cohortId)
-          .min(1, { error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids` })
-          .max(MAX_BREAKDOWN_COHORTS, {
-            error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids`,
-          }),
-      ]),
-    }),
-  ],
-  {
-    error:
-      'must be a property name, a list of 1 to 3 property names, or {"cohort": "<id>" | ["<id>", …]}',
-  },
-);
+const breakdownSchema = z
+  .union(
+    [
+      breakdownProperty,
+      z
+        .array(breakdownProperty, { error: 'must be a list of property names' })
+        .min(1, { error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties` })
+        .max(MAX_BREAKDOWN_PROPERTIES, {
+          error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties`,
+        })
+        .refine((list) => new Set(list).size === list.length, { error: 'names a property twice' }),
+      z.strictObject({
+        cohort: z.union([
+          cohortId.transform((id) => [id]),
+          z
+            .array(cohortId)
+            .min(1, { error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids` })
+            .max(MAX_BREAKDOWN_COHORTS, {
+              error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids`,
+            }),
+        ]),
+      }),
+    ],
+    {
+      error:
+        'must be a property name, a list of 1 to 3 property names, or {"cohort": "<id>" | ["<id>", …]}',
+    },
+  )
+  .describe(
+    'A property name (breakdown_value is its text); a list of 1 to 3 distinct property names (breakdown_value is a list, null where a property is not set; rows where none is set are not_set); or {"cohort": id or [ids]} (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other.',
+  );
 
 type BreakdownInput = z.output<typeof breakdownSchema>;
 
@@ -892,7 +896,10 @@ const retentionSchema = z
     filters,
     retention_type: z
       .enum(RETENTION_TYPES, { error: `must be one of ${RETENTION_TYPES.join(', ')}` })
-      .default('first_in_range'),
+      .default('first_in_range')
+      .describe(
+        'Who starts a cohort. first_in_range (default): each user once, in the period of their first start event inside the range. first_time: the same, only for users whose first start event ever (same filters, any earlier date, all merged identities) is inside the range. recurring: each period of the range in which a user did the start event starts a cohort for them; counts[k] are those who did the return event k periods later.',
+      ),
     breakdown: breakdownSchema.optional(),
     breakdown_limit: breakdownLimit,
   })
