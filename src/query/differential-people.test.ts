@@ -515,14 +515,7 @@ const breakdownQuery = fc
     }),
   )
   .map((raw) => {
-    const {
-      range: r,
-      bd,
-      ...rest
-    } = raw as typeof raw & {
-      range: { from: string; to: string };
-      bd?: Record<string, unknown>;
-    };
+    const { range: r, bd, ...rest } = raw;
     const series = (rest as { series?: { math: string }[] }).series?.map((s) =>
       s.math === 'sum' ? { ...s, property: 'amount' } : s,
     );
