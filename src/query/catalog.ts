@@ -7,8 +7,11 @@ import type { CompiledQuery } from './compile.js';
 import {
   COHORT_PROPERTY,
   STANDARD_PROPERTIES,
+  breakdownCohorts,
+  breakdownProperties,
   isQueryableJsonKey,
   profilePropertyOf,
+  type Breakdown,
   type FilterNode,
   type Query,
 } from './model.js';
@@ -37,6 +40,10 @@ export function namedProperties(q: Query): NamedProperty[] {
       else if ('all' in f) filters(f.all, `${path}.${i}.all`);
       else if (f.property !== COHORT_PROPERTY) add(f.property, `${path}.${i}.property`);
     });
+  const breakdown = (b: Breakdown | null): void => {
+    if (b?.form === 'single') breakdownProperties(b).forEach((name) => add(name, 'breakdown'));
+    else breakdownProperties(b).forEach((name, i) => add(name, `breakdown.${i}`));
+  };
   switch (q.kind) {
     case 'trends':
       filters(q.filters, 'filters');
@@ -45,17 +52,18 @@ export function namedProperties(q: Query): NamedProperty[] {
         add(s.groupKey, `series.${i}.group_key`);
         filters(s.filters, `series.${i}.filters`);
       });
-      add(q.breakdown?.property, 'breakdown');
+      breakdown(q.breakdown);
       break;
     case 'funnel':
       filters(q.filters, 'filters');
       q.steps.forEach((s, i) => filters(s.filters, `steps.${i}.filters`));
       q.exclusions.forEach((x, i) => filters(x.filters, `exclusions.${i}.filters`));
       q.holdConstant.forEach((name, i) => add(name, `hold_constant.${i}`));
-      add(q.breakdown?.property, 'breakdown');
+      breakdown(q.breakdown);
       break;
     case 'retention':
       filters(q.filters, 'filters');
+      breakdown(q.breakdown);
       break;
     case 'property_values':
       add(q.property, 'property');
@@ -182,18 +190,24 @@ export function namedCohorts(q: Query): { id: string; path: string }[] {
       else if (f.property === COHORT_PROPERTY && 'value' in f && Array.isArray(f.value))
         for (const id of f.value) out.push({ id: String(id), path: `${path}.${i}.value` });
     });
+  const breakdown = (b: Breakdown | null): void => {
+    for (const id of breakdownCohorts(b)) out.push({ id, path: 'breakdown.cohort' });
+  };
   switch (q.kind) {
     case 'trends':
       filters(q.filters, 'filters');
       q.series.forEach((s, i) => filters(s.filters, `series.${i}.filters`));
+      breakdown(q.breakdown);
       break;
     case 'funnel':
       filters(q.filters, 'filters');
       q.steps.forEach((s, i) => filters(s.filters, `steps.${i}.filters`));
       q.exclusions.forEach((x, i) => filters(x.filters, `exclusions.${i}.filters`));
+      breakdown(q.breakdown);
       break;
     case 'retention':
       filters(q.filters, 'filters');
+      breakdown(q.breakdown);
       break;
     case 'cohort_size':
       out.push({ id: q.cohort, path: 'cohort' });

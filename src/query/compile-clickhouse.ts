@@ -416,11 +416,31 @@ function refuseFunnelOptions(p: Extract<Plan, { kind: 'funnel' }>): void {
 }
 
 /**
+ * Breakdowns by several properties or by cohorts, and retention types other than first_in_range
+ * (issue 12), are answered on DuckDB only: refused here by name rather than answered by the
+ * first property alone.
+ */
+function refuseBreakdownOptions(p: Plan): void {
+  const breakdown = 'breakdown' in p ? p.breakdown : null;
+  if (breakdown && (breakdown.form === 'list' || breakdown.ref.kind === 'cohort'))
+    throw new AppError(
+      'QUERY_UNSUPPORTED',
+      `breakdown by ${breakdown.ref.kind === 'cohort' ? 'cohorts' : 'a list of properties'} is not answered on the ClickHouse event store yet`,
+    );
+  if (p.kind === 'retention' && p.retentionType !== 'first_in_range')
+    throw new AppError(
+      'QUERY_UNSUPPORTED',
+      `retention_type ${p.retentionType} is not answered on the ClickHouse event store yet`,
+    );
+}
+
+/**
  * Compiles a plan for ClickHouse 18.16. Funnels and retention are not done yet: they need the
  * per-user ordered scans that compile.ts writes with ASOF joins and window functions, which
  * 18.16 lacks (an array-based form is the way; see notes/clickhouse.md).
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
+  refuseBreakdownOptions(p);
   switch (p.kind) {
     case 'trends':
       if (p.previous)

@@ -29,7 +29,7 @@ import type {
   TimeScope,
   TrendsPlan,
 } from './plan.js';
-import { plannedLeaves, resolveProperty } from './plan.js';
+import { isCohortBreakdown, plannedLeaves, resolveProperty } from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import {
   and,
@@ -227,6 +227,11 @@ function uniqueCtes(ctes: Cte[]): Cte[] {
   return ctes.filter((c) => !seen.has(c.name) && (seen.add(c.name), true));
 }
 
+/** The property refs of a plan's breakdown (none for a cohort breakdown: joined on its own). */
+function breakdownRefs(p: { breakdown: PlannedBreakdown | null }): PropertyRef[] {
+  return p.breakdown && p.breakdown.ref.kind !== 'cohort' ? p.breakdown.refs : [];
+}
+
 /** The refs of a plan's filters, breakdown and series values. */
 function refsOf(
   filters: PlannedFilterNode[],
@@ -312,6 +317,59 @@ function breakdownCtes(
   ];
 }
 
+/** In a list breakdown's segment value: a property that is not set (after every hex digit). */
+export const BREAKDOWN_PART_NOT_SET = '~';
+/** In a list breakdown's segment value: the end of a set property's hex digits (before them). */
+export const BREAKDOWN_PART_END = ' ';
+
+/**
+ * The segment value of a row (`bd`), NULL for "not set":
+ * - one property (`"breakdown": "$browser"`): its text;
+ * - a list of properties: NULL when none is set, else each property in turn, written as the hex
+ *   of its UTF-8 bytes followed by a space, or `~` when not set. The text is unambiguous, and
+ *   its byte order is the order of the lists (value by value, unset after any text), so ties in
+ *   the ranking fall to the smaller list as they fall to the smaller text for one property;
+ * - cohorts: the id of the cohort of the row's `bc` join (one row per cohort the user is in, see
+ *   `breakdownCohortSources`), NULL when in none.
+ */
+export function breakdownValue(b: PlannedBreakdown): SqlNode {
+  if (b.ref.kind === 'cohort') return raw('bc.cohort_id');
+  if (b.form === 'single') return propertyText(b.ref);
+  const parts = b.refs.map((r) => {
+    const v = propertyText(r);
+    return sql`CASE WHEN ${v} IS NULL THEN '${raw(BREAKDOWN_PART_NOT_SET)}' ELSE ${call('hex', v)} || '${raw(BREAKDOWN_PART_END)}' END`;
+  });
+  const none = and(b.refs.map((r) => sql`${propertyText(r)} IS NULL`));
+  return sql`CASE WHEN ${none} THEN NULL ELSE ${join(parts, ' || ')} END`;
+}
+
+/**
+ * For a cohort breakdown: the CTEs listing its cohorts' members (`bcoh(cohort_id, uid)`, each
+ * pair once) and the join adding `bc` to rows whose resolved user is `uid`: one row per cohort
+ * of the breakdown the user is in, or one with `bc.cohort_id` NULL when in none.
+ */
+function breakdownCohortSources(
+  projectId: string,
+  b: PlannedBreakdown | null,
+  uid: SqlNode,
+): { ctes: Cte[]; joins: SqlNode } {
+  if (!b || b.ref.kind !== 'cohort') return { ctes: [], joins: raw('') };
+  const ids = join(
+    b.ref.ids.map((id) => param.varchar(id)),
+    ', ',
+  );
+  return {
+    ctes: [
+      ...cohortMemberCtes(projectId, b.ref.cohorts),
+      {
+        name: 'bcoh',
+        body: sql`SELECT DISTINCT cohort_id, uid FROM cohort_members WHERE cohort_id IN (${ids}) AND uid IS NOT NULL`,
+      },
+    ],
+    joins: sql` LEFT JOIN bcoh bc ON bc.uid = ${uid}`,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Trends: one statement per series.
 
@@ -387,11 +445,12 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   const local = localTime(p.scope.clock);
   const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters)}`;
   const columns: SqlNode[] = [sql`${bucketOf(p.unit, local)} AS bucket`];
-  if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
+  if (p.breakdown) columns.push(sql`${breakdownValue(p.breakdown)} AS bd`);
   const keys = p.breakdown ? ['bucket', 'bd'] : ['bucket'];
-  const profiles = profileSources(p.projectId, refsOf(s.filters, s.value, p.breakdown?.ref));
-  const from = sql`events e${profiles.joins}`;
-  const ctes: Cte[] = [...profiles.ctes];
+  const profiles = profileSources(p.projectId, refsOf(s.filters, s.value, ...breakdownRefs(p)));
+  const byCohort = breakdownCohortSources(p.projectId, p.breakdown, RESOLVED_USER);
+  const from = sql`events e${profiles.joins}${byCohort.joins}`;
+  const ctes: Cte[] = [...profiles.ctes, ...byCohort.ctes];
   let value: SqlNode;
   let rank: SqlNode;
   if (s.math === 'total') {
@@ -549,6 +608,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
   const n = p.steps.length;
   const t = (k: number) => raw(`t${k}`);
+  const byCohort = isCohortBreakdown(p.breakdown);
   const names = [...new Set([...p.steps.map((s) => s.event), ...p.exclusions.map((x) => x.event)])];
   const flags = [
     ...p.steps.map(
@@ -567,7 +627,10 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     sql`${call('epoch_ms', raw('e.time'))} AS t`,
     sql`(${inRangeCondition(p.scope, local)}) AS in_range`,
     ...flags,
-    p.breakdown ? sql`${propertyText(p.breakdown.ref)} AS bd` : raw('CAST(NULL AS VARCHAR) AS bd'),
+    // A cohort breakdown is the user's, not the entry's: joined after the best attempt.
+    p.breakdown && !byCohort
+      ? sql`${breakdownValue(p.breakdown)} AS bd`
+      : raw('CAST(NULL AS VARCHAR) AS bd'),
     p.overTime
       ? sql`${bucketOf(p.overTime.unit, local)} AS bucket`
       : raw('CAST(NULL AS BIGINT) AS bucket'),
@@ -576,7 +639,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     p.projectId,
     refsOf(
       [...p.steps.flatMap((s) => s.filters), ...p.exclusions.flatMap((x) => x.filters)],
-      p.breakdown?.ref,
+      ...breakdownRefs(p),
       ...p.holdConstant,
     ),
   );
@@ -721,10 +784,25 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
       }
     }
   }
+  // The total row counts each user once; segment rows are the best attempts split by segment
+  // (with cohorts, a user in several of them is in each of their rows).
+  const total = sql`SELECT CAST(NULL AS INTEGER) AS seg, CAST(NULL AS VARCHAR) AS seg_value, CAST(NULL AS BIGINT) AS rank_n, 1 AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM best`;
   const main = p.breakdown
-    ? sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('seg'))} AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM seg GROUP BY GROUPING SETS ((seg, seg_value), ())`
-    : sql`SELECT NULL AS seg, NULL AS seg_value, NULL AS rank_n, 1 AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM best`;
-  if (p.breakdown) ctes.push(...breakdownCtes('best', p.breakdown));
+    ? sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM seg GROUP BY seg, seg_value UNION ALL ${total}`
+    : total;
+  if (p.breakdown) {
+    let source = 'best';
+    if (byCohort) {
+      const cohorts = breakdownCohortSources(p.projectId, p.breakdown, raw('b.uid'));
+      const stepTimes = Array.from({ length: n }, (_, i) => `b.t${i + 1}`).join(', ');
+      ctes.push(...cohorts.ctes, {
+        name: 'best_cohort',
+        body: sql`SELECT b.uid, ${raw(stepTimes)}, ${breakdownValue(p.breakdown)} AS bd FROM best b${cohorts.joins}`,
+      });
+      source = 'best_cohort';
+    }
+    ctes.push(...breakdownCtes(source, p.breakdown));
+  }
   let body = main;
   if (p.overTime) {
     // Conversion over time: per bucket of entry, each user's best attempt entered in it.
@@ -746,6 +824,11 @@ export const FUNNEL_OVER_TIME_ROW = 2;
 // ---------------------------------------------------------------------------------------------
 // Retention.
 
+/**
+ * Retention (README "Retention"). Per resolved user and period: the first start event inside the
+ * range (and its breakdown value) and whether a return event happened; then the cohorts by
+ * retention type, each user's segment, and per cohort the users returning k periods later.
+ */
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
   const filters = filtersCondition(p.filters);
@@ -753,34 +836,94 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const isReturn = sql`(${eventCondition(p.returnEvent)} AND ${filters})`;
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
   const rawIds = raw(RAW_IDS.join(', '));
+  const byProperty = p.breakdown !== null && !isCohortBreakdown(p.breakdown);
+  const profiles = profileSources(p.projectId, refsOf(p.filters, ...breakdownRefs(p)));
+  const scan = sql`SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return${byProperty && p.breakdown ? sql`, ${breakdownValue(p.breakdown)} AS bd` : raw('')} FROM events e${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`;
+  const ctes: Cte[] = [linksCte(p.projectId), ...profiles.ctes];
   // Per raw identity and period: the earliest in-range start event and whether it returned;
   // identities are then resolved once per row of that (much smaller) set.
-  const profiles = profileSources(p.projectId, refsOf(p.filters));
-  const ids = sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned FROM (SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return FROM events e${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})) GROUP BY ${rawIds}, bucket`;
-  const sqlNode = withCtes(
-    uniqueCtes([
-      linksCte(p.projectId),
-      ...profiles.ctes,
-      { name: 'ids', body: ids },
+  const perPeriod = (source: SqlNode): SqlNode =>
+    sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned FROM ${source} GROUP BY ${rawIds}, bucket`;
+  if (byProperty) {
+    // The segment of a period is the value on its first start event; of several start events at
+    // that same instant, the smallest value (an unset one only when none is set).
+    ctes.push(
+      { name: 'scan', body: scan, materialize: true },
+      { name: 'ids0', body: perPeriod(raw('scan')) },
       {
-        name: 'ev',
-        body: sql`SELECT ${RESOLVED_USER} AS uid, e.bucket, e.first_t, e.returned FROM ids e ${IDENTITY_JOINS}`,
-        materialize: true,
+        name: 'ids',
+        body: sql`SELECT i.*, (SELECT min(s.bd) FROM scan s WHERE s.is_start AND s.person_id = i.person_id AND s.bucket = i.bucket AND s.t = i.first_t) AS bd FROM ids0 i`,
       },
+    );
+  } else {
+    ctes.push({ name: 'ids', body: perPeriod(sql`(${scan})`) });
+  }
+  ctes.push({
+    name: 'ev',
+    body: sql`SELECT ${RESOLVED_USER} AS uid, e.bucket, e.first_t, e.returned${raw(byProperty ? ', e.bd' : '')} FROM ids e ${IDENTITY_JOINS}`,
+    materialize: true,
+  });
+  const bd = raw(byProperty ? 'bd' : 'CAST(NULL AS VARCHAR) AS bd');
+  if (p.retentionType === 'recurring') {
+    // Every period with a start event in the range starts a cohort for the user.
+    ctes.push({
+      name: 'cohorts',
+      body: sql`SELECT uid, bucket AS c, ${bd} FROM ev WHERE first_t IS NOT NULL AND uid IS NOT NULL`,
+    });
+  } else {
+    ctes.push({
+      name: 'firsts',
+      body: sql`SELECT uid, ${call('arg_min', raw('bucket'), raw('first_t'))} AS c, min(first_t) AS ft FROM ev WHERE first_t IS NOT NULL AND uid IS NOT NULL GROUP BY uid`,
+    });
+    let firsts = raw('firsts');
+    if (p.retentionType === 'first_time') {
+      // Only users whose first start event ever (same filters, any time before the range's
+      // end) is their first one inside the range.
+      ctes.push({
+        name: 'earliest',
+        body: sql`SELECT ${RESOLVED_USER} AS uid, min(${call('epoch_ms', raw('e.time'))}) AS t FROM events e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${eventCondition(p.startEvent)} AND ${filters} GROUP BY 1`,
+      });
+      ctes.push({
+        name: 'first_ever',
+        body: raw('SELECT f.* FROM firsts f JOIN earliest x ON x.uid = f.uid AND x.t = f.ft'),
+      });
+      firsts = raw('first_ever');
+    }
+    ctes.push({
+      name: 'cohorts',
+      body: byProperty
+        ? sql`SELECT f.uid, f.c, v.bd FROM ${firsts} f JOIN ev v ON v.uid = f.uid AND v.bucket = f.c`
+        : sql`SELECT uid, c, CAST(NULL AS VARCHAR) AS bd FROM ${firsts}`,
+    });
+  }
+  ctes.push({
+    name: 'returns',
+    body: raw('SELECT DISTINCT uid, bucket AS p FROM ev WHERE returned = 1 AND uid IS NOT NULL'),
+  });
+  const periods = param.bigint(p.periods);
+  const totals = sql`SELECT CAST(NULL AS INTEGER) AS seg, CAST(NULL AS VARCHAR) AS seg_value, CAST(NULL AS BIGINT) AS rank_n, 1 AS is_total, c AS cohort, 0 AS k, count(*) AS users FROM cohorts GROUP BY c UNION ALL SELECT NULL, NULL, NULL, 1, c.c, r.p - c.c, count(*) FROM cohorts c JOIN returns r ON r.uid = c.uid WHERE r.p - c.c BETWEEN 1 AND ${periods} GROUP BY c.c, r.p - c.c`;
+  if (!p.breakdown)
+    return { statements: [{ name: 'retention', sql: withCtes(uniqueCtes(ctes), totals) }] };
+  let source = 'cohorts';
+  if (!byProperty) {
+    const cohorts = breakdownCohortSources(p.projectId, p.breakdown, raw('c.uid'));
+    ctes.push(...cohorts.ctes, {
+      name: 'cohorts_bd',
+      body: sql`SELECT c.uid, c.c, ${breakdownValue(p.breakdown)} AS bd FROM cohorts c${cohorts.joins}`,
+    });
+    source = 'cohorts_bd';
+  }
+  // Segments ranked by the users they start cohorts for (a user once per cohort period).
+  ctes.push(...breakdownCtes(source, p.breakdown));
+  const segments = sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, c AS cohort, 0 AS k, ${call('count_distinct', raw('uid'))} AS users FROM seg GROUP BY seg, seg_value, c UNION ALL SELECT s.seg, s.seg_value, max(s.rank_n), 0, s.c, r.p - s.c, ${call('count_distinct', raw('s.uid'))} FROM seg s JOIN returns r ON r.uid = s.uid WHERE r.p - s.c BETWEEN 1 AND ${periods} GROUP BY s.seg, s.seg_value, s.c, r.p - s.c`;
+  return {
+    statements: [
       {
-        name: 'cohorts',
-        body: sql`SELECT uid, ${call('arg_min', raw('bucket'), raw('first_t'))} AS c FROM ev WHERE first_t IS NOT NULL AND uid IS NOT NULL GROUP BY uid`,
+        name: 'retention',
+        sql: withCtes(uniqueCtes(ctes), sql`${totals} UNION ALL ${segments}`),
       },
-      {
-        name: 'returns',
-        body: raw(
-          'SELECT DISTINCT uid, bucket AS p FROM ev WHERE returned = 1 AND uid IS NOT NULL',
-        ),
-      },
-    ]),
-    sql`SELECT c AS cohort, 0 AS k, count(*) AS users FROM cohorts GROUP BY c UNION ALL SELECT c.c AS cohort, r.p - c.c AS k, count(*) AS users FROM cohorts c JOIN returns r ON r.uid = c.uid WHERE r.p - c.c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c.c, r.p - c.c`,
-  );
-  return { statements: [{ name: 'retention', sql: sqlNode }] };
+    ],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 // would run as a formula (starting with = + - @, tab or CR; OWASP "CSV injection") are prefixed
 // with a single quote; numbers are written as numbers and never prefixed.
 import type {
+  BreakdownValue,
   EventNamesResult,
   EventPropertiesResult,
   FunnelResult,
@@ -41,6 +42,24 @@ const cell = (value: unknown): CsvCell =>
     ? value
     : JSON.stringify(value);
 
+/**
+ * The breakdown columns: `breakdown_value` (one property, a cohort id), or, when the values are
+ * lists (a breakdown by several properties), `breakdown_value_1` … `breakdown_value_n`, one per
+ * property, so that a spreadsheet can filter and pivot on each.
+ */
+function breakdownColumns(values: readonly BreakdownValue[]): {
+  header: string[];
+  cells: (v: BreakdownValue) => CsvCell[];
+} {
+  const width = Math.max(0, ...values.map((v) => (Array.isArray(v) ? v.length : 0)));
+  if (width === 0) return { header: ['breakdown_value'], cells: (v) => [cell(v)] };
+  return {
+    header: Array.from({ length: width }, (_, i) => `breakdown_value_${i + 1}`),
+    cells: (v) =>
+      Array.from({ length: width }, (_, i) => (Array.isArray(v) ? (v[i] ?? null) : null)),
+  };
+}
+
 function trendsCsv(r: TrendsResult): string {
   const extended = r as TrendsResult & {
     formula?: {
@@ -52,15 +71,8 @@ function trendsCsv(r: TrendsResult): string {
   };
   const labels = r.series[0]?.labels ?? extended.formula?.labels ?? [];
   const hasPrevious = r.series.some((s) => 'previous_values' in s);
-  const header = [
-    'event',
-    'math',
-    'property',
-    'breakdown_kind',
-    'breakdown_value',
-    'total',
-    ...labels,
-  ];
+  const bd = breakdownColumns(r.series.map((s) => s.breakdown_value));
+  const header = ['event', 'math', 'property', 'breakdown_kind', ...bd.header, 'total', ...labels];
   const rows: CsvCell[][] = [];
   for (const s of r.series) {
     const withExtras = s as typeof s & {
@@ -72,21 +84,21 @@ function trendsCsv(r: TrendsResult): string {
       s.math,
       s.property ?? '',
       s.breakdown_kind,
-      cell(s.breakdown_value),
+      ...bd.cells(s.breakdown_value),
     ];
     rows.push([...base, s.total, ...s.values]);
     if (hasPrevious && withExtras.previous_values)
       rows.push([
         ...base.slice(0, 3),
         `${s.breakdown_kind} (previous period)`,
-        cell(s.breakdown_value),
+        ...bd.cells(s.breakdown_value),
         withExtras.previous_total ?? null,
         ...withExtras.previous_values,
       ]);
   }
   if (extended.formula) {
     const f = extended.formula;
-    rows.push([f.formula, 'formula', '', 'none', '', f.total, ...f.values]);
+    rows.push([f.formula, 'formula', '', 'none', ...bd.cells(null), f.total, ...f.values]);
   }
   return csvTable(header, rows);
 }
@@ -98,9 +110,10 @@ function trendsCsv(r: TrendsResult): string {
  */
 function funnelCsv(r: FunnelResult): string {
   const quantiles = ['p25', 'p50', 'p75', 'p90'] as const;
+  const bd = breakdownColumns((r.breakdowns ?? []).map((b) => b.breakdown_value));
   const header = [
     'breakdown_kind',
-    'breakdown_value',
+    ...bd.header,
     'step',
     'event',
     'count',
@@ -109,11 +122,11 @@ function funnelCsv(r: FunnelResult): string {
     ...quantiles.map((q) => `time_from_start_${q}`),
   ];
   const rows: CsvCell[][] = [];
-  const add = (kind: string, value: string | null, steps: FunnelResult['steps']) =>
+  const add = (kind: string, value: BreakdownValue, steps: FunnelResult['steps']) =>
     steps.forEach((s, i) =>
       rows.push([
         kind,
-        value,
+        ...bd.cells(value),
         i + 1,
         s.event,
         s.count,
@@ -123,12 +136,12 @@ function funnelCsv(r: FunnelResult): string {
       ]),
     );
   add('none', null, r.steps);
-  for (const b of r.breakdowns ?? [])
-    add(b.breakdown_kind, cell(b.breakdown_value) as string, b.steps);
+  for (const b of r.breakdowns ?? []) add(b.breakdown_kind, b.breakdown_value, b.steps);
   for (const row of r.conversion_over_time?.rows ?? [])
     row.steps.forEach((count, i) =>
       rows.push([
         'conversion_over_time',
+        ...bd.cells(null).slice(1),
         row.start,
         i + 1,
         r.steps[i]!.event,
@@ -139,13 +152,30 @@ function funnelCsv(r: FunnelResult): string {
   return csvTable(header, rows);
 }
 
+/**
+ * Retention: one row per cohort; with a breakdown, first the cohorts of every user
+ * (`breakdown_kind` "none"), then each segment's.
+ */
 function retentionCsv(r: RetentionResult): string {
   const periods = Math.max(0, ...r.cohorts.map((c) => c.counts.length));
-  const header = ['start', 'size', ...Array.from({ length: periods }, (_, k) => `period_${k}`)];
-  return csvTable(
-    header,
-    r.cohorts.map((c) => [c.start, c.size, ...c.counts]),
-  );
+  const counts = Array.from({ length: periods }, (_, k) => `period_${k}`);
+  if (!r.breakdowns)
+    return csvTable(
+      ['start', 'size', ...counts],
+      r.cohorts.map((c) => [c.start, c.size, ...c.counts]),
+    );
+  const bd = breakdownColumns(r.breakdowns.map((b) => b.breakdown_value));
+  const rows: CsvCell[][] = r.cohorts.map((c) => [
+    'none',
+    ...bd.cells(null),
+    c.start,
+    c.size,
+    ...c.counts,
+  ]);
+  for (const b of r.breakdowns)
+    for (const c of b.cohorts)
+      rows.push([b.breakdown_kind, ...bd.cells(b.breakdown_value), c.start, c.size, ...c.counts]);
+  return csvTable(['breakdown_kind', ...bd.header, 'start', 'size', ...counts], rows);
 }
 
 /**

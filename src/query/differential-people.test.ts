@@ -19,7 +19,7 @@ import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
 import { parseCohortDefinition, type CohortDefinition } from './cohorts.js';
 import { QueryEngine } from './engine.js';
 import { parseQuery } from './model.js';
-import { referenceAnswer, type ReferenceData } from './reference.js';
+import { referenceAnswer, unknownProperties, type ReferenceData } from './reference.js';
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -88,10 +88,17 @@ interface Dataset {
 
 /** Instants around the cohort windows' edges (1, 2, 7 days before NOW), NOW, and ties. */
 const EDGES = [0, 1, 2, 7].flatMap((d) => [-d * DAY - 1, -d * DAY, -d * DAY + 1]);
+/** Local midnights around NOW (UTC): the edges of the breakdown queries' ranges and periods. */
+const MIDNIGHTS = [-12, 12, -5 * 24 - 12, -10 * 24 - 12].flatMap((h) => [
+  h * 3_600_000 - 1,
+  h * 3_600_000,
+]);
 const instant = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...EDGES, 1, 3_600_000) },
   { weight: 3, arbitrary: fc.integer({ min: -9 * DAY, max: DAY }) },
   { weight: 1, arbitrary: fc.constantFrom(-3 * DAY, -3 * DAY) },
+  // Before every range below (first-time retention), and on its days' edges.
+  { weight: 2, arbitrary: fc.constantFrom(...MIDNIGHTS, -12 * DAY, -20 * DAY) },
 );
 
 const dataset: fc.Arbitrary<Dataset> = fc
@@ -443,6 +450,78 @@ const query = fc.oneof(
   }),
 );
 
+/** Breakdowns of issue 12: one property, lists of up to three (event and person), cohorts. */
+const breakdownOf = fc.oneof(
+  fc.record({ breakdown: fc.constantFrom('plan', '$browser', 'person.plan') }),
+  fc.record({
+    breakdown: fc.constantFrom(
+      ['plan'],
+      ['plan', 'person.plan'],
+      ['$browser', 'amount', 'person.plan'],
+      ['person.seats', 'plan'],
+    ),
+    breakdown_limit: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+  }),
+  fc.record({
+    breakdown: fc.constantFrom(
+      { cohort: 'c1' },
+      { cohort: ['c1', 'c2'] },
+      { cohort: ['c2', 'c1'] },
+    ),
+  }),
+);
+const breakdownRanges = fc.constantFrom(
+  { from: '2024-03-01', to: '2024-03-11' },
+  { from: '2024-03-05', to: '2024-03-09' },
+  { from: '2024-03-10', to: '2024-03-10' },
+);
+const breakdownQuery = fc
+  .oneof(
+    fc.record({
+      kind: fc.constant('trends'),
+      range: breakdownRanges,
+      interval: fc.constantFrom('day', 'week'),
+      series: fc.array(
+        fc.record({
+          event: fc.constantFrom(...EVENTS, null),
+          math: fc.constantFrom('total', 'unique_users', 'per_user_avg', 'sum'),
+        }),
+        { minLength: 1, maxLength: 2 },
+      ),
+      filters: fc.array(cohortFilter, { maxLength: 1 }),
+      bd: breakdownOf,
+    }),
+    fc.record({
+      kind: fc.constant('funnel'),
+      range: breakdownRanges,
+      steps: fc.array(fc.record({ event: fc.constantFrom(...EVENTS) }), {
+        minLength: 2,
+        maxLength: 3,
+      }),
+      window_seconds: fc.constantFrom(3600, 86_400, 7 * 86_400),
+      filters: fc.array(cohortFilter, { maxLength: 1 }),
+      bd: breakdownOf,
+    }),
+    fc.record({
+      kind: fc.constant('retention'),
+      range: breakdownRanges,
+      start_event: fc.constantFrom(...EVENTS),
+      return_event: fc.constantFrom(...EVENTS),
+      period: fc.constantFrom('day', 'week'),
+      periods: fc.constantFrom(1, 3),
+      retention_type: fc.constantFrom('first_in_range', 'first_time', 'recurring'),
+      filters: fc.array(cohortFilter, { maxLength: 1 }),
+      bd: fc.option(breakdownOf, { nil: undefined }),
+    }),
+  )
+  .map((raw) => {
+    const { range: r, bd, ...rest } = raw;
+    const series = (rest as { series?: { math: string }[] }).series?.map((s) =>
+      s.math === 'sum' ? { ...s, property: 'amount' } : s,
+    );
+    return { ...rest, ...r, ...(series ? { series } : {}), ...(bd ?? {}) };
+  });
+
 const strip = (v: unknown): unknown =>
   JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x === undefined ? undefined : x)));
 
@@ -479,6 +558,43 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
       { seed: SEED, numRuns: Math.round(100 * RUNS) },
     );
   }, 300_000);
+
+  it('breakdowns (lists, person properties, cohorts) and retention types', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dataset,
+        cohortDefinition,
+        cohortDefinition,
+        breakdownQuery,
+        async (d, c1, c2, body) => {
+          const data = await load(d);
+          const byId = new Map([
+            ['c1', parseCohortDefinition(c1).definition],
+            ['c2', parseCohortDefinition(c2).definition],
+          ]);
+          cohortsByProject.set(data.projectId, byId);
+          const clean = strip(body) as Record<string, unknown>;
+          const refData = { ...data, cohorts: { nowMs: NOW, byId } };
+          const query = parseQuery(clean);
+          const unknown = unknownProperties(query, refData);
+          for (const engine of engines) {
+            const run = engine.run(
+              { projectId: data.projectId, actor: 'test' },
+              { id: data.projectId, timezone: 'UTC' },
+              clean,
+            );
+            if (unknown.length > 0) {
+              // A property the project has never seen: a 400 naming it, never a silent answer.
+              await expect(run).rejects.toMatchObject({ code: 'QUERY_INVALID' });
+              continue;
+            }
+            expect(strip(await run)).toEqual(strip(referenceAnswer(query, refData)));
+          }
+        },
+      ),
+      { seed: SEED, numRuns: Math.round(150 * RUNS) },
+    );
+  }, 400_000);
 
   it('counts exactly the events of the last D days: both edges in, 1 ms outside out', async () => {
     const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;

@@ -544,9 +544,16 @@ const rangeOf = (d: Dataset) =>
       }),
   );
 
+/** A breakdown: one property (the first API form), or a list of 1 to 3 distinct properties. */
 const breakdown = fc.option(
   fc.record({
-    breakdown: fc.constantFrom(...PROPERTIES),
+    breakdown: fc.oneof(
+      { weight: 2, arbitrary: fc.constantFrom(...PROPERTIES) },
+      {
+        weight: 2,
+        arbitrary: fc.uniqueArray(fc.constantFrom(...PROPERTIES), { minLength: 1, maxLength: 3 }),
+      },
+    ),
     breakdown_limit: fc.integer({ min: 1, max: 4 }),
   }),
   { nil: undefined },
@@ -760,8 +767,16 @@ const retentionQuery = (d: Dataset) =>
       period: fc.constantFrom('day', 'week', 'month'),
       periods: fc.integer({ min: 1, max: 8 }),
       filters: filtersOf(d, 1),
+      retention_type: fc.constantFrom(undefined, 'first_in_range', 'first_time', 'recurring'),
+      breakdown: fc.oneof(fc.constant(undefined), breakdown),
     })
-    .map(({ range: r, ...rest }) => ({ kind: 'retention', ...r, ...rest }));
+    .map(({ range: r, breakdown: b, retention_type: type, ...rest }) => ({
+      kind: 'retention',
+      ...r,
+      ...rest,
+      ...(type === undefined ? {} : { retention_type: type }),
+      ...(b ?? {}),
+    }));
 
 const discoveryQuery = (d: Dataset) =>
   fc

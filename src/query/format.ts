@@ -2,6 +2,8 @@
 // dense, labelled intervals; breakdown rows in rank order; counts as numbers; empty cells filled.
 import { bucketLabel } from './clock.js';
 import {
+  BREAKDOWN_PART_END,
+  BREAKDOWN_PART_NOT_SET,
   FUNNEL_OVER_TIME_ROW,
   SEGMENT_NOT_SET,
   SEGMENT_OTHER,
@@ -32,12 +34,42 @@ import type {
 /** Which rows of a breakdown a result row is: a value, everything else, or no value at all. */
 export type BreakdownKind = 'none' | 'value' | 'other' | 'not_set';
 
+/**
+ * A breakdown row's value: the property's text (one property), the cohort's id (cohorts), or
+ * one entry per property (a list breakdown; null where that property is not set). Null for the
+ * rows that are not a value ('none', 'other', 'not_set').
+ */
+export type BreakdownValue = string | (string | null)[] | null;
+
+/** The text of a list breakdown's segment value (compile.ts `breakdownValue`) as its list. */
+export function decodeBreakdownList(text: string): (string | null)[] {
+  const out: (string | null)[] = [];
+  let i = 0;
+  while (i < text.length) {
+    if (text[i] === BREAKDOWN_PART_NOT_SET) {
+      out.push(null);
+      i += 1;
+      continue;
+    }
+    const end = text.indexOf(BREAKDOWN_PART_END, i);
+    if (end < 0) throw new Error('a list breakdown value ends each set part with a space');
+    out.push(Buffer.from(text.slice(i, end), 'hex').toString('utf8'));
+    i = end + 1;
+  }
+  return out;
+}
+
+/** A segment's public value in the query's form (lists decoded). */
+function publicValue(form: 'single' | 'list', value: string | null): BreakdownValue {
+  return value !== null && form === 'list' ? decodeBreakdownList(value) : value;
+}
+
 export interface TrendsSeriesResult {
   event: string | null;
   math: MathKind;
   property: string | null;
-  /** The property value of this row; null for 'none', 'other' and 'not_set'. */
-  breakdown_value: string | null;
+  /** The breakdown value of this row; null for 'none', 'other' and 'not_set'. */
+  breakdown_value: BreakdownValue;
   breakdown_kind: BreakdownKind;
   labels: string[];
   /** Per interval; 0 where nothing was counted, null where an average/min/max/percentile has no value. */
@@ -104,7 +136,7 @@ export interface FunnelOverTime {
 }
 
 export interface FunnelBreakdownResult {
-  breakdown_value: string | null;
+  breakdown_value: BreakdownValue;
   breakdown_kind: Exclude<BreakdownKind, 'none'>;
   steps: FunnelStepResult[];
 }
@@ -125,8 +157,18 @@ export interface RetentionCohort {
   counts: number[];
 }
 
-export interface RetentionResult {
+export interface RetentionBreakdownResult {
+  breakdown_value: BreakdownValue;
+  breakdown_kind: Exclude<BreakdownKind, 'none'>;
+  /** The same periods as the overall cohorts (every one, empty ones with zeros). */
   cohorts: RetentionCohort[];
+}
+
+export interface RetentionResult {
+  /** Every user (a user in several cohort segments counts once here). */
+  cohorts: RetentionCohort[];
+  /** Present when the query has a breakdown: the cohorts split by segment. */
+  breakdowns?: RetentionBreakdownResult[];
 }
 
 export interface EventNamesResult {
@@ -282,7 +324,10 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
         event: spec.event,
         math: spec.math,
         property: spec.property,
-        breakdown_value: g.segment.seg === SEGMENT_VALUE ? g.segment.value : null,
+        breakdown_value:
+          g.segment.seg === SEGMENT_VALUE && p.breakdown
+            ? publicValue(p.breakdown.form, g.segment.value)
+            : null,
         breakdown_kind: p.breakdown ? KIND_OF_SEGMENT[g.segment.seg]! : 'none',
         labels,
         values: g.values,
@@ -359,7 +404,8 @@ function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): F
   const rows = rowObjects(executed.results.get('funnel') ?? { columns: [], rows: [] });
   const total = rows.find((r) => Number(r.is_total) === 1);
   const result: FunnelResult = { steps: funnelSteps(q, total) };
-  if (p.breakdown) {
+  const breakdown = p.breakdown;
+  if (breakdown) {
     result.breakdowns = rows
       .filter((r) => Number(r.is_total) === 0)
       .map((r) => ({
@@ -372,7 +418,8 @@ function formatFunnel(q: FunnelQuery, p: FunnelPlan, executed: ExecutedQuery): F
       }))
       .sort((a, b) => compareSegments(a.segment, b.segment))
       .map(({ segment, row }) => ({
-        breakdown_value: segment.seg === SEGMENT_VALUE ? segment.value : null,
+        breakdown_value:
+          segment.seg === SEGMENT_VALUE ? publicValue(breakdown.form, segment.value) : null,
         breakdown_kind: KIND_OF_SEGMENT[segment.seg]!,
         steps: funnelSteps(q, row),
       }));
@@ -404,22 +451,53 @@ function formatRetention(
   p: RetentionPlan,
   executed: ExecutedQuery,
 ): RetentionResult {
-  const cohorts: RetentionCohort[] = [];
-  for (let c = p.firstCohort; c <= p.lastCohort; c++) {
-    cohorts.push({
-      start: bucketLabel(p.unit, c),
-      size: 0,
-      counts: Array.from({ length: q.periods + 1 }, () => 0),
-    });
-  }
-  for (const row of rowObjects(executed.results.get('retention') ?? { columns: [], rows: [] })) {
+  const emptyCohorts = (): RetentionCohort[] => {
+    const cohorts: RetentionCohort[] = [];
+    for (let c = p.firstCohort; c <= p.lastCohort; c++) {
+      cohorts.push({
+        start: bucketLabel(p.unit, c),
+        size: 0,
+        counts: Array.from({ length: q.periods + 1 }, () => 0),
+      });
+    }
+    return cohorts;
+  };
+  const fill = (cohorts: RetentionCohort[], row: Record<string, unknown>): void => {
     const cohort = cohorts[Number(row.cohort) - p.firstCohort];
     const k = Number(row.k);
-    if (!cohort || k < 0 || k > q.periods) continue;
+    if (!cohort || k < 0 || k > q.periods) return;
     cohort.counts[k] = count(row.users);
     if (k === 0) cohort.size = count(row.users);
+  };
+  const cohorts = emptyCohorts();
+  const segments = new Map<string, { segment: Segment; cohorts: RetentionCohort[] }>();
+  for (const row of rowObjects(executed.results.get('retention') ?? { columns: [], rows: [] })) {
+    if (row.seg === null || row.seg === undefined) {
+      fill(cohorts, row);
+      continue;
+    }
+    const seg = Number(row.seg);
+    const value = row.seg_value === null ? null : scalarText(row.seg_value);
+    const key = segmentKey(seg, value);
+    let s = segments.get(key);
+    if (!s) {
+      s = { segment: { seg, value, rank: count(row.rank_n) }, cohorts: emptyCohorts() };
+      segments.set(key, s);
+    }
+    fill(s.cohorts, row);
   }
-  return { cohorts };
+  const result: RetentionResult = { cohorts };
+  const breakdown = p.breakdown;
+  if (breakdown)
+    result.breakdowns = [...segments.values()]
+      .sort((a, b) => compareSegments(a.segment, b.segment))
+      .map(({ segment, cohorts: rows }) => ({
+        breakdown_value:
+          segment.seg === SEGMENT_VALUE ? publicValue(breakdown.form, segment.value) : null,
+        breakdown_kind: KIND_OF_SEGMENT[segment.seg]!,
+        cohorts: rows,
+      }));
+  return result;
 }
 
 function formatEventProperties(limit: number, rows: QueryRows | undefined): EventPropertiesResult {

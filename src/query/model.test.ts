@@ -58,7 +58,11 @@ describe('parseQuery', () => {
         { property: 'n', op: 'gte', value: 3 },
         { property: 'x', op: 'is_set' },
       ],
-      breakdown: { property: 'mp_country_code', limit: 10 },
+      breakdown: {
+        dimensions: [{ kind: 'property', property: 'mp_country_code' }],
+        form: 'single',
+        limit: 10,
+      },
       formula: null,
       compare: null,
     });
@@ -81,7 +85,7 @@ describe('parseQuery', () => {
     ).toMatchObject({
       kind: 'funnel',
       windowSeconds: 60,
-      breakdown: { property: '$os', limit: 3 },
+      breakdown: { dimensions: [{ kind: 'property', property: '$os' }], form: 'single', limit: 3 },
     });
     expect(
       parseQuery({

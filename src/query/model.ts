@@ -121,10 +121,32 @@ export interface DateRange {
   to: string;
 }
 
+/** One dimension of a breakdown: a property's value, or membership of saved cohorts. */
+export type BreakdownDimension =
+  | { kind: 'property'; property: string }
+  /** A user's segment is each of these cohorts they are in; "not set" when in none of them. */
+  | { kind: 'cohort'; cohorts: string[] };
+
 export interface Breakdown {
-  property: string;
+  /** 1 to MAX_BREAKDOWN_PROPERTIES properties, or one cohort dimension alone. */
+  dimensions: BreakdownDimension[];
+  /**
+   * The request's form: `single` (a property name or a cohort object: `breakdown_value` is a
+   * string) or `list` (a list of properties: `breakdown_value` is a list, one entry each).
+   */
+  form: 'single' | 'list';
   /** How many values get their own row; the rest are summed up as "other". */
   limit: number;
+}
+
+/** The property names of a breakdown's property dimensions. */
+export function breakdownProperties(b: Breakdown | null): string[] {
+  return (b?.dimensions ?? []).flatMap((d) => (d.kind === 'property' ? [d.property] : []));
+}
+
+/** The cohort ids of a breakdown's cohort dimension. */
+export function breakdownCohorts(b: Breakdown | null): string[] {
+  return (b?.dimensions ?? []).flatMap((d) => (d.kind === 'cohort' ? d.cohorts : []));
 }
 
 export interface TrendsQuery extends DateRange {
@@ -189,6 +211,20 @@ export interface FunnelQuery extends DateRange {
 export const MAX_FUNNEL_EXCLUSIONS = 5;
 export const MAX_HOLD_CONSTANT = 3;
 
+/**
+ * Who starts a cohort, and when (README "Retention"):
+ * - `first_in_range`: each user once, in the period of their first start event inside the range;
+ * - `first_time`: each user once, in the period of their first start event ever, and only when
+ *   that event is inside the range (users who did it before `from` are left out);
+ * - `recurring`: each user in every period of the range in which they did the start event.
+ */
+export type RetentionType = 'first_in_range' | 'first_time' | 'recurring';
+export const RETENTION_TYPES: readonly RetentionType[] = [
+  'first_in_range',
+  'first_time',
+  'recurring',
+];
+
 export interface RetentionQuery extends DateRange {
   kind: 'retention';
   startEvent: string;
@@ -196,6 +232,9 @@ export interface RetentionQuery extends DateRange {
   period: Period;
   periods: number;
   filters: FilterNode[];
+  retentionType: RetentionType;
+  /** Splits each cohort by the start event's property, a person property, or cohorts. */
+  breakdown: Breakdown | null;
 }
 
 /** Discovery: event names with their counts. */
@@ -298,6 +337,9 @@ export const MAX_RANGE_DAYS = 3660;
 export const MAX_WINDOW_SECONDS = 366 * 86_400;
 export const MAX_BREAKDOWN_LIMIT = 100;
 export const DEFAULT_BREAKDOWN_LIMIT = 10;
+/** Most properties of one breakdown, and most cohorts of a cohort breakdown. */
+export const MAX_BREAKDOWN_PROPERTIES = 3;
+export const MAX_BREAKDOWN_COHORTS = 10;
 
 const isCalendarDay = (s: string): boolean => {
   const ms = Date.parse(`${s}T00:00:00Z`);
@@ -591,8 +633,84 @@ function checkRange(r: { from: string; to: string }, ctx: z.RefinementCtx): void
     });
 }
 
-const breakdownOf = (property: string | undefined, limit: number | undefined): Breakdown | null =>
-  property === undefined ? null : { property, limit: limit ?? DEFAULT_BREAKDOWN_LIMIT };
+/**
+ * `breakdown`: a property name (`"$browser"`), a list of 1 to 3 property names
+ * (`["$browser", "person.plan"]`), or saved cohorts (`{"cohort": "<id>"}` or
+ * `{"cohort": ["<id>", …]}`: one segment per cohort, users in none "not set").
+ */
+const breakdownProperty = propertyName.refine((name) => name !== COHORT_PROPERTY, {
+  error: 'to break down by cohorts, write {"cohort": "<cohort id>"} or {"cohort": ["<id>", …]}',
+});
+const breakdownSchema = z
+  .union(
+    [
+      breakdownProperty,
+      z
+        .array(breakdownProperty, { error: 'must be a list of property names' })
+        .min(1, { error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties` })
+        .max(MAX_BREAKDOWN_PROPERTIES, {
+          error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties`,
+        })
+        .refine((list) => new Set(list).size === list.length, { error: 'names a property twice' }),
+      z.strictObject({
+        cohort: z.union([
+          cohortId.transform((id) => [id]),
+          z
+            .array(cohortId)
+            .min(1, { error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids` })
+            .max(MAX_BREAKDOWN_COHORTS, {
+              error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids`,
+            }),
+        ]),
+      }),
+    ],
+    {
+      error:
+        'must be a property name, a list of 1 to 3 property names, or {"cohort": "<id>" | ["<id>", …]}',
+    },
+  )
+  .describe(
+    'A property name (breakdown_value is its text); a list of 1 to 3 distinct property names (breakdown_value is a list, null where a property is not set; rows where none is set are not_set); or {"cohort": id or [ids]} (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other.',
+  );
+
+type BreakdownInput = z.output<typeof breakdownSchema>;
+
+function breakdownOf(raw: BreakdownInput | undefined, limit: number | undefined): Breakdown | null {
+  if (raw === undefined) return null;
+  if (typeof raw === 'string')
+    return {
+      dimensions: [{ kind: 'property', property: raw }],
+      form: 'single',
+      limit: limit ?? DEFAULT_BREAKDOWN_LIMIT,
+    };
+  if (Array.isArray(raw))
+    return {
+      dimensions: raw.map((property) => ({ kind: 'property', property })),
+      form: 'list',
+      limit: limit ?? DEFAULT_BREAKDOWN_LIMIT,
+    };
+  // Every cohort named gets its own row: the limit cannot cut them (checkBreakdown refuses one).
+  const cohorts = [...new Set(raw.cohort)];
+  return { dimensions: [{ kind: 'cohort', cohorts }], form: 'single', limit: cohorts.length };
+}
+
+/** A cohort breakdown shows every cohort named: a `breakdown_limit` would cut them. */
+function checkBreakdown(
+  q: { breakdown?: BreakdownInput | undefined; breakdown_limit?: number | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (
+    q.breakdown !== undefined &&
+    typeof q.breakdown === 'object' &&
+    !Array.isArray(q.breakdown) &&
+    q.breakdown_limit !== undefined
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['breakdown_limit'],
+      message: 'a cohort breakdown has one row per cohort named: leave breakdown_limit out',
+    });
+}
 
 const trendsSchema = z
   .strictObject({
@@ -607,12 +725,13 @@ const trendsSchema = z
       .min(1, { error: 'needs at least one series' })
       .max(20, { error: 'at most 20 series' }),
     filters,
-    breakdown: propertyName.optional(),
+    breakdown: breakdownSchema.optional(),
     breakdown_limit: breakdownLimit,
     formula: z.string({ error: 'must be a formula such as "B / A * 100"' }).optional(),
     compare: z.enum(['previous_period'], { error: 'must be previous_period' }).optional(),
   })
   .superRefine(checkRange)
+  .superRefine(checkBreakdown)
   .superRefine((q, ctx) => {
     q.series.forEach((s, i) => {
       if (!isActiveMath(s.math)) return;
@@ -684,7 +803,7 @@ const funnelSchema = z
       .min(1, { error: 'must be at least 1' })
       .max(MAX_WINDOW_SECONDS, { error: `must be at most ${MAX_WINDOW_SECONDS} (366 days)` }),
     filters,
-    breakdown: propertyName.optional(),
+    breakdown: breakdownSchema.optional(),
     breakdown_limit: breakdownLimit,
     order: z.enum(['strict', 'any'], { error: 'must be strict or any' }).default('strict'),
     exclusions: z
@@ -714,6 +833,7 @@ const funnelSchema = z
       .optional(),
   })
   .superRefine(checkRange)
+  .superRefine(checkBreakdown)
   .superRefine((q, ctx) => {
     const last = q.steps.length - 1;
     q.exclusions.forEach((x, i) => {
@@ -774,8 +894,17 @@ const retentionSchema = z
       .min(1, { error: 'must be at least 1' })
       .max(400, { error: 'must be at most 400' }),
     filters,
+    retention_type: z
+      .enum(RETENTION_TYPES, { error: `must be one of ${RETENTION_TYPES.join(', ')}` })
+      .default('first_in_range')
+      .describe(
+        'Who starts a cohort. first_in_range (default): each user once, in the period of their first start event inside the range. first_time: the same, only for users whose first start event ever (same filters, any earlier date, all merged identities) is inside the range. recurring: each period of the range in which a user did the start event starts a cohort for them; counts[k] are those who did the return event k periods later.',
+      ),
+    breakdown: breakdownSchema.optional(),
+    breakdown_limit: breakdownLimit,
   })
   .superRefine(checkRange)
+  .superRefine(checkBreakdown)
   .transform((q): RetentionQuery => ({
     kind: 'retention',
     from: q.from,
@@ -785,6 +914,8 @@ const retentionSchema = z
     period: q.period,
     periods: q.periods,
     filters: q.filters,
+    retentionType: q.retention_type,
+    breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
   }));
 
 /** Discovery ranges are optional; when one end is given, both are. */

@@ -32,7 +32,9 @@ import {
   type Period,
   type PropertyValuesQuery,
   type Query,
+  type Breakdown,
   type RetentionQuery,
+  type RetentionType,
   type StandardColumn,
   type TrendsQuery,
 } from './model.js';
@@ -109,9 +111,17 @@ export interface PlannedSeries {
 }
 
 export interface PlannedBreakdown {
+  /** The first dimension (a cohort breakdown: a `cohort` ref, its only dimension). */
   ref: PropertyRef;
+  /** Every dimension, in the query's order (1 to 3 properties, or one cohort ref). */
+  refs: PropertyRef[];
+  /** `single`: segment values are the property's text; `list`: lists of texts (see compile). */
+  form: 'single' | 'list';
   limit: number;
 }
+
+/** Whether a breakdown splits users by saved cohorts (a user can be in several segments). */
+export const isCohortBreakdown = (b: PlannedBreakdown | null): boolean => b?.ref.kind === 'cohort';
 
 export interface TrendsPlan {
   kind: 'trends';
@@ -151,6 +161,8 @@ export interface FunnelPlan {
 export interface RetentionPlan {
   kind: 'retention';
   projectId: string;
+  retentionType: RetentionType;
+  breakdown: PlannedBreakdown | null;
   /** First start events inside the range make the cohorts. */
   scope: TimeScope;
   unit: Period;
@@ -254,6 +266,19 @@ const planFilters = (
     };
   });
 
+/** A breakdown with its dimensions resolved. */
+function planBreakdown(
+  b: Breakdown | null,
+  groups: Map<string, number>,
+  cohorts: CohortContext | undefined,
+): PlannedBreakdown | null {
+  if (!b) return null;
+  const refs = b.dimensions.map((d) =>
+    d.kind === 'cohort' ? cohortRef(d.cohorts, cohorts) : resolveProperty(d.property, groups),
+  );
+  return { ref: refs[0]!, refs, form: b.form, limit: b.limit };
+}
+
 /** A cohort filter's ref: the engine has loaded every cohort the query names. */
 function cohortRef(ids: string[], cohorts: CohortContext | undefined): PropertyRef {
   if (!cohorts || ids.some((id) => !cohorts.byId.has(id)))
@@ -336,9 +361,7 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
         ? { active: activeWindows(ctx.timezone, q, unit, firstBucket, lastBucket, s.math) }
         : {}),
     })),
-    breakdown: q.breakdown
-      ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
-      : null,
+    breakdown: planBreakdown(q.breakdown, groups, ctx.cohorts),
     previous:
       q.compare === 'previous_period'
         ? planTrends({ ...q, ...previousRange(q), compare: null, formula: null }, ctx)
@@ -402,9 +425,7 @@ function planFunnel(q: FunnelQuery, ctx: PlanContext): FunnelPlan {
       event: s.event,
       filters: [...global, ...planFilters(s.filters, groups, ctx.cohorts)],
     })),
-    breakdown: q.breakdown
-      ? { ref: resolveProperty(q.breakdown.property, groups), limit: q.breakdown.limit }
-      : null,
+    breakdown: planBreakdown(q.breakdown, groups, ctx.cohorts),
   };
 }
 
@@ -413,11 +434,19 @@ function planRetention(q: RetentionQuery, ctx: PlanContext): RetentionPlan {
   const toDay = dayNumber(q.to);
   const firstCohort = bucketOfDay(q.period, fromDay);
   const lastCohort = bucketOfDay(q.period, toDay);
-  checkCells((lastCohort - firstCohort + 1) * (q.periods + 1), ctx.limits, 'cohorts × periods');
+  const rows = q.breakdown ? q.breakdown.limit + 3 : 1;
+  checkCells(
+    rows * (lastCohort - firstCohort + 1) * (q.periods + 1),
+    ctx.limits,
+    'breakdown rows × cohorts × periods',
+  );
   const returnScanToMs = bucketStartLocal(q.period, lastCohort + q.periods + 1) + DAY_MS;
+  const groups = new Map<string, number>();
   return {
     kind: 'retention',
     projectId: ctx.projectId,
+    retentionType: q.retentionType,
+    breakdown: planBreakdown(q.breakdown, groups, ctx.cohorts),
     scope: timeScope(ctx.timezone, q, returnScanToMs),
     unit: q.period,
     periods: q.periods,
@@ -426,7 +455,7 @@ function planRetention(q: RetentionQuery, ctx: PlanContext): RetentionPlan {
     returnScanToMs,
     startEvent: q.startEvent,
     returnEvent: q.returnEvent,
-    filters: planFilters(q.filters, new Map(), ctx.cohorts),
+    filters: planFilters(q.filters, groups, ctx.cohorts),
   };
 }
 

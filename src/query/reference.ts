@@ -37,6 +37,9 @@ import {
   type Query,
   type RetentionQuery,
   type TrendsQuery,
+  type Breakdown,
+  breakdownCohorts,
+  breakdownProperties,
 } from './model.js';
 
 export interface ReferenceData {
@@ -366,35 +369,78 @@ function aggregate(
   }
 }
 
-type Segmented<T> = { kind: 'value' | 'other' | 'not_set'; value: string | null; items: T[] };
+/** A breakdown value: a text (one property, a cohort id) or one entry per property of a list. */
+type BdValue = string | (string | null)[];
 
-/** Splits items into the top `limit` values by count (ties by value), "other" and "not set". */
-function segment<T>(
-  items: T[],
-  valueOf: (item: T) => string | null,
-  limit: number,
-): Segmented<T>[] {
-  const counts = new Map<string, number>();
-  for (const item of items) {
-    const v = valueOf(item);
-    if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
+/** Texts by UTF-8 bytes; lists entry by entry, an unset entry after any text, shorter first. */
+function compareBd(a: BdValue, b: BdValue): number {
+  if (typeof a === 'string' && typeof b === 'string') return utf8(a, b);
+  const x = a as (string | null)[];
+  const y = b as (string | null)[];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i]!;
+    const q = y[i]!;
+    if (p === q) continue;
+    if (p === null) return 1;
+    if (q === null) return -1;
+    const c = utf8(p, q);
+    if (c !== 0) return c;
   }
-  const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || utf8(a[0], b[0]));
-  const top = ranked.slice(0, limit).map(([v]) => v);
+  return x.length - y.length;
+}
+
+const bdKey = (v: BdValue): string => JSON.stringify(v);
+
+type Segmented<T> = { kind: 'value' | 'other' | 'not_set'; value: BdValue | null; items: T[] };
+
+/**
+ * Splits items into the top `limit` values by count (ties by value), "other" and "not set". An
+ * item has the values `valuesOf` gives (several with cohorts: it is in each of their segments;
+ * none: not set).
+ */
+function segment<T>(items: T[], valuesOf: (item: T) => BdValue[], limit: number): Segmented<T>[] {
+  const counts = new Map<string, { value: BdValue; n: number }>();
+  for (const item of items)
+    for (const v of valuesOf(item)) {
+      const c = counts.get(bdKey(v)) ?? { value: v, n: 0 };
+      c.n++;
+      counts.set(bdKey(v), c);
+    }
+  const ranked = [...counts.values()].sort((a, b) => b.n - a.n || compareBd(a.value, b.value));
+  const top = ranked.slice(0, limit).map((c) => c.value);
+  const topKeys = new Set(top.map(bdKey));
   const out: Segmented<T>[] = top.map((value) => ({
     kind: 'value',
     value,
-    items: items.filter((i) => valueOf(i) === value),
+    items: items.filter((i) => valuesOf(i).some((v) => bdKey(v) === bdKey(value))),
   }));
-  const topSet = new Set(top);
-  const other = items.filter((i) => {
-    const v = valueOf(i);
-    return v !== null && !topSet.has(v);
-  });
-  const notSet = items.filter((i) => valueOf(i) === null);
+  const other = items.filter((i) => valuesOf(i).some((v) => !topKeys.has(bdKey(v))));
+  const notSet = items.filter((i) => valuesOf(i).length === 0);
   if (other.length > 0) out.push({ kind: 'other', value: null, items: other });
   if (notSet.length > 0) out.push({ kind: 'not_set', value: null, items: notSet });
   return out;
+}
+
+/**
+ * The breakdown values of an event: one property's text (none when unset); a list's texts (none
+ * when every one is unset); or the cohorts of the breakdown its user is in, in any order.
+ */
+function breakdownValues(cx: ReadContext, b: Breakdown, e: EventRow): BdValue[] {
+  const cohorts = breakdownCohorts(b);
+  if (cohorts.length > 0) {
+    const u = cx.uid(e);
+    return u === null ? [] : cohorts.filter((id) => cx.members(id).has(u));
+  }
+  const texts = breakdownProperties(b).map((name) => textOf(cx, e, name));
+  if (b.form === 'single') return texts[0] === null ? [] : [texts[0]!];
+  return texts.every((t) => t === null) ? [] : [texts];
+}
+
+/** Of several candidate values (start events at one instant), the smallest; none if none. */
+function smallest(values: BdValue[][]): BdValue[] {
+  const set = values.filter((v) => v.length > 0).map((v) => v[0]!);
+  if (set.length === 0) return [];
+  return [set.sort(compareBd)[0]!];
 }
 
 const inDates = (date: string, r: DateRange): boolean => date >= r.from && date <= r.to;
@@ -421,7 +467,8 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
       for (const row of rows) {
         const match = before[i]!.find(
           (r) =>
-            r.breakdown_kind === row.breakdown_kind && r.breakdown_value === row.breakdown_value,
+            r.breakdown_kind === row.breakdown_kind &&
+            JSON.stringify(r.breakdown_value) === JSON.stringify(row.breakdown_value),
         );
         const empty =
           row.math === 'total' ||
@@ -536,7 +583,7 @@ function trendRows(
     const row = (
       items: EventRow[],
       kind: TrendsSeriesResult['breakdown_kind'],
-      value: string | null,
+      value: BdValue | null,
     ): TrendsSeriesResult => ({
       event: s.event,
       math: s.math,
@@ -556,8 +603,8 @@ function trendRows(
       series.push(row(population, 'none', null));
       continue;
     }
-    const by = q.breakdown.property;
-    for (const seg of segment(population, (e) => textOf(cx, e, by), q.breakdown.limit))
+    const b = q.breakdown;
+    for (const seg of segment(population, (e) => breakdownValues(cx, b, e), b.limit))
       series.push(row(seg.items, seg.kind, seg.value));
   }
   return out;
@@ -567,7 +614,8 @@ interface FunnelEntry {
   uid: string;
   /** Entry time, then the time each later step was reached (in order), as far as it got. */
   times: number[];
-  bd: string | null;
+  /** The entry's breakdown value (empty: not set; a cohort breakdown is the user's: empty). */
+  bd: BdValue[];
   /** Label of the interval of entry (conversion over time), or null. */
   label: string | null;
 }
@@ -576,8 +624,10 @@ interface FunnelEntry {
 function betterEntry(a: FunnelEntry, b: FunnelEntry): boolean {
   if (a.times.length !== b.times.length) return a.times.length > b.times.length;
   if (a.times[0] !== b.times[0]) return a.times[0]! < b.times[0]!;
-  if (a.bd === b.bd || a.bd === null) return false;
-  return b.bd === null || utf8(a.bd, b.bd) < 0;
+  const x = a.bd[0];
+  const y = b.bd[0];
+  if (x === undefined) return false;
+  return y === undefined || compareBd(x, y) < 0;
 }
 
 const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, p50: 0.5, p75: 0.75, p90: 0.9 } as const;
@@ -650,7 +700,10 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
       out.push({
         uid: u,
         times,
-        bd: q.breakdown ? textOf(cx, entry, q.breakdown.property) : null,
+        bd:
+          q.breakdown && breakdownCohorts(q.breakdown).length === 0
+            ? breakdownValues(cx, q.breakdown, entry)
+            : [],
         label: q.conversionInterval
           ? periodLabel(q.conversionInterval, local(data.timezone, t1))
           : null,
@@ -704,7 +757,11 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
     });
   const result: FunnelResult = { steps: steps(best) };
   if (q.breakdown) {
-    result.breakdowns = segment(best, (en) => en.bd, q.breakdown.limit).map((seg) => ({
+    const b = q.breakdown;
+    const cohorts = breakdownCohorts(b);
+    const valuesOf = (en: FunnelEntry): BdValue[] =>
+      cohorts.length > 0 ? cohorts.filter((id) => cx.members(id).has(en.uid)) : en.bd;
+    result.breakdowns = segment(best, valuesOf, b.limit).map((seg) => ({
       breakdown_value: seg.value,
       breakdown_kind: seg.kind,
       steps: steps(seg.items),
@@ -731,43 +788,96 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
   return result;
 }
 
+/**
+ * Retention, from the README. A user's start events are those named `start_event` matching the
+ * filters; cohort starts by type: first_in_range — the period of their first start event whose
+ * local date is in the range; first_time — the same, only when no start event of theirs came
+ * earlier (at any time); recurring — every period holding a start event inside the range.
+ * counts[k] (k ≥ 1) are the users of a cohort with a return event (matching the filters) in the
+ * k-th period after it. A breakdown splits each cohort by the value of its first start event in
+ * that period (of several at one instant, the smallest), a person property, or the user's
+ * cohorts.
+ */
 function retention(q: RetentionQuery, data: ReferenceData, events: EventRow[]): RetentionResult {
   const cx = contextOf(data);
   const uid = cx.uid;
   const ok = (e: EventRow, name: string) => e.event === name && matchesAll(cx, e, q.filters);
-  const first = new Map<string, EventRow>();
+  const labelOf = (e: EventRow) => periodLabel(q.period, local(data.timezone, e.timeMs));
+  // Per user: their start events in the range, by period label; and their earliest ever.
+  const starts = new Map<string, Map<string, EventRow[]>>();
+  const earliest = new Map<string, number>();
   for (const e of events) {
     const u = uid(e);
-    if (u === null || !ok(e, q.startEvent) || !inDates(local(data.timezone, e.timeMs).date, q))
-      continue;
-    const seen = first.get(u);
-    if (!seen || e.timeMs < seen.timeMs) first.set(u, e);
+    if (u === null || !ok(e, q.startEvent)) continue;
+    earliest.set(u, Math.min(earliest.get(u) ?? Infinity, e.timeMs));
+    if (!inDates(local(data.timezone, e.timeMs).date, q)) continue;
+    const byLabel = starts.get(u) ?? new Map<string, EventRow[]>();
+    const list = byLabel.get(labelOf(e)) ?? [];
+    list.push(e);
+    byLabel.set(labelOf(e), list);
+    starts.set(u, byLabel);
   }
   const returns = new Map<string, Set<string>>();
   for (const e of events) {
     const u = uid(e);
     if (u === null || !ok(e, q.returnEvent)) continue;
     const set = returns.get(u) ?? new Set<string>();
-    set.add(periodLabel(q.period, local(data.timezone, e.timeMs)));
+    set.add(labelOf(e));
     returns.set(u, set);
   }
-  const cohorts = labelsBetween(q.period, q.from, q.to).map((start) => ({
-    start,
-    size: 0,
-    counts: Array.from({ length: q.periods + 1 }, () => 0),
-  }));
-  for (const [u, e] of first) {
-    const start = periodLabel(q.period, local(data.timezone, e.timeMs));
-    const cohort = cohorts.find((c) => c.start === start);
-    if (!cohort) continue;
-    cohort.size++;
-    cohort.counts[0]!++;
-    for (const label of returns.get(u) ?? []) {
-      const k = periodsBetween(q.period, start, label);
-      if (k >= 1 && k <= q.periods) cohort.counts[k]!++;
-    }
+  interface Start {
+    uid: string;
+    label: string;
+    bd: BdValue[];
   }
-  return { cohorts };
+  const cohortStarts: Start[] = [];
+  const b = q.breakdown;
+  const valueAt = (u: string, list: EventRow[]): BdValue[] => {
+    if (!b) return [];
+    const cohorts = breakdownCohorts(b);
+    if (cohorts.length > 0) return cohorts.filter((id) => cx.members(id).has(u));
+    const t = Math.min(...list.map((e) => e.timeMs));
+    return smallest(list.filter((e) => e.timeMs === t).map((e) => breakdownValues(cx, b, e)));
+  };
+  for (const [u, byLabel] of starts) {
+    if (q.retentionType === 'recurring') {
+      for (const [label, list] of byLabel)
+        cohortStarts.push({ uid: u, label, bd: valueAt(u, list) });
+      continue;
+    }
+    const [label, list] = [...byLabel].sort(
+      (x, y) => Math.min(...x[1].map((e) => e.timeMs)) - Math.min(...y[1].map((e) => e.timeMs)),
+    )[0]!;
+    const first = Math.min(...list.map((e) => e.timeMs));
+    if (q.retentionType === 'first_time' && earliest.get(u)! < first) continue;
+    cohortStarts.push({ uid: u, label, bd: valueAt(u, list) });
+  }
+  const table = (items: Start[]) => {
+    const cohorts = labelsBetween(q.period, q.from, q.to).map((start) => ({
+      start,
+      size: 0,
+      counts: Array.from({ length: q.periods + 1 }, () => 0),
+    }));
+    for (const s of items) {
+      const cohort = cohorts.find((c) => c.start === s.label);
+      if (!cohort) continue;
+      cohort.size++;
+      cohort.counts[0]!++;
+      for (const label of returns.get(s.uid) ?? []) {
+        const k = periodsBetween(q.period, s.label, label);
+        if (k >= 1 && k <= q.periods) cohort.counts[k]!++;
+      }
+    }
+    return cohorts;
+  };
+  const result: RetentionResult = { cohorts: table(cohortStarts) };
+  if (b)
+    result.breakdowns = segment(cohortStarts, (s) => s.bd, b.limit).map((seg) => ({
+      breakdown_value: seg.value,
+      breakdown_kind: seg.kind,
+      cohorts: table(seg.items),
+    }));
+  return result;
 }
 
 function typeOf(v: JsonValue): JsonTypeName | null {

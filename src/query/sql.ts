@@ -43,6 +43,11 @@ export type SqlFunction =
   /** (value, order) → the value of the row with the smallest order. */
   | 'arg_min'
   /**
+   * (text) → VARCHAR: the text's UTF-8 bytes in upper-case hexadecimal (`é` → `C3A9`), so that
+   * byte order of texts is the order of their hex forms; NULL for NULL.
+   */
+  | 'hex'
+  /**
    * (type column of a `json_each` relation) → 'string' | 'number' | 'boolean' | 'array' |
    * 'object' | 'null'.
    */

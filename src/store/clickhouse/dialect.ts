@@ -60,6 +60,9 @@ const spelled = createDialect({
         throw new Error('ClickHouse 18.16 has no GROUPING SETS: the compiler uses UNION ALL');
       case 'arg_min':
         return `argMin(${a}, ${b})`;
+      case 'hex':
+        // ClickHouse's hex of a String is its bytes in upper case, as the contract says.
+        return `hex(${a})`;
       case 'json_type_name':
         // The compiler reads the stored type array (already these names).
         return `(${a})`;

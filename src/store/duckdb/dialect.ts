@@ -40,6 +40,8 @@ export const DUCKDB_DIALECT: Dialect = createDialect({
         return `grouping(${a})`;
       case 'arg_min':
         return `arg_min(${a}, ${b})`;
+      case 'hex':
+        return `hex(CAST(${a} AS VARCHAR))`;
       case 'json_type_name':
         return (
           `(CASE ${a} WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number'` +
