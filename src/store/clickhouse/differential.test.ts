@@ -1,7 +1,6 @@
 // Differential property tests, DuckDB against ClickHouse: the same random datasets (stored through
 // each adapter's own EventStore) and the same random queries (the generators of the DuckDB
 // differential test) must get identical answers — or the identical error — from both engines.
-// Funnels and retention are not compiled for ClickHouse yet; they are checked to refuse cleanly.
 // Reproduce a failure with FC_SEED=<seed printed below> (and FC_PATH from fast-check's report).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,11 +12,17 @@ import {
   startClickHouse,
   type ClickHouseTestServer,
 } from '../../../test/helpers/clickhouse.js';
-import { CLICKHOUSE_COMPILER } from '../../query/compile-clickhouse.js';
+import { CLICKHOUSE_COMPILER, dedupTextProbe } from '../../query/compile-clickhouse.js';
 import {
   SAMPLE_SIZE,
+  EVENTS,
+  PROPERTIES,
+  dayAfter,
   discoveryQuery,
+  filtersOf,
   funnelQuery,
+  gapsIn,
+  rangeOf,
   retentionQuery,
   trendsQuery,
   withQuery,
@@ -35,6 +40,86 @@ import type { EventRow, EventStore, IdentityLink, ProfileUpdateRow } from '../ty
 import { CLICKHOUSE_DIALECT } from './dialect.js';
 import { ClickHouseEventStore } from './event-store.js';
 import { ClickHouseQueryExecutor } from './query-executor.js';
+
+// Funnels using every option (the same shapes as the DuckDB-vs-reference funnel test).
+const HOLD = ['$browser', 'plan', 'mp_country_code', 'person.plan', 'group.company.plan'];
+
+const funnelOptions = (d: Dataset, steps: number) =>
+  fc.record(
+    {
+      order: fc.constantFrom('strict', 'any'),
+      exclusions: fc.array(
+        fc
+          .record({
+            event: fc.constantFrom(...EVENTS, 'X'),
+            filters: filtersOf(d, 1),
+            from: fc.nat(steps - 1),
+            span: fc.integer({ min: 1, max: steps - 1 }),
+          })
+          .map(({ event, filters, from, span }) => {
+            const start = Math.min(from, steps - 2);
+            return {
+              event,
+              filters,
+              after_step: start,
+              before_step: Math.min(steps - 1, start + span),
+            };
+          }),
+        { minLength: 1, maxLength: 2 },
+      ),
+      hold_constant: fc.uniqueArray(fc.constantFrom(...HOLD), { minLength: 1, maxLength: 2 }),
+      conversion_over_time: fc.constantFrom('hour', 'day', 'week', 'month'),
+    },
+    { requiredKeys: [] },
+  );
+
+const optionFunnel = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      steps: fc.array(
+        fc.record({ event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'), filters: filtersOf(d, 1) }),
+        { minLength: 2, maxLength: 4 },
+      ),
+      window_seconds: fc.oneof(
+        fc.constantFrom(1, 60, 3600, 86_400, 3 * 86_400, 30 * 86_400),
+        gapsIn(d).length > 0 ? fc.constantFrom(...gapsIn(d)) : fc.constant(3600),
+      ),
+      filters: filtersOf(d, 1),
+      breakdown: fc.option(fc.constantFrom(...PROPERTIES), { nil: undefined }),
+    })
+    .chain((q) =>
+      funnelOptions(d, q.steps.length).map(({ conversion_over_time, ...rest }) => {
+        const { range, breakdown, ...base } = q;
+        // Hourly conversion over short ranges only.
+        const to =
+          conversion_over_time === 'hour' && range.to > dayAfter(range.from, 2)
+            ? dayAfter(range.from, 2)
+            : range.to;
+        return {
+          kind: 'funnel',
+          ...base,
+          from: range.from,
+          to,
+          ...rest,
+          ...(conversion_over_time ? { conversion_over_time } : {}),
+          ...(breakdown ? { breakdown } : {}),
+        };
+      }),
+    );
+
+const flowsQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      anchor: fc.record({
+        event: fc.constantFrom(...EVENTS),
+        direction: fc.constantFrom('after', 'before'),
+      }),
+      steps: fc.integer({ min: 1, max: 4 }),
+      max_paths_per_step: fc.constantFrom(1, 2, 10),
+    })
+    .map(({ range: r, ...rest }) => ({ kind: 'flows', ...r, ...rest }));
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -163,19 +248,58 @@ describe.skipIf(!available)(
       );
     }, 600_000);
 
-    it('funnels and retention refuse with QUERY_UNSUPPORTED (not compiled for 18.16 yet)', async () => {
+    it('funnels', async () => {
       await fc.assert(
-        fc.asyncProperty(
-          withQuery((d) => fc.oneof(funnelQuery(d), retentionQuery(d))),
-          async ([d, q]) => {
-            const projectId = await load(d);
-            const got = await outcome(engines.clickhouse, projectId, d, q);
-            expect(got.ok).toBe(false);
-            if (!got.ok) expect(['QUERY_UNSUPPORTED', 'QUERY_INVALID']).toContain(got.code);
-          },
-        ),
-        params(5),
+        fc.asyncProperty(withQuery(funnelQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
+
+    it('funnels with every option (exclusions, any order, hold_constant, over time)', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(optionFunnel), ([d, q]) => agree(d, q)),
+        params(12),
+      );
+    }, 600_000);
+
+    it('flows', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(flowsQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
+
+    // Flows order a user's events of the same instant by the dedup key's decimal text: spelled
+    // from its two 64-bit halves by long division (18.16 has no 128-bit integers).
+    it('spells 128-bit dedup keys in decimal as DuckDB does', async () => {
+      const client = (stores[1] as ClickHouseEventStore).client;
+      const executor = new ClickHouseQueryExecutor(client);
+      const LOW = (1n << 64n) - 1n;
+      const key = fc.oneof(
+        fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+        fc.bigInt({ min: 0n, max: 10n ** 20n }),
+        fc.constantFrom(0n, 1n, 9n, 10n, 10n ** 9n, 10n ** 18n, 1n << 64n, (1n << 128n) - 1n),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(key, { minLength: 1, maxLength: 20 }), async (keys) => {
+          const probe = dedupTextProbe(
+            keys.map((k) => ({ hi: (k >> 64n).toString(), lo: (k & LOW).toString() })),
+          );
+          const rows = await executor.run(CLICKHOUSE_DIALECT.render(probe), {
+            deadlineMs: Date.now() + 60_000,
+            maxRows: 100,
+          });
+          expect(rows.rows.map((r) => r[1])).toEqual(keys.map((k) => k.toString()));
+        }),
+        params(10),
       );
     }, 300_000);
+
+    it('retention', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(retentionQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
   },
 );
