@@ -17,8 +17,10 @@ import {
   FUNNEL_OVER_TIME_ROW,
   FUNNEL_QUANTILES,
 } from './compile.js';
-import { PERCENTILES, profilePropertyOf, type MathKind } from './model.js';
-import { plannedLeaves } from './plan.js';
+import { DAY_MS } from './clock.js';
+import type { CohortContext, CountOp } from './cohorts.js';
+import { PERCENTILES, profilePropertyOf, type Filter, type MathKind } from './model.js';
+import { plannedLeaves, resolveProperty } from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import type {
   EventNamesPlan,
@@ -75,6 +77,8 @@ function needsOf(refs: (PropertyRef | null | undefined)[], needs = noNeeds()): N
     if (!r) continue;
     if (r.kind === 'person') needs.persons = needs.links = true;
     if (r.kind === 'group') needs.groups.set(r.slot, r.groupKey);
+    // Membership is of the event's resolved user.
+    if (r.kind === 'cohort') needs.links = true;
   }
   return needs;
 }
@@ -267,11 +271,19 @@ function segmented(base: SqlNode, breakdown: PlannedBreakdown): SqlNode {
 }
 
 /** A filter entry: `any` groups OR-ed, `all` groups AND-ed, recursively. */
-function filterNodeCondition(f: PlannedFilterNode): SqlNode {
-  if ('any' in f) return or(f.any.map(filterNodeCondition));
-  if ('all' in f) return and(f.all.map(filterNodeCondition));
+function filterNodeCondition(f: PlannedFilterNode, projectId: string): SqlNode {
+  if ('any' in f) return or(f.any.map((x) => filterNodeCondition(x, projectId)));
+  if ('all' in f) return and(f.all.map((x) => filterNodeCondition(x, projectId)));
+  if (f.ref.kind === 'cohort') {
+    const member = sql`ifNull(e.uid IN (${cohortMembers(projectId, f.ref.cohorts, f.ref.ids)}), 0)`;
+    return f.op === 'not_in' ? sql`(NOT ${member})` : member;
+  }
   return filterCondition(f);
 }
+
+/** A filters list (AND-ed entries) of the project's events as one condition. */
+const filtersCondition = (filters: readonly PlannedFilterNode[], projectId: string): SqlNode =>
+  and(filters.map((f) => filterNodeCondition(f, projectId)));
 
 /** "Any event" leaves out SDK bookkeeping events unless the series asks for them. */
 function seriesEventCondition(s: PlannedSeries): SqlNode {
@@ -303,7 +315,7 @@ function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode 
     );
   const local = localTime(p.scope.clock);
   const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)}`;
-  const where = sql`${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterNodeCondition))}`;
+  const where = sql`${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters, p.projectId)}`;
   const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), s.value, p.breakdown?.ref]);
   const columns: SqlNode[] = [sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
@@ -461,11 +473,11 @@ function funnelAttempts(p: FunnelPlan): SqlNode {
   const flags = [
     ...p.steps.map(
       (s) =>
-        sql`toUInt8(${eventCondition(s.event)} AND ${and(s.filters.map(filterNodeCondition))})`,
+        sql`toUInt8(${eventCondition(s.event)} AND ${filtersCondition(s.filters, p.projectId)})`,
     ),
     ...p.exclusions.map(
       (x) =>
-        sql`toUInt8(${eventCondition(x.event)} AND ${and(x.filters.map(filterNodeCondition))})`,
+        sql`toUInt8(${eventCondition(x.event)} AND ${filtersCondition(x.filters, p.projectId)})`,
     ),
   ];
   const tuple = [
@@ -593,7 +605,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
 
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
-  const filters = and(p.filters.map(filterNodeCondition));
+  const filters = filtersCondition(p.filters, p.projectId);
   const isStart = sql`toUInt8(${eventCondition(p.startEvent)} AND ${filters} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)})`;
   const isReturn = sql`toUInt8(${eventCondition(p.returnEvent)} AND ${filters})`;
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
@@ -701,6 +713,72 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cohorts (compile.ts's cohortMemberCtes: the same members). 18.16 has no INTERSECT: each user of
+// the project gets one flag per condition in one GROUP BY pass, then the definition combines
+// them (all: AND, any: OR).
+
+/** A cohort condition's filter, planned: `person.<key>` or an event property. */
+const plannedFilter = (f: Filter): PlannedFilter => ({ ...f, ref: resolveProperty(f.property) });
+
+function countCompare(op: CountOp, value: string, count: number): string {
+  if (!Number.isSafeInteger(count)) throw new Error('a cohort count is an integer');
+  const operator = op === 'gte' ? '>=' : op === 'lte' ? '<=' : '=';
+  return `(${value} ${operator} ${count})`;
+}
+
+/** The resolved users (uid) of the project in any of the cohorts `ids`, as a SELECT. */
+function cohortMembers(projectId: string, cohorts: CohortContext, ids: readonly string[]): SqlNode {
+  const flags: SqlNode[] = [];
+  const aggregates: string[] = [];
+  const definitions: string[] = [];
+  const refs: PropertyRef[] = [];
+  for (const id of [...new Set(ids)].sort()) {
+    const d = cohorts.byId.get(id);
+    if (!d) throw new Error(`cohort ${id} is loaded by the engine before planning`);
+    const parts = d.conditions.map((c) => {
+      const i = flags.length;
+      if (c.kind === 'person_property') {
+        const f = plannedFilter(c.filter);
+        refs.push(f.ref);
+        flags.push(sql`toUInt8(${filterCondition(f)}) AS f${raw(String(i))}`);
+        aggregates.push(`max(f${i}) AS a${i}`);
+        return `a${i} = 1`;
+      }
+      const from = cohorts.nowMs - c.withinDays * DAY_MS;
+      const planned = c.filters.map(plannedFilter);
+      refs.push(...planned.map((f) => f.ref));
+      flags.push(
+        sql`toUInt8(e.event = ${param.varchar(c.event)} AND e.time >= ${param.timestamp(from)} AND e.time <= ${param.timestamp(cohorts.nowMs)} AND ${and(planned.map(filterCondition))}) AS f${raw(String(i))}`,
+      );
+      aggregates.push(`sum(f${i}) AS a${i}`);
+      return countCompare(c.countOp, `a${i}`, c.count);
+    });
+    definitions.push(`(${parts.join(d.match === 'all' ? ' AND ' : ' OR ')})`);
+  }
+  const needs = needsOf(refs);
+  needs.links = true;
+  const events = eventsSelect(
+    projectId,
+    needs,
+    sql`e.project_id = ${param.varchar(projectId)}`,
+    [raw('e.uid AS uid'), ...flags],
+    raw('e.uid IS NOT NULL'),
+  );
+  return sql`SELECT uid FROM (SELECT uid, ${raw(aggregates.join(', '))} FROM (${events}) GROUP BY uid) WHERE ${raw(definitions.length === 0 ? '0' : definitions.join(' OR '))}`;
+}
+
+function compileCohortSize(p: Extract<Plan, { kind: 'cohort_size' }>): CompiledQuery {
+  return {
+    statements: [
+      {
+        name: 'size',
+        sql: sql`SELECT uniqExact(uid) AS n FROM (${cohortMembers(p.projectId, p.cohorts, [p.cohortId])})`,
+      },
+    ],
+  };
+}
+
 /**
  * Compiles a plan for ClickHouse 18.16. Funnels and retention are not done yet: they need the
  * per-user ordered scans that compile.ts writes with ASOF joins and window functions, which
@@ -730,10 +808,7 @@ export function compileClickHouse(p: Plan): CompiledQuery {
     case 'flows':
       return compileFlows(p);
     case 'cohort_size':
-      throw new AppError(
-        'QUERY_UNSUPPORTED',
-        `${p.kind} queries are not answered on the ClickHouse event store yet`,
-      );
+      return compileCohortSize(p);
   }
 }
 

@@ -28,6 +28,7 @@ import {
   withQuery,
   type Dataset,
 } from '../../query/differential-generators.js';
+import { parseCohortDefinition, type CohortDefinition } from '../../query/cohorts.js';
 import { QueryEngine } from '../../query/index.js';
 import { SILENT_LOGGER } from '../../shared/log.js';
 import {
@@ -121,6 +122,97 @@ const flowsQuery = (d: Dataset) =>
     })
     .map(({ range: r, ...rest }) => ({ kind: 'flows', ...r, ...rest }));
 
+// Saved cohorts: conditions on events in the last D days (D around the data) and on person
+// properties; then their size, and cohort filters in trends, funnels and retention.
+const cohortCondition = fc.oneof(
+  fc.record({
+    kind: fc.constant('did_event'),
+    event: fc.constantFrom(...EVENTS),
+    filters: fc.constantFrom(
+      [],
+      [{ property: '$browser', op: 'eq', value: 'Chrome' }],
+      [{ property: 'plan', op: 'is_set' }],
+    ),
+    count_op: fc.constantFrom('gte', 'lte', 'eq'),
+    count: fc.constantFrom(0, 1, 1, 2, 3),
+    within_days: fc.constantFrom(1, 2, 7, 30),
+  }),
+  fc.record({
+    kind: fc.constant('person_property'),
+    property: fc.constantFrom('plan', 'person.plan', 'seats', 'missing'),
+    op: fc.constantFrom('eq', 'neq', 'contains'),
+    value: fc.constantFrom('pro', 'free', '12', ''),
+  }),
+  fc.record({
+    kind: fc.constant('person_property'),
+    property: fc.constantFrom('plan', 'seats', 'missing'),
+    op: fc.constantFrom('is_set', 'is_not_set'),
+  }),
+  fc.record({
+    kind: fc.constant('person_property'),
+    property: fc.constant('seats'),
+    op: fc.constantFrom('gt', 'lte'),
+    value: fc.constantFrom(0, 3, 12),
+  }),
+);
+const cohortDefinition = fc.record({
+  match: fc.constantFrom('all', 'any'),
+  conditions: fc.array(cohortCondition, { minLength: 1, maxLength: 3 }),
+});
+const cohortFilter = fc.record({
+  property: fc.constant('cohort'),
+  op: fc.constantFrom('in', 'not_in'),
+  value: fc.constantFrom<string | string[]>('c1', ['c1', 'c2'], ['c2']),
+});
+const cohortQuery = (d: Dataset) =>
+  fc.oneof(
+    fc.constant({ kind: 'cohort_size', cohort: 'c1' }),
+    fc.constant({ kind: 'cohort_size', cohort: 'c2' }),
+    rangeOf(d).chain((r) =>
+      fc.oneof(
+        fc.record({
+          kind: fc.constant('trends'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          interval: fc.constantFrom('day', 'week'),
+          series: fc.array(
+            fc.record({
+              event: fc.constantFrom(...EVENTS, null),
+              math: fc.constantFrom('total', 'unique_users'),
+              filters: fc.array(cohortFilter, { maxLength: 1 }),
+            }),
+            { minLength: 1, maxLength: 2 },
+          ),
+          filters: fc.array(cohortFilter, { minLength: 1, maxLength: 2 }),
+        }),
+        fc.record({
+          kind: fc.constant('funnel'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          steps: fc.array(
+            fc.record({
+              event: fc.constantFrom(...EVENTS),
+              filters: fc.array(cohortFilter, { maxLength: 1 }),
+            }),
+            { minLength: 2, maxLength: 3 },
+          ),
+          window_seconds: fc.constantFrom(3600, 86_400, 7 * 86_400),
+          filters: fc.array(cohortFilter, { maxLength: 1 }),
+        }),
+        fc.record({
+          kind: fc.constant('retention'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          start_event: fc.constantFrom(...EVENTS),
+          return_event: fc.constantFrom(...EVENTS),
+          period: fc.constant('day'),
+          periods: fc.constant(3),
+          filters: fc.array(cohortFilter, { minLength: 1, maxLength: 1 }),
+        }),
+      ),
+    ),
+  );
+
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
 const available = clickHouseAvailable();
@@ -136,6 +228,9 @@ describe.skipIf(!available)(
     let engines: { duckdb: QueryEngine; clickhouse: QueryEngine };
     let nextProject = 0;
     let nextKey = 1n;
+    /** Saved cohorts by project, and the instant they are evaluated at (the engines read both). */
+    const cohortsByProject = new Map<string, Map<string, CohortDefinition>>();
+    let cohortNow = 0;
 
     beforeAll(async () => {
       server = await startClickHouse();
@@ -151,14 +246,28 @@ describe.skipIf(!available)(
       stores = [new DuckDbEventStore(db), ch];
       const audit = { record: () => undefined };
       const limits = { propertySampleSize: SAMPLE_SIZE };
+      const cohorts = {
+        now: () => cohortNow,
+        definitions: (projectId: string, ids: string[]) => {
+          const all = cohortsByProject.get(projectId) ?? new Map<string, CohortDefinition>();
+          return Promise.resolve(new Map([...all].filter(([id]) => ids.includes(id))));
+        },
+      };
       engines = {
-        duckdb: new QueryEngine({ executor: duckExecutor, dialect: DUCKDB_DIALECT, audit, limits }),
+        duckdb: new QueryEngine({
+          executor: duckExecutor,
+          dialect: DUCKDB_DIALECT,
+          audit,
+          limits,
+          cohorts,
+        }),
         clickhouse: new QueryEngine({
           executor: new ClickHouseQueryExecutor(ch.client),
           dialect: CLICKHOUSE_DIALECT,
           compiler: CLICKHOUSE_COMPILER,
           audit,
           limits,
+          cohorts,
         }),
       };
       console.info(`ClickHouse differential tests: FC_SEED=${SEED}`);
@@ -294,6 +403,33 @@ describe.skipIf(!available)(
         params(10),
       );
     }, 300_000);
+
+    it('cohorts: size, and as filters in trends, funnels and retention', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery(cohortQuery),
+          cohortDefinition,
+          cohortDefinition,
+          fc.integer({ min: -2, max: 12 }),
+          async ([d, q], c1, c2, days) => {
+            const projectId = await load(d);
+            cohortsByProject.set(
+              projectId,
+              new Map([
+                ['c1', parseCohortDefinition(c1).definition],
+                ['c2', parseCohortDefinition(c2).definition],
+              ]),
+            );
+            // "Now" among the data: some events inside each cohort's window, some outside.
+            cohortNow = Date.parse(`${d.baseDay}T12:00:00Z`) + days * 86_400_000;
+            const want = await outcome(engines.duckdb, projectId, d, q);
+            const got = await outcome(engines.clickhouse, projectId, d, q);
+            expect(got).toEqual(want);
+          },
+        ),
+        params(20),
+      );
+    }, 600_000);
 
     it('retention', async () => {
       await fc.assert(
