@@ -786,15 +786,20 @@ function compileCohortSize(p: Extract<Plan, { kind: 'cohort_size' }>): CompiledQ
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
   switch (p.kind) {
-    case 'trends':
-      if (p.previous)
-        throw new AppError(
-          'QUERY_UNSUPPORTED',
-          'compare is not answered on the ClickHouse event store yet',
-        );
+    case 'trends': {
+      const previous = p.previous;
       return {
-        statements: p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+        statements: [
+          ...p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+          ...(previous
+            ? previous.series.map((s) => ({
+                name: `previous:series:${s.index}`,
+                sql: compileSeries(previous, s),
+              }))
+            : []),
+        ],
       };
+    }
     case 'event_names':
       return compileEventNames(p);
     case 'event_properties':

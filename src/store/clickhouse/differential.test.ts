@@ -350,6 +350,16 @@ describe.skipIf(!available)(
       );
     }, 600_000);
 
+    it('trends compared with the previous period', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery((d) => trendsQuery(d).map((q) => ({ ...q, compare: 'previous_period' }))),
+          ([d, q]) => agree(d, q),
+        ),
+        params(6),
+      );
+    }, 600_000);
+
     it('discovery', async () => {
       await fc.assert(
         fc.asyncProperty(withQuery(discoveryQuery), ([d, q]) => agree(d, q)),
