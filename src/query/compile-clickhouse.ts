@@ -857,4 +857,6 @@ export const CLICKHOUSE_COMPILER = {
   compile: compileClickHouse,
   compileSeen: compileSeenClickHouse,
   compileKnownKeys: compileKnownKeysClickHouse,
+  userStreamsRefusal:
+    'the user profile and event stream are not answered on the ClickHouse event store yet',
 };
