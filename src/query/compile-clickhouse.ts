@@ -157,10 +157,8 @@ function propertyText(ref: PropertyRef): SqlNode {
         ref.key,
       );
     case 'cohort':
-      throw new AppError(
-        'QUERY_UNSUPPORTED',
-        'cohort filters are not answered on the ClickHouse event store yet',
-      );
+      // Cohorts are filters only (the model refuses them elsewhere): filterNodeCondition.
+      throw new Error('a cohort is a filter, not a value');
   }
 }
 
@@ -780,9 +778,9 @@ function compileCohortSize(p: Extract<Plan, { kind: 'cohort_size' }>): CompiledQ
 }
 
 /**
- * Compiles a plan for ClickHouse 18.16. Funnels and retention are not done yet: they need the
- * per-user ordered scans that compile.ts writes with ASOF joins and window functions, which
- * 18.16 lacks (an array-based form is the way; see notes/clickhouse.md).
+ * Compiles a plan for ClickHouse 18.16: every query kind. What is still refused (501
+ * QUERY_UNSUPPORTED, by name): the maths outside CLICKHOUSE_MATHS, and the user profile and event
+ * stream (CLICKHOUSE_COMPILER.userStreamsRefusal).
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
   switch (p.kind) {
