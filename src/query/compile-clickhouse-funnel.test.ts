@@ -38,6 +38,17 @@ describe('ClickHouse and the funnel options', () => {
     expect(text).not.toMatch(/\bOVER\s*\(|\bASOF\b|^WITH\s+\w+\s+AS\s*\(/i);
   });
 
+  it('refuses a plan field it does not read (an option added later) with 501 naming it', () => {
+    const planned = plan(parseQuery(base), ctx);
+    try {
+      compileClickHouse({ ...planned, laterOption: true } as unknown as typeof planned);
+      expect.unreachable('compiled');
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'QUERY_UNSUPPORTED', status: 501 });
+      expect((error as Error).message).toContain('laterOption');
+    }
+  });
+
   it('keeps each value a literal of the one escaping function', () => {
     const [text] = rendered({ steps: [{ event: "it's" }, { event: 'B\\' }] });
     expect(text).toContain(String.raw`'it\'s'`);

@@ -778,11 +778,56 @@ function compileCohortSize(p: Extract<Plan, { kind: 'cohort_size' }>): CompiledQ
 }
 
 /**
+ * The plan fields each kind's compiler here reads. A field the planner grows later (an option
+ * added on the DuckDB side) is refused by name until compiled here, never silently ignored.
+ */
+const KNOWN_FIELDS: Partial<Record<Plan['kind'], readonly string[]>> = {
+  funnel: [
+    'kind',
+    'projectId',
+    'scope',
+    'windowMs',
+    'steps',
+    'breakdown',
+    'order',
+    'exclusions',
+    'holdConstant',
+    'overTime',
+  ],
+  retention: [
+    'kind',
+    'projectId',
+    'scope',
+    'unit',
+    'periods',
+    'firstCohort',
+    'lastCohort',
+    'returnScanToMs',
+    'startEvent',
+    'returnEvent',
+    'filters',
+  ],
+  flows: ['kind', 'projectId', 'scope', 'anchor', 'direction', 'steps', 'maxPaths'],
+};
+
+function refuseUnknownFields(p: Plan): void {
+  const known = KNOWN_FIELDS[p.kind];
+  if (!known) return;
+  const unknown = Object.keys(p).filter((k) => !known.includes(k));
+  if (unknown.length > 0)
+    throw new AppError(
+      'QUERY_UNSUPPORTED',
+      `${p.kind} option ${unknown.join(', ')} is not answered on the ClickHouse event store yet`,
+    );
+}
+
+/**
  * Compiles a plan for ClickHouse 18.16: every query kind. What is still refused (501
  * QUERY_UNSUPPORTED, by name): the maths outside CLICKHOUSE_MATHS, and the user profile and event
  * stream (CLICKHOUSE_COMPILER.userStreamsRefusal).
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
+  refuseUnknownFields(p);
   switch (p.kind) {
     case 'trends': {
       const previous = p.previous;
