@@ -14,13 +14,19 @@ import {
   bucketOf,
   dayOf,
   localTime,
+  FUNNEL_OVER_TIME_ROW,
+  FUNNEL_QUANTILES,
 } from './compile.js';
-import { PERCENTILES, profilePropertyOf, type MathKind } from './model.js';
-import { plannedLeaves } from './plan.js';
+import { DAY_MS } from './clock.js';
+import type { CohortContext, CountOp } from './cohorts.js';
+import { PERCENTILES, profilePropertyOf, type Filter, type MathKind } from './model.js';
+import { plannedLeaves, resolveProperty } from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
+  FlowsPlan,
+  FunnelPlan,
   Plan,
   PlannedBreakdown,
   PlannedFilter,
@@ -28,6 +34,7 @@ import type {
   PlannedSeries,
   PropertyRef,
   PropertyValuesPlan,
+  RetentionPlan,
   TimeScope,
   TrendsPlan,
 } from './plan.js';
@@ -70,6 +77,8 @@ function needsOf(refs: (PropertyRef | null | undefined)[], needs = noNeeds()): N
     if (!r) continue;
     if (r.kind === 'person') needs.persons = needs.links = true;
     if (r.kind === 'group') needs.groups.set(r.slot, r.groupKey);
+    // Membership is of the event's resolved user.
+    if (r.kind === 'cohort') needs.links = true;
   }
   return needs;
 }
@@ -148,10 +157,8 @@ function propertyText(ref: PropertyRef): SqlNode {
         ref.key,
       );
     case 'cohort':
-      throw new AppError(
-        'QUERY_UNSUPPORTED',
-        'cohort filters are not answered on the ClickHouse event store yet',
-      );
+      // Cohorts are filters only (the model refuses them elsewhere): filterNodeCondition.
+      throw new Error('a cohort is a filter, not a value');
   }
 }
 
@@ -262,11 +269,19 @@ function segmented(base: SqlNode, breakdown: PlannedBreakdown): SqlNode {
 }
 
 /** A filter entry: `any` groups OR-ed, `all` groups AND-ed, recursively. */
-function filterNodeCondition(f: PlannedFilterNode): SqlNode {
-  if ('any' in f) return or(f.any.map(filterNodeCondition));
-  if ('all' in f) return and(f.all.map(filterNodeCondition));
+function filterNodeCondition(f: PlannedFilterNode, projectId: string): SqlNode {
+  if ('any' in f) return or(f.any.map((x) => filterNodeCondition(x, projectId)));
+  if ('all' in f) return and(f.all.map((x) => filterNodeCondition(x, projectId)));
+  if (f.ref.kind === 'cohort') {
+    const member = sql`ifNull(e.uid IN (${cohortMembers(projectId, f.ref.cohorts, f.ref.ids)}), 0)`;
+    return f.op === 'not_in' ? sql`(NOT ${member})` : member;
+  }
   return filterCondition(f);
 }
+
+/** A filters list (AND-ed entries) of the project's events as one condition. */
+const filtersCondition = (filters: readonly PlannedFilterNode[], projectId: string): SqlNode =>
+  and(filters.map((f) => filterNodeCondition(f, projectId)));
 
 /** "Any event" leaves out SDK bookkeeping events unless the series asks for them. */
 function seriesEventCondition(s: PlannedSeries): SqlNode {
@@ -298,7 +313,7 @@ function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode 
     );
   const local = localTime(p.scope.clock);
   const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)}`;
-  const where = sql`${inRangeCondition(p.scope, local)} AND ${and(s.filters.map(filterNodeCondition))}`;
+  const where = sql`${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters, p.projectId)}`;
   const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), s.value, p.breakdown?.ref]);
   const columns: SqlNode[] = [sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`];
   if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
@@ -396,22 +411,418 @@ function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Funnels: each user's relevant events as one array sorted by time, read with array functions
+// (18.16 has no ASOF join and no window functions). The contract is compile.ts's compileFunnel
+// (and reference.ts's funnel): every step-1 event inside the range is an attempt; sequential,
+// step k is the first step-k event strictly after step k-1, no later than one window after the
+// entry; any order, each later step's first event strictly after the entry within the window,
+// their times sorted; held properties must repeat the entry's values; an exclusion drops an
+// attempt that did the excluded event strictly between its two steps (or, the second step never
+// reached, no later than the window's end); each user counts once with the best attempt (deepest,
+// earliest, smaller breakdown value), and once per bucket of entry over time. ClickHouse's
+// windowFunnel is not used: it counts one chain per user with its own tie and window rules, and
+// has no per-step times, exclusions or held properties.
+
+/** Positions in the per-event tuple `(t, k, in_range, bd, bucket, m1…mn, x1…)`. */
+const EV_T = 1;
+const EV_K = 2;
+const EV_IN_RANGE = 3;
+const EV_BD = 4;
+const EV_BUCKET = 5;
+const evStep = (k: number): number => 5 + k; // k is 1-based
+const evExclusion = (steps: number, i: number): number => 5 + steps + i + 1; // i is 0-based
+
+/** `tupleElement(v, i)` of the lambda's event `v`. */
+const at = (i: number): string => `tupleElement(v, ${i})`;
+
 /**
- * The funnel options of issue 12 (exclusions, any order, held properties, conversion over time)
- * need per-attempt joins this compiler does not write: each is refused by name, so that they stay
- * refused when plain funnels are compiled here.
+ * `lambdaCall` (an array function whose lambda reads the columns `names`) as 0 when any of them
+ * is NULL. 18.16 does not count a column read only inside a lambda as needed from the subquery
+ * below (it prunes it: "Unknown identifier"); naming each outside the lambda keeps it.
  */
-function refuseFunnelOptions(p: Extract<Plan, { kind: 'funnel' }>): void {
-  const used = [
-    p.exclusions.length > 0 ? 'exclusions' : null,
-    p.order === 'any' ? 'order "any"' : null,
-    p.holdConstant.length > 0 ? 'hold_constant' : null,
-    p.overTime ? 'conversion_over_time' : null,
-  ].filter((x): x is string => x !== null);
-  if (used.length > 0)
+function captured(names: string[], lambdaCall: string, prefix = ''): string {
+  const guard = names.map((c) => `isNull(${c})`).join(' OR ');
+  return `${prefix}if(${guard}, 0, ${lambdaCall})${prefix ? ')' : ''}`;
+}
+
+/** The key later steps must share with the entry: the held values, each length-prefixed. */
+function heldKey(hold: PropertyRef[]): SqlNode {
+  if (hold.length === 0) return raw("''");
+  const parts = hold.map((ref) => {
+    const v = propertyText(ref);
+    return sql`if(isNull(${v}), '-', concat(toString(length(assumeNotNull(${v}))), ':', assumeNotNull(${v})))`;
+  });
+  return sql`concat(${join(parts, ", '|', ")}${hold.length === 1 ? raw(", ''") : raw('')})`;
+}
+
+/** The funnel's attempts: one row per entry (uid, t1, bd, bucket, t2…tn, depth), exclusions out. */
+function funnelAttempts(p: FunnelPlan): SqlNode {
+  const n = p.steps.length;
+  const local = localTime(p.scope.clock);
+  const names = [...new Set([...p.steps.map((s) => s.event), ...p.exclusions.map((x) => x.event)])];
+  const needs = needsOf([
+    ...p.steps.flatMap((s) => plannedLeaves(s.filters).map((f) => f.ref)),
+    ...p.exclusions.flatMap((x) => plannedLeaves(x.filters).map((f) => f.ref)),
+    p.breakdown?.ref,
+    ...p.holdConstant,
+  ]);
+  needs.links = true;
+  const flags = [
+    ...p.steps.map(
+      (s) =>
+        sql`toUInt8(${eventCondition(s.event)} AND ${filtersCondition(s.filters, p.projectId)})`,
+    ),
+    ...p.exclusions.map(
+      (x) =>
+        sql`toUInt8(${eventCondition(x.event)} AND ${filtersCondition(x.filters, p.projectId)})`,
+    ),
+  ];
+  const tuple = [
+    raw('e.time'),
+    heldKey(p.holdConstant),
+    sql`toUInt8(${inRangeCondition(p.scope, local)})`,
+    p.breakdown ? sql`${propertyText(p.breakdown.ref)}` : raw('CAST(NULL AS Nullable(String))'),
+    p.overTime ? sql`toInt64(${bucketOf(p.overTime.unit, local)})` : raw('toInt64(0)'),
+    ...flags,
+  ];
+  const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs + p.windowMs)} AND e.event IN (${join(
+    names.map((name) => param.varchar(name)),
+    ', ',
+  )})`;
+  const events = eventsSelect(
+    p.projectId,
+    needs,
+    scan,
+    [raw('e.uid AS uid'), sql`(${join(tuple, ', ')}) AS ev`],
+    raw('e.uid IS NOT NULL'),
+  );
+  const perUser = sql`SELECT uid, arraySort(v -> ${raw(at(EV_T))}, groupArray(ev)) AS evs FROM (${events}) GROUP BY uid`;
+  const isEntry = `${at(EV_IN_RANGE)} AND ${at(evStep(1))} AND ${at(EV_T)} < ${p.scope.scanToMs}`;
+  let attempts = sql`SELECT uid, evs, tupleElement(en, ${raw(String(EV_T))}) AS t1, tupleElement(en, ${raw(String(EV_K))}) AS k1, tupleElement(en, ${raw(String(EV_BD))}) AS bd, tupleElement(en, ${raw(String(EV_BUCKET))}) AS bucket FROM (${perUser}) ARRAY JOIN arrayFilter(v -> ${raw(isEntry)}, evs) AS en`;
+  const w = integerLiteral(p.windowMs);
+  const timeAt = (i: string): string => `tupleElement(evs[${i}], ${EV_T})`;
+  if (p.order === 'any') {
+    // u_k: the first step-k event strictly after the entry, within the window; t1 when none.
+    const us: SqlNode[] = [];
+    for (let k = 2; k <= n; k++) {
+      const i = `i${k}`;
+      us.push(
+        sql`${raw(captured(['t1', 'k1'], `arrayFirstIndex(v -> ${at(evStep(k))} AND ${at(EV_T)} > t1 AND ${at(EV_K)} = k1, evs)`))} AS ${raw(i)}, if(${raw(i)} = 0, t1, if(${raw(timeAt(i))} <= t1 + ${w}, ${raw(timeAt(i))}, t1)) AS ${raw(`u${k}`)}`,
+      );
+    }
+    const done = `arraySort(arrayFilter(x -> x > t1, [${Array.from({ length: n - 1 }, (_, j) => `u${j + 2}`).join(', ')}]))`;
+    const ts = Array.from(
+      { length: n - 1 },
+      (_, j) =>
+        `if(length(done) >= ${j + 1}, toNullable(done[${j + 1}]), CAST(NULL AS Nullable(Int64))) AS t${j + 2}`,
+    );
+    attempts = sql`SELECT *, ${raw(ts.join(', '))} FROM (SELECT *, ${raw(done)} AS done FROM (SELECT *, ${join(us, ', ')} FROM (${attempts})))`;
+  } else {
+    for (let k = 2; k <= n; k++) {
+      const prev = k === 2 ? 't1' : `t${k - 1}`;
+      const i = `i${k}`;
+      const first = captured(
+        [prev, 't1', 'k1'],
+        `arrayFirstIndex(v -> ${at(evStep(k))} AND ${at(EV_T)} > assumeNotNull(${prev}) AND ${at(EV_K)} = k1, evs)`,
+      );
+      attempts = sql`SELECT *, ${raw(first)} AS ${raw(i)}, if(${raw(i)} = 0, CAST(NULL AS Nullable(Int64)), if(${raw(timeAt(i))} <= t1 + ${w}, toNullable(${raw(timeAt(i))}), NULL)) AS ${raw(`t${k}`)} FROM (${attempts})`;
+    }
+  }
+  // Exclusions: an excluded event (of the user, whatever the held values) strictly after step
+  // `after`, and strictly before step `before` or, not reached, no later than the window's end.
+  const dqs = p.exclusions.map((x, i) => {
+    const after = `t${x.afterStep + 1}`;
+    const before = `t${x.beforeStep + 1}`;
+    const flag = at(evExclusion(n, i));
+    return raw(
+      captured(
+        [after, before, 't1'],
+        `arrayExists(v -> ${flag} AND ${at(EV_T)} > assumeNotNull(${after}) AND if(isNull(${before}), ${at(EV_T)} <= t1 + ${p.windowMs}, ${at(EV_T)} < assumeNotNull(${before})), evs)`,
+        `if(isNull(${after}), 0, `,
+      ),
+    );
+  });
+  const reached = Array.from({ length: n - 1 }, (_, j) => `isNotNull(t${j + 2})`).join(' + ');
+  const stepTimes = Array.from({ length: n - 1 }, (_, j) => `t${j + 2}`).join(', ');
+  return sql`SELECT uid, t1, bd, bucket, ${raw(stepTimes)}, toInt64(1 + ${raw(reached)}) AS depth FROM (${attempts}) WHERE ${dqs.length === 0 ? raw('1') : sql`NOT (${join(dqs, ' OR ')})`}`;
+}
+
+/** Counts and time-to-convert quantiles of a funnel's rows (`withTimes`: else NULL times). */
+function funnelValues(n: number, withTimes: boolean): SqlNode {
+  const out: SqlNode[] = [raw('count() AS n1')];
+  for (let k = 2; k <= n; k++) out.push(raw(`count(t${k}) AS n${k}`));
+  for (let k = 2; k <= n; k++) {
+    for (const q of FUNNEL_QUANTILES) {
+      for (const [from, tag] of [
+        [k - 1, 'prev'],
+        [1, 'start'],
+      ] as const) {
+        const name = raw(`${tag}_${q.name}_${k}`);
+        out.push(
+          withTimes
+            ? sql`toNullable(toFloat64(${call('quantile', raw(`t${k} - t${from}`), numberLiteral(q.fraction))})) AS ${name}`
+            : sql`CAST(NULL AS Nullable(Float64)) AS ${name}`,
+        );
+      }
+    }
+  }
+  return join(out, ', ');
+}
+
+function compileFunnel(p: FunnelPlan): CompiledQuery {
+  const n = p.steps.length;
+  const attempts = funnelAttempts(p);
+  const best = sql`SELECT * FROM (${attempts}) ORDER BY uid, depth DESC, t1, bd LIMIT 1 BY uid`;
+  const noSegment = raw(
+    'CAST(NULL AS Nullable(Int32)) AS seg, CAST(NULL AS Nullable(String)) AS seg_value, CAST(NULL AS Nullable(UInt64)) AS rank_n',
+  );
+  const noBucket = raw('CAST(NULL AS Nullable(Int64)) AS bucket');
+  const parts: SqlNode[] = [];
+  if (p.breakdown) {
+    const seg = segmented(best, p.breakdown);
+    parts.push(
+      sql`SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(any(rank_n))) AS rank_n, toInt32(0) AS is_total, ${noBucket}, ${funnelValues(n, true)} FROM (${seg}) GROUP BY seg, seg_value`,
+    );
+  }
+  parts.push(
+    sql`SELECT ${noSegment}, toInt32(1) AS is_total, ${noBucket}, ${funnelValues(n, true)} FROM (${best})`,
+  );
+  if (p.overTime) {
+    const bestPerBucket = sql`SELECT * FROM (${attempts}) ORDER BY uid, bucket, depth DESC, t1 LIMIT 1 BY uid, bucket`;
+    parts.push(
+      sql`SELECT ${noSegment}, toInt32(${raw(String(FUNNEL_OVER_TIME_ROW))}) AS is_total, toNullable(bucket) AS bucket, ${funnelValues(n, false)} FROM (${bestPerBucket}) GROUP BY bucket`,
+    );
+  }
+  return { statements: [{ name: 'funnel', sql: join(parts, ' UNION ALL ') }] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention (compile.ts's compileRetention: the same rows). Per user: the bucket of their first
+// in-range start event (the cohort) and the buckets with a return event; one pass, no join.
+
+function compileRetention(p: RetentionPlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const filters = filtersCondition(p.filters, p.projectId);
+  const isStart = sql`toUInt8(${eventCondition(p.startEvent)} AND ${filters} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)})`;
+  const isReturn = sql`toUInt8(${eventCondition(p.returnEvent)} AND ${filters})`;
+  const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
+  const needs = needsOf(plannedLeaves(p.filters).map((f) => f.ref));
+  needs.links = true;
+  const events = eventsSelect(
+    p.projectId,
+    needs,
+    sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`,
+    [
+      raw('e.uid AS uid'),
+      raw('e.time AS t'),
+      sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`,
+      sql`${isStart} AS is_start`,
+      sql`${isReturn} AS is_return`,
+    ],
+    raw('e.uid IS NOT NULL'),
+  );
+  const users = sql`SELECT uid, argMinIf(bucket, t, is_start = 1) AS c, countIf(is_start = 1) AS starts, groupUniqArrayIf(bucket, is_return = 1) AS rets FROM (${events}) GROUP BY uid HAVING starts > 0`;
+  return {
+    statements: [
+      {
+        name: 'retention',
+        sql: sql`SELECT c AS cohort, toInt64(0) AS k, count() AS users FROM (${users}) GROUP BY c UNION ALL SELECT c AS cohort, toInt64(p - c) AS k, count() AS users FROM (${users}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c, k`,
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows (compile.ts's compileFlows: the same rows). Each user's events in one total order — time,
+// then the decimal text of the 128-bit dedup key, compared as text — as one sorted array; the
+// first anchor in it, and the events 0..steps places after (or before) it.
+
+/**
+ * Columns computing the decimal text of the dedup key `dedup_hi·2^64 + dedup_lo` as `dk`
+ * (18.16 has no 128-bit integers): long division of four 32-bit limbs by 10^9, five times, each
+ * intermediate an alias of the same SELECT (so that no expression is repeated), then the nine-digit
+ * groups joined without leading zeros.
+ */
+function dedupTextColumns(hi: string, lo: string): string[] {
+  const out: string[] = [];
+  let limbs = [
+    `bitShiftRight(${hi}, 32)`,
+    `bitAnd(${hi}, 4294967295)`,
+    `bitShiftRight(${lo}, 32)`,
+    `bitAnd(${lo}, 4294967295)`,
+  ];
+  const digits: string[] = [];
+  for (let pass = 0; pass < 5; pass++) {
+    let rest = 'toUInt64(0)';
+    const quotients: string[] = [];
+    limbs.forEach((limb, i) => {
+      const cur = `dk_c${pass}_${i}`;
+      out.push(`(${rest} * 4294967296 + ${limb}) AS ${cur}`);
+      out.push(`intDiv(${cur}, 1000000000) AS dk_q${pass}_${i}`);
+      out.push(`(${cur} % 1000000000) AS dk_r${pass}_${i}`);
+      quotients.push(`dk_q${pass}_${i}`);
+      rest = `dk_r${pass}_${i}`;
+    });
+    digits.unshift(`substring(toString(1000000000 + ${rest}), 2)`);
+    limbs = quotients;
+  }
+  out.push(
+    `if(replaceRegexpOne(concat(${digits.join(', ')}), '^0+', '') = '', '0', replaceRegexpOne(concat(${digits.join(', ')}), '^0+', '')) AS dk`,
+  );
+  return out;
+}
+
+/** A SELECT of the decimal text of (hi, lo) pairs, for the test of dedupTextColumns. */
+export function dedupTextProbe(pairs: { hi: string; lo: string }[]): SqlNode {
+  const rows = join(
+    pairs.map(
+      (p, i) =>
+        sql`SELECT toInt32(${integerLiteral(i)}) AS i, toUInt64(${param.varchar(p.hi)}) AS hi, toUInt64(${param.varchar(p.lo)}) AS lo`,
+    ),
+    ' UNION ALL ',
+  );
+  return sql`SELECT i, dk FROM (SELECT i, ${raw(dedupTextColumns('hi', 'lo').join(', '))} FROM (${rows})) ORDER BY i`;
+}
+
+function compileFlows(p: FlowsPlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const after = p.direction === 'after';
+  // Path events may lie outside the range: after it (after), before it (before).
+  const window = after
+    ? sql`e.time >= ${param.timestamp(p.scope.scanFromMs)}`
+    : sql`e.time < ${param.timestamp(p.scope.scanToMs)}`;
+  const isAnchor = sql`toUInt8(e.event = ${param.varchar(p.anchor)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${inRangeCondition(p.scope, local)})`;
+  const needs = noNeeds();
+  needs.links = true;
+  const inner = sql`WITH ${scalar(sql`SELECT (groupArray(alias_id), groupArray(canonical_id)) FROM identity_links FINAL WHERE project_id = ${param.varchar(p.projectId)}`, 'links')} SELECT e.*, ${RESOLVED_USER} AS uid FROM events AS e FINAL WHERE e.project_id = ${param.varchar(p.projectId)} AND ${window}`;
+  const events = sql`SELECT e.uid AS uid, (e.time, dk, e.event, ${isAnchor}) AS ev FROM (SELECT *, ${raw(dedupTextColumns('e.dedup_hi', 'e.dedup_lo').join(', '))} FROM (${inner}) AS e WHERE e.uid IS NOT NULL) AS e`;
+  // Each user's events sorted by (time, key text); `arn`, the place of the first anchor.
+  const perUser = sql`SELECT uid, seq, arn FROM (SELECT uid, arraySort(groupArray(ev)) AS seq, arrayFirstIndex(v -> tupleElement(v, 4) = 1, seq) AS arn FROM (${events}) GROUP BY uid) WHERE arn > 0`;
+  const pos = after ? 'arn + s' : 'arn - s';
+  const prevPos = after ? 'arn + s - 1' : 'arn - s + 1';
+  return {
+    statements: [
+      {
+        name: 'flows',
+        sql: sql`SELECT toInt64(s) AS step, if(s = 0, CAST(NULL AS Nullable(String)), toNullable(tupleElement(seq[${raw(prevPos)}], 3))) AS prev, tupleElement(seq[${raw(pos)}], 3) AS event, count() AS users FROM (${perUser}) ARRAY JOIN range(toUInt64(${param.bigint(p.steps + 1)})) AS s WHERE ${raw(pos)} >= 1 AND ${raw(pos)} <= length(seq) GROUP BY step, prev, event`,
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cohorts (compile.ts's cohortMemberCtes: the same members). 18.16 has no INTERSECT: each user of
+// the project gets one flag per condition in one GROUP BY pass, then the definition combines
+// them (all: AND, any: OR).
+
+/** A cohort condition's filter, planned: `person.<key>` or an event property. */
+const plannedFilter = (f: Filter): PlannedFilter => ({ ...f, ref: resolveProperty(f.property) });
+
+function countCompare(op: CountOp, value: string, count: number): string {
+  if (!Number.isSafeInteger(count)) throw new Error('a cohort count is an integer');
+  const operator = op === 'gte' ? '>=' : op === 'lte' ? '<=' : '=';
+  return `(${value} ${operator} ${count})`;
+}
+
+/** The resolved users (uid) of the project in any of the cohorts `ids`, as a SELECT. */
+function cohortMembers(projectId: string, cohorts: CohortContext, ids: readonly string[]): SqlNode {
+  const flags: SqlNode[] = [];
+  const aggregates: string[] = [];
+  const definitions: string[] = [];
+  const refs: PropertyRef[] = [];
+  for (const id of [...new Set(ids)].sort()) {
+    const d = cohorts.byId.get(id);
+    if (!d) throw new Error(`cohort ${id} is loaded by the engine before planning`);
+    const parts = d.conditions.map((c) => {
+      const i = flags.length;
+      if (c.kind === 'person_property') {
+        const f = plannedFilter(c.filter);
+        refs.push(f.ref);
+        flags.push(sql`toUInt8(${filterCondition(f)}) AS f${raw(String(i))}`);
+        aggregates.push(`max(f${i}) AS a${i}`);
+        return `a${i} = 1`;
+      }
+      const from = cohorts.nowMs - c.withinDays * DAY_MS;
+      const planned = c.filters.map(plannedFilter);
+      refs.push(...planned.map((f) => f.ref));
+      flags.push(
+        sql`toUInt8(e.event = ${param.varchar(c.event)} AND e.time >= ${param.timestamp(from)} AND e.time <= ${param.timestamp(cohorts.nowMs)} AND ${and(planned.map(filterCondition))}) AS f${raw(String(i))}`,
+      );
+      aggregates.push(`sum(f${i}) AS a${i}`);
+      return countCompare(c.countOp, `a${i}`, c.count);
+    });
+    definitions.push(`(${parts.join(d.match === 'all' ? ' AND ' : ' OR ')})`);
+  }
+  const needs = needsOf(refs);
+  needs.links = true;
+  const events = eventsSelect(
+    projectId,
+    needs,
+    sql`e.project_id = ${param.varchar(projectId)}`,
+    [raw('e.uid AS uid'), ...flags],
+    raw('e.uid IS NOT NULL'),
+  );
+  return sql`SELECT uid FROM (SELECT uid, ${raw(aggregates.join(', '))} FROM (${events}) GROUP BY uid) WHERE ${raw(definitions.length === 0 ? '0' : definitions.join(' OR '))}`;
+}
+
+function compileCohortSize(p: Extract<Plan, { kind: 'cohort_size' }>): CompiledQuery {
+  return {
+    statements: [
+      {
+        name: 'size',
+        sql: sql`SELECT uniqExact(uid) AS n FROM (${cohortMembers(p.projectId, p.cohorts, [p.cohortId])})`,
+      },
+    ],
+  };
+}
+
+/**
+ * The plan fields each kind's compiler here reads. A field the planner grows later (an option
+ * added on the DuckDB side) is refused by name until compiled here, never silently ignored.
+ */
+const KNOWN_FIELDS: Partial<Record<Plan['kind'], readonly string[]>> = {
+  funnel: [
+    'kind',
+    'projectId',
+    'scope',
+    'windowMs',
+    'steps',
+    'breakdown',
+    'order',
+    'exclusions',
+    'holdConstant',
+    'overTime',
+  ],
+  retention: [
+    'kind',
+    'projectId',
+    'scope',
+    'unit',
+    'periods',
+    'firstCohort',
+    'lastCohort',
+    'returnScanToMs',
+    'startEvent',
+    'returnEvent',
+    'filters',
+    'retentionType',
+  ],
+  flows: ['kind', 'projectId', 'scope', 'anchor', 'direction', 'steps', 'maxPaths'],
+};
+
+function refuseUnknownFields(p: Plan): void {
+  const known = KNOWN_FIELDS[p.kind];
+  if (!known) return;
+  // A field left unset (null) asks for nothing; one set to something this compiler does not read
+  // would be answered wrongly.
+  const unknown = Object.entries(p)
+    .filter(([k, v]) => v !== null && v !== undefined && !known.includes(k))
+    .map(([k]) => k);
+  if (unknown.length > 0)
     throw new AppError(
       'QUERY_UNSUPPORTED',
-      `funnel ${used.join(', ')} ${used.length === 1 ? 'is' : 'are'} not answered on the ClickHouse event store yet`,
+      `${p.kind} option ${unknown.join(', ')} is not answered on the ClickHouse event store yet`,
     );
 }
 
@@ -435,22 +846,28 @@ function refuseBreakdownOptions(p: Plan): void {
 }
 
 /**
- * Compiles a plan for ClickHouse 18.16. Funnels and retention are not done yet: they need the
- * per-user ordered scans that compile.ts writes with ASOF joins and window functions, which
- * 18.16 lacks (an array-based form is the way; see notes/clickhouse.md).
+ * Compiles a plan for ClickHouse 18.16: every query kind. What is still refused (501
+ * QUERY_UNSUPPORTED, by name): the maths outside CLICKHOUSE_MATHS, and the user profile and event
+ * stream (CLICKHOUSE_COMPILER.userStreamsRefusal).
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
   refuseBreakdownOptions(p);
+  refuseUnknownFields(p);
   switch (p.kind) {
-    case 'trends':
-      if (p.previous)
-        throw new AppError(
-          'QUERY_UNSUPPORTED',
-          'compare is not answered on the ClickHouse event store yet',
-        );
+    case 'trends': {
+      const previous = p.previous;
       return {
-        statements: p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+        statements: [
+          ...p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
+          ...(previous
+            ? previous.series.map((s) => ({
+                name: `previous:series:${s.index}`,
+                sql: compileSeries(previous, s),
+              }))
+            : []),
+        ],
       };
+    }
     case 'event_names':
       return compileEventNames(p);
     case 'event_properties':
@@ -458,18 +875,13 @@ export function compileClickHouse(p: Plan): CompiledQuery {
     case 'property_values':
       return compilePropertyValues(p);
     case 'funnel':
-      refuseFunnelOptions(p);
-      throw new AppError(
-        'QUERY_UNSUPPORTED',
-        'funnel queries are not answered on the ClickHouse event store yet',
-      );
+      return compileFunnel(p);
     case 'retention':
-    case 'cohort_size':
+      return compileRetention(p);
     case 'flows':
-      throw new AppError(
-        'QUERY_UNSUPPORTED',
-        `${p.kind} queries are not answered on the ClickHouse event store yet`,
-      );
+      return compileFlows(p);
+    case 'cohort_size':
+      return compileCohortSize(p);
   }
 }
 
@@ -513,4 +925,6 @@ export const CLICKHOUSE_COMPILER = {
   compile: compileClickHouse,
   compileSeen: compileSeenClickHouse,
   compileKnownKeys: compileKnownKeysClickHouse,
+  userStreamsRefusal:
+    'the user profile and event stream are not answered on the ClickHouse event store yet',
 };

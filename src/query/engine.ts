@@ -84,6 +84,11 @@ export interface QueryCompiler {
   compile(plan: Plan): CompiledQuery;
   compileSeen(projectId: string, names: string[]): CompiledQuery;
   compileKnownKeys(projectId: string): CompiledQuery;
+  /**
+   * Why the user profile and event stream (users.ts, written with CTEs) cannot run on this
+   * backend: they are then refused with 501 QUERY_UNSUPPORTED. Absent: they run.
+   */
+  userStreamsRefusal?: string;
 }
 
 const DEFAULT_COMPILER: QueryCompiler = {
@@ -226,6 +231,8 @@ export class QueryEngine {
    * limits. Not audited here: the service in projects/users.ts records every read.
    */
   userStreams(): UserStreamReader {
+    const refusal = this.deps.compiler?.userStreamsRefusal;
+    if (refusal !== undefined) throw new AppError('QUERY_UNSUPPORTED', refusal);
     return new UserStreamReader(this.deps.executor, this.deps.dialect, () => ({
       deadlineMs: this.now() + this.limits.timeoutMs,
       maxRows: this.limits.maxRows,

@@ -1,7 +1,6 @@
 // Differential property tests, DuckDB against ClickHouse: the same random datasets (stored through
 // each adapter's own EventStore) and the same random queries (the generators of the DuckDB
 // differential test) must get identical answers — or the identical error — from both engines.
-// Funnels and retention are not compiled for ClickHouse yet; they are checked to refuse cleanly.
 // Reproduce a failure with FC_SEED=<seed printed below> (and FC_PATH from fast-check's report).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,16 +12,23 @@ import {
   startClickHouse,
   type ClickHouseTestServer,
 } from '../../../test/helpers/clickhouse.js';
-import { CLICKHOUSE_COMPILER } from '../../query/compile-clickhouse.js';
+import { CLICKHOUSE_COMPILER, dedupTextProbe } from '../../query/compile-clickhouse.js';
 import {
   SAMPLE_SIZE,
+  EVENTS,
+  PROPERTIES,
+  dayAfter,
   discoveryQuery,
+  filtersOf,
   funnelQuery,
+  gapsIn,
+  rangeOf,
   retentionQuery,
   trendsQuery,
   withQuery,
   type Dataset,
 } from '../../query/differential-generators.js';
+import { parseCohortDefinition, type CohortDefinition } from '../../query/cohorts.js';
 import { QueryEngine } from '../../query/index.js';
 import { SILENT_LOGGER } from '../../shared/log.js';
 import {
@@ -35,6 +41,177 @@ import type { EventRow, EventStore, IdentityLink, ProfileUpdateRow } from '../ty
 import { CLICKHOUSE_DIALECT } from './dialect.js';
 import { ClickHouseEventStore } from './event-store.js';
 import { ClickHouseQueryExecutor } from './query-executor.js';
+
+// Funnels using every option (the same shapes as the DuckDB-vs-reference funnel test).
+const HOLD = ['$browser', 'plan', 'mp_country_code', 'person.plan', 'group.company.plan'];
+
+const funnelOptions = (d: Dataset, steps: number) =>
+  fc.record(
+    {
+      order: fc.constantFrom('strict', 'any'),
+      exclusions: fc.array(
+        fc
+          .record({
+            event: fc.constantFrom(...EVENTS, 'X'),
+            filters: filtersOf(d, 1),
+            from: fc.nat(steps - 1),
+            span: fc.integer({ min: 1, max: steps - 1 }),
+          })
+          .map(({ event, filters, from, span }) => {
+            const start = Math.min(from, steps - 2);
+            return {
+              event,
+              filters,
+              after_step: start,
+              before_step: Math.min(steps - 1, start + span),
+            };
+          }),
+        { minLength: 1, maxLength: 2 },
+      ),
+      hold_constant: fc.uniqueArray(fc.constantFrom(...HOLD), { minLength: 1, maxLength: 2 }),
+      conversion_over_time: fc.constantFrom('hour', 'day', 'week', 'month'),
+    },
+    { requiredKeys: [] },
+  );
+
+const optionFunnel = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      steps: fc.array(
+        fc.record({ event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'), filters: filtersOf(d, 1) }),
+        { minLength: 2, maxLength: 4 },
+      ),
+      window_seconds: fc.oneof(
+        fc.constantFrom(1, 60, 3600, 86_400, 3 * 86_400, 30 * 86_400),
+        gapsIn(d).length > 0 ? fc.constantFrom(...gapsIn(d)) : fc.constant(3600),
+      ),
+      filters: filtersOf(d, 1),
+      breakdown: fc.option(fc.constantFrom(...PROPERTIES), { nil: undefined }),
+    })
+    .chain((q) =>
+      funnelOptions(d, q.steps.length).map(({ conversion_over_time, ...rest }) => {
+        const { range, breakdown, ...base } = q;
+        // Hourly conversion over short ranges only.
+        const to =
+          conversion_over_time === 'hour' && range.to > dayAfter(range.from, 2)
+            ? dayAfter(range.from, 2)
+            : range.to;
+        return {
+          kind: 'funnel',
+          ...base,
+          from: range.from,
+          to,
+          ...rest,
+          ...(conversion_over_time ? { conversion_over_time } : {}),
+          ...(breakdown ? { breakdown } : {}),
+        };
+      }),
+    );
+
+const flowsQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      anchor: fc.record({
+        event: fc.constantFrom(...EVENTS),
+        direction: fc.constantFrom('after', 'before'),
+      }),
+      steps: fc.integer({ min: 1, max: 4 }),
+      max_paths_per_step: fc.constantFrom(1, 2, 10),
+    })
+    .map(({ range: r, ...rest }) => ({ kind: 'flows', ...r, ...rest }));
+
+// Saved cohorts: conditions on events in the last D days (D around the data) and on person
+// properties; then their size, and cohort filters in trends, funnels and retention.
+const cohortCondition = fc.oneof(
+  fc.record({
+    kind: fc.constant('did_event'),
+    event: fc.constantFrom(...EVENTS),
+    filters: fc.constantFrom(
+      [],
+      [{ property: '$browser', op: 'eq', value: 'Chrome' }],
+      [{ property: 'plan', op: 'is_set' }],
+    ),
+    count_op: fc.constantFrom('gte', 'lte', 'eq'),
+    count: fc.constantFrom(0, 1, 1, 2, 3),
+    within_days: fc.constantFrom(1, 2, 7, 30),
+  }),
+  fc.record({
+    kind: fc.constant('person_property'),
+    property: fc.constantFrom('plan', 'person.plan', 'seats', 'missing'),
+    op: fc.constantFrom('eq', 'neq', 'contains'),
+    value: fc.constantFrom('pro', 'free', '12', ''),
+  }),
+  fc.record({
+    kind: fc.constant('person_property'),
+    property: fc.constantFrom('plan', 'seats', 'missing'),
+    op: fc.constantFrom('is_set', 'is_not_set'),
+  }),
+  fc.record({
+    kind: fc.constant('person_property'),
+    property: fc.constant('seats'),
+    op: fc.constantFrom('gt', 'lte'),
+    value: fc.constantFrom(0, 3, 12),
+  }),
+);
+const cohortDefinition = fc.record({
+  match: fc.constantFrom('all', 'any'),
+  conditions: fc.array(cohortCondition, { minLength: 1, maxLength: 3 }),
+});
+const cohortFilter = fc.record({
+  property: fc.constant('cohort'),
+  op: fc.constantFrom('in', 'not_in'),
+  value: fc.constantFrom<string | string[]>('c1', ['c1', 'c2'], ['c2']),
+});
+const cohortQuery = (d: Dataset) =>
+  fc.oneof(
+    fc.constant({ kind: 'cohort_size', cohort: 'c1' }),
+    fc.constant({ kind: 'cohort_size', cohort: 'c2' }),
+    rangeOf(d).chain((r) =>
+      fc.oneof(
+        fc.record({
+          kind: fc.constant('trends'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          interval: fc.constantFrom('day', 'week'),
+          series: fc.array(
+            fc.record({
+              event: fc.constantFrom(...EVENTS, null),
+              math: fc.constantFrom('total', 'unique_users'),
+              filters: fc.array(cohortFilter, { maxLength: 1 }),
+            }),
+            { minLength: 1, maxLength: 2 },
+          ),
+          filters: fc.array(cohortFilter, { minLength: 1, maxLength: 2 }),
+        }),
+        fc.record({
+          kind: fc.constant('funnel'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          steps: fc.array(
+            fc.record({
+              event: fc.constantFrom(...EVENTS),
+              filters: fc.array(cohortFilter, { maxLength: 1 }),
+            }),
+            { minLength: 2, maxLength: 3 },
+          ),
+          window_seconds: fc.constantFrom(3600, 86_400, 7 * 86_400),
+          filters: fc.array(cohortFilter, { maxLength: 1 }),
+        }),
+        fc.record({
+          kind: fc.constant('retention'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          start_event: fc.constantFrom(...EVENTS),
+          return_event: fc.constantFrom(...EVENTS),
+          period: fc.constant('day'),
+          periods: fc.constant(3),
+          filters: fc.array(cohortFilter, { minLength: 1, maxLength: 1 }),
+        }),
+      ),
+    ),
+  );
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -51,6 +228,9 @@ describe.skipIf(!available)(
     let engines: { duckdb: QueryEngine; clickhouse: QueryEngine };
     let nextProject = 0;
     let nextKey = 1n;
+    /** Saved cohorts by project, and the instant they are evaluated at (the engines read both). */
+    const cohortsByProject = new Map<string, Map<string, CohortDefinition>>();
+    let cohortNow = 0;
 
     beforeAll(async () => {
       server = await startClickHouse();
@@ -66,14 +246,28 @@ describe.skipIf(!available)(
       stores = [new DuckDbEventStore(db), ch];
       const audit = { record: () => undefined };
       const limits = { propertySampleSize: SAMPLE_SIZE };
+      const cohorts = {
+        now: () => cohortNow,
+        definitions: (projectId: string, ids: string[]) => {
+          const all = cohortsByProject.get(projectId) ?? new Map<string, CohortDefinition>();
+          return Promise.resolve(new Map([...all].filter(([id]) => ids.includes(id))));
+        },
+      };
       engines = {
-        duckdb: new QueryEngine({ executor: duckExecutor, dialect: DUCKDB_DIALECT, audit, limits }),
+        duckdb: new QueryEngine({
+          executor: duckExecutor,
+          dialect: DUCKDB_DIALECT,
+          audit,
+          limits,
+          cohorts,
+        }),
         clickhouse: new QueryEngine({
           executor: new ClickHouseQueryExecutor(ch.client),
           dialect: CLICKHOUSE_DIALECT,
           compiler: CLICKHOUSE_COMPILER,
           audit,
           limits,
+          cohorts,
         }),
       };
       console.info(`ClickHouse differential tests: FC_SEED=${SEED}`);
@@ -156,6 +350,16 @@ describe.skipIf(!available)(
       );
     }, 600_000);
 
+    it('trends compared with the previous period', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery((d) => trendsQuery(d).map((q) => ({ ...q, compare: 'previous_period' }))),
+          ([d, q]) => agree(d, q),
+        ),
+        params(6),
+      );
+    }, 600_000);
+
     it('discovery', async () => {
       await fc.assert(
         fc.asyncProperty(withQuery(discoveryQuery), ([d, q]) => agree(d, q)),
@@ -163,19 +367,85 @@ describe.skipIf(!available)(
       );
     }, 600_000);
 
-    it('funnels and retention refuse with QUERY_UNSUPPORTED (not compiled for 18.16 yet)', async () => {
+    it('funnels', async () => {
       await fc.assert(
-        fc.asyncProperty(
-          withQuery((d) => fc.oneof(funnelQuery(d), retentionQuery(d))),
-          async ([d, q]) => {
-            const projectId = await load(d);
-            const got = await outcome(engines.clickhouse, projectId, d, q);
-            expect(got.ok).toBe(false);
-            if (!got.ok) expect(['QUERY_UNSUPPORTED', 'QUERY_INVALID']).toContain(got.code);
-          },
-        ),
-        params(5),
+        fc.asyncProperty(withQuery(funnelQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
+
+    it('funnels with every option (exclusions, any order, hold_constant, over time)', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(optionFunnel), ([d, q]) => agree(d, q)),
+        params(12),
+      );
+    }, 600_000);
+
+    it('flows', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(flowsQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
+
+    // Flows order a user's events of the same instant by the dedup key's decimal text: spelled
+    // from its two 64-bit halves by long division (18.16 has no 128-bit integers).
+    it('spells 128-bit dedup keys in decimal as DuckDB does', async () => {
+      const client = (stores[1] as ClickHouseEventStore).client;
+      const executor = new ClickHouseQueryExecutor(client);
+      const LOW = (1n << 64n) - 1n;
+      const key = fc.oneof(
+        fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+        fc.bigInt({ min: 0n, max: 10n ** 20n }),
+        fc.constantFrom(0n, 1n, 9n, 10n, 10n ** 9n, 10n ** 18n, 1n << 64n, (1n << 128n) - 1n),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(key, { minLength: 1, maxLength: 20 }), async (keys) => {
+          const probe = dedupTextProbe(
+            keys.map((k) => ({ hi: (k >> 64n).toString(), lo: (k & LOW).toString() })),
+          );
+          const rows = await executor.run(CLICKHOUSE_DIALECT.render(probe), {
+            deadlineMs: Date.now() + 60_000,
+            maxRows: 100,
+          });
+          expect(rows.rows.map((r) => r[1])).toEqual(keys.map((k) => k.toString()));
+        }),
+        params(10),
       );
     }, 300_000);
+
+    it('cohorts: size, and as filters in trends, funnels and retention', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery(cohortQuery),
+          cohortDefinition,
+          cohortDefinition,
+          fc.integer({ min: -2, max: 12 }),
+          async ([d, q], c1, c2, days) => {
+            const projectId = await load(d);
+            cohortsByProject.set(
+              projectId,
+              new Map([
+                ['c1', parseCohortDefinition(c1).definition],
+                ['c2', parseCohortDefinition(c2).definition],
+              ]),
+            );
+            // "Now" among the data: some events inside each cohort's window, some outside.
+            cohortNow = Date.parse(`${d.baseDay}T12:00:00Z`) + days * 86_400_000;
+            const want = await outcome(engines.duckdb, projectId, d, q);
+            const got = await outcome(engines.clickhouse, projectId, d, q);
+            expect(got).toEqual(want);
+          },
+        ),
+        params(20),
+      );
+    }, 600_000);
+
+    it('retention', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(retentionQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
   },
 );
