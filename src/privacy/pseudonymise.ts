@@ -34,8 +34,8 @@ export interface PseudonymiserOptions {
    * recur (an import of many distinct users), misses cost a map insertion and old-generation
    * garbage (a 200k-line import with ~120k distinct ids, the import worker's stages in one
    * thread, two alternating pairs at load 15-20: 27.8 and 23.9 µs per event without the memo,
-   * 30.2 and 34.3 with it); the memo stays on, as ids do recur in live traffic. The memo holds raw ids
-   * in process memory only, like the request being processed (~100 bytes each).
+   * 30.2 and 34.3 with it); the memo stays on, as ids do recur in live traffic. The memo holds
+   * raw ids in process memory only, like the request being processed (~100 bytes each).
    */
   cacheSize?: number;
 }
