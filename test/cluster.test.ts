@@ -241,7 +241,7 @@ describe.skipIf(!ready)('two nodes on a two-shard ClickHouse cluster', () => {
     const ackedByA: number[] = [];
     const failedOnA: number[] = [];
     let sent = 0;
-    let killed: Promise<unknown> | null = null;
+    const kill: { exited: Promise<unknown> | null } = { exited: null };
     // Four SDK clients, each sending its share of the batches, alternating between the nodes.
     const sender = async (lane: number) => {
       for (let batch = lane; batch < BATCHES; batch += 4) {
@@ -249,7 +249,7 @@ describe.skipIf(!ready)('two nodes on a two-shard ClickHouse cluster', () => {
         try {
           await trackBatch(client(toA ? a! : b!, project.token), BATCH_LIST[batch]!);
           if (toA) ackedByA.push(batch);
-        } catch (error) {
+        } catch {
           // Only node A goes away; a batch it did not acknowledge goes to B.
           expect(toA).toBe(true);
           failedOnA.push(batch);
@@ -257,12 +257,12 @@ describe.skipIf(!ready)('two nodes on a two-shard ClickHouse cluster', () => {
         }
         // Past half the stream, once A has acknowledged a few batches (on a busy machine one
         // node may lag), A dies while other lanes' requests are in flight.
-        if (++sent >= BATCHES / 2 && ackedByA.length >= 3 && killed === null)
-          killed = a!.stop('SIGKILL');
+        if (++sent >= BATCHES / 2 && ackedByA.length >= 3 && kill.exited === null)
+          kill.exited = a!.stop('SIGKILL');
       }
     };
     await Promise.all([0, 1, 2, 3].map(sender));
-    await killed;
+    await kill.exited;
     expect(ackedByA.length).toBeGreaterThan(0);
     expect(failedOnA.length).toBeGreaterThan(0);
 
