@@ -186,7 +186,7 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
         .join(' ')}  same answer`,
     );
     for (const q of options.questions) {
-      const answers: (QueryResult | 'unsupported')[] = [];
+      const answers: (QueryResult | 'unsupported' | 'timeout')[] = [];
       const warmMs: number[] = [];
       for (const e of engines) {
         try {
@@ -194,8 +194,12 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
           answers.push(await e.run(q.query));
           warmMs.push(performance.now() - s);
         } catch (error) {
-          if (error instanceof AppError && error.code === 'QUERY_UNSUPPORTED') {
-            answers.push('unsupported');
+          if (
+            error instanceof AppError &&
+            (error.code === 'QUERY_UNSUPPORTED' || error.code === 'QUERY_TIMEOUT')
+          ) {
+            // Printed as "not supported" (501) or "timed out" (the engine's query time limit).
+            answers.push(error.code === 'QUERY_TIMEOUT' ? 'timeout' : 'unsupported');
             warmMs.push(0);
           } else throw error;
         }
@@ -203,7 +207,7 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
       const times: number[][] = engines.map(() => []);
       for (let i = 0; i < options.runs; i++) {
         for (const [k, e] of engines.entries()) {
-          if (answers[k] === 'unsupported') continue;
+          if (answers[k] === 'unsupported' || answers[k] === 'timeout') continue;
           // An engine slower than SLOW_MS is timed once more only (the bounds of a 2-core box).
           if (warmMs[k]! > SLOW_MS && i > 0) continue;
           const s = performance.now();
@@ -218,7 +222,7 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
         .every((a) => a === 'unsupported' || JSON.stringify(a) === JSON.stringify(answers[0]));
       const cells = ms.map((m, k) =>
         m === null
-          ? 'not supported'.padStart(14)
+          ? (answers[k] === 'timeout' ? 'timed out' : 'not supported').padStart(14)
           : `${m.toFixed(0).padStart(times[k]!.length === 1 ? 5 : 11)} ms${times[k]!.length === 1 ? ' 1 run' : ''}`,
       );
       const ratios = ms
