@@ -8,7 +8,9 @@
 // the answers agree, and the issue's targets with pass/fail. Finally a server on that data answers
 // queries over HTTP alone and while ingestion runs at half the rate measured in the same run
 // (latency per question, p50/p99), with the server's peak RSS. Growth with size: run again with
-// another BENCH_EVENTS (BENCH_DATA=dir keeps and reuses a generated directory).
+// another BENCH_EVENTS (BENCH_DATA=dir keeps and reuses a generated directory). With
+// `-- --store clickhouse [--events N] [--shards S]`: the questions on ClickHouse (one server and S
+// shards) beside DuckDB, on the same N events (bench/query-clickhouse.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -776,7 +778,28 @@ function writeMixpanelExport(file: string): void {
   fs.closeSync(fd);
 }
 
+/** `--name value` from the command line (`npm run bench:query -- --store clickhouse`). */
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 async function main(): Promise<void> {
+  const store = flag('store') ?? 'duckdb';
+  if (store === 'clickhouse') {
+    // ClickHouse (one server, and shards) beside DuckDB in the same run: bench/query-clickhouse.ts.
+    const { clickHouseBench } = await import('./query-clickhouse.js');
+    await clickHouseBench({
+      events: Number(flag('events') ?? process.env.BENCH_EVENTS ?? 1_000_000),
+      shards: Number(flag('shards') ?? 2),
+      runs: RUNS,
+      seed: SEED,
+      toDay: TO,
+      questions: QUESTIONS,
+    });
+    return;
+  }
+  if (store !== 'duckdb') throw new Error('--store is duckdb or clickhouse');
   const reuse = process.env.BENCH_DATA;
   const base = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-query-'));
   const dataDir = path.join(base, 'data');

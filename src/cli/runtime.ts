@@ -361,18 +361,26 @@ async function openEventSide(
       };
     }
     case 'clickhouse': {
-      const [url, ...more] = choice.urls;
-      if (url === undefined || more.length > 0) {
+      const targets = choice.urls.map(clickHouseTarget);
+      const target = targets[0];
+      if (target === undefined) {
+        throw new AppError('CONFIG_INVALID', 'invalid configuration: SILLAGE_EVENTS_URL: empty');
+      }
+      if (targets.some((t) => t.database !== target.database)) {
         throw new AppError(
           'CONFIG_INVALID',
-          'invalid configuration: SILLAGE_EVENTS_URL: one ClickHouse URL (several servers as shards are not supported yet)',
+          'invalid configuration: SILLAGE_EVENTS_URL: every shard must name the same database',
         );
       }
-      const target = clickHouseTarget(url);
       const atRest = atRestOptions(config, masterKey);
       const store = await ClickHouseEventStore.open({
+        // The first server listed takes this node's reads and inserts (on a cluster, through the
+        // Distributed tables; list the shards in another order on another node to spread them).
         url: target.httpUrl,
         database: target.database,
+        ...(choice.cluster
+          ? { sharding: { cluster: choice.cluster, shardUrls: targets.map((t) => t.httpUrl) } }
+          : {}),
         // The ingest log stays in front of ClickHouse: acknowledged = fdatasynced here.
         logDir: path.join(config.dataDir, CLICKHOUSE_LOG_DIR),
         logger,

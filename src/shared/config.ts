@@ -5,10 +5,12 @@ import { z } from 'zod';
 import { AppError } from './errors.js';
 
 /**
- * Where events live (SILLAGE_EVENTS_URL): the embedded DuckDB file (default), or ClickHouse
- * (one URL per server, comma-separated, for a cluster).
+ * Where events live (SILLAGE_EVENTS_URL): the embedded DuckDB file (default), or ClickHouse: one
+ * server, or the shards of a cluster (one URL per shard, comma-separated, with the cluster's name
+ * in SILLAGE_CLICKHOUSE_CLUSTER as the servers' `remote_servers` configuration spells it).
  */
-export type EventStoreConfig = { kind: 'duckdb' } | { kind: 'clickhouse'; urls: string[] };
+export type EventStoreConfig =
+  { kind: 'duckdb' } | { kind: 'clickhouse'; urls: string[]; cluster?: string };
 
 /** Where metadata lives (SILLAGE_META_URL): the embedded DuckDB file (default), or PostgreSQL. */
 export type MetaStoreConfig = { kind: 'duckdb' } | { kind: 'postgres'; url: string };
@@ -210,6 +212,10 @@ const schema = z.object({
       'clickhouse://host:8123/db (several, comma-separated, for a cluster)',
     )
     .optional(),
+  clickhouseCluster: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a cluster name: letters, digits and _')
+    .optional(),
   metaUrl: z
     .string()
     .regex(/^postgres(?:ql)?:\/\/\S+$/, 'postgres://user@host:5432/db')
@@ -276,6 +282,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     auditCheckpointUrl: env.SILLAGE_AUDIT_CHECKPOINT_URL,
     auditCheckpointMinutes: env.SILLAGE_AUDIT_CHECKPOINT_MINUTES,
     eventsUrl: env.SILLAGE_EVENTS_URL,
+    clickhouseCluster: env.SILLAGE_CLICKHOUSE_CLUSTER,
     metaUrl: env.SILLAGE_META_URL,
   };
   const parsed = schema.safeParse(
@@ -290,6 +297,19 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     );
   }
   const c = parsed.data;
+  const eventsUrls = c.eventsUrl?.split(',').map((u) => u.trim()) ?? [];
+  if (eventsUrls.length > 1 && !c.clickhouseCluster) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'invalid configuration: SILLAGE_EVENTS_URL names several ClickHouse servers: they are the shards of a cluster, named in SILLAGE_CLICKHOUSE_CLUSTER',
+    );
+  }
+  if (c.clickhouseCluster && eventsUrls.length === 0) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'invalid configuration: SILLAGE_CLICKHOUSE_CLUSTER needs SILLAGE_EVENTS_URL (one clickhouse:// URL per shard)',
+    );
+  }
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
     throw new AppError(
       'CONFIG_INVALID',
@@ -328,9 +348,14 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       retryAfterSeconds: c.retryAfterSeconds,
     },
     store: {
-      events: c.eventsUrl
-        ? { kind: 'clickhouse', urls: c.eventsUrl.split(',').map((u) => u.trim()) }
-        : { kind: 'duckdb' },
+      events:
+        eventsUrls.length === 0
+          ? { kind: 'duckdb' }
+          : {
+              kind: 'clickhouse',
+              urls: eventsUrls,
+              ...(c.clickhouseCluster ? { cluster: c.clickhouseCluster } : {}),
+            },
       meta: c.metaUrl ? { kind: 'postgres', url: c.metaUrl } : { kind: 'duckdb' },
       duckdbThreads: c.duckdbThreads,
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,

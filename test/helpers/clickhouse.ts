@@ -37,7 +37,7 @@ export interface ClickHouseTestServer {
   stop(): Promise<void>;
 }
 
-function configXml(dir: string, httpPort: number, tcpPort: number): string {
+function configXml(dir: string, httpPort: number, tcpPort: number, extra = ''): string {
   return `<?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>${dir}/server.log</log><errorlog>${dir}/server.err.log</errorlog></logger>
@@ -60,7 +60,7 @@ function configXml(dir: string, httpPort: number, tcpPort: number): string {
   </users>
   <profiles><default><max_threads>2</max_threads></default></profiles>
   <quotas><default></default></quotas>
-</yandex>
+${extra}</yandex>
 `;
 }
 
@@ -85,13 +85,20 @@ async function waitReady(url: string, child: ChildProcess, dir: string): Promise
   throw new Error(`clickhouse-server did not answer within ${START_TIMEOUT_MS} ms`);
 }
 
+interface StartOptions {
+  httpPort?: number;
+  tcpPort?: number;
+  /** More top-level configuration (e.g. `<remote_servers>`). */
+  extraConfig?: string;
+}
+
 /** Starts a server on random loopback ports in a fresh temporary directory. */
-export async function startClickHouse(): Promise<ClickHouseTestServer> {
+export async function startClickHouse(options: StartOptions = {}): Promise<ClickHouseTestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-ch-'));
-  const httpPort = await freePort();
-  const tcpPort = await freePort();
+  const httpPort = options.httpPort ?? (await freePort());
+  const tcpPort = options.tcpPort ?? (await freePort());
   const config = path.join(dir, 'config.xml');
-  fs.writeFileSync(config, configXml(dir, httpPort, tcpPort));
+  fs.writeFileSync(config, configXml(dir, httpPort, tcpPort, options.extraConfig));
   const url = `http://127.0.0.1:${httpPort}`;
   let child: ChildProcess;
   const launch = async () => {
@@ -120,4 +127,25 @@ export async function startClickHouse(): Promise<ClickHouseTestServer> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `shards` servers on loopback, each one shard (one replica) of the cluster `cluster` in every
+ * server's `remote_servers` (the 18.16 format: <cluster><shard><replica><host/><port/>, the
+ * native TCP port). Started in parallel; stop each.
+ */
+export async function startClickHouseCluster(
+  shards: number,
+  cluster: string,
+): Promise<ClickHouseTestServer[]> {
+  const ports: { httpPort: number; tcpPort: number }[] = [];
+  for (let i = 0; i < shards; i++)
+    ports.push({ httpPort: await freePort(), tcpPort: await freePort() });
+  const remote = `  <remote_servers><${cluster}>${ports
+    .map(
+      (p) =>
+        `<shard><internal_replication>false</internal_replication><replica><host>127.0.0.1</host><port>${p.tcpPort}</port></replica></shard>`,
+    )
+    .join('')}</${cluster}></remote_servers>\n`;
+  return Promise.all(ports.map((p) => startClickHouse({ ...p, extraConfig: remote })));
 }

@@ -8,6 +8,8 @@ export interface ClickHouseClientOptions {
   database: string;
   /** Per-request time limit when the caller gives none. */
   timeoutMs?: number;
+  /** Server settings sent with every statement (names and values are trusted text). */
+  settings?: Readonly<Record<string, string>>;
 }
 
 export interface QueryOptions {
@@ -41,6 +43,7 @@ export class ClickHouseClient {
   readonly database: string;
   private readonly base: URL;
   private readonly timeoutMs: number;
+  private readonly settings: Readonly<Record<string, string>>;
 
   constructor(options: ClickHouseClientOptions) {
     this.base = new URL(options.url);
@@ -50,12 +53,19 @@ export class ClickHouseClient {
     this.base.password = '';
     this.database = options.database;
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.settings = options.settings ?? {};
+  }
+
+  /** `host:port` of the server (for messages; no credentials are kept). */
+  get host(): string {
+    return this.base.host;
   }
 
   private async post(query: string | null, body: string, options: QueryOptions): Promise<string> {
     const url = new URL(this.base);
     if (!options.noDatabase) url.searchParams.set('database', this.database);
     if (query !== null) url.searchParams.set('query', query);
+    for (const [name, value] of Object.entries(this.settings)) url.searchParams.set(name, value);
     const deadline = options.deadlineMs ?? Date.now() + this.timeoutMs;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new AppError('QUERY_TIMEOUT', 'the query took too long');

@@ -22,7 +22,13 @@ import {
   type ClickHouseIngestOptions,
 } from './ingest.js';
 import { EVENT_READ_COLUMNS, rowToEvent } from './rows.js';
-import { migrate } from './schema.js';
+import {
+  checkCluster,
+  migrate,
+  SHARDED_SETTINGS,
+  storageTable,
+  type ClickHouseLayout,
+} from './schema.js';
 import { AppError } from '../../shared/errors.js';
 
 export interface ClickHouseEventStoreOptions {
@@ -37,6 +43,12 @@ export interface ClickHouseEventStoreOptions {
   logKeys?: { read: Buffer | null; write: Buffer | null };
   /** How long erasure and retention wait for their mutations (default 60 s). */
   mutationTimeoutMs?: number;
+  /**
+   * A sharded cluster (see ClickHouseLayout in schema.ts): its name in the servers'
+   * `remote_servers`, and the HTTP URL of every shard's server (one each; `url` is one of them, the
+   * one that takes this node's reads and inserts). Absent: one server.
+   */
+  sharding?: { cluster: string; shardUrls: readonly string[] };
 }
 
 const int = (v: number): string => {
@@ -55,11 +67,25 @@ export class ClickHouseEventStore implements EventStore {
     readonly client: ClickHouseClient,
     private readonly ingest: ClickHouseIngest,
     private readonly mutationTimeoutMs: number,
+    readonly layout: ClickHouseLayout,
+    /** The server of every shard (the one server when not sharded): where mutations run. */
+    private readonly shards: readonly ClickHouseClient[],
   ) {}
 
   static async open(options: ClickHouseEventStoreOptions): Promise<ClickHouseEventStore> {
-    const client = new ClickHouseClient({ url: options.url, database: options.database });
-    await migrate(client, quoteIdentifier(options.database));
+    const layout: ClickHouseLayout = options.sharding
+      ? { kind: 'sharded', cluster: options.sharding.cluster }
+      : { kind: 'single' };
+    const settings = layout.kind === 'sharded' ? SHARDED_SETTINGS : {};
+    const client = new ClickHouseClient({ url: options.url, database: options.database, settings });
+    const shards = options.sharding
+      ? options.sharding.shardUrls.map(
+          (url) => new ClickHouseClient({ url, database: options.database, settings }),
+        )
+      : [client];
+    if (options.sharding) await checkCluster(shards, options.sharding.cluster);
+    // Every shard's tables first: the Distributed tables of one need the locals of all.
+    for (const shard of shards) await migrate(shard, quoteIdentifier(options.database), layout);
     const ingest = await ClickHouseIngest.open(
       client,
       options.logDir,
@@ -67,7 +93,13 @@ export class ClickHouseEventStore implements EventStore {
       options.logger,
       options.logKeys,
     );
-    return new ClickHouseEventStore(client, ingest, options.mutationTimeoutMs ?? 60_000);
+    return new ClickHouseEventStore(
+      client,
+      ingest,
+      options.mutationTimeoutMs ?? 60_000,
+      layout,
+      shards,
+    );
   }
 
   /** In the log and in ClickHouse once resolved; duplicates (by dedup key) counted exactly. */
@@ -231,20 +263,31 @@ export class ClickHouseEventStore implements EventStore {
     return removed;
   }
 
-  /** Runs `ALTER TABLE t DELETE WHERE …` and waits until the mutation has rewritten every part. */
+  /**
+   * Runs `ALTER TABLE t DELETE WHERE …` and waits until the mutation has rewritten every part. On
+   * a sharded layout the Distributed table takes no mutation: each shard's local table does
+   * (issued to every shard first, then awaited on each, so that shards rewrite in parallel).
+   */
   private async mutate(
     table: 'events' | 'profiles' | 'identity_links',
     where: string,
   ): Promise<void> {
-    await this.client.exec(`ALTER TABLE ${table} DELETE WHERE ${where}`);
+    const target = storageTable(this.layout, table);
+    for (const shard of this.shards)
+      await shard.exec(`ALTER TABLE ${target} DELETE WHERE ${where}`);
     const deadline = Date.now() + this.mutationTimeoutMs;
+    const pending = [...this.shards];
     for (let wait = 20; Date.now() < deadline; wait = Math.min(500, wait * 2)) {
-      const r = await this.client.query(
-        `SELECT count() FROM system.mutations WHERE database = ${quoteString(this.client.database)}
-            AND table = ${quoteString(table)} AND is_done = 0`,
-        { noDatabase: true },
-      );
-      if (Number(r.rows[0]?.[0] ?? 0) === 0) return;
+      while (pending.length > 0) {
+        const r = await pending[0]!.query(
+          `SELECT count() FROM system.mutations WHERE database = ${quoteString(this.client.database)}
+              AND table = ${quoteString(target)} AND is_done = 0`,
+          { noDatabase: true },
+        );
+        if (Number(r.rows[0]?.[0] ?? 0) > 0) break;
+        pending.shift();
+      }
+      if (pending.length === 0) return;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     throw new AppError(

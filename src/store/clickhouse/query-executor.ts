@@ -4,6 +4,7 @@ import { AppError } from '../../shared/errors.js';
 import type { QueryExecutor, QueryRows, RenderedSql, RunOptions } from '../../query/index.js';
 import { SCALAR_CLOSE, SCALAR_OPEN } from '../../query/compile-clickhouse.js';
 import type { ClickHouseClient } from './client.js';
+import { distributedSafe } from './distributed-text.js';
 import { integerLiteral, quoteString } from './escape.js';
 
 /** Splits `A, B(C, D), E` at its top-level commas. */
@@ -87,7 +88,7 @@ export class ClickHouseQueryExecutor implements QueryExecutor {
 
   async run(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
     if (statement.params.length > 0) throw new Error('ClickHouse statements carry no parameters');
-    const text = await this.hoistScalars(statement.text, options.deadlineMs);
+    const text = await this.hoistScalars(distributedSafe(statement.text), options.deadlineMs);
     const r = await this.client.query(text, { deadlineMs: options.deadlineMs });
     if (r.rows.length > options.maxRows) {
       throw new AppError(
