@@ -219,6 +219,32 @@ describe('cohorts: saved, validated, by role', () => {
     });
     expect(used.statusCode).toBe(400);
     expect(used.body).toContain('unknown cohort');
+    // Nor as a breakdown, in any kind: the id names nothing in the other tenant's project.
+    for (const body of [
+      { kind: 'trends', from, to: today, series: [{ event: 'Page View' }] },
+      {
+        kind: 'funnel',
+        from,
+        to: today,
+        window_seconds: 86_400,
+        steps: [{ event: 'Page View' }, { event: 'Purchase' }],
+      },
+      {
+        kind: 'retention',
+        from,
+        to: today,
+        period: 'day',
+        periods: 3,
+        start_event: 'Page View',
+        return_event: 'Page View',
+      },
+    ]) {
+      const split = await call(s, other, 'POST', `/api/v1/projects/${world.projectC}/query`, {
+        body: { ...body, breakdown: { cohort: id } },
+      });
+      expect(split.statusCode).toBe(400);
+      expect(split.body).toContain('unknown cohort');
+    }
     expect(
       (await call(s, other, 'GET', `/api/v1/projects/${world.projectC}/cohorts/${id}`)).statusCode,
     ).toBe(404);
