@@ -783,3 +783,71 @@ export const story: fc.Arbitrary<Story> = fc
 
 export const withQuery = (make: (d: Dataset) => fc.Arbitrary<Record<string, unknown>>) =>
   dataset.chain((d) => make(d).map((q) => [d, q] as const));
+
+// Funnels using every option (exclusions, any order, hold constant, conversion over time), for the
+// DuckDB-vs-reference and DuckDB-vs-ClickHouse funnel tests alike.
+const HOLD = ['$browser', 'plan', 'mp_country_code', 'person.plan', 'group.company.plan'];
+
+const funnelOptions = (d: Dataset, steps: number) =>
+  fc.record(
+    {
+      order: fc.constantFrom('strict', 'any'),
+      exclusions: fc.array(
+        fc
+          .record({
+            event: fc.constantFrom(...EVENTS, 'X'),
+            filters: filtersOf(d, 1),
+            from: fc.nat(steps - 1),
+            span: fc.integer({ min: 1, max: steps - 1 }),
+          })
+          .map(({ event, filters, from, span }) => {
+            const start = Math.min(from, steps - 2);
+            return {
+              event,
+              filters,
+              after_step: start,
+              before_step: Math.min(steps - 1, start + span),
+            };
+          }),
+        { minLength: 1, maxLength: 2 },
+      ),
+      hold_constant: fc.uniqueArray(fc.constantFrom(...HOLD), { minLength: 1, maxLength: 2 }),
+      conversion_over_time: fc.constantFrom('hour', 'day', 'week', 'month'),
+    },
+    { requiredKeys: [] },
+  );
+
+export const funnelWithOptions = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      steps: fc.array(
+        fc.record({ event: fc.constantFrom(...EVENTS, 'A', 'B', 'C'), filters: filtersOf(d, 1) }),
+        { minLength: 2, maxLength: 4 },
+      ),
+      window_seconds: fc.oneof(
+        fc.constantFrom(1, 60, 3600, 86_400, 3 * 86_400, 30 * 86_400),
+        gapsIn(d).length > 0 ? fc.constantFrom(...gapsIn(d)) : fc.constant(3600),
+      ),
+      filters: filtersOf(d, 1),
+      breakdown: fc.option(fc.constantFrom(...PROPERTIES), { nil: undefined }),
+    })
+    .chain((q) =>
+      funnelOptions(d, q.steps.length).map(({ conversion_over_time, ...rest }) => {
+        const { range, breakdown, ...base } = q;
+        // Hourly conversion over short ranges only.
+        const to =
+          conversion_over_time === 'hour' && range.to > dayAfter(range.from, 2)
+            ? dayAfter(range.from, 2)
+            : range.to;
+        return {
+          kind: 'funnel',
+          ...base,
+          from: range.from,
+          to,
+          ...rest,
+          ...(conversion_over_time ? { conversion_over_time } : {}),
+          ...(breakdown ? { breakdown } : {}),
+        };
+      }),
+    );
