@@ -606,6 +606,42 @@ describe('the analysis screens in Chromium', () => {
       );
       await checkAccessibility(`retention (per ${period})`);
     }
+    // The counting selector: the body names the type (the default is left out), the hint says
+    // what it means, and the grid is the API's answer to that body.
+    const hints = {
+      first_time: 'first start event ever',
+      recurring: 'Every period in which a user does the start event',
+      first_in_range: 'first start event in the date range',
+    } as const;
+    await page.getByLabel('Per', { exact: true }).selectOption('day');
+    await page.getByLabel('Periods shown', { exact: true }).fill('3');
+    await page.getByLabel('Periods shown', { exact: true }).press('Tab');
+    for (const type of ['first_time', 'recurring', 'first_in_range'] as const) {
+      const before = sent.length;
+      await page.getByLabel('Counting', { exact: true }).selectOption(type);
+      await expect
+        .poll(() => page.getByLabel('Counting', { exact: true }).getAttribute('aria-describedby'))
+        .toBeTruthy();
+      const hintId = await page
+        .getByLabel('Counting', { exact: true })
+        .getAttribute('aria-describedby');
+      expect(await page.textContent(`#${hintId}`)).toContain(hints[type]);
+      await expect.poll(() => sent.length > before).toBe(true);
+      await page.waitForLoadState('networkidle');
+      const body = sent.at(-1) as Record<string, unknown>;
+      expect(body).toMatchObject({ kind: 'retention', period: 'day', periods: 3 });
+      if (type === 'first_in_range') expect(body).not.toHaveProperty('retention_type');
+      else expect(body.retention_type).toBe(type);
+      const expected = await query(body);
+      expect(expected.status).toBe(200);
+      const cohorts = expected.body.cohorts as { start: string; size: number; counts: number[] }[];
+      await expect
+        .poll(tableRows)
+        .toEqual(
+          cohorts.map((c) => [c.start, String(c.size), ...c.counts.map((n) => pct(n, c.size))]),
+        );
+      await checkAccessibility(`retention (${type})`);
+    }
     page.off('request', onRequest);
   });
 

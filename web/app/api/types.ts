@@ -254,11 +254,21 @@ export interface RetentionQuery {
   return_event: string;
   period: 'day' | 'week' | 'month';
   periods: number;
+  /** Default first_in_range (src/query/model.ts RetentionType). */
+  retention_type?: RetentionType;
   filters?: FilterNode[];
 }
 
+export type RetentionType = 'first_in_range' | 'first_time' | 'recurring';
+
+export interface RetentionCohort {
+  start: string;
+  size: number;
+  counts: number[];
+}
+
 export interface RetentionResult {
-  cohorts: { start: string; size: number; counts: number[] }[];
+  cohorts: RetentionCohort[];
 }
 
 export interface FlowsQuery {

@@ -2,7 +2,7 @@
 // following day, week or month; shown as a cohort heat map.
 import { useId, useMemo } from 'preact/hooks';
 import { call } from '../api/client';
-import type { Filter, RetentionQuery, RetentionResult } from '../api/types';
+import type { Filter, RetentionQuery, RetentionResult, RetentionType } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
@@ -28,10 +28,31 @@ interface RetentionState {
   returnEvent: string;
   period: RetentionQuery['period'];
   periods: number;
+  /** Absent in reports kept by earlier versions: first_in_range. */
+  retentionType?: RetentionType;
   range: DateRange;
   /** A FilterSet (a plain list in reports kept by earlier versions). */
   filters: FilterSet | Filter[];
 }
+
+/** The API's retention types, each with the one line the screen shows under the selector. */
+export const RETENTION_TYPES: readonly { value: RetentionType; label: string; hint: string }[] = [
+  {
+    value: 'first_in_range',
+    label: 'first in range',
+    hint: 'Each user counts once, from the period of their first start event in the date range.',
+  },
+  {
+    value: 'first_time',
+    label: 'first time',
+    hint: 'Only users whose first start event ever falls in the date range: new users.',
+  },
+  {
+    value: 'recurring',
+    label: 'recurring',
+    hint: 'Every period in which a user does the start event begins a cohort for them.',
+  },
+];
 
 const isState = (v: unknown): v is RetentionState => isObject(v) && typeof v.period === 'string';
 
@@ -47,6 +68,10 @@ export function buildRetentionQuery(s: RetentionState): RetentionQuery | null {
     return_event: s.returnEvent,
     period: s.period,
     periods: s.periods,
+    // The API's default is left out, so reports saved before the selector stay the same.
+    ...(s.retentionType && s.retentionType !== 'first_in_range'
+      ? { retention_type: s.retentionType }
+      : {}),
     ...(filters.length > 0 ? { filters } : {}),
   };
 }
@@ -139,6 +164,30 @@ export function Retention(props: { ctx: ProjectContext }) {
                       <option value="week">week</option>
                       <option value="month">month</option>
                     </select>
+                  </span>
+                  <span class="field">
+                    <label for={`${id}-type`}>Counting</label>
+                    <select
+                      id={`${id}-type`}
+                      aria-describedby={`${id}-type-hint`}
+                      value={effective.retentionType ?? 'first_in_range'}
+                      onChange={(e) =>
+                        set({ retentionType: e.currentTarget.value as RetentionType })
+                      }
+                    >
+                      {RETENTION_TYPES.map((t) => (
+                        <option key={t.value} value={t.value}>
+                          {t.label}
+                        </option>
+                      ))}
+                    </select>
+                    <small id={`${id}-type-hint`} class="hint">
+                      {
+                        RETENTION_TYPES.find(
+                          (t) => t.value === (effective.retentionType ?? 'first_in_range'),
+                        )?.hint
+                      }
+                    </small>
                   </span>
                   <span class="field">
                     <label for={`${id}-periods`}>Periods shown</label>
