@@ -373,7 +373,9 @@ export function formulaResult(
 function funnelSteps(q: FunnelQuery, row: Record<string, unknown> | undefined): FunnelStepResult[] {
   const seconds = (name: string): number | null => {
     const ms = row ? num(row[name]) : null;
-    return ms === null ? null : ms / 1000;
+    // Interpolated quantiles of millisecond times: whole milliseconds, so that engines whose
+    // float arithmetic differs in the last digit (DuckDB, ClickHouse) give the same answer.
+    return ms === null ? null : Math.round(ms) / 1000;
   };
   const quantiles = (tag: string, k: number): TimeQuantiles => ({
     p25: seconds(`${tag}_p25_${k}`),

@@ -733,7 +733,7 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
   }
   const seconds = (values: number[], fraction: number): number | null => {
     const v = quantile(values, fraction);
-    return v === null ? null : v / 1000;
+    return v === null ? null : Math.round(v) / 1000; // whole milliseconds, as format.ts
   };
   const quantiles = (values: number[]) => ({
     p25: seconds(values, FUNNEL_QUANTILE_FRACTIONS.p25),
