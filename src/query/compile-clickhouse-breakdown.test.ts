@@ -1,4 +1,4 @@
-// ClickHouse refuses the breakdowns and retention types of issue 12 it cannot compile yet with
+// ClickHouse refuses the breakdowns of issue 12 it cannot compile yet with
 // 501 QUERY_UNSUPPORTED naming them, rather than answering by the first property alone.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../shared/errors.js';
@@ -45,13 +45,19 @@ describe('ClickHouse and the breakdowns of issue 12', () => {
     [{ ...trends, breakdown: ['$browser', '$os'] }, 'a list of properties'],
     [{ ...trends, breakdown: ['$browser'] }, 'a list of properties'],
     [{ ...trends, breakdown: { cohort: 'c1' } }, 'cohorts'],
-    [{ ...retention, retention_type: 'first_time' }, 'retention_type first_time'],
-    [{ ...retention, retention_type: 'recurring' }, 'retention_type recurring'],
+    [{ ...retention, breakdown: '$browser' }, 'retention with a breakdown'],
+    [{ ...retention, breakdown: { cohort: 'c1' } }, 'cohorts'],
   ])('refuses %j with 501 QUERY_UNSUPPORTED naming it', (body, name) => {
     const error = refusal(body);
     expect(error.code).toBe('QUERY_UNSUPPORTED');
     expect(error.status).toBe(501);
     expect(error.message).toContain(name);
+  });
+
+  it.each(['first_in_range', 'first_time', 'recurring'])('compiles retention_type %s', (type) => {
+    expect(
+      compileClickHouse(plan(parseQuery({ ...retention, retention_type: type }), ctx)).statements,
+    ).toHaveLength(1);
   });
 
   it('still compiles a breakdown by one property', () => {

@@ -598,36 +598,51 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Retention (compile.ts's compileRetention: the same rows). Per user: the bucket of their first
-// in-range start event (the cohort) and the buckets with a return event; one pass, no join.
+// Retention (compile.ts's compileRetention: the same rows). Per user: the buckets of their
+// in-range start events, the time of the first, and the buckets with a return event; one pass, no
+// join. first_in_range: the bucket of the first start event is the cohort; first_time: the same,
+// only when no start event came earlier (the scan then reaches back to the project's first
+// events); recurring: every bucket with a start event starts a cohort.
 
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
   const filters = filtersCondition(p.filters, p.projectId);
-  const isStart = sql`toUInt8(${eventCondition(p.startEvent)} AND ${filters} AND ${inRangeCondition(p.scope, local)} AND e.time < ${param.timestamp(p.scope.scanToMs)})`;
+  const startMatch = sql`${eventCondition(p.startEvent)} AND ${filters} AND e.time < ${param.timestamp(p.scope.scanToMs)}`;
+  const isStart = sql`toUInt8(${startMatch} AND ${inRangeCondition(p.scope, local)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)})`;
   const isReturn = sql`toUInt8(${eventCondition(p.returnEvent)} AND ${filters})`;
+  const firstTime = p.retentionType === 'first_time';
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
   const needs = needsOf(plannedLeaves(p.filters).map((f) => f.ref));
   needs.links = true;
+  // first_time looks at every earlier start event: no lower bound on the scan.
+  const scan = firstTime
+    ? sql`e.project_id = ${param.varchar(p.projectId)} AND e.time < ${param.timestamp(p.returnScanToMs)}`
+    : scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs);
   const events = eventsSelect(
     p.projectId,
     needs,
-    sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`,
+    sql`${scan} AND e.event IN (${join(names, ', ')})`,
     [
       raw('e.uid AS uid'),
       raw('e.time AS t'),
       sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`,
       sql`${isStart} AS is_start`,
       sql`${isReturn} AS is_return`,
+      firstTime ? sql`toUInt8(${startMatch}) AS is_any_start` : raw('toUInt8(0) AS is_any_start'),
     ],
     raw('e.uid IS NOT NULL'),
   );
-  const users = sql`SELECT uid, argMinIf(bucket, t, is_start = 1) AS c, countIf(is_start = 1) AS starts, groupUniqArrayIf(bucket, is_return = 1) AS rets FROM (${events}) GROUP BY uid HAVING starts > 0`;
+  const users = sql`SELECT uid, argMinIf(bucket, t, is_start = 1) AS c, minIf(t, is_start = 1) AS ft, minIf(t, is_any_start = 1) AS et, countIf(is_start = 1) AS starts, groupUniqArrayIf(bucket, is_start = 1) AS cs, groupUniqArrayIf(bucket, is_return = 1) AS rets FROM (${events}) GROUP BY uid HAVING starts > 0${raw(firstTime ? ' AND et = ft' : '')}`;
+  // One row per (user, cohort bucket).
+  const cohorts =
+    p.retentionType === 'recurring'
+      ? sql`SELECT uid, c1 AS c, rets FROM (${users}) ARRAY JOIN cs AS c1`
+      : sql`SELECT uid, c, rets FROM (${users})`;
   return {
     statements: [
       {
         name: 'retention',
-        sql: sql`SELECT c AS cohort, toInt64(0) AS k, count() AS users FROM (${users}) GROUP BY c UNION ALL SELECT c AS cohort, toInt64(p - c) AS k, count() AS users FROM (${users}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c, k`,
+        sql: sql`SELECT c AS cohort, toInt64(0) AS k, count() AS users FROM (${cohorts}) GROUP BY c UNION ALL SELECT c AS cohort, toInt64(p - c) AS k, count() AS users FROM (${cohorts}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c, k`,
       },
     ],
   };
@@ -827,9 +842,9 @@ function refuseUnknownFields(p: Plan): void {
 }
 
 /**
- * Breakdowns by several properties or by cohorts, and retention types other than first_in_range
- * (issue 12), are answered on DuckDB only: refused here by name rather than answered by the
- * first property alone.
+ * Breakdowns by several properties or by cohorts, and retention with any breakdown (issue 12),
+ * are answered on DuckDB only: refused here by name rather than answered by the first property
+ * alone or without the breakdown.
  */
 function refuseBreakdownOptions(p: Plan): void {
   const breakdown = 'breakdown' in p ? p.breakdown : null;
@@ -838,10 +853,10 @@ function refuseBreakdownOptions(p: Plan): void {
       'QUERY_UNSUPPORTED',
       `breakdown by ${breakdown.ref.kind === 'cohort' ? 'cohorts' : 'a list of properties'} is not answered on the ClickHouse event store yet`,
     );
-  if (p.kind === 'retention' && p.retentionType !== 'first_in_range')
+  if (p.kind === 'retention' && p.breakdown)
     throw new AppError(
       'QUERY_UNSUPPORTED',
-      `retention_type ${p.retentionType} is not answered on the ClickHouse event store yet`,
+      'retention with a breakdown is not answered on the ClickHouse event store yet',
     );
 }
 
