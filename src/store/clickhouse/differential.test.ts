@@ -16,6 +16,7 @@ import { CLICKHOUSE_COMPILER, dedupTextProbe } from '../../query/compile-clickho
 import {
   SAMPLE_SIZE,
   EVENTS,
+  dayAfter,
   discoveryQuery,
   funnelQuery,
   funnelWithOptions,
