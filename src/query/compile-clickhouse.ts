@@ -124,7 +124,10 @@ function scalars(projectId: string, needs: Needs): SqlNode {
 /** The user an alias is linked to, or NULL (`id` may be NULL: then nothing). */
 function linkOf(id: string): SqlNode {
   return raw(
-    `if(isNull(${id}), NULL, if(indexOf(tupleElement(links, 1), assumeNotNull(${id})) = 0, NULL, tupleElement(links, 2)[indexOf(tupleElement(links, 1), assumeNotNull(${id}))]))`,
+    // transform() builds a hash table of the (constant) links once per query: a row costs
+    // O(1) instead of indexOf's scan of every link (events × links made unique users time out).
+    // '' is "not linked"; the ('' → '') pair keeps the arrays non-empty (18.16 refuses empty ones).
+    `if(isNull(${id}), NULL, nullIf(transform(assumeNotNull(${id}), arrayPushBack(tupleElement(links, 1), ''), arrayPushBack(tupleElement(links, 2), ''), ''), ''))`,
   );
 }
 
