@@ -91,8 +91,9 @@ export async function exportEvents(
   limit: number,
   cursor: string | null,
 ): Promise<ExportPage> {
-  await deps.audit.admitRead({
-    kind: 'export',
+  // What was asked: the attempt a suspended principal's refusal records, and the entry's head.
+  const asked = {
+    kind: 'export' as const,
     actor: by.actor,
     projectId,
     source: by.source,
@@ -102,7 +103,8 @@ export async function exportEvents(
       limit,
       page: cursor === null ? 'first' : 'next',
     },
-  });
+  };
+  await deps.audit.admitRead(asked);
   const page = await exportPage(deps.events, projectId, range, limit, cursor);
   const fields = new Set<string>();
   const events = new Set<string>();
@@ -115,16 +117,7 @@ export async function exportEvents(
     subjectsOfEventProperties(props, subjects);
   }
   await deps.audit.record({
-    kind: 'export',
-    actor: by.actor,
-    projectId,
-    source: by.source,
-    detail: {
-      from_ms: range.fromMs,
-      to_ms: range.toMs,
-      limit,
-      page: cursor === null ? 'first' : 'next',
-    },
+    ...asked,
     fields: [...fields],
     eventNames: [...events],
     rows: page.lines.length,
