@@ -28,6 +28,28 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
+/**
+ * Drops a test database, ending its connections. `WITH (FORCE)` cannot end a backend of another
+ * role, such as an autovacuum worker that happens to be in the database (a full CI run met one):
+ * that is retried a few times, half a second apart, as such a worker finishes quickly.
+ */
+export async function dropTestDatabase(name: string, serverUrl = PG_SERVER_URL): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      return;
+    } catch (error) {
+      // 42501: insufficient privilege to terminate another role's backend.
+      if ((error as { code?: string }).code !== '42501' || attempt >= 10) throw error;
+    } finally {
+      await client.end();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 /** Creates an empty database; returns its URL and a function that drops it. */
 export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `sillage_t_${randomBytes(6).toString('hex')}`;
@@ -36,7 +58,7 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Pr
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    drop: () => dropTestDatabase(name),
   };
 }
 

@@ -8,6 +8,7 @@ import { SourceThrottle } from '../../auth/index.js';
 import { PostgresDatabase } from './database.js';
 import { PostgresMetaStore } from './meta-store.js';
 import { PostgresSourceThrottle } from './source-throttle.js';
+import { dropTestDatabase } from '../../../test/helpers/postgres.js';
 
 const SERVER_URL = process.env.SILLAGE_TEST_PG;
 const REQUIRED = process.env.CI === 'true' || process.env.SILLAGE_REQUIRE_PG === '1';
@@ -45,7 +46,7 @@ suite('several nodes on one PostgreSQL database', () => {
   });
   afterAll(async () => {
     for (const db of open) await db.close();
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`));
+    await dropTestDatabase(databaseName, SERVER_URL);
   });
 
   it("announces another node's policy and key changes to a watching node", async () => {

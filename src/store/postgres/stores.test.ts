@@ -14,6 +14,7 @@ import { PostgresDatabase } from './database.js';
 import { PostgresMetaStore } from './meta-store.js';
 import { POSTGRES_MIGRATIONS } from './schema.js';
 import { PostgresVaultStore } from './vault-store.js';
+import { dropTestDatabase } from '../../../test/helpers/postgres.js';
 
 const SERVER_URL = process.env.SILLAGE_TEST_PG;
 const REQUIRED = process.env.CI === 'true' || process.env.SILLAGE_REQUIRE_PG === '1';
@@ -75,7 +76,7 @@ suite('PostgreSQL adapters', () => {
     databaseUrl = withDatabase(SERVER_URL!, databaseName);
   });
   afterAll(async () => {
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`));
+    await dropTestDatabase(databaseName, SERVER_URL);
   });
 
   describe('PostgresMetaStore', () => {
