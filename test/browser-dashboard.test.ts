@@ -883,7 +883,10 @@ describe('the dashboard in Chromium', () => {
     await shot(page, 'phone');
     // The newer screens fit the phone too: nothing wider than the screen but scrollable tables.
     for (const name of ['live', 'privacy', 'security', 'audit']) {
+      // A full load each (a hash change alone keeps the page, and the network-idle state it
+      // reached before, so waiting for it again could outlast Live events' polling).
       await page.goto(screen(name));
+      await page.reload();
       await page.waitForSelector('main h1');
       // Live events polls every 3 s, so on a loaded machine the network may never be idle.
       if (name === 'live') await page.waitForSelector('#live-table tbody tr');
