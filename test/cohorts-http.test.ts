@@ -12,7 +12,7 @@ import {
   type Caller,
   type World,
 } from './helpers/fixtures.js';
-import { startInProcess, type InProcess } from './helpers/inprocess.js';
+import { importWithPlans, startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
 let world: World;
@@ -50,34 +50,11 @@ beforeAll(async () => {
       token: s.project.token,
     },
   }));
-  const res = await s.server.app.inject({
-    method: 'POST',
-    url: '/import',
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${s.project.secret}:`).toString('base64')}`,
-    },
-    payload: JSON.stringify(events),
-  });
-  expect(res.statusCode).toBe(200);
-  for (const [id, plan] of [
+  await importWithPlans(s, events, [
     ['alice', 'gold'],
     ['carol', 'gold'],
     ['bob', 'free'],
-  ]) {
-    const p = await s.server.app.inject({
-      method: 'POST',
-      url: '/engage',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload:
-        'data=' +
-        encodeURIComponent(
-          JSON.stringify({ $token: s.project.token, $distinct_id: id, $set: { plan } }),
-        ),
-    });
-    expect(p.body).toBe('1');
-  }
-  await s.server.runtime.events.flush();
+  ]);
 });
 
 afterAll(async () => {

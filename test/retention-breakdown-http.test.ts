@@ -6,7 +6,7 @@
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorld, call, FRESH_PASSKEY, mintSession, type World } from './helpers/fixtures.js';
-import { startInProcess, type InProcess } from './helpers/inprocess.js';
+import { importWithPlans, startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
 let world: World;
@@ -62,34 +62,11 @@ beforeAll(async () => {
     e('Open', 'carol', at(2, 8)),
     e('Sign Up', 'carol', at(2, 9), 'Chrome'),
   ];
-  const res = await s.server.app.inject({
-    method: 'POST',
-    url: '/import',
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${s.project.secret}:`).toString('base64')}`,
-    },
-    payload: JSON.stringify(events),
-  });
-  expect(res.statusCode).toBe(200);
-  for (const [id, plan] of [
+  await importWithPlans(s, events, [
     ['alice', 'gold'],
     ['carol', 'gold'],
     ['bob', 'free'],
-  ]) {
-    const p = await s.server.app.inject({
-      method: 'POST',
-      url: '/engage',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload:
-        'data=' +
-        encodeURIComponent(
-          JSON.stringify({ $token: s.project.token, $distinct_id: id, $set: { plan } }),
-        ),
-    });
-    expect(p.body).toBe('1');
-  }
-  await s.server.runtime.events.flush();
+  ]);
 });
 
 afterAll(async () => {

@@ -40,3 +40,38 @@ export async function startInProcess(env: Record<string, string> = {}): Promise<
     close: () => server.close(),
   };
 }
+
+/**
+ * Loads Mixpanel-shaped events through `/import` with the project secret and sets each person's
+ * `plan` through `/engage`, as an SDK would; then waits until all of it is queryable.
+ */
+export async function importWithPlans(
+  s: InProcess,
+  events: unknown[],
+  plans: readonly (readonly [string, string])[],
+): Promise<void> {
+  const res = await s.server.app.inject({
+    method: 'POST',
+    url: '/import',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${s.project.secret}:`).toString('base64')}`,
+    },
+    payload: JSON.stringify(events),
+  });
+  if (res.statusCode !== 200) throw new Error(`/import answered ${res.statusCode}: ${res.body}`);
+  for (const [id, plan] of plans) {
+    const p = await s.server.app.inject({
+      method: 'POST',
+      url: '/engage',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload:
+        'data=' +
+        encodeURIComponent(
+          JSON.stringify({ $token: s.project.token, $distinct_id: id, $set: { plan } }),
+        ),
+    });
+    if (p.body !== '1') throw new Error(`/engage answered ${p.body}`);
+  }
+  await s.server.runtime.events.flush();
+}
