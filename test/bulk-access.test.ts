@@ -524,7 +524,8 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     const refused = (await s.server.runtime.audit.store.scan({ actors: [principal] })).filter(
       (e) => e.outcome === 'AUDIT_PRINCIPAL_SUSPENDED',
     );
-    expect(refused.length).toBeGreaterThanOrEqual(2);
+    expect(refused).toHaveLength(2);
+    expect(['key_used', 'export', 'user_read']).toContain(refused[0]?.kind);
     expect(refused.at(-1)?.kind).toBe('key_used');
     expect(refused.every((e) => e.projectId === s.project.project_id)).toBe(true);
 
@@ -534,10 +535,9 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
       expect(answered.export).toBeGreaterThan(0);
       expect(report.art33.nature).toContain('raw event rows');
       expect(report.refused_attempts).toBe(2);
-      expect(report.refused_list.map((a: Json) => [a.kind, a.outcome])).toEqual([
-        ['key_used', 'AUDIT_PRINCIPAL_SUSPENDED'],
-        ['key_used', 'AUDIT_PRINCIPAL_SUSPENDED'],
-      ]);
+      expect(report.refused_list.map((a: Json) => [a.kind, a.outcome])).toEqual(
+        refused.map((e) => [e.kind, 'AUDIT_PRINCIPAL_SUSPENDED']),
+      );
     }
   });
 });

@@ -52,12 +52,24 @@ describe('AuditLog', () => {
   });
 
   it('refuses reads by a suspended principal before they run, but records acts about it', async () => {
-    const { log } = await open();
+    const { store, log } = await open();
     log.markSuspended(['user:mallory'], true);
     expect(() => log.assertMayRead('user:mallory')).toThrow(/suspended/);
-    await expect(log.record({ kind: 'query', actor: 'user:mallory' })).rejects.toMatchObject({
-      code: 'AUDIT_PRINCIPAL_SUSPENDED',
-    });
+    // A read admitted before the suspension and finished after it: refused, and on the record as
+    // an attempt (what was asked; none of what it found, which does not leave).
+    await expect(
+      log.record({ kind: 'query', actor: 'user:mallory', rows: 7, subjects: [U1], fields: ['x'] }),
+    ).rejects.toMatchObject({ code: 'AUDIT_PRINCIPAL_SUSPENDED' });
+    expect(store.entries).toEqual([
+      expect.objectContaining({
+        kind: 'query',
+        actor: 'user:mallory',
+        outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
+        rows: 0,
+        subjectCount: 0,
+        fields: '[]',
+      }),
+    ]);
     await expect(
       log.record({ kind: 'query', actor: 'user:mallory', outcome: 'AUDIT_PRINCIPAL_SUSPENDED' }),
     ).resolves.toMatchObject({ outcome: 'AUDIT_PRINCIPAL_SUSPENDED' });

@@ -167,7 +167,22 @@ export class AuditLog {
    * is refused with AUDIT_UNAVAILABLE; so is any act by a suspended principal's read.
    */
   async record(input: AuditInput): Promise<AuditEntry> {
-    if (isReadKind(input.kind) && input.outcome === undefined) this.assertMayRead(input.actor);
+    if (isReadKind(input.kind) && input.outcome === undefined && this.suspended.has(input.actor)) {
+      // Suspended while this read ran (it was admitted before): the answer is withheld, and the
+      // attempt goes on the record as one refused at admission would — what was asked, not what
+      // was found, since nothing of it leaves.
+      const { actor, orgId, projectId, source, target, detail, sensitive } = input;
+      await this.admitRead({
+        kind: input.kind,
+        actor,
+        orgId,
+        projectId,
+        source,
+        target,
+        detail,
+        sensitive,
+      });
+    }
     const orgId =
       input.orgId !== undefined && input.orgId !== null
         ? input.orgId
