@@ -4,7 +4,8 @@
 // and inserts start on another shard). The real `mixpanel` SDK sends traffic spread over both
 // nodes; node A is SIGKILLed mid-stream with events it acknowledged still in its ingest log; every
 // batch that failed on A is sent again to B, and some that A had acknowledged are sent to B too
-// (an SDK that never saw the answer). Once A is back, every event counts exactly once — copies
+// (an SDK that never saw the answer). A's log is drained from another machine (`sillage drain` on
+// its data directory, with B's configuration); then every event counts exactly once — copies
 // written through different nodes and different initiator shards land on one shard (the sharding
 // key is the dedup key) — and the query API answers exactly as a single embedded node fed the
 // same events once.
@@ -20,6 +21,7 @@ import { freshPostgresDatabase, postgresAvailable } from './helpers/postgres.js'
 import {
   createProject,
   makeTestEnv,
+  runCli,
   startServerProcess,
   type CreatedProject,
   type ServerProcess,
@@ -288,11 +290,29 @@ describe.skipIf(!ready)('two nodes on a two-shard ClickHouse cluster', () => {
     for (const batch of ackedByA.slice(0, 2))
       await trackBatch(client(b!, project.token), BATCH_LIST[batch]!);
 
-    // A comes back (same data directory) and loads its log through its own first shard.
+    // A does not come back: another machine mounts its data directory and drains its log with
+    // the cluster's configuration (B's, which lists the shards in the other order).
+    const drained = await runCli({ ...tB, env: { ...tB.env, SILLAGE_DATA_DIR: tA.dataDir } }, [
+      'drain',
+    ]);
+    // Every batch A acknowledged, and any it logged as it died before answering (sent again to B).
+    const loaded = /^drained node_[0-9a-f]{16}: (\d+) events in [1-9]\d* log segments loaded/.exec(
+      drained,
+    );
+    expect(Number(loaded?.[1]), drained).toBeGreaterThanOrEqual(ackedByA.length * PER_BATCH);
+    expect(await total(b!, project)).toBe(TOTAL);
+    // Nothing is loaded twice: a second drain finds nothing, and when A does come back (same
+    // data directory) it has nothing to replay.
+    expect(
+      await runCli({ ...tB, env: { ...tB.env, SILLAGE_DATA_DIR: tA.dataDir } }, ['drain']),
+    ).toMatch(/: 0 events in 0 log segments loaded/);
     a = await startServerProcess(tA, { env: { SILLAGE_INGEST_LOAD_DELAY_MS: '50' } });
-    await waitForTotal(a, project);
     expect(await total(a, project)).toBe(TOTAL);
     expect(await total(b!, project)).toBe(TOTAL);
+    // A running node's directory is not drained from elsewhere.
+    await expect(
+      runCli({ ...tB, env: { ...tB.env, SILLAGE_DATA_DIR: tA.dataDir } }, ['drain']),
+    ).rejects.toThrow(/a server is running on this data directory/);
 
     // Both shards hold a fair part, and no event has copies on both shards: per shard, distinct
     // dedup keys add up to the whole stream.

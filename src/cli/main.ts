@@ -2,6 +2,7 @@
 // The `sillage` command: serve, project, import.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Command } from 'commander';
 import {
   eraseSubject,
@@ -631,6 +632,42 @@ program
     out(
       `compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`,
     );
+  });
+
+program
+  .command('drain')
+  .description(
+    "load a stopped node's ingest log into the event store, then exit: after a node's loss, run it with the cluster's configuration on any machine that mounts the lost node's data directory",
+  )
+  .option('--data <dir>', "the stopped node's data directory")
+  .action(async (opts: { data?: string }) => {
+    const config = loadConfig({ data: opts.data });
+    // Only a node's own directory: opening an empty one would create a node with a new key.
+    const nodeFile = path.join(config.dataDir, 'node-id');
+    if (!fs.existsSync(nodeFile)) {
+      throw new AppError(
+        'CONFIG_INVALID',
+        `${config.dataDir} is not a Sillage node's data directory (it has no node-id)`,
+      );
+    }
+    if ((await callAdmin(config.dataDir, 'ping', {})).reachable) {
+      throw new AppError(
+        'STORE_UNAVAILABLE',
+        'a server is running on this data directory: it drains its own log',
+      );
+    }
+    // Opening takes the directory's lock (a node that starts meanwhile is refused) and queues
+    // every logged segment the store has not applied under that node's name.
+    const runtime = await openRuntime(config, createLogger({ level: config.logLevel }));
+    try {
+      const pending = runtime.events.recoveredLog?.() ?? { segments: 0, events: 0 };
+      await runtime.events.flush();
+      out(
+        `drained ${fs.readFileSync(nodeFile, 'utf8').trim()}: ${pending.events.toLocaleString('en-US')} events in ${pending.segments} log segments loaded; nothing is left in its log`,
+      );
+    } finally {
+      await runtime.close();
+    }
   });
 
 program

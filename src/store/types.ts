@@ -139,6 +139,11 @@ export interface EventStore {
   commit(batch: CommitBatch): Promise<CommitResult>;
   /** Resolves once every committed event is visible to reads and queries (tests, tools, export). */
   flush(): Promise<void>;
+  /**
+   * What this node's ingest log held, not yet in the store, when the store opened (`sillage
+   * drain` reports it). Absent where the log is loaded before the store opens (embedded DuckDB).
+   */
+  recoveredLog?(): { segments: number; events: number };
   countEvents(projectId: string): Promise<number>;
   /** Reads events back in (time, dedup key) order: tests, tools and the raw-data export. */
   listEvents(projectId: string, options?: ListEventsOptions): Promise<EventRow[]>;

@@ -120,6 +120,10 @@ export class ClickHouseEventStore implements EventStore {
     return this.ingest.backlog();
   }
 
+  recoveredLog(): { segments: number; events: number } {
+    return this.ingest.recovered;
+  }
+
   async countEvents(projectId: string): Promise<number> {
     await this.flush();
     const r = await this.client.query(

@@ -106,6 +106,10 @@ export class ClickHouseIngest {
     const applied = Number(r.rows[0]?.[0] ?? 0);
     const { log, pending } = await IngestLog.open(dir, applied, logger, keys);
     const ingest = new ClickHouseIngest(client, log, applied, options, logger);
+    ingest.recovered = {
+      segments: pending.length,
+      events: pending.reduce((n, s) => n + s.eventRows, 0),
+    };
     ingest.enqueue(pending);
     return ingest;
   }
@@ -114,6 +118,9 @@ export class ClickHouseIngest {
   backlog(): number {
     return this.log.currentUnits + this.queuedUnits;
   }
+
+  /** What the log held that ClickHouse did not when this opened (what `sillage drain` loads). */
+  recovered = { segments: 0, events: 0 };
 
   /** Durable in the log when resolved; in ClickHouse within `maxDelayMs` plus one load. */
   async append(batch: CommitBatch): Promise<CommitResult> {
