@@ -2,14 +2,13 @@
 // from the discovery API, or a person property by name), or saved cohorts to compare.
 import { useId } from 'preact/hooks';
 import {
+  chooseBreakdown,
+  COHORTS_CHOICE,
   MAX_BREAKDOWN_COHORTS,
   MAX_BREAKDOWN_PROPERTIES,
-  NO_BREAKDOWN,
   PERSON,
   type BreakdownState,
 } from './breakdown';
-
-const COHORTS = 'cohort';
 
 export function BreakdownPicker(props: {
   value: BreakdownState;
@@ -22,8 +21,8 @@ export function BreakdownPicker(props: {
   const id = useId();
   const { value } = props;
   const chosen = value.by === 'properties' ? value.properties : [];
-  const setProperty = (i: number, name: string): void =>
-    props.onChange({ by: 'properties', properties: chosen.map((p, j) => (j === i ? name : p)) });
+  const choose = (i: number, choice: string): void =>
+    props.onChange(chooseBreakdown(value, i, choice));
 
   const row = (name: string, i: number) => {
     const first = i === 0;
@@ -33,7 +32,7 @@ export function BreakdownPicker(props: {
     const others = new Set(chosen.filter((_, j) => j !== i));
     const names = props.properties.filter((p) => !others.has(p));
     if (name !== '' && !isPerson && !names.includes(name)) names.unshift(name);
-    const selected = value.by === 'cohorts' ? COHORTS : isPerson ? PERSON : name;
+    const selected = value.by === 'cohorts' ? COHORTS_CHOICE : isPerson ? PERSON : name;
     return (
       <div class="row" key={i}>
         <span class="field">
@@ -41,19 +40,12 @@ export function BreakdownPicker(props: {
           <select
             id={`${id}-p${i}`}
             value={selected}
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              if (v === COHORTS) props.onChange({ by: 'cohorts', cohorts: [] });
-              else if (first && v === '') props.onChange(NO_BREAKDOWN);
-              else if (value.by === 'cohorts')
-                props.onChange({ by: 'properties', properties: [v] });
-              else setProperty(i, v);
-            }}
+            onChange={(e) => choose(i, e.currentTarget.value)}
           >
             <option value="">{first ? 'No breakdown' : 'Choose a property'}</option>
             <optgroup label="Who">
               <option value={PERSON}>Person property…</option>
-              {first && <option value={COHORTS}>Cohorts…</option>}
+              {first && <option value={COHORTS_CHOICE}>Cohorts…</option>}
             </optgroup>
             <optgroup label="Event properties">
               {names.map((p) => (
@@ -71,7 +63,7 @@ export function BreakdownPicker(props: {
               id={`${id}-person${i}`}
               value={name.slice(PERSON.length)}
               placeholder="e.g. plan"
-              onInput={(e) => setProperty(i, PERSON + e.currentTarget.value.trim())}
+              onInput={(e) => choose(i, PERSON + e.currentTarget.value.trim())}
             />
           </span>
         )}

@@ -5,6 +5,8 @@ import {
   breakdownBody,
   breakdownStateOf,
   breakdownTitle,
+  chooseBreakdown,
+  COHORTS_CHOICE,
   NO_BREAKDOWN,
   segmentNamer,
 } from './breakdown';
@@ -23,6 +25,28 @@ describe('breakdownStateOf', () => {
       properties: ['a', 'b', 'c'],
     });
     expect(breakdownStateOf({ by: 'nonsense' })).toEqual(NO_BREAKDOWN);
+  });
+});
+
+describe('chooseBreakdown', () => {
+  it('starts, extends, switches and clears a breakdown as the picker’s rows are set', () => {
+    const one = chooseBreakdown(NO_BREAKDOWN, 0, 'platform');
+    expect(one).toEqual({ by: 'properties', properties: ['platform'] });
+    const two = chooseBreakdown({ by: 'properties', properties: ['platform', ''] }, 1, 'person.');
+    expect(two).toEqual({ by: 'properties', properties: ['platform', 'person.'] });
+    expect(chooseBreakdown(two, 1, 'person.plan')).toEqual({
+      by: 'properties',
+      properties: ['platform', 'person.plan'],
+    });
+    // The second row unchosen keeps the first; "No breakdown" on the first clears them all.
+    expect(chooseBreakdown(two, 1, '')).toEqual({ by: 'properties', properties: ['platform', ''] });
+    expect(chooseBreakdown(two, 0, '')).toEqual(NO_BREAKDOWN);
+    const cohorts = chooseBreakdown(two, 0, COHORTS_CHOICE);
+    expect(cohorts).toEqual({ by: 'cohorts', cohorts: [] });
+    expect(chooseBreakdown({ by: 'cohorts', cohorts: ['c1'] }, 0, 'source')).toEqual({
+      by: 'properties',
+      properties: ['source'],
+    });
   });
 });
 

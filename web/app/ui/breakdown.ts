@@ -19,6 +19,22 @@ export type BreakdownState =
 
 export const NO_BREAKDOWN: BreakdownState = { by: 'properties', properties: [] };
 
+/** The breakdown select's choice of saved cohorts. */
+export const COHORTS_CHOICE = 'cohort';
+
+/**
+ * The breakdown once row `i`'s select (or person property name) is `choice`: a property name,
+ * `person.<name>`, '' (none on the first row, not chosen yet on the others) or COHORTS_CHOICE.
+ */
+export function chooseBreakdown(state: BreakdownState, i: number, choice: string): BreakdownState {
+  if (choice === COHORTS_CHOICE) return { by: 'cohorts', cohorts: [] };
+  if (i === 0 && choice === '') return NO_BREAKDOWN;
+  if (state.by === 'cohorts') return { by: 'properties', properties: [choice] };
+  const properties = [...state.properties];
+  properties[i] = choice;
+  return { by: 'properties', properties };
+}
+
 const strings = (v: unknown): string[] =>
   Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
