@@ -76,8 +76,8 @@ export function Boards(props: { ctx: ProjectContext }) {
       ),
     [ctx.project.id],
   );
-  // Cohort names, for the rows of cohort breakdowns (viewers may not list cohorts: ids then).
-  const needCohorts = canQuery(ctx) && views.state === 'ok' && views.value.some((v) => byCohort(v));
+  // Cohort names, for the rows of cohort breakdowns (every member may list the cohorts).
+  const needCohorts = views.state === 'ok' && views.value.some((v) => byCohort(v));
   const [cohorts] = useLoad(
     needCohorts
       ? () =>
