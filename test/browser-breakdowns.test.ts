@@ -481,7 +481,13 @@ describe('breakdowns and flows in Chromium', () => {
     await page.getByLabel('Step 1', { exact: true }).selectOption('Signed Up');
     await page.getByLabel('Step 2', { exact: true }).selectOption('Opened App');
     await page.getByLabel('Breakdown by', { exact: true }).selectOption('source');
-    await page.click('button:has-text("Add a breakdown property")');
+    // By keyboard: the next Tab reaches "Add a breakdown property", which Enter presses.
+    await page.getByLabel('Breakdown by', { exact: true }).focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe(
+      'Add a breakdown property',
+    );
+    await page.keyboard.press('Enter');
     await page.getByLabel('Breakdown property 2', { exact: true }).selectOption('person.');
     await page.getByLabel('Breakdown person property 2', { exact: true }).fill('plan');
     const section = 'section[aria-label="Breakdown"]';
@@ -532,7 +538,9 @@ describe('breakdowns and flows in Chromium', () => {
 
     // One cohort: its row and everyone else's.
     await page.getByLabel('Breakdown by', { exact: true }).selectOption('cohort');
-    await page.getByLabel('Free plan', { exact: true }).check();
+    // A cohort is ticked with the space bar.
+    await page.getByLabel('Free plan', { exact: true }).focus();
+    await page.keyboard.press('Space');
     const byCohort = await lastSent(
       (b) => JSON.stringify(b.breakdown) === JSON.stringify({ cohort: cohortIds['Free plan'] }),
     );
