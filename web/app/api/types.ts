@@ -147,6 +147,20 @@ export type Math =
 
 export type Interval = 'hour' | 'day' | 'week' | 'month';
 
+/**
+ * A breakdown (src/query/model.ts): a property, a list of 1 to 3 properties, or saved cohorts
+ * (`{"cohort": id | [ids]}`, one row per cohort, "not set" for users in none of them).
+ */
+export type Breakdown = string | string[] | { cohort: string | string[] };
+
+/**
+ * A breakdown row's value: a property's text, a cohort's id, or one entry per property of a list
+ * breakdown (null where that property is not set); null for 'none', 'other' and 'not_set' rows.
+ */
+export type BreakdownValue = string | (string | null)[] | null;
+
+export type BreakdownKind = 'none' | 'value' | 'other' | 'not_set';
+
 export interface TrendsQuery {
   kind: 'trends';
   from: string;
@@ -154,7 +168,7 @@ export interface TrendsQuery {
   interval: Interval;
   series: { event: string | null; math: Math; property?: string; group_key?: string }[];
   filters?: FilterNode[];
-  breakdown?: string;
+  breakdown?: Breakdown;
   formula?: string;
   compare?: 'previous_period';
 }
@@ -163,8 +177,8 @@ export interface TrendsSeries {
   event: string | null;
   math: Math;
   property: string | null;
-  breakdown_value: string | null;
-  breakdown_kind: 'none' | 'value' | 'other' | 'not_set';
+  breakdown_value: BreakdownValue;
+  breakdown_kind: BreakdownKind;
   labels: string[];
   values: (number | null)[];
   total: number | null;
@@ -192,7 +206,7 @@ export interface FunnelQuery {
   steps: { event: string; filters?: FilterNode[] }[];
   window_seconds: number;
   filters?: FilterNode[];
-  breakdown?: string;
+  breakdown?: Breakdown;
   /** `strict` (the default): each step after the one before; `any`: later steps in any order. */
   order?: 'strict' | 'any';
   /** An event between two steps (0-based; default first and last) disqualifies the attempt. */
@@ -239,8 +253,8 @@ export interface FunnelOverTime {
 export interface FunnelResult {
   steps: FunnelStep[];
   breakdowns?: {
-    breakdown_value: string | null;
-    breakdown_kind: 'value' | 'other' | 'not_set';
+    breakdown_value: BreakdownValue;
+    breakdown_kind: Exclude<BreakdownKind, 'none'>;
     steps: FunnelStep[];
   }[];
   conversion_over_time?: FunnelOverTime;
@@ -257,6 +271,7 @@ export interface RetentionQuery {
   /** Default first_in_range (src/query/model.ts RetentionType). */
   retention_type?: RetentionType;
   filters?: FilterNode[];
+  breakdown?: Breakdown;
 }
 
 export type RetentionType = 'first_in_range' | 'first_time' | 'recurring';
@@ -268,7 +283,14 @@ export interface RetentionCohort {
 }
 
 export interface RetentionResult {
+  /** Every user (a user in several cohort segments counts once here). */
   cohorts: RetentionCohort[];
+  /** With a breakdown: the same periods, per segment. */
+  breakdowns?: {
+    breakdown_value: BreakdownValue;
+    breakdown_kind: Exclude<BreakdownKind, 'none'>;
+    cohorts: RetentionCohort[];
+  }[];
 }
 
 export interface FlowsQuery {

@@ -10,7 +10,18 @@ import { downloadCsv } from '../ui/csv';
 import { rangeLabel } from '../ui/dates';
 import { ResultView } from '../ui/results';
 
-function SavedView(props: { ctx: ProjectContext; view: View; onDeleted: () => void }) {
+/** Whether a saved query is broken down by cohorts (its rows are then named from the cohorts). */
+const byCohort = (view: View): boolean => {
+  const b = view.query.breakdown;
+  return typeof b === 'object' && b !== null && !Array.isArray(b);
+};
+
+function SavedView(props: {
+  ctx: ProjectContext;
+  view: View;
+  cohorts: { id: string; name: string }[];
+  onDeleted: () => void;
+}) {
   const { ctx, view } = props;
   const [result, rerun] = useLoad<unknown>(
     () => call<unknown>('views.run', { params: { projectId: ctx.project.id, viewId: view.id } }),
@@ -40,6 +51,7 @@ function SavedView(props: { ctx: ProjectContext; view: View; onDeleted: () => vo
             query={query}
             result={r}
             title={view.name}
+            cohorts={props.cohorts}
             download={() =>
               downloadCsv(
                 'views.run',
@@ -63,6 +75,17 @@ export function Boards(props: { ctx: ProjectContext }) {
         (r) => r.views,
       ),
     [ctx.project.id],
+  );
+  // Cohort names, for the rows of cohort breakdowns (every member may list the cohorts).
+  const needCohorts = views.state === 'ok' && views.value.some((v) => byCohort(v));
+  const [cohorts] = useLoad(
+    needCohorts
+      ? () =>
+          call<{ cohorts: { id: string; name: string }[] }>('cohorts.list', {
+            params: { projectId: ctx.project.id },
+          }).then((r) => r.cohorts)
+      : null,
+    [ctx.project.id, needCohorts],
   );
   return (
     <section aria-labelledby={`${id}-title`}>
@@ -88,7 +111,13 @@ export function Boards(props: { ctx: ProjectContext }) {
           ) : (
             <div class="cards">
               {list.map((v) => (
-                <SavedView key={v.id} ctx={ctx} view={v} onDeleted={reload} />
+                <SavedView
+                  key={v.id}
+                  ctx={ctx}
+                  view={v}
+                  cohorts={cohorts.state === 'ok' ? cohorts.value : []}
+                  onDeleted={reload}
+                />
               ))}
             </div>
           )

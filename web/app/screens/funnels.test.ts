@@ -48,6 +48,17 @@ describe('buildFunnelQuery', () => {
     });
   });
 
+  it('sends a list of properties, or cohorts, as the breakdown', () => {
+    const by = (breakdown: FunnelState['breakdown']) =>
+      buildFunnelQuery({ ...base, breakdown })?.breakdown;
+    expect(by({ by: 'properties', properties: ['source', 'person.plan'] })).toEqual([
+      'source',
+      'person.plan',
+    ]);
+    expect(by({ by: 'cohorts', cohorts: ['c1', 'c2'] })).toEqual({ cohort: ['c1', 'c2'] });
+    expect(by({ by: 'cohorts', cohorts: [] })).toBeUndefined();
+  });
+
   it('leaves out half-made options and repeats', () => {
     const q = buildFunnelQuery({
       ...base,

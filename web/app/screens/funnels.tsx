@@ -7,6 +7,15 @@ import type { Filter, FunnelQuery, FunnelResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
+import {
+  breakdownBody,
+  breakdownStateOf,
+  breakdownTitle,
+  NO_BREAKDOWN,
+  segmentNamer,
+  type BreakdownState,
+} from '../ui/breakdown';
+import { BreakdownPicker } from '../ui/breakdown-picker';
 import { downloadCsv } from '../ui/csv';
 import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
 import {
@@ -53,7 +62,8 @@ export interface FunnelState {
   exclusions: ExclusionState[];
   /** Properties held constant; '' while one is being chosen. */
   hold: string[];
-  breakdown: string;
+  /** Properties or cohorts (one property name, '' for none, in reports kept earlier). */
+  breakdown: BreakdownState | string;
   /** Conversion per interval of entry, or '' for none. */
   overTime: OverTime | '';
 }
@@ -86,6 +96,7 @@ export function buildFunnelQuery(s: FunnelState): FunnelQuery | null {
     })
     .slice(0, MAX_EXCLUSIONS);
   const hold = [...new Set((s.hold ?? []).filter((h) => h !== ''))].slice(0, MAX_HOLD);
+  const breakdown = breakdownBody(s.breakdown);
   return {
     kind: 'funnel',
     from: range.from,
@@ -96,7 +107,7 @@ export function buildFunnelQuery(s: FunnelState): FunnelQuery | null {
     ...(s.order === 'any' ? { order: 'any' as const } : {}),
     ...(exclusions.length > 0 ? { exclusions } : {}),
     ...(hold.length > 0 ? { hold_constant: hold } : {}),
-    ...(s.breakdown ? { breakdown: s.breakdown } : {}),
+    ...(breakdown !== undefined ? { breakdown } : {}),
     ...(s.overTime ? { conversion_over_time: s.overTime } : {}),
   };
 }
@@ -118,7 +129,7 @@ export function Funnels(props: { ctx: ProjectContext }) {
       order: 'strict',
       exclusions: [],
       hold: [],
-      breakdown: '',
+      breakdown: NO_BREAKDOWN,
       overTime: '',
     },
     isState,
@@ -361,16 +372,15 @@ export function Funnels(props: { ctx: ProjectContext }) {
                     </button>
                   )}
                 </fieldset>
+                <BreakdownPicker
+                  value={breakdownStateOf(effective.breakdown)}
+                  properties={propertyList}
+                  cohorts={cohorts}
+                  projectId={ctx.project.id}
+                  onChange={(breakdown) => set({ breakdown })}
+                />
                 <fieldset class="inline">
                   <legend>Shape</legend>
-                  <NamePicker
-                    id={`${id}-breakdown`}
-                    label="Breakdown by"
-                    names={propertyList}
-                    value={effective.breakdown}
-                    placeholder="No breakdown"
-                    onChange={(breakdown) => set({ breakdown })}
-                  />
                   <span class="field">
                     <label for={`${id}-over-time`}>Conversion over time</label>
                     <select
@@ -406,7 +416,12 @@ export function Funnels(props: { ctx: ProjectContext }) {
                         <FunnelView
                           result={r}
                           title="Funnel"
-                          breakdown={query.breakdown}
+                          breakdown={
+                            query.breakdown === undefined
+                              ? undefined
+                              : breakdownTitle(query.breakdown)
+                          }
+                          segment={segmentNamer(query.breakdown, cohorts)}
                           download={csvOf(query)}
                         />
                         <SaveToBoard ctx={ctx} query={query} suggested="Funnel" />

@@ -8,6 +8,14 @@ import type { Filter, Interval, Math, TrendsQuery, TrendsResult } from '../api/t
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
+import {
+  breakdownBody,
+  breakdownStateOf,
+  NO_BREAKDOWN,
+  segmentNamer,
+  type BreakdownState,
+} from '../ui/breakdown';
+import { BreakdownPicker } from '../ui/breakdown-picker';
 import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
 import { downloadCsv } from '../ui/csv';
 import {
@@ -62,7 +70,8 @@ interface InsightsState {
   range: DateRange;
   /** A FilterSet (a plain list in reports kept by earlier versions). */
   filters: FilterSet | Filter[];
-  breakdown: string;
+  /** Properties or cohorts (one property name, '' for none, in reports kept earlier). */
+  breakdown: BreakdownState | string;
   view: 'line' | 'bar' | 'table';
   formula?: string;
   compare?: boolean;
@@ -87,6 +96,7 @@ export function buildTrendsQuery(s: InsightsState): TrendsQuery | null {
   const filters = filterTree(filterSetOf(s.filters));
   const range = normaliseRange(s.range);
   const formula = (s.formula ?? '').trim();
+  const breakdown = breakdownBody(s.breakdown);
   return {
     kind: 'trends',
     from: range.from,
@@ -94,8 +104,8 @@ export function buildTrendsQuery(s: InsightsState): TrendsQuery | null {
     interval: s.interval,
     series,
     ...(filters.length > 0 ? { filters } : {}),
-    ...(s.breakdown ? { breakdown: s.breakdown } : {}),
-    ...(formula && !s.breakdown ? { formula } : {}),
+    ...(breakdown !== undefined ? { breakdown } : {}),
+    ...(formula && breakdown === undefined ? { formula } : {}),
     ...(s.compare ? { compare: 'previous_period' as const } : {}),
   };
 }
@@ -116,7 +126,7 @@ export function Insights(props: { ctx: ProjectContext }) {
       interval: 'day',
       range: rangeFromParams(new URLSearchParams(), ctx.project.timezone),
       filters: { match: 'all', items: [] },
-      breakdown: '',
+      breakdown: NO_BREAKDOWN,
       view: 'line',
       formula: '',
       compare: false,
@@ -134,6 +144,7 @@ export function Insights(props: { ctx: ProjectContext }) {
     [state, firstEvent],
   );
   const query = buildTrendsQuery(effective);
+  const brokenDown = query?.breakdown !== undefined;
   // Typing settles before a query runs.
   const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<TrendsResult>(
@@ -249,12 +260,12 @@ export function Insights(props: { ctx: ProjectContext }) {
                       id={`${id}-formula`}
                       value={effective.formula ?? ''}
                       placeholder={effective.series.length > 1 ? 'e.g. B / A * 100' : 'e.g. A / 7'}
-                      disabled={effective.breakdown !== ''}
+                      disabled={brokenDown}
                       aria-describedby={`${id}-formula-help`}
                       onInput={(e) => set({ formula: e.currentTarget.value })}
                     />
                     <span class="hint" id={`${id}-formula-help`}>
-                      {effective.breakdown !== ''
+                      {brokenDown
                         ? 'A formula combines whole series: remove the breakdown to use one.'
                         : `Combines the series by letter (${effective.series
                             .map((_, i) => letterOf(i))
@@ -269,16 +280,15 @@ export function Insights(props: { ctx: ProjectContext }) {
                   choices={{ properties: propertyNames, cohorts }}
                   onChange={(filters) => set({ filters })}
                 />
+                <BreakdownPicker
+                  value={breakdownStateOf(effective.breakdown)}
+                  properties={propertyNames}
+                  cohorts={cohorts}
+                  projectId={ctx.project.id}
+                  onChange={(breakdown) => set({ breakdown })}
+                />
                 <fieldset class="inline">
                   <legend>Shape</legend>
-                  <NamePicker
-                    id={`${id}-breakdown`}
-                    label="Breakdown by"
-                    names={propertyNames}
-                    value={effective.breakdown}
-                    placeholder="No breakdown"
-                    onChange={(breakdown) => set({ breakdown })}
-                  />
                   <span class="field">
                     <label for={`${id}-interval`}>Interval</label>
                     <select
@@ -335,6 +345,7 @@ export function Insights(props: { ctx: ProjectContext }) {
                         result={r}
                         view={effective.view}
                         title="Insights"
+                        segment={segmentNamer(query?.breakdown, cohorts)}
                         download={
                           query
                             ? () =>

@@ -6,6 +6,14 @@ import type { Filter, RetentionQuery, RetentionResult, RetentionType } from '../
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
+import {
+  breakdownBody,
+  breakdownStateOf,
+  NO_BREAKDOWN,
+  segmentNamer,
+  type BreakdownState,
+} from '../ui/breakdown';
+import { BreakdownPicker } from '../ui/breakdown-picker';
 import { downloadCsv } from '../ui/csv';
 import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
 import {
@@ -33,6 +41,8 @@ interface RetentionState {
   range: DateRange;
   /** A FilterSet (a plain list in reports kept by earlier versions). */
   filters: FilterSet | Filter[];
+  /** Properties or cohorts; absent in reports kept by earlier versions. */
+  breakdown?: BreakdownState;
 }
 
 /** The API's retention types, each with the one line the screen shows under the selector. */
@@ -60,6 +70,7 @@ export function buildRetentionQuery(s: RetentionState): RetentionQuery | null {
   if (!s.startEvent || !s.returnEvent) return null;
   const filters = filterTree(filterSetOf(s.filters));
   const range = normaliseRange(s.range);
+  const breakdown = breakdownBody(s.breakdown);
   return {
     kind: 'retention',
     from: range.from,
@@ -73,6 +84,7 @@ export function buildRetentionQuery(s: RetentionState): RetentionQuery | null {
       ? { retention_type: s.retentionType }
       : {}),
     ...(filters.length > 0 ? { filters } : {}),
+    ...(breakdown !== undefined ? { breakdown } : {}),
   };
 }
 
@@ -92,6 +104,7 @@ export function Retention(props: { ctx: ProjectContext }) {
       periods: 7,
       range: rangeFromParams(new URLSearchParams(), ctx.project.timezone, '30d'),
       filters: { match: 'all', items: [] },
+      breakdown: NO_BREAKDOWN,
     },
     isState,
   );
@@ -212,6 +225,13 @@ export function Retention(props: { ctx: ProjectContext }) {
                   }}
                   onChange={(filters) => set({ filters })}
                 />
+                <BreakdownPicker
+                  value={breakdownStateOf(effective.breakdown)}
+                  properties={properties.state === 'ok' ? properties.value : []}
+                  cohorts={cohorts}
+                  projectId={ctx.project.id}
+                  onChange={(breakdown) => set({ breakdown })}
+                />
                 <DateRangePicker
                   value={effective.range}
                   timeZone={ctx.project.timezone}
@@ -227,6 +247,7 @@ export function Retention(props: { ctx: ProjectContext }) {
                           result={r}
                           period={effective.period}
                           title="Retention"
+                          segment={segmentNamer(query.breakdown, cohorts)}
                           download={query ? csvOf(query) : undefined}
                         />
                         <SaveToBoard ctx={ctx} query={query} suggested="Retention" />

@@ -152,7 +152,8 @@ export function FlowsView(props: {
       <DataTable
         caption={`${props.title}: users at each step`}
         csvName="flows.csv"
-        header={['Step', 'Event', 'Users', 'Came from']}
+        // Before the anchor, a step's links come from the step nearer the anchor: later in time.
+        header={['Step', 'Event', 'Users', direction === 'after' ? 'Came from' : 'Followed by']}
         rows={rows}
         download={props.download}
       />

@@ -1,9 +1,12 @@
 // How results are labelled and shaded.
 import { describe, expect, it } from 'vitest';
 import type { TrendsSeries } from '../api/types';
+import { segmentNamer } from './breakdown';
 import {
   formatDuration,
   heatColour,
+  retentionBlocks,
+  retentionRows,
   seriesLabel,
   timeToConvertRows,
   trendColumns,
@@ -36,6 +39,50 @@ describe('seriesLabel', () => {
     expect(seriesLabel(series({ breakdown_kind: 'not_set' }))).toBe(
       'Page View · Total events · (not set)',
     );
+  });
+
+  it('combines a list breakdown’s values, and names cohorts', () => {
+    expect(
+      seriesLabel(series({ breakdown_kind: 'value', breakdown_value: ['Chrome', null] })),
+    ).toBe('Page View · Total events · Chrome / (not set)');
+    const byCohort = segmentNamer({ cohort: 'c1' }, [{ id: 'c1', name: 'Buyers' }]);
+    expect(seriesLabel(series({ breakdown_kind: 'value', breakdown_value: 'c1' }), byCohort)).toBe(
+      'Page View · Total events · Buyers',
+    );
+    expect(seriesLabel(series({ breakdown_kind: 'not_set' }), byCohort)).toBe(
+      'Page View · Total events · In none of these cohorts',
+    );
+  });
+});
+
+describe('retention', () => {
+  const cohort = (start: string, counts: number[]) => ({ start, size: counts[0] ?? 0, counts });
+  it('shows each cohort’s share returning per period, with the count', () => {
+    expect(
+      retentionRows([cohort('2026-01-01', [2, 1]), cohort('2026-01-02', [0, 0])], 3, 'day'),
+    ).toEqual({
+      header: ['Cohort', 'Users', 'day 0', 'day 1', 'day 2'],
+      rows: [
+        ['2026-01-01', 2, '100.0% (2)', '50.0% (1)', ''],
+        ['2026-01-02', 0, '– (0)', '– (0)', ''],
+      ],
+    });
+  });
+
+  it('has a block for every user, then one per breakdown row, named', () => {
+    const all = [cohort('2026-01-01', [3, 1])];
+    const blocks = retentionBlocks(
+      {
+        cohorts: all,
+        breakdowns: [
+          { breakdown_kind: 'value', breakdown_value: ['Chrome', 'gold'], cohorts: all },
+          { breakdown_kind: 'other', breakdown_value: null, cohorts: all },
+        ],
+      },
+      segmentNamer(['$browser', 'person.plan']),
+    );
+    expect(blocks.map((b) => b.label)).toEqual(['All users', 'Chrome / gold', 'Other values']);
+    expect(retentionBlocks({ cohorts: all }).map((b) => b.label)).toEqual(['All users']);
   });
 });
 

@@ -6,15 +6,17 @@ import type {
   FlowsResult,
   FunnelResult,
   FunnelStep,
+  RetentionCohort,
   RetentionQuery,
   RetentionResult,
   TrendsResult,
   TrendsSeries,
 } from '../api/types';
 import { Empty } from './async';
+import { breakdownTitle, segmentNamer, type SegmentNamer } from './breakdown';
 import { FlowsView } from './flows';
 import { Chart } from './chart';
-import { DataTable, formatNumber } from './table';
+import { CsvButton, DataTable, formatNumber } from './table';
 
 const MATH_LABELS: Record<string, string> = {
   total: 'Total events',
@@ -39,19 +41,15 @@ const MATH_LABELS: Record<string, string> = {
 
 export const mathLabel = (math: string): string => MATH_LABELS[math] ?? math;
 
-export function seriesLabel(s: TrendsSeries): string {
+/** The plain namer of breakdown rows (property values; cohorts by id). */
+const plainSegments = segmentNamer(undefined);
+
+export function seriesLabel(s: TrendsSeries, segment: SegmentNamer = plainSegments): string {
   const what = `${s.event ?? 'All events'} · ${mathLabel(s.math)}${s.property ? ` of ${s.property}` : ''}`;
   if (s.breakdown_kind === 'none') return what;
-  const value =
-    s.breakdown_kind === 'other'
-      ? 'Other values'
-      : s.breakdown_kind === 'not_set'
-        ? '(not set)'
-        : (s.breakdown_value ?? '');
-  return `${what} · ${value}`;
+  return `${what} · ${segment(s.breakdown_kind, s.breakdown_value)}`;
 }
 
-/** The columns a trend shows: each series, its previous period (compare) and the formula. */
 /** One column of a trend: a series, its previous period (compare) or the formula. */
 export interface TrendColumn {
   label: string;
@@ -63,10 +61,13 @@ export interface TrendColumn {
 }
 
 /** The columns a trend shows: each series, its previous period (compare) and the formula. */
-export function trendColumns(result: TrendsResult): TrendColumn[] {
+export function trendColumns(
+  result: TrendsResult,
+  segment: SegmentNamer = plainSegments,
+): TrendColumn[] {
   const out: TrendColumn[] = [];
   result.series.forEach((s, colour) => {
-    const label = seriesLabel(s);
+    const label = seriesLabel(s, segment);
     out.push({ label, values: s.values, total: s.total, previous: false, colour });
     if (s.previous_values)
       out.push({
@@ -94,6 +95,8 @@ export function TrendsView(props: {
   title: string;
   /** Downloads the answer as CSV from the API (else the table as shown). */
   download?: () => Promise<void>;
+  /** Names breakdown rows (cohorts by name); property values as they are by default. */
+  segment?: SegmentNamer;
 }) {
   const { series } = props.result;
   const labels = series[0]?.labels ?? props.result.formula?.labels ?? [];
@@ -106,7 +109,7 @@ export function TrendsView(props: {
         </p>
       </Empty>
     );
-  const columns = trendColumns(props.result);
+  const columns = trendColumns(props.result, props.segment);
   const names = columns.map((c) => c.label);
   const perInterval = labels.map((l, i) => [l, ...columns.map((c) => c.values[i] ?? null)]);
   const totals = ['Total', ...columns.map((c) => c.total)];
@@ -150,13 +153,6 @@ export function formatDuration(seconds: number | null): string {
 const pct = (part: number, whole: number): string =>
   whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '–';
 
-/** A breakdown segment's name as shown. */
-export function segmentLabel(kind: string, value: string | null): string {
-  if (kind === 'other') return 'Other values';
-  if (kind === 'not_set') return '(not set)';
-  return value ?? '';
-}
-
 /**
  * The time-to-convert rows of a funnel: each step from the previous one, then the whole funnel
  * (first step to last) — the quartiles and the 90th percentile, in seconds (null: nobody).
@@ -176,10 +172,13 @@ export function timeToConvertRows(steps: FunnelStep[]): [string, ...(number | nu
 export function FunnelView(props: {
   result: FunnelResult;
   title: string;
-  /** The property the funnel is broken down by, if any. */
+  /** What the funnel is broken down by ("source", "source / person.plan", "cohort"), if any. */
   breakdown?: string;
   download?: () => Promise<void>;
+  /** Names breakdown rows (cohorts by name); property values as they are by default. */
+  segment?: SegmentNamer;
 }) {
+  const segment = props.segment ?? plainSegments;
   const steps = props.result.steps;
   const first = steps[0]?.count ?? 0;
   if (first === 0)
@@ -298,7 +297,7 @@ export function FunnelView(props: {
             csvName="funnel-breakdown.csv"
             header={[props.breakdown ?? 'Value', ...labels, 'Conversion overall']}
             rows={breakdowns.map((b) => [
-              segmentLabel(b.breakdown_kind, b.breakdown_value),
+              segment(b.breakdown_kind, b.breakdown_value),
               ...b.steps.map((s) => s.count),
               pct(b.steps[b.steps.length - 1]?.count ?? 0, b.steps[0]?.count ?? 0),
             ])}
@@ -319,37 +318,41 @@ export function heatColour(rate: number): { background: string; color: string } 
   };
 }
 
-export function RetentionView(props: {
-  result: RetentionResult;
-  period: RetentionQuery['period'];
-  title: string;
+/** A retention grid's header and rows: cohort, size, then "n% (count)" per period. */
+export function retentionRows(
+  cohorts: RetentionCohort[],
+  periods: number,
+  unit: RetentionQuery['period'],
+): { header: string[]; rows: (string | number)[][] } {
+  return {
+    header: ['Cohort', 'Users', ...Array.from({ length: periods }, (_, k) => `${unit} ${k}`)],
+    rows: cohorts.map((c) => [
+      c.start,
+      c.size,
+      ...Array.from({ length: periods }, (_, k) => {
+        const n = c.counts[k];
+        return n === undefined ? '' : `${pct(n, c.size)} (${n})`;
+      }),
+    ]),
+  };
+}
+
+function RetentionGrid(props: {
+  cohorts: RetentionCohort[];
+  periods: number;
+  unit: RetentionQuery['period'];
+  caption: string;
   download?: () => Promise<void>;
+  noTools?: boolean;
 }) {
-  const cohorts = props.result.cohorts;
-  if (cohorts.length === 0 || cohorts.every((c) => c.size === 0))
-    return (
-      <Empty title="No cohorts in this range">
-        <p>
-          No user did the start event in this range. Pick another start event or widen the range.
-        </p>
-      </Empty>
-    );
-  const periods = Math.max(...cohorts.map((c) => c.counts.length));
-  const unit = props.period;
-  const header = ['Cohort', 'Users', ...Array.from({ length: periods }, (_, k) => `${unit} ${k}`)];
-  const rows = cohorts.map((c) => [
-    c.start,
-    c.size,
-    ...Array.from({ length: periods }, (_, k) => {
-      const n = c.counts[k];
-      return n === undefined ? '' : `${pct(n, c.size)} (${n})`;
-    }),
-  ]);
+  const { cohorts } = props;
+  const { header, rows } = retentionRows(cohorts, props.periods, props.unit);
   return (
     <DataTable
-      caption={`${props.title}: share of each cohort returning, per ${unit}`}
+      caption={props.caption}
       csvName="retention.csv"
       download={props.download}
+      noTools={props.noTools}
       header={header}
       rows={rows}
       cellClass={(_r, c) => (c >= 2 ? 'heat' : undefined)}
@@ -363,13 +366,101 @@ export function RetentionView(props: {
   );
 }
 
+/**
+ * The blocks of a retention answer: every user, then one per breakdown row (named by
+ * `segment`); only the first without a breakdown.
+ */
+export function retentionBlocks(
+  result: RetentionResult,
+  segment: SegmentNamer = plainSegments,
+): { label: string; cohorts: RetentionCohort[] }[] {
+  return [
+    { label: 'All users', cohorts: result.cohorts },
+    ...(result.breakdowns ?? []).map((b) => ({
+      label: segment(b.breakdown_kind, b.breakdown_value),
+      cohorts: b.cohorts,
+    })),
+  ];
+}
+
+export function RetentionView(props: {
+  result: RetentionResult;
+  period: RetentionQuery['period'];
+  title: string;
+  download?: () => Promise<void>;
+  /** Names breakdown rows (cohorts by name); property values as they are by default. */
+  segment?: SegmentNamer;
+}) {
+  const cohorts = props.result.cohorts;
+  if (cohorts.length === 0 || cohorts.every((c) => c.size === 0))
+    return (
+      <Empty title="No cohorts in this range">
+        <p>
+          No user did the start event in this range. Pick another start event or widen the range.
+        </p>
+      </Empty>
+    );
+  const unit = props.period;
+  const blocks = retentionBlocks(props.result, props.segment);
+  const periods = Math.max(...blocks.flatMap((b) => b.cohorts.map((c) => c.counts.length)));
+  const caption = (label: string): string =>
+    `${props.title}${label ? `, ${label}` : ''}: share of each cohort returning, per ${unit}`;
+  if (!props.result.breakdowns)
+    return (
+      <RetentionGrid
+        cohorts={cohorts}
+        periods={periods}
+        unit={unit}
+        caption={caption('')}
+        download={props.download}
+      />
+    );
+  // One heat map per segment, after every user's; one CSV of them all.
+  const grids = blocks.map((b) => ({ ...b, ...retentionRows(b.cohorts, periods, unit) }));
+  return (
+    <>
+      <CsvButton
+        csvName="retention.csv"
+        download={props.download}
+        csv={{
+          header: ['Segment', ...(grids[0]?.header ?? [])],
+          rows: grids.flatMap((g) => g.rows.map((r) => [g.label, ...r])),
+        }}
+      />
+      {blocks.map((b, i) => (
+        <section class="segment" key={i} aria-label={`${props.title}, ${b.label}`}>
+          <h2>
+            {b.label}{' '}
+            <span class="hint">
+              · {formatNumber(b.cohorts.reduce((a, c) => a + c.size, 0))} in cohorts
+            </span>
+          </h2>
+          <RetentionGrid
+            cohorts={b.cohorts}
+            periods={periods}
+            unit={unit}
+            caption={caption(b.label)}
+            noTools
+          />
+        </section>
+      ))}
+    </>
+  );
+}
+
 /** Any saved query's answer, by kind (boards). */
 export function ResultView(props: {
   query: AnyQuery;
   result: unknown;
   title: string;
   download?: () => Promise<void>;
+  /** The project's cohorts, to name the rows of a cohort breakdown. */
+  cohorts?: readonly { id: string; name: string }[];
 }) {
+  const segment =
+    props.query.kind === 'flows'
+      ? plainSegments
+      : segmentNamer(props.query.breakdown, props.cohorts);
   switch (props.query.kind) {
     case 'trends':
       return (
@@ -378,6 +469,7 @@ export function ResultView(props: {
           view="line"
           title={props.title}
           download={props.download}
+          segment={segment}
         />
       );
     case 'flows':
@@ -394,8 +486,11 @@ export function ResultView(props: {
         <FunnelView
           result={props.result as FunnelResult}
           title={props.title}
-          breakdown={props.query.breakdown}
+          breakdown={
+            props.query.breakdown === undefined ? undefined : breakdownTitle(props.query.breakdown)
+          }
           download={props.download}
+          segment={segment}
         />
       );
     case 'retention':
@@ -405,6 +500,7 @@ export function ResultView(props: {
           period={props.query.period}
           title={props.title}
           download={props.download}
+          segment={segment}
         />
       );
   }

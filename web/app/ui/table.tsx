@@ -10,6 +10,40 @@ export function formatNumber(v: number | null): string {
     : v.toLocaleString('en-US', { maximumFractionDigits: 2 });
 }
 
+/**
+ * "Download CSV": from the API when `download` is given (errors shown beside the button), else
+ * the `csv` table as written here.
+ */
+export function CsvButton(props: {
+  csvName: string;
+  csv: { header: string[]; rows: Cell[][] };
+  download?: () => Promise<void>;
+}) {
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div class="table-tools">
+      <button
+        type="button"
+        onClick={() => {
+          setError(null);
+          if (props.download)
+            props
+              .download()
+              .catch((e: unknown) =>
+                setError(
+                  `The CSV could not be downloaded: ${e instanceof Error ? e.message : String(e)}`,
+                ),
+              );
+          else download(props.csvName, toCsv(props.csv.header, props.csv.rows));
+        }}
+      >
+        Download CSV
+      </button>
+      {error && <span role="alert">{error}</span>}
+    </div>
+  );
+}
+
 export function DataTable(props: {
   caption: string;
   header: string[];
@@ -23,34 +57,18 @@ export function DataTable(props: {
   footer?: ComponentChildren;
   /** Downloads the CSV from the API instead of writing the table shown. */
   download?: () => Promise<void>;
+  /** No "Download CSV" of its own (one button serves several tables). */
+  noTools?: boolean;
 }) {
-  const [error, setError] = useState<string | null>(null);
   return (
     <div class="table-wrap">
-      <div class="table-tools">
-        <button
-          type="button"
-          onClick={() => {
-            setError(null);
-            if (props.download)
-              props
-                .download()
-                .catch((e: unknown) =>
-                  setError(
-                    `The CSV could not be downloaded: ${e instanceof Error ? e.message : String(e)}`,
-                  ),
-                );
-            else
-              download(
-                props.csvName,
-                toCsv(props.csv?.header ?? props.header, props.csv?.rows ?? props.rows),
-              );
-          }}
-        >
-          Download CSV
-        </button>
-        {error && <span role="alert">{error}</span>}
-      </div>
+      {!props.noTools && (
+        <CsvButton
+          csvName={props.csvName}
+          csv={props.csv ?? { header: props.header, rows: props.rows }}
+          download={props.download}
+        />
+      )}
       <div class="scroll" tabIndex={0} role="region" aria-label={props.caption}>
         <table>
           <caption>{props.caption}</caption>
