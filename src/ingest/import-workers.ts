@@ -67,8 +67,8 @@ export interface FileImporterOptions {
  * row JSON, held twice at most: one batch gathering, one committing). At one DuckDB row group
  * (122,880 rows, DUCKDB_ROW_GROUP_ROWS in store/duckdb/ingest-loader.ts) a transaction's rows
  * are written straight into the database file instead of through the WAL and a checkpoint: the
- * same 200k rows loaded by the importer's statement, on a machine at load 15, took 2.6 s of CPU
- * as 137k + 63k rows against 3.8-6.4 s as three segments of ~66k; a 1M-event `bench:ingest`
+ * same 200k rows loaded by the importer's statement, on a machine at load 15, took 4.5 s of CPU
+ * as 137k + 63k rows against 6.4 s as three segments of ~66k; a 1M-event `bench:ingest`
  * import, same run, 82.2 against 88.1 µs of CPU per event (with the import workers' memo off),
  * for +8 % peak RSS.
  */
