@@ -1,11 +1,17 @@
 // The file reader of `sillage import`: chunks hold whole lines, numbered from the file's start,
-// whatever the chunk size (gzip or not), and the progress figures.
+// whatever the chunk size (gzip or not), and the progress figures, bar or plain lines.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { formatDuration, importFile, progressFigures, type ImportTarget } from './import.js';
+import {
+  formatDuration,
+  importFile,
+  progressFigures,
+  progressLine,
+  type ImportTarget,
+} from './import.js';
 
 /** A target that keeps what it was given (the chunking logic is what is under test). */
 function recorder(): ImportTarget & { chunks: { text: string; firstLine: number }[] } {
@@ -61,5 +67,71 @@ describe('progress figures', () => {
     expect(progressFigures(0, 0, 100, 0)).toEqual({ rate: '0', left: '…' });
     expect(formatDuration(3725)).toBe('1h 02m');
     expect(formatDuration(185)).toBe('3m 05s');
+  });
+});
+
+describe('progress as plain lines (output that is not a terminal)', () => {
+  it('writes events/s and the time left, and a last line once everything is committed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-import-'));
+    const file = path.join(dir, 'export.jsonl');
+    fs.writeFileSync(file, '{"event":"a"}\n{"event":"b"}\n{"event":"c"}\n');
+    let committed = 0;
+    const written: string[] = [];
+    let linesWhilePushing = 0;
+    await importFile(
+      file,
+      () => ({
+        async push() {
+          // Long enough for the timer to fire at least once while the import runs.
+          const waitUntil = written.length + 1;
+          for (let i = 0; i < 2000 && written.length < waitUntil; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          linesWhilePushing = written.length;
+        },
+        finish: () => {
+          committed = 3;
+          return Promise.resolve({ lines: 3, imported: 3, duplicates: 0, ignored: 0 });
+        },
+        progress: () => ({ lines: committed, imported: committed, duplicates: 0, ignored: 0 }),
+      }),
+      { progress: 'lines', progressEveryMs: 1, write: (line) => written.push(line) },
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(linesWhilePushing).toBeGreaterThan(0);
+    for (const line of written) {
+      expect(line).toMatch(
+        /^importing: \d+% \| [\d,]+ imported, \d+ rejected \| [\d,]+ events\/s \| \S.* left$/,
+      );
+    }
+    expect(written.at(-1)).toMatch(
+      /^importing: 100% \| 3 imported, 0 rejected \| [\d,]+ events\/s \| 0s left$/,
+    );
+  });
+
+  it('writes nothing when progress is off', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-import-'));
+    const file = path.join(dir, 'export.jsonl');
+    fs.writeFileSync(file, '{"event":"a"}\n');
+    const written: string[] = [];
+    await importFile(file, () => recorder(), {
+      progress: 'off',
+      progressEveryMs: 1,
+      write: (line) => written.push(line),
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(written).toEqual([]);
+  });
+
+  it('formats a line like the bar', () => {
+    expect(
+      progressLine({
+        percent: 41.7,
+        imported: 1_234_567,
+        rejected: 2,
+        rate: '98,765',
+        left: '3m 05s',
+      }),
+    ).toBe('importing: 41% | 1,234,567 imported, 2 rejected | 98,765 events/s | 3m 05s left');
   });
 });

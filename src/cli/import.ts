@@ -96,14 +96,37 @@ export function progressFigures(
   return { rate: rate.toLocaleString('en-US'), left: formatDuration(left) };
 }
 
+/** How progress is shown: a redrawn bar (a terminal), plain lines now and then, or nothing. */
+export type ProgressMode = 'bar' | 'lines' | 'off';
+
+/** Seconds between two plain progress lines (a log file or a CI job needs no more). */
+const PROGRESS_LINE_MS = 10_000;
+
+/** One plain progress line: the figures of the bar, for output that is not a terminal. */
+export function progressLine(p: {
+  percent: number;
+  imported: number;
+  rejected: number;
+  rate: string;
+  left: string;
+}): string {
+  return `importing: ${Math.floor(p.percent)}% | ${p.imported.toLocaleString('en-US')} imported, ${p.rejected.toLocaleString('en-US')} rejected | ${p.rate} events/s | ${p.left} left`;
+}
+
 /**
- * Imports a file through `target` (made with the summary's error callback); progress goes to
- * stderr when it is a terminal (or `progress` is forced): bytes read, events/s and the time left.
+ * Imports a file through `target` (made with the summary's error callback). Progress goes to
+ * stderr: bytes read, events/s and the time left, as a bar on a terminal and as a plain line every
+ * 10 s otherwise (`progress` forces a mode; `write` and `progressEveryMs` are for tests).
  */
 export async function importFile(
   file: string,
   makeTarget: (onError: (e: RecordError) => void) => ImportTarget | Promise<ImportTarget>,
-  options: { progress?: boolean; chunkBytes?: number } = {},
+  options: {
+    progress?: ProgressMode | boolean;
+    chunkBytes?: number;
+    progressEveryMs?: number;
+    write?: (line: string) => void;
+  } = {},
 ): Promise<ImportSummary> {
   if (!fs.existsSync(file)) throw new AppError('NOT_FOUND', 'import file not found');
   const summary: ImportSummary = {
@@ -125,28 +148,58 @@ export async function importFile(
   };
   const target = await makeTarget(reject);
   const { chunks, bytesRead, total } = await openBytes(file, options.chunkBytes ?? CHUNK_BYTES);
-  const showProgress = options.progress ?? process.stderr.isTTY;
-  const bar = showProgress
-    ? new cliProgress.SingleBar(
-        {
-          format:
-            'importing [{bar}] {percentage}% | {imported} imported, {rejected} rejected | {rate} events/s | {left} left',
-          stream: process.stderr,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
+  const mode: ProgressMode =
+    options.progress === true
+      ? 'bar'
+      : options.progress === false
+        ? 'off'
+        : (options.progress ?? (process.stderr.isTTY ? 'bar' : 'lines'));
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const bar =
+    mode === 'bar'
+      ? new cliProgress.SingleBar(
+          {
+            format:
+              'importing [{bar}] {percentage}% | {imported} imported, {rejected} rejected | {rate} events/s | {left} left',
+            stream: process.stderr,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
   const started = performance.now();
   const update = (done: number): void => {
     const p = target.progress();
-    bar?.update(done, {
-      imported: p.imported.toLocaleString('en-US'),
-      rejected: summary.rejected,
-      ...progressFigures(p.imported + p.duplicates, done, total, performance.now() - started),
-    });
+    const figures = progressFigures(
+      p.imported + p.duplicates,
+      done,
+      total,
+      performance.now() - started,
+    );
+    if (bar) {
+      bar.update(done, {
+        imported: p.imported.toLocaleString('en-US'),
+        rejected: summary.rejected,
+        ...figures,
+      });
+    } else if (mode === 'lines') {
+      write(
+        progressLine({
+          percent: total > 0 ? (done / total) * 100 : 100,
+          imported: p.imported,
+          rejected: summary.rejected,
+          ...figures,
+        }),
+      );
+    }
   };
   bar?.start(total, 0, { imported: 0, rejected: 0, rate: 0, left: '…' });
-  const timer = bar ? setInterval(() => update(bytesRead()), 500) : null;
+  const timer =
+    mode === 'off'
+      ? null
+      : setInterval(
+          () => update(bytesRead()),
+          bar ? 500 : (options.progressEveryMs ?? PROGRESS_LINE_MS),
+        );
   try {
     // The bytes after the last newline wait for the next piece (the target copies the pieces
     // once, into the chunk it hands over).

@@ -153,7 +153,9 @@ function handle(message: ToImportWorker): void {
       project = {
         project: { id: message.projectId, token: message.token },
         policy: message.policy as PrivacyPolicy,
-        pseudonymise: createPseudonymiser(Buffer.from(message.pseudonymKey)),
+        // No memo: an export's ids rarely recur within a memo's reach (see PseudonymiserOptions),
+        // so it would cost a map insertion and old-generation garbage per id for few hits.
+        pseudonymise: createPseudonymiser(Buffer.from(message.pseudonymKey), { cacheSize: 0 }),
         groupKeys: new Set(),
       };
       return;
