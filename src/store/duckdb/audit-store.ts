@@ -284,18 +284,23 @@ export class DuckDbAuditStore implements AuditStore {
         filter,
         (where) => `SELECT count(*) FROM audit_log ${where} AND outcome <> 'ok'`,
       ),
-      readList: over(
-        filter,
-        (where, bind) =>
-          `SELECT ${HEAD_COLUMNS} FROM audit_log ${where} AND ${readCondition(bind)}
-            ORDER BY seq LIMIT ${bind(listLimit)}`,
-      ),
-      refusedList: over(
-        filter,
-        (where, bind) =>
-          `SELECT ${HEAD_COLUMNS} FROM audit_log ${where} AND outcome <> 'ok'
-            ORDER BY seq LIMIT ${bind(listLimit)}`,
-      ),
+      // The first sequence numbers, then their columns: a top-N over a million entries that
+      // carries only `seq` (measured 4 s → 0.7 s for 10,000 of 1,000,000). The outer query
+      // applies the filter again, so that it stays exact should two entries share a `seq`.
+      readList: over(filter, (where, bind) => {
+        const matched = `${where} AND ${readCondition(bind)}`;
+        const limit = bind(listLimit);
+        return `SELECT ${HEAD_COLUMNS} FROM audit_log ${matched} AND seq IN (
+                  SELECT seq FROM audit_log ${matched} ORDER BY seq LIMIT ${limit})
+                ORDER BY seq LIMIT ${limit}`;
+      }),
+      refusedList: over(filter, (where, bind) => {
+        const matched = `${where} AND outcome <> 'ok'`;
+        const limit = bind(listLimit);
+        return `SELECT ${HEAD_COLUMNS} FROM audit_log ${matched} AND seq IN (
+                  SELECT seq FROM audit_log ${matched} ORDER BY seq LIMIT ${limit})
+                ORDER BY seq LIMIT ${limit}`;
+      }),
       subjects: over(filter, (where, bind) =>
         subjectsSql(`SELECT subjects FROM audit_log ${where} AND ${readCondition(bind)}`),
       ),
