@@ -3,19 +3,24 @@
 // per entry), to the log's own work without durability (an in-memory store: what the entry costs
 // in CPU) and to the bare cost of one durable write on this disk; (2) time to build a
 // breach-impact report over 1,000,000 audit entries, for a principal holding 1 % of them and for
-// a network matching all of them. Real DuckDB files in a temporary directory.
+// a network matching all of them: summarised by the store (the report's path) next to the
+// previous path, every entry paged through JavaScript and folded there (same run, same entries).
+// Real DuckDB files in a temporary directory. BENCH_AUDIT_REPORT_ONLY=1 runs (2) alone.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { MemoryAuditStore } from '../src/audit/memory-audit-store.js';
+import { summariseByScan } from '../src/audit/summary.js';
+import type { AuditStore } from '../src/audit/types.js';
 import {
   AuditLog,
   buildIncidentReport,
   deriveAuditKeys,
   JournaledAuditStore,
   queryAuditSink,
+  type IncidentScope,
 } from '../src/audit/index.js';
 import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
 import { incidentDirectory } from '../src/http/routes/audit.js';
@@ -33,6 +38,7 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = 20;
 const AUDIT_ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
+const REPORT_ONLY = process.env.BENCH_AUDIT_REPORT_ONLY === '1';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-audit-'));
 const config = loadConfig(
@@ -51,123 +57,130 @@ const rt2 = await openRuntime(
 try {
   const project = await rt.projects.create('Bench');
   const ctx = (await rt.projects.byId(project.project_id))!;
-  const endDay = new Date().toISOString().slice(0, 10);
-  await generateDemoData(embeddedDatabase(rt), {
-    projectId: project.project_id,
-    events: EVENTS,
-    endDay,
-    seed: 1,
-    pseudonymise: ctx.pseudonymise,
-  });
-  const executor = await DuckDbQueryExecutor.open(embeddedDatabase(rt), { connections: 1 });
-  const on = new QueryEngine({
-    executor,
-    dialect: DUCKDB_DIALECT,
-    audit: queryAuditSink(rt.audit, SILENT_LOGGER),
-  });
-  // The previous design, for comparison in the same run: every group commit one DuckDB
-  // transaction (entries + signed head) on the metadata connection, no journal. It writes into a
-  // second data directory's database: one chain per database, as the store keeps it.
+  // The previous design's log (section 1), and the log the reports read (section 2).
+  const directKeys = deriveAuditKeys(randomBytes(32));
+  const directStore = new DuckDbAuditStore(embeddedDatabase(rt2));
   const direct = await AuditLog.open(
-    new DuckDbAuditStore(embeddedDatabase(rt2)),
-    deriveAuditKeys(randomBytes(32)),
+    directStore,
+    directKeys,
     () => Promise.resolve(null),
     SILENT_LOGGER,
   );
-  const before = new QueryEngine({
-    executor,
-    dialect: DUCKDB_DIALECT,
-    audit: queryAuditSink(direct, SILENT_LOGGER),
-  });
-  // The log's CPU work alone (subjects, masking, hashing, signing), nothing durable.
-  const memoryLog = await AuditLog.open(
-    new MemoryAuditStore(),
-    deriveAuditKeys(randomBytes(32)),
-    () => Promise.resolve(null),
-    SILENT_LOGGER,
-  );
-  const memory = new QueryEngine({
-    executor,
-    dialect: DUCKDB_DIALECT,
-    audit: queryAuditSink(memoryLog, SILENT_LOGGER),
-  });
-  // The journal's durable write without the database copy (entries kept in memory): what the
-  // O_DSYNC group commit costs apart from loading the database in the background.
-  const journalOnly = new QueryEngine({
-    executor,
-    dialect: DUCKDB_DIALECT,
-    audit: queryAuditSink(
-      await AuditLog.open(
-        await JournaledAuditStore.open(
-          path.join(base, 'journal-only'),
-          new MemoryAuditStore(),
+  console.log(`load before: ${loadBefore}`);
+  if (!REPORT_ONLY) await queryOverhead();
+
+  async function queryOverhead(): Promise<void> {
+    const endDay = new Date().toISOString().slice(0, 10);
+    await generateDemoData(embeddedDatabase(rt), {
+      projectId: project.project_id,
+      events: EVENTS,
+      endDay,
+      seed: 1,
+      pseudonymise: ctx.pseudonymise,
+    });
+    const executor = await DuckDbQueryExecutor.open(embeddedDatabase(rt), { connections: 1 });
+    const on = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: queryAuditSink(rt.audit, SILENT_LOGGER),
+    });
+    // The previous design, for comparison in the same run: every group commit one DuckDB
+    // transaction (entries + signed head) on the metadata connection, no journal. It writes into a
+    // second data directory's database: one chain per database, as the store keeps it.
+    const before = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: queryAuditSink(direct, SILENT_LOGGER),
+    });
+    // The log's CPU work alone (subjects, masking, hashing, signing), nothing durable.
+    const memoryLog = await AuditLog.open(
+      new MemoryAuditStore(),
+      deriveAuditKeys(randomBytes(32)),
+      () => Promise.resolve(null),
+      SILENT_LOGGER,
+    );
+    const memory = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: queryAuditSink(memoryLog, SILENT_LOGGER),
+    });
+    // The journal's durable write without the database copy (entries kept in memory): what the
+    // O_DSYNC group commit costs apart from loading the database in the background.
+    const journalOnly = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: queryAuditSink(
+        await AuditLog.open(
+          await JournaledAuditStore.open(
+            path.join(base, 'journal-only'),
+            new MemoryAuditStore(),
+            SILENT_LOGGER,
+            { loadDelayMs: 3_600_000, loadEntries: 1_000_000_000 },
+          ),
+          deriveAuditKeys(randomBytes(32)),
+          () => Promise.resolve(null),
           SILENT_LOGGER,
-          { loadDelayMs: 3_600_000, loadEntries: 1_000_000_000 },
         ),
-        deriveAuditKeys(randomBytes(32)),
-        () => Promise.resolve(null),
         SILENT_LOGGER,
       ),
-      SILENT_LOGGER,
-    ),
-  });
-  const off = new QueryEngine({
-    executor,
-    dialect: DUCKDB_DIALECT,
-    audit: { record: () => undefined },
-  });
-  const query = {
-    kind: 'trends',
-    from: new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10),
-    to: endDay,
-    interval: 'day',
-    series: [{ event: 'Signed Up', math: 'unique_users' }],
-    breakdown: '$browser',
-  };
-  const principal = {
-    projectId: project.project_id,
-    actor: 'key:bench',
-    source: { kind: 'http' as const, ip: '203.0.113.9', place: 'FR' },
-  };
-  const projectRef = { id: project.project_id, timezone: 'UTC' };
-  const time = async (engine: QueryEngine): Promise<number> => {
-    const t0 = performance.now();
-    for (let i = 0; i < PER_ROUND; i++) await engine.run(principal, projectRef, query);
-    return performance.now() - t0;
-  };
-  const engines = { off, on, before, memory, journalOnly };
-  const names = Object.keys(engines) as (keyof typeof engines)[];
-  const total = { off: 0, on: 0, before: 0, memory: 0, journalOnly: 0 };
-  for (const name of names) await time(engines[name]);
-  for (let r = 0; r < ROUNDS; r++) {
-    // Interleaved, order rotating, so that drift on a shared machine hits all alike.
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(r + k) % names.length]!;
-      total[name] += await time(engines[name]);
+    });
+    const off = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: { record: () => undefined },
+    });
+    const query = {
+      kind: 'trends',
+      from: new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10),
+      to: endDay,
+      interval: 'day',
+      series: [{ event: 'Signed Up', math: 'unique_users' }],
+      breakdown: '$browser',
+    };
+    const principal = {
+      projectId: project.project_id,
+      actor: 'key:bench',
+      source: { kind: 'http' as const, ip: '203.0.113.9', place: 'FR' },
+    };
+    const projectRef = { id: project.project_id, timezone: 'UTC' };
+    const time = async (engine: QueryEngine): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < PER_ROUND; i++) await engine.run(principal, projectRef, query);
+      return performance.now() - t0;
+    };
+    const engines = { off, on, before, memory, journalOnly };
+    const names = Object.keys(engines) as (keyof typeof engines)[];
+    const total = { off: 0, on: 0, before: 0, memory: 0, journalOnly: 0 };
+    for (const name of names) await time(engines[name]);
+    for (let r = 0; r < ROUNDS; r++) {
+      // Interleaved, order rotating, so that drift on a shared machine hits all alike.
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(r + k) % names.length]!;
+        total[name] += await time(engines[name]);
+      }
     }
+    const n = ROUNDS * PER_ROUND;
+    const perQuery = (t: number): string => `${(t / n).toFixed(2)} ms/query`;
+    const overhead = (t: number): string => `${(((t - total.off) / total.off) * 100).toFixed(1)} %`;
+    console.log(`queries: ${n} each, ${EVENTS} events`);
+    console.log(`  audit off (baseline):              ${perQuery(total.off)}`);
+    console.log(
+      `  audit on (journal, group commit):  ${perQuery(total.on)}  overhead ${overhead(total.on)} (target ≤ 5 %)`,
+    );
+    console.log(
+      `  previous design (DuckDB txn/entry): ${perQuery(total.before)}  overhead ${overhead(total.before)}`,
+    );
+    console.log(
+      `  log's CPU work only (memory store): ${perQuery(total.memory)}  overhead ${overhead(total.memory)}`,
+    );
+    console.log(
+      `  journal write only (no DB load):    ${perQuery(total.journalOnly)}  overhead ${overhead(total.journalOnly)}`,
+    );
+    console.log(
+      `  one durable 1 KiB write on this disk: ${durableWriteMs(base).toFixed(2)} ms (mean of 50)`,
+    );
+    await executor.close();
   }
-  const n = ROUNDS * PER_ROUND;
-  const perQuery = (t: number): string => `${(t / n).toFixed(2)} ms/query`;
-  const overhead = (t: number): string => `${(((t - total.off) / total.off) * 100).toFixed(1)} %`;
-  console.log(`load before: ${loadBefore}`);
-  console.log(`queries: ${n} each, ${EVENTS} events`);
-  console.log(`  audit off (baseline):              ${perQuery(total.off)}`);
-  console.log(
-    `  audit on (journal, group commit):  ${perQuery(total.on)}  overhead ${overhead(total.on)} (target ≤ 5 %)`,
-  );
-  console.log(
-    `  previous design (DuckDB txn/entry): ${perQuery(total.before)}  overhead ${overhead(total.before)}`,
-  );
-  console.log(
-    `  log's CPU work only (memory store): ${perQuery(total.memory)}  overhead ${overhead(total.memory)}`,
-  );
-  console.log(
-    `  journal write only (no DB load):    ${perQuery(total.journalOnly)}  overhead ${overhead(total.journalOnly)}`,
-  );
-  console.log(
-    `  one durable 1 KiB write on this disk: ${durableWriteMs(base).toFixed(2)} ms (mean of 50)`,
-  );
-  await executor.close();
 
   // 1,000,000 entries, written by SQL into the second database (the report reads entries; it
   // does not re-verify the chain, and this log has no journal whose chain they would break).
@@ -183,25 +196,41 @@ try {
   });
   const window = { fromMs: 0, toMs: Date.now() + 60_000 };
   const by = { actor: 'cli', source: { kind: 'cli' as const } };
+  // The previous path, on the same store: every matching entry paged through `scan` (50,000 a
+  // page) and folded in JavaScript. Same keys, so the network scope finds the same entries.
+  const pagingStore = Object.assign(Object.create(directStore) as AuditStore, {
+    summarise: ((filter, listLimit) =>
+      summariseByScan(directStore, filter, listLimit)) satisfies AuditStore['summarise'],
+  });
+  const paging = await AuditLog.open(
+    pagingStore,
+    directKeys,
+    () => Promise.resolve(null),
+    SILENT_LOGGER,
+  );
+  const report = async (log: AuditLog, scope: IncidentScope) => {
+    const t0 = performance.now();
+    const r = await buildIncidentReport(log, incidentDirectory(rt2.auth), scope, window, null, by);
+    return { ms: performance.now() - t0, r };
+  };
   for (const [label, scope] of [
     ['one key (1 % of the entries)', { kind: 'key' as const, keyId: 'k7' }],
     ['one network (every entry)', { kind: 'network' as const, cidr: '203.0.113.0/24' }],
   ] as const) {
-    const t0 = performance.now();
-    const report = await buildIncidentReport(
-      direct,
-      incidentDirectory(rt2.auth),
-      scope,
-      window,
-      null,
-      by,
-    );
-    const ms = performance.now() - t0;
+    const before = await report(paging, scope);
+    const after = await report(direct, scope);
+    const same =
+      JSON.stringify({ ...before.r, generated_at: '' }) ===
+      JSON.stringify({ ...after.r, generated_at: '' });
+    console.log(`incident report over ${AUDIT_ENTRIES} entries, ${label}:`);
     console.log(
-      `incident report over ${AUDIT_ENTRIES} entries, ${label}: ${(ms / 1000).toFixed(2)} s (target < 10 s)`,
+      `  paged through JavaScript (previous, baseline): ${(before.ms / 1000).toFixed(2)} s`,
     );
     console.log(
-      `  accesses ${report.accesses}, rows ${report.rows_returned}, subjects ${report.subjects}`,
+      `  summarised by the store:                       ${(after.ms / 1000).toFixed(2)} s (target < 10 s), ${(before.ms / after.ms).toFixed(1)}× faster`,
+    );
+    console.log(
+      `  accesses ${after.r.accesses}, rows ${after.r.rows_returned}, subjects ${after.r.subjects}; same report: ${same ? 'yes' : 'NO'}`,
     );
   }
   console.log(`load after: ${execFileSync('uptime').toString().trim()}`);

@@ -4,8 +4,14 @@
 import { AppError } from '../shared/errors.js';
 import type { AuditLog } from './audit-log.js';
 import { networksOfCidr } from './network.js';
-import { forEachSubject } from './subjects.js';
-import { isReadKind, READ_KINDS, type Actor, type AuditEntry, type AuditFilter } from './types.js';
+import {
+  READ_KINDS,
+  type Actor,
+  type AuditEntry,
+  type AuditEntryHead,
+  type AuditFilter,
+  type AuditSummary,
+} from './types.js';
 
 export type IncidentScope =
   | { kind: 'key'; keyId: string }
@@ -160,18 +166,22 @@ export async function buildIncidentReport(
       break;
     }
   }
-  // Entries are folded into the tally page by page: a window of millions of entries is never
-  // held in memory at once (bench/audit.ts: 1,000,000 entries).
-  const tally = new Tally();
-  await scanPages(audit, filter, (e) => tally.add(e));
+  // The store summarises the window where the entries live (bench/audit.ts: 1,000,000 entries):
+  // totals, the exact set of subjects, and the first MAX_LISTED accesses and attempts.
+  const summary = await audit.store.summarise(filter, MAX_LISTED);
+  const actors = new Set(summary.actors);
+  let refusedList = summary.refusedList;
+  let refusedCount = summary.refused;
   if (orgId && filter.actors && filter.actors.length > 0) {
     // A person's refused sign-ins belong to no organisation: the scoped principal's are listed.
-    const { orgId: _org, ...anyOrg } = filter;
-    await scanPages(audit, { ...anyOrg, kinds: ['sign_in_failed'] }, (e) => {
-      if (e.orgId === null) tally.add(e);
-    });
+    const signIns = await audit.store.summarise(
+      { ...filter, orgId: null, kinds: ['sign_in_failed'] },
+      MAX_LISTED,
+    );
+    for (const a of signIns.actors) actors.add(a);
+    refusedCount += signIns.refused;
+    refusedList = refusedList.concat(signIns.refusedList).slice(0, MAX_LISTED);
   }
-  const principals = [...tally.actors];
   // What was done about them, from the window's start until now (a suspension may come later).
   const responses = (
     await audit.store.scan({
@@ -179,9 +189,9 @@ export async function buildIncidentReport(
       kinds: ['alert', 'suspension', 'suspension_lifted'],
       ...(orgId ? { orgId } : {}),
     })
-  ).filter((e) => e.target !== null && principals.includes(e.target));
+  ).filter((e) => e.target !== null && actors.has(e.target));
   const owners = orgId ? await directory.ownerEmails(orgId) : [];
-  const report = summarise(tally, scope, window, orgId, note, {
+  const report = reportOf(summary, refusedCount, refusedList, scope, window, orgId, note, {
     measures: measuresTaken(responses),
     contact: owners.length
       ? `The owners of the organisation: ${owners.join(', ')} (name your data protection officer here if you have one).`
@@ -217,25 +227,7 @@ function measuresTaken(responses: readonly AuditEntry[]): string {
   return said.join(' ');
 }
 
-/** Entries matching `filter`, in sequence order, a page at a time. */
-async function scanPages(
-  audit: AuditLog,
-  filter: AuditFilter,
-  visit: (e: AuditEntry) => void,
-): Promise<void> {
-  let after = filter.afterSeq ?? 0;
-  for (let pages = 0; pages < 1_000_000; pages++) {
-    const page = await audit.store.scan({ ...filter, afterSeq: after, limit: SCAN_PAGE });
-    for (const e of page) visit(e);
-    const last = page.at(-1);
-    if (page.length < SCAN_PAGE || !last) return;
-    after = last.seq;
-  }
-}
-
-const SCAN_PAGE = 50_000;
-
-const listed = (e: AuditEntry, f: string[], ev: string[]): IncidentAccess => ({
+const listed = (e: AuditEntryHead, f: string[], ev: string[]): IncidentAccess => ({
   seq: e.seq,
   at: iso(e.atMs),
   kind: e.kind,
@@ -249,76 +241,31 @@ const listed = (e: AuditEntry, f: string[], ev: string[]): IncidentAccess => ({
   event_names: ev,
 });
 
-/** What the report counts, folded entry by entry. */
-class Tally {
-  readonly subjects = new Set<string>();
-  readonly fields = new Set<string>();
-  readonly events = new Set<string>();
-  readonly projects = new Set<string>();
-  /** Principals whose reads released something. */
-  readonly principals = new Set<string>();
-  /** Every principal seen (refused attempts too): whose alerts and suspensions to report. */
-  readonly actors = new Set<string>();
-  readonly byKind: Record<string, number> = {};
-  rows = 0;
-  accesses = 0;
-  firstMs: number | null = null;
-  lastMs: number | null = null;
-  readonly list: IncidentAccess[] = [];
-  readonly refused: IncidentAccess[] = [];
-  refusedCount = 0;
-  // Field and event lists repeat from entry to entry: parsed once per distinct text.
-  private readonly parsed = new Map<string, string[]>();
-
-  private parse(json: string): string[] {
-    let v = this.parsed.get(json);
-    if (!v) {
-      v = JSON.parse(json) as string[];
-      if (this.parsed.size < 10_000) this.parsed.set(json, v);
-    }
-    return v;
-  }
-
-  add(e: AuditEntry): void {
-    this.actors.add(e.actor);
-    // A refused read released nothing: listed as an attempt, counted nowhere else.
-    if (e.outcome !== 'ok') {
-      this.refusedCount += 1;
-      if (this.refused.length < MAX_LISTED)
-        this.refused.push(listed(e, this.parse(e.fields), this.parse(e.eventNames)));
-      return;
-    }
-    // A key presented and accepted is not itself a read (the read has its own entry).
-    if (!isReadKind(e.kind)) return;
-    this.accesses += 1;
-    this.rows += e.rows;
-    forEachSubject(e.subjects, (x) => this.subjects.add(x));
-    const f = this.parse(e.fields);
-    const ev = this.parse(e.eventNames);
-    for (const x of f) this.fields.add(x);
-    for (const x of ev) this.events.add(x);
-    if (e.projectId) this.projects.add(e.projectId);
-    this.principals.add(e.actor);
-    this.byKind[e.kind] = (this.byKind[e.kind] ?? 0) + 1;
-    this.firstMs = this.firstMs === null ? e.atMs : Math.min(this.firstMs, e.atMs);
-    this.lastMs = this.lastMs === null ? e.atMs : Math.max(this.lastMs, e.atMs);
-    if (this.list.length < MAX_LISTED) this.list.push(listed(e, f, ev));
-  }
-}
-
-function summarise(
-  t: Tally,
+function reportOf(
+  s: AuditSummary,
+  refusedCount: number,
+  refusedEntries: readonly AuditEntryHead[],
   scope: IncidentScope,
   window: { fromMs: number; toMs: number },
   orgId: string | null,
   note: string | undefined,
   drafted: { measures: string; contact: string },
 ): IncidentReport {
-  const { subjects, fields, events, projects, principals, byKind, rows, accesses, list } = t;
-  // Sign-ins belong to no organisation and were scanned apart: attempts in sequence order.
-  const refused = [...t.refused].sort((a, b) => a.seq - b.seq);
-  const refusedCount = t.refusedCount;
-  const subjectIds = [...subjects].sort();
+  // Field and event lists repeat from entry to entry: parsed once per distinct text.
+  const parsed = new Map<string, string[]>();
+  const parse = (json: string): string[] => {
+    let v = parsed.get(json);
+    if (!v) {
+      v = JSON.parse(json) as string[];
+      parsed.set(json, v);
+    }
+    return v;
+  };
+  const entry = (e: AuditEntryHead) => listed(e, parse(e.fields), parse(e.eventNames));
+  const { subjects: subjectIds, fields, eventNames: events, readsByKind: byKind } = s;
+  const { reads: accesses, rows, firstMs, lastMs } = s;
+  // Sign-ins belong to no organisation and were summarised apart: attempts in sequence order.
+  const refused = refusedEntries.map(entry).sort((a, b) => a.seq - b.seq);
   const rawRows = (byKind.export ?? 0) > 0;
   return {
     scope: { kind: scope.kind, value: scopeValue(scope), ...(note ? { note } : {}) },
@@ -330,21 +277,21 @@ function summarise(
     rows_returned: rows,
     subjects: subjectIds.length,
     subject_ids: subjectIds,
-    fields: [...fields].sort(),
-    event_names: [...events].sort(),
-    projects: [...projects].sort(),
-    principals: [...principals].sort(),
-    first_access: t.firstMs === null ? null : iso(t.firstMs),
-    last_access: t.lastMs === null ? null : iso(t.lastMs),
+    fields,
+    event_names: events,
+    projects: s.projects.filter((p) => p !== ''),
+    principals: [...s.principals].sort(),
+    first_access: firstMs === null ? null : iso(firstMs),
+    last_access: lastMs === null ? null : iso(lastMs),
     by_kind: byKind,
-    access_list: list,
+    access_list: s.readList.map(entry),
     refused_attempts: refusedCount,
     refused_list: refused,
     art33: {
       nature:
-        accesses === 0 || t.firstMs === null || t.lastMs === null
+        accesses === 0 || firstMs === null || lastMs === null
           ? 'No read of personal data by this principal is on the record in this window.'
-          : `Access to analytics data by ${[...principals].join(', ')} between ${iso(t.firstMs)} and ${iso(t.lastMs)}: ` +
+          : `Access to analytics data by ${s.principals.join(', ')} between ${iso(firstMs)} and ${iso(lastMs)}: ` +
             `${accesses} reads (${Object.entries(byKind)
               .map(([k, n]) => `${n} ${k}`)
               .join(', ')}) ` +
@@ -353,8 +300,8 @@ function summarise(
         'End users (and, for group pseudonyms, customer organisations) of the product being measured, identified only by keyed pseudonyms.',
       approximate_number_of_data_subjects: subjectIds.length,
       categories_of_personal_data_records:
-        `Product-usage events${events.size ? ` (${[...events].sort().slice(0, 20).join(', ')})` : ''}` +
-        `${fields.size ? ` with the fields ${[...fields].sort().slice(0, 30).join(', ')}` : ''}; ` +
+        `Product-usage events${events.length ? ` (${events.slice(0, 20).join(', ')})` : ''}` +
+        `${fields.length ? ` with the fields ${fields.slice(0, 30).join(', ')}` : ''}; ` +
         'identifiers are HMAC pseudonyms, IP addresses and raw user agents are not stored, profile PII is dropped or sealed.',
       approximate_number_of_personal_data_records: rows,
       contact_point: drafted.contact,

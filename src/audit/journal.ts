@@ -13,6 +13,7 @@ import type {
   AuditEntry,
   AuditFilter,
   AuditStore,
+  AuditSummary,
   ChainPosition,
   ChainSealer,
   SealedBatch,
@@ -421,6 +422,11 @@ export class JournaledAuditStore implements AuditStore {
   async scan(filter: AuditFilter): Promise<AuditEntry[]> {
     await this.settle();
     return this.inner.scan(filter);
+  }
+
+  async summarise(filter: AuditFilter, listLimit: number): Promise<AuditSummary> {
+    await this.settle();
+    return this.inner.summarise(filter, listLimit);
   }
 
   async walk(visit: (page: AuditEntry[]) => void, pageSize?: number): Promise<void> {

@@ -135,11 +135,51 @@ export interface AuditFilter {
   toMs?: number;
   actors?: readonly string[];
   kinds?: readonly string[];
-  orgId?: string;
+  /** An organisation's entries; null: entries of no organisation (a sign-in). */
+  orgId?: string | null;
   projectId?: string;
   networks?: readonly string[];
   afterSeq?: number;
   limit?: number;
+}
+
+/** An entry without its packed subjects (what a summary lists). */
+export type AuditEntryHead = Omit<AuditEntry, 'subjects'>;
+
+/**
+ * The aggregates of the entries a filter matches (its `limit` does not apply), computed where
+ * they are stored: a breach-impact report over millions of entries never pages through them.
+ * A *read* is an entry of a read kind (READ_KINDS) whose outcome is 'ok'; a *refused* entry is
+ * one of any kind whose outcome is not 'ok'; any other entry (a key accepted) counts only in
+ * `actors`.
+ */
+export interface AuditSummary {
+  /** Every actor of a matching entry (refused ones too), sorted. */
+  actors: string[];
+  /** Actors of reads, in the order of each one's first read (by seq). */
+  principals: string[];
+  reads: number;
+  /** Reads by kind, keys in the order of each kind's first read (by seq). */
+  readsByKind: Record<string, number>;
+  /** Rows the reads returned, summed. */
+  rows: number;
+  /** Times of the first and last read (by time), or null without reads. */
+  firstMs: number | null;
+  lastMs: number | null;
+  /** Distinct over the reads, each sorted: fields, event names, projects, where they came from. */
+  fields: string[];
+  eventNames: string[];
+  projects: string[];
+  sources: string[];
+  countries: string[];
+  networks: string[];
+  /** The exact set of pseudonymous subjects of the reads, sorted (by UTF-16 code unit). */
+  subjects: string[];
+  /** The first reads by seq, at most the list limit. */
+  readList: AuditEntryHead[];
+  refused: number;
+  /** The first refused entries by seq, at most the list limit. */
+  refusedList: AuditEntryHead[];
 }
 
 /** Where the chain stands when a batch is appended: its last entry and last periodic checkpoint. */
@@ -177,6 +217,11 @@ export interface AuditStore {
   checkpoints(): Promise<AuditCheckpoint[]>;
   /** Entries matching the filter, in sequence order. */
   scan(filter: AuditFilter): Promise<AuditEntry[]>;
+  /**
+   * The aggregates of the entries matching `filter` (see AuditSummary), with at most `listLimit`
+   * entries in each of its lists: one answer, however many entries match.
+   */
+  summarise(filter: AuditFilter, listLimit: number): Promise<AuditSummary>;
   /** Calls `visit` for every entry in sequence order, in pages (verification). */
   walk(visit: (page: AuditEntry[]) => void, pageSize?: number): Promise<void>;
   putSuspension(s: SuspensionRecord): Promise<void>;

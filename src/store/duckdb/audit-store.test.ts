@@ -1,11 +1,12 @@
-// Runs the AuditStore conformance suite against a DuckDB file, bare and behind the journal (the
-// embedded server's configuration).
+// Runs the AuditStore conformance suites (entries, and summaries) against a DuckDB file, bare and
+// behind the journal (the embedded server's configuration).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe } from 'vitest';
 import { auditStoreConformance } from '../../audit/audit-store.conformance.js';
+import { auditSummaryConformance } from '../../audit/audit-summary.conformance.js';
 import { JournaledAuditStore } from '../../audit/journal.js';
 import { SILENT_LOGGER } from '../../shared/log.js';
 import { DuckDbAuditStore } from './audit-store.js';
@@ -22,15 +23,17 @@ afterEach(() => {
 });
 
 describe('DuckDbAuditStore', () => {
-  auditStoreConformance(async () => {
+  const open = async () => {
     const db = await DuckDbDatabase.open(freshDir());
     const store = new DuckDbAuditStore(db);
     return { store, another: () => Promise.resolve(store), close: () => db.close() };
-  });
+  };
+  auditStoreConformance(open);
+  auditSummaryConformance(open);
 });
 
 describe('JournaledAuditStore over DuckDB', () => {
-  auditStoreConformance(async () => {
+  const open = async () => {
     const dir = freshDir();
     const db = await DuckDbDatabase.open(path.join(dir, 'data'));
     const store = await JournaledAuditStore.open(
@@ -47,5 +50,7 @@ describe('JournaledAuditStore over DuckDB', () => {
         await db.close();
       },
     };
-  });
+  };
+  auditStoreConformance(open);
+  auditSummaryConformance(open);
 });

@@ -1,14 +1,17 @@
 // DuckDB adapter of the AuditStore port: the chained entries, the signed head and checkpoints,
 // and suspensions, on the metadata connection. Every value is bound as a parameter.
 import { DuckDBBlobValue, listValue, type DuckDBConnection } from '@duckdb/node-api';
-import type {
-  AuditCheckpoint,
-  AuditEntry,
-  AuditFilter,
-  AuditStore,
-  ChainSealer,
-  SealedBatch,
-  SuspensionRecord,
+import {
+  READ_KINDS,
+  type AuditCheckpoint,
+  type AuditEntry,
+  type AuditEntryHead,
+  type AuditFilter,
+  type AuditStore,
+  type AuditSummary,
+  type ChainSealer,
+  type SealedBatch,
+  type SuspensionRecord,
 } from '../../audit/types.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 
@@ -16,10 +19,22 @@ const COLUMNS =
   'seq, at_ms, kind, actor, org_id, project_id, source, country, network, outcome, target, ' +
   'detail, fields, event_names, row_count, subject_count, subjects, prev_hash, hash';
 
+/** Every column but the packed subjects (what a summary lists). */
+const HEAD_COLUMNS =
+  'seq, at_ms, kind, actor, org_id, project_id, source, country, network, outcome, target, ' +
+  'detail, fields, event_names, row_count, subject_count, prev_hash, hash';
+
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function toEntry(row: unknown[]): AuditEntry {
   const blob = row[16];
+  return {
+    ...toHead([...row.slice(0, 16), ...row.slice(17)]),
+    subjects: blob instanceof DuckDBBlobValue ? blob.bytes : new Uint8Array(0),
+  };
+}
+
+function toHead(row: unknown[]): AuditEntryHead {
   return {
     seq: Number(row[0]),
     atMs: Number(row[1]),
@@ -37,11 +52,75 @@ function toEntry(row: unknown[]): AuditEntry {
     eventNames: String(row[13]),
     rows: Number(row[14]),
     subjectCount: Number(row[15]),
-    subjects: blob instanceof DuckDBBlobValue ? blob.bytes : new Uint8Array(0),
-    prevHash: String(row[17]),
-    hash: String(row[18]),
+    prevHash: String(row[16]),
+    hash: String(row[17]),
   };
 }
+
+/** A statement over the entries a filter matches, with its own parameters. */
+type Statement = [sql: string, params: unknown[]];
+
+/**
+ * Builds a statement: `make` gets the WHERE clause of `filter` and a binder for its own values
+ * (DuckDB wants every parameter a statement is given to appear in it). An empty list matches
+ * nothing.
+ */
+function over(
+  filter: AuditFilter,
+  make: (where: string, bind: (value: unknown) => string) => string,
+): Statement {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const bind = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
+  if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
+  if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
+  if (filter.orgId === null) where.push('org_id IS NULL');
+  else if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
+  if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
+  for (const [column, values] of [
+    ['actor', filter.actors],
+    ['kind', filter.kinds],
+    ['network', filter.networks],
+  ] as const) {
+    if (!values) continue;
+    // Many values (a wide CIDR's networks): a list parameter keeps the statement small.
+    where.push(
+      values.length === 0
+        ? 'false'
+        : `list_contains(${bind(listValue([...values]))}::VARCHAR[], ${column})`,
+    );
+  }
+  return [make(`WHERE ${[...where, 'true'].join(' AND ')}`, bind), params];
+}
+
+/** The condition of a read: a read kind, released ('ok'). */
+const readCondition = (bind: (value: unknown) => string): string =>
+  `(outcome = 'ok' AND list_contains(${bind(listValue([...READ_KINDS]))}::VARCHAR[], kind))`;
+
+/** Width of one packed subject (see audit/subjects.ts): a prefix byte and 16 bytes. */
+const SUBJECT_WIDTH = 17;
+
+/**
+ * The pseudonyms packed in the `subjects` of the rows of `matched` (a SELECT of that column),
+ * distinct and sorted, as one comma-separated text: each distinct packed set is unpacked once,
+ * and the pseudonyms are spelled as subjects.ts spells them (`u_`/`g_` and base64url).
+ */
+const subjectsSql = (matched: string): string => `
+  WITH sets AS (SELECT DISTINCT subjects FROM (${matched}) m
+                 WHERE octet_length(subjects) >= ${SUBJECT_WIDTH}),
+    one AS (SELECT DISTINCT array_slice(subjects, i * ${SUBJECT_WIDTH} + 1,
+                                        i * ${SUBJECT_WIDTH} + ${SUBJECT_WIDTH}) AS b
+              FROM (SELECT subjects,
+                      unnest(generate_series(0, octet_length(subjects) // ${SUBJECT_WIDTH} - 1)) AS i
+                      FROM sets) s),
+    named AS (SELECT CASE WHEN b[1:1] = '\\x00'::BLOB THEN 'u_' ELSE 'g_' END
+                       || rtrim(translate(to_base64(b[2:${SUBJECT_WIDTH}]), '+/', '-_'), '=') AS p
+                FROM one)
+  SELECT string_agg(p, ',' ORDER BY p) FROM named`;
 
 function entryParams(e: AuditEntry): unknown[] {
   return [
@@ -162,40 +241,115 @@ export class DuckDbAuditStore implements AuditStore {
   }
 
   async scan(filter: AuditFilter): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const bind = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    const list = (values: readonly string[]): string => values.map((v) => bind(v)).join(', ');
-    if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
-    if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
-    if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
-    if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
-    if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
-    if (filter.actors) {
-      if (filter.actors.length === 0) return [];
-      where.push(`actor IN (${list(filter.actors)})`);
-    }
-    if (filter.kinds) {
-      if (filter.kinds.length === 0) return [];
-      where.push(`kind IN (${list(filter.kinds)})`);
-    }
-    if (filter.networks) {
-      if (filter.networks.length === 0) return [];
-      // Many networks (a wide CIDR): a list parameter keeps the statement small.
-      where.push(`list_contains(${bind(listValue(filter.networks))}::VARCHAR[], network)`);
-    }
-    const sql =
-      `SELECT ${COLUMNS} FROM audit_log` +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ' ORDER BY seq' +
-      (filter.limit !== undefined ? ` LIMIT ${bind(filter.limit)}` : '');
+    if (filter.actors?.length === 0 || filter.kinds?.length === 0 || filter.networks?.length === 0)
+      return [];
+    const [sql, params] = over(
+      filter,
+      (where, bind) =>
+        `SELECT ${COLUMNS} FROM audit_log ${where} ORDER BY seq` +
+        (filter.limit !== undefined ? ` LIMIT ${bind(filter.limit)}` : ''),
+    );
     return this.db.meta.run(async (c) => {
       const r = await c.runAndReadAll(sql, params as never);
       return r.getRows().map(toEntry);
     });
+  }
+
+  async summarise(filter: AuditFilter, listLimit: number): Promise<AuditSummary> {
+    const sets = ['fields', 'event_names', 'project_id', 'source', 'country', 'network'] as const;
+    const statements = {
+      kinds: over(
+        filter,
+        (where, bind) =>
+          `SELECT kind, count(*), sum(row_count), min(seq) AS first, min(at_ms), max(at_ms)
+             FROM audit_log ${where} AND ${readCondition(bind)} GROUP BY kind ORDER BY first`,
+      ),
+      actors: over(
+        filter,
+        (where, bind) =>
+          `SELECT actor, min(seq) FILTER (WHERE ${readCondition(bind)}) AS first
+             FROM audit_log ${where} GROUP BY actor ORDER BY first NULLS LAST, actor`,
+      ),
+      distinct: over(filter, (where, bind) => {
+        const read = readCondition(bind);
+        return sets
+          .map(
+            (column, i) =>
+              `SELECT ${i}, ${column} FROM audit_log
+                ${where} AND ${read} AND ${column} IS NOT NULL GROUP BY ${column}`,
+          )
+          .join(' UNION ALL ');
+      }),
+      refused: over(
+        filter,
+        (where) => `SELECT count(*) FROM audit_log ${where} AND outcome <> 'ok'`,
+      ),
+      // The first sequence numbers, then their columns: a top-N over a million entries that
+      // carries only `seq` (measured 4 s → 0.7 s for 10,000 of 1,000,000). The outer query
+      // applies the filter again, so that it stays exact should two entries share a `seq`.
+      readList: over(filter, (where, bind) => {
+        const matched = `${where} AND ${readCondition(bind)}`;
+        const limit = bind(listLimit);
+        return `SELECT ${HEAD_COLUMNS} FROM audit_log ${matched} AND seq IN (
+                  SELECT seq FROM audit_log ${matched} ORDER BY seq LIMIT ${limit})
+                ORDER BY seq LIMIT ${limit}`;
+      }),
+      refusedList: over(filter, (where, bind) => {
+        const matched = `${where} AND outcome <> 'ok'`;
+        const limit = bind(listLimit);
+        return `SELECT ${HEAD_COLUMNS} FROM audit_log ${matched} AND seq IN (
+                  SELECT seq FROM audit_log ${matched} ORDER BY seq LIMIT ${limit})
+                ORDER BY seq LIMIT ${limit}`;
+      }),
+      subjects: over(filter, (where, bind) =>
+        subjectsSql(`SELECT subjects FROM audit_log ${where} AND ${readCondition(bind)}`),
+      ),
+    };
+    // Every statement on the metadata connection in one of its tasks: no append comes between.
+    const rows = await this.db.meta.run(async (c) => {
+      const out: Partial<Record<keyof typeof statements, unknown[][]>> = {};
+      try {
+        for (const [name, [sql, params]] of Object.entries(statements))
+          out[name as keyof typeof statements] = (
+            await c.runAndReadAll(sql, params as never)
+          ).getRows();
+      } catch (cause) {
+        throw storeError(cause, 'summarise the audit log');
+      }
+      return out as Record<keyof typeof statements, unknown[][]>;
+    });
+    const found = sets.map(() => new Set<string>());
+    for (const [i, value] of rows.distinct) {
+      const set = found[Number(i)]!;
+      // Field and event-name lists are JSON text: each distinct text is parsed once.
+      if (Number(i) < 2) for (const x of JSON.parse(String(value)) as string[]) set.add(x);
+      else set.add(String(value));
+    }
+    const [fields, eventNames, projects, sources, countries, networks] = found.map((s) =>
+      [...s].sort(),
+    ) as [string[], string[], string[], string[], string[], string[]];
+    const readsByKind: Record<string, number> = {};
+    for (const [kind, n] of rows.kinds) readsByKind[String(kind)] = Number(n);
+    const text = rows.subjects[0]?.[0];
+    return {
+      actors: rows.actors.map((r) => String(r[0])).sort(),
+      principals: rows.actors.filter((r) => r[1] !== null).map((r) => String(r[0])),
+      reads: rows.kinds.reduce((n, r) => n + Number(r[1]), 0),
+      readsByKind,
+      rows: rows.kinds.reduce((n, r) => n + Number(r[2]), 0),
+      firstMs: rows.kinds.length ? Math.min(...rows.kinds.map((r) => Number(r[4]))) : null,
+      lastMs: rows.kinds.length ? Math.max(...rows.kinds.map((r) => Number(r[5]))) : null,
+      fields,
+      eventNames,
+      projects,
+      sources,
+      countries,
+      networks,
+      subjects: typeof text === 'string' && text !== '' ? text.split(',') : [],
+      readList: rows.readList.map(toHead),
+      refused: Number(rows.refused[0]?.[0] ?? 0),
+      refusedList: rows.refusedList.map(toHead),
+    };
   }
 
   async walk(visit: (page: AuditEntry[]) => void, pageSize = 50_000): Promise<void> {

@@ -3,14 +3,17 @@
 // entry and periodic checkpoint, has the log seal the batch after them, and writes entries and
 // the signed head before COMMIT releases the lock: appends from all nodes are serialised, `seq`
 // is dense and becomes visible in order. Every value is bound as a parameter.
-import type {
-  AuditCheckpoint,
-  AuditEntry,
-  AuditFilter,
-  AuditStore,
-  ChainSealer,
-  SealedBatch,
-  SuspensionRecord,
+import {
+  READ_KINDS,
+  type AuditCheckpoint,
+  type AuditEntry,
+  type AuditEntryHead,
+  type AuditFilter,
+  type AuditStore,
+  type AuditSummary,
+  type ChainSealer,
+  type SealedBatch,
+  type SuspensionRecord,
 } from '../../audit/types.js';
 import { storeError, type PgConnection, type PgRow, type PostgresDatabase } from './database.js';
 
@@ -27,10 +30,22 @@ const WIDTH = 19;
 /** Rows per INSERT statement (PostgreSQL binds at most 65,535 parameters in one). */
 const ROWS_PER_INSERT = 1_000;
 
+/** Every column but the packed subjects (what a summary lists). */
+const HEAD_COLUMNS =
+  'seq, at_ms, kind, actor, org_id, project_id, source, country, network, outcome, target, ' +
+  'detail, fields, event_names, row_count, subject_count, prev_hash, hash';
+
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function toEntry(row: PgRow): AuditEntry {
   const blob = row.subjects;
+  return {
+    ...toHead(row),
+    subjects: Buffer.isBuffer(blob) ? new Uint8Array(blob) : new Uint8Array(0),
+  };
+}
+
+function toHead(row: PgRow): AuditEntryHead {
   return {
     seq: Number(row.seq),
     atMs: Number(row.at_ms),
@@ -48,7 +63,6 @@ function toEntry(row: PgRow): AuditEntry {
     eventNames: String(row.event_names),
     rows: Number(row.row_count),
     subjectCount: Number(row.subject_count),
-    subjects: Buffer.isBuffer(blob) ? new Uint8Array(blob) : new Uint8Array(0),
     prevHash: String(row.prev_hash),
     hash: String(row.hash),
   };
@@ -77,6 +91,48 @@ function entryParams(e: AuditEntry): unknown[] {
     e.hash,
   ];
 }
+
+/** A statement over the entries a filter matches, with its own parameters. */
+type Statement = [sql: string, params: unknown[]];
+
+/**
+ * Builds a statement: `make` gets the WHERE clause of `filter` and a binder for its own values
+ * (PostgreSQL wants every parameter a statement is given to appear in it). An empty list matches
+ * nothing.
+ */
+function over(
+  filter: AuditFilter,
+  make: (where: string, bind: (value: unknown) => string) => string,
+): Statement {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const bind = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
+  if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
+  if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
+  if (filter.orgId === null) where.push('org_id IS NULL');
+  else if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
+  if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
+  for (const [column, values] of [
+    ['actor', filter.actors],
+    ['kind', filter.kinds],
+    ['network', filter.networks],
+  ] as const) {
+    if (!values) continue;
+    where.push(values.length === 0 ? 'false' : `${column} = ANY(${bind([...values])}::text[])`);
+  }
+  return [make(`WHERE ${[...where, 'true'].join(' AND ')}`, bind), params];
+}
+
+/** The condition of a read: a read kind, released ('ok'). */
+const readCondition = (bind: (value: unknown) => string): string =>
+  `(outcome = 'ok' AND kind = ANY(${bind([...READ_KINDS])}::text[]))`;
+
+/** Width of one packed subject (see audit/subjects.ts): a prefix byte and 16 bytes. */
+const SUBJECT_WIDTH = 17;
 
 function toSuspension(row: PgRow): SuspensionRecord {
   return {
@@ -180,32 +236,129 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async scan(filter: AuditFilter): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const bind = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
-    if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
-    if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
-    if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
-    if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
-    for (const [column, values] of [
-      ['actor', filter.actors],
-      ['kind', filter.kinds],
-      ['network', filter.networks],
-    ] as const) {
-      if (!values) continue;
-      if (values.length === 0) return [];
-      where.push(`${column} = ANY(${bind([...values])}::text[])`);
-    }
-    const sql =
-      `SELECT ${COLUMNS} FROM audit_log` +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ' ORDER BY seq' +
-      (filter.limit !== undefined ? ` LIMIT ${bind(filter.limit)}` : '');
+    if (filter.actors?.length === 0 || filter.kinds?.length === 0 || filter.networks?.length === 0)
+      return [];
+    const [sql, params] = over(
+      filter,
+      (where, bind) =>
+        `SELECT ${COLUMNS} FROM audit_log ${where} ORDER BY seq` +
+        (filter.limit !== undefined ? ` LIMIT ${bind(filter.limit)}` : ''),
+    );
     return (await this.read(sql, params)).map(toEntry);
+  }
+
+  async summarise(filter: AuditFilter, listLimit: number): Promise<AuditSummary> {
+    const sets = ['fields', 'event_names', 'project_id', 'source', 'country', 'network'] as const;
+    const statements = {
+      kinds: over(
+        filter,
+        (where, bind) =>
+          `SELECT kind, count(*) AS n, sum(row_count) AS row_sum, min(seq) AS first,
+                  min(at_ms) AS first_ms, max(at_ms) AS last_ms
+             FROM audit_log ${where} AND ${readCondition(bind)} GROUP BY kind ORDER BY first`,
+      ),
+      actors: over(
+        filter,
+        (where, bind) =>
+          `SELECT actor, min(seq) FILTER (WHERE ${readCondition(bind)}) AS first
+             FROM audit_log ${where} GROUP BY actor ORDER BY first NULLS LAST, actor`,
+      ),
+      // One pass over the reads: each read gives its six values, hashed together.
+      distinct: over(
+        filter,
+        (where, bind) =>
+          `SELECT DISTINCT v.what, v.value
+             FROM audit_log,
+                  LATERAL (VALUES ${sets.map((column, i) => `(${i}, ${column})`).join(', ')}) AS v(what, value)
+            ${where} AND ${readCondition(bind)} AND v.value IS NOT NULL`,
+      ),
+      refused: over(
+        filter,
+        (where) => `SELECT count(*) AS n FROM audit_log ${where} AND outcome <> 'ok'`,
+      ),
+      readList: over(
+        filter,
+        (where, bind) =>
+          `SELECT ${HEAD_COLUMNS} FROM audit_log ${where} AND ${readCondition(bind)}
+            ORDER BY seq LIMIT ${bind(listLimit)}`,
+      ),
+      refusedList: over(
+        filter,
+        (where, bind) =>
+          `SELECT ${HEAD_COLUMNS} FROM audit_log ${where} AND outcome <> 'ok'
+            ORDER BY seq LIMIT ${bind(listLimit)}`,
+      ),
+      // Each distinct packed set is unpacked once; the pseudonyms are spelled as subjects.ts
+      // spells them (`u_`/`g_` and base64url) and come back sorted, as one text.
+      subjects: over(
+        filter,
+        (where, bind) => `
+          WITH sets AS (SELECT DISTINCT subjects FROM audit_log
+                         ${where} AND ${readCondition(bind)}
+                           AND length(subjects) >= ${SUBJECT_WIDTH}),
+            one AS (SELECT DISTINCT substring(subjects FROM i * ${SUBJECT_WIDTH} + 1
+                                              FOR ${SUBJECT_WIDTH}) AS b
+                      FROM sets, generate_series(0, length(subjects) / ${SUBJECT_WIDTH} - 1) AS i),
+            named AS (SELECT CASE WHEN get_byte(b, 0) = 0 THEN 'u_' ELSE 'g_' END
+                               || rtrim(translate(encode(substring(b FROM 2 FOR 16), 'base64'),
+                                                  '+/', '-_'), '=') AS p
+                        FROM one)
+          SELECT string_agg(p, ',' ORDER BY p COLLATE "C") AS subjects FROM named`,
+      ),
+    };
+    let rows: Record<keyof typeof statements, PgRow[]>;
+    try {
+      rows = await this.db.meta.run(async (c) => {
+        // One snapshot for every aggregate: appends by other nodes land before or after it.
+        await c.run('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        try {
+          const out: Partial<Record<keyof typeof statements, PgRow[]>> = {};
+          for (const [name, [sql, params]] of Object.entries(statements))
+            out[name as keyof typeof statements] = (
+              await c.runAndReadAll(sql, params)
+            ).getRowObjects();
+          await c.run('COMMIT');
+          return out as Record<keyof typeof statements, PgRow[]>;
+        } catch (error) {
+          await c.run('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      });
+    } catch (cause) {
+      throw storeError(cause, 'summarise the audit log');
+    }
+    const found = sets.map(() => new Set<string>());
+    for (const { what, value } of rows.distinct) {
+      const set = found[Number(what)]!;
+      // Field and event-name lists are JSON text: each distinct text is parsed once.
+      if (Number(what) < 2) for (const x of JSON.parse(String(value)) as string[]) set.add(x);
+      else set.add(String(value));
+    }
+    const [fields, eventNames, projects, sources, countries, networks] = found.map((s) =>
+      [...s].sort(),
+    ) as [string[], string[], string[], string[], string[], string[]];
+    const readsByKind: Record<string, number> = {};
+    for (const r of rows.kinds) readsByKind[String(r.kind)] = Number(r.n);
+    const text = rows.subjects[0]?.subjects;
+    return {
+      actors: rows.actors.map((r) => String(r.actor)).sort(),
+      principals: rows.actors.filter((r) => r.first !== null).map((r) => String(r.actor)),
+      reads: rows.kinds.reduce((n, r) => n + Number(r.n), 0),
+      readsByKind,
+      rows: rows.kinds.reduce((n, r) => n + Number(r.row_sum), 0),
+      firstMs: rows.kinds.length ? Math.min(...rows.kinds.map((r) => Number(r.first_ms))) : null,
+      lastMs: rows.kinds.length ? Math.max(...rows.kinds.map((r) => Number(r.last_ms))) : null,
+      fields,
+      eventNames,
+      projects,
+      sources,
+      countries,
+      networks,
+      subjects: typeof text === 'string' && text !== '' ? text.split(',') : [],
+      readList: rows.readList.map(toHead),
+      refused: Number(rows.refused[0]?.n ?? 0),
+      refusedList: rows.refusedList.map(toHead),
+    };
   }
 
   async walk(visit: (page: AuditEntry[]) => void, pageSize = 50_000): Promise<void> {

@@ -1,10 +1,11 @@
-// Runs the MetaStore, AccountStore, VaultStore and AuditStore conformance suites against a real PostgreSQL
+// Runs the MetaStore, AccountStore, VaultStore and AuditStore (and its summaries) conformance suites against a real PostgreSQL
 // server: SILLAGE_TEST_PG names a role that may create databases (.ci/run starts the server and
 // sets it). This file gets a database of its own, and every test a fresh schema in it.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditStoreConformance } from '../../audit/audit-store.conformance.js';
+import { auditSummaryConformance } from '../../audit/audit-summary.conformance.js';
 import { accountStoreConformance } from '../account-store.conformance.js';
 import { metaStoreConformance } from '../meta-store.conformance.js';
 import { vaultStoreConformance } from '../vault-store.conformance.js';
@@ -109,7 +110,7 @@ suite('PostgreSQL adapters', () => {
   });
 
   describe('PostgresAuditStore', () => {
-    auditStoreConformance(async () => {
+    const open = async () => {
       const url = await freshSchemaUrl();
       const dbs = [await PostgresDatabase.open(url, { maxConnections: 4 })];
       return {
@@ -123,7 +124,9 @@ suite('PostgreSQL adapters', () => {
           for (const db of dbs) await db.close();
         },
       };
-    });
+    };
+    auditStoreConformance(open);
+    auditSummaryConformance(open);
   });
 
   describe('migrations', () => {
