@@ -24,6 +24,7 @@ import {
   workerHeapsMb,
   type LoopDelay,
 } from '../test/helpers/health-probe.js';
+import { MemorySampler } from './memory-breakdown.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -64,6 +65,8 @@ interface Phase {
   benignMs: number[];
   /** Main-thread V8 heap, Buffers and worker heaps sampled at the RSS peak, MB. */
   atPeak: { heapMb: number; externalMb: number; workersMb: number };
+  /** The server's own memory report (DuckDB, ingest queues) over the phase. */
+  memory: MemorySampler | null;
 }
 
 function count(map: Map<string, number>, key: string): void {
@@ -120,7 +123,12 @@ async function main(): Promise<void> {
   const loadAtStart = os.loadavg()[0]!.toFixed(2);
   // What `npm start` sets, unless this process's environment says otherwise.
   const serverEnv = { ...SERVER_ENV, ...passedEnv() };
-  const t = makeTestEnv({ SILLAGE_LOG_LEVEL: 'warn', ...serverEnv });
+  const memoryFile = path.join(os.tmpdir(), `sillage-abuse-memory-${process.pid}.json`);
+  const t = makeTestEnv({
+    SILLAGE_LOG_LEVEL: 'warn',
+    SILLAGE_MEMORY_REPORT_FILE: memoryFile,
+    ...serverEnv,
+  });
   const base = t.base;
   const env = t.env;
   const project = JSON.parse(
@@ -207,6 +215,7 @@ async function main(): Promise<void> {
       answers: new Map(),
       benignMs: [],
       atPeak: { heapMb: 0, externalMb: 0, workersMb: 0 },
+      memory: null,
     };
     // The flood comes from its own process, so that building and uploading it does not delay
     // the benign senders here (whose latency is measured) on this process's event loop.
@@ -214,6 +223,7 @@ async function main(): Promise<void> {
     await floodRun?.ready;
     // The monitor's interval starts now.
     await takeLoopDelay(child.pid!, loopFile);
+    phase.memory = new MemorySampler(child.pid!, memoryFile);
     const end = Date.now() + PHASE_MS;
     const stop = () => Date.now() > end;
     const sampler = setInterval(() => {
@@ -241,6 +251,7 @@ async function main(): Promise<void> {
     phase.loop = await takeLoopDelay(child.pid!, loopFile);
     await Promise.all(work);
     clearInterval(sampler);
+    phase.memory.stop();
     return phase;
   };
 
@@ -306,6 +317,10 @@ async function main(): Promise<void> {
         `${p.loop.peakExternalMb} MB, worker V8 heaps ${p.peakWorkerHeapsMb.toFixed(0)} MB`,
     );
   }
+  for (const p of [benign, flooded]) {
+    console.log(`  ${p.name}, the server's own report:`);
+    for (const line of p.memory?.describe('    ') ?? []) console.log(line);
+  }
   console.log(
     `machine load (uptime 1-min average) at start ${loadAtStart}, at end ${os.loadavg()[0]!.toFixed(2)}`,
   );
@@ -316,6 +331,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nacknowledged events: ${acked.size}, stored: ${stored.size}, lost: ${lost}`);
   fs.rmSync(base, { recursive: true, force: true });
+  fs.rmSync(memoryFile, { force: true });
   if (lost > 0) process.exitCode = 1;
 }
 

@@ -21,6 +21,7 @@ import type * as NodeFlags from '../src/shared/node-flags.js';
 import type { ProjectContext } from '../src/projects/index.js';
 import type * as Store from '../src/store/duckdb/index.js';
 import type * as RowJson from '../src/store/row-json.js';
+import { MemorySampler } from './memory-breakdown.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -32,8 +33,21 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_REQUESTS = 1_000_000;
 /** Extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
 const EXTRA_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-/** The loads to run (`BENCH_LOADS=batched,single,import`, default all). */
-const WANTED = new Set((process.env.BENCH_LOADS ?? 'batched,single,import').split(','));
+/**
+ * Another build's CLI (`BENCH_SERVER_BEFORE=/path/to/dist/cli/main.js`, e.g. a checkout of an
+ * earlier commit, built): its server takes the same loads in the same run, right after this
+ * build's, in a data directory of its own, so that two versions are compared back to back.
+ */
+const SERVER_BEFORE_CLI = process.env.BENCH_SERVER_BEFORE;
+/** The loads to run (`BENCH_LOADS=batched,single,segment,import`, default all). */
+const WANTED = new Set((process.env.BENCH_LOADS ?? 'batched,single,segment,import').split(','));
+/**
+ * The `segment` load: this many events in batches of 50, as fast as the server takes them, with
+ * loads held back (SILLAGE_INGEST_LOAD_DELAY_MS) so that they fill one full segment of the ingest
+ * log (a DuckDB row group, 122,880 events) whose load into DuckDB is measured too — what a server
+ * under full batched load does every few seconds, whatever this machine's speed.
+ */
+const SEGMENT_EVENTS = 125_000;
 const LOADS = (
   [
     ['batched', 'batched (50 events/request)', 50],
@@ -102,12 +116,14 @@ async function runLoad(
   token: string,
   batch: number,
   durationMs: number,
+  /** Send exactly this many requests (bounded by `durationMs` too) instead of an estimate. */
+  requests?: number,
 ): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   // Bodies are prepared before the clock starts so the generator does not compete for CPU.
   const estimate = Math.min(
     MAX_REQUESTS,
-    Math.ceil((batch === 1 ? 12_000 : 2_500) * (durationMs / 1000)),
+    requests ?? Math.ceil((batch === 1 ? 12_000 : 2_500) * (durationMs / 1000)),
   );
   const bodies = Array.from({ length: estimate }, () => body(token, batch));
   const latencies: number[] = [];
@@ -267,6 +283,8 @@ const ENCRYPTION_MODES = [
 });
 
 interface ModeRun {
+  /** The CLI whose server runs (this build's, or BENCH_SERVER_BEFORE's). */
+  cli: string;
   env: NodeJS.ProcessEnv;
   token: string;
   projectId: string;
@@ -275,10 +293,11 @@ interface ModeRun {
 
 async function createBenchProject(
   env: NodeJS.ProcessEnv,
+  cli = CLI,
 ): Promise<{ token: string; project_id: string }> {
   return JSON.parse(
     await new Promise<string>((resolve, reject) => {
-      const c = spawn(process.execPath, [CLI, 'project', 'create', '--name', 'bench', '--json'], {
+      const c = spawn(process.execPath, [cli, 'project', 'create', '--name', 'bench', '--json'], {
         env,
       });
       let out = '';
@@ -292,21 +311,37 @@ async function createBenchProject(
 
 async function main(): Promise<void> {
   if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
-  const { SERVER_NODE_FLAGS } = await dist<typeof NodeFlags>('shared/node-flags.js');
+  const { SERVER_NODE_FLAGS, SERVER_ENV } = await dist<typeof NodeFlags>('shared/node-flags.js');
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-'));
   const masterKey = randomBytes(32).toString('hex');
   const runs = new Map<string, ModeRun>();
+  const builds = [
+    { suffix: '', cli: CLI },
+    ...(SERVER_BEFORE_CLI ? [{ suffix: ' (before)', cli: SERVER_BEFORE_CLI }] : []),
+  ];
   for (const mode of ENCRYPTION_MODES) {
-    const env = {
-      ...process.env,
-      SILLAGE_DATA_DIR: path.join(base, mode.name.replace(/\W+/g, '-')),
-      SILLAGE_MASTER_KEY: masterKey,
-      SILLAGE_TRUST_PROXY: '127.0.0.1',
-      SILLAGE_LOG_LEVEL: 'warn',
-      ...mode.env,
-    };
-    const created = await createBenchProject(env);
-    runs.set(mode.name, { env, token: created.token, projectId: created.project_id, acked: 0 });
+    for (const build of builds) {
+      const name = mode.name + build.suffix;
+      const env = {
+        // What `npm start` sets (MALLOC_ARENA_MAX), unless this environment says otherwise.
+        ...SERVER_ENV,
+        ...process.env,
+        SILLAGE_DATA_DIR: path.join(base, name.replace(/\W+/g, '-')),
+        SILLAGE_MASTER_KEY: masterKey,
+        SILLAGE_TRUST_PROXY: '127.0.0.1',
+        SILLAGE_LOG_LEVEL: 'warn',
+        SILLAGE_MEMORY_REPORT_FILE: path.join(base, `${name.replace(/\W+/g, '-')}-memory.json`),
+        ...mode.env,
+      };
+      const created = await createBenchProject(env, build.cli);
+      runs.set(name, {
+        cli: build.cli,
+        env,
+        token: created.token,
+        projectId: created.project_id,
+        acked: 0,
+      });
+    }
   }
   const anyToken = [...runs.values()][0]?.token ?? 'none';
 
@@ -319,6 +354,8 @@ async function main(): Promise<void> {
     cpuPerEvent: number;
     /** The same from the warm-up to the exit: the loader's work and the drain included. */
     cpuWithLoad: number;
+    /** Where the memory was (the server's own report, sampled with its RSS). */
+    memory: MemorySampler;
   }
   const results: Record<
     string,
@@ -345,7 +382,7 @@ async function main(): Promise<void> {
     for (const [name, run] of runs) {
       // Started as `npm start` starts it (the same node flags), so that the product is measured.
       const measured = spawnMeasured(
-        [...SERVER_NODE_FLAGS, ...EXTRA_FLAGS, CLI, 'serve', '--port', '0'],
+        [...SERVER_NODE_FLAGS, ...EXTRA_FLAGS, run.cli, 'serve', '--port', '0'],
         {
           env: run.env,
           cwd: base,
@@ -356,11 +393,13 @@ async function main(): Promise<void> {
       const pid = await measured.pid;
       const port = Number(new URL(url).port);
       const cpuStart = cpuMicros(pid);
+      const memory = new MemorySampler(pid, run.env.SILLAGE_MEMORY_REPORT_FILE!);
       const warm = await runLoad(port, run.token, batch, 1000); // warm-up
       const cpu0 = cpuMicros(pid);
       const s = await runLoad(port, run.token, batch, DURATION_MS);
       const cpuPerEvent = (cpuMicros(pid) - cpu0) / Math.max(1, s.events);
       const rss = peakRssMb(pid);
+      memory.stop();
       // Graceful stop: what the ingest log holds is loaded into DuckDB before the process exits.
       const stopping = performance.now();
       process.kill(pid, 'SIGTERM');
@@ -379,7 +418,14 @@ async function main(): Promise<void> {
         acked: run.acked,
         cpuPerEvent,
         cpuWithLoad,
+        memory,
       };
+    }
+  }
+  const segmentLoads = new Map<string, SegmentLoadResult>();
+  if (WANTED.has('segment')) {
+    for (const [name, run] of runs) {
+      segmentLoads.set(name, await segmentLoad(run, base, SERVER_NODE_FLAGS));
     }
   }
   const imported = WANTED.has('import') ? await importBench(base, [...runs.values()][0]!) : null;
@@ -399,12 +445,20 @@ async function main(): Promise<void> {
     if (!r.baseline) continue;
     console.log(`\n${label}`);
     for (const [name, s] of Object.entries(r.sillage)) {
-      console.log(`  sillage, ${name.padEnd(14)} (durable): ${fmt(s)}`);
+      console.log(`  sillage, ${name.padEnd(23)} (durable): ${fmt(s)}`);
+      for (const line of s.memory.describe('      ')) console.log(line);
     }
-    console.log(`  baseline (no store):                    ${fmt(r.baseline)}`);
+    console.log(`  baseline (no store):                             ${fmt(r.baseline)}`);
     for (const [name, s] of Object.entries(r.sillage)) {
       console.log(
         `  ${name}: ${((rate(s) / rate(r.baseline)) * 100).toFixed(1)} % of baseline; server CPU ${s.cpuPerEvent.toFixed(1)} µs/event (${(s.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× baseline's ${r.baseline.cpuPerEvent.toFixed(1)}), ${s.cpuWithLoad.toFixed(1)} µs/event with the loader and the drain; durable: ${s.stored.toLocaleString('en-US')} of ${s.acked.toLocaleString('en-US')} acknowledged events (all runs so far) in DuckDB after shutdown; shutdown (log drain) ${Math.round(s.drainMs)} ms`,
+      );
+    }
+    for (const [name, s] of Object.entries(r.sillage)) {
+      const before = r.sillage[`${name} (before)`];
+      if (!before) continue;
+      console.log(
+        `  ${name}, this build / BENCH_SERVER_BEFORE's: events/s ${((rate(s) / rate(before)) * 100).toFixed(1)} %, peak RSS ${s.rss} / ${before.rss} MB (${((s.rss / before.rss) * 100).toFixed(1)} %), CPU per event ${((s.cpuPerEvent / before.cpuPerEvent) * 100).toFixed(1)} %`,
       );
     }
     const off = r.sillage['encryption off'];
@@ -413,6 +467,21 @@ async function main(): Promise<void> {
       console.log(
         `  encryption on / off: ${((rate(on) / rate(off)) * 100).toFixed(1)} % of the throughput, p50 ${(on.p50 / off.p50).toFixed(2)}×, p99 ${(on.p99 / off.p99).toFixed(2)}×, shutdown ${(on.drainMs / Math.max(1, off.drainMs)).toFixed(2)}×`,
       );
+    }
+  }
+  if (segmentLoads.size > 0) {
+    console.log(
+      `\nOne full ingest-log segment (${SEGMENT_EVENTS.toLocaleString('en-US')} events in batches of 50, ${CONCURRENCY} connections) taken, then loaded into DuckDB:`,
+    );
+    for (const [name, r] of segmentLoads) {
+      console.log(
+        `  sillage, ${name.padEnd(23)}: ${Math.round(r.events / r.seconds)
+          .toLocaleString('en-US')
+          .padStart(
+            9,
+          )} events/s taken, loaded ${r.loadedMs === null ? 'not within the time allowed' : `${(r.loadedMs / 1000).toFixed(1)} s after the last`}; peak RSS ${String(r.rss).padStart(5)} MB  failures ${r.failures}`,
+      );
+      for (const line of r.memory.describe('      ')) console.log(line);
     }
   }
   if (imported) printImport(imported);
@@ -429,6 +498,68 @@ async function main(): Promise<void> {
     `  + store row and row JSON:                ${privacy.rows.toFixed(2).padStart(6)} µs`,
   );
   fs.rmSync(base, { recursive: true, force: true });
+}
+
+interface SegmentLoadResult {
+  events: number;
+  seconds: number;
+  failures: number;
+  /** From the last acknowledgement until the full segment was loaded (null: timed out). */
+  loadedMs: number | null;
+  rss: number;
+  memory: MemorySampler;
+}
+
+/** See SEGMENT_EVENTS. Each run's server is started on its own data directory, as it was left. */
+async function segmentLoad(
+  run: ModeRun,
+  base: string,
+  nodeFlags: readonly string[],
+): Promise<SegmentLoadResult> {
+  const env: NodeJS.ProcessEnv = { ...run.env, SILLAGE_INGEST_LOAD_DELAY_MS: '600000' };
+  const measured = spawnMeasured([...nodeFlags, ...EXTRA_FLAGS, run.cli, 'serve', '--port', '0'], {
+    env,
+    cwd: base,
+  });
+  const url = await waitForLine(measured.child, /listening on (http:\/\/\S+)/);
+  const pid = await measured.pid;
+  const memory = new MemorySampler(pid, env.SILLAGE_MEMORY_REPORT_FILE!);
+  const logDir = path.join(env.SILLAGE_DATA_DIR!, 'ingest-log');
+  const segments = (): string[] => fs.readdirSync(logDir).filter((f) => f.endsWith('.ndjson'));
+  const load = await runLoad(
+    Number(new URL(url).port),
+    run.token,
+    50,
+    600_000,
+    SEGMENT_EVENTS / 50,
+  );
+  run.acked += load.events;
+  // The full segment was sealed at 122,880 events and is removed once loaded: wait until the
+  // oldest segment present after the load is gone (bounded: 3 minutes).
+  // With one segment left (the open one), the full one is already loaded.
+  const present = segments().sort();
+  const first = present.length > 1 ? present[0] : undefined;
+  const t0 = performance.now();
+  let loadedMs: number | null = first === undefined ? 0 : null;
+  for (let i = 0; i < 1800 && first !== undefined; i++) {
+    if (!segments().includes(first)) {
+      loadedMs = performance.now() - t0;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const rss = peakRssMb(pid);
+  memory.stop();
+  process.kill(pid, 'SIGTERM');
+  await new Promise((r) => measured.child.once('exit', r));
+  return {
+    events: load.events,
+    seconds: load.seconds,
+    failures: load.failures,
+    loadedMs,
+    rss,
+    memory,
+  };
 }
 
 const IMPORT_EVENTS = Number(process.env.BENCH_IMPORT_EVENTS ?? 1_000_000);

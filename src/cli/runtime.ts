@@ -8,6 +8,7 @@ import { openSharedEnrichStage } from '../ingest/enrich-stage.js';
 import { createPrivacyStage } from '../ingest/privacy-stage.js';
 import { GroupCommitWriter } from '../ingest/writer.js';
 import { ByteBudget } from '../ingest/admission.js';
+import { collectMemory, type MemoryFigures } from './memory-report.js';
 import { DiskSpaceWatch } from '../shared/disk-space.js';
 import { defaultEventWorkers, EventWorkerPool } from '../ingest/event-workers.js';
 import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/index.js';
@@ -437,6 +438,8 @@ export interface Runtime {
   geo: GeoShared;
   /** The byte budget of request bodies (SILLAGE_MAX_QUEUED_BYTES). */
   admission: ByteBudget;
+  /** Where the memory is now (SILLAGE_MEMORY_REPORT_FILE, benchmarks). */
+  memory(): Promise<MemoryFigures>;
   /** Null while the store accepts and serves; otherwise why not (for /healthz). */
   health(): 'store_unavailable' | 'disk_full' | null;
   /** Where the master key came from, for the start-up message. */
@@ -585,6 +588,11 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       writer,
       logger,
     });
+    const admission = new ByteBudget(
+      config.admission.maxQueuedBytes,
+      config.writer.retryAfterSeconds,
+    );
+    const commitTarget = eventSide.commitTarget;
     const runtime: Runtime = {
       config,
       events,
@@ -598,7 +606,15 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
       auth,
       clients,
       geo,
-      admission: new ByteBudget(config.admission.maxQueuedBytes, config.writer.retryAfterSeconds),
+      admission,
+      memory: () =>
+        collectMemory({
+          db,
+          admission,
+          workers,
+          writer,
+          backlog: () => commitTarget.backlog?.() ?? 0,
+        }),
       health: () => (!db.healthy ? 'store_unavailable' : disk.low ? 'disk_full' : null),
       masterKeyNotice: master.notice,
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),

@@ -9,6 +9,7 @@ import type { Logger } from '../shared/log.js';
 import { safeStack } from '../shared/log.js';
 import { runRetention } from '../projects/privacy-operations.js';
 import { startAdminSocket } from './admin-socket.js';
+import { startMemoryReport } from './memory-report.js';
 import { adminHandlers } from './admin-commands.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { authenticateApiKey } from '../auth/index.js';
@@ -125,6 +126,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   );
   checkpointTimer.unref();
   pushHead();
+  const stopMemoryReport = config.memoryReportFile
+    ? startMemoryReport(config.memoryReportFile, () => runtime.memory(), logger)
+    : null;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -138,6 +142,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         clearInterval(retentionTimer);
         clearInterval(checkpointTimer);
         clearTimeout(firstRetention);
+        stopMemoryReport?.();
         // Stop taking requests, let in-flight ones finish (their events commit), then close.
         await app.close();
         await closeAdmin?.();

@@ -2,6 +2,7 @@
 // stage and row encoding for its events and profile updates, off the thread that serves HTTP. PII
 // held back for the vault goes back to the main thread, which seals it.
 import os from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { createPseudonymiser, PrivacyCounters, type PrivacyPolicy } from '../privacy/index.js';
 import type { ProjectContext } from '../projects/index.js';
@@ -297,6 +298,9 @@ function handle(message: ToWorker): void {
       return;
     case 'release':
       jobs.delete(message.id);
+      return;
+    case 'memory':
+      post({ id: 0, kind: 'memory', heapBytes: getHeapStatistics().total_physical_size });
       return;
   }
 }

@@ -38,14 +38,18 @@ export type ToWorker =
       body: Uint8Array | null;
       fixed: number | null;
     }
-  | { type: 'resume' | 'redo' | 'release'; id: number };
+  | { type: 'resume' | 'redo' | 'release'; id: number }
+  /** Asks for the worker's V8 heap (answered with `kind: 'memory'`, between jobs). */
+  | { type: 'memory' };
 
 /** Worker → main. */
 export type FromWorker =
   | { id: number; kind: 'rejected'; code: ErrorCode; message: string }
   | { id: number; kind: 'failed'; errorName: string }
   | { id: number; kind: 'needs'; tokens: string[]; heldChars: number }
-  | ({ id: number; kind: 'done' } & WorkerResult);
+  | ({ id: number; kind: 'done' } & WorkerResult)
+  /** The worker's V8 heap, bytes (committed physical memory). */
+  | { id: 0; kind: 'memory'; heapBytes: number };
 
 /** What a worker made of a request. */
 export interface WorkerResult {
@@ -113,6 +117,8 @@ interface Slot {
   /** How many of its jobs are large (at least LARGE_JOB_BYTES): at most one at a time. */
   large: number;
   projects: Set<number>;
+  /** Its V8 heap when it last told (see `heapBytes`), bytes. */
+  heapBytes: number;
 }
 
 /**
@@ -499,6 +505,25 @@ export class EventWorkerPool {
     return this.heldPeak;
   }
 
+  /**
+   * The workers' V8 heaps together, bytes, as each last reported it; asks each for a new figure
+   * (answered between jobs), so that calling this now and then keeps it current.
+   */
+  heapBytes(): number {
+    let bytes = 0;
+    for (const slot of this.slots) {
+      if (!slot) continue;
+      bytes += slot.heapBytes;
+      slot.worker.postMessage({ type: 'memory' } satisfies ToWorker);
+    }
+    return bytes;
+  }
+
+  /** Body bytes held by the workers' jobs now. */
+  get heldBodyBytes(): number {
+    return this.slots.reduce((n, slot) => n + (slot?.bytes ?? 0), 0);
+  }
+
   /** Requests waiting for a worker (for health and tests). */
   get waiting(): number {
     return this.queue.length;
@@ -540,6 +565,7 @@ export class EventWorkerPool {
       bytes: 0,
       large: 0,
       projects: new Set(),
+      heapBytes: 0,
     };
     worker.postMessage({
       type: 'init',
@@ -563,6 +589,10 @@ export class EventWorkerPool {
       this.drain();
     };
     worker.on('message', (message: FromWorker) => {
+      if (message.kind === 'memory') {
+        slot.heapBytes = message.heapBytes;
+        return;
+      }
       if (message.kind === 'needs' || message.kind === 'done') {
         this.heldPeak = Math.max(this.heldPeak, message.heldChars);
       }

@@ -39,6 +39,8 @@ export const DEFAULT_WRITER_OPTIONS: WriterOptions = {
 interface Pending {
   batch: CommitBatch;
   size: number;
+  /** Bytes of its encoded event rows (what most of a batch's memory is). */
+  bytes: number;
   /** Commit alone, so that the result's counts (duplicates) are this batch's own. */
   exclusive: boolean;
   resolve: (result: CommitResult) => void;
@@ -52,9 +54,14 @@ const sizeOf = (b: CommitBatch): number =>
   b.identityLinks.length +
   b.privacyCounts.length;
 
+const encodedBytesOf = (b: CommitBatch): number =>
+  b.encodedEvents?.reduce((n, e) => n + e.lines.length, 0) ?? 0;
+
 /** Counters exposed for health and benchmarks. */
 export interface WriterStats {
   queuedRecords: number;
+  /** Bytes of encoded event rows waiting for (or in) a commit. */
+  queuedBytes: number;
   commits: number;
   committedRecords: number;
 }
@@ -80,6 +87,7 @@ export interface CommitObserver {
 export class GroupCommitWriter {
   private queue: Pending[] = [];
   private queuedRecords = 0;
+  private queuedBytes = 0;
   private inFlight = 0;
   private closing = false;
   private idleWaiters: (() => void)[] = [];
@@ -128,15 +136,24 @@ export class GroupCommitWriter {
         ),
       );
     }
+    const bytes = encodedBytesOf(batch);
     return new Promise<CommitResult>((resolve, reject) => {
-      this.queue.push({ batch, size, exclusive: options.exclusive ?? false, resolve, reject });
+      this.queue.push({
+        batch,
+        size,
+        bytes,
+        exclusive: options.exclusive ?? false,
+        resolve,
+        reject,
+      });
       this.queuedRecords += size;
+      this.queuedBytes += bytes;
       this.pump();
     });
   }
 
   getStats(): WriterStats {
-    return { queuedRecords: this.queuedRecords, ...this.stats };
+    return { queuedRecords: this.queuedRecords, queuedBytes: this.queuedBytes, ...this.stats };
   }
 
   private pump(): void {
@@ -168,6 +185,7 @@ export class GroupCommitWriter {
       }
     }
     const size = group.reduce((n, p) => n + p.size, 0);
+    const bytes = group.reduce((n, p) => n + p.bytes, 0);
     try {
       const exact = group.length === 1 && group[0]?.exclusive === true;
       const result =
@@ -195,6 +213,7 @@ export class GroupCommitWriter {
       for (const p of group) p.reject(failure);
     } finally {
       this.queuedRecords -= size;
+      this.queuedBytes -= bytes;
     }
   }
 

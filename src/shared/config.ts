@@ -99,6 +99,8 @@ export interface ServerConfig {
     /** DuckDB worker threads while queries run (the store keeps fewer otherwise). */
     threads: number;
   };
+  /** A file the server rewrites every 200 ms with where its memory is (figures only); off if unset. */
+  memoryReportFile: string | undefined;
   /** PEM files for HTTPS; both set or neither (plain HTTP, e.g. behind a TLS proxy). */
   tls: { certFile: string; keyFile: string } | null;
   /** Master key sources, resolved by the privacy module. */
@@ -185,6 +187,7 @@ const schema = z.object({
   queryConcurrency: intFromEnv.default(2),
   queryMaxCells: intFromEnv.default(200_000),
   queryThreads: intFromEnv.optional(),
+  memoryReportFile: z.string().optional(),
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
   masterKeyHex: z.string().optional(),
@@ -264,6 +267,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
     queryThreads: env.SILLAGE_QUERY_THREADS,
+    memoryReportFile: env.SILLAGE_MEMORY_REPORT_FILE,
     tlsCert: env.SILLAGE_TLS_CERT,
     tlsKey: env.SILLAGE_TLS_KEY,
     masterKeyHex: env.SILLAGE_MASTER_KEY || undefined,
@@ -372,6 +376,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxCells: c.queryMaxCells,
       threads: c.queryThreads ?? os.availableParallelism(),
     },
+    memoryReportFile: c.memoryReportFile ? path.resolve(c.memoryReportFile) : undefined,
     tls:
       c.tlsCert && c.tlsKey
         ? { certFile: path.resolve(c.tlsCert), keyFile: path.resolve(c.tlsKey) }
