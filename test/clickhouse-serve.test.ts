@@ -223,6 +223,50 @@ describe.skipIf(!available)('sillage serve with events on ClickHouse', () => {
     const r = retention.json as unknown as { cohorts: { size: number; counts: number[] }[] };
     expect(r.cohorts.map((c) => c.counts)).toEqual([[3, 0]]);
 
+    // Retention broken down, and the per-user and active-user maths with a list breakdown.
+    const byPlan = await api('/query', {
+      kind: 'retention',
+      from: TODAY,
+      to: TODAY,
+      start_event: 'Page View',
+      return_event: 'Page View',
+      period: 'day',
+      periods: 1,
+      breakdown: 'plan',
+    });
+    expect(byPlan.status).toBe(200);
+    const rb = byPlan.json as unknown as {
+      breakdowns: { breakdown_value: string | null; cohorts: { counts: number[] }[] }[];
+    };
+    expect(
+      Object.fromEntries(rb.breakdowns.map((b) => [b.breakdown_value, b.cohorts[0]!.counts])),
+    ).toEqual({ free: [2, 0], gold: [1, 0] });
+    const perUser = await api('/query', {
+      kind: 'trends',
+      from: TODAY,
+      to: TODAY,
+      interval: 'day',
+      series: [{ event: 'Page View', math: 'per_user_max' }],
+      breakdown: ['plan'],
+    });
+    expect(perUser.status).toBe(200);
+    const pu = perUser.json as unknown as {
+      series: { breakdown_value: string[] | null; total: number }[];
+    };
+    expect(pu.series.map((x) => [x.breakdown_value, x.total])).toEqual([
+      [['free'], 3],
+      [['gold'], 1],
+    ]);
+    const active = await api('/query', {
+      kind: 'trends',
+      from: TODAY,
+      to: TODAY,
+      interval: 'day',
+      series: [{ event: 'Page View', math: 'weekly_active' }],
+    });
+    expect(active.status).toBe(200);
+    expect(active.json.series[0]!.total).toBe(3);
+
     // The one user's profile and stream are not written for 18.16 yet: refused, never a 500.
     const user = await api('/users/ch-bob@example.com');
     expect(user.status).toBe(501);

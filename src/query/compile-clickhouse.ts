@@ -7,6 +7,8 @@
 import { AppError } from '../shared/errors.js';
 import type { CompiledQuery } from './compile.js';
 import {
+  BREAKDOWN_PART_END,
+  BREAKDOWN_PART_NOT_SET,
   DISCOVERY_COLUMNS,
   SEGMENT_NOT_SET,
   SEGMENT_OTHER,
@@ -19,8 +21,15 @@ import {
 } from './compile.js';
 import { DAY_MS } from './clock.js';
 import type { CohortContext, CountOp } from './cohorts.js';
-import { PERCENTILES, profilePropertyOf, type Filter, type MathKind } from './model.js';
-import { plannedLeaves, resolveProperty } from './plan.js';
+import {
+  PERCENTILES,
+  isPerUserMath,
+  profilePropertyOf,
+  type Filter,
+  type MathKind,
+  type PerUserMath,
+} from './model.js';
+import { isCohortBreakdown, plannedLeaves, resolveProperty } from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import type {
   EventNamesPlan,
@@ -137,7 +146,11 @@ const RESOLVED_USER = sql`coalesce(nullIf(e.user_id, ''), ${linkOf('e.device_id'
 /** A profile's property text: the profile is `id` among the arrays `name`. */
 function profileText(name: string, id: SqlNode, key: string): SqlNode {
   const arrays = ident(name);
-  const at = sql`if(isNull(${id}), 0, indexOf(tupleElement(${arrays}, 1), concat(toString(length(assumeNotNull(${id}))), ':', assumeNotNull(${id}), ${param.varchar(key)})))`;
+  // As linkOf: transform() hashes the (constant) spellings once per query, where indexOf scanned
+  // every profile property per row. It maps a spelling to its 1-based place, 0 when absent; the
+  // ('' → 0) pair keeps the arrays non-empty (no spelling is '').
+  const places = sql`arrayPushBack(arrayEnumerate(tupleElement(${arrays}, 1)), 0)`;
+  const at = sql`if(isNull(${id}), 0, transform(concat(toString(length(assumeNotNull(${id}))), ':', assumeNotNull(${id}), ${param.varchar(key)}), arrayPushBack(tupleElement(${arrays}, 1), ''), ${places}, 0))`;
   return sql`if(${at} = 0, NULL, tupleElement(${arrays}, 2)[${at}])`;
 }
 
@@ -245,6 +258,9 @@ function valueAggregate(math: MathKind): SqlNode {
       return raw('count()');
     case 'unique_users':
       return call('count_distinct', raw('uid'));
+    case 'unique_groups':
+      // Distinct group ids (val: the group key property's text).
+      return call('count_distinct', raw('val'));
     case 'sum':
       return raw('sum(val)');
     case 'avg':
@@ -271,6 +287,44 @@ function segmented(base: SqlNode, breakdown: PlannedBreakdown): SqlNode {
   return sql`WITH ${top} SELECT *, toInt32(multiIf(isNull(bd), ${raw(String(SEGMENT_NOT_SET))}, ${raw(at)} = 0, ${raw(String(SEGMENT_OTHER))}, ${raw(String(SEGMENT_VALUE))})) AS seg, if(${raw(at)} = 0, NULL, bd) AS seg_value, if(${raw(at)} = 0, NULL, tupleElement(top, 2)[${raw(at)}]) AS rank_n FROM (${base})`;
 }
 
+/**
+ * The segment value of an event for a breakdown by properties (compile.ts's breakdownValue, the
+ * same text): one property's text; for a list, NULL when none is set, else each property as the
+ * hex of its bytes and a space, or `~` when not set.
+ */
+function breakdownText(b: PlannedBreakdown): SqlNode {
+  if (b.form === 'single') return propertyText(b.ref);
+  const parts = b.refs.map((r) => {
+    const v = propertyText(r);
+    return sql`if(isNull(${v}), ${param.varchar(BREAKDOWN_PART_NOT_SET)}, concat(${call('hex', sql`assumeNotNull(${v})`)}, ${param.varchar(BREAKDOWN_PART_END)}))`;
+  });
+  const none = and(b.refs.map((r) => sql`isNull(${propertyText(r)})`));
+  // concat takes two arguments at least: '' closes a one-property list.
+  return sql`if(${none}, CAST(NULL AS Nullable(String)), concat(${join(parts, ', ')}, ''))`;
+}
+
+/**
+ * The rows of `rows` (a SELECT with the columns `names`, among them `uid`) once per cohort of a
+ * cohort breakdown their user is in, its id as `bd`; once with `bd` NULL ("not set") when in
+ * none (compile.ts's breakdownCohortSources: the same rows).
+ */
+function byCohortRows(
+  projectId: string,
+  b: PlannedBreakdown,
+  rows: SqlNode,
+  names: readonly string[],
+): SqlNode {
+  const ref = b.ref;
+  if (ref.kind !== 'cohort') throw new Error('a cohort breakdown has a cohort ref');
+  const each = [...new Set(ref.ids)].map(
+    (id) =>
+      // (18.16 fails on an if() whose two branches are both Nullable: the NULL one is bare.)
+      sql`if(ifNull(uid IN (${cohortMembers(projectId, ref.cohorts, [id])}), 0), ${param.varchar(id)}, NULL)`,
+  );
+  const list = raw(names.join(', '));
+  return sql`SELECT ${list}, bd FROM (SELECT ${list}, arrayFilter(x -> isNotNull(x), [${join(each, ', ')}]) AS bds0, if(length(bds0) = 0, [CAST(NULL AS Nullable(String))], bds0) AS bds FROM (${rows})) ARRAY JOIN bds AS bd`;
+}
+
 /** A filter entry: `any` groups OR-ed, `all` groups AND-ed, recursively. */
 function filterNodeCondition(f: PlannedFilterNode, projectId: string): SqlNode {
   if ('any' in f) return or(f.any.map((x) => filterNodeCondition(x, projectId)));
@@ -295,44 +349,116 @@ function seriesEventCondition(s: PlannedSeries): SqlNode {
   )})`;
 }
 
-/** The maths this compiler answers; the others are refused, never answered differently. */
-const CLICKHOUSE_MATHS: ReadonlySet<MathKind> = new Set([
-  'total',
-  'unique_users',
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'p50',
-  'p90',
-  'p99',
-]);
+/** Aggregate over users of their event counts (column `un`: NULL for events without a user). */
+function perUserAggregate(math: PerUserMath): SqlNode {
+  switch (math) {
+    case 'per_user_avg':
+      return raw('avg(un)');
+    case 'per_user_min':
+      return raw('min(un)');
+    case 'per_user_max':
+      return raw('max(un)');
+    case 'per_user_median':
+      return call('quantile', raw('un'), numberLiteral(0.5));
+    case 'per_user_p90':
+      return call('quantile', raw('un'), numberLiteral(0.9));
+    case 'per_user_p99':
+      return call('quantile', raw('un'), numberLiteral(0.99));
+  }
+}
+
+/**
+ * A per-user series over `rows` (uid, bucket and, broken down, the segment columns): each user's
+ * events per bucket and over the range, aggregated over users (compile.ts's perUserSelect). Rows
+ * without a user keep their bucket alive with a NULL count, which the aggregates skip.
+ */
+function perUserSeries(math: PerUserMath, rows: SqlNode, breakdown: boolean): SqlNode {
+  const keys = breakdown ? 'seg, seg_value, ' : '';
+  const rank = breakdown ? 'any(rank_n) AS rank_n, ' : '';
+  const counted = (by: string) =>
+    sql`SELECT ${raw(keys)}${raw(rank)}${raw(by)}uid, if(isNull(uid), NULL, count()) AS un FROM (${rows}) GROUP BY ${raw(keys)}${raw(by)}uid`;
+  const value = perUserAggregate(math);
+  const segment = raw(`${keys}${rank}`);
+  // Without a breakdown the total has no key to group by: HAVING keeps "no rows" as no row (an
+  // aggregate of nothing would be 0 or nan, where DuckDB has no row).
+  const totalGroup = breakdown ? raw(' GROUP BY seg, seg_value') : raw(' HAVING count() > 0');
+  return sql`SELECT ${segment}0 AS is_total, toNullable(bucket) AS bucket, ${value} AS value FROM (${counted('bucket, ')}) GROUP BY ${raw(keys)}bucket UNION ALL SELECT ${segment}1 AS is_total, CAST(NULL AS Nullable(Int64)) AS bucket, ${value} AS value FROM (${counted('')})${totalGroup}`;
+}
 
 function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode {
-  if (!CLICKHOUSE_MATHS.has(s.math))
-    throw new AppError(
-      'QUERY_UNSUPPORTED',
-      `math ${s.math} is not answered on the ClickHouse event store yet`,
-    );
+  if (s.active) return compileActiveSeries(p, s, s.active);
   const local = localTime(p.scope.clock);
   const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)}`;
   const where = sql`${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters, p.projectId)}`;
-  const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), s.value, p.breakdown?.ref]);
+  const byCohort = isCohortBreakdown(p.breakdown);
+  const needs = needsOf([
+    ...plannedLeaves(s.filters).map((f) => f.ref),
+    s.value,
+    ...(p.breakdown?.refs ?? []),
+  ]);
   const columns: SqlNode[] = [sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`];
-  if (p.breakdown) columns.push(sql`${propertyText(p.breakdown.ref)} AS bd`);
-  if (s.math === 'unique_users') {
+  const names = ['bucket'];
+  if (p.breakdown && !byCohort) columns.push(sql`${breakdownText(p.breakdown)} AS bd`);
+  const perUser = isPerUserMath(s.math) ? s.math : null;
+  // A cohort breakdown is the user's: every series reads it.
+  if (s.math === 'unique_users' || perUser || byCohort) {
     needs.links = true;
     columns.push(raw('e.uid AS uid'));
-  } else if (s.math !== 'total' && s.value) {
-    columns.push(sql`${propertyNumber(s.value)} AS val`);
+    names.push('uid');
   }
-  const base = eventsSelect(p.projectId, needs, scan, columns, where);
+  if (s.math === 'unique_groups' && s.value) {
+    columns.push(sql`${propertyText(s.value)} AS val`);
+    names.push('val');
+  } else if (s.math !== 'total' && s.math !== 'unique_users' && !perUser && s.value) {
+    columns.push(sql`${propertyNumber(s.value)} AS val`);
+    names.push('val');
+  }
+  let base = eventsSelect(p.projectId, needs, scan, columns, where);
+  if (p.breakdown && byCohort) base = byCohortRows(p.projectId, p.breakdown, base, names);
+  if (perUser) {
+    return perUserSeries(perUser, p.breakdown ? segmented(base, p.breakdown) : base, !!p.breakdown);
+  }
   const value = valueAggregate(s.math);
   if (!p.breakdown) {
     return sql`SELECT 0 AS is_total, toNullable(bucket) AS bucket, ${value} AS value FROM (${base}) GROUP BY bucket UNION ALL SELECT 1 AS is_total, CAST(NULL AS Nullable(Int64)) AS bucket, ${value} AS value FROM (${base})`;
   }
   const seg = segmented(base, p.breakdown);
   return sql`SELECT seg, seg_value, any(rank_n) AS rank_n, 0 AS is_total, toNullable(bucket) AS bucket, ${value} AS value FROM (${seg}) GROUP BY seg, seg_value, bucket UNION ALL SELECT seg, seg_value, any(rank_n) AS rank_n, 1 AS is_total, CAST(NULL AS Nullable(Int64)) AS bucket, ${value} AS value FROM (${seg}) GROUP BY seg, seg_value`;
+}
+
+/**
+ * weekly_active / monthly_active (compile.ts's compileActiveSeries: the same rows): resolved
+ * users per local day, read from the window before `from` on; then each bucket's window, listed
+ * as (is_total, bucket, end day) tuples and joined by ARRAY JOIN (18.16: one JOIN per SELECT),
+ * counts the distinct users of its days. A window without users has no row, as on DuckDB.
+ */
+function compileActiveSeries(
+  p: TrendsPlan,
+  s: TrendsPlan['series'][number],
+  active: NonNullable<TrendsPlan['series'][number]['active']>,
+): SqlNode {
+  const scope = active.scope;
+  const local = localTime(scope.clock);
+  const scan = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)}`;
+  const where = sql`${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters, p.projectId)} AND e.uid IS NOT NULL`;
+  const needs = needsOf(plannedLeaves(s.filters).map((f) => f.ref));
+  needs.links = true;
+  const days = eventsSelect(
+    p.projectId,
+    needs,
+    scan,
+    [sql`toInt64(${dayOf(local)}) AS day`, raw('e.uid AS uid')],
+    where,
+  );
+  const ends = join(
+    active.ends.map(
+      (e) =>
+        sql`(toInt64(${integerLiteral(e.bucket === null ? 1 : 0)}), toInt64(${integerLiteral(e.bucket ?? 0)}), toInt64(${integerLiteral(e.endDay)}))`,
+    ),
+    ', ',
+  );
+  const span = integerLiteral(active.windowDays - 1);
+  return sql`SELECT toUInt8(tupleElement(w, 1)) AS is_total, if(is_total = 1, CAST(NULL AS Nullable(Int64)), toNullable(tupleElement(w, 2))) AS bucket, ${call('count_distinct', raw('uid'))} AS value FROM (SELECT day, uid FROM (${days}) GROUP BY day, uid) ARRAY JOIN [${ends}] AS w WHERE day BETWEEN tupleElement(w, 3) - ${span} AND tupleElement(w, 3) GROUP BY is_total, bucket`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -467,7 +593,7 @@ function funnelAttempts(p: FunnelPlan): SqlNode {
   const needs = needsOf([
     ...p.steps.flatMap((s) => plannedLeaves(s.filters).map((f) => f.ref)),
     ...p.exclusions.flatMap((x) => plannedLeaves(x.filters).map((f) => f.ref)),
-    p.breakdown?.ref,
+    ...(p.breakdown?.refs ?? []),
     ...p.holdConstant,
   ]);
   needs.links = true;
@@ -485,7 +611,10 @@ function funnelAttempts(p: FunnelPlan): SqlNode {
     raw('e.time'),
     heldKey(p.holdConstant),
     sql`toUInt8(${inRangeCondition(p.scope, local)})`,
-    p.breakdown ? sql`${propertyText(p.breakdown.ref)}` : raw('CAST(NULL AS Nullable(String))'),
+    // A cohort breakdown is the user's, not the entry's: added after the best attempt.
+    p.breakdown && !isCohortBreakdown(p.breakdown)
+      ? breakdownText(p.breakdown)
+      : raw('CAST(NULL AS Nullable(String))'),
     p.overTime ? sql`toInt64(${bucketOf(p.overTime.unit, local)})` : raw('toInt64(0)'),
     ...flags,
   ];
@@ -583,7 +712,14 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const noBucket = raw('CAST(NULL AS Nullable(Int64)) AS bucket');
   const parts: SqlNode[] = [];
   if (p.breakdown) {
-    const seg = segmented(best, p.breakdown);
+    // With cohorts, a user in several of them is in each of their rows.
+    const source = isCohortBreakdown(p.breakdown)
+      ? byCohortRows(p.projectId, p.breakdown, best, [
+          'uid',
+          ...Array.from({ length: n }, (_, i) => `t${i + 1}`),
+        ])
+      : best;
+    const seg = segmented(source, p.breakdown);
     parts.push(
       sql`SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(any(rank_n))) AS rank_n, toInt32(0) AS is_total, ${noBucket}, ${funnelValues(n, true)} FROM (${seg}) GROUP BY seg, seg_value`,
     );
@@ -601,11 +737,14 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Retention (compile.ts's compileRetention: the same rows). Per user: the buckets of their
-// in-range start events, the time of the first, and the buckets with a return event; one pass, no
-// join. first_in_range: the bucket of the first start event is the cohort; first_time: the same,
-// only when no start event came earlier (the scan then reaches back to the project's first
-// events); recurring: every bucket with a start event starts a cohort.
+// Retention (compile.ts's compileRetention: the same rows). Per user and bucket: whether a start
+// event in the range happened there, the first one's time and breakdown value, and whether a
+// return event happened; then per user, in one pass and no join, the cohort buckets.
+// first_in_range: the bucket of the first start event is the cohort; first_time: the same, only
+// when no start event came earlier (the scan then reaches back to the project's first events);
+// recurring: every bucket with a start event starts a cohort. Broken down, a cohort's segment is
+// the value on its bucket's first start event (of several at that instant, the smallest set
+// value), or with cohorts each cohort the user is in.
 
 function compileRetention(p: RetentionPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
@@ -614,8 +753,12 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const isStart = sql`toUInt8(${startMatch} AND ${inRangeCondition(p.scope, local)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)})`;
   const isReturn = sql`toUInt8(${eventCondition(p.returnEvent)} AND ${filters})`;
   const firstTime = p.retentionType === 'first_time';
+  const byProperty = p.breakdown !== null && !isCohortBreakdown(p.breakdown);
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
-  const needs = needsOf(plannedLeaves(p.filters).map((f) => f.ref));
+  const needs = needsOf([
+    ...plannedLeaves(p.filters).map((f) => f.ref),
+    ...(byProperty && p.breakdown ? p.breakdown.refs : []),
+  ]);
   needs.links = true;
   // first_time looks at every earlier start event: no lower bound on the scan.
   const scan = firstTime
@@ -632,23 +775,32 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
       sql`${isStart} AS is_start`,
       sql`${isReturn} AS is_return`,
       firstTime ? sql`toUInt8(${startMatch}) AS is_any_start` : raw('toUInt8(0) AS is_any_start'),
+      byProperty && p.breakdown
+        ? sql`${breakdownText(p.breakdown)} AS bd`
+        : raw('CAST(NULL AS Nullable(String)) AS bd'),
     ],
     raw('e.uid IS NOT NULL'),
   );
-  const users = sql`SELECT uid, argMinIf(bucket, t, is_start = 1) AS c, minIf(t, is_start = 1) AS ft, minIf(t, is_any_start = 1) AS et, countIf(is_start = 1) AS starts, groupUniqArrayIf(bucket, is_start = 1) AS cs, groupUniqArrayIf(bucket, is_return = 1) AS rets FROM (${events}) GROUP BY uid HAVING starts > 0${raw(firstTime ? ' AND et = ft' : '')}`;
-  // One row per (user, cohort bucket).
-  const cohorts =
+  // `bfirst`: the first start event of the bucket as (time, value unset, value text): the
+  // smallest tuple is the earliest, then a set value before an unset one, then the smallest text.
+  const perBucket = sql`SELECT uid, bucket, countIf(is_start = 1) AS bs, minIf(t, is_start = 1) AS bft, minIf((t, isNull(bd), ifNull(bd, '')), is_start = 1) AS bfirst, countIf(is_any_start = 1) AS bas, minIf(t, is_any_start = 1) AS bet, max(is_return) AS bret FROM (${events}) GROUP BY uid, bucket`;
+  const users = sql`SELECT uid, sum(bs) AS starts, argMinIf(bucket, bft, bs > 0) AS c, argMinIf(bfirst, bft, bs > 0) AS cfirst, minIf(bft, bs > 0) AS ft, minIf(bet, bas > 0) AS et, groupArrayIf((bucket, bfirst), bs > 0) AS cs, groupArrayIf(bucket, bret = 1) AS rets FROM (${perBucket}) GROUP BY uid HAVING starts > 0${raw(firstTime ? ' AND et = ft' : '')}`;
+  // One row per (user, cohort bucket), with the first start event of that bucket.
+  const cohortFirsts =
     p.retentionType === 'recurring'
-      ? sql`SELECT uid, c1 AS c, rets FROM (${users}) ARRAY JOIN cs AS c1`
-      : sql`SELECT uid, c, rets FROM (${users})`;
-  return {
-    statements: [
-      {
-        name: 'retention',
-        sql: sql`SELECT c AS cohort, toInt64(0) AS k, count() AS users FROM (${cohorts}) GROUP BY c UNION ALL SELECT c AS cohort, toInt64(p - c) AS k, count() AS users FROM (${cohorts}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${param.bigint(p.periods)} GROUP BY c, k`,
-      },
-    ],
-  };
+      ? sql`SELECT uid, tupleElement(x, 1) AS c, tupleElement(x, 2) AS f, rets FROM (${users}) ARRAY JOIN cs AS x`
+      : sql`SELECT uid, c, cfirst AS f, rets FROM (${users})`;
+  const cohorts = sql`SELECT uid, c, rets, if(tupleElement(f, 2) = 1, CAST(NULL AS Nullable(String)), toNullable(tupleElement(f, 3))) AS bd FROM (${cohortFirsts})`;
+  const periods = param.bigint(p.periods);
+  const totals = sql`SELECT CAST(NULL AS Nullable(Int32)) AS seg, CAST(NULL AS Nullable(String)) AS seg_value, CAST(NULL AS Nullable(UInt64)) AS rank_n, c AS cohort, toInt64(0) AS k, count() AS users FROM (${cohorts}) GROUP BY c UNION ALL SELECT CAST(NULL AS Nullable(Int32)) AS seg, CAST(NULL AS Nullable(String)) AS seg_value, CAST(NULL AS Nullable(UInt64)) AS rank_n, c AS cohort, toInt64(p - c) AS k, count() AS users FROM (${cohorts}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${periods} GROUP BY c, k`;
+  if (!p.breakdown) return { statements: [{ name: 'retention', sql: totals }] };
+  // Segments ranked by the users they start cohorts for (a user once per cohort period).
+  const source = byProperty
+    ? cohorts
+    : byCohortRows(p.projectId, p.breakdown, cohorts, ['uid', 'c', 'rets']);
+  const seg = segmented(source, p.breakdown);
+  const segments = sql`SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(max(rank_n))) AS rank_n, c AS cohort, toInt64(0) AS k, ${call('count_distinct', raw('uid'))} AS users FROM (${seg}) GROUP BY seg, seg_value, c UNION ALL SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(max(rank_n))) AS rank_n, c AS cohort, toInt64(p - c) AS k, ${call('count_distinct', raw('uid'))} AS users FROM (${seg}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${periods} GROUP BY seg, seg_value, c, k`;
+  return { statements: [{ name: 'retention', sql: sql`${totals} UNION ALL ${segments}` }] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -825,6 +977,7 @@ const KNOWN_FIELDS: Partial<Record<Plan['kind'], readonly string[]>> = {
     'returnEvent',
     'filters',
     'retentionType',
+    'breakdown',
   ],
   flows: ['kind', 'projectId', 'scope', 'anchor', 'direction', 'steps', 'maxPaths'],
 };
@@ -845,31 +998,12 @@ function refuseUnknownFields(p: Plan): void {
 }
 
 /**
- * Breakdowns by several properties or by cohorts, and retention with any breakdown (issue 12),
- * are answered on DuckDB only: refused here by name rather than answered by the first property
- * alone or without the breakdown.
- */
-function refuseBreakdownOptions(p: Plan): void {
-  const breakdown = 'breakdown' in p ? p.breakdown : null;
-  if (breakdown && (breakdown.form === 'list' || breakdown.ref.kind === 'cohort'))
-    throw new AppError(
-      'QUERY_UNSUPPORTED',
-      `breakdown by ${breakdown.ref.kind === 'cohort' ? 'cohorts' : 'a list of properties'} is not answered on the ClickHouse event store yet`,
-    );
-  if (p.kind === 'retention' && p.breakdown)
-    throw new AppError(
-      'QUERY_UNSUPPORTED',
-      'retention with a breakdown is not answered on the ClickHouse event store yet',
-    );
-}
-
-/**
- * Compiles a plan for ClickHouse 18.16: every query kind. What is still refused (501
- * QUERY_UNSUPPORTED, by name): the maths outside CLICKHOUSE_MATHS, and the user profile and event
- * stream (CLICKHOUSE_COMPILER.userStreamsRefusal).
+ * Compiles a plan for ClickHouse 18.16: every query kind, every math and breakdown. What is
+ * still refused (501 QUERY_UNSUPPORTED, by name): the user profile and event stream
+ * (CLICKHOUSE_COMPILER.userStreamsRefusal), and plan fields this compiler does not read
+ * (refuseUnknownFields).
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
-  refuseBreakdownOptions(p);
   refuseUnknownFields(p);
   switch (p.kind) {
     case 'trends': {

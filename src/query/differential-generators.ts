@@ -441,6 +441,44 @@ export const breakdown = fc.option(
   { nil: undefined },
 );
 
+/**
+ * A breakdown of every form: one property, a list of 1 to 3 (limit optional), or saved cohorts
+ * `c1`/`c2` (the test defines them; no limit allowed).
+ */
+export const anyBreakdown = fc.oneof(
+  fc.record({
+    breakdown: fc.constantFrom(...PROPERTIES),
+    breakdown_limit: fc.integer({ min: 1, max: 4 }),
+  }),
+  fc.record(
+    {
+      breakdown: fc.uniqueArray(fc.constantFrom(...PROPERTIES), { minLength: 1, maxLength: 3 }),
+      breakdown_limit: fc.integer({ min: 1, max: 4 }),
+    },
+    { requiredKeys: ['breakdown'] },
+  ),
+  fc.record({
+    breakdown: fc.constantFrom<{ cohort: string | string[] }>(
+      { cohort: 'c1' },
+      { cohort: ['c1', 'c2'] },
+      { cohort: ['c2', 'c1'] },
+    ),
+  }),
+);
+
+/**
+ * An answer with non-integer numbers to 12 significant digits: a float aggregate (an average, an
+ * interpolated quantile) may add in another order on another engine and differ in the last bits;
+ * integers (counts) stay exact.
+ */
+export function sameDigits(value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isInteger(value)) return Number(value.toPrecision(12));
+  if (Array.isArray(value)) return value.map(sameDigits);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sameDigits(v)]));
+  return value;
+}
+
 export const trendsQuery = (d: Dataset) =>
   fc
     .record({
