@@ -1059,6 +1059,11 @@ function conditionSql(projectId: string, c: CohortCondition, nowMs: number): Sql
   }
   const from = nowMs - c.withinDays * DAY_MS;
   const counted = sql`SELECT ${RESOLVED_USER} AS uid, count(*) AS n FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${param.varchar(projectId)} AND e.event = ${param.varchar(c.event)} AND e.time >= ${param.timestamp(from)} AND e.time <= ${param.timestamp(nowMs)} AND ${and(c.filters.map((f) => filterCondition(planned(f))))} GROUP BY 1`;
+  // At least (or exactly) N ≥ 1 such events: only users among those counted can qualify, and they
+  // are all users of the project's events, so the list of every user (`cohort_users`, a scan of
+  // all the project's events) is not needed. With 0 allowed, users without such events qualify.
+  if (c.count >= 1 && c.countOp !== 'lte')
+    return sql`SELECT c.uid FROM (${counted}) c WHERE c.uid IS NOT NULL AND ${countCondition(c.countOp, c.count)}`;
   return sql`SELECT u.uid FROM cohort_users u LEFT JOIN (${counted}) c ON c.uid = u.uid WHERE ${countCondition(c.countOp, c.count)}`;
 }
 
