@@ -584,9 +584,15 @@ function digestSql(kind: Digest, rows: Record<string, unknown>[]): string {
     case 'formula': {
       const value = (r: Record<string, unknown>): string =>
         formulaValue(n(r.a) === 0 ? null : (n(r.b) / n(r.a)) * 100);
-      const days = rows.filter((r) => r.day !== null);
+      // Every day of the range, as the engine answers it (a day with neither event has no row).
+      const byDay = new Map(rows.filter((r) => r.day !== null).map((r) => [n(r.day), r]));
+      const days: string[] = [];
+      for (let d = startMs / DAY_MS; d < endMs / DAY_MS; d++) {
+        const r = byDay.get(d);
+        days.push(r ? value(r) : 'null');
+      }
       const total = rows.find((r) => r.day === null);
-      return [...days.map(value), total ? value(total) : 'null'].join(',');
+      return [...days, total ? value(total) : 'null'].join(',');
     }
     case 'flows': {
       // As the engine's format stage: per step the top 10 events by users, the rest as $other.
