@@ -94,15 +94,15 @@ describe(`compile (FC_SEED=${SEED})`, () => {
     expect(new Set(placeholders)).toEqual(new Set(statement!.params.map((_, i) => i + 1)));
   });
 
-  it('joins identity links only when users are counted', () => {
+  it('counts users by the resolved person column, never joining the identity links', () => {
     const base = { kind: 'trends', from: '2025-01-01', to: '2025-01-02' };
     expect(render({ ...base, series: [{ event: 'a' }] })[0]!.text).not.toContain('identity_links');
     expect(
       render({ ...base, series: [{ event: 'a', math: 'avg', property: 'x' }] })[0]!.text,
     ).not.toContain('identity_links');
-    expect(render({ ...base, series: [{ event: 'a', math: 'unique_users' }] })[0]!.text).toContain(
-      'identity_links',
-    );
+    const users = render({ ...base, series: [{ event: 'a', math: 'unique_users' }] })[0]!.text;
+    expect(users).toContain('e.person_id');
+    expect(users).not.toContain('identity_links');
     expect(render({ kind: 'event_names' })[0]!.text).not.toContain('identity_links');
   });
 

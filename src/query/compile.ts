@@ -463,16 +463,19 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     value = raw('sum(n)');
     rank = raw('sum(n)');
   } else if (s.math === 'unique_users' || isPerUserMath(s.math)) {
-    // Identities are resolved once per distinct (bucket, value, ids) rather than once per event.
-    const group = raw([...keys, ...RAW_IDS].join(', '));
-    const outer = raw(keys.map((k) => `e.${k}`).join(', '));
-    ctes.push(linksCte(p.projectId), {
-      name: 'ids',
-      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')}, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM ${from} WHERE ${where}) GROUP BY ${group}`,
-    });
+    // The resolved user is a column: one aggregation per (bucket, value, user) straight from the
+    // scan (resolving identities per distinct raw ids first, then grouping again by the resolved
+    // user, grouped the same rows twice once the raw ids became the resolved user).
+    // Plain unique users (no breakdown to rank, no per-user counts) read the scan itself: the
+    // distinct count hashes (bucket, user) once, where a pre-aggregate would hash it twice.
+    const group = raw([...keys, 'uid'].join(', '));
+    const rows = sql`SELECT ${join(columns, ', ')}, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}`;
     ctes.push({
       name: 'base',
-      body: sql`SELECT ${raw(keys.join(', '))}, uid, sum(n) AS n FROM (SELECT ${outer}, ${RESOLVED_USER} AS uid, e.n FROM ids e ${IDENTITY_JOINS}) GROUP BY ${raw(keys.join(', '))}, uid`,
+      body:
+        p.breakdown === null && s.math === 'unique_users'
+          ? rows
+          : sql`SELECT ${group}, count(*) AS n FROM (${rows}) GROUP BY ${group}`,
       materialize: p.breakdown !== null,
     });
     value = call('count_distinct', raw('uid'));
@@ -533,7 +536,6 @@ function compileActiveSeries(
   const local = localTime(scope.clock);
   const where = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters)}`;
   const profiles = profileSources(p.projectId, refsOf(s.filters));
-  const ids = raw(RAW_IDS.join(', '));
   const ends = join(
     active.ends.map(
       (e) =>
@@ -546,12 +548,8 @@ function compileActiveSeries(
       linksCte(p.projectId),
       ...profiles.ctes,
       {
-        name: 'ids',
-        body: sql`SELECT day, ${ids} FROM (SELECT ${dayOf(local)} AS day, ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))} FROM events e${profiles.joins} WHERE ${where}) GROUP BY day, ${ids}`,
-      },
-      {
         name: 'ud',
-        body: sql`SELECT DISTINCT day, uid FROM (SELECT e.day, ${RESOLVED_USER} AS uid FROM ids e ${IDENTITY_JOINS}) WHERE uid IS NOT NULL`,
+        body: sql`SELECT DISTINCT day, uid FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM events e${profiles.joins} WHERE ${where}) WHERE uid IS NOT NULL`,
       },
       { name: 'ends', body: ends },
     ]),
@@ -1059,6 +1057,11 @@ function conditionSql(projectId: string, c: CohortCondition, nowMs: number): Sql
   }
   const from = nowMs - c.withinDays * DAY_MS;
   const counted = sql`SELECT ${RESOLVED_USER} AS uid, count(*) AS n FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${param.varchar(projectId)} AND e.event = ${param.varchar(c.event)} AND e.time >= ${param.timestamp(from)} AND e.time <= ${param.timestamp(nowMs)} AND ${and(c.filters.map((f) => filterCondition(planned(f))))} GROUP BY 1`;
+  // At least (or exactly) N ≥ 1 such events: only users among those counted can qualify, and they
+  // are all users of the project's events, so the list of every user (`cohort_users`, a scan of
+  // all the project's events) is not needed. With 0 allowed, users without such events qualify.
+  if (c.count >= 1 && c.countOp !== 'lte')
+    return sql`SELECT c.uid FROM (${counted}) c WHERE c.uid IS NOT NULL AND ${countCondition(c.countOp, c.count)}`;
   return sql`SELECT u.uid FROM cohort_users u LEFT JOIN (${counted}) c ON c.uid = u.uid WHERE ${countCondition(c.countOp, c.count)}`;
 }
 
