@@ -840,4 +840,9 @@ async function privacyCost(
   return { parse, privacy: privacyUs, rows: withRows - privacyUs };
 }
 
-await main();
+// `-- --store clickhouse [--shards S] [--events N]`: DuckDB, one ClickHouse server and S shards
+// under the same load in the same run (bench/ingest-clickhouse.ts).
+if (process.argv[process.argv.indexOf('--store') + 1] === 'clickhouse') {
+  const { clickHouseIngestBench } = await import('./ingest-clickhouse.js');
+  await clickHouseIngestBench();
+} else await main();
