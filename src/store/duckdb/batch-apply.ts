@@ -2,7 +2,6 @@
 // from a log segment file, or from rows), identity links, profile updates and privacy counters.
 import {
   DuckDBTimestampTZValue,
-  listValue,
   type DuckDBAppender,
   type DuckDBConnection,
 } from '@duckdb/node-api';
@@ -58,14 +57,12 @@ const LOAD_EVENTS_SQL = {
   largest: loadEventsSql(READ_JSON_LINE_BYTES.largest),
 };
 
-// Event lines that JavaScript decrypted (a sealed segment) are bound as one list of lines per
-// chunk, parsed by the same JSON reader with the same column types as loadEventsSql. (Not through
-// a staging table: rows deleted from it stay in memory until the load's transaction ends, so a
-// segment loaded chunk by chunk would hold all its lines there again.)
+// Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
+// parsed by the same JSON reader with the same column types as loadEventsSql.
 const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
   SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
     FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
-            FROM (SELECT unnest($1::VARCHAR[]) AS line))
+            FROM staging_lines)
    WHERE k IS NOT NULL`;
 
 /** The ingest-side writes, on the writer connection. Staging tables are per connection. */
@@ -86,6 +83,7 @@ export class DuckDbBatchApplier {
     await c.run(
       'CREATE TEMP TABLE IF NOT EXISTS staging_counts AS SELECT * FROM privacy_counters LIMIT 0',
     );
+    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_lines (line VARCHAR)');
     this.stagingReady = true;
   }
 
@@ -104,24 +102,24 @@ export class DuckDbBatchApplier {
   }
 
   /**
-   * Loads event lines given in memory (a decrypted segment, in chunks) with DuckDB's JSON reader,
-   * as `loadEventsFromFile` does for a plain segment. Returns the number of rows inserted.
+   * Loads event lines given in memory (a decrypted segment) with DuckDB's JSON reader, as
+   * `loadEventsFromFile` does for a plain segment. Returns the number of rows inserted.
    */
-  async loadEventLines(
-    c: DuckDBConnection,
-    chunks: Iterable<readonly Buffer[]> | AsyncIterable<readonly Buffer[]>,
-  ): Promise<number> {
-    let inserted = 0;
-    // One chunk at a time, inside the caller's transaction: duplicates of rows inserted by an
-    // earlier chunk are skipped like those already in the table.
-    for await (const lines of chunks) {
-      if (lines.length === 0) continue;
-      const result = await c.run(LOAD_EVENT_LINES_SQL, [
-        listValue(lines.map((line) => line.toString('utf8'))),
-      ]);
-      inserted += Number(result.rowsChanged);
+  async loadEventLines(c: DuckDBConnection, lines: readonly Buffer[]): Promise<number> {
+    if (lines.length === 0) return 0;
+    await this.ensureStaging(c);
+    const appender = await c.createAppender('staging_lines', 'main', 'temp');
+    for (const line of lines) {
+      appender.appendVarchar(line.toString('utf8'));
+      appender.endRow();
     }
-    return inserted;
+    appender.closeSync();
+    try {
+      const result = await c.run(LOAD_EVENT_LINES_SQL);
+      return Number(result.rowsChanged);
+    } finally {
+      await c.run('DELETE FROM staging_lines');
+    }
   }
 
   /** Inserts rows given in memory (first of equal dedup keys wins). Returns rows inserted. */

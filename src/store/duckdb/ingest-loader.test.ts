@@ -8,11 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CommitBatch, EventRow } from '../types.js';
-import { DuckDbBatchApplier, READ_JSON_LINE_BYTES } from './batch-apply.js';
+import { READ_JSON_LINE_BYTES } from './batch-apply.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { INGEST_LOG_DIR, segmentFileName } from './ingest-log.js';
-import { encodeRecord, forEachLine, frameRecord, isEventLine, segmentHeader } from './log-codec.js';
+import { frameRecord, segmentHeader } from './log-codec.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -221,34 +221,6 @@ describe('IngestLoader', () => {
       await db.close();
     }
   }, 60_000);
-
-  it('loads event lines chunk by chunk in one transaction, skipping duplicates across chunks', async () => {
-    const db = await DuckDbDatabase.open(tempDir());
-    try {
-      const linesOf = (b: CommitBatch): Buffer[] => {
-        const lines: Buffer[] = [];
-        forEachLine(encodeRecord(b, []).payload, (line) => {
-          if (isEventLine(line)) lines.push(line);
-        });
-        return lines;
-      };
-      const applier = new DuckDbBatchApplier();
-      // Rows 0-9 are in the table already; the chunks repeat 5-14 and each other's rows.
-      await db.writer.run((c) => applier.loadEventLines(c, [linesOf(batch(0, 10))]));
-      const chunks = [linesOf(batch(5, 10)), linesOf(batch(10, 10)), linesOf(batch(12, 3))];
-      const inserted = await db.writer.run(async (c) => {
-        await c.run('BEGIN TRANSACTION');
-        const n = await applier.loadEventLines(c, chunks);
-        await c.run('COMMIT');
-        return n;
-      });
-      expect(inserted).toBe(10);
-      expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(20);
-      expect(await tableCount(db, 'SELECT count(DISTINCT dedup_key) FROM events')).toBe(20);
-    } finally {
-      await db.close();
-    }
-  });
 
   it('falls back to the JavaScript loader for a segment DuckDB refuses', async () => {
     const dir = tempDir();

@@ -80,36 +80,6 @@ class RecentSet {
   }
 }
 
-/**
- * Bytes of plain event lines handed to DuckDB at once when a sealed (encrypted) segment is
- * loaded: the segment is decrypted and loaded chunk by chunk, in its one transaction, so that a
- * load of a full segment (122,880 events, ~100 MB of lines) holds one chunk in memory, not the
- * whole segment twice (plain copy here, staging table in DuckDB).
- */
-export const SEALED_LOAD_CHUNK_BYTES = 8 * 1024 * 1024;
-
-/** The event lines of a segment's plain payloads, in chunks of about `chunkBytes`. */
-async function* eventLineChunks(
-  payloads: AsyncIterable<Buffer>,
-  chunkBytes: number,
-): AsyncGenerator<Buffer[]> {
-  let chunk: Buffer[] = [];
-  let bytes = 0;
-  for await (const payload of payloads) {
-    forEachLine(payload, (line) => {
-      if (!isEventLine(line)) return;
-      chunk.push(line);
-      bytes += line.length;
-    });
-    if (bytes >= chunkBytes) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-  }
-  if (chunk.length > 0) yield chunk;
-}
-
 /** The event lines of a segment's plain payloads. */
 function eventLinesOf(payloads: readonly Buffer[]): Buffer[] {
   const lines: Buffer[] = [];
@@ -415,23 +385,20 @@ export class IngestLoader {
 
   /**
    * Loads one segment in one transaction (DuckDB's reader first, JavaScript as a fallback). A
-   * sealed segment is decrypted here, in memory, chunk by chunk (SEALED_LOAD_CHUNK_BYTES), and its
-   * lines handed to DuckDB's JSON reader: no plain copy of it is ever written to disk.
+   * sealed segment is decrypted here, in memory, and its lines handed to DuckDB's JSON reader:
+   * no plain copy of it is ever written to disk.
    */
   private async load(segment: LogSegment): Promise<LoadResult> {
     let result: LoadResult;
-    const sealed = segment.key !== null;
+    const lines = segment.key === null ? null : eventLinesOf(await this.log.readPayloads(segment));
     try {
       result = await this.transaction(segment, (c) =>
-        sealed
-          ? this.applier.loadEventLines(
-              c,
-              eventLineChunks(this.log.payloadsOf(segment), SEALED_LOAD_CHUNK_BYTES),
-            )
-          : this.applier.loadEventsFromFile(c, segment.file),
+        lines === null
+          ? this.applier.loadEventsFromFile(c, segment.file)
+          : this.applier.loadEventLines(c, lines),
       );
     } catch (error) {
-      result = await this.loadAgain(segment, sealed, error);
+      result = await this.loadAgain(segment, lines, error);
     }
     // Applied exactly once: from here on the segment must not be loaded again (its counters and
     // profile operations are not idempotent), even if its file cannot be removed now (the next
@@ -451,10 +418,10 @@ export class IngestLoader {
    */
   private async loadAgain(
     segment: LogSegment,
-    sealed: boolean,
+    lines: Buffer[] | null,
     error: unknown,
   ): Promise<LoadResult> {
-    if (!sealed) {
+    if (lines === null) {
       try {
         return await this.transaction(segment, (c) =>
           this.applier.loadEventsFromFile(c, segment.file, 'largest'),
@@ -466,7 +433,7 @@ export class IngestLoader {
     this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
       stack: safeStack(error),
     });
-    const rows = eventLinesOf(await this.log.readPayloads(segment)).map((line) =>
+    const rows = (lines ?? eventLinesOf(await this.log.readPayloads(segment))).map((line) =>
       parseEventLine(line.toString('utf8')),
     );
     return this.transaction(segment, (c) => this.applier.writeEvents(c, rows));

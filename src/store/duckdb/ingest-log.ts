@@ -265,29 +265,6 @@ export class IngestLog {
    * not authenticate: the segment was checked when it was opened or written by this process, so
    * that means it was altered since.
    */
-  /**
-   * The plain payloads of a sealed segment one at a time: the file is read once, and each record
-   * is decrypted (and authenticated) only when reached, so that a load holds the file and one
-   * chunk of plain lines instead of a plain copy of the whole segment. Throws at a record that
-   * does not authenticate (the caller's transaction then applies nothing).
-   */
-  async *payloadsOf(segment: LogSegment): AsyncGenerator<Buffer> {
-    const buf = await fs.promises.readFile(segment.file);
-    const scan = scanSegment(buf);
-    const key = segment.key ?? keyOf(scan, segment.id, this.readKey, segment.file);
-    for (const record of scan.records) {
-      if (key === null) {
-        yield buf.subarray(record.payloadStart, record.end);
-        continue;
-      }
-      const plain = openPayload(key, segment.id, buf, record);
-      if (plain === null) {
-        throw new AppError('STORE_FAILURE', 'an ingest log record does not authenticate');
-      }
-      yield plain;
-    }
-  }
-
   async readPayloads(segment: LogSegment): Promise<Buffer[]> {
     const buf = await fs.promises.readFile(segment.file);
     const scan = scanSegment(buf);
