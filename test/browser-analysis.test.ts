@@ -17,7 +17,6 @@ import {
   createProject,
   freePort,
   makeTestEnv,
-  ROOT,
   runCli,
   startServerProcess,
   type CreatedProject,
@@ -25,15 +24,12 @@ import {
   type TestEnv,
 } from './helpers/server.js';
 import { pollUntil } from './helpers/wait.js';
+import { checkAccessibility as axeCheck, pageApi, screenshot } from './helpers/dashboard.js';
 
 const EMAIL = 'analyst.owner@example.com';
 const PASSWORD = 'amber lantern 5523 over tide';
 const PERSON_EMAIL = 'first.buyer.q8@example.org';
 const DAY_MS = 86_400_000;
-const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
-  ? path.join(ROOT, 'docs')
-  : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
 
 /** Who did what, days ago (this week and, for the comparison, the week before). */
 const JOURNEYS: [user: string, event: string, daysAgo: number][] = [
@@ -57,13 +53,6 @@ const JOURNEYS: [user: string, event: string, daysAgo: number][] = [
 ];
 const PLANS: Record<string, string> = { u1: 'paid', u2: 'free', u3: 'paid', u4: 'free' };
 
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
 describe('the analysis screens in Chromium', () => {
   let t: TestEnv;
   let server: ServerProcess;
@@ -76,50 +65,14 @@ describe('the analysis screens in Chromium', () => {
   const cspViolations: string[] = [];
   const pageErrors: string[] = [];
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked field by field
-  const api = async (method: string, url: string, body?: unknown, accept?: string): Promise<any> =>
-    page.evaluate(
-      async ({ method, url, body, accept }) => {
-        const s = await (await fetch('/api/v1/auth/session')).json();
-        const res = await fetch(url, {
-          method,
-          headers: {
-            'content-type': 'application/json',
-            'x-csrf-token': s.csrf_token,
-            accept: accept ?? 'application/json',
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await res.text();
-        return { status: res.status, body: accept ? text : text ? JSON.parse(text) : null };
-      },
-      { method, url, body, accept },
-    );
+  const api = (method: string, url: string, body?: unknown, accept?: string) =>
+    pageApi(page, method, url, body, accept);
   const query = (body: unknown, accept?: string) =>
     api('POST', `/api/v1/projects/${project.project_id}/query`, body, accept);
   const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
 
-  const checkAccessibility = async (where: string): Promise<void> => {
-    await page.evaluate(AXE);
-    const violations = await page.evaluate(async () => {
-      const axe = (
-        window as unknown as {
-          axe: { run: (...a: unknown[]) => Promise<{ violations: AxeViolation[] }> };
-        }
-      ).axe;
-      return (await axe.run(document, { resultTypes: ['violations'] })).violations;
-    });
-    expect(
-      violations
-        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${where}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target).join(', ')}`),
-    ).toEqual([]);
-  };
-
-  const shot = async (name: string): Promise<void> => {
-    fs.mkdirSync(DOCS, { recursive: true });
-    await page.screenshot({ path: path.join(DOCS, `dashboard-${name}.png`), fullPage: true });
-  };
+  const checkAccessibility = (where: string) => axeCheck(page, where);
+  const shot = (name: string) => screenshot(page, name);
 
   /** The result table's rows: the row header, then each cell's exact value. */
   const tableRows = (scope = '.result .table-wrap'): Promise<string[][]> =>

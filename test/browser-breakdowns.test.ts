@@ -15,7 +15,6 @@ import {
   createProject,
   freePort,
   makeTestEnv,
-  ROOT,
   runCli,
   startServerProcess,
   type CreatedProject,
@@ -23,14 +22,11 @@ import {
   type TestEnv,
 } from './helpers/server.js';
 import { pollUntil } from './helpers/wait.js';
+import { checkAccessibility as axeCheck, pageApi, screenshot } from './helpers/dashboard.js';
 
 const EMAIL = 'segments.owner@example.com';
 const PASSWORD = 'copper meadow 7731 after frost';
 const DAY_MS = 86_400_000;
-const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
-  ? path.join(ROOT, 'docs')
-  : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
 const POLL = { timeout: 20_000, interval: 200 };
 
 /** Who did what, days ago, in order; each user's platform and source are on all their events. */
@@ -57,13 +53,6 @@ const TRAITS: Record<string, { platform: string; source: string; plan?: string }
   u6: { platform: 'web', source: 'search', plan: 'free' },
 };
 
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
 interface Cohort {
   start: string;
   size: number;
@@ -84,50 +73,14 @@ describe('breakdowns and flows in Chromium', () => {
   /** The query bodies the page sent, in order. */
   const sent: Record<string, unknown>[] = [];
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked field by field
-  const api = async (method: string, url: string, body?: unknown, accept?: string): Promise<any> =>
-    page.evaluate(
-      async ({ method, url, body, accept }) => {
-        const s = await (await fetch('/api/v1/auth/session')).json();
-        const res = await fetch(url, {
-          method,
-          headers: {
-            'content-type': 'application/json',
-            'x-csrf-token': s.csrf_token,
-            accept: accept ?? 'application/json',
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await res.text();
-        return { status: res.status, body: accept ? text : text ? JSON.parse(text) : null };
-      },
-      { method, url, body, accept },
-    );
+  const api = (method: string, url: string, body?: unknown, accept?: string) =>
+    pageApi(page, method, url, body, accept);
   const query = (body: unknown, accept?: string) =>
     api('POST', `/api/v1/projects/${project.project_id}/query`, body, accept);
   const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
 
-  const checkAccessibility = async (where: string): Promise<void> => {
-    await page.evaluate(AXE);
-    const violations = await page.evaluate(async () => {
-      const axe = (
-        window as unknown as {
-          axe: { run: (...a: unknown[]) => Promise<{ violations: AxeViolation[] }> };
-        }
-      ).axe;
-      return (await axe.run(document, { resultTypes: ['violations'] })).violations;
-    });
-    expect(
-      violations
-        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${where}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target).join(', ')}`),
-    ).toEqual([]);
-  };
-
-  const shot = async (name: string): Promise<void> => {
-    fs.mkdirSync(DOCS, { recursive: true });
-    await page.screenshot({ path: path.join(DOCS, `dashboard-${name}.png`), fullPage: true });
-  };
+  const checkAccessibility = (where: string) => axeCheck(page, where);
+  const shot = (name: string) => screenshot(page, name);
 
   const tableRows = (scope: string): Promise<string[][]> =>
     page.$$eval(`${scope} table tbody tr`, (rows) =>

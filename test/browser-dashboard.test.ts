@@ -23,6 +23,7 @@ import {
   type ServerProcess,
 } from './helpers/server.js';
 import { pollUntil } from './helpers/wait.js';
+import { checkAccessibility as axeCheck, pageApi, screenshot } from './helpers/dashboard.js';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'velvet compass 4417 under rain';
@@ -30,10 +31,6 @@ const VIEWER = 'viewer@example.com';
 const DAY_MS = 86_400_000;
 // The README's screenshots are refreshed with SILLAGE_UPDATE_SCREENSHOTS=1; other runs write them
 // to the temporary folder, so a test run leaves the working tree as it was.
-const DOCS = process.env.SILLAGE_UPDATE_SCREENSHOTS
-  ? path.join(ROOT, 'docs')
-  : path.join(os.tmpdir(), 'sillage-dashboard-screenshots');
-const AXE = fs.readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 /** The real mixpanel-browser bundle, served by a customer's test page (see the Live events test). */
 const MIXPANEL = fs.readFileSync(
   path.join(ROOT, 'node_modules/mixpanel-browser/dist/mixpanel.umd.js'),
@@ -66,13 +63,6 @@ const JOURNEYS: [user: string, event: string, daysAgo: number, price?: number][]
   ['u6', 'Signed Up', 0],
 ];
 
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
 describe('the dashboard in Chromium', () => {
   let server: ServerProcess;
   let site: StaticSite;
@@ -90,21 +80,8 @@ describe('the dashboard in Chromium', () => {
   const cspViolations: string[] = [];
   const pageErrors: string[] = [];
 
-  /** Fetches the API as the page's signed-in person (cookie + CSRF token). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked field by field
-  const api = async (p: Page, method: string, url: string, body?: unknown): Promise<any> =>
-    p.evaluate(
-      async ({ method, url, body }) => {
-        const s = await (await fetch('/api/v1/auth/session')).json();
-        const res = await fetch(url, {
-          method,
-          headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrf_token },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        return { status: res.status, body: res.status === 204 ? null : await res.json() };
-      },
-      { method, url, body },
-    );
+  const api = (p: Page, method: string, url: string, body?: unknown) =>
+    pageApi(p, method, url, body);
 
   const watch = (p: Page): void => {
     p.on('console', (m) => {
@@ -113,31 +90,8 @@ describe('the dashboard in Chromium', () => {
     p.on('pageerror', (e) => pageErrors.push(e.message));
   };
 
-  /** axe-core on the page as it is: no serious or critical violation. */
-  const checkAccessibility = async (p: Page, screen: string): Promise<void> => {
-    await p.evaluate(AXE);
-    const violations = await p.evaluate(async () => {
-      const axe = (
-        window as unknown as {
-          axe: { run: (...a: unknown[]) => Promise<{ violations: AxeViolation[] }> };
-        }
-      ).axe;
-      const result = await axe.run(document, { resultTypes: ['violations'] });
-      return result.violations;
-    });
-    const serious = violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map(
-        (v) =>
-          `${screen}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-      );
-    expect(serious).toEqual([]);
-  };
-
-  const shot = async (p: Page, name: string): Promise<void> => {
-    fs.mkdirSync(DOCS, { recursive: true });
-    await p.screenshot({ path: path.join(DOCS, `dashboard-${name}.png`), fullPage: true });
-  };
+  const checkAccessibility = axeCheck;
+  const shot = screenshot;
 
   /** Rows of the result table: the row header, then each cell's exact value. */
   const tableRows = (p: Page, scope = '.result .table-wrap'): Promise<string[][]> =>
