@@ -13,6 +13,7 @@ import {
   type SealedBatch,
   type SuspensionRecord,
 } from '../../audit/types.js';
+import { auditStatement, type AuditStatement, type Bind } from '../../audit/sql-filter.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 
 const COLUMNS =
@@ -57,45 +58,15 @@ function toHead(row: unknown[]): AuditEntryHead {
   };
 }
 
-/** A statement over the entries a filter matches, with its own parameters. */
-type Statement = [sql: string, params: unknown[]];
+type Statement = AuditStatement;
 
-/**
- * Builds a statement: `make` gets the WHERE clause of `filter` and a binder for its own values
- * (DuckDB wants every parameter a statement is given to appear in it). An empty list matches
- * nothing.
- */
-function over(
-  filter: AuditFilter,
-  make: (where: string, bind: (value: unknown) => string) => string,
-): Statement {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const bind = (value: unknown): string => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
-  if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
-  if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
-  if (filter.orgId === null) where.push('org_id IS NULL');
-  else if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
-  if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
-  for (const [column, values] of [
-    ['actor', filter.actors],
-    ['kind', filter.kinds],
-    ['network', filter.networks],
-  ] as const) {
-    if (!values) continue;
-    // Many values (a wide CIDR's networks): a list parameter keeps the statement small.
-    where.push(
-      values.length === 0
-        ? 'false'
-        : `list_contains(${bind(listValue([...values]))}::VARCHAR[], ${column})`,
-    );
-  }
-  return [make(`WHERE ${[...where, 'true'].join(' AND ')}`, bind), params];
-}
+/** A statement over the entries `filter` matches (see auditStatement). */
+const over = (filter: AuditFilter, make: (where: string, bind: Bind) => string): Statement =>
+  auditStatement(
+    filter,
+    make,
+    (column, values, bind) => `list_contains(${bind(listValue(values))}::VARCHAR[], ${column})`,
+  );
 
 /** The condition of a read: a read kind, released ('ok'). */
 const readCondition = (bind: (value: unknown) => string): string =>

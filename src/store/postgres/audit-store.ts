@@ -15,6 +15,7 @@ import {
   type SealedBatch,
   type SuspensionRecord,
 } from '../../audit/types.js';
+import { auditStatement, type AuditStatement, type Bind } from '../../audit/sql-filter.js';
 import { storeError, type PgConnection, type PgRow, type PostgresDatabase } from './database.js';
 
 /** The cluster's one audit writer lock (any key, as long as every node uses the same one). */
@@ -92,40 +93,15 @@ function entryParams(e: AuditEntry): unknown[] {
   ];
 }
 
-/** A statement over the entries a filter matches, with its own parameters. */
-type Statement = [sql: string, params: unknown[]];
+type Statement = AuditStatement;
 
-/**
- * Builds a statement: `make` gets the WHERE clause of `filter` and a binder for its own values
- * (PostgreSQL wants every parameter a statement is given to appear in it). An empty list matches
- * nothing.
- */
-function over(
-  filter: AuditFilter,
-  make: (where: string, bind: (value: unknown) => string) => string,
-): Statement {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const bind = (value: unknown): string => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  if (filter.fromMs !== undefined) where.push(`at_ms >= ${bind(filter.fromMs)}`);
-  if (filter.toMs !== undefined) where.push(`at_ms < ${bind(filter.toMs)}`);
-  if (filter.afterSeq !== undefined) where.push(`seq > ${bind(filter.afterSeq)}`);
-  if (filter.orgId === null) where.push('org_id IS NULL');
-  else if (filter.orgId !== undefined) where.push(`org_id = ${bind(filter.orgId)}`);
-  if (filter.projectId !== undefined) where.push(`project_id = ${bind(filter.projectId)}`);
-  for (const [column, values] of [
-    ['actor', filter.actors],
-    ['kind', filter.kinds],
-    ['network', filter.networks],
-  ] as const) {
-    if (!values) continue;
-    where.push(values.length === 0 ? 'false' : `${column} = ANY(${bind([...values])}::text[])`);
-  }
-  return [make(`WHERE ${[...where, 'true'].join(' AND ')}`, bind), params];
-}
+/** A statement over the entries `filter` matches (see auditStatement). */
+const over = (filter: AuditFilter, make: (where: string, bind: Bind) => string): Statement =>
+  auditStatement(
+    filter,
+    make,
+    (column, values, bind) => `${column} = ANY(${bind(values)}::text[])`,
+  );
 
 /** The condition of a read: a read kind, released ('ok'). */
 const readCondition = (bind: (value: unknown) => string): string =>
