@@ -28,19 +28,8 @@ import {
   type TestEnv,
 } from './helpers/server.js';
 import { ClickHouseClient } from '../src/store/clickhouse/index.js';
-
-/**
- * An answer with non-integer numbers to 12 significant digits: a float aggregate (an average,
- * an interpolated quantile) adds in a different order on two shards than on one node, and the
- * last bits differ; counts are integers and compared exactly.
- */
-function sameDigits(value: unknown): unknown {
-  if (typeof value === 'number' && !Number.isInteger(value)) return Number(value.toPrecision(12));
-  if (Array.isArray(value)) return value.map(sameDigits);
-  if (value !== null && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sameDigits(v)]));
-  return value;
-}
+// Floats to 12 significant digits: a float aggregate adds in another order on two shards.
+import { sameDigits } from '../src/query/differential-generators.js';
 
 const ready = postgresAvailable() && clickHouseAvailable();
 const CLUSTER = 'sillage';
