@@ -540,4 +540,42 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
       );
     }
   });
+  it("another organisation's owner learns nothing of this one's people from a report", async () => {
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 60_000).toISOString();
+    clock += 30_000;
+    const outsiderKey = new SoftwareAuthenticator();
+    const outsider = new AccountClient(s.server.url, ORIGIN);
+    const other = await adminCreate(s.server.runtime, {
+      email: 'owner@other.example',
+      org: 'Other',
+    });
+    expect(
+      (await outsider.setUpWithPasskey(other.setup_link, OWNER_PASSWORD, outsiderKey)).status,
+    ).toBe(200);
+    expect(
+      (await outsider.loginWithPasskey('owner@other.example', OWNER_PASSWORD, outsiderKey)).status,
+    ).toBe(200);
+    const ask = async (user: string): Promise<Record<string, Json>> => {
+      const res = await outsider.call('POST', `/api/v1/orgs/${other.org_id}/incidents/report`, {
+        user,
+        from,
+        to,
+      });
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    // The analyst of Acme (whose refused sign-in belongs to no organisation) and an address with
+    // no account answer alike: not even the account's existence is told.
+    const [member, nobody] = [await ask(ANALYST), await ask('nobody@example.com')];
+    for (const report of [member, nobody]) {
+      expect(report.scope.note).toBe('no member of this organisation has this e-mail address');
+      expect(report.refused_attempts).toBe(0);
+      expect(report.refused_list).toEqual([]);
+      expect(report.accesses).toBe(0);
+    }
+    // Acme's own owner still has the analyst's refused sign-in in Acme's report.
+    for (const report of await reports({ user: ANALYST }, from))
+      expect(report.refused_list.map((a: Json) => a.kind)).toContain('sign_in_failed');
+  });
 });

@@ -22,6 +22,8 @@ export type IncidentScope =
 /** What the report needs from the account system (resolving people and sessions). */
 export interface IncidentDirectory {
   userIdByEmail(email: string): Promise<string | null>;
+  /** Whether the person is a member of the organisation now. */
+  isMember(orgId: string, userId: string): Promise<boolean>;
   session(id: string): Promise<{ userId: string; fromMs: number; toMs: number } | null>;
   /** The e-mail addresses of the organisation's owners (the Art. 33(3)(b) contact point). */
   ownerEmails(orgId: string): Promise<string[]>;
@@ -136,6 +138,8 @@ export async function buildIncidentReport(
     ...(orgId ? { orgId } : {}),
   };
   let note: string | undefined;
+  /** The person the scope names (a user or a session's), whose sign-ins may belong to no org. */
+  let person: string | null = null;
   switch (scope.kind) {
     case 'key':
       filter.actors = [`key:${scope.keyId}`];
@@ -143,7 +147,12 @@ export async function buildIncidentReport(
     case 'user': {
       const id = await directory.userIdByEmail(scope.email);
       filter.actors = id ? [`user:${id}`] : [];
-      if (!id) note = 'no account has this e-mail address';
+      person = id;
+      // An organisation's owner learns nothing about people outside it, not even whether an
+      // address has an account; a former member's entries in the organisation still show.
+      if (orgId && !(id && (await directory.isMember(orgId, id))))
+        note = 'no member of this organisation has this e-mail address';
+      else if (!id) note = 'no account has this e-mail address';
       break;
     }
     case 'session': {
@@ -153,6 +162,7 @@ export async function buildIncidentReport(
         note = 'no such session';
       } else {
         filter.actors = [`user:${s.userId}`];
+        person = s.userId;
         filter.fromMs = Math.max(window.fromMs, s.fromMs);
         filter.toMs = Math.min(window.toMs, s.toMs + 1);
         note = "the session's person, within the session's lifetime";
@@ -172,8 +182,9 @@ export async function buildIncidentReport(
   const actors = new Set(summary.actors);
   let refusedList = summary.refusedList;
   let refusedCount = summary.refused;
-  if (orgId && filter.actors && filter.actors.length > 0) {
-    // A person's refused sign-ins belong to no organisation: the scoped principal's are listed.
+  if (orgId && person !== null && (await directory.isMember(orgId, person))) {
+    // A person's refused sign-ins belong to no organisation: a member's are listed in the
+    // organisation's report (an outsider's are not the organisation's to read).
     const signIns = await audit.store.summarise(
       { ...filter, orgId: null, kinds: ['sign_in_failed'] },
       MAX_LISTED,

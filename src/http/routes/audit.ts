@@ -35,6 +35,8 @@ export function incidentDirectory(auth: AuthDeps): IncidentDirectory {
   return {
     userIdByEmail: async (email) =>
       (await auth.store.findUserByEmail(normaliseEmail(email)))?.id ?? null,
+    isMember: async (orgId, userId) =>
+      (await auth.store.listMemberships(userId)).some((m) => m.orgId === orgId),
     session: async (id) => {
       const s = await auth.store.getSession(id);
       return s
