@@ -24,7 +24,12 @@ import {
   type TestEnv,
 } from './helpers/server.js';
 import { pollUntil } from './helpers/wait.js';
-import { checkAccessibility as axeCheck, pageApi, screenshot } from './helpers/dashboard.js';
+import {
+  addVirtualPasskey,
+  checkAccessibility as axeCheck,
+  pageApi,
+  screenshot,
+} from './helpers/dashboard.js';
 
 const EMAIL = 'analyst.owner@example.com';
 const PASSWORD = 'amber lantern 5523 over tide';
@@ -169,18 +174,7 @@ describe('the analysis screens in Chromium', () => {
       if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
     });
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    await addVirtualPasskey(context, page);
   }, 120_000);
 
   afterEach(async (ctx) => {

@@ -22,7 +22,12 @@ import {
   type TestEnv,
 } from './helpers/server.js';
 import { pollUntil } from './helpers/wait.js';
-import { checkAccessibility as axeCheck, pageApi, screenshot } from './helpers/dashboard.js';
+import {
+  addVirtualPasskey,
+  checkAccessibility as axeCheck,
+  pageApi,
+  screenshot,
+} from './helpers/dashboard.js';
 
 const EMAIL = 'segments.owner@example.com';
 const PASSWORD = 'copper meadow 7731 after frost';
@@ -135,18 +140,7 @@ describe('breakdowns and flows in Chromium', () => {
       if (r.method() === 'POST' && /\/api\/v1\/projects\/[^/]+\/query$/.test(r.url()))
         sent.push(r.postDataJSON() as Record<string, unknown>);
     });
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    await addVirtualPasskey(context, page);
   }, 120_000);
 
   afterEach(async (ctx) => {

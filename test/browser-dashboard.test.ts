@@ -23,7 +23,12 @@ import {
   type ServerProcess,
 } from './helpers/server.js';
 import { pollUntil } from './helpers/wait.js';
-import { checkAccessibility as axeCheck, pageApi, screenshot } from './helpers/dashboard.js';
+import {
+  addVirtualPasskey,
+  checkAccessibility as axeCheck,
+  pageApi,
+  screenshot,
+} from './helpers/dashboard.js';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'velvet compass 4417 under rain';
@@ -170,18 +175,7 @@ describe('the dashboard in Chromium', () => {
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
     watch(page);
-    cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    }));
+    ({ cdp, authenticatorId } = await addVirtualPasskey(context, page));
   }, 90_000);
 
   // On a failure, what each browser showed (in the system's temporary folder).
@@ -704,18 +698,7 @@ describe('the dashboard in Chromium', () => {
     other = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     otherPage = await other.newPage();
     watch(otherPage);
-    const otherCdp = await other.newCDPSession(otherPage);
-    await otherCdp.send('WebAuthn.enable');
-    const { authenticatorId: otherId } = await otherCdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    const { cdp: otherCdp, authenticatorId: otherId } = await addVirtualPasskey(other, otherPage);
     for (const credential of credentials) {
       await otherCdp.send('WebAuthn.addCredential', { authenticatorId: otherId, credential });
     }

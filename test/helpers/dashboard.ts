@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { ROOT } from './server.js';
 
@@ -75,4 +75,27 @@ export async function checkAccessibility(page: Page, where: string): Promise<voi
 export async function screenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(DOCS, { recursive: true });
   await page.screenshot({ path: path.join(DOCS, `dashboard-${name}.png`), fullPage: true });
+}
+
+/**
+ * A virtual platform passkey for the page (Chrome DevTools Protocol), which signs in without a
+ * prompt; returns the session and the authenticator's id (to read its credentials).
+ */
+export async function addVirtualPasskey(
+  context: BrowserContext,
+  page: Page,
+): Promise<{ cdp: CDPSession; authenticatorId: string }> {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
 }
