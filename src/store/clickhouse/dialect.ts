@@ -48,13 +48,17 @@ const spelled = createDialect({
       case 'count_distinct':
         return `uniqExact(${a})`;
       case 'quantile': {
-        // Continuous quantile, interpolated as DuckDB's quantile_cont: v[lo] + d × (v[hi] − v[lo])
-        // with position (n − 1) × f (18.16 has no interpolating exact quantile).
-        const s = `arraySort(groupArray(${a}))`;
+        // Continuous quantile, interpolated as DuckDB's quantile_cont on doubles, to the last bit:
+        // v[lo] × (1 − d) + v[hi] × d at position (n − 1) × f, d its fraction (18.16 has no
+        // interpolating exact quantile). `v[lo] + d × (v[hi] − v[lo])`, the same in exact
+        // arithmetic, rounds differently: p90 of [-2, 1.5] is 1.15 there, 1.1500000000000001 in
+        // DuckDB.
+        const s = `arraySort(groupArray(toFloat64(${a})))`;
         const pos = `(${b} * (length(${s}) - 1))`;
+        const d = `(${pos} - floor(${pos}))`;
         const lo = `${s}[toUInt64(floor(${pos})) + 1]`;
         const hi = `${s}[toUInt64(ceil(${pos})) + 1]`;
-        return `if(length(${s}) = 0, NULL, ${lo} + (${pos} - floor(${pos})) * (${hi} - ${lo}))`;
+        return `if(length(${s}) = 0, NULL, ${lo} * (1 - ${d}) + ${hi} * ${d})`;
       }
       case 'grouping':
         throw new Error('ClickHouse 18.16 has no GROUPING SETS: the compiler uses UNION ALL');
