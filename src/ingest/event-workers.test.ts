@@ -18,6 +18,7 @@ import { decodeEventRow } from '../store/row-json.js';
 import { enrichStageFromShared } from './enrich-stage.js';
 import { GeoLocator } from './enrich/index.js';
 import {
+  DEFAULT_WORKER_POOL_OPTIONS,
   EventWorkerPool,
   LARGE_JOB_BYTES,
   MAX_BYTES_PER_WORKER,
@@ -358,8 +359,17 @@ describe('EventWorkerPool scheduling (issue 10: one source flooding must not sta
       })),
     );
 
+  // Order is what these tests check, not the wait bound: on a loaded machine the worker's first
+  // start (compiled from source) and a queue of large bodies took longer than the default 10 s
+  // wait, and a request refused as overloaded failed the test for the wrong reason.
+  const patientPool = () =>
+    new EventWorkerPool(1, geo.shared(), directory, createLogger({ sink: () => {} }), {
+      ...DEFAULT_WORKER_POOL_OPTIONS,
+      maxWaitMs: 50_000,
+    });
+
   it('hands a small batch out before the large bodies one source queued ahead of it', async () => {
-    const fair = new EventWorkerPool(1, geo.shared(), directory, createLogger({ sink: () => {} }));
+    const fair = patientPool();
     try {
       const large = job(12, 60_000);
       const bodyBytes = large.decode.body!.length;
@@ -381,7 +391,7 @@ describe('EventWorkerPool scheduling (issue 10: one source flooding must not sta
   });
 
   it('among waiting requests, serves a source with nothing running before a busy one', async () => {
-    const fair = new EventWorkerPool(1, geo.shared(), directory, createLogger({ sink: () => {} }));
+    const fair = patientPool();
     try {
       const done: string[] = [];
       const busy = Array.from({ length: MAX_JOBS_PER_WORKER + 2 }, (_, i) =>
