@@ -60,6 +60,7 @@ beforeAll(async () => {
         $device_id: 'other-visitor',
         $browser: 'Firefox',
         plan_price: 'n/a',
+        plan_none: null,
         $insert_id: 'q4',
       },
     },
@@ -409,6 +410,9 @@ describe('query API: answers', () => {
           { property: 'plan_prise', op: 'eq', value: 'x' },
           { property: 'user.plan', op: 'eq', value: 'x' },
           { property: 'person.plna', op: 'eq', value: 'x' },
+          // Only ever null: never seen, and not suggested for a near name either.
+          { property: 'plan_none', op: 'is_set' },
+          { property: 'plan_nonee', op: 'is_set' },
         ],
       }),
     );
@@ -418,10 +422,15 @@ describe('query API: answers', () => {
       'filters.0.property',
       'filters.1.property',
       'filters.2.property',
+      'filters.3.property',
+      'filters.4.property',
     ]);
     expect(details[0]!.message).toContain('close matches: "plan_price"');
     expect(details[1]!.message).toContain('unknown property "user.plan"');
     expect(details[2]!.message).toContain('close matches: "person.plan"');
+    expect(details[3]!.message).toContain('unknown property "plan_none"');
+    expect(details[4]!.message).toContain('unknown property "plan_nonee"');
+    expect(details[4]!.message).not.toContain('"plan_none"');
   });
 
   it('records each query (who, kind, rows) without its values', async () => {
