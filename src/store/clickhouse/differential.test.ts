@@ -7,11 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clickHouseAvailable,
-  startClickHouse,
-  type ClickHouseTestServer,
-} from '../../../test/helpers/clickhouse.js';
+import { clickHouseTargets, type ClickHouseTarget } from '../../../test/helpers/chdb.js';
 import { CLICKHOUSE_COMPILER, dedupTextProbe } from '../../query/compile-clickhouse.js';
 import {
   SAMPLE_SIZE,
@@ -41,6 +37,7 @@ import {
   DuckDbQueryExecutor,
 } from '../duckdb/index.js';
 import type { EventRow, EventStore, IdentityLink, ProfileUpdateRow } from '../types.js';
+import type { ClickHouseClient } from './client.js';
 import { CLICKHOUSE_DIALECT } from './dialect.js';
 import { ClickHouseEventStore } from './event-store.js';
 import { ClickHouseQueryExecutor } from './query-executor.js';
@@ -253,12 +250,13 @@ const userMathsQuery = (d: Dataset) =>
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
-const available = clickHouseAvailable();
 
-describe.skipIf(!available)(
-  `DuckDB = ClickHouse on random data and queries (FC_SEED=${SEED})`,
-  () => {
-    let server: ClickHouseTestServer;
+const { available, targets: TARGETS } = clickHouseTargets();
+
+describe.skipIf(!available).each(TARGETS)(
+  `DuckDB = $name on random data and queries (FC_SEED=${SEED})`,
+  (target: ClickHouseTarget) => {
+    let server: { url: string; client?: ClickHouseClient; stop(): Promise<void> };
     let dir: string;
     let db: DuckDbDatabase;
     let duckExecutor: DuckDbQueryExecutor;
@@ -273,12 +271,13 @@ describe.skipIf(!available)(
     let answered = 0;
 
     beforeAll(async () => {
-      server = await startClickHouse();
+      server = await target.start();
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-chdiff-'));
       db = await DuckDbDatabase.open(path.join(dir, 'duck'));
       duckExecutor = await DuckDbQueryExecutor.open(db);
       const ch = await ClickHouseEventStore.open({
         url: server.url,
+        ...(server.client ? { client: server.client } : {}),
         database: 'sillage',
         logDir: path.join(dir, 'ch-log'),
         logger: SILENT_LOGGER,
@@ -400,7 +399,7 @@ describe.skipIf(!available)(
 
     const params = (runs: number) => ({
       seed: SEED,
-      numRuns: Math.round(runs * RUNS),
+      numRuns: Math.max(1, Math.round(runs * RUNS * target.depth)),
       interruptAfterTimeLimit: 300_000,
       markInterruptAsFailure: true,
       // Shrinking a dataset and its query costs a round trip to both engines per step: a real

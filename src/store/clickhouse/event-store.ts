@@ -49,6 +49,11 @@ export interface ClickHouseEventStoreOptions {
    * one that takes this node's reads and inserts). Absent: one server.
    */
   sharding?: { cluster: string; shardUrls: readonly string[] };
+  /**
+   * The client to use instead of one for `url` (tests: a newer ClickHouse embedded in the test
+   * process, test/helpers/chdb.ts). Not with `sharding`.
+   */
+  client?: ClickHouseClient;
 }
 
 const int = (v: number): string => {
@@ -77,7 +82,10 @@ export class ClickHouseEventStore implements EventStore {
       ? { kind: 'sharded', cluster: options.sharding.cluster }
       : { kind: 'single' };
     const settings = layout.kind === 'sharded' ? SHARDED_SETTINGS : {};
-    const client = new ClickHouseClient({ url: options.url, database: options.database, settings });
+    if (options.client && options.sharding) throw new Error('a given client is one server');
+    const client =
+      options.client ??
+      new ClickHouseClient({ url: options.url, database: options.database, settings });
     const shards = options.sharding
       ? options.sharding.shardUrls.map(
           (url) => new ClickHouseClient({ url, database: options.database, settings }),
