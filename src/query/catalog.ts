@@ -96,14 +96,18 @@ export function compileSeen(projectId: string, names: string[]): CompiledQuery {
   return { statements: [{ name: 'seen', sql: join(rows, ' UNION ALL ') }] };
 }
 
-/** The keys to suggest from: recent events' keys, and every profile key by group key. */
+/**
+ * The keys to suggest from: recent events' keys, and every profile key by group key. A key whose
+ * value is JSON null is left out: `seen` reads it as not set (so "no event has it" would come
+ * with itself as a close match), and the ClickHouse store keeps no null-valued key.
+ */
 export function compileKnownKeys(projectId: string): CompiledQuery {
   const project = param.varchar(projectId);
   return {
     statements: [
       {
         name: 'known',
-        sql: sql`SELECT DISTINCT NULL AS group_key, j.key AS key FROM (SELECT e.properties FROM events e WHERE e.project_id = ${project} ORDER BY e.time DESC LIMIT ${param.bigint(SUGGESTION_SAMPLE)}) r, ${jsonEach(raw('r.properties'), 'j')} UNION ALL SELECT DISTINCT p.group_key AS group_key, j.key AS key FROM profiles p, ${jsonEach(raw('p.properties'), 'j')} WHERE p.project_id = ${project}`,
+        sql: sql`SELECT DISTINCT NULL AS group_key, j.key AS key FROM (SELECT e.properties FROM events e WHERE e.project_id = ${project} ORDER BY e.time DESC LIMIT ${param.bigint(SUGGESTION_SAMPLE)}) r, ${jsonEach(raw('r.properties'), 'j')} WHERE j.type <> 'NULL' UNION ALL SELECT DISTINCT p.group_key AS group_key, j.key AS key FROM profiles p, ${jsonEach(raw('p.properties'), 'j')} WHERE p.project_id = ${project} AND j.type <> 'NULL'`,
       },
     ],
   };
