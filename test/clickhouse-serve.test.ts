@@ -1,8 +1,9 @@
 // `sillage serve` with SILLAGE_EVENTS_URL=clickhouse://…: events from the real `mixpanel` Node SDK
 // over HTTP land in a real ClickHouse server (Debian's 18.16, started for this suite on loopback),
-// trends, funnels, retention, flows and discovery are answered from ClickHouse through the query API, erasure and retention
-// delete there, and an acknowledged batch survives ClickHouse being down and the node being
-// SIGKILLed (the ingest log in front of ClickHouse is what acknowledges).
+// trends, funnels, retention, flows, discovery and the one-user profile and stream are answered
+// from ClickHouse through the query API, erasure and retention delete there, and an acknowledged
+// batch survives ClickHouse being down and the node being SIGKILLed (the ingest log in front of
+// ClickHouse is what acknowledges).
 import Mixpanel from 'mixpanel';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -187,7 +188,7 @@ describe.skipIf(!available)('sillage serve with events on ClickHouse', () => {
     expect(Number(raw.rows[0]![0])).toBe(0);
   });
 
-  it('answers funnels, retention and flows from ClickHouse', async () => {
+  it('answers funnels, retention, flows and one user from ClickHouse', async () => {
     // The events of the test above: Alice, Bob and Carol viewed a page (1, 2 and 3 times, one
     // minute ago); Alice signed up 30 s later.
     const funnel = await api('/query', {
@@ -267,10 +268,48 @@ describe.skipIf(!available)('sillage serve with events on ClickHouse', () => {
     expect(active.status).toBe(200);
     expect(active.json.series[0]!.total).toBe(3);
 
-    // The one user's profile and stream are not written for 18.16 yet: refused, never a 500.
-    const user = await api('/users/ch-bob@example.com');
-    expect(user.status).toBe(501);
-    expect(JSON.stringify(user.json)).toContain('QUERY_UNSUPPORTED');
+    // One user, from ClickHouse: pseudonymous ids as ClickHouse holds them.
+    const ids = await ch.query(
+      `SELECT distinct_id, groupArray(event) FROM events FINAL WHERE project_id = '${project.project_id}' GROUP BY distinct_id`,
+    );
+    const byEvents = new Map(ids.rows.map((r) => [(r[1] as string[]).sort().join(','), r[0]]));
+    const alice = String(byEvents.get('Page View,Signed Up'));
+    const bob = String(byEvents.get('Page View,Page View'));
+    const profile = (await api(`/users/${alice}`)).json as unknown as Record<string, unknown>;
+    expect(profile).toMatchObject({
+      id: alice,
+      person: alice,
+      aliases: [],
+      event_count: 2,
+      first_seen: new Date(NOW - 60_000).toISOString(),
+      last_seen: new Date(NOW - 30_000).toISOString(),
+    });
+    expect(profile.properties).toMatchObject({ tier: 'enterprise' });
+    const unknown = await api('/users/u_AAAAAAAAAAAAAAAAAAAAAA');
+    expect(unknown.status).toBe(404);
+    expect(JSON.stringify(unknown.json)).toContain('NOT_FOUND');
+    expect(JSON.stringify((await api('/users/ch-bob@example.com')).json)).toContain('NOT_FOUND');
+    // Bob's two page views share their millisecond: one per page, neither skipped nor repeated.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const res = await api(`/users/${bob}/events?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status).toBe(200);
+      const body = res.json as unknown as {
+        person: string;
+        events: { event: string; time: string; properties: { $insert_id: string } }[];
+        next_cursor: string | null;
+      };
+      expect(body.person).toBe(bob);
+      seen.push(...body.events.map((e) => `${e.event}@${e.time}`));
+      seen.push(...body.events.map((e) => e.properties.$insert_id));
+      cursor = body.next_cursor;
+      if (!cursor) break;
+    }
+    const at = new Date(NOW - 60_000).toISOString();
+    expect(seen.filter((x) => x.includes('@'))).toEqual([`Page View@${at}`, `Page View@${at}`]);
+    expect(new Set(seen.filter((x) => !x.includes('@'))).size).toBe(2);
+    expect((await api(`/users/${bob}/events?cursor=abc`)).status).toBe(400);
 
     const flows = await api('/query', {
       kind: 'flows',

@@ -31,6 +31,7 @@ import {
 } from './model.js';
 import { isCohortBreakdown, plannedLeaves, resolveProperty } from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
+import { USER_ALIASES_MAX, USER_EVENT_COLUMNS, type UserStreamStatements } from './users.js';
 import type {
   EventNamesPlan,
   EventPropertiesPlan,
@@ -999,9 +1000,8 @@ function refuseUnknownFields(p: Plan): void {
 
 /**
  * Compiles a plan for ClickHouse 18.16: every query kind, every math and breakdown. What is
- * still refused (501 QUERY_UNSUPPORTED, by name): the user profile and event stream
- * (CLICKHOUSE_COMPILER.userStreamsRefusal), and plan fields this compiler does not read
- * (refuseUnknownFields).
+ * still refused (501 QUERY_UNSUPPORTED, by name): plan fields this compiler does not read
+ * (refuseUnknownFields). The user profile and event stream: CLICKHOUSE_USER_STATEMENTS.
  */
 export function compileClickHouse(p: Plan): CompiledQuery {
   refuseUnknownFields(p);
@@ -1072,11 +1072,59 @@ export function compileKnownKeysClickHouse(projectId: string): CompiledQuery {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// One user (users.ts's DUCKDB_USER_STATEMENTS: the same columns and rows). Events are resolved by
+// RESOLVED_USER over the inlined links, as every query here resolves them; ties of an instant
+// are ordered by the decimal text of the dedup key (dedupTextColumns), compared as text.
+
+/** The links of the project, as the scalar `links` (see linkOf). */
+const linksScalar = (projectId: string): SqlNode =>
+  scalar(
+    sql`SELECT (groupArray(alias_id), groupArray(canonical_id)) FROM identity_links FINAL WHERE project_id = ${param.varchar(projectId)}`,
+    'links',
+  );
+
+/** The project's events (FINAL) whose time passes `time`, with their resolved user `uid`. */
+const resolvedEvents = (projectId: string, time: SqlNode[]): SqlNode =>
+  sql`WITH ${linksScalar(projectId)} SELECT e.*, ${RESOLVED_USER} AS uid FROM events AS e FINAL WHERE ${and([sql`e.project_id = ${param.varchar(projectId)}`, ...time])}`;
+
+export const CLICKHOUSE_USER_STATEMENTS: UserStreamStatements = {
+  link: (projectId, id) =>
+    sql`SELECT canonical_id FROM identity_links FINAL WHERE project_id = ${param.varchar(projectId)} AND alias_id = ${param.varchar(id)} LIMIT 1`,
+
+  stats(projectId, person) {
+    const who = param.varchar(person);
+    const mine = sql`SELECT count() AS n, if(count() = 0, NULL, min(e.time)) AS first_ms, if(count() = 0, NULL, max(e.time)) AS last_ms FROM (${resolvedEvents(projectId, [])}) AS e WHERE e.uid = ${who}`;
+    // Always one row (an aggregate without GROUP BY); NULL when there is no current profile.
+    const none = 'count() = 0 OR argMax(deleted, version) = 1';
+    const profile = sql`SELECT if(${raw(none)}, NULL, argMax(properties, version)) AS properties, if(${raw(none)}, NULL, argMax(updated_at, version)) AS updated_ms FROM profiles WHERE project_id = ${param.varchar(projectId)} AND group_key = '' AND profile_id = ${who}`;
+    return sql`SELECT n, first_ms, last_ms, properties, updated_ms FROM (${mine}) CROSS JOIN (${profile})`;
+  },
+
+  aliases: (projectId, person) =>
+    sql`SELECT alias_id FROM identity_links FINAL WHERE project_id = ${param.varchar(projectId)} AND canonical_id = ${param.varchar(person)} ORDER BY alias_id LIMIT ${param.bigint(USER_ALIASES_MAX)}`,
+
+  events(projectId, person, page) {
+    const time: SqlNode[] = [];
+    if (page.beforeMs !== null) time.push(sql`e.time < ${param.timestamp(page.beforeMs)}`);
+    const after: SqlNode[] = [];
+    if (page.cursor !== null) {
+      const at = param.timestamp(page.cursor.timeMs);
+      time.push(sql`e.time <= ${at}`);
+      after.push(
+        sql`(e.time < ${at} OR (e.time = ${at} AND e.dk < ${param.varchar(page.cursor.key)}))`,
+      );
+    }
+    const mine = sql`SELECT *, ${raw(dedupTextColumns('e.dedup_hi', 'e.dedup_lo').join(', '))} FROM (${resolvedEvents(projectId, time)}) AS e WHERE e.uid = ${param.varchar(person)}`;
+    const columns = USER_EVENT_COLUMNS.map((c) => `e.${c} AS ${c}`).join(', ');
+    return sql`SELECT e.time AS t, e.dk AS k, ${raw(columns)}, e.properties AS props FROM (${mine}) AS e WHERE ${and(after)} ORDER BY t DESC, k DESC LIMIT ${param.bigint(page.limit + 1)}`;
+  },
+};
+
 /** The ClickHouse compiler as the engine takes it (QueryEngineDeps.compiler). */
 export const CLICKHOUSE_COMPILER = {
   compile: compileClickHouse,
   compileSeen: compileSeenClickHouse,
   compileKnownKeys: compileKnownKeysClickHouse,
-  userStreamsRefusal:
-    'the user profile and event stream are not answered on the ClickHouse event store yet',
+  userStreams: CLICKHOUSE_USER_STATEMENTS,
 };

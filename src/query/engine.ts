@@ -20,7 +20,7 @@ import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
 import { parseQuery, type Query, type QueryKind } from './model.js';
 import { DEFAULT_PLAN_LIMITS, plan, type PlanLimits } from './plan.js';
-import { UserStreamReader } from './users.js';
+import { UserStreamReader, type UserStreamStatements } from './users.js';
 import { todayIn } from './relative-dates.js';
 
 /** Who is asking. Structurally compatible with the HTTP layer's Principal. */
@@ -85,10 +85,10 @@ export interface QueryCompiler {
   compileSeen(projectId: string, names: string[]): CompiledQuery;
   compileKnownKeys(projectId: string): CompiledQuery;
   /**
-   * Why the user profile and event stream (users.ts, written with CTEs) cannot run on this
-   * backend: they are then refused with 501 QUERY_UNSUPPORTED. Absent: they run.
+   * The statements of the user profile and event stream in this backend's shapes (users.ts's,
+   * written with CTEs, when absent).
    */
-  userStreamsRefusal?: string;
+  userStreams?: UserStreamStatements;
 }
 
 const DEFAULT_COMPILER: QueryCompiler = {
@@ -231,11 +231,11 @@ export class QueryEngine {
    * limits. Not audited here: the service in projects/users.ts records every read.
    */
   userStreams(): UserStreamReader {
-    const refusal = this.deps.compiler?.userStreamsRefusal;
-    if (refusal !== undefined) throw new AppError('QUERY_UNSUPPORTED', refusal);
-    return new UserStreamReader(this.deps.executor, this.deps.dialect, () => ({
-      deadlineMs: this.now() + this.limits.timeoutMs,
-      maxRows: this.limits.maxRows,
-    }));
+    return new UserStreamReader(
+      this.deps.executor,
+      this.deps.dialect,
+      () => ({ deadlineMs: this.now() + this.limits.timeoutMs, maxRows: this.limits.maxRows }),
+      this.deps.compiler?.userStreams,
+    );
   }
 }

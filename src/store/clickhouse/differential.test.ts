@@ -11,8 +11,10 @@ import { clickHouseTargets, type ClickHouseTarget } from '../../../test/helpers/
 import { CLICKHOUSE_COMPILER, dedupTextProbe } from '../../query/compile-clickhouse.js';
 import {
   SAMPLE_SIZE,
+  DEVICES,
   EVENTS,
   NUMERIC_PROPERTIES,
+  USERS,
   anyBreakdown,
   dayAfter,
   filtersOf,
@@ -26,6 +28,8 @@ import {
   withQuery,
   type Dataset,
 } from '../../query/differential-generators.js';
+import type { AuditInput, AuditPort } from '../../audit/types.js';
+import { readUserEvents, readUserProfile, type UserEventsView } from '../../projects/users.js';
 import { parseCohortDefinition, type CohortDefinition } from '../../query/cohorts.js';
 import { QueryEngine } from '../../query/index.js';
 import { call, numberLiteral, raw, sql } from '../../query/sql.js';
@@ -41,6 +45,10 @@ import type { ClickHouseClient } from './client.js';
 import { CLICKHOUSE_DIALECT } from './dialect.js';
 import { ClickHouseEventStore } from './event-store.js';
 import { ClickHouseQueryExecutor } from './query-executor.js';
+
+/** A read's value, or its error's code and message. */
+type Settled<T> =
+  { ok: true; value: T } | { ok: false; code: string | undefined; message: string | undefined };
 
 const flowsQuery = (d: Dataset) =>
   fc
@@ -320,13 +328,17 @@ describe.skipIf(!available).each(TARGETS)(
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    /** Stores a dataset under a fresh project id in both stores (plus noise in another project). */
-    async function load(d: Dataset): Promise<string> {
-      const projectId = `prj_chdiff_${nextProject++}`;
+    /**
+     * Stores a dataset under a fresh project id in both stores (plus noise in another project).
+     * `keyOf`: the dedup key of the i-th event of project number `n` (default: the next one).
+     */
+    async function load(d: Dataset, keyOf?: (i: number, n: number) => bigint): Promise<string> {
+      const n = nextProject++;
+      const projectId = `prj_chdiff_${n}`;
       const noiseId = `${projectId}_noise`;
       const events: EventRow[] = [];
-      for (const e of d.events) {
-        events.push({ ...e, projectId, dedupKey: nextKey++ });
+      for (const [i, e] of d.events.entries()) {
+        events.push({ ...e, projectId, dedupKey: keyOf ? keyOf(i, n) : nextKey++ });
         if (events.length % 4 === 0) events.push({ ...e, projectId: noiseId, dedupKey: nextKey++ });
       }
       const links: IdentityLink[] = d.links.flatMap((l) => [
@@ -455,6 +467,104 @@ describe.skipIf(!available).each(TARGETS)(
         fc.asyncProperty(withQuery(flowsQuery), ([d, q]) => agree(d, q)),
         params(10),
       );
+    }, 600_000);
+
+    // One user: the profile and every page of the stream, through the audited service (as the
+    // routes call it), with the audit entries it records. Dedup keys are chosen so that events of
+    // the same instant sort differently as numbers and as text, and some need both 64-bit halves.
+    it('one user: profile, every page of the stream, errors and audit entries', async () => {
+      const HIGH = [
+        1n,
+        9n,
+        10n,
+        99n,
+        100n,
+        (1n << 64n) / 10n ** 7n,
+        (1n << 64n) / 10n ** 7n + 1n,
+        10n ** 25n,
+        10n ** 31n - 1n,
+        ((1n << 128n) - 1n) / 10n ** 7n - 1n,
+      ];
+      const ids = [...USERS, ...DEVICES, 'o1', 'o2', 'nobody', ''];
+      const readQuery = (d: Dataset) =>
+        fc.record({
+          id: fc.constantFrom(...ids),
+          limit: fc.constantFrom(1, 1, 2, 3, 5, 1000),
+          // Before an event's instant exactly (its ties excluded), or a millisecond after it.
+          before: fc.option(
+            fc.tuple(fc.nat(d.events.length - 1), fc.constantFrom(0, 1)).map(([i, off]) => {
+              return d.events[i]!.timeMs + off;
+            }),
+            { nil: null, freq: 2 },
+          ),
+          highs: fc.array(fc.constantFrom(...HIGH), { minLength: 45, maxLength: 45 }),
+        });
+      let nonEmpty = 0;
+      let multiPage = 0;
+      await fc.assert(
+        fc.asyncProperty(withQuery(readQuery), async ([d, q]) => {
+          const { id, limit, before, highs } = q as {
+            id: string;
+            limit: number;
+            before: number | null;
+            highs: bigint[];
+          };
+          // Unique in both stores: project number and place in the dataset below the chosen high.
+          const projectId = await load(
+            d,
+            (i, n) => highs[i]! * 10n ** 7n + BigInt(n % 10_000) * 1000n + BigInt(i),
+          );
+          const walk = async (engine: QueryEngine) => {
+            const entries: AuditInput[] = [];
+            const audit: AuditPort = {
+              assertMayRead: () => undefined,
+              admitRead: () => Promise.resolve(),
+              record: (input) => {
+                entries.push({ ...input, subjects: [...(input.subjects ?? [])].sort() });
+                return Promise.resolve();
+              },
+              hmacValue: (name, value) => `${name}:${value}`,
+            };
+            const deps = { reader: engine.userStreams(), audit };
+            const by = { actor: 'test', source: { kind: 'cli' as const } };
+            const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
+              p.then(
+                (value) => ({ ok: true as const, value }),
+                (e: { code?: string; message?: string }) => ({
+                  ok: false as const,
+                  code: e.code,
+                  message: e.message,
+                }),
+              );
+            const profile = await settle(readUserProfile(deps, by, projectId, id));
+            const pages: unknown[] = [];
+            let cursor: string | null = null;
+            for (let page = 0; page < 50; page++) {
+              const got: Settled<UserEventsView> = await settle(
+                readUserEvents(deps, by, projectId, id, { beforeMs: before, limit, cursor }),
+              );
+              pages.push(got);
+              if (!got.ok || got.value.next_cursor === null) break;
+              cursor = got.value.next_cursor;
+            }
+            // A cursor this server did not issue: the same error on both.
+            const forged = Buffer.from('12:9x').toString('base64url');
+            const bad = await settle(
+              readUserEvents(deps, by, projectId, id, { beforeMs: null, limit, cursor: forged }),
+            );
+            return { profile, pages, bad, entries };
+          };
+          const want = await walk(engines.duckdb);
+          const got = await walk(engines.clickhouse);
+          expect(got).toEqual(want);
+          if (want.profile.ok) nonEmpty++;
+          if (want.pages.length > 1) multiPage++;
+        }),
+        params(30),
+      );
+      // Not a property of empty answers only.
+      expect(nonEmpty).toBeGreaterThan(0);
+      expect(multiPage).toBeGreaterThan(0);
     }, 600_000);
 
     // Flows order a user's events of the same instant by the dedup key's decimal text: spelled

@@ -16,13 +16,25 @@ import {
   type ClickHouseTestServer,
 } from '../../../test/helpers/clickhouse.js';
 import { SILENT_LOGGER } from '../../shared/log.js';
+import { CLICKHOUSE_COMPILER } from '../../query/compile-clickhouse.js';
+import { QueryEngine, type UserEvent, type UserStreamReader } from '../../query/index.js';
+import {
+  DUCKDB_DIALECT,
+  DuckDbDatabase,
+  DuckDbEventStore,
+  DuckDbQueryExecutor,
+} from '../duckdb/index.js';
 import { eventFixture, eventStoreConformance } from '../event-store.conformance.js';
 import type { CommitBatch } from '../types.js';
 import { ClickHouseClient } from './client.js';
+import { CLICKHOUSE_DIALECT } from './dialect.js';
 import { ClickHouseEventStore } from './event-store.js';
+import { ClickHouseQueryExecutor } from './query-executor.js';
 
 const available = clickHouseAvailable();
 const CLUSTER = 'sillage_test';
+/** An instant of the data below. */
+const T0 = 1_700_000_000_000;
 
 const batch = (parts: Partial<CommitBatch>): CommitBatch => ({
   events: [],
@@ -119,6 +131,82 @@ describe.skipIf(!available)('ClickHouseEventStore on two shards', () => {
     expect(await perShard(database, 'events', `distinct_id = '${subject}'`)).toEqual([0, 0]);
     expect(await a.countEvents('prj_1')).toBe(100 - theirs);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  // The user stream's statements read Distributed tables (FINAL, a CROSS JOIN of two aggregates,
+  // the links inlined once): the same answers as DuckDB on the same data, page after page.
+  it('answers one user (profile and every page of the stream) as DuckDB does', async () => {
+    const store = await open(1, 'shard_user');
+    const db = await DuckDbDatabase.open(path.join(dir, 'duck-user'));
+    const duckExecutor = await DuckDbQueryExecutor.open(db);
+    try {
+      // Ties at one instant whose keys sort differently as numbers and as text, both halves used.
+      const keys = [9n, 10n, 1n << 64n, (1n << 100n) + 3n, 99n, 100n, 12345678901234567890n];
+      const rows = keys.flatMap((k, i) =>
+        [0, 1, 2].map((j) =>
+          eventFixture(i * 3 + j, {
+            dedupKey: k * 1000n + BigInt(j),
+            timeMs: T0 + (i % 3) * 1000,
+            distinctId: j === 2 ? 'anon_1' : `u_${j}`,
+            userId: j === 1 ? 'u_1' : null,
+          }),
+        ),
+      );
+      const parts = batch({
+        events: rows,
+        identityLinks: [{ projectId: 'prj_1', aliasId: 'anon_1', canonicalId: 'u_1', timeMs: 0 }],
+        profileUpdates: [
+          {
+            projectId: 'prj_1',
+            groupKey: '',
+            profileId: 'u_1',
+            op: '$set',
+            value: { plan: 'gold', seats: 3 },
+            timeMs: T0,
+            ignoreTime: false,
+          },
+        ],
+      });
+      const duck = new DuckDbEventStore(db);
+      await duck.commit(parts);
+      await store.commit(parts);
+      const audit = { record: () => undefined };
+      const readers = [
+        new QueryEngine({ executor: duckExecutor, dialect: DUCKDB_DIALECT, audit }),
+        new QueryEngine({
+          executor: new ClickHouseQueryExecutor(store.client),
+          dialect: CLICKHOUSE_DIALECT,
+          compiler: CLICKHOUSE_COMPILER,
+          audit,
+        }),
+      ].map((engine) => engine.userStreams());
+      const read = async (reader: UserStreamReader, id: string) => {
+        const profile = await reader.profile('prj_1', id);
+        const person = await reader.resolve('prj_1', id);
+        const pages: UserEvent[][] = [];
+        let cursor: { timeMs: number; key: string } | null = null;
+        for (let page = 0; page < 30; page++) {
+          const got = await reader.events('prj_1', person, { beforeMs: null, cursor, limit: 2 });
+          pages.push(got.slice(0, 2));
+          if (got.length <= 2) break;
+          const last = got[1]!;
+          cursor = { timeMs: last.row.timeMs, key: last.key };
+        }
+        return { profile, pages };
+      };
+      for (const id of ['anon_1', 'u_1', 'u_0', 'd_0', 'nobody']) {
+        const [want, got] = [await read(readers[0]!, id), await read(readers[1]!, id)];
+        expect(got, id).toEqual(want);
+      }
+      // Not a comparison of empty answers: u_1's stream holds their events and anon_1's.
+      const u1 = await read(readers[1]!, 'anon_1');
+      expect(u1.profile?.person).toBe('u_1');
+      expect(u1.pages.flat()).toHaveLength(14);
+    } finally {
+      await duckExecutor.close();
+      await db.close();
+      await store.close();
+    }
   });
 
   it('refuses a shard list that is not the cluster, and a layout other than configured', async () => {
