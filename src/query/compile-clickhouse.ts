@@ -1098,7 +1098,7 @@ export const CLICKHOUSE_USER_STATEMENTS: UserStreamStatements = {
     // Always one row (an aggregate without GROUP BY); NULL when there is no current profile.
     const none = 'count() = 0 OR argMax(deleted, version) = 1';
     const profile = sql`SELECT if(${raw(none)}, NULL, argMax(properties, version)) AS properties, if(${raw(none)}, NULL, argMax(updated_at, version)) AS updated_ms FROM profiles WHERE project_id = ${param.varchar(projectId)} AND group_key = '' AND profile_id = ${who}`;
-    return sql`SELECT n, first_ms, last_ms, properties, updated_ms FROM (${mine}) CROSS JOIN (${profile})`;
+    return sql`SELECT n, first_ms, last_ms, properties, updated_ms FROM (${mine}) AS s CROSS JOIN (${profile}) AS p`;
   },
 
   aliases: (projectId, person) =>
