@@ -416,6 +416,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       tag: 'me',
       auth: 'session',
       stepUp: true,
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         const user = requireUser(ctx);
         const policy = effectivePolicy(await membershipsOf(deps, user.user.id));
@@ -433,6 +434,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       auth: 'session',
       stepUp: true,
       body: z.strictObject({ current_password: password, new_password: password }),
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         const user = requireUser(ctx);
         await changePassword(
@@ -539,6 +541,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary: 'Marks your notices read.',
       tag: 'me',
       auth: 'session',
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         await deps.store.markNoticesRead(requireUser(ctx).user.id, deps.now());
         return undefined;

@@ -262,6 +262,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         const org = accessOf(ctx).org;
         const id = ctx.params.invitationId ?? '';
@@ -342,6 +343,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         await unlockMember(deps, actorOf(ctx), ctx.params.userId ?? '');
         return undefined;

@@ -2279,8 +2279,8 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
-      200: {
+      /** @description Done (no content). */
+      204: {
         headers: {
           [name: string]: unknown;
         };
@@ -2313,8 +2313,8 @@ export interface operations {
       };
     };
     responses: {
-      /** @description OK */
-      200: {
+      /** @description Done (no content). */
+      204: {
         headers: {
           [name: string]: unknown;
         };
@@ -2491,8 +2491,8 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
-      200: {
+      /** @description Done (no content). */
+      204: {
         headers: {
           [name: string]: unknown;
         };
@@ -2785,8 +2785,8 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
-      200: {
+      /** @description Done (no content). */
+      204: {
         headers: {
           [name: string]: unknown;
         };
@@ -2912,8 +2912,8 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
-      200: {
+      /** @description Done (no content). */
+      204: {
         headers: {
           [name: string]: unknown;
         };
