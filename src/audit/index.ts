@@ -12,7 +12,7 @@ export {
   type VerifyReport,
 } from './verify.js';
 export { queryAuditSink, queryTouches } from './query-sink.js';
-export { entryView, readAuditLog, type AuditViewFilter } from './viewer.js';
+export { entryView, readAuditLog, type AuditEntryView, type AuditViewFilter } from './viewer.js';
 export {
   packSubjects,
   unpackSubjects,

@@ -20,7 +20,28 @@ export interface AuditViewFilter {
 }
 
 /** An entry as the viewer shows it (subjects unpacked; nothing sensitive is in an entry). */
-export function entryView(e: AuditEntry): Record<string, unknown> {
+export interface AuditEntryView {
+  seq: number;
+  at: string;
+  kind: string;
+  actor: string;
+  org_id: string | null;
+  project_id: string | null;
+  source: string;
+  country: string | null;
+  network_hmac: string | null;
+  outcome: string;
+  target: string | null;
+  detail: unknown;
+  fields: string[];
+  event_names: string[];
+  rows: number;
+  subjects: string[];
+  hash: string;
+}
+
+/** An entry as the viewer shows it (subjects unpacked; nothing sensitive is in an entry). */
+export function entryView(e: AuditEntry): AuditEntryView {
   return {
     seq: e.seq,
     at: new Date(e.atMs).toISOString(),
@@ -34,8 +55,8 @@ export function entryView(e: AuditEntry): Record<string, unknown> {
     outcome: e.outcome,
     target: e.target,
     detail: JSON.parse(e.detail) as unknown,
-    fields: JSON.parse(e.fields) as unknown,
-    event_names: JSON.parse(e.eventNames) as unknown,
+    fields: JSON.parse(e.fields) as string[],
+    event_names: JSON.parse(e.eventNames) as string[],
     rows: e.rows,
     subjects: unpackSubjects(e.subjects),
     hash: e.hash,

@@ -6,6 +6,7 @@ import type { JsonObject } from '../shared/json.js';
 import {
   parseCohortDefinition,
   type CohortDefinition,
+  type CohortDefinitionJson,
   type CohortSource,
 } from '../query/cohorts.js';
 import { AppError } from '../shared/errors.js';
@@ -16,7 +17,8 @@ export interface CohortView {
   id: string;
   name: string;
   match: 'all' | 'any';
-  conditions: JsonObject[];
+  /** As sent, with defaults filled in. */
+  conditions: CohortDefinitionJson['conditions'];
   created_at: string;
   updated_at: string;
 }
@@ -27,7 +29,7 @@ export function cohortView(c: StoredCohort): CohortView {
     id: c.id,
     name: c.name,
     match: json.match,
-    conditions: json.conditions as unknown as JsonObject[],
+    conditions: json.conditions,
     created_at: new Date(c.createdAtMs).toISOString(),
     updated_at: new Date(c.updatedAtMs).toISOString(),
   };

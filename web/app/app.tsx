@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { currentSession, signOut } from './api/auth';
 import { call, setClientHooks } from './api/client';
-import type { OrgMembership, Project, SessionInfo } from './api/types';
+import type { OrgMembership, SessionInfo } from './api/types';
 import type { ProjectContext } from './context';
 import { hrefOf, useRoute, type Screen } from './router';
 import { Audit } from './screens/audit';
@@ -85,10 +85,7 @@ function Signed(props: { session: SessionInfo; onSignedOut: () => void }) {
     session.organisations.find((o) => o.id === orgId) ?? session.organisations[0];
   const [projects, reloadProjects] = useLoad(
     org
-      ? () =>
-          call<{ projects: Project[] }>('orgs.projects.list', { params: { orgId: org.id } }).then(
-            (r) => r.projects,
-          )
+      ? () => call('orgs.projects.list', { params: { orgId: org.id } }).then((r) => r.projects)
       : null,
     [org?.id],
   );

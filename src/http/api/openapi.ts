@@ -7,7 +7,9 @@ import type { ApiRoute } from './registry.js';
 
 const toOpenApiPath = (url: string): string => url.replace(/:([A-Za-z]+)/g, '{$1}');
 
-function schemaOf(schema: z.ZodType): Record<string, unknown> {
+type JsonSchema = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType): JsonSchema {
   try {
     return z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' });
   } catch {
@@ -15,27 +17,60 @@ function schemaOf(schema: z.ZodType): Record<string, unknown> {
   }
 }
 
-const errorResponse = {
-  description: 'An error: `code` is one of the registered error codes, `message` says why.',
-  content: {
-    'application/json': {
-      schema: {
-        type: 'object',
-        required: ['error'],
-        properties: {
-          error: {
+/** `#/$defs/X` → `#/components/schemas/X`, everywhere in `value`. */
+function rebase(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rebase);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] =
+      key === '$ref' && typeof v === 'string'
+        ? v.replace(/^#\/\$defs\//, '#/components/schemas/')
+        : rebase(v);
+  }
+  return out;
+}
+
+/**
+ * A response schema (as answered: defaults filled in, no keys beyond those declared). Schemas
+ * named with `.meta({ id })` (src/http/api/responses.ts) go to `components.schemas` once, so that
+ * generated clients get one type per name.
+ */
+function responseSchemaOf(schema: z.ZodType, components: Record<string, JsonSchema>): JsonSchema {
+  const json = z.toJSONSchema(schema, { unrepresentable: 'throw', io: 'output' });
+  const { $schema: _, $defs, ...rest } = json as JsonSchema & { $defs?: Record<string, unknown> };
+  for (const [name, def] of Object.entries($defs ?? {})) {
+    const rebased = rebase(def) as JsonSchema;
+    const known = components[name];
+    if (known && JSON.stringify(known) !== JSON.stringify(rebased)) {
+      throw new Error(`two response schemas are named ${name}`);
+    }
+    components[name] = rebased;
+  }
+  // A named root comes back as a reference to its own definition.
+  return rebase(rest) as JsonSchema;
+}
+
+/** The error envelope every route answers with on failure (shared/errors.ts, http/responses.ts). */
+const ERROR_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['error'],
+  additionalProperties: false,
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      additionalProperties: false,
+      properties: {
+        code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+        message: { type: 'string' },
+        details: {
+          type: 'array',
+          items: {
             type: 'object',
-            properties: {
-              code: { type: 'string', enum: Object.keys(ERROR_CODES) },
-              message: { type: 'string' },
-              details: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: { path: { type: 'string' }, message: { type: 'string' } },
-                },
-              },
-            },
+            required: ['path', 'message'],
+            additionalProperties: false,
+            properties: { path: { type: 'string' }, message: { type: 'string' } },
           },
         },
       },
@@ -43,9 +78,15 @@ const errorResponse = {
   },
 };
 
+const errorResponse = {
+  description: 'An error: `code` is one of the registered error codes, `message` says why.',
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+};
+
 /** Builds the document for `routes`. */
 export function openApiDocument(routes: readonly ApiRoute<unknown>[], version: string): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
+  const schemas: Record<string, JsonSchema> = { Error: ERROR_SCHEMA };
   for (const route of routes) {
     const path = toOpenApiPath(route.url);
     const parameters = [...route.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
@@ -79,6 +120,11 @@ export function openApiDocument(routes: readonly ApiRoute<unknown>[], version: s
       ? KEY_SCOPES.filter((s) => SCOPE_ACTIONS[s].includes(route.action as never))
       : [];
     const success = route.success ?? { status: 200, description: 'OK' };
+    const content: Record<string, { schema: JsonSchema }> = {};
+    if (route.response) {
+      content['application/json'] = { schema: responseSchemaOf(route.response, schemas) };
+    }
+    for (const type of route.textAnswers ?? []) content[type] = { schema: { type: 'string' } };
     const operation: Record<string, unknown> = {
       operationId: route.id,
       summary: route.summary,
@@ -86,7 +132,10 @@ export function openApiDocument(routes: readonly ApiRoute<unknown>[], version: s
       security,
       parameters,
       responses: {
-        [String(success.status)]: { description: success.description },
+        [String(success.status)]: {
+          description: success.description,
+          ...(Object.keys(content).length > 0 ? { content } : {}),
+        },
         default: errorResponse,
       },
       'x-sillage-action': route.action ?? null,
@@ -116,6 +165,7 @@ export function openApiDocument(routes: readonly ApiRoute<unknown>[], version: s
         'scopes. Sensitive actions (x-sillage-step-up) need a passkey check in the last 5 minutes.',
     },
     components: {
+      schemas,
       securitySchemes: {
         session: { type: 'apiKey', in: 'cookie', name: '__Host-sillage_session' },
         secretKey: { type: 'http', scheme: 'bearer', description: 'A secret key: sil_sk_…' },

@@ -46,7 +46,7 @@ export interface RouteContext<B> {
   client: ClientInfo;
 }
 
-export interface ApiRoute<B = unknown> {
+export interface ApiRoute<B = unknown, R = unknown> {
   /** Stable name, used by the authorisation matrix and as the OpenAPI operationId. */
   id: string;
   method: HttpMethod;
@@ -70,14 +70,26 @@ export interface ApiRoute<B = unknown> {
   querySchema?: z.ZodType;
   /** Success status and what it returns, for the OpenAPI document. */
   success?: { status: number; description: string };
-  handler: (ctx: RouteContext<B>) => Promise<unknown>;
+  /**
+   * The JSON a successful answer carries (src/http/api/responses.ts), for the OpenAPI document
+   * and the dashboard's generated types. The handler is type-checked against it; routes that
+   * answer 204 have none.
+   */
+  response?: z.ZodType<R>;
+  /**
+   * Media types the route also answers as text when asked (`Accept: text/csv`, `format=ndjson`):
+   * the handler then returns the text itself.
+   */
+  textAnswers?: readonly string[];
+  handler: (ctx: RouteContext<B>) => Promise<NoInfer<R> | string | undefined>;
 }
 
 /**
- * Declares a route: the body type flows from the schema to the handler, then is erased so that
- * routes with different bodies share one list (the registry validates before calling).
+ * Declares a route: the body type flows from the schema to the handler and the handler's answer
+ * is checked against the response schema; both are then erased so that routes with different
+ * bodies share one list (the registry validates before calling).
  */
-export function defineRoute<B = unknown>(route: ApiRoute<B>): ApiRoute<unknown> {
+export function defineRoute<B = unknown, R = unknown>(route: ApiRoute<B, R>): ApiRoute<unknown> {
   return route as unknown as ApiRoute<unknown>;
 }
 

@@ -43,6 +43,20 @@ import {
   type ApiRoute,
   type RouteContext,
 } from '../api/registry.js';
+import {
+  type SessionResponse,
+  invitationAcceptedResponse,
+  loginStartedResponse,
+  ownSessionsResponse,
+  passkeyOptionsResponse,
+  sessionResponse,
+  sessionsRevokedResponse,
+  setupDoneResponse,
+  signedInResponse,
+  stepUpDoneResponse,
+  stepUpStartedResponse,
+  totpStartedResponse,
+} from '../api/responses.js';
 
 const email = z.string().trim().min(3).max(320);
 // Passwords are checked whole, never truncated; the policy's own limit gives the precise error.
@@ -68,7 +82,7 @@ async function sessionView(
   deps: AuthDeps,
   user: UserRecord,
   session: SessionRecord,
-): Promise<Record<string, unknown>> {
+): Promise<SessionResponse> {
   const memberships = await membershipsOf(deps, user.id);
   const policy = effectivePolicy(memberships);
   return {
@@ -114,6 +128,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Sign in, step 1: e-mail and password. Answers a login token and the second factors allowed.',
       tag: 'auth',
+      response: loginStartedResponse,
       auth: 'none',
       body: z.strictObject({ email, password }),
       handler: async (ctx) => {
@@ -132,6 +147,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Sign in, step 2: a passkey assertion, a TOTP code or a recovery code. Sets the session cookie.',
       tag: 'auth',
+      response: signedInResponse,
       auth: 'none',
       body: z.intersection(
         z.object({ login_token: z.string().min(1).max(200) }),
@@ -154,6 +170,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/auth/logout',
       summary: 'Sign out: ends this session on the server and clears the cookie.',
       tag: 'auth',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       handler: async (ctx) => {
         const user = requireUser(ctx);
@@ -169,6 +186,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/auth/session',
       summary: 'The signed-in person, their organisations and roles, and the CSRF token.',
       tag: 'auth',
+      response: sessionResponse,
       auth: 'session',
       handler: async (ctx) => {
         const user = requireUser(ctx);
@@ -181,6 +199,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/auth/step-up/options',
       summary: 'Starts a step-up: passkey request options and the methods that count.',
       tag: 'auth',
+      response: stepUpStartedResponse,
       auth: 'session',
       handler: async (ctx) => startStepUp(deps, requireUser(ctx)),
     }),
@@ -191,6 +210,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Completes a step-up with a passkey (or TOTP where the policy allows): sensitive actions are open for 5 minutes.',
       tag: 'auth',
+      response: stepUpDoneResponse,
       auth: 'session',
       body: secondFactorSchema,
       handler: async (ctx) => {
@@ -209,6 +229,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Accepts an invitation or setup link: new people choose a password and get a setup token; existing accounts join while signed in.',
       tag: 'auth',
+      response: invitationAcceptedResponse,
       auth: 'optional-session',
       body: z.strictObject({ token: z.string().min(1).max(200), password: password.optional() }),
       handler: async (ctx) => {
@@ -219,8 +240,8 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
           ctx.user,
         );
         return result.status === 'joined'
-          ? { status: 'joined', org_id: result.orgId }
-          : { status: 'setup', setup_token: result.setupToken, methods: result.methods };
+          ? { status: 'joined' as const, org_id: result.orgId }
+          : { status: 'setup' as const, setup_token: result.setupToken, methods: result.methods };
       },
     }),
     defineRoute({
@@ -229,6 +250,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/auth/setup/passkey/options',
       summary: 'Account setup: passkey registration options.',
       tag: 'auth',
+      response: passkeyOptionsResponse,
       auth: 'none',
       body: z.strictObject({ setup_token: z.string().min(1).max(200) }),
       handler: async (ctx) => ({ passkey: await setupPasskeyOptions(deps, ctx.body.setup_token) }),
@@ -240,6 +262,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Account setup: an authenticator-app secret (not phishing-resistant; refused where passkeys are required).',
       tag: 'auth',
+      response: totpStartedResponse,
       auth: 'none',
       body: z.strictObject({ setup_token: z.string().min(1).max(200) }),
       handler: async (ctx) => {
@@ -254,6 +277,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Account setup: verifies the first second factor, activates the account, signs in, and returns recovery codes (shown once).',
       tag: 'auth',
+      response: setupDoneResponse,
       auth: 'none',
       body: z.intersection(
         z.object({ setup_token: z.string().min(1).max(200) }),
@@ -392,6 +416,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       tag: 'me',
       auth: 'session',
       stepUp: true,
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         const user = requireUser(ctx);
         const policy = effectivePolicy(await membershipsOf(deps, user.user.id));
@@ -409,6 +434,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       auth: 'session',
       stepUp: true,
       body: z.strictObject({ current_password: password, new_password: password }),
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         const user = requireUser(ctx);
         await changePassword(
@@ -442,6 +468,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/me/sessions',
       summary: 'Your active sessions with device and coarse place.',
       tag: 'me',
+      response: ownSessionsResponse,
       auth: 'session',
       handler: async (ctx) => ({ sessions: await listOwnSessions(deps, requireUser(ctx)) }),
     }),
@@ -451,6 +478,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/me/sessions/:sessionId',
       summary: 'Ends one of your sessions.',
       tag: 'me',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       handler: async (ctx) => {
         await revokeOwnSession(deps, requireUser(ctx), ctx.params.sessionId ?? '');
@@ -463,6 +491,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/me/sessions/revoke-all',
       summary: 'Ends all your sessions (or all but this one, with keep_current).',
       tag: 'me',
+      response: sessionsRevokedResponse,
       auth: 'session',
       body: z.strictObject({ keep_current: z.boolean().optional() }),
       handler: async (ctx) => {
@@ -512,6 +541,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary: 'Marks your notices read.',
       tag: 'me',
       auth: 'session',
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         await deps.store.markNoticesRead(requireUser(ctx).user.id, deps.now());
         return undefined;

@@ -16,6 +16,12 @@ import {
 import { normaliseEmail, type AuthDeps } from '../../auth/index.js';
 import { AppError } from '../../shared/errors.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
+import {
+  auditPageResponse,
+  incidentReportResponse,
+  suspensionLiftedResponse,
+  suspensionsResponse,
+} from '../api/responses.js';
 
 export interface AuditRouteDeps {
   auth: AuthDeps;
@@ -98,6 +104,8 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
       summary:
         'The audit log of the organisation (owners), filtered by time, principal, kind, project and outcome (`refused`: refused or failed acts), paged with `after`; `format=ndjson` exports it (next page in `X-Next-After`). Reading it is itself recorded.',
       tag: 'audit',
+      response: auditPageResponse,
+      textAnswers: ['application/x-ndjson'],
       auth: 'session',
       action: 'audit.read',
       target: 'orgId',
@@ -107,8 +115,8 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
         actor: z.string().optional(),
         kind: z.string().optional(),
         project: z.string().optional(),
-        after: z.string().optional(),
-        limit: z.string().optional(),
+        after: z.number().int().min(0).optional(),
+        limit: z.number().int().min(1).max(MAX_VIEW).optional(),
         outcome: z.enum(['ok', 'refused']).optional(),
         format: z.enum(['json', 'ndjson']).optional(),
       }),
@@ -172,6 +180,8 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
       summary:
         'Breach-impact report (owners, step-up): for a key, a person, a session or a network and a window, every read, the fields and events exposed, rows, the exact pseudonymous subjects, and the GDPR Art. 33(3) fields. JSON, Markdown or a printable page.',
       tag: 'audit',
+      response: incidentReportResponse,
+      textAnswers: ['text/markdown', 'text/html'],
       auth: 'session',
       action: 'audit.respond',
       target: 'orgId',
@@ -202,6 +212,7 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/suspensions`,
       summary: 'Principals suspended after unusual access (and lifted ones, with who lifted them).',
       tag: 'audit',
+      response: suspensionsResponse,
       auth: 'session',
       action: 'audit.read',
       target: 'orgId',
@@ -225,6 +236,7 @@ export function auditRoutes(deps: AuditRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/suspensions/:suspensionId/lift`,
       summary: 'Lifts a suspension (owners, step-up): the principal may read again.',
       tag: 'audit',
+      response: suspensionLiftedResponse,
       auth: 'session',
       action: 'audit.respond',
       target: 'orgId',

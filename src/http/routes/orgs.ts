@@ -25,6 +25,15 @@ import { isTimeZone } from '../../query/clock.js';
 import { AppError } from '../../shared/errors.js';
 import type { OrgRecord, Role } from '../../store/account-types.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
+import {
+  type ProjectResponse,
+  invitationCreatedResponse,
+  lockdownResponse,
+  membersResponse,
+  projectResponse,
+  projectsResponse,
+  sessionsRevokedResponse,
+} from '../api/responses.js';
 
 const role = z.enum(['owner', 'admin', 'analyst', 'viewer']);
 
@@ -149,6 +158,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       url: `${base}/members`,
       summary: 'Members and roles.',
       tag: 'organisations',
+      response: membersResponse,
       auth: 'session',
       action: 'org.read',
       target: 'orgId',
@@ -161,6 +171,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         "Changes a member's role in this organisation (step-up; admins cannot touch owners). The person is told.",
       tag: 'organisations',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
@@ -177,6 +188,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         "Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched.",
       tag: 'organisations',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
@@ -215,6 +227,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       url: `${base}/invitations`,
       summary: 'Invites someone by a single-use link (step-up). The link is shown once.',
       tag: 'organisations',
+      response: invitationCreatedResponse,
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
@@ -249,6 +262,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         const org = accessOf(ctx).org;
         const id = ctx.params.invitationId ?? '';
@@ -266,6 +280,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         "Ends every member's sessions for this organisation (yours too). Members' other organisations are untouched; everyone is told.",
       tag: 'organisations',
+      response: sessionsRevokedResponse,
       auth: 'session',
       action: 'org.sessions',
       target: 'orgId',
@@ -280,6 +295,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         "Ends one member's sessions for this organisation (ASVS 7.4.5), e.g. a lost laptop's; their other organisations are untouched. The person is told.",
       tag: 'organisations',
+      response: sessionsRevokedResponse,
       auth: 'session',
       action: 'org.sessions',
       target: 'orgId',
@@ -327,6 +343,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
+      success: { status: 204, description: 'Done (no content).' },
       handler: async (ctx) => {
         await unlockMember(deps, actorOf(ctx), ctx.params.userId ?? '');
         return undefined;
@@ -339,6 +356,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         "Emergency lock-down (owners): every session loses its access to the organisation and every secret key of its projects is revoked in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working.",
       tag: 'organisations',
+      response: lockdownResponse,
       auth: 'session',
       action: 'org.lockdown',
       target: 'orgId',
@@ -355,11 +373,12 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       url: `${base}/projects`,
       summary: 'Projects of the organisation (with their public, write-only ingest tokens).',
       tag: 'organisations',
+      response: projectsResponse,
       auth: 'session',
       action: 'org.read',
       target: 'orgId',
       handler: async (ctx) => {
-        const out: Record<string, unknown>[] = [];
+        const out: ProjectResponse[] = [];
         for (const id of await deps.store.listOrgProjects(accessOf(ctx).org.id)) {
           const p = await projects.byId(id);
           if (p) out.push(projectView(p.project));
@@ -374,6 +393,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         'Creates a project. Answers its public ingest token; secret keys are created separately (step-up).',
       tag: 'organisations',
+      response: projectResponse,
       auth: 'session',
       action: 'project.create',
       target: 'orgId',
@@ -394,7 +414,8 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
           await deps.store.revokeApiKey(key.id, deps.now());
         }
         const p = await projects.byId(created.project_id);
-        return p ? projectView(p.project) : { id: created.project_id };
+        if (!p) throw new AppError('PROJECT_NOT_FOUND', 'the project was removed as it was made');
+        return projectView(p.project);
       },
     }),
   ];
@@ -406,7 +427,7 @@ export function projectView(p: {
   token: string;
   timezone: string;
   createdAtMs: number;
-}): Record<string, unknown> {
+}): ProjectResponse {
   return {
     id: p.id,
     name: p.name,

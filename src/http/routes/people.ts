@@ -12,10 +12,17 @@ import {
 } from '../../projects/cohorts.js';
 import type { ProjectDirectory } from '../../projects/index.js';
 import { readUserEvents, readUserProfile, userEventsOptions } from '../../projects/users.js';
-import type { QueryEngine } from '../../query/index.js';
+import type { CohortSizeResult, QueryEngine } from '../../query/index.js';
 import { AppError } from '../../shared/errors.js';
 import type { MetaStore } from '../../store/types.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
+import {
+  cohortResponse,
+  cohortSizeResult,
+  cohortsResponse,
+  userEventsResponse,
+  userProfileResponse,
+} from '../api/responses.js';
 
 export interface PeopleRouteDeps {
   projects: ProjectDirectory;
@@ -68,6 +75,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       summary:
         'One user by pseudonymous id (resolved through identity links): linked ids, current profile, event count, first and last seen. Audited with the user as subject.',
       tag: 'users',
+      response: userProfileResponse,
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
@@ -86,12 +94,13 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       summary:
         "A user's events, newest first, in pages of up to 1,000 (before = epoch ms or ISO time; next_cursor for the next page). Audited with every subject returned.",
       tag: 'users',
+      response: userEventsResponse,
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
       querySchema: z.object({
         before: z.string().optional(),
-        limit: z.string().optional(),
+        limit: z.number().int().min(1).optional(),
         cursor: z.string().optional(),
       }),
       handler: async (ctx) => {
@@ -113,6 +122,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/cohorts`,
       summary: "The project's saved cohorts (every member may see them).",
       tag: 'cohorts',
+      response: cohortsResponse,
       auth: 'session-or-key',
       action: 'cohorts.read',
       target: 'projectId',
@@ -129,6 +139,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       summary:
         'Saves a cohort: users matching all (or any) conditions: did_event (at least / at most / exactly N times in the last D days) and person_property.',
       tag: 'cohorts',
+      response: cohortResponse,
       auth: 'session',
       action: 'cohorts.write',
       target: 'projectId',
@@ -149,6 +160,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/cohorts/:cohortId`,
       summary: 'One saved cohort.',
       tag: 'cohorts',
+      response: cohortResponse,
       auth: 'session-or-key',
       action: 'cohorts.read',
       target: 'projectId',
@@ -167,6 +179,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/cohorts/:cohortId`,
       summary: "Replaces a cohort's name and definition.",
       tag: 'cohorts',
+      response: cohortResponse,
       auth: 'session',
       action: 'cohorts.write',
       target: 'projectId',
@@ -186,6 +199,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/cohorts/:cohortId`,
       summary: 'Deletes a cohort (queries naming it then answer 400).',
       tag: 'cohorts',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       action: 'cohorts.write',
       target: 'projectId',
@@ -205,6 +219,7 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
       summary:
         'How many users the cohort holds now (a cohort_size query, on the record like every query).',
       tag: 'cohorts',
+      response: cohortSizeResult,
       auth: 'session-or-key',
       action: 'cohorts.read',
       target: 'projectId',
@@ -212,11 +227,12 @@ export function peopleRoutes(deps: PeopleRouteDeps): ApiRoute<unknown>[] {
         const projectId = await projectIdOf(ctx, deps.projects);
         const cohort = await requireCohort(deps.meta, projectId, ctx.params.cohortId ?? '');
         const project = await deps.projects.byId(projectId);
-        return deps.queries.run(
+        // A cohort_size query answers CohortSizeResult (query/format.ts).
+        return (await deps.queries.run(
           { projectId, ...actorOf(ctx) },
           { id: projectId, timezone: project?.project.timezone ?? 'UTC' },
           { kind: 'cohort_size', cohort: cohort.id },
-        );
+        )) as CohortSizeResult;
       },
     }),
   ];

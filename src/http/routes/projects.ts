@@ -35,6 +35,9 @@ import {
   QUERY_BODY_SCHEMA,
   resultToCsv,
   wantsCsv,
+  type EventNamesResult,
+  type EventPropertiesResult,
+  type PropertyValuesResult,
   type QueryEngine,
   type QueryResult,
 } from '../../query/index.js';
@@ -42,6 +45,23 @@ import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EventStore } from '../../store/types.js';
 import { defineRoute, jsonBody, type ApiRoute, type RouteContext } from '../api/registry.js';
+import {
+  erasedResponse,
+  eventNamesResult,
+  eventPropertiesResult,
+  keyCreatedResponse,
+  keysResponse,
+  livePageResponse,
+  policyResponse,
+  policySavedResponse,
+  privacyReportResponse,
+  projectResponse,
+  propertyValuesResult,
+  queryResult,
+  revealedResponse,
+  viewCreatedResponse,
+  viewsResponse,
+} from '../api/responses.js';
 import { projectView } from './orgs.js';
 
 export interface ProjectRouteDeps {
@@ -61,6 +81,16 @@ const numberParam = (value: string | undefined): number | undefined =>
 const scope = z.enum(KEY_SCOPES as [string, ...string[]]) as z.ZodType<(typeof KEY_SCOPES)[number]>;
 
 const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+
+/** The range and size of a discovery query (GET …/events, …/properties, …/properties/values). */
+const queryDay = z
+  .string()
+  .describe('YYYY-MM-DD or a relative day (today, -7d, start_of_month, …)');
+const discoveryQuery = z.object({
+  from: queryDay.optional(),
+  to: queryDay.optional(),
+  limit: z.number().int().min(1).optional(),
+});
 
 /** Local midnight of `day` in `timezone`, as epoch ms. */
 function localMidnight(day: string, timezone: string): number {
@@ -108,14 +138,21 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
   const { auth, projects, queries } = deps;
   const base = '/api/v1/projects/:projectId';
 
-  const runQuery = async (ctx: RouteContext<unknown>, body: unknown): Promise<unknown> => {
+  /**
+   * Runs a query; `R` is the answer of the kind asked for (the engine answers the kind it was
+   * given), or CSV text when the caller asks for it.
+   */
+  const runQuery = async <R extends QueryResult = QueryResult>(
+    ctx: RouteContext<unknown>,
+    body: unknown,
+  ): Promise<R | string> => {
     const project = await projectOf(ctx, projects);
     const result = await queries.run(
       queryPrincipal(ctx, project.project.id),
       { id: project.project.id, timezone: project.project.timezone },
       body,
     );
-    return wantsCsv(ctx.request.headers.accept) ? csvReply(ctx, body, result) : result;
+    return wantsCsv(ctx.request.headers.accept) ? csvReply(ctx, body, result) : (result as R);
   };
 
   return [
@@ -125,6 +162,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: base,
       summary: 'The project and its public, write-only ingest token.',
       tag: 'projects',
+      response: projectResponse,
       auth: 'session-or-key',
       action: 'project.read',
       target: 'projectId',
@@ -139,6 +177,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       summary:
         'Secret keys: scopes, networks, expiry, last use (time and coarse place), use count.',
       tag: 'keys',
+      response: keysResponse,
       auth: 'session',
       action: 'keys.read',
       target: 'projectId',
@@ -158,6 +197,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       summary:
         'Creates a secret key (step-up). The secret is shown once; it starts with sil_sk_ so secret scanners recognise it.',
       tag: 'keys',
+      response: keyCreatedResponse,
       auth: 'session',
       action: 'keys.write',
       target: 'projectId',
@@ -193,6 +233,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       summary:
         'Rotates a key (step-up): a new secret with the same scopes; the old one keeps working for the overlap (default 24 h), then expires.',
       tag: 'keys',
+      response: keyCreatedResponse,
       auth: 'session',
       action: 'keys.write',
       target: 'projectId',
@@ -222,6 +263,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/keys/:keyId`,
       summary: 'Revokes a key at once (no step-up: taking access away is never made harder).',
       tag: 'keys',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       action: 'keys.revoke',
       target: 'projectId',
@@ -241,6 +283,8 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/query`,
       summary: 'Runs a trends, funnel, retention or discovery query.',
       tag: 'queries',
+      response: queryResult,
+      textAnswers: ['text/csv'],
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
@@ -253,12 +297,15 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/events`,
       summary: 'Event names with counts.',
       tag: 'queries',
+      querySchema: discoveryQuery,
+      response: eventNamesResult,
+      textAnswers: ['text/csv'],
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
       handler: async (ctx) => {
         const q: QueryString = ctx.query;
-        return runQuery(ctx, {
+        return runQuery<EventNamesResult>(ctx, {
           kind: 'event_names',
           from: q.from,
           to: q.to,
@@ -272,12 +319,15 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/properties`,
       summary: 'Property names of an event (or of all events) with their types.',
       tag: 'queries',
+      querySchema: discoveryQuery.extend({ event: z.string().optional() }),
+      response: eventPropertiesResult,
+      textAnswers: ['text/csv'],
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
       handler: async (ctx) => {
         const q: QueryString = ctx.query;
-        return runQuery(ctx, {
+        return runQuery<EventPropertiesResult>(ctx, {
           kind: 'event_properties',
           event: q.event,
           from: q.from,
@@ -292,12 +342,15 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/properties/values`,
       summary: 'Top values of a property.',
       tag: 'queries',
+      querySchema: discoveryQuery.extend({ property: z.string(), event: z.string().optional() }),
+      response: propertyValuesResult,
+      textAnswers: ['text/csv'],
       auth: 'session-or-key',
       action: 'query',
       target: 'projectId',
       handler: async (ctx) => {
         const q: QueryString = ctx.query;
-        return runQuery(ctx, {
+        return runQuery<PropertyValuesResult>(ctx, {
           kind: 'property_values',
           property: q.property,
           event: q.event,
@@ -315,6 +368,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/views`,
       summary: 'Saved views (every member may see and run them).',
       tag: 'views',
+      response: viewsResponse,
       auth: 'session-or-key',
       action: 'views.read',
       target: 'projectId',
@@ -333,6 +387,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/views`,
       summary: 'Saves a query as a view (analysts and up).',
       tag: 'views',
+      response: viewCreatedResponse,
       auth: 'session',
       action: 'views.write',
       target: 'projectId',
@@ -361,6 +416,8 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/views/:viewId/run`,
       summary: 'Runs a saved view (viewers included: aggregated answers, no raw rows).',
       tag: 'views',
+      response: queryResult,
+      textAnswers: ['text/csv'],
       auth: 'session-or-key',
       action: 'views.read',
       target: 'projectId',
@@ -377,6 +434,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/views/:viewId`,
       summary: 'Deletes a saved view.',
       tag: 'views',
+      success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
       action: 'views.write',
       target: 'projectId',
@@ -398,10 +456,14 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       summary:
         "The newest events as stored (already scrubbed and pseudonymised), newest arrival first; `after` (the previous answer's cursor) returns only what arrived since. Audited with the subjects shown.",
       tag: 'queries',
+      response: livePageResponse,
       auth: 'session',
       action: 'query',
       target: 'projectId',
-      querySchema: z.object({ limit: z.string().optional(), after: z.string().optional() }),
+      querySchema: z.object({
+        limit: z.number().int().min(1).max(LIVE_MAX_LIMIT).optional(),
+        after: z.string().optional(),
+      }),
       handler: async (ctx) => {
         const project = await projectOf(ctx, projects);
         const q: QueryString = ctx.query;
@@ -435,7 +497,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       querySchema: z.object({
         from: date,
         to: date,
-        limit: z.string().optional(),
+        limit: z.number().int().min(1).max(EXPORT_MAX_PAGE).optional(),
         cursor: z.string().optional(),
       }),
       handler: async (ctx) => {
@@ -480,6 +542,8 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/privacy/report`,
       summary: 'What the privacy stage caught and did, per property and kind.',
       tag: 'privacy',
+      querySchema: z.object({ from: date.optional(), to: date.optional() }),
+      response: privacyReportResponse,
       auth: 'session-or-key',
       action: 'privacy.read',
       target: 'projectId',
@@ -495,6 +559,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/privacy/policy`,
       summary: "The project's privacy policy.",
       tag: 'privacy',
+      response: policyResponse,
       auth: 'session-or-key',
       action: 'privacy.read',
       target: 'projectId',
@@ -509,6 +574,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       summary:
         'Replaces the privacy policy (step-up for people; fields left out take their defaults); every change is recorded with who made it.',
       tag: 'privacy',
+      response: policySavedResponse,
       auth: 'session-or-key',
       action: 'privacy.write',
       target: 'projectId',
@@ -578,6 +644,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       url: `${base}/privacy/erase`,
       summary: "Erases a person's events, profile, identity links and vault key.",
       tag: 'privacy',
+      response: erasedResponse,
       auth: 'session-or-key',
       action: 'privacy.erase',
       target: 'projectId',
@@ -592,6 +659,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       summary:
         "Opens a person's sealed profile values from the vault (owners, step-up; never keys).",
       tag: 'privacy',
+      response: revealedResponse,
       auth: 'session',
       action: 'privacy.reveal',
       target: 'projectId',

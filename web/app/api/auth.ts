@@ -9,7 +9,7 @@ type AuthOptions = Parameters<typeof startAuthentication>[0]['optionsJSON'];
 /** The current session, or null when signed out. */
 export async function currentSession(): Promise<SessionInfo | null> {
   try {
-    const session = await call<SessionInfo>('auth.session');
+    const session = await call('auth.session');
     setCsrfToken(session.csrf_token);
     return session;
   } catch (error) {
@@ -19,13 +19,13 @@ export async function currentSession(): Promise<SessionInfo | null> {
 }
 
 export function startLogin(email: string, password: string): Promise<LoginStarted> {
-  return call<LoginStarted>('auth.login', { body: { email, password } });
+  return call('auth.login', { body: { email, password } });
 }
 
 /** Step 2 with the passkey: the browser asks the authenticator for an assertion. */
 export async function finishLoginWithPasskey(started: LoginStarted): Promise<SessionInfo> {
   const response = await startAuthentication({ optionsJSON: started.passkey as AuthOptions });
-  const session = await call<SessionInfo>('auth.login.verify', {
+  const session = await call('auth.login.verify', {
     body: { login_token: started.login_token, method: 'passkey', response },
   });
   setCsrfToken(session.csrf_token);
@@ -39,7 +39,7 @@ export async function finishLoginWithCode(
 ): Promise<SessionInfo> {
   const trimmed = code.trim();
   const method = /^\d{6}$/.test(trimmed) ? 'totp' : 'recovery_code';
-  const session = await call<SessionInfo>('auth.login.verify', {
+  const session = await call('auth.login.verify', {
     body: { login_token: started.login_token, method, code: trimmed },
   });
   setCsrfToken(session.csrf_token);
@@ -47,19 +47,19 @@ export async function finishLoginWithCode(
 }
 
 export function stepUpOptions(): Promise<StepUpStarted> {
-  return call<StepUpStarted>('auth.step-up.options', { noStepUp: true });
+  return call('auth.step-up.options', { noStepUp: true });
 }
 
 export async function stepUpWithPasskey(started: StepUpStarted): Promise<StepUpDone> {
   const response = await startAuthentication({ optionsJSON: started.passkey as AuthOptions });
-  return call<StepUpDone>('auth.step-up', {
+  return call('auth.step-up', {
     body: { method: 'passkey', response },
     noStepUp: true,
   });
 }
 
 export function stepUpWithCode(code: string): Promise<StepUpDone> {
-  return call<StepUpDone>('auth.step-up', {
+  return call('auth.step-up', {
     body: { method: 'totp', code: code.trim() },
     noStepUp: true,
   });

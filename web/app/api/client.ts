@@ -1,8 +1,12 @@
-// A thin typed client over fetch: same-origin cookies, the session's CSRF token on every change,
-// the API's error envelope turned into ApiError, and two hooks the app shell fills in — what to
-// do when the session has ended, and how to run a step-up when the API asks for one (the call is
-// then retried once).
+// The typed API client: openapi-fetch over the types generated from the server's OpenAPI document
+// (schema.d.ts, `npm run generate:api`), called by operation id, so that path parameters, query,
+// body and answer of every call are checked against the document at compile time. Same-origin
+// cookies, the session's CSRF token on every change, the API's error envelope turned into
+// ApiError, and two hooks the app shell fills in — what to do when the session has ended, and how
+// to run a step-up when the API asks for one (the call is then retried once).
+import createClient from 'openapi-fetch';
 import { OPERATIONS, type OperationId } from './operations';
+import type { components, operations, paths } from './schema';
 
 export class ApiError extends Error {
   constructor(
@@ -33,85 +37,159 @@ export function setClientHooks(next: Partial<Hooks>): void {
   Object.assign(hooks, next);
 }
 
-export interface CallOptions {
-  params?: Record<string, string>;
-  query?: Record<string, string | number | undefined>;
-  body?: unknown;
-  /** Accept header (e.g. text/csv); the answer is then returned as text. */
-  accept?: string;
-  /** Don't run the step-up prompt (for the step-up calls themselves). */
-  noStepUp?: boolean;
-}
+const api = createClient<paths>({ credentials: 'same-origin' });
+api.use({
+  onRequest({ request }) {
+    if (request.method !== 'GET' && csrfToken) request.headers.set('x-csrf-token', csrfToken);
+    return request;
+  },
+});
 
-/** Fills `{name}` from params (URI-encoded) and appends the query string. */
-export function urlOf(id: OperationId, options: CallOptions = {}): string {
-  const [, template] = OPERATIONS[id];
-  const path = template.replace(/\{(\w+)\}/g, (_m, name: string) => {
-    const value = options.params?.[name];
-    if (value === undefined) throw new Error(`missing path parameter ${name}`);
-    return encodeURIComponent(value);
-  });
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(options.query ?? {}))
-    if (v !== undefined) q.set(k, String(v));
-  const qs = q.toString();
-  return qs ? `${path}?${qs}` : path;
-}
-
-async function send(id: OperationId, options: CallOptions): Promise<Response> {
-  const [method] = OPERATIONS[id];
-  const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
-  if (method !== 'GET') {
-    headers['content-type'] = 'application/json';
-    if (csrfToken) headers['x-csrf-token'] = csrfToken;
+// What each operation takes and answers, read from the generated document.
+type Operation<Id extends OperationId> = operations[Id];
+type PathOf<Id extends OperationId> = Operation<Id>['parameters'] extends { path: infer P }
+  ? P
+  : never;
+type QueryOf<Id extends OperationId> = Operation<Id>['parameters'] extends { query?: infer Q }
+  ? Q
+  : never;
+type BodyOf<Id extends OperationId> =
+  Operation<Id> extends {
+    requestBody: { content: { 'application/json': infer B } };
   }
-  return fetch(urlOf(id, options), {
-    method,
-    headers,
-    credentials: 'same-origin',
-    body: method === 'GET' || options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-}
+    ? B
+    : never;
+type SuccessOf<Id extends OperationId> =
+  Operation<Id>['responses'][keyof Operation<Id>['responses'] & (200 | 201 | 204)];
+type ContentOf<Id extends OperationId> =
+  SuccessOf<Id> extends { content: infer C } ? C : Record<never, never>;
 
-async function errorOf(res: Response): Promise<ApiError> {
-  let payload: { error?: { code?: string; message?: string; details?: [] } } = {};
-  try {
-    payload = (await res.json()) as typeof payload;
-  } catch {
-    // Not JSON (a proxy's error page): the status says enough.
-  }
-  const e = payload.error ?? {};
+/** The JSON body an operation takes. */
+export type RequestBody<Id extends OperationId> = BodyOf<Id>;
+
+/** The JSON a successful call answers (undefined for 204). */
+export type Answer<Id extends OperationId> =
+  ContentOf<Id> extends { 'application/json': infer J } ? J : undefined;
+
+/** Operations that can also answer as text (CSV, NDJSON, Markdown), and those media types. */
+export type TextMediaOf<Id extends OperationId> = Exclude<keyof ContentOf<Id>, 'application/json'> &
+  string;
+export type TextOperationId = {
+  [Id in OperationId]: TextMediaOf<Id> extends never ? never : Id;
+}[OperationId];
+
+/** Path parameters, query and body of a call, each where the operation has them. */
+export type CallOptions<Id extends OperationId> = ([PathOf<Id>] extends [never]
+  ? { params?: undefined }
+  : { params: PathOf<Id> }) &
+  ([QueryOf<Id>] extends [never] ? { query?: undefined } : { query?: QueryOf<Id> }) &
+  ([BodyOf<Id>] extends [never] ? { body?: undefined } : { body: BodyOf<Id> }) & {
+    /** Don't run the step-up prompt (for the step-up calls themselves). */
+    noStepUp?: boolean;
+  };
+
+/** The options argument: optional when nothing in it is required. */
+type OptionsArg<Id extends OperationId> =
+  Record<never, never> extends CallOptions<Id>
+    ? [options?: CallOptions<Id>]
+    : [options: CallOptions<Id>];
+
+/** OPERATIONS names, for each id, the method and path that lead to that operation. */
+type Mismatched = {
+  [Id in OperationId]: paths[(typeof OPERATIONS)[Id][1]][Lowercase<
+    (typeof OPERATIONS)[Id][0]
+  >] extends Operation<Id>
+    ? never
+    : Id;
+}[OperationId];
+const operationsMatch: [Mismatched] extends [never] ? true : Mismatched = true;
+void operationsMatch;
+
+type ErrorBody = components['schemas']['Error'];
+
+function errorOf(status: number, body: unknown): ApiError {
+  const e: Partial<ErrorBody['error']> =
+    body !== null && typeof body === 'object' && 'error' in body
+      ? ((body as ErrorBody).error ?? {})
+      : {};
   return new ApiError(
-    res.status,
-    e.code ?? `HTTP_${res.status}`,
-    e.message ??
-      `The server answered ${res.status}. Try again; if it persists, check the server log.`,
+    status,
+    e.code ?? `HTTP_${status}`,
+    e.message ?? `The server answered ${status}. Try again; if it persists, check the server log.`,
     e.details ?? [],
   );
 }
 
-/** Calls an operation; resolves to the parsed JSON (or text with `accept`), or throws ApiError. */
-export async function call<T>(id: OperationId, options: CallOptions = {}): Promise<T> {
-  let res: Response;
+interface RawOptions {
+  params?: Record<string, string> | undefined;
+  query?: Record<string, unknown> | undefined;
+  body?: unknown;
+  noStepUp?: boolean;
+}
+
+async function send(id: OperationId, options: RawOptions, accept: string | null): Promise<unknown> {
+  const [method, path] = OPERATIONS[id];
+  const init = {
+    params: { path: options.params ?? {}, query: options.query ?? {} },
+    body: options.body,
+    headers: { accept: accept ?? 'application/json' },
+    parseAs: accept === null ? 'json' : 'text',
+  };
+  let result: { data?: unknown; error?: unknown; response: Response };
   try {
-    res = await send(id, options);
+    // The id fixes method, path and options (checked by call's signature); openapi-fetch's own
+    // types want them as literals.
+    result = await api.request(method as never, path as never, init as never);
   } catch {
     throw new ApiError(0, 'NETWORK', 'Sillage cannot be reached. Check your connection and retry.');
   }
-  if (!res.ok) {
-    const error = await errorOf(res);
-    if (error.code === 'AUTH_STEP_UP_REQUIRED' && !options.noStepUp && hooks.stepUp) {
-      if (await hooks.stepUp(error.message)) return call<T>(id, { ...options, noStepUp: true });
-    }
-    if (
-      (error.code === 'AUTH_REQUIRED' || error.code === 'AUTH_SESSION_EXPIRED') &&
-      id !== 'auth.session'
-    ) {
-      hooks.signedOut?.();
-    }
-    throw error;
+  if (result.response.ok) return result.data;
+  const error = errorOf(result.response.status, result.error);
+  if (error.code === 'AUTH_STEP_UP_REQUIRED' && !options.noStepUp && hooks.stepUp) {
+    if (await hooks.stepUp(error.message)) return send(id, { ...options, noStepUp: true }, accept);
   }
-  if (res.status === 204) return undefined as T;
-  if (options.accept && options.accept !== 'application/json') return (await res.text()) as T;
-  return (await res.json()) as T;
+  if (
+    (error.code === 'AUTH_REQUIRED' || error.code === 'AUTH_SESSION_EXPIRED') &&
+    id !== 'auth.session'
+  ) {
+    hooks.signedOut?.();
+  }
+  throw error;
+}
+
+/** Calls an operation; resolves to its answer, or throws ApiError. */
+export async function call<Id extends OperationId>(
+  id: Id,
+  ...[options]: OptionsArg<Id>
+): Promise<Answer<Id>> {
+  return (await send(id, (options ?? {}) as RawOptions, null)) as Answer<Id>;
+}
+
+/** Calls an operation for one of its text answers (`Accept: text/csv`, …); resolves to the text. */
+export async function callText<Id extends TextOperationId>(
+  id: Id,
+  accept: TextMediaOf<Id>,
+  options: CallOptions<Id>,
+): Promise<string> {
+  return (await send(id, options as RawOptions, accept)) as string;
+}
+
+/** What each kind of report query answers (src/query/format.ts). */
+interface QueryAnswers {
+  trends: components['schemas']['TrendsResult'];
+  funnel: components['schemas']['FunnelResult'];
+  retention: components['schemas']['RetentionResult'];
+  flows: components['schemas']['FlowsResult'];
+}
+
+/** Runs a report query; the answer is the one of the query's kind. */
+export async function runQuery<Q extends BodyOf<'query.run'> & { kind: keyof QueryAnswers }>(
+  projectId: string,
+  query: Q,
+): Promise<QueryAnswers[Q['kind']]> {
+  // The API answers a query with the result of its kind (QueryResult is the union of them all).
+  return (await call('query.run', {
+    params: { projectId },
+    body: query,
+  })) as QueryAnswers[Q['kind']];
 }

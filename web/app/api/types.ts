@@ -1,107 +1,70 @@
-// The shapes the dashboard reads from the API. The OpenAPI document (GET /api/v1/openapi.json)
-// declares request bodies but no response schemas, so these are written by hand from
-// src/http/routes/*.ts and src/query/format.ts; api/operations.ts lists every call the app makes
-// and a test checks each against the OpenAPI document.
+// The shapes the dashboard reads from and sends to the API. What the API answers comes from the
+// types generated from its OpenAPI document (schema.d.ts, `npm run generate:api`), named here for
+// the screens; what the screens build (queries, filters, cohort conditions) is written here,
+// narrower than the document allows, and the typed client (client.ts) checks it against the
+// document's request bodies at compile time.
+import type { components } from './schema';
 
-export type Role = 'owner' | 'admin' | 'analyst' | 'viewer';
-export type AuthMethod = 'passkey' | 'totp' | 'recovery_code';
+type Schemas = components['schemas'];
 
-export interface OrgMembership {
-  id: string;
-  name: string;
-  role: Role;
-}
+export type Role = Schemas['Member']['role'];
+export type AuthMethod = Schemas['StepUpDone']['method'];
+export type KeyScope = Schemas['ApiKey']['scopes'][number];
 
-export interface SessionInfo {
-  user: { id: string; email: string };
-  session: {
-    id: string;
-    method: string;
-    expires_at: string;
-    idle_timeout_seconds: number;
-    step_up_at: string | null;
-  };
-  csrf_token: string;
-  passkey_required: boolean;
-  organisations: OrgMembership[];
-}
+export type SessionInfo = Schemas['Session'];
+export type SignedIn = Schemas['SignedIn'];
+export type LoginStarted = Schemas['LoginStarted'];
+export type InvitationAccepted = Schemas['InvitationAccepted'];
+export type SetupDone = Schemas['SetupDone'];
+export type StepUpStarted = Schemas['StepUpStarted'];
+export type StepUpDone = Schemas['StepUpDone'];
+export type OrgMembership = SessionInfo['organisations'][number];
+export type Project = Schemas['Project'];
+export type OwnSession = Schemas['OwnSession'];
+export type Member = Schemas['Member'];
+export type ApiKey = Schemas['ApiKey'];
+export type View = Schemas['View'];
+export type ViewCreated = Schemas['ViewCreated'];
 
-export interface LoginStarted {
-  login_token: string;
-  methods: AuthMethod[];
-  passkey: unknown;
-}
+// Query answers (src/query/format.ts).
+export type TrendsSeries = Schemas['TrendsSeries'];
+export type TrendsResult = Schemas['TrendsResult'];
+export type FormulaResult = NonNullable<TrendsResult['formula']>;
+/**
+ * A breakdown row's value: a property's text, a cohort's id, or one entry per property of a list
+ * breakdown (null where that property is not set); null for 'none', 'other' and 'not_set' rows.
+ */
+export type BreakdownValue = TrendsSeries['breakdown_value'];
+export type BreakdownKind = TrendsSeries['breakdown_kind'];
+export type TimeQuantiles = Schemas['TimeQuantiles'];
+export type FunnelStep = Schemas['FunnelStep'];
+export type FunnelResult = Schemas['FunnelResult'];
+export type FunnelOverTime = NonNullable<FunnelResult['conversion_over_time']>;
+export type RetentionCohort = Schemas['RetentionCohort'];
+export type RetentionResult = Schemas['RetentionResult'];
+export type FlowStep = Schemas['FlowStep'];
+export type FlowsResult = Schemas['FlowsResult'];
+export type EventNames = Schemas['EventNames'];
+export type EventProperties = Schemas['EventProperties'];
+export type PropertyValues = Schemas['PropertyValues'];
+export type CohortSize = Schemas['CohortSize'];
 
-export type InvitationAccepted =
-  | { status: 'joined'; org_id: string }
-  | { status: 'setup'; setup_token: string; methods: AuthMethod[] };
+// People, privacy, audit.
+export type Cohort = Schemas['Cohort'];
+export type UserProfile = Schemas['UserProfile'];
+export type UserEvents = Schemas['UserEvents'];
+export type PrivacyPolicy = Schemas['PrivacyPolicy'];
+export type PolicySaved = Schemas['PolicySaved'];
+export type Erased = Schemas['Erased'];
+export type PrivacyReport = Schemas['PrivacyReport'];
+export type LiveEvent = Schemas['LiveEvent'];
+export type LivePage = Schemas['LivePage'];
+export type AuditEntry = Schemas['AuditEntry'];
+export type AuditPage = Schemas['AuditPage'];
+export type Suspension = Schemas['Suspension'];
+export type IncidentReport = Schemas['IncidentReport'];
 
-export interface SetupDone extends SessionInfo {
-  recovery_codes: string[];
-}
-
-export interface StepUpStarted {
-  methods: AuthMethod[];
-  passkey: unknown;
-}
-
-export interface StepUpDone {
-  method: AuthMethod;
-  valid_until: string;
-  sufficient_for_sensitive_actions: boolean;
-}
-
-export interface Project {
-  id: string;
-  name: string;
-  token: string;
-  timezone: string;
-  created_at: string;
-}
-
-export interface OwnSession {
-  id: string;
-  current: boolean;
-  device: string;
-  place: string;
-  method: string;
-  created_at: string;
-  last_seen_at: string;
-  expires_at: string;
-}
-
-export interface Member {
-  user_id: string;
-  email: string;
-  role: Role;
-  status: string;
-  joined_at: string;
-}
-
-export type KeyScope = 'query' | 'export' | 'import' | 'admin';
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
-  last_used_place: string | null;
-  use_count: number;
-  status: 'active' | 'expired' | 'revoked';
-}
-
-export interface View {
-  id: string;
-  name: string;
-  query: Record<string, unknown>;
-  created_at?: string;
-}
-
-// Queries (src/query/model.ts and format.ts).
+// What the screens send (src/query/model.ts, src/query/cohorts.ts).
 export type FilterOp =
   | 'eq'
   | 'neq'
@@ -153,14 +116,6 @@ export type Interval = 'hour' | 'day' | 'week' | 'month';
  */
 export type Breakdown = string | string[] | { cohort: string | string[] };
 
-/**
- * A breakdown row's value: a property's text, a cohort's id, or one entry per property of a list
- * breakdown (null where that property is not set); null for 'none', 'other' and 'not_set' rows.
- */
-export type BreakdownValue = string | (string | null)[] | null;
-
-export type BreakdownKind = 'none' | 'value' | 'other' | 'not_set';
-
 export interface TrendsQuery {
   kind: 'trends';
   from: string;
@@ -171,32 +126,6 @@ export interface TrendsQuery {
   breakdown?: Breakdown;
   formula?: string;
   compare?: 'previous_period';
-}
-
-export interface TrendsSeries {
-  event: string | null;
-  math: Math;
-  property: string | null;
-  breakdown_value: BreakdownValue;
-  breakdown_kind: BreakdownKind;
-  labels: string[];
-  values: (number | null)[];
-  total: number | null;
-  /** With `compare`: the previous period's values, bucket i beside bucket i. */
-  previous_values?: (number | null)[];
-  previous_total?: number | null;
-}
-
-export interface FormulaResult {
-  formula: string;
-  labels: string[];
-  values: (number | null)[];
-  total: number | null;
-}
-
-export interface TrendsResult {
-  series: TrendsSeries[];
-  formula?: FormulaResult;
 }
 
 export interface FunnelQuery {
@@ -221,45 +150,6 @@ export interface FunnelQuery {
   conversion_over_time?: 'hour' | 'day' | 'week' | 'month';
 }
 
-/** Seconds, as continuous quantiles; each null when nobody reached the step. */
-export interface TimeQuantiles {
-  p25: number | null;
-  p50: number | null;
-  p75: number | null;
-  p90: number | null;
-}
-
-export interface FunnelStep {
-  event: string;
-  count: number;
-  median_seconds_to_convert: number | null;
-  /** From the previous step (null for step 1; absent in answers kept by older servers). */
-  time_to_convert?: TimeQuantiles | null;
-  /** From the entry to this step (the last step's: the whole funnel). */
-  time_from_start?: TimeQuantiles | null;
-}
-
-export interface FunnelOverTime {
-  interval: 'hour' | 'day' | 'week' | 'month';
-  rows: {
-    start: string;
-    entered: number;
-    converted: number;
-    steps: number[];
-    conversion_rate: number | null;
-  }[];
-}
-
-export interface FunnelResult {
-  steps: FunnelStep[];
-  breakdowns?: {
-    breakdown_value: BreakdownValue;
-    breakdown_kind: Exclude<BreakdownKind, 'none'>;
-    steps: FunnelStep[];
-  }[];
-  conversion_over_time?: FunnelOverTime;
-}
-
 export interface RetentionQuery {
   kind: 'retention';
   from: string;
@@ -276,23 +166,6 @@ export interface RetentionQuery {
 
 export type RetentionType = 'first_in_range' | 'first_time' | 'recurring';
 
-export interface RetentionCohort {
-  start: string;
-  size: number;
-  counts: number[];
-}
-
-export interface RetentionResult {
-  /** Every user (a user in several cohort segments counts once here). */
-  cohorts: RetentionCohort[];
-  /** With a breakdown: the same periods, per segment. */
-  breakdowns?: {
-    breakdown_value: BreakdownValue;
-    breakdown_kind: Exclude<BreakdownKind, 'none'>;
-    cohorts: RetentionCohort[];
-  }[];
-}
-
 export interface FlowsQuery {
   kind: 'flows';
   from: string;
@@ -302,20 +175,8 @@ export interface FlowsQuery {
   max_paths_per_step?: number;
 }
 
-export interface FlowStep {
-  step: number;
-  nodes: { event: string; count: number }[];
-  links: { from: string; to: string; count: number }[];
-  dropoff: number;
-}
-
-export interface FlowsResult {
-  steps: FlowStep[];
-}
-
 export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery;
 
-// Cohorts (src/query/cohorts.ts).
 export type CohortCondition =
   | {
       kind: 'did_event';
@@ -326,153 +187,3 @@ export type CohortCondition =
       within_days: number;
     }
   | { kind: 'person_property'; property: string; op: FilterOp; value?: Filter['value'] };
-
-export interface Cohort {
-  id: string;
-  name: string;
-  match: 'all' | 'any';
-  conditions: CohortCondition[];
-  created_at: string;
-  updated_at: string;
-}
-
-export interface CohortSize {
-  cohort: string;
-  size: number;
-}
-
-// One user (src/projects/users.ts).
-export interface UserProfile {
-  id: string;
-  person: string;
-  aliases: string[];
-  properties: Record<string, unknown> | null;
-  profile_updated_at: string | null;
-  event_count: number;
-  first_seen: string | null;
-  last_seen: string | null;
-}
-
-export interface UserEvents {
-  person: string;
-  events: (Record<string, unknown> & { time: string })[];
-  next_cursor: string | null;
-}
-
-export interface EventNames {
-  events: { event: string; count: number }[];
-}
-
-export interface EventProperties {
-  sampled_events: number;
-  properties: { property: string; type: string; count: number }[];
-}
-
-export interface PropertyValues {
-  values: { value: string; count: number }[];
-}
-
-export interface PrivacyPolicy {
-  geo: 'none' | 'country' | 'region' | 'city';
-  properties: Record<string, 'keep' | 'pseudonymise' | 'redact' | 'drop'>;
-  identifierProperties: string[];
-  groupKeys: string[];
-  vault: boolean;
-  retentionDays: number | null;
-  keepClickIds: boolean;
-  keepGroupNames: boolean;
-  keepEventProperties: ('name' | 'address' | 'photo')[];
-}
-
-export interface PolicySaved {
-  policy: PrivacyPolicy;
-  loosenings: string[];
-  new_loosenings: string[];
-}
-
-export interface Erased {
-  pseudonyms: string[];
-  events_deleted: number;
-  vault_key_deleted: boolean;
-}
-
-export interface PrivacyReport {
-  from: string;
-  to: string;
-  policy: PrivacyPolicy;
-  loosenings: string[];
-  totals: { property: string; kind: string; count: number }[];
-}
-
-export interface LiveEvent {
-  event: string;
-  time: string;
-  received_at: string;
-  properties: Record<string, unknown>;
-}
-
-export interface LivePage {
-  events: LiveEvent[];
-  cursor: string | null;
-}
-
-export interface AuditEntry {
-  seq: number;
-  at: string;
-  kind: string;
-  actor: string;
-  org_id: string | null;
-  project_id: string | null;
-  source: string;
-  country: string | null;
-  outcome: string;
-  target: string | null;
-  detail: Record<string, unknown>;
-  fields: string[];
-  event_names: string[];
-  rows: number;
-  subjects: string[];
-}
-
-export interface AuditPage {
-  entries: AuditEntry[];
-  next_after: number | null;
-}
-
-export interface Suspension {
-  id: string;
-  principal: string;
-  rule: string;
-  reason: string;
-  created_at: string;
-  lifted_at: string | null;
-  lifted_by: string | null;
-}
-
-export interface IncidentReport {
-  scope: { kind: string; value: string; note?: string };
-  organisation: string | null;
-  from: string;
-  to: string;
-  generated_at: string;
-  accesses: number;
-  rows_returned: number;
-  subjects: number;
-  subject_ids: string[];
-  fields: string[];
-  event_names: string[];
-  projects: string[];
-  principals: string[];
-  first_access: string | null;
-  last_access: string | null;
-  by_kind: Record<string, number>;
-  art33: {
-    nature: string;
-    categories_of_data_subjects: string;
-    approximate_number_of_data_subjects: number;
-    categories_of_personal_data_records: string;
-    approximate_number_of_personal_data_records: number;
-    likely_consequences: string;
-    measures_taken: string;
-  };
-}

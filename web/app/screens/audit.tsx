@@ -2,15 +2,8 @@
 // itself recorded), alerts raised on unusual access and the suspensions they caused (lifted
 // behind a step-up), and the breach-impact report (step-up) as a page to print, JSON or Markdown.
 import { useId, useState } from 'preact/hooks';
-import { ApiError, call } from '../api/client';
-import type {
-  ApiKey,
-  AuditEntry,
-  AuditPage,
-  IncidentReport,
-  Member,
-  Suspension,
-} from '../api/types';
+import { ApiError, call, callText, type RequestBody } from '../api/client';
+import type { AuditEntry, IncidentReport, Suspension } from '../api/types';
 import type { ProjectContext } from '../context';
 import { Empty, ErrorBox, Loading, Show, useLoad } from '../ui/async';
 import { download } from '../ui/csv';
@@ -80,17 +73,11 @@ type Names = (actor: string) => string;
 
 function useNames(ctx: ProjectContext): Names {
   const [members] = useLoad(
-    () =>
-      call<{ members: Member[] }>('orgs.members.list', { params: { orgId: ctx.org.id } }).then(
-        (r) => r.members,
-      ),
+    () => call('orgs.members.list', { params: { orgId: ctx.org.id } }).then((r) => r.members),
     [ctx.org.id],
   );
   const [keys] = useLoad(
-    () =>
-      call<{ keys: ApiKey[] }>('keys.list', { params: { projectId: ctx.project.id } }).then(
-        (r) => r.keys,
-      ),
+    () => call('keys.list', { params: { projectId: ctx.project.id } }).then((r) => r.keys),
     [ctx.project.id],
   );
   return (actor) => {
@@ -132,7 +119,7 @@ function AuditLog(props: { ctx: ProjectContext; names: Names }) {
     setBusy(true);
     setError(null);
     try {
-      const page = await call<AuditPage>('audit.list', {
+      const page = await call('audit.list', {
         params: { orgId: ctx.org.id },
         query: { ...filters(), limit: 200, after: after ?? undefined },
       });
@@ -148,10 +135,9 @@ function AuditLog(props: { ctx: ProjectContext; names: Names }) {
   const exportAll = async (): Promise<void> => {
     setError(null);
     try {
-      const text = await call<string>('audit.list', {
+      const text = await callText('audit.list', 'application/x-ndjson', {
         params: { orgId: ctx.org.id },
         query: { ...filters(), limit: 10_000, format: 'ndjson' },
-        accept: 'application/x-ndjson',
       });
       download(
         `sillage-audit-${new Date().toISOString().slice(0, 10)}.ndjson`,
@@ -288,17 +274,14 @@ function Alerts(props: { ctx: ProjectContext; names: Names }) {
   const orgId = ctx.org.id;
   const [alerts, reloadAlerts] = useLoad(
     () =>
-      call<AuditPage>('audit.list', {
+      call('audit.list', {
         params: { orgId },
         query: { kind: 'alert', from: new Date(Date.now() - 30 * 24 * HOUR).toISOString() },
       }).then((r) => [...r.entries].reverse()),
     [orgId],
   );
   const [suspensions, reload] = useLoad(
-    () =>
-      call<{ suspensions: Suspension[] }>('suspensions.list', { params: { orgId } }).then(
-        (r) => r.suspensions,
-      ),
+    () => call('suspensions.list', { params: { orgId } }).then((r) => r.suspensions),
     [orgId],
   );
   const [error, setError] = useState<ApiError | null>(null);
@@ -410,8 +393,8 @@ function IncidentReportForm(props: { ctx: ProjectContext }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
-  const body = (format?: 'markdown'): Record<string, string> => ({
-    [scope]: value.trim(),
+  const body = (format?: 'markdown'): RequestBody<'incidents.report'> => ({
+    ...({ [scope]: value.trim() } as Partial<Record<ScopeKind, string>>),
     from: isoOf(from) ?? '',
     to: isoOf(to) ?? '',
     ...(format ? { format } : {}),
@@ -422,7 +405,7 @@ function IncidentReportForm(props: { ctx: ProjectContext }) {
     setError(null);
     try {
       setReport(
-        await call<IncidentReport>('incidents.report', {
+        await call('incidents.report', {
           params: { orgId: ctx.org.id },
           body: body(),
         }),
@@ -437,10 +420,9 @@ function IncidentReportForm(props: { ctx: ProjectContext }) {
   const markdown = async (): Promise<void> => {
     setError(null);
     try {
-      const text = await call<string>('incidents.report', {
+      const text = await callText('incidents.report', 'text/markdown', {
         params: { orgId: ctx.org.id },
         body: body('markdown'),
-        accept: 'text/markdown',
       });
       download('breach-impact-report.md', text, 'text/markdown;charset=utf-8');
     } catch (e) {
@@ -516,8 +498,8 @@ function IncidentReportForm(props: { ctx: ProjectContext }) {
       {report && (
         <div id="incident-report">
           <h3>
-            {SCOPE_LABELS[report.scope.kind as ScopeKind] ?? report.scope.kind}:{' '}
-            {report.scope.value}, {when(report.from)} – {when(report.to)}
+            {SCOPE_LABELS[report.scope.kind]}: {report.scope.value}, {when(report.from)} –{' '}
+            {when(report.to)}
           </h3>
           {report.scope.note && <p class="hint">{report.scope.note}</p>}
           <dl class="policy">

@@ -24,7 +24,7 @@ function SavedView(props: {
 }) {
   const { ctx, view } = props;
   const [result, rerun] = useLoad<unknown>(
-    () => call<unknown>('views.run', { params: { projectId: ctx.project.id, viewId: view.id } }),
+    () => call('views.run', { params: { projectId: ctx.project.id, viewId: view.id } }),
     [view.id],
   );
   const query = view.query as unknown as AnyQuery;
@@ -70,10 +70,7 @@ export function Boards(props: { ctx: ProjectContext }) {
   const { ctx } = props;
   const id = useId();
   const [views, reload] = useLoad(
-    () =>
-      call<{ views: View[] }>('views.list', { params: { projectId: ctx.project.id } }).then(
-        (r) => r.views,
-      ),
+    () => call('views.list', { params: { projectId: ctx.project.id } }).then((r) => r.views),
     [ctx.project.id],
   );
   // Cohort names, for the rows of cohort breakdowns (every member may list the cohorts).
@@ -81,7 +78,7 @@ export function Boards(props: { ctx: ProjectContext }) {
   const [cohorts] = useLoad(
     needCohorts
       ? () =>
-          call<{ cohorts: { id: string; name: string }[] }>('cohorts.list', {
+          call('cohorts.list', {
             params: { projectId: ctx.project.id },
           }).then((r) => r.cohorts)
       : null,

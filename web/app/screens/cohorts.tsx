@@ -3,7 +3,7 @@
 // Insights filtered to the cohort. Analysts and up build, edit and delete them.
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { Cohort, CohortCondition, CohortSize, FilterOp } from '../api/types';
+import type { Cohort, CohortCondition, FilterOp } from '../api/types';
 import { canQuery, type ProjectContext } from '../context';
 import { hrefOf } from '../router';
 import { Empty, ErrorBox, Show, useLoad } from '../ui/async';
@@ -28,6 +28,12 @@ const PERSON_OPS: { op: FilterOp; label: string }[] = [
 ];
 
 /** One condition in words ("did Purchase at least 2 times in the last 30 days"). */
+/**
+ * A saved condition as the editor holds it: the server checked each operator against the filter
+ * operators when the cohort was saved (src/query/cohorts.ts); its answer types them as text.
+ */
+const editable = (c: Cohort['conditions'][number]): CohortCondition => c as CohortCondition;
+
 export function describeCondition(c: CohortCondition): string {
   if (c.kind === 'did_event') {
     if ((c.count_op === 'lte' || c.count_op === 'eq') && c.count === 0)
@@ -81,7 +87,7 @@ function Builder(props: {
   const [name, setName] = useState(props.editing?.name ?? '');
   const [match, setMatch] = useState<'all' | 'any'>(props.editing?.match ?? 'all');
   const [conditions, setConditions] = useState<CohortCondition[]>(
-    props.editing?.conditions ?? [
+    props.editing?.conditions.map(editable) ?? [
       { kind: 'did_event', event: events[0] ?? '', count_op: 'gte', count: 1, within_days: 30 },
     ],
   );
@@ -94,11 +100,11 @@ function Builder(props: {
     const body = { name, match, conditions: conditions.map(conditionBody) };
     try {
       const saved = props.editing
-        ? await call<Cohort>('cohorts.update', {
+        ? await call('cohorts.update', {
             params: { projectId: props.ctx.project.id, cohortId: props.editing.id },
             body,
           })
-        : await call<Cohort>('cohorts.create', {
+        : await call('cohorts.create', {
             params: { projectId: props.ctx.project.id },
             body,
           });
@@ -298,7 +304,7 @@ function CohortCard(props: {
   const { ctx, cohort } = props;
   const [size, recount] = useLoad(
     () =>
-      call<CohortSize>('cohorts.size', {
+      call('cohorts.size', {
         params: { projectId: ctx.project.id, cohortId: cohort.id },
       }),
     [cohort.id, cohort.updated_at],
@@ -331,7 +337,7 @@ function CohortCard(props: {
       <p>Users who match {cohort.match === 'all' ? 'all' : 'any'} of:</p>
       <ul>
         {cohort.conditions.map((c, i) => (
-          <li key={i}>{describeCondition(c)}</li>
+          <li key={i}>{describeCondition(editable(c))}</li>
         ))}
       </ul>
       <div class="row">
@@ -359,10 +365,7 @@ export function Cohorts(props: { ctx: ProjectContext }) {
   const id = useId();
   const [events] = useEventNames(ctx);
   const [cohorts, reload] = useLoad(
-    () =>
-      call<{ cohorts: Cohort[] }>('cohorts.list', { params: { projectId: ctx.project.id } }).then(
-        (r) => r.cohorts,
-      ),
+    () => call('cohorts.list', { params: { projectId: ctx.project.id } }).then((r) => r.cohorts),
     [ctx.project.id],
   );
   const [editing, setEditing] = useState<Cohort | 'new' | null>(null);

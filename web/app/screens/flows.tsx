@@ -2,7 +2,7 @@
 // at each step, and a table with every number. Up to 6 steps; per step the most frequent events
 // and "Other events".
 import { useId, useMemo } from 'preact/hooks';
-import { call } from '../api/client';
+import { runQuery } from '../api/client';
 import type { FlowsQuery, FlowsResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
@@ -62,9 +62,7 @@ export function Flows(props: { ctx: ProjectContext }) {
   const query = buildFlowsQuery(effective);
   const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<FlowsResult>(
-    query
-      ? () => call<FlowsResult>('query.run', { params: { projectId: ctx.project.id }, body: query })
-      : null,
+    query ? () => runQuery(ctx.project.id, query) : null,
     [key],
   );
   const set = (patch: Partial<FlowsState>): void => setState({ ...effective, ...patch });

@@ -2,7 +2,7 @@
 // properties held constant, filters, a breakdown and a date range; conversion bars with drop-off,
 // time to convert (quartiles and p90), conversion over time and the breakdown's table.
 import { useId, useMemo } from 'preact/hooks';
-import { call } from '../api/client';
+import { runQuery } from '../api/client';
 import type { Filter, FunnelQuery, FunnelResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
@@ -148,13 +148,10 @@ export function Funnels(props: { ctx: ProjectContext }) {
   // Typing settles before a query runs.
   const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<FunnelResult>(
-    query
-      ? () =>
-          call<FunnelResult>('query.run', { params: { projectId: ctx.project.id }, body: query })
-      : null,
+    query ? () => runQuery(ctx.project.id, query) : null,
     [key],
   );
-  const csvOf = (q: object) => () =>
+  const csvOf = (q: FunnelQuery) => () =>
     downloadCsv('query.run', { params: { projectId: ctx.project.id }, body: q }, 'funnel.csv');
   const set = (patch: Partial<FunnelState>): void => setState({ ...effective, ...patch });
 

@@ -3,7 +3,7 @@
 // presets) and a comparison with the previous period; shown as a line or bar chart or a table,
 // with the API's CSV and "save to a board".
 import { useId, useMemo } from 'preact/hooks';
-import { call } from '../api/client';
+import { runQuery } from '../api/client';
 import type { Filter, Interval, Math, TrendsQuery, TrendsResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
@@ -149,8 +149,7 @@ export function Insights(props: { ctx: ProjectContext }) {
   const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<TrendsResult>(
     query && events.state === 'ok' && events.value.length > 0
-      ? () =>
-          call<TrendsResult>('query.run', { params: { projectId: ctx.project.id }, body: query })
+      ? () => runQuery(ctx.project.id, query)
       : null,
     [key, events.state],
   );

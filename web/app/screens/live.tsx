@@ -4,7 +4,7 @@
 // the audit record, so an open tab does not read forever).
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { LiveEvent, LivePage } from '../api/types';
+import type { LiveEvent } from '../api/types';
 import { canQuery, type ProjectContext } from '../context';
 import { hrefOf, userHref } from '../router';
 import { Empty, ErrorBox, Loading } from '../ui/async';
@@ -52,7 +52,7 @@ export function Live(props: { ctx: ProjectContext }) {
 
   const fetchNewer = async (): Promise<void> => {
     try {
-      const page = await call<LivePage>('events.latest', {
+      const page = await call('events.latest', {
         params: { projectId },
         query: { limit: 50, after: cursor.current ?? undefined },
       });

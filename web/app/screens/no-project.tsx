@@ -2,7 +2,7 @@
 // create one (owners and admins) or who to ask.
 import { useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { OrgMembership, Project } from '../api/types';
+import type { OrgMembership } from '../api/types';
 import { Empty, ErrorBox } from '../ui/async';
 
 export function NoProject(props: { org: OrgMembership | null; onCreated: () => void }) {
@@ -20,7 +20,7 @@ export function NoProject(props: { org: OrgMembership | null; onCreated: () => v
     event.preventDefault();
     setError(null);
     try {
-      await call<Project>('orgs.projects.create', { params: { orgId: org.id }, body: { name } });
+      await call('orgs.projects.create', { params: { orgId: org.id }, body: { name } });
       props.onCreated();
     } catch (e) {
       setError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)));

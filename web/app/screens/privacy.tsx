@@ -3,7 +3,7 @@
 // the retention period; and the erasure of one person (step-up).
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { Erased, PolicySaved, PrivacyPolicy, PrivacyReport } from '../api/types';
+import type { Erased, PolicySaved, PrivacyPolicy } from '../api/types';
 import { canAdminister, type ProjectContext } from '../context';
 import { Empty, ErrorBox, Show, useLoad } from '../ui/async';
 import { DataTable } from '../ui/table';
@@ -80,7 +80,7 @@ function PolicyEditor(props: {
     setError(null);
     setSaved(null);
     try {
-      const result = await call<PolicySaved>('privacy.policy.set', {
+      const result = await call('privacy.policy.set', {
         params: { projectId: ctx.project.id },
         body: edited,
       });
@@ -315,7 +315,7 @@ function Erase(props: { ctx: ProjectContext }) {
     setError(null);
     setDone(null);
     try {
-      const r = await call<Erased>('privacy.erase', {
+      const r = await call('privacy.erase', {
         params: { projectId: props.ctx.project.id },
         body: { user },
       });
@@ -378,7 +378,7 @@ export function Privacy(props: { ctx: ProjectContext }) {
   const id = useId();
   const [report, reload] = useLoad(
     canAdminister(ctx)
-      ? () => call<PrivacyReport>('privacy.report', { params: { projectId: ctx.project.id } })
+      ? () => call('privacy.report', { params: { projectId: ctx.project.id } })
       : null,
     [ctx.project.id],
   );

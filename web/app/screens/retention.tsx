@@ -1,7 +1,7 @@
 // Retention: who did the start event, and how many came back to do the return event in each
 // following day, week or month; shown as a cohort heat map.
 import { useId, useMemo } from 'preact/hooks';
-import { call } from '../api/client';
+import { runQuery } from '../api/client';
 import type { Filter, RetentionQuery, RetentionResult, RetentionType } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
@@ -120,13 +120,10 @@ export function Retention(props: { ctx: ProjectContext }) {
   // Typing settles before a query runs.
   const key = useDebounced(JSON.stringify(query), 250);
   const [result, rerun] = useLoad<RetentionResult>(
-    query
-      ? () =>
-          call<RetentionResult>('query.run', { params: { projectId: ctx.project.id }, body: query })
-      : null,
+    query ? () => runQuery(ctx.project.id, query) : null,
     [key],
   );
-  const csvOf = (q: object) => () =>
+  const csvOf = (q: RetentionQuery) => () =>
     downloadCsv('query.run', { params: { projectId: ctx.project.id }, body: q }, 'retention.csv');
   const set = (patch: Partial<RetentionState>): void => setState({ ...effective, ...patch });
 

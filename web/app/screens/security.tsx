@@ -4,7 +4,7 @@
 // emergency lock-down (owners). The audit log, alerts and incident report are on screens/audit.tsx.
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { ApiKey, KeyScope, Member, OwnSession, Role } from '../api/types';
+import type { KeyScope, Member, Role } from '../api/types';
 import { canAdminister, type ProjectContext } from '../context';
 import { Empty, ErrorBox, Show, useLoad } from '../ui/async';
 
@@ -31,10 +31,7 @@ function useAction(): [ApiError | null, (fn: () => Promise<void>) => Promise<voi
 }
 
 function Sessions() {
-  const [sessions, reload] = useLoad(
-    () => call<{ sessions: OwnSession[] }>('me.sessions').then((r) => r.sessions),
-    [],
-  );
+  const [sessions, reload] = useLoad(() => call('me.sessions').then((r) => r.sessions), []);
   const [error, run] = useAction();
   return (
     <section aria-labelledby="sessions-title" class="card">
@@ -92,10 +89,7 @@ function Members(props: { ctx: ProjectContext }) {
   const { ctx } = props;
   const orgId = ctx.org.id;
   const [members, reload] = useLoad(
-    () =>
-      call<{ members: Member[] }>('orgs.members.list', { params: { orgId } }).then(
-        (r) => r.members,
-      ),
+    () => call('orgs.members.list', { params: { orgId } }).then((r) => r.members),
     [orgId],
   );
   const [error, run] = useAction();
@@ -186,10 +180,9 @@ function Members(props: { ctx: ProjectContext }) {
                               type="button"
                               onClick={() =>
                                 act(async () => {
-                                  const r = await call<{ sessions_revoked: number }>(
-                                    'orgs.members.sessions.revoke',
-                                    { params: { orgId, userId: m.user_id } },
-                                  );
+                                  const r = await call('orgs.members.sessions.revoke', {
+                                    params: { orgId, userId: m.user_id },
+                                  });
                                   return `${r.sessions_revoked} session(s) of ${m.email} ended.`;
                                 })
                               }
@@ -283,7 +276,7 @@ function Invite(props: { ctx: ProjectContext }) {
   const invite = (event: Event): void => {
     event.preventDefault();
     void run(async () => {
-      const made = await call<{ email: string; link: string }>('orgs.invitations.create', {
+      const made = await call('orgs.invitations.create', {
         params: { orgId: props.ctx.org.id },
         body: { email, role },
       });
@@ -347,7 +340,7 @@ function Keys(props: { ctx: ProjectContext }) {
   const id = useId();
   const projectId = props.ctx.project.id;
   const [keys, reload] = useLoad(
-    () => call<{ keys: ApiKey[] }>('keys.list', { params: { projectId } }).then((r) => r.keys),
+    () => call('keys.list', { params: { projectId } }).then((r) => r.keys),
     [projectId],
   );
   const [name, setName] = useState('');
@@ -358,7 +351,7 @@ function Keys(props: { ctx: ProjectContext }) {
   const create = (event: Event): void => {
     event.preventDefault();
     void run(async () => {
-      const made = await call<{ key: ApiKey; secret: string }>('keys.create', {
+      const made = await call('keys.create', {
         params: { projectId },
         body: { name, scopes },
       });
@@ -432,10 +425,10 @@ function Keys(props: { ctx: ProjectContext }) {
                               type="button"
                               onClick={() =>
                                 void run(async () => {
-                                  const made = await call<{ key: ApiKey; secret: string }>(
-                                    'keys.rotate',
-                                    { params: { projectId, keyId: k.id }, body: {} },
-                                  );
+                                  const made = await call('keys.rotate', {
+                                    params: { projectId, keyId: k.id },
+                                    body: {},
+                                  });
                                   setSecret({ name: made.key.name, secret: made.secret });
                                   reload();
                                 })
@@ -539,7 +532,7 @@ function LockDown(props: { ctx: ProjectContext }) {
             onClick={() =>
               void run(async () => {
                 setDone(
-                  await call<{ sessions_revoked: number; keys_revoked: number }>('orgs.lockdown', {
+                  await call('orgs.lockdown', {
                     params: { orgId: props.ctx.org.id },
                   }),
                 );

@@ -3,7 +3,6 @@
 // can be queried.
 import { useId, useState } from 'preact/hooks';
 import { call } from '../api/client';
-import type { EventNames } from '../api/types';
 import type { ProjectContext } from '../context';
 
 export const TEST_EVENT = 'Sillage setup check';
@@ -52,7 +51,7 @@ type CheckState =
   | { state: 'failed'; message: string };
 
 async function testEventCount(projectId: string): Promise<number> {
-  const r = await call<EventNames>('query.events', {
+  const r = await call('query.events', {
     params: { projectId },
     query: { limit: 1000 },
   });

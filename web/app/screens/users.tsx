@@ -4,7 +4,7 @@
 // typing the id the app sends for them: a passkey check, and on the record.
 import { useEffect, useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { PrivacyPolicy, UserEvents, UserProfile } from '../api/types';
+import type { UserEvents, UserProfile } from '../api/types';
 import { canAdminister, type ProjectContext } from '../context';
 import { replaceParams, useRoute, userHref } from '../router';
 import { Empty, ErrorBox, Loading, Show, useLoad } from '../ui/async';
@@ -27,7 +27,7 @@ function EventStream(props: { ctx: ProjectContext; userId: string }) {
     setLoading(true);
     setError(null);
     try {
-      const page = await call<UserEvents>('users.events', {
+      const page = await call('users.events', {
         params: { projectId: ctx.project.id, userId },
         query: { limit: PAGE, cursor: cursor ?? undefined },
       });
@@ -187,14 +187,14 @@ function Reveal(props: { ctx: ProjectContext; profile: UserProfile }) {
 function Profile(props: { ctx: ProjectContext; userId: string }) {
   const { ctx, userId } = props;
   const [profile, reload] = useLoad(
-    () => call<UserProfile>('users.get', { params: { projectId: ctx.project.id, userId } }),
+    () => call('users.get', { params: { projectId: ctx.project.id, userId } }),
     [userId],
   );
   // The vault switch is in the policy, which owners and admins may read.
   const [policy] = useLoad(
     canAdminister(ctx)
       ? () =>
-          call<{ policy: PrivacyPolicy }>('privacy.policy.get', {
+          call('privacy.policy.get', {
             params: { projectId: ctx.project.id },
           }).then((r) => r.policy)
       : null,

@@ -1,8 +1,7 @@
 // CSV (RFC 4180): query answers are downloaded from the API (`Accept: text/csv`, the server's
 // own table); other tables are written as shown. Text cells that a spreadsheet would run as a
 // formula are prefixed with an apostrophe (OWASP "CSV injection").
-import { call, type CallOptions } from '../api/client';
-import type { OperationId } from '../api/operations';
+import { callText, type CallOptions, type TextMediaOf, type TextOperationId } from '../api/client';
 
 export type Cell = string | number | null;
 
@@ -30,10 +29,15 @@ export function download(filename: string, text: string, type = 'text/csv;charse
 }
 
 /** Downloads an API answer as CSV (the query routes answer `Accept: text/csv`). */
-export async function downloadCsv(
-  id: OperationId,
-  options: Omit<CallOptions, 'accept'>,
+export async function downloadCsv<Id extends CsvOperationId>(
+  id: Id,
+  options: CallOptions<Id>,
   filename: string,
 ): Promise<void> {
-  download(filename, await call<string>(id, { ...options, accept: 'text/csv' }));
+  download(filename, await callText(id, 'text/csv' as TextMediaOf<Id>, options));
 }
+
+/** The operations that answer `text/csv`. */
+type CsvOperationId = {
+  [Id in TextOperationId]: 'text/csv' extends TextMediaOf<Id> ? Id : never;
+}[TextOperationId];

@@ -2,7 +2,7 @@
 // pickers fed by the discovery API, and a filter editor.
 import { useId } from 'preact/hooks';
 import { call } from '../api/client';
-import type { EventNames, EventProperties, Filter, FilterNode, FilterOp } from '../api/types';
+import type { Filter, FilterNode, FilterOp } from '../api/types';
 import type { ProjectContext } from '../context';
 import {
   isRelativeDay,
@@ -19,7 +19,7 @@ import { useLoad, type Loadable } from './async';
 export function useEventNames(ctx: ProjectContext): [Loadable<string[]>, () => void] {
   return useLoad(
     () =>
-      call<EventNames>('query.events', {
+      call('query.events', {
         params: { projectId: ctx.project.id },
         query: { limit: 1000 },
       }).then((r) => r.events.map((e) => e.event)),
@@ -30,7 +30,7 @@ export function useEventNames(ctx: ProjectContext): [Loadable<string[]>, () => v
 export function usePropertyNames(ctx: ProjectContext): Loadable<string[]> {
   return useLoad(
     () =>
-      call<EventProperties>('query.properties', {
+      call('query.properties', {
         params: { projectId: ctx.project.id },
         query: { limit: 1000 },
       }).then((r) => r.properties.map((p) => p.property)),
@@ -534,7 +534,7 @@ export function completeFilters(filters: Filter[]): Filter[] {
 export function useCohorts(ctx: ProjectContext): { id: string; name: string }[] {
   const [cohorts] = useLoad(
     () =>
-      call<{ cohorts: { id: string; name: string }[] }>('cohorts.list', {
+      call('cohorts.list', {
         params: { projectId: ctx.project.id },
       }).then((r) => r.cohorts),
     [ctx.project.id],

@@ -131,7 +131,13 @@ describe('timeToConvertRows', () => {
   it('has a row per later step from the previous one, then the whole funnel', () => {
     expect(
       timeToConvertRows([
-        { event: 'A', count: 3, median_seconds_to_convert: null, time_to_convert: null },
+        {
+          event: 'A',
+          count: 3,
+          median_seconds_to_convert: null,
+          time_to_convert: null,
+          time_from_start: null,
+        },
         {
           event: 'B',
           count: 2,

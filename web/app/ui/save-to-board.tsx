@@ -1,14 +1,14 @@
 // "Save to board": stores the report's query as a saved view of the project (analysts and up).
 import { useId, useState } from 'preact/hooks';
 import { ApiError, call } from '../api/client';
-import type { AnyQuery, View } from '../api/types';
+import type { AnyQuery, ViewCreated } from '../api/types';
 import { canQuery, type ProjectContext } from '../context';
 import { ErrorBox } from './async';
 
 export function SaveToBoard(props: { ctx: ProjectContext; query: AnyQuery; suggested: string }) {
   const id = useId();
   const [name, setName] = useState(props.suggested);
-  const [saved, setSaved] = useState<View | null>(null);
+  const [saved, setSaved] = useState<ViewCreated | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   if (!canQuery(props.ctx)) return null;
   const save = async (event: Event): Promise<void> => {
@@ -16,9 +16,9 @@ export function SaveToBoard(props: { ctx: ProjectContext; query: AnyQuery; sugge
     setError(null);
     try {
       setSaved(
-        await call<View>('views.create', {
+        await call('views.create', {
           params: { projectId: props.ctx.project.id },
-          body: { name, query: props.query },
+          body: { name, query: { ...props.query } },
         }),
       );
     } catch (e) {
