@@ -36,14 +36,20 @@ const BENIGN_EVENTS = Number(process.env.BENCH_BENIGN_EVENTS ?? 50);
 
 /**
  * The variables of this process that reach the server (makeTestEnv starts from an empty
- * environment): Sillage's own settings and the C library's allocator tunables, so that e.g.
- * `MALLOC_ARENA_MAX=2 npm run bench:abuse` measures what it says.
+ * environment): Sillage's own settings, the C library's allocator tunables and DuckDB's jemalloc
+ * options (`DUCKDB_JE_MALLOC_CONF`), so that e.g. `MALLOC_ARENA_MAX=2 npm run bench:abuse`
+ * measures what it says.
  */
 function passedEnv(): Record<string, string> {
   const passed: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;
-    if (/^(SILLAGE_|MALLOC_)/.test(k) || k === 'GLIBC_TUNABLES' || k === 'UV_THREADPOOL_SIZE') {
+    if (
+      /^(SILLAGE_|MALLOC_)/.test(k) ||
+      k === 'GLIBC_TUNABLES' ||
+      k === 'DUCKDB_JE_MALLOC_CONF' ||
+      k === 'UV_THREADPOOL_SIZE'
+    ) {
       passed[k] = v;
     }
   }
