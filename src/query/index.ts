@@ -9,7 +9,7 @@ export type {
   QueryPrincipal,
   QueryProject,
 } from './engine.js';
-export { parseQuery, QUERY_BODY_SCHEMA, QUERY_KINDS } from './model.js';
+export { MATHS, parseQuery, QUERY_BODY_SCHEMA, QUERY_KINDS } from './model.js';
 export type { Query, QueryKind, FieldIssue } from './model.js';
 export type * from './format.js';
 export { createDialect } from './dialect.js';

@@ -539,7 +539,8 @@ const filters = z
       });
   });
 
-const MATHS = [
+/** Every math a series may ask for (the answer schemas of src/http/api/responses.ts use it too). */
+export const MATHS = [
   'total',
   'unique_users',
   'sum',

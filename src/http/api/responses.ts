@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { KEY_SCOPES, ROLES } from '../../auth/index.js';
 import { privacyPolicySchema, type PrivacyPolicy } from '../../privacy/index.js';
+import { MATHS } from '../../query/index.js';
 import type { AuthMethod, KeyScope, Role } from '../../store/account-types.js';
 
 const AUTH_METHODS = ['passkey', 'totp', 'recovery_code'] as const satisfies readonly AuthMethod[];
@@ -182,26 +183,7 @@ const funnelStep = z
 const retentionCohort = z
   .object({ start: z.string(), size: z.number(), counts: z.array(z.number()) })
   .meta({ id: 'RetentionCohort' });
-const math = z.enum([
-  'total',
-  'unique_users',
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'p50',
-  'p90',
-  'p99',
-  'unique_groups',
-  'weekly_active',
-  'monthly_active',
-  'per_user_avg',
-  'per_user_median',
-  'per_user_min',
-  'per_user_max',
-  'per_user_p90',
-  'per_user_p99',
-]);
+const math = z.enum(MATHS);
 const values = z.array(z.number().nullable());
 const jsonType = z.enum(['string', 'number', 'boolean', 'array', 'object']);
 
