@@ -609,10 +609,13 @@ function digestSql(kind: Digest, rows: Record<string, unknown>[]): string {
       // As the engine's format stage: per step the top 10 events by users, the rest as $other.
       const steps: string[] = [];
       for (let k = 0; k <= 3; k++) {
-        const ranked = rows
-          .filter((r) => n(r.step) === k)
-          .map((r) => [String(r.event), n(r.users)] as const)
-          .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        // Rows are per (step, previous event, event): summed per event.
+        const users = new Map<string, number>();
+        for (const r of rows.filter((r) => n(r.step) === k))
+          users.set(String(r.event), (users.get(String(r.event)) ?? 0) + n(r.users));
+        const ranked = [...users].sort(
+          (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
+        );
         const nodes = ranked.slice(0, 10).map(([e, u]) => `${e}=${u}`);
         const other = ranked.slice(10).reduce((sum, [, u]) => sum + u, 0);
         if (other > 0) nodes.push(`$other=${other}`);
