@@ -286,16 +286,27 @@ const formulaSql = `SELECT epoch_ms(time) // 86400000 AS day,
        AND event IN ('Signed Up', 'Purchase Completed')
      GROUP BY GROUPING SETS ((day), ()) ORDER BY day NULLS LAST`;
 
-/** The 3 events after each user's first sign-up in the range (time, then dedup key order). */
+/**
+ * The 3 events after each user's first sign-up in the range, as an analyst would order them (time,
+ * then dedup key): each user's first sign-up, then that user's events from it on, the first 4 of
+ * them kept per user (a top-n per group, no window over every event), unnested into (step,
+ * previous event, event). The engine orders equal times by the key's text (the contract); this
+ * data has no two events of one user in one millisecond near a path, so the answers agree.
+ */
 const flowsSql = `WITH
-    seq AS MATERIALIZED (
-      SELECT uid, event, is_anchor, row_number() OVER (PARTITION BY uid ORDER BY t, k) AS rn
-        FROM (SELECT e.person_id AS uid, epoch_ms(e.time) AS t, CAST(e.dedup_key AS VARCHAR) AS k, e.event,
-                     e.event = 'Signed Up' AND e.time < $3::TIMESTAMPTZ AS is_anchor
-                FROM events e WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.person_id IS NOT NULL)),
-    anchors AS (SELECT uid, min(rn) AS arn FROM seq WHERE is_anchor GROUP BY uid)
-    SELECT s.rn - a.arn AS step, s.event, count(*) AS users
-      FROM seq s JOIN anchors a ON a.uid = s.uid WHERE s.rn - a.arn BETWEEN 0 AND 3 GROUP BY ALL`;
+    anchors AS (SELECT uid, a.t AS ta, a.k AS ka
+                  FROM (SELECT person_id AS uid, min({'t': epoch_ms(time), 'k': dedup_key}) AS a
+                  FROM events
+                 WHERE project_id = $1 AND event = 'Signed Up' AND time >= $2::TIMESTAMPTZ AND time < $3::TIMESTAMPTZ
+                   AND person_id IS NOT NULL
+                 GROUP BY uid)),
+    paths AS (SELECT a.uid, min_by(e.event, {'t': epoch_ms(e.time), 'k': e.dedup_key}, 4) AS p
+                FROM events e JOIN anchors a ON a.uid = e.person_id
+               WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ
+                 AND (epoch_ms(e.time) > a.ta OR (epoch_ms(e.time) = a.ta AND e.dedup_key >= a.ka))
+               GROUP BY a.uid)
+    SELECT i - 1 AS step, CASE WHEN i > 1 THEN p[i - 1] END AS prev, p[i] AS event, count(*) AS users
+      FROM paths, generate_series(1, len(p)) AS s(i) GROUP BY ALL`;
 
 /** The 3-step funnel, every step carrying the entry's `plan` (a JSON property). */
 const funnelHoldSql = `WITH
@@ -598,10 +609,13 @@ function digestSql(kind: Digest, rows: Record<string, unknown>[]): string {
       // As the engine's format stage: per step the top 10 events by users, the rest as $other.
       const steps: string[] = [];
       for (let k = 0; k <= 3; k++) {
-        const ranked = rows
-          .filter((r) => n(r.step) === k)
-          .map((r) => [String(r.event), n(r.users)] as const)
-          .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        // Rows are per (step, previous event, event): summed per event.
+        const users = new Map<string, number>();
+        for (const r of rows.filter((r) => n(r.step) === k))
+          users.set(String(r.event), (users.get(String(r.event)) ?? 0) + n(r.users));
+        const ranked = [...users].sort(
+          (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
+        );
         const nodes = ranked.slice(0, 10).map(([e, u]) => `${e}=${u}`);
         const other = ranked.slice(10).reduce((sum, [, u]) => sum + u, 0);
         if (other > 0) nodes.push(`$other=${other}`);

@@ -1124,19 +1124,42 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 }
 
 // ---------------------------------------------------------------------------------------------
-// Flows: each user's events in one total order (time, then the text of the dedup key), the first
-// anchor event inside the range, and the events `steps` places after (or before) it. Rows are
-// (step, previous event, event, users); the format stage keeps the top events per step.
+// Flows: each user's events in one total order (time in ms, then the text of the dedup key), the
+// first anchor event inside the range, and the events `steps` places after (or before) it. Rows
+// are (step, previous event, event, users); the format stage keeps the top events per step.
+//
+// Numbering every event of every user (a window over the whole scan) and the text of every dedup
+// key made this the slowest statement by far: at 10M events it passed the 30 s limit (DuckDB's
+// UHUGEINT → VARCHAR cast costs ~0.4 ms a value; through BIGNUM it is ~100× cheaper, and still
+// worth avoiding per event). So: the anchors first (one row per user, the key text only there);
+// then one pass joining the events to them that keeps, per user, the `steps + 1` events from the
+// anchor on by time alone (a bounded top-n per group) with the `steps + 2` nearest times. The
+// key text decides only between events of equal ms: inside the kept list it reorders it, and a
+// tie across its end (the last kept time equal to the next one) sends that user to an exact
+// ordered pass over just its events in that span (normally no user, and no work).
+
+/** The text of a dedup key (UHUGEINT) as DuckDB's VARCHAR cast spells it, ~100× cheaper. */
+const dedupText = (key: string): SqlNode => raw(`CAST(CAST(${key} AS BIGNUM) AS VARCHAR)`);
 
 function compileFlows(p: FlowsPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
-  const dir = p.direction === 'after' ? 1 : -1;
+  const after = p.direction === 'after';
+  const n = p.steps + 1;
+  const t = call('epoch_ms', raw('e.time'));
+  const project = sql`e.project_id = ${param.varchar(p.projectId)}`;
   // Path events may lie outside the range: after it (after), before it (before).
-  const window =
-    p.direction === 'after'
-      ? sql`e.time >= ${param.timestamp(p.scope.scanFromMs)}`
-      : sql`e.time < ${param.timestamp(p.scope.scanToMs)}`;
-  const isAnchor = sql`(e.event = ${param.varchar(p.anchor)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${inRangeCondition(p.scope, local)})`;
+  const window = after
+    ? sql`e.time >= ${param.timestamp(p.scope.scanFromMs)}`
+    : sql`e.time < ${param.timestamp(p.scope.scanToMs)}`;
+  const isAnchor = sql`e.event = ${param.varchar(p.anchor)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${inRangeCondition(p.scope, local)}`;
+  // The order walked from the anchor: ascending after it, descending before it.
+  const ahead = raw(after ? '>' : '<');
+  const dir = raw(after ? 'ASC' : 'DESC');
+  const pick = raw(after ? 'min' : 'max');
+  // An event at or beyond the anchor in that order; the key text only for a time equal to it.
+  const fromAnchor = sql`CASE WHEN ${t} ${ahead} a.ta THEN TRUE WHEN ${t} <> a.ta THEN FALSE WHEN e.dedup_key = a.da THEN TRUE ELSE ${dedupText('e.dedup_key')} ${ahead} a.ka END`;
+  // Users whose kept list ends inside a run of equal times: which of them belong is the key's.
+  const tieAtEnd = sql`len(ts) > ${integerLiteral(n)} AND ts[${integerLiteral(n)}] = ts[${integerLiteral(n + 1)}]`;
   return {
     statements: [
       {
@@ -1145,21 +1168,25 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
           [
             linksCte(p.projectId),
             {
-              name: 'seq',
-              body: sql`SELECT uid, event, is_anchor, row_number() OVER (PARTITION BY uid ORDER BY t, k) AS rn FROM (SELECT ${RESOLVED_USER} AS uid, ${call('epoch_ms', raw('e.time'))} AS t, CAST(e.dedup_key AS VARCHAR) AS k, e.event, ${isAnchor} AS is_anchor FROM events e ${IDENTITY_JOINS} WHERE e.project_id = ${param.varchar(p.projectId)} AND ${window}) WHERE uid IS NOT NULL`,
+              name: 'anchors',
+              body: sql`SELECT uid, a.t AS ta, a.k AS ka, a.d AS da FROM (SELECT ${RESOLVED_USER} AS uid, min({'t': ${t}, 'k': ${dedupText('e.dedup_key')}, 'd': e.dedup_key}) AS a FROM events e ${IDENTITY_JOINS} WHERE ${project} AND ${isAnchor} AND ${RESOLVED_USER} IS NOT NULL GROUP BY uid)`,
+            },
+            {
+              name: 'kept',
+              body: sql`SELECT a.uid, any_value(a.ta) AS ta, any_value(a.ka) AS ka, any_value(a.da) AS da, ${pick}_by({'t': ${t}, 'd': e.dedup_key, 'e': e.event}, ${t}, ${integerLiteral(n)}) AS l, ${pick}(${t}, ${integerLiteral(n + 1)}) AS ts FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} WHERE ${project} AND ${window} AND ${fromAnchor} GROUP BY a.uid`,
               materialize: true,
             },
             {
-              name: 'anchors',
-              body: raw('SELECT uid, min(rn) AS arn FROM seq WHERE is_anchor GROUP BY uid'),
+              name: 'exact',
+              body: sql`SELECT a.uid, list(e.event ORDER BY ${t} ${dir}, ${dedupText('e.dedup_key')} ${dir})[1:${integerLiteral(n)}] AS p FROM events e ${IDENTITY_JOINS} JOIN (SELECT uid, ta, ka, da, ts[${integerLiteral(n)}] AS te FROM kept WHERE ${tieAtEnd}) a ON a.uid = ${RESOLVED_USER} WHERE ${project} AND ${window} AND ${fromAnchor} AND NOT (${t} ${ahead} a.te) GROUP BY a.uid`,
             },
             {
-              name: 'path',
-              body: sql`SELECT s.uid, (s.rn - a.arn) * ${integerLiteral(dir)} AS step, s.event FROM seq s JOIN anchors a ON a.uid = s.uid WHERE (s.rn - a.arn) * ${integerLiteral(dir)} BETWEEN 0 AND ${param.bigint(p.steps)}`,
+              name: 'paths',
+              body: sql`SELECT CASE WHEN len(list_distinct(ts[1:len(l)])) = len(l) THEN list_transform(l, lambda x: x.e) ELSE list_transform(list_sort(list_transform(l, lambda x: {'t': x.t, 'k': ${dedupText('x.d')}, 'e': x.e}), '${dir}'), lambda x: x.e) END AS p FROM kept WHERE NOT (${tieAtEnd}) UNION ALL SELECT p FROM exact`,
             },
           ],
           raw(
-            'SELECT p.step, q.event AS prev, p.event, count(*) AS users FROM path p LEFT JOIN path q ON q.uid = p.uid AND q.step = p.step - 1 GROUP BY p.step, q.event, p.event',
+            'SELECT i - 1 AS step, CASE WHEN i > 1 THEN p[i - 1] END AS prev, p[i] AS event, count(*) AS users FROM paths, generate_series(1, len(p)) AS s(i) GROUP BY ALL',
           ),
         ),
       },

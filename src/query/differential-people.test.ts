@@ -762,4 +762,73 @@ describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
         ),
       ).toEqual(expected);
   });
+
+  it('orders events of the same millisecond by the text of their key, in both directions', async () => {
+    // The engine keeps each user's nearest events by time and lets the key text decide only
+    // between equal times; these users put equal times everywhere that matters. Keys in text
+    // order differ from numeric order ("10…" < "9…"), and the reference is the contract.
+    const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
+    const ev = (userId: string, event: string, seconds: number, key: number) => ({
+      ...base.events[0]!,
+      event,
+      userId,
+      deviceId: null,
+      distinctId: userId,
+      timeMs: NOW - DAY + seconds * 1000,
+      insertId: `t${key}`,
+      // Scaled past the loader's per-project offset (n·10^20), so that digit counts differ.
+      key: BigInt(key) * 10n ** 24n,
+    });
+    // Every key once: equal keys are one event to the store.
+    const rows = [
+      // u1: the anchor (key 9) after two events of its millisecond ("10", "11" < "9"), then two
+      // events tied with each other ("12" < "8"): inside the kept list, and across its end.
+      ev('u1', 'B', 60, 10),
+      ev('u1', 'C', 60, 11),
+      ev('u1', 'A', 60, 9),
+      ev('u1', 'B', 120, 8),
+      ev('u1', 'C', 120, 12),
+      ev('u1', 'A', 180, 7),
+      // u2: two anchors in one millisecond (the first is "20" < "3"), one event before both in
+      // it ("100") and one between them ("25").
+      ev('u2', 'A', 60, 3),
+      ev('u2', 'A', 60, 20),
+      ev('u2', 'C', 60, 100),
+      ev('u2', 'B', 60, 25),
+      ev('u2', 'C', 30, 5),
+      ev('u2', 'B', 30, 40),
+      // u3: everything in one millisecond.
+      ev('u3', 'C', 90, 1000),
+      ev('u3', 'A', 90, 999),
+      ev('u3', 'B', 90, 99),
+      ev('u3', 'C', 90, 6),
+      ev('u3', 'B', 90, 1),
+    ];
+    const data = await load({
+      events: rows.map(({ key: _key, ...e }) => e),
+      links: [],
+      profiles: [],
+      keys: rows.map((e) => e.key),
+    });
+    for (const direction of ['after', 'before'] as const)
+      for (const steps of [1, 2, 3]) {
+        const body = {
+          kind: 'flows',
+          from: '2024-03-09',
+          to: '2024-03-09',
+          anchor: { event: 'A', direction },
+          steps,
+        };
+        const want = referenceAnswer(parseQuery(body), data);
+        for (const engine of engines)
+          expect(
+            await engine.run(
+              { projectId: data.projectId, actor: 'test' },
+              { id: data.projectId, timezone: 'UTC' },
+              body,
+            ),
+            `${direction}, ${steps} steps`,
+          ).toEqual(want);
+      }
+  });
 });
