@@ -97,6 +97,26 @@ export function auditStoreConformance(open: () => Promise<AuditStoreFixture>): v
     }
   });
 
+  it('keeps a group commit larger than one INSERT statement takes, in order', async () => {
+    const f = await open();
+    try {
+      const log = await logOn(f.store);
+      // At once: the first entry goes alone, the 1,200 queued behind it in one batch (adapters
+      // split a batch into statements of 500 or 1,000 rows).
+      const written = await Promise.all(
+        Array.from({ length: 1201 }, (_, i) =>
+          log.record({ kind: 'query', actor: `key:k${i % 7}`, rows: i, subjects: [U1] }),
+        ),
+      );
+      const stored = await f.store.scan({});
+      expect(stored.map(plain)).toEqual(written.map(plain));
+      expect(stored.map((e) => e.rows)).toEqual(written.map((_, i) => i));
+      expect(await verifyAuditLog(f.store, log.signer)).toMatchObject({ ok: true, entries: 1201 });
+    } finally {
+      await f.close();
+    }
+  });
+
   it('filters scans and pages walks in sequence order', async () => {
     const f = await open();
     try {
