@@ -1138,8 +1138,11 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 // tie across its end (the last kept time equal to the next one) sends that user to an exact
 // ordered pass over just its events in that span (normally no user, and no work).
 
-/** The text of a dedup key (UHUGEINT) as DuckDB's VARCHAR cast spells it, ~100× cheaper. */
-const dedupText = (key: string): SqlNode => raw(`CAST(CAST(${key} AS BIGNUM) AS VARCHAR)`);
+/**
+ * The text of a dedup key (UHUGEINT) as DuckDB's VARCHAR cast spells it, ~100× cheaper (the one
+ * user's stream orders same-instant events by it too: src/query/users.ts).
+ */
+export const dedupText = (key: string): SqlNode => raw(`CAST(CAST(${key} AS BIGNUM) AS VARCHAR)`);
 
 function compileFlows(p: FlowsPlan): CompiledQuery {
   const local = localTime(p.scope.clock);

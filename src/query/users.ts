@@ -6,6 +6,7 @@ import { STANDARD_EVENT_PROPERTIES } from '../shared/event-schema.js';
 import type { EventRow } from '../store/types.js';
 import type { Dialect } from './dialect.js';
 import type { QueryExecutor, RunOptions } from './execute.js';
+import { dedupText } from './compile.js';
 import { rowObjects } from './rows.js';
 import { call, join, param, raw, sql, withCtes, type SqlNode } from './sql.js';
 
@@ -132,7 +133,8 @@ export const DUCKDB_USER_STATEMENTS: UserStreamStatements = {
   events(projectId, person, page) {
     const conditions: SqlNode[] = [personEvents(projectId, person)];
     const t = call('epoch_ms', raw('e.time'));
-    const k = raw('CAST(e.dedup_key AS VARCHAR)');
+    // The key's decimal text (ties of an instant; cursors carry it), through the cheap cast.
+    const k = dedupText('e.dedup_key');
     if (page.beforeMs !== null) conditions.push(sql`${t} < ${param.bigint(page.beforeMs)}`);
     if (page.cursor !== null) {
       const at = param.bigint(page.cursor.timeMs);
