@@ -9,6 +9,7 @@ import { restrictTree, usePrivateUmask } from '../../shared/file-modes.js';
 import { safeStack, SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import { ATTACHED_NAME, openAtRest, type AtRestOptions } from './at-rest.js';
+import { IndexMemory, sizeBytes } from './index-memory.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
 import {
   DEFAULT_INGEST_LOADER_OPTIONS,
@@ -280,10 +281,15 @@ export class DuckDbDatabase {
       if (options.beforeMigrate)
         await options.beforeMigrate((name) => db.readSettingIfPresent(name));
       await db.migrate();
+      // The configured limit is working memory; the dedup index of the stored events comes on
+      // top (index-memory.ts), fitted now for the replay and before each load after it.
+      const memoryLimit = options.tuning?.memoryLimit;
+      const indexMemory = memoryLimit ? new IndexMemory(sizeBytes(memoryLimit)) : null;
+      if (indexMemory) await db.writer.run((c) => indexMemory.fit(c, 0));
       db.loader = await IngestLoader.open(
         db.writer,
         path.join(dataDir, INGEST_LOG_DIR),
-        loaderOptions(options.ingest),
+        { ...loaderOptions(options.ingest), indexMemory },
         options.logger ?? SILENT_LOGGER,
         options.atRest && {
           read: options.atRest.logKey,

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log.js';
 import { safeStack } from '../../shared/log.js';
 import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
+import type { IndexMemory } from './index-memory.js';
 import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
@@ -29,6 +30,8 @@ export interface IngestLoaderOptions {
   sealEventRows: number;
   /** Seal (and load) the open segment at the latest this long after its first record. */
   maxDelayMs: number;
+  /** Grows DuckDB's memory limit with the dedup index before each load (index-memory.ts). */
+  indexMemory?: IndexMemory | null;
 }
 
 export const DEFAULT_INGEST_LOADER_OPTIONS: IngestLoaderOptions = {
@@ -444,6 +447,7 @@ export class IngestLoader {
     loadEvents: (c: DuckDBConnection) => Promise<number>,
   ): Promise<LoadResult> {
     return this.writer.run(async (c) => {
+      await this.options.indexMemory?.fit(c, segment.eventRows);
       await c.run('BEGIN TRANSACTION');
       try {
         const inserted = segment.eventRows > 0 ? await loadEvents(c) : 0;
