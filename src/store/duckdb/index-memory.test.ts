@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { EventRow } from '../types.js';
+import { eventFixture } from '../event-store.conformance.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { INDEX_BYTES_PER_EVENT, limitFor, sizeBytes } from './index-memory.js';
@@ -39,36 +39,6 @@ describe('sizes and limits', () => {
   });
 });
 
-function event(i: number): EventRow {
-  return {
-    projectId: 'prj_index',
-    dedupKey: (1n << 100n) + BigInt(i),
-    timeMs: Date.UTC(2024, 0, 1) + i,
-    event: 'late',
-    distinctId: `u${i}`,
-    deviceId: null,
-    userId: null,
-    insertId: `late-${i}`,
-    browser: null,
-    browserVersion: null,
-    os: null,
-    deviceType: null,
-    countryCode: null,
-    region: null,
-    city: null,
-    referringDomain: null,
-    currentUrl: null,
-    utmSource: null,
-    utmMedium: null,
-    utmCampaign: null,
-    utmContent: null,
-    utmTerm: null,
-    lib: 'test',
-    properties: {},
-    receivedAtMs: Date.UTC(2024, 0, 1),
-  };
-}
-
 describe('a store whose dedup index outgrows the configured limit', () => {
   it('gets a limit raised for its index, and loads events', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-index-memory-'));
@@ -88,7 +58,9 @@ describe('a store whose dedup index outgrows the configured limit', () => {
     db = await DuckDbDatabase.open(dir, { tuning });
     try {
       const store = new DuckDbEventStore(db);
-      const events = Array.from({ length: 500 }, (_, i) => event(i));
+      const events = Array.from({ length: 500 }, (_, i) =>
+        eventFixture(i, { projectId: 'prj_index' }),
+      );
       const result = await store.commit({
         events,
         identityLinks: [],
