@@ -51,6 +51,7 @@ import {
 } from '../audit/index.js';
 import { startServer } from './serve.js';
 import { compactDatabase } from '../store/duckdb/index.js';
+import { failIfUnfinished } from './unfinished.js';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -743,7 +744,7 @@ program
     },
   );
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+failIfUnfinished(program.parseAsync(process.argv), say).catch((error: unknown) => {
   if (isAppError(error)) say(`sillage: ${error.message} [${error.code}]`);
   else say('sillage: unexpected error' + (error instanceof Error ? ` (${error.name})` : ''));
   process.exit(1);
