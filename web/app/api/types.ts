@@ -88,25 +88,8 @@ export interface Filter {
 /** A filter list entry: a condition, or a group where any (OR) or all (AND) entries must match. */
 export type FilterNode = Filter | { any: FilterNode[] } | { all: FilterNode[] };
 
-export type Math =
-  | 'total'
-  | 'unique_users'
-  | 'sum'
-  | 'avg'
-  | 'min'
-  | 'max'
-  | 'p50'
-  | 'p90'
-  | 'p99'
-  | 'unique_groups'
-  | 'weekly_active'
-  | 'monthly_active'
-  | 'per_user_avg'
-  | 'per_user_median'
-  | 'per_user_min'
-  | 'per_user_max'
-  | 'per_user_p90'
-  | 'per_user_p99';
+/** A series' math: the query model's list, as the API's answer declares it. */
+export type Math = TrendsSeries['math'];
 
 export type Interval = 'hour' | 'day' | 'week' | 'month';
 
