@@ -1,8 +1,8 @@
 // Test harness: a current ClickHouse (26.x) embedded in the test process by the `chdb` package
-// (~540 MB: not in package.json; .ci/run installs it with `npm install --no-save chdb@3.4.0`), reached through the same client class and
-// the same statements as a server, so that what Sillage writes for Debian's 18.16 is also checked
-// against the semantics of the ClickHouse a new deployment runs. Only the transport differs: the
-// statement goes to chdb's session instead of over HTTP.
+// (~540 MB; not in package.json: .ci/run installs it with `npm install --no-save chdb@3.4.0`),
+// reached through the same client class and the same statements as a server, so that what
+// Sillage writes for Debian's 18.16 is also checked against the semantics of the ClickHouse a new
+// deployment runs. Only the transport differs: the statement goes to chdb's session, not HTTP.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
