@@ -1307,11 +1307,27 @@ async function main(): Promise<void> {
   );
   const url = await waitForLine(server, /listening on (http:\/\/\S+)/);
   const port = Number(new URL(url).port);
+  // A server that dies under the load must stop the bench with its own last words, not leave
+  // the load generator counting refused connections (and then wait for an exit already past).
+  let serverTail = '';
+  const keepTail = (d: Buffer): void => {
+    serverTail = (serverTail + d.toString()).slice(-4000);
+  };
+  server.stdout?.on('data', keepTail);
+  server.stderr?.on('data', keepTail);
+  const serverAlive = (stage: string): void => {
+    if (server.exitCode !== null || server.signalCode !== null)
+      throw new Error(
+        `the server exited (${server.exitCode ?? server.signalCode}) during ${stage}:\n${serverTail}`,
+      );
+  };
   await ingestLoad(port, project.token, 2, null); // warm-up
   const full = await ingestLoad(port, project.token, 10, null);
+  serverAlive('ingestion at full speed');
   const fullRate = full.events / full.seconds;
   const half = fullRate / 2;
   const alone = await ingestLoad(port, project.token, 10, half);
+  serverAlive('ingestion at half rate');
   // Queries alone on the same server (the same-run baseline of queries under ingestion).
   const quietUntil = performance.now() + QUIET_SECONDS * 1000;
   const quiet = await queryLoad(
@@ -1326,6 +1342,7 @@ async function main(): Promise<void> {
   const loaded = await ingestLoad(port, project.token, LOAD_SECONDS, half);
   done = true;
   const q = await queries;
+  serverAlive('ingestion with queries');
   const serverPeakMb = peakRssMb(server.pid);
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
