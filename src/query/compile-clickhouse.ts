@@ -663,15 +663,22 @@ function funnelAttempts(p: FunnelPlan): SqlNode {
     }
   }
   // Exclusions: an excluded event (of the user, whatever the held values) strictly after step
-  // `after`, and strictly before step `before` or, not reached, no later than the window's end.
+  // `after`, and strictly before step `before` or, not reached, no later than the window's end:
+  // before `xhi` = t_before, or t1 + window + 1 ms when step `before` was not reached. The bound is
+  // a column of its own, never NULL, so that `captured` (which reads a NULL as "nothing matched")
+  // keeps an attempt whose step `before` was not reached in the test instead of passing it.
+  const bounds = p.exclusions.map(
+    (x, i) => `ifNull(t${x.beforeStep + 1}, t1 + ${p.windowMs + 1}) AS xhi${i + 1}`,
+  );
+  if (bounds.length > 0) attempts = sql`SELECT *, ${raw(bounds.join(', '))} FROM (${attempts})`;
   const dqs = p.exclusions.map((x, i) => {
     const after = `t${x.afterStep + 1}`;
-    const before = `t${x.beforeStep + 1}`;
+    const hi = `xhi${i + 1}`;
     const flag = at(evExclusion(n, i));
     return raw(
       captured(
-        [after, before, 't1'],
-        `arrayExists(v -> ${flag} AND ${at(EV_T)} > assumeNotNull(${after}) AND if(isNull(${before}), ${at(EV_T)} <= t1 + ${p.windowMs}, ${at(EV_T)} < assumeNotNull(${before})), evs)`,
+        [after, hi],
+        `arrayExists(v -> ${flag} AND ${at(EV_T)} > assumeNotNull(${after}) AND ${at(EV_T)} < ${hi}, evs)`,
         `if(isNull(${after}), 0, `,
       ),
     );

@@ -40,6 +40,7 @@ import {
   DuckDbEventStore,
   DuckDbQueryExecutor,
 } from '../duckdb/index.js';
+import { eventFixture } from '../event-store.conformance.js';
 import type { EventRow, EventStore, IdentityLink, ProfileUpdateRow } from '../types.js';
 import type { ClickHouseClient } from './client.js';
 import { CLICKHOUSE_DIALECT } from './dialect.js';
@@ -461,6 +462,56 @@ describe.skipIf(!available).each(TARGETS)(
         params(12),
       );
     }, 600_000);
+
+    // Found by CI: an exclusion whose closing step was never reached was ignored on ClickHouse
+    // (its bound was read as "no excluded event"), so a user who did the excluded event inside
+    // the window still converted to the steps before it. DuckDB and the reference drop the attempt.
+    it('drops an attempt with an excluded event inside the window when the closing step is never reached', async () => {
+      const T = Date.parse('2024-04-10T10:00:00Z');
+      const event = (userId: string, name: string, at: number) => ({
+        ...eventFixture(0),
+        timeMs: T + at * 1000,
+        event: name,
+        distinctId: userId,
+        deviceId: null,
+        userId,
+        properties: {},
+      });
+      const d: Dataset = {
+        timezone: 'UTC',
+        baseDay: '2024-04-10',
+        // u1: A, B, B (the second B is excluded; C never comes); u2: A, B and no excluded event;
+        // u3: A, B, C with the excluded B after C, outside the exclusion's span.
+        events: [
+          event('u1', 'A', 0),
+          event('u1', 'B', 60),
+          event('u1', 'X', 120),
+          event('u2', 'A', 0),
+          event('u2', 'B', 60),
+          event('u3', 'A', 0),
+          event('u3', 'B', 60),
+          event('u3', 'C', 90),
+          event('u3', 'X', 120),
+        ],
+        links: [],
+        profiles: [],
+      };
+      const body = {
+        kind: 'funnel',
+        from: '2024-04-10',
+        to: '2024-04-10',
+        steps: [{ event: 'A' }, { event: 'B' }, { event: 'C' }],
+        window_seconds: 3600,
+        exclusions: [{ event: 'X', after_step: 1, before_step: 2 }],
+      };
+      const projectId = await load(d);
+      const want = await outcome(engines.duckdb, projectId, d, body);
+      expect(want).toMatchObject({
+        ok: true,
+        result: { steps: [{ count: 2 }, { count: 2 }, { count: 1 }] },
+      });
+      expect(await outcome(engines.clickhouse, projectId, d, body)).toEqual(want);
+    }, 120_000);
 
     it('flows', async () => {
       await fc.assert(
