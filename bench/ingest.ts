@@ -205,7 +205,8 @@ const CLOCK_TICKS = 100;
 /**
  * Spawns `node args` under a shell that, once node has exited, prints its own /proc stat: the
  * children's CPU (cutime + cstime) is then node's whole CPU, the shutdown's included. `node` is
- * the returned `pid` (signals go to it); `totalCpu` resolves to its CPU in µs after exit.
+ * the returned `pid` (signals go to it); `totalCpu` resolves to its CPU in µs after exit. The
+ * shell exits with node's code, so that a failed import reads as failed, not as empty output.
  */
 function spawnMeasured(
   args: string[],
@@ -215,7 +216,7 @@ function spawnMeasured(
     '/bin/sh',
     [
       '-c',
-      'node_bin=$1; shift; "$node_bin" "$@" & p=$!; echo "node-pid $p" >&2; wait $p; echo "self-stat $(cat /proc/$$/stat)" >&2',
+      'node_bin=$1; shift; "$node_bin" "$@" & p=$!; echo "node-pid $p" >&2; wait $p; code=$?; echo "self-stat $(cat /proc/$$/stat)" >&2; exit $code',
       'sh',
       process.execPath,
       ...args,
