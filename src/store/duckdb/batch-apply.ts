@@ -73,6 +73,16 @@ const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
 export class DuckDbBatchApplier {
   private stagingReady = false;
 
+  /**
+   * After a ROLLBACK: temporary tables created in the rolled-back transaction are gone with it
+   * (DuckDB's DDL is transactional), so they are created again on next use. Without this, a
+   * first load that failed left every later load failing with "Table with name staging_… does
+   * not exist".
+   */
+  rolledBack(): void {
+    this.stagingReady = false;
+  }
+
   private async ensureStaging(c: DuckDBConnection): Promise<void> {
     if (this.stagingReady) return;
     // Temporary tables live in memory for this connection only; rows pass through them on the
@@ -118,12 +128,17 @@ export class DuckDbBatchApplier {
       appender.endRow();
     }
     appender.closeSync();
+    let inserted: number;
     try {
-      const result = await c.run(LOAD_EVENT_LINES_SQL);
-      return Number(result.rowsChanged);
-    } finally {
-      await c.run('DELETE FROM staging_lines');
+      inserted = Number((await c.run(LOAD_EVENT_LINES_SQL)).rowsChanged);
+    } catch (error) {
+      // The load's own error is the one to report: in the transaction it aborted, this DELETE
+      // fails too ("Current transaction is aborted"), and the caller's ROLLBACK empties the table.
+      await c.run('DELETE FROM staging_lines').catch(() => undefined);
+      throw error;
     }
+    await c.run('DELETE FROM staging_lines');
+    return inserted;
   }
 
   /** Inserts rows given in memory (first of equal dedup keys wins). Returns rows inserted. */

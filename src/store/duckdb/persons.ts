@@ -76,11 +76,17 @@ async function withTouchedIds<T>(
     appender.endRow();
   }
   appender.closeSync();
+  let result: T;
   try {
-    return await run();
-  } finally {
-    await c.run('DELETE FROM staging_touched_ids');
+    result = await run();
+  } catch (error) {
+    // Keep the statement's own error: in the aborted transaction this DELETE fails too, and the
+    // caller's ROLLBACK empties the table.
+    await c.run('DELETE FROM staging_touched_ids').catch(() => undefined);
+    throw error;
   }
+  await c.run('DELETE FROM staging_touched_ids');
+  return result;
 }
 
 /**
