@@ -205,7 +205,8 @@ const CLOCK_TICKS = 100;
 /**
  * Spawns `node args` under a shell that, once node has exited, prints its own /proc stat: the
  * children's CPU (cutime + cstime) is then node's whole CPU, the shutdown's included. `node` is
- * the returned `pid` (signals go to it); `totalCpu` resolves to its CPU in µs after exit.
+ * the returned `pid` (signals go to it); `totalCpu` resolves to its CPU in µs after exit. The
+ * shell exits with node's code, so that a failed import reads as failed, not as empty output.
  */
 function spawnMeasured(
   args: string[],
@@ -215,7 +216,7 @@ function spawnMeasured(
     '/bin/sh',
     [
       '-c',
-      'node_bin=$1; shift; "$node_bin" "$@" & p=$!; echo "node-pid $p" >&2; wait $p; echo "self-stat $(cat /proc/$$/stat)" >&2',
+      'node_bin=$1; shift; "$node_bin" "$@" & p=$!; echo "node-pid $p" >&2; wait $p; code=$?; echo "self-stat $(cat /proc/$$/stat)" >&2; exit $code',
       'sh',
       process.execPath,
       ...args,
@@ -609,9 +610,54 @@ interface ImportResult {
   rss: number;
   imported: number;
   duplicates: number;
+  /** Events/s early and late in the import (a pace that falls as the table grows shows here). */
+  pace: ImportPace | null;
   baseline: { seconds: number; cpuPerEvent: number; rss: number };
   /** The other build's importer (BENCH_IMPORT_BEFORE), when asked for. */
-  before: { seconds: number; cpuPerEvent: number; rss: number } | null;
+  before: { seconds: number; cpuPerEvent: number; rss: number; pace: ImportPace | null } | null;
+}
+
+/** Events committed by an importer so far, read from one of its progress lines. */
+interface ProgressPoint {
+  seconds: number;
+  imported: number;
+}
+
+interface ImportPace {
+  /** Events/s over the first third of the events committed (after the first commit). */
+  first: number;
+  /** Events/s over the last third (until the last commit a progress line showed). */
+  last: number;
+  /** The events each figure covers (commits are whole batches, so not exactly a third). */
+  firstEvents: number;
+  lastEvents: number;
+}
+
+/**
+ * The pace early and late in an import, from its progress lines: between the first line that
+ * shows a commit and the last one, so that neither the start (workers starting, the first batch
+ * gathering) nor the end (the store's close) blurs it; null when too few lines were printed.
+ */
+function paceOf(points: ProgressPoint[]): ImportPace | null {
+  const start = points.find((p) => p.imported > 0);
+  const end = points.at(-1);
+  if (!start || !end || end.imported <= start.imported) return null;
+  const third = (end.imported - start.imported) / 3;
+  const firstEnd = points.find((p) => p.imported >= start.imported + third);
+  const lastStart = points.findLast((p) => p.imported <= end.imported - third);
+  if (!firstEnd || !lastStart || firstEnd === start || lastStart === end) return null;
+  return {
+    first: (firstEnd.imported - start.imported) / (firstEnd.seconds - start.seconds),
+    last: (end.imported - lastStart.imported) / (end.seconds - lastStart.seconds),
+    firstEvents: firstEnd.imported - start.imported,
+    lastEvents: end.imported - lastStart.imported,
+  };
+}
+
+function paceLine(label: string, pace: ImportPace | null): string {
+  if (!pace) return `  ${label} pace: too short to tell (too few progress lines)`;
+  const rate = (n: number): string => Math.round(n).toLocaleString('en-US');
+  return `  ${label} pace: first ${pace.firstEvents.toLocaleString('en-US')} events ${rate(pace.first)} events/s, last ${pace.lastEvents.toLocaleString('en-US')} events ${rate(pace.last)} events/s (last/first ${(pace.last / pace.first).toFixed(2)})`;
 }
 
 /**
@@ -634,11 +680,33 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
   const measure = async (
     args: string[],
     env: NodeJS.ProcessEnv = run.env,
-  ): Promise<{ seconds: number; cpu: number; rss: number; stdout: string }> => {
+  ): Promise<{
+    seconds: number;
+    cpu: number;
+    rss: number;
+    stdout: string;
+    progress: ProgressPoint[];
+  }> => {
     const m = spawnMeasured(args, { env, cwd: base });
     let stdout = '';
     m.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     const t0 = performance.now();
+    // The importer's plain progress lines (stderr is not a terminal here, so one every 10 s):
+    // how many events were committed when, to compare the pace early and late in the import.
+    const progress: ProgressPoint[] = [];
+    let partial = '';
+    m.child.stderr?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const hit = /^importing: \d+% \| ([\d,]+) imported/.exec(line);
+        if (hit)
+          progress.push({
+            seconds: (performance.now() - t0) / 1000,
+            imported: Number(hit[1]!.replaceAll(',', '')),
+          });
+      }
+    });
     const pid = await m.pid;
     let rss = 0;
     const poll = setInterval(() => {
@@ -652,7 +720,13 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
     const code = await new Promise<number | null>((r) => m.child.once('exit', r));
     clearInterval(poll);
     if (code !== 0) throw new Error(`${args.join(' ')} failed`);
-    return { seconds: (performance.now() - t0) / 1000, cpu: await m.totalCpu, rss, stdout };
+    return {
+      seconds: (performance.now() - t0) / 1000,
+      cpu: await m.totalCpu,
+      rss,
+      stdout,
+      progress,
+    };
   };
   const bare = await measure([
     '-e',
@@ -684,7 +758,12 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
       [IMPORT_BEFORE_CLI, 'import', '--project', project, '--json', file],
       env,
     );
-    before = { seconds: m.seconds, cpuPerEvent: m.cpu / IMPORT_EVENTS, rss: m.rss };
+    before = {
+      seconds: m.seconds,
+      cpuPerEvent: m.cpu / IMPORT_EVENTS,
+      rss: m.rss,
+      pace: paceOf(m.progress),
+    };
   }
   fs.rmSync(file, { force: true });
   return {
@@ -695,6 +774,7 @@ async function importBench(base: string, run: ModeRun): Promise<ImportResult> {
     rss: sillage.rss,
     imported: summary.imported,
     duplicates: summary.duplicates,
+    pace: paceOf(sillage.progress),
     baseline: { seconds: bare.seconds, cpuPerEvent: bare.cpu / IMPORT_EVENTS, rss: bare.rss },
     before,
   };
@@ -719,6 +799,8 @@ function printImport(r: ImportResult): void {
       `  importer of BENCH_IMPORT_BEFORE:  ${rate(r.before.seconds)} events/s  ${r.before.seconds.toFixed(1)} s  peak RSS ${String(r.before.rss).padStart(5)} MB  CPU ${r.before.cpuPerEvent.toFixed(1)} µs/event`,
     );
   }
+  console.log(paceLine('sillage import', r.pace));
+  if (r.before) console.log(paceLine('BENCH_IMPORT_BEFORE', r.before.pace));
   console.log(
     `  import: ${((r.baseline.seconds / r.seconds) * 100).toFixed(1)} % of the baseline's events/s; CPU ${(r.cpuPerEvent / r.baseline.cpuPerEvent).toFixed(1)}× the baseline's`,
   );

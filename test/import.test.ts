@@ -1,12 +1,34 @@
 // `sillage import`: a Mixpanel raw export (gzip JSONL) through the ingest pipeline on a stopped
 // store, with dedup, per-line rejections and a summary; importing twice adds nothing.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { dumpAllTables, searchCanaries } from './helpers/canary.js';
-import { readEvents } from './helpers/store.js';
-import { createProject, makeTestEnv, runCli } from './helpers/server.js';
+import { INGEST_LOG_DIR } from '../src/store/duckdb/ingest-log.js';
+import { readEvents, runOnStoppedFile } from './helpers/store.js';
+import { CLI, createProject, makeTestEnv, runCli, type TestEnv } from './helpers/server.js';
+
+/** Runs the CLI (bounded in time) and returns its exit code and output, whatever the code. */
+function runCliOutcome(
+  t: TestEnv,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: t.env, cwd: t.base, timeout: 120_000 },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+          stdout,
+          stderr,
+        }),
+    );
+  });
+}
 
 interface Summary {
   lines: number;
@@ -126,5 +148,55 @@ describe('sillage import --format mixpanel', () => {
     expect(rows).toHaveLength(6000);
     expect(new Set(rows.map((r) => r.distinctId)).size).toBe(2);
     expect(rows.every((r) => /^u_[A-Za-z0-9_-]{22}$/.test(r.distinctId))).toBe(true);
+  });
+  it('stops at the first load that fails, with its reason and what is stored; importing again after the fix stores every event once', async () => {
+    const t = makeTestEnv();
+    const project = await createProject(t, 'Import stop');
+    const base = 1_700_000_000;
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({
+        event: 'Viewed',
+        properties: { time: base + i, distinct_id: `user-${i % 4}`, $insert_id: `stop-${i}` },
+      }),
+    );
+    const file = path.join(t.base, 'export.jsonl');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    // A store whose events table refuses what the import loads (no imported event keeps a city),
+    // as a full memory or a damaged file would: every loader fails on the batch.
+    await runOnStoppedFile(t.dataDir, 'ALTER TABLE events ALTER COLUMN city SET NOT NULL');
+    const args = ['import', '--project', project.project_id, '--json', file];
+
+    const failed = await runCliOutcome(t, args);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe('');
+    // The load's own reason (DuckDB's type; its message may quote a value, so it is left out),
+    // what is kept and stored, and that a second run is safe. Not the generic [INCOMPLETE].
+    expect(failed.stderr).toContain(
+      'sillage: the import stopped: a batch of 40 events could not be loaded into the database: ' +
+        'Constraint Error (its message is not shown: it may quote event data). It stays in the ' +
+        'ingest log, which is loaded when the store next opens. Stored before it: 0 events ' +
+        'imported, 0 duplicates skipped. Importing the same file again is safe',
+    );
+    expect(failed.stderr).toMatch(/\[STORE_UNAVAILABLE\]\n$/);
+    expect(failed.stderr).not.toContain('INCOMPLETE');
+    expect(fs.readdirSync(path.join(t.dataDir, INGEST_LOG_DIR))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^seg-/)]),
+    );
+
+    // While the cause remains, the next run stops as it opens, saying why.
+    const again = await runCliOutcome(t, args);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      'sillage: the ingest log could not be replayed into the database: Constraint Error',
+    );
+
+    // Once the cause is gone, the kept batch loads as the store opens and the import adds nothing.
+    await runOnStoppedFile(t.dataDir, 'ALTER TABLE events ALTER COLUMN city DROP NOT NULL');
+    const fixed = await runCliOutcome(t, args);
+    expect(fixed.code).toBe(0);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ lines: 40, imported: 0, duplicates: 40 });
+    const rows = await readEvents(t.dataDir, project.project_id);
+    expect(rows).toHaveLength(40);
+    expect(new Set(rows.map((r) => r.insertId)).size).toBe(40);
   });
 });

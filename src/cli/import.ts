@@ -22,6 +22,8 @@ export interface ImportTarget {
   push(pieces: readonly Uint8Array[], firstLine: number): Promise<void>;
   finish(): Promise<ImportTotals>;
   progress(): ImportTotals;
+  /** Stops what the target runs (worker threads) when the import fails before `finish`. */
+  close?(): Promise<void>;
 }
 
 export interface ImportSummary {
@@ -223,6 +225,10 @@ export async function importFile(
     summary.imported = totals.imported;
     summary.duplicates = totals.duplicates;
     summary.ignored = totals.ignored;
+  } catch (error) {
+    bar?.stop();
+    await target.close?.();
+    throw error;
   } finally {
     if (timer) clearInterval(timer);
   }

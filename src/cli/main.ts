@@ -439,7 +439,9 @@ program
           }, onError),
         );
       } else {
-        const runtime = await openRuntime(config, SILENT_LOGGER);
+        // The import owns its file and can run again: a failed load ends it with that load's
+        // error instead of being retried (the server's way, for events it acknowledged).
+        const runtime = await openRuntime(config, SILENT_LOGGER, { onFailedLoad: 'stop' });
         try {
           await assertProject(runtime, opts.project);
           const project = await runtime.projects.byId(opts.project);

@@ -452,11 +452,25 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** How the runtime is used, where it changes what the store does. */
+export interface RuntimeOptions {
+  /**
+   * What a failed load into DuckDB does: `retry` (the server: acknowledged events wait in the
+   * ingest log) or `stop` (`sillage import`, which owns its file and can run again: the import
+   * ends with the load's own error instead of waiting for ever).
+   */
+  onFailedLoad?: 'retry' | 'stop';
+}
+
 /**
  * Opens the runtime. The master key is checked against the value stored at first start before
  * anything is written, so a wrong key fails here and changes nothing.
  */
-export async function openRuntime(config: ServerConfig, logger: Logger): Promise<Runtime> {
+export async function openRuntime(
+  config: ServerConfig,
+  logger: Logger,
+  options: RuntimeOptions = {},
+): Promise<Runtime> {
   const existing = fs.existsSync(path.join(config.dataDir, DUCKDB_FILE));
   const master = await loadMasterKey({
     env: {
@@ -485,6 +499,7 @@ export async function openRuntime(config: ServerConfig, logger: Logger): Promise
     ingest: {
       maxDelayMs: config.store.ingestLoadDelayMs,
       backlogLimit: config.writer.maxQueuedRecords,
+      onFailedLoad: options.onFailedLoad ?? 'retry',
     },
     logger,
   });

@@ -4,7 +4,7 @@
 // JSON reader. Memory stays bounded: the reader waits while the workers and the commit are full.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { AppError } from '../shared/errors.js';
+import { AppError, isAppError } from '../shared/errors.js';
 import type { ProjectContext } from '../projects/index.js';
 import type { IdentityLink, PrivacyCountRow } from '../store/types.js';
 import type { GeoShared } from './enrich/index.js';
@@ -156,7 +156,9 @@ export class FileImporter {
         else await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       }
       this.throwIfFailed();
-      await this.commitGathered();
+      await this.commitGathered().catch((error: unknown) => {
+        throw this.stoppedBy(error);
+      });
       return { ...this.totals };
     } finally {
       await this.close();
@@ -240,12 +242,33 @@ export class FileImporter {
 
   private startCommit(): void {
     this.committing = this.commitGathered()
-      .catch((error: unknown) => this.fail(error))
+      .catch((error: unknown) => this.fail(this.stoppedBy(error)))
       .finally(() => {
         this.committing = null;
         if (this.gatheredEvents >= this.commitEvents) this.startCommit();
         this.wake();
       });
+  }
+
+  /**
+   * What the import ends with when a commit failed: the first failure stops it (a store that
+   * retries its loads says so in the error, and the import does not wait). The message gives the
+   * commit's own reason, what earlier commits stored, and that importing the file again is safe:
+   * every event's dedup key (project, event, distinct_id pseudonym, time, $insert_id) is the same
+   * on a second run, and the load skips keys already stored (`INSERT OR IGNORE`), as it does
+   * identity links (the first link of an alias wins).
+   */
+  private stoppedBy(error: unknown): AppError {
+    const n = (x: number): string => x.toLocaleString('en-US');
+    const { imported, duplicates } = this.totals;
+    return new AppError(
+      isAppError(error) ? error.code : 'STORE_FAILURE',
+      `the import stopped: ${isAppError(error) ? error.message : 'a batch could not be committed'}. ` +
+        `Stored before it: ${n(imported)} events imported, ${n(duplicates)} duplicates skipped. ` +
+        'Importing the same file again is safe: the events already stored are skipped as ' +
+        'duplicates (same event, distinct_id, time and $insert_id)',
+      { cause: error },
+    );
   }
 
   /** Commits the gathered results as one exclusive batch (durable and loaded once resolved). */

@@ -2,6 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { deriveMasterSubkey } from '../../src/privacy/master-key.js';
+import { SILENT_LOGGER } from '../../src/shared/log.js';
+import { ATTACHED_NAME, openAtRest } from '../../src/store/duckdb/at-rest.js';
+import { DUCKDB_FILE } from '../../src/store/duckdb/database.js';
 import { DuckDbDatabase, DuckDbEventStore } from '../../src/store/duckdb/index.js';
 import type { EventRow, IdentityLink, StoredProfile } from '../../src/store/index.js';
 
@@ -22,6 +25,38 @@ export async function openStopped(dataDir: string): Promise<DuckDbDatabase> {
       dangerouslyAllowWeakCrypto: true,
     },
   });
+}
+
+/**
+ * Runs SQL on a stopped server's database file without opening the store: no migration and no
+ * replay of the ingest log (to damage a store on purpose, or to repair it, around a failed load).
+ */
+export async function runOnStoppedFile(dataDir: string, sql: string): Promise<void> {
+  const keyFile = path.join(path.dirname(dataDir), 'keys', 'master.key');
+  const master = fs.existsSync(keyFile)
+    ? Buffer.from(fs.readFileSync(keyFile, 'utf8').trim(), 'hex')
+    : null;
+  const { instance, encrypted } = await openAtRest(
+    path.join(dataDir, DUCKDB_FILE),
+    {},
+    master === null
+      ? undefined
+      : {
+          logKey: deriveMasterSubkey(master, 'ingest-log'),
+          databaseKey: deriveMasterSubkey(master, 'database'),
+          mode: 'off',
+          dangerouslyAllowWeakCrypto: true,
+        },
+    SILENT_LOGGER,
+  );
+  const c = await instance.connect();
+  try {
+    if (encrypted) await c.run(`USE ${ATTACHED_NAME}`);
+    await c.run(sql);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
 }
 
 /** Opens the data directory of a stopped server and returns every event of a project. */

@@ -15,6 +15,7 @@ import type {
   ProfileUpdateRow,
 } from '../types.js';
 import { EVENT_LINE_COLUMNS } from './log-codec.js';
+import { personAtInsert } from './persons.js';
 
 export const tsValue = (ms: number): DuckDBTimestampTZValue =>
   new DuckDBTimestampTZValue(BigInt(Math.round(ms)) * 1000n);
@@ -46,9 +47,12 @@ export const READ_JSON_LINE_BYTES = { usual: 16 * 1024 * 1024, largest: 64 * 102
 
 // The statement is fixed text: the file name is a bound parameter, the column list and the line
 // limit are constants.
+// The person of a row with a user id is set as it is inserted (persons.ts), from the line's `u`.
+const INSERTED_COLUMNS = `${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')}, person_id`;
+const INSERTED_VALUES = `${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}, ${personAtInsert('u')}`;
 const loadEventsSql = (maxLineBytes: number): string =>
-  `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
-  SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
+  `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
+  SELECT ${INSERTED_VALUES}
     FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${maxLineBytes},
                    columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
    WHERE k IS NOT NULL`;
@@ -59,8 +63,8 @@ const LOAD_EVENTS_SQL = {
 
 // Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
 // parsed by the same JSON reader with the same column types as loadEventsSql.
-const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')})
-  SELECT ${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}
+const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
+  SELECT ${INSERTED_VALUES}
     FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
             FROM staging_lines)
    WHERE k IS NOT NULL`;
@@ -68,6 +72,16 @@ const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${EVENT_LINE_COLUMNS
 /** The ingest-side writes, on the writer connection. Staging tables are per connection. */
 export class DuckDbBatchApplier {
   private stagingReady = false;
+
+  /**
+   * After a ROLLBACK: temporary tables created in the rolled-back transaction are gone with it
+   * (DuckDB's DDL is transactional), so they are created again on next use. Without this, a
+   * first load that failed left every later load failing with "Table with name staging_… does
+   * not exist".
+   */
+  rolledBack(): void {
+    this.stagingReady = false;
+  }
 
   private async ensureStaging(c: DuckDBConnection): Promise<void> {
     if (this.stagingReady) return;
@@ -114,12 +128,17 @@ export class DuckDbBatchApplier {
       appender.endRow();
     }
     appender.closeSync();
+    let inserted: number;
     try {
-      const result = await c.run(LOAD_EVENT_LINES_SQL);
-      return Number(result.rowsChanged);
-    } finally {
-      await c.run('DELETE FROM staging_lines');
+      inserted = Number((await c.run(LOAD_EVENT_LINES_SQL)).rowsChanged);
+    } catch (error) {
+      // The load's own error is the one to report: in the transaction it aborted, this DELETE
+      // fails too ("Current transaction is aborted"), and the caller's ROLLBACK empties the table.
+      await c.run('DELETE FROM staging_lines').catch(() => undefined);
+      throw error;
     }
+    await c.run('DELETE FROM staging_lines');
+    return inserted;
   }
 
   /** Inserts rows given in memory (first of equal dedup keys wins). Returns rows inserted. */
@@ -156,7 +175,8 @@ export class DuckDbBatchApplier {
       appendNullable(appender, e.lib);
       appender.appendVarchar(JSON.stringify(e.properties));
       appender.appendTimestampTZ(tsValue(e.receivedAtMs));
-      appender.appendNull(); // person_id: resolved with the batch's links (persons.ts)
+      // person_id: the user id, or resolved with the batch's links (persons.ts, personAtInsert)
+      appendNullable(appender, e.userId === '' ? null : e.userId);
       appender.endRow();
     }
     appender.closeSync();
@@ -165,9 +185,12 @@ export class DuckDbBatchApplier {
     return Number(result.rowsChanged);
   }
 
-  /** First link wins, within the batch as in the table. */
-  async writeLinks(c: DuckDBConnection, links: readonly IdentityLink[]): Promise<void> {
-    if (links.length === 0) return;
+  /**
+   * First link wins, within the batch as in the table. Returns the aliases that gained a link
+   * (the only ones whose events may change person, see persons.ts).
+   */
+  async writeLinks(c: DuckDBConnection, links: readonly IdentityLink[]): Promise<string[]> {
+    if (links.length === 0) return [];
     await this.ensureStaging(c);
     const seen = new Set<string>();
     const appender = await c.createAppender('staging_links', 'main', 'temp');
@@ -182,8 +205,11 @@ export class DuckDbBatchApplier {
       appender.endRow();
     }
     appender.closeSync();
-    await c.run('INSERT OR IGNORE INTO identity_links SELECT * FROM staging_links');
+    const added = await c.runAndReadAll(
+      'INSERT OR IGNORE INTO identity_links SELECT * FROM staging_links RETURNING alias_id',
+    );
     await c.run('DELETE FROM staging_links');
+    return added.getRowsJS().map((row) => row[0] as string);
   }
 
   /** Applies profile operations in order; returns how many profiles were written. */

@@ -94,6 +94,8 @@ export interface DuckDbOpenOptions {
      * at a quarter of it at most, so that loading starts well before the bound is reached.
      */
     backlogLimit?: number;
+    /** What a failed load does (IngestLoaderOptions.onFailedLoad): `stop` for an import. */
+    onFailedLoad?: 'retry' | 'stop';
   };
   logger?: Logger;
 }
@@ -102,6 +104,7 @@ function loaderOptions(ingest: DuckDbOpenOptions['ingest'] = {}): IngestLoaderOp
   const limit = ingest.backlogLimit;
   return {
     maxDelayMs: ingest.maxDelayMs ?? DEFAULT_INGEST_LOADER_OPTIONS.maxDelayMs,
+    onFailedLoad: ingest.onFailedLoad ?? 'retry',
     sealEventRows:
       limit === undefined
         ? DEFAULT_INGEST_LOADER_OPTIONS.sealEventRows

@@ -16,7 +16,7 @@ import type {
 } from '../types.js';
 import { tsMs, tsValue } from './batch-apply.js';
 import { storeError, type DuckDbDatabase } from './database.js';
-import { refreshPersons } from './persons.js';
+import { refreshPersonsAfterErasure } from './persons.js';
 
 /**
  * Stores events in one DuckDB table keyed by a 128-bit dedup key (`INSERT OR IGNORE`).
@@ -207,7 +207,7 @@ export class DuckDbEventStore implements EventStore {
           [projectId, profileId],
         );
         // No event left should name the erased ids as its person, nor read a deleted link.
-        await refreshPersons(c, [...ids]);
+        await refreshPersonsAfterErasure(c, [...ids]);
         await c.run('COMMIT');
         this.db.ingest.forgetLinks();
         return removed;

@@ -280,4 +280,79 @@ describe('IngestLoader', () => {
       await db.close();
     }
   });
+  // A store whose events table refuses the rows (a NOT NULL the schema does not have): every
+  // loader fails on the same segment, as on a full memory or a damaged file.
+  const refuseCity = (db: DuckDbDatabase, refuse: boolean): Promise<void> =>
+    db.read(async (c) => {
+      await c.run(`ALTER TABLE events ALTER COLUMN city ${refuse ? 'SET' : 'DROP'} NOT NULL`);
+    });
+
+  it('retries a failed load until it commits, also when the failed one created the staging tables', async () => {
+    const dir = tempDir();
+    const db = await DuckDbDatabase.open(dir, { ingest: { maxDelayMs: 3_600_000 } });
+    try {
+      const store = new DuckDbEventStore(db);
+      await refuseCity(db, true);
+      // The first load of this loader creates its staging tables inside the transaction that
+      // fails; the ROLLBACK drops them, and the retry must create them again.
+      await expect(store.commit(batch(0, 10))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      await refuseCity(db, false);
+      await store.flush(); // waits for the retry (backoff from 250 ms)
+      expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(10);
+      expect(await tableCount(db, 'SELECT count(*) FROM identity_links')).toBe(5);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("with onFailedLoad 'stop', the first failed load is final: its own error, nothing more loaded, the segment kept for the next open", async () => {
+    const dir = tempDir();
+    const options = { ingest: { maxDelayMs: 3_600_000, onFailedLoad: 'stop' as const } };
+    const db = await DuckDbDatabase.open(dir, options);
+    const store = new DuckDbEventStore(db);
+    try {
+      const inParis = batch(0, 10);
+      inParis.events = inParis.events.map((e) => ({ ...e, city: 'Paris' }));
+      expect(await store.commit(inParis)).toMatchObject({ eventsInserted: 10 });
+      await refuseCity(db, true);
+      const failure = store.commit(batch(10, 10));
+      await expect(failure).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      const message = ((await failure.catch((e: unknown) => e)) as Error).message;
+      // The load's own reason; DuckDB's message is left out, as it may quote a value.
+      expect(message).toMatch(
+        /^a batch of 10 events could not be loaded into the database: Constraint Error \(its message is not shown: it may quote event data\)\. It stays in the ingest log/,
+      );
+      // Every later commit and flush fails at once with the same error, without loading.
+      await refuseCity(db, false);
+      await expect(store.commit(batch(20, 10))).rejects.toThrow(message);
+      await expect(store.flush()).rejects.toThrow(message);
+      expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(10);
+    } finally {
+      await db.close(); // returns: no retry to wait for
+    }
+    expect(
+      fs.readdirSync(path.join(dir, INGEST_LOG_DIR)).filter((f) => f.startsWith('seg-')),
+    ).toHaveLength(1);
+    // The next open loads the kept segment (the cause is gone): nothing was lost.
+    const again = await DuckDbDatabase.open(dir, options);
+    try {
+      expect(await tableCount(again, 'SELECT count(*) FROM events')).toBe(20);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("a replay that fails at open says why, from the load's own error", async () => {
+    const dir = tempDir();
+    const db = await DuckDbDatabase.open(dir, { ingest: { maxDelayMs: 3_600_000 } });
+    try {
+      await new DuckDbEventStore(db).append(batch(0, 10)); // logged, loaded at the next open
+      await refuseCity(db, true);
+    } finally {
+      await db.close();
+    }
+    await expect(DuckDbDatabase.open(dir)).rejects.toThrow(
+      'the ingest log could not be replayed into the database: Constraint Error (its message is not shown',
+    );
+  });
 });

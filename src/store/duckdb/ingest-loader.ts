@@ -7,6 +7,7 @@ import { safeStack } from '../../shared/log.js';
 import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
 import type { IndexMemory } from './index-memory.js';
+import { describeLoadError, isOutOfMemory } from './load-error.js';
 import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
@@ -32,6 +33,15 @@ export interface IngestLoaderOptions {
   maxDelayMs: number;
   /** Grows DuckDB's memory limit with the dedup index before each load (index-memory.ts). */
   indexMemory?: IndexMemory | null;
+  /**
+   * What a failed load does. `retry` (the server, the default): the callers waiting on it are
+   * told, and the segment stays queued and is retried with backoff, as acknowledged events wait
+   * in the log. `stop` (`sillage import` on a stopped store, which owns its file and can simply
+   * run again): the failure is final. The commit waiting on the load fails with the load's own
+   * error, and so does every later commit and flush. Nothing more is loaded, and the segment
+   * stays in the log, to be loaded when the store next opens.
+   */
+  onFailedLoad?: 'retry' | 'stop';
 }
 
 export const DEFAULT_INGEST_LOADER_OPTIONS: IngestLoaderOptions = {
@@ -118,6 +128,8 @@ export class IngestLoader {
   private sealWhenIdle: number | null = null;
   private retryMs = RETRY_MIN_MS;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Set by a failed load when `onFailedLoad` is `stop`: why nothing more can be committed. */
+  private stopped: AppError | null = null;
   private waiters: Waiter[] = [];
   private readonly results = new Map<number, (result: LoadResult | Error) => void>();
   private idle: (() => void)[] = [];
@@ -163,7 +175,7 @@ export class IngestLoader {
         await log.close();
         throw new AppError(
           'STORE_FAILURE',
-          'the ingest log could not be replayed into the database',
+          `the ingest log could not be replayed into the database: ${loader.reasonOf(cause)}`,
           { cause },
         );
       }
@@ -235,6 +247,7 @@ export class IngestLoader {
   }
 
   private assertOpen(): void {
+    if (this.stopped) throw this.stopped;
     if (this.closing) {
       throw new AppError('SHUTTING_DOWN', 'the server is shutting down; retry shortly');
     }
@@ -248,6 +261,7 @@ export class IngestLoader {
 
   /** Resolves once everything logged before the call is in DuckDB. */
   async flush(): Promise<void> {
+    if (this.stopped) throw this.stopped;
     await this.sealNow();
     const last = this.queue.at(-1);
     if (last === undefined) return;
@@ -322,7 +336,7 @@ export class IngestLoader {
   }
 
   private kick(): void {
-    if (!this.running && this.retryTimer === null) void this.run();
+    if (!this.running && this.retryTimer === null && this.stopped === null) void this.run();
   }
 
   private async run(): Promise<void> {
@@ -359,12 +373,42 @@ export class IngestLoader {
     }
   }
 
+  /** Why a load failed, safe to show and log (load-error.ts), with advice for a full memory. */
+  private reasonOf(error: unknown): string {
+    const reason = describeLoadError(error);
+    const limit = this.options.indexMemory?.limitBytes;
+    if (!isOutOfMemory(error) || limit === undefined) return reason;
+    return (
+      `${reason} (DuckDB's memory limit was ${Math.round(limit / 2 ** 20)} MiB: the working ` +
+      'memory set by SILLAGE_DUCKDB_MEMORY_LIMIT, plus ~40 bytes per stored event for the dedup ' +
+      'index; raise the setting and try again)'
+    );
+  }
+
   private failed(segment: LogSegment, error: unknown): void {
-    this.logger.error('ingest log segment could not be loaded; retrying', {
+    const stop = this.options.onFailedLoad === 'stop';
+    const fields = {
       code: error instanceof AppError ? error.code : 'STORE_FAILURE',
       events: segment.eventRows,
+      errorName: describeLoadError(error),
       stack: safeStack(error),
-    });
+    };
+    if (stop) {
+      this.logger.error('ingest log segment could not be loaded; stopping', fields);
+      // 503 like the retried failure, so that the writer hands it on as it is.
+      this.stopped = new AppError(
+        'STORE_UNAVAILABLE',
+        `a batch of ${segment.eventRows.toLocaleString('en-US')} events could not be loaded ` +
+          `into the database: ${this.reasonOf(error)}. It stays in the ingest log, which is ` +
+          'loaded when the store next opens',
+        { cause: error },
+      );
+      this.results.get(segment.id)?.(this.stopped);
+      this.results.delete(segment.id);
+      for (const w of this.waiters.splice(0)) w.reject(this.stopped);
+      return;
+    }
+    this.logger.error('ingest log segment could not be loaded; retrying', fields);
     const failure = new AppError(
       'STORE_UNAVAILABLE',
       'the events could not be loaded yet; retry later',
@@ -451,13 +495,10 @@ export class IngestLoader {
       await c.run('BEGIN TRANSACTION');
       try {
         const inserted = segment.eventRows > 0 ? await loadEvents(c) : 0;
-        await this.applier.writeLinks(c, segment.extras.identityLinks);
-        // Resolved persons of the new events, and of earlier events the new links merge.
-        if (inserted > 0 || segment.extras.identityLinks.length > 0)
-          await refreshPersons(
-            c,
-            segment.extras.identityLinks.map((l) => l.aliasId),
-          );
+        const linked = await this.applier.writeLinks(c, segment.extras.identityLinks);
+        // Resolved persons of the new events, and of earlier events the new links merge: only
+        // those rows are read (persons.ts), so a load costs the same however large the table.
+        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked);
         const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
         await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
         await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [
@@ -472,6 +513,7 @@ export class IngestLoader {
         } catch {
           // The transaction may already be aborted; the original error is what matters.
         }
+        this.applier.rolledBack();
         throw error;
       }
     });
