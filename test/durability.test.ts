@@ -37,7 +37,7 @@ function sendUntilKilled(
   token: string,
   round: number,
   sent: Map<string, Sent>,
-): { stop: () => Promise<void> } {
+): { acked: () => number; stop: () => Promise<void> } {
   const mp = Mixpanel.init(token, {
     host: `127.0.0.1:${server.port}`,
     protocol: 'http',
@@ -45,6 +45,7 @@ function sendUntilKilled(
   });
   let running = true;
   let seq = 0;
+  let acked = 0;
   const client = async (c: number): Promise<void> => {
     // Bounded: at most 400 batches per client, and the loop ends when the server dies.
     for (let i = 0; running && i < 400; i++) {
@@ -60,10 +61,12 @@ function sendUntilKilled(
       const ok = await trackBatch(mp, events);
       if (!ok) return;
       for (const e of events) sent.get(e.properties.$insert_id)!.acked = true;
+      acked += events.length;
     }
   };
   const all = Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
   return {
+    acked: () => acked,
     stop: async () => {
       running = false;
       await all;
@@ -84,8 +87,12 @@ describe('durability under SIGKILL', () => {
     const sent = new Map<string, Sent>();
     for (let round = 0; round < ROUNDS; round++) {
       const load = sendUntilKilled(server, project.token, round, sent);
-      // Kill at a different moment each round, while batches are in flight.
-      await new Promise((r) => setTimeout(r, 400 + round * 350));
+      // Kill at a different moment each round, while batches are in flight: after a number of
+      // acknowledged events that grows with the round (not after a fixed time, which on a busy
+      // machine could pass before the first answer), or after 30 s at most.
+      const until = Date.now() + 30_000;
+      while (load.acked() < 200 + round * 250 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
       await server.stop('SIGKILL');
       await load.stop();
       server = await startServerProcess(t, { port: server.port });
@@ -114,5 +121,6 @@ describe('durability under SIGKILL', () => {
     expect(doubled).toEqual([]);
     // After the resend, every event ever sent is there exactly once.
     expect(counts.size).toBe(sent.size);
-  });
+    // Four server starts, three kills and a resend of every event: minutes on a busy machine.
+  }, 240_000);
 });
