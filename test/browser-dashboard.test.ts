@@ -25,6 +25,7 @@ import {
   type CreatedProject,
   type ServerProcess,
 } from './helpers/server.js';
+import { SCREENS } from '../web/app/router.js';
 import { pollUntil } from './helpers/wait.js';
 import {
   addVirtualPasskey,
@@ -981,23 +982,9 @@ describe('the dashboard in Chromium', () => {
   });
 
   it('fits every screen at 1280 px and on a phone, and passes axe there', async () => {
-    const screens = [
-      'insights',
-      'funnels',
-      'retention',
-      'flows',
-      'cohorts',
-      'users',
-      'boards',
-      'live',
-      'setup',
-      'privacy',
-      'security',
-      'audit',
-    ];
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: width === 1280 ? 860 : 844 });
-      for (const name of screens) {
+      for (const name of SCREENS) {
         // A full load each (a hash change alone keeps the page and its network-idle state).
         await page.goto(screen(name));
         await page.reload();
@@ -1022,6 +1009,44 @@ describe('the dashboard in Chromium', () => {
       }
     }
     await page.setViewportSize({ width: 1280, height: 860 });
+  }, 300_000);
+
+  it('takes every screen by keyboard: each Tab lands on a visible control with a focus ring, none traps it', async () => {
+    for (const name of SCREENS) {
+      await page.goto(screen(name));
+      await page.reload();
+      await page.waitForSelector('main h1');
+      if (name === 'live') await page.waitForSelector('#live-table tbody tr');
+      else await page.waitForLoadState('networkidle');
+      const seen = new Set<string>();
+      let stops = 0;
+      // Bounded: the first 40 stops of each screen (the builders' controls on the report screens).
+      for (; stops < 40; stops++) {
+        await page.keyboard.press('Tab');
+        const focus = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          if (!el || el === document.body) return null;
+          const r = el.getBoundingClientRect();
+          const style = getComputedStyle(el);
+          return {
+            id: `${el.tagName.toLowerCase()}#${el.id}.${el.className}:${(el.textContent ?? '').trim().slice(0, 30)}:${el.getAttribute('aria-label') ?? ''}:${[...(el.parentElement?.children ?? [])].indexOf(el)}`,
+            visible: r.width > 0 && r.height > 0 && style.visibility !== 'hidden',
+            ring:
+              el.matches(':focus-visible') &&
+              ((style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0) ||
+                style.boxShadow !== 'none'),
+          };
+        });
+        // The focus left the page (past its last control): every control was reached.
+        if (focus === null) break;
+        expect(focus.visible, `${name}: ${focus.id} is focused but not visible`).toBe(true);
+        expect(focus.ring, `${name}: ${focus.id} shows no focus ring`).toBe(true);
+        if (seen.has(focus.id)) break; // back at the start: the focus went round
+        seen.add(focus.id);
+      }
+      // Tab moved on every time (a trap would hold it on one control).
+      expect(seen.size, `${name}: the focus did not move`).toBeGreaterThan(Math.min(stops, 3));
+    }
   }, 300_000);
 
   it('works on a phone-sized screen', async () => {
