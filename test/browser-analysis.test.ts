@@ -288,6 +288,11 @@ describe('the analysis screens in Chromium', () => {
         th.textContent?.includes('Average per user'),
       ),
     );
+    // The header can come before the rows (seen once at load 15): wait for every row and Total.
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.result .table-wrap tbody tr').length === n,
+      w.labels.length + 1,
+    );
     const cell = (v: number | null): string => (v === null ? '' : String(v));
     expect(await tableRows()).toEqual([
       ...w.labels.map((l: string, i: number) => [l, cell(w.values[i]), cell(p.values[i])]),

@@ -2,13 +2,16 @@
 // the setup link, sign in with the passkey, build a trend, a funnel and a retention grid and check
 // every number shown against the API, save a report to the board, send a test event from Setup,
 // create a secret key through the step-up prompt in a second browser signed in with a recovery
-// code, revoke that browser's session from the first and see it signed out, then lock down.
-// Every screen passes axe-core with no serious or critical violation, runs without a CSP
-// violation, and is photographed into docs/ for the README.
+// code, revoke that browser's session from the first and see it signed out, add a passkey to an
+// account enrolled with an authenticator app (which then signs in with a code), renew the
+// recovery codes and read the security notices, then lock down. Every screen fits 1280 px and a
+// phone and passes axe-core with no serious or critical violation; a screen says when it is
+// loading and what to do when the server cannot be reached; nothing violates the CSP; each main
+// screen is photographed into docs/ for the README.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { Browser, BrowserContext, CDPSession, Page, Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../src/auth/totp.js';
 import { launchChromium, startStaticSite, type StaticSite } from './helpers/browser.js';
@@ -22,6 +25,7 @@ import {
   type CreatedProject,
   type ServerProcess,
 } from './helpers/server.js';
+import { SCREENS } from '../web/app/router.js';
 import { pollUntil } from './helpers/wait.js';
 import {
   addVirtualPasskey,
@@ -205,6 +209,7 @@ describe('the dashboard in Chromium', () => {
     await page.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
     recoveryCodes = ((await page.textContent('#codes')) ?? '').trim().split('\n');
     expect(recoveryCodes).toHaveLength(10);
+    await shot(page, 'enrolment');
     await page.click('text=Open the dashboard');
     // The app opens the organisation's first project.
     await page.waitForSelector('nav[aria-label="Main"] a[aria-current="page"]');
@@ -315,6 +320,54 @@ describe('the dashboard in Chromium', () => {
     );
   });
 
+  it('filters a trend on an event property, per week, as the API answers the body it sends', async () => {
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Purchase');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('30d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    await page.getByLabel('Interval', { exact: true }).selectOption('week');
+    await page.click('button:has-text("Add filter")');
+    const filter = page.getByRole('group', { name: 'filter 1', exact: true });
+    await filter.getByLabel('Property', { exact: true }).selectOption('price');
+    await filter.getByLabel('Operator', { exact: true }).selectOption('gt');
+    // The last query the screen sends is the one it shows.
+    const sent: Record<string, unknown>[] = [];
+    const onRequest = (r: Request): void => {
+      if (r.method() === 'POST' && r.url().endsWith(`/projects/${project.project_id}/query`))
+        sent.push(r.postDataJSON() as Record<string, unknown>);
+    };
+    page.on('request', onRequest);
+    await filter.getByLabel('Value', { exact: true }).fill('20');
+    await pollUntil('the filtered query sent', () =>
+      JSON.stringify(sent.at(-1)?.filters ?? null).includes('"gt"'),
+    );
+    await page.waitForLoadState('networkidle');
+    page.off('request', onRequest);
+    const body = sent.at(-1)!;
+    expect(body).toMatchObject({
+      kind: 'trends',
+      interval: 'week',
+      series: [{ event: 'Purchase', math: 'total' }],
+      filters: [{ property: 'price', op: 'gt', value: 20 }],
+    });
+    const expected = await api(page, 'POST', `/api/v1/projects/${project.project_id}/query`, body);
+    expect(expected.status).toBe(200);
+    const series = expected.body.series[0];
+    // Only u1's purchase (30) is over 20; u3's (12) is not.
+    expect(series.total).toBe(1);
+    await page.waitForFunction((total) => {
+      const rows = document.querySelectorAll('.result .table-wrap tbody tr');
+      return rows[rows.length - 1]?.lastElementChild?.getAttribute('data-value') === total;
+    }, String(series.total));
+    expect(await tableRows(page)).toEqual([
+      ...series.labels.map((label: string, i: number) => [label, String(series.values[i])]),
+      ['Total', String(series.total)],
+    ]);
+    // Weeks, not days: at most 6 rows for 30 days.
+    expect(series.labels.length).toBeLessThanOrEqual(6);
+  });
+
   it('builds a funnel whose conversion bars and table match the API', async () => {
     await page.goto(screen('funnels'));
     await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
@@ -399,6 +452,35 @@ describe('the dashboard in Chromium', () => {
     await shot(page, 'boards');
   });
 
+  it('says it is loading, and what to do when the server cannot be reached, then retries', async () => {
+    const views = `**/api/v1/projects/${project.project_id}/views`;
+    // The board's list held back: the screen says what it is loading.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(views, async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(screen('boards'));
+    await page.reload();
+    await page.waitForSelector('[role="status"]:has-text("Loading saved reports")');
+    release();
+    await page.waitForSelector('.card h2:has-text("Views and sign-ups")');
+    await page.unroute(views);
+    // The network down: an error that says what to do, and a Retry that works once it is back.
+    await page.route(views, (route) => route.abort('connectionrefused'));
+    await page.reload();
+    const alert = page.locator('main [role="alert"]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('Sillage cannot be reached');
+    expect(await alert.textContent()).toContain('Check that the Sillage server is running');
+    await checkAccessibility(page, 'boards (server unreachable)');
+    await page.unroute(views);
+    await alert.locator('button:has-text("Retry")').click();
+    await page.waitForSelector('.card h2:has-text("Views and sign-ups")');
+    expect(await page.isVisible('main [role="alert"]')).toBe(false);
+  });
+
   it('invites a viewer, who sets up with an authenticator app and sees the board only', async () => {
     await page.goto(screen('security'));
     await page.getByLabel('E-mail address', { exact: true }).fill(VIEWER);
@@ -420,7 +502,8 @@ describe('the dashboard in Chromium', () => {
     const secret = await pollUntil('the TOTP secret shown', async () =>
       ((await viewer.textContent('#totp-secret')) ?? '').trim(),
     );
-    await viewer.fill('#totp-code', await totpCode(secret, Date.now()));
+    const enrolledAt = Date.now();
+    await viewer.fill('#totp-code', await totpCode(secret, enrolledAt));
     await viewer.click('#totp-form button');
     await viewer.waitForSelector('#done:not([hidden])', { timeout: 15_000 });
     await viewer.click('text=Open the dashboard');
@@ -443,8 +526,50 @@ describe('the dashboard in Chromium', () => {
       series: [{ event: 'Page View' }],
     });
     expect(adHoc.status).toBe(403);
+
+    // The viewer enrolled with an authenticator app only: Security, Your account says so and
+    // adds a passkey (after a code, it counts only from a day later, and the screen says when).
+    await viewer.click('nav a:has-text("Security")');
+    await viewer.waitForSelector('#factor-list li');
+    expect(await viewer.textContent('#no-passkey')).toContain('no passkey yet');
+    await addVirtualPasskey(viewerContext, viewer);
+    await viewer.getByLabel('Name for a new passkey', { exact: true }).fill('Viewer laptop');
+    await viewer.click('button:has-text("Add a passkey")');
+    await viewer.waitForSelector('#account-done:has-text("Viewer laptop")', { timeout: 15_000 });
+    await viewer.waitForSelector('#factor-list li[data-factor="passkey"]');
+    const account = await api(viewer, 'GET', '/api/v1/me');
+    const passkey = account.body.factors.find((f: { kind: string }) => f.kind === 'passkey');
+    expect(passkey.label).toBe('Viewer laptop');
+    expect(Date.parse(passkey.usable_from)).toBeGreaterThan(Date.now() + 23 * 3_600_000);
+    expect(
+      await viewer.$$eval('#factor-list li', (li) => li.map((l) => l.getAttribute('data-factor'))),
+    ).toEqual(account.body.factors.map((f: { kind: string }) => f.kind));
+    expect(await viewer.textContent('#factor-list li[data-factor="passkey"]')).toContain(
+      'counts from',
+    );
+    expect(await viewer.isVisible('#no-passkey')).toBe(false);
+    // The account is told, in the notices the e-mails point to.
+    await viewer.reload();
+    await viewer.waitForSelector('#notice-list li[data-notice="factor_added"]');
+    await checkAccessibility(viewer, 'security (viewer, your account)');
+
+    // Sign-in's fallback: the authenticator app's code. A code counts once, so the next one.
+    await pollUntil(
+      'the next authenticator code',
+      () => Math.floor(Date.now() / 30_000) > Math.floor(enrolledAt / 30_000),
+      { timeoutMs: 35_000, intervalMs: 250 },
+    );
+    await viewer.click('text=Sign out');
+    await viewer.fill('#signin-email', VIEWER);
+    await viewer.fill('#signin-password', 'plum harbour 2290 before dawn');
+    await viewer.click('button:has-text("Continue")');
+    await viewer.fill('#signin-code', await totpCode(secret, Date.now()));
+    await viewer.click('button:has-text("Sign in with the code")');
+    await viewer.waitForSelector('.who', { timeout: 15_000 });
+    expect(await viewer.textContent('.who')).toContain(VIEWER);
+    expect((await api(viewer, 'GET', '/api/v1/auth/session')).body.session.method).toBe('totp');
     await viewerContext.close();
-  });
+  }, 180_000);
 
   it("changes a member's role and ends their sessions from the security centre", async () => {
     // The members list was loaded before the viewer joined: load the screen afresh.
@@ -809,6 +934,121 @@ describe('the dashboard in Chromium', () => {
     expect(await page.evaluate(async () => (await fetch('/api/v1/auth/session')).status)).toBe(200);
   });
 
+  it('renews the recovery codes behind the step-up and shows the notices as the API lists them', async () => {
+    await page.goto(screen('security'));
+    await page.reload();
+    await page.waitForSelector('#codes-left strong');
+    const before = await api(page, 'GET', '/api/v1/me');
+    // Two recovery codes were used to sign the second browser in.
+    expect(before.body.recovery_codes_left).toBe(8);
+    expect(await page.textContent('#codes-left strong')).toBe('8');
+    await page.click('button:has-text("New recovery codes")');
+    await confirmingStepUp(page, '#new-codes');
+    const fresh = ((await page.textContent('#new-codes')) ?? '').trim().split('\n');
+    expect(fresh).toHaveLength(10);
+    expect(fresh).not.toContain(recoveryCodes[1]);
+    // The lock-down test below signs the second browser in with one of the new codes.
+    recoveryCodes = fresh;
+    await page.waitForFunction(
+      () => document.querySelector('#codes-left strong')?.textContent === '10',
+    );
+    expect((await api(page, 'GET', '/api/v1/me')).body.recovery_codes_left).toBe(10);
+
+    // The notices: the same list as the API, newest first, with what each says.
+    await page.reload();
+    await page.waitForSelector('#notice-list li');
+    const listed = await api(page, 'GET', '/api/v1/me/notices');
+    const notices = listed.body.notices as { kind: string; title: string; read: boolean }[];
+    expect(notices.map((n) => n.kind)).toContain('recovery_code_used');
+    expect(notices[0]?.kind).toBe('factor_added');
+    expect(
+      await page.$$eval('#notice-list li', (li) => li.map((l) => l.getAttribute('data-notice'))),
+    ).toEqual(notices.map((n) => n.kind));
+    const summaries = await page.$$eval('#notice-list summary', (s) =>
+      s.map((x) => x.textContent ?? ''),
+    );
+    notices.forEach((n, i) => expect(summaries[i]).toContain(n.title));
+    await page.click('#notice-list li:first-child summary');
+    expect(await page.textContent('#notice-list li:first-child .notice-text')).toContain(
+      "If this wasn't you",
+    );
+    await checkAccessibility(page, 'security (your account, notices)');
+    await page.click('button:has-text("Mark all as read")');
+    await page.waitForFunction(
+      () => document.querySelectorAll('#notice-list li.unread').length === 0,
+    );
+    const read = await api(page, 'GET', '/api/v1/me/notices');
+    expect(read.body.notices.every((n: { read: boolean }) => n.read)).toBe(true);
+  });
+
+  it('fits every screen at 1280 px and on a phone, and passes axe there', async () => {
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width === 1280 ? 860 : 844 });
+      for (const name of SCREENS) {
+        // A full load each (a hash change alone keeps the page and its network-idle state).
+        await page.goto(screen(name));
+        await page.reload();
+        await page.waitForSelector('main h1');
+        // Live events polls every 3 s, so on a loaded machine the network may never be idle.
+        if (name === 'live') await page.waitForSelector('#live-table tbody tr');
+        else await page.waitForLoadState('networkidle');
+        const overflow = await page.evaluate(
+          () => document.documentElement.scrollWidth - window.innerWidth,
+        );
+        expect(overflow, `${name} is wider than ${width} px`).toBeLessThanOrEqual(0);
+        // At 1280 px the Security tables show their actions without scrolling sideways.
+        if (name === 'security' && width === 1280) {
+          const clipped = await page.$$eval('#key-table, #member-table', (tables) =>
+            tables
+              .filter((t) => t.scrollWidth > (t.parentElement?.clientWidth ?? 0) + 1)
+              .map((t) => t.id),
+          );
+          expect(clipped).toEqual([]);
+        }
+        if (width === 390) await checkAccessibility(page, `${name} (phone)`);
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
+  }, 300_000);
+
+  it('takes every screen by keyboard: each Tab lands on a visible control with a focus ring, none traps it', async () => {
+    for (const name of SCREENS) {
+      await page.goto(screen(name));
+      await page.reload();
+      await page.waitForSelector('main h1');
+      if (name === 'live') await page.waitForSelector('#live-table tbody tr');
+      else await page.waitForLoadState('networkidle');
+      const seen = new Set<string>();
+      let stops = 0;
+      // Bounded: the first 40 stops of each screen (the builders' controls on the report screens).
+      for (; stops < 40; stops++) {
+        await page.keyboard.press('Tab');
+        const focus = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          if (!el || el === document.body) return null;
+          const r = el.getBoundingClientRect();
+          const style = getComputedStyle(el);
+          return {
+            id: `${el.tagName.toLowerCase()}#${el.id}.${el.className}:${(el.textContent ?? '').trim().slice(0, 30)}:${el.getAttribute('aria-label') ?? ''}:${[...(el.parentElement?.children ?? [])].indexOf(el)}`,
+            visible: r.width > 0 && r.height > 0 && style.visibility !== 'hidden',
+            ring:
+              el.matches(':focus-visible') &&
+              ((style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0) ||
+                style.boxShadow !== 'none'),
+          };
+        });
+        // The focus left the page (past its last control): every control was reached.
+        if (focus === null) break;
+        expect(focus.visible, `${name}: ${focus.id} is focused but not visible`).toBe(true);
+        expect(focus.ring, `${name}: ${focus.id} shows no focus ring`).toBe(true);
+        if (seen.has(focus.id)) break; // back at the start: the focus went round
+        seen.add(focus.id);
+      }
+      // Tab moved on every time (a trap would hold it on one control).
+      expect(seen.size, `${name}: the focus did not move`).toBeGreaterThan(Math.min(stops, 3));
+    }
+  }, 300_000);
+
   it('works on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(screen('funnels'));
@@ -818,22 +1058,7 @@ describe('the dashboard in Chromium', () => {
     expect(await page.isVisible('nav[aria-label="Main"] a:has-text("Retention")')).toBe(true);
     await checkAccessibility(page, 'phone');
     await shot(page, 'phone');
-    // The newer screens fit the phone too: nothing wider than the screen but scrollable tables.
-    for (const name of ['live', 'privacy', 'security', 'audit']) {
-      // A full load each (a hash change alone keeps the page, and the network-idle state it
-      // reached before, so waiting for it again could outlast Live events' polling).
-      await page.goto(screen(name));
-      await page.reload();
-      await page.waitForSelector('main h1');
-      // Live events polls every 3 s, so on a loaded machine the network may never be idle.
-      if (name === 'live') await page.waitForSelector('#live-table tbody tr');
-      else await page.waitForLoadState('networkidle');
-      const overflow = await page.evaluate(
-        () => document.documentElement.scrollWidth - window.innerWidth,
-      );
-      expect(overflow, `${name} is wider than the phone`).toBeLessThanOrEqual(0);
-      await checkAccessibility(page, `${name} (phone)`);
-    }
+    // Every screen's fit is checked by the test above.
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 

@@ -1,6 +1,7 @@
 // The dashboard's API calls (web/app/api/operations.ts) against the server's OpenAPI document:
 // every operation the app makes must exist with its method and path, under the same route id,
-// and declare what it answers (a JSON schema, or 204) and the error envelope; and the types the
+// and declare what it answers (a JSON schema, or 204) and the error envelope — as must every
+// other route of /api/v1 (a JSON schema, a text media type, or 204); and the types the
 // dashboard is compiled against (web/app/api/schema.d.ts) must be those generated from it.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,33 @@ interface Operation {
 }
 interface Document {
   paths: Record<string, Record<string, Operation>>;
+}
+
+/**
+ * What `op` fails to declare: one success status, with a schema for each media type it answers
+ * (a JSON schema when `json`; a route answering only text, e.g. NDJSON, otherwise) or a 204
+ * without content; and the shared error envelope.
+ */
+function declarationProblems(id: string, op: Operation, options: { json: boolean }): string[] {
+  const out: string[] = [];
+  const success = Object.keys(op.responses).filter((k) => /^2\d\d$/.test(k));
+  if (success.length !== 1) out.push(`${id}: ${success.length} success statuses`);
+  const status = success[0] ?? '';
+  const content = op.responses[status]?.content;
+  if (status === '204') {
+    if (content !== undefined) out.push(`${id}: 204 with content`);
+  } else if (options.json && content?.['application/json']?.schema === undefined) {
+    out.push(`${id}: no ${status} JSON schema`);
+  } else if (
+    Object.keys(content ?? {}).length === 0 ||
+    Object.values(content ?? {}).some((c) => c.schema === undefined)
+  ) {
+    out.push(`${id}: no ${status} schema`);
+  }
+  const error = op.responses.default?.content?.['application/json']?.schema;
+  if (JSON.stringify(error) !== '{"$ref":"#/components/schemas/Error"}')
+    out.push(`${id}: no error envelope`);
+  return out;
 }
 
 describe('dashboard API contract', () => {
@@ -43,18 +71,23 @@ describe('dashboard API contract', () => {
     for (const [id, [method, path]] of Object.entries(OPERATIONS)) {
       const op = doc.paths[path]?.[method.toLowerCase()];
       if (!op) continue; // reported by the test above
-      const success = Object.keys(op.responses).filter((k) => /^2\d\d$/.test(k));
-      if (success.length !== 1) undeclared.push(`${id}: ${success.length} success statuses`);
-      const status = success[0] ?? '';
-      const json = op.responses[status]?.content?.['application/json']?.schema;
-      if (status !== '204' && json === undefined) undeclared.push(`${id}: no ${status} schema`);
-      if (status === '204' && op.responses[status]?.content !== undefined)
-        undeclared.push(`${id}: 204 with content`);
-      const error = op.responses.default?.content?.['application/json']?.schema;
-      if (JSON.stringify(error) !== '{"$ref":"#/components/schemas/Error"}')
-        undeclared.push(`${id}: no error envelope`);
+      undeclared.push(...declarationProblems(id, op, { json: true }));
     }
     expect(undeclared).toEqual([]);
+  });
+
+  it('describes the whole /api/v1: every route declares its answer and its errors', () => {
+    const undeclared: string[] = [];
+    let routes = 0;
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/api/v1/')) continue;
+      for (const op of Object.values(methods)) {
+        routes++;
+        undeclared.push(...declarationProblems(op.operationId, op, { json: false }));
+      }
+    }
+    expect(undeclared).toEqual([]);
+    expect(routes).toBeGreaterThan(Object.keys(OPERATIONS).length);
   });
 
   it('is compiled against the types generated from this document (npm run generate:api)', async () => {

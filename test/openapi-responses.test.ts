@@ -1,10 +1,13 @@
 // Real answers against the response schemas the OpenAPI document declares: a real server (real
-// DuckDB file, real Fastify) with events loaded, a representative call of each kind the
-// dashboard makes, and every answer validated with ajv (JSON Schema 2020-12, as OpenAPI 3.1
-// uses). The schemas allow no undeclared keys, so a field the server adds without declaring it
+// DuckDB file, real Fastify) with events loaded, a call of every JSON route of /api/v1 (those the
+// dashboard makes and the others: your account's factors and notices, organisations, policy
+// history, pseudonyms, the document itself), and every answer validated with ajv (JSON Schema
+// 2020-12, as OpenAPI 3.1 uses); the raw export is checked as the NDJSON it declares. The schemas allow no undeclared keys, so a field the server adds without declaring it
 // fails here; so does a declared field it stops sending, or an error outside the envelope.
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../src/auth/totp.js';
+import { SoftwareAuthenticator } from './helpers/authenticator.js';
 import { buildWorld, call, FRESH_PASSKEY, mintSession, type Caller } from './helpers/fixtures.js';
 import type { World } from './helpers/fixtures.js';
 import { importWithPlans, startInProcess, type InProcess } from './helpers/inprocess.js';
@@ -101,11 +104,11 @@ function problems(id: string, op: Operation, status: number, body: unknown): str
   );
 }
 
-/** Calls operation `id` as the owner and checks the answer against its declaration. */
+/** Calls operation `id` (as the owner, or `as`) and checks the answer against its declaration. */
 async function check(
   id: string,
   params: Record<string, string>,
-  options: { body?: unknown; query?: Record<string, string>; expect?: number } = {},
+  options: { body?: unknown; query?: Record<string, string>; expect?: number; as?: Caller } = {},
 ): Promise<unknown> {
   const { method, path, op } = operation(id);
   let url = path.replace(/\{(\w+)\}/g, (_m, name: string) => {
@@ -114,7 +117,7 @@ async function check(
     return encodeURIComponent(value);
   });
   if (options.query) url += `?${new URLSearchParams(options.query).toString()}`;
-  const res = await call(s, owner, method, url, { body: options.body });
+  const res = await call(s, options.as ?? owner, method, url, { body: options.body });
   const success = Object.keys(op.responses).find((k) => /^2\d\d$/.test(k));
   const status = options.expect ?? Number(success);
   expect(res.statusCode, `${id}: ${res.body.slice(0, 300)}`).toBe(status);
@@ -264,5 +267,81 @@ describe('real answers match the OpenAPI response schemas', () => {
     // Errors: a query the API refuses (with details) and a project that is not there.
     await check('query.run', project(), { body: { kind: 'trends' }, expect: 400 });
     await check('projects.get', { projectId: 'prj_missing' }, { expect: 404 });
+  });
+  it('your account, organisations, the rest of privacy, the export and the document', async () => {
+    const auth = s.server.runtime.auth;
+    const origin = new URL(auth.settings.publicUrl).origin;
+    // Your account: a passkey added, new recovery codes, the notices they caused.
+    const options = (await check('me.passkeys.options', {})) as {
+      passkey: Parameters<SoftwareAuthenticator['createCredential']>[0];
+    };
+    await check(
+      'me.passkeys.add',
+      {},
+      {
+        body: {
+          response: new SoftwareAuthenticator().createCredential(options.passkey, origin),
+          label: 'laptop',
+        },
+      },
+    );
+    await check('me.recovery-codes', {});
+    await check('me.get', {});
+    const notices = (await check('me.notices', {})) as { notices: { title: string }[] };
+    expect(notices.notices.length).toBeGreaterThan(0);
+    // An authenticator app, by a member whose organisation does not require passkeys of them.
+    const analyst: Caller = {
+      kind: 'session',
+      session: await mintSession(auth, world.usersX.analyst, FRESH_PASSKEY),
+    };
+    const totp = (await check('me.totp.start', {}, { body: { label: 'phone' }, as: analyst })) as {
+      factor_id: string;
+      secret: string;
+    };
+    await check(
+      'me.totp.confirm',
+      { factorId: totp.factor_id },
+      { body: { code: await totpCode(totp.secret, Date.now()) }, as: analyst },
+    );
+
+    // Organisations.
+    await check('orgs.list', {});
+    await check('orgs.get', org());
+    await check('orgs.policy.set', org(), {
+      body: {
+        require_passkeys: 'admins',
+        allow_totp_step_up: false,
+        session_idle_minutes: 30,
+        session_absolute_hours: 12,
+      },
+    });
+    await check('orgs.invitations.list', org());
+    await check('orgs.members.reset', { ...org(), userId: world.usersX.viewer });
+
+    // Privacy: a policy change to list, and pseudonyms of raw ids.
+    await check('privacy.policy.set', project(), { body: { geo: 'country' } });
+    const history = (await check('privacy.policy.history', project())) as { changes: unknown[] };
+    expect(history.changes.length).toBeGreaterThan(0);
+    await check('privacy.pseudonyms', project(), { body: { ids: ['alice', 'nobody'] } });
+
+    // The raw export answers the NDJSON it declares, one event a line.
+    const exported = operation('export.events');
+    expect(Object.keys(exported.op.responses['200']?.content ?? {})).toEqual([
+      'application/x-ndjson',
+    ]);
+    const res = await call(
+      s,
+      owner,
+      'GET',
+      `/api/v1/projects/${world.projectA}/export?from=${day(10)}&to=${day(0)}`,
+    );
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    expect(res.headers['content-type']).toContain('application/x-ndjson');
+    const lines = res.body.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(JSON.parse(l)).toHaveProperty('event');
+
+    // The document describes itself.
+    await check('openapi', {});
   });
 });

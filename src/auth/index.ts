@@ -45,6 +45,7 @@ export {
   createSmtpMailer,
   NoticeOutbox,
   smtpConfigFromEnv,
+  type NoticeDetails,
   type NoticeKind,
   type OrgAccessChange,
   type SmtpConfig,

@@ -45,6 +45,17 @@ export class Notifier {
     }
   }
 
+  /**
+   * A stored notice as the e-mail says it: `title` is its subject without the product's tag, for
+   * the dashboard's list of notices (details are stored cleaned of the setup link already).
+   */
+  render(kind: NoticeKind, details: NoticeDetails, atMs: number): { title: string; text: string } {
+    const rendered = renderNotice(kind, details, new Date(atMs), {
+      dashboardUrl: this.dashboardUrl,
+    });
+    return { title: rendered.subject.replace(/^\[[^\]]*\]\s*/, ''), text: rendered.text };
+  }
+
   /** Whether notices (and setup links) reach people by e-mail: SMTP is configured. */
   get emails(): boolean {
     return this.outbox !== null;

@@ -12,6 +12,7 @@ import type { AuthDeps, ClientDescriber } from '../auth/index.js';
 import type { EventStore } from '../store/types.js';
 import { defineRoute, registerApiRoutes, type ApiRoute } from './api/registry.js';
 import { openApiDocument } from './api/openapi.js';
+import { openApiResponse, type OpenApiResponse } from './api/responses.js';
 import { accountRoutes } from './routes/accounts.js';
 import { orgRoutes } from './routes/orgs.js';
 import { projectRoutes } from './routes/projects.js';
@@ -80,7 +81,7 @@ export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
       now: () => deps.auth.now(),
     }),
   ];
-  let document: unknown = null;
+  let document: OpenApiResponse | null = null;
   routes.push(
     defineRoute({
       id: 'openapi',
@@ -89,7 +90,9 @@ export function apiRoutes(deps: AppDeps): ApiRoute<unknown>[] {
       summary: 'This document.',
       tag: 'meta',
       auth: 'none',
-      handler: () => Promise.resolve((document ??= openApiDocument(routes, deps.version))),
+      response: openApiResponse,
+      handler: () =>
+        Promise.resolve((document ??= openApiDocument(routes, deps.version) as OpenApiResponse)),
     }),
   );
   return routes;

@@ -5,7 +5,7 @@ import { currentSession, signOut } from './api/auth';
 import { call, setClientHooks } from './api/client';
 import type { OrgMembership, SessionInfo } from './api/types';
 import type { ProjectContext } from './context';
-import { hrefOf, useRoute, type Screen } from './router';
+import { hrefOf, parseHash, useRoute, type Screen } from './router';
 import { Audit } from './screens/audit';
 import { Boards } from './screens/boards';
 import { Cohorts } from './screens/cohorts';
@@ -91,12 +91,15 @@ function Signed(props: { session: SessionInfo; onSignedOut: () => void }) {
   );
   const [menuOpen, setMenuOpen] = useState(false);
 
-  // Without a project in the URL, open the first one.
+  // Without a project in the URL, open the first one. The address is read now, not from this
+  // render: effects run after paint, and a link followed while the projects were loading (the
+  // hash already changed, the hashchange not yet rendered) must not be replaced by the old route.
   useEffect(() => {
     if (projects.state !== 'ok') return;
     const first = projects.value[0];
-    const known = projects.value.some((p) => p.id === route.projectId);
-    if (first && !known) location.replace(hrefOf(first.id, route.screen));
+    const current = parseHash(location.hash);
+    const known = projects.value.some((p) => p.id === current.projectId);
+    if (first && !known) location.replace(hrefOf(first.id, current.screen));
   }, [projects, route.projectId, route.screen]);
 
   useEffect(() => setMenuOpen(false), [route.screen, route.projectId]);

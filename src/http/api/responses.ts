@@ -79,6 +79,46 @@ export const totpStartedResponse = z
   .object({ factor_id: z.string(), secret: z.string(), uri: z.string() })
   .meta({ id: 'TotpStarted' });
 
+// Your own account (src/auth/factors.ts `FactorView`, notices).
+export const factorResponse = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['passkey', 'totp']),
+    label: z.string(),
+    phishing_resistant: z.boolean(),
+    created_at: time,
+    last_used_at: time.nullable(),
+    /** Passkeys: enrolled without a passkey check, they count only from this time. */
+    usable_from: time.optional(),
+    /** Passkeys: backed up (synced) by their provider. */
+    synced: z.boolean().optional(),
+  })
+  .meta({ id: 'Factor', description: 'A second factor of your account (never its secret).' });
+export const accountResponse = sessionResponse
+  .extend({ factors: z.array(factorResponse), recovery_codes_left: z.number().int() })
+  .meta({ id: 'Account', description: 'Your session, your factors and recovery codes left.' });
+export const recoveryCodesResponse = z
+  .object({ recovery_codes: z.array(z.string()) })
+  .meta({ id: 'RecoveryCodes', description: 'New recovery codes (shown once).' });
+export const noticesResponse = z.object({
+  notices: z.array(
+    z
+      .object({
+        id: z.string(),
+        kind: z.string(),
+        /** The facts the notice was made from (factor, device, place, actor, …). */
+        details: jsonObject,
+        /** One line, as the e-mail's subject says it. */
+        title: z.string(),
+        /** The notice's text, as e-mailed: what happened, when, where, and what to do. */
+        text: z.string(),
+        created_at: time,
+        read: z.boolean(),
+      })
+      .meta({ id: 'Notice' }),
+  ),
+});
+
 export const ownSessionsResponse = z.object({
   sessions: z.array(
     z
@@ -98,6 +138,52 @@ export const ownSessionsResponse = z.object({
 export const sessionsRevokedResponse = count('sessions_revoked');
 
 // Organisations.
+const orgPolicy = z
+  .object({
+    require_passkeys: z.enum(['none', 'admins', 'everyone']),
+    allow_totp_step_up: z.boolean(),
+    session_idle_minutes: z.number().int(),
+    session_absolute_hours: z.number().int(),
+  })
+  .meta({ id: 'OrgPolicy' });
+export const orgResponse = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    policy: orgPolicy,
+    created_at: time,
+    locked_down_at: time.nullable(),
+  })
+  .meta({ id: 'Organisation' });
+export type OrgResponse = z.output<typeof orgResponse>;
+export const orgsResponse = z.object({
+  organisations: z.array(orgResponse.extend({ role }).meta({ id: 'OrganisationMembership' })),
+});
+export const orgPolicySetResponse = orgResponse
+  .extend({
+    /** Members this policy shuts out until they enrol a passkey (user ids). */
+    members_without_passkey: z.array(z.string()),
+  })
+  .meta({ id: 'OrganisationPolicySet' });
+export const invitationsResponse = z.object({
+  invitations: z.array(
+    z
+      .object({ id: z.string(), email: z.string(), role, created_at: time, expires_at: time })
+      .meta({ id: 'Invitation', description: 'An open invitation (never its link).' }),
+  ),
+});
+export const memberResetResponse = z
+  .discriminatedUnion('delivery', [
+    z.object({ delivery: z.literal('email'), expires_at: time, message: z.string() }),
+    z.object({
+      delivery: z.literal('shown'),
+      link: z.string(),
+      expires_at: time,
+      membership_suspended: z.literal(true),
+      message: z.string(),
+    }),
+  ])
+  .meta({ id: 'MemberReset', description: 'How the new setup link reaches the person.' });
 export const membersResponse = z.object({
   members: z.array(
     z
@@ -401,6 +487,36 @@ export const privacyReportResponse = z
     ),
   })
   .meta({ id: 'PrivacyReport' });
+export const policyHistoryResponse = z
+  .object({
+    changes: z.array(
+      z
+        .object({
+          projectId: z.string(),
+          actor: z.string(),
+          /** Milliseconds since the epoch. */
+          atMs: z.number(),
+          before: jsonObject.nullable(),
+          after: jsonObject,
+        })
+        .meta({
+          id: 'PolicyChange',
+          description: 'Who changed the policy, when, before and after.',
+        }),
+    ),
+  })
+  .meta({ id: 'PolicyHistory' });
+export const pseudonymsResponse = z
+  .object({
+    matches: z.array(
+      z.object({
+        /** The id as the caller gave it. */
+        id: z.string(),
+        pseudonyms: z.array(z.object({ version: z.number().int(), pseudonym: z.string() })),
+      }),
+    ),
+  })
+  .meta({ id: 'PseudonymMatches', description: "Each id's pseudonym under every key version." });
 export const erasedResponse = z
   .object({
     pseudonyms: z.array(z.string()),
@@ -510,3 +626,14 @@ export const suspensionLiftedResponse = z.object({
   principal: z.string(),
   lifted_by: z.string().nullable(),
 });
+
+// The document itself (OpenAPI 3.1): its top level; the rest is OpenAPI's own schema.
+export const openApiResponse = z
+  .looseObject({
+    openapi: z.string(),
+    info: z.looseObject({ title: z.string(), version: z.string() }),
+    paths: jsonObject,
+    components: jsonObject,
+  })
+  .meta({ id: 'OpenApiDocument' });
+export type OpenApiResponse = z.output<typeof openApiResponse>;

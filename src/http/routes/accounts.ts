@@ -31,6 +31,8 @@ import {
   startTotp,
   type AuthDeps,
   type ClientInfo,
+  type NoticeDetails,
+  type NoticeKind,
   type UserPrincipal,
 } from '../../auth/index.js';
 import { AppError } from '../../shared/errors.js';
@@ -45,10 +47,14 @@ import {
 } from '../api/registry.js';
 import {
   type SessionResponse,
+  accountResponse,
+  factorResponse,
   invitationAcceptedResponse,
   loginStartedResponse,
+  noticesResponse,
   ownSessionsResponse,
   passkeyOptionsResponse,
+  recoveryCodesResponse,
   sessionResponse,
   sessionsRevokedResponse,
   setupDoneResponse,
@@ -305,6 +311,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Your account: factors (phishing-resistant or not), recovery codes left, organisations.',
       tag: 'me',
+      response: accountResponse,
       auth: 'session',
       handler: async (ctx) => {
         const user = requireUser(ctx);
@@ -324,6 +331,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Adding a passkey, step 1: registration options (needs a second-factor check in the last 5 minutes).',
       tag: 'me',
+      response: passkeyOptionsResponse,
       auth: 'session',
       handler: async (ctx) => {
         const user = requireUser(ctx);
@@ -347,6 +355,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Adding a passkey, step 2. Usable at once when this session checked a passkey; otherwise after 24 hours (a relayed code must not buy a passkey). Notifies the account.',
       tag: 'me',
+      response: factorResponse,
       auth: 'session',
       body: z.strictObject({ response: z.unknown(), label }),
       success: { status: 201, description: 'the passkey' },
@@ -379,6 +388,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Adding an authenticator app (not phishing-resistant), step 1: the secret, shown once.',
       tag: 'me',
+      response: totpStartedResponse,
       auth: 'session',
       body: z.strictObject({ label }),
       success: { status: 201, description: 'the unconfirmed factor and its secret' },
@@ -398,6 +408,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/me/totp/:factorId/confirm',
       summary: 'Adding an authenticator app, step 2: a first code. Notifies the account.',
       tag: 'me',
+      response: factorResponse,
       auth: 'session',
       body: z.strictObject({ code: z.string().min(1).max(20) }),
       handler: async (ctx) => {
@@ -453,6 +464,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       url: '/api/v1/me/recovery-codes',
       summary: 'New recovery codes (step-up); the old ones stop working. Shown once.',
       tag: 'me',
+      response: recoveryCodesResponse,
       auth: 'session',
       stepUp: true,
       handler: async (ctx) => {
@@ -519,6 +531,7 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       summary:
         'Your security notices (new factor, removed factor, lock-out, new device, lock-down).',
       tag: 'me',
+      response: noticesResponse,
       auth: 'session',
       handler: async (ctx) => {
         const user = requireUser(ctx);
@@ -528,6 +541,11 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
             id: n.id,
             kind: n.kind,
             details: n.details,
+            ...deps.notifier.render(
+              n.kind as NoticeKind,
+              n.details as NoticeDetails,
+              n.createdAtMs,
+            ),
             created_at: new Date(n.createdAtMs).toISOString(),
             read: n.readAtMs !== null,
           })),

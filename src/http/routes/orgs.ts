@@ -26,10 +26,16 @@ import { AppError } from '../../shared/errors.js';
 import type { OrgRecord, Role } from '../../store/account-types.js';
 import { defineRoute, type ApiRoute, type RouteContext } from '../api/registry.js';
 import {
+  type OrgResponse,
   type ProjectResponse,
   invitationCreatedResponse,
+  invitationsResponse,
   lockdownResponse,
+  memberResetResponse,
   membersResponse,
+  orgPolicySetResponse,
+  orgResponse,
+  orgsResponse,
   projectResponse,
   projectsResponse,
   sessionsRevokedResponse,
@@ -52,7 +58,7 @@ export const orgPolicySchema = z.strictObject({
     .max(SESSION_BOUNDS.absoluteHours.max),
 });
 
-function orgView(org: OrgRecord): Record<string, unknown> {
+function orgView(org: OrgRecord): OrgResponse {
   return {
     id: org.id,
     name: org.name,
@@ -99,6 +105,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       url: '/api/v1/orgs',
       summary: 'Your organisations and your role in each.',
       tag: 'organisations',
+      response: orgsResponse,
       auth: 'session',
       handler: async (ctx) => ({
         organisations: (await membershipsOf(deps, ctx.user?.user.id ?? '')).map((m) => ({
@@ -113,6 +120,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       url: base,
       summary: 'The organisation and its security policy.',
       tag: 'organisations',
+      response: orgResponse,
       auth: 'session',
       action: 'org.read',
       target: 'orgId',
@@ -125,6 +133,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         'Sets the security policy (owners, step-up): who must use passkeys, whether TOTP counts as step-up, session timeouts within NIST AAL2 bounds.',
       tag: 'organisations',
+      response: orgPolicySetResponse,
       auth: 'session',
       action: 'org.policy',
       target: 'orgId',
@@ -203,6 +212,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       url: `${base}/invitations`,
       summary: 'Open invitations (never their links).',
       tag: 'organisations',
+      response: invitationsResponse,
       auth: 'session',
       action: 'members.read',
       target: 'orgId',
@@ -310,6 +320,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       summary:
         'Account recovery (step-up) for a member who lost every factor and belongs to no other organisation (else 409 MEMBER_ACCOUNT_SHARED): removes their factors, ends their sessions, and makes a single-use setup link for that account only. The link is e-mailed to the person when SMTP is configured; otherwise it is in the answer, and the membership stays suspended until the server operator confirms the person.',
       tag: 'organisations',
+      response: memberResetResponse,
       auth: 'session',
       action: 'members.write',
       target: 'orgId',
@@ -319,15 +330,15 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
         const expires_at = new Date(done.expiresAtMs).toISOString();
         return done.delivery === 'email'
           ? {
-              delivery: 'email',
+              delivery: 'email' as const,
               expires_at,
               message: 'the new setup link was e-mailed to the person',
             }
           : {
-              delivery: 'shown',
+              delivery: 'shown' as const,
               link: done.link,
               expires_at,
-              membership_suspended: true,
+              membership_suspended: true as const,
               message:
                 'no e-mail is configured: hand this link to the person yourself; their membership stays suspended until the server operator confirms them (sillage admin confirm --email …)',
             };

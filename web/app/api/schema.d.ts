@@ -1291,6 +1291,47 @@ export interface components {
       }[];
       recovery_codes: string[];
     };
+    /** @description Your session, your factors and recovery codes left. */
+    Account: {
+      user: {
+        id: string;
+        email: string;
+      };
+      session: {
+        id: string;
+        /** @enum {string} */
+        method: 'passkey' | 'totp' | 'recovery_code';
+        expires_at: string;
+        idle_timeout_seconds: number;
+        step_up_at: string | null;
+      };
+      csrf_token: string;
+      passkey_required: boolean;
+      organisations: {
+        id: string;
+        name: string;
+        /** @enum {string} */
+        role: 'owner' | 'admin' | 'analyst' | 'viewer';
+      }[];
+      factors: components['schemas']['Factor'][];
+      recovery_codes_left: number;
+    };
+    /** @description A second factor of your account (never its secret). */
+    Factor: {
+      id: string;
+      /** @enum {string} */
+      kind: 'passkey' | 'totp';
+      label: string;
+      phishing_resistant: boolean;
+      created_at: string;
+      last_used_at: string | null;
+      usable_from?: string;
+      synced?: boolean;
+    };
+    /** @description New recovery codes (shown once). */
+    RecoveryCodes: {
+      recovery_codes: string[];
+    };
     OwnSession: {
       id: string;
       current: boolean;
@@ -1302,6 +1343,48 @@ export interface components {
       last_seen_at: string;
       expires_at: string;
     };
+    Notice: {
+      id: string;
+      kind: string;
+      details: {
+        [key: string]: unknown;
+      };
+      title: string;
+      text: string;
+      created_at: string;
+      read: boolean;
+    };
+    OrganisationMembership: {
+      id: string;
+      name: string;
+      policy: components['schemas']['OrgPolicy'];
+      created_at: string;
+      locked_down_at: string | null;
+      /** @enum {string} */
+      role: 'owner' | 'admin' | 'analyst' | 'viewer';
+    };
+    OrgPolicy: {
+      /** @enum {string} */
+      require_passkeys: 'none' | 'admins' | 'everyone';
+      allow_totp_step_up: boolean;
+      session_idle_minutes: number;
+      session_absolute_hours: number;
+    };
+    Organisation: {
+      id: string;
+      name: string;
+      policy: components['schemas']['OrgPolicy'];
+      created_at: string;
+      locked_down_at: string | null;
+    };
+    OrganisationPolicySet: {
+      id: string;
+      name: string;
+      policy: components['schemas']['OrgPolicy'];
+      created_at: string;
+      locked_down_at: string | null;
+      members_without_passkey: string[];
+    };
     Member: {
       user_id: string;
       email: string;
@@ -1312,6 +1395,15 @@ export interface components {
       suspended: 'unconfirmed_reset' | null;
       joined_at: string;
     };
+    /** @description An open invitation (never its link). */
+    Invitation: {
+      id: string;
+      email: string;
+      /** @enum {string} */
+      role: 'owner' | 'admin' | 'analyst' | 'viewer';
+      created_at: string;
+      expires_at: string;
+    };
     /** @description The invitation and its link (shown once). */
     InvitationCreated: {
       id: string;
@@ -1321,6 +1413,23 @@ export interface components {
       link: string;
       expires_at: string;
     };
+    /** @description How the new setup link reaches the person. */
+    MemberReset:
+      | {
+          /** @constant */
+          delivery: 'email';
+          expires_at: string;
+          message: string;
+        }
+      | {
+          /** @constant */
+          delivery: 'shown';
+          link: string;
+          expires_at: string;
+          /** @constant */
+          membership_suspended: true;
+          message: string;
+        };
     Lockdown: {
       sessions_revoked: number;
       keys_revoked: number;
@@ -1587,6 +1696,31 @@ export interface components {
       loosenings: string[];
       new_loosenings: string[];
     };
+    PolicyHistory: {
+      changes: components['schemas']['PolicyChange'][];
+    };
+    /** @description Who changed the policy, when, before and after. */
+    PolicyChange: {
+      projectId: string;
+      actor: string;
+      atMs: number;
+      before: {
+        [key: string]: unknown;
+      } | null;
+      after: {
+        [key: string]: unknown;
+      };
+    };
+    /** @description Each id's pseudonym under every key version. */
+    PseudonymMatches: {
+      matches: {
+        id: string;
+        pseudonyms: {
+          version: number;
+          pseudonym: string;
+        }[];
+      }[];
+    };
     Erased: {
       pseudonyms: string[];
       events_deleted: number;
@@ -1729,6 +1863,23 @@ export interface components {
           op: string;
           value?: unknown;
         };
+    OpenApiDocument: {
+      openapi: string;
+      info: {
+        title: string;
+        version: string;
+      } & {
+        [key: string]: unknown;
+      };
+      paths: {
+        [key: string]: unknown;
+      };
+      components: {
+        [key: string]: unknown;
+      };
+    } & {
+      [key: string]: unknown;
+    };
   };
   responses: never;
   parameters: never;
@@ -2126,7 +2277,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['Account'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2153,7 +2306,11 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            passkey: unknown;
+          };
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2187,7 +2344,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['Factor'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2220,7 +2379,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['TotpStarted'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2255,7 +2416,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['Factor'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2345,7 +2508,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['RecoveryCodes'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2469,7 +2634,11 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            notices: components['schemas']['Notice'][];
+          };
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2523,7 +2692,11 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            organisations: components['schemas']['OrganisationMembership'][];
+          };
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2552,7 +2725,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['Organisation'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2591,7 +2766,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['OrganisationPolicySet'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2720,7 +2897,11 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            invitations: components['schemas']['Invitation'][];
+          };
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -2887,7 +3068,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['MemberReset'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -3715,7 +3898,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/x-ndjson': string;
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -3882,7 +4067,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['PolicyHistory'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -3918,7 +4105,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['PseudonymMatches'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {
@@ -4452,7 +4641,9 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['OpenApiDocument'];
+        };
       };
       /** @description An error: `code` is one of the registered error codes, `message` says why. */
       default: {

@@ -1,4 +1,5 @@
-// Security centre: your sessions (revoke one or all others), the organisation's members (role
+// Security centre: your sessions (revoke one or all others), your account's factors, recovery
+// codes and security notices (screens/account.tsx), the organisation's members (role
 // changes and removal behind a step-up, ending one member's or everyone's sessions), invitations,
 // the project's secret keys (create and rotate behind a step-up, revoke at once, usage), and the
 // emergency lock-down (owners). The audit log, alerts and incident report are on screens/audit.tsx.
@@ -7,6 +8,7 @@ import { ApiError, call } from '../api/client';
 import type { KeyScope, Member, Role } from '../api/types';
 import { canAdminister, type ProjectContext } from '../context';
 import { Empty, ErrorBox, Show, useLoad } from '../ui/async';
+import { SecurityNotices, YourAccount } from './account';
 
 const when = (iso: string | null): string =>
   iso === null
@@ -413,7 +415,7 @@ function Keys(props: { ctx: ProjectContext }) {
                       </td>
                       <td>{k.scopes.join(', ')}</td>
                       <td>{k.status}</td>
-                      <td>
+                      <td class="wrap">
                         {when(k.last_used_at)}
                         {k.last_used_place ? ` (${k.last_used_place})` : ''}
                       </td>
@@ -556,6 +558,8 @@ export function Security(props: { ctx: ProjectContext }) {
     <section aria-labelledby="security-title">
       <h1 id="security-title">Security</h1>
       <Sessions />
+      <YourAccount />
+      <SecurityNotices />
       <Members ctx={ctx} />
       {canAdminister(ctx) ? (
         <Keys ctx={ctx} />

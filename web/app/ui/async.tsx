@@ -59,7 +59,7 @@ export function adviceFor(error: ApiError): string {
     case 'AUTH_FORBIDDEN':
       return 'Your role does not allow this. Ask an owner or admin of the organisation.';
     case 'AUTH_STEP_UP_REQUIRED':
-      return 'This action needs a fresh passkey check. Retry and confirm when asked.';
+      return 'This action needs a fresh passkey check. Retry and confirm when asked; if you have no passkey (an authenticator-app code is not enough here), add one under Security, Your account.';
     case 'QUERY_INVALID':
       return 'Adjust the report settings highlighted in the message, then run it again.';
     case 'QUERY_UNSUPPORTED':

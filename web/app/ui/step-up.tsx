@@ -32,15 +32,13 @@ export function StepUpDialog(props: { request: StepUpRequest; onClose: () => voi
     props.onClose();
   };
 
-  const attempt = async (fn: () => Promise<{ sufficient_for_sensitive_actions: boolean }>) => {
+  // Any check that succeeded is retried: a code is enough for some actions (adding a passkey to
+  // your account) though not for the sensitive ones, and the retried call's answer says which.
+  const attempt = async (fn: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
     try {
-      const done = await fn();
-      if (!done.sufficient_for_sensitive_actions) {
-        setError(new ApiError(403, 'AUTH_PASSKEY_REQUIRED', 'This action needs a passkey check.'));
-        return;
-      }
+      await fn();
       finish(true);
     } catch (e) {
       setError(
@@ -102,7 +100,8 @@ export function StepUpDialog(props: { request: StepUpRequest; onClose: () => voi
       )}
       {options && options.methods.length === 0 && (
         <p>
-          Your account has no factor that can confirm this. Add a passkey to your account first.
+          Your account has no factor that can confirm this. Add a passkey under Security, Your
+          account, then try again.
         </p>
       )}
       <button type="button" class="link" onClick={() => finish(false)}>
