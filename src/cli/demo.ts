@@ -1,8 +1,23 @@
 // `sillage demo`: creates a project filled with realistic synthetic analytics (people with
 // power-law activity, sessions, a sign-up → activation → purchase journey with drop-off,
 // browsers, OSes and countries with real-world shares, 90 days), deterministic by seed.
-import { embeddedDatabase, type Runtime } from './runtime.js';
-import { generateDemoData, type DemoDataSummary } from '../store/duckdb/index.js';
+//
+// The data is generated in a scratch DuckDB database (DuckDB expands the planned sessions into
+// events in one statement) and then written to the configured event store through the EventStore
+// port, whichever store that is (embedded DuckDB or ClickHouse): the same seed gives the same
+// events, identity links and answers on every store.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Runtime } from './runtime.js';
+import {
+  DuckDbDatabase,
+  DuckDbEventStore,
+  generateDemoData,
+  projectEventPages,
+  type DemoDataSummary,
+} from '../store/duckdb/index.js';
+import type { EventRow, EventStore, IdentityLink } from '../store/index.js';
 import { AppError } from '../shared/errors.js';
 
 export interface DemoOptions {
@@ -23,6 +38,9 @@ export interface DemoResult {
   summary: DemoDataSummary;
 }
 
+/** Events per commit into the event store (one DuckDB row group; one ClickHouse load). */
+const COPY_PAGE = 122_880;
+
 /** Creates the demo project and fills it; the caller has the runtime open (server stopped). */
 export async function createDemo(
   runtime: Runtime,
@@ -41,17 +59,72 @@ export async function createDemo(
   const created = await runtime.projects.create(options.name, { timezone: options.timezone });
   const project = await runtime.projects.byId(created.project_id);
   if (!project) throw new AppError('PROJECT_NOT_FOUND', 'the demo project vanished');
-  const db = embeddedDatabase(runtime);
-  const summary = await generateDemoData(db, {
-    projectId: created.project_id,
-    events: options.events,
-    users: options.users,
-    days: options.days,
-    endDay: options.endDay,
-    seed: options.seed,
-    pseudonymise: project.pseudonymise,
-    onProgress: progress,
+  // Scratch space inside the data directory (DuckDB may spill there, as the store's own files
+  // do); it holds only synthetic rows with pseudonymous ids, and is removed whatever happens.
+  const scratchDir = path.join(
+    runtime.config.dataDir,
+    `demo-scratch-${randomBytes(6).toString('hex')}`,
+  );
+  const scratch = await DuckDbDatabase.open(scratchDir, {
+    tuning: {
+      threads: runtime.config.store.duckdbThreads,
+      memoryLimit: runtime.config.store.duckdbMemoryLimit,
+    },
   });
-  await db.checkpoint();
-  return { ...created, summary };
+  try {
+    const summary = await generateDemoData(scratch, {
+      projectId: created.project_id,
+      events: options.events,
+      users: options.users,
+      days: options.days,
+      endDay: options.endDay,
+      seed: options.seed,
+      pseudonymise: project.pseudonymise,
+      onProgress: progress,
+    });
+    progress(`writing ${summary.events.toLocaleString('en-US')} events to the event store`);
+    const copied = await commitEvents(
+      runtime.events,
+      await new DuckDbEventStore(scratch).listIdentityLinks(created.project_id),
+      projectEventPages(scratch, created.project_id, COPY_PAGE),
+    );
+    if (copied !== summary.events)
+      throw new AppError(
+        'STORE_UNAVAILABLE',
+        `the event store took ${copied} of ${summary.events} demo events`,
+      );
+    return { ...created, summary };
+  } finally {
+    await scratch.close();
+    fs.rmSync(scratchDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes identity links, then event pages, to the event store through the port (`commit`:
+ * durable and visible once resolved); the next page is produced while one is being committed.
+ * Returns the events the store counted as inserted (duplicates, already there, are not).
+ */
+export async function commitEvents(
+  target: EventStore,
+  identityLinks: IdentityLink[],
+  pages: AsyncIterable<EventRow[]>,
+): Promise<number> {
+  const none = { events: [], profileUpdates: [], identityLinks: [], privacyCounts: [] };
+  if (identityLinks.length > 0) await target.commit({ ...none, identityLinks });
+  let inserted = 0;
+  let pending: Promise<void> | null = null;
+  try {
+    for await (const events of pages) {
+      await pending;
+      pending = target.commit({ ...none, events }).then((r) => {
+        inserted += r.eventsInserted;
+      });
+      // Awaited on the next turn; meanwhile a failure must not count as unhandled.
+      pending.catch(() => undefined);
+    }
+  } finally {
+    await pending;
+  }
+  return inserted;
 }
