@@ -3,8 +3,9 @@
 // browsers, OSes and countries with real-world shares, 90 days), deterministic by seed.
 //
 // The data is generated in a scratch DuckDB database (DuckDB expands the planned sessions into
-// events in one statement) and then written to the configured event store through the EventStore
-// port, whichever store that is (embedded DuckDB or ClickHouse): the same seed gives the same
+// events in one statement) and then written to the configured event store the way ingestion
+// writes (the group-commit writer into the store's ingest log, then the EventStore port's
+// flush), whichever store that is (embedded DuckDB or ClickHouse): the same seed gives the same
 // events, identity links and answers on every store.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -17,7 +18,7 @@ import {
   projectEventPages,
   type DemoDataSummary,
 } from '../store/duckdb/index.js';
-import type { EventRow, EventStore, IdentityLink } from '../store/index.js';
+import type { CommitBatch, EventRow, IdentityLink } from '../store/index.js';
 import { AppError } from '../shared/errors.js';
 
 export interface DemoOptions {
@@ -38,7 +39,7 @@ export interface DemoResult {
   summary: DemoDataSummary;
 }
 
-/** Events per commit into the event store (one DuckDB row group; one ClickHouse load). */
+/** Events per batch written to the event store (one DuckDB row group; about one ClickHouse load). */
 const COPY_PAGE = 122_880;
 
 /** Creates the demo project and fills it; the caller has the runtime open (server stopped). */
@@ -83,8 +84,9 @@ export async function createDemo(
       onProgress: progress,
     });
     progress(`writing ${summary.events.toLocaleString('en-US')} events to the event store`);
-    const copied = await commitEvents(
-      runtime.events,
+    const copied = await writeEvents(
+      runtime,
+      created.project_id,
       await new DuckDbEventStore(scratch).listIdentityLinks(created.project_id),
       projectEventPages(scratch, created.project_id, COPY_PAGE),
     );
@@ -101,30 +103,40 @@ export async function createDemo(
 }
 
 /**
- * Writes identity links, then event pages, to the event store through the port (`commit`:
- * durable and visible once resolved); the next page is produced while one is being committed.
- * Returns the events the store counted as inserted (duplicates, already there, are not).
+ * Writes identity links, then event pages, the way ingestion writes: through the group-commit
+ * writer (durable in the store's ingest log once accepted), each page loaded (`flush`) before the
+ * next is submitted, so the writer's queue bound holds; the next page is read meanwhile. Returns
+ * the project's events as the store then counts them (duplicates counted once).
  */
-export async function commitEvents(
-  target: EventStore,
+export async function writeEvents(
+  runtime: Pick<Runtime, 'writer' | 'events'>,
+  projectId: string,
   identityLinks: IdentityLink[],
   pages: AsyncIterable<EventRow[]>,
 ): Promise<number> {
   const none = { events: [], profileUpdates: [], identityLinks: [], privacyCounts: [] };
-  if (identityLinks.length > 0) await target.commit({ ...none, identityLinks });
-  let inserted = 0;
+  const write = async (batch: CommitBatch): Promise<void> => {
+    await runtime.writer.submit(batch);
+    await runtime.events.flush();
+  };
+  // A load the store retries waits on an unref'd timer: keep this process alive meanwhile (a
+  // failed load is retried from the log; a CLI with nothing else pending would exit instead).
+  const alive = setInterval(() => undefined, 1000);
   let pending: Promise<void> | null = null;
   try {
+    await write({ ...none, identityLinks });
     for await (const events of pages) {
       await pending;
-      pending = target.commit({ ...none, events }).then((r) => {
-        inserted += r.eventsInserted;
-      });
+      pending = write({ ...none, events });
       // Awaited on the next turn; meanwhile a failure must not count as unhandled.
       pending.catch(() => undefined);
     }
   } finally {
-    await pending;
+    try {
+      await pending;
+    } finally {
+      clearInterval(alive);
+    }
   }
-  return inserted;
+  return runtime.events.countEvents(projectId);
 }
