@@ -408,8 +408,9 @@ async function openEventSide(
 const EMBEDDED = new WeakMap<Runtime, DuckDbDatabase>();
 
 /**
- * The embedded DuckDB database of a runtime, for the tools that only work on it (`sillage demo`
- * writes synthetic data straight into its tables; test helpers read raw tables).
+ * The embedded DuckDB database of a runtime, for the tools that only work on it (the benchmarks
+ * write synthetic data straight into its tables; test helpers read raw tables). `sillage demo`
+ * does not: it writes through the EventStore port, on any store.
  */
 export function embeddedDatabase(runtime: Runtime): DuckDbDatabase {
   const db = EMBEDDED.get(runtime);
@@ -648,7 +649,8 @@ export async function openRuntime(
         await db.close();
       },
     };
-    // Tools that write DuckDB's event tables directly (demo) only make sense when events live there.
+    // Tools that write DuckDB's event tables directly (benchmarks) only make sense when events
+    // live there.
     if (config.store.events.kind === 'duckdb') EMBEDDED.set(runtime, db);
     return runtime;
   } catch (error) {

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbDatabase } from './database.js';
-import { DEMO_EVENTS, generateDemoData } from './demo-data.js';
+import { DEMO_EVENTS, generateDemoData, projectEventPages } from './demo-data.js';
+import { DuckDbEventStore } from './event-store.js';
 
 let dir: string;
 let db: DuckDbDatabase;
@@ -65,5 +66,18 @@ describe('generateDemoData', () => {
     expect(signed!).toBeGreaterThan(created!);
     expect(created!).toBeGreaterThan(bought!);
     expect(bought!).toBeGreaterThan(0);
+  });
+
+  it('reads a project back page by page exactly as the EventStore port lists it', async () => {
+    const listed = await new DuckDbEventStore(db).listEvents('a');
+    const pages: number[] = [];
+    const read = [];
+    for await (const page of projectEventPages(db, 'a', 7_000)) {
+      pages.push(page.length);
+      read.push(...page);
+    }
+    expect(listed.length).toBeGreaterThan(25_000);
+    expect(pages.slice(0, -1).every((n) => n === 7_000)).toBe(true);
+    expect(read).toEqual(listed);
   });
 });

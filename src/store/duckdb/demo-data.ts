@@ -1,9 +1,12 @@
 // Synthetic product-analytics data for `sillage demo` and the query benchmark, written straight
-// into the DuckDB tables. People, sessions and journeys are planned in TypeScript from a seeded
+// into the DuckDB tables (the benchmarks' store; `sillage demo` generates into a scratch database
+// and copies through the EventStore port, cli/demo.ts). People, sessions and journeys are planned in TypeScript from a seeded
 // generator (deterministic by seed); the millions of event rows are expanded by DuckDB in one
 // statement. Identifiers are real pseudonyms of synthetic ids, made by the project's key, exactly
 // as ingestion stores them (device ids, `$device:` distinct ids, user ids after identify).
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import type { JsonObject } from '../../shared/json.js';
+import type { EventRow } from '../types.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 import { refreshPersons } from './persons.js';
 
@@ -610,4 +613,73 @@ async function expand(
     'DROP TABLE demo_people; DROP TABLE demo_sessions; DROP TABLE demo_journey; DROP TABLE demo_slots',
   );
   return { events, links: Number(links.rowsChanged) };
+}
+
+/** A VARCHAR column's value (the statement below selects only VARCHAR where these are used). */
+const textOrNull = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const text = (value: unknown): string => textOrNull(value) ?? '';
+
+/**
+ * A project's events as stored in `db`, in (time, dedup key) order, `pageSize` rows at a time:
+ * how `sillage demo` reads the scratch database it generated into, to write the events through
+ * the EventStore port. One streamed statement (not `listEvents` pages, which sort again for
+ * each page); the dedup key is read as a number (DuckDB turns a UHUGEINT into text slowly).
+ */
+export async function* projectEventPages(
+  db: DuckDbDatabase,
+  projectId: string,
+  pageSize: number,
+): AsyncGenerator<EventRow[]> {
+  const c = await db.connect();
+  try {
+    const result = await c.stream(
+      `SELECT dedup_key, epoch_ms(time), event, distinct_id, device_id, user_id, insert_id,
+              browser, browser_version, os, device_type, country_code, region, city,
+              referring_domain, current_url, utm_source, utm_medium, utm_campaign, utm_content,
+              utm_term, lib, properties, epoch_ms(received_at)
+         FROM events WHERE project_id = $1 ORDER BY time, dedup_key`,
+      [projectId],
+    );
+    let page: EventRow[] = [];
+    for await (const rows of result.yieldRowsJs()) {
+      for (const r of rows) {
+        page.push({
+          projectId,
+          dedupKey: BigInt(r[0] as bigint),
+          timeMs: Number(r[1]),
+          event: text(r[2]),
+          distinctId: text(r[3]),
+          deviceId: textOrNull(r[4]),
+          userId: textOrNull(r[5]),
+          insertId: text(r[6]),
+          browser: textOrNull(r[7]),
+          browserVersion: textOrNull(r[8]),
+          os: textOrNull(r[9]),
+          deviceType: textOrNull(r[10]),
+          countryCode: textOrNull(r[11]),
+          region: textOrNull(r[12]),
+          city: textOrNull(r[13]),
+          referringDomain: textOrNull(r[14]),
+          currentUrl: textOrNull(r[15]),
+          utmSource: textOrNull(r[16]),
+          utmMedium: textOrNull(r[17]),
+          utmCampaign: textOrNull(r[18]),
+          utmContent: textOrNull(r[19]),
+          utmTerm: textOrNull(r[20]),
+          lib: textOrNull(r[21]),
+          properties: JSON.parse(text(r[22])) as JsonObject,
+          receivedAtMs: Number(r[23]),
+        });
+        if (page.length === pageSize) {
+          yield page;
+          page = [];
+        }
+      }
+    }
+    if (page.length > 0) yield page;
+  } catch (cause) {
+    throw storeError(cause, 'demo data');
+  } finally {
+    c.closeSync();
+  }
 }

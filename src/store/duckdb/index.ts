@@ -7,7 +7,7 @@ export { DuckDbVaultStore } from './vault-store.js';
 export { compactDatabase } from './compact.js';
 export { DUCKDB_DIALECT } from './dialect.js';
 export { DuckDbQueryExecutor } from './query-executor.js';
-export { generateDemoData, DEMO_EVENTS } from './demo-data.js';
+export { generateDemoData, projectEventPages, DEMO_EVENTS } from './demo-data.js';
 export type { DemoDataOptions, DemoDataSummary } from './demo-data.js';
 export { DuckDbAuditStore } from './audit-store.js';
 export type { AtRestOptions } from './at-rest.js';
