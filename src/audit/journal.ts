@@ -417,15 +417,14 @@ export class JournaledAuditStore implements AuditStore {
     return this.loadSerial.run(async () => {
       // Between two group writes: every batch taken is in a segment up to `upTo`, and the
       // segment closed by the rotation has no write in flight.
+      // (Taken only once the rotation succeeded: a failed one leaves them pending.)
       const { batches, upTo } = await this.writes.run(() => {
+        if (this.pending.length === 0) return Promise.resolve({ batches: [], upTo: 0 });
+        const rotatedFrom = this.closed ? this.segment : this.rotate();
         const taken = this.pending;
         this.pending = [];
         this.pendingEntries = 0;
-        if (taken.length === 0) return Promise.resolve({ batches: taken, upTo: this.segment });
-        return Promise.resolve({
-          batches: taken,
-          upTo: this.closed ? this.segment : this.rotate(),
-        });
+        return Promise.resolve({ batches: taken, upTo: rotatedFrom });
       });
       if (batches.length === 0) return;
       // One transaction per run of batches up to a periodic checkpoint, so that the checkpoint
