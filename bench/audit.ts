@@ -6,7 +6,10 @@
 // a network matching all of them: summarised by the store (the report's path) next to the
 // previous path, every entry paged through JavaScript and folded there (same run, same entries).
 // Real DuckDB files in a temporary directory. BENCH_AUDIT_REPORT_ONLY=1 runs (2) alone,
-// BENCH_AUDIT_OVERHEAD_ONLY=1 runs (1) alone.
+// BENCH_AUDIT_OVERHEAD_ONLY=1 runs (1) alone. BENCH_AUDIT_PREVIOUS_BUILD=<a checkout's root>
+// (`git archive <rev> src | tar -x -C <dir>` will do) adds, to every part of (1), the log over that
+// build's journal next to this build's built the same way (sealed, over a DuckDB file of its own).
+// BENCH_AUDIT_CLIENTS: the client counts of the concurrent part (default 4,16).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +36,7 @@ import { SILENT_LOGGER } from '../src/shared/log.js';
 import {
   DUCKDB_DIALECT,
   DuckDbAuditStore,
+  DuckDbDatabase,
   DuckDbQueryExecutor,
   generateDemoData,
 } from '../src/store/duckdb/index.js';
@@ -40,7 +44,8 @@ import {
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = 20;
-const CLIENTS = Number(process.env.BENCH_AUDIT_CLIENTS ?? 4);
+const CLIENTS = (process.env.BENCH_AUDIT_CLIENTS ?? '4,16').split(',').map(Number);
+const PREVIOUS_BUILD = process.env.BENCH_AUDIT_PREVIOUS_BUILD;
 const AUDIT_ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
 const REPORT_ONLY = process.env.BENCH_AUDIT_REPORT_ONLY === '1';
 const OVERHEAD_ONLY = process.env.BENCH_AUDIT_OVERHEAD_ONLY === '1';
@@ -138,6 +143,45 @@ try {
       dialect: DUCKDB_DIALECT,
       audit: { record: () => undefined },
     });
+    // A build's journal against another's, built alike: sealed, over a DuckDB file of its own
+    // (one chain per database), loaded in the background as the server's is.
+    const opened: { close(): Promise<void> }[] = [];
+    const builtAlike = async (Journal: typeof JournaledAuditStore, name: string) => {
+      const db = await DuckDbDatabase.open(path.join(base, name));
+      const journal = await Journal.open(
+        path.join(base, `${name}-journal`),
+        new DuckDbAuditStore(db),
+        SILENT_LOGGER,
+        { key: randomBytes(32) },
+      );
+      opened.push({ close: () => journal.close() }, { close: () => db.close() });
+      return new QueryEngine({
+        executor,
+        dialect: DUCKDB_DIALECT,
+        audit: queryAuditSink(
+          await AuditLog.open(
+            journal,
+            deriveAuditKeys(randomBytes(32)),
+            () => Promise.resolve(null),
+            SILENT_LOGGER,
+          ),
+          SILENT_LOGGER,
+        ),
+      });
+    };
+    const builds: Record<string, QueryEngine> = PREVIOUS_BUILD
+      ? {
+          thisBuild: await builtAlike(JournaledAuditStore, 'this-build'),
+          previousBuild: await builtAlike(
+            (
+              (await import(path.resolve(PREVIOUS_BUILD, 'src/audit/journal.ts'))) as {
+                JournaledAuditStore: typeof JournaledAuditStore;
+              }
+            ).JournaledAuditStore,
+            'previous-build',
+          ),
+        }
+      : {};
     const query = {
       kind: 'trends',
       from: new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10),
@@ -159,34 +203,41 @@ try {
     };
     const flushBefore = durableWriteMs(base);
     const spacedBefore = await spacedDurableWriteMs(base);
-    const engines = { off, on, before, memory, journalOnly };
-    const names = Object.keys(engines) as (keyof typeof engines)[];
-    const total = { off: 0, on: 0, before: 0, memory: 0, journalOnly: 0 };
-    for (const name of names) await time(engines[name]);
+    const engines: Record<string, QueryEngine> = {
+      off,
+      on,
+      before,
+      memory,
+      journalOnly,
+      ...builds,
+    };
+    const names = Object.keys(engines);
+    const total = new Map(names.map((name) => [name, 0]));
+    for (const name of names) await time(engines[name]!);
     for (let r = 0; r < ROUNDS; r++) {
       // Interleaved, order rotating, so that drift on a shared machine hits all alike.
       for (let k = 0; k < names.length; k++) {
         const name = names[(r + k) % names.length]!;
-        total[name] += await time(engines[name]);
+        total.set(name, total.get(name)! + (await time(engines[name]!)));
       }
     }
     const n = ROUNDS * PER_ROUND;
-    const perQuery = (t: number): string => `${(t / n).toFixed(2)} ms/query`;
-    const overhead = (t: number): string => `${(((t - total.off) / total.off) * 100).toFixed(1)} %`;
+    const offMs = total.get('off')!;
+    const line = (label: string, name: string, note = ''): void => {
+      const t = total.get(name);
+      if (t === undefined) return;
+      console.log(
+        `  ${label.padEnd(36)} ${(t / n).toFixed(2)} ms/query  overhead ${(((t - offMs) / offMs) * 100).toFixed(1)} %${note}`,
+      );
+    };
     console.log(`queries: ${n} each, ${EVENTS} events`);
-    console.log(`  audit off (baseline):              ${perQuery(total.off)}`);
-    console.log(
-      `  audit on (journal, group commit):  ${perQuery(total.on)}  overhead ${overhead(total.on)} (target ≤ 5 %)`,
-    );
-    console.log(
-      `  previous design (DuckDB txn/entry): ${perQuery(total.before)}  overhead ${overhead(total.before)}`,
-    );
-    console.log(
-      `  log's CPU work only (memory store): ${perQuery(total.memory)}  overhead ${overhead(total.memory)}`,
-    );
-    console.log(
-      `  journal write only (no DB load):    ${perQuery(total.journalOnly)}  overhead ${overhead(total.journalOnly)}`,
-    );
+    console.log(`  ${'audit off (baseline):'.padEnd(36)} ${(offMs / n).toFixed(2)} ms/query`);
+    line('audit on (journal, group commit):', 'on', ' (target ≤ 5 %)');
+    line('previous design (DuckDB txn/entry):', 'before');
+    line("log's CPU work only (memory store):", 'memory');
+    line('journal write only (no DB load):', 'journalOnly');
+    line('this build, built alike:', 'thisBuild');
+    line('previous build (BENCH_AUDIT_PREVIOUS_BUILD):', 'previousBuild');
     const flushAfter = durableWriteMs(base);
     const spacedAfter = await spacedDurableWriteMs(base);
     console.log(
@@ -198,37 +249,65 @@ try {
     // A read is released only once its entry is durable: one client asking one query at a time
     // waits for one write of its own per query, whatever the log does around it. Spaced writes
     // cost more than back-to-back ones on a shared disk (each flushes what others wrote since).
-    const floor = (((spacedBefore + spacedAfter) / 2 / (total.off / n)) * 100).toFixed(1);
+    const floor = (((spacedBefore + spacedAfter) / 2 / (offMs / n)) * 100).toFixed(1);
     console.log(`  floor for one query at a time: one spaced durable write / query ≈ ${floor} %`);
 
     // Several clients at once (a dashboard asks its charts together; several people use it):
-    // concurrent entries share one durable write (group commit). Wall time of the same number of
-    // queries, CLIENTS asking at once, rounds interleaved as above.
-    const together = async (engine: QueryEngine): Promise<number> => {
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: CLIENTS }, async () => {
-          for (let i = 0; i < PER_ROUND; i++) await engine.run(principal, projectRef, query);
-        }),
-      );
-      return performance.now() - t0;
-    };
-    const pair = { off, on };
-    const wall = { off: 0, on: 0 };
-    await together(off);
-    await together(on);
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const name of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const))
-        wall[name] += await together(pair[name]);
+    // concurrent entries share one durable write (group commit), and other requests go on while
+    // it flushes. For each client count: the wall time of the same number of queries (throughput)
+    // and each query's own latency, rounds interleaved with order rotating as above.
+    const concurrent = ['off', 'on', ...Object.keys(builds)];
+    for (const clients of CLIENTS) {
+      const wall = new Map(concurrent.map((name) => [name, 0]));
+      const latency = new Map(concurrent.map((name) => [name, 0]));
+      const together = async (name: string): Promise<void> => {
+        const engine = engines[name]!;
+        let own = 0;
+        const t0 = performance.now();
+        await Promise.all(
+          Array.from({ length: clients }, async () => {
+            for (let i = 0; i < PER_ROUND; i++) {
+              const q0 = performance.now();
+              await engine.run(principal, projectRef, query);
+              own += performance.now() - q0;
+            }
+          }),
+        );
+        wall.set(name, wall.get(name)! + performance.now() - t0);
+        latency.set(name, latency.get(name)! + own);
+      };
+      for (const name of concurrent) await together(name);
+      for (const name of concurrent) {
+        wall.set(name, 0);
+        latency.set(name, 0);
+      }
+      for (let r = 0; r < ROUNDS; r++) {
+        for (let k = 0; k < concurrent.length; k++)
+          await together(concurrent[(r + k) % concurrent.length]!);
+      }
+      const m = ROUNDS * PER_ROUND * clients;
+      const wallOff = wall.get('off')!;
+      const latOff = latency.get('off')!;
+      console.log(`${clients} clients at once: ${m} queries each`);
+      for (const [label, name] of [
+        ['audit off (baseline):', 'off'],
+        ['audit on (journal, group commit):', 'on'],
+        ['this build, built alike:', 'thisBuild'],
+        ['previous build:', 'previousBuild'],
+      ] as const) {
+        const w = wall.get(name);
+        const l = latency.get(name);
+        if (w === undefined || l === undefined) continue;
+        const vs =
+          name === 'off'
+            ? ''
+            : `  overhead ${(((w - wallOff) / wallOff) * 100).toFixed(1)} % wall time, ${(((l - latOff) / latOff) * 100).toFixed(1)} % latency`;
+        console.log(
+          `  ${label.padEnd(36)} ${(m / (w / 1000)).toFixed(1)} queries/s, ${(l / m).toFixed(2)} ms/query${vs}`,
+        );
+      }
     }
-    const m = ROUNDS * PER_ROUND * CLIENTS;
-    console.log(`${CLIENTS} clients at once: ${m} queries each`);
-    console.log(
-      `  audit off (baseline):              ${(m / (wall.off / 1000)).toFixed(1)} queries/s`,
-    );
-    console.log(
-      `  audit on (journal, group commit):  ${(m / (wall.on / 1000)).toFixed(1)} queries/s  overhead ${(((wall.on - wall.off) / wall.off) * 100).toFixed(1)} % (wall time)`,
-    );
+    for (const o of opened) await o.close();
     await executor.close();
   }
 

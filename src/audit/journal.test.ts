@@ -1,9 +1,12 @@
 // The audit journal on a real directory: acknowledged entries survive a crash before the database
-// load, a torn tail is ignored, a failed write refuses the read and the chain stays whole.
+// load, a torn tail is ignored, a failed write refuses the read and the chain stays whole; a write
+// in flight holds its entries back, entries arriving meanwhile share the next write, and neither a
+// load nor a close cuts in under a write. (A crash with groups in flight, real process and SIGKILL:
+// test/audit-journal-crash.test.ts.)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SILENT_LOGGER } from '../shared/log.js';
 import { AuditLog, deriveAuditKeys } from './audit-log.js';
 import { JournaledAuditStore, parseSegment } from './journal.js';
@@ -18,6 +21,7 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-audit-journal-'));
 });
 afterEach(() => {
+  vi.restoreAllMocks();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -31,6 +35,52 @@ async function openLog(inner: MemoryAuditStore) {
 }
 
 const segments = (): string[] => fs.readdirSync(dir).filter((n) => n.endsWith('.jsonl'));
+
+type WriteCallback = (error: NodeJS.ErrnoException | null, written: number) => void;
+
+/**
+ * Holds every write(2) the journal makes until the test lets it go: a write stays "in flight"
+ * (the disk still flushing) for as long as the test needs, with no timing involved.
+ */
+function holdWrites() {
+  const real = fs.write.bind(fs) as (...args: unknown[]) => void;
+  const held: { bytes: Buffer; go: () => void; fail: (half: boolean) => void }[] = [];
+  const spy = vi.spyOn(fs, 'write').mockImplementation((...args: unknown[]) => {
+    const [fd, buffer, offset, length, position, cb] = args as [
+      number,
+      Buffer,
+      number,
+      number,
+      null,
+      WriteCallback,
+    ];
+    held.push({
+      bytes: buffer.subarray(offset, offset + length),
+      go: () => real(fd, buffer, offset, length, position, cb),
+      // An I/O error, after half the bytes reached the file when `half` (a torn write).
+      fail: (half) => {
+        if (half) fs.writeSync(fd, buffer, offset, Math.floor(length / 2));
+        cb(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }), 0);
+      },
+    });
+  });
+  return { held, writes: () => spy.mock.calls.length };
+}
+
+/** Lets the event loop and the thread pool turn a few times. */
+async function turns(n = 20): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Tracks whether a promise has settled, without awaiting it. */
+function track<T>(p: Promise<T>): { settled: () => boolean; p: Promise<T> } {
+  let settled = false;
+  const q = p.finally(() => {
+    settled = true;
+  });
+  q.catch(() => undefined);
+  return { settled: () => settled, p: q };
+}
 
 describe('JournaledAuditStore', () => {
   it('acknowledges from the journal, loads into the database before any read', async () => {
@@ -143,5 +193,137 @@ describe('JournaledAuditStore', () => {
     expect(fresh.entries.map((e) => e.actor)).toEqual(['user:a', 'user:b']);
     expect((await verifyAuditLog(fresh, l2.signer)).ok).toBe(true);
     await replayed.close();
+  });
+
+  it('releases an entry only once its write returns; entries arriving meanwhile share the next write, in call order', async () => {
+    const inner = new MemoryAuditStore();
+    const { journal, log } = await openLog(inner);
+    const { held, writes } = holdWrites();
+    const first = track(log.record({ kind: 'query', actor: 'user:c0' }));
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    // The disk is flushing entry 1: ten more reads finish meanwhile.
+    const more = Array.from({ length: 10 }, (_, i) =>
+      track(log.record({ kind: 'query', actor: `user:c${i + 1}` })),
+    );
+    await turns();
+    expect(first.settled()).toBe(false); // not durable yet: not released
+    expect(more.some((m) => m.settled())).toBe(false);
+    expect(writes()).toBe(1); // they wait for the write in flight
+    held[0]!.go();
+    expect((await first.p).seq).toBe(1);
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    await turns();
+    expect(more.some((m) => m.settled())).toBe(false);
+    held[1]!.go();
+    const entries = await Promise.all(more.map((m) => m.p));
+    expect(entries.map((e) => [e.seq, e.actor])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [i + 2, `user:c${i + 1}`]),
+    );
+    expect(writes()).toBe(2); // one write for the whole group
+    vi.restoreAllMocks();
+    expect((await verifyAuditLog(journal, log.signer)).ok).toBe(true);
+    expect(inner.entries.map((e) => e.actor)).toEqual(
+      Array.from({ length: 11 }, (_, i) => `user:c${i}`),
+    );
+    await journal.close();
+  });
+
+  it('groups the batches of several writers waiting on one write, chained in the order they came', async () => {
+    const inner = new MemoryAuditStore();
+    const { journal, log: a } = await openLog(inner);
+    const b = await AuditLog.open(journal, KEYS, () => Promise.resolve('org_1'), SILENT_LOGGER);
+    const { held, writes } = holdWrites();
+    const first = a.record({ kind: 'query', actor: 'user:a1' });
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    const fromB = b.record({ kind: 'query', actor: 'user:b1' });
+    const fromA = a.record({ kind: 'query', actor: 'user:a2' });
+    await turns();
+    held[0]!.go();
+    await first;
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    // One write holds both writers' batches, each with its own signed head.
+    const second = held[1]!.bytes.toString('utf8');
+    expect(parseSegment(second).map((x) => x.entries.map((e) => e.actor))).toEqual([
+      ['user:b1'],
+      ['user:a2'],
+    ]);
+    held[1]!.go();
+    expect([(await fromB).seq, (await fromA).seq]).toEqual([2, 3]);
+    expect(writes()).toBe(2);
+    vi.restoreAllMocks();
+    expect(await verifyAuditLog(journal, a.signer)).toMatchObject({ ok: true, entries: 3 });
+    await journal.close();
+  });
+
+  it('refuses every entry of a failed group write, cuts its torn bytes, and chains the next group after the last durable entry', async () => {
+    const inner = new MemoryAuditStore();
+    const { journal, log } = await openLog(inner);
+    const { held } = holdWrites();
+    const ok1 = log.record({ kind: 'query', actor: 'user:ok1' });
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    const failed = [
+      track(log.record({ kind: 'export', actor: 'user:lost1' })),
+      track(log.record({ kind: 'query', actor: 'user:lost2' })),
+    ];
+    await turns();
+    held[0]!.go();
+    expect((await ok1).seq).toBe(1);
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    const next = [
+      track(log.record({ kind: 'query', actor: 'user:ok2' })),
+      track(log.record({ kind: 'query', actor: 'user:ok3' })),
+    ];
+    await turns();
+    held[1]!.fail(true); // half of the group reached the file
+    for (const f of failed)
+      await expect(f.p).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', status: 503 });
+    await vi.waitFor(() => expect(held).toHaveLength(3));
+    held[2]!.go();
+    const written = await Promise.all(next.map((n) => n.p));
+    expect(written.map((e) => e.seq)).toEqual([2, 3]);
+    vi.restoreAllMocks();
+    // The file holds whole batches only: nothing of the refused one.
+    const text = fs.readFileSync(path.join(dir, segments()[0]!), 'utf8');
+    expect(text).not.toContain('user:lost');
+    expect(parseSegment(text).flatMap((x) => x.entries.map((e) => e.actor))).toEqual([
+      'user:ok1',
+      'user:ok2',
+      'user:ok3',
+    ]);
+    expect(await verifyAuditLog(journal, log.signer)).toMatchObject({ ok: true, entries: 3 });
+    await journal.close();
+  });
+
+  it('a load or a close asked for while a write is in flight waits for it (no segment closed under a write)', async () => {
+    const inner = new MemoryAuditStore();
+    const { journal, log } = await openLog(inner);
+    await log.record({ kind: 'query', actor: 'user:1' });
+    const { held } = holdWrites();
+    const second = track(log.record({ kind: 'query', actor: 'user:2' }));
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    const before = segments();
+    const scan = track(journal.scan({}));
+    await turns();
+    expect(scan.settled()).toBe(false);
+    expect(segments()).toEqual(before); // not rotated under the write
+    held[0]!.go();
+    expect((await scan.p).map((e) => e.actor)).toEqual(['user:1', 'user:2']);
+    expect((await second.p).seq).toBe(2);
+    expect(segments()).not.toEqual(before); // loaded, so rotated and the old segment removed
+
+    const third = track(log.record({ kind: 'query', actor: 'user:3' }));
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    const closing = track(journal.close());
+    await turns();
+    expect(closing.settled()).toBe(false);
+    held[1]!.go();
+    await closing.p;
+    expect((await third.p).seq).toBe(3);
+    expect(inner.entries.map((e) => e.actor)).toEqual(['user:1', 'user:2', 'user:3']);
+    await expect(log.record({ kind: 'query', actor: 'user:4' })).rejects.toMatchObject({
+      code: 'AUDIT_UNAVAILABLE',
+    });
+    vi.restoreAllMocks();
+    expect((await verifyAuditLog(inner, log.signer)).ok).toBe(true);
   });
 });

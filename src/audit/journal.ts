@@ -1,7 +1,8 @@
-// The audit log's write-ahead journal: each group commit is one append + fdatasync to a file of
-// JSON lines (a few hundred microseconds), and the database copy — what scans, verification and
-// reports read — is loaded from it in the background, in bigger transactions. A read is released
-// only once its entry is in the fsynced journal; a journal that cannot be written refuses it.
+// The audit log's write-ahead journal: each group commit is one O_DSYNC append to a file of JSON
+// lines, made on the thread pool so that other requests go on while the disk flushes, and the
+// database copy — what scans, verification and reports read — is loaded from it in the
+// background, in bigger transactions. A read is released only once its entry is durable in the
+// journal; a journal that cannot be written refuses it.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,6 +27,35 @@ export const AUDIT_JOURNAL_DIR = 'audit-journal';
 const SEGMENT = /^(\d{12})\.jsonl$/;
 
 type Batch = SealedBatch;
+
+interface Waiter {
+  seal: ChainSealer;
+  resolve: (batch: SealedBatch) => void;
+  reject: (error: Error) => void;
+}
+
+/** Where the chain stands after `batch`. */
+function after(position: ChainPosition, batch: Batch): ChainPosition {
+  const last = batch.entries.at(-1);
+  if (!last) return position;
+  return {
+    seq: last.seq,
+    hash: last.hash,
+    lastCheckpoint: batch.checkpoint
+      ? { seq: batch.head.seq, atMs: batch.head.atMs }
+      : position.lastCheckpoint,
+  };
+}
+
+/** One write(2) on the thread pool; resolves with the bytes written. */
+function writeAt(fd: number, bytes: Buffer, offset: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, bytes, offset, bytes.length - offset, null, (error, written) => {
+      if (error) reject(error);
+      else resolve(written);
+    });
+  });
+}
 
 /**
  * Hands the inner store a batch already chained here, refusing it unless it continues exactly the
@@ -185,6 +215,12 @@ export class JournaledAuditStore implements AuditStore {
   private size = 0;
   private pending: Batch[] = [];
   private pendingEntries = 0;
+  /** Appends waiting for the write in flight; they go together in the next one. */
+  private waiting: Waiter[] = [];
+  /** Whether a group write is queued on `writes` (and will take everything waiting). */
+  private groupQueued = false;
+  /** Group writes and segment rotation, one at a time. */
+  private readonly writes = new Serial();
   private readonly loadSerial = new Serial();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -263,44 +299,72 @@ export class JournaledAuditStore implements AuditStore {
   }
 
   /**
-   * Appends one batch and returns once it is on disk. The write is synchronous, on purpose: on a
-   * loaded machine a trip to the thread pool waits for a free core (several milliseconds, more
-   * than the write itself), and group commit keeps it to one write per batch of entries.
+   * Appends one batch and resolves once it is on disk. Appends arriving while a write is in
+   * flight wait for it, then go together: each is chained after the one before it, in the order
+   * of the calls, and the group is one O_DSYNC write (group commit). The write runs on the thread
+   * pool, so the process goes on serving other requests while the disk flushes; a batch is
+   * acknowledged only once the write that holds it has returned, and a failed write refuses every
+   * batch in it.
    */
   append(seal: ChainSealer): Promise<SealedBatch> {
-    let batch: Batch;
-    try {
-      batch = seal(this.position);
-      this.appendNow(batch);
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
-    const last = batch.entries.at(-1);
-    if (last)
-      this.position = {
-        seq: last.seq,
-        hash: last.hash,
-        lastCheckpoint: batch.checkpoint
-          ? { seq: batch.head.seq, atMs: batch.head.atMs }
-          : this.position.lastCheckpoint,
-      };
-    this.schedule();
-    return Promise.resolve(batch);
+    if (this.closed) return Promise.reject(new Error('the audit journal is closed'));
+    return new Promise<SealedBatch>((resolve, reject) => {
+      this.waiting.push({ seal, resolve, reject });
+      if (this.groupQueued) return;
+      this.groupQueued = true;
+      // Serial with rotation too: a segment is never closed under a write in flight.
+      void this.writes.run(() => this.writeGroup());
+    });
   }
 
-  private appendNow(batch: Batch): void {
-    if (this.closed) throw new Error('the audit journal is closed');
-    const bytes = encodeBatch(batch, this.seal);
+  /** Writes every append waiting now as one group; never throws (each waiter hears). */
+  private async writeGroup(): Promise<void> {
+    this.groupQueued = false;
+    const group = this.waiting;
+    this.waiting = [];
+    let position = this.position;
+    const sealed: { waiter: Waiter; batch: Batch }[] = [];
+    const parts: Buffer[] = [];
+    for (const waiter of group) {
+      try {
+        const batch = waiter.seal(position);
+        parts.push(encodeBatch(batch, this.seal));
+        sealed.push({ waiter, batch });
+        position = after(position, batch);
+      } catch (error) {
+        // This batch alone is refused; the next one is chained after the one before it.
+        waiter.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    if (sealed.length === 0) return;
+    try {
+      await this.writeDurably(Buffer.concat(parts));
+    } catch (error) {
+      const refusal = error instanceof Error ? error : new Error(String(error));
+      for (const { waiter } of sealed) waiter.reject(refusal);
+      return;
+    }
+    this.position = position;
+    for (const { batch } of sealed) {
+      this.pending.push(batch);
+      this.pendingEntries += batch.entries.length;
+    }
+    this.schedule();
+    for (const { waiter, batch } of sealed) waiter.resolve(batch);
+  }
+
+  /** One append to the open segment, resolved once the bytes are durable (O_DSYNC). */
+  private async writeDurably(bytes: Buffer): Promise<void> {
+    const fd = this.fd;
     const start = this.size;
     try {
-      // O_DSYNC: the write returns once the bytes are durable.
       let done = 0;
-      while (done < bytes.length) done += fs.writeSync(this.fd, bytes, done, bytes.length - done);
+      while (done < bytes.length) done += await writeAt(fd, bytes, done);
     } catch (error) {
-      // Take the failed batch back out so a later batch (same sequence numbers) follows a
+      // Take the failed group back out so a later batch (same sequence numbers) follows a
       // clean line; if even that fails, the next append goes to a new segment.
       try {
-        fs.ftruncateSync(this.fd, start);
+        fs.ftruncateSync(fd, start);
       } catch {
         try {
           this.rotate();
@@ -311,8 +375,6 @@ export class JournaledAuditStore implements AuditStore {
       throw error;
     }
     this.size += bytes.length;
-    this.pending.push(batch);
-    this.pendingEntries += batch.entries.length;
   }
 
   private schedule(): void {
@@ -353,11 +415,18 @@ export class JournaledAuditStore implements AuditStore {
   /** Loads every journaled batch into the database (reads call this first). */
   settle(): Promise<void> {
     return this.loadSerial.run(async () => {
-      if (this.pending.length === 0) return;
-      const batches = this.pending;
-      this.pending = [];
-      this.pendingEntries = 0;
-      const upTo = this.closed ? this.segment : this.rotate();
+      // Between two group writes: every batch taken is in a segment up to `upTo`, and the
+      // segment closed by the rotation has no write in flight.
+      // (Taken only once the rotation succeeded: a failed one leaves them pending.)
+      const { batches, upTo } = await this.writes.run(() => {
+        if (this.pending.length === 0) return Promise.resolve({ batches: [], upTo: 0 });
+        const rotatedFrom = this.closed ? this.segment : this.rotate();
+        const taken = this.pending;
+        this.pending = [];
+        this.pendingEntries = 0;
+        return Promise.resolve({ batches: taken, upTo: rotatedFrom });
+      });
+      if (batches.length === 0) return;
       // One transaction per run of batches up to a periodic checkpoint, so that the checkpoint
       // stays at the entry it was signed for.
       let loaded = 0;
@@ -394,6 +463,8 @@ export class JournaledAuditStore implements AuditStore {
     this.timer = null;
     this.closed = true;
     try {
+      // Appends made before the close are written (and acknowledged) first.
+      await this.writes.run(() => Promise.resolve());
       await this.settle();
     } finally {
       try {
