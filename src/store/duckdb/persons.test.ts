@@ -26,15 +26,8 @@ const linkArb = fc.record({
   alias: fc.constantFrom(...IDS.slice(1)),
   canonical: fc.constantFrom(...IDS.slice(1)),
 });
-const opArb = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      kind: fc.constant('commit' as const),
-      events: fc.array(eventArb, { maxLength: 8 }),
-      links: fc.array(linkArb, { maxLength: 3 }),
-    }),
-  },
+/** Erasure of one id, and retention up to a day: steps of both random histories. */
+const eraseAndRetention = [
   {
     weight: 1,
     arbitrary: fc.record({
@@ -49,6 +42,17 @@ const opArb = fc.oneof(
       day: fc.integer({ min: 0, max: 9 }),
     }),
   },
+] as const;
+const opArb = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('commit' as const),
+      events: fc.array(eventArb, { maxLength: 8 }),
+      links: fc.array(linkArb, { maxLength: 3 }),
+    }),
+  },
+  ...eraseAndRetention,
 );
 
 let dir: string;
@@ -221,20 +225,7 @@ describe('events.person_id kept incrementally equals a full recompute', () => {
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('append' as const), batch: batchArb }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('commit' as const), batch: batchArb }) },
     { weight: 2, arbitrary: fc.constant({ kind: 'flush' as const }) },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        kind: fc.constant('erase' as const),
-        id: fc.constantFrom(...IDS.slice(1)),
-      }),
-    },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        kind: fc.constant('retention' as const),
-        day: fc.integer({ min: 0, max: 9 }),
-      }),
-    },
+    ...eraseAndRetention,
   );
 
   /** Rows whose stored person differs from the rule over the links as they are now. */
