@@ -981,17 +981,21 @@ describe('the dashboard in Chromium', () => {
     expect(read.body.notices.every((n: { read: boolean }) => n.read)).toBe(true);
   });
 
+  /** A screen loaded in full (a hash change alone keeps the page and its network-idle state). */
+  async function openScreen(name: (typeof SCREENS)[number]): Promise<void> {
+    await page.goto(screen(name));
+    await page.reload();
+    await page.waitForSelector('main h1');
+    // Live events polls every 3 s, so on a loaded machine the network may never be idle.
+    if (name === 'live') await page.waitForSelector('#live-table tbody tr');
+    else await page.waitForLoadState('networkidle');
+  }
+
   it('fits every screen at 1280 px and on a phone, and passes axe there', async () => {
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: width === 1280 ? 860 : 844 });
       for (const name of SCREENS) {
-        // A full load each (a hash change alone keeps the page and its network-idle state).
-        await page.goto(screen(name));
-        await page.reload();
-        await page.waitForSelector('main h1');
-        // Live events polls every 3 s, so on a loaded machine the network may never be idle.
-        if (name === 'live') await page.waitForSelector('#live-table tbody tr');
-        else await page.waitForLoadState('networkidle');
+        await openScreen(name);
         const overflow = await page.evaluate(
           () => document.documentElement.scrollWidth - window.innerWidth,
         );
@@ -1013,11 +1017,7 @@ describe('the dashboard in Chromium', () => {
 
   it('takes every screen by keyboard: each Tab lands on a visible control with a focus ring, none traps it', async () => {
     for (const name of SCREENS) {
-      await page.goto(screen(name));
-      await page.reload();
-      await page.waitForSelector('main h1');
-      if (name === 'live') await page.waitForSelector('#live-table tbody tr');
-      else await page.waitForLoadState('networkidle');
+      await openScreen(name);
       const seen = new Set<string>();
       let stops = 0;
       // Bounded: the first 40 stops of each screen (the builders' controls on the report screens).
