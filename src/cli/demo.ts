@@ -6,8 +6,7 @@
 // store the data is generated in a scratch DuckDB database (DuckDB expands the planned sessions
 // into events in one statement) and then written to the configured event store the way ingestion
 // writes (the group-commit writer into the store's ingest log, then the EventStore port's
-// flush), whichever store that is (embedded DuckDB or ClickHouse): the same seed gives the same
-// events, identity links and answers on every store.
+// flush). The same seed gives the same events, identity links and answers on every store.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
