@@ -16,7 +16,12 @@ import { ProjectDirectory } from '../projects/index.js';
 import type { ServerConfig } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
 import { safeStack, type Logger } from '../shared/log.js';
-import { QueryEngine, type QueryExecutor, type Dialect } from '../query/index.js';
+import {
+  QueryEngine,
+  type Dialect,
+  type PersonDaysSource,
+  type QueryExecutor,
+} from '../query/index.js';
 import { CLICKHOUSE_COMPILER } from '../query/compile-clickhouse.js';
 import type { QueryCompiler } from '../query/engine.js';
 import {
@@ -283,6 +288,8 @@ interface EventSide {
   dialect: Dialect;
   /** The compiler for this dialect (DuckDB: the query module's default). */
   compiler?: QueryCompiler;
+  /** The days of active persons the store keeps (DuckDB), read by user counts. */
+  personDays?: PersonDaysSource;
   close(): Promise<void>;
 }
 
@@ -358,6 +365,7 @@ async function openEventSide(
           close: () => executor.close(),
         },
         dialect: DUCKDB_DIALECT,
+        personDays: db.personDays,
         close: () => Promise.resolve(),
       };
     }
@@ -584,6 +592,7 @@ export async function openRuntime(
       executor,
       dialect: eventSide.dialect,
       ...(eventSide.compiler ? { compiler: eventSide.compiler } : {}),
+      ...(eventSide.personDays ? { personDays: eventSide.personDays } : {}),
       audit: queryAuditSink(audit, logger),
       cohorts: cohortSource(meta),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },

@@ -29,7 +29,7 @@ import type {
   TimeScope,
   TrendsPlan,
 } from './plan.js';
-import { isCohortBreakdown, plannedLeaves, resolveProperty } from './plan.js';
+import { isCohortBreakdown, plannedLeaves, readsPersonDays, resolveProperty } from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import {
   and,
@@ -170,15 +170,20 @@ export function dayOf(local: SqlNode): SqlNode {
 
 /** Bucket index of a local time (see clock.ts `bucketOfLocal`; the same arithmetic). */
 export function bucketOf(unit: BucketUnit, local: SqlNode): SqlNode {
+  return unit === 'hour'
+    ? call('floor_div', local, raw(String(HOUR_MS)))
+    : bucketOfDay(unit, dayOf(local));
+}
+
+/** Bucket index of a local day number (clock.ts `bucketOfDay`), for units of whole days. */
+function bucketOfDay(unit: Exclude<BucketUnit, 'hour'>, day: SqlNode): SqlNode {
   switch (unit) {
-    case 'hour':
-      return call('floor_div', local, raw(String(HOUR_MS)));
     case 'day':
-      return dayOf(local);
+      return day;
     case 'week':
-      return call('floor_div', sql`${dayOf(local)} + 3`, raw('7'));
+      return call('floor_div', sql`${day} + 3`, raw('7'));
     case 'month':
-      return call('month_of_day', dayOf(local));
+      return call('month_of_day', day);
   }
 }
 
@@ -441,6 +446,7 @@ function perUserSelect(
  * need every value and read per-event rows.
  */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
+  if (p.personDays && readsPersonDays(p, s)) return compilePersonDaysSeries(p, s);
   if (s.active) return compileActiveSeries(p, s, s.active);
   const local = localTime(p.scope.clock);
   const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters)}`;
@@ -554,6 +560,45 @@ function compileActiveSeries(
       { name: 'ends', body: ends },
     ]),
     sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
+  );
+}
+
+/**
+ * A series `readsPersonDays` accepts, from the store's `person_days` (one row per project, local
+ * day in the project's time zone and resolved person who did any event but SDK bookkeeping that
+ * day; see store/duckdb/person-days.ts): the same rows as the events' series give, from about one
+ * row per person and active day instead of one per event.
+ */
+function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
+  const days = (scope: TimeScope): SqlNode =>
+    sql`SELECT day, person_id AS uid FROM person_days WHERE project_id = ${param.varchar(p.projectId)} AND day BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
+  if (s.active) {
+    const active = s.active;
+    const ends = join(
+      active.ends.map(
+        (e) =>
+          sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
+      ),
+      ' UNION ALL ',
+    );
+    return withCtes(
+      [
+        { name: 'ud', body: days(active.scope) },
+        { name: 'ends', body: ends },
+      ],
+      sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
+    );
+  }
+  const unit = p.unit;
+  if (unit === 'hour') throw new Error('the days of persons hold no hours');
+  return withCtes(
+    [
+      {
+        name: 'base',
+        body: sql`SELECT ${bucketOfDay(unit, raw('day'))} AS bucket, uid FROM (${days(p.scope)})`,
+      },
+    ],
+    sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${call('count_distinct', raw('uid'))} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
   );
 }
 

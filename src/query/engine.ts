@@ -14,7 +14,7 @@ import {
 } from './catalog.js';
 import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile, type CompiledQuery } from './compile.js';
-import type { Plan } from './plan.js';
+import { readsPersonDays, type Plan } from './plan.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
@@ -108,6 +108,17 @@ export interface QueryEngineDeps {
   now?: () => number;
   /** The instant relative days ("today", "-7d") resolve against; default: `now`. */
   calendarNow?: () => number;
+  /** The store's days of active persons (the embedded store); absent: series read events. */
+  personDays?: PersonDaysSource;
+}
+
+/**
+ * Port: whether the store keeps the days each person was active for a project in a time zone
+ * (the `person_days` relation compile.ts reads). `ready` answers at once; a store that has not
+ * built them yet may start to, and the query reads the events meanwhile.
+ */
+export interface PersonDaysSource {
+  ready(projectId: string, timezone: string): boolean;
 }
 
 /** Runs queries; the only way in. */
@@ -196,12 +207,15 @@ export class QueryEngine {
       entry.query = query;
       await this.checkProperties(query, project.id, startedAt);
       const cohorts = await this.loadCohorts(query, project.id, startedAt);
-      const planned = plan(query, {
-        projectId: project.id,
-        timezone: project.timezone,
-        limits: this.limits,
-        ...(cohorts ? { cohorts } : {}),
-      });
+      const planned = this.withPersonDays(
+        plan(query, {
+          projectId: project.id,
+          timezone: project.timezone,
+          limits: this.limits,
+          ...(cohorts ? { cohorts } : {}),
+        }),
+        project,
+      );
       const executed = await execute(
         (this.deps.compiler ?? DEFAULT_COMPILER).compile(planned),
         this.deps.dialect,
@@ -224,6 +238,19 @@ export class QueryEngine {
       await Promise.resolve(this.deps.audit.record(entry)).catch(() => undefined);
       throw error;
     }
+  }
+
+  /** A trends plan whose series can read the days of active persons, when the store has them. */
+  private withPersonDays(planned: Plan, project: QueryProject): Plan {
+    const source = this.deps.personDays;
+    if (!source || planned.kind !== 'trends') return planned;
+    if (!planned.series.some((s) => readsPersonDays(planned, s))) return planned;
+    if (!source.ready(project.id, project.timezone)) return planned;
+    return {
+      ...planned,
+      personDays: true,
+      ...(planned.previous ? { previous: { ...planned.previous, personDays: true } } : {}),
+    };
   }
 
   /**

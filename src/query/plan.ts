@@ -134,6 +134,24 @@ export interface TrendsPlan {
   breakdown: PlannedBreakdown | null;
   /** With `compare`: the same trend over the period just before (its own buckets). */
   previous?: TrendsPlan | null;
+  /**
+   * The store keeps the days each person was active (the `person_days` table of the embedded
+   * store) for this project's time zone: the series `readsPersonDays` accepts read it instead of
+   * the events. Set by the engine, false from `plan`.
+   */
+  personDays?: boolean;
+}
+
+/**
+ * Whether a series is answered from the days each person was active: distinct users of "any
+ * event" without SDK bookkeeping, no filter and no breakdown, by day, week or month (the days
+ * hold no hours), and weekly / monthly active users (read per day anyway) under the same terms.
+ */
+export function readsPersonDays(p: TrendsPlan, s: PlannedSeries): boolean {
+  if (s.event !== null || s.includeSdkEvents || s.filters.length > 0 || p.breakdown !== null)
+    return false;
+  if (s.active) return true;
+  return s.math === 'unique_users' && p.unit !== 'hour';
 }
 
 export interface FunnelPlan {

@@ -47,12 +47,14 @@ export const READ_JSON_LINE_BYTES = { usual: 16 * 1024 * 1024, largest: 64 * 102
 
 // The statement is fixed text: the file name is a bound parameter, the column list and the line
 // limit are constants.
-// The person of a row with a user id is set as it is inserted (persons.ts), from the line's `u`.
-const INSERTED_COLUMNS = `${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')}, person_id`;
-const INSERTED_VALUES = `${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}, ${personAtInsert('u')}`;
+// The person of a row with a user id is set as it is inserted (persons.ts), from the line's `u`;
+// `load_seq` is the load's number (person-days.ts finds the load's rows by it), bound as `seq`.
+const INSERTED_COLUMNS = `${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')}, person_id, load_seq`;
+const insertedValues = (seq: string): string =>
+  `${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}, ${personAtInsert('u')}, ${seq}`;
 const loadEventsSql = (maxLineBytes: number): string =>
   `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
-  SELECT ${INSERTED_VALUES}
+  SELECT ${insertedValues('$2')}
     FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${maxLineBytes},
                    columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
    WHERE k IS NOT NULL`;
@@ -64,7 +66,7 @@ const LOAD_EVENTS_SQL = {
 // Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
 // parsed by the same JSON reader with the same column types as loadEventsSql.
 const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
-  SELECT ${INSERTED_VALUES}
+  SELECT ${insertedValues('$1')}
     FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
             FROM staging_lines)
    WHERE k IS NOT NULL`;
@@ -103,15 +105,16 @@ export class DuckDbBatchApplier {
 
   /**
    * Loads the event lines of a log segment with DuckDB's own reader; duplicates (same dedup key,
-   * in the table or earlier in the file) are skipped. Returns the number of rows inserted.
-   * `lines` picks the longest line the reader accepts (see READ_JSON_LINE_BYTES).
+   * in the table or earlier in the file) are skipped. Returns the number of rows inserted, each
+   * numbered `loadSeq`. `lines` picks the longest line the reader accepts (READ_JSON_LINE_BYTES).
    */
   async loadEventsFromFile(
     c: DuckDBConnection,
     file: string,
+    loadSeq: number,
     lines: keyof typeof READ_JSON_LINE_BYTES = 'usual',
   ): Promise<number> {
-    const result = await c.run(LOAD_EVENTS_SQL[lines], [file]);
+    const result = await c.run(LOAD_EVENTS_SQL[lines], [file, loadSeq]);
     return Number(result.rowsChanged);
   }
 
@@ -119,7 +122,11 @@ export class DuckDbBatchApplier {
    * Loads event lines given in memory (a decrypted segment) with DuckDB's JSON reader, as
    * `loadEventsFromFile` does for a plain segment. Returns the number of rows inserted.
    */
-  async loadEventLines(c: DuckDBConnection, lines: readonly Buffer[]): Promise<number> {
+  async loadEventLines(
+    c: DuckDBConnection,
+    lines: readonly Buffer[],
+    loadSeq: number,
+  ): Promise<number> {
     if (lines.length === 0) return 0;
     await this.ensureStaging(c);
     const appender = await c.createAppender('staging_lines', 'main', 'temp');
@@ -130,7 +137,7 @@ export class DuckDbBatchApplier {
     appender.closeSync();
     let inserted: number;
     try {
-      inserted = Number((await c.run(LOAD_EVENT_LINES_SQL)).rowsChanged);
+      inserted = Number((await c.run(LOAD_EVENT_LINES_SQL, [loadSeq])).rowsChanged);
     } catch (error) {
       // The load's own error is the one to report: in the transaction it aborted, this DELETE
       // fails too ("Current transaction is aborted"), and the caller's ROLLBACK empties the table.
@@ -141,8 +148,15 @@ export class DuckDbBatchApplier {
     return inserted;
   }
 
-  /** Inserts rows given in memory (first of equal dedup keys wins). Returns rows inserted. */
-  async writeEvents(c: DuckDBConnection, events: readonly EventRow[]): Promise<number> {
+  /**
+   * Inserts rows given in memory (first of equal dedup keys wins), numbered `loadSeq`. Returns
+   * rows inserted.
+   */
+  async writeEvents(
+    c: DuckDBConnection,
+    events: readonly EventRow[],
+    loadSeq: number,
+  ): Promise<number> {
     if (events.length === 0) return 0;
     await this.ensureStaging(c);
     const seen = new Set<bigint>();
@@ -177,6 +191,7 @@ export class DuckDbBatchApplier {
       appender.appendTimestampTZ(tsValue(e.receivedAtMs));
       // person_id: the user id, or resolved with the batch's links (persons.ts, personAtInsert)
       appendNullable(appender, e.userId === '' ? null : e.userId);
+      appender.appendBigInt(BigInt(loadSeq));
       appender.endRow();
     }
     appender.closeSync();

@@ -420,6 +420,8 @@ export async function generateDemoData(
     await writePlan(connection, people, sessions, journey);
     progress(`expanding ${sessions.length.toLocaleString('en-US')} sessions into events`);
     const inserted = await expand(connection, options.projectId, options.seed);
+    // Written outside the ingest path: a project whose per-day person table exists gets it again.
+    await db.personDays.rebuildIfBuilt(connection, options.projectId);
     return {
       events: inserted.events,
       users: userCount,
@@ -594,7 +596,7 @@ async function expand(
       printf('%016x', hash(local_key, $2, 'insert')), browser, browser_version, os, device_type,
       country, region, NULL, referring_domain, current_url, utm_source, utm_medium, utm_campaign,
       NULL, NULL, lib, properties,
-      make_timestamp((t_ms + 200 + (h % 3000)::BIGINT) * 1000)::TIMESTAMPTZ, NULL
+      make_timestamp((t_ms + 200 + (h % 3000)::BIGINT) * 1000)::TIMESTAMPTZ, NULL, NULL
     FROM all_events
     ORDER BY t_ms`;
   const result = await c.run(sql, [projectId, seed]);

@@ -170,11 +170,20 @@ export class DuckDbEventStore implements EventStore {
     // Events logged before the call must be in the table to be deleted with the others.
     await this.flush();
     return this.db.writer.run(async (c) => {
-      const r = await c.run('DELETE FROM events WHERE project_id = $1 AND time < $2', [
-        projectId,
-        tsValue(cutoffMs),
-      ]);
-      return Number(r.rowsChanged);
+      await c.run('BEGIN TRANSACTION');
+      try {
+        const r = await c.run('DELETE FROM events WHERE project_id = $1 AND time < $2', [
+          projectId,
+          tsValue(cutoffMs),
+        ]);
+        await this.db.personDays.afterRetention(c, projectId, cutoffMs);
+        await c.run('COMMIT');
+        return Number(r.rowsChanged);
+      } catch (cause) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        this.db.personDays.rolledBack();
+        throw cause;
+      }
     });
   }
 
@@ -191,7 +200,14 @@ export class DuckDbEventStore implements EventStore {
         );
         for (const row of links.getRows()) ids.add(String(row[0]));
         let removed = 0;
+        const personDays = this.db.personDays;
         for (const id of ids) {
+          // The persons of the rows about to go: their days are recomputed from what remains.
+          await personDays.collect(
+            c,
+            'project_id = $1 AND (distinct_id = $2 OR user_id = $2 OR device_id = $2)',
+            [projectId, id],
+          );
           const r = await c.run(
             `DELETE FROM events WHERE project_id = $1 AND (distinct_id = $2 OR user_id = $2 OR device_id = $2)`,
             [projectId, id],
@@ -207,12 +223,14 @@ export class DuckDbEventStore implements EventStore {
           [projectId, profileId],
         );
         // No event left should name the erased ids as its person, nor read a deleted link.
-        await refreshPersonsAfterErasure(c, [...ids]);
+        await refreshPersonsAfterErasure(c, [...ids], personDays);
+        await personDays.recompute(c);
         await c.run('COMMIT');
         this.db.ingest.forgetLinks();
         return removed;
       } catch (cause) {
         await c.run('ROLLBACK');
+        this.db.personDays.rolledBack();
         throw storeError(cause, 'erase subject');
       }
     });

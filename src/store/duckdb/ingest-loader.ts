@@ -8,6 +8,7 @@ import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
 import type { IndexMemory } from './index-memory.js';
 import { describeLoadError, isOutOfMemory } from './load-error.js';
+import type { PersonDays } from './person-days.js';
 import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
@@ -33,6 +34,8 @@ export interface IngestLoaderOptions {
   maxDelayMs: number;
   /** Grows DuckDB's memory limit with the dedup index before each load (index-memory.ts). */
   indexMemory?: IndexMemory | null;
+  /** The per-day person table, kept in each load's transaction (person-days.ts). */
+  personDays?: PersonDays | null;
   /**
    * What a failed load does. `retry` (the server, the default): the callers waiting on it are
    * told, and the segment stays queued and is retried with backoff, as acknowledged events wait
@@ -119,6 +122,7 @@ export class IngestLoader {
   private queue: LogSegment[] = [];
   private queuedUnits = 0;
   private applied: number;
+  private lastLoadSeq = 0;
   private running = false;
   private closing = false;
   /** Seals the open segment `timerSegment` once `maxDelayMs` have passed since its first record. */
@@ -439,10 +443,10 @@ export class IngestLoader {
     let result: LoadResult;
     const lines = segment.key === null ? null : eventLinesOf(await this.log.readPayloads(segment));
     try {
-      result = await this.transaction(segment, (c) =>
+      result = await this.transaction(segment, (c, seq) =>
         lines === null
-          ? this.applier.loadEventsFromFile(c, segment.file)
-          : this.applier.loadEventLines(c, lines),
+          ? this.applier.loadEventsFromFile(c, segment.file, seq)
+          : this.applier.loadEventLines(c, lines, seq),
       );
     } catch (error) {
       result = await this.loadAgain(segment, lines, error);
@@ -470,8 +474,8 @@ export class IngestLoader {
   ): Promise<LoadResult> {
     if (lines === null) {
       try {
-        return await this.transaction(segment, (c) =>
-          this.applier.loadEventsFromFile(c, segment.file, 'largest'),
+        return await this.transaction(segment, (c, seq) =>
+          this.applier.loadEventsFromFile(c, segment.file, seq, 'largest'),
         );
       } catch (again) {
         error = again;
@@ -483,22 +487,38 @@ export class IngestLoader {
     const rows = (lines ?? eventLinesOf(await this.log.readPayloads(segment))).map((line) =>
       parseEventLine(line.toString('utf8')),
     );
-    return this.transaction(segment, (c) => this.applier.writeEvents(c, rows));
+    return this.transaction(segment, (c, seq) => this.applier.writeEvents(c, rows, seq));
+  }
+
+  /**
+   * The number of the next load, stored with the rows it inserts (`load_seq`): increasing, from
+   * the clock in microseconds so that it keeps increasing across restarts.
+   */
+  private nextLoadSeq(): number {
+    this.lastLoadSeq = Math.max(Date.now() * 1000, this.lastLoadSeq + 1);
+    return this.lastLoadSeq;
   }
 
   private transaction(
     segment: LogSegment,
-    loadEvents: (c: DuckDBConnection) => Promise<number>,
+    loadEvents: (c: DuckDBConnection, loadSeq: number) => Promise<number>,
   ): Promise<LoadResult> {
     return this.writer.run(async (c) => {
       await this.options.indexMemory?.fit(c, segment.eventRows);
+      const seq = this.nextLoadSeq();
+      const personDays = this.options.personDays ?? undefined;
       await c.run('BEGIN TRANSACTION');
       try {
-        const inserted = segment.eventRows > 0 ? await loadEvents(c) : 0;
+        const inserted = segment.eventRows > 0 ? await loadEvents(c, seq) : 0;
         const linked = await this.applier.writeLinks(c, segment.extras.identityLinks);
         // Resolved persons of the new events, and of earlier events the new links merge: only
         // those rows are read (persons.ts), so a load costs the same however large the table.
-        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked);
+        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked, personDays);
+        // The days of the persons merged, then of the rows inserted (person-days.ts).
+        if (personDays) {
+          await personDays.recompute(c);
+          if (inserted > 0) await personDays.afterLoad(c, seq);
+        }
         const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
         await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
         await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [
@@ -514,6 +534,7 @@ export class IngestLoader {
           // The transaction may already be aborted; the original error is what matters.
         }
         this.applier.rolledBack();
+        this.options.personDays?.rolledBack();
         throw error;
       }
     });

@@ -14,6 +14,7 @@
 // - an erasure deletes links, so it recomputes every row that may have read one of them.
 // Each runs inside the caller's transaction, so a query never sees events and links that disagree.
 import type { DuckDBConnection } from '@duckdb/node-api';
+import type { PersonDays } from './person-days.js';
 
 /** The rule over `events e` with `identity_links` joined as l1 (device id) and l2 (distinct id). */
 export const PERSON_OF_EVENT =
@@ -42,11 +43,13 @@ const PERSON_OF_ROW = `coalesce(nullif(user_id, ''),
       WHERE l.project_id = events.project_id AND l.alias_id = events.distinct_id),
     nullif(distinct_id, ''))`;
 
-/** Rows resolved before whose device id or distinct id is one of the aliases just linked. */
-const RELINKED_SQL = `UPDATE events SET person_id = ${PERSON_OF_ROW}
-   WHERE person_id IS NOT NULL AND nullif(user_id, '') IS NULL
+/** Rows without a user id whose device id or distinct id is one of the aliases just linked. */
+const LINKED_ROWS = `nullif(user_id, '') IS NULL
      AND (device_id IN (SELECT id FROM staging_touched_ids)
           OR distinct_id IN (SELECT id FROM staging_touched_ids))`;
+/** Those resolved before (the others are resolved with the rows not resolved yet, below). */
+const RELINKED_SQL = `UPDATE events SET person_id = ${PERSON_OF_ROW}
+   WHERE person_id IS NOT NULL AND ${LINKED_ROWS}`;
 
 /**
  * Rows not resolved yet: those just inserted without a user id (and the few whose rule gives
@@ -57,11 +60,13 @@ const ANY_UNRESOLVED_SQL = 'SELECT 1 FROM events WHERE person_id IS NULL LIMIT 1
 const UNRESOLVED_SQL = `UPDATE events SET person_id = ${PERSON_OF_ROW} WHERE person_id IS NULL`;
 
 /** After an erasure: every row that may have read a deleted link, or names an erased id. */
+const erasedRows = (e: string): string =>
+  `${e}person_id IS NULL OR ${e}person_id IN (SELECT id FROM staging_touched_ids)
+     OR (nullif(${e}user_id, '') IS NULL AND (${e}device_id IN (SELECT id FROM staging_touched_ids)
+         OR ${e}distinct_id IN (SELECT id FROM staging_touched_ids)))`;
 const ERASED_SQL = `UPDATE events SET person_id = r.uid
     FROM (SELECT e.dedup_key, ${PERSON_OF_EVENT} AS uid FROM events e ${PERSON_LINK_JOINS}
-           WHERE e.person_id IS NULL OR e.person_id IN (SELECT id FROM staging_touched_ids)
-              OR (nullif(e.user_id, '') IS NULL AND (e.device_id IN (SELECT id FROM staging_touched_ids)
-                  OR e.distinct_id IN (SELECT id FROM staging_touched_ids)))) r
+           WHERE ${erasedRows('e.')}) r
    WHERE events.dedup_key = r.dedup_key AND events.person_id IS DISTINCT FROM r.uid`;
 
 async function withTouchedIds<T>(
@@ -93,29 +98,44 @@ async function withTouchedIds<T>(
  * Brings `events.person_id` up to date after events and links were added, inside the caller's
  * transaction: the rows of aliases that gained their (first) link, `linkedAliases` (the aliases
  * of links just written that were new; aliases already linked change nothing, as the first link
- * wins), then every row not resolved yet. Returns the rows written.
+ * wins), then every row not resolved yet. Returns the rows written. The persons merged (before
+ * and after) are noted for `personDays`, whose caller recomputes them.
  */
 export async function refreshPersons(
   c: DuckDBConnection,
   linkedAliases: readonly string[] = [],
+  personDays?: PersonDays,
 ): Promise<number> {
-  let changed = 0;
-  if (linkedAliases.length > 0)
-    changed += await withTouchedIds(c, linkedAliases, async () =>
-      Number((await c.run(RELINKED_SQL)).rowsChanged),
-    );
-  if ((await c.runAndReadAll(ANY_UNRESOLVED_SQL)).getRows().length === 0) return changed;
-  return changed + Number((await c.run(UNRESOLVED_SQL)).rowsChanged);
+  const unresolved = async (): Promise<number> => {
+    if ((await c.runAndReadAll(ANY_UNRESOLVED_SQL)).getRows().length === 0) return 0;
+    return Number((await c.run(UNRESOLVED_SQL)).rowsChanged);
+  };
+  if (linkedAliases.length === 0) return unresolved();
+  return withTouchedIds(c, linkedAliases, async () => {
+    await personDays?.collect(c, LINKED_ROWS);
+    const changed = Number((await c.run(RELINKED_SQL)).rowsChanged) + (await unresolved());
+    // After both: an earlier row without any person (no user id, an unlinked device id, an
+    // empty distinct id) gets its first one from a new link through the second update.
+    await personDays?.collect(c, LINKED_ROWS);
+    return changed;
+  });
 }
 
 /**
  * Brings `events.person_id` up to date after an erasure deleted events and links, inside the
  * caller's transaction: `erasedIds` are the erased id and the aliases linked to it. Scans the
- * table (an erasure is rare). Returns the rows changed.
+ * table (an erasure is rare). Returns the rows changed. The persons changed (before and after)
+ * are noted for `personDays`, whose caller recomputes them.
  */
 export async function refreshPersonsAfterErasure(
   c: DuckDBConnection,
   erasedIds: readonly string[],
+  personDays?: PersonDays,
 ): Promise<number> {
-  return withTouchedIds(c, erasedIds, async () => Number((await c.run(ERASED_SQL)).rowsChanged));
+  return withTouchedIds(c, erasedIds, async () => {
+    await personDays?.collect(c, erasedRows(''));
+    const n = Number((await c.run(ERASED_SQL)).rowsChanged);
+    await personDays?.collect(c, erasedRows(''));
+    return n;
+  });
 }

@@ -1,42 +1,16 @@
 // DuckDB adapter of the QueryExecutor port: runs rendered, bound SQL on dedicated read
 // connections, with a deadline enforced by `connection.interrupt()` and a bounded wait queue.
 import {
-  BIGINT,
-  BOOLEAN,
-  DOUBLE,
   DuckDBDecimalValue,
   DuckDBTimestampTZValue,
-  TIMESTAMPTZ,
-  VARCHAR,
   type DuckDBConnection,
-  type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import type {
-  QueryExecutor,
-  QueryRows,
-  RenderedSql,
-  RunOptions,
-  SqlValue,
-} from '../../query/index.js';
+import type { QueryExecutor, QueryRows, RenderedSql, RunOptions } from '../../query/index.js';
 import { AppError } from '../../shared/errors.js';
 import { Serial } from '../../shared/serial.js';
+import { bindValue } from './bind.js';
 import { storeError, type DuckDbDatabase } from './database.js';
-
-function bind(value: SqlValue): { value: DuckDBValue; type: DuckDBType } {
-  switch (value.type) {
-    case 'varchar':
-      return { value: value.value, type: VARCHAR };
-    case 'bigint':
-      return { value: BigInt(value.value), type: BIGINT };
-    case 'double':
-      return { value: value.value, type: DOUBLE };
-    case 'boolean':
-      return { value: value.value, type: BOOLEAN };
-    case 'timestamp':
-      return { value: new DuckDBTimestampTZValue(BigInt(value.value) * 1000n), type: TIMESTAMPTZ };
-  }
-}
 
 /** JS value of a result cell: numbers, bigints, strings, booleans or null. */
 function cell(value: DuckDBValue): unknown {
@@ -209,7 +183,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       Math.max(0, options.deadlineMs - Date.now()),
     );
     try {
-      const bound = statement.params.map(bind);
+      const bound = statement.params.map(bindValue);
       const result = await connection.run(
         statement.text,
         bound.map((b) => b.value),

@@ -375,4 +375,25 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
        WHERE events.dedup_key = r.dedup_key AND r.uid IS NOT NULL;
     `,
   },
+  {
+    version: 11,
+    name: 'person_days: the days each person was active, per project time zone',
+    // Issue 12 (performance): daily, weekly and monthly active users read one row per person and
+    // active day (person-days.ts). `load_seq` numbers the load that inserted a row, so that a load
+    // finds its own rows (older rows: NULL; loads are numbered in increasing order, so the zone
+    // maps of finished row groups skip them).
+    sql: `
+      ALTER TABLE events ADD COLUMN load_seq BIGINT;
+      CREATE TABLE person_days (
+        project_id VARCHAR NOT NULL,
+        day INTEGER NOT NULL,
+        person_id VARCHAR NOT NULL
+      );
+      CREATE TABLE person_days_state (
+        project_id VARCHAR PRIMARY KEY,
+        timezone VARCHAR NOT NULL,
+        built_at TIMESTAMPTZ NOT NULL
+      );
+    `,
+  },
 ];
