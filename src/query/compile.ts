@@ -591,15 +591,14 @@ function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   }
   const unit = p.unit;
   if (unit === 'hour') throw new Error('the days of persons hold no hours');
-  return withCtes(
-    [
-      {
-        name: 'base',
-        body: sql`SELECT ${bucketOfDay(unit, raw('day'))} AS bucket, uid FROM (${days(p.scope)})`,
-      },
-    ],
-    sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${call('count_distinct', raw('uid'))} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
-  );
+  // The table holds each (project, day, person) once: a day's users are its rows. Longer buckets
+  // and the whole range count distinct persons. (One aggregate per grouping here: DuckDB's
+  // distinct aggregate over GROUPING SETS took ~5× as long on the same rows.)
+  const perBucket =
+    unit === 'day'
+      ? sql`SELECT 0 AS is_total, day AS bucket, count(*) AS value FROM (${days(p.scope)}) GROUP BY day`
+      : sql`SELECT 0 AS is_total, bucket, count(*) AS value FROM (SELECT DISTINCT ${bucketOfDay(unit, raw('day'))} AS bucket, uid FROM (${days(p.scope)})) GROUP BY bucket`;
+  return sql`${perBucket} UNION ALL SELECT 1 AS is_total, NULL AS bucket, ${call('count_distinct', raw('uid'))} AS value FROM (${days(p.scope)})`;
 }
 
 function compileTrends(p: TrendsPlan): CompiledQuery {

@@ -474,7 +474,9 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
           row.math === 'total' ||
           row.math === 'unique_users' ||
           row.math === 'sum' ||
-          row.math === 'unique_groups'
+          row.math === 'unique_groups' ||
+          row.math === 'weekly_active' ||
+          row.math === 'monthly_active'
             ? 0
             : null;
         row.previous_values = row.labels.map((_, b) =>

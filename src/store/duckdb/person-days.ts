@@ -13,9 +13,11 @@
 // - a change of person (a retroactive merge, an erasure) recomputes every person it touched,
 //   before and after the change, from that person's events;
 // - retention drops the days before the cut and recomputes the day it falls in.
-// The pairs are derived from the events as they are, so adding a pair twice or recomputing a
-// person who did not change is harmless; a missed change is not, and the property test in
-// person-days.test.ts compares the table with a rebuild after random histories of every write.
+// Each pair is held once (a day's users are its row count, compile.ts): every insert is DISTINCT
+// and leaves out the pairs already held or first deletes those of the persons it recomputes. The
+// pairs are derived from the events as they are, so recomputing a person who did not change is
+// harmless; a missed change is not, and the property test in person-days.test.ts compares the
+// table, row for row, with the pairs of the events after random histories of every write.
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { buildClock, DAY_MS, localMs } from '../../query/clock.js';
 import { dayOf, localTime } from '../../query/compile.js';
