@@ -8,12 +8,19 @@
 // kind ClickHouse does not answer yet (501) prints "not supported" and runs once it is. Load
 // averages are printed with the figures: the machine is shared. Growth: run again with another N.
 // An engine whose warm-up takes over 10 s is timed by one run (marked `1 run`).
+//
+// `--users`: instead of the questions, one person's profile and first page of 100 events (and the
+// second page when there is one: a cursor read), as the people screen reads them, for people picked
+// by activity (the most active, the 1st, 10th and 50th percentile of event counts), on DuckDB and
+// on ClickHouse with the one-user statements before and after the id prefilter
+// (clickHouseUserStatements in src/query/compile-clickhouse.ts), engines alternating.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
-import { CLICKHOUSE_COMPILER } from '../src/query/compile-clickhouse.js';
+import { CLICKHOUSE_COMPILER, clickHouseUserStatements } from '../src/query/compile-clickhouse.js';
+import type { UserStreamReader } from '../src/query/users.js';
 import { QueryEngine, type QueryResult } from '../src/query/index.js';
 import { loadConfig } from '../src/shared/config.js';
 import { AppError } from '../src/shared/errors.js';
@@ -45,6 +52,8 @@ export interface ClickHouseBenchOptions {
   seed: number;
   toDay: string;
   questions: readonly ClickHouseBenchQuestion[];
+  /** Time the one-user reads instead of the questions (`--users`). */
+  users: boolean;
 }
 
 const loadAverage = (): string =>
@@ -160,6 +169,11 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
       );
     }
 
+    if (options.users) {
+      await userStreamBench(runtime, project.project_id, targets, options.runs);
+      await runtime.close();
+      return;
+    }
     const audit = { record: () => undefined };
     const engines = [
       { label: 'DuckDB', run: (q: unknown) => runtime.queries.run(principal, target, q) },
@@ -239,4 +253,92 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
     for (const s of servers) await s.stop();
     fs.rmSync(base, { recursive: true, force: true });
   }
+}
+
+/** People of the project by activity: the most active, then the 1st, 10th and 50th percentile. */
+async function peopleByActivity(
+  runtime: Awaited<ReturnType<typeof openRuntime>>,
+  projectId: string,
+): Promise<{ person: string; events: number }[]> {
+  const rows = await embeddedDatabase(runtime).read(async (c) =>
+    (
+      await c.runAndReadAll(
+        'SELECT person_id, count(*) FROM events WHERE project_id = $1 GROUP BY person_id ORDER BY 2 DESC, 1',
+        [projectId],
+      )
+    ).getRowsJS(),
+  );
+  return [0, 0.01, 0.1, 0.5].map((q) => {
+    const [person, events] = rows[Math.floor(q * (rows.length - 1))]!;
+    return { person: person as string, events: Number(events) };
+  });
+}
+
+/** One person's profile and first page (and the second, through its cursor) as the screen reads. */
+async function readPerson(
+  reader: UserStreamReader,
+  projectId: string,
+  id: string,
+): Promise<string> {
+  const profile = await reader.profile(projectId, id);
+  if (profile === null) return 'null';
+  const page = { beforeMs: null, cursor: null, limit: 100 };
+  const first = await reader.events(projectId, profile.person, page);
+  const last = first[99];
+  const second = last
+    ? await reader.events(projectId, profile.person, {
+        ...page,
+        cursor: { timeMs: last.row.timeMs, key: last.key },
+      })
+    : [];
+  return JSON.stringify([profile, first.map((e) => e.key), second.map((e) => e.key)]);
+}
+
+async function userStreamBench(
+  runtime: Awaited<ReturnType<typeof openRuntime>>,
+  projectId: string,
+  targets: { label: string; store: ClickHouseEventStore }[],
+  runs: number,
+): Promise<void> {
+  const audit = { record: () => undefined };
+  const readers: { label: string; reader: UserStreamReader }[] = [
+    { label: 'DuckDB', reader: runtime.queries.userStreams() },
+  ];
+  for (const t of targets) {
+    for (const prefilter of [false, true]) {
+      const engine = new QueryEngine({
+        executor: new ClickHouseQueryExecutor(t.store.client),
+        dialect: CLICKHOUSE_DIALECT,
+        compiler: { ...CLICKHOUSE_COMPILER, userStreams: clickHouseUserStatements(prefilter) },
+        audit,
+      });
+      readers.push({
+        label: `CH ${t.label} ${prefilter ? 'after' : 'before'}`,
+        reader: engine.userStreams(),
+      });
+    }
+  }
+  console.log(
+    `\none person: profile + first page of 100 (+ the second page when there is one), warm, median of ${runs} runs after one warm-up, engines alternating; load average before: ${loadAverage()}`,
+  );
+  console.log(
+    `${'person (events)'.padEnd(18)} ${readers.map((r) => r.label.padStart(22)).join(' ')}  same answer`,
+  );
+  for (const { person, events } of await peopleByActivity(runtime, projectId)) {
+    const answers: string[] = [];
+    for (const r of readers) answers.push(await readPerson(r.reader, projectId, person));
+    const times: number[][] = readers.map(() => []);
+    for (let i = 0; i < runs; i++) {
+      for (const [k, r] of readers.entries()) {
+        const s = performance.now();
+        await readPerson(r.reader, projectId, person);
+        times[k]!.push(performance.now() - s);
+      }
+    }
+    const same = answers.every((a) => a === answers[0]);
+    console.log(
+      `${`#${events.toLocaleString('en-US')} events`.padEnd(18)} ${times.map((t) => `${median(t).toFixed(0)} ms`.padStart(22)).join(' ')}  ${same ? 'yes' : 'NO'}`,
+    );
+  }
+  console.log(`load average after: ${loadAverage()}`);
 }

@@ -14,8 +14,9 @@
 // queries over HTTP alone and while ingestion runs at half the rate measured in the same run
 // (latency per question, p50/p99), with the server's peak RSS. Growth with size: run again with
 // another BENCH_EVENTS (BENCH_DATA=dir keeps and reuses a generated directory). With
-// `-- --store clickhouse [--events N] [--shards S]`: the questions on ClickHouse (one server and S
-// shards) beside DuckDB, on the same N events (bench/query-clickhouse.ts).
+// `-- --store clickhouse [--events N] [--shards S] [--users]`: the questions on ClickHouse (one
+// server and S shards) beside DuckDB, on the same N events (bench/query-clickhouse.ts); with
+// `--users`, one person's profile and event stream instead, before and after the id prefilter.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -1170,6 +1171,7 @@ async function main(): Promise<void> {
       seed: SEED,
       toDay: TO,
       questions: QUESTIONS,
+      users: process.argv.includes('--users'),
     });
     return;
   }

@@ -35,6 +35,7 @@ import {
 import { loadMasterKey } from '../privacy/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
 import { createDemo } from './demo.js';
+import { DRAIN_DEFAULT_WAIT_S, DRAIN_GAVE_UP_EXIT, drainNode } from './drain.js';
 import type { PseudonymMatch } from '../privacy/index.js';
 import { formatSummary, importFile, recordBatchTarget, type ImportSummary } from './import.js';
 import type { ImportBatchResult } from '../ingest/file-import.js';
@@ -643,8 +644,17 @@ program
     "load a stopped node's ingest log into the event store, then exit: after a node's loss, run it with the cluster's configuration on any machine that mounts the lost node's data directory",
   )
   .option('--data <dir>', "the stopped node's data directory")
-  .action(async (opts: { data?: string }) => {
+  .option(
+    '--wait <seconds>',
+    `how long to wait for the event store to answer and take the log (exit code ${DRAIN_GAVE_UP_EXIT} after it)`,
+    String(DRAIN_DEFAULT_WAIT_S),
+  )
+  .action(async (opts: { data?: string; wait: string }) => {
     const config = loadConfig({ data: opts.data });
+    const waitS = Number(opts.wait);
+    if (!Number.isFinite(waitS) || waitS < 0) {
+      throw new AppError('CONFIG_INVALID', '--wait is a number of seconds (0 or more)');
+    }
     // Only a node's own directory: opening an empty one would create a node with a new key.
     const nodeFile = path.join(config.dataDir, 'node-id');
     if (!fs.existsSync(nodeFile)) {
@@ -661,16 +671,20 @@ program
     }
     // Opening takes the directory's lock (a node that starts meanwhile is refused) and queues
     // every logged segment the store has not applied under that node's name.
-    const runtime = await openRuntime(config, createLogger({ level: config.logLevel }));
-    try {
-      const pending = runtime.events.recoveredLog?.() ?? { segments: 0, events: 0 };
-      await runtime.events.flush();
-      out(
-        `drained ${fs.readFileSync(nodeFile, 'utf8').trim()}: ${pending.events.toLocaleString('en-US')} events in ${pending.segments} log segments loaded; nothing is left in its log`,
+    const node = fs.readFileSync(nodeFile, 'utf8').trim();
+    const result = await drainNode(config, createLogger({ level: config.logLevel }), {
+      waitMs: waitS * 1000,
+      say,
+    });
+    if (!result.drained) {
+      say(
+        `sillage drain: gave up after ${result.waitedS} s: the event store did not take all of ${node}'s ingest log (ClickHouse unreachable or refusing the loads). Nothing is lost: what is not loaded stays in ${result.logDir}; run sillage drain again once ClickHouse answers [DRAIN_INCOMPLETE]`,
       );
-    } finally {
-      await runtime.close();
+      process.exit(DRAIN_GAVE_UP_EXIT);
     }
+    out(
+      `drained ${node}: ${result.events.toLocaleString('en-US')} events in ${result.segments} log segments loaded; nothing is left in its log`,
+    );
   });
 
 program

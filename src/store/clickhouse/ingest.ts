@@ -69,6 +69,8 @@ export class ClickHouseIngest {
   private queuedUnits = 0;
   private running = false;
   private closing = false;
+  /** `close` is loading what it can: a failed load is not retried (see close). */
+  private finishing = false;
   private timer: NodeJS.Timeout | null = null;
   private timerSegment = -1;
   private retryMs = RETRY_MIN_MS;
@@ -175,9 +177,19 @@ export class ClickHouseIngest {
     });
   }
 
-  /** Loads what it can, then stops; what is not loaded stays in the log for the next start. */
+  /**
+   * Loads what it can, then stops; what is not loaded stays in the log for the next start. One
+   * attempt: a pending retry runs now, and a load that fails ends the wait instead of being
+   * retried (a shutdown, or a `sillage drain` that gave up, while ClickHouse is down would
+   * otherwise wait for it indefinitely).
+   */
   async close(): Promise<void> {
     if (this.closing) return;
+    this.finishing = true;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
     try {
       await this.flush();
     } catch (error) {
@@ -263,7 +275,7 @@ export class ClickHouseIngest {
     );
     this.results.get(segment.id)?.(failure);
     this.results.delete(segment.id);
-    if (this.closing) {
+    if (this.closing || this.finishing) {
       for (const w of this.waiters.splice(0)) w.reject(failure);
       return;
     }
