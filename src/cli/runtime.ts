@@ -151,12 +151,23 @@ async function startDetection(
     }
   };
   if (!shared) {
+    // Judged in the background, but stopping waits for the judgements (and responses) under way:
+    // one still reading the stores once they are closed crashed the process.
+    const inFlight = new Set<Promise<void>>();
+    let stopped = false;
     audit.onEntry((entry) => {
-      judge(entry).catch((error: unknown) =>
-        logger.error('audit entry not judged', { stack: safeStack(error) }),
-      );
+      if (stopped) return;
+      const judged = judge(entry)
+        .catch((error: unknown) =>
+          logger.error('audit entry not judged', { stack: safeStack(error) }),
+        )
+        .finally(() => inFlight.delete(judged));
+      inFlight.add(judged);
     });
-    return () => Promise.resolve();
+    return async () => {
+      stopped = true;
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    };
   }
   const follower = followAuditLog(
     audit.store,
@@ -644,6 +655,8 @@ export async function openRuntime(
       masterKeyNotice: master.notice,
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
       async close() {
+        // Entries written so far are judged, and the responses to them are on the record.
+        await audit.drain();
         await stopDetection();
         await audit.drain();
         await auditJournal?.close();

@@ -89,10 +89,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   }
   ready = true;
   // The retention job: hourly, and once shortly after start. Unref'd so it never holds the process.
+  // A run under way when the server stops is waited for before the stores close.
+  let retentionRun: Promise<void> | null = null;
   const retention = (): void => {
-    runRetention(runtime, logger).catch((error: unknown) =>
-      logger.error('retention job failed', { stack: safeStack(error) }),
-    );
+    if (retentionRun) return;
+    retentionRun = runRetention(runtime, logger)
+      .then(() => undefined)
+      .catch((error: unknown) => logger.error('retention job failed', { stack: safeStack(error) }))
+      .finally(() => (retentionRun = null));
   };
   const retentionTimer = setInterval(retention, 3_600_000);
   retentionTimer.unref();
@@ -104,12 +108,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     url: config.audit.checkpointUrl,
   };
   let pushedSeq = 0;
-  let pushing = false;
+  let pushing: Promise<void> | null = null;
   const pushHead = (): void => {
     if (!checkpointTarget.file && !checkpointTarget.url) return;
     if (pushing) return;
-    pushing = true;
-    pushCheckpoint(runtime.audit, checkpointTarget, logger, pushedSeq)
+    pushing = pushCheckpoint(runtime.audit, checkpointTarget, logger, pushedSeq)
       .then((seq) => {
         if (seq !== null) pushedSeq = seq;
       })
@@ -117,7 +120,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         logger.error('audit checkpoint not pushed', { stack: safeStack(error) }),
       )
       .finally(() => {
-        pushing = false;
+        pushing = null;
       });
   };
   const checkpointTimer = setInterval(
@@ -146,6 +149,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         // Stop taking requests, let in-flight ones finish (their events commit), then close.
         await app.close();
         await closeAdmin?.();
+        await retentionRun;
+        await pushing;
         // A last copy of the head off-box, so that a shutdown leaves nothing uncovered.
         if (checkpointTarget.file || checkpointTarget.url) {
           await runtime.audit.drain();

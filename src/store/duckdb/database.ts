@@ -31,23 +31,37 @@ export const DUCKDB_FILE = 'sillage.duckdb';
  */
 const INVALIDATED = /database has been invalidated|FATAL Error/i;
 
+/**
+ * Set by `DuckDbDatabase.close` once its own last statements are queued: from then on a statement
+ * is refused when submitted, so that none can start on a connection after it is freed (the driver
+ * does not guard that: a late statement — a background job still running at shutdown — crashed
+ * the process with a segmentation fault).
+ */
+interface Admission {
+  released: boolean;
+}
+
 function serialConnection(
   connection: DuckDBConnection,
+  admission: Admission,
   onFatal: (error: unknown) => void = () => undefined,
 ): SerialConnection {
   const serial = new Serial();
   const holder: SerialConnection = {
     connection,
     serial,
-    run: (task) =>
-      serial.run(async () => {
+    run: (task) => {
+      if (admission.released)
+        return Promise.reject(new AppError('STORE_UNAVAILABLE', 'the database is closed'));
+      return serial.run(async () => {
         try {
           return await task(holder.connection);
         } catch (error) {
           if (error instanceof Error && INVALIDATED.test(error.message)) onFatal(error);
           throw error;
         }
-      }),
+      });
+    },
   };
   return holder;
 }
@@ -147,6 +161,7 @@ export class DuckDbDatabase {
   private days: PersonDays | null = null;
 
   private constructor(
+    private readonly admission: Admission,
     private currentInstance: DuckDBInstance,
     readonly writer: SerialConnection,
     readonly meta: SerialConnection,
@@ -271,13 +286,14 @@ export class DuckDbDatabase {
     let db: DuckDbDatabase | null = null;
     const onFatal = (error: unknown): void => db?.fatal(error);
     const connect = (): Promise<DuckDBConnection> => DuckDbDatabase.connectTo(instance, encrypted);
-    const writer = serialConnection(await connect(), onFatal);
-    const meta = serialConnection(await connect(), onFatal);
+    const admission: Admission = { released: false };
+    const writer = serialConnection(await connect(), admission, onFatal);
+    const meta = serialConnection(await connect(), admission, onFatal);
     const readers: SerialConnection[] = [];
     for (let i = 0; i < (options.readers ?? 2); i++) {
-      readers.push(serialConnection(await connect(), onFatal));
+      readers.push(serialConnection(await connect(), admission, onFatal));
     }
-    db = new DuckDbDatabase(instance, writer, meta, readers, filePath, encrypted);
+    db = new DuckDbDatabase(admission, instance, writer, meta, readers, filePath, encrypted);
     db.reopenInstance = async () =>
       (await openAtRest(filePath, settings, options.atRest, options.logger ?? SILENT_LOGGER))
         .instance;
@@ -379,12 +395,12 @@ export class DuckDbDatabase {
     this.closed = true;
     // Load what the ingest log holds (what cannot be loaded is replayed at the next start).
     await this.loader?.close();
-    // Wait for in-flight work on every connection, then release the file.
-    await Promise.all([
-      this.writer.run(() => Promise.resolve(undefined)),
-      this.meta.run(() => Promise.resolve(undefined)),
-      ...this.readers.map((r) => r.run(() => Promise.resolve(undefined))),
-    ]);
+    // Refuse statements submitted from now on, wait for those already submitted, then release
+    // the file.
+    this.admission.released = true;
+    await Promise.all(
+      [this.writer, this.meta, ...this.readers].map((h) => h.serial.run(() => Promise.resolve())),
+    );
     await this.recovering;
     for (const conn of [this.writer, this.meta, ...this.readers]) conn.connection.closeSync();
     this.currentInstance.closeSync();

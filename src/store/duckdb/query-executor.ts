@@ -43,6 +43,9 @@ export interface DuckDbQueryExecutorOptions {
 /** How long the raised thread count outlives the last query (a dashboard asks in bursts). */
 const THREADS_LINGER_MS = 2_000;
 
+/** Longest `close` waits for interrupted queries to return their connections. */
+const CLOSE_WAIT_MS = 10_000;
+
 interface Waiter {
   resolve: (c: DuckDBConnection) => void;
   reject: (e: unknown) => void;
@@ -226,14 +229,18 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       w.reject(new AppError('SHUTTING_DOWN', 'the server is stopping'));
     }
     for (const c of this.all) if (!this.idle.includes(c)) c.interrupt();
-    // Wait (briefly) for interrupted queries to hand their connection back.
-    for (let i = 0; i < 100 && this.idle.length < this.all.length; i++) {
+    // Wait for interrupted queries to hand their connection back (at once, unless the machine is
+    // very busy): closing a connection while its statement runs frees memory the driver's thread
+    // still uses (a segmentation fault).
+    for (let i = 0; i < CLOSE_WAIT_MS / 10 && this.idle.length < this.all.length; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
     clearTimeout(this.lowerTimer);
     await this.threadsSerial.run(() => Promise.resolve());
     if (this.threadsNow !== this.threads.base)
       await this.control.run(`SET threads = ${this.threads.base}`).catch(() => undefined);
-    for (const c of [...this.all, this.control]) c.closeSync();
+    // One still busy after that is left to the garbage collector rather than freed under its
+    // statement.
+    for (const c of [...this.idle, this.control]) c.closeSync();
   }
 }
