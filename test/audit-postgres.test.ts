@@ -91,7 +91,8 @@ suite('audit log shared by several nodes (PostgreSQL)', () => {
       [project.project_id],
     )) as { id: string }[];
     const principal = `key:${key!.id}`;
-    const day = new Date().toISOString().slice(0, 10);
+    // The events' own day: an hour before now is yesterday in the first hour of a UTC day.
+    const day = new Date(now * 1000).toISOString().slice(0, 10);
     const query = (node: InProcess, event: string) =>
       fetch(`${node.server.url}/api/v1/projects/${project.project_id}/query`, {
         method: 'POST',
