@@ -10,6 +10,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { offsetAt } from '../../query/clock.js';
+import { storyEvent } from '../../query/differential-generators.js';
 import type { CommitBatch, EventRow } from '../types.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
@@ -38,29 +39,13 @@ function row(
   return {
     projectId,
     dedupKey: BigInt(n),
-    timeMs: T0 + e.day * DAY + e.minute * 60_000,
-    event: e.sdk ? '$identify' : 'Viewed',
+    ...storyEvent(
+      T0 + e.day * DAY + e.minute * 60_000,
+      e.sdk ? '$identify' : 'Viewed',
+      { user: e.user, device: e.device },
+      `i${n}`,
+    ),
     distinctId: e.distinct,
-    deviceId: e.device,
-    userId: e.user,
-    insertId: `i${n}`,
-    browser: null,
-    browserVersion: null,
-    os: null,
-    deviceType: null,
-    countryCode: null,
-    region: null,
-    city: null,
-    referringDomain: null,
-    currentUrl: null,
-    utmSource: null,
-    utmMedium: null,
-    utmCampaign: null,
-    utmContent: null,
-    utmTerm: null,
-    lib: 'web',
-    properties: {},
-    receivedAtMs: 0,
   };
 }
 
