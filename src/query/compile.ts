@@ -531,6 +531,17 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   );
 }
 
+/** The windows of an active-users series: one row (is_total, bucket, end_day) per bucket and the total. */
+function activeEnds(active: NonNullable<PlannedSeries['active']>): SqlNode {
+  return join(
+    active.ends.map(
+      (e) =>
+        sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
+    ),
+    ' UNION ALL ',
+  );
+}
+
 /**
  * weekly_active / monthly_active: resolved users per local day (read from the window before
  * `from` on), then, per bucket, the distinct users of the days in the window ending on its end
@@ -545,13 +556,7 @@ function compileActiveSeries(
   const local = localTime(scope.clock);
   const where = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters)}`;
   const profiles = profileSources(p.projectId, refsOf(s.filters));
-  const ends = join(
-    active.ends.map(
-      (e) =>
-        sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
-    ),
-    ' UNION ALL ',
-  );
+  const ends = activeEnds(active);
   return withCtes(
     uniqueCtes([
       linksCte(p.projectId),
@@ -577,13 +582,7 @@ function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     sql`SELECT day, person_id AS uid FROM person_days WHERE project_id = ${param.varchar(p.projectId)} AND day BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
   if (s.active) {
     const active = s.active;
-    const ends = join(
-      active.ends.map(
-        (e) =>
-          sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
-      ),
-      ' UNION ALL ',
-    );
+    const ends = activeEnds(active);
     return withCtes(
       [
         { name: 'ud', body: days(active.scope) },

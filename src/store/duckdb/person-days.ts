@@ -125,6 +125,9 @@ export class PersonDays {
           projectId,
           timezone,
         ]);
+        // A rebuild for another zone: no query reads the old zone's mark while the new days
+        // commit (they scan the events until the mark below).
+        this.built.delete(projectId);
         await c.run('COMMIT');
         // Before the writer takes its next task: a load queued behind this build must keep the
         // project's days up to date.
