@@ -15,7 +15,7 @@ import type {
   ProfileUpdateRow,
 } from '../types.js';
 import { EVENT_LINE_COLUMNS } from './log-codec.js';
-import { personAtInsert } from './persons.js';
+import { personAtInsert, type ProjectId } from './persons.js';
 
 export const tsValue = (ms: number): DuckDBTimestampTZValue =>
   new DuckDBTimestampTZValue(BigInt(Math.round(ms)) * 1000n);
@@ -204,7 +204,7 @@ export class DuckDbBatchApplier {
    * First link wins, within the batch as in the table. Returns the aliases that gained a link
    * (the only ones whose events may change person, see persons.ts).
    */
-  async writeLinks(c: DuckDBConnection, links: readonly IdentityLink[]): Promise<string[]> {
+  async writeLinks(c: DuckDBConnection, links: readonly IdentityLink[]): Promise<ProjectId[]> {
     if (links.length === 0) return [];
     await this.ensureStaging(c);
     const seen = new Set<string>();
@@ -221,10 +221,11 @@ export class DuckDbBatchApplier {
     }
     appender.closeSync();
     const added = await c.runAndReadAll(
-      'INSERT OR IGNORE INTO identity_links SELECT * FROM staging_links RETURNING alias_id',
+      'INSERT OR IGNORE INTO identity_links SELECT * FROM staging_links RETURNING project_id, alias_id',
     );
     await c.run('DELETE FROM staging_links');
-    return added.getRowsJS().map((row) => row[0] as string);
+    // Both columns are VARCHAR.
+    return (added.getRowsJS() as [string, string][]).map(([projectId, id]) => ({ projectId, id }));
   }
 
   /** Applies profile operations in order; returns how many profiles were written. */

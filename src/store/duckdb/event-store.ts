@@ -223,7 +223,11 @@ export class DuckDbEventStore implements EventStore {
           [projectId, profileId],
         );
         // No event left should name the erased ids as its person, nor read a deleted link.
-        await refreshPersonsAfterErasure(c, [...ids], personDays);
+        await refreshPersonsAfterErasure(
+          c,
+          [...ids].map((id) => ({ projectId, id })),
+          personDays,
+        );
         await personDays.recompute(c);
         await c.run('COMMIT');
         this.db.ingest.forgetLinks();

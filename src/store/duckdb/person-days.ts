@@ -158,7 +158,9 @@ export class PersonDays {
     const spans = await c.runAndReadAll(
       `SELECT project_id, min(epoch_ms(time)), max(epoch_ms(time)) FROM events
         WHERE load_seq = $1 GROUP BY project_id`,
-      [loadSeq],
+      // As BIGINT, the column's type: the row groups of earlier loads are skipped by their
+      // min/max instead of each value being cast and compared.
+      [BigInt(loadSeq)],
     );
     for (const [projectId, from, to] of spans.getRows()) {
       const timezone = this.built.get(String(projectId));

@@ -45,8 +45,8 @@ const PERSON_OF_ROW = `coalesce(nullif(user_id, ''),
 
 /** Rows without a user id whose device id or distinct id is one of the aliases just linked. */
 const LINKED_ROWS = `nullif(user_id, '') IS NULL
-     AND (device_id IN (SELECT id FROM staging_touched_ids)
-          OR distinct_id IN (SELECT id FROM staging_touched_ids))`;
+     AND ((project_id, device_id) IN (SELECT project_id, id FROM staging_touched_ids)
+          OR (project_id, distinct_id) IN (SELECT project_id, id FROM staging_touched_ids))`;
 /** Those resolved before (the others are resolved with the rows not resolved yet, below). */
 const RELINKED_SQL = `UPDATE events SET person_id = ${PERSON_OF_ROW}
    WHERE person_id IS NOT NULL AND ${LINKED_ROWS}`;
@@ -61,22 +61,41 @@ const UNRESOLVED_SQL = `UPDATE events SET person_id = ${PERSON_OF_ROW} WHERE per
 
 /** After an erasure: every row that may have read a deleted link, or names an erased id. */
 const erasedRows = (e: string): string =>
-  `${e}person_id IS NULL OR ${e}person_id IN (SELECT id FROM staging_touched_ids)
-     OR (nullif(${e}user_id, '') IS NULL AND (${e}device_id IN (SELECT id FROM staging_touched_ids)
-         OR ${e}distinct_id IN (SELECT id FROM staging_touched_ids)))`;
+  `${e}person_id IS NULL
+     OR (${e}project_id, ${e}person_id) IN (SELECT project_id, id FROM staging_touched_ids)
+     OR (nullif(${e}user_id, '') IS NULL
+         AND ((${e}project_id, ${e}device_id) IN (SELECT project_id, id FROM staging_touched_ids)
+              OR (${e}project_id, ${e}distinct_id) IN (SELECT project_id, id FROM staging_touched_ids)))`;
 const ERASED_SQL = `UPDATE events SET person_id = r.uid
     FROM (SELECT e.dedup_key, ${PERSON_OF_EVENT} AS uid FROM events e ${PERSON_LINK_JOINS}
            WHERE ${erasedRows('e.')}) r
    WHERE events.dedup_key = r.dedup_key AND events.person_id IS DISTINCT FROM r.uid`;
 
+/** An identifier of a project (an alias just linked, an erased id). */
+export interface ProjectId {
+  projectId: string;
+  id: string;
+}
+
+/**
+ * Runs `run` with `ids` in `staging_touched_ids`. Ids are per project: the same alias in another
+ * project is another person, and its rows are neither read nor rewritten.
+ */
 async function withTouchedIds<T>(
   c: DuckDBConnection,
-  ids: readonly string[],
+  ids: readonly ProjectId[],
   run: () => Promise<T>,
 ): Promise<T> {
-  await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_touched_ids (id VARCHAR)');
+  await c.run(
+    'CREATE TEMP TABLE IF NOT EXISTS staging_touched_ids (project_id VARCHAR, id VARCHAR)',
+  );
   const appender = await c.createAppender('staging_touched_ids', 'main', 'temp');
-  for (const id of new Set(ids)) {
+  const seen = new Set<string>();
+  for (const { projectId, id } of ids) {
+    const key = `${projectId}\u0000${id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    appender.appendVarchar(projectId);
     appender.appendVarchar(id);
     appender.endRow();
   }
@@ -103,7 +122,7 @@ async function withTouchedIds<T>(
  */
 export async function refreshPersons(
   c: DuckDBConnection,
-  linkedAliases: readonly string[] = [],
+  linkedAliases: readonly ProjectId[] = [],
   personDays?: PersonDays,
 ): Promise<number> {
   const unresolved = async (): Promise<number> => {
@@ -129,7 +148,7 @@ export async function refreshPersons(
  */
 export async function refreshPersonsAfterErasure(
   c: DuckDBConnection,
-  erasedIds: readonly string[],
+  erasedIds: readonly ProjectId[],
   personDays?: PersonDays,
 ): Promise<number> {
   return withTouchedIds(c, erasedIds, async () => {
