@@ -13,9 +13,10 @@ import type {
 } from '@node-rs/argon2';
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import type { ZxcvbnResult } from '@zxcvbn-ts/core';
-import * as zxcvbnCommon from '@zxcvbn-ts/language-common';
-import * as zxcvbnEn from '@zxcvbn-ts/language-en';
+import type * as ZxcvbnCommon from '@zxcvbn-ts/language-common';
+import type * as ZxcvbnEn from '@zxcvbn-ts/language-en';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
 import { AppError } from '../shared/errors.js';
 
@@ -360,13 +361,30 @@ function usesContextWord(result: ZxcvbnResult): boolean {
   );
 }
 
+const requireCjs = createRequire(import.meta.url);
+let languages: { common: typeof ZxcvbnCommon; en: typeof ZxcvbnEn } | undefined;
+
+/**
+ * zxcvbn's dictionaries (~1.6 MB of compressed word lists), loaded at the first password check
+ * rather than when this module is imported: every `sillage` command and server start paid for
+ * them (~0.5 s of CPU, most of it Node scanning the CommonJS files for their export names, which
+ * `require` skips).
+ */
+function dictionaries(): { common: typeof ZxcvbnCommon; en: typeof ZxcvbnEn } {
+  languages ??= {
+    common: requireCjs('@zxcvbn-ts/language-common') as typeof ZxcvbnCommon,
+    en: requireCjs('@zxcvbn-ts/language-en') as typeof ZxcvbnEn,
+  };
+  return languages;
+}
+
 let commonPasswordSet: Set<string> | undefined;
 
 /** The zxcvbn list of ~49,000 passwords ranked by frequency in leaks, plus a few famous ones. */
 function commonPasswords(): Set<string> {
   commonPasswordSet ??= new Set(
-    [...zxcvbnCommon.dictionary['passwords-common'], ...EXTRA_COMMON_PASSWORDS].map((entry) =>
-      entry.toLowerCase(),
+    [...dictionaries().common.dictionary['passwords-common'], ...EXTRA_COMMON_PASSWORDS].map(
+      (entry) => entry.toLowerCase(),
     ),
   );
   return commonPasswordSet;
@@ -383,10 +401,11 @@ let estimator: ZxcvbnFactory | undefined;
  * matching stays off (~0.3 s a check; the list check is exact anyway).
  */
 function strengthEstimator(): ZxcvbnFactory {
+  const { common, en } = dictionaries();
   estimator ??= new ZxcvbnFactory({
-    dictionary: { ...zxcvbnCommon.dictionary, ...zxcvbnEn.dictionary },
-    graphs: zxcvbnCommon.adjacencyGraphs,
-    translations: zxcvbnEn.translations,
+    dictionary: { ...common.dictionary, ...en.dictionary },
+    graphs: common.adjacencyGraphs,
+    translations: en.translations,
     maxLength: ZXCVBN_MAX_LENGTH,
     l33tMaxSubstitutions: ZXCVBN_MAX_L33T_SUBSTITUTIONS,
   });

@@ -5,8 +5,10 @@
 // scheduled, the process used to end as [INCOMPLETE] at the first retry.
 import type { ServerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import { ClickHouseClient } from '../store/clickhouse/index.js';
-import { CLICKHOUSE_LOG_DIR, clickHouseTarget, openRuntime } from './runtime.js';
+
+// The runtime and the ClickHouse client are imported when drain runs: main.ts reads the
+// constants below for every command's option help, and loads nothing more (cli/main.ts).
+const runtimeModule = () => import('./runtime.js');
 
 /** How long drain waits for the event store by default (`--wait`, seconds). */
 export const DRAIN_DEFAULT_WAIT_S = 600;
@@ -31,6 +33,10 @@ async function waitForClickHouse(
   deadlineMs: number,
   say: (line: string) => void,
 ): Promise<boolean> {
+  const [{ ClickHouseClient }, { clickHouseTarget }] = await Promise.all([
+    import('../store/clickhouse/index.js'),
+    runtimeModule(),
+  ]);
   const clients = urls.map((url) => {
     const { httpUrl, database } = clickHouseTarget(url);
     return new ClickHouseClient({ url: httpUrl, database, timeoutMs: PING_TIMEOUT_MS });
@@ -68,6 +74,7 @@ export async function drainNode(
   logger: Logger,
   options: { waitMs: number; say: (line: string) => void },
 ): Promise<DrainOutcome> {
+  const { CLICKHOUSE_LOG_DIR, openRuntime } = await runtimeModule();
   const started = Date.now();
   const deadlineMs = started + options.waitMs;
   const logDir = `${config.dataDir}/${CLICKHOUSE_LOG_DIR}`;

@@ -4,43 +4,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import {
-  eraseSubject,
-  getPolicy,
-  policyHistory,
-  privacyReport,
-  revealSubject,
-  setPolicy,
-  CLI_ACTOR,
-  type PrivacyReportView,
-} from '../projects/privacy-operations.js';
+import type { PrivacyReportView } from '../projects/privacy-operations.js';
 import { loadConfig, type ConfigFlags } from '../shared/config.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { usePrivateUmask } from '../shared/file-modes.js';
 import { createLogger, SILENT_LOGGER } from '../shared/log.js';
 import { callAdmin } from './admin-socket.js';
-import {
-  adminConfirm,
-  adminCreate,
-  adminReset,
-  assertProject,
-  assertTimezone,
-  createProject,
-  incidentReport,
-  listOrgs,
-  matchPseudonyms,
-  operatorProof,
-  orgLockdown,
-} from './admin-commands.js';
 import { loadMasterKey } from '../privacy/index.js';
 import { deriveMasterSubkey } from '../privacy/master-key.js';
-import { createDemo } from './demo.js';
 import { DRAIN_DEFAULT_WAIT_S, DRAIN_GAVE_UP_EXIT, drainNode } from './drain.js';
 import type { PseudonymMatch } from '../privacy/index.js';
-import { formatSummary, importFile, recordBatchTarget, type ImportSummary } from './import.js';
+import type { ImportSummary } from './import.js';
 import type { ImportBatchResult } from '../ingest/file-import.js';
-import { FileImporter } from '../ingest/import-workers.js';
-import { atRestOptions, openRuntime } from './runtime.js';
+import type { Runtime } from './runtime.js';
 import {
   actingAs,
   incidentHtml,
@@ -50,9 +26,14 @@ import {
   type IncidentReport,
   type VerifyReport,
 } from '../audit/index.js';
-import { startServer } from './serve.js';
-import { compactDatabase } from '../store/duckdb/index.js';
 import { failIfUnfinished } from './unfinished.js';
+
+// The stores, the HTTP server, the account system and the importer take ~1.5 s of CPU to load:
+// each command loads what it uses when it runs, so that one a running server answers over the
+// admin socket (most of them) starts in a fraction of that.
+const adminCommands = () => import('./admin-commands.js');
+const privacyOperations = () => import('../projects/privacy-operations.js');
+const runtimeModule = () => import('./runtime.js');
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -73,7 +54,7 @@ async function atRestOf(config: ReturnType<typeof loadConfig>) {
     homeDir: os.homedir(),
     allowGenerate: false,
   });
-  return atRestOptions(config, master.key);
+  return (await runtimeModule()).atRestOptions(config, master.key);
 }
 
 /** Runs `fn` against a running server over the admin socket, or opens the store when stopped. */
@@ -81,12 +62,12 @@ async function viaServerOrStore<T>(
   flags: ConfigFlags,
   command: string,
   body: unknown,
-  offline: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>,
+  offline: (runtime: Runtime) => Promise<T>,
 ): Promise<unknown> {
   const config = loadConfig(flags);
   const remote = await callAdmin(config.dataDir, command, body);
   if (remote.reachable) return remote.value;
-  const runtime = await openRuntime(config, SILENT_LOGGER);
+  const runtime = await (await runtimeModule()).openRuntime(config, SILENT_LOGGER);
   try {
     return await actingAs({ actor: 'cli', source: { kind: 'cli' } }, () => offline(runtime));
   } finally {
@@ -114,6 +95,7 @@ async function operatorProofFor(
     homeDir: os.homedir(),
     allowGenerate: false,
   });
+  const { operatorProof } = await adminCommands();
   return operatorProof(deriveMasterSubkey(master.key, 'operator-command'), command, email);
 }
 
@@ -135,6 +117,7 @@ program
   .action(async (opts: ConfigFlags) => {
     const config = loadConfig(opts);
     const logger = createLogger({ level: config.logLevel });
+    const { startServer } = await import('./serve.js');
     const server = await startServer(config, logger);
     if (server.runtime.masterKeyNotice) say(server.runtime.masterKeyNotice);
     say(`Sillage is listening on ${server.url} (data in ${config.dataDir})`);
@@ -170,8 +153,11 @@ project
       data?: string;
     }) => {
       const body = { name: opts.name, timezone: opts.timezone, orgId: opts.org };
-      const created = (await viaServerOrStore({ data: opts.data }, 'project-create', body, (rt) =>
-        createProject(rt, body),
+      const created = (await viaServerOrStore(
+        { data: opts.data },
+        'project-create',
+        body,
+        async (rt) => (await adminCommands()).createProject(rt, body),
       )) as { project_id: string; token: string; secret: string };
       if (opts.json) out(JSON.stringify(created));
       else {
@@ -199,8 +185,8 @@ admin
   .option('--data <dir>', 'data directory')
   .action(async (opts: { email: string; org: string; json?: boolean; data?: string }) => {
     const body = { email: opts.email, org: opts.org };
-    const created = (await viaServerOrStore({ data: opts.data }, 'admin-create', body, (rt) =>
-      adminCreate(rt, body),
+    const created = (await viaServerOrStore({ data: opts.data }, 'admin-create', body, async (rt) =>
+      (await adminCommands()).adminCreate(rt, body),
     )) as { org_id: string; setup_link: string; expires_at: string; adopted_projects: string[] };
     if (opts.json) out(JSON.stringify(created));
     else {
@@ -227,8 +213,8 @@ admin
       email: opts.email,
       proof: await operatorProofFor(opts, 'admin-reset', opts.email),
     };
-    const done = (await viaServerOrStore({ data: opts.data }, 'admin-reset', body, (rt) =>
-      adminReset(rt, body),
+    const done = (await viaServerOrStore({ data: opts.data }, 'admin-reset', body, async (rt) =>
+      (await adminCommands()).adminReset(rt, body),
     )) as { setup_link: string; expires_at: string; emailed: boolean };
     if (opts.json) out(JSON.stringify(done));
     else {
@@ -253,8 +239,8 @@ admin
       email: opts.email,
       proof: await operatorProofFor(opts, 'admin-confirm', opts.email),
     };
-    const done = (await viaServerOrStore({ data: opts.data }, 'admin-confirm', body, (rt) =>
-      adminConfirm(rt, body),
+    const done = (await viaServerOrStore({ data: opts.data }, 'admin-confirm', body, async (rt) =>
+      (await adminCommands()).adminConfirm(rt, body),
     )) as { confirmed_orgs: string[] };
     if (opts.json) out(JSON.stringify(done));
     else out(`memberships resumed: ${done.confirmed_orgs.join(', ') || 'none were suspended'}`);
@@ -267,8 +253,8 @@ org
   .option('--json', 'print JSON')
   .option('--data <dir>', 'data directory')
   .action(async (opts: { json?: boolean; data?: string }) => {
-    const orgs = (await viaServerOrStore({ data: opts.data }, 'org-list', {}, (rt) =>
-      listOrgs(rt),
+    const orgs = (await viaServerOrStore({ data: opts.data }, 'org-list', {}, async (rt) =>
+      (await adminCommands()).listOrgs(rt),
     )) as { id: string; name: string; members: number; projects: number }[];
     if (opts.json) out(JSON.stringify(orgs));
     else
@@ -285,8 +271,8 @@ org
   .option('--data <dir>', 'data directory')
   .action(async (opts: { org: string; json?: boolean; data?: string }) => {
     const body = { orgId: opts.org };
-    const result = (await viaServerOrStore({ data: opts.data }, 'org-lockdown', body, (rt) =>
-      orgLockdown(rt, body),
+    const result = (await viaServerOrStore({ data: opts.data }, 'org-lockdown', body, async (rt) =>
+      (await adminCommands()).orgLockdown(rt, body),
     )) as { sessions_revoked: number; keys_revoked: number; locked_down_at: string };
     if (opts.json) out(JSON.stringify(result));
     else
@@ -392,8 +378,11 @@ incident
         from: opts.from,
         to: opts.to,
       };
-      const report = (await viaServerOrStore({ data: opts.data }, 'incident-report', body, (rt) =>
-        incidentReport(rt, body),
+      const report = (await viaServerOrStore(
+        { data: opts.data },
+        'incident-report',
+        body,
+        async (rt) => (await adminCommands()).incidentReport(rt, body),
       )) as IncidentReport;
       out(
         opts.markdown
@@ -425,6 +414,7 @@ program
         throw new AppError('QUERY_INVALID', 'only --format mixpanel is supported');
       const config = loadConfig({ data: opts.data });
       const remote = await callAdmin(config.dataDir, 'project-check', { projectId: opts.project });
+      const { formatSummary, importFile, recordBatchTarget } = await import('./import.js');
       let summary: ImportSummary;
       if (remote.reachable) {
         summary = await importFile(file, (onError) =>
@@ -442,9 +432,12 @@ program
       } else {
         // The import owns its file and can run again: a failed load ends it with that load's
         // error instead of being retried (the server's way, for events it acknowledged).
-        const runtime = await openRuntime(config, SILENT_LOGGER, { onFailedLoad: 'stop' });
+        const runtime = await (
+          await runtimeModule()
+        ).openRuntime(config, SILENT_LOGGER, { onFailedLoad: 'stop' });
+        const { FileImporter } = await import('../ingest/import-workers.js');
         try {
-          await assertProject(runtime, opts.project);
+          await (await adminCommands()).assertProject(runtime, opts.project);
           const project = await runtime.projects.byId(opts.project);
           if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
           // On a stopped store, the file is prepared on worker threads (one per core) and
@@ -487,8 +480,8 @@ privacy
         .filter((l) => l !== '');
     }
     const body = { projectId: opts.project, ids: list, groupKey: opts.groupKey };
-    const matches = (await viaServerOrStore({ data: opts.data }, 'pseudonyms', body, (rt) =>
-      matchPseudonyms(rt, body),
+    const matches = (await viaServerOrStore({ data: opts.data }, 'pseudonyms', body, async (rt) =>
+      (await adminCommands()).matchPseudonyms(rt, body),
     )) as PseudonymMatch[];
     for (const m of matches) out(JSON.stringify(m));
   });
@@ -510,8 +503,11 @@ privacy
       data?: string;
     }) => {
       const body = { projectId: opts.project, from: opts.from, to: opts.to };
-      const report = (await viaServerOrStore({ data: opts.data }, 'privacy-report', body, (rt) =>
-        privacyReport(rt, opts.project, body),
+      const report = (await viaServerOrStore(
+        { data: opts.data },
+        'privacy-report',
+        body,
+        async (rt) => (await privacyOperations()).privacyReport(rt, opts.project, body),
       )) as PrivacyReportView;
       if (opts.json) return out(JSON.stringify(report));
       out(`Privacy report for ${report.project_id}, ${report.from} to ${report.to}`);
@@ -536,8 +532,8 @@ privacy
   .option('--data <dir>', 'data directory')
   .action(async (opts: { project: string; user: string; data?: string }) => {
     const body = { projectId: opts.project, user: opts.user };
-    const result = await viaServerOrStore({ data: opts.data }, 'privacy-erase', body, (rt) =>
-      eraseSubject(rt, opts.project, opts.user),
+    const result = await viaServerOrStore({ data: opts.data }, 'privacy-erase', body, async (rt) =>
+      (await privacyOperations()).eraseSubject(rt, opts.project, opts.user),
     );
     out(JSON.stringify(result));
   });
@@ -552,8 +548,14 @@ privacy
   .option('--data <dir>', 'data directory')
   .action(async (opts: { project: string; user: string; data?: string }) => {
     const body = { projectId: opts.project, user: opts.user };
-    const result = await viaServerOrStore({ data: opts.data }, 'privacy-reveal', body, (rt) =>
-      revealSubject(rt, opts.project, opts.user, CLI_ACTOR),
+    const result = await viaServerOrStore(
+      { data: opts.data },
+      'privacy-reveal',
+      body,
+      async (rt) => {
+        const { revealSubject, CLI_ACTOR } = await privacyOperations();
+        return revealSubject(rt, opts.project, opts.user, CLI_ACTOR);
+      },
     );
     out(JSON.stringify(result));
   });
@@ -567,8 +569,8 @@ policy
     const body = { projectId: opts.project };
     out(
       JSON.stringify(
-        await viaServerOrStore({ data: opts.data }, 'policy-get', body, (rt) =>
-          getPolicy(rt, opts.project),
+        await viaServerOrStore({ data: opts.data }, 'policy-get', body, async (rt) =>
+          (await privacyOperations()).getPolicy(rt, opts.project),
         ),
         null,
         2,
@@ -594,8 +596,8 @@ policy
     const body = { projectId: opts.project, policy: parsed, actor: opts.actor };
     out(
       JSON.stringify(
-        await viaServerOrStore({ data: opts.data }, 'policy-set', body, (rt) =>
-          setPolicy(rt, opts.project, parsed, opts.actor),
+        await viaServerOrStore({ data: opts.data }, 'policy-set', body, async (rt) =>
+          (await privacyOperations()).setPolicy(rt, opts.project, parsed, opts.actor),
         ),
         null,
         2,
@@ -610,8 +612,8 @@ policy
     const body = { projectId: opts.project };
     out(
       JSON.stringify(
-        await viaServerOrStore({ data: opts.data }, 'policy-history', body, (rt) =>
-          policyHistory(rt, opts.project),
+        await viaServerOrStore({ data: opts.data }, 'policy-history', body, async (rt) =>
+          (await privacyOperations()).policyHistory(rt, opts.project),
         ),
         null,
         2,
@@ -632,6 +634,7 @@ program
     }
     // The key is only needed for an encrypted database (compactDatabase says so if it is).
     const atRest = await atRestOf(config).catch(() => undefined);
+    const { compactDatabase } = await import('../store/duckdb/index.js');
     const result = await compactDatabase(config.dataDir, atRest);
     out(
       `compacted: ${result.beforeBytes.toLocaleString('en-US')} → ${result.afterBytes.toLocaleString('en-US')} bytes`,
@@ -720,8 +723,9 @@ program
           'the server is running: stop it, run the demo, start it again',
         );
       }
-      if (opts.timezone) assertTimezone(opts.timezone);
-      const runtime = await openRuntime(config, SILENT_LOGGER);
+      if (opts.timezone) (await adminCommands()).assertTimezone(opts.timezone);
+      const { createDemo } = await import('./demo.js');
+      const runtime = await (await runtimeModule()).openRuntime(config, SILENT_LOGGER);
       try {
         const started = Date.now();
         const result = await createDemo(
