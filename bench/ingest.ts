@@ -272,6 +272,21 @@ async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string
  * (SILLAGE_DANGEROUSLY_ALLOW_WEAK_DB_CRYPTO): the httpfs extension that a production set-up
  * would load is not installed here (see README "Encryption at rest").
  */
+/**
+ * Whether the project was queried before the load (`BENCH_QUERIED=yes|no|both`, default no): a
+ * queried project has its per-day tables (person_days) built, and every load keeps them up to
+ * date in its transaction — what a server whose projects people look at does. `both` runs each
+ * server twice, the second "(queried)", so that the upkeep's cost reads from one run.
+ */
+const QUERIED = (() => {
+  const wanted = process.env.BENCH_QUERIED ?? 'no';
+  if (!['yes', 'no', 'both'].includes(wanted)) throw new Error('BENCH_QUERIED: yes, no or both');
+  return [
+    ...(wanted === 'yes' ? [] : [{ suffix: '', queried: false }]),
+    ...(wanted === 'no' ? [] : [{ suffix: wanted === 'yes' ? '' : ' (queried)', queried: true }]),
+  ];
+})();
+
 const ENCRYPTION_MODES = [
   { name: 'encryption off', env: { SILLAGE_ENCRYPTION: 'off' } },
   {
@@ -321,8 +336,8 @@ async function main(): Promise<void> {
     ...(SERVER_BEFORE_CLI ? [{ suffix: ' (before)', cli: SERVER_BEFORE_CLI }] : []),
   ];
   for (const mode of ENCRYPTION_MODES) {
-    for (const build of builds) {
-      const name = mode.name + build.suffix;
+    for (const [build, queried] of builds.flatMap((b) => QUERIED.map((q) => [b, q] as const))) {
+      const name = mode.name + build.suffix + queried.suffix;
       const env = {
         // What `npm start` sets (MALLOC_ARENA_MAX), unless this environment says otherwise.
         ...SERVER_ENV,
@@ -335,6 +350,11 @@ async function main(): Promise<void> {
         ...mode.env,
       };
       const created = await createBenchProject(env, build.cli);
+      if (queried.queried) {
+        await withStoppedStore(env.SILLAGE_DATA_DIR, masterKey, (db) =>
+          db.personDays.ensure(created.project_id, 'UTC'),
+        );
+      }
       runs.set(name, {
         cli: build.cli,
         env,
@@ -811,13 +831,13 @@ function printImport(r: ImportResult): void {
   }
 }
 
-/** Events of a project in a stopped server's store (opened with its keys, changing nothing). */
-async function storedEvents(
+/** Runs `use` on a stopped server's store, opened with its keys. */
+async function withStoppedStore<T>(
   dataDir: string,
-  projectId: string,
   masterHex: string,
-): Promise<number> {
-  const { DuckDbDatabase, DuckDbEventStore } = await dist<typeof Store>('store/duckdb/index.js');
+  use: (db: Store.DuckDbDatabase) => Promise<T>,
+): Promise<T> {
+  const { DuckDbDatabase } = await dist<typeof Store>('store/duckdb/index.js');
   const { deriveMasterSubkey } = await dist<typeof MasterKey>('privacy/master-key.js');
   const master = Buffer.from(masterHex, 'hex');
   const db = await DuckDbDatabase.open(dataDir, {
@@ -829,10 +849,22 @@ async function storedEvents(
     },
   });
   try {
-    return await new DuckDbEventStore(db).countEvents(projectId);
+    return await use(db);
   } finally {
     await db.close();
   }
+}
+
+/** Events of a project in a stopped server's store (changing nothing). */
+async function storedEvents(
+  dataDir: string,
+  projectId: string,
+  masterHex: string,
+): Promise<number> {
+  const { DuckDbEventStore } = await dist<typeof Store>('store/duckdb/index.js');
+  return withStoppedStore(dataDir, masterHex, (db) =>
+    new DuckDbEventStore(db).countEvents(projectId),
+  );
 }
 
 const PRIVACY_EVENTS = 20_000;
