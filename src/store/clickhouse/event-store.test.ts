@@ -91,6 +91,32 @@ describe.skipIf(!available).each(targets)(
       return a;
     }
 
+    // What the server offers beyond 18.16 (schema.ts ClickHouseFeatures): asked of the server,
+    // and set on every table that holds rows, so that a load's INSERT returns once its part is on
+    // disk where the server can do that.
+    it('fsyncs inserted parts where the server offers it', async () => {
+      const ch = stores[1]!.store as ClickHouseEventStore;
+      const offers = !target.name.includes('18.16');
+      expect(ch.features).toEqual([{ version: expect.any(String), fsyncParts: offers }]);
+      const tables = await ch.client.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = 'sillage' ORDER BY name",
+        { noDatabase: true },
+      );
+      expect(tables.rows.map((row) => row[0])).toEqual([
+        'events',
+        'identity_links',
+        'ingest_log_state',
+        'privacy_counters',
+        'profiles',
+      ]);
+      for (const [, engine] of tables.rows) {
+        const fsync =
+          /fsync_after_insert = 1\b/.test(String(engine)) &&
+          /fsync_part_directory = 1\b/.test(String(engine));
+        expect(fsync).toBe(offers);
+      }
+    });
+
     it('events: commit, dedup (within a batch and across), list in order, paging, count', async () => {
       const p = 'prj_events';
       const events = Array.from({ length: 30 }, (_, i) => event(p, i));

@@ -27,6 +27,7 @@ import {
   migrate,
   SHARDED_SETTINGS,
   storageTable,
+  type ClickHouseFeatures,
   type ClickHouseLayout,
 } from './schema.js';
 import { AppError } from '../../shared/errors.js';
@@ -75,6 +76,8 @@ export class ClickHouseEventStore implements EventStore {
     readonly layout: ClickHouseLayout,
     /** The server of every shard (the one server when not sharded): where mutations run. */
     private readonly shards: readonly ClickHouseClient[],
+    /** What each of those servers offers, in the same order (schema.ts). */
+    readonly features: readonly ClickHouseFeatures[],
   ) {}
 
   static async open(options: ClickHouseEventStoreOptions): Promise<ClickHouseEventStore> {
@@ -93,7 +96,18 @@ export class ClickHouseEventStore implements EventStore {
       : [client];
     if (options.sharding) await checkCluster(shards, options.sharding.cluster);
     // Every shard's tables first: the Distributed tables of one need the locals of all.
-    for (const shard of shards) await migrate(shard, quoteIdentifier(options.database), layout);
+    const features: ClickHouseFeatures[] = [];
+    for (const shard of shards) {
+      const offered = await migrate(shard, quoteIdentifier(options.database), layout);
+      features.push(offered);
+      const fields = { host: shard.host, version: offered.version };
+      if (offered.fsyncParts) options.logger.info('ClickHouse fsyncs inserted parts', fields);
+      else
+        options.logger.info(
+          'ClickHouse does not fsync inserted parts (no fsync_after_insert): a power loss of its host may lose the last loads',
+          fields,
+        );
+    }
     const ingest = await ClickHouseIngest.open(
       client,
       options.logDir,
@@ -107,6 +121,7 @@ export class ClickHouseEventStore implements EventStore {
       options.mutationTimeoutMs ?? 60_000,
       layout,
       shards,
+      features,
     );
   }
 

@@ -176,27 +176,70 @@ function storedColumns(ddl: string): string {
     .join(', ');
 }
 
-/** Creates the database and the tables when missing. */
+/**
+ * What a server offers beyond 18.16 that the schema uses, found by asking the server (its system
+ * tables), not by its version number, so that a build with a feature left out is not assumed to
+ * have it. Every statement Sillage sends is the same on every server; only the tables' settings
+ * differ.
+ */
+export interface ClickHouseFeatures {
+  /** `SELECT version()`, for the log and the operator. */
+  version: string;
+  /**
+   * The MergeTree settings `fsync_after_insert` and `fsync_part_directory` (not in 18.16): with
+   * them on, an INSERT returns once its part and the part's directory are on disk, so the node
+   * drops an ingest-log segment only after its rows survive a power loss of the ClickHouse host.
+   */
+  fsyncParts: boolean;
+}
+
+/** Asks `client`'s server what it offers (see ClickHouseFeatures). */
+export async function detectFeatures(client: ClickHouseClient): Promise<ClickHouseFeatures> {
+  const version = await client.query('SELECT version()', { noDatabase: true });
+  const fsync = await client.query(
+    `SELECT count() FROM system.merge_tree_settings
+      WHERE name IN ('fsync_after_insert', 'fsync_part_directory')`,
+    { noDatabase: true },
+  );
+  return {
+    version: version.rows[0]?.[0] as string,
+    fsyncParts: Number(fsync.rows[0]?.[0] ?? 0) === 2,
+  };
+}
+
+/**
+ * Creates the database and the tables when missing, and sets the tables that hold rows to what
+ * the server offers (ClickHouseFeatures; on every start, so that tables created by an older
+ * server get it after an upgrade). Returns what the server offers.
+ */
 export async function migrate(
   client: ClickHouseClient,
   quotedDatabase: string,
   layout: ClickHouseLayout = { kind: 'single' },
-): Promise<void> {
+): Promise<ClickHouseFeatures> {
+  const features = await detectFeatures(client);
   await client.exec(`CREATE DATABASE IF NOT EXISTS ${quotedDatabase}`, { noDatabase: true });
   for (const { table, ddl, shardingKey } of SCHEMA) {
-    if (layout.kind === 'single') {
-      await client.exec(ddl);
-      continue;
+    const storage = storageTable(layout, table);
+    await client.exec(
+      ddl.replace(
+        `CREATE TABLE IF NOT EXISTS ${table} (`,
+        `CREATE TABLE IF NOT EXISTS ${storage} (`,
+      ),
+    );
+    if (features.fsyncParts) {
+      await client.exec(
+        `ALTER TABLE ${storage} MODIFY SETTING fsync_after_insert = 1, fsync_part_directory = 1`,
+      );
     }
-    const local = storageTable(layout, table);
-    await client.exec(
-      ddl.replace(`CREATE TABLE IF NOT EXISTS ${table} (`, `CREATE TABLE IF NOT EXISTS ${local} (`),
-    );
-    await client.exec(
-      `CREATE TABLE IF NOT EXISTS ${table} (${storedColumns(ddl)}) ENGINE = Distributed(${quoteString(layout.cluster)}, ${quoteString(client.database)}, ${quoteString(local)}, ${shardingKey})`,
-    );
+    if (layout.kind === 'sharded') {
+      await client.exec(
+        `CREATE TABLE IF NOT EXISTS ${table} (${storedColumns(ddl)}) ENGINE = Distributed(${quoteString(layout.cluster)}, ${quoteString(client.database)}, ${quoteString(storage)}, ${shardingKey})`,
+      );
+    }
   }
   await checkEngines(client, layout);
+  return features;
 }
 
 /**
