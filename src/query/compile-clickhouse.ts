@@ -551,9 +551,8 @@ function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
 // attempt that did the excluded event strictly between its two steps (or, the second step never
 // reached, no later than the window's end); each user counts once with the best attempt (deepest,
 // earliest, smaller breakdown value, then earliest at each later step in turn), and once per bucket
-// of entry over time. ClickHouse's
-// windowFunnel is not used: it counts one chain per user with its own tie and window rules, and
-// has no per-step times, exclusions or held properties.
+// of entry over time. ClickHouse's windowFunnel is not used: it counts one chain per user with its
+// own tie and window rules, and has no per-step times, exclusions or held properties.
 
 /** Positions in the per-event tuple `(t, k, in_range, bd, bucket, m1…mn, x1…)`. */
 const EV_T = 1;
