@@ -550,9 +550,9 @@ function compilePropertyValues(p: PropertyValuesPlan): CompiledQuery {
 // their times sorted; held properties must repeat the entry's values; an exclusion drops an
 // attempt that did the excluded event strictly between its two steps (or, the second step never
 // reached, no later than the window's end); each user counts once with the best attempt (deepest,
-// earliest, smaller breakdown value), and once per bucket of entry over time. ClickHouse's
-// windowFunnel is not used: it counts one chain per user with its own tie and window rules, and
-// has no per-step times, exclusions or held properties.
+// earliest, smaller breakdown value, then earliest at each later step in turn), and once per bucket
+// of entry over time. ClickHouse's windowFunnel is not used: it counts one chain per user with its
+// own tie and window rules, and has no per-step times, exclusions or held properties.
 
 /** Positions in the per-event tuple `(t, k, in_range, bd, bucket, m1…mn, x1…)`. */
 const EV_T = 1;
@@ -713,7 +713,9 @@ function funnelValues(n: number, withTimes: boolean): SqlNode {
 function compileFunnel(p: FunnelPlan): CompiledQuery {
   const n = p.steps.length;
   const attempts = funnelAttempts(p);
-  const best = sql`SELECT * FROM (${attempts}) ORDER BY uid, depth DESC, t1, bd LIMIT 1 BY uid`;
+  // Deepest, earliest, smallest breakdown value, then earliest at step 2, 3, … (compile.ts's `best`).
+  const laterSteps = Array.from({ length: n - 1 }, (_, i) => `t${i + 2}`).join(', ');
+  const best = sql`SELECT * FROM (${attempts}) ORDER BY uid, depth DESC, t1, bd, ${raw(laterSteps)} LIMIT 1 BY uid`;
   const noSegment = raw(
     'CAST(NULL AS Nullable(Int32)) AS seg, CAST(NULL AS Nullable(String)) AS seg_value, CAST(NULL AS Nullable(UInt64)) AS rank_n',
   );

@@ -803,11 +803,14 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     body: sql`SELECT *, 1 + ${join(reached, ' + ')} AS depth FROM (${kept})`,
     materialize: p.overTime !== null,
   });
-  // The best attempt per user: deepest, then earliest, then smallest breakdown value.
+  // The best attempt per user: deepest, then earliest, then smallest breakdown value, then earliest
+  // at step 2, at step 3, … (entries at one instant with different held values go on differently;
+  // attempts still tied show the same figures, whichever row_number keeps).
+  const laterSteps = Array.from({ length: n - 1 }, (_, i) => `t${i + 2} ASC NULLS LAST`).join(', ');
   ctes.push({
     name: 'best',
     body: raw(
-      'SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid ORDER BY depth DESC, t1 ASC, bd ASC NULLS LAST) AS rn FROM att) WHERE rn = 1',
+      `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid ORDER BY depth DESC, t1 ASC, bd ASC NULLS LAST, ${laterSteps}) AS rn FROM att) WHERE rn = 1`,
     ),
   });
   const counts: SqlNode[] = [raw('count(*) AS n1')];

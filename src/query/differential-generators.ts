@@ -889,3 +889,330 @@ export const funnelWithOptions = (d: Dataset) =>
         };
       }),
     );
+
+/** Pace of a twin attempt: from one step to the next, as a fraction of the window (at least 1 ms). */
+const TWIN_PACES = [0.001, 0.01, 0.01, 0.1, 0.25, 0.5];
+
+/** The value after `v` in `values` (cyclically; one not in the list is followed by the first). */
+const nextOf = <T>(values: readonly T[], v: T): T =>
+  values[(values.indexOf(v) + 1) % values.length]!;
+
+/**
+ * Attempts entered at one instant that only held values tell apart (issue 12), on random data: for
+ * one or two events of the dataset, an entry (the funnel's first step, with the event's ids and
+ * values at its instant) and a twin entry at the same millisecond with other values of some of the
+ * properties a funnel may hold ($browser, `plan`, the country, the company), each going on through
+ * the funnel's later steps at its own pace with its own values. Which attempt's times count is then
+ * the tie rule's to decide (deepest, earliest, smaller breakdown value, then earliest at each step).
+ */
+export function funnelTwins(d: Dataset, q: Record<string, unknown>): fc.Arbitrary<Dataset> {
+  const steps = (q.steps as { event: string }[]).map((s) => s.event);
+  const windowMs = Number(q.window_seconds) * 1000;
+  // Entries inside the range (else any event's instant).
+  const from = localMidnight(d.timezone, String(q.from));
+  const end = localMidnight(d.timezone, dayAfter(String(q.to), 1));
+  const inside = d.events.filter((e) => e.timeMs >= from && e.timeMs < end);
+  const bases = inside.length > 0 ? inside : d.events;
+  if (bases.length === 0) return fc.constant(d);
+  const pace = fc.array(fc.constantFrom(...TWIN_PACES), { minLength: 3, maxLength: 3 });
+  return fc
+    .array(
+      fc.record({
+        base: fc.nat(bases.length - 1),
+        alter: fc.constantFrom(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        paces: fc.tuple(pace, pace),
+      }),
+      { minLength: 1, maxLength: 2 },
+    )
+    .map((groups) => {
+      const events = [...d.events];
+      groups.forEach((g, gi) => {
+        const base = bases[g.base]!;
+        // The held properties when the funnel holds some (not the person's: one per user), else
+        // any of them.
+        const held = (q.hold_constant as string[] | undefined) ?? [];
+        const heldMask =
+          (held.includes('$browser') ? 1 : 0) |
+          (held.includes('mp_country_code') ? 2 : 0) |
+          (held.includes('plan') ? 4 : 0) |
+          (held.includes('group.company.plan') ? 8 : 0);
+        const alter = heldMask === 0 ? g.alter : heldMask;
+        const props = { ...base.properties };
+        if (alter & 4) {
+          const plan = nextOf([...TEXTS, undefined], props.plan as string | undefined);
+          if (plan === undefined) delete props.plan;
+          else props.plan = plan;
+        }
+        if (alter & 8) {
+          const company = nextOf([...COMPANIES, undefined], props.company as string | undefined);
+          if (company === undefined) delete props.company;
+          else props.company = company;
+        }
+        const twin = {
+          ...base,
+          browser: alter & 1 ? nextOf([...BROWSERS, null], base.browser) : base.browser,
+          countryCode:
+            alter & 2 ? nextOf([...COUNTRIES, null], base.countryCode) : base.countryCode,
+          properties: props,
+        };
+        [base, twin].forEach((values, j) => {
+          let t = base.timeMs;
+          steps.forEach((event, k) => {
+            if (k > 0) t += Math.max(1, Math.floor(g.paces[j]![(k - 1) % 3]! * windowMs));
+            events.push({ ...values, event, timeMs: t, insertId: `tw${gi}-${j}-${k}` });
+          });
+        });
+      });
+      return { ...d, events };
+    });
+}
+
+/** A dataset, a funnel from `make`, and tied twin attempts for that funnel (funnelTwins). */
+export const withFunnelTwins = (make: (d: Dataset) => fc.Arbitrary<Record<string, unknown>>) =>
+  dataset.chain((d) => make(d).chain((q) => funnelTwins(d, q).map((t) => [t, q] as const)));
+
+// ---------------------------------------------------------------------------------------------
+// Funnel stories with every option (issue 12), for the DuckDB-vs-reference and DuckDB-vs-ClickHouse
+// funnel tests alike: exclusions, any order, held values, conversion over time, at their edges, and
+// attempts entered at one instant that held values tell apart.
+
+/** Where an excluded event is put for one user, relative to the steps it lies between. */
+const EXCLUSION_AT = [
+  'between',
+  'between',
+  'at_from', // the same instant as the "from" step: not strictly between
+  'at_to', // the same instant as the "to" step: not strictly between
+  'after_from', // 1 ms after the "from" step
+  'before_to', // 1 ms before the "to" step
+  'before_entry',
+  'after_to',
+  'window_end', // exactly one window after the entry (counts when "to" was not reached)
+  'past_window', // 1 ms later
+  'none',
+] as const;
+/** The held property on a later step's event: the entry's value, another, or not set. */
+const HELD = ['same', 'same', 'same', 'other', 'unset'] as const;
+
+const funnelStoryUser = fc.record({
+  entryAt: fc.constantFrom(...ENTRY_AT),
+  entryHour: fc.integer({ min: 0, max: 3 * 24 - 1 }),
+  shapes: fc.array(fc.constantFrom(...STEP_SHAPES, 'reverse'), { minLength: 3, maxLength: 3 }),
+  gapMinutes: fc.array(fc.constantFrom(1, 30, 60, 61, 24 * 60), { minLength: 3, maxLength: 3 }),
+  repeats: fc.array(fc.integer({ min: -30, max: 30 }), { maxLength: 2 }),
+  identity: fc.constantFrom('user', 'merge', 'merge', 'anonymous'),
+  mergeAt: fc.integer({ min: 1, max: 3 }),
+  earlyStep: fc.option(fc.integer({ min: 1, max: 3 }), { nil: null }),
+  exclusionAt: fc.constantFrom(...EXCLUSION_AT),
+  // The excluded event comes from the device before a merge, or from the user.
+  exclusionFromDevice: fc.boolean(),
+  entryBrowser: fc.option(fc.constantFrom(...BROWSERS.slice(0, 2)), { nil: null, freq: 4 }),
+  held: fc.array(fc.constantFrom(...HELD), { minLength: 3, maxLength: 3 }),
+  // Two more entries at the entry's very millisecond, each with another held value (the two
+  // values the entry does not have, "not set" being one), each going on through the later steps at
+  // its own pace (minutes between steps; 0: at the instant of the step before): the attempts tie
+  // on entry and often on depth, and only the tie rule (deepest, earliest, smaller breakdown value,
+  // then earliest at step 2, 3, …) decides whose times count. Most users have them.
+  twins: fc.option(
+    fc.array(fc.array(fc.constantFrom(1, 1, 30, 60, 61, 0), { minLength: 3, maxLength: 3 }), {
+      minLength: 2,
+      maxLength: 2,
+    }),
+    { nil: null, freq: 5 },
+  ),
+});
+
+export interface FunnelStory {
+  dataset: Dataset;
+  funnel: Record<string, unknown>;
+}
+
+export const funnelStory: fc.Arbitrary<FunnelStory> = fc
+  .record({
+    timezone: fc.constantFrom(...DST_ZONES, 'UTC'),
+    baseDay: fc.constantFrom(...BASE_DAYS),
+    steps: fc.array(fc.constantFrom('A', 'B', 'C', 'A'), { minLength: 2, maxLength: 4 }),
+    window: fc.constantFrom(...STORY_WINDOWS),
+    users: fc.array(funnelStoryUser, { minLength: 1, maxLength: 5 }),
+    noise: fc.array(fc.record({ at: instant, event: fc.constantFrom(...EVENTS, 'X') }), {
+      maxLength: 8,
+    }),
+    order: fc.constantFrom('strict', 'any'),
+    exclusion: fc.option(
+      fc.record({
+        event: fc.constantFrom('X', 'X', 'B'),
+        from: fc.nat(2),
+        span: fc.integer({ min: 1, max: 3 }),
+      }),
+      { nil: null, freq: 4 },
+    ),
+    // `plan` (an event property that follows the browser on every event but a twin's) is held
+    // while the breakdown is by `$browser`: tied attempts then share a breakdown value.
+    hold: fc.constantFrom(null, '$browser', 'plan', 'plan', 'person.plan'),
+    interval: fc.option(fc.constantFrom('hour', 'day', 'week'), { nil: null, freq: 2 }),
+    breakdown: fc.option(fc.constant('$browser'), { nil: null, freq: 4 }),
+  })
+  .map((s) => {
+    const { timezone, baseDay, steps, window, users, noise } = s;
+    const from = dayAfter(baseDay, 1);
+    const to = dayAfter(baseDay, 3);
+    const first = localMidnight(timezone, from);
+    const end = localMidnight(timezone, dayAfter(to, 1));
+    const changes = specialInstants(timezone, Date.parse(`${baseDay}T00:00:00Z`)).changes;
+    const windowMs = window * 1000;
+    const last = steps.length - 1;
+    const exclusion = s.exclusion
+      ? {
+          event: s.exclusion.event,
+          after_step: Math.min(s.exclusion.from, last - 1),
+          before_step: Math.min(last, Math.min(s.exclusion.from, last - 1) + s.exclusion.span),
+        }
+      : null;
+    const events: Dataset['events'] = [];
+    const links: Dataset['links'] = [];
+    const profiles: Dataset['profiles'] = [];
+    users.forEach((u, i) => {
+      const user = USERS[i % USERS.length]! + (i >= USERS.length ? 'b' : '');
+      const device = DEVICES[i % DEVICES.length]! + (i >= DEVICES.length ? 'b' : '');
+      if (i % 2 === 0)
+        profiles.push({ groupKey: '', profileId: user, properties: { plan: 'pro' } });
+      const entry =
+        u.entryAt === 'first_ms'
+          ? first
+          : u.entryAt === 'last_ms'
+            ? end - 1
+            : u.entryAt === 'before_range'
+              ? first - 1
+              : u.entryAt === 'after_range'
+                ? end
+                : u.entryAt === 'dst' && changes.length > 0
+                  ? changes[u.entryHour % changes.length]!
+                  : first + u.entryHour * 3_600_000;
+      const who = (k: number) =>
+        u.identity === 'user'
+          ? { user, device: null }
+          : u.identity === 'anonymous' || k < u.mergeAt
+            ? { user: null, device }
+            : { user, device };
+      if (u.identity === 'merge') links.push({ aliasId: device, canonicalId: user });
+      const browserOf = (k: number): string | null => {
+        if (k === 0) return u.entryBrowser;
+        const held = u.held[(k - 1) % 3]!;
+        return held === 'same'
+          ? u.entryBrowser
+          : held === 'unset'
+            ? null
+            : u.entryBrowser === 'Chrome'
+              ? 'Firefox'
+              : 'Chrome';
+      };
+      const planOf = (browser: string | null): string | null =>
+        browser === null ? null : browser === 'Chrome' ? 'pro' : 'free';
+      const push = (
+        t: number,
+        k: number,
+        event: string,
+        browser: string | null,
+        plan: string | null,
+      ) => {
+        const e = storyEvent(t, event, who(k), `s${i}-${events.length}`);
+        events.push({ ...e, browser, properties: plan === null ? {} : { plan } });
+      };
+      const add = (t: number, k: number, event: string = steps[k]!) =>
+        push(t, k, event, browserOf(k), planOf(browserOf(k)));
+      add(entry, 0);
+      for (const hours of u.repeats) add(entry + hours * 3_600_000, 0);
+      const at: (number | null)[] = [entry];
+      let previous = entry;
+      for (let k = 1; k < steps.length; k++) {
+        const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
+        const shape = u.shapes[(k - 1) % 3]!;
+        const t =
+          shape === 'after'
+            ? previous + gap
+            : shape === 'tie'
+              ? previous
+              : shape === 'before_entry'
+                ? entry - gap
+                : shape === 'window_end'
+                  ? entry + windowMs
+                  : shape === 'past_window'
+                    ? entry + windowMs + 1
+                    : shape === 'reverse'
+                      ? // Before the step before it, yet after the entry (any order counts it).
+                        Math.max(entry + 1, previous - gap)
+                      : null;
+        if (t !== null) {
+          add(t, k);
+          previous = t;
+        }
+        at.push(t);
+        if (u.earlyStep === k) add(entry - gap, k);
+      }
+      if (u.twins) {
+        // They differ in the held property only: with `plan` held they keep the entry's browser,
+        // so that a breakdown by `$browser` does not tell them apart.
+        const browsers = [null, 'Chrome', 'Firefox'].filter((b) => b !== u.entryBrowser);
+        u.twins.forEach((gaps, j) => {
+          const browser = s.hold === 'plan' ? u.entryBrowser : browsers[j]!;
+          const plan = planOf(s.hold === 'plan' ? browsers[j]! : browser);
+          let t = entry;
+          push(t, 0, steps[0]!, browser, plan);
+          for (let k = 1; k < steps.length; k++) {
+            t += gaps[(k - 1) % 3]! * 60_000;
+            push(t, k, steps[k]!, browser, plan);
+          }
+        });
+      }
+      if (exclusion && u.exclusionAt !== 'none') {
+        const a = at[exclusion.after_step] ?? entry;
+        const b = at[exclusion.before_step] ?? a + 120_000;
+        const lo = Math.min(a, b);
+        const hi = Math.max(a, b);
+        const t =
+          u.exclusionAt === 'between'
+            ? Math.floor((lo + hi) / 2)
+            : u.exclusionAt === 'at_from'
+              ? a
+              : u.exclusionAt === 'at_to'
+                ? b
+                : u.exclusionAt === 'after_from'
+                  ? a + 1
+                  : u.exclusionAt === 'before_to'
+                    ? b - 1
+                    : u.exclusionAt === 'before_entry'
+                      ? entry - 60_000
+                      : u.exclusionAt === 'window_end'
+                        ? entry + windowMs
+                        : u.exclusionAt === 'past_window'
+                          ? entry + windowMs + 1
+                          : hi + 60_000;
+        const k = u.exclusionFromDevice ? 0 : last;
+        add(t, k, exclusion.event);
+      }
+    });
+    noise.forEach((n, i) =>
+      events.push(
+        storyEvent(
+          Date.parse(`${baseDay}T00:00:00Z`) + n.at,
+          n.event,
+          { user: USERS[i % USERS.length]!, device: null },
+          `n${i}`,
+        ),
+      ),
+    );
+    return {
+      dataset: { timezone, baseDay, events, links, profiles },
+      funnel: {
+        kind: 'funnel',
+        from,
+        to,
+        steps: steps.map((event) => ({ event })),
+        window_seconds: window,
+        order: s.order,
+        ...(exclusion ? { exclusions: [exclusion] } : {}),
+        ...(s.hold ? { hold_constant: [s.hold] } : {}),
+        ...(s.interval ? { conversion_over_time: s.interval } : {}),
+        ...(s.breakdown ? { breakdown: s.breakdown } : {}),
+      },
+    };
+  });

@@ -622,14 +622,23 @@ interface FunnelEntry {
   label: string | null;
 }
 
-/** Deeper first, then earlier, then the smaller breakdown value (unset last). */
+/**
+ * Deeper first, then the earlier entry, then the smaller breakdown value (unset last), then the
+ * earlier at step 2, then at step 3, … (attempts entered at one instant with different held
+ * values go on differently). Attempts still tied are alike in every figure the answer shows.
+ */
 function betterEntry(a: FunnelEntry, b: FunnelEntry): boolean {
   if (a.times.length !== b.times.length) return a.times.length > b.times.length;
   if (a.times[0] !== b.times[0]) return a.times[0]! < b.times[0]!;
   const x = a.bd[0];
   const y = b.bd[0];
-  if (x === undefined) return false;
-  return y === undefined || compareBd(x, y) < 0;
+  if (x === undefined && y !== undefined) return false;
+  if (y === undefined && x !== undefined) return true;
+  const byValue = x === undefined || y === undefined ? 0 : compareBd(x, y);
+  if (byValue !== 0) return byValue < 0;
+  for (let i = 1; i < a.times.length; i++)
+    if (a.times[i] !== b.times[i]) return a.times[i]! < b.times[i]!;
+  return false;
 }
 
 const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, p50: 0.5, p75: 0.75, p90: 0.9 } as const;
@@ -643,7 +652,8 @@ const FUNNEL_QUANTILE_FRACTIONS = { p25: 0.25, p50: 0.5, p75: 0.75, p90: 0.9 } a
  * property has the entry's value (both not set counts as equal). An attempt that did an excluded
  * event strictly between its `after_step` and `before_step` times is dropped, and so is one that never reached `before_step` but did the excluded event after
  * `after_step` no later than the window's end. Each user counts once, with their best attempt (deepest, earliest, smaller breakdown
- * value); over time, once per interval of entry with their best attempt entered in it.
+ * value, then earliest at each later step in turn); over time, once per interval of entry with their
+ * best attempt entered in it.
  */
 function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): FunnelResult {
   const cx = contextOf(data);
