@@ -1177,15 +1177,25 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 // first anchor event inside the range, and the events `steps` places after (or before) it. Rows
 // are (step, previous event, event, users); the format stage keeps the top events per step.
 //
-// Numbering every event of every user (a window over the whole scan) and the text of every dedup
-// key made this the slowest statement by far: at 10M events it passed the 30 s limit (DuckDB's
-// UHUGEINT → VARCHAR cast costs ~0.4 ms a value; through BIGNUM it is ~100× cheaper, and still
-// worth avoiding per event). So: the anchors first (one row per user, the key text only there);
-// then one pass joining the events to them that keeps, per user, the `steps + 1` events from the
-// anchor on by time alone (a bounded top-n per group) with the `steps + 2` nearest times. The
-// key text decides only between events of equal ms: inside the kept list it reorders it, and a
-// tie across its end (the last kept time equal to the next one) sends that user to an exact
-// ordered pass over just its events in that span (normally no user, and no work).
+// Where the time goes at 10M events (EXPLAIN ANALYZE): one join of the events to the anchor users
+// and a top-n per user; everything else must stay small. So:
+// - the anchors are one row per user: the first anchor millisecond, numbered (`ai`), so that the
+//   join carries and the top-n groups by an integer instead of the person's text;
+// - the join reads person, time and event only, bounded by the anchor's millisecond on the raw
+//   column (`e.time >= tlo`: no function per probed row; stored times are whole milliseconds, and
+//   for any time after 1970 the bound is exactly `epoch_ms(e.time) >= ta`);
+// - per user it keeps the `steps + 1` nearest events by time and the `steps + 2` nearest times
+//   (two bounded heaps; no dedup key: reading it costs 16 bytes an event, and its text ~100× more);
+// - when those times are all different (every user, normally), the order is the time's alone and
+//   the anchor is the only event of its millisecond: the path is the kept list. Any equal times
+//   (another event in the anchor's millisecond, before or after it by key; equal times inside the
+//   list or across its end) send the user to an exact ordered pass over its events in a span
+//   that holds its path: from the anchor's millisecond to the `steps`-th time strictly beyond it
+//   among the kept ones (unbounded if they do not reach it). Raw-time bounds in that join let
+//   DuckDB skip the row groups outside the spans (the table is in time order), so with no such
+//   user it costs nothing, and with a few, a few row groups;
+// - the rows per step are one small GROUP BY each over the paths (a lateral generate_series over
+//   them cost more than the whole join).
 
 /**
  * The text of a dedup key (UHUGEINT) as DuckDB's VARCHAR cast spells it, ~100× cheaper (the one
@@ -1204,14 +1214,30 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
     ? sql`e.time >= ${param.timestamp(p.scope.scanFromMs)}`
     : sql`e.time < ${param.timestamp(p.scope.scanToMs)}`;
   const isAnchor = sql`e.event = ${param.varchar(p.anchor)} AND e.time >= ${param.timestamp(p.scope.scanFromMs)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${inRangeCondition(p.scope, local)}`;
-  // The order walked from the anchor: ascending after it, descending before it.
-  const ahead = raw(after ? '>' : '<');
+  // The anchor's side, on the raw column: from its millisecond on (after), up to its end (before).
+  const fromAnchor = raw(after ? 'e.time >= a.tlo' : 'e.time < a.thi');
   const dir = raw(after ? 'ASC' : 'DESC');
   const pick = raw(after ? 'min' : 'max');
-  // An event at or beyond the anchor in that order; the key text only for a time equal to it.
-  const fromAnchor = sql`CASE WHEN ${t} ${ahead} a.ta THEN TRUE WHEN ${t} <> a.ta THEN FALSE WHEN e.dedup_key = a.da THEN TRUE ELSE ${dedupText('e.dedup_key')} ${ahead} a.ka END`;
-  // Users whose kept list ends inside a run of equal times: which of them belong is the key's.
-  const tieAtEnd = sql`len(ts) > ${integerLiteral(n)} AND ts[${integerLiteral(n)}] = ts[${integerLiteral(n + 1)}]`;
+  // Equal milliseconds anywhere among the kept times (sorted, at most n + 1 of them).
+  const tie = join(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        sql`coalesce(epoch_ms(ts[${integerLiteral(i + 1)}]) = epoch_ms(ts[${integerLiteral(i + 2)}]), FALSE)`,
+    ),
+    ' OR ',
+  );
+  // The `steps`-th kept millisecond strictly beyond the anchor's: the exact pass's far end.
+  const far = sql`list_filter(list_transform(k.ts, lambda x: epoch_ms(x)), lambda x: x ${raw(after ? '>' : '<')} a.ta)[${integerLiteral(n - 1)}]`;
+  const span = after
+    ? sql`a.tlo AS lo, coalesce(make_timestamptz((${far} + 1) * 1000), 'infinity'::TIMESTAMPTZ) AS hi`
+    : sql`coalesce(make_timestamptz(${far} * 1000), '-infinity'::TIMESTAMPTZ) AS lo, a.thi AS hi`;
+  const key = dedupText('e.dedup_key');
+  const perStep = Array.from(
+    { length: n },
+    (_, k) =>
+      sql`SELECT ${integerLiteral(k)} AS step, ${k === 0 ? raw('NULL::VARCHAR') : raw(`p[${k}]`)} AS prev, p[${integerLiteral(k + 1)}] AS event, count(*) AS users FROM paths WHERE len(p) > ${integerLiteral(k)} GROUP BY ALL`,
+  );
   return {
     statements: [
       {
@@ -1221,25 +1247,29 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
             linksCte(p.projectId),
             {
               name: 'anchors',
-              body: sql`SELECT uid, a.t AS ta, a.k AS ka, a.d AS da FROM (SELECT ${RESOLVED_USER} AS uid, min({'t': ${t}, 'k': ${dedupText('e.dedup_key')}, 'd': e.dedup_key}) AS a FROM events e ${IDENTITY_JOINS} WHERE ${project} AND ${isAnchor} AND ${RESOLVED_USER} IS NOT NULL GROUP BY uid)`,
-            },
-            {
-              name: 'kept',
-              body: sql`SELECT a.uid, any_value(a.ta) AS ta, any_value(a.ka) AS ka, any_value(a.da) AS da, ${pick}_by({'t': ${t}, 'd': e.dedup_key, 'e': e.event}, ${t}, ${integerLiteral(n)}) AS l, ${pick}(${t}, ${integerLiteral(n + 1)}) AS ts FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} WHERE ${project} AND ${window} AND ${fromAnchor} GROUP BY a.uid`,
+              body: sql`SELECT row_number() OVER () AS ai, uid, ta, make_timestamptz(ta * 1000) AS tlo, make_timestamptz((ta + 1) * 1000) AS thi FROM (SELECT ${RESOLVED_USER} AS uid, min(${t}) AS ta FROM events e ${IDENTITY_JOINS} WHERE ${project} AND ${isAnchor} AND ${RESOLVED_USER} IS NOT NULL GROUP BY uid)`,
               materialize: true,
             },
             {
+              name: 'kept',
+              body: sql`SELECT ai, p, ts, ${tie} AS tie FROM (SELECT a.ai, ${pick}_by(e.event, e.time, ${integerLiteral(n)}) AS p, ${pick}(e.time, ${integerLiteral(n + 1)}) AS ts FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai)`,
+              materialize: true,
+            },
+            {
+              name: 'ties',
+              body: sql`SELECT a.uid, a.ta, ${span} FROM kept k JOIN anchors a ON a.ai = k.ai WHERE k.tie`,
+            },
+            {
               name: 'exact',
-              body: sql`SELECT a.uid, list(e.event ORDER BY ${t} ${dir}, ${dedupText('e.dedup_key')} ${dir})[1:${integerLiteral(n)}] AS p FROM events e ${IDENTITY_JOINS} JOIN (SELECT uid, ta, ka, da, ts[${integerLiteral(n)}] AS te FROM kept WHERE ${tieAtEnd}) a ON a.uid = ${RESOLVED_USER} WHERE ${project} AND ${window} AND ${fromAnchor} AND NOT (${t} ${ahead} a.te) GROUP BY a.uid`,
+              body: sql`SELECT list_transform(l[pos:pos + ${integerLiteral(n - 1)}], lambda x: x.e) AS p FROM (SELECT l, list_position(list_transform(l, lambda x: x.k), ka) AS pos FROM (SELECT list({'k': ${key}, 'e': e.event} ORDER BY ${t} ${dir}, ${key} ${dir}) AS l, min(${key}) FILTER (WHERE ${isAnchor} AND ${t} = a.ta) AS ka FROM events e ${IDENTITY_JOINS} JOIN ties a ON a.uid = ${RESOLVED_USER} AND e.time >= a.lo AND e.time < a.hi WHERE ${project} AND ${window} GROUP BY a.uid))`,
             },
             {
               name: 'paths',
-              body: sql`SELECT CASE WHEN len(list_distinct(ts[1:len(l)])) = len(l) THEN list_transform(l, lambda x: x.e) ELSE list_transform(list_sort(list_transform(l, lambda x: {'t': x.t, 'k': ${dedupText('x.d')}, 'e': x.e}), '${dir}'), lambda x: x.e) END AS p FROM kept WHERE NOT (${tieAtEnd}) UNION ALL SELECT p FROM exact`,
+              body: sql`SELECT p FROM kept WHERE NOT tie UNION ALL SELECT p FROM exact`,
+              materialize: true,
             },
           ],
-          raw(
-            'SELECT i - 1 AS step, CASE WHEN i > 1 THEN p[i - 1] END AS prev, p[i] AS event, count(*) AS users FROM paths, generate_series(1, len(p)) AS s(i) GROUP BY ALL',
-          ),
+          join(perStep, ' UNION ALL '),
         ),
       },
     ],

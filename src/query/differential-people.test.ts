@@ -803,6 +803,23 @@ describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
       ev('u3', 'B', 90, 99),
       ev('u3', 'C', 90, 6),
       ev('u3', 'B', 90, 1),
+      // u4: an event before the anchor in its millisecond ("500" < "60"), so the exact pass runs
+      // over a span ending at the `steps`-th time beyond the anchor; two events tie at that end
+      // ("62" < "630") and a later anchor event lies past it.
+      ev('u4', 'B', 600, 500),
+      ev('u4', 'A', 600, 60),
+      ev('u4', 'C', 660, 61),
+      ev('u4', 'B', 720, 62),
+      ev('u4', 'C', 720, 630),
+      ev('u4', 'A', 780, 64),
+      // u5: the mirror for paths before: an event after the anchor in its millisecond ("8000" >
+      // "70"), a tie at the span's far end ("72" > "700" walking back), an anchor event past it.
+      ev('u5', 'A', 600, 70),
+      ev('u5', 'C', 600, 8000),
+      ev('u5', 'B', 540, 71),
+      ev('u5', 'C', 480, 72),
+      ev('u5', 'B', 480, 700),
+      ev('u5', 'A', 420, 74),
     ];
     const data = await load({
       events: rows.map(({ key: _key, ...e }) => e),
