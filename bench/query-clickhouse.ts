@@ -248,6 +248,13 @@ export async function clickHouseBench(options: ClickHouseBenchOptions): Promise<
     }
     console.log(`load average after: ${loadAverage()}`);
     await runtime.close();
+  } catch (error) {
+    // What the servers said, before their directories go.
+    for (const [i, s] of servers.entries()) {
+      const log = s.errorLog();
+      if (log) console.error(`ClickHouse server ${i + 1}'s error log ends with:\n${log}`);
+    }
+    throw error;
   } finally {
     for (const s of stores) await s.close().catch(() => undefined);
     for (const s of servers) await s.stop();

@@ -35,6 +35,8 @@ export interface ClickHouseTestServer {
   restart(): Promise<void>;
   /** Kills the server and removes its directory. */
   stop(): Promise<void>;
+  /** The end of the server's error log (why it refused or failed), '' when it has none. */
+  errorLog(): string;
 }
 
 function configXml(dir: string, httpPort: number, tcpPort: number, extra = ''): string {
@@ -64,14 +66,16 @@ ${extra}</yandex>
 `;
 }
 
+function errorLogTail(dir: string): string {
+  const file = `${dir}/server.err.log`;
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').slice(-2000) : '';
+}
+
 async function waitReady(url: string, child: ChildProcess, dir: string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      const log = fs.existsSync(`${dir}/server.err.log`)
-        ? fs.readFileSync(`${dir}/server.err.log`, 'utf8').slice(-2000)
-        : '';
-      throw new Error(`clickhouse-server exited during start: ${log}`);
+      throw new Error(`clickhouse-server exited during start: ${errorLogTail(dir)}`);
     }
     try {
       const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
@@ -135,6 +139,7 @@ export async function startClickHouse(options: StartOptions = {}): Promise<Click
       await kill();
       removeLater(dir);
     },
+    errorLog: () => errorLogTail(dir),
   };
 }
 
