@@ -63,7 +63,8 @@ async function spanOf(c: DuckDBConnection, tree: SqlNode): Promise<[number, numb
 /**
  * Adds to `event_days` the counts per (local day, event) of the project's rows `where` selects
  * (over `events e`), in the project's `timezone`; `sign` -1 takes them away (rows about to be
- * deleted), and a count gone to 0 goes.
+ * deleted), and a count gone to 0 goes. `known`: the rows' first and last instants, when the
+ * caller has them.
  */
 async function addCounts(
   c: DuckDBConnection,
@@ -71,9 +72,11 @@ async function addCounts(
   timezone: string,
   where: SqlNode,
   sign: 1 | -1,
+  known?: [number, number],
 ): Promise<void> {
   const rows = sql`FROM events e WHERE e.project_id = ${param.varchar(projectId)} AND ${where}`;
-  const span = await spanOf(c, sql`SELECT min(epoch_ms(e.time)), max(epoch_ms(e.time)) ${rows}`);
+  const span =
+    known ?? (await spanOf(c, sql`SELECT min(epoch_ms(e.time)), max(epoch_ms(e.time)) ${rows}`));
   if (!span) return;
   await runTree(
     c,
@@ -223,6 +226,7 @@ export class ProjectRollups {
         timezone,
         sql`e.load_seq = ${param.bigint(loadSeq)}`,
         1,
+        [msOf(from), msOf(to)],
       );
     }
   }
