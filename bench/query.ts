@@ -99,6 +99,9 @@ type Identity = { uid: string; cte: string; joins: string };
 const BY_PERSON: Identity = { uid: PERSON, cte: '', joins: '' };
 const BY_LINKS: Identity = { uid: LINKED, cte: LINKS_CTE, joins: LINK_JOINS };
 
+// "Any event": SDK bookkeeping left out (over `e`).
+const NOT_SDK = `e.event NOT IN ('$identify', '$create_alias', '$merge', '$set', '$groupidentify', '$merge_dangerously', '$feature_flag_called', '$opt_in')`;
+
 const dailyUniqueSql = (i: Identity): string =>
   `WITH ${i.cte} ev AS (SELECT epoch_ms(e.time) // 86400000 AS day, ${i.uid} AS uid FROM events e ${i.joins}
      WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.time < $3::TIMESTAMPTZ
@@ -157,14 +160,14 @@ interface Question {
   sql: string;
   sqlLinks?: string;
   /**
-   * Where the engine reads the days of active persons (store/duckdb/person-days.ts): the same
-   * answer by hand from that table, which the ratio then compares with; `sql` (over the events)
+   * Where the engine reads the per-day rollups (store/duckdb/rollups.ts): the same answer by
+   * hand from their table, which the ratio then compares with; `sql` (over the events)
    * is printed beside it.
    */
   sqlDays?: string;
 }
 
-// The days of active persons, UTC days (the bench project's time zone) of the range.
+// The per-day rollups, UTC days (the bench project's time zone) of the range.
 const DAYS_IN_RANGE = `project_id = $1 AND day BETWEEN epoch_ms($2::TIMESTAMPTZ) // 86400000
    AND epoch_ms($3::TIMESTAMPTZ) // 86400000 - 1`;
 
@@ -175,9 +178,11 @@ const QUESTIONS: readonly Question[] = [
     digest: 'daily',
     query: { kind: 'trends', from: FROM, to: TO, interval: 'day', series: [{ event: null }] },
     sql: `SELECT epoch_ms(time) // 86400000 AS day, count(*) AS n
-            FROM events WHERE project_id = $1 AND time >= $2::TIMESTAMPTZ AND time < $3::TIMESTAMPTZ
-             AND event NOT IN ('$identify', '$create_alias', '$merge', '$set', '$groupidentify', '$merge_dangerously', '$feature_flag_called', '$opt_in')
+            FROM events e WHERE project_id = $1 AND time >= $2::TIMESTAMPTZ AND time < $3::TIMESTAMPTZ
+             AND ${NOT_SDK}
            GROUP BY day ORDER BY day`,
+    sqlDays: `SELECT day, sum(n) AS n FROM event_days e WHERE ${DAYS_IN_RANGE} AND ${NOT_SDK}
+               GROUP BY day ORDER BY day`,
   },
   {
     name: 'daily unique users (90 days)',
@@ -251,8 +256,6 @@ const QUESTIONS: readonly Question[] = [
 // breakdown, a cohort filter, a formula, flows and a funnel option, each against hand-written SQL
 // over the resolved person column. Person profiles (`plan`) and the cohort are made by the bench
 // (`benchPeople`, `benchCohort`) on both datasets.
-
-const NOT_SDK = `e.event NOT IN ('$identify', '$create_alias', '$merge', '$set', '$groupidentify', '$merge_dangerously', '$feature_flag_called', '$opt_in')`;
 
 /** Unique users by day and by a value (`value` over `events e` and `joins`), top 10, other, not set. */
 const uniqueByValueSql = (value: string, joins: string): string =>
@@ -977,10 +980,10 @@ async function engineVsHand(
   const rows: Row[] = [];
   const only = process.env.BENCH_ONLY?.split(',').map(Number);
   const context = await benchPeople(runtime, projectId);
-  // The days of active persons are built on a project's first user count (in the background);
-  // here before the timed runs, and timed.
-  const built = await timed(() => embeddedDatabase(runtime).personDays.ensure(projectId, 'UTC'));
-  console.log(`days of active persons built (or found) in ${built.ms.toFixed(0)} ms`);
+  // The per-day rollups are built on a project's first trend that reads them (in the
+  // background); here before the timed runs, and timed.
+  const built = await timed(() => embeddedDatabase(runtime).rollups.ensure(projectId, 'UTC'));
+  console.log(`per-day rollups built (or found) in ${built.ms.toFixed(0)} ms`);
   const questions: Question[] = [
     ...QUESTIONS,
     ...SECOND_GENERATION.map((q) => ({ ...q, query: q.query(context) })),

@@ -19,7 +19,7 @@ import { safeStack, type Logger } from '../shared/log.js';
 import {
   QueryEngine,
   type Dialect,
-  type PersonDaysSource,
+  type RollupsSource,
   type QueryExecutor,
 } from '../query/index.js';
 import { CLICKHOUSE_COMPILER } from '../query/compile-clickhouse.js';
@@ -299,8 +299,8 @@ interface EventSide {
   dialect: Dialect;
   /** The compiler for this dialect (DuckDB: the query module's default). */
   compiler?: QueryCompiler;
-  /** The days of active persons the store keeps (DuckDB), read by user counts. */
-  personDays?: PersonDaysSource;
+  /** The per-day rollups the store keeps (DuckDB), read by user and event counts. */
+  rollups?: RollupsSource;
   close(): Promise<void>;
 }
 
@@ -376,7 +376,7 @@ async function openEventSide(
           close: () => executor.close(),
         },
         dialect: DUCKDB_DIALECT,
-        personDays: db.personDays,
+        rollups: db.rollups,
         close: () => Promise.resolve(),
       };
     }
@@ -603,7 +603,7 @@ export async function openRuntime(
       executor,
       dialect: eventSide.dialect,
       ...(eventSide.compiler ? { compiler: eventSide.compiler } : {}),
-      ...(eventSide.personDays ? { personDays: eventSide.personDays } : {}),
+      ...(eventSide.rollups ? { rollups: eventSide.rollups } : {}),
       audit: queryAuditSink(audit, logger),
       cohorts: cohortSource(meta),
       limits: { timeoutMs: config.query.timeoutMs, maxCells: config.query.maxCells },

@@ -29,7 +29,13 @@ import type {
   TimeScope,
   TrendsPlan,
 } from './plan.js';
-import { isCohortBreakdown, plannedLeaves, readsPersonDays, resolveProperty } from './plan.js';
+import {
+  isCohortBreakdown,
+  plannedLeaves,
+  readsEventDays,
+  readsPersonDays,
+  resolveProperty,
+} from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import {
   and,
@@ -449,7 +455,7 @@ function perUserSelect(
  * need every value and read per-event rows.
  */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
-  if (p.personDays && readsPersonDays(p, s)) return compilePersonDaysSeries(p, s);
+  if (p.rollups && readsPersonDays(p, s)) return compilePersonDaysSeries(p, s);
   if (s.active) return compileActiveSeries(p, s, s.active);
   const local = localTime(p.scope.clock);
   const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters)}`;
@@ -466,7 +472,10 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     const group = raw(keys.join(', '));
     ctes.push({
       name: 'base',
-      body: sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')} FROM ${from} WHERE ${where}) GROUP BY ${group}`,
+      body:
+        p.rollups && readsEventDays(p, s)
+          ? eventDaysBase(p, s)
+          : sql`SELECT ${group}, count(*) AS n FROM (SELECT ${join(columns, ', ')} FROM ${from} WHERE ${where}) GROUP BY ${group}`,
       materialize: p.breakdown !== null,
     });
     value = raw('sum(n)');
@@ -574,7 +583,7 @@ function compileActiveSeries(
 /**
  * A series `readsPersonDays` accepts, from the store's `person_days` (one row per project, local
  * day in the project's time zone and resolved person who did any event but SDK bookkeeping that
- * day; see store/duckdb/person-days.ts): the same rows as the events' series give, from about one
+ * day; see store/duckdb/rollups.ts): the same rows as the events' series give, from about one
  * row per person and active day instead of one per event.
  */
 function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
@@ -601,6 +610,17 @@ function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
       ? sql`SELECT 0 AS is_total, day AS bucket, count(*) AS value FROM (${days(p.scope)}) GROUP BY day`
       : sql`SELECT 0 AS is_total, bucket, count(*) AS value FROM (SELECT DISTINCT ${bucketOfDay(unit, raw('day'))} AS bucket, uid FROM (${days(p.scope)})) GROUP BY bucket`;
   return sql`${perBucket} UNION ALL SELECT 1 AS is_total, NULL AS bucket, ${call('count_distinct', raw('uid'))} AS value FROM (${days(p.scope)})`;
+}
+
+/**
+ * The `base` rows (bucket, n) of a series `readsEventDays` accepts, from the store's `event_days`
+ * (one row per project, local day in the project's time zone and event name, with its number of
+ * events; see store/duckdb/rollups.ts): the same rows as the events give, from a few thousand rows.
+ */
+function eventDaysBase(p: TrendsPlan, s: PlannedSeries): SqlNode {
+  const unit = p.unit;
+  if (unit === 'hour') throw new Error('the counts per day hold no hours');
+  return sql`SELECT ${bucketOfDay(unit, raw('e.day'))} AS bucket, sum(e.n) AS n FROM event_days e WHERE e.project_id = ${param.varchar(p.projectId)} AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)} AND ${seriesEventCondition(s)} GROUP BY bucket`;
 }
 
 function compileTrends(p: TrendsPlan): CompiledQuery {

@@ -148,10 +148,10 @@ let store: DuckDbEventStore;
 let executors: DuckDbQueryExecutor[] = [];
 /**
  * One engine with DuckDB's small-input plans, one with the plans it uses at scale (issue 12), and
- * one (trends only) that reads the days of active persons where a series can (person-days.ts).
+ * one (trends only) that reads the per-day rollups where a series can (rollups.ts).
  */
 let engines: QueryEngine[] = [];
-let personDaysEngine: QueryEngine;
+let rollupsEngine: QueryEngine;
 let dir: string;
 let nextProject = 0;
 let nextKey = 1n;
@@ -176,13 +176,13 @@ beforeAll(async () => {
         calendarNow: () => nowMs,
       }),
   );
-  personDaysEngine = new QueryEngine({
+  rollupsEngine = new QueryEngine({
     executor: executors[1]!,
     dialect: DUCKDB_DIALECT,
     audit: { record: () => undefined },
     limits: { propertySampleSize: SAMPLE_SIZE },
     calendarNow: () => nowMs,
-    personDays: db.personDays,
+    rollups: db.rollups,
   });
   console.info(`differential tests: FC_SEED=${SEED}`);
 });
@@ -658,8 +658,8 @@ const maxLetter = (formula: string): number =>
   Math.max(-1, ...[...formula.matchAll(/[A-Z]/g)].map((m) => m[0].charCodeAt(0) - 65));
 
 /** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
-/** Trends whose series read the days of active persons (and a few that do not, beside them). */
-const personDaysQuery = (d: Dataset) =>
+/** Trends whose series read the per-day rollups (and a few that do not, beside them). */
+const rollupsQuery = (d: Dataset) =>
   fc
     .record({
       range: fc.oneof(
@@ -670,6 +670,13 @@ const personDaysQuery = (d: Dataset) =>
       series: fc.array(
         fc.oneof(
           { weight: 4, arbitrary: fc.record({ math: fc.constant('unique_users') }) },
+          {
+            weight: 3,
+            arbitrary: fc.record({
+              math: fc.constant('total'),
+              event: fc.option(fc.constantFrom(...EVENTS, ...SDK_EVENTS), { nil: null }),
+            }),
+          },
           {
             weight: 2,
             arbitrary: fc.record({ math: fc.constantFrom('weekly_active', 'monthly_active') }),
@@ -1092,9 +1099,9 @@ async function agree(d: Dataset, asked: Record<string, unknown>): Promise<void> 
     return;
   }
   const trends = body.kind === 'trends';
-  // Built after the data is in (the upkeep as events arrive is person-days.test.ts's).
-  if (trends) await db.personDays.ensure(projectId, d.timezone);
-  for (const engine of trends ? [...engines, personDaysEngine] : engines) {
+  // Built after the data is in (the upkeep as events arrive is rollups.test.ts's).
+  if (trends) await db.rollups.ensure(projectId, d.timezone);
+  for (const engine of trends ? [...engines, rollupsEngine] : engines) {
     const got = await engine.run(
       { projectId, actor: 'test' },
       { id: projectId, timezone: d.timezone },
@@ -1124,9 +1131,9 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
     );
   }, 180_000);
 
-  it('trends: users counted from the days of active persons', async () => {
+  it('trends: users and events counted from the per-day rollups', async () => {
     await fc.assert(
-      fc.asyncProperty(withQuery(personDaysQuery), ([d, q]) => agree(d, q)),
+      fc.asyncProperty(withQuery(rollupsQuery), ([d, q]) => agree(d, q)),
       params(40),
     );
   }, 180_000);

@@ -14,7 +14,7 @@ import {
 } from './catalog.js';
 import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile, type CompiledQuery } from './compile.js';
-import { readsPersonDays, type Plan } from './plan.js';
+import { readsEventDays, readsPersonDays, type Plan } from './plan.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
@@ -108,16 +108,16 @@ export interface QueryEngineDeps {
   now?: () => number;
   /** The instant relative days ("today", "-7d") resolve against; default: `now`. */
   calendarNow?: () => number;
-  /** The store's days of active persons (the embedded store); absent: series read events. */
-  personDays?: PersonDaysSource;
+  /** The store's per-day rollups (the embedded store); absent: series read events. */
+  rollups?: RollupsSource;
 }
 
 /**
- * Port: whether the store keeps the days each person was active for a project in a time zone
- * (the `person_days` relation compile.ts reads). `ready` answers at once; a store that has not
- * built them yet may start to, and the query reads the events meanwhile.
+ * Port: whether the store keeps per-day rollups of a project's events in a time zone (the
+ * `person_days` and `event_days` relations compile.ts reads). `ready` answers at once; a store
+ * that has not built them yet may start to, and the query reads the events meanwhile.
  */
-export interface PersonDaysSource {
+export interface RollupsSource {
   ready(projectId: string, timezone: string): boolean;
 }
 
@@ -207,7 +207,7 @@ export class QueryEngine {
       entry.query = query;
       await this.checkProperties(query, project.id, startedAt);
       const cohorts = await this.loadCohorts(query, project.id, startedAt);
-      const planned = this.withPersonDays(
+      const planned = this.withRollups(
         plan(query, {
           projectId: project.id,
           timezone: project.timezone,
@@ -240,16 +240,18 @@ export class QueryEngine {
     }
   }
 
-  /** A trends plan whose series can read the days of active persons, when the store has them. */
-  private withPersonDays(planned: Plan, project: QueryProject): Plan {
-    const source = this.deps.personDays;
+  /** A trends plan whose series can read the per-day rollups, when the store has them. */
+  private withRollups(planned: Plan, project: QueryProject): Plan {
+    const source = this.deps.rollups;
     if (!source || planned.kind !== 'trends') return planned;
-    if (!planned.series.some((s) => readsPersonDays(planned, s))) return planned;
-    if (!source.ready(project.id, project.timezone)) return planned;
+    const reads = planned.series.some(
+      (s) => readsPersonDays(planned, s) || readsEventDays(planned, s),
+    );
+    if (!reads || !source.ready(project.id, project.timezone)) return planned;
     return {
       ...planned,
-      personDays: true,
-      ...(planned.previous ? { previous: { ...planned.previous, personDays: true } } : {}),
+      rollups: true,
+      ...(planned.previous ? { previous: { ...planned.previous, rollups: true } } : {}),
     };
   }
 

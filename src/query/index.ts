@@ -1,7 +1,7 @@
 // The query engine's public entry: the engine (one choke point), the query model and result
 // shapes, and the ports an adapter implements (Dialect for SQL text, QueryExecutor for running it).
 export { QueryEngine, DEFAULT_QUERY_LIMITS } from './engine.js';
-export type { PersonDaysSource } from './engine.js';
+export type { RollupsSource } from './engine.js';
 export type {
   QueryAuditEntry,
   QueryAuditSink,

@@ -135,11 +135,11 @@ export interface TrendsPlan {
   /** With `compare`: the same trend over the period just before (its own buckets). */
   previous?: TrendsPlan | null;
   /**
-   * The store keeps the days each person was active (the `person_days` table of the embedded
-   * store) for this project's time zone: the series `readsPersonDays` accepts read it instead of
-   * the events. Set by the engine, false from `plan`.
+   * The store keeps per-day rollups of this project's events in its time zone (the `person_days`
+   * and `event_days` tables of the embedded store): the series `readsPersonDays` and
+   * `readsEventDays` accept read them instead of the events. Set by the engine, false from `plan`.
    */
-  personDays?: boolean;
+  rollups?: boolean;
 }
 
 /**
@@ -152,6 +152,21 @@ export function readsPersonDays(p: TrendsPlan, s: PlannedSeries): boolean {
     return false;
   if (s.active) return true;
   return s.math === 'unique_users' && p.unit !== 'hour';
+}
+
+/**
+ * Whether a series is answered from the number of events per day and event name: total events,
+ * of one event or of any (SDK bookkeeping left out or not), no filter and no breakdown, by day,
+ * week or month (the days hold no hours).
+ */
+export function readsEventDays(p: TrendsPlan, s: PlannedSeries): boolean {
+  return (
+    s.math === 'total' &&
+    !s.active &&
+    s.filters.length === 0 &&
+    p.breakdown === null &&
+    p.unit !== 'hour'
+  );
 }
 
 export interface FunnelPlan {

@@ -1,4 +1,4 @@
-// The SQL of "any event" (compile.ts, store/duckdb/person-days.ts) skips the list of SDK
+// The SQL of "any event" (compile.ts, store/duckdb/rollups.ts) skips the list of SDK
 // bookkeeping events for every name that does not start with `$`: a name added to the list
 // without that prefix would be counted as a user's action.
 import { describe, expect, it } from 'vitest';

@@ -67,7 +67,7 @@ describe('the event schema', () => {
       const described = (await table.runAndReadAll('DESCRIBE events')).getRowsJS();
       table.closeSync();
       // Not sent: `person_id` is the resolved person, derived from identity links at load;
-      // `load_seq` numbers the load that inserted the row (store/duckdb/person-days.ts).
+      // `load_seq` numbers the load that inserted the row (store/duckdb/rollups.ts).
       const derived = ['person_id', 'load_seq'];
       const stored = described.map((r) => r[0] as string).filter((c) => !derived.includes(c));
       expect(standardOf(stored)).toEqual(columns);

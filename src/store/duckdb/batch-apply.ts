@@ -48,7 +48,7 @@ export const READ_JSON_LINE_BYTES = { usual: 16 * 1024 * 1024, largest: 64 * 102
 // The statement is fixed text: the file name is a bound parameter, the column list and the line
 // limit are constants.
 // The person of a row with a user id is set as it is inserted (persons.ts), from the line's `u`;
-// `load_seq` is the load's number (person-days.ts finds the load's rows by it), bound as `seq`.
+// `load_seq` is the load's number (rollups.ts finds the load's rows by it), bound as `seq`.
 const INSERTED_COLUMNS = `${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')}, person_id, load_seq`;
 const insertedValues = (seq: string): string =>
   `${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}, ${personAtInsert('u')}, ${seq}`;

@@ -1,5 +1,5 @@
 // Values bound to DuckDB statements built as SQL trees (query/sql.ts): the query executor's, and
-// the store's own statements that reuse the query engine's expressions (person-days.ts).
+// the store's own statements that reuse the query engine's expressions (rollups.ts).
 import {
   BIGINT,
   BOOLEAN,

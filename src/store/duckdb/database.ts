@@ -11,7 +11,7 @@ import { Serial } from '../../shared/serial.js';
 import { ATTACHED_NAME, openAtRest, type AtRestOptions } from './at-rest.js';
 import { IndexMemory, sizeBytes } from './index-memory.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
-import { PersonDays } from './person-days.js';
+import { ProjectRollups } from './rollups.js';
 import {
   DEFAULT_INGEST_LOADER_OPTIONS,
   IngestLoader,
@@ -158,7 +158,7 @@ export class DuckDbDatabase {
   private reopenInstance: () => Promise<DuckDBInstance> = () =>
     Promise.reject(new Error('the database cannot be reopened before it is opened'));
   private logger: Logger = SILENT_LOGGER;
-  private days: PersonDays | null = null;
+  private rollupTables: ProjectRollups | null = null;
 
   private constructor(
     private readonly admission: Admission,
@@ -302,9 +302,9 @@ export class DuckDbDatabase {
       if (options.beforeMigrate)
         await options.beforeMigrate((name) => db.readSettingIfPresent(name));
       await db.migrate();
-      const personDays = new PersonDays(db.writer, options.logger ?? SILENT_LOGGER);
-      await db.writer.run((c) => personDays.load(c));
-      db.days = personDays;
+      const rollups = new ProjectRollups(db.writer, options.logger ?? SILENT_LOGGER);
+      await db.writer.run((c) => rollups.load(c));
+      db.rollupTables = rollups;
       // The configured limit is working memory; the dedup index of the stored events comes on
       // top (index-memory.ts), fitted now for the replay and before each load after it.
       const memoryLimit = options.tuning?.memoryLimit;
@@ -313,7 +313,7 @@ export class DuckDbDatabase {
       db.loader = await IngestLoader.open(
         db.writer,
         path.join(dataDir, INGEST_LOG_DIR),
-        { ...loaderOptions(options.ingest), indexMemory, personDays },
+        { ...loaderOptions(options.ingest), indexMemory, rollups },
         options.logger ?? SILENT_LOGGER,
         options.atRest && {
           read: options.atRest.logKey,
@@ -335,10 +335,10 @@ export class DuckDbDatabase {
     return this.loader;
   }
 
-  /** The per-day person table's upkeep and state (person-days.ts). */
-  get personDays(): PersonDays {
-    if (!this.days) throw new AppError('STORE_UNAVAILABLE', 'the database is not open');
-    return this.days;
+  /** The per-day rollups' upkeep and state (rollups.ts). */
+  get rollups(): ProjectRollups {
+    if (!this.rollupTables) throw new AppError('STORE_UNAVAILABLE', 'the database is not open');
+    return this.rollupTables;
   }
 
   /** Runs a read on one of the reader connections (round robin). */

@@ -420,8 +420,8 @@ export async function generateDemoData(
     await writePlan(connection, people, sessions, journey);
     progress(`expanding ${sessions.length.toLocaleString('en-US')} sessions into events`);
     const inserted = await expand(connection, options.projectId, options.seed);
-    // Written outside the ingest path: a project whose per-day person table exists gets it again.
-    await db.personDays.rebuildIfBuilt(connection, options.projectId);
+    // Written outside the ingest path: a project whose per-day rollups exist gets them again.
+    await db.rollups.rebuildIfBuilt(connection, options.projectId);
     return {
       events: inserted.events,
       users: userCount,

@@ -14,6 +14,7 @@ import type {
   PrivacyCountRow,
   StoredProfile,
 } from '../types.js';
+import { param, sql } from '../../query/sql.js';
 import { tsMs, tsValue } from './batch-apply.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 import { refreshPersonsAfterErasure } from './persons.js';
@@ -176,12 +177,12 @@ export class DuckDbEventStore implements EventStore {
           projectId,
           tsValue(cutoffMs),
         ]);
-        await this.db.personDays.afterRetention(c, projectId, cutoffMs);
+        await this.db.rollups.afterRetention(c, projectId, cutoffMs);
         await c.run('COMMIT');
         return Number(r.rowsChanged);
       } catch (cause) {
         await c.run('ROLLBACK').catch(() => undefined);
-        this.db.personDays.rolledBack();
+        this.db.rollups.rolledBack();
         throw cause;
       }
     });
@@ -200,13 +201,19 @@ export class DuckDbEventStore implements EventStore {
         );
         for (const row of links.getRows()) ids.add(String(row[0]));
         let removed = 0;
-        const personDays = this.db.personDays;
+        const rollups = this.db.rollups;
         for (const id of ids) {
-          // The persons of the rows about to go: their days are recomputed from what remains.
-          await personDays.collect(
+          // The persons of the rows about to go: their days are recomputed from what remains;
+          // the rows' counts go with them.
+          await rollups.collect(
             c,
             'project_id = $1 AND (distinct_id = $2 OR user_id = $2 OR device_id = $2)',
             [projectId, id],
+          );
+          await rollups.beforeDelete(
+            c,
+            projectId,
+            sql`(e.distinct_id = ${param.varchar(id)} OR e.user_id = ${param.varchar(id)} OR e.device_id = ${param.varchar(id)})`,
           );
           const r = await c.run(
             `DELETE FROM events WHERE project_id = $1 AND (distinct_id = $2 OR user_id = $2 OR device_id = $2)`,
@@ -226,15 +233,15 @@ export class DuckDbEventStore implements EventStore {
         await refreshPersonsAfterErasure(
           c,
           [...ids].map((id) => ({ projectId, id })),
-          personDays,
+          rollups,
         );
-        await personDays.recompute(c);
+        await rollups.recompute(c);
         await c.run('COMMIT');
         this.db.ingest.forgetLinks();
         return removed;
       } catch (cause) {
         await c.run('ROLLBACK');
-        this.db.personDays.rolledBack();
+        this.db.rollups.rolledBack();
         throw storeError(cause, 'erase subject');
       }
     });

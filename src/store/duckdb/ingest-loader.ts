@@ -8,7 +8,7 @@ import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
 import type { IndexMemory } from './index-memory.js';
 import { describeLoadError, isOutOfMemory } from './load-error.js';
-import type { PersonDays } from './person-days.js';
+import type { ProjectRollups } from './rollups.js';
 import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
@@ -34,8 +34,8 @@ export interface IngestLoaderOptions {
   maxDelayMs: number;
   /** Grows DuckDB's memory limit with the dedup index before each load (index-memory.ts). */
   indexMemory?: IndexMemory | null;
-  /** The per-day person table, kept in each load's transaction (person-days.ts). */
-  personDays?: PersonDays | null;
+  /** The per-day rollups, kept in each load's transaction (rollups.ts). */
+  rollups?: ProjectRollups | null;
   /**
    * What a failed load does. `retry` (the server, the default): the callers waiting on it are
    * told, and the segment stays queued and is retried with backoff, as acknowledged events wait
@@ -506,18 +506,18 @@ export class IngestLoader {
     return this.writer.run(async (c) => {
       await this.options.indexMemory?.fit(c, segment.eventRows);
       const seq = this.nextLoadSeq();
-      const personDays = this.options.personDays ?? undefined;
+      const rollups = this.options.rollups ?? undefined;
       await c.run('BEGIN TRANSACTION');
       try {
         const inserted = segment.eventRows > 0 ? await loadEvents(c, seq) : 0;
         const linked = await this.applier.writeLinks(c, segment.extras.identityLinks);
         // Resolved persons of the new events, and of earlier events the new links merge: only
         // those rows are read (persons.ts), so a load costs the same however large the table.
-        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked, personDays);
-        // The days of the persons merged, then of the rows inserted (person-days.ts).
-        if (personDays) {
-          await personDays.recompute(c);
-          if (inserted > 0) await personDays.afterLoad(c, seq);
+        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked, rollups);
+        // The days of the persons merged, then the days and counts of the rows inserted (rollups.ts).
+        if (rollups) {
+          await rollups.recompute(c);
+          if (inserted > 0) await rollups.afterLoad(c, seq);
         }
         const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
         await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
@@ -534,7 +534,7 @@ export class IngestLoader {
           // The transaction may already be aborted; the original error is what matters.
         }
         this.applier.rolledBack();
-        this.options.personDays?.rolledBack();
+        this.options.rollups?.rolledBack();
         throw error;
       }
     });

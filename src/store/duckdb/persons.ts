@@ -14,7 +14,7 @@
 // - an erasure deletes links, so it recomputes every row that may have read one of them.
 // Each runs inside the caller's transaction, so a query never sees events and links that disagree.
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { PersonDays } from './person-days.js';
+import type { ProjectRollups } from './rollups.js';
 
 /** The rule over `events e` with `identity_links` joined as l1 (device id) and l2 (distinct id). */
 export const PERSON_OF_EVENT =
@@ -118,12 +118,12 @@ async function withTouchedIds<T>(
  * transaction: the rows of aliases that gained their (first) link, `linkedAliases` (the aliases
  * of links just written that were new; aliases already linked change nothing, as the first link
  * wins), then every row not resolved yet. Returns the rows written. The persons merged (before
- * and after) are noted for `personDays`, whose caller recomputes them.
+ * and after) are noted for `rollups`, whose caller recomputes them.
  */
 export async function refreshPersons(
   c: DuckDBConnection,
   linkedAliases: readonly ProjectId[] = [],
-  personDays?: PersonDays,
+  rollups?: ProjectRollups,
 ): Promise<number> {
   const unresolved = async (): Promise<number> => {
     if ((await c.runAndReadAll(ANY_UNRESOLVED_SQL)).getRows().length === 0) return 0;
@@ -131,11 +131,11 @@ export async function refreshPersons(
   };
   if (linkedAliases.length === 0) return unresolved();
   return withTouchedIds(c, linkedAliases, async () => {
-    await personDays?.collect(c, LINKED_ROWS);
+    await rollups?.collect(c, LINKED_ROWS);
     const changed = Number((await c.run(RELINKED_SQL)).rowsChanged) + (await unresolved());
     // After both: an earlier row without any person (no user id, an unlinked device id, an
     // empty distinct id) gets its first one from a new link through the second update.
-    await personDays?.collect(c, LINKED_ROWS);
+    await rollups?.collect(c, LINKED_ROWS);
     return changed;
   });
 }
@@ -144,17 +144,17 @@ export async function refreshPersons(
  * Brings `events.person_id` up to date after an erasure deleted events and links, inside the
  * caller's transaction: `erasedIds` are the erased id and the aliases linked to it. Scans the
  * table (an erasure is rare). Returns the rows changed. The persons changed (before and after)
- * are noted for `personDays`, whose caller recomputes them.
+ * are noted for `rollups`, whose caller recomputes them.
  */
 export async function refreshPersonsAfterErasure(
   c: DuckDBConnection,
   erasedIds: readonly ProjectId[],
-  personDays?: PersonDays,
+  rollups?: ProjectRollups,
 ): Promise<number> {
   return withTouchedIds(c, erasedIds, async () => {
-    await personDays?.collect(c, erasedRows(''));
+    await rollups?.collect(c, erasedRows(''));
     const n = Number((await c.run(ERASED_SQL)).rowsChanged);
-    await personDays?.collect(c, erasedRows(''));
+    await rollups?.collect(c, erasedRows(''));
     return n;
   });
 }

@@ -379,7 +379,7 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
     version: 11,
     name: 'person_days: the days each person was active, per project time zone',
     // Issue 12 (performance): daily, weekly and monthly active users read one row per person and
-    // active day (person-days.ts). `load_seq` numbers the load that inserted a row, so that a load
+    // active day (rollups.ts). `load_seq` numbers the load that inserted a row, so that a load
     // finds its own rows (older rows: NULL; loads are numbered in increasing order, so the zone
     // maps of finished row groups skip them).
     sql: `
@@ -390,6 +390,29 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
         person_id VARCHAR NOT NULL
       );
       CREATE TABLE person_days_state (
+        project_id VARCHAR PRIMARY KEY,
+        timezone VARCHAR NOT NULL,
+        built_at TIMESTAMPTZ NOT NULL
+      );
+    `,
+  },
+  {
+    version: 12,
+    name: 'event_days: the number of events per day and event name, per project time zone',
+    // Issue 12 (performance): total events by day, week or month read one row per day and event
+    // (rollups.ts). It is built and kept with person_days, under one state: the projects whose
+    // person_days was built are built again, both tables, on their next query.
+    sql: `
+      CREATE TABLE event_days (
+        project_id VARCHAR NOT NULL,
+        day INTEGER NOT NULL,
+        event VARCHAR NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (project_id, day, event)
+      );
+      DROP TABLE person_days_state;
+      DELETE FROM person_days;
+      CREATE TABLE rollups_state (
         project_id VARCHAR PRIMARY KEY,
         timezone VARCHAR NOT NULL,
         built_at TIMESTAMPTZ NOT NULL

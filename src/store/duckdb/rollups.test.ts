@@ -1,8 +1,9 @@
 // `person_days` must always hold exactly the (local day, resolved person) pairs of the project's
-// events that "any event" counts, in the time zone it was built for: after random histories of
+// events that "any event" counts, and `event_days` exactly the number of events per (local day,
+// event name), in the time zone they were built for: after random histories of
 // segments of many batches and batches loaded alone, links that arrive before, with and after
 // their events (retroactive merges), re-sent events, erasures, retention, a build in the middle
-// of the history and a change of time zone. The expected pairs are computed here in JavaScript
+// of the history and a change of time zone. The expected rows are computed here in JavaScript
 // from the stored events, with the day from the runtime's tz data (no SQL of the upkeep).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { offsetAt } from '../../query/clock.js';
 import { storyEvent } from '../../query/differential-generators.js';
 import type { CommitBatch, EventRow } from '../types.js';
 import { DuckDbDatabase } from './database.js';
+import { generateDemoData } from './demo-data.js';
 import { DuckDbEventStore } from './event-store.js';
 
 const IDS = ['', 'u1', 'u2', 'd1', 'd2', 'd3', 'x1'];
@@ -33,6 +35,7 @@ function row(
     day: number;
     minute: number;
     sdk: boolean;
+    bought: boolean;
   },
 ): EventRow {
   const n = ++serial;
@@ -41,7 +44,7 @@ function row(
     dedupKey: BigInt(n),
     ...storyEvent(
       T0 + e.day * DAY + e.minute * 60_000,
-      e.sdk ? '$identify' : 'Viewed',
+      e.sdk ? '$identify' : e.bought ? 'Bought' : 'Viewed',
       { user: e.user, device: e.device },
       `i${n}`,
     ),
@@ -59,6 +62,7 @@ const batchArb = fc.record({
       // Any minute of the day: local days start at every hour and half hour of UTC here.
       minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
       sdk: fc.boolean(),
+      bought: fc.boolean(),
       resend: fc.boolean(),
     }),
     { maxLength: 10 },
@@ -80,7 +84,8 @@ const stepArb = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('erase' as const), id: fc.constantFrom(...IDS) }),
   },
   {
-    weight: 1,
+    // Often enough that a cut falls inside a day with events after it (the day kept in part).
+    weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('retention' as const),
       day: fc.integer({ min: 0, max: 9 }),
@@ -96,7 +101,10 @@ const stepArb = fc.oneof(
   },
 );
 
-/** The pairs as the table holds them, and as the events say they should be, sorted. */
+/**
+ * The pairs and counts as the tables hold them, and as the events say they should be, sorted;
+ * `held` and `want` are both, pairs first.
+ */
 async function pairs(
   db: DuckDbDatabase,
   projectId: string,
@@ -109,6 +117,12 @@ async function pairs(
         [projectId],
       )
     ).getRowsJS() as [number, string][];
+    const counts = (
+      await c.runAndReadAll(
+        'SELECT day, event, n FROM event_days WHERE project_id = $1 ORDER BY ALL',
+        [projectId],
+      )
+    ).getRowsJS() as [number, string, bigint][];
     const events = (
       await c.runAndReadAll(
         'SELECT epoch_ms(time), event, person_id FROM events WHERE project_id = $1',
@@ -116,22 +130,33 @@ async function pairs(
       )
     ).getRowsJS() as [bigint, string, string | null][];
     const want = new Set<string>();
+    const perDay = new Map<string, number>();
     for (const [time, event, person] of events) {
-      if (person === null || event === '$identify') continue;
       const ms = Number(time);
-      want.add(`${Math.floor((ms + offsetAt(timezone, ms)) / DAY)}|${person}`);
+      const day = Math.floor((ms + offsetAt(timezone, ms)) / DAY);
+      // The same order as the table's (day, then event name; names here are ASCII).
+      const key = `${String(day).padStart(8, '0')}|${event}`;
+      perDay.set(key, (perDay.get(key) ?? 0) + 1);
+      if (person === null || event === '$identify') continue;
+      want.add(`${day}|${person}`);
     }
     return {
-      held: held.map(([day, person]) => `${day}|${person}`),
-      want: [...want].sort(),
+      held: [
+        ...held.map(([day, person]) => `${day}|${person}`),
+        ...counts.map(([day, event, n]) => `${String(day).padStart(8, '0')}|${event} ${n}`),
+      ],
+      want: [
+        ...[...want].sort(),
+        ...[...perDay.keys()].sort().map((key) => `${key} ${perDay.get(key)}`),
+      ],
     };
   });
 }
 
-describe('person_days kept incrementally equals the pairs of the events', () => {
+describe('person_days and event_days kept incrementally equal the pairs and counts of the events', () => {
   for (const encrypted of [false, true]) {
     it(`after any history of loads, merges, erasures, retention and time zone changes (${encrypted ? 'encrypted' : 'plain'} store)`, async () => {
-      const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-person-days-'));
+      const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
       const opened = await DuckDbDatabase.open(at, {
         // A segment holds every batch appended until a flush or a commit, as under load.
         ingest: { maxDelayMs: 60_000 },
@@ -168,7 +193,7 @@ describe('person_days kept incrementally equals the pairs of the events', () => 
                 if (i === buildAt) {
                   zone = firstZone;
                   await events.flush();
-                  await opened.personDays.ensure(p, zone);
+                  await opened.rollups.ensure(p, zone);
                   await check();
                 }
                 if (step.kind === 'append' || step.kind === 'commit') {
@@ -198,7 +223,7 @@ describe('person_days kept incrementally equals the pairs of the events', () => 
                   await events.deleteEventsBefore(p, T0 + step.day * DAY + step.minute * 60_000);
                 } else if (zone !== null) {
                   zone = step.zone;
-                  await opened.personDays.ensure(p, zone);
+                  await opened.rollups.ensure(p, zone);
                 }
                 if (step.kind !== 'append') await check();
               }
@@ -221,37 +246,85 @@ describe('person_days kept incrementally equals the pairs of the events', () => 
   }
 
   it('is read only once built for the time zone asked, and built in the background on first ask', async () => {
-    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-person-days-'));
+    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
     const opened = await DuckDbDatabase.open(at);
     try {
       const events = new DuckDbEventStore(opened);
       const p = 'prj_person_days_ready';
       await events.commit({
         events: [
-          row(p, { user: 'u1', device: null, distinct: 'u1', day: 0, minute: 30, sdk: false }),
+          row(p, {
+            user: 'u1',
+            device: null,
+            distinct: 'u1',
+            day: 0,
+            minute: 30,
+            sdk: false,
+            bought: false,
+          }),
         ],
         identityLinks: [],
         profileUpdates: [],
         privacyCounts: [],
       });
-      expect(opened.personDays.ready(p, 'Europe/Paris')).toBe(false);
-      await opened.personDays.ensure(p, 'Europe/Paris');
-      expect(opened.personDays.ready(p, 'Europe/Paris')).toBe(true);
+      expect(opened.rollups.ready(p, 'Europe/Paris')).toBe(false);
+      await opened.rollups.ensure(p, 'Europe/Paris');
+      expect(opened.rollups.ready(p, 'Europe/Paris')).toBe(true);
       // Another time zone: not ready until built again for it.
-      expect(opened.personDays.ready(p, 'Asia/Kolkata')).toBe(false);
-      await opened.personDays.ensure(p, 'Asia/Kolkata');
-      expect(opened.personDays.ready(p, 'Asia/Kolkata')).toBe(true);
+      expect(opened.rollups.ready(p, 'Asia/Kolkata')).toBe(false);
+      await opened.rollups.ensure(p, 'Asia/Kolkata');
+      expect(opened.rollups.ready(p, 'Asia/Kolkata')).toBe(true);
+      const day = Math.floor((T0 + 30 * 60_000 + 5.5 * HOUR) / DAY);
       expect((await pairs(opened, p, 'Asia/Kolkata')).held).toEqual([
-        `${Math.floor((T0 + 30 * 60_000 + 5.5 * HOUR) / DAY)}|u1`,
+        `${day}|u1`,
+        `${String(day).padStart(8, '0')}|Viewed 1`,
       ]);
       // What is built is on record: a reopened database still has it.
       await opened.close();
       const again = await DuckDbDatabase.open(at);
       try {
-        expect(again.personDays.ready(p, 'Asia/Kolkata')).toBe(true);
+        expect(again.rollups.ready(p, 'Asia/Kolkata')).toBe(true);
       } finally {
         await again.close();
       }
+    } finally {
+      await opened.close();
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+  });
+
+  it('is built again after demo data is written outside the ingest path', async () => {
+    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
+    const opened = await DuckDbDatabase.open(at);
+    try {
+      const p = 'prj_rollups_demo';
+      await new DuckDbEventStore(opened).commit({
+        events: [
+          row(p, {
+            user: 'u1',
+            device: null,
+            distinct: 'u1',
+            day: 0,
+            minute: 30,
+            sdk: false,
+            bought: true,
+          }),
+        ],
+        identityLinks: [],
+        profileUpdates: [],
+        privacyCounts: [],
+      });
+      await opened.rollups.ensure(p, 'Asia/Kolkata');
+      await generateDemoData(opened, {
+        projectId: p,
+        events: 3_000,
+        seed: 1,
+        endDay: '2025-04-02',
+        pseudonymise: (id) => `u_${id}`,
+      });
+      const { held, want } = await pairs(opened, p, 'Asia/Kolkata');
+      expect(want.length).toBeGreaterThan(100);
+      expect(held).toEqual(want);
     } finally {
       await opened.close();
       fs.rmSync(at, { recursive: true, force: true });
