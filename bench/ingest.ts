@@ -274,7 +274,7 @@ async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string
  */
 /**
  * Whether the project was queried before the load (`BENCH_QUERIED=yes|no|both`, default no): a
- * queried project has its per-day tables (person_days) built, and every load keeps them up to
+ * queried project has its per-day tables (person_days, event_days) built, and every load keeps them up to
  * date in its transaction — what a server whose projects people look at does. `both` runs each
  * server twice, the second "(queried)", so that the upkeep's cost reads from one run.
  */
@@ -352,7 +352,7 @@ async function main(): Promise<void> {
       const created = await createBenchProject(env, build.cli);
       if (queried.queried) {
         await withStoppedStore(env.SILLAGE_DATA_DIR, masterKey, (db) =>
-          db.personDays.ensure(created.project_id, 'UTC'),
+          db.rollups.ensure(created.project_id, 'UTC'),
         );
       }
       runs.set(name, {
