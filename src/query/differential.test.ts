@@ -6,135 +6,47 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JsonObject, JsonValue } from '../shared/json.js';
 import { DuckDbDatabase, DuckDbEventStore } from '../store/duckdb/index.js';
 import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
 import type { EventRow, IdentityLink, ProfileUpdateRow, StoredProfile } from '../store/types.js';
-import { DAY_MS, buildClock, offsetAt } from './clock.js';
+import { offsetAt } from './clock.js';
 import { QueryEngine } from './engine.js';
+import {
+  BASE_DAYS,
+  BROWSERS,
+  COUNTRIES,
+  DEVICES,
+  EVENTS,
+  PROPERTIES,
+  RUNS,
+  SAMPLE_SIZE,
+  SEED,
+  USERS,
+  VERSIONS,
+  ZONES,
+  dayAfter,
+  discoveryQuery,
+  filterOf,
+  gapsIn,
+  instant,
+  maybe,
+  oneProfileEach,
+  pickSpecial,
+  profiles,
+  properties,
+  rangeOf,
+  specialInstants,
+  story,
+  utcDay,
+  windowPairs,
+  type Dataset,
+} from './differential-generators.js';
 import { parseQuery } from './model.js';
 import { referenceAnswer, unknownProperties } from './reference.js';
 
-const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
-const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
-const SAMPLE_SIZE = 40;
-
-// Zones with DST (both hemispheres, 30-minute and midnight transitions) and odd fixed offsets.
-const ZONES = [
-  'UTC',
-  'Europe/Paris',
-  'America/New_York',
-  'Australia/Lord_Howe',
-  'America/Sao_Paulo',
-  'Asia/Kathmandu',
-  'America/St_Johns',
-  'Pacific/Chatham',
-  'Pacific/Kiritimati',
-  'Pacific/Pago_Pago',
-];
-// Days next to DST changes (2018-11-04 and 2019-02-17 are midnight changes in São Paulo), month
-// and year ends, a leap day.
-const BASE_DAYS = [
-  '2024-03-08',
-  '2024-03-29',
-  '2024-10-25',
-  '2024-11-01',
-  '2018-11-02',
-  '2019-02-15',
-  '2024-12-27',
-  '2024-02-27',
-  '2024-04-05',
-];
-const EVENTS = ['A', 'B', 'C', 'Sign up', 'é'];
 /** SDK bookkeeping events in the data: "any event" leaves them out unless asked for. */
 const SDK_EVENTS = ['$identify', '$set', '$feature_flag_called'];
-const USERS = ['u1', 'u2', 'u3'];
-const DEVICES = ['d1', 'd2', 'd3', 'd4'];
-const BROWSERS = ['Chrome', 'Firefox', 'Safari', 'Édge', 'chrome'];
-const VERSIONS = ['120', '17.5', '1e3', '-0', 'x'];
-const COUNTRIES = ['FR', 'US', 'DE'];
-// Text values: numeric-looking strings that are and are not JSON numbers, unicode, empty.
-const TEXTS = ['pro', 'free', 'Pro', '12', '1.5', ' 3', '0x10', '-2', 'é', '', 'a/b', 'true'];
-// Values summed exactly in any order (multiples of 1/4), often from a small set shared with the
-// filters so that boundaries (gt vs gte, equal values) are hit.
-const COMMON_NUMBERS = [-2, 0, 1.5, 3, 12, 17.5, 120, 1000];
-const EXACT_NUMBER = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(...COMMON_NUMBERS) },
-  { weight: 1, arbitrary: fc.integer({ min: -4000, max: 4000 }).map((n) => n / 4) },
-);
-const ODD_NUMBERS = [
-  1e21,
-  1e20,
-  2 ** 64,
-  2 ** 63,
-  -(2 ** 63),
-  5e-7,
-  1e-7,
-  0.1,
-  -0,
-  123456789.125,
-  1.5e300,
-];
-const COMPANIES = ['c1', 'c2', 'c3', '12'];
-/** Profile properties: persons and companies share names with events (`plan`) and have their own. */
-const PROFILE_PROPERTIES = [
-  'person.plan',
-  'person.seats',
-  'person.missing',
-  'group.company.plan',
-  'group.company.seats',
-  'group.team.plan',
-];
-const profileProps: fc.Arbitrary<JsonObject> = fc
-  .record(
-    {
-      plan: fc.constantFrom(...TEXTS),
-      seats: fc.oneof(EXACT_NUMBER, fc.constantFrom('12', 'x')),
-      odd: fc.constantFrom<JsonValue>(true, null, ['x', 1], { k: 'v' }, 1e21),
-    },
-    { requiredKeys: [] },
-  )
-  .map((p) => p as JsonObject);
-/** Most users, some devices and most companies have a profile; a few ids of other kinds too. */
-const profiles = fc
-  .tuple(
-    fc.array(fc.option(profileProps, { nil: null, freq: 4 }), {
-      minLength: USERS.length + 2,
-      maxLength: USERS.length + 2,
-    }),
-    fc.array(fc.option(profileProps, { nil: null, freq: 4 }), {
-      minLength: COMPANIES.length,
-      maxLength: COMPANIES.length,
-    }),
-    fc.array(
-      fc.record({
-        groupKey: fc.constantFrom('', 'company', 'team'),
-        id: fc.constantFrom(...USERS, ...DEVICES, 'o1', 'o2', ...COMPANIES),
-        properties: profileProps,
-      }),
-      { maxLength: 3 },
-    ),
-  )
-  .map(([people, companies, extra]) => [
-    ...people.flatMap((properties, i) =>
-      properties ? [{ groupKey: '', id: [...USERS, 'o1', 'd1'][i]!, properties }] : [],
-    ),
-    ...companies.flatMap((properties, i) =>
-      properties ? [{ groupKey: 'company', id: COMPANIES[i]!, properties }] : [],
-    ),
-    ...extra,
-  ]);
-const JSON_KEYS = ['plan', 'amount', 'n', 'flag', 'tags', 'odd', 'a/b', 'x.y', 'c~d', '$browser'];
-const PROPERTIES = [
-  ...JSON_KEYS.filter((k) => k !== '$browser'),
-  '$browser',
-  '$browser_version',
-  'mp_country_code',
-  '$os',
-  'missing',
-  ...PROFILE_PROPERTIES,
-];
 const NUMERIC_PROPERTIES = [
   'amount',
   'n',
@@ -195,82 +107,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Datasets.
-
-interface Dataset {
-  timezone: string;
-  baseDay: string;
-  events: Omit<EventRow, 'projectId' | 'dedupKey'>[];
-  links: { aliasId: string; canonicalId: string }[];
-  /** Current profiles: persons (group key '') and groups. */
-  profiles: { groupKey: string; profileId: string; properties: JsonObject }[];
-}
-
-const jsonValue: fc.Arbitrary<JsonValue> = fc.oneof(
-  fc.constantFrom(...TEXTS),
-  EXACT_NUMBER,
-  fc.constantFrom(...ODD_NUMBERS),
-  fc.boolean(),
-  fc.constant(null),
-  fc.constant(['x', 1, true] as JsonValue),
-  fc.constant({ k: 'v', n: 2 }),
-);
-
-const properties: fc.Arbitrary<JsonObject> = fc
-  .record(
-    {
-      plan: fc.constantFrom(...TEXTS),
-      amount: fc.oneof(EXACT_NUMBER, fc.constantFrom('12', '1.5', 'abc', ' 3')),
-      n: EXACT_NUMBER,
-      flag: fc.boolean(),
-      tags: fc.constant(['x', 1, true] as JsonValue),
-      odd: jsonValue,
-      'a/b': fc.constantFrom(...TEXTS),
-      'x.y': jsonValue,
-      'c~d': fc.constantFrom(...TEXTS),
-      $browser: fc.constant({ nested: 'not a column value' }),
-      company: fc.constantFrom(...COMPANIES, 12),
-    },
-    { requiredKeys: [] },
-  )
-  .map((p) => p as JsonObject);
-
-/**
- * Milliseconds after the base day: mostly on whole hours, half and three-quarter hours (local
- * midnights of every zone above, and funnel windows, are then hit exactly), or a millisecond off.
- */
-const instant: fc.Arbitrary<number> = fc
-  .record({
-    hour: fc.oneof(
-      { weight: 4, arbitrary: fc.integer({ min: -30, max: 10 * 24 }) },
-      { weight: 1, arbitrary: fc.integer({ min: -48, max: 45 * 24 }) },
-    ),
-    minute: fc.constantFrom(0, 0, 0, 15, 30, 45, 59),
-    ms: fc.constantFrom(0, 0, 0, 0, 1, -1, 59_999),
-  })
-  .map(({ hour, minute, ms }) => hour * 3_600_000 + minute * 60_000 + ms);
-
-/** Offset changes of the zone and its local midnights around the base day (epoch ms). */
-function specialInstants(
-  timezone: string,
-  base: number,
-): { changes: number[]; midnights: number[] } {
-  const clock = buildClock(timezone, base - 2 * DAY_MS, base + 31 * DAY_MS);
-  const midnights: number[] = [];
-  for (let d = -1; d <= 30; d++) {
-    const day = base + d * DAY_MS;
-    midnights.push(day - offsetAt(timezone, day - offsetAt(timezone, day)));
-  }
-  return { changes: clock.segments.slice(1).map((seg) => seg.fromMs), midnights };
-}
-
-/** An offset change (half the time, when the zone has one nearby) or a local midnight. */
-function pickSpecial(special: { changes: number[]; midnights: number[] }, pick: number): number {
-  const list = special.changes.length > 0 && pick % 2 === 0 ? special.changes : special.midnights;
-  return list[Math.floor(pick / 2) % list.length]!;
-}
-
-const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | null> =>
-  fc.option(arb, { nil: null, freq: 3 });
 
 const dataset: fc.Arbitrary<Dataset> = fc
   .record({
@@ -360,20 +196,6 @@ const dataset: fc.Arbitrary<Dataset> = fc
     return { timezone, baseDay, events, links: kept, profiles: oneProfileEach(rawProfiles) };
   });
 
-/** One profile per (group key, id): the last one given. Person ids are never company ids. */
-function oneProfileEach(
-  list: { groupKey: string; id: string; properties: JsonObject }[],
-): Dataset['profiles'] {
-  const byKey = new Map<string, Dataset['profiles'][number]>();
-  for (const p of list)
-    byKey.set(`${p.groupKey}\u0000${p.id}`, {
-      groupKey: p.groupKey,
-      profileId: p.id,
-      properties: p.properties,
-    });
-  return [...byKey.values()];
-}
-
 /** Stores a dataset under a fresh project id (plus noise in another project); returns both. */
 async function load(d: Dataset): Promise<{
   projectId: string;
@@ -417,57 +239,6 @@ async function load(d: Dataset): Promise<{
 
 // ---------------------------------------------------------------------------------------------
 // Queries (as JSON bodies, so that validation is exercised too).
-
-const dayAfter = (day: string, n: number): string =>
-  new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-
-/** Numbers present in the dataset's numeric properties: filters then hit them exactly. */
-function numbersIn(d: Dataset): number[] {
-  const out = new Set<number>(COMMON_NUMBERS);
-  for (const e of d.events) {
-    for (const v of [e.properties.amount, e.properties.n, e.browserVersion]) {
-      const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-      if (Number.isFinite(n)) out.add(n);
-    }
-  }
-  return [...out];
-}
-
-const filterOf = (d: Dataset) =>
-  fc.oneof(
-    fc.record({
-      property: fc.constantFrom(...PROPERTIES),
-      op: fc.constantFrom('eq', 'neq', 'contains', 'not_contains'),
-      value: fc.oneof(
-        fc.constantFrom(...TEXTS, ...BROWSERS, ...VERSIONS, ...COUNTRIES, 'x', '1'),
-        fc.constantFrom(...COMMON_NUMBERS, 0.1, 1e21),
-        fc.boolean(),
-      ),
-    }),
-    fc.record({
-      property: fc.constantFrom(...PROPERTIES),
-      op: fc.constantFrom('in', 'not_in'),
-      value: fc.array(fc.constantFrom(...TEXTS, ...BROWSERS, ...COUNTRIES, '120', '1'), {
-        minLength: 1,
-        maxLength: 3,
-      }),
-    }),
-    {
-      weight: 2,
-      arbitrary: fc.record({
-        property: fc.oneof(
-          { weight: 4, arbitrary: fc.constantFrom(...NUMERIC_PROPERTIES) },
-          { weight: 1, arbitrary: fc.constantFrom(...PROPERTIES) },
-        ),
-        op: fc.constantFrom('gt', 'gte', 'lt', 'lte'),
-        value: fc.oneof(EXACT_NUMBER, fc.constantFrom(...numbersIn(d))),
-      }),
-    },
-    fc.record({
-      property: fc.constantFrom(...PROPERTIES),
-      op: fc.constantFrom('is_set', 'is_not_set'),
-    }),
-  );
 
 /** A filter entry: mostly a condition, sometimes an any/all group (nested up to 3 deep). */
 const filterNodeOf = (d: Dataset, depth = 0): fc.Arbitrary<unknown> =>
@@ -523,38 +294,6 @@ const relativeRangeOf = (d: Dataset) =>
     to: fc.constantFrom('today', 'today', '+1d', '+3d'),
     __nowMs: nowOf(d),
   });
-
-/** Seconds between two events of the dataset: funnel windows then end exactly on an event. */
-function gapsIn(d: Dataset): number[] {
-  const times = d.events.map((e) => e.timeMs);
-  const out: number[] = [];
-  for (const a of times) for (const b of times) if (b > a) out.push(Math.ceil((b - a) / 1000));
-  return out.filter((g) => g <= 366 * 86_400).slice(0, 200);
-}
-
-const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
-
-/** A date range: anywhere near the base day, or a few days around one of the events. */
-const rangeOf = (d: Dataset) =>
-  fc.oneof(
-    fc
-      .record({ start: fc.integer({ min: -1, max: 6 }), length: fc.integer({ min: 0, max: 10 }) })
-      .map(({ start, length }) => ({
-        from: dayAfter(d.baseDay, start),
-        to: dayAfter(d.baseDay, start + length),
-      })),
-    fc
-      .record({
-        pick: fc.nat(),
-        before: fc.integer({ min: 0, max: 1 }),
-        length: fc.integer({ min: 0, max: 2 }),
-      })
-      .map(({ pick, before, length }) => {
-        const at = d.events[pick % d.events.length]!.timeMs;
-        const from = dayAfter(utcDay(at), -before);
-        return { from, to: dayAfter(from, length) };
-      }),
-  );
 
 /** A breakdown: one property (the first API form), or a list of 1 to 3 distinct properties. */
 const breakdown = fc.option(
@@ -747,22 +486,6 @@ const userMathsQuery = (d: Dataset) =>
       return { kind: 'trends', ...r, ...rest, ...(active ? {} : (b ?? {})) };
     });
 
-/**
- * Two events of one user, the second exactly one window after the first (where the data has such
- * a pair): the funnel then converts, or not, on the window's last millisecond.
- */
-function windowPairs(d: Dataset): { first: number; second: number; seconds: number }[] {
-  const out: { first: number; second: number; seconds: number }[] = [];
-  d.events.forEach((a, i) =>
-    d.events.forEach((b, j) => {
-      const gap = b.timeMs - a.timeMs;
-      if (a.userId !== null && a.userId === b.userId && gap > 0 && gap % 1000 === 0)
-        out.push({ first: i, second: j, seconds: gap / 1000 });
-    }),
-  );
-  return out.filter((p) => p.seconds <= 366 * 86_400);
-}
-
 const randomFunnel = (d: Dataset) =>
   fc
     .record({
@@ -837,223 +560,12 @@ const retentionQuery = (d: Dataset) =>
       ...(b ?? {}),
     }));
 
-const discoveryQuery = (d: Dataset) =>
-  fc
-    .oneof(
-      fc.record(
-        {
-          kind: fc.constant('event_names'),
-          range: rangeOf(d),
-          limit: fc.integer({ min: 1, max: 6 }),
-        },
-        { requiredKeys: ['kind'] },
-      ),
-      fc.record(
-        {
-          kind: fc.constant('event_properties'),
-          event: fc.constantFrom(...EVENTS),
-          range: rangeOf(d),
-          limit: fc.integer({ min: 1, max: 30 }),
-        },
-        { requiredKeys: ['kind'] },
-      ),
-      fc.record(
-        {
-          kind: fc.constant('property_values'),
-          property: fc.constantFrom(...PROPERTIES),
-          event: fc.constantFrom(...EVENTS),
-          range: rangeOf(d),
-          limit: fc.integer({ min: 1, max: 6 }),
-        },
-        { requiredKeys: ['kind', 'property'] },
-      ),
-    )
-    .map((q) => {
-      const { range: r, ...rest } = q as { range?: { from: string; to: string } };
-      return { ...rest, ...(r ?? {}) };
-    });
-
 // ---------------------------------------------------------------------------------------------
 // Funnel stories: datasets built around the funnel asked, so that the shapes random data rarely
 // makes come every run (issue 12): a later step before the entry, a missing middle step (with the
 // step after it present), repeated entries, ties, events exactly at the window's end and one
 // millisecond past it, entries on the range's first and last local millisecond and just outside,
 // an identity merge in the middle of the funnel, days with an offset change (DST zones only).
-
-const DST_ZONES = ['Europe/Paris', 'America/New_York', 'Australia/Lord_Howe', 'America/Sao_Paulo'];
-/** Where a later step's event is put, relative to the entry and the step before it. */
-const STEP_SHAPES = [
-  'after',
-  'after',
-  'tie', // same instant as the previous step: not "after" it
-  'missing',
-  'before_entry',
-  'window_end', // exactly one window after the entry: converts
-  'past_window', // one millisecond later: does not
-] as const;
-const ENTRY_AT = ['inside', 'first_ms', 'last_ms', 'before_range', 'after_range', 'dst'] as const;
-const STORY_WINDOWS = [3600, 86_400, 7 * 86_400];
-
-interface Story {
-  dataset: Dataset;
-  funnel: Record<string, unknown>;
-  retention: Record<string, unknown>;
-}
-
-/** Epoch ms of a local date's midnight in `tz`. */
-function localMidnight(tz: string, day: string): number {
-  const utc = Date.parse(`${day}T00:00:00Z`);
-  return utc - offsetAt(tz, utc - offsetAt(tz, utc));
-}
-
-function storyEvent(
-  timeMs: number,
-  event: string,
-  who: { user: string | null; device: string | null },
-  insertId: string,
-): Dataset['events'][number] {
-  return {
-    timeMs,
-    event,
-    distinctId: who.user ?? who.device ?? '',
-    deviceId: who.device,
-    userId: who.user,
-    insertId,
-    browser: null,
-    browserVersion: null,
-    os: null,
-    deviceType: null,
-    countryCode: null,
-    region: null,
-    city: null,
-    referringDomain: null,
-    currentUrl: null,
-    utmSource: null,
-    utmMedium: null,
-    utmCampaign: null,
-    utmContent: null,
-    utmTerm: null,
-    lib: 'web',
-    properties: {},
-    receivedAtMs: 0,
-  };
-}
-
-const storyUser = fc.record({
-  entryAt: fc.constantFrom(...ENTRY_AT),
-  entryHour: fc.integer({ min: 0, max: 3 * 24 - 1 }),
-  shapes: fc.array(fc.constantFrom(...STEP_SHAPES), { minLength: 3, maxLength: 3 }),
-  gapMinutes: fc.array(fc.constantFrom(1, 30, 60, 61, 24 * 60), { minLength: 3, maxLength: 3 }),
-  // Another entry (step 1 again): before, at, or after the first one (by hours; 0 is a tie).
-  repeats: fc.array(fc.integer({ min: -30, max: 30 }), { maxLength: 2 }),
-  // Identity: one user id throughout; a device merged into the user from step `mergeAt` on (the
-  // events before carry only the device); or an anonymous device never linked.
-  identity: fc.constantFrom('user', 'merge', 'merge', 'anonymous'),
-  mergeAt: fc.integer({ min: 1, max: 3 }),
-  // A step-k event before the entry, beside whatever the shape puts after it.
-  earlyStep: fc.option(fc.integer({ min: 1, max: 3 }), { nil: null }),
-});
-
-const story: fc.Arbitrary<Story> = fc
-  .record({
-    timezone: fc.constantFrom(...DST_ZONES, 'UTC'),
-    baseDay: fc.constantFrom(...BASE_DAYS),
-    steps: fc.array(fc.constantFrom('A', 'B', 'C', 'A'), { minLength: 2, maxLength: 4 }),
-    window: fc.constantFrom(...STORY_WINDOWS),
-    users: fc.array(storyUser, { minLength: 1, maxLength: 5 }),
-    noise: fc.array(fc.record({ at: instant, event: fc.constantFrom(...EVENTS) }), {
-      maxLength: 8,
-    }),
-    period: fc.constantFrom('day', 'week'),
-  })
-  .map(({ timezone, baseDay, steps, window, users, noise, period }) => {
-    const from = dayAfter(baseDay, 1);
-    const to = dayAfter(baseDay, 3);
-    const first = localMidnight(timezone, from);
-    const end = localMidnight(timezone, dayAfter(to, 1));
-    const changes = specialInstants(timezone, Date.parse(`${baseDay}T00:00:00Z`)).changes;
-    const windowMs = window * 1000;
-    const events: Dataset['events'] = [];
-    const links: Dataset['links'] = [];
-    users.forEach((u, i) => {
-      const user = USERS[i % USERS.length]! + (i >= USERS.length ? 'b' : '');
-      const device = DEVICES[i % DEVICES.length]! + (i >= DEVICES.length ? 'b' : '');
-      const entry =
-        u.entryAt === 'first_ms'
-          ? first
-          : u.entryAt === 'last_ms'
-            ? end - 1
-            : u.entryAt === 'before_range'
-              ? first - 1
-              : u.entryAt === 'after_range'
-                ? end
-                : u.entryAt === 'dst' && changes.length > 0
-                  ? changes[u.entryHour % changes.length]!
-                  : first + u.entryHour * 3_600_000;
-      const who = (k: number) =>
-        u.identity === 'user'
-          ? { user, device: null }
-          : u.identity === 'anonymous' || k < u.mergeAt
-            ? { user: null, device }
-            : { user, device };
-      if (u.identity === 'merge') links.push({ aliasId: device, canonicalId: user });
-      const add = (t: number, k: number) =>
-        events.push(storyEvent(t, steps[k]!, who(k), `s${i}-${events.length}`));
-      add(entry, 0);
-      for (const hours of u.repeats) add(entry + hours * 3_600_000, 0);
-      let previous = entry;
-      for (let k = 1; k < steps.length; k++) {
-        const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
-        const shape = u.shapes[(k - 1) % 3]!;
-        const at =
-          shape === 'after'
-            ? previous + gap
-            : shape === 'tie'
-              ? previous
-              : shape === 'before_entry'
-                ? entry - gap
-                : shape === 'window_end'
-                  ? entry + windowMs
-                  : shape === 'past_window'
-                    ? entry + windowMs + 1
-                    : null;
-        if (at !== null) {
-          add(at, k);
-          previous = at;
-        }
-        if (u.earlyStep === k) add(entry - gap, k);
-      }
-    });
-    noise.forEach((n, i) =>
-      events.push(
-        storyEvent(
-          Date.parse(`${baseDay}T00:00:00Z`) + n.at,
-          n.event,
-          { user: USERS[i % USERS.length]!, device: null },
-          `n${i}`,
-        ),
-      ),
-    );
-    return {
-      dataset: { timezone, baseDay, events, links, profiles: [] },
-      funnel: {
-        kind: 'funnel',
-        from,
-        to,
-        steps: steps.map((event) => ({ event })),
-        window_seconds: window,
-      },
-      retention: {
-        kind: 'retention',
-        from,
-        to,
-        start_event: steps[0]!,
-        return_event: steps[steps.length - 1]!,
-        period,
-        periods: 3,
-      },
-    };
-  });
 
 const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
