@@ -703,6 +703,93 @@ export function storyEvent(
   };
 }
 
+/**
+ * A story user's ids (the i-th user and device, "b" after the lists run out), entry instant (at
+ * the range's first or last millisecond, just outside it, on a DST change or an hour inside) and
+ * ids at step k (a merged device carries only itself before `mergeAt`), with the link a merge
+ * writes.
+ */
+function storyIdentity(
+  u: {
+    entryAt: (typeof ENTRY_AT)[number];
+    entryHour: number;
+    identity: 'user' | 'merge' | 'anonymous';
+    mergeAt: number;
+  },
+  i: number,
+  { first, end, changes }: { first: number; end: number; changes: readonly number[] },
+) {
+  const user = USERS[i % USERS.length]! + (i >= USERS.length ? 'b' : '');
+  const device = DEVICES[i % DEVICES.length]! + (i >= DEVICES.length ? 'b' : '');
+  const entry =
+    u.entryAt === 'first_ms'
+      ? first
+      : u.entryAt === 'last_ms'
+        ? end - 1
+        : u.entryAt === 'before_range'
+          ? first - 1
+          : u.entryAt === 'after_range'
+            ? end
+            : u.entryAt === 'dst' && changes.length > 0
+              ? changes[u.entryHour % changes.length]!
+              : first + u.entryHour * 3_600_000;
+  const who = (k: number): { user: string | null; device: string | null } =>
+    u.identity === 'user'
+      ? { user, device: null }
+      : u.identity === 'anonymous' || k < u.mergeAt
+        ? { user: null, device }
+        : { user, device };
+  const link = u.identity === 'merge' ? { aliasId: device, canonicalId: user } : null;
+  return { user, entry, who, link };
+}
+
+/**
+ * When a story's next step happens, by its shape: `gap` after the step before, at its instant,
+ * before the entry, at the window's end or a millisecond past it, or (`reverse`) before the step
+ * before it yet after the entry (any order counts it); null: not at all.
+ */
+function stepTime(
+  shape: (typeof STEP_SHAPES)[number] | 'reverse',
+  {
+    previous,
+    gap,
+    entry,
+    windowMs,
+  }: { previous: number; gap: number; entry: number; windowMs: number },
+): number | null {
+  switch (shape) {
+    case 'after':
+      return previous + gap;
+    case 'tie':
+      return previous;
+    case 'before_entry':
+      return entry - gap;
+    case 'window_end':
+      return entry + windowMs;
+    case 'past_window':
+      return entry + windowMs + 1;
+    case 'reverse':
+      return Math.max(entry + 1, previous - gap);
+    default:
+      return null;
+  }
+}
+
+/** A story's noise: other events of the known users, anywhere around the range. */
+function noiseEvents(
+  noise: readonly { at: number; event: string }[],
+  baseDay: string,
+): Dataset['events'] {
+  return noise.map((n, i) =>
+    storyEvent(
+      Date.parse(`${baseDay}T00:00:00Z`) + n.at,
+      n.event,
+      { user: USERS[i % USERS.length]!, device: null },
+      `n${i}`,
+    ),
+  );
+}
+
 export const storyUser = fc.record({
   entryAt: fc.constantFrom(...ENTRY_AT),
   entryHour: fc.integer({ min: 0, max: 3 * 24 - 1 }),
@@ -740,27 +827,8 @@ export const story: fc.Arbitrary<Story> = fc
     const events: Dataset['events'] = [];
     const links: Dataset['links'] = [];
     users.forEach((u, i) => {
-      const user = USERS[i % USERS.length]! + (i >= USERS.length ? 'b' : '');
-      const device = DEVICES[i % DEVICES.length]! + (i >= DEVICES.length ? 'b' : '');
-      const entry =
-        u.entryAt === 'first_ms'
-          ? first
-          : u.entryAt === 'last_ms'
-            ? end - 1
-            : u.entryAt === 'before_range'
-              ? first - 1
-              : u.entryAt === 'after_range'
-                ? end
-                : u.entryAt === 'dst' && changes.length > 0
-                  ? changes[u.entryHour % changes.length]!
-                  : first + u.entryHour * 3_600_000;
-      const who = (k: number) =>
-        u.identity === 'user'
-          ? { user, device: null }
-          : u.identity === 'anonymous' || k < u.mergeAt
-            ? { user: null, device }
-            : { user, device };
-      if (u.identity === 'merge') links.push({ aliasId: device, canonicalId: user });
+      const { entry, who, link } = storyIdentity(u, i, { first, end, changes });
+      if (link) links.push(link);
       const add = (t: number, k: number) =>
         events.push(storyEvent(t, steps[k]!, who(k), `s${i}-${events.length}`));
       add(entry, 0);
@@ -769,18 +837,7 @@ export const story: fc.Arbitrary<Story> = fc
       for (let k = 1; k < steps.length; k++) {
         const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
         const shape = u.shapes[(k - 1) % 3]!;
-        const at =
-          shape === 'after'
-            ? previous + gap
-            : shape === 'tie'
-              ? previous
-              : shape === 'before_entry'
-                ? entry - gap
-                : shape === 'window_end'
-                  ? entry + windowMs
-                  : shape === 'past_window'
-                    ? entry + windowMs + 1
-                    : null;
+        const at = stepTime(shape, { previous, gap, entry, windowMs });
         if (at !== null) {
           add(at, k);
           previous = at;
@@ -788,16 +845,7 @@ export const story: fc.Arbitrary<Story> = fc
         if (u.earlyStep === k) add(entry - gap, k);
       }
     });
-    noise.forEach((n, i) =>
-      events.push(
-        storyEvent(
-          Date.parse(`${baseDay}T00:00:00Z`) + n.at,
-          n.event,
-          { user: USERS[i % USERS.length]!, device: null },
-          `n${i}`,
-        ),
-      ),
-    );
+    events.push(...noiseEvents(noise, baseDay));
     return {
       dataset: { timezone, baseDay, events, links, profiles: [] },
       funnel: {
@@ -1071,29 +1119,10 @@ export const funnelStory: fc.Arbitrary<FunnelStory> = fc
     const links: Dataset['links'] = [];
     const profiles: Dataset['profiles'] = [];
     users.forEach((u, i) => {
-      const user = USERS[i % USERS.length]! + (i >= USERS.length ? 'b' : '');
-      const device = DEVICES[i % DEVICES.length]! + (i >= DEVICES.length ? 'b' : '');
+      const { user, entry, who, link } = storyIdentity(u, i, { first, end, changes });
       if (i % 2 === 0)
         profiles.push({ groupKey: '', profileId: user, properties: { plan: 'pro' } });
-      const entry =
-        u.entryAt === 'first_ms'
-          ? first
-          : u.entryAt === 'last_ms'
-            ? end - 1
-            : u.entryAt === 'before_range'
-              ? first - 1
-              : u.entryAt === 'after_range'
-                ? end
-                : u.entryAt === 'dst' && changes.length > 0
-                  ? changes[u.entryHour % changes.length]!
-                  : first + u.entryHour * 3_600_000;
-      const who = (k: number) =>
-        u.identity === 'user'
-          ? { user, device: null }
-          : u.identity === 'anonymous' || k < u.mergeAt
-            ? { user: null, device }
-            : { user, device };
-      if (u.identity === 'merge') links.push({ aliasId: device, canonicalId: user });
+      if (link) links.push(link);
       const browserOf = (k: number): string | null => {
         if (k === 0) return u.entryBrowser;
         const held = u.held[(k - 1) % 3]!;
@@ -1126,21 +1155,7 @@ export const funnelStory: fc.Arbitrary<FunnelStory> = fc
       for (let k = 1; k < steps.length; k++) {
         const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
         const shape = u.shapes[(k - 1) % 3]!;
-        const t =
-          shape === 'after'
-            ? previous + gap
-            : shape === 'tie'
-              ? previous
-              : shape === 'before_entry'
-                ? entry - gap
-                : shape === 'window_end'
-                  ? entry + windowMs
-                  : shape === 'past_window'
-                    ? entry + windowMs + 1
-                    : shape === 'reverse'
-                      ? // Before the step before it, yet after the entry (any order counts it).
-                        Math.max(entry + 1, previous - gap)
-                      : null;
+        const t = stepTime(shape, { previous, gap, entry, windowMs });
         if (t !== null) {
           add(t, k);
           previous = t;
@@ -1190,16 +1205,7 @@ export const funnelStory: fc.Arbitrary<FunnelStory> = fc
         add(t, k, exclusion.event);
       }
     });
-    noise.forEach((n, i) =>
-      events.push(
-        storyEvent(
-          Date.parse(`${baseDay}T00:00:00Z`) + n.at,
-          n.event,
-          { user: USERS[i % USERS.length]!, device: null },
-          `n${i}`,
-        ),
-      ),
-    );
+    events.push(...noiseEvents(noise, baseDay));
     return {
       dataset: { timezone, baseDay, events, links, profiles },
       funnel: {
