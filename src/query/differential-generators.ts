@@ -775,6 +775,36 @@ function stepTime(
   }
 }
 
+/**
+ * Adds a story user's steps after the entry (each at `stepTime` of its shape and gap, and the
+ * early step before the entry); returns every step's time, the entry first (null: not done).
+ */
+function laterSteps(
+  u: {
+    shapes: readonly ((typeof STEP_SHAPES)[number] | 'reverse')[];
+    gapMinutes: readonly number[];
+    earlyStep: number | null;
+  },
+  stepCount: number,
+  entry: number,
+  windowMs: number,
+  add: (t: number, k: number) => void,
+): (number | null)[] {
+  const at: (number | null)[] = [entry];
+  let previous = entry;
+  for (let k = 1; k < stepCount; k++) {
+    const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
+    const t = stepTime(u.shapes[(k - 1) % 3]!, { previous, gap, entry, windowMs });
+    if (t !== null) {
+      add(t, k);
+      previous = t;
+    }
+    at.push(t);
+    if (u.earlyStep === k) add(entry - gap, k);
+  }
+  return at;
+}
+
 /** A story's noise: other events of the known users, anywhere around the range. */
 function noiseEvents(
   noise: readonly { at: number; event: string }[],
@@ -833,17 +863,7 @@ export const story: fc.Arbitrary<Story> = fc
         events.push(storyEvent(t, steps[k]!, who(k), `s${i}-${events.length}`));
       add(entry, 0);
       for (const hours of u.repeats) add(entry + hours * 3_600_000, 0);
-      let previous = entry;
-      for (let k = 1; k < steps.length; k++) {
-        const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
-        const shape = u.shapes[(k - 1) % 3]!;
-        const at = stepTime(shape, { previous, gap, entry, windowMs });
-        if (at !== null) {
-          add(at, k);
-          previous = at;
-        }
-        if (u.earlyStep === k) add(entry - gap, k);
-      }
+      laterSteps(u, steps.length, entry, windowMs, add);
     });
     events.push(...noiseEvents(noise, baseDay));
     return {
@@ -1150,19 +1170,7 @@ export const funnelStory: fc.Arbitrary<FunnelStory> = fc
         push(t, k, event, browserOf(k), planOf(browserOf(k)));
       add(entry, 0);
       for (const hours of u.repeats) add(entry + hours * 3_600_000, 0);
-      const at: (number | null)[] = [entry];
-      let previous = entry;
-      for (let k = 1; k < steps.length; k++) {
-        const gap = u.gapMinutes[(k - 1) % 3]! * 60_000;
-        const shape = u.shapes[(k - 1) % 3]!;
-        const t = stepTime(shape, { previous, gap, entry, windowMs });
-        if (t !== null) {
-          add(t, k);
-          previous = t;
-        }
-        at.push(t);
-        if (u.earlyStep === k) add(entry - gap, k);
-      }
+      const at = laterSteps(u, steps.length, entry, windowMs, add);
       if (u.twins) {
         // They differ in the held property only: with `plan` held they keep the entry's browser,
         // so that a breakdown by `$browser` does not tell them apart.
