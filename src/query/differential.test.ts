@@ -310,13 +310,14 @@ const breakdown = fc.option(
   { nil: undefined },
 );
 
+/** A query's range: mostly fixed days, sometimes relative ("-7d", "today"). */
+const someRange = (d: Dataset) =>
+  fc.oneof({ weight: 3, arbitrary: rangeOf(d) }, { weight: 1, arbitrary: relativeRangeOf(d) });
+
 const trendsQuery = (d: Dataset) =>
   fc
     .record({
-      range: fc.oneof(
-        { weight: 3, arbitrary: rangeOf(d) },
-        { weight: 1, arbitrary: relativeRangeOf(d) },
-      ),
+      range: someRange(d),
       interval: fc.constantFrom('hour', 'day', 'day', 'week', 'month'),
       series: fc.array(
         fc.oneof(
@@ -396,15 +397,11 @@ const FORMULAS = [
 const maxLetter = (formula: string): number =>
   Math.max(-1, ...[...formula.matchAll(/[A-Z]/g)].map((m) => m[0].charCodeAt(0) - 65));
 
-/** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
 /** Trends whose series read the per-day rollups (and a few that do not, beside them). */
 const rollupsQuery = (d: Dataset) =>
   fc
     .record({
-      range: fc.oneof(
-        { weight: 3, arbitrary: rangeOf(d) },
-        { weight: 1, arbitrary: relativeRangeOf(d) },
-      ),
+      range: someRange(d),
       interval: fc.constantFrom('hour', 'day', 'day', 'week', 'month'),
       series: fc.array(
         fc.oneof(
@@ -444,13 +441,11 @@ const rollupsQuery = (d: Dataset) =>
       ...(compare ? { compare } : {}),
     }));
 
+/** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
 const userMathsQuery = (d: Dataset) =>
   fc
     .record({
-      range: fc.oneof(
-        { weight: 3, arbitrary: rangeOf(d) },
-        { weight: 1, arbitrary: relativeRangeOf(d) },
-      ),
+      range: someRange(d),
       interval: fc.constantFrom('day', 'week', 'week', 'month'),
       series: fc.array(
         fc.oneof(
@@ -540,10 +535,7 @@ const funnelQuery = (d: Dataset) => fc.oneof(randomFunnel(d), windowFunnel(d));
 const retentionQuery = (d: Dataset) =>
   fc
     .record({
-      range: fc.oneof(
-        { weight: 3, arbitrary: rangeOf(d) },
-        { weight: 1, arbitrary: relativeRangeOf(d) },
-      ),
+      range: someRange(d),
       start_event: fc.constantFrom(...EVENTS),
       return_event: fc.constantFrom(...EVENTS),
       period: fc.constantFrom('day', 'week', 'month'),
