@@ -6,7 +6,7 @@ import { SILENT_LOGGER } from '../../src/shared/log.js';
 import { ATTACHED_NAME, openAtRest } from '../../src/store/duckdb/at-rest.js';
 import { DUCKDB_FILE } from '../../src/store/duckdb/database.js';
 import { DuckDbDatabase, DuckDbEventStore } from '../../src/store/duckdb/index.js';
-import type { EventRow, IdentityLink, StoredProfile } from '../../src/store/index.js';
+import type { CommitBatch, EventRow, IdentityLink, StoredProfile } from '../../src/store/index.js';
 
 /**
  * Opens a stopped server's data directory. With the harness's master key (next to the data
@@ -117,4 +117,34 @@ export async function readSnapshot(dataDir: string, projectId: string): Promise<
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A property test's batch for `projectId`: its events as rows (`row`), an event marked `resend`
+ * sent again under the dedup key of one sent before (`sent`, which grows with every new key), and
+ * its links written at `linkTimeMs`.
+ */
+export function stepBatch<E extends { resend: boolean }>(
+  projectId: string,
+  batch: { events: readonly E[]; links: readonly { alias: string; canonical: string }[] },
+  sent: bigint[],
+  row: (projectId: string, event: E) => EventRow,
+  linkTimeMs: number,
+): CommitBatch {
+  return {
+    events: batch.events.map((e) => {
+      const r = row(projectId, e);
+      const again = e.resend && sent.length > 0 ? sent[r.timeMs % sent.length] : undefined;
+      if (again === undefined) sent.push(r.dedupKey);
+      return again === undefined ? r : { ...r, dedupKey: again };
+    }),
+    identityLinks: batch.links.map((l) => ({
+      projectId,
+      aliasId: l.alias,
+      canonicalId: l.canonical,
+      timeMs: linkTimeMs,
+    })),
+    profileUpdates: [],
+    privacyCounts: [],
+  };
 }

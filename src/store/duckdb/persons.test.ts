@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CommitBatch, EventRow, IdentityLink } from '../types.js';
+import { stepBatch } from '../../../test/helpers/store.js';
+import type { EventRow, IdentityLink } from '../types.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { PERSON_LINK_JOINS, PERSON_OF_EVENT } from './persons.js';
@@ -269,23 +270,7 @@ describe('events.person_id kept incrementally equals a full recompute', () => {
             const sent: bigint[] = [];
             for (const step of steps) {
               if (step.kind === 'append' || step.kind === 'commit') {
-                const batch: CommitBatch = {
-                  events: step.batch.events.map((e) => {
-                    const r = row(p, e);
-                    const again =
-                      e.resend && sent.length > 0 ? sent[r.timeMs % sent.length] : undefined;
-                    if (again === undefined) sent.push(r.dedupKey);
-                    return again === undefined ? r : { ...r, dedupKey: again };
-                  }),
-                  identityLinks: step.batch.links.map((l) => ({
-                    projectId: p,
-                    aliasId: l.alias,
-                    canonicalId: l.canonical,
-                    timeMs: T0,
-                  })),
-                  profileUpdates: [],
-                  privacyCounts: [],
-                };
+                const batch = stepBatch(p, step.batch, sent, row, T0);
                 await (step.kind === 'append' ? events.append(batch) : events.commit(batch));
               } else if (step.kind === 'flush') {
                 await events.flush();

@@ -10,9 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { stepBatch } from '../../../test/helpers/store.js';
 import { offsetAt } from '../../query/clock.js';
 import { storyEvent } from '../../query/differential-generators.js';
-import type { CommitBatch, EventRow } from '../types.js';
+import type { EventRow } from '../types.js';
 import { DuckDbDatabase } from './database.js';
 import { generateDemoData } from './demo-data.js';
 import { DuckDbEventStore } from './event-store.js';
@@ -197,23 +198,7 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
                   await check();
                 }
                 if (step.kind === 'append' || step.kind === 'commit') {
-                  const batch: CommitBatch = {
-                    events: step.batch.events.map((e) => {
-                      const r = row(p, e);
-                      const again =
-                        e.resend && sent.length > 0 ? sent[r.timeMs % sent.length] : undefined;
-                      if (again === undefined) sent.push(r.dedupKey);
-                      return again === undefined ? r : { ...r, dedupKey: again };
-                    }),
-                    identityLinks: step.batch.links.map((l) => ({
-                      projectId: p,
-                      aliasId: l.alias,
-                      canonicalId: l.canonical,
-                      timeMs: T0,
-                    })),
-                    profileUpdates: [],
-                    privacyCounts: [],
-                  };
+                  const batch = stepBatch(p, step.batch, sent, row, T0);
                   await (step.kind === 'append' ? events.append(batch) : events.commit(batch));
                 } else if (step.kind === 'flush') {
                   await events.flush();
