@@ -255,7 +255,7 @@ export class FileImporter {
    * retries its loads says so in the error, and the import does not wait). The message gives the
    * commit's own reason, what earlier commits stored, and that importing the file again is safe:
    * every event's dedup key (project, event, distinct_id pseudonym, time, $insert_id) is the same
-   * on a second run, and the load skips keys already stored (`INSERT OR IGNORE`), as it does
+   * on a second run, and the load skips keys already stored (batch-apply.ts), as it does
    * identity links (the first link of an alias wins).
    */
   private stoppedBy(error: unknown): AppError {

@@ -10,7 +10,11 @@ import type { ApiKeyRecord } from './account-types.js';
  */
 export interface EventRow extends StandardEventFields {
   projectId: string;
-  /** 128-bit dedup key over (project, event, distinct_id, time, insert_id). */
+  /**
+   * 128-bit dedup key over (project, event, distinct_id, time, insert_id). Rows with equal keys
+   * are one event: the first stored wins. A key determines its row's time (the DuckDB store looks
+   * a key up among the stored rows of that instant only).
+   */
   dedupKey: bigint;
   timeMs: number;
   event: string;

@@ -121,13 +121,14 @@ export async function readSnapshot(dataDir: string, projectId: string): Promise<
 
 /**
  * A property test's batch for `projectId`: its events as rows (`row`), an event marked `resend`
- * sent again under the dedup key of one sent before (`sent`, which grows with every new key), and
- * its links written at `linkTimeMs`.
+ * sent again under the dedup key and time of one sent before (`sent`, which grows with every new
+ * key; a key determines its time, as in `EventRow`) with its own identifiers, and its links
+ * written at `linkTimeMs`.
  */
 export function stepBatch<E extends { resend: boolean }>(
   projectId: string,
   batch: { events: readonly E[]; links: readonly { alias: string; canonical: string }[] },
-  sent: bigint[],
+  sent: { dedupKey: bigint; timeMs: number }[],
   row: (projectId: string, event: E) => EventRow,
   linkTimeMs: number,
 ): CommitBatch {
@@ -135,8 +136,8 @@ export function stepBatch<E extends { resend: boolean }>(
     events: batch.events.map((e) => {
       const r = row(projectId, e);
       const again = e.resend && sent.length > 0 ? sent[r.timeMs % sent.length] : undefined;
-      if (again === undefined) sent.push(r.dedupKey);
-      return again === undefined ? r : { ...r, dedupKey: again };
+      if (again === undefined) sent.push({ dedupKey: r.dedupKey, timeMs: r.timeMs });
+      return again === undefined ? r : { ...r, ...again };
     }),
     identityLinks: batch.links.map((l) => ({
       projectId,

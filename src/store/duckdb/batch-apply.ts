@@ -45,31 +45,49 @@ const profileKeyString = (k: ProfileKey): string =>
  */
 export const READ_JSON_LINE_BYTES = { usual: 16 * 1024 * 1024, largest: 64 * 1024 * 1024 };
 
-// The statement is fixed text: the file name is a bound parameter, the column list and the line
-// limit are constants.
+// The statements are fixed text: the file name is a bound parameter, the column list and the
+// line limit are constants. A load stages its rows (`staging_events`, in line order), then
+// inserts those whose key is new (INSERT_NEW_SQL).
 // The person of a row with a user id is set as it is inserted (persons.ts), from the line's `u`;
 // `load_seq` is the load's number (rollups.ts finds the load's rows by it), bound as `seq`.
 const INSERTED_COLUMNS = `${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')}, person_id, load_seq`;
 const insertedValues = (seq: string): string =>
   `${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}, ${personAtInsert('u')}, ${seq}`;
-const loadEventsSql = (maxLineBytes: number): string =>
-  `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
+const stageEventsSql = (maxLineBytes: number): string =>
+  `INSERT INTO staging_events (${INSERTED_COLUMNS})
   SELECT ${insertedValues('$2')}
     FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${maxLineBytes},
                    columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
    WHERE k IS NOT NULL`;
-const LOAD_EVENTS_SQL = {
-  usual: loadEventsSql(READ_JSON_LINE_BYTES.usual),
-  largest: loadEventsSql(READ_JSON_LINE_BYTES.largest),
+const STAGE_EVENTS_SQL = {
+  usual: stageEventsSql(READ_JSON_LINE_BYTES.usual),
+  largest: stageEventsSql(READ_JSON_LINE_BYTES.largest),
 };
 
 // Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
-// parsed by the same JSON reader with the same column types as loadEventsSql.
-const LOAD_EVENT_LINES_SQL = `INSERT OR IGNORE INTO events (${INSERTED_COLUMNS})
+// parsed by the same JSON reader with the same column types as stageEventsSql.
+const STAGE_EVENT_LINES_SQL = `INSERT INTO staging_events (${INSERTED_COLUMNS})
   SELECT ${insertedValues('$1')}
     FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
             FROM staging_lines)
    WHERE k IS NOT NULL`;
+
+/**
+ * The staged rows whose dedup key is new: not stored, and the first staged of equal keys (in
+ * staging order, `rowid`). The key hashes the event's time (ingest/rows.ts), so a stored copy has
+ * the same time: only stored rows within the staged rows' first and last instants ($1, $2, epoch
+ * ms) are looked at, and the zone maps of `time` skip every row group outside them — a live load
+ * reads the last few, however large the table. (A unique index did this until schema 13: DuckDB
+ * held all of it in memory, ~40 bytes per stored event, and rewrote it at every checkpoint —
+ * seconds per load at 10M events.)
+ */
+const INSERT_NEW_SQL = `INSERT INTO events
+  SELECT * FROM staging_events s
+   WHERE s.dedup_key NOT IN (
+           SELECT e.dedup_key FROM events e
+            WHERE e.time BETWEEN make_timestamptz($1::BIGINT * 1000) AND make_timestamptz($2::BIGINT * 1000)
+              AND e.dedup_key IN (SELECT dedup_key FROM staging_events))
+  QUALIFY row_number() OVER (PARTITION BY s.dedup_key ORDER BY s.rowid) = 1`;
 
 /** The ingest-side writes, on the writer connection. Staging tables are per connection. */
 export class DuckDbBatchApplier {
@@ -114,7 +132,20 @@ export class DuckDbBatchApplier {
     loadSeq: number,
     lines: keyof typeof READ_JSON_LINE_BYTES = 'usual',
   ): Promise<number> {
-    const result = await c.run(LOAD_EVENTS_SQL[lines], [file, loadSeq]);
+    await this.ensureStaging(c);
+    await c.run(STAGE_EVENTS_SQL[lines], [file, loadSeq]);
+    return this.insertStaged(c);
+  }
+
+  /** Inserts the staged rows whose key is new (INSERT_NEW_SQL) and empties the staging table. */
+  private async insertStaged(c: DuckDBConnection): Promise<number> {
+    const span = await c.runAndReadAll(
+      'SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM staging_events',
+    );
+    const [from, to] = span.getRows()[0] ?? [null, null];
+    if (from == null || to == null) return 0;
+    const result = await c.run(INSERT_NEW_SQL, [BigInt(String(from)), BigInt(String(to))]);
+    await c.run('DELETE FROM staging_events');
     return Number(result.rowsChanged);
   }
 
@@ -135,9 +166,8 @@ export class DuckDbBatchApplier {
       appender.endRow();
     }
     appender.closeSync();
-    let inserted: number;
     try {
-      inserted = Number((await c.run(LOAD_EVENT_LINES_SQL, [loadSeq])).rowsChanged);
+      await c.run(STAGE_EVENT_LINES_SQL, [loadSeq]);
     } catch (error) {
       // The load's own error is the one to report: in the transaction it aborted, this DELETE
       // fails too ("Current transaction is aborted"), and the caller's ROLLBACK empties the table.
@@ -145,7 +175,7 @@ export class DuckDbBatchApplier {
       throw error;
     }
     await c.run('DELETE FROM staging_lines');
-    return inserted;
+    return this.insertStaged(c);
   }
 
   /**
@@ -159,11 +189,8 @@ export class DuckDbBatchApplier {
   ): Promise<number> {
     if (events.length === 0) return 0;
     await this.ensureStaging(c);
-    const seen = new Set<bigint>();
     const appender = await c.createAppender('staging_events', 'main', 'temp');
     for (const e of events) {
-      if (seen.has(e.dedupKey)) continue;
-      seen.add(e.dedupKey);
       appender.appendVarchar(e.projectId);
       appender.appendUHugeInt(e.dedupKey);
       appender.appendTimestampTZ(tsValue(e.timeMs));
@@ -195,9 +222,7 @@ export class DuckDbBatchApplier {
       appender.endRow();
     }
     appender.closeSync();
-    const result = await c.run('INSERT OR IGNORE INTO events SELECT * FROM staging_events');
-    await c.run('DELETE FROM staging_events');
-    return Number(result.rowsChanged);
+    return this.insertStaged(c);
   }
 
   /**

@@ -9,8 +9,8 @@ import { restrictTree, usePrivateUmask } from '../../shared/file-modes.js';
 import { safeStack, SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import { ATTACHED_NAME, openAtRest, type AtRestOptions } from './at-rest.js';
-import { IndexMemory, sizeBytes } from './index-memory.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
+import { sizeBytes } from './memory-limit.js';
 import { ProjectRollups } from './rollups.js';
 import {
   DEFAULT_INGEST_LOADER_OPTIONS,
@@ -302,18 +302,28 @@ export class DuckDbDatabase {
       if (options.beforeMigrate)
         await options.beforeMigrate((name) => db.readSettingIfPresent(name));
       await db.migrate();
-      const rollups = new ProjectRollups(db.writer, options.logger ?? SILENT_LOGGER);
+      const rollups = new ProjectRollups(
+        db.writer,
+        () => db.connect(),
+        options.logger ?? SILENT_LOGGER,
+      );
       await db.writer.run((c) => rollups.load(c));
       db.rollupTables = rollups;
-      // The configured limit is working memory; the dedup index of the stored events comes on
-      // top (index-memory.ts), fitted now for the replay and before each load after it.
-      const memoryLimit = options.tuning?.memoryLimit;
-      const indexMemory = memoryLimit ? new IndexMemory(sizeBytes(memoryLimit)) : null;
-      if (indexMemory) await db.writer.run((c) => indexMemory.fit(c, 0));
+      // A build reads on a connection of its own: it ends before the instance is closed.
+      db.onReopen({
+        before: () => rollups.stopBuilds(),
+        after: () => Promise.resolve(rollups.resumeBuilds()),
+      });
       db.loader = await IngestLoader.open(
         db.writer,
         path.join(dataDir, INGEST_LOG_DIR),
-        { ...loaderOptions(options.ingest), indexMemory, rollups },
+        {
+          ...loaderOptions(options.ingest),
+          memoryLimitBytes: options.tuning?.memoryLimit
+            ? sizeBytes(options.tuning.memoryLimit)
+            : undefined,
+          rollups,
+        },
         options.logger ?? SILENT_LOGGER,
         options.atRest && {
           read: options.atRest.logKey,
@@ -369,6 +379,14 @@ export class DuckDbDatabase {
       const applied = new Set(reader.getRowsJS().map((row) => Number(row[0])));
       for (const migration of DUCKDB_MIGRATIONS) {
         if (applied.has(migration.version)) continue;
+        // Some copy a table (13: the events, about a minute per 10M): say what the start waits for.
+        if (applied.size > 0) {
+          this.logger.info('applying a schema migration', {
+            version: String(migration.version),
+            kind: migration.name,
+          });
+        }
+        const startedAt = Date.now();
         await c.run('BEGIN TRANSACTION');
         try {
           await c.run(migration.sql);
@@ -380,6 +398,12 @@ export class DuckDbDatabase {
         } catch (cause) {
           await c.run('ROLLBACK');
           throw storeError(cause, `migration ${migration.version}`);
+        }
+        if (applied.size > 0) {
+          this.logger.info('schema migration applied', {
+            version: String(migration.version),
+            durationMs: Date.now() - startedAt,
+          });
         }
       }
     });
@@ -393,6 +417,8 @@ export class DuckDbDatabase {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A per-day build reads on a connection of its own: interrupted, and waited for.
+    await this.rollupTables?.stopBuilds();
     // Load what the ingest log holds (what cannot be loaded is replayed at the next start).
     await this.loader?.close();
     // Refuse statements submitted from now on, wait for those already submitted, then release

@@ -20,7 +20,7 @@ import { storeError, type DuckDbDatabase } from './database.js';
 import { refreshPersonsAfterErasure } from './persons.js';
 
 /**
- * Stores events in one DuckDB table keyed by a 128-bit dedup key (`INSERT OR IGNORE`).
+ * Stores events in one DuckDB table, each 128-bit dedup key once (batch-apply.ts INSERT_NEW_SQL).
  *
  * Ingest writes (`append`) are acknowledged once they are in the ingest log (fdatasync) and loaded
  * into the tables in the background, in large transactions (see IngestLoader): analytics queries

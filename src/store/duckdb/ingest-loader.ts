@@ -6,7 +6,6 @@ import type { Logger } from '../../shared/log.js';
 import { safeStack } from '../../shared/log.js';
 import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
-import type { IndexMemory } from './index-memory.js';
 import { describeLoadError, isOutOfMemory } from './load-error.js';
 import type { ProjectRollups } from './rollups.js';
 import { refreshPersons } from './persons.js';
@@ -32,8 +31,8 @@ export interface IngestLoaderOptions {
   sealEventRows: number;
   /** Seal (and load) the open segment at the latest this long after its first record. */
   maxDelayMs: number;
-  /** Grows DuckDB's memory limit with the dedup index before each load (index-memory.ts). */
-  indexMemory?: IndexMemory | null;
+  /** DuckDB's memory limit, bytes, when configured (named in the advice for a full memory). */
+  memoryLimitBytes?: number | undefined;
   /** The per-day rollups, kept in each load's transaction (rollups.ts). */
   rollups?: ProjectRollups | null;
   /**
@@ -380,12 +379,11 @@ export class IngestLoader {
   /** Why a load failed, safe to show and log (load-error.ts), with advice for a full memory. */
   private reasonOf(error: unknown): string {
     const reason = describeLoadError(error);
-    const limit = this.options.indexMemory?.limitBytes;
+    const limit = this.options.memoryLimitBytes;
     if (!isOutOfMemory(error) || limit === undefined) return reason;
     return (
-      `${reason} (DuckDB's memory limit was ${Math.round(limit / 2 ** 20)} MiB: the working ` +
-      'memory set by SILLAGE_DUCKDB_MEMORY_LIMIT, plus ~40 bytes per stored event for the dedup ' +
-      'index; raise the setting and try again)'
+      `${reason} (DuckDB's memory limit was ${Math.round(limit / 2 ** 20)} MiB, set by ` +
+      'SILLAGE_DUCKDB_MEMORY_LIMIT; raise the setting and try again)'
     );
   }
 
@@ -504,7 +502,6 @@ export class IngestLoader {
     loadEvents: (c: DuckDBConnection, loadSeq: number) => Promise<number>,
   ): Promise<LoadResult> {
     return this.writer.run(async (c) => {
-      await this.options.indexMemory?.fit(c, segment.eventRows);
       const seq = this.nextLoadSeq();
       const rollups = this.options.rollups ?? undefined;
       await c.run('BEGIN TRANSACTION');

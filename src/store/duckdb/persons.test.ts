@@ -267,7 +267,7 @@ describe('events.person_id kept incrementally equals a full recompute', () => {
         await fc.assert(
           fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 10 }), async (steps) => {
             const p = `prj_persons_inc_${++run}`;
-            const sent: bigint[] = [];
+            const sent: { dedupKey: bigint; timeMs: number }[] = [];
             for (const step of steps) {
               if (step.kind === 'append' || step.kind === 'commit') {
                 const batch = stepBatch(p, step.batch, sent, row, T0);

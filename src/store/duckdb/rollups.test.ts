@@ -17,6 +17,7 @@ import type { EventRow } from '../types.js';
 import { DuckDbDatabase } from './database.js';
 import { generateDemoData } from './demo-data.js';
 import { DuckDbEventStore } from './event-store.js';
+import type { BuildPoint } from './rollups.js';
 
 const IDS = ['', 'u1', 'u2', 'd1', 'd2', 'd3', 'x1'];
 const HOUR = 3_600_000;
@@ -180,21 +181,50 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
             fc.array(stepArb, { minLength: 1, maxLength: 10 }),
             fc.nat(10),
             fc.constantFrom(...ZONES),
-            async (steps, buildAt, firstZone) => {
+            // The build is held at a point for that many steps (0: it runs alone): the writes
+            // meanwhile are what its catch-up must replay (or, for some, build again).
+            fc.record({
+              steps: fc.nat(3),
+              at: fc.constantFrom<BuildPoint>('snapshot', 'inserted'),
+            }),
+            async (steps, buildAt, firstZone, hold) => {
               const p = `prj_person_days_${++run}`;
-              const sent: bigint[] = [];
+              const sent: { dedupKey: bigint; timeMs: number }[] = [];
               let zone: string | null = null;
+              let held: { release: () => void; done: Promise<void>; until: number } | null = null;
               const check = async (): Promise<void> => {
-                if (zone === null) return;
-                const { held, want } = await pairs(opened, p, zone);
+                if (zone === null || held) return;
+                const { held: rows, want } = await pairs(opened, p, zone);
                 // Equal as lists: no pair missing, none stale, none twice.
-                expect(held).toEqual(want);
+                expect(rows).toEqual(want);
+              };
+              const finishBuild = async (): Promise<void> => {
+                if (!held) return;
+                const { release, done } = held;
+                held = null;
+                release();
+                await done;
               };
               for (const [i, step] of steps.entries()) {
                 if (i === buildAt) {
                   zone = firstZone;
                   await events.flush();
-                  await opened.rollups.ensure(p, zone);
+                  if (hold.steps === 0) {
+                    await opened.rollups.ensure(p, zone);
+                  } else {
+                    let release = (): void => undefined;
+                    const gate = new Promise<void>((resolve) => (release = resolve));
+                    let reached = (): void => undefined;
+                    const atPoint = new Promise<void>((resolve) => (reached = resolve));
+                    const done = opened.rollups.ensure(p, zone, async (at) => {
+                      if (at !== hold.at) return;
+                      reached();
+                      await gate;
+                    });
+                    // Its snapshot is taken: every step from here on is a write it did not see.
+                    await Promise.race([atPoint, done]);
+                    held = { release, done, until: i + hold.steps - 1 };
+                  }
                   await check();
                 }
                 if (step.kind === 'append' || step.kind === 'commit') {
@@ -207,11 +237,14 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
                 } else if (step.kind === 'retention') {
                   await events.deleteEventsBefore(p, T0 + step.day * DAY + step.minute * 60_000);
                 } else if (zone !== null) {
+                  await finishBuild();
                   zone = step.zone;
                   await opened.rollups.ensure(p, zone);
                 }
+                if (held && i >= held.until) await finishBuild();
                 if (step.kind !== 'append') await check();
               }
+              await finishBuild();
               await events.flush();
               await check();
             },
@@ -229,6 +262,84 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
       }
     }, 240_000);
   }
+
+  it('a build off the writer catches up with the loads, merges, erasures and retention made while it read', async () => {
+    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
+    const opened = await DuckDbDatabase.open(at, { ingest: { maxDelayMs: 60_000 } });
+    const events = new DuckDbEventStore(opened);
+    // Writes while the build is held: loads (with links that merge persons the snapshot saw)
+    // most often, the deletions that make the catch-up build again now and then.
+    const duringArb = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({ kind: fc.constant('commit' as const), batch: batchArb }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('erase' as const), id: fc.constantFrom(...IDS) }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          kind: fc.constant('retention' as const),
+          day: fc.integer({ min: 0, max: 9 }),
+          minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
+        }),
+      },
+    );
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(batchArb, { minLength: 1, maxLength: 4 }),
+          fc.array(duringArb, { minLength: 1, maxLength: 4 }),
+          fc.constantFrom<BuildPoint>('snapshot', 'inserted'),
+          fc.constantFrom(...ZONES),
+          async (before, during, point, zone) => {
+            const p = `prj_rollups_held_${++run}`;
+            const sent: { dedupKey: bigint; timeMs: number }[] = [];
+            for (const batch of before) await events.commit(stepBatch(p, batch, sent, row, T0));
+            let release = (): void => undefined;
+            const gate = new Promise<void>((resolve) => (release = resolve));
+            let reached = (): void => undefined;
+            const atPoint = new Promise<void>((resolve) => (reached = resolve));
+            const built = opened.rollups.ensure(p, zone, async (at) => {
+              if (at !== point) return;
+              reached();
+              await gate;
+            });
+            await Promise.race([atPoint, built]);
+            for (const step of during) {
+              if (step.kind === 'commit') {
+                await events.commit(stepBatch(p, step.batch, sent, row, T0));
+              } else if (step.kind === 'erase') {
+                await events.eraseSubject(p, step.id);
+              } else {
+                await events.deleteEventsBefore(p, T0 + step.day * DAY + step.minute * 60_000);
+              }
+            }
+            expect(opened.rollups.ready(p, zone)).toBe(false);
+            release();
+            await built;
+            const { held, want } = await pairs(opened, p, zone);
+            expect(held).toEqual(want);
+            // And kept from then on, by the writer's upkeep.
+            await events.commit(stepBatch(p, before[0]!, sent, row, T0));
+            const after = await pairs(opened, p, zone);
+            expect(after.held).toEqual(after.want);
+          },
+        ),
+        {
+          numRuns: 40,
+          ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
+          endOnFailure: !process.env.FC_SHRINK,
+        },
+      );
+    } finally {
+      await opened.close();
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('is read only once built for the time zone asked, and built in the background on first ask', async () => {
     const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
@@ -274,6 +385,49 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
       }
     } finally {
       await opened.close();
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+  });
+
+  it('a build asked as the database closes ends with it, and is made after the next open', async () => {
+    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
+    const p = 'prj_rollups_closing';
+    const first = await DuckDbDatabase.open(at);
+    await new DuckDbEventStore(first).commit(
+      stepBatch(
+        p,
+        {
+          events: [
+            {
+              user: 'u1',
+              device: null,
+              distinct: 'u1',
+              day: 0,
+              minute: 30,
+              sdk: false,
+              bought: false,
+              resend: false,
+            },
+          ],
+          links: [],
+        },
+        [],
+        row,
+        T0,
+      ),
+    );
+    const built = first.rollups.ensure(p, 'UTC');
+    await first.close();
+    await expect(built).rejects.toThrow(/closing/);
+    const again = await DuckDbDatabase.open(at);
+    try {
+      expect(again.rollups.ready(p, 'UTC')).toBe(false);
+      await again.rollups.ensure(p, 'UTC');
+      const { held, want } = await pairs(again, p, 'UTC');
+      expect(held).toEqual(want);
+      expect(held.length).toBe(2);
+    } finally {
+      await again.close();
       fs.rmSync(at, { recursive: true, force: true });
     }
   });

@@ -10,9 +10,12 @@
 //
 // Both are built together per project on first use (a query asks `ready`, which answers false
 // and builds them in the background; the query scans the events meanwhile), for the time zone the
-// project had then; a project whose time zone changed is rebuilt the same way. Once built they
-// are kept exactly equal to a rebuild, inside the transaction of every write that changes events,
-// so a query never sees the tables and the events disagree:
+// project had then; a project whose time zone changed is rebuilt the same way. A build reads the
+// events on a connection of its own, from a snapshot, beside the writer's loads (on the writer it
+// held every load ~5 s per 10M events); then, on the writer, it catches up with what was written
+// since the snapshot (see `build`). Once built they are kept exactly equal to a rebuild, inside
+// the transaction of every write that changes events, so a query never sees the tables and the
+// events disagree:
 // - a load adds the pairs and the counts of the rows it inserted (found by their `load_seq`, the
 //   load's number);
 // - a change of person (a retroactive merge, an erasure) recomputes every person it touched,
@@ -29,6 +32,7 @@ import { buildClock, DAY_MS, localMs } from '../../query/clock.js';
 import { dayOf, localTime } from '../../query/compile.js';
 import { SDK_BOOKKEEPING_EVENTS } from '../../query/sdk-events.js';
 import { param, raw, sql, type SqlNode } from '../../query/sql.js';
+import { AppError } from '../../shared/errors.js';
 import { safeStack, type Logger } from '../../shared/log.js';
 import { DUCKDB_DIALECT } from './dialect.js';
 import { bindValue } from './bind.js';
@@ -93,15 +97,153 @@ const msOf = (value: unknown): number => Number(value);
 /** Persons whose pairs are recomputed at the end of a write (see `collect`). */
 const STAGING = 'staging_person_days';
 
+/** Runs `body` in a transaction on `c`: committed when it resolves, rolled back when it throws. */
+async function inTransactionOf<T>(c: DuckDBConnection, body: () => Promise<T>): Promise<T> {
+  await c.run('BEGIN TRANSACTION');
+  try {
+    const result = await body();
+    await c.run('COMMIT');
+    return result;
+  } catch (error) {
+    await c.run('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The pairs and counts of every event of the project (whose rows are none yet); the pairs made. */
+async function insertProject(
+  c: DuckDBConnection,
+  projectId: string,
+  timezone: string,
+): Promise<number> {
+  const span = await spanOf(
+    c,
+    sql`SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events WHERE project_id = ${param.varchar(projectId)}`,
+  );
+  if (!span) return 0;
+  const inserted = await runTree(
+    c,
+    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${localDayOf(timezone, ...span)}, e.person_id
+          FROM events e
+         WHERE e.project_id = ${param.varchar(projectId)} AND e.person_id IS NOT NULL AND ${COUNTED}`,
+  );
+  await addCounts(c, projectId, timezone, raw('TRUE'), 1, span);
+  return inserted;
+}
+
+/**
+ * Adds the pairs that the table does not hold yet and the counts of the project's rows `where`
+ * selects (over `events e`: rows just inserted), in `timezone`. `known`: their first and last
+ * instants, when the caller has them.
+ */
+async function addRows(
+  c: DuckDBConnection,
+  projectId: string,
+  timezone: string,
+  where: SqlNode,
+  known?: [number, number],
+): Promise<void> {
+  const span =
+    known ??
+    (await spanOf(
+      c,
+      sql`SELECT min(epoch_ms(e.time)), max(epoch_ms(e.time)) FROM events e
+           WHERE e.project_id = ${param.varchar(projectId)} AND ${where}`,
+    ));
+  if (!span) return;
+  const [from, to] = span;
+  const clock = buildClock(timezone, from, to);
+  const firstDay = Math.floor(localMs(clock, from) / DAY_MS);
+  const lastDay = Math.floor(localMs(clock, to) / DAY_MS);
+  await runTree(
+    c,
+    sql`INSERT INTO person_days
+        SELECT n.project_id, n.day, n.person_id FROM (
+          SELECT DISTINCT e.project_id, ${dayOf(localTime(clock))} AS day, e.person_id FROM events e
+           WHERE ${where} AND e.project_id = ${param.varchar(projectId)}
+             AND e.person_id IS NOT NULL AND ${COUNTED}) n
+        WHERE NOT EXISTS (
+          SELECT 1 FROM person_days d
+           WHERE d.project_id = n.project_id AND d.day = n.day AND d.person_id = n.person_id
+             AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)})`,
+  );
+  await addCounts(c, projectId, timezone, where, 1, span);
+}
+
+/** The persons of the project in `STAGING`: their pairs again, from their events as they are now. */
+async function recomputeProject(
+  c: DuckDBConnection,
+  projectId: string,
+  timezone: string,
+): Promise<void> {
+  const persons = `SELECT person_id FROM ${STAGING} WHERE project_id = $1`;
+  await c.run(`DELETE FROM person_days WHERE project_id = $1 AND person_id IN (${persons})`, [
+    projectId,
+  ]);
+  const span = await c.runAndReadAll(
+    `SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events
+      WHERE project_id = $1 AND person_id IN (${persons})`,
+    [projectId],
+  );
+  const [from, to] = span.getRows()[0] ?? [null, null];
+  if (from == null || to == null) return;
+  await runTree(
+    c,
+    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${localDayOf(timezone, msOf(from), msOf(to))}, e.person_id
+          FROM events e
+         WHERE e.project_id = ${param.varchar(projectId)} AND ${COUNTED}
+           AND e.person_id IN (SELECT person_id FROM ${raw(STAGING)} WHERE project_id = ${param.varchar(projectId)})`,
+  );
+}
+
+/** Puts `persons` of the project in `STAGING` (on the writer, for `recomputeProject`). */
+async function stagePersons(
+  c: DuckDBConnection,
+  projectId: string,
+  persons: ReadonlySet<string>,
+): Promise<void> {
+  await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (project_id VARCHAR, person_id VARCHAR)`);
+  const appender = await c.createAppender(STAGING, 'main', 'temp');
+  for (const person of persons) {
+    appender.appendVarchar(projectId);
+    appender.appendVarchar(person);
+    appender.endRow();
+  }
+  appender.closeSync();
+}
+
+/** Where a build may be held (`ensure`'s `pause`, for tests): after its snapshot, before its commit. */
+export type BuildPoint = 'snapshot' | 'inserted';
+
+/** A project being built off the writer: what the writer did to it since the build's snapshot. */
+interface Pending {
+  /** Persons whose pairs a merge changed (their pairs are recomputed by the catch-up). */
+  readonly persons: Set<string>;
+  /**
+   * A write the catch-up does not replay (an erasure or retention deletes rows the snapshot
+   * counted; demo data is written without a load number): the catch-up builds on the writer.
+   */
+  invalid: boolean;
+}
+
 export class ProjectRollups {
   /** Built projects and the time zone of their days (mirrors `rollups_state`). */
   private readonly built = new Map<string, string>();
   private readonly building = new Map<string, Promise<void>>();
+  /** Projects whose build has taken its snapshot and not yet caught up (see `build`). */
+  private readonly pending = new Map<string, Pending>();
+  /** Builds run one at a time (each reads a whole project), in the order asked. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The running build's own connection (interrupted by `stopBuilds`). */
+  private builder: DuckDBConnection | null = null;
+  private stopped = false;
   /** Whether `collect` noted persons since the last `recompute` (in this transaction). */
   private collected = false;
 
   constructor(
     private readonly writer: SerialConnection,
+    /** A new connection to the database (a build reads on one of its own). */
+    private readonly connect: () => Promise<DuckDBConnection>,
     private readonly logger: Logger,
   ) {}
 
@@ -116,11 +258,13 @@ export class ProjectRollups {
 
   /**
    * Whether queries on `projectId` in `timezone` may read the tables now. When not, they are
-   * built in the background (on the writer connection, between loads) and later queries read them.
+   * built in the background (off the writer, then caught up on it) and later queries read them.
    */
   ready(projectId: string, timezone: string): boolean {
     if (this.built.get(projectId) === timezone) return true;
     void this.ensure(projectId, timezone).catch((error: unknown) => {
+      // Stopped by a close or a reopen: built on a later query.
+      if (this.stopped) return;
       this.logger.warn('the per-day rollups could not be built', {
         stack: safeStack(error),
       });
@@ -128,65 +272,150 @@ export class ProjectRollups {
     return false;
   }
 
-  /** Builds the tables for the project in `timezone` unless they are already; resolves when done. */
-  ensure(projectId: string, timezone: string): Promise<void> {
+  /**
+   * Builds the tables for the project in `timezone` unless they are already; resolves when done.
+   * `pause` (tests) holds the build at each point until it resolves, so that writes land meanwhile.
+   */
+  ensure(
+    projectId: string,
+    timezone: string,
+    pause?: (at: BuildPoint) => Promise<void>,
+  ): Promise<void> {
     if (this.built.get(projectId) === timezone) return Promise.resolve();
     const key = `${projectId}\u0000${timezone}`;
     let pending = this.building.get(key);
     if (!pending) {
-      pending = this.build(projectId, timezone).finally(() => this.building.delete(key));
+      pending = this.queue
+        .then(() => this.build(projectId, timezone, pause))
+        .finally(() => this.building.delete(key));
+      this.queue = pending.catch(() => undefined);
       this.building.set(key, pending);
     }
     return pending;
   }
 
-  private async build(projectId: string, timezone: string): Promise<void> {
+  /**
+   * Interrupts the running build and waits for every build asked so far to end (before the
+   * database closes or reopens); builds asked later fail until `resumeBuilds`.
+   */
+  async stopBuilds(): Promise<void> {
+    this.stopped = true;
+    this.builder?.interrupt();
+    await this.queue;
+  }
+
+  private checkStopped(): void {
+    if (this.stopped) {
+      throw new AppError('STORE_UNAVAILABLE', 'the database is closing or reopening');
+    }
+  }
+
+  /** After a reopen: builds run again. */
+  resumeBuilds(): void {
+    this.stopped = false;
+  }
+
+  /**
+   * Builds the project's rows in three steps, so that the writer is held only for short tasks:
+   * 1. on the writer, between two of its tasks: the project's rows go (another zone's, or those
+   *    of a build that failed after its commit), it is marked pending, and the build's own
+   *    connection takes its snapshot — no write is in flight, so every write the snapshot misses
+   *    commits later, with the project pending, and a load's rows carry a higher `load_seq`;
+   * 2. on that connection, from the snapshot: the pairs and counts of every event, committed
+   *    (no other transaction writes the project's rows: the writer keeps only built projects);
+   * 3. on the writer, in one transaction: the pairs and counts of the rows loaded since the
+   *    snapshot, the pairs of the persons merged since recomputed, and the mark. After an erasure,
+   *    retention or demo data meanwhile, the rows are built again here instead.
+   */
+  private async build(
+    projectId: string,
+    timezone: string,
+    pause?: (at: BuildPoint) => Promise<void>,
+  ): Promise<void> {
+    if (this.built.get(projectId) === timezone) return;
+    this.checkStopped();
     const startedAt = Date.now();
-    const rows = await this.writer.run(async (c) => {
-      await c.run('BEGIN TRANSACTION');
-      try {
-        await c.run('DELETE FROM person_days WHERE project_id = $1', [projectId]);
-        await c.run('DELETE FROM event_days WHERE project_id = $1', [projectId]);
-        const span = await spanOf(
-          c,
-          sql`SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events WHERE project_id = ${param.varchar(projectId)}`,
-        );
-        let inserted = 0;
-        if (span) {
-          inserted = await runTree(
-            c,
-            sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${localDayOf(timezone, ...span)}, e.person_id
-                  FROM events e
-                 WHERE e.project_id = ${param.varchar(projectId)} AND e.person_id IS NOT NULL AND ${COUNTED}`,
-          );
-          await addCounts(c, projectId, timezone, raw('TRUE'), 1);
-        }
-        await c.run('INSERT OR REPLACE INTO rollups_state VALUES ($1, $2, now())', [
-          projectId,
-          timezone,
-        ]);
-        // A rebuild for another zone: no query reads the old zone's mark while the new days
-        // commit (they scan the events until the mark below).
+    const builder = await this.connect();
+    this.builder = builder;
+    let inTransaction = false;
+    try {
+      const since = await this.writer.run(async (c) => {
         this.built.delete(projectId);
-        await c.run('COMMIT');
-        // Before the writer takes its next task: a load queued behind this build must keep the
-        // project's days up to date.
-        this.built.set(projectId, timezone);
-        return inserted;
-      } catch (error) {
-        await c.run('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    });
-    this.logger.info('per-day rollups built', {
-      rows,
-      durationMs: Date.now() - startedAt,
-    });
+        await inTransactionOf(c, async () => {
+          await c.run('DELETE FROM person_days WHERE project_id = $1', [projectId]);
+          await c.run('DELETE FROM event_days WHERE project_id = $1', [projectId]);
+          await c.run('DELETE FROM rollups_state WHERE project_id = $1', [projectId]);
+        });
+        this.pending.set(projectId, { persons: new Set(), invalid: false });
+        await builder.run('BEGIN TRANSACTION');
+        inTransaction = true;
+        // The snapshot starts with the transaction's first read: this one.
+        const max = (await builder.runAndReadAll('SELECT max(load_seq) FROM events')).getRows();
+        return max[0]?.[0] == null ? null : Number(max[0][0]);
+      });
+      await pause?.('snapshot');
+      this.checkStopped();
+      const rows = await insertProject(builder, projectId, timezone);
+      await pause?.('inserted');
+      this.checkStopped();
+      await builder.run('COMMIT');
+      inTransaction = false;
+      const caughtUp = await this.writer.run((c) =>
+        inTransactionOf(c, async () => {
+          const state = this.pending.get(projectId);
+          let rebuilt = 0;
+          if (!state || state.invalid) {
+            await c.run('DELETE FROM person_days WHERE project_id = $1', [projectId]);
+            await c.run('DELETE FROM event_days WHERE project_id = $1', [projectId]);
+            rebuilt = await insertProject(c, projectId, timezone);
+          } else {
+            await addRows(
+              c,
+              projectId,
+              timezone,
+              since === null
+                ? raw('e.load_seq IS NOT NULL')
+                : sql`e.load_seq > ${param.bigint(since)}`,
+            );
+            if (state.persons.size > 0) {
+              await stagePersons(c, projectId, state.persons);
+              await recomputeProject(c, projectId, timezone);
+              await c.run(`DELETE FROM ${STAGING}`);
+            }
+          }
+          await c.run('INSERT OR REPLACE INTO rollups_state VALUES ($1, $2, now())', [
+            projectId,
+            timezone,
+          ]);
+          return { rebuilt: state === undefined || state.invalid, rows: rebuilt };
+        }).then(
+          (result) => {
+            // Before the writer takes its next task: a load after this must keep the days.
+            this.built.set(projectId, timezone);
+            this.pending.delete(projectId);
+            return result;
+          },
+          (error: unknown) => {
+            this.pending.delete(projectId);
+            throw error;
+          },
+        ),
+      );
+      this.logger.info('per-day rollups built', {
+        rows: caughtUp.rebuilt ? caughtUp.rows : rows,
+        durationMs: Date.now() - startedAt,
+      });
+    } finally {
+      this.pending.delete(projectId);
+      if (inTransaction) await builder.run('ROLLBACK').catch(() => undefined);
+      this.builder = null;
+      builder.closeSync();
+    }
   }
 
   /** Whether any project is built (no upkeep is needed otherwise). */
   get active(): boolean {
-    return this.built.size > 0;
+    return this.built.size > 0 || this.pending.size > 0;
   }
 
   /**
@@ -205,29 +434,10 @@ export class ProjectRollups {
     for (const [projectId, from, to] of spans.getRows()) {
       const timezone = this.built.get(String(projectId));
       if (timezone === undefined || from == null || to == null) continue;
-      const clock = buildClock(timezone, msOf(from), msOf(to));
-      const firstDay = Math.floor(localMs(clock, msOf(from)) / DAY_MS);
-      const lastDay = Math.floor(localMs(clock, msOf(to)) / DAY_MS);
-      await runTree(
-        c,
-        sql`INSERT INTO person_days
-            SELECT n.project_id, n.day, n.person_id FROM (
-              SELECT DISTINCT e.project_id, ${dayOf(localTime(clock))} AS day, e.person_id FROM events e
-               WHERE e.load_seq = ${param.bigint(loadSeq)} AND e.project_id = ${param.varchar(String(projectId))}
-                 AND e.person_id IS NOT NULL AND ${COUNTED}) n
-            WHERE NOT EXISTS (
-              SELECT 1 FROM person_days d
-               WHERE d.project_id = n.project_id AND d.day = n.day AND d.person_id = n.person_id
-                 AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)})`,
-      );
-      await addCounts(
-        c,
-        String(projectId),
-        timezone,
-        sql`e.load_seq = ${param.bigint(loadSeq)}`,
-        1,
-        [msOf(from), msOf(to)],
-      );
+      await addRows(c, String(projectId), timezone, sql`e.load_seq = ${param.bigint(loadSeq)}`, [
+        msOf(from),
+        msOf(to),
+      ]);
     }
   }
 
@@ -236,6 +446,7 @@ export class ProjectRollups {
    * caller's transaction: their counts are taken away. (Their persons are `collect`ed apart.)
    */
   async beforeDelete(c: DuckDBConnection, projectId: string, where: SqlNode): Promise<void> {
+    this.invalidate(projectId);
     const timezone = this.built.get(projectId);
     if (timezone !== undefined) await addCounts(c, projectId, timezone, where, -1);
   }
@@ -259,6 +470,12 @@ export class ProjectRollups {
     );
   }
 
+  /** A write a pending build's catch-up cannot replay: that build's rows are made on the writer. */
+  private invalidate(projectId: string): void {
+    const state = this.pending.get(projectId);
+    if (state) state.invalid = true;
+  }
+
   /** After a ROLLBACK: what was noted went with the transaction. */
   rolledBack(): void {
     this.collected = false;
@@ -272,25 +489,19 @@ export class ProjectRollups {
     for (const [value] of projects.getRows()) {
       const projectId = String(value);
       const timezone = this.built.get(projectId);
-      if (timezone === undefined) continue;
-      const persons = `SELECT person_id FROM ${STAGING} WHERE project_id = $1`;
-      await c.run(`DELETE FROM person_days WHERE project_id = $1 AND person_id IN (${persons})`, [
-        projectId,
-      ]);
-      const span = await c.runAndReadAll(
-        `SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events
-          WHERE project_id = $1 AND person_id IN (${persons})`,
+      if (timezone !== undefined) {
+        await recomputeProject(c, projectId, timezone);
+        continue;
+      }
+      // Being built: its catch-up recomputes them (a person noted in a write that rolls back is
+      // recomputed for nothing, never wrongly).
+      const state = this.pending.get(projectId);
+      if (!state) continue;
+      const persons = await c.runAndReadAll(
+        `SELECT DISTINCT person_id FROM ${STAGING} WHERE project_id = $1`,
         [projectId],
       );
-      const [from, to] = span.getRows()[0] ?? [null, null];
-      if (from == null || to == null) continue;
-      await runTree(
-        c,
-        sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${localDayOf(timezone, msOf(from), msOf(to))}, e.person_id
-              FROM events e
-             WHERE e.project_id = ${param.varchar(projectId)} AND ${COUNTED}
-               AND e.person_id IN (SELECT person_id FROM ${raw(STAGING)} WHERE project_id = ${param.varchar(projectId)})`,
-      );
+      for (const [person] of persons.getRows()) state.persons.add(String(person));
     }
     await c.run(`DELETE FROM ${STAGING}`);
   }
@@ -301,6 +512,7 @@ export class ProjectRollups {
    * still in it.
    */
   async afterRetention(c: DuckDBConnection, projectId: string, cutoffMs: number): Promise<void> {
+    this.invalidate(projectId);
     const timezone = this.built.get(projectId);
     if (timezone === undefined) return;
     // Offsets change by hours at most: two days after the cut, every local day is past it.
@@ -329,6 +541,7 @@ export class ProjectRollups {
    * in a transaction): the project's rollups are built again, in one transaction.
    */
   async rebuildIfBuilt(c: DuckDBConnection, projectId: string): Promise<void> {
+    this.invalidate(projectId);
     const timezone = this.built.get(projectId);
     if (timezone === undefined) return;
     await c.run('BEGIN TRANSACTION');

@@ -419,4 +419,53 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 13,
+    name: 'events without the unique index on dedup_key (a load looks keys up by time instead)',
+    // Issues 10, 12 and 16: DuckDB holds a unique index in memory whole (~40 bytes per stored
+    // event, 400 MB at 10M) and rewrote all of it at each checkpoint: at 10M events a load of a
+    // few thousand rows took 5–12 s, and queries waited behind it. A load now skips stored keys
+    // by looking only at rows within its own first and last instants (batch-apply.ts
+    // INSERT_NEW_SQL). DuckDB cannot drop a primary key, so the table is copied (about a minute per
+    // 10M events, once) with the same columns and constraints but the key.
+    sql: `
+      CREATE TABLE events_unkeyed (
+        project_id VARCHAR NOT NULL,
+        dedup_key UHUGEINT NOT NULL,
+        time TIMESTAMPTZ NOT NULL,
+        event VARCHAR NOT NULL,
+        distinct_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        user_id VARCHAR,
+        insert_id VARCHAR NOT NULL,
+        browser VARCHAR,
+        browser_version VARCHAR,
+        os VARCHAR,
+        device_type VARCHAR,
+        country_code VARCHAR,
+        region VARCHAR,
+        city VARCHAR,
+        referring_domain VARCHAR,
+        current_url VARCHAR,
+        utm_source VARCHAR,
+        utm_medium VARCHAR,
+        utm_campaign VARCHAR,
+        utm_content VARCHAR,
+        utm_term VARCHAR,
+        lib VARCHAR,
+        properties JSON NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL,
+        person_id VARCHAR,
+        load_seq BIGINT
+      );
+      INSERT INTO events_unkeyed
+        SELECT project_id, dedup_key, time, event, distinct_id, device_id, user_id, insert_id,
+               browser, browser_version, os, device_type, country_code, region, city,
+               referring_domain, current_url, utm_source, utm_medium, utm_campaign, utm_content,
+               utm_term, lib, properties, received_at, person_id, load_seq
+          FROM events;
+      DROP TABLE events;
+      ALTER TABLE events_unkeyed RENAME TO events;
+    `,
+  },
 ];
