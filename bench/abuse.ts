@@ -5,7 +5,8 @@
 // by a poller in its own process (so that building and uploading the flood here cannot delay the
 // probes), the server main thread's event-loop delay (perf_hooks, preloaded into the server) and
 // peak RSS; then the answers each kind got, and checks after shutdown that every acknowledged
-// event is in the store. Every loop is bounded in count and time.
+// event is in the store. Every loop is bounded in count and time. BENCH_STORE_EVENTS=N stores N
+// events first (in another project), so that the flood meets a grown store.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVER_ENV, SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
 import { makeTestEnv } from '../test/helpers/server.js';
-import { readEvents } from '../test/helpers/store.js';
+import { openStopped, readEvents } from '../test/helpers/store.js';
 import {
   loopDelayPreload,
   mainThreadMemory,
@@ -33,6 +34,33 @@ const BENIGN_SENDERS = 4;
 const MAX_REQUESTS_PER_SENDER = 5_000;
 /** Events per benign batch: 50 (~12 KB, decoded on a worker); under 30, on the HTTP thread. */
 const BENIGN_EVENTS = Number(process.env.BENCH_BENIGN_EVENTS ?? 50);
+/**
+ * Events already stored before the server starts (another project's, over 90 days), so that the
+ * flood meets a grown store: its memory must not grow with the data (README "Memory").
+ */
+const STORE_EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 0);
+
+/** Writes `n` synthetic events of a project of their own into the stopped store at `dataDir`. */
+async function seedStore(dataDir: string, n: number): Promise<void> {
+  const db = await openStopped(dataDir);
+  try {
+    await db.writer.run((c) =>
+      c.run(
+        `INSERT INTO events (project_id, dedup_key, time, event, distinct_id, insert_id, properties, received_at, person_id)
+         SELECT 'prj_seeded', CAST(i AS UHUGEINT) * 7919 + 1,
+                TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_milliseconds(i * 7776000000 // $1),
+                'Seeded ' || (i % 40), 'u' || (i % 200000), 'i' || i, '{"plan":"pro"}',
+                TIMESTAMPTZ '2025-07-01 00:00:00+00', 'u' || (i % 200000)
+           FROM range($1) AS t(i)`,
+        [n],
+      ),
+    );
+    await db.checkpoint();
+  } finally {
+    await db.close();
+  }
+  console.log(`seeded the store with ${n.toLocaleString('en-US')} events of another project`);
+}
 
 /**
  * The variables of this process that reach the server (makeTestEnv starts from an empty
@@ -142,6 +170,7 @@ async function main(): Promise<void> {
       env,
     }).toString(),
   ) as { project_id: string; token: string };
+  if (STORE_EVENTS > 0) await seedStore(t.dataDir, STORE_EVENTS);
   const port = await new Promise<number>((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => {
       const a = srv.address();
