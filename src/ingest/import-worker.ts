@@ -129,9 +129,10 @@ function prepare(text: string, firstLine: number): ImportChunkResult {
       }
     }
   }
-  // A fresh buffer of its own (not the reused one), so that it can be transferred.
-  const bytes = new Uint8Array(used);
-  bytes.set(out.subarray(0, used));
+  // A fresh buffer of its own (not the reused one, nor the shared pool), so that it can be
+  // transferred; not zero-filled, as it is overwritten at once.
+  const bytes = Buffer.allocUnsafeSlow(used);
+  out.copy(bytes, 0, 0, used);
   // A chunk of exceptionally long lines leaves no oversized buffer behind.
   if (out.length > MAX_KEPT_OUT) out = Buffer.allocUnsafe(OUT_START);
   return {

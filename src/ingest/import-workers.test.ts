@@ -85,8 +85,8 @@ describe('FileImporter', () => {
       '\n' +
       line({ distinct_id: 'erin', $insert_id: 'a6', email: 'erin@example.com' }) +
       '\n';
-    await importer.push([Buffer.from(text)], 0);
-    await importer.push([Buffer.from(second)], 6);
+    await importer.push(Buffer.from(text), 0);
+    await importer.push(Buffer.from(second), 6);
     const totals = await importer.finish();
 
     expect(totals).toEqual({ lines: 7, imported: 5, duplicates: 0, ignored: 0 });
