@@ -85,8 +85,8 @@ describe('FileImporter', () => {
       '\n' +
       line({ distinct_id: 'erin', $insert_id: 'a6', email: 'erin@example.com' }) +
       '\n';
-    await importer.push(Buffer.from(text), 0);
-    await importer.push(Buffer.from(second), 6);
+    await importer.push(new Uint8Array(Buffer.from(text)), 0);
+    await importer.push(new Uint8Array(Buffer.from(second)), 6);
     const totals = await importer.finish();
 
     expect(totals).toEqual({ lines: 7, imported: 5, duplicates: 0, ignored: 0 });
@@ -131,7 +131,7 @@ describe('FileImporter', () => {
       '',
       line({ distinct_id: 'c', $insert_id: 'm3' }, '日本語'),
     ].join('\n');
-    await importer.push(Buffer.from(text), 0);
+    await importer.push(new Uint8Array(Buffer.from(text)), 0);
     const totals = await importer.finish();
     expect(errors).toEqual([]);
     expect(totals).toEqual({ lines: 3, imported: 3, duplicates: 0, ignored: 0 });

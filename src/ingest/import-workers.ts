@@ -133,7 +133,8 @@ export class FileImporter {
 
   /**
    * Hands a chunk of whole lines (starting at 0-based file line `firstLine`) to a worker: its
-   * memory moves to the worker's thread, so the caller must not use it again.
+   * memory moves to the worker's thread, so the caller must not use it again. The chunk's
+   * ArrayBuffer must be its own (not a slice of Node's shared Buffer pool, which cannot move).
    */
   async push(chunk: Uint8Array, firstLine: number): Promise<void> {
     for (;;) {
