@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,8 +19,8 @@ function recorder(): ImportTarget & { chunks: { text: string; firstLine: number 
   const chunks: { text: string; firstLine: number }[] = [];
   return {
     chunks,
-    push(pieces, firstLine) {
-      chunks.push({ text: Buffer.concat(pieces).toString('utf8'), firstLine });
+    push(chunk, firstLine) {
+      chunks.push({ text: Buffer.from(chunk).toString('utf8'), firstLine });
       return Promise.resolve();
     },
     finish: () => Promise.resolve({ lines: 0, imported: 0, duplicates: 0, ignored: 0 }),
@@ -59,6 +60,53 @@ describe('importFile chunks', () => {
       });
     }
   }
+});
+
+describe('importFile hands each chunk over', () => {
+  // FileImporter moves a chunk's memory to a worker thread (postMessage with a transfer list),
+  // which empties it here: the reader must neither read it again nor keep part of it.
+  it('reads on correctly when the target moves every chunk away', async () => {
+    const lines = Array.from({ length: 400 }, (_, i) =>
+      JSON.stringify({ event: `ë${i}`, properties: { pad: 'y'.repeat(i % 37) } }),
+    );
+    const text = lines.join('\n') + '\n';
+    for (const [label, bytes] of [
+      ['plain', Buffer.from(text)],
+      ['gzip', gzipSync(text)],
+    ] as const) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-import-'));
+      const file = path.join(dir, 'export.jsonl');
+      fs.writeFileSync(file, bytes);
+      const { port1, port2 } = new MessageChannel();
+      const got: { text: string; firstLine: number }[] = [];
+      let detached = 0;
+      await importFile(
+        file,
+        () => ({
+          push(chunk, firstLine) {
+            got.push({ text: Buffer.from(chunk).toString('utf8'), firstLine });
+            port1.postMessage(chunk, [chunk.buffer as ArrayBuffer]);
+            if (chunk.byteLength === 0) detached++;
+            return Promise.resolve();
+          },
+          finish: () => Promise.resolve({ lines: 0, imported: 0, duplicates: 0, ignored: 0 }),
+          progress: () => ({ lines: 0, imported: 0, duplicates: 0, ignored: 0 }),
+        }),
+        { progress: false, chunkBytes: 1000 },
+      );
+      port1.close();
+      port2.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      // The chunks really were moved (not copied), and every line arrived once, numbered.
+      expect(detached, label).toBe(got.length);
+      const seen: string[] = [];
+      for (const chunk of got) {
+        expect(chunk.firstLine, label).toBe(seen.length);
+        seen.push(...chunk.text.slice(0, -1).split('\n'));
+      }
+      expect(seen, label).toEqual(lines);
+    }
+  });
 });
 
 describe('progress figures', () => {

@@ -15,11 +15,12 @@ import { AppError, isAppError } from '../shared/errors.js';
 export type ImportSink = (records: JsonValue[], firstIndex: number) => Promise<ImportBatchResult>;
 
 /**
- * Where the chunks of a file go: `push` takes whole lines (from 0-based file line `firstLine`)
+ * Where the chunks of a file go: `push` takes a chunk of whole lines (from 0-based file line
+ * `firstLine`), which is the target's from then on (it may move its memory to another thread),
  * and resolves when there is room for more; `finish` resolves once everything is committed.
  */
 export interface ImportTarget {
-  push(pieces: readonly Uint8Array[], firstLine: number): Promise<void>;
+  push(chunk: Uint8Array, firstLine: number): Promise<void>;
   finish(): Promise<ImportTotals>;
   progress(): ImportTotals;
   /** Stops what the target runs (worker threads) when the import fails before `finish`. */
@@ -41,24 +42,94 @@ const MAX_DEPTH = 16;
 /** Bytes of the file read per chunk (cut back to the last whole line). */
 const CHUNK_BYTES = 1024 * 1024;
 
-/** The file's bytes (gunzipped when it is gzip), with how much of the file has been read. */
-async function openBytes(
+/**
+ * The file (gunzipped when it is gzip) in chunks of whole lines of about `chunkBytes` each, with
+ * how much of the file has been read. Each chunk is in memory of its own, so that the target can
+ * move it to a worker thread instead of copying it (the target owns it once given). A plain file
+ * is read straight into the chunk, behind the partial line the previous read ended with (the only
+ * bytes copied); a line longer than a chunk is read on into a larger one.
+ */
+async function openChunks(
   file: string,
   chunkBytes: number,
-): Promise<{ chunks: AsyncIterable<Buffer>; bytesRead: () => number; total: number }> {
+): Promise<{ chunks: AsyncIterable<Uint8Array>; bytesRead: () => number; total: number }> {
   const total = fs.statSync(file).size;
   const fd = await fs.promises.open(file, 'r');
   const head = Buffer.alloc(2);
   await fd.read(head, 0, 2, 0);
-  await fd.close();
-  const raw = fs.createReadStream(file, { highWaterMark: chunkBytes });
   let bytes = 0;
-  raw.on('data', (chunk) => (bytes += chunk.length));
-  const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  const stream: Readable = gzip
-    ? raw.pipe(zlib.createGunzip({ chunkSize: Math.max(64, chunkBytes) }))
-    : raw;
-  return { chunks: stream as AsyncIterable<Buffer>, bytesRead: () => bytes, total };
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    await fd.close();
+    const raw = fs.createReadStream(file, { highWaterMark: chunkBytes });
+    raw.on('data', (chunk) => (bytes += chunk.length));
+    const stream: Readable = raw.pipe(zlib.createGunzip({ chunkSize: Math.max(64, chunkBytes) }));
+    return {
+      chunks: wholeLines(stream as AsyncIterable<Buffer>, chunkBytes),
+      bytesRead: () => bytes,
+      total,
+    };
+  }
+  async function* read(): AsyncGenerator<Uint8Array> {
+    let carry: Buffer | null = null;
+    try {
+      for (;;) {
+        const kept: number = carry?.length ?? 0;
+        const chunk = Buffer.allocUnsafeSlow(kept + chunkBytes);
+        carry?.copy(chunk, 0);
+        const { bytesRead } = await fd.read(chunk, kept, chunkBytes, null);
+        bytes += bytesRead;
+        const end: number = kept + bytesRead;
+        if (bytesRead === 0) {
+          if (kept > 0) yield chunk.subarray(0, kept);
+          return;
+        }
+        const cut: number = chunk.lastIndexOf(10, end - 1);
+        if (cut === -1) {
+          carry = chunk.subarray(0, end);
+          continue;
+        }
+        // A copy: the chunk goes to another thread.
+        carry = cut + 1 < end ? Buffer.from(chunk.subarray(cut + 1, end)) : null;
+        yield chunk.subarray(0, cut + 1);
+      }
+    } finally {
+      await fd.close();
+    }
+  }
+  return { chunks: read(), bytesRead: () => bytes, total };
+}
+
+/** Pieces of a stream (gunzipped bytes) gathered into chunks of whole lines of their own. */
+async function* wholeLines(
+  pieces: AsyncIterable<Buffer>,
+  chunkBytes: number,
+): AsyncGenerator<Uint8Array> {
+  let held: Buffer[] = [];
+  let size = 0;
+  // Memory of its own: Buffer.concat takes a small result from the shared pool, which cannot move.
+  const joined = (): Buffer => {
+    const chunk = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (const piece of held) at += piece.copy(chunk, at);
+    return chunk;
+  };
+  const cut = function* (): Generator<Uint8Array> {
+    const chunk = joined();
+    const at = chunk.lastIndexOf(10);
+    if (at === -1) {
+      held = [chunk];
+      return;
+    }
+    held = at + 1 < size ? [Buffer.from(chunk.subarray(at + 1))] : [];
+    size = held[0]?.length ?? 0;
+    yield chunk.subarray(0, at + 1);
+  };
+  for await (const piece of pieces) {
+    held.push(piece);
+    size += piece.length;
+    if (size >= chunkBytes) yield* cut();
+  }
+  if (size > 0) yield joined();
 }
 
 /** Newlines in a buffer. */
@@ -149,7 +220,7 @@ export async function importFile(
     if (r.lines.length < 5) r.lines.push(e.index + 1);
   };
   const target = await makeTarget(reject);
-  const { chunks, bytesRead, total } = await openBytes(file, options.chunkBytes ?? CHUNK_BYTES);
+  const { chunks, bytesRead, total } = await openChunks(file, options.chunkBytes ?? CHUNK_BYTES);
   const mode: ProgressMode =
     options.progress === true
       ? 'bar'
@@ -203,23 +274,13 @@ export async function importFile(
           bar ? 500 : (options.progressEveryMs ?? PROGRESS_LINE_MS),
         );
   try {
-    // The bytes after the last newline wait for the next piece (the target copies the pieces
-    // once, into the chunk it hands over).
-    let carry: Buffer[] = [];
     let line = 0;
-    for await (const piece of chunks) {
-      const cut = piece.lastIndexOf(10);
-      if (cut === -1) {
-        carry.push(piece);
-        continue;
-      }
-      const head = piece.subarray(0, cut + 1);
-      await target.push([...carry, head], line);
-      for (const c of carry) line += countLines(c);
-      line += countLines(head);
-      carry = cut + 1 < piece.length ? [piece.subarray(cut + 1)] : [];
+    for await (const chunk of chunks) {
+      // Counted before it is handed over: the target may move the chunk's memory elsewhere.
+      const lines = countLines(chunk);
+      await target.push(chunk, line);
+      line += lines;
     }
-    if (carry.length > 0) await target.push(carry, line);
     const totals = await target.finish();
     summary.lines = totals.lines;
     summary.imported = totals.imported;
@@ -262,8 +323,8 @@ export function recordBatchTarget(
   };
   return {
     progress: () => ({ ...totals }),
-    async push(pieces, firstLine) {
-      const text = Buffer.concat(pieces).toString('utf8');
+    async push(chunk, firstLine) {
+      const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
       let index = firstLine;
       for (const line of text.split('\n')) {
         const at = index++;

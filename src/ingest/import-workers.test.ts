@@ -85,8 +85,8 @@ describe('FileImporter', () => {
       '\n' +
       line({ distinct_id: 'erin', $insert_id: 'a6', email: 'erin@example.com' }) +
       '\n';
-    await importer.push([Buffer.from(text)], 0);
-    await importer.push([Buffer.from(second)], 6);
+    await importer.push(new Uint8Array(Buffer.from(text)), 0);
+    await importer.push(new Uint8Array(Buffer.from(second)), 6);
     const totals = await importer.finish();
 
     expect(totals).toEqual({ lines: 7, imported: 5, duplicates: 0, ignored: 0 });
@@ -116,5 +116,30 @@ describe('FileImporter', () => {
       [p('dev-1'), p('dan')],
     ]);
     expect(aliases).toContainEqual([p('dev-2'), p('alice')]);
+  });
+  it('decodes each line from the chunk bytes: multi-byte characters, blank and CRLF lines', async () => {
+    const { writer, batches } = recordingWriter();
+    const errors: RecordError[] = [];
+    const importer = new FileImporter(writer, projectContext(), enrich.geo, {
+      workers: 1,
+      onError: (e) => errors.push(e),
+    });
+    const text = [
+      line({ distinct_id: 'a', $insert_id: 'm1' }, 'Achat réussi ☕'),
+      '   ',
+      line({ distinct_id: 'b', $insert_id: 'm2', plan: 'ünï 😀' }, 'Ünïcödé') + '\r',
+      '',
+      line({ distinct_id: 'c', $insert_id: 'm3' }, '日本語'),
+    ].join('\n');
+    await importer.push(new Uint8Array(Buffer.from(text)), 0);
+    const totals = await importer.finish();
+    expect(errors).toEqual([]);
+    expect(totals).toEqual({ lines: 3, imported: 3, duplicates: 0, ignored: 0 });
+    const rows = batches
+      .flatMap((b) => b.encodedEvents ?? [])
+      .flatMap((e) => Buffer.from(e.lines).toString('utf8').split('\n').filter(Boolean))
+      .map(decodeEventRow);
+    expect(rows.map((r) => r.event)).toEqual(['Achat réussi ☕', 'Ünïcödé', '日本語']);
+    expect(rows[1]?.properties).toMatchObject({ plan: 'ünï 😀' });
   });
 });
