@@ -909,22 +909,17 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const ctes: Cte[] = [linksCte(p.projectId), ...profiles.ctes];
   // Per raw identity and period: the earliest in-range start event and whether it returned;
   // identities are then resolved once per row of that (much smaller) set.
-  const perPeriod = (source: SqlNode): SqlNode =>
-    sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned FROM ${source} GROUP BY ${rawIds}, bucket`;
-  if (byProperty) {
-    // The segment of a period is the value on its first start event; of several start events at
-    // that same instant, the smallest value (an unset one only when none is set).
-    ctes.push(
-      { name: 'scan', body: scan, materialize: true },
-      { name: 'ids0', body: perPeriod(raw('scan')) },
-      {
-        name: 'ids',
-        body: sql`SELECT i.*, (SELECT min(s.bd) FROM scan s WHERE s.is_start AND s.person_id = i.person_id AND s.bucket = i.bucket AND s.t = i.first_t) AS bd FROM ids0 i`,
-      },
-    );
-  } else {
-    ctes.push({ name: 'ids', body: perPeriod(sql`(${scan})`) });
-  }
+  // The segment of a period (by property) is the value on its first start event; of several
+  // start events at that same instant, the smallest value (an unset one only when none is set):
+  // the least (time, unset, value) of its start events, in the same pass as the rest (rather than
+  // a second read of the scan for the value at `first_t`: half the work at 10M events).
+  const firstValue = byProperty
+    ? raw(`, min(CASE WHEN is_start THEN {'t': t, 'unset': bd IS NULL, 'v': bd} END).v AS bd`)
+    : raw('');
+  ctes.push({
+    name: 'ids',
+    body: sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned${firstValue} FROM (${scan}) GROUP BY ${rawIds}, bucket`,
+  });
   ctes.push({
     name: 'ev',
     body: sql`SELECT ${RESOLVED_USER} AS uid, e.bucket, e.first_t, e.returned${raw(byProperty ? ', e.bd' : '')} FROM ids e ${IDENTITY_JOINS}`,
@@ -982,7 +977,14 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   }
   // Segments ranked by the users they start cohorts for (a user once per cohort period).
   ctes.push(...breakdownCtes(source, p.breakdown));
-  const segments = sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, c AS cohort, 0 AS k, ${call('count_distinct', raw('uid'))} AS users FROM seg GROUP BY seg, seg_value, c UNION ALL SELECT s.seg, s.seg_value, max(s.rank_n), 0, s.c, r.p - s.c, ${call('count_distinct', raw('s.uid'))} FROM seg s JOIN returns r ON r.uid = s.uid WHERE r.p - s.c BETWEEN 1 AND ${periods} GROUP BY s.seg, s.seg_value, s.c, r.p - s.c`;
+  // By property, `cohorts` has one row per user and cohort period (`ev` one per user and period,
+  // RAW_IDS being the resolved person; `firsts` one per user) and `returns` one per user and
+  // period, so a segment's rows are distinct users already: counted without a distinct
+  // aggregate. A user in several cohorts of a cohort breakdown is in one row per cohort, each its
+  // own segment; counted distinct as before.
+  const users = (uid: string): SqlNode =>
+    byProperty ? raw('count(*)') : call('count_distinct', raw(uid));
+  const segments = sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, c AS cohort, 0 AS k, ${users('uid')} AS users FROM seg GROUP BY seg, seg_value, c UNION ALL SELECT s.seg, s.seg_value, max(s.rank_n), 0, s.c, r.p - s.c, ${users('s.uid')} FROM seg s JOIN returns r ON r.uid = s.uid WHERE r.p - s.c BETWEEN 1 AND ${periods} GROUP BY s.seg, s.seg_value, s.c, r.p - s.c`;
   return {
     statements: [
       {
