@@ -833,29 +833,50 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
       `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY uid ORDER BY depth DESC, t1 ASC, bd ASC NULLS LAST, ${laterSteps}) AS rn FROM att) WHERE rn = 1`,
     ),
   });
+  // Counts, and the time-to-convert quantiles of each step from the previous one and from the
+  // entry: all fractions of one difference in one list-valued quantile (one sort of it rather
+  // than one per fraction; step 2's two differences are the same), read out by name around the
+  // aggregate.
   const counts: SqlNode[] = [raw('count(*) AS n1')];
+  const lists: SqlNode[] = [];
   const times: SqlNode[] = [];
   const noTimes: SqlNode[] = [];
+  const fractions = raw(`[${FUNNEL_QUANTILES.map((q) => String(q.fraction)).join(', ')}]`);
   for (let k = 2; k <= n; k++) {
     counts.push(raw(`count(t${k}) AS n${k}`));
-    for (const q of FUNNEL_QUANTILES) {
+    for (const from of new Set([k - 1, 1])) {
+      lists.push(
+        sql`quantile_cont(${raw(`t${k} - t${from}`)}, ${fractions}) AS ${raw(`q${from}_${k}`)}`,
+      );
+    }
+    FUNNEL_QUANTILES.forEach((q, i) => {
       for (const [from, tag] of [
         [k - 1, 'prev'],
         [1, 'start'],
       ] as const) {
         const name = raw(`${tag}_${q.name}_${k}`);
-        times.push(
-          sql`${call('quantile', raw(`t${k} - t${from}`), numberLiteral(q.fraction))} AS ${name}`,
-        );
+        times.push(sql`${raw(`q${from}_${k}[${i + 1}]`)} AS ${name}`);
         noTimes.push(sql`CAST(NULL AS DOUBLE) AS ${name}`);
       }
-    }
+    });
   }
+  const countNames = raw(Array.from({ length: n }, (_, i) => `n${i + 1}`).join(', '));
+  /** `outer` columns, then the counts and times of the rows `from` reads (`inner`: more columns). */
+  const figures = (outer: string, inner: string, from: string): SqlNode =>
+    sql`SELECT ${raw(outer)}, ${countNames}, ${join(times, ', ')} FROM (SELECT ${raw(inner)}${join([...counts, ...lists], ', ')} FROM ${raw(from)})`;
   // The total row counts each user once; segment rows are the best attempts split by segment
   // (with cohorts, a user in several of them is in each of their rows).
-  const total = sql`SELECT CAST(NULL AS INTEGER) AS seg, CAST(NULL AS VARCHAR) AS seg_value, CAST(NULL AS BIGINT) AS rank_n, 1 AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM best`;
+  const total = figures(
+    'CAST(NULL AS INTEGER) AS seg, CAST(NULL AS VARCHAR) AS seg_value, CAST(NULL AS BIGINT) AS rank_n, 1 AS is_total, CAST(NULL AS BIGINT) AS bucket',
+    '',
+    'best',
+  );
   const main = p.breakdown
-    ? sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, CAST(NULL AS BIGINT) AS bucket, ${join([...counts, ...times], ', ')} FROM seg GROUP BY seg, seg_value UNION ALL ${total}`
+    ? sql`${figures(
+        'seg, seg_value, rank_n, 0 AS is_total, CAST(NULL AS BIGINT) AS bucket',
+        'seg, seg_value, max(rank_n) AS rank_n, ',
+        'seg GROUP BY seg, seg_value',
+      )} UNION ALL ${total}`
     : total;
   if (p.breakdown) {
     let source = 'best';
