@@ -505,12 +505,24 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     // distinct count hashes (bucket, user) once, where a pre-aggregate would hash it twice.
     const group = raw([...keys, 'uid'].join(', '));
     const rows = sql`SELECT ${join(columns, ', ')}, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}`;
+    // A breakdown by person properties alone is a value of the user, not of the event: the
+    // events are grouped per (bucket, user) first and the profile joined to those rows (~0.8M
+    // at 10M events), its JSON read once per row of them, rather than joined to and read for
+    // every event. The profile key is unique, so the rows are the same (bucket, value, user, n).
+    const byPerson =
+      p.breakdown !== null &&
+      p.breakdown.ref.kind !== 'cohort' &&
+      p.breakdown.refs.every((r) => r.kind === 'person') &&
+      refsOf(s.filters, s.value).every((r) => r.kind !== 'person' && r.kind !== 'group');
+    const perUserRows = sql`SELECT bucket, uid, count(*) AS n FROM (SELECT ${bucketOf(p.unit, local)} AS bucket, ${RESOLVED_USER} AS uid FROM events e${byCohort.joins} WHERE ${where}) GROUP BY bucket, uid`;
     ctes.push({
       name: 'base',
       body:
         p.breakdown === null && s.math === 'unique_users'
           ? rows
-          : sql`SELECT ${group}, count(*) AS n FROM (${rows}) GROUP BY ${group}`,
+          : byPerson && p.breakdown
+            ? sql`SELECT u.bucket, ${breakdownValue(p.breakdown)} AS bd, u.uid, u.n FROM (${perUserRows}) u LEFT JOIN persons pp ON pp.profile_id = u.uid`
+            : sql`SELECT ${group}, count(*) AS n FROM (${rows}) GROUP BY ${group}`,
       materialize: p.breakdown !== null,
     });
     value = call('count_distinct', raw('uid'));
