@@ -406,6 +406,19 @@ const cohortFilter = fc.record({
   value: fc.oneof(fc.constant('c1'), fc.constant(['c1', 'c2']), fc.constant(['c2'])),
 });
 
+/**
+ * A cohort filter, or one inside an `all` or `any` group (with a property condition beside it):
+ * a cohort that must hold at the top of a WHERE clause compiles to a bare membership test.
+ */
+const cohortFilterNode = fc.oneof(
+  cohortFilter,
+  fc
+    .tuple(cohortFilter, fc.constantFrom('all', 'any'), fc.constantFrom('Chrome', 'Safari'))
+    .map(([f, key, browser]) => ({
+      [key]: [f, { property: '$browser', op: 'eq', value: browser }],
+    })),
+);
+
 const range = { from: '2024-03-01', to: '2024-03-11' };
 const query = fc.oneof(
   fc.constant({ kind: 'cohort_size', cohort: 'c1' }),
@@ -419,11 +432,11 @@ const query = fc.oneof(
       fc.record({
         event: fc.constantFrom(...EVENTS, null),
         math: fc.constantFrom('total', 'unique_users'),
-        filters: fc.array(cohortFilter, { maxLength: 1 }),
+        filters: fc.array(cohortFilterNode, { maxLength: 1 }),
       }),
       { minLength: 1, maxLength: 2 },
     ),
-    filters: fc.array(cohortFilter, { minLength: 1, maxLength: 2 }),
+    filters: fc.array(cohortFilterNode, { minLength: 1, maxLength: 2 }),
     breakdown: fc.constantFrom(undefined, '$browser'),
   }),
   fc.record({
