@@ -26,8 +26,14 @@ import { MemorySampler } from './memory-breakdown.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
 /** The compiled module (what the server runs), for the in-process measurements. */
-const dist = <T>(module: string): Promise<T> =>
-  import(pathToFileURL(path.join(ROOT, 'dist', module)).href) as Promise<T>;
+const dist = <T>(module: string, root = ROOT): Promise<T> =>
+  import(pathToFileURL(path.join(root, 'dist', module)).href) as Promise<T>;
+/**
+ * Events stored before each server starts (`BENCH_STORE_EVENTS`, default 0), in another project,
+ * over 90 days, written by that server's own build: loads then meet a grown store, as a server
+ * does after months (at 10M, a build whose events had a unique index took seconds per load).
+ */
+const STORE_EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 0);
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_REQUESTS = 1_000_000;
@@ -350,6 +356,27 @@ async function main(): Promise<void> {
         ...mode.env,
       };
       const created = await createBenchProject(env, build.cli);
+      if (STORE_EVENTS > 0) {
+        // The build's own code opens its store (the schema it expects).
+        const root = path.resolve(build.cli, '../../..');
+        await withStoppedStore(
+          env.SILLAGE_DATA_DIR,
+          masterKey,
+          (db) =>
+            db.writer.run((c) =>
+              c.run(
+                `INSERT INTO events (project_id, dedup_key, time, event, distinct_id, insert_id, properties, received_at, person_id)
+                 SELECT 'prj_seeded', CAST(i AS UHUGEINT) * 7919 + 1,
+                        TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_milliseconds(i * 7776000000 // $1),
+                        'Seeded ' || (i % 40), 'u' || (i % 200000), 'i' || i, '{"plan":"pro"}',
+                        TIMESTAMPTZ '2025-07-01 00:00:00+00', 'u' || (i % 200000)
+                   FROM range($1) AS t(i)`,
+                [STORE_EVENTS],
+              ),
+            ),
+          root,
+        );
+      }
       if (queried.queried) {
         await withStoppedStore(env.SILLAGE_DATA_DIR, masterKey, (db) =>
           db.rollups.ensure(created.project_id, 'UTC'),
@@ -836,9 +863,10 @@ async function withStoppedStore<T>(
   dataDir: string,
   masterHex: string,
   use: (db: Store.DuckDbDatabase) => Promise<T>,
+  root = ROOT,
 ): Promise<T> {
-  const { DuckDbDatabase } = await dist<typeof Store>('store/duckdb/index.js');
-  const { deriveMasterSubkey } = await dist<typeof MasterKey>('privacy/master-key.js');
+  const { DuckDbDatabase } = await dist<typeof Store>('store/duckdb/index.js', root);
+  const { deriveMasterSubkey } = await dist<typeof MasterKey>('privacy/master-key.js', root);
   const master = Buffer.from(masterHex, 'hex');
   const db = await DuckDbDatabase.open(dataDir, {
     atRest: {
