@@ -3,7 +3,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { generateProjectKeys, ProjectKeyring, rotateProjectKey } from './keyring.js';
-import { createPseudonymiser, isPseudonym, pseudonymsFor } from './pseudonymise.js';
+import {
+  createPseudonymiser,
+  isPseudonym,
+  pseudonymsFor,
+  TwoGenerationMemo,
+} from './pseudonymise.js';
 
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = { seed: SEED, numRuns: Number(process.env.FC_RUNS ?? 300) };
@@ -46,6 +51,21 @@ describe('createPseudonymiser', () => {
     }
     const long = 'x'.repeat(1000);
     expect(small(long)).toBe(none(long));
+  });
+
+  it('forgets, in two generations, the raw ids not used since (what a heap dump could show)', () => {
+    const memo = new TwoGenerationMemo(100);
+    memo.set('alice@example.com', 'u_a');
+    memo.set('bob@example.com', 'u_b');
+    memo.age();
+    // Used during the generation: kept for one more.
+    expect(memo.get('alice@example.com')).toBe('u_a');
+    memo.age();
+    expect(memo.get('alice@example.com')).toBe('u_a');
+    expect(memo.get('bob@example.com')).toBeUndefined();
+    memo.age();
+    memo.age();
+    expect(memo.get('alice@example.com')).toBeUndefined();
   });
 
   it('rejects a key of the wrong size', () => {

@@ -35,10 +35,20 @@ export interface PseudonymiserOptions {
    * garbage (a 200k-line import with ~120k distinct ids, the import worker's stages in one
    * thread, two alternating pairs at load 15-20: 27.8 and 23.9 µs per event without the memo,
    * 30.2 and 34.3 with it); the memo stays on, as ids do recur in live traffic. The memo holds
-   * raw ids in process memory only, like the request being processed (~100 bytes each).
+   * raw ids in process memory only, like the request being processed (~100 bytes each), and
+   * only for as long as they are in use: see MEMO_GENERATION_MS.
    */
   cacheSize?: number;
 }
+
+/**
+ * How long a memo generation lasts: every this often the young generation becomes the old one and
+ * the old one is dropped, so an id not used for two generations (10 minutes) is forgotten, busy or
+ * idle. The memo then never holds more than what the process saw in its last minutes: a heap dump
+ * of it shows the raw ids of recent requests (which the process held anyway while serving them)
+ * with their pseudonyms (which its pseudonym key, in the same heap, computes for any id).
+ */
+export const MEMO_GENERATION_MS = 5 * 60_000;
 
 const USER_PREFIX = 'u_';
 const GROUP_PREFIX = 'g_';
@@ -125,12 +135,23 @@ export function pseudonymsFor(
   return out;
 }
 
-/** A bounded memo with O(1) operations: when the young map fills, it becomes the old one. */
-class TwoGenerationMemo {
+/**
+ * A bounded memo with O(1) operations: when the young map fills, or at every `age` (see
+ * MEMO_GENERATION_MS), it becomes the old one; a hit in the old one moves the entry back.
+ */
+export class TwoGenerationMemo {
   private young = new Map<string, string>();
   private old = new Map<string, string>();
 
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit: number) {
+    if (limit > 0) trackMemo(this);
+  }
+
+  /** Starts a new generation: what was not used since the last one is forgotten. */
+  age(): void {
+    this.old = this.young;
+    this.young = new Map();
+  }
 
   get(key: string): string | undefined {
     const young = this.young.get(key);
@@ -148,4 +169,23 @@ class TwoGenerationMemo {
     }
     this.young.set(key, value);
   }
+}
+
+// One timer for every memo of the process (per thread), holding them weakly: a pseudonymiser that
+// is no longer used (a project's policy or key changed) is collected with its memo.
+const memos = new Set<WeakRef<TwoGenerationMemo>>();
+let sweeper: NodeJS.Timeout | null = null;
+
+function trackMemo(memo: TwoGenerationMemo): void {
+  memos.add(new WeakRef(memo));
+  if (sweeper !== null) return;
+  sweeper = setInterval(() => {
+    for (const ref of memos) {
+      const live = ref.deref();
+      if (live === undefined) memos.delete(ref);
+      else live.age();
+    }
+  }, MEMO_GENERATION_MS);
+  // Never what keeps a process (or a worker thread) alive.
+  sweeper.unref();
 }

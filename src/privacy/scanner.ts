@@ -329,6 +329,9 @@ function combine(a: JsonValue, b: JsonValue, aWins: boolean): JsonValue {
 const PEM =
   /-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|$)/g;
 
+// The shortest text PEM can match: `-----BEGIN` `PRIVATE KEY` `-----` (the END line is optional).
+const PEM_MIN_LENGTH = 26;
+
 const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){1,3}/g;
 
 // Well-known credential formats (vendor documentation and gitleaks' rules). The `sk-` family is
@@ -361,6 +364,11 @@ const SECRET = new RegExp(
   'g',
 );
 
+// The shortest text SECRET can match (`Basic` + one space + 8 characters), and what a match holds
+// when it has no '.', '-' or '_': every other alternative has one of those in its fixed prefix.
+const SECRET_MIN_LENGTH = 14;
+const SECRET_WITHOUT_SEPARATOR = /AKIA|ASIA|AIza|earer|asic/;
+
 // E-mails are found from their '@' (or its URL encodings `%40`, `%2540`, …), not by a regex run
 // at every position: the local part is read backwards (≤ 64 characters, RFC 5321) and the domain
 // forwards with a sticky pattern, so each character is read a bounded number of times.
@@ -370,6 +378,8 @@ const EMAIL_DOMAIN =
 // Retina assets ("logo@2x.png") look like e-mails but are file names (no TLD is an image type).
 const RETINA = /^\d+(?:\.\d+)?x\.(?:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?)$/i;
 
+// What every IBAN candidate starts with: a country code and two check digits.
+const IBAN_START = /[A-Za-z]{2}\d{2}/;
 const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,34}/g;
 
 // The lookahead (no ':' in its classes) keeps matching linear: at least two colons ahead.
@@ -406,11 +416,19 @@ const PHONE_NANP =
 const PHONE_TRUNK =
   /(?<![\w+.:-])(?:\(0[1-9]\d{0,3}\)|0[1-9]\d{0,3})(?:[ .-]\d{1,8}){1,6}(?![\w-]|\.\d)/g;
 
-function scanOnce(s: string, hits: PiiHits): string {
+/**
+ * One pass of every detector. Each runs only when the characters it needs are there (`gated`,
+ * the default): every gate is implied by its pattern, so skipping a detector never changes the
+ * result (the property test runs the same pass ungated on random and adversarial strings). The
+ * gates read the pass's input; a redaction only removes digits, signs and separators and adds a
+ * placeholder (`[` letters `]`), so a gate that was false stays false for the later detectors.
+ */
+function scanOnce(s: string, hits: PiiHits, gated = true): string {
   let digits = 0;
   let colons = 0;
   let dots = 0;
   let dashes = 0;
+  let underscores = 0;
   let at = false;
   let percent = false;
   let plus = false;
@@ -420,39 +438,62 @@ function scanOnce(s: string, hits: PiiHits): string {
     if (c >= 48 && c <= 57) digits++;
     else if (c === 46) dots++;
     else if (c === 45) dashes++;
+    else if (c === 95) underscores++;
     else if (c === 58) colons++;
     else if (c === 64) at = true;
     else if (c === 37) percent = true;
     else if (c === 43) plus = true;
   }
+  const all = !gated;
   let text = s;
-  if (text.length >= 40 && text.includes('-----BEGIN')) {
+  if (all || (text.length >= PEM_MIN_LENGTH && text.includes('-----BEGIN'))) {
     text = replaceAll(text, PEM, () => redact(hits, 'secret'));
   }
-  if (text.length >= 16) {
+  if (
+    all ||
+    (text.length >= SECRET_MIN_LENGTH &&
+      (dots > 0 || dashes > 0 || underscores > 0 || SECRET_WITHOUT_SEPARATOR.test(text)))
+  ) {
     text = replaceAll(text, SECRET, (m) => (looksLikeSecret(m) ? redact(hits, 'secret') : m));
-    if (text.length >= 20 && text.includes('eyJ'))
-      text = replaceAll(text, JWT, () => redact(hits, 'jwt'));
   }
-  if (at || percent) text = scanEmails(text, hits);
-  if (digits >= 7 && text.length >= 15)
+  if (all || (text.length >= 20 && text.includes('eyJ')))
+    text = replaceAll(text, JWT, () => redact(hits, 'jwt'));
+  if (all || at || percent) text = scanEmails(text, hits);
+  // An IBAN may hold no digit but its check digits (Qatar's, Malta's accounts are alphanumeric).
+  if (all || (digits >= 2 && text.length >= 15 && IBAN_START.test(text)))
     text = replaceAll(text, IBAN_CANDIDATE, (m) => ibanReplace(m, hits));
-  if (digits >= 13) text = scanCards(text, hits);
-  if (colons >= 2) text = replaceAll(text, IPV6_CANDIDATE, (m) => ipv6Replace(m, hits));
-  if (digits >= 4) {
-    if (dots >= 3)
-      text = replaceAll(text, IPV4, (m) => (/^\d+\.0+\.0+\.0+$/.test(m) ? m : redact(hits, 'ip')));
-    if (dashes >= 3) text = replaceAll(text, IPV4_DASHED, () => redact(hits, 'ip'));
-  }
-  if (digits >= 8) {
-    if (plus) text = replaceAll(text, PHONE_INTL, (m) => phoneReplace(m, hits, 8, 15, false));
-    if (digits >= 9) {
-      text = replaceAll(text, PHONE_IDD, (m) => phoneReplace(m, hits, 10, 17, false));
-      text = replaceAll(text, PHONE_NANP, () => redact(hits, 'phone'));
-      text = replaceAll(text, PHONE_TRUNK, (m) => phoneReplace(m, hits, 9, 15, true));
-    }
+  if (all || digits >= 13) text = scanCards(text, hits);
+  if (all || colons >= 2) text = replaceAll(text, IPV6_CANDIDATE, (m) => ipv6Replace(m, hits));
+  if (all || (digits >= 4 && dots >= 3))
+    text = replaceAll(text, IPV4, (m) => (/^\d+\.0+\.0+\.0+$/.test(m) ? m : redact(hits, 'ip')));
+  if (all || (digits >= 4 && dashes >= 3))
+    text = replaceAll(text, IPV4_DASHED, () => redact(hits, 'ip'));
+  if (all || (digits >= 8 && plus))
+    text = replaceAll(text, PHONE_INTL, (m) => phoneReplace(m, hits, 8, 15, false));
+  if (all || digits >= 9) {
+    text = replaceAll(text, PHONE_IDD, (m) => phoneReplace(m, hits, 10, 17, false));
+    text = replaceAll(text, PHONE_NANP, () => redact(hits, 'phone'));
+    text = replaceAll(text, PHONE_TRUNK, (m) => phoneReplace(m, hits, 9, 15, true));
   }
   return text;
+}
+
+/**
+ * `scanText` with every detector run on every string, whatever its characters: what the gates of
+ * `scanOnce` must not change (exported for the property test only; far slower).
+ */
+export function scanTextUngated(s: string, hits: PiiHits): string {
+  if (s.length < MIN_PII_LENGTH) return s;
+  const form = scanForm(s);
+  let text = form;
+  const start = hitTotal;
+  for (let pass = 0; pass < 4; pass++) {
+    const before = hitTotal;
+    const next = scanOnce(text, hits, false);
+    if (hitTotal === before) break;
+    text = next;
+  }
+  return hitTotal === start ? s : text;
 }
 
 /** Redacts every e-mail address, found from its '@' sign (see EMAIL_DOMAIN). */

@@ -23,10 +23,55 @@ function pathKey(key: string): string {
 }
 
 /**
+ * True when `checkRecord` finds no problem: every string and key within `maxStringLength`, and no
+ * more than `maxProperties` properties in all (the walk order changes which problem is named, not
+ * whether there is one). Iterative, and allocates only its stack of values.
+ */
+function withinLimits(root: JsonValue, maxStringLength: number, maxProperties: number): boolean {
+  const stack: JsonValue[] = [root];
+  let properties = 0;
+  while (stack.length > 0) {
+    const value = stack.pop() as JsonValue;
+    if (typeof value === 'string') {
+      if (value.length > maxStringLength) return false;
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      properties += value.length;
+      if (properties > maxProperties) return false;
+      for (let i = 0; i < value.length; i++) stack.push(value[i] as JsonValue);
+      continue;
+    }
+    const keys = Object.keys(value);
+    properties += keys.length;
+    if (properties > maxProperties) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (key.length > maxStringLength) return false;
+      stack.push(value[key] as JsonValue);
+    }
+  }
+  return true;
+}
+
+/**
  * Checks one record; iterative, so that the (already depth-limited) tree cannot exhaust the stack.
- * Paths are built only for the value that fails.
+ * Paths are built only for the value that fails, and the walk that builds them runs only when the
+ * cheap one (`withinLimits`) found a problem.
  */
 function checkRecord(
+  root: JsonValue,
+  record: number,
+  maxStringLength: number,
+  maxProperties: number,
+): RecordLimitProblem | null {
+  if (withinLimits(root, maxStringLength, maxProperties)) return null;
+  return locateProblem(root, record, maxStringLength, maxProperties);
+}
+
+/** The problem `withinLimits` found, with its path (the first one in this walk's order). */
+function locateProblem(
   root: JsonValue,
   record: number,
   maxStringLength: number,

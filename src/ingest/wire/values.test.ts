@@ -6,7 +6,7 @@ import type { JsonValue } from '../records.js';
 import { mapMixpanelEvents, mapMixpanelProfiles } from './mixpanel.js';
 import { mapPosthogRecords } from './posthog.js';
 import { parseJsonRecords } from './json.js';
-import { checkName, checkWireValue } from './values.js';
+import { checkName, checkWireValue, checkWireValueWalk } from './values.js';
 
 const ctx = {
   clientIp: null,
@@ -64,6 +64,41 @@ describe('checkWireValue', () => {
         expect(checkWireValue({ k: text }, 'p').ok).toBe(true);
         expect(checkName(text.replaceAll('\u0000', ''), 'event', 'name')).toBeNull();
       }),
+    );
+  });
+});
+
+describe('checkWireValue fast path', () => {
+  const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const RUNS = { seed: SEED, numRuns: Number(process.env.FC_RUNS ?? 500) };
+  // Strings that reach every branch: lone and paired surrogates, NUL, a high surrogate at unit 255.
+  const text = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 8 }),
+    fc.constantFrom('\ud800', '\udc00', '\ud83d\ude00', 'a\u0000b', '\u0000', '', 'ok'),
+    fc.string({ maxLength: 3 }).map((tail) => 'x'.repeat(254) + '\ud83d' + tail),
+  );
+  const value: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      text,
+      fc.oneof(fc.double(), fc.constantFrom(Infinity, -Infinity, NaN, 1e308)),
+      fc.constantFrom(null, true, false),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc
+        .array(fc.tuple(text, tie('value')), { maxLength: 4 })
+        .map((entries) => Object.fromEntries(entries) as JsonValue),
+    ),
+  })).value;
+
+  it(`answers as the full walk, the same object when unchanged (fast-check seed ${SEED}; rerun with FC_SEED=${SEED})`, () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const fast = checkWireValue(v, 'properties');
+        const walk = checkWireValueWalk(v, 'properties');
+        expect(fast).toEqual(walk);
+        if (fast.ok && walk.ok && walk.value === v) expect(fast.value).toBe(v);
+      }),
+      RUNS,
     );
   });
 });

@@ -64,6 +64,26 @@ function checkString(text: string, field: string, normalised: Normalised): Check
   };
 }
 
+/**
+ * True when `checkTree` would find nothing to refuse or normalise: no string or key holds a
+ * surrogate (paired or not: those go to the full check), no key holds NUL, every number is finite.
+ * Builds nothing; recursion as deep as `checkTree`'s (the body's depth is bounded before parsing).
+ */
+function isPlainTree(value: JsonValue): boolean {
+  if (typeof value === 'string') return !SURROGATE.test(value);
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (value === null || typeof value === 'boolean') return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlainTree(value[i] ?? null)) return false;
+    return true;
+  }
+  for (const key of Object.keys(value)) {
+    if (key.includes('\u0000') || SURROGATE.test(key)) return false;
+    if (!isPlainTree(value[key] ?? null)) return false;
+  }
+  return true;
+}
+
 function checkTree(value: JsonValue, field: string, normalised: Normalised): Checked {
   if (typeof value === 'string') return checkString(value, field, normalised);
   if (typeof value === 'number') {
@@ -113,6 +133,17 @@ function checkTree(value: JsonValue, field: string, normalised: Normalised): Che
  * privacy report (`truncated-surrogate`).
  */
 export function checkWireValue<T extends JsonValue>(
+  value: T,
+  field: string,
+): { ok: true; value: T; normalised: string[] } | { ok: false; problem: ValueProblem } {
+  // Nearly every value holds no surrogate, NUL key or non-finite number: then the walk below
+  // would return it unchanged, and it is returned without building a path per key.
+  if (isPlainTree(value)) return { ok: true, value, normalised: [] };
+  return checkWireValueWalk(value, field);
+}
+
+/** `checkWireValue` without its fast path: the full walk (exported for the property test). */
+export function checkWireValueWalk<T extends JsonValue>(
   value: T,
   field: string,
 ): { ok: true; value: T; normalised: string[] } | { ok: false; problem: ValueProblem } {
