@@ -26,6 +26,7 @@ import {
   type LoopDelay,
 } from '../test/helpers/health-probe.js';
 import { MemorySampler } from './memory-breakdown.js';
+import { SEED_EVENTS_SQL } from './seed-store.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -44,17 +45,7 @@ const STORE_EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 0);
 async function seedStore(dataDir: string, n: number): Promise<void> {
   const db = await openStopped(dataDir);
   try {
-    await db.writer.run((c) =>
-      c.run(
-        `INSERT INTO events (project_id, dedup_key, time, event, distinct_id, insert_id, properties, received_at, person_id)
-         SELECT 'prj_seeded', CAST(i AS UHUGEINT) * 7919 + 1,
-                TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_milliseconds(i * 7776000000 // $1),
-                'Seeded ' || (i % 40), 'u' || (i % 200000), 'i' || i, '{"plan":"pro"}',
-                TIMESTAMPTZ '2025-07-01 00:00:00+00', 'u' || (i % 200000)
-           FROM range($1) AS t(i)`,
-        [n],
-      ),
-    );
+    await db.writer.run((c) => c.run(SEED_EVENTS_SQL, [n]));
     await db.checkpoint();
   } finally {
     await db.close();

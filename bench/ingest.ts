@@ -22,6 +22,7 @@ import type { ProjectContext } from '../src/projects/index.js';
 import type * as Store from '../src/store/duckdb/index.js';
 import type * as RowJson from '../src/store/row-json.js';
 import { MemorySampler } from './memory-breakdown.js';
+import { SEED_EVENTS_SQL } from './seed-store.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -362,18 +363,7 @@ async function main(): Promise<void> {
         await withStoppedStore(
           env.SILLAGE_DATA_DIR,
           masterKey,
-          (db) =>
-            db.writer.run((c) =>
-              c.run(
-                `INSERT INTO events (project_id, dedup_key, time, event, distinct_id, insert_id, properties, received_at, person_id)
-                 SELECT 'prj_seeded', CAST(i AS UHUGEINT) * 7919 + 1,
-                        TIMESTAMPTZ '2025-04-01 00:00:00+00' + to_milliseconds(i * 7776000000 // $1),
-                        'Seeded ' || (i % 40), 'u' || (i % 200000), 'i' || i, '{"plan":"pro"}',
-                        TIMESTAMPTZ '2025-07-01 00:00:00+00', 'u' || (i % 200000)
-                   FROM range($1) AS t(i)`,
-                [STORE_EVENTS],
-              ),
-            ),
+          (db) => db.writer.run((c) => c.run(SEED_EVENTS_SQL, [STORE_EVENTS])),
           root,
         );
       }

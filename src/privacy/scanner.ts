@@ -109,6 +109,11 @@ export function scanValue(value: JsonValue): ScanValueResult {
  * something is found, the redacted scanning form is returned.
  */
 export function scanText(s: string, hits: PiiHits): string {
+  return scanPasses(s, hits, true);
+}
+
+/** `scanText`, with `scanOnce`'s gates (`gated`) or every detector on every string. */
+function scanPasses(s: string, hits: PiiHits, gated: boolean): string {
   if (s.length < MIN_PII_LENGTH) return s;
   const form = scanForm(s);
   let text = form;
@@ -116,7 +121,7 @@ export function scanText(s: string, hits: PiiHits): string {
   // A redaction can expose a new boundary (a placeholder ends in ']'), so rescan until stable.
   for (let pass = 0; pass < 4; pass++) {
     const before = hitTotal;
-    const next = scanOnce(text, hits);
+    const next = scanOnce(text, hits, gated);
     if (hitTotal === before) break;
     text = next;
   }
@@ -483,17 +488,7 @@ function scanOnce(s: string, hits: PiiHits, gated = true): string {
  * `scanOnce` must not change (exported for the property test only; far slower).
  */
 export function scanTextUngated(s: string, hits: PiiHits): string {
-  if (s.length < MIN_PII_LENGTH) return s;
-  const form = scanForm(s);
-  let text = form;
-  const start = hitTotal;
-  for (let pass = 0; pass < 4; pass++) {
-    const before = hitTotal;
-    const next = scanOnce(text, hits, false);
-    if (hitTotal === before) break;
-    text = next;
-  }
-  return hitTotal === start ? s : text;
+  return scanPasses(s, hits, false);
 }
 
 /** Redacts every e-mail address, found from its '@' sign (see EMAIL_DOMAIN). */

@@ -77,23 +77,20 @@ const batchArb = fc.record({
     { maxLength: 4 },
   ),
 });
+const commitArb = fc.record({ kind: fc.constant('commit' as const), batch: batchArb });
+const eraseArb = fc.record({ kind: fc.constant('erase' as const), id: fc.constantFrom(...IDS) });
+const retentionArb = fc.record({
+  kind: fc.constant('retention' as const),
+  day: fc.integer({ min: 0, max: 9 }),
+  minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
+});
 const stepArb = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('append' as const), batch: batchArb }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('commit' as const), batch: batchArb }) },
+  { weight: 3, arbitrary: commitArb },
   { weight: 2, arbitrary: fc.constant({ kind: 'flush' as const }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('erase' as const), id: fc.constantFrom(...IDS) }),
-  },
-  {
-    // Often enough that a cut falls inside a day with events after it (the day kept in part).
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('retention' as const),
-      day: fc.integer({ min: 0, max: 9 }),
-      minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
-    }),
-  },
+  { weight: 1, arbitrary: eraseArb },
+  // Often enough that a cut falls inside a day with events after it (the day kept in part).
+  { weight: 2, arbitrary: retentionArb },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -270,22 +267,9 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
     // Writes while the build is held: loads (with links that merge persons the snapshot saw)
     // most often, the deletions that make the catch-up build again now and then.
     const duringArb = fc.oneof(
-      {
-        weight: 6,
-        arbitrary: fc.record({ kind: fc.constant('commit' as const), batch: batchArb }),
-      },
-      {
-        weight: 1,
-        arbitrary: fc.record({ kind: fc.constant('erase' as const), id: fc.constantFrom(...IDS) }),
-      },
-      {
-        weight: 1,
-        arbitrary: fc.record({
-          kind: fc.constant('retention' as const),
-          day: fc.integer({ min: 0, max: 9 }),
-          minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
-        }),
-      },
+      { weight: 6, arbitrary: commitArb },
+      { weight: 1, arbitrary: eraseArb },
+      { weight: 1, arbitrary: retentionArb },
     );
     let run = 0;
     try {
