@@ -152,6 +152,29 @@ async function pairs(
   });
 }
 
+/**
+ * Starts the project's build and resolves once it is held at `point` (or has ended): writes from
+ * then on are ones it did not see, until `release`; `done` is the build.
+ */
+async function heldBuild(
+  db: DuckDbDatabase,
+  projectId: string,
+  zone: string,
+  point: BuildPoint,
+): Promise<{ release: () => void; done: Promise<void> }> {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reached = (): void => undefined;
+  const atPoint = new Promise<void>((resolve) => (reached = resolve));
+  const done = db.rollups.ensure(projectId, zone, async (at) => {
+    if (at !== point) return;
+    reached();
+    await gate;
+  });
+  await Promise.race([atPoint, done]);
+  return { release, done };
+}
+
 describe('person_days and event_days kept incrementally equal the pairs and counts of the events', () => {
   for (const encrypted of [false, true]) {
     it(`after any history of loads, merges, erasures, retention and time zone changes (${encrypted ? 'encrypted' : 'plain'} store)`, async () => {
@@ -209,18 +232,9 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
                   if (hold.steps === 0) {
                     await opened.rollups.ensure(p, zone);
                   } else {
-                    let release = (): void => undefined;
-                    const gate = new Promise<void>((resolve) => (release = resolve));
-                    let reached = (): void => undefined;
-                    const atPoint = new Promise<void>((resolve) => (reached = resolve));
-                    const done = opened.rollups.ensure(p, zone, async (at) => {
-                      if (at !== hold.at) return;
-                      reached();
-                      await gate;
-                    });
                     // Its snapshot is taken: every step from here on is a write it did not see.
-                    await Promise.race([atPoint, done]);
-                    held = { release, done, until: i + hold.steps - 1 };
+                    const build = await heldBuild(opened, p, zone, hold.at);
+                    held = { ...build, until: i + hold.steps - 1 };
                   }
                   await check();
                 }
@@ -283,16 +297,7 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
             const p = `prj_rollups_held_${++run}`;
             const sent: { dedupKey: bigint; timeMs: number }[] = [];
             for (const batch of before) await events.commit(stepBatch(p, batch, sent, row, T0));
-            let release = (): void => undefined;
-            const gate = new Promise<void>((resolve) => (release = resolve));
-            let reached = (): void => undefined;
-            const atPoint = new Promise<void>((resolve) => (reached = resolve));
-            const built = opened.rollups.ensure(p, zone, async (at) => {
-              if (at !== point) return;
-              reached();
-              await gate;
-            });
-            await Promise.race([atPoint, built]);
+            const { release, done: built } = await heldBuild(opened, p, zone, point);
             for (const step of during) {
               if (step.kind === 'commit') {
                 await events.commit(stepBatch(p, step.batch, sent, row, T0));
