@@ -24,6 +24,7 @@ import {
   startClickHouseCluster,
   type ClickHouseTestServer,
 } from '../test/helpers/clickhouse.js';
+import { browserEvent } from './browser-event.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -39,7 +40,6 @@ const CLOCK_TICKS = 100;
 const DATABASE = 'bench';
 const CLUSTER = 'bench';
 
-const EVENTS = ['Page view', 'Signed up', 'Added to cart', 'Checkout', 'Search'];
 const UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 
@@ -78,32 +78,7 @@ function peakRssMb(pid: number): number {
 function batchBody(token: string, run: string, first: number, nowS: number): string {
   const events = [];
   for (let n = first; n < first + BATCH; n++) {
-    const user = `user-${n % 5000}`;
-    events.push({
-      event: EVENTS[n % EVENTS.length],
-      properties: {
-        token,
-        time: nowS,
-        distinct_id: user,
-        $device_id: `dev-${n % 7000}`,
-        $user_id: user,
-        $insert_id: `${run}-${n.toString(36)}`,
-        $os: 'Windows',
-        $browser: 'Chrome',
-        $browser_version: 120,
-        $current_url: `https://shop.example.com/products/${n % 300}?utm_source=news&ref=abc`,
-        $referrer: 'https://www.google.com/search?q=shoes',
-        $referring_domain: 'www.google.com',
-        $screen_height: 1080,
-        $screen_width: 1920,
-        mp_lib: 'web',
-        $lib_version: '2.55.0',
-        plan: n % 3 === 0 ? 'pro' : 'free',
-        cart_value: (n % 1000) / 10,
-        items: n % 7,
-        search_term: 'running shoes',
-      },
-    });
+    events.push(browserEvent(token, n, `${run}-${n.toString(36)}`, nowS));
   }
   return 'data=' + encodeURIComponent(Buffer.from(JSON.stringify(events)).toString('base64'));
 }

@@ -16,6 +16,7 @@ import type * as WireInput from '../src/ingest/wire-input.js';
 import type * as Privacy from '../src/privacy/index.js';
 import type { ProjectContext } from '../src/projects/index.js';
 import type * as RowJson from '../src/store/row-json.js';
+import { browserEvent } from './browser-event.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BODIES = 400;
@@ -24,39 +25,8 @@ const MEDIAN_OF = 7;
 const STAGES = ['decode', 'privacy', 'row', 'rowJson'] as const;
 type Stage = (typeof STAGES)[number];
 
-const EVENTS = ['Page view', 'Signed up', 'Added to cart', 'Checkout', 'Search'];
 const UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
-
-/** The same event as bench/ingest.ts's makeEvent. */
-function makeEvent(token: string, n: number): unknown {
-  const user = `user-${n % 5000}`;
-  return {
-    event: EVENTS[n % EVENTS.length],
-    properties: {
-      token,
-      time: Date.now() / 1000,
-      distinct_id: user,
-      $device_id: `dev-${n % 7000}`,
-      $user_id: user,
-      $insert_id: randomBytes(8).toString('hex'),
-      $os: 'Windows',
-      $browser: 'Chrome',
-      $browser_version: 120,
-      $current_url: `https://shop.example.com/products/${n % 300}?utm_source=news&ref=abc`,
-      $referrer: 'https://www.google.com/search?q=shoes',
-      $referring_domain: 'www.google.com',
-      $screen_height: 1080,
-      $screen_width: 1920,
-      mp_lib: 'web',
-      $lib_version: '2.55.0',
-      plan: n % 3 === 0 ? 'pro' : 'free',
-      cart_value: (n % 1000) / 10,
-      items: n % 7,
-      search_term: 'running shoes',
-    },
-  };
-}
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
@@ -76,7 +46,9 @@ async function measure(dist: string): Promise<void> {
   const token = 'tok_bench';
   let seq = 0;
   const bodies = Array.from({ length: BODIES }, () => {
-    const batch = Array.from({ length: BATCH }, () => makeEvent(token, seq++));
+    const batch = Array.from({ length: BATCH }, () =>
+      browserEvent(token, seq++, randomBytes(8).toString('hex'), Date.now() / 1000),
+    );
     const data = Buffer.from(JSON.stringify(batch)).toString('base64');
     return Buffer.from('data=' + encodeURIComponent(data));
   });

@@ -23,6 +23,7 @@ import type * as Store from '../src/store/duckdb/index.js';
 import type * as RowJson from '../src/store/row-json.js';
 import { MemorySampler } from './memory-breakdown.js';
 import { SEED_EVENTS_SQL } from './seed-store.js';
+import { browserEvent, EVENT_NAMES } from './browser-event.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -69,38 +70,11 @@ const UAS = [
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15',
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1',
 ];
-const EVENTS = ['Page view', 'Signed up', 'Added to cart', 'Checkout', 'Search'];
 
 let seq = 0;
 /** A mixpanel-browser style event with its usual automatic properties. */
 function makeEvent(token: string): unknown {
-  const n = seq++;
-  const user = `user-${n % 5000}`;
-  return {
-    event: EVENTS[n % EVENTS.length],
-    properties: {
-      token,
-      time: Date.now() / 1000,
-      distinct_id: user,
-      $device_id: `dev-${n % 7000}`,
-      $user_id: user,
-      $insert_id: randomBytes(8).toString('hex'),
-      $os: 'Windows',
-      $browser: 'Chrome',
-      $browser_version: 120,
-      $current_url: `https://shop.example.com/products/${n % 300}?utm_source=news&ref=abc`,
-      $referrer: 'https://www.google.com/search?q=shoes',
-      $referring_domain: 'www.google.com',
-      $screen_height: 1080,
-      $screen_width: 1920,
-      mp_lib: 'web',
-      $lib_version: '2.55.0',
-      plan: n % 3 === 0 ? 'pro' : 'free',
-      cart_value: (n % 1000) / 10,
-      items: n % 7,
-      search_term: 'running shoes',
-    },
-  };
+  return browserEvent(token, seq++, randomBytes(8).toString('hex'), Date.now() / 1000);
 }
 
 function body(token: string, batch: number): string {
@@ -612,7 +586,7 @@ const IMPORT_BEFORE_CLI = process.env.BENCH_IMPORT_BEFORE;
 function exportLine(n: number): string {
   const user = `user-${(n * 7919) % 50_000}`;
   return JSON.stringify({
-    event: EVENTS[n % EVENTS.length],
+    event: EVENT_NAMES[n % EVENT_NAMES.length],
     properties: {
       time: 1_600_000_000 + Math.floor(n / 4),
       distinct_id: user,
