@@ -46,47 +46,80 @@ const profileKeyString = (k: ProfileKey): string =>
 export const READ_JSON_LINE_BYTES = { usual: 16 * 1024 * 1024, largest: 64 * 1024 * 1024 };
 
 // The statements are fixed text: the file name is a bound parameter, the column list and the
-// line limit are constants. A load stages its rows (`staging_events`, in line order), then
-// inserts those whose key is new (INSERT_NEW_SQL).
+// line limit are constants. A load reads its events' keys and times first (staging_keys); when no
+// key repeats within the load — nearly always — it inserts straight from the reader those whose
+// key is not stored (INSERT_NEW_FROM); otherwise it stages its rows (`staging_events`, in line
+// order) and inserts the first of equal keys among the new (INSERT_NEW_SQL).
 // The person of a row with a user id is set as it is inserted (persons.ts), from the line's `u`;
-// `load_seq` is the load's number (rollups.ts finds the load's rows by it), bound as `seq`.
+// `load_seq` is the load's number (rollups.ts finds the load's rows by it).
 const INSERTED_COLUMNS = `${EVENT_LINE_COLUMNS.map((c) => c[2]).join(', ')}, person_id, load_seq`;
 const insertedValues = (seq: string): string =>
   `${EVENT_LINE_COLUMNS.map((c) => c[3]).join(', ')}, ${personAtInsert('u')}, ${seq}`;
-const stageEventsSql = (maxLineBytes: number): string =>
-  `INSERT INTO staging_events (${INSERTED_COLUMNS})
-  SELECT ${insertedValues('$2')}
-    FROM read_json($1, format = 'newline_delimited', maximum_object_size = ${maxLineBytes},
-                   columns = {${EVENT_LINE_COLUMNS.map(([key, type]) => `${key}: '${type}'`).join(', ')}})
-   WHERE k IS NOT NULL`;
-const STAGE_EVENTS_SQL = {
-  usual: stageEventsSql(READ_JSON_LINE_BYTES.usual),
-  largest: stageEventsSql(READ_JSON_LINE_BYTES.largest),
-};
 
-// Event lines that JavaScript decrypted (a sealed segment) go through a staging table of lines,
-// parsed by the same JSON reader with the same column types as stageEventsSql.
-const STAGE_EVENT_LINES_SQL = `INSERT INTO staging_events (${INSERTED_COLUMNS})
-  SELECT ${insertedValues('$1')}
-    FROM (SELECT unnest(json_transform(line, '{${EVENT_LINE_COLUMNS.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
-            FROM staging_lines)
-   WHERE k IS NOT NULL`;
+/** The line keys a read takes: all of them, or the dedup key and time only. */
+type LineColumns = readonly (readonly [string, string, ...string[]])[];
+const KEY_COLUMNS: LineColumns = EVENT_LINE_COLUMNS.filter(([key]) => key === 'k' || key === 't');
 
 /**
- * The staged rows whose dedup key is new: not stored, and the first staged of equal keys (in
- * staging order, `rowid`). The key hashes the event's time (ingest/rows.ts), so a stored copy has
- * the same time: only stored rows within the staged rows' first and last instants ($1, $2, epoch
- * ms) are looked at, and the zone maps of `time` skip every row group outside them — a live load
- * reads the last few, however large the table. (A unique index did this until schema 13: DuckDB
- * held all of it in memory, ~40 bytes per stored event, and rewrote it at every checkpoint —
- * seconds per load at 10M events.)
+ * Where a load's event lines are read: a plain segment file (bound as $1) by DuckDB's JSON reader,
+ * or lines JavaScript decrypted (a sealed segment) from `staging_lines`, parsed by the same reader
+ * with the same column types.
+ */
+type LineSource = 'usual' | 'largest' | 'lines';
+const readLines = (source: LineSource, columns: LineColumns): string =>
+  source === 'lines'
+    ? `(SELECT unnest(json_transform(line, '{${columns.map(([key, type]) => `"${key}":"${type}"`).join(',')}}'))
+          FROM staging_lines)`
+    : `read_json($1, format = 'newline_delimited', maximum_object_size = ${READ_JSON_LINE_BYTES[source]},
+                 columns = {${columns.map(([key, type]) => `${key}: '${type}'`).join(', ')}})`;
+/** Bound parameters are numbered after the file's ($1) when the source is a file. */
+const param = (source: LineSource, n: number): string => `$${source === 'lines' ? n : n + 1}`;
+
+const bySource = <T>(make: (source: LineSource) => T): Record<LineSource, T> => ({
+  usual: make('usual'),
+  largest: make('largest'),
+  lines: make('lines'),
+});
+
+const STAGE_KEYS_FROM = bySource(
+  (source) => `INSERT INTO staging_keys SELECT k::UHUGEINT, t FROM ${readLines(source, KEY_COLUMNS)}
+   WHERE k IS NOT NULL`,
+);
+
+/**
+ * The rows whose dedup key is not stored, straight from the reader (no key repeats within the
+ * load: the caller checked staging_keys). The key hashes the event's time (ingest/rows.ts), so a
+ * stored copy has the same time: only stored rows within the load's first and last instants
+ * (bound, epoch ms) and with a key of the load are looked at, and the zone maps of `time` skip
+ * every row group outside them — a live load reads the last few, however large the table. (A
+ * unique index did this until schema 13: DuckDB held all of it in memory, ~40 bytes per stored
+ * event, and rewrote it at every checkpoint — seconds per load at 10M events.)
+ */
+const storedKeys = (from: string, to: string): string =>
+  `SELECT e.dedup_key FROM events e
+    WHERE e.time BETWEEN make_timestamptz(${from}::BIGINT * 1000) AND make_timestamptz(${to}::BIGINT * 1000)
+      AND e.dedup_key IN (SELECT k FROM staging_keys)`;
+const INSERT_NEW_FROM = bySource(
+  (source) => `INSERT INTO events (${INSERTED_COLUMNS})
+  SELECT ${insertedValues(param(source, 1))} FROM ${readLines(source, EVENT_LINE_COLUMNS)}
+   WHERE k IS NOT NULL
+     AND k::UHUGEINT NOT IN (${storedKeys(param(source, 2), param(source, 3))})`,
+);
+
+/** The same rows, staged in line order (when a key repeats within the load). */
+const STAGE_EVENTS_FROM = bySource(
+  (source) => `INSERT INTO staging_events (${INSERTED_COLUMNS})
+  SELECT ${insertedValues(param(source, 1))} FROM ${readLines(source, EVENT_LINE_COLUMNS)}
+   WHERE k IS NOT NULL`,
+);
+
+/**
+ * The staged rows whose key is new (INSERT_NEW_FROM's reasoning): not stored, and the first
+ * staged of equal keys (in staging order, `rowid`). Staged rows fill staging_keys first.
  */
 const INSERT_NEW_SQL = `INSERT INTO events
   SELECT * FROM staging_events s
-   WHERE s.dedup_key NOT IN (
-           SELECT e.dedup_key FROM events e
-            WHERE e.time BETWEEN make_timestamptz($1::BIGINT * 1000) AND make_timestamptz($2::BIGINT * 1000)
-              AND e.dedup_key IN (SELECT dedup_key FROM staging_events))
+   WHERE s.dedup_key NOT IN (${storedKeys('$1', '$2')})
   QUALIFY row_number() OVER (PARTITION BY s.dedup_key ORDER BY s.rowid) = 1`;
 
 /** The ingest-side writes, on the writer connection. Staging tables are per connection. */
@@ -118,6 +151,7 @@ export class DuckDbBatchApplier {
       'CREATE TEMP TABLE IF NOT EXISTS staging_counts AS SELECT * FROM privacy_counters LIMIT 0',
     );
     await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_lines (line VARCHAR)');
+    await c.run('CREATE TEMP TABLE IF NOT EXISTS staging_keys (k UHUGEINT, t BIGINT)');
     this.stagingReady = true;
   }
 
@@ -133,20 +167,7 @@ export class DuckDbBatchApplier {
     lines: keyof typeof READ_JSON_LINE_BYTES = 'usual',
   ): Promise<number> {
     await this.ensureStaging(c);
-    await c.run(STAGE_EVENTS_SQL[lines], [file, loadSeq]);
-    return this.insertStaged(c);
-  }
-
-  /** Inserts the staged rows whose key is new (INSERT_NEW_SQL) and empties the staging table. */
-  private async insertStaged(c: DuckDBConnection): Promise<number> {
-    const span = await c.runAndReadAll(
-      'SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM staging_events',
-    );
-    const [from, to] = span.getRows()[0] ?? [null, null];
-    if (from == null || to == null) return 0;
-    const result = await c.run(INSERT_NEW_SQL, [BigInt(String(from)), BigInt(String(to))]);
-    await c.run('DELETE FROM staging_events');
-    return Number(result.rowsChanged);
+    return this.insertNew(c, lines, [file], loadSeq);
   }
 
   /**
@@ -167,15 +188,45 @@ export class DuckDbBatchApplier {
     }
     appender.closeSync();
     try {
-      await c.run(STAGE_EVENT_LINES_SQL, [loadSeq]);
-    } catch (error) {
-      // The load's own error is the one to report: in the transaction it aborted, this DELETE
-      // fails too ("Current transaction is aborted"), and the caller's ROLLBACK empties the table.
+      return await this.insertNew(c, 'lines', [], loadSeq);
+    } finally {
+      // After a failure the transaction is aborted and this DELETE fails too ("Current
+      // transaction is aborted"): the load's own error is the one to report, and the caller's
+      // ROLLBACK empties the table.
       await c.run('DELETE FROM staging_lines').catch(() => undefined);
-      throw error;
     }
-    await c.run('DELETE FROM staging_lines');
-    return this.insertStaged(c);
+  }
+
+  /**
+   * Inserts the events of `source` whose key is new, numbered `loadSeq`: straight from the reader
+   * when no key repeats within them, else through staging_events. `fileParams` is the file
+   * ([] for staged lines).
+   */
+  private async insertNew(
+    c: DuckDBConnection,
+    source: LineSource,
+    fileParams: [string] | [],
+    loadSeq: number,
+  ): Promise<number> {
+    try {
+      await c.run(STAGE_KEYS_FROM[source], fileParams);
+      const summary = await c.runAndReadAll(
+        'SELECT min(t), max(t), count(*) = count(DISTINCT k) FROM staging_keys',
+      );
+      const [from, to, distinct] = summary.getRows()[0] ?? [null, null, true];
+      if (from == null || to == null) return 0;
+      const span = [BigInt(String(from)), BigInt(String(to))];
+      if (distinct === true) {
+        const result = await c.run(INSERT_NEW_FROM[source], [...fileParams, loadSeq, ...span]);
+        return Number(result.rowsChanged);
+      }
+      await c.run(STAGE_EVENTS_FROM[source], [...fileParams, loadSeq]);
+      const result = await c.run(INSERT_NEW_SQL, span);
+      await c.run('DELETE FROM staging_events');
+      return Number(result.rowsChanged);
+    } finally {
+      await c.run('DELETE FROM staging_keys').catch(() => undefined);
+    }
   }
 
   /**
@@ -222,7 +273,16 @@ export class DuckDbBatchApplier {
       appender.endRow();
     }
     appender.closeSync();
-    return this.insertStaged(c);
+    try {
+      await c.run('INSERT INTO staging_keys SELECT dedup_key, epoch_ms(time) FROM staging_events');
+      const span = await c.runAndReadAll('SELECT min(t), max(t) FROM staging_keys');
+      const [from, to] = span.getRows()[0] ?? [null, null];
+      const result = await c.run(INSERT_NEW_SQL, [BigInt(String(from)), BigInt(String(to))]);
+      return Number(result.rowsChanged);
+    } finally {
+      await c.run('DELETE FROM staging_events').catch(() => undefined);
+      await c.run('DELETE FROM staging_keys').catch(() => undefined);
+    }
   }
 
   /**
