@@ -28,7 +28,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
-import { SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
 import { generateDemoData } from '../src/store/duckdb/index.js';
 import type { QueryResult } from '../src/query/index.js';
 import { createCohort } from '../src/projects/cohorts.js';
@@ -1338,12 +1338,13 @@ async function main(): Promise<void> {
   // Part 2: a server on this data; ingestion alone at full speed, then at half that rate while
   // clients query the API.
   if (!fs.existsSync(CLI)) throw new Error('run `npm run build` first');
-  // Started as `npm start` starts it (the same node flags).
+  // Started as `npm start` starts it (the same node flags and environment, unless this
+  // environment says otherwise).
   const server = spawn(
     process.execPath,
     [...SERVER_NODE_FLAGS, CLI, 'serve', '--port', '0', '--data', dataDir],
     {
-      env,
+      env: { ...SERVER_ENV, ...env },
       cwd: base,
     },
   );

@@ -91,7 +91,7 @@ const MASTER_KEY_CHECK = 'master_key_check';
 /**
  * Running DuckDB statements each hold a libuv pool thread until they finish, and the ingest log's
  * fdatasync (which acknowledgements wait for) needs one too: queries may use all but two of the
- * pool's threads (Node's default pool has 4; set UV_THREADPOOL_SIZE before start to allow more).
+ * pool's threads (Node's default pool has 4; `npm start` sets UV_THREADPOOL_SIZE=12, node-flags.ts).
  */
 function queryConnections(wanted: number, logger: Logger): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;

@@ -22,8 +22,19 @@ export const SERVER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SE
  * the server's peak resident memory under bench:abuse dropped by 70–100 MB (433 → 365 MB with
  * benign traffic, 545 → 444 MB flooded, one run each on 2 busy cores). Read by the C library at
  * process start, so it can only come from the environment (a service manager sets it the same way).
+ *
+ * `UV_THREADPOOL_SIZE=12`: every running DuckDB statement holds a thread of libuv's pool (4 by
+ * default) until it ends, and so does every fdatasync that an acknowledgement or an audit entry
+ * waits for. The store runs statements on up to 8 connections at once (writer, metadata, lookups,
+ * 2 readers, a rollups build, 2 queries): with 2 queries, a load and a checkpoint on the metadata
+ * connection, 4 threads were all taken for seconds, and requests waited for a thread to sync
+ * their audit entry (issue 12: 1.1 s probes, a 16 ms answer that took 2.9 s). Node sizes the pool
+ * from the environment before any JavaScript runs (setting it in the process is too late).
  */
-export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+export const SERVER_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  UV_THREADPOOL_SIZE: '12',
+};
 
 /**
  * The same young generation for worker threads (`resourceLimits.maxYoungGenerationSizeMb`, which

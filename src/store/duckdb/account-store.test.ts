@@ -123,6 +123,60 @@ describe('DuckDbAccountStore', () => {
     });
   });
 
+  it("writes API keys' uses after the request, together, and all of them before a close", async () => {
+    const dir = freshDir();
+    const project = projectFixture('prj_1', T0);
+    const keyId = bootstrapKeyOf(project).id;
+    // What the table holds (the store's reads add the uses not written yet).
+    const stored = (db: DuckDbDatabase): Promise<unknown[]> =>
+      db.read(async (c) =>
+        (
+          await c.runAndReadAll(
+            'SELECT use_count, epoch_ms(last_used_at), last_used_place FROM api_keys WHERE id = $1',
+            [keyId],
+          )
+        )
+          .getRowsJS()[0]!
+          .map((v) => (typeof v === 'bigint' ? Number(v) : v)),
+      );
+    let db = await DuckDbDatabase.open(dir);
+    try {
+      await new DuckDbMetaStore(db).createProject(project, [], bootstrapKeyOf(project));
+      const store = new DuckDbAccountStore(db);
+      await store.recordApiKeyUse(keyId, T0 + 10, 'Lyon, FR');
+      await store.recordApiKeyUse(keyId, T0 + 20, 'FR');
+      expect(await store.getApiKey(keyId)).toMatchObject({
+        useCount: 2,
+        lastUsedAtMs: T0 + 20,
+        lastUsedPlace: 'FR',
+      });
+      // Written in the background (bounded wait: 10 s for a write due after a second).
+      for (let i = 0; i < 100 && ((await stored(db))[0] as number) < 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await stored(db)).toEqual([2, T0 + 20, 'FR']);
+      expect(await store.findApiKeyByHash(bootstrapKeyOf(project).secretHash)).toMatchObject({
+        useCount: 2,
+        lastUsedAtMs: T0 + 20,
+      });
+      await store.recordApiKeyUse(keyId, T0 + 30, null);
+      expect((await store.listApiKeys('prj_1'))[0]).toMatchObject({
+        useCount: 3,
+        lastUsedAtMs: T0 + 30,
+        lastUsedPlace: null,
+      });
+    } finally {
+      await db.close();
+    }
+    db = await DuckDbDatabase.open(dir);
+    try {
+      // The last use, recorded just before the close, was written by it.
+      expect(await stored(db)).toEqual([3, T0 + 30, null]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('creates no project when its bootstrap key cannot be written', async () => {
     const db = await DuckDbDatabase.open(freshDir());
     try {

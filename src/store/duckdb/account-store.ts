@@ -31,6 +31,16 @@ import { storeError, type DuckDbDatabase } from './database.js';
 
 type Row = Record<string, DuckDBValue>;
 
+/** A key's uses recorded and not yet written: how many, and the last one's instant and place. */
+interface KeyUses {
+  count: number;
+  atMs: number;
+  place: string | null;
+}
+
+/** How long recorded uses of API keys wait before they are written, together. */
+const KEY_USES_DELAY_MS = 1_000;
+
 const tsValue = (ms: number): DuckDBTimestampTZValue =>
   new DuckDBTimestampTZValue(BigInt(Math.round(ms)) * 1000n);
 const tsOrNull = (ms: number | null): DuckDBTimestampTZValue | null =>
@@ -232,11 +242,34 @@ export async function insertApiKey(c: DuckDBConnection, key: ApiKeyRecord): Prom
 
 /** Accounts live in the same file as events, on the serialised metadata connection. */
 export class DuckDbAccountStore implements AccountStore {
-  constructor(private readonly db: DuckDbDatabase) {}
+  /**
+   * Uses of API keys recorded and not yet written, by key id (`recordApiKeyUse`): those waiting,
+   * and those in the transaction that writes them.
+   */
+  private waitingUses = new Map<string, KeyUses>();
+  private writingUses = new Map<string, KeyUses>();
+  /** Counts the writes of uses committed (a read of keys that spans one reads again). */
+  private usesWritten = 0;
+  private usesTimer: NodeJS.Timeout | null = null;
+  private usesWrite: Promise<void> | null = null;
 
-  /** Runs one statement and returns its rows. */
+  constructor(private readonly db: DuckDbDatabase) {
+    db.beforeClose(() => {
+      if (this.usesTimer) clearTimeout(this.usesTimer);
+      this.usesTimer = null;
+      return this.writeUses();
+    });
+  }
+
+  /**
+   * Runs one statement and returns its rows. A SELECT runs on the lookup connection, never
+   * behind a write on the metadata connection: a commit there may fold what the loader wrote
+   * into the file (DuckDB's automatic checkpoint, seconds on a busy store), and a request's
+   * authentication would wait for it.
+   */
   private rows(what: string, sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
-    return this.db.meta.run(async (c) => {
+    const connection = /^\s*SELECT\b/i.test(sql) ? this.db.lookups : this.db.meta;
+    return connection.run(async (c) => {
       try {
         return (await c.runAndReadAll(sql, params)).getRowObjects();
       } catch (cause) {
@@ -776,26 +809,53 @@ export class DuckDbAccountStore implements AccountStore {
     });
   }
 
+  /** Keys as stored, with the uses recorded and not yet written (`recordApiKeyUse`). */
+  private async apiKeys(what: string, sql: string, params: DuckDBValue[]): Promise<ApiKeyRecord[]> {
+    // A write of uses that commits while the rows are read may or may not be in them: read again
+    // (writes are a second apart, reads take milliseconds).
+    for (let attempt = 1; ; attempt++) {
+      const written = this.usesWritten;
+      const rows = await this.rows(what, sql, params);
+      if (written === this.usesWritten || attempt === 5) {
+        return rows.map((row) => {
+          let key = toApiKey(row);
+          for (const uses of [this.writingUses.get(key.id), this.waitingUses.get(key.id)]) {
+            if (uses) {
+              key = {
+                ...key,
+                lastUsedAtMs: uses.atMs,
+                lastUsedPlace: uses.place,
+                useCount: key.useCount + uses.count,
+              };
+            }
+          }
+          return key;
+        });
+      }
+    }
+  }
+
   async findApiKeyByHash(secretHash: string): Promise<ApiKeyRecord | null> {
     // Revoked and expired keys too: the caller refuses them and can say why.
-    const [row] = await this.rows('find API key', 'SELECT * FROM api_keys WHERE secret_hash = $1', [
-      secretHash,
-    ]);
-    return row ? toApiKey(row) : null;
+    const [key] = await this.apiKeys(
+      'find API key',
+      'SELECT * FROM api_keys WHERE secret_hash = $1',
+      [secretHash],
+    );
+    return key ?? null;
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | null> {
-    const [row] = await this.rows('get API key', 'SELECT * FROM api_keys WHERE id = $1', [id]);
-    return row ? toApiKey(row) : null;
+    const [key] = await this.apiKeys('get API key', 'SELECT * FROM api_keys WHERE id = $1', [id]);
+    return key ?? null;
   }
 
   async listApiKeys(projectId: string): Promise<ApiKeyRecord[]> {
-    const rows = await this.rows(
+    return this.apiKeys(
       'list API keys',
       'SELECT * FROM api_keys WHERE project_id = $1 ORDER BY created_at, id',
       [projectId],
     );
-    return rows.map(toApiKey);
   }
 
   async revokeApiKey(id: string, atMs: number): Promise<void> {
@@ -824,13 +884,74 @@ export class DuckDbAccountStore implements AccountStore {
     ]);
   }
 
-  async recordApiKeyUse(id: string, atMs: number, place: string | null): Promise<void> {
-    await this.exec(
-      'record API key use',
-      `UPDATE api_keys SET last_used_at = $2, last_used_place = $3, use_count = use_count + 1
-       WHERE id = $1`,
-      [id, tsValue(atMs), place],
-    );
+  /**
+   * Noted at once and written within a second, the uses of every key together, in one
+   * transaction on the metadata connection: a request does not wait for a commit (which may fold
+   * what the loader wrote into the file: seconds, issue 12). Reads of keys count the uses not yet
+   * written; a crash loses at most the last second's counts (the audit log has every use).
+   */
+  recordApiKeyUse(id: string, atMs: number, place: string | null): Promise<void> {
+    const uses = this.waitingUses.get(id);
+    if (uses) {
+      uses.count += 1;
+      uses.atMs = atMs;
+      uses.place = place;
+    } else {
+      this.waitingUses.set(id, { count: 1, atMs, place });
+    }
+    this.scheduleUses();
+    return Promise.resolve();
+  }
+
+  private scheduleUses(): void {
+    if (this.usesTimer) return;
+    this.usesTimer = setTimeout(() => {
+      this.usesTimer = null;
+      // A failed write keeps its uses for the next one.
+      this.writeUses().catch(() => this.scheduleUses());
+    }, KEY_USES_DELAY_MS);
+    this.usesTimer.unref();
+  }
+
+  /** Writes the uses recorded so far (and those recorded while it runs); before a close too. */
+  private writeUses(): Promise<void> {
+    this.usesWrite ??= (async () => {
+      try {
+        while (this.waitingUses.size > 0) {
+          this.writingUses = this.waitingUses;
+          this.waitingUses = new Map();
+          const writing = [...this.writingUses];
+          try {
+            await this.transaction('record API key use', async (c) => {
+              for (const [id, uses] of writing) {
+                await c.run(
+                  `UPDATE api_keys SET last_used_at = $2, last_used_place = $3,
+                     use_count = use_count + $4
+                   WHERE id = $1`,
+                  [id, tsValue(uses.atMs), uses.place, BigInt(uses.count)],
+                );
+              }
+            });
+          } catch (error) {
+            // Back in front of those recorded since (theirs is the later use).
+            for (const [id, uses] of writing) {
+              const later = this.waitingUses.get(id);
+              this.waitingUses.set(
+                id,
+                later ? { ...later, count: later.count + uses.count } : uses,
+              );
+            }
+            this.writingUses = new Map();
+            throw error;
+          }
+          this.writingUses = new Map();
+          this.usesWritten += 1;
+        }
+      } finally {
+        this.usesWrite = null;
+      }
+    })();
+    return this.usesWrite;
   }
 
   // Notices and saved views.

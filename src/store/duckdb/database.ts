@@ -161,8 +161,8 @@ function preparePrivateDir(dataDir: string, logger: Logger): void {
 }
 
 /**
- * One open DuckDB database: a writer connection, a metadata connection, a reader pool, and the
- * ingest log in front of the event tables (see IngestLoader).
+ * One open DuckDB database: a writer connection, a metadata connection, a lookup connection, a
+ * reader pool, and the ingest log in front of the event tables (see IngestLoader).
  */
 export class DuckDbDatabase {
   private closed = false;
@@ -171,6 +171,7 @@ export class DuckDbDatabase {
   private invalidated = false;
   private recovering: Promise<void> | null = null;
   private readonly reopenHooks: ReopenHooks[] = [];
+  private readonly closeTasks: (() => Promise<void>)[] = [];
   /** Opens the file again the way `open` did (settings, encryption at rest). */
   private reopenInstance: () => Promise<DuckDBInstance> = () =>
     Promise.reject(new Error('the database cannot be reopened before it is opened'));
@@ -182,6 +183,12 @@ export class DuckDbDatabase {
     private currentInstance: DuckDBInstance,
     readonly writer: SerialConnection,
     readonly meta: SerialConnection,
+    /**
+     * Single-statement reads of metadata that requests wait for (an API key, a project): never
+     * queued behind a write on `meta`, whose commit may run DuckDB's automatic checkpoint of
+     * everything the loader wrote since the last one (seconds on a busy store; issue 12).
+     */
+    readonly lookups: SerialConnection,
     private readonly readers: SerialConnection[],
     readonly filePath: string,
     /** The file is encrypted at rest (attached under ATTACHED_NAME). */
@@ -204,6 +211,11 @@ export class DuckDbDatabase {
    */
   onReopen(hooks: ReopenHooks): void {
     this.reopenHooks.push(hooks);
+  }
+
+  /** Runs `task` first when the database closes (a store writing what it holds in memory). */
+  beforeClose(task: () => Promise<void>): void {
+    this.closeTasks.push(task);
   }
 
   /** Marks the database invalidated and reopens it in the background until that succeeds. */
@@ -229,7 +241,7 @@ export class DuckDbDatabase {
       if (this.closed) return;
       try {
         for (const hooks of this.reopenHooks) await hooks.before();
-        const holders = [this.writer, this.meta, ...this.readers];
+        const holders = [this.writer, this.meta, this.lookups, ...this.readers];
         // Let statements already queued on each connection finish (they fail fast now).
         await Promise.all(holders.map((h) => h.serial.run(() => Promise.resolve())));
         for (const h of holders) h.connection.closeSync();
@@ -307,11 +319,21 @@ export class DuckDbDatabase {
     const admission: Admission = { released: false };
     const writer = serialConnection(await connect(), admission, onFatal);
     const meta = serialConnection(await connect(), admission, onFatal);
+    const lookups = serialConnection(await connect(), admission, onFatal);
     const readers: SerialConnection[] = [];
     for (let i = 0; i < (options.readers ?? 2); i++) {
       readers.push(serialConnection(await connect(), admission, onFatal));
     }
-    db = new DuckDbDatabase(admission, instance, writer, meta, readers, filePath, encrypted);
+    db = new DuckDbDatabase(
+      admission,
+      instance,
+      writer,
+      meta,
+      lookups,
+      readers,
+      filePath,
+      encrypted,
+    );
     db.reopenInstance = async () =>
       (await openAtRest(filePath, settings, options.atRest, options.logger ?? SILENT_LOGGER))
         .instance;
@@ -435,6 +457,11 @@ export class DuckDbDatabase {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const task of this.closeTasks) {
+      await task().catch((error: unknown) => {
+        this.logger.warn('a task before the database closed failed', { stack: safeStack(error) });
+      });
+    }
     // A per-day build reads on a connection of its own: interrupted, and waited for.
     await this.rollupTables?.stopBuilds();
     // Load what the ingest log holds (what cannot be loaded is replayed at the next start).
@@ -443,10 +470,14 @@ export class DuckDbDatabase {
     // the file.
     this.admission.released = true;
     await Promise.all(
-      [this.writer, this.meta, ...this.readers].map((h) => h.serial.run(() => Promise.resolve())),
+      [this.writer, this.meta, this.lookups, ...this.readers].map((h) =>
+        h.serial.run(() => Promise.resolve()),
+      ),
     );
     await this.recovering;
-    for (const conn of [this.writer, this.meta, ...this.readers]) conn.connection.closeSync();
+    for (const conn of [this.writer, this.meta, this.lookups, ...this.readers]) {
+      conn.connection.closeSync();
+    }
     this.currentInstance.closeSync();
   }
 }

@@ -79,7 +79,7 @@ export class DuckDbMetaStore implements MetaStore {
   }
 
   async getProject(id: string): Promise<ProjectRecord | null> {
-    return this.db.meta.run(async (c) => {
+    return this.db.lookups.run(async (c) => {
       const r = await c.runAndReadAll('SELECT * FROM projects WHERE id = $1', [id]);
       const row = r.getRowObjects()[0];
       return row ? toProject(row) : null;
@@ -87,7 +87,7 @@ export class DuckDbMetaStore implements MetaStore {
   }
 
   async findProjectByToken(token: string): Promise<ProjectRecord | null> {
-    return this.db.meta.run(async (c) => {
+    return this.db.lookups.run(async (c) => {
       const r = await c.runAndReadAll('SELECT * FROM projects WHERE token = $1', [token]);
       const row = r.getRowObjects()[0];
       return row ? toProject(row) : null;
