@@ -32,7 +32,8 @@ export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
     else if (declared > 0 && Number.isInteger(declared)) {
       // Admitted whole: Node's parser delivers at most Content-Length body bytes (and refuses a
       // request that also says chunked), Fastify checks the count, so nothing is left to meter.
-      // A stream per request to count them was ~60 µs of CPU per single-event request (issue 16).
+      // Without this hook at all, single-event requests took 60–90 µs less server CPU each on a
+      // busy 2-core machine (issue 16); the stream and its pipe were most of the hook.
       done(null, payload);
       return;
     }
