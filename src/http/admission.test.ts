@@ -82,6 +82,30 @@ describe('admitBodies', () => {
     expect(budget.stats().heldBytes).toBe(900);
   });
 
+  it('hands a body admitted whole by its Content-Length over as it is, holding its bytes', () => {
+    const budget = new ByteBudget(1_000, 2);
+    const { payload, raw, stream } = start(admissionHook(budget), { 'content-length': '300' });
+    // Nothing left to meter: Node's parser delivers at most Content-Length bytes.
+    expect(stream).toBe(payload);
+    expect(budget.stats().heldBytes).toBe(300);
+    raw.emit('close');
+    expect(budget.stats().heldBytes).toBe(0);
+  });
+
+  it('meters a body whose Content-Length the budget refuses, and ends it with a 503', async () => {
+    const budget = new ByteBudget(1_000, 2);
+    const other = budget.open('other');
+    expect(other.grow(900)).toBe(true);
+    const { payload, stream } = start(admissionHook(budget), { 'content-length': '300' });
+    expect(stream).not.toBe(payload);
+    const ended = new Promise<unknown>((resolve) => stream.once('error', resolve));
+    stream.resume();
+    payload.end(Buffer.alloc(300));
+    const error = await ended;
+    expect(isAppError(error) && error.code).toBe('INGEST_OVERLOADED');
+    expect(budget.stats().heldBytes).toBe(900);
+  });
+
   it('gives its bytes back once the answer is sent', () => {
     const budget = new ByteBudget(1_000, 2);
     const { raw } = start(admissionHook(budget), { 'content-length': '300' });

@@ -29,6 +29,14 @@ export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
     const declared = Number(request.headers['content-length'] ?? 0);
     let refused = Number.isFinite(declared) && declared > 0 && !reservation.grow(declared);
     if (refused) reservation.release();
+    else if (declared > 0 && Number.isInteger(declared)) {
+      // Admitted whole: Node's parser delivers at most Content-Length body bytes (and refuses a
+      // request that also says chunked), Fastify checks the count, so nothing is left to meter.
+      // Without this hook at all, single-event requests took 60–90 µs less server CPU each on a
+      // busy 2-core machine (issue 16); the stream and its pipe were most of the hook.
+      done(null, payload);
+      return;
+    }
     let received = 0;
     const counted = new Transform({
       transform(chunk: Buffer, _encoding, done: TransformCallback) {

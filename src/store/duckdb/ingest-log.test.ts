@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import type { CommitBatch, EventRow } from '../types.js';
 import { IngestLog, segmentFileName } from './ingest-log.js';
@@ -100,8 +100,26 @@ function tempDir(): string {
   return dir;
 }
 afterEach(() => {
+  vi.restoreAllMocks();
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** FileHandle.prototype (node:fs/promises does not export the class). */
+async function fileHandlePrototype(dir: string): Promise<fs.promises.FileHandle> {
+  const handle = await fs.promises.open(path.join(dir, 'probe'), 'w');
+  await handle.close();
+  return Object.getPrototypeOf(handle) as fs.promises.FileHandle;
+}
+
+/** The real `datasync` of FileHandle.prototype, callable on any handle. */
+function realDatasync(
+  proto: fs.promises.FileHandle,
+): (handle: fs.promises.FileHandle) => Promise<void> {
+  const original = Object.getOwnPropertyDescriptor(proto, 'datasync')?.value as (
+    this: fs.promises.FileHandle,
+  ) => Promise<void>;
+  return (handle) => original.call(handle);
+}
 
 describe('log records', () => {
   it('round-trip events, identity links, profile updates and summed counters', () => {
@@ -319,5 +337,65 @@ describe('IngestLog', () => {
     expect(lines.some((l) => l.includes('"level":"error"') && l.includes('damaged'))).toBe(true);
     expect(fs.readFileSync(`${file}.damaged`).length).toBe(second.end - second.start);
     await reopened.log.close();
+  });
+
+  it('concurrent appends share fdatasync calls, one at a time, and each returns durable', async () => {
+    const dir = tempDir();
+    const proto = await fileHandlePrototype(dir);
+    const datasync = realDatasync(proto);
+    let running = 0;
+    let most = 0;
+    let calls = 0;
+    // Each fdatasync takes 20 ms, as a slow disk's would: appends arrive while one runs.
+    vi.spyOn(proto, 'datasync').mockImplementation(async function (this: fs.promises.FileHandle) {
+      calls++;
+      most = Math.max(most, ++running);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        // What was written before the call returned is on disk when it resolves.
+        await datasync(this);
+      } finally {
+        running--;
+      }
+    });
+    const { log } = await IngestLog.open(dir, 0, quiet);
+    const appends = Array.from({ length: 40 }, (_, i) => log.append(encodeRecord(batch(i, 1))));
+    await Promise.all(appends);
+    expect(most).toBe(1);
+    // The first append's sync, then few more: each covers every write made while one ran.
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThan(10);
+    await log.close();
+    vi.restoreAllMocks();
+    const again = await IngestLog.open(dir, 0, quiet);
+    expect(again.pending.map((s) => s.eventRows)).toEqual([40]);
+    await again.log.close();
+  });
+
+  it('a failed fdatasync fails the appends waiting on it and on the next one, and seals the segment', async () => {
+    const dir = tempDir();
+    const proto = await fileHandlePrototype(dir);
+    const datasync = realDatasync(proto);
+    // The first fdatasync fails; later ones succeed, as Linux's may once it has reported an error.
+    let failures = 1;
+    vi.spyOn(proto, 'datasync').mockImplementation(async function (this: fs.promises.FileHandle) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (failures-- > 0)
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      await datasync(this);
+    });
+    const { log } = await IngestLog.open(dir, 0, quiet);
+    const first = log.append(encodeRecord(batch(0, 1)));
+    // Written while the first sync runs: they wait for the next one, which must not report a
+    // success Linux may give after a failure although earlier pages were lost.
+    await new Promise((r) => setTimeout(r, 5));
+    const later = [1, 2, 3].map((i) => log.append(encodeRecord(batch(i, 1))));
+    const results = await Promise.allSettled([first, ...later]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    // Nothing more is appended behind data whose durability is unknown.
+    expect(log.takeSealed().map((s) => s.records)).toEqual([4]);
+    const next = await log.append(encodeRecord(batch(10, 1)));
+    expect(next.records).toBe(1);
+    await log.close();
   });
 });

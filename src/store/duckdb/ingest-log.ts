@@ -103,6 +103,10 @@ interface OpenSegment {
   size: number;
   /** fdatasync calls in flight on this segment (it is closed only once they have returned). */
   syncs: Set<Promise<void>>;
+  /** The fdatasync running now, if any. */
+  syncing: Promise<void> | null;
+  /** The fdatasync that starts once `syncing` ends, shared by every caller meanwhile. */
+  nextSync: Promise<void> | null;
 }
 
 /** What `IngestLog.open` found on disk. */
@@ -391,12 +395,17 @@ export class IngestLog {
     for (const count of record.extras.privacyCounts) s.extras.privacyCounts.push(count);
   }
 
-  /** fdatasync; `serialised` when called from a task of `this.serial` (which must not re-enter). */
+  /**
+   * Resolves once every write to `open` made before the call is on disk. One fdatasync covers
+   * every write before it, so at most one runs per segment: a caller that finds one running waits
+   * for the next, which starts when it ends and is shared by every caller meanwhile. Under
+   * concurrent single-event requests this is most of group commit's saving: an fdatasync costs
+   * ~100 µs of CPU on a virtual disk, and with a few commits in flight each used to pay its own
+   * (issue 16). `serialised` when called from a task of `this.serial` (which must not re-enter).
+   */
   private async sync(open: OpenSegment, serialised = false): Promise<void> {
-    const done = open.handle.datasync();
-    open.syncs.add(done);
     try {
-      await done;
+      await this.durable(open);
     } catch (error) {
       // What the kernel kept of this segment is unknown now: append nothing more behind it.
       const sealIt = async (): Promise<void> => {
@@ -404,9 +413,43 @@ export class IngestLog {
       };
       await (serialised ? sealIt() : this.serial.run(sealIt));
       throw error;
-    } finally {
-      open.syncs.delete(done);
     }
+  }
+
+  /** The fdatasync that makes what was written to `open` so far durable (see `sync`). */
+  private durable(open: OpenSegment): Promise<void> {
+    if (open.nextSync !== null) return open.nextSync;
+    const running = open.syncing;
+    if (running === null) return this.startSync(open);
+    // If the running one fails, so does the next: after a failed fdatasync, Linux may report
+    // success for a later one although pages written before it were lost.
+    const next = running.then(
+      () => {
+        open.nextSync = null;
+        return this.startSync(open);
+      },
+      (error: unknown) => {
+        open.nextSync = null;
+        throw error;
+      },
+    );
+    open.nextSync = next;
+    open.syncs.add(next);
+    void next.catch(() => undefined).finally(() => open.syncs.delete(next));
+    return next;
+  }
+
+  private startSync(open: OpenSegment): Promise<void> {
+    const done = open.handle.datasync();
+    open.syncing = done;
+    open.syncs.add(done);
+    void done
+      .catch(() => undefined)
+      .finally(() => {
+        open.syncs.delete(done);
+        if (open.syncing === done) open.syncing = null;
+      });
+    return done;
   }
 
   private async sealCurrent(): Promise<void> {
@@ -459,6 +502,8 @@ export class IngestLog {
     const open: OpenSegment = {
       handle,
       syncs: new Set(),
+      syncing: null,
+      nextSync: null,
       size: header.length,
       segment: {
         id,
