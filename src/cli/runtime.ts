@@ -8,7 +8,7 @@ import { openSharedEnrichStage } from '../ingest/enrich-stage.js';
 import { createPrivacyStage } from '../ingest/privacy-stage.js';
 import { GroupCommitWriter } from '../ingest/writer.js';
 import { ByteBudget } from '../ingest/admission.js';
-import { collectMemory, type MemoryFigures } from './memory-report.js';
+import { memoryCollector, type MemoryFigures } from './memory-report.js';
 import { DiskSpaceWatch } from '../shared/disk-space.js';
 import { defaultEventWorkers, EventWorkerPool } from '../ingest/event-workers.js';
 import { loadMasterKey, masterKeyCheckValue, verifyMasterKey } from '../privacy/index.js';
@@ -643,14 +643,13 @@ export async function openRuntime(
       clients,
       geo,
       admission,
-      memory: () =>
-        collectMemory({
-          db,
-          admission,
-          workers,
-          writer,
-          backlog: () => commitTarget.backlog?.() ?? 0,
-        }),
+      memory: memoryCollector({
+        db,
+        admission,
+        workers,
+        writer,
+        backlog: () => commitTarget.backlog?.() ?? 0,
+      }),
       health: () => (!db.healthy ? 'store_unavailable' : disk.low ? 'disk_full' : null),
       masterKeyNotice: master.notice,
       operatorKey: deriveMasterSubkey(master.key, 'operator-command'),
