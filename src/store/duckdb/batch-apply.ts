@@ -210,23 +210,38 @@ export class DuckDbBatchApplier {
   ): Promise<number> {
     try {
       await c.run(STAGE_KEYS_FROM[source], fileParams);
-      const summary = await c.runAndReadAll(
-        'SELECT min(t), max(t), count(*) = count(DISTINCT k) FROM staging_keys',
-      );
-      const [from, to, distinct] = summary.getRows()[0] ?? [null, null, true];
-      if (from == null || to == null) return 0;
-      const span = [BigInt(String(from)), BigInt(String(to))];
-      if (distinct === true) {
-        const result = await c.run(INSERT_NEW_FROM[source], [...fileParams, loadSeq, ...span]);
+      const keys = await this.stagedKeys(c);
+      if (keys === null) return 0;
+      if (keys.distinct) {
+        const result = await c.run(INSERT_NEW_FROM[source], [...fileParams, loadSeq, ...keys.span]);
         return Number(result.rowsChanged);
       }
       await c.run(STAGE_EVENTS_FROM[source], [...fileParams, loadSeq]);
-      const result = await c.run(INSERT_NEW_SQL, span);
-      await c.run('DELETE FROM staging_events');
-      return Number(result.rowsChanged);
+      return Number((await c.run(INSERT_NEW_SQL, keys.span)).rowsChanged);
     } finally {
-      await c.run('DELETE FROM staging_keys').catch(() => undefined);
+      await this.emptyStaging(c);
     }
+  }
+
+  /** The first and last instants of staging_keys (null when empty), and whether no key repeats. */
+  private async stagedKeys(
+    c: DuckDBConnection,
+  ): Promise<{ span: [bigint, bigint]; distinct: boolean } | null> {
+    const summary = await c.runAndReadAll(
+      'SELECT min(t), max(t), count(*) = count(DISTINCT k) FROM staging_keys',
+    );
+    const [from, to, distinct] = summary.getRows()[0] ?? [null, null, true];
+    if (from == null || to == null) return null;
+    return { span: [BigInt(String(from)), BigInt(String(to))], distinct: distinct === true };
+  }
+
+  /**
+   * After a failure the transaction is aborted and these fail too: the load's own error is the
+   * one to report, and the caller's ROLLBACK empties the tables.
+   */
+  private async emptyStaging(c: DuckDBConnection): Promise<void> {
+    await c.run('DELETE FROM staging_events').catch(() => undefined);
+    await c.run('DELETE FROM staging_keys').catch(() => undefined);
   }
 
   /**
@@ -275,13 +290,10 @@ export class DuckDbBatchApplier {
     appender.closeSync();
     try {
       await c.run('INSERT INTO staging_keys SELECT dedup_key, epoch_ms(time) FROM staging_events');
-      const span = await c.runAndReadAll('SELECT min(t), max(t) FROM staging_keys');
-      const [from, to] = span.getRows()[0] ?? [null, null];
-      const result = await c.run(INSERT_NEW_SQL, [BigInt(String(from)), BigInt(String(to))]);
-      return Number(result.rowsChanged);
+      const keys = await this.stagedKeys(c);
+      return keys === null ? 0 : Number((await c.run(INSERT_NEW_SQL, keys.span)).rowsChanged);
     } finally {
-      await c.run('DELETE FROM staging_events').catch(() => undefined);
-      await c.run('DELETE FROM staging_keys').catch(() => undefined);
+      await this.emptyStaging(c);
     }
   }
 
