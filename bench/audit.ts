@@ -44,6 +44,26 @@ import {
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = 20;
+
+/**
+ * Each round's order, shuffled (seeded): a rotation keeps every engine behind the same one, so
+ * whatever one leaves running (a background load, a checkpoint) always lands on the same next.
+ */
+function roundOrders<T>(items: readonly T[], rounds: number): T[][] {
+  let seed = 20_261_205;
+  const random = (): number => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  return Array.from({ length: rounds }, () => {
+    const order = [...items];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  });
+}
 const CLIENTS = (process.env.BENCH_AUDIT_CLIENTS ?? '4,16').split(',').map(Number);
 const PREVIOUS_BUILD = process.env.BENCH_AUDIT_PREVIOUS_BUILD;
 const AUDIT_ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
@@ -143,6 +163,12 @@ try {
       dialect: DUCKDB_DIALECT,
       audit: { record: () => undefined },
     });
+    // The same baseline again: the difference between the two is this run's noise (A/A).
+    const offAgain = new QueryEngine({
+      executor,
+      dialect: DUCKDB_DIALECT,
+      audit: { record: () => undefined },
+    });
     // A build's journal against another's, built alike: sealed, over a DuckDB file of its own
     // (one chain per database), loaded in the background as the server's is.
     const opened: { close(): Promise<void> }[] = [];
@@ -205,6 +231,7 @@ try {
     const spacedBefore = await spacedDurableWriteMs(base);
     const engines: Record<string, QueryEngine> = {
       off,
+      offAgain,
       on,
       before,
       memory,
@@ -214,12 +241,10 @@ try {
     const names = Object.keys(engines);
     const total = new Map(names.map((name) => [name, 0]));
     for (const name of names) await time(engines[name]!);
-    for (let r = 0; r < ROUNDS; r++) {
-      // Interleaved, order rotating, so that drift on a shared machine hits all alike.
-      for (let k = 0; k < names.length; k++) {
-        const name = names[(r + k) % names.length]!;
-        total.set(name, total.get(name)! + (await time(engines[name]!)));
-      }
+    // Interleaved, in a shuffled order each round, so that drift on a shared machine and what
+    // one engine leaves behind hit all alike.
+    for (const order of roundOrders(names, ROUNDS)) {
+      for (const name of order) total.set(name, total.get(name)! + (await time(engines[name]!)));
     }
     const n = ROUNDS * PER_ROUND;
     const offMs = total.get('off')!;
@@ -232,6 +257,7 @@ try {
     };
     console.log(`queries: ${n} each, ${EVENTS} events`);
     console.log(`  ${'audit off (baseline):'.padEnd(36)} ${(offMs / n).toFixed(2)} ms/query`);
+    line('audit off again (A/A: the noise):', 'offAgain');
     line('audit on (journal, group commit):', 'on', ' (target ≤ 5 %)');
     line('previous design (DuckDB txn/entry):', 'before');
     line("log's CPU work only (memory store):", 'memory');
@@ -255,8 +281,8 @@ try {
     // Several clients at once (a dashboard asks its charts together; several people use it):
     // concurrent entries share one durable write (group commit), and other requests go on while
     // it flushes. For each client count: the wall time of the same number of queries (throughput)
-    // and each query's own latency, rounds interleaved with order rotating as above.
-    const concurrent = ['off', 'on', ...Object.keys(builds)];
+    // and each query's own latency, rounds interleaved in shuffled orders as above.
+    const concurrent = ['off', 'offAgain', 'on', ...Object.keys(builds)];
     for (const clients of CLIENTS) {
       const wall = new Map(concurrent.map((name) => [name, 0]));
       const latency = new Map(concurrent.map((name) => [name, 0]));
@@ -281,9 +307,8 @@ try {
         wall.set(name, 0);
         latency.set(name, 0);
       }
-      for (let r = 0; r < ROUNDS; r++) {
-        for (let k = 0; k < concurrent.length; k++)
-          await together(concurrent[(r + k) % concurrent.length]!);
+      for (const order of roundOrders(concurrent, ROUNDS)) {
+        for (const name of order) await together(name);
       }
       const m = ROUNDS * PER_ROUND * clients;
       const wallOff = wall.get('off')!;
@@ -291,6 +316,7 @@ try {
       console.log(`${clients} clients at once: ${m} queries each`);
       for (const [label, name] of [
         ['audit off (baseline):', 'off'],
+        ['audit off again (A/A: the noise):', 'offAgain'],
         ['audit on (journal, group commit):', 'on'],
         ['this build, built alike:', 'thisBuild'],
         ['previous build:', 'previousBuild'],
