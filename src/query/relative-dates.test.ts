@@ -1,4 +1,5 @@
 // Relative days: each anchor and unit, month-end clamping, week starts, and what is not relative.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isRelativeDay, resolveRelativeDay, todayIn, withResolvedDays } from './relative-dates.js';
 
@@ -41,5 +42,48 @@ describe('relative days', () => {
     expect(todayIn('Europe/Paris', ms)).toBe('2024-03-11');
     expect(todayIn('America/Los_Angeles', ms)).toBe('2024-03-10');
     expect(todayIn('Pacific/Kiritimati', ms)).toBe('2024-03-11');
+    // Chile's midnights around its clock changes of 2024 (back at 03:00 UTC on 7 April, forward
+    // at 04:00 UTC on 8 September): the local day turns at 04:00 UTC both times.
+    const back = Date.parse('2024-04-07T04:00:00Z');
+    expect(todayIn('America/Santiago', back - 1)).toBe('2024-04-06');
+    expect(todayIn('America/Santiago', back)).toBe('2024-04-07');
+    const forward = Date.parse('2024-09-08T04:00:00Z');
+    expect(todayIn('America/Santiago', forward - 1)).toBe('2024-09-07');
+    expect(todayIn('America/Santiago', forward)).toBe('2024-09-08');
+  });
+
+  it('agrees with the runtime\'s own calendar at any instant, in every kind of zone', () => {
+    const zones = [
+      'UTC',
+      'Europe/Paris',
+      'America/Los_Angeles',
+      'Pacific/Kiritimati',
+      'Pacific/Pago_Pago',
+      'Asia/Kathmandu',
+      'Australia/Lord_Howe',
+      'America/St_Johns',
+      'Pacific/Apia',
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...zones),
+        // Quarter hours from 1900 to 2100 (every local midnight of a zone whose offset is whole
+        // quarters falls on one), and the millisecond either side.
+        fc.integer({ min: -81_811, max: 151_942 }),
+        fc.integer({ min: 0, max: 95 }),
+        fc.constantFrom(0, 1, -1),
+        (zone, day, quarter, nudge) => {
+          const at = day * 86_400_000 + quarter * 900_000 + nudge;
+          const expected = new Intl.DateTimeFormat('en-CA', {
+            timeZone: zone,
+            year: 'numeric',
+            month: '2-digit',
+            day: '2-digit',
+          }).format(new Date(at));
+          expect(todayIn(zone, at)).toBe(expected);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
 });

@@ -11,6 +11,8 @@
 // "start_of_month" … "today"; previous 30 days = "-30d" … "-1d"; last month = "start_of_month-1m"
 // … "start_of_month-1d".
 
+import { offsetAt } from './clock.js';
+
 const SPEC =
   /^(today|yesterday|start_of_week|start_of_month|start_of_year)?(?:([+-])(\d{1,4})([dwmy]))?$/;
 
@@ -74,16 +76,12 @@ export function resolveRelativeDay(spec: string, today: string): string | null {
   }
 }
 
-/** Today's date in a time zone at `nowMs`, YYYY-MM-DD. */
+/**
+ * Today's date in a time zone at `nowMs`, YYYY-MM-DD: the UTC date of local time, from the
+ * clock's cached formatter (a new Intl.DateTimeFormat per query cost ~0.3 ms of the main thread).
+ */
 export function todayIn(timezone: string, nowMs: number): string {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).formatToParts(new Date(nowMs));
-  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  return `${get('year')}-${get('month')}-${get('day')}`;
+  return iso(nowMs + offsetAt(timezone, nowMs));
 }
 
 /**
