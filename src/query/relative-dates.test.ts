@@ -52,7 +52,7 @@ describe('relative days', () => {
     expect(todayIn('America/Santiago', forward)).toBe('2024-09-08');
   });
 
-  it('agrees with the runtime\'s own calendar at any instant, in every kind of zone', () => {
+  it("agrees with the runtime's own calendar at any instant, in every kind of zone", () => {
     const zones = [
       'UTC',
       'Europe/Paris',
