@@ -1,10 +1,11 @@
 // The DuckDB query executor: values bound by type; a statement past its deadline is interrupted
 // (QUERY_TIMEOUT) and the connection serves the next one; too many rows is QUERY_TOO_LARGE; a
-// full wait queue is QUERY_OVERLOADED.
+// full wait queue is QUERY_OVERLOADED; statements are kept prepared and answer as if prepared anew.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DuckDBConnection } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { queryExecutorConformance } from '../../query/query-executor.conformance.js';
 import { DuckDbDatabase } from './database.js';
 import { DUCKDB_DIALECT } from './dialect.js';
@@ -106,6 +107,78 @@ describe('DuckDbQueryExecutor', () => {
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'STORE_FAILURE' });
     expect((error as Error).message).not.toContain('no_such_table_secret');
+  });
+});
+
+describe('DuckDbQueryExecutor prepared statements', () => {
+  const run = (e: DuckDbQueryExecutor, text: string, value: number | string) =>
+    e.run(
+      {
+        text,
+        params: [
+          typeof value === 'number' ? { type: 'bigint', value } : { type: 'varchar', value },
+        ],
+      },
+      soon(10_000),
+    );
+
+  it('prepares a text once, binds each run its own values and reads the data as it is then', async () => {
+    const prepare = vi.spyOn(DuckDBConnection.prototype, 'prepare');
+    try {
+      await db.writer.run((c) => c.run('CREATE TABLE kept_t (n BIGINT)'));
+      const text = 'SELECT count(*) AS c, $1 + 0 AS v FROM kept_t';
+      expect((await run(executor, text, 1)).rows).toEqual([[0n, 1n]]);
+      await db.writer.run((c) => c.run('INSERT INTO kept_t VALUES (1), (2)'));
+      expect((await run(executor, text, 2)).rows).toEqual([[2n, 2n]]);
+      // The table replaced by one of another shape: DuckDB binds the kept statement again.
+      await db.writer.run((c) =>
+        c.run('DROP TABLE kept_t; CREATE TABLE kept_t (n VARCHAR); INSERT INTO kept_t VALUES (1)'),
+      );
+      expect((await run(executor, text, 3)).rows).toEqual([[1n, 3n]]);
+      expect(prepare.mock.calls.filter(([t]) => t === text)).toHaveLength(1);
+    } finally {
+      prepare.mockRestore();
+    }
+  });
+
+  it('prepares again after a failed or interrupted run, and keeps at most its share', async () => {
+    const few = await DuckDbQueryExecutor.open(db, { connections: 1, keepPrepared: 2 });
+    const prepare = vi.spyOn(DuckDBConnection.prototype, 'prepare');
+    try {
+      const cast = 'SELECT CAST($1 AS INTEGER) AS n';
+      await expect(run(few, cast, 'not a number')).rejects.toMatchObject({ code: 'STORE_FAILURE' });
+      expect((await run(few, cast, '41')).rows).toEqual([[41]]);
+      await expect(few.run(ENDLESS, soon(200))).rejects.toMatchObject({ code: 'QUERY_TIMEOUT' });
+      await expect(few.run(ENDLESS, soon(200))).rejects.toMatchObject({ code: 'QUERY_TIMEOUT' });
+      // Three texts through two places: each answers right, the first is prepared again.
+      for (const round of [1, 2]) {
+        for (const k of [1, 2, 3]) {
+          expect((await run(few, `SELECT $1 + ${k} AS v`, round)).rows).toEqual([
+            [BigInt(round + k)],
+          ]);
+        }
+      }
+      const calls = prepare.mock.calls.map(([t]) => t);
+      expect(calls.filter((t) => t === cast)).toHaveLength(2);
+      expect(calls.filter((t) => t === ENDLESS.text)).toHaveLength(2);
+      expect(calls.filter((t) => t === 'SELECT $1 + 1 AS v')).toHaveLength(2);
+    } finally {
+      prepare.mockRestore();
+      await few.close();
+    }
+  });
+
+  it('keeps none when told so', async () => {
+    const none = await DuckDbQueryExecutor.open(db, { connections: 1, keepPrepared: 0 });
+    const prepare = vi.spyOn(DuckDBConnection.prototype, 'prepare');
+    try {
+      for (const v of [1, 2, 3])
+        expect((await run(none, 'SELECT $1 AS v', v)).rows).toEqual([[BigInt(v)]]);
+      expect(prepare.mock.calls.filter(([t]) => t === 'SELECT $1 AS v')).toHaveLength(3);
+    } finally {
+      prepare.mockRestore();
+      await none.close();
+    }
   });
 });
 
