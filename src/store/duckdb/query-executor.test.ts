@@ -141,6 +141,38 @@ describe('DuckDbQueryExecutor prepared statements', () => {
     }
   });
 
+  it('filters each run by its own values (none is planned into the kept statement)', async () => {
+    await db.writer.run((c) =>
+      c.run(
+        `CREATE TABLE kept_f AS SELECT range AS n, 'e' || (range % 3) AS ev,
+           make_timestamptz(range * 3600 * 1000000) AS t FROM range(300000)`,
+      ),
+    );
+    const text = 'SELECT count(*) AS c FROM kept_f WHERE ev = $1 AND t >= $2 AND t < $3 AND n > $4';
+    const at = (hours: number) => ({ type: 'timestamp' as const, value: hours * 3_600_000 });
+    for (const [ev, from, to, above, expected] of [
+      ['e0', 0, 300_000, -1, 100_000n],
+      ['e1', 0, 300_000, -1, 100_000n],
+      ['e1', 1_000, 2_000, -1, 334n],
+      ['e2', 250_000, 300_000, 299_990, 3n],
+      ['e0', 0, 300_000, -1, 100_000n],
+    ] as const) {
+      const rows = await executor.run(
+        {
+          text,
+          params: [
+            { type: 'varchar', value: ev },
+            at(from),
+            at(to),
+            { type: 'bigint', value: above },
+          ],
+        },
+        soon(10_000),
+      );
+      expect(rows.rows).toEqual([[expected]]);
+    }
+  });
+
   it('prepares again after a failed or interrupted run, and keeps at most its share', async () => {
     const few = await DuckDbQueryExecutor.open(db, { connections: 1, keepPrepared: 2 });
     const prepare = vi.spyOn(DuckDBConnection.prototype, 'prepare');
