@@ -10,7 +10,9 @@
 // run with BENCH_GENERATE_MEMORY_LIMIT (4GB; the server's 256MB default runs the 10M generator out
 // of memory), queries with the server's own memory_limit. BENCH_ONLY=1,6 picks questions by
 // number; BENCH_SKIP_LINKS=1 skips the links-joined variants; BENCH_SKIP_LOAD=1 the server part;
-// BENCH_ENCRYPTION=off the encryption comparison. Finally a server on that data answers
+// BENCH_ENCRYPTION=off the encryption comparison. Then the two smallest questions through a
+// query connection that keeps its statements prepared and one that prepares each run afresh.
+// Finally a server on that data answers
 // queries over HTTP alone and while ingestion runs at half the rate measured in the same run
 // (latency per question, p50/p99), with the server's peak RSS. Growth with size: run again with
 // another BENCH_EVENTS (BENCH_DATA=dir keeps and reuses a generated directory). With
@@ -29,7 +31,12 @@ import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
 import { SERVER_ENV, SERVER_NODE_FLAGS } from '../src/shared/node-flags.js';
-import { generateDemoData } from '../src/store/duckdb/index.js';
+import {
+  DUCKDB_DIALECT,
+  DuckDbQueryExecutor,
+  generateDemoData,
+} from '../src/store/duckdb/index.js';
+import { QueryEngine } from '../src/query/index.js';
 import type { QueryResult } from '../src/query/index.js';
 import { createCohort } from '../src/projects/cohorts.js';
 
@@ -1062,6 +1069,51 @@ async function engineVsHand(
   return rows;
 }
 
+/**
+ * The query connections keep statements prepared (a dashboard asks the same questions with new
+ * values): the same questions through an executor that keeps them and one that prepares each
+ * run afresh, on the same data, alternating; the medians of 5 × RUNS runs (they are short).
+ */
+async function keptStatements(
+  runtime: Awaited<ReturnType<typeof openRuntime>>,
+  projectId: string,
+): Promise<void> {
+  const db = embeddedDatabase(runtime);
+  const executors = [
+    await DuckDbQueryExecutor.open(db, { connections: 1 }),
+    await DuckDbQueryExecutor.open(db, { connections: 1, keepPrepared: 0 }),
+  ] as const;
+  const [kept, fresh] = executors.map(
+    (executor) =>
+      new QueryEngine({
+        executor,
+        dialect: DUCKDB_DIALECT,
+        rollups: db.rollups,
+        audit: { record: () => undefined },
+      }),
+  ) as [QueryEngine, QueryEngine];
+  const principal = { projectId, actor: 'bench' };
+  const target = { id: projectId, timezone: 'UTC' };
+  console.log(
+    `\nstatements kept prepared vs prepared each run (one query connection each, alternating, median of ${5 * RUNS}):`,
+  );
+  for (const q of QUESTIONS.slice(0, 2)) {
+    const a: number[] = [];
+    const b: number[] = [];
+    await kept.run(principal, target, q.query);
+    await fresh.run(principal, target, q.query);
+    for (let i = 0; i < 5 * RUNS; i++) {
+      a.push((await timed(() => kept.run(principal, target, q.query))).ms);
+      b.push((await timed(() => fresh.run(principal, target, q.query))).ms);
+    }
+    const [ka, fb] = [median(a), median(b)];
+    console.log(
+      `  ${q.name.padEnd(36)} kept ${ka.toFixed(2)} ms, fresh ${fb.toFixed(2)} ms, ${(ka / fb).toFixed(2)}×`,
+    );
+  }
+  for (const executor of executors) await executor.close();
+}
+
 /** The issue's targets, one line each: the warm median and the ratio to the hand SQL. */
 function printTargets(label: string, rows: Row[]): void {
   console.log(`\ntargets (${label}): engine < target and ≤ 1.2× hand SQL, same answer`);
@@ -1330,6 +1382,7 @@ async function main(): Promise<void> {
   const importedResults = imported
     ? await engineVsHand(runtime, imported.project_id, 'imported Mixpanel export')
     : null;
+  await keptStatements(runtime, project.project_id);
   await runtime.close();
   printTargets('demo data', results);
   if (importedResults) printTargets('imported', importedResults);
