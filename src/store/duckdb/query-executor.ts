@@ -255,32 +255,32 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     connection: DuckDBConnection,
     text: string,
   ): Promise<{ statement: DuckDBPreparedStatement; kept: boolean }> {
-    let kept = this.prepared.get(connection);
-    if (!kept) {
-      kept = new Map();
-      this.prepared.set(connection, kept);
+    let byText = this.prepared.get(connection);
+    if (!byText) {
+      byText = new Map();
+      this.prepared.set(connection, byText);
     }
-    const hit = kept.get(text);
+    const hit = byText.get(text);
     if (hit) {
-      kept.delete(text);
-      kept.set(text, hit);
+      byText.delete(text);
+      byText.set(text, hit);
       return { statement: hit, kept: true };
     }
     const statement = await connection.prepare(text);
     if (this.keepPrepared === 0) return { statement, kept: false };
-    for (const oldest of kept.keys()) {
-      if (kept.size < this.keepPrepared) break;
+    for (const oldest of byText.keys()) {
+      if (byText.size < this.keepPrepared) break;
       this.forget(connection, oldest);
     }
-    kept.set(text, statement);
+    byText.set(text, statement);
     return { statement, kept: true };
   }
 
   private forget(connection: DuckDBConnection, text: string): void {
-    const kept = this.prepared.get(connection);
-    const statement = kept?.get(text);
+    const byText = this.prepared.get(connection);
+    const statement = byText?.get(text);
     if (!statement) return;
-    kept?.delete(text);
+    byText?.delete(text);
     statement.destroySync();
   }
 
