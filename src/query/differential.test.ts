@@ -428,8 +428,17 @@ const rollupsQuery = (d: Dataset) =>
         { minLength: 1, maxLength: 2 },
       ),
       compare: fc.constantFrom(undefined, 'previous_period'),
+      // Unique users by a column the rollups keep per value (`value_days`; NULLs, ties in the
+      // ranking and events without a person included), or by one they do not keep, beside them.
+      breakdown: fc.option(
+        fc.record({
+          breakdown: fc.constantFrom('$browser', '$os', 'mp_country_code', '$browser_version'),
+          breakdown_limit: fc.integer({ min: 1, max: 4 }),
+        }),
+        { nil: undefined, freq: 2 },
+      ),
     })
-    .map(({ range: r, compare, interval, ...rest }) => ({
+    .map(({ range: r, compare, interval, breakdown: b, ...rest }) => ({
       kind: 'trends',
       ...r,
       ...rest,
@@ -439,6 +448,7 @@ const rollupsQuery = (d: Dataset) =>
           ? 'day'
           : interval,
       ...(compare ? { compare } : {}),
+      ...(b && !rest.series.some((x) => x.math.endsWith('_active')) ? b : {}),
     }));
 
 /** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */

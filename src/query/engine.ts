@@ -14,7 +14,7 @@ import {
 } from './catalog.js';
 import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile, type CompiledQuery } from './compile.js';
-import { readsEventDays, readsPersonDays, type Plan } from './plan.js';
+import { readsEventDays, readsPersonDays, readsValueDays, type Plan } from './plan.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
@@ -114,7 +114,7 @@ export interface QueryEngineDeps {
 
 /**
  * Port: whether the store keeps per-day rollups of a project's events in a time zone (the
- * `person_days` and `event_days` relations compile.ts reads). `ready` answers at once; a store
+ * `person_days`, `event_days`, `value_days` and `person_value_days` relations compile.ts reads). `ready` answers at once; a store
  * that has not built them yet may start to, and the query reads the events meanwhile.
  */
 export interface RollupsSource {
@@ -245,7 +245,8 @@ export class QueryEngine {
     const source = this.deps.rollups;
     if (!source || planned.kind !== 'trends') return planned;
     const reads = planned.series.some(
-      (s) => readsPersonDays(planned, s) || readsEventDays(planned, s),
+      (s) =>
+        readsPersonDays(planned, s) || readsEventDays(planned, s) || readsValueDays(planned, s),
     );
     if (!reads || !source.ready(project.id, project.timezone)) return planned;
     return {

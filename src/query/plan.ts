@@ -135,9 +135,10 @@ export interface TrendsPlan {
   /** With `compare`: the same trend over the period just before (its own buckets). */
   previous?: TrendsPlan | null;
   /**
-   * The store keeps per-day rollups of this project's events in its time zone (the `person_days`
-   * and `event_days` tables of the embedded store): the series `readsPersonDays` and
-   * `readsEventDays` accept read them instead of the events. Set by the engine, false from `plan`.
+   * The store keeps per-day rollups of this project's events in its time zone (the `person_days`,
+   * `event_days`, `value_days` and `person_value_days` tables of the embedded store): the series
+   * `readsPersonDays`, `readsEventDays` and `readsValueDays` accept read them instead of the
+   * events. Set by the engine, false from `plan`.
    */
   rollups?: boolean;
 }
@@ -165,6 +166,39 @@ export function readsEventDays(p: TrendsPlan, s: PlannedSeries): boolean {
     !s.active &&
     s.filters.length === 0 &&
     p.breakdown === null &&
+    p.unit !== 'hour'
+  );
+}
+
+/**
+ * The standard columns the embedded store rolls up per day and value (`value_days` and
+ * `person_value_days`, store/duckdb/rollups.ts): the breakdowns of unique users dashboards ask
+ * most, each of few values. Each one adds about a row per person and active day to the tables.
+ */
+export const VALUE_DAYS_COLUMNS: readonly StandardColumn[] = [
+  'browser',
+  'os',
+  'device_type',
+  'country_code',
+];
+
+/**
+ * Whether a series is answered from the persons and events per day and value of a standard
+ * column: distinct users of "any event" without SDK bookkeeping and no filter, broken down by one
+ * of VALUE_DAYS_COLUMNS alone, by day, week or month.
+ */
+export function readsValueDays(p: TrendsPlan, s: PlannedSeries): boolean {
+  const b = p.breakdown;
+  return (
+    b !== null &&
+    b.form === 'single' &&
+    b.ref.kind === 'column' &&
+    VALUE_DAYS_COLUMNS.includes(b.ref.column) &&
+    s.math === 'unique_users' &&
+    !s.active &&
+    s.event === null &&
+    !s.includeSdkEvents &&
+    s.filters.length === 0 &&
     p.unit !== 'hour'
   );
 }

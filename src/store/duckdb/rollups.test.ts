@@ -1,6 +1,9 @@
 // `person_days` must always hold exactly the (local day, resolved person) pairs of the project's
 // events that "any event" counts, and `event_days` exactly the number of events per (local day,
-// event name), in the time zone they were built for: after random histories of
+// event name); `person_value_days` the (column, local day, value or NULL, person) rows of those
+// events with a person, and `value_days` their number per (column, local day, value or unset),
+// persons or not — with values that are NULL, '' and text, which the tables must keep apart;
+// all in the time zone they were built for: after random histories of
 // segments of many batches and batches loaded alone, links that arrive before, with and after
 // their events (retroactive merges), re-sent events, erasures, retention, a build in the middle
 // of the history and a change of time zone. The expected rows are computed here in JavaScript
@@ -38,6 +41,8 @@ function row(
     minute: number;
     sdk: boolean;
     bought: boolean;
+    browser?: string | null;
+    os?: string | null;
   },
 ): EventRow {
   const n = ++serial;
@@ -51,6 +56,10 @@ function row(
       `i${n}`,
     ),
     distinctId: e.distinct,
+    browser: e.browser ?? null,
+    os: e.os ?? null,
+    // The other columns the tables keep: one with a value on every event, one never set.
+    deviceType: 'Desktop',
   };
 }
 
@@ -65,6 +74,8 @@ const batchArb = fc.record({
       minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
       sdk: fc.boolean(),
       bought: fc.boolean(),
+      browser: fc.constantFrom(null, '', 'Chrome', 'Safari'),
+      os: fc.constantFrom(null, 'iOS'),
       resend: fc.boolean(),
     }),
     { maxLength: 10 },
@@ -83,7 +94,24 @@ const retentionArb = fc.record({
   kind: fc.constant('retention' as const),
   day: fc.integer({ min: 0, max: 9 }),
   minute: fc.integer({ min: 0, max: 24 * 60 - 1 }),
+  // Or up to 3 hours before an event sent earlier (the n-th, modulo), so that the day of the
+  // cut keeps events after it — the rows retention must count again — far more often than a
+  // random instant does.
+  before: fc.option(fc.record({ n: fc.nat(), minutes: fc.integer({ min: 0, max: 180 }) }), {
+    nil: null,
+  }),
 });
+
+/** The instant of a retention step's cut (`sent`: the events sent so far). */
+function cutOf(
+  step: { day: number; minute: number; before: { n: number; minutes: number } | null },
+  sent: readonly { timeMs: number }[],
+): number {
+  const event = step.before && sent.length > 0 ? sent[step.before.n % sent.length] : undefined;
+  return event && step.before
+    ? event.timeMs - step.before.minutes * 60_000
+    : T0 + step.day * DAY + step.minute * 60_000;
+}
 const stepArb = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('append' as const), batch: batchArb }) },
   { weight: 3, arbitrary: commitArb },
@@ -122,31 +150,60 @@ async function pairs(
         [projectId],
       )
     ).getRowsJS() as [number, string, bigint][];
-    const events = (
+    const valueRows = (
       await c.runAndReadAll(
-        'SELECT epoch_ms(time), event, person_id FROM events WHERE project_id = $1',
+        'SELECT col, day, value, person_id FROM person_value_days WHERE project_id = $1',
         [projectId],
       )
-    ).getRowsJS() as [bigint, string, string | null][];
+    ).getRowsJS() as [string, number, string | null, string][];
+    const valueCounts = (
+      await c.runAndReadAll(
+        'SELECT col, day, is_set, value, n FROM value_days WHERE project_id = $1',
+        [projectId],
+      )
+    ).getRowsJS() as [string, number, boolean, string, bigint][];
+    const events = (
+      await c.runAndReadAll(
+        `SELECT epoch_ms(time), event, person_id, browser, os, device_type, country_code
+           FROM events WHERE project_id = $1`,
+        [projectId],
+      )
+    ).getRowsJS() as [bigint, string, string | null, ...(string | null)[]][];
     const want = new Set<string>();
     const perDay = new Map<string, number>();
-    for (const [time, event, person] of events) {
+    const wantValues = new Set<string>();
+    const perValue = new Map<string, number>();
+    // A value as text: NULL apart from every string ('' included).
+    const shown = (v: string | null): string => (v === null ? 'NULL' : JSON.stringify(v));
+    for (const [time, event, person, ...values] of events) {
       const ms = Number(time);
       const day = Math.floor((ms + offsetAt(timezone, ms)) / DAY);
       // The same order as the table's (day, then event name; names here are ASCII).
       const key = `${String(day).padStart(8, '0')}|${event}`;
       perDay.set(key, (perDay.get(key) ?? 0) + 1);
-      if (person === null || event === '$identify') continue;
+      if (event === '$identify') continue;
+      for (const [i, col] of ['browser', 'os', 'device_type', 'country_code'].entries()) {
+        const v = `${col}|${day}|${shown(values[i] ?? null)}`;
+        perValue.set(v, (perValue.get(v) ?? 0) + 1);
+        if (person !== null) wantValues.add(`${v}|${person}`);
+      }
+      if (person === null) continue;
       want.add(`${day}|${person}`);
     }
     return {
       held: [
         ...held.map(([day, person]) => `${day}|${person}`),
         ...counts.map(([day, event, n]) => `${String(day).padStart(8, '0')}|${event} ${n}`),
+        ...valueRows.map(([col, day, v, person]) => `${col}|${day}|${shown(v)}|${person}`).sort(),
+        ...valueCounts
+          .map(([col, day, set, v, n]) => `${col}|${day}|${shown(set ? v : null)} ${n}`)
+          .sort(),
       ],
       want: [
         ...[...want].sort(),
         ...[...perDay.keys()].sort().map((key) => `${key} ${perDay.get(key)}`),
+        ...[...wantValues].sort(),
+        ...[...perValue.keys()].map((key) => `${key} ${perValue.get(key)}`).sort(),
       ],
     };
   });
@@ -175,7 +232,7 @@ async function heldBuild(
   return { release, done };
 }
 
-describe('person_days and event_days kept incrementally equal the pairs and counts of the events', () => {
+describe('the per-day rollups kept incrementally equal the pairs and counts of the events', () => {
   for (const encrypted of [false, true]) {
     it(`after any history of loads, merges, erasures, retention and time zone changes (${encrypted ? 'encrypted' : 'plain'} store)`, async () => {
       const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
@@ -246,7 +303,7 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
                 } else if (step.kind === 'erase') {
                   await events.eraseSubject(p, step.id);
                 } else if (step.kind === 'retention') {
-                  await events.deleteEventsBefore(p, T0 + step.day * DAY + step.minute * 60_000);
+                  await events.deleteEventsBefore(p, cutOf(step, sent));
                 } else if (zone !== null) {
                   await finishBuild();
                   zone = step.zone;
@@ -304,7 +361,7 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
               } else if (step.kind === 'erase') {
                 await events.eraseSubject(p, step.id);
               } else {
-                await events.deleteEventsBefore(p, T0 + step.day * DAY + step.minute * 60_000);
+                await events.deleteEventsBefore(p, cutOf(step, sent));
               }
             }
             expect(opened.rollups.ready(p, zone)).toBe(false);
@@ -363,6 +420,14 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
       expect((await pairs(opened, p, 'Asia/Kolkata')).held).toEqual([
         `${day}|u1`,
         `${String(day).padStart(8, '0')}|Viewed 1`,
+        `browser|${day}|NULL|u1`,
+        `country_code|${day}|NULL|u1`,
+        `device_type|${day}|"Desktop"|u1`,
+        `os|${day}|NULL|u1`,
+        `browser|${day}|NULL 1`,
+        `country_code|${day}|NULL 1`,
+        `device_type|${day}|"Desktop" 1`,
+        `os|${day}|NULL 1`,
       ]);
       // What is built is on record: a reopened database still has it.
       await opened.close();
@@ -414,7 +479,8 @@ describe('person_days and event_days kept incrementally equal the pairs and coun
       await again.rollups.ensure(p, 'UTC');
       const { held, want } = await pairs(again, p, 'UTC');
       expect(held).toEqual(want);
-      expect(held.length).toBe(2);
+      // One pair, one count, and per column one person's value and its count.
+      expect(held.length).toBe(10);
     } finally {
       await again.close();
       fs.rmSync(at, { recursive: true, force: true });

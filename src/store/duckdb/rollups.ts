@@ -30,6 +30,7 @@
 import type { DuckDBConnection, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { buildClock, DAY_MS, localMs } from '../../query/clock.js';
 import { dayOf, localTime } from '../../query/compile.js';
+import { VALUE_DAYS_COLUMNS } from '../../query/plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from '../../query/sdk-events.js';
 import { param, raw, sql, type SqlNode } from '../../query/sql.js';
 import { AppError } from '../../shared/errors.js';
@@ -42,6 +43,26 @@ import type { SerialConnection } from './serial-connection.js';
 const COUNTED = raw(
   `(e.event < '$' OR e.event >= '%' OR e.event NOT IN (${SDK_BOOKKEEPING_EVENTS.map((name) => `'${name}'`).join(', ')}))`,
 );
+
+/**
+ * The columns of `value_days` as rows (`c.col`), to join to the events, and the value of the
+ * event's column `c.col` (names from a constant list: no input reaches this text).
+ */
+const COLUMNS = raw(`(VALUES ${VALUE_DAYS_COLUMNS.map((c) => `('${c}')`).join(', ')}) c(col)`);
+const COLUMN_VALUE = raw(
+  `CASE c.col ${VALUE_DAYS_COLUMNS.map((c) => `WHEN '${c}' THEN e.${c}`).join(' ')} END`,
+);
+
+/**
+ * The rows (project, column, day, value, person) of the project's events `where` selects (over
+ * `events e`) that "any event" counts and that have a person, each once; `day` over `e.time`.
+ */
+function personValues(projectId: string, day: SqlNode, where: SqlNode): SqlNode {
+  return sql`SELECT DISTINCT e.project_id, c.col, ${day} AS day, ${COLUMN_VALUE} AS value, e.person_id
+               FROM events e CROSS JOIN ${COLUMNS}
+              WHERE e.project_id = ${param.varchar(projectId)} AND ${where}
+                AND e.person_id IS NOT NULL AND ${COUNTED}`;
+}
 
 /** The local day of `e.time` in `timezone`, by the query engine's own expression. */
 function localDayOf(timezone: string, fromMs: number, toMs: number): SqlNode {
@@ -64,11 +85,13 @@ async function spanOf(c: DuckDBConnection, tree: SqlNode): Promise<[number, numb
   return from == null || to == null ? null : [Number(from), Number(to)];
 }
 
+type CountTable = 'event_days' | 'value_days';
+
 /**
- * Adds to `event_days` the counts per (local day, event) of the project's rows `where` selects
- * (over `events e`), in the project's `timezone`; `sign` -1 takes them away (rows about to be
- * deleted), and a count gone to 0 goes. `known`: the rows' first and last instants, when the
- * caller has them.
+ * Adds to `event_days` the counts per (local day, event), and to `value_days` those per (column,
+ * local day, value), of the project's rows `where` selects (over `events e`), in the project's
+ * `timezone`; `sign` -1 takes them away (rows about to be deleted), and a count gone to 0 goes.
+ * `known`: the rows' first and last instants, when the caller has them; `tables`: which of the two.
  */
 async function addCounts(
   c: DuckDBConnection,
@@ -77,19 +100,49 @@ async function addCounts(
   where: SqlNode,
   sign: 1 | -1,
   known?: [number, number],
+  tables: readonly CountTable[] = ['event_days', 'value_days'],
 ): Promise<void> {
   const rows = sql`FROM events e WHERE e.project_id = ${param.varchar(projectId)} AND ${where}`;
   const span =
     known ?? (await spanOf(c, sql`SELECT min(epoch_ms(e.time)), max(epoch_ms(e.time)) ${rows}`));
   if (!span) return;
-  await runTree(
-    c,
-    sql`INSERT INTO event_days
-        SELECT e.project_id, ${localDayOf(timezone, ...span)} AS day, e.event, ${raw(sign < 0 ? '-' : '')}count(*) ${rows}
-         GROUP BY ALL
-        ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n`,
-  );
-  if (sign < 0) await c.run('DELETE FROM event_days WHERE project_id = $1 AND n = 0', [projectId]);
+  const day = localDayOf(timezone, ...span);
+  const count = raw(`${sign < 0 ? '-' : ''}count(*)`);
+  if (tables.includes('event_days')) {
+    await runTree(
+      c,
+      sql`INSERT INTO event_days
+          SELECT e.project_id, ${day} AS day, e.event, ${count} ${rows}
+           GROUP BY ALL
+          ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n`,
+    );
+  }
+  // Per column and value, the events "any event" counts, with or without a person (they rank the
+  // values; a key holds no NULL: an unset value is `is_set` false and '').
+  if (tables.includes('value_days')) {
+    await runTree(
+      c,
+      sql`INSERT INTO value_days
+          SELECT project_id, col, day, value IS NOT NULL, coalesce(value, ''), ${count} FROM (
+            SELECT e.project_id, c.col, ${day} AS day, ${COLUMN_VALUE} AS value
+              FROM events e CROSS JOIN ${COLUMNS}
+             WHERE e.project_id = ${param.varchar(projectId)} AND ${where} AND ${COUNTED})
+           GROUP BY ALL
+          ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n`,
+    );
+  }
+  if (sign < 0) {
+    for (const table of tables) {
+      await c.run(`DELETE FROM ${table} WHERE project_id = $1 AND n = 0`, [projectId]);
+    }
+  }
+}
+
+/** Every row of the project in the four tables (before a build). */
+async function deleteProject(c: DuckDBConnection, projectId: string): Promise<void> {
+  for (const table of ['person_days', 'event_days', 'value_days', 'person_value_days']) {
+    await c.run(`DELETE FROM ${table} WHERE project_id = $1`, [projectId]);
+  }
 }
 
 const msOf = (value: unknown): number => Number(value);
@@ -121,12 +174,14 @@ async function insertProject(
     sql`SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events WHERE project_id = ${param.varchar(projectId)}`,
   );
   if (!span) return 0;
+  const day = localDayOf(timezone, ...span);
   const inserted = await runTree(
     c,
-    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${localDayOf(timezone, ...span)}, e.person_id
+    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${day}, e.person_id
           FROM events e
          WHERE e.project_id = ${param.varchar(projectId)} AND e.person_id IS NOT NULL AND ${COUNTED}`,
   );
+  await runTree(c, sql`INSERT INTO person_value_days ${personValues(projectId, day, raw('TRUE'))}`);
   await addCounts(c, projectId, timezone, raw('TRUE'), 1, span);
   return inserted;
 }
@@ -167,6 +222,17 @@ async function addRows(
            WHERE d.project_id = n.project_id AND d.day = n.day AND d.person_id = n.person_id
              AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)})`,
   );
+  // The same for the values (an unset one is NULL here: compared as a value, not as unknown).
+  await runTree(
+    c,
+    sql`INSERT INTO person_value_days
+        SELECT n.* FROM (${personValues(projectId, dayOf(localTime(clock)), where)}) n
+        WHERE NOT EXISTS (
+          SELECT 1 FROM person_value_days d
+           WHERE d.project_id = n.project_id AND d.col = n.col AND d.day = n.day
+             AND d.value IS NOT DISTINCT FROM n.value AND d.person_id = n.person_id
+             AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)})`,
+  );
   await addCounts(c, projectId, timezone, where, 1, span);
 }
 
@@ -177,9 +243,11 @@ async function recomputeProject(
   timezone: string,
 ): Promise<void> {
   const persons = `SELECT person_id FROM ${STAGING} WHERE project_id = $1`;
-  await c.run(`DELETE FROM person_days WHERE project_id = $1 AND person_id IN (${persons})`, [
-    projectId,
-  ]);
+  for (const table of ['person_days', 'person_value_days']) {
+    await c.run(`DELETE FROM ${table} WHERE project_id = $1 AND person_id IN (${persons})`, [
+      projectId,
+    ]);
+  }
   const span = await c.runAndReadAll(
     `SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events
       WHERE project_id = $1 AND person_id IN (${persons})`,
@@ -187,13 +255,15 @@ async function recomputeProject(
   );
   const [from, to] = span.getRows()[0] ?? [null, null];
   if (from == null || to == null) return;
+  const day = localDayOf(timezone, msOf(from), msOf(to));
+  const staged = sql`e.person_id IN (SELECT person_id FROM ${raw(STAGING)} WHERE project_id = ${param.varchar(projectId)})`;
   await runTree(
     c,
-    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${localDayOf(timezone, msOf(from), msOf(to))}, e.person_id
+    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${day}, e.person_id
           FROM events e
-         WHERE e.project_id = ${param.varchar(projectId)} AND ${COUNTED}
-           AND e.person_id IN (SELECT person_id FROM ${raw(STAGING)} WHERE project_id = ${param.varchar(projectId)})`,
+         WHERE e.project_id = ${param.varchar(projectId)} AND ${COUNTED} AND ${staged}`,
   );
+  await runTree(c, sql`INSERT INTO person_value_days ${personValues(projectId, day, staged)}`);
 }
 
 /** Puts `persons` of the project in `STAGING` (on the writer, for `recomputeProject`). */
@@ -342,8 +412,7 @@ export class ProjectRollups {
       const since = await this.writer.run(async (c) => {
         this.built.delete(projectId);
         await inTransactionOf(c, async () => {
-          await c.run('DELETE FROM person_days WHERE project_id = $1', [projectId]);
-          await c.run('DELETE FROM event_days WHERE project_id = $1', [projectId]);
+          await deleteProject(c, projectId);
           await c.run('DELETE FROM rollups_state WHERE project_id = $1', [projectId]);
         });
         this.pending.set(projectId, { persons: new Set(), invalid: false });
@@ -365,8 +434,7 @@ export class ProjectRollups {
           const state = this.pending.get(projectId);
           let rebuilt = 0;
           if (!state || state.invalid) {
-            await c.run('DELETE FROM person_days WHERE project_id = $1', [projectId]);
-            await c.run('DELETE FROM event_days WHERE project_id = $1', [projectId]);
+            await deleteProject(c, projectId);
             rebuilt = await insertProject(c, projectId, timezone);
           } else {
             await addRows(
@@ -534,6 +602,26 @@ export class ProjectRollups {
       sql`INSERT INTO event_days SELECT project_id, day, event, count(*) FROM (${remaining})
            WHERE day <= ${param.bigint(cutDay)} GROUP BY ALL`,
     );
+    const kept = sql`e.time >= ${param.timestamp(cutoffMs)} AND e.time < ${param.timestamp(untilMs)}`;
+    await c.run('DELETE FROM person_value_days WHERE project_id = $1 AND day <= $2', [
+      projectId,
+      cutDay,
+    ]);
+    await runTree(
+      c,
+      sql`INSERT INTO person_value_days SELECT * FROM (${personValues(projectId, dayOf(localTime(clock)), kept)})
+           WHERE day <= ${param.bigint(cutDay)}`,
+    );
+    await c.run('DELETE FROM value_days WHERE project_id = $1 AND day <= $2', [projectId, cutDay]);
+    await addCounts(
+      c,
+      projectId,
+      timezone,
+      sql`${kept} AND ${dayOf(localTime(clock))} <= ${param.bigint(cutDay)}`,
+      1,
+      undefined,
+      ['value_days'],
+    );
   }
 
   /**
@@ -546,8 +634,7 @@ export class ProjectRollups {
     if (timezone === undefined) return;
     await c.run('BEGIN TRANSACTION');
     try {
-      await c.run('DELETE FROM person_days WHERE project_id = $1', [projectId]);
-      await c.run('DELETE FROM event_days WHERE project_id = $1', [projectId]);
+      await deleteProject(c, projectId);
       await this.collect(c, 'project_id = $1', [projectId]);
       await this.recompute(c);
       await addCounts(c, projectId, timezone, raw('TRUE'), 1);
