@@ -917,7 +917,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Erases a person's events, profile, identity links and vault key. */
+    /** Erases a person's events, profile, identity links and vault key. The person's pseudonyms are listed to owners only: others may not look pseudonyms up. */
     post: operations['privacy.erase'];
     delete?: never;
     options?: never;
