@@ -11,8 +11,16 @@
 // principal of X.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
+import { AlertResponder, type Trigger } from '../src/audit/index.js';
+import { createLogger } from '../src/shared/log.js';
 import type { KeyScope } from '../src/store/account-types.js';
-import { buildWorld, mintSession, type MintedSession, type World } from './helpers/fixtures.js';
+import {
+  buildWorld,
+  mintMember,
+  mintSession,
+  type MintedSession,
+  type World,
+} from './helpers/fixtures.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
 /** Words that exist only in project C (org Y): none may appear in an answer to org X. */
@@ -125,7 +133,11 @@ async function track(
   return { status: res.status, text, code: null, json: JSON.parse(text) as unknown };
 }
 
+const today = new Date().toISOString().slice(0, 10);
+const weekAgo = new Date(Date.now() - 7 * 86_400_000).toISOString().slice(0, 10);
 const A = (): string => `/api/v1/projects/${world.projectA}`;
+const C = (): string => `/api/v1/projects/${world.projectC}`;
+const X = (): string => `/api/v1/orgs/${world.orgX}`;
 
 beforeAll(async () => {
   s = await startInProcess({ SILLAGE_PUBLIC_URL: 'https://analytics.example' });
@@ -197,5 +209,84 @@ describe('privacy.erase as a pseudonym oracle', () => {
     });
     expect(res.status, res.text).toBe(200);
     expect(res.json.pseudonyms).toContain(await pseudonymIn(world.projectA, guess));
+  });
+});
+
+describe('a suspended principal trying to keep reading', () => {
+  const silent = createLogger({ level: 'error', sink: () => undefined });
+  /** The responder the runtime hands detection triggers to, over the same stores. */
+  const responder = (): AlertResponder =>
+    new AlertResponder({
+      audit: s.server.runtime.audit,
+      accounts: auth.store,
+      notifier: auth.notifier,
+      logger: silent,
+      suspend: true,
+      webhookUrl: undefined,
+      now: () => auth.now(),
+    });
+  const trigger = (actor: string, orgId: string | null, projectId: string | null): Trigger => ({
+    rule: 'enumeration',
+    severity: 'suspend',
+    actor,
+    orgId,
+    projectId,
+    seq: 0,
+    atMs: auth.now(),
+    reason: 'red team: a walk over the user streams',
+  });
+  const trends = { kind: 'trends', from: weekAgo, to: today, series: [{ event: 'Signup' }] };
+
+  it('holds every key the person created, in each of their organisations', async () => {
+    // An admin of X who also administers Y, with a query key in each organisation's project.
+    const dual = await mintMember(auth, world.orgX, 'admin', 'dual-admin@x.example');
+    await auth.store.putMembership({
+      orgId: world.orgY,
+      userId: dual,
+      role: 'admin',
+      createdAtMs: auth.now(),
+      accessFromMs: null,
+      suspended: null,
+    });
+    const inX = await keyOf(world.projectA, ['query'], dual);
+    const inY = await keyOf(world.projectC, ['query'], dual);
+    for (const [k, base] of [
+      [inX, A()],
+      [inY, C()],
+    ] as const) {
+      const before = await hit({ key: k.secret }, 'POST', `${base}/query`, { body: trends });
+      expect(before.status, before.text).toBe(200);
+    }
+    // Detection fires on their reads in X (the trigger names X).
+    await responder().handle(trigger(`user:${dual}`, world.orgX, world.projectA));
+    for (const [where, k, base] of [
+      ['X', inX, A()],
+      ['Y', inY, C()],
+    ] as const) {
+      const after = await hit({ key: k.secret }, 'POST', `${base}/query`, { body: trends });
+      expect([after.status, after.code], `key created in ${where}`).toEqual([
+        403,
+        'AUDIT_PRINCIPAL_SUSPENDED',
+      ]);
+    }
+    // Y's owner sees the hold on the key of Y's project, and may lift it.
+    const ownerY = await as(world.ownerY);
+    const listed = await hit(ownerY, 'GET', `/api/v1/orgs/${world.orgY}/suspensions`);
+    expect(listed.status).toBe(200);
+    const hold = (listed.json.suspensions as { id: string; principal: string }[]).find(
+      (x) => x.principal === `key:${inY.id}`,
+    );
+    expect(hold, listed.text).toBeDefined();
+    // X's owner does not see (nor lift) Y's hold.
+    const fromX = await hit(await as(world.usersX.owner), 'GET', `${X()}/suspensions`);
+    expect(fromX.text).not.toContain(inY.id);
+    const liftFromX = await hit(
+      await as(world.usersX.owner),
+      'POST',
+      `${X()}/suspensions/${hold!.id}/lift`,
+    );
+    expect([liftFromX.status, liftFromX.code]).toEqual([404, 'NOT_FOUND']);
+    const stillHeld = await hit({ key: inY.secret }, 'POST', `${C()}/query`, { body: trends });
+    expect(stillHeld.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
   });
 });

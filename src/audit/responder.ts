@@ -138,18 +138,25 @@ export class AlertResponder {
   private async suspend(t: Trigger, orgId: string | null): Promise<void> {
     const { audit, accounts } = this.deps;
     const now = this.deps.now();
-    const actors = [t.actor];
-    if (t.actor.startsWith('user:') && orgId) {
+    const holds: { actor: string; orgId: string | null }[] = [{ actor: t.actor, orgId }];
+    if (t.actor.startsWith('user:')) {
+      // Every key the person created, in each of their organisations: a key of another
+      // organisation's project reads that organisation's data all the same. Each key's hold is
+      // filed under the key's own organisation, whose owners see it and decide.
       const userId = t.actor.slice(5);
-      for (const projectId of await accounts.listOrgProjects(orgId))
-        for (const key of await accounts.listApiKeys(projectId))
-          if (key.createdBy === userId && key.revokedAtMs === null) actors.push(`key:${key.id}`);
+      const orgIds = new Set((await accounts.listMemberships(userId)).map((m) => m.orgId));
+      if (orgId) orgIds.add(orgId);
+      for (const keyOrg of orgIds)
+        for (const projectId of await accounts.listOrgProjects(keyOrg))
+          for (const key of await accounts.listApiKeys(projectId))
+            if (key.createdBy === userId && key.revokedAtMs === null)
+              holds.push({ actor: `key:${key.id}`, orgId: keyOrg });
     }
-    for (const actor of actors) {
+    for (const { actor, orgId: holdOrg } of holds) {
       const record: SuspensionRecord = {
         id: `sus_${randomBytes(8).toString('hex')}`,
         actor,
-        orgId,
+        orgId: holdOrg,
         rule: t.rule,
         reason: t.reason,
         createdAtMs: now,
@@ -161,7 +168,7 @@ export class AlertResponder {
       await audit.record({
         kind: 'suspension',
         actor: 'system',
-        orgId,
+        orgId: holdOrg,
         target: actor,
         detail: { id: record.id, rule: t.rule, reason: t.reason },
       });
