@@ -10,12 +10,13 @@
 // org Y holds project C and its owner. C's data carries canary words that must never reach a
 // principal of X.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey, SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
+import { createApiKey, newId, SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
 import { AlertResponder, type Trigger } from '../src/audit/index.js';
 import { createLogger } from '../src/shared/log.js';
 import type { KeyScope } from '../src/store/account-types.js';
 import {
   buildWorld,
+  declaredRoutes,
   mintMember,
   mintSession,
   type MintedSession,
@@ -133,11 +134,28 @@ async function track(
   return { status: res.status, text, code: null, json: JSON.parse(text) as unknown };
 }
 
+/** Sets profile properties through `/engage` with the public token; answers the body. */
+async function engage(token: string, id: string, set: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${s.server.url}/engage`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body:
+      'data=' + encodeURIComponent(JSON.stringify({ $token: token, $distinct_id: id, $set: set })),
+  });
+  return res.text();
+}
+
 const today = new Date().toISOString().slice(0, 10);
 const weekAgo = new Date(Date.now() - 7 * 86_400_000).toISOString().slice(0, 10);
 const A = (): string => `/api/v1/projects/${world.projectA}`;
 const C = (): string => `/api/v1/projects/${world.projectC}`;
 const X = (): string => `/api/v1/orgs/${world.orgX}`;
+
+/** Asserts the answer carries nothing of project C. */
+function noCanary(answer: Answer, what: string): void {
+  for (const word of [CANARY_EVENT, CANARY_VALUE, CANARY_PLAN])
+    expect(answer.text, `${what} leaked ${word}`).not.toContain(word);
+}
 
 beforeAll(async () => {
   s = await startInProcess({ SILLAGE_PUBLIC_URL: 'https://analytics.example' });
@@ -149,25 +167,13 @@ beforeAll(async () => {
     { event: 'Purchase', distinct_id: 'alice-of-x' },
   ]);
   expect(a.json.status).toBe(1);
+  expect(await engage(await tokenOf(world.projectA), 'alice-of-x', { plan: 'free' })).toBe('1');
   const c = await track(await tokenOf(world.projectC), [
     { event: CANARY_EVENT, distinct_id: CAROL, properties: { secret: CANARY_VALUE } },
     { event: 'Signup', distinct_id: CAROL, properties: { plan: CANARY_PLAN } },
   ]);
   expect(c.json.status).toBe(1);
-  const engage = await fetch(`${s.server.url}/engage`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body:
-      'data=' +
-      encodeURIComponent(
-        JSON.stringify({
-          $token: await tokenOf(world.projectC),
-          $distinct_id: CAROL,
-          $set: { plan: CANARY_PLAN },
-        }),
-      ),
-  });
-  expect(await engage.text()).toBe('1');
+  expect(await engage(await tokenOf(world.projectC), CAROL, { plan: CANARY_PLAN })).toBe('1');
   await s.server.runtime.events.flush();
 }, 60_000);
 
@@ -288,5 +294,442 @@ describe('a suspended principal trying to keep reading', () => {
     expect([liftFromX.status, liftFromX.code]).toEqual([404, 'NOT_FOUND']);
     const stillHeld = await hit({ key: inY.secret }, 'POST', `${C()}/query`, { body: trends });
     expect(stillHeld.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
+  });
+});
+
+describe("ids of another tenant's objects, given to a route of one's own project", () => {
+  let cohortOfC: string;
+  let viewOfB: string;
+  let keyOfB: string;
+  let carolInC: string;
+
+  beforeAll(async () => {
+    // Y's owner saves a cohort in C; X's owner a view and a key in B (same org, other project).
+    const made = await hit(await as(world.ownerY), 'POST', `${C()}/cohorts`, {
+      body: {
+        name: 'Y people',
+        conditions: [{ kind: 'did_event', event: CANARY_EVENT, within_days: 30 }],
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    cohortOfC = made.json.id as string;
+    viewOfB = newId('view');
+    await auth.store.createView({
+      id: viewOfB,
+      projectId: world.projectB,
+      name: 'B only',
+      query: { kind: 'event_names' },
+      createdBy: world.usersX.owner,
+      createdAtMs: auth.now(),
+    });
+    keyOfB = (await keyOf(world.projectB, ['query'])).id;
+    carolInC = await pseudonymIn(world.projectC, CAROL);
+  });
+
+  it("finds no cohort of C through A's cohort routes, and leaves it as it was", async () => {
+    const analyst = await as(world.usersX.analyst);
+    const owner = await as(world.usersX.owner);
+    const body = {
+      name: 'taken over',
+      conditions: [{ kind: 'did_event', event: 'x', within_days: 1 }],
+    };
+    for (const [method, path, caller] of [
+      ['GET', `${A()}/cohorts/${cohortOfC}`, analyst],
+      ['GET', `${A()}/cohorts/${cohortOfC}/size`, analyst],
+      ['PUT', `${A()}/cohorts/${cohortOfC}`, analyst],
+      ['DELETE', `${A()}/cohorts/${cohortOfC}`, owner],
+    ] as const) {
+      const res = await hit(caller, method, path, { body });
+      expect([res.status, res.code], `${method} ${path}`).toEqual([404, 'NOT_FOUND']);
+      noCanary(res, `${method} ${path}`);
+    }
+    const list = await hit(analyst, 'GET', `${A()}/cohorts`);
+    expect(list.text).not.toContain(cohortOfC);
+    const kept = await hit(await as(world.ownerY), 'GET', `${C()}/cohorts/${cohortOfC}`);
+    expect([kept.status, kept.json.name]).toEqual([200, 'Y people']);
+  });
+
+  it("refuses C's cohort inside a query of A (filter, breakdown, saved view), with nothing of C", async () => {
+    const analyst = await as(world.usersX.analyst);
+    const base = { from: weekAgo, to: today };
+    const queries: [string, unknown][] = [
+      [
+        'trends filter',
+        {
+          kind: 'trends',
+          ...base,
+          series: [{ event: 'Signup' }],
+          filters: [{ property: 'cohort', op: 'in', value: cohortOfC }],
+        },
+      ],
+      [
+        'trends not_in filter',
+        {
+          kind: 'trends',
+          ...base,
+          series: [{ event: 'Signup' }],
+          filters: [{ property: 'cohort', op: 'not_in', value: [cohortOfC] }],
+        },
+      ],
+      [
+        'funnel breakdown',
+        {
+          kind: 'funnel',
+          ...base,
+          window_seconds: 86_400,
+          steps: [{ event: 'Signup' }, { event: 'Purchase' }],
+          breakdown: { cohort: cohortOfC },
+        },
+      ],
+      ['cohort size', { kind: 'cohort_size', cohort: cohortOfC }],
+    ];
+    for (const [what, query] of queries) {
+      const res = await hit(analyst, 'POST', `${A()}/query`, { body: query });
+      expect([res.status, res.code], what).toEqual([400, 'QUERY_INVALID']);
+      expect(res.text, what).toContain('unknown cohort');
+      noCanary(res, what);
+      const csv = await hit(analyst, 'POST', `${A()}/query`, { body: query, accept: 'text/csv' });
+      expect(csv.status, `${what} as CSV`).toBe(400);
+      noCanary(csv, `${what} as CSV`);
+    }
+    // Saved as a view of A (a viewer then runs it): the cohort is looked up in A when run.
+    const saved = await hit(analyst, 'POST', `${A()}/views`, {
+      body: { name: 'borrowed cohort', query: queries[0]![1] },
+    });
+    if (saved.status === 201) {
+      const run = await hit(
+        await as(world.usersX.viewer),
+        'POST',
+        `${A()}/views/${saved.json.id as string}/run`,
+      );
+      expect([run.status, run.code]).toEqual([400, 'QUERY_INVALID']);
+      noCanary(run, 'the view');
+    } else {
+      expect([saved.status, saved.code]).toEqual([400, 'QUERY_INVALID']);
+    }
+  });
+
+  it('finds no view or key of B (same organisation, other project) through A', async () => {
+    const owner = await as(world.usersX.owner);
+    for (const [method, path] of [
+      ['POST', `${A()}/views/${viewOfB}/run`],
+      ['DELETE', `${A()}/views/${viewOfB}`],
+      ['POST', `${A()}/keys/${keyOfB}/rotate`],
+    ] as const) {
+      const res = await hit(owner, method, path, { body: {} });
+      expect([res.status, res.code], `${method} ${path}`).toEqual([404, 'NOT_FOUND']);
+    }
+    expect(await auth.store.getView(viewOfB)).not.toBeNull();
+    const key = await auth.store.getApiKey(keyOfB);
+    expect([key?.revokedAtMs, key?.expiresAtMs]).toEqual([null, null]);
+  });
+
+  it("reads no user of C through A's one-user routes, by C's pseudonym or by the raw id", async () => {
+    const callers: [string, Caller][] = [
+      ['analyst of X', await as(world.usersX.analyst)],
+      ['query key of A', { key: (await keyOf(world.projectA, ['query'])).secret }],
+    ];
+    for (const [who, caller] of callers) {
+      for (const id of [carolInC, CAROL]) {
+        const profile = await hit(caller, 'GET', `${A()}/users/${encodeURIComponent(id)}`);
+        expect([profile.status, profile.code], `${who} profile`).toEqual([404, 'NOT_FOUND']);
+        noCanary(profile, `${who} profile`);
+        // The stream of an id with nothing in A is an empty page (as for any unknown id).
+        const stream = await hit(caller, 'GET', `${A()}/users/${encodeURIComponent(id)}/events`);
+        expect([stream.status, stream.json.events], `${who} events`).toEqual([200, []]);
+        noCanary(stream, `${who} events`);
+      }
+    }
+  });
+
+  it("shows nothing of C in A's person properties, discovery, CSV, live events or export", async () => {
+    const admin = await as(world.usersX.admin);
+    const reads: [string, string, string, unknown?, string?][] = [
+      [
+        'person.plan breakdown',
+        'POST',
+        `${A()}/query`,
+        {
+          kind: 'trends',
+          from: weekAgo,
+          to: today,
+          series: [{ event: 'Signup' }],
+          breakdown: 'person.plan',
+        },
+      ],
+      ['event names', 'GET', `${A()}/events?from=${weekAgo}&to=${today}`],
+      [
+        'event names as CSV',
+        'GET',
+        `${A()}/events?from=${weekAgo}&to=${today}`,
+        undefined,
+        'text/csv',
+      ],
+      ['properties', 'GET', `${A()}/properties?from=${weekAgo}&to=${today}`],
+      ['plan values', 'GET', `${A()}/properties/values?property=plan&from=${weekAgo}&to=${today}`],
+      [
+        'person.plan values',
+        'GET',
+        `${A()}/properties/values?property=person.plan&from=${weekAgo}&to=${today}`,
+      ],
+      ['live events', 'GET', `${A()}/events/latest`],
+      ['raw export', 'GET', `${A()}/export?from=${weekAgo}&to=${today}`],
+    ];
+    for (const [what, method, path, body, accept] of reads) {
+      const res = await hit(admin, method, path, {
+        ...(body !== undefined ? { body } : {}),
+        ...(accept ? { accept } : {}),
+      });
+      expect(res.status, `${what}: ${res.text.slice(0, 300)}`).toBe(200);
+      noCanary(res, what);
+      expect(res.text, what).not.toContain(carolInC);
+    }
+    // The reads did see A's own data (so that "nothing of C" is not "nothing at all").
+    const names = await hit(admin, 'GET', `${A()}/events?from=${weekAgo}&to=${today}`);
+    expect(names.text).toContain('Signup');
+  });
+});
+
+describe('the audit log, reports and holds of another organisation', () => {
+  let keyOfC: { id: string; secret: string };
+  let ownerYSession: MintedSession;
+
+  beforeAll(async () => {
+    // Y's data is read on the record in Y: by a key of C and by Y's owner.
+    keyOfC = await keyOf(world.projectC, ['query']);
+    ownerYSession = await mintSession(auth, world.ownerY);
+    const carol = await pseudonymIn(world.projectC, CAROL);
+    for (const caller of [{ key: keyOfC.secret }, { session: ownerYSession }]) {
+      const res = await hit(caller, 'GET', `${C()}/users/${carol}/events`);
+      expect(res.status, res.text).toBe(200);
+      expect(res.text).toContain(CANARY_EVENT);
+    }
+  });
+
+  it("X's owner filters X's log by C's project and Y's principals and gets none of Y's entries", async () => {
+    const owner = await as(world.usersX.owner);
+    for (const filter of [
+      `project=${world.projectC}`,
+      `actor=key:${keyOfC.id}`,
+      `actor=user:${world.ownerY}`,
+      'kind=user_read',
+      'limit=10000',
+    ]) {
+      for (const format of ['json', 'ndjson']) {
+        const res = await hit(owner, 'GET', `${X()}/audit?${filter}&format=${format}`);
+        expect(res.status, `${filter} ${format}: ${res.text.slice(0, 200)}`).toBe(200);
+        const entries = (
+          format === 'json'
+            ? res.json.entries
+            : res.text
+                .split('\n')
+                .filter((l) => l !== '')
+                .map((l) => JSON.parse(l) as unknown)
+        ) as { kind: string; org_id: string | null; project_id: string | null }[];
+        // Naming Y's project or principals finds nothing; the wide reads do find X's own entries.
+        const wide = filter === 'kind=user_read' || filter === 'limit=10000';
+        expect(entries.length > 0, filter).toBe(wide);
+        // X's own readings of its log name the filters asked (C's id among them): the rest
+        // must hold nothing of Y.
+        const text = JSON.stringify(entries.filter((e) => e.kind !== 'audit_read'));
+        for (const word of [world.projectC, keyOfC.id, world.orgY, `user:${world.ownerY}`])
+          expect(text, `${filter} ${format}`).not.toContain(word);
+        for (const e of entries) {
+          expect(e.org_id, filter).toBe(world.orgX);
+          expect([null, world.projectA, world.projectB], filter).toContain(e.project_id);
+        }
+      }
+    }
+  });
+
+  it("X's owner gets an empty breach report for Y's key, Y's owner's session and Y's owner", async () => {
+    const owner = await as(world.usersX.owner);
+    const window = {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 60_000).toISOString(),
+    };
+    const carol = await pseudonymIn(world.projectC, CAROL);
+    for (const scope of [
+      { key: keyOfC.id },
+      { key: `key:${keyOfC.id}` },
+      { session: ownerYSession.session.idHash },
+      { user: 'owner@y.example' },
+      { network: '127.0.0.0/8' },
+    ]) {
+      for (const format of ['json', 'markdown', 'html'] as const) {
+        const res = await hit(owner, 'POST', `${X()}/incidents/report`, {
+          body: { ...scope, ...window, format },
+        });
+        const what = `${JSON.stringify(scope)} ${format}`;
+        expect(res.status, `${what}: ${res.text.slice(0, 200)}`).toBe(200);
+        expect(res.text, what).not.toContain(world.projectC);
+        expect(res.text, what).not.toContain(`user:${world.ownerY}`);
+        expect(res.text, what).not.toContain(CANARY_EVENT);
+        if (format === 'json') expect(res.json.principals, what).not.toContain(`key:${keyOfC.id}`);
+        if (format === 'json' && !('network' in scope)) {
+          // (The network's report holds X's own reads from loopback, this file's included.)
+          expect(
+            [res.json.accesses, res.json.subjects, res.json.rows_returned, res.json.subject_ids],
+            what,
+          ).toEqual([0, 0, 0, []]);
+        }
+      }
+    }
+    // Y's own owner does see the reads (the report is not empty for the wrong reason).
+    const own = await hit(
+      await as(world.ownerY),
+      'POST',
+      `/api/v1/orgs/${world.orgY}/incidents/report`,
+      {
+        body: { key: keyOfC.id, ...window },
+      },
+    );
+    expect(own.json.subject_ids, own.text).toContain(carol);
+  });
+});
+
+describe('a suspended key on every route a key may call', () => {
+  it('is refused everywhere as AUDIT_PRINCIPAL_SUSPENDED, and cannot import either', async () => {
+    const all = await keyOf(world.projectA, ['query', 'export', 'import', 'admin']);
+    const before = await hit({ key: all.secret }, 'GET', `${A()}/views`);
+    expect(before.status).toBe(200);
+    await new AlertResponder({
+      audit: s.server.runtime.audit,
+      accounts: auth.store,
+      notifier: auth.notifier,
+      logger: createLogger({ level: 'error', sink: () => undefined }),
+      suspend: true,
+      webhookUrl: undefined,
+      now: () => auth.now(),
+    }).handle({
+      rule: 'volume',
+      severity: 'suspend',
+      actor: `key:${all.id}`,
+      orgId: world.orgX,
+      projectId: world.projectA,
+      seq: 0,
+      atMs: auth.now(),
+      reason: 'red team',
+    });
+    const keyRoutes = declaredRoutes(s).filter((r) => r.auth === 'session-or-key');
+    expect(keyRoutes.length).toBeGreaterThan(15);
+    const answered: string[] = [];
+    for (const route of keyRoutes) {
+      const path = route.url.replace(/:([A-Za-z]+)/g, (_m, name: string) =>
+        name === 'projectId' ? world.projectA : `${name}_nope`,
+      );
+      for (const accept of [undefined, 'text/csv']) {
+        const res = await hit({ key: all.secret }, route.method, path, {
+          body: {},
+          ...(accept ? { accept } : {}),
+        });
+        if (res.status !== 403 || res.code !== 'AUDIT_PRINCIPAL_SUSPENDED')
+          answered.push(
+            `${route.id} ${accept ?? ''}: ${res.status} ${res.code ?? res.text.slice(0, 80)}`,
+          );
+      }
+    }
+    expect(answered).toEqual([]);
+    // Nor does it write history through /import (the import scope).
+    const imported = await fetch(`${s.server.url}/import?strict=1`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`${all.secret}:`).toString('base64')}`,
+      },
+      body: JSON.stringify([
+        {
+          event: 'Backdated',
+          properties: { distinct_id: 'x', time: Date.parse('2021-01-01'), $insert_id: 'bd-1' },
+        },
+      ]),
+    });
+    expect(imported.status).toBe(401);
+    // Every attempt is on the record as refused.
+    const refused = await s.server.runtime.audit.store.scan({ actors: [`key:${all.id}`] });
+    expect(refused.filter((e) => e.outcome === 'AUDIT_PRINCIPAL_SUSPENDED').length).toBeGreaterThan(
+      keyRoutes.length,
+    );
+  });
+
+  it('leaves a suspended person no session to lift their own hold with, and no new one', async () => {
+    // An owner of Y, phished: detection suspends them while a session is open.
+    const phished = await mintMember(auth, world.orgY, 'owner', 'phished-owner@y.example');
+    const open = await mintSession(auth, phished);
+    await new AlertResponder({
+      audit: s.server.runtime.audit,
+      accounts: auth.store,
+      notifier: auth.notifier,
+      logger: createLogger({ level: 'error', sink: () => undefined }),
+      suspend: true,
+      webhookUrl: undefined,
+      now: () => auth.now(),
+    }).handle({
+      rule: 'enumeration',
+      severity: 'suspend',
+      actor: `user:${phished}`,
+      orgId: world.orgY,
+      projectId: world.projectC,
+      seq: 0,
+      atMs: auth.now(),
+      reason: 'red team',
+    });
+    const holds = await s.server.runtime.audit.store.listSuspensions(true);
+    const hold = holds.find((h) => h.actor === `user:${phished}`);
+    expect(hold?.orgId).toBe(world.orgY);
+    const lift = await hit(
+      { session: open },
+      'POST',
+      `/api/v1/orgs/${world.orgY}/suspensions/${hold!.id}/lift`,
+    );
+    expect(lift.status).toBe(401);
+    await expect(mintSession(auth, phished)).rejects.toMatchObject({
+      code: 'AUDIT_PRINCIPAL_SUSPENDED',
+    });
+    expect(s.server.runtime.audit.isSuspended(`user:${phished}`)).toBe(true);
+  });
+});
+
+describe("another project's secret, at the ingest door", () => {
+  it("writes nothing into C with A's import key: not by C's token, not by project_id", async () => {
+    const importKey = await keyOf(world.projectA, ['import']);
+    const before = await s.server.runtime.events.countEvents(world.projectC);
+    const tokenC = await tokenOf(world.projectC);
+    // /track with A's key (which lifts the 5-day window) and C's token, back-dated.
+    const tracked = await track(
+      tokenC,
+      [
+        {
+          event: 'Rewritten',
+          distinct_id: CAROL,
+          properties: { time: Date.parse('2021-01-01') / 1000 },
+        },
+      ],
+      { authorization: `Bearer ${importKey.secret}` },
+    );
+    expect(tracked.json.status).toBe(0);
+    expect(tracked.text).toContain('token does not belong');
+    // /import naming C with A's key.
+    const imported = await fetch(`${s.server.url}/import?strict=1&project_id=${world.projectC}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`user:${importKey.secret}`).toString('base64')}`,
+      },
+      body: JSON.stringify([
+        {
+          event: 'Rewritten',
+          properties: {
+            token: tokenC,
+            distinct_id: CAROL,
+            time: Date.parse('2021-01-01'),
+            $insert_id: 'rw-1',
+          },
+        },
+      ]),
+    });
+    expect(imported.status).toBe(401);
+    await s.server.runtime.events.flush();
+    expect(await s.server.runtime.events.countEvents(world.projectC)).toBe(before);
   });
 });
