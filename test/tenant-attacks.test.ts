@@ -690,6 +690,61 @@ describe('a suspended key on every route a key may call', () => {
   });
 });
 
+describe('a session still open when its person is suspended', () => {
+  // The responder holds the person in memory first, then writes each hold (one durable audit
+  // entry per key the person created) and ends their sessions last; detection itself runs after
+  // the read that trips it. A session open in between must act on nothing: reads are refused by
+  // the read services, but the acts that are no reads (a new key, lifting one's own hold, an
+  // invitation for an accomplice) must be refused too, or the person walks out with a principal
+  // that is not held.
+  it('cannot create a key, invite, or lift its own hold', async () => {
+    const owner = await mintMember(auth, world.orgY, 'owner', 'racing-owner@y.example');
+    const open = await mintSession(auth, owner);
+    const hold = {
+      id: `sus_${newId('x').slice(2)}`,
+      actor: `user:${owner}`,
+      orgId: world.orgY,
+      rule: 'enumeration',
+      reason: 'red team: the window before the sessions end',
+      createdAtMs: auth.now(),
+      liftedAtMs: null,
+      liftedBy: null,
+    };
+    await s.server.runtime.audit.store.putSuspension(hold);
+    s.server.runtime.audit.markSuspended([hold.actor], true);
+    const Y = `/api/v1/orgs/${world.orgY}`;
+    const keysBefore = (await auth.store.listApiKeys(world.projectC)).length;
+    const attempts: [string, string, string, unknown][] = [
+      ['keys.create', 'POST', `${C()}/keys`, { name: 'getaway', scopes: ['export'] }],
+      [
+        'orgs.invitations.create',
+        'POST',
+        `${Y}/invitations`,
+        { email: 'accomplice@evil.example', role: 'admin' },
+      ],
+      ['suspensions.lift', 'POST', `${Y}/suspensions/${hold.id}/lift`, {}],
+      ['query.run', 'POST', `${C()}/query`, { kind: 'event_names' }],
+    ];
+    const answered: string[] = [];
+    for (const [what, method, path, body] of attempts) {
+      const res = await hit({ session: open }, method, path, { body });
+      if (res.status !== 403 || res.code !== 'AUDIT_PRINCIPAL_SUSPENDED')
+        answered.push(`${what}: ${res.status} ${res.code ?? res.text.slice(0, 120)}`);
+    }
+    expect(answered).toEqual([]);
+    expect((await auth.store.listApiKeys(world.projectC)).length).toBe(keysBefore);
+    expect(
+      (await auth.store.listInvitations(world.orgY)).some(
+        (i) => i.email === 'accomplice@evil.example',
+      ),
+    ).toBe(false);
+    expect(s.server.runtime.audit.isSuspended(hold.actor)).toBe(true);
+    expect(
+      (await s.server.runtime.audit.store.listSuspensions(true)).some((x) => x.id === hold.id),
+    ).toBe(true);
+  });
+});
+
 describe("another project's secret, at the ingest door", () => {
   it("writes nothing into C with A's import key: not by C's token, not by project_id", async () => {
     const importKey = await keyOf(world.projectA, ['import']);
