@@ -18,6 +18,7 @@ import {
   buildWorld,
   declaredRoutes,
   mintMember,
+  mintOrg,
   mintSession,
   type MintedSession,
   type World,
@@ -786,5 +787,84 @@ describe("another project's secret, at the ingest door", () => {
     expect(imported.status).toBe(401);
     await s.server.runtime.events.flush();
     expect(await s.server.runtime.events.countEvents(world.projectC)).toBe(before);
+  });
+});
+
+describe('a key fenced to a network, from outside it', () => {
+  it('is not let in by an X-Forwarded-For naming the network (no proxy is trusted by default)', async () => {
+    const { secret } = await createApiKey(
+      auth,
+      world.projectA,
+      {
+        name: 'fenced',
+        scopes: ['query', 'import'],
+        expiresAtMs: null,
+        allowedCidrs: ['10.0.0.0/8'],
+      },
+      null,
+    );
+    for (const xff of [undefined, '10.1.2.3', '10.1.2.3, 127.0.0.1', '127.0.0.1, 10.1.2.3']) {
+      const headers: Record<string, string> = { authorization: `Bearer ${secret}` };
+      if (xff) headers['x-forwarded-for'] = xff;
+      const res = await fetch(`${s.server.url}${A()}/events?from=${weekAgo}&to=${today}`, {
+        headers,
+      });
+      expect(res.status, `X-Forwarded-For: ${xff ?? '(none)'}`).toBe(403);
+      const imported = await fetch(`${s.server.url}/import?strict=1`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from(`${secret}:`).toString('base64')}`,
+          ...(xff ? { 'x-forwarded-for': xff } : {}),
+        },
+        body: JSON.stringify([
+          { event: 'E', properties: { distinct_id: 'd', time: Date.now(), $insert_id: 'f-1' } },
+        ]),
+      });
+      expect(imported.status, `/import, X-Forwarded-For: ${xff ?? '(none)'}`).toBe(401);
+    }
+  });
+});
+
+describe('an admin reaching for the owner role', () => {
+  it('cannot make anyone an owner, nor touch an owner; the last owner stays one', async () => {
+    const z = await mintOrg(auth, 'Org Z');
+    const owner = await mintMember(auth, z.id, 'owner', 'owner@z.example');
+    const admin = await mintMember(auth, z.id, 'admin', 'admin@z.example');
+    const analyst = await mintMember(auth, z.id, 'analyst', 'analyst@z.example');
+    const Z = `/api/v1/orgs/${z.id}`;
+    const asAdmin = await as(admin);
+    const attempts: [string, string, string, unknown?][] = [
+      ['promote self to owner', 'PATCH', `${Z}/members/${admin}`, { role: 'owner' }],
+      ['promote an analyst to owner', 'PATCH', `${Z}/members/${analyst}`, { role: 'owner' }],
+      ['invite an owner', 'POST', `${Z}/invitations`, { email: 'new@z.example', role: 'owner' }],
+      ['demote the owner', 'PATCH', `${Z}/members/${owner}`, { role: 'viewer' }],
+      ['remove the owner', 'DELETE', `${Z}/members/${owner}`],
+      ['reset the owner', 'POST', `${Z}/members/${owner}/reset`],
+      ['unlock the owner', 'POST', `${Z}/members/${owner}/unlock`],
+      ["end the owner's sessions", 'POST', `${Z}/members/${owner}/sessions/revoke`],
+    ];
+    const answered: string[] = [];
+    for (const [what, method, path, body] of attempts) {
+      const res = await hit(asAdmin, method, path, { body: body ?? {} });
+      if (res.status !== 403 || res.code !== 'AUTH_FORBIDDEN')
+        answered.push(`${what}: ${res.status} ${res.code ?? res.text.slice(0, 100)}`);
+    }
+    expect(answered).toEqual([]);
+    const roles = Object.fromEntries(
+      (await auth.store.listMembers(z.id)).map((m) => [m.userId, m.role]),
+    );
+    expect(roles).toEqual({ [owner]: 'owner', [admin]: 'admin', [analyst]: 'analyst' });
+    expect((await auth.store.listInvitations(z.id)).length).toBe(0);
+    expect((await auth.store.getUser(owner))?.status).toBe('active');
+    // The only owner can neither step down nor leave.
+    const asOwner = await as(owner);
+    const down = await hit(asOwner, 'PATCH', `${Z}/members/${owner}`, { body: { role: 'admin' } });
+    expect([down.status, down.code]).toEqual([409, 'CONFLICT']);
+    const leave = await hit(asOwner, 'DELETE', `${Z}/members/${owner}`);
+    expect([leave.status, leave.code]).toEqual([409, 'CONFLICT']);
+    expect((await auth.store.listMembers(z.id)).find((m) => m.userId === owner)?.role).toBe(
+      'owner',
+    );
   });
 });
