@@ -868,3 +868,37 @@ describe('an admin reaching for the owner role', () => {
     );
   });
 });
+
+describe('a viewer running a saved view', () => {
+  it('cannot turn it into an ad-hoc query with a body of their own', async () => {
+    const view = newId('view');
+    await auth.store.createView({
+      id: view,
+      projectId: world.projectA,
+      name: 'signups',
+      query: { kind: 'trends', from: '-6d', to: 'today', series: [{ event: 'Signup' }] },
+      createdBy: world.usersX.analyst,
+      createdAtMs: auth.now(),
+    });
+    const viewer = await as(world.usersX.viewer);
+    const plain = await hit(viewer, 'POST', `${A()}/views/${view}/run`);
+    expect(plain.status, plain.text).toBe(200);
+    for (const body of [
+      { kind: 'event_properties', from: weekAgo, to: today },
+      { query: { kind: 'trends', series: [{ event: 'Purchase' }], breakdown: 'distinct_id' } },
+      { breakdown: 'distinct_id', filters: [{ property: 'plan', op: 'eq', value: 'free' }] },
+    ]) {
+      const res = await hit(viewer, 'POST', `${A()}/views/${view}/run`, { body });
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      expect(res.json, JSON.stringify(body)).toEqual(plain.json);
+    }
+    // And the ad-hoc route stays closed to them, in every format.
+    for (const accept of [undefined, 'text/csv']) {
+      const res = await hit(viewer, 'POST', `${A()}/query`, {
+        body: { kind: 'event_names' },
+        ...(accept ? { accept } : {}),
+      });
+      expect([res.status, res.code]).toEqual([403, 'AUTH_FORBIDDEN']);
+    }
+  });
+});
