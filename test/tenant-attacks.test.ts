@@ -295,6 +295,20 @@ describe('a suspended principal trying to keep reading', () => {
     expect([liftFromX.status, liftFromX.code]).toEqual([404, 'NOT_FOUND']);
     const stillHeld = await hit({ key: inY.secret }, 'POST', `${C()}/query`, { body: trends });
     expect(stillHeld.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
+    // Y's owner is told (Y's key is theirs to decide about); Y's alert names no project of X.
+    const notices = await hit(ownerY, 'GET', '/api/v1/me/notices');
+    expect(
+      (notices.json.notices as { kind: string }[]).some((n) => n.kind === 'access_alert'),
+      notices.text,
+    ).toBe(true);
+    const alerts = await s.server.runtime.audit.store.scan({
+      kinds: ['alert'],
+      actors: ['system'],
+    });
+    const inYLog = alerts.filter((e) => e.target === `user:${dual}` && e.orgId === world.orgY);
+    expect(inYLog).toHaveLength(1);
+    expect(inYLog[0]?.projectId).toBeNull();
+    expect(JSON.stringify(inYLog)).not.toContain(world.projectA);
   });
 });
 

@@ -68,22 +68,26 @@ export class AlertResponder {
     let suspended = false;
     try {
       const orgs = await this.orgsOf(t);
+      let heldIn: string[] = [];
       if (t.severity === 'suspend' && this.deps.suspend && !audit.isSuspended(t.actor)) {
-        await this.suspend(t, orgs[0] ?? null);
+        heldIn = await this.suspend(t, orgs[0] ?? null);
         suspended = true;
       }
-      for (const orgId of orgs.length ? orgs : [null]) {
+      // The organisations where a key of the person was held are told too (their owners decide
+      // about it), without the project of the organisation the trigger came from.
+      const told = [...orgs, ...heldIn.filter((o) => !orgs.includes(o))];
+      for (const orgId of told.length ? told : [null]) {
         await audit.record({
           kind: 'alert',
           actor: 'system',
           orgId,
-          projectId: t.projectId,
+          projectId: orgId === null || orgs.includes(orgId) ? t.projectId : null,
           target: t.actor,
           detail: { rule: t.rule, severity: t.severity, reason: t.reason, seq: t.seq, suspended },
         });
       }
       const label = await this.label(t.actor);
-      for (const orgId of orgs) {
+      for (const orgId of told) {
         const org = await accounts.getOrg(orgId);
         const owners = (await accounts.listMembers(orgId)).filter((m) => m.role === 'owner');
         for (const m of owners) {
@@ -106,7 +110,7 @@ export class AlertResponder {
             rule: t.rule,
             severity: t.severity,
             principal: t.actor,
-            org_ids: orgs,
+            org_ids: told,
             project_id: t.projectId,
             audit_seq: t.seq,
             at: new Date(t.atMs).toISOString(),
@@ -135,7 +139,8 @@ export class AlertResponder {
     return actor;
   }
 
-  private async suspend(t: Trigger, orgId: string | null): Promise<void> {
+  /** Holds the principal (and a person's keys); answers the organisations holds were filed in. */
+  private async suspend(t: Trigger, orgId: string | null): Promise<string[]> {
     const { audit, accounts } = this.deps;
     const now = this.deps.now();
     const holds: { actor: string; orgId: string | null }[] = [{ actor: t.actor, orgId }];
@@ -179,6 +184,7 @@ export class AlertResponder {
         now,
         'suspended after unusual access',
       );
+    return [...new Set(holds.flatMap((h) => (h.orgId === null ? [] : [h.orgId])))];
   }
 }
 
