@@ -12,6 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, newId, SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
 import { AlertResponder, type Trigger } from '../src/audit/index.js';
+import { totpCode } from '../src/auth/totp.js';
 import { createLogger } from '../src/shared/log.js';
 import type { KeyScope } from '../src/store/account-types.js';
 import {
@@ -23,6 +24,7 @@ import {
   type MintedSession,
   type World,
 } from './helpers/fixtures.js';
+import { AccountClient, type ApiAnswer } from './helpers/account-client.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
 /** Words that exist only in project C (org Y): none may appear in an answer to org X. */
@@ -914,5 +916,84 @@ describe('a viewer running a saved view', () => {
       });
       expect([res.status, res.code]).toEqual([403, 'AUTH_FORBIDDEN']);
     }
+  });
+});
+
+describe('an invitation taken back', () => {
+  const PASSWORD = 'a long passphrase the stranger chose 2026';
+
+  /** An owner of a fresh organisation invites `email` as an admin; answers the link and id. */
+  async function invited(email: string) {
+    const z = await mintOrg(auth, `Org of ${email}`);
+    const owner = await mintMember(auth, z.id, 'owner', `owner-of-${email}`);
+    const asOwner = await as(owner);
+    const made = await hit(asOwner, 'POST', `/api/v1/orgs/${z.id}/invitations`, {
+      body: { email, role: 'admin' },
+    });
+    expect(made.status, made.text).toBe(201);
+    return { orgId: z.id, asOwner, link: made.json.link as string, id: made.json.id as string };
+  }
+
+  /** Whoever holds the link finishes the setup with an authenticator app. */
+  async function finish(link: string): Promise<{ accept: number; complete: ApiAnswer | null }> {
+    const stranger = new AccountClient(s.server.url, origin);
+    const accepted = await stranger.accept(link, PASSWORD);
+    if (accepted.status !== 200) return { accept: accepted.status, complete: null };
+    const setupToken = accepted.body.setup_token as string;
+    const started = await stranger.call('POST', '/api/v1/auth/setup/totp', {
+      setup_token: setupToken,
+    });
+    if (started.status !== 200) return { accept: accepted.status, complete: started };
+    const complete = await stranger.call('POST', '/api/v1/auth/setup/complete', {
+      setup_token: setupToken,
+      method: 'totp',
+      code: await totpCode(started.body.secret as string, Date.now()),
+    });
+    return { accept: accepted.status, complete };
+  }
+
+  it('withdrawn after the stranger opened the link: the setup does not join the organisation', async () => {
+    const email = 'mistyped-admin@x.example';
+    const inv = await invited(email);
+    const stranger = new AccountClient(s.server.url, origin);
+    const accepted = await stranger.accept(inv.link, PASSWORD);
+    expect(accepted.status).toBe(200);
+    // The owner sees the mistake and withdraws the invitation.
+    const withdrawn = await hit(
+      inv.asOwner,
+      'DELETE',
+      `/api/v1/orgs/${inv.orgId}/invitations/${inv.id}`,
+    );
+    expect(withdrawn.status, withdrawn.text).toBe(204);
+    const setupToken = accepted.body.setup_token as string;
+    const started = await stranger.call('POST', '/api/v1/auth/setup/totp', {
+      setup_token: setupToken,
+    });
+    const complete =
+      started.status === 200
+        ? await stranger.call('POST', '/api/v1/auth/setup/complete', {
+            setup_token: setupToken,
+            method: 'totp',
+            code: await totpCode(started.body.secret as string, Date.now()),
+          })
+        : started;
+    expect([complete.status, (complete.body as { error?: { code?: string } }).error?.code]).toEqual(
+      [400, 'AUTH_TOKEN_INVALID'],
+    );
+    const account = await auth.store.findUserByEmail(email);
+    const memberships = account ? await auth.store.listMemberships(account.id) : [];
+    expect(memberships).toEqual([]);
+  });
+
+  it('open when the organisation is locked down: the link no longer joins it', async () => {
+    const email = 'planted-admin@x.example';
+    const inv = await invited(email);
+    const locked = await hit(inv.asOwner, 'POST', `/api/v1/orgs/${inv.orgId}/lockdown`);
+    expect(locked.status, locked.text).toBe(200);
+    const { accept, complete } = await finish(inv.link);
+    expect([accept, complete?.status ?? null]).not.toContainEqual(200);
+    const account = await auth.store.findUserByEmail(email);
+    const memberships = account ? await auth.store.listMemberships(account.id) : [];
+    expect(memberships).toEqual([]);
   });
 });

@@ -168,7 +168,10 @@ async function openInvitation(deps: AuthDeps, token: string): Promise<Invitation
  * What a setup in progress leads to: joining the inviting organisation (a new account), or
  * getting an existing account back after a reset (its memberships stay as they are).
  */
-type SetupPlan = { kind: 'join'; orgId: string; role: Role } | { kind: 'reset'; linkId: string };
+type SetupPlan =
+  // `invitationId`: the invitation being taken up (null in setups begun before it was kept).
+  | { kind: 'join'; orgId: string; role: Role; invitationId: string | null }
+  | { kind: 'reset'; linkId: string };
 
 /**
  * Accepts an invitation or a setup link. Issue 9: a link never sets credentials on an account
@@ -247,6 +250,7 @@ export async function acceptInvitation(
     kind: 'join',
     orgId: org.id,
     role: invitation.role,
+    invitationId: invitation.id,
   });
 }
 
@@ -320,7 +324,12 @@ const isRole = (value: unknown): value is Role =>
 
 function planOf(data: Record<string, unknown>): SetupPlan | null {
   if (data.kind === 'join' && typeof data.orgId === 'string' && isRole(data.role)) {
-    return { kind: 'join', orgId: data.orgId, role: data.role };
+    return {
+      kind: 'join',
+      orgId: data.orgId,
+      role: data.role,
+      invitationId: typeof data.invitationId === 'string' ? data.invitationId : null,
+    };
   }
   if (data.kind === 'reset' && typeof data.linkId === 'string') {
     return { kind: 'reset', linkId: data.linkId };
@@ -352,6 +361,14 @@ async function setupState(deps: AuthDeps, setupToken: string): Promise<SetupStat
   if (
     plan.kind === 'reset' &&
     !(await deps.store.listInvitationsForEmail(user.email)).some((i) => i.id === plan.linkId)
+  ) {
+    throw invalid();
+  }
+  // An invitation withdrawn (or swept by a lock-down) after its link was opened joins nobody.
+  if (
+    plan.kind === 'join' &&
+    plan.invitationId !== null &&
+    !(await deps.store.listInvitations(plan.orgId)).some((i) => i.id === plan.invitationId)
   ) {
     throw invalid();
   }

@@ -506,7 +506,7 @@ export interface paths {
     get?: never;
     put?: never;
     post?: never;
-    /** Withdraws an invitation. */
+    /** Withdraws an invitation (a setup begun with its link then joins nobody). */
     delete: operations['orgs.invitations.delete'];
     options?: never;
     head?: never;
@@ -590,7 +590,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Emergency lock-down (owners): every session loses its access to the organisation and every secret key of its projects is revoked in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working. */
+    /** Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working. */
     post: operations['orgs.lockdown'];
     delete?: never;
     options?: never;
