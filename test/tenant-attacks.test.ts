@@ -985,6 +985,63 @@ describe('an invitation taken back', () => {
     expect(memberships).toEqual([]);
   });
 
+  it('created by a person detection then suspends: the planted link joins nobody', async () => {
+    // A phished admin invites an address the attacker holds, in each of their organisations,
+    // and the attacker opens one link at once; then detection suspends the admin.
+    const z = await mintOrg(auth, 'Org of a phished admin');
+    const phished = await mintMember(auth, z.id, 'admin', 'phished-admin@z.example');
+    await auth.store.putMembership({
+      orgId: world.orgY,
+      userId: phished,
+      role: 'admin',
+      createdAtMs: auth.now(),
+      accessFromMs: null,
+      suspended: null,
+    });
+    const asPhished = await as(phished);
+    const links: string[] = [];
+    for (const orgId of [z.id, world.orgY]) {
+      const made = await hit(asPhished, 'POST', `/api/v1/orgs/${orgId}/invitations`, {
+        body: { email: `planted-${orgId}@evil.example`, role: 'admin' },
+      });
+      expect(made.status, made.text).toBe(201);
+      links.push(made.json.link as string);
+    }
+    const early = new AccountClient(s.server.url, origin);
+    const opened = await early.accept(links[0]!, PASSWORD);
+    expect(opened.status).toBe(200);
+    await new AlertResponder({
+      audit: s.server.runtime.audit,
+      accounts: auth.store,
+      notifier: auth.notifier,
+      logger: createLogger({ level: 'error', sink: () => undefined }),
+      suspend: true,
+      webhookUrl: undefined,
+      now: () => auth.now(),
+    }).handle({
+      rule: 'enumeration',
+      severity: 'suspend',
+      actor: `user:${phished}`,
+      orgId: z.id,
+      projectId: null,
+      seq: 0,
+      atMs: auth.now(),
+      reason: 'red team',
+    });
+    // The link opened before: its setup stops. The other one: refused at once.
+    const started = await early.call('POST', '/api/v1/auth/setup/totp', {
+      setup_token: opened.body.setup_token as string,
+    });
+    expect(started.status).toBe(400);
+    const { accept } = await finish(links[1]!);
+    expect(accept).toBe(400);
+    for (const orgId of [z.id, world.orgY]) {
+      const account = await auth.store.findUserByEmail(`planted-${orgId}@evil.example`);
+      const memberships = account ? await auth.store.listMemberships(account.id) : [];
+      expect(memberships, orgId).toEqual([]);
+    }
+  });
+
   it('open when the organisation is locked down: the link no longer joins it', async () => {
     const email = 'planted-admin@x.example';
     const inv = await invited(email);

@@ -1,7 +1,8 @@
 // What happens when detection fires: the alert goes on the record, every owner of the
 // organisation is told (in-app notice, e-mail through the notices outbox when SMTP is configured,
 // a signed webhook), and under the default policy the principal — its sessions, and for a person
-// the keys they created — is suspended until an owner lifts it.
+// the keys they created — is suspended until an owner lifts it (a person's open invitations are
+// withdrawn).
 import { randomBytes } from 'node:crypto';
 import type { Notifier } from '../auth/notifier.js';
 import { AppError } from '../shared/errors.js';
@@ -151,11 +152,22 @@ export class AlertResponder {
       const userId = t.actor.slice(5);
       const orgIds = new Set((await accounts.listMemberships(userId)).map((m) => m.orgId));
       if (orgId) orgIds.add(orgId);
-      for (const keyOrg of orgIds)
+      for (const keyOrg of orgIds) {
         for (const projectId of await accounts.listOrgProjects(keyOrg))
           for (const key of await accounts.listApiKeys(projectId))
             if (key.createdBy === userId && key.revokedAtMs === null)
               holds.push({ actor: `key:${key.id}`, orgId: keyOrg });
+        // The invitations they sent and nobody has joined by yet are withdrawn (a setup begun with
+        // one stops too): a link planted before detection would otherwise let its holder in.
+        for (const invitation of await accounts.listInvitations(keyOrg)) {
+          if (invitation.createdBy !== userId) continue;
+          const invitee = await accounts.findUserByEmail(invitation.email);
+          const joined =
+            invitee !== null &&
+            (await accounts.listMemberships(invitee.id)).some((m) => m.orgId === keyOrg);
+          if (!joined) await accounts.deleteInvitation(invitation.id);
+        }
+      }
     }
     for (const { actor, orgId: holdOrg } of holds) {
       const record: SuspensionRecord = {
