@@ -24,7 +24,7 @@ import {
   type MintedSession,
   type World,
 } from './helpers/fixtures.js';
-import { AccountClient, type ApiAnswer } from './helpers/account-client.js';
+import { AccountClient, linkToken, type ApiAnswer } from './helpers/account-client.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
 /** Words that exist only in project C (org Y): none may appear in an answer to org X. */
@@ -1052,5 +1052,49 @@ describe('an invitation taken back', () => {
     const account = await auth.store.findUserByEmail(email);
     const memberships = account ? await auth.store.listMemberships(account.id) : [];
     expect(memberships).toEqual([]);
+  });
+});
+
+describe('a reset whose link the admin saw', () => {
+  const PASSWORD = 'the admin chose this for the victim 2026';
+  it('cannot be laundered by removing the held member and inviting the account again', async () => {
+    // No SMTP: the reset link is shown to the admin, and the membership stays on hold until the
+    // operator confirms the person. A hostile admin uses the link themselves...
+    const z = await mintOrg(auth, 'Org with a hostile admin');
+    await mintMember(auth, z.id, 'owner', 'owner@hostile.example');
+    const admin = await mintMember(auth, z.id, 'admin', 'admin@hostile.example');
+    const victimEmail = 'victim@hostile.example';
+    const victim = await mintMember(auth, z.id, 'analyst', victimEmail);
+    const Z = `/api/v1/orgs/${z.id}`;
+    const asAdmin = await as(admin);
+    const reset = await hit(asAdmin, 'POST', `${Z}/members/${victim}/reset`);
+    expect([reset.status, reset.json.delivery], reset.text).toEqual([201, 'shown']);
+    const impostor = new AccountClient(s.server.url, origin);
+    const { answer } = await impostor.setUpWithTotp(
+      reset.json.link as string,
+      PASSWORD,
+      Date.now(),
+    );
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const held = await impostor.call('GET', `${Z}`);
+    expect(held.status).toBe(403);
+    // ...then removes the held membership and invites the (now impostor-held) account again.
+    const removed = await hit(asAdmin, 'DELETE', `${Z}/members/${victim}`);
+    expect(removed.status, removed.text).toBe(204);
+    const again = await hit(asAdmin, 'POST', `${Z}/invitations`, {
+      body: { email: victimEmail, role: 'analyst' },
+    });
+    if (again.status === 201) {
+      await impostor.call('POST', '/api/v1/auth/invitations/accept', {
+        token: linkToken(again.json.link as string),
+      });
+    }
+    // Whatever was answered, the account the admin set up does not reach the organisation.
+    const reach = await impostor.call('GET', `${Z}`);
+    expect(reach.status).not.toBe(200);
+    const unheld = (await auth.store.listMemberships(victim)).filter(
+      (m) => m.orgId === z.id && m.suspended === null,
+    );
+    expect(unheld).toEqual([]);
   });
 });

@@ -150,6 +150,17 @@ export async function removeMember(deps: AuthDeps, actor: OrgActor, userId: stri
   const grant = await memberGrant(deps, actor, userId, 'remove');
   if (grant.membership.role === 'owner') await assertNotLastOwner(deps, actor.org.id, userId);
   await deps.store.removeMembership(actor.org.id, userId);
+  // A grant on hold after a reset whose link an admin saw: whoever set the account up with that
+  // link is not proven to be the person, and the hold lives on the grant. Removed, it must not
+  // leave an active account free to be invited back unheld: with no grant the operator vouched
+  // for, the account goes back to pending (only the operator's reset sets it up again).
+  if (grant.membership.suspended !== null) {
+    const vouched = (await deps.store.listMemberships(userId)).some((m) => m.suspended === null);
+    if (!vouched) {
+      await deps.store.updateUser(userId, { status: 'pending' });
+      await deps.store.revokeSessions({ userId }, deps.now(), 'held member removed');
+    }
+  }
   deps.logger.info('member removed', { orgId: actor.org.id, userId });
   await tell(deps, grant.user, actor.org, actor.principal.user.email, 'removed');
 }
