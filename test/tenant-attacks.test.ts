@@ -1098,3 +1098,33 @@ describe('a reset whose link the admin saw', () => {
     expect(unheld).toEqual([]);
   });
 });
+
+describe('a session from before a member was removed', () => {
+  it('does not reach the organisation again when the person is invited back', async () => {
+    const z = await mintOrg(auth, 'Org re-adding a member');
+    const owner = await mintMember(auth, z.id, 'owner', 'owner@readd.example');
+    const email = 'laptop-lost@readd.example';
+    const member = await mintMember(auth, z.id, 'analyst', email);
+    const Z = `/api/v1/orgs/${z.id}`;
+    // The member's laptop, with a live session, is lost; the owner removes the member at once.
+    const stolen = await mintSession(auth, member);
+    expect((await hit({ session: stolen }, 'GET', Z)).status).toBe(200);
+    const asOwner = await as(owner);
+    expect((await hit(asOwner, 'DELETE', `${Z}/members/${member}`)).status).toBe(204);
+    expect((await hit({ session: stolen }, 'GET', Z)).status).toBe(404);
+    // Later the owner invites the person back, who signs in on a new device and accepts.
+    const invited = await hit(asOwner, 'POST', `${Z}/invitations`, {
+      body: { email, role: 'analyst' },
+    });
+    expect(invited.status, invited.text).toBe(201);
+    await new Promise((r) => setTimeout(r, 5));
+    const fresh = await mintSession(auth, member);
+    const accepted = await hit({ session: fresh }, 'POST', '/api/v1/auth/invitations/accept', {
+      body: { token: linkToken(invited.json.link as string) },
+    });
+    expect([accepted.status, accepted.json.status], accepted.text).toEqual([200, 'joined']);
+    expect((await hit({ session: fresh }, 'GET', Z)).status).toBe(200);
+    const old = await hit({ session: stolen }, 'GET', Z);
+    expect([old.status, old.code]).toEqual([401, 'AUTH_ORG_ACCESS_ENDED']);
+  });
+});

@@ -226,7 +226,9 @@ export async function acceptInvitation(
       userId: existing.id,
       role: invitation.role,
       createdAtMs: now,
-      accessFromMs: null,
+      // Only the session that accepts (and later ones) reach the organisation: a session from
+      // before — a lost laptop's, when the person was removed and is now invited back — does not.
+      accessFromMs: principal.session.createdAtMs,
       suspended: held ? 'unconfirmed_reset' : null,
     });
     deps.logger.info('member joined', { orgId: org.id, userId: existing.id });
