@@ -241,10 +241,11 @@ export async function lockDown(
   const now = deps.now();
   const { count, members } = await endEveryMembersAccess(deps, org, now, 'organisation lock-down');
   const keys = await deps.store.revokeOrgApiKeys(orgId, now);
-  // Every invitation goes too, open or being taken up: one planted by whoever the lock-down is
-  // against would otherwise join the organisation afterwards.
+  // Every invitation a member made goes too, open or being taken up: one planted by whoever the
+  // lock-down is against would otherwise join the organisation afterwards. The operator's own
+  // setup links (`createdBy` null, from the host) stay.
   for (const invitation of await deps.store.listInvitations(orgId)) {
-    await deps.store.deleteInvitation(invitation.id);
+    if (invitation.createdBy !== null) await deps.store.deleteInvitation(invitation.id);
   }
   await deps.store.markLockedDown(orgId, now, actor.userId);
   deps.logger.warn('organisation locked down', {
