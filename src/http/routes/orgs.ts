@@ -365,7 +365,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'POST',
       url: `${base}/lockdown`,
       summary:
-        "Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working.",
+        "Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation its members made withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working.",
       tag: 'organisations',
       response: lockdownResponse,
       auth: 'session',

@@ -590,7 +590,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working. */
+    /** Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation its members made withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working. */
     post: operations['orgs.lockdown'];
     delete?: never;
     options?: never;
