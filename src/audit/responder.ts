@@ -1,7 +1,8 @@
 // What happens when detection fires: the alert goes on the record, every owner of the
 // organisation is told (in-app notice, e-mail through the notices outbox when SMTP is configured,
 // a signed webhook), and under the default policy the principal — its sessions, and for a person
-// the keys they created — is suspended until an owner lifts it.
+// the keys they created — is suspended until an owner lifts it (a person's open invitations are
+// withdrawn).
 import { randomBytes } from 'node:crypto';
 import type { Notifier } from '../auth/notifier.js';
 import { AppError } from '../shared/errors.js';
@@ -68,22 +69,26 @@ export class AlertResponder {
     let suspended = false;
     try {
       const orgs = await this.orgsOf(t);
+      let heldIn: string[] = [];
       if (t.severity === 'suspend' && this.deps.suspend && !audit.isSuspended(t.actor)) {
-        await this.suspend(t, orgs[0] ?? null);
+        heldIn = await this.suspend(t, orgs[0] ?? null);
         suspended = true;
       }
-      for (const orgId of orgs.length ? orgs : [null]) {
+      // The organisations where a key of the person was held are told too (their owners decide
+      // about it), without the project of the organisation the trigger came from.
+      const told = [...orgs, ...heldIn.filter((o) => !orgs.includes(o))];
+      for (const orgId of told.length ? told : [null]) {
         await audit.record({
           kind: 'alert',
           actor: 'system',
           orgId,
-          projectId: t.projectId,
+          projectId: orgId === null || orgs.includes(orgId) ? t.projectId : null,
           target: t.actor,
           detail: { rule: t.rule, severity: t.severity, reason: t.reason, seq: t.seq, suspended },
         });
       }
       const label = await this.label(t.actor);
-      for (const orgId of orgs) {
+      for (const orgId of told) {
         const org = await accounts.getOrg(orgId);
         const owners = (await accounts.listMembers(orgId)).filter((m) => m.role === 'owner');
         for (const m of owners) {
@@ -106,7 +111,7 @@ export class AlertResponder {
             rule: t.rule,
             severity: t.severity,
             principal: t.actor,
-            org_ids: orgs,
+            org_ids: told,
             project_id: t.projectId,
             audit_seq: t.seq,
             at: new Date(t.atMs).toISOString(),
@@ -135,21 +140,40 @@ export class AlertResponder {
     return actor;
   }
 
-  private async suspend(t: Trigger, orgId: string | null): Promise<void> {
+  /** Holds the principal (and a person's keys); answers the organisations holds were filed in. */
+  private async suspend(t: Trigger, orgId: string | null): Promise<string[]> {
     const { audit, accounts } = this.deps;
     const now = this.deps.now();
-    const actors = [t.actor];
-    if (t.actor.startsWith('user:') && orgId) {
+    const holds: { actor: string; orgId: string | null }[] = [{ actor: t.actor, orgId }];
+    if (t.actor.startsWith('user:')) {
+      // Every key the person created, in each of their organisations: a key of another
+      // organisation's project reads that organisation's data all the same. Each key's hold is
+      // filed under the key's own organisation, whose owners see it and decide.
       const userId = t.actor.slice(5);
-      for (const projectId of await accounts.listOrgProjects(orgId))
-        for (const key of await accounts.listApiKeys(projectId))
-          if (key.createdBy === userId && key.revokedAtMs === null) actors.push(`key:${key.id}`);
+      const orgIds = new Set((await accounts.listMemberships(userId)).map((m) => m.orgId));
+      if (orgId) orgIds.add(orgId);
+      for (const keyOrg of orgIds) {
+        for (const projectId of await accounts.listOrgProjects(keyOrg))
+          for (const key of await accounts.listApiKeys(projectId))
+            if (key.createdBy === userId && key.revokedAtMs === null)
+              holds.push({ actor: `key:${key.id}`, orgId: keyOrg });
+        // The invitations they sent and nobody has joined by yet are withdrawn (a setup begun with
+        // one stops too): a link planted before detection would otherwise let its holder in.
+        for (const invitation of await accounts.listInvitations(keyOrg)) {
+          if (invitation.createdBy !== userId) continue;
+          const invitee = await accounts.findUserByEmail(invitation.email);
+          const joined =
+            invitee !== null &&
+            (await accounts.listMemberships(invitee.id)).some((m) => m.orgId === keyOrg);
+          if (!joined) await accounts.deleteInvitation(invitation.id);
+        }
+      }
     }
-    for (const actor of actors) {
+    for (const { actor, orgId: holdOrg } of holds) {
       const record: SuspensionRecord = {
         id: `sus_${randomBytes(8).toString('hex')}`,
         actor,
-        orgId,
+        orgId: holdOrg,
         rule: t.rule,
         reason: t.reason,
         createdAtMs: now,
@@ -161,7 +185,7 @@ export class AlertResponder {
       await audit.record({
         kind: 'suspension',
         actor: 'system',
-        orgId,
+        orgId: holdOrg,
         target: actor,
         detail: { id: record.id, rule: t.rule, reason: t.reason },
       });
@@ -172,6 +196,7 @@ export class AlertResponder {
         now,
         'suspended after unusual access',
       );
+    return [...new Set(holds.flatMap((h) => (h.orgId === null ? [] : [h.orgId])))];
   }
 }
 

@@ -150,6 +150,17 @@ export async function removeMember(deps: AuthDeps, actor: OrgActor, userId: stri
   const grant = await memberGrant(deps, actor, userId, 'remove');
   if (grant.membership.role === 'owner') await assertNotLastOwner(deps, actor.org.id, userId);
   await deps.store.removeMembership(actor.org.id, userId);
+  // A grant on hold after a reset whose link an admin saw: whoever set the account up with that
+  // link is not proven to be the person, and the hold lives on the grant. Removed, it must not
+  // leave an active account free to be invited back unheld: with no grant the operator vouched
+  // for, the account goes back to pending (only the operator's reset sets it up again).
+  if (grant.membership.suspended !== null) {
+    const vouched = (await deps.store.listMemberships(userId)).some((m) => m.suspended === null);
+    if (!vouched) {
+      await deps.store.updateUser(userId, { status: 'pending' });
+      await deps.store.revokeSessions({ userId }, deps.now(), 'held member removed');
+    }
+  }
   deps.logger.info('member removed', { orgId: actor.org.id, userId });
   await tell(deps, grant.user, actor.org, actor.principal.user.email, 'removed');
 }
@@ -230,6 +241,12 @@ export async function lockDown(
   const now = deps.now();
   const { count, members } = await endEveryMembersAccess(deps, org, now, 'organisation lock-down');
   const keys = await deps.store.revokeOrgApiKeys(orgId, now);
+  // Every invitation a member made goes too, open or being taken up: one planted by whoever the
+  // lock-down is against would otherwise join the organisation afterwards. The operator's own
+  // setup links (`createdBy` null, from the host) stay.
+  for (const invitation of await deps.store.listInvitations(orgId)) {
+    if (invitation.createdBy !== null) await deps.store.deleteInvitation(invitation.id);
+  }
   await deps.store.markLockedDown(orgId, now, actor.userId);
   deps.logger.warn('organisation locked down', {
     orgId,

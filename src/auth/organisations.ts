@@ -168,7 +168,10 @@ async function openInvitation(deps: AuthDeps, token: string): Promise<Invitation
  * What a setup in progress leads to: joining the inviting organisation (a new account), or
  * getting an existing account back after a reset (its memberships stay as they are).
  */
-type SetupPlan = { kind: 'join'; orgId: string; role: Role } | { kind: 'reset'; linkId: string };
+type SetupPlan =
+  // `invitationId`: the invitation being taken up (null in setups begun before it was kept).
+  | { kind: 'join'; orgId: string; role: Role; invitationId: string | null }
+  | { kind: 'reset'; linkId: string };
 
 /**
  * Accepts an invitation or a setup link. Issue 9: a link never sets credentials on an account
@@ -223,7 +226,9 @@ export async function acceptInvitation(
       userId: existing.id,
       role: invitation.role,
       createdAtMs: now,
-      accessFromMs: null,
+      // Only the session that accepts (and later ones) reach the organisation: a session from
+      // before — a lost laptop's, when the person was removed and is now invited back — does not.
+      accessFromMs: principal.session.createdAtMs,
       suspended: held ? 'unconfirmed_reset' : null,
     });
     deps.logger.info('member joined', { orgId: org.id, userId: existing.id });
@@ -247,6 +252,7 @@ export async function acceptInvitation(
     kind: 'join',
     orgId: org.id,
     role: invitation.role,
+    invitationId: invitation.id,
   });
 }
 
@@ -320,7 +326,12 @@ const isRole = (value: unknown): value is Role =>
 
 function planOf(data: Record<string, unknown>): SetupPlan | null {
   if (data.kind === 'join' && typeof data.orgId === 'string' && isRole(data.role)) {
-    return { kind: 'join', orgId: data.orgId, role: data.role };
+    return {
+      kind: 'join',
+      orgId: data.orgId,
+      role: data.role,
+      invitationId: typeof data.invitationId === 'string' ? data.invitationId : null,
+    };
   }
   if (data.kind === 'reset' && typeof data.linkId === 'string') {
     return { kind: 'reset', linkId: data.linkId };
@@ -352,6 +363,14 @@ async function setupState(deps: AuthDeps, setupToken: string): Promise<SetupStat
   if (
     plan.kind === 'reset' &&
     !(await deps.store.listInvitationsForEmail(user.email)).some((i) => i.id === plan.linkId)
+  ) {
+    throw invalid();
+  }
+  // An invitation withdrawn (or swept by a lock-down) after its link was opened joins nobody.
+  if (
+    plan.kind === 'join' &&
+    plan.invitationId !== null &&
+    !(await deps.store.listInvitations(plan.orgId)).some((i) => i.id === plan.invitationId)
   ) {
     throw invalid();
   }

@@ -239,7 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerPages(app);
   registerApiRoutes(
     app,
-    { auth: deps.auth, clients: deps.clients, clientIp: deps.clientIp },
+    { auth: deps.auth, clients: deps.clients, clientIp: deps.clientIp, audit: deps.audit },
     apiRoutes(deps),
   );
   return app;

@@ -16,7 +16,7 @@ import {
   type Action,
   type ClientDescriber,
 } from '../../auth/index.js';
-import { actingAs } from '../../audit/index.js';
+import { actingAs, type AuditLog } from '../../audit/index.js';
 import { parseJsonRecords } from '../../ingest/wire/index.js';
 import type { ClientIpResolver } from '../../ingest/enrich/index.js';
 import { AppError } from '../../shared/errors.js';
@@ -145,6 +145,8 @@ export interface ApiDeps {
   auth: AuthDeps;
   clients: ClientDescriber;
   clientIp: ClientIpResolver;
+  /** Principals held after unusual access (the audit log's suspensions), and their refusals. */
+  audit: Pick<AuditLog, 'isSuspended' | 'record'>;
 }
 
 function bearer(request: FastifyRequest): string | null {
@@ -230,6 +232,24 @@ export function registerApiRoutes(
           readCookies(request).get(DEVICE_COOKIE) ?? null,
         );
         const principal = await authenticate(deps, route, request, client);
+        if (principal && deps.audit.isSuspended(principal.actor)) {
+          // A session still open when its person was suspended (the responder ends sessions
+          // last; detection runs after the read that trips it) acts on nothing: no new key, no
+          // invitation, no lifting of its own hold. Refused and put on the record.
+          await deps.audit
+            .record({
+              kind: principal.kind === 'user' ? 'sign_in_failed' : 'key_used',
+              actor: principal.actor,
+              source: { kind: 'http', ip: client.ip, place: client.place },
+              outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
+              detail: { route: route.id },
+            })
+            .catch(() => undefined);
+          throw new AppError(
+            'AUDIT_PRINCIPAL_SUSPENDED',
+            'this account or key is suspended after unusual access; an owner must lift it',
+          );
+        }
         const params = request.params as Record<string, string>;
         let access: Access | null = null;
         if (route.action) {

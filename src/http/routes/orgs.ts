@@ -195,7 +195,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'DELETE',
       url: `${base}/members/:userId`,
       summary:
-        "Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched.",
+        "Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched — except that a member on hold after a reset whose link an admin saw, with no grant the operator vouched for, goes back to pending (only the operator's reset sets the account up again).",
       tag: 'organisations',
       success: { status: 204, description: 'Done (no content).' },
       auth: 'session',
@@ -267,7 +267,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       id: 'orgs.invitations.delete',
       method: 'DELETE',
       url: `${base}/invitations/:invitationId`,
-      summary: 'Withdraws an invitation.',
+      summary: 'Withdraws an invitation (a setup begun with its link then joins nobody).',
       tag: 'organisations',
       auth: 'session',
       action: 'members.write',
@@ -365,7 +365,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'POST',
       url: `${base}/lockdown`,
       summary:
-        "Emergency lock-down (owners): every session loses its access to the organisation and every secret key of its projects is revoked in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working.",
+        "Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation its members made withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working.",
       tag: 'organisations',
       response: lockdownResponse,
       auth: 'session',

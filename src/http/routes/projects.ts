@@ -13,6 +13,7 @@ import {
   type AuthDeps,
   type Principal,
   notifyProjectOwners,
+  roleAllows,
 } from '../../auth/index.js';
 import { privacyPolicySchema } from '../../privacy/index.js';
 import type { Actor } from '../../audit/index.js';
@@ -647,15 +648,29 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       id: 'privacy.erase',
       method: 'POST',
       url: `${base}/privacy/erase`,
-      summary: "Erases a person's events, profile, identity links and vault key.",
+      summary:
+        "Erases a person's events, profile, identity links and vault key. The person's pseudonyms are listed to owners only: others may not look pseudonyms up.",
       tag: 'privacy',
       response: erasedResponse,
       auth: 'session-or-key',
       action: 'privacy.erase',
       target: 'projectId',
       body: z.strictObject({ user: z.string().min(1).max(1024) }),
-      handler: async (ctx) =>
-        eraseSubject(deps.privacyOps, ctx.params.projectId ?? '', ctx.body.user, actorOf(ctx)),
+      handler: async (ctx) => {
+        const erased = await eraseSubject(
+          deps.privacyOps,
+          ctx.params.projectId ?? '',
+          ctx.body.user,
+          actorOf(ctx),
+        );
+        // The pseudonyms of the id named are a pseudonym look-up: an admin or an `admin` key
+        // naming guessed ids (which erase nothing) would otherwise run a dictionary through the
+        // pseudonymiser, which only owners may (and never a key).
+        const mayLookUp = ctx.access?.role
+          ? roleAllows(ctx.access.role, 'privacy.pseudonyms')
+          : false;
+        return mayLookUp ? erased : { ...erased, pseudonyms: [] };
+      },
     }),
     defineRoute({
       id: 'privacy.reveal',

@@ -470,7 +470,7 @@ export interface paths {
     get?: never;
     put?: never;
     post?: never;
-    /** Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched. */
+    /** Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched — except that a member on hold after a reset whose link an admin saw, with no grant the operator vouched for, goes back to pending (only the operator's reset sets the account up again). */
     delete: operations['orgs.members.remove'];
     options?: never;
     head?: never;
@@ -506,7 +506,7 @@ export interface paths {
     get?: never;
     put?: never;
     post?: never;
-    /** Withdraws an invitation. */
+    /** Withdraws an invitation (a setup begun with its link then joins nobody). */
     delete: operations['orgs.invitations.delete'];
     options?: never;
     head?: never;
@@ -590,7 +590,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Emergency lock-down (owners): every session loses its access to the organisation and every secret key of its projects is revoked in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working. */
+    /** Emergency lock-down (owners): every session loses its access to the organisation, every secret key of its projects is revoked and every invitation its members made withdrawn in one step; who did it is recorded and every member told. Members' other organisations are untouched. Ingest keeps working. */
     post: operations['orgs.lockdown'];
     delete?: never;
     options?: never;
@@ -917,7 +917,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Erases a person's events, profile, identity links and vault key. */
+    /** Erases a person's events, profile, identity links and vault key. The person's pseudonyms are listed to owners only: others may not look pseudonyms up. */
     post: operations['privacy.erase'];
     delete?: never;
     options?: never;
