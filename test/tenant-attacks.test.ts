@@ -1042,6 +1042,30 @@ describe('an invitation taken back', () => {
     }
   });
 
+  it('sent by a member who is then removed: it joins nobody, and their keys and sessions stop', async () => {
+    // An admin of X (their only organisation) plants a key and an invitation, then is removed.
+    const admin = await mintMember(auth, world.orgX, 'admin', 'leaving-admin@x.example');
+    const asAdmin = await as(admin);
+    const key = await keyOf(world.projectA, ['query'], admin);
+    const trends = { kind: 'trends', from: '-6d', to: 'today', series: [{ event: 'Signup' }] };
+    const planted = await hit(asAdmin, 'POST', `${X()}/invitations`, {
+      body: { email: 'sock-puppet@x.example', role: 'admin' },
+    });
+    expect(planted.status, planted.text).toBe(201);
+    expect((await hit({ key: key.secret }, 'POST', `${A()}/query`, { body: trends })).status).toBe(
+      200,
+    );
+    const removed = await hit(await as(world.usersX.owner), 'DELETE', `${X()}/members/${admin}`);
+    expect(removed.status, removed.text).toBe(204);
+    const read = await hit({ key: key.secret }, 'POST', `${A()}/query`, { body: trends });
+    expect(read.status, read.text).toBe(401);
+    expect((await hit(asAdmin, 'GET', '/api/v1/me')).status).toBe(401);
+    const { accept, complete } = await finish(planted.json.link as string);
+    expect([accept, complete?.status ?? null]).not.toContainEqual(200);
+    const puppet = await auth.store.findUserByEmail('sock-puppet@x.example');
+    expect(puppet ? await auth.store.listMemberships(puppet.id) : []).toEqual([]);
+  });
+
   it('open when the organisation is locked down: the link no longer joins it', async () => {
     const email = 'planted-admin@x.example';
     const inv = await invited(email);
@@ -1105,6 +1129,17 @@ describe('a session from before a member was removed', () => {
     const owner = await mintMember(auth, z.id, 'owner', 'owner@readd.example');
     const email = 'laptop-lost@readd.example';
     const member = await mintMember(auth, z.id, 'analyst', email);
+    // A member of another organisation too: their sessions outlive the removal (in an only
+    // organisation they end, the test above).
+    const other = await mintOrg(auth, 'Another organisation of the member');
+    await auth.store.putMembership({
+      orgId: other.id,
+      userId: member,
+      role: 'viewer',
+      createdAtMs: auth.now(),
+      accessFromMs: null,
+      suspended: null,
+    });
     const Z = `/api/v1/orgs/${z.id}`;
     // The member's laptop, with a live session, is lost; the owner removes the member at once.
     const stolen = await mintSession(auth, member);

@@ -145,11 +145,33 @@ export async function changeRole(
   await tell(deps, grant.user, actor.org, actor.principal.user.email, 'role_changed', { role });
 }
 
-/** Removes a member from this organisation: its grant goes, and with it every session's access. */
+/**
+ * Removes a member from this organisation: its grant goes, and with it every session's access
+ * (where it was the person's only organisation, the sessions end). What the person made here does
+ * not outlive the grant: the secret keys they created for its projects are revoked and the
+ * invitations they sent that nobody took up are withdrawn — a key or a link made before the
+ * removal would otherwise go on reading, or let someone in, on their behalf.
+ */
 export async function removeMember(deps: AuthDeps, actor: OrgActor, userId: string): Promise<void> {
   const grant = await memberGrant(deps, actor, userId, 'remove');
   if (grant.membership.role === 'owner') await assertNotLastOwner(deps, actor.org.id, userId);
+  const now = deps.now();
+  if (await isSoleOrganisation(deps, actor.org.id, userId)) {
+    await deps.store.revokeSessions({ userId }, now, 'removed from the organisation');
+  }
   await deps.store.removeMembership(actor.org.id, userId);
+  for (const projectId of await deps.store.listOrgProjects(actor.org.id)) {
+    for (const key of await deps.store.listApiKeys(projectId)) {
+      if (key.createdBy === userId && key.revokedAtMs === null) {
+        await deps.store.revokeApiKey(key.id, now);
+      }
+    }
+  }
+  for (const invitation of await deps.store.listInvitations(actor.org.id)) {
+    if (invitation.createdBy === userId && invitation.acceptedAtMs === null) {
+      await deps.store.deleteInvitation(invitation.id);
+    }
+  }
   // A grant on hold after a reset whose link an admin saw: whoever set the account up with that
   // link is not proven to be the person, and the hold lives on the grant. Removed, it must not
   // leave an active account free to be invited back unheld: with no grant the operator vouched

@@ -195,7 +195,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'DELETE',
       url: `${base}/members/:userId`,
       summary:
-        "Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched — except that a member on hold after a reset whose link an admin saw, with no grant the operator vouched for, goes back to pending (only the operator's reset sets the account up again).",
+        "Removes a member from this organisation (step-up): its sessions lose access to it (they end where it was the person's only organisation), the secret keys the person created for its projects are revoked and their invitations nobody took up withdrawn; the person's account and other organisations are untouched — except that a member on hold after a reset whose link an admin saw, with no grant the operator vouched for, goes back to pending (only the operator's reset sets the account up again).",
       tag: 'organisations',
       success: { status: 204, description: 'Done (no content).' },
       auth: 'session',

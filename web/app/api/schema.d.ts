@@ -470,7 +470,7 @@ export interface paths {
     get?: never;
     put?: never;
     post?: never;
-    /** Removes a member from this organisation (step-up): its sessions lose access to it; the person's account and other organisations are untouched — except that a member on hold after a reset whose link an admin saw, with no grant the operator vouched for, goes back to pending (only the operator's reset sets the account up again). */
+    /** Removes a member from this organisation (step-up): its sessions lose access to it (they end where it was the person's only organisation), the secret keys the person created for its projects are revoked and their invitations nobody took up withdrawn; the person's account and other organisations are untouched — except that a member on hold after a reset whose link an admin saw, with no grant the operator vouched for, goes back to pending (only the operator's reset sets the account up again). */
     delete: operations['orgs.members.remove'];
     options?: never;
     head?: never;
