@@ -417,6 +417,17 @@ export class DuckDbDatabase {
       );
       const reader = await c.runAndReadAll('SELECT version FROM schema_migrations');
       const applied = new Set(reader.getRowsJS().map((row) => Number(row[0])));
+      // A newer Sillage wrote this directory (a rollback after an upgrade): this build would not
+      // keep what that one added (tables kept in step with the events, read by that one's
+      // queries), so it does not start on it rather than leave them to drift.
+      const known = Math.max(...DUCKDB_MIGRATIONS.map((m) => m.version));
+      const newest = Math.max(0, ...applied);
+      if (newest > known) {
+        throw new AppError(
+          'STORE_FAILURE',
+          `this data directory was written by a newer Sillage (database schema ${newest}; this build knows up to ${known}): run that version or a later one`,
+        );
+      }
       for (const migration of DUCKDB_MIGRATIONS) {
         if (applied.has(migration.version)) continue;
         // Some copy a table (13: the events, about a minute per 10M): say what the start waits for.
