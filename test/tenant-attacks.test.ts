@@ -749,6 +749,18 @@ describe('a session still open when its person is suspended', () => {
         answered.push(`${what}: ${res.status} ${res.code ?? res.text.slice(0, 120)}`);
     }
     expect(answered).toEqual([]);
+    // Each refusal is on the record, a project route's with its project (reports find it there).
+    const refused = (await s.server.runtime.audit.store.scan({ actors: [hold.actor] })).filter(
+      (e) => e.outcome === 'AUDIT_PRINCIPAL_SUSPENDED',
+    );
+    const routeOf = (detail: string | null): unknown =>
+      (JSON.parse(detail ?? '{}') as { route?: string }).route;
+    expect(refused.map((e) => [routeOf(e.detail), e.projectId])).toEqual([
+      ['keys.create', world.projectC],
+      ['orgs.invitations.create', null],
+      ['suspensions.lift', null],
+      ['query.run', world.projectC],
+    ]);
     expect((await auth.store.listApiKeys(world.projectC)).length).toBe(keysBefore);
     expect(
       (await auth.store.listInvitations(world.orgY)).some(

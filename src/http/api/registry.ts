@@ -236,10 +236,14 @@ export function registerApiRoutes(
           // A session still open when its person was suspended (the responder ends sessions
           // last; detection runs after the read that trips it) acts on nothing: no new key, no
           // invitation, no lifting of its own hold. Refused and put on the record.
+          // With the project the entry is about, as a key's refusal at its presentation carries
+          // it (a key's own project; a person's, the route's), so that reports find it there.
+          const routeProject = (request.params as Record<string, string>).projectId ?? null;
           await deps.audit
             .record({
               kind: principal.kind === 'user' ? 'sign_in_failed' : 'key_used',
               actor: principal.actor,
+              projectId: principal.kind === 'api-key' ? principal.key.projectId : routeProject,
               source: { kind: 'http', ip: client.ip, place: client.place },
               outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
               detail: { route: route.id },
