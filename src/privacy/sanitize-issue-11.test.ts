@@ -204,3 +204,32 @@ describe('policy switches (loosenings, reported)', () => {
     ]);
   });
 });
+
+describe('a key is free text whatever its name means', () => {
+  it('cleans keys that mean an identifier, a URL or a dropped field, and the names counted', () => {
+    const c = ctx();
+    const out = sanitizeEventProperties(
+      {
+        'jane@example.org user_id': 'u',
+        'https://app.example.com/r?token=s3cr3t customer_id': 'u',
+        'https://app.example.com/r?token=s3cr3t link': 'https://app.example.com/',
+        'https://app.example.com/r?token=s3cr3t password': 'p',
+        'reset?token=s3cr3t email': 'e',
+        meta: { 'jane@example.org user_id': 'u', 'x?token=s3cr3t url': 'https://a.example.com/' },
+      },
+      c,
+    );
+    expect(Object.keys(out).sort()).toEqual([
+      '[email] user_id',
+      'https://app.example.com/r customer_id',
+      'https://app.example.com/r link',
+      'meta',
+    ]);
+    expect(Object.keys(out.meta as object).sort()).toEqual(['[email] user_id', 'x url']);
+    const stored = JSON.stringify([out, c.counters!.entries()]);
+    expectNoSecrets(stored);
+    expect(stored).not.toContain('jane@');
+    const profile = sanitizeProfileUpdate('$add', { 'jane@example.org member_id': 1 }, c);
+    expect(JSON.stringify(profile)).not.toContain('jane@');
+  });
+});

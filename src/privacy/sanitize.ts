@@ -143,7 +143,8 @@ function sanitizeBag(
   const entries = new BagBuilder();
   const vault: Array<[string, JsonValue, string]> = [];
   const derived: Array<[string, string]> = [];
-  const drop = (key: string, reason: DropReason): void => counters?.addDrop(safeName(key), reason);
+  const drop = (key: string, reason: DropReason): void =>
+    counters?.addDrop(safeName(key, ctx), reason);
   // Left over only if a scan threw half-way through an earlier bag.
   if (hasHits(scratchHits)) clearHits(scratchHits);
 
@@ -152,7 +153,12 @@ function sanitizeBag(
     const treatment = treatmentOf(key, props, ctx, scope);
     // Most properties find nothing: one scratch tally serves them all and is emptied after a hit.
     const hits = scratchHits;
-    let outKey = key;
+    // Whatever the name means, the name itself is free text (`<e-mail> user_id`, `https://…?token=…
+    // link`): cleaned like any key before it is stored or counted.
+    const outKey =
+      treatment.action === 'drop' || treatment.action === 'vault' || treatment.action === 'referrer'
+        ? key
+        : cleanKey(key, ctx, hits);
     let out: JsonValue | undefined;
     switch (treatment.action) {
       case 'drop':
@@ -165,14 +171,14 @@ function sanitizeBag(
         out = REDACTED;
         break;
       case 'pseudonymise':
-        out = pseudonymiseValue(value, ctx.pseudonymise, ctx, key);
+        out = pseudonymiseValue(value, ctx.pseudonymise, ctx, outKey);
         break;
       case 'pseudonymise-group':
         out = pseudonymiseValue(
           value,
           (id) => ctx.pseudonymise.group(treatment.groupKey, id),
           ctx,
-          key,
+          outKey,
         );
         break;
       case 'groups':
@@ -213,7 +219,6 @@ function sanitizeBag(
         break;
       }
       case 'scan':
-        outKey = cleanKey(key, ctx, hits);
         out = deepScan(value, outKey, ctx, hits);
         break;
     }
@@ -405,10 +410,11 @@ function deepScan(
   for (const [key, v] of Object.entries(value)) {
     const treatment = nestedTreatment(key, ctx.policy);
     let out: JsonValue | undefined;
-    let cleanKeyName = key;
+    // Nested names are free text too, whatever they mean (see sanitizeBag).
+    const cleanKeyName = treatment.action === 'drop' ? key : cleanKey(key, ctx, hits);
     switch (treatment.action) {
       case 'drop':
-        ctx.counters?.addDrop(safeName(property), treatment.reason);
+        ctx.counters?.addDrop(safeName(property, ctx), treatment.reason);
         changed = true;
         continue;
       case 'pseudonymise':
@@ -424,12 +430,11 @@ function deepScan(
         out = typeof v === 'string' ? (referringDomain(v, hits) ?? undefined) : undefined;
         break;
       case 'scan':
-        cleanKeyName = cleanKey(key, ctx, hits);
         out = deepScan(v, property, ctx, hits);
         break;
     }
     if (out === undefined) {
-      ctx.counters?.addDrop(safeName(property), 'invalid');
+      ctx.counters?.addDrop(safeName(property, ctx), 'invalid');
       changed = true;
       continue;
     }
@@ -439,15 +444,15 @@ function deepScan(
   return changed ? mergeEntries(entries) : value;
 }
 
-/** Counter names are scanned too: a key can itself be PII. */
 /**
  * Counts, in the privacy report, a value the wire layer altered before this stage (see
  * {@link DropReason} `truncated-surrogate`), under the property's scanned name.
  */
 export function countAlteration(ctx: SanitizeContext, property: string, reason: DropReason): void {
-  ctx.counters?.addDrop(safeName(property), reason);
+  ctx.counters?.addDrop(safeName(property, ctx), reason);
 }
 
-function safeName(key: string): string {
-  return scanText(key, {});
+/** Counter names are cleaned like any key (URLs too; a key can itself be PII), hits not counted. */
+function safeName(key: string, ctx: SanitizeContext): string {
+  return cleanKey(key, ctx, {});
 }
