@@ -94,6 +94,27 @@ const NETWORK = {
 };
 const CANARY_UA = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 ${NETWORK.uaToken}/1.0`;
 
+// Personal data and raw identifiers under common names the key table did not know: a value the
+// scanner cannot recognise (a user agent, a date of birth, a phone number without `+`, a device
+// id) is only safe if its name is read.
+const NAMES = {
+  uaShort: 'CnqeShortUa1',
+  uaNavigator: 'CnqeNavUa2',
+  uaCamel: 'CnqeCamelUa3',
+  uaString: 'CnqeStringUa4',
+  dateOfBirth: '1961-07-23',
+  birthDate: '1962-08-24',
+  dateOfBirthCamel: '1963-09-25',
+  phoneNum: '447946095813',
+  phoneNr: '447946095814',
+  mobileNum: '447946095815',
+  androidId: '9774d56d682e5cnq',
+  imei: '353456789012cnq',
+  nationalId: 'QQ123456CNQ',
+};
+const uaWith = (token: string): string =>
+  `Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36 ${token}/2.0`;
+
 const ERRORS = {
   nulKeyEmail: 'cnqeerr1',
   badNumberEmail: 'cnqeerr2',
@@ -381,7 +402,45 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
     });
     await posthog.shutdown();
 
-    // 6. Error paths: a NUL in a key that is an e-mail, 1e309 under an e-mail key, an $insert_id
+    // 6. Personal data and device ids under common names, top level and nested.
+    const personalNames = {
+      ua: uaWith(NAMES.uaShort),
+      navigator_user_agent: uaWith(NAMES.uaNavigator),
+      browserUserAgent: uaWith(NAMES.uaCamel),
+      user_agent_string: uaWith(NAMES.uaString),
+      date_of_birth: NAMES.dateOfBirth,
+      birth_date: NAMES.birthDate,
+      dateOfBirth: NAMES.dateOfBirthCamel,
+      phone_num: Number(NAMES.phoneNum),
+      phone_nr: NAMES.phoneNr,
+      mobile_num: NAMES.mobileNum,
+      android_id: NAMES.androidId,
+      imei: NAMES.imei,
+      national_id: NAMES.nationalId,
+    };
+    const named = await post(
+      '/track',
+      form([
+        {
+          event: 'Named',
+          properties: {
+            token,
+            distinct_id: 'cnqe-visitor-names',
+            time: now - 45_000,
+            ...personalNames,
+            context: { ...personalNames },
+          },
+        },
+      ]),
+    );
+    expect(named.text).toBe('1');
+    const namedProfile = await post(
+      '/engage',
+      form({ $token: token, $distinct_id: 'cnqe-visitor-names', $set: personalNames }),
+    );
+    expect(namedProfile.text).toBe('1');
+
+    // 7. Error paths: a NUL in a key that is an e-mail, 1e309 under an e-mail key, an $insert_id
     //    that is an e-mail (strict /import), broken lz64 — neither the answer nor the log quotes
     //    them; and the CLI importer's rejection summary.
     const nul = await post(
@@ -470,13 +529,26 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
     expect(hitsOf(NETWORK)).toEqual([]);
   });
 
+  it('keeps no user agent, birth date, phone number or device id under a common name', () => {
+    expect(hitsOf(NAMES)).toEqual([]);
+  });
+
   it('quotes no planted value in an error answer, a log line or the CLI summary', () => {
     expect(hitsOf(ERRORS)).toEqual([]);
   });
 
   it('still accepted every event it was sent, and links the identities', () => {
     const names = snap.events.map((e) => e.event);
-    for (const name of ['Keyed', 'Keyed ph', '$identify', 'Got', '$merge', 'Viewed', 'Viewed v1']) {
+    for (const name of [
+      'Keyed',
+      'Keyed ph',
+      '$identify',
+      'Got',
+      '$merge',
+      'Viewed',
+      'Viewed v1',
+      'Named',
+    ]) {
       expect(names).toContain(name);
     }
     expect(names.some((n) => n.startsWith('Opened https://app.example.com/'))).toBe(true);
