@@ -61,13 +61,13 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
   {
     meaning: 'user-agent',
     exact: ['$raw_user_agent', 'user_agent'],
-    rule: 'user_agent, raw_user_agent, http_user_agent in any spelling',
+    rule: 'a name ending in user_agent in any spelling (navigator_user_agent, browserUserAgent), user_agent_string, ua, http_ua; not has_/is_ flags',
     treatment: 'parsed to browser, version, OS and device type, then dropped',
   },
   {
     meaning: 'identifier',
     exact: IDENTIFIER_EXACT,
-    rule: 'a name ending in id/ids/uuid/guid whose other words name a person, device or session (user_id, customerId, meta.distinct_id, visitor_uuid, …), and idfa/idfv/gaid',
+    rule: 'a name ending in id/ids/uuid/guid whose other words name a person, device or session (user_id, customerId, meta.distinct_id, visitor_uuid, …), and idfa/idfv/gaid/android_id/imei/udid',
     treatment: 'pseudonymised (HMAC-SHA256 under the project key)',
   },
   {
@@ -79,7 +79,7 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
   {
     meaning: 'personal',
     exact: ['$email', '$name', '$first_name', '$last_name', '$phone', '$avatar', 'name'],
-    rule: 'a name with a word for contact data (email, phone, mobile, address, street, postcode, birthday, ssn, passport, …) or a photo (photo, avatar, picture, selfie), or ending in name after a word for a person (customer, user, first, last, full, display, nick, contact, billing, shipping, recipient, …); not has_/is_ flags',
+    rule: 'a name with a word for contact data (email, phone, mobile, address, street, postcode, birthday, date_of_birth, ssn, national_id, passport, …; phone_num, phone_nr too) or a photo (photo, avatar, picture, selfie), or ending in name after a word for a person (customer, user, first, last, full, display, nick, contact, billing, shipping, recipient, …); not has_/is_ flags',
     treatment:
       'dropped unless the policy keeps it (encrypted vault for profiles, or a documented switch)',
   },
@@ -155,7 +155,7 @@ const IP_WORDS = new Set([
   'ipv4',
   'ipv6',
 ]);
-const USER_AGENT_WORDS = new Set(['useragent', 'rawuseragent', 'httpuseragent']);
+const USER_AGENT_WORDS = new Set(['useragent', 'useragentstring', 'ua', 'httpua', 'rawua']);
 
 // Words that make a name an identifier when it ends in id/ids/uuid/guid.
 // prettier-ignore
@@ -167,7 +167,11 @@ const ID_OWNER_WORDS = new Set([
   'recipient', 'sender', 'cookie', 'browser', 'machine', 'hardware',
 ]);
 const ID_WORDS = new Set(['id', 'ids', 'uuid', 'guid', 'uid']);
-const STANDALONE_ID_NAMES = new Set(['uid', 'userid', 'idfa', 'idfv', 'gaid', 'adid', 'aaid']);
+// prettier-ignore
+const STANDALONE_ID_NAMES = new Set([
+  'uid', 'userid', 'idfa', 'idfv', 'gaid', 'adid', 'aaid', 'androidid', 'gpsadid', 'imei', 'imsi',
+  'meid', 'udid', 'oaid',
+]);
 
 // prettier-ignore
 const CREDENTIAL_LAST_WORDS = new Set([
@@ -185,11 +189,11 @@ const PERSONAL_WORDS = new Set([
   'zipcode', 'birthday', 'birthdate', 'dob', 'ssn', 'passport', 'nationalid', 'taxid',
   'avatar', 'photo', 'photos', 'picture', 'selfie', 'headshot', 'portrait',
   'surname', 'firstname', 'lastname', 'fullname', 'nickname', 'username', 'displayname',
-  'givenname', 'familyname', 'middlename', 'maidenname', 'realname',
+  'givenname', 'familyname', 'middlename', 'maidenname', 'realname', 'msisdn',
 ]);
 // prettier-ignore
 const TRAILING_DETAIL_WORDS = new Set([
-  'line', 'line1', 'line2', 'line3', '1', '2', '3', 'number', 'no', 'value', 'text', 'raw',
+  'line', 'line1', 'line2', 'line3', '1', '2', '3', 'number', 'num', 'nr', 'no', 'value', 'text', 'raw',
   'plain', 'original', 'url', 'uri', 'link', 'src', 'image', 'img', 'full', 'code',
 ]);
 // Words after which `name` is a person's name.
@@ -261,10 +265,11 @@ function classify(name: string): KeyMeaning {
   if (words.length === 0 || words.length > 12) return 'plain';
   const joined = words.join('');
   if (IP_WORDS.has(joined)) return 'ip';
-  if (USER_AGENT_WORDS.has(joined)) return 'user-agent';
   const last = words[words.length - 1] as string;
   const first = words[0] as string;
   const flag = words.length > 1 && FLAG_PREFIXES.has(first);
+  // `navigator_user_agent`, `browserUserAgent`: the raw string under any qualifier (not a flag).
+  if (USER_AGENT_WORDS.has(joined) || (!flag && joined.endsWith('useragent'))) return 'user-agent';
   const fact = words.length > 1 && FACT_SUFFIXES.has(last);
 
   if (!flag && !fact) {
@@ -294,4 +299,4 @@ function classify(name: string): KeyMeaning {
 }
 
 const PERSONAL_SUFFIX =
-  /(?:email|phone|phonenumber|address|firstname|lastname|fullname|customername|username|zipcode|postalcode)$/;
+  /(?:email|phone|phonenumber|address|firstname|lastname|fullname|customername|username|zipcode|postalcode|birthdate|dateofbirth|nationalid|socialsecurity)$/;

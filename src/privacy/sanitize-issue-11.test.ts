@@ -88,6 +88,8 @@ describe('key names mean the same thing at any depth', () => {
         customerId: 'cus_123',
         meta: { distinct_id: 'user-42', device: { $device_id: 'dev-9' } },
         list: [{ visitor_uuid: 'v-1' }],
+        android_id: '9774d56d682e549c',
+        device: { imei: '353456789012345' },
       },
       ctx(),
     );
@@ -96,6 +98,8 @@ describe('key names mean the same thing at any depth', () => {
       customerId: ps('cus_123'),
       meta: { distinct_id: ps('user-42'), device: { $device_id: ps('dev-9') } },
       list: [{ visitor_uuid: ps('v-1') }],
+      android_id: ps('9774d56d682e549c'),
+      device: { imei: ps('353456789012345') },
     });
   });
 
@@ -115,6 +119,18 @@ describe('key names mean the same thing at any depth', () => {
       'profile_photo_url',
       'client_secret',
       'access_token',
+      'date_of_birth',
+      'birth_date',
+      'dateOfBirth',
+      'phone_num',
+      'mobile_nr',
+      'national_id',
+      'social_security_number',
+      'msisdn',
+      'ua',
+      'navigator_user_agent',
+      'browserUserAgent',
+      'user_agent_string',
     ];
     const props = Object.fromEntries(names.map((n) => [n, 'Jane Secretvalue']));
     const out = sanitizeEventProperties({ ...props, nested: { ...props }, plan: 'pro' }, ctx());
@@ -134,6 +150,9 @@ describe('key names mean the same thing at any depth', () => {
       'mobile_app_version',
       'token_count',
       'order_id',
+      'has_user_agent',
+      'birth_date_verified',
+      'phone_num_count',
     ]) {
       expect([name, keyMeaning(name)]).toEqual([name, 'plain']);
     }
