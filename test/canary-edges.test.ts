@@ -120,6 +120,21 @@ const ERRORS = {
   badNumberEmail: 'cnqeerr2',
   importInsertEmail: 'cnqeerr3',
   lz64Broken: 'cnqeerr4',
+  // Requests whose path, query string or headers carry an e-mail.
+  unknownPath: 'cnqeerr5',
+  queryString: 'cnqeerr6',
+  callback: 'cnqeerr7',
+  projectIdParam: 'cnqeerr8',
+  basicUser: 'cnqeerr9',
+  bearer: 'cnqeerr10',
+  referer: 'cnqeerr11',
+  cookie: 'cnqeerr12',
+  contentType: 'cnqeerr13',
+  arrayToken: 'cnqeerr14',
+  decideToken: 'cnqeerr15',
+  recording: 'cnqeerr16',
+  apiBearer: 'cnqeerr17',
+  apiPath: 'cnqeerr18',
 };
 
 describe('canary edges: keys, report names, URLs, ids in every wire shape, error paths', () => {
@@ -477,6 +492,61 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
       'data=' + encodeURIComponent(`${ERRORS.lz64Broken}@example.org!!`),
     );
     expect(brokenLz.status).toBe(400);
+    const mail = (local: string): string => `${local}@example.org`;
+    const plain = async (method: string, at: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(server!.url + at, { method, headers });
+      answers.push(await res.text());
+      return res.status;
+    };
+    expect(await plain('GET', `/nope/${mail(ERRORS.unknownPath)}`)).toBe(404);
+    const queried = await post(
+      `/track?verbose=1&email=${mail(ERRORS.queryString)}&callback=${mail(ERRORS.callback)}`,
+      form({ event: 'Queried', properties: { token, distinct_id: 'cnqe-q', time: now - 40_000 } }),
+      {
+        referer: `https://app.example.com/?email=${mail(ERRORS.referer)}`,
+        cookie: `mp_${token}_mixpanel=${encodeURIComponent(mail(ERRORS.cookie))}`,
+      },
+    );
+    expect(queried.status).toBe(200);
+    const wrongProject = await post(
+      `/import?strict=1&project_id=${mail(ERRORS.projectIdParam)}`,
+      JSON.stringify([{ event: 'x', properties: { distinct_id: 'd', time: now } }]),
+      { 'content-type': 'application/json', authorization: secretAuth },
+    );
+    expect(wrongProject.status).toBeGreaterThanOrEqual(400);
+    const wrongUser = await post(
+      '/import?strict=1',
+      JSON.stringify([{ event: 'x', properties: { distinct_id: 'd', time: now } }]),
+      {
+        'content-type': 'application/json',
+        authorization: 'Basic ' + Buffer.from(`${mail(ERRORS.basicUser)}:pw`).toString('base64'),
+      },
+    );
+    expect(wrongUser.status).toBe(401);
+    const wrongBearer = await post(
+      '/i/v1/analytics/events',
+      JSON.stringify({ batch: [{ event: 'x', distinct_id: 'd', uuid: 'u' }] }),
+      { 'content-type': 'application/json', authorization: `Bearer ${mail(ERRORS.bearer)}` },
+    );
+    expect(wrongBearer.status).toBeGreaterThanOrEqual(400);
+    const oddType = await post(
+      '/track',
+      form({ event: 'Typed', properties: { token, distinct_id: 'cnqe-t', time: now - 39_000 } }),
+      { 'content-type': `application/x-www-form-urlencoded; charset=${mail(ERRORS.contentType)}` },
+    );
+    expect(oddType.status).toBeLessThan(500);
+    expect(await plain('GET', `/array/${mail(ERRORS.arrayToken)}/config`)).toBeLessThan(500);
+    expect(await plain('GET', `/decide/?v=3&token=${mail(ERRORS.decideToken)}`)).toBeLessThan(500);
+    const recording = await post(
+      '/s/',
+      JSON.stringify({ api_key: token, data: { email: mail(ERRORS.recording) } }),
+      { 'content-type': 'application/json' },
+    );
+    expect(recording.status).toBeLessThan(500);
+    const api = `/api/v1/projects/${project.project_id}/users/${encodeURIComponent(mail(ERRORS.apiPath))}`;
+    expect(await plain('GET', api, { authorization: `Bearer ${mail(ERRORS.apiBearer)}` })).toBe(
+      401,
+    );
     const exportFile = path.join(t.base, 'edges.jsonl');
     fs.writeFileSync(
       exportFile,
