@@ -111,6 +111,9 @@ const NAMES = {
   androidId: '9774d56d682e5cnq',
   imei: '353456789012cnq',
   nationalId: 'QQ123456CNQ',
+  // posthog-react-native's `$device_name` is the name the owner gave the phone.
+  deviceName: 'Cnqedevname',
+  computerName: 'Cnqecompname',
 };
 const uaWith = (token: string): string =>
   `Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36 ${token}/2.0`;
@@ -454,6 +457,22 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
       form({ $token: token, $distinct_id: 'cnqe-visitor-names', $set: personalNames }),
     );
     expect(namedProfile.text).toBe('1');
+    const rn = await post(
+      '/batch/',
+      JSON.stringify({
+        api_key: token,
+        batch: [
+          phEvent('Application Opened', 'cnqe-visitor-rn', {
+            $device_name: `${NAMES.deviceName} Doe's iPhone`,
+            $device_model: 'iPhone15,2',
+            $os_name: 'iOS',
+            computer_name: `${NAMES.computerName}-MacBook-Pro`,
+          }),
+        ],
+      }),
+      { 'content-type': 'application/json' },
+    );
+    expect(rn.status).toBe(200);
 
     // 7. Error paths: a NUL in a key that is an e-mail, 1e309 under an e-mail key, an $insert_id
     //    that is an e-mail (strict /import), broken lz64 — neither the answer nor the log quotes
