@@ -79,7 +79,7 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
   {
     meaning: 'personal',
     exact: ['$email', '$name', '$first_name', '$last_name', '$phone', '$avatar', 'name'],
-    rule: 'a name with a word for contact data (email, phone, mobile, address, street, postcode, birthday, date_of_birth, ssn, national_id, passport, …; phone_num, phone_nr too) or a photo (photo, avatar, picture, selfie), or ending in name after a word for a person (customer, user, first, last, full, display, nick, contact, billing, shipping, recipient, …); not has_/is_ flags',
+    rule: 'a name with a word for contact data (email, phone, mobile, address, street, postcode, birthday, date_of_birth, ssn, national_id, passport, …; phone_num, phone_nr too) or a photo (photo, avatar, picture, selfie), or ending in name after a word for a person (customer, user, first, last, full, display, nick, contact, billing, shipping, recipient, …) or for a device its owner names (device, computer: $device_name); not has_/is_ flags',
     treatment:
       'dropped unless the policy keeps it (encrypted vault for profiles, or a documented switch)',
   },
@@ -204,6 +204,9 @@ const PERSON_NAME_QUALIFIERS = new Set([
   'owner', 'employee', 'patient', 'guest', 'buyer', 'seller', 'cardholder', 'holder', 'legal',
   'real', 'login', 'profile', 'author', 'player', 'student', 'parent', 'child',
   'spouse', 'emergency', 'passenger', 'traveler', 'traveller', 'applicant', 'candidate', 'sur',
+  // The name its owner gave a phone or a computer ("Jane Doe's iPhone"; posthog-react-native's
+  // `$device_name`).
+  'device', 'computer',
 ]);
 const COMPANY_NAME_QUALIFIERS = new Set([
   'company',
@@ -299,4 +302,4 @@ function classify(name: string): KeyMeaning {
 }
 
 const PERSONAL_SUFFIX =
-  /(?:email|phone|phonenumber|address|firstname|lastname|fullname|customername|username|zipcode|postalcode|birthdate|dateofbirth|nationalid|socialsecurity)$/;
+  /(?:email|phone|phonenumber|address|firstname|lastname|fullname|customername|username|zipcode|postalcode|birthdate|dateofbirth|nationalid|socialsecurity|devicename|computername)$/;

@@ -131,6 +131,8 @@ describe('key names mean the same thing at any depth', () => {
       'navigator_user_agent',
       'browserUserAgent',
       'user_agent_string',
+      '$device_name',
+      'computerName',
     ];
     const props = Object.fromEntries(names.map((n) => [n, 'Jane Secretvalue']));
     const out = sanitizeEventProperties({ ...props, nested: { ...props }, plan: 'pro' }, ctx());
