@@ -59,6 +59,10 @@ const URLS = {
   eventNameUserinfo: 'cnqeuh8',
   utmEmail: 'cnqeui9',
   ipv6Host: '2001:db8:cafe::17',
+  // posthog-js registers `$initial_person_info: {r: referrer, u: url}` on every event and in
+  // `$set_once`: `r` is a full referrer (a profile page names its person).
+  personInfoRef: 'cnqeuj10.doe',
+  personInfoUrl: 'cnqeuk11',
 };
 
 const IDS = {
@@ -283,6 +287,29 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
       ]),
     );
     expect(urls.text).toBe('1');
+    const personInfo = {
+      r: `https://www.facebook.com/${URLS.personInfoRef}.4242/`,
+      u: `https://app.example.com/welcome?invite=${URLS.personInfoUrl}`,
+    };
+    const posthogJs = await post(
+      '/e/?compression=gzip-js',
+      gzipSync(
+        JSON.stringify([
+          {
+            event: '$pageview',
+            distinct_id: 'cnqe-visitor-phjs',
+            timestamp: new Date(now - 79_000).toISOString(),
+            properties: {
+              token,
+              $initial_person_info: personInfo,
+              $set_once: { $initial_person_info: personInfo },
+            },
+          },
+        ]),
+      ),
+      { 'content-type': 'text/plain' },
+    );
+    expect(posthogJs.status).toBe(200);
 
     // 3. Identity ids in every Mixpanel wire shape: JSON body, GET, $identify, $merge (import).
     const mpJson = await post(
