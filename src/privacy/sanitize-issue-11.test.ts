@@ -254,3 +254,25 @@ describe('a key is free text whatever its name means', () => {
     expect(JSON.stringify(profile)).not.toContain('jane@');
   });
 });
+
+describe("posthog-js's $initial_person_info", () => {
+  it('keeps its referrer as a domain and its URL cleaned, on events and in $set_once', () => {
+    const info = {
+      r: 'https://www.facebook.com/jane.doe.4242/',
+      u: 'https://app.example.com/welcome?invite=s3cr3t',
+    };
+    const out = sanitizeEventProperties(
+      {
+        $initial_person_info: info,
+        $set_once: { $initial_person_info: { ...info, r: '$direct' } },
+      },
+      ctx(),
+    );
+    expect(out).toEqual({
+      $initial_person_info: { r: 'www.facebook.com', u: 'https://app.example.com/welcome' },
+      $set_once: {
+        $initial_person_info: { r: '$direct', u: 'https://app.example.com/welcome' },
+      },
+    });
+  });
+});

@@ -209,6 +209,11 @@ function sanitizeBag(
       case 'domain':
         out = typeof value === 'string' ? (referringDomain(value, hits) ?? undefined) : undefined;
         break;
+      case 'person-info':
+        out = isJsonObject(value)
+          ? personInfo(value, outKey, ctx, hits)
+          : deepScan(value, outKey, ctx, hits);
+        break;
       case 'profile-ops': {
         if (!isJsonObject(value)) {
           out = undefined;
@@ -377,6 +382,36 @@ function cleanText(value: string, ctx: SanitizeContext, hits: PiiHits): string {
 /** A key anywhere: as any string, with the scanner's memory of clean keys. */
 function cleanKey(key: string, ctx: SanitizeContext, hits: PiiHits): string {
   return scanKey(cleanUrlsInText(key, ctx.policy, hits), hits);
+}
+
+/**
+ * posthog-js's `$initial_person_info` (registered on every event and sent in `$set_once`): `r`
+ * is the first referrer, kept as its domain like every referrer (a full referrer's path can name
+ * a person: a profile page), `u` the first URL, cleaned like every URL; anything else as any
+ * nested value.
+ */
+function personInfo(
+  value: JsonObject,
+  property: string,
+  ctx: SanitizeContext,
+  hits: PiiHits,
+): JsonValue {
+  const { r, u, ...rest } = value;
+  const out = deepScan(rest, property, ctx, hits) as JsonObject;
+  const entries: Array<[string, JsonValue, string]> = Object.keys(out).map((k) => [
+    k,
+    out[k] as JsonValue,
+    k,
+  ]);
+  if (typeof r === 'string') {
+    const domain = referringDomain(r, hits);
+    if (domain !== null) entries.push(['r', domain, 'r']);
+    else ctx.counters?.addDrop(safeName(property, ctx), 'referrer');
+  } else if (r !== undefined) entries.push(['r', deepScan(r, property, ctx, hits), 'r']);
+  if (typeof u === 'string') {
+    entries.push(['u', cleanUrl(u, ctx.policy, hits) ?? cleanText(u, ctx, hits), 'u']);
+  } else if (u !== undefined) entries.push(['u', deepScan(u, property, ctx, hits), 'u']);
+  return mergeEntries(entries);
 }
 
 /**
