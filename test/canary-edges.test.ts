@@ -14,6 +14,8 @@ import Mixpanel from 'mixpanel';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpAllTables, searchCanaries, type CanaryHit } from './helpers/canary.js';
+import { buildWorld, call, FRESH_PASSKEY, mintSession } from './helpers/fixtures.js';
+import { importWithPlans, startInProcess } from './helpers/inprocess.js';
 import { readSnapshot, type StoreSnapshot } from './helpers/store.js';
 import {
   createProject,
@@ -673,4 +675,90 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
     // $identify, $merge, $create_alias (Mixpanel and PostHog) each made a link.
     expect(snap.identityLinks.length).toBeGreaterThanOrEqual(5);
   });
+});
+
+// What an analyst types: filter values of queries, saved cohorts and saved views. Stored events
+// hold `[email]` where an e-mail was, so a typed e-mail can only ever match nothing; it must not be
+// kept either (the audit log keeps filter values as HMACs).
+const TYPED = {
+  cohortValue: 'cnqety1',
+  cohortName: 'cnqety2',
+  viewValue: 'cnqety3',
+  viewName: 'cnqety4',
+  queryValue: 'cnqety5',
+};
+
+describe('canary edges: what an analyst types into queries, cohorts and views', () => {
+  it('keeps no e-mail typed into a filter, a cohort or a view', async () => {
+    const s = await startInProcess();
+    let closed = false;
+    try {
+      const world = await buildWorld(s);
+      await importWithPlans(
+        s,
+        [
+          {
+            event: 'Page View',
+            properties: {
+              token: s.project.token,
+              distinct_id: 'cnqe-analysed',
+              time: Math.floor(Date.now() / 1000) - 60,
+              $insert_id: 'cnqe-typed-1',
+              note: 'hello',
+            },
+          },
+        ],
+        [['cnqe-analysed', 'gold']],
+      );
+      const analyst = {
+        kind: 'session' as const,
+        session: await mintSession(s.server.runtime.auth, world.usersX.analyst, FRESH_PASSKEY),
+      };
+      const base = `/api/v1/projects/${world.projectA}`;
+      const day = new Date().toISOString().slice(0, 10);
+      const filter = (local: string) => [
+        { property: 'note', op: 'eq', value: `${local}@example.org` },
+      ];
+      const query = (local: string) => ({
+        kind: 'trends',
+        from: day,
+        to: day,
+        interval: 'day',
+        series: [{ event: 'Page View' }],
+        filters: filter(local),
+      });
+      const ran = await call(s, analyst, 'POST', `${base}/query`, {
+        body: query(TYPED.queryValue),
+      });
+      expect(ran.statusCode, ran.body).toBe(200);
+      const cohort = await call(s, analyst, 'POST', `${base}/cohorts`, {
+        body: {
+          name: `Friends of ${TYPED.cohortName}@example.org`,
+          conditions: [
+            {
+              kind: 'person_property',
+              property: 'plan',
+              op: 'eq',
+              value: `${TYPED.cohortValue}@example.org`,
+            },
+          ],
+        },
+      });
+      expect(cohort.statusCode).toBe(201);
+      const view = await call(s, analyst, 'POST', `${base}/views`, {
+        body: { name: `Pages of ${TYPED.viewName}@example.org`, query: query(TYPED.viewValue) },
+      });
+      expect(view.statusCode).toBe(201);
+      await s.close();
+      closed = true;
+      const hits = searchCanaries(
+        Object.values(TYPED),
+        { 'server log': s.logLines.join('\n'), 'table dump': await dumpAllTables(s.dataDir) },
+        s.dataDir,
+      );
+      expect(hits).toEqual([]);
+    } finally {
+      if (!closed) await s.close();
+    }
+  }, 60_000);
 });
