@@ -744,16 +744,50 @@ describe('canary edges: what an analyst types into queries, cohorts and views', 
           ],
         },
       });
-      expect(cohort.statusCode).toBe(201);
-      const view = await call(s, analyst, 'POST', `${base}/views`, {
-        body: { name: `Pages of ${TYPED.viewName}@example.org`, query: query(TYPED.viewValue) },
+      // Refused, the place named (an e-mail can match no stored value); without it, saved.
+      expect([cohort.statusCode, cohort.json().error.details]).toEqual([
+        400,
+        [{ path: 'name', message: expect.stringContaining('email') }],
+      ]);
+      const cohortValue = await call(s, analyst, 'POST', `${base}/cohorts`, {
+        body: {
+          name: 'Gold',
+          conditions: [
+            {
+              kind: 'person_property',
+              property: 'plan',
+              op: 'eq',
+              value: `${TYPED.cohortValue}@example.org`,
+            },
+          ],
+        },
       });
-      expect(view.statusCode).toBe(201);
+      expect(cohortValue.json().error.details[0].path).toBe('conditions.0.value');
+      const view = await call(s, analyst, 'POST', `${base}/views`, {
+        body: { name: `Pages of ${TYPED.viewName}@example.org`, query: query('x') },
+      });
+      expect(view.json().error.details[0].path).toBe('name');
+      const viewValue = await call(s, analyst, 'POST', `${base}/views`, {
+        body: { name: 'Pages', query: query(TYPED.viewValue) },
+      });
+      expect(viewValue.json().error.details[0].path).toBe('query.filters.0.value');
+      const saved = await call(s, analyst, 'POST', `${base}/views`, {
+        body: {
+          name: 'Pages about example.org',
+          query: { ...query('x'), filters: [{ property: 'note', op: 'eq', value: 'hello' }] },
+        },
+      });
+      expect(saved.statusCode, saved.body).toBe(201);
+      const answers = [ran, cohort, cohortValue, view, viewValue, saved].map((r) => r.body);
       await s.close();
       closed = true;
       const hits = searchCanaries(
         Object.values(TYPED),
-        { 'server log': s.logLines.join('\n'), 'table dump': await dumpAllTables(s.dataDir) },
+        {
+          'server log': s.logLines.join('\n'),
+          'table dump': await dumpAllTables(s.dataDir),
+          'http answers': answers.join('\n'),
+        },
         s.dataDir,
       );
       expect(hits).toEqual([]);
