@@ -120,6 +120,12 @@ const NAMES = {
   // posthog-react-native's `$device_name` is the name the owner gave the phone.
   deviceName: 'Cnqedevname',
   computerName: 'Cnqecompname',
+  // Precise coordinates under names other than `$latitude`/`$longitude`.
+  latitude: '51.5007292',
+  longitude: '-0.1246254',
+  lat: '48.8583701',
+  lng: '2.2944813',
+  gpsLatitude: '40.6892494',
 };
 const uaWith = (token: string): string =>
   `Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36 ${token}/2.0`;
@@ -464,6 +470,10 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
       android_id: NAMES.androidId,
       imei: NAMES.imei,
       national_id: NAMES.nationalId,
+      latitude: Number(NAMES.latitude),
+      longitude: Number(NAMES.longitude),
+      coords: { lat: Number(NAMES.lat), lng: Number(NAMES.lng) },
+      gps_latitude: NAMES.gpsLatitude,
     };
     const named = await post(
       '/track',
@@ -647,7 +657,7 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
     expect(hitsOf(NETWORK)).toEqual([]);
   });
 
-  it('keeps no user agent, birth date, phone number or device id under a common name', () => {
+  it('keeps no user agent, birth date, phone number, device id or coordinate under a common name', () => {
     expect(hitsOf(NAMES)).toEqual([]);
   });
 
