@@ -134,7 +134,7 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
       '$geoip_longitude',
       '$geoip_accuracy_radius',
     ],
-    rule: 'these names only',
+    rule: 'these names, any name ending in latitude or longitude (gps_latitude, userLongitude), and lat, lng, lon',
     treatment: 'dropped',
   },
 ];
@@ -231,6 +231,8 @@ const FACT_SUFFIXES = new Set([
   'clicked', 'submitted', 'shown', 'opened', 'uploaded', 'size', 'width', 'height', 'mode',
 ]);
 const URL_LAST_WORDS = new Set(['url', 'uri', 'href', 'link']);
+const COORDINATE_LAST_WORDS = new Set(['latitude', 'longitude']);
+const COORDINATE_NAMES = new Set(['lat', 'lng', 'lon', 'geolat', 'geolng', 'geolon']);
 const REFERRER_LAST_WORDS = new Set(['referrer', 'referer']);
 
 /**
@@ -274,6 +276,7 @@ function classify(name: string): KeyMeaning {
   // `navigator_user_agent`, `browserUserAgent`: the raw string under any qualifier (not a flag).
   if (USER_AGENT_WORDS.has(joined) || (!flag && joined.endsWith('useragent'))) return 'user-agent';
   const fact = words.length > 1 && FACT_SUFFIXES.has(last);
+  if (COORDINATE_NAMES.has(joined) || (!flag && COORDINATE_LAST_WORDS.has(last))) return 'location';
 
   if (!flag && !fact) {
     if (CREDENTIAL_LAST_WORDS.has(last) || CREDENTIAL_LAST_WORDS.has(joined)) return 'credential';

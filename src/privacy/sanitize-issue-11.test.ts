@@ -134,7 +134,11 @@ describe('key names mean the same thing at any depth', () => {
       '$device_name',
       'computerName',
     ];
-    const props = Object.fromEntries(names.map((n) => [n, 'Jane Secretvalue']));
+    const coordinates = ['latitude', 'gps_longitude', 'userLatitude', 'lat', 'lng'];
+    const props = Object.fromEntries([
+      ...names.map((n) => [n, 'Jane Secretvalue']),
+      ...coordinates.map((n) => [n, 51.5007292]),
+    ]);
     const out = sanitizeEventProperties({ ...props, nested: { ...props }, plan: 'pro' }, ctx());
     expect(out).toEqual({ nested: {}, plan: 'pro' });
   });
@@ -155,6 +159,8 @@ describe('key names mean the same thing at any depth', () => {
       'has_user_agent',
       'birth_date_verified',
       'phone_num_count',
+      'latitude_precision',
+      'is_latitude',
     ]) {
       expect([name, keyMeaning(name)]).toEqual([name, 'plain']);
     }
