@@ -126,6 +126,10 @@ const NAMES = {
   lat: '48.8583701',
   lng: '2.2944813',
   gpsLatitude: '40.6892494',
+  // An unsalted hash of an e-mail or phone is the same for that person everywhere (ad matching).
+  emailHash: 'cnqe0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7',
+  hashedEmail: 'cnqe9f8e7d6c5b4a39281706f5e4d3c2b1',
+  phoneSha256: 'cnqe11223344556677889900aabbccddeeff11223344556677889900aabbcc',
 };
 const uaWith = (token: string): string =>
   `Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36 ${token}/2.0`;
@@ -474,6 +478,9 @@ describe('canary edges: keys, report names, URLs, ids in every wire shape, error
       longitude: Number(NAMES.longitude),
       coords: { lat: Number(NAMES.lat), lng: Number(NAMES.lng) },
       gps_latitude: NAMES.gpsLatitude,
+      email_hash: NAMES.emailHash,
+      hashed_email: NAMES.hashedEmail,
+      phoneSha256: NAMES.phoneSha256,
     };
     const named = await post(
       '/track',
