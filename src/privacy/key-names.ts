@@ -67,7 +67,7 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
   {
     meaning: 'identifier',
     exact: IDENTIFIER_EXACT,
-    rule: 'a name ending in id/ids/uuid/guid whose other words name a person, device or session (user_id, customerId, meta.distinct_id, visitor_uuid, …), and idfa/idfv/gaid/android_id/imei/udid',
+    rule: 'a name ending in id/ids/uuid/guid whose other words name a person, device or session (user_id, customerId, meta.distinct_id, visitor_uuid, …), idfa/idfv/gaid/android_id/imei/udid, and a hash of personal data (email_hash, phone_sha256: the same for that person everywhere)',
     treatment: 'pseudonymised (HMAC-SHA256 under the project key)',
   },
   {
@@ -233,6 +233,7 @@ const FACT_SUFFIXES = new Set([
 const URL_LAST_WORDS = new Set(['url', 'uri', 'href', 'link']);
 const COORDINATE_LAST_WORDS = new Set(['latitude', 'longitude']);
 const COORDINATE_NAMES = new Set(['lat', 'lng', 'lon', 'geolat', 'geolng', 'geolon']);
+const HASH_WORDS = new Set(['hash', 'hashed', 'sha256', 'sha1', 'md5', 'digest']);
 const REFERRER_LAST_WORDS = new Set(['referrer', 'referer']);
 
 /**
@@ -284,6 +285,9 @@ function classify(name: string): KeyMeaning {
       return 'credential';
   }
   if (STANDALONE_ID_NAMES.has(joined)) return 'identifier';
+  // An unsalted hash of an e-mail or a phone number identifies its person everywhere.
+  if (!flag && HASH_WORDS.has(last) && words.slice(0, -1).some((w) => PERSONAL_WORDS.has(w)))
+    return 'identifier';
   if (ID_WORDS.has(last) && words.slice(0, -1).some((w) => ID_OWNER_WORDS.has(w)))
     return 'identifier';
   if (REFERRER_LAST_WORDS.has(last)) return 'referrer';

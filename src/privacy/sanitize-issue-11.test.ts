@@ -90,6 +90,7 @@ describe('key names mean the same thing at any depth', () => {
         list: [{ visitor_uuid: 'v-1' }],
         android_id: '9774d56d682e549c',
         device: { imei: '353456789012345' },
+        email_hash: 'a1b2c3',
       },
       ctx(),
     );
@@ -100,6 +101,7 @@ describe('key names mean the same thing at any depth', () => {
       list: [{ visitor_uuid: ps('v-1') }],
       android_id: ps('9774d56d682e549c'),
       device: { imei: ps('353456789012345') },
+      email_hash: ps('a1b2c3'),
     });
   });
 
