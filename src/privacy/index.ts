@@ -112,3 +112,4 @@ export {
   type PrivacyReport,
   type PrivacyCountEntry,
 } from './counters.js';
+export { refuseTypedPersonalData } from './typed-input.js';

@@ -61,13 +61,13 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
   {
     meaning: 'user-agent',
     exact: ['$raw_user_agent', 'user_agent'],
-    rule: 'user_agent, raw_user_agent, http_user_agent in any spelling',
+    rule: 'a name ending in user_agent in any spelling (navigator_user_agent, browserUserAgent), user_agent_string, ua, http_ua; not has_/is_ flags',
     treatment: 'parsed to browser, version, OS and device type, then dropped',
   },
   {
     meaning: 'identifier',
     exact: IDENTIFIER_EXACT,
-    rule: 'a name ending in id/ids/uuid/guid whose other words name a person, device or session (user_id, customerId, meta.distinct_id, visitor_uuid, …), and idfa/idfv/gaid',
+    rule: 'a name ending in id/ids/uuid/guid whose other words name a person, device or session (user_id, customerId, meta.distinct_id, visitor_uuid, …), idfa/idfv/gaid/android_id/imei/udid, and a hash of personal data (email_hash, phone_sha256: the same for that person everywhere)',
     treatment: 'pseudonymised (HMAC-SHA256 under the project key)',
   },
   {
@@ -79,7 +79,7 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
   {
     meaning: 'personal',
     exact: ['$email', '$name', '$first_name', '$last_name', '$phone', '$avatar', 'name'],
-    rule: 'a name with a word for contact data (email, phone, mobile, address, street, postcode, birthday, ssn, passport, …) or a photo (photo, avatar, picture, selfie), or ending in name after a word for a person (customer, user, first, last, full, display, nick, contact, billing, shipping, recipient, …); not has_/is_ flags',
+    rule: 'a name with a word for contact data (email, phone, mobile, address, street, postcode, birthday, date_of_birth, ssn, national_id, passport, …; phone_num, phone_nr too) or a photo (photo, avatar, picture, selfie), or ending in name after a word for a person (customer, user, first, last, full, display, nick, contact, billing, shipping, recipient, …) or for a device its owner names (device, computer: $device_name); not has_/is_ flags',
     treatment:
       'dropped unless the policy keeps it (encrypted vault for profiles, or a documented switch)',
   },
@@ -134,7 +134,7 @@ export const KEY_NAME_TABLE: readonly KeyNameRow[] = [
       '$geoip_longitude',
       '$geoip_accuracy_radius',
     ],
-    rule: 'these names only',
+    rule: 'these names, any name ending in latitude or longitude (gps_latitude, userLongitude), and lat, lng, lon',
     treatment: 'dropped',
   },
 ];
@@ -155,7 +155,7 @@ const IP_WORDS = new Set([
   'ipv4',
   'ipv6',
 ]);
-const USER_AGENT_WORDS = new Set(['useragent', 'rawuseragent', 'httpuseragent']);
+const USER_AGENT_WORDS = new Set(['useragent', 'useragentstring', 'ua', 'httpua', 'rawua']);
 
 // Words that make a name an identifier when it ends in id/ids/uuid/guid.
 // prettier-ignore
@@ -167,7 +167,11 @@ const ID_OWNER_WORDS = new Set([
   'recipient', 'sender', 'cookie', 'browser', 'machine', 'hardware',
 ]);
 const ID_WORDS = new Set(['id', 'ids', 'uuid', 'guid', 'uid']);
-const STANDALONE_ID_NAMES = new Set(['uid', 'userid', 'idfa', 'idfv', 'gaid', 'adid', 'aaid']);
+// prettier-ignore
+const STANDALONE_ID_NAMES = new Set([
+  'uid', 'userid', 'idfa', 'idfv', 'gaid', 'adid', 'aaid', 'androidid', 'gpsadid', 'imei', 'imsi',
+  'meid', 'udid', 'oaid',
+]);
 
 // prettier-ignore
 const CREDENTIAL_LAST_WORDS = new Set([
@@ -185,11 +189,11 @@ const PERSONAL_WORDS = new Set([
   'zipcode', 'birthday', 'birthdate', 'dob', 'ssn', 'passport', 'nationalid', 'taxid',
   'avatar', 'photo', 'photos', 'picture', 'selfie', 'headshot', 'portrait',
   'surname', 'firstname', 'lastname', 'fullname', 'nickname', 'username', 'displayname',
-  'givenname', 'familyname', 'middlename', 'maidenname', 'realname',
+  'givenname', 'familyname', 'middlename', 'maidenname', 'realname', 'msisdn',
 ]);
 // prettier-ignore
 const TRAILING_DETAIL_WORDS = new Set([
-  'line', 'line1', 'line2', 'line3', '1', '2', '3', 'number', 'no', 'value', 'text', 'raw',
+  'line', 'line1', 'line2', 'line3', '1', '2', '3', 'number', 'num', 'nr', 'no', 'value', 'text', 'raw',
   'plain', 'original', 'url', 'uri', 'link', 'src', 'image', 'img', 'full', 'code',
 ]);
 // Words after which `name` is a person's name.
@@ -200,6 +204,9 @@ const PERSON_NAME_QUALIFIERS = new Set([
   'owner', 'employee', 'patient', 'guest', 'buyer', 'seller', 'cardholder', 'holder', 'legal',
   'real', 'login', 'profile', 'author', 'player', 'student', 'parent', 'child',
   'spouse', 'emergency', 'passenger', 'traveler', 'traveller', 'applicant', 'candidate', 'sur',
+  // The name its owner gave a phone or a computer ("Jane Doe's iPhone"; posthog-react-native's
+  // `$device_name`).
+  'device', 'computer',
 ]);
 const COMPANY_NAME_QUALIFIERS = new Set([
   'company',
@@ -224,6 +231,9 @@ const FACT_SUFFIXES = new Set([
   'clicked', 'submitted', 'shown', 'opened', 'uploaded', 'size', 'width', 'height', 'mode',
 ]);
 const URL_LAST_WORDS = new Set(['url', 'uri', 'href', 'link']);
+const COORDINATE_LAST_WORDS = new Set(['latitude', 'longitude']);
+const COORDINATE_NAMES = new Set(['lat', 'lng', 'lon', 'geolat', 'geolng', 'geolon']);
+const HASH_WORDS = new Set(['hash', 'hashed', 'sha256', 'sha1', 'md5', 'digest']);
 const REFERRER_LAST_WORDS = new Set(['referrer', 'referer']);
 
 /**
@@ -261,11 +271,13 @@ function classify(name: string): KeyMeaning {
   if (words.length === 0 || words.length > 12) return 'plain';
   const joined = words.join('');
   if (IP_WORDS.has(joined)) return 'ip';
-  if (USER_AGENT_WORDS.has(joined)) return 'user-agent';
   const last = words[words.length - 1] as string;
   const first = words[0] as string;
   const flag = words.length > 1 && FLAG_PREFIXES.has(first);
+  // `navigator_user_agent`, `browserUserAgent`: the raw string under any qualifier (not a flag).
+  if (USER_AGENT_WORDS.has(joined) || (!flag && joined.endsWith('useragent'))) return 'user-agent';
   const fact = words.length > 1 && FACT_SUFFIXES.has(last);
+  if (COORDINATE_NAMES.has(joined) || (!flag && COORDINATE_LAST_WORDS.has(last))) return 'location';
 
   if (!flag && !fact) {
     if (CREDENTIAL_LAST_WORDS.has(last) || CREDENTIAL_LAST_WORDS.has(joined)) return 'credential';
@@ -273,6 +285,9 @@ function classify(name: string): KeyMeaning {
       return 'credential';
   }
   if (STANDALONE_ID_NAMES.has(joined)) return 'identifier';
+  // An unsalted hash of an e-mail or a phone number identifies its person everywhere.
+  if (!flag && HASH_WORDS.has(last) && words.slice(0, -1).some((w) => PERSONAL_WORDS.has(w)))
+    return 'identifier';
   if (ID_WORDS.has(last) && words.slice(0, -1).some((w) => ID_OWNER_WORDS.has(w)))
     return 'identifier';
   if (REFERRER_LAST_WORDS.has(last)) return 'referrer';
@@ -294,4 +309,4 @@ function classify(name: string): KeyMeaning {
 }
 
 const PERSONAL_SUFFIX =
-  /(?:email|phone|phonenumber|address|firstname|lastname|fullname|customername|username|zipcode|postalcode)$/;
+  /(?:email|phone|phonenumber|address|firstname|lastname|fullname|customername|username|zipcode|postalcode|birthdate|dateofbirth|nationalid|socialsecurity|devicename|computername)$/;

@@ -247,7 +247,8 @@ export type PropertyTreatment =
   | { action: 'path' }
   | { action: 'referrer'; domainProperty: string }
   | { action: 'domain' }
-  | { action: 'profile-ops' };
+  | { action: 'profile-ops' }
+  | { action: 'person-info' };
 
 /** Whether a property bag belongs to an event, a user profile or a group profile. */
 export type PropertyScope = 'event' | 'profile' | 'group';
@@ -280,6 +281,7 @@ export function classifyProperty(
   if (isClickIdKey(name)) return policy.keepClickIds ? KEEP : DROP_CLICK_ID;
   const referrer = REFERRER_NAMES.get(name);
   if (referrer !== undefined) return { action: 'referrer', domainProperty: referrer };
+  if (name === '$initial_person_info') return PERSON_INFO;
   const level = GEO_LEVEL.get(name);
   if (level !== undefined) return GEO_RANK[level] > GEO_RANK[policy.geo] ? DROP_GEO : SCAN;
   switch (meaning) {
@@ -446,6 +448,8 @@ const URL_TREATMENT: PropertyTreatment = { action: 'url' };
 const PATH: PropertyTreatment = { action: 'path' };
 const DOMAIN: PropertyTreatment = { action: 'domain' };
 const PROFILE_OPS: PropertyTreatment = { action: 'profile-ops' };
+// posthog-js's `{r: first referrer, u: first URL}`: `r` a referrer, `u` a URL (sanitize.ts).
+const PERSON_INFO: PropertyTreatment = { action: 'person-info' };
 const DROP_IP: PropertyTreatment = { action: 'drop', reason: 'ip' };
 const DROP_UA: PropertyTreatment = { action: 'drop', reason: 'user-agent' };
 const DROP_POLICY: PropertyTreatment = { action: 'drop', reason: 'policy' };

@@ -88,6 +88,9 @@ describe('key names mean the same thing at any depth', () => {
         customerId: 'cus_123',
         meta: { distinct_id: 'user-42', device: { $device_id: 'dev-9' } },
         list: [{ visitor_uuid: 'v-1' }],
+        android_id: '9774d56d682e549c',
+        device: { imei: '353456789012345' },
+        email_hash: 'a1b2c3',
       },
       ctx(),
     );
@@ -96,6 +99,9 @@ describe('key names mean the same thing at any depth', () => {
       customerId: ps('cus_123'),
       meta: { distinct_id: ps('user-42'), device: { $device_id: ps('dev-9') } },
       list: [{ visitor_uuid: ps('v-1') }],
+      android_id: ps('9774d56d682e549c'),
+      device: { imei: ps('353456789012345') },
+      email_hash: ps('a1b2c3'),
     });
   });
 
@@ -115,8 +121,26 @@ describe('key names mean the same thing at any depth', () => {
       'profile_photo_url',
       'client_secret',
       'access_token',
+      'date_of_birth',
+      'birth_date',
+      'dateOfBirth',
+      'phone_num',
+      'mobile_nr',
+      'national_id',
+      'social_security_number',
+      'msisdn',
+      'ua',
+      'navigator_user_agent',
+      'browserUserAgent',
+      'user_agent_string',
+      '$device_name',
+      'computerName',
     ];
-    const props = Object.fromEntries(names.map((n) => [n, 'Jane Secretvalue']));
+    const coordinates = ['latitude', 'gps_longitude', 'userLatitude', 'lat', 'lng'];
+    const props = Object.fromEntries([
+      ...names.map((n) => [n, 'Jane Secretvalue']),
+      ...coordinates.map((n) => [n, 51.5007292]),
+    ]);
     const out = sanitizeEventProperties({ ...props, nested: { ...props }, plan: 'pro' }, ctx());
     expect(out).toEqual({ nested: {}, plan: 'pro' });
   });
@@ -134,6 +158,11 @@ describe('key names mean the same thing at any depth', () => {
       'mobile_app_version',
       'token_count',
       'order_id',
+      'has_user_agent',
+      'birth_date_verified',
+      'phone_num_count',
+      'latitude_precision',
+      'is_latitude',
     ]) {
       expect([name, keyMeaning(name)]).toEqual([name, 'plain']);
     }
@@ -202,5 +231,56 @@ describe('policy switches (loosenings, reported)', () => {
       'event property "name" kept (scanned) instead of dropped',
       'event property "photo" kept (scanned) instead of dropped',
     ]);
+  });
+});
+
+describe('a key is free text whatever its name means', () => {
+  it('cleans keys that mean an identifier, a URL or a dropped field, and the names counted', () => {
+    const c = ctx();
+    const out = sanitizeEventProperties(
+      {
+        'jane@example.org user_id': 'u',
+        'https://app.example.com/r?token=s3cr3t customer_id': 'u',
+        'https://app.example.com/r?token=s3cr3t link': 'https://app.example.com/',
+        'https://app.example.com/r?token=s3cr3t password': 'p',
+        'reset?token=s3cr3t email': 'e',
+        meta: { 'jane@example.org user_id': 'u', 'x?token=s3cr3t url': 'https://a.example.com/' },
+      },
+      c,
+    );
+    expect(Object.keys(out).sort()).toEqual([
+      '[email] user_id',
+      'https://app.example.com/r customer_id',
+      'https://app.example.com/r link',
+      'meta',
+    ]);
+    expect(Object.keys(out.meta as object).sort()).toEqual(['[email] user_id', 'x url']);
+    const stored = JSON.stringify([out, c.counters!.entries()]);
+    expectNoSecrets(stored);
+    expect(stored).not.toContain('jane@');
+    const profile = sanitizeProfileUpdate('$add', { 'jane@example.org member_id': 1 }, c);
+    expect(JSON.stringify(profile)).not.toContain('jane@');
+  });
+});
+
+describe("posthog-js's $initial_person_info", () => {
+  it('keeps its referrer as a domain and its URL cleaned, on events and in $set_once', () => {
+    const info = {
+      r: 'https://www.facebook.com/jane.doe.4242/',
+      u: 'https://app.example.com/welcome?invite=s3cr3t',
+    };
+    const out = sanitizeEventProperties(
+      {
+        $initial_person_info: info,
+        $set_once: { $initial_person_info: { ...info, r: '$direct' } },
+      },
+      ctx(),
+    );
+    expect(out).toEqual({
+      $initial_person_info: { r: 'www.facebook.com', u: 'https://app.example.com/welcome' },
+      $set_once: {
+        $initial_person_info: { r: '$direct', u: 'https://app.example.com/welcome' },
+      },
+    });
   });
 });

@@ -143,7 +143,8 @@ function sanitizeBag(
   const entries = new BagBuilder();
   const vault: Array<[string, JsonValue, string]> = [];
   const derived: Array<[string, string]> = [];
-  const drop = (key: string, reason: DropReason): void => counters?.addDrop(safeName(key), reason);
+  const drop = (key: string, reason: DropReason): void =>
+    counters?.addDrop(safeName(key, ctx), reason);
   // Left over only if a scan threw half-way through an earlier bag.
   if (hasHits(scratchHits)) clearHits(scratchHits);
 
@@ -152,7 +153,12 @@ function sanitizeBag(
     const treatment = treatmentOf(key, props, ctx, scope);
     // Most properties find nothing: one scratch tally serves them all and is emptied after a hit.
     const hits = scratchHits;
-    let outKey = key;
+    // Whatever the name means, the name itself is free text (`<e-mail> user_id`, `https://…?token=…
+    // link`): cleaned like any key before it is stored or counted.
+    const outKey =
+      treatment.action === 'drop' || treatment.action === 'vault' || treatment.action === 'referrer'
+        ? key
+        : cleanKey(key, ctx, hits);
     let out: JsonValue | undefined;
     switch (treatment.action) {
       case 'drop':
@@ -165,14 +171,14 @@ function sanitizeBag(
         out = REDACTED;
         break;
       case 'pseudonymise':
-        out = pseudonymiseValue(value, ctx.pseudonymise, ctx, key);
+        out = pseudonymiseValue(value, ctx.pseudonymise, ctx, outKey);
         break;
       case 'pseudonymise-group':
         out = pseudonymiseValue(
           value,
           (id) => ctx.pseudonymise.group(treatment.groupKey, id),
           ctx,
-          key,
+          outKey,
         );
         break;
       case 'groups':
@@ -203,6 +209,11 @@ function sanitizeBag(
       case 'domain':
         out = typeof value === 'string' ? (referringDomain(value, hits) ?? undefined) : undefined;
         break;
+      case 'person-info':
+        out = isJsonObject(value)
+          ? personInfo(value, outKey, ctx, hits)
+          : deepScan(value, outKey, ctx, hits);
+        break;
       case 'profile-ops': {
         if (!isJsonObject(value)) {
           out = undefined;
@@ -213,7 +224,6 @@ function sanitizeBag(
         break;
       }
       case 'scan':
-        outKey = cleanKey(key, ctx, hits);
         out = deepScan(value, outKey, ctx, hits);
         break;
     }
@@ -375,6 +385,36 @@ function cleanKey(key: string, ctx: SanitizeContext, hits: PiiHits): string {
 }
 
 /**
+ * posthog-js's `$initial_person_info` (registered on every event and sent in `$set_once`): `r`
+ * is the first referrer, kept as its domain like every referrer (a full referrer's path can name
+ * a person: a profile page), `u` the first URL, cleaned like every URL; anything else as any
+ * nested value.
+ */
+function personInfo(
+  value: JsonObject,
+  property: string,
+  ctx: SanitizeContext,
+  hits: PiiHits,
+): JsonValue {
+  const { r, u, ...rest } = value;
+  const out = deepScan(rest, property, ctx, hits) as JsonObject;
+  const entries: Array<[string, JsonValue, string]> = Object.keys(out).map((k) => [
+    k,
+    out[k] as JsonValue,
+    k,
+  ]);
+  if (typeof r === 'string') {
+    const domain = referringDomain(r, hits);
+    if (domain !== null) entries.push(['r', domain, 'r']);
+    else ctx.counters?.addDrop(safeName(property, ctx), 'referrer');
+  } else if (r !== undefined) entries.push(['r', deepScan(r, property, ctx, hits), 'r']);
+  if (typeof u === 'string') {
+    entries.push(['u', cleanUrl(u, ctx.policy, hits) ?? cleanText(u, ctx, hits), 'u']);
+  } else if (u !== undefined) entries.push(['u', deepScan(u, property, ctx, hits), 'u']);
+  return mergeEntries(entries);
+}
+
+/**
  * The scanner's walk with the sanitizer's rules, at any depth: URLs inside strings are cleaned
  * before the PII scan, and nested keys are treated by what their name means (key-names.ts):
  * identifiers pseudonymised, URLs cleaned, referrers reduced to a domain, IP, user-agent,
@@ -405,10 +445,11 @@ function deepScan(
   for (const [key, v] of Object.entries(value)) {
     const treatment = nestedTreatment(key, ctx.policy);
     let out: JsonValue | undefined;
-    let cleanKeyName = key;
+    // Nested names are free text too, whatever they mean (see sanitizeBag).
+    const cleanKeyName = treatment.action === 'drop' ? key : cleanKey(key, ctx, hits);
     switch (treatment.action) {
       case 'drop':
-        ctx.counters?.addDrop(safeName(property), treatment.reason);
+        ctx.counters?.addDrop(safeName(property, ctx), treatment.reason);
         changed = true;
         continue;
       case 'pseudonymise':
@@ -424,12 +465,11 @@ function deepScan(
         out = typeof v === 'string' ? (referringDomain(v, hits) ?? undefined) : undefined;
         break;
       case 'scan':
-        cleanKeyName = cleanKey(key, ctx, hits);
         out = deepScan(v, property, ctx, hits);
         break;
     }
     if (out === undefined) {
-      ctx.counters?.addDrop(safeName(property), 'invalid');
+      ctx.counters?.addDrop(safeName(property, ctx), 'invalid');
       changed = true;
       continue;
     }
@@ -439,15 +479,15 @@ function deepScan(
   return changed ? mergeEntries(entries) : value;
 }
 
-/** Counter names are scanned too: a key can itself be PII. */
 /**
  * Counts, in the privacy report, a value the wire layer altered before this stage (see
  * {@link DropReason} `truncated-surrogate`), under the property's scanned name.
  */
 export function countAlteration(ctx: SanitizeContext, property: string, reason: DropReason): void {
-  ctx.counters?.addDrop(safeName(property), reason);
+  ctx.counters?.addDrop(safeName(property, ctx), reason);
 }
 
-function safeName(key: string): string {
-  return scanText(key, {});
+/** Counter names are cleaned like any key (URLs too; a key can itself be PII), hits not counted. */
+function safeName(key: string, ctx: SanitizeContext): string {
+  return cleanKey(key, ctx, {});
 }

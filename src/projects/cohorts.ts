@@ -9,6 +9,7 @@ import {
   type CohortDefinitionJson,
   type CohortSource,
 } from '../query/cohorts.js';
+import { refuseTypedPersonalData } from '../privacy/index.js';
 import { AppError } from '../shared/errors.js';
 import type { MetaStore, StoredCohort } from '../store/types.js';
 
@@ -47,6 +48,8 @@ function definitionOf(input: CohortInput): JsonObject {
     ...(input.match === undefined ? {} : { match: input.match }),
     conditions: input.conditions,
   });
+  // Kept on disk: no e-mail, phone or card typed into its name or values (typed-input.ts).
+  refuseTypedPersonalData({ name: input.name, conditions: json.conditions });
   return json as unknown as JsonObject;
 }
 

@@ -15,7 +15,7 @@ import {
   notifyProjectOwners,
   roleAllows,
 } from '../../auth/index.js';
-import { privacyPolicySchema } from '../../privacy/index.js';
+import { privacyPolicySchema, refuseTypedPersonalData } from '../../privacy/index.js';
 import type { Actor } from '../../audit/index.js';
 import type { ProjectContext, ProjectDirectory } from '../../projects/index.js';
 import { exportEvents, EXPORT_MAX_PAGE } from '../../projects/export.js';
@@ -401,6 +401,8 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       success: { status: 201, description: 'the view' },
       handler: async (ctx) => {
         parseQuery(ctx.body.query);
+        // Kept on disk: no e-mail, phone or card typed into its name or query (typed-input.ts).
+        refuseTypedPersonalData({ name: ctx.body.name, query: ctx.body.query });
         const view = {
           id: newId('view'),
           projectId: ctx.params.projectId ?? '',

@@ -101,7 +101,11 @@ function mapEvent(
   }
   const sent: JsonObject = isJsonObject(rawProperties) ? rawProperties : {};
   const rawInsertId = sent.$insert_id;
-  if (typeof rawInsertId === 'string') insertIdForErrors = rawInsertId;
+  // Echoed in `failed_records` (as Mixpanel does) only when it has an insert id's shape: a
+  // refused one may be anything, an e-mail or a URL, and answers quote no input.
+  if (typeof rawInsertId === 'string' && IMPORT_INSERT_ID.test(rawInsertId)) {
+    insertIdForErrors = rawInsertId;
+  }
   // 1e309, NUL in keys, lone surrogates: refused with the field named (see values.ts).
   const checked = checkWireValue(sent, 'properties');
   if (!checked.ok) return reject(checked.problem.field, checked.problem.message);
