@@ -221,29 +221,31 @@ describe('privacy.erase as a pseudonym oracle', () => {
   });
 });
 
-describe('a suspended principal trying to keep reading', () => {
-  const silent = createLogger({ level: 'error', sink: () => undefined });
-  /** The responder the runtime hands detection triggers to, over the same stores. */
-  const responder = (): AlertResponder =>
-    new AlertResponder({
-      audit: s.server.runtime.audit,
-      accounts: auth.store,
-      notifier: auth.notifier,
-      logger: silent,
-      suspend: true,
-      webhookUrl: undefined,
-      now: () => auth.now(),
-    });
-  const trigger = (actor: string, orgId: string | null, projectId: string | null): Trigger => ({
-    rule: 'enumeration',
-    severity: 'suspend',
-    actor,
-    orgId,
-    projectId,
-    seq: 0,
-    atMs: auth.now(),
-    reason: 'red team: a walk over the user streams',
+/** The responder the runtime hands detection triggers to, over the same stores. */
+const responder = (): AlertResponder =>
+  new AlertResponder({
+    audit: s.server.runtime.audit,
+    accounts: auth.store,
+    notifier: auth.notifier,
+    logger: createLogger({ level: 'error', sink: () => undefined }),
+    suspend: true,
+    webhookUrl: undefined,
+    now: () => auth.now(),
   });
+
+/** What detection hands the responder when `actor` trips the enumeration rule. */
+const trigger = (actor: string, orgId: string | null, projectId: string | null): Trigger => ({
+  rule: 'enumeration',
+  severity: 'suspend',
+  actor,
+  orgId,
+  projectId,
+  seq: 0,
+  atMs: auth.now(),
+  reason: 'red team',
+});
+
+describe('a suspended principal trying to keep reading', () => {
   const trends = { kind: 'trends', from: weekAgo, to: today, series: [{ event: 'Signup' }] };
 
   it('holds every key the person created, in each of their organisations', async () => {
@@ -610,23 +612,9 @@ describe('a suspended key on every route a key may call', () => {
     const all = await keyOf(world.projectA, ['query', 'export', 'import', 'admin']);
     const before = await hit({ key: all.secret }, 'GET', `${A()}/views`);
     expect(before.status).toBe(200);
-    await new AlertResponder({
-      audit: s.server.runtime.audit,
-      accounts: auth.store,
-      notifier: auth.notifier,
-      logger: createLogger({ level: 'error', sink: () => undefined }),
-      suspend: true,
-      webhookUrl: undefined,
-      now: () => auth.now(),
-    }).handle({
+    await responder().handle({
+      ...trigger(`key:${all.id}`, world.orgX, world.projectA),
       rule: 'volume',
-      severity: 'suspend',
-      actor: `key:${all.id}`,
-      orgId: world.orgX,
-      projectId: world.projectA,
-      seq: 0,
-      atMs: auth.now(),
-      reason: 'red team',
     });
     const keyRoutes = declaredRoutes(s).filter((r) => r.auth === 'session-or-key');
     expect(keyRoutes.length).toBeGreaterThan(15);
@@ -673,24 +661,7 @@ describe('a suspended key on every route a key may call', () => {
     // An owner of Y, phished: detection suspends them while a session is open.
     const phished = await mintMember(auth, world.orgY, 'owner', 'phished-owner@y.example');
     const open = await mintSession(auth, phished);
-    await new AlertResponder({
-      audit: s.server.runtime.audit,
-      accounts: auth.store,
-      notifier: auth.notifier,
-      logger: createLogger({ level: 'error', sink: () => undefined }),
-      suspend: true,
-      webhookUrl: undefined,
-      now: () => auth.now(),
-    }).handle({
-      rule: 'enumeration',
-      severity: 'suspend',
-      actor: `user:${phished}`,
-      orgId: world.orgY,
-      projectId: world.projectC,
-      seq: 0,
-      atMs: auth.now(),
-      reason: 'red team',
-    });
+    await responder().handle(trigger(`user:${phished}`, world.orgY, world.projectC));
     const holds = await s.server.runtime.audit.store.listSuspensions(true);
     const hold = holds.find((h) => h.actor === `user:${phished}`);
     expect(hold?.orgId).toBe(world.orgY);
@@ -1022,24 +993,7 @@ describe('an invitation taken back', () => {
     const early = new AccountClient(s.server.url, origin);
     const opened = await early.accept(links[0]!, PASSWORD);
     expect(opened.status).toBe(200);
-    await new AlertResponder({
-      audit: s.server.runtime.audit,
-      accounts: auth.store,
-      notifier: auth.notifier,
-      logger: createLogger({ level: 'error', sink: () => undefined }),
-      suspend: true,
-      webhookUrl: undefined,
-      now: () => auth.now(),
-    }).handle({
-      rule: 'enumeration',
-      severity: 'suspend',
-      actor: `user:${phished}`,
-      orgId: z.id,
-      projectId: null,
-      seq: 0,
-      atMs: auth.now(),
-      reason: 'red team',
-    });
+    await responder().handle(trigger(`user:${phished}`, z.id, null));
     // The link opened before: its setup stops. The other one: refused at once.
     const started = await early.call('POST', '/api/v1/auth/setup/totp', {
       setup_token: opened.body.setup_token as string,
