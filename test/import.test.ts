@@ -8,7 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { dumpAllTables, searchCanaries } from './helpers/canary.js';
 import { INGEST_LOG_DIR } from '../src/store/duckdb/ingest-log.js';
 import { readEvents, runOnStoppedFile } from './helpers/store.js';
-import { CLI, createProject, makeTestEnv, runCli, type TestEnv } from './helpers/server.js';
+import {
+  CLI,
+  createProject,
+  makeTestEnv,
+  runCli,
+  startServerProcess,
+  type TestEnv,
+} from './helpers/server.js';
 
 /** Runs the CLI (bounded in time) and returns its exit code and output, whatever the code. */
 function runCliOutcome(
@@ -105,6 +112,40 @@ describe('sillage import --format mixpanel', () => {
     await expect(runCli(t, ['import', '--project', 'prj_missing', file])).rejects.toThrow(
       /no such project/,
     );
+  });
+
+  it('refuses a number no double holds (1e309) by its field, whether the server runs or not', async () => {
+    const t = makeTestEnv();
+    const project = await createProject(t, 'Import numbers');
+    const time = 1_700_000_000;
+    const file = path.join(t.base, 'numbers.jsonl');
+    fs.writeFileSync(
+      file,
+      `{"event":"Paid","properties":{"time":${time},"distinct_id":"a","$insert_id":"n1","price":1e309}}\n` +
+        `{"event":"Paid","properties":{"time":${time},"distinct_id":"a","$insert_id":"n2","price":9.5}}\n`,
+    );
+    const run = async (): Promise<Summary> =>
+      JSON.parse(
+        await runCli(t, ['import', '--project', project.project_id, '--json', file]),
+      ) as Summary;
+    // Through a running server's admin socket (where a record travels as JSON: 1e309 → null).
+    const server = await startServerProcess(t);
+    let live: Summary;
+    try {
+      live = await run();
+    } finally {
+      await server.stop('SIGTERM');
+    }
+    // On the stopped store, through the worker threads.
+    const stopped = await run();
+    for (const summary of [live, stopped]) {
+      expect(summary).toMatchObject({ lines: 2, rejected: 1 });
+      expect(summary.reasons.map((r) => [r.field, r.lines])).toEqual([['properties.price', [1]]]);
+    }
+    expect(live.imported).toBe(1);
+    expect(stopped).toMatchObject({ imported: 0, duplicates: 1 });
+    const rows = await readEvents(t.dataDir, project.project_id);
+    expect(rows.map((r) => r.properties.price)).toEqual([9.5]);
   });
 
   it('on a stopped store, the worker threads apply the privacy stage before anything is written', async () => {

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import type { ImportBatchResult } from '../ingest/file-import.js';
 import type { ImportTotals } from '../ingest/import-workers.js';
 import type { JsonValue, RecordError } from '../ingest/records.js';
-import { parseJsonRecords } from '../ingest/wire/index.js';
+import { checkWireValue, parseJsonRecords } from '../ingest/wire/index.js';
 import { AppError, isAppError } from '../shared/errors.js';
 
 /** Sends one batch of parsed records somewhere (the running server's admin socket). */
@@ -303,6 +303,19 @@ export async function importFile(
  * A target that parses lines here and sends batches of records to `sink` one after the other
  * (the running server's admin socket, where the server's own pipeline prepares them).
  */
+/** What the ingest path's value checks refuse in a record (its properties, as /import names them). */
+function valueProblem(record: JsonValue): { field: string; message: string } | null {
+  const properties =
+    record !== null && typeof record === 'object' && !Array.isArray(record)
+      ? record.properties
+      : undefined;
+  const checked =
+    properties !== null && typeof properties === 'object' && !Array.isArray(properties)
+      ? checkWireValue(properties, 'properties')
+      : checkWireValue(record, 'record');
+  return checked.ok ? null : checked.problem;
+}
+
 export function recordBatchTarget(
   sink: ImportSink,
   onError: (e: RecordError) => void,
@@ -332,6 +345,14 @@ export function recordBatchTarget(
         totals.lines++;
         try {
           for (const record of parseJsonRecords(line, MAX_DEPTH, `line ${at + 1}`)) {
+            // The records cross the admin socket as JSON, where 1e309 would become null: the
+            // server would store a null where the file has a number. So the checks on values
+            // the server makes (values.ts) are made here first, with the same answer.
+            const problem = valueProblem(record);
+            if (problem) {
+              onError({ index: at, insertId: null, ...problem });
+              continue;
+            }
             batch.push(record);
             indexInBatch.push(at);
           }

@@ -1,6 +1,7 @@
 // The wire layer's public entry: SDK request bodies → JSON records → normalised ingest records.
 export { decodePayload, type DecodeInput, type DecodeLimits, type DecodeMeter } from './body.js';
 export { parseJsonRecords, FORBIDDEN_KEYS } from './json.js';
+export { checkWireValue } from './values.js';
 export {
   mapMixpanelEvents,
   mapMixpanelProfiles,
