@@ -560,19 +560,16 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
       sql`SELECT ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM base GROUP BY GROUPING SETS ((bucket), ())`,
     );
   }
-  ctes.push(...breakdownCtes('base', p.breakdown, rank));
+  const [top, seg] = breakdownCtes('base', p.breakdown, rank);
+  // Unique users: `base` is grouped by (bucket, value, user), each once per bucket; `seg` is read
+  // by one aggregate per grouping (segmentUsers).
+  const users = s.math === 'unique_users';
+  ctes.push(top!, users ? { ...seg!, materialize: true } : seg!);
   if (perUser) {
     const pu = perUserSelect(perUser, 'seg', true);
     return withCtes(uniqueCtes([...ctes, ...pu.ctes]), pu.select);
   }
-  if (s.math === 'unique_users') {
-    // `base` is grouped by (bucket, value, user): each once per bucket.
-    const [top, seg] = ctes.splice(-2);
-    return withCtes(
-      uniqueCtes([...ctes, top!, { ...seg!, materialize: true }]),
-      segmentUsers(true),
-    );
-  }
+  if (users) return withCtes(uniqueCtes(ctes), segmentUsers(true));
   return withCtes(
     uniqueCtes(ctes),
     sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,

@@ -1,14 +1,19 @@
 // Per-project rollups of the events, read by the most common trends instead of every event
-// (issue 12: at 10M events a daily trend scanned and hashed every row). Two tables, in the
-// project's time zone, for the events that "any event" counts or all of them:
+// (issue 12: at 10M events a daily trend scanned and hashed every row). Four tables, in the
+// project's time zone, for the events that "any event" counts or all of them (the last two per
+// column of VALUE_DAYS_COLUMNS: browser, OS, device type, country):
 // - `person_days`: one row per (project, local day, resolved person) who did any event but SDK
 //   bookkeeping that day; daily, weekly and monthly active users read ~1 row per person and
 //   active day (~800k at 10M events);
 // - `event_days`: one row per (project, local day, event name) with its number of events, SDK
 //   bookkeeping included (a query leaves it out by name); total events, of any event or of one,
-//   by day, week or month, read a few thousand rows.
+//   by day, week or month, read a few thousand rows;
+// - `person_value_days`: one row per (project, column, local day, value or NULL, resolved person),
+//   like `person_days` per value: unique users broken down by that column;
+// - `value_days`: per (project, column, local day, value set or not) the events "any event"
+//   counts, persons or not, like `event_days`: they rank the values as the events would.
 //
-// Both are built together per project on first use (a query asks `ready`, which answers false
+// All four are built together per project on first use (a query asks `ready`, which answers false
 // and builds them in the background; the query scans the events meanwhile), for the time zone the
 // project had then; a project whose time zone changed is rebuilt the same way. A build reads the
 // events on a connection of its own, from a snapshot, beside the writer's loads (on the writer it
