@@ -1319,7 +1319,11 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 //   column (`e.time >= tlo`: no function per probed row; stored times are whole milliseconds, and
 //   for any time after 1970 the bound is exactly `epoch_ms(e.time) >= ta`);
 // - per user it keeps the `steps + 1` nearest events by time and the `steps + 2` nearest times
-//   (two bounded heaps; no dedup key: reading it costs 16 bytes an event, and its text ~100× more);
+//   (two bounded heaps; no dedup key: reading it costs 16 bytes an event, and its text ~100× more).
+//   The events are kept as the 64-bit hash of their name, named at the end from the names in the
+//   range (two names of one hash fail the query rather than merge): aggregate states live in
+//   arenas DuckDB cannot spill, and with the names themselves in the heap, 230k anchors at 30M
+//   events held ~250 MB and the query ran out of memory at the default limit;
 // - when those times are all different (every user, normally), the order is the time's alone and
 //   the anchor is the only event of its millisecond: the path is the kept list. Any equal times
 //   (another event in the anchor's millisecond, before or after it by key; equal times inside the
@@ -1329,7 +1333,7 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 //   DuckDB skip the row groups outside the spans (the table is in time order), so with no such
 //   user it costs nothing, and with a few, a few row groups;
 // - the rows per step are one small GROUP BY each over the paths (a lateral generate_series over
-//   them cost more than the whole join).
+//   them cost more than the whole join), the hashed ones named after counting.
 
 /**
  * The text of a dedup key (UHUGEINT) as DuckDB's VARCHAR cast spells it, ~100× cheaper (the one
@@ -1364,13 +1368,26 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
   // The `steps`-th kept millisecond strictly beyond the anchor's: the exact pass's far end.
   const far = sql`list_filter(list_transform(k.ts, lambda x: epoch_ms(x)), lambda x: x ${raw(after ? '>' : '<')} k.ta)[${integerLiteral(n - 1)}]`;
   const span = after
-    ? sql`k.tlo AS lo, coalesce(make_timestamptz((${far} + 1) * 1000), 'infinity'::TIMESTAMPTZ) AS hi`
-    : sql`coalesce(make_timestamptz(${far} * 1000), '-infinity'::TIMESTAMPTZ) AS lo, k.thi AS hi`;
+    ? sql`make_timestamptz(ta * 1000) AS lo, coalesce(make_timestamptz((far + 1) * 1000), 'infinity'::TIMESTAMPTZ) AS hi`
+    : sql`coalesce(make_timestamptz(far * 1000), '-infinity'::TIMESTAMPTZ) AS lo, make_timestamptz((ta + 1) * 1000) AS hi`;
+  // Per kept user, its rows (step, prev, event) by name hash, or one row (step -1) naming a user
+  // with equal times for the exact pass.
+  const stepRows = join(
+    Array.from(
+      { length: n },
+      (_, k) =>
+        sql`{'step': ${integerLiteral(k)}, 'prev': ${raw(k === 0 ? 'NULL::UBIGINT' : `k.p[${k}]`)}, 'event': k.p[${integerLiteral(k + 1)}], 'uid': NULL::VARCHAR, 'ta': NULL::BIGINT, 'far': NULL::BIGINT}`,
+    ),
+    ', ',
+  );
   const key = dedupText('e.dedup_key');
-  const perStep = Array.from(
-    { length: n },
-    (_, k) =>
-      sql`SELECT ${integerLiteral(k)} AS step, ${k === 0 ? raw('NULL::VARCHAR') : raw(`p[${k}]`)} AS prev, p[${integerLiteral(k + 1)}] AS event, count(*) AS users FROM paths WHERE len(p) > ${integerLiteral(k)} GROUP BY ALL`,
+  const exactSteps = join(
+    Array.from(
+      { length: n },
+      (_, k) =>
+        sql`SELECT ${integerLiteral(k)} AS step, ${raw(k === 0 ? 'NULL::VARCHAR' : `p[${k}]`)} AS prev, p[${integerLiteral(k + 1)}] AS event, count(*) AS users FROM exact WHERE len(p) > ${integerLiteral(k)} GROUP BY ALL`,
+    ),
+    ' UNION ALL ',
   );
   return {
     statements: [
@@ -1385,28 +1402,35 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
               materialize: true,
             },
             {
-              // Each anchor's columns ride along, so that `ties` reads `kept` alone: joined back to
-              // `anchors` there, DuckDB misjudged the side to build in `exact`'s join and hashed
-              // every event (2.4M) to probe a handful of tied users — ~0.5 s of a 0.9 s query.
+              // The names the paths can hold, by hash; a collision fails rather than merges two.
+              name: 'names',
+              body: sql`SELECT h, CASE WHEN count(*) = 1 THEN any_value(event) ELSE error('flows: two event names share a hash') END AS event FROM (SELECT hash(event) AS h, event FROM (SELECT DISTINCT e.event FROM events e WHERE ${project} AND ${window})) GROUP BY h`,
+              materialize: true,
+            },
+            {
+              // The anchor's user and millisecond ride along, so that `ties` reads them from
+              // `stepped`: joined back to `anchors` instead, DuckDB misjudged the side to build in
+              // `exact`'s join and hashed every event (10M) to probe a handful of tied users: 4.5 s.
               name: 'kept',
-              body: sql`SELECT uid, ta, tlo, thi, p, ts, ${tie} AS tie FROM (SELECT a.uid, a.ta, a.tlo, a.thi, ${pick}_by(e.event, e.time, ${integerLiteral(n)}) AS p, ${pick}(e.time, ${integerLiteral(n + 1)}) AS ts FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai, a.uid, a.ta, a.tlo, a.thi)`,
+              body: sql`SELECT uid, ta, p, ts, ${tie} AS tie FROM (SELECT a.uid, a.ta, ${pick}_by(hash(e.event), e.time, ${integerLiteral(n)}) AS p, ${pick}(e.time, ${integerLiteral(n + 1)}) AS ts FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai, a.uid, a.ta)`,
+            },
+            {
+              // Read once, so that `kept` is never materialised (~500 bytes an anchor at 30M
+              // events, which DuckDB could not spill): what is kept is its counts and tied users.
+              name: 'stepped',
+              body: sql`SELECT s.step, s.prev, s.event, count(*) AS users, s.uid, s.ta, s.far FROM (SELECT unnest(CASE WHEN k.tie THEN [{'step': -1, 'prev': NULL::UBIGINT, 'event': NULL::UBIGINT, 'uid': k.uid, 'ta': k.ta, 'far': ${far}}] ELSE [${stepRows}] END, recursive := true) FROM kept k) s WHERE s.step < 0 OR s.event IS NOT NULL GROUP BY ALL`,
               materialize: true,
             },
             {
               name: 'ties',
-              body: sql`SELECT k.uid, k.ta, ${span} FROM kept k WHERE k.tie`,
+              body: sql`SELECT uid, ta, ${span} FROM stepped WHERE step < 0`,
             },
             {
               name: 'exact',
               body: sql`SELECT list_transform(l[pos:pos + ${integerLiteral(n - 1)}], lambda x: x.e) AS p FROM (SELECT l, list_position(list_transform(l, lambda x: x.k), ka) AS pos FROM (SELECT list({'k': ${key}, 'e': e.event} ORDER BY ${t} ${dir}, ${key} ${dir}) AS l, min(${key}) FILTER (WHERE ${isAnchor} AND ${t} = a.ta) AS ka FROM events e ${IDENTITY_JOINS} JOIN ties a ON a.uid = ${RESOLVED_USER} AND e.time >= a.lo AND e.time < a.hi WHERE ${project} AND ${window} GROUP BY a.uid))`,
             },
-            {
-              name: 'paths',
-              body: sql`SELECT p FROM kept WHERE NOT tie UNION ALL SELECT p FROM exact`,
-              materialize: true,
-            },
           ],
-          join(perStep, ' UNION ALL '),
+          sql`SELECT c.step, pn.event AS prev, en.event AS event, c.users FROM stepped c LEFT JOIN names pn ON pn.h = c.prev JOIN names en ON en.h = c.event WHERE c.step >= 0 UNION ALL ${exactSteps}`,
         ),
       },
     ],
