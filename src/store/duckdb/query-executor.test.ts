@@ -1,6 +1,6 @@
 // The DuckDB query executor: values bound by type; a statement past its deadline is interrupted
 // (QUERY_TIMEOUT) and the connection serves the next one; too many rows is QUERY_TOO_LARGE; a
-// full wait queue is QUERY_OVERLOADED; statements are kept prepared and answer as if prepared anew.
+// full wait queue is QUERY_OVERLOADED; more memory than the limit is QUERY_TOO_LARGE; statements are kept prepared and answer as if prepared anew.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,6 +107,34 @@ describe('DuckDbQueryExecutor', () => {
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'STORE_FAILURE' });
     expect((error as Error).message).not.toContain('no_such_table_secret');
+  });
+});
+
+describe('DuckDbQueryExecutor memory', () => {
+  it('answers a query that needs more than the memory limit as too large, and serves the next', async () => {
+    const small = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-exec-mem-'));
+    const database = await DuckDbDatabase.open(small, { tuning: { memoryLimit: '32MB' } });
+    const limited = await DuckDbQueryExecutor.open(database, { connections: 1 });
+    try {
+      // `list` states live in arenas DuckDB cannot spill: ~100 MB of them here.
+      const error = await limited
+        .run(
+          {
+            text: "SELECT sum(len(v)) FROM (SELECT range % 1000000 AS k, list(repeat('x', 100) || range) AS v FROM range(1000000) GROUP BY k)",
+            params: [],
+          },
+          soon(60_000),
+        )
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'QUERY_TOO_LARGE' });
+      expect((error as Error).message).toContain('SILLAGE_DUCKDB_MEMORY_LIMIT');
+      const next = await limited.run({ text: 'SELECT 42 AS n', params: [] }, soon(10_000));
+      expect(next.rows).toEqual([[42]]);
+    } finally {
+      await limited.close();
+      await database.close();
+      fs.rmSync(small, { recursive: true, force: true });
+    }
   });
 });
 

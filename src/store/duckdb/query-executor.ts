@@ -12,6 +12,7 @@ import { AppError } from '../../shared/errors.js';
 import { Serial } from '../../shared/serial.js';
 import { bindValue } from './bind.js';
 import { storeError, type DuckDbDatabase } from './database.js';
+import { isOutOfMemory } from './load-error.js';
 
 /** JS value of a result cell: numbers, bigints, strings, booleans or null. */
 function cell(value: DuckDBValue): unknown {
@@ -241,6 +242,15 @@ export class DuckDbQueryExecutor implements QueryExecutor {
         throw new AppError('QUERY_TIMEOUT', 'the query ran past its time limit and was cancelled', {
           cause: error,
         });
+      // Not a fault of the store: this question needs more memory than the store may use (a long
+      // flow over hundreds of thousands of users, say). The caller can narrow it; the operator can
+      // raise the limit.
+      if (isOutOfMemory(error))
+        throw new AppError(
+          'QUERY_TOO_LARGE',
+          'the query needs more memory than the store may use (SILLAGE_DUCKDB_MEMORY_LIMIT); narrow the date range or raise the limit',
+          { cause: error },
+        );
       throw storeError(error, 'query');
     } finally {
       clearTimeout(timer);
