@@ -1032,6 +1032,43 @@ describe('an invitation taken back', () => {
     expect(puppet ? await auth.store.listMemberships(puppet.id) : []).toEqual([]);
   });
 
+  it('sent by an admin who is then made analyst: it joins nobody, and their keys stop', async () => {
+    // Demoted, the admin may no longer make keys or invite: what that right made goes with it.
+    const admin = await mintMember(auth, world.orgX, 'admin', 'demoted-admin@x.example');
+    const asAdmin = await as(admin);
+    const key = await keyOf(world.projectA, ['query', 'export'], admin);
+    const trends = { kind: 'trends', from: '-6d', to: 'today', series: [{ event: 'Signup' }] };
+    const planted = await hit(asAdmin, 'POST', `${X()}/invitations`, {
+      body: { email: 'demoted-puppet@x.example', role: 'admin' },
+    });
+    expect(planted.status, planted.text).toBe(201);
+    expect((await hit({ key: key.secret }, 'POST', `${A()}/query`, { body: trends })).status).toBe(
+      200,
+    );
+    const demoted = await hit(await as(world.usersX.owner), 'PATCH', `${X()}/members/${admin}`, {
+      body: { role: 'analyst' },
+    });
+    expect(demoted.status, demoted.text).toBe(204);
+    const read = await hit({ key: key.secret }, 'POST', `${A()}/query`, { body: trends });
+    expect(read.status, read.text).toBe(401);
+    // The person still works here, as an analyst, with their own session.
+    expect((await hit(asAdmin, 'POST', `${A()}/query`, { body: trends })).status).toBe(200);
+    const { accept, complete } = await finish(planted.json.link as string);
+    expect([accept, complete?.status ?? null]).not.toContainEqual(200);
+    const puppet = await auth.store.findUserByEmail('demoted-puppet@x.example');
+    expect(puppet ? await auth.store.listMemberships(puppet.id) : []).toEqual([]);
+    // An admin made owner keeps what they made.
+    const promoted = await mintMember(auth, world.orgX, 'admin', 'promoted-admin@x.example');
+    const kept = await keyOf(world.projectA, ['query'], promoted);
+    const up = await hit(await as(world.usersX.owner), 'PATCH', `${X()}/members/${promoted}`, {
+      body: { role: 'owner' },
+    });
+    expect(up.status, up.text).toBe(204);
+    expect((await hit({ key: kept.secret }, 'POST', `${A()}/query`, { body: trends })).status).toBe(
+      200,
+    );
+  });
+
   it('open when the organisation is locked down: the link no longer joins it', async () => {
     const email = 'planted-admin@x.example';
     const inv = await invited(email);

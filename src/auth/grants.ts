@@ -11,7 +11,7 @@ import type {
 import type { AuthDeps, UserPrincipal } from './context.js';
 import type { OrgAccessChange } from './notices.js';
 import { createInvitation } from './organisations.js';
-import { canManageRole } from './permissions.js';
+import { canManageRole, roleAllows } from './permissions.js';
 import { normaliseEmail } from './sign-in.js';
 
 /** Who acts for an organisation: a signed-in owner or admin (after `authorize`). */
@@ -127,6 +127,9 @@ async function assertNotLastOwner(deps: AuthDeps, orgId: string, userId: string)
 /**
  * Changes a member's role in this organisation (owners outrank admins; the last owner stays an
  * owner). The role is read on every request, so it applies at once and no session needs to end.
+ * A member who may no longer manage keys and members (an admin made analyst, say) keeps none of
+ * what only that right made: the secret keys they created are revoked and their open invitations
+ * withdrawn, as on removal — an export key would otherwise go on exporting for an analyst.
  */
 export async function changeRole(
   deps: AuthDeps,
@@ -141,6 +144,9 @@ export async function changeRole(
   if (grant.membership.role === role) return;
   if (grant.membership.role === 'owner') await assertNotLastOwner(deps, actor.org.id, userId);
   await deps.store.putMembership({ ...grant.membership, role });
+  if (roleAllows(grant.membership.role, 'keys.write') && !roleAllows(role, 'keys.write')) {
+    await withdrawWhatTheyMade(deps, actor.org.id, userId);
+  }
   deps.logger.info('role changed', { orgId: actor.org.id, userId, kind: role });
   await tell(deps, grant.user, actor.org, actor.principal.user.email, 'role_changed', { role });
 }
@@ -160,18 +166,7 @@ export async function removeMember(deps: AuthDeps, actor: OrgActor, userId: stri
     await deps.store.revokeSessions({ userId }, now, 'removed from the organisation');
   }
   await deps.store.removeMembership(actor.org.id, userId);
-  for (const projectId of await deps.store.listOrgProjects(actor.org.id)) {
-    for (const key of await deps.store.listApiKeys(projectId)) {
-      if (key.createdBy === userId && key.revokedAtMs === null) {
-        await deps.store.revokeApiKey(key.id, now);
-      }
-    }
-  }
-  for (const invitation of await deps.store.listInvitations(actor.org.id)) {
-    if (invitation.createdBy === userId && invitation.acceptedAtMs === null) {
-      await deps.store.deleteInvitation(invitation.id);
-    }
-  }
+  await withdrawWhatTheyMade(deps, actor.org.id, userId);
   // A grant on hold after a reset whose link an admin saw: whoever set the account up with that
   // link is not proven to be the person, and the hold lives on the grant. Removed, it must not
   // leave an active account free to be invited back unheld: with no grant the operator vouched
@@ -185,6 +180,26 @@ export async function removeMember(deps: AuthDeps, actor: OrgActor, userId: stri
   }
   deps.logger.info('member removed', { orgId: actor.org.id, userId });
   await tell(deps, grant.user, actor.org, actor.principal.user.email, 'removed');
+}
+
+/**
+ * Revokes the secret keys a person created for this organisation's projects (each recorded as
+ * `key_revoked` by the audited store) and withdraws the invitations they sent that nobody took up.
+ */
+async function withdrawWhatTheyMade(deps: AuthDeps, orgId: string, userId: string): Promise<void> {
+  const now = deps.now();
+  for (const projectId of await deps.store.listOrgProjects(orgId)) {
+    for (const key of await deps.store.listApiKeys(projectId)) {
+      if (key.createdBy === userId && key.revokedAtMs === null) {
+        await deps.store.revokeApiKey(key.id, now);
+      }
+    }
+  }
+  for (const invitation of await deps.store.listInvitations(orgId)) {
+    if (invitation.createdBy === userId && invitation.acceptedAtMs === null) {
+      await deps.store.deleteInvitation(invitation.id);
+    }
+  }
 }
 
 /** Ends one member's sessions for this organisation (ASVS 7.4.5, e.g. a lost laptop's). */
