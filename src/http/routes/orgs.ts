@@ -178,7 +178,7 @@ export function orgRoutes({ auth: deps, projects }: OrgRouteDeps): ApiRoute<unkn
       method: 'PATCH',
       url: `${base}/members/:userId`,
       summary:
-        "Changes a member's role in this organisation (step-up; admins cannot touch owners). The person is told.",
+        "Changes a member's role in this organisation (step-up; admins cannot touch owners). A role without managing keys and members (an admin made analyst or viewer) also revokes the secret keys the person created for its projects and withdraws their invitations nobody took up. The person is told.",
       tag: 'organisations',
       success: { status: 204, description: 'Done (no content).' },
       auth: 'session',

@@ -474,7 +474,7 @@ export interface paths {
     delete: operations['orgs.members.remove'];
     options?: never;
     head?: never;
-    /** Changes a member's role in this organisation (step-up; admins cannot touch owners). The person is told. */
+    /** Changes a member's role in this organisation (step-up; admins cannot touch owners). A role without managing keys and members (an admin made analyst or viewer) also revokes the secret keys the person created for its projects and withdraws their invitations nobody took up. The person is told. */
     patch: operations['orgs.members.update'];
     trace?: never;
   };
