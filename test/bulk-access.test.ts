@@ -578,4 +578,52 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     for (const report of await reports({ user: ANALYST }, from))
       expect(report.refused_list.map((a: Json) => a.kind)).toContain('sign_in_failed');
   });
+
+  it("a pull spread over one person's keys, each under the threshold: the person is held", async () => {
+    // The second owner makes three keys; each reads 20 users' profiles (20 < 50 subjects), the
+    // three together 60: the person who made them is suspended, and with them every key.
+    clock += 30_000;
+    const maker = new AccountClient(s.server.url, ORIGIN);
+    expect((await maker.loginWithPasskey(OWNER2, OWNER_PASSWORD, owner2Key)).status).toBe(200);
+    expect((await maker.stepUpWithPasskey(owner2Key)).status).toBe(200);
+    const secrets: string[] = [];
+    for (const name of ['nightly', 'weekly', 'adhoc']) {
+      const key = await maker.call('POST', `${projectPath()}/keys`, { name, scopes: ['query'] });
+      expect(key.status, JSON.stringify(key.body)).toBe(201);
+      secrets.push(key.body.secret as string);
+    }
+    const context = (await s.server.runtime.projects.byId(s.project.project_id))!;
+    const profile = (secret: string, u: number): Promise<Response> =>
+      fetch(`${s.server.url}${projectPath()}/users/${context.pseudonymise(`user-${u}`)}`, {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+    for (const [k, secret] of secrets.entries())
+      for (let u = 20 * k; u < 20 * k + 20; u++) {
+        const res = await profile(secret, u);
+        // The last key's last reads may already meet the hold.
+        if (res.status !== 200) {
+          expect(k).toBe(2);
+          break;
+        }
+      }
+    const maker2 = await s.server.runtime.auth.store.findUserByEmail(OWNER2);
+    const person = `user:${maker2!.id}`;
+    const deadline = Date.now() + 60_000;
+    while (!s.server.runtime.audit.isSuspended(person) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(s.server.runtime.audit.isSuspended(person)).toBe(true);
+    // Every key of the person is held, the one that read least included.
+    for (const secret of secrets) {
+      const res = await profile(secret, 0);
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as Json).error.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
+    }
+    // The signed webhook goes out after the hold.
+    const hooked = (): Hook | undefined =>
+      hooks.find((h) => h.body.principal === person && h.body.rule === 'enumeration');
+    while (!hooked() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const alert = hooked();
+    expect(alert?.valid).toBe(true);
+    expect(String(alert?.body.reason)).toContain("this person's keys together");
+  });
 });

@@ -172,6 +172,61 @@ describe('Detector', () => {
     ]);
   });
 
+  it("judges a person on all their keys' reads together: a pull spread over keys is caught", () => {
+    const d = new Detector({ ...SETTINGS, enumerationSubjects: 50 });
+    const by = (key: string, from: number, at: number): Trigger[] =>
+      d.observe(entry({ atMs: at, actor: key, who: subjects(from, 20) }), 'user:admin');
+    // Three keys of one person, 20 subjects each: no key reaches 50, the person does (60).
+    expect(by('key:a', 0, T0)).toEqual([]);
+    expect(by('key:b', 20, T0 + 1)).toEqual([]);
+    const third = by('key:c', 40, T0 + 2);
+    expect(third.map((t) => [t.rule, t.actor, t.severity, t.reason])).toEqual([
+      [
+        'enumeration',
+        'user:admin',
+        'suspend',
+        "60 distinct subjects returned within 60 minutes, by this person's keys together",
+      ],
+    ]);
+    // One key over the threshold is held as itself: its maker is not (a key leaked from a server
+    // does not lock out the person who made it).
+    const leaked = new Detector({ ...SETTINGS, enumerationSubjects: 50 });
+    expect(
+      leaked.observe(entry({ atMs: T0, actor: 'key:a', who: subjects(0, 30) }), 'user:admin'),
+    ).toEqual([]);
+    const over = leaked.observe(
+      entry({ atMs: T0 + 1, actor: 'key:a', who: subjects(30, 30) }),
+      'user:admin',
+    );
+    expect(over.map((t) => [t.rule, t.actor])).toEqual([['enumeration', 'key:a']]);
+    // Without the creator, the same reads stay under each key's threshold.
+    const alone = new Detector({ ...SETTINGS, enumerationSubjects: 50 });
+    for (const [i, key] of ['key:a', 'key:b', 'key:c'].entries())
+      expect(alone.observe(entry({ atMs: T0 + i, actor: key, who: subjects(20 * i, 20) }))).toEqual(
+        [],
+      );
+  });
+
+  it("keeps a key's networks, hours and exports off its creator's own rules", () => {
+    const d = new Detector(SETTINGS);
+    // The person reads from their own network at 09:00 for 8 days; their key, from a server's.
+    for (let day = 0; day < 8; day++)
+      d.observe(entry({ atMs: T0 + day * DAY + 9 * HOUR, actor: 'user:admin', network: 'office' }));
+    const at = T0 + 8 * DAY + 3 * HOUR;
+    const key = d.observe(
+      entry({ atMs: at, actor: 'key:etl', kind: 'export', network: 'datacenter', country: 'US' }),
+      'user:admin',
+    );
+    // The key is judged as itself (its raw export); the person is not told of a new network,
+    // an unusual hour or a first export for it.
+    expect(key.map((t) => [t.rule, t.actor])).toEqual([
+      ['raw_export', 'key:etl'],
+      ['first_export', 'key:etl'],
+    ]);
+    const own = d.observe(entry({ atMs: at + 1, actor: 'user:admin', network: 'office' }));
+    expect(rules(own)).toEqual(['unusual_hour']);
+  });
+
   it('judges neither refused reads, nor acts, nor reading the log, nor the console and the server', () => {
     const d = new Detector({ ...SETTINGS, enumerationSubjects: 5 });
     const many = subjects(0, 50);

@@ -2,7 +2,8 @@
 // a new country or network, an hour of the day the principal never reads at, volume over N× the
 // principal's baseline — rows and subjects an hour, exports a day —, enumeration of subjects)
 // over per-principal state learned from the log itself (MCAS/GuardDuty style, §5 of the
-// security reference). Pure logic: entries in, triggers out.
+// security reference), and volume and enumeration again over each person's keys together with
+// their sessions. Pure logic: entries in, triggers out.
 import { forEachSubject } from './subjects.js';
 import { isReadKind, type AuditEntry } from './types.js';
 
@@ -71,6 +72,17 @@ interface PrincipalState {
   recentSubjects: Map<string, number>;
   /** Rule → last time it fired (one trigger per rule and hour). */
   fired: Map<DetectionRule, number>;
+  /** A person's keys' state: key → last time it read (forgotten after an hour). */
+  keys: Map<string, number>;
+}
+
+/** The state of what all of a person's keys read, beside the person's own. */
+const KEYS_OF = '#keys';
+
+/** Entries of `m` at or after `since`, forgetting older ones. */
+function countRecent(m: Map<string, number>, since: number): number {
+  for (const [k, at] of m) if (at < since) m.delete(k);
+  return m.size;
 }
 
 /** Not judged: the operator at the console and the server itself. */
@@ -81,11 +93,34 @@ export class Detector {
 
   constructor(private readonly settings: DetectionSettings = DEFAULT_DETECTION) {}
 
-  /** Feeds one durable entry; returns what it triggers (after learning from it). */
-  observe(e: AuditEntry): Trigger[] {
+  /**
+   * Feeds one durable entry; returns what it triggers (after learning from it). `creator`: the
+   * person who made the key that read (`user:…`), for a key's entry. What all of a person's keys
+   * read is judged together too, as that person — volume and enumeration only (a key on a server
+   * reads from networks and at hours the person does not), and only once two or more of their
+   * keys read within the hour: a pull spread over several keys, each under its own thresholds, is
+   * one person's pull, while one key over its thresholds (leaked from a server, say) is held on
+   * its own without holding the person who made it.
+   */
+  observe(e: AuditEntry, creator?: string): Trigger[] {
     if (!isReadKind(e.kind) || e.outcome !== 'ok' || EXEMPT.has(e.actor)) return [];
     if (e.kind === 'audit_read' || e.kind === 'incident_report') return [];
-    let s = this.principals.get(e.actor);
+    const own = this.judge(e, e.actor, e.actor);
+    if (creator === undefined || !e.actor.startsWith('key:') || EXEMPT.has(creator)) return own;
+    const spread = this.judge(e, `${creator}${KEYS_OF}`, creator).map((t) => ({
+      ...t,
+      reason: `${t.reason}, by this person's keys together`,
+    }));
+    return [...own, ...spread];
+  }
+
+  /**
+   * The rules for one principal's state (`key`), fired as `actor`; a person's keys' state
+   * (`key` ≠ `actor`) keeps volume and enumeration only, and fires once two keys read in the hour.
+   */
+  private judge(e: AuditEntry, key: string, actor: string): Trigger[] {
+    const direct = key === actor;
+    let s = this.principals.get(key);
     if (!s) {
       s = {
         firstSeenMs: e.atMs,
@@ -99,19 +134,23 @@ export class Detector {
         hoursOfDay: new Set(),
         recentSubjects: new Map(),
         fired: new Map(),
+        keys: new Map(),
       };
-      this.principals.set(e.actor, s);
+      this.principals.set(key, s);
     }
     const out: Trigger[] = [];
     const learned = e.atMs - s.firstSeenMs >= this.settings.learningMs;
+    if (!direct) s.keys.set(e.actor, e.atMs);
+    const spread = direct || countRecent(s.keys, e.atMs - HOUR) >= 2;
     const fire = (rule: DetectionRule, severity: Trigger['severity'], reason: string): void => {
+      if (!spread) return;
       const last = s.fired.get(rule);
       if (last !== undefined && e.atMs - last < HOUR && rule !== 'raw_export') return;
       s.fired.set(rule, e.atMs);
       out.push({
         rule,
         severity,
-        actor: e.actor,
+        actor,
         orgId: e.orgId,
         projectId: e.projectId,
         seq: e.seq,
@@ -127,7 +166,7 @@ export class Detector {
       Math.min(BASELINE_HOURS, hour - Math.floor(s.firstSeenMs / HOUR)),
     );
 
-    if (e.kind === 'export') {
+    if (e.kind === 'export' && direct) {
       fire('raw_export', 'notice', `raw export of ${e.rows} events (${e.subjectCount} subjects)`);
       if (!s.exported) fire('first_export', 'notice', 'first raw export by this principal');
       s.exported = true;
@@ -156,15 +195,16 @@ export class Detector {
     // Hours of the day: a read at an hour the principal never reads at, nor next to one.
     const hourOfDay = new Date(e.atMs).getUTCHours();
     if (
+      direct &&
       learned &&
       s.hoursOfDay.size > 0 &&
       ![-1, 0, 1].some((d) => s.hoursOfDay.has((hourOfDay + d + 24) % 24))
     )
       fire('unusual_hour', 'notice', `first access at ${hourOfDay}:00–${hourOfDay}:59 UTC`);
-    s.hoursOfDay.add(hourOfDay);
+    if (direct) s.hoursOfDay.add(hourOfDay);
 
-    const newNetwork = e.network !== null && !s.networks.has(e.network);
-    const newCountry = e.country !== null && !s.countries.has(e.country);
+    const newNetwork = direct && e.network !== null && !s.networks.has(e.network);
+    const newCountry = direct && e.country !== null && !s.countries.has(e.country);
     if (learned && (newNetwork || newCountry)) {
       fire(
         'new_network',
@@ -172,8 +212,8 @@ export class Detector {
         newCountry ? `first access from country ${e.country}` : 'first access from this network',
       );
     }
-    if (e.network !== null) s.networks.add(e.network);
-    if (e.country !== null) s.countries.add(e.country);
+    if (direct && e.network !== null) s.networks.add(e.network);
+    if (direct && e.country !== null) s.countries.add(e.country);
 
     // Volume against the principal's own hourly baseline.
     const before = s.hourly.get(hour) ?? 0;

@@ -128,7 +128,19 @@ async function startDetection(
     fromMs: Date.now() - 30 * 86_400_000,
     kinds: [...READ_KINDS],
   });
-  for (const entry of past) if (entry.seq <= upTo) detector.observe(entry);
+  // A key's reads are also its creator's (see Detector.observe); who made a key never changes.
+  const creators = new Map<string, string | undefined>();
+  const creatorOf = async (actor: string): Promise<string | undefined> => {
+    if (!actor.startsWith('key:')) return undefined;
+    if (!creators.has(actor)) {
+      if (creators.size >= 10_000) creators.clear();
+      const key = await auth.store.getApiKey(actor.slice(4));
+      creators.set(actor, key?.createdBy ? `user:${key.createdBy}` : undefined);
+    }
+    return creators.get(actor);
+  };
+  for (const entry of past)
+    if (entry.seq <= upTo) detector.observe(entry, await creatorOf(entry.actor));
   const responder = new AlertResponder({
     audit,
     accounts: auth.store,
@@ -138,8 +150,14 @@ async function startDetection(
     webhookUrl: config.audit.webhookUrl,
     now: () => auth.now(),
   });
+  // Entries are observed in the order they come, a key's creator looked up first.
+  let observed: Promise<unknown> = Promise.resolve();
   const judge = async (entry: AuditEntry): Promise<void> => {
-    for (const trigger of detector.observe(entry)) {
+    const triggers = observed.then(async () =>
+      detector.observe(entry, await creatorOf(entry.actor)),
+    );
+    observed = triggers.catch(() => undefined);
+    for (const trigger of await triggers) {
       // The response is the log's own act, not the act of whoever's read set it off.
       if (
         await audit.store.claimTrigger(
