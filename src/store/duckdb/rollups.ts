@@ -290,21 +290,16 @@ async function addRows(
              AND d.value IS NOT DISTINCT FROM n.value AND d.person_id = n.person_id
              AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)})`,
   );
-  // Per event name, day and person: the keys held brought forward to the new rows' first instant
-  // and values where those come no later, then the keys not held added.
-  const events = personEvents(projectId, dayOf(localTime(clock)), where);
-  const sameKey = sql`d.project_id = n.project_id AND d.event = n.event AND d.day = n.day AND d.person_id = n.person_id
-             AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)}`;
+  // Per event name, day and person, in one statement: a key held is brought forward to the new
+  // rows' first instant and values where those come no later, a key not held is added.
   await runTree(
     c,
-    sql`UPDATE person_event_days AS d SET ${MERGED} FROM (${events}) n
-         WHERE ${sameKey} AND n.first_ms <= d.first_ms`,
-  );
-  await runTree(
-    c,
-    sql`INSERT INTO person_event_days
-        SELECT n.* FROM (${events}) n
-        WHERE NOT EXISTS (SELECT 1 FROM person_event_days d WHERE ${sameKey})`,
+    sql`MERGE INTO person_event_days AS d
+        USING (${personEvents(projectId, dayOf(localTime(clock)), where)}) AS n
+           ON d.project_id = n.project_id AND d.event = n.event AND d.day = n.day AND d.person_id = n.person_id
+              AND d.day BETWEEN ${param.bigint(firstDay - 1)} AND ${param.bigint(lastDay + 1)}
+         WHEN MATCHED AND n.first_ms <= d.first_ms THEN UPDATE SET ${MERGED}
+         WHEN NOT MATCHED THEN INSERT VALUES (n.project_id, n.event, n.day, n.person_id, n.first_ms, ${raw(VALUE_DAYS_COLUMNS.map((c) => `n.${c}`).join(', '))})`,
   );
   await addCounts(c, projectId, timezone, where, 1, span);
 }
