@@ -156,6 +156,20 @@ const retentionSql = (i: Identity): string =>
           SELECT c, wk - c AS k, count(*) AS users FROM cohorts JOIN active USING (uid)
            WHERE wk - c BETWEEN 0 AND 12 GROUP BY c, k`;
 
+/**
+ * The same over `person_event_days` (the rollup retention reads): per person, event name and UTC
+ * day, the first instant (`first_ms`) and the standard values on it.
+ */
+const retentionDaysSql = `WITH
+          ev AS MATERIALIZED (
+            SELECT person_id AS uid, first_ms AS t, (day + 3) // 7 AS wk
+              FROM person_event_days
+             WHERE project_id = $1 AND event = 'Page Viewed' AND day >= epoch_ms($2::TIMESTAMPTZ) // 86400000),
+          cohorts AS (SELECT uid, min(wk) AS c FROM ev WHERE t < epoch_ms($3::TIMESTAMPTZ) GROUP BY uid),
+          active AS (SELECT DISTINCT uid, wk FROM ev)
+          SELECT c, wk - c AS k, count(*) AS users FROM cohorts JOIN active USING (uid)
+           WHERE wk - c BETWEEN 0 AND 12 GROUP BY c, k`;
+
 type Digest =
   'daily' | 'breakdown' | 'funnel' | 'retention' | 'retention_breakdown' | 'formula' | 'flows';
 interface Question {
@@ -255,6 +269,7 @@ const QUESTIONS: readonly Question[] = [
     },
     sql: retentionSql(BY_PERSON),
     sqlLinks: retentionSql(BY_LINKS),
+    sqlDays: retentionDaysSql,
   },
 ];
 
@@ -281,6 +296,22 @@ const retentionBrowserSql = `WITH
       SELECT e.person_id AS uid, epoch_ms(e.time) AS t, (epoch_ms(e.time) // 86400000 + 3) // 7 AS wk, e.browser
         FROM events e
        WHERE e.project_id = $1 AND e.event = 'Page Viewed' AND e.time >= $2::TIMESTAMPTZ AND e.person_id IS NOT NULL),
+    firsts AS (SELECT uid, min(t) AS ft FROM ev WHERE t < epoch_ms($3::TIMESTAMPTZ) GROUP BY uid),
+    cohorts AS (SELECT ev.uid, min(ev.wk) AS c, min(ev.browser) AS bd
+                  FROM ev JOIN firsts f ON f.uid = ev.uid AND ev.t = f.ft GROUP BY ev.uid),
+    top AS (SELECT bd FROM cohorts WHERE bd IS NOT NULL GROUP BY bd ORDER BY count(*) DESC, bd LIMIT 10),
+    seg AS (SELECT c.uid, c.c, CASE WHEN c.bd IS NULL THEN '(not set)' WHEN t.bd IS NULL THEN '(other)' ELSE c.bd END AS b
+              FROM cohorts c LEFT JOIN top t ON t.bd = c.bd),
+    active AS (SELECT DISTINCT uid, wk FROM ev)
+    SELECT s.b, s.c, a.wk - s.c AS k, count(*) AS users FROM seg s JOIN active a ON a.uid = s.uid
+     WHERE a.wk - s.c BETWEEN 0 AND 12 GROUP BY ALL`;
+
+/** The same over `person_event_days` (one row per person, event name and day; see above). */
+const retentionBrowserDaysSql = `WITH
+    ev AS MATERIALIZED (
+      SELECT person_id AS uid, first_ms AS t, (day + 3) // 7 AS wk, browser
+        FROM person_event_days
+       WHERE project_id = $1 AND event = 'Page Viewed' AND day >= epoch_ms($2::TIMESTAMPTZ) // 86400000),
     firsts AS (SELECT uid, min(t) AS ft FROM ev WHERE t < epoch_ms($3::TIMESTAMPTZ) GROUP BY uid),
     cohorts AS (SELECT ev.uid, min(ev.wk) AS c, min(ev.browser) AS bd
                   FROM ev JOIN firsts f ON f.uid = ev.uid AND ev.t = f.ft GROUP BY ev.uid),
@@ -381,6 +412,7 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
       breakdown: '$browser',
     }),
     sql: retentionBrowserSql,
+    sqlDays: retentionBrowserDaysSql,
   },
   {
     name: 'unique users by day, by person.plan',

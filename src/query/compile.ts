@@ -34,6 +34,7 @@ import {
   plannedLeaves,
   readsEventDays,
   readsPersonDays,
+  readsPersonEventDays,
   readsValueDays,
   resolveProperty,
 } from './plan.js';
@@ -1024,15 +1025,37 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const firstValue = byProperty
     ? raw(`, min(CASE WHEN is_start THEN {'t': t, 'unset': bd IS NULL, 'v': bd} END).v AS bd`)
     : raw('');
-  ctes.push({
-    name: 'ids',
-    body: sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned${firstValue} FROM (${scan}) GROUP BY ${rawIds}, bucket`,
-  });
-  ctes.push({
-    name: 'ev',
-    body: sql`SELECT ${RESOLVED_USER} AS uid, e.bucket, e.first_t, e.returned${raw(byProperty ? ', e.bd' : '')} FROM ids e ${IDENTITY_JOINS}`,
-    materialize: true,
-  });
+  const fromRollups = p.rollups === true && readsPersonEventDays(p);
+  if (fromRollups) {
+    // The same rows from the first event of each name per person and local day (rollups.ts):
+    // the day's first instant stands for its events (the first start event of a period is on
+    // the day row with the earliest one), its values for that event's (ties resolved the same
+    // way when the row was made), and a day's bucket for its events' buckets. Return rows are
+    // read from the range's first day: a return counts only in a period after a cohort's.
+    const day = raw('e.day');
+    const rows = sql`SELECT e.person_id, e.first_ms AS t, ${bucketOfDay(p.unit, day)} AS bucket, (e.event = ${param.varchar(p.startEvent)} AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)}) AS is_start, e.event = ${param.varchar(p.returnEvent)} AS is_return${byProperty && p.breakdown ? sql`, ${breakdownValue(p.breakdown)} AS bd` : raw('')} FROM person_event_days e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.event IN (${join(names, ', ')}) AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(Math.floor(p.returnScanToMs / DAY_MS))}`;
+    // A person's start rows in one period are of distinct days, so of distinct first instants:
+    // the value on the earliest is the period's, with no tie left to break (a scan of events
+    // breaks them with the least (time, unset, value), which costs more).
+    const rolledValue = byProperty
+      ? raw(', arg_min_null(bd, t) FILTER (WHERE is_start) AS bd')
+      : raw('');
+    ctes.push({
+      name: 'ev',
+      body: sql`SELECT person_id AS uid, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned${rolledValue} FROM (${rows}) GROUP BY person_id, bucket`,
+      materialize: true,
+    });
+  } else {
+    ctes.push({
+      name: 'ids',
+      body: sql`SELECT ${rawIds}, bucket, min(CASE WHEN is_start THEN t END) AS first_t, max(CASE WHEN is_return THEN 1 ELSE 0 END) AS returned${firstValue} FROM (${scan}) GROUP BY ${rawIds}, bucket`,
+    });
+    ctes.push({
+      name: 'ev',
+      body: sql`SELECT ${RESOLVED_USER} AS uid, e.bucket, e.first_t, e.returned${raw(byProperty ? ', e.bd' : '')} FROM ids e ${IDENTITY_JOINS}`,
+      materialize: true,
+    });
+  }
   const bd = raw(byProperty ? 'bd' : 'CAST(NULL AS VARCHAR) AS bd');
   if (p.retentionType === 'recurring') {
     // Every period with a start event in the range starts a cohort for the user.
@@ -1051,7 +1074,11 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
       // end) is their first one inside the range.
       ctes.push({
         name: 'earliest',
-        body: sql`SELECT ${RESOLVED_USER} AS uid, min(${call('epoch_ms', raw('e.time'))}) AS t FROM events e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${eventCondition(p.startEvent)} AND ${filters} GROUP BY 1`,
+        // From the rollups: a day row's first instant is before the end exactly when one of its
+        // events is, and is then the earliest of those.
+        body: fromRollups
+          ? sql`SELECT e.person_id AS uid, min(e.first_ms) AS t FROM person_event_days e WHERE e.project_id = ${param.varchar(p.projectId)} AND e.event = ${param.varchar(p.startEvent)} AND e.first_ms < ${param.bigint(p.scope.scanToMs)} GROUP BY 1`
+          : sql`SELECT ${RESOLVED_USER} AS uid, min(${call('epoch_ms', raw('e.time'))}) AS t FROM events e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${eventCondition(p.startEvent)} AND ${filters} GROUP BY 1`,
       });
       ctes.push({
         name: 'first_ever',
@@ -1068,7 +1095,8 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   }
   ctes.push({
     name: 'returns',
-    body: raw('SELECT DISTINCT uid, bucket AS p FROM ev WHERE returned = 1 AND uid IS NOT NULL'),
+    // `ev` holds one row per user and period already (grouped by the resolved person).
+    body: raw('SELECT uid, bucket AS p FROM ev WHERE returned = 1 AND uid IS NOT NULL'),
   });
   const periods = param.bigint(p.periods);
   const totals = sql`SELECT CAST(NULL AS INTEGER) AS seg, CAST(NULL AS VARCHAR) AS seg_value, CAST(NULL AS BIGINT) AS rank_n, 1 AS is_total, c AS cohort, 0 AS k, count(*) AS users FROM cohorts GROUP BY c UNION ALL SELECT NULL, NULL, NULL, 1, c.c, r.p - c.c, count(*) FROM cohorts c JOIN returns r ON r.uid = c.uid WHERE r.p - c.c BETWEEN 1 AND ${periods} GROUP BY c.c, r.p - c.c`;
@@ -1093,6 +1121,20 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const users = (uid: string): SqlNode =>
     byProperty ? raw('count(*)') : call('count_distinct', raw(uid));
   const segments = sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, c AS cohort, 0 AS k, ${users('uid')} AS users FROM seg GROUP BY seg, seg_value, c UNION ALL SELECT s.seg, s.seg_value, max(s.rank_n), 0, s.c, r.p - s.c, ${users('s.uid')} FROM seg s JOIN returns r ON r.uid = s.uid WHERE r.p - s.c BETWEEN 1 AND ${periods} GROUP BY s.seg, s.seg_value, s.c, r.p - s.c`;
+  if (byProperty) {
+    // By property every cohort start is in exactly one segment: the totals are the segments'
+    // sums, and cohorts and returns are joined once instead of twice.
+    ctes.push({ name: 'segments', body: segments, materialize: true });
+    const summed = sql`SELECT CAST(NULL AS INTEGER) AS seg, CAST(NULL AS VARCHAR) AS seg_value, CAST(NULL AS BIGINT) AS rank_n, 1 AS is_total, cohort, k, CAST(sum(users) AS BIGINT) AS users FROM segments GROUP BY cohort, k`;
+    return {
+      statements: [
+        {
+          name: 'retention',
+          sql: withCtes(uniqueCtes(ctes), sql`${summed} UNION ALL SELECT * FROM segments`),
+        },
+      ],
+    };
+  }
   return {
     statements: [
       {

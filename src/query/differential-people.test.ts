@@ -51,12 +51,14 @@ beforeAll(async () => {
     await DuckDbQueryExecutor.open(db),
     await DuckDbQueryExecutor.open(db, { planAsAtScale: true }),
   ];
-  engines = executors.map(
-    (executor) =>
+  // The third reads the per-day rollups where a query can (trends, retention; rollups.ts).
+  engines = [...executors, executors[1]!].map(
+    (executor, i) =>
       new QueryEngine({
         executor,
         dialect: DUCKDB_DIALECT,
         audit: { record: () => undefined },
+        ...(i === 2 ? { rollups: db.rollups } : {}),
         cohorts: {
           now: () => NOW,
           definitions: (projectId, ids) => {
@@ -247,6 +249,8 @@ async function load(d: Dataset): Promise<ReferenceData> {
     const got = await store.getProfile({ projectId, groupKey: '', profileId: p.profileId });
     if (got) profiles.push(got);
   }
+  // Built after the data is in (the upkeep as events arrive is rollups.test.ts's).
+  await db.rollups.ensure(projectId, 'UTC');
   return { projectId, timezone: 'UTC', events, links, profiles, propertySampleSize: 100 };
 }
 

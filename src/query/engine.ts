@@ -14,7 +14,13 @@ import {
 } from './catalog.js';
 import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile, type CompiledQuery } from './compile.js';
-import { readsEventDays, readsPersonDays, readsValueDays, type Plan } from './plan.js';
+import {
+  readsEventDays,
+  readsPersonDays,
+  readsPersonEventDays,
+  readsValueDays,
+  type Plan,
+} from './plan.js';
 import type { Dialect } from './dialect.js';
 import { execute, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
@@ -240,10 +246,16 @@ export class QueryEngine {
     }
   }
 
-  /** A trends plan whose series can read the per-day rollups, when the store has them. */
+  /** A trends or retention plan that can read the per-day rollups, when the store has them. */
   private withRollups(planned: Plan, project: QueryProject): Plan {
     const source = this.deps.rollups;
-    if (!source || planned.kind !== 'trends') return planned;
+    if (!source) return planned;
+    if (planned.kind === 'retention') {
+      return readsPersonEventDays(planned) && source.ready(project.id, project.timezone)
+        ? { ...planned, rollups: true }
+        : planned;
+    }
+    if (planned.kind !== 'trends') return planned;
     const reads = planned.series.some(
       (s) =>
         readsPersonDays(planned, s) || readsEventDays(planned, s) || readsValueDays(planned, s),

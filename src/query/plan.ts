@@ -241,6 +241,31 @@ export interface RetentionPlan {
   startEvent: string;
   returnEvent: string;
   filters: PlannedFilterNode[];
+  /**
+   * Whether the store's per-day rollups may be read (see `readsPersonEventDays`). Set by the
+   * engine, false from `plan`.
+   */
+  rollups?: boolean;
+}
+
+/**
+ * Whether a retention is answered from each person's first event of a name per local day and
+ * its standard values (`person_event_days`, store/duckdb/rollups.ts) instead of the events: no
+ * filter, and no breakdown, a cohort breakdown, or one by person properties and at most one of
+ * VALUE_DAYS_COLUMNS. A period's first start event is the day row with the first instant, and
+ * its value that row's; with two columns the values could come from different events of that
+ * instant, so the events are read. A person property has one value per person.
+ */
+export function readsPersonEventDays(p: RetentionPlan): boolean {
+  if (p.filters.length > 0) return false;
+  const b = p.breakdown;
+  if (b === null || isCohortBreakdown(b)) return true;
+  const columns = b.refs.filter((r) => r.kind === 'column');
+  return (
+    b.refs.every(
+      (r) => r.kind === 'person' || (r.kind === 'column' && VALUE_DAYS_COLUMNS.includes(r.column)),
+    ) && columns.length <= 1
+  );
 }
 
 export interface EventNamesPlan {

@@ -499,4 +499,32 @@ export const DUCKDB_MIGRATIONS: readonly { version: number; name: string; sql: s
       DELETE FROM rollups_state;
     `,
   },
+  {
+    version: 15,
+    name: 'person_event_days: per event name, day and person, the first instant and its values',
+    // Issue 12 (performance): retention reads one row per person, active day and event name
+    // instead of every event (rollups.ts): the first instant of the day's events of that name,
+    // for the cohort's period and first-ever start, and the values of the standard columns on
+    // them, for its segment. Kept under the same state as the other four: every built project
+    // is built again, all five tables, on its next query. The value columns are those of
+    // VALUE_DAYS_COLUMNS (query/plan.ts) as they were then.
+    sql: `
+      CREATE TABLE person_event_days (
+        project_id VARCHAR NOT NULL,
+        event VARCHAR NOT NULL,
+        day INTEGER NOT NULL,
+        person_id VARCHAR NOT NULL,
+        first_ms BIGINT NOT NULL,
+        browser VARCHAR,
+        os VARCHAR,
+        device_type VARCHAR,
+        country_code VARCHAR
+      );
+      DELETE FROM person_days;
+      DELETE FROM event_days;
+      DELETE FROM value_days;
+      DELETE FROM person_value_days;
+      DELETE FROM rollups_state;
+    `,
+  },
 ];
