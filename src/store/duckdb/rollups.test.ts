@@ -20,9 +20,10 @@ import type { EventRow } from '../types.js';
 import { DuckDbDatabase } from './database.js';
 import { generateDemoData } from './demo-data.js';
 import { DuckDbEventStore } from './event-store.js';
-import type { BuildPoint } from './rollups.js';
+import { BUILD_LIMITS, spansOf, type BuildPoint } from './rollups.js';
 
 const IDS = ['', 'u1', 'u2', 'd1', 'd2', 'd3', 'x1'];
+const DEFAULT_CHUNK = BUILD_LIMITS.personEventDaysChunk;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 // A DST change in France (2025-03-30) falls inside the ten days.
@@ -265,6 +266,27 @@ async function heldBuild(
   return { release, done };
 }
 
+describe('spansOf (the build of person_event_days, a few days at a time)', () => {
+  it('cuts consecutive days into spans of at most so many events, a larger day alone', () => {
+    const days: [number, number][] = [
+      [10, 3],
+      [11, 4],
+      [12, 9],
+      [14, 1],
+      [15, 2],
+      [16, 5],
+    ];
+    expect(spansOf(days, 7)).toEqual([
+      [10, 11],
+      [12, 12],
+      [14, 15],
+      [16, 16],
+    ]);
+    expect(spansOf(days, 100)).toEqual([[10, 16]]);
+    expect(spansOf([], 5)).toEqual([]);
+  });
+});
+
 describe('the per-day rollups kept incrementally equal the pairs and counts of the events', () => {
   for (const encrypted of [false, true]) {
     it(`after any history of loads, merges, erasures, retention and time zone changes (${encrypted ? 'encrypted' : 'plain'} store)`, async () => {
@@ -297,7 +319,11 @@ describe('the per-day rollups kept incrementally equal the pairs and counts of t
               steps: fc.nat(3),
               at: fc.constantFrom<BuildPoint>('snapshot', 'inserted'),
             }),
-            async (steps, buildAt, firstZone, hold) => {
+            // Events per statement of a build: small, so that its spans of days end inside the
+            // data (a span of one day larger than it included).
+            fc.integer({ min: 1, max: 40 }),
+            async (steps, buildAt, firstZone, hold, chunk) => {
+              BUILD_LIMITS.personEventDaysChunk = chunk;
               const p = `prj_person_days_${++run}`;
               const sent: { dedupKey: bigint; timeMs: number }[] = [];
               let zone: string | null = null;
@@ -358,6 +384,7 @@ describe('the per-day rollups kept incrementally equal the pairs and counts of t
           },
         );
       } finally {
+        BUILD_LIMITS.personEventDaysChunk = DEFAULT_CHUNK;
         await opened.close();
         fs.rmSync(at, { recursive: true, force: true });
       }
@@ -419,6 +446,43 @@ describe('the per-day rollups kept incrementally equal the pairs and counts of t
       fs.rmSync(at, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it('builds person_event_days a day at a time in a zone far behind UTC, late evenings included', async () => {
+    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));
+    const opened = await DuckDbDatabase.open(at);
+    BUILD_LIMITS.personEventDaysChunk = 1;
+    try {
+      const events = new DuckDbEventStore(opened);
+      const p = 'prj_person_event_days_late';
+      // 23:30 in Honolulu (UTC−10) is 09:30 UTC the next day: every span of one local day has
+      // its event past the UTC end of that day.
+      const rows = Array.from({ length: 5 }, (_, day) =>
+        row(p, {
+          user: 'u1',
+          device: null,
+          distinct: 'u1',
+          day: day + 1,
+          minute: 9 * 60 + 30,
+          sdk: false,
+          bought: false,
+        }),
+      );
+      await events.commit({
+        events: rows,
+        identityLinks: [],
+        profileUpdates: [],
+        privacyCounts: [],
+      });
+      await opened.rollups.ensure(p, 'Pacific/Honolulu');
+      const { held, want } = await pairs(opened, p, 'Pacific/Honolulu');
+      expect(held.filter((h) => h.startsWith('Viewed|'))).toHaveLength(5);
+      expect(held).toEqual(want);
+    } finally {
+      BUILD_LIMITS.personEventDaysChunk = DEFAULT_CHUNK;
+      await opened.close();
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+  });
 
   it("keeps each person's first event of a name per day as loads bring events at, before and after it", async () => {
     const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-'));

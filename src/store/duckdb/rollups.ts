@@ -214,6 +214,37 @@ async function inTransactionOf<T>(c: DuckDBConnection, body: () => Promise<T>): 
   }
 }
 
+/**
+ * Events with a person per statement of `person_event_days`' build: 10.2M in one statement fit
+ * in 256MB, 30.6M did not. Tests make it small, so that spans end inside their data.
+ */
+export const BUILD_LIMITS = { personEventDaysChunk: 2_000_000 };
+
+/**
+ * Consecutive days (`[day, events]`, in order) in spans of at most `most` events — a day of more
+ * being a span of its own —, as `[first day, last day]`.
+ */
+export function spansOf(
+  days: readonly (readonly [number, number])[],
+  most: number,
+): [number, number][] {
+  const spans: [number, number][] = [];
+  let span: [number, number] | null = null;
+  let events = 0;
+  for (const [day, n] of days) {
+    if (span && events + n <= most) {
+      span[1] = day;
+      events += n;
+    } else {
+      if (span) spans.push(span);
+      span = [day, day];
+      events = n;
+    }
+  }
+  if (span) spans.push(span);
+  return spans;
+}
+
 /** The pairs and counts of every event of the project (whose rows are none yet); the pairs made. */
 async function insertProject(
   c: DuckDBConnection,
@@ -233,12 +264,29 @@ async function insertProject(
          WHERE e.project_id = ${param.varchar(projectId)} AND e.person_id IS NOT NULL AND ${COUNTED}`,
   );
   await runTree(c, sql`INSERT INTO person_value_days ${personValues(projectId, day, raw('TRUE'))}`);
-  // In the order retention reads them (one event name, a span of days), so that the zone maps
-  // of the row groups skip the other names.
-  await runTree(
-    c,
-    sql`INSERT INTO person_event_days SELECT * FROM (${personEvents(projectId, day, raw('TRUE'))}) ORDER BY event, day`,
-  );
+  // A few days at a time: its first values are aggregate states DuckDB cannot spill, and all of
+  // 30.6M events at once ran out of memory at the default 256MB (after 164 s). Each span of
+  // whole local days is read by its instants (±2 days, so that zone maps skip the rest) and its
+  // days; in the order retention reads them (one event name, a span of days), so that the zone
+  // maps of the row groups skip the other names.
+  const days = (
+    await c.runAndReadAll(
+      ...rendered(
+        sql`SELECT ${day} AS d, count(*) AS n FROM events e
+             WHERE e.project_id = ${param.varchar(projectId)} AND e.person_id IS NOT NULL
+             GROUP BY d ORDER BY d`,
+      ),
+    )
+  )
+    .getRows()
+    .map(([d, n]) => [Number(d), Number(n)] as const);
+  for (const [first, last] of spansOf(days, BUILD_LIMITS.personEventDaysChunk)) {
+    const within = sql`e.time >= ${param.timestamp((first - 2) * DAY_MS)} AND e.time < ${param.timestamp((last + 3) * DAY_MS)} AND ${day} BETWEEN ${param.bigint(first)} AND ${param.bigint(last)}`;
+    await runTree(
+      c,
+      sql`INSERT INTO person_event_days SELECT * FROM (${personEvents(projectId, day, within)}) ORDER BY event, day`,
+    );
+  }
   await addCounts(c, projectId, timezone, raw('TRUE'), 1, span);
   return inserted;
 }
