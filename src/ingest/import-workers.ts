@@ -6,7 +6,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AppError, isAppError } from '../shared/errors.js';
 import type { ProjectContext } from '../projects/index.js';
-import type { IdentityLink, PrivacyCountRow } from '../store/types.js';
+import type { CommitResult, IdentityLink, PrivacyCountRow } from '../store/types.js';
 import type { GeoShared } from './enrich/index.js';
 import type { GroupCommitWriter } from './writer.js';
 import type { RecordError } from './records.js';
@@ -51,7 +51,22 @@ export interface ImportTotals {
   ignored: number;
 }
 
+/**
+ * A store's own way to load an import's batch in one transaction, with exact counts, instead of
+ * the writer's (the embedded store's `IngestLoader.loadDirect`: straight into DuckDB, without the
+ * ingest log). `chunks` are the workers' encoded rows, in file order; the store may empty the
+ * array as it copies them.
+ */
+export type DirectLoad = (batch: {
+  chunks: Uint8Array[];
+  eventRows: number;
+  identityLinks: IdentityLink[];
+  privacyCounts: PrivacyCountRow[];
+}) => Promise<CommitResult>;
+
 export interface FileImporterOptions {
+  /** Loads each batch directly (a stopped embedded store) instead of through the writer. */
+  load?: DirectLoad;
   /** Worker threads (default: one per core). */
   workers?: number;
   /** Events per commit (one ingest-log segment, one DuckDB transaction). */
@@ -288,18 +303,26 @@ export class FileImporter {
       }
       for (const c of p.privacyCounts) privacyCounts.push(c);
     }
-    // The writer of every ingest path: the parts go into one log record (one copy) and one
-    // segment that DuckDB loads with its JSON reader; resolves once loaded, with exact counts.
-    const committed = await this.writer.submit(
-      {
-        events: [],
-        encodedEvents: parts.map((p) => ({ lines: p.encoded, count: p.count })),
-        profileUpdates: [],
-        identityLinks,
-        privacyCounts,
-      },
-      { exclusive: true },
-    );
+    const counts = parts.map((p) => p.count);
+    const eventRows = counts.reduce((n, c) => n + c, 0);
+    const chunks = parts.map((p) => p.encoded);
+    // Only `chunks` holds the rows from here on (a direct load lets each go once DuckDB has it).
+    parts.length = 0;
+    // The store's direct load when it has one; otherwise the writer of every ingest path: the
+    // chunks go into one log record (one copy) and one segment that DuckDB loads with its JSON
+    // reader. Either resolves once loaded, with exact counts.
+    const committed = this.options.load
+      ? await this.options.load({ chunks, eventRows, identityLinks, privacyCounts })
+      : await this.writer.submit(
+          {
+            events: [],
+            encodedEvents: chunks.map((lines, i) => ({ lines, count: counts[i] as number })),
+            profileUpdates: [],
+            identityLinks,
+            privacyCounts,
+          },
+          { exclusive: true },
+        );
     this.totals.imported += committed.eventsInserted;
     this.totals.duplicates += committed.eventsDuplicate;
   }
