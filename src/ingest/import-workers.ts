@@ -1,7 +1,8 @@
 // The parallel file importer behind `sillage import` on a stopped store: chunks of an export file
 // are prepared on worker threads (parsing, /import rules, enrichment, privacy stage, row encoding),
-// then committed in large batches through the pipeline, whose store loads them with DuckDB's own
-// JSON reader. Memory stays bounded: the reader waits while the workers and the commit are full.
+// then committed in large batches, which the store loads with DuckDB's own JSON reader (the
+// embedded store straight into its tables, `DirectLoad`; another through the writer). Memory stays
+// bounded: the reader waits while the workers and the commit are full.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AppError, isAppError } from '../shared/errors.js';
@@ -69,14 +70,14 @@ export interface FileImporterOptions {
   load?: DirectLoad;
   /** Worker threads (default: one per core). */
   workers?: number;
-  /** Events per commit (one ingest-log segment, one DuckDB transaction). */
+  /** Events per commit (one DuckDB transaction). */
   commitEvents?: number;
   /** Told of each rejected line or record, in file order. */
   onError?: (error: RecordError) => void;
 }
 
 /**
- * Events per commit. A commit is one log segment loaded in one transaction; larger ones cost less
+ * Events per commit. A commit is loaded in one transaction; larger ones cost less
  * per event (measured with bench/ingest.ts: 8k events per commit spent most of the time in
  * DuckDB's per-transaction work, 64k made it small) but hold more rows in memory (~0.7 KB each as
  * row JSON, held twice at most: one batch gathering, one committing). At one DuckDB row group
