@@ -22,7 +22,9 @@ export type ToImportWorker =
       policy: unknown;
       pseudonymKey: Uint8Array;
     }
-  | { type: 'chunk'; id: number; text: Uint8Array; firstLine: number };
+  | { type: 'chunk'; id: number; text: Uint8Array; firstLine: number }
+  /** Buffers of results whose rows are loaded, for the worker to write its next rows into. */
+  | { type: 'recycle'; buffers: ArrayBuffer[] };
 
 /** What a worker made of one chunk of whole lines. */
 export interface ImportChunkResult {
@@ -307,25 +309,47 @@ export class FileImporter {
     const counts = parts.map((p) => p.count);
     const eventRows = counts.reduce((n, c) => n + c, 0);
     const chunks = parts.map((p) => p.encoded);
-    // Only `chunks` holds the rows from here on (a direct load lets each go once DuckDB has it).
     parts.length = 0;
     // The store's direct load when it has one; otherwise the writer of every ingest path: the
     // chunks go into one log record (one copy) and one segment that DuckDB loads with its JSON
     // reader. Either resolves once loaded, with exact counts.
-    const committed = this.options.load
-      ? await this.options.load({ chunks, eventRows, identityLinks, privacyCounts })
-      : await this.writer.submit(
-          {
-            events: [],
-            encodedEvents: chunks.map((lines, i) => ({ lines, count: counts[i] as number })),
-            profileUpdates: [],
-            identityLinks,
-            privacyCounts,
-          },
-          { exclusive: true },
-        );
+    if (this.options.load) {
+      // The direct load is done with the chunks once it resolves (DuckDB copies them): their
+      // memory goes back to the workers to write their next rows into.
+      const buffers = chunks.map((c) => c.buffer as ArrayBuffer);
+      const committed = await this.options.load({
+        chunks,
+        eventRows,
+        identityLinks,
+        privacyCounts,
+      });
+      this.recycle(buffers);
+      this.totals.imported += committed.eventsInserted;
+      this.totals.duplicates += committed.eventsDuplicate;
+      return;
+    }
+    const committed = await this.writer.submit(
+      {
+        events: [],
+        encodedEvents: chunks.map((lines, i) => ({ lines, count: counts[i] as number })),
+        profileUpdates: [],
+        identityLinks,
+        privacyCounts,
+      },
+      { exclusive: true },
+    );
     this.totals.imported += committed.eventsInserted;
     this.totals.duplicates += committed.eventsDuplicate;
+  }
+
+  /** Hands loaded chunks' buffers back to the workers, spread over them. */
+  private recycle(buffers: ArrayBuffer[]): void {
+    const count = this.slots.length;
+    this.slots.forEach((slot, i) => {
+      const mine = buffers.filter((_, j) => j % count === i);
+      if (mine.length === 0) return;
+      slot.worker.postMessage({ type: 'recycle', buffers: mine } satisfies ToImportWorker, mine);
+    });
   }
 
   private spawn(geo: GeoShared): Slot {
