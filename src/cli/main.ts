@@ -432,22 +432,26 @@ program
       } else {
         // The import owns its file and can run again: a failed load ends it with that load's
         // error instead of being retried (the server's way, for events it acknowledged).
-        const runtime = await (
-          await runtimeModule()
-        ).openRuntime(config, SILENT_LOGGER, { onFailedLoad: 'stop' });
+        const runtimes = await runtimeModule();
+        const runtime = await runtimes.openRuntime(config, SILENT_LOGGER, { onFailedLoad: 'stop' });
         const { FileImporter } = await import('../ingest/import-workers.js');
         try {
           await (await adminCommands()).assertProject(runtime, opts.project);
           const project = await runtime.projects.byId(opts.project);
           if (!project) throw new AppError('PROJECT_NOT_FOUND', 'no such project');
           // On a stopped store, the file is prepared on worker threads (one per core) and
-          // committed in large batches that DuckDB loads with its own reader.
+          // committed in large batches that DuckDB loads with its own reader: on the embedded
+          // store straight into its tables (the import owns the store and can run again, so the
+          // ingest log in front of them has nothing to protect), on another through the writer.
+          const db =
+            config.store.events.kind === 'duckdb' ? runtimes.embeddedDatabase(runtime) : null;
           summary = await importFile(
             file,
             (onError) =>
               new FileImporter(runtime.writer, project, runtime.geo, {
                 onError,
                 workers: opts.workers,
+                ...(db ? { load: (batch) => db.ingest.loadDirect(batch) } : {}),
               }),
           );
         } finally {

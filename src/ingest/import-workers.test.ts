@@ -117,6 +117,43 @@ describe('FileImporter', () => {
     ]);
     expect(aliases).toContainEqual([p('dev-2'), p('alice')]);
   });
+  it("with a direct load, hands each loaded chunk's memory back to the workers, whose later rows read right", async () => {
+    const { writer } = recordingWriter();
+    const loaded: string[] = [];
+    const given: Uint8Array[] = [];
+    const importer = new FileImporter(writer, projectContext(), enrich.geo, {
+      workers: 1,
+      commitEvents: 2,
+      load: (batch) => {
+        for (const chunk of batch.chunks) {
+          given.push(chunk);
+          loaded.push(...Buffer.from(chunk).toString('utf8').split('\n').filter(Boolean));
+        }
+        return Promise.resolve({
+          eventsInserted: batch.eventRows,
+          eventsDuplicate: 0,
+          profilesWritten: 0,
+        });
+      },
+    });
+    // Long lines first: a buffer written again with shorter ones still holds them past its rows.
+    for (let c = 0; c < 6; c++) {
+      const pad = 'x'.repeat(c < 3 ? 2000 : 10);
+      const text = [0, 1]
+        .map((k) => line({ distinct_id: 'u', $insert_id: `r${2 * c + k}`, n: 2 * c + k, pad }))
+        .join('\n');
+      await importer.push(new Uint8Array(Buffer.from(`${text}\n`)), 2 * c);
+    }
+    const totals = await importer.finish();
+    expect(totals).toEqual({ lines: 12, imported: 12, duplicates: 0, ignored: 0 });
+    expect(loaded.map((l) => decodeEventRow(l).properties.n)).toEqual(
+      Array.from({ length: 12 }, (_, i) => i),
+    );
+    // Moved back to the worker once loaded (a transferred buffer reads as empty here).
+    expect(given).toHaveLength(6);
+    expect(given.map((chunk) => chunk.buffer.byteLength)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
   it('decodes each line from the chunk bytes: multi-byte characters, blank and CRLF lines', async () => {
     const { writer, batches } = recordingWriter();
     const errors: RecordError[] = [];

@@ -1,12 +1,13 @@
 // The parallel file importer behind `sillage import` on a stopped store: chunks of an export file
 // are prepared on worker threads (parsing, /import rules, enrichment, privacy stage, row encoding),
-// then committed in large batches through the pipeline, whose store loads them with DuckDB's own
-// JSON reader. Memory stays bounded: the reader waits while the workers and the commit are full.
+// then committed in large batches, which the store loads with DuckDB's own JSON reader (the
+// embedded store straight into its tables, `DirectLoad`; another through the writer). Memory stays
+// bounded: the reader waits while the workers and the commit are full.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AppError, isAppError } from '../shared/errors.js';
 import type { ProjectContext } from '../projects/index.js';
-import type { IdentityLink, PrivacyCountRow } from '../store/types.js';
+import type { CommitResult, IdentityLink, PrivacyCountRow } from '../store/types.js';
 import type { GeoShared } from './enrich/index.js';
 import type { GroupCommitWriter } from './writer.js';
 import type { RecordError } from './records.js';
@@ -21,7 +22,9 @@ export type ToImportWorker =
       policy: unknown;
       pseudonymKey: Uint8Array;
     }
-  | { type: 'chunk'; id: number; text: Uint8Array; firstLine: number };
+  | { type: 'chunk'; id: number; text: Uint8Array; firstLine: number }
+  /** Buffers of results whose rows are loaded, for the worker to write its next rows into. */
+  | { type: 'recycle'; buffers: ArrayBuffer[] };
 
 /** What a worker made of one chunk of whole lines. */
 export interface ImportChunkResult {
@@ -51,17 +54,32 @@ export interface ImportTotals {
   ignored: number;
 }
 
+/**
+ * A store's own way to load an import's batch in one transaction, with exact counts, instead of
+ * the writer's (the embedded store's `IngestLoader.loadDirect`: straight into DuckDB, without the
+ * ingest log). `chunks` are the workers' encoded rows, in file order; the store may empty the
+ * array as it copies them.
+ */
+export type DirectLoad = (batch: {
+  chunks: Uint8Array[];
+  eventRows: number;
+  identityLinks: IdentityLink[];
+  privacyCounts: PrivacyCountRow[];
+}) => Promise<CommitResult>;
+
 export interface FileImporterOptions {
+  /** Loads each batch directly (a stopped embedded store) instead of through the writer. */
+  load?: DirectLoad;
   /** Worker threads (default: one per core). */
   workers?: number;
-  /** Events per commit (one ingest-log segment, one DuckDB transaction). */
+  /** Events per commit (one DuckDB transaction). */
   commitEvents?: number;
   /** Told of each rejected line or record, in file order. */
   onError?: (error: RecordError) => void;
 }
 
 /**
- * Events per commit. A commit is one log segment loaded in one transaction; larger ones cost less
+ * Events per commit. A commit is loaded in one transaction; larger ones cost less
  * per event (measured with bench/ingest.ts: 8k events per commit spent most of the time in
  * DuckDB's per-transaction work, 64k made it small) but hold more rows in memory (~0.7 KB each as
  * row JSON, held twice at most: one batch gathering, one committing). At one DuckDB row group
@@ -288,12 +306,32 @@ export class FileImporter {
       }
       for (const c of p.privacyCounts) privacyCounts.push(c);
     }
-    // The writer of every ingest path: the parts go into one log record (one copy) and one
-    // segment that DuckDB loads with its JSON reader; resolves once loaded, with exact counts.
+    const counts = parts.map((p) => p.count);
+    const eventRows = counts.reduce((n, c) => n + c, 0);
+    const chunks = parts.map((p) => p.encoded);
+    parts.length = 0;
+    // The store's direct load when it has one; otherwise the writer of every ingest path: the
+    // chunks go into one log record (one copy) and one segment that DuckDB loads with its JSON
+    // reader. Either resolves once loaded, with exact counts.
+    if (this.options.load) {
+      // The direct load is done with the chunks once it resolves (DuckDB copies them): their
+      // memory goes back to the workers to write their next rows into.
+      const buffers = chunks.map((c) => c.buffer as ArrayBuffer);
+      const committed = await this.options.load({
+        chunks,
+        eventRows,
+        identityLinks,
+        privacyCounts,
+      });
+      this.recycle(buffers);
+      this.totals.imported += committed.eventsInserted;
+      this.totals.duplicates += committed.eventsDuplicate;
+      return;
+    }
     const committed = await this.writer.submit(
       {
         events: [],
-        encodedEvents: parts.map((p) => ({ lines: p.encoded, count: p.count })),
+        encodedEvents: chunks.map((lines, i) => ({ lines, count: counts[i] as number })),
         profileUpdates: [],
         identityLinks,
         privacyCounts,
@@ -302,6 +340,16 @@ export class FileImporter {
     );
     this.totals.imported += committed.eventsInserted;
     this.totals.duplicates += committed.eventsDuplicate;
+  }
+
+  /** Hands loaded chunks' buffers back to the workers, spread over them. */
+  private recycle(buffers: ArrayBuffer[]): void {
+    const count = this.slots.length;
+    this.slots.forEach((slot, i) => {
+      const mine = buffers.filter((_, j) => j % count === i);
+      if (mine.length === 0) return;
+      slot.worker.postMessage({ type: 'recycle', buffers: mine } satisfies ToImportWorker, mine);
+    });
   }
 
   private spawn(geo: GeoShared): Slot {

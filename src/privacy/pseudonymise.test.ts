@@ -1,7 +1,8 @@
 // Tests for keyed pseudonyms: format, stability, domain separation, and matching by a key holder.
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { KeyedHash128 } from './keyed-hash.js';
 import { generateProjectKeys, ProjectKeyring, rotateProjectKey } from './keyring.js';
 import {
   createPseudonymiser,
@@ -51,6 +52,21 @@ describe('createPseudonymiser', () => {
     }
     const long = 'x'.repeat(1000);
     expect(small(long)).toBe(none(long));
+  });
+
+  it('without a memo, hashes an id given twice in a row once (distinct_id and $user_id), and answers the same', () => {
+    const digests = vi.spyOn(KeyedHash128.prototype, 'digest');
+    try {
+      const none = createPseudonymiser(key, { cacheSize: 0 });
+      const memo = createPseudonymiser(key);
+      const ids = ['a', 'a', '$device:a', 'b', 'a', '', 'a'];
+      expect(ids.map((id) => none(id))).toEqual(ids.map((id) => memo(id)));
+      // The memo hashes a, $device:a and b once each; `none` a, $device:a, b and a again (the
+      // last id only is kept, '' is never hashed).
+      expect(digests).toHaveBeenCalledTimes(3 + 4);
+    } finally {
+      digests.mockRestore();
+    }
   });
 
   it('forgets, in two generations, the raw ids not used since (what a heap dump could show)', () => {

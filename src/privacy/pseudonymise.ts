@@ -70,8 +70,21 @@ export function createPseudonymiser(
   const userMemo = new TwoGenerationMemo(options.cacheSize ?? 32_768);
   const groupMemo = new TwoGenerationMemo(options.cacheSize ?? 32_768);
   const mac = (input: string, prefix: string): string => prefix + hasher.digest(input);
+  // Without a memo (an import's workers), the last id and its pseudonym: an event's distinct_id
+  // and $user_id are mostly the same id, hashed once instead of twice. One id, held until the
+  // next one, in the thread that is processing it anyway.
+  const memoless = (options.cacheSize ?? 32_768) <= 0;
+  let lastId = '';
+  let lastPseudonym = '';
   const user = (id: string): string => {
     if (id === '') return '';
+    if (memoless) {
+      if (id === lastId) return lastPseudonym;
+      const canonical = id.startsWith(DEVICE_PREFIX) ? id.slice(DEVICE_PREFIX.length) : id;
+      lastPseudonym = mac(`id:${canonical}`, USER_PREFIX);
+      lastId = id;
+      return lastPseudonym;
+    }
     const memoable = id.length <= MAX_MEMO_INPUT;
     const hit = memoable ? userMemo.get(id) : undefined;
     if (hit !== undefined) return hit;

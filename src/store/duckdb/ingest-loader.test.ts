@@ -12,7 +12,7 @@ import { READ_JSON_LINE_BYTES } from './batch-apply.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { INGEST_LOG_DIR, segmentFileName } from './ingest-log.js';
-import { frameRecord, segmentHeader } from './log-codec.js';
+import { eventLine, frameRecord, segmentHeader } from './log-codec.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -127,6 +127,58 @@ describe('IngestLoader', () => {
         profilesWritten: 0,
       });
       expect(await tableCount(db, 'SELECT count(*) FROM events')).toBe(8);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('loadDirect() loads chunks of event lines in one transaction, without the log, after what the log holds, with exact counts', async () => {
+    const dir = tempDir();
+    const db = await DuckDbDatabase.open(dir, { ingest: { maxDelayMs: 3_600_000 } });
+    try {
+      const store = new DuckDbEventStore(db);
+      await store.append(batch(0, 5)); // logged, not loaded: loaded first
+      const logged = fs.readdirSync(path.join(dir, INGEST_LOG_DIR));
+      // Row 3 is in the log; row 8 comes three times (the first one is kept); row 9 has no user
+      // id: its person is its device's link.
+      const rows = [row(3), row(5), row(6), row(7), row(8, { event: 'first' })];
+      const later = [row(8), row(8), row(9, { userId: null })];
+      const chunk = (list: EventRow[]): Uint8Array =>
+        Buffer.from(list.map((r) => `${eventLine(r)}\n`).join(''));
+      const chunks = [chunk(rows), chunk(later)];
+      const result = await db.ingest.loadDirect({
+        chunks,
+        eventRows: 8,
+        identityLinks: [{ projectId: 'prj_1', aliasId: 'd_4', canonicalId: 'u_other', timeMs: 1 }],
+        privacyCounts: [
+          { projectId: 'prj_1', day: '2023-11-14', property: 'email', kind: 'email', count: 2 },
+        ],
+      });
+      expect(result).toEqual({ eventsInserted: 5, eventsDuplicate: 3, profilesWritten: 0 });
+      expect(chunks).toEqual([]); // taken as DuckDB copied them
+      const stored = await store.listEvents('prj_1');
+      expect(stored).toHaveLength(10);
+      expect(stored.find((e) => e.insertId === 'i8')?.event).toBe('first');
+      expect(stored).toContainEqual(row(5));
+      const person = await db.read(async (c) =>
+        (await c.runAndReadAll("SELECT person_id FROM events WHERE insert_id = 'i9'")).getRowsJS(),
+      );
+      expect(person).toEqual([['u_4']]); // d_4's first link (the log's batch) wins
+      expect(await store.privacyCounts('prj_1', '2023-11-14', '2023-11-14')).toEqual([
+        { projectId: 'prj_1', day: '2023-11-14', property: 'email', kind: 'email', count: 7 },
+      ]);
+      // Nothing was logged for it: the log holds what it held (now loaded, so nothing).
+      expect(logged.length).toBeGreaterThan(0);
+      expect(fs.readdirSync(path.join(dir, INGEST_LOG_DIR))).toEqual([]);
+      // Again: every event is a duplicate.
+      expect(
+        await db.ingest.loadDirect({
+          chunks: [chunk(rows)],
+          eventRows: 5,
+          identityLinks: [],
+          privacyCounts: [],
+        }),
+      ).toEqual({ eventsInserted: 0, eventsDuplicate: 5, profilesWritten: 0 });
     } finally {
       await db.close();
     }

@@ -4,7 +4,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { safeStack } from '../../shared/log.js';
-import type { CommitBatch, CommitResult, IdentityLink } from '../types.js';
+import type { CommitBatch, CommitResult, IdentityLink, PrivacyCountRow } from '../types.js';
 import { DuckDbBatchApplier } from './batch-apply.js';
 import { describeLoadError, isOutOfMemory } from './load-error.js';
 import type { ProjectRollups } from './rollups.js';
@@ -63,6 +63,22 @@ interface Waiter {
   resolve: () => void;
   reject: (error: unknown) => void;
 }
+
+/**
+ * A batch `loadDirect` loads: chunks of event lines (row JSON, store/row-json.ts, whole lines),
+ * with the identity links and privacy counts that go with them.
+ */
+export interface DirectBatch {
+  /** Taken out as DuckDB copies them (see DuckDbBatchApplier.loadEventChunks). */
+  chunks: Uint8Array[];
+  /** Event lines in `chunks`. */
+  eventRows: number;
+  identityLinks: IdentityLink[];
+  privacyCounts: PrivacyCountRow[];
+}
+
+/** What one load transaction applies: a log segment's, or a direct batch's (no segment id). */
+type LoadUnit = Pick<LogSegment, 'eventRows' | 'extras'> & { id: number | null };
 
 /** What loading one segment wrote. */
 interface LoadResult {
@@ -246,6 +262,46 @@ export class IngestLoader {
       eventsInserted: result.inserted,
       eventsDuplicate: segment.eventRows - result.inserted,
       profilesWritten: result.profilesWritten,
+    };
+  }
+
+  /**
+   * Loads a batch straight into the tables in one transaction, without the ingest log, and
+   * resolves once it is committed, with exact counts. For `sillage import` on a stopped store,
+   * which owns the store while it runs and can simply run again (the dedup key skips what an
+   * interrupted run stored): logging the batch first cost it an encryption, a write, an fsync,
+   * a read back and a decryption of every row, and the rows' copies (a 200k-event import: ~11 µs
+   * of CPU per event in AES-GCM alone, and a third of its peak RSS). The rows reach DuckDB as the
+   * privacy stage left them, as they would from the log. What the log holds is loaded first, so
+   * that loads stay in order; a failure is final for this batch (nothing of it is stored).
+   */
+  async loadDirect(batch: DirectBatch): Promise<CommitResult> {
+    this.assertOpen();
+    await this.flush();
+    const links = this.newLinks(batch.identityLinks);
+    const unit: LoadUnit = {
+      id: null,
+      eventRows: batch.eventRows,
+      extras: { identityLinks: links, profileUpdates: [], privacyCounts: batch.privacyCounts },
+    };
+    let result: LoadResult;
+    try {
+      result = await this.transaction(unit, (c, seq) =>
+        this.applier.loadEventChunks(c, batch.chunks, seq),
+      );
+    } catch (error) {
+      throw new AppError(
+        'STORE_UNAVAILABLE',
+        `a batch of ${batch.eventRows.toLocaleString('en-US')} events could not be loaded into ` +
+          `the database: ${this.reasonOf(error)}`,
+        { cause: error },
+      );
+    }
+    this.remember(links);
+    return {
+      eventsInserted: result.inserted,
+      eventsDuplicate: batch.eventRows - result.inserted,
+      profilesWritten: 0,
     };
   }
 
@@ -498,7 +554,7 @@ export class IngestLoader {
   }
 
   private transaction(
-    segment: LogSegment,
+    segment: LoadUnit,
     loadEvents: (c: DuckDBConnection, loadSeq: number) => Promise<number>,
   ): Promise<LoadResult> {
     return this.writer.run(async (c) => {
@@ -518,10 +574,12 @@ export class IngestLoader {
         }
         const profilesWritten = await this.applier.writeProfiles(c, segment.extras.profileUpdates);
         await this.applier.writePrivacyCounts(c, mergePrivacyCounts(segment.extras.privacyCounts));
-        await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [
-          APPLIED_SEGMENT,
-          segment.id,
-        ]);
+        if (segment.id !== null) {
+          await c.run('INSERT OR REPLACE INTO ingest_log_state VALUES ($1, $2)', [
+            APPLIED_SEGMENT,
+            segment.id,
+          ]);
+        }
         await c.run('COMMIT');
         return { inserted, profilesWritten };
       } catch (error) {

@@ -20,6 +20,7 @@ import type { EventRow } from '../types.js';
 import { DuckDbDatabase } from './database.js';
 import { generateDemoData } from './demo-data.js';
 import { DuckDbEventStore } from './event-store.js';
+import { eventLine } from './log-codec.js';
 import { BUILD_LIMITS, spansOf, type BuildPoint } from './rollups.js';
 
 const IDS = ['', 'u1', 'u2', 'd1', 'd2', 'd3', 'x1'];
@@ -529,6 +530,65 @@ describe('the per-day rollups kept incrementally equal the pairs and counts of t
       ]);
       const { held, want } = await pairs(opened, p, 'UTC');
       expect(held).toEqual(want);
+    } finally {
+      await opened.close();
+      fs.rmSync(at, { recursive: true, force: true });
+    }
+  });
+
+  it('a direct load (sillage import on a stopped store) keeps them equal to the events, merges and duplicates included', async () => {
+    const at = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-rollups-direct-'));
+    const opened = await DuckDbDatabase.open(at);
+    try {
+      const p = 'prj_rollups_direct';
+      const zone = 'Asia/Kolkata';
+      const chunk = (rows: EventRow[]): Uint8Array =>
+        Buffer.from(rows.map((r) => `${eventLine(r)}\n`).join(''));
+      const ev = (e: Partial<Parameters<typeof row>[1]>): EventRow =>
+        row(p, {
+          user: null,
+          device: 'd1',
+          distinct: 'd1',
+          day: 0,
+          minute: 0,
+          sdk: false,
+          bought: false,
+          ...e,
+        });
+      const load = (rows: EventRow[][], links: [string, string][] = []) =>
+        opened.ingest.loadDirect({
+          chunks: rows.map(chunk),
+          eventRows: rows.reduce((n, r) => n + r.length, 0),
+          identityLinks: links.map(([aliasId, canonicalId]) => ({
+            projectId: p,
+            aliasId,
+            canonicalId,
+            timeMs: T0,
+          })),
+          privacyCounts: [],
+        });
+      // Built first (a project someone queried), then imported into.
+      await load([[ev({ user: 'u1', distinct: 'u1', minute: 10 })]]);
+      await opened.rollups.ensure(p, zone);
+      expect(opened.rollups.ready(p, zone)).toBe(true);
+      // Anonymous events of d1 over three days, one of them twice, then d1 linked to u2: its
+      // earlier rows change person in the same transaction.
+      const anonymous = [0, 1, 2].map((day) =>
+        ev({ day, minute: 20 * (day + 1), browser: 'Firefox' }),
+      );
+      expect(await load([anonymous, [anonymous[1] as EventRow]])).toMatchObject({
+        eventsInserted: 3,
+        eventsDuplicate: 1,
+      });
+      expect(
+        await load(
+          [[ev({ user: 'u2', distinct: 'u2', device: 'd1', day: 3, minute: 5, bought: true })]],
+          [['d1', 'u2']],
+        ),
+      ).toMatchObject({ eventsInserted: 1, eventsDuplicate: 0 });
+      const { held, want } = await pairs(opened, p, zone);
+      expect(held).toEqual(want);
+      expect(held).toContain(`${Math.floor((T0 + 20 * 60_000 + 5.5 * HOUR) / DAY)}|u2`);
     } finally {
       await opened.close();
       fs.rmSync(at, { recursive: true, force: true });
