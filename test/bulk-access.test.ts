@@ -616,7 +616,7 @@ describe('bulk access by a phished analyst and by a leaked key', () => {
     for (const secret of secrets) {
       const res = await profile(secret, 0);
       expect(res.status).toBe(403);
-      expect(((await res.json()) as Json).error.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
+      expect((await res.json()).error.code).toBe('AUDIT_PRINCIPAL_SUSPENDED');
     }
     // The signed webhook goes out after the hold.
     const hooked = (): Hook | undefined =>
