@@ -2,8 +2,8 @@
 // a new country or network, an hour of the day the principal never reads at, volume over N× the
 // principal's baseline — rows and subjects an hour, exports a day —, enumeration of subjects)
 // over per-principal state learned from the log itself (MCAS/GuardDuty style, §5 of the
-// security reference), and volume and enumeration again over each person's keys together with
-// their sessions. Pure logic: entries in, triggers out.
+// security reference), and volume and enumeration again over all of a person's keys together
+// (see `observe`). Pure logic: entries in, triggers out.
 import { forEachSubject } from './subjects.js';
 import { isReadKind, type AuditEntry } from './types.js';
 
