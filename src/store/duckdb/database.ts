@@ -346,6 +346,11 @@ export class DuckDbDatabase {
         db.writer,
         () => db.connect(),
         options.logger ?? SILENT_LOGGER,
+        {
+          memoryLimitBytes: options.tuning?.memoryLimit
+            ? sizeBytes(options.tuning.memoryLimit)
+            : undefined,
+        },
       );
       await db.writer.run((c) => rollups.load(c));
       db.rollupTables = rollups;

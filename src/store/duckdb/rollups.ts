@@ -215,10 +215,38 @@ async function inTransactionOf<T>(c: DuckDBConnection, body: () => Promise<T>): 
 }
 
 /**
- * Events with a person per statement of `person_event_days`' build: 10.2M in one statement fit
- * in 256MB, 30.6M did not. Tests make it small, so that spans end inside their data.
+ * At most this many events with a person per statement of `person_event_days`' build (tests make
+ * it small, so that spans end inside their data); fewer under a memory limit: `eventsPerSpan`.
  */
 export const BUILD_LIMITS = { personEventDaysChunk: 2_000_000 };
+
+/**
+ * DuckDB memory per row of `person_event_days` being built, with room to spare: its group in the
+ * hash aggregate with the four first-value states (measured on an import whose persons have
+ * about one event per name and day, where nearly every event is a row of its own: a span of 640k
+ * events made 469k rows in 42 MB of `HASH_TABLE`; one of 2M events, 1.45M rows, filled 233 of
+ * the 244 MiB of a 256MB limit).
+ */
+const BUILD_BYTES_PER_ROW = 160;
+/** The share of DuckDB's memory limit a span's aggregate may take (the rest: the load, queries). */
+const BUILD_MEMORY_SHARE = 0.4;
+
+/**
+ * Events per statement of the build under DuckDB's `memory_limit` (bytes; unset: none): a span
+ * of n events makes at most n rows, so its aggregate stays within the share above whatever the
+ * data's shape (2M-event spans filled a 256MB limit on such an import, where the build then ran
+ * out of memory once in three; at 256MB a span is now 640k events).
+ */
+export function eventsPerSpan(memoryLimitBytes: number | undefined): number {
+  const cap = BUILD_LIMITS.personEventDaysChunk;
+  if (memoryLimitBytes === undefined) return cap;
+  const fits = Math.floor((memoryLimitBytes * BUILD_MEMORY_SHARE) / BUILD_BYTES_PER_ROW);
+  return Math.max(1, Math.min(cap, Math.max(fits, 50_000)));
+}
+
+/** The first pause before a failed build is tried again, and the longest (doubled in between). */
+const RETRY_FIRST_MS = 5 * 60_000;
+const RETRY_MOST_MS = 6 * 3_600_000;
 
 /**
  * Consecutive days (`[day, events]`, in order) in spans of at most `most` events — a day of more
@@ -250,6 +278,7 @@ async function insertProject(
   c: DuckDBConnection,
   projectId: string,
   timezone: string,
+  spanEvents: number,
 ): Promise<number> {
   const span = await spanOf(
     c,
@@ -280,7 +309,7 @@ async function insertProject(
   )
     .getRows()
     .map(([d, n]) => [Number(d), Number(n)] as const);
-  for (const [first, last] of spansOf(days, BUILD_LIMITS.personEventDaysChunk)) {
+  for (const [first, last] of spansOf(days, spanEvents)) {
     const within = sql`e.time >= ${param.timestamp((first - 2) * DAY_MS)} AND e.time < ${param.timestamp((last + 3) * DAY_MS)} AND ${day} BETWEEN ${param.bigint(first)} AND ${param.bigint(last)}`;
     await runTree(
       c,
@@ -427,12 +456,29 @@ export class ProjectRollups {
   /** Whether `collect` noted persons since the last `recompute` (in this transaction). */
   private collected = false;
 
+  /** Builds that failed (not stopped), by project and zone: when queries may try again. */
+  private readonly failures = new Map<string, { retryAtMs: number; waitMs: number }>();
+
   constructor(
     private readonly writer: SerialConnection,
     /** A new connection to the database (a build reads on one of its own). */
     private readonly connect: () => Promise<DuckDBConnection>,
     private readonly logger: Logger,
+    private readonly options: {
+      /** DuckDB's `memory_limit` in bytes, when set: sizes the build's spans. */
+      memoryLimitBytes?: number | undefined;
+      now?: () => number;
+    } = {},
   ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** Events per statement of `person_event_days`' build, under this database's memory limit. */
+  private spanEvents(): number {
+    return eventsPerSpan(this.options.memoryLimitBytes);
+  }
 
   /** Reads which projects are built (once, when the database opens). */
   async load(c: DuckDBConnection): Promise<void> {
@@ -449,13 +495,29 @@ export class ProjectRollups {
    */
   ready(projectId: string, timezone: string): boolean {
     if (this.built.get(projectId) === timezone) return true;
-    void this.ensure(projectId, timezone).catch((error: unknown) => {
-      // Stopped by a close or a reopen: built on a later query.
-      if (this.stopped) return;
-      this.logger.warn('the per-day rollups could not be built', {
-        stack: safeStack(error),
-      });
-    });
+    const key = `${projectId}\u0000${timezone}`;
+    // A build that failed is not started again by every query (each would read the whole
+    // project again, and fail again if it ran out of memory): after 5 minutes, then twice as
+    // long after each new failure, up to 6 hours. Meanwhile queries read the events.
+    const failed = this.failures.get(key);
+    if (failed && this.now() < failed.retryAtMs) return false;
+    void this.ensure(projectId, timezone).then(
+      () => this.failures.delete(key),
+      (error: unknown) => {
+        // Stopped by a close or a reopen: built on a later query.
+        if (this.stopped) return;
+        const waitMs = failed ? Math.min(failed.waitMs * 2, RETRY_MOST_MS) : RETRY_FIRST_MS;
+        this.failures.set(key, { retryAtMs: this.now() + waitMs, waitMs });
+        this.logger.warn(
+          'the per-day rollups could not be built: queries read the events, and one tries again after durationMs',
+          {
+            projectId,
+            durationMs: waitMs,
+            stack: safeStack(error),
+          },
+        );
+      },
+    );
     return false;
   }
 
@@ -541,7 +603,7 @@ export class ProjectRollups {
       });
       await pause?.('snapshot');
       this.checkStopped();
-      const rows = await insertProject(builder, projectId, timezone);
+      const rows = await insertProject(builder, projectId, timezone, this.spanEvents());
       await pause?.('inserted');
       this.checkStopped();
       await builder.run('COMMIT');
@@ -552,7 +614,7 @@ export class ProjectRollups {
           let rebuilt = 0;
           if (!state || state.invalid) {
             await deleteProject(c, projectId);
-            rebuilt = await insertProject(c, projectId, timezone);
+            rebuilt = await insertProject(c, projectId, timezone, this.spanEvents());
           } else {
             await addRows(
               c,
