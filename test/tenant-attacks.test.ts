@@ -745,6 +745,40 @@ describe('a session still open when its person is suspended', () => {
   });
 });
 
+describe("a suspended person knocking at another organisation's project", () => {
+  // The refusal of a suspended person is recorded with the project of the route (so that their
+  // own organisation's reports find it). A project of an organisation they do not belong to is
+  // not theirs to write into: the entry would land in that organisation's audit log and breach
+  // reports, under a name that organisation never had, as often as the person likes.
+  it("leaves nothing in Y's log: the refusal is recorded without Y's project", async () => {
+    const person = await mintMember(auth, world.orgX, 'analyst', 'held-knocker@x.example');
+    const open = await mintSession(auth, person);
+    const actor = `user:${person}`;
+    s.server.runtime.audit.markSuspended([actor], true);
+    for (const [method, path, body] of [
+      ['POST', `${C()}/query`, { kind: 'event_names' }],
+      ['GET', `${C()}/users/${CAROL}/events`, undefined],
+      ['POST', `${A()}/query`, { kind: 'event_names' }],
+    ] as const) {
+      const res = await hit({ session: open }, method, path, { body });
+      expect([res.status, res.code]).toEqual([403, 'AUDIT_PRINCIPAL_SUSPENDED']);
+    }
+    const entries = (await s.server.runtime.audit.store.scan({ actors: [actor] })).filter(
+      (e) => e.outcome === 'AUDIT_PRINCIPAL_SUSPENDED',
+    );
+    expect(entries.map((e) => [e.projectId, e.orgId])).toEqual([
+      [null, null],
+      [null, null],
+      [world.projectA, world.orgX],
+    ]);
+    const ownerY = await as(world.ownerY);
+    const logY = await hit(ownerY, 'GET', `/api/v1/orgs/${world.orgY}/audit?actor=${actor}`);
+    expect(logY.status, logY.text).toBe(200);
+    expect(logY.json.entries).toEqual([]);
+    s.server.runtime.audit.markSuspended([actor], false);
+  });
+});
+
 describe("another project's secret, at the ingest door", () => {
   it("writes nothing into C with A's import key: not by C's token, not by project_id", async () => {
     const importKey = await keyOf(world.projectA, ['import']);

@@ -212,6 +212,19 @@ async function authenticate(
   return principal;
 }
 
+/** `projectId` when it belongs to one of the person's organisations, else null. */
+async function projectOfMember(
+  auth: AuthDeps,
+  principal: UserPrincipal,
+  projectId: string | null,
+): Promise<string | null> {
+  if (projectId === null) return null;
+  const orgId = await auth.store.projectOrg(projectId);
+  if (orgId === null) return null;
+  const memberships = await auth.store.listMemberships(principal.user.id);
+  return memberships.some((m) => m.orgId === orgId) ? projectId : null;
+}
+
 /** Registers every route: authenticate → CSRF → authorise (object level, step-up) → validate. */
 export function registerApiRoutes(
   app: FastifyInstance,
@@ -237,13 +250,18 @@ export function registerApiRoutes(
           // last; detection runs after the read that trips it) acts on nothing: no new key, no
           // invitation, no lifting of its own hold. Refused and put on the record.
           // With the project the entry is about, as a key's refusal at its presentation carries
-          // it (a key's own project; a person's, the route's), so that reports find it there.
+          // it (a key's own project; a person's, the route's), so that reports find it there —
+          // but only a project of one of the person's organisations: another organisation's log
+          // is not theirs to write into (the path's project id is whatever they sent).
           const routeProject = (request.params as Record<string, string>).projectId ?? null;
           await deps.audit
             .record({
               kind: principal.kind === 'user' ? 'sign_in_failed' : 'key_used',
               actor: principal.actor,
-              projectId: principal.kind === 'api-key' ? principal.key.projectId : routeProject,
+              projectId:
+                principal.kind === 'api-key'
+                  ? principal.key.projectId
+                  : await projectOfMember(deps.auth, principal, routeProject),
               source: { kind: 'http', ip: client.ip, place: client.place },
               outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
               detail: { route: route.id },
