@@ -12,7 +12,7 @@ import {
   SESSION_COOKIE,
   type AuthDeps,
 } from '../src/auth/index.js';
-import type { SessionRecord } from '../src/store/account-types.js';
+import type { AuthMethod, SessionRecord } from '../src/store/account-types.js';
 import { linkToken } from './helpers/account-client.js';
 import { mintMember, mintOrg, mintSession, type MintedSession } from './helpers/fixtures.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
@@ -60,20 +60,30 @@ async function hit(
   return { status: res.status, text, code: typeof code === 'string' ? code : null, json };
 }
 
-/** A session as a sign-in with an authenticator-app code leaves it (no passkey on it). */
-async function codeSession(userId: string): Promise<MintedSession> {
+/**
+ * A session as a sign-in under the default policy leaves it (30 min idle, 12 h absolute), signed
+ * in with an authenticator-app code unless said otherwise, `ageMs` old and `idleMs` idle.
+ */
+async function codeSession(
+  userId: string,
+  {
+    method = 'totp',
+    ageMs = 0,
+    idleMs = 0,
+  }: Partial<{ method: AuthMethod; ageMs: number; idleMs: number }> = {},
+): Promise<MintedSession> {
   const now = auth.now();
   const token = newToken(32);
   const session: SessionRecord = {
     idHash: hashToken(token),
     userId,
-    createdAtMs: now,
-    lastSeenAtMs: now,
-    expiresAtMs: now + 12 * 3_600_000,
+    createdAtMs: now - ageMs,
+    lastSeenAtMs: now - idleMs,
+    expiresAtMs: now - ageMs + 12 * 3_600_000,
     idleTimeoutMs: 30 * 60_000,
-    method: 'totp',
-    stepUpAtMs: now,
-    stepUpMethod: 'totp',
+    method,
+    stepUpAtMs: now - ageMs,
+    stepUpMethod: method,
     device: 'test device',
     place: 'test place',
     revokedAtMs: null,
@@ -161,5 +171,42 @@ describe('passkeys required, for a session opened with a code', () => {
     expect([res.status, res.code], res.text).toEqual([403, 'AUTH_PASSKEY_REQUIRED']);
     // The lax organisation is reached as before.
     expect((await hit(coded, 'GET', `/api/v1/orgs/${lax.id}`)).status).toBe(200);
+  });
+});
+
+describe('shorter session timeouts, for sessions already open', () => {
+  it('end a session older or idler than the new policy allows, whatever it was issued with', async () => {
+    const org = await mintOrg(auth, 'Org shortening its sessions');
+    const O = `/api/v1/orgs/${org.id}`;
+    const owner = await mintMember(auth, org.id, 'owner', 'owner@shorten.example');
+    const member = await mintMember(auth, org.id, 'analyst', 'analyst@shorten.example');
+    // Signed in two hours ago with a passkey (a stolen cookie, say), issued for 12 hours.
+    const old = await codeSession(member, { method: 'passkey', ageMs: 2 * 3_600_000 });
+    expect((await hit(old, 'GET', O)).status).toBe(200);
+    // Idle for ten minutes, issued with 30 minutes of idleness.
+    const idle = await codeSession(member, { method: 'passkey', idleMs: 10 * 60_000 });
+    const tight = {
+      require_passkeys: 'none',
+      allow_totp_step_up: false,
+      session_idle_minutes: 5,
+      session_absolute_hours: 1,
+    };
+    const set = await hit(await mintSession(auth, owner), 'PUT', `${O}/policy`, tight);
+    expect(set.status, set.text).toBe(200);
+    for (const [what, session] of [
+      ['two hours old', old],
+      ['ten minutes idle', idle],
+    ] as const) {
+      for (const path of [O, '/api/v1/me']) {
+        const res = await hit(session, 'GET', path);
+        expect([res.status, res.code], `${what}, ${path}: ${res.text}`).toEqual([
+          401,
+          'AUTH_SESSION_EXPIRED',
+        ]);
+      }
+    }
+    // A session within the new limits goes on.
+    const fresh = await codeSession(member, { method: 'passkey', ageMs: 30 * 60_000 });
+    expect((await hit(fresh, 'GET', O)).status).toBe(200);
   });
 });
