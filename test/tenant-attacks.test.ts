@@ -1103,6 +1103,37 @@ describe('an invitation taken back', () => {
     );
   });
 
+  it('for an owner, sent by an owner who is then made admin: it makes nobody an owner', async () => {
+    // Admins cannot make owners (invite, promote); an owner made admin keeps inviting, but not the
+    // owner invitations they sent as an owner: those would make an owner on their behalf.
+    const z = await mintOrg(auth, 'Org demoting an owner');
+    const Z = `/api/v1/orgs/${z.id}`;
+    const keeper = await mintMember(auth, z.id, 'owner', 'keeper@demote.example');
+    const demoted = await mintMember(auth, z.id, 'owner', 'demoted-owner@demote.example');
+    const asDemoted = await as(demoted);
+    const planted = await hit(asDemoted, 'POST', `${Z}/invitations`, {
+      body: { email: 'owner-puppet@demote.example', role: 'owner' },
+    });
+    expect(planted.status, planted.text).toBe(201);
+    const adminInvite = await hit(asDemoted, 'POST', `${Z}/invitations`, {
+      body: { email: 'analyst-invitee@demote.example', role: 'analyst' },
+    });
+    expect(adminInvite.status, adminInvite.text).toBe(201);
+    const down = await hit(await as(keeper), 'PATCH', `${Z}/members/${demoted}`, {
+      body: { role: 'admin' },
+    });
+    expect(down.status, down.text).toBe(204);
+    const { accept, complete } = await finish(planted.json.link as string);
+    expect([accept, complete?.status ?? null]).not.toContainEqual(200);
+    const puppet = await auth.store.findUserByEmail('owner-puppet@demote.example');
+    expect(puppet ? await auth.store.listMemberships(puppet.id) : []).toEqual([]);
+    // The invitation an admin may send stays open.
+    const open = await hit(await as(keeper), 'GET', `${Z}/invitations`);
+    expect(open.json.invitations.map((i: { email: string }) => i.email)).toEqual([
+      'analyst-invitee@demote.example',
+    ]);
+  });
+
   it('open when the organisation is locked down: the link no longer joins it', async () => {
     const email = 'planted-admin@x.example';
     const inv = await invited(email);
