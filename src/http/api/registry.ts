@@ -181,12 +181,34 @@ function checkCsrf(deps: ApiDeps, request: FastifyRequest, principal: UserPrinci
   }
 }
 
+/**
+ * A change sent by a browser from another site, to a route that needs no session (sign-in, setup,
+ * invitations): refused. Otherwise a page of an attacker's could post (an HTML form sends a JSON
+ * body as text/plain, without a preflight) the last step of a sign-in the attacker began in their
+ * own account, and the answer's cookie would sign the victim's browser in to it (login CSRF).
+ * Clients that are not browsers send neither header and are unaffected.
+ */
+function checkSameSite(deps: ApiDeps, request: FastifyRequest): void {
+  const origin = request.headers.origin;
+  const site = request.headers['sec-fetch-site'];
+  const expected = new URL(deps.auth.settings.publicUrl).origin;
+  if (
+    (origin !== undefined && origin !== expected) ||
+    (site !== undefined && site !== 'same-origin' && site !== 'none')
+  ) {
+    throw new AppError('AUTH_CSRF_INVALID', 'send this from the Sillage origin');
+  }
+}
+
 async function authenticate(
   deps: ApiDeps,
   route: ApiRoute<unknown>,
   request: FastifyRequest,
   client: ClientInfo,
 ): Promise<Principal | null> {
+  if ((route.auth === 'none' || route.auth === 'optional-session') && UNSAFE.has(route.method)) {
+    checkSameSite(deps, request);
+  }
   if (route.auth === 'none') return null;
   const secret = bearer(request);
   if (secret !== null) {
