@@ -3,7 +3,8 @@
 // Sign-in enforces "passkeys required" (test/phishing.test.ts); these are the sessions sign-in
 // never saw: one opened with an authenticator-app code before the owner required passkeys (a
 // phishing page relays codes, which is why an owner tightens the policy), and one opened in a lax
-// organisation that then joins a strict one through an invitation.
+// organisation that then joins a strict one through an invitation. Likewise the session
+// timeouts: shortened by an owner, they end the sessions already open that exceed them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   csrfTokenFor,
