@@ -745,6 +745,40 @@ describe('a session still open when its person is suspended', () => {
   });
 });
 
+describe("a suspended person knocking at another organisation's project", () => {
+  // The refusal of a suspended person is recorded with the project of the route (so that their
+  // own organisation's reports find it). A project of an organisation they do not belong to is
+  // not theirs to write into: the entry would land in that organisation's audit log and breach
+  // reports, under a name that organisation never had, as often as the person likes.
+  it("leaves nothing in Y's log: the refusal is recorded without Y's project", async () => {
+    const person = await mintMember(auth, world.orgX, 'analyst', 'held-knocker@x.example');
+    const open = await mintSession(auth, person);
+    const actor = `user:${person}`;
+    s.server.runtime.audit.markSuspended([actor], true);
+    for (const [method, path, body] of [
+      ['POST', `${C()}/query`, { kind: 'event_names' }],
+      ['GET', `${C()}/users/${CAROL}/events`, undefined],
+      ['POST', `${A()}/query`, { kind: 'event_names' }],
+    ] as const) {
+      const res = await hit({ session: open }, method, path, { body });
+      expect([res.status, res.code]).toEqual([403, 'AUDIT_PRINCIPAL_SUSPENDED']);
+    }
+    const entries = (await s.server.runtime.audit.store.scan({ actors: [actor] })).filter(
+      (e) => e.outcome === 'AUDIT_PRINCIPAL_SUSPENDED',
+    );
+    expect(entries.map((e) => [e.projectId, e.orgId])).toEqual([
+      [null, null],
+      [null, null],
+      [world.projectA, world.orgX],
+    ]);
+    const ownerY = await as(world.ownerY);
+    const logY = await hit(ownerY, 'GET', `/api/v1/orgs/${world.orgY}/audit?actor=${actor}`);
+    expect(logY.status, logY.text).toBe(200);
+    expect(logY.json.entries).toEqual([]);
+    s.server.runtime.audit.markSuspended([actor], false);
+  });
+});
+
 describe("another project's secret, at the ingest door", () => {
   it("writes nothing into C with A's import key: not by C's token, not by project_id", async () => {
     const importKey = await keyOf(world.projectA, ['import']);
@@ -1067,6 +1101,37 @@ describe('an invitation taken back', () => {
     expect((await hit({ key: kept.secret }, 'POST', `${A()}/query`, { body: trends })).status).toBe(
       200,
     );
+  });
+
+  it('for an owner, sent by an owner who is then made admin: it makes nobody an owner', async () => {
+    // Admins cannot make owners (invite, promote); an owner made admin keeps inviting, but not the
+    // owner invitations they sent as an owner: those would make an owner on their behalf.
+    const z = await mintOrg(auth, 'Org demoting an owner');
+    const Z = `/api/v1/orgs/${z.id}`;
+    const keeper = await mintMember(auth, z.id, 'owner', 'keeper@demote.example');
+    const demoted = await mintMember(auth, z.id, 'owner', 'demoted-owner@demote.example');
+    const asDemoted = await as(demoted);
+    const planted = await hit(asDemoted, 'POST', `${Z}/invitations`, {
+      body: { email: 'owner-puppet@demote.example', role: 'owner' },
+    });
+    expect(planted.status, planted.text).toBe(201);
+    const adminInvite = await hit(asDemoted, 'POST', `${Z}/invitations`, {
+      body: { email: 'analyst-invitee@demote.example', role: 'analyst' },
+    });
+    expect(adminInvite.status, adminInvite.text).toBe(201);
+    const down = await hit(await as(keeper), 'PATCH', `${Z}/members/${demoted}`, {
+      body: { role: 'admin' },
+    });
+    expect(down.status, down.text).toBe(204);
+    const { accept, complete } = await finish(planted.json.link as string);
+    expect([accept, complete?.status ?? null]).not.toContainEqual(200);
+    const puppet = await auth.store.findUserByEmail('owner-puppet@demote.example');
+    expect(puppet ? await auth.store.listMemberships(puppet.id) : []).toEqual([]);
+    // The invitation an admin may send stays open.
+    const open = await hit(await as(keeper), 'GET', `${Z}/invitations`);
+    expect(open.json.invitations.map((i: { email: string }) => i.email)).toEqual([
+      'analyst-invitee@demote.example',
+    ]);
   });
 
   it('open when the organisation is locked down: the link no longer joins it', async () => {

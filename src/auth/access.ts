@@ -4,6 +4,7 @@ import { AppError } from '../shared/errors.js';
 import type { OrgRecord, Role } from '../store/account-types.js';
 import type { AuthDeps, Principal } from './context.js';
 import { roleAllows, scopesAllow, STEP_UP_ACTIONS, type Action } from './permissions.js';
+import { passkeyRequiredIn } from './sessions.js';
 import { requireStepUp } from './sign-in.js';
 
 /** What a request acts on. Exactly one of the two is given. */
@@ -72,6 +73,20 @@ export async function authorize(
     throw new AppError(
       'AUTH_ORG_ACCESS_ENDED',
       'this organisation ended your session; sign in again to use it',
+    );
+  }
+  // Where the organisation requires passkeys of this role, only a session that proved a passkey
+  // (signed in with one, or stepped up with one since) reaches it. Sign-in applies the rule, but
+  // never saw a session opened with a code before the owner required passkeys, nor one opened
+  // under another organisation's laxer policy that then accepted this one's invitation.
+  if (
+    passkeyRequiredIn(org.policy, membership.role) &&
+    principal.session.method !== 'passkey' &&
+    principal.session.stepUpMethod !== 'passkey'
+  ) {
+    throw new AppError(
+      'AUTH_PASSKEY_REQUIRED',
+      'this organisation requires a passkey: sign in again with your passkey',
     );
   }
   if (!roleAllows(membership.role, action)) {

@@ -129,7 +129,8 @@ async function assertNotLastOwner(deps: AuthDeps, orgId: string, userId: string)
  * owner). The role is read on every request, so it applies at once and no session needs to end.
  * A member who may no longer manage keys and members (an admin made analyst, say) keeps none of
  * what only that right made: the secret keys they created are revoked and their open invitations
- * withdrawn, as on removal — an export key would otherwise go on exporting for an analyst.
+ * withdrawn, as on removal — an export key would otherwise go on exporting for an analyst. An
+ * owner made admin loses the owner invitations they sent (admins cannot make owners).
  */
 export async function changeRole(
   deps: AuthDeps,
@@ -146,6 +147,18 @@ export async function changeRole(
   await deps.store.putMembership({ ...grant.membership, role });
   if (roleAllows(grant.membership.role, 'keys.write') && !roleAllows(role, 'keys.write')) {
     await withdrawWhatTheyMade(deps, actor.org.id, userId);
+  } else {
+    // An owner made admin may still invite, but not to roles the new role cannot grant: an owner
+    // invitation they sent as an owner would otherwise make an owner on their behalf.
+    for (const invitation of await deps.store.listInvitations(actor.org.id)) {
+      if (
+        invitation.createdBy === userId &&
+        invitation.acceptedAtMs === null &&
+        !canManageRole(role, invitation.role)
+      ) {
+        await deps.store.deleteInvitation(invitation.id);
+      }
+    }
   }
   deps.logger.info('role changed', { orgId: actor.org.id, userId, kind: role });
   await tell(deps, grant.user, actor.org, actor.principal.user.email, 'role_changed', { role });

@@ -105,8 +105,13 @@ export async function authenticateSession(deps: AuthDeps, token: string): Promis
   if (session.revokedAtMs !== null) {
     throw new AppError('AUTH_SESSION_EXPIRED', 'the session was ended; sign in again');
   }
-  const idle = now - session.lastSeenAtMs > session.idleTimeoutMs;
-  if (idle || now >= session.expiresAtMs) {
+  // The timeouts of the strictest of the person's organisations as they are now, not only as
+  // they were at sign-in: an owner who shortens them (or an invitation into a stricter
+  // organisation) shortens the sessions already open too.
+  const policy = effectivePolicy(await membershipsOf(deps, session.userId));
+  const idle = now - session.lastSeenAtMs > Math.min(session.idleTimeoutMs, policy.idleMs);
+  const end = Math.min(session.expiresAtMs, session.createdAtMs + policy.absoluteMs);
+  if (idle || now >= end) {
     await deps.store.revokeSessions({ idHash: session.idHash }, now, idle ? 'idle' : 'expired');
     throw new AppError('AUTH_SESSION_EXPIRED', 'the session timed out; sign in again');
   }

@@ -181,12 +181,34 @@ function checkCsrf(deps: ApiDeps, request: FastifyRequest, principal: UserPrinci
   }
 }
 
+/**
+ * A change sent by a browser from another site, to a route that needs no session (sign-in, setup,
+ * invitations): refused. Otherwise a page of an attacker's could post (an HTML form sends a JSON
+ * body as text/plain, without a preflight) the last step of a sign-in the attacker began in their
+ * own account, and the answer's cookie would sign the victim's browser in to it (login CSRF).
+ * Clients that are not browsers send neither header and are unaffected.
+ */
+function checkSameSite(deps: ApiDeps, request: FastifyRequest): void {
+  const origin = request.headers.origin;
+  const site = request.headers['sec-fetch-site'];
+  const expected = new URL(deps.auth.settings.publicUrl).origin;
+  if (
+    (origin !== undefined && origin !== expected) ||
+    (site !== undefined && site !== 'same-origin' && site !== 'none')
+  ) {
+    throw new AppError('AUTH_CSRF_INVALID', 'send this from the Sillage origin');
+  }
+}
+
 async function authenticate(
   deps: ApiDeps,
   route: ApiRoute<unknown>,
   request: FastifyRequest,
   client: ClientInfo,
 ): Promise<Principal | null> {
+  if ((route.auth === 'none' || route.auth === 'optional-session') && UNSAFE.has(route.method)) {
+    checkSameSite(deps, request);
+  }
   if (route.auth === 'none') return null;
   const secret = bearer(request);
   if (secret !== null) {
@@ -210,6 +232,19 @@ async function authenticate(
   }
   if (UNSAFE.has(route.method)) checkCsrf(deps, request, principal);
   return principal;
+}
+
+/** `projectId` when it belongs to one of the person's organisations, else null. */
+async function projectOfMember(
+  auth: AuthDeps,
+  principal: UserPrincipal,
+  projectId: string | null,
+): Promise<string | null> {
+  if (projectId === null) return null;
+  const orgId = await auth.store.projectOrg(projectId);
+  if (orgId === null) return null;
+  const memberships = await auth.store.listMemberships(principal.user.id);
+  return memberships.some((m) => m.orgId === orgId) ? projectId : null;
 }
 
 /** Registers every route: authenticate → CSRF → authorise (object level, step-up) → validate. */
@@ -237,13 +272,18 @@ export function registerApiRoutes(
           // last; detection runs after the read that trips it) acts on nothing: no new key, no
           // invitation, no lifting of its own hold. Refused and put on the record.
           // With the project the entry is about, as a key's refusal at its presentation carries
-          // it (a key's own project; a person's, the route's), so that reports find it there.
+          // it (a key's own project; a person's, the route's), so that reports find it there —
+          // but only a project of one of the person's organisations: another organisation's log
+          // is not theirs to write into (the path's project id is whatever they sent).
           const routeProject = (request.params as Record<string, string>).projectId ?? null;
           await deps.audit
             .record({
               kind: principal.kind === 'user' ? 'sign_in_failed' : 'key_used',
               actor: principal.actor,
-              projectId: principal.kind === 'api-key' ? principal.key.projectId : routeProject,
+              projectId:
+                principal.kind === 'api-key'
+                  ? principal.key.projectId
+                  : await projectOfMember(deps.auth, principal, routeProject),
               source: { kind: 'http', ip: client.ip, place: client.place },
               outcome: 'AUDIT_PRINCIPAL_SUSPENDED',
               detail: { route: route.id },

@@ -1,0 +1,213 @@
+// Red team: what an organisation's security policy leaves open to sessions that were already
+// open when it applied — over real HTTP on loopback against a real server (real DuckDB file).
+// Sign-in enforces "passkeys required" (test/phishing.test.ts); these are the sessions sign-in
+// never saw: one opened with an authenticator-app code before the owner required passkeys (a
+// phishing page relays codes, which is why an owner tightens the policy), and one opened in a lax
+// organisation that then joins a strict one through an invitation. Likewise the session
+// timeouts: shortened by an owner, they end the sessions already open that exceed them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  csrfTokenFor,
+  hashToken,
+  newToken,
+  SESSION_COOKIE,
+  type AuthDeps,
+} from '../src/auth/index.js';
+import type { AuthMethod, SessionRecord } from '../src/store/account-types.js';
+import { linkToken } from './helpers/account-client.js';
+import { mintMember, mintOrg, mintSession, type MintedSession } from './helpers/fixtures.js';
+import { startInProcess, type InProcess } from './helpers/inprocess.js';
+
+let s: InProcess;
+let auth: AuthDeps;
+let origin: string;
+
+interface Answer {
+  status: number;
+  text: string;
+  code: string | null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+async function hit(
+  session: MintedSession,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Answer> {
+  const headers: Record<string, string> = {
+    'user-agent': 'policy-tightening',
+    cookie: `${SESSION_COOKIE}=${session.token}`,
+  };
+  if (method !== 'GET') {
+    headers.origin = origin;
+    headers['x-csrf-token'] = session.csrf;
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(`${s.server.url}${path}`, {
+    method,
+    headers,
+    ...(method !== 'GET' ? { body: JSON.stringify(body ?? {}) } : {}),
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  const code = (json as { error?: { code?: unknown } } | null)?.error?.code;
+  return { status: res.status, text, code: typeof code === 'string' ? code : null, json };
+}
+
+/**
+ * A session as a sign-in under the default policy leaves it (30 min idle, 12 h absolute), signed
+ * in with an authenticator-app code unless said otherwise, `ageMs` old and `idleMs` idle.
+ */
+async function codeSession(
+  userId: string,
+  {
+    method = 'totp',
+    ageMs = 0,
+    idleMs = 0,
+  }: Partial<{ method: AuthMethod; ageMs: number; idleMs: number }> = {},
+): Promise<MintedSession> {
+  const now = auth.now();
+  const token = newToken(32);
+  const session: SessionRecord = {
+    idHash: hashToken(token),
+    userId,
+    createdAtMs: now - ageMs,
+    lastSeenAtMs: now - idleMs,
+    expiresAtMs: now - ageMs + 12 * 3_600_000,
+    idleTimeoutMs: 30 * 60_000,
+    method,
+    stepUpAtMs: now - ageMs,
+    stepUpMethod: method,
+    device: 'test device',
+    place: 'test place',
+    revokedAtMs: null,
+    revokedReason: null,
+  };
+  await auth.store.createSession(session);
+  return { token, session, csrf: csrfTokenFor(auth, session) };
+}
+
+const STRICT = {
+  require_passkeys: 'everyone',
+  allow_totp_step_up: false,
+  session_idle_minutes: 30,
+  session_absolute_hours: 12,
+};
+
+beforeAll(async () => {
+  s = await startInProcess({ SILLAGE_PUBLIC_URL: 'https://analytics.example' });
+  auth = s.server.runtime.auth;
+  origin = new URL(auth.settings.publicUrl).origin;
+}, 60_000);
+
+afterAll(async () => {
+  await s?.close();
+});
+
+describe('passkeys required, for a session opened with a code', () => {
+  it('once the owner requires passkeys, a code session reaches nothing of the organisation', async () => {
+    const org = await mintOrg(auth, 'Org tightening its policy');
+    await auth.store.setProjectOrg(s.project.project_id, org.id);
+    const P = `/api/v1/projects/${s.project.project_id}`;
+    const O = `/api/v1/orgs/${org.id}`;
+    const owner = await mintMember(auth, org.id, 'owner', 'owner@tighten.example');
+    const analyst = await mintMember(auth, org.id, 'analyst', 'analyst@tighten.example');
+    // The analyst's code session (a phishing page may be relaying it): it works under the
+    // default policy, as it should.
+    const relayed = await codeSession(analyst);
+    const trends = { kind: 'trends', from: '-6d', to: 'today', series: [{ event: 'Signup' }] };
+    expect((await hit(relayed, 'POST', `${P}/query`, trends)).status).toBe(200);
+    // The owner (passkey session, fresh step-up) requires passkeys of everyone.
+    const set = await hit(await mintSession(auth, owner), 'PUT', `${O}/policy`, STRICT);
+    expect(set.status, set.text).toBe(200);
+    // The code session now reaches neither the project nor the organisation.
+    for (const [method, path, body] of [
+      ['POST', `${P}/query`, trends],
+      ['GET', `${P}/users/someone/events`, undefined],
+      ['GET', `${P}/events/latest`, undefined],
+      ['GET', `${P}/views`, undefined],
+      ['GET', O, undefined],
+      ['GET', `${O}/members`, undefined],
+    ] as const) {
+      const res = await hit(relayed, method, path, body);
+      expect([res.status, res.code], `${method} ${path}: ${res.text}`).toEqual([
+        403,
+        'AUTH_PASSKEY_REQUIRED',
+      ]);
+    }
+    // A session that signed in with a passkey keeps working; so does a code session that has
+    // since proved a passkey (a passkey step-up on it).
+    expect((await hit(await mintSession(auth, analyst), 'POST', `${P}/query`, trends)).status).toBe(
+      200,
+    );
+    const proved = await codeSession(analyst);
+    await auth.store.markStepUp(proved.session.idHash, auth.now(), 'passkey');
+    expect((await hit(proved, 'POST', `${P}/query`, trends)).status).toBe(200);
+  });
+
+  it('a code session of a lax organisation that accepts an invitation does not reach the strict one', async () => {
+    const strict = await mintOrg(auth, 'Strict org');
+    const owner = await mintMember(auth, strict.id, 'owner', 'owner@strict.example');
+    const asOwner = await mintSession(auth, owner);
+    const S = `/api/v1/orgs/${strict.id}`;
+    expect((await hit(asOwner, 'PUT', `${S}/policy`, STRICT)).status).toBe(200);
+    const lax = await mintOrg(auth, 'Lax org');
+    const email = 'person@lax.example';
+    const person = await mintMember(auth, lax.id, 'analyst', email);
+    const coded = await codeSession(person);
+    const invited = await hit(asOwner, 'POST', `${S}/invitations`, { email, role: 'admin' });
+    expect(invited.status, invited.text).toBe(201);
+    const accepted = await hit(coded, 'POST', '/api/v1/auth/invitations/accept', {
+      token: linkToken(invited.json.link as string),
+    });
+    expect([accepted.status, accepted.json?.status], accepted.text).toEqual([200, 'joined']);
+    const res = await hit(coded, 'GET', `${S}/projects`);
+    expect([res.status, res.code], res.text).toEqual([403, 'AUTH_PASSKEY_REQUIRED']);
+    // The lax organisation is reached as before.
+    expect((await hit(coded, 'GET', `/api/v1/orgs/${lax.id}`)).status).toBe(200);
+  });
+});
+
+describe('shorter session timeouts, for sessions already open', () => {
+  it('end a session older or idler than the new policy allows, whatever it was issued with', async () => {
+    const org = await mintOrg(auth, 'Org shortening its sessions');
+    const O = `/api/v1/orgs/${org.id}`;
+    const owner = await mintMember(auth, org.id, 'owner', 'owner@shorten.example');
+    const member = await mintMember(auth, org.id, 'analyst', 'analyst@shorten.example');
+    // Signed in two hours ago with a passkey (a stolen cookie, say), issued for 12 hours.
+    const old = await codeSession(member, { method: 'passkey', ageMs: 2 * 3_600_000 });
+    expect((await hit(old, 'GET', O)).status).toBe(200);
+    // Idle for ten minutes, issued with 30 minutes of idleness.
+    const idle = await codeSession(member, { method: 'passkey', idleMs: 10 * 60_000 });
+    const tight = {
+      require_passkeys: 'none',
+      allow_totp_step_up: false,
+      session_idle_minutes: 5,
+      session_absolute_hours: 1,
+    };
+    const set = await hit(await mintSession(auth, owner), 'PUT', `${O}/policy`, tight);
+    expect(set.status, set.text).toBe(200);
+    for (const [what, session] of [
+      ['two hours old', old],
+      ['ten minutes idle', idle],
+    ] as const) {
+      for (const path of [O, '/api/v1/me']) {
+        const res = await hit(session, 'GET', path);
+        expect([res.status, res.code], `${what}, ${path}: ${res.text}`).toEqual([
+          401,
+          'AUTH_SESSION_EXPIRED',
+        ]);
+      }
+    }
+    // A session within the new limits goes on.
+    const fresh = await codeSession(member, { method: 'passkey', ageMs: 30 * 60_000 });
+    expect((await hit(fresh, 'GET', O)).status).toBe(200);
+  });
+});
