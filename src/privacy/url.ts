@@ -353,14 +353,11 @@ export function cleanUrlsInText(text: string, policy: UrlPolicy, hits: PiiHits =
   return out;
 }
 
+/** Whether a text has any character a URL or a query residue needs (one pass, not five). */
+const URL_CHARACTER = /[:/?#&]/;
+
 function mayHoldUrl(text: string): boolean {
-  return (
-    text.includes(':') ||
-    text.includes('/') ||
-    text.includes('?') ||
-    text.includes('#') ||
-    text.includes('&')
-  );
+  return URL_CHARACTER.test(text);
 }
 
 function cleanUrlInText(m: string, policy: UrlPolicy, hits: PiiHits): string {
