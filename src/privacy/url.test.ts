@@ -1,7 +1,7 @@
 // Tests for URL minimisation and referring domains.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { PiiHits } from './scanner.js';
+import { scannerWork, type PiiHits } from './scanner.js';
 import { cleanUrl, cleanUrlPath, isClickIdKey, referringDomain } from './url.js';
 
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -257,5 +257,27 @@ describe(`cleanUrl properties (fast-check seed ${SEED}; rerun with FC_SEED=${SEE
       }),
       RUNS,
     );
+  });
+});
+
+describe('cleanUrl memo', () => {
+  it('cleans a URL in which nothing was found once; one with PII is scanned and counted every time', () => {
+    // A path segment long enough for the detectors to read it (scannerWork counts what they read).
+    const url = `https://shop.example.com/orders/${'7'.repeat(12)}x/list?utm_source=news&ref=abc`;
+    const first = cleanUrl(url, STRICT);
+    const before = scannerWork();
+    expect(cleanUrl(url, STRICT)).toBe(first);
+    expect(scannerWork() - before).toBe(0);
+    // The memo is per click-id setting: the other setting cleans (and keeps) its own form.
+    expect(cleanUrl(`${url}&gclid=Cj0`, { keepClickIds: true })).toBe(`${first}&gclid=Cj0`);
+
+    const withPii = 'https://shop.example.com/u/jane.doe@example.com/settings';
+    for (let i = 0; i < 2; i++) {
+      const hits: PiiHits = {};
+      const work = scannerWork();
+      expect(cleanUrl(withPii, STRICT, hits)).toBe('https://shop.example.com/u/[email]/settings');
+      expect(hits).toEqual({ email: 1 });
+      expect(scannerWork()).toBeGreaterThan(work);
+    }
   });
 });
