@@ -342,29 +342,30 @@ const formulaSql = `SELECT epoch_ms(time) // 86400000 AS day,
 
 /**
  * The 3 events after each user's first sign-up in the range, as an engineer would write it by
- * hand on this schema for an exact answer (events of one millisecond ordered by the dedup key, as
- * a number: this data has no two events of one user in one millisecond inside a path, so that
- * agrees with the engine's text order): each user's first sign-up, then that user's events from
- * it on (bounded on the raw time column in the join), the first 4 of them kept per user (a top-n
- * per group, no window over every event), then one small GROUP BY per step of (previous event,
- * event) (an unnest over the paths costs more, a lateral generate_series far more). Without the
- * key (`min_by(e.event, e.time, 4)`, equal milliseconds in any order) it is faster but not exact:
- * on the demo data one user of ~76k has another event in its sign-up's millisecond, and the
- * answers differ; the engine keeps the exactness without reading the key, by checking each
- * user's kept times for ties and ordering only those users' events by key.
+ * hand on this schema for an exact answer, in the engine's documented order (README "Flows",
+ * src/query/reference.ts): time, then the text of the dedup key (its decimal digits, compared as
+ * text: "10…" before "9…"), spelled as the engine's cheap cast spells it. Each user's first
+ * sign-up, then that user's events from it on (bounded on the raw time column in the join), the
+ * first 4 of them kept per user (a top-n per group, no window over every event), then one small
+ * GROUP BY per step of (previous event, event) (an unnest over the paths costs more, a lateral
+ * generate_series far more). Ordered by the key as a number instead, the answer differs on the
+ * demo data at 10M events (users with two events in one millisecond whose keys sort differently
+ * as numbers and as text). Without the key (`min_by(e.event, e.time, 4)`, equal milliseconds in
+ * any order) it is faster but not exact; the engine keeps the exactness without reading the key,
+ * by checking each user's kept times for ties and ordering only those users' events by key.
  */
 const flowsSql = `WITH
     anchors AS (SELECT uid, a.t AS ta, a.k AS ka
-                  FROM (SELECT person_id AS uid, min({'t': time, 'k': dedup_key}) AS a
+                  FROM (SELECT person_id AS uid, min({'t': time, 'k': CAST(CAST(dedup_key AS BIGNUM) AS VARCHAR)}) AS a
                           FROM events
                          WHERE project_id = $1 AND event = 'Signed Up' AND time >= $2::TIMESTAMPTZ AND time < $3::TIMESTAMPTZ
                            AND person_id IS NOT NULL
                          GROUP BY uid)),
     paths AS MATERIALIZED (
-              SELECT min_by(e.event, {'t': e.time, 'k': e.dedup_key}, 4) AS p
+              SELECT min_by(e.event, {'t': e.time, 'k': CAST(CAST(e.dedup_key AS BIGNUM) AS VARCHAR)}, 4) AS p
                 FROM events e JOIN anchors a ON a.uid = e.person_id AND e.time >= a.ta
                WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ
-                 AND (e.time > a.ta OR e.dedup_key >= a.ka)
+                 AND (e.time > a.ta OR CAST(CAST(e.dedup_key AS BIGNUM) AS VARCHAR) >= a.ka)
                GROUP BY a.uid)
     SELECT 0 AS step, NULL AS prev, p[1] AS event, count(*) AS users FROM paths GROUP BY ALL
     UNION ALL SELECT 1, p[1], p[2], count(*) FROM paths WHERE len(p) > 1 GROUP BY ALL

@@ -1356,32 +1356,47 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 // Where the time goes at 10M events (EXPLAIN ANALYZE): one join of the events to the anchor users
 // and a top-n per user; everything else must stay small. So:
 // - the anchors are one row per user: the first anchor millisecond, numbered (`ai`), so that the
-//   join carries and the top-n groups by an integer instead of the person's text;
+//   top-n groups by an integer (the person's text and the anchor's millisecond ride along as
+//   `any_value`: as group keys they cost ~15 % more);
 // - the join reads person, time and event only, bounded by the anchor's millisecond on the raw
 //   column (`e.time >= tlo`: no function per probed row; stored times are whole milliseconds, and
 //   for any time after 1970 the bound is exactly `epoch_ms(e.time) >= ta`);
-// - per user it keeps the `steps + 1` nearest events by time and the `steps + 2` nearest times
-//   (two bounded heaps; no dedup key: reading it costs 16 bytes an event, and its text ~100× more).
-//   The events are kept as the 64-bit hash of their name, named at the end from the names in the
-//   range (two names of one hash fail the query rather than merge): aggregate states live in
-//   arenas DuckDB cannot spill, and with the names themselves in the heap, 230k anchors at 30M
-//   events held ~250 MB and the query ran out of memory at the default limit;
-// - when those times are all different (every user, normally), the order is the time's alone and
-//   the anchor is the only event of its millisecond: the path is the kept list. Any equal times
-//   (another event in the anchor's millisecond, before or after it by key; equal times inside the
-//   list or across its end) send the user to an exact ordered pass over its events in a span
-//   that holds its path: from the anchor's millisecond to the `steps`-th time strictly beyond it
-//   among the kept ones (unbounded if they do not reach it). Raw-time bounds in that join let
-//   DuckDB skip the row groups outside the spans (the table is in time order), so with no such
-//   user it costs nothing, and with a few, a few row groups;
+// - per user it keeps the `steps + 2` nearest events as one BIGINT each, with DuckDB's plain top-n
+//   (`min(x, n + 1)`: ~3× cheaper per row than `min_by(event, time, n)` beside a second top-n of
+//   the times, which it replaced): the event's distance in ms from the range's edge on the path's
+//   side (never negative: the path lies past that edge) in the high 39 bits, clamped at 2^39 - 1
+//   (~17 years), and a 24-bit code of its name (the top bits of its 64-bit hash) in the low 24.
+//   The kept values sort by time, then code, and hold the path's times and names. No dedup key:
+//   reading it costs 16 bytes an event, and its text ~100× more. Aggregate states live in arenas
+//   DuckDB cannot spill: with the names themselves in the heap, 230k anchors at 30M events held
+//   ~250 MB and the query ran out of memory at the default limit;
+// - the codes are named at the end from the names in the range. A code two names share
+//   (`names.k > 1`; about D²/2^25 for D names: 1 in 20,000 for 40 names) would merge them, so a
+//   user whose kept path holds one takes the exact pass below;
+// - a clamped distance (an event ~17 years from the range's edge) keeps its place after every
+//   nearer event, so a path with one clamped event, necessarily last, is right; two clamped ones
+//   tie (next point). Their times are unknown: the exact pass's span is then unbounded;
+// - when the kept distances are all different (every user, normally), the order is the time's
+//   alone and the anchor is the only event of its millisecond: the path is the kept list. Any
+//   equal times (another event in the anchor's millisecond, before or after it by key; equal times
+//   inside the list or across its end) send the user to an exact ordered pass over its events in
+//   a span that holds its path: from the anchor's millisecond to the `steps`-th time strictly
+//   beyond it among the kept ones (unbounded if they do not reach it). Raw-time bounds in that
+//   join let DuckDB skip the row groups outside the spans (the table is in time order), so with
+//   no such user it costs nothing, and with a few, a few row groups;
 // - the rows per step are one small GROUP BY each over the paths (a lateral generate_series over
-//   them cost more than the whole join), the hashed ones named after counting.
+//   them cost more than the whole join), the coded ones named after counting.
 
 /**
  * The text of a dedup key (UHUGEINT) as DuckDB's VARCHAR cast spells it, ~100× cheaper (the one
  * user's stream orders same-instant events by it too: src/query/users.ts).
  */
 export const dedupText = (key: string): SqlNode => raw(`CAST(CAST(${key} AS BIGNUM) AS VARCHAR)`);
+
+/** Low bits of a flows path key holding its event's name code (compileFlows). */
+const FLOW_CODE_BITS = 24;
+/** Largest distance in ms a flows path key holds (39 bits); farther ones are clamped to it. */
+const FLOW_FAR_MS = 2 ** 39 - 1;
 
 function compileFlows(p: FlowsPlan): CompiledQuery {
   const local = localTime(p.scope.clock);
@@ -1397,28 +1412,36 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
   // The anchor's side, on the raw column: from its millisecond on (after), up to its end (before).
   const fromAnchor = raw(after ? 'e.time >= a.tlo' : 'e.time < a.thi');
   const dir = raw(after ? 'ASC' : 'DESC');
-  const pick = raw(after ? 'min' : 'max');
-  // Equal milliseconds anywhere among the kept times (sorted, at most n + 1 of them).
+  // The edge the distances are measured from, and an event's distance (>= 0 inside the window).
+  const edge = param.bigint(after ? p.scope.scanFromMs : p.scope.scanToMs);
+  const distance = after ? sql`${t} - ${edge}` : sql`${edge} - ${t}`;
+  const code = raw(`(hash(e.event) >> ${64 - FLOW_CODE_BITS})::BIGINT`);
+  const shift = integerLiteral(FLOW_CODE_BITS);
+  const mask = integerLiteral(2 ** FLOW_CODE_BITS - 1);
+  const farMs = integerLiteral(FLOW_FAR_MS);
+  const packed = sql`least(${distance}, ${farMs}) * ${integerLiteral(2 ** FLOW_CODE_BITS)} + ${code}`;
+  // Equal distances anywhere among the kept ones (sorted, at most n + 1 of them).
   const tie = join(
     Array.from(
       { length: n },
-      (_, i) =>
-        sql`coalesce(epoch_ms(ts[${integerLiteral(i + 1)}]) = epoch_ms(ts[${integerLiteral(i + 2)}]), FALSE)`,
+      (_, i) => sql`coalesce(k.d[${integerLiteral(i + 1)}] = k.d[${integerLiteral(i + 2)}], FALSE)`,
     ),
     ' OR ',
   );
-  // The `steps`-th kept millisecond strictly beyond the anchor's: the exact pass's far end.
-  const far = sql`list_filter(list_transform(k.ts, lambda x: epoch_ms(x)), lambda x: x ${raw(after ? '>' : '<')} k.ta)[${integerLiteral(n - 1)}]`;
+  // The `steps`-th kept distance strictly beyond the anchor's, as a millisecond: the exact pass's
+  // far end (NULL: unbounded).
+  const farDistance = sql`list_filter(k.d, lambda v: v > k.d[1])[${integerLiteral(n - 1)}]`;
+  const far = sql`CASE WHEN ${farDistance} < ${farMs} THEN ${edge} ${raw(after ? '+' : '-')} ${farDistance} END`;
   const span = after
     ? sql`make_timestamptz(ta * 1000) AS lo, coalesce(make_timestamptz((far + 1) * 1000), 'infinity'::TIMESTAMPTZ) AS hi`
     : sql`coalesce(make_timestamptz(far * 1000), '-infinity'::TIMESTAMPTZ) AS lo, make_timestamptz((ta + 1) * 1000) AS hi`;
-  // Per kept user, its rows (step, prev, event) by name hash, or one row (step -1) naming a user
-  // with equal times for the exact pass.
+  // Per kept user, its rows (step, prev, event) by name code, or one row (step -1) naming a user
+  // for the exact pass.
   const stepRows = join(
     Array.from(
       { length: n },
       (_, k) =>
-        sql`{'step': ${integerLiteral(k)}, 'prev': ${raw(k === 0 ? 'NULL::UBIGINT' : `k.p[${k}]`)}, 'event': k.p[${integerLiteral(k + 1)}], 'uid': NULL::VARCHAR, 'ta': NULL::BIGINT, 'far': NULL::BIGINT}`,
+        sql`{'step': ${integerLiteral(k)}, 'prev': ${raw(k === 0 ? 'NULL::BIGINT' : `k.p[${k}]`)}, 'event': k.p[${integerLiteral(k + 1)}], 'uid': NULL::VARCHAR, 'ta': NULL::BIGINT, 'far': NULL::BIGINT}`,
     ),
     ', ',
   );
@@ -1444,23 +1467,28 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
               materialize: true,
             },
             {
-              // The names the paths can hold, by hash; a collision fails rather than merges two.
+              // The names the paths can hold, by code; `k` names share a code when above 1.
               name: 'names',
-              body: sql`SELECT h, CASE WHEN count(*) = 1 THEN any_value(event) ELSE error('flows: two event names share a hash') END AS event FROM (SELECT hash(event) AS h, event FROM (SELECT DISTINCT e.event FROM events e WHERE ${project} AND ${window})) GROUP BY h`,
+              body: sql`SELECT c, count(*) AS k, any_value(event) AS event FROM (SELECT ${raw(`(hash(event) >> ${64 - FLOW_CODE_BITS})::BIGINT`)} AS c, event FROM (SELECT DISTINCT e.event FROM events e WHERE ${project} AND ${window})) GROUP BY c`,
               materialize: true,
             },
             {
-              // The anchor's user and millisecond ride along, so that `ties` reads them from
-              // `stepped`: joined back to `anchors` instead, DuckDB misjudged the side to build in
-              // `exact`'s join and hashed every event (10M) to probe a handful of tied users: 4.5 s.
-              name: 'kept',
-              body: sql`SELECT uid, ta, p, ts, ${tie} AS tie FROM (SELECT a.uid, a.ta, ${pick}_by(hash(e.event), e.time, ${integerLiteral(n)}) AS p, ${pick}(e.time, ${integerLiteral(n + 1)}) AS ts FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai, a.uid, a.ta)`,
+              name: 'shared',
+              body: sql`SELECT coalesce(list(c), []) AS cs FROM names WHERE k > 1`,
             },
             {
-              // Read once, so that `kept` is never materialised (~500 bytes an anchor at 30M
-              // events, which DuckDB could not spill): what is kept is its counts and tied users.
+              // Per anchor: the kept distances (sorted) and the path's codes. The anchor's user and
+              // millisecond ride along, so that `ties` reads them from `stepped`: joined back to
+              // `anchors` instead, DuckDB misjudged the side to build in `exact`'s join and hashed
+              // every event (10M) to probe a handful of users: 3-4.5 s.
+              name: 'kept',
+              body: sql`SELECT uid, ta, list_transform(x, lambda v: v >> ${shift}) AS d, list_transform(x[1:${integerLiteral(n)}], lambda v: v & ${mask}) AS p FROM (SELECT any_value(a.uid) AS uid, any_value(a.ta) AS ta, min(${packed}, ${integerLiteral(n + 1)}) AS x FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai)`,
+            },
+            {
+              // Read once, so that `kept` is never materialised (DuckDB could not spill it): what
+              // is kept is its counts and the anchors of the exact pass.
               name: 'stepped',
-              body: sql`SELECT s.step, s.prev, s.event, count(*) AS users, s.uid, s.ta, s.far FROM (SELECT unnest(CASE WHEN k.tie THEN [{'step': -1, 'prev': NULL::UBIGINT, 'event': NULL::UBIGINT, 'uid': k.uid, 'ta': k.ta, 'far': ${far}}] ELSE [${stepRows}] END, recursive := true) FROM kept k) s WHERE s.step < 0 OR s.event IS NOT NULL GROUP BY ALL`,
+              body: sql`SELECT s.step, s.prev, s.event, count(*) AS users, s.uid, s.ta, s.far FROM (SELECT unnest(CASE WHEN ${tie} OR list_has_any(k.p, h.cs) THEN [{'step': -1, 'prev': NULL::BIGINT, 'event': NULL::BIGINT, 'uid': k.uid, 'ta': k.ta, 'far': ${far}}] ELSE [${stepRows}] END, recursive := true) FROM kept k, shared h) s WHERE s.step < 0 OR s.event IS NOT NULL GROUP BY ALL`,
               materialize: true,
             },
             {
@@ -1472,7 +1500,7 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
               body: sql`SELECT list_transform(l[pos:pos + ${integerLiteral(n - 1)}], lambda x: x.e) AS p FROM (SELECT l, list_position(list_transform(l, lambda x: x.k), ka) AS pos FROM (SELECT list({'k': ${key}, 'e': e.event} ORDER BY ${t} ${dir}, ${key} ${dir}) AS l, min(${key}) FILTER (WHERE ${isAnchor} AND ${t} = a.ta) AS ka FROM events e ${IDENTITY_JOINS} JOIN ties a ON a.uid = ${RESOLVED_USER} AND e.time >= a.lo AND e.time < a.hi WHERE ${project} AND ${window} GROUP BY a.uid))`,
             },
           ],
-          sql`SELECT c.step, pn.event AS prev, en.event AS event, c.users FROM stepped c LEFT JOIN names pn ON pn.h = c.prev JOIN names en ON en.h = c.event WHERE c.step >= 0 UNION ALL ${exactSteps}`,
+          sql`SELECT c.step, pn.event AS prev, en.event AS event, c.users FROM stepped c LEFT JOIN names pn ON pn.c = c.prev JOIN names en ON en.c = c.event WHERE c.step >= 0 UNION ALL ${exactSteps}`,
         ),
       },
     ],

@@ -676,12 +676,44 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
 // ---------------------------------------------------------------------------------------------
 // Flows.
 
+/**
+ * Two event names whose codes in the engine's flows keys (the top 24 bits of DuckDB's 64-bit
+ * hash; compile.ts, compileFlows) are equal: checked in the test that uses them by name.
+ */
+const SHARED_CODE = ['E1130', 'E4816'] as const;
+/** The distance in ms from a range's edge past which those keys clamp (2^39 - 1, ~17 years). */
+const FLOW_FAR_MS = 2 ** 39 - 1;
+
+/**
+ * The people datasets, with some events renamed to the two names of one code and some moved
+ * ~17 years before or after (around the keys' clamp, on either side of it depending on the
+ * range): shapes that break the engine's packed keys if it trusted them.
+ */
+const flowsDataset: fc.Arbitrary<Dataset> = dataset.chain((d) => {
+  const each = <T>(arb: fc.Arbitrary<T>) =>
+    fc.array(arb, { minLength: d.events.length, maxLength: d.events.length });
+  return fc
+    .record({
+      names: each(fc.constantFrom(null, null, null, ...SHARED_CODE)),
+      moves: each(fc.constantFrom(0, 0, 0, 0, -1, 1)),
+      beyond: each(fc.constantFrom(-DAY, -1, 0, 1, 1000, DAY)),
+    })
+    .map(({ names, moves, beyond }) => ({
+      ...d,
+      events: d.events.map((e, i) => ({
+        ...e,
+        event: names[i] ?? e.event,
+        timeMs: e.timeMs + moves[i]! * (FLOW_FAR_MS + beyond[i]!),
+      })),
+    }));
+});
+
 const flowsQuery = fc.record({
   kind: fc.constant('flows'),
   from: fc.constantFrom('2024-03-02', '2024-03-08', '2024-03-09', '2024-03-10'),
   to: fc.constantFrom('2024-03-10', '2024-03-11'),
   anchor: fc.record({
-    event: fc.constantFrom(...EVENTS),
+    event: fc.constantFrom(...EVENTS, SHARED_CODE[0]),
     direction: fc.constantFrom('after', 'before'),
   }),
   steps: fc.integer({ min: 1, max: 4 }),
@@ -692,7 +724,7 @@ describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
   it('paths after and before an anchor, top events per step, $other, drop-off', async () => {
     await fc.assert(
       fc.asyncProperty(
-        dataset,
+        flowsDataset,
         flowsQuery,
         fc.constantFrom('UTC', 'Europe/Paris', 'Pacific/Kiritimati'),
         async (d, body, timezone) => {
@@ -843,6 +875,102 @@ describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
       links: [],
       profiles: [],
       keys: rows.map((e) => e.key),
+    });
+    for (const direction of ['after', 'before'] as const)
+      for (const steps of [1, 2, 3]) {
+        const body = {
+          kind: 'flows',
+          from: '2024-03-09',
+          to: '2024-03-09',
+          anchor: { event: 'A', direction },
+          steps,
+        };
+        const want = referenceAnswer(parseQuery(body), data);
+        for (const engine of engines)
+          expect(
+            await engine.run(
+              { projectId: data.projectId, actor: 'test' },
+              { id: data.projectId, timezone: 'UTC' },
+              body,
+            ),
+            `${direction}, ${steps} steps`,
+          ).toEqual(want);
+      }
+  });
+
+  it('keeps paths exact past its packed keys: names of one code, events ~17 years away', async () => {
+    // The engine keeps each user's nearest events as (distance from the range's edge in ms,
+    // clamped at 2^39 - 1; a 24-bit code of the name). These users sit where that loses
+    // information: two names of one code on one path, two clamped events whose codes sort
+    // against their times, a user sent to the exact pass whose span ends at a clamped event.
+    const connection = await db.connect();
+    const codes = await connection.runAndReadAll(
+      `SELECT hash('${SHARED_CODE[0]}') >> 40 = hash('${SHARED_CODE[1]}') >> 40`,
+    );
+    connection.closeSync();
+    expect(codes.getRowsJS()[0]?.[0], 'the two names share a code').toBe(true);
+    const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;
+    const [P, Q] = SHARED_CODE;
+    // The range (UTC, 2024-03-09): anchors at its noon; its edges.
+    const from = Date.parse('2024-03-09T00:00:00Z');
+    const to = Date.parse('2024-03-10T00:00:00Z');
+    const noon = from + DAY / 2;
+    let i = 0;
+    const ev = (userId: string, event: string, timeMs: number) => ({
+      ...base.events[0]!,
+      event,
+      userId,
+      deviceId: null,
+      distinctId: userId,
+      timeMs,
+      insertId: `k${i++}`,
+    });
+    const rows = [];
+    for (const side of [1, -1]) {
+      // Paths after the anchor (side 1) are measured from the range's start, before from its end.
+      const edge = side === 1 ? from : to;
+      const at = (distance: number) => edge + side * distance;
+      const s = side === 1 ? 'a' : 'b';
+      rows.push(
+        // Names of one code, in both orders, on one path and alone.
+        ev(`${s}1`, 'A', noon),
+        ev(`${s}1`, P, noon + side * 60_000),
+        ev(`${s}1`, Q, noon + side * 120_000),
+        ev(`${s}1`, 'B', noon + side * 180_000),
+        ev(`${s}2`, 'A', noon),
+        ev(`${s}2`, Q, noon + side * 60_000),
+        ev(`${s}2`, P, noon + side * 120_000),
+        ev(`${s}3`, 'A', noon),
+        ev(`${s}3`, Q, noon + side * 60_000),
+        // Two clamped events, nearer then farther, as B, C and as C, B (one of the two orders
+        // sorts against the times by code), after a near one.
+        ev(`${s}4`, 'A', noon),
+        ev(`${s}4`, 'C', noon + side * 60_000),
+        ev(`${s}4`, 'B', at(FLOW_FAR_MS + 1000)),
+        ev(`${s}4`, 'C', at(FLOW_FAR_MS + 5000)),
+        ev(`${s}5`, 'A', noon),
+        ev(`${s}5`, 'B', noon + side * 60_000),
+        ev(`${s}5`, 'C', at(FLOW_FAR_MS + 1000)),
+        ev(`${s}5`, 'B', at(FLOW_FAR_MS + 5000)),
+        // Exactly at the clamp (kept as is), 1 ms inside it, 1 ms past it.
+        ev(`${s}6`, 'A', noon),
+        ev(`${s}6`, 'C', at(FLOW_FAR_MS - 1)),
+        ev(`${s}6`, 'B', at(FLOW_FAR_MS)),
+        ev(`${s}6`, 'C', at(FLOW_FAR_MS + 1)),
+        // Another event in the anchor's millisecond (the exact pass), the path running on to
+        // clamped events: the pass's span must reach them.
+        ev(`${s}7`, 'A', noon),
+        ev(`${s}7`, 'B', noon),
+        ev(`${s}7`, 'C', at(FLOW_FAR_MS + 1000)),
+        ev(`${s}7`, 'B', at(FLOW_FAR_MS + 2000)),
+        ev(`${s}7`, 'C', at(FLOW_FAR_MS + 3000)),
+      );
+    }
+    const data = await load({
+      events: rows,
+      links: [],
+      profiles: [],
+      keys: rows.map((_, k) => BigInt(k + 1)),
     });
     for (const direction of ['after', 'before'] as const)
       for (const steps of [1, 2, 3]) {
