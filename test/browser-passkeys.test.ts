@@ -1,7 +1,10 @@
 // Passkeys in a real browser: Debian's Chromium with its WebAuthn virtual authenticator (CDP) opens
 // the setup link printed by `sillage admin create`, chooses a password, creates a passkey, gets
 // recovery codes and a working session cookie; signs in again with the passkey; and, opened from
-// another origin (a look-alike of the sign-in page), the browser itself refuses to use the passkey.
+// another origin (a look-alike of the sign-in page behind a relay to the real server), the browser
+// itself refuses to use the passkey.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/browser.js';
@@ -95,21 +98,46 @@ describe('passkeys in Chromium', () => {
   });
 
   it('will not use the passkey for a page on another origin', async () => {
-    // Same server, other origin: a stand-in for a phishing page that relays the sign-in.
+    // A phishing relay: a server of its own at another origin that forwards every request to the
+    // real one and says what it likes in their headers (the server refuses a browser's sign-in
+    // from another site — test/cross-site-sign-in.test.ts —, so the relay presents the real
+    // origin). The password goes through; what must still stop it is the browser, which will
+    // not use the passkey for this page.
     await page.context().clearCookies();
-    const lookAlike = origin.replace('localhost', '127.0.0.1');
-    await page.goto(`${lookAlike}/login`);
-    await page.fill('#email', EMAIL);
-    await page.fill('#password', PASSWORD);
-    await page.click('#login-form button');
-    await page.waitForSelector('#passkey-button:not([hidden])');
-    await page.click('#passkey-button');
-    // The browser refuses before any assertion exists (the RP ID does not match this origin).
-    await expect
-      .poll(() => page.textContent('#error'), { timeout: 15_000 })
-      .toMatch(/relying party|RP ID|domain|not allowed|security/i);
-    expect(await page.isHidden('#done')).toBe(true);
-    const cookies = await page.context().cookies();
-    expect(cookies.some((c) => c.name === '__Host-sillage_session')).toBe(false);
+    const real = new URL(origin);
+    const relay = http.createServer((req, res) => {
+      const headers = { ...req.headers, host: real.host };
+      if (headers.origin !== undefined) headers.origin = origin;
+      delete headers['sec-fetch-site'];
+      const upstream = http.request(
+        { host: '127.0.0.1', port: real.port, path: req.url, method: req.method, headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const lookAlike = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    try {
+      await page.goto(`${lookAlike}/login`);
+      await page.fill('#email', EMAIL);
+      await page.fill('#password', PASSWORD);
+      await page.click('#login-form button');
+      await page.waitForSelector('#passkey-button:not([hidden])');
+      await page.click('#passkey-button');
+      // The browser refuses before any assertion exists (the RP ID does not match this origin).
+      await expect
+        .poll(() => page.textContent('#error'), { timeout: 15_000 })
+        .toMatch(/relying party|RP ID|domain|not allowed|security/i);
+      expect(await page.isHidden('#done')).toBe(true);
+      const cookies = await page.context().cookies();
+      expect(cookies.some((c) => c.name === '__Host-sillage_session')).toBe(false);
+    } finally {
+      relay.closeAllConnections();
+      await new Promise((resolve) => relay.close(resolve));
+    }
   });
 });
