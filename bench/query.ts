@@ -765,6 +765,40 @@ interface Load {
   latencies: number[];
 }
 
+/** POSTs a query to the API with the project's secret: its status and body (0 on a socket error). */
+function postQuery(
+  port: number,
+  projectId: string,
+  secret: string,
+  body: string,
+  agent?: http.Agent,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: `/api/v1/projects/${projectId}/query`,
+        method: 'POST',
+        ...(agent ? { agent } : {}),
+        headers: {
+          authorization: `Bearer ${secret}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', () => resolve({ status: 0, text: '' }));
+    req.end(body);
+  });
+}
+
 /**
  * Seconds until the project's count of today's events (what the ingest loads send) holds still
  * over two polls a second apart, i.e. the loader has loaded what was acknowledged; at most 60 s.
@@ -777,37 +811,14 @@ async function waitUntilLoaded(port: number, projectId: string, secret: string):
     to: 'today',
     series: [{ math: 'total' }],
   });
-  const total = (): Promise<number | null> =>
-    new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: `/api/v1/projects/${projectId}/query`,
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${secret}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (text += d));
-          res.on('end', () => {
-            try {
-              const parsed = JSON.parse(text) as { series?: { total?: number }[] };
-              resolve(parsed.series?.[0]?.total ?? null);
-            } catch {
-              resolve(null);
-            }
-          });
-        },
-      );
-      req.on('error', () => resolve(null));
-      req.end(body);
-    });
+  const total = async (): Promise<number | null> => {
+    const { text } = await postQuery(port, projectId, secret, body);
+    try {
+      return (JSON.parse(text) as { series?: { total?: number }[] }).series?.[0]?.total ?? null;
+    } catch {
+      return null;
+    }
+  };
   let last = await total();
   while (performance.now() - started < 60_000) {
     await new Promise((r) => setTimeout(r, 1000));
@@ -897,29 +908,8 @@ async function queryLoad(
   const byStatus: Record<number, number> = {};
   let errors = 0;
   let next = 0;
-  const one = (body: string): Promise<number> =>
-    new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: `/api/v1/projects/${projectId}/query`,
-          method: 'POST',
-          agent,
-          headers: {
-            authorization: `Bearer ${secret}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on('error', () => resolve(0));
-      req.end(body);
-    });
+  const one = async (body: string): Promise<number> =>
+    (await postQuery(port, projectId, secret, body, agent)).status;
   const worker = async (): Promise<void> => {
     while (!until()) {
       const i = next++ % QUESTIONS.length;
