@@ -54,11 +54,14 @@ describe('a failed build', () => {
         { now: () => now },
       );
       const ensure = vi.spyOn(rollups, 'ensure');
+      // `ensure` is spied from here on: the second call below must not reach it either.
       const failed = async (n: number): Promise<void> => {
         await vi.waitFor(() => expect(warnings).toHaveLength(n));
         expect(attempts).toBe(n);
       };
 
+      // Queries while it builds wait for that build: one failure, one warning.
+      expect(rollups.ready('prj_a', 'UTC')).toBe(false);
       expect(rollups.ready('prj_a', 'UTC')).toBe(false);
       await failed(1);
       expect(warnings[0]).toMatchObject({ projectId: 'prj_a', durationMs: 5 * MINUTE });

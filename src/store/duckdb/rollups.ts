@@ -501,6 +501,8 @@ export class ProjectRollups {
     // long after each new failure, up to 6 hours. Meanwhile queries read the events.
     const failed = this.failures.get(key);
     if (failed && this.now() < failed.retryAtMs) return false;
+    // Queries during a build wait for the one running (one failure, one warning).
+    if (this.building.has(key)) return false;
     void this.ensure(projectId, timezone).then(
       () => this.failures.delete(key),
       (error: unknown) => {
