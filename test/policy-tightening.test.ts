@@ -6,29 +6,22 @@
 // organisation that then joins a strict one through an invitation. Likewise the session
 // timeouts: shortened by an owner, they end the sessions already open that exceed them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  csrfTokenFor,
-  hashToken,
-  newToken,
-  SESSION_COOKIE,
-  type AuthDeps,
-} from '../src/auth/index.js';
-import type { AuthMethod, SessionRecord } from '../src/store/account-types.js';
+import { SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
+import type { AuthMethod } from '../src/store/account-types.js';
 import { linkToken } from './helpers/account-client.js';
-import { mintMember, mintOrg, mintSession, type MintedSession } from './helpers/fixtures.js';
+import {
+  answerOf,
+  mintMember,
+  mintOrg,
+  mintSession,
+  type Answer,
+  type MintedSession,
+} from './helpers/fixtures.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
 let auth: AuthDeps;
 let origin: string;
-
-interface Answer {
-  status: number;
-  text: string;
-  code: string | null;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-}
 
 async function hit(
   session: MintedSession,
@@ -50,22 +43,14 @@ async function hit(
     headers,
     ...(method !== 'GET' ? { body: JSON.stringify(body ?? {}) } : {}),
   });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  const code = (json as { error?: { code?: unknown } } | null)?.error?.code;
-  return { status: res.status, text, code: typeof code === 'string' ? code : null, json };
+  return answerOf(res);
 }
 
 /**
  * A session as a sign-in under the default policy leaves it (30 min idle, 12 h absolute), signed
  * in with an authenticator-app code unless said otherwise, `ageMs` old and `idleMs` idle.
  */
-async function codeSession(
+function codeSession(
   userId: string,
   {
     method = 'totp',
@@ -73,25 +58,12 @@ async function codeSession(
     idleMs = 0,
   }: Partial<{ method: AuthMethod; ageMs: number; idleMs: number }> = {},
 ): Promise<MintedSession> {
-  const now = auth.now();
-  const token = newToken(32);
-  const session: SessionRecord = {
-    idHash: hashToken(token),
+  return mintSession(
+    auth,
     userId,
-    createdAtMs: now - ageMs,
-    lastSeenAtMs: now - idleMs,
-    expiresAtMs: now - ageMs + 12 * 3_600_000,
-    idleTimeoutMs: 30 * 60_000,
-    method,
-    stepUpAtMs: now - ageMs,
-    stepUpMethod: method,
-    device: 'test device',
-    place: 'test place',
-    revokedAtMs: null,
-    revokedReason: null,
-  };
-  await auth.store.createSession(session);
-  return { token, session, csrf: csrfTokenFor(auth, session) };
+    { agoMs: ageMs, method },
+    { method, ageMs, idleMs, absoluteMs: 12 * 3_600_000, idleTimeoutMs: 30 * 60_000 },
+  );
 }
 
 const STRICT = {

@@ -17,10 +17,12 @@ import { createLogger } from '../src/shared/log.js';
 import type { KeyScope } from '../src/store/account-types.js';
 import {
   buildWorld,
+  answerOf,
   declaredRoutes,
   mintMember,
   mintOrg,
   mintSession,
+  type Answer,
   type MintedSession,
   type World,
 } from './helpers/fixtures.js';
@@ -34,14 +36,6 @@ const CANARY_PLAN = 'canary-of-y-plan';
 const CAROL = 'carol-of-y';
 
 type Caller = { session: MintedSession } | { key: string } | null;
-
-interface Answer {
-  status: number;
-  text: string;
-  code: string | null;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-}
 
 let s: InProcess;
 let world: World;
@@ -72,20 +66,7 @@ async function hit(
     body = JSON.stringify(options.body ?? {});
   }
   const res = await fetch(`${s.server.url}${path}`, { method, headers, body });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  const code = (json as { error?: { code?: unknown } } | null)?.error?.code;
-  return {
-    status: res.status,
-    text,
-    code: typeof code === 'string' ? code : null,
-    json,
-  };
+  return answerOf(res);
 }
 
 const as = async (userId: string): Promise<Caller> => ({

@@ -35,6 +35,36 @@ export interface StepUpState {
 
 export const FRESH_PASSKEY: StepUpState = { agoMs: 0, method: 'passkey' };
 
+/** How a minted session was opened, how long ago, and its timeouts (default: a fresh passkey one of 7 days). */
+export interface SessionShape {
+  method?: AuthMethod;
+  ageMs?: number;
+  idleMs?: number;
+  absoluteMs?: number;
+  idleTimeoutMs?: number;
+}
+
+/** An HTTP answer read whole: status, text, parsed JSON (or null) and its error code (or null). */
+export interface Answer {
+  status: number;
+  text: string;
+  code: string | null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+export async function answerOf(res: Response): Promise<Answer> {
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  const code = (json as { error?: { code?: unknown } } | null)?.error?.code;
+  return { status: res.status, text, code: typeof code === 'string' ? code : null, json };
+}
+
 export interface MintedSession {
   token: string;
   session: SessionRecord;
@@ -46,17 +76,25 @@ export async function mintSession(
   auth: AuthDeps,
   userId: string,
   stepUp: StepUpState = FRESH_PASSKEY,
+  shape: SessionShape = {},
 ): Promise<MintedSession> {
   const now = auth.now();
+  const {
+    method = 'passkey',
+    ageMs = 0,
+    idleMs = 0,
+    absoluteMs = LONG_MS,
+    idleTimeoutMs = LONG_MS,
+  } = shape;
   const token = newToken(32);
   const session: SessionRecord = {
     idHash: hashToken(token),
     userId,
-    createdAtMs: now,
-    lastSeenAtMs: now,
-    expiresAtMs: now + LONG_MS,
-    idleTimeoutMs: LONG_MS,
-    method: 'passkey',
+    createdAtMs: now - ageMs,
+    lastSeenAtMs: now - idleMs,
+    expiresAtMs: now - ageMs + absoluteMs,
+    idleTimeoutMs,
+    method,
     stepUpAtMs: stepUp.agoMs === null ? null : now - stepUp.agoMs,
     stepUpMethod: stepUp.agoMs === null ? null : stepUp.method,
     device: 'test device',
