@@ -290,13 +290,8 @@ const uniqueByValueSql = (value: string, joins: string): string =>
             FROM ev LEFT JOIN top ON top.v = ev.v
            GROUP BY GROUPING SETS ((b, day), (b))`;
 
-/** first_in_range retention by $browser: the value on each user's first start event. */
-const retentionBrowserSql = `WITH
-    ev AS MATERIALIZED (
-      SELECT e.person_id AS uid, epoch_ms(e.time) AS t, (epoch_ms(e.time) // 86400000 + 3) // 7 AS wk, e.browser
-        FROM events e
-       WHERE e.project_id = $1 AND e.event = 'Page Viewed' AND e.time >= $2::TIMESTAMPTZ AND e.person_id IS NOT NULL),
-    firsts AS (SELECT uid, min(t) AS ft FROM ev WHERE t < epoch_ms($3::TIMESTAMPTZ) GROUP BY uid),
+/** What both hand-written retentions by `$browser` do with their `ev` (uid, t, wk, browser). */
+const RETENTION_BROWSER_REST = `firsts AS (SELECT uid, min(t) AS ft FROM ev WHERE t < epoch_ms($3::TIMESTAMPTZ) GROUP BY uid),
     cohorts AS (SELECT ev.uid, min(ev.wk) AS c, min(ev.browser) AS bd
                   FROM ev JOIN firsts f ON f.uid = ev.uid AND ev.t = f.ft GROUP BY ev.uid),
     top AS (SELECT bd FROM cohorts WHERE bd IS NOT NULL GROUP BY bd ORDER BY count(*) DESC, bd LIMIT 10),
@@ -306,21 +301,21 @@ const retentionBrowserSql = `WITH
     SELECT s.b, s.c, a.wk - s.c AS k, count(*) AS users FROM seg s JOIN active a ON a.uid = s.uid
      WHERE a.wk - s.c BETWEEN 0 AND 12 GROUP BY ALL`;
 
+/** first_in_range retention by $browser: the value on each user's first start event. */
+const retentionBrowserSql = `WITH
+    ev AS MATERIALIZED (
+      SELECT e.person_id AS uid, epoch_ms(e.time) AS t, (epoch_ms(e.time) // 86400000 + 3) // 7 AS wk, e.browser
+        FROM events e
+       WHERE e.project_id = $1 AND e.event = 'Page Viewed' AND e.time >= $2::TIMESTAMPTZ AND e.person_id IS NOT NULL),
+    ${RETENTION_BROWSER_REST}`;
+
 /** The same over `person_event_days` (one row per person, event name and day; see above). */
 const retentionBrowserDaysSql = `WITH
     ev AS MATERIALIZED (
       SELECT person_id AS uid, first_ms AS t, (day + 3) // 7 AS wk, browser
         FROM person_event_days
        WHERE project_id = $1 AND event = 'Page Viewed' AND day >= epoch_ms($2::TIMESTAMPTZ) // 86400000),
-    firsts AS (SELECT uid, min(t) AS ft FROM ev WHERE t < epoch_ms($3::TIMESTAMPTZ) GROUP BY uid),
-    cohorts AS (SELECT ev.uid, min(ev.wk) AS c, min(ev.browser) AS bd
-                  FROM ev JOIN firsts f ON f.uid = ev.uid AND ev.t = f.ft GROUP BY ev.uid),
-    top AS (SELECT bd FROM cohorts WHERE bd IS NOT NULL GROUP BY bd ORDER BY count(*) DESC, bd LIMIT 10),
-    seg AS (SELECT c.uid, c.c, CASE WHEN c.bd IS NULL THEN '(not set)' WHEN t.bd IS NULL THEN '(other)' ELSE c.bd END AS b
-              FROM cohorts c LEFT JOIN top t ON t.bd = c.bd),
-    active AS (SELECT DISTINCT uid, wk FROM ev)
-    SELECT s.b, s.c, a.wk - s.c AS k, count(*) AS users FROM seg s JOIN active a ON a.uid = s.uid
-     WHERE a.wk - s.c BETWEEN 0 AND 12 GROUP BY ALL`;
+    ${RETENTION_BROWSER_REST}`;
 
 /** Page views per day by the users who ever completed a purchase (the bench's cohort). */
 const cohortTrendSql = `WITH m AS (SELECT DISTINCT person_id FROM events
