@@ -12,6 +12,7 @@ import type { AuthDeps, UserPrincipal } from './context.js';
 import type { OrgAccessChange } from './notices.js';
 import { createInvitation } from './organisations.js';
 import { canManageRole, roleAllows } from './permissions.js';
+import { effectivePolicy, membershipsOf, sessionEnded, sessionLimits } from './sessions.js';
 import { normaliseEmail } from './sign-in.js';
 
 /** Who acts for an organisation: a signed-in owner or admin (after `authorize`). */
@@ -87,10 +88,14 @@ async function tell(
   });
 }
 
-/** Live sessions of a person that started before `atMs`. */
+/** Live sessions of a person (under the limits the server enforces) that started before `atMs`. */
 async function liveSessionsBefore(deps: AuthDeps, userId: string, atMs: number): Promise<number> {
+  const policy = effectivePolicy(await membershipsOf(deps, userId));
   return (await deps.store.listSessions(userId)).filter(
-    (s) => s.revokedAtMs === null && s.expiresAtMs > atMs && s.createdAtMs < atMs,
+    (s) =>
+      s.revokedAtMs === null &&
+      s.createdAtMs < atMs &&
+      sessionEnded(s, sessionLimits(s, policy), atMs) === null,
   ).length;
 }
 

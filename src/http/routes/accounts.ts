@@ -23,6 +23,7 @@ import {
   removeFactor,
   revokeOwnSession,
   secondFactorSchema,
+  sessionLimits,
   sessionPublicId,
   setupPasskeyOptions,
   setupTotpStart,
@@ -91,13 +92,15 @@ async function sessionView(
 ): Promise<SessionResponse> {
   const memberships = await membershipsOf(deps, user.id);
   const policy = effectivePolicy(memberships);
+  // The limits the server enforces now, which the organisations' policy may have shortened.
+  const limits = sessionLimits(session, policy);
   return {
     user: { id: user.id, email: user.email },
     session: {
       id: sessionPublicId(session),
       method: session.method,
-      expires_at: new Date(session.expiresAtMs).toISOString(),
-      idle_timeout_seconds: Math.round(session.idleTimeoutMs / 1000),
+      expires_at: new Date(limits.expiresAtMs).toISOString(),
+      idle_timeout_seconds: Math.round(limits.idleTimeoutMs / 1000),
       step_up_at: session.stepUpAtMs === null ? null : new Date(session.stepUpAtMs).toISOString(),
     },
     csrf_token: csrfTokenFor(deps, session),
