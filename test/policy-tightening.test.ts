@@ -4,7 +4,8 @@
 // never saw: one opened with an authenticator-app code before the owner required passkeys (a
 // phishing page relays codes, which is why an owner tightens the policy), and one opened in a lax
 // organisation that then joins a strict one through an invitation. Likewise the session
-// timeouts: shortened by an owner, they end the sessions already open that exceed them.
+// timeouts: shortened by an owner, they end the sessions already open that exceed them, and what
+// a session reports as its end, and how many sessions an ending counts, follow them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
 import type { AuthMethod } from '../src/store/account-types.js';
@@ -267,5 +268,28 @@ describe('shorter session timeouts, for sessions already open', () => {
       `/api/v1/orgs/${other.id}/members/${member}/sessions/revoke`,
     );
     expect([ended.status, ended.json?.sessions_revoked], ended.text).toEqual([200, 1]);
+  });
+});
+
+describe('sessions that timed out, when sessions are ended', () => {
+  it("are not counted as ended: an admin ending a member's sessions, or yours everywhere else", async () => {
+    const org = await mintOrg(auth, 'Org with stale sessions');
+    const admin = await mintMember(auth, org.id, 'admin', 'admin@stale.example');
+    const member = await mintMember(auth, org.id, 'analyst', 'member@stale.example');
+    // Each has a session in use and one left idle for 40 minutes (30 allowed): timed out, never
+    // revoked, as a session nobody used again stays in the store.
+    await codeSession(member, { method: 'passkey' });
+    await codeSession(member, { method: 'passkey', idleMs: 40 * 60_000 });
+    const ended = await hit(
+      await mintSession(auth, admin),
+      'POST',
+      `/api/v1/orgs/${org.id}/members/${member}/sessions/revoke`,
+    );
+    expect([ended.status, ended.json?.sessions_revoked], ended.text).toEqual([200, 1]);
+    const mine = await codeSession(admin, { method: 'passkey' });
+    await codeSession(admin, { method: 'passkey', idleMs: 40 * 60_000 });
+    const all = await hit(mine, 'POST', '/api/v1/me/sessions/revoke-all', { keep_current: true });
+    // The admin's other sessions: the one that minted the revocation above, and the idle one.
+    expect([all.status, all.json?.sessions_revoked], all.text).toEqual([200, 1]);
   });
 });

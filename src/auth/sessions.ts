@@ -127,6 +127,18 @@ export function sessionEnded(
   return null;
 }
 
+/** A person's sessions that the server would still accept at `atMs` (not revoked, within sessionLimits). */
+export async function liveSessions(
+  deps: AuthDeps,
+  userId: string,
+  atMs: number,
+): Promise<SessionRecord[]> {
+  const policy = effectivePolicy(await membershipsOf(deps, userId));
+  return (await deps.store.listSessions(userId)).filter(
+    (s) => s.revokedAtMs === null && sessionEnded(s, sessionLimits(s, policy), atMs) === null,
+  );
+}
+
 /** Resolves a session cookie to the signed-in person, enforcing both timeouts. */
 export async function authenticateSession(deps: AuthDeps, token: string): Promise<UserPrincipal> {
   const session = await deps.store.getSession(hashToken(token));

@@ -16,6 +16,7 @@ import {
   hashToken,
   hasRecentCheck,
   listOwnSessions,
+  liveSessions,
   membershipsOf,
   newRecoveryCodes,
   newToken,
@@ -512,11 +513,14 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       handler: async (ctx) => {
         const user = requireUser(ctx);
         const now = deps.now();
+        // Counted: the sessions the server would still have accepted (not those already timed out).
+        const live = new Set((await liveSessions(deps, user.user.id, now)).map((s) => s.idHash));
         let revoked = 0;
         for (const s of await deps.store.listSessions(user.user.id)) {
           if (s.revokedAtMs !== null) continue;
           if (ctx.body.keep_current && s.idHash === user.session.idHash) continue;
-          revoked += await deps.store.revokeSessions({ idHash: s.idHash }, now, 'revoked by user');
+          await deps.store.revokeSessions({ idHash: s.idHash }, now, 'revoked by user');
+          if (live.has(s.idHash)) revoked++;
         }
         if (revoked > 0) {
           await deps.notifier.notify(user.user, 'sessions_revoked', {
