@@ -119,6 +119,17 @@ describe('the dashboard in Chromium', () => {
   const screen = (name: string): string => `${origin}/#/p/${project.project_id}/${name}`;
 
   /**
+   * Waits until every section of the Security screen has loaded. A click lands where its button
+   * was when pressed: a section that finishes loading between the press and the release moves
+   * the button away, and the click is lost without a trace (nothing sent, no error shown) — what
+   * one full-suite run saw as an invitation link that never came.
+   */
+  const securityLoaded = async (p: Page): Promise<void> => {
+    await p.waitForSelector('#security-title');
+    await p.waitForFunction(() => document.querySelector('main .loading') === null);
+  };
+
+  /**
    * Waits for `done`; if the API asks for a step-up on the way (the passkey sign-in counts as one
    * for 5 minutes, so usually it does not), confirms it with the page's passkey.
    */
@@ -190,7 +201,10 @@ describe('the dashboard in Chromium', () => {
       ['first', page],
       ['second', otherPage],
     ] as const) {
-      await p?.screenshot({ path: path.join(os.tmpdir(), `dashboard-${name}-${who}.png`) });
+      await p?.screenshot({
+        path: path.join(os.tmpdir(), `dashboard-${name}-${who}.png`),
+        fullPage: true,
+      });
     }
   });
 
@@ -483,6 +497,7 @@ describe('the dashboard in Chromium', () => {
 
   it('invites a viewer, who sets up with an authenticator app and sees the board only', async () => {
     await page.goto(screen('security'));
+    await securityLoaded(page);
     await page.getByLabel('E-mail address', { exact: true }).fill(VIEWER);
     await page.getByLabel('Role', { exact: true }).selectOption('viewer');
     await page.click('button:has-text("Create invitation link")');
@@ -530,6 +545,7 @@ describe('the dashboard in Chromium', () => {
     // The viewer enrolled with an authenticator app only: Security, Your account says so and
     // adds a passkey (after a code, it counts only from a day later, and the screen says when).
     await viewer.click('nav a:has-text("Security")');
+    await securityLoaded(viewer);
     await viewer.waitForSelector('#factor-list li');
     expect(await viewer.textContent('#no-passkey')).toContain('no passkey yet');
     await addVirtualPasskey(viewerContext, viewer);
@@ -575,6 +591,7 @@ describe('the dashboard in Chromium', () => {
     // The members list was loaded before the viewer joined: load the screen afresh.
     await page.goto(screen('security'));
     await page.reload();
+    await securityLoaded(page);
     const role = page.getByLabel(`Role of ${VIEWER}`, { exact: true });
     await role.selectOption('analyst');
     await confirmingStepUp(page, `text=${VIEWER} is now analyst.`);
@@ -902,6 +919,7 @@ describe('the dashboard in Chromium', () => {
 
   it('revokes the other browser session, which is then signed out', async () => {
     await page.goto(screen('security'));
+    await securityLoaded(page);
     await page.waitForSelector('#session-list li:nth-child(2)');
     await checkAccessibility(page, 'security');
     await shot(page, 'security');
@@ -921,6 +939,7 @@ describe('the dashboard in Chromium', () => {
     await otherPage!.waitForSelector('nav a:has-text("Insights")');
     await page.goto(screen('security'));
     await page.reload();
+    await securityLoaded(page);
     await page.waitForSelector('#session-list li:nth-child(2)');
     await page.click('button:has-text("Sign out everywhere else")');
     await page.waitForFunction(() => document.querySelectorAll('#session-list li').length === 1);
@@ -937,6 +956,7 @@ describe('the dashboard in Chromium', () => {
   it('renews the recovery codes behind the step-up and shows the notices as the API lists them', async () => {
     await page.goto(screen('security'));
     await page.reload();
+    await securityLoaded(page);
     await page.waitForSelector('#codes-left strong');
     const before = await api(page, 'GET', '/api/v1/me');
     // Two recovery codes were used to sign the second browser in.
@@ -1071,6 +1091,7 @@ describe('the dashboard in Chromium', () => {
     await otherPage!.click('button:has-text("Sign in with the code")');
     await otherPage!.waitForSelector('nav a:has-text("Funnels")');
     await page.goto(screen('security'));
+    await securityLoaded(page);
     await page.click('button:has-text("Lock down Acme")');
     await page.click('button:has-text("Yes, lock down now")');
     await page.waitForSelector('text=Locked down:');

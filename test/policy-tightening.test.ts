@@ -4,7 +4,8 @@
 // never saw: one opened with an authenticator-app code before the owner required passkeys (a
 // phishing page relays codes, which is why an owner tightens the policy), and one opened in a lax
 // organisation that then joins a strict one through an invitation. Likewise the session
-// timeouts: shortened by an owner, they end the sessions already open that exceed them.
+// timeouts: shortened by an owner, they end the sessions already open that exceed them, and what
+// a session reports as its end, and how many sessions an ending counts, follow them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE, type AuthDeps } from '../src/auth/index.js';
 import type { AuthMethod } from '../src/store/account-types.js';
@@ -181,5 +182,114 @@ describe('shorter session timeouts, for sessions already open', () => {
     // A session within the new limits goes on.
     const fresh = await codeSession(member, { method: 'passkey', ageMs: 30 * 60_000 });
     expect((await hit(fresh, 'GET', O)).status).toBe(200);
+  });
+
+  it('are the limits a session reports: its own answer and the sessions list say when it will end', async () => {
+    const org = await mintOrg(auth, 'Org reporting its sessions');
+    const O = `/api/v1/orgs/${org.id}`;
+    const owner = await mintMember(auth, org.id, 'owner', 'owner@report.example');
+    const member = await mintMember(auth, org.id, 'analyst', 'analyst@report.example');
+    // Signed in 20 minutes ago under the default policy: issued for 12 hours and 30 minutes idle.
+    const open = await codeSession(member, { method: 'passkey', ageMs: 20 * 60_000 });
+    // Another session of the person, idle for 10 minutes.
+    const other = await codeSession(member, { method: 'passkey', idleMs: 10 * 60_000 });
+    const tight = {
+      require_passkeys: 'none',
+      allow_totp_step_up: false,
+      session_idle_minutes: 15,
+      session_absolute_hours: 1,
+    };
+    const set = await hit(await mintSession(auth, owner), 'PUT', `${O}/policy`, tight);
+    expect(set.status, set.text).toBe(200);
+    // The limits the server now enforces: the absolute end 1 hour after sign-in, 15 minutes idle.
+    const end = new Date(open.session.createdAtMs + 3_600_000).toISOString();
+    for (const path of ['/api/v1/me', '/api/v1/auth/session']) {
+      const me = await hit(open, 'GET', path);
+      expect(me.status, me.text).toBe(200);
+      expect([me.json.session.expires_at, me.json.session.idle_timeout_seconds], path).toEqual([
+        end,
+        15 * 60,
+      ]);
+    }
+    const list = await hit(open, 'GET', '/api/v1/me/sessions');
+    expect(list.status, list.text).toBe(200);
+    const listed = new Map(
+      (list.json.sessions as { current: boolean; expires_at: string }[]).map((x) => [
+        x.current,
+        x.expires_at,
+      ]),
+    );
+    expect(listed.get(true)).toBe(end);
+    expect(listed.get(false)).toBe(new Date(other.session.createdAtMs + 3_600_000).toISOString());
+    // Once the other session has been idle past the new limit, the list no longer shows it: the
+    // server would end it at its next request.
+    await auth.store.touchSession(other.session.idHash, auth.now() - 16 * 60_000);
+    const after = await hit(open, 'GET', '/api/v1/me/sessions');
+    expect(
+      (after.json.sessions as { current: boolean }[]).map((x) => x.current),
+      after.text,
+    ).toEqual([true]);
+  });
+
+  it("count, when an admin ends a member's sessions, only those the server still accepted", async () => {
+    // The member belongs to a strict organisation (15 minutes idle) and to another one, whose
+    // admin ends the member's sessions there.
+    const strict = await mintOrg(auth, 'Org with short idleness');
+    const other = await mintOrg(auth, 'Org ending sessions');
+    const strictOwner = await mintMember(auth, strict.id, 'owner', 'owner@short-idle.example');
+    const admin = await mintMember(auth, other.id, 'admin', 'admin@ending.example');
+    const email = 'member@ending.example';
+    const member = await mintMember(auth, strict.id, 'analyst', email);
+    await auth.store.putMembership({
+      orgId: other.id,
+      userId: member,
+      role: 'analyst',
+      createdAtMs: auth.now(),
+      accessFromMs: null,
+      suspended: null,
+    });
+    const tight = {
+      require_passkeys: 'none',
+      allow_totp_step_up: false,
+      session_idle_minutes: 15,
+      session_absolute_hours: 12,
+    };
+    const S = `/api/v1/orgs/${strict.id}`;
+    expect(
+      (await hit(await mintSession(auth, strictOwner), 'PUT', `${S}/policy`, tight)).status,
+    ).toBe(200);
+    // One session in use, one idle for 20 minutes (issued with 30): the server ends the second at
+    // its next request, so it is not one the admin ended.
+    await codeSession(member, { method: 'passkey' });
+    await codeSession(member, { method: 'passkey', idleMs: 20 * 60_000 });
+    const ended = await hit(
+      await mintSession(auth, admin),
+      'POST',
+      `/api/v1/orgs/${other.id}/members/${member}/sessions/revoke`,
+    );
+    expect([ended.status, ended.json?.sessions_revoked], ended.text).toEqual([200, 1]);
+  });
+});
+
+describe('sessions that timed out, when sessions are ended', () => {
+  it("are not counted as ended: an admin ending a member's sessions, or yours everywhere else", async () => {
+    const org = await mintOrg(auth, 'Org with stale sessions');
+    const admin = await mintMember(auth, org.id, 'admin', 'admin@stale.example');
+    const member = await mintMember(auth, org.id, 'analyst', 'member@stale.example');
+    // Each has a session in use and one left idle for 40 minutes (30 allowed): timed out, never
+    // revoked, as a session nobody used again stays in the store.
+    await codeSession(member, { method: 'passkey' });
+    await codeSession(member, { method: 'passkey', idleMs: 40 * 60_000 });
+    const ended = await hit(
+      await mintSession(auth, admin),
+      'POST',
+      `/api/v1/orgs/${org.id}/members/${member}/sessions/revoke`,
+    );
+    expect([ended.status, ended.json?.sessions_revoked], ended.text).toEqual([200, 1]);
+    const mine = await codeSession(admin, { method: 'passkey' });
+    await codeSession(admin, { method: 'passkey', idleMs: 40 * 60_000 });
+    const all = await hit(mine, 'POST', '/api/v1/me/sessions/revoke-all', { keep_current: true });
+    // The admin's other sessions: the one that minted the revocation above, and the idle one.
+    expect([all.status, all.json?.sessions_revoked], all.text).toEqual([200, 1]);
   });
 });

@@ -12,6 +12,7 @@ import type { AuthDeps, UserPrincipal } from './context.js';
 import type { OrgAccessChange } from './notices.js';
 import { createInvitation } from './organisations.js';
 import { canManageRole, roleAllows } from './permissions.js';
+import { liveSessions } from './sessions.js';
 import { normaliseEmail } from './sign-in.js';
 
 /** Who acts for an organisation: a signed-in owner or admin (after `authorize`). */
@@ -87,11 +88,24 @@ async function tell(
   });
 }
 
-/** Live sessions of a person that started before `atMs`. */
+/** How many sessions of a person the server would still accept started before `atMs`. */
 async function liveSessionsBefore(deps: AuthDeps, userId: string, atMs: number): Promise<number> {
-  return (await deps.store.listSessions(userId)).filter(
-    (s) => s.revokedAtMs === null && s.expiresAtMs > atMs && s.createdAtMs < atMs,
-  ).length;
+  return (await liveSessions(deps, userId, atMs)).filter((s) => s.createdAtMs < atMs).length;
+}
+
+/**
+ * Ends every session of a person outright. Returns how many the server would still have accepted
+ * (those that had timed out without a request since end too, uncounted).
+ */
+async function endSessions(
+  deps: AuthDeps,
+  userId: string,
+  now: number,
+  reason: string,
+): Promise<number> {
+  const live = (await liveSessions(deps, userId, now)).length;
+  await deps.store.revokeSessions({ userId }, now, reason);
+  return live;
 }
 
 /**
@@ -111,7 +125,7 @@ async function endAccess(
     await deps.store.putMembership({ ...membership, accessFromMs: now });
   }
   if (await isSoleOrganisation(deps, org.id, membership.userId)) {
-    return deps.store.revokeSessions({ userId: membership.userId }, now, reason);
+    return endSessions(deps, membership.userId, now, reason);
   }
   return liveSessionsBefore(deps, membership.userId, now);
 }
@@ -246,7 +260,7 @@ async function endEveryMembersAccess(
     const user = await deps.store.getUser(m.userId);
     if (user) members.push(user);
     count += (await isSoleOrganisation(deps, org.id, m.userId))
-      ? await deps.store.revokeSessions({ userId: m.userId }, now, reason)
+      ? await endSessions(deps, m.userId, now, reason)
       : await liveSessionsBefore(deps, m.userId, now);
   }
   await deps.store.endOrgAccess(org.id, now);

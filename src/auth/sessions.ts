@@ -97,6 +97,48 @@ export async function issueSession(
   return { token, session };
 }
 
+/**
+ * The limits the server enforces on a session now: those it was issued with, shortened by the
+ * strictest *current* timeouts of the person's organisations (an owner who shortens them, or an
+ * invitation into a stricter organisation, shortens the sessions already open too; a laxer policy
+ * never lengthens one). Enforcement and every report of a session's expiry use this, so that what
+ * the person is shown is what will happen.
+ */
+export interface SessionLimits {
+  idleTimeoutMs: number;
+  expiresAtMs: number;
+}
+
+export function sessionLimits(session: SessionRecord, policy: EffectivePolicy): SessionLimits {
+  return {
+    idleTimeoutMs: Math.min(session.idleTimeoutMs, policy.idleMs),
+    expiresAtMs: Math.min(session.expiresAtMs, session.createdAtMs + policy.absoluteMs),
+  };
+}
+
+/** Why a session that is not revoked has ended at `nowMs` under `limits`, or null while it is live. */
+export function sessionEnded(
+  session: SessionRecord,
+  limits: SessionLimits,
+  nowMs: number,
+): 'idle' | 'expired' | null {
+  if (nowMs - session.lastSeenAtMs > limits.idleTimeoutMs) return 'idle';
+  if (nowMs >= limits.expiresAtMs) return 'expired';
+  return null;
+}
+
+/** A person's sessions that the server would still accept at `atMs` (not revoked, within sessionLimits). */
+export async function liveSessions(
+  deps: AuthDeps,
+  userId: string,
+  atMs: number,
+): Promise<SessionRecord[]> {
+  const policy = effectivePolicy(await membershipsOf(deps, userId));
+  return (await deps.store.listSessions(userId)).filter(
+    (s) => s.revokedAtMs === null && sessionEnded(s, sessionLimits(s, policy), atMs) === null,
+  );
+}
+
 /** Resolves a session cookie to the signed-in person, enforcing both timeouts. */
 export async function authenticateSession(deps: AuthDeps, token: string): Promise<UserPrincipal> {
   const session = await deps.store.getSession(hashToken(token));
@@ -105,14 +147,10 @@ export async function authenticateSession(deps: AuthDeps, token: string): Promis
   if (session.revokedAtMs !== null) {
     throw new AppError('AUTH_SESSION_EXPIRED', 'the session was ended; sign in again');
   }
-  // The timeouts of the strictest of the person's organisations as they are now, not only as
-  // they were at sign-in: an owner who shortens them (or an invitation into a stricter
-  // organisation) shortens the sessions already open too.
   const policy = effectivePolicy(await membershipsOf(deps, session.userId));
-  const idle = now - session.lastSeenAtMs > Math.min(session.idleTimeoutMs, policy.idleMs);
-  const end = Math.min(session.expiresAtMs, session.createdAtMs + policy.absoluteMs);
-  if (idle || now >= end) {
-    await deps.store.revokeSessions({ idHash: session.idHash }, now, idle ? 'idle' : 'expired');
+  const ended = sessionEnded(session, sessionLimits(session, policy), now);
+  if (ended) {
+    await deps.store.revokeSessions({ idHash: session.idHash }, now, ended);
     throw new AppError('AUTH_SESSION_EXPIRED', 'the session timed out; sign in again');
   }
   const user = await deps.store.getUser(session.userId);
@@ -156,17 +194,18 @@ export interface SessionView {
 
 export const sessionPublicId = (session: SessionRecord): string => session.idHash.slice(0, 16);
 
+/** The person's live sessions, each with the expiry the server will enforce (sessionLimits). */
 export async function listOwnSessions(
   deps: AuthDeps,
   principal: UserPrincipal,
 ): Promise<SessionView[]> {
   const now = deps.now();
-  return (await deps.store.listSessions(principal.user.id))
-    .filter(
-      (s) =>
-        s.revokedAtMs === null && now < s.expiresAtMs && now - s.lastSeenAtMs <= s.idleTimeoutMs,
-    )
-    .map((s) => ({
+  const policy = effectivePolicy(await membershipsOf(deps, principal.user.id));
+  const out: SessionView[] = [];
+  for (const s of await deps.store.listSessions(principal.user.id)) {
+    const limits = sessionLimits(s, policy);
+    if (s.revokedAtMs !== null || sessionEnded(s, limits, now) !== null) continue;
+    out.push({
       id: sessionPublicId(s),
       current: s.idHash === principal.session.idHash,
       device: s.device,
@@ -174,8 +213,10 @@ export async function listOwnSessions(
       method: s.method,
       created_at: new Date(s.createdAtMs).toISOString(),
       last_seen_at: new Date(s.lastSeenAtMs).toISOString(),
-      expires_at: new Date(s.expiresAtMs).toISOString(),
-    }));
+      expires_at: new Date(limits.expiresAtMs).toISOString(),
+    });
+  }
+  return out;
 }
 
 /** Revokes one of the person's own sessions by its public id. */

@@ -51,7 +51,8 @@ export function App() {
 
   useEffect(() => {
     setClientHooks({
-      stepUp: (reason) => new Promise<boolean>((resolve) => setStepUp({ reason, resolve })),
+      stepUp: (code, reason) =>
+        new Promise<boolean>((resolve) => setStepUp({ code, reason, resolve })),
       signedOut: () => setSession(null),
     });
     check();

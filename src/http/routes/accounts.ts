@@ -16,6 +16,7 @@ import {
   hashToken,
   hasRecentCheck,
   listOwnSessions,
+  liveSessions,
   membershipsOf,
   newRecoveryCodes,
   newToken,
@@ -23,6 +24,7 @@ import {
   removeFactor,
   revokeOwnSession,
   secondFactorSchema,
+  sessionLimits,
   sessionPublicId,
   setupPasskeyOptions,
   setupTotpStart,
@@ -91,13 +93,15 @@ async function sessionView(
 ): Promise<SessionResponse> {
   const memberships = await membershipsOf(deps, user.id);
   const policy = effectivePolicy(memberships);
+  // The limits the server enforces now, which the organisations' policy may have shortened.
+  const limits = sessionLimits(session, policy);
   return {
     user: { id: user.id, email: user.email },
     session: {
       id: sessionPublicId(session),
       method: session.method,
-      expires_at: new Date(session.expiresAtMs).toISOString(),
-      idle_timeout_seconds: Math.round(session.idleTimeoutMs / 1000),
+      expires_at: new Date(limits.expiresAtMs).toISOString(),
+      idle_timeout_seconds: Math.round(limits.idleTimeoutMs / 1000),
       step_up_at: session.stepUpAtMs === null ? null : new Date(session.stepUpAtMs).toISOString(),
     },
     csrf_token: csrfTokenFor(deps, session),
@@ -509,11 +513,14 @@ export function accountRoutes(deps: AuthDeps): ApiRoute<unknown>[] {
       handler: async (ctx) => {
         const user = requireUser(ctx);
         const now = deps.now();
+        // Counted: the sessions the server would still have accepted (not those already timed out).
+        const live = new Set((await liveSessions(deps, user.user.id, now)).map((s) => s.idHash));
         let revoked = 0;
         for (const s of await deps.store.listSessions(user.user.id)) {
           if (s.revokedAtMs !== null) continue;
           if (ctx.body.keep_current && s.idHash === user.session.idHash) continue;
-          revoked += await deps.store.revokeSessions({ idHash: s.idHash }, now, 'revoked by user');
+          await deps.store.revokeSessions({ idHash: s.idHash }, now, 'revoked by user');
+          if (live.has(s.idHash)) revoked++;
         }
         if (revoked > 0) {
           await deps.notifier.notify(user.user, 'sessions_revoked', {

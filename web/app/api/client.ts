@@ -3,7 +3,8 @@
 // body and answer of every call are checked against the document at compile time. Same-origin
 // cookies, the session's CSRF token on every change, the API's error envelope turned into
 // ApiError, and two hooks the app shell fills in — what to do when the session has ended, and how
-// to run a step-up when the API asks for one (the call is then retried once).
+// to run a step-up when the API asks for one, or when an organisation requiring passkeys refuses
+// a session that signed in with a code (the call is then retried once).
 import createClient from 'openapi-fetch';
 import { OPERATIONS, type OperationId } from './operations';
 import type { components, operations, paths } from './schema';
@@ -19,15 +20,39 @@ export class ApiError extends Error {
   }
 }
 
+/** Why a step-up is asked for: a sensitive action, or an organisation that requires a passkey. */
+export type StepUpCode = 'AUTH_STEP_UP_REQUIRED' | 'AUTH_PASSKEY_REQUIRED';
+
 interface Hooks {
   /** Runs a step-up; resolves true when the person confirmed, false when they cancelled. */
-  stepUp: ((reason: string) => Promise<boolean>) | null;
+  stepUp: ((code: StepUpCode, reason: string) => Promise<boolean>) | null;
   /** The session ended (expired, revoked, locked down): go back to sign-in. */
   signedOut: (() => void) | null;
 }
 
 const hooks: Hooks = { stepUp: null, signedOut: null };
 let csrfToken: string | null = null;
+/** The step-up prompt showing now: calls refused meanwhile wait for its answer (one prompt). */
+let stepUpShown: Promise<boolean> | null = null;
+
+function stepUp(code: StepUpCode, reason: string): Promise<boolean> {
+  if (!hooks.stepUp) return Promise.resolve(false);
+  stepUpShown ??= hooks.stepUp(code, reason).finally(() => (stepUpShown = null));
+  return stepUpShown;
+}
+
+/** Back to the sign-in screen (after signing out, or when the session has ended). */
+export function showSignIn(): void {
+  hooks.signedOut?.();
+}
+
+/**
+ * Whether a passkey step-up can lift this refusal: an organisation that requires passkeys refuses
+ * its routes to a session that proved none (signed in with a code) until it proves one. The
+ * account's own routes (adding an authenticator app) and the sign-in steps are refused for good.
+ */
+const passkeyStepUpLifts = (id: OperationId): boolean =>
+  !id.startsWith('auth.') && !id.startsWith('me.');
 
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
@@ -145,8 +170,14 @@ async function send(id: OperationId, options: RawOptions, accept: string | null)
   }
   if (result.response.ok) return result.data;
   const error = errorOf(result.response.status, result.error);
-  if (error.code === 'AUTH_STEP_UP_REQUIRED' && !options.noStepUp && hooks.stepUp) {
-    if (await hooks.stepUp(error.message)) return send(id, { ...options, noStepUp: true }, accept);
+  if (
+    !options.noStepUp &&
+    (error.code === 'AUTH_STEP_UP_REQUIRED' ||
+      (error.code === 'AUTH_PASSKEY_REQUIRED' && passkeyStepUpLifts(id)))
+  ) {
+    if (await stepUp(error.code, error.message)) {
+      return send(id, { ...options, noStepUp: true }, accept);
+    }
   }
   if (
     (error.code === 'AUTH_REQUIRED' || error.code === 'AUTH_SESSION_EXPIRED') &&

@@ -48,7 +48,10 @@ function Sessions() {
                   <span>
                     <strong>{s.device || 'Unknown device'}</strong> · {s.place || 'unknown place'} ·
                     signed in {when(s.created_at)} with {s.method} · last seen{' '}
-                    {when(s.last_seen_at)}
+                    {when(s.last_seen_at)} · ends by{' '}
+                    <time class="session-end" dateTime={s.expires_at}>
+                      {when(s.expires_at)}
+                    </time>
                     {s.current && <em> (this session)</em>}
                   </span>
                   {!s.current && (

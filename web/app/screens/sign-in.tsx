@@ -111,6 +111,14 @@ export function SignIn(props: { onSignedIn: (session: SessionInfo) => void }) {
               </button>
             </form>
           )}
+          {!hasPasskey && !hasCode && (
+            <p class="notice" id="signin-no-factor">
+              Your organisation requires a passkey, and your account has none that counts yet (codes
+              are not accepted). A passkey added after signing in with a code counts a day later; or
+              ask an owner or admin of your organisation, or the server's operator, to reset your
+              sign-in: their setup link lets you create a passkey at once.
+            </p>
+          )}
           <button
             type="button"
             class="link"

@@ -2,7 +2,8 @@
 // error says what to do next; empty states teach what would fill them.
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError } from '../api/client';
+import { signOut } from '../api/auth';
+import { ApiError, showSignIn } from '../api/client';
 
 export type Loadable<T> =
   | { state: 'idle' }
@@ -60,6 +61,10 @@ export function adviceFor(error: ApiError): string {
       return 'Your role does not allow this. Ask an owner or admin of the organisation.';
     case 'AUTH_STEP_UP_REQUIRED':
       return 'This action needs a fresh passkey check. Retry and confirm when asked; if you have no passkey (an authenticator-app code is not enough here), add one under Security, Your account.';
+    case 'AUTH_PASSKEY_REQUIRED':
+      return 'Your organisation requires a passkey, and this session signed in with a code. Retry and confirm with your passkey when asked (or sign in again with it); if you have none, ask an owner or admin to reset your sign-in so that you can create one.';
+    case 'AUTH_ORG_ACCESS_ENDED':
+      return 'The organisation ended the sessions opened before a change (an owner or admin ended your sessions, changed your role or locked it down). Sign in again to go on.';
     case 'QUERY_INVALID':
       return 'Adjust the report settings highlighted in the message, then run it again.';
     case 'QUERY_UNSUPPORTED':
@@ -89,7 +94,16 @@ export function ErrorBox(props: { error: ApiError; onRetry?: () => void }) {
         </ul>
       )}
       {advice && <p>{advice}</p>}
-      {props.onRetry && (
+      {props.error.code === 'AUTH_ORG_ACCESS_ENDED' && (
+        <button
+          type="button"
+          class="primary"
+          onClick={() => void signOut().then(showSignIn, showSignIn)}
+        >
+          Sign in again
+        </button>
+      )}
+      {props.onRetry && props.error.code !== 'AUTH_ORG_ACCESS_ENDED' && (
         <button type="button" onClick={props.onRetry}>
           Retry
         </button>
