@@ -45,6 +45,7 @@ import {
   DUCKDB_FILE,
   DuckDbDatabase,
   DuckDbQueryExecutor,
+  QueryActivity,
   DuckDbEventStore,
   DuckDbMetaStore,
   DuckDbVaultStore,
@@ -373,9 +374,13 @@ async function openEventSide(
   switch (choice.kind) {
     case 'duckdb': {
       const events = new DuckDbEventStore(db);
+      // Loads wait for running queries (bounded: IngestLoader.deferWhileQuerying).
+      const activity = new QueryActivity();
+      db.ingest.deferWhileQuerying(activity);
       const executorOptions = {
         connections: queryConnections(config.query.concurrency, logger),
         threadsWhileQuerying: config.query.threads,
+        activity,
       };
       let executor = await DuckDbQueryExecutor.open(db, executorOptions);
       // After a fatal error (a full disk) the database reopens itself; the executor's own

@@ -128,6 +128,8 @@ export interface DuckDbOpenOptions {
     backlogLimit?: number;
     /** What a failed load does (IngestLoaderOptions.onFailedLoad): `stop` for an import. */
     onFailedLoad?: 'retry' | 'stop';
+    /** Longest a load waits for running queries (IngestLoaderOptions.deferMaxMs). */
+    deferMaxMs?: number;
   };
   logger?: Logger;
 }
@@ -137,6 +139,7 @@ function loaderOptions(ingest: DuckDbOpenOptions['ingest'] = {}): IngestLoaderOp
   return {
     maxDelayMs: ingest.maxDelayMs ?? DEFAULT_INGEST_LOADER_OPTIONS.maxDelayMs,
     onFailedLoad: ingest.onFailedLoad ?? 'retry',
+    ...(ingest.deferMaxMs === undefined ? {} : { deferMaxMs: ingest.deferMaxMs }),
     sealEventRows:
       limit === undefined
         ? DEFAULT_INGEST_LOADER_OPTIONS.sealEventRows

@@ -7,6 +7,7 @@ export { DuckDbVaultStore } from './vault-store.js';
 export { compactDatabase } from './compact.js';
 export { DUCKDB_DIALECT } from './dialect.js';
 export { DuckDbQueryExecutor } from './query-executor.js';
+export { QueryActivity } from './query-activity.js';
 export { generateDemoData, projectEventPages, DEMO_EVENTS } from './demo-data.js';
 export type { DemoDataOptions, DemoDataSummary } from './demo-data.js';
 export { DuckDbAuditStore } from './audit-store.js';

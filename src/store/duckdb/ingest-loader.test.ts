@@ -13,6 +13,7 @@ import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
 import { INGEST_LOG_DIR, segmentFileName } from './ingest-log.js';
 import { eventLine, frameRecord, segmentHeader } from './log-codec.js';
+import { QueryActivity } from './query-activity.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -72,6 +73,21 @@ function tempDir(): string {
 }
 afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Waits (polling) until `holds` answers true; fails after 20 s. */
+async function until(holds: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await holds()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the condition did not come true');
+}
+
+/** `count` events from `from`, without identity links (a unit of backlog per event). */
+const eventsOnly = (from: number, count: number): CommitBatch => ({
+  ...batch(from, count),
+  identityLinks: [],
 });
 
 async function tableCount(db: DuckDbDatabase, sql: string): Promise<number> {
@@ -406,5 +422,93 @@ describe('IngestLoader', () => {
     await expect(DuckDbDatabase.open(dir)).rejects.toThrow(
       'the ingest log could not be replayed into the database: Constraint Error (its message is not shown',
     );
+  });
+  describe('while interactive queries run', () => {
+    // A backlog limit of 40 seals segments at 10 events: appending 10 starts a load at once.
+    const open = (deferMaxMs: number) =>
+      DuckDbDatabase.open(tempDir(), {
+        ingest: { maxDelayMs: 3_600_000, backlogLimit: 40, deferMaxMs },
+      });
+    const events = (db: DuckDbDatabase) => tableCount(db, 'SELECT count(*) FROM events');
+
+    it('a load waits for the running queries to end, then starts', async () => {
+      const db = await open(3_600_000);
+      const queries = new QueryActivity();
+      db.ingest.deferWhileQuerying(queries);
+      try {
+        queries.enter();
+        await new DuckDbEventStore(db).append(eventsOnly(0, 10));
+        await until(() => db.ingest.deferring);
+        expect(await events(db)).toBe(0);
+        queries.leave();
+        await until(async () => (await events(db)) === 10);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('waits at most deferMaxMs: the load starts while the queries still run', async () => {
+      const db = await open(200);
+      const queries = new QueryActivity();
+      db.ingest.deferWhileQuerying(queries);
+      try {
+        queries.enter();
+        await new DuckDbEventStore(db).append(eventsOnly(0, 10));
+        await until(() => db.ingest.deferring);
+        await until(async () => (await events(db)) === 10);
+        expect(queries.busy).toBe(true);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('waits no longer than the backlog stays under twice the sealing size (half the bound)', async () => {
+      const db = await open(3_600_000);
+      const queries = new QueryActivity();
+      db.ingest.deferWhileQuerying(queries);
+      try {
+        queries.enter();
+        const store = new DuckDbEventStore(db);
+        await store.append(eventsOnly(0, 10));
+        await until(() => db.ingest.deferring);
+        expect(await events(db)).toBe(0);
+        // Two sealed segments of 10 events (and a privacy count each): a backlog of 22 units.
+        await store.append(eventsOnly(10, 10));
+        // The first is loaded at once, queries or not; the second, under the bound, waits.
+        await until(async () => (await events(db)) === 10);
+        await until(() => db.ingest.deferring);
+        expect(queries.busy).toBe(true);
+        expect(store.backlog()).toBe(11);
+        queries.leave();
+        await until(async () => (await events(db)) === 20);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('a flush, a commit and the close do not wait for them', async () => {
+      const db = await open(3_600_000);
+      const queries = new QueryActivity();
+      db.ingest.deferWhileQuerying(queries);
+      const store = new DuckDbEventStore(db);
+      queries.enter();
+      try {
+        await store.append(eventsOnly(0, 10));
+        await until(() => db.ingest.deferring);
+        await store.flush();
+        expect(await events(db)).toBe(10);
+        expect((await store.commit(eventsOnly(10, 3))).eventsInserted).toBe(3);
+        await store.append(eventsOnly(13, 10));
+        await until(() => db.ingest.deferring);
+      } finally {
+        await db.close();
+      }
+      const again = await DuckDbDatabase.open(db.filePath.replace(/\/[^/]+$/, ''));
+      try {
+        expect(await events(again)).toBe(23);
+      } finally {
+        await again.close();
+      }
+    });
   });
 });

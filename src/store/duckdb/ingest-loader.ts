@@ -8,6 +8,7 @@ import type { CommitBatch, CommitResult, IdentityLink, PrivacyCountRow } from '.
 import { DuckDbBatchApplier } from './batch-apply.js';
 import { describeLoadError, isOutOfMemory } from './load-error.js';
 import type { ProjectRollups } from './rollups.js';
+import type { QueryActivity } from './query-activity.js';
 import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
 import { IngestLog, type LogSegment } from './ingest-log.js';
@@ -44,6 +45,11 @@ export interface IngestLoaderOptions {
    * stays in the log, to be loaded when the store next opens.
    */
   onFailedLoad?: 'retry' | 'stop';
+  /**
+   * Longest a load waits for running queries to end before it starts anyway (see
+   * `deferWhileQuerying`); default LOAD_DEFER_MAX_MS.
+   */
+  deferMaxMs?: number;
 }
 
 export const DEFAULT_INGEST_LOADER_OPTIONS: IngestLoaderOptions = {
@@ -52,6 +58,14 @@ export const DEFAULT_INGEST_LOADER_OPTIONS: IngestLoaderOptions = {
 };
 
 const APPLIED_SEGMENT = 'applied_segment';
+/**
+ * Longest a load waits for running queries to end (per load). A load beside an interactive query
+ * doubled the query's time on two cores (issue 12); the events it carries are durable in the log
+ * already, so waiting loses nothing, and the tables show them at most this much later.
+ */
+export const LOAD_DEFER_MAX_MS = 5_000;
+/** While a load waits for queries, how often it checks whether it must start (a flush, the backlog). */
+const DEFER_CHECK_MS = 100;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 30_000;
 /** Aliases remembered as linked (identity links are first-wins, so later ones need no write). */
@@ -152,6 +166,10 @@ export class IngestLoader {
   private waiters: Waiter[] = [];
   private readonly results = new Map<number, (result: LoadResult | Error) => void>();
   private idle: (() => void)[] = [];
+  /** Interactive queries a load waits for (`deferWhileQuerying`). */
+  private queries: QueryActivity | null = null;
+  /** A load is waiting for queries to end now (tests look). */
+  deferring = false;
 
   private constructor(
     private readonly writer: SerialConnection,
@@ -200,6 +218,16 @@ export class IngestLoader {
       }
     }
     return loader;
+  }
+
+  /**
+   * From now on a load does not start while `queries` says a query runs: it waits for the
+   * queries to end, at most `deferMaxMs` (LOAD_DEFER_MAX_MS), and not at all once someone waits
+   * for it (a flush, a `commit`, the close) or the backlog reaches twice the sealing size — at
+   * most half of the writer's bound, so a deferral never makes commits be refused.
+   */
+  deferWhileQuerying(queries: QueryActivity | null): void {
+    this.queries = queries;
   }
 
   /** Records appended or waiting to be appended that DuckDB does not hold yet (backpressure). */
@@ -402,6 +430,7 @@ export class IngestLoader {
     this.running = true;
     try {
       while (this.queue.length > 0) {
+        await this.deferForQueries();
         const segment = this.queue[0] as LogSegment;
         let result: LoadResult;
         try {
@@ -429,6 +458,31 @@ export class IngestLoader {
     if (overdue !== null && this.queue.length === 0 && !this.closing) {
       this.sealWhenIdle = null;
       this.sealInBackground(overdue);
+    }
+  }
+
+  /** Whether a load must start now, queries or not: someone waits for it, or the backlog grew. */
+  private mustLoad(): boolean {
+    return (
+      this.closing ||
+      this.waiters.length > 0 ||
+      this.results.size > 0 ||
+      this.backlog() >= 2 * this.options.sealEventRows
+    );
+  }
+
+  /** Waits, before a load, for the running queries to end (see `deferWhileQuerying`). */
+  private async deferForQueries(): Promise<void> {
+    const queries = this.queries;
+    if (!queries?.busy || this.mustLoad()) return;
+    const until = Date.now() + (this.options.deferMaxMs ?? LOAD_DEFER_MAX_MS);
+    this.deferring = true;
+    try {
+      while (queries.busy && !this.mustLoad() && Date.now() < until) {
+        await queries.idle(Math.min(DEFER_CHECK_MS, until - Date.now()));
+      }
+    } finally {
+      this.deferring = false;
     }
   }
 
@@ -566,7 +620,7 @@ export class IngestLoader {
         const linked = await this.applier.writeLinks(c, segment.extras.identityLinks);
         // Resolved persons of the new events, and of earlier events the new links merge: only
         // those rows are read (persons.ts), so a load costs the same however large the table.
-        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked, rollups);
+        if (inserted > 0 || linked.length > 0) await refreshPersons(c, linked, rollups, seq);
         // The days of the persons merged, then the days and counts of the rows inserted (rollups.ts).
         if (rollups) {
           await rollups.recompute(c);

@@ -13,6 +13,7 @@ import { Serial } from '../../shared/serial.js';
 import { bindValue } from './bind.js';
 import { storeError, type DuckDbDatabase } from './database.js';
 import { isOutOfMemory } from './load-error.js';
+import type { QueryActivity } from './query-activity.js';
 
 /** JS value of a result cell: numbers, bigints, strings, booleans or null. */
 function cell(value: DuckDBValue): unknown {
@@ -42,6 +43,8 @@ export interface DuckDbQueryExecutorOptions {
   planAsAtScale?: boolean;
   /** Statements kept prepared per connection (default PREPARED_PER_CONNECTION; 0 keeps none). */
   keepPrepared?: number;
+  /** Told when each query starts and ends (the ingest loader waits for them: query-activity.ts). */
+  activity?: QueryActivity;
 }
 
 /** How long the raised thread count outlives the last query (a dashboard asks in bursts). */
@@ -86,6 +89,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     private readonly control: DuckDBConnection,
     private readonly threads: { base: number; querying: number },
     private readonly keepPrepared: number,
+    private readonly activity: QueryActivity | null,
   ) {
     this.idle = [...all];
     this.threadsNow = threads.base;
@@ -114,6 +118,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       control,
       { base, querying },
       Math.max(0, Math.floor(options.keepPrepared ?? PREPARED_PER_CONNECTION)),
+      options.activity ?? null,
     );
   }
 
@@ -178,6 +183,15 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   }
 
   async run(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
+    this.activity?.enter();
+    try {
+      return await this.runQuery(statement, options);
+    } finally {
+      this.activity?.leave();
+    }
+  }
+
+  private async runQuery(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
     const connection = await this.acquire(options.deadlineMs);
     this.running++;
     try {

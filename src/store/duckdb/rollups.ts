@@ -66,13 +66,22 @@ const COLUMN_VALUE = raw(
   `CASE c.col ${VALUE_DAYS_COLUMNS.map((c) => `WHEN '${c}' THEN e.${c}`).join(' ')} END`,
 );
 
+/** The events (`events`), or a copy of some of them with the columns the tables read (PERSON_EVENTS). */
+type EventSource = 'events' | typeof PERSON_EVENTS;
+
 /**
  * The rows (project, column, day, value, person) of the project's events `where` selects (over
- * `events e`) that "any event" counts and that have a person, each once; `day` over `e.time`.
+ * `events e`, or `from`) that "any event" counts and that have a person, each once; `day` over
+ * `e.time`.
  */
-function personValues(projectId: string, day: SqlNode, where: SqlNode): SqlNode {
+function personValues(
+  projectId: string,
+  day: SqlNode,
+  where: SqlNode,
+  from: EventSource = 'events',
+): SqlNode {
   return sql`SELECT DISTINCT e.project_id, c.col, ${day} AS day, ${COLUMN_VALUE} AS value, e.person_id
-               FROM events e CROSS JOIN ${COLUMNS}
+               FROM ${raw(from)} e CROSS JOIN ${COLUMNS}
               WHERE e.project_id = ${param.varchar(projectId)} AND ${where}
                 AND e.person_id IS NOT NULL AND ${COUNTED}`;
 }
@@ -87,12 +96,18 @@ const firstValue = (col: string): string =>
 
 /**
  * The rows (project, event, day, person, first instant, first values) of the project's events
- * `where` selects (over `events e`) that have a person, one per key; `day` over `e.time`.
+ * `where` selects (over `events e`, or `from`) that have a person, one per key; `day` over
+ * `e.time`.
  */
-function personEvents(projectId: string, day: SqlNode, where: SqlNode): SqlNode {
+function personEvents(
+  projectId: string,
+  day: SqlNode,
+  where: SqlNode,
+  from: EventSource = 'events',
+): SqlNode {
   return sql`SELECT e.project_id, e.event, ${day} AS day, e.person_id, min(epoch_ms(e.time)) AS first_ms,
                     ${raw(VALUE_DAYS_COLUMNS.map(firstValue).join(', '))}
-               FROM events e
+               FROM ${raw(from)} e
               WHERE e.project_id = ${param.varchar(projectId)} AND ${where} AND e.person_id IS NOT NULL
               GROUP BY e.project_id, e.event, day, e.person_id`;
 }
@@ -381,6 +396,14 @@ async function addRows(
   await addCounts(c, projectId, timezone, where, 1, span);
 }
 
+/**
+ * The events of the persons being recomputed, with the columns their pairs are made of: read
+ * from the events in one scan, then by each of the tables, instead of a scan of every event per
+ * table (at 10M events those four scans were seconds of every load that brought a link; issue 12).
+ */
+const PERSON_EVENTS = 'staging_person_events';
+const PERSON_EVENTS_COLUMNS = ['project_id', 'time', 'event', 'person_id', ...VALUE_DAYS_COLUMNS];
+
 /** The persons of the project in `STAGING`: their pairs again, from their events as they are now. */
 async function recomputeProject(
   c: DuckDBConnection,
@@ -393,23 +416,42 @@ async function recomputeProject(
       projectId,
     ]);
   }
-  const span = await c.runAndReadAll(
-    `SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM events
+  const columns = PERSON_EVENTS_COLUMNS.join(', ');
+  await c.run(
+    `CREATE TEMP TABLE IF NOT EXISTS ${PERSON_EVENTS} AS SELECT ${columns} FROM events LIMIT 0`,
+  );
+  await c.run(
+    `INSERT INTO ${PERSON_EVENTS} SELECT ${columns} FROM events
       WHERE project_id = $1 AND person_id IN (${persons})`,
     [projectId],
   );
-  const [from, to] = span.getRows()[0] ?? [null, null];
-  if (from == null || to == null) return;
-  const day = localDayOf(timezone, msOf(from), msOf(to));
-  const staged = sql`e.person_id IN (SELECT person_id FROM ${raw(STAGING)} WHERE project_id = ${param.varchar(projectId)})`;
-  await runTree(
-    c,
-    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${day}, e.person_id
-          FROM events e
-         WHERE e.project_id = ${param.varchar(projectId)} AND ${COUNTED} AND ${staged}`,
-  );
-  await runTree(c, sql`INSERT INTO person_value_days ${personValues(projectId, day, staged)}`);
-  await runTree(c, sql`INSERT INTO person_event_days ${personEvents(projectId, day, staged)}`);
+  try {
+    const span = await c.runAndReadAll(
+      `SELECT min(epoch_ms(time)), max(epoch_ms(time)) FROM ${PERSON_EVENTS}`,
+    );
+    const [from, to] = span.getRows()[0] ?? [null, null];
+    if (from == null || to == null) return;
+    const day = localDayOf(timezone, msOf(from), msOf(to));
+    const all = raw('TRUE');
+    await runTree(
+      c,
+      sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${day}, e.person_id
+            FROM ${raw(PERSON_EVENTS)} e
+           WHERE e.project_id = ${param.varchar(projectId)} AND ${COUNTED}`,
+    );
+    await runTree(
+      c,
+      sql`INSERT INTO person_value_days ${personValues(projectId, day, all, PERSON_EVENTS)}`,
+    );
+    await runTree(
+      c,
+      sql`INSERT INTO person_event_days ${personEvents(projectId, day, all, PERSON_EVENTS)}`,
+    );
+  } finally {
+    // After a failure the caller's ROLLBACK empties it (and this DELETE fails in the aborted
+    // transaction).
+    await c.run(`DELETE FROM ${PERSON_EVENTS}`).catch(() => undefined);
+  }
 }
 
 /** Puts `persons` of the project in `STAGING` (on the writer, for `recomputeProject`). */
