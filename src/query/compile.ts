@@ -591,7 +591,9 @@ function activeEnds(active: NonNullable<PlannedSeries['active']>): SqlNode {
 /**
  * weekly_active / monthly_active: resolved users per local day (read from the window before
  * `from` on), then, per bucket, the distinct users of the days in the window ending on its end
- * day; the total row's window ends on `to`. Rows: is_total, bucket, value.
+ * day; the total row's window ends on `to`. Rows: is_total, bucket, value. Broken down, the rows
+ * per (day, value, user) are segmented as other series' (ranked by their events over every day
+ * read) and each segment's users counted per window: seg, seg_value and rank_n lead the row.
  */
 function compileActiveSeries(
   p: TrendsPlan,
@@ -601,19 +603,41 @@ function compileActiveSeries(
   const scope = active.scope;
   const local = localTime(scope.clock);
   const where = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(scope, local)} AND ${whereFiltersCondition(s.filters)}`;
-  const profiles = profileSources(p.projectId, refsOf(s.filters));
-  const ends = activeEnds(active);
+  const b = p.breakdown;
+  const profiles = profileSources(p.projectId, refsOf(s.filters, ...breakdownRefs(p)));
+  const byCohort = breakdownCohortSources(p.projectId, b, RESOLVED_USER);
+  const ends: Cte = { name: 'ends', body: activeEnds(active) };
+  const inWindow = sql`BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day`;
+  const from = sql`events e${profiles.joins}${byCohort.joins}`;
+  if (!b) {
+    return withCtes(
+      uniqueCtes([
+        linksCte(p.projectId),
+        ...profiles.ctes,
+        {
+          name: 'ud',
+          body: sql`SELECT DISTINCT day, uid FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) WHERE uid IS NOT NULL`,
+        },
+        ends,
+      ]),
+      sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day ${inWindow} GROUP BY w.is_total, w.bucket`,
+    );
+  }
+  const [top, seg] = breakdownCtes('base', b, raw('sum(n)'));
   return withCtes(
     uniqueCtes([
-      linksCte(p.projectId),
       ...profiles.ctes,
+      ...byCohort.ctes,
       {
-        name: 'ud',
-        body: sql`SELECT DISTINCT day, uid FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM events e${profiles.joins} WHERE ${where}) WHERE uid IS NOT NULL`,
+        name: 'base',
+        body: sql`SELECT day, bd, uid, count(*) AS n FROM (SELECT ${dayOf(local)} AS day, ${breakdownValue(b)} AS bd, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) WHERE uid IS NOT NULL GROUP BY day, bd, uid`,
+        materialize: true,
       },
-      { name: 'ends', body: ends },
+      top!,
+      { ...seg!, materialize: true },
+      ends,
     ]),
-    sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
+    sql`SELECT s.seg, s.seg_value, max(s.rank_n) AS rank_n, w.is_total, w.bucket, ${call('count_distinct', raw('s.uid'))} AS value FROM ends w JOIN seg s ON s.day ${inWindow} GROUP BY s.seg, s.seg_value, w.is_total, w.bucket`,
   );
 }
 

@@ -478,7 +478,9 @@ function activeWindows(
     ends.push({ bucket: b, endDay: Math.min(nextStartDay - 1, toDay) });
   }
   ends.push({ bucket: null, endDay: toDay });
-  const from = dayString(dayNumber(q.from) - windowDays + 1);
+  // The days some window covers: from the first window's start (the first bucket may end after
+  // `from`, and then the days just before its window are in none).
+  const from = dayString(Math.min(...ends.map((e) => e.endDay)) - windowDays + 1);
   return { scope: timeScope(timezone, { from, to: q.to }), windowDays, ends };
 }
 
