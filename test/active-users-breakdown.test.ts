@@ -3,6 +3,7 @@
 // days before `from` counted in the first windows, "other" and "not set" rows, a person property
 // and a cohort as the breakdown, compare and CSV.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embeddedDatabase } from '../src/cli/runtime.js';
 import { createCohort } from '../src/projects/cohorts.js';
 import { importWithPlans, startInProcess, type InProcess } from './helpers/inprocess.js';
 
@@ -46,6 +47,9 @@ beforeAll(async () => {
       view('dan', 9, 'Safari', 'd1'),
       // No browser: day 0.
       view('eve', 0, null, 'e1'),
+      // Visits: hal on day -9 and day -1, eight days apart.
+      { ...view('hal', 9, 'Edge', 'h1'), event: 'Visit' },
+      { ...view('hal', 1, 'Edge', 'h2'), event: 'Visit' },
       // In March 2024 (a Thursday, 29 February, and a Friday): see the last test.
       ...[
         ['gus', Date.UTC(2024, 1, 29, 12), 'Opera', 'g1'],
@@ -171,6 +175,21 @@ describe('active users broken down', () => {
     });
     expect(res.statusCode).toBe(200);
     expect(rowsOf(res.json())).toEqual([['value', 'Firefox', [1], 1]]);
+  });
+
+  it('leaves a user out of the windows that fall between their days', async () => {
+    // hal (days -9 and -1) is active in the week ending on day -3, not in the one ending on day
+    // -2 (days -8 to -2), then again from day -1.
+    const visit = { event: 'Visit', math: 'weekly_active' };
+    const plain = await query(weekly({ series: [visit] }));
+    expect(rowsOf(plain.json())).toEqual([['none', null, [1, 0, 1, 1], 1]]);
+    const byBrowser = await query(weekly({ series: [visit], breakdown: '$browser' }));
+    expect(rowsOf(byBrowser.json())).toEqual([['value', 'Edge', [1, 0, 1, 1], 1]]);
+    // Any event, read from the per-day table of persons once it is built: dan and hal; ann and
+    // ben; ann, ben, cat and hal; ann, ben, cat, eve and hal.
+    await embeddedDatabase(s.server.runtime).rollups.ensure(s.project.project_id, 'UTC');
+    const any = await query(weekly({ series: [{ math: 'weekly_active' }] }));
+    expect(rowsOf(any.json())).toEqual([['none', null, [2, 2, 4, 5], 5]]);
   });
 
   it('answers monthly active users broken down, and CSV', async () => {

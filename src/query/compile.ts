@@ -589,6 +589,44 @@ function activeEnds(active: NonNullable<PlannedSeries['active']>): SqlNode {
 }
 
 /**
+ * The users of each window of an active-users series, from the CTE `source` (rows day, uid and,
+ * broken down, seg, seg_value, rank_n). A user is active on the window ends within W - 1 days
+ * after any of their days; their days at most W apart give one span of such ends, so the users
+ * of an end are the spans over it: a running sum of span starts (+1) and ends (−1) per segment,
+ * read at each window's end. Rows: [seg, seg_value, rank_n,] is_total, bucket, value; a window
+ * before any span has no row (0). (Joining every (day, user) to each window it falls in made W
+ * rows of each and hashed them all again.)
+ */
+function activeUsersPerWindow(
+  source: string,
+  active: NonNullable<PlannedSeries['active']>,
+  segmented: boolean,
+): { ctes: Cte[]; select: SqlNode } {
+  const w = integerLiteral(active.windowDays);
+  const seg = segmented ? 'seg, seg_value, rank_n, ' : '';
+  const user = raw(`${seg}uid`);
+  const keys = raw(seg);
+  return {
+    ctes: [
+      {
+        name: 'gaps',
+        body: sql`SELECT ${user}, day, day - lag(day) OVER (PARTITION BY ${user} ORDER BY day) AS gap FROM ${ident(source)}`,
+      },
+      {
+        name: 'spans',
+        body: sql`SELECT ${keys}min(day) AS first_end, max(day) + ${w} AS after_end FROM (SELECT ${user}, day, sum(CASE WHEN gap IS NULL OR gap > ${w} THEN 1 ELSE 0 END) OVER (PARTITION BY ${user} ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS span FROM gaps) GROUP BY ${user}, span`,
+      },
+      {
+        name: 'running',
+        body: sql`SELECT ${keys}d, sum(sum(c)) OVER (${segmented ? raw('PARTITION BY seg, seg_value ') : raw('')}ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS active FROM (SELECT ${keys}first_end AS d, 1 AS c FROM spans UNION ALL SELECT ${keys}after_end AS d, -1 AS c FROM spans) GROUP BY ${keys}d`,
+      },
+      { name: 'ends', body: activeEnds(active) },
+    ],
+    select: sql`SELECT ${keys}w.is_total, w.bucket, arg_max(r.active, r.d) AS value FROM ends w JOIN running r ON r.d <= w.end_day GROUP BY ${keys}w.is_total, w.bucket`,
+  };
+}
+
+/**
  * weekly_active / monthly_active: resolved users per local day (read from the window before
  * `from` on), then, per bucket, the distinct users of the days in the window ending on its end
  * day; the total row's window ends on `to`. Rows: is_total, bucket, value. Broken down, the rows
@@ -606,24 +644,23 @@ function compileActiveSeries(
   const b = p.breakdown;
   const profiles = profileSources(p.projectId, refsOf(s.filters, ...breakdownRefs(p)));
   const byCohort = breakdownCohortSources(p.projectId, b, RESOLVED_USER);
-  const ends: Cte = { name: 'ends', body: activeEnds(active) };
-  const inWindow = sql`BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day`;
   const from = sql`events e${profiles.joins}${byCohort.joins}`;
   if (!b) {
+    const counts = activeUsersPerWindow('ud', active, false);
     return withCtes(
       uniqueCtes([
-        linksCte(p.projectId),
         ...profiles.ctes,
         {
           name: 'ud',
           body: sql`SELECT DISTINCT day, uid FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) WHERE uid IS NOT NULL`,
         },
-        ends,
+        ...counts.ctes,
       ]),
-      sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day ${inWindow} GROUP BY w.is_total, w.bucket`,
+      counts.select,
     );
   }
   const [top, seg] = breakdownCtes('base', b, raw('sum(n)'));
+  const counts = activeUsersPerWindow('seg', active, true);
   return withCtes(
     uniqueCtes([
       ...profiles.ctes,
@@ -635,9 +672,9 @@ function compileActiveSeries(
       },
       top!,
       { ...seg!, materialize: true },
-      ends,
+      ...counts.ctes,
     ]),
-    sql`SELECT s.seg, s.seg_value, max(s.rank_n) AS rank_n, w.is_total, w.bucket, ${call('count_distinct', raw('s.uid'))} AS value FROM ends w JOIN seg s ON s.day ${inWindow} GROUP BY s.seg, s.seg_value, w.is_total, w.bucket`,
+    counts.select,
   );
 }
 
@@ -651,15 +688,8 @@ function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   const days = (scope: TimeScope): SqlNode =>
     sql`SELECT day, person_id AS uid FROM person_days WHERE project_id = ${param.varchar(p.projectId)} AND day BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
   if (s.active) {
-    const active = s.active;
-    const ends = activeEnds(active);
-    return withCtes(
-      [
-        { name: 'ud', body: days(active.scope) },
-        { name: 'ends', body: ends },
-      ],
-      sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
-    );
+    const counts = activeUsersPerWindow('ud', s.active, false);
+    return withCtes([{ name: 'ud', body: days(s.active.scope) }, ...counts.ctes], counts.select);
   }
   const unit = p.unit;
   if (unit === 'hour') throw new Error('the days of persons hold no hours');
