@@ -184,8 +184,8 @@ export const VALUE_DAYS_COLUMNS: readonly StandardColumn[] = [
 
 /**
  * Whether a series is answered from the persons and events per day and value of a standard
- * column: distinct users of "any event" without SDK bookkeeping and no filter, broken down by one
- * of VALUE_DAYS_COLUMNS alone, by day, week or month.
+ * column: distinct or active users of "any event" without SDK bookkeeping and no filter, broken
+ * down by one of VALUE_DAYS_COLUMNS alone, by day, week or month.
  */
 export function readsValueDays(p: TrendsPlan, s: PlannedSeries): boolean {
   const b = p.breakdown;
@@ -194,8 +194,7 @@ export function readsValueDays(p: TrendsPlan, s: PlannedSeries): boolean {
     b.form === 'single' &&
     b.ref.kind === 'column' &&
     VALUE_DAYS_COLUMNS.includes(b.ref.column) &&
-    s.math === 'unique_users' &&
-    !s.active &&
+    (s.math === 'unique_users' || s.active !== undefined) &&
     s.event === null &&
     !s.includeSdkEvents &&
     s.filters.length === 0 &&

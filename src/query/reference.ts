@@ -524,9 +524,9 @@ function trendRows(
     out.push(series);
     if (s.math === 'weekly_active' || s.math === 'monthly_active') {
       // Users active in the W days ending on each label's last day (or `to`), days before `from`
-      // included; the total's window ends on `to`. Only events with a user count; broken down,
-      // the segments are ranked by those events over the days some window covers, and a
-      // segment's users are those of its events in each window.
+      // included; the total's window ends on `to`. Broken down, the segments are ranked by their
+      // events (those without a user too, as for unique users) over the days some window
+      // covers, and a segment's users are those of its events in each window.
       const w = s.math === 'weekly_active' ? 7 : 30;
       const lastDay = (label: string): string => {
         if (q.interval === 'day') return label;
@@ -543,7 +543,6 @@ function trendRows(
       const read = { from: addDays(endOf(labels[0]!), -(w - 1)), to: q.to };
       const matching = events.filter(
         (e) =>
-          uid(e) !== null &&
           inDates(local(data.timezone, e.timeMs).date, read) &&
           (s.event === null
             ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
@@ -556,7 +555,8 @@ function trendRows(
         return new Set(
           items
             .filter((e) => inDates(local(data.timezone, e.timeMs).date, { from: start, to: end }))
-            .map(uid),
+            .map(uid)
+            .filter((u) => u !== null),
         ).size;
       };
       const activeRow = (
