@@ -432,6 +432,8 @@ function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode 
  * users per local day, read from the window before `from` on; then each bucket's window, listed
  * as (is_total, bucket, end day) tuples and joined by ARRAY JOIN (18.16: one JOIN per SELECT),
  * counts the distinct users of its days. A window without users has no row, as on DuckDB.
+ * Broken down, the events are segmented as other series' (ranked by their events over the days
+ * read, those without a user too) and each segment's users counted per window.
  */
 function compileActiveSeries(
   p: TrendsPlan,
@@ -440,17 +442,17 @@ function compileActiveSeries(
 ): SqlNode {
   const scope = active.scope;
   const local = localTime(scope.clock);
+  const b = p.breakdown;
+  const byCohort = isCohortBreakdown(b);
   const scan = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)}`;
-  const where = sql`${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters, p.projectId)} AND e.uid IS NOT NULL`;
-  const needs = needsOf(plannedLeaves(s.filters).map((f) => f.ref));
+  // Broken down, events without a user rank their segment (as for unique users) and count no one.
+  const where = sql`${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters, p.projectId)}${b ? raw('') : raw(' AND e.uid IS NOT NULL')}`;
+  const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), ...(b?.refs ?? [])]);
   needs.links = true;
-  const days = eventsSelect(
-    p.projectId,
-    needs,
-    scan,
-    [sql`toInt64(${dayOf(local)}) AS day`, raw('e.uid AS uid')],
-    where,
-  );
+  const columns = [sql`toInt64(${dayOf(local)}) AS day`, raw('e.uid AS uid')];
+  if (b && !byCohort) columns.push(sql`${breakdownText(b)} AS bd`);
+  let days = eventsSelect(p.projectId, needs, scan, columns, where);
+  if (b && byCohort) days = byCohortRows(p.projectId, b, days, ['day', 'uid']);
   const ends = join(
     active.ends.map(
       (e) =>
@@ -459,7 +461,13 @@ function compileActiveSeries(
     ', ',
   );
   const span = integerLiteral(active.windowDays - 1);
-  return sql`SELECT toUInt8(tupleElement(w, 1)) AS is_total, if(is_total = 1, CAST(NULL AS Nullable(Int64)), toNullable(tupleElement(w, 2))) AS bucket, ${call('count_distinct', raw('uid'))} AS value FROM (SELECT day, uid FROM (${days}) GROUP BY day, uid) ARRAY JOIN [${ends}] AS w WHERE day BETWEEN tupleElement(w, 3) - ${span} AND tupleElement(w, 3) GROUP BY is_total, bucket`;
+  const windows = (keys: string, rows: SqlNode): SqlNode =>
+    sql`SELECT ${raw(keys)}toUInt8(tupleElement(w, 1)) AS is_total, if(is_total = 1, CAST(NULL AS Nullable(Int64)), toNullable(tupleElement(w, 2))) AS bucket, ${call('count_distinct', raw('uid'))} AS value FROM (${rows}) ARRAY JOIN [${ends}] AS w WHERE day BETWEEN tupleElement(w, 3) - ${span} AND tupleElement(w, 3) GROUP BY ${raw(keys)}is_total, bucket`;
+  if (!b) return windows('', sql`SELECT day, uid FROM (${days}) GROUP BY day, uid`);
+  const perDay = sql`SELECT seg, seg_value, any(rank_n) AS rank_n, day, uid FROM (${segmented(days, b)}) GROUP BY seg, seg_value, day, uid`;
+  // rank_n is one per segment: grouped by, it stays in the row. A segment whose events have no
+  // user keeps its row (0), as on DuckDB.
+  return sql`${windows('seg, seg_value, rank_n, ', sql`SELECT * FROM (${perDay}) WHERE isNotNull(uid)`)} UNION ALL SELECT seg, seg_value, rank_n, toUInt8(1) AS is_total, CAST(NULL AS Nullable(Int64)) AS bucket, toUInt64(0) AS value FROM (${perDay}) GROUP BY seg, seg_value, rank_n HAVING countIf(isNotNull(uid)) = 0`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -475,7 +475,7 @@ function perUserSelect(
  */
 function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   if (p.rollups && readsPersonDays(p, s)) return compilePersonDaysSeries(p, s);
-  if (p.rollups && readsValueDays(p, s)) return compileValueDaysSeries(p);
+  if (p.rollups && readsValueDays(p, s)) return compileValueDaysSeries(p, s);
   if (s.active) return compileActiveSeries(p, s, s.active);
   const local = localTime(p.scope.clock);
   const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${whereFiltersCondition(s.filters)}`;
@@ -589,9 +589,51 @@ function activeEnds(active: NonNullable<PlannedSeries['active']>): SqlNode {
 }
 
 /**
+ * The users of each window of an active-users series, from the CTE `source` (rows day, uid or
+ * NULL and, broken down, seg, seg_value, rank_n). A user is active on the window ends within W - 1 days
+ * after any of their days; their days at most W apart give one span of such ends, so the users
+ * of an end are the spans over it: a running sum of span starts (+1) and ends (−1) per segment,
+ * read at each window's end. Rows: [seg, seg_value, rank_n,] is_total, bucket, value; a window
+ * before any span has no row (0). (Joining every (day, user) to each window it falls in made W
+ * rows of each and hashed them all again.)
+ */
+function activeUsersPerWindow(
+  source: string,
+  active: NonNullable<PlannedSeries['active']>,
+  segmented: boolean,
+): { ctes: Cte[]; select: SqlNode } {
+  const w = integerLiteral(active.windowDays);
+  const seg = segmented ? 'seg, seg_value, rank_n, ' : '';
+  const user = raw(`${seg}uid`);
+  const keys = raw(seg);
+  return {
+    ctes: [
+      {
+        name: 'gaps',
+        body: sql`SELECT ${user}, day, day - lag(day) OVER (PARTITION BY ${user} ORDER BY day) AS gap FROM ${ident(source)} WHERE uid IS NOT NULL`,
+      },
+      {
+        name: 'spans',
+        body: sql`SELECT ${keys}min(day) AS first_end, max(day) + ${w} AS after_end FROM (SELECT ${user}, day, sum(CASE WHEN gap IS NULL OR gap > ${w} THEN 1 ELSE 0 END) OVER (PARTITION BY ${user} ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS span FROM gaps) GROUP BY ${user}, span`,
+      },
+      {
+        name: 'running',
+        body: sql`SELECT ${keys}d, sum(sum(c)) OVER (${segmented ? raw('PARTITION BY seg, seg_value ') : raw('')}ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS active FROM (SELECT ${keys}first_end AS d, 1 AS c FROM spans UNION ALL SELECT ${keys}after_end AS d, -1 AS c FROM spans) GROUP BY ${keys}d`,
+      },
+      { name: 'ends', body: activeEnds(active) },
+    ],
+    // A segment whose events have no user keeps its row (0), as unique users' segments do.
+    select: sql`SELECT ${keys}w.is_total, w.bucket, arg_max(r.active, r.d) AS value FROM ends w JOIN running r ON r.d <= w.end_day GROUP BY ${keys}w.is_total, w.bucket${segmented ? sql` UNION ALL SELECT seg, seg_value, rank_n, 1 AS is_total, NULL AS bucket, 0 AS value FROM ${ident(source)} GROUP BY seg, seg_value, rank_n HAVING count(uid) = 0` : raw('')}`,
+  };
+}
+
+/**
  * weekly_active / monthly_active: resolved users per local day (read from the window before
  * `from` on), then, per bucket, the distinct users of the days in the window ending on its end
- * day; the total row's window ends on `to`. Rows: is_total, bucket, value.
+ * day; the total row's window ends on `to`. Rows: is_total, bucket, value. Broken down, the rows
+ * per (day, value, user) are segmented as other series' (ranked by their events over the days
+ * read, those without a user too) and each segment's users counted per window: seg, seg_value
+ * and rank_n lead the row.
  */
 function compileActiveSeries(
   p: TrendsPlan,
@@ -601,19 +643,40 @@ function compileActiveSeries(
   const scope = active.scope;
   const local = localTime(scope.clock);
   const where = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(scope, local)} AND ${whereFiltersCondition(s.filters)}`;
-  const profiles = profileSources(p.projectId, refsOf(s.filters));
-  const ends = activeEnds(active);
+  const b = p.breakdown;
+  const profiles = profileSources(p.projectId, refsOf(s.filters, ...breakdownRefs(p)));
+  const byCohort = breakdownCohortSources(p.projectId, b, RESOLVED_USER);
+  const from = sql`events e${profiles.joins}${byCohort.joins}`;
+  if (!b) {
+    const counts = activeUsersPerWindow('ud', active, false);
+    return withCtes(
+      uniqueCtes([
+        ...profiles.ctes,
+        {
+          name: 'ud',
+          body: sql`SELECT DISTINCT day, uid FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) WHERE uid IS NOT NULL`,
+        },
+        ...counts.ctes,
+      ]),
+      counts.select,
+    );
+  }
+  const [top, seg] = breakdownCtes('base', b, raw('sum(n)'));
+  const counts = activeUsersPerWindow('seg', active, true);
   return withCtes(
     uniqueCtes([
-      linksCte(p.projectId),
       ...profiles.ctes,
+      ...byCohort.ctes,
       {
-        name: 'ud',
-        body: sql`SELECT DISTINCT day, uid FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM events e${profiles.joins} WHERE ${where}) WHERE uid IS NOT NULL`,
+        name: 'base',
+        body: sql`SELECT day, bd, uid, count(*) AS n FROM (SELECT ${dayOf(local)} AS day, ${breakdownValue(b)} AS bd, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) GROUP BY day, bd, uid`,
+        materialize: true,
       },
-      { name: 'ends', body: ends },
+      top!,
+      { ...seg!, materialize: true },
+      ...counts.ctes,
     ]),
-    sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
+    counts.select,
   );
 }
 
@@ -627,15 +690,8 @@ function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   const days = (scope: TimeScope): SqlNode =>
     sql`SELECT day, person_id AS uid FROM person_days WHERE project_id = ${param.varchar(p.projectId)} AND day BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
   if (s.active) {
-    const active = s.active;
-    const ends = activeEnds(active);
-    return withCtes(
-      [
-        { name: 'ud', body: days(active.scope) },
-        { name: 'ends', body: ends },
-      ],
-      sql`SELECT w.is_total, w.bucket, ${call('count_distinct', raw('u.uid'))} AS value FROM ends w JOIN ud u ON u.day BETWEEN w.end_day - ${integerLiteral(active.windowDays - 1)} AND w.end_day GROUP BY w.is_total, w.bucket`,
-    );
+    const counts = activeUsersPerWindow('ud', s.active, false);
+    return withCtes([{ name: 'ud', body: days(s.active.scope) }, ...counts.ctes], counts.select);
   }
   const unit = p.unit;
   if (unit === 'hour') throw new Error('the days of persons hold no hours');
@@ -657,11 +713,35 @@ function compilePersonDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
  * `base` ranks them; and as there, a bucket in which a value had events but no person still
  * counts (0): each (day, value) with events adds a row without a user, which no count counts.
  */
-function compileValueDaysSeries(p: TrendsPlan): SqlNode {
+function compileValueDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   const b = p.breakdown;
   const unit = p.unit;
   if (b?.ref.kind !== 'column') throw new Error('the values per day are of standard columns');
   if (unit === 'hour') throw new Error('the values per day hold no hours');
+  if (s.active) {
+    // Active users: the same (day, value, person) rows over the days the windows cover, counted
+    // per window as from the events (compileActiveSeries).
+    const scope = s.active.scope;
+    const inScope = sql`project_id = ${param.varchar(p.projectId)} AND col = ${param.varchar(b.ref.column)} AND day BETWEEN ${param.bigint(scope.fromDay)} AND ${param.bigint(scope.toDay)}`;
+    const [, seg] = breakdownCtes('base', b);
+    const counts = activeUsersPerWindow('seg', s.active, true);
+    return withCtes(
+      [
+        {
+          name: 'top',
+          body: sql`SELECT value AS bd, sum(n) AS rank_n FROM value_days WHERE ${inScope} AND is_set GROUP BY value ORDER BY rank_n DESC, bd LIMIT ${param.bigint(b.limit)}`,
+        },
+        {
+          name: 'base',
+          body: sql`SELECT day, value AS bd, person_id AS uid FROM person_value_days WHERE ${inScope} UNION ALL SELECT DISTINCT day, CASE WHEN is_set THEN value END AS bd, NULL AS uid FROM value_days WHERE ${inScope}`,
+          materialize: true,
+        },
+        { ...seg!, materialize: true },
+        ...counts.ctes,
+      ],
+      counts.select,
+    );
+  }
   const where = sql`project_id = ${param.varchar(p.projectId)} AND col = ${param.varchar(b.ref.column)} AND day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)}`;
   const bucket = bucketOfDay(unit, raw('day'));
   const [, seg] = breakdownCtes('base', b);

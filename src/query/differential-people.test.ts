@@ -525,7 +525,14 @@ const breakdownQuery = fc
       series: fc.array(
         fc.record({
           event: fc.constantFrom(...EVENTS, null),
-          math: fc.constantFrom('total', 'unique_users', 'per_user_avg', 'sum'),
+          math: fc.constantFrom(
+            'total',
+            'unique_users',
+            'per_user_avg',
+            'sum',
+            'weekly_active',
+            'monthly_active',
+          ),
         }),
         { minLength: 1, maxLength: 2 },
       ),

@@ -450,7 +450,7 @@ const rollupsQuery = (d: Dataset) =>
           ? 'day'
           : interval,
       ...(compare ? { compare } : {}),
-      ...(b && !rest.series.some((x) => x.math.endsWith('_active')) ? b : {}),
+      ...(b ?? {}),
     }));
 
 /** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
@@ -487,11 +487,12 @@ const userMathsQuery = (d: Dataset) =>
       filters: fc.oneof(fc.constant([]), fc.constant([]), filtersOf(d, 1)),
       breakdown: fc.oneof(fc.constant(undefined), fc.constant(undefined), breakdown),
     })
-    .map(({ range: r, breakdown: b, ...rest }) => {
-      // Active users cannot be broken down (400 otherwise).
-      const active = rest.series.some((x) => x.math.endsWith('_active'));
-      return { kind: 'trends', ...r, ...rest, ...(active ? {} : (b ?? {})) };
-    });
+    .map(({ range: r, breakdown: b, ...rest }) => ({
+      kind: 'trends',
+      ...r,
+      ...rest,
+      ...(b ?? {}),
+    }));
 
 const randomFunnel = (d: Dataset) =>
   fc

@@ -742,12 +742,6 @@ const trendsSchema = z
           path: ['series', i, 'math'],
           message: `${s.math} needs a day, week or month interval`,
         });
-      if (q.breakdown !== undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['series', i, 'math'],
-          message: `${s.math} cannot be broken down yet`,
-        });
     });
     if (q.formula !== undefined) {
       if (q.breakdown !== undefined)

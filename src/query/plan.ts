@@ -184,8 +184,8 @@ export const VALUE_DAYS_COLUMNS: readonly StandardColumn[] = [
 
 /**
  * Whether a series is answered from the persons and events per day and value of a standard
- * column: distinct users of "any event" without SDK bookkeeping and no filter, broken down by one
- * of VALUE_DAYS_COLUMNS alone, by day, week or month.
+ * column: distinct or active users of "any event" without SDK bookkeeping and no filter, broken
+ * down by one of VALUE_DAYS_COLUMNS alone, by day, week or month.
  */
 export function readsValueDays(p: TrendsPlan, s: PlannedSeries): boolean {
   const b = p.breakdown;
@@ -194,8 +194,7 @@ export function readsValueDays(p: TrendsPlan, s: PlannedSeries): boolean {
     b.form === 'single' &&
     b.ref.kind === 'column' &&
     VALUE_DAYS_COLUMNS.includes(b.ref.column) &&
-    s.math === 'unique_users' &&
-    !s.active &&
+    (s.math === 'unique_users' || s.active !== undefined) &&
     s.event === null &&
     !s.includeSdkEvents &&
     s.filters.length === 0 &&
@@ -478,7 +477,9 @@ function activeWindows(
     ends.push({ bucket: b, endDay: Math.min(nextStartDay - 1, toDay) });
   }
   ends.push({ bucket: null, endDay: toDay });
-  const from = dayString(dayNumber(q.from) - windowDays + 1);
+  // The days some window covers: from the first window's start (the first bucket may end after
+  // `from`, and then the days just before its window are in none).
+  const from = dayString(Math.min(...ends.map((e) => e.endDay)) - windowDays + 1);
   return { scope: timeScope(timezone, { from, to: q.to }), windowDays, ends };
 }
 

@@ -524,25 +524,10 @@ function trendRows(
     out.push(series);
     if (s.math === 'weekly_active' || s.math === 'monthly_active') {
       // Users active in the W days ending on each label's last day (or `to`), days before `from`
-      // included; the total's window ends on `to`.
+      // included; the total's window ends on `to`. Broken down, the segments are ranked by their
+      // events (those without a user too, as for unique users) over the days some window
+      // covers, and a segment's users are those of its events in each window.
       const w = s.math === 'weekly_active' ? 7 : 30;
-      const matching = events.filter(
-        (e) =>
-          (s.event === null
-            ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
-            : e.event === s.event) &&
-          matchesAll(cx, e, q.filters) &&
-          matchesAll(cx, e, s.filters),
-      );
-      const activeBy = (end: string): number => {
-        const start = addDays(end, -(w - 1));
-        return new Set(
-          matching
-            .filter((e) => inDates(local(data.timezone, e.timeMs).date, { from: start, to: end }))
-            .map(uid)
-            .filter((u) => u !== null),
-        ).size;
-      };
       const lastDay = (label: string): string => {
         if (q.interval === 'day') return label;
         if (q.interval === 'week') return addDays(label, 6);
@@ -550,19 +535,49 @@ function trendRows(
         d.setUTCMonth(d.getUTCMonth() + 1, 0);
         return d.toISOString().slice(0, 10);
       };
-      series.push({
+      const endOf = (label: string): string => {
+        const end = lastDay(label);
+        return end < q.to ? end : q.to;
+      };
+      // The days some window covers (the first one may end after `from`).
+      const read = { from: addDays(endOf(labels[0]!), -(w - 1)), to: q.to };
+      const matching = events.filter(
+        (e) =>
+          inDates(local(data.timezone, e.timeMs).date, read) &&
+          (s.event === null
+            ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+            : e.event === s.event) &&
+          matchesAll(cx, e, q.filters) &&
+          matchesAll(cx, e, s.filters),
+      );
+      const activeBy = (items: EventRow[], end: string): number => {
+        const start = addDays(end, -(w - 1));
+        return new Set(
+          items
+            .filter((e) => inDates(local(data.timezone, e.timeMs).date, { from: start, to: end }))
+            .map(uid)
+            .filter((u) => u !== null),
+        ).size;
+      };
+      const activeRow = (
+        items: EventRow[],
+        kind: TrendsSeriesResult['breakdown_kind'],
+        value: BdValue | null,
+      ): TrendsSeriesResult => ({
         event: s.event,
         math: s.math,
         property: s.property,
-        breakdown_value: null,
-        breakdown_kind: 'none',
+        breakdown_value: value,
+        breakdown_kind: kind,
         labels,
-        values: labels.map((label) => {
-          const end = lastDay(label);
-          return activeBy(end < q.to ? end : q.to);
-        }),
-        total: activeBy(q.to),
+        values: labels.map((label) => activeBy(items, endOf(label))),
+        total: activeBy(items, q.to),
       });
+      const b = q.breakdown;
+      if (!b) series.push(activeRow(matching, 'none', null));
+      else
+        for (const seg of segment(matching, (e) => breakdownValues(cx, b, e), b.limit))
+          series.push(activeRow(seg.items, seg.kind, seg.value));
       continue;
     }
     const population = events.filter(

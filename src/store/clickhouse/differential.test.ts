@@ -181,6 +181,10 @@ const breakdownQuery = (d: Dataset) =>
               math: fc.constant('unique_groups'),
               group_key: fc.constantFrom('company', 'plan', 'mp_country_code'),
             }),
+            fc.record({
+              event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+              math: fc.constantFrom('weekly_active', 'monthly_active'),
+            }),
           ),
           { minLength: 1, maxLength: 2 },
         ),
