@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedDatabase } from '../src/cli/runtime.js';
 import { createCohort } from '../src/projects/cohorts.js';
-import { importWithPlans, startInProcess, type InProcess } from './helpers/inprocess.js';
+import { importWithPlans, postQuery, startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
 const DAY = 86_400_000;
@@ -79,17 +79,7 @@ afterAll(async () => {
   await s.close();
 });
 
-const query = (body: unknown, headers: Record<string, string> = {}) =>
-  s.server.app.inject({
-    method: 'POST',
-    url: `/api/v1/projects/${s.project.project_id}/query`,
-    headers: {
-      authorization: `Bearer ${s.project.secret}`,
-      'content-type': 'application/json',
-      ...headers,
-    },
-    payload: JSON.stringify(body),
-  });
+const query = (body: unknown, headers: Record<string, string> = {}) => postQuery(s, body, headers);
 
 const weekly = (extra: Record<string, unknown>) => ({
   kind: 'trends',

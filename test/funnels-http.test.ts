@@ -4,7 +4,7 @@
 // 400s naming the wrong field; CSV. Also the issue's bug: a purchase before sign-up is no step 3.
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInProcess, type InProcess } from './helpers/inprocess.js';
+import { postQuery, startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
 // Two days ago (UTC project): inside the default retention, and never in the future.
@@ -79,23 +79,18 @@ afterAll(async () => {
 });
 
 const query = (extra: Record<string, unknown>, headers: Record<string, string> = {}) =>
-  s.server.app.inject({
-    method: 'POST',
-    url: `/api/v1/projects/${s.project.project_id}/query`,
-    headers: {
-      authorization: `Bearer ${s.project.secret}`,
-      'content-type': 'application/json',
-      ...headers,
-    },
-    payload: JSON.stringify({
+  postQuery(
+    s,
+    {
       kind: 'funnel',
       from: DAY,
       to: DAY,
       steps: [{ event: 'Sign Up' }, { event: 'Checkout' }, { event: 'Purchase' }],
       window_seconds: 3600,
       ...extra,
-    }),
-  });
+    },
+    headers,
+  );
 
 const counts = async (extra: Record<string, unknown>): Promise<number[]> => {
   const res = await query(extra);

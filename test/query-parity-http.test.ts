@@ -2,7 +2,7 @@
 // bookkeeping, and CSV answers (RFC 4180, inert against spreadsheet formulas), on events sent
 // through the real /import path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInProcess, type InProcess } from './helpers/inprocess.js';
+import { postQuery, startInProcess, type InProcess } from './helpers/inprocess.js';
 
 let s: InProcess;
 // Events one minute ago: "today" and "-1d" cover them whatever the hour (UTC project).
@@ -69,17 +69,7 @@ afterAll(async () => {
   await s.close();
 });
 
-const query = (body: unknown, headers: Record<string, string> = {}) =>
-  s.server.app.inject({
-    method: 'POST',
-    url: `/api/v1/projects/${s.project.project_id}/query`,
-    headers: {
-      authorization: `Bearer ${s.project.secret}`,
-      'content-type': 'application/json',
-      ...headers,
-    },
-    payload: JSON.stringify(body),
-  });
+const query = (body: unknown, headers: Record<string, string> = {}) => postQuery(s, body, headers);
 
 const trends = (extra: Record<string, unknown> = {}) => ({
   kind: 'trends',

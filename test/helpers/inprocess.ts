@@ -75,3 +75,17 @@ export async function importWithPlans(
   }
   await s.server.runtime.events.flush();
 }
+
+/** POSTs a query to the project's query route with the project's secret (and `headers`). */
+export function postQuery(s: InProcess, body: unknown, headers: Record<string, string> = {}) {
+  return s.server.app.inject({
+    method: 'POST',
+    url: `/api/v1/projects/${s.project.project_id}/query`,
+    headers: {
+      authorization: `Bearer ${s.project.secret}`,
+      'content-type': 'application/json',
+      ...headers,
+    },
+    payload: JSON.stringify(body),
+  });
+}
