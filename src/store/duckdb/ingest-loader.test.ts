@@ -425,50 +425,47 @@ describe('IngestLoader', () => {
   });
   describe('while interactive queries run', () => {
     // A backlog limit of 40 seals segments at 10 events: appending 10 starts a load at once.
-    const open = (deferMaxMs: number) =>
-      DuckDbDatabase.open(tempDir(), {
+    const events = (db: DuckDbDatabase) => tableCount(db, 'SELECT count(*) FROM events');
+    /** A database whose loads defer to `queries`, one query running; closed after `body`. */
+    const whileQuerying = async (
+      deferMaxMs: number,
+      body: (db: DuckDbDatabase, queries: QueryActivity, store: DuckDbEventStore) => Promise<void>,
+    ): Promise<DuckDbDatabase> => {
+      const db = await DuckDbDatabase.open(tempDir(), {
         ingest: { maxDelayMs: 3_600_000, backlogLimit: 40, deferMaxMs },
       });
-    const events = (db: DuckDbDatabase) => tableCount(db, 'SELECT count(*) FROM events');
-
-    it('a load waits for the running queries to end, then starts', async () => {
-      const db = await open(3_600_000);
       const queries = new QueryActivity();
       db.ingest.deferWhileQuerying(queries);
+      queries.enter();
       try {
-        queries.enter();
-        await new DuckDbEventStore(db).append(eventsOnly(0, 10));
+        await body(db, queries, new DuckDbEventStore(db));
+      } finally {
+        await db.close();
+      }
+      return db;
+    };
+
+    it('a load waits for the running queries to end, then starts', async () => {
+      await whileQuerying(3_600_000, async (db, queries, store) => {
+        await store.append(eventsOnly(0, 10));
         await until(() => db.ingest.deferring);
         expect(await events(db)).toBe(0);
         queries.leave();
         await until(async () => (await events(db)) === 10);
-      } finally {
-        await db.close();
-      }
+      });
     });
 
     it('waits at most deferMaxMs: the load starts while the queries still run', async () => {
-      const db = await open(200);
-      const queries = new QueryActivity();
-      db.ingest.deferWhileQuerying(queries);
-      try {
-        queries.enter();
-        await new DuckDbEventStore(db).append(eventsOnly(0, 10));
+      await whileQuerying(200, async (db, queries, store) => {
+        await store.append(eventsOnly(0, 10));
         await until(() => db.ingest.deferring);
         await until(async () => (await events(db)) === 10);
         expect(queries.busy).toBe(true);
-      } finally {
-        await db.close();
-      }
+      });
     });
 
     it('waits no longer than the backlog stays under twice the sealing size (half the bound)', async () => {
-      const db = await open(3_600_000);
-      const queries = new QueryActivity();
-      db.ingest.deferWhileQuerying(queries);
-      try {
-        queries.enter();
-        const store = new DuckDbEventStore(db);
+      await whileQuerying(3_600_000, async (db, queries, store) => {
         await store.append(eventsOnly(0, 10));
         await until(() => db.ingest.deferring);
         expect(await events(db)).toBe(0);
@@ -481,18 +478,11 @@ describe('IngestLoader', () => {
         expect(store.backlog()).toBe(11);
         queries.leave();
         await until(async () => (await events(db)) === 20);
-      } finally {
-        await db.close();
-      }
+      });
     });
 
     it('a flush, a commit and the close do not wait for them', async () => {
-      const db = await open(3_600_000);
-      const queries = new QueryActivity();
-      db.ingest.deferWhileQuerying(queries);
-      const store = new DuckDbEventStore(db);
-      queries.enter();
-      try {
+      const db = await whileQuerying(3_600_000, async (db, _queries, store) => {
         await store.append(eventsOnly(0, 10));
         await until(() => db.ingest.deferring);
         await store.flush();
@@ -500,9 +490,7 @@ describe('IngestLoader', () => {
         expect((await store.commit(eventsOnly(10, 3))).eventsInserted).toBe(3);
         await store.append(eventsOnly(13, 10));
         await until(() => db.ingest.deferring);
-      } finally {
-        await db.close();
-      }
+      });
       const again = await DuckDbDatabase.open(db.filePath.replace(/\/[^/]+$/, ''));
       try {
         expect(await events(again)).toBe(23);
