@@ -663,13 +663,22 @@ function compileActiveSeries(
   }
   const [top, seg] = breakdownCtes('base', b, raw('sum(n)'));
   const counts = activeUsersPerWindow('seg', active, true);
+  // Broken down by person properties alone, the value is the user's: events are grouped per
+  // (day, user) first and the profile joined to those rows, as for unique users (compileSeries).
+  const byPerson =
+    b.ref.kind !== 'cohort' &&
+    b.refs.every((r) => r.kind === 'person') &&
+    refsOf(s.filters).every((r) => r.kind !== 'person' && r.kind !== 'group');
+  const perUserDays = sql`SELECT day, uid, count(*) AS n FROM (SELECT ${dayOf(local)} AS day, ${RESOLVED_USER} AS uid FROM events e WHERE ${where}) GROUP BY day, uid`;
   return withCtes(
     uniqueCtes([
       ...profiles.ctes,
       ...byCohort.ctes,
       {
         name: 'base',
-        body: sql`SELECT day, bd, uid, count(*) AS n FROM (SELECT ${dayOf(local)} AS day, ${breakdownValue(b)} AS bd, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) GROUP BY day, bd, uid`,
+        body: byPerson
+          ? sql`SELECT u.day, ${breakdownValue(b)} AS bd, u.uid, u.n FROM (${perUserDays}) u LEFT JOIN persons pp ON pp.profile_id = u.uid`
+          : sql`SELECT day, bd, uid, count(*) AS n FROM (SELECT ${dayOf(local)} AS day, ${breakdownValue(b)} AS bd, ${RESOLVED_USER} AS uid FROM ${from} WHERE ${where}) GROUP BY day, bd, uid`,
         materialize: true,
       },
       top!,
