@@ -37,6 +37,9 @@ let db: DuckDbDatabase;
 let store: DuckDbEventStore;
 let executors: DuckDbQueryExecutor[] = [];
 let engines: QueryEngine[] = [];
+/** One query of `projectId` (in `timezone`, UTC unless said) through `engine`. */
+const ask = (engine: QueryEngine, projectId: string, body: unknown, timezone = 'UTC') =>
+  engine.run({ projectId, actor: 'test' }, { id: projectId, timezone }, body);
 let dir: string;
 let nextProject = 0;
 let nextKey = 1n;
@@ -273,14 +276,9 @@ async function expectFlowsAsReference(data: ReferenceData): Promise<void> {
       };
       const want = referenceAnswer(parseQuery(body), data);
       for (const engine of engines)
-        expect(
-          await engine.run(
-            { projectId: data.projectId, actor: 'test' },
-            { id: data.projectId, timezone: 'UTC' },
-            body,
-          ),
-          `${direction}, ${steps} steps`,
-        ).toEqual(want);
+        expect(await ask(engine, data.projectId, body), `${direction}, ${steps} steps`).toEqual(
+          want,
+        );
     }
 }
 
@@ -594,11 +592,7 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
             cohorts: { nowMs: NOW, byId },
           });
           for (const engine of engines) {
-            const got = await engine.run(
-              { projectId: data.projectId, actor: 'test' },
-              { id: data.projectId, timezone: 'UTC' },
-              clean,
-            );
+            const got = await ask(engine, data.projectId, clean);
             expect(strip(got)).toEqual(strip(want));
           }
         },
@@ -626,11 +620,7 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
           const query = parseQuery(clean);
           const unknown = unknownProperties(query, refData);
           for (const engine of engines) {
-            const run = engine.run(
-              { projectId: data.projectId, actor: 'test' },
-              { id: data.projectId, timezone: 'UTC' },
-              clean,
-            );
+            const run = ask(engine, data.projectId, clean);
             if (unknown.length > 0) {
               // A property the project has never seen: a 400 naming it, never a silent answer.
               await expect(run).rejects.toMatchObject({ code: 'QUERY_INVALID' });
@@ -677,29 +667,19 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
       size: 2,
     });
     for (const engine of engines)
-      expect(
-        await engine.run(
-          { projectId: data.projectId, actor: 'test' },
-          { id: data.projectId, timezone: 'UTC' },
-          body,
-        ),
-      ).toEqual({ cohort: 'c1', size: 2 });
+      expect(await ask(engine, data.projectId, body)).toEqual({ cohort: 'c1', size: 2 });
   });
 
   it('refuses an unknown cohort id with 400 naming where it was used', async () => {
     const data = await load({ events: [], links: [], profiles: [], keys: [] });
     cohortsByProject.set(data.projectId, new Map());
     await expect(
-      engines[0]!.run(
-        { projectId: data.projectId, actor: 'test' },
-        { id: data.projectId, timezone: 'UTC' },
-        {
-          kind: 'trends',
-          ...range,
-          series: [{ event: 'A' }],
-          filters: [{ property: 'cohort', op: 'in', value: 'nope' }],
-        },
-      ),
+      ask(engines[0]!, data.projectId, {
+        kind: 'trends',
+        ...range,
+        series: [{ event: 'A' }],
+        filters: [{ property: 'cohort', op: 'in', value: 'nope' }],
+      }),
     ).rejects.toMatchObject({ code: 'QUERY_INVALID', details: [{ path: 'filters.0.value' }] });
   });
 });
@@ -762,11 +742,7 @@ describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
           const data = { ...(await load(d)), timezone };
           const want = referenceAnswer(parseQuery(body), data);
           for (const engine of engines) {
-            const got = await engine.run(
-              { projectId: data.projectId, actor: 'test' },
-              { id: data.projectId, timezone },
-              body,
-            );
+            const got = await ask(engine, data.projectId, body, timezone);
             expect(got).toEqual(want);
           }
         },
@@ -833,14 +809,7 @@ describe(`flows: engine = reference (FC_SEED=${SEED})`, () => {
       ],
     };
     expect(referenceAnswer(parseQuery(body), data)).toEqual(expected);
-    for (const engine of engines)
-      expect(
-        await engine.run(
-          { projectId: data.projectId, actor: 'test' },
-          { id: data.projectId, timezone: 'UTC' },
-          body,
-        ),
-      ).toEqual(expected);
+    for (const engine of engines) expect(await ask(engine, data.projectId, body)).toEqual(expected);
   });
 
   it('orders events of the same millisecond by the text of their key, in both directions', async () => {
