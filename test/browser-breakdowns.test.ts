@@ -356,8 +356,8 @@ describe('breakdowns and flows in Chromium', () => {
     await page.getByLabel('Breakdown by', { exact: true }).selectOption('platform');
     await page.click('button:has-text("Add a breakdown property")');
     await page.getByLabel('Breakdown property 2', { exact: true }).selectOption('source');
-    // A formula combines whole series: not with a breakdown.
-    expect(await page.getByLabel('Formula (optional)', { exact: true }).isDisabled()).toBe(true);
+    // A formula can be used with a breakdown (the last part of this test).
+    expect(await page.getByLabel('Formula (optional)', { exact: true }).isDisabled()).toBe(false);
 
     const check = async (
       body: Record<string, unknown>,
@@ -419,6 +419,40 @@ describe('breakdowns and flows in Chromium', () => {
     });
     await checkAccessibility('insights (cohorts)');
     await shot('insights-cohort-breakdown');
+
+    // A formula over the rows of each cohort, after the one over the whole series.
+    await page.getByLabel('Formula (optional)', { exact: true }).fill('A * 2');
+    const withFormula = await lastSent((b) => b.formula === 'A * 2');
+    expect(withFormula.breakdown).toEqual(byCohort.breakdown);
+    const answer = await query(withFormula);
+    expect(answer.status).toBe(200);
+    const f = answer.body.formula as {
+      values: (number | null)[];
+      total: number | null;
+      breakdowns: { values: (number | null)[]; total: number | null }[];
+    };
+    // The rows' order (the cohorts' ranks) is the series'.
+    const formulaColumns = [
+      'Formula A * 2',
+      ...columns.map((c) => c.replace('Signed Up · Total events', 'Formula A * 2')),
+    ];
+    await expect
+      .poll(() => tableHeader('.result .table-wrap'), POLL)
+      .toEqual(['Interval', ...columns, ...formulaColumns]);
+    const rows = await tableRows('.result .table-wrap');
+    const cell = (v: number | null): string => (v === null ? '' : String(v));
+    expect(rows.map((r) => r.slice(1 + columns.length))).toEqual([
+      ...f.values.map((v, i) => [cell(v), ...f.breakdowns.map((b) => cell(b.values[i]!))]),
+      [cell(f.total), ...f.breakdowns.map((b) => cell(b.total))],
+    ]);
+    // Five sign-ups in all, each cohort's twice its own.
+    const formulaTotals = rows.at(-1)?.slice(1 + columns.length) ?? [];
+    expect(Object.fromEntries(formulaColumns.map((c, i) => [c, formulaTotals[i]]))).toEqual({
+      'Formula A * 2': '10',
+      'Formula A * 2 · Buyers': '4',
+      'Formula A * 2 · Free plan': '4',
+      'Formula A * 2 · In none of these cohorts': '2',
+    });
   });
 
   it('breaks a funnel down by two properties and by a cohort, also on the board', async () => {

@@ -18,6 +18,7 @@ import {
   localTime,
   FUNNEL_OVER_TIME_ROW,
   FUNNEL_QUANTILES,
+  trendsStatements,
 } from './compile.js';
 import { DAY_MS } from './clock.js';
 import type { CohortContext, CountOp } from './cohorts.js';
@@ -280,10 +281,20 @@ function valueAggregate(math: MathKind): SqlNode {
  * `rank_n` (the value's number of events) for the `limit` best values, ties by value.
  */
 function segmented(base: SqlNode, breakdown: PlannedBreakdown): SqlNode {
-  const top = scalar(
-    sql`SELECT (groupArray(bd), groupArray(rank_n)) FROM (SELECT bd, count() AS rank_n FROM (${base}) WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)})`,
-    'top',
-  );
+  const given = breakdown.given;
+  // Values an earlier statement gave (compile.ts's trendsStatements), with their ranks there.
+  const values = !given
+    ? sql`SELECT bd, count() AS rank_n FROM (${base}) WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)}`
+    : given.length === 0
+      ? raw(`SELECT '' AS bd, toUInt64(0) AS rank_n WHERE 0`)
+      : join(
+          given.map(
+            (g) =>
+              sql`SELECT ${param.varchar(g.value)} AS bd, toUInt64(${param.bigint(g.rank)}) AS rank_n`,
+          ),
+          ' UNION ALL ',
+        );
+  const top = scalar(sql`SELECT (groupArray(bd), groupArray(rank_n)) FROM (${values})`, 'top');
   const at = 'if(isNull(bd), 0, indexOf(tupleElement(top, 1), assumeNotNull(bd)))';
   return sql`WITH ${top} SELECT *, toInt32(multiIf(isNull(bd), ${raw(String(SEGMENT_NOT_SET))}, ${raw(at)} = 0, ${raw(String(SEGMENT_OTHER))}, ${raw(String(SEGMENT_VALUE))})) AS seg, if(${raw(at)} = 0, NULL, bd) AS seg_value, if(${raw(at)} = 0, NULL, tupleElement(top, 2)[${raw(at)}]) AS rank_n FROM (${base})`;
 }
@@ -1023,20 +1034,8 @@ function refuseUnknownFields(p: Plan): void {
 export function compileClickHouse(p: Plan): CompiledQuery {
   refuseUnknownFields(p);
   switch (p.kind) {
-    case 'trends': {
-      const previous = p.previous;
-      return {
-        statements: [
-          ...p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
-          ...(previous
-            ? previous.series.map((s) => ({
-                name: `previous:series:${s.index}`,
-                sql: compileSeries(previous, s),
-              }))
-            : []),
-        ],
-      };
-    }
+    case 'trends':
+      return { statements: trendsStatements(p, compileSeries) };
     case 'event_names':
       return compileEventNames(p);
     case 'event_properties':

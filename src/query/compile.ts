@@ -341,13 +341,86 @@ function breakdownCtes(
   return [
     {
       name: 'top',
-      body: sql`SELECT bd, ${rank} AS rank_n FROM ${ident(source)} WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)}`,
+      body: topValues(
+        breakdown,
+        sql`SELECT bd, ${rank} AS rank_n FROM ${ident(source)} WHERE bd IS NOT NULL GROUP BY bd ORDER BY rank_n DESC, bd LIMIT ${param.bigint(breakdown.limit)}`,
+      ),
     },
     {
       name: 'seg',
       body: sql`SELECT s.*, CASE WHEN s.bd IS NULL THEN ${raw(String(SEGMENT_NOT_SET))} WHEN t.bd IS NULL THEN ${raw(String(SEGMENT_OTHER))} ELSE ${raw(String(SEGMENT_VALUE))} END AS seg, t.bd AS seg_value, t.rank_n FROM ${ident(source)} s LEFT JOIN top t ON s.bd = t.bd`,
     },
   ];
+}
+
+/**
+ * The rows (bd, rank_n) of a breakdown's top values: `ranked` (the best values of this series),
+ * or the values an earlier statement gave (`given`) with their ranks there.
+ */
+function topValues(breakdown: PlannedBreakdown, ranked: SqlNode): SqlNode {
+  const given = breakdown.given;
+  if (!given) return ranked;
+  if (given.length === 0)
+    return raw('SELECT CAST(NULL AS VARCHAR) AS bd, CAST(NULL AS BIGINT) AS rank_n WHERE FALSE');
+  return join(
+    given.map(
+      (g) => sql`SELECT ${param.varchar(g.value)} AS bd, ${param.bigint(g.rank)} AS rank_n`,
+    ),
+    ' UNION ALL ',
+  );
+}
+
+/**
+ * The top values of a breakdown's series statement (its `seg_value` and `rank_n` where `seg` is
+ * a value), for the statements split by them (`PlannedBreakdown.given`).
+ */
+export function segmentsOf(rows: QueryRows | undefined): { value: string; rank: number }[] {
+  if (!rows) throw new Error('the first series runs before the series split by its values');
+  const at = (name: string): number => rows.columns.indexOf(name);
+  const [seg, value, rank] = [at('seg'), at('seg_value'), at('rank_n')];
+  const seen = new Map<string, number>();
+  for (const row of rows.rows) {
+    const v = row[value];
+    if (Number(row[seg]) === SEGMENT_VALUE && typeof v === 'string') seen.set(v, Number(row[rank]));
+  }
+  return [...seen].map(([v, r]) => ({ value: v, rank: r }));
+}
+
+/**
+ * The statements of a trend: each series (`series:i`) and, with `compare`, each series of the
+ * period before (`previous:series:i`). With `segmentsOfFirst` (a formula with a breakdown) the
+ * series after the first are built once the first has run, split by its top values, and each
+ * series is also counted whole (`whole:series:i`, for the formula's overall line). `series`
+ * compiles one series in the store's dialect.
+ */
+export function trendsStatements(
+  p: TrendsPlan,
+  series: (p: TrendsPlan, s: PlannedSeries) => SqlNode,
+): CompiledStatement[] {
+  const of = (plan: TrendsPlan, prefix: string, whole: boolean): CompiledStatement[] => {
+    const b = plan.breakdown;
+    if (!plan.segmentsOfFirst || !b)
+      return plan.series.map((s) => ({ name: `${prefix}series:${s.index}`, sql: series(plan, s) }));
+    const first = `${prefix}series:0`;
+    return [
+      ...plan.series.map((s): CompiledStatement =>
+        s.index === 0
+          ? { name: first, sql: series(plan, s) }
+          : {
+              name: `${prefix}series:${s.index}`,
+              build: (earlier) =>
+                series({ ...plan, breakdown: { ...b, given: segmentsOf(earlier.get(first)) } }, s),
+            },
+      ),
+      ...(whole
+        ? plan.series.map((s) => ({
+            name: `whole:series:${s.index}`,
+            sql: series({ ...plan, breakdown: null }, s),
+          }))
+        : []),
+    ];
+  };
+  return [...of(p, '', true), ...(p.previous ? of(p.previous, 'previous:', false) : [])];
 }
 
 /** In a list breakdown's segment value: a property that is not set (after every hex digit). */
@@ -738,7 +811,10 @@ function compileValueDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
       [
         {
           name: 'top',
-          body: sql`SELECT value AS bd, sum(n) AS rank_n FROM value_days WHERE ${inScope} AND is_set GROUP BY value ORDER BY rank_n DESC, bd LIMIT ${param.bigint(b.limit)}`,
+          body: topValues(
+            b,
+            sql`SELECT value AS bd, sum(n) AS rank_n FROM value_days WHERE ${inScope} AND is_set GROUP BY value ORDER BY rank_n DESC, bd LIMIT ${param.bigint(b.limit)}`,
+          ),
         },
         {
           name: 'base',
@@ -758,7 +834,10 @@ function compileValueDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     [
       {
         name: 'top',
-        body: sql`SELECT value AS bd, sum(n) AS rank_n FROM value_days WHERE ${where} AND is_set GROUP BY value ORDER BY rank_n DESC, bd LIMIT ${param.bigint(b.limit)}`,
+        body: topValues(
+          b,
+          sql`SELECT value AS bd, sum(n) AS rank_n FROM value_days WHERE ${where} AND is_set GROUP BY value ORDER BY rank_n DESC, bd LIMIT ${param.bigint(b.limit)}`,
+        ),
       },
       {
         name: 'base',
@@ -801,18 +880,7 @@ function eventDaysBase(p: TrendsPlan, s: PlannedSeries): SqlNode {
 }
 
 function compileTrends(p: TrendsPlan): CompiledQuery {
-  const previous = p.previous;
-  return {
-    statements: [
-      ...p.series.map((s) => ({ name: `series:${s.index}`, sql: compileSeries(p, s) })),
-      ...(previous
-        ? previous.series.map((s) => ({
-            name: `previous:series:${s.index}`,
-            sql: compileSeries(previous, s),
-          }))
-        : []),
-    ],
-  };
+  return { statements: trendsStatements(p, compileSeries) };
 }
 
 // ---------------------------------------------------------------------------------------------

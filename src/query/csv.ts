@@ -61,15 +61,7 @@ function breakdownColumns(values: readonly BreakdownValue[]): {
 }
 
 function trendsCsv(r: TrendsResult): string {
-  const extended = r as TrendsResult & {
-    formula?: {
-      formula: string;
-      labels: string[];
-      values: (number | null)[];
-      total: number | null;
-    };
-  };
-  const labels = r.series[0]?.labels ?? extended.formula?.labels ?? [];
+  const labels = r.series[0]?.labels ?? r.formula?.labels ?? [];
   const hasPrevious = r.series.some((s) => 'previous_values' in s);
   const bd = breakdownColumns(r.series.map((s) => s.breakdown_value));
   const header = ['event', 'math', 'property', 'breakdown_kind', ...bd.header, 'total', ...labels];
@@ -96,9 +88,20 @@ function trendsCsv(r: TrendsResult): string {
         ...withExtras.previous_values,
       ]);
   }
-  if (extended.formula) {
-    const f = extended.formula;
+  if (r.formula) {
+    // The formula over the whole series, then (with a breakdown) per segment.
+    const f = r.formula;
     rows.push([f.formula, 'formula', '', 'none', ...bd.cells(null), f.total, ...f.values]);
+    for (const b of f.breakdowns ?? [])
+      rows.push([
+        f.formula,
+        'formula',
+        '',
+        b.breakdown_kind,
+        ...bd.cells(b.breakdown_value),
+        b.total,
+        ...b.values,
+      ]);
   }
   return csvTable(header, rows);
 }

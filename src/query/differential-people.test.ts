@@ -536,6 +536,8 @@ const breakdownQuery = fc
       ),
       filters: fc.array(cohortFilter, { maxLength: 1 }),
       bd: breakdownOf,
+      // Every series split by the first one's values (B only when there are two series).
+      formula: fc.option(fc.constantFrom('A * 2', 'B / A', 'A - B'), { nil: undefined }),
     }),
     fc.record({
       kind: fc.constant('funnel'),
@@ -565,6 +567,9 @@ const breakdownQuery = fc
     const series = (rest as { series?: { math: string }[] }).series?.map((s) =>
       s.math === 'sum' ? { ...s, property: 'amount' } : s,
     );
+    const formula = (rest as { formula?: string }).formula;
+    if (formula?.includes('B') && series?.length === 1)
+      delete (rest as { formula?: string }).formula;
     return { ...rest, ...r, ...(series ? { series } : {}), ...(bd ?? {}) };
   });
 

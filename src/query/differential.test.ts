@@ -370,10 +370,11 @@ const trendsQuery = (d: Dataset) =>
     })
     .map((q) => {
       const { range: r, breakdown: b, interval, compare, formula, ...rest } = q;
-      // Formulas (without a breakdown) name only the series there are; compare sometimes.
+      // Formulas name only the series there are (with a breakdown: every series split by the
+      // first one's values); compare sometimes.
       const extra = {
         ...(compare ? { compare: 'previous_period' } : {}),
-        ...(formula && !b && maxLetter(formula) < rest.series.length ? { formula } : {}),
+        ...(formula && maxLetter(formula) < rest.series.length ? { formula } : {}),
       };
       if ('__nowMs' in r) {
         // Relative ranges span up to a month: daily and coarser only.

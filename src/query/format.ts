@@ -94,6 +94,19 @@ export interface FormulaResult {
   values: (number | null)[];
   /** The formula applied to the series' totals. */
   total: number | null;
+  /**
+   * With a breakdown: the formula per segment, over the series' rows of that segment (every
+   * series has a row for each), in their order; `values` and `total` are then over the whole
+   * series.
+   */
+  breakdowns?: FormulaBreakdownResult[];
+}
+
+export interface FormulaBreakdownResult {
+  breakdown_value: BreakdownValue;
+  breakdown_kind: BreakdownKind;
+  values: (number | null)[];
+  total: number | null;
 }
 
 export interface FunnelStepResult {
@@ -308,17 +321,30 @@ function seriesGroups(
 function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): TrendsResult {
   const labels: string[] = [];
   for (let b = p.firstBucket; b <= p.lastBucket; b++) labels.push(bucketLabel(p.unit, b));
+  const width = labels.length;
   const series: TrendsSeriesResult[] = [];
-  for (const s of p.series) {
+  const groupsOf = p.series.map((s) => seriesGroups(p, s, executed, `series:${s.index}`));
+  // Split by the first series' values (a formula with a breakdown): every series gets a row for
+  // each segment any of them has, empty where it has no events, so that the rows line up.
+  const shared = p.segmentsOfFirst && p.breakdown ? sharedSegments(groupsOf) : null;
+  const byKey = new Map<string, TrendsSeriesResult[]>();
+  p.series.forEach((s, i) => {
     const spec = q.series[s.index]!;
-    const groups = seriesGroups(p, s, executed, `series:${s.index}`);
+    const groups = groupsOf[i]!;
     const previous = p.previous
       ? seriesGroups(p.previous, s, executed, `previous:series:${s.index}`)
       : null;
     const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
-    const ordered = [...groups.entries()].sort((a, b) =>
-      compareSegments(a[1].segment, b[1].segment),
-    );
+    const ordered = shared
+      ? shared.map(([key, segment]): [string, SeriesGroup] => [
+          key,
+          groups.get(key) ?? {
+            segment,
+            values: Array.from({ length: width }, () => empty),
+            total: empty,
+          },
+        ])
+      : [...groups.entries()].sort((a, b) => compareSegments(a[1].segment, b[1].segment));
     for (const [key, g] of ordered) {
       const row: TrendsSeriesResult = {
         event: spec.event,
@@ -340,17 +366,55 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
         row.previous_total = before ? before.total : empty;
       }
       series.push(row);
+      byKey.set(key, [...(byKey.get(key) ?? []), row]);
+    }
+  });
+  const result: TrendsResult = { series };
+  if (q.formula !== null) {
+    if (!shared) result.formula = formulaResult(q.formula, series, labels);
+    else {
+      const whole = p.series.map((s) => {
+        const [g] = seriesGroups(
+          { ...p, breakdown: null },
+          s,
+          executed,
+          `whole:series:${s.index}`,
+        ).values();
+        return { values: g!.values, total: g!.total };
+      });
+      result.formula = {
+        ...formulaResult(q.formula, whole, labels),
+        breakdowns: shared.map(([key]) => {
+          const rows = byKey.get(key)!;
+          const { values, total } = formulaResult(q.formula!, rows, labels);
+          return {
+            breakdown_value: rows[0]!.breakdown_value,
+            breakdown_kind: rows[0]!.breakdown_kind,
+            values,
+            total,
+          };
+        }),
+      };
     }
   }
-  const result: TrendsResult = { series };
-  if (q.formula !== null) result.formula = formulaResult(q.formula, series, labels);
   return result;
 }
 
-/** The formula over whole series (no breakdown): per bucket, and over the series' totals. */
+/**
+ * The segments of a trend whose series are split by the first one's values, in order: the first
+ * series' values (its ranks), then `other` and `not_set` if any series has them.
+ */
+function sharedSegments(groupsOf: Map<string, SeriesGroup>[]): [string, Segment][] {
+  const all = new Map<string, Segment>();
+  for (const groups of groupsOf)
+    for (const [key, g] of groups) if (!all.has(key)) all.set(key, g.segment);
+  return [...all].sort((a, b) => compareSegments(a[1], b[1]));
+}
+
+/** The formula over one row of each series: per bucket, and over the series' totals. */
 export function formulaResult(
   formula: string,
-  series: readonly TrendsSeriesResult[],
+  series: readonly Pick<TrendsSeriesResult, 'values' | 'total'>[],
   labels: string[],
 ): FormulaResult {
   const tree = parseFormula(formula, series.length);

@@ -744,12 +744,6 @@ const trendsSchema = z
         });
     });
     if (q.formula !== undefined) {
-      if (q.breakdown !== undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['formula'],
-          message: 'a formula combines whole series: it cannot be used with a breakdown',
-        });
       try {
         parseFormula(q.formula, q.series.length);
       } catch (error) {

@@ -118,6 +118,12 @@ export interface PlannedBreakdown {
   /** `single`: segment values are the property's text; `list`: lists of texts (see compile). */
   form: 'single' | 'list';
   limit: number;
+  /**
+   * The segment values given by an earlier statement instead of ranked here (a formula with a
+   * breakdown: every series after the first is split by the first series' top values, each
+   * with its rank there). Set by the compilers, never by `plan`.
+   */
+  given?: { value: string; rank: number }[];
 }
 
 /** Whether a breakdown splits users by saved cohorts (a user can be in several segments). */
@@ -134,6 +140,12 @@ export interface TrendsPlan {
   breakdown: PlannedBreakdown | null;
   /** With `compare`: the same trend over the period just before (its own buckets). */
   previous?: TrendsPlan | null;
+  /**
+   * A formula with a breakdown: the first series ranks the segment values, every other series is
+   * split by those (its other values in `other`), and each series is also counted whole, so that
+   * the formula combines rows of one segment, and the whole series for its overall line.
+   */
+  segmentsOfFirst?: boolean;
   /**
    * The store keeps per-day rollups of this project's events in its time zone (the `person_days`,
    * `event_days`, `value_days` and `person_value_days` tables of the embedded store): the series
@@ -455,8 +467,9 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
     breakdown: planBreakdown(q.breakdown, groups, ctx.cohorts),
     previous:
       q.compare === 'previous_period'
-        ? planTrends({ ...q, ...previousRange(q), compare: null, formula: null }, ctx)
+        ? planTrends({ ...q, ...previousRange(q), compare: null }, ctx)
         : null,
+    ...(q.formula !== null && q.breakdown ? { segmentsOfFirst: true } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { offsetAt } from './clock.js';
 import { evaluateFormula, parseFormula } from './formula.js';
 import { isSdkBookkeepingEvent } from './sdk-events.js';
 import type {
+  BreakdownKind,
   EventNamesResult,
   EventPropertiesResult,
   FlowsResult,
@@ -398,7 +399,12 @@ type Segmented<T> = { kind: 'value' | 'other' | 'not_set'; value: BdValue | null
  * item has the values `valuesOf` gives (several with cohorts: it is in each of their segments;
  * none: not set).
  */
-function segment<T>(items: T[], valuesOf: (item: T) => BdValue[], limit: number): Segmented<T>[] {
+function segment<T>(
+  items: T[],
+  valuesOf: (item: T) => BdValue[],
+  limit: number,
+  given?: BdValue[],
+): Segmented<T>[] {
   const counts = new Map<string, { value: BdValue; n: number }>();
   for (const item of items)
     for (const v of valuesOf(item)) {
@@ -407,13 +413,16 @@ function segment<T>(items: T[], valuesOf: (item: T) => BdValue[], limit: number)
       counts.set(bdKey(v), c);
     }
   const ranked = [...counts.values()].sort((a, b) => b.n - a.n || compareBd(a.value, b.value));
-  const top = ranked.slice(0, limit).map((c) => c.value);
+  // `given`: the values of another series (a formula with a breakdown), kept where items have them.
+  const top = given ?? ranked.slice(0, limit).map((c) => c.value);
   const topKeys = new Set(top.map(bdKey));
-  const out: Segmented<T>[] = top.map((value) => ({
-    kind: 'value',
-    value,
-    items: items.filter((i) => valuesOf(i).some((v) => bdKey(v) === bdKey(value))),
-  }));
+  const out: Segmented<T>[] = top
+    .map((value): Segmented<T> => ({
+      kind: 'value',
+      value,
+      items: items.filter((i) => valuesOf(i).some((v) => bdKey(v) === bdKey(value))),
+    }))
+    .filter((seg) => seg.items.length > 0);
   const other = items.filter((i) => valuesOf(i).some((v) => !topKeys.has(bdKey(v))));
   const notSet = items.filter((i) => valuesOf(i).length === 0);
   if (other.length > 0) out.push({ kind: 'other', value: null, items: other });
@@ -454,7 +463,8 @@ const inDates = (date: string, r: DateRange): boolean => date >= r.from && date 
  * `formula`: the series combined per bucket and on their totals.
  */
 function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): TrendsResult {
-  const current = trendRows(q, data, events);
+  const shared = q.formula !== null && q.breakdown !== null;
+  const current = lineUp(q, trendRows(q, data, events), shared);
   if (q.compare === 'previous_period') {
     const days =
       Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
@@ -470,15 +480,7 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
             r.breakdown_kind === row.breakdown_kind &&
             JSON.stringify(r.breakdown_value) === JSON.stringify(row.breakdown_value),
         );
-        const empty =
-          row.math === 'total' ||
-          row.math === 'unique_users' ||
-          row.math === 'sum' ||
-          row.math === 'unique_groups' ||
-          row.math === 'weekly_active' ||
-          row.math === 'monthly_active'
-            ? 0
-            : null;
+        const empty = emptyOf(row.math);
         row.previous_values = row.labels.map((_, b) =>
           match && b < match.values.length ? match.values[b]! : empty,
         );
@@ -486,28 +488,88 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
       }
     });
   }
-  const series = current.flat();
-  const result: TrendsResult = { series };
-  if (q.formula !== null) {
-    const tree = parseFormula(q.formula, series.length);
-    const labels = series[0]?.labels ?? [];
-    result.formula = {
-      formula: q.formula,
-      labels,
-      values: labels.map((_, b) =>
-        evaluateFormula(
-          tree,
-          series.map((r) => r.values[b] ?? null),
-        ),
-      ),
-      total: evaluateFormula(
+  const result: TrendsResult = { series: current.flat() };
+  if (q.formula === null) return result;
+  const tree = parseFormula(q.formula, q.series.length);
+  const labels = labelsBetween(q.interval, q.from, q.to);
+  const combine = (rows: Pick<TrendsSeriesResult, 'values' | 'total'>[]) => ({
+    values: labels.map((_, b) =>
+      evaluateFormula(
         tree,
-        series.map((r) => r.total),
+        rows.map((r) => r.values[b] ?? null),
       ),
-    };
+    ),
+    total: evaluateFormula(
+      tree,
+      rows.map((r) => r.total),
+    ),
+  });
+  if (!shared) {
+    result.formula = { formula: q.formula, labels, ...combine(result.series) };
+    return result;
   }
+  // Broken down: the formula combines the rows of a segment, and, for its overall line, the
+  // whole series.
+  const whole = trendRows({ ...q, breakdown: null }, data, events).map((rows) => rows[0]!);
+  result.formula = {
+    formula: q.formula,
+    labels,
+    ...combine(whole),
+    breakdowns: current[0]!.map((seg, k) => ({
+      breakdown_value: seg.breakdown_value,
+      breakdown_kind: seg.breakdown_kind as Exclude<BreakdownKind, 'none'>,
+      ...combine(current.map((rows) => rows[k]!)),
+    })),
+  };
   return result;
 }
+
+/**
+ * With `shared` (a formula with a breakdown): every series gets a row for each segment any of
+ * them has (the first series' values, then other, then not set), empty where it has no events.
+ */
+function lineUp(
+  q: TrendsQuery,
+  current: TrendsSeriesResult[][],
+  shared: boolean,
+): TrendsSeriesResult[][] {
+  if (!shared) return current;
+  const keyOf = (r: TrendsSeriesResult): string =>
+    `${r.breakdown_kind}:${JSON.stringify(r.breakdown_value)}`;
+  const order = { value: 0, other: 1, not_set: 2, none: 3 };
+  const segments = [...new Map(current.flat().map((r) => [keyOf(r), r])).values()].sort(
+    (a, b) => order[a.breakdown_kind] - order[b.breakdown_kind],
+  );
+  return current.map((rows, i) =>
+    segments.map((seg) => {
+      const found = rows.find((r) => keyOf(r) === keyOf(seg));
+      if (found) return found;
+      const spec = q.series[i]!;
+      const empty = emptyOf(spec.math);
+      return {
+        event: spec.event,
+        math: spec.math,
+        property: spec.property,
+        breakdown_value: seg.breakdown_value,
+        breakdown_kind: seg.breakdown_kind,
+        labels: seg.labels,
+        values: seg.labels.map(() => empty),
+        total: empty,
+      };
+    }),
+  );
+}
+
+/** A series' value where it counted nothing: 0 for counts and sums, else no value. */
+const emptyOf = (math: MathKind): number | null =>
+  math === 'total' ||
+  math === 'unique_users' ||
+  math === 'sum' ||
+  math === 'unique_groups' ||
+  math === 'weekly_active' ||
+  math === 'monthly_active'
+    ? 0
+    : null;
 
 /** The rows of each series (one per breakdown segment). */
 function trendRows(
@@ -519,6 +581,11 @@ function trendRows(
   const uid = cx.uid;
   const labels = labelsBetween(q.interval, q.from, q.to);
   const out: TrendsSeriesResult[][] = [];
+  // A formula with a breakdown: the series after the first are split by the first one's values.
+  const given = (): BdValue[] | undefined =>
+    q.formula !== null && out.length > 1
+      ? out[0]!.filter((r) => r.breakdown_kind === 'value').map((r) => r.breakdown_value!)
+      : undefined;
   for (const s of q.series) {
     const series: TrendsSeriesResult[] = [];
     out.push(series);
@@ -576,7 +643,7 @@ function trendRows(
       const b = q.breakdown;
       if (!b) series.push(activeRow(matching, 'none', null));
       else
-        for (const seg of segment(matching, (e) => breakdownValues(cx, b, e), b.limit))
+        for (const seg of segment(matching, (e) => breakdownValues(cx, b, e), b.limit, given()))
           series.push(activeRow(seg.items, seg.kind, seg.value));
       continue;
     }
@@ -621,7 +688,7 @@ function trendRows(
       continue;
     }
     const b = q.breakdown;
-    for (const seg of segment(population, (e) => breakdownValues(cx, b, e), b.limit))
+    for (const seg of segment(population, (e) => breakdownValues(cx, b, e), b.limit, given()))
       series.push(row(seg.items, seg.kind, seg.value));
   }
   return out;

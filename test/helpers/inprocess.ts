@@ -60,6 +60,10 @@ export async function importWithPlans(
     payload: JSON.stringify(events),
   });
   if (res.statusCode !== 200) throw new Error(`/import answered ${res.statusCode}: ${res.body}`);
+  // A record refused (an invalid $insert_id, say) must not quietly leave a test counting less.
+  const imported = res.json<{ num_records_imported?: unknown }>().num_records_imported;
+  if (imported !== events.length)
+    throw new Error(`/import took ${String(imported)} of ${events.length} records: ${res.body}`);
   for (const [id, plan] of plans) {
     const p = await s.server.app.inject({
       method: 'POST',

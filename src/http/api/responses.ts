@@ -297,6 +297,19 @@ export const trendsResult = z
         labels: z.array(z.string()),
         values,
         total: z.number().nullable(),
+        breakdowns: z
+          .array(
+            z.object({
+              breakdown_value: breakdownValue,
+              breakdown_kind: segmentKind,
+              values,
+              total: z.number().nullable(),
+            }),
+          )
+          .optional()
+          .describe(
+            "With a breakdown: the formula per segment (every series split by the first series' values), in the series rows' order; values and total are then over the whole series.",
+          ),
       })
       .optional(),
   })

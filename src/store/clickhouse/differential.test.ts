@@ -14,6 +14,7 @@ import {
   DEVICES,
   EVENTS,
   NUMERIC_PROPERTIES,
+  PROPERTIES,
   USERS,
   anyBreakdown,
   dayAfter,
@@ -190,8 +191,16 @@ const breakdownQuery = (d: Dataset) =>
         ),
         filters: filtersOf(d, 1),
         bd: anyBreakdown,
+        // A formula splits every series by the first one's values (B when there are two).
+        formula: fc.option(fc.constantFrom('A * 2', 'B / A', 'A - B'), { nil: undefined }),
       })
-      .map(({ range: r, bd, ...rest }) => ({ kind: 'trends', ...r, ...rest, ...bd })),
+      .map(({ range: r, bd, formula, ...rest }) => ({
+        kind: 'trends',
+        ...r,
+        ...rest,
+        ...bd,
+        ...(formula && (rest.series.length > 1 || !formula.includes('B')) ? { formula } : {}),
+      })),
     fc
       .record({
         range: rangeOf(d),
@@ -444,6 +453,40 @@ describe.skipIf(!available).each(TARGETS)(
         fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
         params(12),
       );
+    }, 600_000);
+
+    it('a formula with a breakdown: every series split by the first one’s values', async () => {
+      const before = answered;
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery((d) =>
+            fc
+              .tuple(
+                trendsQuery(d),
+                fc.constantFrom(...PROPERTIES),
+                fc.integer({ min: 1, max: 2 }),
+                fc.constantFrom('B / A', 'A - B * 2', 'B'),
+                fc.boolean(),
+              )
+              .map(([q, property, limit, formula, compare]) => ({
+                ...q,
+                // Two series at least, the second often of other values than the first's top;
+                // no filters, so that most answers have rows.
+                series: [...q.series, ...q.series]
+                  .slice(0, Math.max(2, q.series.length))
+                  .map((s) => ({ ...s, filters: [] })),
+                filters: [],
+                breakdown: property,
+                breakdown_limit: limit,
+                formula,
+                ...(compare ? { compare: 'previous_period' } : {}),
+              })),
+          ),
+          ([d, q]) => agree(d, q, true),
+        ),
+        params(10),
+      );
+      expect(answered).toBeGreaterThan(before);
     }, 600_000);
 
     it('trends compared with the previous period', async () => {

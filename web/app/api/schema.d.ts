@@ -1481,6 +1481,14 @@ export interface components {
         labels: string[];
         values: (number | null)[];
         total: number | null;
+        /** @description With a breakdown: the formula per segment (every series split by the first series' values), in the series rows' order; values and total are then over the whole series. */
+        breakdowns?: {
+          breakdown_value: string | (string | null)[] | null;
+          /** @enum {string} */
+          breakdown_kind: 'value' | 'other' | 'not_set';
+          values: (number | null)[];
+          total: number | null;
+        }[];
       };
     };
     TrendsSeries: {

@@ -105,7 +105,7 @@ export function buildTrendsQuery(s: InsightsState): TrendsQuery | null {
     series,
     ...(filters.length > 0 ? { filters } : {}),
     ...(breakdown !== undefined ? { breakdown } : {}),
-    ...(formula && breakdown === undefined ? { formula } : {}),
+    ...(formula ? { formula } : {}),
     ...(s.compare ? { compare: 'previous_period' as const } : {}),
   };
 }
@@ -259,18 +259,17 @@ export function Insights(props: { ctx: ProjectContext }) {
                       id={`${id}-formula`}
                       value={effective.formula ?? ''}
                       placeholder={effective.series.length > 1 ? 'e.g. B / A * 100' : 'e.g. A / 7'}
-                      disabled={brokenDown}
                       aria-describedby={`${id}-formula-help`}
                       onInput={(e) => set({ formula: e.currentTarget.value })}
                     />
                     <span class="hint" id={`${id}-formula-help`}>
-                      {brokenDown
-                        ? 'A formula combines whole series: remove the breakdown to use one.'
-                        : `Combines the series by letter (${effective.series
-                            .map((_, i) => letterOf(i))
-                            .join(
-                              ', ',
-                            )}) with + − × ÷ and brackets; a division by zero shows as –.`}
+                      {`Combines the series by letter (${effective.series
+                        .map((_, i) => letterOf(i))
+                        .join(', ')}) with + − × ÷ and brackets; a division by zero shows as –.${
+                        brokenDown
+                          ? ' Broken down, every series is split by the values A ranks first, and the formula is shown per value.'
+                          : ''
+                      }`}
                     </span>
                   </span>
                 </fieldset>

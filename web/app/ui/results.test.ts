@@ -117,11 +117,37 @@ describe('trendColumns', () => {
       ],
       formula: { formula: 'B / A', labels: [], values: [1, 0], total: 0.33 },
     });
-    expect(cols.map((c) => [c.label, c.total, c.previous, c.colour])).toEqual([
-      ['Page View · Total events', 3, false, 0],
-      ['Page View · Total events · previous period', 1, true, 0],
-      ['Signed Up · Total events', 1, false, 1],
-      ['Formula B / A', 0.33, false, 2],
+    expect(cols.map((c) => [c.label, c.total, c.previous, c.formula, c.colour])).toEqual([
+      ['Page View · Total events', 3, false, false, 0],
+      ['Page View · Total events · previous period', 1, true, false, 0],
+      ['Signed Up · Total events', 1, false, false, 1],
+      ['Formula B / A', 0.33, false, true, 2],
+    ]);
+  });
+
+  it('follows the whole formula with a column per segment of a breakdown', () => {
+    const cols = trendColumns({
+      series: [
+        series({ breakdown_kind: 'value', breakdown_value: 'Chrome', values: [2], total: 2 }),
+        series({ breakdown_kind: 'other', breakdown_value: null, values: [4], total: 4 }),
+      ],
+      formula: {
+        formula: 'A * 2',
+        labels: ['2026-12-01'],
+        values: [12],
+        total: 12,
+        breakdowns: [
+          { breakdown_kind: 'value', breakdown_value: 'Chrome', values: [4], total: 4 },
+          { breakdown_kind: 'other', breakdown_value: null, values: [8], total: 8 },
+        ],
+      },
+    });
+    expect(cols.map((c) => [c.label, c.total, c.formula, c.colour])).toEqual([
+      ['Page View · Total events · Chrome', 2, false, 0],
+      ['Page View · Total events · Other values', 4, false, 1],
+      ['Formula A * 2', 12, true, 2],
+      ['Formula A * 2 · Chrome', 4, true, 3],
+      ['Formula A * 2 · Other values', 8, true, 4],
     ]);
   });
 });

@@ -56,6 +56,8 @@ export interface TrendColumn {
   values: (number | null)[];
   total: number | null;
   previous: boolean;
+  /** A formula's column: its unit is its own (read against a second axis). */
+  formula: boolean;
   /** Palette entry: a series and its previous period share one. */
   colour: number;
 }
@@ -68,24 +70,40 @@ export function trendColumns(
   const out: TrendColumn[] = [];
   result.series.forEach((s, colour) => {
     const label = seriesLabel(s, segment);
-    out.push({ label, values: s.values, total: s.total, previous: false, colour });
+    out.push({ label, values: s.values, total: s.total, previous: false, formula: false, colour });
     if (s.previous_values)
       out.push({
         label: `${label} · previous period`,
         values: s.previous_values,
         total: s.previous_total ?? null,
         previous: true,
+        formula: false,
         colour,
       });
   });
-  if (result.formula)
+  const f = result.formula;
+  if (f) {
+    // The formula over the whole series, then (with a breakdown) per segment.
+    const label = `Formula ${f.formula}`;
     out.push({
-      label: `Formula ${result.formula.formula}`,
-      values: result.formula.values,
-      total: result.formula.total,
+      label,
+      values: f.values,
+      total: f.total,
       previous: false,
+      formula: true,
       colour: result.series.length,
     });
+    (f.breakdowns ?? []).forEach((b, i) =>
+      out.push({
+        label: `${label} · ${segment(b.breakdown_kind, b.breakdown_value)}`,
+        values: b.values,
+        total: b.total,
+        previous: false,
+        formula: true,
+        colour: result.series.length + 1 + i,
+      }),
+    );
+  }
   return out;
 }
 
@@ -119,13 +137,13 @@ export function TrendsView(props: {
         <Chart
           kind={props.view}
           labels={labels}
-          series={columns.map((c, i) => ({
+          series={columns.map((c) => ({
             label: c.label,
             values: c.values,
             dashed: c.previous,
             colour: c.colour,
-            // The formula (always the last column) has its own unit: the right-hand axis.
-            secondAxis: props.result.formula !== undefined && i === columns.length - 1,
+            // A formula has its own unit: the right-hand axis.
+            secondAxis: c.formula,
           }))}
           title={`${props.title}: ${props.view} chart of ${names.join(', ')}`}
         />
