@@ -90,4 +90,17 @@ describe('plan', () => {
     expect(attempt).toThrow(AppError);
     expect(attempt).toThrow(/cells/);
   });
+
+  it('counts a formula’s rows (per segment, and over the whole series) in the cells', () => {
+    // 700 days × 2 series × 100 rows = 140,000 cells; the formula adds 101 rows: 210,700.
+    const query = {
+      from: '2022-01-01',
+      to: '2023-12-01',
+      series: [{}, {}],
+      breakdown: '$os',
+      breakdown_limit: 98,
+    };
+    expect(() => trends(query)).not.toThrow();
+    expect(() => trends({ ...query, formula: 'B / A' })).toThrow(/210700 cells/);
+  });
 });

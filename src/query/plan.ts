@@ -434,10 +434,14 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
   const lastBucket =
     unit === 'hour' ? bucketOfDay('hour', scope.toDay + 1) - 1 : bucketOfDay(unit, scope.toDay);
   const rows = q.breakdown ? q.breakdown.limit + 2 : 1;
+  // A formula adds a row of its own per segment, and one over the whole series.
+  const formulaRows = q.formula === null ? 0 : rows + (q.breakdown ? 1 : 0);
   checkCells(
-    q.series.length * rows * (lastBucket - firstBucket + 1),
+    (q.series.length * rows + formulaRows) * (lastBucket - firstBucket + 1),
     ctx.limits,
-    'series × breakdown rows × intervals',
+    q.formula === null
+      ? 'series × breakdown rows × intervals'
+      : '(series + formula) × breakdown rows × intervals',
   );
   const groups = new Map<string, number>();
   const global = planFilters(q.filters, groups, ctx.cohorts);
