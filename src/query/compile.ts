@@ -72,6 +72,8 @@ export interface CompiledQuery {
 export const SEGMENT_VALUE = 0;
 export const SEGMENT_OTHER = 1;
 export const SEGMENT_NOT_SET = 2;
+/** Rows over the whole series in a split series' statement (`PlannedBreakdown.whole`). */
+export const SEGMENT_WHOLE = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Expressions over `events e` (and the identity links joined as l1, l2).
@@ -390,17 +392,21 @@ export function segmentsOf(rows: QueryRows | undefined): { value: string; rank: 
  * The statements of a trend: each series (`series:i`) and, with `compare`, each series of the
  * period before (`previous:series:i`). With `segmentsOfFirst` (a formula with a breakdown) the
  * series after the first are built once the first has run, split by its top values, and each
- * series is also counted whole (`whole:series:i`, for the formula's overall line). `series`
- * compiles one series in the store's dialect.
+ * series is also counted whole, for the formula's overall line: in its own statement's rows
+ * (`SEGMENT_WHOLE`) where `wholeInline` says the dialect's compiler answers it from the split
+ * rows, else in a statement of its own (`whole:series:i`). `series` compiles one series in the
+ * store's dialect.
  */
 export function trendsStatements(
   p: TrendsPlan,
   series: (p: TrendsPlan, s: PlannedSeries) => SqlNode,
+  wholeInline: (p: TrendsPlan, s: PlannedSeries) => boolean = () => false,
 ): CompiledStatement[] {
   const of = (plan: TrendsPlan, prefix: string, whole: boolean): CompiledStatement[] => {
-    const b = plan.breakdown;
-    if (!plan.segmentsOfFirst || !b)
+    if (!plan.segmentsOfFirst || !plan.breakdown)
       return plan.series.map((s) => ({ name: `${prefix}series:${s.index}`, sql: series(plan, s) }));
+    const b = whole ? { ...plan.breakdown, whole: true } : plan.breakdown;
+    plan = { ...plan, breakdown: b };
     const first = `${prefix}series:0`;
     return [
       ...plan.series.map((s): CompiledStatement =>
@@ -413,10 +419,12 @@ export function trendsStatements(
             },
       ),
       ...(whole
-        ? plan.series.map((s) => ({
-            name: `whole:series:${s.index}`,
-            sql: series({ ...plan, breakdown: null }, s),
-          }))
+        ? plan.series
+            .filter((s) => !wholeInline(plan, s))
+            .map((s) => ({
+              name: `whole:series:${s.index}`,
+              sql: series({ ...plan, breakdown: null }, s),
+            }))
         : []),
     ];
   };
@@ -643,10 +651,11 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
     const pu = perUserSelect(perUser, 'seg', true);
     return withCtes(uniqueCtes([...ctes, ...pu.ctes]), pu.select);
   }
-  if (users) return withCtes(uniqueCtes(ctes), segmentUsers(true));
+  const whole = wholeInline(p, s) ? sql` UNION ALL ${wholeRows(value)}` : raw('');
+  if (users) return withCtes(uniqueCtes(ctes), sql`${segmentUsers(true)}${whole}`);
   return withCtes(
     uniqueCtes(ctes),
-    sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))`,
+    sql`SELECT seg, seg_value, max(rank_n) AS rank_n, ${call('grouping', raw('bucket'))} AS is_total, bucket, ${value} AS value FROM seg GROUP BY GROUPING SETS ((seg, seg_value, bucket), (seg, seg_value))${whole}`,
   );
 }
 
@@ -846,7 +855,9 @@ function compileValueDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
       },
       { ...seg!, materialize: true },
     ],
-    segmentUsers(unit === 'day'),
+    wholeInline(p, s)
+      ? sql`${segmentUsers(unit === 'day')} UNION ALL ${wholeRows(call('count_distinct', raw('uid')))}`
+      : segmentUsers(unit === 'day'),
   );
 }
 
@@ -880,7 +891,28 @@ function eventDaysBase(p: TrendsPlan, s: PlannedSeries): SqlNode {
 }
 
 function compileTrends(p: TrendsPlan): CompiledQuery {
-  return { statements: trendsStatements(p, compileSeries) };
+  return { statements: trendsStatements(p, compileSeries, wholeInline) };
+}
+
+/**
+ * Whether a split series' statement also has the rows over the whole series (seg
+ * SEGMENT_WHOLE), counted from its `seg` rows: events and unique users broken down by
+ * properties (each event, or each user's rows, in exactly one segment per bucket; a cohort
+ * breakdown repeats them per cohort).
+ */
+function wholeInline(p: TrendsPlan, s: PlannedSeries): boolean {
+  return (
+    p.breakdown?.whole === true &&
+    !isCohortBreakdown(p.breakdown) &&
+    !s.active &&
+    (s.math === 'total' || s.math === 'unique_users')
+  );
+}
+
+/** The rows over the whole series from `seg` (wholeInline): is_total, bucket and value. */
+function wholeRows(value: SqlNode): SqlNode {
+  const whole = raw(`${SEGMENT_WHOLE} AS seg, NULL AS seg_value, NULL AS rank_n`);
+  return sql`SELECT ${whole}, 0 AS is_total, bucket, ${value} AS value FROM seg GROUP BY bucket UNION ALL SELECT ${whole}, 1 AS is_total, NULL AS bucket, ${value} AS value FROM seg`;
 }
 
 // ---------------------------------------------------------------------------------------------

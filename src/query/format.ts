@@ -6,6 +6,7 @@ import {
   BREAKDOWN_PART_NOT_SET,
   FUNNEL_OVER_TIME_ROW,
   SEGMENT_NOT_SET,
+  SEGMENT_WHOLE,
   SEGMENT_OTHER,
   SEGMENT_VALUE,
   DISCOVERY_COLUMNS,
@@ -324,6 +325,13 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
   const width = labels.length;
   const series: TrendsSeriesResult[] = [];
   const groupsOf = p.series.map((s) => seriesGroups(p, s, executed, `series:${s.index}`));
+  // A split series' statement may also hold the series counted whole (compile.ts wholeInline).
+  const inlineWhole = groupsOf.map((groups) => {
+    const key = segmentKey(SEGMENT_WHOLE, null);
+    const g = groups.get(key);
+    groups.delete(key);
+    return g;
+  });
   // Split by the first series' values (a formula with a breakdown): every series gets a row for
   // each segment any of them has, empty where it has no events, so that the rows line up.
   const shared = p.segmentsOfFirst && p.breakdown ? sharedSegments(groupsOf) : null;
@@ -373,14 +381,14 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
   if (q.formula !== null) {
     if (!shared) result.formula = formulaResult(q.formula, series, labels);
     else {
-      const whole = p.series.map((s) => {
-        const [g] = seriesGroups(
-          { ...p, breakdown: null },
-          s,
-          executed,
-          `whole:series:${s.index}`,
-        ).values();
-        return { values: g!.values, total: g!.total };
+      const whole = p.series.map((s, i) => {
+        const name = `whole:series:${s.index}`;
+        // Counted whole in its own statement, or in the split one's rows (none: nothing matched).
+        const [g] = executed.results.has(name)
+          ? seriesGroups({ ...p, breakdown: null }, s, executed, name).values()
+          : [inlineWhole[i]];
+        const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
+        return g ?? { values: Array.from({ length: width }, () => empty), total: empty };
       });
       result.formula = {
         ...formulaResult(q.formula, whole, labels),

@@ -124,6 +124,11 @@ export interface PlannedBreakdown {
    * with its rank there). Set by the compilers, never by `plan`.
    */
   given?: { value: string; rank: number }[];
+  /**
+   * The statement also answers the series counted whole, where its compiler can from the same
+   * rows (rows of `seg` SEGMENT_WHOLE; see compile.ts trendsStatements). Set by the compilers.
+   */
+  whole?: boolean;
 }
 
 /** Whether a breakdown splits users by saved cohorts (a user can be in several segments). */
