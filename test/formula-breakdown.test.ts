@@ -5,19 +5,17 @@
 // once they are built; compare and CSV.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedDatabase } from '../src/cli/runtime.js';
-import { importWithPlans, postQuery, startInProcess, type InProcess } from './helpers/inprocess.js';
+import {
+  daysBeforeYesterday,
+  importWithPlans,
+  postQuery,
+  startInProcess,
+  type InProcess,
+} from './helpers/inprocess.js';
 
 let s: InProcess;
-const DAY = 86_400_000;
 // Day -k: k days before yesterday (UTC project), noon; yesterday is the range's end.
-const yesterday = Date.UTC(
-  new Date().getUTCFullYear(),
-  new Date().getUTCMonth(),
-  new Date().getUTCDate() - 1,
-);
-const day = (k: number): string => new Date(yesterday - k * DAY).toISOString().slice(0, 10);
-const at = (k: number, minute = 0): number =>
-  Math.floor((yesterday - k * DAY) / 1000) + 43_200 + minute * 60;
+const { day, at } = daysBeforeYesterday();
 
 beforeAll(async () => {
   s = await startInProcess();

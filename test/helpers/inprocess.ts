@@ -93,3 +93,21 @@ export function postQuery(s: InProcess, body: unknown, headers: Record<string, s
     payload: JSON.stringify(body),
   });
 }
+
+/**
+ * Days counted back from yesterday (UTC): `day(k)` is the date k days before yesterday, `at(k,
+ * minute)` that day's noon plus `minute` minutes in epoch seconds. Yesterday ends a test's
+ * range, so that every event is in the past whatever the hour.
+ */
+export function daysBeforeYesterday(): {
+  day: (k: number) => string;
+  at: (k: number, minute?: number) => number;
+} {
+  const DAY = 86_400_000;
+  const now = new Date();
+  const yesterday = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 1);
+  return {
+    day: (k) => new Date(yesterday - k * DAY).toISOString().slice(0, 10),
+    at: (k, minute = 0) => Math.floor((yesterday - k * DAY) / 1000) + 43_200 + minute * 60,
+  };
+}
