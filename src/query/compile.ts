@@ -897,13 +897,13 @@ function compileTrends(p: TrendsPlan): CompiledQuery {
 /**
  * Whether a split series' statement also has the rows over the whole series (seg
  * SEGMENT_WHOLE), counted from its `seg` rows: events and unique users broken down by
- * properties (each event, or each user's rows, in exactly one segment per bucket; a cohort
- * breakdown repeats them per cohort).
+ * properties alone (each event, or each user's rows, in exactly one segment per bucket; a
+ * breakdown with cohorts repeats them per cohort).
  */
 function wholeInline(p: TrendsPlan, s: PlannedSeries): boolean {
   return (
     p.breakdown?.whole === true &&
-    !isCohortBreakdown(p.breakdown) &&
+    !p.breakdown.refs.some((r) => r.kind === 'cohort') &&
     !s.active &&
     (s.math === 'total' || s.math === 'unique_users')
   );
