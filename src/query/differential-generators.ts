@@ -442,8 +442,9 @@ export const breakdown = fc.option(
 );
 
 /**
- * A breakdown of every form: one property, a list of 1 to 3 (limit optional), or saved cohorts
- * `c1`/`c2` (the test defines them; no limit allowed).
+ * A breakdown of every form: one property, a list of 1 to 3 (limit optional), saved cohorts
+ * `c1`/`c2` (the test defines them; no limit allowed), or a list combining those cohorts with
+ * properties (limit optional).
  */
 export const anyBreakdown = fc.oneof(
   fc.record({
@@ -464,6 +465,28 @@ export const anyBreakdown = fc.oneof(
       { cohort: ['c2', 'c1'] },
     ),
   }),
+  // A cohort combined with 0 to 2 properties, the cohort in any place (limit optional).
+  fc.record(
+    {
+      breakdown: fc
+        .tuple(
+          fc.uniqueArray(fc.constantFrom(...PROPERTIES), { minLength: 0, maxLength: 2 }),
+          fc.constantFrom<{ cohort: string | string[] }>(
+            { cohort: 'c1' },
+            { cohort: ['c1', 'c2'] },
+            { cohort: ['c2', 'c1'] },
+          ),
+          fc.nat(),
+        )
+        .map(([names, cohort, at]): (string | { cohort: string | string[] })[] => {
+          const list: (string | { cohort: string | string[] })[] = [...names];
+          list.splice(at % (names.length + 1), 0, cohort);
+          return list;
+        }),
+      breakdown_limit: fc.integer({ min: 1, max: 4 }),
+    },
+    { requiredKeys: ['breakdown'] },
+  ),
 );
 
 /**

@@ -489,7 +489,10 @@ const query = fc.oneof(
   }),
 );
 
-/** Breakdowns of issue 12: one property, lists of up to three (event and person), cohorts. */
+/**
+ * Breakdowns of issue 12: one property, lists of up to three (event and person), cohorts, and
+ * lists combining a cohort with properties.
+ */
 const breakdownOf = fc.oneof(
   fc.record({ breakdown: fc.constantFrom('plan', '$browser', 'person.plan') }),
   fc.record({
@@ -507,6 +510,17 @@ const breakdownOf = fc.oneof(
       { cohort: ['c1', 'c2'] },
       { cohort: ['c2', 'c1'] },
     ),
+  }),
+  // A cohort combined with properties (event and person), in each place of the list.
+  fc.record({
+    breakdown: fc.constantFrom<unknown[]>(
+      [{ cohort: ['c1', 'c2'] }, '$browser'],
+      ['plan', { cohort: 'c1' }],
+      ['person.plan', { cohort: ['c2', 'c1'] }, '$browser'],
+      ['$browser', 'plan', { cohort: ['c1', 'c2'] }],
+      [{ cohort: ['c1', 'c2'] }],
+    ),
+    breakdown_limit: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
   }),
 );
 const breakdownRanges = fc.constantFrom(
