@@ -689,7 +689,7 @@ const breakdownSchema = z
     },
   )
   .describe(
-    'A property name (breakdown_value is its text); a list of 1 to 3 distinct entries, property names and at most one {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in each of their combinations; rows where every entry is null are not_set); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other.',
+    'A property name (breakdown_value is its text); a list of 1 to 3 distinct property names, one of which may instead be {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in one combination per cohort; rows where every entry is null are not_set; breakdown_limit ranks the combinations); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are merged as other.',
   );
 
 type BreakdownInput = z.output<typeof breakdownSchema>;
