@@ -1,7 +1,8 @@
 // The dashboard's breakdowns and flows in a real browser (Debian's Chromium, virtual WebAuthn):
 // retention with a breakdown (a heat map per segment, one CSV: the API's), breakdowns by a list
 // of properties (an event and a person property: "web / paid") and by saved cohorts (rows named
-// after the cohorts, and "In none of these cohorts") in Insights and Funnels, a cohort breakdown
+// after the cohorts, and "In none of these cohorts"; then with a property beside them: "Buyers /
+// web") in Insights and Funnels, a cohort breakdown
 // on the board, the paths before an event and a flow's empty state, and the screen of an
 // organisation without a project. Every number shown is checked against the API's answer to the
 // body the screen sent; every screen passes axe-core and runs without a CSP violation.
@@ -419,6 +420,29 @@ describe('breakdowns and flows in Chromium', () => {
     });
     await checkAccessibility('insights (cohorts)');
     await shot('insights-cohort-breakdown');
+
+    // Cohorts with a property: a column per (cohort, platform), the cohort by its name.
+    await page.click('button:has-text("Add a breakdown property")');
+    await page.getByLabel('Breakdown property 2', { exact: true }).selectOption('platform');
+    const byCohortAndPlatform = await lastSent(
+      (b) =>
+        JSON.stringify(b.breakdown) ===
+        JSON.stringify([{ cohort: [cohortIds.Buyers, cohortIds['Free plan']] }, 'platform']),
+    );
+    const combined = await check(byCohortAndPlatform, (s) => {
+      const [cohort = null, platform = null] = s.breakdown_value as (string | null)[];
+      return `${cohort === null ? 'In none of these cohorts' : names[cohort]} / ${platform}`;
+    });
+    // Sign-ups: u1 Buyers web, u3 Buyers ios, u2 free web, u4 free ios, u5 in neither, web.
+    const byPair = (await tableRows('.result .table-wrap')).at(-1)?.slice(1) ?? [];
+    expect(Object.fromEntries(combined.map((c, i) => [c, byPair[i]]))).toEqual({
+      'Signed Up · Total events · Buyers / ios': '1',
+      'Signed Up · Total events · Buyers / web': '1',
+      'Signed Up · Total events · Free plan / ios': '1',
+      'Signed Up · Total events · Free plan / web': '1',
+      'Signed Up · Total events · In none of these cohorts / web': '1',
+    });
+    await checkAccessibility('insights (cohorts and a property)');
   });
 
   it('breaks a funnel down by two properties and by a cohort, also on the board', async () => {
