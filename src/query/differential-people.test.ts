@@ -541,7 +541,9 @@ const breakdownQuery = fc
             'total',
             'unique_users',
             'per_user_avg',
+            'per_user_max',
             'sum',
+            'unique_groups',
             'weekly_active',
             'monthly_active',
           ),
@@ -549,6 +551,7 @@ const breakdownQuery = fc
         { minLength: 1, maxLength: 2 },
       ),
       filters: fc.array(cohortFilter, { maxLength: 1 }),
+      compare: fc.boolean(),
       bd: breakdownOf,
     }),
     fc.record({
@@ -575,11 +578,22 @@ const breakdownQuery = fc
     }),
   )
   .map((raw) => {
-    const { range: r, bd, ...rest } = raw;
+    const { range: r, bd, ...rest } = raw as typeof raw & { compare?: boolean };
     const series = (rest as { series?: { math: string }[] }).series?.map((s) =>
-      s.math === 'sum' ? { ...s, property: 'amount' } : s,
+      s.math === 'sum'
+        ? { ...s, property: 'amount' }
+        : s.math === 'unique_groups'
+          ? { ...s, group_key: 'plan' }
+          : s,
     );
-    return { ...rest, ...r, ...(series ? { series } : {}), ...(bd ?? {}) };
+    const { compare, ...others } = rest as typeof rest & { compare?: boolean };
+    return {
+      ...others,
+      ...r,
+      ...(series ? { series } : {}),
+      ...(compare ? { compare: 'previous_period' } : {}),
+      ...(bd ?? {}),
+    };
   });
 
 const strip = (v: unknown): unknown =>
