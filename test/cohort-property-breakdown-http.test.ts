@@ -197,10 +197,10 @@ describe('a cohort combined with a property', () => {
     ]);
   });
 
-  it('splits retention starts by the start event property and the user cohorts', async () => {
+  it('splits retention starts by the start event property and the user cohorts, each start once in "other"', async () => {
     // First sign-up in the range: alice D0 Chrome (opens D1), bob D0 Firefox (opens D2), carol
     // D1 Chrome (opens D2), dave D1 without a browser (opens D3), erin D3 Firefox.
-    const res = await query({
+    const body = {
       kind: 'retention',
       from: D(0),
       to: D(3),
@@ -209,7 +209,8 @@ describe('a cohort combined with a property', () => {
       period: 'day',
       periods: 2,
       breakdown: ['$browser', { cohort: [G, B] }],
-    });
+    };
+    const res = await query(body);
     expect(res.statusCode).toBe(200);
     const r = res.json();
     const table = (cohorts: { start: string; counts: number[] }[]) =>
@@ -244,6 +245,17 @@ describe('a cohort combined with a property', () => {
       ['value', ['Firefox', G], { [D(0)]: none, [D(1)]: none, [D(2)]: none, [D(3)]: [1, 0, 0] }],
       ['not_set', null, { [D(0)]: none, [D(1)]: [1, 0, 1], [D(2)]: none, [D(3)]: none }],
     ]);
+    // Past the first combination: (Firefox, B) bob D0, erin D3; (Chrome, B) alice D0; (Firefox,
+    // G) erin D3 — erin's start once.
+    const cut = await query({ ...body, breakdown_limit: 1 });
+    const other = cut.json().breakdowns[1];
+    expect(other.breakdown_kind).toBe('other');
+    expect(table(other.cohorts)).toEqual({
+      [D(0)]: [2, 1, 1],
+      [D(1)]: none,
+      [D(2)]: none,
+      [D(3)]: [1, 0, 0],
+    });
   });
 
   it('refuses two cohort entries, an unknown cohort or property with 400 naming the entry', async () => {

@@ -578,7 +578,7 @@ const breakdownQuery = fc
     }),
   )
   .map((raw) => {
-    const { range: r, bd, ...rest } = raw as typeof raw & { compare?: boolean };
+    const { range: r, bd, ...rest } = raw;
     const series = (rest as { series?: { math: string }[] }).series?.map((s) =>
       s.math === 'sum'
         ? { ...s, property: 'amount' }

@@ -603,7 +603,7 @@ describe.skipIf(!available).each(TARGETS)(
       expect(await outcome(engines.clickhouse, projectId, d, body)).toEqual(want);
     }, 120_000);
 
-    it('counts a user in two cohorts once in a funnel\'s "other" when both combinations fall there', async () => {
+    it('counts a user in two cohorts once in a funnel\'s and a retention\'s "other" when both combinations fall there', async () => {
       const T = Date.parse('2024-04-10T10:00:00Z');
       const event = (userId: string, name: string, at: number, browser: string) => ({
         ...eventFixture(0),
@@ -668,6 +668,24 @@ describe.skipIf(!available).each(TARGETS)(
         },
       });
       expect(await outcome(engines.clickhouse, projectId, d, body)).toEqual(want);
+      // So is u3's retention start.
+      const retention = {
+        kind: 'retention',
+        from: '2024-04-10',
+        to: '2024-04-10',
+        start_event: 'A',
+        return_event: 'B',
+        period: 'day',
+        periods: 1,
+        breakdown: body.breakdown,
+        breakdown_limit: 1,
+      };
+      const kept = await outcome(engines.duckdb, projectId, d, retention);
+      expect(kept).toMatchObject({
+        ok: true,
+        result: { breakdowns: [{ breakdown_kind: 'value' }, { cohorts: [{ size: 1 }] }] },
+      });
+      expect(await outcome(engines.clickhouse, projectId, d, retention)).toEqual(kept);
     }, 120_000);
 
     it('flows', async () => {
