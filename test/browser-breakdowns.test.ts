@@ -528,14 +528,55 @@ describe('breakdowns and flows in Chromium', () => {
     await page.getByLabel('Save this report to the board as', { exact: true }).fill('By plan');
     await page.click('button:has-text("Save to board")');
     await page.waitForSelector('text=Saved.');
+
+    // The cohort with a property: a row per (cohort, platform); saved to the board too.
+    await page.click('button:has-text("Add a breakdown property")');
+    await page.getByLabel('Breakdown property 2', { exact: true }).selectOption('platform');
+    const byCohortAndPlatform = await lastSent(
+      (b) =>
+        JSON.stringify(b.breakdown) ===
+        JSON.stringify([{ cohort: cohortIds['Free plan'] }, 'platform']),
+    );
+    const pairName = (b: { breakdown_kind: string; breakdown_value: unknown }): string => {
+      const [cohort = null, platform = null] = b.breakdown_value as (string | null)[];
+      return `${cohort === null ? 'In none of these cohorts' : 'Free plan'} / ${platform}`;
+    };
+    // u1 and u5 (web) and u3 (ios) in neither, all converted; u2 (web) free, converted; u4 (ios)
+    // free, not converted.
+    const pairs = [
+      ['In none of these cohorts / web', '2', '2', '100.0%'],
+      ['Free plan / ios', '1', '0', '0.0%'],
+      ['Free plan / web', '1', '1', '100.0%'],
+      ['In none of these cohorts / ios', '1', '1', '100.0%'],
+    ];
+    expect(await check(byCohortAndPlatform, pairName)).toEqual(pairs);
+    await checkAccessibility('funnels (cohort and a property)');
+    await page
+      .getByLabel('Save this report to the board as', { exact: true })
+      .fill('By plan and platform');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+
     await page.goto(screen('boards'));
-    const card = '.card:has(h2:has-text("By plan"))';
+    const card = '.card:has(h2:text-is("By plan"))';
     await page.waitForSelector(`${card} ${section} tbody tr`);
     expect(await tableRows(`${card} ${section} .table-wrap`)).toEqual([
       ['Free plan', '2', '1', '50.0%'],
       ['In none of these cohorts', '3', '3', '100.0%'],
     ]);
+    const pairCard = '.card:has(h2:text-is("By plan and platform"))';
+    await page.waitForSelector(`${pairCard} ${section} tbody tr`);
+    expect(await tableRows(`${pairCard} ${section} .table-wrap`)).toEqual(pairs);
     await checkAccessibility('boards (cohort breakdown)');
+    // Alone on the board, the combined view still has its cohort named (the board loads the
+    // cohorts for it too).
+    const views = await api('GET', `/api/v1/projects/${project.project_id}/views`);
+    const byPlan = views.body.views.find((v: { name: string }) => v.name === 'By plan');
+    const gone = await api('DELETE', `/api/v1/projects/${project.project_id}/views/${byPlan.id}`);
+    expect(gone.status).toBeLessThan(300);
+    await page.reload();
+    await page.waitForSelector(`${pairCard} ${section} tbody tr`);
+    await expect.poll(() => tableRows(`${pairCard} ${section} .table-wrap`), POLL).toEqual(pairs);
   });
 
   it('draws the paths before an event with the API’s numbers, and says when nobody did it', async () => {
