@@ -1,7 +1,8 @@
 // The dashboard's breakdowns and flows in a real browser (Debian's Chromium, virtual WebAuthn):
 // retention with a breakdown (a heat map per segment, one CSV: the API's), breakdowns by a list
 // of properties (an event and a person property: "web / paid") and by saved cohorts (rows named
-// after the cohorts, and "In none of these cohorts") in Insights and Funnels, a cohort breakdown
+// after the cohorts, and "In none of these cohorts"; then with a property beside them: "Buyers /
+// web") in Insights and Funnels, a cohort breakdown
 // on the board, the paths before an event and a flow's empty state, and the screen of an
 // organisation without a project. Every number shown is checked against the API's answer to the
 // body the screen sent; every screen passes axe-core and runs without a CSP violation.
@@ -453,6 +454,30 @@ describe('breakdowns and flows in Chromium', () => {
       'Formula A * 2 · Free plan': '4',
       'Formula A * 2 · In none of these cohorts': '2',
     });
+    await page.getByLabel('Formula (optional)', { exact: true }).fill('');
+
+    // Cohorts with a property: a column per (cohort, platform), the cohort by its name.
+    await page.click('button:has-text("Add a breakdown property")');
+    await page.getByLabel('Breakdown property 2', { exact: true }).selectOption('platform');
+    const byCohortAndPlatform = await lastSent(
+      (b) =>
+        JSON.stringify(b.breakdown) ===
+        JSON.stringify([{ cohort: [cohortIds.Buyers, cohortIds['Free plan']] }, 'platform']),
+    );
+    const combined = await check(byCohortAndPlatform, (s) => {
+      const [cohort = null, platform = null] = s.breakdown_value as (string | null)[];
+      return `${cohort === null ? 'In none of these cohorts' : names[cohort]} / ${platform}`;
+    });
+    // Sign-ups: u1 Buyers web, u3 Buyers ios, u2 free web, u4 free ios, u5 in neither, web.
+    const byPair = (await tableRows('.result .table-wrap')).at(-1)?.slice(1) ?? [];
+    expect(Object.fromEntries(combined.map((c, i) => [c, byPair[i]]))).toEqual({
+      'Signed Up · Total events · Buyers / ios': '1',
+      'Signed Up · Total events · Buyers / web': '1',
+      'Signed Up · Total events · Free plan / ios': '1',
+      'Signed Up · Total events · Free plan / web': '1',
+      'Signed Up · Total events · In none of these cohorts / web': '1',
+    });
+    await checkAccessibility('insights (cohorts and a property)');
   });
 
   it('breaks a funnel down by two properties and by a cohort, also on the board', async () => {
@@ -538,14 +563,55 @@ describe('breakdowns and flows in Chromium', () => {
     await page.getByLabel('Save this report to the board as', { exact: true }).fill('By plan');
     await page.click('button:has-text("Save to board")');
     await page.waitForSelector('text=Saved.');
+
+    // The cohort with a property: a row per (cohort, platform); saved to the board too.
+    await page.click('button:has-text("Add a breakdown property")');
+    await page.getByLabel('Breakdown property 2', { exact: true }).selectOption('platform');
+    const byCohortAndPlatform = await lastSent(
+      (b) =>
+        JSON.stringify(b.breakdown) ===
+        JSON.stringify([{ cohort: cohortIds['Free plan'] }, 'platform']),
+    );
+    const pairName = (b: { breakdown_kind: string; breakdown_value: unknown }): string => {
+      const [cohort = null, platform = null] = b.breakdown_value as (string | null)[];
+      return `${cohort === null ? 'In none of these cohorts' : 'Free plan'} / ${platform}`;
+    };
+    // u1 and u5 (web) and u3 (ios) in neither, all converted; u2 (web) free, converted; u4 (ios)
+    // free, not converted.
+    const pairs = [
+      ['In none of these cohorts / web', '2', '2', '100.0%'],
+      ['Free plan / ios', '1', '0', '0.0%'],
+      ['Free plan / web', '1', '1', '100.0%'],
+      ['In none of these cohorts / ios', '1', '1', '100.0%'],
+    ];
+    expect(await check(byCohortAndPlatform, pairName)).toEqual(pairs);
+    await checkAccessibility('funnels (cohort and a property)');
+    await page
+      .getByLabel('Save this report to the board as', { exact: true })
+      .fill('By plan and platform');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+
     await page.goto(screen('boards'));
-    const card = '.card:has(h2:has-text("By plan"))';
+    const card = '.card:has(h2:text-is("By plan"))';
     await page.waitForSelector(`${card} ${section} tbody tr`);
     expect(await tableRows(`${card} ${section} .table-wrap`)).toEqual([
       ['Free plan', '2', '1', '50.0%'],
       ['In none of these cohorts', '3', '3', '100.0%'],
     ]);
+    const pairCard = '.card:has(h2:text-is("By plan and platform"))';
+    await page.waitForSelector(`${pairCard} ${section} tbody tr`);
+    expect(await tableRows(`${pairCard} ${section} .table-wrap`)).toEqual(pairs);
     await checkAccessibility('boards (cohort breakdown)');
+    // Alone on the board, the combined view still has its cohort named (the board loads the
+    // cohorts for it too).
+    const views = await api('GET', `/api/v1/projects/${project.project_id}/views`);
+    const byPlan = views.body.views.find((v: { name: string }) => v.name === 'By plan');
+    const gone = await api('DELETE', `/api/v1/projects/${project.project_id}/views/${byPlan.id}`);
+    expect(gone.status).toBeLessThan(300);
+    await page.reload();
+    await page.waitForSelector(`${pairCard} ${section} tbody tr`);
+    await expect.poll(() => tableRows(`${pairCard} ${section} .table-wrap`), POLL).toEqual(pairs);
   });
 
   it('draws the paths before an event with the API’s numbers, and says when nobody did it', async () => {

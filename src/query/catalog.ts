@@ -7,7 +7,6 @@ import type { CompiledQuery } from './compile.js';
 import {
   COHORT_PROPERTY,
   STANDARD_PROPERTIES,
-  breakdownCohorts,
   breakdownProperties,
   isQueryableJsonKey,
   profilePropertyOf,
@@ -40,9 +39,13 @@ export function namedProperties(q: Query): NamedProperty[] {
       else if ('all' in f) filters(f.all, `${path}.${i}.all`);
       else if (f.property !== COHORT_PROPERTY) add(f.property, `${path}.${i}.property`);
     });
+  // A list's path is the entry's place (a cohort entry may sit among the properties).
   const breakdown = (b: Breakdown | null): void => {
     if (b?.form === 'single') breakdownProperties(b).forEach((name) => add(name, 'breakdown'));
-    else breakdownProperties(b).forEach((name, i) => add(name, `breakdown.${i}`));
+    else
+      b?.dimensions.forEach((d, i) => {
+        if (d.kind === 'property') add(d.property, `breakdown.${i}`);
+      });
   };
   switch (q.kind) {
     case 'trends':
@@ -195,7 +198,11 @@ export function namedCohorts(q: Query): { id: string; path: string }[] {
         for (const id of f.value) out.push({ id: String(id), path: `${path}.${i}.value` });
     });
   const breakdown = (b: Breakdown | null): void => {
-    for (const id of breakdownCohorts(b)) out.push({ id, path: 'breakdown.cohort' });
+    b?.dimensions.forEach((d, i) => {
+      if (d.kind !== 'cohort') return;
+      const path = b.form === 'list' ? `breakdown.${i}.cohort` : 'breakdown.cohort';
+      for (const id of d.cohorts) out.push({ id, path });
+    });
   };
   switch (q.kind) {
     case 'trends':

@@ -7,6 +7,7 @@
 import { AppError } from '../shared/errors.js';
 import type { CompiledQuery } from './compile.js';
 import {
+  BREAKDOWN_COHORT_SLOT,
   BREAKDOWN_PART_END,
   BREAKDOWN_PART_NOT_SET,
   DISCOVERY_COLUMNS,
@@ -30,7 +31,13 @@ import {
   type MathKind,
   type PerUserMath,
 } from './model.js';
-import { isCohortBreakdown, plannedLeaves, resolveProperty } from './plan.js';
+import {
+  breakdownCohortRef,
+  isCohortBreakdown,
+  isMixedBreakdown,
+  plannedLeaves,
+  resolveProperty,
+} from './plan.js';
 import { SDK_BOOKKEEPING_EVENTS } from './sdk-events.js';
 import { USER_ALIASES_MAX, USER_EVENT_COLUMNS, type UserStreamStatements } from './users.js';
 import type {
@@ -307,9 +314,13 @@ function segmented(base: SqlNode, breakdown: PlannedBreakdown): SqlNode {
 function breakdownText(b: PlannedBreakdown): SqlNode {
   if (b.form === 'single') return propertyText(b.ref);
   const parts = b.refs.map((r) => {
+    // Combined with a cohort: the properties' part, the cohort's place marked (compile.ts's
+    // breakdownPropertyPart); byCohortRows puts the user's cohort there.
+    if (r.kind === 'cohort') return param.varchar(BREAKDOWN_COHORT_SLOT);
     const v = propertyText(r);
     return sql`if(isNull(${v}), ${param.varchar(BREAKDOWN_PART_NOT_SET)}, concat(${call('hex', sql`assumeNotNull(${v})`)}, ${param.varchar(BREAKDOWN_PART_END)}))`;
   });
+  if (isMixedBreakdown(b)) return sql`concat(${join(parts, ', ')}, '')`;
   const none = and(b.refs.map((r) => sql`isNull(${propertyText(r)})`));
   // concat takes two arguments at least: '' closes a one-property list.
   return sql`if(${none}, CAST(NULL AS Nullable(String)), concat(${join(parts, ', ')}, ''))`;
@@ -318,7 +329,9 @@ function breakdownText(b: PlannedBreakdown): SqlNode {
 /**
  * The rows of `rows` (a SELECT with the columns `names`, among them `uid`) once per cohort of a
  * cohort breakdown their user is in, its id as `bd`; once with `bd` NULL ("not set") when in
- * none (compile.ts's breakdownCohortSources: the same rows).
+ * none (compile.ts's breakdownCohortSources: the same rows). Combined with properties, `rows`
+ * also has `bd`, the properties' part (breakdownText), and `bd` becomes the combination's value
+ * (compile.ts's mixedValue: the same text).
  */
 function byCohortRows(
   projectId: string,
@@ -326,15 +339,25 @@ function byCohortRows(
   rows: SqlNode,
   names: readonly string[],
 ): SqlNode {
-  const ref = b.ref;
-  if (ref.kind !== 'cohort') throw new Error('a cohort breakdown has a cohort ref');
+  const ref = breakdownCohortRef(b);
+  if (!ref) throw new Error('a cohort breakdown has a cohort ref');
   const each = [...new Set(ref.ids)].map(
     (id) =>
       // (18.16 fails on an if() whose two branches are both Nullable: the NULL one is bare.)
       sql`if(ifNull(uid IN (${cohortMembers(projectId, ref.cohorts, [id])}), 0), ${param.varchar(id)}, NULL)`,
   );
   const list = raw(names.join(', '));
-  return sql`SELECT ${list}, bd FROM (SELECT ${list}, arrayFilter(x -> isNotNull(x), [${join(each, ', ')}]) AS bds0, if(length(bds0) = 0, [CAST(NULL AS Nullable(String))], bds0) AS bds FROM (${rows})) ARRAY JOIN bds AS bd`;
+  const cohorts = sql`arrayFilter(x -> isNotNull(x), [${join(each, ', ')}]) AS bds0, if(length(bds0) = 0, [CAST(NULL AS Nullable(String))], bds0) AS bds`;
+  if (!isMixedBreakdown(b))
+    return sql`SELECT ${list}, bd FROM (SELECT ${list}, ${cohorts} FROM (${rows})) ARRAY JOIN bds AS bd`;
+  const unset = b.refs
+    .map((r) => (r.kind === 'cohort' ? BREAKDOWN_COHORT_SLOT : BREAKDOWN_PART_NOT_SET))
+    .join('');
+  const part = raw('assumeNotNull(bdp)');
+  const cohortPart = sql`if(isNull(bdc), ${param.varchar(BREAKDOWN_PART_NOT_SET)}, concat(${call('hex', raw('assumeNotNull(bdc)'))}, ${param.varchar(BREAKDOWN_PART_END)}))`;
+  // (18.16's replaceOne takes a constant replacement: the part is split at its one slot.)
+  const value = sql`if(isNull(bdc) AND ${part} = ${param.varchar(unset)}, CAST(NULL AS Nullable(String)), concat(bdps[1], ${cohortPart}, bdps[2]))`;
+  return sql`SELECT ${list}, ${value} AS bd FROM (SELECT ${list}, bd AS bdp, splitByChar(${param.varchar(BREAKDOWN_COHORT_SLOT)}, ${part}) AS bdps, ${cohorts} FROM (${rows})) ARRAY JOIN bds AS bdc`;
 }
 
 /** A filter entry: `any` groups OR-ed, `all` groups AND-ed, recursively. */
@@ -402,7 +425,8 @@ function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode 
   const local = localTime(p.scope.clock);
   const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)}`;
   const where = sql`${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters, p.projectId)}`;
-  const byCohort = isCohortBreakdown(p.breakdown);
+  // Cohorts (alone or combined with properties) are the user's: every series reads the user.
+  const byCohort = isCohortBreakdown(p.breakdown) || isMixedBreakdown(p.breakdown);
   const needs = needsOf([
     ...plannedLeaves(s.filters).map((f) => f.ref),
     s.value,
@@ -410,9 +434,9 @@ function compileSeries(p: TrendsPlan, s: TrendsPlan['series'][number]): SqlNode 
   ]);
   const columns: SqlNode[] = [sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`];
   const names = ['bucket'];
-  if (p.breakdown && !byCohort) columns.push(sql`${breakdownText(p.breakdown)} AS bd`);
+  if (p.breakdown && !isCohortBreakdown(p.breakdown))
+    columns.push(sql`${breakdownText(p.breakdown)} AS bd`);
   const perUser = isPerUserMath(s.math) ? s.math : null;
-  // A cohort breakdown is the user's: every series reads it.
   if (s.math === 'unique_users' || perUser || byCohort) {
     needs.links = true;
     columns.push(raw('e.uid AS uid'));
@@ -454,14 +478,14 @@ function compileActiveSeries(
   const scope = active.scope;
   const local = localTime(scope.clock);
   const b = p.breakdown;
-  const byCohort = isCohortBreakdown(b);
+  const byCohort = isCohortBreakdown(b) || isMixedBreakdown(b);
   const scan = sql`${scanCondition(p.projectId, scope.scanFromMs, scope.scanToMs)} AND ${seriesEventCondition(s)}`;
   // Broken down, events without a user rank their segment (as for unique users) and count no one.
   const where = sql`${inRangeCondition(scope, local)} AND ${filtersCondition(s.filters, p.projectId)}${b ? raw('') : raw(' AND e.uid IS NOT NULL')}`;
   const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), ...(b?.refs ?? [])]);
   needs.links = true;
   const columns = [sql`toInt64(${dayOf(local)}) AS day`, raw('e.uid AS uid')];
-  if (b && !byCohort) columns.push(sql`${breakdownText(b)} AS bd`);
+  if (b && !isCohortBreakdown(b)) columns.push(sql`${breakdownText(b)} AS bd`);
   let days = eventsSelect(p.projectId, needs, scan, columns, where);
   if (b && byCohort) days = byCohortRows(p.projectId, b, days, ['day', 'uid']);
   const ends = join(
@@ -741,14 +765,17 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const noBucket = raw('CAST(NULL AS Nullable(Int64)) AS bucket');
   const parts: SqlNode[] = [];
   if (p.breakdown) {
-    // With cohorts, a user in several of them is in each of their rows.
-    const source = isCohortBreakdown(p.breakdown)
-      ? byCohortRows(p.projectId, p.breakdown, best, [
-          'uid',
-          ...Array.from({ length: n }, (_, i) => `t${i + 1}`),
-        ])
-      : best;
-    const seg = segmented(source, p.breakdown);
+    // With cohorts, a user in several of them is in each of their rows (combined with
+    // properties, the entry's part is completed by each); "other" has each user once.
+    const times = Array.from({ length: n }, (_, i) => `t${i + 1}`);
+    const mixed = isMixedBreakdown(p.breakdown);
+    const source =
+      isCohortBreakdown(p.breakdown) || mixed
+        ? byCohortRows(p.projectId, p.breakdown, best, ['uid', ...times])
+        : best;
+    let seg = segmented(source, p.breakdown);
+    if (mixed)
+      seg = sql`SELECT DISTINCT uid, ${raw(times.join(', '))}, seg, seg_value, rank_n FROM (${seg})`;
     parts.push(
       sql`SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(any(rank_n))) AS rank_n, toInt32(0) AS is_total, ${noBucket}, ${funnelValues(n, true)} FROM (${seg}) GROUP BY seg, seg_value`,
     );
@@ -824,9 +851,10 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const totals = sql`SELECT CAST(NULL AS Nullable(Int32)) AS seg, CAST(NULL AS Nullable(String)) AS seg_value, CAST(NULL AS Nullable(UInt64)) AS rank_n, c AS cohort, toInt64(0) AS k, count() AS users FROM (${cohorts}) GROUP BY c UNION ALL SELECT CAST(NULL AS Nullable(Int32)) AS seg, CAST(NULL AS Nullable(String)) AS seg_value, CAST(NULL AS Nullable(UInt64)) AS rank_n, c AS cohort, toInt64(p - c) AS k, count() AS users FROM (${cohorts}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${periods} GROUP BY c, k`;
   if (!p.breakdown) return { statements: [{ name: 'retention', sql: totals }] };
   // Segments ranked by the users they start cohorts for (a user once per cohort period).
-  const source = byProperty
-    ? cohorts
-    : byCohortRows(p.projectId, p.breakdown, cohorts, ['uid', 'c', 'rets']);
+  const source =
+    byProperty && !isMixedBreakdown(p.breakdown)
+      ? cohorts
+      : byCohortRows(p.projectId, p.breakdown, cohorts, ['uid', 'c', 'rets']);
   const seg = segmented(source, p.breakdown);
   const segments = sql`SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(max(rank_n))) AS rank_n, c AS cohort, toInt64(0) AS k, ${call('count_distinct', raw('uid'))} AS users FROM (${seg}) GROUP BY seg, seg_value, c UNION ALL SELECT toNullable(seg) AS seg, seg_value, toNullable(toUInt64(max(rank_n))) AS rank_n, c AS cohort, toInt64(p - c) AS k, ${call('count_distinct', raw('uid'))} AS users FROM (${seg}) ARRAY JOIN rets AS p WHERE p - c BETWEEN 1 AND ${periods} GROUP BY seg, seg_value, c, k`;
   return { statements: [{ name: 'retention', sql: sql`${totals} UNION ALL ${segments}` }] };

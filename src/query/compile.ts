@@ -30,7 +30,9 @@ import type {
   TrendsPlan,
 } from './plan.js';
 import {
+  breakdownCohortRef,
   isCohortBreakdown,
+  isMixedBreakdown,
   plannedLeaves,
   readsEventDays,
   readsPersonDays,
@@ -259,9 +261,9 @@ function uniqueCtes(ctes: Cte[]): Cte[] {
   return ctes.filter((c) => !seen.has(c.name) && (seen.add(c.name), true));
 }
 
-/** The property refs of a plan's breakdown (none for a cohort breakdown: joined on its own). */
+/** The property refs of a plan's breakdown (its cohorts, if any, are joined on their own). */
 function breakdownRefs(p: { breakdown: PlannedBreakdown | null }): PropertyRef[] {
-  return p.breakdown && p.breakdown.ref.kind !== 'cohort' ? p.breakdown.refs : [];
+  return p.breakdown ? p.breakdown.refs.filter((r) => r.kind !== 'cohort') : [];
 }
 
 /** The refs of a plan's filters, breakdown and series values. */
@@ -437,6 +439,49 @@ export const BREAKDOWN_PART_NOT_SET = '~';
 export const BREAKDOWN_PART_END = ' ';
 
 /**
+ * In the properties' part of a breakdown that combines a cohort with properties: where the cohort
+ * part goes (never in a part: hex digits, a space or `~`).
+ */
+export const BREAKDOWN_COHORT_SLOT = '|';
+
+/** A list breakdown's part for one property: its hex and a space, or `~` when not set. */
+function listPart(r: PropertyRef): SqlNode {
+  const v = propertyText(r);
+  return sql`CASE WHEN ${v} IS NULL THEN '${raw(BREAKDOWN_PART_NOT_SET)}' ELSE ${call('hex', v)} || '${raw(BREAKDOWN_PART_END)}' END`;
+}
+
+/**
+ * The properties' part of a breakdown that combines a cohort with properties (isMixedBreakdown):
+ * the list value's parts of the properties, the cohort's position holding BREAKDOWN_COHORT_SLOT.
+ * Never NULL. Read where the properties are (the event, the funnel's entry, the retention
+ * start); `mixedValue` puts the user's cohort in later. Its byte order is the properties' (the
+ * slot is at the same place in every one), so the smallest start value is the same either way.
+ */
+export function breakdownPropertyPart(b: PlannedBreakdown): SqlNode {
+  return join(
+    b.refs.map((r) => (r.kind === 'cohort' ? raw(`'${BREAKDOWN_COHORT_SLOT}'`) : listPart(r))),
+    ' || ',
+  );
+}
+
+/** The properties' part of a combined breakdown when none of its properties is set. */
+export function unsetPropertyPart(b: PlannedBreakdown): string {
+  return b.refs
+    .map((r) => (r.kind === 'cohort' ? BREAKDOWN_COHORT_SLOT : BREAKDOWN_PART_NOT_SET))
+    .join('');
+}
+
+/**
+ * A combined breakdown's segment value (the list value: cohort id as the text at its position)
+ * from its properties' part and a cohort id (NULL: in none of the cohorts); NULL ("not set") when
+ * in none and no property is set.
+ */
+export function mixedValue(b: PlannedBreakdown, part: SqlNode, cohort: SqlNode): SqlNode {
+  const cohortPart = sql`CASE WHEN ${cohort} IS NULL THEN '${raw(BREAKDOWN_PART_NOT_SET)}' ELSE ${call('hex', cohort)} || '${raw(BREAKDOWN_PART_END)}' END`;
+  return sql`CASE WHEN ${cohort} IS NULL AND ${part} = '${raw(unsetPropertyPart(b))}' THEN NULL ELSE replace(${part}, '${raw(BREAKDOWN_COHORT_SLOT)}', ${cohortPart}) END`;
+}
+
+/**
  * The segment value of a row (`bd`), NULL for "not set":
  * - one property (`"breakdown": "$browser"`): its text;
  * - a list of properties: NULL when none is set, else each property in turn, written as the hex
@@ -444,37 +489,38 @@ export const BREAKDOWN_PART_END = ' ';
  *   its byte order is the order of the lists (value by value, unset after any text), so ties in
  *   the ranking fall to the smaller list as they fall to the smaller text for one property;
  * - cohorts: the id of the cohort of the row's `bc` join (one row per cohort the user is in, see
- *   `breakdownCohortSources`), NULL when in none.
+ *   `breakdownCohortSources`), NULL when in none;
+ * - a list with a cohort entry: the list's text, the cohort of the row's `bc` join as the text at
+ *   its position (`~` when in none), NULL when in none and no property is set (mixedValue).
  */
 export function breakdownValue(b: PlannedBreakdown): SqlNode {
+  if (isMixedBreakdown(b)) return mixedValue(b, breakdownPropertyPart(b), raw('bc.cohort_id'));
   if (b.ref.kind === 'cohort') return raw('bc.cohort_id');
   if (b.form === 'single') return propertyText(b.ref);
-  const parts = b.refs.map((r) => {
-    const v = propertyText(r);
-    return sql`CASE WHEN ${v} IS NULL THEN '${raw(BREAKDOWN_PART_NOT_SET)}' ELSE ${call('hex', v)} || '${raw(BREAKDOWN_PART_END)}' END`;
-  });
   const none = and(b.refs.map((r) => sql`${propertyText(r)} IS NULL`));
-  return sql`CASE WHEN ${none} THEN NULL ELSE ${join(parts, ' || ')} END`;
+  return sql`CASE WHEN ${none} THEN NULL ELSE ${join(b.refs.map(listPart), ' || ')} END`;
 }
 
 /**
- * For a cohort breakdown: the CTEs listing its cohorts' members (`bcoh(cohort_id, uid)`, each
- * pair once) and the join adding `bc` to rows whose resolved user is `uid`: one row per cohort
- * of the breakdown the user is in, or one with `bc.cohort_id` NULL when in none.
+ * For a breakdown with a cohort dimension: the CTEs listing its cohorts' members
+ * (`bcoh(cohort_id, uid)`, each pair once) and the join adding `bc` to rows whose resolved user is
+ * `uid`: one row per cohort of the breakdown the user is in, or one with `bc.cohort_id` NULL when
+ * in none.
  */
 function breakdownCohortSources(
   projectId: string,
   b: PlannedBreakdown | null,
   uid: SqlNode,
 ): { ctes: Cte[]; joins: SqlNode } {
-  if (!b || b.ref.kind !== 'cohort') return { ctes: [], joins: raw('') };
+  const ref = breakdownCohortRef(b);
+  if (!ref) return { ctes: [], joins: raw('') };
   const ids = join(
-    b.ref.ids.map((id) => param.varchar(id)),
+    ref.ids.map((id) => param.varchar(id)),
     ', ',
   );
   return {
     ctes: [
-      ...cohortMemberCtes(projectId, b.ref.cohorts),
+      ...cohortMemberCtes(projectId, ref.cohorts),
       {
         name: 'bcoh',
         body: sql`SELECT DISTINCT cohort_id, uid FROM cohort_members WHERE cohort_id IN (${ids}) AND uid IS NOT NULL`,
@@ -950,6 +996,7 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
   const n = p.steps.length;
   const t = (k: number) => raw(`t${k}`);
   const byCohort = isCohortBreakdown(p.breakdown);
+  const mixed = isMixedBreakdown(p.breakdown);
   const names = [...new Set([...p.steps.map((s) => s.event), ...p.exclusions.map((x) => x.event)])];
   const flags = [
     ...p.steps.map(
@@ -968,9 +1015,10 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     sql`${call('epoch_ms', raw('e.time'))} AS t`,
     sql`(${inRangeCondition(p.scope, local)}) AS in_range`,
     ...flags,
-    // A cohort breakdown is the user's, not the entry's: joined after the best attempt.
+    // A cohort breakdown is the user's, not the entry's: joined after the best attempt (combined
+    // with properties: the entry's part now, the cohorts then).
     p.breakdown && !byCohort
-      ? sql`${breakdownValue(p.breakdown)} AS bd`
+      ? sql`${mixed ? breakdownPropertyPart(p.breakdown) : breakdownValue(p.breakdown)} AS bd`
       : raw('CAST(NULL AS VARCHAR) AS bd'),
     p.overTime
       ? sql`${bucketOf(p.overTime.unit, local)} AS bucket`
@@ -1148,21 +1196,28 @@ function compileFunnel(p: FunnelPlan): CompiledQuery {
     '',
     'best',
   );
+  // Combined with properties, a user in several cohorts whose combinations all fall in "other"
+  // is one user there: `other` has each user once (their rows differ by `bd` alone).
+  const stepTimes = Array.from({ length: n }, (_, i) => `t${i + 1}`).join(', ');
   const main = p.breakdown
     ? sql`${figures(
         'seg, seg_value, rank_n, 0 AS is_total, CAST(NULL AS BIGINT) AS bucket',
         'seg, seg_value, max(rank_n) AS rank_n, ',
-        'seg GROUP BY seg, seg_value',
+        mixed
+          ? `(SELECT DISTINCT uid, ${stepTimes}, seg, seg_value, rank_n FROM seg) GROUP BY seg, seg_value`
+          : 'seg GROUP BY seg, seg_value',
       )} UNION ALL ${total}`
     : total;
   if (p.breakdown) {
     let source = 'best';
-    if (byCohort) {
+    if (byCohort || mixed) {
       const cohorts = breakdownCohortSources(p.projectId, p.breakdown, raw('b.uid'));
-      const stepTimes = Array.from({ length: n }, (_, i) => `b.t${i + 1}`).join(', ');
+      const value = mixed
+        ? mixedValue(p.breakdown, raw('b.bd'), raw('bc.cohort_id'))
+        : breakdownValue(p.breakdown);
       ctes.push(...cohorts.ctes, {
         name: 'best_cohort',
-        body: sql`SELECT b.uid, ${raw(stepTimes)}, ${breakdownValue(p.breakdown)} AS bd FROM best b${cohorts.joins}`,
+        body: sql`SELECT b.uid, ${raw(stepTimes.replace(/t/g, 'b.t'))}, ${value} AS bd FROM best b${cohorts.joins}`,
       });
       source = 'best_cohort';
     }
@@ -1201,9 +1256,16 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   const isReturn = sql`(${eventCondition(p.returnEvent)} AND ${filters})`;
   const names = [...new Set([p.startEvent, p.returnEvent])].map((name) => param.varchar(name));
   const rawIds = raw(RAW_IDS.join(', '));
+  // `byProperty`: the start's value is read from the events (a property breakdown, or the
+  // properties' part of one combined with a cohort); `byUser`: the user's cohorts are joined to
+  // the cohort starts (a cohort breakdown, or one combined with properties).
+  const mixed = isMixedBreakdown(p.breakdown);
   const byProperty = p.breakdown !== null && !isCohortBreakdown(p.breakdown);
+  const byUser = p.breakdown !== null && (mixed || !byProperty);
+  const startValue = (b: PlannedBreakdown): SqlNode =>
+    mixed ? breakdownPropertyPart(b) : breakdownValue(b);
   const profiles = profileSources(p.projectId, refsOf(p.filters, ...breakdownRefs(p)));
-  const scan = sql`SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return${byProperty && p.breakdown ? sql`, ${breakdownValue(p.breakdown)} AS bd` : raw('')} FROM events e${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`;
+  const scan = sql`SELECT ${raw(RAW_IDS.map((c) => `e.${c}`).join(', '))}, ${call('epoch_ms', raw('e.time'))} AS t, ${bucketOf(p.unit, local)} AS bucket, ${isStart} AS is_start, ${isReturn} AS is_return${byProperty && p.breakdown ? sql`, ${startValue(p.breakdown)} AS bd` : raw('')} FROM events e${profiles.joins} WHERE ${scanCondition(p.projectId, p.scope.scanFromMs, p.returnScanToMs)} AND e.event IN (${join(names, ', ')})`;
   const ctes: Cte[] = [linksCte(p.projectId), ...profiles.ctes];
   // Per raw identity and period: the earliest in-range start event and whether it returned;
   // identities are then resolved once per row of that (much smaller) set.
@@ -1222,7 +1284,7 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
     // way when the row was made), and a day's bucket for its events' buckets. Return rows are
     // read from the range's first day: a return counts only in a period after a cohort's.
     const day = raw('e.day');
-    const rows = sql`SELECT e.person_id, e.first_ms AS t, ${bucketOfDay(p.unit, day)} AS bucket, (e.event = ${param.varchar(p.startEvent)} AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)}) AS is_start, e.event = ${param.varchar(p.returnEvent)} AS is_return${byProperty && p.breakdown ? sql`, ${breakdownValue(p.breakdown)} AS bd` : raw('')} FROM person_event_days e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.event IN (${join(names, ', ')}) AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(Math.floor(p.returnScanToMs / DAY_MS))}`;
+    const rows = sql`SELECT e.person_id, e.first_ms AS t, ${bucketOfDay(p.unit, day)} AS bucket, (e.event = ${param.varchar(p.startEvent)} AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)}) AS is_start, e.event = ${param.varchar(p.returnEvent)} AS is_return${byProperty && p.breakdown ? sql`, ${startValue(p.breakdown)} AS bd` : raw('')} FROM person_event_days e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.event IN (${join(names, ', ')}) AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(Math.floor(p.returnScanToMs / DAY_MS))}`;
     // A person's start rows in one period are of distinct days, so of distinct first instants:
     // the value on the earliest is the period's, with no tie left to break (a scan of events
     // breaks them with the least (time, unset, value), which costs more).
@@ -1292,11 +1354,14 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   if (!p.breakdown)
     return { statements: [{ name: 'retention', sql: withCtes(uniqueCtes(ctes), totals) }] };
   let source = 'cohorts';
-  if (!byProperty) {
+  if (byUser) {
     const cohorts = breakdownCohortSources(p.projectId, p.breakdown, raw('c.uid'));
+    const value = mixed
+      ? mixedValue(p.breakdown, raw('c.bd'), raw('bc.cohort_id'))
+      : breakdownValue(p.breakdown);
     ctes.push(...cohorts.ctes, {
       name: 'cohorts_bd',
-      body: sql`SELECT c.uid, c.c, ${breakdownValue(p.breakdown)} AS bd FROM cohorts c${cohorts.joins}`,
+      body: sql`SELECT c.uid, c.c, ${value} AS bd FROM cohorts c${cohorts.joins}`,
     });
     source = 'cohorts_bd';
   }
@@ -1308,9 +1373,9 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
   // aggregate. A user in several cohorts of a cohort breakdown is in one row per cohort, each its
   // own segment; counted distinct as before.
   const users = (uid: string): SqlNode =>
-    byProperty ? raw('count(*)') : call('count_distinct', raw(uid));
+    byUser ? call('count_distinct', raw(uid)) : raw('count(*)');
   const segments = sql`SELECT seg, seg_value, max(rank_n) AS rank_n, 0 AS is_total, c AS cohort, 0 AS k, ${users('uid')} AS users FROM seg GROUP BY seg, seg_value, c UNION ALL SELECT s.seg, s.seg_value, max(s.rank_n), 0, s.c, r.p - s.c, ${users('s.uid')} FROM seg s JOIN returns r ON r.uid = s.uid WHERE r.p - s.c BETWEEN 1 AND ${periods} GROUP BY s.seg, s.seg_value, s.c, r.p - s.c`;
-  if (byProperty) {
+  if (!byUser) {
     // By property every cohort start is in exactly one segment: the totals are the segments'
     // sums, and cohorts and returns are joined once instead of twice.
     ctes.push({ name: 'segments', body: segments, materialize: true });

@@ -442,8 +442,37 @@ export const breakdown = fc.option(
 );
 
 /**
- * A breakdown of every form: one property, a list of 1 to 3 (limit optional), or saved cohorts
- * `c1`/`c2` (the test defines them; no limit allowed).
+ * A list combining the saved cohorts `c1`/`c2` with 0 to 2 of `names`, the cohort entry in any
+ * place, and a limit.
+ */
+export const combinedBreakdownOf = (names: readonly string[]) =>
+  fc.record(
+    {
+      breakdown: fc
+        .tuple(
+          fc.uniqueArray(fc.constantFrom(...names), { minLength: 0, maxLength: 2 }),
+          fc.constantFrom<{ cohort: string | string[] }>(
+            { cohort: 'c1' },
+            { cohort: ['c1', 'c2'] },
+            { cohort: ['c2', 'c1'] },
+          ),
+          fc.nat(),
+        )
+        .map(([names, cohort, at]): (string | { cohort: string | string[] })[] => {
+          const list: (string | { cohort: string | string[] })[] = [...names];
+          list.splice(at % (names.length + 1), 0, cohort);
+          return list;
+        }),
+      breakdown_limit: fc.integer({ min: 1, max: 4 }),
+    },
+    { requiredKeys: ['breakdown'] },
+  );
+export const combinedBreakdown = combinedBreakdownOf(PROPERTIES);
+
+/**
+ * A breakdown of every form: one property, a list of 1 to 3 (limit optional), saved cohorts
+ * `c1`/`c2` (the test defines them; no limit allowed), or a list combining those cohorts with
+ * properties (limit optional).
  */
 export const anyBreakdown = fc.oneof(
   fc.record({
@@ -464,6 +493,7 @@ export const anyBreakdown = fc.oneof(
       { cohort: ['c2', 'c1'] },
     ),
   }),
+  combinedBreakdown,
 );
 
 /**

@@ -489,7 +489,10 @@ const query = fc.oneof(
   }),
 );
 
-/** Breakdowns of issue 12: one property, lists of up to three (event and person), cohorts. */
+/**
+ * Breakdowns of issue 12: one property, lists of up to three (event and person), cohorts, and
+ * lists combining a cohort with properties.
+ */
 const breakdownOf = fc.oneof(
   fc.record({ breakdown: fc.constantFrom('plan', '$browser', 'person.plan') }),
   fc.record({
@@ -507,6 +510,17 @@ const breakdownOf = fc.oneof(
       { cohort: ['c1', 'c2'] },
       { cohort: ['c2', 'c1'] },
     ),
+  }),
+  // A cohort combined with properties (event and person), in each place of the list.
+  fc.record({
+    breakdown: fc.constantFrom<unknown[]>(
+      [{ cohort: ['c1', 'c2'] }, '$browser'],
+      ['plan', { cohort: 'c1' }],
+      ['person.plan', { cohort: ['c2', 'c1'] }, '$browser'],
+      ['$browser', 'plan', { cohort: ['c1', 'c2'] }],
+      [{ cohort: ['c1', 'c2'] }],
+    ),
+    breakdown_limit: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
   }),
 );
 const breakdownRanges = fc.constantFrom(
@@ -527,7 +541,9 @@ const breakdownQuery = fc
             'total',
             'unique_users',
             'per_user_avg',
+            'per_user_max',
             'sum',
+            'unique_groups',
             'weekly_active',
             'monthly_active',
           ),
@@ -535,6 +551,7 @@ const breakdownQuery = fc
         { minLength: 1, maxLength: 2 },
       ),
       filters: fc.array(cohortFilter, { maxLength: 1 }),
+      compare: fc.boolean(),
       bd: breakdownOf,
       // Every series split by the first one's values (B only when there are two series).
       formula: fc.option(fc.constantFrom('A * 2', 'B / A', 'A - B'), { nil: undefined }),
@@ -565,12 +582,23 @@ const breakdownQuery = fc
   .map((raw) => {
     const { range: r, bd, ...rest } = raw;
     const series = (rest as { series?: { math: string }[] }).series?.map((s) =>
-      s.math === 'sum' ? { ...s, property: 'amount' } : s,
+      s.math === 'sum'
+        ? { ...s, property: 'amount' }
+        : s.math === 'unique_groups'
+          ? { ...s, group_key: 'plan' }
+          : s,
     );
-    const formula = (rest as { formula?: string }).formula;
+    const { compare, ...others } = rest as typeof rest & { compare?: boolean };
+    const formula = (others as { formula?: string }).formula;
     if (formula?.includes('B') && series?.length === 1)
-      delete (rest as { formula?: string }).formula;
-    return { ...rest, ...r, ...(series ? { series } : {}), ...(bd ?? {}) };
+      delete (others as { formula?: string }).formula;
+    return {
+      ...others,
+      ...r,
+      ...(series ? { series } : {}),
+      ...(compare ? { compare: 'previous_period' } : {}),
+      ...(bd ?? {}),
+    };
   });
 
 const strip = (v: unknown): unknown =>

@@ -68,6 +68,38 @@ describe('parseQuery', () => {
     });
   });
 
+  it('parses a list combining a cohort with properties: each cohort once, the limit kept', () => {
+    const base = {
+      kind: 'retention',
+      from: '2025-01-01',
+      to: '2025-01-02',
+      start_event: 's',
+      periods: 2,
+    };
+    expect(
+      parseQuery({
+        ...base,
+        return_event: 'r',
+        breakdown: ['$os', { cohort: ['c2', 'c1', 'c2'] }],
+        breakdown_limit: 3,
+      }),
+    ).toMatchObject({
+      breakdown: {
+        dimensions: [
+          { kind: 'property', property: '$os' },
+          { kind: 'cohort', cohorts: ['c2', 'c1'] },
+        ],
+        form: 'list',
+        limit: 3,
+      },
+    });
+    expect(parseQuery({ ...base, return_event: 'r', breakdown: [{ cohort: 'c1' }] })).toMatchObject(
+      {
+        breakdown: { dimensions: [{ kind: 'cohort', cohorts: ['c1'] }], form: 'list', limit: 10 },
+      },
+    );
+  });
+
   it('parses funnels, retention and discovery', () => {
     expect(
       parseQuery({

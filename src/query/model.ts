@@ -128,11 +128,15 @@ export type BreakdownDimension =
   | { kind: 'cohort'; cohorts: string[] };
 
 export interface Breakdown {
-  /** 1 to MAX_BREAKDOWN_PROPERTIES properties, or one cohort dimension alone. */
+  /**
+   * 1 to MAX_BREAKDOWN_PROPERTIES dimensions: properties, at most one of them a cohort dimension
+   * (`list` form), or one cohort dimension alone (`single` form).
+   */
   dimensions: BreakdownDimension[];
   /**
    * The request's form: `single` (a property name or a cohort object: `breakdown_value` is a
-   * string) or `list` (a list of properties: `breakdown_value` is a list, one entry each).
+   * string) or `list` (a list of properties and at most one cohort entry: `breakdown_value` is a
+   * list, one entry each).
    */
   form: 'single' | 'list';
   /** How many values get their own row; the rest are summed up as "other". */
@@ -637,41 +641,55 @@ function checkRange(r: { from: string; to: string }, ctx: z.RefinementCtx): void
 /**
  * `breakdown`: a property name (`"$browser"`), a list of 1 to 3 property names
  * (`["$browser", "person.plan"]`), or saved cohorts (`{"cohort": "<id>"}` or
- * `{"cohort": ["<id>", …]}`: one segment per cohort, users in none "not set").
+ * `{"cohort": ["<id>", …]}`: one segment per cohort, users in none "not set"). A list may hold
+ * one cohort entry among its properties (`[{"cohort": ["c1", "c2"]}, "$browser"]`): a segment is
+ * then a combination of a cohort (or none of them) and the properties' values.
  */
 const breakdownProperty = propertyName.refine((name) => name !== COHORT_PROPERTY, {
   error: 'to break down by cohorts, write {"cohort": "<cohort id>"} or {"cohort": ["<id>", …]}',
+});
+const breakdownCohortEntry = z.strictObject({
+  cohort: z.union([
+    cohortId.transform((id) => [id]),
+    z
+      .array(cohortId)
+      .min(1, { error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids` })
+      .max(MAX_BREAKDOWN_COHORTS, {
+        error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids`,
+      }),
+  ]),
 });
 const breakdownSchema = z
   .union(
     [
       breakdownProperty,
       z
-        .array(breakdownProperty, { error: 'must be a list of property names' })
-        .min(1, { error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties` })
-        .max(MAX_BREAKDOWN_PROPERTIES, {
-          error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties`,
+        .array(z.union([breakdownProperty, breakdownCohortEntry]), {
+          error: 'must be a list of property names and at most one {"cohort": …}',
         })
-        .refine((list) => new Set(list).size === list.length, { error: 'names a property twice' }),
-      z.strictObject({
-        cohort: z.union([
-          cohortId.transform((id) => [id]),
-          z
-            .array(cohortId)
-            .min(1, { error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids` })
-            .max(MAX_BREAKDOWN_COHORTS, {
-              error: `must list 1 to ${MAX_BREAKDOWN_COHORTS} cohort ids`,
-            }),
-        ]),
-      }),
+        .min(1, { error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties or cohorts` })
+        .max(MAX_BREAKDOWN_PROPERTIES, {
+          error: `must name 1 to ${MAX_BREAKDOWN_PROPERTIES} properties or cohorts`,
+        })
+        .refine((list) => list.filter((d) => typeof d !== 'string').length <= 1, {
+          error: 'names cohorts twice: put every cohort id in one {"cohort": [ids]}',
+        })
+        .refine(
+          (list) => {
+            const names = list.filter((d) => typeof d === 'string');
+            return new Set(names).size === names.length;
+          },
+          { error: 'names a property twice' },
+        ),
+      breakdownCohortEntry,
     ],
     {
       error:
-        'must be a property name, a list of 1 to 3 property names, or {"cohort": "<id>" | ["<id>", …]}',
+        'must be a property name, a list of 1 to 3 property names (one entry may be {"cohort": …}), or {"cohort": "<id>" | ["<id>", …]}',
     },
   )
   .describe(
-    'A property name (breakdown_value is its text); a list of 1 to 3 distinct property names (breakdown_value is a list, null where a property is not set; rows where none is set are not_set); or {"cohort": id or [ids]} (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other.',
+    'A property name (breakdown_value is its text); a list of 1 to 3 distinct property names, one of which may instead be {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in one combination per cohort; rows where every entry is null are not_set; breakdown_limit ranks the combinations); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are merged as other.',
   );
 
 type BreakdownInput = z.output<typeof breakdownSchema>;
@@ -684,9 +702,14 @@ function breakdownOf(raw: BreakdownInput | undefined, limit: number | undefined)
       form: 'single',
       limit: limit ?? DEFAULT_BREAKDOWN_LIMIT,
     };
+  // A list ranks its combinations (with a cohort entry too: with properties they are unbounded).
   if (Array.isArray(raw))
     return {
-      dimensions: raw.map((property) => ({ kind: 'property', property })),
+      dimensions: raw.map((d): BreakdownDimension =>
+        typeof d === 'string'
+          ? { kind: 'property', property: d }
+          : { kind: 'cohort', cohorts: [...new Set(d.cohort)] },
+      ),
       form: 'list',
       limit: limit ?? DEFAULT_BREAKDOWN_LIMIT,
     };
@@ -695,7 +718,7 @@ function breakdownOf(raw: BreakdownInput | undefined, limit: number | undefined)
   return { dimensions: [{ kind: 'cohort', cohorts }], form: 'single', limit: cohorts.length };
 }
 
-/** A cohort breakdown shows every cohort named: a `breakdown_limit` would cut them. */
+/** A cohort breakdown alone shows every cohort named: a `breakdown_limit` would cut them. */
 function checkBreakdown(
   q: { breakdown?: BreakdownInput | undefined; breakdown_limit?: number | undefined },
   ctx: z.RefinementCtx,

@@ -113,7 +113,10 @@ export interface PlannedSeries {
 export interface PlannedBreakdown {
   /** The first dimension (a cohort breakdown: a `cohort` ref, its only dimension). */
   ref: PropertyRef;
-  /** Every dimension, in the query's order (1 to 3 properties, or one cohort ref). */
+  /**
+   * Every dimension, in the query's order (1 to 3 properties, at most one of them a cohort ref in
+   * the `list` form; or one cohort ref alone).
+   */
   refs: PropertyRef[];
   /** `single`: segment values are the property's text; `list`: lists of texts (see compile). */
   form: 'single' | 'list';
@@ -131,8 +134,26 @@ export interface PlannedBreakdown {
   whole?: boolean;
 }
 
-/** Whether a breakdown splits users by saved cohorts (a user can be in several segments). */
-export const isCohortBreakdown = (b: PlannedBreakdown | null): boolean => b?.ref.kind === 'cohort';
+/** Whether a breakdown splits users by saved cohorts alone (a user can be in several segments). */
+export const isCohortBreakdown = (b: PlannedBreakdown | null): boolean =>
+  b?.form === 'single' && b.ref.kind === 'cohort';
+
+/**
+ * Whether a breakdown combines a cohort dimension with properties (a list holding a cohort
+ * entry): a segment is a (cohort or none, values…) combination, a user in several cohorts being
+ * in one per cohort. The properties' part is the event's (or the entry's, the start's), the
+ * cohorts the user's.
+ */
+export const isMixedBreakdown = (b: PlannedBreakdown | null): boolean =>
+  b?.form === 'list' && b.refs.some((r) => r.kind === 'cohort');
+
+/** The cohort dimension of a breakdown (alone or in a list), or null. */
+export function breakdownCohortRef(
+  b: PlannedBreakdown | null,
+): Extract<PropertyRef, { kind: 'cohort' }> | null {
+  const ref = b?.refs.find((r) => r.kind === 'cohort');
+  return ref?.kind === 'cohort' ? ref : null;
+}
 
 export interface TrendsPlan {
   kind: 'trends';
@@ -276,9 +297,11 @@ export function readsPersonEventDays(p: RetentionPlan): boolean {
   if (p.filters.length > 0) return false;
   const b = p.breakdown;
   if (b === null || isCohortBreakdown(b)) return true;
-  const columns = b.refs.filter((r) => r.kind === 'column');
+  // The cohorts of a combined breakdown are the user's: joined to the rows either way.
+  const refs = b.refs.filter((r) => r.kind !== 'cohort');
+  const columns = refs.filter((r) => r.kind === 'column');
   return (
-    b.refs.every(
+    refs.every(
       (r) => r.kind === 'person' || (r.kind === 'column' && VALUE_DAYS_COLUMNS.includes(r.column)),
     ) && columns.length <= 1
   );

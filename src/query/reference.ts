@@ -397,12 +397,14 @@ type Segmented<T> = { kind: 'value' | 'other' | 'not_set'; value: BdValue | null
 /**
  * Splits items into the top `limit` values by count (ties by value), "other" and "not set". An
  * item has the values `valuesOf` gives (several with cohorts: it is in each of their segments;
- * none: not set).
+ * none: not set). `otherPerValue`: an item is in "other" once per value of it there (trends:
+ * "other" merges the rows it stands for, an event in two of them counting in both); else once.
  */
 function segment<T>(
   items: T[],
   valuesOf: (item: T) => BdValue[],
   limit: number,
+  otherPerValue = false,
   given?: BdValue[],
 ): Segmented<T>[] {
   const counts = new Map<string, { value: BdValue; n: number }>();
@@ -423,7 +425,9 @@ function segment<T>(
       items: items.filter((i) => valuesOf(i).some((v) => bdKey(v) === bdKey(value))),
     }))
     .filter((seg) => seg.items.length > 0);
-  const other = items.filter((i) => valuesOf(i).some((v) => !topKeys.has(bdKey(v))));
+  const other = otherPerValue
+    ? items.flatMap((i) => valuesOf(i).flatMap((v) => (topKeys.has(bdKey(v)) ? [] : [i])))
+    : items.filter((i) => valuesOf(i).some((v) => !topKeys.has(bdKey(v))));
   const notSet = items.filter((i) => valuesOf(i).length === 0);
   if (other.length > 0) out.push({ kind: 'other', value: null, items: other });
   if (notSet.length > 0) out.push({ kind: 'not_set', value: null, items: notSet });
@@ -435,6 +439,7 @@ function segment<T>(
  * when every one is unset); or the cohorts of the breakdown its user is in, in any order.
  */
 function breakdownValues(cx: ReadContext, b: Breakdown, e: EventRow): BdValue[] {
+  if (isCombined(b)) return combinations(cx, b, cx.uid(e), propertyTexts(cx, b, e));
   const cohorts = breakdownCohorts(b);
   if (cohorts.length > 0) {
     const u = cx.uid(e);
@@ -443,6 +448,33 @@ function breakdownValues(cx: ReadContext, b: Breakdown, e: EventRow): BdValue[] 
   const texts = breakdownProperties(b).map((name) => textOf(cx, e, name));
   if (b.form === 'single') return texts[0] === null ? [] : [texts[0]!];
   return texts.every((t) => t === null) ? [] : [texts];
+}
+
+/** Whether a breakdown is a list with a cohort entry (properties and cohorts combined). */
+const isCombined = (b: Breakdown): boolean =>
+  b.form === 'list' && b.dimensions.some((d) => d.kind === 'cohort');
+
+/** A combined breakdown's property texts in its order (null where unset, and at the cohort's). */
+function propertyTexts(cx: ReadContext, b: Breakdown, e: EventRow): (string | null)[] {
+  return b.dimensions.map((d) => (d.kind === 'cohort' ? null : textOf(cx, e, d.property)));
+}
+
+/**
+ * A combined breakdown's values for a user `u` and property texts: one per cohort of the
+ * breakdown the user is in (its id in the cohort's place), or one with null there when in none;
+ * none when that one has nothing set (not set).
+ */
+function combinations(
+  cx: ReadContext,
+  b: Breakdown,
+  u: string | null,
+  texts: (string | null)[],
+): BdValue[] {
+  const ids = u === null ? [] : breakdownCohorts(b).filter((id) => cx.members(id).has(u));
+  const at = b.dimensions.findIndex((d) => d.kind === 'cohort');
+  return (ids.length > 0 ? ids : [null])
+    .map((id) => texts.map((t, i) => (i === at ? id : t)))
+    .filter((list) => list.some((t) => t !== null));
 }
 
 /** Of several candidate values (start events at one instant), the smallest; none if none. */
@@ -643,7 +675,13 @@ function trendRows(
       const b = q.breakdown;
       if (!b) series.push(activeRow(matching, 'none', null));
       else
-        for (const seg of segment(matching, (e) => breakdownValues(cx, b, e), b.limit, given()))
+        for (const seg of segment(
+          matching,
+          (e) => breakdownValues(cx, b, e),
+          b.limit,
+          true,
+          given(),
+        ))
           series.push(activeRow(seg.items, seg.kind, seg.value));
       continue;
     }
@@ -688,7 +726,7 @@ function trendRows(
       continue;
     }
     const b = q.breakdown;
-    for (const seg of segment(population, (e) => breakdownValues(cx, b, e), b.limit, given()))
+    for (const seg of segment(population, (e) => breakdownValues(cx, b, e), b.limit, true, given()))
       series.push(row(seg.items, seg.kind, seg.value));
   }
   return out;
@@ -794,10 +832,13 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
       out.push({
         uid: u,
         times,
-        bd:
-          q.breakdown && breakdownCohorts(q.breakdown).length === 0
-            ? breakdownValues(cx, q.breakdown, entry)
-            : [],
+        bd: !q.breakdown
+          ? []
+          : isCombined(q.breakdown)
+            ? [propertyTexts(cx, q.breakdown, entry)]
+            : breakdownCohorts(q.breakdown).length === 0
+              ? breakdownValues(cx, q.breakdown, entry)
+              : [],
         label: q.conversionInterval
           ? periodLabel(q.conversionInterval, local(data.timezone, t1))
           : null,
@@ -854,7 +895,11 @@ function funnel(q: FunnelQuery, data: ReferenceData, events: EventRow[]): Funnel
     const b = q.breakdown;
     const cohorts = breakdownCohorts(b);
     const valuesOf = (en: FunnelEntry): BdValue[] =>
-      cohorts.length > 0 ? cohorts.filter((id) => cx.members(id).has(en.uid)) : en.bd;
+      isCombined(b)
+        ? combinations(cx, b, en.uid, en.bd[0] as (string | null)[])
+        : cohorts.length > 0
+          ? cohorts.filter((id) => cx.members(id).has(en.uid))
+          : en.bd;
     result.breakdowns = segment(best, valuesOf, b.limit).map((seg) => ({
       breakdown_value: seg.value,
       breakdown_kind: seg.kind,
@@ -928,9 +973,15 @@ function retention(q: RetentionQuery, data: ReferenceData, events: EventRow[]): 
   const b = q.breakdown;
   const valueAt = (u: string, list: EventRow[]): BdValue[] => {
     if (!b) return [];
+    const t = Math.min(...list.map((e) => e.timeMs));
+    if (isCombined(b)) {
+      // The properties of the first start event (the smallest list at one instant), then the
+      // user's cohorts.
+      const firsts = list.filter((e) => e.timeMs === t).map((e) => [propertyTexts(cx, b, e)]);
+      return combinations(cx, b, u, smallest(firsts)[0] as (string | null)[]);
+    }
     const cohorts = breakdownCohorts(b);
     if (cohorts.length > 0) return cohorts.filter((id) => cx.members(id).has(u));
-    const t = Math.min(...list.map((e) => e.timeMs));
     return smallest(list.filter((e) => e.timeMs === t).map((e) => breakdownValues(cx, b, e)));
   };
   for (const [u, byLabel] of starts) {

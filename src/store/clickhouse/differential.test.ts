@@ -17,6 +17,7 @@ import {
   PROPERTIES,
   USERS,
   anyBreakdown,
+  combinedBreakdownOf,
   dayAfter,
   filtersOf,
   discoveryQuery,
@@ -158,8 +159,11 @@ const cohortQuery = (d: Dataset) =>
     ),
   );
 
-/** Breakdowns of every form in trends (every math that can be broken down), funnels, retention. */
-const breakdownQuery = (d: Dataset) =>
+/**
+ * Breakdowns of every form (or those `breakdowns` draws) in trends (every math that can be broken
+ * down), funnels, retention.
+ */
+const breakdownQuery = (d: Dataset, breakdowns: fc.Arbitrary<object> = anyBreakdown) =>
   fc.oneof(
     fc
       .record({
@@ -190,7 +194,7 @@ const breakdownQuery = (d: Dataset) =>
           { minLength: 1, maxLength: 2 },
         ),
         filters: filtersOf(d, 1),
-        bd: anyBreakdown,
+        bd: breakdowns,
         // A formula splits every series by the first one's values (B when there are two).
         formula: fc.option(fc.constantFrom('A * 2', 'B / A', 'A - B'), { nil: undefined }),
       })
@@ -210,14 +214,14 @@ const breakdownQuery = (d: Dataset) =>
         }),
         window_seconds: fc.constantFrom(3600, 86_400, 7 * 86_400),
         filters: filtersOf(d, 1),
-        bd: anyBreakdown,
+        bd: breakdowns,
       })
       .map(({ range: r, bd, ...rest }) => ({ kind: 'funnel', ...r, ...rest, ...bd })),
     fc
       .tuple(
         retentionQuery(d),
         fc.constantFrom('first_in_range', 'first_time', 'recurring'),
-        anyBreakdown,
+        breakdowns,
         fc.boolean(),
       )
       .map(([q, type, bd, plain]) => ({
@@ -228,6 +232,69 @@ const breakdownQuery = (d: Dataset) =>
         ...(plain ? { filters: [], period: 'day' } : {}),
       })),
   );
+
+/**
+ * Trends, funnels and retention broken down by a cohort combined with properties the data sets
+ * often (any breakdown drawn from every property mostly met empty ranges and unknown names),
+ * over the data's days or a random range, unfiltered.
+ */
+const combinedQuery = (d: Dataset) => {
+  const range = fc.oneof(
+    fc.constant({ from: dayAfter(d.baseDay, -1), to: dayAfter(d.baseDay, 9) }),
+    rangeOf(d),
+  );
+  const bd = combinedBreakdownOf(['$browser', 'mp_country_code', 'plan', 'person.plan']);
+  return fc.oneof(
+    fc
+      .record({
+        range,
+        interval: fc.constantFrom('day', 'week'),
+        series: fc.array(
+          fc.oneof(
+            fc.record({
+              event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+              math: fc.constantFrom('total', 'unique_users', 'weekly_active', ...PER_USER),
+            }),
+            fc.record({
+              event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+              math: fc.constantFrom('sum', 'p90'),
+              property: fc.constant('amount'),
+            }),
+          ),
+          { minLength: 1, maxLength: 2 },
+        ),
+        bd,
+      })
+      .map(({ range: r, bd: b, ...rest }) => ({ kind: 'trends', ...r, ...rest, ...b })),
+    fc
+      .record({
+        range,
+        steps: fc.array(fc.record({ event: fc.constantFrom(...EVENTS) }), {
+          minLength: 2,
+          maxLength: 3,
+        }),
+        window_seconds: fc.constantFrom(86_400, 7 * 86_400),
+        bd,
+      })
+      .map(({ range: r, bd: b, ...rest }) => ({ kind: 'funnel', ...r, ...rest, ...b })),
+    fc
+      .record({
+        range,
+        start_event: fc.constantFrom(...EVENTS),
+        return_event: fc.constantFrom(...EVENTS),
+        periods: fc.constantFrom(1, 3),
+        retention_type: fc.constantFrom('first_in_range', 'first_time', 'recurring'),
+        bd,
+      })
+      .map(({ range: r, bd: b, ...rest }) => ({
+        kind: 'retention',
+        ...r,
+        period: 'day',
+        ...rest,
+        ...b,
+      })),
+  );
+};
 
 const PER_USER = [
   'per_user_avg',
@@ -579,6 +646,91 @@ describe.skipIf(!available).each(TARGETS)(
       expect(await outcome(engines.clickhouse, projectId, d, body)).toEqual(want);
     }, 120_000);
 
+    it('counts a user in two cohorts once in a funnel\'s and a retention\'s "other" when both combinations fall there', async () => {
+      const T = Date.parse('2024-04-10T10:00:00Z');
+      const event = (userId: string, name: string, at: number, browser: string) => ({
+        ...eventFixture(0),
+        timeMs: T + at * 1000,
+        event: name,
+        distinctId: userId,
+        deviceId: null,
+        userId,
+        browser,
+        properties: {},
+      });
+      // c1 = did B, c2 = did A. u1 and u2 enter on Chrome (top); u3, in both cohorts, on
+      // Firefox: (c1, Firefox) and (c2, Firefox) are both "other", where u3 is one user.
+      const d: Dataset = {
+        timezone: 'UTC',
+        baseDay: '2024-04-10',
+        events: [
+          event('u1', 'A', 0, 'Chrome'),
+          event('u2', 'A', 10, 'Chrome'),
+          event('u3', 'A', 20, 'Firefox'),
+          event('u3', 'B', 30, 'Firefox'),
+        ],
+        links: [],
+        profiles: [],
+      };
+      const projectId = await load(d);
+      cohortsByProject.set(
+        projectId,
+        new Map([
+          [
+            'c1',
+            parseCohortDefinition({
+              conditions: [{ kind: 'did_event', event: 'B', within_days: 30 }],
+            }).definition,
+          ],
+          [
+            'c2',
+            parseCohortDefinition({
+              conditions: [{ kind: 'did_event', event: 'A', within_days: 30 }],
+            }).definition,
+          ],
+        ]),
+      );
+      cohortNow = T + 86_400_000;
+      const body = {
+        kind: 'funnel',
+        from: '2024-04-10',
+        to: '2024-04-10',
+        steps: [{ event: 'A' }, { event: 'B' }],
+        window_seconds: 3600,
+        breakdown: ['$browser', { cohort: ['c1', 'c2'] }],
+        breakdown_limit: 1,
+      };
+      const want = await outcome(engines.duckdb, projectId, d, body);
+      expect(want).toMatchObject({
+        ok: true,
+        result: {
+          breakdowns: [
+            { breakdown_kind: 'value', breakdown_value: ['Chrome', 'c2'] },
+            { breakdown_kind: 'other', steps: [{ count: 1 }, { count: 1 }] },
+          ],
+        },
+      });
+      expect(await outcome(engines.clickhouse, projectId, d, body)).toEqual(want);
+      // So is u3's retention start.
+      const retention = {
+        kind: 'retention',
+        from: '2024-04-10',
+        to: '2024-04-10',
+        start_event: 'A',
+        return_event: 'B',
+        period: 'day',
+        periods: 1,
+        breakdown: body.breakdown,
+        breakdown_limit: 1,
+      };
+      const kept = await outcome(engines.duckdb, projectId, d, retention);
+      expect(kept).toMatchObject({
+        ok: true,
+        result: { breakdowns: [{ breakdown_kind: 'value' }, { cohorts: [{ size: 1 }] }] },
+      });
+      expect(await outcome(engines.clickhouse, projectId, d, retention)).toEqual(kept);
+    }, 120_000);
+
     it('flows', async () => {
       await fc.assert(
         fc.asyncProperty(withQuery(flowsQuery), ([d, q]) => agree(d, q)),
@@ -856,6 +1008,21 @@ describe.skipIf(!available).each(TARGETS)(
         ),
         // Each cohort breakdown evaluates its cohorts once per cohort named: 25 runs took 290 s.
         params(12),
+      );
+      expect(answered).toBeGreaterThan(before);
+    }, 600_000);
+
+    it('breakdowns combining a cohort with properties (trends, funnels, retention)', async () => {
+      const before = answered;
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery(combinedQuery),
+          cohortDefinition,
+          cohortDefinition,
+          fc.integer({ min: -2, max: 12 }),
+          ([d, q], c1, c2, days) => agreeWithCohorts(d, q, c1, c2, days),
+        ),
+        params(30),
       );
       expect(answered).toBeGreaterThan(before);
     }, 600_000);

@@ -3452,10 +3452,15 @@ export interface operations {
               }[];
               /** @default [] */
               filters?: unknown[];
-              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names (breakdown_value is a list, null where a property is not set; rows where none is set are not_set); or {"cohort": id or [ids]} (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other. */
+              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names, one of which may instead be {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in one combination per cohort; rows where every entry is null are not_set; breakdown_limit ranks the combinations); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are merged as other. */
               breakdown?:
                 | string
-                | string[]
+                | (
+                    | string
+                    | {
+                        cohort: string | string[];
+                      }
+                  )[]
                 | {
                     cohort: string | string[];
                   };
@@ -3477,10 +3482,15 @@ export interface operations {
               window_seconds: number;
               /** @default [] */
               filters?: unknown[];
-              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names (breakdown_value is a list, null where a property is not set; rows where none is set are not_set); or {"cohort": id or [ids]} (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other. */
+              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names, one of which may instead be {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in one combination per cohort; rows where every entry is null are not_set; breakdown_limit ranks the combinations); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are merged as other. */
               breakdown?:
                 | string
-                | string[]
+                | (
+                    | string
+                    | {
+                        cohort: string | string[];
+                      }
+                  )[]
                 | {
                     cohort: string | string[];
                   };
@@ -3522,10 +3532,15 @@ export interface operations {
                * @enum {string}
                */
               retention_type?: 'first_in_range' | 'first_time' | 'recurring';
-              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names (breakdown_value is a list, null where a property is not set; rows where none is set are not_set); or {"cohort": id or [ids]} (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are summed as other. */
+              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names, one of which may instead be {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in one combination per cohort; rows where every entry is null are not_set; breakdown_limit ranks the combinations); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are merged as other. */
               breakdown?:
                 | string
-                | string[]
+                | (
+                    | string
+                    | {
+                        cohort: string | string[];
+                      }
+                  )[]
                 | {
                     cohort: string | string[];
                   };

@@ -97,10 +97,12 @@ export type Math = TrendsSeries['math'];
 export type Interval = 'hour' | 'day' | 'week' | 'month';
 
 /**
- * A breakdown (src/query/model.ts): a property, a list of 1 to 3 properties, or saved cohorts
- * (`{"cohort": id | [ids]}`, one row per cohort, "not set" for users in none of them).
+ * A breakdown (src/query/model.ts): a property, a list of 1 to 3 properties (one of them may be
+ * saved cohorts: a row per combination), or saved cohorts (`{"cohort": id | [ids]}`, one row per
+ * cohort, "not set" for users in none of them).
  */
-export type Breakdown = string | string[] | { cohort: string | string[] };
+export type Breakdown =
+  string | (string | { cohort: string | string[] })[] | { cohort: string | string[] };
 
 export interface TrendsQuery {
   kind: 'trends';

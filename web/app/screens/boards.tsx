@@ -10,10 +10,14 @@ import { downloadCsv } from '../ui/csv';
 import { rangeLabel } from '../ui/dates';
 import { ResultView } from '../ui/results';
 
-/** Whether a saved query is broken down by cohorts (its rows are then named from the cohorts). */
+/**
+ * Whether a saved query is broken down by cohorts, alone or with properties (its rows are then
+ * named from the cohorts).
+ */
 const byCohort = (view: View): boolean => {
-  const b = view.query.breakdown;
-  return typeof b === 'object' && b !== null && !Array.isArray(b);
+  const b: unknown = view.query.breakdown;
+  if (Array.isArray(b)) return b.some((d) => typeof d === 'object' && d !== null);
+  return typeof b === 'object' && b !== null;
 };
 
 function SavedView(props: {

@@ -55,8 +55,10 @@ describe('buildFunnelQuery', () => {
       'source',
       'person.plan',
     ]);
-    expect(by({ by: 'cohorts', cohorts: ['c1', 'c2'] })).toEqual({ cohort: ['c1', 'c2'] });
-    expect(by({ by: 'cohorts', cohorts: [] })).toBeUndefined();
+    expect(by({ by: 'cohorts', cohorts: ['c1', 'c2'], properties: [] })).toEqual({
+      cohort: ['c1', 'c2'],
+    });
+    expect(by({ by: 'cohorts', cohorts: [], properties: [] })).toBeUndefined();
   });
 
   it('leaves out half-made options and repeats', () => {

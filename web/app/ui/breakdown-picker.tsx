@@ -1,5 +1,6 @@
 // The breakdown picker of Insights, Funnels and Retention: up to 3 properties (event properties
-// from the discovery API, or a person property by name), or saved cohorts to compare.
+// from the discovery API, or a person property by name), or saved cohorts to compare, alone or
+// with up to 2 properties (a row per cohort and values).
 import { useId } from 'preact/hooks';
 import {
   chooseBreakdown,
@@ -20,7 +21,9 @@ export function BreakdownPicker(props: {
 }) {
   const id = useId();
   const { value } = props;
-  const chosen = value.by === 'properties' ? value.properties : [];
+  const chosen = value.properties;
+  // The picker's rows: the cohorts' row first when comparing cohorts, then the properties.
+  const rows = value.by === 'cohorts' ? ['', ...chosen] : chosen;
   const choose = (i: number, choice: string): void =>
     props.onChange(chooseBreakdown(value, i, choice));
 
@@ -29,10 +32,10 @@ export function BreakdownPicker(props: {
     const n = first ? '' : ` ${i + 1}`;
     const isPerson = name.startsWith(PERSON);
     // The other rows' properties are not offered again (the API refuses a repeat).
-    const others = new Set(chosen.filter((_, j) => j !== i));
+    const others = new Set(rows.filter((_, j) => j !== i));
     const names = props.properties.filter((p) => !others.has(p));
     if (name !== '' && !isPerson && !names.includes(name)) names.unshift(name);
-    const selected = value.by === 'cohorts' ? COHORTS_CHOICE : isPerson ? PERSON : name;
+    const selected = value.by === 'cohorts' && first ? COHORTS_CHOICE : isPerson ? PERSON : name;
     return (
       <div class="row" key={i}>
         <span class="field">
@@ -56,7 +59,7 @@ export function BreakdownPicker(props: {
             </optgroup>
           </select>
         </span>
-        {value.by === 'properties' && isPerson && (
+        {isPerson && (
           <span class="field">
             <label for={`${id}-person${i}`}>{`Breakdown person property${n}`}</label>
             <input
@@ -73,7 +76,10 @@ export function BreakdownPicker(props: {
             class="link"
             aria-label={`Remove breakdown property${n}`}
             onClick={() =>
-              props.onChange({ by: 'properties', properties: chosen.filter((_, j) => j !== i) })
+              props.onChange({
+                ...value,
+                properties: rows.filter((_, j) => j !== i).slice(value.by === 'cohorts' ? 1 : 0),
+              })
             }
           >
             Remove
@@ -87,21 +93,19 @@ export function BreakdownPicker(props: {
   return (
     <fieldset class="breakdown">
       <legend>Breakdown</legend>
-      {value.by === 'cohorts' ? row('', 0) : (chosen.length === 0 ? [''] : chosen).map(row)}
-      {value.by === 'properties' &&
-        chosen.length >= 1 &&
-        chosen.length < MAX_BREAKDOWN_PROPERTIES && (
-          <button
-            type="button"
-            onClick={() => props.onChange({ by: 'properties', properties: [...chosen, ''] })}
-          >
-            Add a breakdown property
-          </button>
-        )}
-      {value.by === 'properties' && chosen.length > 1 && (
+      {(rows.length === 0 ? [''] : rows).map(row)}
+      {rows.length >= 1 && rows.length < MAX_BREAKDOWN_PROPERTIES && (
+        <button
+          type="button"
+          onClick={() => props.onChange({ ...value, properties: [...chosen, ''] })}
+        >
+          Add a breakdown property
+        </button>
+      )}
+      {rows.length > 1 && (
         <p class="hint">
           Each combination of values is a row, named “value / value”; “(not set)” where an event or
-          person lacks one.
+          person lacks one{value.by === 'cohorts' ? ', a cohort by its name' : ''}.
         </p>
       )}
       {value.by === 'cohorts' &&
@@ -123,7 +127,7 @@ export function BreakdownPicker(props: {
                     disabled={!on && picked.length >= MAX_BREAKDOWN_COHORTS}
                     onChange={(e) =>
                       props.onChange({
-                        by: 'cohorts',
+                        ...value,
                         cohorts: e.currentTarget.checked
                           ? [...picked, c.id]
                           : picked.filter((x) => x !== c.id),

@@ -16,9 +16,11 @@ describe('breakdownStateOf', () => {
     expect(breakdownStateOf('')).toEqual(NO_BREAKDOWN);
     expect(breakdownStateOf(undefined)).toEqual(NO_BREAKDOWN);
     expect(breakdownStateOf('source')).toEqual({ by: 'properties', properties: ['source'] });
+    // Kept before cohorts could be combined with properties: none.
     expect(breakdownStateOf({ by: 'cohorts', cohorts: ['c1', 2] })).toEqual({
       by: 'cohorts',
       cohorts: ['c1'],
+      properties: [],
     });
     expect(breakdownStateOf({ by: 'properties', properties: ['a', 'b', 'c', 'd'] })).toEqual({
       by: 'properties',
@@ -42,8 +44,10 @@ describe('chooseBreakdown', () => {
     expect(chooseBreakdown(two, 1, '')).toEqual({ by: 'properties', properties: ['platform', ''] });
     expect(chooseBreakdown(two, 0, '')).toEqual(NO_BREAKDOWN);
     const cohorts = chooseBreakdown(two, 0, COHORTS_CHOICE);
-    expect(cohorts).toEqual({ by: 'cohorts', cohorts: [] });
-    expect(chooseBreakdown({ by: 'cohorts', cohorts: ['c1'] }, 0, 'source')).toEqual({
+    expect(cohorts).toEqual({ by: 'cohorts', cohorts: [], properties: [] });
+    expect(
+      chooseBreakdown({ by: 'cohorts', cohorts: ['c1'], properties: [] }, 0, 'source'),
+    ).toEqual({
       by: 'properties',
       properties: ['source'],
     });
@@ -63,11 +67,54 @@ describe('breakdownBody', () => {
   });
 
   it('sends one cohort as its id and several as a list; none chosen is no breakdown', () => {
-    expect(breakdownBody({ by: 'cohorts', cohorts: [] })).toBeUndefined();
-    expect(breakdownBody({ by: 'cohorts', cohorts: ['c1'] })).toEqual({ cohort: 'c1' });
-    expect(breakdownBody({ by: 'cohorts', cohorts: ['c1', 'c2', 'c1'] })).toEqual({
+    expect(breakdownBody({ by: 'cohorts', cohorts: [], properties: [] })).toBeUndefined();
+    expect(breakdownBody({ by: 'cohorts', cohorts: ['c1'], properties: [] })).toEqual({
+      cohort: 'c1',
+    });
+    expect(breakdownBody({ by: 'cohorts', cohorts: ['c1', 'c2', 'c1'], properties: [] })).toEqual({
       cohort: ['c1', 'c2'],
     });
+  });
+});
+
+describe('cohorts with properties', () => {
+  it('sets the rows after the cohorts as properties, and keeps them when the first row changes', () => {
+    const picked = { by: 'cohorts' as const, cohorts: ['c1'], properties: ['person.plan'] };
+    expect(chooseBreakdown(picked, 1, 'platform')).toEqual({
+      by: 'cohorts',
+      cohorts: ['c1'],
+      properties: ['platform'],
+    });
+    expect(chooseBreakdown(picked, 0, COHORTS_CHOICE)).toBe(picked);
+    expect(chooseBreakdown(picked, 0, 'source')).toEqual({
+      by: 'properties',
+      properties: ['source', 'person.plan'],
+    });
+    expect(
+      breakdownStateOf({ by: 'cohorts', cohorts: ['c1'], properties: ['a', 'b', 'c'] }),
+    ).toEqual({ by: 'cohorts', cohorts: ['c1'], properties: ['a', 'b'] });
+  });
+
+  it('sends the cohorts first in a list with the properties chosen, and names each entry', () => {
+    expect(breakdownBody({ by: 'cohorts', cohorts: ['c1'], properties: ['source', ''] })).toEqual([
+      { cohort: 'c1' },
+      'source',
+    ]);
+    expect(
+      breakdownBody({
+        by: 'cohorts',
+        cohorts: ['c1', 'c2'],
+        properties: ['source', 'person.plan'],
+      }),
+    ).toEqual([{ cohort: ['c1', 'c2'] }, 'source', 'person.plan']);
+    expect(breakdownBody({ by: 'cohorts', cohorts: [], properties: ['source'] })).toBeUndefined();
+    const b = [{ cohort: ['c1', 'c2'] }, 'source'];
+    expect(breakdownTitle(b)).toBe('cohort / source');
+    const name = segmentNamer(b, [{ id: 'c1', name: 'Buyers' }]);
+    expect(name('value', ['c1', 'ads'])).toBe('Buyers / ads');
+    expect(name('value', ['c2', null])).toBe('c2 / (not set)');
+    expect(name('value', [null, 'ads'])).toBe('In none of these cohorts / ads');
+    expect(name('not_set', null)).toBe('(not set)');
   });
 });
 
