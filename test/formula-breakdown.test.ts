@@ -5,6 +5,7 @@
 // once they are built; compare and CSV.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedDatabase } from '../src/cli/runtime.js';
+import { createCohort } from '../src/projects/cohorts.js';
 import {
   daysBeforeYesterday,
   importWithPlans,
@@ -51,7 +52,11 @@ beforeAll(async () => {
       event('Purchase', 'x', 0, 'Opera'),
       event('Purchase', 'i', 0, null),
     ],
-    [],
+    [
+      ['a', 'pro'],
+      ['b', 'pro'],
+      ['f', 'free'],
+    ],
   );
 });
 
@@ -170,6 +175,53 @@ describe('a formula with a breakdown', () => {
     // Nothing happened in the three days before: every row, those added empty included, has
     // its previous period.
     for (const row of body.series) expect(row.previous_values).toEqual([0, 0, 0]);
+  });
+
+  it('counts the whole series once when a cohort of the breakdown repeats a user’s events', async () => {
+    // Saved as an owner saves them (the route needs a signed-in person; the service is the same).
+    const cohort = (name: string, op: string, value?: string) =>
+      createCohort(
+        s.server.runtime.meta,
+        s.project.project_id,
+        {
+          name,
+          conditions: [
+            { kind: 'person_property', property: 'plan', op, ...(value ? { value } : {}) },
+          ],
+        },
+        'test',
+        Date.now(),
+      );
+    const pro = (await cohort('Pro', 'eq', 'pro')).id;
+    const planned = (await cohort('Any plan', 'is_set')).id;
+    // a and b (pro) are in both cohorts: their sign-ups are in two rows each.
+    const res = await postQuery(
+      s,
+      conversion({
+        series: [{ event: 'Sign Up', math: 'total' }],
+        formula: 'A',
+        breakdown: [{ cohort: [pro, planned] }, '$browser'],
+      }),
+    );
+    expect(res.statusCode).toBe(200);
+    const body = res.json<Answer>();
+    // Per (cohort, browser): c, d, e and g are in neither cohort (null); h has neither a
+    // cohort nor a browser (not set).
+    const sorted = (rows: unknown[][]) => rows.map((r) => JSON.stringify(r)).sort();
+    expect(sorted(rowsOf(body.formula.breakdowns))).toEqual(
+      sorted([
+        ['value', [pro, 'Chrome'], [2, 0, 0], 2],
+        ['value', [planned, 'Chrome'], [2, 0, 0], 2],
+        ['value', [null, 'Chrome'], [1, 0, 0], 1],
+        ['value', [null, 'Firefox'], [0, 2, 0], 2],
+        ['value', [null, 'Edge'], [0, 0, 1], 1],
+        ['value', [planned, 'Safari'], [0, 0, 1], 1],
+        ['not_set', null, [0, 0, 1], 1],
+      ]),
+    );
+    // Over the whole series: the 8 sign-ups, each once.
+    expect(body.formula.values).toEqual([3, 2, 3]);
+    expect(body.formula.total).toBe(8);
   });
 
   it('splits a series read from the per-day tables the same way, and answers CSV', async () => {
