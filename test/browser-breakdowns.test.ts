@@ -454,6 +454,11 @@ describe('breakdowns and flows in Chromium', () => {
       'Formula A * 2 · Free plan': '4',
       'Formula A * 2 · In none of these cohorts': '2',
     });
+    // Charted, only the formula's lines are drawn (the table keeps every series).
+    await page.getByLabel('Show as', { exact: true }).selectOption('line');
+    await page.waitForSelector('.result .chart canvas');
+    await page.waitForSelector('.result >> text=The chart shows the formula for each value');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
     await page.getByLabel('Formula (optional)', { exact: true }).fill('');
 
     // Cohorts with a property: a column per (cohort, platform), the cohort by its name.

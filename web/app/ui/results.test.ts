@@ -1,8 +1,9 @@
 // How results are labelled and shaded.
 import { describe, expect, it } from 'vitest';
-import type { TrendsSeries } from '../api/types';
+import type { TrendsResult, TrendsSeries } from '../api/types';
 import { segmentNamer } from './breakdown';
 import {
+  chartedColumns,
   formatDuration,
   heatColour,
   retentionBlocks,
@@ -125,8 +126,8 @@ describe('trendColumns', () => {
     ]);
   });
 
-  it('follows the whole formula with a column per segment of a breakdown', () => {
-    const cols = trendColumns({
+  it('follows the whole formula with a column per segment of a breakdown, and charts only those', () => {
+    const result: TrendsResult = {
       series: [
         series({ breakdown_kind: 'value', breakdown_value: 'Chrome', values: [2], total: 2 }),
         series({ breakdown_kind: 'other', breakdown_value: null, values: [4], total: 4 }),
@@ -141,7 +142,16 @@ describe('trendColumns', () => {
           { breakdown_kind: 'other', breakdown_value: null, values: [8], total: 8 },
         ],
       },
-    });
+    };
+    const cols = trendColumns(result);
+    expect(chartedColumns(result, cols).map((c) => c.label)).toEqual([
+      'Formula A * 2',
+      'Formula A * 2 · Chrome',
+      'Formula A * 2 · Other values',
+    ]);
+    // Without a breakdown the formula is drawn beside its series.
+    const whole = { ...result, formula: { ...result.formula!, breakdowns: undefined } };
+    expect(chartedColumns(whole, cols)).toHaveLength(5);
     expect(cols.map((c) => [c.label, c.total, c.formula, c.colour])).toEqual([
       ['Page View · Total events · Chrome', 2, false, 0],
       ['Page View · Total events · Other values', 4, false, 1],

@@ -107,6 +107,14 @@ export function trendColumns(
   return out;
 }
 
+/**
+ * The columns a trend's chart draws: all of them, but only the formula's when it is broken down
+ * (with ten values and two series that is 13 lines instead of 37; the table keeps them all).
+ */
+export function chartedColumns(result: TrendsResult, columns: TrendColumn[]): TrendColumn[] {
+  return result.formula?.breakdowns ? columns.filter((c) => c.formula) : columns;
+}
+
 export function TrendsView(props: {
   result: TrendsResult;
   view: 'line' | 'bar' | 'table';
@@ -131,22 +139,27 @@ export function TrendsView(props: {
   const names = columns.map((c) => c.label);
   const perInterval = labels.map((l, i) => [l, ...columns.map((c) => c.values[i] ?? null)]);
   const totals = ['Total', ...columns.map((c) => c.total)];
+  const charted = chartedColumns(props.result, columns);
+  const formulaOnly = charted.length < columns.length;
   return (
     <>
       {props.view !== 'table' && (
         <Chart
           kind={props.view}
           labels={labels}
-          series={columns.map((c) => ({
+          series={charted.map((c) => ({
             label: c.label,
             values: c.values,
             dashed: c.previous,
             colour: c.colour,
-            // A formula has its own unit: the right-hand axis.
-            secondAxis: c.formula,
+            // A formula beside the series has its own unit: the right-hand axis.
+            secondAxis: c.formula && !formulaOnly,
           }))}
-          title={`${props.title}: ${props.view} chart of ${names.join(', ')}`}
+          title={`${props.title}: ${props.view} chart of ${charted.map((c) => c.label).join(', ')}`}
         />
+      )}
+      {props.view !== 'table' && formulaOnly && (
+        <p class="hint">The chart shows the formula for each value; the table has every series.</p>
       )}
       <DataTable
         caption={`${props.title}${props.view === 'table' ? ' per interval' : ': totals'}`}
