@@ -263,9 +263,16 @@ const combinedQuery = (d: Dataset) => {
           ),
           { minLength: 1, maxLength: 2 },
         ),
+        compare: fc.boolean(),
         bd,
       })
-      .map(({ range: r, bd: b, ...rest }) => ({ kind: 'trends', ...r, ...rest, ...b })),
+      .map(({ range: r, bd: b, compare, ...rest }) => ({
+        kind: 'trends',
+        ...r,
+        ...rest,
+        ...(compare ? { compare: 'previous_period' } : {}),
+        ...b,
+      })),
     fc
       .record({
         range,
