@@ -81,6 +81,39 @@ describe('DuckDbQueryExecutor', () => {
     expect(rows.rows).toEqual([[42]]);
   });
 
+  it('does not start a statement whose time is up before it runs', async () => {
+    const setup = await db.connect();
+    await setup.run('CREATE TABLE IF NOT EXISTS late_marks (n INTEGER)');
+    try {
+      // The deadline passes while the statement is prepared: an interruption then is lost.
+      await expect(
+        executor.run({ text: 'INSERT INTO late_marks VALUES (1)', params: [] }, soon(-1)),
+      ).rejects.toMatchObject({ code: 'QUERY_TIMEOUT' });
+      const count = await setup.runAndReadAll('SELECT count(*) FROM late_marks');
+      expect(count.getRowsJS()).toEqual([[0n]]);
+    } finally {
+      setup.closeSync();
+    }
+  });
+
+  it('interrupts a statement past its deadline until it stops', async () => {
+    // DuckDB drops an interruption that comes before the statement executes: the first is lost.
+    const interrupt = vi
+      .spyOn(DuckDBConnection.prototype, 'interrupt')
+      .mockImplementationOnce(() => undefined);
+    try {
+      await expect(executor.run(ENDLESS, soon(200))).rejects.toMatchObject({
+        code: 'QUERY_TIMEOUT',
+      });
+      expect(interrupt.mock.calls.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      interrupt.mockRestore();
+    }
+    expect((await executor.run({ text: 'SELECT 42 AS x', params: [] }, soon(10_000))).rows).toEqual(
+      [[42]],
+    );
+  });
+
   it('refuses results above the row limit', async () => {
     await expect(
       executor.run(
