@@ -145,7 +145,11 @@ export class QueryEngine {
     const named = namedProperties(query);
     if (named.length === 0) return;
     const names = [...new Set(named.map((n) => n.name))];
-    const options = { deadlineMs: startedAt + this.limits.timeoutMs, maxRows: this.limits.maxRows };
+    const options = {
+      deadlineMs: startedAt + this.limits.timeoutMs,
+      maxRows: this.limits.maxRows,
+      source: projectId,
+    };
     const { executor, dialect } = this.deps;
     const compiler = this.deps.compiler ?? DEFAULT_COMPILER;
     const seen = await execute(compiler.compileSeen(projectId, names), dialect, executor, options);
@@ -229,6 +233,7 @@ export class QueryEngine {
         {
           deadlineMs: startedAt + this.limits.timeoutMs,
           maxRows: this.limits.maxRows,
+          source: project.id,
         },
       );
       entry.rows = executed.rowCount;

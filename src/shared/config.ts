@@ -99,6 +99,11 @@ export interface ServerConfig {
     timeoutMs: number;
     /** Queries run at once (each on its own connection); more wait in a bounded queue. */
     concurrency: number;
+    /**
+     * Statements one project may run at once (unset: all but one of `concurrency`, at least one),
+     * so that another project's query never waits behind a project's long ones.
+     */
+    concurrencyPerProject: number | undefined;
     /** Most result cells (series × breakdown rows × intervals) a query may ask for. */
     maxCells: number;
     /** DuckDB worker threads while queries run (the store keeps fewer otherwise). */
@@ -199,6 +204,7 @@ const schema = z.object({
     .default(64 * 1024 * 1024),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
+  queryConcurrencyPerProject: intFromEnv.optional(),
   queryMaxCells: intFromEnv.default(200_000),
   queryThreads: intFromEnv.optional(),
   memoryReportFile: z.string().optional(),
@@ -280,6 +286,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     minFreeDiskBytes: env.SILLAGE_MIN_FREE_DISK_BYTES,
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
+    queryConcurrencyPerProject: env.SILLAGE_QUERY_CONCURRENCY_PER_PROJECT,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
     queryThreads: env.SILLAGE_QUERY_THREADS,
     memoryReportFile: env.SILLAGE_MEMORY_REPORT_FILE,
@@ -389,6 +396,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     query: {
       timeoutMs: c.queryTimeoutMs,
       concurrency: c.queryConcurrency,
+      concurrencyPerProject: c.queryConcurrencyPerProject,
       maxCells: c.queryMaxCells,
       threads: c.queryThreads ?? os.availableParallelism(),
     },

@@ -143,6 +143,85 @@ describe('DuckDbQueryExecutor', () => {
   });
 });
 
+describe('DuckDbQueryExecutor sources', () => {
+  const from = (source: string, ms: number) => ({ ...soon(ms), source });
+  const ONE = { text: 'SELECT 1 AS x', params: [] };
+
+  it("keeps a connection for another source while one source's statements run long", async () => {
+    const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8 });
+    const settled: string[] = [];
+    const note = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => settled.push(`${name} ok`),
+        (e: { code?: string }) => settled.push(`${name} ${e.code}`),
+      );
+    try {
+      const a = [1, 2, 3].map((i) => note(`a${i}`, fair.run(ENDLESS, from('a', 1_500))));
+      await note('b', fair.run(ONE, from('b', 10_000)));
+      await Promise.all(a);
+      // b ran while a's first statement held the only connection a may have: a's others waited.
+      expect(settled[0]).toBe('b ok');
+      expect(settled.slice(1).sort()).toEqual([
+        'a1 QUERY_TIMEOUT',
+        'a2 QUERY_TIMEOUT',
+        'a3 QUERY_TIMEOUT',
+      ]);
+    } finally {
+      await fair.close();
+    }
+  });
+
+  it('hands a freed connection to the waiting source that holds fewest', async () => {
+    const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8, perSource: 2 });
+    const settled: string[] = [];
+    const note = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => settled.push(name),
+        () => settled.push(name),
+      );
+    try {
+      const all = [
+        note('a1', fair.run(ENDLESS, from('a', 600))),
+        note('a2', fair.run(ENDLESS, from('a', 900))),
+        note('a3', fair.run(ONE, from('a', 10_000))),
+        note('a4', fair.run(ONE, from('a', 10_000))),
+        note('b', fair.run(ONE, from('b', 10_000))),
+      ];
+      await Promise.all(all);
+      // When a1 stops, a still holds one connection and b none: b goes before a's waiting ones.
+      expect(settled.indexOf('b')).toBeLessThan(settled.indexOf('a4'));
+      expect(settled.indexOf('b')).toBeLessThan(settled.indexOf('a2'));
+    } finally {
+      await fair.close();
+    }
+  });
+
+  it('lets one source fill at most its share of a queue three quarters full', async () => {
+    const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8 });
+    const pending: Promise<unknown>[] = [];
+    const codes: string[] = [];
+    const run = (source: string) => {
+      const p = fair.run(ENDLESS, from(source, 1_500)).catch((e: { code?: string }) => {
+        codes.push(`${source} ${e.code}`);
+      });
+      pending.push(p);
+    };
+    try {
+      // a: one running, then waiting until the queue is 3/4 full (6), then one more: refused.
+      for (let i = 0; i < 8; i++) run('a');
+      run('b'); // runs at once (the connection a may not take)
+      run('b'); // waits: a's flood left it room
+      await new Promise((r) => setTimeout(r, 50));
+      expect(codes).toEqual(['a QUERY_OVERLOADED']);
+      await Promise.all(pending);
+      expect(codes.filter((c) => c === 'b QUERY_TIMEOUT')).toHaveLength(2);
+      expect(codes.filter((c) => c === 'a QUERY_TIMEOUT')).toHaveLength(7);
+    } finally {
+      await fair.close();
+    }
+  });
+});
+
 describe('DuckDbQueryExecutor memory', () => {
   it('answers a query that needs more than the memory limit as too large, and serves the next', async () => {
     const small = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-exec-mem-'));

@@ -29,6 +29,15 @@ export interface DuckDbQueryExecutorOptions {
   /** Queries allowed to wait for a connection; more are refused with QUERY_OVERLOADED. */
   maxQueued?: number;
   /**
+   * Connections one source (`RunOptions.source`: a project) may hold at once. Default: all but
+   * one (at least one), so that another project's query finds a connection at once however long
+   * one project's statements run. Its other statements wait, and waiting statements are handed
+   * out source by source (the one holding fewest connections first), so a flood of one project
+   * delays another's by at most one statement each. Once the queue is three quarters full, a
+   * source may fill at most its fair share of it (the queue over the sources waiting, plus one).
+   */
+  perSource?: number;
+  /**
    * DuckDB worker threads while at least one query runs (DuckDB's thread count is instance-wide).
    * The store keeps fewer by default so that ingestion's JavaScript thread has a core; an
    * interactive query wants them all. Unset: the store's setting is left alone.
@@ -64,7 +73,11 @@ const INTERRUPT_AGAIN_MS = 100;
 /** Longest `close` waits for interrupted queries to return their connections. */
 const CLOSE_WAIT_MS = 10_000;
 
+/** The source of statements that name none (all of them share one share). */
+const NO_SOURCE = '';
+
 interface Waiter {
+  source: string;
   resolve: (c: DuckDBConnection) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
@@ -79,6 +92,8 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private readonly waiting: Waiter[] = [];
   private closed = false;
   private running = 0;
+  /** Connections held, by source (absent: none). */
+  private readonly holding = new Map<string, number>();
   private threadsNow: number;
   private readonly threadsSerial = new Serial();
   private lowerTimer: NodeJS.Timeout | undefined;
@@ -93,6 +108,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     private readonly threads: { base: number; querying: number },
     private readonly keepPrepared: number,
     private readonly activity: QueryActivity | null,
+    private readonly perSource: number,
   ) {
     this.idle = [...all];
     this.threadsNow = threads.base;
@@ -122,6 +138,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       { base, querying },
       Math.max(0, Math.floor(options.keepPrepared ?? PREPARED_PER_CONNECTION)),
       options.activity ?? null,
+      Math.max(1, Math.floor(options.perSource ?? connections.length - 1)),
     );
   }
 
@@ -149,11 +166,31 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     });
   }
 
-  private acquire(deadlineMs: number): Promise<DuckDBConnection> {
+  private held(source: string): number {
+    return this.holding.get(source) ?? 0;
+  }
+
+  private take(source: string): DuckDBConnection | undefined {
+    if (this.held(source) >= this.perSource) return undefined;
+    const connection = this.idle.pop();
+    if (connection) this.holding.set(source, this.held(source) + 1);
+    return connection;
+  }
+
+  /** Whether `source` may queue one more statement (see `perSource`). */
+  private mayWait(source: string): boolean {
+    if (this.waiting.length >= this.maxQueued) return false;
+    if (this.waiting.length < Math.ceil((this.maxQueued * 3) / 4)) return true;
+    const sources = new Set(this.waiting.map((w) => w.source));
+    const share = Math.floor(this.maxQueued / (sources.size + 1));
+    return this.waiting.filter((w) => w.source === source).length < share;
+  }
+
+  private acquire(deadlineMs: number, source: string): Promise<DuckDBConnection> {
     if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'the server is stopping'));
-    const free = this.idle.pop();
+    const free = this.take(source);
     if (free) return Promise.resolve(free);
-    if (this.waiting.length >= this.maxQueued) {
+    if (!this.mayWait(source)) {
       return Promise.reject(
         new AppError('QUERY_OVERLOADED', 'too many queries are waiting; retry shortly', {
           retryAfterSeconds: 1,
@@ -162,6 +199,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        source,
         resolve,
         reject,
         timer: setTimeout(
@@ -177,12 +215,25 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     });
   }
 
-  private release(connection: DuckDBConnection): void {
-    const next = this.waiting.shift();
-    if (next) {
+  private release(connection: DuckDBConnection, source: string): void {
+    const held = this.held(source) - 1;
+    if (held > 0) this.holding.set(source, held);
+    else this.holding.delete(source);
+    this.idle.push(connection);
+    // Each idle connection to the waiter whose source holds fewest (the longest waiting first).
+    for (;;) {
+      let next: Waiter | undefined;
+      for (const w of this.waiting) {
+        const h = this.held(w.source);
+        if (h < this.perSource && (next === undefined || h < this.held(next.source))) next = w;
+      }
+      if (!next) return;
+      const free = this.take(next.source);
+      if (!free) return;
+      this.waiting.splice(this.waiting.indexOf(next), 1);
       clearTimeout(next.timer);
-      next.resolve(connection);
-    } else this.idle.push(connection);
+      next.resolve(free);
+    }
   }
 
   async run(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
@@ -195,14 +246,15 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   }
 
   private async runQuery(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
-    const connection = await this.acquire(options.deadlineMs);
+    const source = options.source ?? NO_SOURCE;
+    const connection = await this.acquire(options.deadlineMs, source);
     this.running++;
     try {
       await this.adjustThreads();
       return await this.runOn(connection, statement, options);
     } finally {
       this.running--;
-      this.release(connection);
+      this.release(connection, source);
       await this.adjustThreads().catch(() => undefined);
     }
   }
