@@ -4,6 +4,7 @@
 // passed is not started, and one project flooding the query queue leaves room for another.
 // bench/query-abuse.ts measures the same attacks on a store of 10M events.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_FILTER_VALUES } from '../src/query/engine.js';
 import { DEFAULT_MAX_API_BODY_BYTES } from '../src/shared/config.js';
 import { startInProcess, type InProcess } from './helpers/inprocess.js';
 
@@ -11,6 +12,26 @@ let s: InProcess;
 
 beforeAll(async () => {
   s = await startInProcess();
+  const events = [1, 2, 3].map((i) => ({
+    event: 'Page View',
+    properties: {
+      token: s.project.token,
+      time: Date.parse('2025-03-10T09:00:00Z') / 1000 + i,
+      distinct_id: `user-${i}`,
+      $browser: 'Chrome',
+      $insert_id: `e${i}`,
+    },
+  }));
+  const res = await fetch(`${s.server.url}/import`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${s.project.secret}:`).toString('base64')}`,
+    },
+    body: JSON.stringify(events),
+  });
+  expect(res.status).toBe(200);
+  await s.server.runtime.events.flush();
 });
 
 afterAll(async () => {
@@ -80,5 +101,42 @@ describe('API request bodies', () => {
         code: 'QUERY_INVALID',
       });
     }
+  });
+});
+
+describe('query work on the thread serving HTTP', () => {
+  /** A trends query whose filters hold `n` values in lists of 1,000 (`not_in` Chrome-free). */
+  const withValues = (n: number) => ({
+    kind: 'trends',
+    from: '2025-03-10',
+    to: '2025-03-10',
+    interval: 'day',
+    series: [
+      {
+        event: 'Page View',
+        filters: Array.from({ length: Math.ceil(n / 1000) }, (_, f) => ({
+          property: '$browser',
+          op: 'not_in',
+          value: Array.from({ length: Math.min(1000, n - f * 1000) }, (_, i) => `b${f}-${i}`),
+        })),
+      },
+    ],
+  });
+
+  it('refuses more filter values than MAX_FILTER_VALUES in one query, naming the limit', async () => {
+    const res = await post(
+      queryPath(),
+      JSON.stringify(withValues(MAX_FILTER_VALUES + 1)),
+      asTenant(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.error?.code).toBe('QUERY_INVALID');
+    expect(res.body.error?.message).toContain(`at most ${MAX_FILTER_VALUES} filter values`);
+  });
+
+  it('answers a query holding MAX_FILTER_VALUES of them', async () => {
+    const res = await post(queryPath(), JSON.stringify(withValues(MAX_FILTER_VALUES)), asTenant());
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ series: [{ total: 3 }] });
   });
 });
