@@ -158,9 +158,26 @@ export function dayNumber(day: string): number {
   return Date.parse(`${day}T00:00:00Z`) / DAY_MS;
 }
 
-/** `YYYY-MM-DD` of a day number. */
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * `YYYY-MM-DD` of a day number, by integer arithmetic (H. Hinnant's civil_from_days): a trend of
+ * hours over ten years labels 87,840 buckets, and `Date#toISOString` took ~150-250 ms for them.
+ */
 export function dayString(dayNum: number): string {
-  return new Date(dayNum * DAY_MS).toISOString().slice(0, 10);
+  const z = Math.floor(dayNum) + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999) return new Date(dayNum * DAY_MS).toISOString().slice(0, 10);
+  return `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}`;
 }
 
 /** Bucket units: an integer index per local instant, increasing with local time. */
@@ -191,8 +208,10 @@ export function bucketOfDay(unit: BucketUnit, dayNum: number): number {
 /** Label of a bucket: `YYYY-MM-DDTHH:00` for hours, the first day `YYYY-MM-DD` otherwise. */
 export function bucketLabel(unit: BucketUnit, bucket: number): string {
   switch (unit) {
-    case 'hour':
-      return new Date(bucket * HOUR_MS).toISOString().slice(0, 13) + ':00';
+    case 'hour': {
+      const day = Math.floor(bucket / 24);
+      return `${dayString(day)}T${pad2(bucket - day * 24)}:00`;
+    }
     case 'day':
       return dayString(bucket);
     case 'week':
