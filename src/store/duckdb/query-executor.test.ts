@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBDataChunk } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { queryExecutorConformance } from '../../query/query-executor.conformance.js';
 import { DuckDbDatabase } from './database.js';
@@ -112,6 +112,36 @@ describe('DuckDbQueryExecutor', () => {
     expect((await executor.run({ text: 'SELECT 42 AS x', params: [] }, soon(10_000))).rows).toEqual(
       [[42]],
     );
+  });
+
+  it('reads a large result in pieces, letting the event loop turn between them', async () => {
+    let turns = 0;
+    let stop = false;
+    const tick = () => {
+      turns++;
+      if (!stop) setImmediate(tick);
+    };
+    setImmediate(tick);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on each chunk, as its method
+    const getRows = DuckDBDataChunk.prototype.getRows;
+    const turnAtRead: number[] = [];
+    const read = vi.spyOn(DuckDBDataChunk.prototype, 'getRows').mockImplementation(function (
+      this: DuckDBDataChunk,
+    ) {
+      turnAtRead.push(turns);
+      return getRows.call(this);
+    });
+    try {
+      const rows = await executor.run(
+        { text: 'SELECT range AS n FROM range(100000)', params: [] },
+        { deadlineMs: Date.now() + 10_000, maxRows: 1_000_000 },
+      );
+      expect(rows.rows).toHaveLength(100_000);
+    } finally {
+      stop = true;
+      read.mockRestore();
+    }
+    expect(new Set(turnAtRead).size).toBeGreaterThan(1);
   });
 
   it('refuses results above the row limit', async () => {

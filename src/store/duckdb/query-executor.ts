@@ -67,6 +67,13 @@ const THREADS_LINGER_MS = 2_000;
  */
 const PREPARED_PER_CONNECTION = 64;
 
+/**
+ * Result rows read into JavaScript between two turns of the event loop. The driver's reading is
+ * synchronous: the two statements of an hourly trend over ten years (87,840 rows each) held the
+ * thread serving HTTP for ~100 ms apiece in one block (bench/query-abuse.ts, --cpu-prof).
+ */
+const ROWS_PER_TURN = 16_384;
+
 /** How often a statement past its deadline is interrupted again until it returns. */
 const INTERRUPT_AGAIN_MS = 100;
 
@@ -314,8 +321,16 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       // Chunk by chunk: the reader helpers stop at the first empty chunk, which a materialised
       // result of a parallel plan (UNION ALL) can hold before its last one.
       const rows: unknown[][] = [];
+      let sinceTurn = 0;
       for (let i = 0; i < result.chunkCount; i++) {
-        for (const row of result.getChunk(i).getRows()) rows.push(row.map(cell));
+        // Read on the thread serving HTTP: a large result lets it turn now and then.
+        if (sinceTurn >= ROWS_PER_TURN) {
+          sinceTurn = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const chunk = result.getChunk(i).getRows();
+        for (const row of chunk) rows.push(row.map(cell));
+        sinceTurn += chunk.length;
       }
       return { columns, rows };
     } catch (error) {
