@@ -381,6 +381,9 @@ async function openEventSide(
         connections: queryConnections(config.query.concurrency, logger),
         threadsWhileQuerying: config.query.threads,
         activity,
+        ...(config.query.concurrencyPerProject === undefined
+          ? {}
+          : { perSource: config.query.concurrencyPerProject }),
       };
       let executor = await DuckDbQueryExecutor.open(db, executorOptions);
       // After a fatal error (a full disk) the database reopens itself; the executor's own

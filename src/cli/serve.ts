@@ -58,6 +58,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     pipeline: runtime.pipeline,
     projects: runtime.projects,
     limits: config.limits,
+    maxApiBodyBytes: config.limits.maxApiBodyBytes,
     clientIp,
     auth: runtime.auth,
     clients: runtime.clients,

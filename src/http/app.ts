@@ -24,6 +24,7 @@ import { admitBodies } from './admission.js';
 import { ServerErrorLog } from './answer-log.js';
 import { guardConnections, serverTimeoutOptions, type ConnectionLimits } from './connections.js';
 import type { ByteBudget } from '../ingest/admission.js';
+import { DEFAULT_MAX_API_BODY_BYTES } from '../shared/config.js';
 
 export interface AppDeps extends IngestRouteDeps {
   privacyOps: PrivacyOperationsDeps;
@@ -46,6 +47,8 @@ export interface AppDeps extends IngestRouteDeps {
   health: () => HealthProblem | null;
   /** The byte budget every request body is admitted under (503 past it). */
   admission: ByteBudget;
+  /** Largest body of an `/api/…` request (default DEFAULT_MAX_API_BODY_BYTES). */
+  maxApiBodyBytes?: number;
 }
 
 /** Why the server cannot accept or serve right now (`/healthz` answers 503 with it). */
@@ -118,8 +121,16 @@ function securityHeaders(deps: AppDeps): Record<string, string> {
 }
 
 /** Turns anything thrown into an AppError without leaking foreign messages. */
-export function toAppError(error: unknown): AppError {
+export function toAppError(error: unknown, apiBodyLimit?: number): AppError {
   if (isAppError(error)) return error;
+  if (
+    apiBodyLimit !== undefined &&
+    (error as { code?: string } | null)?.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+  )
+    return new AppError(
+      'REQUEST_TOO_LARGE',
+      `request body is larger than ${apiBodyLimit} bytes (SILLAGE_MAX_API_BODY_BYTES)`,
+    );
   const e = error as { code?: string; statusCode?: number } | null;
   switch (e?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -201,8 +212,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  const apiBodyLimit = deps.maxApiBodyBytes ?? DEFAULT_MAX_API_BODY_BYTES;
   app.setErrorHandler(async (error, request, reply) => {
-    const appError = toAppError(error);
+    const isApi = request.routeOptions.config.apiRouteId !== undefined;
+    const appError = toAppError(error, isApi ? apiBodyLimit : undefined);
     if (
       appError.status >= 500 &&
       appError.code !== 'INGEST_OVERLOADED' &&
@@ -239,7 +252,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerPages(app);
   registerApiRoutes(
     app,
-    { auth: deps.auth, clients: deps.clients, clientIp: deps.clientIp, audit: deps.audit },
+    {
+      auth: deps.auth,
+      clients: deps.clients,
+      clientIp: deps.clientIp,
+      audit: deps.audit,
+      maxBodyBytes: apiBodyLimit,
+    },
     apiRoutes(deps),
   );
   return app;

@@ -1,5 +1,5 @@
 // Local time without the database: offset step functions, buckets and labels.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   bucketLabel,
   bucketOfDay,
@@ -43,6 +43,23 @@ describe('clock', () => {
     expect(
       buildClock('UTC', utc('2024-01-01T00:00:00Z'), utc('2025-01-01T00:00:00Z')).segments,
     ).toEqual([{ fromMs: -Infinity, offsetMs: 0 }]);
+  });
+
+  it('asks the tz data about each year once, whatever span covers it', () => {
+    const tenYears = (day: number) =>
+      buildClock('America/Denver', Date.UTC(2011, 6, day), Date.UTC(2021, 6, day + 2));
+    const first = tenYears(1);
+    const asks = vi.spyOn(Intl.DateTimeFormat.prototype, 'formatToParts');
+    try {
+      // A span moved by a day (a new span: not kept whole) reads the years sampled for the first.
+      const moved = tenYears(2);
+      expect(asks.mock.calls.length).toBeLessThanOrEqual(2);
+      expect(moved.segments.slice(1)).toEqual(
+        first.segments.slice(1).filter((s) => s.fromMs > Date.UTC(2011, 6, 2)),
+      );
+    } finally {
+      asks.mockRestore();
+    }
   });
 
   it('numbers buckets with Monday weeks and calendar months', () => {

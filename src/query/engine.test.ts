@@ -96,4 +96,11 @@ describe('QueryEngine', () => {
     await engine.run(principal, project, { ...trends, series: [{}, {}] });
     expect(calls.map((c) => c.maxRows)).toEqual([1_000_000, 999_998]);
   });
+
+  it('runs every statement of a query as its project (executors share connections by it)', async () => {
+    const calls: RunOptions[] = [];
+    const { engine } = setup(rowsExecutor(calls));
+    await engine.run(principal, project, { ...trends, series: [{}, {}] });
+    expect(calls.map((c) => c.source)).toEqual(['p1', 'p1']);
+  });
 });

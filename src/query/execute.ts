@@ -11,6 +11,11 @@ export interface RunOptions {
   deadlineMs: number;
   /** More rows than this is QUERY_TOO_LARGE. */
   maxRows: number;
+  /**
+   * Whom the statement runs for (the project: one tenant): an executor with a bounded number of
+   * connections shares them, and its wait queue, fairly between sources. Absent: one shared source.
+   */
+  source?: string;
 }
 
 /**
@@ -41,6 +46,7 @@ export async function execute(
     const rows = await executor.run(dialect.render(tree), {
       deadlineMs: options.deadlineMs,
       maxRows: options.maxRows - rowCount,
+      ...(options.source === undefined ? {} : { source: options.source }),
     });
     rowCount += rows.rows.length;
     results.set(statement.name, rows);

@@ -33,6 +33,11 @@ export interface ServerConfig {
     maxStringLength: number;
     /** Most properties (keys and array elements, every level) in one record. */
     maxPropertiesPerRecord: number;
+    /**
+     * Largest body of an API request (`/api/…`: queries, sign-in, settings), bytes. Parsed on the
+     * thread serving HTTP, so kept far below the ingest bodies' limit (those decode on workers).
+     */
+    maxApiBodyBytes: number;
   };
   /** Ingest admission: bytes of request bodies held at once (received, decoding, committing). */
   admission: {
@@ -94,6 +99,11 @@ export interface ServerConfig {
     timeoutMs: number;
     /** Queries run at once (each on its own connection); more wait in a bounded queue. */
     concurrency: number;
+    /**
+     * Statements one project may run at once (unset: all but one of `concurrency`, at least one),
+     * so that another project's query never waits behind a project's long ones.
+     */
+    concurrencyPerProject: number | undefined;
     /** Most result cells (series × breakdown rows × intervals) a query may ask for. */
     maxCells: number;
     /** DuckDB worker threads while queries run (the store keeps fewer otherwise). */
@@ -144,6 +154,14 @@ const intFromEnv = z.coerce.number().int().positive();
  */
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
+/**
+ * Largest API request body by default: 256 KiB. V8's JSON.parse of a hostile body costs more than
+ * linearly (~25 ms at 256 KiB, ~200 ms at 1 MiB, ~3 s at 10 MiB of `[[[[1]]]]…` or of distinct
+ * keys), on the thread that serves every request (bench/query-abuse.ts). A query needs far less:
+ * 256 KiB holds `in` lists of ~6,000 36-character ids.
+ */
+export const DEFAULT_MAX_API_BODY_BYTES = 256 * 1024;
+
 const schema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -156,6 +174,7 @@ const schema = z.object({
   maxRecordsPerRequest: intFromEnv.default(2000),
   maxStringLength: intFromEnv.default(64 * 1024),
   maxPropertiesPerRecord: intFromEnv.default(2000),
+  maxApiBodyBytes: intFromEnv.default(DEFAULT_MAX_API_BODY_BYTES),
   maxQueuedBytes: intFromEnv.default(64 * 1024 * 1024),
   requestTimeoutMs: intFromEnv.default(30_000),
   headersTimeoutMs: intFromEnv.default(10_000),
@@ -185,6 +204,7 @@ const schema = z.object({
     .default(64 * 1024 * 1024),
   queryTimeoutMs: intFromEnv.default(30_000),
   queryConcurrency: intFromEnv.default(2),
+  queryConcurrencyPerProject: intFromEnv.optional(),
   queryMaxCells: intFromEnv.default(200_000),
   queryThreads: intFromEnv.optional(),
   memoryReportFile: z.string().optional(),
@@ -246,6 +266,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     maxRecordsPerRequest: env.SILLAGE_MAX_RECORDS_PER_REQUEST,
     maxStringLength: env.SILLAGE_MAX_STRING_LENGTH,
     maxPropertiesPerRecord: env.SILLAGE_MAX_PROPERTIES_PER_RECORD,
+    maxApiBodyBytes: env.SILLAGE_MAX_API_BODY_BYTES,
     maxQueuedBytes: env.SILLAGE_MAX_QUEUED_BYTES,
     requestTimeoutMs: env.SILLAGE_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: env.SILLAGE_HEADERS_TIMEOUT_MS,
@@ -265,6 +286,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     minFreeDiskBytes: env.SILLAGE_MIN_FREE_DISK_BYTES,
     queryTimeoutMs: env.SILLAGE_QUERY_TIMEOUT_MS,
     queryConcurrency: env.SILLAGE_QUERY_CONCURRENCY,
+    queryConcurrencyPerProject: env.SILLAGE_QUERY_CONCURRENCY_PER_PROJECT,
     queryMaxCells: env.SILLAGE_QUERY_MAX_CELLS,
     queryThreads: env.SILLAGE_QUERY_THREADS,
     memoryReportFile: env.SILLAGE_MEMORY_REPORT_FILE,
@@ -336,6 +358,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       maxRecordsPerRequest: c.maxRecordsPerRequest,
       maxStringLength: c.maxStringLength,
       maxPropertiesPerRecord: c.maxPropertiesPerRecord,
+      maxApiBodyBytes: c.maxApiBodyBytes,
     },
     admission: { maxQueuedBytes: c.maxQueuedBytes },
     http: {
@@ -373,6 +396,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     query: {
       timeoutMs: c.queryTimeoutMs,
       concurrency: c.queryConcurrency,
+      concurrencyPerProject: c.queryConcurrencyPerProject,
       maxCells: c.queryMaxCells,
       threads: c.queryThreads ?? os.availableParallelism(),
     },

@@ -74,6 +74,8 @@ export const ERROR_CODES = {
   CONFLICT: 409,
   /** A request body or parameter failed validation (details name the field). */
   REQUEST_INVALID: 400,
+  /** An API request body is larger than SILLAGE_MAX_API_BODY_BYTES (ingest routes have their own). */
+  REQUEST_TOO_LARGE: 413,
   ORG_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,

@@ -102,7 +102,16 @@ export function jsonBody(
 ): unknown {
   const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
   if (body.trim() === '') throw new AppError(code, 'a JSON body is required');
-  const [value, ...rest] = parseJsonRecords(body, MAX_DEPTH, 'request body');
+  let value: unknown;
+  let rest: unknown[];
+  try {
+    [value, ...rest] = parseJsonRecords(body, MAX_DEPTH, 'request body');
+  } catch (error) {
+    // The ingest parser's codes (INGEST_JSON_INVALID, …_NESTING_TOO_DEEP, …_FORBIDDEN_KEY) are
+    // not this route's: the caller gets the route's own code, with the parser's message.
+    if (error instanceof AppError) throw new AppError(code, error.message);
+    throw error;
+  }
   if (rest.length > 0 || value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new AppError(code, 'the request body must be one JSON object');
   }
@@ -147,6 +156,11 @@ export interface ApiDeps {
   clientIp: ClientIpResolver;
   /** Principals held after unusual access (the audit log's suspensions), and their refusals. */
   audit: Pick<AuditLog, 'isSuspended' | 'record'>;
+  /**
+   * Largest request body, bytes (SILLAGE_MAX_API_BODY_BYTES): the body is parsed on the thread
+   * serving every request. Larger: 413 REQUEST_TOO_LARGE, before any of it is parsed.
+   */
+  maxBodyBytes: number;
 }
 
 function bearer(request: FastifyRequest): string | null {
@@ -258,6 +272,7 @@ export function registerApiRoutes(
       method: route.method,
       url: route.url,
       config: { flavor: 'api', apiRouteId: route.id },
+      bodyLimit: deps.maxBodyBytes,
       handler: async (request, reply) => {
         const ip = deps.clientIp(request.socket.remoteAddress, request.headers['x-forwarded-for']);
         const ua = request.headers['user-agent'];

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBDataChunk } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { queryExecutorConformance } from '../../query/query-executor.conformance.js';
 import { DuckDbDatabase } from './database.js';
@@ -81,6 +81,69 @@ describe('DuckDbQueryExecutor', () => {
     expect(rows.rows).toEqual([[42]]);
   });
 
+  it('does not start a statement whose time is up before it runs', async () => {
+    const setup = await db.connect();
+    await setup.run('CREATE TABLE IF NOT EXISTS late_marks (n INTEGER)');
+    try {
+      // The deadline passes while the statement is prepared: an interruption then is lost.
+      await expect(
+        executor.run({ text: 'INSERT INTO late_marks VALUES (1)', params: [] }, soon(-1)),
+      ).rejects.toMatchObject({ code: 'QUERY_TIMEOUT' });
+      const count = await setup.runAndReadAll('SELECT count(*) FROM late_marks');
+      expect(count.getRowsJS()).toEqual([[0n]]);
+    } finally {
+      setup.closeSync();
+    }
+  });
+
+  it('interrupts a statement past its deadline until it stops', async () => {
+    // DuckDB drops an interruption that comes before the statement executes: the first is lost.
+    const interrupt = vi
+      .spyOn(DuckDBConnection.prototype, 'interrupt')
+      .mockImplementationOnce(() => undefined);
+    try {
+      await expect(executor.run(ENDLESS, soon(200))).rejects.toMatchObject({
+        code: 'QUERY_TIMEOUT',
+      });
+      expect(interrupt.mock.calls.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      interrupt.mockRestore();
+    }
+    expect((await executor.run({ text: 'SELECT 42 AS x', params: [] }, soon(10_000))).rows).toEqual(
+      [[42]],
+    );
+  });
+
+  it('reads a large result in pieces, letting the event loop turn between them', async () => {
+    let turns = 0;
+    let stop = false;
+    const tick = () => {
+      turns++;
+      if (!stop) setImmediate(tick);
+    };
+    setImmediate(tick);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on each chunk, as its method
+    const getRows = DuckDBDataChunk.prototype.getRows;
+    const turnAtRead: number[] = [];
+    const read = vi.spyOn(DuckDBDataChunk.prototype, 'getRows').mockImplementation(function (
+      this: DuckDBDataChunk,
+    ) {
+      turnAtRead.push(turns);
+      return getRows.call(this);
+    });
+    try {
+      const rows = await executor.run(
+        { text: 'SELECT range AS n FROM range(100000)', params: [] },
+        { deadlineMs: Date.now() + 10_000, maxRows: 1_000_000 },
+      );
+      expect(rows.rows).toHaveLength(100_000);
+    } finally {
+      stop = true;
+      read.mockRestore();
+    }
+    expect(new Set(turnAtRead).size).toBeGreaterThan(1);
+  });
+
   it('refuses results above the row limit', async () => {
     await expect(
       executor.run(
@@ -107,6 +170,108 @@ describe('DuckDbQueryExecutor', () => {
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'STORE_FAILURE' });
     expect((error as Error).message).not.toContain('no_such_table_secret');
+  });
+});
+
+describe('DuckDbQueryExecutor sources', () => {
+  const from = (source: string, ms: number) => ({ ...soon(ms), source });
+  const ONE = { text: 'SELECT 1 AS x', params: [] };
+
+  it("keeps a connection for another source while one source's statements run long", async () => {
+    const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8 });
+    const settled: string[] = [];
+    const note = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => settled.push(`${name} ok`),
+        (e: { code?: string }) => settled.push(`${name} ${e.code}`),
+      );
+    try {
+      // b has asked for a statement lately: while it is active, a keeps one connection free.
+      await fair.run(ONE, from('b', 10_000));
+      const a = [1, 2, 3].map((i) => note(`a${i}`, fair.run(ENDLESS, from('a', 1_500))));
+      await note('b', fair.run(ONE, from('b', 10_000)));
+      await Promise.all(a);
+      // b ran while a's first statement held the only connection a may have: a's others waited.
+      expect(settled[0]).toBe('b ok');
+      expect(settled.slice(1).sort()).toEqual([
+        'a1 QUERY_TIMEOUT',
+        'a2 QUERY_TIMEOUT',
+        'a3 QUERY_TIMEOUT',
+      ]);
+    } finally {
+      await fair.close();
+    }
+  });
+
+  it('lets the only active source use every connection', async () => {
+    const alone = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8 });
+    const settled: string[] = [];
+    const note = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => settled.push(name),
+        () => settled.push(name),
+      );
+    try {
+      // a2 runs beside a1 (no other project is active): it is answered before a1 times out.
+      await Promise.all([
+        note('a1', alone.run(ENDLESS, from('a', 1_500))),
+        note('a2', alone.run(ONE, from('a', 10_000))),
+      ]);
+      expect(settled).toEqual(['a2', 'a1']);
+    } finally {
+      await alone.close();
+    }
+  });
+
+  it('hands a freed connection to the waiting source that holds fewest', async () => {
+    const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8, perSource: 2 });
+    const settled: string[] = [];
+    const note = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => settled.push(name),
+        () => settled.push(name),
+      );
+    try {
+      const all = [
+        note('a1', fair.run(ENDLESS, from('a', 600))),
+        note('a2', fair.run(ENDLESS, from('a', 900))),
+        note('a3', fair.run(ONE, from('a', 10_000))),
+        note('a4', fair.run(ONE, from('a', 10_000))),
+        note('b', fair.run(ONE, from('b', 10_000))),
+      ];
+      await Promise.all(all);
+      // When a1 stops, a still holds one connection and b none: b goes before a's waiting ones.
+      expect(settled.indexOf('b')).toBeLessThan(settled.indexOf('a4'));
+      expect(settled.indexOf('b')).toBeLessThan(settled.indexOf('a2'));
+    } finally {
+      await fair.close();
+    }
+  });
+
+  it('lets one source fill at most its share of a queue three quarters full', async () => {
+    const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8 });
+    const pending: Promise<unknown>[] = [];
+    const codes: string[] = [];
+    const run = (source: string) => {
+      const p = fair.run(ENDLESS, from(source, 1_500)).catch((e: { code?: string }) => {
+        codes.push(`${source} ${e.code}`);
+      });
+      pending.push(p);
+    };
+    try {
+      await fair.run(ONE, from('b', 10_000)); // b is active: a may not take every connection
+      // a: one running, then waiting until the queue is 3/4 full (6), then one more: refused.
+      for (let i = 0; i < 8; i++) run('a');
+      run('b'); // runs at once (the connection a may not take)
+      run('b'); // waits: a's flood left it room
+      await new Promise((r) => setTimeout(r, 50));
+      expect(codes).toEqual(['a QUERY_OVERLOADED']);
+      await Promise.all(pending);
+      expect(codes.filter((c) => c === 'b QUERY_TIMEOUT')).toHaveLength(2);
+      expect(codes.filter((c) => c === 'a QUERY_TIMEOUT')).toHaveLength(7);
+    } finally {
+      await fair.close();
+    }
   });
 });
 

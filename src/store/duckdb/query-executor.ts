@@ -29,6 +29,17 @@ export interface DuckDbQueryExecutorOptions {
   /** Queries allowed to wait for a connection; more are refused with QUERY_OVERLOADED. */
   maxQueued?: number;
   /**
+   * Connections one source (`RunOptions.source`: a project) may hold at once while another source
+   * is active (ran or asked for a statement within SOURCE_ACTIVE_MS). Default: all but one (at
+   * least one), so that another project's query finds a connection at once however long one
+   * project's statements run; a server whose only active project is this one lets it use every
+   * connection. Its other statements wait, and waiting statements are handed out source by
+   * source (the one holding fewest connections first), so a flood of one project delays
+   * another's by at most one statement each. Once the queue is three quarters full, a source may
+   * fill at most its fair share of it (the queue over the sources waiting, plus one).
+   */
+  perSource?: number;
+  /**
    * DuckDB worker threads while at least one query runs (DuckDB's thread count is instance-wide).
    * The store keeps fewer by default so that ingestion's JavaScript thread has a core; an
    * interactive query wants them all. Unset: the store's setting is left alone.
@@ -58,10 +69,30 @@ const THREADS_LINGER_MS = 2_000;
  */
 const PREPARED_PER_CONNECTION = 64;
 
+/**
+ * Result rows read into JavaScript between two turns of the event loop. The driver's reading is
+ * synchronous: the two statements of an hourly trend over ten years (87,840 rows each) held the
+ * thread serving HTTP for ~100 ms apiece in one block (bench/query-abuse.ts, --cpu-prof).
+ */
+const ROWS_PER_TURN = 16_384;
+
+/** How often a statement past its deadline is interrupted again until it returns. */
+const INTERRUPT_AGAIN_MS = 100;
+
 /** Longest `close` waits for interrupted queries to return their connections. */
 const CLOSE_WAIT_MS = 10_000;
 
+/** The source of statements that name none (all of them share one share). */
+const NO_SOURCE = '';
+
+/**
+ * How long a source counts as active after it last asked for a statement: while another source
+ * is, a source holds at most `perSource` connections (a single project uses them all).
+ */
+const SOURCE_ACTIVE_MS = 60_000;
+
 interface Waiter {
+  source: string;
   resolve: (c: DuckDBConnection) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
@@ -76,6 +107,10 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private readonly waiting: Waiter[] = [];
   private closed = false;
   private running = 0;
+  /** Connections held, by source (absent: none). */
+  private readonly holding = new Map<string, number>();
+  /** When each source last asked for a statement (those within SOURCE_ACTIVE_MS). */
+  private readonly lastSeen = new Map<string, number>();
   private threadsNow: number;
   private readonly threadsSerial = new Serial();
   private lowerTimer: NodeJS.Timeout | undefined;
@@ -90,6 +125,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     private readonly threads: { base: number; querying: number },
     private readonly keepPrepared: number,
     private readonly activity: QueryActivity | null,
+    private readonly perSource: number,
   ) {
     this.idle = [...all];
     this.threadsNow = threads.base;
@@ -119,6 +155,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       { base, querying },
       Math.max(0, Math.floor(options.keepPrepared ?? PREPARED_PER_CONNECTION)),
       options.activity ?? null,
+      Math.max(1, Math.floor(options.perSource ?? connections.length - 1)),
     );
   }
 
@@ -146,11 +183,44 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     });
   }
 
-  private acquire(deadlineMs: number): Promise<DuckDBConnection> {
+  private held(source: string): number {
+    return this.holding.get(source) ?? 0;
+  }
+
+  /** Connections `source` may hold now: `perSource` while another source is active, else all. */
+  private limitFor(source: string): number {
+    const now = Date.now();
+    let others = false;
+    for (const [s, at] of this.lastSeen) {
+      if (now - at > SOURCE_ACTIVE_MS) this.lastSeen.delete(s);
+      else if (s !== source && s !== NO_SOURCE) others = true;
+    }
+    for (const s of this.holding.keys()) if (s !== source && s !== NO_SOURCE) others = true;
+    return others ? this.perSource : this.all.length;
+  }
+
+  private take(source: string): DuckDBConnection | undefined {
+    if (this.held(source) >= this.limitFor(source)) return undefined;
+    const connection = this.idle.pop();
+    if (connection) this.holding.set(source, this.held(source) + 1);
+    return connection;
+  }
+
+  /** Whether `source` may queue one more statement (see `perSource`). */
+  private mayWait(source: string): boolean {
+    if (this.waiting.length >= this.maxQueued) return false;
+    if (this.waiting.length < Math.ceil((this.maxQueued * 3) / 4)) return true;
+    const sources = new Set(this.waiting.map((w) => w.source));
+    const share = Math.floor(this.maxQueued / (sources.size + 1));
+    return this.waiting.filter((w) => w.source === source).length < share;
+  }
+
+  private acquire(deadlineMs: number, source: string): Promise<DuckDBConnection> {
     if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'the server is stopping'));
-    const free = this.idle.pop();
+    this.lastSeen.set(source, Date.now());
+    const free = this.take(source);
     if (free) return Promise.resolve(free);
-    if (this.waiting.length >= this.maxQueued) {
+    if (!this.mayWait(source)) {
       return Promise.reject(
         new AppError('QUERY_OVERLOADED', 'too many queries are waiting; retry shortly', {
           retryAfterSeconds: 1,
@@ -159,6 +229,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        source,
         resolve,
         reject,
         timer: setTimeout(
@@ -174,12 +245,26 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     });
   }
 
-  private release(connection: DuckDBConnection): void {
-    const next = this.waiting.shift();
-    if (next) {
+  private release(connection: DuckDBConnection, source: string): void {
+    const held = this.held(source) - 1;
+    if (held > 0) this.holding.set(source, held);
+    else this.holding.delete(source);
+    this.idle.push(connection);
+    // Each idle connection to the waiter whose source holds fewest (the longest waiting first).
+    for (;;) {
+      let next: Waiter | undefined;
+      for (const w of this.waiting) {
+        const h = this.held(w.source);
+        if (h < this.limitFor(w.source) && (next === undefined || h < this.held(next.source)))
+          next = w;
+      }
+      if (!next) return;
+      const free = this.take(next.source);
+      if (!free) return;
+      this.waiting.splice(this.waiting.indexOf(next), 1);
       clearTimeout(next.timer);
-      next.resolve(connection);
-    } else this.idle.push(connection);
+      next.resolve(free);
+    }
   }
 
   async run(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
@@ -192,14 +277,15 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   }
 
   private async runQuery(statement: RenderedSql, options: RunOptions): Promise<QueryRows> {
-    const connection = await this.acquire(options.deadlineMs);
+    const source = options.source ?? NO_SOURCE;
+    const connection = await this.acquire(options.deadlineMs, source);
     this.running++;
     try {
       await this.adjustThreads();
       return await this.runOn(connection, statement, options);
     } finally {
       this.running--;
-      this.release(connection);
+      this.release(connection, source);
       await this.adjustThreads().catch(() => undefined);
     }
   }
@@ -210,10 +296,15 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     options: RunOptions,
   ): Promise<QueryRows> {
     let timedOut = false;
+    let again: NodeJS.Timeout | undefined;
     const timer = setTimeout(
       () => {
         timedOut = true;
         connection.interrupt();
+        // DuckDB drops an interruption that arrives before the statement starts executing (while
+        // it is prepared or queued for a thread), and the statement then runs to its end — 20 s
+        // and more past the limit, its connection held (bench/query-abuse.ts): ask until it ends.
+        again = setInterval(() => connection.interrupt(), INTERRUPT_AGAIN_MS);
       },
       Math.max(0, options.deadlineMs - Date.now()),
     );
@@ -226,6 +317,14 @@ export class DuckDbQueryExecutor implements QueryExecutor {
           bound.map((b) => b.value),
           bound.map((b) => b.type),
         );
+        // The time may be up already (a long wait for a connection, a slow prepare): not started.
+        if (timedOut || Date.now() >= options.deadlineMs) {
+          timedOut = true;
+          throw new AppError(
+            'QUERY_TIMEOUT',
+            'the query ran past its time limit and was cancelled',
+          );
+        }
         result = await prepared.statement.run();
       } catch (error) {
         // Whatever failed (an interruption included), the next run prepares it afresh.
@@ -246,8 +345,16 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       // Chunk by chunk: the reader helpers stop at the first empty chunk, which a materialised
       // result of a parallel plan (UNION ALL) can hold before its last one.
       const rows: unknown[][] = [];
+      let sinceTurn = 0;
       for (let i = 0; i < result.chunkCount; i++) {
-        for (const row of result.getChunk(i).getRows()) rows.push(row.map(cell));
+        // Read on the thread serving HTTP: a large result lets it turn now and then.
+        if (sinceTurn >= ROWS_PER_TURN) {
+          sinceTurn = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const chunk = result.getChunk(i).getRows();
+        for (const row of chunk) rows.push(row.map(cell));
+        sinceTurn += chunk.length;
       }
       return { columns, rows };
     } catch (error) {
@@ -268,6 +375,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       throw storeError(error, 'query');
     } finally {
       clearTimeout(timer);
+      clearInterval(again);
     }
   }
 

@@ -1168,6 +1168,7 @@ export interface components {
           | 'AUDIT_CHECKPOINTS_UNREADABLE'
           | 'CONFLICT'
           | 'REQUEST_INVALID'
+          | 'REQUEST_TOO_LARGE'
           | 'ORG_NOT_FOUND'
           | 'NOT_FOUND'
           | 'METHOD_NOT_ALLOWED'
