@@ -6,16 +6,17 @@
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorld, call, FRESH_PASSKEY, mintSession, type World } from './helpers/fixtures.js';
-import { importWithPlans, startInProcess, type InProcess } from './helpers/inprocess.js';
+import {
+  importWithPlans,
+  rangeStartingDaysAgo,
+  startInProcess,
+  type InProcess,
+} from './helpers/inprocess.js';
 
 let s: InProcess;
 let world: World;
-const DAY_MS = 86_400_000;
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** D(k): k days after the first day of the range, six days ago (UTC project). */
-const D0_MS = Date.parse(`${dayOf(Date.now() - 6 * DAY_MS)}T00:00:00Z`);
-const D = (k: number) => dayOf(D0_MS + k * DAY_MS);
-const at = (k: number, hour: number) => Math.floor((D0_MS + k * DAY_MS + hour * 3_600_000) / 1000);
+const { D, at } = rangeStartingDaysAgo(6);
 const device = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c';
 let nextId = 0;
 

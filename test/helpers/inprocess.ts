@@ -111,3 +111,20 @@ export function daysBeforeYesterday(): {
     at: (k, minute = 0) => Math.floor((yesterday - k * DAY) / 1000) + 43_200 + minute * 60,
   };
 }
+
+/**
+ * The days of a range that starts `back` days ago (UTC): `D(k)` is its k-th day (from 0), `at(k,
+ * hour)` that day's hour in epoch seconds.
+ */
+export function rangeStartingDaysAgo(back: number): {
+  D: (k: number) => string;
+  at: (k: number, hour: number) => number;
+} {
+  const DAY = 86_400_000;
+  const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const first = Date.parse(`${dayOf(Date.now() - back * DAY)}T00:00:00Z`);
+  return {
+    D: (k) => dayOf(first + k * DAY),
+    at: (k, hour) => Math.floor((first + k * DAY + hour * 3_600_000) / 1000),
+  };
+}
