@@ -751,7 +751,12 @@ const trendsSchema = z
     filters,
     breakdown: breakdownSchema.optional(),
     breakdown_limit: breakdownLimit,
-    formula: z.string({ error: 'must be a formula such as "B / A * 100"' }).optional(),
+    formula: z
+      .string({ error: 'must be a formula such as "B / A * 100"' })
+      .optional()
+      .describe(
+        'Combines the series by letter (A = first) with numbers, + - * /, unary minus and parentheses; answered as formula {formula, labels, values, total}. With a breakdown, the first series ranks the values, every series is split by them (rows lined up, other values in other), and formula.breakdowns gives the formula per segment; values and total are then over each series counted whole.',
+      ),
     compare: z.enum(['previous_period'], { error: 'must be previous_period' }).optional(),
   })
   .superRefine(checkRange)

@@ -3466,6 +3466,7 @@ export interface operations {
                     cohort: string | string[];
                   };
               breakdown_limit?: number;
+              /** @description Combines the series by letter (A = first) with numbers, + - * /, unary minus and parentheses; answered as formula {formula, labels, values, total}. With a breakdown, the first series ranks the values, every series is split by them (rows lined up, other values in other), and formula.breakdowns gives the formula per segment; values and total are then over each series counted whole. */
               formula?: string;
               /** @enum {string} */
               compare?: 'previous_period';
