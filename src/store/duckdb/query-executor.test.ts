@@ -173,6 +173,22 @@ describe('DuckDbQueryExecutor', () => {
   });
 });
 
+/** Names in the order their statements settled (answered or refused). */
+function settlement(): {
+  settled: string[];
+  note: (name: string, p: Promise<unknown>) => Promise<unknown>;
+} {
+  const settled: string[] = [];
+  return {
+    settled,
+    note: (name, p) =>
+      p.then(
+        () => settled.push(name),
+        () => settled.push(name),
+      ),
+  };
+}
+
 describe('DuckDbQueryExecutor sources', () => {
   const from = (source: string, ms: number) => ({ ...soon(ms), source });
   const ONE = { text: 'SELECT 1 AS x', params: [] };
@@ -205,12 +221,7 @@ describe('DuckDbQueryExecutor sources', () => {
 
   it('lets the only active source use every connection', async () => {
     const alone = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8 });
-    const settled: string[] = [];
-    const note = (name: string, p: Promise<unknown>) =>
-      p.then(
-        () => settled.push(name),
-        () => settled.push(name),
-      );
+    const { settled, note } = settlement();
     try {
       // a2 runs beside a1 (no other project is active): it is answered before a1 times out.
       await Promise.all([
@@ -225,12 +236,7 @@ describe('DuckDbQueryExecutor sources', () => {
 
   it('hands a freed connection to the waiting source that holds fewest', async () => {
     const fair = await DuckDbQueryExecutor.open(db, { connections: 2, maxQueued: 8, perSource: 2 });
-    const settled: string[] = [];
-    const note = (name: string, p: Promise<unknown>) =>
-      p.then(
-        () => settled.push(name),
-        () => settled.push(name),
-      );
+    const { settled, note } = settlement();
     try {
       const all = [
         note('a1', fair.run(ENDLESS, from('a', 600))),
