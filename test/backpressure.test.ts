@@ -10,8 +10,8 @@ import {
   type ServerProcess,
 } from './helpers/server.js';
 
-const CONNECTIONS = 48;
-const REQUESTS_PER_CONNECTION = 12;
+const CONNECTIONS = 24;
+const REQUESTS_PER_CONNECTION = 6;
 const EVENTS_PER_REQUEST = 1000;
 
 describe('backpressure', () => {
