@@ -220,6 +220,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       appError.status >= 500 &&
       appError.code !== 'INGEST_OVERLOADED' &&
       appError.code !== 'QUERY_OVERLOADED' &&
+      appError.code !== 'QUERY_BUSY' &&
+      appError.code !== 'STORE_BUSY' &&
       appError.code !== 'QUERY_TIMEOUT' &&
       appError.code !== 'SHUTTING_DOWN'
     ) {
