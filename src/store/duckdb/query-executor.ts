@@ -178,7 +178,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     try {
       memoryLimitBytes = sizeBytes(String(limit.getRowsJS()[0]?.[0] ?? ''));
     } catch {
-      // An unreadable setting: every refusal is then told busy (see `refusal`).
+      // An unreadable setting: every refusal is then told busy (see `othersHoldMemory`).
     }
     const querying = Math.max(base, Math.floor(options.threadsWhileQuerying ?? base));
     return new DuckDbQueryExecutor(
