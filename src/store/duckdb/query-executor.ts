@@ -174,9 +174,10 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     const current = await control.runAndReadAll(`SELECT current_setting('threads')`);
     const base = Number(current.getRowsJS()[0]?.[0] ?? 1);
     const limit = await control.runAndReadAll(`SELECT current_setting('memory_limit')`);
+    const limitText = limit.getRowsJS()[0]?.[0];
     let memoryLimitBytes: number | null = null;
     try {
-      memoryLimitBytes = sizeBytes(String(limit.getRowsJS()[0]?.[0] ?? ''));
+      if (typeof limitText === 'string') memoryLimitBytes = sizeBytes(limitText);
     } catch {
       // An unreadable setting: every refusal is then told busy (see `othersHoldMemory`).
     }
