@@ -21,6 +21,7 @@ import { peopleRoutes } from './routes/people.js';
 import type { AuditLog } from '../audit/index.js';
 import { registerPages } from './pages.js';
 import { admitBodies } from './admission.js';
+import { drainBody } from './drain.js';
 import { ServerErrorLog } from './answer-log.js';
 import { guardConnections, serverTimeoutOptions, type ConnectionLimits } from './connections.js';
 import type { ByteBudget } from '../ingest/admission.js';
@@ -220,6 +221,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       appError.status >= 500 &&
       appError.code !== 'INGEST_OVERLOADED' &&
       appError.code !== 'QUERY_OVERLOADED' &&
+      appError.code !== 'QUERY_BUSY' &&
+      appError.code !== 'STORE_BUSY' &&
       appError.code !== 'QUERY_TIMEOUT' &&
       appError.code !== 'SHUTTING_DOWN'
     ) {
@@ -230,6 +233,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         stack: safeStack(appError.cause ?? error),
       });
     }
+    // A body over its limit is refused before it has all arrived: answered now, the client still
+    // uploading would see its connection closed instead of the 413 (drain.ts).
+    if ((error as { code?: string } | null)?.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      await drainBody(request.raw);
     const flavor = request.routeOptions.config.flavor ?? 'api';
     return sendError(reply, flavor, flavorOptions(request), appError);
   });

@@ -31,6 +31,11 @@ export const ERROR_CODES = {
   QUERY_TIMEOUT: 504,
   /** Too many queries waiting: retry later. */
   QUERY_OVERLOADED: 503,
+  /**
+   * The query was refused memory while other work held most of it (DuckDB's memory limit is shared
+   * by the whole store): it may well fit alone; retry after Retry-After seconds.
+   */
+  QUERY_BUSY: 503,
   AUTH_REQUIRED: 401,
   AUTH_FORBIDDEN: 403,
   /** Sign-in failed: one generic answer whatever was wrong (no account enumeration). */
@@ -88,6 +93,11 @@ export const ERROR_CODES = {
   VAULT_VALUE_INVALID: 500,
   STORE_UNAVAILABLE: 503,
   STORE_FAILURE: 500,
+  /**
+   * The store refused memory to this request because other work fills it (DuckDB's memory limit is
+   * shared by the whole store): retry after Retry-After seconds.
+   */
+  STORE_BUSY: 503,
   SHUTTING_DOWN: 503,
   INTERNAL: 500,
 } as const satisfies Record<string, number>;

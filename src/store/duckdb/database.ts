@@ -4,12 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { AppError } from '../../shared/errors.js';
+import { AppError, isAppError } from '../../shared/errors.js';
 import { restrictTree, usePrivateUmask } from '../../shared/file-modes.js';
 import { safeStack, SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import { ATTACHED_NAME, openAtRest, type AtRestOptions } from './at-rest.js';
 import { INGEST_LOG_DIR } from './ingest-log.js';
+import { isOutOfMemory } from './load-error.js';
 import { sizeBytes } from './memory-limit.js';
 import { ProjectRollups } from './rollups.js';
 import {
@@ -45,6 +46,11 @@ function serialConnection(
   connection: DuckDBConnection,
   admission: Admission,
   onFatal: (error: unknown) => void = () => undefined,
+  /**
+   * A statement refused for memory rejects with STORE_BUSY (requests wait on this connection).
+   * False for the writer: the ingest loader and the rollups read DuckDB's own error to advise.
+   */
+  busyOnOutOfMemory = true,
 ): SerialConnection {
   const serial = new Serial();
   const holder: SerialConnection = {
@@ -58,6 +64,7 @@ function serialConnection(
           return await task(holder.connection);
         } catch (error) {
           if (error instanceof Error && INVALIDATED.test(error.message)) onFatal(error);
+          if (busyOnOutOfMemory && isOutOfMemory(error)) throw storeBusy(error);
           throw error;
         }
       });
@@ -72,8 +79,30 @@ export interface ReopenHooks {
   after(): Promise<void>;
 }
 
-/** Wraps a driver error once, at the adapter boundary, without its message (it may quote data). */
+/** Seconds a request refused for memory is told to wait (a heavy query holds it for seconds). */
+export const BUSY_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * DuckDB refused memory to a statement that needs little: the memory limit, which the whole
+ * store shares, is full of other work (heavy queries of any project, a load). Not a fault: 503
+ * with Retry-After. (A key look-up and the project's metadata answered 500 under a flood of
+ * queries before: bench/query-abuse.ts overload-40.)
+ */
+export function storeBusy(cause: unknown): AppError {
+  return new AppError(
+    'STORE_BUSY',
+    'the store is short of memory right now (other work holds it); retry in a few seconds',
+    { cause, retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS },
+  );
+}
+
+/**
+ * Wraps a driver error once, at the adapter boundary, without its message (it may quote data).
+ * A refusal for memory is STORE_BUSY (see `storeBusy`), not a failure.
+ */
 export function storeError(cause: unknown, what: string): AppError {
+  if (isAppError(cause) && cause.code === 'STORE_BUSY') return cause;
+  if (isOutOfMemory(cause)) return storeBusy(cause);
   return new AppError('STORE_FAILURE', `database operation failed: ${what}`, { cause });
 }
 
@@ -320,7 +349,7 @@ export class DuckDbDatabase {
     const onFatal = (error: unknown): void => db?.fatal(error);
     const connect = (): Promise<DuckDBConnection> => DuckDbDatabase.connectTo(instance, encrypted);
     const admission: Admission = { released: false };
-    const writer = serialConnection(await connect(), admission, onFatal);
+    const writer = serialConnection(await connect(), admission, onFatal, false);
     const meta = serialConnection(await connect(), admission, onFatal);
     const lookups = serialConnection(await connect(), admission, onFatal);
     const readers: SerialConnection[] = [];

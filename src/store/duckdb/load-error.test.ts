@@ -56,3 +56,25 @@ describe('describeLoadError', () => {
     expect(describeLoadError('x')).toBe('unknown error');
   });
 });
+
+describe('isOutOfMemory', () => {
+  it('knows the memory refusal DuckDB reports as a failed commit, and nothing else of that type', () => {
+    // As DuckDB 1.5 worded it when a flood of queries filled the memory limit (bench/query-abuse.ts).
+    const commit = new Error(
+      'TransactionContext Error: Failed to commit: failed to pin block of size 256.0 KiB (243.9 MiB/244.1 MiB used)\n\nPossible solutions:',
+    );
+    expect(isOutOfMemory(commit)).toBe(true);
+    expect(
+      isOutOfMemory(
+        new Error(
+          'TransactionContext Error: Failed to commit: could not allocate block of size 256.0 KiB (1/2 used)',
+        ),
+      ),
+    ).toBe(true);
+    expect(isOutOfMemory(new Error('TransactionContext Error: Conflict on update'))).toBe(false);
+    // A value quoting the words is not a memory refusal.
+    expect(isOutOfMemory(new Error("Conversion Error: 'failed to pin block of size 1'"))).toBe(
+      false,
+    );
+  });
+});

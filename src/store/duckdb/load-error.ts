@@ -40,7 +40,16 @@ export function describeLoadError(error: unknown): string {
   return error.name === 'Error' ? 'unknown error' : `${error.name} (its message is not shown)`;
 }
 
-/** Whether a load failed because DuckDB ran out of memory (the limit can be raised). */
+/**
+ * DuckDB's buffer pool refusing memory: "Out of Memory Error: …", or the same refusal met while a
+ * transaction commits, which DuckDB reports as "TransactionContext Error: Failed to commit: failed
+ * to pin block of size 256.0 KiB (243.9 MiB/244.1 MiB used)" (seen under a flood of queries: the
+ * audit journal's loads and the metadata reads failed so, and answered 500).
+ */
+const OUT_OF_MEMORY =
+  /^(?:Out of Memory Error: |TransactionContext Error: Failed to commit: (?:failed to pin block|failed to allocate data|could not allocate block) of size )/;
+
+/** Whether a statement failed because DuckDB ran out of memory (the limit can be raised). */
 export function isOutOfMemory(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('Out of Memory Error');
+  return error instanceof Error && OUT_OF_MEMORY.test(error.message);
 }

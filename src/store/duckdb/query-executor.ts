@@ -11,8 +11,9 @@ import type { QueryExecutor, QueryRows, RenderedSql, RunOptions } from '../../qu
 import { AppError } from '../../shared/errors.js';
 import { Serial } from '../../shared/serial.js';
 import { bindValue } from './bind.js';
-import { storeError, type DuckDbDatabase } from './database.js';
+import { BUSY_RETRY_AFTER_SECONDS, storeError, type DuckDbDatabase } from './database.js';
 import { isOutOfMemory } from './load-error.js';
+import { sizeBytes } from './memory-limit.js';
 import type { QueryActivity } from './query-activity.js';
 
 /** JS value of a result cell: numbers, bigints, strings, booleans or null. */
@@ -82,6 +83,27 @@ const INTERRUPT_AGAIN_MS = 100;
 /** Longest `close` waits for interrupted queries to return their connections. */
 const CLOSE_WAIT_MS = 10_000;
 
+/**
+ * Share of DuckDB's memory limit that other work must hold when a statement is refused memory for
+ * the refusal to be theirs (QUERY_BUSY) rather than the statement's own (QUERY_TOO_LARGE). A
+ * refused statement's memory is freed by the time it rejects, so what DuckDB still holds then is
+ * other statements' (cached table blocks aside: DuckDB evicts those before it refuses).
+ */
+const BUSY_SHARE = 0.25;
+
+/**
+ * DuckDB memory tags that are caches of stored data (evicted before a refusal), not memory another
+ * statement holds (`duckdb_memory()`).
+ */
+const CACHE_TAGS = ['BASE_TABLE', 'METADATA', 'EXTERNAL_FILE_CACHE', 'ART_INDEX'];
+
+/** A statement refused memory by DuckDB (`runOn`); `runQuery` decides whose fault it was. */
+class RefusedMemory extends Error {
+  constructor(readonly refusal: unknown) {
+    super('refused memory');
+  }
+}
+
 /** The source of statements that name none (all of them share one share). */
 const NO_SOURCE = '';
 
@@ -114,6 +136,8 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private threadsNow: number;
   private readonly threadsSerial = new Serial();
   private lowerTimer: NodeJS.Timeout | undefined;
+  /** Statements running now, each told whether another ran beside it (`beside`). */
+  private readonly statements = new Set<{ beside: boolean }>();
   /** Per connection: its prepared statements by text, in order of use (see PREPARED_PER_CONNECTION). */
   private readonly prepared = new Map<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
 
@@ -126,6 +150,8 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     private readonly keepPrepared: number,
     private readonly activity: QueryActivity | null,
     private readonly perSource: number,
+    /** DuckDB's memory limit in bytes (null: unknown). */
+    private readonly memoryLimitBytes: number | null,
   ) {
     this.idle = [...all];
     this.threadsNow = threads.base;
@@ -147,6 +173,14 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     const control = await db.connect();
     const current = await control.runAndReadAll(`SELECT current_setting('threads')`);
     const base = Number(current.getRowsJS()[0]?.[0] ?? 1);
+    const limit = await control.runAndReadAll(`SELECT current_setting('memory_limit')`);
+    const limitText = limit.getRowsJS()[0]?.[0];
+    let memoryLimitBytes: number | null = null;
+    try {
+      if (typeof limitText === 'string') memoryLimitBytes = sizeBytes(limitText);
+    } catch {
+      // An unreadable setting: every refusal is then told busy (see `othersHoldMemory`).
+    }
     const querying = Math.max(base, Math.floor(options.threadsWhileQuerying ?? base));
     return new DuckDbQueryExecutor(
       connections,
@@ -156,6 +190,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       Math.max(0, Math.floor(options.keepPrepared ?? PREPARED_PER_CONNECTION)),
       options.activity ?? null,
       Math.max(1, Math.floor(options.perSource ?? connections.length - 1)),
+      memoryLimitBytes,
     );
   }
 
@@ -282,7 +317,24 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     this.running++;
     try {
       await this.adjustThreads();
-      return await this.runOn(connection, statement, options);
+      for (let attempt = 1; ; attempt++) {
+        const mine = { beside: this.statements.size > 0 };
+        for (const other of this.statements) other.beside = true;
+        this.statements.add(mine);
+        try {
+          return await this.runOn(connection, statement, options);
+        } catch (error) {
+          if (!(error instanceof RefusedMemory)) throw error;
+          this.dropKeptStatements(connection);
+          const busy = await this.othersHoldMemory();
+          // Memory free again, but another statement ran beside this one: it may have been the
+          // other's doing (two heavy statements growing together both fail). Once more.
+          if (!busy && mine.beside && attempt === 1 && Date.now() < options.deadlineMs) continue;
+          throw this.refusal(error.refusal, busy || mine.beside);
+        } finally {
+          this.statements.delete(mine);
+        }
+      }
     } finally {
       this.running--;
       this.release(connection, source);
@@ -363,19 +415,52 @@ export class DuckDbQueryExecutor implements QueryExecutor {
         throw new AppError('QUERY_TIMEOUT', 'the query ran past its time limit and was cancelled', {
           cause: error,
         });
-      // Not a fault of the store: this question needs more memory than the store may use (a long
-      // flow over hundreds of thousands of users, say). The caller can narrow it; the operator can
-      // raise the limit.
-      if (isOutOfMemory(error))
-        throw new AppError(
-          'QUERY_TOO_LARGE',
-          'the query needs more memory than the store may use (SILLAGE_DUCKDB_MEMORY_LIMIT); narrow the date range or raise the limit',
-          { cause: error },
-        );
+      if (isOutOfMemory(error)) throw new RefusedMemory(error);
       throw storeError(error, 'query');
     } finally {
       clearTimeout(timer);
       clearInterval(again);
+    }
+  }
+
+  /**
+   * What a statement refused memory is told. The memory limit is shared by the whole store, so a
+   * refusal is the statement's own only if nothing else held much of it: then the question needs
+   * more than the store may use (a long flow over hundreds of thousands of users, say), the caller
+   * can narrow it and the operator can raise the limit (422). Otherwise other queries or work held
+   * it (`busy`): the same question may well fit in a moment (503, Retry-After).
+   */
+  private refusal(cause: unknown, busy: boolean): AppError {
+    if (busy)
+      return new AppError(
+        'QUERY_BUSY',
+        'the store is short of memory right now (other queries hold it); retry in a few seconds',
+        { cause, retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS },
+      );
+    return new AppError(
+      'QUERY_TOO_LARGE',
+      'the query needs more memory than the store may use (SILLAGE_DUCKDB_MEMORY_LIMIT); narrow the date range or raise the limit',
+      { cause },
+    );
+  }
+
+  /**
+   * Whether other work holds at least BUSY_SHARE of DuckDB's memory now (as DuckDB reports it,
+   * cached stored data aside). Unknown (the limit unread, the report refused too): yes.
+   */
+  private async othersHoldMemory(): Promise<boolean> {
+    const limit = this.memoryLimitBytes;
+    if (limit === null || this.closed) return true;
+    try {
+      const held = await this.threadsSerial.run(async () => {
+        const r = await this.control.runAndReadAll(
+          `SELECT coalesce(sum(memory_usage_bytes), 0)::DOUBLE FROM duckdb_memory() WHERE tag NOT IN (${CACHE_TAGS.map((t) => `'${t}'`).join(', ')})`,
+        );
+        return Number(r.getRowsJS()[0]?.[0] ?? 0);
+      });
+      return held >= limit * BUSY_SHARE;
+    } catch {
+      return true;
     }
   }
 
@@ -406,6 +491,19 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     }
     byText.set(text, statement);
     return { statement, kept: true };
+  }
+
+  /**
+   * Destroys the statements kept prepared on `mine` and on the idle connections (none of them is
+   * running). A kept statement holds memory of its last run until it is destroyed: 16 MB after a
+   * grouping into 40,000 lists under a 32 MB limit (typical aggregates keep under 1 MB). When DuckDB
+   * refuses memory, that memory is given back before anyone is told the store is busy.
+   */
+  private dropKeptStatements(mine: DuckDBConnection): void {
+    for (const [connection, byText] of this.prepared) {
+      if (connection !== mine && !this.idle.includes(connection)) continue;
+      for (const text of [...byText.keys()]) this.forget(connection, text);
+    }
   }
 
   private forget(connection: DuckDBConnection, text: string): void {

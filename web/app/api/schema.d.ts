@@ -1147,6 +1147,7 @@ export interface components {
           | 'QUERY_UNSUPPORTED'
           | 'QUERY_TIMEOUT'
           | 'QUERY_OVERLOADED'
+          | 'QUERY_BUSY'
           | 'AUTH_REQUIRED'
           | 'AUTH_FORBIDDEN'
           | 'AUTH_LOGIN_FAILED'
@@ -1181,6 +1182,7 @@ export interface components {
           | 'VAULT_VALUE_INVALID'
           | 'STORE_UNAVAILABLE'
           | 'STORE_FAILURE'
+          | 'STORE_BUSY'
           | 'SHUTTING_DOWN'
           | 'INTERNAL';
         message: string;

@@ -72,6 +72,10 @@ export function adviceFor(error: ApiError): string {
     case 'QUERY_TIMEOUT':
     case 'QUERY_OVERLOADED':
       return 'The server is busy. Narrow the date range or retry in a moment.';
+    case 'QUERY_BUSY':
+    case 'STORE_BUSY':
+      // Refused memory while other reports held it: this one may well fit in a moment.
+      return 'The server is busy with other reports right now. Try again in a few seconds; there is no need to change this report.';
     default:
       return error.status >= 500 ? 'Retry in a moment; if it persists, check the server log.' : '';
   }
