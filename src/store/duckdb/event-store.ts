@@ -183,7 +183,8 @@ export class DuckDbEventStore implements EventStore {
       } catch (cause) {
         await c.run('ROLLBACK').catch(() => undefined);
         this.db.rollups.rolledBack();
-        throw cause;
+        // Wrapped as every other adapter error (a refusal for memory is then STORE_BUSY, 503).
+        throw storeError(cause, 'delete events before the retention cut');
       }
     });
   }
