@@ -322,7 +322,7 @@ function seriesGroups(
     for (const g of groups.values()) g.values = runningSums(g.values);
   if (p.rolling) {
     const { window, firstShown } = p.rolling;
-    const totals = shown ? seriesTotals(p, shown, name) : null;
+    const totals = shown ? seriesTotals(p, shown, name, empty) : null;
     for (const [key, g] of groups) {
       g.values = rollingMeans(g.values, window).slice(firstShown - p.firstBucket);
       // The total is the range's shown, as a linear trend's (the values read before are not in it).
@@ -361,13 +361,14 @@ function seriesTotals(
   p: TrendsPlan,
   executed: ExecutedQuery,
   name: string,
+  empty: number | null,
 ): Map<string, number | null> {
   const totals = new Map<string, number | null>();
   for (const row of rowObjects(executed.results.get(name) ?? { columns: [], rows: [] })) {
     if (Number(row.is_total) !== 1) continue;
     const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
     const value = p.breakdown && row.seg_value !== null ? scalarText(row.seg_value) : null;
-    totals.set(segmentKey(seg, value), num(row.value));
+    totals.set(segmentKey(seg, value), num(row.value) ?? empty);
   }
   return totals;
 }
