@@ -7,6 +7,7 @@ import { embeddedDatabase } from '../src/cli/runtime.js';
 import { newId } from '../src/auth/index.js';
 import {
   daysBeforeYesterday,
+  importEvent,
   importWithPlans,
   postQuery,
   startInProcess,
@@ -20,17 +21,8 @@ const { day, at } = daysBeforeYesterday();
 beforeAll(async () => {
   s = await startInProcess();
   let n = 0;
-  const view = (id: string, k: number, browser: string) => ({
-    event: 'View',
-    properties: {
-      distinct_id: id,
-      $user_id: id,
-      $browser: browser,
-      time: at(k, n),
-      $insert_id: `view-${id}-${k}-${n++}`,
-      token: s.project.token,
-    },
-  });
+  const view = (id: string, k: number, browser: string) =>
+    importEvent(s, 'View', id, at(k, n), `view-${id}-${k}-${n++}`, { $browser: browser });
   // Per day (-6 … 0): events 1, 1, 1, 2, 2, 1, 2; users 1, 1, 1, 2, 1, 1, 2.
   await importWithPlans(
     s,
