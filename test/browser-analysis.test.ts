@@ -302,6 +302,48 @@ describe('the analysis screens in Chromium', () => {
     expect(w.values[w.values.length - 1]).toBe(6);
   });
 
+  it('shows a rolling and a cumulative trend as the API answers them', async () => {
+    await page.goto(screen('insights'));
+    await page.reload();
+    await page.getByLabel('Event A', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    await page.getByLabel('Show as', { exact: true }).selectOption('table');
+    const shown = async (analysis: Record<string, unknown>) => {
+      const expected = await query({
+        kind: 'trends',
+        from: '-6d',
+        to: 'today',
+        interval: 'day',
+        series: [{ event: 'Page View', math: 'total' }],
+        ...analysis,
+      });
+      expect(expected.status).toBe(200);
+      const [a] = expected.body.series;
+      const cell = (v: number | null): string => (v === null ? '' : String(v));
+      const rows = [
+        ...a.labels.map((l: string, i: number) => [l, cell(a.values[i])]),
+        ['Total', cell(a.total)],
+      ];
+      await page.waitForFunction(
+        (want) =>
+          JSON.stringify(
+            [...document.querySelectorAll('.result .table-wrap table tbody tr')].map((r) =>
+              [...r.children].map((c) => c.getAttribute('data-value') ?? c.textContent?.trim()),
+            ),
+          ) === want,
+        JSON.stringify(rows),
+      );
+      return a.values as number[];
+    };
+    await page.getByLabel('Analysis', { exact: true }).selectOption('rolling');
+    await page.getByLabel('over', { exact: true }).fill('3');
+    // Page views 6 days ago (two) and none on the two days before: the first day's mean of 3.
+    expect((await shown({ analysis: 'rolling', rolling_window: 3 }))[0]).toBe(2 / 3);
+    await page.getByLabel('Analysis', { exact: true }).selectOption('cumulative');
+    // 2, 1, 2, 1, 1, 0, 1 page views a day, added up.
+    expect(await shown({ analysis: 'cumulative' })).toEqual([2, 3, 5, 6, 7, 7, 8]);
+  });
+
   it('saves a relative range to the board, which stays relative', async () => {
     await page.goto(screen('insights'));
     await page.reload();

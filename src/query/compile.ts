@@ -404,22 +404,33 @@ export function trendsStatements(
   series: (p: TrendsPlan, s: PlannedSeries) => SqlNode,
   wholeInline: (p: TrendsPlan, s: PlannedSeries) => boolean = () => false,
 ): CompiledStatement[] {
+  // Values given per series (a rolling trend's widened statements): each series split by them.
+  const givenTo = (plan: TrendsPlan, s: PlannedSeries): TrendsPlan | null => {
+    const b = plan.breakdown;
+    if (!b?.givenBySeries) return null;
+    return { ...plan, breakdown: { ...b, given: b.givenBySeries.get(s.index) ?? [] } };
+  };
   const of = (plan: TrendsPlan, prefix: string, whole: boolean): CompiledStatement[] => {
     if (!plan.segmentsOfFirst || !plan.breakdown)
-      return plan.series.map((s) => ({ name: `${prefix}series:${s.index}`, sql: series(plan, s) }));
+      return plan.series.map((s) => ({
+        name: `${prefix}series:${s.index}`,
+        sql: series(givenTo(plan, s) ?? plan, s),
+      }));
     const b = whole ? { ...plan.breakdown, whole: true } : plan.breakdown;
     plan = { ...plan, breakdown: b };
     const first = `${prefix}series:0`;
     return [
-      ...plan.series.map((s): CompiledStatement =>
-        s.index === 0
+      ...plan.series.map((s): CompiledStatement => {
+        const given = givenTo(plan, s);
+        if (given) return { name: `${prefix}series:${s.index}`, sql: series(given, s) };
+        return s.index === 0
           ? { name: first, sql: series(plan, s) }
           : {
               name: `${prefix}series:${s.index}`,
               build: (earlier) =>
                 series({ ...plan, breakdown: { ...b, given: segmentsOf(earlier.get(first)) } }, s),
-            },
-      ),
+            };
+      }),
       ...(whole
         ? plan.series
             .filter((s) => !wholeInline(plan, s))

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import type { JsonObject, JsonValue } from '../shared/json.js';
 import type { EventRow } from '../store/types.js';
 import { DAY_MS, buildClock, offsetAt } from './clock.js';
+import { CUMULATIVE_MATHS, type MathKind } from './model.js';
 
 export const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 export const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -509,6 +510,41 @@ export function sameDigits(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A trend's analysis (linear mostly; cumulative; rolling, over a drawn window or the interval's
+ * default): `analysed` writes it into a trend, each series a cumulative trend cannot add up
+ * turned into a count of its events (total), and a cumulative trend of unique users by the hour
+ * by the day (400 otherwise).
+ */
+export const analysis = fc.record(
+  {
+    analysis: fc.constantFrom('linear', 'linear', 'cumulative', 'rolling', 'rolling'),
+    rolling_window: fc.integer({ min: 1, max: 8 }),
+  },
+  { requiredKeys: ['analysis'] },
+);
+
+export function analysed<Q extends Record<string, unknown>>(
+  q: Q,
+  a: { analysis: string; rolling_window?: number },
+): Q {
+  if (a.analysis === 'linear') return q;
+  if (a.analysis === 'rolling')
+    return {
+      ...q,
+      analysis: 'rolling',
+      ...(a.rolling_window === undefined ? {} : { rolling_window: a.rolling_window }),
+    };
+  const series = (q.series as { event?: string | null; math: string; filters?: unknown }[]).map(
+    (s) =>
+      CUMULATIVE_MATHS.has(s.math as MathKind)
+        ? s
+        : { event: s.event ?? null, math: 'total', ...(s.filters ? { filters: s.filters } : {}) },
+  );
+  const hourly = q.interval === 'hour' && series.some((s) => s.math === 'unique_users');
+  return { ...q, series, analysis: 'cumulative', ...(hourly ? { interval: 'day' } : {}) };
+}
+
 export const trendsQuery = (d: Dataset) =>
   fc
     .record({
@@ -532,12 +568,13 @@ export const trendsQuery = (d: Dataset) =>
       ),
       filters: filtersOf(d),
       breakdown,
+      analysis,
     })
     .map((q) => {
-      const { range: r, breakdown: b, interval, ...rest } = q;
+      const { range: r, breakdown: b, interval, analysis: a, ...rest } = q;
       // Hourly trends over short ranges only (24 labels a day).
       const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
-      return { kind: 'trends', from: r.from, to, interval, ...rest, ...(b ?? {}) };
+      return analysed({ kind: 'trends', from: r.from, to, interval, ...rest, ...(b ?? {}) }, a);
     });
 
 /**

@@ -17,6 +17,7 @@ import { DUCKDB_DIALECT } from '../store/duckdb/dialect.js';
 import { DuckDbQueryExecutor } from '../store/duckdb/query-executor.js';
 import type { EventRow, IdentityLink, StoredProfile } from '../store/types.js';
 import { parseCohortDefinition, type CohortDefinition } from './cohorts.js';
+import { analysed, analysis } from './differential-generators.js';
 import { QueryEngine } from './engine.js';
 import { parseQuery } from './model.js';
 import { referenceAnswer, unknownProperties, type ReferenceData } from './reference.js';
@@ -555,6 +556,7 @@ const breakdownQuery = fc
       bd: breakdownOf,
       // Every series split by the first one's values (B only when there are two series).
       formula: fc.option(fc.constantFrom('A * 2', 'B / A', 'A - B'), { nil: undefined }),
+      analysis,
     }),
     fc.record({
       kind: fc.constant('funnel'),
@@ -588,17 +590,25 @@ const breakdownQuery = fc
           ? { ...s, group_key: 'plan' }
           : s,
     );
-    const { compare, ...others } = rest as typeof rest & { compare?: boolean };
+    const {
+      compare,
+      analysis: a,
+      ...others
+    } = rest as typeof rest & {
+      compare?: boolean;
+      analysis?: { analysis: string; rolling_window?: number };
+    };
     const formula = (others as { formula?: string }).formula;
     if (formula?.includes('B') && series?.length === 1)
       delete (others as { formula?: string }).formula;
-    return {
+    const query: Record<string, unknown> = {
       ...others,
       ...r,
       ...(series ? { series } : {}),
       ...(compare ? { compare: 'previous_period' } : {}),
       ...(bd ?? {}),
     };
+    return a ? analysed(query, a) : query;
   });
 
 const strip = (v: unknown): unknown =>

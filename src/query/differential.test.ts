@@ -42,6 +42,8 @@ import {
   storyEvent,
   utcDay,
   windowPairs,
+  analysis,
+  analysed,
   type Dataset,
 } from './differential-generators.js';
 import { parseQuery } from './model.js';
@@ -367,24 +369,35 @@ const trendsQuery = (d: Dataset) =>
       breakdown,
       compare: fc.boolean(),
       formula: fc.option(fc.constantFrom(...FORMULAS), { nil: null, freq: 2 }),
+      analysis,
     })
-    .map((q) => {
-      const { range: r, breakdown: b, interval, compare, formula, ...rest } = q;
-      // Formulas name only the series there are (with a breakdown: every series split by the
-      // first one's values); compare sometimes.
-      const extra = {
-        ...(compare ? { compare: 'previous_period' } : {}),
-        ...(formula && maxLetter(formula) < rest.series.length ? { formula } : {}),
-      };
-      if ('__nowMs' in r) {
-        // Relative ranges span up to a month: daily and coarser only.
-        const coarse = interval === 'hour' ? 'day' : interval;
-        return { kind: 'trends', ...r, interval: coarse, ...rest, ...extra, ...(b ?? {}) };
-      }
-      // Hourly trends over short ranges only (24 labels a day).
-      const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
-      return { kind: 'trends', from: r.from, to, interval, ...rest, ...extra, ...(b ?? {}) };
-    });
+    .map(({ analysis: a, ...q }) => analysed(trendOf(q), a));
+
+const trendOf = (q: {
+  range: Record<string, unknown> & { from: string; to: string };
+  breakdown: Record<string, unknown> | undefined;
+  interval: string;
+  compare: boolean;
+  formula: string | null;
+  series: unknown[];
+  filters: unknown;
+}): Record<string, unknown> => {
+  const { range: r, breakdown: b, interval, compare, formula, ...rest } = q;
+  // Formulas name only the series there are (with a breakdown: every series split by the
+  // first one's values); compare sometimes.
+  const extra = {
+    ...(compare ? { compare: 'previous_period' } : {}),
+    ...(formula && maxLetter(formula) < rest.series.length ? { formula } : {}),
+  };
+  if ('__nowMs' in r) {
+    // Relative ranges span up to a month: daily and coarser only.
+    const coarse = interval === 'hour' ? 'day' : interval;
+    return { kind: 'trends', ...r, interval: coarse, ...rest, ...extra, ...(b ?? {}) };
+  }
+  // Hourly trends over short ranges only (24 labels a day).
+  const to = interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
+  return { kind: 'trends', from: r.from, to, interval, ...rest, ...extra, ...(b ?? {}) };
+};
 
 /** Formulas over up to three series: division by zero and by nothing, negation, precedence. */
 const FORMULAS = [
@@ -440,19 +453,25 @@ const rollupsQuery = (d: Dataset) =>
         }),
         { nil: undefined, freq: 2 },
       ),
+      analysis,
     })
-    .map(({ range: r, compare, interval, breakdown: b, ...rest }) => ({
-      kind: 'trends',
-      ...r,
-      ...rest,
-      // Active users need whole days (400 otherwise).
-      interval:
-        interval === 'hour' && rest.series.some((x) => x.math.endsWith('_active'))
-          ? 'day'
-          : interval,
-      ...(compare ? { compare } : {}),
-      ...(b ?? {}),
-    }));
+    .map(({ range: r, compare, interval, breakdown: b, analysis: a, ...rest }) =>
+      analysed(
+        {
+          kind: 'trends',
+          ...r,
+          ...rest,
+          // Active users need whole days (400 otherwise).
+          interval:
+            interval === 'hour' && rest.series.some((x) => x.math.endsWith('_active'))
+              ? 'day'
+              : interval,
+          ...(compare ? { compare } : {}),
+          ...(b ?? {}),
+        },
+        a,
+      ),
+    );
 
 /** Trends of the per-user and group maths only, mostly unfiltered: their edges come often. */
 const userMathsQuery = (d: Dataset) =>

@@ -13,16 +13,18 @@ import {
   unseenNames,
 } from './catalog.js';
 import type { CohortContext, CohortSource } from './cohorts.js';
-import { compile, type CompiledQuery } from './compile.js';
+import { compile, segmentsOf, type CompiledQuery } from './compile.js';
 import {
   readsEventDays,
   readsPersonDays,
   readsPersonEventDays,
   readsValueDays,
+  rollingPlans,
   type Plan,
+  type TrendsPlan,
 } from './plan.js';
 import type { Dialect } from './dialect.js';
-import { execute, type QueryExecutor } from './execute.js';
+import { execute, type ExecutedQuery, type QueryExecutor } from './execute.js';
 import { format, type QueryResult } from './format.js';
 import { parseQuery, type Query, type QueryKind } from './model.js';
 import { DEFAULT_PLAN_LIMITS, plan, type PlanLimits } from './plan.js';
@@ -144,6 +146,25 @@ function filterValueCount(value: unknown, key: string | null = null): number {
   return n;
 }
 
+/**
+ * A rolling trend's widened plan with each series (and each of the previous period's) split by
+ * the breakdown values it ranked in `shown` (a formula's series: by the first one's, as there).
+ */
+function givenFrom(read: TrendsPlan, shown: ExecutedQuery): TrendsPlan {
+  const split = (p: TrendsPlan, prefix: string): TrendsPlan => {
+    if (!p.breakdown) return p;
+    const givenBySeries = new Map(
+      p.series.map((s) => [
+        s.index,
+        segmentsOf(shown.results.get(`${prefix}series:${p.segmentsOfFirst ? 0 : s.index}`)),
+      ]),
+    );
+    return { ...p, breakdown: { ...p.breakdown, givenBySeries } };
+  };
+  const current = split(read, '');
+  return read.previous ? { ...current, previous: split(read.previous, 'previous:') } : current;
+}
+
 /** Runs queries; the only way in. */
 export class QueryEngine {
   private readonly limits: QueryLimits;
@@ -240,27 +261,39 @@ export class QueryEngine {
       entry.query = query;
       await this.checkProperties(query, project.id, startedAt);
       const cohorts = await this.loadCohorts(query, project.id, startedAt);
-      const planned = this.withRollups(
-        plan(query, {
-          projectId: project.id,
-          timezone: project.timezone,
-          limits: this.limits,
-          ...(cohorts ? { cohorts } : {}),
-        }),
-        project,
-      );
-      const executed = await execute(
-        (this.deps.compiler ?? DEFAULT_COMPILER).compile(planned),
-        this.deps.dialect,
-        this.deps.executor,
-        {
-          deadlineMs: startedAt + this.limits.timeoutMs,
-          maxRows: this.limits.maxRows,
-          source: project.id,
-        },
-      );
-      entry.rows = executed.rowCount;
-      const result = format(query, planned, executed);
+      const context = {
+        projectId: project.id,
+        timezone: project.timezone,
+        limits: this.limits,
+        ...(cohorts ? { cohorts } : {}),
+      };
+      const run = (p: Plan) =>
+        execute(
+          (this.deps.compiler ?? DEFAULT_COMPILER).compile(p),
+          this.deps.dialect,
+          this.deps.executor,
+          {
+            deadlineMs: startedAt + this.limits.timeoutMs,
+            maxRows: this.limits.maxRows,
+            source: project.id,
+          },
+        );
+      let result: QueryResult;
+      if (query.kind === 'trends' && query.analysis === 'rolling') {
+        // The trend shown first (its totals, and the values each series ranks over the range
+        // shown), then the trend from the first day a window reads, split by those values.
+        const plans = rollingPlans(query, context);
+        const shown = await run(this.withRollups(plans.shown, project));
+        const read = this.withRollups(givenFrom(plans.read, shown), project);
+        const executed = await run(read);
+        entry.rows = shown.rowCount + executed.rowCount;
+        result = format(query, read, executed, shown);
+      } else {
+        const planned = this.withRollups(plan(query, context), project);
+        const executed = await run(planned);
+        entry.rows = executed.rowCount;
+        result = format(query, planned, executed);
+      }
       entry.durationMs = this.now() - startedAt;
       entry.result = result;
       await this.deps.audit.record(entry);

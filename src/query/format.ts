@@ -289,6 +289,7 @@ function seriesGroups(
   s: PlannedSeries,
   executed: ExecutedQuery,
   name: string,
+  shown?: ExecutedQuery,
 ): Map<string, SeriesGroup> {
   const rows = rowObjects(executed.results.get(name) ?? { columns: [], rows: [] });
   const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
@@ -316,15 +317,78 @@ function seriesGroups(
     if (Number(row.is_total) === 1) g.total = value;
     else g.values[Number(row.bucket) - p.firstBucket] = value;
   }
+  // Cumulative unique users are counted so by their statement (plan.ts cumulativeWindows).
+  if (p.analysis === 'cumulative' && !s.active)
+    for (const g of groups.values()) g.values = runningSums(g.values);
+  if (p.rolling) {
+    const { window, firstShown } = p.rolling;
+    const totals = shown ? seriesTotals(p, shown, name, empty) : null;
+    for (const [key, g] of groups) {
+      g.values = rollingMeans(g.values, window).slice(firstShown - p.firstBucket);
+      // The total is the range's shown, as a linear trend's (the values read before are not in it).
+      if (totals) g.total = totals.has(key) ? totals.get(key)! : empty;
+    }
+  }
   return groups;
 }
 
-function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): TrendsResult {
+/** Each value plus those before it (a missing value adds nothing; counts and sums have none). */
+export function runningSums(values: (number | null)[]): (number | null)[] {
+  let sum = 0;
+  return values.map((v) => (sum += v ?? 0));
+}
+
+/**
+ * Each value the mean of the values of the `window` positions ending there (fewer at the start),
+ * those without a value left out; null when none has one.
+ */
+export function rollingMeans(values: (number | null)[], window: number): (number | null)[] {
+  return values.map((_, i) => {
+    let sum = 0;
+    let n = 0;
+    for (let j = Math.max(0, i - window + 1); j <= i; j++) {
+      const v = values[j];
+      if (v === null || v === undefined) continue;
+      sum += v;
+      n++;
+    }
+    return n === 0 ? null : sum / n;
+  });
+}
+
+/** The totals (is_total rows) of a statement, by segment key. */
+function seriesTotals(
+  p: TrendsPlan,
+  executed: ExecutedQuery,
+  name: string,
+  empty: number | null,
+): Map<string, number | null> {
+  const totals = new Map<string, number | null>();
+  for (const row of rowObjects(executed.results.get(name) ?? { columns: [], rows: [] })) {
+    if (Number(row.is_total) !== 1) continue;
+    const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
+    const value = p.breakdown && row.seg_value !== null ? scalarText(row.seg_value) : null;
+    totals.set(segmentKey(seg, value), num(row.value) ?? empty);
+  }
+  return totals;
+}
+
+/**
+ * A trend's rows. A rolling trend's plan reads from before `from` (plan.ts rollingPlans): its
+ * buckets are rolled and those shown kept, and its totals are `shown`'s, the linear trend's.
+ */
+function formatTrends(
+  q: TrendsQuery,
+  p: TrendsPlan,
+  executed: ExecutedQuery,
+  shown?: ExecutedQuery,
+): TrendsResult {
   const labels: string[] = [];
-  for (let b = p.firstBucket; b <= p.lastBucket; b++) labels.push(bucketLabel(p.unit, b));
+  for (let b = p.rolling?.firstShown ?? p.firstBucket; b <= p.lastBucket; b++)
+    labels.push(bucketLabel(p.unit, b));
   const width = labels.length;
   const series: TrendsSeriesResult[] = [];
-  const groupsOf = p.series.map((s) => seriesGroups(p, s, executed, `series:${s.index}`));
+  const groupsOf = p.series.map((s) => seriesGroups(p, s, executed, `series:${s.index}`, shown));
   // A split series' statement may also hold the series counted whole (compile.ts wholeInline).
   const inlineWhole = groupsOf.map((groups) => {
     const key = segmentKey(SEGMENT_WHOLE, null);
@@ -340,7 +404,7 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
     const spec = q.series[s.index]!;
     const groups = groupsOf[i]!;
     const previous = p.previous
-      ? seriesGroups(p.previous, s, executed, `previous:series:${s.index}`)
+      ? seriesGroups(p.previous, s, executed, `previous:series:${s.index}`, shown)
       : null;
     const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
     const ordered = shared
@@ -385,7 +449,7 @@ function formatTrends(q: TrendsQuery, p: TrendsPlan, executed: ExecutedQuery): T
         const name = `whole:series:${s.index}`;
         // Counted whole in its own statement, or in the split one's rows (none: nothing matched).
         const [g] = executed.results.has(name)
-          ? seriesGroups({ ...p, breakdown: null }, s, executed, name).values()
+          ? seriesGroups({ ...p, breakdown: null }, s, executed, name, shown).values()
           : [inlineWhole[i]];
         const empty = ZERO_WHEN_EMPTY.has(s.math) ? 0 : null;
         return g ?? { values: Array.from({ length: width }, () => empty), total: empty };
@@ -613,10 +677,16 @@ function formatEventProperties(limit: number, rows: QueryRows | undefined): Even
 }
 
 /** Shapes the rows of an executed plan into the response for `query`. */
-export function format(query: Query, p: Plan, executed: ExecutedQuery): QueryResult {
+/** The answer to `query` from its plan's statements (a rolling trend: and its `shown` plan's). */
+export function format(
+  query: Query,
+  p: Plan,
+  executed: ExecutedQuery,
+  shown?: ExecutedQuery,
+): QueryResult {
   switch (p.kind) {
     case 'trends':
-      return formatTrends(query as TrendsQuery, p, executed);
+      return formatTrends(query as TrendsQuery, p, executed, shown);
     case 'funnel':
       return formatFunnel(query as FunnelQuery, p, executed);
     case 'retention':

@@ -65,7 +65,33 @@ describe('parseQuery', () => {
       },
       formula: null,
       compare: null,
+      analysis: 'linear',
+      rollingWindow: null,
     });
+  });
+
+  it('takes an analysis: the rolling window defaults per interval, and is refused without rolling', () => {
+    const trend = (extra: Record<string, unknown>) =>
+      parseQuery({
+        kind: 'trends',
+        from: '2025-01-01',
+        to: '2025-03-31',
+        series: [{ event: 'A' }],
+        ...extra,
+      }) as { analysis: string; rollingWindow: number | null };
+    expect(trend({ analysis: 'rolling', interval: 'week' })).toMatchObject({
+      analysis: 'rolling',
+      rollingWindow: 5,
+    });
+    expect(trend({ analysis: 'rolling', rolling_window: 28 }).rollingWindow).toBe(28);
+    expect(trend({ analysis: 'cumulative' }).rollingWindow).toBeNull();
+    expect(() => trend({ analysis: 'cumulative', rolling_window: 3 })).toThrow(/rolling_window/);
+    expect(() =>
+      trend({ analysis: 'cumulative', series: [{ event: 'A', math: 'weekly_active' }] }),
+    ).toThrow(/series\.0\.math: weekly_active has no running total/);
+    expect(() =>
+      trend({ analysis: 'cumulative', interval: 'hour', series: [{ math: 'unique_users' }] }),
+    ).toThrow(/day, week or month/);
   });
 
   it('parses a list combining a cohort with properties: each cohort once, the limit kept', () => {

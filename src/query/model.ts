@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import { FormulaError, parseFormula } from './formula.js';
 import { withResolvedDays } from './relative-dates.js';
+import { DAY_MS, bucketOfDay, bucketStartLocal, dayNumber, dayString } from './clock.js';
 import {
   STANDARD_EVENT_PROPERTIES,
   STANDARD_PROPERTY_BY_NAME,
@@ -163,6 +164,41 @@ export interface TrendsQuery extends DateRange {
   formula: string | null;
   /** Adds each series' values over the period just before the range (same length), or null. */
   compare: 'previous_period' | null;
+  /**
+   * How each bucket's value is shown: as counted in it (`linear`), as a running total from `from`
+   * through it (`cumulative`), or as the mean of the values of the `rollingWindow` buckets ending
+   * at it (`rolling`, buckets before `from` read). See README "Trends: analysis".
+   */
+  analysis: Analysis;
+  /** With `rolling`: buckets per window (default ROLLING_WINDOWS[interval]); else null. */
+  rollingWindow: number | null;
+}
+
+export type Analysis = 'linear' | 'cumulative' | 'rolling';
+/** The default rolling window per interval, Mixpanel's: 12 hours, 7 days, 5 weeks, 3 months. */
+export const ROLLING_WINDOWS: Readonly<Record<Interval, number>> = {
+  hour: 12,
+  day: 7,
+  week: 5,
+  month: 3,
+};
+/** The longest rolling window, in buckets. */
+export const MAX_ROLLING_WINDOW = 90;
+/**
+ * Maths with a running total: counts and sums add up over buckets; unique users count each user
+ * once from `from` on (see plan.ts). Averages, quantiles, per-user and active-user maths have no
+ * honest running total.
+ */
+export const CUMULATIVE_MATHS: ReadonlySet<MathKind> = new Set(['total', 'sum', 'unique_users']);
+
+/**
+ * The first day a rolling trend reads: the first day of the bucket `window - 1` buckets before the
+ * one holding `from` (a week's Monday, a month's 1st, the day of an hour), so that the window of
+ * every bucket shown lies in whole buckets read.
+ */
+export function rollingFrom(r: DateRange, interval: Interval, window: number): string {
+  const first = bucketOfDay(interval, dayNumber(r.from));
+  return dayString(Math.floor(bucketStartLocal(interval, first - (window - 1)) / DAY_MS));
 }
 
 /** The range of the same number of days ending the day before `from`. */
@@ -758,6 +794,25 @@ const trendsSchema = z
         'Combines the series by letter (A = first) with numbers, + - * /, unary minus and parentheses; answered as formula {formula, labels, values, total}. With a breakdown, the first series ranks the values, every series is split by them (rows lined up, other values in other), and formula.breakdowns gives the formula per segment; values and total are then over each series counted whole.',
       ),
     compare: z.enum(['previous_period'], { error: 'must be previous_period' }).optional(),
+    analysis: z
+      .enum(['linear', 'cumulative', 'rolling'], {
+        error: 'must be one of linear, cumulative, rolling',
+      })
+      .default('linear')
+      .describe(
+        'linear: each bucket as counted in it; cumulative: a running total from `from` through each bucket (total and sum add up; unique_users counts each user once, from their first event in the range); rolling: each bucket the mean of the values of the rolling_window buckets ending there, buckets before `from` read.',
+      ),
+    rolling_window: z
+      .number({ error: `must be a whole number of intervals from 1 to ${MAX_ROLLING_WINDOW}` })
+      .int({ error: `must be a whole number of intervals from 1 to ${MAX_ROLLING_WINDOW}` })
+      .min(1, { error: `must be a whole number of intervals from 1 to ${MAX_ROLLING_WINDOW}` })
+      .max(MAX_ROLLING_WINDOW, {
+        error: `must be a whole number of intervals from 1 to ${MAX_ROLLING_WINDOW}`,
+      })
+      .optional()
+      .describe(
+        'With analysis rolling: the buckets each mean covers (default: 12 hours, 7 days, 5 weeks, 3 months).',
+      ),
   })
   .superRefine(checkRange)
   .superRefine(checkBreakdown)
@@ -785,6 +840,37 @@ const trendsSchema = z
         path: ['compare'],
         message: `the previous period would start before ${MIN_DAY}`,
       });
+    if (q.rolling_window !== undefined && q.analysis !== 'rolling')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rolling_window'],
+        message: 'goes with analysis rolling',
+      });
+    if (q.analysis === 'cumulative')
+      q.series.forEach((s, i) => {
+        if (!CUMULATIVE_MATHS.has(s.math))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['series', i, 'math'],
+            message: `${s.math} has no running total: analysis cumulative takes total, sum or unique_users`,
+          });
+        else if (s.math === 'unique_users' && q.interval === 'hour')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['series', i, 'math'],
+            message: 'cumulative unique_users needs a day, week or month interval',
+          });
+      });
+    if (q.analysis === 'rolling') {
+      const n = q.rolling_window ?? ROLLING_WINDOWS[q.interval];
+      const earliest = rollingFrom(q.compare !== undefined ? previousRange(q) : q, q.interval, n);
+      if (earliest < MIN_DAY)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rolling_window'],
+          message: `the rolling window would read days before ${MIN_DAY}`,
+        });
+    }
   })
   .transform((q): TrendsQuery => ({
     kind: 'trends',
@@ -796,6 +882,9 @@ const trendsSchema = z
     breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
     formula: q.formula ?? null,
     compare: q.compare ?? null,
+    analysis: q.analysis,
+    rollingWindow:
+      q.analysis === 'rolling' ? (q.rolling_window ?? ROLLING_WINDOWS[q.interval]) : null,
   }));
 
 /** A 0-based step index (exclusions name the steps they lie between). */

@@ -20,6 +20,8 @@ import {
   isActiveMath,
   previousRange,
   profilePropertyOf,
+  rollingFrom,
+  ROLLING_WINDOWS,
   type ActiveMath,
   type DateRange,
   type EventNamesQuery,
@@ -128,6 +130,11 @@ export interface PlannedBreakdown {
    */
   given?: { value: string; rank: number }[];
   /**
+   * `given` per series index (a rolling trend: the values each series ranked over the range
+   * shown, for the statements over the widened range). Set by the engine, never by `plan`.
+   */
+  givenBySeries?: Map<number, { value: string; rank: number }[]>;
+  /**
    * The statement also answers the series counted whole, where its compiler can from the same
    * rows (rows of `seg` SEGMENT_WHOLE; see compile.ts trendsStatements). Set by the compilers.
    */
@@ -172,6 +179,17 @@ export interface TrendsPlan {
    * the formula combines rows of one segment, and the whole series for its overall line.
    */
   segmentsOfFirst?: boolean;
+  /**
+   * The query's analysis. Cumulative unique users are counted so in the statements (each one an
+   * active-users series whose window reaches back to `from`); the running sums of total and sum,
+   * and the rolling means, are made by format.ts from the buckets the statements give.
+   */
+  analysis: TrendsQuery['analysis'];
+  /**
+   * A rolling trend's plan over the widened range (rollingPlans): the buckets each mean covers and
+   * the first bucket shown; format.ts rolls the buckets read and keeps those from `firstShown` on.
+   */
+  rolling?: { window: number; firstShown: number };
   /**
    * The store keeps per-day rollups of this project's events in its time zone (the `person_days`,
    * `event_days`, `value_days` and `person_value_days` tables of the embedded store): the series
@@ -494,7 +512,9 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
       filters: [...global, ...planFilters(s.filters, groups, ctx.cohorts)],
       ...(isActiveMath(s.math)
         ? { active: activeWindows(ctx.timezone, q, unit, firstBucket, lastBucket, s.math) }
-        : {}),
+        : q.analysis === 'cumulative' && s.math === 'unique_users'
+          ? { active: cumulativeWindows(scope, q, unit, firstBucket, lastBucket) }
+          : {}),
     })),
     breakdown: planBreakdown(q.breakdown, groups, ctx.cohorts),
     previous:
@@ -502,6 +522,68 @@ function planTrends(q: TrendsQuery, ctx: PlanContext): TrendsPlan {
         ? planTrends({ ...q, ...previousRange(q), compare: null }, ctx)
         : null,
     ...(q.formula !== null && q.breakdown ? { segmentsOfFirst: true } : {}),
+    analysis: q.analysis,
+  };
+}
+
+/**
+ * A rolling trend's two plans: `shown`, the trend as a linear one (its totals, and the breakdown
+ * values each series ranks over the range shown), and `read`, the same trend from the first day a
+ * window reads (model.ts rollingFrom) with, for `compare`, the previous period widened the same
+ * way. The engine runs `shown` first and splits `read`'s series by `shown`'s values.
+ */
+export function rollingPlans(
+  q: TrendsQuery,
+  ctx: PlanContext,
+): { shown: TrendsPlan; read: TrendsPlan } {
+  const window = q.rollingWindow ?? ROLLING_WINDOWS[q.interval];
+  const linear: TrendsQuery = { ...q, analysis: 'linear', rollingWindow: null };
+  const shown = planTrends(linear, ctx);
+  const widened = (range: DateRange, firstShown: number): TrendsPlan => ({
+    ...planTrends(
+      { ...linear, from: rollingFrom(range, q.interval, window), to: range.to, compare: null },
+      ctx,
+    ),
+    rolling: { window, firstShown },
+  });
+  const read = widened(q, shown.firstBucket);
+  if (shown.previous) read.previous = widened(previousRange(q), shown.previous.firstBucket);
+  return { shown, read };
+}
+
+/** Each bucket's last day, or `to` when it ends after it; then `to` alone (the total). */
+function windowEnds(
+  q: TrendsQuery,
+  unit: BucketUnit,
+  firstBucket: number,
+  lastBucket: number,
+): { bucket: number | null; endDay: number }[] {
+  const toDay = dayNumber(q.to);
+  const ends: { bucket: number | null; endDay: number }[] = [];
+  for (let b = firstBucket; b <= lastBucket; b++) {
+    const nextStartDay = Math.floor(bucketStartLocal(unit, b + 1) / DAY_MS);
+    ends.push({ bucket: b, endDay: Math.min(nextStartDay - 1, toDay) });
+  }
+  ends.push({ bucket: null, endDay: toDay });
+  return ends;
+}
+
+/**
+ * Cumulative unique users: the users active from `from` through each bucket's last day, i.e. an
+ * active-users series over the range alone whose window is as long as the range (each user counted
+ * once, in the bucket of their first event in the range, and in every later one).
+ */
+function cumulativeWindows(
+  scope: TimeScope,
+  q: TrendsQuery,
+  unit: BucketUnit,
+  firstBucket: number,
+  lastBucket: number,
+): NonNullable<PlannedSeries['active']> {
+  return {
+    scope,
+    windowDays: scope.toDay - scope.fromDay + 1,
+    ends: windowEnds(q, unit, firstBucket, lastBucket),
   };
 }
 
@@ -515,13 +597,7 @@ function activeWindows(
   math: ActiveMath,
 ): NonNullable<PlannedSeries['active']> {
   const windowDays = ACTIVE_WINDOW_DAYS[math];
-  const toDay = dayNumber(q.to);
-  const ends: { bucket: number | null; endDay: number }[] = [];
-  for (let b = firstBucket; b <= lastBucket; b++) {
-    const nextStartDay = Math.floor(bucketStartLocal(unit, b + 1) / DAY_MS);
-    ends.push({ bucket: b, endDay: Math.min(nextStartDay - 1, toDay) });
-  }
-  ends.push({ bucket: null, endDay: toDay });
+  const ends = windowEnds(q, unit, firstBucket, lastBucket);
   // The days some window covers: from the first window's start (the first bucket may end after
   // `from`, and then the days just before its window are in none).
   const from = dayString(Math.min(...ends.map((e) => e.endDay)) - windowDays + 1);

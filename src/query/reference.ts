@@ -496,11 +496,11 @@ const inDates = (date: string, r: DateRange): boolean => date >= r.from && date 
  */
 function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): TrendsResult {
   const shared = q.formula !== null && q.breakdown !== null;
-  const current = lineUp(q, trendRows(q, data, events), shared);
+  const current = lineUp(q, analysedRows(q, data, events), shared);
   if (q.compare === 'previous_period') {
     const days =
       Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
-    const before = trendRows(
+    const before = analysedRows(
       { ...q, from: addDays(q.from, -days), to: addDays(q.from, -1) },
       data,
       events,
@@ -542,7 +542,7 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
   }
   // Broken down: the formula combines the rows of a segment, and, for its overall line, the
   // whole series.
-  const whole = trendRows({ ...q, breakdown: null }, data, events).map((rows) => rows[0]!);
+  const whole = analysedRows({ ...q, breakdown: null }, data, events).map((rows) => rows[0]!);
   result.formula = {
     formula: q.formula,
     labels,
@@ -603,11 +603,69 @@ const emptyOf = (math: MathKind): number | null =>
     ? 0
     : null;
 
-/** The rows of each series (one per breakdown segment). */
+/**
+ * The rows of each series, rolled when the analysis says so: a rolling row's value at each label
+ * is the mean of the values (those it has) at the `rollingWindow` labels ending there, counted
+ * over labels before `from` as over the others; its segments are the values each series ranks
+ * over the range shown (the others in `other`), and its total that range's, as linear.
+ */
+function analysedRows(
+  q: TrendsQuery,
+  data: ReferenceData,
+  events: EventRow[],
+): TrendsSeriesResult[][] {
+  if (q.analysis !== 'rolling') return trendRows(q, data, events);
+  const n = q.rollingWindow!;
+  const linear: TrendsQuery = { ...q, analysis: 'linear', rollingWindow: null };
+  const shown = trendRows(linear, data, events);
+  // The first day of the label n - 1 labels before the one of `from`.
+  const start = labelOfDate(q.interval, q.from).slice(0, 10);
+  let from: string;
+  if (q.interval === 'hour') from = addDays(start, -Math.ceil((n - 1) / 24));
+  else if (q.interval === 'day') from = addDays(start, -(n - 1));
+  else if (q.interval === 'week') from = addDays(start, -7 * (n - 1));
+  else {
+    const d = new Date(`${start}T00:00:00Z`);
+    d.setUTCMonth(d.getUTCMonth() - (n - 1));
+    from = d.toISOString().slice(0, 10);
+  }
+  const valuesOf = (rows: TrendsSeriesResult[]): BdValue[] =>
+    rows.filter((r) => r.breakdown_kind === 'value').map((r) => r.breakdown_value!);
+  const given = shown.map((rows) =>
+    valuesOf(q.formula !== null && q.breakdown !== null ? shown[0]! : rows),
+  );
+  const wide = trendRows({ ...linear, from }, data, events, given);
+  const labels = labelsBetween(q.interval, q.from, q.to);
+  const keyOf = (r: TrendsSeriesResult): string =>
+    `${r.breakdown_kind}:${JSON.stringify(r.breakdown_value)}`;
+  return wide.map((rows, i) =>
+    rows.map((r) => {
+      const values = r.values.map((_, b) => {
+        const known = r.values
+          .slice(Math.max(0, b - n + 1), b + 1)
+          .filter((v): v is number => v !== null);
+        return known.length === 0 ? null : known.reduce((a, v) => a + v, 0) / known.length;
+      });
+      const match = shown[i]!.find((m) => keyOf(m) === keyOf(r));
+      return {
+        ...r,
+        labels,
+        values: values.slice(values.length - labels.length),
+        total: match ? match.total : emptyOf(r.math),
+      };
+    }),
+  );
+}
+
+/**
+ * The rows of each series (one per breakdown segment). `givenBySeries`: the breakdown values
+ * each series is split by (a rolling trend's, from the range shown) instead of its own top ones.
+ */
 function trendRows(
   q: TrendsQuery,
   data: ReferenceData,
   events: EventRow[],
+  givenBySeries?: BdValue[][],
 ): TrendsSeriesResult[][] {
   const cx = contextOf(data);
   const uid = cx.uid;
@@ -615,9 +673,11 @@ function trendRows(
   const out: TrendsSeriesResult[][] = [];
   // A formula with a breakdown: the series after the first are split by the first one's values.
   const given = (): BdValue[] | undefined =>
-    q.formula !== null && out.length > 1
-      ? out[0]!.filter((r) => r.breakdown_kind === 'value').map((r) => r.breakdown_value!)
-      : undefined;
+    givenBySeries
+      ? givenBySeries[out.length - 1]
+      : q.formula !== null && out.length > 1
+        ? out[0]!.filter((r) => r.breakdown_kind === 'value').map((r) => r.breakdown_value!)
+        : undefined;
   for (const s of q.series) {
     const series: TrendsSeriesResult[] = [];
     out.push(series);
@@ -714,9 +774,12 @@ function trendRows(
       breakdown_kind: kind,
       labels,
       values: labels.map((label) => {
-        const inBucket = items.filter(
-          (e) => periodLabel(q.interval, local(data.timezone, e.timeMs)) === label,
+        const inBucket = items.filter((e) =>
+          q.analysis === 'cumulative'
+            ? periodLabel(q.interval, local(data.timezone, e.timeMs)) <= label
+            : periodLabel(q.interval, local(data.timezone, e.timeMs)) === label,
         );
+        // Cumulative: the events from `from` through the label (labels sort as their times).
         return inBucket.length === 0 ? zero : aggregate(cx, s.math, inBucket, uid, property);
       }),
       total: items.length === 0 ? zero : aggregate(cx, s.math, items, uid, property),

@@ -80,6 +80,31 @@ export async function importWithPlans(
   await s.server.runtime.events.flush();
 }
 
+/**
+ * One Mixpanel-shaped event of user `id` for `/import` (distinct_id and $user_id both `id`), at
+ * `time` (epoch seconds), with its $insert_id and the project's token.
+ */
+export function importEvent(
+  s: InProcess,
+  event: string,
+  id: string,
+  time: number,
+  insertId: string,
+  properties: Record<string, unknown> = {},
+) {
+  return {
+    event,
+    properties: {
+      distinct_id: id,
+      $user_id: id,
+      ...properties,
+      time,
+      $insert_id: insertId,
+      token: s.project.token,
+    },
+  };
+}
+
 /** POSTs a query to the project's query route with the project's secret (and `headers`). */
 export function postQuery(s: InProcess, body: unknown, headers: Record<string, string> = {}) {
   return s.server.app.inject({

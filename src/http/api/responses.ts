@@ -284,8 +284,13 @@ export const trendsResult = z
           breakdown_value: breakdownValue,
           breakdown_kind: z.enum(['none', 'value', 'other', 'not_set']),
           labels: z.array(z.string()),
-          values,
-          total: z.number().nullable(),
+          values: values.describe(
+            'Per interval: as counted in it (analysis linear), the running total from `from` through it (cumulative), or the mean of the rolling_window intervals ending there (rolling).',
+          ),
+          total: z
+            .number()
+            .nullable()
+            .describe('Over the range shown, whatever the analysis (as linear).'),
           previous_values: values.optional(),
           previous_total: z.number().nullable().optional(),
         })

@@ -114,6 +114,10 @@ export interface TrendsQuery {
   breakdown?: Breakdown;
   formula?: string;
   compare?: 'previous_period';
+  /** `linear` (the default), `cumulative` (running totals) or `rolling` (means over a window). */
+  analysis?: 'linear' | 'cumulative' | 'rolling';
+  /** With `rolling`: intervals per window (default 12 hours, 7 days, 5 weeks, 3 months). */
+  rolling_window?: number;
 }
 
 export interface FunnelQuery {

@@ -75,9 +75,24 @@ interface InsightsState {
   view: 'line' | 'bar' | 'table';
   formula?: string;
   compare?: boolean;
+  /** Linear (absent), cumulative or rolling, as Mixpanel's "Analysis". */
+  analysis?: Analysis;
+  /** With rolling: intervals per window; absent, the interval's default. */
+  rollingWindow?: number;
   /** A report nobody has edited yet (it starts on the most frequent event). */
   fresh?: boolean;
 }
+
+type Analysis = NonNullable<TrendsQuery['analysis']>;
+/** The server's default rolling window per interval (src/query/model.ts ROLLING_WINDOWS). */
+export const ROLLING_DEFAULTS: Readonly<Record<Interval, number>> = {
+  hour: 12,
+  day: 7,
+  week: 5,
+  month: 3,
+};
+/** Maths a cumulative trend takes (the server answers 400 for the others). */
+const CUMULATIVE_MATHS: ReadonlySet<Math> = new Set(['total', 'sum', 'unique_users']);
 
 const isState = (v: unknown): v is InsightsState => isObject(v) && Array.isArray(v.series);
 
@@ -107,6 +122,18 @@ export function buildTrendsQuery(s: InsightsState): TrendsQuery | null {
     ...(breakdown !== undefined ? { breakdown } : {}),
     ...(formula ? { formula } : {}),
     ...(s.compare ? { compare: 'previous_period' as const } : {}),
+    ...analysisBody(s),
+  };
+}
+
+/** The analysis fields of a report's query (none when linear). */
+function analysisBody(s: InsightsState): Pick<TrendsQuery, 'analysis' | 'rolling_window'> {
+  if (s.analysis === 'cumulative') return { analysis: 'cumulative' };
+  if (s.analysis !== 'rolling') return {};
+  const n = s.rollingWindow;
+  return {
+    analysis: 'rolling',
+    ...(n !== undefined && Number.isInteger(n) && n >= 1 && n <= 90 ? { rolling_window: n } : {}),
   };
 }
 
@@ -321,6 +348,48 @@ export function Insights(props: { ctx: ProjectContext }) {
                   timeZone={ctx.project.timezone}
                   onChange={(range) => set({ range })}
                 />
+                <fieldset class="inline">
+                  <legend>Analysis</legend>
+                  <select
+                    id={`${id}-analysis`}
+                    aria-label="Analysis"
+                    value={effective.analysis ?? 'linear'}
+                    onChange={(e) => set({ analysis: e.currentTarget.value as Analysis })}
+                  >
+                    <option value="linear">Linear</option>
+                    <option
+                      value="cumulative"
+                      disabled={effective.series.some((x) => !CUMULATIVE_MATHS.has(x.math))}
+                    >
+                      Cumulative
+                    </option>
+                    <option value="rolling">Rolling</option>
+                  </select>
+                  {effective.analysis === 'rolling' && (
+                    <>
+                      <label for={`${id}-window`}>over</label>
+                      <input
+                        id={`${id}-window`}
+                        type="number"
+                        min={1}
+                        max={90}
+                        value={effective.rollingWindow ?? ROLLING_DEFAULTS[effective.interval]}
+                        onInput={(e) => {
+                          const n = Number(e.currentTarget.value);
+                          set({ rollingWindow: Number.isInteger(n) && n >= 1 ? n : undefined });
+                        }}
+                      />
+                      <span>{`${effective.interval}s`}</span>
+                    </>
+                  )}
+                  <span class="hint">
+                    {effective.analysis === 'cumulative'
+                      ? 'A running total from the first day; unique users count each person once.'
+                      : effective.analysis === 'rolling'
+                        ? 'Each point the mean of the intervals ending there, days before the range included.'
+                        : 'Each point as counted in its interval.'}
+                  </span>
+                </fieldset>
                 <fieldset class="inline">
                   <legend>Compare</legend>
                   <input

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { LiveEvent, PrivacyPolicy } from '../api/types';
 import { isoOf, localInput, shortList } from './audit';
 import { conditionBody, describeCondition, insightsForCohort } from './cohorts';
+import { buildTrendsQuery } from './insights';
 import { mergeLive } from './live';
 import { listOf, looseningsOf } from './privacy';
 
@@ -115,5 +116,30 @@ describe('cohort conditions', () => {
       match: 'all',
       items: [{ property: 'cohort', op: 'in', value: 'coh_1' }],
     });
+  });
+});
+
+describe('Insights analysis', () => {
+  const report = {
+    series: [{ event: 'View', math: 'total' as const, property: '' }],
+    interval: 'week' as const,
+    range: { preset: 'custom' as const, from: '2026-01-01', to: '2026-01-31' },
+    filters: [],
+    breakdown: '',
+    view: 'line' as const,
+  };
+  it('asks for a cumulative or a rolling trend, the window only when valid', () => {
+    expect(buildTrendsQuery(report)).not.toHaveProperty('analysis');
+    expect(buildTrendsQuery({ ...report, analysis: 'cumulative' })).toMatchObject({
+      analysis: 'cumulative',
+    });
+    expect(buildTrendsQuery({ ...report, analysis: 'rolling', rollingWindow: 4 })).toMatchObject({
+      analysis: 'rolling',
+      rolling_window: 4,
+    });
+    // No window typed (or one the server refuses): the interval's default, left to the server.
+    const rolling = buildTrendsQuery({ ...report, analysis: 'rolling', rollingWindow: 0 });
+    expect(rolling).toMatchObject({ analysis: 'rolling' });
+    expect(rolling).not.toHaveProperty('rolling_window');
   });
 });
