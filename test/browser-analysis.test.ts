@@ -508,6 +508,48 @@ describe('the analysis screens in Chromium', () => {
     await checkAccessibility('boards (flow)');
   });
 
+  it('shows the lifecycle as stacked bars and a table, with the numbers of the API', async () => {
+    await page.goto(screen('lifecycle'));
+    await page.getByLabel('Doing', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    const expected = await query({
+      kind: 'lifecycle',
+      from: '-6d',
+      to: 'today',
+      interval: 'day',
+      event: 'Page View',
+    });
+    expect(expected.status).toBe(200);
+    const body = expected.body as Record<
+      'new' | 'returning' | 'resurrecting' | 'dormant',
+      number[]
+    >;
+    const labels = expected.body.labels as string[];
+    // u1 to u6 viewed a page for the first time this week; u7 and u8 long before, not since.
+    expect(body.new.reduce((a, b) => a + b, 0)).toBe(6);
+    const rows = labels.map((label, i) => [
+      label,
+      ...(['new', 'returning', 'resurrecting', 'dormant'] as const).map((k) => String(body[k][i])),
+    ]);
+    await page.waitForSelector('.result .chart canvas', { timeout: 30_000 });
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.result .table-wrap tbody tr').length === n,
+      rows.length,
+    );
+    expect(await tableHeader()).toEqual([
+      'Interval',
+      'New',
+      'Returning',
+      'Resurrecting',
+      'Dormant',
+    ]);
+    expect(await tableRows()).toEqual(rows);
+    const csv = await downloaded('.result');
+    expect(csv.trim().split(/\r?\n/)[0]).toBe('start,new,returning,resurrecting,dormant');
+    await checkAccessibility('lifecycle');
+    await shot('lifecycle');
+  });
+
   it('shows retention per week and per month as the API answers the body it sends', async () => {
     const sent: unknown[] = [];
     const onRequest = (r: { url(): string; method(): string; postDataJSON(): unknown }): void => {
@@ -867,7 +909,7 @@ describe('the analysis screens in Chromium', () => {
 
   it('works on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const name of ['flows', 'cohorts', 'insights']) {
+    for (const name of ['flows', 'lifecycle', 'cohorts', 'insights']) {
       await page.goto(screen(name));
       await page.waitForSelector('h1');
       await page.waitForLoadState('networkidle');
