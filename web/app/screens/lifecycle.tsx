@@ -15,6 +15,7 @@ import {
   FiltersEditor,
   filterTree,
   NamePicker,
+  PeriodPicker,
   useCohorts,
   useEventNames,
   usePropertyNames,
@@ -94,20 +95,11 @@ export function Lifecycle(props: { ctx: ProjectContext }) {
                     value={state.event}
                     onChange={(event) => set({ event })}
                   />
-                  <span class="field">
-                    <label for={`${id}-interval`}>Per</label>
-                    <select
-                      id={`${id}-interval`}
-                      value={state.interval}
-                      onChange={(e) =>
-                        set({ interval: e.currentTarget.value as LifecycleState['interval'] })
-                      }
-                    >
-                      <option value="day">day</option>
-                      <option value="week">week</option>
-                      <option value="month">month</option>
-                    </select>
-                  </span>
+                  <PeriodPicker
+                    id={`${id}-interval`}
+                    value={state.interval}
+                    onChange={(interval) => set({ interval })}
+                  />
                   <span class="hint">
                     New: first time ever. Returning: active the {state.interval} before too.
                     Resurrecting: back after a gap. Dormant: active the {state.interval} before, not
