@@ -548,6 +548,18 @@ describe('the analysis screens in Chromium', () => {
     expect(csv.trim().split(/\r?\n/)[0]).toBe('start,new,returning,resurrecting,dormant');
     await checkAccessibility('lifecycle');
     await shot('lifecycle');
+
+    // Saved to the board (a saved view), it is drawn there from the saved relative query.
+    await page
+      .getByLabel('Save this report to the board as', { exact: true })
+      .fill('Page view lifecycle');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    await page.goto(screen('boards'));
+    const card = '.card:has(h2:has-text("Page view lifecycle"))';
+    await page.waitForSelector(`${card} .chart canvas`, { timeout: 30_000 });
+    expect(await page.textContent(`${card} .card-head`)).toContain('Last 7 days');
+    expect(await tableRows(`${card} .table-wrap`)).toEqual(rows);
   });
 
   it('shows retention per week and per month as the API answers the body it sends', async () => {
