@@ -770,7 +770,7 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   it('trends: users and events counted from the per-day rollups', async () => {
     await fc.assert(
       fc.asyncProperty(withQuery(rollupsQuery), ([d, q]) => agree(d, q)),
-      params(40),
+      params(25),
     );
   }, 180_000);
 
@@ -826,7 +826,7 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   it('lifecycle', async () => {
     await fc.assert(
       fc.asyncProperty(withQuery(lifecycleQuery), ([d, q]) => agree(d, q)),
-      params(40),
+      params(25),
     );
   }, 180_000);
 

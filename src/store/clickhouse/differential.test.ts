@@ -568,7 +568,7 @@ describe.skipIf(!available).each(TARGETS)(
           ),
           ([d, q]) => agree(d, q, true),
         ),
-        params(10),
+        params(6),
       );
       expect(answered).toBeGreaterThan(before);
     }, 600_000);
@@ -751,7 +751,7 @@ describe.skipIf(!available).each(TARGETS)(
     it('lifecycle', async () => {
       await fc.assert(
         fc.asyncProperty(withQuery(lifecycleQuery), ([d, q]) => agree(d, q)),
-        params(10),
+        params(6),
       );
     }, 600_000);
 
