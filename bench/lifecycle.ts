@@ -72,8 +72,9 @@ async function main(): Promise<void> {
   ];
   const cpu: Record<string, number[]> = {};
   const wall: Record<string, number[]> = {};
-  for (const [name, query] of questions)
-    for (const [how, e] of Object.entries(engines)) await e.run(principal, target, query); // warm
+  // One warm-up run of each.
+  for (const [, query] of questions)
+    for (const e of Object.values(engines)) await e.run(principal, target, query);
   for (let i = 0; i < RUNS; i++)
     for (const [name, query] of questions)
       for (const [how, e] of Object.entries(engines)) {
