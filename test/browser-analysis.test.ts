@@ -550,6 +550,60 @@ describe('the analysis screens in Chromium', () => {
     await checkAccessibility('boards (flow)');
   });
 
+  it('shows the lifecycle as stacked bars and a table, with the numbers of the API', async () => {
+    await page.goto(screen('lifecycle'));
+    await page.getByLabel('Doing', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    const expected = await query({
+      kind: 'lifecycle',
+      from: '-6d',
+      to: 'today',
+      interval: 'day',
+      event: 'Page View',
+    });
+    expect(expected.status).toBe(200);
+    const body = expected.body as Record<
+      'new' | 'returning' | 'resurrecting' | 'dormant',
+      number[]
+    >;
+    const labels = expected.body.labels as string[];
+    // u1 to u6 viewed a page for the first time this week; u7 and u8 long before, not since.
+    expect(body.new.reduce((a, b) => a + b, 0)).toBe(6);
+    const rows = labels.map((label, i) => [
+      label,
+      ...(['new', 'returning', 'resurrecting', 'dormant'] as const).map((k) => String(body[k][i])),
+    ]);
+    await page.waitForSelector('.result .chart canvas', { timeout: 30_000 });
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.result .table-wrap tbody tr').length === n,
+      rows.length,
+    );
+    expect(await tableHeader()).toEqual([
+      'Interval',
+      'New',
+      'Returning',
+      'Resurrecting',
+      'Dormant',
+    ]);
+    expect(await tableRows()).toEqual(rows);
+    const csv = await downloaded('.result');
+    expect(csv.trim().split(/\r?\n/)[0]).toBe('start,new,returning,resurrecting,dormant');
+    await checkAccessibility('lifecycle');
+    await shot('lifecycle');
+
+    // Saved to the board (a saved view), it is drawn there from the saved relative query.
+    await page
+      .getByLabel('Save this report to the board as', { exact: true })
+      .fill('Page view lifecycle');
+    await page.click('button:has-text("Save to board")');
+    await page.waitForSelector('text=Saved.');
+    await page.goto(screen('boards'));
+    const card = '.card:has(h2:has-text("Page view lifecycle"))';
+    await page.waitForSelector(`${card} .chart canvas`, { timeout: 30_000 });
+    expect(await page.textContent(`${card} .card-head`)).toContain('Last 7 days');
+    expect(await tableRows(`${card} .table-wrap`)).toEqual(rows);
+  });
+
   it('shows retention per week and per month as the API answers the body it sends', async () => {
     const sent: unknown[] = [];
     const onRequest = (r: { url(): string; method(): string; postDataJSON(): unknown }): void => {
@@ -909,7 +963,7 @@ describe('the analysis screens in Chromium', () => {
 
   it('works on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const name of ['flows', 'cohorts', 'insights']) {
+    for (const name of ['flows', 'lifecycle', 'cohorts', 'insights']) {
       await page.goto(screen(name));
       await page.waitForSelector('h1');
       await page.waitForLoadState('networkidle');

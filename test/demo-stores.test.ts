@@ -81,6 +81,7 @@ const QUERIES: Record<string, unknown>[] = [
     anchor: { event: 'Signed Up', direction: 'after' },
     steps: 2,
   },
+  { kind: 'lifecycle', from: FROM, to: END, interval: 'week', event: 'Session Started' },
   { kind: 'event_names' },
   { kind: 'property_values', event: 'Button Clicked', property: 'button' },
 ];

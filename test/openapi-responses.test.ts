@@ -204,6 +204,9 @@ describe('real answers match the OpenAPI response schemas', () => {
         steps: 2,
       },
     });
+    await check('query.run', project(), {
+      body: { kind: 'lifecycle', ...range, interval: 'day', event: 'Page View' },
+    });
     await check('query.events', project(), { query: range });
     await check('query.properties', project(), { query: { ...range, event: 'Purchase' } });
     await check('query.property-values', project(), { query: { ...range, property: 'path' } });

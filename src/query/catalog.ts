@@ -68,6 +68,9 @@ export function namedProperties(q: Query): NamedProperty[] {
       filters(q.filters, 'filters');
       breakdown(q.breakdown);
       break;
+    case 'lifecycle':
+      filters(q.filters, 'filters');
+      break;
     case 'property_values':
       add(q.property, 'property');
       break;
@@ -219,6 +222,9 @@ export function namedCohorts(q: Query): { id: string; path: string }[] {
     case 'retention':
       filters(q.filters, 'filters');
       breakdown(q.breakdown);
+      break;
+    case 'lifecycle':
+      filters(q.filters, 'filters');
       break;
     case 'cohort_size':
       out.push({ id: q.cohort, path: 'cohort' });

@@ -45,6 +45,7 @@ import type {
   EventPropertiesPlan,
   FlowsPlan,
   FunnelPlan,
+  LifecyclePlan,
   Plan,
   PlannedBreakdown,
   PlannedFilter,
@@ -376,7 +377,7 @@ const filtersCondition = (filters: readonly PlannedFilterNode[], projectId: stri
   and(filters.map((f) => filterNodeCondition(f, projectId)));
 
 /** "Any event" leaves out SDK bookkeeping events unless the series asks for them. */
-function seriesEventCondition(s: PlannedSeries): SqlNode {
+function seriesEventCondition(s: Pick<PlannedSeries, 'event' | 'includeSdkEvents'>): SqlNode {
   if (s.event !== null || s.includeSdkEvents) return eventCondition(s.event);
   return sql`e.event NOT IN (${join(
     SDK_BOOKKEEPING_EVENTS.map((name) => param.varchar(name)),
@@ -861,6 +862,49 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lifecycle (compile.ts's compileLifecycle: the same rows). Per user and bucket, whether they
+// were active in it (every bucket before the one before the first folded into one); then, with no
+// window functions in 18.16, each user's buckets as one sorted array, each element beside the one
+// before and after it, giving its own status and the next bucket's dormant user (two-element
+// arrays, ARRAY JOINed; -1: none).
+
+function compileLifecycle(p: LifecyclePlan): CompiledQuery {
+  const local = localTime(p.scope.clock);
+  const day = dayOf(local);
+  const needs = needsOf(plannedLeaves(p.filters).map((f) => f.ref));
+  needs.links = true;
+  // No lower bound: an event of any earlier time tells that the user was seen before.
+  const scan = sql`e.project_id = ${param.varchar(p.projectId)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${seriesEventCondition(p)}`;
+  const events = eventsSelect(
+    p.projectId,
+    needs,
+    scan,
+    [
+      raw('e.uid AS uid'),
+      sql`greatest(toInt64(${bucketOf(p.unit, local)}), toInt64(${param.bigint(p.firstBucket - 2)})) AS bucket`,
+      sql`toUInt8(${day} >= ${param.bigint(p.scope.fromDay)}) AS in_range`,
+    ],
+    sql`e.uid IS NOT NULL AND ${day} <= ${param.bigint(p.scope.toDay)} AND ${filtersCondition(p.filters, p.projectId)}`,
+  );
+  const perBucket = sql`SELECT uid, bucket, toUInt8(max(in_range) = 1 OR bucket = ${param.bigint(p.firstBucket - 1)}) AS active FROM (${events}) GROUP BY uid, bucket`;
+  const perUser = sql`SELECT uid, arraySort(groupArray((bucket, active))) AS xs FROM (${perBucket}) GROUP BY uid`;
+  const neighbours = raw(
+    'SELECT tupleElement(x, 1) AS b, tupleElement(x, 2) AS a, i, length(xs) AS len, tupleElement(xs[i - 1], 1) AS pb, tupleElement(xs[i - 1], 2) AS pa, tupleElement(xs[i + 1], 1) AS nb, tupleElement(xs[i + 1], 2) AS na',
+  );
+  const own = sql`toInt8(if(a = 1 AND b >= ${param.bigint(p.firstBucket)}, multiIf(i = 1, 0, pb = b - 1 AND pa = 1, 1, 2), -1))`;
+  const dormant = sql`toInt8(if(a = 1 AND b + 1 <= ${param.bigint(p.lastBucket)} AND NOT (i < len AND nb = b + 1 AND na = 1), 3, -1))`;
+  const outcomes = sql`SELECT [${own}, ${dormant}] AS ss, [b, b + 1] AS bs FROM (${neighbours} FROM (${perUser}) ARRAY JOIN xs AS x, arrayEnumerate(xs) AS i)`;
+  return {
+    statements: [
+      {
+        name: 'lifecycle',
+        sql: sql`SELECT status, bucket, count() AS n FROM (${outcomes}) ARRAY JOIN ss AS status, bs AS bucket WHERE status >= 0 GROUP BY status, bucket`,
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Flows (compile.ts's compileFlows: the same rows). Each user's events in one total order — time,
 // then the decimal text of the 128-bit dedup key, compared as text — as one sorted array; the
 // first anchor in it, and the events 0..steps places after (or before) it.
@@ -1037,6 +1081,17 @@ const KNOWN_FIELDS: Partial<Record<Plan['kind'], readonly string[]>> = {
     'breakdown',
   ],
   flows: ['kind', 'projectId', 'scope', 'anchor', 'direction', 'steps', 'maxPaths'],
+  lifecycle: [
+    'kind',
+    'projectId',
+    'scope',
+    'unit',
+    'firstBucket',
+    'lastBucket',
+    'event',
+    'includeSdkEvents',
+    'filters',
+  ],
 };
 
 function refuseUnknownFields(p: Plan): void {
@@ -1076,6 +1131,8 @@ export function compileClickHouse(p: Plan): CompiledQuery {
       return compileRetention(p);
     case 'flows':
       return compileFlows(p);
+    case 'lifecycle':
+      return compileLifecycle(p);
     case 'cohort_size':
       return compileCohortSize(p);
   }

@@ -18,6 +18,7 @@ import type {
   EventPropertiesPlan,
   FlowsPlan,
   FunnelPlan,
+  LifecyclePlan,
   Plan,
   PlannedBreakdown,
   PlannedFilter,
@@ -35,6 +36,7 @@ import {
   isMixedBreakdown,
   plannedLeaves,
   readsEventDays,
+  readsLifecycleDays,
   readsPersonDays,
   readsPersonEventDays,
   readsValueDays,
@@ -318,7 +320,7 @@ function eventCondition(event: string | null): SqlNode {
 }
 
 /** A series' event: the one named, or any event (SDK bookkeeping left out unless asked for). */
-function seriesEventCondition(s: PlannedSeries): SqlNode {
+function seriesEventCondition(s: Pick<PlannedSeries, 'event' | 'includeSdkEvents'>): SqlNode {
   if (s.event !== null || s.includeSdkEvents) return eventCondition(s.event);
   const names = join(
     SDK_BOOKKEEPING_EVENTS.map((name) => param.varchar(name)),
@@ -1411,6 +1413,59 @@ function compileRetention(p: RetentionPlan): CompiledQuery {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lifecycle.
+
+/** The statuses of a lifecycle's rows (`status`: the index here; format.ts reads them). */
+export const LIFECYCLE_STATUSES = ['new', 'returning', 'resurrecting', 'dormant'] as const;
+
+/**
+ * Lifecycle (README "Lifecycle"). Per resolved user and bucket: whether they were active in it
+ * (an event on a day of the range; the bucket before the first lies wholly before `from` and
+ * counts whole), every earlier bucket folded into one (`first - 2`: "seen before"). Then, over
+ * each user's buckets in order, a bucket is new with no row before it, returning when the row
+ * before is the bucket before and active, else resurrecting; an active bucket whose next row is
+ * not the next bucket, active, makes the user dormant in the next bucket. Rows: status (index of
+ * LIFECYCLE_STATUSES), bucket, n. From the rollups, the days of each person (any event) or of
+ * each person and event name stand for the events (no filter).
+ */
+function compileLifecycle(p: LifecyclePlan): CompiledQuery {
+  const fromDay = param.bigint(p.scope.fromDay);
+  const toDay = param.bigint(p.scope.toDay);
+  const floor = param.bigint(p.firstBucket - 2);
+  const ctes: Cte[] = [];
+  let days: SqlNode;
+  if (p.rollups === true && readsLifecycleDays(p)) {
+    const bucket = bucketOfDay(p.unit, raw('e.day'));
+    days =
+      p.event === null
+        ? sql`SELECT e.person_id AS uid, greatest(${bucket}, ${floor}) AS bucket, e.day >= ${fromDay} AS in_range FROM person_days e WHERE e.project_id = ${param.varchar(p.projectId)} AND e.day <= ${toDay}`
+        : sql`SELECT e.person_id AS uid, greatest(${bucket}, ${floor}) AS bucket, e.day >= ${fromDay} AS in_range FROM person_event_days e WHERE e.project_id = ${param.varchar(p.projectId)} AND e.event = ${param.varchar(p.event)} AND e.day <= ${toDay}`;
+  } else {
+    const local = localTime(p.scope.clock);
+    const day = dayOf(local);
+    const profiles = profileSources(p.projectId, refsOf(p.filters));
+    ctes.push(...profiles.ctes);
+    // No lower bound: an event of any earlier time tells that the user was seen before.
+    days = sql`SELECT e.person_id AS uid, greatest(${bucketOf(p.unit, local)}, ${floor}) AS bucket, ${day} >= ${fromDay} AS in_range FROM events e${profiles.joins} WHERE e.project_id = ${param.varchar(p.projectId)} AND e.time < ${param.timestamp(p.scope.scanToMs)} AND ${seriesEventCondition(p)} AND e.person_id IS NOT NULL AND ${p.scope.exact ? raw('TRUE') : sql`${day} <= ${toDay}`} AND ${whereFiltersCondition(p.filters)}`;
+  }
+  const first = param.bigint(p.firstBucket);
+  ctes.push(
+    {
+      name: 'lc_buckets',
+      body: sql`SELECT uid, bucket, bool_or(in_range) OR bucket = ${param.bigint(p.firstBucket - 1)} AS active FROM (${days}) GROUP BY uid, bucket`,
+    },
+    {
+      name: 'lc_seq',
+      body: raw(
+        'SELECT bucket, active, lag(bucket) OVER w AS pb, lag(active) OVER w AS pa, lead(bucket) OVER w AS nb, lead(active) OVER w AS na FROM lc_buckets WINDOW w AS (PARTITION BY uid ORDER BY bucket)',
+      ),
+    },
+  );
+  const select = sql`SELECT status, bucket, count(*) AS n FROM (SELECT CASE WHEN pb IS NULL THEN 0 WHEN pb = bucket - 1 AND pa THEN 1 ELSE 2 END AS status, bucket FROM lc_seq WHERE active AND bucket >= ${first} UNION ALL SELECT 3 AS status, bucket + 1 AS bucket FROM lc_seq WHERE active AND bucket + 1 <= ${param.bigint(p.lastBucket)} AND NOT coalesce(nb = bucket + 1 AND na, FALSE)) GROUP BY status, bucket`;
+  return { statements: [{ name: 'lifecycle', sql: withCtes(uniqueCtes(ctes), select) }] };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Discovery.
 
 function discoveryWhere(
@@ -1518,6 +1573,8 @@ export function compile(p: Plan): CompiledQuery {
       return compilePropertyValues(p);
     case 'flows':
       return compileFlows(p);
+    case 'lifecycle':
+      return compileLifecycle(p);
     case 'cohort_size':
       return {
         statements: [{ name: 'size', sql: cohortSizeSql(p.projectId, p.cohortId, p.cohorts) }],

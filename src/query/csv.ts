@@ -8,6 +8,7 @@ import type {
   EventNamesResult,
   EventPropertiesResult,
   FunnelResult,
+  LifecycleResult,
   PropertyValuesResult,
   QueryResult,
   RetentionResult,
@@ -200,6 +201,20 @@ export function genericCsv(result: object): string {
   );
 }
 
+/** Lifecycle: one row per interval, its start and the four counts (dormant negative, as in JSON). */
+export function lifecycleCsv(r: LifecycleResult): string {
+  return csvTable(
+    ['start', 'new', 'returning', 'resurrecting', 'dormant'],
+    r.labels.map((start, i) => [
+      start,
+      r.new[i] ?? 0,
+      r.returning[i] ?? 0,
+      r.resurrecting[i] ?? 0,
+      r.dormant[i] ?? 0,
+    ]),
+  );
+}
+
 /** The CSV form of a query's result. */
 export function resultToCsv(kind: string, result: QueryResult): string {
   switch (kind) {
@@ -209,6 +224,8 @@ export function resultToCsv(kind: string, result: QueryResult): string {
       return funnelCsv(result as FunnelResult);
     case 'retention':
       return retentionCsv(result as RetentionResult);
+    case 'lifecycle':
+      return lifecycleCsv(result as LifecycleResult);
     case 'event_names':
       return csvTable(
         ['event', 'count'],

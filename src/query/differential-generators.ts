@@ -1297,3 +1297,98 @@ export const funnelStory: fc.Arbitrary<FunnelStory> = fc
       },
     };
   });
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle: random queries over the random datasets (events before `from` are common there), and
+// stories built for its edges.
+
+/** A lifecycle of one event or of any event (SDK bookkeeping in or out), with filters or not. */
+export const lifecycleQuery = (d: Dataset) =>
+  fc
+    .record({
+      range: rangeOf(d),
+      interval: fc.constantFrom('day', 'week', 'month', undefined),
+      event: fc.constantFrom(...EVENTS, null, undefined),
+      sdk: fc.boolean(),
+      filters: filtersOf(d, 1),
+    })
+    .map(({ range: r, interval, event, sdk, filters }) => ({
+      kind: 'lifecycle',
+      ...r,
+      ...(interval === undefined ? {} : { interval }),
+      ...(event === undefined ? {} : { event }),
+      ...(sdk && (event === null || event === undefined) ? { include_sdk_events: true } : {}),
+      ...(filters.length > 0 ? { filters } : {}),
+    }));
+
+/** Days a bucket of each interval spans in the stories (a month: about one). */
+const LIFECYCLE_STEP = { day: 1, week: 7, month: 30 } as const;
+
+/**
+ * Lifecycle stories: users active in every bucket, every other bucket (gaps of exactly one),
+ * or some buckets, from up to three buckets before `from` (first events before the range, and
+ * the first bucket's previous one read whole) to one after `to`; events on a local midnight, a
+ * millisecond either side, midday or the day's last millisecond, on days next to DST changes;
+ * a device whose history starts before its user's, merged into the user (or not), and events of
+ * another name (the event asked, or any event).
+ */
+export const lifecycleStory: fc.Arbitrary<readonly [Dataset, Record<string, unknown>]> = fc
+  .record({
+    timezone: fc.constantFrom(...ZONES),
+    baseDay: fc.constantFrom(...BASE_DAYS),
+    interval: fc.constantFrom('day', 'week', 'month'),
+    start: fc.integer({ min: 0, max: 6 }),
+    buckets: fc.integer({ min: 1, max: 4 }),
+    users: fc.array(
+      fc.record({
+        who: fc.constantFrom('u1', 'u2', 'u3', 'd1', 'd2'),
+        pattern: fc.constantFrom('every', 'alternate', 'some'),
+        some: fc.array(fc.integer({ min: -3, max: 5 }), { minLength: 1, maxLength: 4 }),
+        phase: fc.integer({ min: 0, max: 1 }),
+        shift: fc.integer({ min: 0, max: 40 }),
+        at: fc.constantFrom(-1, 0, 1, 12 * 3_600_000, 86_399_999),
+        event: fc.constantFrom('A', 'A', 'B'),
+      }),
+      { minLength: 1, maxLength: 5 },
+    ),
+    merge: fc.boolean(),
+    asked: fc.constantFrom<string | null>('A', 'A', null),
+  })
+  .map(({ timezone, baseDay, interval, start, buckets, users, merge, asked }) => {
+    const step = LIFECYCLE_STEP[interval];
+    const from = dayAfter(baseDay, start);
+    const to = dayAfter(from, Math.max(0, buckets * step - 1 - (start % 3)));
+    const events: Dataset['events'] = [];
+    users.forEach((u, i) => {
+      const ks =
+        u.pattern === 'every'
+          ? [-3, -2, -1, 0, 1, 2, 3, 4, 5]
+          : u.pattern === 'alternate'
+            ? [-3, -1, 1, 3, 5].map((k) => k - u.phase)
+            : u.some;
+      const who = u.who.startsWith('u')
+        ? { user: u.who, device: null }
+        : { user: null, device: u.who };
+      for (const k of ks) {
+        if (k > buckets) continue;
+        const day = dayAfter(from, k * step + (u.shift % step));
+        events.push(storyEvent(localMidnight(timezone, day) + u.at, u.event, who, `l${i}_${k}`));
+      }
+    });
+    return [
+      {
+        timezone,
+        baseDay,
+        events,
+        links: merge ? [{ aliasId: 'd1', canonicalId: 'u1' }] : [],
+        profiles: [],
+      },
+      {
+        kind: 'lifecycle',
+        from,
+        to,
+        interval,
+        ...(asked === null ? {} : { event: asked }),
+      },
+    ] as const;
+  });

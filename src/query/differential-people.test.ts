@@ -488,6 +488,16 @@ const query = fc.oneof(
     periods: fc.constant(3),
     filters: fc.array(cohortFilter, { minLength: 1, maxLength: 1 }),
   }),
+  // Lifecycle: a cohort (and a property) decides which users' events count; first events
+  // and the interval before the first are read before `from`.
+  fc.record({
+    kind: fc.constant('lifecycle'),
+    from: fc.constantFrom('2024-03-04', '2024-03-06'),
+    to: fc.constant(range.to),
+    interval: fc.constantFrom('day', 'week'),
+    event: fc.constantFrom(...EVENTS, null),
+    filters: fc.array(cohortFilterNode, { minLength: 1, maxLength: 1 }),
+  }),
 );
 
 /**

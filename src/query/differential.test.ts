@@ -30,6 +30,8 @@ import {
   filterOf,
   gapsIn,
   instant,
+  lifecycleQuery,
+  lifecycleStory,
   localMidnight,
   maybe,
   oneProfileEach,
@@ -751,7 +753,7 @@ async function agree(d: Dataset, asked: Record<string, unknown>): Promise<void> 
     }
     return;
   }
-  const rolled = body.kind === 'trends' || body.kind === 'retention';
+  const rolled = body.kind === 'trends' || body.kind === 'retention' || body.kind === 'lifecycle';
   // Built after the data is in (the upkeep as events arrive is rollups.test.ts's).
   if (rolled) await db.rollups.ensure(projectId, d.timezone);
   for (const engine of rolled ? [...engines, rollupsEngine] : engines) {
@@ -787,7 +789,7 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   it('trends: users and events counted from the per-day rollups', async () => {
     await fc.assert(
       fc.asyncProperty(withQuery(rollupsQuery), ([d, q]) => agree(d, q)),
-      params(40),
+      params(25),
     );
   }, 180_000);
 
@@ -836,6 +838,20 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   it('retention from the per-day rollups: values on several days and at one instant, merges, midnights', async () => {
     await fc.assert(
       fc.asyncProperty(retentionRollupsStory, ([d, q]) => agree(d, q)),
+      params(40),
+    );
+  }, 180_000);
+
+  it('lifecycle', async () => {
+    await fc.assert(
+      fc.asyncProperty(withQuery(lifecycleQuery), ([d, q]) => agree(d, q)),
+      params(25),
+    );
+  }, 180_000);
+
+  it('lifecycle stories: every bucket, gaps of one, first events before the range, merges, midnights', async () => {
+    await fc.assert(
+      fc.asyncProperty(lifecycleStory, ([d, q]) => agree(d, q)),
       params(40),
     );
   }, 180_000);

@@ -16,6 +16,7 @@ import type { CohortContext, CohortSource } from './cohorts.js';
 import { compile, segmentsOf, type CompiledQuery } from './compile.js';
 import {
   readsEventDays,
+  readsLifecycleDays,
   readsPersonDays,
   readsPersonEventDays,
   readsValueDays,
@@ -307,10 +308,14 @@ export class QueryEngine {
     }
   }
 
-  /** A trends or retention plan that can read the per-day rollups, when the store has them. */
+  /** A trends, retention or lifecycle plan that can read the per-day rollups, when the store has them. */
   private withRollups(planned: Plan, project: QueryProject): Plan {
     const source = this.deps.rollups;
     if (!source) return planned;
+    if (planned.kind === 'lifecycle')
+      return readsLifecycleDays(planned) && source.ready(project.id, project.timezone)
+        ? { ...planned, rollups: true }
+        : planned;
     if (planned.kind === 'retention') {
       return readsPersonEventDays(planned) && source.ready(project.id, project.timezone)
         ? { ...planned, rollups: true }

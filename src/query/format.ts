@@ -5,6 +5,7 @@ import {
   BREAKDOWN_PART_END,
   BREAKDOWN_PART_NOT_SET,
   FUNNEL_OVER_TIME_ROW,
+  LIFECYCLE_STATUSES,
   SEGMENT_NOT_SET,
   SEGMENT_WHOLE,
   SEGMENT_OTHER,
@@ -26,6 +27,7 @@ import { evaluateFormula, parseFormula } from './formula.js';
 import type {
   FlowsPlan,
   FunnelPlan,
+  LifecyclePlan,
   Plan,
   PlannedSeries,
   RetentionPlan,
@@ -230,6 +232,20 @@ export interface FlowsResult {
 /** The name events beyond a step's top ones are grouped under. */
 export const FLOW_OTHER = '$other';
 
+/**
+ * Lifecycle: per interval (labelled as trends label them), the users active in it split into
+ * new, returning and resurrecting, and the users who went dormant in it (active in the interval
+ * before, not in this one) as a negative count, so that a stacked chart puts them below zero.
+ */
+export interface LifecycleResult {
+  labels: string[];
+  new: number[];
+  returning: number[];
+  resurrecting: number[];
+  /** 0 or less: minus the users who went dormant. */
+  dormant: number[];
+}
+
 export type QueryResult =
   | TrendsResult
   | FunnelResult
@@ -238,7 +254,8 @@ export type QueryResult =
   | EventPropertiesResult
   | PropertyValuesResult
   | CohortSizeResult
-  | FlowsResult;
+  | FlowsResult
+  | LifecycleResult;
 
 /** Orders strings by UTF-8 bytes (= code points), as the database does. */
 export function compareUtf8(a: string, b: string): number {
@@ -701,6 +718,8 @@ export function format(
       return formatEventProperties(p.limit, executed.results.get('properties'));
     case 'flows':
       return formatFlows(p, executed);
+    case 'lifecycle':
+      return formatLifecycle(p, executed);
     case 'cohort_size':
       return {
         cohort: p.cohortId,
@@ -764,4 +783,26 @@ function formatFlows(p: FlowsPlan, executed: ExecutedQuery): FlowsResult {
     kept = top;
   }
   return { steps };
+}
+
+/** Rows (status, bucket, n) → dense per-status counts over every interval; dormant negative. */
+function formatLifecycle(p: LifecyclePlan, executed: ExecutedQuery): LifecycleResult {
+  const labels: string[] = [];
+  for (let b = p.firstBucket; b <= p.lastBucket; b++) labels.push(bucketLabel(p.unit, b));
+  const zeros = (): number[] => labels.map(() => 0);
+  const result: LifecycleResult = {
+    labels,
+    new: zeros(),
+    returning: zeros(),
+    resurrecting: zeros(),
+    dormant: zeros(),
+  };
+  for (const r of rowObjects(executed.results.get('lifecycle') ?? { columns: [], rows: [] })) {
+    const status = LIFECYCLE_STATUSES[Number(r.status)];
+    const i = Number(r.bucket) - p.firstBucket;
+    const n = count(r.n);
+    if (status === undefined || i < 0 || i >= labels.length || n === 0) continue;
+    result[status][i] = status === 'dormant' ? -n : n;
+  }
+  return result;
 }

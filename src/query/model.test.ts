@@ -360,3 +360,26 @@ describe('parseQuery', () => {
     ).toEqual([{ path: 'compare', message: 'the previous period would start before 1971-01-01' }]);
   });
 });
+
+describe('parseQuery: lifecycle', () => {
+  it('defaults to days of any event, SDK bookkeeping left out', () => {
+    expect(parseQuery({ kind: 'lifecycle', from: '2025-01-01', to: '2025-01-31' })).toEqual({
+      kind: 'lifecycle',
+      from: '2025-01-01',
+      to: '2025-01-31',
+      interval: 'day',
+      event: null,
+      filters: [],
+      includeSdkEvents: false,
+    });
+  });
+
+  it('names what is wrong: an hour interval, SDK bookkeeping with a named event, a breakdown', () => {
+    const base = { kind: 'lifecycle', from: '2025-01-01', to: '2025-01-31' };
+    expect(issues({ ...base, interval: 'hour' }).map((i) => i.path)).toEqual(['interval']);
+    expect(issues({ ...base, event: 'A', include_sdk_events: true }).map((i) => i.path)).toEqual([
+      'include_sdk_events',
+    ]);
+    expect(issues({ ...base, breakdown: '$browser' }).map((i) => i.path)).toEqual(['']);
+  });
+});

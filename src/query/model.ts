@@ -312,6 +312,22 @@ export interface FlowsQuery extends DateRange {
   maxPaths: number;
 }
 
+/**
+ * Lifecycle (README "Lifecycle"): per bucket of the range, the resolved users active in it split
+ * into new (their first matching event ever is in this bucket), returning (active in the bucket
+ * before too), resurrecting (not in the bucket before, but earlier), and dormant (active in the
+ * bucket before, not in this one). "Active" = an event of `event` (null: any event) matching
+ * `filters`, whose local date is inside the range.
+ */
+export interface LifecycleQuery extends DateRange {
+  kind: 'lifecycle';
+  interval: Period;
+  event: string | null;
+  filters: FilterNode[];
+  /** With `event: null`: whether SDK bookkeeping events ($identify, …) make a user active. */
+  includeSdkEvents: boolean;
+}
+
 /** How many users a saved cohort holds now (`GET …/cohorts/{id}/size` runs it). */
 export interface CohortSizeQuery {
   kind: 'cohort_size';
@@ -326,7 +342,8 @@ export type Query =
   | EventPropertiesQuery
   | PropertyValuesQuery
   | CohortSizeQuery
-  | FlowsQuery;
+  | FlowsQuery
+  | LifecycleQuery;
 export type QueryKind = Query['kind'];
 
 // ---------------------------------------------------------------------------------------------
@@ -1112,6 +1129,43 @@ const flowsSchema = z
     maxPaths: q.max_paths_per_step,
   }));
 
+const lifecycleSchema = z
+  .strictObject({
+    kind: z.literal('lifecycle'),
+    from: day,
+    to: day,
+    interval: z
+      .enum(['day', 'week', 'month'], { error: 'must be one of day, week, month' })
+      .default('day'),
+    event: eventName
+      .nullable()
+      .optional()
+      .describe('The event that makes a user active; null or left out: any event.'),
+    filters,
+    include_sdk_events: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .superRefine(checkRange)
+  .superRefine((q, ctx) => {
+    if (q.include_sdk_events && q.event !== undefined && q.event !== null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['include_sdk_events'],
+        message: 'applies to "any event" only (event null or left out)',
+      });
+  })
+  .describe(
+    "Per interval of the range, the resolved users active in it (an event of `event` matching `filters`, on a local date inside the range) as new (their first matching event ever, before `from` too, is in this interval), returning (active in the interval before too), resurrecting (not active in the interval before, active earlier), and dormant (active in the interval before, not in this one; counted negative). The first interval's previous one lies before `from` and is read.",
+  )
+  .transform((q): LifecycleQuery => ({
+    kind: 'lifecycle',
+    from: q.from,
+    to: q.to,
+    interval: q.interval,
+    event: q.event ?? null,
+    filters: q.filters,
+    includeSdkEvents: q.include_sdk_events,
+  }));
+
 const QUERY_SCHEMAS = {
   trends: trendsSchema,
   funnel: funnelSchema,
@@ -1121,6 +1175,7 @@ const QUERY_SCHEMAS = {
   property_values: propertyValuesSchema,
   cohort_size: cohortSizeSchema,
   flows: flowsSchema,
+  lifecycle: lifecycleSchema,
 } as const;
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];

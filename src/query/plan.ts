@@ -30,6 +30,7 @@ import {
   type FilterNode,
   type FunnelOrder,
   type FunnelQuery,
+  type LifecycleQuery,
   type MathKind,
   type Period,
   type PropertyValuesQuery,
@@ -368,6 +369,60 @@ export interface FlowsPlan {
   maxPaths: number;
 }
 
+/**
+ * Lifecycle (model.ts LifecycleQuery). Activity is read over the range's days; the bucket before
+ * the first lies wholly before `from` and is read whole; every earlier matching event only tells
+ * that the user was seen before (the scan has no lower bound: "first ever" is in all stored
+ * history). `clock` covers the bucket before the first on: an earlier event, read with its first
+ * offset, still falls before it.
+ */
+export interface LifecyclePlan {
+  kind: 'lifecycle';
+  projectId: string;
+  /** The range's days; `scope.clock` starts a day before the bucket before the first. */
+  scope: TimeScope;
+  unit: Period;
+  firstBucket: number;
+  lastBucket: number;
+  event: string | null;
+  includeSdkEvents: boolean;
+  filters: PlannedFilterNode[];
+  /**
+   * Whether the store's per-day rollups may be read (`readsLifecycleDays`). Set by the engine,
+   * false from `plan`.
+   */
+  rollups?: boolean;
+}
+
+/**
+ * Whether a lifecycle is answered from the days each person was active (`person_days`, any event
+ * without SDK bookkeeping) or did the event (`person_event_days`): no filter.
+ */
+export function readsLifecycleDays(p: LifecyclePlan): boolean {
+  return p.filters.length === 0 && (p.event !== null || !p.includeSdkEvents);
+}
+
+function planLifecycle(q: LifecycleQuery, ctx: PlanContext): LifecyclePlan {
+  const range = timeScope(ctx.timezone, q);
+  const unit = q.interval;
+  const firstBucket = bucketOfDay(unit, range.fromDay);
+  const lastBucket = bucketOfDay(unit, range.toDay);
+  checkCells(4 * (lastBucket - firstBucket + 1), ctx.limits, 'statuses × intervals');
+  const historyFromMs = bucketStartLocal(unit, firstBucket - 1) - DAY_MS;
+  const clock = buildClock(ctx.timezone, historyFromMs, range.scanToMs + DAY_MS);
+  return {
+    kind: 'lifecycle',
+    projectId: ctx.projectId,
+    scope: { ...range, clock, exact: range.exact && clock.segments.length === 1 },
+    unit,
+    firstBucket,
+    lastBucket,
+    event: q.event,
+    includeSdkEvents: q.includeSdkEvents,
+    filters: planFilters(q.filters, new Map(), ctx.cohorts),
+  };
+}
+
 export type Plan =
   | TrendsPlan
   | FunnelPlan
@@ -376,7 +431,8 @@ export type Plan =
   | EventPropertiesPlan
   | PropertyValuesPlan
   | CohortSizePlan
-  | FlowsPlan;
+  | FlowsPlan
+  | LifecyclePlan;
 
 /**
  * Resolves a property name to its column, a key of the JSON bag, or a profile property. `groups`
@@ -725,6 +781,8 @@ export function plan(query: Query, ctx: PlanContext): Plan {
         steps: query.steps,
         maxPaths: query.maxPaths,
       };
+    case 'lifecycle':
+      return planLifecycle(query, ctx);
     case 'cohort_size':
       if (!ctx.cohorts) throw new Error('cohorts are loaded by the engine before planning');
       return {

@@ -16,6 +16,7 @@ import type {
   FunnelResult,
   FunnelStepResult,
   JsonTypeName,
+  LifecycleResult,
   PropertyValuesResult,
   QueryResult,
   RetentionResult,
@@ -34,6 +35,7 @@ import {
   type FilterNode,
   type FlowsQuery,
   type FunnelQuery,
+  type LifecycleQuery,
   type MathKind,
   type Query,
   type RetentionQuery,
@@ -1136,6 +1138,8 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
       return { cohort: query.cohort, size: referenceCohortSize(data, query.cohort) };
     case 'flows':
       return flows(query, data, events);
+    case 'lifecycle':
+      return lifecycle(query, data, events);
     case 'trends':
       return trends(query, data, events);
     case 'funnel':
@@ -1374,4 +1378,55 @@ function flows(q: FlowsQuery, data: ReferenceData, events: EventRow[]): FlowsRes
     previousTop = top;
   }
   return { steps };
+}
+
+/**
+ * Lifecycle, from the documented semantics: a user is active in an interval of the range when
+ * one of their matching events has its local date inside the range and in that interval; in the
+ * interval before the first (wholly before `from`) when one is in it at all. Their first interval
+ * is that of their earliest matching event ever. Per interval: new (active, first interval),
+ * returning (active, and in the interval before), resurrecting (active, neither), dormant (active
+ * in the interval before, not in this one: negative).
+ */
+function lifecycle(q: LifecycleQuery, data: ReferenceData, events: EventRow[]): LifecycleResult {
+  const cx = contextOf(data);
+  const labels = labelsBetween(q.interval, q.from, q.to);
+  const before = labelOfDate(q.interval, addDays(labels[0]!, -1));
+  const counts = (e: EventRow): boolean =>
+    (q.event === null
+      ? q.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+      : e.event === q.event) && matchesAll(cx, e, q.filters);
+  const earliest = new Map<string, number>();
+  const active = new Map<string, Set<string>>();
+  for (const e of events) {
+    const u = cx.uid(e);
+    if (u === null || !counts(e)) continue;
+    earliest.set(u, Math.min(earliest.get(u) ?? Infinity, e.timeMs));
+    const l = local(data.timezone, e.timeMs);
+    const label = periodLabel(q.interval, l);
+    if (inDates(l.date, q) || label === before) {
+      const set = active.get(u) ?? new Set<string>();
+      set.add(label);
+      active.set(u, set);
+    }
+  }
+  const result: LifecycleResult = {
+    labels,
+    new: labels.map(() => 0),
+    returning: labels.map(() => 0),
+    resurrecting: labels.map(() => 0),
+    dormant: labels.map(() => 0),
+  };
+  labels.forEach((label, i) => {
+    const previous = i === 0 ? before : labels[i - 1]!;
+    for (const [u, set] of active) {
+      if (set.has(label)) {
+        const firstLabel = periodLabel(q.interval, local(data.timezone, earliest.get(u)!));
+        if (firstLabel === label) result.new[i]!++;
+        else if (set.has(previous)) result.returning[i]!++;
+        else result.resurrecting[i]!++;
+      } else if (set.has(previous)) result.dormant[i]!--;
+    }
+  });
+  return result;
 }

@@ -375,6 +375,25 @@ export const flowsResult = z
     ),
   })
   .meta({ id: 'FlowsResult' });
+export const lifecycleResult = z
+  .object({
+    labels: z.array(z.string()).describe('The first day of each interval of the range.'),
+    new: z
+      .array(z.number())
+      .describe('Users active in the interval whose first matching event ever is in it.'),
+    returning: z
+      .array(z.number())
+      .describe('Users active in the interval and in the interval before.'),
+    resurrecting: z
+      .array(z.number())
+      .describe('Users active in the interval, not in the one before, but at some time before.'),
+    dormant: z
+      .array(z.number())
+      .describe(
+        'Minus the users active in the interval before and not in this one (0 or less, so that a stacked chart draws them below zero).',
+      ),
+  })
+  .meta({ id: 'LifecycleResult' });
 export const eventNamesResult = z
   .object({ events: z.array(z.object({ event: z.string(), count: z.number() })) })
   .meta({ id: 'EventNames' });
@@ -404,6 +423,7 @@ export const queryResult = z
     funnelResult,
     retentionResult,
     flowsResult,
+    lifecycleResult,
     eventNamesResult,
     eventPropertiesResult,
     propertyValuesResult,

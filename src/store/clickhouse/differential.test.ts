@@ -24,6 +24,8 @@ import {
   funnelQuery,
   funnelStory,
   funnelWithOptions,
+  lifecycleQuery,
+  lifecycleStory,
   rangeOf,
   retentionQuery,
   sameDigits,
@@ -153,6 +155,14 @@ const cohortQuery = (d: Dataset) =>
           return_event: fc.constantFrom(...EVENTS),
           period: fc.constant('day'),
           periods: fc.constant(3),
+          filters: fc.array(cohortFilter, { minLength: 1, maxLength: 1 }),
+        }),
+        fc.record({
+          kind: fc.constant('lifecycle'),
+          from: fc.constant(r.from),
+          to: fc.constant(r.to),
+          interval: fc.constantFrom('day', 'week'),
+          event: fc.constantFrom(...EVENTS, null),
           filters: fc.array(cohortFilter, { minLength: 1, maxLength: 1 }),
         }),
       ),
@@ -558,7 +568,7 @@ describe.skipIf(!available).each(TARGETS)(
           ),
           ([d, q]) => agree(d, q, true),
         ),
-        params(10),
+        params(6),
       );
       expect(answered).toBeGreaterThan(before);
     }, 600_000);
@@ -737,6 +747,20 @@ describe.skipIf(!available).each(TARGETS)(
       });
       expect(await outcome(engines.clickhouse, projectId, d, retention)).toEqual(kept);
     }, 120_000);
+
+    it('lifecycle', async () => {
+      await fc.assert(
+        fc.asyncProperty(withQuery(lifecycleQuery), ([d, q]) => agree(d, q)),
+        params(6),
+      );
+    }, 600_000);
+
+    it('lifecycle stories: every bucket, gaps of one, first events before the range, merges, midnights', async () => {
+      await fc.assert(
+        fc.asyncProperty(lifecycleStory, ([d, q]) => agree(d, q)),
+        params(10),
+      );
+    }, 600_000);
 
     it('flows', async () => {
       await fc.assert(

@@ -1473,6 +1473,7 @@ export interface components {
       | components['schemas']['FunnelResult']
       | components['schemas']['RetentionResult']
       | components['schemas']['FlowsResult']
+      | components['schemas']['LifecycleResult']
       | components['schemas']['EventNames']
       | components['schemas']['EventProperties']
       | components['schemas']['PropertyValues']
@@ -1589,6 +1590,18 @@ export interface components {
         count: number;
       }[];
       dropoff: number;
+    };
+    LifecycleResult: {
+      /** @description The first day of each interval of the range. */
+      labels: string[];
+      /** @description Users active in the interval whose first matching event ever is in it. */
+      new: number[];
+      /** @description Users active in the interval and in the interval before. */
+      returning: number[];
+      /** @description Users active in the interval, not in the one before, but at some time before. */
+      resurrecting: number[];
+      /** @description Minus the users active in the interval before and not in this one (0 or less, so that a stacked chart draws them below zero). */
+      dormant: number[];
     };
     EventNames: {
       events: {
@@ -3598,6 +3611,23 @@ export interface operations {
               steps: number;
               /** @default 10 */
               max_paths_per_step?: number;
+            }
+          | {
+              /** @constant */
+              kind: 'lifecycle';
+              from: string;
+              to: string;
+              /**
+               * @default day
+               * @enum {string}
+               */
+              interval?: 'day' | 'week' | 'month';
+              /** @description The event that makes a user active; null or left out: any event. */
+              event?: string | null;
+              /** @default [] */
+              filters?: unknown[];
+              /** @default false */
+              include_sdk_events?: boolean;
             };
       };
     };

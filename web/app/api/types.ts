@@ -47,6 +47,7 @@ export type RetentionCohort = Schemas['RetentionCohort'];
 export type RetentionResult = Schemas['RetentionResult'];
 export type FlowStep = Schemas['FlowStep'];
 export type FlowsResult = Schemas['FlowsResult'];
+export type LifecycleResult = Schemas['LifecycleResult'];
 export type EventNames = Schemas['EventNames'];
 export type EventProperties = Schemas['EventProperties'];
 export type PropertyValues = Schemas['PropertyValues'];
@@ -167,7 +168,17 @@ export interface FlowsQuery {
   max_paths_per_step?: number;
 }
 
-export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery;
+export interface LifecycleQuery {
+  kind: 'lifecycle';
+  from: string;
+  to: string;
+  interval: 'day' | 'week' | 'month';
+  /** Left out: any event. */
+  event?: string;
+  filters?: FilterNode[];
+}
+
+export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery | LifecycleQuery;
 
 export type CohortCondition =
   | {

@@ -22,6 +22,7 @@ import {
   FiltersEditor,
   filterTree,
   NamePicker,
+  PeriodPicker,
   useEventNames,
   useCohorts,
   usePropertyNames,
@@ -161,20 +162,11 @@ export function Retention(props: { ctx: ProjectContext }) {
                 </fieldset>
                 <fieldset class="inline">
                   <legend>Periods</legend>
-                  <span class="field">
-                    <label for={`${id}-period`}>Per</label>
-                    <select
-                      id={`${id}-period`}
-                      value={effective.period}
-                      onChange={(e) =>
-                        set({ period: e.currentTarget.value as RetentionState['period'] })
-                      }
-                    >
-                      <option value="day">day</option>
-                      <option value="week">week</option>
-                      <option value="month">month</option>
-                    </select>
-                  </span>
+                  <PeriodPicker
+                    id={`${id}-period`}
+                    value={effective.period}
+                    onChange={(period) => set({ period })}
+                  />
                   <span class="field">
                     <label for={`${id}-type`}>Counting</label>
                     <select

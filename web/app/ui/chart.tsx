@@ -40,6 +40,11 @@ export function Chart(props: {
   series: ChartSeries[];
   title: string;
   height?: number;
+  /**
+   * Bars stacked: positive values upwards and negative ones downwards from zero, the last
+   * series of each sign nearest to it; the legend reads each series' own value.
+   */
+  stacked?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -49,10 +54,13 @@ export function Chart(props: {
     const n = Math.max(series.length, 1);
     const integers = series.every((s) => s.values.every((v) => v === null || Number.isInteger(v)));
     // Two series stand side by side; more are nested, widest first, so each stays visible.
+    const stacked = props.stacked === true && kind === 'bar';
     const bars = (i: number): uPlot.Series.PathBuilder | undefined =>
-      n === 2
-        ? uPlot.paths.bars?.({ size: [0.4, 60], align: i === 0 ? -1 : 1 })
-        : uPlot.paths.bars?.({ size: [(0.8 * (n - i)) / n, 80] });
+      stacked
+        ? uPlot.paths.bars?.({ size: [0.6, 80] })
+        : n === 2
+          ? uPlot.paths.bars?.({ size: [0.4, 60], align: i === 0 ? -1 : 1 })
+          : uPlot.paths.bars?.({ size: [(0.8 * (n - i)) / n, 80] });
     const opts: uPlot.Options = {
       width: Math.max(el.clientWidth, 280),
       height: props.height ?? 300,
@@ -91,17 +99,27 @@ export function Chart(props: {
           scale: s.secondAxis ? 'y2' : 'y',
           fill:
             kind === 'bar'
-              ? `${PALETTE[(s.colour ?? i) % PALETTE.length]}${s.dashed ? '66' : 'cc'}`
+              ? // Stacked bars are opaque: each is painted over the taller ones below it.
+                `${PALETTE[(s.colour ?? i) % PALETTE.length]}${s.dashed ? '66' : stacked ? '' : 'cc'}`
               : undefined,
           width: kind === 'bar' ? 0 : 2,
           ...(s.dashed && kind === 'line' ? { dash: [6, 4] } : {}),
           points: { show: kind === 'line' && labels.length <= 60 },
           ...(s.spanGaps ? { spanGaps: true } : {}),
           paths: kind === 'bar' ? bars(i) : undefined,
+          ...(stacked
+            ? {
+                value: (_u: uPlot, _v: number | null, _s: number, at: number | null) =>
+                  at === null ? '' : String(s.values[at] ?? ''),
+              }
+            : {}),
         })),
       ],
     };
-    const data: uPlot.AlignedData = [labels.map((_, i) => i), ...series.map((s) => s.values)];
+    const data: uPlot.AlignedData = [
+      labels.map((_, i) => i),
+      ...(stacked ? stackedValues(series) : series.map((s) => s.values)),
+    ];
     const plot = new uPlot(opts, data, el);
     const resize = new ResizeObserver(() => {
       plot.setSize({ width: Math.max(el.clientWidth, 280), height: props.height ?? 300 });
@@ -113,4 +131,24 @@ export function Chart(props: {
     };
   }, [props.kind, props.labels, props.series, props.height]);
   return <div class="chart" ref={box} role="img" aria-label={props.title} />;
+}
+
+/**
+ * The heights stacked bars are drawn at: each value plus the values of the same sign of the
+ * series listed after it. uPlot paints later series over earlier ones, so each shows its own
+ * part and the last series of each sign sits nearest to zero.
+ */
+export function stackedValues(series: readonly ChartSeries[]): (number | null)[][] {
+  return series.map((s, i) =>
+    s.values.map((v, at) => {
+      if (v === null) return null;
+      const sign = Math.sign(v);
+      let sum = 0;
+      for (const other of series.slice(i)) {
+        const w = other.values[at] ?? 0;
+        if (Math.sign(w) === sign) sum += w;
+      }
+      return sum;
+    }),
+  );
 }

@@ -138,6 +138,28 @@ export function NamePicker(props: {
   );
 }
 
+/** A day, week or month selector ("Per …"): retention's periods, lifecycle's intervals. */
+export function PeriodPicker(props: {
+  id: string;
+  value: 'day' | 'week' | 'month';
+  onChange: (value: 'day' | 'week' | 'month') => void;
+}) {
+  return (
+    <span class="field">
+      <label for={props.id}>Per</label>
+      <select
+        id={props.id}
+        value={props.value}
+        onChange={(e) => props.onChange(e.currentTarget.value as 'day' | 'week' | 'month')}
+      >
+        <option value="day">day</option>
+        <option value="week">week</option>
+        <option value="month">month</option>
+      </select>
+    </span>
+  );
+}
+
 const OPS: { op: FilterOp; label: string; value: 'text' | 'list' | 'number' | 'none' }[] = [
   { op: 'eq', label: 'equals', value: 'text' },
   { op: 'neq', label: 'does not equal', value: 'text' },

@@ -5,6 +5,7 @@ import type {
   AnyQuery,
   FlowsResult,
   FunnelResult,
+  LifecycleResult,
   FunnelStep,
   RetentionCohort,
   RetentionQuery,
@@ -15,6 +16,7 @@ import type {
 import { Empty } from './async';
 import { breakdownTitle, segmentNamer, type SegmentNamer } from './breakdown';
 import { FlowsView } from './flows';
+import { LifecycleView } from './lifecycle';
 import { Chart } from './chart';
 import { CsvButton, DataTable, formatNumber } from './table';
 
@@ -489,7 +491,7 @@ export function ResultView(props: {
   cohorts?: readonly { id: string; name: string }[];
 }) {
   const segment =
-    props.query.kind === 'flows'
+    props.query.kind === 'flows' || props.query.kind === 'lifecycle'
       ? plainSegments
       : segmentNamer(props.query.breakdown, props.cohorts);
   switch (props.query.kind) {
@@ -532,6 +534,14 @@ export function ResultView(props: {
           title={props.title}
           download={props.download}
           segment={segment}
+        />
+      );
+    case 'lifecycle':
+      return (
+        <LifecycleView
+          result={props.result as LifecycleResult}
+          title={props.title}
+          {...(props.download ? { download: props.download } : {})}
         />
       );
   }
