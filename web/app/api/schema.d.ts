@@ -1522,7 +1522,9 @@ export interface components {
       /** @enum {string} */
       breakdown_kind: 'none' | 'value' | 'other' | 'not_set';
       labels: string[];
+      /** @description Per interval: as counted in it (analysis linear), the running total from `from` through it (cumulative), or the mean of the rolling_window intervals ending there (rolling). */
       values: (number | null)[];
+      /** @description Over the range shown, whatever the analysis (as linear). */
       total: number | null;
       previous_values?: (number | null)[];
       previous_total?: number | null;
@@ -3485,6 +3487,14 @@ export interface operations {
               formula?: string;
               /** @enum {string} */
               compare?: 'previous_period';
+              /**
+               * @description linear: each bucket as counted in it; cumulative: a running total from `from` through each bucket (total and sum add up; unique_users counts each user once, from their first event in the range); rolling: each bucket the mean of the values of the rolling_window buckets ending there, buckets before `from` read.
+               * @default linear
+               * @enum {string}
+               */
+              analysis?: 'linear' | 'cumulative' | 'rolling';
+              /** @description With analysis rolling: the buckets each mean covers (default: 12 hours, 7 days, 5 weeks, 3 months). */
+              rolling_window?: number;
             }
           | {
               /** @constant */
