@@ -44,6 +44,7 @@ import {
   windowPairs,
   type Dataset,
 } from './differential-generators.js';
+import { frequencyQuery, frequencyStory } from './differential-generators.js';
 import { parseQuery } from './model.js';
 import { referenceAnswer, unknownProperties } from './reference.js';
 
@@ -818,6 +819,20 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
     await fc.assert(
       fc.asyncProperty(retentionRollupsStory, ([d, q]) => agree(d, q)),
       params(40),
+    );
+  }, 180_000);
+
+  it('frequency', async () => {
+    await fc.assert(
+      fc.asyncProperty(withQuery(frequencyQuery), ([d, q]) => agree(d, q)),
+      params(50),
+    );
+  }, 180_000);
+
+  it('frequency stories: a user on every day, at day edges and offset changes, merged mid-range', async () => {
+    await fc.assert(
+      fc.asyncProperty(frequencyStory, ([d, q]) => agree(d, q)),
+      params(30),
     );
   }, 180_000);
 
