@@ -1351,8 +1351,12 @@ export const frequencyStory = dataset.chain((d) =>
       at: fc.constantFrom('first_ms', 'last_ms', 'noon', 'change'),
       merge: fc.boolean(),
       skip: fc.nat(6),
+      byBrowser: fc.boolean(),
     })
-    .map(({ q, at, merge, skip }) => {
+    .map(({ q: drawn, at, merge, skip, byBrowser }) => {
+      // Half the time broken down by the browser, one value ranked: the user's two browsers of a
+      // day then both fall in "other" (or one in each segment), one day there all the same.
+      const q = byBrowser ? { ...drawn, breakdown: '$browser', breakdown_limit: 1 } : drawn;
       const from = q.from as string;
       const to = q.to as string;
       const changes = specialInstants(d.timezone, Date.parse(`${d.baseDay}T00:00:00Z`)).changes;
@@ -1379,13 +1383,10 @@ export const frequencyStory = dataset.chain((d) =>
         if (n % 7 === skip) continue;
         // The first half of the days by the device alone (merged into u1 or not), then by u1.
         const early = day < middle;
+        const who = early ? { user: null, device: 'd1' } : { user: 'u1', device: 'd1' };
         events.push(
-          storyEvent(
-            time,
-            'A',
-            early ? { user: null, device: 'd1' } : { user: 'u1', device: 'd1' },
-            `f${n}`,
-          ),
+          { ...storyEvent(time, 'A', who, `f${n}`), browser: BROWSERS[n % 3]! },
+          { ...storyEvent(time, 'A', who, `g${n}`), browser: BROWSERS[(n + 1) % 3]! },
         );
       }
       const links = d.links.filter((l) => l.aliasId !== 'd1');

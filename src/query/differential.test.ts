@@ -825,14 +825,14 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   it('frequency', async () => {
     await fc.assert(
       fc.asyncProperty(withQuery(frequencyQuery), ([d, q]) => agree(d, q)),
-      params(50),
+      params(30),
     );
   }, 180_000);
 
   it('frequency stories: a user on every day, at day edges and offset changes, merged mid-range', async () => {
     await fc.assert(
       fc.asyncProperty(frequencyStory, ([d, q]) => agree(d, q)),
-      params(30),
+      params(15),
     );
   }, 180_000);
 
