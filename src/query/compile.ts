@@ -1575,7 +1575,7 @@ function compileFrequencySeries(p: FrequencyPlan, s: PlannedSeries): SqlNode {
       top!,
       { ...seg!, materialize: true },
     ]),
-    sql`SELECT seg, seg_value, max(rank_n) AS rank_n, period, k, count(*) AS users FROM (SELECT seg, seg_value, max(rank_n) AS rank_n, period, uid, ${call('count_distinct', raw('bucket'))} AS k FROM seg WHERE uid IS NOT NULL GROUP BY seg, seg_value, period, uid) GROUP BY seg, seg_value, period, k UNION ALL SELECT seg, seg_value, max(rank_n) AS rank_n, NULL AS period, 0 AS k, 0 AS users FROM seg GROUP BY seg, seg_value`,
+    sql`SELECT seg, seg_value, max(rank_n) AS rank_n, period, k, count(*) AS users FROM (SELECT seg, seg_value, max(rank_n) AS rank_n, period, uid, count(*) AS k FROM (SELECT DISTINCT seg, seg_value, rank_n, period, bucket, uid FROM seg WHERE uid IS NOT NULL) GROUP BY seg, seg_value, period, uid) GROUP BY seg, seg_value, period, k UNION ALL SELECT seg, seg_value, max(rank_n) AS rank_n, NULL AS period, 0 AS k, 0 AS users FROM seg GROUP BY seg, seg_value`,
   );
 }
 
