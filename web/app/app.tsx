@@ -10,6 +10,7 @@ import { Audit } from './screens/audit';
 import { Boards } from './screens/boards';
 import { Cohorts } from './screens/cohorts';
 import { Flows } from './screens/flows';
+import { Frequency } from './screens/frequency';
 import { Funnels } from './screens/funnels';
 import { Insights } from './screens/insights';
 import { Live } from './screens/live';
@@ -28,6 +29,7 @@ const NAV: { screen: Screen; label: string; viewer: boolean; ownerOnly?: boolean
   { screen: 'funnels', label: 'Funnels', viewer: false },
   { screen: 'retention', label: 'Retention', viewer: false },
   { screen: 'flows', label: 'Flows', viewer: false },
+  { screen: 'frequency', label: 'Frequency', viewer: false },
   { screen: 'cohorts', label: 'Cohorts', viewer: false },
   { screen: 'users', label: 'Users', viewer: false },
   { screen: 'boards', label: 'Boards', viewer: true },
@@ -234,6 +236,8 @@ function ScreenFor(props: { screen: Screen; ctx: ProjectContext }) {
       return <Retention ctx={ctx} key={ctx.project.id} />;
     case 'flows':
       return <Flows ctx={ctx} key={ctx.project.id} />;
+    case 'frequency':
+      return <Frequency ctx={ctx} key={ctx.project.id} />;
     case 'cohorts':
       return <Cohorts ctx={ctx} key={ctx.project.id} />;
     case 'users':

@@ -8,6 +8,7 @@ export const SCREENS = [
   'funnels',
   'retention',
   'flows',
+  'frequency',
   'cohorts',
   'users',
   'boards',

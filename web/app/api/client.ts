@@ -211,6 +211,7 @@ interface QueryAnswers {
   funnel: components['schemas']['FunnelResult'];
   retention: components['schemas']['RetentionResult'];
   flows: components['schemas']['FlowsResult'];
+  frequency: components['schemas']['FrequencyResult'];
 }
 
 /** Runs a report query; the answer is the one of the query's kind. */

@@ -47,6 +47,9 @@ export type RetentionCohort = Schemas['RetentionCohort'];
 export type RetentionResult = Schemas['RetentionResult'];
 export type FlowStep = Schemas['FlowStep'];
 export type FlowsResult = Schemas['FlowsResult'];
+export type FrequencyResult = Schemas['FrequencyResult'];
+export type FrequencySeries = Schemas['FrequencySeries'];
+export type FrequencyPeriod = Schemas['FrequencyPeriod'];
 export type EventNames = Schemas['EventNames'];
 export type EventProperties = Schemas['EventProperties'];
 export type PropertyValues = Schemas['PropertyValues'];
@@ -163,7 +166,20 @@ export interface FlowsQuery {
   max_paths_per_step?: number;
 }
 
-export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery;
+/** Users per number of distinct intervals of each period (src/query/model.ts FrequencyQuery). */
+export interface FrequencyQuery {
+  kind: 'frequency';
+  from: string;
+  to: string;
+  series: { event?: string | null; filters?: FilterNode[] }[];
+  interval?: 'hour' | 'day' | 'week' | 'month';
+  per?: 'range' | 'week' | 'month';
+  filters?: FilterNode[];
+  breakdown?: Breakdown;
+  compare?: 'previous_period';
+}
+
+export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery | FrequencyQuery;
 
 export type CohortCondition =
   | {

@@ -4,6 +4,7 @@
 import type {
   AnyQuery,
   FlowsResult,
+  FrequencyResult,
   FunnelResult,
   FunnelStep,
   RetentionCohort,
@@ -15,6 +16,7 @@ import type {
 import { Empty } from './async';
 import { breakdownTitle, segmentNamer, type SegmentNamer } from './breakdown';
 import { FlowsView } from './flows';
+import { FrequencyView } from './frequency';
 import { Chart } from './chart';
 import { CsvButton, DataTable, formatNumber } from './table';
 
@@ -499,6 +501,16 @@ export function ResultView(props: {
           result={props.result as TrendsResult}
           view="line"
           title={props.title}
+          download={props.download}
+          segment={segment}
+        />
+      );
+    case 'frequency':
+      return (
+        <FrequencyView
+          result={props.result as FrequencyResult}
+          title={props.title}
+          mode="exactly"
           download={props.download}
           segment={segment}
         />
