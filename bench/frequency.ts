@@ -28,7 +28,6 @@ const run = (body: unknown) =>
 const names = (await run({ kind: 'event_names', limit: 5 })) as {
   events: { event: string; count: number }[];
 };
-console.log(JSON.stringify(names));
 const event = process.env.BENCH_EVENT ?? names.events[0]!.event;
 // Its last day with events, from a year of daily totals.
 const today = execFileSync('date', ['-u', '+%F']).toString().trim();

@@ -1357,8 +1357,8 @@ export const frequencyStory = dataset.chain((d) =>
       // Half the time broken down by the browser, one value ranked: the user's two browsers of a
       // day then both fall in "other" (or one in each segment), one day there all the same.
       const q = byBrowser ? { ...drawn, breakdown: '$browser', breakdown_limit: 1 } : drawn;
-      const from = q.from as string;
-      const to = q.to as string;
+      const from = q.from;
+      const to = q.to;
       const changes = specialInstants(d.timezone, Date.parse(`${d.baseDay}T00:00:00Z`)).changes;
       const events = [...d.events];
       const days = Math.round(
