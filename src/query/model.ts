@@ -572,6 +572,19 @@ const filters = z
       });
   });
 
+/** `include_sdk_events` only where the series is "any event". */
+function checkSdkEvents(
+  s: { include_sdk_events: boolean; event?: string | null | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.include_sdk_events && s.event !== undefined && s.event !== null)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['include_sdk_events'],
+      message: 'applies to "any event" series only (event null or left out)',
+    });
+}
+
 /** Every math a series may ask for (the answer schemas of src/http/api/responses.ts use it too). */
 export const MATHS = [
   'total',
@@ -612,12 +625,7 @@ const seriesSchema = z
         path: ['group_key'],
         message: 'only unique_groups takes a group_key',
       });
-    if (s.include_sdk_events && s.event !== undefined && s.event !== null)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['include_sdk_events'],
-        message: 'applies to "any event" series only (event null or left out)',
-      });
+    checkSdkEvents(s, ctx);
     if (PROPERTY_MATHS.has(s.math) && s.property === undefined)
       ctx.addIssue({ code: 'custom', path: ['property'], message: `${s.math} needs a property` });
     if (!PROPERTY_MATHS.has(s.math) && s.property !== undefined)
@@ -1059,14 +1067,7 @@ const frequencySeriesSchema = z
     filters,
     include_sdk_events: z.boolean({ error: 'must be true or false' }).default(false),
   })
-  .superRefine((s, ctx) => {
-    if (s.include_sdk_events && s.event !== undefined && s.event !== null)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['include_sdk_events'],
-        message: 'applies to "any event" series only (event null or left out)',
-      });
-  })
+  .superRefine(checkSdkEvents)
   .transform((s): Series => ({
     event: s.event ?? null,
     math: 'unique_users',

@@ -490,6 +490,29 @@ function smallest(values: BdValue[][]): BdValue[] {
 
 const inDates = (date: string, r: DateRange): boolean => date >= r.from && date <= r.to;
 
+/**
+ * The events of a series (its event, or any event with or without SDK bookkeeping) whose local
+ * date is in `range` and that match the query's and the series' filters.
+ */
+function seriesEvents(
+  data: ReferenceData,
+  events: EventRow[],
+  range: DateRange,
+  s: { event: string | null; includeSdkEvents: boolean; filters: FilterNode[] },
+  filters: FilterNode[],
+): EventRow[] {
+  const cx = contextOf(data);
+  return events.filter(
+    (e) =>
+      inDates(local(data.timezone, e.timeMs).date, range) &&
+      (s.event === null
+        ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+        : e.event === s.event) &&
+      matchesAll(cx, e, filters) &&
+      matchesAll(cx, e, s.filters),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Query kinds.
 
@@ -644,15 +667,7 @@ function trendRows(
       };
       // The days some window covers (the first one may end after `from`).
       const read = { from: addDays(endOf(labels[0]!), -(w - 1)), to: q.to };
-      const matching = events.filter(
-        (e) =>
-          inDates(local(data.timezone, e.timeMs).date, read) &&
-          (s.event === null
-            ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
-            : e.event === s.event) &&
-          matchesAll(cx, e, q.filters) &&
-          matchesAll(cx, e, s.filters),
-      );
+      const matching = seriesEvents(data, events, read, s, q.filters);
       const activeBy = (items: EventRow[], end: string): number => {
         const start = addDays(end, -(w - 1));
         return new Set(
@@ -689,15 +704,7 @@ function trendRows(
           series.push(activeRow(seg.items, seg.kind, seg.value));
       continue;
     }
-    const population = events.filter(
-      (e) =>
-        inDates(local(data.timezone, e.timeMs).date, q) &&
-        (s.event === null
-          ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
-          : e.event === s.event) &&
-        matchesAll(cx, e, q.filters) &&
-        matchesAll(cx, e, s.filters),
-    );
+    const population = seriesEvents(data, events, q, s, q.filters);
     const zero =
       s.math === 'total' ||
       s.math === 'unique_users' ||
@@ -825,15 +832,7 @@ function frequencyRows(
 ): FrequencySeriesResult[][] {
   const cx = contextOf(data);
   return q.series.map((s) => {
-    const population = events.filter(
-      (e) =>
-        inDates(local(data.timezone, e.timeMs).date, q) &&
-        (s.event === null
-          ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
-          : e.event === s.event) &&
-        matchesAll(cx, e, q.filters) &&
-        matchesAll(cx, e, s.filters),
-    );
+    const population = seriesEvents(data, events, q, s, q.filters);
     const row = (
       items: EventRow[],
       kind: FrequencySeriesResult['breakdown_kind'],
