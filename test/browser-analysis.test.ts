@@ -961,9 +961,67 @@ describe('the analysis screens in Chromium', () => {
     await page.waitForSelector('h1:has-text("Retention")');
   });
 
+  it('counts users by the days they did an event (frequency), with the numbers of the API', async () => {
+    await page.goto(screen('frequency'));
+    await page.getByLabel('Users who did', { exact: true }).selectOption('Page View');
+    await page.getByLabel('Date range preset', { exact: true }).selectOption('7d');
+    const ask = (per: string) =>
+      query({ kind: 'frequency', from: '-6d', to: 'today', series: [{ event: 'Page View' }], per });
+    type Period = {
+      start: string;
+      end: string;
+      complete: boolean;
+      users: number;
+      counts: number[];
+      cumulative: number[];
+    };
+    const expectRows = async (periods: Period[], of: 'counts' | 'cumulative') => {
+      const rows = periods.map((p) => [
+        'Page View',
+        `${p.start} – ${p.end}${p.complete ? '' : ' (partial)'}`,
+        String(p.users),
+        ...p[of].map(String),
+      ]);
+      await page.waitForFunction(
+        (want) => {
+          const cells = [...document.querySelectorAll('.result .table-wrap tbody tr')].map((r) =>
+            [...r.children].map((c) => c.getAttribute('data-value') ?? c.textContent?.trim()),
+          );
+          return JSON.stringify(cells) === want;
+        },
+        JSON.stringify(rows),
+        { timeout: 20_000 },
+      );
+      expect(await tableRows()).toEqual(rows);
+    };
+    const range = await ask('range');
+    expect(range.status).toBe(200);
+    const [whole] = range.body.series[0].periods as Period[];
+    // Six users viewed a page in the week (u1, u2 on two days; u3 to u6 on one), at least.
+    expect(whole!.users).toBeGreaterThanOrEqual(6);
+    expect(whole!.counts.length).toBe(7);
+    await expectRows([whole!], 'counts');
+    expect(await tableHeader()).toEqual([
+      'Series',
+      'Period',
+      'Users',
+      '1 day',
+      ...[2, 3, 4, 5, 6, 7].map((k) => `${k} days`),
+    ]);
+    await page.waitForSelector('.result .uplot');
+    await checkAccessibility('frequency');
+    await shot('frequency');
+    // "N or more" reads the cumulative counts; per week, one row per week the range touches.
+    await page.getByLabel('Count users on', { exact: true }).selectOption('at_least');
+    await expectRows([whole!], 'cumulative');
+    await page.getByLabel('of', { exact: true }).selectOption('week');
+    const weekly = await ask('week');
+    await expectRows(weekly.body.series[0].periods as Period[], 'cumulative');
+  });
+
   it('works on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const name of ['flows', 'lifecycle', 'cohorts', 'insights']) {
+    for (const name of ['flows', 'lifecycle', 'frequency', 'cohorts', 'insights']) {
       await page.goto(screen(name));
       await page.waitForSelector('h1');
       await page.waitForLoadState('networkidle');

@@ -207,6 +207,16 @@ describe('real answers match the OpenAPI response schemas', () => {
     await check('query.run', project(), {
       body: { kind: 'lifecycle', ...range, interval: 'day', event: 'Page View' },
     });
+    await check('query.run', project(), {
+      body: {
+        kind: 'frequency',
+        ...range,
+        series: [{ event: 'Purchase' }, {}],
+        per: 'week',
+        breakdown: 'path',
+        compare: 'previous_period',
+      },
+    });
     await check('query.events', project(), { query: range });
     await check('query.properties', project(), { query: { ...range, event: 'Purchase' } });
     await check('query.property-values', project(), { query: { ...range, property: 'path' } });

@@ -57,6 +57,11 @@ export function namedProperties(q: Query): NamedProperty[] {
       });
       breakdown(q.breakdown);
       break;
+    case 'frequency':
+      filters(q.filters, 'filters');
+      q.series.forEach((s, i) => filters(s.filters, `series.${i}.filters`));
+      breakdown(q.breakdown);
+      break;
     case 'funnel':
       filters(q.filters, 'filters');
       q.steps.forEach((s, i) => filters(s.filters, `steps.${i}.filters`));
@@ -209,6 +214,7 @@ export function namedCohorts(q: Query): { id: string; path: string }[] {
   };
   switch (q.kind) {
     case 'trends':
+    case 'frequency':
       filters(q.filters, 'filters');
       q.series.forEach((s, i) => filters(s.filters, `series.${i}.filters`));
       breakdown(q.breakdown);

@@ -17,6 +17,7 @@ import {
   bucketOf,
   dayOf,
   localTime,
+  frequencyStatements,
   FUNNEL_OVER_TIME_ROW,
   FUNNEL_QUANTILES,
   trendsStatements,
@@ -44,6 +45,7 @@ import type {
   EventNamesPlan,
   EventPropertiesPlan,
   FlowsPlan,
+  FrequencyPlan,
   FunnelPlan,
   LifecyclePlan,
   Plan,
@@ -1048,6 +1050,38 @@ function compileCohortSize(p: Extract<Plan, { kind: 'cohort_size' }>): CompiledQ
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Frequency (compile.ts's compileFrequencySeries: the same rows).
+
+/**
+ * One frequency series: per period and user the distinct intervals (k), then the users per k.
+ * Broken down, the events are segmented as trends' (ranked by their events, those without a
+ * user too) and each segment also answers a row with period NULL (k 0, users 0).
+ */
+function compileFrequencySeries(p: FrequencyPlan, s: PlannedSeries): SqlNode {
+  const local = localTime(p.scope.clock);
+  const scan = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)}`;
+  const where = sql`${inRangeCondition(p.scope, local)} AND ${filtersCondition(s.filters, p.projectId)}`;
+  const b = p.breakdown;
+  const needs = needsOf([...plannedLeaves(s.filters).map((f) => f.ref), ...(b?.refs ?? [])]);
+  needs.links = true;
+  const period = p.per === 'range' ? raw('0') : bucketOf(p.per, local);
+  const columns: SqlNode[] = [
+    sql`toInt64(${period}) AS period`,
+    sql`toInt64(${bucketOf(p.unit, local)}) AS bucket`,
+    raw('e.uid AS uid'),
+  ];
+  if (b && !isCohortBreakdown(b)) columns.push(sql`${breakdownText(b)} AS bd`);
+  let base = eventsSelect(p.projectId, needs, scan, columns, where);
+  if (b && (isCohortBreakdown(b) || isMixedBreakdown(b)))
+    base = byCohortRows(p.projectId, b, base, ['period', 'bucket', 'uid']);
+  const k = call('count_distinct', raw('bucket'));
+  if (!b)
+    return sql`SELECT period, toInt64(kk) AS k, toInt64(count()) AS users FROM (SELECT period, uid, ${k} AS kk FROM (${base}) WHERE isNotNull(uid) GROUP BY period, uid) GROUP BY period, kk`;
+  const seg = segmented(base, b);
+  return sql`SELECT seg, seg_value, any(rn) AS rank_n, toNullable(period) AS period, toInt64(kk) AS k, toInt64(count()) AS users FROM (SELECT seg, seg_value, any(rank_n) AS rn, period, uid, ${k} AS kk FROM (${seg}) WHERE isNotNull(uid) GROUP BY seg, seg_value, period, uid) GROUP BY seg, seg_value, period, kk UNION ALL SELECT seg, seg_value, any(rank_n) AS rank_n, CAST(NULL AS Nullable(Int64)) AS period, toInt64(0) AS k, toInt64(0) AS users FROM (${seg}) GROUP BY seg, seg_value`;
+}
+
 /**
  * The plan fields each kind's compiler here reads. A field the planner grows later (an option
  * added on the DuckDB side) is refused by name until compiled here, never silently ignored.
@@ -1092,6 +1126,17 @@ const KNOWN_FIELDS: Partial<Record<Plan['kind'], readonly string[]>> = {
     'includeSdkEvents',
     'filters',
   ],
+  frequency: [
+    'kind',
+    'projectId',
+    'scope',
+    'unit',
+    'per',
+    'periods',
+    'series',
+    'breakdown',
+    'previous',
+  ],
 };
 
 function refuseUnknownFields(p: Plan): void {
@@ -1119,6 +1164,8 @@ export function compileClickHouse(p: Plan): CompiledQuery {
   switch (p.kind) {
     case 'trends':
       return { statements: trendsStatements(p, compileSeries) };
+    case 'frequency':
+      return { statements: frequencyStatements(p, compileFrequencySeries) };
     case 'event_names':
       return compileEventNames(p);
     case 'event_properties':

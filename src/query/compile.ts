@@ -17,6 +17,7 @@ import type {
   EventNamesPlan,
   EventPropertiesPlan,
   FlowsPlan,
+  FrequencyPlan,
   FunnelPlan,
   LifecyclePlan,
   Plan,
@@ -1561,6 +1562,8 @@ export function compile(p: Plan): CompiledQuery {
   switch (p.kind) {
     case 'trends':
       return compileTrends(p);
+    case 'frequency':
+      return { statements: frequencyStatements(p, compileFrequencySeries) };
     case 'funnel':
       return compileFunnel(p);
     case 'retention':
@@ -1580,6 +1583,68 @@ export function compile(p: Plan): CompiledQuery {
         statements: [{ name: 'size', sql: cohortSizeSql(p.projectId, p.cohortId, p.cohorts) }],
       };
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frequency (stickiness): per series, users per number of distinct intervals in each period.
+
+/**
+ * The statements of a frequency: each series (`series:i`) and, with `compare`, each series of
+ * the range before (`previous:series:i`). `series` compiles one series in the store's dialect.
+ */
+export function frequencyStatements(
+  p: FrequencyPlan,
+  series: (p: FrequencyPlan, s: PlannedSeries) => SqlNode,
+): CompiledStatement[] {
+  const of = (plan: FrequencyPlan, prefix: string): CompiledStatement[] =>
+    plan.series.map((s) => ({ name: `${prefix}series:${s.index}`, sql: series(plan, s) }));
+  return [...of(p, ''), ...(p.previous ? of(p.previous, 'previous:') : [])];
+}
+
+/**
+ * One frequency series. Rows: period, k (a user's distinct intervals in it) and users (how many
+ * users have that k). Events without a resolved user count for nobody. Broken down, the rows
+ * (period, interval, value, user) are segmented as trends' unique users are (values ranked by
+ * their events, those without a user too; a user counts in each segment they have events in,
+ * "other" merging the rest), [seg, seg_value, rank_n] lead each row, and each segment has a row
+ * with period NULL (k 0, users 0): a segment whose events have no user is still answered, with
+ * zeros, as a trend's unique users answer 0 for it.
+ */
+function compileFrequencySeries(p: FrequencyPlan, s: PlannedSeries): SqlNode {
+  const local = localTime(p.scope.clock);
+  const where = sql`${scanCondition(p.projectId, p.scope.scanFromMs, p.scope.scanToMs)} AND ${seriesEventCondition(s)} AND ${inRangeCondition(p.scope, local)} AND ${whereFiltersCondition(s.filters)}`;
+  const period = p.per === 'range' ? raw('0') : bucketOf(p.per, local);
+  const columns: SqlNode[] = [
+    sql`${period} AS period`,
+    sql`${bucketOf(p.unit, local)} AS bucket`,
+    sql`${RESOLVED_USER} AS uid`,
+  ];
+  if (p.breakdown) columns.push(sql`${breakdownValue(p.breakdown)} AS bd`);
+  const profiles = profileSources(p.projectId, refsOf(s.filters, ...breakdownRefs(p)));
+  const byCohort = breakdownCohortSources(p.projectId, p.breakdown, RESOLVED_USER);
+  const rows = sql`SELECT ${join(columns, ', ')} FROM events e${profiles.joins}${byCohort.joins} WHERE ${where}`;
+  if (!p.breakdown)
+    // Each (period, interval, user) once, then each user's intervals per period: about one row
+    // per user and active interval is hashed twice, rather than every event by a distinct count.
+    return withCtes(
+      uniqueCtes(profiles.ctes),
+      sql`SELECT period, k, count(*) AS users FROM (SELECT period, uid, count(*) AS k FROM (SELECT DISTINCT period, bucket, uid FROM (${rows}) WHERE uid IS NOT NULL) GROUP BY period, uid) GROUP BY period, k`,
+    );
+  const [top, seg] = breakdownCtes('base', p.breakdown, raw('sum(n)'));
+  return withCtes(
+    uniqueCtes([
+      ...profiles.ctes,
+      ...byCohort.ctes,
+      {
+        name: 'base',
+        body: sql`SELECT period, bucket, bd, uid, count(*) AS n FROM (${rows}) GROUP BY period, bucket, bd, uid`,
+        materialize: true,
+      },
+      top!,
+      { ...seg!, materialize: true },
+    ]),
+    sql`SELECT seg, seg_value, max(rank_n) AS rank_n, period, k, count(*) AS users FROM (SELECT seg, seg_value, max(rank_n) AS rank_n, period, uid, count(*) AS k FROM (SELECT DISTINCT seg, seg_value, rank_n, period, bucket, uid FROM seg WHERE uid IS NOT NULL) GROUP BY seg, seg_value, period, uid) GROUP BY seg, seg_value, period, k UNION ALL SELECT seg, seg_value, max(rank_n) AS rank_n, NULL AS period, 0 AS k, 0 AS users FROM seg GROUP BY seg, seg_value`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

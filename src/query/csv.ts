@@ -7,6 +7,7 @@ import type {
   BreakdownValue,
   EventNamesResult,
   EventPropertiesResult,
+  FrequencyResult,
   FunnelResult,
   LifecycleResult,
   PropertyValuesResult,
@@ -157,6 +158,57 @@ function funnelCsv(r: FunnelResult): string {
 }
 
 /**
+ * Frequency: one row per series, segment and period (then, with `compare`, the segment's
+ * periods of the range before, `range` "previous"): users on exactly 1 … K intervals
+ * (`exactly_k`) and on k or more (`at_least_k`), K the most intervals of any period (a period
+ * with fewer leaves the rest empty).
+ */
+function frequencyCsv(r: FrequencyResult): string {
+  const all = r.series.flatMap((s) => [...s.periods, ...(s.previous_periods ?? [])]);
+  const k = Math.max(0, ...all.map((p) => p.intervals));
+  const ks = Array.from({ length: k }, (_, i) => i + 1);
+  const compare = r.series.some((s) => s.previous_periods !== undefined);
+  const bd = breakdownColumns(r.series.map((s) => s.breakdown_value));
+  const rows: CsvCell[][] = [];
+  for (const s of r.series) {
+    const add = (range: string, periods: FrequencyResult['series'][number]['periods']) => {
+      for (const p of periods)
+        rows.push([
+          s.event,
+          s.breakdown_kind,
+          ...bd.cells(s.breakdown_value),
+          ...(compare ? [range] : []),
+          p.start,
+          p.end,
+          p.complete,
+          p.intervals,
+          p.users,
+          ...ks.map((i) => p.counts[i - 1]),
+          ...ks.map((i) => p.cumulative[i - 1]),
+        ]);
+    };
+    add('current', s.periods);
+    if (s.previous_periods) add('previous', s.previous_periods);
+  }
+  return csvTable(
+    [
+      'event',
+      'breakdown_kind',
+      ...bd.header,
+      ...(compare ? ['range'] : []),
+      'start',
+      'end',
+      'complete',
+      'intervals',
+      'users',
+      ...ks.map((i) => `exactly_${i}`),
+      ...ks.map((i) => `at_least_${i}`),
+    ],
+    rows,
+  );
+}
+
+/**
  * Retention: one row per cohort; with a breakdown, first the cohorts of every user
  * (`breakdown_kind` "none"), then each segment's.
  */
@@ -226,6 +278,8 @@ export function resultToCsv(kind: string, result: QueryResult): string {
       return retentionCsv(result as RetentionResult);
     case 'lifecycle':
       return lifecycleCsv(result as LifecycleResult);
+    case 'frequency':
+      return frequencyCsv(result as FrequencyResult);
     case 'event_names':
       return csvTable(
         ['event', 'count'],

@@ -1392,3 +1392,136 @@ export const lifecycleStory: fc.Arbitrary<readonly [Dataset, Record<string, unkn
       },
     ] as const;
   });
+
+// Frequency (stickiness).
+
+/** The (interval, per) pairs a frequency accepts: the interval finer than the period. */
+export const FREQUENCY_SHAPES = [
+  { interval: 'day', per: 'range' },
+  { interval: 'day', per: 'range' },
+  { interval: 'hour', per: 'range' },
+  { interval: 'week', per: 'range' },
+  { interval: 'month', per: 'range' },
+  { interval: 'day', per: 'week' },
+  { interval: 'day', per: 'week' },
+  { interval: 'hour', per: 'week' },
+  { interval: 'day', per: 'month' },
+  { interval: 'week', per: 'month' },
+] as const;
+
+/**
+ * A frequency: 1 to 3 series (an event; any event, SDK bookkeeping left out or not), every
+ * (interval, per) pair, filters, a breakdown (`breakdowns`) and compare sometimes. Ranges are
+ * those of the other kinds, or up to 40 days from a few days before the base day (weeks and
+ * months cut at both ends); hourly ones 3 days at most.
+ */
+export const frequencyQuery = (
+  d: Dataset,
+  breakdowns: fc.Arbitrary<object | undefined> = breakdown,
+) =>
+  fc
+    .record({
+      range: fc.oneof(
+        { weight: 2, arbitrary: rangeOf(d) },
+        {
+          weight: 1,
+          arbitrary: fc
+            .record({
+              start: fc.integer({ min: -3, max: 3 }),
+              length: fc.integer({ min: 7, max: 40 }),
+            })
+            .map(({ start, length }) => ({
+              from: dayAfter(d.baseDay, start),
+              to: dayAfter(d.baseDay, start + length),
+            })),
+        },
+      ),
+      shape: fc.constantFrom(...FREQUENCY_SHAPES),
+      series: fc.array(
+        fc.oneof(
+          fc.record({
+            event: fc.option(fc.constantFrom(...EVENTS), { nil: null }),
+            filters: filtersOf(d),
+          }),
+          fc.record(
+            { include_sdk_events: fc.boolean(), filters: filtersOf(d) },
+            { requiredKeys: [] },
+          ),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      filters: filtersOf(d),
+      breakdown: fc.option(breakdowns, { nil: undefined, freq: 2 }),
+      compare: fc.boolean(),
+    })
+    .map(({ range: r, shape, breakdown: b, compare, ...rest }) => {
+      const to =
+        shape.interval === 'hour' && r.to > dayAfter(r.from, 2) ? dayAfter(r.from, 2) : r.to;
+      return {
+        kind: 'frequency',
+        from: r.from,
+        to,
+        interval: shape.interval,
+        per: shape.per,
+        ...rest,
+        ...(compare ? { compare: 'previous_period' } : {}),
+        ...(b ?? {}),
+      };
+    });
+
+/**
+ * A frequency over a dataset with the shapes random data rarely makes: a user (`u1`, whose
+ * device `d1` is merged into them half the time, mid-range) who does `A` on every local day of
+ * the range and the days around it, at the day's first or last millisecond, or at an offset
+ * change; so that the last count (K of K) and period edges are hit.
+ */
+export const frequencyStory = dataset.chain((d) =>
+  fc
+    .record({
+      q: frequencyQuery(d),
+      at: fc.constantFrom('first_ms', 'last_ms', 'noon', 'change'),
+      merge: fc.boolean(),
+      skip: fc.nat(6),
+      byBrowser: fc.boolean(),
+    })
+    .map(({ q: drawn, at, merge, skip, byBrowser }) => {
+      // Half the time broken down by the browser, one value ranked: the user's two browsers of a
+      // day then both fall in "other" (or one in each segment), one day there all the same.
+      const q = byBrowser ? { ...drawn, breakdown: '$browser', breakdown_limit: 1 } : drawn;
+      const from = q.from;
+      const to = q.to;
+      const changes = specialInstants(d.timezone, Date.parse(`${d.baseDay}T00:00:00Z`)).changes;
+      const events = [...d.events];
+      const days = Math.round(
+        (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS,
+      );
+      const middle = dayAfter(from, Math.floor(days / 2));
+      let n = 0;
+      for (let day = dayAfter(from, -1); day <= dayAfter(to, 1); day = dayAfter(day, 1)) {
+        const midnight = localMidnight(d.timezone, day);
+        const next = localMidnight(d.timezone, dayAfter(day, 1));
+        const change = changes.find((c) => c >= midnight && c < next);
+        const time =
+          at === 'first_ms'
+            ? midnight
+            : at === 'last_ms'
+              ? next - 1
+              : at === 'change' && change !== undefined
+                ? change
+                : midnight + 12 * 3_600_000;
+        n++;
+        // One day in seven (from `skip` on) is missed: then K − 1 days, not K.
+        if (n % 7 === skip) continue;
+        // The first half of the days by the device alone (merged into u1 or not), then by u1.
+        const early = day < middle;
+        const who = early ? { user: null, device: 'd1' } : { user: 'u1', device: 'd1' };
+        events.push(
+          { ...storyEvent(time, 'A', who, `f${n}`), browser: BROWSERS[n % 3]! },
+          { ...storyEvent(time, 'A', who, `g${n}`), browser: BROWSERS[(n + 1) % 3]! },
+        );
+      }
+      const links = d.links.filter((l) => l.aliasId !== 'd1');
+      if (merge) links.push({ aliasId: 'd1', canonicalId: 'u1' });
+      return [{ ...d, events, links }, q] as const;
+    }),
+);

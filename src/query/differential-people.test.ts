@@ -621,6 +621,39 @@ const breakdownQuery = fc
     return a ? analysed(query, a) : query;
   });
 
+/**
+ * Frequencies filtered by cohorts (in series and for the whole query), broken down by person
+ * properties, cohorts or both, per range, week or month.
+ */
+const frequencyQuery = fc
+  .record({
+    range: breakdownRanges,
+    shape: fc.constantFrom(
+      { interval: 'day', per: 'range' },
+      { interval: 'hour', per: 'range' },
+      { interval: 'day', per: 'week' },
+      { interval: 'week', per: 'month' },
+    ),
+    series: fc.array(
+      fc.record({
+        event: fc.constantFrom(...EVENTS, null),
+        filters: fc.array(cohortFilterNode, { maxLength: 1 }),
+      }),
+      { minLength: 1, maxLength: 2 },
+    ),
+    filters: fc.array(cohortFilter, { maxLength: 1 }),
+    compare: fc.boolean(),
+    bd: fc.option(breakdownOf, { nil: undefined }),
+  })
+  .map(({ range: r, shape, compare, bd, ...rest }) => ({
+    kind: 'frequency',
+    ...r,
+    ...shape,
+    ...rest,
+    ...(compare ? { compare: 'previous_period' } : {}),
+    ...(bd ?? {}),
+  }));
+
 const strip = (v: unknown): unknown =>
   JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x === undefined ? undefined : x)));
 
@@ -654,13 +687,17 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
     );
   }, 300_000);
 
-  it('breakdowns (lists, person properties, cohorts) and retention types', async () => {
-    await fc.assert(
+  /**
+   * Engine = reference on `runs` queries of `queries` with random saved cohorts c1 and c2; a
+   * property the project has never seen must be a 400 naming it, never a silent answer.
+   */
+  const agreeWithCohorts = (queries: fc.Arbitrary<Record<string, unknown>>, runs: number) =>
+    fc.assert(
       fc.asyncProperty(
         dataset,
         cohortDefinition,
         cohortDefinition,
-        breakdownQuery,
+        queries,
         async (d, c1, c2, body) => {
           const data = await load(d);
           const byId = new Map([
@@ -675,7 +712,6 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
           for (const engine of engines) {
             const run = ask(engine, data.projectId, clean);
             if (unknown.length > 0) {
-              // A property the project has never seen: a 400 naming it, never a silent answer.
               await expect(run).rejects.toMatchObject({ code: 'QUERY_INVALID' });
               continue;
             }
@@ -683,9 +719,16 @@ describe(`cohorts: engine = reference (FC_SEED=${SEED})`, () => {
           }
         },
       ),
-      { seed: SEED, numRuns: Math.round(150 * RUNS) },
+      { seed: SEED, numRuns: Math.round(runs * RUNS) },
     );
+
+  it('breakdowns (lists, person properties, cohorts) and retention types', async () => {
+    await agreeWithCohorts(breakdownQuery, 150);
   }, 400_000);
+
+  it('frequency: cohort filters, person and cohort breakdowns, merged identities', async () => {
+    await agreeWithCohorts(frequencyQuery, 25);
+  }, 300_000);
 
   it('counts exactly the events of the last D days: both edges in, 1 ms outside out', async () => {
     const base = fc.sample(dataset, { seed: 1, numRuns: 1 })[0]!;

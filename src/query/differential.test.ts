@@ -48,6 +48,7 @@ import {
   analysed,
   type Dataset,
 } from './differential-generators.js';
+import { frequencyQuery, frequencyStory } from './differential-generators.js';
 import { parseQuery } from './model.js';
 import { referenceAnswer, unknownProperties } from './reference.js';
 
@@ -853,6 +854,20 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
     await fc.assert(
       fc.asyncProperty(lifecycleStory, ([d, q]) => agree(d, q)),
       params(40),
+    );
+  }, 180_000);
+
+  it('frequency', async () => {
+    await fc.assert(
+      fc.asyncProperty(withQuery(frequencyQuery), ([d, q]) => agree(d, q)),
+      params(30),
+    );
+  }, 180_000);
+
+  it('frequency stories: a user on every day, at day edges and offset changes, merged mid-range', async () => {
+    await fc.assert(
+      fc.asyncProperty(frequencyStory, ([d, q]) => agree(d, q)),
+      params(15),
     );
   }, 180_000);
 

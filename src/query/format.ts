@@ -24,8 +24,11 @@ import {
   type TrendsQuery,
 } from './model.js';
 import { evaluateFormula, parseFormula } from './formula.js';
+import { dayString } from './clock.js';
 import type {
   FlowsPlan,
+  FrequencyPeriod,
+  FrequencyPlan,
   FunnelPlan,
   LifecyclePlan,
   Plan,
@@ -246,8 +249,42 @@ export interface LifecycleResult {
   dormant: number[];
 }
 
+/** One period of a frequency series: its users by the number of distinct intervals. */
+export interface FrequencyPeriodResult {
+  /** The period's first and last day inside the range, YYYY-MM-DD. */
+  start: string;
+  end: string;
+  /** Whether the whole calendar week or month lies inside the range (always true per range). */
+  complete: boolean;
+  /** K: the intervals that lie wholly or partly in the period's days (the counts' length). */
+  intervals: number;
+  /** Users who did the event on at least one interval of the period (= cumulative[0]). */
+  users: number;
+  /** counts[k - 1]: users who did it on exactly k distinct intervals of the period. */
+  counts: number[];
+  /** cumulative[k - 1]: users who did it on k or more distinct intervals. */
+  cumulative: number[];
+}
+
+export interface FrequencySeriesResult {
+  event: string | null;
+  breakdown_value: BreakdownValue;
+  breakdown_kind: BreakdownKind;
+  periods: FrequencyPeriodResult[];
+  /** With `compare`: the same segment's periods over the range just before (its own periods). */
+  previous_periods?: FrequencyPeriodResult[];
+}
+
+export interface FrequencyResult {
+  interval: 'hour' | 'day' | 'week' | 'month';
+  per: 'range' | 'week' | 'month';
+  /** Per series, one row per breakdown segment (ranked as trends'), or one without a breakdown. */
+  series: FrequencySeriesResult[];
+}
+
 export type QueryResult =
   | TrendsResult
+  | FrequencyResult
   | FunnelResult
   | RetentionResult
   | EventNamesResult
@@ -704,6 +741,8 @@ export function format(
   switch (p.kind) {
     case 'trends':
       return formatTrends(query as TrendsQuery, p, executed, shown);
+    case 'frequency':
+      return formatFrequency(p, executed);
     case 'funnel':
       return formatFunnel(query as FunnelQuery, p, executed);
     case 'retention':
@@ -805,4 +844,85 @@ function formatLifecycle(p: LifecyclePlan, executed: ExecutedQuery): LifecycleRe
     result[status][i] = status === 'dormant' ? -n : n;
   }
   return result;
+}
+
+/** A frequency period's answer from users per k (index k; 0 unused), cumulated from K down. */
+export function frequencyPeriodResult(
+  period: Pick<FrequencyPeriod, 'fromDay' | 'toDay' | 'complete' | 'intervals'>,
+  usersByK: readonly number[],
+): FrequencyPeriodResult {
+  const counts = Array.from({ length: period.intervals }, (_, i) => usersByK[i + 1] ?? 0);
+  const cumulative = [...counts];
+  for (let i = cumulative.length - 2; i >= 0; i--) cumulative[i]! += cumulative[i + 1]!;
+  return {
+    start: dayString(period.fromDay),
+    end: dayString(period.toDay),
+    complete: period.complete,
+    intervals: period.intervals,
+    users: cumulative[0] ?? 0,
+    counts,
+    cumulative,
+  };
+}
+
+type FrequencyGroup = { segment: Segment; byPeriod: Map<number, number[]> };
+
+/** The rows of one frequency statement as groups (one per breakdown segment). */
+function frequencyGroups(
+  p: FrequencyPlan,
+  executed: ExecutedQuery,
+  name: string,
+): Map<string, FrequencyGroup> {
+  const groups = new Map<string, FrequencyGroup>();
+  const groupOf = (row: Record<string, unknown>): FrequencyGroup => {
+    const seg = p.breakdown ? Number(row.seg) : SEGMENT_VALUE;
+    const value = p.breakdown && row.seg_value !== null ? scalarText(row.seg_value) : null;
+    const key = segmentKey(seg, value);
+    let g = groups.get(key);
+    if (!g) {
+      g = { segment: { seg, value, rank: count(row.rank_n) }, byPeriod: new Map() };
+      groups.set(key, g);
+    }
+    return g;
+  };
+  if (!p.breakdown) groupOf({});
+  for (const row of rowObjects(executed.results.get(name) ?? { columns: [], rows: [] })) {
+    const g = groupOf(row);
+    if (row.period === null || row.period === undefined) continue;
+    const period = Number(row.period);
+    const byK = g.byPeriod.get(period) ?? [];
+    byK[Number(row.k)] = count(row.users);
+    g.byPeriod.set(period, byK);
+  }
+  return groups;
+}
+
+function formatFrequency(p: FrequencyPlan, executed: ExecutedQuery): FrequencyResult {
+  const periodsOf = (plan: FrequencyPlan, g: FrequencyGroup | undefined) =>
+    plan.periods.map((period) =>
+      frequencyPeriodResult(period, g?.byPeriod.get(period.index) ?? []),
+    );
+  const series: FrequencySeriesResult[] = [];
+  for (const s of p.series) {
+    const groups = frequencyGroups(p, executed, `series:${s.index}`);
+    const previous = p.previous
+      ? frequencyGroups(p.previous, executed, `previous:series:${s.index}`)
+      : null;
+    for (const [key, g] of [...groups].sort((a, b) =>
+      compareSegments(a[1].segment, b[1].segment),
+    )) {
+      const row: FrequencySeriesResult = {
+        event: s.event,
+        breakdown_value:
+          g.segment.seg === SEGMENT_VALUE && p.breakdown
+            ? publicValue(p.breakdown.form, g.segment.value)
+            : null,
+        breakdown_kind: p.breakdown ? KIND_OF_SEGMENT[g.segment.seg]! : 'none',
+        periods: periodsOf(p, g),
+      };
+      if (p.previous && previous) row.previous_periods = periodsOf(p.previous, previous.get(key));
+      series.push(row);
+    }
+  }
+  return { interval: p.unit, per: p.per, series };
 }

@@ -334,8 +334,37 @@ export interface CohortSizeQuery {
   cohort: string;
 }
 
+/**
+ * Frequency (PostHog's stickiness, Mixpanel's frequency report): per series, how many users did
+ * the event on exactly 1, 2, … K distinct intervals (hours, days, weeks or months) of each
+ * period — the whole range (`per: range`), or each week or month of it — and on K or more.
+ */
+export type FrequencyPer = 'range' | 'week' | 'month';
+export const FREQUENCY_PERS: readonly FrequencyPer[] = ['range', 'week', 'month'];
+
+export interface FrequencyQuery extends DateRange {
+  kind: 'frequency';
+  /** The unit counted: distinct hours, days, weeks or months a user did the event on. */
+  interval: Interval;
+  per: FrequencyPer;
+  /** Each series' math is `unique_users` (the users counted), property and group key null. */
+  series: Series[];
+  filters: FilterNode[];
+  breakdown: Breakdown | null;
+  /** Adds each series' periods over the range just before (same length), or null. */
+  compare: 'previous_period' | null;
+}
+
+/** Whether `interval` is finer than `per` (a week holds hours and days; a month weeks too). */
+export function frequencyIntervalFits(interval: Interval, per: FrequencyPer): boolean {
+  if (per === 'range') return true;
+  if (per === 'week') return interval === 'hour' || interval === 'day';
+  return interval !== 'month';
+}
+
 export type Query =
   | TrendsQuery
+  | FrequencyQuery
   | FunnelQuery
   | RetentionQuery
   | EventNamesQuery
@@ -596,6 +625,19 @@ const filters = z
       });
   });
 
+/** `include_sdk_events` only where the series is "any event". */
+function checkSdkEvents(
+  s: { include_sdk_events: boolean; event?: string | null | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.include_sdk_events && s.event !== undefined && s.event !== null)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['include_sdk_events'],
+      message: 'applies to "any event" series only (event null or left out)',
+    });
+}
+
 /** Every math a series may ask for (the answer schemas of src/http/api/responses.ts use it too). */
 export const MATHS = [
   'total',
@@ -636,12 +678,7 @@ const seriesSchema = z
         path: ['group_key'],
         message: 'only unique_groups takes a group_key',
       });
-    if (s.include_sdk_events && s.event !== undefined && s.event !== null)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['include_sdk_events'],
-        message: 'applies to "any event" series only (event null or left out)',
-      });
+    checkSdkEvents(s, ctx);
     if (PROPERTY_MATHS.has(s.math) && s.property === undefined)
       ctx.addIssue({ code: 'custom', path: ['property'], message: `${s.math} needs a property` });
     if (!PROPERTY_MATHS.has(s.math) && s.property !== undefined)
@@ -1166,6 +1203,80 @@ const lifecycleSchema = z
     includeSdkEvents: q.include_sdk_events,
   }));
 
+/** A frequency series: the event (or any event) and its own filters; no math, users are counted. */
+const frequencySeriesSchema = z
+  .strictObject({
+    event: eventName.nullable().optional(),
+    filters,
+    include_sdk_events: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .superRefine(checkSdkEvents)
+  .transform((s): Series => ({
+    event: s.event ?? null,
+    math: 'unique_users',
+    property: null,
+    groupKey: null,
+    filters: s.filters,
+    includeSdkEvents: s.include_sdk_events,
+  }));
+
+const frequencySchema = z
+  .strictObject({
+    kind: z.literal('frequency'),
+    from: day,
+    to: day,
+    series: z
+      .array(frequencySeriesSchema, { error: 'must be a list of series' })
+      .min(1, { error: 'needs at least one series' })
+      .max(20, { error: 'at most 20 series' }),
+    interval: z
+      .enum(['hour', 'day', 'week', 'month'], { error: 'must be one of hour, day, week, month' })
+      .default('day')
+      .describe(
+        'The unit counted: on how many distinct hours, days, weeks or months of a period a user did the event.',
+      ),
+    per: z
+      .enum(FREQUENCY_PERS, { error: `must be one of ${FREQUENCY_PERS.join(', ')}` })
+      .default('range')
+      .describe(
+        "The periods counted over: range (one, the whole range: PostHog's stickiness), or each week or month the range touches (Mixpanel's frequency report), cut to the range at its ends.",
+      ),
+    filters,
+    breakdown: breakdownSchema.optional(),
+    breakdown_limit: breakdownLimit,
+    compare: z.enum(['previous_period'], { error: 'must be previous_period' }).optional(),
+  })
+  .superRefine(checkRange)
+  .superRefine(checkBreakdown)
+  .superRefine((q, ctx) => {
+    if (!frequencyIntervalFits(q.interval, q.per))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['interval'],
+        message:
+          q.per === 'week'
+            ? 'per week counts hours or days'
+            : 'per month counts hours, days or weeks',
+      });
+    if (q.compare !== undefined && previousRange(q).from < MIN_DAY)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['compare'],
+        message: `the previous period would start before ${MIN_DAY}`,
+      });
+  })
+  .transform((q): FrequencyQuery => ({
+    kind: 'frequency',
+    from: q.from,
+    to: q.to,
+    interval: q.interval,
+    per: q.per,
+    series: q.series,
+    filters: q.filters,
+    breakdown: breakdownOf(q.breakdown, q.breakdown_limit),
+    compare: q.compare ?? null,
+  }));
+
 const QUERY_SCHEMAS = {
   trends: trendsSchema,
   funnel: funnelSchema,
@@ -1176,6 +1287,7 @@ const QUERY_SCHEMAS = {
   cohort_size: cohortSizeSchema,
   flows: flowsSchema,
   lifecycle: lifecycleSchema,
+  frequency: frequencySchema,
 } as const;
 
 export const QUERY_KINDS = Object.keys(QUERY_SCHEMAS) as QueryKind[];

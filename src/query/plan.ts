@@ -29,6 +29,8 @@ import {
   type Filter,
   type FilterNode,
   type FunnelOrder,
+  type FrequencyPer,
+  type FrequencyQuery,
   type FunnelQuery,
   type LifecycleQuery,
   type MathKind,
@@ -423,8 +425,111 @@ function planLifecycle(q: LifecycleQuery, ctx: PlanContext): LifecyclePlan {
   };
 }
 
+/** One period of a frequency: the part of a week, a month or the range inside the range. */
+export interface FrequencyPeriod {
+  /** The period's bucket of `per` (clock.ts numbering); 0 for the range. */
+  index: number;
+  /** Its first and last local day inside the range. */
+  fromDay: number;
+  toDay: number;
+  /** The intervals (of the plan's unit) that lie wholly or partly in those days: K. */
+  intervals: number;
+  /** Whether the whole calendar period lies inside the range (always, per range). */
+  complete: boolean;
+}
+
+export interface FrequencyPlan {
+  kind: 'frequency';
+  projectId: string;
+  scope: TimeScope;
+  /** The interval counted. */
+  unit: BucketUnit;
+  per: FrequencyPer;
+  periods: FrequencyPeriod[];
+  /** Series of unique users (math `unique_users`), each with the query's filters first. */
+  series: PlannedSeries[];
+  breakdown: PlannedBreakdown | null;
+  /** With `compare`: the same frequency over the range just before (its own periods). */
+  previous?: FrequencyPlan | null;
+}
+
+/** Intervals of `unit` that lie wholly or partly in the local days [fromDay, toDay]. */
+export function intervalsBetween(unit: BucketUnit, fromDay: number, toDay: number): number {
+  if (unit === 'hour') return (toDay - fromDay + 1) * 24;
+  return bucketOfDay(unit, toDay) - bucketOfDay(unit, fromDay) + 1;
+}
+
+/** The periods of a frequency over the days [fromDay, toDay], each cut to them. */
+export function frequencyPeriods(
+  unit: BucketUnit,
+  per: FrequencyPer,
+  fromDay: number,
+  toDay: number,
+): FrequencyPeriod[] {
+  if (per === 'range')
+    return [
+      {
+        index: 0,
+        fromDay,
+        toDay,
+        intervals: intervalsBetween(unit, fromDay, toDay),
+        complete: true,
+      },
+    ];
+  const out: FrequencyPeriod[] = [];
+  for (let b = bucketOfDay(per, fromDay); b <= bucketOfDay(per, toDay); b++) {
+    const first = Math.floor(bucketStartLocal(per, b) / DAY_MS);
+    const last = Math.floor(bucketStartLocal(per, b + 1) / DAY_MS) - 1;
+    const from = Math.max(first, fromDay);
+    const to = Math.min(last, toDay);
+    out.push({
+      index: b,
+      fromDay: from,
+      toDay: to,
+      intervals: intervalsBetween(unit, from, to),
+      complete: from === first && to === last,
+    });
+  }
+  return out;
+}
+
+function planFrequency(q: FrequencyQuery, ctx: PlanContext): FrequencyPlan {
+  const scope = timeScope(ctx.timezone, q);
+  const periods = frequencyPeriods(q.interval, q.per, scope.fromDay, scope.toDay);
+  const rows = q.breakdown ? q.breakdown.limit + 2 : 1;
+  checkCells(
+    q.series.length * rows * periods.reduce((n, p) => n + p.intervals, 0),
+    ctx.limits,
+    'series × breakdown rows × intervals of every period',
+  );
+  const groups = new Map<string, number>();
+  const global = planFilters(q.filters, groups, ctx.cohorts);
+  return {
+    kind: 'frequency',
+    projectId: ctx.projectId,
+    scope,
+    unit: q.interval,
+    per: q.per,
+    periods,
+    series: q.series.map((s, index) => ({
+      index,
+      event: s.event,
+      math: 'unique_users',
+      includeSdkEvents: s.includeSdkEvents,
+      value: null,
+      filters: [...global, ...planFilters(s.filters, groups, ctx.cohorts)],
+    })),
+    breakdown: planBreakdown(q.breakdown, groups, ctx.cohorts),
+    previous:
+      q.compare === 'previous_period'
+        ? planFrequency({ ...q, ...previousRange(q), compare: null }, ctx)
+        : null,
+  };
+}
+
 export type Plan =
   | TrendsPlan
+  | FrequencyPlan
   | FunnelPlan
   | RetentionPlan
   | EventNamesPlan
@@ -763,6 +868,8 @@ export function plan(query: Query, ctx: PlanContext): Plan {
   switch (query.kind) {
     case 'trends':
       return planTrends(query, ctx);
+    case 'frequency':
+      return planFrequency(query, ctx);
     case 'funnel':
       return planFunnel(query, ctx);
     case 'retention':

@@ -13,6 +13,9 @@ import type {
   EventNamesResult,
   EventPropertiesResult,
   FlowsResult,
+  FrequencyPeriodResult,
+  FrequencyResult,
+  FrequencySeriesResult,
   FunnelResult,
   FunnelStepResult,
   JsonTypeName,
@@ -34,6 +37,7 @@ import {
   type Filter,
   type FilterNode,
   type FlowsQuery,
+  type FrequencyQuery,
   type FunnelQuery,
   type LifecycleQuery,
   type MathKind,
@@ -488,6 +492,29 @@ function smallest(values: BdValue[][]): BdValue[] {
 
 const inDates = (date: string, r: DateRange): boolean => date >= r.from && date <= r.to;
 
+/**
+ * The events of a series (its event, or any event with or without SDK bookkeeping) whose local
+ * date is in `range` and that match the query's and the series' filters.
+ */
+function seriesEvents(
+  data: ReferenceData,
+  events: EventRow[],
+  range: DateRange,
+  s: { event: string | null; includeSdkEvents: boolean; filters: FilterNode[] },
+  filters: FilterNode[],
+): EventRow[] {
+  const cx = contextOf(data);
+  return events.filter(
+    (e) =>
+      inDates(local(data.timezone, e.timeMs).date, range) &&
+      (s.event === null
+        ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
+        : e.event === s.event) &&
+      matchesAll(cx, e, filters) &&
+      matchesAll(cx, e, s.filters),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Query kinds.
 
@@ -702,15 +729,7 @@ function trendRows(
       };
       // The days some window covers (the first one may end after `from`).
       const read = { from: addDays(endOf(labels[0]!), -(w - 1)), to: q.to };
-      const matching = events.filter(
-        (e) =>
-          inDates(local(data.timezone, e.timeMs).date, read) &&
-          (s.event === null
-            ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
-            : e.event === s.event) &&
-          matchesAll(cx, e, q.filters) &&
-          matchesAll(cx, e, s.filters),
-      );
+      const matching = seriesEvents(data, events, read, s, q.filters);
       const activeBy = (items: EventRow[], end: string): number => {
         const start = addDays(end, -(w - 1));
         return new Set(
@@ -747,15 +766,7 @@ function trendRows(
           series.push(activeRow(seg.items, seg.kind, seg.value));
       continue;
     }
-    const population = events.filter(
-      (e) =>
-        inDates(local(data.timezone, e.timeMs).date, q) &&
-        (s.event === null
-          ? s.includeSdkEvents || !isSdkBookkeepingEvent(e.event)
-          : e.event === s.event) &&
-        matchesAll(cx, e, q.filters) &&
-        matchesAll(cx, e, s.filters),
-    );
+    const population = seriesEvents(data, events, q, s, q.filters);
     const zero =
       s.math === 'total' ||
       s.math === 'unique_users' ||
@@ -795,6 +806,114 @@ function trendRows(
       series.push(row(seg.items, seg.kind, seg.value));
   }
   return out;
+}
+
+/**
+ * Frequency: per series (and segment, as trends' unique users split them), for each period (the
+ * range, or each week or month label it touches, cut to the range), how many users did the event
+ * on exactly k distinct interval labels of it (k = 1 … the labels in the period's days), and on
+ * k or more. `compare`: the same over the days just before `from`, segment beside segment.
+ */
+function frequency(q: FrequencyQuery, data: ReferenceData, events: EventRow[]): FrequencyResult {
+  const current = frequencyRows(q, data, events);
+  if (q.compare === 'previous_period') {
+    const days =
+      Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
+    const range = { from: addDays(q.from, -days), to: addDays(q.from, -1) };
+    const before = frequencyRows({ ...q, ...range }, data, events);
+    current.forEach((rows, i) => {
+      for (const row of rows) {
+        const match = before[i]!.find(
+          (r) =>
+            r.breakdown_kind === row.breakdown_kind &&
+            JSON.stringify(r.breakdown_value) === JSON.stringify(row.breakdown_value),
+        );
+        row.previous_periods = match
+          ? match.periods
+          : frequencyPeriodsOf({ ...q, ...range }, data, []);
+      }
+    });
+  }
+  return { interval: q.interval, per: q.per, series: current.flat() };
+}
+
+/** The last day of the week or month labelled `label`. */
+function lastDayOf(unit: 'week' | 'month', label: string): string {
+  if (unit === 'week') return addDays(label, 6);
+  const d = new Date(`${label}T00:00:00Z`);
+  d.setUTCMonth(d.getUTCMonth() + 1, 0);
+  return d.toISOString().slice(0, 10);
+}
+
+/** A frequency's periods, each with its users counted from `items` (events of the series). */
+function frequencyPeriodsOf(
+  q: FrequencyQuery,
+  data: ReferenceData,
+  items: EventRow[],
+): FrequencyPeriodResult[] {
+  const uid = contextOf(data).uid;
+  const periods =
+    q.per === 'range'
+      ? [{ label: null as string | null, start: q.from, end: q.to, complete: true }]
+      : labelsBetween(q.per, q.from, q.to).map((label) => {
+          const last = lastDayOf(q.per as 'week' | 'month', label);
+          const start = label < q.from ? q.from : label;
+          const end = last > q.to ? q.to : last;
+          return { label, start, end, complete: start === label && end === last };
+        });
+  return periods.map((period) => {
+    const intervals = labelsBetween(q.interval, period.start, period.end).length;
+    const seen = new Map<string, Set<string>>();
+    for (const e of items) {
+      const u = uid(e);
+      if (u === null) continue;
+      const l = local(data.timezone, e.timeMs);
+      if (period.label !== null && periodLabel(q.per as 'week' | 'month', l) !== period.label)
+        continue;
+      const set = seen.get(u) ?? new Set<string>();
+      set.add(periodLabel(q.interval, l));
+      seen.set(u, set);
+    }
+    const counts = Array.from({ length: intervals }, () => 0);
+    for (const set of seen.values()) counts[set.size - 1]!++;
+    const cumulative = counts.map((_, i) => counts.slice(i).reduce((a, b) => a + b, 0));
+    return {
+      start: period.start,
+      end: period.end,
+      complete: period.complete,
+      intervals,
+      users: seen.size,
+      counts,
+      cumulative,
+    };
+  });
+}
+
+/** The rows of each frequency series (one per breakdown segment). */
+function frequencyRows(
+  q: FrequencyQuery,
+  data: ReferenceData,
+  events: EventRow[],
+): FrequencySeriesResult[][] {
+  const cx = contextOf(data);
+  return q.series.map((s) => {
+    const population = seriesEvents(data, events, q, s, q.filters);
+    const row = (
+      items: EventRow[],
+      kind: FrequencySeriesResult['breakdown_kind'],
+      value: BdValue | null,
+    ): FrequencySeriesResult => ({
+      event: s.event,
+      breakdown_value: value,
+      breakdown_kind: kind,
+      periods: frequencyPeriodsOf(q, data, items),
+    });
+    const b = q.breakdown;
+    if (!b) return [row(population, 'none', null)];
+    return segment(population, (e) => breakdownValues(cx, b, e), b.limit, true).map((seg) =>
+      row(seg.items, seg.kind, seg.value),
+    );
+  });
 }
 
 interface FunnelEntry {
@@ -1142,6 +1261,8 @@ export function referenceAnswer(query: Query, data: ReferenceData): QueryResult 
       return lifecycle(query, data, events);
     case 'trends':
       return trends(query, data, events);
+    case 'frequency':
+      return frequency(query, data, events);
     case 'funnel':
       return funnel(query, data, events);
     case 'retention':

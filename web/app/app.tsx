@@ -11,6 +11,7 @@ import { Boards } from './screens/boards';
 import { Cohorts } from './screens/cohorts';
 import { Flows } from './screens/flows';
 import { Lifecycle } from './screens/lifecycle';
+import { Frequency } from './screens/frequency';
 import { Funnels } from './screens/funnels';
 import { Insights } from './screens/insights';
 import { Live } from './screens/live';
@@ -30,6 +31,7 @@ const NAV: { screen: Screen; label: string; viewer: boolean; ownerOnly?: boolean
   { screen: 'retention', label: 'Retention', viewer: false },
   { screen: 'flows', label: 'Flows', viewer: false },
   { screen: 'lifecycle', label: 'Lifecycle', viewer: false },
+  { screen: 'frequency', label: 'Frequency', viewer: false },
   { screen: 'cohorts', label: 'Cohorts', viewer: false },
   { screen: 'users', label: 'Users', viewer: false },
   { screen: 'boards', label: 'Boards', viewer: true },
@@ -238,6 +240,8 @@ function ScreenFor(props: { screen: Screen; ctx: ProjectContext }) {
       return <Flows ctx={ctx} key={ctx.project.id} />;
     case 'lifecycle':
       return <Lifecycle ctx={ctx} key={ctx.project.id} />;
+    case 'frequency':
+      return <Frequency ctx={ctx} key={ctx.project.id} />;
     case 'cohorts':
       return <Cohorts ctx={ctx} key={ctx.project.id} />;
     case 'users':

@@ -9,6 +9,7 @@ export const SCREENS = [
   'retention',
   'flows',
   'lifecycle',
+  'frequency',
   'cohorts',
   'users',
   'boards',

@@ -394,6 +394,44 @@ export const lifecycleResult = z
       ),
   })
   .meta({ id: 'LifecycleResult' });
+
+const frequencyPeriod = z
+  .object({
+    start: z.string(),
+    end: z.string(),
+    complete: z.boolean(),
+    intervals: z.number().int(),
+    users: z.number(),
+    counts: z.array(z.number()),
+    cumulative: z.array(z.number()),
+  })
+  .meta({
+    id: 'FrequencyPeriod',
+    description:
+      'One period (the range, or a week or month cut to it; start and end are its first and last day inside the range, complete whether the whole calendar period is). counts[k-1]: users who did the event on exactly k distinct intervals of it, k = 1 … intervals; cumulative[k-1]: on k or more; users: on at least one.',
+  });
+export const frequencyResult = z
+  .object({
+    interval: z.enum(['hour', 'day', 'week', 'month']),
+    per: z.enum(['range', 'week', 'month']),
+    series: z.array(
+      z
+        .object({
+          event: z.string().nullable(),
+          breakdown_value: breakdownValue,
+          breakdown_kind: z.enum(['none', 'value', 'other', 'not_set']),
+          periods: z.array(frequencyPeriod),
+          previous_periods: z
+            .array(frequencyPeriod)
+            .optional()
+            .describe(
+              'With compare: the same segment over the range just before (its own periods).',
+            ),
+        })
+        .meta({ id: 'FrequencySeries' }),
+    ),
+  })
+  .meta({ id: 'FrequencyResult' });
 export const eventNamesResult = z
   .object({ events: z.array(z.object({ event: z.string(), count: z.number() })) })
   .meta({ id: 'EventNames' });
@@ -424,6 +462,7 @@ export const queryResult = z
     retentionResult,
     flowsResult,
     lifecycleResult,
+    frequencyResult,
     eventNamesResult,
     eventPropertiesResult,
     propertyValuesResult,

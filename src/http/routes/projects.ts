@@ -284,7 +284,7 @@ export function projectRoutes(deps: ProjectRouteDeps): ApiRoute<unknown>[] {
       id: 'query.run',
       method: 'POST',
       url: `${base}/query`,
-      summary: 'Runs a trends, funnel, retention or discovery query.',
+      summary: 'Runs a trends, funnel, retention, flows, frequency or discovery query.',
       tag: 'queries',
       response: queryResult,
       textAnswers: ['text/csv'],

@@ -21,6 +21,8 @@ import {
   dayAfter,
   filtersOf,
   discoveryQuery,
+  frequencyQuery,
+  frequencyStory,
   funnelQuery,
   funnelStory,
   funnelWithOptions,
@@ -1060,6 +1062,26 @@ describe.skipIf(!available).each(TARGETS)(
     it('breakdowns combining a cohort with properties (trends, funnels, retention)', async () => {
       // 12 runs as the test above (30 took 76 s of the file's 233 on 18.16, CI's longest part).
       await agreeOnCohortQueries(combinedQuery, 12);
+    }, 600_000);
+
+    it('frequency: every interval and period, compare, filters, breakdowns by properties', async () => {
+      const before = answered;
+      await fc.assert(
+        fc.asyncProperty(withQuery(frequencyQuery), ([d, q]) => agree(d, q)),
+        params(10),
+      );
+      expect(answered).toBeGreaterThan(before);
+    }, 600_000);
+
+    it('frequency stories: a user on every day, at day edges and offset changes, merged mid-range', async () => {
+      await fc.assert(
+        fc.asyncProperty(frequencyStory, ([d, q]) => agree(d, q)),
+        params(6),
+      );
+    }, 600_000);
+
+    it('frequency broken down by cohorts, alone or with properties', async () => {
+      await agreeOnCohortQueries((d) => frequencyQuery(d, anyBreakdown), 6);
     }, 600_000);
 
     it('per-user, unique-group and active-user maths', async () => {

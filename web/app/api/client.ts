@@ -212,6 +212,7 @@ interface QueryAnswers {
   retention: components['schemas']['RetentionResult'];
   flows: components['schemas']['FlowsResult'];
   lifecycle: components['schemas']['LifecycleResult'];
+  frequency: components['schemas']['FrequencyResult'];
 }
 
 /** Runs a report query; the answer is the one of the query's kind. */

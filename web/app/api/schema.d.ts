@@ -694,7 +694,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Runs a trends, funnel, retention or discovery query. */
+    /** Runs a trends, funnel, retention, flows, frequency or discovery query. */
     post: operations['query.run'];
     delete?: never;
     options?: never;
@@ -1474,6 +1474,7 @@ export interface components {
       | components['schemas']['RetentionResult']
       | components['schemas']['FlowsResult']
       | components['schemas']['LifecycleResult']
+      | components['schemas']['FrequencyResult']
       | components['schemas']['EventNames']
       | components['schemas']['EventProperties']
       | components['schemas']['PropertyValues']
@@ -1604,6 +1605,32 @@ export interface components {
       resurrecting: number[];
       /** @description Minus the users active in the interval before and not in this one (0 or less, so that a stacked chart draws them below zero). */
       dormant: number[];
+    };
+    FrequencyResult: {
+      /** @enum {string} */
+      interval: 'hour' | 'day' | 'week' | 'month';
+      /** @enum {string} */
+      per: 'range' | 'week' | 'month';
+      series: components['schemas']['FrequencySeries'][];
+    };
+    FrequencySeries: {
+      event: string | null;
+      breakdown_value: string | (string | null)[] | null;
+      /** @enum {string} */
+      breakdown_kind: 'none' | 'value' | 'other' | 'not_set';
+      periods: components['schemas']['FrequencyPeriod'][];
+      /** @description With compare: the same segment over the range just before (its own periods). */
+      previous_periods?: components['schemas']['FrequencyPeriod'][];
+    };
+    /** @description One period (the range, or a week or month cut to it; start and end are its first and last day inside the range, complete whether the whole calendar period is). counts[k-1]: users who did the event on exactly k distinct intervals of it, k = 1 … intervals; cumulative[k-1]: on k or more; users: on at least one. */
+    FrequencyPeriod: {
+      start: string;
+      end: string;
+      complete: boolean;
+      intervals: number;
+      users: number;
+      counts: number[];
+      cumulative: number[];
     };
     EventNames: {
       events: {
@@ -3638,6 +3665,48 @@ export interface operations {
               filters?: unknown[];
               /** @default false */
               include_sdk_events?: boolean;
+            }
+          | {
+              /** @constant */
+              kind: 'frequency';
+              from: string;
+              to: string;
+              series: {
+                event?: string | null;
+                /** @default [] */
+                filters?: unknown[];
+                /** @default false */
+                include_sdk_events?: boolean;
+              }[];
+              /**
+               * @description The unit counted: on how many distinct hours, days, weeks or months of a period a user did the event.
+               * @default day
+               * @enum {string}
+               */
+              interval?: 'hour' | 'day' | 'week' | 'month';
+              /**
+               * @description The periods counted over: range (one, the whole range: PostHog's stickiness), or each week or month the range touches (Mixpanel's frequency report), cut to the range at its ends.
+               * @default range
+               * @enum {string}
+               */
+              per?: 'range' | 'week' | 'month';
+              /** @default [] */
+              filters?: unknown[];
+              /** @description A property name (breakdown_value is its text); a list of 1 to 3 distinct property names, one of which may instead be {"cohort": id or [ids]} (breakdown_value is a list, one entry each: the text, the cohort id, or null where a property is not set or the user is in none of the cohorts; a user in several cohorts is in one combination per cohort; rows where every entry is null are not_set; breakdown_limit ranks the combinations); or {"cohort": id or [ids]} alone (one row per cohort, a user in several being in each; not_set = in none; breakdown_limit not allowed). Segments ranked by size, ties by value; the first breakdown_limit get rows, the rest are merged as other. */
+              breakdown?:
+                | string
+                | (
+                    | string
+                    | {
+                        cohort: string | string[];
+                      }
+                  )[]
+                | {
+                    cohort: string | string[];
+                  };
+              breakdown_limit?: number;
+              /** @enum {string} */
+              compare?: 'previous_period';
             };
       };
     };

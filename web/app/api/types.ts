@@ -48,6 +48,9 @@ export type RetentionResult = Schemas['RetentionResult'];
 export type FlowStep = Schemas['FlowStep'];
 export type FlowsResult = Schemas['FlowsResult'];
 export type LifecycleResult = Schemas['LifecycleResult'];
+export type FrequencyResult = Schemas['FrequencyResult'];
+export type FrequencySeries = Schemas['FrequencySeries'];
+export type FrequencyPeriod = Schemas['FrequencyPeriod'];
 export type EventNames = Schemas['EventNames'];
 export type EventProperties = Schemas['EventProperties'];
 export type PropertyValues = Schemas['PropertyValues'];
@@ -178,7 +181,21 @@ export interface LifecycleQuery {
   filters?: FilterNode[];
 }
 
-export type AnyQuery = TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery | LifecycleQuery;
+/** Users per number of distinct intervals of each period (src/query/model.ts FrequencyQuery). */
+export interface FrequencyQuery {
+  kind: 'frequency';
+  from: string;
+  to: string;
+  series: { event?: string | null; filters?: FilterNode[] }[];
+  interval?: 'hour' | 'day' | 'week' | 'month';
+  per?: 'range' | 'week' | 'month';
+  filters?: FilterNode[];
+  breakdown?: Breakdown;
+  compare?: 'previous_period';
+}
+
+export type AnyQuery =
+  TrendsQuery | FunnelQuery | RetentionQuery | FlowsQuery | LifecycleQuery | FrequencyQuery;
 
 export type CohortCondition =
   | {

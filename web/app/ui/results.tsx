@@ -4,6 +4,7 @@
 import type {
   AnyQuery,
   FlowsResult,
+  FrequencyResult,
   FunnelResult,
   LifecycleResult,
   FunnelStep,
@@ -17,6 +18,7 @@ import { Empty } from './async';
 import { breakdownTitle, segmentNamer, type SegmentNamer } from './breakdown';
 import { FlowsView } from './flows';
 import { LifecycleView } from './lifecycle';
+import { FrequencyView } from './frequency';
 import { Chart } from './chart';
 import { CsvButton, DataTable, formatNumber } from './table';
 
@@ -501,6 +503,16 @@ export function ResultView(props: {
           result={props.result as TrendsResult}
           view="line"
           title={props.title}
+          download={props.download}
+          segment={segment}
+        />
+      );
+    case 'frequency':
+      return (
+        <FrequencyView
+          result={props.result as FrequencyResult}
+          title={props.title}
+          mode="exactly"
           download={props.download}
           segment={segment}
         />
