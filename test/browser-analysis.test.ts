@@ -1017,6 +1017,42 @@ describe('the analysis screens in Chromium', () => {
     await page.getByLabel('of', { exact: true }).selectOption('week');
     const weekly = await ask('week');
     await expectRows(weekly.body.series[0].periods as Period[], 'cumulative');
+    // Broken down by the person's plan: a row per plan and week, named as the API names them.
+    await page.getByLabel('of', { exact: true }).selectOption('range');
+    await page.getByLabel('Breakdown by', { exact: true }).selectOption('person.');
+    await page.getByLabel('Breakdown person property', { exact: true }).fill('plan');
+    const byPlan = await query({
+      kind: 'frequency',
+      from: '-6d',
+      to: 'today',
+      series: [{ event: 'Page View' }],
+      breakdown: 'person.plan',
+    });
+    expect(byPlan.status).toBe(200);
+    const segments = byPlan.body.series as {
+      breakdown_kind: string;
+      breakdown_value: string | null;
+      periods: Period[];
+    }[];
+    expect(segments.length).toBeGreaterThan(1);
+    const planRows = segments.flatMap((s) =>
+      s.periods.map((p) => [
+        `Page View · ${s.breakdown_kind === 'not_set' ? '(not set)' : s.breakdown_kind === 'other' ? 'Other values' : s.breakdown_value}`,
+        `${p.start} – ${p.end}`,
+        String(p.users),
+        ...p.cumulative.map(String),
+      ]),
+    );
+    await page.waitForFunction(
+      (want) =>
+        JSON.stringify(
+          [...document.querySelectorAll('.result .table-wrap tbody tr')].map((r) =>
+            [...r.children].map((c) => c.getAttribute('data-value') ?? c.textContent?.trim()),
+          ),
+        ) === want,
+      JSON.stringify(planRows),
+      { timeout: 20_000 },
+    );
   });
 
   it('works on a phone-sized screen', async () => {

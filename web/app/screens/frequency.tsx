@@ -1,16 +1,35 @@
 // Frequency (stickiness): how many users did an event on exactly 1, 2, … N distinct days (hours,
 // weeks, months) of the range — PostHog's stickiness — or of each week or month of it —
-// Mixpanel's frequency report; as bars and a table, exactly N or N or more.
+// Mixpanel's frequency report; as bars and a table, exactly N or N or more; with filters and a
+// breakdown (properties, person properties, cohorts) as Insights has them.
 import { useId, useMemo } from 'preact/hooks';
 import { runQuery } from '../api/client';
 import type { FrequencyQuery, FrequencyResult } from '../api/types';
 import type { ProjectContext } from '../context';
 import { useRoute } from '../router';
 import { Empty, Show, useDebounced, useLoad } from '../ui/async';
+import {
+  NO_BREAKDOWN,
+  breakdownBody,
+  breakdownStateOf,
+  segmentNamer,
+  type BreakdownState,
+} from '../ui/breakdown';
+import { BreakdownPicker } from '../ui/breakdown-picker';
 import { downloadCsv } from '../ui/csv';
 import { normaliseRange, rangeFromParams, type DateRange } from '../ui/dates';
 import { FrequencyView, type FrequencyMode } from '../ui/frequency';
-import { DateRangePicker, NamePicker, useEventNames } from '../ui/query-parts';
+import {
+  DateRangePicker,
+  filterSetOf,
+  FiltersEditor,
+  filterTree,
+  NamePicker,
+  useCohorts,
+  useEventNames,
+  usePropertyNames,
+  type FilterSet,
+} from '../ui/query-parts';
 import { isObject, useReportState } from '../ui/report-state';
 import { SaveToBoard } from '../ui/save-to-board';
 
@@ -24,6 +43,9 @@ interface FrequencyState {
   mode: FrequencyMode;
   compare: boolean;
   range: DateRange;
+  /** Left out by reports saved before filters and breakdowns were offered here. */
+  filters?: FilterSet;
+  breakdown?: BreakdownState;
 }
 
 const isState = (v: unknown): v is FrequencyState =>
@@ -39,6 +61,8 @@ export const INTERVALS_OF: Record<Per, Interval[]> = {
 export function buildFrequencyQuery(s: FrequencyState): FrequencyQuery | null {
   if (s.event === '') return null;
   const range = normaliseRange(s.range);
+  const filters = filterTree(filterSetOf(s.filters));
+  const breakdown = breakdownBody(s.breakdown);
   return {
     kind: 'frequency',
     from: range.from,
@@ -46,6 +70,8 @@ export function buildFrequencyQuery(s: FrequencyState): FrequencyQuery | null {
     series: [{ event: s.event }],
     interval: INTERVALS_OF[s.per].includes(s.interval) ? s.interval : 'day',
     per: s.per,
+    ...(filters.length > 0 ? { filters } : {}),
+    ...(breakdown !== undefined ? { breakdown } : {}),
     ...(s.compare ? { compare: 'previous_period' as const } : {}),
   };
 }
@@ -55,6 +81,9 @@ export function Frequency(props: { ctx: ProjectContext }) {
   const route = useRoute();
   const id = useId();
   const [events, reloadEvents] = useEventNames(ctx);
+  const properties = usePropertyNames(ctx);
+  const cohorts = useCohorts(ctx);
+  const propertyNames = properties.state === 'ok' ? properties.value : [];
   const [state, setState] = useReportState<FrequencyState>(
     route.params,
     {
@@ -64,6 +93,8 @@ export function Frequency(props: { ctx: ProjectContext }) {
       mode: 'exactly',
       compare: false,
       range: rangeFromParams(new URLSearchParams(), ctx.project.timezone),
+      filters: { match: 'all', items: [] },
+      breakdown: NO_BREAKDOWN,
     },
     isState,
   );
@@ -156,6 +187,18 @@ export function Frequency(props: { ctx: ProjectContext }) {
                     range counts only its days inside it (marked partial).
                   </span>
                 </fieldset>
+                <FiltersEditor
+                  filters={filterSetOf(effective.filters)}
+                  choices={{ properties: propertyNames, cohorts }}
+                  onChange={(filters) => set({ filters })}
+                />
+                <BreakdownPicker
+                  value={breakdownStateOf(effective.breakdown)}
+                  properties={propertyNames}
+                  cohorts={cohorts}
+                  projectId={ctx.project.id}
+                  onChange={(breakdown) => set({ breakdown })}
+                />
                 <DateRangePicker
                   value={effective.range}
                   timeZone={ctx.project.timezone}
@@ -169,6 +212,7 @@ export function Frequency(props: { ctx: ProjectContext }) {
                       result={r}
                       title={effective.event}
                       mode={effective.mode}
+                      segment={segmentNamer(query?.breakdown, cohorts)}
                       download={
                         query
                           ? () =>

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { LiveEvent, PrivacyPolicy } from '../api/types';
 import { isoOf, localInput, shortList } from './audit';
 import { conditionBody, describeCondition, insightsForCohort } from './cohorts';
+import { buildFrequencyQuery } from './frequency';
 import { buildTrendsQuery } from './insights';
 import { mergeLive } from './live';
 import { listOf, looseningsOf } from './privacy';
@@ -141,5 +142,33 @@ describe('Insights analysis', () => {
     const rolling = buildTrendsQuery({ ...report, analysis: 'rolling', rollingWindow: 0 });
     expect(rolling).toMatchObject({ analysis: 'rolling' });
     expect(rolling).not.toHaveProperty('rolling_window');
+  });
+});
+
+describe('Frequency', () => {
+  const report = {
+    event: 'View',
+    interval: 'day' as const,
+    per: 'week' as const,
+    mode: 'exactly' as const,
+    compare: false,
+    range: { preset: 'custom' as const, from: '2026-01-01', to: '2026-01-31' },
+  };
+  it('sends the filters and the breakdown chosen, and neither for a report saved without them', () => {
+    const asked = buildFrequencyQuery({
+      ...report,
+      filters: {
+        match: 'all',
+        items: [{ property: '$browser', op: 'eq', value: 'Firefox' }],
+      },
+      breakdown: { by: 'properties', properties: ['person.plan'] },
+    });
+    expect(asked).toMatchObject({
+      filters: [{ property: '$browser', op: 'eq', value: 'Firefox' }],
+      breakdown: 'person.plan',
+    });
+    const saved = buildFrequencyQuery(report);
+    expect(saved).not.toHaveProperty('filters');
+    expect(saved).not.toHaveProperty('breakdown');
   });
 });
