@@ -783,7 +783,7 @@ describe(`SQL engine = reference evaluator (FC_SEED=${SEED})`, () => {
   it('trends', async () => {
     await fc.assert(
       fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
-      params(80),
+      params(60),
     );
   }, 180_000);
 

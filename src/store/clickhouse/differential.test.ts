@@ -899,7 +899,7 @@ describe.skipIf(!available).each(TARGETS)(
             }
           }
         }),
-        params(30),
+        params(20),
       );
       // Not a property of empty answers only.
       expect(nonEmpty).toBeGreaterThan(0);

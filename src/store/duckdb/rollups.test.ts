@@ -378,7 +378,7 @@ describe('the per-day rollups kept incrementally equal the pairs and counts of t
             },
           ),
           {
-            numRuns: encrypted ? 25 : 60,
+            numRuns: encrypted ? 25 : 40,
             // Replay with FC_SEED (printed on failure); FC_SHRINK=1 shrinks the counterexample.
             ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
             endOnFailure: !process.env.FC_SHRINK,
