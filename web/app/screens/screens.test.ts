@@ -6,6 +6,7 @@ import { isoOf, localInput, shortList } from './audit';
 import { conditionBody, describeCondition, insightsForCohort } from './cohorts';
 import { buildFrequencyQuery } from './frequency';
 import { buildTrendsQuery } from './insights';
+import { buildLifecycleQuery } from './lifecycle';
 import { mergeLive } from './live';
 import { listOf, looseningsOf } from './privacy';
 
@@ -170,5 +171,32 @@ describe('Frequency', () => {
     const saved = buildFrequencyQuery(report);
     expect(saved).not.toHaveProperty('filters');
     expect(saved).not.toHaveProperty('breakdown');
+  });
+});
+
+describe('Lifecycle', () => {
+  const report = {
+    event: '',
+    interval: 'week' as const,
+    range: { preset: 'custom' as const, from: '2026-01-01', to: '2026-01-31' },
+    filters: { match: 'all' as const, items: [] },
+  };
+  it('asks for any event without naming one, and sends the filters chosen', () => {
+    const any = buildLifecycleQuery(report);
+    expect(any).toEqual({
+      kind: 'lifecycle',
+      from: '2026-01-01',
+      to: '2026-01-31',
+      interval: 'week',
+    });
+    const filtered = buildLifecycleQuery({
+      ...report,
+      event: 'View',
+      filters: { match: 'all', items: [{ property: 'person.plan', op: 'eq', value: 'pro' }] },
+    });
+    expect(filtered).toMatchObject({
+      event: 'View',
+      filters: [{ property: 'person.plan', op: 'eq', value: 'pro' }],
+    });
   });
 });
