@@ -89,6 +89,21 @@ function addDays(date: string, days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
+/** The as-many days just before `from` (what `compare: previous_period` asks about). */
+function previousRangeOf(q: { from: string; to: string }): { from: string; to: string } {
+  const days =
+    Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
+  return { from: addDays(q.from, -days), to: addDays(q.from, -1) };
+}
+
+/** Whether two answer rows are the same segment of a breakdown. */
+const sameSegment = (
+  a: { breakdown_kind: string; breakdown_value: unknown },
+  b: { breakdown_kind: string; breakdown_value: unknown },
+): boolean =>
+  a.breakdown_kind === b.breakdown_kind &&
+  JSON.stringify(a.breakdown_value) === JSON.stringify(b.breakdown_value);
+
 /** Label of the period holding a local wall-clock time. */
 function periodLabel(unit: 'hour' | 'day' | 'week' | 'month', l: Local): string {
   switch (unit) {
@@ -527,20 +542,10 @@ function trends(q: TrendsQuery, data: ReferenceData, events: EventRow[]): Trends
   const shared = q.formula !== null && q.breakdown !== null;
   const current = lineUp(q, analysedRows(q, data, events), shared);
   if (q.compare === 'previous_period') {
-    const days =
-      Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
-    const before = analysedRows(
-      { ...q, from: addDays(q.from, -days), to: addDays(q.from, -1) },
-      data,
-      events,
-    );
+    const before = analysedRows({ ...q, ...previousRangeOf(q) }, data, events);
     current.forEach((rows, i) => {
       for (const row of rows) {
-        const match = before[i]!.find(
-          (r) =>
-            r.breakdown_kind === row.breakdown_kind &&
-            JSON.stringify(r.breakdown_value) === JSON.stringify(row.breakdown_value),
-        );
+        const match = before[i]!.find((r) => sameSegment(r, row));
         const empty = emptyOf(row.math);
         row.previous_values = row.labels.map((_, b) =>
           match && b < match.values.length ? match.values[b]! : empty,
@@ -817,17 +822,11 @@ function trendRows(
 function frequency(q: FrequencyQuery, data: ReferenceData, events: EventRow[]): FrequencyResult {
   const current = frequencyRows(q, data, events);
   if (q.compare === 'previous_period') {
-    const days =
-      Math.round((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / DAY) + 1;
-    const range = { from: addDays(q.from, -days), to: addDays(q.from, -1) };
+    const range = previousRangeOf(q);
     const before = frequencyRows({ ...q, ...range }, data, events);
     current.forEach((rows, i) => {
       for (const row of rows) {
-        const match = before[i]!.find(
-          (r) =>
-            r.breakdown_kind === row.breakdown_kind &&
-            JSON.stringify(r.breakdown_value) === JSON.stringify(row.breakdown_value),
-        );
+        const match = before[i]!.find((r) => sameSegment(r, row));
         row.previous_periods = match
           ? match.periods
           : frequencyPeriodsOf({ ...q, ...range }, data, []);
