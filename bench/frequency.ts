@@ -1,7 +1,7 @@
 // Frequency (stickiness) on a copy of a demo data directory, next to the daily unique users of the
 // same event in the same run: CPU ms of the process (process.cpuUsage: DuckDB's threads are in
 // it) and wall ms, medians of BENCH_RUNS (5) warm runs, questions alternated run by run.
-//   BENCH_DATA=/tmp/frequency-q10m node --import tsx bench/frequency.ts
+//   BENCH_DATA=/tmp/frequency-q10m npm run bench:frequency
 // (BENCH_DATA: a directory made by `npm run bench:query` or `sillage demo`, holding data/ and
 // project.json; use a copy, the store is opened read-write.)
 import { execFileSync } from 'node:child_process';

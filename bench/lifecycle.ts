@@ -3,7 +3,7 @@
 // CPU milliseconds of the whole process (process.cpuUsage: DuckDB's threads included) and wall
 // milliseconds, medians of BENCH_RUNS (5) runs, the questions alternated. Each question runs once
 // reading the events and once reading the per-day rollups (built first, not timed).
-//   flock /tmp/bench.lock node --import tsx bench/lifecycle.ts
+//   BENCH_DATA=<copy of a demo data directory> npm run bench:lifecycle
 import fs from 'node:fs';
 import path from 'node:path';
 import { embeddedDatabase, openRuntime } from '../src/cli/runtime.js';
@@ -12,7 +12,8 @@ import { loadConfig } from '../src/shared/config.js';
 import { SILENT_LOGGER } from '../src/shared/log.js';
 import { DUCKDB_DIALECT, DuckDbQueryExecutor } from '../src/store/duckdb/index.js';
 
-const BASE = process.env.BENCH_DATA ?? '/tmp/lifecycle-q10m';
+const BASE = process.env.BENCH_DATA ?? '';
+if (BASE === '') throw new Error('set BENCH_DATA to a copy of a demo data directory');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FROM = process.env.BENCH_FROM ?? '2025-06-01';
 const TO = process.env.BENCH_TO ?? '2025-06-30';
