@@ -501,8 +501,20 @@ function compileActiveSeries(
   const span = integerLiteral(active.windowDays - 1);
   const windows = (keys: string, rows: SqlNode): SqlNode =>
     sql`SELECT ${raw(keys)}toUInt8(tupleElement(w, 1)) AS is_total, if(is_total = 1, CAST(NULL AS Nullable(Int64)), toNullable(tupleElement(w, 2))) AS bucket, ${call('count_distinct', raw('uid'))} AS value FROM (${rows}) ARRAY JOIN [${ends}] AS w WHERE day BETWEEN tupleElement(w, 3) - ${span} AND tupleElement(w, 3) GROUP BY ${raw(keys)}is_total, bucket`;
-  if (!b) return windows('', sql`SELECT day, uid FROM (${days}) GROUP BY day, uid`);
-  const perDay = sql`SELECT seg, seg_value, any(rank_n) AS rank_n, day, uid FROM (${segmented(days, b)}) GROUP BY seg, seg_value, day, uid`;
+  // A window as long as the days read (cumulative unique users) holds every day of a user: their
+  // first day alone says which windows count them (compile.ts activeUsersPerWindow).
+  const oneSpan = scope.toDay - scope.fromDay + 1 <= active.windowDays;
+  // Rows (day, uid), led by the segment when broken down: (`min(day) AS day` would be a cyclic
+  // alias on 18.16).
+  const perUser = (bySegment: boolean, rows: SqlNode): SqlNode => {
+    const keys = raw(bySegment ? 'seg, seg_value, ' : '');
+    const rank = raw(bySegment ? 'any(rank_n) AS rank_n, ' : '');
+    return oneSpan
+      ? sql`SELECT ${keys}${raw(bySegment ? 'rank_n, ' : '')}first_day AS day, uid FROM (SELECT ${keys}${rank}min(day) AS first_day, uid FROM (${rows}) GROUP BY ${keys}uid)`
+      : sql`SELECT ${keys}${rank}day, uid FROM (${rows}) GROUP BY ${keys}day, uid`;
+  };
+  if (!b) return windows('', perUser(false, days));
+  const perDay = perUser(true, segmented(days, b));
   // rank_n is one per segment: grouped by, it stays in the row. A segment whose events have no
   // user keeps its row (0), as on DuckDB.
   return sql`${windows('seg, seg_value, rank_n, ', sql`SELECT * FROM (${perDay}) WHERE isNotNull(uid)`)} UNION ALL SELECT seg, seg_value, rank_n, toUInt8(1) AS is_total, CAST(NULL AS Nullable(Int64)) AS bucket, toUInt64(0) AS value FROM (${perDay}) GROUP BY seg, seg_value, rank_n HAVING countIf(isNotNull(uid)) = 0`;

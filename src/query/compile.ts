@@ -748,6 +748,27 @@ function activeUsersPerWindow(
   const seg = segmented ? 'seg, seg_value, rank_n, ' : '';
   const user = raw(`${seg}uid`);
   const keys = raw(seg);
+  // A window as long as the days read (cumulative unique users; an active-users trend of one
+  // window) holds every day of a user: one span each, from their first day, that ends after every
+  // window. So each user's first day alone, and no lag or running span number over their days.
+  const oneSpan = active.scope.toDay - active.scope.fromDay + 1 <= active.windowDays;
+  const running = (spans: SqlNode): Cte => ({
+    name: 'running',
+    body: sql`SELECT ${keys}d, sum(sum(c)) OVER (${segmented ? raw('PARTITION BY seg, seg_value ') : raw('')}ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS active FROM (${spans}) GROUP BY ${keys}d`,
+  });
+  // A segment whose events have no user keeps its row (0), as unique users' segments do.
+  const select = sql`SELECT ${keys}w.is_total, w.bucket, arg_max(r.active, r.d) AS value FROM ends w JOIN running r ON r.d <= w.end_day GROUP BY ${keys}w.is_total, w.bucket${segmented ? sql` UNION ALL SELECT seg, seg_value, rank_n, 1 AS is_total, NULL AS bucket, 0 AS value FROM ${ident(source)} GROUP BY seg, seg_value, rank_n HAVING count(uid) = 0` : raw('')}`;
+  if (oneSpan) {
+    return {
+      ctes: [
+        running(
+          sql`SELECT ${keys}min(day) AS d, 1 AS c FROM ${ident(source)} WHERE uid IS NOT NULL GROUP BY ${user}`,
+        ),
+        { name: 'ends', body: activeEnds(active) },
+      ],
+      select,
+    };
+  }
   return {
     ctes: [
       {
@@ -758,14 +779,12 @@ function activeUsersPerWindow(
         name: 'spans',
         body: sql`SELECT ${keys}min(day) AS first_end, max(day) + ${w} AS after_end FROM (SELECT ${user}, day, sum(CASE WHEN gap IS NULL OR gap > ${w} THEN 1 ELSE 0 END) OVER (PARTITION BY ${user} ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS span FROM gaps) GROUP BY ${user}, span`,
       },
-      {
-        name: 'running',
-        body: sql`SELECT ${keys}d, sum(sum(c)) OVER (${segmented ? raw('PARTITION BY seg, seg_value ') : raw('')}ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS active FROM (SELECT ${keys}first_end AS d, 1 AS c FROM spans UNION ALL SELECT ${keys}after_end AS d, -1 AS c FROM spans) GROUP BY ${keys}d`,
-      },
+      running(
+        sql`SELECT ${keys}first_end AS d, 1 AS c FROM spans UNION ALL SELECT ${keys}after_end AS d, -1 AS c FROM spans`,
+      ),
       { name: 'ends', body: activeEnds(active) },
     ],
-    // A segment whose events have no user keeps its row (0), as unique users' segments do.
-    select: sql`SELECT ${keys}w.is_total, w.bucket, arg_max(r.active, r.d) AS value FROM ends w JOIN running r ON r.d <= w.end_day GROUP BY ${keys}w.is_total, w.bucket${segmented ? sql` UNION ALL SELECT seg, seg_value, rank_n, 1 AS is_total, NULL AS bucket, 0 AS value FROM ${ident(source)} GROUP BY seg, seg_value, rank_n HAVING count(uid) = 0` : raw('')}`,
+    select,
   };
 }
 

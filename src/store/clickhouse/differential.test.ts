@@ -17,6 +17,7 @@ import {
   PROPERTIES,
   USERS,
   anyBreakdown,
+  breakdown,
   combinedBreakdownOf,
   dayAfter,
   filtersOf,
@@ -539,6 +540,43 @@ describe.skipIf(!available).each(TARGETS)(
         fc.asyncProperty(withQuery(trendsQuery), ([d, q]) => agree(d, q)),
         params(12),
       );
+    }, 600_000);
+
+    // The random trends above are rarely cumulative unique users, and their filters and short
+    // ranges mostly leave no user: here every series counts users over the dataset's days, by the
+    // day or the week, and may be broken down (compile-clickhouse.ts compileActiveSeries reads each
+    // user's first day in the range alone).
+    it('cumulative unique users, each user counted from their first day in the range', async () => {
+      const before = answered;
+      await fc.assert(
+        fc.asyncProperty(
+          withQuery((d) =>
+            fc
+              .record({
+                start: fc.integer({ min: -1, max: 2 }),
+                length: fc.integer({ min: 2, max: 9 }),
+                interval: fc.constantFrom('day', 'day', 'week'),
+                events: fc.array(fc.option(fc.constantFrom(...EVENTS), { nil: null }), {
+                  minLength: 1,
+                  maxLength: 2,
+                }),
+                breakdown,
+              })
+              .map(({ start, length, interval, events, breakdown: b }) => ({
+                kind: 'trends',
+                from: dayAfter(d.baseDay, start),
+                to: dayAfter(d.baseDay, start + length),
+                interval,
+                series: events.map((event) => ({ event, math: 'unique_users' })),
+                ...(b ?? {}),
+                analysis: 'cumulative',
+              })),
+          ),
+          ([d, q]) => agree(d, q),
+        ),
+        params(4),
+      );
+      expect(answered).toBeGreaterThan(before);
     }, 600_000);
 
     it('a formula with a breakdown: every series split by the first one’s values', async () => {
