@@ -301,18 +301,14 @@ async function insertProject(
   );
   if (!span) return 0;
   const day = localDayOf(timezone, ...span);
-  const inserted = await runTree(
-    c,
-    sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${day}, e.person_id
-          FROM events e
-         WHERE e.project_id = ${param.varchar(projectId)} AND e.person_id IS NOT NULL AND ${COUNTED}`,
-  );
-  await runTree(c, sql`INSERT INTO person_value_days ${personValues(projectId, day, raw('TRUE'))}`);
-  // A few days at a time: its first values are aggregate states DuckDB cannot spill, and all of
-  // 30.6M events at once ran out of memory at the default 256MB (after 164 s). Each span of
-  // whole local days is read by its instants (±2 days, so that zone maps skip the rest) and its
-  // days; in the order retention reads them (one event name, a span of days), so that the zone
-  // maps of the row groups skip the other names.
+  // A few days at a time: the first values of `person_event_days` are aggregate states DuckDB
+  // cannot spill, and all of 30.6M events at once ran out of memory at the default 256MB (after
+  // 164 s); the distinct rows of `person_value_days` (four per event) for all of an imported
+  // project's 7.7M events ran out of memory at 256MB in two builds of four (at 128MB in every
+  // one). Each span of whole local days is read by its instants (±2 days, so that zone maps skip
+  // the rest) and its days — the tables' rows are per day, so no row spans two —, and
+  // `person_event_days` in the order retention reads it (one event name, a span of days), so that
+  // the zone maps of the row groups skip the other names.
   const days = (
     await c.runAndReadAll(
       ...rendered(
@@ -324,8 +320,16 @@ async function insertProject(
   )
     .getRows()
     .map(([d, n]) => [Number(d), Number(n)] as const);
+  let inserted = 0;
   for (const [first, last] of spansOf(days, spanEvents)) {
     const within = sql`e.time >= ${param.timestamp((first - 2) * DAY_MS)} AND e.time < ${param.timestamp((last + 3) * DAY_MS)} AND ${day} BETWEEN ${param.bigint(first)} AND ${param.bigint(last)}`;
+    inserted += await runTree(
+      c,
+      sql`INSERT INTO person_days SELECT DISTINCT e.project_id, ${day}, e.person_id
+            FROM events e
+           WHERE e.project_id = ${param.varchar(projectId)} AND ${within} AND e.person_id IS NOT NULL AND ${COUNTED}`,
+    );
+    await runTree(c, sql`INSERT INTO person_value_days ${personValues(projectId, day, within)}`);
     await runTree(
       c,
       sql`INSERT INTO person_event_days SELECT * FROM (${personEvents(projectId, day, within)}) ORDER BY event, day`,
