@@ -14,14 +14,14 @@ import type { AuthDeps } from './context.js';
 import { generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.js';
 import { newTotpSecret, openTotpSecret, sealTotpSecret, totpUri, verifyTotp } from './totp.js';
 import { newId } from './tokens.js';
-import {
-  authenticationOptions,
-  credentialIdOf,
-  registrationOptions,
-  verifyAuthentication,
-  verifyRegistration,
-  type StoredCredential,
-} from './webauthn.js';
+import type { StoredCredential } from './webauthn.js';
+
+/**
+ * The passkey module, loaded at the first passkey operation rather than at start-up: through
+ * @simplewebauthn/server it loads X.509 and ASN.1 parsers, ~0.3 s of CPU at every start of the
+ * server and of every CLI command (most of which never see a passkey).
+ */
+const webauthn = () => import('./webauthn.js');
 
 /**
  * A passkey enrolled from a session that was not itself opened with a passkey (say, password plus
@@ -75,7 +75,7 @@ export async function passkeyRequest(
     .filter(isPasskey)
     .filter((f) => passkeyTrusted(f, now));
   if (passkeys.length === 0) return null;
-  return authenticationOptions(deps.rp, passkeys.map(storedCredential));
+  return (await webauthn()).authenticationOptions(deps.rp, passkeys.map(storedCredential));
 }
 
 /**
@@ -95,6 +95,7 @@ export async function verifySecondFactor(
       if (!webauthnChallenge) {
         throw new AppError('AUTH_WEBAUTHN_INVALID', 'no passkey challenge was issued; start again');
       }
+      const { credentialIdOf, verifyAuthentication } = await webauthn();
       const credentialId = credentialIdOf(proof.response);
       const factor = credentialId ? await deps.store.findPasskey(credentialId) : null;
       if (!factor || factor.userId !== user.id || !passkeyTrusted(factor, now)) {
@@ -163,7 +164,7 @@ export async function passkeyRegistration(
   user: UserRecord,
 ): Promise<{ options: unknown; challenge: string }> {
   const existing = (await deps.store.listFactors(user.id)).filter(isPasskey);
-  return registrationOptions(
+  return (await webauthn()).registrationOptions(
     deps.rp,
     { id: user.id, name: user.email },
     existing.map(storedCredential),
@@ -179,7 +180,7 @@ export async function addPasskey(
   label: string,
   trusted: boolean,
 ): Promise<PasskeyFactor> {
-  const verified = await verifyRegistration(deps.rp, response, challenge);
+  const verified = await (await webauthn()).verifyRegistration(deps.rp, response, challenge);
   if (await deps.store.findPasskey(verified.credential.credentialId)) {
     throw new AppError('CONFLICT', 'this passkey is already registered');
   }

@@ -1,7 +1,8 @@
 // Opens a PostgreSQL database (SILLAGE_META_URL) with a connection pool, applies the migrations
 // under an advisory lock (several nodes may start at once), and hands out connections with the
 // same small surface the DuckDB adapters use (`run`, `runAndReadAll`).
-import pg from 'pg';
+import type pg from 'pg';
+import type { Client, Pool, PoolClient } from 'pg';
 import { AppError } from '../../shared/errors.js';
 import { safeStack, SILENT_LOGGER, type Logger } from '../../shared/log.js';
 import { POSTGRES_MIGRATIONS } from './schema.js';
@@ -28,14 +29,32 @@ const MIGRATION_LOCK = 7_240_115;
  * is far below 2^53. Everything else keeps pg's default parsing.
  */
 const INT8_OID = 20;
+
+type PgModule = typeof pg;
+let pgModule: PgModule | null = null;
+
+/**
+ * The driver, loaded when a PostgreSQL database is first opened: most nodes never open one, and
+ * loading it cost every start of the server and of each CLI command ~0.1 s of CPU.
+ */
+async function loadPg(): Promise<PgModule> {
+  return (pgModule ??= (await import('pg')).default);
+}
+
+/** The driver once `loadPg` has loaded it (every use below follows an `open`). */
+function loadedPg(): PgModule {
+  if (!pgModule) throw new Error('the PostgreSQL driver is not loaded yet');
+  return pgModule;
+}
+
 const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
     oid === INT8_OID
       ? (value: string) => Number(value)
-      : (pg.types.getTypeParser(
+      : (loadedPg().types.getTypeParser(
           oid,
           format ?? 'text',
-        ) as unknown)) as typeof pg.types.getTypeParser,
+        ) as unknown)) as PgModule['types']['getTypeParser'],
 };
 
 /** Wraps a driver error once, at the adapter boundary, without its message (it may quote data). */
@@ -51,7 +70,7 @@ export function isUniqueViolation(cause: unknown): boolean {
   );
 }
 
-function connection(client: pg.PoolClient): PgConnection {
+function connection(client: PoolClient): PgConnection {
   return {
     async run(sql, params = []) {
       const result = await client.query(sql, params);
@@ -82,7 +101,7 @@ export class PostgresDatabase {
   private readonly listeners = new Set<() => Promise<void>>();
 
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly pool: Pool,
     private readonly url: string,
     private readonly logger: Logger,
   ) {
@@ -105,6 +124,7 @@ export class PostgresDatabase {
   /** Connects, then applies the migrations this database has not seen yet. */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresDatabase> {
     const logger = options.logger ?? SILENT_LOGGER;
+    const pg = await loadPg();
     const pool = new pg.Pool({
       connectionString: url,
       max: options.maxConnections ?? 10,
@@ -167,7 +187,7 @@ export class PostgresDatabase {
     handlers: { message(payload: string): void; reset(): void },
   ): () => Promise<void> {
     if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new RangeError('not a channel name');
-    let client: pg.Client | null = null;
+    let client: Client | null = null;
     let stopped = false;
     let retryMs = 100;
     let timer: NodeJS.Timeout | null = null;
@@ -180,14 +200,14 @@ export class PostgresDatabase {
       timer.unref();
       retryMs = Math.min(5_000, retryMs * 2);
     };
-    const lost = (c: pg.Client): void => {
+    const lost = (c: Client): void => {
       if (client !== c) return;
       client = null;
       handlers.reset();
       schedule();
     };
     const connect = async (): Promise<void> => {
-      const c = new pg.Client({
+      const c = new (loadedPg().Client)({
         connectionString: this.url,
         application_name: 'sillage-listen',
         keepAlive: true,
