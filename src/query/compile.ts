@@ -1745,7 +1745,7 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 // - the anchors are one row per user: the first anchor millisecond, numbered (`ai`), so that the
 //   top-n groups by an integer. Only `ai` leaves the join: the person's text and the anchor's
 //   millisecond are joined back to the kept rows (one per anchor) after the top-n (carried through the join
-//   of 4M rows as `any_value` they cost ~8 % of the statement's CPU, and as group keys more);
+//   of 4M rows as `any_value` they cost ~7 % of the statement's CPU, and as group keys more);
 // - with the per-day rollups built and current (store/duckdb/rollups.ts), the anchors come from
 //   `person_event_days` (each person's first instant per name and local day: the same first
 //   anchor) and the names from `event_days`, instead of two more scans of every event;
