@@ -1762,8 +1762,12 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 // Where the time goes at 10M events (EXPLAIN ANALYZE): one join of the events to the anchor users
 // and a top-n per user; everything else must stay small. So:
 // - the anchors are one row per user: the first anchor millisecond, numbered (`ai`), so that the
-//   top-n groups by an integer (the person's text and the anchor's millisecond ride along as
-//   `any_value`: as group keys they cost ~15 % more);
+//   top-n groups by an integer. Only `ai` leaves the join: the person's text and the anchor's
+//   millisecond are joined back to the kept rows (one per anchor) after the top-n (carried through the join
+//   of 4M rows as `any_value` they cost ~7 % of the statement's CPU, and as group keys more);
+// - with the per-day rollups built and current (store/duckdb/rollups.ts), the anchors come from
+//   `person_event_days` (each person's first instant per name and local day: the same first
+//   anchor) and the names from `event_days`, instead of two more scans of every event;
 // - the join reads person, time and event only, bounded by the anchor's millisecond on the raw
 //   column (`e.time >= tlo`: no function per probed row; stored times are whole milliseconds, and
 //   for any time after 1970 the bound is exactly `epoch_ms(e.time) >= ta`);
@@ -1776,7 +1780,8 @@ export function cohortSizeSql(projectId: string, id: string, cohorts: CohortCont
 //   reading it costs 16 bytes an event, and its text ~100× more. Aggregate states live in arenas
 //   DuckDB cannot spill: with the names themselves in the heap, 230k anchors at 30M events held
 //   ~250 MB and the query ran out of memory at the default limit;
-// - the codes are named at the end from the names in the range. A code two names share
+// - the codes are named at the end from the names in the window (or a superset: from the
+//   rollups, whole local days; more names can only mark more codes shared). A code two names share
 //   (`names.k > 1`; about D²/2^25 for D names: 1 in 20,000 for 40 names) would merge them, so a
 //   user whose kept path holds one takes the exact pass below;
 // - a clamped distance (an event ~17 years from the range's edge) keeps its place after every
@@ -1851,6 +1856,21 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
     ),
     ', ',
   );
+  // Each user's first anchor millisecond, and a superset of the names in the window: from the
+  // per-day rollups when the store keeps them current (store/duckdb/rollups.ts), else the events.
+  // `person_event_days` holds each person's first instant per name and local day, and its days
+  // are the range's (the project's time zone): the same anchors. `event_days`' local days lie
+  // within a day of the UTC ones, so one more day on the open side holds every name of the window.
+  const firstAnchors = p.rollups
+    ? sql`SELECT e.person_id AS uid, min(e.first_ms) AS ta FROM person_event_days e WHERE ${project} AND e.event = ${param.varchar(p.anchor)} AND e.day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)} GROUP BY uid`
+    : sql`SELECT ${RESOLVED_USER} AS uid, min(${t}) AS ta FROM events e ${IDENTITY_JOINS} WHERE ${project} AND ${isAnchor} AND ${RESOLVED_USER} IS NOT NULL GROUP BY uid`;
+  const pathNames = p.rollups
+    ? sql`SELECT DISTINCT e.event FROM event_days e WHERE ${project} AND ${
+        after
+          ? sql`e.day >= ${param.bigint(Math.floor(p.scope.scanFromMs / DAY_MS) - 1)}`
+          : sql`e.day <= ${param.bigint(Math.floor(p.scope.scanToMs / DAY_MS) + 1)}`
+      }`
+    : sql`SELECT DISTINCT e.event FROM events e WHERE ${project} AND ${window}`;
   const key = dedupText('e.dedup_key');
   const exactSteps = join(
     Array.from(
@@ -1869,13 +1889,13 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
             linksCte(p.projectId),
             {
               name: 'anchors',
-              body: sql`SELECT row_number() OVER () AS ai, uid, ta, make_timestamptz(ta * 1000) AS tlo, make_timestamptz((ta + 1) * 1000) AS thi FROM (SELECT ${RESOLVED_USER} AS uid, min(${t}) AS ta FROM events e ${IDENTITY_JOINS} WHERE ${project} AND ${isAnchor} AND ${RESOLVED_USER} IS NOT NULL GROUP BY uid)`,
+              body: sql`SELECT row_number() OVER () AS ai, uid, ta, make_timestamptz(ta * 1000) AS tlo, make_timestamptz((ta + 1) * 1000) AS thi FROM (${firstAnchors})`,
               materialize: true,
             },
             {
               // The names the paths can hold, by code; `k` names share a code when above 1.
               name: 'names',
-              body: sql`SELECT c, count(*) AS k, any_value(event) AS event FROM (SELECT ${raw(`(hash(event) >> ${64 - FLOW_CODE_BITS})::BIGINT`)} AS c, event FROM (SELECT DISTINCT e.event FROM events e WHERE ${project} AND ${window})) GROUP BY c`,
+              body: sql`SELECT c, count(*) AS k, any_value(event) AS event FROM (SELECT ${raw(`(hash(event) >> ${64 - FLOW_CODE_BITS})::BIGINT`)} AS c, event FROM (${pathNames})) GROUP BY c`,
               materialize: true,
             },
             {
@@ -1888,7 +1908,7 @@ function compileFlows(p: FlowsPlan): CompiledQuery {
               // `anchors` instead, DuckDB misjudged the side to build in `exact`'s join and hashed
               // every event (10M) to probe a handful of users: 3-4.5 s.
               name: 'kept',
-              body: sql`SELECT uid, ta, list_transform(x, lambda v: v >> ${shift}) AS d, list_transform(x[1:${integerLiteral(n)}], lambda v: v & ${mask}) AS p FROM (SELECT any_value(a.uid) AS uid, any_value(a.ta) AS ta, min(${packed}, ${integerLiteral(n + 1)}) AS x FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai)`,
+              body: sql`SELECT a.uid, a.ta, list_transform(g.x, lambda v: v >> ${shift}) AS d, list_transform(g.x[1:${integerLiteral(n)}], lambda v: v & ${mask}) AS p FROM anchors a JOIN (SELECT a.ai, min(${packed}, ${integerLiteral(n + 1)}) AS x FROM events e ${IDENTITY_JOINS} JOIN anchors a ON a.uid = ${RESOLVED_USER} AND ${fromAnchor} WHERE ${project} AND ${window} GROUP BY a.ai) g ON g.ai = a.ai`,
             },
             {
               // Read once, so that `kept` is never materialised (DuckDB could not spill it): what

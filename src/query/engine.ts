@@ -308,7 +308,7 @@ export class QueryEngine {
     }
   }
 
-  /** A trends, retention or lifecycle plan that can read the per-day rollups, when the store has them. */
+  /** A trends, retention, lifecycle or flows plan that can read the per-day rollups, when the store has them. */
   private withRollups(planned: Plan, project: QueryProject): Plan {
     const source = this.deps.rollups;
     if (!source) return planned;
@@ -316,6 +316,8 @@ export class QueryEngine {
       return readsLifecycleDays(planned) && source.ready(project.id, project.timezone)
         ? { ...planned, rollups: true }
         : planned;
+    if (planned.kind === 'flows')
+      return source.ready(project.id, project.timezone) ? { ...planned, rollups: true } : planned;
     if (planned.kind === 'retention') {
       return readsPersonEventDays(planned) && source.ready(project.id, project.timezone)
         ? { ...planned, rollups: true }

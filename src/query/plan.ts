@@ -369,6 +369,11 @@ export interface FlowsPlan {
   direction: 'after' | 'before';
   steps: number;
   maxPaths: number;
+  /**
+   * Whether the store's per-day rollups may be read: the anchors from `person_event_days` and the
+   * names the paths can hold from `event_days` (compileFlows). Set by the engine, false from `plan`.
+   */
+  rollups?: boolean;
 }
 
 /**
