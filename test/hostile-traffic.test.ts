@@ -198,6 +198,49 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
     for (const s of held) s.destroy();
   });
 
+  it('a memory bound: past SILLAGE_MAX_RSS_BYTES, a body is refused with 503 and Retry-After unless it is alone', async () => {
+    await server?.stop('SIGKILL');
+    // Any server is past a bound of 1 MiB: the rule is on from the first request.
+    server = await startServerProcess(t, { env: { SILLAGE_MAX_RSS_BYTES: String(1024 * 1024) } });
+    const project = await createProject(t, 'Bound');
+    const track = (probe: string) =>
+      fetch(`${server!.url}/track?verbose=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([
+          { event: 'Bound', properties: { token: project.token, distinct_id: 'u', probe } },
+        ]),
+      });
+    // Alone, a body gets through: ingest never stops altogether.
+    const alone = await track('alone');
+    expect([alone.status, await alone.json()]).toMatchObject([200, { status: 1 }]);
+    // One upload held after its first byte, admitted alone...
+    const held = net.connect(server.port, '127.0.0.1');
+    await new Promise((resolve) => held.once('connect', resolve));
+    held.on('error', () => undefined);
+    held.write(
+      'POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 1000\r\n\r\n[',
+    );
+    // ...then every other body is refused while it is held (bounded: 100 probes; the held one is
+    // admitted once the server has read its headers).
+    let refused: Response | null = null;
+    for (let i = 0; i < 100 && !refused; i++) {
+      const res = await track(`refused ${i}`);
+      if (res.status === 503) refused = res;
+      else await res.text();
+    }
+    expect(refused?.headers.get('retry-after')).toBe('2');
+    expect(await refused?.json()).toMatchObject({
+      status: 0,
+      error: expect.stringMatching(/memory bound/),
+    });
+    held.destroy();
+    await server.stop('SIGTERM');
+    const stored = (await readEvents(t.dataDir, project.project_id)).map((e) => e.properties.probe);
+    expect(stored).toContain('alone');
+  });
+
   it('slow-body connections: a per-source cap and a request timeout close them', async () => {
     await server?.stop('SIGKILL');
     server = await startServerProcess(t, {

@@ -1,6 +1,6 @@
 // The ingest byte budget: bounded, refuses past the bound, always lets one body through alone.
 import { describe, expect, it } from 'vitest';
-import { ByteBudget } from './admission.js';
+import { ByteBudget, RSS_SAMPLE_MS } from './admission.js';
 
 describe('ByteBudget', () => {
   it('holds up to its bound, refuses past it, and gets bytes back on release', () => {
@@ -57,8 +57,48 @@ describe('ByteBudget', () => {
     expect(budget.open(flood).grow(20)).toBe(true);
   });
 
+  it('under a memory bound, shrinks by what the rest of the process holds; past the bound, admits only a request alone', () => {
+    // Resident memory and time as the test sets them (the process's own, every 25 ms, otherwise).
+    let rss = 0;
+    let now = 0;
+    const budget = new ByteBudget(100, 2, { maxRssBytes: 1_000, rss: () => rss, now: () => now });
+    // The rest of the process holds 850: 150 left under the bound, more than the budget's 100.
+    rss = 850;
+    const a = budget.open('a');
+    expect(a.grow(60)).toBe(true);
+    // A load grows the rest by 100 (the 60 held are in the resident memory too): 50 left.
+    rss = 850 + 100 + 60;
+    now += RSS_SAMPLE_MS;
+    const b = budget.open('b');
+    expect(b.grow(40)).toBe(false);
+    expect(b.overMemory).toBe(true);
+    expect(budget.stats()).toMatchObject({ refused: 1, refusedOverMemory: 1 });
+    // The same reading serves until the next sample is due, even if memory fell meanwhile.
+    rss = 0;
+    expect(budget.open('b').grow(40)).toBe(false);
+    // Past the bound (the rest alone over it), nothing more while a body is held...
+    rss = 1_200 + 60;
+    now += RSS_SAMPLE_MS;
+    expect(budget.open('c').grow(1)).toBe(false);
+    // ...but a request alone still gets through, so ingest never stops altogether.
+    a.release();
+    const alone = budget.open('c');
+    expect(alone.grow(10)).toBe(true);
+    expect(alone.overMemory).toBe(false);
+    // Once the rest is back under the bound, the whole budget again.
+    rss = 500;
+    now += RSS_SAMPLE_MS;
+    expect(budget.open('d').grow(60)).toBe(true);
+    // Refused for the budget itself: not counted as the memory bound's.
+    const e = budget.open('e');
+    expect(e.grow(40)).toBe(false);
+    expect(e.overMemory).toBe(false);
+    expect(budget.stats()).toMatchObject({ refused: 4, refusedOverMemory: 3 });
+  });
+
   it('answers 503 with Retry-After', () => {
     const e = new ByteBudget(1, 7).overloaded();
     expect([e.status, e.code, e.retryAfterSeconds]).toEqual([503, 'INGEST_OVERLOADED', 7]);
+    expect(new ByteBudget(1, 7).overloaded(true).message).toMatch(/memory bound/);
   });
 });
