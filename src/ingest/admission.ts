@@ -3,10 +3,11 @@
 // so that memory under any flood stays bounded; past the budget the answer is 503 + Retry-After.
 // Each source (a connection, or the project token when a request names it in a header) has a fair
 // share, so that a flood from one source cannot take the room every other source needs. With a
-// bound on the process's resident memory, the budget also shrinks by however much the rest of the
-// process (DuckDB's loads above all) holds, so that a flood cannot add its bodies on top of a
-// peak it did not cause.
+// bound on the process's resident memory, the room for large bodies also shrinks by however much
+// the rest of the process (DuckDB's loads above all) holds, so that a flood of them cannot add to
+// a peak it did not cause.
 import { AppError } from '../shared/errors.js';
+import { LARGE_JOB_BYTES } from './event-workers.js';
 
 /** One request's share of the budget. */
 export interface Reservation {
@@ -58,9 +59,10 @@ export interface MemoryBound {
  * budget is three quarters full, a source may grow only within its fair share (the bound divided
  * by the sources holding bytes plus one): the last quarter stays for the sources that hold
  * little, so one flooding source cannot leave every other caller with a 503. Given a memory
- * bound, the budget is at most that bound minus the rest of the process's resident memory (read
- * at most every RSS_SAMPLE_MS): past the bound, only a request alone is admitted, so the process
- * stays within the bound plus one body while the rest (DuckDB's loads above all) is at its peak.
+ * bound, a large body (LARGE_JOB_BYTES and more) is admitted only within that bound minus the
+ * rest of the process's resident memory (read at most every RSS_SAMPLE_MS): past the bound, a
+ * large body gets in only alone, so large bodies cannot add to a peak they did not cause (DuckDB's
+ * loads above all); smaller ones stay within the budget.
  */
 export class ByteBudget {
   private held = 0;
@@ -109,7 +111,10 @@ export class ByteBudget {
     let overMemory = false;
     const take = (bytes: number): boolean => {
       const alone = this.held === mine;
-      const limit = alone ? this.maxBytes : this.limit();
+      // The memory bound weighs on large bodies only (a flood's; an SDK's batch is far smaller),
+      // so that a server whose DuckDB holds much (queries on a large store) still takes them.
+      const large = mine + bytes >= LARGE_JOB_BYTES;
+      const limit = alone || !large ? this.maxBytes : this.limit();
       if (!alone && this.held + bytes > limit) {
         this.refused++;
         overMemory = limit < this.maxBytes && this.held + bytes <= this.maxBytes;
