@@ -198,6 +198,61 @@ describe('hostile traffic', { timeout: 240_000 }, () => {
     for (const s of held) s.destroy();
   });
 
+  it('a memory bound: past SILLAGE_MAX_RSS_BYTES, a large body is refused with 503 and Retry-After unless it is alone', async () => {
+    await server?.stop('SIGKILL');
+    // Any server is past a bound of 1 MiB: the rule is on from the first request.
+    server = await startServerProcess(t, { env: { SILLAGE_MAX_RSS_BYTES: String(1024 * 1024) } });
+    const project = await createProject(t, 'Bound');
+    // A batch of ~300 KB (large: 256 KiB and more), or of one small event.
+    const track = (probe: string, large: boolean) =>
+      fetch(`${server!.url}/track?verbose=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(
+          Array.from({ length: large ? 5 : 1 }, (_, i) => ({
+            event: 'Bound',
+            properties: {
+              token: project.token,
+              distinct_id: 'u',
+              probe: `${probe} ${i}`,
+              ...(large ? { padding: 'x'.repeat(60_000) } : {}),
+            },
+          })),
+        ),
+      });
+    // Alone, a large body gets through: large bodies are slowed, never stopped.
+    const alone = await track('alone', true);
+    expect([alone.status, await alone.json()]).toMatchObject([200, { status: 1 }]);
+    // One large upload held after its first byte, admitted alone...
+    const held = net.connect(server.port, '127.0.0.1');
+    await new Promise((resolve) => held.once('connect', resolve));
+    held.on('error', () => undefined);
+    held.write(
+      'POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 1000000\r\n\r\n[',
+    );
+    // ...then every other large body is refused while it is held (bounded: 100 probes; the held
+    // one is admitted once the server has read its headers)...
+    let refused: Response | null = null;
+    for (let i = 0; i < 100 && !refused; i++) {
+      const res = await track(`refused ${i}`, true);
+      if (res.status === 503) refused = res;
+      else await res.text();
+    }
+    expect(refused?.headers.get('retry-after')).toBe('2');
+    expect(await refused?.json()).toMatchObject({
+      status: 0,
+      error: expect.stringMatching(/memory bound/),
+    });
+    // ...while a small one (an SDK's batch) is still taken.
+    const small = await track('small', false);
+    expect([small.status, await small.json()]).toMatchObject([200, { status: 1 }]);
+    held.destroy();
+    await server.stop('SIGTERM');
+    const stored = (await readEvents(t.dataDir, project.project_id)).map((e) => e.properties.probe);
+    expect(stored).toEqual(expect.arrayContaining(['alone 0', 'alone 4', 'small 0']));
+  });
+
   it('slow-body connections: a per-source cap and a request timeout close them', async () => {
     await server?.stop('SIGKILL');
     server = await startServerProcess(t, {

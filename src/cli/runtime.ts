@@ -653,6 +653,7 @@ export async function openRuntime(
     const admission = new ByteBudget(
       config.admission.maxQueuedBytes,
       config.writer.retryAfterSeconds,
+      config.admission.maxRssBytes > 0 ? { maxRssBytes: config.admission.maxRssBytes } : null,
     );
     const commitTarget = eventSide.commitTarget;
     const runtime: Runtime = {

@@ -53,7 +53,7 @@ export function admitBodies(app: FastifyInstance, budget: ByteBudget): void {
         done();
       },
       flush(done: TransformCallback) {
-        done(refused ? budget.overloaded() : null);
+        done(refused ? budget.overloaded(reservation.overMemory) : null);
       },
     });
     // Fastify compares this with Content-Length (see its preParsing documentation).

@@ -1,6 +1,7 @@
 // The ingest byte budget: bounded, refuses past the bound, always lets one body through alone.
 import { describe, expect, it } from 'vitest';
-import { ByteBudget } from './admission.js';
+import { ByteBudget, RSS_SAMPLE_MS } from './admission.js';
+import { LARGE_JOB_BYTES } from './event-workers.js';
 
 describe('ByteBudget', () => {
   it('holds up to its bound, refuses past it, and gets bytes back on release', () => {
@@ -57,8 +58,56 @@ describe('ByteBudget', () => {
     expect(budget.open(flood).grow(20)).toBe(true);
   });
 
+  it('under a memory bound, large bodies get only what the rest of the process leaves; past the bound, one alone', () => {
+    // Resident memory and time as the test sets them (the process's own, every 25 ms, otherwise).
+    const K = LARGE_JOB_BYTES;
+    let rss = 0;
+    let now = 0;
+    const budget = new ByteBudget(100 * K, 2, {
+      maxRssBytes: 1_000 * K,
+      rss: () => rss,
+      now: () => now,
+    });
+    // The rest of the process holds 850: 150 left under the bound, more than the budget's 100.
+    rss = 850 * K;
+    const a = budget.open('a');
+    expect(a.grow(60 * K)).toBe(true);
+    // A load grows the rest by 100 (the 60 held are in the resident memory too): 50 left.
+    rss = (850 + 100 + 60) * K;
+    now += RSS_SAMPLE_MS;
+    const b = budget.open('b');
+    expect(b.grow(40 * K)).toBe(false);
+    expect(b.overMemory).toBe(true);
+    expect(budget.stats()).toMatchObject({ refused: 1, refusedOverMemory: 1 });
+    // A small body (an SDK's batch) is not held to the memory bound, only to the budget.
+    const small = budget.open('small');
+    expect(small.grow(K - 1)).toBe(true);
+    // The same reading serves until the next sample is due, even if memory fell meanwhile.
+    rss = 0;
+    expect(budget.open('b').grow(40 * K)).toBe(false);
+    // Past the bound (the rest alone over it), no large body while another body is held...
+    rss = (1_200 + 60) * K;
+    now += RSS_SAMPLE_MS;
+    expect(budget.open('c').grow(K)).toBe(false);
+    // ...but one alone still gets through, so large bodies are slowed, never stopped.
+    a.release();
+    small.release();
+    const alone = budget.open('c');
+    expect(alone.grow(K)).toBe(true);
+    expect(alone.overMemory).toBe(false);
+    // Once the rest is back under the bound, the whole budget again.
+    rss = 500 * K;
+    now += RSS_SAMPLE_MS;
+    expect(budget.open('d').grow(60 * K)).toBe(true);
+    // Refused for the budget itself: not counted as the memory bound's.
+    const e = budget.open('e');
+    expect(e.grow(40 * K)).toBe(false);
+    expect(e.overMemory).toBe(false);
+  });
+
   it('answers 503 with Retry-After', () => {
     const e = new ByteBudget(1, 7).overloaded();
     expect([e.status, e.code, e.retryAfterSeconds]).toEqual([503, 'INGEST_OVERLOADED', 7]);
+    expect(new ByteBudget(1, 7).overloaded(true).message).toMatch(/memory bound/);
   });
 });
