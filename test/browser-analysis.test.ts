@@ -668,13 +668,15 @@ describe('the analysis screens in Chromium', () => {
       const before = sent.length;
       await page.getByLabel('Counting', { exact: true }).selectOption(type);
       await expect
-        .poll(() => page.getByLabel('Counting', { exact: true }).getAttribute('aria-describedby'))
+        .poll(() => page.getByLabel('Counting', { exact: true }).getAttribute('aria-describedby'), {
+          timeout: 20_000,
+        })
         .toBeTruthy();
       const hintId = await page
         .getByLabel('Counting', { exact: true })
         .getAttribute('aria-describedby');
       expect(await page.textContent(`#${hintId}`)).toContain(hints[type]);
-      await expect.poll(() => sent.length > before).toBe(true);
+      await expect.poll(() => sent.length > before, { timeout: 20_000 }).toBe(true);
       await page.waitForLoadState('networkidle');
       const body = sent.at(-1) as Record<string, unknown>;
       expect(body).toMatchObject({ kind: 'retention', period: 'day', periods: 3 });

@@ -63,7 +63,11 @@ describe('passkeys in Chromium', () => {
     expect(page.url()).toBe(`${origin}/setup`);
     await page.fill('#password', 'password1234');
     await page.click('#password-form button');
-    await expect.poll(() => page.textContent('#error')).toMatch(/common|guess|password/i);
+    // The answer is a round trip to a server busy with the rest of the suite: a wait as long as
+    // the file's other waits, not the poll's default second (it ran out once under a full run).
+    await expect
+      .poll(() => page.textContent('#error'), { timeout: 20_000, interval: 100 })
+      .toMatch(/common|guess|password/i);
     await page.fill('#password', PASSWORD);
     await page.click('#password-form button');
     await page.waitForSelector('#factor:not([hidden])');
