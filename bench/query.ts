@@ -390,6 +390,13 @@ interface BenchContext {
   cohortId: string;
 }
 
+/** Each day's running count of the persons whose first day in the range (`firsts`) came by then. */
+const cumulativeUniqueSql = (firsts: string): string =>
+  `WITH firsts AS (${firsts}), per AS (SELECT first_day AS day, count(*) AS n FROM firsts GROUP BY first_day)
+   SELECT d.day, sum(coalesce(per.n, 0)) OVER (ORDER BY d.day) AS n
+     FROM range(epoch_ms($2::TIMESTAMPTZ) // 86400000, epoch_ms($3::TIMESTAMPTZ) // 86400000) AS d(day)
+     LEFT JOIN per USING (day) ORDER BY d.day`;
+
 const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
   query: (ctx: BenchContext) => Record<string, unknown>;
 })[] = [
@@ -489,6 +496,29 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
       hold_constant: ['plan'],
     }),
     sql: funnelHoldSql,
+  },
+  {
+    // Mixpanel's "cumulative" analysis of daily unique users (each person counted from their first
+    // day in the range on); held to the daily unique users' target.
+    name: 'cumulative unique users, daily',
+    targetMs: 150,
+    digest: 'daily',
+    query: () => ({
+      kind: 'trends',
+      from: FROM,
+      to: TO,
+      interval: 'day',
+      series: [{ event: null, math: 'unique_users' }],
+      analysis: 'cumulative',
+    }),
+    sql: cumulativeUniqueSql(
+      `SELECT ${PERSON} AS uid, min(epoch_ms(e.time) // 86400000) AS first_day FROM events e
+        WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.time < $3::TIMESTAMPTZ
+          AND ${NOT_SDK} AND ${PERSON} IS NOT NULL GROUP BY uid`,
+    ),
+    sqlDays: cumulativeUniqueSql(
+      `SELECT person_id AS uid, min(day) AS first_day FROM person_days WHERE ${DAYS_IN_RANGE} GROUP BY uid`,
+    ),
   },
 ];
 
