@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import type { JsonObject, JsonValue } from '../shared/json.js';
 import type { EventRow } from '../store/types.js';
 import { DAY_MS, buildClock, offsetAt } from './clock.js';
-import { CUMULATIVE_MATHS, type MathKind } from './model.js';
+import { CUMULATIVE_MATHS, parseQuery, type MathKind } from './model.js';
+import { unknownProperties } from './reference.js';
 
 export const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
 export const RUNS = Number(process.env.FC_RUNS_FACTOR ?? 1);
@@ -340,7 +341,25 @@ export function oneProfileEach(
   return [...byKey.values()];
 }
 
-/** Stores a dataset under a fresh project id (plus noise in another project); returns both. */
+/**
+ * Whether every property `body` (a query with absolute dates) names is one `d` has seen, so that
+ * an engine answers it rather than refusing it as unknown (reference.ts unknownProperties, the
+ * rule the engines must follow). A property about answers draws its queries under this with
+ * `fc.pre`: a property of only refusals would prove nothing.
+ */
+export function namesOnlySeen(d: Dataset, body: unknown): boolean {
+  const projectId = 'seen';
+  return (
+    unknownProperties(parseQuery(body), {
+      projectId,
+      timezone: d.timezone,
+      events: d.events.map((e, i) => ({ ...e, projectId, dedupKey: BigInt(i) })),
+      links: [],
+      profiles: d.profiles.map((p) => ({ ...p, projectId, createdAtMs: 0, updatedAtMs: 0 })),
+      propertySampleSize: 0,
+    }).length === 0
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Queries (as JSON bodies, so that validation is exercised too).

@@ -17,6 +17,7 @@ import {
   PROPERTIES,
   USERS,
   anyBreakdown,
+  breakdown,
   combinedBreakdownOf,
   dayAfter,
   filtersOf,
@@ -28,6 +29,7 @@ import {
   funnelWithOptions,
   lifecycleQuery,
   lifecycleStory,
+  namesOnlySeen,
   rangeOf,
   retentionQuery,
   sameDigits,
@@ -519,6 +521,15 @@ describe.skipIf(!available).each(TARGETS)(
       expect(sameDigits(got)).toEqual(sameDigits(want));
     }
 
+    // The properties about answers (each checks `answered` grew) draw only queries whose
+    // properties the dataset has: chdb's quarter depth draws one or two cases, and a profile
+    // property no profile has (refused as unknown, as the trends property checks) then left
+    // them proving nothing (CI, FC_SEED=1247486884 and 103).
+    const answerable = (d: Dataset, q: Record<string, unknown>): true => {
+      fc.pre(namesOnlySeen(d, q));
+      return true;
+    };
+
     const params = (runs: number) => ({
       seed: SEED,
       numRuns: Math.max(1, Math.round(runs * RUNS * target.depth)),
@@ -544,16 +555,7 @@ describe.skipIf(!available).each(TARGETS)(
     // The random trends above are rarely cumulative unique users, and their filters and short
     // ranges mostly leave no user: here every series counts users over the dataset's days, by the
     // day or the week, and may be broken down (compile-clickhouse.ts compileActiveSeries reads each
-    // user's first day in the range alone). Its breakdowns are by standard columns, which every
-    // dataset knows: a profile property no profile has is refused, and chdb's quarter depth draws
-    // a single case, which a refusal would leave proving nothing.
-    const columnBreakdown = fc.option(
-      fc.record({
-        breakdown: fc.constantFrom('$browser', '$os', 'mp_country_code', '$browser_version'),
-        breakdown_limit: fc.integer({ min: 1, max: 4 }),
-      }),
-      { nil: undefined },
-    );
+    // user's first day in the range alone).
     it('cumulative unique users, each user counted from their first day in the range', async () => {
       const before = answered;
       await fc.assert(
@@ -568,7 +570,7 @@ describe.skipIf(!available).each(TARGETS)(
                   minLength: 1,
                   maxLength: 2,
                 }),
-                breakdown: columnBreakdown,
+                breakdown,
               })
               .map(({ start, length, interval, events, breakdown: b }) => ({
                 kind: 'trends',
@@ -580,7 +582,7 @@ describe.skipIf(!available).each(TARGETS)(
                 analysis: 'cumulative',
               })),
           ),
-          ([d, q]) => agree(d, q),
+          ([d, q]) => answerable(d, q) && agree(d, q),
         ),
         params(4),
       );
@@ -614,7 +616,7 @@ describe.skipIf(!available).each(TARGETS)(
                 ...(compare ? { compare: 'previous_period' } : {}),
               })),
           ),
-          ([d, q]) => agree(d, q, true),
+          ([d, q]) => answerable(d, q) && agree(d, q, true),
         ),
         params(6),
       );
@@ -1093,7 +1095,7 @@ describe.skipIf(!available).each(TARGETS)(
           cohortDefinition,
           cohortDefinition,
           fc.integer({ min: -2, max: 12 }),
-          ([d, q], c1, c2, days) => agreeWithCohorts(d, q, c1, c2, days),
+          ([d, q], c1, c2, days) => answerable(d, q) && agreeWithCohorts(d, q, c1, c2, days),
         ),
         params(runs),
       );
@@ -1113,7 +1115,7 @@ describe.skipIf(!available).each(TARGETS)(
     it('frequency: every interval and period, compare, filters, breakdowns by properties', async () => {
       const before = answered;
       await fc.assert(
-        fc.asyncProperty(withQuery(frequencyQuery), ([d, q]) => agree(d, q)),
+        fc.asyncProperty(withQuery(frequencyQuery), ([d, q]) => answerable(d, q) && agree(d, q)),
         params(10),
       );
       expect(answered).toBeGreaterThan(before);
@@ -1133,7 +1135,10 @@ describe.skipIf(!available).each(TARGETS)(
     it('per-user, unique-group and active-user maths', async () => {
       const before = answered;
       await fc.assert(
-        fc.asyncProperty(withQuery(userMathsQuery), ([d, q]) => agree(d, q, true)),
+        fc.asyncProperty(
+          withQuery(userMathsQuery),
+          ([d, q]) => answerable(d, q) && agree(d, q, true),
+        ),
         params(15),
       );
       expect(answered).toBeGreaterThan(before);
