@@ -719,15 +719,18 @@ function compileSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   );
 }
 
-/** The windows of an active-users series: one row (is_total, bucket, end_day) per bucket and the total. */
+/**
+ * The windows of an active-users series: one row (is_total, bucket, end_day) per bucket and the
+ * total, as one VALUES list (a UNION ALL of one-row SELECTs, one per bucket, cost DuckDB a
+ * pipeline each: 91 daily buckets took 56 instead of 36 ms of a 90-day cumulative trend).
+ */
 function activeEnds(active: NonNullable<PlannedSeries['active']>): SqlNode {
-  return join(
-    active.ends.map(
-      (e) =>
-        sql`SELECT ${integerLiteral(e.bucket === null ? 1 : 0)} AS is_total, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)} AS bucket, ${integerLiteral(e.endDay)} AS end_day`,
-    ),
-    ' UNION ALL ',
+  const rows = active.ends.map(
+    (e) =>
+      sql`(${integerLiteral(e.bucket === null ? 1 : 0)}, ${e.bucket === null ? raw('NULL') : integerLiteral(e.bucket)}, ${integerLiteral(e.endDay)})`,
   );
+  // Typed as the literals would be were a bucket there: the total's row alone holds a NULL.
+  return sql`SELECT is_total, CAST(bucket AS INTEGER) AS bucket, end_day FROM (VALUES ${join(rows, ', ')}) AS t(is_total, bucket, end_day)`;
 }
 
 /**
