@@ -1402,7 +1402,7 @@ async function main(): Promise<void> {
     { ...env, SILLAGE_DUCKDB_THREADS: threads },
   );
   // Generating and importing tens of millions of rows needs more than the server's buffer pool
-  // (DuckDB's memory_limit, 256MB by default: the demo generator runs out of memory at 10M);
+  // (DuckDB's memory_limit, 256MB by default, 512MB while querying: the demo generator runs out of memory at 10M);
   // queries then run with the server's own setting, as a server would answer them.
   const loadEnv = { ...env, SILLAGE_DUCKDB_MEMORY_LIMIT: GENERATE_MEMORY_LIMIT };
   const loadConfigForData = loadConfig(
@@ -1410,7 +1410,7 @@ async function main(): Promise<void> {
     { ...loadEnv, SILLAGE_DUCKDB_THREADS: threads },
   );
   console.log(
-    `Query benchmark — ${cores} cores, DuckDB threads while querying: ${threads}, memory_limit while querying: ${config.store.duckdbMemoryLimit} (generating: ${GENERATE_MEMORY_LIMIT}), data in ${dataDir}`,
+    `Query benchmark — ${cores} cores, DuckDB threads while querying: ${threads}, memory_limit ${config.store.duckdbMemoryLimit}, while querying ${config.store.duckdbQueryMemoryLimit} (generating: ${GENERATE_MEMORY_LIMIT}), data in ${dataDir}`,
   );
 
   let runtime = await openRuntime(loadConfigForData, SILENT_LOGGER);

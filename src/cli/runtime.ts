@@ -54,6 +54,7 @@ import {
   type AtRestOptions,
 } from '../store/duckdb/index.js';
 import { VaultService } from '../projects/vault.js';
+import { sizeBytes } from '../store/duckdb/memory-limit.js';
 import { cohortSource } from '../projects/cohorts.js';
 import {
   ClientDescriber,
@@ -380,6 +381,7 @@ async function openEventSide(
       const executorOptions = {
         connections: queryConnections(config.query.concurrency, logger),
         threadsWhileQuerying: config.query.threads,
+        memoryWhileQuerying: sizeBytes(config.store.duckdbQueryMemoryLimit),
         activity,
         ...(config.query.concurrencyPerProject === undefined
           ? {}

@@ -1,24 +1,23 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { defaultDuckDbMemoryLimit, loadConfig } from './config.js';
+import { defaultDuckDbQueryMemoryLimit, loadConfig } from './config.js';
 
-describe('DuckDB memory limit', () => {
+describe('DuckDB memory limit while querying', () => {
   it('is a quarter of the memory available, between 256MB and 512MB', () => {
-    expect(defaultDuckDbMemoryLimit(512 * 1024 ** 2)).toBe('256MB');
-    expect(defaultDuckDbMemoryLimit(1_000_000_000)).toBe('256MB');
-    expect(defaultDuckDbMemoryLimit(1024 ** 3)).toBe('268MB');
-    expect(defaultDuckDbMemoryLimit(1.5 * 1024 ** 3)).toBe('402MB');
-    expect(defaultDuckDbMemoryLimit(2 * 1024 ** 3)).toBe('512MB');
-    expect(defaultDuckDbMemoryLimit(16 * 1024 ** 3)).toBe('512MB');
+    expect(defaultDuckDbQueryMemoryLimit(512 * 1024 ** 2)).toBe('256MB');
+    expect(defaultDuckDbQueryMemoryLimit(1_000_000_000)).toBe('256MB');
+    expect(defaultDuckDbQueryMemoryLimit(1024 ** 3)).toBe('268MB');
+    expect(defaultDuckDbQueryMemoryLimit(1.5 * 1024 ** 3)).toBe('402MB');
+    expect(defaultDuckDbQueryMemoryLimit(2 * 1024 ** 3)).toBe('512MB');
+    expect(defaultDuckDbQueryMemoryLimit(16 * 1024 ** 3)).toBe('512MB');
   });
 
-  it('is what the server opens DuckDB with unless SILLAGE_DUCKDB_MEMORY_LIMIT says otherwise', () => {
-    const data = os.tmpdir();
-    expect(loadConfig({ data, port: 0 }, {}).store.duckdbMemoryLimit).toBe(
-      defaultDuckDbMemoryLimit(),
-    );
-    expect(
-      loadConfig({ data, port: 0 }, { SILLAGE_DUCKDB_MEMORY_LIMIT: '1GB' }).store.duckdbMemoryLimit,
-    ).toBe('1GB');
+  it('is the sized default unless SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT says otherwise', () => {
+    const store = (env: Record<string, string>) =>
+      loadConfig({ data: os.tmpdir(), port: 0 }, env).store;
+    expect(store({}).duckdbMemoryLimit).toBe('256MB');
+    expect(store({}).duckdbQueryMemoryLimit).toBe(defaultDuckDbQueryMemoryLimit());
+    expect(store({ SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT: '1GB' }).duckdbQueryMemoryLimit).toBe('1GB');
+    expect(store({ SILLAGE_DUCKDB_MEMORY_LIMIT: '1GB' }).duckdbMemoryLimit).toBe('1GB');
   });
 });

@@ -81,6 +81,11 @@ export interface ServerConfig {
      * lets a long-running server's resident memory grow with its database (issue 10).
      */
     duckdbMemoryLimit: string;
+    /**
+     * DuckDB's `memory_limit` while queries run (and a minute after the last): at least
+     * `duckdbMemoryLimit` (defaultDuckDbQueryMemoryLimit).
+     */
+    duckdbQueryMemoryLimit: string;
     /** Longest an acknowledged event waits in the ingest log before it is loaded (queryable). */
     ingestLoadDelayMs: number;
     /** Below this many free bytes on the data directory's file system, ingest answers 503. */
@@ -153,19 +158,27 @@ export interface ServerConfig {
 const intFromEnv = z.coerce.number().int().positive();
 
 /**
- * DuckDB's memory limit unless SILLAGE_DUCKDB_MEMORY_LIMIT says otherwise: a quarter of the
- * memory the process may use (the cgroup's limit, else the machine's), between 256MB and 512MB
- * — 512MB from 2 GB up.
+ * DuckDB's memory limit unless SILLAGE_DUCKDB_MEMORY_LIMIT says otherwise: enough for the
+ * ingest loader and the query guards' result sizes on one node (larger aggregations spill to
+ * `data/tmp`), and small enough that the server's resident memory stays within the bound the
+ * README documents. Raised while queries run (defaultDuckDbQueryMemoryLimit).
+ */
+export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
+
+/**
+ * DuckDB's memory limit while queries run, unless SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT says
+ * otherwise: a quarter of the memory the process may use (the cgroup's limit, else the
+ * machine's), between 256MB and 512MB — 512MB from 2 GB up.
  *
- * It is the cache of the table's blocks as much as working memory: at 256MB a question that reads
+ * It is the cache of the tables' blocks as much as working memory: at 256MB a question that reads
  * three columns of 10M events (flows: person, time, name) found them evicted by whatever ran
  * between two askings and read them back each time (bench:query, alternated with the hand SQL:
- * flows 617 and 609 ms at 256MB, 371 and 362 ms at 512MB; two clients asking alone, p50 of unique
- * users by `$browser` 659 vs 464 ms, of the funnel 674 vs 510 ms). It does not fill on a small
- * store: under bench:abuse's flood DuckDB held 34-116 MB at either limit. 256MB below 1 GB keeps
- * the former footprint where memory is short.
+ * flows 609 and 617 ms at 256MB, 362 and 371 ms at 512MB; two clients asking alone, p50 of unique
+ * users by `$browser` 659 vs 464 ms, of the funnel 674 vs 510 ms). Only while querying: at 512MB
+ * throughout, bench:abuse's flooded peak went over 512 MB in 3 runs of 7 (at most 546 MB), at
+ * 256MB in none of 10.
  */
-export function defaultDuckDbMemoryLimit(available: number = availableMemoryBytes()): string {
+export function defaultDuckDbQueryMemoryLimit(available: number = availableMemoryBytes()): string {
   const mb = Math.floor(available / 4 / 1_000_000);
   return `${Math.min(512, Math.max(256, mb))}MB`;
 }
@@ -224,7 +237,11 @@ const schema = z.object({
   duckdbMemoryLimit: z
     .string()
     .regex(/^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 256MB')
-    .default(defaultDuckDbMemoryLimit),
+    .default(DEFAULT_DUCKDB_MEMORY_LIMIT),
+  duckdbQueryMemoryLimit: z
+    .string()
+    .regex(/^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'a size such as 512MB')
+    .optional(),
   ingestLoadDelayMs: intFromEnv.default(5000),
   ingestWorkers: z.coerce.number().int().min(0).max(64).optional(),
   encryption: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -312,6 +329,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     duckdbThreads: env.SILLAGE_DUCKDB_THREADS,
     duckdbCheckpointThreshold: env.SILLAGE_DUCKDB_CHECKPOINT_THRESHOLD,
     duckdbMemoryLimit: env.SILLAGE_DUCKDB_MEMORY_LIMIT,
+    duckdbQueryMemoryLimit: env.SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT,
     ingestLoadDelayMs: env.SILLAGE_INGEST_LOAD_DELAY_MS,
     ingestWorkers: env.SILLAGE_INGEST_WORKERS,
     encryption: env.SILLAGE_ENCRYPTION,
@@ -420,6 +438,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       duckdbThreads: c.duckdbThreads,
       duckdbCheckpointThreshold: c.duckdbCheckpointThreshold,
       duckdbMemoryLimit: c.duckdbMemoryLimit,
+      duckdbQueryMemoryLimit: c.duckdbQueryMemoryLimit ?? defaultDuckDbQueryMemoryLimit(),
       ingestLoadDelayMs: c.ingestLoadDelayMs,
       ingestWorkers: c.ingestWorkers,
       encryption: c.encryption,

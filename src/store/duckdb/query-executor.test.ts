@@ -436,3 +436,46 @@ describe('DuckDbQueryExecutor threads', () => {
     }
   });
 });
+
+describe('DuckDbQueryExecutor memory limit', () => {
+  it('raises DuckDB’s memory limit while querying and lowers it after the last query', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-exec-memory-'));
+    const db = await DuckDbDatabase.open(tmp, { tuning: { memoryLimit: '64MB' } });
+    const setting = `SELECT current_setting('memory_limit') AS m`;
+    const limit = () =>
+      db.read(async (c) => (await c.runAndReadAll(setting)).getRowsJS()[0]![0] as string);
+    try {
+      const before = await limit();
+      const executor = await DuckDbQueryExecutor.open(db, {
+        memoryWhileQuerying: 128_000_000,
+        memoryLingerMs: 50,
+      });
+      try {
+        const during = await executor.run({ text: setting, params: [] }, soon(10_000));
+        expect(String(during.rows[0]![0])).toBe('122.0 MiB');
+        // Still raised just after (a pause between two questions), then back to the store's.
+        expect(await limit()).toBe('122.0 MiB');
+        for (let i = 0; i < 200 && (await limit()) !== before; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        expect(await limit()).toBe(before);
+        // Raised again by the next query; restored when the executor closes.
+        await executor.run({ text: setting, params: [] }, soon(10_000));
+        expect(await limit()).toBe('122.0 MiB');
+      } finally {
+        await executor.close();
+      }
+      expect(await limit()).toBe(before);
+      // Not above the store's limit: left alone.
+      const lower = await DuckDbQueryExecutor.open(db, { memoryWhileQuerying: 32_000_000 });
+      try {
+        const during = await lower.run({ text: setting, params: [] }, soon(10_000));
+        expect(String(during.rows[0]![0])).toBe(before);
+      } finally {
+        await lower.close();
+      }
+    } finally {
+      await db.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

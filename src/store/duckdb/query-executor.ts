@@ -47,6 +47,17 @@ export interface DuckDbQueryExecutorOptions {
    */
   threadsWhileQuerying?: number;
   /**
+   * DuckDB's memory limit in bytes while queries run, from the first until MEMORY_LINGER_MS after
+   * the last (instance-wide, as threads). It is the cache of the tables' blocks as much as working
+   * memory: a question that reads three columns of 10M events (flows) found them evicted at 256MB
+   * by whatever ran between two askings. The store's own limit (SILLAGE_DUCKDB_MEMORY_LIMIT)
+   * holds the rest of the time: ingestion alone, a flood, keeps the smaller footprint. Unset or
+   * not above the store's limit: left alone.
+   */
+  memoryWhileQuerying?: number;
+  /** Tests only: how long the raised memory limit outlives the last query (MEMORY_LINGER_MS). */
+  memoryLingerMs?: number;
+  /**
    * Tests only: plan small inputs with the operators DuckDB uses on large ones. DuckDB switches
    * operators by estimated input size (an ASOF join under 64 left rows runs as a nested loop), so
    * the small datasets of differential tests would otherwise never run what production runs, and
@@ -61,6 +72,12 @@ export interface DuckDbQueryExecutorOptions {
 
 /** How long the raised thread count outlives the last query (a dashboard asks in bursts). */
 const THREADS_LINGER_MS = 2_000;
+
+/**
+ * How long the raised memory limit outlives the last query: lowering it evicts the cached blocks
+ * past the store's limit, so it waits out an analyst's pause between two questions.
+ */
+const MEMORY_LINGER_MS = 60_000;
 
 /**
  * Statements kept prepared per connection, least recently used first out. A dashboard asks the
@@ -136,6 +153,9 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private threadsNow: number;
   private readonly threadsSerial = new Serial();
   private lowerTimer: NodeJS.Timeout | undefined;
+  /** DuckDB's memory limit now, in bytes (null: unknown, never changed). */
+  private memoryNow: number | null;
+  private memoryTimer: NodeJS.Timeout | undefined;
   /** Statements running now, each told whether another ran beside it (`beside`). */
   private readonly statements = new Set<{ beside: boolean }>();
   /** Per connection: its prepared statements by text, in order of use (see PREPARED_PER_CONNECTION). */
@@ -150,11 +170,12 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     private readonly keepPrepared: number,
     private readonly activity: QueryActivity | null,
     private readonly perSource: number,
-    /** DuckDB's memory limit in bytes (null: unknown). */
-    private readonly memoryLimitBytes: number | null,
+    /** DuckDB's memory limit in bytes, the store's and while querying (null: unknown). */
+    private readonly memory: { base: number | null; querying: number | null; lingerMs: number },
   ) {
     this.idle = [...all];
     this.threadsNow = threads.base;
+    this.memoryNow = memory.base;
   }
 
   static async open(
@@ -182,6 +203,11 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       // An unreadable setting: every refusal is then told busy (see `othersHoldMemory`).
     }
     const querying = Math.max(base, Math.floor(options.threadsWhileQuerying ?? base));
+    const raised = options.memoryWhileQuerying;
+    const memoryQuerying =
+      memoryLimitBytes !== null && raised !== undefined && raised > memoryLimitBytes
+        ? Math.floor(raised)
+        : null;
     return new DuckDbQueryExecutor(
       connections,
       options.maxQueued ?? 32,
@@ -190,7 +216,11 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       Math.max(0, Math.floor(options.keepPrepared ?? PREPARED_PER_CONNECTION)),
       options.activity ?? null,
       Math.max(1, Math.floor(options.perSource ?? connections.length - 1)),
-      memoryLimitBytes,
+      {
+        base: memoryLimitBytes,
+        querying: memoryQuerying,
+        lingerMs: options.memoryLingerMs ?? MEMORY_LINGER_MS,
+      },
     );
   }
 
@@ -206,6 +236,35 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       return;
     }
     await this.setThreads(this.threads.querying);
+  }
+
+  /**
+   * Raises DuckDB's memory limit while queries run; lowers it MEMORY_LINGER_MS after the last
+   * one. Lowering evicts cached blocks; when DuckDB cannot free enough (a load holds its rows), the
+   * limit stays raised and is lowered at the next pause.
+   */
+  private async adjustMemory(): Promise<void> {
+    const { base, querying, lingerMs } = this.memory;
+    if (base === null || querying === null) return;
+    clearTimeout(this.memoryTimer);
+    if (this.running === 0) {
+      this.memoryTimer = setTimeout(() => {
+        this.setMemory(base).catch(() => this.adjustMemory().catch(() => undefined));
+      }, lingerMs);
+      this.memoryTimer.unref();
+      return;
+    }
+    await this.setMemory(querying);
+  }
+
+  private setMemory(wanted: number): Promise<void> {
+    return this.threadsSerial.run(async () => {
+      const target = this.running > 0 ? (this.memory.querying ?? wanted) : wanted;
+      if (this.closed || target === this.memoryNow) return;
+      // A number of bytes from configuration, never from a request.
+      await this.control.run(`SET memory_limit = '${Math.floor(target)}B'`);
+      this.memoryNow = target;
+    });
   }
 
   private setThreads(wanted: number): Promise<void> {
@@ -317,6 +376,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     this.running++;
     try {
       await this.adjustThreads();
+      await this.adjustMemory();
       for (let attempt = 1; ; attempt++) {
         const mine = { beside: this.statements.size > 0 };
         for (const other of this.statements) other.beside = true;
@@ -339,6 +399,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       this.running--;
       this.release(connection, source);
       await this.adjustThreads().catch(() => undefined);
+      await this.adjustMemory().catch(() => undefined);
     }
   }
 
@@ -439,7 +500,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       );
     return new AppError(
       'QUERY_TOO_LARGE',
-      'the query needs more memory than the store may use (SILLAGE_DUCKDB_MEMORY_LIMIT); narrow the date range or raise the limit',
+      `the query needs more memory than the store may use (${this.memory.querying === null ? 'SILLAGE_DUCKDB_MEMORY_LIMIT' : 'SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT'}); narrow the date range or raise the limit`,
       { cause },
     );
   }
@@ -449,7 +510,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
    * cached stored data aside). Unknown (the limit unread, the report refused too): yes.
    */
   private async othersHoldMemory(): Promise<boolean> {
-    const limit = this.memoryLimitBytes;
+    const limit = this.memoryNow;
     if (limit === null || this.closed) return true;
     try {
       const held = await this.threadsSerial.run(async () => {
@@ -530,9 +591,14 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       await new Promise((r) => setTimeout(r, 10));
     }
     clearTimeout(this.lowerTimer);
+    clearTimeout(this.memoryTimer);
     await this.threadsSerial.run(() => Promise.resolve());
     if (this.threadsNow !== this.threads.base)
       await this.control.run(`SET threads = ${this.threads.base}`).catch(() => undefined);
+    if (this.memory.base !== null && this.memoryNow !== this.memory.base)
+      await this.control
+        .run(`SET memory_limit = '${Math.floor(this.memory.base)}B'`)
+        .catch(() => undefined);
     // One still busy after that is left to the garbage collector rather than freed under its
     // statement. (Closing a connection destroys the statements prepared on it.)
     this.prepared.clear();
