@@ -920,7 +920,6 @@ function compileValueDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
   }
   const where = sql`project_id = ${param.varchar(p.projectId)} AND col = ${param.varchar(b.ref.column)} AND day BETWEEN ${param.bigint(p.scope.fromDay)} AND ${param.bigint(p.scope.toDay)}`;
   const bucket = bucketOfDay(unit, raw('day'));
-  const [, seg] = breakdownCtes('base', b);
   return withCtes(
     [
       {
@@ -935,13 +934,55 @@ function compileValueDaysSeries(p: TrendsPlan, s: PlannedSeries): SqlNode {
         body: sql`SELECT ${bucket} AS bucket, value AS bd, person_id AS uid FROM person_value_days WHERE ${where} UNION ALL SELECT DISTINCT ${bucket} AS bucket, CASE WHEN is_set THEN value END AS bd, NULL AS uid FROM value_days WHERE ${where}`,
         materialize: true,
       },
-      { ...seg!, materialize: true },
+      ...valueSegmentCtes(unit === 'day'),
     ],
     wholeInline(p, s)
-      ? sql`${segmentUsers(unit === 'day')} UNION ALL ${wholeRows(call('count_distinct', raw('uid')))}`
-      : segmentUsers(unit === 'day'),
+      ? sql`${VALUE_SEGMENT_USERS} UNION ALL ${wholeRows(call('count_distinct', raw('uid')), 'base')}`
+      : VALUE_SEGMENT_USERS,
   );
 }
+
+/**
+ * The per-day values' segments, counted before they are labelled: per (bucket, value) and per
+ * value over the range from `base` (bucket, bd, uid or NULL), then each value joined to its
+ * segment (`top`), a few hundred rows, instead of every (day, value, person) row joined to `top`
+ * and copied (`seg`): unique users by day by `$browser` at 10.2M events took 250 instead of 374 ms
+ * of CPU. Only "other" (values past the top) counts its users over its rows, which merge values.
+ * `oncePerBucket`: `base` holds each (bucket, value, user) once (daily buckets).
+ */
+function valueSegmentCtes(oncePerBucket: boolean): Cte[] {
+  const distinct = call('count_distinct', raw('uid'));
+  const inTop = raw('EXISTS (SELECT 1 FROM top t WHERE t.bd = s.bd)');
+  return [
+    {
+      name: 'per',
+      body: sql`SELECT bucket, bd, ${oncePerBucket ? raw('count(uid)') : distinct} AS users FROM base GROUP BY bucket, bd`,
+    },
+    {
+      name: 'labels',
+      body: sql`SELECT s.bd, CASE WHEN s.bd IS NULL THEN ${raw(String(SEGMENT_NOT_SET))} ELSE ${raw(String(SEGMENT_VALUE))} END AS seg, t.bd AS seg_value, t.rank_n FROM (SELECT DISTINCT bd FROM per) s LEFT JOIN top t ON s.bd = t.bd WHERE s.bd IS NULL OR t.bd IS NOT NULL`,
+    },
+    {
+      name: 'totals',
+      body: sql`SELECT s.bd, ${distinct} AS users FROM base s WHERE s.bd IS NULL OR ${inTop} GROUP BY s.bd`,
+    },
+    {
+      name: 'other',
+      body: sql`SELECT s.bucket, s.uid FROM base s WHERE s.bd IS NOT NULL AND NOT ${inTop}`,
+      materialize: true,
+    },
+  ];
+}
+
+/** The rows (seg, seg_value, rank_n, is_total, bucket, value) of valueSegmentCtes. */
+const VALUE_SEGMENT_USERS = raw(
+  [
+    'SELECT l.seg, l.seg_value, l.rank_n, 0 AS is_total, p.bucket, p.users AS value FROM per p JOIN labels l ON l.bd IS NOT DISTINCT FROM p.bd',
+    `SELECT ${SEGMENT_OTHER}, NULL, NULL, 0, bucket, count(DISTINCT uid) FROM other GROUP BY bucket`,
+    'SELECT l.seg, l.seg_value, l.rank_n, 1, NULL, t.users FROM totals t JOIN labels l ON l.bd IS NOT DISTINCT FROM t.bd',
+    `SELECT ${SEGMENT_OTHER}, NULL, NULL, 1, NULL, count(DISTINCT uid) FROM other HAVING count(*) > 0`,
+  ].join(' UNION ALL '),
+);
 
 /**
  * Distinct users per segment and bucket, and per segment over the range (is_total 1), from the
@@ -991,10 +1032,10 @@ function wholeInline(p: TrendsPlan, s: PlannedSeries): boolean {
   );
 }
 
-/** The rows over the whole series from `seg` (wholeInline): is_total, bucket and value. */
-function wholeRows(value: SqlNode): SqlNode {
+/** The rows over the whole series from `seg`, or `source` (wholeInline): is_total, bucket and value. */
+function wholeRows(value: SqlNode, source = 'seg'): SqlNode {
   const whole = raw(`${SEGMENT_WHOLE} AS seg, NULL AS seg_value, NULL AS rank_n`);
-  return sql`SELECT ${whole}, 0 AS is_total, bucket, ${value} AS value FROM seg GROUP BY bucket UNION ALL SELECT ${whole}, 1 AS is_total, NULL AS bucket, ${value} AS value FROM seg`;
+  return sql`SELECT ${whole}, 0 AS is_total, bucket, ${value} AS value FROM ${ident(source)} GROUP BY bucket UNION ALL SELECT ${whole}, 1 AS is_total, NULL AS bucket, ${value} AS value FROM ${ident(source)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
