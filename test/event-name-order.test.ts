@@ -3,7 +3,13 @@
 // (JavaScript's sort) is the reverse of their UTF-8 order — "Ａ" (U+FF21) after "😀" (U+1F600)
 // in UTF-16, before it in UTF-8 — so a bound in the wrong order would leave nothing between.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postQuery, startInProcess, type InProcess } from './helpers/inprocess.js';
+import {
+  importEvent,
+  importWithPlans,
+  postQuery,
+  startInProcess,
+  type InProcess,
+} from './helpers/inprocess.js';
 
 let s: InProcess;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -15,33 +21,20 @@ const SMILE = '😀';
 beforeAll(async () => {
   s = await startInProcess();
   let n = 0;
-  const e = (event: string, who: string, minute: number) => ({
-    event,
-    properties: {
-      distinct_id: who,
-      time: at(minute),
-      $insert_id: `o${n++}`,
-      token: s.project.token,
-    },
-  });
-  const res = await s.server.app.inject({
-    method: 'POST',
-    url: '/import',
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${s.project.secret}:`).toString('base64')}`,
-    },
-    payload: JSON.stringify([
+  const e = (event: string, who: string, minute: number) =>
+    importEvent(s, event, who, at(minute), `o${n++}`);
+  await importWithPlans(
+    s,
+    [
       e(A, 'u1', 0),
       e(SMILE, 'u1', 5),
       e(SMILE, 'u2', 0),
       e(A, 'u2', 5),
       e(A, 'u3', 0),
       e('B', 'u4', 0),
-    ]),
-  });
-  expect(res.statusCode).toBe(200);
-  await s.server.runtime.events.flush();
+    ],
+    [],
+  );
 });
 
 afterAll(async () => {
