@@ -150,12 +150,12 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private readonly holding = new Map<string, number>();
   /** When each source last asked for a statement (those within SOURCE_ACTIVE_MS). */
   private readonly lastSeen = new Map<string, number>();
-  private threadsNow: number;
-  private readonly threadsSerial = new Serial();
-  private lowerTimer: NodeJS.Timeout | undefined;
-  /** DuckDB's memory limit now, in bytes (null: unknown, never changed). */
-  private memoryNow: number | null;
-  private memoryTimer: NodeJS.Timeout | undefined;
+  /** The control connection's statements, one at a time. */
+  private readonly controlSerial = new Serial();
+  /** DuckDB's threads, raised while querying. */
+  private readonly threads: WhileQuerying;
+  /** DuckDB's memory limit in bytes, raised while querying (null: the limit is unknown). */
+  private readonly memory: WhileQuerying | null;
   /** Statements running now, each told whether another ran beside it (`beside`). */
   private readonly statements = new Set<{ beside: boolean }>();
   /** Per connection: its prepared statements by text, in order of use (see PREPARED_PER_CONNECTION). */
@@ -164,18 +164,35 @@ export class DuckDbQueryExecutor implements QueryExecutor {
   private constructor(
     private readonly all: DuckDBConnection[],
     private readonly maxQueued: number,
-    /** Runs `SET threads`; never used for queries. */
+    /** Runs `SET threads` and `SET memory_limit`; never used for queries. */
     private readonly control: DuckDBConnection,
-    private readonly threads: { base: number; querying: number },
+    threads: { base: number; querying: number },
     private readonly keepPrepared: number,
     private readonly activity: QueryActivity | null,
     private readonly perSource: number,
-    /** DuckDB's memory limit in bytes, the store's and while querying (null: unknown). */
-    private readonly memory: { base: number | null; querying: number | null; lingerMs: number },
+    /** DuckDB's memory limit in bytes, the store's (null: unknown) and while querying. */
+    memory: { base: number | null; querying: number; lingerMs: number },
   ) {
     this.idle = [...all];
-    this.threadsNow = threads.base;
-    this.memoryNow = memory.base;
+    const raise = (base: number, querying: number, lingerMs: number, set: (v: number) => string) =>
+      new WhileQuerying(
+        { base, querying, lingerMs },
+        this.controlSerial,
+        (value) => this.control.run(set(value)),
+        () => this.running,
+        () => this.closed,
+      );
+    // Integers from configuration, never from a request.
+    this.threads = raise(
+      threads.base,
+      threads.querying,
+      THREADS_LINGER_MS,
+      (v) => `SET threads = ${v}`,
+    );
+    this.memory =
+      memory.base === null
+        ? null
+        : raise(memory.base, memory.querying, memory.lingerMs, (v) => `SET memory_limit = '${v}B'`);
   }
 
   static async open(
@@ -203,11 +220,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       // An unreadable setting: every refusal is then told busy (see `othersHoldMemory`).
     }
     const querying = Math.max(base, Math.floor(options.threadsWhileQuerying ?? base));
-    const raised = options.memoryWhileQuerying;
-    const memoryQuerying =
-      memoryLimitBytes !== null && raised !== undefined && raised > memoryLimitBytes
-        ? Math.floor(raised)
-        : null;
+    const memoryQuerying = Math.floor(options.memoryWhileQuerying ?? memoryLimitBytes ?? 0);
     return new DuckDbQueryExecutor(
       connections,
       options.maxQueued ?? 32,
@@ -222,59 +235,6 @@ export class DuckDbQueryExecutor implements QueryExecutor {
         lingerMs: options.memoryLingerMs ?? MEMORY_LINGER_MS,
       },
     );
-  }
-
-  /** Raises DuckDB's threads while queries run, lowers them a little after the last one. */
-  private async adjustThreads(): Promise<void> {
-    if (this.threads.querying === this.threads.base) return;
-    clearTimeout(this.lowerTimer);
-    if (this.running === 0) {
-      this.lowerTimer = setTimeout(() => {
-        this.setThreads(this.threads.base).catch(() => undefined);
-      }, THREADS_LINGER_MS);
-      this.lowerTimer.unref();
-      return;
-    }
-    await this.setThreads(this.threads.querying);
-  }
-
-  /**
-   * Raises DuckDB's memory limit while queries run; lowers it MEMORY_LINGER_MS after the last
-   * one. Lowering evicts cached blocks; when DuckDB cannot free enough (a load holds its rows), the
-   * limit stays raised and is lowered at the next pause.
-   */
-  private async adjustMemory(): Promise<void> {
-    const { base, querying, lingerMs } = this.memory;
-    if (base === null || querying === null) return;
-    clearTimeout(this.memoryTimer);
-    if (this.running === 0) {
-      this.memoryTimer = setTimeout(() => {
-        this.setMemory(base).catch(() => this.adjustMemory().catch(() => undefined));
-      }, lingerMs);
-      this.memoryTimer.unref();
-      return;
-    }
-    await this.setMemory(querying);
-  }
-
-  private setMemory(wanted: number): Promise<void> {
-    return this.threadsSerial.run(async () => {
-      const target = this.running > 0 ? (this.memory.querying ?? wanted) : wanted;
-      if (this.closed || target === this.memoryNow) return;
-      // A number of bytes from configuration, never from a request.
-      await this.control.run(`SET memory_limit = '${Math.floor(target)}B'`);
-      this.memoryNow = target;
-    });
-  }
-
-  private setThreads(wanted: number): Promise<void> {
-    return this.threadsSerial.run(async () => {
-      const target = this.running > 0 ? this.threads.querying : wanted;
-      if (this.closed || target === this.threadsNow) return;
-      // An integer from configuration, never from a request.
-      await this.control.run(`SET threads = ${Math.floor(target)}`);
-      this.threadsNow = target;
-    });
   }
 
   private held(source: string): number {
@@ -375,8 +335,8 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     const connection = await this.acquire(options.deadlineMs, source);
     this.running++;
     try {
-      await this.adjustThreads();
-      await this.adjustMemory();
+      await this.threads.adjust();
+      await this.memory?.adjust();
       for (let attempt = 1; ; attempt++) {
         const mine = { beside: this.statements.size > 0 };
         for (const other of this.statements) other.beside = true;
@@ -398,8 +358,8 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     } finally {
       this.running--;
       this.release(connection, source);
-      await this.adjustThreads().catch(() => undefined);
-      await this.adjustMemory().catch(() => undefined);
+      await this.threads.adjust().catch(() => undefined);
+      await this.memory?.adjust().catch(() => undefined);
     }
   }
 
@@ -500,7 +460,7 @@ export class DuckDbQueryExecutor implements QueryExecutor {
       );
     return new AppError(
       'QUERY_TOO_LARGE',
-      `the query needs more memory than the store may use (${this.memory.querying === null ? 'SILLAGE_DUCKDB_MEMORY_LIMIT' : 'SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT'}); narrow the date range or raise the limit`,
+      `the query needs more memory than the store may use (${this.memory?.raises ? 'SILLAGE_DUCKDB_QUERY_MEMORY_LIMIT' : 'SILLAGE_DUCKDB_MEMORY_LIMIT'}); narrow the date range or raise the limit`,
       { cause },
     );
   }
@@ -510,10 +470,10 @@ export class DuckDbQueryExecutor implements QueryExecutor {
    * cached stored data aside). Unknown (the limit unread, the report refused too): yes.
    */
   private async othersHoldMemory(): Promise<boolean> {
-    const limit = this.memoryNow;
+    const limit = this.memory?.value ?? null;
     if (limit === null || this.closed) return true;
     try {
-      const held = await this.threadsSerial.run(async () => {
+      const held = await this.controlSerial.run(async () => {
         const r = await this.control.runAndReadAll(
           `SELECT coalesce(sum(memory_usage_bytes), 0)::DOUBLE FROM duckdb_memory() WHERE tag NOT IN (${CACHE_TAGS.map((t) => `'${t}'`).join(', ')})`,
         );
@@ -590,18 +550,77 @@ export class DuckDbQueryExecutor implements QueryExecutor {
     for (let i = 0; i < CLOSE_WAIT_MS / 10 && this.idle.length < this.all.length; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    clearTimeout(this.lowerTimer);
-    clearTimeout(this.memoryTimer);
-    await this.threadsSerial.run(() => Promise.resolve());
-    if (this.threadsNow !== this.threads.base)
-      await this.control.run(`SET threads = ${this.threads.base}`).catch(() => undefined);
-    if (this.memory.base !== null && this.memoryNow !== this.memory.base)
-      await this.control
-        .run(`SET memory_limit = '${Math.floor(this.memory.base)}B'`)
-        .catch(() => undefined);
+    await this.threads.restore();
+    await this.memory?.restore();
     // One still busy after that is left to the garbage collector rather than freed under its
     // statement. (Closing a connection destroys the statements prepared on it.)
     this.prepared.clear();
     for (const c of [...this.idle, this.control]) c.closeSync();
+  }
+}
+
+/**
+ * An instance-wide DuckDB setting raised while queries run (threads, the memory limit): raised
+ * with the first query, lowered `lingerMs` after the last. A lowering that fails (DuckDB cannot
+ * free the memory a load holds) leaves it raised until the next pause. Never raised when
+ * `querying` is not above `base`.
+ */
+class WhileQuerying {
+  private now: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly values: { base: number; querying: number; lingerMs: number },
+    /** The executor's control statements, one at a time: a change is decided and made in turn. */
+    private readonly serial: Serial,
+    private readonly apply: (value: number) => Promise<unknown>,
+    private readonly running: () => number,
+    private readonly closed: () => boolean,
+  ) {
+    this.now = values.base;
+  }
+
+  /** The value DuckDB has now. */
+  get value(): number {
+    return this.now;
+  }
+
+  get raises(): boolean {
+    return this.values.querying > this.values.base;
+  }
+
+  /** Raised while a query runs; lowered `lingerMs` after the last. */
+  async adjust(): Promise<void> {
+    if (!this.raises || this.closed()) return;
+    clearTimeout(this.timer);
+    if (this.running() === 0) {
+      this.timer = setTimeout(() => {
+        this.set(this.values.base).catch(() => this.adjust().catch(() => undefined));
+      }, this.values.lingerMs);
+      this.timer.unref();
+      return;
+    }
+    await this.set(this.values.querying);
+  }
+
+  /** Back to the base value (the executor closes, its queries interrupted). */
+  async restore(): Promise<void> {
+    clearTimeout(this.timer);
+    const base = this.values.base;
+    await this.serial
+      .run(async () => {
+        if (this.now !== base) await this.apply(Math.floor(base));
+        this.now = base;
+      })
+      .catch(() => undefined);
+  }
+
+  private set(wanted: number): Promise<void> {
+    return this.serial.run(async () => {
+      const target = this.running() > 0 ? this.values.querying : wanted;
+      if (this.closed() || target === this.now) return;
+      await this.apply(Math.floor(target));
+      this.now = target;
+    });
   }
 }
