@@ -170,6 +170,16 @@ const retentionDaysSql = `WITH
           SELECT c, wk - c AS k, count(*) AS users FROM cohorts JOIN active USING (uid)
            WHERE wk - c BETWEEN 0 AND 12 GROUP BY c, k`;
 
+/** Daily unique users of "any event" over the bench's range, with `extra` (a breakdown, an analysis). */
+const dailyUniqueUsers = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  kind: 'trends',
+  from: FROM,
+  to: TO,
+  interval: 'day',
+  series: [{ event: null, math: 'unique_users' }],
+  ...extra,
+});
+
 type Digest =
   'daily' | 'breakdown' | 'funnel' | 'retention' | 'retention_breakdown' | 'formula' | 'flows';
 interface Question {
@@ -209,13 +219,7 @@ const QUESTIONS: readonly Question[] = [
     name: 'daily unique users (90 days)',
     targetMs: 150,
     digest: 'daily',
-    query: {
-      kind: 'trends',
-      from: FROM,
-      to: TO,
-      interval: 'day',
-      series: [{ event: null, math: 'unique_users' }],
-    },
+    query: dailyUniqueUsers(),
     sql: dailyUniqueSql(BY_PERSON),
     sqlLinks: dailyUniqueSql(BY_LINKS),
     sqlDays: `SELECT day, count(DISTINCT person_id) AS n FROM person_days WHERE ${DAYS_IN_RANGE}
@@ -225,14 +229,7 @@ const QUESTIONS: readonly Question[] = [
     name: 'unique users by day, by $browser',
     targetMs: 1000,
     digest: 'breakdown',
-    query: {
-      kind: 'trends',
-      from: FROM,
-      to: TO,
-      interval: 'day',
-      series: [{ event: null, math: 'unique_users' }],
-      breakdown: '$browser',
-    },
+    query: dailyUniqueUsers({ breakdown: '$browser' }),
     sql: browserUniqueSql(BY_PERSON),
     sqlLinks: browserUniqueSql(BY_LINKS),
   },
@@ -421,14 +418,7 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
     name: 'unique users by day, by person.plan',
     targetMs: 1000,
     digest: 'breakdown',
-    query: () => ({
-      kind: 'trends',
-      from: FROM,
-      to: TO,
-      interval: 'day',
-      series: [{ event: null, math: 'unique_users' }],
-      breakdown: 'person.plan',
-    }),
+    query: () => dailyUniqueUsers({ breakdown: 'person.plan' }),
     sql: uniqueByValueSql(
       "json_extract_string(p.properties, '$.plan')",
       "LEFT JOIN profiles p ON p.project_id = $1 AND p.group_key = '' AND p.profile_id = e.person_id",
@@ -503,14 +493,7 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
     name: 'cumulative unique users, daily',
     targetMs: 150,
     digest: 'daily',
-    query: () => ({
-      kind: 'trends',
-      from: FROM,
-      to: TO,
-      interval: 'day',
-      series: [{ event: null, math: 'unique_users' }],
-      analysis: 'cumulative',
-    }),
+    query: () => dailyUniqueUsers({ analysis: 'cumulative' }),
     sql: cumulativeUniqueSql(
       `SELECT ${PERSON} AS uid, min(epoch_ms(e.time) // 86400000) AS first_day FROM events e
         WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.time < $3::TIMESTAMPTZ
