@@ -5,15 +5,22 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import type { CommitBatch, EventRow } from '../types.js';
 import { isEncryptedFile, type AtRestOptions } from './at-rest.js';
 import { compactDatabase } from './compact.js';
 import { DuckDbDatabase } from './database.js';
 import { DuckDbEventStore } from './event-store.js';
-import { IngestLog, segmentFileName } from './ingest-log.js';
-import { encodeRecord, recordHeader, scanSegment } from './log-codec.js';
+import {
+  INGEST_LOG_DIR,
+  IngestLog,
+  isForgedRecord,
+  SegmentNeedsScan,
+  segmentFileName,
+} from './ingest-log.js';
+import { encodeRecord, forEachLine, isEventLine, recordHeader, scanSegment } from './log-codec.js';
+import { QueryActivity } from './query-activity.js';
 
 const CANARY_EVENT = 'CanaryEventName7f3a';
 const CANARY_KEY = 'canary_key_9b1e';
@@ -92,6 +99,21 @@ function leaks(dir: string): string[] {
   return found;
 }
 
+/** Alters the second record of a sealed segment and gives it a matching CRC: only the tag can tell. */
+function forgeSecondRecord(file: string): void {
+  const buf = fs.readFileSync(file);
+  const second = scanSegment(buf).records[1]!;
+  const payload = Buffer.from(buf.subarray(second.payloadStart, second.end));
+  payload[2] = payload[2]! ^ 0x01;
+  const forged = Buffer.concat([
+    buf.subarray(0, second.start),
+    recordHeader(second.seq, { payload, units: second.units }),
+    payload,
+    buf.subarray(second.end),
+  ]);
+  fs.writeFileSync(file, forged);
+}
+
 describe('the sealed ingest log', () => {
   const keys = { read: randomBytes(32), write: null as Buffer | null };
   keys.write = keys.read;
@@ -148,18 +170,7 @@ describe('the sealed ingest log', () => {
     const { log } = await IngestLog.open(dir, 0, quiet, keys);
     for (let i = 0; i < 3; i++) await log.append(encodeRecord(batch(i * 10, 2)));
     await log.close();
-    const file = path.join(dir, segmentFileName(1));
-    const buf = fs.readFileSync(file);
-    const second = scanSegment(buf).records[1]!;
-    const payload = Buffer.from(buf.subarray(second.payloadStart, second.end));
-    payload[2] = payload[2]! ^ 0x01;
-    const forged = Buffer.concat([
-      buf.subarray(0, second.start),
-      recordHeader(second.seq, { payload, units: second.units }),
-      payload,
-      buf.subarray(second.end),
-    ]);
-    fs.writeFileSync(file, forged);
+    forgeSecondRecord(path.join(dir, segmentFileName(1)));
     const lines: string[] = [];
     const reopened = await IngestLog.open(
       dir,
@@ -170,6 +181,118 @@ describe('the sealed ingest log', () => {
     expect(reopened.pending.map((s) => s.eventRows)).toEqual([4]);
     expect(lines.some((l) => l.includes('damaged'))).toBe(true);
     await reopened.log.close();
+  });
+
+  /** Every chunk `eventChunks` hands out for the first pending segment of `dir`. */
+  async function chunksOf(dir: string, chunkBytes: number): Promise<Buffer[]> {
+    const { log, pending } = await IngestLog.open(dir, 0, quiet, keys);
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of log.eventChunks(pending[0]!, chunkBytes)) chunks.push(chunk);
+      return chunks;
+    } finally {
+      await log.close();
+    }
+  }
+
+  /** A batch of `count` events of ~`bytes` each (a property of that size). */
+  const bulky = (from: number, count: number, bytes: number): CommitBatch => {
+    const b = batch(from, count);
+    for (const e of b.events) e.properties = { ...e.properties, pad: 'p'.repeat(bytes) };
+    return b;
+  };
+
+  /** Overwrites bytes of `file` in place (same inode: an open handle reads the change). */
+  function damageAt(file: string, offset: number, bytes: Buffer): void {
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.writeSync(fd, bytes, 0, bytes.length, offset);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  it('hands out the event lines, in order, decrypted a chunk at a time (records longer than a read window too)', async () => {
+    const dir = tempDir();
+    const { log } = await IngestLog.open(dir, 0, quiet, keys);
+    // 3 small records, one of ~1.5 MB (longer than the 1 MiB read window), 2 small ones.
+    await log.append(encodeRecord(batch(0, 3)));
+    await log.append(encodeRecord(batch(3, 4)));
+    await log.append(encodeRecord(batch(7, 2)));
+    await log.append(encodeRecord(bulky(9, 3, 500_000)));
+    await log.append(encodeRecord(batch(12, 5)));
+    await log.append(encodeRecord(batch(17, 1)));
+    await log.close();
+
+    const { log: again, pending } = await IngestLog.open(dir, 0, quiet, keys);
+    const expected: string[] = [];
+    for (const payload of await again.readPayloads(pending[0]!)) {
+      forEachLine(payload, (line) => {
+        if (isEventLine(line)) expected.push(line.toString('utf8'));
+      });
+    }
+    await again.close();
+    expect(expected.length).toBe(18);
+
+    const chunks = await chunksOf(dir, 1500);
+    const lines = chunks.flatMap((c) => c.toString('utf8').split('\n').slice(0, -1));
+    expect(lines).toEqual(expected);
+    // Whole lines in every chunk; a chunk closes at the record that takes it past the size.
+    for (const c of chunks) expect(c.at(-1)).toBe(0x0a);
+    expect(chunks.length).toBeGreaterThan(3);
+    for (const c of chunks.slice(0, -1)) expect(c.length).toBeGreaterThanOrEqual(1500);
+    // One chunk for the whole segment when the size allows.
+    expect((await chunksOf(dir, 1 << 30)).map((c) => c.toString('utf8'))).toEqual([
+      `${expected.join('\n')}\n`,
+    ]);
+  });
+
+  it('reads the file as the chunks are taken, and stops at damage it meets (SegmentNeedsScan)', async () => {
+    const dir = tempDir();
+    const { log } = await IngestLog.open(dir, 0, quiet, keys);
+    for (let i = 0; i < 4; i++) await log.append(encodeRecord(bulky(i * 10, 10, 50_000)));
+    await log.close();
+    const file = path.join(dir, segmentFileName(1));
+    const records = scanSegment(fs.readFileSync(file)).records;
+    expect(records.length).toBe(4);
+    const { log: again, pending } = await IngestLog.open(dir, 0, quiet, keys);
+    try {
+      const chunks = again.eventChunks(pending[0]!, 1000);
+      expect((await chunks.next()).done).toBe(false);
+      // Past the first read window: damage there is met only when the next chunks are read.
+      const last = records[3]!;
+      expect(last.payloadStart).toBeGreaterThan(1 << 20);
+      damageAt(file, last.payloadStart + 10, Buffer.from('garbage'));
+      const rest = (async () => {
+        for (let r = await chunks.next(); !r.done; r = await chunks.next());
+      })();
+      await expect(rest).rejects.toBeInstanceOf(SegmentNeedsScan);
+      // readPayloads scans past the damage: the three intact records.
+      expect((await again.readPayloads(pending[0]!)).length).toBe(3);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('refuses a record altered with a matching CRC, as readPayloads does', async () => {
+    const dir = tempDir();
+    const { log } = await IngestLog.open(dir, 0, quiet, keys);
+    for (let i = 0; i < 3; i++) await log.append(encodeRecord(batch(i * 10, 2)));
+    await log.close();
+    const { log: again, pending } = await IngestLog.open(dir, 0, quiet, keys);
+    try {
+      // Altered after the segment was checked (as it would be between open and load).
+      forgeSecondRecord(path.join(dir, segmentFileName(1)));
+      const read = (async () => {
+        for await (const chunk of again.eventChunks(pending[0]!, 1)) expect(chunk).toBeTruthy();
+      })();
+      const failure = await read.catch((error: unknown) => error);
+      expect(isForgedRecord(failure)).toBe(true);
+      const whole = await again.readPayloads(pending[0]!).catch((error: unknown) => error);
+      expect(isForgedRecord(whole)).toBe(true);
+    } finally {
+      await again.close();
+    }
   });
 
   it('refuses to open sealed segments without the key, and opens them under no other key', async () => {
@@ -196,6 +319,12 @@ function atRest(mode: AtRestOptions['mode'] = 'on'): AtRestOptions {
   };
 }
 const KEYS = { log: randomBytes(32), db: randomBytes(32) };
+
+/** Waits (polling) until `holds` answers true; fails after 20 s. */
+async function until(holds: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !holds(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(holds()).toBe(true);
+}
 
 async function ingest(db: DuckDbDatabase, from: number, count: number): Promise<void> {
   await db.ingest.append(batch(from, count));
@@ -232,6 +361,51 @@ describe('the encrypted database', () => {
     await again.close();
     // Without it: refused.
     await expect(DuckDbDatabase.open(dir, { logger: quiet })).rejects.toThrow(/encrypted/);
+  });
+
+  it('loads a sealed segment a chunk at a time, and one damaged since it was checked by reading it whole', async () => {
+    const lines: string[] = [];
+    const db = await DuckDbDatabase.open(tempDir(), {
+      atRest: atRest(),
+      logger: createLogger({ sink: (l) => lines.push(l) }),
+      // A backlog limit of 40 seals segments at 10 events; loads wait while a query runs.
+      ingest: { maxDelayMs: 3_600_000, backlogLimit: 40, deferMaxMs: 3_600_000 },
+    });
+    const wholeReads = vi.spyOn(IngestLog.prototype, 'readPayloads');
+    const queries = new QueryActivity();
+    db.ingest.deferWhileQuerying(queries);
+    const count = () => new DuckDbEventStore(db).listEvents('prj_1').then((e) => e.length);
+    try {
+      // A clean segment: loaded without reading it whole.
+      await ingest(db, 0, 4);
+      await ingest(db, 4, 6);
+      await db.ingest.flush();
+      expect(await count()).toBe(10);
+      expect(wholeReads).not.toHaveBeenCalled();
+
+      // A segment damaged between its check and its load (the load waits for a query meanwhile).
+      queries.enter();
+      await ingest(db, 10, 3);
+      await ingest(db, 13, 3);
+      await ingest(db, 16, 4);
+      await until(() => db.ingest.deferring);
+      const logDir = path.join(db.filePath.replace(/\/[^/]+$/, ''), INGEST_LOG_DIR);
+      const [name] = fs.readdirSync(logDir).filter((n) => n.endsWith('.ndjson'));
+      const file = path.join(logDir, name!);
+      const second = scanSegment(fs.readFileSync(file)).records[1]!;
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.from('garbage'), 0, 7, second.payloadStart + 3);
+      fs.closeSync(fd);
+      queries.leave();
+      await db.ingest.flush();
+      // The intact records' 7 events, by DuckDB's reader (no row-by-row fallback).
+      expect(await count()).toBe(17);
+      expect(wholeReads).toHaveBeenCalledTimes(1);
+      expect(lines.filter((l) => l.includes('row by row'))).toEqual([]);
+    } finally {
+      wholeReads.mockRestore();
+      await db.close();
+    }
   });
 
   it('compacts into an encrypted file under the same key', async () => {

@@ -206,23 +206,24 @@ export class DuckDbBatchApplier {
 
   /**
    * Loads chunks of event lines (row JSON, one line per event, as a log segment holds them) with
-   * the same reader as `loadEventLines`, for `sillage import` on a stopped store: each chunk is
-   * bound whole and split into `staging_lines` by DuckDB, so that JavaScript makes one call per
-   * chunk (~2,000 events) instead of one per line (the appender's per-line calls and string
-   * conversions were ~4 µs per event of the main thread in a 124k-line load). The chunks are
-   * taken out of `chunks` as they are staged (DuckDB holds a copy), so that their memory can go
-   * before the load ends. Returns the number of rows inserted, each numbered `loadSeq`.
+   * the same reader as `loadEventLines`: each chunk is bound whole and split into `staging_lines`
+   * by DuckDB, so that JavaScript makes one call per chunk instead of one per line (the
+   * appender's per-line calls and string conversions were ~4 µs per event of the main thread in a
+   * 124k-line load). The chunks are consumed as they are staged (DuckDB holds a copy): an array's
+   * are taken out of it, and an iterable (a sealed segment decrypted as it is read) is read one
+   * chunk ahead, so that only the staged copy of the whole load is in memory. Returns the number
+   * of rows inserted, each numbered `loadSeq`.
    */
   async loadEventChunks(
     c: DuckDBConnection,
-    chunks: Uint8Array[],
+    chunks: Uint8Array[] | AsyncIterable<Uint8Array>,
     loadSeq: number,
   ): Promise<number> {
-    if (chunks.length === 0) return 0;
+    if (Array.isArray(chunks) && chunks.length === 0) return 0;
     await this.ensureStaging(c);
     try {
       const split = await c.prepare(SPLIT_CHUNK_SQL);
-      for (let chunk = chunks.shift(); chunk !== undefined; chunk = chunks.shift()) {
+      for await (const chunk of Array.isArray(chunks) ? drain(chunks) : chunks) {
         split.bindBlob(1, chunk);
         await split.run();
       }
@@ -450,4 +451,9 @@ export class DuckDbBatchApplier {
     );
     await c.run('DELETE FROM staging_counts');
   }
+}
+
+/** The items of `items`, each taken out of the array as it is handed on. */
+function* drain<T>(items: T[]): Generator<T, void, undefined> {
+  for (let item = items.shift(); item !== undefined; item = items.shift()) yield item;
 }

@@ -11,7 +11,7 @@ import type { ProjectRollups } from './rollups.js';
 import type { QueryActivity } from './query-activity.js';
 import { refreshPersons } from './persons.js';
 import type { SerialConnection } from './serial-connection.js';
-import { IngestLog, type LogSegment } from './ingest-log.js';
+import { IngestLog, isForgedRecord, SegmentNeedsScan, type LogSegment } from './ingest-log.js';
 import {
   encodeRecord,
   forEachLine,
@@ -544,20 +544,19 @@ export class IngestLoader {
 
   /**
    * Loads one segment in one transaction (DuckDB's reader first, JavaScript as a fallback). A
-   * sealed segment is decrypted here, in memory, and its lines handed to DuckDB's JSON reader:
-   * no plain copy of it is ever written to disk.
+   * sealed segment is decrypted here, in memory, a chunk at a time as DuckDB's JSON reader takes
+   * its lines: no plain copy of it is ever written to disk, nor held whole in memory.
    */
   private async load(segment: LogSegment): Promise<LoadResult> {
     let result: LoadResult;
-    const lines = segment.key === null ? null : eventLinesOf(await this.log.readPayloads(segment));
     try {
       result = await this.transaction(segment, (c, seq) =>
-        lines === null
+        segment.key === null
           ? this.applier.loadEventsFromFile(c, segment.file, seq)
-          : this.applier.loadEventLines(c, lines, seq),
+          : this.applier.loadEventChunks(c, this.log.eventChunks(segment), seq),
       );
     } catch (error) {
-      result = await this.loadAgain(segment, lines, error);
+      result = await this.loadAgain(segment, error);
     }
     // Applied exactly once: from here on the segment must not be loaded again (its counters and
     // profile operations are not idempotent), even if its file cannot be removed now (the next
@@ -572,27 +571,33 @@ export class IngestLoader {
   }
 
   /**
-   * A segment the fast loader refused: a plain segment may hold a line longer than the reader's
-   * usual limit, so it is read once more with the largest one; then row by row in JavaScript.
+   * A segment the fast loader refused. A plain segment may hold a line longer than the reader's
+   * usual limit, so it is read once more with the largest one; a sealed one that is not a clean
+   * run of records (it could not be read a chunk at a time) is read whole, past what is damaged.
+   * Then row by row in JavaScript. A forged record fails the load whichever way it is read.
    */
-  private async loadAgain(
-    segment: LogSegment,
-    lines: Buffer[] | null,
-    error: unknown,
-  ): Promise<LoadResult> {
-    if (lines === null) {
+  private async loadAgain(segment: LogSegment, error: unknown): Promise<LoadResult> {
+    if (isForgedRecord(error)) throw error;
+    if (segment.key === null || error instanceof SegmentNeedsScan) {
       try {
-        return await this.transaction(segment, (c, seq) =>
-          this.applier.loadEventsFromFile(c, segment.file, seq, 'largest'),
+        return await this.transaction(segment, async (c, seq) =>
+          segment.key === null
+            ? this.applier.loadEventsFromFile(c, segment.file, seq, 'largest')
+            : this.applier.loadEventLines(
+                c,
+                eventLinesOf(await this.log.readPayloads(segment)),
+                seq,
+              ),
         );
       } catch (again) {
+        if (isForgedRecord(again)) throw again;
         error = again;
       }
     }
     this.logger.warn('ingest log segment refused by the fast loader; loading it row by row', {
       stack: safeStack(error),
     });
-    const rows = (lines ?? eventLinesOf(await this.log.readPayloads(segment))).map((line) =>
+    const rows = eventLinesOf(await this.log.readPayloads(segment)).map((line) =>
       parseEventLine(line.toString('utf8')),
     );
     return this.transaction(segment, (c, seq) => this.applier.writeEvents(c, rows, seq));

@@ -7,8 +7,12 @@ import type { Logger } from '../../shared/log.js';
 import { Serial } from '../../shared/serial.js';
 import {
   newSegmentKey,
+  forEachLine,
+  isEventLine,
   openPayload,
   readExtrasOf,
+  readFormatLine,
+  recordAt,
   recordHeader,
   sealPayload,
   segmentKey,
@@ -28,6 +32,68 @@ const SEGMENT_FILE = /^seg-(\d{20})\.ndjson$/;
 
 export function segmentFileName(id: number): string {
   return `seg-${String(id).padStart(20, '0')}.ndjson`;
+}
+
+/** Bytes of plain event lines per chunk of `IngestLog.eventChunks`. */
+export const EVENT_CHUNK_BYTES = 1 << 20;
+/** Bytes read from a segment file at a time by `eventChunks` (more when a record is longer). */
+const READ_WINDOW_BYTES = 1 << 20;
+/** A format line is shorter than this (scanSegment's rule). */
+const FORMAT_LINE_BYTES = 300;
+/** A record header is at most this long, its newline included (log-codec's parseHeader). */
+const RECORD_HEADER_BYTES = 202;
+const NEWLINE = Buffer.from('\n');
+
+/** `eventChunks` met something other than a clean run of records: read the segment whole. */
+export class SegmentNeedsScan extends Error {}
+
+/** The error of a record whose tag does not verify: the segment was altered since it was checked. */
+class ForgedRecord extends AppError {}
+
+function forgedRecord(): AppError {
+  return new ForgedRecord('STORE_FAILURE', 'an ingest log record does not authenticate');
+}
+
+/** True for the error a segment with a forged record is refused with (no reader can load it). */
+export function isForgedRecord(error: unknown): boolean {
+  return error instanceof ForgedRecord;
+}
+
+/** Header plus payload length of the record `buf` starts with, when its header reads. */
+function recordLength(buf: Buffer): number | null {
+  const eol = buf.indexOf(NEWLINE);
+  if (eol === -1 || eol >= RECORD_HEADER_BYTES) return null;
+  try {
+    const { n } = JSON.parse(buf.toString('utf8', 0, eol)) as { n?: unknown };
+    return Number.isSafeInteger(n) && (n as number) >= 0 ? eol + 1 + (n as number) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads a file front to back, a window at a time, keeping only what has not been consumed. */
+class WindowReader {
+  private buf = Buffer.alloc(0);
+  private position = 0;
+  private eof = false;
+
+  constructor(private readonly handle: fs.promises.FileHandle) {}
+
+  /** The unconsumed bytes, at least `bytes` of them unless the file ends first. */
+  async peek(bytes: number): Promise<Buffer> {
+    while (this.buf.length < bytes && !this.eof) {
+      const more = Buffer.allocUnsafe(Math.max(READ_WINDOW_BYTES, bytes - this.buf.length));
+      const { bytesRead } = await this.handle.read(more, 0, more.length, this.position);
+      this.position += bytesRead;
+      if (bytesRead === 0) this.eof = true;
+      this.buf = Buffer.concat([this.buf, more.subarray(0, bytesRead)]);
+    }
+    return this.buf;
+  }
+
+  consume(bytes: number): void {
+    this.buf = this.buf.subarray(bytes);
+  }
 }
 
 /** A segment that holds records not yet applied to DuckDB. */
@@ -274,10 +340,60 @@ export class IngestLog {
     const scan = scanSegment(buf);
     const key = segment.key ?? keyOf(scan, segment.id, this.readKey, segment.file);
     const opened = openRecords(buf, scan, segment.id, key);
-    if (opened.forged.length > 0) {
-      throw new AppError('STORE_FAILURE', 'an ingest log record does not authenticate');
-    }
+    if (opened.forged.length > 0) throw forgedRecord();
     return opened.payloads;
+  }
+
+  /**
+   * The event lines of a sealed segment, decrypted record by record as they are read and handed
+   * out in chunks of about `chunkBytes` (whole lines, each ending in '\n'): a load holds one
+   * chunk of plain text and a window of the file at a time, not the whole segment twice (its
+   * sealed bytes and its plain payloads were ~100 MB each for a full segment). Throws
+   * `SegmentNeedsScan` at the first thing a clean run of records does not have (the start of a
+   * damaged or torn record): `readPayloads` scans past those. Throws, as `readPayloads` does, if
+   * a record does not authenticate.
+   */
+  async *eventChunks(
+    segment: LogSegment,
+    chunkBytes = EVENT_CHUNK_BYTES,
+  ): AsyncGenerator<Buffer, void, undefined> {
+    const key = segment.key;
+    if (key === null) throw new SegmentNeedsScan('the segment is not sealed');
+    const handle = await fs.promises.open(segment.file, 'r');
+    try {
+      const file = new WindowReader(handle);
+      const first = readFormatLine(await file.peek(FORMAT_LINE_BYTES));
+      if (first === null || first.segment !== segment.id || !first.salt?.equals(key.salt)) {
+        throw new SegmentNeedsScan('the segment does not start with its own format line');
+      }
+      file.consume(first.end);
+      let lines: Buffer[] = [];
+      let bytes = 0;
+      for (;;) {
+        const head = await file.peek(RECORD_HEADER_BYTES);
+        if (head.length === 0) break;
+        const length = recordLength(head);
+        const buf = length === null ? head : await file.peek(length);
+        const record = recordAt(buf, 0, first.legacy);
+        if (record === null) throw new SegmentNeedsScan('a record is damaged or cut short');
+        const plain = openPayload(key, segment.id, buf, record);
+        if (plain === null) throw forgedRecord();
+        file.consume(record.end);
+        forEachLine(plain, (line) => {
+          if (!isEventLine(line)) return;
+          lines.push(line, NEWLINE);
+          bytes += line.length + 1;
+        });
+        if (bytes >= chunkBytes) {
+          yield Buffer.concat(lines, bytes);
+          lines = [];
+          bytes = 0;
+        }
+      }
+      if (bytes > 0) yield Buffer.concat(lines, bytes);
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Event rows in the segment currently open for appends. */

@@ -357,7 +357,8 @@ function parseHeader(
   return { seq: h, n, c, u, end: eol + 1 };
 }
 
-function recordAt(buf: Buffer, start: number, legacy: boolean): ScannedRecord | null {
+/** The whole, intact record at `start`; null when there is none (damaged, torn or cut short). */
+export function recordAt(buf: Buffer, start: number, legacy: boolean): ScannedRecord | null {
   if (buf[start] !== 0x7b) return null;
   const header = parseHeader(buf, start);
   if (header === null) return null;
@@ -371,6 +372,39 @@ function recordAt(buf: Buffer, start: number, legacy: boolean): ScannedRecord | 
   return { seq: header.seq, start, end, payloadStart: header.end, units: header.u };
 }
 
+/** A segment's first line: its id, its salt when sealed, whether it is a legacy format, its end. */
+export interface FormatLine {
+  segment: number;
+  salt: Buffer | null;
+  legacy: boolean;
+  end: number;
+}
+
+/** Reads a segment's format line at the start of `buf`; null when it is not one of ours. */
+export function readFormatLine(buf: Buffer): FormatLine | null {
+  const eol = buf.indexOf(NEWLINE);
+  if (eol === -1 || eol >= 300) return null;
+  let first: Record<string, unknown>;
+  try {
+    first = JSON.parse(buf.toString('utf8', 0, eol)) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const format = first.sillage_ingest_log;
+  const plain = format === LOG_FORMAT_VERSION || format === LEGACY_PLAIN;
+  const sealed =
+    (format === LOG_FORMAT_SEALED || format === LEGACY_SEALED) &&
+    first.cipher === CIPHER &&
+    typeof first.salt === 'string';
+  if (!(plain || sealed) || !Number.isSafeInteger(first.segment)) return null;
+  return {
+    segment: first.segment as number,
+    salt: sealed ? Buffer.from(first.salt as string, 'base64url') : null,
+    legacy: format === LEGACY_PLAIN || format === LEGACY_SEALED,
+    end: eol + 1,
+  };
+}
+
 const RECORD_MARK = Buffer.from('\n{"h":', 'utf8');
 
 /**
@@ -381,31 +415,12 @@ const RECORD_MARK = Buffer.from('\n{"h":', 'utf8');
 export function scanSegment(buf: Buffer): SegmentScan {
   const records: ScannedRecord[] = [];
   const invalid: { start: number; end: number }[] = [];
-  let segment: number | null = null;
-  let salt: Buffer | null = null;
   // A segment whose format line is missing or damaged is read by the current rules only.
-  let legacy = false;
-  let pos = 0;
-  const firstEol = buf.indexOf(NEWLINE);
-  if (firstEol !== -1 && firstEol < 300) {
-    try {
-      const first = JSON.parse(buf.toString('utf8', 0, firstEol)) as Record<string, unknown>;
-      const format = first.sillage_ingest_log;
-      const plain = format === LOG_FORMAT_VERSION || format === LEGACY_PLAIN;
-      const sealed =
-        (format === LOG_FORMAT_SEALED || format === LEGACY_SEALED) &&
-        first.cipher === CIPHER &&
-        typeof first.salt === 'string';
-      if ((plain || sealed) && Number.isSafeInteger(first.segment)) {
-        segment = first.segment as number;
-        legacy = format === LEGACY_PLAIN || format === LEGACY_SEALED;
-        if (sealed) salt = Buffer.from(first.salt as string, 'base64url');
-        pos = firstEol + 1;
-      }
-    } catch {
-      // Not our format line: everything is checked as records below.
-    }
-  }
+  const format = readFormatLine(buf);
+  const segment = format?.segment ?? null;
+  const salt = format?.salt ?? null;
+  const legacy = format?.legacy ?? false;
+  let pos = format?.end ?? 0;
   const headerEnd = pos;
   while (pos < buf.length) {
     const record = recordAt(buf, pos, legacy);
