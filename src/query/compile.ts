@@ -968,7 +968,10 @@ function valueSegmentCtes(oncePerBucket: boolean): Cte[] {
     },
     {
       name: 'other',
-      body: sql`SELECT s.bucket, s.uid FROM base s WHERE s.bd IS NOT NULL AND NOT ${inTop}`,
+      // An anti join on `top` (ten rows) rather than NOT EXISTS: DuckDB plans that as a delim
+      // join that first copies every row of `base` (~800k for `$browser` at 10.2M events, when
+      // none of them is "other"): 439 -> 231 ms of CPU for the whole statement.
+      body: sql`SELECT s.bucket, s.uid FROM base s ANTI JOIN top t ON t.bd = s.bd WHERE s.bd IS NOT NULL`,
       materialize: true,
     },
   ];
