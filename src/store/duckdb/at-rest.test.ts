@@ -274,6 +274,35 @@ describe('the sealed ingest log', () => {
     }
   });
 
+  it('finds a record whose header claims more bytes than the file has cut short, without reading them', async () => {
+    const dir = tempDir();
+    const { log } = await IngestLog.open(dir, 0, quiet, keys);
+    for (let i = 0; i < 3; i++) await log.append(encodeRecord(batch(i * 10, 2)));
+    await log.close();
+    const { log: again, pending } = await IngestLog.open(dir, 0, quiet, keys);
+    try {
+      const file = path.join(dir, segmentFileName(1));
+      const buf = fs.readFileSync(file);
+      const second = scanSegment(buf).records[1]!;
+      const header = buf.toString('utf8', second.start, second.payloadStart);
+      const claimed = header.replace(/"n":\d+/, '"n":1000000000000');
+      fs.writeFileSync(
+        file,
+        Buffer.concat([
+          buf.subarray(0, second.start),
+          Buffer.from(claimed),
+          buf.subarray(second.payloadStart),
+        ]),
+      );
+      const read = (async () => {
+        for await (const chunk of again.eventChunks(pending[0]!, 1)) expect(chunk).toBeTruthy();
+      })();
+      await expect(read).rejects.toBeInstanceOf(SegmentNeedsScan);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('refuses a record altered with a matching CRC, as readPayloads does', async () => {
     const dir = tempDir();
     const { log } = await IngestLog.open(dir, 0, quiet, keys);

@@ -71,21 +71,28 @@ function recordLength(buf: Buffer): number | null {
   }
 }
 
-/** Reads a file front to back, a window at a time, keeping only what has not been consumed. */
+/**
+ * Reads a file front to back, a window at a time, keeping only what has not been consumed. Never
+ * allocates past the file's end (`size`, taken when it was opened): a damaged header that claims
+ * gigabytes gets what the file has, and the record is then found cut short.
+ */
 class WindowReader {
   private buf = Buffer.alloc(0);
   private position = 0;
-  private eof = false;
 
-  constructor(private readonly handle: fs.promises.FileHandle) {}
+  constructor(
+    private readonly handle: fs.promises.FileHandle,
+    private readonly size: number,
+  ) {}
 
   /** The unconsumed bytes, at least `bytes` of them unless the file ends first. */
   async peek(bytes: number): Promise<Buffer> {
-    while (this.buf.length < bytes && !this.eof) {
-      const more = Buffer.allocUnsafe(Math.max(READ_WINDOW_BYTES, bytes - this.buf.length));
+    while (this.buf.length < bytes && this.position < this.size) {
+      const want = Math.max(READ_WINDOW_BYTES, bytes - this.buf.length);
+      const more = Buffer.allocUnsafe(Math.min(want, this.size - this.position));
       const { bytesRead } = await this.handle.read(more, 0, more.length, this.position);
+      if (bytesRead === 0) break;
       this.position += bytesRead;
-      if (bytesRead === 0) this.eof = true;
       this.buf = Buffer.concat([this.buf, more.subarray(0, bytesRead)]);
     }
     return this.buf;
@@ -361,7 +368,7 @@ export class IngestLog {
     if (key === null) throw new SegmentNeedsScan('the segment is not sealed');
     const handle = await fs.promises.open(segment.file, 'r');
     try {
-      const file = new WindowReader(handle);
+      const file = new WindowReader(handle, (await handle.stat()).size);
       const first = readFormatLine(await file.peek(FORMAT_LINE_BYTES));
       if (first === null || first.segment !== segment.id || !first.salt?.equals(key.salt)) {
         throw new SegmentNeedsScan('the segment does not start with its own format line');
