@@ -128,16 +128,20 @@ const browserUniqueSql = (i: Identity): string =>
             FROM ev LEFT JOIN top ON top.browser = ev.browser
            GROUP BY GROUPING SETS ((b, day), (b))`;
 
-const funnelSql = (i: Identity): string =>
+/** The bench's 3-step funnel; one whose entry is the commonest event (every page view an entry). */
+const FUNNEL_STEPS = ['Signed Up', 'Project Created', 'Purchase Completed'] as const;
+const COMMON_FUNNEL_STEPS = ['Page Viewed', 'Button Clicked', 'Feature Used'] as const;
+
+const funnelSql = (i: Identity, [s1, s2, s3]: readonly string[] = FUNNEL_STEPS): string =>
   `WITH ${i.cte}
           ev AS MATERIALIZED (
             SELECT ${i.uid} AS uid, epoch_ms(e.time) AS t, e.event
               FROM events e ${i.joins}
              WHERE e.project_id = $1 AND e.time >= $2::TIMESTAMPTZ AND e.time < $3::TIMESTAMPTZ + INTERVAL 7 DAY
-               AND e.event IN ('Signed Up', 'Project Created', 'Purchase Completed')),
-          a AS (SELECT uid, t AS t1 FROM ev WHERE event = 'Signed Up' AND t < epoch_ms($3::TIMESTAMPTZ)),
-          b AS (SELECT uid, t FROM ev WHERE event = 'Project Created'),
-          c AS (SELECT uid, t FROM ev WHERE event = 'Purchase Completed'),
+               AND e.event IN ('${s1}', '${s2}', '${s3}')),
+          a AS (SELECT uid, t AS t1 FROM ev WHERE event = '${s1}' AND t < epoch_ms($3::TIMESTAMPTZ)),
+          b AS (SELECT uid, t FROM ev WHERE event = '${s2}'),
+          c AS (SELECT uid, t FROM ev WHERE event = '${s3}'),
           ab AS (SELECT a.uid, a.t1, CASE WHEN b.t <= a.t1 + 604800000 THEN b.t END AS t2
                    FROM a ASOF LEFT JOIN b ON a.uid = b.uid AND a.t1 < b.t),
           abc AS (SELECT ab.*, CASE WHEN ab.t2 IS NOT NULL AND c.t <= ab.t1 + 604800000 THEN c.t END AS t3
@@ -241,11 +245,7 @@ const QUESTIONS: readonly Question[] = [
       kind: 'funnel',
       from: FROM,
       to: TO,
-      steps: [
-        { event: 'Signed Up' },
-        { event: 'Project Created' },
-        { event: 'Purchase Completed' },
-      ],
+      steps: FUNNEL_STEPS.map((event) => ({ event })),
       window_seconds: 7 * 86_400,
     },
     sql: funnelSql(BY_PERSON),
@@ -502,6 +502,22 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
     sqlDays: cumulativeUniqueSql(
       `SELECT person_id AS uid, min(day) AS first_day FROM person_days WHERE ${DAYS_IN_RANGE} GROUP BY uid`,
     ),
+  },
+  {
+    // A funnel entered by the commonest event: every page view is an attempt (2.8M of them in the
+    // 10.2M demo events), where the 3-step funnel above has ~76k. Held to the funnel's target,
+    // which it misses (README "Funnels"): it shows what an analyst's first funnel costs.
+    name: '3-step funnel from Page Viewed',
+    targetMs: 300,
+    digest: 'funnel',
+    query: () => ({
+      kind: 'funnel',
+      from: FROM,
+      to: TO,
+      steps: COMMON_FUNNEL_STEPS.map((event) => ({ event })),
+      window_seconds: 7 * 86_400,
+    }),
+    sql: funnelSql(BY_PERSON, COMMON_FUNNEL_STEPS),
   },
 ];
 
