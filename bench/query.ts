@@ -184,6 +184,19 @@ const dailyUniqueUsers = (extra: Record<string, unknown> = {}): Record<string, u
   ...extra,
 });
 
+/** A funnel over the bench's range with a 7-day window, one step per event name. */
+const funnelQuery = (
+  steps: readonly string[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> => ({
+  kind: 'funnel',
+  from: FROM,
+  to: TO,
+  steps: steps.map((event) => ({ event })),
+  window_seconds: 7 * 86_400,
+  ...extra,
+});
+
 type Digest =
   'daily' | 'breakdown' | 'funnel' | 'retention' | 'retention_breakdown' | 'formula' | 'flows';
 interface Question {
@@ -241,13 +254,7 @@ const QUESTIONS: readonly Question[] = [
     name: '3-step funnel, 7-day window',
     targetMs: 300,
     digest: 'funnel',
-    query: {
-      kind: 'funnel',
-      from: FROM,
-      to: TO,
-      steps: FUNNEL_STEPS.map((event) => ({ event })),
-      window_seconds: 7 * 86_400,
-    },
+    query: funnelQuery(FUNNEL_STEPS),
     sql: funnelSql(BY_PERSON),
     sqlLinks: funnelSql(BY_LINKS),
   },
@@ -473,18 +480,7 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
     name: '3-step funnel, hold plan constant',
     targetMs: 300,
     digest: 'funnel',
-    query: () => ({
-      kind: 'funnel',
-      from: FROM,
-      to: TO,
-      steps: [
-        { event: 'Signed Up' },
-        { event: 'Project Created' },
-        { event: 'Purchase Completed' },
-      ],
-      window_seconds: 7 * 86_400,
-      hold_constant: ['plan'],
-    }),
+    query: () => funnelQuery(FUNNEL_STEPS, { hold_constant: ['plan'] }),
     sql: funnelHoldSql,
   },
   {
@@ -510,13 +506,7 @@ const SECOND_GENERATION: readonly (Omit<Question, 'query'> & {
     name: '3-step funnel from Page Viewed',
     targetMs: 300,
     digest: 'funnel',
-    query: () => ({
-      kind: 'funnel',
-      from: FROM,
-      to: TO,
-      steps: COMMON_FUNNEL_STEPS.map((event) => ({ event })),
-      window_seconds: 7 * 86_400,
-    }),
+    query: () => funnelQuery(COMMON_FUNNEL_STEPS),
     sql: funnelSql(BY_PERSON, COMMON_FUNNEL_STEPS),
   },
 ];
