@@ -3,17 +3,26 @@
 // what people run.
 
 /**
- * Young-generation semi-space, MB (V8's default on 64-bit, spelled out). Ingestion allocates many
- * short-lived objects per event, and larger semi-spaces mean fewer scavenges: 32 measured about
- * 5 % more ingest throughput than 16 (64 no better than 32), but every isolate — the main thread
- * and each ingest worker — then keeps up to twice as much young generation resident: at 32, the
- * main V8 heap peaked at 133 MB and the workers' at ~90–100 MB under bench:ingest's full segment
- * (issue 16: peak RSS is the target now; README "Hostile traffic" has the figures).
+ * Young-generation semi-space of the ingest workers, MB (V8's default on 64-bit, spelled out).
+ * Decoding allocates many short-lived objects per event, and larger semi-spaces mean fewer
+ * scavenges: 32 measured about 5 % more ingest throughput than 16 (64 no better than 32), but
+ * every isolate then keeps up to twice as much young generation resident: at 32, the main V8 heap
+ * peaked at 133 MB and the workers' at ~90–100 MB under bench:ingest's full segment (issue 16:
+ * peak RSS is the target now; README "Hostile traffic" has the figures).
  */
 const SEMI_SPACE_MB = 16;
 
+/**
+ * The main thread's semi-space, MB: half the workers'. Its young generation sat at its full
+ * size with a third of it in use (main V8 heap 63–67 MB, 26–39 used, at bench:abuse's peaks); at
+ * 8 MB it holds ~16 MB less at every peak (46–49 MB), and ingest throughput did not move
+ * (bench:ingest against a 16 MB build, ten single-event runs: 83–113 %, mean 99 %; batched 97 and
+ * 102 %). Issue 10's flooded peak had missed 512 MB by 2 MB.
+ */
+const MAIN_SEMI_SPACE_MB = 8;
+
 /** Flags for `node` when it runs `sillage serve`. */
-export const SERVER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
+export const SERVER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${MAIN_SEMI_SPACE_MB}`];
 
 /**
  * Environment `npm start` sets for the server process. `MALLOC_ARENA_MAX=2`: glibc gives each
