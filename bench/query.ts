@@ -14,7 +14,8 @@
 // query connection that keeps its statements prepared and one that prepares each run afresh.
 // Finally a server on that data answers
 // queries over HTTP alone and while ingestion runs at half the rate measured in the same run
-// (latency per question, p50/p99), with the server's peak RSS. Growth with size: run again with
+// (BENCH_LOAD_FRACTION=0.25 for a quarter; latency per question, p50/p99), with the server's peak
+// RSS and how busy the machine's CPU was in each phase. Growth with size: run again with
 // another BENCH_EVENTS (BENCH_DATA=dir keeps and reuses a generated directory). With
 // `-- --store clickhouse [--events N] [--shards S] [--users]`: the questions on ClickHouse (one
 // server and S shards) beside DuckDB, on the same N events (bench/query-clickhouse.ts); with
@@ -52,6 +53,12 @@ const DAY_MS = 86_400_000;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 20);
 const QUERY_CLIENTS = Number(process.env.BENCH_QUERY_CLIENTS ?? 2);
 const QUIET_SECONDS = Number(process.env.BENCH_QUIET_SECONDS ?? 10);
+/**
+ * The loaded phases' ingest rate as a fraction of the full speed measured first
+ * (`BENCH_LOAD_FRACTION`, the issue's half by default): e.g. 0.25 to find the rate at which this
+ * machine still answers within the target.
+ */
+const LOAD_FRACTION = Number(process.env.BENCH_LOAD_FRACTION ?? 0.5);
 const GENERATE_MEMORY_LIMIT = process.env.BENCH_GENERATE_MEMORY_LIMIT ?? '4GB';
 
 const median = (xs: number[]): number => {
@@ -1053,6 +1060,23 @@ interface Row {
   targetMs: number;
 }
 
+/** The machine's CPU time so far (all cores, from /proc/stat): busy and total jiffies. */
+function machineCpu(): { busy: number; total: number } {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  // cpu user nice system idle iowait irq softirq steal (guest time is counted in user already)
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.slice(1, 9).map(Number);
+  const busy = user! + nice! + system! + irq! + softirq! + steal!;
+  return { busy, total: busy + idle! + iowait! };
+}
+
+/** Runs `phase` and returns its result with the share of the machine's CPU busy meanwhile, %. */
+async function withMachineCpu<T>(phase: () => Promise<T>): Promise<[T, number]> {
+  const before = machineCpu();
+  const result = await phase();
+  const after = machineCpu();
+  return [result, (100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total)];
+}
+
 const loadAverage = (): string =>
   os
     .loadavg()
@@ -1542,11 +1566,11 @@ async function main(): Promise<void> {
       );
   };
   await ingestLoad(port, project.token, 2, null); // warm-up
-  const full = await ingestLoad(port, project.token, 10, null);
+  const [full, fullCpu] = await withMachineCpu(() => ingestLoad(port, project.token, 10, null));
   serverAlive('ingestion at full speed');
   const fullRate = full.events / full.seconds;
-  const half = fullRate / 2;
-  const alone = await ingestLoad(port, project.token, 10, half);
+  const half = fullRate * LOAD_FRACTION;
+  const [alone, aloneCpu] = await withMachineCpu(() => ingestLoad(port, project.token, 10, half));
   serverAlive('ingestion at half rate');
   // Queries alone on the same server (the same-run baseline of queries under ingestion), once
   // the loader has drained what was acknowledged: measured right after the load, the "alone"
@@ -1556,16 +1580,20 @@ async function main(): Promise<void> {
     `(the loader drained the acknowledged events ${drained.toFixed(1)} s after the load)`,
   );
   const quietUntil = performance.now() + QUIET_SECONDS * 1000;
-  const quiet = await queryLoad(
-    port,
-    project.project_id,
-    project.secret,
-    () => performance.now() >= quietUntil,
-    QUERY_CLIENTS,
+  const [quiet, quietCpu] = await withMachineCpu(() =>
+    queryLoad(
+      port,
+      project.project_id,
+      project.secret,
+      () => performance.now() >= quietUntil,
+      QUERY_CLIENTS,
+    ),
   );
   let done = false;
   const queries = queryLoad(port, project.project_id, project.secret, () => done, QUERY_CLIENTS);
-  const loaded = await ingestLoad(port, project.token, LOAD_SECONDS, half);
+  const [loaded, loadedCpu] = await withMachineCpu(() =>
+    ingestLoad(port, project.token, LOAD_SECONDS, half),
+  );
   done = true;
   const q = await queries;
   serverAlive('ingestion with queries');
@@ -1576,21 +1604,31 @@ async function main(): Promise<void> {
   const stored = await runtime.events.countEvents(project.project_id);
   await runtime.close();
 
-  const line = (label: string, l: Load): string =>
+  const rateName = LOAD_FRACTION === 0.5 ? 'half rate' : `${LOAD_FRACTION} of full rate`;
+  const line = (label: string, l: Load, busy: number): string =>
     `${label.padEnd(44)} ${Math.round(l.events / l.seconds)
       .toLocaleString('en-US')
       .padStart(8)} events/s  ` +
-    `ack p50 ${pct(l.latencies, 0.5).toFixed(1).padStart(6)} ms  p99 ${pct(l.latencies, 0.99).toFixed(1).padStart(7)} ms  failures ${l.failures}`;
+    `ack p50 ${pct(l.latencies, 0.5).toFixed(1).padStart(6)} ms  p99 ${pct(l.latencies, 0.99).toFixed(1).padStart(7)} ms  failures ${l.failures}  machine CPU busy ${busy.toFixed(0)} %`;
   console.log(`\ningestion (batches of 50 events, loopback) with and without concurrent queries`);
-  console.log(line('full speed, no queries', full));
-  console.log(line(`half rate (${Math.round(half).toLocaleString('en-US')}/s), no queries`, alone));
-  console.log(line(`half rate, ${QUERY_CLIENTS} clients querying the API`, loaded));
+  console.log(line('full speed, no queries', full, fullCpu));
+  console.log(
+    line(
+      `${rateName} (${Math.round(half).toLocaleString('en-US')}/s), no queries`,
+      alone,
+      aloneCpu,
+    ),
+  );
+  console.log(line(`${rateName}, ${QUERY_CLIENTS} clients querying the API`, loaded, loadedCpu));
+  console.log(
+    `(machine CPU busy, every process on it, this bench's load generator too: ${quietCpu.toFixed(0)} % while the ${QUERY_CLIENTS} clients queried alone)`,
+  );
   console.log(
     `queries answered during the load: ${q.latencies.length} (statuses ${JSON.stringify(q.byStatus)}), ` +
       `latency p50 ${pct(q.latencies, 0.5).toFixed(0)} ms, p99 ${pct(q.latencies, 0.99).toFixed(0)} ms, max ${Math.max(...q.latencies).toFixed(0)} ms`,
   );
   console.log(
-    `\nAPI query latency, ${QUERY_CLIENTS} clients: alone (${QUIET_SECONDS} s) vs while ingestion runs at half rate`,
+    `\nAPI query latency, ${QUERY_CLIENTS} clients: alone (${QUIET_SECONDS} s) vs while ingestion runs at ${rateName}`,
   );
   console.log(
     `${'question'.padEnd(36)} ${'alone p50'.padStart(10)} ${'p99'.padStart(7)} ${'loaded p50'.padStart(11)} ${'p99'.padStart(7)}  p99 < 1 s`,
