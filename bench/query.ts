@@ -59,6 +59,8 @@ const QUIET_SECONDS = Number(process.env.BENCH_QUIET_SECONDS ?? 10);
  * machine still answers within the target.
  */
 const LOAD_FRACTION = Number(process.env.BENCH_LOAD_FRACTION ?? 0.5);
+/** `BENCH_QUERY_TRACE=file`: part 2 appends each answer there (question, start, latency; JSON lines). */
+const TRACE = process.env.BENCH_QUERY_TRACE;
 const GENERATE_MEMORY_LIMIT = process.env.BENCH_GENERATE_MEMORY_LIMIT ?? '4GB';
 
 const median = (xs: number[]): number => {
@@ -936,6 +938,11 @@ async function queryLoad(
       const i = next++ % QUESTIONS.length;
       const t0 = performance.now();
       const status = await one(JSON.stringify(QUESTIONS[i]!.query));
+      if (TRACE)
+        fs.appendFileSync(
+          TRACE,
+          `${JSON.stringify({ question: i + 1, startMs: Math.round(t0), ms: Math.round(performance.now() - t0) })}\n`,
+        );
       latencies.push(performance.now() - t0);
       byQuestion[i]!.push(performance.now() - t0);
       byStatus[status] = (byStatus[status] ?? 0) + 1;
