@@ -407,6 +407,8 @@ describe('the encrypted database', () => {
       ingest: { maxDelayMs: 3_600_000, backlogLimit: 40, deferMaxMs: 3_600_000 },
     });
     const wholeReads = vi.spyOn(IngestLog.prototype, 'readPayloads');
+    const original = Object.getOwnPropertyDescriptor(IngestLog.prototype, 'eventChunks')!
+      .value as IngestLog['eventChunks'];
     const queries = new QueryActivity();
     db.ingest.deferWhileQuerying(queries);
     const count = () => new DuckDbEventStore(db).listEvents('prj_1').then((e) => e.length);
@@ -436,6 +438,39 @@ describe('the encrypted database', () => {
       // The intact records' 7 events, by DuckDB's reader (no row-by-row fallback).
       expect(await count()).toBe(17);
       expect(wholeReads).toHaveBeenCalledTimes(1);
+      expect(lines.filter((l) => l.includes('row by row'))).toEqual([]);
+
+      // Damage met after two chunks were staged (a chunk per record here): the attempt is rolled
+      // back whole, so the whole read that follows stores each intact event once.
+      let staged = 0;
+      const chunked = vi
+        .spyOn(IngestLog.prototype, 'eventChunks')
+        .mockImplementation(async function* (this: IngestLog, segment: LogSegment) {
+          for await (const chunk of original.call(this, segment, 1)) {
+            staged++;
+            yield chunk;
+          }
+        });
+      queries.enter();
+      await ingest(db, 20, 3);
+      await ingest(db, 23, 3);
+      await ingest(db, 26, 4);
+      await until(() => db.ingest.deferring);
+      const [next] = fs.readdirSync(logDir).filter((n) => n.endsWith('.ndjson'));
+      const nextFile = path.join(logDir, next!);
+      const third = scanSegment(fs.readFileSync(nextFile)).records[2]!;
+      const fd2 = fs.openSync(nextFile, 'r+');
+      fs.writeSync(fd2, Buffer.from('garbage'), 0, 7, third.payloadStart + 3);
+      fs.closeSync(fd2);
+      queries.leave();
+      await db.ingest.flush();
+      chunked.mockRestore();
+      expect(staged).toBe(2);
+      expect(await count()).toBe(23);
+      expect(
+        new Set((await new DuckDbEventStore(db).listEvents('prj_1')).map((e) => e.insertId)).size,
+      ).toBe(23);
+      expect(wholeReads).toHaveBeenCalledTimes(2);
       expect(lines.filter((l) => l.includes('row by row'))).toEqual([]);
     } finally {
       wholeReads.mockRestore();

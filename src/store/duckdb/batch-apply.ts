@@ -210,8 +210,9 @@ export class DuckDbBatchApplier {
    * by DuckDB, so that JavaScript makes one call per chunk instead of one per line (the
    * appender's per-line calls and string conversions were ~4 µs per event of the main thread in a
    * 124k-line load). The chunks are consumed as they are staged (DuckDB holds a copy): an array's
-   * are taken out of it, and an iterable (a sealed segment decrypted as it is read) is read one
-   * chunk ahead, so that only the staged copy of the whole load is in memory. Returns the number
+   * are taken out of it, and an iterable's (a sealed segment decrypted as it is read) are asked
+   * for one at a time, the next once the last is staged, so that only the staged copy of the
+   * whole load is in memory. Returns the number
    * of rows inserted, each numbered `loadSeq`.
    */
   async loadEventChunks(

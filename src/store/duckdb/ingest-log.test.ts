@@ -242,6 +242,17 @@ describe('segment scan', () => {
     expect(scanSegment(current).records).toEqual([]);
   });
 
+  it('reads the records after a first line that is JSON but not a format line (null found by review)', () => {
+    // Reading the first line's fields outside the parse's try threw a TypeError on `null`, so a
+    // store with such a segment failed to open instead of setting the damage aside.
+    const records = three().subarray(segmentHeader(4).length);
+    for (const first of ['null', '7', '"x"', '[]', '{}', 'true']) {
+      const scan = scanSegment(Buffer.concat([Buffer.from(`${first}\n`), records]));
+      expect(scan.segment).toBeNull();
+      expect(scan.records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    }
+  });
+
   it('never mistakes payload bytes for a record (fast-check over random damage)', () => {
     const original = three();
     fc.assert(

@@ -384,12 +384,15 @@ export interface FormatLine {
 export function readFormatLine(buf: Buffer): FormatLine | null {
   const eol = buf.indexOf(NEWLINE);
   if (eol === -1 || eol >= 300) return null;
-  let first: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    first = JSON.parse(buf.toString('utf8', 0, eol)) as Record<string, unknown>;
+    parsed = JSON.parse(buf.toString('utf8', 0, eol));
   } catch {
     return null;
   }
+  // Damage can leave any JSON value there (`null` has no fields to read).
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const first = parsed as Record<string, unknown>;
   const format = first.sillage_ingest_log;
   const plain = format === LOG_FORMAT_VERSION || format === LEGACY_PLAIN;
   const sealed =
