@@ -804,6 +804,65 @@ describe("another project's secret, at the ingest door", () => {
   });
 });
 
+describe("another project's token in a body sent with one's own key, on every door and path", () => {
+  /**
+   * PostHog's batch route with the key `auth`, the batch's token `batchToken` and `n` events, each
+   * padded when `large` so that the body (~10 KB) is decoded on a worker (8 KiB and more).
+   */
+  async function posthogBatch(auth: string, batchToken: string, n: number, large: boolean) {
+    const res = await fetch(`${s.server.url}/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${auth}` },
+      body: JSON.stringify({
+        api_key: batchToken,
+        batch: Array.from({ length: n }, (_, i) => ({
+          event: 'Batched',
+          distinct_id: `${CAROL}-${i}`,
+          properties: large ? { pad: 'x'.repeat(400) } : {},
+          timestamp: new Date().toISOString(),
+        })),
+      }),
+    });
+    return { status: res.status, text: await res.text() };
+  }
+
+  it("writes nothing into C with A's key, whether the body is decoded inline or on a worker", async () => {
+    const importKey = await keyOf(world.projectA, ['import']);
+    const [tokenA, tokenC] = [await tokenOf(world.projectA), await tokenOf(world.projectC)];
+    const count = (p: string) => s.server.runtime.events.countEvents(p);
+    await s.server.runtime.events.flush();
+    const [beforeA, beforeC] = [await count(world.projectA), await count(world.projectC)];
+    // /track, a body past the worker threshold (8 KiB): C's token in every event.
+    const padded = Array.from({ length: 40 }, (_, i) => ({
+      event: 'Rewritten',
+      distinct_id: `${CAROL}-${i}`,
+      properties: { pad: 'x'.repeat(400) },
+    }));
+    const withKey = { authorization: `Bearer ${importKey.secret}` };
+    const big = await track(tokenC, padded, withKey);
+    expect(big.json, big.text).toMatchObject({ status: 0 });
+    expect(big.text).toContain('token does not belong');
+    // PostHog's batch with A's key and C's token, small (inline) and large (worker).
+    for (const large of [false, true]) {
+      const refused = await posthogBatch(importKey.secret, tokenC, 20, large);
+      expect(refused.status, refused.text).not.toBe(200);
+      expect(refused.text).toContain('token does not belong');
+    }
+    await s.server.runtime.events.flush();
+    expect(await count(world.projectC)).toBe(beforeC);
+    // The same requests with A's own token are taken (so the refusals above are the token's).
+    const own = await track(tokenA, padded, withKey);
+    expect(own.json, own.text).toMatchObject({ status: 1 });
+    for (const large of [false, true]) {
+      const taken = await posthogBatch(importKey.secret, tokenA, 20, large);
+      expect(taken.status, taken.text).toBe(200);
+    }
+    await s.server.runtime.events.flush();
+    expect(await count(world.projectA)).toBe(beforeA + 40 + 20 + 20);
+    expect(await count(world.projectC)).toBe(beforeC);
+  });
+});
+
 describe('a key fenced to a network, from outside it', () => {
   it('is not let in by an X-Forwarded-For naming the network (no proxy is trusted by default)', async () => {
     const { secret } = await createApiKey(
