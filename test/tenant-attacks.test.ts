@@ -826,6 +826,8 @@ describe("another project's token in a body sent with one's own key, on every do
     return { status: res.status, text: await res.text() };
   }
 
+  // (/engage and /groups read no credential at all: a project's token alone decides there, as in
+  // Mixpanel, so a key adds nothing to what the public token already allows.)
   it("writes nothing into C with A's key, whether the body is decoded inline or on a worker", async () => {
     const importKey = await keyOf(world.projectA, ['import']);
     const [tokenA, tokenC] = [await tokenOf(world.projectA), await tokenOf(world.projectC)];
