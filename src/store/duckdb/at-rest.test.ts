@@ -412,6 +412,26 @@ describe('the encrypted database', () => {
     const queries = new QueryActivity();
     db.ingest.deferWhileQuerying(queries);
     const count = () => new DuckDbEventStore(db).listEvents('prj_1').then((e) => e.length);
+    /**
+     * Ingests events from..from+9 as one segment (three records) while a query holds its load
+     * back, damages record `damaged` of it on disk, then lets the load run.
+     */
+    const loadDamaged = async (from: number, damaged: number): Promise<void> => {
+      queries.enter();
+      await ingest(db, from, 3);
+      await ingest(db, from + 3, 3);
+      await ingest(db, from + 6, 4);
+      await until(() => db.ingest.deferring);
+      const logDir = path.join(db.filePath.replace(/\/[^/]+$/, ''), INGEST_LOG_DIR);
+      const [name] = fs.readdirSync(logDir).filter((n) => n.endsWith('.ndjson'));
+      const file = path.join(logDir, name!);
+      const record = scanSegment(fs.readFileSync(file)).records[damaged]!;
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.from('garbage'), 0, 7, record.payloadStart + 3);
+      fs.closeSync(fd);
+      queries.leave();
+      await db.ingest.flush();
+    };
     try {
       // A clean segment: loaded without reading it whole.
       await ingest(db, 0, 4);
@@ -421,20 +441,7 @@ describe('the encrypted database', () => {
       expect(wholeReads).not.toHaveBeenCalled();
 
       // A segment damaged between its check and its load (the load waits for a query meanwhile).
-      queries.enter();
-      await ingest(db, 10, 3);
-      await ingest(db, 13, 3);
-      await ingest(db, 16, 4);
-      await until(() => db.ingest.deferring);
-      const logDir = path.join(db.filePath.replace(/\/[^/]+$/, ''), INGEST_LOG_DIR);
-      const [name] = fs.readdirSync(logDir).filter((n) => n.endsWith('.ndjson'));
-      const file = path.join(logDir, name!);
-      const second = scanSegment(fs.readFileSync(file)).records[1]!;
-      const fd = fs.openSync(file, 'r+');
-      fs.writeSync(fd, Buffer.from('garbage'), 0, 7, second.payloadStart + 3);
-      fs.closeSync(fd);
-      queries.leave();
-      await db.ingest.flush();
+      await loadDamaged(10, 1);
       // The intact records' 7 events, by DuckDB's reader (no row-by-row fallback).
       expect(await count()).toBe(17);
       expect(wholeReads).toHaveBeenCalledTimes(1);
@@ -451,19 +458,7 @@ describe('the encrypted database', () => {
             yield chunk;
           }
         });
-      queries.enter();
-      await ingest(db, 20, 3);
-      await ingest(db, 23, 3);
-      await ingest(db, 26, 4);
-      await until(() => db.ingest.deferring);
-      const [next] = fs.readdirSync(logDir).filter((n) => n.endsWith('.ndjson'));
-      const nextFile = path.join(logDir, next!);
-      const third = scanSegment(fs.readFileSync(nextFile)).records[2]!;
-      const fd2 = fs.openSync(nextFile, 'r+');
-      fs.writeSync(fd2, Buffer.from('garbage'), 0, 7, third.payloadStart + 3);
-      fs.closeSync(fd2);
-      queries.leave();
-      await db.ingest.flush();
+      await loadDamaged(20, 2);
       chunked.mockRestore();
       expect(staged).toBe(2);
       expect(await count()).toBe(23);
