@@ -26,6 +26,15 @@ describe('CSV', () => {
     expect(csvTable(['a', 'b'], [[1, 'x']])).toBe('a,b\r\n1,x\r\n');
   });
 
+  it('quotes a semicolon, so that a spreadsheet splitting on it finds no cell starting a formula', () => {
+    // Excel in locales whose list separator is ";" opens a .csv by splitting on it: unquoted,
+    // an event name "Signup;=cmd|…" became a second cell that ran as a formula (found by review).
+    const name = "Signup;=cmd|' /C calc'!A0";
+    expect(csvField(name)).toBe(`"${name}"`);
+    expect(csvField('a;b')).toBe('"a;b"');
+    expect(csvTable(['event'], [[name]])).toBe(`event\r\n"${name}"\r\n`);
+  });
+
   it('writes one table per result kind', () => {
     expect(
       resultToCsv('trends', {

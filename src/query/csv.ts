@@ -1,6 +1,6 @@
 // CSV answers (DESIGN.md "Query API, second generation": any query answers CSV when sent
 // `Accept: text/csv`). One table per result, RFC 4180: comma-separated, CRLF line ends, a field
-// quoted when it holds a quote, comma, CR or LF (quotes doubled). Text cells that a spreadsheet
+// quoted when it holds a quote, comma, semicolon, CR or LF (quotes doubled). Text cells that a spreadsheet
 // would run as a formula (starting with = + - @, tab or CR; OWASP "CSV injection") are prefixed
 // with a single quote; numbers are written as numbers and never prefixed.
 import type {
@@ -26,7 +26,8 @@ export function csvField(value: CsvCell): string {
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
   let text = typeof value === 'boolean' ? String(value) : value;
   if (FORMULA_START.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  // A semicolon too: spreadsheets in locales whose list separator it is split on it.
+  return /[",;\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /** A table: a header row, then the rows, each line ended by CRLF. */

@@ -1,19 +1,13 @@
 // CSV (RFC 4180): query answers are downloaded from the API (`Accept: text/csv`, the server's
-// own table); other tables are written as shown. Text cells that a spreadsheet would run as a
-// formula are prefixed with an apostrophe (OWASP "CSV injection").
+// own table); other tables are written as shown, by the server's own writer (text cells that a
+// spreadsheet would run as a formula prefixed with an apostrophe, OWASP "CSV injection").
+import { csvTable } from '../../../src/query/csv.js';
 import { callText, type CallOptions, type TextMediaOf, type TextOperationId } from '../api/client';
 
 export type Cell = string | number | null;
 
-function cellText(cell: Cell): string {
-  if (cell === null) return '';
-  if (typeof cell === 'number') return String(cell);
-  const safe = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
 export function toCsv(header: string[], rows: Cell[][]): string {
-  return [header, ...rows].map((row) => row.map(cellText).join(',')).join('\r\n') + '\r\n';
+  return csvTable(header, rows);
 }
 
 /** Saves `text` as a file through a temporary object URL (no server round trip). */
