@@ -325,6 +325,26 @@ function reportOf(
   };
 }
 
+/**
+ * Text from the data (event and field names, which anyone holding a project's public token
+ * chooses) as inert Markdown on one line: control characters written as their escapes (a newline
+ * in an event name forged paragraphs of the Art. 33 draft), and the punctuation that makes
+ * emphasis, links, code, tables or HTML backslash-escaped (CommonMark).
+ */
+export function markdownText(s: string): string {
+  return s
+    .replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) =>
+      c === '\n'
+        ? '\\n'
+        : c === '\r'
+          ? '\\r'
+          : c === '\t'
+            ? '\\t'
+            : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    )
+    .replace(/[\\`*_{}[\]()#+!|<>&~]/g, (c) => `\\${c}`);
+}
+
 /** The report as Markdown (for a ticket or a notification draft). */
 export function incidentMarkdown(r: IncidentReport): string {
   const lines = [
@@ -334,8 +354,8 @@ export function incidentMarkdown(r: IncidentReport): string {
     `- Window: ${r.from} to ${r.to}`,
     `- Generated: ${r.generated_at}`,
     `- Accesses: ${r.accesses}; rows returned: ${r.rows_returned}; subjects: ${r.subjects}`,
-    `- Fields: ${r.fields.join(', ') || '—'}`,
-    `- Event names: ${r.event_names.join(', ') || '—'}`,
+    `- Fields: ${r.fields.map(markdownText).join(', ') || '—'}`,
+    `- Event names: ${r.event_names.map(markdownText).join(', ') || '—'}`,
     '',
     '## GDPR Art. 33(3)',
     '',
@@ -343,7 +363,7 @@ export function incidentMarkdown(r: IncidentReport): string {
     '',
     `**Categories of data subjects.** ${r.art33.categories_of_data_subjects} Approximate number: ${r.art33.approximate_number_of_data_subjects}.`,
     '',
-    `**Categories of personal data records.** ${r.art33.categories_of_personal_data_records} Approximate number: ${r.art33.approximate_number_of_personal_data_records}.`,
+    `**Categories of personal data records.** ${markdownText(r.art33.categories_of_personal_data_records)} Approximate number: ${r.art33.approximate_number_of_personal_data_records}.`,
     '',
     `**(b) Contact point.** ${r.art33.contact_point}`,
     '',
