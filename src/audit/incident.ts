@@ -331,7 +331,7 @@ function reportOf(
  * in an event name forged paragraphs of the Art. 33 draft), and the punctuation that makes
  * emphasis, links, code, tables or HTML backslash-escaped (CommonMark).
  */
-export function markdownText(s: string): string {
+function markdownText(s: string): string {
   return s
     .replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) =>
       c === '\n'

@@ -1,8 +1,8 @@
 // CSV answers (DESIGN.md "Query API, second generation": any query answers CSV when sent
 // `Accept: text/csv`). One table per result, RFC 4180: comma-separated, CRLF line ends, a field
-// quoted when it holds a quote, comma, semicolon, CR or LF (quotes doubled). Text cells that a spreadsheet
-// would run as a formula (starting with = + - @, tab or CR; OWASP "CSV injection") are prefixed
-// with a single quote; numbers are written as numbers and never prefixed.
+// quoted when it holds a quote, comma, semicolon, CR or LF (quotes doubled). Text cells that a
+// spreadsheet would run as a formula (starting with = + - @, tab or CR; OWASP "CSV injection") are
+// prefixed with a single quote; numbers are written as numbers and never prefixed.
 import type {
   BreakdownValue,
   EventNamesResult,

@@ -212,8 +212,7 @@ export class DuckDbBatchApplier {
    * 124k-line load). The chunks are consumed as they are staged (DuckDB holds a copy): an array's
    * are taken out of it, and an iterable's (a sealed segment decrypted as it is read) are asked
    * for one at a time, the next once the last is staged, so that only the staged copy of the
-   * whole load is in memory. Returns the number
-   * of rows inserted, each numbered `loadSeq`.
+   * whole load is in memory. Returns the number of rows inserted, each numbered `loadSeq`.
    */
   async loadEventChunks(
     c: DuckDBConnection,
